@@ -1,0 +1,107 @@
+"""Admin API (admin key only): virtual keys, recent requests and usage."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from sqlmodel import Session, col, select
+
+from llmgw.api.common import gateway_of, json_response
+from llmgw.errors import InvalidRequest, NotFound, PermissionDenied
+from llmgw.keys import KeyInfo
+from llmgw.stages.auth import authenticate
+from llmgw.storage.models import ApiKey, RequestRow, UsageRow
+
+
+class NewKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    team: str | None = None
+    user: str | None = None
+    models: list[str] | None = None
+    routes: list[str] | None = None
+
+
+def key_view(row: ApiKey) -> dict[str, Any]:
+    """A key as listed: never its hash."""
+    return {
+        "id": row.id, "name": row.name, "prefix": row.prefix, "team": row.team, "user": row.user,
+        "models": row.models, "routes": row.routes, "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }  # fmt: skip
+
+
+async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
+    key = await authenticate(gateway_of(request), dict(request.headers))
+    if not key.admin:
+        raise PermissionDenied("the admin API needs the admin key", code="admin_required")
+    return key
+
+
+@post("/admin/keys", status_code=201)
+async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
+    await require_admin(request)
+    try:
+        spec = msgspec.json.decode(await request.body(), type=NewKey)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"invalid key spec: {exc}", code="invalid_value") from None
+    gateway = gateway_of(request)
+    unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
+    if unknown:
+        raise InvalidRequest(f"unknown model {unknown[0]!r}", param="models", code="invalid_value")
+    secret, row = await asyncio.to_thread(
+        gateway.keys.create, spec.name, team=spec.team, user=spec.user, models=spec.models, routes=spec.routes
+    )
+    return json_response({**key_view(row), "key": secret}, {}, 201)
+
+
+@get("/admin/keys")
+async def list_keys(request: Request[Any, Any, Any], include_revoked: bool = False) -> Response[bytes]:
+    await require_admin(request)
+    rows = await asyncio.to_thread(gateway_of(request).keys.list, include_revoked)
+    return json_response({"data": [key_view(r) for r in rows]}, {})
+
+
+@delete("/admin/keys/{key_id:str}", status_code=200)
+async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> Response[bytes]:
+    await require_admin(request)
+    row = await asyncio.to_thread(gateway_of(request).keys.revoke, key_id)
+    if row is None:
+        raise NotFound(f"no key {key_id!r}", code="key_not_found")
+    return json_response(key_view(row), {})
+
+
+def _recent_requests(gateway: Any, limit: int, key_id: str | None) -> list[dict[str, Any]]:
+    with Session(gateway.engine) as session:
+        query = select(RequestRow).order_by(col(RequestRow.created_at).desc()).limit(limit)
+        if key_id:
+            query = query.where(RequestRow.key_id == key_id)
+        return [row.model_dump(mode="json") for row in session.exec(query)]
+
+
+@get("/admin/requests")
+async def recent_requests(
+    request: Request[Any, Any, Any], limit: int = 100, key_id: str | None = None
+) -> Response[bytes]:
+    await require_admin(request)
+    rows = await asyncio.to_thread(_recent_requests, gateway_of(request), min(max(limit, 1), 1000), key_id)
+    return json_response({"data": rows}, {})
+
+
+def _usage(gateway: Any, day: str | None) -> list[dict[str, Any]]:
+    with Session(gateway.engine) as session:
+        query = select(UsageRow).order_by(col(UsageRow.day).desc())
+        if day:
+            query = query.where(UsageRow.day == day)
+        return [row.model_dump(mode="json") for row in session.exec(query.limit(1000))]
+
+
+@get("/admin/usage")
+async def usage(request: Request[Any, Any, Any], day: str | None = None) -> Response[bytes]:
+    await require_admin(request)
+    return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, {})
+
+
+handlers = [create_key, list_keys, revoke_key, recent_requests, usage]

@@ -1,0 +1,113 @@
+"""The HTTP surface: Litestar routes for the OpenAI API, health, metrics and administration.
+
+Handlers stay thin: they read the body, hand a :class:`RequestContext` to the pipeline and turn
+its answer into a response. Every error leaves as OpenAI's error shape with the right status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.exceptions import HTTPException
+from litestar.response import Stream
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from llmgw.api import admin, embeddings, models
+from llmgw.api.common import JSON, gateway_of, json_response
+from llmgw.config import Config
+from llmgw.errors import GatewayError
+from llmgw.gateway import Gateway
+from llmgw.schemas import decode_body
+
+log = logging.getLogger("llmgw.app")
+
+
+@post("/v1/chat/completions", status_code=200)
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    gateway = gateway_of(request)
+    raw = await request.body()
+    ctx = gateway.new_context("chat", {}, dict(request.headers))
+    request.state.request_id = ctx.request_id
+    ctx.body = decode_body(raw, gateway.config.server.max_body_bytes)
+    result = await gateway.pipeline.chat(ctx)
+    headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
+    if isinstance(result, dict):
+        return json_response(result, headers)
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"
+    return Stream(result, media_type="text/event-stream", headers=headers)
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> Response[bytes]:
+    """Liveness: the process answers."""
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+@get("/readyz")
+async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Readiness: every provider can take traffic and the storage writer runs."""
+    checks = await gateway_of(request).readiness()
+    ok = all(checks.values())
+    return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, {}, 200 if ok else 503)
+
+
+@get("/metrics")
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    gateway = gateway_of(request)
+    return Response(
+        gateway.metrics.render(gateway.writer.pending()), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Every failure as ``{"error": {...}}``; unexpected ones are logged and become a 500."""
+    if isinstance(exc, GatewayError):
+        error = exc
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "http_error")
+        error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error")
+        if status >= 500:
+            error.type = "server_error"
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)
+    headers = dict(error.headers)
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        headers["x-llmgw-request-id"] = request_id
+    return Response(error.json(), status_code=error.status, media_type=JSON, headers=headers)
+
+
+def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
+    gw = gateway or Gateway(config)
+
+    async def on_startup(app: Litestar) -> None:
+        if not gw.started:
+            await gw.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await gw.stop()
+
+    app = Litestar(
+        route_handlers=[
+            chat_completions,
+            models.list_models,
+            models.get_model,
+            embeddings.create_embeddings,
+            healthz,
+            readyz,
+            metrics,
+            *admin.handlers,
+        ],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        exception_handlers={Exception: error_handler},
+        request_max_body_size=config.server.max_body_bytes,
+        debug=False,
+    )
+    app.state.gateway = gw
+    return app

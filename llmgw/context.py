@@ -1,0 +1,61 @@
+"""The state of one request as it travels the pipeline."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmgw.config import ModelConfig, RouteConfig
+from llmgw.keys import KeyInfo
+
+
+def new_request_id() -> str:
+    """Time-ordered and unique: 12 hex digits of milliseconds, then 12 random hex digits."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(6).hex()}"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Everything the stages read and write for one request.
+
+    ``body`` is the OpenAI request body as the upstream will receive it: stages rewrite it in
+    place (templates, masking, retrieved passages). ``options`` are the gateway options from the
+    ``llmgw`` body key and the ``x-llmgw-*`` headers. ``meta`` collects what stages want stored
+    on the request row (prompt version, experiment arm, routing decision, ...).
+    """
+
+    request_id: str
+    endpoint: str
+    body: dict[str, Any]
+    options: dict[str, Any]
+    headers: dict[str, str]
+    route_name: str = "default"
+    route: RouteConfig | None = None
+    key: KeyInfo | None = None
+    stream: bool = False
+    client_wants_usage: bool = False
+    model_requested: str | None = None
+    model_name: str | None = None
+    model: ModelConfig | None = None
+    provider_name: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    deadline: float = 0.0
+    first_token_at: float | None = None
+    upstream_started: float | None = None
+    upstream_ended: float | None = None
+    attempts: int = 1
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float = 0.0
+    status: str = "ok"
+    http_status: int = 200
+    error_code: str | None = None
+    error_message: str | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0

@@ -1,0 +1,92 @@
+"""The gateway's long-lived parts: providers, keys, storage, metrics and the pipeline.
+
+``start()`` and ``stop()`` bracket the server's life: providers open their pools (or start
+their processes), the storage writer starts; on stop the writer drains every queued row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from llmgw.config import Config
+from llmgw.context import RequestContext, new_request_id
+from llmgw.keys import KeyStore
+from llmgw.metrics import Metrics
+from llmgw.pipeline import Pipeline
+from llmgw.providers import build_provider
+from llmgw.providers.base import ProviderBase
+from llmgw.storage.db import make_engine
+from llmgw.storage.writer import RowWriter
+
+log = logging.getLogger("llmgw")
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.engine = make_engine(config.storage.url)
+        self.writer = RowWriter(
+            self.engine, batch_size=config.storage.batch_size, flush_interval_s=config.storage.flush_interval_s
+        )
+        self.keys = KeyStore(self.engine, config.keys)
+        self.metrics = Metrics()
+        self.providers: dict[str, ProviderBase] = {
+            name: build_provider(name, cfg) for name, cfg in config.providers.items()
+        }
+        self.pipeline = Pipeline(self)
+        self._refresh_task: asyncio.Task[None] | None = None
+        self.started = False
+
+    async def start(self) -> None:
+        self.writer.start()
+        await asyncio.to_thread(self.keys.refresh)
+        started: list[ProviderBase] = []
+        try:
+            for provider in self.providers.values():
+                await provider.start()
+                started.append(provider)
+        except BaseException:
+            for provider in started:
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+            self.writer.close()
+            raise
+        self._refresh_task = asyncio.create_task(self._refresh_keys())
+        self.started = True
+
+    async def stop(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception:
+                log.exception("closing provider %s failed", provider.name)
+        await asyncio.to_thread(self.writer.close)
+        self.engine.dispose()
+        self.started = False
+
+    async def _refresh_keys(self) -> None:
+        """Pick up keys created or revoked by another process (the CLI, another replica)."""
+        while True:
+            await asyncio.sleep(self.config.auth.key_refresh_s)
+            try:
+                await asyncio.to_thread(self.keys.refresh)
+            except Exception:
+                log.warning("key refresh failed", exc_info=True)
+
+    def new_context(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> RequestContext:
+        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers)
+        ctx.deadline = time.monotonic() + self.config.server.request_timeout_s
+        return ctx
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {name: await provider.ready() for name, provider in self.providers.items()}
+        checks["storage_writer"] = self.writer._thread is not None
+        return checks

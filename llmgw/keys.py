@@ -1,0 +1,170 @@
+"""Virtual API keys: created, listed and revoked by CLI or admin API; stored as SHA-256 only.
+
+Keys are 32 random bytes, so a plain SHA-256 is a safe verifier (no dictionary to attack).
+Lookups on the request path hit an in-memory index that a background thread refreshes from
+the database; an unknown key costs one database read off the event loop (then is remembered
+as unknown for a short while, so a flood of bad keys cannot reach the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from llmgw.config import StaticKeyConfig
+from llmgw.storage.models import ApiKey
+
+KEY_PREFIX = "sk-llmgw-"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What the pipeline knows about the caller."""
+
+    id: str
+    name: str
+    team: str | None
+    user: str | None
+    models: tuple[str, ...]
+    routes: tuple[str, ...]
+    admin: bool = False
+
+    def allows_model(self, model: str) -> bool:
+        return "*" in self.models or model in self.models
+
+    def allows_route(self, route: str) -> bool:
+        return "*" in self.routes or route in self.routes
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(row.id, row.name, row.team, row.user, tuple(row.models), tuple(row.routes))
+
+
+class KeyStore:
+    """Create, revoke and look up keys; the database is the source of truth."""
+
+    NEGATIVE_TTL_S = 2.0
+
+    def __init__(self, engine: Engine, static: list[StaticKeyConfig] | None = None) -> None:
+        self.engine = engine
+        self._static = {
+            k.sha256: KeyInfo(f"static:{k.name}", k.name, k.team, k.user, tuple(k.models), tuple(k.routes))
+            for k in static or []
+        }
+        self._by_hash: dict[str, KeyInfo] = {}
+        self._unknown: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # --- administration (blocking; call off the loop from async code) ----------------------
+
+    def create(
+        self,
+        name: str,
+        *,
+        team: str | None = None,
+        user: str | None = None,
+        models: list[str] | None = None,
+        routes: list[str] | None = None,
+    ) -> tuple[str, ApiKey]:
+        """Make a key; returns the clear secret (shown once) and the stored row."""
+        secret = new_secret()
+        now = datetime.now(UTC)
+        row = ApiKey(
+            id="key_" + secrets.token_hex(8),
+            name=name,
+            prefix=secret[: len(KEY_PREFIX) + 4],
+            sha256=hash_key(secret),
+            team=team,
+            user=user,
+            models=models or ["*"],
+            routes=routes or ["*"],
+            created_at=now,
+            updated_at=now,
+        )
+        with Session(self.engine) as session:
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+        with self._lock:
+            self._by_hash[row.sha256] = _info(row)
+            self._unknown.pop(row.sha256, None)
+        return secret, row
+
+    def list(self, include_revoked: bool = False) -> list[ApiKey]:
+        with Session(self.engine) as session:
+            query = select(ApiKey).order_by(ApiKey.created_at)  # type: ignore[arg-type]
+            if not include_revoked:
+                query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+            return list(session.exec(query))
+
+    def revoke(self, key_id: str) -> ApiKey | None:
+        with Session(self.engine) as session:
+            row = session.get(ApiKey, key_id)
+            if row is None:
+                return None
+            if row.revoked_at is None:
+                now = datetime.now(UTC)
+                row.revoked_at = now
+                row.updated_at = now
+                session.add(row)
+                session.commit()
+                session.refresh(row)
+        with self._lock:
+            self._by_hash.pop(row.sha256, None)
+        return row
+
+    def refresh(self) -> None:
+        """Reload every active key from the database (revocations made elsewhere take effect)."""
+        with Session(self.engine) as session:
+            rows = session.exec(select(ApiKey).where(ApiKey.revoked_at.is_(None)))  # type: ignore[union-attr]
+            fresh = {row.sha256: _info(row) for row in rows}
+        with self._lock:
+            self._by_hash = fresh
+
+    def _load_one(self, digest: str) -> KeyInfo | None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(ApiKey).where(ApiKey.sha256 == digest, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+            ).first()
+        info = _info(row) if row else None
+        with self._lock:
+            if info:
+                self._by_hash[digest] = info
+            else:
+                self._unknown[digest] = time.monotonic() + self.NEGATIVE_TTL_S
+                if len(self._unknown) > 10_000:
+                    self._unknown.clear()
+        return info
+
+    # --- request path ------------------------------------------------------------------------
+
+    async def lookup(self, secret: str) -> KeyInfo | None:
+        digest = hash_key(secret)
+        info = self._static.get(digest) or self._by_hash.get(digest)
+        if info is not None:
+            return info
+        until = self._unknown.get(digest)
+        if until is not None and until > time.monotonic():
+            return None
+        return await asyncio.to_thread(self._load_one, digest)
+
+
+def admin_matches(presented: str, admin_key: str | None) -> bool:
+    return bool(admin_key) and hmac.compare_digest(presented.encode(), admin_key.encode())  # type: ignore[union-attr]

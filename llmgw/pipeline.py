@@ -1,0 +1,252 @@
+"""The pipeline: the stages a chat request travels through, in order.
+
+    authenticate → parse → rate limit → render template → input guards → cache lookup
+    → retrieve → select model → call provider → output guards → cache store → audit log
+
+Read top to bottom, this module is the life of a request. Stages live in ``llmgw.stages``;
+each route gets its own list, keeping only the stages its config turns on and that actually do
+something, so a pass-through stage costs nothing. The streamed path is a chain of async
+iterators with constant work per chunk; a client that disconnects cancels the chain and the
+upstream call with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from llmgw.context import RequestContext
+from llmgw.errors import GatewayError
+from llmgw.providers.base import UpstreamCall
+from llmgw.providers.sse import DONE, encode_event
+from llmgw.stages.audit import AuditLog
+from llmgw.stages.auth import Authenticate
+from llmgw.stages.base import Chunks, Stage
+from llmgw.stages.cache import CacheLookup, CacheStore
+from llmgw.stages.guards import InputGuards, OutputGuards
+from llmgw.stages.parse import ParseRequest
+from llmgw.stages.ratelimit import RateLimit
+from llmgw.stages.retrieval import Retrieve
+from llmgw.stages.selection import SelectModel
+from llmgw.stages.template import RenderTemplate
+from llmgw.usage import completion_text_chars, estimate_tokens, prompt_chars, replay_as_chunks
+
+if TYPE_CHECKING:
+    from llmgw.config import RouteConfig
+    from llmgw.gateway import Gateway
+
+log = logging.getLogger("llmgw.pipeline")
+
+#: Before the route is known: who is calling, and what are they asking for.
+FRONT: tuple[type[Stage], ...] = (Authenticate, ParseRequest)
+#: Before the provider, on the chosen route.
+BEFORE_PROVIDER: tuple[type[Stage], ...] = (
+    RateLimit,
+    RenderTemplate,
+    InputGuards,
+    CacheLookup,
+    Retrieve,
+    SelectModel,
+)
+#: After the provider, on the chosen route (response/stream wrappers, then ``done``).
+AFTER_PROVIDER: tuple[type[Stage], ...] = (OutputGuards, CacheStore, AuditLog)
+
+
+class RoutePipeline:
+    """The active stages of one route, split by the phase they act in."""
+
+    def __init__(self, gateway: Gateway, route: RouteConfig | None) -> None:
+        def active(cls: type[Stage]) -> Stage | None:
+            stage = cls(gateway)
+            on_for_route = route is None or cls.toggle is None or getattr(route.stages, cls.toggle)
+            return stage if stage.enabled() and on_for_route else None
+
+        before = [s for s in map(active, BEFORE_PROVIDER) if s is not None]
+        after = [s for s in map(active, AFTER_PROVIDER) if s is not None]
+        every = before + after
+        self.names = [s.name for s in every]
+        self.request_stages = [s for s in before if s.overrides("request")]
+        self.response_stages = [s for s in after if s.overrides("response")]
+        self.stream_stages = [s for s in after if s.overrides("stream")]
+        self.done_stages = [s for s in every if s.overrides("done")]
+
+
+class Pipeline:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.front = [cls(gateway) for cls in FRONT]
+        self.routes = {name: RoutePipeline(gateway, route) for name, route in gateway.config.routes.items()}
+        self.unrouted = RoutePipeline(gateway, None)  # for requests refused before a route is known
+
+    async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
+        """Run a chat request: a completion dict, or an iterator of SSE bytes for a stream."""
+        route: RoutePipeline | None = None
+        try:
+            for stage in self.front:
+                await stage.request(ctx)
+            route = self.routes[ctx.route_name]
+
+            early: dict[str, Any] | None = None
+            for stage in route.request_stages:
+                early = await stage.request(ctx)
+                if early is not None:
+                    break
+
+            self.set_response_headers(ctx)
+            if ctx.stream:
+                chunks = replay_as_chunks(early) if early is not None else await self.open_stream(ctx)
+                for stage in route.stream_stages:
+                    chunks = stage.stream(ctx, chunks)
+                return self.sse(ctx, chunks, route)
+
+            completion = early if early is not None else await self.complete(ctx)
+            for stage in route.response_stages:
+                completion = await stage.response(ctx, completion)
+        except GatewayError as exc:
+            self.fail(ctx, exc)
+            if ctx.key is not None:  # unauthenticated noise is counted in metrics, not stored
+                self.finish(ctx, route or self.unrouted)
+            else:
+                self.gateway.metrics.observe(ctx)
+            raise
+        self.finish(ctx, route)
+        return completion
+
+    # --- calling the provider ----------------------------------------------------------------
+
+    def upstream_call(self, ctx: RequestContext) -> UpstreamCall:
+        assert ctx.model is not None
+        ctx.body["model"] = ctx.model.upstream_id
+        return UpstreamCall(ctx.body, ctx.model.upstream_id, ctx.deadline, ctx.request_id)
+
+    async def complete(self, ctx: RequestContext) -> dict[str, Any]:
+        provider = self.gateway.providers[ctx.provider_name or ""]
+        call = self.upstream_call(ctx)
+        ctx.upstream_started = time.perf_counter()
+        try:
+            completion = await provider.complete(call)
+        finally:
+            ctx.upstream_ended = time.perf_counter()
+            ctx.attempts = call.attempts + 1
+        ctx.first_token_at = ctx.upstream_ended
+        completion["id"] = f"chatcmpl-{ctx.request_id}"
+        completion["model"] = ctx.model_name
+        usage = completion.get("usage")
+        if usage:
+            ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
+        else:
+            self.estimate_usage(ctx, completion_text_chars(completion))
+            completion["usage"] = {
+                "prompt_tokens": ctx.prompt_tokens,
+                "completion_tokens": ctx.completion_tokens,
+                "total_tokens": ctx.prompt_tokens + ctx.completion_tokens,
+            }
+        return completion
+
+    async def open_stream(self, ctx: RequestContext) -> Chunks:
+        """Start the upstream stream; failures before its first byte raise here."""
+        provider = self.gateway.providers[ctx.provider_name or ""]
+        call = self.upstream_call(ctx)
+        call.body["stream_options"] = {"include_usage": True}  # usage is the ground truth for cost
+        ctx.upstream_started = time.perf_counter()
+        try:
+            chunks = await provider.stream(call)
+        except GatewayError:
+            ctx.upstream_ended = time.perf_counter()
+            raise
+        finally:
+            ctx.attempts = call.attempts + 1
+        return self.observe(ctx, chunks)
+
+    async def observe(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
+        """Stamp our id and model on each chunk; note first-token time and usage."""
+        chunk_id = f"chatcmpl-{ctx.request_id}"
+        chars = 0
+        got_usage = False
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                if ctx.first_token_at is None:
+                    ctx.first_token_at = time.perf_counter()
+                chunk["id"] = chunk_id
+                chunk["model"] = ctx.model_name
+                usage = chunk.get("usage")
+                if usage:
+                    got_usage = True
+                    ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                    ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
+                for choice in chunk.get("choices") or ():
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        chars += len(content)
+                yield chunk
+        ctx.upstream_ended = time.perf_counter()
+        if not got_usage:
+            self.estimate_usage(ctx, chars)
+
+    def estimate_usage(self, ctx: RequestContext, completion_chars: int) -> None:
+        ctx.prompt_tokens = estimate_tokens(prompt_chars(ctx.body))
+        ctx.completion_tokens = estimate_tokens(completion_chars)
+        ctx.usage_estimated = True
+
+    # --- answering the client ----------------------------------------------------------------
+
+    async def sse(self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline) -> AsyncIterator[bytes]:
+        """Encode chunks as SSE. An error mid-stream ends with an error event, never a clean end."""
+        wants_usage = ctx.client_wants_usage
+        try:
+            async for chunk in chunks:
+                if not wants_usage and "usage" in chunk:
+                    if not chunk.get("choices"):
+                        continue
+                    del chunk["usage"]
+                yield encode_event(chunk)
+            yield DONE
+        except GatewayError as exc:
+            self.fail(ctx, exc)
+            yield exc_event(exc, ctx)
+        except Exception as exc:
+            log.exception("stream %s failed", ctx.request_id)
+            err = GatewayError(f"internal error while streaming: {type(exc).__name__}")
+            self.fail(ctx, err)
+            yield exc_event(err, ctx)
+        except BaseException:
+            ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                self.finish(ctx, route)
+
+    def set_response_headers(self, ctx: RequestContext) -> None:
+        headers = ctx.response_headers
+        if ctx.model_name:
+            headers["x-llmgw-model"] = ctx.model_name
+        headers["x-llmgw-route"] = ctx.route_name
+
+    @staticmethod
+    def fail(ctx: RequestContext, exc: GatewayError) -> None:
+        ctx.status = "error"
+        ctx.http_status = exc.status
+        ctx.error_code = exc.code
+        ctx.error_message = exc.message
+
+    def finish(self, ctx: RequestContext, route: RoutePipeline) -> None:
+        for stage in route.done_stages:
+            try:
+                stage.done(ctx)
+            except Exception:
+                log.exception("stage %s failed in done() for %s", stage.name, ctx.request_id)
+
+
+def exc_event(exc: GatewayError, ctx: RequestContext) -> bytes:
+    body = exc.body()
+    body["error"]["request_id"] = ctx.request_id
+    return encode_event(body)

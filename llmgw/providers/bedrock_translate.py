@@ -1,0 +1,385 @@
+"""OpenAI chat wire format <-> Bedrock Converse, as pure functions (no I/O).
+
+* :func:`to_converse` turns an OpenAI chat request body into kwargs for ``converse``/``converse_stream``.
+* :func:`from_converse` turns a Converse response into an OpenAI ``chat.completion`` dict.
+* :class:`StreamTranslator` turns ConverseStream events into ``chat.completion.chunk`` dicts.
+* :func:`classify_bedrock_error` turns botocore exceptions into :class:`UpstreamError`.
+
+``tool_choice: "none"`` has no Converse equivalent: the tools are dropped, unless the history holds
+tool calls or results (Converse then insists on a ``toolConfig``), in which case the tools are kept
+and a system line asks the model not to call them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from llmgw.errors import InvalidRequest, UpstreamError, upstream_error
+
+KNOWN_FIELDS = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "max_tokens",
+        "max_completion_tokens", "stop", "tools", "tool_choice", "response_format", "user", "seed",
+        "llmgw", "parallel_tool_calls", "metadata", "store", "logprobs", "top_logprobs",
+        "presence_penalty", "frequency_penalty", "logit_bias",
+    }
+)  # fmt: skip
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "content_filtered": "content_filter",
+    "guardrail_intervened": "content_filter",
+}
+
+IMAGE_FORMATS = {f"image/{x}": x for x in ("png", "jpeg", "gif", "webp")} | {"image/jpg": "jpeg"}
+
+JSON_ONLY = "Respond with a single valid JSON value only, with no prose and no code fences."
+NO_TOOLS = "Do not call any tools in this reply; answer in text."
+
+
+def finish_reason(stop_reason: str | None) -> str:
+    """Map a Converse ``stopReason`` to an OpenAI ``finish_reason``."""
+    return FINISH_REASONS.get(stop_reason or "end_turn", "stop")
+
+
+# ---------------------------------------------------------------- request
+
+
+def _image_block(part: dict[str, Any], where: str) -> dict[str, Any]:
+    """An ``image_url`` part with a base64 ``data:`` URL -> an image block; anything else is rejected."""
+    url = part.get("image_url")
+    url = url.get("url") if isinstance(url, dict) else url
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise InvalidRequest("Bedrock takes images only as data: URLs", param=where, code="invalid_image_url")
+    header, _, data = url[5:].partition(",")
+    mime, *params = header.split(";")
+    fmt = IMAGE_FORMATS.get(mime.lower())
+    try:
+        if fmt is None or "base64" not in params:
+            raise ValueError(f"unsupported image data URL {header!r}")
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequest(f"bad image: {exc}", param=where, code="invalid_image_url") from exc
+    return {"image": {"format": fmt, "source": {"bytes": raw}}}
+
+
+def _content_blocks(content: Any, where: str, images: bool = True) -> list[dict[str, Any]]:
+    """OpenAI message content (str, None or list of parts) -> Converse content blocks."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise InvalidRequest("message content must be a string or a list of parts", param=where)
+    blocks: list[dict[str, Any]] = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" or kind == "refusal":
+            text = part.get(kind) or ""
+            if text:
+                blocks.append({"text": text})
+        elif kind == "image_url" and images:
+            blocks.append(_image_block(part, f"{where}[{i}]"))
+        else:
+            raise InvalidRequest(f"unsupported content part type {kind!r}", param=f"{where}[{i}]")
+    return blocks
+
+
+def _text_of(content: Any, where: str) -> str:
+    return "\n".join(b["text"] for b in _content_blocks(content, where, images=False))
+
+
+def _tool_use(call: dict[str, Any], where: str) -> dict[str, Any]:
+    fn = call.get("function") or {}
+    args = fn.get("arguments") or "{}"
+    try:
+        parsed = json.loads(args) if isinstance(args, str) else args
+    except ValueError as exc:
+        raise InvalidRequest("tool call arguments are not valid JSON", param=where) from exc
+    return {"toolUse": {"toolUseId": call.get("id", ""), "name": fn.get("name", ""), "input": parsed}}
+
+
+def _tool_result(msg: dict[str, Any], where: str) -> dict[str, Any]:
+    text = _text_of(msg.get("content"), where)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    content = [{"json": parsed}] if isinstance(parsed, dict) else [{"text": text}]
+    return {"toolResult": {"toolUseId": msg.get("tool_call_id", ""), "content": content}}
+
+
+def _messages(msgs: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """Converse messages, system texts, and whether any tool block occurs."""
+    if not isinstance(msgs, list) or not msgs:
+        raise InvalidRequest("messages must be a non-empty list", param="messages")
+    out: list[dict[str, Any]] = []
+    system: list[str] = []
+    has_tools = False
+    for i, msg in enumerate(msgs):
+        where = f"messages[{i}]"
+        role = msg.get("role") if isinstance(msg, dict) else None
+        if role in ("system", "developer"):
+            text = _text_of(msg.get("content"), f"{where}.content")
+            if text:
+                system.append(text)
+            continue
+        if role == "user":
+            blocks = _content_blocks(msg.get("content"), f"{where}.content")
+        elif role == "assistant":
+            blocks = _content_blocks(msg.get("content"), f"{where}.content", images=False)
+            calls = msg.get("tool_calls") or []
+            blocks += [_tool_use(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(calls)]
+            has_tools = has_tools or bool(calls)
+        elif role == "tool":
+            role, blocks, has_tools = "user", [_tool_result(msg, f"{where}.content")], True
+        else:
+            raise InvalidRequest(f"unsupported message role {role!r}", param=f"{where}.role")
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:  # Converse requires user/assistant alternation
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+    return out, system, has_tools
+
+
+def _tool_config(body: dict[str, Any], has_tool_blocks: bool, system: list[str]) -> dict[str, Any] | None:
+    tools = body.get("tools") or []
+    specs = []
+    for i, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise InvalidRequest("only function tools with a name are supported", param=f"tools[{i}]")
+        spec: dict[str, Any] = {
+            "name": fn["name"],
+            "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
+        }
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        specs.append({"toolSpec": spec})
+    if not specs:
+        return None
+    choice = body.get("tool_choice")
+    config: dict[str, Any] = {"tools": specs}
+    if choice == "none":
+        if not has_tool_blocks:
+            return None
+        system.append(NO_TOOLS)
+    elif choice == "auto":
+        config["toolChoice"] = {"auto": {}}
+    elif choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if choice.get("type") != "function" or not name:
+            raise InvalidRequest("tool_choice must name a function", param="tool_choice")
+        config["toolChoice"] = {"tool": {"name": name}}
+    elif choice is not None:
+        raise InvalidRequest(f"unsupported tool_choice {choice!r}", param="tool_choice")
+    return config
+
+
+def to_converse(body: dict[str, Any], model_id: str) -> dict[str, Any]:
+    """OpenAI chat request body -> kwargs for boto3 ``converse``/``converse_stream``."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise InvalidRequest(
+            "Bedrock returns one choice only; n must be 1", param="n", code="unsupported_parameter"
+        )
+    messages, system, has_tool_blocks = _messages(body.get("messages"))
+    kwargs: dict[str, Any] = {"modelId": model_id, "messages": messages}
+
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_object":
+        system.append(JSON_ONLY)
+    elif fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        system.append(f"{JSON_ONLY} It must conform to this JSON Schema: {json.dumps(schema)}")
+
+    tool_config = _tool_config(body, has_tool_blocks, system)
+    if tool_config is not None:
+        kwargs["toolConfig"] = tool_config
+    if system:
+        kwargs["system"] = [{"text": s} for s in system]
+
+    inference: dict[str, Any] = {}
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None:
+        inference["maxTokens"] = max_tokens
+    if body.get("temperature") is not None:
+        inference["temperature"] = body["temperature"]
+    if body.get("top_p") is not None:
+        inference["topP"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        inference["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if inference:
+        kwargs["inferenceConfig"] = inference
+
+    extra = {k: v for k, v in body.items() if k not in KNOWN_FIELDS}
+    if extra:
+        kwargs["additionalModelRequestFields"] = extra
+    return kwargs
+
+
+# ---------------------------------------------------------------- response
+
+
+def _usage(usage: dict[str, Any]) -> dict[str, Any]:
+    prompt, completion = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": int(usage.get("totalTokens", prompt + completion)),
+    }
+    if usage.get("cacheReadInputTokens"):
+        out["prompt_tokens_details"] = {"cached_tokens": int(usage["cacheReadInputTokens"])}
+    return out
+
+
+def from_converse(resp: dict[str, Any], model: str, request_id: str) -> dict[str, Any]:
+    """Converse response -> OpenAI ``chat.completion`` dict."""
+    blocks = ((resp.get("output") or {}).get("message") or {}).get("content") or []
+    texts = [b["text"] for b in blocks if "text" in b]
+    uses = [b["toolUse"] for b in blocks if "toolUse" in b]
+    calls = [
+        {"id": u.get("toolUseId", ""), "type": "function",
+         "function": {"name": u.get("name", ""), "arguments": json.dumps(u.get("input", {}))}}
+        for u in uses
+    ]  # fmt: skip
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        message["tool_calls"] = calls
+    choice = {
+        "index": 0,
+        "message": message,
+        "finish_reason": finish_reason(resp.get("stopReason")),
+        "logprobs": None,
+    }
+    return {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": _usage(resp.get("usage") or {}),
+    }
+
+
+class StreamTranslator:
+    """Turns ConverseStream events, fed one at a time, into OpenAI ``chat.completion.chunk`` dicts.
+
+    The ``metadata`` event always becomes a usage chunk (``choices: []``); dropping it when the client
+    did not ask for ``stream_options.include_usage`` is the caller's business.
+    """
+
+    def __init__(self, model: str, request_id: str) -> None:
+        self.id = f"chatcmpl-{request_id}"
+        self.model = model
+        self.created = int(time.time())
+        self._tool_index: dict[int, int] = {}  # contentBlockIndex -> OpenAI tool call index
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Translate one event; unknown or empty events give no chunk."""
+        if "messageStart" in event:
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if "contentBlockStart" in event:
+            ev = event["contentBlockStart"]
+            tool = (ev.get("start") or {}).get("toolUse")
+            if tool is None:
+                return []
+            index = self._tool_index.setdefault(ev.get("contentBlockIndex", 0), len(self._tool_index))
+            call = {"index": index, "id": tool.get("toolUseId", ""), "type": "function",
+                    "function": {"name": tool.get("name", ""), "arguments": ""}}  # fmt: skip
+            return [self._chunk({"tool_calls": [call]})]
+        if "contentBlockDelta" in event:
+            ev = event["contentBlockDelta"]
+            delta = ev.get("delta") or {}
+            if delta.get("text"):
+                return [self._chunk({"content": delta["text"]})]
+            piece = (delta.get("toolUse") or {}).get("input")
+            block = ev.get("contentBlockIndex", 0)
+            if piece and block in self._tool_index:
+                call = {"index": self._tool_index[block], "function": {"arguments": piece}}
+                return [self._chunk({"tool_calls": [call]})]
+            return []
+        if "messageStop" in event:
+            return [self._chunk({}, finish_reason(event["messageStop"].get("stopReason")))]
+        if "metadata" in event:
+            usage = event["metadata"].get("usage")
+            if usage is None:
+                return []
+            chunk = self._chunk({})
+            chunk["choices"] = []
+            chunk["usage"] = _usage(usage)
+            return [chunk]
+        return []
+
+
+# ---------------------------------------------------------------- errors
+
+ERROR_KINDS = {
+    **dict.fromkeys(
+        ["ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"], "rate_limited"
+    ),
+    **dict.fromkeys(
+        ["InternalServerException", "ModelErrorException", "ModelStreamErrorException"], "server_error"
+    ),
+    **dict.fromkeys(["ServiceUnavailableException", "ModelNotReadyException"], "unavailable"),
+    **dict.fromkeys(
+        ["AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"], "auth"
+    ),
+    "InvalidSignatureException": "auth",
+    "ModelTimeoutException": "timeout",
+    "ValidationException": "bad_request",
+    "ResourceNotFoundException": "not_found",
+}
+
+
+def classify_bedrock_error(exc: BaseException) -> UpstreamError:
+    """A botocore exception (``ClientError``, ``EventStreamError``, transport errors) -> UpstreamError."""
+    from botocore import exceptions as bex
+
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, bex.ClientError):  # includes EventStreamError, whose codes start lower-case
+        err = exc.response.get("Error") or {}
+        meta = exc.response.get("ResponseMetadata") or {}
+        code = str(err.get("Code") or "")
+        code = code[:1].upper() + code[1:]
+        status = meta.get("HTTPStatusCode")
+        by_status = "rate_limited" if status == 429 else "bad_request" if 400 <= (status or 0) < 500 else None
+        kind = ERROR_KINDS.get(code) or by_status or "server_error"
+        header = str((meta.get("HTTPHeaders") or {}).get("retry-after") or "")
+        retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
+        message = f"Bedrock {code or 'error'}: {err.get('Message') or exc}"
+        return upstream_error(kind, message, upstream_status=status, retry_after=retry_after)
+    if isinstance(exc, bex.ReadTimeoutError):
+        return upstream_error("timeout", f"Bedrock read timed out: {exc}")
+    if isinstance(exc, bex.ConnectTimeoutError | bex.EndpointConnectionError | bex.ConnectionError):
+        return upstream_error("unavailable", f"cannot reach Bedrock: {exc}")
+    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
+        return upstream_error("auth", f"Bedrock credentials: {exc}")
+    if isinstance(exc, bex.ParamValidationError):
+        return upstream_error("bad_request", f"Bedrock rejected the request: {exc}")
+    if isinstance(exc, bex.HTTPClientError):  # connection closed, streaming error
+        return upstream_error("server_error", f"Bedrock connection failed: {exc}")
+    return upstream_error("protocol", f"Bedrock call failed: {type(exc).__name__}: {exc}")

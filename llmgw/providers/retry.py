@@ -1,0 +1,51 @@
+"""Retries with full-jitter exponential backoff, before the first byte only.
+
+Once a stream has yielded a chunk to the client it is never retried: the client would see the
+answer twice. The deadline of the request bounds every wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from llmgw.errors import UpstreamError
+
+T = TypeVar("T")
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
+    """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2**attempt)]."""
+    delay = random.uniform(0.0, min(cap, base * (2**attempt)))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    max_retries: int,
+    base: float,
+    cap: float,
+    deadline: float,
+    on_retry: Callable[[int, UpstreamError], None] | None = None,
+) -> T:
+    """Run ``attempt`` until it succeeds, fails for good, or the deadline leaves no room."""
+    tries = 0
+    while True:
+        try:
+            return await attempt()
+        except UpstreamError as exc:
+            if not exc.retryable or tries >= max_retries:
+                raise
+            delay = backoff_delay(tries, base, cap, exc.retry_after)
+            if time.monotonic() + delay >= deadline:
+                raise
+            tries += 1
+            if on_retry is not None:
+                on_retry(tries, exc)
+            await asyncio.sleep(delay)

@@ -1,0 +1,134 @@
+"""Validation of OpenAI request bodies.
+
+The body is decoded once into plain dicts (which is what is forwarded upstream) and checked
+against these msgspec types, so errors name the offending parameter (``messages[1].role``).
+Unknown top-level fields follow ``server.unknown_fields``: ``pass`` forwards them to the
+provider untouched (Bedrock receives them as ``additionalModelRequestFields``), ``reject``
+answers 400 ``unknown_parameter``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from llmgw.errors import InvalidRequest, PayloadTooLarge
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class Message(msgspec.Struct, forbid_unknown_fields=False):
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class StreamOptions(msgspec.Struct, forbid_unknown_fields=False):
+    include_usage: bool = False
+
+
+class FunctionDef(msgspec.Struct, forbid_unknown_fields=False):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(msgspec.Struct, forbid_unknown_fields=False):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class ResponseFormat(msgspec.Struct, forbid_unknown_fields=False):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+Unit = Annotated[float, msgspec.Meta(ge=0, le=2)]
+Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    messages: Annotated[list[Message], msgspec.Meta(min_length=1)]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    temperature: Unit | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    seed: int | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+    llmgw: dict[str, Any] | None = None
+
+
+class EmbeddingsRequest(msgspec.Struct, forbid_unknown_fields=False):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: PositiveInt | None = None
+    user: str | None = None
+    llmgw: dict[str, Any] | None = None
+
+
+CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
+EMBEDDINGS_FIELDS = frozenset(EmbeddingsRequest.__struct_fields__)
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def _param_of(message: str) -> tuple[str, str | None]:
+    match = _AT.search(message)
+    if not match:
+        return message, None
+    return message[: match.start()], match.group(1) or None
+
+
+def decode_body(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {max_bytes}")
+    if not raw:
+        raise InvalidRequest("request body is empty; expected a JSON object", code="invalid_json")
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def validate(body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[str], unknown_fields: str) -> Any:
+    """Check types and ranges; return the typed view (the dict stays what is forwarded)."""
+    if unknown_fields == "reject":
+        extra = sorted(set(body) - known)
+        if extra:
+            raise InvalidRequest(
+                f"unknown parameter {extra[0]!r} (server.unknown_fields is 'reject')",
+                param=extra[0],
+                code="unknown_parameter",
+            )
+    try:
+        return msgspec.convert(body, kind)
+    except msgspec.ValidationError as exc:
+        message, param = _param_of(str(exc))
+        if param:
+            message = f"{message} at '{param}'"
+        raise InvalidRequest(f"invalid request: {message}", param=param, code="invalid_value") from None

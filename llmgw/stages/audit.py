@@ -1,0 +1,59 @@
+"""Usage and audit log: cost the request and queue its row; never writes on the request path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from llmgw.config import ModelConfig
+from llmgw.context import RequestContext
+from llmgw.stages.base import Stage
+
+
+def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int) -> float:
+    if model is None:
+        return 0.0
+    price = model.price
+    return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1_000_000
+
+
+def request_row(ctx: RequestContext) -> dict[str, Any]:
+    key = ctx.key
+    ms = 1000.0
+    return {
+        "id": ctx.request_id,
+        "created_at": datetime.now(UTC),
+        "endpoint": ctx.endpoint,
+        "key_id": key.id if key else None,
+        "team": key.team if key else None,
+        "user": (key.user if key else None) or ctx.body.get("user"),
+        "route": ctx.route_name,
+        "model_requested": ctx.model_requested,
+        "model_used": ctx.model_name,
+        "provider": ctx.provider_name,
+        "stream": ctx.stream,
+        "status": ctx.status,
+        "http_status": ctx.http_status,
+        "error_code": ctx.error_code,
+        "error_message": (ctx.error_message or None) and ctx.error_message[:2000],
+        "prompt_tokens": ctx.prompt_tokens,
+        "completion_tokens": ctx.completion_tokens,
+        "usage_estimated": ctx.usage_estimated,
+        "cost_usd": ctx.cost_usd,
+        "attempts": ctx.attempts,
+        "total_ms": ctx.elapsed_ms(),
+        "ttft_ms": (ctx.first_token_at - ctx.started) * ms if ctx.first_token_at else None,
+        "upstream_ms": (
+            (ctx.upstream_ended - ctx.upstream_started) * ms if ctx.upstream_started and ctx.upstream_ended else None
+        ),
+        "meta": ctx.meta,
+    }
+
+
+class AuditLog(Stage):
+    name = "audit_log"
+
+    def done(self, ctx: RequestContext) -> None:
+        ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)
+        self.gateway.metrics.observe(ctx)
+        self.gateway.writer.put("requests", request_row(ctx))

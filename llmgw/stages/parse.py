@@ -1,0 +1,60 @@
+"""Parse: decode and validate the body, read gateway options, choose the route."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmgw.context import RequestContext
+from llmgw.errors import InvalidRequest, PermissionDenied
+from llmgw.schemas import CHAT_FIELDS, ChatRequest, validate
+from llmgw.stages.base import Stage
+
+HEADER_PREFIX = "x-llmgw-"
+
+
+def gateway_options(body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """Options from ``x-llmgw-*`` headers, overridden by the body's ``llmgw`` object.
+
+    Header names map to option names with dashes as underscores; a header value that is a JSON
+    object, array, number or boolean is decoded, anything else is taken as a string.
+    """
+    options: dict[str, Any] = {}
+    for name, value in headers.items():
+        if name.startswith(HEADER_PREFIX):
+            key = name[len(HEADER_PREFIX) :].replace("-", "_")
+            try:
+                options[key] = json.loads(value) if value[:1] in "{[0123456789-tf" else value
+            except ValueError:
+                options[key] = value
+    from_body = body.pop("llmgw", None)
+    if from_body is not None:
+        if not isinstance(from_body, dict):
+            raise InvalidRequest("'llmgw' must be an object", param="llmgw")
+        options.update(from_body)
+    return options
+
+
+class ParseRequest(Stage):
+    name = "parse"
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        config = self.gateway.config
+        validate(ctx.body, ChatRequest, CHAT_FIELDS, config.server.unknown_fields)
+        ctx.options = gateway_options(ctx.body, ctx.headers)
+        ctx.model_requested = ctx.body["model"]
+        ctx.stream = bool(ctx.body.get("stream"))
+        options = ctx.body.get("stream_options") or {}
+        ctx.client_wants_usage = bool(options.get("include_usage"))
+        select_route(self.gateway, ctx)
+        return None
+
+
+def select_route(gateway: Any, ctx: RequestContext) -> None:
+    name = str(ctx.options.get("route") or "default")
+    route = gateway.config.routes.get(name)
+    if route is None:
+        raise InvalidRequest(f"unknown route {name!r}", param="llmgw.route", code="unknown_route")
+    if ctx.key is not None and not ctx.key.allows_route(name):
+        raise PermissionDenied(f"this key may not use route {name!r}", code="route_not_allowed")
+    ctx.route_name, ctx.route = name, route

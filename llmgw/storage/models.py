@@ -1,0 +1,75 @@
+"""The tables: API keys, one row per request, and usage aggregated per key, team, model and day."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+
+class ApiKey(SQLModel, table=True):
+    """A virtual API key. Only its SHA-256 is stored; the clear key is shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    prefix: str = Field(max_length=24, description="first characters, to recognise a key in listings")
+    sha256: str = Field(max_length=64, unique=True, index=True)
+    team: str | None = Field(default=None, max_length=200)
+    user: str | None = Field(default=None, max_length=200)
+    models: list[str] = Field(default_factory=lambda: ["*"], sa_column=Column(JSON, nullable=False))
+    routes: list[str] = Field(default_factory=lambda: ["*"], sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    revoked_at: datetime | None = None
+    updated_at: datetime
+
+
+class RequestRow(SQLModel, table=True):
+    """One chat or embeddings request as it ended (or was cut)."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_created_at", "created_at"), Index("ix_requests_key_id", "key_id"))
+
+    id: str = Field(primary_key=True, max_length=40)
+    created_at: datetime
+    endpoint: str = Field(max_length=40)
+    key_id: str | None = Field(default=None, max_length=40)
+    team: str | None = Field(default=None, max_length=200)
+    user: str | None = Field(default=None, max_length=200)
+    route: str = Field(max_length=200)
+    model_requested: str | None = Field(default=None, max_length=200)
+    model_used: str | None = Field(default=None, max_length=200)
+    provider: str | None = Field(default=None, max_length=200)
+    stream: bool = False
+    status: str = Field(max_length=40, description="ok | error | client_disconnected | blocked | cached")
+    http_status: int
+    error_code: str | None = Field(default=None, max_length=80)
+    error_message: str | None = Field(default=None, max_length=2000)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float = 0.0
+    attempts: int = 1
+    total_ms: float = 0.0
+    ttft_ms: float | None = None
+    upstream_ms: float | None = None
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class UsageRow(SQLModel, table=True):
+    """Running totals; ``key_id`` and ``team`` are empty strings (not NULL) so they can key a row."""
+
+    __tablename__ = "usage"
+
+    day: str = Field(primary_key=True, max_length=10)
+    key_id: str = Field(primary_key=True, max_length=40)
+    team: str = Field(primary_key=True, max_length=200)
+    model: str = Field(primary_key=True, max_length=200)
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0

@@ -1,0 +1,153 @@
+"""Database writes off the request path.
+
+Handlers enqueue rows (a non-blocking ``put``); one writer thread drains the queue in batches,
+one transaction per batch, and retries a failed batch with backoff without dropping it.
+``close()`` drains everything before returning, so a graceful shutdown (SIGTERM) loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from llmgw.storage.models import RequestRow, UsageRow
+
+log = logging.getLogger("llmgw.storage")
+
+BatchHandler = Callable[[Connection, list[dict[str, Any]]], None]
+_STOP = object()
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def write_requests(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert request rows and add them to the per-day usage totals."""
+    table = RequestRow.__table__
+    conn.execute(_dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["id"]), rows)
+    totals: dict[tuple[str, str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    for row in rows:
+        model = row.get("model_used") or row.get("model_requested") or ""
+        key = (row["created_at"].date().isoformat(), row.get("key_id") or "", row.get("team") or "", model)
+        t = totals[key]
+        t[0] += 1
+        t[1] += 1 if row["status"] not in ("ok", "cached") else 0
+        t[2] += row.get("prompt_tokens", 0)
+        t[3] += row.get("completion_tokens", 0)
+        t[4] += row.get("cost_usd", 0.0)
+    if not totals:
+        return
+    usage = UsageRow.__table__
+    values = [
+        {"day": d, "key_id": k, "team": tm, "model": m, "requests": int(t[0]), "errors": int(t[1]),
+         "prompt_tokens": int(t[2]), "completion_tokens": int(t[3]), "cost_usd": float(t[4])}
+        for (d, k, tm, m), t in totals.items()
+    ]  # fmt: skip
+    stmt = _dialect_insert(conn, usage)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["day", "key_id", "team", "model"],
+        set_={
+            name: getattr(usage.c, name) + getattr(stmt.excluded, name)
+            for name in ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd")
+        },
+    )
+    conn.execute(stmt, values)
+
+
+class RowWriter:
+    """A queue and one thread that writes what is put on it, in batches."""
+
+    def __init__(self, engine: Engine, *, batch_size: int = 500, flush_interval_s: float = 0.5) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.handlers: dict[str, BatchHandler] = {"requests": write_requests}
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.failures = 0
+
+    def register(self, kind: str, handler: BatchHandler) -> None:
+        self.handlers[kind] = handler
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="llmgw-writer", daemon=True)
+            self._thread.start()
+
+    def put(self, kind: str, row: dict[str, Any]) -> None:
+        """Enqueue a row; never blocks and never touches the database."""
+        self._queue.put((kind, row))
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything queued so far, then stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("storage writer did not drain within %.0fs; %d rows pending", timeout, self.pending())
+        self._thread = None
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until every row put before this call is written (for tests and the CLI)."""
+        done = threading.Event()
+        self._queue.put(("__flush__", done))
+        done.wait(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[tuple[str, Any]] = []
+            try:
+                batch.append(self._queue.get(timeout=self.flush_interval_s))
+            except queue.Empty:
+                continue
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if any(item is _STOP for item in batch):
+                stopping = True
+                # anything after the stop marker was put during shutdown: still write it
+                while True:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+            self._write_with_retry([item for item in batch if item is not _STOP])
+
+    def _write_with_retry(self, batch: list[tuple[str, Any]]) -> None:
+        flushes = [item[1] for item in batch if item[0] == "__flush__"]
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for kind, row in batch:
+            if kind != "__flush__":
+                grouped[kind].append(row)
+        delay = 0.05
+        while grouped:
+            try:
+                with self.engine.begin() as conn:
+                    for kind, rows in grouped.items():
+                        self.handlers[kind](conn, rows)
+                self.written += sum(len(rows) for rows in grouped.values())
+                break
+            except Exception:
+                self.failures += 1
+                log.exception("storage write failed; retrying in %.2fs", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for event in flushes:
+            event.set()
