@@ -1,0 +1,147 @@
+"""Fixtures: a fake upstream and real gateway servers on free ports, driven by the openai SDK."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from llmgw.app import create_app
+from llmgw.config import Config, parse_config
+from llmgw.gateway import Gateway
+from tests.upstream import FakeUpstream
+
+ADMIN_KEY = "sk-admin-test-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningGateway:
+    """A real uvicorn server in a thread, serving one :class:`Gateway`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.gateway = Gateway(config)
+        self.port = free_port()
+        app = create_app(config, self.gateway)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RunningGateway:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    def client(self, api_key: str = ADMIN_KEY, **kwargs: Any) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, **kwargs)
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+
+    def flush(self) -> None:
+        self.gateway.writer.flush()
+
+    def create_key(self, **spec: Any) -> dict[str, Any]:
+        with self.admin() as admin:
+            response = admin.post("/admin/keys", json={"name": "test", **spec})
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def rows(self, **filters: Any) -> list[dict[str, Any]]:
+        self.flush()
+        with self.admin() as admin:
+            return admin.get("/admin/requests", params={"limit": 1000, **filters}).json()["data"]  # type: ignore[no-any-return]
+
+
+def base_config(upstream_url: str, db_url: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "auth": {"admin_key": ADMIN_KEY},
+        "storage": {"url": db_url, "flush_interval_s": 0.05},
+        "providers": {
+            "up": {"type": "openai", "base_url": upstream_url, "api_key": "sk-upstream-secret",
+                   "max_retries": 2, "backoff_base_s": 0.01, "read_timeout_s": 5},
+            "down": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "max_retries": 1,
+                     "backoff_base_s": 0.01, "connect_timeout_s": 1},
+        },  # fmt: skip
+        "models": {
+            "test-model": {"provider": "up", "upstream_id": "fake-1", "context_window": 4096,
+                           "price": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
+                           "capabilities": ["chat", "streaming", "tools", "json_mode"]},
+            "other-model": {"provider": "up", "upstream_id": "fake-2"},
+            "dead-model": {"provider": "down", "upstream_id": "nothing"},
+            "up-embed": {"provider": "up", "upstream_id": "fake-embed", "kind": "embedding",
+                         "capabilities": ["embeddings"]},
+        },  # fmt: skip
+        "routes": {
+            "default": {"default_model": "test-model"},
+            "narrow": {"models": ["other-model"]},
+        },
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def make_gateway(
+    upstream: FakeUpstream, tmp_path: Path
+) -> Iterator[Callable[..., RunningGateway]]:
+    running: list[RunningGateway] = []
+
+    def make(db_url: str | None = None, **overrides: Any) -> RunningGateway:
+        url = db_url or f"sqlite:///{tmp_path}/gw-{len(running)}.db"
+        config = parse_config(base_config(upstream.base_url, url, **overrides))
+        gw = RunningGateway(config).start()
+        running.append(gw)
+        return gw
+
+    upstream.reset()
+    yield make
+    for gw in running:
+        gw.stop()
+
+
+@pytest.fixture()
+def gw(make_gateway: Callable[..., RunningGateway]) -> RunningGateway:
+    return make_gateway()

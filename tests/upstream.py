@@ -1,0 +1,190 @@
+"""A local OpenAI-compatible upstream for the tests, with scripted failures.
+
+Behaviour is chosen by directives in the last user message, so tests drive it through the
+gateway exactly as a client would:
+
+    #status:500        answer that HTTP status (an OpenAI error body)
+    #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
+    #sleep:1.5         wait before answering (timeouts)
+    #chunks:50         stream this many content chunks (default 5)
+    #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]
+    #slow:0.05         streamed: wait this long between chunks
+    #tool              answer with a tool call
+    #no-usage          omit usage (streamed and not)
+
+Every request body and whether the client went away mid-stream are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9.]+))?")
+
+
+def directives(body: dict[str, Any]) -> dict[str, str]:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    text = users[-1].get("content") if users else ""
+    if not isinstance(text, str):
+        text = json.dumps(text)
+    return {name: value or "" for name, value in DIRECTIVE.findall(text)}
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.disconnects = 0
+        self.completed_streams = 0
+        self.attempts: Counter[str] = Counter()
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.headers.clear()
+        self.disconnects = 0
+        self.completed_streams = 0
+        self.attempts.clear()
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        d = directives(body)
+        signature = json.dumps(body.get("messages"), sort_keys=True)
+        self.attempts[signature] += 1
+        if "sleep" in d:
+            await asyncio.sleep(float(d["sleep"]))
+        if "fail-times" in d and self.attempts[signature] <= int(d["fail-times"]):
+            return error(500, "scripted failure")
+        if "status" in d:
+            status = int(d["status"])
+            return error(status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None)
+        model = body.get("model", "fake")
+        n = int(body.get("n") or 1)
+        if body.get("stream"):
+            return await self.stream(request, body, d, model, n)
+        message: dict[str, Any] = {"role": "assistant", "content": answer_text(body)}
+        finish = "stop"
+        if "tool" in d:
+            message = {"role": "assistant", "content": None, "tool_calls": [tool_call()]}
+            finish = "tool_calls"
+        payload: dict[str, Any] = {
+            "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
+        }  # fmt: skip
+        if "no-usage" not in d:
+            payload["usage"] = usage(body, n)
+        return web.json_response(payload)
+
+    async def stream(
+        self, request: web.Request, body: dict[str, Any], d: dict[str, str], model: str, n: int
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        count = int(d.get("chunks") or 5)
+        drop = int(d["drop"]) if "drop" in d else None
+        slow = float(d.get("slow") or 0)
+        base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        try:
+            for i in range(count):
+                if drop is not None and i == drop:
+                    request.transport.close()  # type: ignore[union-attr]
+                    return response
+                delta: dict[str, Any] = {"content": f"tok{i} "}
+                if i == 0:
+                    delta["role"] = "assistant"
+                    if "tool" in d:
+                        delta = {"role": "assistant", "tool_calls": [{"index": 0, **tool_call()}]}
+                choices = [{"index": j, "delta": delta, "finish_reason": None} for j in range(n)]
+                await response.write(sse({**base, "choices": choices}))
+                if slow:
+                    await asyncio.sleep(slow)
+            finish = "tool_calls" if "tool" in d else "stop"
+            choices = [{"index": j, "delta": {}, "finish_reason": finish} for j in range(n)]
+            await response.write(sse({**base, "choices": choices}))
+            if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
+                u = usage(body, n, completion=count * n)
+                await response.write(sse({**base, "choices": [], "usage": u}))
+            await response.write(b"data: [DONE]\n\n")
+            self.completed_streams += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnects += 1
+            raise
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))]
+        return web.json_response(
+            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeUpstream:
+        thread = threading.Thread(target=self._serve, daemon=True, name="fake-upstream")
+        thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        app = web.Application(handler_args={"tcp_keepalive": True})
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def answer_text(body: dict[str, Any]) -> str:
+    return f"echo: {len(body.get('messages', []))} messages"
+
+
+def tool_call() -> dict[str, Any]:
+    return {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+
+
+def usage(body: dict[str, Any], n: int, completion: int | None = None) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4 + 1
+    completion = completion if completion is not None else 4 * n
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    payload = {"error": {"message": message, "type": "server_error", "code": None}}
+    return web.json_response(payload, status=status, headers=headers)
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
