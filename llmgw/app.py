@@ -58,7 +58,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
     return Response(
-        gateway.metrics.render(gateway.writer.pending()), media_type="text/plain; version=0.0.4; charset=utf-8"
+        gateway.metrics.render(gateway.writer.pending()),
+        media_type="text/plain; version=0.0.4; charset=utf-8",
     )
 
 
@@ -68,7 +69,9 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         error = exc
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            status, "http_error"
+        )
         error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error")
         if status >= 500:
             error.type = "server_error"

@@ -114,10 +114,7 @@ class LocalEmbeddingsProviderConfig(Strict):
 
 
 ProviderConfig = Annotated[
-    OpenAIProviderConfig
-    | BedrockProviderConfig
-    | LlamaServerProviderConfig
-    | LocalEmbeddingsProviderConfig,
+    OpenAIProviderConfig | BedrockProviderConfig | LlamaServerProviderConfig | LocalEmbeddingsProviderConfig,
     Field(discriminator="type"),
 ]
 

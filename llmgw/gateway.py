@@ -30,7 +30,9 @@ class Gateway:
         self.config = config
         self.engine = make_engine(config.storage.url)
         self.writer = RowWriter(
-            self.engine, batch_size=config.storage.batch_size, flush_interval_s=config.storage.flush_interval_s
+            self.engine,
+            batch_size=config.storage.batch_size,
+            flush_interval_s=config.storage.flush_interval_s,
         )
         self.keys = KeyStore(self.engine, config.keys)
         self.metrics = Metrics()

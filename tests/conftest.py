@@ -42,7 +42,9 @@ class RunningGateway:
         self.port = free_port()
         app = create_app(config, self.gateway)
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio"
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
 
@@ -89,20 +91,39 @@ def base_config(upstream_url: str, db_url: str, **overrides: Any) -> dict[str, A
         "auth": {"admin_key": ADMIN_KEY},
         "storage": {"url": db_url, "flush_interval_s": 0.05},
         "providers": {
-            "up": {"type": "openai", "base_url": upstream_url, "api_key": "sk-upstream-secret",
-                   "max_retries": 2, "backoff_base_s": 0.01, "read_timeout_s": 5},
-            "down": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "max_retries": 1,
-                     "backoff_base_s": 0.01, "connect_timeout_s": 1},
-        },  # fmt: skip
+            "up": {
+                "type": "openai",
+                "base_url": upstream_url,
+                "api_key": "sk-upstream-secret",
+                "max_retries": 2,
+                "backoff_base_s": 0.01,
+                "read_timeout_s": 5,
+            },
+            "down": {
+                "type": "openai",
+                "base_url": "http://127.0.0.1:9/v1",
+                "max_retries": 1,
+                "backoff_base_s": 0.01,
+                "connect_timeout_s": 1,
+            },
+        },
         "models": {
-            "test-model": {"provider": "up", "upstream_id": "fake-1", "context_window": 4096,
-                           "price": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
-                           "capabilities": ["chat", "streaming", "tools", "json_mode"]},
+            "test-model": {
+                "provider": "up",
+                "upstream_id": "fake-1",
+                "context_window": 4096,
+                "price": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
+                "capabilities": ["chat", "streaming", "tools", "json_mode"],
+            },
             "other-model": {"provider": "up", "upstream_id": "fake-2"},
             "dead-model": {"provider": "down", "upstream_id": "nothing"},
-            "up-embed": {"provider": "up", "upstream_id": "fake-embed", "kind": "embedding",
-                         "capabilities": ["embeddings"]},
-        },  # fmt: skip
+            "up-embed": {
+                "provider": "up",
+                "upstream_id": "fake-embed",
+                "kind": "embedding",
+                "capabilities": ["embeddings"],
+            },
+        },
         "routes": {
             "default": {"default_model": "test-model"},
             "narrow": {"models": ["other-model"]},
@@ -124,9 +145,7 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture()
-def make_gateway(
-    upstream: FakeUpstream, tmp_path: Path
-) -> Iterator[Callable[..., RunningGateway]]:
+def make_gateway(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Callable[..., RunningGateway]]:
     running: list[RunningGateway] = []
 
     def make(db_url: str | None = None, **overrides: Any) -> RunningGateway:

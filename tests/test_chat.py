@@ -16,7 +16,9 @@ USER = [{"role": "user", "content": "Hello there"}]
 
 
 def test_non_streamed_completion(gw: RunningGateway, upstream: FakeUpstream) -> None:
-    raw = gw.client().chat.completions.with_raw_response.create(model="test-model", messages=USER, user="u-42")
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=USER, user="u-42"
+    )
     completion = raw.parse()
     assert completion.choices[0].message.content == "echo: 1 messages"
     assert completion.model == "test-model"
@@ -77,9 +79,10 @@ def test_client_disconnect_cancels_upstream(gw: RunningGateway, upstream: FakeUp
     body = {"model": "test-model", "stream": True,
             "messages": [{"role": "user", "content": "long #chunks:400 #slow:0.02"}]}  # fmt: skip
     headers = {"authorization": "Bearer sk-admin-test-0123456789"}
-    with httpx.Client(timeout=10) as client, client.stream(
-        "POST", f"{gw.url}/v1/chat/completions", json=body, headers=headers
-    ) as response:
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{gw.url}/v1/chat/completions", json=body, headers=headers) as response,
+    ):
         request_id = response.headers["x-llmgw-request-id"]
         lines = response.iter_lines()
         seen = [line for _, line in zip(range(6), lines, strict=False)]
@@ -114,7 +117,9 @@ def test_tools_and_tool_calls(gw: RunningGateway, upstream: FakeUpstream) -> Non
     assert deltas[0].tool_calls[0].function.name == "get_weather"
 
 
-def test_n_response_format_user_and_unknown_fields_pass_through(gw: RunningGateway, upstream: FakeUpstream) -> None:
+def test_n_response_format_user_and_unknown_fields_pass_through(
+    gw: RunningGateway, upstream: FakeUpstream
+) -> None:
     completion = gw.client().chat.completions.create(
         model="test-model", messages=USER, n=2, response_format={"type": "json_object"}, user="alice",
         extra_body={"top_k": 5, "llmgw": {"route": "default"}},
@@ -137,7 +142,9 @@ def test_header_options_mirror_body(gw: RunningGateway) -> None:
     client = gw.client()
     with pytest.raises(openai.PermissionDeniedError):
         # the narrow route allows only other-model
-        client.chat.completions.create(model="test-model", messages=USER, extra_headers={"x-llmgw-route": "narrow"})
+        client.chat.completions.create(
+            model="test-model", messages=USER, extra_headers={"x-llmgw-route": "narrow"}
+        )
     raw = client.chat.completions.with_raw_response.create(
         model="other-model", messages=USER, extra_headers={"x-llmgw-route": "narrow"}
     )

@@ -46,7 +46,10 @@ def test_bad_json(gw: RunningGateway) -> None:
         ({"model": "test-model", "messages": []}, "messages"),
         ({"model": "test-model", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
         ({"model": "test-model", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-        ({"model": "test-model", "messages": [{"role": "user", "content": "x"}], "temperature": 7}, "temperature"),
+        (
+            {"model": "test-model", "messages": [{"role": "user", "content": "x"}], "temperature": 7},
+            "temperature",
+        ),
         ({"model": "test-model", "messages": [{"role": "user", "content": "x"}], "n": "two"}, "n"),
         ({"model": "test-model", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, "stream"),
         ({"model": "test-model", "messages": [{"role": "user", "content": "x"}], "llmgw": 3}, "llmgw"),
@@ -79,7 +82,9 @@ def test_oversized_body(make_gateway) -> None:  # type: ignore[no-untyped-def]
 
 def test_unknown_model_is_404(gw: RunningGateway) -> None:
     with pytest.raises(openai.NotFoundError) as info:
-        gw.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+        gw.client().chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
     assert info.value.body["code"] == "model_not_found"
 
 
@@ -87,8 +92,9 @@ def test_missing_bad_and_revoked_keys(gw: RunningGateway) -> None:
     response = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "test-model", "messages": []})
     assert_error(response, 401, "missing_api_key")
     with pytest.raises(openai.AuthenticationError):
-        gw.client("sk-llmgw-wrong").chat.completions.create(model="test-model",
-                                                            messages=[{"role": "user", "content": "x"}])  # fmt: skip
+        gw.client("sk-llmgw-wrong").chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "x"}]
+        )
     key = gw.create_key(team="search", models=["test-model"])
     client = gw.client(key["key"])
     assert client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "x"}])
@@ -103,7 +109,9 @@ def test_missing_bad_and_revoked_keys(gw: RunningGateway) -> None:
 
 def test_upstream_500_is_retried_then_reported(gw: RunningGateway, upstream: FakeUpstream) -> None:
     with pytest.raises(openai.APIStatusError) as info:
-        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:500"}])
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "#status:500"}]
+        )
     assert info.value.status_code == 502
     assert info.value.body["code"] == "upstream_server_error"
     assert len(upstream.requests) == 3, "max_retries=2: three attempts before giving up"
@@ -121,13 +129,17 @@ def test_transient_failure_recovers(gw: RunningGateway, upstream: FakeUpstream) 
 
 def test_upstream_429(gw: RunningGateway) -> None:
     with pytest.raises(openai.RateLimitError) as info:
-        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:429"}])
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "#status:429"}]
+        )
     assert info.value.body["code"] == "upstream_rate_limited"
 
 
 def test_upstream_400_is_not_retried(gw: RunningGateway, upstream: FakeUpstream) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:400"}])
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "#status:400"}]
+        )
     assert info.value.body["code"] == "upstream_bad_request"
     assert len(upstream.requests) == 1
 
@@ -135,7 +147,9 @@ def test_upstream_400_is_not_retried(gw: RunningGateway, upstream: FakeUpstream)
 def test_upstream_timeout_is_504(make_gateway, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(server={"request_timeout_s": 0.5})
     with pytest.raises(openai.APIStatusError) as info:
-        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#sleep:2"}])
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "#sleep:2"}]
+        )
     assert info.value.status_code == 504
     assert info.value.body["code"] == "upstream_timeout"
 
@@ -170,7 +184,11 @@ def test_mid_stream_drop_ends_with_error_event(gw: RunningGateway) -> None:
 
 
 def test_mid_stream_drop_raw_sse_has_no_done(gw: RunningGateway) -> None:
-    body = {"model": "test-model", "stream": True, "messages": [{"role": "user", "content": "#chunks:10 #drop:2"}]}
+    body = {
+        "model": "test-model",
+        "stream": True,
+        "messages": [{"role": "user", "content": "#chunks:10 #drop:2"}],
+    }
     response = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=AUTH, timeout=10)
     text = response.text
     assert '"error"' in text.splitlines()[-2]

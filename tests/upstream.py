@@ -76,7 +76,9 @@ class FakeUpstream:
             return error(500, "scripted failure")
         if "status" in d:
             status = int(d["status"])
-            return error(status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None)
+            return error(
+                status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None
+            )
         model = body.get("model", "fake")
         n = int(body.get("n") or 1)
         if body.get("stream"):
@@ -136,7 +138,12 @@ class FakeUpstream:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))]
         return web.json_response(
-            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -172,7 +179,11 @@ def answer_text(body: dict[str, Any]) -> str:
 
 
 def tool_call() -> dict[str, Any]:
-    return {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    return {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
 
 
 def usage(body: dict[str, Any], n: int, completion: int | None = None) -> dict[str, int]:

@@ -102,7 +102,7 @@ class LlamaServerProvider(OpenAICompatProvider):
         assert self.process is not None and self.process.stderr is not None
         tail: list[bytes] = []
         async for line in self.process.stderr:
-            tail = (tail + [line])[-20:]
+            tail = ([*tail, line])[-20:]
             log.debug("llama-server: %s", line.decode(errors="replace").rstrip())
         self._stderr_tail = b"".join(tail).decode(errors="replace")
 

@@ -60,7 +60,9 @@ def classify_status(status: int, body: bytes, headers: httpx.Headers) -> Upstrea
         kind = "bad_request"
     else:
         kind = "server_error"
-    return upstream_error(kind, f"upstream returned {status}: {message}", upstream_status=status, retry_after=retry_after)
+    return upstream_error(
+        kind, f"upstream returned {status}: {message}", upstream_status=status, retry_after=retry_after
+    )
 
 
 def classify_transport(exc: Exception) -> UpstreamError:
@@ -113,7 +115,8 @@ class OpenAICompatProvider(ProviderBase):
 
     def url(self, path: str, upstream_model: str) -> str:
         if self.config.azure:
-            return f"{self.base_url}/openai/deployments/{upstream_model}{path}?api-version={self.config.api_version}"
+            deployment = f"{self.base_url}/openai/deployments/{upstream_model}"
+            return f"{deployment}{path}?api-version={self.config.api_version}"
         return self.base_url + path
 
     def _timeout(self, call: UpstreamCall) -> httpx.Timeout:
