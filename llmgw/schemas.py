@@ -82,7 +82,7 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
 
 class EmbeddingsRequest(msgspec.Struct, forbid_unknown_fields=False):
     model: Annotated[str, msgspec.Meta(min_length=1)]
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | list[str | int | list[int]]
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: PositiveInt | None = None
     user: str | None = None

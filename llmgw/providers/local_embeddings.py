@@ -55,6 +55,16 @@ class LocalEmbeddingsProvider(ProviderBase):
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def count_tokens(self, texts: list[str]) -> int:
+        """Tokens the model actually reads (its tokenizer, truncated at its maximum length)."""
+        model = self._load()
+        limit = int(model.max_seq_length)
+        ids = model.tokenizer(texts, add_special_tokens=True)["input_ids"]
+        return sum(min(len(x), limit) for x in ids)
+
+    def _encode_and_count(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        return self.encode(texts), self.count_tokens(texts)
+
     async def aencode(self, texts: list[str]) -> np.ndarray:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.encode, texts)
 
@@ -75,7 +85,8 @@ class LocalEmbeddingsProvider(ProviderBase):
             raise InvalidRequest("input must be a non-empty string or list of strings", param="input")
         if len(texts) > 2048:
             raise InvalidRequest("at most 2048 inputs per request", param="input")
-        vectors = await self.aencode(texts)
+        loop = asyncio.get_running_loop()
+        vectors, tokens = await loop.run_in_executor(self._executor, self._encode_and_count, texts)
         as_base64 = body.get("encoding_format") == "base64"
         data = [
             {
@@ -85,7 +96,6 @@ class LocalEmbeddingsProvider(ProviderBase):
             }
             for i, vec in enumerate(vectors)
         ]
-        tokens = sum(len(t.split()) for t in texts)  # approximate; the model's tokenizer is not exposed here
         return {
             "object": "list",
             "data": data,

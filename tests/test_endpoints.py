@@ -1,0 +1,108 @@
+"""Models, embeddings, health, readiness, metrics and admin endpoints."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from llmgw.cli import main
+from tests.conftest import ADMIN_KEY, RunningGateway
+
+
+def test_models_listing_follows_the_key(gw: RunningGateway) -> None:
+    ids = {m.id for m in gw.client().models.list()}
+    assert {"test-model", "other-model", "dead-model", "up-embed"} <= ids
+    key = gw.create_key(models=["other-model"])
+    assert [m.id for m in gw.client(key["key"]).models.list()] == ["other-model"]
+    assert gw.client(key["key"]).models.retrieve("other-model").id == "other-model"
+    with pytest.raises(openai.NotFoundError):
+        gw.client(key["key"]).models.retrieve("test-model")
+
+
+def test_provider_embeddings(gw: RunningGateway) -> None:
+    result = gw.client().embeddings.create(model="up-embed", input=["a", "b"])
+    assert [d.embedding for d in result.data] == [[0.1, 0.2, 0.3]] * 2
+    assert result.model == "up-embed"
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().embeddings.create(model="test-model", input="x")
+    assert info.value.body["code"] == "wrong_model_kind"
+
+
+def test_local_sentence_transformers_embeddings(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(
+        providers={
+            "st": {"type": "sentence_transformers"},
+            "up": {"type": "openai", "base_url": "http://x/v1"},
+        },
+        models={
+            "minilm": {"provider": "st", "upstream_id": "all-MiniLM-L6-v2", "kind": "embedding"},
+            "test-model": {"provider": "up", "upstream_id": "x"},
+        },
+        routes={"default": {}},
+    )
+    result = gw.client().embeddings.create(
+        model="minilm", input=["How do I reset my password?", "I forgot my password", "Paris is in France"]
+    )
+    vectors = np.array([d.embedding for d in result.data])
+    assert vectors.shape == (3, 384)
+    assert result.usage.prompt_tokens == 9 + 6 + 6, "counted with the model's own tokenizer"
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    sims = vectors @ vectors.T
+    assert sims[0, 1] > 0.5 > sims[0, 2], "paraphrases are closer than unrelated text"
+    as_b64 = gw.client().embeddings.create(
+        model="minilm", input="I forgot my password", encoding_format="base64"
+    )
+    decoded = np.frombuffer(base64.b64decode(as_b64.data[0].embedding), dtype=np.float32)
+    assert np.allclose(decoded, vectors[1], atol=1e-6)
+
+
+def test_health_readiness_and_metrics(gw: RunningGateway) -> None:
+    assert httpx.get(f"{gw.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{gw.url}/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["up"] is True
+    gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.NotFoundError):
+        gw.client().chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    text = httpx.get(f"{gw.url}/metrics").text
+    assert 'llmgw_requests_total{endpoint="chat",model="test-model",route="default",status="ok"} 1.0' in text
+    assert 'llmgw_errors_total{code="model_not_found"} 1.0' in text
+    assert "llmgw_tokens_total" in text and "llmgw_cost_usd_total" in text
+
+
+def test_admin_api_needs_the_admin_key(gw: RunningGateway) -> None:
+    key = gw.create_key(team="t")
+    for method, path in [("GET", "/admin/keys"), ("POST", "/admin/keys"), ("GET", "/admin/requests")]:
+        response = httpx.request(method, f"{gw.url}{path}", headers={"authorization": f"Bearer {key['key']}"})
+        assert response.status_code == 403 and response.json()["error"]["code"] == "admin_required"
+        assert httpx.request(method, f"{gw.url}{path}").status_code == 401
+    with gw.admin() as admin:
+        listed = admin.get("/admin/keys").json()["data"]
+        assert [k["id"] for k in listed] == [key["id"]]
+        assert "sha256" not in listed[0] and "key" not in listed[0]
+        assert admin.post("/admin/keys", json={"name": "x", "models": ["nope"]}).status_code == 400
+        assert admin.post("/admin/keys", json={"nam": "x"}).status_code == 400
+        assert admin.delete("/admin/keys/key_missing").status_code == 404
+
+
+def test_anonymous_mode(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "allow_anonymous": True})
+    anon = httpx.post(
+        f"{gw.url}/v1/chat/completions",
+        json={"model": "test-model", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert anon.status_code == 200
+    # a wrong key is still refused even where anonymous calls are allowed
+    with pytest.raises(openai.AuthenticationError):
+        gw.client("sk-llmgw-bad").chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "x"}]
+        )
+    assert gw.rows()[0]["team"] == "anonymous"
+
+
+def test_serve_refuses_anonymous_on_public_host(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    assert "refusing anonymous access" in capsys.readouterr().err
