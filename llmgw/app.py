@@ -30,6 +30,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     raw = await request.body()
     ctx = gateway.new_context("chat", {}, dict(request.headers))
     request.state.request_id = ctx.request_id
+    request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, gateway.config.server.max_body_bytes)
     result = await gateway.pipeline.chat(ctx)
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
@@ -78,7 +79,7 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)
-    headers = dict(error.headers)
+    headers = {**getattr(request.state, "response_headers", {}), **error.headers}
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         headers["x-llmgw-request-id"] = request_id

@@ -42,6 +42,7 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self.disconnects = 0
         self.completed_streams = 0
         self.attempts: Counter[str] = Counter()
@@ -57,6 +58,7 @@ class FakeUpstream:
     def reset(self) -> None:
         self.requests.clear()
         self.headers.clear()
+        self.paths.clear()
         self.disconnects = 0
         self.completed_streams = 0
         self.attempts.clear()
@@ -67,6 +69,7 @@ class FakeUpstream:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        self.paths.append(request.path_qs)
         d = directives(body)
         signature = json.dumps(body.get("messages"), sort_keys=True)
         self.attempts[signature] += 1
@@ -160,6 +163,7 @@ class FakeUpstream:
         app = web.Application(handler_args={"tcp_keepalive": True})
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
