@@ -33,7 +33,7 @@ def bedrock_gw(make_gateway) -> RunningGateway:  # type: ignore[no-untyped-def]
                 "backoff_base_s": 0.001,
             },
             "up": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"},
-        },  # fmt: skip
+        },
         models={
             "claude": {
                 "provider": "aws",
@@ -42,7 +42,7 @@ def bedrock_gw(make_gateway) -> RunningGateway:  # type: ignore[no-untyped-def]
                 "price": {"input_per_mtok": 0.25, "output_per_mtok": 1.25},
             },
             "test-model": {"provider": "up", "upstream_id": "x"},
-        },  # fmt: skip
+        },
         routes={"default": {}},
     )
 

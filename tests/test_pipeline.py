@@ -83,7 +83,7 @@ def test_azure_style_upstream(make_gateway, upstream: FakeUpstream) -> None:  # 
                 "api_key": "az-secret",
                 "api_version": "2024-06-01",
             }
-        },  # fmt: skip
+        },
         models={"test-model": {"provider": "az", "upstream_id": "my-deployment"}},
         routes={"default": {}},
     )
