@@ -74,12 +74,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keystore(args: argparse.Namespace) -> Any:
+def _keystore(config: Config) -> Any:
     from llmgw.keys import KeyStore
     from llmgw.storage.db import make_engine
 
-    config = _load(args.config)
     return KeyStore(make_engine(config.storage.url))
+
+
+def config_source(args: argparse.Namespace) -> str:
+    return args.config or "the embedded defaults"
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -89,8 +92,17 @@ def _split(value: str | None) -> list[str] | None:
 def cmd_keys(args: argparse.Namespace) -> int:
     from llmgw.api.admin import key_view
 
-    store = _keystore(args)
+    config = _load(args.config)
+    store = _keystore(config)
     if args.keys_command == "create":
+        for kind, names, known in (
+            ("model", args.models, config.models),
+            ("route", args.routes, config.routes),
+        ):
+            for name in _split(names) or []:
+                if name != "*" and name not in known:
+                    print(f"llmgw: unknown {kind} {name!r} in {config_source(args)}", file=sys.stderr)
+                    return 2
         secret, row = store.create(
             args.name, team=args.team, user=args.user, models=_split(args.models), routes=_split(args.routes)
         )

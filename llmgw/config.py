@@ -54,7 +54,6 @@ class StorageConfig(Strict):
     url: str = "sqlite:///var/llmgw.db"
     batch_size: int = Field(500, gt=0)
     flush_interval_s: float = Field(0.5, gt=0)
-    queue_max: int = Field(100_000, gt=0, description="rows held in memory before back-pressure")
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -229,6 +228,20 @@ class Config(Strict):
                     problems.append((f"routes.{name}.models[{i}]", f"unknown model {allowed!r}"))
             if route.default_model and route.default_model not in self.models:
                 problems.append((f"routes.{name}.default_model", f"unknown model {route.default_model!r}"))
+        for alias, targets in self.routing.aliases.items():
+            for i, target in enumerate(targets):
+                if target not in self.models:
+                    problems.append((f"routing.aliases.{alias}[{i}]", f"unknown model {target!r}"))
+        for name, provider in self.providers.items():
+            if isinstance(provider, OpenAIProviderConfig) and provider.azure and not provider.api_version:
+                problems.append((f"providers.{name}.api_version", "required when azure is true"))
+        for i, key in enumerate(self.keys):
+            for j, route_name in enumerate(key.routes):
+                if route_name != "*" and route_name not in self.routes:
+                    problems.append((f"keys[{i}].routes[{j}]", f"unknown route {route_name!r}"))
+            for j, model_name in enumerate(key.models):
+                if model_name != "*" and model_name not in self.models:
+                    problems.append((f"keys[{i}].models[{j}]", f"unknown model {model_name!r}"))
         if "default" not in self.routes:
             problems.append(("routes", "a route named 'default' is required"))
         if problems:
@@ -250,10 +263,10 @@ def _interpolate(node: Any, path: str, env: dict[str, str], problems: list[tuple
 
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
+            if default is not None:  # shell semantics: unset *or empty* takes the default
+                return env.get(name) or default
             if name in env:
                 return env[name]
-            if default is not None:
-                return default
             problems.append((path, f"environment variable {name} is not set"))
             return ""
 
@@ -261,15 +274,17 @@ def _interpolate(node: Any, path: str, env: dict[str, str], problems: list[tuple
     return node
 
 
+_PROVIDER_TAGS = ("openai", "bedrock", "llama_server", "sentence_transformers")
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
+    """``("providers", "x", "openai", "base_url")`` → ``providers.x.base_url``."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "providers" and parts[2] in _PROVIDER_TAGS:
+        del parts[2]  # pydantic adds the discriminator tag to the location; readers don't need it
     out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("openai", "bedrock", "llama_server", "sentence_transformers") and out.count(".") >= 1:
-            continue  # pydantic adds the discriminator tag to the location; readers don't need it
-        else:
-            out += f".{part}" if out else str(part)
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 

@@ -138,6 +138,7 @@ def upstream_error(
         "protocol": (502, "upstream_error", "upstream_protocol_error", False),
     }
     status, type_, code, retryable = table.get(kind, table["server_error"])
+    headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None and status == 429 else None
     return UpstreamError(
         message,
         kind=kind,
@@ -147,4 +148,5 @@ def upstream_error(
         status=status,
         type=type_,
         code=code,
+        headers=headers,
     )

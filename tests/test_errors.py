@@ -200,3 +200,10 @@ def test_unknown_path_and_method(gw: RunningGateway) -> None:
     assert response.status_code == 404 and "error" in response.json()
     response = httpx.get(f"{gw.url}/v1/chat/completions", headers=AUTH)
     assert response.status_code == 405 and "error" in response.json()
+
+
+def test_upstream_retry_after_reaches_the_client(make_gateway, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(providers={"up": {"type": "openai", "base_url": upstream.base_url, "max_retries": 0}})
+    response = post(gw, '{"model": "test-model", "messages": [{"role": "user", "content": "#status:429"}]}')
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "0"

@@ -51,6 +51,9 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
     if unknown:
         raise InvalidRequest(f"unknown model {unknown[0]!r}", param="models", code="invalid_value")
+    unknown = [r for r in spec.routes or [] if r != "*" and r not in gateway.config.routes]
+    if unknown:
+        raise InvalidRequest(f"unknown route {unknown[0]!r}", param="routes", code="invalid_value")
     secret, row = await asyncio.to_thread(
         gateway.keys.create, spec.name, team=spec.team, user=spec.user, models=spec.models, routes=spec.routes
     )

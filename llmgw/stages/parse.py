@@ -17,14 +17,15 @@ def gateway_options(body: dict[str, Any], headers: dict[str, str]) -> dict[str, 
     """Options from ``x-llmgw-*`` headers, overridden by the body's ``llmgw`` object.
 
     Header names map to option names with dashes as underscores; a header value that is a JSON
-    object, array, number or boolean is decoded, anything else is taken as a string.
+    object or array is decoded, anything else is taken as a string (so a route named ``123`` or
+    ``true`` stays a string).
     """
     options: dict[str, Any] = {}
     for name, value in headers.items():
         if name.startswith(HEADER_PREFIX):
             key = name[len(HEADER_PREFIX) :].replace("-", "_")
             try:
-                options[key] = json.loads(value) if value[:1] in "{[0123456789-tf" else value
+                options[key] = json.loads(value) if value[:1] in "{[" else value
             except ValueError:
                 options[key] = value
     from_body = body.pop("llmgw", None)

@@ -32,7 +32,9 @@ def resolve_model(gateway: Any, ctx: RequestContext, requested: str, kind: str) 
     model = catalog[name]
     if model.kind != kind:
         raise InvalidRequest(
-            f"model {name!r} is an {model.kind} model", param="model", code="wrong_model_kind"
+            f"model {name!r} is a {model.kind} model, not a {kind} model",
+            param="model",
+            code="wrong_model_kind",
         )
     if route is not None and "*" not in route.models and name not in route.models:
         raise PermissionDenied(
