@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -10,10 +11,16 @@ from typing import Any
 from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
 
+_PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
+_COUNTER = itertools.count()
+
 
 def new_request_id() -> str:
-    """Time-ordered and unique: 12 hex digits of milliseconds, then 12 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{os.urandom(6).hex()}"
+    """Time-ordered and unique: milliseconds, a per-process random part, a counter (24 hex digits).
+
+    No system call per id (``os.urandom`` per request showed up in profiles).
+    """
+    return f"{int(time.time() * 1000):012x}{_PROCESS}{next(_COUNTER) & 0xFFFF:04x}"
 
 
 @dataclass(slots=True)
