@@ -14,7 +14,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from llmgw.api import admin, embeddings, models
+from llmgw.api import admin, embeddings, feedback, models
 from llmgw.api.common import JSON, gateway_of, json_response
 from llmgw.config import Config
 from llmgw.errors import GatewayError
@@ -102,6 +102,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
             models.list_models,
             models.get_model,
             embeddings.create_embeddings,
+            feedback.create_feedback,
             healthz,
             readyz,
             metrics,

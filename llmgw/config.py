@@ -156,6 +156,8 @@ class RouteConfig(Strict):
     default_model: str | None = None
     stages: StageToggles = StageToggles()
     guard_failure: Literal["closed", "open"] = "closed"
+    template: str | None = Field(None, description="pin a template: id or id@version")
+    experiment: str | None = Field(None, description="run this experiment on the route")
 
 
 # --- later stages (filled in by their issues) -----------------------------------------------
@@ -163,10 +165,30 @@ class RouteConfig(Strict):
 
 class TemplatesConfig(Strict):
     enabled: bool = False
-    repo: str = "."
-    dir: str = "prompts"
-    default_ref: str = "HEAD"
-    labels: dict[str, str] = {}
+    repo: str = Field(".", description="the git repository holding the templates")
+    dir: str = Field("prompts", description="folder of templates inside the repository")
+    default_ref: str = Field("HEAD", description="the version used when a request names none")
+    labels: dict[str, str] = Field({}, description="label → ref, e.g. production: refs/tags/prod")
+    refresh_s: float = Field(1.0, gt=0, description="how often refs are re-read (new commits, moved tags)")
+    max_output_chars: int = Field(100_000, gt=0, description="rendered prompt size limit")
+    cache_size: int = Field(1024, gt=0, description="compiled template versions kept in memory")
+
+
+class ArmConfig(Strict):
+    name: str
+    version: str = Field(description="template version (commit, tag, branch or label)")
+    weight: float = Field(1.0, gt=0)
+    model: str | None = Field(None, description="optionally also switch the model for this arm")
+
+
+class ExperimentConfig(Strict):
+    """An online A/B test over template versions (and optionally models)."""
+
+    template: str = Field(description="template id the experiment applies to")
+    arms: list[ArmConfig] = Field(min_length=2)
+    sticky: Literal["user", "request"] = "user"
+    enabled: bool = True
+    label_scores: dict[str, float] = Field({}, description="feedback labels counted as scores")
 
 
 class GuardsConfig(Strict):
@@ -208,6 +230,7 @@ class Config(Strict):
     routes: dict[str, RouteConfig] = {"default": RouteConfig()}
     keys: list[StaticKeyConfig] = []
     templates: TemplatesConfig = TemplatesConfig()
+    experiments: dict[str, ExperimentConfig] = {}
     guards: GuardsConfig = GuardsConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     cache: CacheConfig = CacheConfig()
@@ -242,6 +265,15 @@ class Config(Strict):
             for j, model_name in enumerate(key.models):
                 if model_name != "*" and model_name not in self.models:
                     problems.append((f"keys[{i}].models[{j}]", f"unknown model {model_name!r}"))
+        for name, route in self.routes.items():
+            if route.experiment and route.experiment not in self.experiments:
+                problems.append((f"routes.{name}.experiment", f"unknown experiment {route.experiment!r}"))
+        for name, experiment in self.experiments.items():
+            for i, arm in enumerate(experiment.arms):
+                if arm.model and arm.model not in self.models:
+                    problems.append((f"experiments.{name}.arms[{i}].model", f"unknown model {arm.model!r}"))
+            if len({arm.name for arm in experiment.arms}) != len(experiment.arms):
+                problems.append((f"experiments.{name}.arms", "arm names must be unique"))
         if "default" not in self.routes:
             problems.append(("routes", "a route named 'default' is required"))
         if problems:

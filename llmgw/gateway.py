@@ -21,6 +21,7 @@ from llmgw.providers import build_provider
 from llmgw.providers.base import ProviderBase
 from llmgw.storage.db import make_engine
 from llmgw.storage.writer import RowWriter
+from llmgw.templates.store import PromptStore
 
 log = logging.getLogger("llmgw")
 
@@ -39,8 +40,10 @@ class Gateway:
         self.providers: dict[str, ProviderBase] = {
             name: build_provider(name, cfg) for name, cfg in config.providers.items()
         }
+        self.prompts = PromptStore(config.templates)
         self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None
+        self._prompts_task: asyncio.Task[None] | None = None
         self.started = False
 
     async def start(self) -> None:
@@ -58,13 +61,17 @@ class Gateway:
             self.writer.close()
             raise
         self._refresh_task = asyncio.create_task(self._refresh_keys())
+        if self.config.templates.enabled:
+            await asyncio.to_thread(self.prompts.refresh)
+            self._prompts_task = asyncio.create_task(self._refresh_prompts())
         self.started = True
 
     async def stop(self) -> None:
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh_task
+        for task in (self._refresh_task, self._prompts_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for provider in self.providers.values():
             try:
                 await provider.aclose()
@@ -83,6 +90,15 @@ class Gateway:
             except Exception:
                 log.warning("key refresh failed", exc_info=True)
 
+    async def _refresh_prompts(self) -> None:
+        """Pick up new commits and moved tags: one git process per interval, never per request."""
+        while True:
+            await asyncio.sleep(self.config.templates.refresh_s)
+            try:
+                await asyncio.to_thread(self.prompts.refresh)
+            except Exception:
+                log.warning("reading prompt refs failed", exc_info=True)
+
     def new_context(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> RequestContext:
         ctx = RequestContext(new_request_id(), endpoint, body, {}, headers)
         ctx.deadline = time.monotonic() + self.config.server.request_timeout_s
@@ -90,5 +106,5 @@ class Gateway:
 
     async def readiness(self) -> dict[str, bool]:
         checks = {name: await provider.ready() for name, provider in self.providers.items()}
-        checks["storage_writer"] = self.writer._thread is not None
+        checks["storage_writer"] = self.writer.running
         return checks

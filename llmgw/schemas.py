@@ -55,7 +55,7 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
     model: Annotated[str, msgspec.Meta(min_length=1)]
-    messages: Annotated[list[Message], msgspec.Meta(min_length=1)]
+    messages: list[Message]  # may be empty when a template provides them; checked after templating
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None

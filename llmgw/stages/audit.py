@@ -48,6 +48,10 @@ def request_row(ctx: RequestContext) -> dict[str, Any]:
             if ctx.upstream_started and ctx.upstream_ended
             else None
         ),
+        "prompt_id": (ctx.meta.get("prompt") or {}).get("id"),
+        "prompt_commit": (ctx.meta.get("prompt") or {}).get("commit"),
+        "experiment": (ctx.meta.get("experiment") or {}).get("name"),
+        "experiment_arm": (ctx.meta.get("experiment") or {}).get("arm"),
         "meta": ctx.meta,
     }
 

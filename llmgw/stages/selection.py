@@ -49,6 +49,8 @@ class SelectModel(Stage):
     name = "select_model"
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        if not ctx.body.get("messages"):
+            raise InvalidRequest("messages must not be empty", param="messages", code="invalid_value")
         name, model = resolve_model(self.gateway, ctx, ctx.body["model"], "chat")
         caps = model.capabilities
         if ctx.stream and "streaming" not in caps:

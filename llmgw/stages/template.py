@@ -1,16 +1,115 @@
 """Render template: expand a versioned prompt template from ``prompts/`` into the messages.
 
-Pass-through for now: the prompt-templates issue fills it in (git versions, sandboxed jinja2).
+The template comes from the request (``llmgw.prompt``: ``"id@version"`` or
+``{"id", "version", "variables"}``), or is pinned by the route (``routes.<r>.template``). An
+experiment on the template (or the route) picks the version when the request names none. How the
+rendered messages meet the client's is the template's ``combine`` rule:
+
+* ``prepend``: the template's messages, then the client's;
+* ``replace``: only the template's messages;
+* ``fill_user``: the client's last user message becomes the variable ``user_input``; the template's
+  system messages go first, its other messages take that user message's place.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from llmgw.context import RequestContext
+from llmgw.errors import InvalidRequest
 from llmgw.stages.base import Stage
+from llmgw.templates.experiments import assign
+from llmgw.templates.store import Address, variables_from
+
+SYSTEM_ROLES = ("system", "developer")
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return ""
+
+
+def combine(mode: str, rendered: list[dict[str, Any]], client: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if mode == "replace":
+        return rendered
+    if mode == "fill_user":
+        last = max(i for i, m in enumerate(client) if m.get("role") == "user")
+        systems = [m for m in rendered if m["role"] in SYSTEM_ROLES]
+        others = [m for m in rendered if m["role"] not in SYSTEM_ROLES]
+        return systems + client[:last] + others + client[last + 1 :]
+    return rendered + client
 
 
 class RenderTemplate(Stage):
     name = "render_template"
     toggle = "template"
 
+    def __init__(self, gateway: Any) -> None:
+        super().__init__(gateway)
+        self.by_template = {
+            exp.template: name for name, exp in gateway.config.experiments.items() if exp.enabled
+        }
+
     def enabled(self) -> bool:
         return self.gateway.config.templates.enabled
+
+    def address(self, ctx: RequestContext) -> tuple[Address | None, dict[str, Any]]:
+        option = ctx.options.get("prompt")
+        if isinstance(option, str):
+            return Address.parse(option), {}
+        if isinstance(option, dict):
+            template_id = option.get("id")
+            version = option.get("version")
+            if not isinstance(template_id, str) or not template_id:
+                raise InvalidRequest("llmgw.prompt.id must be a template id", param="llmgw.prompt.id")
+            if version is not None and not isinstance(version, str):
+                raise InvalidRequest("llmgw.prompt.version must be a string", param="llmgw.prompt.version")
+            return Address.parse(template_id, version), option
+        if option is not None:
+            raise InvalidRequest("llmgw.prompt must be an object or 'id@version'", param="llmgw.prompt")
+        if ctx.route is not None and ctx.route.template:
+            return Address.parse(ctx.route.template), {}
+        return None, {}
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        address, option = self.address(ctx)
+        experiment = ctx.route.experiment if ctx.route is not None else None
+        if address is None and experiment is None:
+            return None
+        config = self.gateway.config
+        if experiment is None and address is not None and address.version is None:
+            experiment = self.by_template.get(address.id)
+        if experiment is not None and (address is None or address.version is None):
+            spec = config.experiments[experiment]
+            user = ctx.body.get("user") or (ctx.key.user if ctx.key else None)
+            chosen = assign(experiment, spec, user, ctx.request_id)
+            address = Address(spec.template, chosen.arm.version)
+            if chosen.arm.model:
+                ctx.body["model"] = chosen.arm.model
+            ctx.meta["experiment"] = {"name": experiment, "arm": chosen.arm.name, "sticky": chosen.sticky}
+            ctx.response_headers["x-llmgw-experiment"] = chosen.header()
+        assert address is not None
+        template = await self.gateway.prompts.get(address)
+        variables = variables_from(ctx.options, option)
+        client = ctx.body.get("messages") or []
+        if template.spec.combine == "fill_user":
+            users = [m for m in client if m.get("role") == "user"]
+            if not users:
+                raise InvalidRequest(
+                    f"template {address.id} fills in your last user message, and there is none",
+                    param="messages",
+                )
+            variables["user_input"] = text_of(users[-1].get("content"))
+        rendered = template.render(variables)
+        ctx.body["messages"] = combine(template.spec.combine, rendered, client)
+        ctx.meta["prompt"] = {
+            "id": template.id,
+            "version": address.version or config.templates.default_ref,
+            "commit": template.commit,
+            "blob": template.blob,
+        }
+        ctx.response_headers["x-llmgw-prompt"] = f"{template.id}@{template.commit}"
+        return None

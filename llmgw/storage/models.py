@@ -56,7 +56,25 @@ class RequestRow(SQLModel, table=True):
     total_ms: float = 0.0
     ttft_ms: float | None = None
     upstream_ms: float | None = None
+    prompt_id: str | None = Field(default=None, max_length=300)
+    prompt_commit: str | None = Field(default=None, max_length=64)
+    experiment: str | None = Field(default=None, max_length=200, index=True)
+    experiment_arm: str | None = Field(default=None, max_length=200)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class FeedbackRow(SQLModel, table=True):
+    """A score or label attached to a request (``POST /v1/feedback``)."""
+
+    __tablename__ = "feedback"
+
+    id: str = Field(primary_key=True, max_length=40)
+    request_id: str = Field(max_length=40, index=True)
+    created_at: datetime
+    key_id: str | None = Field(default=None, max_length=40)
+    score: float | None = None
+    label: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(default=None, max_length=2000)
 
 
 class UsageRow(SQLModel, table=True):

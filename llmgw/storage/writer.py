@@ -15,10 +15,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from llmgw.storage.models import RequestRow, UsageRow
+from llmgw.storage.models import FeedbackRow, RequestRow, UsageRow
 
 log = logging.getLogger("llmgw.storage")
 
@@ -63,6 +64,10 @@ def write_requests(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(stmt, values)
 
 
+def write_feedback(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(insert(FeedbackRow.__table__), rows)
+
+
 class RowWriter:
     """A queue and one thread that writes what is put on it, in batches."""
 
@@ -70,7 +75,7 @@ class RowWriter:
         self.engine = engine
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self.handlers: dict[str, BatchHandler] = {"requests": write_requests}
+        self.handlers: dict[str, BatchHandler] = {"requests": write_requests, "feedback": write_feedback}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.written = 0
@@ -87,6 +92,10 @@ class RowWriter:
     def put(self, kind: str, row: dict[str, Any]) -> None:
         """Enqueue a row; never blocks and never touches the database."""
         self._queue.put((kind, row))
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def pending(self) -> int:
         return self._queue.qsize()

@@ -1,0 +1,1 @@
+"""Prompt templates versioned in git: files, versions, sandboxed rendering, experiments."""
