@@ -70,9 +70,7 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         error = exc
     elif isinstance(exc, HTTPException):
         status = exc.status_code
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
-            status, "http_error"
-        )
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "http_error")
         error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error")
         if status >= 500:
             error.type = "server_error"

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from llmgw.config import Config, ConfigError, load_config
+from llmgw.errors import GatewayError
 
 
 def _is_loopback(host: str) -> bool:
@@ -47,9 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
     app = create_app(config)
     uvicorn.run(
@@ -68,8 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = _load(args.file)
     print(
-        f"{args.file}: ok ({len(config.providers)} providers, {len(config.models)} models, "
-        f"{len(config.routes)} routes)"
+        f"{args.file}: ok ({len(config.providers)} providers, {len(config.models)} models, {len(config.routes)} routes)"
     )
     return 0
 
@@ -128,9 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument(
-        "--config", default=os.environ.get("LLMGW_CONFIG"), help="YAML file (default: embedded)"
-    )
+    serve.add_argument("--config", default=os.environ.get("LLMGW_CONFIG"), help="YAML file (default: embedded)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -158,12 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     for p in (create, listing, revoke):
         p.set_defaults(func=cmd_keys)
+
+    from llmgw.templates import cli as prompts_cli
+
+    prompts_cli.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except GatewayError as exc:  # e.g. an unknown template or version in `llmgw prompts`
+        print(f"llmgw: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

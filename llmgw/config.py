@@ -242,9 +242,7 @@ class Config(Strict):
         for name, model in self.models.items():
             if model.provider not in self.providers:
                 known = ", ".join(sorted(self.providers)) or "none"
-                problems.append(
-                    (f"models.{name}.provider", f"unknown provider {model.provider!r} (known: {known})")
-                )
+                problems.append((f"models.{name}.provider", f"unknown provider {model.provider!r} (known: {known})"))
         for name, route in self.routes.items():
             for i, allowed in enumerate(route.models):
                 if allowed != "*" and allowed not in self.models:

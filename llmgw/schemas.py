@@ -115,9 +115,7 @@ def decode_body(raw: bytes, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-def validate(
-    body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[str], unknown_fields: str
-) -> Any:
+def validate(body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[str], unknown_fields: str) -> Any:
     """Check types and ranges; return the typed view (the dict stays what is forwarded)."""
     if unknown_fields == "reject":
         extra = sorted(set(body) - known)

@@ -78,16 +78,12 @@ class ProviderBase:
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         from llmgw.errors import InvalidRequest
 
-        raise InvalidRequest(
-            f"provider {self.name!r} does not serve chat completions", code="unsupported_model"
-        )
+        raise InvalidRequest(f"provider {self.name!r} does not serve chat completions", code="unsupported_model")
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         from llmgw.errors import InvalidRequest
 
-        raise InvalidRequest(
-            f"provider {self.name!r} does not serve chat completions", code="unsupported_model"
-        )
+        raise InvalidRequest(f"provider {self.name!r} does not serve chat completions", code="unsupported_model")
 
     async def embeddings(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
         from llmgw.errors import InvalidRequest

@@ -254,9 +254,7 @@ class BedrockProvider(ProviderBase):
                 first = await asyncio.wait_for(pump.get(), timeout=max(call.remaining(), 0.0))
             except TimeoutError as exc:
                 pump.close()
-                raise upstream_error(
-                    "timeout", "Bedrock did not start streaming before the deadline"
-                ) from exc
+                raise upstream_error("timeout", "Bedrock did not start streaming before the deadline") from exc
             except BaseException:
                 pump.close()
                 raise

@@ -192,9 +192,7 @@ def to_converse(body: dict[str, Any], model_id: str) -> dict[str, Any]:
     """OpenAI chat request body -> kwargs for boto3 ``converse``/``converse_stream``."""
     n = body.get("n")
     if n is not None and n != 1:
-        raise InvalidRequest(
-            "Bedrock returns one choice only; n must be 1", param="n", code="unsupported_parameter"
-        )
+        raise InvalidRequest("Bedrock returns one choice only; n must be 1", param="n", code="unsupported_parameter")
     messages, system, has_tool_blocks = _messages(body.get("messages"))
     kwargs: dict[str, Any] = {"modelId": model_id, "messages": messages}
 
@@ -340,13 +338,9 @@ ERROR_KINDS = {
     **dict.fromkeys(
         ["ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"], "rate_limited"
     ),
-    **dict.fromkeys(
-        ["InternalServerException", "ModelErrorException", "ModelStreamErrorException"], "server_error"
-    ),
+    **dict.fromkeys(["InternalServerException", "ModelErrorException", "ModelStreamErrorException"], "server_error"),
     **dict.fromkeys(["ServiceUnavailableException", "ModelNotReadyException"], "unavailable"),
-    **dict.fromkeys(
-        ["AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"], "auth"
-    ),
+    **dict.fromkeys(["AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"], "auth"),
     "InvalidSignatureException": "auth",
     "ModelTimeoutException": "timeout",
     "ValidationException": "bad_request",

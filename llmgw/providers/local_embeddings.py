@@ -42,9 +42,7 @@ class LocalEmbeddingsProvider(ProviderBase):
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(
-                    self.config.model_path or default_model_path(), device="cpu"
-                )
+                self._model = SentenceTransformer(self.config.model_path or default_model_path(), device="cpu")
             return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:

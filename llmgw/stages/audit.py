@@ -44,9 +44,7 @@ def request_row(ctx: RequestContext) -> dict[str, Any]:
         "total_ms": ctx.elapsed_ms(),
         "ttft_ms": (ctx.first_token_at - ctx.started) * ms if ctx.first_token_at else None,
         "upstream_ms": (
-            (ctx.upstream_ended - ctx.upstream_started) * ms
-            if ctx.upstream_started and ctx.upstream_ended
-            else None
+            (ctx.upstream_ended - ctx.upstream_started) * ms if ctx.upstream_started and ctx.upstream_ended else None
         ),
         "prompt_id": (ctx.meta.get("prompt") or {}).get("id"),
         "prompt_commit": (ctx.meta.get("prompt") or {}).get("commit"),

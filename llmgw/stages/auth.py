@@ -38,9 +38,7 @@ async def authenticate(gateway: Any, headers: dict[str, str]) -> KeyInfo:
     if secret is None:
         if auth.allow_anonymous:
             return KeyInfo(ANONYMOUS_ID, ANONYMOUS_ID, auth.anonymous_team, None, ("*",), ("*",))
-        raise AuthenticationFailed(
-            "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
-        )
+        raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
     if admin_matches(secret, auth.admin_key):
         return KeyInfo("admin", "admin", None, None, ("*",), ("*",), admin=True)
     info = await gateway.keys.lookup(secret)

@@ -37,9 +37,7 @@ def resolve_model(gateway: Any, ctx: RequestContext, requested: str, kind: str) 
             code="wrong_model_kind",
         )
     if route is not None and "*" not in route.models and name not in route.models:
-        raise PermissionDenied(
-            f"route {ctx.route_name!r} does not allow model {name!r}", code="model_not_allowed"
-        )
+        raise PermissionDenied(f"route {ctx.route_name!r} does not allow model {name!r}", code="model_not_allowed")
     if ctx.key is not None and not ctx.key.allows_model(name):
         raise PermissionDenied(f"this key may not use model {name!r}", code="model_not_allowed")
     return name, model
@@ -54,13 +52,9 @@ class SelectModel(Stage):
         name, model = resolve_model(self.gateway, ctx, ctx.body["model"], "chat")
         caps = model.capabilities
         if ctx.stream and "streaming" not in caps:
-            raise InvalidRequest(
-                f"model {name!r} does not stream", param="stream", code="unsupported_parameter"
-            )
+            raise InvalidRequest(f"model {name!r} does not stream", param="stream", code="unsupported_parameter")
         if ctx.body.get("tools") and "tools" not in caps:
-            raise InvalidRequest(
-                f"model {name!r} does not support tools", param="tools", code="unsupported_parameter"
-            )
+            raise InvalidRequest(f"model {name!r} does not support tools", param="tools", code="unsupported_parameter")
         fmt = ctx.body.get("response_format") or {}
         if fmt.get("type") in ("json_object", "json_schema") and "json_mode" not in caps:
             raise InvalidRequest(
@@ -69,7 +63,5 @@ class SelectModel(Stage):
                 code="unsupported_parameter",
             )
         ctx.model_name, ctx.model, ctx.provider_name = name, model, model.provider
-        ctx.meta.setdefault(
-            "route_decision", {"rule": "explicit" if name == ctx.model_requested else "default"}
-        )
+        ctx.meta.setdefault("route_decision", {"rule": "explicit" if name == ctx.model_requested else "default"})
         return None

@@ -49,9 +49,7 @@ class RenderTemplate(Stage):
 
     def __init__(self, gateway: Any) -> None:
         super().__init__(gateway)
-        self.by_template = {
-            exp.template: name for name, exp in gateway.config.experiments.items() if exp.enabled
-        }
+        self.by_template = {exp.template: name for name, exp in gateway.config.experiments.items() if exp.enabled}
 
     def enabled(self) -> bool:
         return self.gateway.config.templates.enabled

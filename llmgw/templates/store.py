@@ -145,7 +145,7 @@ class PromptStore:
         try:
             commit = self.repo.resolve_commit(name)
         except GitError:
-            raise NotFound(f"unknown prompt version {version!r}", code="prompt_version_not_found") from None
+            raise NotFound(f"unknown prompt version {name!r}", code="prompt_version_not_found") from None
         if HEX.match(name):
             self._revisions[name] = commit  # a commit id never changes meaning; branch names do
         return commit
@@ -166,9 +166,7 @@ class PromptStore:
         with self._lock:
             shared = self._by_blobs.get(fresh.blob)
             template = (
-                CompiledTemplate(
-                    template_id, commit, shared.blob, shared.spec, shared.compiled, shared.max_chars
-                )
+                CompiledTemplate(template_id, commit, shared.blob, shared.spec, shared.compiled, shared.max_chars)
                 if shared is not None
                 else fresh
             )
@@ -190,6 +188,11 @@ class PromptStore:
         if template is None:
             template = await asyncio.to_thread(self.load, commit, address.id)
         return template
+
+    def get_sync(self, address: Address) -> CompiledTemplate:
+        """Blocking :meth:`get`, for the CLI."""
+        commit = self.resolve_cached(address.version) or self.resolve_slow(address.version)
+        return self.cached(commit, address.id) or self.load(commit, address.id)
 
     def list_ids(self, commit: str) -> list[str]:
         prefix = self.config.dir

@@ -103,15 +103,11 @@ def check_variables(spec: dict[str, Variable], given: dict[str, Any], param: str
         where = f"{param}.{name}"
         if name not in given or given[name] is None:
             if var.is_required:
-                raise InvalidRequest(
-                    f"missing template variable {name!r}", param=where, code="missing_variable"
-                )
+                raise InvalidRequest(f"missing template variable {name!r}", param=where, code="missing_variable")
             values[name] = var.default
             continue
         value = given[name]
-        ok = isinstance(value, _PY_TYPES[var.type]) and not (
-            var.type != "boolean" and isinstance(value, bool)
-        )
+        ok = isinstance(value, _PY_TYPES[var.type]) and not (var.type != "boolean" and isinstance(value, bool))
         if not ok:
             raise InvalidRequest(
                 f"template variable {name!r} must be {var.type}, got {type(value).__name__}",
@@ -145,9 +141,7 @@ class CompiledTemplate:
     compiled: list[tuple[str, Any]] = field(default_factory=list)
     max_chars: int = 100_000
 
-    def render(
-        self, variables: dict[str, Any], param: str = "llmgw.prompt.variables"
-    ) -> list[dict[str, str]]:
+    def render(self, variables: dict[str, Any], param: str = "llmgw.prompt.variables") -> list[dict[str, str]]:
         values = check_variables(self.spec.variables, variables, param)
         out: list[dict[str, str]] = []
         total = 0
@@ -191,9 +185,7 @@ def referenced_templates(env: ImmutableSandboxedEnvironment, source: str, templa
     try:
         ast = env.parse(source)
     except TemplateSyntaxError as exc:
-        raise TemplateProblem(
-            f"template {template_id}: syntax error line {exc.lineno}: {exc.message}"
-        ) from None
+        raise TemplateProblem(f"template {template_id}: syntax error line {exc.lineno}: {exc.message}") from None
     return [name for name in meta.find_referenced_templates(ast) if name is not None]
 
 
