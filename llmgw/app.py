@@ -110,6 +110,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         on_shutdown=[on_shutdown],
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
+        logging_config=None,  # the CLI configures logging; a library must not replace root handlers
         debug=False,
     )
     app.state.gateway = gw

@@ -1,13 +1,16 @@
-"""Distribution functions for :mod:`llmgw.stats`, in pure Python (no scipy at runtime).
+"""Distribution functions for :mod:`llmgw.stats`, in pure Python + numpy (no scipy at runtime).
 
-Normal cdf/ppf, Student t cdf/ppf and the binomial pmf/cdf/sf plus the exact two-sided binomial
-test. All functions take and return plain floats; they are accurate to ~1e-12 relative or better in
-the ranges the reports use (checked against scipy in ``tests/test_stats.py``).
+Normal cdf/ppf, Student t cdf/ppf, the binomial pmf/cdf/sf with the exact two-sided binomial test,
+and the exact Wilcoxon signed-rank null distribution. Scalar functions take and return floats and are
+accurate to ~1e-12 relative or better in the ranges reports use (checked against scipy in
+``tests/test_stats.py``).
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 __all__ = [
     "betainc",
@@ -20,6 +23,7 @@ __all__ = [
     "norm_pdf",
     "norm_ppf",
     "norm_sf",
+    "signed_rank_pmf",
     "t_cdf",
     "t_pdf",
     "t_ppf",
@@ -158,7 +162,9 @@ def _betacf(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 100_000):
         m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+        even = m * (b - m) * x / ((qam + m2) * (a + m2))
+        odd = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        for aa in (even, odd):
             d = 1.0 + aa * d
             d = 1.0 / (d if abs(d) > _TINY else _TINY)
             c = 1.0 + aa / c
@@ -349,3 +355,17 @@ def binom_test_pvalue(k: int, n: int, p: float = 0.5) -> float:
     else:
         pval = 1.0
     return min(1.0, pval)
+
+
+# --- Wilcoxon signed rank ------------------------------------------------------------------------
+
+
+def signed_rank_pmf(n: int) -> np.ndarray:
+    """Exact null pmf of W+ (index = statistic) for n untied non-zero differences, by subset-sum DP."""
+    pmf = np.zeros(n * (n + 1) // 2 + 1)
+    pmf[0] = 1.0
+    for i in range(1, n + 1):
+        shifted = np.zeros_like(pmf)
+        shifted[i:] = pmf[:-i]
+        pmf = 0.5 * (pmf + shifted)
+    return pmf

@@ -42,9 +42,7 @@ class RunningGateway:
         self.port = free_port()
         app = create_app(config, self.gateway)
         self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio"
-            )
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
 

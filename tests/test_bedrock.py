@@ -198,9 +198,7 @@ def test_tools_tool_calls_and_results() -> None:
         {"role": "tool", "tool_call_id": "c2", "content": "sunny"},
         {"role": "user", "content": "Thanks"},
     ]
-    out = to_converse(
-        {"messages": messages, "tools": tools, "tool_choice": "required", "stop": ["a", "b"]}, MODEL
-    )
+    out = to_converse({"messages": messages, "tools": tools, "tool_choice": "required", "stop": ["a", "b"]}, MODEL)
     assert out["toolConfig"] == {
         "tools": [{"toolSpec": {"name": "weather", "description": "Weather now",
                                 "inputSchema": {"json": tools[0]["function"]["parameters"]}}}],
@@ -227,12 +225,10 @@ def test_tools_tool_calls_and_results() -> None:
         MODEL,
     )
     assert named["toolConfig"]["toolChoice"] == {"tool": {"name": "weather"}}
-    assert to_converse({"messages": messages[:1], "tools": tools, "tool_choice": "auto"}, MODEL)[
-        "toolConfig"
-    ]["toolChoice"] == {"auto": {}}
-    assert "toolConfig" not in to_converse(
-        {"messages": messages[:1], "tools": tools, "tool_choice": "none"}, MODEL
-    )
+    assert to_converse({"messages": messages[:1], "tools": tools, "tool_choice": "auto"}, MODEL)["toolConfig"][
+        "toolChoice"
+    ] == {"auto": {}}
+    assert "toolConfig" not in to_converse({"messages": messages[:1], "tools": tools, "tool_choice": "none"}, MODEL)
     # with tool blocks in the history Converse needs the tools, so "none" keeps them and asks in the system
     kept = to_converse({"messages": messages, "tools": tools, "tool_choice": "none"}, MODEL)
     assert "toolChoice" not in kept["toolConfig"] and kept["system"]

@@ -115,6 +115,4 @@ def test_bedrock_validation_error_is_400(bedrock_gw: RunningGateway) -> None:
     headers = {"x-amzn-ErrorType": "ValidationException", "content-type": "application/json"}
     on_send(provider, "Converse", [(400, headers, Raw([body]))])
     with pytest.raises(openai.BadRequestError, match="too long"):
-        bedrock_gw.client().chat.completions.create(
-            model="claude", messages=[{"role": "user", "content": "hi"}]
-        )
+        bedrock_gw.client().chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}])

@@ -16,9 +16,7 @@ USER = [{"role": "user", "content": "Hello there"}]
 
 
 def test_non_streamed_completion(gw: RunningGateway, upstream: FakeUpstream) -> None:
-    raw = gw.client().chat.completions.with_raw_response.create(
-        model="test-model", messages=USER, user="u-42"
-    )
+    raw = gw.client().chat.completions.with_raw_response.create(model="test-model", messages=USER, user="u-42")
     completion = raw.parse()
     assert completion.choices[0].message.content == "echo: 1 messages"
     assert completion.model == "test-model"
@@ -117,9 +115,7 @@ def test_tools_and_tool_calls(gw: RunningGateway, upstream: FakeUpstream) -> Non
     assert deltas[0].tool_calls[0].function.name == "get_weather"
 
 
-def test_n_response_format_user_and_unknown_fields_pass_through(
-    gw: RunningGateway, upstream: FakeUpstream
-) -> None:
+def test_n_response_format_user_and_unknown_fields_pass_through(gw: RunningGateway, upstream: FakeUpstream) -> None:
     completion = gw.client().chat.completions.create(
         model="test-model", messages=USER, n=2, response_format={"type": "json_object"}, user="alice",
         extra_body={"top_k": 5, "llmgw": {"route": "default"}},
@@ -142,9 +138,7 @@ def test_header_options_mirror_body(gw: RunningGateway) -> None:
     client = gw.client()
     with pytest.raises(openai.PermissionDeniedError):
         # the narrow route allows only other-model
-        client.chat.completions.create(
-            model="test-model", messages=USER, extra_headers={"x-llmgw-route": "narrow"}
-        )
+        client.chat.completions.create(model="test-model", messages=USER, extra_headers={"x-llmgw-route": "narrow"})
     raw = client.chat.completions.with_raw_response.create(
         model="other-model", messages=USER, extra_headers={"x-llmgw-route": "narrow"}
     )

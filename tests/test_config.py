@@ -86,9 +86,7 @@ def test_empty_config_is_all_defaults() -> None:
         assert config.server.unknown_fields == "pass" and config.auth.allow_anonymous is False
 
 
-def test_load_config_chooses_path_then_env_then_defaults(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_load_config_chooses_path_then_env_then_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, value in EXAMPLE_ENV.items():
         monkeypatch.setenv(name, value)
     chosen = tmp_path / "chosen.yaml"
@@ -147,9 +145,7 @@ def test_azure_and_bedrock_examples() -> None:
     azure = parse_config(yaml.safe_load((EXAMPLES / "azure.yaml").read_text()), env=EXAMPLE_ENV)
     [provider] = azure.providers.values()
     assert isinstance(provider, OpenAIProviderConfig)
-    assert (
-        provider.azure and provider.api_version and provider.base_url == EXAMPLE_ENV["AZURE_OPENAI_ENDPOINT"]
-    )
+    assert provider.azure and provider.api_version and provider.base_url == EXAMPLE_ENV["AZURE_OPENAI_ENDPOINT"]
     bedrock = parse_config(yaml.safe_load((EXAMPLES / "bedrock.yaml").read_text()), env=EXAMPLE_ENV)
     [provider] = bedrock.providers.values()
     assert isinstance(provider, BedrockProviderConfig) and provider.region == "us-east-1"
@@ -182,9 +178,7 @@ def test_wrong_type() -> None:
     assert path == "server.port" and "65535" in why
     path, why = only_problem({"server": {"unknown_fields": "drop"}})
     assert path == "server.unknown_fields" and "'pass' or 'reject'" in why
-    path, why = only_problem(
-        {"providers": {"up": PROVIDER}, "models": {"m": {**MODEL, "capabilities": "chat"}}}
-    )
+    path, why = only_problem({"providers": {"up": PROVIDER}, "models": {"m": {**MODEL, "capabilities": "chat"}}})
     assert path == "models.m.capabilities" and "list" in why
     path, why = only_problem({"keys": [{"name": "k", "sha256": "not-hex"}]})
     assert path == "keys[0].sha256" and "pattern" in why

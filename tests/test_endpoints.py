@@ -53,9 +53,7 @@ def test_local_sentence_transformers_embeddings(make_gateway) -> None:  # type: 
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     sims = vectors @ vectors.T
     assert sims[0, 1] > 0.5 > sims[0, 2], "paraphrases are closer than unrelated text"
-    as_b64 = gw.client().embeddings.create(
-        model="minilm", input="I forgot my password", encoding_format="base64"
-    )
+    as_b64 = gw.client().embeddings.create(model="minilm", input="I forgot my password", encoding_format="base64")
     decoded = np.frombuffer(base64.b64decode(as_b64.data[0].embedding), dtype=np.float32)
     assert np.allclose(decoded, vectors[1], atol=1e-6)
 

@@ -82,9 +82,7 @@ def test_oversized_body(make_gateway) -> None:  # type: ignore[no-untyped-def]
 
 def test_unknown_model_is_404(gw: RunningGateway) -> None:
     with pytest.raises(openai.NotFoundError) as info:
-        gw.client().chat.completions.create(
-            model="no-such-model", messages=[{"role": "user", "content": "x"}]
-        )
+        gw.client().chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     assert info.value.body["code"] == "model_not_found"
 
 
@@ -109,9 +107,7 @@ def test_missing_bad_and_revoked_keys(gw: RunningGateway) -> None:
 
 def test_upstream_500_is_retried_then_reported(gw: RunningGateway, upstream: FakeUpstream) -> None:
     with pytest.raises(openai.APIStatusError) as info:
-        gw.client().chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "#status:500"}]
-        )
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:500"}])
     assert info.value.status_code == 502
     assert info.value.body["code"] == "upstream_server_error"
     assert len(upstream.requests) == 3, "max_retries=2: three attempts before giving up"
@@ -129,17 +125,13 @@ def test_transient_failure_recovers(gw: RunningGateway, upstream: FakeUpstream) 
 
 def test_upstream_429(gw: RunningGateway) -> None:
     with pytest.raises(openai.RateLimitError) as info:
-        gw.client().chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "#status:429"}]
-        )
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:429"}])
     assert info.value.body["code"] == "upstream_rate_limited"
 
 
 def test_upstream_400_is_not_retried(gw: RunningGateway, upstream: FakeUpstream) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        gw.client().chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "#status:400"}]
-        )
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:400"}])
     assert info.value.body["code"] == "upstream_bad_request"
     assert len(upstream.requests) == 1
 
@@ -147,9 +139,7 @@ def test_upstream_400_is_not_retried(gw: RunningGateway, upstream: FakeUpstream)
 def test_upstream_timeout_is_504(make_gateway, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(server={"request_timeout_s": 0.5})
     with pytest.raises(openai.APIStatusError) as info:
-        gw.client().chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "#sleep:2"}]
-        )
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#sleep:2"}])
     assert info.value.status_code == 504
     assert info.value.body["code"] == "upstream_timeout"
 

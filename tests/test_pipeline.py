@@ -18,9 +18,7 @@ CANNED = {
     "object": "chat.completion",
     "created": 1,
     "model": "test-model",
-    "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "from the cache"}, "finish_reason": "stop"}
-    ],
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "from the cache"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
 }
 
@@ -38,9 +36,7 @@ def test_a_stage_can_answer_early_streamed_and_not(
     monkeypatch.setattr("llmgw.pipeline.BEFORE_PROVIDER", (AnswersEarly,))
     gw = make_gateway(cache={"enabled": True})
     client = gw.client()
-    completion = client.chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "q"}]
-    )
+    completion = client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "q"}])
     assert completion.choices[0].message.content == "from the cache"
     chunks = list(
         client.chat.completions.create(
@@ -95,9 +91,7 @@ def test_azure_style_upstream(make_gateway, upstream: FakeUpstream) -> None:  # 
 
 def test_error_responses_carry_request_id_and_model(gw: RunningGateway) -> None:
     with pytest.raises(openai.APIStatusError) as info:
-        gw.client().chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "#status:500"}]
-        )
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#status:500"}])
     headers = info.value.response.headers
     assert headers["x-llmgw-model"] == "test-model"
     request_id = headers["x-llmgw-request-id"]

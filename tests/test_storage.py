@@ -116,9 +116,7 @@ def test_keys_hashed_and_revocable(db_url: str) -> None:
 def test_gateway_on_postgres(make_gateway, pg_url: str) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(db_url=pg_url)
     key = gw.create_key(team="blue")
-    gw.client(key["key"]).chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "x"}]
-    )
+    gw.client(key["key"]).chat.completions.create(model="test-model", messages=[{"role": "user", "content": "x"}])
     rows = gw.rows()
     assert len(rows) == 1 and rows[0]["team"] == "blue" and rows[0]["key_id"] == key["id"]
     with gw.admin() as admin:
@@ -167,12 +165,8 @@ def test_restart_and_sigterm_keep_every_row(upstream: FakeUpstream, tmp_path: Pa
 
     proc = _serve(config_path, port)
     try:
-        survivor = openai.OpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key=created["key"], max_retries=0
-        )
-        assert survivor.chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "again"}]
-        )
+        survivor = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=created["key"], max_retries=0)
+        assert survivor.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "again"}])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

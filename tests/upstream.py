@@ -79,9 +79,7 @@ class FakeUpstream:
             return error(500, "scripted failure")
         if "status" in d:
             status = int(d["status"])
-            return error(
-                status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None
-            )
+            return error(status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None)
         model = body.get("model", "fake")
         n = int(body.get("n") or 1)
         if body.get("stream"):
