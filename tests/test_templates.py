@@ -289,3 +289,33 @@ def test_no_half_updated_template_while_commits_land(tgw, repo: PromptRepo, upst
         assert sent[user] == f"M{k} P{k}", (user, commit, sent[user])
         seen.add(k)
     assert len(results) > 50 and len(seen) >= 4, "the load overlapped several commits"
+
+
+def test_a_cached_version_costs_no_git_process(repo: PromptRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from llmgw.config import TemplatesConfig
+    from llmgw.templates.git import GitRepo
+    from llmgw.templates.store import Address, PromptStore
+
+    repo.greeter("hi {{ name }}")
+    repo.tag("release", repo.commit())
+    store = PromptStore(TemplatesConfig(enabled=True, repo=str(repo.root), labels={"production": "release"}))
+    store.refresh()
+    calls: list[tuple[str, ...]] = []
+    real = GitRepo._git
+
+    def counting(self: GitRepo, *args: str, **kwargs: Any) -> bytes:
+        calls.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(GitRepo, "_git", counting)
+
+    async def render_many() -> None:
+        for _ in range(3):
+            for address in ("greeter", "greeter@production", "greeter@main"):
+                template = await store.get(Address.parse(address))
+                assert template.render({"name": "x"}) == [{"role": "system", "content": "hi x"}]
+
+    asyncio.run(render_many())
+    assert [c[0] for c in calls] == ["cat-file"], "one read for the commit, then memory only"
