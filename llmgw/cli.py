@@ -156,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_keys)
 
     from llmgw.templates import cli as prompts_cli
+    from llmgw.templates import report as experiments_report
 
     prompts_cli.register(sub)
+    experiments_report.register(sub)
     return parser
 
 

@@ -23,10 +23,24 @@ import numpy as np
 from llmgw import stats_dist as dist
 
 __all__ = [
-    "Interval", "TestResult", "bootstrap_mean_interval", "cohens_d", "cohens_h", "holm", "mcnemar_exact",
-    "mcnemar_odds_ratio", "mean_interval", "min_detectable_difference_means",
-    "min_detectable_difference_proportions", "paired_bootstrap", "paired_cohens_dz", "power_note",
-    "two_proportion_test", "welch_t_test", "wilcoxon_signed_rank", "wilson_interval",
+    "Interval",
+    "TestResult",
+    "bootstrap_mean_interval",
+    "cohens_d",
+    "cohens_h",
+    "holm",
+    "mcnemar_exact",
+    "mcnemar_odds_ratio",
+    "mean_interval",
+    "min_detectable_difference_means",
+    "min_detectable_difference_proportions",
+    "paired_bootstrap",
+    "paired_cohens_dz",
+    "power_note",
+    "two_proportion_test",
+    "welch_t_test",
+    "wilcoxon_signed_rank",
+    "wilson_interval",
 ]
 
 Values = Sequence[float] | np.ndarray
@@ -90,8 +104,6 @@ def _z(confidence: float) -> float:
 
 def _bootstrap_means(x: np.ndarray, n_resamples: int, seed: int | None) -> np.ndarray:
     """Means of ``n_resamples`` with-replacement resamples of ``x``, in memory-bounded chunks."""
-    if n_resamples < 1:
-        raise ValueError("n_resamples must be >= 1")
     rng = np.random.default_rng(seed)
     chunk = max(1, 2_000_000 // x.size)
     out = np.empty(n_resamples)
@@ -133,7 +145,10 @@ def mean_interval(values: Values, confidence: float = 0.95) -> Interval:
 
 
 def bootstrap_mean_interval(
-    values: Values, confidence: float = 0.95, n_resamples: int = 10_000, seed: int | None = 0,
+    values: Values,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int | None = 0,
     method: Literal["percentile", "bca"] = "percentile",
 ) -> Interval:
     """Bootstrap CI for a mean when scores are skewed or bounded (e.g. 0-1 judge scores).
@@ -143,6 +158,8 @@ def bootstrap_mean_interval(
     """
     x = _array(values, "values", 1)
     z = _z(confidence)
+    if method not in ("percentile", "bca") or n_resamples < 1:
+        raise ValueError(f"need method 'percentile' or 'bca' and n_resamples >= 1, got {method!r}")
     mean = float(x.mean())
     if np.all(x == x[0]):
         return Interval(mean, mean, mean)
@@ -157,8 +174,6 @@ def bootstrap_mean_interval(
         accel = float((u**3).sum() / (6.0 * (u**2).sum() ** 1.5))
         q_low = dist.norm_cdf(z0 + (z0 - z) / (1.0 - accel * (z0 - z)))
         q_high = dist.norm_cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
-    elif method != "percentile":
-        raise ValueError(f"unknown bootstrap method {method!r}")
     low, high = np.quantile(boot, [q_low, q_high])
     return Interval(float(low), float(high), mean)
 
@@ -188,9 +203,7 @@ def welch_t_test(a: Values, b: Values, confidence: float = 0.95) -> TestResult:
     return TestResult(stat, p, df, diff, Interval(diff - half, diff + half, diff), "welch")
 
 
-def two_proportion_test(
-    success_a: int, n_a: int, success_b: int, n_b: int, confidence: float = 0.95
-) -> TestResult:
+def two_proportion_test(success_a: int, n_a: int, success_b: int, n_b: int, confidence: float = 0.95) -> TestResult:
     """Pass-rate difference p_a - p_b: pooled two-sided z-test, Newcombe (Wilson-based) interval.
 
     For unpaired arms (online traffic split). For the same cases under both variants use McNemar.
@@ -205,8 +218,14 @@ def two_proportion_test(
     pooled = (success_a + success_b) / (n_a + n_b)
     se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
     stat = diff / se if se > 0 else 0.0
-    return TestResult(stat, min(1.0, 2.0 * dist.norm_sf(abs(stat))), None, diff, Interval(low, high, diff),
-                      "pooled z, Newcombe interval")
+    return TestResult(
+        stat,
+        min(1.0, 2.0 * dist.norm_sf(abs(stat))),
+        None,
+        diff,
+        Interval(low, high, diff),
+        "pooled z, Newcombe interval",
+    )
 
 
 # --- paired tests --------------------------------------------------------------------------------
@@ -227,8 +246,9 @@ def mcnemar_exact(b: int, c: int, *, mid_p: bool = False, confidence: float = 0.
     p = dist.binom_test_pvalue(b, n, 0.5)
     if mid_p:
         p = min(1.0, 2.0 * dist.binom_cdf(min(b, c), n, 0.5) - dist.binom_pmf(min(b, c), n, 0.5))
-    return TestResult(b / n, p, None, float(b - c), wilson_interval(b, n, confidence),
-                      "mcnemar mid-p" if mid_p else "mcnemar exact")
+    return TestResult(
+        b / n, p, None, float(b - c), wilson_interval(b, n, confidence), "mcnemar mid-p" if mid_p else "mcnemar exact"
+    )
 
 
 def paired_bootstrap(
@@ -241,6 +261,8 @@ def paired_bootstrap(
     """
     d = _paired(a, b)
     _upper(confidence)
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be >= 1")
     diff = float(d.mean())
     boot = np.full(n_resamples, diff) if np.all(d == d[0]) else _bootstrap_means(d, n_resamples, seed)
     alpha = (1.0 - confidence) / 2.0
@@ -262,9 +284,7 @@ def _average_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ranks, counts
 
 
-def wilcoxon_signed_rank(
-    a: Values, b: Values, method: Literal["auto", "exact", "approx"] = "auto"
-) -> TestResult:
+def wilcoxon_signed_rank(a: Values, b: Values, method: Literal["auto", "exact", "approx"] = "auto") -> TestResult:
     """Wilcoxon signed-rank test of paired scores a vs b (robust alternative to the paired t-test).
 
     Zero differences are dropped (Wilcox); tied |d| get average ranks. ``auto``: exact null
@@ -366,9 +386,7 @@ def _z_sum(alpha: float, power: float) -> tuple[float, float]:
     return dist.norm_ppf(1.0 - alpha / 2.0), dist.norm_ppf(power)
 
 
-def min_detectable_difference_proportions(
-    n: int, p_base: float, alpha: float = 0.05, power: float = 0.8
-) -> float:
+def min_detectable_difference_proportions(n: int, p_base: float, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest pass-rate difference a two-sided z-test detects with ``n`` cases per arm.
 
     Solves z_a sqrt(2 pbar qbar / n) + z_b sqrt((p1 q1 + p2 q2) / n) = delta, moving p2 towards
@@ -382,8 +400,11 @@ def min_detectable_difference_proportions(
     def gap(delta: float) -> float:
         p2 = p_base + sign * delta
         pbar = (p_base + p2) / 2.0
-        return (z_a * math.sqrt(2.0 * pbar * (1.0 - pbar) / n)
-                + z_b * math.sqrt((p_base * (1.0 - p_base) + p2 * (1.0 - p2)) / n) - delta)
+        return (
+            z_a * math.sqrt(2.0 * pbar * (1.0 - pbar) / n)
+            + z_b * math.sqrt((p_base * (1.0 - p_base) + p2 * (1.0 - p2)) / n)
+            - delta
+        )
 
     if gap(bound) > 0:
         return math.inf
@@ -403,8 +424,14 @@ def min_detectable_difference_means(n: int, sd: float, alpha: float = 0.05, powe
 
 
 def power_note(
-    n: int, *, p_base: float | None = None, sd: float | None = None, alpha: float = 0.05, power: float = 0.8,
-    target: float | None = None, metric: str | None = None,
+    n: int,
+    *,
+    p_base: float | None = None,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    target: float | None = None,
+    metric: str | None = None,
 ) -> str | None:
     """A report sentence on what ``n`` cases per variant can detect; give ``p_base`` or ``sd``.
 

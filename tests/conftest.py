@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -162,3 +163,63 @@ def make_gateway(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Callable[..
 @pytest.fixture()
 def gw(make_gateway: Callable[..., RunningGateway]) -> RunningGateway:
     return make_gateway()
+
+
+# --- prompt template repositories ---------------------------------------------------------
+
+GREETER = """\
+description: greets
+variables:
+  name: {{type: string, example: Ada}}
+  times: {{type: integer, default: 1}}
+  mood: {{type: string, enum: [calm, loud], default: calm}}
+combine: {combine}
+messages:
+  - role: system
+    content: "{system}"
+"""
+
+
+class PromptRepo:
+    """A throwaway git repository of templates."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "user.email", "t@example.com")
+        self.git("config", "user.name", "t")
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True, text=True).stdout
+
+    def write(self, path: str, text: str) -> None:
+        file = self.root / "prompts" / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text)
+
+    def commit(self, message: str = "change") -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
+
+    def tag(self, name: str, commit: str) -> None:
+        self.git("tag", "-f", name, commit)
+
+    def greeter(self, system: str, combine: str = "prepend") -> None:
+        self.write("greeter.yaml", GREETER.format(system=system, combine=combine))
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> PromptRepo:
+    root = tmp_path / "prompts-repo"
+    root.mkdir()
+    return PromptRepo(root)
+
+
+@pytest.fixture()
+def tgw(make_gateway: Callable[..., RunningGateway], repo: PromptRepo) -> Callable[..., RunningGateway]:
+    def make(**overrides: Any) -> RunningGateway:
+        templates = {"enabled": True, "repo": str(repo.root), "refresh_s": 0.05, "labels": {"production": "release"}}
+        return make_gateway(templates=templates, **overrides)
+
+    return make

@@ -10,8 +10,7 @@ import pytest
 
 from llmgw.config import ArmConfig, ExperimentConfig
 from llmgw.templates.experiments import assign
-from tests.conftest import ADMIN_KEY
-from tests.test_templates import PromptRepo, repo, tgw  # noqa: F401  (fixtures)
+from tests.conftest import ADMIN_KEY, PromptRepo
 
 SPLIT = ExperimentConfig(
     template="greeter",
@@ -41,7 +40,7 @@ def test_per_request_assignment_without_a_user() -> None:
     assert 1000 < arms["b"] < 1400
 
 
-def experiment_gateway(tgw: Any, repo: PromptRepo, **exp: Any) -> tuple[Any, str, str]:  # noqa: F811
+def experiment_gateway(tgw: Any, repo: PromptRepo, **exp: Any) -> tuple[Any, str, str]:
     repo.write("greeter.yaml", "messages:\n  - {role: system, content: control prompt}\n")
     v1 = repo.commit()
     repo.tag("v1", v1)
@@ -62,7 +61,7 @@ def experiment_gateway(tgw: Any, repo: PromptRepo, **exp: Any) -> tuple[Any, str
     return tgw(experiments=experiments), v1, v2
 
 
-def test_experiment_through_the_gateway(tgw: Any, repo: PromptRepo, upstream: Any) -> None:  # noqa: F811
+def test_experiment_through_the_gateway(tgw: Any, repo: PromptRepo, upstream: Any) -> None:
     gw, v1, v2 = experiment_gateway(tgw, repo)
     client = gw.client()
     seen: dict[str, str] = {}
@@ -89,7 +88,7 @@ def test_experiment_through_the_gateway(tgw: Any, repo: PromptRepo, upstream: An
     assert "x-llmgw-experiment" not in raw.headers
 
 
-def test_feedback_validation(tgw: Any, repo: PromptRepo) -> None:  # noqa: F811
+def test_feedback_validation(tgw: Any, repo: PromptRepo) -> None:
     gw, _, _ = experiment_gateway(tgw, repo)
     url = f"{gw.url}/v1/feedback"
     auth = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -125,3 +124,57 @@ def test_unknown_experiment_and_arm_model_are_config_errors() -> None:
         "experiments.e.arms[0].model",
         "routes.default.experiment",
     ]
+
+
+def test_report_counts_arms_and_compares_feedback(
+    tgw: Any, repo: PromptRepo, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import yaml
+
+    from llmgw.cli import main
+    from llmgw.stats import welch_t_test
+
+    gw, _, _ = experiment_gateway(tgw, repo, sticky="request")
+    owner, stranger = gw.create_key(name="owner"), gw.create_key(name="stranger")
+    client = gw.client(owner["key"])
+    scores: dict[str, list[float]] = {"control": [], "candidate": []}
+    for i in range(60):
+        raw = client.chat.completions.with_raw_response.create(
+            model="test-model",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"llmgw": {"prompt": "greeter"}},
+        )
+        arm = raw.headers["x-llmgw-experiment"].split("=")[1]
+        request_id = raw.headers["x-llmgw-request-id"]
+        if i % 3 == 2:
+            continue  # some requests get no feedback
+        score = (0.8 if arm == "candidate" else 0.5) + (i % 5) * 0.05
+        auth = {"authorization": f"Bearer {owner['key']}"}
+        body: dict[str, Any] = {"request_id": request_id, "score": score} if i % 2 else {"request_id": request_id}
+        if not i % 2:
+            body["label"] = "up" if score > 0.6 else "down"
+            score = 1.0 if score > 0.6 else 0.0
+        assert httpx.post(f"{gw.url}/v1/feedback", json=body, headers=auth).status_code == 201
+        scores[arm].append(score)
+        # someone else's opinion of this request must not count
+        httpx.post(f"{gw.url}/v1/feedback", json={"request_id": request_id, "score": -100},
+                   headers={"authorization": f"Bearer {stranger['key']}"})  # fmt: skip
+    gw.flush()
+    config = gw.config.model_dump(mode="json", exclude_none=True)
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["experiments", "--config", str(path), "report", "tone", "--json"]) == 0
+    report = {a["arm"]: a for a in json.loads(capsys.readouterr().out)["arms"]}
+    assert report["control"]["requests"] + report["candidate"]["requests"] == 60
+    for arm in ("control", "candidate"):
+        assert report[arm]["rated"] == len(scores[arm])
+        assert report[arm]["mean"] == pytest.approx(sum(scores[arm]) / len(scores[arm]))
+    expected = welch_t_test(scores["candidate"], scores["control"])
+    assert report["candidate"]["difference"] == pytest.approx(expected.difference)
+    assert report["candidate"]["p_value"] == pytest.approx(expected.p_value)
+    assert report["candidate"]["p_holm"] == pytest.approx(expected.p_value), "one comparison: Holm changes nothing"
+    assert main(["experiments", "--config", str(path), "report", "tone"]) == 0
+    table = capsys.readouterr().out
+    assert "candidate" in table and "Welch" in table

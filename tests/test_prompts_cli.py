@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from llmgw.cli import main
-from tests.test_templates import PromptRepo, repo  # noqa: F401  (fixture)
+from tests.conftest import PromptRepo
 
 
-def run(repo: PromptRepo, *args: str) -> int:  # noqa: F811
+def run(repo: PromptRepo, *args: str) -> int:
     return main(["prompts", "--repo", str(repo.root), *args])
 
 
-def test_list_show_render_diff(repo: PromptRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:  # noqa: F811
+def test_list_show_render_diff(repo: PromptRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     repo.write("a/greet.yaml", "description: says hi\nvariables:\n  name: {example: Ada}\n"
                "messages:\n  - {role: system, content: 'Hello {{ name }}'}\n")  # fmt: skip
     v1 = repo.commit()
@@ -40,7 +40,7 @@ def test_list_show_render_diff(repo: PromptRepo, capsys: pytest.CaptureFixture[s
     assert "unknown prompt version 'nope'" in capsys.readouterr().err
 
 
-def test_check_catches_broken_templates(repo: PromptRepo, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+def test_check_catches_broken_templates(repo: PromptRepo, capsys: pytest.CaptureFixture[str]) -> None:
     repo.write(
         "ok.yaml", "variables:\n  x: {example: 1, type: integer}\nmessages:\n  - {role: user, content: '{{ x }}'}\n"
     )
