@@ -105,6 +105,12 @@ class Gateway:
         return ctx
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {name: await provider.ready() for name, provider in self.providers.items()}
+        checks: dict[str, bool] = {}
+        for name, provider in self.providers.items():
+            try:
+                checks[name] = await provider.ready()
+            except Exception:  # noqa: BLE001 - a failing check means "not ready", never a 500
+                log.warning("readiness check of %s failed", name, exc_info=True)
+                checks[name] = False
         checks["storage_writer"] = self.writer.running
         return checks

@@ -17,6 +17,7 @@ import socket
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
@@ -126,10 +127,12 @@ class LlamaServerProvider(OpenAICompatProvider):
         if self.process is None or self.process.returncode is not None:
             return False
         try:
-            response = await self.client.get(self.base_url.removesuffix("/v1") + "/health", timeout=1.0)
-        except httpx.HTTPError:
+            async with self.session.get(
+                self.base_url.removesuffix("/v1") + "/health", timeout=aiohttp.ClientTimeout(total=1.0)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
-        return response.status_code == 200
 
     async def aclose(self) -> None:
         await super().aclose()
