@@ -109,7 +109,7 @@ class Gateway:
         for name, provider in self.providers.items():
             try:
                 checks[name] = await provider.ready()
-            except Exception:  # noqa: BLE001 - a failing check means "not ready", never a 500
+            except Exception:  # a failing check means "not ready", never a 500
                 log.warning("readiness check of %s failed", name, exc_info=True)
                 checks[name] = False
         checks["storage_writer"] = self.writer.running

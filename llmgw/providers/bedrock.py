@@ -81,7 +81,7 @@ class _StreamPump:
                     return
                 self._push((_EVENT, event))
             self._push((_END, None))
-        except BaseException as exc:  # delivered to the consumer, which raises it
+        except BaseException as exc:  # noqa: BLE001 - delivered to the consumer, which raises it
             if not self._stop.is_set():
                 self._push((_ERROR, exc))
         finally:

@@ -107,7 +107,7 @@ def load_template(source: Source, directory: str, template_id: str, max_chars: i
     env = new_environment(sources)
     try:
         compiled = [(m.role, env.from_string(m.content)) for m in spec.messages]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - jinja raises several types for a bad template
         raise TemplateProblem(f"template {template_id}: {exc}") from None
     return CompiledTemplate(template_id, source.name, ",".join(blobs), spec, compiled, max_chars)
 
