@@ -155,11 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (create, listing, revoke):
         p.set_defaults(func=cmd_keys)
 
+    from llmgw.audit import cli as audit_cli
     from llmgw.templates import cli as prompts_cli
     from llmgw.templates import report as experiments_report
 
     prompts_cli.register(sub)
     experiments_report.register(sub)
+    audit_cli.register(sub)
     return parser
 
 

@@ -54,6 +54,8 @@ class StorageConfig(Strict):
     url: str = "sqlite:///var/llmgw.db"
     batch_size: int = Field(500, gt=0)
     flush_interval_s: float = Field(0.5, gt=0)
+    max_attempts: int = Field(12, ge=1, description="tries per batch before its rows go to the dead-letter file")
+    dead_letter_dir: str = Field("var/dead-letter", description="where rows that cannot be written are kept")
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -193,7 +195,14 @@ class ExperimentConfig(Strict):
 
 class GuardsConfig(Strict):
     enabled: bool = False
-    policy_dir: str = "guardrails"
+    policy_dir: str = Field("guardrails", description="folder of policy YAML files (one policy per file)")
+    default_policy: str = Field("default", description="policy for requests no rule below picks")
+    route_policies: dict[str, str] = Field({}, description="route name → policy")
+    team_policies: dict[str, str] = Field({}, description="team → policy (wins over the route's)")
+    key_policies: dict[str, str] = Field({}, description="key id → policy (wins over team and route)")
+    hash_salt: str | None = Field(None, description="secret salt for hashing raw PII values in the log")
+    preload: bool = Field(True, description="load the analyzers and classifiers at start-up")
+    workers: int = Field(1, ge=1, description="threads running the guards' models")
 
 
 class RetrievalConfig(Strict):

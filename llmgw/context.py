@@ -63,6 +63,8 @@ class RequestContext:
     error_message: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: stage-private, request-scoped state that must never be stored (e.g. the PII placeholder map)
+    state: dict[str, Any] = field(default_factory=dict)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

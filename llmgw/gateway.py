@@ -14,6 +14,7 @@ from typing import Any
 
 from llmgw.config import Config
 from llmgw.context import RequestContext, new_request_id
+from llmgw.guards.runtime import GuardRuntime
 from llmgw.keys import KeyStore
 from llmgw.metrics import Metrics
 from llmgw.pipeline import Pipeline
@@ -34,6 +35,8 @@ class Gateway:
             self.engine,
             batch_size=config.storage.batch_size,
             flush_interval_s=config.storage.flush_interval_s,
+            max_attempts=config.storage.max_attempts,
+            dead_letter_dir=config.storage.dead_letter_dir,
         )
         self.keys = KeyStore(self.engine, config.keys)
         self.metrics = Metrics()
@@ -41,6 +44,7 @@ class Gateway:
             name: build_provider(name, cfg) for name, cfg in config.providers.items()
         }
         self.prompts = PromptStore(config.templates)
+        self.guards = GuardRuntime(config.guards)
         self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None
         self._prompts_task: asyncio.Task[None] | None = None
@@ -60,6 +64,12 @@ class Gateway:
                     await provider.aclose()
             self.writer.close()
             raise
+        if self.config.guards.enabled and self.config.guards.preload:
+            try:
+                await asyncio.to_thread(self.guards.warm)
+            except Exception:  # requests will fail closed (or open) per policy; readiness says so
+                log.exception("loading the guards failed")
+                self.guards.healthy = False
         self._refresh_task = asyncio.create_task(self._refresh_keys())
         if self.config.templates.enabled:
             await asyncio.to_thread(self.prompts.refresh)
@@ -77,6 +87,7 @@ class Gateway:
                 await provider.aclose()
             except Exception:
                 log.exception("closing provider %s failed", provider.name)
+        self.guards.close()
         await asyncio.to_thread(self.writer.close)
         self.engine.dispose()
         self.started = False
@@ -113,4 +124,6 @@ class Gateway:
                 log.warning("readiness check of %s failed", name, exc_info=True)
                 checks[name] = False
         checks["storage_writer"] = self.writer.running
+        if self.config.guards.enabled:
+            checks["guards"] = self.guards.healthy
         return checks

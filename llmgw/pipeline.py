@@ -28,7 +28,8 @@ from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.cache import CacheLookup, CacheStore
-from llmgw.stages.guards import InputGuards, OutputGuards
+from llmgw.stages.input_guards import InputGuards
+from llmgw.stages.output_guards import OutputGuards
 from llmgw.stages.parse import ParseRequest
 from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import Retrieve
@@ -233,7 +234,7 @@ class Pipeline:
 
     @staticmethod
     def fail(ctx: RequestContext, exc: GatewayError) -> None:
-        ctx.status = "error"
+        ctx.status = "content_filtered" if exc.code == "content_filter" else "error"
         ctx.http_status = exc.status
         ctx.error_code = exc.code
         ctx.error_message = exc.message

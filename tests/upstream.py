@@ -11,6 +11,9 @@ gateway exactly as a client would:
     #slow:0.05         streamed: wait this long between chunks
     #tool              answer with a tool call
     #no-usage          omit usage (streamed and not)
+    #echo              answer with the last user message itself (streamed 1-3 characters a chunk)
+    #tool-echo         answer with a tool call whose arguments hold the last user message
+    #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
 
 Every request body and whether the client went away mid-stream are recorded.
 """
@@ -27,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9.]+))?")
+DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9A-Za-z_.]+))?")
 
 
 def directives(body: dict[str, Any]) -> dict[str, str]:
@@ -46,6 +49,7 @@ class FakeUpstream:
         self.disconnects = 0
         self.completed_streams = 0
         self.attempts: Counter[str] = Counter()
+        self.scripts: dict[str, str] = {}
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -84,10 +88,10 @@ class FakeUpstream:
         n = int(body.get("n") or 1)
         if body.get("stream"):
             return await self.stream(request, body, d, model, n)
-        message: dict[str, Any] = {"role": "assistant", "content": answer_text(body)}
+        message: dict[str, Any] = {"role": "assistant", "content": self.answer(body, d)}
         finish = "stop"
-        if "tool" in d:
-            message = {"role": "assistant", "content": None, "tool_calls": [tool_call()]}
+        if "tool" in d or "tool-echo" in d:
+            message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
         payload: dict[str, Any] = {
             "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -106,6 +110,8 @@ class FakeUpstream:
         drop = int(d["drop"]) if "drop" in d else None
         slow = float(d.get("slow") or 0)
         base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        if "echo" in d or "say" in d or "tool-echo" in d:
+            return await self.stream_text(response, base, body, d)
         try:
             for i in range(count):
                 if drop is not None and i == drop:
@@ -126,6 +132,49 @@ class FakeUpstream:
             if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
                 u = usage(body, n, completion=count * n)
                 await response.write(sse({**base, "choices": [], "usage": u}))
+            await response.write(b"data: [DONE]\n\n")
+            self.completed_streams += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnects += 1
+            raise
+        return response
+
+    def answer(self, body: dict[str, Any], d: dict[str, str]) -> str:
+        if "say" in d:
+            return self.scripts[d["say"]]
+        if "echo" in d:
+            return last_user(body)
+        return answer_text(body)
+
+    def tool_call(self, body: dict[str, Any], d: dict[str, str]) -> dict[str, Any]:
+        if "tool-echo" in d:
+            arguments = json.dumps({"text": last_user(body)})
+            return {"id": "call_e", "type": "function", "function": {"name": "save", "arguments": arguments}}
+        return tool_call()
+
+    async def stream_text(
+        self, response: web.StreamResponse, base: dict[str, Any], body: dict[str, Any], d: dict[str, str]
+    ) -> web.StreamResponse:
+        """Stream an answer 1, 2, 3, 1, 2, 3... characters a chunk (placeholders get split)."""
+        tool = "tool-echo" in d
+        text = self.tool_call(body, d)["function"]["arguments"] if tool else self.answer(body, d)
+        pieces, i, size = [], 0, 1
+        while i < len(text):
+            pieces.append(text[i : i + size])
+            i += size
+            size = size % 3 + 1
+        try:
+            for n, piece in enumerate(pieces):
+                if tool:
+                    call: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
+                    if n == 0:
+                        call.update(id="call_e", type="function", function={"name": "save", "arguments": piece})
+                    delta: dict[str, Any] = {"tool_calls": [call]}
+                else:
+                    delta = {"content": piece}
+                await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+            finish = "tool_calls" if tool else "stop"
+            await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
             await response.write(b"data: [DONE]\n\n")
             self.completed_streams += 1
         except (ConnectionResetError, asyncio.CancelledError):
@@ -174,6 +223,12 @@ class FakeUpstream:
         if self._loop is not None and self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def last_user(body: dict[str, Any]) -> str:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    content = users[-1].get("content") if users else ""
+    return content if isinstance(content, str) else json.dumps(content)
 
 
 def answer_text(body: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
+from llmgw.audit import models as audit_models  # noqa: F401  (registers the guard_events tables)
 from llmgw.storage import models  # noqa: F401  (registers the tables)
 
 

@@ -7,18 +7,21 @@ one transaction per batch, and retries a failed batch with backoff without dropp
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from llmgw.audit.chain import GuardEventWriter
 from llmgw.storage.models import FeedbackRow, RequestRow, UsageRow
 
 log = logging.getLogger("llmgw.storage")
@@ -71,11 +74,26 @@ def write_feedback(conn: Connection, rows: list[dict[str, Any]]) -> None:
 class RowWriter:
     """A queue and one thread that writes what is put on it, in batches."""
 
-    def __init__(self, engine: Engine, *, batch_size: int = 500, flush_interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.5,
+        max_attempts: int = 12,
+        dead_letter_dir: str | Path = "var/dead-letter",
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.dead_letter_dir = Path(dead_letter_dir)
+        self.dead_lettered = 0
         self.engine = engine
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self.handlers: dict[str, BatchHandler] = {"requests": write_requests, "feedback": write_feedback}
+        self.handlers: dict[str, BatchHandler] = {
+            "requests": write_requests,
+            "feedback": write_feedback,
+            "guard_events": GuardEventWriter(),  # hash-chained guardrail log (llmgw/audit)
+        }
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.written = 0
@@ -143,20 +161,45 @@ class RowWriter:
         flushes = [item[1] for item in batch if item[0] == "__flush__"]
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for kind, row in batch:
-            if kind != "__flush__":
-                grouped[kind].append(row)
-        delay = 0.05
-        while grouped:
-            try:
-                with self.engine.begin() as conn:
-                    for kind, rows in grouped.items():
-                        self.handlers[kind](conn, rows)
-                self.written += sum(len(rows) for rows in grouped.values())
-                break
-            except Exception:
-                self.failures += 1
-                log.exception("storage write failed; retrying in %.2fs", delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            if kind == "__flush__":
+                continue
+            if kind not in self.handlers:  # a programming error: retrying would never succeed
+                log.error("no storage handler for %r rows; dropping one", kind)
+                continue
+            grouped[kind].append(row)
+        for kind, rows in grouped.items():
+            self._write_kind(kind, rows)
         for event in flushes:
             event.set()
+
+    def _write_kind(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """One transaction per kind, so one table's trouble never holds up another's rows.
+
+        A database that is away is waited for (retries with backoff, for as long as it takes while the
+        gateway runs); rows that still fail after ``max_attempts`` while the database answers other
+        writes, or at shutdown, go to a dead-letter file rather than being lost.
+        """
+        delay = 0.05
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with self.engine.begin() as conn:
+                    self.handlers[kind](conn, rows)
+                self.written += len(rows)
+                return
+            except Exception:
+                self.failures += 1
+                log.exception(
+                    "writing %d %s rows failed (attempt %d); retrying in %.2fs", len(rows), kind, attempt, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.dead_letter(kind, rows)
+
+    def dead_letter(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+        path = self.dead_letter_dir / f"{kind}.jsonl"
+        with path.open("a") as out:
+            for row in rows:
+                out.write(json.dumps(row, default=str) + "\n")
+        self.dead_lettered += len(rows)
+        log.error("%d %s rows could not be written; kept in %s", len(rows), kind, path)

@@ -1,0 +1,116 @@
+"""``llmgw audit``: verify the hash chains, export events, prune old ones (retention)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from llmgw.audit.chain import VerifyResult, verify, verify_rows
+from llmgw.audit.queries import VERDICTS, EventFilter, csv_header, csv_lines, iter_events, jsonl_lines, stored_from_view
+from llmgw.audit.retention import prune
+from llmgw.errors import InvalidRequest
+
+FILTERS = ("since", "until", "key_id", "team", "guard", "verdict", "entity_type", "value_hash", "request_id", "stage")
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from llmgw.cli import _load
+    from llmgw.storage.db import make_engine
+
+    return make_engine(_load(getattr(args, "config", None)).storage.url)
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if not path or path == "-":
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        yield out
+
+
+def _report(result: VerifyResult, heads: bool, what: str) -> int:
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    if heads:
+        for chain, (seq, hash_) in sorted(result.heads.items()):
+            print(f"{chain}\t{seq}\t{hash_}")
+    state = "ok" if result.ok else f"FAILED: {len(result.problems)} problem(s)"
+    print(f"{what}: {state}; {result.checked} event(s) in {len(result.heads)} chain(s)", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.file:
+        with open(args.file, encoding="utf-8") as lines:
+            rows = [stored_from_view(json.loads(line)) for line in lines if line.strip()]
+        return _report(verify_rows(rows), args.heads, args.file)
+    return _report(verify(_engine(args)), args.heads, "guard_events")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        flt = EventFilter.from_params({name: getattr(args, name) for name in FILTERS})
+    except InvalidRequest as exc:
+        print(f"llmgw: {exc.message}", file=sys.stderr)
+        return 2
+    engine = _engine(args)
+    count = 0
+    with _output(args.output) as out:
+        if args.format == "csv":
+            out.write(csv_header())
+        for rows in iter_events(engine, flt):
+            out.write(csv_lines(rows) if args.format == "csv" else jsonl_lines(rows))
+            count += len(rows)
+    print(f"exported {count} event(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    if args.days < 0:
+        print("llmgw: --days must be 0 or more", file=sys.stderr)
+        return 2
+    engine = _engine(args)
+    if args.export and Path(args.export).exists():
+        print(f"llmgw: {args.export} exists; refusing to overwrite an archive", file=sys.stderr)
+        return 2
+    with _output(args.export) if args.export else contextlib.nullcontext() as out:
+        result = prune(engine, args.days, out)
+    where = f", exported to {args.export}" if args.export else ""
+    print(f"deleted {result.deleted} event(s) older than {result.cutoff.isoformat()}Z "
+          f"from {len(result.chains)} chain(s){where}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def register(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="the guardrail log: verify, export, prune")
+    audit.add_argument("--config", help="gateway config (default: $LLMGW_CONFIG or embedded)")
+    commands = audit.add_subparsers(dest="audit_command", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help)
+        parser.add_argument("--config", default=argparse.SUPPRESS, help="gateway config (also before the command)")
+        return parser
+
+    check = command("verify", help="check every hash chain (exit 1 and list the problems if one is broken)")
+    check.add_argument("--file", help="verify a JSONL export or prune archive instead of the database")
+    check.add_argument("--heads", action="store_true", help="print each chain's last seq and hash (to anchor)")
+    check.set_defaults(func=cmd_verify)
+
+    export = command("export", help="write matching events as CSV or JSONL, oldest first")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    export.add_argument("--output", "-o", help="file (default: stdout)")
+    for name in FILTERS:
+        flag = "--" + name.replace("_", "-")
+        export.add_argument(flag, dest=name, choices=VERDICTS if name == "verdict" else None)
+    export.set_defaults(func=cmd_export)
+
+    old = command("prune", help="export, then delete, events older than N days (keeps the chains verifiable)")
+    old.add_argument("--days", type=float, required=True)
+    old.add_argument("--export", metavar="FILE.jsonl", help="write the deleted events here first")
+    old.set_defaults(func=cmd_prune)

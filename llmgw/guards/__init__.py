@@ -1,0 +1,1 @@
+"""Guardrails: PII masking, prompt-injection detection, output moderation, and the guardrail log."""

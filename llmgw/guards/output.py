@@ -1,0 +1,85 @@
+"""Checks on model output: harm categories, lexicons, secrets, leaked canaries, new PII.
+
+``check_output`` is blocking (classifier on the guards' worker thread) and is given the same
+windows of text on the streamed and non-streamed paths, so both reach the same verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from llmgw.guards.policy import Policy
+from llmgw.guards.runtime import moderator
+
+#: Pattern-only recognizers for PII in output: no NLP pass, so cheap enough to run per window.
+OUTPUT_PII = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
+
+
+@dataclass
+class OutputVerdict:
+    violation: str | None = None  # the category that stops the answer
+    flags: list[str] = field(default_factory=list)  # findings that are only logged
+    scores: dict[str, float] = field(default_factory=dict)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    window: int = -1  # index of the violating window
+
+
+@lru_cache(maxsize=1)
+def _pattern_recognizers() -> list[Any]:
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        UsSsnRecognizer,
+    )
+
+    from llmgw.guards.pii import _offline_tldextract
+
+    _offline_tldextract()
+    return [EmailRecognizer(), PhoneRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
+            UsSsnRecognizer()]  # fmt: skip
+
+
+def new_pii(text: str, known: str) -> list[dict[str, Any]]:
+    """PII-looking values in ``text`` that do not appear in ``known`` (the request as sent)."""
+    found = []
+    for recognizer in _pattern_recognizers():
+        for r in recognizer.analyze(text, entities=list(OUTPUT_PII), nlp_artifacts=None) or []:
+            value = text[r.start : r.end]
+            if r.score >= 0.4 and value not in known:
+                found.append({"type": r.entity_type, "score": round(float(r.score), 3)})
+    return found
+
+
+def check_output(policy: Policy, texts: list[str], canary: str | None, known: str) -> OutputVerdict:
+    rules = policy.moderation
+    verdict = OutputVerdict()
+    results = moderator(tuple(rules.lexicon)).score_many(texts)
+    for i, (text, result) in enumerate(zip(texts, results, strict=True)):
+        for category, score in result.categories.items():
+            verdict.scores[category] = max(verdict.scores.get(category, 0.0), round(float(score), 4))
+            if verdict.violation is None and score >= rules.categories.get(category, rules.threshold):
+                verdict.violation, verdict.window = category, i
+        if verdict.violation is None and result.lexicon_hits:
+            verdict.violation, verdict.window = "lexicon", i
+        if result.secrets and rules.secrets != "allow":
+            kinds = sorted({s["type"] for s in result.secrets})
+            if rules.secrets == "block" and verdict.violation is None:
+                verdict.violation, verdict.window = "secret", i
+            verdict.flags.extend(f"secret:{k}" for k in kinds)
+        if canary and canary in text and verdict.violation is None:
+            verdict.violation, verdict.window = "system_prompt_leak", i
+        if rules.output_pii != "allow":
+            fresh = new_pii(text, known)
+            if fresh:
+                verdict.entities.extend(fresh)
+                verdict.flags.extend(f"pii:{e['type']}" for e in fresh)
+                if rules.output_pii == "block" and verdict.violation is None:
+                    verdict.violation, verdict.window = "output_pii", i
+        if verdict.violation is not None:
+            break
+    return verdict

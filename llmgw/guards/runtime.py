@@ -1,0 +1,113 @@
+"""The guards' long-lived parts: policies, analyzers and classifiers, and their worker thread.
+
+Models load once per process (Presidio + spaCy about 1 s, MiniLM 4–5 s) and are shared by every
+gateway in it. All model work runs on the guards' own worker thread with a timeout, so the event
+loop never waits on it; a guard that errors or times out fails closed unless the policy says open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llmgw.config import GuardsConfig
+from llmgw.context import RequestContext
+from llmgw.guards.pii import PiiAnalyzer
+from llmgw.guards.policy import PiiPolicy, Policy, load_policies
+
+log = logging.getLogger("llmgw.guards")
+T = TypeVar("T")
+
+
+class GuardFailure(Exception):
+    """A guard could not give a verdict (error or timeout)."""
+
+
+_ANALYZERS: dict[str, PiiAnalyzer] = {}
+
+
+def _analyzer(pii: PiiPolicy) -> PiiAnalyzer:
+    """One analyzer (and its result cache) per distinct PII policy, shared process-wide."""
+    key = pii.model_dump_json()
+    analyzer = _ANALYZERS.get(key)
+    if analyzer is None:
+        analyzer = _ANALYZERS.setdefault(key, PiiAnalyzer(pii))
+    return analyzer
+
+
+@lru_cache(maxsize=1)
+def injection_detector() -> Any:
+    from llmgw.embedder import encode
+    from llmgw.guards.injection import InjectionDetector
+
+    return InjectionDetector(embed=encode)
+
+
+@lru_cache(maxsize=4)
+def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
+    from llmgw.embedder import encode
+    from llmgw.guards.moderation import Moderator
+
+    return Moderator(embed=encode, extra_terms=list(extra_terms))
+
+
+class GuardRuntime:
+    def __init__(self, config: GuardsConfig) -> None:
+        self.config = config
+        self.policies = load_policies(Path(config.policy_dir))
+        self.policies.setdefault("default", Policy(name="default", version="builtin"))
+        self.healthy = True
+        self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
+        if config.hash_salt:
+            self.salt = config.hash_salt.encode()
+        else:
+            self.salt = os.urandom(16)
+            if config.enabled:
+                log.warning(
+                    "guards.hash_salt is not set: PII value hashes in the log cannot be matched across restarts"
+                )
+
+    def policy_for(self, ctx: RequestContext) -> Policy:
+        key = ctx.key
+        name = (
+            (key and self.config.key_policies.get(key.id))
+            or (key and key.team and self.config.team_policies.get(key.team))
+            or self.config.route_policies.get(ctx.route_name)
+            or self.config.default_policy
+        )
+        policy = self.policies.get(name)
+        if policy is None:
+            raise GuardFailure(f"policy {name!r} not found in {self.config.policy_dir}")
+        return policy
+
+    def analyzer(self, policy: Policy) -> PiiAnalyzer:
+        return _analyzer(policy.pii)
+
+    def warm(self) -> None:
+        """Load every model now (blocking) rather than on the first request."""
+        for policy in self.policies.values():
+            if policy.pii.enabled:
+                self.analyzer(policy).analyze("warm up: Jane Doe, jane@example.com")
+            if policy.injection.enabled:
+                injection_detector().score("hello")
+            if policy.moderation.enabled:
+                moderator(tuple(policy.moderation.lexicon)).score("hello")
+
+    async def run(self, timeout: float, fn: Any, *args: Any) -> Any:
+        """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.executor, fn, *args), timeout)
+        except TimeoutError:
+            raise GuardFailure(f"guard timed out after {timeout:g}s") from None
+        except Exception as exc:  # any guard bug must become a verdict, not a crash
+            log.exception("guard failed")
+            raise GuardFailure(f"guard failed: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

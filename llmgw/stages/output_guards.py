@@ -1,0 +1,186 @@
+"""Output guards: restore masked PII and moderate the answer, streamed or not.
+
+Streams are moderated in windows of ``window_words`` words. A window's check starts as soon as it
+is complete and runs on the guards' thread while text keeps flowing; the stream waits for it only
+when the client would otherwise get more than ``hold_back_tokens`` words past the last checked
+point. On a violation the stream ends with a ``finish_reason: "content_filter"`` chunk and an error
+event; a non-streamed answer gets the same verdict on the same windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from contextlib import aclosing
+from typing import Any
+
+from llmgw.context import RequestContext
+from llmgw.errors import GatewayError
+from llmgw.guards.output import OutputVerdict, check_output
+from llmgw.guards.pii import Masker
+from llmgw.guards.policy import Policy
+from llmgw.guards.runtime import GuardFailure, GuardRuntime
+from llmgw.guards.stream import Restorer, Windows, windows_of
+from llmgw.stages.base import Chunks, Stage
+from llmgw.stages.input_guards import guard_unavailable, log_event
+
+
+class ContentFiltered(GatewayError):
+    status = 400
+    type = "content_filter"
+    code = "content_filter"
+
+
+def known_input(ctx: RequestContext) -> str:
+    """The request as the model saw it plus the values masked out of it: PII there is not 'new'."""
+    masker: Masker | None = ctx.state.get("masker")
+    parts = [str(m.get("content") or "") for m in ctx.body.get("messages") or []]
+    if masker is not None:
+        parts.extend(masker.placeholders.values())
+    return "\n".join(parts)
+
+
+class OutputGuards(Stage):
+    name = "output_guards"
+    toggle = "output_guards"
+
+    def enabled(self) -> bool:
+        return self.gateway.config.guards.enabled
+
+    async def check(self, ctx: RequestContext, policy: Policy, texts: list[str]) -> OutputVerdict:
+        runtime: GuardRuntime = self.gateway.guards
+        try:
+            verdict: OutputVerdict = await runtime.run(
+                policy.timeout_s, check_output, policy, texts, ctx.state.get("canary"), ctx.state["known"]
+            )
+        except GuardFailure as exc:
+            fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
+            log_event(self.gateway, ctx, policy, "output", "allow" if fail_open else "block", stage="output",
+                      detail=str(exc), scores={"failed": 1.0})  # fmt: skip
+            if fail_open:
+                return OutputVerdict()
+            raise guard_unavailable(str(exc)) from None
+        if verdict.violation or verdict.flags:
+            log_event(self.gateway, ctx, policy, "moderation", "block" if verdict.violation else "flag",
+                      stage="output", scores=verdict.scores, entities=verdict.entities,
+                      detail=verdict.violation or ", ".join(verdict.flags),
+                      masked_text=texts[verdict.window][:4000] if verdict.violation else None)  # fmt: skip
+        return verdict
+
+    # --- non-streamed ------------------------------------------------------------------------
+
+    async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
+        policy: Policy | None = ctx.state.get("policy")
+        masker: Masker | None = ctx.state.get("masker")
+        if policy is None:
+            return completion  # input guards failed open
+        ctx.state["known"] = known_input(ctx)
+        for choice in completion.get("choices") or ():
+            message = choice.get("message") or {}
+            if masker is not None and masker.placeholders:
+                if isinstance(message.get("content"), str):
+                    message["content"] = masker.restore(message["content"])
+                for call in message.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    if isinstance(function.get("arguments"), str):
+                        restorer = Restorer(masker.placeholders, json_string=True)
+                        function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
+            text = message.get("content")
+            if policy.moderation.enabled and isinstance(text, str) and text:
+                verdict = await self.check(ctx, policy, windows_of(text, policy.moderation.window_words))
+                if verdict.violation:
+                    choice["finish_reason"] = "content_filter"
+                    message["content"] = None
+                    ctx.status = "content_filtered"
+                    ctx.meta["content_filter"] = verdict.violation
+        return completion
+
+    # --- streamed ----------------------------------------------------------------------------
+
+    def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
+        return self._stream(ctx, chunks)
+
+    async def _stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
+        policy: Policy | None = ctx.state.get("policy")
+        masker: Masker | None = ctx.state.get("masker")
+        if policy is None:
+            async with aclosing(chunks):  # type: ignore[type-var]
+                async for chunk in chunks:
+                    yield chunk
+            return
+        ctx.state["known"] = known_input(ctx)
+        restore = masker is not None and bool(masker.placeholders)
+        moderate = policy.moderation.enabled
+        rules = policy.moderation
+        restorers: dict[Any, Restorer] = {}
+        windows: dict[int, Windows] = {}
+        checks: dict[int, list[tuple[int, asyncio.Task[OutputVerdict]]]] = {}
+        verified: dict[int, int] = {}
+
+        async def settle(index: int, limit: int | None) -> None:
+            """Take finished checks; wait for more while over ``limit`` unverified words (None: wait for all)."""
+            queue = checks.get(index, [])
+            while queue:
+                end, task = queue[0]
+                unverified = windows[index].received() - verified.get(index, 0)
+                if not (task.done() or limit is None or unverified > limit):
+                    return
+                queue.pop(0)
+                verdict = await task
+                if verdict.violation:
+                    raise Violation(index, verdict.violation)
+                verified[index] = end
+
+        try:
+            async with aclosing(chunks):  # type: ignore[type-var]
+                async for chunk in chunks:
+                    for choice in chunk.get("choices") or ():
+                        index = choice.get("index", 0)
+                        delta = choice.get("delta") or {}
+                        finished = choice.get("finish_reason") is not None
+                        content = delta.get("content")
+                        if restore:
+                            if content:
+                                restorer = restorers.setdefault(index, Restorer(masker.placeholders))  # type: ignore[union-attr]
+                                content = delta["content"] = restorer.feed(content)
+                            if finished and index in restorers:
+                                tail = restorers.pop(index).flush()
+                                if tail:
+                                    content = delta["content"] = (content or "") + tail
+                            for call in delta.get("tool_calls") or ():
+                                function = call.get("function") or {}
+                                if function.get("arguments"):
+                                    key = (index, call.get("index", 0))
+                                    r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                                    function["arguments"] = r.feed(function["arguments"])
+                        if moderate:
+                            w = windows.setdefault(index, Windows(rules.window_words))
+                            if content:
+                                w.feed(content)
+                            if finished:
+                                w.finish()
+                            texts = w.take(final=finished)
+                            if texts:
+                                task = asyncio.ensure_future(self.check(ctx, policy, texts))
+                                checks.setdefault(index, []).append((w.checked, task))
+                            await settle(index, None if finished else rules.hold_back_tokens)
+                    yield chunk
+        except Violation as v:
+            ctx.meta["content_filter"] = v.category
+            ctx.status = "content_filtered"
+            yield {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
+                   "model": ctx.model_name,
+                   "choices": [{"index": v.index, "delta": {}, "finish_reason": "content_filter"}]}  # fmt: skip
+            raise ContentFiltered(f"the answer was stopped by the output guard ({v.category})") from None
+        finally:
+            for queue in checks.values():
+                for _, task in queue:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+
+class Violation(Exception):
+    def __init__(self, index: int, category: str) -> None:
+        self.index, self.category = index, category

@@ -1,0 +1,205 @@
+"""PII masking with real Presidio: nothing raw reaches the upstream, answers are restored exactly."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from llmgw.guards.pii import Finding, Masker, resolve_overlaps
+from llmgw.guards.policy import EntityRule, PiiPolicy
+from llmgw.guards.stream import Restorer, Windows, windows_of
+from tests.conftest import RunningGateway
+from tests.upstream import FakeUpstream
+
+RAW = {
+    "EMAIL_ADDRESS": "dana.reyes@northwind.example",
+    "PHONE_NUMBER": "(212) 555-0147",
+    "CREDIT_CARD": "4111 1111 1111 1111",
+    "US_SSN": "536-22-8726",
+    "IBAN_CODE": "GB82 WEST 1234 5698 7654 32",
+    "IP_ADDRESS": "203.0.113.42",
+    "PERSON": "Dana Reyes",
+}
+MESSAGE = (
+    f"Hi, I am {RAW['PERSON']}. My email is {RAW['EMAIL_ADDRESS']} and my phone number is {RAW['PHONE_NUMBER']}. "
+    f"My social security number is {RAW['US_SSN']}. Charge my credit card {RAW['CREDIT_CARD']} "
+    f"or my bank account IBAN {RAW['IBAN_CODE']}. My server's IP address is {RAW['IP_ADDRESS']}."
+)
+POLICY = """
+pii:
+  default: {action: allow}
+  entities:
+    EMAIL_ADDRESS: {action: mask, threshold: 0.5}
+    PHONE_NUMBER: {action: mask, threshold: 0.3}
+    CREDIT_CARD: {action: mask, threshold: 0.5}
+    US_SSN: {action: mask, threshold: 0.3}
+    IBAN_CODE: {action: mask, threshold: 0.5}
+    IP_ADDRESS: {action: mask, threshold: 0.5}
+    PERSON: {action: mask, threshold: 0.5}
+    EMPLOYEE_ID: {action: redact}
+    CODENAME: {action: block}
+  recognizers:
+    - entity: EMPLOYEE_ID
+      patterns: [{regex: "EMP-\\\\d{6}", score: 0.9}]
+    - entity: CODENAME
+      deny_list: [Nightjar]
+injection: {enabled: false}
+moderation: {enabled: false}
+"""
+
+
+@pytest.fixture()
+def pgw(make_gateway: Any, tmp_path: Path) -> Any:
+    def make(policy: str = POLICY, **guards: Any) -> RunningGateway:
+        folder = tmp_path / "guardrails"
+        folder.mkdir(exist_ok=True)
+        (folder / "default.yaml").write_text(policy)
+        return make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "s3cret", **guards})
+
+    return make
+
+
+def split_randomly(text: str, rng: random.Random) -> list[str]:
+    pieces, i = [], 0
+    while i < len(text):
+        n = rng.randint(1, 4)
+        pieces.append(text[i : i + n])
+        i += n
+    return pieces
+
+
+def test_restorer_handles_any_split_and_holds_back_only_a_possible_placeholder() -> None:
+    placeholders = {"<PERSON_1>": "Dana", "<PERSON_12>": "Eve", "<EMAIL_ADDRESS_1>": 'a"b@c.d'}
+    text = "Dear <PERSON_1>, <PERSON_12> wrote to <EMAIL_ADDRESS_1> about <3 and <PERSON_9>."
+    expected = 'Dear Dana, Eve wrote to a"b@c.d about <3 and <PERSON_9>.'
+    rng = random.Random(7)
+    for _ in range(300):
+        r = Restorer(placeholders)
+        out = "".join(r.feed(p) for p in split_randomly(text, rng)) + r.flush()
+        assert out == expected
+    r = Restorer(placeholders)
+    assert r.feed("Hello <PER") == "Hello "
+    assert r.feed("SON_1") == ""
+    assert r.feed("> and <3") == "Dana and <3", "'<3' cannot start a placeholder: released at once"
+    assert r.feed(" x <EMAIL_ADDRESS_1") == " x "
+    j = Restorer(placeholders, json_string=True)
+    assert j.feed('{"to": "<EMAIL_ADDRESS_1>"}') + j.flush() == '{"to": "a\\"b@c.d"}'
+
+
+def test_windows_are_the_same_streamed_and_not() -> None:
+    text = "one two three  four\nfive six seven eight nine ten eleven twelve thirteen " * 3
+    rng = random.Random(3)
+    for _ in range(50):
+        w = Windows(4, context=3)
+        got: list[str] = []
+        for piece in split_randomly(text, rng):
+            w.feed(piece)
+            got.extend(w.take())
+        w.finish()
+        got.extend(w.take(final=True))
+        assert got == windows_of(text, 4, context=3)
+
+
+def test_overlaps_prefer_the_stronger_finding() -> None:
+    found = [Finding("PHONE_NUMBER", 10, 21, 0.4), Finding("US_SSN", 10, 21, 0.85), Finding("PERSON", 0, 4, 0.9)]
+    assert resolve_overlaps(found) == [found[2], found[1]]
+    masker = Masker(PiiPolicy(entities={"PERSON": EntityRule(action="mask")}))
+    text, records = masker.apply("Dana met Dana", [Finding("PERSON", 0, 4, 0.9), Finding("PERSON", 9, 13, 0.9)], "m")
+    assert text == "<PERSON_1> met <PERSON_1>", "the same value gets the same placeholder"
+    assert records[0]["value_hash"] == records[1]["value_hash"] and "Dana" not in json.dumps(records)
+
+
+def test_no_raw_pii_reaches_the_upstream_and_answers_are_restored(pgw: Any, upstream: FakeUpstream) -> None:
+    gw = pgw()
+    history = [
+        {"role": "user", "content": f"My name is {RAW['PERSON']}, email {RAW['EMAIL_ADDRESS']}."},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": MESSAGE + " #echo"},
+    ]
+    completion = gw.client().chat.completions.create(model="test-model", messages=history)
+    sent = json.dumps(upstream.requests[-1])
+    for entity, value in RAW.items():
+        assert value not in sent, f"{entity} leaked to the upstream"
+        assert f"<{entity}_1>" in sent, f"{entity} was not masked"
+    first, last = upstream.requests[-1]["messages"][0]["content"], upstream.requests[-1]["messages"][2]["content"]
+    assert "<PERSON_1>" in first and "<PERSON_1>" in last, "the same value has the same placeholder in history"
+    assert completion.choices[0].message.content == MESSAGE + " #echo", "the answer is restored exactly"
+
+
+def test_streamed_restoration_with_tiny_chunks(pgw: Any, upstream: FakeUpstream) -> None:
+    gw = pgw()
+    stream = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": MESSAGE + " #echo"}], stream=True
+    )
+    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert "".join(pieces) == MESSAGE + " #echo"
+    assert not any("<" in p and "_" in p for p in pieces), "no placeholder fragment reaches the client"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_call_arguments_masked_and_restored(pgw: Any, upstream: FakeUpstream, stream: bool) -> None:
+    gw = pgw()
+    messages = [
+        {"role": "user", "content": f"Save this: {MESSAGE} #tool-echo"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c0", "type": "function", "function": {
+            "name": "lookup", "arguments": json.dumps({"email": RAW["EMAIL_ADDRESS"]})}}]},
+        {"role": "tool", "tool_call_id": "c0", "content": f"found {RAW['PERSON']}"},
+        {"role": "user", "content": f"Save this: {MESSAGE} #tool-echo"},
+    ]  # fmt: skip
+    tools = [{"type": "function", "function": {"name": "save", "parameters": {"type": "object"}}}]
+    response = gw.client().chat.completions.create(model="test-model", messages=messages, tools=tools, stream=stream)
+    if stream:
+        arguments = "".join(
+            tc.function.arguments or "" for c in response if c.choices for tc in c.choices[0].delta.tool_calls or ()
+        )
+    else:
+        arguments = response.choices[0].message.tool_calls[0].function.arguments
+    assert json.loads(arguments) == {"text": f"Save this: {MESSAGE} #tool-echo"}
+    sent = json.dumps(upstream.requests[-1])
+    assert RAW["EMAIL_ADDRESS"] not in sent and RAW["PERSON"] not in sent
+
+
+def test_custom_recognizers_redact_and_block(pgw: Any, upstream: FakeUpstream) -> None:
+    gw = pgw()
+    gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "badge EMP-123456"}])
+    assert upstream.requests[-1]["messages"][0]["content"] == "badge [EMPLOYEE_ID]"
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "Project Nightjar"}]
+        )
+    assert info.value.body["code"] == "pii_blocked" and info.value.body["param"] == "messages[0].content"
+    assert len(upstream.requests) == 1, "a blocked request never reaches the upstream"
+
+
+def test_history_is_analysed_once(pgw: Any) -> None:
+    gw = pgw()
+    analyzer = gw.gateway.guards.analyzer(gw.gateway.guards.policies["default"])
+    history = [{"role": "user", "content": f"I am {RAW['PERSON']} (turn {i})"} for i in range(5)]
+    gw.client().chat.completions.create(model="test-model", messages=history)
+    before = analyzer.calls
+    gw.client().chat.completions.create(model="test-model", messages=[*history, {"role": "user", "content": "next"}])
+    assert analyzer.calls - before == 1, "only the new message is analysed"
+
+
+def test_analyzer_failure_blocks_or_fails_open(
+    pgw: Any, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmgw.guards.pii import PiiAnalyzer
+
+    def broken(self: PiiAnalyzer, text: str) -> list[Finding]:
+        raise RuntimeError("analyzer is down")
+
+    gw = pgw()
+    monkeypatch.setattr(PiiAnalyzer, "analyze", broken)
+    with pytest.raises(openai.APIStatusError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status_code == 503 and info.value.body["code"] == "guard_unavailable"
+    assert upstream.requests == []
+    open_gw = pgw(POLICY + "on_error: open\n")
+    assert open_gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    assert open_gw.rows()[0]["meta"]["guards_failed_open"] is True

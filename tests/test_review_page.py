@@ -1,0 +1,247 @@
+"""The review page: sign-in, escaping and headers over HTTP, then a real headless Chromium session.
+
+The browser is Debian's ``chromium``, driven through the DevTools protocol over a websocket (the
+``websockets`` package uvicorn[standard] already installs): no Selenium, no Playwright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from llmgw.audit.auth import COOKIE, session_token
+from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.test_audit import pii_event, queue, simple_event
+
+CHROMIUM = os.environ.get("LLMGW_CHROMIUM", "/usr/bin/chromium")
+XSS = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
+
+
+@pytest.fixture()
+def reviewed(make_gateway: Callable[..., RunningGateway]) -> RunningGateway:
+    """A gateway holding a small log: a real request with two decisions, other events, hostile text."""
+    gw = make_gateway()
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    request_id = raw.headers["x-llmgw-request-id"]
+    queue(gw, [
+        pii_event(request_id),
+        simple_event(1, request_id=request_id, stage="output_guards", guard="moderation", verdict="block",
+                     masked_text="I cannot help with that."),
+        simple_event(2, verdict="allow"),
+        simple_event(3, verdict="flag", masked_text=XSS),
+        pii_event("req_other", verdict="redact"),
+    ])  # fmt: skip
+    gw.request_id = request_id  # type: ignore[attr-defined]
+    return gw
+
+
+def login(client: httpx.Client, key: str = ADMIN_KEY, next_: str = "") -> httpx.Response:
+    return client.post("/admin/login", data={"admin_key": key, "next": next_})
+
+
+def test_sign_in_cookie_and_escaping(reviewed: RunningGateway) -> None:
+    with httpx.Client(base_url=reviewed.url) as browser:
+        first = browser.get("/admin/review", params={"verdict": "flag"})
+        assert first.status_code == 303 and first.headers["location"].startswith("/admin/login?next=")
+        assert browser.get("/admin/guard-events").status_code == 401
+        form = browser.get("/admin/login")
+        assert form.status_code == 200 and 'name="admin_key"' in form.text
+        wrong = login(browser, "sk-wrong")
+        assert (
+            wrong.status_code == 401
+            and "invalid admin key" in wrong.text
+            and COOKIE not in wrong.headers.get("set-cookie", "")
+        )
+        ok = login(browser, next_="https://evil.example/admin/review")
+        assert ok.status_code == 303 and ok.headers["location"] == "/admin/review"
+        set_cookie = ok.headers["set-cookie"].lower()
+        for attribute in ("httponly", "samesite=strict", "path=/admin", "max-age="):
+            assert attribute in set_cookie
+        assert ADMIN_KEY.lower() not in set_cookie, "the cookie never holds the admin key"
+        page = browser.get("/admin/review")
+        assert page.status_code == 200
+        assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none': no script runs
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+        assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in page.text and "<script" not in page.text
+        assert "onerror=&#34;" in page.text or "onerror=&quot;" in page.text
+        assert browser.get("/admin/guard-events").status_code == 200, "the session also reads the API"
+        seen: list[str] = []
+        url: str | None = "/admin/review?limit=2&stage=input_guards"
+        while url:
+            listing = browser.get(url.replace("&amp;", "&"))
+            seen += re.findall(r'<tr class="event-row" data-id="([^"]+)"', listing.text)
+            found = re.search(r'<a href="([^"]+)" id="next-page">', listing.text)
+            url = found.group(1) if found else None
+            assert url is None or "stage=input_guards" in url, "the next page keeps the filters"
+        assert len(seen) == len(set(seen)) == 4
+        assert browser.get("/admin/review", params={"since": "nope"}).status_code == 400
+        trail = browser.get(f"/admin/review/requests/{reviewed.request_id}")  # type: ignore[attr-defined]
+        assert trail.status_code == 200 and "moderation" in trail.text and "I cannot help with that." in trail.text
+        assert browser.get("/admin/review/requests/req_nope").status_code == 404
+        out = browser.post("/admin/logout")
+        assert out.status_code == 303 and "max-age=0" in out.headers["set-cookie"].lower()
+        assert browser.get("/admin/review").status_code == 303
+    with httpx.Client(base_url=reviewed.url) as other:
+        other.cookies.set(COOKIE, session_token("sk-some-other-admin-key"), path="/admin")
+        assert other.get("/admin/review").status_code == 303, "a session signed with another key is refused"
+        other.cookies.clear()
+        other.cookies.set(COOKIE, session_token(ADMIN_KEY, now=time.time() - 9 * 3600), path="/admin")
+        assert other.get("/admin/review").status_code == 303, "an expired session is refused"
+    with reviewed.admin() as admin:
+        assert admin.get("/admin/review").status_code == 200, "the Bearer admin key works too"
+    with httpx.Client(base_url=reviewed.url, headers={"authorization": "Bearer sk-bad"}) as bad:
+        assert bad.get("/admin/review").status_code == 401
+
+
+# --- headless Chromium over the DevTools protocol --------------------------------------------
+
+
+class Tab:
+    """One page of a headless Chromium, driven over the DevTools protocol."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._id = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        await self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), 20))
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]  # type: ignore[no-any-return]
+
+    async def js(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def until(self, expression: str, timeout: float = 15) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = await self.js(expression)
+                if value:
+                    return value
+            except RuntimeError:  # the document is being replaced
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {expression}")
+            await asyncio.sleep(0.05)
+
+    async def navigating(self, action: str) -> str:
+        """Run ``action`` (a click, a submit) and wait for the next document to load; return its path."""
+        await self.js("window.__old = true")
+        await self.js(action)
+        await self.until("!window.__old && document.readyState === 'complete'")
+        return str(await self.js("location.pathname + location.search"))
+
+    async def goto(self, url: str) -> str:
+        await self.js("window.__old = true")
+        await self.call("Page.navigate", url=url)
+        await self.until("!window.__old && document.readyState === 'complete'")
+        return str(await self.js("location.pathname + location.search"))
+
+
+@pytest.fixture()
+def chromium(tmp_path: Path) -> Iterator[str]:
+    """A headless Chromium with remote debugging; yields its page's websocket URL."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("LLMGW_REQUIRE_CHROMIUM"):
+            raise AssertionError(f"LLMGW_REQUIRE_CHROMIUM is set but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    profile = tmp_path / "chromium-profile"
+    process = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+         f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("chromium did not open its DevTools port")
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        targets: list[dict[str, Any]] = []
+        while not targets:
+            targets = [t for t in httpx.get(f"http://127.0.0.1:{port}/json/list").json() if t["type"] == "page"]
+            if time.monotonic() > deadline:
+                raise AssertionError("chromium opened no page")
+        yield targets[0]["webSocketDebuggerUrl"]
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_review_in_headless_chromium(reviewed: RunningGateway, chromium: str) -> None:
+    asyncio.run(_review_session(reviewed, chromium))
+
+
+async def _review_session(gw: RunningGateway, ws_url: str) -> None:
+    request_id = gw.request_id  # type: ignore[attr-defined]
+    async with websockets.connect(ws_url, max_size=None) as ws:
+        tab = Tab(ws)
+        await tab.call("Page.enable")
+        assert (await tab.goto(f"{gw.url}/admin/review?verdict=flag")).startswith("/admin/login?next=")
+        await tab.js(f"document.querySelector('input[name=admin_key]').value = {json.dumps(ADMIN_KEY)}")
+        landed = await tab.navigating("document.querySelector('#login button[type=submit]').click()")
+        assert landed == "/admin/review?verdict=flag", "sign-in returns to the page asked for"
+        assert await tab.js("document.cookie") == "", "the session cookie is HTTP-only"
+        assert await tab.js("document.querySelectorAll('#events tr.event-row').length") == 1
+        # hostile masked text is shown as text: no element, no script ran
+        masked = await tab.js("document.querySelector('td.masked').textContent")
+        assert masked == XSS
+        assert await tab.js("document.querySelectorAll('main script, main img').length") == 0
+        assert await tab.js("window.__xss === undefined")
+
+        assert (await tab.goto(f"{gw.url}/admin/review")) == "/admin/review"
+        assert await tab.js("document.querySelectorAll('#events tr.event-row').length") == 5
+        await tab.js("document.querySelector('select[name=verdict]').value = 'mask'")
+        await tab.js("document.querySelector('input[name=entity_type]').value = 'EMAIL_ADDRESS'")
+        filtered = await tab.navigating("document.querySelector('#filters button[type=submit]').click()")
+        assert "verdict=mask" in filtered and "entity_type=EMAIL_ADDRESS" in filtered
+        rows = await tab.js("[...document.querySelectorAll('#events tr.event-row')].map(r => r.innerText)")
+        assert len(rows) == 1 and request_id in rows[0] and "EMAIL_ADDRESS×1, PHONE_NUMBER×1" in rows[0]
+        assert await tab.js("document.querySelector('select[name=verdict]').value") == "mask", "filters are kept"
+
+        trail = await tab.navigating("document.querySelector('a.trail').click()")
+        assert trail == f"/admin/review/requests/{request_id}"
+        assert await tab.js("document.querySelector('#request-id').textContent") == request_id
+        assert (await tab.js("document.querySelector('#request-status').textContent")).startswith("ok (200)")
+        steps = await tab.js(
+            "[...document.querySelectorAll('#trail li')].map(li => li.querySelector('.stage').textContent + '/' +"
+            " li.querySelector('.guard').textContent + '/' + li.querySelector('.verdict').textContent)"
+        )
+        assert steps == ["input_guards/pii/mask", "output_guards/moderation/block"]
+        assert await tab.js("document.querySelector('#trail pre.masked').textContent") == (
+            "Mail <EMAIL_ADDRESS> or call <PHONE_NUMBER>"
+        )
+
+        assert await tab.navigating("document.querySelector('#logout').click()") == "/admin/login"
+        assert (await tab.goto(f"{gw.url}/admin/review")).startswith("/admin/login")
