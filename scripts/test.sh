@@ -17,6 +17,13 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 
+# the guardrail review page is tested in a real headless browser (Debian's chromium)
+if ! [ -x /usr/bin/chromium ]; then
+  echo "[test] installing chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export LLMGW_REQUIRE_CHROMIUM=1
+
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
 export LLMGW_REQUIRE_POSTGRES=1
 .venv/bin/ruff check llmgw tests bench

@@ -44,6 +44,7 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _offline_tldextract()
     from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     nlp = NlpEngineProvider(
@@ -52,19 +53,11 @@ def build_analyzer(policy: PiiPolicy) -> Any:
             "models": [{"lang_code": policy.language, "model_name": SPACY_MODEL}],
         }
     ).create_engine()
-    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[policy.language])
-    # Presidio validates e-mail domains against the public suffix list, so addresses at private or
-    # reserved domains (corp.internal, example.org's cousins) would pass unmasked: match the shape too.
-    analyzer.registry.add_recognizer(
-        PatternRecognizer(
-            supported_entity="EMAIL_ADDRESS",
-            name="llmgw_email_shape",
-            patterns=[
-                Pattern("email-shape", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", 0.9)
-            ],
-            supported_language=policy.language,
-        )
-    )
+    # context words may follow a value too ("555 0100 (office)"): look two tokens past it
+    enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
+    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[policy.language], context_aware_enhancer=enhancer)
+    for recognizer in builtin_recognizers(policy.language):
+        analyzer.registry.add_recognizer(recognizer)
     for i, spec in enumerate(policy.recognizers):
         analyzer.registry.add_recognizer(
             PatternRecognizer(
@@ -77,6 +70,46 @@ def build_analyzer(policy: PiiPolicy) -> Any:
             )
         )
     return analyzer
+
+
+#: Phone numbers in the formats people type, beyond what ``phonenumbers`` accepts for a few regions.
+#: Strong shapes (a +country code, an area code in parentheses, an extension) stand on their own;
+#: bare digit groups only count next to a context word ("call", "phone", "mobile", ...).
+_EXT = r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?"
+PHONE_STRONG = (
+    r"(?<![\w.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}" + _EXT  # +country
+    + r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}" + _EXT  # (area) number
+    + r"|\d{2,4}(?:[ .-]\d{2,4}){1,4}\s?(?:x|ext\.?)\s?\d{1,6})(?!\d)"  # with an extension
+)
+EMAIL_SHAPE = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+PHONE_WEAK = r"(?<![\w.-])(?:00?1[ .-])?\(?\d{2,4}\)?(?:[ .-]\d{2,4}){1,4}" + _EXT + r"(?![\d.])"
+PHONE_CONTEXT = [
+    *("phone", "call", "tel", "telephone", "mobile", "cell", "contact", "reach", "number", "fax", "whatsapp"),
+    *("text", "sms", "dial", "ring", "hotline", "line", "office", "home", "work", "direct", "answer"),
+]
+
+
+def builtin_recognizers(language: str) -> list[Any]:
+    """Recognizers llmgw adds to Presidio's own (see the comments for why each is needed)."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    return [
+        # Presidio validates e-mail domains against the public suffix list, so addresses at private
+        # or reserved domains would pass unmasked: match the shape too.
+        PatternRecognizer(
+            supported_entity="EMAIL_ADDRESS",
+            name="llmgw_email_shape",
+            patterns=[Pattern("email-shape", EMAIL_SHAPE, 0.9)],
+            supported_language=language,
+        ),
+        PatternRecognizer(
+            supported_entity="PHONE_NUMBER",
+            name="llmgw_phone_shapes",
+            patterns=[Pattern("phone-strong", PHONE_STRONG, 0.5), Pattern("phone-weak", PHONE_WEAK, 0.2)],
+            context=PHONE_CONTEXT,
+            supported_language=language,
+        ),
+    ]
 
 
 def resolve_overlaps(findings: list[Finding]) -> list[Finding]:

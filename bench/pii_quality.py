@@ -1,0 +1,152 @@
+"""PII masking quality of the default policy, on held-back data.
+
+    .venv/bin/python -m bench.pii_quality [--data ../shared/data]
+
+Presidio's synthetic set (presidio-research) is split by a hash of each sentence: the ``test`` half
+is reported here and was never looked at to choose thresholds (``--split dev`` shows the other half).
+WNUT17's dev set (tweets, hand-labelled) measures person names in messy user text. A gold span
+counts as found when a masked span of the same type overlaps it; precision is reported per type
+(same type) and overall (a masked span that overlaps any gold PII span of a type the policy masks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from llmgw.guards.pii import PiiAnalyzer
+from llmgw.guards.policy import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPES = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS", "PERSON",
+         "US_DRIVER_LICENSE"}  # fmt: skip
+
+
+def split_of(text: str) -> str:
+    return "test" if hashlib.sha256(text.encode()).digest()[0] % 2 else "dev"
+
+
+def data_dir(arg: str | None) -> Path:
+    for candidate in (arg, ROOT.parent / "shared" / "data", "/work/shared/data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise SystemExit("no data directory found; pass --data")
+
+
+def presidio_set(data: Path, split: str) -> list[tuple[str, list[tuple[str, int, int]]]]:
+    rows = json.loads((data / "pii" / "presidio" / "generated_large.json").read_text())
+    return [
+        (r["full_text"], [(s["entity_type"], s["start_position"], s["end_position"]) for s in r["spans"]])
+        for r in rows
+        if split_of(r["full_text"]) == split
+    ]
+
+
+def wnut_set(data: Path) -> list[tuple[str, list[tuple[str, int, int]]]]:
+    out, tokens, tags = [], [], []
+    for line in [*(data / "pii" / "wnut17" / "emerging.dev.conll").read_text().splitlines(), ""]:
+        if line.strip():
+            token, _, tag = line.rpartition("\t") if "\t" in line else line.rpartition(" ")
+            tokens.append(token)
+            tags.append(tag)
+            continue
+        if tokens:
+            text, spans, pos, current = "", [], 0, None
+            for token, tag in zip(tokens, tags, strict=True):
+                start = pos
+                text += token + " "
+                pos = len(text)
+                if tag == "B-person":
+                    current = [start, start + len(token)]
+                    spans.append(current)
+                elif tag == "I-person" and current is not None:
+                    current[1] = start + len(token)
+                else:
+                    current = None
+            out.append((text.strip(), [("PERSON", s, e) for s, e in spans]))
+        tokens, tags = [], []
+    return out
+
+
+def evaluate(
+    analyzer: PiiAnalyzer, rows: list[tuple[str, list[tuple[str, int, int]]]], types: set[str]
+) -> dict[str, Any]:
+    tp: dict[str, int] = defaultdict(int)
+    gold_n: dict[str, int] = defaultdict(int)
+    pred_n: dict[str, int] = defaultdict(int)
+    pred_ok: dict[str, int] = defaultdict(int)
+    any_ok = any_n = 0
+    times = []
+    for text, gold in rows:
+        t0 = time.perf_counter()
+        found = analyzer.analyze(text)
+        times.append((time.perf_counter() - t0) * 1000)
+        masked = [f for f in found if analyzer.policy.rule(f.entity).action != "allow"]
+        for kind, start, end in gold:
+            if kind not in types:
+                continue
+            gold_n[kind] += 1
+            if any(f.entity == kind and f.start < end and start < f.end for f in masked):
+                tp[kind] += 1
+        for f in masked:
+            if f.entity not in types:
+                continue
+            pred_n[f.entity] += 1
+            overlaps = [k for k, s, e in gold if f.start < e and s < f.end]
+            pred_ok[f.entity] += f.entity in overlaps
+            any_n += 1
+            any_ok += bool(overlaps)
+    per_type = {
+        kind: {
+            "gold": gold_n[kind],
+            "recall": round(tp[kind] / gold_n[kind], 4) if gold_n[kind] else None,
+            "predicted": pred_n[kind],
+            "precision": round(pred_ok[kind] / pred_n[kind], 4) if pred_n[kind] else None,
+        }
+        for kind in sorted(types)
+        if gold_n[kind] or pred_n[kind]
+    }
+    return {
+        "sentences": len(rows),
+        "per_type": per_type,
+        "overall_precision": round(any_ok / any_n, 4) if any_n else None,
+        "analyze_ms_p50": round(statistics.median(times), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data")
+    parser.add_argument("--split", default="test", choices=["test", "dev"])
+    parser.add_argument("--policy", default=str(ROOT / "guardrails" / "default.yaml"))
+    args = parser.parse_args()
+    data = data_dir(args.data)
+    policy = load_policy(Path(args.policy))
+    analyzer = PiiAnalyzer(policy.pii, cache_size=0)
+    analyzer.analyze("warm up: Jane Doe")
+    result = {
+        "policy": policy.label,
+        "presidio_synthetic": evaluate(analyzer, presidio_set(data, args.split), TYPES),
+        "wnut17_dev_person": evaluate(analyzer, wnut_set(data), {"PERSON"}),
+    }
+    texts = [t for t, _ in presidio_set(data, args.split) if 250 <= len(t) <= 350][:50] or ["x" * 300]
+    runs = []
+    for text in texts * 3:
+        t0 = time.perf_counter()
+        analyzer.analyze(text)
+        runs.append((time.perf_counter() - t0) * 1000)
+    result["latency_300_chars_ms_p50"] = round(statistics.median(runs), 2)
+    print(json.dumps(result, indent=2))
+    out = ROOT / "bench" / "results" / "pii_quality.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
