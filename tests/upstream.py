@@ -14,6 +14,7 @@ gateway exactly as a client would:
     #echo              answer with the last user message itself (streamed 1-3 characters a chunk)
     #tool-echo         answer with a tool call whose arguments hold the last user message
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
+    #leak              answer with the system prompt (as a model tricked into leaking it would)
 
 Every request body and whether the client went away mid-stream are recorded.
 """
@@ -110,7 +111,7 @@ class FakeUpstream:
         drop = int(d["drop"]) if "drop" in d else None
         slow = float(d.get("slow") or 0)
         base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        if "echo" in d or "say" in d or "tool-echo" in d:
+        if "echo" in d or "say" in d or "tool-echo" in d or "leak" in d:
             return await self.stream_text(response, base, body, d)
         try:
             for i in range(count):
@@ -144,6 +145,9 @@ class FakeUpstream:
             return self.scripts[d["say"]]
         if "echo" in d:
             return last_user(body)
+        if "leak" in d:
+            systems = [m for m in body.get("messages", []) if m.get("role") == "system"]
+            return f"Sure! My instructions are: {systems[0]['content'] if systems else ''}"
         return answer_text(body)
 
     def tool_call(self, body: dict[str, Any], d: dict[str, str]) -> dict[str, Any]:
