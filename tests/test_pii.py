@@ -203,3 +203,9 @@ def test_analyzer_failure_blocks_or_fails_open(
     open_gw = pgw(POLICY + "on_error: open\n")
     assert open_gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
     assert open_gw.rows()[0]["meta"]["guards_failed_open"] is True
+
+
+def test_known_values_are_masked_again_for_the_log() -> None:
+    masker = Masker(PiiPolicy(entities={"PERSON": EntityRule(action="mask")}))
+    masker.apply("I am Dana Reyes", [Finding("PERSON", 5, 15, 0.9)], "m")
+    assert masker.mask_known("... Reyes said hi. Dana Reyes again") == "... <PERSON_1> said hi. <PERSON_1> again"

@@ -51,8 +51,15 @@ def new_pii(text: str, known: str) -> list[dict[str, Any]]:
         for r in recognizer.analyze(text, entities=list(OUTPUT_PII), nlp_artifacts=None) or []:
             value = text[r.start : r.end]
             if r.score >= 0.4 and value not in known:
-                found.append({"type": r.entity_type, "score": round(float(r.score), 3)})
+                found.append({"type": r.entity_type, "score": round(float(r.score), 3), "start": r.start, "end": r.end})
     return found
+
+
+def loggable(text: str, masker: Any, entities: list[dict[str, Any]]) -> str:
+    """The window as it may be logged: request values back to placeholders, new PII redacted."""
+    for e in sorted((e for e in entities if "start" in e), key=lambda e: -e["start"]):
+        text = text[: e["start"]] + f"[{e['type']}]" + text[e["end"] :]
+    return masker.mask_known(text) if masker is not None else text
 
 
 def check_output(policy: Policy, texts: list[str], canary: str | None, known: str) -> OutputVerdict:
@@ -60,6 +67,9 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
     verdict = OutputVerdict()
     results = moderator(tuple(rules.lexicon)).score_many(texts)
     for i, (text, result) in enumerate(zip(texts, results, strict=True)):
+        if canary and canary in text:  # certain, so it wins over any classifier's guess
+            verdict.violation, verdict.window = "system_prompt_leak", i
+            break
         for category, score in result.categories.items():
             verdict.scores[category] = max(verdict.scores.get(category, 0.0), round(float(score), 4))
             if verdict.violation is None and score >= rules.categories.get(category, rules.threshold):
@@ -71,10 +81,10 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
             if rules.secrets == "block" and verdict.violation is None:
                 verdict.violation, verdict.window = "secret", i
             verdict.flags.extend(f"secret:{k}" for k in kinds)
-        if canary and canary in text and verdict.violation is None:
-            verdict.violation, verdict.window = "system_prompt_leak", i
         if rules.output_pii != "allow":
             fresh = new_pii(text, known)
+            for e in fresh:
+                e["window"] = i
             if fresh:
                 verdict.entities.extend(fresh)
                 verdict.flags.extend(f"pii:{e['type']}" for e in fresh)

@@ -77,8 +77,10 @@ def build_analyzer(policy: PiiPolicy) -> Any:
 #: bare digit groups only count next to a context word ("call", "phone", "mobile", ...).
 _EXT = r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?"
 PHONE_STRONG = (
-    r"(?<![\w.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}" + _EXT  # +country
-    + r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}" + _EXT  # (area) number
+    r"(?<![\w.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}"
+    + _EXT  # +country
+    + r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
+    + _EXT  # (area) number
     + r"|\d{2,4}(?:[ .-]\d{2,4}){1,4}\s?(?:x|ext\.?)\s?\d{1,6})(?!\d)"  # with an extension
 )
 EMAIL_SHAPE = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
@@ -207,6 +209,18 @@ class Masker:
             cursor = f.end
         out.append(text[cursor:])
         return "".join(out), records
+
+    def mask_known(self, text: str) -> str:
+        """Put placeholders back over every value masked in this request (for logging answers).
+
+        Parts of a value count too ("Reyes" of "Dana Reyes"): a window may cut a value in two.
+        """
+        pairs = [(value, token) for (_, value), token in self._by_value.items()]
+        pairs += [(part, token) for value, token in pairs for part in value.split() if len(part) >= 3 and part != value]
+        for value, token in sorted(pairs, key=lambda p: -len(p[0])):
+            if value in text:
+                text = text.replace(value, token)
+        return text
 
     def restore(self, text: str) -> str:
         if "<" not in text:

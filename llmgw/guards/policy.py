@@ -76,6 +76,7 @@ class ModerationPolicy(Strict):
     categories: dict[str, float] = Field({}, description="per-category thresholds overriding `threshold`")
     hold_back_tokens: int = Field(16, ge=1, description="most words a client may receive past the last check")
     window_words: int = Field(8, ge=1, description="words per moderated window")
+    context_words: int = Field(4, ge=0, description="words before a window checked with it (threats across windows)")
     output_pii: Literal["allow", "flag", "block"] = "flag"
     secrets: Literal["allow", "flag", "block"] = "block"
     canary: bool = True

@@ -63,7 +63,7 @@ class Windows:
     """Collects text and hands out complete windows of ``size`` words, each with ``context`` words before it."""
 
     size: int
-    context: int = 24
+    context: int = 4
     words: list[str] = field(default_factory=list)
     _partial: str = ""
     checked: int = 0  # words covered by windows handed out so far
@@ -96,7 +96,7 @@ class Windows:
         return out
 
 
-def windows_of(text: str, size: int, context: int = 24) -> list[str]:
+def windows_of(text: str, size: int, context: int = 4) -> list[str]:
     """The windows a streamed answer with this text would have been checked in."""
     w = Windows(size, context)
     w.feed(text)

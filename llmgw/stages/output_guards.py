@@ -17,7 +17,7 @@ from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import GatewayError
-from llmgw.guards.output import OutputVerdict, check_output
+from llmgw.guards.output import OutputVerdict, check_output, loggable
 from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardFailure, GuardRuntime
@@ -62,10 +62,14 @@ class OutputGuards(Stage):
                 return OutputVerdict()
             raise guard_unavailable(str(exc)) from None
         if verdict.violation or verdict.flags:
+            masked = None
+            if verdict.violation:
+                window = [e for e in verdict.entities if e.get("window") == verdict.window]
+                masked = loggable(texts[verdict.window], ctx.state.get("masker"), window)[:4000]
+            entities = [{k: v for k, v in e.items() if k in ("type", "score")} for e in verdict.entities]
             log_event(self.gateway, ctx, policy, "moderation", "block" if verdict.violation else "flag",
-                      stage="output", scores=verdict.scores, entities=verdict.entities,
-                      detail=verdict.violation or ", ".join(verdict.flags),
-                      masked_text=texts[verdict.window][:4000] if verdict.violation else None)  # fmt: skip
+                      stage="output", scores=verdict.scores, entities=entities,
+                      detail=verdict.violation or ", ".join(verdict.flags), masked_text=masked)  # fmt: skip
         return verdict
 
     # --- non-streamed ------------------------------------------------------------------------
@@ -88,7 +92,8 @@ class OutputGuards(Stage):
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
             text = message.get("content")
             if policy.moderation.enabled and isinstance(text, str) and text:
-                verdict = await self.check(ctx, policy, windows_of(text, policy.moderation.window_words))
+                texts = windows_of(text, policy.moderation.window_words, policy.moderation.context_words)
+                verdict = await self.check(ctx, policy, texts)
                 if verdict.violation:
                     choice["finish_reason"] = "content_filter"
                     message["content"] = None
@@ -155,7 +160,7 @@ class OutputGuards(Stage):
                                     r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
                                     function["arguments"] = r.feed(function["arguments"])
                         if moderate:
-                            w = windows.setdefault(index, Windows(rules.window_words))
+                            w = windows.setdefault(index, Windows(rules.window_words, rules.context_words))
                             if content:
                                 w.feed(content)
                             if finished:
