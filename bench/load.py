@@ -2,8 +2,8 @@
 
 Phases (``--phases``, comma-separated, run in this order for every target):
 
-* ``seq``: ``--seq-n`` non-streamed requests one at a time, targets interleaved request by
-  request so that they see the same machine; latency p50/p90/p99/mean.
+* ``seq``: ``--seq-n`` non-streamed requests one at a time per target, targets alternating in
+  blocks of ``--seq-block`` so that they see the same machine; latency p50/p90/p99/mean.
 * ``seq_stream``: the same with streamed answers; time to first token (first SSE ``data:``
   event) and whole-stream time.
 * ``tput``: ``--concurrency`` workers sending non-streamed requests for ``--duration`` seconds
@@ -34,13 +34,15 @@ from typing import Any
 
 import aiohttp
 
-from bench.procstat import cpu_seconds, tree_cpu_seconds
+from bench.procstat import cpu_seconds, machine_busy_seconds, tree_cpu_seconds
 
 PHASES = ("seq", "seq_stream", "tput", "tput_stream", "mixed")
 
 
 @dataclass
 class Target:
+    """An OpenAI-compatible base URL (ending in ``/v1``) with the model and key to send."""
+
     name: str
     url: str
     model: str = "bench"
@@ -75,6 +77,8 @@ class Sample:
 
 @dataclass
 class Recorder:
+    """The samples of one phase against one target, and their summary."""
+
     samples: list[Sample] = field(default_factory=list)
 
     def summary(self, elapsed: float | None = None, min_events: int = 0) -> dict[str, Any]:
@@ -121,14 +125,20 @@ def stats(seconds: list[float]) -> dict[str, float]:
 
 
 async def one_request(session: aiohttp.ClientSession, target: Target, body: bytes, stream: bool) -> Sample:
-    """Send one request and read the whole answer; never raises."""
+    """Send one request and read the whole answer; never raises.
+
+    The status is the HTTP code, ``bad_body`` or ``no_done`` for a malformed 200, the exception's
+    name when no answer came, or ``CODE+Exception`` when the connection broke after the headers.
+    """
     start = time.perf_counter()
+    code = ""
     try:
         async with session.post(target.url + "/chat/completions", data=body, headers=target.headers()) as r:
+            code = str(r.status)
             if not stream or r.status != 200:
                 payload = await r.read()
-                ok = r.status == 200 and b'"choices"' in payload
-                return Sample(str(r.status) if ok or r.status != 200 else "bad_body", time.perf_counter() - start)
+                bad = r.status == 200 and b'"choices"' not in payload
+                return Sample("bad_body" if bad else code, time.perf_counter() - start)
             ttft: float | None = None
             events, tail = 0, b""
             async for piece in r.content.iter_any():
@@ -137,10 +147,10 @@ async def one_request(session: aiohttp.ClientSession, target: Target, body: byte
                 events += (tail + piece).count(b"data: ")
                 tail = (tail + piece)[-8:]
             total = time.perf_counter() - start
-            status = "200" if b"[DONE]" in tail else "no_done"
-            return Sample(status, total, ttft, events)
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return Sample(type(exc).__name__, time.perf_counter() - start)
+            return Sample("200" if b"[DONE]" in tail else "no_done", total, ttft, events)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        status = f"{code}+{type(exc).__name__}" if code else type(exc).__name__
+        return Sample(status, time.perf_counter() - start)
 
 
 class CpuWatch:
@@ -154,17 +164,26 @@ class CpuWatch:
     def _read(self) -> dict[str, float]:
         values = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
         values["loadgen"] = cpu_seconds(os.getpid())
+        values["machine"] = machine_busy_seconds()
         return values
 
     def start(self) -> None:
         self.before = self._read()
         self.t0 = time.perf_counter()
 
-    def stop(self) -> dict[str, float]:
-        """CPU use per process as % of one core over the window."""
+    def stop_seconds(self) -> tuple[float, dict[str, float]]:
+        """Wall seconds of the window and CPU seconds per process; ``other``: the rest of the machine."""
         elapsed = time.perf_counter() - self.t0
         after = self._read()
-        return {name: round(100.0 * (after[name] - self.before.get(name, 0.0)) / elapsed, 1) for name in after}
+        used = {n: after[n] - self.before.get(n, 0.0) for n in after}
+        machine = used.pop("machine")
+        used["other"] = max(0.0, machine - sum(used.values()))
+        return elapsed, used
+
+    def stop(self) -> dict[str, float]:
+        """CPU use per process as % of one core over the window."""
+        elapsed, used = self.stop_seconds()
+        return {n: round(100.0 * v / elapsed, 1) for n, v in used.items()}
 
 
 def session_for(concurrency: int, timeout_s: float) -> aiohttp.ClientSession:
@@ -172,33 +191,55 @@ def session_for(concurrency: int, timeout_s: float) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s))
 
 
-async def sequential(targets: list[Target], n: int, warmup: int, stream: bool, cpu: CpuWatch,
+async def sequential(targets: list[Target], n: int, block: int, warmup: int, stream: bool, cpu: CpuWatch,
                      timeout_s: float, chunks: int) -> dict[str, Any]:  # fmt: skip
-    """``n`` requests per target, one at a time, targets interleaved."""
+    """``n`` requests per target, one at a time, in alternating blocks of ``block`` per target.
+
+    Blocks (not request-by-request interleaving): a gateway keeps working after it answers
+    (audit row, storage), and that work would otherwise land on the next target's request.
+    """
     sessions = {t.name: session_for(1, timeout_s) for t in targets}
     bodies = {t.name: t.body(stream) for t in targets}
     recorders = {t.name: Recorder() for t in targets}
+    cpu_time: dict[str, dict[str, float]] = {t.name: {} for t in targets}
+    wall = dict.fromkeys(bodies, 0.0)
     try:
-        for _ in range(warmup):
-            for t in targets:
+        for t in targets:
+            for _ in range(warmup):
                 await one_request(sessions[t.name], t, bodies[t.name], stream)
-        cpu.start()
-        for _ in range(n):
+        done = 0
+        while done < n:
+            size = min(block, n - done)
             for t in targets:
-                recorders[t.name].samples.append(await one_request(sessions[t.name], t, bodies[t.name], stream))
-        usage = cpu.stop()
+                cpu.start()
+                for _ in range(size):
+                    recorders[t.name].samples.append(await one_request(sessions[t.name], t, bodies[t.name], stream))
+                elapsed, used = cpu.stop_seconds()
+                wall[t.name] += elapsed
+                for proc, seconds in used.items():
+                    cpu_time[t.name][proc] = cpu_time[t.name].get(proc, 0.0) + seconds
+            done += size
     finally:
         for s in sessions.values():
             await s.close()
     min_events = chunks + 1 if stream else 0
     out = {name: rec.summary(min_events=min_events) for name, rec in recorders.items()}
-    for summary in out.values():
-        summary["cpu_pct_all_targets"] = usage
+    for name, summary in out.items():
+        summary["cpu_pct"] = {p: round(100.0 * v / wall[name], 1) for p, v in cpu_time[name].items()}
     return out
 
 
-async def concurrent(target: Target, concurrency: int, duration: float, max_requests: int, mode: str,
-                     cpu: CpuWatch, timeout_s: float, chunks: int, warmup: int) -> dict[str, Any]:  # fmt: skip
+async def concurrent(
+    target: Target,
+    concurrency: int,
+    duration: float,
+    max_requests: int,
+    mode: str,
+    cpu: CpuWatch,
+    timeout_s: float,
+    chunks: int,
+    warmup: int,
+) -> dict[str, Any]:
     """``concurrency`` workers hammering one target until the duration or the count runs out."""
     recorder = Recorder()
     session = session_for(concurrency, timeout_s)
@@ -220,7 +261,7 @@ async def concurrent(target: Target, concurrency: int, duration: float, max_requ
                 sent += 1
                 sample = await one_request(session, target, bodies[stream], stream)
                 recorder.samples.append(sample)
-                if not sample.status.isdigit():
+                if not sample.status[:1].isdigit():
                     await asyncio.sleep(0.01)  # connection refused: do not spin
 
         cpu.start()
@@ -260,7 +301,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for phase in phases:
         if phase in ("seq", "seq_stream"):
             stream = phase == "seq_stream"
-            out = await sequential(targets, args.seq_n, args.warmup, stream, cpu, args.timeout, args.chunks)
+            out = await sequential(
+                targets, args.seq_n, args.seq_block, args.warmup, stream, cpu, args.timeout, args.chunks
+            )
             for name, summary in out.items():
                 results[name][phase] = summary
         else:
@@ -283,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-model", default="bench")
     p.add_argument("--phases", default="seq,seq_stream,tput,tput_stream")
     p.add_argument("--seq-n", type=int, default=1000, help="sequential requests per target")
+    p.add_argument("--seq-block", type=int, default=250, help="sequential requests per target per block")
     p.add_argument("--warmup", type=int, default=50, help="unmeasured requests before each phase")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per throughput phase")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -54,10 +55,8 @@ class Proc:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)  # our own session: the server and its workers
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -110,7 +109,12 @@ def gateway_config(upstream_url: str, db_path: Path, port: int) -> dict[str, Any
         "auth": {"admin_key": ADMIN_KEY, "allow_anonymous": False},
         "storage": {"url": f"sqlite:///{db_path}"},
         "providers": {
-            "bench": {"type": "openai", "base_url": upstream_url, "api_key": "sk-upstream-bench", "max_retries": 0}
+            "bench": {
+                "type": "openai",
+                "base_url": upstream_url,
+                "api_key": "sk-upstream-bench",
+                "max_retries": 0,
+            }
         },
         "models": {
             MODEL: {
@@ -181,7 +185,17 @@ def start_litellm(logdir: Path, upstream: Proc) -> Proc:
             sort_keys=False,
         )
     )
-    argv = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    argv = [
+        str(exe),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
     env = {"LITELLM_MASTER_KEY": LITELLM_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
     proc = spawn("litellm", argv, port, logdir, env)
     proc.extra = {"config": str(config), "argv": argv, "version": litellm_version()}

@@ -32,9 +32,7 @@ def completion_bytes(chunks: int) -> bytes:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": MODEL,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": chunks,
@@ -57,9 +55,7 @@ def stream_events(chunks: int, usage: bool) -> list[bytes]:
             "object": "chat.completion.chunk",
             "created": created,
             "model": MODEL,
-            "choices": [
-                {"index": 0, "delta": delta, "finish_reason": "stop" if i == chunks - 1 else None}
-            ],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if i == chunks - 1 else None}],
         }
         events.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
     if usage:

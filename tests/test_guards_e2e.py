@@ -136,7 +136,8 @@ def test_secrets_in_the_answer_are_stopped(guarded: Any, upstream: FakeUpstream)
     upstream.scripts["key"] = "Sure, the deploy key is AKIAIOSFODNN7EXAMPLE and the secret is in vault ."
     gw = guarded()
     completion = gw.client().chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "Which deploy key should I use for staging? #say:key"}]
+        model="test-model",
+        messages=[{"role": "user", "content": "Which deploy key should I use for staging? #say:key"}],
     )
     assert completion.choices[0].finish_reason == "content_filter"
 
