@@ -53,6 +53,9 @@ def build_analyzer(policy: PiiPolicy) -> Any:
             "models": [{"lang_code": policy.language, "model_name": SPACY_MODEL}],
         }
     ).create_engine()
+    pipeline = nlp.nlp[policy.language]
+    if "parser" in pipeline.pipe_names:  # Presidio reads tokens, lemmas and entities: the parser is dead weight
+        pipeline.disable_pipes("parser")
     # context words may follow a value too ("555 0100 (office)"): look two tokens past it
     enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
     analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[policy.language], context_aware_enhancer=enhancer)
