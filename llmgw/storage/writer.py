@@ -71,6 +71,10 @@ def write_feedback(conn: Connection, rows: list[dict[str, Any]]) -> None:
     conn.execute(insert(FeedbackRow.__table__), rows)
 
 
+def _urgent(item: Any) -> bool:
+    return item is _STOP or (isinstance(item, tuple) and item[0] == "__flush__")
+
+
 class RowWriter:
     """A queue and one thread that writes what is put on it, in batches."""
 
@@ -134,19 +138,31 @@ class RowWriter:
         self._queue.put(("__flush__", done))
         done.wait(timeout)
 
+    def _collect(self, first: Any) -> list[Any]:
+        """Gather rows for up to ``flush_interval_s`` after the first one (or ``batch_size`` of them).
+
+        Waiting is what makes batches: requests arriving one at a time would otherwise cost a
+        commit each, and a commit's CPU shows up in every request's latency on a small machine.
+        A stop or flush marker ends the wait at once.
+        """
+        batch = [first]
+        deadline = time.monotonic() + self.flush_interval_s
+        while len(batch) < self.batch_size and not _urgent(batch[-1]):
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[tuple[str, Any]] = []
             try:
-                batch.append(self._queue.get(timeout=self.flush_interval_s))
+                first = self._queue.get(timeout=1.0)
             except queue.Empty:
                 continue
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._collect(first)
             if any(item is _STOP for item in batch):
                 stopping = True
                 # anything after the stop marker was put during shutdown: still write it
