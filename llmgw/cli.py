@@ -51,6 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
     app = create_app(config)
+    # background threads (storage writer, guards) hand the GIL back to the event loop sooner
+    sys.setswitchinterval(0.001)
     uvicorn.run(
         app,
         host=server.host,
