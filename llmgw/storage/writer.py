@@ -31,10 +31,6 @@ BatchHandler = Callable[[Connection, list[dict[str, Any]]], None]
 _STOP = object()
 
 
-def _dialect_insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 _USAGE_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
