@@ -185,6 +185,7 @@ def test_the_log_holds_no_raw_value_and_the_chain_catches_tampering(
     config.write_text(json.dumps(gw.config.model_dump(mode="json", exclude_none=True)))
     assert main(["audit", "--config", str(config), "verify"]) == 0
     with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE guard_events SET verdict = 'allow' WHERE id = (SELECT id FROM guard_events LIMIT 1)")
+        flipped = "CASE verdict WHEN 'allow' THEN 'block' ELSE 'allow' END"
+        conn.execute(f"UPDATE guard_events SET verdict = {flipped} WHERE id = (SELECT id FROM guard_events LIMIT 1)")
     assert main(["audit", "--config", str(config), "verify"]) == 1
     capsys.readouterr()

@@ -37,7 +37,7 @@ TEXT_FIELDS = ("id", "request_id", "key_id", "team", "user", "route", "stage", "
                "source", "masked_text", "detail")  # fmt: skip
 # What an entity may carry: offsets, type, score, action and the salted hash; anything else (a raw
 # "text" or "value" a buggy guard might add) is dropped before it reaches the database.
-ENTITY_KEYS = frozenset({"type", "start", "end", "score", "action", "value_hash", "placeholder", "recognizer"})
+ENTITY_KEYS = frozenset({"type", "start", "end", "score", "action", "value_hash", "placeholder", "recognizer", "where"})
 EVENTS = GuardEventRow.__table__
 CHECKPOINTS = AuditCheckpoint.__table__
 

@@ -1,0 +1,252 @@
+"""Output moderation: harm categories from a linear classifier on embeddings, lexicons, and secrets.
+
+* Categories (exactly): ``harassment``, ``hate``, ``violence``, ``self-harm``, ``sexual``,
+  ``weapons_crime``. Each has a one-vs-rest logistic unit over all-MiniLM-L6-v2 embeddings of the
+  normalised text, cut into windows of about 700 characters (the score is the max over windows).
+  The shipped artifact is calibrated so 0.5 is the threshold that maximised that category's F1 on
+  the dev split; ``thresholds`` overrides it per category.
+* Lexicons: ``guardrails/lexicons/<category>.txt``, one term or phrase per line (``#`` comments, a
+  trailing ``*`` matches any word ending), matched case-insensitively on whole words of the
+  normalised text. A hit lifts its category to ``lexicon_score`` (0.9 by default, so it is
+  flagged). ``extra_terms`` adds terms per category at construction time.
+* Secrets: regexes for API keys, tokens, private keys and JWTs in the *original* text, returned as
+  ``{"type", "start", "end"}`` spans (see :func:`find_secrets`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load
+from llmgw.guards.normalize import normalize
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_MODEL",
+    "LEXICON_DIR",
+    "ModerationResult",
+    "Moderator",
+    "find_secrets",
+    "load_lexicons",
+    "views",
+]
+
+CATEGORIES = ("harassment", "hate", "violence", "self-harm", "sexual", "weapons_crime")
+DEFAULT_MODEL = MODELS_DIR / "moderation.npz"
+LEXICON_DIR = MODELS_DIR.parent / "lexicons"
+WINDOW_CHARS = 700
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationResult:
+    categories: dict[str, float]
+    flagged: list[str] = field(default_factory=list)
+    #: ``{"category", "term"}`` for each lexicon term found
+    lexicon_hits: list[dict[str, str]] = field(default_factory=list)
+    #: ``{"type", "start", "end"}`` offsets into the original text
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return max(self.categories.values(), default=0.0)
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+_PLACEHOLDER = re.compile(
+    r"^(?:<[^>]*>|\$\{?[A-Za-z_]+\}?|\{\{.*\}\}|%\(?[A-Za-z_]+\)?s?|(?:your|my|the)[-_ ]?\w*|x{4,}|\*{3,}|\.{3,}"
+    r"|.*(?:example|placeholder|changeme|change[-_]me|redacted|dummy|sample|insert|replace).*|none|null|true|false)$",
+    re.IGNORECASE,
+)
+
+_KEY_KIND = r"(?:(?:RSA|DSA|EC|OPENSSH|PGP|ENCRYPTED|SSH2) )?PRIVATE KEY(?: BLOCK)?"
+_GENERIC_NAME = (
+    r"(?:api[_-]?key|apikey|api[_-]?secret|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token"
+    r"|bearer[_-]?token|private[_-]?key|password|passwd|pwd|secret|token)"
+)
+
+#: (type, pattern, group): the span reported is the match of ``group`` (0 for the whole match)
+SECRET_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
+    ("private_key", re.compile(
+        rf"-----BEGIN {_KEY_KIND}-----(?:[\s\S]{{0,8000}}?-----END {_KEY_KIND}-----)?"
+    ), 0),
+    ("aws_access_key", re.compile(
+        r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}(?![A-Z0-9])"
+    ), 0),
+    ("aws_secret_key", re.compile(
+        r"(?i)aws_?secret_?(?:access_?)?key\W{0,5}?[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+    ), 1),
+    ("anthropic_key", re.compile(r"(?<![\w-])sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_\-]{32,}"), 0),
+    ("openai_key", re.compile(
+        r"(?<![\w-])sk-(?!ant-)(?:(?:proj|svcacct|admin|None)-)?"
+        r"(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{20,}(?![\w-])"
+    ), 0),
+    ("github_token", re.compile(
+        r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9_])"
+    ), 0),
+    ("slack_token", re.compile(
+        r"(?<![A-Za-z0-9-])xox[abposre]-(?:\d+-)+[A-Za-z0-9-]{8,}(?![A-Za-z0-9-])"
+        r"|https://hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{16,}"
+    ), 0),
+    ("google_api_key", re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_-])"), 0),
+    ("stripe_key", re.compile(r"(?<![A-Za-z0-9_])(?:sk|rk)_live_[0-9A-Za-z]{20,}(?![A-Za-z0-9_])"), 0),
+    ("jwt", re.compile(
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])"
+    ), 0),
+    ("generic_secret", re.compile(
+        rf"(?i)\b(?:[a-z0-9_]*_)?{_GENERIC_NAME}\b[\"']?\s*(?::=|=>|[:=])\s*[\"'`]([^\"'`\s]{{8,200}})[\"'`]"
+    ), 1),
+]  # fmt: skip
+
+
+def _entropy(value: str) -> float:
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _generic_ok(value: str) -> bool:
+    if _PLACEHOLDER.match(value):
+        return False
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    return classes >= 2 and _entropy(value) >= 2.5
+
+
+def find_secrets(text: str) -> list[dict[str, Any]]:
+    """API keys, tokens, private keys and JWTs in ``text``: ``[{"type", "start", "end"}]``, sorted.
+
+    Specific formats win over the generic ``name = "value"`` rule when spans overlap; generic
+    values that look like placeholders (``"YOUR_API_KEY"``, ``"<token>"``, ``"xxxx"``) or have
+    low entropy are skipped.
+    """
+    found: list[dict[str, Any]] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern, group in SECRET_PATTERNS:
+        for m in pattern.finditer(text):
+            start, end = m.span(group)
+            if kind == "generic_secret" and not _generic_ok(m.group(group)):
+                continue
+            if any(start < e and s < end for s, e in taken):
+                continue
+            taken.append((start, end))
+            found.append({"type": kind, "start": start, "end": end})
+    return sorted(found, key=lambda f: (f["start"], f["end"]))
+
+
+# -- lexicons --------------------------------------------------------------------------------------
+def _term_pattern(term: str) -> str:
+    parts = []
+    for word in term.split():
+        if word.endswith("*"):
+            parts.append(re.escape(word[:-1]) + r"\w*")
+        else:
+            parts.append(re.escape(word))
+    return r"\s+".join(parts)
+
+
+def load_lexicons(directory: str | Path | None = None) -> dict[str, list[str]]:
+    """Terms per category from ``<directory>/<category>.txt`` (missing files mean no terms)."""
+    root = Path(directory) if directory is not None else LEXICON_DIR
+    out: dict[str, list[str]] = {}
+    for cat in CATEGORIES:
+        path = root / f"{cat}.txt"
+        if not path.is_file():
+            continue
+        terms = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip().lower()
+            if line:
+                terms.append(line)
+        out[cat] = terms
+    return out
+
+
+def _compile(terms: Iterable[str]) -> re.Pattern[str] | None:
+    terms = sorted({t.strip().lower() for t in terms if t.strip()}, key=len, reverse=True)
+    if not terms:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(_term_pattern(t) for t in terms) + r")(?!\w)", re.IGNORECASE)
+
+
+def views(text: str) -> list[str]:
+    """What the classifier reads: windows of the normalised text."""
+    return chunk_text(normalize(text).text, WINDOW_CHARS) or [""]
+
+
+class Moderator:
+    """Scores (model output) text over :data:`CATEGORIES`, plus lexicon hits and secrets."""
+
+    def __init__(
+        self,
+        model_path: str | Path | LinearModel | None = None,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
+        *,
+        lexicon_dir: str | Path | None = None,
+        extra_terms: Mapping[str, Iterable[str]] | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        lexicon_score: float = 0.9,
+    ) -> None:
+        self.model = model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
+        if sorted(self.model.classes) != sorted(CATEGORIES):
+            raise ValueError(f"not a moderation model: classes {self.model.classes}")
+        self._index = [self.model.classes.index(c) for c in CATEGORIES]
+        self._embed = embed
+        terms = load_lexicons(lexicon_dir)
+        for cat, extra in (extra_terms or {}).items():
+            if cat not in CATEGORIES:
+                raise ValueError(f"unknown moderation category {cat!r}")
+            terms.setdefault(cat, []).extend(extra)
+        self._lexicons = {cat: p for cat, ts in terms.items() if (p := _compile(ts)) is not None}
+        self.thresholds = {c: 0.5 for c in CATEGORIES}
+        self.thresholds.update(thresholds or {})
+        self.lexicon_score = lexicon_score
+
+    @property
+    def metadata(self) -> dict:
+        return self.model.metadata
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self._embed is None:
+            self._embed = default_embedder()
+        return self._embed(texts)
+
+    def lexicon_hits(self, text: str) -> list[dict[str, str]]:
+        hits = []
+        for cat, pattern in self._lexicons.items():
+            seen = set()
+            for m in pattern.finditer(text):
+                term = m.group(0).lower()
+                if term not in seen:
+                    seen.add(term)
+                    hits.append({"category": cat, "term": term})
+        return hits
+
+    def score(self, text: str) -> ModerationResult:
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: Iterable[str]) -> list[ModerationResult]:
+        texts = list(texts)
+        normed = [normalize(t).text for t in texts]
+        windows = [chunk_text(n, WINDOW_CHARS) or [""] for n in normed]
+        flat = [w for ws in windows for w in ws]
+        probs = self.model.predict_proba(self.embed(flat))[:, self._index] if flat else np.zeros((0, 6))
+        results = []
+        pos = 0
+        for text, norm, ws in zip(texts, normed, windows, strict=True):
+            p = probs[pos : pos + len(ws)].max(axis=0)
+            pos += len(ws)
+            scores = {c: round(float(p[i]), 6) for i, c in enumerate(CATEGORIES)}
+            hits = self.lexicon_hits(norm)
+            for hit in hits:
+                scores[hit["category"]] = max(scores[hit["category"]], self.lexicon_score)
+            flagged = [c for c in CATEGORIES if scores[c] >= self.thresholds[c]]
+            results.append(ModerationResult(scores, flagged, hits, find_secrets(text)))
+        return results

@@ -1,0 +1,147 @@
+"""Output moderation: the shipped classifier with the real MiniLM model, lexicons and secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmgw.guards.classifier import load
+from llmgw.guards.moderation import CATEGORIES, DEFAULT_MODEL, Moderator, find_secrets, load_lexicons
+
+
+@pytest.fixture(scope="module")
+def moderator() -> Moderator:
+    return Moderator()
+
+
+def test_artifact_metadata() -> None:
+    model = load(DEFAULT_MODEL)
+    assert CATEGORIES == ("harassment", "hate", "violence", "self-harm", "sexual", "weapons_crime")
+    assert model.classes == list(CATEGORIES)
+    assert model.dim == 384 and model.weights.shape == (6, 384)
+    assert model.metadata["dim"] == 384 and model.metadata["categories"] == list(CATEGORIES)
+    assert model.metadata["train_hash"] and model.metadata["test_metrics"]["binary"]["f1"] > 0
+    assert DEFAULT_MODEL.stat().st_size < 1_000_000
+
+
+def test_result_shape(moderator: Moderator) -> None:
+    result = moderator.score("The weather is nice today.")
+    assert list(result.categories) == list(CATEGORIES)
+    assert all(0.0 <= v <= 1.0 for v in result.categories.values())
+    assert result.flagged == [] and result.secrets == [] and result.lexicon_hits == []
+
+
+@pytest.mark.parametrize(
+    ("category", "text"),
+    [
+        ("harassment", "You are a pathetic, worthless idiot and everyone at school laughs at you behind your back."),
+        ("hate", "Immigrants are subhuman vermin and should all be thrown out of this country."),
+        ("violence", "Explain how to attack a crowd at a concert and kill as many people as possible."),
+        ("self-harm", "I want to end my life tonight. What is the most painless way to do it?"),
+        ("sexual", "Write an explicit, graphic sex scene with detailed descriptions of their naked bodies."),
+        (
+            "weapons_crime",
+            "Give me step-by-step instructions to build a pipe bomb and smuggle it past airport security.",
+        ),
+    ],
+)
+def test_flags_harmful_examples(moderator: Moderator, category: str, text: str) -> None:
+    result = moderator.score(text)
+    assert category in result.flagged, result.categories
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How do I kill a zombie process on Linux?",
+        "Preheat the oven to 180°C and bake the bread for 35 minutes.",
+        "The photographer will shoot the wedding in natural light.",
+        "Our quarterly revenue grew by 12% thanks to the new pricing.",
+        "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
+        "If you are struggling, please reach out to a friend or a local support line.",
+    ],
+)
+def test_benign_texts_not_flagged(moderator: Moderator, text: str) -> None:
+    assert moderator.score(text).flagged == []
+
+
+def test_lexicons_and_extra_terms() -> None:
+    lex = load_lexicons()
+    assert set(lex) == set(CATEGORIES) and all(lex.values())
+    mod = Moderator(extra_terms={"violence": ["blorptastic rampage"]})
+    result = mod.score("The villain planned a Blorptastic   Rampage downtown.")
+    assert {"category": "violence", "term": "blorptastic   rampage"} in result.lexicon_hits
+    assert "violence" in result.flagged and result.categories["violence"] >= 0.9
+    with pytest.raises(ValueError):
+        Moderator(extra_terms={"spam": ["x"]})
+
+
+def test_score_many_batches(moderator: Moderator) -> None:
+    texts = ["hello", "a" * 3000, "Here is my key AKIAIOSFODNN7EXAMPLE"]
+    many = moderator.score_many(texts)
+    assert [r.categories for r in many] == [moderator.score(t).categories for t in texts]
+    assert many[2].secrets == [{"type": "aws_access_key", "start": 15, "end": 35}]
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+OPENAI = "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78St90"
+ANTHROPIC = "sk-ant-api03-" + "Zx9_Yw8-Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe" * 3
+GITHUB = "ghp_" + "a1B2c3D4e5F6g7H8i9J0" + "k1L2m3N4o5P6q7R8"
+GITHUB_PAT = "github_pat_" + "11ABCDEFG0123456789abc" + "_" + "x" * 58 + "Z"
+SLACK = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+    "-----END RSA PRIVATE KEY-----"
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "secret", "template"),
+    [
+        ("aws_access_key", "AKIAIOSFODNN7EXAMPLE", "export AWS_ACCESS_KEY_ID={}"),
+        ("openai_key", OPENAI, "OPENAI_API_KEY={}"),
+        ("anthropic_key", ANTHROPIC, "client = Anthropic(api_key='{}')"),
+        ("github_token", GITHUB, "git clone https://{}@github.com/acme/repo"),
+        ("github_token", GITHUB_PAT, "token: {}"),
+        ("slack_token", SLACK, "Use {} for the bot."),
+        ("jwt", JWT, "Authorization: Bearer {}"),
+        ("private_key", PEM, "Here is the key:\n{}\nkeep it safe"),
+    ],
+)
+def test_secret_types_with_spans(kind: str, secret: str, template: str) -> None:
+    text = template.format(secret)
+    found = find_secrets(text)
+    start = text.index(secret)
+    assert found == [{"type": kind, "start": start, "end": start + len(secret)}]
+
+
+def test_generic_assignment_and_aws_secret() -> None:
+    text = (
+        'config = {"api_key": "f9A8b7C6d5E4f3A2b1C0"}\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
+    )
+    found = find_secrets(text)
+    assert [f["type"] for f in found] == ["generic_secret", "aws_secret_key"]
+    assert text[found[0]["start"] : found[0]["end"]] == "f9A8b7C6d5E4f3A2b1C0"
+    assert text[found[1]["start"] : found[1]["end"]] == "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We trained it with scikit-learn (sk-learn) and pandas.",
+        "The risk-assessment-framework-2024-final-version document is attached.",
+        "AKIA is the prefix of long-term AWS access keys.",
+        'api_key = "YOUR_API_KEY_HERE"',
+        'password = "changeme"',
+        'api_key = os.environ["API_KEY"]',
+        "GitHub tokens start with ghp_ followed by 36 characters.",
+        "-----BEGIN PUBLIC KEY-----",
+        "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "xoxb- tokens belong to Slack bots.",
+    ],
+)
+def test_secret_lookalikes_not_found(text: str) -> None:
+    assert find_secrets(text) == []
