@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llmgw.config import Config
@@ -70,10 +71,13 @@ class Gateway:
             except Exception:  # requests will fail closed (or open) per policy; readiness says so
                 log.exception("loading the guards failed")
                 self.guards.healthy = False
-        self._refresh_task = asyncio.create_task(self._refresh_keys())
+        # keys created or revoked by another process (the CLI, another replica)
+        self._refresh_task = asyncio.create_task(self._every(self.config.auth.key_refresh_s, self.keys.refresh, "keys"))
         if self.config.templates.enabled:
             await asyncio.to_thread(self.prompts.refresh)
-            self._prompts_task = asyncio.create_task(self._refresh_prompts())
+            # new commits and moved tags: one git process per interval, never per request
+            interval = self.config.templates.refresh_s
+            self._prompts_task = asyncio.create_task(self._every(interval, self.prompts.refresh, "prompt refs"))
         self.started = True
 
     async def stop(self) -> None:
@@ -92,23 +96,15 @@ class Gateway:
         self.engine.dispose()
         self.started = False
 
-    async def _refresh_keys(self) -> None:
-        """Pick up keys created or revoked by another process (the CLI, another replica)."""
+    @staticmethod
+    async def _every(interval: float, refresh: Callable[[], None], what: str) -> None:
+        """Run a blocking refresh off the loop every ``interval`` seconds; a failure keeps the last state."""
         while True:
-            await asyncio.sleep(self.config.auth.key_refresh_s)
+            await asyncio.sleep(interval)
             try:
-                await asyncio.to_thread(self.keys.refresh)
+                await asyncio.to_thread(refresh)
             except Exception:
-                log.warning("key refresh failed", exc_info=True)
-
-    async def _refresh_prompts(self) -> None:
-        """Pick up new commits and moved tags: one git process per interval, never per request."""
-        while True:
-            await asyncio.sleep(self.config.templates.refresh_s)
-            try:
-                await asyncio.to_thread(self.prompts.refresh)
-            except Exception:
-                log.warning("reading prompt refs failed", exc_info=True)
+                log.warning("refreshing %s failed", what, exc_info=True)
 
     def new_context(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> RequestContext:
         ctx = RequestContext(new_request_id(), endpoint, body, {}, headers)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import httpx
 import openai
+import psycopg
 import pytest
 import uvicorn
 
@@ -26,6 +28,7 @@ from llmgw.gateway import Gateway
 from tests.upstream import FakeUpstream
 
 ADMIN_KEY = "sk-admin-test-0123456789"
+PG_BASE = os.environ.get("LLMGW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -223,3 +226,29 @@ def tgw(make_gateway: Callable[..., RunningGateway], repo: PromptRepo) -> Callab
         return make_gateway(templates=templates, **overrides)
 
     return make
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
+    schema = f"llmgw_test_{uuid.uuid4().hex[:8]}"
+    try:
+        conn = psycopg.connect(PG_BASE, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("LLMGW_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/t.db"
+    return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]

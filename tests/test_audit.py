@@ -6,14 +6,12 @@ import csv
 import io
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import yaml
 from sqlalchemy import select, text
@@ -32,29 +30,6 @@ PG_BASE = os.environ.get("LLMGW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1
 SALT = b"test-salt"
 RAW_EMAIL = "alice.secret@example.com"
 RAW_PHONE = "+1 415 555 0199"
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
-    schema = f"llmgw_test_{uuid.uuid4().hex[:8]}"
-    try:
-        conn = psycopg.connect(PG_BASE, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("LLMGW_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/t.db"
-    return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
 
 
 def pii_event(request_id: str = "req_1", **extra: Any) -> dict[str, Any]:

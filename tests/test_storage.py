@@ -7,14 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import openai
-import psycopg
 import pytest
 import yaml
 from sqlalchemy import text
@@ -26,29 +23,6 @@ from tests.conftest import ADMIN_KEY, base_config, free_port
 from tests.upstream import FakeUpstream
 
 PG_BASE = os.environ.get("LLMGW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
-    schema = f"llmgw_test_{uuid.uuid4().hex[:8]}"
-    try:
-        conn = psycopg.connect(PG_BASE, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("LLMGW_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/t.db"
-    return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
 
 
 def row(i: int, **extra: object) -> dict[str, object]:
