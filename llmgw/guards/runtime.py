@@ -56,10 +56,19 @@ def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
     return Moderator(embed=encode, extra_terms=list(extra_terms))
 
 
+def policy_dir(configured: str) -> Path:
+    """The folder as configured; a relative one missing from the working directory is looked up in
+    the llmgw checkout itself, so `llmgw serve` run from elsewhere still finds the shipped policies."""
+    path = Path(configured)
+    if path.is_dir() or path.is_absolute():
+        return path
+    return Path(__file__).resolve().parents[2] / configured
+
+
 class GuardRuntime:
     def __init__(self, config: GuardsConfig) -> None:
         self.config = config
-        self.policies = load_policies(Path(config.policy_dir))
+        self.policies = load_policies(policy_dir(config.policy_dir))
         self.policies.setdefault("default", Policy(name="default", version="builtin"))
         self.healthy = True
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
