@@ -189,3 +189,26 @@ def test_the_log_holds_no_raw_value_and_the_chain_catches_tampering(
         conn.execute(f"UPDATE guard_events SET verdict = {flipped} WHERE id = (SELECT id FROM guard_events LIMIT 1)")
     assert main(["audit", "--config", str(config), "verify"]) == 1
     capsys.readouterr()
+
+
+def test_history_is_scored_for_injection_once(guarded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmgw.guards.runtime import injection_detector
+
+    gw = guarded()
+    detector = injection_detector()
+    seen: list[str] = []
+    real = detector.score_many
+
+    def counting(texts: Any) -> Any:
+        texts = list(texts)
+        seen.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(detector, "score_many", counting)
+    history = [{"role": "user", "content": f"question number {i} about the quarterly report"} for i in range(4)]
+    gw.client().chat.completions.create(model="test-model", messages=history)
+    seen.clear()
+    gw.client().chat.completions.create(
+        model="test-model", messages=[*history, {"role": "user", "content": "and now?"}]
+    )
+    assert seen == ["and now?"]

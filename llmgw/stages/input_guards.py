@@ -8,7 +8,9 @@ Every decision is logged as a guard event holding masked text only.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +59,22 @@ def collect(body: dict[str, Any]) -> list[Item]:
     return items
 
 
+_INJECTION_CACHE: OrderedDict[str, Any] = OrderedDict()
+_INJECTION_CACHE_SIZE = 4096
+
+
+def score_injection(texts: list[str]) -> list[Any]:
+    """Injection results by content hash: history resent on every turn is scored once."""
+    keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in _INJECTION_CACHE}.items())
+    if missing:
+        for (key, _), result in zip(missing, injection_detector().score_many([t for _, t in missing]), strict=True):
+            _INJECTION_CACHE[key] = result
+        while len(_INJECTION_CACHE) > _INJECTION_CACHE_SIZE:
+            _INJECTION_CACHE.popitem(last=False)
+    return [_INJECTION_CACHE[k] for k in keys]
+
+
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
@@ -64,8 +82,7 @@ def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list
     watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources]
     results: list[Any] = [None] * len(items)
     if policy.injection.enabled and watched:
-        scored = injection_detector().score_many([items[i].text for i in watched])
-        for i, result in zip(watched, scored, strict=True):
+        for i, result in zip(watched, score_injection([items[i].text for i in watched]), strict=True):
             results[i] = result
     return findings, results
 
