@@ -68,6 +68,12 @@ class InjectionPolicy(Strict):
     action: GuardAction = "block"
     #: which inputs are scanned: the user's turns, retrieved passages, tool outputs
     sources: list[Literal["user", "retrieved", "tool"]] = ["user", "retrieved", "tool"]
+    #: thresholds per source, overriding ``threshold`` (passages and tool outputs are longer and
+    #: noisier than user turns: the shipped classifier's 1%-FPR point there is about 0.59)
+    source_thresholds: dict[Literal["user", "retrieved", "tool"], float] = {"retrieved": 0.6, "tool": 0.6}
+
+    def threshold_for(self, source: str) -> float:
+        return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
 
 
 class ModerationPolicy(Strict):

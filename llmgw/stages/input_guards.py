@@ -180,11 +180,10 @@ class InputGuards(Stage):
     def injection(
         self, ctx: RequestContext, policy: Policy, masker: Masker, items: list[Item], results: list[Any]
     ) -> None:
-        threshold = policy.injection.threshold
         for item, result in zip(items, results, strict=True):
             if result is None:
                 continue
-            hit = result.score >= threshold
+            hit = result.score >= policy.injection.threshold_for(item.source)
             verdict: Verdict = policy.injection.action if hit else "allow"
             if not hit and item.source != "user":
                 continue  # clean tool outputs are not worth an event each
