@@ -49,7 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per upstream call is noise
+    for noisy in ("httpx", "presidio-analyzer"):  # a line per upstream call, per recognizer loaded
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app = create_app(config)
     # background threads (storage writer, guards) hand the GIL back to the event loop sooner
     sys.setswitchinterval(0.001)
