@@ -183,6 +183,11 @@ def test_the_log_holds_no_raw_value_and_the_chain_catches_tampering(
     # tamper with one decision, then verify the chain
     config = tmp_path / "gw.yaml"
     config.write_text(json.dumps(gw.config.model_dump(mode="json", exclude_none=True)))
+    # a reviewer holding the salt finds every decision about a value without the log storing it
+    assert main(["audit", "--config", str(config), "hash", raw_email]) == 0
+    digest = capsys.readouterr().out.strip()
+    found = events(gw, value_hash=digest)
+    assert found and all(any(x["value_hash"] == digest for x in e["entities"]) for e in found)
     assert main(["audit", "--config", str(config), "verify"]) == 0
     with sqlite3.connect(db_path) as conn:
         flipped = "CASE verdict WHEN 'allow' THEN 'block' ELSE 'allow' END"

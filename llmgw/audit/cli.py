@@ -87,6 +87,21 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash(args: argparse.Namespace) -> int:
+    """Print the log's hash of a raw value, to search for it (``--value-hash``) without storing it."""
+    from llmgw.cli import _load
+    from llmgw.guards.events import value_hash
+
+    salt = _load(args.config).guards.hash_salt
+    if not salt:
+        print("llmgw: guards.hash_salt is not set, so logged hashes used a random salt and cannot be matched",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    value = args.value if args.value is not None else sys.stdin.read().rstrip("\n")
+    print(value_hash(salt.encode(), value))
+    return 0
+
+
 def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="the guardrail log: verify, export, prune")
     audit.add_argument("--config", help="gateway config (default: $LLMGW_CONFIG or embedded)")
@@ -114,3 +129,7 @@ def register(sub: Any) -> None:
     old.add_argument("--days", type=float, required=True)
     old.add_argument("--export", metavar="FILE.jsonl", help="write the deleted events here first")
     old.set_defaults(func=cmd_prune)
+
+    hashed = command("hash", help="the logged hash of a raw value (read from stdin when not given)")
+    hashed.add_argument("value", nargs="?")
+    hashed.set_defaults(func=cmd_hash)
