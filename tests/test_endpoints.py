@@ -93,7 +93,11 @@ def test_anonymous_mode(make_gateway) -> None:  # type: ignore[no-untyped-def]
         json={"model": "test-model", "messages": [{"role": "user", "content": "hi"}]},
     )
     assert anon.status_code == 200
-    # a wrong key is still refused even where anonymous calls are allowed
+    # SDKs always send some key: one that is not an llmgw key counts as none here...
+    assert gw.client("unused-on-loopback").chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "x"}]
+    )
+    # ...but a wrong or revoked llmgw key is still refused, so its owner notices
     with pytest.raises(openai.AuthenticationError):
         gw.client("sk-llmgw-bad").chat.completions.create(
             model="test-model", messages=[{"role": "user", "content": "x"}]

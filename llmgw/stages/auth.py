@@ -6,7 +6,7 @@ from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import AuthenticationFailed
-from llmgw.keys import KeyInfo, admin_matches
+from llmgw.keys import KEY_PREFIX, KeyInfo, admin_matches
 from llmgw.stages.base import Stage
 
 ANONYMOUS_ID = "anonymous"
@@ -32,9 +32,22 @@ class Authenticate(Stage):
 
 
 async def authenticate(gateway: Any, headers: dict[str, str]) -> KeyInfo:
-    """Resolve the caller's key or raise 401; anonymous callers get a key-less identity."""
+    """Resolve the caller's key or raise 401; anonymous callers get a key-less identity.
+
+    Where anonymous calls are allowed, a key that is not an llmgw key (SDKs insist on sending
+    *some* key: ``api_key="unused"``) counts as no key. An llmgw key (``sk-llmgw-…``) is always
+    checked, so a revoked or mistyped one is refused rather than silently downgraded.
+    """
     auth = gateway.config.auth
     secret = presented_key(headers)
+    if (
+        auth.allow_anonymous
+        and secret is not None
+        and not secret.startswith(KEY_PREFIX)
+        and not admin_matches(secret, auth.admin_key)
+        and await gateway.keys.lookup(secret) is None  # a static key from the config may look like anything
+    ):
+        secret = None
     if secret is None:
         if auth.allow_anonymous:
             return KeyInfo(ANONYMOUS_ID, ANONYMOUS_ID, auth.anonymous_team, None, ("*",), ("*",))
