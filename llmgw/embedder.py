@@ -18,7 +18,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @lru_cache(maxsize=4)
-def _model(path: str) -> Any:
+def load(path: str) -> Any:
+    """The model at ``path``, loaded once per process."""
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(path, device="cpu")
@@ -36,7 +37,7 @@ def model_path() -> str:
 def encode(texts: list[str], path: str | None = None, batch_size: int = 64) -> np.ndarray:
     """Normalised float32 vectors, one row per text (384 dimensions for all-MiniLM-L6-v2)."""
     with _lock:  # torch is not made faster by concurrent calls on two cores; serialise them
-        vectors = _model(path or model_path()).encode(
+        vectors = load(path or model_path()).encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
     return np.asarray(vectors, dtype=np.float32)

