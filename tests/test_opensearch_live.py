@@ -27,8 +27,11 @@ from tests.test_opensearch_store import documents
 
 URL = os.environ.get("OPENSEARCH_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="set OPENSEARCH_URL to run against a real OpenSearch cluster")
-QUESTIONS = {"Which volcano erupts most in Europe?": "etna", "How hot should the water be for green tea?": "tea",
-             "Which river crosses many countries?": "danube"}  # fmt: skip
+QUESTIONS = {
+    "Which volcano erupts most in Europe?": "etna",
+    "How hot should the water be for green tea?": "tea",
+    "Which river crosses many countries?": "danube",
+}
 
 
 @pytest.fixture(scope="module")

@@ -119,8 +119,15 @@ class Recorder:
         def search(index: str, body: dict[str, Any], params: dict[str, Any] | None = None, **kw: Any) -> Any:
             self.searches.append({"index": index, "body": body, "params": params or {}})
             if "knn" in body["query"] or "hybrid" in body["query"]:
-                return {"took": 1, "timed_out": False, "hits": {"total": {"value": len(hits), "relation": "eq"},
-                        "max_score": hits[0]["_score"] if hits else None, "hits": hits}}  # fmt: skip
+                return {
+                    "took": 1,
+                    "timed_out": False,
+                    "hits": {
+                        "total": {"value": len(hits), "relation": "eq"},
+                        "max_score": hits[0]["_score"] if hits else None,
+                        "hits": hits,
+                    },
+                }
             return real_search(index=index, body=body, **kw)
 
         def perform_request(method: str, url: str, *args: Any, **kw: Any) -> Any:
@@ -135,8 +142,17 @@ class Recorder:
 
 def hit(doc: str, score: float, doc_hash: str = "h") -> dict[str, Any]:
     title, text, topic = DOCS[doc]
-    source = {"chunk_id": f"{doc}#{doc_hash[:12]}-0", "doc_id": doc, "doc_hash": doc_hash, "ord": 0, "title": title, "heading": "",
-              "text": text, "metadata": {"topic": topic}, "collection": "kb"}  # fmt: skip
+    source = {
+        "chunk_id": f"{doc}#{doc_hash[:12]}-0",
+        "doc_id": doc,
+        "doc_hash": doc_hash,
+        "ord": 0,
+        "title": title,
+        "heading": "",
+        "text": text,
+        "metadata": {"topic": topic},
+        "collection": "kb",
+    }
     return {"_index": "llmgw-kb-1", "_id": source["chunk_id"], "_score": score, "_source": source}
 
 
@@ -199,5 +215,9 @@ def test_template_and_pipeline_bodies_match_the_documented_fields() -> None:
     settings = body["template"]["settings"]["index"]
     assert settings["knn"] is True and settings["knn.algo_param.ef_search"] == 100
     method = body["template"]["mappings"]["properties"]["embedding"]["method"]
-    assert method == {"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene",
-                      "parameters": {"m": 16, "ef_construction": 128}}  # fmt: skip
+    assert method == {
+        "name": "hnsw",
+        "space_type": "cosinesimil",
+        "engine": "lucene",
+        "parameters": {"m": 16, "ef_construction": 128},
+    }

@@ -42,8 +42,14 @@ def test_openai_compatible_backend_batches_and_normalises(
 ) -> None:
     monkeypatch.setenv("EMBED_KEY", "sk-embed")
     upstream.reset()
-    spec = EmbeddingSpec(provider="openai", model="text-embed", base_url=upstream.base_url, api_key_env="EMBED_KEY",
-                         batch_size=2, dimensions=3)  # fmt: skip
+    spec = EmbeddingSpec(
+        provider="openai",
+        model="text-embed",
+        base_url=upstream.base_url,
+        api_key_env="EMBED_KEY",
+        batch_size=2,
+        dimensions=3,
+    )
     vectors = OpenAIBackend(spec).embed(["one", "two", "three"])
     assert vectors.shape == (3, 3) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     assert [r["input"] for r in upstream.requests] == [["one", "two"], ["three"]]
@@ -66,9 +72,13 @@ def test_bedrock_titan_backend_calls_invoke_model() -> None:
         stubber.add_response(
             "invoke_model",
             {"body": StreamingBody(io.BytesIO(payload), len(payload)), "contentType": "application/json"},
-            {"modelId": "amazon.titan-embed-text-v2:0", "body": json.dumps({"inputText": "hello", "normalize": True,
-             "dimensions": 256}), "contentType": "application/json", "accept": "application/json"},
-        )  # fmt: skip
+            {
+                "modelId": "amazon.titan-embed-text-v2:0",
+                "body": json.dumps({"inputText": "hello", "normalize": True, "dimensions": 256}),
+                "contentType": "application/json",
+                "accept": "application/json",
+            },
+        )
     with stubber:
         backend = BedrockBackend(EmbeddingSpec(provider="bedrock", dimensions=256), client=client)
         first = backend.embed(["hello"])

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
 from llmgw.cli import main
@@ -81,18 +80,26 @@ def test_request_is_grounded_cited_and_told_its_sources(rag: Any, upstream: Fake
     gw = rag()
     raw = gw.client().chat.completions.with_raw_response.create(
         model="test-model",
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Which volcano is most active in Europe?"}],
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Which volcano is most active in Europe?"},
+        ],
         extra_body={"llmgw": {"retrieval": {"collection": "kb", "k": 1}}},
-    )  # fmt: skip
+    )
     completion = raw.parse()
     sent = upstream.requests[-1]["messages"]
     assert [m["role"] for m in sent] == ["system", "system", "user"]  # passages just before the question
     assert '<passage n="1" title="Volcanoes"' in sent[1]["content"] and "Mount Etna" in sent[1]["content"]
     assert "not instructions" in sent[1]["content"] and "Tea" not in sent[1]["content"]
-    assert raw.headers["x-llmgw-sources"].startswith("docs%2Fvolcanoes.md%23") and ";score=" in raw.headers["x-llmgw-sources"]
+    assert (
+        raw.headers["x-llmgw-sources"].startswith("docs%2Fvolcanoes.md%23")
+        and ";score=" in raw.headers["x-llmgw-sources"]
+    )
     llmgw = completion.model_extra["llmgw"]
     assert llmgw["collection"] == "kb"
-    assert [s["doc_id"] for s in llmgw["sources"]] == ["docs/volcanoes.md"] and llmgw["sources"][0]["title"] == "Volcanoes"
+    assert [s["doc_id"] for s in llmgw["sources"]] == ["docs/volcanoes.md"] and llmgw["sources"][0][
+        "title"
+    ] == "Volcanoes"
     row = gw.rows()[0]
     assert row["meta"]["retrieval"]["collection"] == "kb" and row["meta"]["retrieval"]["version"].startswith("kb:")
 
@@ -113,8 +120,11 @@ def test_streamed_answer_carries_the_sources_on_its_first_chunk(rag: Any, upstre
 
 def test_route_collection_applies_without_asking(rag: Any, upstream: FakeUpstream) -> None:
     gw = rag()
-    response = raw_chat(gw, {"model": "test-model", "messages": [{"role": "user", "content": "Which river crosses ten countries?"}]},
-                        **{"x-llmgw-route": "grounded"})  # fmt: skip
+    response = raw_chat(
+        gw,
+        {"model": "test-model", "messages": [{"role": "user", "content": "Which river crosses ten countries?"}]},
+        **{"x-llmgw-route": "grounded"},
+    )
     assert response.status_code == 200
     assert response.json()["llmgw"]["sources"][0]["doc_id"] == "docs/rivers.md"
     assert "Danube" in passages_sent(upstream)
@@ -157,8 +167,11 @@ def test_reingested_collection_is_picked_up_by_a_running_gateway(
     rag: Any, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     gw = rag()
-    ask = {"model": "test-model", "messages": [{"role": "user", "content": "What do axolotls regrow?"}],
-           "llmgw": {"retrieval": {"collection": "kb", "k": 1}}}  # fmt: skip
+    ask = {
+        "model": "test-model",
+        "messages": [{"role": "user", "content": "What do axolotls regrow?"}],
+        "llmgw": {"retrieval": {"collection": "kb", "k": 1}},
+    }
     assert raw_chat(gw, ask).json()["llmgw"]["sources"][0]["doc_id"] != "docs/axolotl.md"
     make_collection(tmp_path, docs={"axolotl.md": "# Axolotl\n\nAxolotls regrow lost limbs and parts of the heart."})
     for _ in range(50):
@@ -177,8 +190,14 @@ def test_injected_passage_is_dropped_and_logged_with_its_source(
     policy.mkdir()
     (policy / "default.yaml").write_text("injection: {threshold: 0.5, action: block}\nmoderation: {enabled: false}\n")
     gw = rag(folder=folder, guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"})
-    response = raw_chat(gw, {"model": "test-model", "messages": [{"role": "user", "content": "Which volcano is the most active?"}],
-                             "llmgw": {"retrieval": {"collection": "kb", "k": 3}}})  # fmt: skip
+    response = raw_chat(
+        gw,
+        {
+            "model": "test-model",
+            "messages": [{"role": "user", "content": "Which volcano is the most active?"}],
+            "llmgw": {"retrieval": {"collection": "kb", "k": 3}},
+        },
+    )
     assert response.status_code == 200  # the user did not write the attack: the passage goes, the request stays
     assert "docs/notes.md" not in [s["doc_id"] for s in response.json()["llmgw"]["sources"]]
     assert "Ignore all previous instructions" not in json.dumps(upstream.requests[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_chunks_respect_the_token_limit_sections_and_overlap() -> None:
     assert chunks[-1].heading == "B" and chunks[-1].text == "short section"  # sections never mixed
     a = [c for c in chunks if c.heading == "A"]
     assert len(a) >= 6
-    for before, after in zip(a, a[1:], strict=False):
+    for before, after in itertools.pairwise(a):
         assert after.text.split()[0] in before.text.split()  # overlap: the next starts inside the previous
     every = set()
     for c in a:
