@@ -118,6 +118,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--latency-queries", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
+    parser.add_argument("--store", type=Path, help="keep the ingested store here and reuse it (ingest then skips)")
+    parser.add_argument("--skip-quality", action="store_true", help="latency only")
     args = parser.parse_args()
     import torch
 
@@ -134,7 +136,7 @@ def main() -> None:
     }
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = LocalStore(Path(tmp) / "store")
+        store = LocalStore(args.store or Path(tmp) / "store")
         embedder.documents(["warm up"])
         load_before = os.getloadavg()[0]
         summary = ingest(spec, store, embedder, tokenize, docs)
@@ -152,7 +154,7 @@ def main() -> None:
         texts = [q["text"] for q in queries]
         vectors = embedder.documents(texts)
         quality: dict[str, dict[str, float]] = {}
-        for name, (mode, fusion) in MODES.items():
+        for name, (mode, fusion) in ({} if args.skip_quality else MODES).items():
             sums = {"recall@5": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0}
             for q, v in zip(queries, vectors, strict=True):
                 for key, value in metrics(passages_ranked(store, q["text"], v, mode, fusion), qrels[q["_id"]]).items():

@@ -176,8 +176,9 @@ def test_hybrid_query_runs_in_a_search_pipeline(store: OpenSearchStore, fusion: 
     name, pipeline = recorder.pipelines[0]
     processor = pipeline["phase_results_processors"][0]
     if fusion == "rrf":
-        assert name == "llmgw-rrf-60"
-        assert processor == {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}
+        assert name == "llmgw-rrf-60-70"
+        combination = processor["score-ranker-processor"]["combination"]
+        assert combination == {"technique": "rrf", "rank_constant": 60, "parameters": {"weights": [0.3, 0.7]}}
     else:
         assert name == "llmgw-minmax-70"
         combination = processor["normalization-processor"]["combination"]

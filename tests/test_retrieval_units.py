@@ -158,6 +158,8 @@ def test_fusion_rrf_and_min_max() -> None:
     fused = fusion.rrf([["a", "b", "c"], ["b", "c", "d"]], rank_constant=60)
     assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
     assert [k for k, _ in fusion.top(fused, 2)] == ["b", "c"]
+    weighted = fusion.rrf([["a", "b"], ["b", "a"]], rank_constant=1, weights=[0.9, 0.1])
+    assert weighted["a"] == pytest.approx(0.9 / 2 + 0.1 / 3) and weighted["a"] > weighted["b"]
     mm = fusion.min_max([{"a": 0.9, "b": 0.5}, {"b": 10.0, "c": 2.0}], [0.5, 0.5])
     assert mm == {"a": pytest.approx(0.5), "b": pytest.approx(0.5), "c": pytest.approx(0.0)}
 

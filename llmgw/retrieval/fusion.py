@@ -1,6 +1,6 @@
 """Fusing a vector ranking and a keyword ranking into one, as OpenSearch's search pipelines do.
 
-* ``rrf``: reciprocal rank fusion, score = sum of 1 / (rank_constant + rank) over the lists a
+* ``rrf``: reciprocal rank fusion, score = sum of weight / (rank_constant + rank) over the lists a
   hit appears in (OpenSearch's ``score-ranker-processor``, rank_constant 60 by default).
 * ``min_max``: each list's scores normalised to [0, 1] by its own min and max, then a weighted
   arithmetic mean, a missing hit counting 0 (the ``normalization-processor``).
@@ -12,11 +12,12 @@ collection ranks the same on both within the limits of approximate k-NN.
 from __future__ import annotations
 
 
-def rrf(rankings: list[list[str]], rank_constant: int = 60) -> dict[str, float]:
+def rrf(rankings: list[list[str]], rank_constant: int = 60, weights: list[float] | None = None) -> dict[str, float]:
+    """Weights scale each list's reciprocal ranks (OpenSearch: ``combination.parameters.weights``)."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, key in enumerate(ranking, start=1):
-            fused[key] = fused.get(key, 0.0) + 1.0 / (rank_constant + rank)
+            fused[key] = fused.get(key, 0.0) + weight / (rank_constant + rank)
     return fused
 
 

@@ -193,7 +193,9 @@ class LocalStore:
         elif query.mode == "bm25":
             fused = {str(r): s for r, s in keyword.items()}
         elif query.fusion == "rrf":
-            fused = fusion.rrf([_ranked(dense), _ranked(keyword)], query.rrf_k)
+            fused = fusion.rrf(
+                [_ranked(dense), _ranked(keyword)], query.rrf_k, [query.dense_weight, 1.0 - query.dense_weight]
+            )
         else:
             fused = fusion.min_max(
                 [{str(r): s for r, s in dense.items()}, {str(r): s for r, s in keyword.items()}],

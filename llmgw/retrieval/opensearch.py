@@ -204,7 +204,8 @@ class OpenSearchStore:
 
     def _pipeline_hybrid(self, query: Query, vector: list[float], filters: list[dict[str, Any]]) -> list[Hit]:
         if query.fusion == "rrf":
-            name, body = f"llmgw-rrf-{query.rrf_k}", q.rrf_pipeline(query.rrf_k)
+            weight = round(query.dense_weight * 100)
+            name, body = f"llmgw-rrf-{query.rrf_k}-{weight}", q.rrf_pipeline(query.rrf_k, query.dense_weight)
         else:
             name, body = f"llmgw-minmax-{round(query.dense_weight * 100)}", q.min_max_pipeline(query.dense_weight)
         if name not in self._pipelines:
@@ -223,7 +224,11 @@ class OpenSearchStore:
         dense = self._hits(self._search(q.search_body(q.knn_clause(vector, n, filters), n)), "dense")
         by_id = {h.chunk.id: h for h in keyword + dense}
         if query.fusion == "rrf":
-            fused = fusion.rrf([[h.chunk.id for h in dense], [h.chunk.id for h in keyword]], query.rrf_k)
+            fused = fusion.rrf(
+                [[h.chunk.id for h in dense], [h.chunk.id for h in keyword]],
+                query.rrf_k,
+                [query.dense_weight, 1.0 - query.dense_weight],
+            )
         else:
             fused = fusion.min_max(
                 [{h.chunk.id: h.score for h in dense}, {h.chunk.id: h.score for h in keyword}],

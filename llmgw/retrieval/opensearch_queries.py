@@ -92,12 +92,13 @@ def hybrid_body(
     return search_body(query, k)
 
 
-def rrf_pipeline(rank_constant: int) -> dict[str, Any]:
+def rrf_pipeline(rank_constant: int, dense_weight: float = 0.5) -> dict[str, Any]:
+    combination: dict[str, Any] = {"technique": "rrf", "rank_constant": rank_constant}
+    if dense_weight != 0.5:  # weights follow the sub-queries' order: BM25, then k-NN (OpenSearch ≥ 3.1)
+        combination["parameters"] = {"weights": [round(1.0 - dense_weight, 4), round(dense_weight, 4)]}
     return {
         "description": "llmgw hybrid search: reciprocal rank fusion of BM25 and k-NN",
-        "phase_results_processors": [
-            {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": rank_constant}}}
-        ],
+        "phase_results_processors": [{"score-ranker-processor": {"combination": combination}}],
     }
 
 
