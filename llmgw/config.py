@@ -166,6 +166,18 @@ class RouteRetrievalConfig(Strict):
     required: bool = Field(False, description="fail the request (503) when retrieval fails")
 
 
+class RouteSelectionConfig(Strict):
+    """How ``auto``, ``fast`` and ``best`` pick a model on this route, and where a failure falls back to."""
+
+    policy: Literal["cheapest", "best"] = Field("cheapest", description="what `auto` means on this route")
+    quality_floor: float = Field(0.7, ge=0, le=1, description="cheapest: the task quality a model needs")
+    cost_cap_usd: float | None = Field(None, gt=0, description="best: the estimated cost a request may have")
+    default_task: str = Field("chat", description="the task when none is given and the classifier is unsure")
+    expected_output_tokens: int = Field(512, gt=0, description="output assumed when max_tokens is not set")
+    fallbacks: list[str] = Field([], description="models tried in order when an explicitly named model fails")
+    max_fallbacks: int = Field(2, ge=0, description="other models tried after a failure, at most")
+
+
 class RouteConfig(Strict):
     models: list[str] = Field(["*"], description="models this route may use; '*' for all")
     default_model: str | None = None
@@ -174,6 +186,7 @@ class RouteConfig(Strict):
     template: str | None = Field(None, description="pin a template: id or id@version")
     experiment: str | None = Field(None, description="run this experiment on the route")
     retrieval: RouteRetrievalConfig = RouteRetrievalConfig()
+    selection: RouteSelectionConfig = RouteSelectionConfig()
 
 
 # --- later stages (filled in by their issues) -----------------------------------------------
@@ -253,6 +266,9 @@ class LimitsConfig(Strict):
 class RoutingConfig(Strict):
     enabled: bool = False
     aliases: dict[str, list[str]] = {}
+    tasks: dict[str, list[str]] = Field({}, description="task → more exemplar requests for the task classifier")
+    replace_tasks: bool = Field(False, description="use only `tasks`, not the shipped exemplars")
+    task_threshold: float = Field(0.45, ge=0, le=1, description="below this confidence the route's default task")
 
 
 class StaticKeyConfig(Strict):

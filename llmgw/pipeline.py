@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.pipeline")
+#: upstream failures after which another model is worth trying (errors.upstream_error kinds)
+FALLBACK_KINDS = frozenset({"rate_limited", "server_error", "unavailable", "timeout", "content_filter"})
 
 #: Before the route is known: who is calling, and what are they asking for.
 FRONT: tuple[type[Stage], ...] = (Authenticate, ParseRequest)
@@ -126,7 +128,30 @@ class Pipeline:
         ctx.body["model"] = ctx.model.upstream_id
         return UpstreamCall(ctx.body, ctx.model.upstream_id, ctx.deadline, ctx.request_id)
 
+    def fall_back(self, ctx: RequestContext, exc: GatewayError) -> bool:
+        """Switch to the next model in line after a failure worth another model; False when there is none.
+
+        5xx, 429, timeouts and upstream content filters fall back (the provider already retried);
+        a bad request would fail the same way anywhere. The request's deadline bounds it all.
+        """
+        queue = ctx.state.get("fallbacks")
+        if not queue or getattr(exc, "kind", None) not in FALLBACK_KINDS or time.monotonic() >= ctx.deadline:
+            return False
+        name, model = queue.pop(0)
+        ctx.meta.setdefault("fallbacks", []).append({"from": ctx.model_name, "to": name, "error": exc.code})
+        ctx.model_name, ctx.model, ctx.provider_name = name, model, model.provider
+        self.set_response_headers(ctx)
+        return True
+
     async def complete(self, ctx: RequestContext) -> dict[str, Any]:
+        while True:
+            try:
+                return await self.complete_once(ctx)
+            except GatewayError as exc:
+                if not self.fall_back(ctx, exc):
+                    raise
+
+    async def complete_once(self, ctx: RequestContext) -> dict[str, Any]:
         provider = self.gateway.providers[ctx.provider_name or ""]
         call = self.upstream_call(ctx)
         ctx.upstream_started = time.perf_counter()
@@ -152,7 +177,15 @@ class Pipeline:
         return completion
 
     async def open_stream(self, ctx: RequestContext) -> Chunks:
-        """Start the upstream stream; failures before its first byte raise here."""
+        """Start the upstream stream, falling back before its first byte; later failures raise mid-stream."""
+        while True:
+            try:
+                return await self.open_stream_once(ctx)
+            except GatewayError as exc:
+                if not self.fall_back(ctx, exc):
+                    raise
+
+    async def open_stream_once(self, ctx: RequestContext) -> Chunks:
         provider = self.gateway.providers[ctx.provider_name or ""]
         call = self.upstream_call(ctx)
         call.body["stream_options"] = {"include_usage": True}  # usage is the ground truth for cost
@@ -231,7 +264,10 @@ class Pipeline:
         headers = ctx.response_headers
         if ctx.model_name:
             headers["x-llmgw-model"] = ctx.model_name
-        headers["x-llmgw-route"] = ctx.route_name
+        decision = ctx.state.get("decision")
+        headers["x-llmgw-route"] = decision.header(ctx.route_name, ctx.model_name) if decision is not None else ctx.route_name
+        if ctx.meta.get("fallbacks"):
+            headers["x-llmgw-route"] += f"; fallbacks={len(ctx.meta['fallbacks'])}"
 
     @staticmethod
     def fail(ctx: RequestContext, exc: GatewayError) -> None:

@@ -1,0 +1,151 @@
+"""Model selection by task and cost, fallbacks, and cost parity, through the real server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.upstream import FakeUpstream
+
+CATALOG = {
+    "cheap": {
+        "provider": "up",
+        "upstream_id": "fake-cheap",
+        "context_window": 2048,
+        "price": {"input_per_mtok": 0.1, "output_per_mtok": 0.2},
+        "quality": {"chat": 0.9, "code": 0.5, "summarize": 0.75, "math": 0.3},
+    },
+    "mid": {
+        "provider": "up",
+        "upstream_id": "fake-mid",
+        "context_window": 8192,
+        "price": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
+        "capabilities": ["chat", "streaming", "tools"],
+        "quality": {"chat": 0.9, "code": 0.8, "math": 0.6},
+    },
+    "big": {
+        "provider": "up",
+        "upstream_id": "fake-big",
+        "context_window": 128000,
+        "price": {"input_per_mtok": 10.0, "output_per_mtok": 30.0},
+        "capabilities": ["chat", "streaming", "tools", "json_mode"],
+        "quality": {"chat": 0.95, "code": 0.95, "math": 0.95},
+    },
+}
+BROKEN = {
+    "provider": "down",
+    "upstream_id": "nothing",
+    "price": {"input_per_mtok": 0.01, "output_per_mtok": 0.01},
+    "quality": {"chat": 0.99, "code": 0.99},
+}
+
+
+@pytest.fixture()
+def router(make_gateway: Any) -> Any:
+    def make(models: dict[str, Any] | None = None, **selection: Any) -> RunningGateway:
+        catalog = models or CATALOG
+        return make_gateway(
+            models=catalog,  # added to the base catalog; the route allows only these
+            routes={"default": {"models": list(catalog), "selection": selection}},
+            routing={"enabled": True},
+        )
+
+    return make
+
+
+def ask(gw: RunningGateway, content: str = "hello", model: str = "auto", **body: Any) -> httpx.Response:
+    with httpx.Client(base_url=gw.url, timeout=30) as http:
+        return http.post(
+            "/v1/chat/completions",
+            json={"model": model, "messages": [{"role": "user", "content": content}], **body},
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        )
+
+
+def test_cheapest_model_good_enough_for_the_given_task(router: Any, upstream: FakeUpstream) -> None:
+    gw = router()
+    code = ask(gw, "reverse a list", llmgw={"task": "code"})
+    assert code.status_code == 200 and code.headers["x-llmgw-model"] == "mid"
+    assert upstream.requests[-1]["model"] == "fake-mid"
+    assert code.headers["x-llmgw-route"].startswith("default; task=code (request, 1.00); cheapest with quality >= 0.7")
+    chat = ask(gw, "hi", llmgw={"task": "chat"})
+    assert chat.headers["x-llmgw-model"] == "cheap"
+    decision = next(r for r in gw.rows() if r["model_used"] == "mid")["meta"]["route_decision"]
+    assert decision["chosen"] == "mid" and decision["task"] == "code" and decision["task_source"] == "request"
+    assert {c["model"] for c in decision["candidates"]} == {"cheap", "mid", "big"}
+
+
+def test_capabilities_and_context_window_exclude_models(router: Any) -> None:
+    gw = router()
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    assert ask(gw, "hi", tools=[tool], llmgw={"task": "chat"}).headers["x-llmgw-model"] == "mid"
+    assert (
+        ask(gw, "hi", response_format={"type": "json_object"}, llmgw={"task": "chat"}).headers["x-llmgw-model"] == "big"
+    )
+    long = ask(gw, "word " * 2000, llmgw={"task": "chat"})  # ~2500 tokens with the output: past cheap's 2048
+    assert long.headers["x-llmgw-model"] == "mid"
+    excluded = next(c for c in gw.rows()[0]["meta"]["route_decision"]["candidates"] if c["model"] == "cheap")
+    assert excluded["excluded"].startswith("context 2048")
+
+
+def test_best_fast_and_cost_cap(router: Any) -> None:
+    gw = router()
+    assert ask(gw, "x", model="best", llmgw={"task": "code"}).headers["x-llmgw-model"] == "big"
+    assert ask(gw, "x", model="fast", llmgw={"task": "code"}).headers["x-llmgw-model"] == "cheap"
+    capped = router(policy="best", cost_cap_usd=0.005)  # big would cost ~0.015 for 512 output tokens
+    assert ask(capped, "x", llmgw={"task": "code"}).headers["x-llmgw-model"] == "mid"
+
+
+def test_task_is_inferred_from_the_last_user_turn(router: Any) -> None:
+    gw = router()
+    response = ask(gw, "Write a Python function that merges two sorted lists and add unit tests.")
+    assert "task=code (classifier" in response.headers["x-llmgw-route"]
+    assert response.headers["x-llmgw-model"] == "mid"
+
+
+def test_failing_model_falls_back_to_the_next(router: Any) -> None:
+    gw = router(models={**CATALOG, "broken": BROKEN})
+    response = ask(gw, "hi", llmgw={"task": "chat"})  # broken is cheapest and best, but down
+    assert response.status_code == 200 and response.headers["x-llmgw-model"] == "cheap"
+    assert response.headers["x-llmgw-route"].endswith("fallbacks=1")
+    row = gw.rows()[0]
+    assert row["meta"]["fallbacks"] == [{"from": "broken", "to": "cheap", "error": "upstream_unavailable"}]
+    streamed = gw.client().chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}], stream=True, extra_body={"llmgw": {"task": "chat"}}
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+
+
+def test_explicit_model_uses_the_route_fallbacks(make_gateway: Any) -> None:
+    gw = make_gateway(routes={"default": {"default_model": "test-model", "selection": {"fallbacks": ["test-model"]}}})
+    response = ask(gw, "hi", model="dead-model")
+    assert response.status_code == 200 and response.headers["x-llmgw-model"] == "test-model"
+    bad = ask(gw, "#status:400", model="test-model")
+    assert bad.status_code == 400  # a bad request is not retried elsewhere
+
+
+def test_no_eligible_model_is_a_clear_400(router: Any) -> None:
+    gw = router(models={"cheap": CATALOG["cheap"]})
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    response = ask(gw, "hi", tools=[tool], llmgw={"task": "chat"})
+    assert response.status_code == 400
+    assert (
+        response.json()["error"]["code"] == "no_model_available"
+        and "lacks tools" in response.json()["error"]["message"]
+    )
+
+
+def test_streamed_and_plain_requests_cost_the_same(make_gateway: Any) -> None:
+    gw = make_gateway()
+    messages = [{"role": "user", "content": "#chunks:4 the same question, twice"}]  # 4 completion tokens both ways
+    gw.client().chat.completions.create(model="test-model", messages=messages)
+    list(gw.client().chat.completions.create(model="test-model", messages=messages, stream=True))
+    rows = gw.rows()
+    assert len(rows) == 2 and rows[0]["cost_usd"] == rows[1]["cost_usd"] > 0
+    assert rows[0]["prompt_tokens"] == rows[1]["prompt_tokens"] and not rows[0]["usage_estimated"]
+    with pytest.raises(openai.NotFoundError):
+        gw.client().chat.completions.create(model="nope", messages=messages)
