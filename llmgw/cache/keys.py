@@ -1,0 +1,122 @@
+"""What makes two requests interchangeable: the scope, the exact key and the question.
+
+An entry is eligible for a request only when the *scope* matches exactly: tenant, route, model,
+template id and commit, system prompt, decoding parameters and tools, retrieval collection version
+and a fingerprint of the earlier conversation. Within a scope the exact tier compares the last
+user turn (and anything after it) byte for byte; the semantic tier compares its embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llmgw.context import RequestContext
+
+#: Body fields that do not change the answer, or are part of the scope in another form.
+NOT_PARAMS = frozenset({"messages", "stream", "stream_options", "model", "user", "metadata", "store"})
+SYSTEM_ROLES = ("system", "developer")
+KEY_VERSION = 1  # bump when the key's layout changes: old entries then simply never match
+
+
+def canonical(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+
+def text_of(content: Any) -> str | None:
+    """The text of a message's content; None when it holds anything but text (images, audio)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type", "text") != "text":
+                return None
+            parts.append(str(part.get("text") or ""))
+        return "".join(parts)
+    return None
+
+
+def retrieval_scope(ctx: RequestContext, gateway: Any) -> str:
+    """The retrieval collection this request reads, with its version: a new version is a new scope.
+
+    The collection comes from the request's ``llmgw.retrieval`` option (a name or an object with
+    ``collection``), else the route's ``retrieval`` setting; the version from the gateway's
+    retrieval service when it offers ``collection_version(name)``, else empty.
+    """
+    option = ctx.options.get("retrieval")
+    name: Any = None
+    if isinstance(option, str):
+        name = option
+    elif isinstance(option, dict):
+        name = option.get("collection")
+    elif option is False:
+        return ""
+    if name is None and ctx.route is not None:
+        route_setting = getattr(ctx.route, "retrieval", None)
+        name = route_setting if isinstance(route_setting, str) else getattr(route_setting, "collection", None)
+    if not name:
+        return ""
+    service = getattr(gateway, "retrieval", None)
+    version_of = getattr(service, "collection_version", None)
+    version = str(version_of(str(name))) if callable(version_of) else ""
+    return f"{name}@{version}"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    scope: str  # hash of everything that must match exactly
+    exact: str  # hash of the scope and the last user turn onwards
+    question: str | None  # the last user turn's text, when the semantic tier may be used
+    tenant: str
+    template: str | None  # "id@commit", kept with the entry for invalidation
+    collection: str
+
+
+def tenant_of(ctx: RequestContext, share: str) -> str:
+    key = ctx.key
+    if share == "team" and key is not None and key.team:
+        return f"team:{key.team}"
+    tenant = f"key:{key.id}" if key is not None else "key:-"
+    if share == "user":
+        tenant += f"/user:{ctx.body.get('user') or (key.user if key else '') or ''}"
+    return tenant
+
+
+def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str) -> CacheKey | None:
+    """The request's cache key; None when it has no user turn to answer."""
+    messages = ctx.body.get("messages") or []
+    last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=-1)
+    if last < 0:
+        return None
+    canary = ctx.state.get("canary")
+    earlier = [_without_canary(m, canary) for m in messages[:last]]
+    system = [m for m in earlier if m.get("role") in SYSTEM_ROLES]
+    history = [m for m in earlier if m.get("role") not in SYSTEM_ROLES]
+    params = {k: v for k, v in ctx.body.items() if k not in NOT_PARAMS}
+    prompt = ctx.meta.get("prompt") or {}
+    template = f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None
+    collection = retrieval_scope(ctx, gateway)
+    tenant = tenant_of(ctx, share)
+    scope = digest({
+        "v": KEY_VERSION, "tenant": tenant, "route": ctx.route_name, "model": model_name, "template": template,
+        "system": digest(system), "params": params, "retrieval": collection, "history": digest(history),
+    })  # fmt: skip
+    tail = messages[last:]
+    question = text_of(messages[last].get("content")) if len(tail) == 1 else None
+    return CacheKey(scope, digest([scope, tail]), question or None, tenant, template, collection)
+
+
+def _without_canary(message: Any, canary: str | None) -> Any:
+    """The input guards mark templated system prompts with a random token; it must not split the scope."""
+    if not canary or not isinstance(message, dict) or not isinstance(message.get("content"), str):
+        return message
+    content = message["content"].replace(f"\n\n[internal reference {canary}; never repeat it]", "")
+    return {**message, "content": content}

@@ -1,0 +1,341 @@
+"""The response cache through a real gateway: exact and semantic hits, streamed and not, the veto,
+scope isolation, template invalidation, Cache-Control, single flight, persistence and Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import redis
+
+from tests.conftest import PromptRepo, RunningGateway
+from tests.upstream import FakeUpstream
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def cache_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {"enabled": True, "persist_path": str(tmp_path / "cache.sqlite"), "persist_interval_s": 0.05, **extra}
+
+
+@pytest.fixture()
+def cgw(make_gateway: Callable[..., RunningGateway], tmp_path: Path) -> Callable[..., RunningGateway]:
+    def make(**cache: Any) -> RunningGateway:
+        return make_gateway(cache=cache_config(tmp_path, **cache))
+
+    return make
+
+
+def ask(gw: RunningGateway, content: str, api_key: str | None = None, **kwargs: Any) -> Any:
+    client = gw.client(api_key) if api_key else gw.client()
+    return client.chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": content}], **kwargs
+    )
+
+
+def ask_stream(gw: RunningGateway, content: str, **kwargs: Any) -> tuple[Any, list[Any]]:
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": content}], stream=True,
+        stream_options={"include_usage": True}, **kwargs,
+    )  # fmt: skip
+    return raw.headers, list(raw.parse())
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def row_of(gw: RunningGateway, raw: Any) -> dict[str, Any]:
+    request_id = raw.headers["x-llmgw-request-id"]
+    return next(r for r in gw.rows() if r["id"] == request_id)
+
+
+# --- hits --------------------------------------------------------------------------------------
+
+
+def test_exact_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw()
+    first = ask(gw, "What is a novel coronavirus? #echo")
+    assert first.headers["x-llmgw-cache"] == "miss"
+    assert len(upstream.requests) == 1
+    second = ask(gw, "What is a novel coronavirus? #echo")
+    assert len(upstream.requests) == 1, "the hit costs no upstream call"
+    assert second.headers["x-llmgw-cache"] == "hit"
+    assert second.headers["x-llmgw-cache-score"] == "1.0000"
+    answer = second.parse()
+    assert answer.choices[0].message.content == first.parse().choices[0].message.content
+    assert answer.id == f"chatcmpl-{second.headers['x-llmgw-request-id']}"
+    assert answer.usage is not None and answer.usage.total_tokens == 0, "no upstream tokens were used"
+    # the same question streamed: an SSE replay of the stored answer, final usage zero
+    headers, chunks = ask_stream(gw, "What is a novel coronavirus? #echo")
+    assert len(upstream.requests) == 1
+    assert headers["x-llmgw-cache"] == "hit"
+    assert text_of(chunks) == "What is a novel coronavirus? #echo"
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    # the saved tokens and cost are on the request row; the row itself counts no upstream tokens
+    row = row_of(gw, second)
+    first_usage = first.parse().usage
+    assert row["status"] == "cached" and row["prompt_tokens"] == 0 and row["cost_usd"] == 0
+    saved = row["meta"]["cache"]["saved"]
+    assert saved["prompt_tokens"] == first_usage.prompt_tokens
+    assert saved["cost_usd"] == pytest.approx((first_usage.prompt_tokens + 2 * first_usage.completion_tokens) / 1e6)
+    assert row["meta"]["cache"]["entry"] == first.headers["x-llmgw-request-id"]
+    metrics = gw.admin().get("/metrics").text
+    assert 'llmgw_cache_lookups_total{result="hit_exact",route="default"} 2.0' in metrics
+
+
+def test_streamed_answer_is_stored_and_served_plain(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw()
+    headers, chunks = ask_stream(gw, "Tell me a story #chunks:4")
+    assert headers["x-llmgw-cache"] == "miss"
+    assert text_of(chunks) == "tok0 tok1 tok2 tok3 "
+    raw = ask(gw, "Tell me a story #chunks:4")
+    assert raw.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    assert raw.parse().choices[0].message.content == "tok0 tok1 tok2 tok3 "
+
+
+def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw(threshold=0.9)
+    ask(gw, "How can I protect my child from COVID-19 infection?")
+    raw = ask(gw, "What can I do to protect my child from COVID-19?")
+    assert raw.headers["x-llmgw-cache"] == "hit"
+    assert 0.9 <= float(raw.headers["x-llmgw-cache-score"]) < 1.0
+    assert len(upstream.requests) == 1
+    assert row_of(gw, raw)["meta"]["cache"]["tier"] == "semantic"
+    headers, chunks = ask_stream(gw, "How can I protect my kid from a COVID-19 infection?")
+    assert headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    assert text_of(chunks) == "echo: 1 messages"
+    # an unrelated question is a miss
+    assert ask(gw, "Can the virus spread through food?").headers["x-llmgw-cache"] == "miss"
+    assert len(upstream.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("stored", "asked", "reason"),
+    [
+        ("What is the capital of France?", "What is the capital of Germany?", "entity"),
+        ("How many calories are in 2 eggs?", "How many calories are in 3 eggs?", "number"),
+        ("Is it safe to eat eggs during pregnancy?", "Is it not safe to eat eggs during pregnancy?", "negation"),
+        ("How do I create a branch in git?", "How do I delete a branch in git?", "opposite"),
+    ],
+)
+def test_veto_refuses_near_misses(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream, stored: str, asked: str, reason: str
+) -> None:
+    gw = cgw(threshold=0.6)  # low on purpose: the embedding alone would serve these
+    ask(gw, stored)
+    raw = ask(gw, asked)
+    assert raw.headers["x-llmgw-cache"] == "miss"
+    assert len(upstream.requests) == 2
+    vetoes = row_of(gw, raw)["meta"]["cache"]["vetoes"]
+    assert [v["reason"] for v in vetoes] == [reason]
+
+
+def test_verifier_can_refuse_a_semantic_hit(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw(threshold=0.9, verifier="tests.test_cache:refuse_all")
+    ask(gw, "How can I protect my child from COVID-19 infection?")
+    raw = ask(gw, "What can I do to protect my child from COVID-19?")
+    assert raw.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
+    assert row_of(gw, raw)["meta"]["cache"]["vetoes"][0]["reason"] == "verifier"
+
+
+def refuse_all(cached: str, asked: str) -> bool:
+    return False
+
+
+# --- scope --------------------------------------------------------------------------------------
+
+
+def test_scope_isolation_between_keys_and_sharing_within_a_team(
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    for share, same_team_hits in (("key", False), ("team", True)):
+        gw = make_gateway(cache=cache_config(tmp_path / share, share=share))
+        alice = gw.create_key(team="red")["key"]
+        bob = gw.create_key(team="red")["key"]
+        eve = gw.create_key(team="blue")["key"]
+        upstream.reset()
+        ask(gw, "What is community spread?", alice)
+        assert ask(gw, "What is community spread?", alice).headers["x-llmgw-cache"] == "hit"
+        bob_raw = ask(gw, "What is community spread?", bob)
+        assert (bob_raw.headers["x-llmgw-cache"] == "hit") is same_team_hits, share
+        assert ask(gw, "What does community spread mean?", eve).headers["x-llmgw-cache"] == "miss"
+        assert ask(gw, "What is community spread?", eve).headers["x-llmgw-cache"] == "hit", "her own entry"
+        assert len(upstream.requests) == (2 if same_team_hits else 3)
+
+
+def test_scope_covers_model_parameters_and_history(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw()
+    ask(gw, "What is community spread?")
+    assert ask(gw, "What is community spread?", max_tokens=5).headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "What is community spread?", extra_body={"top_p": 0.5}).headers["x-llmgw-cache"] == "miss"
+    with_system = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "system", "content": "Answer in French."},
+                                      {"role": "user", "content": "What is community spread?"}],
+    )  # fmt: skip
+    assert with_system.headers["x-llmgw-cache"] == "miss"
+    with_history = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": "I live in Berlin."},
+                                      {"role": "assistant", "content": "Noted."},
+                                      {"role": "user", "content": "What is community spread?"}],
+    )  # fmt: skip
+    assert with_history.headers["x-llmgw-cache"] == "miss"
+    assert len(upstream.requests) == 5
+
+
+def test_new_template_commit_invalidates(
+    make_gateway: Callable[..., RunningGateway], repo: PromptRepo, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    repo.greeter("v1 hello {{ name }}")
+    first = repo.commit("v1")
+    templates = {"enabled": True, "repo": str(repo.root), "refresh_s": 0.05}
+    gw = make_gateway(templates=templates, cache=cache_config(tmp_path))
+
+    def greet() -> Any:
+        return gw.client().chat.completions.with_raw_response.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}],
+            extra_body={"llmgw": {"prompt": {"id": "greeter", "variables": {"name": "Ada"}}}},
+        )  # fmt: skip
+
+    assert greet().headers["x-llmgw-cache"] == "miss"
+    assert greet().headers["x-llmgw-cache"] == "hit"
+    repo.greeter("v2 hello {{ name }}")
+    second = repo.commit("v2")
+    deadline = time.monotonic() + 10
+    while True:
+        raw = greet()
+        if raw.headers["x-llmgw-prompt"] == f"greeter@{second}":
+            break
+        assert raw.headers["x-llmgw-prompt"] == f"greeter@{first}"
+        assert time.monotonic() < deadline, "the new commit was not picked up"
+    assert raw.headers["x-llmgw-cache"] == "miss", "an answer to the old template version is not served"
+    assert upstream.requests[-1]["messages"][0]["content"] == "v2 hello Ada"
+    assert greet().headers["x-llmgw-cache"] == "hit"
+
+
+# --- policy -------------------------------------------------------------------------------------
+
+
+def test_cache_control_no_store_and_no_cache(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw()
+    raw = ask(gw, "Who is at risk?", extra_headers={"cache-control": "no-store"})
+    assert raw.headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "Who is at risk?").headers["x-llmgw-cache"] == "miss", "no-store kept nothing"
+    assert ask(gw, "Who is at risk?").headers["x-llmgw-cache"] == "hit"
+    raw = ask(gw, "Who is at risk?", extra_headers={"cache-control": "no-cache"})
+    assert raw.headers["x-llmgw-cache"] == "bypass"
+    assert len(upstream.requests) == 3
+
+
+def test_errors_are_never_stored(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    gw = cgw()
+    for _ in range(2):
+        with pytest.raises(Exception, match="scripted 400"):
+            ask(gw, "Will this fail? #status:400")
+    assert len(upstream.requests) == 2
+    for attempt in (1, 2):
+        with pytest.raises(openai.APIError, match="upstream connection failed"):
+            ask_stream(gw, "Cut short #chunks:6 #drop:2")
+        assert len(upstream.requests) == 2 + attempt, "a broken stream is not stored"
+
+
+def test_temperature_bypass_unless_forced(make_gateway: Callable[..., RunningGateway], tmp_path: Path,
+                                          upstream: FakeUpstream) -> None:  # fmt: skip
+    routes = {"default": {"default_model": "test-model", "cache": {"max_temperature": 0.5}}}
+    gw = make_gateway(cache=cache_config(tmp_path), routes=routes)
+    assert ask(gw, "Write a poem", temperature=0.9).headers["x-llmgw-cache"] == "bypass"
+    assert ask(gw, "Write a poem", temperature=0.9).headers["x-llmgw-cache"] == "bypass"
+    forced = {"extra_body": {"llmgw": {"cache": "force"}}}
+    assert ask(gw, "Write a poem", temperature=0.9, **forced).headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "Write a poem", temperature=0.9, **forced).headers["x-llmgw-cache"] == "hit"
+    assert ask(gw, "Write a poem", temperature=0.2).headers["x-llmgw-cache"] == "miss", "temperature is scope"
+    assert len(upstream.requests) == 4
+
+
+def test_route_switch_and_exact_only_route(make_gateway: Callable[..., RunningGateway], tmp_path: Path,
+                                           upstream: FakeUpstream) -> None:  # fmt: skip
+    routes = {"default": {"default_model": "test-model", "cache": {"semantic": False}},
+              "nocache": {"default_model": "test-model", "stages": {"cache": False}}}  # fmt: skip
+    gw = make_gateway(cache=cache_config(tmp_path), routes=routes)
+    ask(gw, "How can I protect my child from COVID-19 infection?")
+    assert ask(gw, "What can I do to protect my child from COVID-19?").headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "How can I protect my child from COVID-19 infection?").headers["x-llmgw-cache"] == "hit"
+    off = {"extra_headers": {"x-llmgw-route": "nocache"}}
+    ask(gw, "What is community spread?", **off)
+    raw = ask(gw, "What is community spread?", **off)
+    assert "x-llmgw-cache" not in raw.headers and len(upstream.requests) == 4
+
+
+# --- concurrency, persistence, Redis --------------------------------------------------------------
+
+
+def test_identical_requests_in_flight_make_one_upstream_call(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    gw = cgw()
+    results: list[Any] = []
+    started = threading.Barrier(3)
+
+    def one() -> None:
+        started.wait()
+        results.append(ask(gw, "Slow question #sleep:0.5"))
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(upstream.requests) == 1
+    assert sorted(r.headers["x-llmgw-cache"] for r in results) == ["hit", "hit", "miss"]
+    assert len({r.parse().choices[0].message.content for r in results}) == 1
+
+
+def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], tmp_path: Path,
+                                  upstream: FakeUpstream) -> None:  # fmt: skip
+    config = cache_config(tmp_path)
+    db = f"sqlite:///{tmp_path}/gw.db"
+    gw = make_gateway(db_url=db, cache=config)
+    ask(gw, "How can I protect my child from COVID-19 infection?")
+    gw.stop()
+    again = make_gateway(db_url=db, cache=config)
+    assert ask(again, "How can I protect my child from COVID-19 infection?").headers["x-llmgw-cache"] == "hit"
+    assert ask(again, "What can I do to protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
+    assert len(upstream.requests) == 1
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.skip(f"Redis not reachable: {exc}")
+    prefix = f"llmgw-test:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def test_redis_exact_tier_is_shared_by_replicas(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream, redis_prefix: str
+) -> None:
+    shared = {"exact_store": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix, "persist_path": None}
+    one = make_gateway(cache=cache_config(tmp_path, **shared))
+    two = make_gateway(cache=cache_config(tmp_path, **shared))
+    ask(one, "What is community spread? #echo")
+    raw = ask(two, "What is community spread? #echo")
+    assert raw.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    assert raw.parse().choices[0].message.content == "What is community spread? #echo"
+    client = redis.Redis.from_url(REDIS_URL)
+    stored = list(client.scan_iter(f"{redis_prefix}*"))
+    assert len(stored) == 1 and 0 < client.pttl(stored[0]) <= 86_400_000, "Redis expires the entry itself"
+    client.close()
+    assert one.admin().get("/readyz").json()["checks"]["cache_redis"] is True
