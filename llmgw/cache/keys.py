@@ -90,7 +90,7 @@ def tenant_of(ctx: RequestContext, share: str) -> str:
     return tenant
 
 
-def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str) -> CacheKey | None:
+def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str, encoder: str = "") -> CacheKey | None:
     """The request's cache key; None when it has no user turn to answer."""
     messages = ctx.body.get("messages") or []
     last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=-1)
@@ -106,7 +106,7 @@ def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str) ->
     collection = retrieval_scope(ctx, gateway)
     tenant = tenant_of(ctx, share)
     scope = digest({
-        "v": KEY_VERSION, "tenant": tenant, "route": ctx.route_name, "model": model_name, "template": template,
+        "v": KEY_VERSION, "encoder": encoder, "tenant": tenant, "route": ctx.route_name, "model": model_name, "template": template,
         "system": digest(system), "params": params, "retrieval": collection, "history": digest(history),
     })  # fmt: skip
     tail = messages[last:]

@@ -79,7 +79,7 @@ class ResponseCache:
             self.memory.persister.start()
         semantic_somewhere = any(settings_for(self.config, r).semantic for r in routes.values())
         if self.config.preload and semantic_somewhere:
-            await anyio.to_thread.run_sync(embed.warm)
+            await anyio.to_thread.run_sync(embed.warm, self.config.encoder)
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def close(self) -> None:
@@ -112,7 +112,7 @@ class ResponseCache:
             model_name, model = resolve_model(self.gateway, ctx, ctx.body["model"], "chat")
         except GatewayError:
             return self._bypass(ctx, "model")  # model selection will refuse it with the right error
-        key = build_key(ctx, self.gateway, model_name, self.config.share)
+        key = build_key(ctx, self.gateway, model_name, self.config.share, self.config.encoder)
         if key is None:
             return self._bypass(ctx, "no user message")
         state = RequestCache(key, settings, decision)
@@ -157,7 +157,7 @@ class ResponseCache:
         return await self._exact(key)
 
     def _search(self, scope: str, question: str) -> tuple[np.ndarray | None, list[tuple[Entry, float]]]:
-        vector = embed.embed(question)
+        vector = embed.embed(question, self.config.encoder)
         if vector is None:
             return None, []
         return vector, self.memory.nearest(scope, vector, CANDIDATES)
@@ -208,7 +208,7 @@ class ResponseCache:
             return
         key, settings = state.key, state.settings
         if state.vector is None and settings.semantic and key.question:
-            state.vector = await anyio.to_thread.run_sync(embed.embed, key.question)
+            state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
         now = time.time()
         kept = {k: v for k, v in completion.items() if k not in ("id", "created", "usage", "model")}
         entry = Entry(
