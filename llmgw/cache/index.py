@@ -92,7 +92,7 @@ class VectorIndex:
         try:
             graph = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
             graph.hnsw.efConstruction = 64
-            graph.hnsw.efSearch = 64
+            graph.hnsw.efSearch = 128
             graph.add(np.ascontiguousarray(self.matrix[:rows]))
             with self.lock:
                 n = len(self.keys)

@@ -106,8 +106,9 @@ def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str, en
     collection = retrieval_scope(ctx, gateway)
     tenant = tenant_of(ctx, share)
     scope = digest({
-        "v": KEY_VERSION, "encoder": encoder, "tenant": tenant, "route": ctx.route_name, "model": model_name, "template": template,
-        "system": digest(system), "params": params, "retrieval": collection, "history": digest(history),
+        "v": KEY_VERSION, "encoder": encoder, "tenant": tenant, "route": ctx.route_name, "model": model_name,
+        "template": template, "system": digest(system), "params": params, "retrieval": collection,
+        "history": digest(history),
     })  # fmt: skip
     tail = messages[last:]
     question = text_of(messages[last].get("content")) if len(tail) == 1 else None

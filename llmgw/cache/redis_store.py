@@ -27,7 +27,7 @@ class RedisExactStore:
     async def get(self, key: str) -> Entry | None:
         try:
             raw = await self.client.get(self.prefix + key)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
             log.warning("cache: redis get failed (%s); counting a miss", type(exc).__name__)
             return None
         if raw is None:
@@ -41,13 +41,13 @@ class RedisExactStore:
             return
         try:
             await self.client.set(self.prefix + entry.key, json.dumps(entry.doc()), px=ttl_ms)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
             log.warning("cache: redis set failed (%s); entry not shared", type(exc).__name__)
 
     async def ready(self) -> bool:
         try:
             return bool(await self.client.ping())
-        except Exception:
+        except Exception:  # noqa: BLE001 - readiness reports it
             return False
 
     async def aclose(self) -> None:

@@ -55,9 +55,7 @@ class ResponseCache:
         self.gateway = gateway
         persister = SqlitePersister(config.persist_path, config.persist_interval_s) if config.persist_path else None
         self.memory = MemoryStore(ann_min=config.ann_min_entries, persister=persister)
-        self.redis = (
-            RedisExactStore(config.redis_url, config.redis_prefix) if config.exact_store == "redis" else None
-        )
+        self.redis = RedisExactStore(config.redis_url, config.redis_prefix) if config.exact_store == "redis" else None
         self.inflight: dict[str, asyncio.Event] = {}
         self.verifier = _import(config.verifier) if config.verifier else None
         registry = gateway.metrics.registry

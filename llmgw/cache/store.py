@@ -153,6 +153,7 @@ class MemoryStore:
     def invalidate(self, *, route: str | None = None, template: str | None = None,
                    collection: str | None = None) -> int:  # fmt: skip
         """Drop entries of a route, of any version of a template id, or of any version of a collection."""
+
         def matches(e: Entry) -> bool:
             return ((route is None or e.route == route)
                     and (template is None or (e.template or "").split("@")[0] == template)

@@ -9,6 +9,7 @@ a veto costs a lost hit, never a wrong answer. Microseconds per pair, no model.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from functools import lru_cache
@@ -37,33 +38,57 @@ NEGATIONS = frozenset({
 OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     (frozenset(a.split()), frozenset(b.split()))
     for a, b in (
-        ("create creating created make new add adding added insert", "delete deleting deleted remove removing "
-         "removed drop erase destroy"),
-        ("enable enabling enabled activate turn_on switch_on", "disable disabling disabled deactivate turn_off "
-         "switch_off"),
-        ("increase increasing raise raising more higher above over grow", "decrease decreasing lower lowering "
-         "less fewer below under reduce shrink"),
+        (
+            "create creating created make new add adding added insert",
+            "delete deleting deleted remove removing removed drop erase destroy",
+        ),
+        (
+            "enable enabling enabled activate turn_on switch_on",
+            "disable disabling disabled deactivate turn_off switch_off",
+        ),
+        (
+            "increase increasing raise raising more higher above over grow",
+            "decrease decreasing lower lowering less fewer below under reduce shrink",
+        ),
         ("before prior earlier", "after later following"),
         ("max maximum largest biggest highest most", "min minimum smallest lowest least"),
-        ("buy buying purchase", "sell selling"), ("start starting begin open opening", "stop stopping end close "
-         "closing"),
+        ("buy buying purchase", "sell selling"),
+        ("start starting begin open opening", "stop stopping end close closing"),
         ("allow allowed permit accept", "deny denied forbid block reject"),
-        ("encrypt encryption encode", "decrypt decryption decode"), ("upload uploading", "download downloading"),
-        ("import importing", "export exporting"), ("install installing", "uninstall uninstalling"),
-        ("lock locking", "unlock unlocking"), ("push", "pull"), ("send sending", "receive receiving"),
-        ("true", "false"), ("best better", "worst worse"), ("first", "last"), ("safe", "unsafe dangerous"),
-        ("legal", "illegal"), ("possible", "impossible"), ("advantages pros benefits", "disadvantages cons "
-         "drawbacks risks"), ("hot warm", "cold cool"), ("fast faster quick", "slow slower"),
-        ("input", "output"), ("left", "right"), ("north", "south"), ("east", "west"), ("win", "lose"),
-        ("inside indoor indoors", "outside outdoor outdoors"), ("always", "sometimes"),
-        ("men man male", "women woman female"), ("adults adult", "children child kids kid"),
-        ("yesterday", "tomorrow"), ("join", "leave"), ("plus add sum", "minus subtract difference"),
+        ("encrypt encryption encode", "decrypt decryption decode"),
+        ("upload uploading", "download downloading"),
+        ("import importing", "export exporting"),
+        ("install installing", "uninstall uninstalling"),
+        ("lock locking", "unlock unlocking"),
+        ("push", "pull"),
+        ("send sending", "receive receiving"),
+        ("true", "false"),
+        ("best better", "worst worse"),
+        ("first", "last"),
+        ("safe", "unsafe dangerous"),
+        ("legal", "illegal"),
+        ("possible", "impossible"),
+        ("advantages pros benefits", "disadvantages cons drawbacks risks"),
+        ("hot warm", "cold cool"),
+        ("fast faster quick", "slow slower"),
+        ("input", "output"),
+        ("left", "right"),
+        ("north", "south"),
+        ("east", "west"),
+        ("win", "lose"),
+        ("inside indoor indoors", "outside outdoor outdoors"),
+        ("always", "sometimes"),
+        ("men man male", "women woman female"),
+        ("adults adult", "children child kids kid"),
+        ("yesterday", "tomorrow"),
+        ("join", "leave"),
+        ("plus add sum", "minus subtract difference"),
         ("multiply", "divide"),
     )
 )
 
 #: Lower-case names worth catching when people type without capitals (a small, general list).
-GAZETTEER = frozenset("""
+_NAMES = """
 afghanistan albania algeria argentina armenia australia austria bangladesh belgium bolivia brazil bulgaria
 cambodia canada chile china colombia croatia cuba czechia denmark ecuador egypt england estonia ethiopia
 finland france germany ghana greece hungary iceland india indonesia iran iraq ireland israel italy jamaica
@@ -79,7 +104,8 @@ english french german spanish italian chinese japanese russian arabic hindi port
 python java javascript typescript rust golang ruby kotlin swift scala haskell perl php sql postgres
 postgresql mysql sqlite redis mongodb linux windows macos android ios docker kubernetes git aws azure
 dollar dollars euro euros pound pounds yen rupee rupees bitcoin celsius fahrenheit kelvin
-""".split())
+"""
+GAZETTEER = frozenset(_NAMES.split())
 
 _STOP_CAPS = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
 
@@ -104,7 +130,7 @@ def features(text: str) -> tuple[Counter[str], tuple[str, ...], int, frozenset[s
         elif _entity_like(token, low, pos in starts):
             entities[low] = None
     words = frozenset(lower)
-    joined = {"_".join(pair) for pair in zip(lower, lower[1:], strict=False)}
+    joined = {"_".join(pair) for pair in itertools.pairwise(lower)}
     sides = tuple(
         frozenset(name for name, side in (("a", a), ("b", b)) if words & side or joined & side) for a, b in OPPOSITES
     )
@@ -136,7 +162,7 @@ def _entity_like(token: str, low: str, sentence_start: bool) -> bool:
 
 
 def _acronym_of(acronym: str, entities: tuple[str, ...]) -> bool:
-    """"us" for "united states": the other side's entity words, in order, have these initials."""
+    """ "us" for "united states": the other side's entity words, in order, have these initials."""
     initials = "".join(w[0] for w in entities if w)
     return len(acronym) >= 2 and acronym.isalpha() and acronym in initials
 
