@@ -276,16 +276,22 @@ def test_route_switch_and_exact_only_route(make_gateway: Callable[..., RunningGa
 # --- concurrency, persistence, Redis --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stream", [False, True])
 def test_identical_requests_in_flight_make_one_upstream_call(
-    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream, stream: bool
 ) -> None:
     gw = cgw()
-    results: list[Any] = []
+    results: list[tuple[str, str]] = []
     started = threading.Barrier(3)
 
     def one() -> None:
         started.wait()
-        results.append(ask(gw, "Slow question #sleep:0.5"))
+        if stream:
+            headers, chunks = ask_stream(gw, "Slow question #chunks:3 #slow:0.2")
+            results.append((headers["x-llmgw-cache"], text_of(chunks)))
+        else:
+            raw = ask(gw, "Slow question #sleep:0.5")
+            results.append((raw.headers["x-llmgw-cache"], raw.parse().choices[0].message.content))
 
     threads = [threading.Thread(target=one) for _ in range(3)]
     for t in threads:
@@ -293,8 +299,8 @@ def test_identical_requests_in_flight_make_one_upstream_call(
     for t in threads:
         t.join()
     assert len(upstream.requests) == 1
-    assert sorted(r.headers["x-llmgw-cache"] for r in results) == ["hit", "hit", "miss"]
-    assert len({r.parse().choices[0].message.content for r in results}) == 1
+    assert sorted(outcome for outcome, _ in results) == ["hit", "hit", "miss"]
+    assert len({text for _, text in results}) == 1
 
 
 def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], tmp_path: Path,
@@ -339,3 +345,20 @@ def test_redis_exact_tier_is_shared_by_replicas(
     assert len(stored) == 1 and 0 < client.pttl(stored[0]) <= 86_400_000, "Redis expires the entry itself"
     client.close()
     assert one.admin().get("/readyz").json()["checks"]["cache_redis"] is True
+
+
+def test_admin_cache_stats_and_invalidation(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream, redis_prefix: str
+) -> None:
+    shared = {"exact_store": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
+    gw = make_gateway(cache=cache_config(tmp_path, **shared))
+    ask(gw, "What is community spread?")
+    ask(gw, "Who is at risk?")
+    with gw.admin() as admin:
+        stats = admin.get("/admin/cache").json()
+        assert stats["entries"] == 2 and stats["routes"] == {"default": 2} and stats["exact_store"] == "redis"
+        assert admin.delete("/admin/cache", params={"route": "elsewhere"}).json() == {"deleted": 0}
+        assert admin.delete("/admin/cache", params={"route": "default"}).json() == {"deleted": 4}, "memory + redis"
+        assert admin.get("/admin/cache").json()["entries"] == 0
+        assert admin.get("/admin/cache", headers={"authorization": "Bearer nope"}).status_code == 401
+    assert ask(gw, "What is community spread?").headers["x-llmgw-cache"] == "miss"

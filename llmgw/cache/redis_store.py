@@ -44,6 +44,22 @@ class RedisExactStore:
         except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
             log.warning("cache: redis set failed (%s); entry not shared", type(exc).__name__)
 
+    async def invalidate(self, *, route: str | None, template: str | None, collection: str | None) -> int:
+        """Delete matching entries (an admin action: scans the prefix, reading each entry)."""
+        deleted = 0
+        async for name in self.client.scan_iter(match=f"{self.prefix}*", count=500):
+            raw = await self.client.get(name)
+            if raw is None:
+                continue
+            doc = json.loads(raw)
+            if (
+                (route is None or doc.get("route") == route)
+                and (template is None or (doc.get("template") or "").split("@")[0] == template)
+                and (collection is None or (doc.get("collection") or "").split("@")[0] == collection)
+            ):
+                deleted += await self.client.delete(name)
+        return deleted
+
     async def ready(self) -> bool:
         try:
             return bool(await self.client.ping())

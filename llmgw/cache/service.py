@@ -122,14 +122,20 @@ class ResponseCache:
             entry = await self._join_flight(ctx, state)
         if entry is not None:
             return self._serve(ctx, state, entry, 1.0, "exact", model_name, model)
-        if settings.semantic and key.question:
-            found = await anyio.to_thread.run_sync(self._search, key.scope, key.question)
-            state.vector, candidates = found
-            for candidate, score in candidates:
-                if score < settings.threshold:
-                    break
-                if await self._acceptable(state, candidate, score):
-                    return self._serve(ctx, state, candidate, score, "semantic", model_name, model)
+        try:
+            if settings.semantic and key.question:
+                found = await anyio.to_thread.run_sync(self._search, key.scope, key.question)
+                state.vector, candidates = found
+                for candidate, score in candidates:
+                    if score < settings.threshold:
+                        break
+                    if await self._acceptable(state, candidate, score):
+                        return self._serve(ctx, state, candidate, score, "semantic", model_name, model)
+        except Exception:  # a broken cache costs a model call, never the request
+            log.exception("cache: semantic lookup failed for %s; counting a miss", ctx.request_id)
+        except BaseException:
+            self.release(ctx)
+            raise
         self.lookups.labels(ctx.route_name, "miss").inc()
         ctx.response_headers["x-llmgw-cache"] = "miss"
         ctx.meta["cache"] = {"result": "miss", **({"vetoes": state.vetoes} if state.vetoes else {})}
@@ -147,6 +153,9 @@ class ResponseCache:
         leader = self.inflight.get(key)
         if leader is None:
             state.flight = self.inflight[key] = asyncio.Event()
+            task = asyncio.current_task()
+            if task is not None:  # a request cancelled before ``done`` must not hold its followers
+                task.add_done_callback(lambda _, c=ctx: self.release(c))  # type: ignore[misc]
             return None
         wait = min(self.config.single_flight_wait_s, max(0.0, ctx.deadline - time.monotonic()))
         with anyio.move_on_after(wait):
@@ -174,6 +183,7 @@ class ResponseCache:
     def _serve(self, ctx: RequestContext, state: RequestCache, entry: Entry, score: float, tier: str,
                model_name: str, model: Any) -> dict[str, Any]:  # fmt: skip
         state.hit = True
+        self.release(ctx)  # followers of this request look up again and find the same entry
         completion = copy.deepcopy(entry.completion)
         completion.update(id=f"chatcmpl-{ctx.request_id}", created=int(time.time()), model=model_name)
         completion["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -224,11 +234,13 @@ class ResponseCache:
         ctx.meta.setdefault("cache", {})["stored"] = True
 
     def release(self, ctx: RequestContext) -> None:
+        """End this request's single flight (idempotent): its followers look up again."""
         state: RequestCache | None = ctx.state.get("cache")
         if state is not None and state.flight is not None:
             state.flight.set()
             if self.inflight.get(state.key.exact) is state.flight:
                 del self.inflight[state.key.exact]
+            state.flight = None
 
 
 def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
