@@ -3,6 +3,7 @@ scope isolation, template invalidation, Cache-Control, single flight, persistenc
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -362,3 +363,58 @@ def test_admin_cache_stats_and_invalidation(
         assert admin.get("/admin/cache").json()["entries"] == 0
         assert admin.get("/admin/cache", headers={"authorization": "Bearer nope"}).status_code == 401
     assert ask(gw, "What is community spread?").headers["x-llmgw-cache"] == "miss"
+
+
+# --- with the guards: masked questions, restored answers, filtered answers ------------------------
+
+GUARD_POLICY = """
+pii:
+  default: {action: allow}
+  entities:
+    PERSON: {action: mask, threshold: 0.5}
+injection: {threshold: 0.5, action: block}
+moderation: {threshold: 0.5, hold_back_tokens: 8, window_words: 4, canary: true}
+"""
+HARM = (
+    "Here is a calm answer about gardening . I will find you and kill you , I am going to stab you and your "
+    "whole family tonight . Then more words follow here ."
+)
+
+
+@pytest.fixture()
+def guarded_cache(make_gateway: Callable[..., RunningGateway], tmp_path: Path) -> RunningGateway:
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(GUARD_POLICY)
+    guards = {"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"}
+    return make_gateway(guards=guards, cache=cache_config(tmp_path))
+
+
+def test_a_hit_never_carries_another_callers_pii(guarded_cache: RunningGateway, upstream: FakeUpstream) -> None:
+    gw = guarded_cache
+    first = ask(gw, "Please write a short birthday greeting for Ada Lovelace. #echo")
+    assert "Ada Lovelace" in first.parse().choices[0].message.content
+    assert "Ada" not in upstream.requests[-1]["messages"][-1]["content"], "masked before it left"
+    second = ask(gw, "Please write a short birthday greeting for Grace Hopper. #echo")
+    assert second.headers["x-llmgw-cache"] == "hit", "the masked questions are identical"
+    answer = second.parse().choices[0].message.content
+    assert "Grace Hopper" in answer and "Ada" not in answer
+    assert len(upstream.requests) == 1
+    stored = [e.completion for e in gw.gateway.cache.memory.entries.values()]
+    assert "Ada" not in json.dumps(stored) and "<PERSON_1>" in json.dumps(stored), "entries keep placeholders"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_content_filtered_answers_are_not_stored(
+    guarded_cache: RunningGateway, upstream: FakeUpstream, stream: bool
+) -> None:
+    upstream.scripts["harm"] = HARM
+    for attempt in (1, 2):
+        if stream:
+            with pytest.raises(openai.APIError):
+                ask_stream(guarded_cache, "Tell me about gardening #say:harm")
+        else:
+            raw = ask(guarded_cache, "Tell me about gardening #say:harm")
+            assert raw.parse().choices[0].finish_reason == "content_filter"
+        assert len(upstream.requests) == attempt, "each attempt went upstream: nothing was kept"
+    assert len(guarded_cache.gateway.cache.memory) == 0

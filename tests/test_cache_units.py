@@ -138,13 +138,14 @@ def test_only_clean_answers_are_storable() -> None:
 
 def test_stored_answers_hold_placeholders_not_the_callers_pii() -> None:
     ctx = context({})
-    masker = Masker.__new__(Masker)
-    masker.placeholders = {"<PERSON_1>": "Ada Lovelace"}
+    masker = Masker(policy=None)  # type: ignore[arg-type]
+    masker.placeholder("PERSON", "Ada Lovelace")
     ctx.state["masker"] = masker
-    completion = {"choices": [{"message": {"content": "Dear Ada Lovelace, hello."}, "finish_reason": "stop"}]}
+    text = "Dear Ada Lovelace, hello. Bye, Ada."
+    completion = {"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}
     kept = mask_answer(completion, ctx)
-    assert kept["choices"][0]["message"]["content"] == "Dear <PERSON_1>, hello."
-    assert completion["choices"][0]["message"]["content"] == "Dear Ada Lovelace, hello.", "the client's copy untouched"
+    assert kept["choices"][0]["message"]["content"] == "Dear <PERSON_1>, hello. Bye, <PERSON_1>."
+    assert completion["choices"][0]["message"]["content"] == text, "the client's copy is untouched"
 
 
 def test_streamed_chunks_assemble_into_a_completion() -> None:

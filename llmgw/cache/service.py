@@ -267,16 +267,9 @@ def mask_answer(completion: dict[str, Any], ctx: RequestContext) -> dict[str, An
     new caller's own values from the same placeholders.
     """
     masker = ctx.state.get("masker")
-    placeholders = getattr(masker, "placeholders", None)
-    if not placeholders:
+    if masker is None or not masker.placeholders:
         return completion
-    pairs = sorted(((v, k) for k, v in placeholders.items() if v), key=lambda p: -len(p[0]))
-
-    def mask(text: str) -> str:
-        for value, token in pairs:
-            text = text.replace(value, token)
-        return text
-
+    mask = masker.mask_known  # parts of a value too: an answer may name only "Ada" of "Ada Lovelace"
     out = copy.deepcopy(completion)
     for choice in out.get("choices") or ():
         message = choice.get("message") or {}
