@@ -49,7 +49,8 @@ def retrieval_scope(ctx: RequestContext, gateway: Any) -> str:
 
     The collection comes from the request's ``llmgw.retrieval`` option (a name or an object with
     ``collection``), else the route's ``retrieval`` setting; the version from the gateway's
-    retrieval service when it offers ``collection_version(name)``, else empty.
+    retrieval service when it offers ``collection_version(name)``, else empty. (The rest of the
+    option, k, filters, mode, is part of the scope as given.)
     """
     option = ctx.options.get("retrieval")
     name: Any = None
@@ -108,7 +109,7 @@ def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str, en
     scope = digest({
         "v": KEY_VERSION, "encoder": encoder, "tenant": tenant, "route": ctx.route_name, "model": model_name,
         "template": template, "system": digest(system), "params": params, "retrieval": collection,
-        "history": digest(history),
+        "retrieval_options": ctx.options.get("retrieval"), "history": digest(history),
     })  # fmt: skip
     tail = messages[last:]
     question = text_of(messages[last].get("content")) if len(tail) == 1 else None

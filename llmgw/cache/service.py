@@ -24,7 +24,7 @@ from llmgw.cache import embed
 from llmgw.cache.keys import CacheKey, build_key
 from llmgw.cache.policy import Decision, Settings, decide, settings_for
 from llmgw.cache.redis_store import RedisExactStore
-from llmgw.cache.store import Entry, MemoryStore, SqlitePersister
+from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
 from llmgw.cache.veto import veto
 from llmgw.config import CacheConfig
 from llmgw.context import RequestContext
@@ -50,11 +50,13 @@ class RequestCache:
 
 
 class ResponseCache:
-    def __init__(self, config: CacheConfig, gateway: Any) -> None:
+    def __init__(self, config: CacheConfig, gateway: Any, semantic: SemanticTier | None = None) -> None:
         self.config = config
         self.gateway = gateway
         persister = SqlitePersister(config.persist_path, config.persist_interval_s) if config.persist_path else None
         self.memory = MemoryStore(ann_min=config.ann_min_entries, persister=persister)
+        #: where semantic neighbours are searched: the in-process store, or a shared one (OpenSearch k-NN)
+        self.semantic: SemanticTier = semantic or self.memory
         self.redis = RedisExactStore(config.redis_url, config.redis_prefix) if config.exact_store == "redis" else None
         self.inflight: dict[str, asyncio.Event] = {}
         self.verifier = _import(config.verifier) if config.verifier else None
@@ -167,7 +169,7 @@ class ResponseCache:
         vector = embed.embed(question, self.config.encoder)
         if vector is None:
             return None, []
-        return vector, self.memory.nearest(scope, vector, CANDIDATES)
+        return vector, self.semantic.nearest(scope, vector, CANDIDATES)
 
     async def _acceptable(self, state: RequestCache, candidate: Entry, score: float) -> bool:
         asked = state.key.question or ""
@@ -228,7 +230,12 @@ class ResponseCache:
                    "cost_usd": cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)},
             vector=state.vector,
         )  # fmt: skip
-        await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
+        if self.semantic is self.memory:
+            await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
+        else:  # the shared semantic store keeps the vector; this replica keeps an exact entry
+            await anyio.to_thread.run_sync(self.semantic.add, entry, settings.max_entries)
+            local = Entry.from_doc(entry.doc())
+            await anyio.to_thread.run_sync(self.memory.add, local, settings.max_entries)
         if self.redis is not None:
             await self.redis.put(entry, settings.max_entries)
         ctx.meta.setdefault("cache", {})["stored"] = True
