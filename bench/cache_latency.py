@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -100,7 +101,7 @@ def main() -> None:
         t = time.perf_counter()
         embed(text)
         embed_only.append(time.perf_counter() - t)
-    result: dict[str, Any] = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}",
+    result: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.ctime(),
                               "embed_p50_ms": float(np.percentile(embed_only, 50) * 1000), "sizes": {}}  # fmt: skip
     for n in args.sizes:
         started = time.perf_counter()
@@ -109,6 +110,7 @@ def main() -> None:
         row = measure(store, asked)
         index = store.indexes["s"]
         row["search"] = "hnsw" if index.graph is not None else "exact"
+        row["load_average_1m"] = round(os.getloadavg()[0], 2)  # the machine is shared: how busy it was
         row["fill_s"] = round(built, 1)
         query_vectors = np.stack([embed(t) for t in asked[:100]])
         if index.graph is not None:

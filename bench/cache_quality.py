@@ -167,6 +167,13 @@ def main() -> None:
         "built_test": simulate(stored_b, queries_b, vec, threshold),
         "both_test": simulate(stored_c + stored_b, queries_c + queries_b, vec, threshold),
     }
+    result["simulation_curve"] = {
+        str(t): {
+            "covid_test": simulate(stored_c, queries_c, vec, t),
+            "built_test": simulate(stored_b, queries_b, vec, t),
+        }
+        for t in (0.75, 0.78, 0.8, 0.82, 0.85, 0.88, 0.9)
+    }
     result["seconds"] = round(time.time() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
@@ -180,6 +187,12 @@ def main() -> None:
             f"  sim {name:9s} hit rate {sim['hit_rate']:.3f}  wrong share {sim['wrong_share']:.4f}  "
             f"({sim['hits']} hits of {sim['queries']} queries, {sim['wrong']} wrong {sim['wrong_by_kind']})"
         )
+    print("\n| threshold | COVID sim: hit rate | wrong share | built sim: hit rate | wrong share |")
+    print("|---|---|---|---|---|")
+    for t, sims in result["simulation_curve"].items():
+        c, b = sims["covid_test"], sims["built_test"]
+        print(f"| {t} | {c['hit_rate']:.3f} | {c['wrong_share']:.4f} ({c['wrong']}/{c['hits']}) | "
+              f"{b['hit_rate']:.3f} | {b['wrong_share']:.4f} ({b['wrong']}/{b['hits']}) |")  # fmt: skip
     print("\n| threshold | held-out hit rate | wrong share | without veto: hit rate | wrong share |")
     print("|---|---|---|---|---|")
     for row, plain in zip(result["curves"]["test"], result["curves"]["test_no_veto"], strict=True):

@@ -16,6 +16,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -194,6 +196,7 @@ class SqlitePersister:
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._retry: list[tuple[str, Any]] = []
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.execute(
@@ -201,8 +204,15 @@ class SqlitePersister:
                 "vector BLOB, expires REAL NOT NULL)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on a connection closed afterwards."""
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
 
     def put(self, entry: Entry) -> None:
         self.queue.put(("put", entry))
@@ -245,7 +255,7 @@ class SqlitePersister:
 
     def _drain(self) -> None:
         with self._drain_lock:
-            ops: list[tuple[str, Any]] = []
+            ops: list[tuple[str, Any]] = self._retry
             while True:
                 try:
                     ops.append(self.queue.get_nowait())
@@ -253,11 +263,16 @@ class SqlitePersister:
                     break
             if not ops:
                 return
-            with self._connect() as conn:
-                for op, arg in ops:
-                    if op == "put":
-                        vector = arg.vector.astype(np.float32).tobytes() if arg.vector is not None else None
-                        conn.execute("INSERT OR REPLACE INTO cache_entries VALUES (?, ?, ?, ?)",
-                                     (arg.key, json.dumps(arg.doc()), vector, arg.expires))  # fmt: skip
-                    else:
-                        conn.execute("DELETE FROM cache_entries WHERE key = ?", (arg,))
+            try:
+                with self._connect() as conn:
+                    for op, arg in ops:
+                        if op == "put":
+                            vector = arg.vector.astype(np.float32).tobytes() if arg.vector is not None else None
+                            conn.execute("INSERT OR REPLACE INTO cache_entries VALUES (?, ?, ?, ?)",
+                                         (arg.key, json.dumps(arg.doc()), vector, arg.expires))  # fmt: skip
+                        else:
+                            conn.execute("DELETE FROM cache_entries WHERE key = ?", (arg,))
+            except Exception:
+                self._retry = ops  # kept, in order, ahead of newer changes (the transaction rolled back)
+                raise
+            self._retry = []
