@@ -5,7 +5,8 @@
 Data: the COVID question-similarity pairs (English) and the built pairs of ``bench.cache_pairs``
 (paraphrases and near-misses by entity, number, negation, opposite word, noun). Both are split in
 two, by FAQ question and by family: the threshold is chosen on the tuning half (the lowest whose
-wrong-hit share stays ≤ 0.5%, half the target, as margin) and reported on the held-out half.
+wrong-hit share stays ≤ 0.5%, half the target, as margin, on the pairs and in the simulation of the
+built families) and reported on the held-out half.
 
 Two views: *pairs* (stored question, asked question: a hit is cosine ≥ threshold and no veto) and
 a *cache simulation* (the held-out stored questions in a store; every asked question takes the
@@ -81,8 +82,15 @@ def curve(pairs: list[tuple[str, str, int, str]], vec: Vectors, use_veto: bool =
     return out
 
 
-def choose(tune_curve: list[dict[str, Any]], max_wrong: float = 0.005) -> float:
-    ok = [row["threshold"] for row in tune_curve if row["wrong_share"] <= max_wrong and row["hits"]]
+def choose(tune_curve: list[dict[str, Any]], tune_sim: dict[float, dict[str, Any]], max_wrong: float = 0.005) -> float:
+    """The lowest threshold whose tuning-half wrong share is ≤ ``max_wrong`` both on pairs and in the
+    simulation of the built families (the COVID simulation's labels are too noisy to choose by:
+    the FAQ holds near-duplicate questions, see docs/benchmarks.md)."""
+    ok = [
+        row["threshold"]
+        for row in tune_curve
+        if row["hits"] and row["wrong_share"] <= max_wrong and tune_sim[row["threshold"]]["wrong_share"] <= max_wrong
+    ]
     return min(ok) if ok else THRESHOLDS[-1]
 
 
@@ -93,6 +101,7 @@ def simulate(stored: list[tuple[str, set[str]]], queries: list[tuple[str, set[st
     should = sum(1 for _, meanings, _ in queries if any(meanings & m for _, m in stored))
     right = wrong = 0
     wrong_kinds: dict[str, int] = defaultdict(int)
+    examples: list[dict[str, Any]] = []
     for text, meanings, kind in queries:
         scores = matrix @ vec(text)
         for i in np.argsort(-scores)[:CANDIDATES]:
@@ -104,11 +113,12 @@ def simulate(stored: list[tuple[str, set[str]]], queries: list[tuple[str, set[st
                 else:
                     wrong += 1
                     wrong_kinds[kind] += 1
+                    examples.append({"asked": text, "served": stored[i][0], "score": round(float(scores[i]), 3)})
                 break
     hits = right + wrong
     return {"entries": len(stored), "queries": len(queries), "answerable": should, "hits": hits,
             "hit_rate": right / should if should else 0.0, "wrong_share": wrong / hits if hits else 0.0,
-            "wrong": wrong, "wrong_by_kind": dict(wrong_kinds)}  # fmt: skip
+            "wrong": wrong, "wrong_by_kind": dict(wrong_kinds), "wrong_examples": examples}  # fmt: skip
 
 
 def covid_simulation(pairs: list[tuple[str, str, int, str]]) -> tuple[list[tuple[str, set[str]]], list[Any]]:
@@ -140,7 +150,9 @@ def main() -> None:
     built_tune, built_test = cache_pairs.pairs(fam_tune), cache_pairs.pairs(fam_test)
     tune = covid_tune + built_tune
     tune_curve = curve(tune, vec)
-    threshold = choose(tune_curve)
+    stored_t, queries_t = built_simulation(fam_tune)
+    tune_sim = {t: simulate(stored_t, queries_t, vec, t) for t in THRESHOLDS}
+    threshold = choose(tune_curve, tune_sim)
     result: dict[str, Any] = {
         "threshold": threshold,
         "tune_families": [f.name for f in fam_tune],
@@ -172,7 +184,7 @@ def main() -> None:
             "covid_test": simulate(stored_c, queries_c, vec, t),
             "built_test": simulate(stored_b, queries_b, vec, t),
         }
-        for t in (0.75, 0.78, 0.8, 0.82, 0.85, 0.88, 0.9)
+        for t in (0.75, 0.78, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9)
     }
     result["seconds"] = round(time.time() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

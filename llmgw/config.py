@@ -227,7 +227,7 @@ class CacheConfig(Strict):
     enabled: bool = False
     share: Literal["key", "team", "user"] = Field("key", description="who may get each other's answers")
     semantic: bool = Field(True, description="also answer reworded questions (embedding of the last user turn)")
-    threshold: float = Field(0.85, gt=0, le=1, description="cosine similarity a semantic hit needs")
+    threshold: float = Field(0.84, gt=0, le=1, description="cosine similarity a semantic hit needs")
     veto: bool = Field(True, description="refuse semantic hits differing in numbers, entities, negation")
     verifier: str | None = Field(None, description="module:function(cached, asked) -> bool, asked last")
     ttl_s: float = Field(86_400.0, gt=0)

@@ -35,13 +35,17 @@ VETOED = [
     ("How do I create a branch?", "How do I delete a branch?", "opposite"),
     ("How do I turn on dark mode?", "How do I turn off dark mode?", "opposite"),
     ("Dose of ibuprofen for adults", "Dose of ibuprofen for children", "opposite"),
+    ("Can the virus spread through food?", "Can the virus spread through water?", "substitution"),
+    ("should i buy apple shares now?", "should i buy tesla shares now?", "substitution"),
+    ("What is a novel coronavirus?", "What is a new coronavirus?", "substitution"),  # a synonym: a lost hit
 ]
 PASSED = [
-    ("What is a novel coronavirus?", "What is a new coronavirus?"),
+    ("What is a novel coronavirus?", "What does novel coronavirus mean?"),
+    ("Can the virus spread through food?", "Can the viruses spread through food?"),
     ("What is the capital of France?", "which city is the capital of france"),
     ("Am I at risk for COVID-19 in the United States?", "Is it risky to get COVID-19 in the US?"),
     ("How many calories are in two eggs?", "What's the calorie count of 2 eggs?"),
-    ("Should children wear masks?", "Should kids wear masks?"),
+    ("Should children wear masks?", "Do kids need to wear masks?"),
     ("Why is it called COVID-19?", "Why is the disease named COVID-19?"),
 ]
 
@@ -110,7 +114,7 @@ def test_retrieval_collection_version_is_part_of_the_scope() -> None:
 
 def test_policy_decisions() -> None:
     settings = settings_for(CacheConfig(max_temperature=0.5), RouteConfig.model_validate({"cache": {"ttl_s": 5}}))
-    assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == 0.85
+    assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == 0.84
     body = {"model": "m", "messages": []}
     assert decide(context(body), settings).lookup
     assert decide(context({**body, "temperature": 0.9}), settings).reason == "temperature"

@@ -109,6 +109,16 @@ GAZETTEER = frozenset(_NAMES.split())
 
 _STOP_CAPS = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
 
+#: Function words: swapping one of these for another does not change what is asked about.
+STOPWORDS = frozenset(
+    """
+a an the this that these those is are was were be been being am do does did can could will would should
+shall may might must have has had i me my we our you your it its they them their he she his her of in on at
+to for from by with about as into through over under than then so and or but if what which who whom whose
+when where why how there here some any all each every much many more most very just also please tell give
+""".split()
+)  # noqa: SIM905 - a word list reads better as text
+
 
 @lru_cache(maxsize=16384)
 def features(text: str) -> tuple[Counter[str], tuple[str, ...], int, frozenset[str], tuple[frozenset[str], ...]]:
@@ -184,4 +194,26 @@ def veto(cached: str, asked: str) -> str | None:
     only2 = {e for e in e2 if e not in w1 and not _acronym_of(e, e1)}
     if only1 and only2:
         return "entity"
+    if _one_word_swapped(cached, asked):
+        return "substitution"
     return None
+
+
+def _one_word_swapped(a: str, b: str) -> bool:
+    """The same question with exactly one content word replaced ("spread through food" / "water").
+
+    Then that word is the whole difference, and unless the two are forms of one word ("kid" /
+    "kids") the questions are about different things. A synonym swap ("novel" / "new") is vetoed
+    too: a lost hit, not a wrong one.
+    """
+    t1, t2 = _TOKEN.findall(a.lower()), _TOKEN.findall(b.lower())
+    if len(t1) != len(t2):
+        return False
+    diffs = [(x, y) for x, y in zip(t1, t2, strict=True) if x != y]
+    if len(diffs) != 1:
+        return False
+    x, y = diffs[0]
+    if x in STOPWORDS or y in STOPWORDS:
+        return False
+    prefix = next((i for i, (c, d) in enumerate(zip(x, y, strict=False)) if c != d), min(len(x), len(y)))
+    return prefix < 3 or prefix < min(len(x), len(y)) - 1
