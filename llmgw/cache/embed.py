@@ -34,17 +34,22 @@ _build_lock = threading.Lock()
 _tokenizer_lock = threading.Lock()  # a fast tokenizer must not be used by two threads at once
 
 
+@lru_cache(maxsize=1)
+def _model_path() -> str:
+    return embedder.model_path()  # asks the package each time (~1 ms): once is enough
+
+
 def _model() -> tuple[Any, Any, int]:
-    model = embedder.load(embedder.model_path())
+    model = embedder.load(_model_path())
     return model.tokenizer, model[0].auto_model, int(model.max_seq_length or 256)
 
 
 def embed(text: str, encoder: str = "onnx_int8") -> np.ndarray | None:
     tokenizer, transformer, window = _model()
     if encoder == "onnx_int8":
-        session = _session(embedder.model_path())
+        session = _session(_model_path())
         with _tokenizer_lock:  # its own tokenizer: never waits behind a batch on the shared model
-            batch = _tokenizer(embedder.model_path())([text], return_tensors="np", truncation=False)
+            batch = _tokenizer(_model_path())([text], return_tensors="np", truncation=False)
         if batch["input_ids"].shape[1] > window:
             return None
         feed = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
