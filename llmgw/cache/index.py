@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 log = logging.getLogger("llmgw.cache")
 
-try:  # optional: without it every scope is searched exactly
-    import faiss
-
+@lru_cache(maxsize=1)
+def _faiss() -> Any:
+    """faiss, imported when a scope first grows large (0.6 s); None without it: exact search only."""
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - faiss-cpu is a dependency
+        return None
     faiss.omp_set_num_threads(1)
-except ImportError:  # pragma: no cover - faiss-cpu is a dependency
-    faiss = None
+    return faiss
 
 
 class VectorIndex:
@@ -55,7 +59,7 @@ class VectorIndex:
         self.row_of[key] = row
         if self.graph is not None:
             self.graph.add(self.matrix[row : row + 1])
-        elif faiss is not None and len(self.row_of) >= self.ann_min and not self._building:
+        elif len(self.row_of) >= self.ann_min and not self._building and _faiss() is not None:
             self._building = True
             threading.Thread(target=self._build, args=(row + 1,), daemon=True, name="cache-hnsw").start()
 
@@ -90,6 +94,7 @@ class VectorIndex:
         """Build the graph over a snapshot of the rows, then catch up and swap it in."""
         generation = self.generation
         try:
+            faiss = _faiss()
             graph = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
             graph.hnsw.efConstruction = 64
             graph.hnsw.efSearch = 128
@@ -116,6 +121,6 @@ class VectorIndex:
         self.generation += 1
         if self.graph is not None:
             self.graph = None
-            if faiss is not None and len(self.keys) >= self.ann_min:
+            if len(self.keys) >= self.ann_min and _faiss() is not None:
                 self._building = True
                 threading.Thread(target=self._build, args=(len(self.keys),), daemon=True, name="cache-hnsw").start()

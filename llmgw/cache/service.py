@@ -20,7 +20,7 @@ import anyio
 import numpy as np
 from prometheus_client import Counter
 
-from llmgw.cache import embed
+from llmgw.cache import embed, index
 from llmgw.cache.keys import CacheKey, build_key
 from llmgw.cache.policy import Decision, Settings, decide, settings_for
 from llmgw.cache.redis_store import RedisExactStore
@@ -80,6 +80,7 @@ class ResponseCache:
         semantic_somewhere = any(settings_for(self.config, r).semantic for r in routes.values())
         if self.config.preload and semantic_somewhere:
             await anyio.to_thread.run_sync(embed.warm, self.config.encoder)
+        await anyio.to_thread.run_sync(index._faiss)  # imported now, not under the store's lock later
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def close(self) -> None:

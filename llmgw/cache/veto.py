@@ -110,14 +110,13 @@ GAZETTEER = frozenset(_NAMES.split())
 _STOP_CAPS = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
 
 #: Function words: swapping one of these for another does not change what is asked about.
-STOPWORDS = frozenset(
-    """
+_FUNCTION_WORDS = """
 a an the this that these those is are was were be been being am do does did can could will would should
 shall may might must have has had i me my we our you your it its they them their he she his her of in on at
 to for from by with about as into through over under than then so and or but if what which who whom whose
 when where why how there here some any all each every much many more most very just also please tell give
-""".split()
-)  # noqa: SIM905 - a word list reads better as text
+"""
+STOPWORDS = frozenset(_FUNCTION_WORDS.split())
 
 
 @lru_cache(maxsize=16384)
