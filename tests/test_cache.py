@@ -258,6 +258,10 @@ def test_temperature_bypass_unless_forced(make_gateway: Callable[..., RunningGat
     assert ask(gw, "Write a poem", temperature=0.9, **forced).headers["x-llmgw-cache"] == "hit"
     assert ask(gw, "Write a poem", temperature=0.2).headers["x-llmgw-cache"] == "miss", "temperature is scope"
     assert len(upstream.requests) == 4
+    as_header = {"extra_headers": {"x-llmgw-cache": "force"}}
+    assert ask(gw, "Write a poem", temperature=0.9, **as_header).headers["x-llmgw-cache"] == "hit"
+    with pytest.raises(openai.BadRequestError, match=r"llmgw\.cache"):
+        ask(gw, "Write a poem", extra_headers={"x-llmgw-cache": "sometimes"})
 
 
 def test_route_switch_and_exact_only_route(make_gateway: Callable[..., RunningGateway], tmp_path: Path,

@@ -97,6 +97,9 @@ def test_scope_and_exact_key() -> None:
     assert build_key(context(body), FakeGateway(), "other-model", "key").scope != key.scope  # type: ignore[union-attr]
     team = build_key(context(body), FakeGateway(), "m", "team")
     assert team is not None and team.tenant == "team:red"
+    ada = build_key(context({**body, "user": "ada"}), FakeGateway(), "m", "user")
+    bob = build_key(context({**body, "user": "bob"}), FakeGateway(), "m", "user")
+    assert ada is not None and bob is not None and ada.scope != bob.scope, "share: user splits a key's callers"
     image = {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}
     assert build_key(context(image), FakeGateway(), "m", "key").question is None  # type: ignore[union-attr]
     assert build_key(context({"model": "m", "messages": []}), FakeGateway(), "m", "key") is None
