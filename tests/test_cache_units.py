@@ -115,6 +115,17 @@ def test_retrieval_collection_version_is_part_of_the_scope() -> None:
     assert with_docs is not None and without is not None and with_docs.scope != without.scope
 
 
+def test_an_unknown_collection_version_is_learnt_after_retrieval() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "Hi?"}]}
+    unknown = build_key(context(body, retrieval="fresh"), FakeGateway(), "m", "key")
+    known = build_key(context(body, retrieval="docs"), FakeGateway(), "m", "key")
+    assert unknown is not None and known is not None
+    assert unknown.version_unknown and not known.version_unknown
+    relearnt = unknown.with_collection("fresh@v1")
+    assert relearnt.collection == "fresh@v1" and relearnt.scope != unknown.scope and relearnt.exact != unknown.exact
+    assert relearnt.with_collection("fresh@") == unknown, "the same parts hash the same"
+
+
 def test_policy_decisions() -> None:
     settings = settings_for(CacheConfig(max_temperature=0.5), RouteConfig.model_validate({"cache": {"ttl_s": 5}}))
     assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == 0.84

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmgw.context import RequestContext
@@ -52,6 +52,11 @@ def retrieval_scope(ctx: RequestContext, gateway: Any) -> str:
     retrieval service when it offers ``collection_version(name)``, else empty. (The rest of the
     option, k, filters, mode, is part of the scope as given.)
     """
+    config = getattr(gateway, "config", None)
+    if config is not None and not config.retrieval.enabled:
+        return ""
+    if ctx.route is not None and not ctx.route.stages.retrieval:
+        return ""
     option = ctx.options.get("retrieval")
     name: Any = None
     if isinstance(option, str):
@@ -78,7 +83,20 @@ class CacheKey:
     question: str | None  # the last user turn's text, when the semantic tier may be used
     tenant: str
     template: str | None  # "id@commit", kept with the entry for invalidation
-    collection: str
+    collection: str  # "name@version"; "name@" while the version is not known yet
+    parts: dict[str, Any] = field(default_factory=dict, compare=False)  # what ``scope`` hashes
+    tail: Any = field(default=None, compare=False)  # the last user turn onwards
+
+    @property
+    def version_unknown(self) -> bool:
+        """A collection is named but its version is not known (not opened since start): never look up."""
+        return self.collection.endswith("@")
+
+    def with_collection(self, collection: str) -> CacheKey:
+        """The same key for another collection version (known only once retrieval has run)."""
+        parts = {**self.parts, "retrieval": collection}
+        scope = digest(parts)
+        return replace(self, scope=scope, exact=digest([scope, self.tail]), collection=collection, parts=parts)
 
 
 def tenant_of(ctx: RequestContext, share: str) -> str:
@@ -106,14 +124,15 @@ def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str, en
     template = f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None
     collection = retrieval_scope(ctx, gateway)
     tenant = tenant_of(ctx, share)
-    scope = digest({
+    parts = {
         "v": KEY_VERSION, "encoder": encoder, "tenant": tenant, "route": ctx.route_name, "model": model_name,
         "template": template, "system": digest(system), "params": params, "retrieval": collection,
         "retrieval_options": ctx.options.get("retrieval"), "history": digest(history),
-    })  # fmt: skip
+    }  # fmt: skip
+    scope = digest(parts)
     tail = messages[last:]
     question = text_of(messages[last].get("content")) if len(tail) == 1 else None
-    return CacheKey(scope, digest([scope, tail]), question or None, tenant, template, collection)
+    return CacheKey(scope, digest([scope, tail]), question or None, tenant, template, collection, parts, tail)
 
 
 def _without_canary(message: Any, canary: str | None) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 from prometheus_client import Counter
 
 from llmgw.cache import embed, index
-from llmgw.cache.keys import CacheKey, build_key
+from llmgw.cache.keys import CacheKey, build_key, retrieval_scope
 from llmgw.cache.policy import Decision, Settings, decide, settings_for
 from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
@@ -46,6 +46,7 @@ class RequestCache:
     vector: np.ndarray | None = None
     hit: bool = False
     flight: asyncio.Event | None = None  # set when this request leads a single flight
+    flight_key: str = ""
     vetoes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -120,6 +121,8 @@ class ResponseCache:
         ctx.state["cache"] = state
         if not decision.lookup:
             return self._bypass(ctx, decision.reason or "no-cache")
+        if key.version_unknown:  # stored once retrieval has run and told the version
+            return self._bypass(ctx, "collection version unknown")
         entry = await self._exact(key.exact)
         if entry is None and decision.store and self.config.single_flight:
             entry = await self._join_flight(ctx, state)
@@ -156,6 +159,7 @@ class ResponseCache:
         leader = self.inflight.get(key)
         if leader is None:
             state.flight = self.inflight[key] = asyncio.Event()
+            state.flight_key = key
             task = asyncio.current_task()
             if task is not None:  # a request cancelled before ``done`` must not hold its followers
                 task.add_done_callback(lambda _, c=ctx: self.release(c))  # type: ignore[misc]
@@ -218,7 +222,12 @@ class ResponseCache:
         if state is None or state.hit or not state.decision.store or not storable(ctx, completion):
             return
         key, settings = state.key, state.settings
-        if state.vector is None and settings.semantic and key.question:
+        if key.collection:  # the version may have become known, or changed, while retrieving
+            current = retrieval_scope(ctx, self.gateway)
+            if current.endswith("@"):
+                return  # an answer from an unknown collection version is not kept
+            if current != key.collection:
+                key = state.key = key.with_collection(current)
             state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
         now = time.time()
         kept = {k: v for k, v in completion.items() if k not in ("id", "created", "usage", "model")}
@@ -246,8 +255,8 @@ class ResponseCache:
         state: RequestCache | None = ctx.state.get("cache")
         if state is not None and state.flight is not None:
             state.flight.set()
-            if self.inflight.get(state.key.exact) is state.flight:
-                del self.inflight[state.key.exact]
+            if self.inflight.get(state.flight_key) is state.flight:
+                del self.inflight[state.flight_key]
             state.flight = None
 
 
