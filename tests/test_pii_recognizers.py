@@ -1,0 +1,87 @@
+"""llmgw's own phone and name recognizers: the shapes and names spaCy's small model and Presidio miss,
+and the look-alikes they must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmgw.guards.phones import find_phones
+
+
+def phones(text: str, floor: float = 0.3) -> list[str]:
+    return [text[s:e] for s, e, score in find_phones(text) if score >= floor]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("call me at 322 327 102 please", "322 327 102"),  # "call" is a spaCy stop word: Presidio's boost misses it
+        ("Moldova 73916\n92 34 70-Office", "92 34 70"),  # context after the number, glued with a hyphen
+        ("They're not answering at 96 237271", "96 237271"),
+        ("(212) 555-0147", "(212) 555-0147"),
+        ("+44 20 7946 0958", "+44 20 7946 0958"),
+        ("001-321-194-8268x4420", "001-321-194-8268x4420"),
+        ("Phone: 555-0147", "555-0147"),
+        ("tel. 030/123456", "030/123456"),
+        ("reach me on 415.555.0199 after six", "415.555.0199"),
+    ],
+)
+def test_phone_shapes_people_type_are_found(text: str, number: str) -> None:
+    assert phones(text) == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "born 2021-03-04 at 10.30",  # a date and a time
+        "server 192.168.10.12 at home",  # an IP address, even next to a context word
+        "order 123 456 789 shipped",  # digit groups without a context word
+        "The office is at 38 73 Rue Ibn Al Khatib",  # a house number before a street
+        "I paid 1,234,567 dollars in 1999",
+        "card 4111 1111 1111 1111",  # 16 digits: a card, not a phone
+    ],
+)
+def test_phone_look_alikes_are_not_masked(text: str) -> None:
+    assert phones(text) == []
+
+
+@pytest.fixture(scope="module")
+def nlp():  # type: ignore[no-untyped-def]
+    spacy = pytest.importorskip("spacy")
+    from llmgw.guards.pii import SPACY_MODEL
+
+    return spacy.load(SPACY_MODEL, disable=["parser"])
+
+
+def names_in(nlp, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    from llmgw.guards.names import find_names
+
+    return [text[s:e] for s, e, score in find_names(nlp(text)) if score >= 0.5]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("They had 6: Jan, Kristi, Stephen, Julie, Nina and Patricia.", {"Kristi", "Stephen", "Nina"}),
+        ("Hello, this is Mr. Derek Crnić. Who are you?", {"Mr. Derek Crnić"}),
+        ("have you been to a claudia nakajima concert before?", {"claudia nakajima"}),
+        ("Follow up with Madison Boyes in 2 months.", {"Madison Boyes"}),
+        ("Name:    Diana Fuchs", {"Diana Fuchs"}),
+    ],
+)
+def test_names_the_small_model_misses_are_found(nlp, text: str, expected: set[str]) -> None:  # type: ignore[no-untyped-def]
+    assert expected <= set(names_in(nlp, text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Will you mark the grace period on the calendar?",  # names that are ordinary words
+        "See you on Sunday in September.",
+        "We moved to Florida and then to Paris.",
+        "Soo Glad Its Finally Friday Party Time",  # Title Case text: capitals say nothing
+        "Please send the form to 12 Bjerke Street Suite 4.",
+    ],
+)
+def test_ordinary_capitalised_words_are_not_names(nlp, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert names_in(nlp, text) == []
