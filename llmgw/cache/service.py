@@ -34,6 +34,7 @@ from llmgw.stages.selection import resolve_model
 
 log = logging.getLogger("llmgw.cache")
 CANDIDATES = 4  # semantic neighbours examined: a vetoed first one may hide a good second one
+REPLAYED_HEADERS = ("x-llmgw-sources",)  # what the skipped stages would have said about the answer
 
 
 @dataclass(slots=True)
@@ -197,6 +198,9 @@ class ResponseCache:
         ctx.model_name, ctx.model, ctx.provider_name = model_name, model, model.provider
         ctx.status, ctx.attempts = "cached", 0
         ctx.first_token_at = time.perf_counter()
+        ctx.response_headers.update(entry.headers)
+        if ctx.stream and isinstance(completion.get("llmgw"), dict):
+            ctx.state["sources"] = completion.pop("llmgw")  # the attach-sources stage puts it on the first chunk
         saved = entry.usage
         ctx.meta["cache"] = {"result": "hit", "tier": tier, "score": round(score, 4), "entry": entry.source,
                              "saved": saved, **({"vetoes": state.vetoes} if state.vetoes else {})}  # fmt: skip
@@ -238,6 +242,7 @@ class ResponseCache:
             template=key.template, collection=key.collection, source=ctx.request_id,
             usage={"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
                    "cost_usd": cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)},
+            headers={k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS},
             vector=state.vector,
         )  # fmt: skip
         if self.semantic is self.memory:

@@ -42,12 +42,14 @@ class Entry:
     collection: str = ""
     source: str = ""  # the request id that produced the answer
     usage: dict[str, Any] = field(default_factory=dict)  # the tokens and cost a hit saves
+    headers: dict[str, str] = field(default_factory=dict)  # response headers a hit repeats (sources)
     vector: np.ndarray | None = None
 
     def doc(self) -> dict[str, Any]:
         """JSON-able form, without the vector (Redis, SQLite)."""
         return {k: getattr(self, k) for k in ("key", "scope", "route", "question", "completion", "created",
-                                              "expires", "template", "collection", "source", "usage")}  # fmt: skip
+                                              "expires", "template", "collection", "source", "usage",
+                                              "headers")}  # fmt: skip
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], vector: np.ndarray | None = None) -> Entry:

@@ -64,8 +64,11 @@ class Assembler:
         self.texts: dict[int, list[str]] = {}
         self.calls: dict[int, dict[int, dict[str, Any]]] = {}
         self.finish: dict[int, str | None] = {}
+        self.extra: dict[str, Any] = {}  # e.g. the ``llmgw`` sources object of the first chunk
 
     def feed(self, chunk: dict[str, Any]) -> None:
+        if "llmgw" in chunk:
+            self.extra["llmgw"] = chunk["llmgw"]
         for choice in chunk.get("choices") or ():
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
@@ -99,4 +102,4 @@ class Assembler:
             elif message["content"] is None:
                 message["content"] = ""
             choices.append({"index": index, "message": message, "finish_reason": self.finish[index]})
-        return {"object": "chat.completion", "choices": choices}
+        return {"object": "chat.completion", "choices": choices, **self.extra}
