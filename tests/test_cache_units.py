@@ -152,6 +152,9 @@ def test_only_clean_answers_are_storable() -> None:
     ctx = context({})
     ctx.status = "content_filtered"
     assert not storable(ctx, good)
+    ctx = context({})
+    ctx.meta["retrieval"] = {"collection": "kb", "error": "store unreachable"}
+    assert not storable(ctx, good), "an answer produced without its passages is not kept"
 
 
 def test_stored_answers_hold_placeholders_not_the_callers_pii() -> None:

@@ -266,9 +266,11 @@ class ResponseCache:
 
 
 def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
-    """Only clean answers: no error, nothing blocked or filtered, guards not bypassed."""
+    """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed."""
     if ctx.status != "ok" or ctx.error_code or ctx.meta.get("content_filter") or ctx.meta.get("guards_failed_open"):
         return False
+    if (ctx.meta.get("retrieval") or {}).get("error"):
+        return False  # answered without its passages: fine once, wrong to repeat
     choices = completion.get("choices") or []
     if not choices:
         return False
