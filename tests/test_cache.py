@@ -4,6 +4,7 @@ scope isolation, template invalidation, Cache-Control, single flight, persistenc
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -327,6 +328,8 @@ def redis_prefix() -> Iterator[str]:
     try:
         client.ping()
     except redis.ConnectionError as exc:
+        if os.environ.get("LLMGW_REQUIRE_REDIS"):
+            raise
         pytest.skip(f"Redis not reachable: {exc}")
     prefix = f"llmgw-test:{uuid.uuid4().hex[:8]}:"
     yield prefix
