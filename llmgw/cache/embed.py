@@ -44,7 +44,12 @@ def _model() -> tuple[Any, Any, int]:
     return model.tokenizer, model[0].auto_model, int(model.max_seq_length or 256)
 
 
+@lru_cache(maxsize=4096)
 def embed(text: str, encoder: str = "onnx_int8") -> np.ndarray | None:
+    """The question's vector (read-only: it is shared by every caller asking the same text).
+
+    Memoised: the same question from other tenants, and the store after the lookup, cost nothing.
+    """
     tokenizer, transformer, window = _model()
     if encoder == "onnx_int8":
         session = _session(_model_path())
@@ -53,15 +58,19 @@ def embed(text: str, encoder: str = "onnx_int8") -> np.ndarray | None:
         if batch["input_ids"].shape[1] > window:
             return None
         feed = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
-        return np.asarray(session.run(None, feed)[0][0], dtype=np.float32)
+        vector = np.asarray(session.run(None, feed)[0][0], dtype=np.float32)
+        vector.flags.writeable = False
+        return vector
     import torch
 
     with embedder._lock, torch.inference_mode():
         batch = tokenizer([text], return_tensors="pt", truncation=False)
         if batch["input_ids"].shape[1] > window:
             return None
-        vector = _pool(transformer(**batch).last_hidden_state, batch["attention_mask"])[0]
-    return np.asarray(vector.numpy(), dtype=np.float32)
+        pooled = _pool(transformer(**batch).last_hidden_state, batch["attention_mask"])[0]
+    vector = np.array(pooled.numpy(), dtype=np.float32)
+    vector.flags.writeable = False
+    return vector
 
 
 def warm(encoder: str = "onnx_int8") -> None:
