@@ -102,9 +102,10 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
     rows = [r for r in test if r.inj is not None and r.kind != "attack_string"] + indirect
     route_of = ["retrieved" if r.kind == "passage" else "user" for r in rows]
     t0 = time.time()
-    results = det.score_many([r.text for r in rows])
+    results = det.score_many([r.text for r in rows], route_of)
     elapsed = time.time() - t0
     score = np.array([x.score for x in results])
+    clf = np.array([x.classifier for x in results])  # without the rules
     out: dict[str, Any] = {
         "n": len(rows),
         "scoring_seconds": round(elapsed, 1),
@@ -112,10 +113,12 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
         "attacks": {},
         "benign": {},
     }
-    thresholds = {}
+    thresholds, clf_thresholds = {}, {}
     for route in ("user", "retrieved"):
         neg = np.array([score[i] for i, r in enumerate(rows) if r.inj == 0 and route_of[i] == route])
         thresholds[route] = {f: roc_threshold(neg, f) for f in (0.01, 0.02, 0.05)}
+        neg_clf = np.array([clf[i] for i, r in enumerate(rows) if r.inj == 0 and route_of[i] == route])
+        clf_thresholds[route] = roc_threshold(neg_clf, 0.02)
         out["routes"][route] = {
             "benign_n": len(neg),
             "fpr_at_0.5": _rate(neg >= 0.5),
@@ -134,6 +137,7 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
                 **{f"tpr_at_fpr_{f}": _rate(s >= thresholds[route][f]) for f in (0.01, 0.02, 0.05)},
                 "tpr_at_0.5": _rate(s >= 0.5),
                 "rule_hit_rate": _rate(np.array([bool(results[i].rule_hits) for i in idx])),
+                "classifier_only_tpr_at_fpr_0.02": _rate(clf[idx] >= clf_thresholds[route]),
             }
         else:
             out["benign"][src] = {"n": len(idx), "route": route, "fpr_at_0.5": _rate(s >= 0.5)}
@@ -269,6 +273,45 @@ def bench_secrets(seed: int = 7, n: int = 40) -> dict[str, Any]:
         per_type[kind] = {"n": n, "recall": round(hit / n, 3), "exact_span": round(exact / n, 3)}
     fps = [t for t in lookalikes if find_secrets(t)]
     return {"per_type": per_type, "lookalikes": len(lookalikes), "lookalike_false_positives": fps}
+
+
+def technical_passages(tg: Any, data: Path, chars: int = 1200) -> list[str]:
+    """COVID-QA passages the training script never reads (it keeps the first ``RAG_PASSAGES_KEEP``
+    by hash), first ``chars`` characters of those at least that long: benign scientific prose."""
+    passages = []
+    with (data / "rag" / "covid_qa" / "passages.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            text = json.loads(line).get("text", "").strip()
+            if len(text) >= 200:
+                passages.append(text[:4000])
+    passages.sort(key=tg.text_key)
+    return [p[:chars] for p in passages[tg.RAG_PASSAGES_KEEP :] if len(p) >= chars]
+
+
+def bench_technical_prose(mod: Moderator, passages: list[str], window_words: int = 8) -> dict[str, Any]:
+    """Share of stream windows (8 words plus 4 before, the default policy) and of whole passages
+    that the default threshold (0.5 per category, lexicons included) would stop."""
+    from llmgw.guards.stream import windows_of
+
+    windows = [windows_of(p, window_words) for p in passages]
+    flat = [w for ws in windows for w in ws]
+    results = mod.score_many(flat)
+    flagged = [bool(r.flagged) for r in results]
+    stopped, pos, categories = 0, 0, defaultdict(int)
+    for ws in windows:
+        hits = flagged[pos : pos + len(ws)]
+        stopped += any(hits)
+        pos += len(ws)
+    for r in results:
+        for c in r.flagged:
+            categories[c] += 1
+    return {
+        "passages": len(passages),
+        "windows": len(flat),
+        "window_flag_rate": _rate(np.array(flagged)),
+        "passage_stop_rate": round(stopped / len(passages), 4) if passages else None,
+        "flagged_windows_by_category": dict(categories),
+    }
 
 
 # -- latency -----------------------------------------------------------------------------------------
@@ -424,20 +467,22 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="guard quality on held-out data")
     ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--splits", type=Path, default=MODELS_DIR / "splits.json")
+    ap.add_argument("--models", type=Path, default=MODELS_DIR, help="folder with injection.npz and moderation.npz")
+    ap.add_argument("--splits", type=Path, default=None, help="default: splits.json in --models")
     ap.add_argument("--cache", type=Path, default=None, help="embedding cache dir (as in the training script)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--no-latency", action="store_true")
     args = ap.parse_args(argv)
     tg = _train_module()
     data = args.data or tg.default_data_dir()
-    test, indirect = load_test(tg, data, args.splits)
-    embed = tg.CachedEmbedder(args.cache) if args.cache else default_embedder()
-    det = InjectionDetector(embed=embed)
-    mod = Moderator(embed=embed)
+    splits = args.splits or args.models / "splits.json"
+    test, indirect = load_test(tg, data, splits)
+    embed = tg.CachedEmbedder(args.cache, guard=True) if args.cache else default_embedder()
+    det = InjectionDetector(args.models / "injection.npz", embed=embed)
+    mod = Moderator(args.models / "moderation.npz", embed=embed)
     res: dict[str, Any] = {
         "data": str(data),
-        "splits": str(args.splits),
+        "splits": str(splits),
         "test_rows": len(test),
         "hidden_attack_passages": len(indirect),
         "artifacts": {"injection": det.metadata.get("train_hash"), "moderation": mod.metadata.get("train_hash")},
@@ -445,11 +490,13 @@ def main(argv: list[str] | None = None) -> None:
     res["injection"], thresholds = bench_injection(det, test, indirect)
     res["triggers"] = bench_triggers(det, test, thresholds)
     res["moderation"] = bench_moderation(mod, test)
+    res["technical_prose"] = bench_technical_prose(mod, technical_passages(tg, data))
     res["secrets"] = bench_secrets()
     if args.no_latency:
         res["latency"] = {}
     else:
-        live_det, live_mod = InjectionDetector(), Moderator()  # real embedder, no cache
+        live_det = InjectionDetector(args.models / "injection.npz")  # real embedder, no cache
+        live_mod = Moderator(args.models / "moderation.npz")
         res["latency"] = bench_latency(live_det, live_mod, _texts_300(test))
     res["targets"] = targets(res)
     text = report(res)

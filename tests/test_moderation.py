@@ -145,3 +145,21 @@ def test_generic_assignment_and_aws_secret() -> None:
 )
 def test_secret_lookalikes_not_found(text: str) -> None:
     assert find_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "control measures reduce transmission of the virus in the community",
+        "patients were exposed to the pathogen and the infection rate was measured",
+        "the attack rate among contacts was 12% and the outbreak was contained",
+        "targeted killing of infected cells by T lymphocytes limits viral replication",
+    ],
+)
+def test_stream_windows_of_scientific_prose_are_not_flagged(moderator: Moderator, text: str) -> None:
+    """Streams are moderated in windows of 8 words plus 4 before; technical prose read in such
+    pieces once looked like weapons and crime."""
+    from llmgw.guards.stream import windows_of
+
+    assert [w for w in windows_of(text, 8) if moderator.score(w).flagged] == []
+

@@ -85,3 +85,30 @@ def test_bedrock_titan_backend_calls_invoke_model() -> None:
         second = backend.embed(["hello"])
     assert np.allclose(first, [[0.6, 0.8]]) and np.allclose(second, [[0.0, 1.0]])  # normalised
     stubber.assert_no_pending_responses()  # both calls made, each with the expected model, body and types
+
+
+def test_onnx_query_vectors_match_pytorch() -> None:
+    from llmgw import embedder, onnx_embedder
+
+    questions = ["What is the main cause of HIV-1 infection in children?", "é ü ß — unicode, too", "x"]
+    assert onnx_embedder._encoder(embedder.model_path()) is not None  # the fast path is really in use
+    for question in questions:
+        fast = onnx_embedder.encode_query(question)
+        reference = embedder.encode([question])[0]
+        assert fast.shape == (384,) and float(fast @ reference) > 0.99999
+
+
+def test_onnx_failure_falls_back_to_pytorch(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from llmgw import embedder, onnx_embedder
+
+    def broken(path: str) -> None:
+        raise RuntimeError("no onnxruntime here")
+
+    onnx_embedder._encoder.cache_clear()
+    monkeypatch.setattr(onnx_embedder, "OnnxQueryEncoder", broken)
+    try:
+        vector = onnx_embedder.encode_query("a question")
+        assert float(vector @ embedder.encode(["a question"])[0]) > 0.99999
+        assert onnx_embedder._encoder(embedder.model_path()) is None
+    finally:
+        onnx_embedder._encoder.cache_clear()

@@ -125,10 +125,8 @@ def chunk_text(text: str, size: int = 700, limit: int = 24) -> list[str]:
 
 # -- the shared embedding model --------------------------------------------------------------------
 def default_embedder() -> Embedder:
-    """all-MiniLM-L6-v2 from the offline model package, the process-wide copy of :mod:`llmgw.embedder`."""
-    from llmgw.embedder import encode
+    """all-MiniLM-L6-v2 as the guards read it: the int8 ONNX copy of :mod:`llmgw.guards.fastembed`
+    (the float model of :mod:`llmgw.embedder` if ONNX Runtime is missing)."""
+    from llmgw.guards.fastembed import guard_embedder
 
-    def embed(texts: list[str]) -> np.ndarray:
-        return np.zeros((0, 384), dtype=np.float32) if not texts else encode(texts, batch_size=32)
-
-    return embed
+    return guard_embedder()  # type: ignore[no-any-return]

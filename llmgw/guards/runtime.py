@@ -42,18 +42,18 @@ def _analyzer(pii: PiiPolicy) -> PiiAnalyzer:
 
 @lru_cache(maxsize=1)
 def injection_detector() -> Any:
-    from llmgw.embedder import encode
+    from llmgw.guards.fastembed import guard_embedder
     from llmgw.guards.injection import InjectionDetector
 
-    return InjectionDetector(embed=encode)
+    return InjectionDetector(embed=guard_embedder())
 
 
 @lru_cache(maxsize=4)
 def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
-    from llmgw.embedder import encode
+    from llmgw.guards.fastembed import guard_embedder
     from llmgw.guards.moderation import Moderator
 
-    return Moderator(embed=encode, extra_terms=list(extra_terms))
+    return Moderator(embed=guard_embedder(), extra_terms=list(extra_terms))
 
 
 def policy_dir(configured: str) -> Path:
@@ -72,6 +72,9 @@ class GuardRuntime:
         self.policies.setdefault("default", Policy(name="default", version="builtin"))
         self.healthy = True
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
+        # a second thread for work that overlaps the main guard work of the same request (PII beside
+        # the injection embedding): on two cores the input guards cost the slower of the two, not the sum
+        self.side = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards-side")
         if config.hash_salt:
             self.salt = config.hash_salt.encode()
         else:
@@ -120,3 +123,4 @@ class GuardRuntime:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.side.shutdown(wait=False, cancel_futures=True)

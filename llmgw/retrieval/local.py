@@ -43,15 +43,18 @@ class Snapshot:
         self._lock = threading.Lock()
 
     def rows(self, filters: Filters) -> np.ndarray | None:
-        """Row numbers passing every filter; None when there is no filter."""
-        selected: np.ndarray | None = None
+        """Row numbers passing every filter (sorted); None when there is no filter."""
+        if not filters:
+            return None
+        selected = np.ones(len(self.chunks), dtype=bool)
         for name, wanted in filters.items():
             postings = self._field(name)
-            values = wanted if isinstance(wanted, list) else [wanted]
-            parts = [postings[v] for v in values if _hashable(v) and v in postings]
-            rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-            selected = rows if selected is None else np.intersect1d(selected, rows, assume_unique=True)
-        return selected
+            allowed = np.zeros(len(self.chunks), dtype=bool)
+            for value in wanted if isinstance(wanted, list) else [wanted]:
+                if _hashable(value) and value in postings:
+                    allowed[postings[value]] = True
+            selected &= allowed
+        return np.flatnonzero(selected)
 
     def _field(self, name: str) -> dict[Any, np.ndarray]:
         postings = self._postings.get(name)
@@ -180,8 +183,13 @@ class LocalStore:
         if query.mode in ("hybrid", "dense"):
             if query.vector is None:
                 raise ValueError("a dense or hybrid search needs the query vector")
-            matrix = snap.vectors if rows is None else snap.vectors[rows]
-            cosine = matrix @ np.asarray(query.vector, dtype=np.float32)
+            vector = np.asarray(query.vector, dtype=np.float32)
+            if rows is None:
+                cosine = snap.vectors @ vector
+            elif len(rows) * 8 >= len(snap.chunks):  # a wide filter: scan all, keep the rows' scores
+                cosine = (snap.vectors @ vector)[rows]
+            else:  # a narrow one: only the rows' vectors
+                cosine = snap.vectors[rows] @ vector
             dense = _best(cosine, rows, n, (cosine + 1.0) / 2.0)  # OpenSearch's cosinesimil score
         if query.mode in ("hybrid", "bm25"):
             scores = snap.bm25.scores(query.text)

@@ -67,9 +67,9 @@ class Query:
     mode: Mode = "hybrid"
     filters: Filters = field(default_factory=dict)  # the tenant restriction is one of them
     candidates: int = 50
-    fusion: Literal["rrf", "min_max"] = "rrf"
+    fusion: Literal["rrf", "min_max"] = "min_max"
     rrf_k: int = 60
-    dense_weight: float = 0.5
+    dense_weight: float = 0.3
 
 
 class Store(Protocol):

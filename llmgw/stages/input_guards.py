@@ -63,12 +63,16 @@ _INJECTION_CACHE: OrderedDict[str, Any] = OrderedDict()
 _INJECTION_CACHE_SIZE = 4096
 
 
-def score_injection(texts: list[str]) -> list[Any]:
-    """Injection results by content hash: history resent on every turn is scored once."""
-    keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in _INJECTION_CACHE}.items())
+def score_injection(texts: list[str], sources: list[str] | None = None) -> list[Any]:
+    """Injection results by content hash and source (``user`` by default; ``retrieved`` and ``tool``
+    text also gets the passage rules): history resent on every turn is scored once."""
+    kinds = sources or ["user"] * len(texts)
+    keys = [hashlib.sha256(f"{s}:{t}".encode()).hexdigest() for t, s in zip(texts, kinds, strict=True)]
+    todo = {k: (t, s) for k, t, s in zip(keys, texts, kinds, strict=True) if k not in _INJECTION_CACHE}
+    missing = sorted(todo.items())
     if missing:
-        for (key, _), result in zip(missing, injection_detector().score_many([t for _, t in missing]), strict=True):
+        scored = injection_detector().score_many([t for _, (t, _) in missing], [s for _, (_, s) in missing])
+        for (key, _), result in zip(missing, scored, strict=True):
             _INJECTION_CACHE[key] = result
         while len(_INJECTION_CACHE) > _INJECTION_CACHE_SIZE:
             _INJECTION_CACHE.popitem(last=False)
@@ -78,12 +82,16 @@ def score_injection(texts: list[str]) -> list[Any]:
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
-    findings = [pii.analyze(item.text) if pii else [] for item in items]
     watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources]
+    # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
+    overlap = pii is not None and policy.injection.enabled and bool(watched)
+    pending = runtime.side.submit(lambda: [pii.analyze(item.text) for item in items]) if overlap else None
     results: list[Any] = [None] * len(items)
     if policy.injection.enabled and watched:
-        for i, result in zip(watched, score_injection([items[i].text for i in watched]), strict=True):
+        scored = score_injection([items[i].text for i in watched], [items[i].source for i in watched])
+        for i, result in zip(watched, scored, strict=True):
             results[i] = result
+    findings = pending.result() if pending is not None else [pii.analyze(t.text) if pii else [] for t in items]
     return findings, results
 
 

@@ -1,0 +1,135 @@
+"""Latency the guards add, measured on the code paths the gateway runs (one thread per guard pool).
+
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python -m bench.guard_latency [--data DIR] [--repeat 3]
+
+* **input guards**: ``llmgw.stages.input_guards.scan`` with the default policy on 300-character user
+  messages (held-out Presidio sentences with PII, cut or repeated to 300 characters; each message
+  is new to the caches): PII analysis beside the injection embedding, as in the gateway;
+* its parts alone: PII ``analyze``, injection ``score``, one embedding (int8 ONNX and float torch);
+* **output moderation**: ``llmgw.guards.output.check_output`` on one stream window (8 words plus 4
+  of context, the default policy): the work per window, and per chunk when a model streams one
+  word per chunk (window / 8).
+
+Machines here are shared: the report includes the CPU the rest of the machine used meanwhile.
+Writes ``bench/results/guard_latency.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from bench.pii_quality import data_dir, presidio_set
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cpu() -> tuple[float, float]:
+    """(busy seconds of the whole machine, CPU seconds of this process)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    tick = os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    return (sum(fields) - idle) / tick, t.user + t.system
+
+
+def timed(fn: Any, inputs: list[Any], repeat: int) -> dict[str, float]:
+    """Wall-clock p50 / p90, and p50 of this thread's CPU time (what the call costs when the machine's
+    other work does not take the core away; it leaves out the side thread of the input guards)."""
+    times, cpu = [], []
+    for _ in range(repeat):
+        for x in inputs:
+            c0, t0 = time.thread_time(), time.perf_counter()
+            fn(x)
+            times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.thread_time() - c0) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 2), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2),
+            "thread_cpu_p50_ms": round(statistics.median(cpu), 2), "n": len(times)}  # fmt: skip
+
+
+def messages(data: Path, n: int = 60) -> list[str]:
+    out = []
+    for text, _ in presidio_set(data, "test"):
+        if len(text) >= 120:
+            while len(text) < 300:
+                text = f"{text} {text}"
+            out.append(text[:300])
+        if len(out) == n:
+            break
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    from llmgw.config import GuardsConfig
+    from llmgw.embedder import encode
+    from llmgw.guards.fastembed import guard_embedder
+    from llmgw.guards.output import check_output
+    from llmgw.guards.runtime import GuardRuntime, injection_detector
+    from llmgw.guards.stream import windows_of
+    from llmgw.stages import input_guards
+    from llmgw.stages.input_guards import Item, scan
+
+    runtime = GuardRuntime(GuardsConfig(enabled=True, policy_dir=str(REPO / "guardrails")))
+    policy = runtime.policies["default"]
+    runtime.warm()
+    texts = messages(data_dir(args.data))
+    detector, analyzer, embed = injection_detector(), runtime.analyzer(policy), guard_embedder()
+
+    def fresh(text: str, run: list[int] = [0]) -> str:  # noqa: B006 - a counter: every message new to the caches
+        run[0] += 1
+        return f"{run[0]:05d} {text[6:]}"
+
+    def input_guards_once(text: str) -> None:
+        input_guards._INJECTION_CACHE.clear()
+        scan(runtime, policy, [Item("messages[0].content", "user", fresh(text), lambda v: None)])
+
+    windows = [w for t in texts for w in windows_of(t, policy.moderation.window_words)][:120]
+    busy0, own0 = _cpu()
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {
+        "input guards (scan: PII beside injection)": timed(input_guards_once, texts, args.repeat),
+        "PII analyze alone": timed(lambda t: analyzer.analyze(fresh(t)), texts, args.repeat),
+        "injection score alone": timed(lambda t: detector.score(fresh(t)), texts, args.repeat),
+        "embedding, int8 ONNX (guards)": timed(lambda t: embed([t]), texts, args.repeat),
+        "embedding, float torch (llmgw.embedder)": timed(lambda t: encode([t]), texts, args.repeat),
+        "output check per window (8+4 words)": timed(lambda w: check_output(policy, [w], None, ""), windows, 2),
+    }
+    wall = time.perf_counter() - t0
+    busy1, own1 = _cpu()
+    window = result["output check per window (8+4 words)"]
+    result["output moderation per chunk, one word per chunk"] = {
+        "wall_ms": round(window["p50_ms"] / policy.moderation.window_words, 3),
+        "thread_cpu_ms": round(window["thread_cpu_p50_ms"] / policy.moderation.window_words, 3),
+    }
+    result["context"] = {
+        "cpus": os.cpu_count(),
+        "wall_s": round(wall, 1),
+        "this_process_cpu_pct": round(100 * (own1 - own0) / wall),
+        "other_cpu_pct": round(100 * max(0.0, (busy1 - busy0) - (own1 - own0)) / wall),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    runtime.close()
+    print(json.dumps(result, indent=1))
+    out = REPO / "bench" / "results" / "guard_latency.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
