@@ -262,6 +262,25 @@ class CacheConfig(Strict):
     preload: bool = Field(True, description="load the embedding model at start-up")
 
 
+class LimitSpec(Strict):
+    """Limits of one key or team; ``null`` means unlimited."""
+
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1, description="prompt and completion tokens")
+    daily_budget_usd: float | None = Field(None, ge=0, description="hard stop: 429 budget_exceeded")
+
+
+class LimitsConfig(Strict):
+    enabled: bool = False
+    store: Literal["memory", "redis"] = Field("memory", description="memory: one process; redis: shared")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field("llmgw", description="prefix of the store's keys (several gateways, one Redis)")
+    default_key: LimitSpec = Field(LimitSpec(), description="limits of a key with none of its own")
+    keys: dict[str, LimitSpec] = Field({}, description="key id → limits (instead of default_key)")
+    teams: dict[str, LimitSpec] = Field({}, description="team → limits shared by all its keys")
+    soft_budget_ratio: float = Field(0.8, gt=0, le=1, description="spend share that adds a warning header")
+
+
 class RoutingConfig(Strict):
     enabled: bool = False
     aliases: dict[str, list[str]] = {}
@@ -292,6 +311,7 @@ class Config(Strict):
     retrieval: RetrievalConfig = RetrievalConfig()
     cache: CacheConfig = CacheConfig()
     routing: RoutingConfig = RoutingConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

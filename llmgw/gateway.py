@@ -18,6 +18,7 @@ from llmgw.config import Config
 from llmgw.context import RequestContext, new_request_id
 from llmgw.guards.runtime import GuardRuntime
 from llmgw.keys import KeyStore
+from llmgw.limits.counters import Counters
 from llmgw.metrics import Metrics
 from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
@@ -50,6 +51,11 @@ class Gateway:
         self.guards = GuardRuntime(config.guards)
         self.cache = ResponseCache(config.cache, self) if config.cache.enabled else None
         self.retrieval = Retrieval(config.retrieval.collections_dir)
+        self.counters: Counters | None = None
+        if config.limits.enabled:
+            from llmgw.stages.ratelimit import counters_for
+
+            self.counters = counters_for(config.limits)
         self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None
         self._prompts_task: asyncio.Task[None] | None = None
@@ -111,6 +117,8 @@ class Gateway:
         if self.cache is not None:
             await self.cache.close()
         await asyncio.to_thread(self.retrieval.close)
+        if self.counters is not None:
+            await self.counters.close()
         await asyncio.to_thread(self.writer.close)
         self.engine.dispose()
         self.started = False

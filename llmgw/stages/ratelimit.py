@@ -1,16 +1,153 @@
-"""Rate limit: requests and tokens per minute per key and team.
+"""Rate limit: requests and tokens per minute, and a daily budget, per key and per team.
 
-Pass-through for now: the model-selection issue fills it in with Litestar stores (memory, Redis).
+Before the provider: the request is counted (an atomic increment, so replicas sharing Redis share
+the limit) and refused with 429 when a minute's requests or tokens, or a day's spend, would go past
+a limit. Tokens are counted in two steps: the prompt as estimated before the call, then the
+difference to the provider's usage and the completion when the request ends; the spend is added
+then too, from the same prices as the usage rows. Headers follow OpenAI's names
+(``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests``, ...).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from llmgw.config import LimitSpec
+from llmgw.context import RequestContext
+from llmgw.errors import GatewayError, RateLimited
+from llmgw.limits.counters import Counters, MemoryCounters, RedisCounters
+from llmgw.stages.audit import cost_usd
 from llmgw.stages.base import Stage
+from llmgw.usage import estimate_tokens, prompt_chars
+
+log = logging.getLogger("llmgw.limits")
+DAY_S = 86_400 + 3_600
+
+
+def counters_for(config: Any) -> Counters:
+    if config.store == "redis":
+        return RedisCounters(config.redis_url, config.namespace)
+    return MemoryCounters()
 
 
 class RateLimit(Stage):
     name = "rate_limit"
     toggle = "rate_limit"
 
+    def __init__(self, gateway: Any) -> None:
+        super().__init__(gateway)
+        self.config = gateway.config.limits
+        self._tasks: set[asyncio.Task[None]] = set()
+
     def enabled(self) -> bool:
-        return self.gateway.config.routing.enabled
+        return self.gateway.config.limits.enabled
+
+    @property
+    def counters(self) -> Counters:
+        return self.gateway.counters  # type: ignore[no-any-return]
+
+    def scopes(self, ctx: RequestContext) -> list[tuple[str, LimitSpec]]:
+        key = ctx.key
+        if key is None:
+            return []
+        out = [(f"key:{key.id}", self.config.keys.get(key.id, self.config.default_key))]
+        if key.team and key.team in self.config.teams:
+            out.append((f"team:{key.team}", self.config.teams[key.team]))
+        return out
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        scopes = self.scopes(ctx)
+        if not scopes:
+            return None
+        now = time.time()
+        minute, day = int(now // 60), datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        retry = str(60 - int(now % 60))
+        estimate = estimate_tokens(prompt_chars(ctx.body))
+        ctx.state["limits"] = {"scopes": scopes, "minute": minute, "day": day, "estimate": estimate}
+        try:
+            for scope, spec in scopes:
+                await self.check_budget(ctx, scope, spec, day)
+                if spec.requests_per_minute:
+                    used = await self.counters.add(f"rpm:{scope}:{minute}", 1, 120)
+                    self.headers(ctx, "requests", spec.requests_per_minute, used)
+                    if used > spec.requests_per_minute:
+                        raise RateLimited(
+                            f"{scope} is over {spec.requests_per_minute} requests per minute",
+                            headers={"retry-after": retry},
+                        )
+                if spec.tokens_per_minute:
+                    used = await self.counters.add(f"tpm:{scope}:{minute}", estimate, 120)
+                    self.headers(ctx, "tokens", spec.tokens_per_minute, used)
+                    if used > spec.tokens_per_minute:
+                        raise RateLimited(
+                            f"{scope} is over {spec.tokens_per_minute} tokens per minute",
+                            code="tokens_rate_limit_exceeded",
+                            headers={"retry-after": retry},
+                        )
+        except GatewayError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the store is down: limits cannot be checked
+            log.warning("rate-limit store unavailable: %s", exc)
+            raise GatewayError(
+                "the rate-limit store is unavailable", status=503, code="limits_unavailable", type="server_error"
+            ) from None
+        return None
+
+    async def check_budget(self, ctx: RequestContext, scope: str, spec: LimitSpec, day: str) -> None:
+        if spec.daily_budget_usd is None:
+            return
+        spent = await self.counters.get(f"spend:{scope}:{day}")
+        if spent >= spec.daily_budget_usd:
+            raise GatewayError(
+                f"{scope} has spent its daily budget of ${spec.daily_budget_usd:g}",
+                status=429,
+                code="budget_exceeded",
+                type="rate_limit_error",
+                headers={"retry-after": str(self.seconds_to_midnight())},
+            )
+        if spent >= spec.daily_budget_usd * self.config.soft_budget_ratio:
+            ctx.response_headers["x-llmgw-budget"] = (
+                f"warning; {scope}; spent={spent:.6f}; limit={spec.daily_budget_usd:g}"
+            )
+            ctx.meta.setdefault("budget_warnings", []).append(scope)
+
+    @staticmethod
+    def seconds_to_midnight() -> int:
+        now = time.time()
+        return int(86_400 - now % 86_400)
+
+    @staticmethod
+    def headers(ctx: RequestContext, kind: str, limit: int, used: float) -> None:
+        previous = ctx.response_headers.get(f"x-ratelimit-remaining-{kind}")
+        remaining = max(0, int(limit - used))
+        if previous is None or remaining < int(previous):  # the tightest scope wins
+            ctx.response_headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+            ctx.response_headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
+
+    def done(self, ctx: RequestContext) -> None:
+        """Settle tokens and spend once the request ended (a background task: never on the request path)."""
+        state = ctx.state.get("limits")
+        if not state:
+            return
+        tokens = ctx.prompt_tokens + ctx.completion_tokens - state["estimate"] if ctx.model else -state["estimate"]
+        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)
+        try:
+            task = asyncio.get_running_loop().create_task(self.settle(state, tokens, cost))
+        except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self, state: dict[str, Any], tokens: float, cost: float) -> None:
+        try:
+            for scope, spec in state["scopes"]:
+                if spec.tokens_per_minute and tokens:
+                    await self.counters.add(f"tpm:{scope}:{state['minute']}", tokens, 120)
+                if spec.daily_budget_usd is not None and cost > 0:
+                    await self.counters.add(f"spend:{scope}:{state['day']}", cost, DAY_S)
+        except Exception:
+            log.warning("settling usage in the rate-limit store failed", exc_info=True)
