@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from llmgw.api import admin, embeddings, feedback, models
 from llmgw.api.common import JSON, gateway_of, json_response
 from llmgw.audit import api as audit_api
+from llmgw.cache import api as cache_api
 from llmgw.config import Config
 from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
@@ -107,6 +108,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
             metrics,
             *admin.handlers,
             *audit_api.handlers,
+            *cache_api.handlers,
         ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

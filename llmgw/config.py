@@ -153,6 +153,16 @@ class StageToggles(Strict):
     output_guards: bool = True
 
 
+class RouteCacheConfig(Strict):
+    """Per-route cache policy; a field left unset takes the ``cache`` section's value."""
+
+    ttl_s: float | None = Field(None, gt=0)
+    max_entries: int | None = Field(None, gt=0)
+    threshold: float | None = Field(None, gt=0, le=1)
+    semantic: bool | None = None
+    max_temperature: float | None = Field(None, ge=0)
+
+
 class RouteRetrievalConfig(Strict):
     """Retrieval on a route: which collection grounds its answers, and what a request may change."""
 
@@ -185,6 +195,7 @@ class RouteConfig(Strict):
     guard_failure: Literal["closed", "open"] = "closed"
     template: str | None = Field(None, description="pin a template: id or id@version")
     experiment: str | None = Field(None, description="run this experiment on the route")
+    cache: RouteCacheConfig = RouteCacheConfig()
     retrieval: RouteRetrievalConfig = RouteRetrievalConfig()
     selection: RouteSelectionConfig = RouteSelectionConfig()
 
@@ -241,7 +252,27 @@ class RetrievalConfig(Strict):
 
 
 class CacheConfig(Strict):
+    """The response cache (docs/cache.md). Route-level overrides: ``routes.<name>.cache``."""
+
     enabled: bool = False
+    share: Literal["key", "team", "user"] = Field("key", description="who may get each other's answers")
+    semantic: bool = Field(True, description="also answer reworded questions (embedding of the last user turn)")
+    threshold: float = Field(0.84, gt=0, le=1, description="cosine similarity a semantic hit needs")
+    veto: bool = Field(True, description="refuse semantic hits differing in numbers, entities, negation")
+    verifier: str | None = Field(None, description="module:function(cached, asked) -> bool, asked last")
+    ttl_s: float = Field(86_400.0, gt=0)
+    max_entries: int = Field(100_000, gt=0, description="per route, least recently used dropped first")
+    max_temperature: float = Field(0.7, ge=0, description="bypass above this unless the request forces caching")
+    exact_store: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "llmgw:cache:"
+    persist_path: str | None = Field("var/llmgw-cache.sqlite", description="SQLite file; null: memory only")
+    persist_interval_s: float = Field(1.0, gt=0)
+    ann_min_entries: int = Field(20_000, gt=0, description="a scope this large is searched with HNSW")
+    single_flight: bool = Field(True, description="identical requests in flight make one upstream call")
+    single_flight_wait_s: float = Field(30.0, gt=0)
+    encoder: Literal["onnx_int8", "torch"] = Field("onnx_int8", description="how questions are embedded")
+    preload: bool = Field(True, description="load the embedding model at start-up")
 
 
 class LimitSpec(Strict):

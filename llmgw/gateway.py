@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmgw.cache.service import ResponseCache
 from llmgw.config import Config
 from llmgw.context import RequestContext, new_request_id
 from llmgw.guards.runtime import GuardRuntime
@@ -48,6 +49,7 @@ class Gateway:
         }
         self.prompts = PromptStore(config.templates)
         self.guards = GuardRuntime(config.guards)
+        self.cache = ResponseCache(config.cache, self) if config.cache.enabled else None
         self.retrieval = Retrieval(config.retrieval.collections_dir)
         self.counters: Counters | None = None
         if config.limits.enabled:
@@ -80,6 +82,8 @@ class Gateway:
             except Exception:  # requests will fail closed (or open) per policy; readiness says so
                 log.exception("loading the guards failed")
                 self.guards.healthy = False
+        if self.cache is not None:
+            await self.cache.start()
         # keys created or revoked by another process (the CLI, another replica)
         self._refresh_task = asyncio.create_task(self._every(self.config.auth.key_refresh_s, self.keys.refresh, "keys"))
         if self.config.templates.enabled:
@@ -110,6 +114,8 @@ class Gateway:
             except Exception:
                 log.exception("closing provider %s failed", provider.name)
         self.guards.close()
+        if self.cache is not None:
+            await self.cache.close()
         await asyncio.to_thread(self.retrieval.close)
         if self.counters is not None:
             await self.counters.close()
@@ -143,4 +149,6 @@ class Gateway:
         checks["storage_writer"] = self.writer.running
         if self.config.guards.enabled:
             checks["guards"] = self.guards.healthy
+        if self.cache is not None and self.cache.redis is not None:
+            checks["cache_redis"] = await self.cache.ready()
         return checks

@@ -25,6 +25,6 @@ fi
 export LLMGW_REQUIRE_CHROMIUM=1
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
-export LLMGW_REQUIRE_POSTGRES=1
+export LLMGW_REQUIRE_POSTGRES=1 LLMGW_REQUIRE_REDIS=1
 .venv/bin/ruff check llmgw tests bench
 exec .venv/bin/pytest -m "slow or not slow" -p no:cacheprovider "$@"

@@ -5,8 +5,9 @@ torch on one core here, more than the whole input-guard budget). The weights are
 the process-wide model of :mod:`llmgw.embedder` to ONNX and quantised per channel (dynamic int8), in
 ``~/.cache/llmgw/guard-embedder/<key>/`` (about 23 MB, rebuilt in a few seconds when missing).
 Its vectors differ slightly from the float model's (cosine >= 0.99 on 300-character passages), so
-the classifiers are trained on these very vectors (``scripts/train_guards.py``). Retrieval and the
-cache keep the float vectors of :func:`llmgw.embedder.encode`: nothing here changes them.
+the classifiers are trained on these very vectors (``scripts/train_guards.py``). Retrieval keeps the
+float vectors of :func:`llmgw.embedder.encode`, and the cache has its own int8 copy
+(``llmgw/cache/embed.py``, thresholds tuned on its vectors): nothing here changes them.
 
 Without ``onnxruntime`` (or if the export fails) the guards fall back to the float model.
 """

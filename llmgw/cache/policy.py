@@ -1,0 +1,60 @@
+"""Per-request cache policy: whether to look up, whether to store, and the route's settings.
+
+The request steers with ``Cache-Control`` (``no-cache``: skip the lookup, still store the fresh
+answer; ``no-store``: store nothing from this request) and the gateway option ``cache``
+(``"llmgw": {"cache": "force" | "off" | "refresh" | "no-store"}`` or the ``x-llmgw-cache``
+header): ``force`` caches whatever the temperature, ``off`` bypasses it entirely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmgw.config import CacheConfig, RouteConfig
+from llmgw.context import RequestContext
+from llmgw.errors import InvalidRequest
+
+OPTIONS = ("force", "off", "refresh", "no-store")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    ttl_s: float
+    max_entries: int
+    threshold: float
+    semantic: bool
+    max_temperature: float
+
+
+def settings_for(config: CacheConfig, route: RouteConfig | None) -> Settings:
+    over = route.cache if route is not None else None
+
+    def pick(name: str) -> Any:
+        value = getattr(over, name, None) if over is not None else None
+        return getattr(config, name) if value is None else value
+
+    return Settings(pick("ttl_s"), pick("max_entries"), pick("threshold"), pick("semantic"), pick("max_temperature"))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    lookup: bool
+    store: bool
+    reason: str | None = None  # why the lookup (or the store) is skipped
+
+
+def decide(ctx: RequestContext, settings: Settings) -> Decision:
+    option = ctx.options.get("cache")
+    if option is not None and option not in OPTIONS:
+        raise InvalidRequest(f"llmgw.cache must be one of {', '.join(OPTIONS)}", param="llmgw.cache")
+    directives = {d.strip().split("=")[0] for d in ctx.headers.get("cache-control", "").lower().split(",")}
+    if option == "off":
+        return Decision(False, False, "off")
+    temperature = ctx.body.get("temperature")
+    if option != "force" and isinstance(temperature, int | float) and temperature > settings.max_temperature:
+        return Decision(False, False, "temperature")
+    store = "no-store" not in directives and option != "no-store"
+    if "no-cache" in directives or option == "refresh":
+        return Decision(False, store, "no-cache")
+    return Decision(True, store, None if store else "no-store")

@@ -1,0 +1,70 @@
+"""The exact tier in Redis, shared by every gateway replica.
+
+One key per entry (``<prefix><exact key>``) holding the entry as JSON, with Redis's own expiry set
+to the entry's TTL. ``max_entries`` is not enforced here: bound Redis with ``maxmemory`` and an
+LRU eviction policy. A Redis failure counts as a miss (and a skipped store), never as an error for
+the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import redis.asyncio as aioredis
+
+from llmgw.cache.store import Entry
+
+log = logging.getLogger("llmgw.cache")
+
+
+class RedisExactStore:
+    def __init__(self, url: str, prefix: str, timeout_s: float = 0.5) -> None:
+        self.prefix = prefix
+        self.client = aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+
+    async def get(self, key: str) -> Entry | None:
+        try:
+            raw = await self.client.get(self.prefix + key)
+        except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
+            log.warning("cache: redis get failed (%s); counting a miss", type(exc).__name__)
+            return None
+        if raw is None:
+            return None
+        entry = Entry.from_doc(json.loads(raw))
+        return entry if entry.expires > time.time() else None
+
+    async def put(self, entry: Entry, max_entries: int) -> None:
+        ttl_ms = int((entry.expires - time.time()) * 1000)
+        if ttl_ms <= 0:
+            return
+        try:
+            await self.client.set(self.prefix + entry.key, json.dumps(entry.doc()), px=ttl_ms)
+        except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
+            log.warning("cache: redis set failed (%s); entry not shared", type(exc).__name__)
+
+    async def invalidate(self, *, route: str | None, template: str | None, collection: str | None) -> int:
+        """Delete matching entries (an admin action: scans the prefix, reading each entry)."""
+        deleted = 0
+        async for name in self.client.scan_iter(match=f"{self.prefix}*", count=500):
+            raw = await self.client.get(name)
+            if raw is None:
+                continue
+            doc = json.loads(raw)
+            if (
+                (route is None or doc.get("route") == route)
+                and (template is None or (doc.get("template") or "").split("@")[0] == template)
+                and (collection is None or (doc.get("collection") or "").split("@")[0] == collection)
+            ):
+                deleted += await self.client.delete(name)
+        return deleted
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except Exception:  # noqa: BLE001 - readiness reports it
+            return False
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

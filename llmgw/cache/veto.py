@@ -1,0 +1,218 @@
+"""A cheap check that two similar questions really ask the same thing.
+
+Sentence embeddings place "capital of France" next to "capital of Germany" and "how do I create
+a branch" next to "how do I delete a branch". Before a semantic hit is served, the cached
+question and the new one are compared on what embeddings blur: numbers, named entities,
+negation and a list of opposites. Any difference vetoes the hit (the request goes upstream);
+a veto costs a lost hit, never a wrong answer. Microseconds per pair, no model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from functools import lru_cache
+
+_TOKEN = re.compile(r"\w+(?:['’.\-/]\w+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(]*(\w+)")
+
+NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
+    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+    "hundred": "100", "thousand": "1000", "million": "1e6", "billion": "1e9", "trillion": "1e12",
+    "half": "0.5", "twice": "x2", "double": "x2", "triple": "x3", "dozen": "12",
+}  # fmt: skip
+
+NEGATIONS = frozenset({
+    "not", "no", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without", "cannot",
+    "can't", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't", "weren't", "won't", "wouldn't",
+    "shouldn't", "couldn't", "mustn't", "haven't", "hasn't", "hadn't", "needn't", "ain't", "unless", "except",
+    "excluding", "instead",
+})  # fmt: skip
+
+#: Words whose swap turns a question into another one. Each group is (one side, other side).
+OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
+    (frozenset(a.split()), frozenset(b.split()))
+    for a, b in (
+        (
+            "create creating created make new add adding added insert",
+            "delete deleting deleted remove removing removed drop erase destroy",
+        ),
+        (
+            "enable enabling enabled activate turn_on switch_on",
+            "disable disabling disabled deactivate turn_off switch_off",
+        ),
+        (
+            "increase increasing raise raising more higher above over grow",
+            "decrease decreasing lower lowering less fewer below under reduce shrink",
+        ),
+        ("before prior earlier", "after later following"),
+        ("max maximum largest biggest highest most", "min minimum smallest lowest least"),
+        ("buy buying purchase", "sell selling"),
+        ("start starting begin open opening", "stop stopping end close closing"),
+        ("allow allowed permit accept", "deny denied forbid block reject"),
+        ("encrypt encryption encode", "decrypt decryption decode"),
+        ("upload uploading", "download downloading"),
+        ("import importing", "export exporting"),
+        ("install installing", "uninstall uninstalling"),
+        ("lock locking", "unlock unlocking"),
+        ("push", "pull"),
+        ("send sending", "receive receiving"),
+        ("true", "false"),
+        ("best better", "worst worse"),
+        ("first", "last"),
+        ("safe", "unsafe dangerous"),
+        ("legal", "illegal"),
+        ("possible", "impossible"),
+        ("advantages pros benefits", "disadvantages cons drawbacks risks"),
+        ("hot warm", "cold cool"),
+        ("fast faster quick", "slow slower"),
+        ("input", "output"),
+        ("left", "right"),
+        ("north", "south"),
+        ("east", "west"),
+        ("win", "lose"),
+        ("inside indoor indoors", "outside outdoor outdoors"),
+        ("always", "sometimes"),
+        ("men man male", "women woman female"),
+        ("adults adult", "children child kids kid"),
+        ("yesterday", "tomorrow"),
+        ("join", "leave"),
+        ("plus add sum", "minus subtract difference"),
+        ("multiply", "divide"),
+    )
+)
+
+#: Lower-case names worth catching when people type without capitals (a small, general list).
+_NAMES = """
+afghanistan albania algeria argentina armenia australia austria bangladesh belgium bolivia brazil bulgaria
+cambodia canada chile china colombia croatia cuba czechia denmark ecuador egypt england estonia ethiopia
+finland france germany ghana greece hungary iceland india indonesia iran iraq ireland israel italy jamaica
+japan jordan kenya korea latvia lebanon lithuania luxembourg malaysia mexico mongolia morocco nepal
+netherlands nigeria norway pakistan peru philippines poland portugal romania russia scotland serbia
+singapore slovakia slovenia somalia spain sweden switzerland syria taiwan thailand tunisia turkey uganda
+ukraine uruguay venezuela vietnam wales yemen zambia zimbabwe europe asia africa america antarctica
+london paris berlin madrid rome tokyo beijing moscow delhi mumbai sydney toronto chicago boston seattle
+amsterdam vienna prague warsaw dublin lisbon athens cairo istanbul dubai singapore seoul bangkok
+january february march april june july august september october november december monday tuesday
+wednesday thursday friday saturday sunday mercury venus mars jupiter saturn uranus neptune pluto
+english french german spanish italian chinese japanese russian arabic hindi portuguese dutch korean
+python java javascript typescript rust golang ruby kotlin swift scala haskell perl php sql postgres
+postgresql mysql sqlite redis mongodb linux windows macos android ios docker kubernetes git aws azure
+dollar dollars euro euros pound pounds yen rupee rupees bitcoin celsius fahrenheit kelvin
+"""
+GAZETTEER = frozenset(_NAMES.split())
+
+_STOP_CAPS = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
+
+#: Function words: swapping one of these for another does not change what is asked about.
+_FUNCTION_WORDS = """
+a an the this that these those is are was were be been being am do does did can could will would should
+shall may might must have has had i me my we our you your it its they them their he she his her of in on at
+to for from by with about as into through over under than then so and or but if what which who whom whose
+when where why how there here some any all each every much many more most very just also please tell give
+"""
+STOPWORDS = frozenset(_FUNCTION_WORDS.split())
+
+
+@lru_cache(maxsize=16384)
+def features(text: str) -> tuple[Counter[str], tuple[str, ...], int, frozenset[str], tuple[frozenset[str], ...]]:
+    """(numbers, entities, negation count, all tokens lower-cased, opposite sides mentioned)."""
+    tokens = _TOKEN.findall(text.replace("’", "'"))
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
+    positions = [m.start() for m in _TOKEN.finditer(text.replace("’", "'"))]
+    numbers: Counter[str] = Counter()
+    entities: dict[str, None] = {}  # ordered: acronyms are matched against initials in order
+    negations = 0
+    lower = [t.lower() for t in tokens]
+    for token, low, pos in zip(tokens, lower, positions, strict=True):
+        if _NUMBER.fullmatch(token):
+            numbers[_number(token)] += 1
+        elif low in NUMBER_WORDS:
+            numbers[NUMBER_WORDS[low]] += 1
+        elif low in NEGATIONS or low.endswith("n't"):
+            negations += 1
+        elif _entity_like(token, low, pos in starts):
+            entities[low] = None
+    words = frozenset(lower)
+    joined = {"_".join(pair) for pair in itertools.pairwise(lower)}
+    sides = tuple(
+        frozenset(name for name, side in (("a", a), ("b", b)) if words & side or joined & side) for a, b in OPPOSITES
+    )
+    return numbers, tuple(entities), negations, words, sides
+
+
+def _number(token: str) -> str:
+    token = re.sub(r"(st|nd|rd|th)$", "", token)
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", token):
+        token = token.replace(",", "")
+    token = token.replace(",", ".")
+    try:
+        value = float(token)
+    except ValueError:
+        return token
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _entity_like(token: str, low: str, sentence_start: bool) -> bool:
+    if low in GAZETTEER:
+        return True
+    if low in _STOP_CAPS or len(token) < 2:
+        return False
+    if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
+        return True  # gpt-4, COVID-19, python3, A4
+    if token.isupper():
+        return True  # acronyms: NASA, USA
+    return token[0].isupper() and not sentence_start
+
+
+def _acronym_of(acronym: str, entities: tuple[str, ...]) -> bool:
+    """ "us" for "united states": the other side's entity words, in order, have these initials."""
+    initials = "".join(w[0] for w in entities if w)
+    return len(acronym) >= 2 and acronym.isalpha() and acronym in initials
+
+
+def veto(cached: str, asked: str) -> str | None:
+    """Why the two questions may differ in meaning ("number", "entity", "negation", "opposite"), or None."""
+    if cached == asked:
+        return None
+    n1, e1, neg1, w1, s1 = features(cached)
+    n2, e2, neg2, w2, s2 = features(asked)
+    if n1 != n2:
+        return "number"
+    if (neg1 > 0) != (neg2 > 0) or (neg1 + neg2 > 0 and neg1 % 2 != neg2 % 2):
+        return "negation"
+    for side1, side2 in zip(s1, s2, strict=True):
+        if side1 and side2 and side1 != side2:
+            return "opposite"
+    only1 = {e for e in e1 if e not in w2 and not _acronym_of(e, e2)}
+    only2 = {e for e in e2 if e not in w1 and not _acronym_of(e, e1)}
+    if only1 and only2:
+        return "entity"
+    if _one_word_swapped(cached, asked):
+        return "substitution"
+    return None
+
+
+def _one_word_swapped(a: str, b: str) -> bool:
+    """The same question with exactly one content word replaced ("spread through food" / "water").
+
+    Then that word is the whole difference, and unless the two are forms of one word ("kid" /
+    "kids") the questions are about different things. A synonym swap ("novel" / "new") is vetoed
+    too: a lost hit, not a wrong one.
+    """
+    t1, t2 = _TOKEN.findall(a.lower()), _TOKEN.findall(b.lower())
+    if len(t1) != len(t2):
+        return False
+    diffs = [(x, y) for x, y in zip(t1, t2, strict=True) if x != y]
+    if len(diffs) != 1:
+        return False
+    x, y = diffs[0]
+    if x in STOPWORDS or y in STOPWORDS:
+        return False
+    prefix = next((i for i, (c, d) in enumerate(zip(x, y, strict=False)) if c != d), min(len(x), len(y)))
+    return prefix < 3 or prefix < min(len(x), len(y)) - 1

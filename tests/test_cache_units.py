@@ -1,0 +1,257 @@
+"""The cache's parts without a server: veto, keys, policy, index, store, persistence, assembly."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from llmgw.cache.index import VectorIndex
+from llmgw.cache.keys import build_key, retrieval_scope
+from llmgw.cache.policy import decide, settings_for
+from llmgw.cache.service import mask_answer, storable
+from llmgw.cache.store import Entry, MemoryStore, SqlitePersister
+from llmgw.cache.veto import veto
+from llmgw.config import CacheConfig, RouteConfig
+from llmgw.context import RequestContext
+from llmgw.errors import InvalidRequest
+from llmgw.guards.pii import Masker
+from llmgw.keys import KeyInfo
+from llmgw.stages.cache import Assembler
+
+# --- veto ----------------------------------------------------------------------------------------
+
+VETOED = [
+    ("What is the capital of France?", "What is the capital of Germany?", "entity"),
+    ("what is the capital of france", "what is the capital of germany", "entity"),  # typed without capitals
+    ("Is gpt-4 better than gpt-3?", "Is gpt-4 better than gpt-3.5?", "entity"),
+    ("Convert 5 miles to km", "Convert 50 miles to km", "number"),
+    ("How many calories are in two eggs?", "How many calories are in 3 eggs?", "number"),
+    ("Can I travel with a mask?", "Can I travel without a mask?", "negation"),
+    ("Should children wear masks?", "Shouldn't children wear masks?", "negation"),
+    ("How do I create a branch?", "How do I delete a branch?", "opposite"),
+    ("How do I turn on dark mode?", "How do I turn off dark mode?", "opposite"),
+    ("Dose of ibuprofen for adults", "Dose of ibuprofen for children", "opposite"),
+    ("Can the virus spread through food?", "Can the virus spread through water?", "substitution"),
+    ("should i buy apple shares now?", "should i buy tesla shares now?", "substitution"),
+    ("What is a novel coronavirus?", "What is a new coronavirus?", "substitution"),  # a synonym: a lost hit
+]
+PASSED = [
+    ("What is a novel coronavirus?", "What does novel coronavirus mean?"),
+    ("Can the virus spread through food?", "Can the viruses spread through food?"),
+    ("What is the capital of France?", "which city is the capital of france"),
+    ("Am I at risk for COVID-19 in the United States?", "Is it risky to get COVID-19 in the US?"),
+    ("How many calories are in two eggs?", "What's the calorie count of 2 eggs?"),
+    ("Should children wear masks?", "Do kids need to wear masks?"),
+    ("Why is it called COVID-19?", "Why is the disease named COVID-19?"),
+]
+
+
+@pytest.mark.parametrize(("cached", "asked", "reason"), VETOED)
+def test_veto_catches_near_misses(cached: str, asked: str, reason: str) -> None:
+    assert veto(cached, asked) == reason
+    assert veto(asked, cached) == reason, "symmetric"
+
+
+@pytest.mark.parametrize(("cached", "asked"), PASSED)
+def test_veto_lets_rewordings_through(cached: str, asked: str) -> None:
+    assert veto(cached, asked) is None
+
+
+# --- keys and policy -------------------------------------------------------------------------------
+
+
+def context(body: dict[str, Any], headers: dict[str, str] | None = None, **options: Any) -> RequestContext:
+    ctx = RequestContext("r1", "chat", body, options, headers or {})
+    ctx.key = KeyInfo("k1", "one", "red", None, ("*",), ("*",))
+    return ctx
+
+
+class FakeRetrieval:
+    def collection_version(self, name: str) -> str:
+        return {"docs": "v7"}.get(name, "")
+
+
+class FakeGateway:
+    retrieval = FakeRetrieval()
+
+
+def test_scope_and_exact_key() -> None:
+    body = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+                                       {"role": "user", "content": "Hi?"}], "temperature": 0}  # fmt: skip
+    key = build_key(context(body), FakeGateway(), "m", "key")
+    assert key is not None and key.question == "Hi?" and key.tenant == "key:k1"
+    same = build_key(context({**body, "stream": True}), FakeGateway(), "m", "key")
+    assert same == key, "streaming does not change the answer"
+    longer = [{"role": "system", "content": "Be long."}, body["messages"][1]]
+    tools = [{"type": "function"}]
+    for changed in ({**body, "temperature": 0.2}, {**body, "tools": tools}, {**body, "messages": longer}):
+        other = build_key(context(changed), FakeGateway(), "m", "key")
+        assert other is not None and other.scope != key.scope
+    reworded = build_key(context({**body, "messages": [body["messages"][0], {"role": "user", "content": "Hello?"}]}),
+                         FakeGateway(), "m", "key")  # fmt: skip
+    assert reworded is not None and reworded.scope == key.scope and reworded.exact != key.exact
+    assert build_key(context(body), FakeGateway(), "other-model", "key").scope != key.scope  # type: ignore[union-attr]
+    team = build_key(context(body), FakeGateway(), "m", "team")
+    assert team is not None and team.tenant == "team:red"
+    ada = build_key(context({**body, "user": "ada"}), FakeGateway(), "m", "user")
+    bob = build_key(context({**body, "user": "bob"}), FakeGateway(), "m", "user")
+    assert ada is not None and bob is not None and ada.scope != bob.scope, "share: user splits a key's callers"
+    image = {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}
+    assert build_key(context(image), FakeGateway(), "m", "key").question is None  # type: ignore[union-attr]
+    assert build_key(context({"model": "m", "messages": []}), FakeGateway(), "m", "key") is None
+
+
+def test_retrieval_collection_version_is_part_of_the_scope() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "Hi?"}]}
+    assert retrieval_scope(context(body, retrieval="docs"), FakeGateway()) == "docs@v7"
+    assert retrieval_scope(context(body, retrieval={"collection": "faq"}), FakeGateway()) == "faq@"
+    assert retrieval_scope(context(body), object()) == ""
+    with_docs = build_key(context(body, retrieval="docs"), FakeGateway(), "m", "key")
+    without = build_key(context(body), FakeGateway(), "m", "key")
+    assert with_docs is not None and without is not None and with_docs.scope != without.scope
+
+
+def test_an_unknown_collection_version_is_learnt_after_retrieval() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "Hi?"}]}
+    unknown = build_key(context(body, retrieval="fresh"), FakeGateway(), "m", "key")
+    known = build_key(context(body, retrieval="docs"), FakeGateway(), "m", "key")
+    assert unknown is not None and known is not None
+    assert unknown.version_unknown and not known.version_unknown
+    relearnt = unknown.with_collection("fresh@v1")
+    assert relearnt.collection == "fresh@v1" and relearnt.scope != unknown.scope and relearnt.exact != unknown.exact
+    assert relearnt.with_collection("fresh@") == unknown, "the same parts hash the same"
+
+
+def test_policy_decisions() -> None:
+    settings = settings_for(CacheConfig(max_temperature=0.5), RouteConfig.model_validate({"cache": {"ttl_s": 5}}))
+    assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == 0.84
+    body = {"model": "m", "messages": []}
+    assert decide(context(body), settings).lookup
+    assert decide(context({**body, "temperature": 0.9}), settings).reason == "temperature"
+    assert decide(context({**body, "temperature": 0.9}, cache="force"), settings).lookup
+    no_cache = decide(context(body, {"cache-control": "no-cache"}), settings)
+    assert not no_cache.lookup and no_cache.store
+    no_store = decide(context(body, {"cache-control": "max-age=0, no-store"}), settings)
+    assert no_store.lookup and not no_store.store
+    assert not decide(context(body, cache="off"), settings).store
+    with pytest.raises(InvalidRequest):
+        decide(context(body, cache="sometimes"), settings)
+
+
+def test_only_clean_answers_are_storable() -> None:
+    ctx = context({})
+    good = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
+    assert storable(ctx, good)
+    assert not storable(ctx, {"choices": [{"message": {"content": None}, "finish_reason": "content_filter"}]})
+    ctx.meta["guards_failed_open"] = True
+    assert not storable(ctx, good), "an answer the guards did not check is not kept"
+    ctx = context({})
+    ctx.status = "content_filtered"
+    assert not storable(ctx, good)
+    ctx = context({})
+    ctx.meta["retrieval"] = {"collection": "kb", "error": "store unreachable"}
+    assert not storable(ctx, good), "an answer produced without its passages is not kept"
+
+
+def test_stored_answers_hold_placeholders_not_the_callers_pii() -> None:
+    ctx = context({})
+    masker = Masker(policy=None)  # type: ignore[arg-type]
+    masker.placeholder("PERSON", "Ada Lovelace")
+    ctx.state["masker"] = masker
+    text = "Dear Ada Lovelace, hello. Bye, Ada."
+    completion = {"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}
+    kept = mask_answer(completion, ctx)
+    assert kept["choices"][0]["message"]["content"] == "Dear <PERSON_1>, hello. Bye, <PERSON_1>."
+    assert completion["choices"][0]["message"]["content"] == text, "the client's copy is untouched"
+
+
+def test_streamed_chunks_assemble_into_a_completion() -> None:
+    assembler = Assembler()
+    for chunk in (
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 1}},
+    ):
+        assembler.feed(chunk)
+    assert assembler.completion()["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}
+    ]
+    tools = Assembler()
+    tools.feed({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": '{"a"'}}]}, "finish_reason": None}]})  # fmt: skip
+    tools.feed({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
+                             "finish_reason": "tool_calls"}]})  # fmt: skip
+    message = tools.completion()["choices"][0]["message"]
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    assert message["tool_calls"] == [call]
+
+
+# --- index and store ---------------------------------------------------------------------------------
+
+
+def unit(rng: np.random.Generator, n: int, dim: int = 384) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_index_switches_to_hnsw_and_agrees_with_exact_search() -> None:
+    import threading
+
+    rng = np.random.default_rng(0)
+    vectors = unit(rng, 600)
+    index = VectorIndex(384, ann_min=300, lock=threading.RLock())
+    for i, v in enumerate(vectors):
+        index.add(f"k{i}", v)
+    deadline = time.monotonic() + 30
+    while index.graph is None or index.graph.ntotal != len(index.keys):
+        assert time.monotonic() < deadline, "the HNSW graph was not built"
+        time.sleep(0.05)
+    for i in (0, 299, 450, 599):
+        assert index.search(vectors[i], 1)[0][0] == f"k{i}"
+    for i in range(0, 500):
+        index.remove(f"k{i}")  # more than half dead: compacted, graph rebuilt later
+    assert len(index) == 100 and len(index.keys) < 200, "dead rows were compacted away"
+    assert index.search(vectors[550], 1)[0][0] == "k550"
+    assert all(key != "k10" for key, _ in index.search(vectors[10], 4))
+
+
+def entry(key: str, route: str = "r", scope: str = "s", vector: np.ndarray | None = None, ttl: float = 60,
+          template: str | None = None) -> Entry:  # fmt: skip
+    now = time.time()
+    return Entry(key=key, scope=scope, route=route, question=key, completion={"choices": []}, created=now,
+                 expires=now + ttl, template=template, vector=vector)  # fmt: skip
+
+
+def test_store_limits_expiry_scope_and_invalidation() -> None:
+    rng = np.random.default_rng(1)
+    v = unit(rng, 5)
+    store = MemoryStore()
+    for i in range(3):
+        store.add(entry(f"e{i}", vector=v[i]), max_entries=2)
+    assert store.get_now("e0") is None and store.get_now("e2") is not None, "least recently used dropped"
+    assert store.nearest("s", v[2], 2)[0][0].key == "e2"
+    assert store.nearest("other-scope", v[2], 2) == [], "lookups never leave their scope"
+    store.add(entry("old", ttl=-1, vector=v[3]), max_entries=10)
+    assert store.get_now("old") is None and all(e.key != "old" for e, _ in store.nearest("s", v[3], 4))
+    store.add(entry("t1", route="q", template="greeter@abc"), max_entries=10)
+    assert store.invalidate(template="greeter") == 1 and store.get_now("t1") is None
+
+
+def test_sqlite_persistence_round_trip(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sqlite")
+    rng = np.random.default_rng(2)
+    v = unit(rng, 2)
+    store = MemoryStore(persister=SqlitePersister(path))
+    store.add(entry("a", vector=v[0]), max_entries=10)
+    store.add(entry("b", vector=v[1]), max_entries=10)
+    store.remove("a")
+    store.persister.flush()  # type: ignore[union-attr]
+    again = MemoryStore(persister=SqlitePersister(path))
+    assert again.load({}, 10) == 1
+    found = again.nearest("s", v[1], 1)
+    assert found[0][0].key == "b" and found[0][1] == pytest.approx(1.0, abs=1e-5)
