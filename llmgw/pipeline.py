@@ -265,7 +265,8 @@ class Pipeline:
         if ctx.model_name:
             headers["x-llmgw-model"] = ctx.model_name
         decision = ctx.state.get("decision")
-        headers["x-llmgw-route"] = decision.header(ctx.route_name, ctx.model_name) if decision is not None else ctx.route_name
+        route = ctx.route_name
+        headers["x-llmgw-route"] = decision.header(route, ctx.model_name) if decision is not None else route
         if ctx.meta.get("fallbacks"):
             headers["x-llmgw-route"] += f"; fallbacks={len(ctx.meta['fallbacks'])}"
 

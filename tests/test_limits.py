@@ -178,7 +178,7 @@ def two_gateways(upstream: FakeUpstream, tmp_path: Path) -> Iterator[tuple[list[
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for url in urls:
-            for _ in range(300):
+            for _ in range(900):  # importing torch and friends takes a while on a busy machine
                 try:
                     if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                         break
