@@ -24,6 +24,7 @@ def phones(text: str, floor: float = 0.3) -> list[str]:
         ("Phone: 555-0147", "555-0147"),
         ("tel. 030/123456", "030/123456"),
         ("reach me on 415.555.0199 after six", "415.555.0199"),
+        ("Singapore 72705\n2546712361 fax", "2546712361"),  # ten bare digits, context after
     ],
 )
 def test_phone_shapes_people_type_are_found(text: str, number: str) -> None:
@@ -39,6 +40,7 @@ def test_phone_shapes_people_type_are_found(text: str, number: str) -> None:
         "The office is at 38 73 Rue Ibn Al Khatib",  # a house number before a street
         "I paid 1,234,567 dollars in 1999",
         "card 4111 1111 1111 1111",  # 16 digits: a card, not a phone
+        "invoice 2813882583 is paid",  # bare digits without a context word
     ],
 )
 def test_phone_look_alikes_are_not_masked(text: str) -> None:

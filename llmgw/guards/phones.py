@@ -22,7 +22,7 @@ __all__ = ["PHONE_CONTEXT_AFTER", "PHONE_CONTEXT_BEFORE", "find_phones", "phone_
 _EXT = r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})"
 #: digit groups with one separator between them, optional parentheses, optional + and extension
 _CANDIDATE = re.compile(
-    r"(?<![\w.+/-])(?P<num>\+?\(?\d{1,5}\)?(?:(?:[ .\-/]|\)\s?)\(?\d{1,8}\)?){0,6})"
+    r"(?<![\w.+/-])(?P<num>\+?\(?\d{1,15}\)?(?:(?:[ .\-/]|\)\s?)\(?\d{1,8}\)?){0,6})"
     r"(?P<ext>" + _EXT + r")?(?![\w]|[.,-]\d)",
     re.IGNORECASE,
 )

@@ -61,6 +61,9 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     # context words may follow a value too ("555 0100 (office)"): look two tokens past it
     enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
     analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[policy.language], context_aware_enhancer=enhancer)
+    # llmgw's phone recognizer covers what Presidio's does (the phonenumbers matcher run for eight
+    # regions), which was a third of the time of analyze() on a 300-character message
+    analyzer.registry.remove_recognizer("PhoneRecognizer")
     for recognizer in builtin_recognizers(policy.language):
         analyzer.registry.add_recognizer(recognizer)
     for i, spec in enumerate(policy.recognizers):
