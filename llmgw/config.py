@@ -132,6 +132,14 @@ class PriceConfig(Strict):
 Capability = Literal["chat", "streaming", "tools", "json_mode", "vision", "embeddings"]
 
 
+class DeploymentConfig(Strict):
+    """Another endpoint serving the same model (another region, account or replica)."""
+
+    provider: str
+    upstream_id: str
+    weight: float = Field(1.0, gt=0)
+
+
 class ModelConfig(Strict):
     provider: str
     upstream_id: str
@@ -140,6 +148,8 @@ class ModelConfig(Strict):
     context_window: int = Field(8192, gt=0)
     capabilities: list[Capability] = ["chat", "streaming"]
     quality: dict[str, float] = Field({}, description="quality score per task, 0..1")
+    deployments: list[DeploymentConfig] = Field([], description="more endpoints of this model, balanced")
+    balance: Literal["weighted", "latency"] = Field("weighted", description="how a deployment is picked")
 
 
 class StageToggles(Strict):
@@ -300,6 +310,9 @@ class RoutingConfig(Strict):
     tasks: dict[str, list[str]] = Field({}, description="task → more exemplar requests for the task classifier")
     replace_tasks: bool = Field(False, description="use only `tasks`, not the shipped exemplars")
     task_threshold: float = Field(0.45, ge=0, le=1, description="below this confidence the route's default task")
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a deployment's circuit")
+    breaker_cooldown_s: float = Field(30.0, gt=0, description="how long an open circuit keeps a deployment out")
+    ewma_alpha: float = Field(0.2, gt=0, le=1, description="weight of the newest latency in the moving average")
 
 
 class StaticKeyConfig(Strict):
@@ -336,6 +349,10 @@ class Config(Strict):
             if model.provider not in self.providers:
                 known = ", ".join(sorted(self.providers)) or "none"
                 problems.append((f"models.{name}.provider", f"unknown provider {model.provider!r} (known: {known})"))
+            for i, deployment in enumerate(model.deployments):
+                if deployment.provider not in self.providers:
+                    where = f"models.{name}.deployments[{i}].provider"
+                    problems.append((where, f"unknown provider {deployment.provider!r}"))
         for name, route in self.routes.items():
             for i, allowed in enumerate(route.models):
                 if allowed != "*" and allowed not in self.models:

@@ -24,6 +24,7 @@ from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
 from llmgw.providers.base import ProviderBase
 from llmgw.retrieval.service import Retrieval
+from llmgw.routing.balance import Balancer
 from llmgw.storage.db import make_engine
 from llmgw.storage.writer import RowWriter
 from llmgw.templates.store import PromptStore
@@ -51,6 +52,7 @@ class Gateway:
         self.guards = GuardRuntime(config.guards)
         self.cache = ResponseCache(config.cache, self) if config.cache.enabled else None
         self.retrieval = Retrieval(config.retrieval.collections_dir)
+        self.balancer = Balancer(config.routing)
         self.counters: Counters | None = None
         if config.limits.enabled:
             from llmgw.stages.ratelimit import counters_for

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmgw.pipeline")
 #: upstream failures after which another model is worth trying (errors.upstream_error kinds)
 FALLBACK_KINDS = frozenset({"rate_limited", "server_error", "unavailable", "timeout", "content_filter"})
+#: failures that count against a deployment's circuit breaker (a content filter is about the request)
+BREAKER_KINDS = FALLBACK_KINDS - {"content_filter"}
+T = TypeVar("T")
 
 #: Before the route is known: who is calling, and what are they asking for.
 FRONT: tuple[type[Stage], ...] = (Authenticate, ParseRequest)
@@ -125,8 +128,10 @@ class Pipeline:
 
     def upstream_call(self, ctx: RequestContext) -> UpstreamCall:
         assert ctx.model is not None
-        ctx.body["model"] = ctx.model.upstream_id
-        return UpstreamCall(ctx.body, ctx.model.upstream_id, ctx.deadline, ctx.request_id)
+        deployment = ctx.state.get("deployment")
+        upstream_id = deployment.upstream_id if deployment is not None else ctx.model.upstream_id
+        ctx.body["model"] = upstream_id
+        return UpstreamCall(ctx.body, upstream_id, ctx.deadline, ctx.request_id)
 
     def fall_back(self, ctx: RequestContext, exc: GatewayError) -> bool:
         """Switch to the next model in line after a failure worth another model; False when there is none.
@@ -143,13 +148,39 @@ class Pipeline:
         self.set_response_headers(ctx)
         return True
 
-    async def complete(self, ctx: RequestContext) -> dict[str, Any]:
+    async def with_failover(self, ctx: RequestContext, attempt: Callable[[RequestContext], Awaitable[T]]) -> T:
+        """Each deployment of the model in the balancer's order, then the next model in line.
+
+        A deployment that fails with 5xx, 429 or a timeout counts towards its circuit breaker and
+        the next deployment is tried; a content filter skips to the next model; anything else, or
+        the request's deadline, ends it.
+        """
+        balancer = self.gateway.balancer
         while True:
-            try:
-                return await self.complete_once(ctx)
-            except GatewayError as exc:
-                if not self.fall_back(ctx, exc):
-                    raise
+            assert ctx.model is not None and ctx.model_name is not None
+            queue = balancer.order(ctx.model_name, ctx.model)
+            for i, deployment in enumerate(queue):
+                ctx.state["deployment"] = deployment
+                ctx.provider_name = deployment.provider
+                started = time.perf_counter()
+                try:
+                    result = await attempt(ctx)
+                except GatewayError as exc:
+                    kind = getattr(exc, "kind", None)
+                    if kind in BREAKER_KINDS:
+                        balancer.failed(deployment)
+                    failure = exc
+                    if kind in BREAKER_KINDS and i + 1 < len(queue) and time.monotonic() < ctx.deadline:
+                        ctx.meta.setdefault("failovers", []).append({"deployment": deployment.key, "error": exc.code})
+                        continue
+                    break
+                balancer.succeeded(deployment, (time.perf_counter() - started) * 1000.0)
+                return result
+            if not self.fall_back(ctx, failure):
+                raise failure
+
+    async def complete(self, ctx: RequestContext) -> dict[str, Any]:
+        return await self.with_failover(ctx, self.complete_once)
 
     async def complete_once(self, ctx: RequestContext) -> dict[str, Any]:
         provider = self.gateway.providers[ctx.provider_name or ""]
@@ -177,13 +208,8 @@ class Pipeline:
         return completion
 
     async def open_stream(self, ctx: RequestContext) -> Chunks:
-        """Start the upstream stream, falling back before its first byte; later failures raise mid-stream."""
-        while True:
-            try:
-                return await self.open_stream_once(ctx)
-            except GatewayError as exc:
-                if not self.fall_back(ctx, exc):
-                    raise
+        """Start the upstream stream, failing over before its first byte; later failures raise mid-stream."""
+        return await self.with_failover(ctx, self.open_stream_once)
 
     async def open_stream_once(self, ctx: RequestContext) -> Chunks:
         provider = self.gateway.providers[ctx.provider_name or ""]

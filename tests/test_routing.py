@@ -149,3 +149,39 @@ def test_streamed_and_plain_requests_cost_the_same(make_gateway: Any) -> None:
     assert rows[0]["prompt_tokens"] == rows[1]["prompt_tokens"] and not rows[0]["usage_estimated"]
     with pytest.raises(openai.NotFoundError):
         gw.client().chat.completions.create(model="nope", messages=messages)
+
+
+def test_deployments_fail_over_and_the_breaker_keeps_a_dead_one_out(make_gateway: Any, upstream: FakeUpstream) -> None:
+    multi = {"provider": "down", "upstream_id": "nothing", "deployments": [{"provider": "up", "upstream_id": "fake-b"}]}
+    gw = make_gateway(models={"multi": multi}, routing={"breaker_failures": 2, "breaker_cooldown_s": 600})
+    for _ in range(20):  # the dead deployment comes first about half the time until its circuit opens
+        response = ask(gw, "hi", model="multi")
+        assert response.status_code == 200 and upstream.requests[-1]["model"] == "fake-b"
+    rows = gw.rows()
+    failovers = [f for r in rows for f in r["meta"].get("failovers", [])]
+    assert len(failovers) == 2 and failovers[0] == {"deployment": "multi@down/nothing", "error": "upstream_unavailable"}
+    assert {r["provider"] for r in rows} == {"up"}
+
+
+def test_latency_balancing_prefers_the_fastest_healthy_deployment() -> None:
+    from llmgw.config import ModelConfig, RoutingConfig
+    from llmgw.routing.balance import Balancer
+
+    model = ModelConfig(
+        provider="a",
+        upstream_id="m",
+        balance="latency",
+        deployments=[{"provider": "b", "upstream_id": "m"}, {"provider": "c", "upstream_id": "m"}],
+    )
+    balancer = Balancer(RoutingConfig(breaker_failures=2, ewma_alpha=0.5))
+    a, b, c = balancer.deployments("m", model)
+    assert [d.provider for d in balancer.order("m", model)] == ["a", "b", "c"]  # each tried once first
+    balancer.succeeded(a, 50)
+    balancer.succeeded(b, 10)
+    balancer.failed(c)
+    assert [d.provider for d in balancer.order("m", model)] == ["b", "a", "c"]
+    balancer.succeeded(b, 200)  # EWMA: 0.5 * 200 + 0.5 * 10 = 105
+    assert b.ewma_ms == 105 and next(d.provider for d in balancer.order("m", model)) == "a"
+    balancer.failed(a)
+    balancer.failed(a)  # the breaker opens: a goes last, whatever its latency
+    assert [d.provider for d in balancer.order("m", model)] == ["b", "c", "a"]
