@@ -9,10 +9,13 @@ tokens Presidio already computed:
   capitalised tokens after it as the surname ("Madison Boyes");
 * a title followed by capitalised tokens ("Dr. Brenda Eldarkhanov", "Mr. Rodriguez");
 * a name after "my name is", "call me", "named", "this is" when capitalised;
+* a census surname alone when spaCy tags it a proper noun and it is no ordinary English word
+  ("Sjöberg and Cantu were ...");
 * lower-case "first last" only when both halves are census names and neither is an ordinary
   English verb, adjective or adverb (spaCy's lemma tables) nor a stop word.
 
-Ordinary words that are also names ("Will", "May", "Mark", "Hope") never count from the list alone.
+Ordinary words that are also names ("Will", "May", "Mark", "Hope") never count from the list alone;
+nor do dates, places after "in" / "to", words before "Street" or "Suite", or Title Case headlines.
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ PARTICLES = {"van", "von", "de", "der", "den", "da", "del", "della", "di", "du",
 LEAD_INS = ({"name", ":"}, {"name", "is"}, {"call", "me"}, {"calls", "me"}, {"named"}, {"this", "is"}, {"called"})
 
 
-#: in the census first-name list, but far more often a date or a place
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+#: in the census first-name list, but far more often a date or a place
 NOT_NAMES = _words(
     "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august"
     " september october november december america china india paris florida georgia virginia carolina dakota"
