@@ -47,3 +47,16 @@ def test_the_export_is_cached_and_reused(guard, tmp_path, monkeypatch) -> None: 
     monkeypatch.setattr(fastembed, "_export", lambda *a: pytest.fail("exported again"))
     again = fastembed.GuardEmbedder()
     assert again.path == guard.path and np.array_equal(again(TEXTS[:1]), guard(TEXTS[:1]))
+
+
+def test_threads_can_embed_at_once(guard) -> None:  # type: ignore[no-untyped-def]
+    """The guards' threads and retrieval's share nothing that breaks under concurrent use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmgw.embedder import encode
+
+    expected = guard(TEXTS)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(guard, TEXTS) for _ in range(6)] + [pool.submit(encode, TEXTS) for _ in range(2)]
+        results = [f.result() for f in futures]
+    assert all(np.array_equal(r, expected) for r in results[:6])

@@ -14,6 +14,7 @@ Without ``onnxruntime`` (or if the export fails) the guards fall back to the flo
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -97,7 +98,7 @@ class GuardEmbedder:
         from llmgw import embedder
 
         model_dir = path or embedder.model_path()
-        self.model = embedder.load(model_dir)  # the shared float model: its tokenizer, and the export source
+        self.model = embedder.load(model_dir)  # the shared float model: the export source
         target = cache_dir() / _model_key(model_dir) / "minilm-int8.onnx"
         if not target.is_file():
             log.info("exporting the guards' int8 embedding model to %s", target)
@@ -106,7 +107,10 @@ class GuardEmbedder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = self.model.tokenizer
+        # a tokenizer of our own: a Rust tokenizer used from two threads at once (the float model's, by
+        # retrieval) can fail with "Already borrowed"; the lock covers several guard threads
+        self.tokenizer = copy.deepcopy(self.model.tokenizer)
+        self._tokenizer_lock = threading.Lock()
         self.path = target
 
     def __call__(self, texts: list[str]) -> np.ndarray:
@@ -115,7 +119,8 @@ class GuardEmbedder:
         always gets the same vector, in training as at run time, and no work is spent on padding."""
         out = np.zeros((len(texts), 384), dtype=np.float32)
         for i, text in enumerate(texts):
-            enc = self.tokenizer([text], truncation=True, max_length=MAX_TOKENS, return_tensors="np")
+            with self._tokenizer_lock:
+                enc = self.tokenizer([text], truncation=True, max_length=MAX_TOKENS, return_tensors="np")
             feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
             vector = self.session.run(None, feed)[0][0].mean(axis=0)
             out[i] = vector / max(float(np.linalg.norm(vector)), 1e-12)
