@@ -45,7 +45,12 @@ class OnnxQueryEncoder:
         model = embedder.load(path)
         if not _mean_pooled(model):
             raise ValueError(f"{path}: not a mean-pooled transformer")
-        self.tokenizer = model.tokenizer
+        # its own tokenizer: a fast tokenizer used by two threads at once raises "Already borrowed",
+        # and the shared model's is used under llmgw.embedder's lock by PyTorch encodes
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self._tokenizer_lock = threading.Lock()
         self.max_length = int(model.max_seq_length or 256)
         self.normalize = any(type(m).__name__ == "Normalize" for m in model)
         key = hashlib.sha256(f"{Path(path).resolve()}:{torch.__version__}".encode()).hexdigest()[:16]
@@ -87,7 +92,8 @@ class OnnxQueryEncoder:
         tmp.replace(file)
 
     def encode(self, text: str) -> np.ndarray:
-        encoded = self.tokenizer([text], return_tensors="np", truncation=True, max_length=self.max_length)
+        with self._tokenizer_lock:
+            encoded = self.tokenizer([text], return_tensors="np", truncation=True, max_length=self.max_length)
         mask = encoded["attention_mask"].astype(np.int64)
         inputs = {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask}
         hidden = self.session.run(None, inputs)[0]

@@ -112,3 +112,15 @@ def test_onnx_failure_falls_back_to_pytorch(monkeypatch: pytest.MonkeyPatch, tmp
         assert onnx_embedder._encoder(embedder.model_path()) is None
     finally:
         onnx_embedder._encoder.cache_clear()
+
+
+def test_onnx_query_encoder_is_safe_from_many_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmgw import embedder, onnx_embedder
+
+    questions = [f"question number {i} about volcanoes and tea" for i in range(64)]
+    with ThreadPoolExecutor(8) as pool:  # queries, and PyTorch encodes of the same model, at once
+        fast = list(pool.map(onnx_embedder.encode_query, questions))
+        slow = list(pool.map(lambda q: embedder.encode([q])[0], questions))
+    assert all(float(a @ b) > 0.99999 for a, b in zip(fast, slow, strict=True))
