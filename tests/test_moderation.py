@@ -163,3 +163,14 @@ def test_stream_windows_of_scientific_prose_are_not_flagged(moderator: Moderator
 
     assert [w for w in windows_of(text, 8) if moderator.score(w).flagged] == []
 
+
+def test_a_policy_lexicon_stops_an_answer() -> None:
+    """A policy's ``moderation.lexicon`` terms have no category; a hit stops the answer as "lexicon"
+    (they once crashed the output guard, which then failed closed on every answer)."""
+    from llmgw.guards.output import check_output
+    from llmgw.guards.policy import Policy
+
+    rules = {"lexicon": ["Project Bluebird"], "output_pii": "allow"}
+    policy = Policy.model_validate({"name": "p", "moderation": rules})
+    assert check_output(policy, ["the launch of project bluebird is next week"], None, "").violation == "lexicon"
+    assert check_output(policy, ["the launch is next week"], None, "").violation is None

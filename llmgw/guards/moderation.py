@@ -8,7 +8,8 @@
 * Lexicons: ``guardrails/lexicons/<category>.txt``, one term or phrase per line (``#`` comments, a
   trailing ``*`` matches any word ending), matched case-insensitively on whole words of the
   normalised text. A hit lifts its category to ``lexicon_score`` (0.9 by default, so it is
-  flagged). ``extra_terms`` adds terms per category at construction time.
+  flagged). ``extra_terms`` adds terms per category at construction time; ``policy_terms`` (a
+  policy's ``moderation.lexicon``) have no category: a hit is reported as category ``policy``.
 * Secrets: regexes for API keys, tokens, private keys and JWTs in the *original* text, returned as
   ``{"type", "start", "end"}`` spans (see :func:`find_secrets`).
 """
@@ -193,6 +194,7 @@ class Moderator:
         extra_terms: Mapping[str, Iterable[str]] | None = None,
         thresholds: Mapping[str, float] | None = None,
         lexicon_score: float = 0.9,
+        policy_terms: Iterable[str] = (),
     ) -> None:
         self.model = model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
         if sorted(self.model.classes) != sorted(CATEGORIES):
@@ -208,6 +210,7 @@ class Moderator:
         self.thresholds = {c: 0.5 for c in CATEGORIES}
         self.thresholds.update(thresholds or {})
         self.lexicon_score = lexicon_score
+        self._policy = _compile(policy_terms)
 
     @property
     def metadata(self) -> dict:
@@ -220,7 +223,8 @@ class Moderator:
 
     def lexicon_hits(self, text: str) -> list[dict[str, str]]:
         hits = []
-        for cat, pattern in self._lexicons.items():
+        lexicons = [*self._lexicons.items(), *([("policy", self._policy)] if self._policy else [])]
+        for cat, pattern in lexicons:
             seen = set()
             for m in pattern.finditer(text):
                 term = m.group(0).lower()
@@ -246,7 +250,8 @@ class Moderator:
             scores = {c: round(float(p[i]), 6) for i, c in enumerate(CATEGORIES)}
             hits = self.lexicon_hits(norm)
             for hit in hits:
-                scores[hit["category"]] = max(scores[hit["category"]], self.lexicon_score)
+                if hit["category"] in scores:  # a policy term has no category: the output check stops on it
+                    scores[hit["category"]] = max(scores[hit["category"]], self.lexicon_score)
             flagged = [c for c in CATEGORIES if scores[c] >= self.thresholds[c]]
             results.append(ModerationResult(scores, flagged, hits, find_secrets(text)))
         return results

@@ -53,7 +53,7 @@ def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
     from llmgw.guards.fastembed import guard_embedder
     from llmgw.guards.moderation import Moderator
 
-    return Moderator(embed=guard_embedder(), extra_terms=list(extra_terms))
+    return Moderator(embed=guard_embedder(), policy_terms=extra_terms)
 
 
 def policy_dir(configured: str) -> Path:
