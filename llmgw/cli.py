@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_keys)
 
     from llmgw.audit import cli as audit_cli
+    from llmgw.evals import cli as evals_cli
     from llmgw.retrieval import cli as retrieval_cli
     from llmgw.templates import cli as prompts_cli
     from llmgw.templates import report as experiments_report
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments_report.register(sub)
     audit_cli.register(sub)
     retrieval_cli.register(sub)
+    evals_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,89 @@
+"""Scoring one output against one check: pass or fail, and a score in [0, 1] where it is graded."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from llmgw.evals.suite import Check
+
+NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+
+
+@dataclass(slots=True)
+class Outcome:
+    passed: bool
+    score: float
+    detail: str = ""
+
+
+def _expected(check: Check, case: dict[str, Any]) -> Any:
+    return check.value if check.value is not None else case.get("expected")
+
+
+def _norm(text: str, check: Check) -> str:
+    return " ".join(text.split()).lower() if check.ignore_case else " ".join(text.split())
+
+
+def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outcome:
+    """``result``: the run's record of one call (output text, status, error code, latency, cost)."""
+    output = result.get("output") or ""
+    kind = check.type
+    if kind == "blocked":
+        ok = result.get("status", 200) >= 400 and result.get("error_code") in (
+            check.value or [result.get("error_code")]
+        )
+        return Outcome(ok, float(ok), str(result.get("error_code") or "answered"))
+    if kind == "not_blocked":
+        ok = result.get("status", 200) < 400
+        return Outcome(ok, float(ok), str(result.get("error_code") or ""))
+    if result.get("status", 200) >= 400:
+        return Outcome(False, 0.0, f"error {result.get('error_code')}")
+    expected = _expected(check, case)
+    if kind == "exact":
+        ok = _norm(output, check) == _norm(str(expected), check)
+    elif kind in ("contains", "not_contains"):
+        values = expected if isinstance(expected, list) else [expected]
+        found = all(_norm(str(v), check) in _norm(output, check) for v in values)
+        ok = found if kind == "contains" else not any(_norm(str(v), check) in _norm(output, check) for v in values)
+    elif kind == "regex":
+        ok = re.search(str(expected), output, re.IGNORECASE if check.ignore_case else 0) is not None
+    elif kind in ("json_valid", "json_schema"):
+        ok, detail = _json(output, expected if kind == "json_schema" else None)
+        return Outcome(ok, float(ok), detail)
+    elif kind == "numeric":
+        numbers = [float(n.replace(",", ".")) for n in NUMBER.findall(output)]
+        ok = any(abs(n - float(expected)) <= check.tolerance for n in numbers)
+    elif kind == "similarity":
+        from llmgw import onnx_embedder
+
+        cosine = float(onnx_embedder.encode_query(output) @ onnx_embedder.encode_query(str(expected)))
+        return Outcome(cosine >= check.threshold, max(0.0, cosine), f"cosine {cosine:.3f}")
+    elif kind == "max_latency_ms":
+        ok = float(result.get("latency_ms") or 0) <= float(expected)
+    elif kind == "max_cost_usd":
+        ok = float(result.get("cost_usd") or 0) <= float(expected)
+    else:  # pragma: no cover - the suite schema lists every type
+        raise ValueError(kind)
+    return Outcome(ok, float(ok))
+
+
+def _json(output: str, schema: dict[str, Any] | None) -> tuple[bool, str]:
+    text = output.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return False, f"not JSON: {exc.msg}"
+    if schema is None:
+        return True, ""
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        return False, f"schema: {exc.message}"
+    return True, ""

@@ -1,0 +1,168 @@
+"""``llmgw eval``: run a suite, compare two runs, gate a CI job on a regression.
+
+llmgw eval run evals/qa.yaml [--url http://gw:8080 --key $KEY] [--config gw.yaml] [--out DIR]
+llmgw eval gate RUN.json --candidate NAME [--metric pass_rate|score] [--alpha 0.05]
+llmgw eval compare RUN_A.json RUN_B.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from llmgw.evals.suite import SuiteError, load_cases, load_suite
+
+DEFAULT_OUT = Path(".llmgw") / "evals"
+
+
+def _commit(repo: str) -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _table(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"{summary['suite']}: {next(iter(summary['variants'].values()))['cases']} cases, "
+        f"{summary['repeats']} repeat(s); baseline {summary['baseline']}"
+    )
+    for column in ("variant", "pass rate (95% CI)", "score (95% CI)", "p50 ms", "vs baseline", "p (Holm)"):
+        table.add_column(column)
+    comparisons = {c["variant"]: c for c in summary["comparisons"]}
+    for name, v in summary["variants"].items():
+        c = comparisons.get(name)
+        versus = f"{c['pass_rate_difference']:+.1%} ({c['wins']}W/{c['losses']}L)" if c else "baseline"
+        table.add_row(
+            name,
+            f"{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]",
+            f"{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]",
+            f"{v['latency_ms_p50']:.0f}",
+            versus,
+            f"{c['mcnemar_p_holm']:.3g}" if c else "",
+        )
+    Console(stderr=False).print(table)
+    for c in summary["comparisons"]:
+        if c.get("power_note"):
+            print(f"note ({c['variant']}): {c['power_note']}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from llmgw.evals.report import score_cases, summarise
+    from llmgw.evals.runner import AnswerCache, run
+
+    try:
+        suite = load_suite(args.suite)
+        cases = load_cases(suite)
+    except SuiteError as exc:
+        print(f"llmgw: {exc}", file=sys.stderr)
+        return 2
+    config = None
+    if not args.url:
+        from llmgw.cli import _load
+
+        config = _load(args.config or os.environ.get("LLMGW_CONFIG"))
+    out = Path(args.out)
+    cache = AnswerCache(out / "answers.db")
+    total = len(suite.variants) * len(cases) * suite.repeats
+    with Progress(disable=args.quiet or not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"eval {suite.name}", total=total)
+        counts = {"cached": 0, "called": 0}
+
+        def progress(cached: bool) -> None:
+            counts["cached" if cached else "called"] += 1
+            bar.advance(task)
+
+        started = time.perf_counter()
+        try:
+            answers = asyncio.run(
+                run(suite, cases, cache, url=args.url, key=args.key, config=config, progress=progress)
+            )
+        except KeyboardInterrupt:
+            print("interrupted: answers so far are cached; run again to resume", file=sys.stderr)
+            return 130
+    summary = summarise(suite, score_cases(suite, cases, answers), args.alpha)
+    summary.update(
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        seconds=round(time.perf_counter() - started, 2),
+        calls=counts["called"],
+        cached=counts["cached"],
+        gateway=args.url or "in process",
+        prompts_commit=_commit(config.templates.repo if config else "."),
+        variants_spec={v.name: v.model_dump() for v in suite.variants},
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = Path(args.output) if args.output else out / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    if not args.quiet:
+        _table(summary)
+    print(f"{summary['calls']} calls, {summary['cached']} cached, {summary['seconds']} s; wrote {path}")
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from llmgw.evals.report import worse
+
+    summary = json.loads(Path(args.run).read_text())
+    try:
+        regressed, line = worse(summary, args.candidate, args.metric, args.alpha)
+    except KeyError as exc:
+        print(f"llmgw: {exc.args[0]}", file=sys.stderr)
+        return 2
+    commit = summary.get("prompts_commit")
+    print(("FAIL " if regressed else "ok   ") + line + (f" (prompts at {commit})" if commit else ""))
+    return 1 if regressed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    a, b = (json.loads(Path(p).read_text()) for p in (args.run_a, args.run_b))
+    for name in sorted(set(a["variants"]) | set(b["variants"])):
+        va, vb = a["variants"].get(name), b["variants"].get(name)
+        if va and vb:
+            print(
+                f"{name}: pass rate {va['pass_rate']:.1%} → {vb['pass_rate']:.1%}, "
+                f"score {va['score']:.3f} → {vb['score']:.3f}"
+            )
+        else:
+            print(f"{name}: only in {'A' if va else 'B'}")
+    print(f"prompts: {a.get('prompts_commit')} → {b.get('prompts_commit')}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    ev = sub.add_parser("eval", help="offline eval suites: run, gate, compare")
+    commands = ev.add_subparsers(dest="eval_command", required=True)
+    run = commands.add_parser("run", help="run a suite through the gateway (answers cached: reruns are free)")
+    run.add_argument("suite")
+    run.add_argument("--url", help="a running gateway (default: in process, with --config)")
+    run.add_argument("--key", default=os.environ.get("LLMGW_API_KEY"), help="API key for --url")
+    run.add_argument("--config", help="gateway config for an in-process run (default: $LLMGW_CONFIG or embedded)")
+    run.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the answer cache and run reports")
+    run.add_argument("--output", "-o", help="the run report's file (default: OUT/<suite>-<time>.json)")
+    run.add_argument("--alpha", type=float, default=0.05)
+    run.add_argument("--quiet", action="store_true")
+    run.set_defaults(func=cmd_run)
+    gate = commands.add_parser("gate", help="exit 1 when a candidate is significantly worse than the baseline")
+    gate.add_argument("run")
+    gate.add_argument("--candidate", required=True)
+    gate.add_argument("--metric", choices=["pass_rate", "score"], default="pass_rate")
+    gate.add_argument("--alpha", type=float, default=0.05)
+    gate.set_defaults(func=cmd_gate)
+    compare = commands.add_parser("compare", help="two run reports side by side")
+    compare.add_argument("run_a")
+    compare.add_argument("run_b")
+    compare.set_defaults(func=cmd_compare)

@@ -1,0 +1,131 @@
+"""From answers to a verdict: per-variant rates and scores with intervals, and each variant against
+the baseline on the same cases (McNemar's exact test, paired bootstrap, Wilcoxon, Holm).
+
+A case passes when every check passes; with repeats, a case's pass rate is the share of its
+repeats that passed and it counts as passed (for McNemar) when at least half did. A case's score
+is the mean of its checks' scores over its repeats.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from llmgw import stats
+from llmgw.evals.checks import evaluate
+from llmgw.evals.suite import Suite
+from llmgw.stats_power import power_note
+
+
+def score_cases(
+    suite: Suite, cases: list[dict[str, Any]], answers: dict[tuple[str, str, int], dict[str, Any]]
+) -> dict[str, Any]:
+    """variant → case id → {passed, pass_rate, score, latency_ms, outputs, failures}."""
+    out: dict[str, Any] = {}
+    for variant in suite.variants:
+        per_case: dict[str, Any] = {}
+        for case in cases:
+            passes, scores, latencies, outputs, failures = [], [], [], [], []
+            for repeat in range(suite.repeats):
+                record = answers[(variant.name, case["id"], repeat)]
+                outcomes = [evaluate(check, record, case) for check in suite.checks]
+                passes.append(all(o.passed for o in outcomes))
+                scores.append(float(np.mean([o.score for o in outcomes])))
+                latencies.append(float(record.get("latency_ms") or 0.0))
+                outputs.append(record.get("output") or record.get("error") or "")
+                failures += [
+                    f"{c.type}: {o.detail}".rstrip(": ")
+                    for c, o in zip(suite.checks, outcomes, strict=True)
+                    if not o.passed
+                ]
+            rate = sum(passes) / len(passes)
+            per_case[case["id"]] = {
+                "passed": rate >= 0.5,
+                "pass_rate": rate,
+                "score": float(np.mean(scores)),
+                "latency_ms": float(np.median(latencies)),
+                "outputs": outputs,
+                "failures": sorted(set(failures)),
+            }
+        out[variant.name] = per_case
+    return out
+
+
+def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
+    case_ids = list(next(iter(scored.values())))
+    n = len(case_ids)
+    variants: dict[str, Any] = {}
+    for name, per_case in scored.items():
+        passed = sum(per_case[c]["passed"] for c in case_ids)
+        scores = [per_case[c]["score"] for c in case_ids]
+        wilson = stats.wilson_interval(passed, n)
+        boot = stats.bootstrap_mean_interval(scores) if n > 1 else stats.Interval(scores[0], scores[0], scores[0])
+        variants[name] = {
+            "cases": n,
+            "passed": passed,
+            "pass_rate": passed / n,
+            "pass_rate_ci": [wilson.low, wilson.high],
+            "score": float(np.mean(scores)),
+            "score_ci": [boot.low, boot.high],
+            "latency_ms_p50": statistics.median(per_case[c]["latency_ms"] for c in case_ids),
+        }
+    baseline = suite.baseline.name
+    comparisons: list[dict[str, Any]] = []
+    for name in scored:
+        if name == baseline:
+            continue
+        a, b = scored[name], scored[baseline]
+        only_candidate = sum(a[c]["passed"] and not b[c]["passed"] for c in case_ids)
+        only_baseline = sum(b[c]["passed"] and not a[c]["passed"] for c in case_ids)
+        mcnemar = stats.mcnemar_exact(only_candidate, only_baseline)
+        sa, sb = [a[c]["score"] for c in case_ids], [b[c]["score"] for c in case_ids]
+        boot = stats.paired_bootstrap(sa, sb) if n > 1 else None
+        wilcoxon = (
+            stats.wilcoxon_signed_rank(sa, sb) if n > 1 and any(x != y for x, y in zip(sa, sb, strict=True)) else None
+        )
+        p_base = variants[baseline]["pass_rate"]
+        comparisons.append(
+            {
+                "variant": name,
+                "baseline": baseline,
+                "pass_rate_difference": variants[name]["pass_rate"] - p_base,
+                "wins": only_candidate,
+                "losses": only_baseline,
+                "ties": n - only_candidate - only_baseline,
+                "mcnemar_p": mcnemar.p_value,
+                "cohens_h": stats.cohens_h(variants[name]["pass_rate"], p_base),
+                "score_difference": boot.difference if boot else 0.0,
+                "score_difference_ci": [boot.interval.low, boot.interval.high] if boot and boot.interval else None,
+                "bootstrap_p": boot.p_value if boot else 1.0,
+                "wilcoxon_p": wilcoxon.p_value if wilcoxon else 1.0,
+                "power_note": power_note(n, p_base=min(max(p_base, 0.01), 0.99), alpha=alpha),
+            }
+        )
+    for key in ("mcnemar_p", "bootstrap_p"):
+        for comparison, adjusted in zip(comparisons, stats.holm([c[key] for c in comparisons]), strict=True):
+            comparison[f"{key}_holm"] = adjusted
+    disagreements = [c for c in case_ids if len({scored[v][c]["passed"] for v in scored}) > 1]
+    return {
+        "suite": suite.name,
+        "baseline": baseline,
+        "repeats": suite.repeats,
+        "alpha": alpha,
+        "variants": variants,
+        "comparisons": comparisons,
+        "disagreements": disagreements,
+    }
+
+
+def worse(summary: dict[str, Any], candidate: str, metric: str, alpha: float) -> tuple[bool, str]:
+    """Whether ``candidate`` is significantly worse than the baseline on ``metric`` (Holm-adjusted)."""
+    comparison = next((c for c in summary["comparisons"] if c["variant"] == candidate), None)
+    if comparison is None:
+        raise KeyError(f"no comparison for variant {candidate!r} (variants: {', '.join(summary['variants'])})")
+    if metric == "pass_rate":
+        diff, p = comparison["pass_rate_difference"], comparison["mcnemar_p_holm"]
+    else:
+        diff, p = comparison["score_difference"], comparison["bootstrap_p_holm"]
+    verdict = diff < 0 and p < alpha
+    return verdict, f"{candidate} vs {summary['baseline']}: {metric} difference {diff:+.3f}, p (Holm) {p:.4g}"

@@ -1,0 +1,155 @@
+"""Running a suite: every (variant, case, repeat) through the gateway, each answer cached on disk.
+
+In process (the gateway's own app, started for the run, so templates, guards, retrieval and
+routing run as deployed) or against a running gateway (``--url`` and a key). Answers are cached
+in SQLite by (variant fingerprint, case, repeat): an interrupted run resumes where it stopped,
+and a rerun costs nothing. Concurrency is bounded; a 429 waits for ``Retry-After`` and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from llmgw.evals.suite import Suite, Variant
+
+SCHEMA = """create table if not exists answers (
+    variant text not null, fingerprint text not null, case_id text not null, repeat integer not null,
+    record text not null, primary key (fingerprint, case_id, repeat))"""
+
+
+class AnswerCache:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("pragma journal_mode=wal")
+        self.db.execute(SCHEMA)
+
+    def get(self, variant: Variant, case_id: str, repeat: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "select record from answers where fingerprint = ? and case_id = ? and repeat = ?",
+            (variant.fingerprint(), case_id, repeat),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, variant: Variant, case_id: str, repeat: int, record: dict[str, Any]) -> None:
+        self.db.execute(
+            "insert or replace into answers values (?, ?, ?, ?, ?)",
+            (variant.name, variant.fingerprint(), case_id, repeat, json.dumps(record)),
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def request_body(suite: Suite, variant: Variant, case: dict[str, Any], repeat: int) -> dict[str, Any]:
+    if "messages" in case:
+        messages = case["messages"] if isinstance(case["messages"], list) else json.loads(case["messages"])
+    else:
+        messages = [{"role": "user", "content": str(case["input"])}]
+    if suite.system:
+        messages = [{"role": "system", "content": suite.system}, *messages]
+    options: dict[str, Any] = {}
+    if variant.prompt:
+        vars_ = case.get("vars") or {}
+        options["prompt"] = {"id": variant.prompt.split("@")[0], "variables": vars_ if isinstance(vars_, dict) else {}}
+        if "@" in variant.prompt:
+            options["prompt"]["version"] = variant.prompt.split("@", 1)[1]
+    if variant.retrieval is not None:
+        options["retrieval"] = variant.retrieval
+    if variant.route:
+        options["route"] = variant.route
+    body = {"model": variant.model, "messages": messages, **variant.params}
+    if repeat and "seed" in variant.params:
+        body["seed"] = int(variant.params["seed"]) + repeat  # a repeat is another sample, not the same one
+    if options:
+        body["llmgw"] = options
+    return body
+
+
+async def call(client: httpx.AsyncClient, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    for _ in range(10):
+        started = time.perf_counter()
+        response = await client.post("/v1/chat/completions", json=body, headers=headers)
+        latency = (time.perf_counter() - started) * 1000.0
+        if response.status_code == 429 and "retry-after" in response.headers:
+            await asyncio.sleep(min(30.0, float(response.headers["retry-after"])))
+            continue
+        break
+    record: dict[str, Any] = {
+        "status": response.status_code,
+        "latency_ms": round(latency, 2),
+        "request_id": response.headers.get("x-llmgw-request-id"),
+        "model": response.headers.get("x-llmgw-model"),
+    }
+    data = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    if response.status_code >= 400:
+        error = data.get("error") or {}
+        record.update(error_code=error.get("code"), output="", error=error.get("message"))
+        return record
+    choice = (data.get("choices") or [{}])[0]
+    record["output"] = (choice.get("message") or {}).get("content") or ""
+    usage = data.get("usage") or {}
+    record["prompt_tokens"], record["completion_tokens"] = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    record["sources"] = [s.get("id") for s in (data.get("llmgw") or {}).get("sources", [])]
+    return record
+
+
+async def run(
+    suite: Suite,
+    cases: list[dict[str, Any]],
+    cache: AnswerCache,
+    *,
+    url: str | None = None,
+    key: str | None = None,
+    config: Any = None,
+    progress: Callable[[bool], None] | None = None,
+) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Every answer, from the cache or the gateway, keyed by (variant, case id, repeat)."""
+    answers: dict[tuple[str, str, int], dict[str, Any]] = {}
+    todo = []
+    for variant in suite.variants:
+        for case in cases:
+            for repeat in range(suite.repeats):
+                cached = cache.get(variant, case["id"], repeat)
+                if cached is not None:
+                    answers[(variant.name, case["id"], repeat)] = cached
+                    if progress:
+                        progress(True)
+                else:
+                    todo.append((variant, case, repeat))
+    if not todo:
+        return answers
+    async with AsyncExitStack() as stack:
+        if url:
+            client = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=600))
+        else:
+            from litestar.testing import AsyncTestClient
+
+            from llmgw.app import create_app
+
+            app = create_app(config)
+            test_client = await stack.enter_async_context(AsyncTestClient(app=app, timeout=600))
+            client = test_client  # an httpx.AsyncClient talking to the app in process, lifespan included
+            key = key or getattr(getattr(config, "auth", None), "admin_key", None)
+        limit = asyncio.Semaphore(suite.concurrency)
+
+        async def one(variant: Variant, case: dict[str, Any], repeat: int) -> None:
+            async with limit:
+                record = await call(client, request_body(suite, variant, case, repeat), key)
+            cache.put(variant, case["id"], repeat, record)  # written as it comes: a stop loses nothing done
+            answers[(variant.name, case["id"], repeat)] = record
+            if progress:
+                progress(False)
+
+        await asyncio.gather(*(one(v, c, r) for v, c, r in todo))
+    return answers

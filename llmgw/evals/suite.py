@@ -1,0 +1,136 @@
+"""An eval suite: ``evals/<name>.yaml``: a dataset, the variants to compare, and how to score them.
+
+Each case is a row of the dataset (JSONL, CSV or inline): ``id``, the user ``input`` (or full
+``messages``), optional ``expected`` and template ``vars``. A variant is one way of answering:
+a template version, a model, retrieval on or off, decoding parameters. The first variant (or the
+one marked ``baseline``) is what the others are compared with.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Dataset(Strict):
+    path: str | None = Field(None, description="JSONL or CSV, relative to the suite file")
+    inline: list[dict[str, Any]] | None = None
+
+
+class Variant(Strict):
+    name: str
+    model: str = "auto"
+    prompt: str | None = Field(None, description="template id@version from prompts/")
+    retrieval: str | bool | None = Field(None, description="a collection name, or false to turn the route's off")
+    route: str | None = None
+    params: dict[str, Any] = Field({}, description="decoding parameters: temperature, max_tokens, ...")
+    baseline: bool = False
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+AssertionType = Literal[
+    "exact",
+    "contains",
+    "not_contains",
+    "regex",
+    "json_valid",
+    "json_schema",
+    "numeric",
+    "similarity",
+    "max_latency_ms",
+    "max_cost_usd",
+    "blocked",
+    "not_blocked",
+]
+
+
+class Check(Strict):
+    type: AssertionType
+    value: Any = Field(None, description="the text, pattern, schema or limit; default: the case's expected")
+    tolerance: float = Field(0.0, ge=0, description="numeric: allowed absolute difference")
+    threshold: float = Field(0.8, description="similarity: cosine needed to pass")
+    ignore_case: bool = True
+
+
+class Suite(Strict):
+    name: str = ""
+    description: str = ""
+    dataset: Dataset
+    variants: list[Variant] = Field(min_length=1)
+    checks: list[Check] = Field(min_length=1)
+    repeats: int = Field(1, ge=1, le=20)
+    concurrency: int = Field(4, ge=1, le=64)
+    system: str | None = Field(None, description="a system message added to every case")
+    root: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _names(self) -> Suite:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names must be unique")
+        if sum(v.baseline for v in self.variants) > 1:
+            raise ValueError("at most one variant is the baseline")
+        if self.dataset.path is None and self.dataset.inline is None:
+            raise ValueError("dataset needs path or inline")
+        return self
+
+    @property
+    def baseline(self) -> Variant:
+        return next((v for v in self.variants if v.baseline), self.variants[0])
+
+
+class SuiteError(Exception):
+    pass
+
+
+def load_suite(path: str | Path) -> Suite:
+    file = Path(path)
+    if not file.is_file():
+        raise SuiteError(f"no suite at {file}")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        data.setdefault("name", file.stem)
+        suite = Suite.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{file}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        lines = [f"{file}:"] + [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SuiteError("\n".join(lines)) from None
+    suite.root = str(file.parent.resolve())
+    return suite
+
+
+def load_cases(suite: Suite) -> list[dict[str, Any]]:
+    """Every case with an ``id`` (given, or its row number)."""
+    if suite.dataset.inline is not None:
+        rows = suite.dataset.inline
+    else:
+        assert suite.dataset.path is not None
+        file = Path(suite.root) / suite.dataset.path
+        if not file.is_file():
+            raise SuiteError(f"dataset {file} does not exist")
+        if file.suffix == ".csv":
+            with file.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        else:
+            rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cases = []
+    for n, row in enumerate(rows, 1):
+        if "input" not in row and "messages" not in row:
+            raise SuiteError(f"case {n}: needs 'input' or 'messages'")
+        cases.append({"id": str(row.get("id") or n), **row})
+    if len({c["id"] for c in cases}) != len(cases):
+        raise SuiteError("case ids must be unique")
+    return cases

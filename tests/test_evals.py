@@ -1,0 +1,164 @@
+"""Eval suites: checks, a run through a real gateway, the answer cache, resuming, and the CI gate."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from llmgw.cli import main
+from llmgw.evals.checks import evaluate
+from llmgw.evals.suite import Check
+from tests.conftest import ADMIN_KEY, RunningGateway
+
+CASES = [{"id": f"c{i}", "input": f"#echo the answer is {i}", "expected": f"answer is {i}"} for i in range(24)]
+
+
+def write_suite(tmp_path: Path, variants: list[dict[str, Any]], **extra: Any) -> Path:
+    suite = {"dataset": {"inline": CASES}, "variants": variants, "checks": [{"type": "contains"}], **extra}
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def run(gw: RunningGateway, suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    report = tmp_path / "report.json"
+    code = main(
+        [
+            "eval",
+            "run",
+            str(suite),
+            "--url",
+            gw.url,
+            "--key",
+            ADMIN_KEY,
+            "--out",
+            str(tmp_path / "out"),
+            "-o",
+            str(report),
+            "--quiet",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    return json.loads(report.read_text())
+
+
+def test_checks() -> None:
+    ok = {"status": 200, "output": 'Sure: {"total": 41.5} (about 42)', "latency_ms": 120}
+    case = {"expected": "41.5"}
+    assert evaluate(Check(type="contains"), ok, case).passed
+    assert evaluate(Check(type="numeric", value=42, tolerance=0.6), ok, case).passed
+    assert not evaluate(Check(type="numeric", value=40), ok, case).passed
+    assert evaluate(Check(type="regex", value=r"total.*\d"), ok, case).passed
+    assert not evaluate(Check(type="json_valid"), ok, case).passed
+    schema = {"type": "object", "required": ["total"], "properties": {"total": {"type": "number"}}}
+    good = {"status": 200, "output": '```json\n{"total": 3}\n```'}
+    assert evaluate(Check(type="json_schema", value=schema), good, case).passed
+    assert not evaluate(
+        Check(type="json_schema", value=schema), {"status": 200, "output": '{"total": "3"}'}, case
+    ).passed
+    assert evaluate(Check(type="max_latency_ms", value=200), ok, case).passed
+    blocked = {"status": 400, "error_code": "prompt_injection", "output": ""}
+    assert evaluate(Check(type="blocked", value=["prompt_injection"]), blocked, case).passed
+    assert not evaluate(Check(type="contains"), blocked, case).passed  # an error never passes a content check
+    similar = evaluate(
+        Check(type="similarity", threshold=0.7),
+        {"status": 200, "output": "The cat sat on the mat."},
+        {"expected": "A cat was sitting on the mat."},
+    )
+    assert similar.passed and 0.7 < similar.score <= 1.0
+
+
+def test_a_broken_candidate_fails_the_gate_and_an_equal_one_passes(
+    make_gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = make_gateway()
+    suite = write_suite(
+        tmp_path,
+        [
+            {"name": "base", "model": "test-model"},
+            {"name": "same", "model": "other-model"},
+            {"name": "broken", "model": "dead-model"},
+        ],
+    )
+    report = run(gw, suite, tmp_path, capsys)
+    assert report["variants"]["base"]["pass_rate"] == 1.0 and report["variants"]["broken"]["pass_rate"] == 0.0
+    broken = next(c for c in report["comparisons"] if c["variant"] == "broken")
+    assert broken["losses"] == 24 and broken["mcnemar_p"] == pytest.approx(2 * 0.5**24)
+    assert broken["mcnemar_p_holm"] == pytest.approx(min(1.0, 2 * broken["mcnemar_p"]))  # two comparisons
+    assert report["disagreements"] == [c["id"] for c in CASES]
+    path = str(tmp_path / "report.json")
+    assert main(["eval", "gate", path, "--candidate", "broken"]) == 1
+    assert main(["eval", "gate", path, "--candidate", "same"]) == 0
+    assert main(["eval", "gate", path, "--candidate", "nope"]) == 2
+    out = capsys.readouterr().out
+    assert "FAIL broken vs base" in out and "ok   same vs base" in out
+
+
+def test_rerun_is_served_from_the_cache_and_an_interrupted_run_resumes(
+    make_gateway: Any, upstream: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = make_gateway()
+    suite = write_suite(
+        tmp_path, [{"name": "a", "model": "test-model"}, {"name": "b", "model": "other-model"}], repeats=2
+    )
+    first = run(gw, suite, tmp_path, capsys)
+    assert (first["calls"], first["cached"]) == (96, 0)
+    calls = len(upstream.requests)
+    again = run(gw, suite, tmp_path, capsys)
+    assert (again["calls"], again["cached"]) == (0, 96) and len(upstream.requests) == calls
+    db = sqlite3.connect(tmp_path / "out" / "answers.db")
+    db.execute("delete from answers where variant = 'b' and repeat = 1")  # as if stopped half-way
+    db.commit()
+    resumed = run(gw, suite, tmp_path, capsys)
+    assert (resumed["calls"], resumed["cached"]) == (24, 72)
+    for name in ("a", "b"):  # the same verdicts (latencies differ: half were measured again)
+        assert {k: v for k, v in resumed["variants"][name].items() if not k.startswith("latency")} == {
+            k: v for k, v in again["variants"][name].items() if not k.startswith("latency")
+        }
+
+
+def test_in_process_run_uses_the_gateway_config(
+    upstream: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = {
+        "auth": {"admin_key": ADMIN_KEY},
+        "storage": {"url": f"sqlite:///{tmp_path}/eval.db"},
+        "providers": {"up": {"type": "openai", "base_url": upstream.base_url}},
+        "models": {"m": {"provider": "up", "upstream_id": "fake-1"}},
+    }
+    (tmp_path / "gw.yaml").write_text(yaml.safe_dump(config))
+    suite = write_suite(tmp_path, [{"name": "only", "model": "m"}])
+    report = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "eval",
+                "run",
+                str(suite),
+                "--config",
+                str(tmp_path / "gw.yaml"),
+                "--out",
+                str(tmp_path / "o"),
+                "-o",
+                str(report),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(report.read_text())
+    assert data["variants"]["only"]["pass_rate"] == 1.0 and data["gateway"] == "in process"
+
+
+def test_suite_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump({"dataset": {"inline": CASES}, "variants": [{"name": "a"}], "checks": [{"type": "fuzzy"}]})
+    )
+    assert main(["eval", "run", str(bad), "--url", "http://127.0.0.1:9"]) == 2
+    assert "checks.0.type" in capsys.readouterr().err
