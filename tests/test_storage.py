@@ -175,3 +175,26 @@ def test_cli_keys_and_revocation_reach_the_running_gateway(make_gateway, tmp_pat
         time.sleep(0.1)
     else:
         pytest.fail("a key revoked by the CLI still works after 5 s")
+
+
+def test_two_gateways_creating_the_same_tables_at_once(tmp_path: Path) -> None:
+    """Replicas starting together on one database: "table already exists" is not a start-up failure."""
+    import threading
+
+    from llmgw.storage.db import make_engine
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            make_engine(url).dispose()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import SQLModel, create_engine
 
 from llmgw.audit import models as audit_models  # noqa: F401  (registers the guard_events tables)
@@ -31,9 +33,25 @@ def make_engine(url: str) -> Engine:
             cursor.close()
     else:
         engine = create_engine(parsed, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+    create_tables(engine)
     add_missing_columns(engine)
     return engine
+
+
+def create_tables(engine: Engine, attempts: int = 3) -> None:
+    """``create_all``, tolerating another replica creating the same tables at the same moment.
+
+    ``create_all`` checks then creates; two gateways starting together on one database can both
+    see a table missing and one of them then fails with "already exists". Trying again sees it.
+    """
+    for attempt in range(attempts):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def add_missing_columns(engine: Engine) -> None:
