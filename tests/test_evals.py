@@ -162,3 +162,18 @@ def test_suite_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert main(["eval", "run", str(bad), "--url", "http://127.0.0.1:9"]) == 2
     assert "checks.0.type" in capsys.readouterr().err
+
+
+def test_retrieval_checks() -> None:
+    record = {
+        "status": 200,
+        "output": "x",
+        "sources": ["d1#a-0", "d2#b-0", "d3#c-1"],
+        "source_docs": ["d1", "d2", "d3"],
+    }
+    case = {"relevant": ["d2", "d9"]}
+    recall = evaluate(Check(type="recall_at_k", k=2, threshold=0.5), record, case)
+    assert recall.passed and recall.score == 0.5
+    mrr = evaluate(Check(type="mrr", threshold=0.6), record, case)
+    assert not mrr.passed and mrr.score == 0.5
+    assert evaluate(Check(type="mrr", threshold=1.0), record, {"relevant": "d1#a-0|zz"}).score == 1.0

@@ -41,6 +41,8 @@ def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outc
         return Outcome(ok, float(ok), str(result.get("error_code") or ""))
     if result.get("status", 200) >= 400:
         return Outcome(False, 0.0, f"error {result.get('error_code')}")
+    if kind in ("recall_at_k", "mrr"):
+        return _retrieval(check, result, case)
     expected = _expected(check, case)
     if kind == "exact":
         ok = _norm(output, check) == _norm(str(expected), check)
@@ -68,6 +70,19 @@ def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outc
     else:  # pragma: no cover - the suite schema lists every type
         raise ValueError(kind)
     return Outcome(ok, float(ok))
+
+
+def _retrieval(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outcome:
+    """Against the case's ``relevant`` ids (chunk or document ids; a list, or "a|b")."""
+    relevant = case.get("relevant") or check.value or []
+    relevant = {str(r) for r in (relevant if isinstance(relevant, list) else str(relevant).split("|"))}
+    chunks, docs = result.get("sources") or [], result.get("source_docs") or []
+    ranked = [c if c in relevant else d for c, d in zip(chunks, docs, strict=False)]
+    if check.type == "recall_at_k":
+        score = len(relevant & set(ranked[: check.k])) / max(1, len(relevant))
+    else:
+        score = next((1.0 / (i + 1) for i, r in enumerate(ranked) if r in relevant), 0.0)
+    return Outcome(score >= check.threshold, score, f"{check.type} {score:.2f}")
 
 
 def _json(output: str, schema: dict[str, Any] | None) -> tuple[bool, str]:

@@ -100,7 +100,9 @@ async def call(client: httpx.AsyncClient, body: dict[str, Any], key: str | None)
     record["output"] = (choice.get("message") or {}).get("content") or ""
     usage = data.get("usage") or {}
     record["prompt_tokens"], record["completion_tokens"] = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    record["sources"] = [s.get("id") for s in (data.get("llmgw") or {}).get("sources", [])]
+    sources = (data.get("llmgw") or {}).get("sources", [])
+    record["sources"] = [s.get("id") for s in sources]
+    record["source_docs"] = [s.get("doc_id") for s in sources]
     return record
 
 

@@ -53,6 +53,8 @@ AssertionType = Literal[
     "max_cost_usd",
     "blocked",
     "not_blocked",
+    "recall_at_k",
+    "mrr",
 ]
 
 
@@ -60,7 +62,8 @@ class Check(Strict):
     type: AssertionType
     value: Any = Field(None, description="the text, pattern, schema or limit; default: the case's expected")
     tolerance: float = Field(0.0, ge=0, description="numeric: allowed absolute difference")
-    threshold: float = Field(0.8, description="similarity: cosine needed to pass")
+    threshold: float = Field(0.8, description="similarity: cosine needed; recall_at_k and mrr: the score needed")
+    k: int = Field(5, ge=1, description="recall_at_k: how many retrieved sources count")
     ignore_case: bool = True
 
 
