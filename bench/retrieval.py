@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
     parser.add_argument("--store", type=Path, help="keep the ingested store here and reuse it (ingest then skips)")
     parser.add_argument("--skip-quality", action="store_true", help="latency only")
+    parser.add_argument("--local-index", choices=["exact", "hnsw"], default="exact", help="store.local_index")
     args = parser.parse_args()
     import torch
     from threadpoolctl import threadpool_limits
@@ -205,7 +206,8 @@ def main() -> None:
     }
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = LocalStore(args.store or Path(tmp) / "store")
+        store = LocalStore(args.store or Path(tmp) / "store", index=args.local_index)
+        result["local_index"] = args.local_index
         embedder.documents(["warm up"])
         load_before = os.getloadavg()[0]
         summary = ingest(spec, store, embedder, tokenize, docs)
@@ -238,6 +240,9 @@ def main() -> None:
         result["latency"] = {}
         for size in [int(s) for s in args.sizes.split(",")]:
             store._snapshot = scaled(store.snapshot(), size, rng)
+            built = time.perf_counter()
+            store._snapshot.graph = store._graph(store._snapshot.vectors)
+            result.setdefault("graph_build_s", {})[str(size)] = round(time.perf_counter() - built, 1)
             row: dict[str, Any] = {}
             for name, (mode, fusion) in MODES.items():
                 samples = []

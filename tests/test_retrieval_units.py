@@ -243,3 +243,24 @@ def test_tenant_field_restricts_a_caller_to_its_own_and_shared_chunks(tmp_path: 
     # a request's own filter cannot widen the tenant restriction
     assert "d2" not in {h.chunk.doc_id for h in collection.search("dogs", 5, {"team": "b"}, tenant="a", mode="bm25")}
     assert {h.chunk.doc_id for h in collection.search("cats chats dogs", 5, mode="bm25")} <= {"d3"}
+
+
+def test_hnsw_local_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    chunks = [StoredChunk(f"c{i}", "all", "h", i, "", "", f"text {i}", {"even": i % 2 == 0}) for i in range(3000)]
+    exact, hnsw = LocalStore(tmp_path / "e"), LocalStore(tmp_path / "h", index="hnsw")
+    for store in (exact, hnsw):
+        store.upsert("all", "h", chunks, vectors)
+        store.refresh()
+    assert exact.snapshot().graph is None and hnsw.snapshot().graph is not None
+    agree = 0
+    for q in vectors[:50]:
+        a = [h.chunk.id for h in exact.search(Query("", q, 5, "dense"))]
+        b = [h.chunk.id for h in hnsw.search(Query("", q, 5, "dense"))]
+        agree += a[0] == b[0]
+        assert exact.search(Query("", q, 1, "dense"))[0].score == pytest.approx(1.0)  # itself, cos 1 → 1.0
+    assert agree >= 48
+    filtered = hnsw.search(Query("", vectors[1], 3, "dense", {"even": False}))  # filters search exactly
+    assert filtered[0].chunk.id == "c1" and all(int(h.chunk.id[1:]) % 2 == 1 for h in filtered)

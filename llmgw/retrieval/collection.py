@@ -60,6 +60,9 @@ class StoreSpec(Strict):
     index: str | None = Field(None, description="opensearch: alias searched (default llmgw-<name>)")
     engine: Literal["faiss", "lucene"] = Field("lucene", description="opensearch k-NN engine (nmslib is deprecated)")
     hnsw: HnswSpec = HnswSpec()
+    local_index: Literal["exact", "hnsw"] = Field(
+        "exact", description="local: exact cosine over every vector, or an HNSW graph (faiss) for large collections"
+    )
     hybrid: Literal["pipeline", "client"] = Field(
         "pipeline", description="fuse in an OpenSearch search pipeline, or on the client (older clusters)"
     )

@@ -34,11 +34,14 @@ create table if not exists meta (key text primary key, value text not null);
 class Snapshot:
     """One version of the store, searchable without touching SQLite."""
 
-    def __init__(self, version: str, chunks: list[StoredChunk], vectors: np.ndarray, index: bm25.BM25Index) -> None:
+    def __init__(
+        self, version: str, chunks: list[StoredChunk], vectors: np.ndarray, index: bm25.BM25Index, graph: Any = None
+    ) -> None:
         self.version = version
         self.chunks = chunks
         self.vectors = vectors
         self.bm25 = index
+        self.graph = graph  # an HNSW graph over ``vectors`` (store.local_index: hnsw), or None: exact
         self._postings: dict[str, dict[Any, np.ndarray]] = {}
         self._lock = threading.Lock()
 
@@ -75,7 +78,9 @@ def _hashable(value: Any) -> bool:
 
 
 class LocalStore:
-    def __init__(self, path: str | Path, dimensions: int | None = None) -> None:
+    def __init__(self, path: str | Path, dimensions: int | None = None, index: str = "exact", hnsw: Any = None) -> None:
+        self.index = index
+        self.hnsw = hnsw
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.dimensions = dimensions
@@ -168,7 +173,19 @@ class LocalStore:
             tmp = self.path / f"bm25-{version}.tmp.npz"
             bm25.save(index, str(tmp))
             tmp.replace(cached)
-        return Snapshot(version, chunks, vectors, index)
+        return Snapshot(version, chunks, vectors, index, self._graph(vectors))
+
+    def _graph(self, vectors: np.ndarray) -> Any:
+        """An HNSW graph for approximate dense search, built with the snapshot (off the request path)."""
+        if self.index != "hnsw" or len(vectors) < 1000:
+            return None
+        import faiss
+
+        graph = faiss.IndexHNSWFlat(vectors.shape[1], self.hnsw.m if self.hnsw else 16, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = self.hnsw.ef_construction if self.hnsw else 128
+        graph.hnsw.efSearch = self.hnsw.ef_search if self.hnsw else 100
+        graph.add(np.ascontiguousarray(vectors))
+        return graph
 
     def search(self, query: Query) -> list[Hit]:
         snap = self.snapshot()
@@ -183,14 +200,7 @@ class LocalStore:
         if query.mode in ("hybrid", "dense"):
             if query.vector is None:
                 raise ValueError("a dense or hybrid search needs the query vector")
-            vector = np.asarray(query.vector, dtype=np.float32)
-            if rows is None:
-                cosine = snap.vectors @ vector
-            elif len(rows) * 8 >= len(snap.chunks):  # a wide filter: scan all, keep the rows' scores
-                cosine = (snap.vectors @ vector)[rows]
-            else:  # a narrow one: only the rows' vectors
-                cosine = snap.vectors[rows] @ vector
-            dense = _best(cosine, rows, n, (cosine + 1.0) / 2.0)  # OpenSearch's cosinesimil score
+            dense = self._dense(snap, np.asarray(query.vector, dtype=np.float32), rows, n)
         if query.mode in ("hybrid", "bm25"):
             scores = snap.bm25.scores(query.text)
             if rows is not None:
@@ -213,6 +223,20 @@ class LocalStore:
             Hit(snap.chunks[int(key)], score, dense.get(int(key)), keyword.get(int(key)))
             for key, score in fusion.top(fused, query.k)
         ]
+
+    @staticmethod
+    def _dense(snap: Snapshot, vector: np.ndarray, rows: np.ndarray | None, n: int) -> dict[int, float]:
+        """The ``n`` nearest rows, scored as OpenSearch's cosinesimil: ``(1 + cos) / 2``."""
+        if rows is None and snap.graph is not None:  # approximate: the graph's n nearest (exact scores)
+            scores, found = snap.graph.search(vector.reshape(1, -1), n)
+            return {int(r): (float(s) + 1.0) / 2.0 for s, r in zip(scores[0], found[0], strict=True) if r >= 0}
+        if rows is None:
+            cosine = snap.vectors @ vector
+        elif len(rows) * 8 >= len(snap.chunks):  # a wide filter: scan all, keep the rows' scores
+            cosine = (snap.vectors @ vector)[rows]
+        else:  # a narrow one: only the rows' vectors
+            cosine = snap.vectors[rows] @ vector
+        return _best(cosine, rows, n, (cosine + 1.0) / 2.0)
 
     def close(self) -> None:
         with self._lock:

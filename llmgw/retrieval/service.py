@@ -55,7 +55,7 @@ def open_store(spec: CollectionSpec, dimensions: int | None = None) -> Store:
     path = Path(spec.store.path) if spec.store.path else DEFAULT_STORE_ROOT / spec.name
     if not path.is_absolute():
         path = Path(spec.root).parent / path if spec.store.path is None else Path(spec.root) / path
-    return LocalStore(path, dimensions)
+    return LocalStore(path, dimensions, spec.store.local_index, spec.store.hnsw)
 
 
 def open_collection(directory: str | Path, name: str) -> Collection:
