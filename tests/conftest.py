@@ -25,6 +25,7 @@ import uvicorn
 from llmgw.app import create_app
 from llmgw.config import Config, parse_config
 from llmgw.gateway import Gateway
+from tests.browser import chromium  # noqa: F401  (the headless browser fixture, for any test)
 from tests.upstream import FakeUpstream
 
 ADMIN_KEY = "sk-admin-test-0123456789"

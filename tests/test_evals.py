@@ -177,3 +177,63 @@ def test_retrieval_checks() -> None:
     mrr = evaluate(Check(type="mrr", threshold=0.6), record, case)
     assert not mrr.passed and mrr.score == 0.5
     assert evaluate(Check(type="mrr", threshold=1.0), record, {"relevant": "d1#a-0|zz"}).score == 1.0
+
+
+def test_html_report_renders_in_headless_chromium(
+    make_gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium: str
+) -> None:
+    import asyncio
+
+    import websockets
+
+    from tests.browser import Tab
+
+    gw = make_gateway()
+    cases = [*CASES[:6], {"id": "xss", "input": "#echo <script>alert(1)</script>", "expected": "nothing"}]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"inline": cases},
+                "checks": [{"type": "contains"}],
+                "variants": [{"name": "base", "model": "test-model"}, {"name": "<b>broken</b>", "model": "dead-model"}],
+            }
+        )
+    )
+    html = tmp_path / "report.html"
+    assert (
+        main(
+            [
+                "eval",
+                "run",
+                str(suite),
+                "--url",
+                gw.url,
+                "--key",
+                ADMIN_KEY,
+                "--out",
+                str(tmp_path / "o"),
+                "--html",
+                str(html),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+
+    async def check() -> None:
+        async with websockets.connect(chromium, max_size=None) as ws:
+            tab = Tab(ws)
+            await tab.call("Page.enable")
+            await tab.goto(html.as_uri())
+            assert await tab.js("document.querySelectorAll('script, link[href], img[src]').length") == 0
+            assert await tab.js("document.querySelectorAll('#variants tr').length") == 3
+            assert await tab.js("document.querySelector('#variants tr.bad td').textContent") == "<b>broken</b>"
+            assert await tab.js("document.querySelectorAll('#pass-rates rect').length") == 2
+            assert await tab.js("document.querySelectorAll('#cost-quality circle').length") == 2
+            cells = await tab.js("[...document.querySelectorAll('#wins td')].map(td => td.textContent)")
+            assert cells == ["–", "6 / 1 / 0", "0 / 1 / 6", "–"]  # the xss case fails both: a tie
+            assert await tab.js("document.querySelectorAll('#disagreements tr').length") == 7  # 6 cases + header
+            assert "<script>alert(1)</script>" not in await tab.js("document.body.innerHTML")
+
+    asyncio.run(check())

@@ -108,6 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = Path(args.output) if args.output else out / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(summary, indent=2, default=str))
+    if args.html:
+        from llmgw.evals.html import render
+
+        Path(args.html).write_text(render(summary), encoding="utf-8")
     if not args.quiet:
         _table(summary)
     print(f"{summary['calls']} calls, {summary['cached']} cached, {summary['seconds']} s; wrote {path}")
@@ -154,6 +158,7 @@ def register(sub: Any) -> None:
     run.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the answer cache and run reports")
     run.add_argument("--output", "-o", help="the run report's file (default: OUT/<suite>-<time>.json)")
     run.add_argument("--alpha", type=float, default=0.05)
+    run.add_argument("--html", help="also write a self-contained HTML report to this file")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_run)
     gate = commands.add_parser("gate", help="exit 1 when a candidate is significantly worse than the baseline")

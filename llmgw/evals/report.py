@@ -27,13 +27,14 @@ def score_cases(
     for variant in suite.variants:
         per_case: dict[str, Any] = {}
         for case in cases:
-            passes, scores, latencies, outputs, failures = [], [], [], [], []
+            passes, scores, latencies, outputs, failures, tokens = [], [], [], [], [], []
             for repeat in range(suite.repeats):
                 record = answers[(variant.name, case["id"], repeat)]
                 outcomes = [evaluate(check, record, case) for check in suite.checks]
                 passes.append(all(o.passed for o in outcomes))
                 scores.append(float(np.mean([o.score for o in outcomes])))
                 latencies.append(float(record.get("latency_ms") or 0.0))
+                tokens.append(int(record.get("prompt_tokens") or 0) + int(record.get("completion_tokens") or 0))
                 outputs.append(record.get("output") or record.get("error") or "")
                 failures += [
                     f"{c.type}: {o.detail}".rstrip(": ")
@@ -46,6 +47,7 @@ def score_cases(
                 "pass_rate": rate,
                 "score": float(np.mean(scores)),
                 "latency_ms": float(np.median(latencies)),
+                "tokens": float(np.mean(tokens)),
                 "outputs": outputs,
                 "failures": sorted(set(failures)),
             }
@@ -70,6 +72,7 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
             "score": float(np.mean(scores)),
             "score_ci": [boot.low, boot.high],
             "latency_ms_p50": statistics.median(per_case[c]["latency_ms"] for c in case_ids),
+            "tokens_per_case": float(np.mean([per_case[c]["tokens"] for c in case_ids])),
         }
     baseline = suite.baseline.name
     comparisons: list[dict[str, Any]] = []
@@ -115,6 +118,12 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
         "variants": variants,
         "comparisons": comparisons,
         "disagreements": disagreements,
+        "case_ids": case_ids,
+        "passed": {v: [scored[v][c]["passed"] for c in case_ids] for v in scored},
+        "outputs": {
+            c: {v: {"output": scored[v][c]["outputs"][0][:2000], "failures": scored[v][c]["failures"]} for v in scored}
+            for c in disagreements[:200]
+        },
     }
 
 

@@ -1,0 +1,122 @@
+"""A run report as one self-contained HTML file: no scripts, no fonts, no links to fetch.
+
+Pass rates with their intervals, the win/tie/loss matrix of every pair of variants on the same
+cases, tokens against pass rate, and the outputs side by side where the variants disagree. Plots
+are inline SVG drawn here; every value from the run is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}pre{white-space:pre-wrap;margin:0;max-width:40em}.bad{color:#a00}.note{color:#555}"""
+
+
+def _bars(variants: dict[str, Any]) -> str:
+    """Pass rate per variant: a bar to the estimate, a line across the 95% interval."""
+    width, row = 520, 26
+    height = row * len(variants) + 30
+    parts = [f'<svg id="pass-rates" width="{width + 160}" height="{height}" role="img" aria-label="pass rates">']
+    for i, (name, v) in enumerate(variants.items()):
+        y = 10 + i * row
+        low, high = v["pass_rate_ci"]
+        parts.append(f'<text x="0" y="{y + 14}">{escape(name)}</text>')
+        parts.append(f'<rect x="150" y="{y}" width="{v["pass_rate"] * width:.1f}" height="16" fill="#7aa6d8"/>')
+        parts.append(
+            f'<line x1="{150 + low * width:.1f}" x2="{150 + high * width:.1f}" y1="{y + 8}" y2="{y + 8}" '
+            'stroke="#000" stroke-width="2"/>'
+        )
+        parts.append(f'<text x="{150 + width + 4}" y="{y + 14}">{v["pass_rate"]:.1%}</text>')
+    parts.append(f'<line x1="150" x2="{150 + width}" y1="{height - 12}" y2="{height - 12}" stroke="#999"/>')
+    parts.append(f'<text x="150" y="{height}">0%</text><text x="{150 + width - 30}" y="{height}">100%</text></svg>')
+    return "".join(parts)
+
+
+def _scatter(variants: dict[str, Any]) -> str:
+    """Tokens per case (the cost proxy a client sees) against pass rate."""
+    width, height = 420, 240
+    most = max((v.get("tokens_per_case") or 0.0) for v in variants.values()) or 1.0
+    parts = [
+        f'<svg id="cost-quality" width="{width + 40}" height="{height + 30}" role="img" aria-label="cost and quality">',
+        f'<rect x="30" y="0" width="{width}" height="{height}" fill="none" stroke="#999"/>',
+    ]
+    for name, v in variants.items():
+        x = 30 + (v.get("tokens_per_case") or 0.0) / most * (width - 20) + 10
+        y = height - v["pass_rate"] * (height - 20) - 10
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#d86f3a"/>')
+        parts.append(f'<text x="{x + 8:.1f}" y="{y + 4:.1f}">{escape(name)}</text>')
+    parts.append(f'<text x="30" y="{height + 20}">tokens per case → (max {most:.0f})</text>')
+    parts.append('<text x="0" y="12">pass</text></svg>')
+    return "".join(parts)
+
+
+def _matrix(summary: dict[str, Any]) -> str:
+    names = list(summary["passed"])
+    rows = ["<table id='wins'><tr><th>row vs column: wins / ties / losses</th>"]
+    rows += [f"<th>{escape(n)}</th>" for n in names] + ["</tr>"]
+    for a in names:
+        rows.append(f"<tr><th>{escape(a)}</th>")
+        for b in names:
+            if a == b:
+                rows.append("<td>–</td>")
+                continue
+            pa, pb = summary["passed"][a], summary["passed"][b]
+            wins = sum(x and not y for x, y in zip(pa, pb, strict=True))
+            losses = sum(y and not x for x, y in zip(pa, pb, strict=True))
+            rows.append(f"<td>{wins} / {len(pa) - wins - losses} / {losses}</td>")
+        rows.append("</tr>")
+    return "".join(rows) + "</table>"
+
+
+def render(summary: dict[str, Any]) -> str:
+    variants = summary["variants"]
+    comparisons = {c["variant"]: c for c in summary["comparisons"]}
+    table = [
+        "<table id='variants'><tr><th>variant</th><th>pass rate [95% CI]</th><th>score [95% CI]</th>"
+        "<th>p50 ms</th><th>vs baseline</th><th>McNemar p (Holm)</th><th>score Δ [95% CI]</th></tr>"
+    ]
+    for name, v in variants.items():
+        c = comparisons.get(name)
+        versus = f"{c['pass_rate_difference']:+.1%} ({c['wins']}W/{c['ties']}T/{c['losses']}L)" if c else "baseline"
+        worse = c is not None and c["pass_rate_difference"] < 0 and c["mcnemar_p_holm"] < summary["alpha"]
+        ci = c.get("score_difference_ci") if c else None
+        delta = f"{c['score_difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if c and ci else ""
+        table.append(
+            f"<tr class='{'bad' if worse else ''}'><td>{escape(name)}</td>"
+            f"<td>{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]</td>"
+            f"<td>{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]</td>"
+            f"<td>{v['latency_ms_p50']:.0f}</td><td>{versus}</td>"
+            f"<td>{'' if c is None else format(c['mcnemar_p_holm'], '.3g')}</td><td>{delta}</td></tr>"
+        )
+    table.append("</table>")
+    notes = "".join(
+        f"<p class='note'>{escape(c['variant'])}: {escape(c['power_note'])}</p>"
+        for c in summary["comparisons"]
+        if c.get("power_note")
+    )
+    names = list(summary["passed"])
+    side = ["<table id='disagreements'><tr><th>case</th>"] + [f"<th>{escape(n)}</th>" for n in names] + ["</tr>"]
+    for case_id, outputs in summary.get("outputs", {}).items():
+        side.append(f"<tr><td>{escape(case_id)}</td>")
+        for n in names:
+            o = outputs[n]
+            failed = "<br><span class='bad'>" + escape("; ".join(o["failures"])) + "</span>" if o["failures"] else ""
+            side.append(f"<td><pre>{escape(o['output'])}</pre>{failed}</td>")
+        side.append("</tr>")
+    side.append("</table>")
+    title = f"{summary['suite']}: {len(summary['case_ids'])} cases, baseline {summary['baseline']}"
+    meta = (
+        f"{escape(str(summary.get('started_at', '')))} · gateway {escape(str(summary.get('gateway', '')))} · "
+        f"prompts {escape(str(summary.get('prompts_commit') or 'unknown'))} · {summary['repeats']} repeat(s)"
+    )
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1><p class='note'>{meta}</p>"
+        f"<h2>Variants</h2>{''.join(table)}{notes}<h2>Pass rates</h2>{_bars(variants)}"
+        f"<h2>Wins, ties and losses</h2>{_matrix(summary)}<h2>Cost and quality</h2>{_scatter(variants)}"
+        f"<h2>Where the variants disagree ({len(summary['disagreements'])} cases)</h2>{''.join(side)}</body></html>"
+    )
