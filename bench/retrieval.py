@@ -186,7 +186,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
     parser.add_argument("--store", type=Path, help="keep the ingested store here and reuse it (ingest then skips)")
     parser.add_argument("--skip-quality", action="store_true", help="latency only")
-    parser.add_argument("--local-index", choices=["exact", "hnsw"], default="exact", help="store.local_index")
+    parser.add_argument(
+        "--local-index", choices=["exact", "hnsw"], default="exact", help="store.local_index (auto = hnsw at 100k)"
+    )
     args = parser.parse_args()
     import torch
     from threadpoolctl import threadpool_limits

@@ -250,7 +250,7 @@ def test_hnsw_local_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
     vectors = rng.normal(size=(3000, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     chunks = [StoredChunk(f"c{i}", "all", "h", i, "", "", f"text {i}", {"even": i % 2 == 0}) for i in range(3000)]
-    exact, hnsw = LocalStore(tmp_path / "e"), LocalStore(tmp_path / "h", index="hnsw")
+    exact, hnsw = LocalStore(tmp_path / "e", index="exact"), LocalStore(tmp_path / "h", index="hnsw")
     for store in (exact, hnsw):
         store.upsert("all", "h", chunks, vectors)
         store.refresh()

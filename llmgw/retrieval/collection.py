@@ -60,8 +60,8 @@ class StoreSpec(Strict):
     index: str | None = Field(None, description="opensearch: alias searched (default llmgw-<name>)")
     engine: Literal["faiss", "lucene"] = Field("lucene", description="opensearch k-NN engine (nmslib is deprecated)")
     hnsw: HnswSpec = HnswSpec()
-    local_index: Literal["exact", "hnsw"] = Field(
-        "exact", description="local: exact cosine over every vector, or an HNSW graph (faiss) for large collections"
+    local_index: Literal["auto", "exact", "hnsw"] = Field(
+        "auto", description="local: exact cosine, an HNSW graph (faiss), or auto: HNSW past 20,000 chunks"
     )
     hybrid: Literal["pipeline", "client"] = Field(
         "pipeline", description="fuse in an OpenSearch search pipeline, or on the client (older clusters)"

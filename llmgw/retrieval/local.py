@@ -31,6 +31,10 @@ create table if not exists meta (key text primary key, value text not null);
 """
 
 
+#: ``local_index: auto`` searches exactly below this many chunks (≈ 3 ms here), through HNSW above
+AUTO_HNSW_ROWS = 20_000
+
+
 class Snapshot:
     """One version of the store, searchable without touching SQLite."""
 
@@ -78,7 +82,7 @@ def _hashable(value: Any) -> bool:
 
 
 class LocalStore:
-    def __init__(self, path: str | Path, dimensions: int | None = None, index: str = "exact", hnsw: Any = None) -> None:
+    def __init__(self, path: str | Path, dimensions: int | None = None, index: str = "auto", hnsw: Any = None) -> None:
         self.index = index
         self.hnsw = hnsw
         self.path = Path(path)
@@ -177,7 +181,7 @@ class LocalStore:
 
     def _graph(self, vectors: np.ndarray) -> Any:
         """An HNSW graph for approximate dense search, built with the snapshot (off the request path)."""
-        if self.index != "hnsw" or len(vectors) < 1000:
+        if self.index == "exact" or len(vectors) < (AUTO_HNSW_ROWS if self.index == "auto" else 1000):
             return None
         import faiss
 
