@@ -274,6 +274,9 @@ class CacheConfig(Strict):
     max_entries: int = Field(100_000, gt=0, description="per route, least recently used dropped first")
     max_temperature: float = Field(0.7, ge=0, description="bypass above this unless the request forces caching")
     exact_store: Literal["memory", "redis"] = "memory"
+    semantic_store: Literal["memory", "opensearch"] = Field("memory", description="opensearch: shared by replicas")
+    opensearch_url: str | None = Field(None, description="semantic_store: opensearch (or ${OPENSEARCH_URL})")
+    opensearch_index: str = "llmgw-cache"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "llmgw:cache:"
     persist_path: str | None = Field("var/llmgw-cache.sqlite", description="SQLite file; null: memory only")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmgw.cache.opensearch_tier import semantic_tier
 from llmgw.cache.service import ResponseCache
 from llmgw.config import Config
 from llmgw.context import RequestContext, new_request_id
@@ -50,7 +51,7 @@ class Gateway:
         }
         self.prompts = PromptStore(config.templates)
         self.guards = GuardRuntime(config.guards)
-        self.cache = ResponseCache(config.cache, self) if config.cache.enabled else None
+        self.cache = ResponseCache(config.cache, self, semantic_tier(config.cache)) if config.cache.enabled else None
         self.retrieval = Retrieval(config.retrieval.collections_dir)
         self.balancer = Balancer(config.routing)
         self.counters: Counters | None = None

@@ -52,6 +52,16 @@ class RequestCache:
 
 
 class ResponseCache:
+    def _shared_write(self, entry: Entry, max_entries: int) -> None:
+        def done(future: Any) -> None:
+            self._writes.discard(future)
+            if future.exception() is not None:
+                log.warning("cache: writing to the shared semantic tier failed: %s", future.exception())
+
+        future = asyncio.get_running_loop().run_in_executor(None, self.semantic.add, entry, max_entries)
+        self._writes.add(future)
+        future.add_done_callback(done)
+
     def __init__(self, config: CacheConfig, gateway: Any, semantic: SemanticTier | None = None) -> None:
         self.config = config
         self.gateway = gateway
@@ -59,6 +69,7 @@ class ResponseCache:
         self.memory = MemoryStore(ann_min=config.ann_min_entries, persister=persister)
         #: where semantic neighbours are searched: the in-process store, or a shared one (OpenSearch k-NN)
         self.semantic: SemanticTier = semantic or self.memory
+        self._writes: set[Any] = set()
         self.redis = RedisExactStore(config.redis_url, config.redis_prefix) if config.exact_store == "redis" else None
         self.inflight: dict[str, asyncio.Event] = {}
         self.verifier = _import(config.verifier) if config.verifier else None
@@ -131,8 +142,8 @@ class ResponseCache:
             return self._serve(ctx, state, entry, 1.0, "exact", model_name, model)
         try:
             if settings.semantic and key.question:
-                found = await anyio.to_thread.run_sync(self._search, key.scope, key.question)
-                state.vector, candidates = found
+                state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
+                candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
                 for candidate, score in candidates:
                     if score < settings.threshold:
                         break
@@ -171,11 +182,9 @@ class ResponseCache:
         ctx.meta["cache_waited"] = True
         return await self._exact(key)
 
-    def _search(self, scope: str, question: str) -> tuple[np.ndarray | None, list[tuple[Entry, float]]]:
-        vector = embed.embed(question, self.config.encoder)
-        if vector is None:
-            return None, []
-        return vector, self.semantic.nearest(scope, vector, CANDIDATES)
+    def _search(self, scope: str, vector: np.ndarray | None) -> list[tuple[Entry, float]]:
+        """Neighbours in the scope (the vector is kept even when this fails, so the answer is still stored)."""
+        return [] if vector is None else self.semantic.nearest(scope, vector, CANDIDATES)
 
     async def _acceptable(self, state: RequestCache, candidate: Entry, score: float) -> bool:
         asked = state.key.question or ""
@@ -248,9 +257,10 @@ class ResponseCache:
         if self.semantic is self.memory:
             await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
         else:  # the shared semantic store keeps the vector; this replica keeps an exact entry
-            await anyio.to_thread.run_sync(self.semantic.add, entry, settings.max_entries)
             local = Entry.from_doc(entry.doc())
             await anyio.to_thread.run_sync(self.memory.add, local, settings.max_entries)
+            if entry.vector is not None:  # written in the background: never a network write on the request path
+                self._shared_write(entry, settings.max_entries)
         if self.redis is not None:
             await self.redis.put(entry, settings.max_entries)
         ctx.meta.setdefault("cache", {})["stored"] = True
