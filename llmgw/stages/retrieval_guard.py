@@ -34,7 +34,8 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         return hits
     fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
     try:
-        results = await runtime.run(policy.timeout_s, score_injection, [h.chunk.text for h in hits])
+        texts = [h.chunk.text for h in hits]
+        results = await runtime.run(policy.timeout_s, score_injection, texts, ["retrieved"] * len(texts))
     except GuardFailure as exc:
         log_event(
             gateway,
