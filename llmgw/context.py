@@ -55,6 +55,7 @@ class RequestContext:
     attempts: int = 1
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (cheaper)
     usage_estimated: bool = False
     cost_usd: float = 0.0
     status: str = "ok"

@@ -198,6 +198,7 @@ class Pipeline:
         usage = completion.get("usage")
         if usage:
             ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            ctx.cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
             ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
         else:
             self.estimate_usage(ctx, tokens.completion_text(completion))
@@ -241,6 +242,7 @@ class Pipeline:
                 if usage:
                     got_usage = True
                     ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                    ctx.cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
                     ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
                 for choice in chunk.get("choices") or ():
                     content = (choice.get("delta") or {}).get("content")

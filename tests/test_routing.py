@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -55,6 +56,16 @@ def router(make_gateway: Any) -> Any:
         )
 
     return make
+
+
+def rows_when(gw: RunningGateway, n: int) -> list[dict[str, Any]]:
+    """The request rows once there are ``n`` (a stream's row is queued just after its last byte)."""
+    for _ in range(100):
+        rows = gw.rows()
+        if len(rows) >= n:
+            return rows
+        time.sleep(0.02)
+    raise AssertionError(f"expected {n} rows, got {len(rows)}")
 
 
 def ask(gw: RunningGateway, content: str = "hello", model: str = "auto", **body: Any) -> httpx.Response:
@@ -144,7 +155,7 @@ def test_streamed_and_plain_requests_cost_the_same(make_gateway: Any) -> None:
     messages = [{"role": "user", "content": "#chunks:4 the same question, twice"}]  # 4 completion tokens both ways
     gw.client().chat.completions.create(model="test-model", messages=messages)
     list(gw.client().chat.completions.create(model="test-model", messages=messages, stream=True))
-    rows = gw.rows()
+    rows = rows_when(gw, 2)
     assert len(rows) == 2 and rows[0]["cost_usd"] == rows[1]["cost_usd"] > 0
     assert rows[0]["prompt_tokens"] == rows[1]["prompt_tokens"] and not rows[0]["usage_estimated"]
     with pytest.raises(openai.NotFoundError):
@@ -198,10 +209,33 @@ def test_missing_usage_is_counted_locally_and_marked_estimated(make_gateway: Any
         for c in gw.client().chat.completions.create(model="test-model", messages=messages, stream=True)
         if c.choices
     )
-    rows = sorted(gw.rows(), key=lambda r: r["stream"])
+    rows = sorted(rows_when(gw, 2), key=lambda r: r["stream"])
     assert all(r["usage_estimated"] for r in rows)
     expected_prompt = tokens.count(messages[0]["content"])
     assert [r["prompt_tokens"] for r in rows] == [expected_prompt, expected_prompt]
     assert rows[0]["completion_tokens"] == tokens.count(plain.choices[0].message.content or "") > 0
     assert rows[1]["completion_tokens"] == tokens.count(streamed) > 0
     assert plain.usage is not None and plain.usage.prompt_tokens == expected_prompt  # the client sees the estimate
+
+
+def test_cached_prompt_tokens_cost_the_cached_price(make_gateway: Any) -> None:
+    priced = {
+        "provider": "up",
+        "upstream_id": "fake-c",
+        "price": {"input_per_mtok": 1.0, "cached_input_per_mtok": 0.1, "output_per_mtok": 2.0},
+    }
+    gw = make_gateway(models={"priced": priced})
+    content = "#cached:8 " + "x" * 60  # 18 prompt tokens at the fake, 8 of them from the provider's cache
+    for stream in (False, True):
+        response = gw.client().chat.completions.create(
+            model="priced", messages=[{"role": "user", "content": content}], stream=stream
+        )
+        if stream:
+            list(response)
+    rows = rows_when(gw, 2)
+    expected = (10 * 1.0 + 8 * 0.1 + rows[0]["completion_tokens"] * 2.0) / 1_000_000
+    assert rows[0]["prompt_tokens"] == 18 and rows[0]["cost_usd"] == pytest.approx(expected)
+    assert (
+        rows[1]["cost_usd"] == pytest.approx(rows[0]["cost_usd"])
+        or rows[1]["completion_tokens"] != rows[0]["completion_tokens"]
+    )

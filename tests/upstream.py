@@ -251,10 +251,18 @@ def tool_call() -> dict[str, Any]:
     }
 
 
-def usage(body: dict[str, Any], n: int, completion: int | None = None) -> dict[str, int]:
+def usage(body: dict[str, Any], n: int, completion: int | None = None) -> dict[str, Any]:
     prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages", [])) // 4 + 1
     completion = completion if completion is not None else 4 * n
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    cached = directives(body).get("cached")  # #cached:N — the provider served N prompt tokens from its cache
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": min(prompt, int(cached))}
+    return out
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

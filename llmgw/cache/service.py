@@ -250,7 +250,7 @@ class ResponseCache:
             completion=mask_answer(kept, ctx), created=now, expires=now + settings.ttl_s,
             template=key.template, collection=key.collection, source=ctx.request_id,
             usage={"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
-                   "cost_usd": cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)},
+                   "cost_usd": cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)},
             headers={k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS},
             vector=state.vector,
         )  # fmt: skip

@@ -10,11 +10,18 @@ from llmgw.context import RequestContext
 from llmgw.stages.base import Stage
 
 
-def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int) -> float:
+def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+    """Catalog prices per million tokens; prompt tokens the provider served from its cache at the
+    cached-input price where the catalog has one."""
     if model is None:
         return 0.0
     price = model.price
-    return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1_000_000
+    cached = min(cached_tokens, prompt_tokens) if price.cached_input_per_mtok is not None else 0
+    return (
+        (prompt_tokens - cached) * price.input_per_mtok
+        + cached * (price.cached_input_per_mtok or 0.0)
+        + completion_tokens * price.output_per_mtok
+    ) / 1_000_000
 
 
 def request_row(ctx: RequestContext) -> dict[str, Any]:
@@ -58,6 +65,6 @@ class AuditLog(Stage):
     name = "audit_log"
 
     def done(self, ctx: RequestContext) -> None:
-        ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)
+        ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
         self.gateway.metrics.observe(ctx)
         self.gateway.writer.put("requests", request_row(ctx))

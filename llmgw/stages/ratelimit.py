@@ -42,6 +42,7 @@ class RateLimit(Stage):
         super().__init__(gateway)
         self.config = gateway.config.limits
         self._tasks: set[asyncio.Task[None]] = set()
+        self._warned: set[tuple[str, str]] = set()
 
     def enabled(self) -> bool:
         return self.gateway.config.limits.enabled
@@ -114,6 +115,9 @@ class RateLimit(Stage):
                 f"warning; {scope}; spent={spent:.6f}; limit={spec.daily_budget_usd:g}"
             )
             ctx.meta.setdefault("budget_warnings", []).append(scope)
+            if (scope, day) not in self._warned:  # the soft alert: logged once per scope and day
+                self._warned.add((scope, day))
+                log.warning("%s has spent $%.4f of its $%g daily budget", scope, spent, spec.daily_budget_usd)
 
     @staticmethod
     def seconds_to_midnight() -> int:
@@ -134,7 +138,7 @@ class RateLimit(Stage):
         if not state:
             return
         tokens = ctx.prompt_tokens + ctx.completion_tokens - state["estimate"] if ctx.model else -state["estimate"]
-        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens)
+        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
         try:
             task = asyncio.get_running_loop().create_task(self.settle(state, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
