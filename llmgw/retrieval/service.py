@@ -7,6 +7,7 @@ is what the semantic cache keys on, so a re-ingested collection never serves sta
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from llmgw.retrieval.local import LocalStore
 from llmgw.retrieval.store import SHARED_TENANT, Filters, Hit, Query, Store
 
 DEFAULT_STORE_ROOT = Path(".llmgw") / "retrieval"
+log = logging.getLogger("llmgw.retrieval")
 
 
 @dataclass(slots=True)
@@ -86,6 +88,8 @@ class Retrieval:
                     found = open_collection(self.collections_dir, name)
                     self._refresh_one(name, found)
                     self._open[name] = found
+                    if found.store.count() == 0:
+                        log.warning("collection %s is empty: fill it with `llmgw ingest %s`", name, name)
         return found
 
     def collection_version(self, name: str) -> str:
