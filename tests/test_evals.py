@@ -237,3 +237,25 @@ def test_html_report_renders_in_headless_chromium(
             assert "<script>alert(1)</script>" not in await tab.js("document.body.innerHTML")
 
     asyncio.run(check())
+
+
+def test_llm_judge_grades_through_the_gateway_and_reports_its_noise(
+    make_gateway: Any, upstream: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upstream.scripts["four"] = "Grade: 4"
+    gw = make_gateway()
+    rubric = "#say:four The answer must name the capital."  # the fake judge always answers 'Grade: 4'
+    suite = write_suite(
+        tmp_path,
+        [{"name": "a", "model": "test-model"}],
+        checks=[{"type": "judge", "value": rubric, "judge_model": "test-model", "judge_repeats": 3, "threshold": 0.7}],
+    )
+    before = len(upstream.requests)
+    report = run(gw, suite, tmp_path, capsys)
+    assert len(upstream.requests) - before == 24 * (1 + 3)  # each answer, then three gradings of it
+    judged = [r for r in upstream.requests[before:] if r["messages"][0]["role"] == "system"]
+    assert len(judged) == 72 and "Answer: " in judged[0]["messages"][1]["content"]
+    assert report["variants"]["a"]["pass_rate"] == 1.0 and report["variants"]["a"]["score"] == pytest.approx(0.75)
+    assert report["variants"]["a"]["judge_noise"] == 0.0  # the fake judge never wavers
+    again = run(gw, suite, tmp_path, capsys)
+    assert again["calls"] == 0 and len(upstream.requests) - before == 96  # gradings are cached with the answers

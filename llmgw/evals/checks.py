@@ -43,6 +43,14 @@ def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outc
         return Outcome(False, 0.0, f"error {result.get('error_code')}")
     if kind in ("recall_at_k", "mrr"):
         return _retrieval(check, result, case)
+    if kind == "judge":
+        grades = (result.get("judge") or {}).get(check.judge_key()) or []
+        valid = [g for g in grades if g is not None]
+        if not valid:
+            return Outcome(False, 0.0, "the judge gave no grade")
+        score = sum(valid) / len(valid)
+        spread = max(valid) - min(valid)
+        return Outcome(score >= check.threshold, score, f"judge {score:.2f} (spread {spread:.2f} over {len(valid)})")
     expected = _expected(check, case)
     if kind == "exact":
         ok = _norm(output, check) == _norm(str(expected), check)

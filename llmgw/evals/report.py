@@ -28,6 +28,7 @@ def score_cases(
         per_case: dict[str, Any] = {}
         for case in cases:
             passes, scores, latencies, outputs, failures, tokens = [], [], [], [], [], []
+            spreads: list[float] = []
             for repeat in range(suite.repeats):
                 record = answers[(variant.name, case["id"], repeat)]
                 outcomes = [evaluate(check, record, case) for check in suite.checks]
@@ -35,6 +36,10 @@ def score_cases(
                 scores.append(float(np.mean([o.score for o in outcomes])))
                 latencies.append(float(record.get("latency_ms") or 0.0))
                 tokens.append(int(record.get("prompt_tokens") or 0) + int(record.get("completion_tokens") or 0))
+                for grades in (record.get("judge") or {}).values():
+                    valid = [g for g in grades if g is not None]
+                    if len(valid) > 1:
+                        spreads.append(float(np.std(valid)))
                 outputs.append(record.get("output") or record.get("error") or "")
                 failures += [
                     f"{c.type}: {o.detail}".rstrip(": ")
@@ -48,6 +53,7 @@ def score_cases(
                 "score": float(np.mean(scores)),
                 "latency_ms": float(np.median(latencies)),
                 "tokens": float(np.mean(tokens)),
+                "judge_spread": spreads,
                 "outputs": outputs,
                 "failures": sorted(set(failures)),
             }
@@ -73,6 +79,8 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
             "score_ci": [boot.low, boot.high],
             "latency_ms_p50": statistics.median(per_case[c]["latency_ms"] for c in case_ids),
             "tokens_per_case": float(np.mean([per_case[c]["tokens"] for c in case_ids])),
+            # the judge's own noise: the mean standard deviation of its repeated grades of one answer
+            "judge_noise": _mean_or_none([s for c in case_ids for s in per_case[c]["judge_spread"]]),
         }
     baseline = suite.baseline.name
     comparisons: list[dict[str, Any]] = []
@@ -125,6 +133,10 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
             for c in disagreements[:200]
         },
     }
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
 
 
 def worse(summary: dict[str, Any], candidate: str, metric: str, alpha: float) -> tuple[bool, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from llmgw.evals.suite import Suite, Variant
+from llmgw.evals.suite import Check, Suite, Variant
 
 SCHEMA = """create table if not exists answers (
     variant text not null, fingerprint text not null, case_id text not null, repeat integer not null,
@@ -106,6 +107,30 @@ async def call(client: httpx.AsyncClient, body: dict[str, Any], key: str | None)
     return record
 
 
+JUDGE_SYSTEM = "You grade answers strictly against a rubric. Reply with one integer from 1 (worst) to 5 (best)."
+GRADE = re.compile(r"\b([1-5])\b")
+
+
+async def judge(
+    client: httpx.AsyncClient, check: Check, case: dict[str, Any], output: str, key: str | None
+) -> list[float | None]:
+    """Grades in [0, 1] from ``judge_repeats`` calls (None where the judge's reply had no grade)."""
+    question = case.get("input") or json.dumps(case.get("messages"))
+    prompt = f"Rubric: {check.value}\n\nQuestion: {question}\n\nAnswer: {output}\n\nGrade (1-5):"
+    grades: list[float | None] = []
+    for i in range(check.judge_repeats):
+        body = {
+            "model": check.judge_model,
+            "temperature": 1.0 if check.judge_repeats > 1 else 0.0,
+            "seed": i,
+            "messages": [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}],
+        }
+        record = await call(client, body, key)
+        found = GRADE.search(record.get("output") or "")
+        grades.append((int(found.group(1)) - 1) / 4 if found else None)
+    return grades
+
+
 async def run(
     suite: Suite,
     cases: list[dict[str, Any]],
@@ -118,6 +143,7 @@ async def run(
 ) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Every answer, from the cache or the gateway, keyed by (variant, case id, repeat)."""
     answers: dict[tuple[str, str, int], dict[str, Any]] = {}
+    judges = [c for c in suite.checks if c.type == "judge"]
     todo = []
     for variant in suite.variants:
         for case in cases:
@@ -127,6 +153,9 @@ async def run(
                     answers[(variant.name, case["id"], repeat)] = cached
                     if progress:
                         progress(True)
+                    graded = cached.get("judge") or {}
+                    if any(c.judge_key() not in graded for c in judges) and cached.get("status", 200) < 400:
+                        todo.append((variant, case, repeat))  # a new or changed judge: grade the cached answer
                 else:
                     todo.append((variant, case, repeat))
     if not todo:
@@ -147,10 +176,17 @@ async def run(
 
         async def one(variant: Variant, case: dict[str, Any], repeat: int) -> None:
             async with limit:
-                record = await call(client, request_body(suite, variant, case, repeat), key)
+                record = answers.get((variant.name, case["id"], repeat))
+                fresh = record is None
+                if record is None:
+                    record = await call(client, request_body(suite, variant, case, repeat), key)
+                graded = record.setdefault("judge", {})
+                for check in judges:
+                    if check.judge_key() not in graded and record.get("status", 200) < 400:
+                        graded[check.judge_key()] = await judge(client, check, case, record.get("output") or "", key)
             cache.put(variant, case["id"], repeat, record)  # written as it comes: a stop loses nothing done
             answers[(variant.name, case["id"], repeat)] = record
-            if progress:
+            if progress and fresh:
                 progress(False)
 
         await asyncio.gather(*(one(v, c, r) for v, c, r in todo))

@@ -55,6 +55,7 @@ AssertionType = Literal[
     "not_blocked",
     "recall_at_k",
     "mrr",
+    "judge",
 ]
 
 
@@ -64,6 +65,14 @@ class Check(Strict):
     tolerance: float = Field(0.0, ge=0, description="numeric: allowed absolute difference")
     threshold: float = Field(0.8, description="similarity: cosine needed; recall_at_k and mrr: the score needed")
     k: int = Field(5, ge=1, description="recall_at_k: how many retrieved sources count")
+    judge_model: str = Field("auto", description="judge: the model grading through the gateway")
+    judge_repeats: int = Field(
+        3, ge=1, le=10, description="judge: gradings per answer (their spread is the judge's noise)"
+    )
+
+    def judge_key(self) -> str:
+        return hashlib.sha256(f"{self.value}|{self.judge_model}|{self.judge_repeats}".encode()).hexdigest()[:12]
+
     ignore_case: bool = True
 
 
