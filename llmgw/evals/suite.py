@@ -31,7 +31,9 @@ class Variant(Strict):
     name: str
     model: str = "auto"
     prompt: str | None = Field(None, description="template id@version from prompts/")
-    retrieval: str | bool | None = Field(None, description="a collection name, or false to turn the route's off")
+    retrieval: str | bool | dict[str, Any] | None = Field(
+        None, description="a collection name, {collection, k, mode, filters, min_score}, or false to turn it off"
+    )
     route: str | None = None
     params: dict[str, Any] = Field({}, description="decoding parameters: temperature, max_tokens, ...")
     baseline: bool = False
