@@ -259,3 +259,44 @@ def test_llm_judge_grades_through_the_gateway_and_reports_its_noise(
     assert report["variants"]["a"]["judge_noise"] == 0.0  # the fake judge never wavers
     again = run(gw, suite, tmp_path, capsys)
     assert again["calls"] == 0 and len(upstream.requests) - before == 96  # gradings are cached with the answers
+
+
+def test_masked_check_reads_the_guardrail_log_and_the_gate_names_template_versions(
+    make_gateway: Any, repo: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "guardrails"
+    policy.mkdir()
+    (policy / "default.yaml").write_text(
+        "pii:\n  default: {action: allow}\n  entities:\n    EMAIL_ADDRESS: {action: mask, threshold: 0.5}\n"
+        "injection: {enabled: false}\nmoderation: {enabled: false}\n"
+    )
+    repo.write(
+        "echo.yaml", "combine: fill_user\nmessages:\n  - {role: user, content: '#echo {{ user_input }}'}\n"
+    )
+    v1 = repo.commit("echo v1")
+    gw = make_gateway(
+        guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"},
+        templates={"enabled": True, "repo": str(repo.root)},
+    )
+    cases = [
+        {"id": "mail", "input": "write to ada@example.com today", "pii": ["EMAIL_ADDRESS"]},
+        {"id": "none", "input": "no personal data here", "pii": ["EMAIL_ADDRESS"]},
+    ]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"inline": cases},
+                "checks": [{"type": "masked"}],
+                "variants": [
+                    {"name": "base", "model": "test-model", "prompt": f"echo@{v1}"},
+                    {"name": "head", "model": "test-model", "prompt": "echo"},
+                ],
+            }
+        )
+    )
+    report = run(gw, suite, tmp_path, capsys)
+    assert report["variants"]["base"]["passed"] == 1  # the e-mail was masked; the other case had no e-mail to mask
+    assert report["variants"]["base"]["prompt_versions"] == [f"echo@{v1}"]
+    assert main(["eval", "gate", str(tmp_path / "report.json"), "--candidate", "head"]) == 0
+    assert f"base: echo@{v1}" in capsys.readouterr().out

@@ -43,6 +43,12 @@ def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outc
         return Outcome(False, 0.0, f"error {result.get('error_code')}")
     if kind in ("recall_at_k", "mrr"):
         return _retrieval(check, result, case)
+    if kind == "masked":  # from the guardrail log: these entity types were masked before the model saw them
+        wanted = check.value if check.value is not None else case.get("pii") or []
+        wanted = {str(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
+        masked = set(result.get("masked") or [])
+        missing = sorted(wanted - masked)
+        return Outcome(not missing, float(not missing), f"not masked: {', '.join(missing)}" if missing else "")
     if kind == "judge":
         grades = (result.get("judge") or {}).get(check.judge_key()) or []
         valid = [g for g in grades if g is not None]

@@ -127,8 +127,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"llmgw: {exc.args[0]}", file=sys.stderr)
         return 2
-    commit = summary.get("prompts_commit")
-    print(("FAIL " if regressed else "ok   ") + line + (f" (prompts at {commit})" if commit else ""))
+    versions = {name: ", ".join(v.get("prompt_versions") or []) for name, v in summary["variants"].items()}
+    base = summary["baseline"]
+    compared = f" [{args.candidate}: {versions.get(args.candidate) or '-'}; {base}: {versions.get(base) or '-'}]"
+    print(("FAIL " if regressed else "ok   ") + line + compared)
     return 1 if regressed else 0
 
 

@@ -29,12 +29,15 @@ def score_cases(
         for case in cases:
             passes, scores, latencies, outputs, failures, tokens = [], [], [], [], [], []
             spreads: list[float] = []
+            prompts: set[str] = set()
             for repeat in range(suite.repeats):
                 record = answers[(variant.name, case["id"], repeat)]
                 outcomes = [evaluate(check, record, case) for check in suite.checks]
                 passes.append(all(o.passed for o in outcomes))
                 scores.append(float(np.mean([o.score for o in outcomes])))
                 latencies.append(float(record.get("latency_ms") or 0.0))
+                if record.get("prompt"):
+                    prompts.add(record["prompt"])
                 tokens.append(int(record.get("prompt_tokens") or 0) + int(record.get("completion_tokens") or 0))
                 for grades in (record.get("judge") or {}).values():
                     valid = [g for g in grades if g is not None]
@@ -54,6 +57,7 @@ def score_cases(
                 "latency_ms": float(np.median(latencies)),
                 "tokens": float(np.mean(tokens)),
                 "judge_spread": spreads,
+                "prompts": sorted(prompts),
                 "outputs": outputs,
                 "failures": sorted(set(failures)),
             }
@@ -81,6 +85,8 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
             "tokens_per_case": float(np.mean([per_case[c]["tokens"] for c in case_ids])),
             # the judge's own noise: the mean standard deviation of its repeated grades of one answer
             "judge_noise": _mean_or_none([s for c in case_ids for s in per_case[c]["judge_spread"]]),
+            # the template versions that answered (id@commit, from x-llmgw-prompt): the report links them
+            "prompt_versions": sorted({p for c in case_ids for p in per_case[c]["prompts"]}),
         }
     baseline = suite.baseline.name
     comparisons: list[dict[str, Any]] = []

@@ -104,6 +104,7 @@ async def call(client: httpx.AsyncClient, body: dict[str, Any], key: str | None)
     sources = (data.get("llmgw") or {}).get("sources", [])
     record["sources"] = [s.get("id") for s in sources]
     record["source_docs"] = [s.get("doc_id") for s in sources]
+    record["prompt"] = response.headers.get("x-llmgw-prompt")
     return record
 
 
@@ -131,6 +132,24 @@ async def judge(
     return grades
 
 
+async def masked_types(client: httpx.AsyncClient, request_id: str, key: str | None) -> list[str]:
+    """Entity types the input guards masked or redacted for one request (needs the admin key)."""
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    for _ in range(50):  # the guardrail log is written off the request path: wait for the row
+        response = await client.get(
+            "/admin/guard-events", params={"request_id": request_id, "guard": "pii"}, headers=headers
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"reading the guardrail log needs an admin key ({response.status_code})")
+        events = response.json().get("data") or []
+        if events:
+            return sorted(
+                {e["type"] for ev in events for e in ev.get("entities") or [] if e.get("action") in ("mask", "redact")}
+            )
+        await asyncio.sleep(0.1)
+    return []
+
+
 async def run(
     suite: Suite,
     cases: list[dict[str, Any]],
@@ -144,6 +163,7 @@ async def run(
     """Every answer, from the cache or the gateway, keyed by (variant, case id, repeat)."""
     answers: dict[tuple[str, str, int], dict[str, Any]] = {}
     judges = [c for c in suite.checks if c.type == "judge"]
+    masks = any(c.type == "masked" for c in suite.checks)
     todo = []
     for variant in suite.variants:
         for case in cases:
@@ -180,6 +200,8 @@ async def run(
                 fresh = record is None
                 if record is None:
                     record = await call(client, request_body(suite, variant, case, repeat), key)
+                if masks and "masked" not in record and record.get("request_id"):
+                    record["masked"] = await masked_types(client, record["request_id"], key)
                 graded = record.setdefault("judge", {})
                 for check in judges:
                     if check.judge_key() not in graded and record.get("status", 200) < 400:

@@ -58,6 +58,7 @@ AssertionType = Literal[
     "recall_at_k",
     "mrr",
     "judge",
+    "masked",
 ]
 
 
