@@ -270,9 +270,7 @@ def test_masked_check_reads_the_guardrail_log_and_the_gate_names_template_versio
         "pii:\n  default: {action: allow}\n  entities:\n    EMAIL_ADDRESS: {action: mask, threshold: 0.5}\n"
         "injection: {enabled: false}\nmoderation: {enabled: false}\n"
     )
-    repo.write(
-        "echo.yaml", "combine: fill_user\nmessages:\n  - {role: user, content: '#echo {{ user_input }}'}\n"
-    )
+    repo.write("echo.yaml", "combine: fill_user\nmessages:\n  - {role: user, content: '#echo {{ user_input }}'}\n")
     v1 = repo.commit("echo v1")
     gw = make_gateway(
         guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"},
@@ -300,3 +298,31 @@ def test_masked_check_reads_the_guardrail_log_and_the_gate_names_template_versio
     assert report["variants"]["base"]["prompt_versions"] == [f"echo@{v1}"]
     assert main(["eval", "gate", str(tmp_path / "report.json"), "--candidate", "head"]) == 0
     assert f"base: echo@{v1}" in capsys.readouterr().out
+
+
+def test_cost_limits_use_the_gateways_cost_and_verdicts_follow_each_case(
+    make_gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = make_gateway()
+    cases = [
+        {"id": "ok", "input": "#echo fine", "expect": "answered"},
+        {"id": "bad", "input": "#status:400 x", "expect": "blocked"},
+        {"id": "wrong", "input": "#echo fine", "expect": "blocked"},
+    ]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"inline": cases},
+                "variants": [{"name": "a", "model": "test-model"}],
+                "checks": [{"type": "verdict"}],
+            }
+        )
+    )
+    assert run(gw, suite, tmp_path, capsys)["variants"]["a"]["passed"] == 2
+    record = {"status": 200, "output": "x", "cost_usd": 0.00002}
+    assert evaluate(Check(type="max_cost_usd", value=0.0001), record, {}).passed
+    assert not evaluate(Check(type="max_cost_usd", value=0.00001), record, {}).passed
+    db = sqlite3.connect(tmp_path / "out" / "answers.db")
+    costs = [json.loads(r).get("cost_usd", 0.0) for (r,) in db.execute("select record from answers")]
+    assert sorted(c > 0 for c in costs) == [False, True, True]  # the refused request cost nothing

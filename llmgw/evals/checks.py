@@ -36,6 +36,11 @@ def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outc
             check.value or [result.get("error_code")]
         )
         return Outcome(ok, float(ok), str(result.get("error_code") or "answered"))
+    if kind == "verdict":  # the case says what should happen: "blocked" or "answered"
+        expected = str(case.get("expect") or check.value or "answered")
+        refused = result.get("status", 200) >= 400
+        ok = refused == (expected == "blocked")
+        return Outcome(ok, float(ok), f"{'blocked' if refused else 'answered'} ({result.get('error_code') or 'ok'})")
     if kind == "not_blocked":
         ok = result.get("status", 200) < 400
         return Outcome(ok, float(ok), str(result.get("error_code") or ""))

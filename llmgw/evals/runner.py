@@ -105,6 +105,7 @@ async def call(client: httpx.AsyncClient, body: dict[str, Any], key: str | None)
     record["sources"] = [s.get("id") for s in sources]
     record["source_docs"] = [s.get("doc_id") for s in sources]
     record["prompt"] = response.headers.get("x-llmgw-prompt")
+    record["cost_usd"] = float(response.headers.get("x-llmgw-cost-usd") or 0.0)
     return record
 
 

@@ -59,6 +59,7 @@ AssertionType = Literal[
     "mrr",
     "judge",
     "masked",
+    "verdict",
 ]
 
 

@@ -66,5 +66,7 @@ class AuditLog(Stage):
 
     def done(self, ctx: RequestContext) -> None:
         ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        # a non-streamed answer's headers are built after this: tell the client what it cost
+        ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
         self.gateway.metrics.observe(ctx)
         self.gateway.writer.put("requests", request_row(ctx))
