@@ -39,7 +39,7 @@ def _table(summary: dict[str, Any]) -> None:
         title=f"{summary['suite']}: {next(iter(summary['variants'].values()))['cases']} cases, "
         f"{summary['repeats']} repeat(s); baseline {summary['baseline']}"
     )
-    for column in ("variant", "pass rate (95% CI)", "score (95% CI)", "p50 ms", "vs baseline", "p (Holm)"):
+    for column in ("variant", "pass rate (95% CI)", "score (95% CI)", "p50 ms", "$/case", "vs baseline", "p (Holm)"):
         table.add_column(column)
     comparisons = {c["variant"]: c for c in summary["comparisons"]}
     for name, v in summary["variants"].items():
@@ -50,6 +50,7 @@ def _table(summary: dict[str, Any]) -> None:
             f"{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]",
             f"{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]",
             f"{v['latency_ms_p50']:.0f}",
+            f"{v.get('cost_usd_per_case', 0.0):.6f}",
             versus,
             f"{c['mcnemar_p_holm']:.3g}" if c else "",
         )

@@ -37,19 +37,22 @@ def _bars(variants: dict[str, Any]) -> str:
 
 
 def _scatter(variants: dict[str, Any]) -> str:
-    """Tokens per case (the cost proxy a client sees) against pass rate."""
+    """Cost per case (from the gateway's prices; tokens where it reported none) against pass rate."""
     width, height = 420, 240
-    most = max((v.get("tokens_per_case") or 0.0) for v in variants.values()) or 1.0
+    use_cost = any(v.get("cost_usd_per_case") for v in variants.values())
+    axis = "cost_usd_per_case" if use_cost else "tokens_per_case"
+    most = max((v.get(axis) or 0.0) for v in variants.values()) or 1.0
     parts = [
         f'<svg id="cost-quality" width="{width + 40}" height="{height + 30}" role="img" aria-label="cost and quality">',
         f'<rect x="30" y="0" width="{width}" height="{height}" fill="none" stroke="#999"/>',
     ]
     for name, v in variants.items():
-        x = 30 + (v.get("tokens_per_case") or 0.0) / most * (width - 20) + 10
+        x = 30 + (v.get(axis) or 0.0) / most * (width - 20) + 10
         y = height - v["pass_rate"] * (height - 20) - 10
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#d86f3a"/>')
         parts.append(f'<text x="{x + 8:.1f}" y="{y + 4:.1f}">{escape(name)}</text>')
-    parts.append(f'<text x="30" y="{height + 20}">tokens per case → (max {most:.0f})</text>')
+    label = f"cost per case → (max ${most:.6f})" if use_cost else f"tokens per case → (max {most:.0f})"
+    parts.append(f'<text x="30" y="{height + 20}">{label}</text>')
     parts.append('<text x="0" y="12">pass</text></svg>')
     return "".join(parts)
 

@@ -29,6 +29,7 @@ def score_cases(
         for case in cases:
             passes, scores, latencies, outputs, failures, tokens = [], [], [], [], [], []
             spreads: list[float] = []
+            costs: list[float] = []
             prompts: set[str] = set()
             for repeat in range(suite.repeats):
                 record = answers[(variant.name, case["id"], repeat)]
@@ -36,6 +37,7 @@ def score_cases(
                 passes.append(all(o.passed for o in outcomes))
                 scores.append(float(np.mean([o.score for o in outcomes])))
                 latencies.append(float(record.get("latency_ms") or 0.0))
+                costs.append(float(record.get("cost_usd") or 0.0))
                 if record.get("prompt"):
                     prompts.add(record["prompt"])
                 tokens.append(int(record.get("prompt_tokens") or 0) + int(record.get("completion_tokens") or 0))
@@ -56,6 +58,7 @@ def score_cases(
                 "score": float(np.mean(scores)),
                 "latency_ms": float(np.median(latencies)),
                 "tokens": float(np.mean(tokens)),
+                "cost_usd": float(np.mean(costs)),
                 "judge_spread": spreads,
                 "prompts": sorted(prompts),
                 "outputs": outputs,
@@ -83,6 +86,7 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
             "score_ci": [boot.low, boot.high],
             "latency_ms_p50": statistics.median(per_case[c]["latency_ms"] for c in case_ids),
             "tokens_per_case": float(np.mean([per_case[c]["tokens"] for c in case_ids])),
+            "cost_usd_per_case": float(np.mean([per_case[c]["cost_usd"] for c in case_ids])),
             # the judge's own noise: the mean standard deviation of its repeated grades of one answer
             "judge_noise": _mean_or_none([s for c in case_ids for s in per_case[c]["judge_spread"]]),
             # the template versions that answered (id@commit, from x-llmgw-prompt): the report links them
