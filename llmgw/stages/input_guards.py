@@ -33,13 +33,15 @@ class Item:
     source: str  # user | tool | system | assistant
     text: str
     set: Callable[[str], None]
+    templated: bool = False  # written by a template from prompts/: trusted, its variables are scanned instead
 
 
-def collect(body: dict[str, Any]) -> list[Item]:
+def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset()) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it."""
     items: list[Item] = []
     for i, message in enumerate(body.get("messages") or []):
         source = SOURCES.get(message.get("role", ""), message.get("role", ""))
+        first = len(items)
         content = message.get("content")
         if isinstance(content, str):
             items.append(
@@ -56,7 +58,31 @@ def collect(body: dict[str, Any]) -> list[Item]:
                 where = f"messages[{i}].tool_calls[{k}].function.arguments"
                 setter = lambda v, f=function: f.__setitem__("arguments", v)  # noqa: E731
                 items.append(Item(where, "assistant", function["arguments"], setter))
+        if id(message) in templated:
+            for item in items[first:]:
+                item.templated = True
     return items
+
+
+def template_variables(ctx: RequestContext, items: list[Item]) -> list[Item]:
+    """The client's values inside templated messages, as items of their own for the injection guard.
+
+    A template's own text (few-shot examples, instructions) is the prompt engineer's, versioned in
+    git: scoring it would flag every Q/A example as an injection. What the client put into it
+    (``user_input`` and the variables it sent) is scored instead; stripping one strips every
+    templated message it went into.
+    """
+    templated = [item for item in items if item.templated]
+    values = ctx.state.get("template_inputs") or []
+    if not templated or not values:
+        return []
+
+    def strip(value: str) -> None:  # masking only rewrites the item's own text (it is logged, never sent)
+        if value == STRIPPED:
+            for item in templated:
+                item.set(STRIPPED)
+
+    return [Item(f"llmgw.prompt.variables[{i}]", "user", text, strip) for i, text in enumerate(values)]
 
 
 _INJECTION_CACHE: OrderedDict[str, Any] = OrderedDict()
@@ -82,7 +108,7 @@ def score_injection(texts: list[str], sources: list[str] | None = None) -> list[
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
-    watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources]
+    watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources and not item.templated]
     # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
     overlap = pii is not None and policy.injection.enabled and bool(watched)
     pending = runtime.side.submit(lambda: [pii.analyze(item.text) for item in items]) if overlap else None
@@ -142,7 +168,8 @@ class InputGuards(Stage):
         masker = Masker(policy.pii, salt=runtime.salt)
         ctx.state["masker"] = masker
         ctx.state["policy"] = policy
-        items = collect(ctx.body)
+        items = collect(ctx.body, ctx.state.get("templated") or frozenset())
+        items += template_variables(ctx, items)
         try:
             findings, injections = await runtime.run(policy.timeout_s, scan, runtime, policy, items)
         except GuardFailure as exc:

@@ -13,6 +13,7 @@ rendered messages meet the client's is the template's ``combine`` rule:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from llmgw.context import RequestContext
@@ -103,6 +104,9 @@ class RenderTemplate(Stage):
             variables["user_input"] = text_of(users[-1].get("content"))
         rendered = template.render(variables)
         ctx.body["messages"] = combine(template.spec.combine, rendered, client)
+        # the input guards score what the client wrote, not the template's own (trusted) text
+        ctx.state["templated"] = {id(m) for m in rendered}
+        ctx.state["template_inputs"] = [v if isinstance(v, str) else json.dumps(v) for v in variables.values() if v]
         ctx.meta["prompt"] = {
             "id": template.id,
             "version": address.version or config.templates.default_ref,
