@@ -278,14 +278,7 @@ def bench_secrets(seed: int = 7, n: int = 40) -> dict[str, Any]:
 def technical_passages(tg: Any, data: Path, chars: int = 1200) -> list[str]:
     """COVID-QA passages the training script never reads (it keeps the first ``RAG_PASSAGES_KEEP``
     by hash), first ``chars`` characters of those at least that long: benign scientific prose."""
-    passages = []
-    with (data / "rag" / "covid_qa" / "passages.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            text = json.loads(line).get("text", "").strip()
-            if len(text) >= 200:
-                passages.append(text[:4000])
-    passages.sort(key=tg.text_key)
-    return [p[:chars] for p in passages[tg.RAG_PASSAGES_KEEP :] if len(p) >= chars]
+    return [p[:chars] for p in tg.covid_passages(data)[tg.RAG_PASSAGES_KEEP :] if len(p) >= chars]
 
 
 def bench_technical_prose(mod: Moderator, passages: list[str], window_words: int = 8) -> dict[str, Any]:

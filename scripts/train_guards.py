@@ -99,6 +99,18 @@ def canon(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def covid_passages(data: Path) -> list[str]:
+    """COVID-QA passages of at least 200 characters (cut at 4,000), in hash order: training keeps the
+    first ``RAG_PASSAGES_KEEP``, and ``bench/guard_quality.py`` measures on the rest."""
+    passages = []
+    with (data / "rag" / "covid_qa" / "passages.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            text = json.loads(line).get("text", "").strip()
+            if len(text) >= 200:
+                passages.append(text[:4000])
+    return sorted(passages, key=text_key)
+
+
 def text_key(text: str) -> str:
     return hashlib.sha256(canon(text).encode()).hexdigest()[:16]
 
@@ -782,14 +794,7 @@ def load_records(data: Path) -> tuple[list[Rec], dict[str, list[str]]]:
     for r in _csv(para / "faq_covidbert.csv"):
         add(r["question"], "benign/covid_faq_questions", inj=0, cats=(), licence="Apache-2.0")
         add(r["answer"], "benign/covid_faq_answers", inj=0, cats=(), kind="passage", licence="Apache-2.0")
-    passages = []
-    with (data / "rag" / "covid_qa" / "passages.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            text = json.loads(line).get("text", "").strip()
-            if len(text) >= 200:
-                passages.append(text[:4000])
-    passages.sort(key=text_key)
-    for text in passages[:RAG_PASSAGES_KEEP]:
+    for text in covid_passages(data)[:RAG_PASSAGES_KEEP]:
         add(text, "benign/covid_passages", inj=0, cats=(), kind="passage", licence="Apache-2.0 (articles CC-BY)")
 
     # hand-written hard negatives (training split only; see the data cards)

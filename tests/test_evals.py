@@ -25,24 +25,13 @@ def write_suite(tmp_path: Path, variants: list[dict[str, Any]], **extra: Any) ->
     return path
 
 
-def run(gw: RunningGateway, suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+def run(
+    gw: RunningGateway, suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> dict[str, Any]:
+    """``llmgw eval run`` against the gateway; the run report."""
     report = tmp_path / "report.json"
-    code = main(
-        [
-            "eval",
-            "run",
-            str(suite),
-            "--url",
-            gw.url,
-            "--key",
-            ADMIN_KEY,
-            "--out",
-            str(tmp_path / "out"),
-            "-o",
-            str(report),
-            "--quiet",
-        ]
-    )
+    args = ["eval", "run", str(suite), "--url", gw.url, "--key", ADMIN_KEY, "--out", str(tmp_path / "out")]
+    code = main([*args, "-o", str(report), "--quiet", *extra])
     assert code == 0, capsys.readouterr().err
     return json.loads(report.read_text())
 
@@ -201,25 +190,7 @@ def test_html_report_renders_in_headless_chromium(
         )
     )
     html = tmp_path / "report.html"
-    assert (
-        main(
-            [
-                "eval",
-                "run",
-                str(suite),
-                "--url",
-                gw.url,
-                "--key",
-                ADMIN_KEY,
-                "--out",
-                str(tmp_path / "o"),
-                "--html",
-                str(html),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    run(gw, suite, tmp_path, capsys, "--html", str(html))
 
     async def check() -> None:
         async with websockets.connect(chromium, max_size=None) as ws:

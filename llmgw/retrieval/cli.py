@@ -23,6 +23,17 @@ def _collections_dir(args: argparse.Namespace) -> str:
     return _load(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG")).retrieval.collections_dir
 
 
+def _open(args: argparse.Namespace) -> Any:
+    """The collection named on the command line, or None after saying why."""
+    from llmgw.retrieval.service import open_collection
+
+    try:
+        return open_collection(_collections_dir(args), args.collection)
+    except CollectionError as exc:
+        print(f"llmgw: {exc}", file=sys.stderr)
+        return None
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,12 +42,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from llmgw.retrieval.chunking import model_tokenizer, word_tokenize
     from llmgw.retrieval.documents import SourceError, read_sources
     from llmgw.retrieval.ingest import ingest
-    from llmgw.retrieval.service import open_collection
 
-    try:
-        collection = open_collection(_collections_dir(args), args.collection)
-    except CollectionError as exc:
-        print(f"llmgw: {exc}", file=sys.stderr)
+    collection = _open(args)
+    if collection is None:
         return 2
     spec = collection.spec
     paths = [str(Path(p).resolve()) for p in args.paths] or None
@@ -106,12 +114,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from llmgw.retrieval.service import open_collection
-
-    try:
-        collection = open_collection(_collections_dir(args), args.collection)
-    except CollectionError as exc:
-        print(f"llmgw: {exc}", file=sys.stderr)
+    collection = _open(args)
+    if collection is None:
         return 2
     filters: dict[str, Any] = {}
     for item in args.filter or []:
