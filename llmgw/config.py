@@ -169,6 +169,7 @@ class RouteCacheConfig(Strict):
     ttl_s: float | None = Field(None, gt=0)
     max_entries: int | None = Field(None, gt=0)
     threshold: float | None = Field(None, gt=0, le=1)
+    answer_threshold: float | None = Field(None, gt=0, le=1)
     semantic: bool | None = None
     max_temperature: float | None = Field(None, ge=0)
 
@@ -268,6 +269,11 @@ class CacheConfig(Strict):
     share: Literal["key", "team", "user"] = Field("key", description="who may get each other's answers")
     semantic: bool = Field(True, description="also answer reworded questions (embedding of the last user turn)")
     threshold: float = Field(0.84, gt=0, le=1, description="cosine similarity a semantic hit needs")
+    answer_threshold: float | None = Field(
+        None, gt=0, le=1, description="lower cosine allowed when the stored answer fits the question; null: off"
+    )
+    answer_drop: float = Field(0.12, ge=0, le=2, description="how much worse the answer may fit the new question")
+    margin: float = Field(0.06, ge=0, le=1, description="refuse when two different candidates score this close")
     veto: bool = Field(True, description="refuse semantic hits differing in numbers, entities, negation")
     verifier: str | None = Field(None, description="module:function(cached, asked) -> bool, asked last")
     ttl_s: float = Field(86_400.0, gt=0)

@@ -152,6 +152,66 @@ def refuse_all(cached: str, asked: str) -> bool:
     return False
 
 
+def test_ambiguous_near_duplicates_are_refused(
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Two stored questions of different meaning, both close to the new one: no hit (cache.match margin)."""
+    db = f"sqlite:///{tmp_path}/gw.db"
+    # stored apart: at 0.9 neither is served the other's answer (they score 0.88 to each other)
+    first = make_gateway(db_url=db, cache=cache_config(tmp_path, threshold=0.9))
+    ask(first, "How does COVID-19 affect pregnant women? #echo")
+    ask(first, "Can COVID-19 cause problems for a pregnancy? #echo")
+    first.stop()
+    for margin, expected in ((0.06, "miss"), (0.0, "hit")):
+        gw = make_gateway(db_url=db, cache=cache_config(tmp_path, threshold=0.75, margin=margin))
+        upstream.reset()
+        # 0.80 and 0.78 to the two; no-store: the miss must not be kept for the next round
+        raw = ask(gw, "Is COVID-19 a risk for pregnant women?", extra_headers={"cache-control": "no-store"})
+        assert raw.headers["x-llmgw-cache"] == expected, margin
+        if expected == "miss":
+            vetoes = row_of(gw, raw)["meta"]["cache"]["vetoes"]
+            assert [v["reason"] for v in vetoes] == ["ambiguous"]
+            assert len(upstream.requests) == 1
+        gw.stop()
+
+
+POOLS = (
+    "There is no evidence that COVID-19 spreads to people through swimming pools or hot tubs; chlorine in a "
+    "well-kept pool inactivates the virus."
+)
+
+
+def test_answer_aware_matching_serves_a_loose_rewording(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    upstream.scripts["pools"] = POOLS
+    gw = cgw(answer_threshold=0.62)
+    ask(gw, "Can COVID-19 spread through pools and hot tubs? #say:pools")
+    deadline = time.monotonic() + 10
+    while gw.admin().get("/admin/cache").json()["answer_vectors"] < 1:  # embedded after the request
+        assert time.monotonic() < deadline, "the answer was never embedded"
+        time.sleep(0.05)
+    raw = ask(gw, "Can I catch COVID-19 from swimming in a pool?")  # cosine 0.75: below the threshold
+    assert raw.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    assert 0.62 <= float(raw.headers["x-llmgw-cache-score"]) < 0.84
+    assert raw.parse().choices[0].message.content == POOLS
+    assert row_of(gw, raw)["meta"]["cache"]["basis"] == "answer"
+    # the veto still runs first: a number, an entity or a negation is refused however well the answer fits
+    assert ask(gw, "Can COVID-19 not spread through pools and hot tubs?").headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "Is it safe to swim in a pool during the pandemic?").headers["x-llmgw-cache"] == "miss"
+
+
+def test_without_answer_matching_a_loose_rewording_misses(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    upstream.scripts["pools"] = POOLS
+    gw = cgw()  # answer_threshold is off by default
+    ask(gw, "Can COVID-19 spread through pools and hot tubs? #say:pools")
+    time.sleep(0.3)
+    assert gw.admin().get("/admin/cache").json()["answer_vectors"] == 0, "not embedded when off"
+    assert ask(gw, "Can I catch COVID-19 from swimming in a pool?").headers["x-llmgw-cache"] == "miss"
+
+
 # --- scope --------------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from llmgw.cache.index import VectorIndex
 from llmgw.cache.keys import build_key, retrieval_scope
+from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import decide, settings_for
 from llmgw.cache.service import mask_answer, storable
 from llmgw.cache.store import Entry, MemoryStore, SqlitePersister
@@ -38,6 +39,11 @@ VETOED = [
     ("Can the virus spread through food?", "Can the virus spread through water?", "substitution"),
     ("should i buy apple shares now?", "should i buy tesla shares now?", "substitution"),
     ("What is a novel coronavirus?", "What is a new coronavirus?", "substitution"),  # a synonym: a lost hit
+    (
+        "Can the coronavirus spread through swimming pools?",
+        "Can the coronavirus spread through water?",
+        "substitution",
+    ),  # a run of content words swapped for another
 ]
 PASSED = [
     ("What is a novel coronavirus?", "What does novel coronavirus mean?"),
@@ -47,6 +53,7 @@ PASSED = [
     ("How many calories are in two eggs?", "What's the calorie count of 2 eggs?"),
     ("Should children wear masks?", "Do kids need to wear masks?"),
     ("Why is it called COVID-19?", "Why is the disease named COVID-19?"),
+    ("Can COVID-19 spread through food?", "Can the virus spread through food?"),  # the run holds "the"
 ]
 
 
@@ -255,3 +262,52 @@ def test_sqlite_persistence_round_trip(tmp_path: Path) -> None:
     assert again.load({}, 10) == 1
     found = again.nearest("s", v[1], 1)
     assert found[0][0].key == "b" and found[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sqlite_keeps_the_answer_vector(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sqlite")
+    v = unit(np.random.default_rng(3), 2)
+    store = MemoryStore(persister=SqlitePersister(path))
+    store.add(entry("a", vector=v[0]), max_entries=10)
+    assert store.attach_answer("a", v[1]) and not store.attach_answer("gone", v[1])
+    store.persister.flush()  # type: ignore[union-attr]
+    again = MemoryStore(persister=SqlitePersister(path))
+    assert again.load({}, 10) == 1
+    loaded = again.get_now("a")
+    assert loaded is not None and loaded.vector is not None and loaded.answer_vector is not None
+    assert np.allclose(loaded.vector, v[0]) and np.allclose(loaded.answer_vector, v[1])
+
+
+def _mix(a: np.ndarray, b: np.ndarray, cos: float) -> np.ndarray:
+    """A unit vector at cosine ``cos`` to ``a``, in the plane of ``a`` and ``b``."""
+    ortho = b - (b @ a) * a
+    ortho /= np.linalg.norm(ortho)
+    return (cos * a + np.sqrt(1 - cos**2) * ortho).astype(np.float32)
+
+
+def test_match_answer_check_and_ambiguity_margin() -> None:
+    v = unit(np.random.default_rng(4), 4)
+    asked = v[0]
+    stored = _mix(asked, v[1], 0.75)  # a loose rewording: below the question threshold
+    one = entry("one", vector=stored)
+    rule = Rule(threshold=0.84, answer_threshold=0.62, answer_drop=0.12, margin=0.06)
+    assert match("q", asked, [(one, 0.75)], rule, None).plausible == [], "no answer vector: threshold applies"
+    one.answer_vector = 0.5 * stored + 0.5 * asked  # fits the new question as well as its own
+    one.answer_vector /= np.linalg.norm(one.answer_vector)
+    found = match("q", asked, [(one, 0.75)], rule, None)
+    assert [(e.key, basis) for e, _, basis in found.plausible] == [("one", "answer")]
+    one.answer_vector = _mix(stored, v[3], 0.8)  # about its own question only: fits the new one badly
+    found = match("q", asked, [(one, 0.75)], rule, None)
+    assert found.plausible == [] and found.refused[0]["reason"] == "answer"
+    one.answer_vector = _mix(stored, v[3], 0.1)  # "Yes.": not recognisably about its own question
+    assert match("q", asked, [(one, 0.75)], rule, None).plausible == [], "an answer not about its question is none"
+    # two different questions scoring within the margin: ambiguous, no hit; with no margin, the best
+    a, b = entry("a", vector=_mix(asked, v[1], 0.9)), entry("b", vector=_mix(asked, v[2], 0.88))
+    assert float(a.vector @ b.vector) < 0.9  # type: ignore[operator]
+    found = match("q", asked, [(a, 0.9), (b, 0.88)], rule, None)
+    assert found.plausible == [] and found.refused[-1]["reason"] == "ambiguous"
+    plain = Rule(threshold=0.84)
+    assert [e.key for e, _, _ in match("q", asked, [(a, 0.9), (b, 0.88)], plain, None).plausible] == ["a", "b"]
+    # near-identical stored questions are one question: no ambiguity
+    c = entry("c", vector=_mix(a.vector, asked, 0.97))  # type: ignore[arg-type]
+    assert [e.key for e, _, _ in match("q", asked, [(a, 0.9), (c, 0.89)], rule, None).plausible] == ["a", "c"]

@@ -26,8 +26,9 @@ async def cache_stats(request: Request[Any, Any, Any]) -> Response[bytes]:
     with memory.lock:
         routes = {name: len(order) for name, order in memory.routes.items() if order}
         scopes = len(memory.indexes)
+        answers = sum(1 for e in memory.entries.values() if e.answer_vector is not None)
     return json_response({"enabled": True, "entries": len(memory), "routes": routes, "semantic_scopes": scopes,
-                          "exact_store": cache.config.exact_store}, {})  # fmt: skip
+                          "answer_vectors": answers, "exact_store": cache.config.exact_store}, {})  # fmt: skip
 
 
 @delete("/admin/cache", status_code=200)

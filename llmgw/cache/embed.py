@@ -73,6 +73,29 @@ def embed(text: str, encoder: str = "onnx_int8") -> np.ndarray | None:
     return vector
 
 
+def embed_answer(text: str, encoder: str = "onnx_int8") -> np.ndarray | None:
+    """A stored answer's vector, for answer-aware matching (``llmgw.cache.match``).
+
+    Unlike a question, an answer is cut to the model's window: its opening says what it answers.
+    Not memoised (answers rarely repeat); called in the background after an answer is stored.
+    """
+    if not text.strip():
+        return None
+    tokenizer, transformer, window = _model()
+    if encoder == "onnx_int8":
+        session = _session(_model_path())
+        with _tokenizer_lock:
+            batch = _tokenizer(_model_path())([text], return_tensors="np", truncation=True, max_length=window)
+        feed = {name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+        return np.asarray(session.run(None, feed)[0][0], dtype=np.float32)
+    import torch
+
+    with embedder._lock, torch.inference_mode():
+        batch = tokenizer([text], return_tensors="pt", truncation=True, max_length=window)
+        pooled = _pool(transformer(**batch).last_hidden_state, batch["attention_mask"])[0]
+    return np.array(pooled.numpy(), dtype=np.float32)
+
+
 def warm(encoder: str = "onnx_int8") -> None:
     embed("warm up", encoder)
 

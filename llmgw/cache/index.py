@@ -19,6 +19,7 @@ import numpy as np
 
 log = logging.getLogger("llmgw.cache")
 
+
 @lru_cache(maxsize=1)
 def _faiss() -> Any:
     """faiss, imported when a scope first grows large (0.6 s); None without it: exact search only."""

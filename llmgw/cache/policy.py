@@ -25,6 +25,7 @@ class Settings:
     threshold: float
     semantic: bool
     max_temperature: float
+    answer_threshold: float | None = None
 
 
 def settings_for(config: CacheConfig, route: RouteConfig | None) -> Settings:
@@ -34,7 +35,8 @@ def settings_for(config: CacheConfig, route: RouteConfig | None) -> Settings:
         value = getattr(over, name, None) if over is not None else None
         return getattr(config, name) if value is None else value
 
-    return Settings(pick("ttl_s"), pick("max_entries"), pick("threshold"), pick("semantic"), pick("max_temperature"))
+    return Settings(pick("ttl_s"), pick("max_entries"), pick("threshold"), pick("semantic"), pick("max_temperature"),
+                    pick("answer_threshold"))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from prometheus_client import Counter
 
 from llmgw.cache import embed, index
 from llmgw.cache.keys import CacheKey, build_key, retrieval_scope
+from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import Decision, Settings, decide, settings_for
 from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
@@ -59,6 +60,26 @@ class ResponseCache:
                 log.warning("cache: writing to the shared semantic tier failed: %s", future.exception())
 
         future = asyncio.get_running_loop().run_in_executor(None, self.semantic.add, entry, max_entries)
+        self._writes.add(future)
+        future.add_done_callback(done)
+
+    def _embed_answer_later(self, entry: Entry) -> None:
+        """The stored answer's vector, computed on a worker thread after the request (cache.match)."""
+        text = answer_text(entry.completion)
+        if not text:
+            return
+
+        def work() -> None:
+            vector = embed.embed_answer(text, self.config.encoder)
+            if vector is not None:
+                self.memory.attach_answer(entry.key, vector)
+
+        def done(future: Any) -> None:
+            self._writes.discard(future)
+            if future.exception() is not None:
+                log.warning("cache: embedding a stored answer failed: %s", future.exception())
+
+        future = asyncio.get_running_loop().run_in_executor(None, work)
         self._writes.add(future)
         future.add_done_callback(done)
 
@@ -144,11 +165,12 @@ class ResponseCache:
             if settings.semantic and key.question:
                 state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
                 candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
-                for candidate, score in candidates:
-                    if score < settings.threshold:
-                        break
-                    if await self._acceptable(state, candidate, score):
-                        return self._serve(ctx, state, candidate, score, "semantic", model_name, model)
+                found = match(key.question, state.vector, candidates, self._rule(settings),
+                              veto if self.config.veto else None)  # fmt: skip
+                state.vetoes.extend(found.refused)
+                for candidate, score, basis in found.plausible:
+                    if await self._verified(state, candidate, score):
+                        return self._serve(ctx, state, candidate, score, "semantic", model_name, model, basis)
         except Exception:  # a broken cache costs a model call, never the request
             log.exception("cache: semantic lookup failed for %s; counting a miss", ctx.request_id)
         except BaseException:
@@ -186,19 +208,22 @@ class ResponseCache:
         """Neighbours in the scope (the vector is kept even when this fails, so the answer is still stored)."""
         return [] if vector is None else self.semantic.nearest(scope, vector, CANDIDATES)
 
-    async def _acceptable(self, state: RequestCache, candidate: Entry, score: float) -> bool:
-        asked = state.key.question or ""
-        cached = candidate.question or ""
-        reason = veto(cached, asked) if self.config.veto else None
-        if reason is None and self.verifier is not None:
-            ok = await anyio.to_thread.run_sync(self.verifier, cached, asked)
-            reason = None if ok else "verifier"
-        if reason is not None:
-            state.vetoes.append({"reason": reason, "score": round(score, 4), "entry": candidate.source})
-        return reason is None
+    def _rule(self, settings: Settings) -> Rule:
+        answers = self.config.answer_threshold is not None and settings.answer_threshold is not None
+        return Rule(settings.threshold, settings.answer_threshold if answers else None, self.config.answer_drop,
+                    self.config.margin)  # fmt: skip
+
+    async def _verified(self, state: RequestCache, candidate: Entry, score: float) -> bool:
+        """The optional verifier hook, on a worker thread (the veto and the match already passed)."""
+        if self.verifier is None:
+            return True
+        ok = await anyio.to_thread.run_sync(self.verifier, candidate.question or "", state.key.question or "")
+        if not ok:
+            state.vetoes.append({"reason": "verifier", "score": round(score, 4), "entry": candidate.source})
+        return bool(ok)
 
     def _serve(self, ctx: RequestContext, state: RequestCache, entry: Entry, score: float, tier: str,
-               model_name: str, model: Any) -> dict[str, Any]:  # fmt: skip
+               model_name: str, model: Any, basis: str = "exact") -> dict[str, Any]:  # fmt: skip
         state.hit = True
         self.release(ctx)  # followers of this request look up again and find the same entry
         completion = copy.deepcopy(entry.completion)
@@ -212,7 +237,8 @@ class ResponseCache:
             ctx.state["sources"] = completion.pop("llmgw")  # the attach-sources stage puts it on the first chunk
         saved = entry.usage
         ctx.meta["cache"] = {"result": "hit", "tier": tier, "score": round(score, 4), "entry": entry.source,
-                             "saved": saved, **({"vetoes": state.vetoes} if state.vetoes else {})}  # fmt: skip
+                             "basis": basis, "saved": saved,
+                             **({"vetoes": state.vetoes} if state.vetoes else {})}  # fmt: skip
         ctx.meta.setdefault("route_decision", {"rule": "cache"})
         ctx.response_headers["x-llmgw-cache"] = "hit"
         ctx.response_headers["x-llmgw-cache-score"] = f"{score:.4f}"
@@ -256,6 +282,8 @@ class ResponseCache:
         )  # fmt: skip
         if self.semantic is self.memory:
             await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
+            if entry.vector is not None and self.config.answer_threshold is not None:
+                self._embed_answer_later(entry)
         else:  # the shared semantic store keeps the vector; this replica keeps an exact entry
             local = Entry.from_doc(entry.doc())
             await anyio.to_thread.run_sync(self.memory.add, local, settings.max_entries)
@@ -291,6 +319,13 @@ def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
         if message.get("content") is None and not message.get("tool_calls"):
             return False
     return True
+
+
+def answer_text(completion: dict[str, Any]) -> str:
+    """The text a hit on this entry would serve (the first choice's content; "" for tool calls)."""
+    choices = completion.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
 
 
 def mask_answer(completion: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:

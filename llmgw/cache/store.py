@@ -27,6 +27,7 @@ import numpy as np
 from llmgw.cache.index import VectorIndex
 
 log = logging.getLogger("llmgw.cache")
+_DIM = 384  # MiniLM's vectors
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class Entry:
     usage: dict[str, Any] = field(default_factory=dict)  # the tokens and cost a hit saves
     headers: dict[str, str] = field(default_factory=dict)  # response headers a hit repeats (sources)
     vector: np.ndarray | None = None
+    answer_vector: np.ndarray | None = None  # the stored answer's, set in the background (cache.match)
 
     def doc(self) -> dict[str, Any]:
         """JSON-able form, without the vector (Redis, SQLite)."""
@@ -52,8 +54,9 @@ class Entry:
                                               "headers")}  # fmt: skip
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any], vector: np.ndarray | None = None) -> Entry:
-        return cls(**doc, vector=vector)
+    def from_doc(cls, doc: dict[str, Any], vector: np.ndarray | None = None,
+                 answer_vector: np.ndarray | None = None) -> Entry:  # fmt: skip
+        return cls(**doc, vector=vector, answer_vector=answer_vector)
 
 
 class ExactTier(Protocol):
@@ -139,6 +142,17 @@ class MemoryStore:
                 self.remove(next(iter(order)))
         if persist and self.persister is not None:
             self.persister.put(entry)
+
+    def attach_answer(self, key: str, vector: np.ndarray) -> bool:
+        """Give a stored entry its answer's vector (computed after the request); False if it is gone."""
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return False
+            entry.answer_vector = vector
+        if self.persister is not None:
+            self.persister.put(entry)
+        return True
 
     def remove(self, key: str, persist: bool = True) -> None:
         with self.lock:
@@ -227,8 +241,9 @@ class SqlitePersister:
             rows = conn.execute("SELECT doc, vector FROM cache_entries WHERE expires > ?", (time.time(),)).fetchall()
         out = []
         for doc, blob in rows:
-            vector = np.frombuffer(blob, dtype=np.float32).copy() if blob else None
-            out.append(Entry.from_doc(json.loads(doc), vector))
+            vectors = np.frombuffer(blob, dtype=np.float32).copy() if blob else None
+            vector, answer = _split(vectors)
+            out.append(Entry.from_doc(json.loads(doc), vector, answer))
         out.sort(key=lambda e: e.created)  # oldest first: LRU order as close to the old one as we know
         return out
 
@@ -269,7 +284,7 @@ class SqlitePersister:
                 with self._connect() as conn:
                     for op, arg in ops:
                         if op == "put":
-                            vector = arg.vector.astype(np.float32).tobytes() if arg.vector is not None else None
+                            vector = _joined(arg)
                             conn.execute("INSERT OR REPLACE INTO cache_entries VALUES (?, ?, ?, ?)",
                                          (arg.key, json.dumps(arg.doc()), vector, arg.expires))  # fmt: skip
                         else:
@@ -278,3 +293,19 @@ class SqlitePersister:
                 self._retry = ops  # kept, in order, ahead of newer changes (the transaction rolled back)
                 raise
             self._retry = []
+
+
+def _joined(entry: Entry) -> bytes | None:
+    """The question's vector, then the answer's when known, as one blob."""
+    if entry.vector is None:
+        return None
+    parts = [entry.vector] + ([entry.answer_vector] if entry.answer_vector is not None else [])
+    return np.concatenate(parts).astype(np.float32).tobytes()
+
+
+def _split(vectors: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if vectors is None:
+        return None, None
+    if len(vectors) == 2 * _DIM:  # the question's and the answer's (same model, same width)
+        return vectors[:_DIM], vectors[_DIM:]
+    return vectors, None

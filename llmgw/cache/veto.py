@@ -193,7 +193,7 @@ def veto(cached: str, asked: str) -> str | None:
     only2 = {e for e in e2 if e not in w1 and not _acronym_of(e, e1)}
     if only1 and only2:
         return "entity"
-    if _one_word_swapped(cached, asked):
+    if _one_word_swapped(cached, asked) or _one_span_swapped(cached, asked):
         return "substitution"
     return None
 
@@ -216,3 +216,23 @@ def _one_word_swapped(a: str, b: str) -> bool:
         return False
     prefix = next((i for i, (c, d) in enumerate(zip(x, y, strict=False)) if c != d), min(len(x), len(y)))
     return prefix < 3 or prefix < min(len(x), len(y)) - 1
+
+
+def _one_span_swapped(a: str, b: str, longest: int = 3) -> bool:
+    """The same question with one short run of content words replaced ("through swimming pools" /
+    "through water"): the one-word rule, for names of things that take two or three words.
+
+    Only content words on both sides: a run holding a function word ("the virus" / "COVID-19") is
+    a rewording, not a swap.
+    """
+    t1, t2 = _TOKEN.findall(a.lower()), _TOKEN.findall(b.lower())
+    start = 0
+    while start < min(len(t1), len(t2)) and t1[start] == t2[start]:
+        start += 1
+    end = 0
+    while end < min(len(t1), len(t2)) - start and t1[-1 - end] == t2[-1 - end]:
+        end += 1
+    x, y = t1[start : len(t1) - end], t2[start : len(t2) - end]
+    if not x or not y or len(x) > longest or len(y) > longest or (len(x) == 1 and len(y) == 1):
+        return False
+    return not any(w in STOPWORDS for w in x + y)
