@@ -6,7 +6,8 @@ One scope holds all the entries (the worst case: lookups only ever search their 
 entries are the COVID questions' vectors plus noisy copies of them (so neighbourhoods look like
 real questions, not random points). A lookup is what the gateway does on its worker thread:
 embed the question (int8 ONNX MiniLM), search the scope (exact below ``ann_min_entries``, HNSW
-above) and veto the candidates. Wall and thread-CPU times are reported: the machine is shared, and
+above), veto and match the candidates (``llmgw.cache.match``: the answer check and the margin).
+Wall and thread-CPU times are reported: the machine is shared, and
 CPU time shows the cost without the neighbours' load.
 """
 
@@ -25,9 +26,12 @@ import numpy as np
 
 from bench.cache_quality import DEFAULT_DATA
 from llmgw.cache.embed import embed as memoised
+from llmgw.cache.match import Rule, match
 from llmgw.cache.store import Entry, MemoryStore
 from llmgw.cache.veto import veto
 
+#: The shipped rule, with the opt-in answer check on too (every entry has an answer vector): the worst case.
+RULE = Rule(threshold=0.84, answer_threshold=0.62, answer_drop=0.12, margin=0.06)
 embed = memoised.__wrapped__  # every lookup pays for its embedding: repeated questions must not be free here
 
 
@@ -50,7 +54,8 @@ def fill(n: int, base: np.ndarray, texts: list[str], ann_min: int, seed: int = 1
             noisy = base[i % len(base)] + rng.normal(0, 0.06, base.shape[1]).astype(np.float32)
             vector, text = noisy / np.linalg.norm(noisy), f"{texts[i % len(texts)]} (variant {i})"
         store.add(Entry(key=f"k{i}", scope="s", route="r", question=text, completion={}, created=now,
-                        expires=now + 3600, vector=vector.astype(np.float32)), max_entries=n + 1)  # fmt: skip
+                        expires=now + 3600, vector=vector.astype(np.float32),
+                        answer_vector=vector.astype(np.float32)), max_entries=n + 1)  # fmt: skip
     index = store.indexes["s"]
     while n >= ann_min and (index.graph is None or index.graph.ntotal != len(index.keys)):
         time.sleep(0.2)  # the HNSW graph is built in the background
@@ -63,9 +68,7 @@ def measure(store: MemoryStore, asked: list[str]) -> dict[str, Any]:
         wall, cpu = time.perf_counter(), time.thread_time()
         vector = embed(text)
         assert vector is not None
-        for entry, score in store.nearest("s", vector, 4):
-            if score >= 0.85 and veto(entry.question or "", text) is None:
-                break
+        match(text, vector, store.nearest("s", vector, 4), RULE, veto)
         walls.append(time.perf_counter() - wall)
         cpus.append(time.thread_time() - cpu)
     ms = 1000.0

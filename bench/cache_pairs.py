@@ -176,6 +176,39 @@ FAMILIES = [
     ),
 ]
 
+#: The answer a cache entry of each family would hold (an LLM-style reply to ``ways[0]``, written by
+#: hand once, before any measurement with them), so answer-aware matching is measured on built
+#: entries too. ``{x}`` is the slot value.
+ANSWERS = {
+    "capital": "The capital of {x} is its largest administrative city, where the national government and "
+    "parliament sit.",
+    "population": "{x} has a population of a few million people in the city proper, and more in the wider "
+    "metropolitan area.",
+    "visa": "Whether you need a visa for {x} depends on your nationality; many visitors can enter {x} visa-free "
+    "for short stays, others must apply at an embassy before travelling.",
+    "csv": "In {x}, use the standard library's CSV reader: open the file, create a reader, and iterate over the "
+    "rows, each a list of fields.",
+    "timezone": "{x} uses its country's standard time zone, and switches to daylight saving time in summer.",
+    "miles": "One mile is 1.609 kilometers, so {x} miles is {x} times 1.609 kilometers.",
+    "percent": "15% of {x} is 0.15 times {x}.",
+    "worldcup": "The {x} FIFA World Cup was won by the national team that beat its opponent in the final match.",
+    "age": "A {x} year old needs a number of hours of sleep a night that depends on that age; sleep needs fall "
+    "from childhood to adulthood.",
+    "git": "To create a new {x} in git, use the git {x} command with the name of the new {x}.",
+    "setting": "To enable {x}, open Settings, find {x} and switch it on.",
+    "pregnancy": "Whether {x} is safe during pregnancy depends on how it is prepared; ask your midwife or doctor "
+    "about {x}.",
+    "bread": "To bake bread with {x}, mix flour, water, salt and {x} into a dough, let it rise, shape it and bake "
+    "it at 220 degrees.",
+    "dose": "For adults, the maximum daily dose of {x} is stated on the package leaflet; do not exceed it "
+    "without a doctor's advice.",
+    "spread": "The coronavirus spreads mainly between people through respiratory droplets; spread through {x} "
+    "is considered unlikely.",
+    "stock": "Nobody can tell whether now is a good time to buy {x} shares; consider your goals, diversify, and "
+    "do not try to time the market.",
+}
+
+
 #: Known blind spot, reported apart: same words, arguments swapped.
 ORDER = Family(
     "order",
@@ -251,3 +284,13 @@ def cache_simulation(families: list[Family]) -> tuple[list[Question], list[Quest
             else:
                 queries.extend(Question(ask(way, value), meaning, fam.kind) for way in fam.ways)
     return stored, queries
+
+
+def answers(families: list[Family]) -> dict[str, str]:
+    """The stored answer of every base question (and its lower-case form) of these families."""
+    out: dict[str, str] = {}
+    for fam in families:
+        for value in fam.values:
+            text = ANSWERS[fam.name].format(x=value)
+            out[ask(fam.ways[0], value)] = out[ask(fam.ways[0], value).lower()] = text
+    return out

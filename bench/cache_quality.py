@@ -11,6 +11,13 @@ built families) and reported on the held-out half.
 Two views: *pairs* (stored question, asked question: a hit is cosine ≥ threshold and no veto) and
 a *cache simulation* (the held-out stored questions in a store; every asked question takes the
 best candidate that passes, as the gateway does; a hit on an entry of another meaning is wrong).
+
+Four methods, all through the gateway's own ``llmgw.cache.match`` (veto on in each): the question's
+cosine alone (``question``), plus the ambiguity margin (``margin``), plus the stored answer
+(``answer``: COVID entries hold their FAQ answer, built entries the hand-written answer of
+``cache_pairs.ANSWERS``), and both (``answer+margin``, what ships). For the answer methods the
+curve is over ``answer_threshold`` with ``threshold`` at its chosen value; ``answer_drop`` and
+``margin`` are the config defaults (picked on the tuning half, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,10 +34,18 @@ from typing import Any
 import numpy as np
 
 from bench import cache_pairs
-from llmgw.cache.embed import embed
+from llmgw.cache.embed import embed, embed_answer
+from llmgw.cache.match import Rule, match
+from llmgw.cache.store import Entry
 from llmgw.cache.veto import veto
+from llmgw.config import CacheConfig
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.70, 0.991, 0.01)]
+ANSWER_THRESHOLDS = [round(t, 2) for t in np.arange(0.56, 0.861, 0.02)]
+DEFAULTS = CacheConfig()
+METHODS = ("question", "margin", "answer", "answer+margin")
+#: The answer methods' ``answer_threshold`` (opt-in, ``cache.answer_threshold``): from the tuning-half grid.
+ANSWER_THRESHOLD = 0.62
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paraphrase" / "covid"
 CANDIDATES = 4
 
@@ -50,8 +65,12 @@ def covid_pairs(path: Path, seed: int = 7) -> tuple[list[tuple[str, str, int, st
 
 
 class Vectors:
-    def __init__(self) -> None:
+    """Question vectors (memoised), and the stored answer of each stored question that has one."""
+
+    def __init__(self, answers: dict[str, str] | None = None) -> None:
         self.cache: dict[str, np.ndarray] = {}
+        self.answers = answers or {}
+        self.answer_vectors: dict[str, np.ndarray | None] = {}
 
     def __call__(self, text: str) -> np.ndarray:
         if text not in self.cache:
@@ -60,22 +79,49 @@ class Vectors:
             self.cache[text] = vector
         return self.cache[text]
 
+    def entry(self, text: str, with_answer: bool) -> Entry:
+        if with_answer and text not in self.answer_vectors:
+            answer = self.answers.get(text)
+            self.answer_vectors[text] = embed_answer(answer) if answer else None
+        return Entry(key=text, scope="s", route="r", question=text, completion={}, created=0.0, expires=0.0,
+                     source=text, vector=self(text),
+                     answer_vector=self.answer_vectors.get(text) if with_answer else None)  # fmt: skip
 
-def curve(pairs: list[tuple[str, str, int, str]], vec: Vectors, use_veto: bool = True) -> list[dict[str, Any]]:
-    scored = []
-    for a, b, same, kind in pairs:
-        score = float(vec(a) @ vec(b))
-        vetoed = use_veto and veto(a, b) is not None
-        scored.append((score, vetoed, same, kind))
-    positives = sum(1 for s in scored if s[2])
+
+def faq_answers(path: Path) -> dict[str, str]:
+    with open(path / "faq_covidbert.csv", encoding="utf-8") as f:
+        return {r["question"]: r["answer"] for r in csv.DictReader(f)}
+
+
+def rule_for(method: str, threshold: float, answer_threshold: float | None = None) -> Rule:
+    answers = method.startswith("answer")
+    return Rule(threshold, (answer_threshold or ANSWER_THRESHOLD) if answers else None,
+                DEFAULTS.answer_drop, DEFAULTS.margin if method.endswith("margin") else 0.0)  # fmt: skip
+
+
+def served(asked: str, stored: list[str], vec: Vectors, rule: Rule, use_veto: bool = True) -> str | None:
+    """What the gateway would serve for ``asked`` among these stored questions (their best 4)."""
+    vector = vec(asked)
+    entries = [vec.entry(text, rule.answer_threshold is not None) for text in stored]
+    scored = sorted(((e, float(e.vector @ vector)) for e in entries), key=lambda p: -p[1])[:CANDIDATES]  # type: ignore[operator]
+    found = match(asked, vector, scored, rule, veto if use_veto else None)
+    return found.plausible[0][0].question if found.plausible else None
+
+
+def curve(pairs: list[tuple[str, str, int, str]], vec: Vectors, use_veto: bool = True, method: str = "question",
+          threshold: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Hit rate and wrong share over thresholds (``answer_threshold`` for the answer methods)."""
+    positives = sum(1 for p in pairs if p[2])
+    answers = method.startswith("answer")
     out = []
-    for t in THRESHOLDS:
-        hits = [s for s in scored if s[0] >= t and not s[1]]
-        right = sum(1 for s in hits if s[2])
+    for t in ANSWER_THRESHOLDS if answers else THRESHOLDS:
+        rule = rule_for(method, threshold or t, t) if answers else rule_for(method, t)
+        hits = [(same, kind) for a, b, same, kind in pairs if served(b, [a], vec, rule, use_veto) is not None]
+        right = sum(1 for same, _ in hits if same)
         wrong_kinds: dict[str, int] = defaultdict(int)
-        for s in hits:
-            if not s[2]:
-                wrong_kinds[s[3]] += 1
+        for same, kind in hits:
+            if not same:
+                wrong_kinds[kind] += 1
         out.append({"threshold": t, "hit_rate": right / positives if positives else 0.0,
                     "wrong_share": (len(hits) - right) / len(hits) if hits else 0.0, "hits": len(hits),
                     "wrong": len(hits) - right, "wrong_by_kind": dict(wrong_kinds)})  # fmt: skip
@@ -95,26 +141,26 @@ def choose(tune_curve: list[dict[str, Any]], tune_sim: dict[float, dict[str, Any
 
 
 def simulate(stored: list[tuple[str, set[str]]], queries: list[tuple[str, set[str], str]], vec: Vectors,
-             threshold: float) -> dict[str, Any]:  # fmt: skip
+             rule: Rule | float) -> dict[str, Any]:  # fmt: skip
     """``stored``: (text, meanings); ``queries``: (text, meanings it may be answered by, kind)."""
-    matrix = np.stack([vec(text) for text, _ in stored])
+    if not isinstance(rule, Rule):
+        rule = rule_for("question", rule)
+    meaning = dict(stored)
+    texts = [text for text, _ in stored]
     should = sum(1 for _, meanings, _ in queries if any(meanings & m for _, m in stored))
     right = wrong = 0
     wrong_kinds: dict[str, int] = defaultdict(int)
     examples: list[dict[str, Any]] = []
     for text, meanings, kind in queries:
-        scores = matrix @ vec(text)
-        for i in np.argsort(-scores)[:CANDIDATES]:
-            if scores[i] < threshold:
-                break
-            if veto(stored[i][0], text) is None:
-                if stored[i][1] & meanings:
-                    right += 1
-                else:
-                    wrong += 1
-                    wrong_kinds[kind] += 1
-                    examples.append({"asked": text, "served": stored[i][0], "score": round(float(scores[i]), 3)})
-                break
+        hit = served(text, texts, vec, rule)
+        if hit is None:
+            continue
+        if meaning[hit] & meanings:
+            right += 1
+        else:
+            wrong += 1
+            wrong_kinds[kind] += 1
+            examples.append({"asked": text, "served": hit, "score": round(float(vec(hit) @ vec(text)), 3)})
     hits = right + wrong
     return {"entries": len(stored), "queries": len(queries), "answerable": should, "hits": hits,
             "hit_rate": right / should if should else 0.0, "wrong_share": wrong / hits if hits else 0.0,
@@ -138,23 +184,43 @@ def built_simulation(families: list[cache_pairs.Family]) -> tuple[list[tuple[str
     return stored, [(q.text, {repr(q.meaning)}, q.kind) for q in asked]
 
 
+def row_at(rows: list[dict[str, Any]], t: float) -> dict[str, Any]:
+    return next(r for r in rows if r["threshold"] == t)
+
+
+def fmt(row: dict[str, Any]) -> str:
+    return f"{row['hit_rate']:.3f} / {row['wrong']} of {row['hits']}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "cache_quality.json")
     args = parser.parse_args()
     started = time.time()
-    vec = Vectors()
+    vec = Vectors({**faq_answers(args.data), **cache_pairs.answers(cache_pairs.FAMILIES)})
     covid_tune, covid_test = covid_pairs(args.data)
     fam_tune, fam_test = cache_pairs.split()
     built_tune, built_test = cache_pairs.pairs(fam_tune), cache_pairs.pairs(fam_test)
     tune = covid_tune + built_tune
-    tune_curve = curve(tune, vec)
     stored_t, queries_t = built_simulation(fam_tune)
-    tune_sim = {t: simulate(stored_t, queries_t, vec, t) for t in THRESHOLDS}
-    threshold = choose(tune_curve, tune_sim)
+    # what the earlier selection rule (tuning pairs and built simulation only) would pick now
+    old_rule = choose(curve(tune, vec), {t: simulate(stored_t, queries_t, vec, t) for t in THRESHOLDS})
+    threshold, answer_threshold = DEFAULTS.threshold, ANSWER_THRESHOLD
+    shipped = "margin"
+    chosen = {m: answer_threshold if m.startswith("answer") else threshold for m in METHODS}
+    views = {"tune_covid": covid_tune, "tune_built": built_tune, "test_covid": covid_test, "test_built": built_test}
+    stored_c, queries_c = covid_simulation(covid_test)
+    stored_b, queries_b = built_simulation(fam_test)
+    stored_ct, queries_ct = covid_simulation(covid_tune)
+    sims = {"tune_covid": (stored_ct, queries_ct), "tune_built": (stored_t, queries_t),
+            "test_covid": (stored_c, queries_c), "test_built": (stored_b, queries_b)}  # fmt: skip
     result: dict[str, Any] = {
         "threshold": threshold,
+        "answer_threshold": answer_threshold,
+        "earlier_rule_would_choose": old_rule,
+        "answer_drop": DEFAULTS.answer_drop,
+        "margin": DEFAULTS.margin,
         "tune_families": [f.name for f in fam_tune],
         "test_families": [f.name for f in fam_test],
         "sizes": {
@@ -163,56 +229,69 @@ def main() -> None:
             "built_tune": len(built_tune),
             "built_test": len(built_test),
         },
+        "stored_with_answer": {name: sum(1 for text, _ in s[0] if text in vec.answers) for name, s in sims.items()},
         "curves": {
-            "tune": tune_curve,
-            "test": curve(covid_test + built_test, vec),
-            "test_covid": curve(covid_test, vec),
-            "test_built": curve(built_test, vec),
-            "test_no_veto": curve(covid_test + built_test, vec, use_veto=False),
-            "order_swaps": curve(cache_pairs.order_pairs(), vec),
+            m: {name: curve(pairs, vec, method=m, threshold=threshold) for name, pairs in views.items()}
+            for m in METHODS
         },
+        "curves_no_veto": {"test": curve(covid_test + built_test, vec, use_veto=False)},
+        "order_swaps": {m: curve(cache_pairs.order_pairs(), vec, method=m, threshold=threshold) for m in METHODS},
     }
-    stored_c, queries_c = covid_simulation(covid_test)
-    stored_b, queries_b = built_simulation(fam_test)
     result["simulation"] = {
-        "covid_test": simulate(stored_c, queries_c, vec, threshold),
-        "built_test": simulate(stored_b, queries_b, vec, threshold),
-        "both_test": simulate(stored_c + stored_b, queries_c + queries_b, vec, threshold),
+        m: {name: simulate(st, qs, vec, rule_for(m, threshold, answer_threshold)) for name, (st, qs) in sims.items()}
+        for m in METHODS
     }
     result["simulation_curve"] = {
-        str(t): {
-            "covid_test": simulate(stored_c, queries_c, vec, t),
-            "built_test": simulate(stored_b, queries_b, vec, t),
-        }
-        for t in (0.75, 0.78, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9)
-    }
+        m: {str(t): {name: simulate(st, qs, vec, rule_for(m, threshold, t) if m.startswith("answer")
+                                    else rule_for(m, t)) for name, (st, qs) in sims.items() if name.startswith("test")}
+            for t in (ANSWER_THRESHOLDS if m.startswith("answer") else (0.75, 0.78, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9))}
+        for m in ("question", shipped, "answer+margin")
+    }  # fmt: skip
     result["seconds"] = round(time.time() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
-    at = {name: next(r for r in rows if r["threshold"] == threshold) for name, rows in result["curves"].items()}
-    print(f"threshold chosen on the tuning half: {threshold}")
-    for name, row in at.items():
-        print(f"  {name:13s} hit rate {row['hit_rate']:.3f}  wrong share {row['wrong_share']:.4f}  "
-              f"({row['hits']} hits, {row['wrong']} wrong {row['wrong_by_kind']})")  # fmt: skip
-    for name, sim in result["simulation"].items():
-        print(
-            f"  sim {name:9s} hit rate {sim['hit_rate']:.3f}  wrong share {sim['wrong_share']:.4f}  "
-            f"({sim['hits']} hits of {sim['queries']} queries, {sim['wrong']} wrong {sim['wrong_by_kind']})"
-        )
-    print("\n| threshold | COVID sim: hit rate | wrong share | built sim: hit rate | wrong share |")
+
+    print(f"threshold {threshold}, margin {DEFAULTS.margin}; answer methods: answer_threshold {answer_threshold}, "
+          f"answer_drop {DEFAULTS.answer_drop}; the earlier rule (tuning pairs + built simulation) would pick "
+          f"{old_rule}\n")  # fmt: skip
+    print(
+        "| method | half | COVID pairs: hit rate / wrong of hits | built pairs | COVID simulation | built simulation |"
+    )
+    print("|---|---|---|---|---|---|")
+    for half in ("test", "tune"):
+        for m in METHODS:
+            c = result["curves"][m]
+            sim = result["simulation"][m]
+            print(f"| {m} | {half} | {fmt(row_at(c[half + '_covid'], chosen[m]))} | "
+                  f"{fmt(row_at(c[half + '_built'], chosen[m]))} | {fmt(sim[half + '_covid'])} | "
+                  f"{fmt(sim[half + '_built'])} |")  # fmt: skip
+    print("\nHeld out, answer+margin over answer_threshold (threshold fixed, opt-in):")
+    print("| answer_threshold | COVID pairs | built pairs | COVID simulation | built simulation |")
     print("|---|---|---|---|---|")
-    for t, sims in result["simulation_curve"].items():
-        c, b = sims["covid_test"], sims["built_test"]
-        print(f"| {t} | {c['hit_rate']:.3f} | {c['wrong_share']:.4f} ({c['wrong']}/{c['hits']}) | "
-              f"{b['hit_rate']:.3f} | {b['wrong_share']:.4f} ({b['wrong']}/{b['hits']}) |")  # fmt: skip
-    print("\n| threshold | held-out hit rate | wrong share | without veto: hit rate | wrong share |")
+    c = result["curves"]["answer+margin"]
+    for t, sim in result["simulation_curve"]["answer+margin"].items():
+        tt = float(t)
+        print(f"| {tt:.2f} | {fmt(row_at(c['test_covid'], tt))} | {fmt(row_at(c['test_built'], tt))} | "
+              f"{fmt(sim['test_covid'])} | {fmt(sim['test_built'])} |")  # fmt: skip
+    print("\nHeld out, question only over threshold (with the veto; pairs both sources, and without the veto):")
+    print("| threshold | COVID pairs | built pairs | pairs without veto: hit rate / wrong share |")
+    print("|---|---|---|---|")
+    q = result["curves"]["question"]
+    for plain in result["curves_no_veto"]["test"]:
+        t = plain["threshold"]
+        if round(t * 100) % 2 == 0 or t == threshold:
+            print(f"| {t:.2f} | {fmt(row_at(q['test_covid'], t))} | {fmt(row_at(q['test_built'], t))} | "
+                  f"{plain['hit_rate']:.3f} / {plain['wrong_share']:.4f} |")  # fmt: skip
+    print("\n| threshold | COVID sim: question only | with the margin | built sim: question only | with the margin |")
     print("|---|---|---|---|---|")
-    for row, plain in zip(result["curves"]["test"], result["curves"]["test_no_veto"], strict=True):
-        if round(row["threshold"] * 100) % 2 == 0 or row["threshold"] == threshold:
-            print(
-                f"| {row['threshold']:.2f} | {row['hit_rate']:.3f} | {row['wrong_share']:.4f} | "
-                f"{plain['hit_rate']:.3f} | {plain['wrong_share']:.4f} |"
-            )
+    for t, sim in result["simulation_curve"]["question"].items():
+        with_margin = result["simulation_curve"][shipped][t]
+        print(f"| {t} | {fmt(sim['test_covid'])} | {fmt(with_margin['test_covid'])} | {fmt(sim['test_built'])} | "
+              f"{fmt(with_margin['test_built'])} |")  # fmt: skip
+    for m in METHODS:
+        for name, sim in result["simulation"][m].items():
+            if sim["wrong_examples"] and name.startswith("test"):
+                print(f"\n{m} {name} wrong hits:", *(f"  {e}" for e in sim["wrong_examples"]), sep="\n")
 
 
 if __name__ == "__main__":
