@@ -106,6 +106,9 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
     elapsed = time.time() - t0
     score = np.array([x.score for x in results])
     clf = np.array([x.classifier for x in results])  # without the rules
+    # without the hidden-instruction stage (passages and tool output only): what it adds
+    windows = InjectionDetector(det.model, det.embed, hidden=False)
+    plain = np.array([x.score for x in windows.score_many([r.text for r in rows], route_of)])
     out: dict[str, Any] = {
         "n": len(rows),
         "scoring_seconds": round(elapsed, 1),
@@ -113,10 +116,12 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
         "attacks": {},
         "benign": {},
     }
-    thresholds, clf_thresholds = {}, {}
+    thresholds, clf_thresholds, plain_thresholds = {}, {}, {}
     for route in ("user", "retrieved"):
         neg = np.array([score[i] for i, r in enumerate(rows) if r.inj == 0 and route_of[i] == route])
         thresholds[route] = {f: roc_threshold(neg, f) for f in (0.01, 0.02, 0.05)}
+        neg_plain = np.array([plain[i] for i, r in enumerate(rows) if r.inj == 0 and route_of[i] == route])
+        plain_thresholds[route] = roc_threshold(neg_plain, 0.02)
         neg_clf = np.array([clf[i] for i, r in enumerate(rows) if r.inj == 0 and route_of[i] == route])
         clf_thresholds[route] = roc_threshold(neg_clf, 0.02)
         out["routes"][route] = {
@@ -138,6 +143,7 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
                 "tpr_at_0.5": _rate(s >= 0.5),
                 "rule_hit_rate": _rate(np.array([bool(results[i].rule_hits) for i in idx])),
                 "classifier_only_tpr_at_fpr_0.02": _rate(clf[idx] >= clf_thresholds[route]),
+                "without_sentence_stage_tpr_at_fpr_0.02": _rate(plain[idx] >= plain_thresholds[route]),
             }
         else:
             out["benign"][src] = {"n": len(idx), "route": route, "fpr_at_0.5": _rate(s >= 0.5)}
@@ -154,6 +160,10 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
             "n": len(hidden),
             **{f"tpr_at_fpr_{f}": _rate(hidden >= thresholds["retrieved"][f]) for f in (0.01, 0.02, 0.05)},
             "tpr_at_0.5": _rate(hidden >= 0.5),
+            "without_sentence_stage_tpr_at_fpr_0.02": _rate(
+                np.array([plain[i] for i, r in enumerate(rows) if r.inj == 1 and route_of[i] == "retrieved"])
+                >= plain_thresholds["retrieved"]
+            ),
         },
     }
     # harmful requests are not injections: how often the injection guard fires on them (informational)
@@ -372,9 +382,10 @@ def report(res: dict[str, Any]) -> str:
     inj, trig, mod, lat, sec = res["injection"], res["triggers"], res["moderation"], res["latency"], res["secrets"]
     parts = ["## Injection: TPR per held-out attack set (thresholds from held-out benign of the same route)", ""]
     rows = [
-        [s, v["n"], v["route"], v["tpr_at_fpr_0.01"], v["tpr_at_fpr_0.02"], v["tpr_at_fpr_0.05"], v["tpr_at_0.5"]]
+        [s, v["n"], v["route"], v["tpr_at_fpr_0.01"], v["tpr_at_fpr_0.02"], v["tpr_at_fpr_0.05"], v["tpr_at_0.5"],
+         v["without_sentence_stage_tpr_at_fpr_0.02"] if v["route"] == "retrieved" else ""]
         for s, v in inj["attacks"].items()
-    ]
+    ]  # fmt: skip
     for name, v in inj["pooled"].items():
         rows.append(
             [
@@ -385,10 +396,13 @@ def report(res: dict[str, Any]) -> str:
                 v["tpr_at_fpr_0.02"],
                 v["tpr_at_fpr_0.05"],
                 v["tpr_at_0.5"],
+                v.get("without_sentence_stage_tpr_at_fpr_0.02", ""),
             ]
         )
+    headers = ["attack set", "n", "route", "TPR@FPR≤1%", "TPR@FPR≤2%", "TPR@FPR≤5%", "TPR@0.5 (shipped)",
+               "TPR@FPR≤2% without the sentence stage"]  # fmt: skip
     parts += [
-        _table(["attack set", "n", "route", "TPR@FPR≤1%", "TPR@FPR≤2%", "TPR@FPR≤5%", "TPR@0.5 (shipped)"], rows),
+        _table(headers, rows),
         "",
     ]
     rows = [[s, v["n"], v["route"], v["fpr_at_0.5"]] for s, v in inj["benign"].items()]

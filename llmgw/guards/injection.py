@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load
+from llmgw.guards.hidden import DEFAULT_MODEL as HIDDEN_MODEL
+from llmgw.guards.hidden import HiddenInstructionModel, sentences
 from llmgw.guards.normalize import normalize
 
 __all__ = [
@@ -54,6 +56,19 @@ class InjectionResult:
     variant: str | None = None
     #: the classifier's own probability (max over views), before rules
     classifier: float = 0.0
+    #: passages and tool output only: the probability that one sentence is a foreign instruction
+    #: (:mod:`llmgw.guards.hidden`)
+    hidden: float = 0.0
+
+    @property
+    def reason(self) -> str:
+        """What gave the score, for the guardrail log: rule names, the hidden-sentence stage, the
+        decoded variant, or the classifier."""
+        if self.rule_hits:
+            return ", ".join(self.rule_hits)
+        if self.hidden >= self.score and self.hidden > self.classifier:
+            return "hidden sentence"
+        return self.variant or "classifier"
 
 
 # -- rules -----------------------------------------------------------------------------------------
@@ -300,13 +315,24 @@ class InjectionDetector:
         self,
         model_path: str | Path | LinearModel | None = None,
         embed: Callable[[list[str]], np.ndarray] | None = None,
+        hidden: HiddenInstructionModel | bool | None = None,
     ) -> None:
+        """``hidden``: the sentence stage for passages; by default the one saved beside a model
+        loaded from a file (the two are trained as a pair), none for a model passed in memory."""
         self.model: LinearModel = (
             model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
         )
         if self.model.classes != ["injection"]:
             raise ValueError(f"not an injection model: classes {self.model.classes}")
         self._embed = embed
+        if hidden is None:
+            hidden = not isinstance(model_path, LinearModel)
+        self.hidden: HiddenInstructionModel | None = None
+        if isinstance(hidden, HiddenInstructionModel):
+            self.hidden = hidden
+        elif hidden:
+            stage = Path(model_path or DEFAULT_MODEL).with_name(HIDDEN_MODEL.name)
+            self.hidden = HiddenInstructionModel(self.model, stage) if stage.is_file() else None
 
     @property
     def metadata(self) -> dict:
@@ -333,13 +359,26 @@ class InjectionDetector:
         texts = list(texts)
         kinds = list(sources) if sources is not None else ["user"] * len(texts)
         prepared = [_prepare(t) for t in texts]
+        hidden = self.hidden
+        parts = [
+            sentences(normalize(t).text) if hidden is not None and s in PASSAGE_SOURCES else []
+            for t, s in zip(texts, kinds, strict=True)
+        ]
         flat = [body for vs, _ in prepared for _, body in vs]
-        probs = self.model.predict_proba(self.embed(flat))[:, 0] if flat else np.zeros(0)
+        n_views = len(flat)
+        flat += [p for ps in parts for p in ps if len(ps) >= 2]
+        vectors = self.embed(flat) if flat else np.zeros((0, self.model.dim), np.float32)
+        probs = self.model.predict_proba(vectors[:n_views])[:, 0] if n_views else np.zeros(0)
         results: list[InjectionResult] = []
         pos = 0
-        for (vs, full), source in zip(prepared, kinds, strict=True):
+        spos = n_views
+        for (vs, full), source, ps in zip(prepared, kinds, parts, strict=True):
             p = probs[pos : pos + len(vs)]
             pos += len(vs)
+            hid = 0.0
+            if hidden is not None and len(ps) >= 2:
+                hid = hidden.probability(vectors[spos : spos + len(ps)])
+                spos += len(ps)
             best = int(np.argmax(p))
             clf = float(p[best])
             variant = vs[best][0]
@@ -353,5 +392,6 @@ class InjectionDetector:
                         rule_score = _RULE_SCORE[name]
                         if rule_score > clf:
                             variant = kind
-            results.append(InjectionResult(round(max(clf, rule_score), 6), hits, variant, round(clf, 6)))
+            score = max(clf, rule_score, hid)
+            results.append(InjectionResult(round(score, 6), hits, variant, round(clf, 6), round(hid, 6)))
         return results

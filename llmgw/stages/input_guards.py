@@ -224,7 +224,7 @@ class InputGuards(Stage):
                 continue  # clean tool outputs are not worth an event each
             scores = {"score": round(result.score, 4), "classifier": round(result.classifier, 4)}
             log_event(self.gateway, ctx, policy, "injection", verdict, source=item.source, scores=scores,
-                      masked_text=item.text[:4000], detail=", ".join(result.rule_hits) or result.variant)  # fmt: skip
+                      masked_text=item.text[:4000], detail=result.reason)  # fmt: skip
             if not hit:
                 continue
             ctx.meta.setdefault("injection", []).append(

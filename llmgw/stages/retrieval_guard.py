@@ -66,7 +66,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
             action,
             source="retrieved",
             scores={"score": round(result.score, 4), "classifier": round(result.classifier, 4)},
-            detail=f"chunk {hit.chunk.id}: " + (", ".join(result.rule_hits) or result.variant),
+            detail=f"chunk {hit.chunk.id}: {result.reason}",
         )
         ctx.meta.setdefault("injection", []).append(
             {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": result.score}
