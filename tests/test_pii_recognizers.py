@@ -7,6 +7,9 @@ import pytest
 
 from llmgw.guards.phones import find_phones
 
+# the gateway runs spaCy without its tagger on purpose (see llmgw.guards.pii.build_analyzer)
+pytestmark = pytest.mark.filterwarnings("ignore:.*W108")
+
 
 def phones(text: str, floor: float = 0.3) -> list[str]:
     return [text[s:e] for s, e, score in find_phones(text) if score >= floor]
@@ -47,12 +50,31 @@ def test_phone_look_alikes_are_not_masked(text: str) -> None:
     assert phones(text) == []
 
 
-@pytest.fixture(scope="module")
-def nlp():  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=["gateway", "tagged"])
+def nlp(request):  # type: ignore[no-untyped-def]
+    """The gateway's pipeline (NER and lemmas only) and spaCy's with its tagger: the recognizer
+    reads part-of-speech tags when they are there and does without them when they are not."""
     spacy = pytest.importorskip("spacy")
-    from llmgw.guards.pii import SPACY_MODEL
+    from llmgw.guards.pii import SPACY_MODEL, UNUSED_PIPES
 
-    return spacy.load(SPACY_MODEL, disable=["parser"])
+    return spacy.load(SPACY_MODEL, disable=list(UNUSED_PIPES) if request.param == "gateway" else ["parser"])
+
+
+def test_the_gateway_pipeline_finds_the_entities_of_the_full_one() -> None:
+    spacy = pytest.importorskip("spacy")
+    from llmgw.guards.pii import SPACY_MODEL, UNUSED_PIPES
+
+    full = spacy.load(SPACY_MODEL)
+    lean = spacy.load(SPACY_MODEL, disable=list(UNUSED_PIPES))
+    assert "tagger" not in lean.pipe_names and "ner" in lean.pipe_names
+    texts = [
+        "Maria Lopez flew from Madrid to Boston on 3 March 2024 with United Airlines.",
+        "Call Dr. Okafor at St. Mary's Hospital before Friday; the invoice is $1,200.",
+        "The meeting with Siemens AG and the Berlin city council moved to next Tuesday.",
+    ]
+    for text in texts:
+        ents = [(e.start_char, e.end_char, e.label_) for e in full(text).ents]
+        assert ents and ents == [(e.start_char, e.end_char, e.label_) for e in lean(text).ents]
 
 
 def names_in(nlp, text: str) -> list[str]:  # type: ignore[no-untyped-def]

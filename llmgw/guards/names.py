@@ -100,6 +100,22 @@ def _wordlike(text: str) -> bool:
     return all(c.isalpha() or c in "-'’." for c in text) and text[0].isalpha()
 
 
+def _nominal(tok: Any, ordinary: frozenset[str], first: frozenset[str]) -> bool:
+    """A noun, proper noun or adjective by the tagger; without a tagger, a known first name or no
+    ordinary verb, adverb or adjective ("call me Mark" is a name, "my name is Going" is not)."""
+    if tok.pos_:
+        return bool(tok.pos_ in ("PROPN", "NOUN", "ADJ", "X"))
+    folded = _fold(tok.text)
+    return folded in first or folded not in ordinary
+
+
+def _proper(tok: Any) -> bool:
+    """A proper noun by the tagger. Without one (the gateway runs spaCy without a tagger: NER has its
+    own embedding layer, and the tagger cost 40% of the analysis) any capitalised word counts: the
+    caller has already ruled out ordinary nouns, verbs, adjectives and stop words."""
+    return bool(tok.pos_ == "PROPN") if tok.pos_ else True
+
+
 def _before_address(tokens: list[Any], i: int) -> bool:
     """A capitalised word or two before "Street", "Suite", ...: a street named after someone."""
     return any(_fold(t.text) in ADDRESS_WORDS for t in tokens[i + 1 : i + 3])
@@ -174,9 +190,9 @@ def find_names(doc: Any) -> list[tuple[int, int, float]]:
             i += 1
             continue
         if _is_cap(text) and not tok.is_stop and not _before_address(tokens, i):
-            lead_in = any(s <= prev for s in LEAD_INS) and tok.pos_ in ("PROPN", "NOUN", "ADJ", "X")
+            lead_in = any(s <= prev for s in LEAD_INS) and _nominal(tok, ordinary, first)
             known = low in first and low not in ordinary
-            surname = low in last and low not in nouns and tok.pos_ == "PROPN"
+            surname = low in last and low not in nouns and _proper(tok)
             if known or lead_in:
                 end = surname_end(i + 1)
                 score = 0.7 if (end > i + 1 or lead_in) else 0.6
