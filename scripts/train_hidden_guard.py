@@ -42,7 +42,7 @@ import train_guards as tg
 
 from llmgw.guards.classifier import MODELS_DIR
 from llmgw.guards.fastembed import guard_embedder
-from llmgw.guards.hidden import FEATURES, SentenceStage, features, model_digest, sentences
+from llmgw.guards.hidden import FEATURES, HiddenInstructionModel, SentenceStage, features, model_digest, sentences
 from llmgw.guards.injection import InjectionDetector
 from llmgw.guards.normalize import normalize
 
@@ -151,8 +151,15 @@ def main(argv: list[str] | None = None) -> None:
     raw = SentenceStage(request[0], request[1], clf.coef_[0].astype(np.float32), float(clf.intercept_[0]))
     neg = np.sort([best(raw, it) for it in cal if it["y"] == 0])[::-1]
     shift = -float(neg[int(CALIBRATION_FPR * len(neg))])
-    stage = SentenceStage(raw.request_weights, raw.request_bias, raw.weights, raw.bias + shift)
-    prob = [1 / (1 + np.exp(-np.clip(best(stage, it), -40, 40))) for it in cal]
+    stage = SentenceStage(
+        raw.request_weights,
+        raw.request_bias,
+        raw.weights,
+        raw.bias + shift,
+        {"injection_model": model_digest(det.model)},
+    )
+    runtime = HiddenInstructionModel(det.model, stage)  # as the gateway scores: abstains where requests abound
+    prob = [runtime.probability(it["v"]) for it in cal]
     report = {
         "windows and rules only": tpr_table(cal, [it["window"] for it in cal]),
         "sentence stage only": tpr_table(cal, prob),
@@ -164,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         "injection_model": model_digest(det.model),
         "C": C,
         "calibration_shift": shift,
-        "calibration": f"0.5 = top {CALIBRATION_FPR:.0%} of the calibration half's benign passages",
+        "calibration": f"0.5 = top {CALIBRATION_FPR:.0%} of the calibration half's benign passages"
+        " (before the abstention rule, which only lowers scores)",
         "rows": {
             "fit_passages": len(fit),
             "fit_sentences": len(y),
@@ -191,7 +199,7 @@ def write_card(path: Path, meta: dict) -> None:
         "",
         "Written by `scripts/train_hidden_guard.py`; the code is `llmgw/guards/hidden.py`.",
         "",
-        "- **What it scores:** each sentence of a retrieved passage or tool output, from three numbers: the",
+        "- **What it scores:** each sentence of a retrieved passage, from three numbers: the",
         "  injection model's logit for the sentence alone, its cosine to the mean of the passage's other",
         "  sentences (an instruction planted in a document is usually off-topic there), and its request logit",
         f"  (user prompts vs document sentences: {rows['request_prompts']} prompts, {rows['request_statements']}"

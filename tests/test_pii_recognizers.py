@@ -7,9 +7,6 @@ import pytest
 
 from llmgw.guards.phones import find_phones
 
-# the gateway runs spaCy without its tagger on purpose (see llmgw.guards.pii.build_analyzer)
-pytestmark = pytest.mark.filterwarnings("ignore:.*W108")
-
 
 def phones(text: str, floor: float = 0.3) -> list[str]:
     return [text[s:e] for s, e, score in find_phones(text) if score >= floor]

@@ -56,7 +56,7 @@ class InjectionResult:
     variant: str | None = None
     #: the classifier's own probability (max over views), before rules
     classifier: float = 0.0
-    #: passages and tool output only: the probability that one sentence is a foreign instruction
+    #: retrieved passages only: the probability that one sentence is a foreign instruction
     #: (:mod:`llmgw.guards.hidden`)
     hidden: float = 0.0
 
@@ -238,6 +238,8 @@ PASSAGE_RULES: list[tuple[str, float, re.Pattern[str]]] = [
     )),
 ]  # fmt: skip
 PASSAGE_SOURCES = frozenset({"retrieved", "tool"})
+#: the hidden-instruction stage reads retrieved prose only (see llmgw.guards.hidden)
+HIDDEN_SOURCES = frozenset({"retrieved"})
 
 
 def rule_hits(text: str, source: str = "user") -> list[str]:
@@ -361,7 +363,7 @@ class InjectionDetector:
         prepared = [_prepare(t) for t in texts]
         hidden = self.hidden
         parts = [
-            sentences(normalize(t).text) if hidden is not None and s in PASSAGE_SOURCES else []
+            sentences(normalize(t).text) if hidden is not None and s in HIDDEN_SOURCES else []
             for t, s in zip(texts, kinds, strict=True)
         ]
         flat = [body for vs, _ in prepared for _, body in vs]
