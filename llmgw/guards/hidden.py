@@ -15,8 +15,9 @@ a passage is embedded on its own and described by three numbers:
 A logistic unit over those three (``guardrails/models/injection_sentences.npz``, trained by
 ``scripts/train_hidden_guard.py`` for the injection model it ships with) gives the probability
 that the passage hides an instruction; the detector takes the larger of it and the window score.
-The stage abstains when a second sentence reads like a request (request logit above 0): FAQ pages,
-how-tos and READMEs are made of requests and imperatives, and there one more is not foreign.
+The stage abstains when more than a quarter of the other sentences read like requests (request
+logit above 0): FAQ pages, how-tos and READMEs are made of requests and imperatives, and there one
+more is not foreign.
 It runs for ``retrieved`` text only: a user's own message is supposed to be a request, and tool
 output (JSON, tables, search results) is not the prose it was trained on.
 The extra embeddings (one per sentence) are paid once per passage: results are cached by content.
@@ -49,6 +50,9 @@ DEFAULT_MODEL = MODELS_DIR / "injection_sentences.npz"
 FEATURES = ("injection_logit", "cosine_to_rest", "request_logit")
 MIN_SENTENCE_CHARS = 12
 MAX_SENTENCES = 48  # a bound on the work per passage (a retrieval chunk has about ten)
+#: the stage abstains when more than this share of the other sentences read like requests (chosen on
+#: the calibration half among "any other", "two others", "a non-adjacent one" and this)
+REQUEST_SHARE = 0.25
 
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -133,15 +137,16 @@ class HiddenInstructionModel:
         self.base = base
 
     def probability(self, vectors: np.ndarray) -> float:
-        """The largest per-sentence probability; 0 for fewer than two sentences, and 0 when another
-        sentence reads like a request too: in an FAQ page, a how-to or a README, requests and
-        imperatives are what the document is made of, and one more is not foreign to it."""
+        """The largest per-sentence probability; 0 for fewer than two sentences, and 0 when more
+        than a quarter of the other sentences read like requests too: in an FAQ page, a how-to or a
+        README, requests and imperatives are what the document is made of, and one more is not
+        foreign to it."""
         if len(vectors) < 2:
             return 0.0
         feats = features(vectors, self.base, (self.stage.request_weights, self.stage.request_bias))
         z = self.stage.logit(feats)
         best = int(np.argmax(z))
         requests = feats[:, 2] > 0.0
-        if int(requests.sum()) - int(requests[best]) > 0:
+        if (int(requests.sum()) - int(requests[best])) / (len(vectors) - 1) > REQUEST_SHARE:
             return 0.0
         return 1.0 / (1.0 + float(np.exp(-np.clip(float(z[best]), -40.0, 40.0))))
