@@ -106,7 +106,7 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
     elapsed = time.time() - t0
     score = np.array([x.score for x in results])
     clf = np.array([x.classifier for x in results])  # without the rules
-    # without the hidden-instruction stage (passages and tool output only): what it adds
+    # without the hidden-instruction (passages) and n-gram (user turns) stages: what they add
     windows = InjectionDetector(det.model, det.embed, hidden=False)
     plain = np.array([x.score for x in windows.score_many([r.text for r in rows], route_of)])
     out: dict[str, Any] = {
@@ -143,7 +143,7 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
                 "tpr_at_0.5": _rate(s >= 0.5),
                 "rule_hit_rate": _rate(np.array([bool(results[i].rule_hits) for i in idx])),
                 "classifier_only_tpr_at_fpr_0.02": _rate(clf[idx] >= clf_thresholds[route]),
-                "without_sentence_stage_tpr_at_fpr_0.02": _rate(plain[idx] >= plain_thresholds[route]),
+                "without_new_stages_tpr_at_fpr_0.02": _rate(plain[idx] >= plain_thresholds[route]),
             }
         else:
             out["benign"][src] = {"n": len(idx), "route": route, "fpr_at_0.5": _rate(s >= 0.5)}
@@ -155,12 +155,16 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
             "n": len(direct),
             **{f"tpr_at_fpr_{f}": _rate(direct >= thresholds["user"][f]) for f in (0.01, 0.02, 0.05)},
             "tpr_at_0.5": _rate(direct >= 0.5),
+            "without_new_stages_tpr_at_fpr_0.02": _rate(
+                np.array([plain[i] for i, r in enumerate(rows) if r.inj == 1 and route_of[i] == "user"])
+                >= plain_thresholds["user"]
+            ),
         },
         "hidden_attacks": {
             "n": len(hidden),
             **{f"tpr_at_fpr_{f}": _rate(hidden >= thresholds["retrieved"][f]) for f in (0.01, 0.02, 0.05)},
             "tpr_at_0.5": _rate(hidden >= 0.5),
-            "without_sentence_stage_tpr_at_fpr_0.02": _rate(
+            "without_new_stages_tpr_at_fpr_0.02": _rate(
                 np.array([plain[i] for i, r in enumerate(rows) if r.inj == 1 and route_of[i] == "retrieved"])
                 >= plain_thresholds["retrieved"]
             ),
@@ -383,7 +387,7 @@ def report(res: dict[str, Any]) -> str:
     parts = ["## Injection: TPR per held-out attack set (thresholds from held-out benign of the same route)", ""]
     rows = [
         [s, v["n"], v["route"], v["tpr_at_fpr_0.01"], v["tpr_at_fpr_0.02"], v["tpr_at_fpr_0.05"], v["tpr_at_0.5"],
-         v["without_sentence_stage_tpr_at_fpr_0.02"] if v["route"] == "retrieved" else ""]
+         v["without_new_stages_tpr_at_fpr_0.02"]]
         for s, v in inj["attacks"].items()
     ]  # fmt: skip
     for name, v in inj["pooled"].items():
@@ -396,11 +400,11 @@ def report(res: dict[str, Any]) -> str:
                 v["tpr_at_fpr_0.02"],
                 v["tpr_at_fpr_0.05"],
                 v["tpr_at_0.5"],
-                v.get("without_sentence_stage_tpr_at_fpr_0.02", ""),
+                v.get("without_new_stages_tpr_at_fpr_0.02", ""),
             ]
         )
     headers = ["attack set", "n", "route", "TPR@FPR≤1%", "TPR@FPR≤2%", "TPR@FPR≤5%", "TPR@0.5 (shipped)",
-               "TPR@FPR≤2% without the sentence stage"]  # fmt: skip
+               "TPR@FPR≤2% without the sentence and n-gram stages"]  # fmt: skip
     parts += [
         _table(headers, rows),
         "",

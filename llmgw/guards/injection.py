@@ -30,6 +30,8 @@ import numpy as np
 from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load
 from llmgw.guards.hidden import DEFAULT_MODEL as HIDDEN_MODEL
 from llmgw.guards.hidden import HiddenInstructionModel, sentences
+from llmgw.guards.lexical import DEFAULT_MODEL as LEXICAL_MODEL
+from llmgw.guards.lexical import LexicalModel
 from llmgw.guards.normalize import normalize
 
 __all__ = [
@@ -59,6 +61,8 @@ class InjectionResult:
     #: retrieved passages only: the probability that one sentence is a foreign instruction
     #: (:mod:`llmgw.guards.hidden`)
     hidden: float = 0.0
+    #: user turns only: the character n-gram model's probability (:mod:`llmgw.guards.lexical`)
+    lexical: float = 0.0
 
     @property
     def reason(self) -> str:
@@ -68,6 +72,8 @@ class InjectionResult:
             return ", ".join(self.rule_hits)
         if self.hidden >= self.score and self.hidden > self.classifier:
             return "hidden sentence"
+        if self.lexical >= self.score and self.lexical > self.classifier:
+            return "character n-grams"
         return self.variant or "classifier"
 
 
@@ -240,6 +246,8 @@ PASSAGE_RULES: list[tuple[str, float, re.Pattern[str]]] = [
 PASSAGE_SOURCES = frozenset({"retrieved", "tool"})
 #: the hidden-instruction stage reads retrieved prose only (see llmgw.guards.hidden)
 HIDDEN_SOURCES = frozenset({"retrieved"})
+#: the character n-gram model learnt from prompts: it reads user turns only (see llmgw.guards.lexical)
+LEXICAL_SOURCES = frozenset({"user"})
 
 
 def rule_hits(text: str, source: str = "user") -> list[str]:
@@ -318,9 +326,11 @@ class InjectionDetector:
         model_path: str | Path | LinearModel | None = None,
         embed: Callable[[list[str]], np.ndarray] | None = None,
         hidden: HiddenInstructionModel | bool | None = None,
+        lexical: LexicalModel | bool | None = None,
     ) -> None:
-        """``hidden``: the sentence stage for passages; by default the one saved beside a model
-        loaded from a file (the two are trained as a pair), none for a model passed in memory."""
+        """``hidden`` (the sentence stage for passages) and ``lexical`` (the n-gram model for user
+        turns): by default the ones saved beside a model loaded from a file, none for a model
+        passed in memory (as the training script does)."""
         self.model: LinearModel = (
             model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
         )
@@ -335,6 +345,14 @@ class InjectionDetector:
         elif hidden:
             stage = Path(model_path or DEFAULT_MODEL).with_name(HIDDEN_MODEL.name)
             self.hidden = HiddenInstructionModel(self.model, stage) if stage.is_file() else None
+        if lexical is None:
+            lexical = not isinstance(model_path, LinearModel)
+        self.lexical: LexicalModel | None = None
+        if isinstance(lexical, LexicalModel):
+            self.lexical = lexical
+        elif lexical:
+            ngrams = Path(model_path or DEFAULT_MODEL).with_name(LEXICAL_MODEL.name)
+            self.lexical = LexicalModel.load(ngrams) if ngrams.is_file() else None
 
     @property
     def metadata(self) -> dict:
@@ -381,6 +399,9 @@ class InjectionDetector:
             if hidden is not None and len(ps) >= 2:
                 hid = hidden.probability(vectors[spos : spos + len(ps)])
                 spos += len(ps)
+            lex = 0.0
+            if self.lexical is not None and source in LEXICAL_SOURCES:
+                lex = max(self.lexical.probability(body) for _, body in full)
             best = int(np.argmax(p))
             clf = float(p[best])
             variant = vs[best][0]
@@ -394,6 +415,6 @@ class InjectionDetector:
                         rule_score = _RULE_SCORE[name]
                         if rule_score > clf:
                             variant = kind
-            score = max(clf, rule_score, hid)
-            results.append(InjectionResult(round(score, 6), hits, variant, round(clf, 6), round(hid, 6)))
+            score = max(clf, rule_score, hid, lex)
+            results.append(InjectionResult(round(score, 6), hits, variant, round(clf, 6), round(hid, 6), round(lex, 6)))
         return results
