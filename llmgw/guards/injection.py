@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -337,22 +338,19 @@ class InjectionDetector:
         if self.model.classes != ["injection"]:
             raise ValueError(f"not an injection model: classes {self.model.classes}")
         self._embed = embed
-        if hidden is None:
-            hidden = not isinstance(model_path, LinearModel)
-        self.hidden: HiddenInstructionModel | None = None
-        if isinstance(hidden, HiddenInstructionModel):
-            self.hidden = hidden
-        elif hidden:
-            stage = Path(model_path or DEFAULT_MODEL).with_name(HIDDEN_MODEL.name)
-            self.hidden = HiddenInstructionModel(self.model, stage) if stage.is_file() else None
-        if lexical is None:
-            lexical = not isinstance(model_path, LinearModel)
-        self.lexical: LexicalModel | None = None
-        if isinstance(lexical, LexicalModel):
-            self.lexical = lexical
-        elif lexical:
-            ngrams = Path(model_path or DEFAULT_MODEL).with_name(LEXICAL_MODEL.name)
-            self.lexical = LexicalModel.load(ngrams) if ngrams.is_file() else None
+        from_file = not isinstance(model_path, LinearModel)
+        beside = Path(model_path or DEFAULT_MODEL).parent if from_file else DEFAULT_MODEL.parent  # type: ignore[arg-type]
+
+        def companion(given: Any, kind: type, file: Path, loader: Callable[[Path], Any]) -> Any:
+            if isinstance(given, kind):
+                return given
+            wanted = from_file if given is None else given
+            return loader(beside / file.name) if wanted and (beside / file.name).is_file() else None
+
+        self.hidden: HiddenInstructionModel | None = companion(
+            hidden, HiddenInstructionModel, HIDDEN_MODEL, lambda path: HiddenInstructionModel(self.model, path)
+        )
+        self.lexical: LexicalModel | None = companion(lexical, LexicalModel, LEXICAL_MODEL, LexicalModel.load)
 
     @property
     def metadata(self) -> dict:
