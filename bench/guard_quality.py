@@ -43,6 +43,7 @@ from llmgw.guards.classifier import MODELS_DIR, default_embedder
 from llmgw.guards.injection import InjectionDetector, rule_hits
 from llmgw.guards.moderation import CATEGORIES, Moderator, find_secrets
 from llmgw.guards.normalize import normalize
+from llmgw.guards.policy import load_policy
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "guard_quality.json"
@@ -52,6 +53,9 @@ TRIGGER_WORDS = re.compile(
     r"prompt\w*|rules?|secret\w*|reveal\w*|act\s+as|developer\s+mode|admin\w*|sudo|root|hack\w*|command\w*)\b",
     re.IGNORECASE,
 )
+#: the shipped guardrails/default.yaml's thresholds per source (passages are noisier than user turns)
+_DEFAULT_POLICY = load_policy(REPO / "guardrails" / "default.yaml")
+POLICY_THRESHOLDS = {source: _DEFAULT_POLICY.injection.threshold_for(source) for source in ("user", "retrieved")}
 TARGETS = {"injection_tpr_at_fpr_0.02": 0.90, "trigger_fpr": 0.05, "moderation_f1": 0.85}
 
 
@@ -127,6 +131,8 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
         out["routes"][route] = {
             "benign_n": len(neg),
             "fpr_at_0.5": _rate(neg >= 0.5),
+            "default_policy_threshold": POLICY_THRESHOLDS[route],
+            "fpr_at_default_policy_threshold": _rate(neg >= POLICY_THRESHOLDS[route]),
             "thresholds_at_test_fpr": {str(f): round(t, 4) for f, t in thresholds[route].items()},
         }
     by_source: dict[str, list[int]] = defaultdict(list)
@@ -141,6 +147,7 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
                 "route": route,
                 **{f"tpr_at_fpr_{f}": _rate(s >= thresholds[route][f]) for f in (0.01, 0.02, 0.05)},
                 "tpr_at_0.5": _rate(s >= 0.5),
+                "tpr_at_default_policy_threshold": _rate(s >= POLICY_THRESHOLDS[route]),
                 "rule_hit_rate": _rate(np.array([bool(results[i].rule_hits) for i in idx])),
                 "classifier_only_tpr_at_fpr_0.02": _rate(clf[idx] >= clf_thresholds[route]),
                 "without_new_stages_tpr_at_fpr_0.02": _rate(plain[idx] >= plain_thresholds[route]),
@@ -411,6 +418,11 @@ def report(res: dict[str, Any]) -> str:
     ]
     rows = [[s, v["n"], v["route"], v["fpr_at_0.5"]] for s, v in inj["benign"].items()]
     rows += [[f"**all {k}**", v["benign_n"], k, v["fpr_at_0.5"]] for k, v in inj["routes"].items()]
+    rows += [
+        [f"**all {k}, at the default policy's {v['default_policy_threshold']}**", v["benign_n"], k,
+         v["fpr_at_default_policy_threshold"]]
+        for k, v in inj["routes"].items()
+    ]  # fmt: skip
     parts += [
         "Benign held-out sets: FPR at the shipped threshold 0.5",
         "",
