@@ -1766,6 +1766,8 @@ def main(argv: list[str] | None = None) -> None:
         train_and_write_moderation(args, recs, embed)
     write_splits(args.out, recs)
     print(f"done in {time.time() - t0:.0f}s", flush=True)
+    if args.only != "moderation":  # the hidden-instruction stage reads this model's logit: it must follow
+        print("injection model changed: now run scripts/train_hidden_guard.py (it refuses to load otherwise)")
 
 
 def train_and_write_injection(
