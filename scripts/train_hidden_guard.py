@@ -229,7 +229,9 @@ def write_card(path: Path, meta: dict) -> None:
         "",
         "Limits: the attacks were planted at sentence boundaries, at the start or at the end of the",
         "passage; an instruction woven into a sentence of the passage's own topic is left to the window",
-        "classifier and the rules. A passage of one sentence has no rest to compare with.",
+        "classifier and the rules. A passage of one sentence has no rest to compare with. The stage",
+        "abstains where more than a quarter of the other sentences read like requests (FAQ pages,",
+        "how-tos, READMEs), and it does not read tool output.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
