@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,22 +89,34 @@ def template_variables(ctx: RequestContext, items: list[Item]) -> list[Item]:
 
 _INJECTION_CACHE: OrderedDict[str, Any] = OrderedDict()
 _INJECTION_CACHE_SIZE = 4096
+_INJECTION_CACHE_LOCK = threading.Lock()  # guard workers share the cache
 
 
-def score_injection(texts: list[str], sources: list[str] | None = None) -> list[Any]:
+def score_injection(texts: list[str], sources: list[str] | None = None, side: Executor | None = None) -> list[Any]:
     """Injection results by content hash and source (``user`` by default; ``retrieved`` and ``tool``
-    text also gets the passage rules): history resent on every turn is scored once."""
+    text also gets the passage rules): history resent on every turn is scored once. With ``side``,
+    half of several new texts is scored on that executor meanwhile (retrieved passages: the
+    embeddings run outside the GIL, so on two cores four passages cost about the time of two)."""
     kinds = sources or ["user"] * len(texts)
     keys = [hashlib.sha256(f"{s}:{t}".encode()).hexdigest() for t, s in zip(texts, kinds, strict=True)]
-    todo = {k: (t, s) for k, t, s in zip(keys, texts, kinds, strict=True) if k not in _INJECTION_CACHE}
-    missing = sorted(todo.items())
+    with _INJECTION_CACHE_LOCK:
+        found = {k: _INJECTION_CACHE[k] for k in keys if k in _INJECTION_CACHE}
+    missing = sorted({k: (t, s) for k, t, s in zip(keys, texts, kinds, strict=True) if k not in found}.items())
     if missing:
-        scored = injection_detector().score_many([t for _, (t, _) in missing], [s for _, (_, s) in missing])
-        for (key, _), result in zip(missing, scored, strict=True):
-            _INJECTION_CACHE[key] = result
-        while len(_INJECTION_CACHE) > _INJECTION_CACHE_SIZE:
-            _INJECTION_CACHE.popitem(last=False)
-    return [_INJECTION_CACHE[k] for k in keys]
+        detector = injection_detector()
+        split = len(missing) // 2 if side is not None and len(missing) >= 2 else 0
+        ahead, here = missing[:split], missing[split:]
+        pending = (
+            side.submit(detector.score_many, [t for _, (t, _) in ahead], [s for _, (_, s) in ahead]) if ahead else None
+        )
+        scored = detector.score_many([t for _, (t, _) in here], [s for _, (_, s) in here])
+        fresh = dict(zip([k for k, _ in ahead + here], (pending.result() if pending else []) + scored, strict=True))
+        found.update(fresh)
+        with _INJECTION_CACHE_LOCK:
+            _INJECTION_CACHE.update(fresh)
+            while len(_INJECTION_CACHE) > _INJECTION_CACHE_SIZE:
+                _INJECTION_CACHE.popitem(last=False)
+    return [found[k] for k in keys]
 
 
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:

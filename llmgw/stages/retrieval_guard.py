@@ -35,7 +35,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
     fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
     try:
         texts = [h.chunk.text for h in hits]
-        results = await runtime.run(policy.timeout_s, score_injection, texts, ["retrieved"] * len(texts))
+        results = await runtime.run(policy.timeout_s, score_injection, texts, ["retrieved"] * len(texts), runtime.side)
     except GuardFailure as exc:
         log_event(
             gateway,
