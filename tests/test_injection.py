@@ -370,3 +370,17 @@ def test_new_passages_are_scored_on_two_threads_with_the_same_results() -> None:
         input_guards.score_injection(passages, sources, side)
         assert used == [2]  # and once cached, none is scored again
     assert split == alone
+
+
+def test_the_sentence_stage_reads_prose_not_table_rows() -> None:
+    from llmgw.guards.hidden import sentences
+
+    table = (
+        "Results of the benchmark run.\n| target | req/s | p50 ms |\n|---|---|---|\n| llmgw | 2277 | 0.53 |\n"
+        "| litellm | 106 | 12.1 |\n```sh\npython -m bench.run\n```\nThe gateway is faster at every concurrency."
+    )
+    assert sentences(table) == [
+        "Results of the benchmark run.",
+        "python -m bench.run",
+        "The gateway is faster at every concurrency.",
+    ]

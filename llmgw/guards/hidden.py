@@ -58,10 +58,18 @@ _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def sentences(text: str) -> list[str]:
-    """The passage's sentences (and lines) of at least 12 characters, at most 48 of them; fewer
-    than two means there is no "rest" to compare with, and the stage does not apply."""
+    """The passage's prose sentences (and lines) of at least 12 characters, at most 48 of them;
+    fewer than two means there is no "rest" to compare with, and the stage does not apply.
+
+    Table rows and code fences are left out: the stage learnt from prose, and the rows of a
+    markdown table look foreign to one another (on llmgw's own docs, tables were most of what it
+    flagged)."""
     parts = [s.strip() for s in _SPLIT.split(text)]
-    return [s for s in parts if len(s) >= MIN_SENTENCE_CHARS][:MAX_SENTENCES]
+    return [s for s in parts if len(s) >= MIN_SENTENCE_CHARS and _prose(s)][:MAX_SENTENCES]
+
+
+def _prose(line: str) -> bool:
+    return not (line.startswith(("|", "```")) or line.count("|") >= 2)
 
 
 def features(vectors: np.ndarray, injection: LinearModel, request: tuple[np.ndarray, float]) -> np.ndarray:
