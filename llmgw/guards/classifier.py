@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MODELS_DIR", "LinearModel", "chunk_text", "default_embedder", "load"]
+__all__ = ["MODELS_DIR", "LinearModel", "chunk_text", "default_embedder", "load", "sigmoid"]
 
 #: where the shipped artifacts live when running from the repository
 MODELS_DIR = Path(__file__).resolve().parents[2] / "guardrails" / "models"
@@ -58,7 +58,12 @@ class LinearModel:
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
             return e / e.sum(axis=1, keepdims=True)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+        return sigmoid(z)
+
+
+def sigmoid(z: Any) -> Any:
+    """The logistic function, clipped so that no logit overflows ``exp``."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
     def save(self, path: str | Path, dtype: Any = np.float16) -> None:
         np.savez_compressed(

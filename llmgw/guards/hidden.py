@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from llmgw.guards.classifier import MODELS_DIR, LinearModel
+from llmgw.guards.classifier import MODELS_DIR, LinearModel, sigmoid
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -157,4 +157,4 @@ class HiddenInstructionModel:
         requests = feats[:, 2] > 0.0
         if (int(requests.sum()) - int(requests[best])) / (len(vectors) - 1) > REQUEST_SHARE:
             return 0.0
-        return 1.0 / (1.0 + float(np.exp(-np.clip(float(z[best]), -40.0, 40.0))))
+        return float(sigmoid(float(z[best])))

@@ -378,9 +378,10 @@ class InjectionDetector:
         kinds = list(sources) if sources is not None else ["user"] * len(texts)
         prepared = [_prepare(t) for t in texts]
         hidden = self.hidden
+        # the hidden stage reads the normalised text itself: the first of the full views
         parts = [
-            sentences(normalize(t).text) if hidden is not None and s in HIDDEN_SOURCES else []
-            for t, s in zip(texts, kinds, strict=True)
+            sentences(full[0][1]) if hidden is not None and s in HIDDEN_SOURCES else []
+            for (_, full), s in zip(prepared, kinds, strict=True)
         ]
         flat = [body for vs, _ in prepared for _, body in vs]
         n_views = len(flat)

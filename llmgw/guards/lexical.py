@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from llmgw.guards.classifier import MODELS_DIR
+from llmgw.guards.classifier import MODELS_DIR, sigmoid
 
 __all__ = ["DEFAULT_MODEL", "LexicalModel", "mostly_english", "ngram_vector"]
 
@@ -89,7 +89,7 @@ class LexicalModel:
             return 0.0
         index, values = ngram_vector(text)
         z = float(values @ self.weights[index]) + self.bias if len(index) else -40.0
-        return 1.0 / (1.0 + float(np.exp(-np.clip(z, -40.0, 40.0))))
+        return float(sigmoid(z))
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
