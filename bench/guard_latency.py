@@ -74,6 +74,36 @@ def messages(data: Path, n: int = 60) -> list[str]:
     return out
 
 
+def retrieved_passages(runtime: Any, data: Path, k: int = 4, rounds: int = 25) -> dict[str, Any]:
+    """The retrieval guard's work for ``k`` new 1,000-character COVID-QA passages: windows and rules
+    only, with the hidden-instruction stage, and with it split across the two guard threads."""
+    from llmgw.guards.injection import InjectionDetector
+    from llmgw.stages import input_guards
+
+    with (data / "rag" / "covid_qa" / "passages.jsonl").open(encoding="utf-8") as fh:
+        passages = [t[:1000] for t in (json.loads(line).get("text", "") for line in fh) if len(t) >= 1000]
+    windows_only = InjectionDetector(hidden=False, lexical=False)
+    sources = ["retrieved"] * k
+    batches = [passages[i * k : (i + 1) * k] for i in range(3 * rounds)]
+
+    def split(batch: list[str]) -> None:
+        input_guards._INJECTION_CACHE.clear()
+        input_guards.score_injection(batch, sources, runtime.side)
+
+    def one_thread(batch: list[str]) -> None:
+        input_guards._INJECTION_CACHE.clear()
+        input_guards.score_injection(batch, sources)
+
+    out = {}
+    for name, fn, part in (
+        (f"{k} new passages, windows and rules only", lambda b: windows_only.score_many(b, sources), 0),
+        (f"{k} new passages, with the hidden-instruction stage", one_thread, 1),
+        (f"{k} new passages, split across the two guard threads", split, 2),
+    ):
+        out[name] = timed({name: fn}, batches[part * rounds : (part + 1) * rounds], 1)[name]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data")
@@ -124,6 +154,7 @@ def main() -> None:
     )
     result.update(timed({"output check per window (8+4 words)": lambda w: check_output(policy, [w], None, "")},
                         windows, 2))  # fmt: skip
+    result.update(retrieved_passages(runtime, data_dir(args.data)))
     wall = time.perf_counter() - t0
     busy1, own1 = _cpu()
     window = result["output check per window (8+4 words)"]
