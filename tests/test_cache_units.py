@@ -44,6 +44,8 @@ VETOED = [
         "Can the coronavirus spread through water?",
         "substitution",
     ),  # a run of content words swapped for another
+    ("How do I install it on Windows 10?", "How do I install it on Windows 11?", "entity"),
+    ("Is COVID 19 deadly?", "Is COVID deadly?", "entity"),  # a name with its number is another name
 ]
 PASSED = [
     ("What is a novel coronavirus?", "What does novel coronavirus mean?"),
@@ -54,6 +56,8 @@ PASSED = [
     ("Should children wear masks?", "Do kids need to wear masks?"),
     ("Why is it called COVID-19?", "Why is the disease named COVID-19?"),
     ("Can COVID-19 spread through food?", "Can the virus spread through food?"),  # the run holds "the"
+    ("Is COVID-19 dangerous for children?", "Are children in danger from COVID 19?"),  # one name, two spellings
+    ("How do I install it on Windows 10?", "How do I install it on Windows-10?"),
 ]
 
 

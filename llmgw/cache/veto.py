@@ -122,28 +122,49 @@ STOPWORDS = frozenset(_FUNCTION_WORDS.split())
 @lru_cache(maxsize=16384)
 def features(text: str) -> tuple[Counter[str], tuple[str, ...], int, frozenset[str], tuple[frozenset[str], ...]]:
     """(numbers, entities, negation count, all tokens lower-cased, opposite sides mentioned)."""
-    tokens = _TOKEN.findall(text.replace("’", "'"))
+    text = text.replace("’", "'")
+    matches = list(_TOKEN.finditer(text))
+    tokens = [m.group() for m in matches]
     starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
-    positions = [m.start() for m in _TOKEN.finditer(text.replace("’", "'"))]
     numbers: Counter[str] = Counter()
     entities: dict[str, None] = {}  # ordered: acronyms are matched against initials in order
     negations = 0
     lower = [t.lower() for t in tokens]
-    for token, low, pos in zip(tokens, lower, positions, strict=True):
-        if _NUMBER.fullmatch(token):
+    spelled: set[str] = set()  # one spelling of names that carry a number: COVID-19, COVID 19, covid19
+    joined_parts: set[str] = set()  # "covid" and "19" of "COVID 19": "COVID" alone is another name
+    skip = False
+    for i, (token, low, m) in enumerate(zip(tokens, lower, matches, strict=True)):
+        if skip:
+            skip = False
+        elif _NUMBER.fullmatch(token):
             numbers[_number(token)] += 1
         elif low in NUMBER_WORDS:
             numbers[NUMBER_WORDS[low]] += 1
         elif low in NEGATIONS or low.endswith("n't"):
             negations += 1
-        elif _entity_like(token, low, pos in starts):
+        elif _entity_like(token, low, m.start() in starts):
+            if token.isalpha() and _numbered(text, m, matches[i + 1] if i + 1 < len(matches) else None):
+                joined_parts |= {low, lower[i + 1]}
+                low, skip = low + lower[i + 1], True  # "COVID 19" is the name "covid19"
+            low = _spelling(low)
             entities[low] = None
-    words = frozenset(lower)
+            spelled.add(low)
+    words = frozenset(lower) - joined_parts | spelled
     joined = {"_".join(pair) for pair in itertools.pairwise(lower)}
     sides = tuple(
         frozenset(name for name, side in (("a", a), ("b", b)) if words & side or joined & side) for a, b in OPPOSITES
     )
     return numbers, tuple(entities), negations, words, sides
+
+
+def _numbered(text: str, name: re.Match[str], nxt: re.Match[str] | None) -> bool:
+    """A name followed by its number after one space: "COVID 19", "Windows 11", "iPhone 15"."""
+    return nxt is not None and text[name.end() : nxt.start()] == " " and nxt.group().isdigit()
+
+
+def _spelling(name: str) -> str:
+    """The name without the punctuation people spell it with or without (covid-19, gpt-3.5)."""
+    return name if not any(c.isdigit() for c in name) else re.sub(r"[-'/]", "", name)
 
 
 def _number(token: str) -> str:
@@ -198,6 +219,14 @@ def veto(cached: str, asked: str) -> str | None:
     return None
 
 
+_NAME_NUMBER = re.compile(r"\b([a-z]+)[ -](\d+)\b")
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case tokens, a name and its number spelt one way ("covid 19", "covid-19": "covid19")."""
+    return _TOKEN.findall(_NAME_NUMBER.sub(r"\1\2", text.lower().replace("’", "'")))
+
+
 def _one_word_swapped(a: str, b: str) -> bool:
     """The same question with exactly one content word replaced ("spread through food" / "water").
 
@@ -205,7 +234,7 @@ def _one_word_swapped(a: str, b: str) -> bool:
     "kids") the questions are about different things. A synonym swap ("novel" / "new") is vetoed
     too: a lost hit, not a wrong one.
     """
-    t1, t2 = _TOKEN.findall(a.lower()), _TOKEN.findall(b.lower())
+    t1, t2 = _words(a), _words(b)
     if len(t1) != len(t2):
         return False
     diffs = [(x, y) for x, y in zip(t1, t2, strict=True) if x != y]
@@ -225,7 +254,7 @@ def _one_span_swapped(a: str, b: str, longest: int = 3) -> bool:
     Only content words on both sides: a run holding a function word ("the virus" / "COVID-19") is
     a rewording, not a swap.
     """
-    t1, t2 = _TOKEN.findall(a.lower()), _TOKEN.findall(b.lower())
+    t1, t2 = _words(a), _words(b)
     start = 0
     while start < min(len(t1), len(t2)) and t1[start] == t2[start]:
         start += 1
