@@ -126,6 +126,7 @@ def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], ups
         ("How many calories are in 2 eggs?", "How many calories are in 3 eggs?", "number"),
         ("Is it safe to eat eggs during pregnancy?", "Is it not safe to eat eggs during pregnancy?", "negation"),
         ("How do I create a branch in git?", "How do I delete a branch in git?", "opposite"),
+        ("Is tea better than coffee for focus?", "Is coffee better than tea for focus?", "order"),
     ],
 )
 def test_veto_refuses_near_misses(

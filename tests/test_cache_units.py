@@ -46,6 +46,8 @@ VETOED = [
     ),  # a run of content words swapped for another
     ("How do I install it on Windows 10?", "How do I install it on Windows 11?", "entity"),
     ("Is COVID 19 deadly?", "Is COVID deadly?", "entity"),  # a name with its number is another name
+    ("Is tea better than coffee?", "Is coffee better than tea?", "order"),  # arguments swapped
+    ("How do I convert miles to km?", "How do I convert km to miles?", "order"),
 ]
 PASSED = [
     ("What is a novel coronavirus?", "What does novel coronavirus mean?"),
@@ -58,6 +60,7 @@ PASSED = [
     ("Can COVID-19 spread through food?", "Can the virus spread through food?"),  # the run holds "the"
     ("Is COVID-19 dangerous for children?", "Are children in danger from COVID 19?"),  # one name, two spellings
     ("How do I install it on Windows 10?", "How do I install it on Windows-10?"),
+    ("How long does the virus survive on surfaces?", "On surfaces, how long does the virus survive?"),
 ]
 
 

@@ -198,7 +198,8 @@ def _acronym_of(acronym: str, entities: tuple[str, ...]) -> bool:
 
 
 def veto(cached: str, asked: str) -> str | None:
-    """Why the two questions may differ in meaning ("number", "entity", "negation", "opposite"), or None."""
+    """Why the two questions may differ in meaning ("number", "entity", "negation", "opposite",
+    "substitution", "order"), or None."""
     if cached == asked:
         return None
     n1, e1, neg1, w1, s1 = features(cached)
@@ -216,6 +217,8 @@ def veto(cached: str, asked: str) -> str | None:
         return "entity"
     if _one_word_swapped(cached, asked) or _one_span_swapped(cached, asked):
         return "substitution"
+    if _arguments_swapped(cached, asked):
+        return "order"
     return None
 
 
@@ -245,6 +248,23 @@ def _one_word_swapped(a: str, b: str) -> bool:
         return False
     prefix = next((i for i, (c, d) in enumerate(zip(x, y, strict=False)) if c != d), min(len(x), len(y)))
     return prefix < 3 or prefix < min(len(x), len(y)) - 1
+
+
+def _arguments_swapped(a: str, b: str) -> bool:
+    """The same words with two content words traded places ("Is tea better than coffee?" / "Is
+    coffee better than tea?", "miles to km" / "km to miles"): embeddings score these ~0.98.
+
+    Only an exact exchange counts; a rewording that moves a phrase ("On surfaces, how long...")
+    is not one. "cats and dogs" / "dogs and cats" is refused too: a lost hit, not a wrong one.
+    """
+    t1, t2 = _words(a), _words(b)
+    if len(t1) != len(t2):
+        return False
+    diffs = [i for i, (x, y) in enumerate(zip(t1, t2, strict=True)) if x != y]
+    if len(diffs) != 2:
+        return False
+    i, j = diffs
+    return t1[i] == t2[j] and t1[j] == t2[i] and t1[i] not in STOPWORDS and t1[j] not in STOPWORDS
 
 
 def _one_span_swapped(a: str, b: str, longest: int = 3) -> bool:
