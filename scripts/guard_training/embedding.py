@@ -1,0 +1,87 @@
+"""The sentence embedder used for training, with an on-disk cache (a cold run embeds ~100k windows)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class CachedEmbedder:
+    """all-MiniLM-L6-v2 with an on-disk cache keyed by the SHA-1 of the text. ``guard=True``: the
+    guards' int8 ONNX copy (what the classifiers read at run time); otherwise the float model (used
+    for the near-duplicate grouping of the splits, so the splits do not depend on the guard copy)."""
+
+    def __init__(self, cache_dir: Path | None, guard: bool = False) -> None:
+        self.guard = guard
+        if cache_dir is not None and guard:
+            cache_dir = cache_dir.with_name(cache_dir.name + "-int8")
+        self.cache_dir = cache_dir
+        self.vectors: dict[str, np.ndarray] = {}
+        self._model = None
+        self._dirty = 0
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            for f in sorted(cache_dir.glob("emb-*.npz")):
+                with np.load(f, allow_pickle=False) as z:
+                    for k, v in zip(z["keys"].tolist(), z["vectors"], strict=True):
+                        self.vectors[str(k)] = v
+        self._new: dict[str, np.ndarray] = {}
+
+    @staticmethod
+    def _k(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def model(self):  # type: ignore[no-untyped-def]
+        if self._model is None and self.guard:
+            from llmgw.guards.fastembed import GuardEmbedder
+
+            guard = GuardEmbedder()
+
+            class Wrapped:
+                def encode(self, texts: list[str], **_: object) -> np.ndarray:
+                    return guard(texts)
+
+            self._model = Wrapped()
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            from llmgw.providers.local_embeddings import default_model_path
+
+            self._model = SentenceTransformer(default_model_path(), device="cpu")
+        return self._model
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        keys = [self._k(t) for t in texts]
+        missing = sorted(
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in self.vectors}.items(), key=lambda kv: len(kv[1])
+        )
+        if missing:
+            t0 = time.time()
+            todo = [t for _, t in missing]
+            vecs = self.model().encode(
+                todo,
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=len(todo) > 2000,
+            )
+            for (k, _), v in zip(missing, vecs, strict=True):
+                v = np.asarray(v, dtype=np.float32)
+                self.vectors[k] = v
+                self._new[k] = v
+            if len(todo) > 200:
+                print(f"  embedded {len(todo)} texts in {time.time() - t0:.0f}s", flush=True)
+            self.flush()
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self.vectors[k] for k in keys])
+
+    def flush(self) -> None:
+        if self.cache_dir is None or not self._new:
+            return
+        name = self.cache_dir / f"emb-{len(list(self.cache_dir.glob('emb-*.npz'))):04d}.npz"
+        np.savez(name, keys=np.array(list(self._new)), vectors=np.stack(list(self._new.values())))
+        self._new = {}
