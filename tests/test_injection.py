@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -384,3 +385,13 @@ def test_the_sentence_stage_reads_prose_not_table_rows() -> None:
         "python -m bench.run",
         "The gateway is faster at every concurrency.",
     ]
+
+
+def test_a_trained_model_saves_and_loads_unchanged(tmp_path: Path) -> None:
+    """The training scripts write models with ``save``; the gateway reads them with ``load``."""
+    shipped = load(DEFAULT_MODEL)
+    path = tmp_path / "copy.npz"
+    shipped.save(path)
+    copy = load(path)
+    assert copy.classes == shipped.classes and copy.metadata == shipped.metadata
+    assert np.array_equal(copy.weights, shipped.weights) and np.array_equal(copy.bias, shipped.bias)

@@ -60,11 +60,6 @@ class LinearModel:
             return e / e.sum(axis=1, keepdims=True)
         return sigmoid(z)
 
-
-def sigmoid(z: Any) -> Any:
-    """The logistic function, clipped so that no logit overflows ``exp``."""
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
-
     def save(self, path: str | Path, dtype: Any = np.float16) -> None:
         np.savez_compressed(
             path,
@@ -73,6 +68,11 @@ def sigmoid(z: Any) -> Any:
             classes=np.array(self.classes, dtype=str),
             metadata=np.array(json.dumps(self.metadata, sort_keys=True)),
         )
+
+
+def sigmoid(z: Any) -> Any:
+    """The logistic function, clipped so that no logit overflows ``exp``."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
 
 def load(path: str | Path) -> LinearModel:
