@@ -36,6 +36,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_guards as tg
@@ -123,6 +124,12 @@ def tpr_table(items: list[dict], scores: list[float]) -> dict[str, dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train on one BLAS thread, so that the artifact does not depend on ``OMP_NUM_THREADS``."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=MODELS_DIR)
