@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from llmgw.cli import main
+from llmgw.stages import retrieval_guard
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.upstream import FakeUpstream
 
@@ -33,14 +34,17 @@ search: {{k: {k}}}
 """
 
 
-def make_collection(root: Path, name: str = "kb", k: int = 2, docs: dict[str, str] | None = None) -> Path:
+def make_collection(
+    root: Path, name: str = "kb", k: int = 2, docs: dict[str, str] | None = None, guards: str = ""
+) -> Path:
+    """The collection, ingested; ``guards`` (config YAML) makes ``llmgw ingest`` screen the chunks."""
     folder = root / "collections"
     (folder / "docs").mkdir(parents=True, exist_ok=True)
     for file, text in (docs or DOCS).items():
         (folder / "docs" / file).write_text(text)
     (folder / f"{name}.yaml").write_text(COLLECTION.format(k=k))
     config = root / "config.yaml"
-    config.write_text(f"retrieval: {{enabled: true, collections_dir: {folder}}}\n")
+    config.write_text(f"retrieval: {{enabled: true, collections_dir: {folder}}}\n{guards}")
     assert main(["ingest", name, "--config", str(config), "--quiet"]) == 0
     return folder
 
@@ -236,3 +240,40 @@ def test_an_off_topic_request_planted_in_a_document_is_dropped_as_a_hidden_instr
         events = admin.get("/admin/guard-events", params={"guard": "injection"}).json()["data"]
     hits = [e for e in events if e["source"] == "retrieved"]
     assert len(hits) == 1 and "etna.md" in hits[0]["detail"] and hits[0]["detail"].endswith(": hidden sentence")
+
+
+def test_a_passage_screened_at_ingest_is_judged_without_scoring_it_again(
+    rag: Any,
+    upstream: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    policy = tmp_path / "guardrails"
+    policy.mkdir()
+    (policy / "default.yaml").write_text("injection: {threshold: 0.5, action: block}\nmoderation: {enabled: false}\n")
+    folder = make_collection(
+        tmp_path, k=4, docs={**DOCS, "notes.md": ATTACK}, guards=f"guards: {{enabled: true, policy_dir: {policy}}}\n"
+    )
+    out = capsys.readouterr().out
+    assert "4 screened, 1 flagged" in out and "flagged: docs/notes.md#" in out
+
+    def scored_on_the_request_path(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a passage screened at ingest was scored again")
+
+    monkeypatch.setattr(retrieval_guard, "score_injection", scored_on_the_request_path)
+    gw = rag(folder=folder, guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"})
+    body = {
+        "model": "test-model",
+        "messages": [{"role": "user", "content": "Which volcano is the most active?"}],
+        "llmgw": {"retrieval": {"collection": "kb", "k": 4}},
+    }
+    response = raw_chat(gw, body)
+    assert response.status_code == 200, response.text
+    assert "docs/notes.md" not in [s["doc_id"] for s in response.json()["llmgw"]["sources"]]
+    assert "evil.example.com" not in json.dumps(upstream.requests[-1])
+    gw.flush()
+    with gw.admin() as admin:
+        events = admin.get("/admin/guard-events", params={"guard": "injection"}).json()["data"]
+    hits = [e for e in events if e["source"] == "retrieved"]
+    assert len(hits) == 1 and "notes.md" in hits[0]["detail"] and hits[0]["detail"].endswith("(screened at ingest)")

@@ -34,6 +34,25 @@ def _open(args: argparse.Namespace) -> Any:
         return None
 
 
+def _screener(args: argparse.Namespace) -> Any:
+    """What ``llmgw ingest`` screens new chunks with: the gateway's injection detector at the default
+    policy's threshold for retrieved passages; None when guards are off, the policy does not scan
+    retrieved passages, or ``--no-screen``."""
+    from llmgw.cli import _load
+    from llmgw.guards.policy import load_policies
+    from llmgw.guards.runtime import injection_detector, policy_dir
+    from llmgw.retrieval.screening import screen
+
+    guards = _load(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG")).guards
+    if args.no_screen or not guards.enabled:
+        return None
+    policy = load_policies(policy_dir(guards.policy_dir)).get(guards.default_policy)
+    if policy is None or not policy.injection.enabled or "retrieved" not in policy.injection.sources:
+        return None
+    detector, threshold = injection_detector(), policy.injection.threshold_for("retrieved")
+    return lambda chunks: screen(chunks, detector, threshold)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -63,6 +82,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"llmgw: {exc}", file=sys.stderr)
         return 2
     tokenize = model_tokenizer(spec.embedding.model) if spec.embedding.provider == "local" else word_tokenize
+    screen = _screener(args)
     store: Any = collection.store
     if spec.store.kind == "opensearch":
         store.ensure()
@@ -85,7 +105,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         try:
             summary = ingest(
-                spec, store, collection.embedder, tokenize, documents, prune=paths is None, progress=progress
+                spec,
+                store,
+                collection.embedder,
+                tokenize,
+                documents,
+                prune=paths is None,
+                progress=progress,
+                screen=screen,
             )
         except KeyboardInterrupt:
             print("\ninterrupted: the documents written so far are complete; run again to finish", file=sys.stderr)
@@ -97,6 +124,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for error in summary.errors:
         print(f"warning: {error}", file=sys.stderr)
     print(f"{spec.name}: {summary.line()}")
+    for chunk_id in summary.flagged:
+        print(f"flagged: {chunk_id} reads like an instruction to a model (the retrieval guard will act on it)")
     if paths is not None:
         print("(PATHS given: documents not among them were left alone; run without PATHS to remove deleted ones)")
     return 0
@@ -137,6 +166,9 @@ def register(sub: Any) -> None:
     ingest.add_argument("--config", help="gateway config (default: $LLMGW_CONFIG or embedded)")
     ingest.add_argument("--rebuild", action="store_true", help="OpenSearch: fill a new index, then swap the alias")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument(
+        "--no-screen", action="store_true", help="do not score new chunks for hidden instructions (the guard will)"
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     retrieval = sub.add_parser("retrieval", help="collections: list, search")

@@ -29,15 +29,19 @@ class Summary:
     seconds: float = 0.0
     skipped_empty: int = 0
     errors: list[str] = field(default_factory=list)
+    screened: int = 0
+    #: chunks whose text reads like an instruction to a model (screened at ingest): their ids
+    flagged: list[str] = field(default_factory=list)
 
     @property
     def chunks_per_s(self) -> float:
         return self.chunks / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
+        screened = f"; {self.screened} screened, {len(self.flagged)} flagged" if self.screened else ""
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.deleted} deleted; "
-            f"{self.chunks} chunks embedded in {self.seconds:.1f} s ({self.chunks_per_s:.0f} chunks/s)"
+            f"{self.chunks} chunks embedded in {self.seconds:.1f} s ({self.chunks_per_s:.0f} chunks/s){screened}"
         )
 
 
@@ -59,8 +63,12 @@ def ingest(
     prune: bool = True,
     progress: Callable[[int, int], None] | None = None,
     batch_chunks: int = 256,
+    screen: Callable[[list[StoredChunk]], list[StoredChunk]] | None = None,
 ) -> Summary:
-    """Bring ``store`` in line with ``documents``; ``prune`` deletes stored documents not among them."""
+    """Bring ``store`` in line with ``documents``; ``prune`` deletes stored documents not among them.
+
+    ``screen`` (``llmgw.retrieval.screening``) scores new chunks for hidden instructions before
+    they are written, stores each result with its chunk and returns the ones it flags."""
     started = time.perf_counter()
     summary = Summary()
     stored = store.manifest()
@@ -72,6 +80,10 @@ def ingest(
         nonlocal waiting
         texts = [c.search_text for p in pending for c in p.chunks]
         vectors = embedder.documents(texts) if texts else None
+        if screen is not None:
+            fresh = [c for p in pending for c in p.chunks]
+            summary.flagged.extend(c.id for c in screen(fresh))
+            summary.screened += len(fresh)
         at = 0
         for p in pending:
             n = len(p.chunks)

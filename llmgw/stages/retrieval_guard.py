@@ -7,6 +7,9 @@ it (the request goes on without it: the user did not write it), ``strip`` replac
 ``flag`` keeps it; each hit is a guard event naming the chunk (not quoting it: a collection's
 text is not masked, and the log never holds raw PII). A guard that fails blocks the
 request unless the policy or route fails open, as for every guard.
+
+A chunk screened by ``llmgw ingest`` carries its verdict (``llmgw.retrieval.screening``): while
+the gateway runs the same detector, that verdict is used and the passage is not scored again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.guards.runtime import GuardFailure
+from llmgw.guards.runtime import GuardFailure, injection_detector
+from llmgw.retrieval.screening import fingerprint, stored
 from llmgw.retrieval.store import Hit
 from llmgw.stages.input_guards import STRIPPED, guard_unavailable, log_event, score_injection
 
@@ -34,8 +38,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         return hits
     fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
     try:
-        texts = [h.chunk.text for h in hits]
-        results = await runtime.run(policy.timeout_s, score_injection, texts, ["retrieved"] * len(texts), runtime.side)
+        results, at_ingest = await runtime.run(policy.timeout_s, _verdicts, hits, runtime.side)
     except GuardFailure as exc:
         log_event(
             gateway,
@@ -66,7 +69,8 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
             action,
             source="retrieved",
             scores={"score": round(result.score, 4), "classifier": round(result.classifier, 4)},
-            detail=f"chunk {hit.chunk.id}: {result.reason}",
+            detail=f"chunk {hit.chunk.id}: {result.reason}"
+            + (" (screened at ingest)" if hit.chunk.id in at_ingest else ""),
         )
         ctx.meta.setdefault("injection", []).append(
             {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": result.score}
@@ -76,3 +80,17 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         elif action == "strip":  # a copy: the store's chunk is shared with every other request
             kept.append(replace(hit, chunk=replace(hit.chunk, text=STRIPPED)))
     return kept
+
+
+def _verdicts(hits: list[Hit], side: Any) -> tuple[list[Any], set[str]]:
+    """Blocking: the verdicts stored at ingest by this very detector, the other passages scored
+    now; and the ids of the chunks whose verdict came from the ingest."""
+    mark = fingerprint(injection_detector())
+    results: list[Any] = [stored(h.chunk, mark) for h in hits]
+    at_ingest = {h.chunk.id for h, r in zip(hits, results, strict=True) if r is not None}
+    todo = [i for i, r in enumerate(results) if r is None]
+    if todo:
+        scored = score_injection([hits[i].chunk.text for i in todo], ["retrieved"] * len(todo), side)
+        for i, result in zip(todo, scored, strict=True):
+            results[i] = result
+    return results, at_ingest
