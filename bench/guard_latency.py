@@ -101,6 +101,25 @@ def retrieved_passages(runtime: Any, data: Path, k: int = 4, rounds: int = 25) -
         (f"{k} new passages, split across the two guard threads", split, 2),
     ):
         out[name] = timed({name: fn}, batches[part * rounds : (part + 1) * rounds], 1)[name]
+    # the same passages screened by `llmgw ingest`: the guard reads the stored verdicts
+    from llmgw.guards.runtime import injection_detector
+    from llmgw.retrieval.screening import screen
+    from llmgw.retrieval.store import Hit, StoredChunk
+    from llmgw.stages.retrieval_guard import _verdicts
+
+    def hits(batch: list[str]) -> list[Hit]:
+        chunks = [StoredChunk(f"c{i}", "d", "h", i, "", "", t, {}) for i, t in enumerate(batch)]
+        screen(chunks, injection_detector(), 0.6)
+        return [Hit(c, 1.0) for c in chunks]
+
+    screened = [hits(b) for b in batches[:rounds]]
+    name = f"{k} passages screened at ingest (stored verdicts)"
+
+    def stored_verdicts(batch: list[Hit]) -> None:
+        input_guards._INJECTION_CACHE.clear()
+        _verdicts(batch, runtime.side)
+
+    out[name] = timed({name: stored_verdicts}, screened, 1)[name]
     return out
 
 
