@@ -213,9 +213,7 @@ async def sequential(targets: list[Target], n: int, block: int, warmup: int, str
             for t in targets:
                 cpu.start()
                 for _ in range(size):
-                    recorders[t.name].samples.append(
-                        await one_request(sessions[t.name], t, bodies[t.name], stream)
-                    )
+                    recorders[t.name].samples.append(await one_request(sessions[t.name], t, bodies[t.name], stream))
                 elapsed, used = cpu.stop_seconds()
                 wall[t.name] += elapsed
                 for proc, seconds in used.items():
@@ -292,9 +290,7 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     urls = parse_pairs(args.target, "--target")
     models, keys = parse_pairs(args.model, "--model"), parse_pairs(args.key, "--key")
-    targets = [
-        Target(n, u.rstrip("/"), models.get(n, args.default_model), keys.get(n)) for n, u in urls.items()
-    ]
+    targets = [Target(n, u.rstrip("/"), models.get(n, args.default_model), keys.get(n)) for n, u in urls.items()]
     pids = {name: int(pid) for name, pid in parse_pairs(args.pid, "--pid").items()}
     cpu = CpuWatch(pids)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]

@@ -124,9 +124,7 @@ def gateway_config(upstream_url: str, db_path: Path, port: int) -> dict[str, Any
             }
         },
         "routes": {"default": {"default_model": MODEL, "stages": dict.fromkeys(OPTIONAL_STAGES, False)}},
-        "keys": [
-            {"name": "bench", "sha256": hashlib.sha256(GATEWAY_KEY.encode()).hexdigest(), "team": "bench"}
-        ],
+        "keys": [{"name": "bench", "sha256": hashlib.sha256(GATEWAY_KEY.encode()).hexdigest(), "team": "bench"}],
     }
 
 
@@ -162,9 +160,7 @@ def litellm_version() -> str:
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    return next(
-        (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Version:")), "?"
-    )
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Version:")), "?")
 
 
 def start_litellm(logdir: Path, upstream: Proc) -> Proc:

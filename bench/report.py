@@ -33,10 +33,8 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         out[name] = {
             "added_p50_ms": _get(gw, "seq", "latency_ms", "p50") - _get(base, "seq", "latency_ms", "p50"),
             "added_p99_ms": _get(gw, "seq", "latency_ms", "p99") - _get(base, "seq", "latency_ms", "p99"),
-            "added_ttft_p50_ms": _get(gw, "seq_stream", "ttft_ms", "p50")
-            - _get(base, "seq_stream", "ttft_ms", "p50"),
-            "added_ttft_p99_ms": _get(gw, "seq_stream", "ttft_ms", "p99")
-            - _get(base, "seq_stream", "ttft_ms", "p99"),
+            "added_ttft_p50_ms": _get(gw, "seq_stream", "ttft_ms", "p50") - _get(base, "seq_stream", "ttft_ms", "p50"),
+            "added_ttft_p99_ms": _get(gw, "seq_stream", "ttft_ms", "p99") - _get(base, "seq_stream", "ttft_ms", "p99"),
             "added_stream_p50_ms": _get(gw, "seq_stream", "latency_ms", "p50")
             - _get(base, "seq_stream", "latency_ms", "p50"),
             "rps": _get(gw, "tput", "rate_per_s"),
@@ -119,9 +117,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for name in names:
         r, d = results[name], derived.get(name, {})
-        added = [
-            f"{d[k]:+.2f}" if k in d else "–" for k in ("added_p50_ms", "added_p99_ms", "added_ttft_p50_ms")
-        ]
+        added = [f"{d[k]:+.2f}" if k in d else "–" for k in ("added_p50_ms", "added_p99_ms", "added_ttft_p50_ms")]
         cells = [
             label.get(name, name),
             _ms(r, "seq", "latency_ms", "p50"),
@@ -149,9 +145,7 @@ def markdown(report: dict[str, Any]) -> str:
         r = results[name]
         if "tput" not in r and "tput_stream" not in r:
             continue
-        errors = [
-            str(r.get(p, {}).get("requests", 0) - r.get(p, {}).get("ok", 0)) for p in ("tput", "tput_stream")
-        ]
+        errors = [str(r.get(p, {}).get("requests", 0) - r.get(p, {}).get("ok", 0)) for p in ("tput", "tput_stream")]
         cells = [
             label.get(name, name),
             _rate(r, "tput"),

@@ -64,9 +64,7 @@ def newest_source() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few requests, short phases")
     parser.add_argument("--seq-n", type=int, help="sequential requests per target (full 2000, quick 200)")
     parser.add_argument("--duration", type=float, help="seconds per throughput phase (full 15, quick 3)")
@@ -89,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     running: list[procs.Proc] = []
     report: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"),
-        "command": " ".join(
-            shlex.quote(a) for a in [Path(sys.executable).name, "-m", "bench.run", *sys.argv[1:]]
-        ),
+        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, "-m", "bench.run", *sys.argv[1:]]),
         "machine": machine(),
         "params": {
             "seq_n": seq_n,
@@ -114,17 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         pids = {p.name: p.pid for p in running}
         direct = ("direct", upstream.url)
         phases_all = "seq,seq_stream,tput,tput_stream"
-        first = procs.run_load(
-            [direct, gateway], pids, phases_all, load_args, logdir / "load-llmgw.json", budget
-        )
+        first = procs.run_load([direct, gateway], pids, phases_all, load_args, logdir / "load-llmgw.json", budget)
         results = dict(first["results"])
         if litellm is not None:
             second = procs.run_load(
                 [direct, litellm], pids, "seq,seq_stream", load_args, logdir / "load-litellm-seq.json", budget
             )
-            third = procs.run_load(
-                [litellm], pids, "tput,tput_stream", load_args, logdir / "load-litellm.json", budget
-            )
+            third = procs.run_load([litellm], pids, "tput,tput_stream", load_args, logdir / "load-litellm.json", budget)
             results["direct_litellm_run"] = second["results"]["direct"]
             results["litellm"] = {**second["results"]["litellm"], **third["results"]["litellm"]}
         report["results"] = results

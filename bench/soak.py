@@ -37,9 +37,7 @@ from bench.procstat import rss_bytes
 MIB = 1024 * 1024
 
 
-def load_argv(
-    gateway: procs.Proc, upstream: procs.Proc, duration: float, concurrency: int, out: Path
-) -> list[str]:
+def load_argv(gateway: procs.Proc, upstream: procs.Proc, duration: float, concurrency: int, out: Path) -> list[str]:
     return [
         sys.executable, "-m", "bench.load", "--phases", "mixed", "--warmup", "0", "--out", str(out),
         "--duration", str(duration), "--concurrency", str(concurrency), "--max-requests", "100000000",
@@ -57,9 +55,7 @@ def db_rows(db: Path) -> dict[str, int]:
 
 def answered(statuses: dict[str, int]) -> int:
     """Requests the gateway answered with some HTTP status (even if the stream broke later)."""
-    return sum(
-        n for status, n in statuses.items() if status[:1].isdigit() or status in ("no_done", "bad_body")
-    )
+    return sum(n for status, n in statuses.items() if status[:1].isdigit() or status in ("no_done", "bad_body"))
 
 
 def rss_soak(logdir: Path, minutes: float, concurrency: int, sample_s: float) -> dict[str, Any]:
@@ -107,9 +103,7 @@ def rss_soak(logdir: Path, minutes: float, concurrency: int, sample_s: float) ->
     }
 
 
-def sigterm_test(
-    logdir: Path, concurrency: int, chunk_delay_ms: float, kill_after_s: float
-) -> dict[str, Any]:
+def sigterm_test(logdir: Path, concurrency: int, chunk_delay_ms: float, kill_after_s: float) -> dict[str, Any]:
     """SIGTERM the gateway under load; compare its stored rows with the answers clients got."""
     upstream = procs.start_upstream(logdir, chunk_delay_ms=chunk_delay_ms)
     db = logdir / "sigterm.db"
@@ -148,17 +142,13 @@ def sigterm_test(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the RSS soak")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between RSS samples")
     parser.add_argument("--sigterm-only", action="store_true")
     parser.add_argument("--no-sigterm", action="store_true")
-    parser.add_argument(
-        "--chunk-delay-ms", type=float, default=2.0, help="upstream pacing in the SIGTERM test"
-    )
+    parser.add_argument("--chunk-delay-ms", type=float, default=2.0, help="upstream pacing in the SIGTERM test")
     parser.add_argument("--sigterm-after-s", type=float, default=4.0)
     parser.add_argument(
         "--out", type=Path, help="default bench/results/<date>-soak.json (-sigterm.json with --sigterm-only)"
@@ -176,9 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak: RSS {soak['rss_mib']}, growth {soak['growth_after_warmup_pct']}%, "
               f"{soak['requests_per_s']} req/s, lost rows {soak['lost_rows']}", file=sys.stderr)  # fmt: skip
     if not args.no_sigterm:
-        report["sigterm"] = term = sigterm_test(
-            logdir, args.concurrency, args.chunk_delay_ms, args.sigterm_after_s
-        )
+        report["sigterm"] = term = sigterm_test(logdir, args.concurrency, args.chunk_delay_ms, args.sigterm_after_s)
         print(f"soak: SIGTERM: answered {term['answered']}, rows {term['rows']}, lost {term['lost_rows']}, "
               f"shutdown {term['shutdown_s']}s, clients {term['client_statuses']}",
               file=sys.stderr)  # fmt: skip

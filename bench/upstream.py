@@ -112,9 +112,7 @@ def make_app(chunks: int, chunk_delay_s: float = 0.0) -> web.Application:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8301)
     parser.add_argument("--chunks", type=int, default=50, help="content chunks per streamed answer")
