@@ -256,7 +256,7 @@ def test_a_passage_screened_at_ingest_is_judged_without_scoring_it_again(
         tmp_path, k=4, docs={**DOCS, "notes.md": ATTACK}, guards=f"guards: {{enabled: true, policy_dir: {policy}}}\n"
     )
     out = capsys.readouterr().out
-    assert "4 screened, 1 flagged" in out and "flagged: docs/notes.md#" in out
+    assert "4 screened in " in out and ", 1 flagged" in out and "flagged: docs/notes.md#" in out
 
     def scored_on_the_request_path(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a passage screened at ingest was scored again")

@@ -68,7 +68,8 @@ def test_ingest_screens_new_chunks_and_the_store_keeps_the_verdicts(
         spec, store, Embedder(HashBackend()), word_tokenize, docs, screen=lambda cs: screen(cs, detector, 0.6)
     )
     assert (summary.screened, len(summary.flagged)) == (2, 1) and summary.flagged[0].startswith("etna#")
-    assert "2 screened, 1 flagged" in summary.line()
+    assert "2 screened in " in summary.line() and ", 1 flagged" in summary.line()
+    assert summary.screen_seconds > 0 and summary.screen_seconds < summary.seconds
     store.refresh()
     mark = fingerprint(detector)
     verdicts = {c.doc_id: stored(c, mark) for c in LocalStore(tmp_path / "s").snapshot().chunks}

@@ -30,18 +30,26 @@ class Summary:
     skipped_empty: int = 0
     errors: list[str] = field(default_factory=list)
     screened: int = 0
+    screen_seconds: float = 0.0
     #: chunks whose text reads like an instruction to a model (screened at ingest): their ids
     flagged: list[str] = field(default_factory=list)
 
     @property
     def chunks_per_s(self) -> float:
-        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+        """Chunks written per second, screening not counted (it is reported apart)."""
+        seconds = self.seconds - self.screen_seconds
+        return self.chunks / seconds if seconds > 0 else 0.0
 
     def line(self) -> str:
-        screened = f"; {self.screened} screened, {len(self.flagged)} flagged" if self.screened else ""
+        screened = (
+            f"; {self.screened} screened in {self.screen_seconds:.1f} s, {len(self.flagged)} flagged"
+            if self.screened
+            else ""
+        )
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.deleted} deleted; "
-            f"{self.chunks} chunks embedded in {self.seconds:.1f} s ({self.chunks_per_s:.0f} chunks/s){screened}"
+            f"{self.chunks} chunks embedded in {self.seconds - self.screen_seconds:.1f} s "
+            f"({self.chunks_per_s:.0f} chunks/s){screened}"
         )
 
 
@@ -82,7 +90,9 @@ def ingest(
         vectors = embedder.documents(texts) if texts else None
         if screen is not None:
             fresh = [c for p in pending for c in p.chunks]
+            began = time.perf_counter()
             summary.flagged.extend(c.id for c in screen(fresh))
+            summary.screen_seconds += time.perf_counter() - began
             summary.screened += len(fresh)
         at = 0
         for p in pending:
