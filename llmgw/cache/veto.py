@@ -225,9 +225,19 @@ def veto(cached: str, asked: str) -> str | None:
 _NAME_NUMBER = re.compile(r"\b([a-z]+)[ -](\d+)\b")
 
 
-def _words(text: str) -> list[str]:
+@lru_cache(maxsize=16384)
+def _words(text: str) -> tuple[str, ...]:
     """Lower-case tokens, a name and its number spelt one way ("covid 19", "covid-19": "covid19")."""
-    return _TOKEN.findall(_NAME_NUMBER.sub(r"\1\2", text.lower().replace("’", "'")))
+    return tuple(_TOKEN.findall(_NAME_NUMBER.sub(r"\1\2", text.lower().replace("’", "'"))))
+
+
+def _differences(a: str, b: str) -> list[tuple[str, str]]:
+    """The positions where two questions of the same length in words differ (``[]`` if the lengths
+    differ: the word-swap checks compare word for word)."""
+    t1, t2 = _words(a), _words(b)
+    if len(t1) != len(t2):
+        return []
+    return [(x, y) for x, y in zip(t1, t2, strict=True) if x != y]
 
 
 def _one_word_swapped(a: str, b: str) -> bool:
@@ -237,10 +247,7 @@ def _one_word_swapped(a: str, b: str) -> bool:
     "kids") the questions are about different things. A synonym swap ("novel" / "new") is vetoed
     too: a lost hit, not a wrong one.
     """
-    t1, t2 = _words(a), _words(b)
-    if len(t1) != len(t2):
-        return False
-    diffs = [(x, y) for x, y in zip(t1, t2, strict=True) if x != y]
+    diffs = _differences(a, b)
     if len(diffs) != 1:
         return False
     x, y = diffs[0]
@@ -257,14 +264,11 @@ def _arguments_swapped(a: str, b: str) -> bool:
     Only an exact exchange counts; a rewording that moves a phrase ("On surfaces, how long...")
     is not one. "cats and dogs" / "dogs and cats" is refused too: a lost hit, not a wrong one.
     """
-    t1, t2 = _words(a), _words(b)
-    if len(t1) != len(t2):
-        return False
-    diffs = [i for i, (x, y) in enumerate(zip(t1, t2, strict=True)) if x != y]
+    diffs = _differences(a, b)
     if len(diffs) != 2:
         return False
-    i, j = diffs
-    return t1[i] == t2[j] and t1[j] == t2[i] and t1[i] not in STOPWORDS and t1[j] not in STOPWORDS
+    (x1, y1), (x2, y2) = diffs
+    return x1 == y2 and x2 == y1 and x1 not in STOPWORDS and x2 not in STOPWORDS
 
 
 def _one_span_swapped(a: str, b: str, longest: int = 3) -> bool:

@@ -65,11 +65,17 @@ def policy_dir(configured: str) -> Path:
     return Path(__file__).resolve().parents[2] / configured
 
 
+def configured_policies(config: GuardsConfig) -> dict[str, Policy]:
+    """The policy files of ``config.policy_dir`` by name, with a built-in ``default`` if none is there."""
+    policies = load_policies(policy_dir(config.policy_dir))
+    policies.setdefault("default", Policy(name="default", version="builtin"))
+    return policies
+
+
 class GuardRuntime:
     def __init__(self, config: GuardsConfig) -> None:
         self.config = config
-        self.policies = load_policies(policy_dir(config.policy_dir))
-        self.policies.setdefault("default", Policy(name="default", version="builtin"))
+        self.policies = configured_policies(config)
         self.healthy = True
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
         # a second thread for work that overlaps the main guard work of the same request (PII beside

@@ -17,10 +17,14 @@ from typing import Any
 from llmgw.retrieval.collection import CollectionError, list_collections
 
 
-def _collections_dir(args: argparse.Namespace) -> str:
+def _config(args: argparse.Namespace) -> Any:
     from llmgw.cli import _load
 
-    return _load(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG")).retrieval.collections_dir
+    return _load(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG"))
+
+
+def _collections_dir(args: argparse.Namespace) -> str:
+    return _config(args).retrieval.collections_dir
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -38,15 +42,13 @@ def _screener(args: argparse.Namespace) -> Any:
     """What ``llmgw ingest`` screens new chunks with: the gateway's injection detector at the default
     policy's threshold for retrieved passages; None when guards are off, the policy does not scan
     retrieved passages, or ``--no-screen``."""
-    from llmgw.cli import _load
-    from llmgw.guards.policy import load_policies
-    from llmgw.guards.runtime import injection_detector, policy_dir
+    from llmgw.guards.runtime import configured_policies, injection_detector
     from llmgw.retrieval.screening import screen
 
-    guards = _load(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG")).guards
+    guards = _config(args).guards
     if args.no_screen or not guards.enabled:
         return None
-    policy = load_policies(policy_dir(guards.policy_dir)).get(guards.default_policy)
+    policy = configured_policies(guards).get(guards.default_policy)
     if policy is None or not policy.injection.enabled or "retrieved" not in policy.injection.sources:
         return None
     detector, threshold = injection_detector(), policy.injection.threshold_for("retrieved")

@@ -35,10 +35,13 @@ class Summary:
     flagged: list[str] = field(default_factory=list)
 
     @property
+    def embed_seconds(self) -> float:
+        """The ingest's time without screening (reported apart)."""
+        return self.seconds - self.screen_seconds
+
+    @property
     def chunks_per_s(self) -> float:
-        """Chunks written per second, screening not counted (it is reported apart)."""
-        seconds = self.seconds - self.screen_seconds
-        return self.chunks / seconds if seconds > 0 else 0.0
+        return self.chunks / self.embed_seconds if self.embed_seconds > 0 else 0.0
 
     def line(self) -> str:
         screened = (
@@ -48,7 +51,7 @@ class Summary:
         )
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.deleted} deleted; "
-            f"{self.chunks} chunks embedded in {self.seconds - self.screen_seconds:.1f} s "
+            f"{self.chunks} chunks embedded in {self.embed_seconds:.1f} s "
             f"({self.chunks_per_s:.0f} chunks/s){screened}"
         )
 
