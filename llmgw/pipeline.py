@@ -262,8 +262,25 @@ class Pipeline:
     # --- answering the client ----------------------------------------------------------------
 
     async def sse(self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline) -> AsyncIterator[bytes]:
-        """Encode chunks as SSE. An error mid-stream ends with an error event, never a clean end."""
+        """Encode chunks as SSE. An error mid-stream ends with an error event, never a clean end.
+
+        The row is queued before the last event goes out, as for a non-streamed answer: when the
+        client has seen the end of its stream, the audit log already holds the request.
+        """
         wants_usage = ctx.client_wants_usage
+        finished = False
+
+        async def end() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                self.finish(ctx, route)
+
         try:
             async for chunk in chunks:
                 if not wants_usage and "usage" in chunk:
@@ -271,24 +288,21 @@ class Pipeline:
                         continue
                     del chunk["usage"]
                 yield encode_event(chunk)
-            yield DONE
+            last = DONE
         except GatewayError as exc:
             self.fail(ctx, exc)
-            yield exc_event(exc, ctx)
+            last = exc_event(exc, ctx)
         except Exception as exc:
             log.exception("stream %s failed", ctx.request_id)
             err = GatewayError(f"internal error while streaming: {type(exc).__name__}")
             self.fail(ctx, err)
-            yield exc_event(err, ctx)
+            last = exc_event(err, ctx)
         except BaseException:
             ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
+            await end()
             raise
-        finally:
-            with anyio.CancelScope(shield=True):
-                aclose = getattr(chunks, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-                self.finish(ctx, route)
+        await end()
+        yield last
 
     def set_response_headers(self, ctx: RequestContext) -> None:
         headers = ctx.response_headers

@@ -585,6 +585,6 @@ def test_blocking_boto3_call_does_not_block_the_event_loop() -> None:
             task.cancel()
             await p.aclose()
         assert out["choices"][0]["message"]["content"] == "slow"
-        assert ticks >= 10
+        assert ticks >= 5, "a blocked loop would tick once at most"
 
     asyncio.run(main())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import openai
 import pytest
 
 from llmgw.context import RequestContext
+from llmgw.errors import UpstreamError
 from llmgw.stages.cache import CacheLookup
 from tests.conftest import RunningGateway
 from tests.upstream import FakeUpstream
@@ -97,3 +101,29 @@ def test_error_responses_carry_request_id_and_model(gw: RunningGateway) -> None:
     request_id = headers["x-llmgw-request-id"]
     time.sleep(0.01)
     assert gw.rows()[0]["id"] == request_id
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["clean end", "error mid-stream"])
+def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: bool) -> None:
+    """The client may query the audit log the moment its stream ends: the row must be queued by then."""
+    finished: list[str] = []
+    done_stage = SimpleNamespace(name="recorder", done=lambda ctx: finished.append(ctx.status))
+    route: Any = SimpleNamespace(done_stages=[done_stage])
+    ctx = RequestContext(request_id="r1", endpoint="chat", body={}, options={}, headers={}, stream=True)
+
+    async def chunks() -> AsyncIterator[dict[str, Any]]:
+        yield {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}
+        if fails:
+            raise UpstreamError("upstream said slow down", code="upstream_rate_limited", status=429)
+
+    async def read() -> list[tuple[bytes, int]]:
+        seen = []
+        async for event in gw.gateway.pipeline.sse(ctx, chunks(), route):
+            seen.append((event, len(finished)))  # how many times done() had run when this event left
+        return seen
+
+    seen = asyncio.run(read())
+    assert [n for _, n in seen] == [0, 1], "done() runs once, after the content and before the last event"
+    last = seen[-1][0]
+    assert (b"upstream_rate_limited" in last) if fails else (last == b"data: [DONE]\n\n")
+    assert finished == ["error" if fails else "ok"]
