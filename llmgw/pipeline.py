@@ -265,22 +265,9 @@ class Pipeline:
         """Encode chunks as SSE. An error mid-stream ends with an error event, never a clean end.
 
         The row is queued before the last event goes out, as for a non-streamed answer: when the
-        client has seen the end of its stream, the audit log already holds the request.
+        client has seen the end of its stream, the request's row is already queued for the log.
         """
         wants_usage = ctx.client_wants_usage
-        finished = False
-
-        async def end() -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
-            with anyio.CancelScope(shield=True):
-                aclose = getattr(chunks, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-                self.finish(ctx, route)
-
         try:
             async for chunk in chunks:
                 if not wants_usage and "usage" in chunk:
@@ -299,9 +286,13 @@ class Pipeline:
             last = exc_event(err, ctx)
         except BaseException:
             ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
-            await end()
             raise
-        await end()
+        finally:
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                self.finish(ctx, route)
         yield last
 
     def set_response_headers(self, ctx: RequestContext) -> None:
