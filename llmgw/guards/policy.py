@@ -75,6 +75,10 @@ class InjectionPolicy(Strict):
     def threshold_for(self, source: str) -> float:
         return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
 
+    def scans(self, source: str) -> bool:
+        """Whether text from ``source`` is scored at all."""
+        return self.enabled and source in self.sources
+
 
 class ModerationPolicy(Strict):
     enabled: bool = True

@@ -49,7 +49,7 @@ def _screener(args: argparse.Namespace) -> Any:
     if args.no_screen or not guards.enabled:
         return None
     policy = configured_policies(guards).get(guards.default_policy)
-    if policy is None or not policy.injection.enabled or "retrieved" not in policy.injection.sources:
+    if policy is None or not policy.injection.scans("retrieved"):
         return None
     detector, threshold = injection_detector(), policy.injection.threshold_for("retrieved")
     return lambda chunks: screen(chunks, detector, threshold)

@@ -34,7 +34,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         policy = ctx.state.get("policy") or runtime.policy_for(ctx)
     except GuardFailure as exc:
         raise guard_unavailable(str(exc)) from None
-    if not policy.injection.enabled or "retrieved" not in policy.injection.sources:
+    if not policy.injection.scans("retrieved"):
         return hits
     fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
     try:
