@@ -133,7 +133,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from llmgw.config import GuardsConfig
     from llmgw.embedder import encode
-    from llmgw.guards.fastembed import guard_embedder
+    from llmgw.encoders import encoder
     from llmgw.guards.output import check_output
     from llmgw.guards.runtime import GuardRuntime, injection_detector
     from llmgw.guards.stream import windows_of
@@ -144,7 +144,7 @@ def main() -> None:
     policy = runtime.policies["default"]
     runtime.warm()
     texts = messages(data_dir(args.data))
-    detector, analyzer, embed = injection_detector(), runtime.analyzer(policy), guard_embedder()
+    detector, analyzer, embed = injection_detector(), runtime.analyzer(policy), encoder("int8")
 
     def fresh(text: str, run: list[int] = [0]) -> str:  # noqa: B006 - a counter: every message new to the caches
         run[0] += 1

@@ -88,39 +88,23 @@ def test_bedrock_titan_backend_calls_invoke_model() -> None:
 
 
 def test_onnx_query_vectors_match_pytorch() -> None:
-    from llmgw import embedder, onnx_embedder
+    from llmgw import embedder, encoders
 
     questions = ["What is the main cause of HIV-1 infection in children?", "é ü ß — unicode, too", "x"]
-    assert onnx_embedder._encoder(embedder.model_path()) is not None  # the fast path is really in use
+    assert encoders._query_encoder(None) is not None  # the fast path is really in use
     for question in questions:
-        fast = onnx_embedder.encode_query(question)
+        fast = encoders.encode_query(question)
         reference = embedder.encode([question])[0]
         assert fast.shape == (384,) and float(fast @ reference) > 0.99999
-
-
-def test_onnx_failure_falls_back_to_pytorch(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    from llmgw import embedder, onnx_embedder
-
-    def broken(path: str) -> None:
-        raise RuntimeError("no onnxruntime here")
-
-    onnx_embedder._encoder.cache_clear()
-    monkeypatch.setattr(onnx_embedder, "OnnxQueryEncoder", broken)
-    try:
-        vector = onnx_embedder.encode_query("a question")
-        assert float(vector @ embedder.encode(["a question"])[0]) > 0.99999
-        assert onnx_embedder._encoder(embedder.model_path()) is None
-    finally:
-        onnx_embedder._encoder.cache_clear()
 
 
 def test_onnx_query_encoder_is_safe_from_many_threads() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from llmgw import embedder, onnx_embedder
+    from llmgw import embedder, encoders
 
     questions = [f"question number {i} about volcanoes and tea" for i in range(64)]
     with ThreadPoolExecutor(8) as pool:  # queries, and PyTorch encodes of the same model, at once
-        fast = list(pool.map(onnx_embedder.encode_query, questions))
+        fast = list(pool.map(encoders.encode_query, questions))
         slow = list(pool.map(lambda q: embedder.encode([q])[0], questions))
     assert all(float(a @ b) > 0.99999 for a, b in zip(fast, slow, strict=True))

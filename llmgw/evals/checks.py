@@ -78,9 +78,9 @@ def evaluate(check: Check, result: dict[str, Any], case: dict[str, Any]) -> Outc
         numbers = [float(n.replace(",", ".")) for n in NUMBER.findall(output)]
         ok = any(abs(n - float(expected)) <= check.tolerance for n in numbers)
     elif kind == "similarity":
-        from llmgw import onnx_embedder
+        from llmgw.encoders import encode_query
 
-        cosine = float(onnx_embedder.encode_query(output) @ onnx_embedder.encode_query(str(expected)))
+        cosine = float(encode_query(output) @ encode_query(str(expected)))
         return Outcome(cosine >= check.threshold, max(0.0, cosine), f"cosine {cosine:.3f}")
     elif kind == "max_latency_ms":
         ok = float(result.get("latency_ms") or 0) <= float(expected)

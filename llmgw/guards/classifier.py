@@ -130,8 +130,8 @@ def chunk_text(text: str, size: int = 700, limit: int = 24) -> list[str]:
 
 # -- the shared embedding model --------------------------------------------------------------------
 def default_embedder() -> Embedder:
-    """all-MiniLM-L6-v2 as the guards read it: the int8 ONNX copy of :mod:`llmgw.guards.fastembed`
-    (the float model of :mod:`llmgw.embedder` if ONNX Runtime is missing)."""
-    from llmgw.guards.fastembed import guard_embedder
+    """all-MiniLM-L6-v2 as the guards read it: the int8 encoder of :mod:`llmgw.encoders`, the same
+    vectors on every CPU (checked against committed reference vectors at first use)."""
+    from llmgw.encoders import encoder
 
-    return guard_embedder()  # type: ignore[no-any-return]
+    return encoder("int8")

@@ -42,18 +42,18 @@ def _analyzer(pii: PiiPolicy) -> PiiAnalyzer:
 
 @lru_cache(maxsize=1)
 def injection_detector() -> Any:
-    from llmgw.guards.fastembed import guard_embedder
+    from llmgw.encoders import encoder
     from llmgw.guards.injection import InjectionDetector
 
-    return InjectionDetector(embed=guard_embedder())
+    return InjectionDetector(embed=encoder("int8"))
 
 
 @lru_cache(maxsize=4)
 def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
-    from llmgw.guards.fastembed import guard_embedder
+    from llmgw.encoders import encoder
     from llmgw.guards.moderation import Moderator
 
-    return Moderator(embed=guard_embedder(), policy_terms=extra_terms)
+    return Moderator(embed=encoder("int8"), policy_terms=extra_terms)
 
 
 def policy_dir(configured: str) -> Path:

@@ -38,10 +38,10 @@ class LocalBackend:
         self.batch_size = spec.batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from llmgw import embedder, onnx_embedder
+        from llmgw import embedder, encoders
 
         if len(texts) == 1:  # a query: ONNX Runtime, 2-3x faster than PyTorch for one short text
-            return onnx_embedder.encode_query(texts[0], self.path)[None, :]
+            return encoders.encode_query(texts[0], self.path)[None, :]
         return embedder.encode(texts, self.path, self.batch_size)
 
 

@@ -51,9 +51,9 @@ class TaskClassifier:
 
     def classify(self, text: str) -> tuple[str, float]:
         """Blocking (one embedding): the most likely task and its probability."""
-        from llmgw import onnx_embedder
+        from llmgw import encoders
 
-        logits = self.weights @ onnx_embedder.encode_query(text[:2000]) + self.bias
+        logits = self.weights @ encoders.encode_query(text[:2000]) + self.bias
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         best = int(probs.argmax())

@@ -11,13 +11,13 @@ import numpy as np
 
 class CachedEmbedder:
     """all-MiniLM-L6-v2 with an on-disk cache keyed by the SHA-1 of the text. ``guard=True``: the
-    guards' int8 ONNX copy (what the classifiers read at run time); otherwise the float model (used
+    guards' int8 encoder (``llmgw.encoders``) (what the classifiers read at run time); otherwise the float model (used
     for the near-duplicate grouping of the splits, so the splits do not depend on the guard copy)."""
 
     def __init__(self, cache_dir: Path | None, guard: bool = False) -> None:
         self.guard = guard
         if cache_dir is not None and guard:
-            cache_dir = cache_dir.with_name(cache_dir.name + "-int8")
+            cache_dir = cache_dir.with_name(cache_dir.name + "-int8-7bit")
         self.cache_dir = cache_dir
         self.vectors: dict[str, np.ndarray] = {}
         self._model = None
@@ -36,9 +36,9 @@ class CachedEmbedder:
 
     def model(self):  # type: ignore[no-untyped-def]
         if self._model is None and self.guard:
-            from llmgw.guards.fastembed import GuardEmbedder
+            from llmgw.encoders import encoder
 
-            guard = GuardEmbedder()
+            guard = encoder("int8")
 
             class Wrapped:
                 def encode(self, texts: list[str], **_: object) -> np.ndarray:
