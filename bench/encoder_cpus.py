@@ -30,7 +30,7 @@ import numpy as np, onnxruntime as ort
 work = sys.argv[1]
 data = np.load(work + "/tokens.npz")
 n = len(data.files) // 3
-for name in %r:
+for name in VARIANTS_HERE:
     o = ort.SessionOptions(); o.intra_op_num_threads = 1; o.inter_op_num_threads = 1
     s = ort.InferenceSession(f"{work}/{name}.onnx", o, providers=["CPUExecutionProvider"])
     out = []
@@ -38,7 +38,7 @@ for name in %r:
         v = s.run(None, {k: data[f"{k}_{i}"] for k in ("input_ids", "attention_mask", "token_type_ids")})[0][0].mean(0)
         out.append(v / np.linalg.norm(v))
     np.save(f"{work}/{sys.argv[2]}-{name}.npy", np.array(out, dtype=np.float32))
-""" % (VARIANTS,)
+""".replace("VARIANTS_HERE", repr(VARIANTS))
 
 
 def prepare(work: Path) -> list[str]:

@@ -144,7 +144,7 @@ def main() -> None:
     policy = runtime.policies["default"]
     runtime.warm()
     texts = messages(data_dir(args.data))
-    detector, analyzer, embed = injection_detector(), runtime.analyzer(policy), encoder("int8")
+    detector, analyzer, embed = injection_detector(), runtime.analyzer(policy), encoder("float")
 
     def fresh(text: str, run: list[int] = [0]) -> str:  # noqa: B006 - a counter: every message new to the caches
         run[0] += 1

@@ -28,8 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import train_hidden_guard as th
 
-from llmgw.guards.classifier import MODELS_DIR, sigmoid
 from llmgw.encoders import encoder
+from llmgw.guards.classifier import MODELS_DIR, sigmoid
 from llmgw.guards.hidden import features
 from llmgw.guards.injection import InjectionDetector
 
@@ -99,7 +99,7 @@ def main() -> None:
         it["w"] = np.stack([vectors[s] for s in it["sentences"]]) if len(it["v"]) else np.zeros((0, 1), np.float32)
     result = {
         "windows and rules only": th.tpr_table(cal, [it["window"] for it in cal])["fpr_0.02"],
-        "MiniLM (as shipped, without abstention)": refit(fit, cal, encoder("int8")(prompts), det, "v"),
+        "MiniLM (as shipped, without abstention)": refit(fit, cal, encoder("float")(prompts), det, "v"),
         Path(args.model).name: refit(fit, cal, np.stack([vectors[p] for p in prompts]), det, "w"),
     }
     print(json.dumps(result, indent=1))

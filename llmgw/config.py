@@ -290,7 +290,7 @@ class CacheConfig(Strict):
     ann_min_entries: int = Field(20_000, gt=0, description="a scope this large is searched with HNSW")
     single_flight: bool = Field(True, description="identical requests in flight make one upstream call")
     single_flight_wait_s: float = Field(30.0, gt=0)
-    encoder: Literal["onnx_int8", "torch"] = Field("onnx_int8", description="how questions are embedded")
+    encoder: Literal["onnx", "onnx_int8", "torch"] = Field("onnx", description="how questions are embedded")
     preload: bool = Field(True, description="load the embedding model at start-up")
 
 

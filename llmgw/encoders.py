@@ -1,34 +1,32 @@
-"""all-MiniLM-L6-v2 through ONNX Runtime: one export, two precisions, the same vector on every CPU.
+"""all-MiniLM-L6-v2 through ONNX Runtime: one export, the same vector on every CPU.
 
-Every part of the gateway that embeds a short text at request time reads it from here:
+Every part of the gateway that embeds a short text at request time reads it from here (guards,
+the semantic cache, retrieval queries, task routing, eval similarity): the float encoder, the
+transformer exported once to ONNX, ~2x faster than torch for one text, its vectors equal to
+``llmgw.embedder.encode`` (torch) to ~1e-7.
 
-* ``int8`` (guards and the cache): the transformer exported once to ONNX and quantised dynamically,
-  per output channel, with **7-bit weights** (``reduce_range``). ~2.2x faster than float on one core.
-* ``float`` (retrieval queries, task routing, eval similarity): the same graph unquantised; its
-  vectors equal ``llmgw.embedder.encode`` (torch) to ~1e-7.
+Why not int8. Until 2026-12-03 the guards and the cache read a dynamically quantised int8 copy
+(~2.2x faster again). Its verdicts depended on the CPU: one prompt scored 0.485 on an AVX-512 VNNI
+machine and 0.531 on an AVX2-only one, across the 0.5 threshold. Measured under ``qemu-x86_64 -cpu
+Haswell`` (AVX2, no AVX-512) against the native VNNI kernels (``bench/encoder_cpus.py``):
 
-Why 7-bit weights. onnxruntime runs int8 matrix products with uint8 activations and int8 weights.
-On CPUs with AVX-512 VNNI the products are summed in int32; on AVX2-only CPUs (many AMD EPYC VMs)
-``vpmaddubsw`` first adds pairs of products in int16, which **saturates** when both weights are large
-(onnxruntime's quantisation docs say so and recommend ``reduce_range`` there). The 8-bit model gave a
-text 0.485 on one CPU and 0.531 on the other, across a 0.5 threshold. Measured here under
-``qemu-x86_64 -cpu Haswell`` (AVX2, no AVX-512) against the native AVX-512 VNNI kernels on 43 texts:
+* 8-bit weights: every vector differs, by up to 4e-2. On AVX2, ``vpmaddubsw`` adds pairs of
+  products in int16 and saturates (onnxruntime's docs say so and suggest 7-bit weights).
+* 7-bit weights (``reduce_range``): short texts agree to 3e-8, but longer ones still differ by up to
+  1e-2. Dynamic quantisation rounds each activation to a step of ~range/255; the float ops between
+  the products (GELU, softmax, layer norm) round differently in the AVX2 and AVX-512 kernels by
+  ~1e-7, and once in a while that moves an activation across a rounding boundary, a whole step.
+  Int8 with activations quantised at run time cannot be made exact across kernels.
+* float: every vector agrees to ~1e-7: rounding differences stay the size of rounding differences.
 
-    =================  ====================================  =====================
-    model              largest component difference           cosine to torch (min)
-    =================  ====================================  =====================
-    int8 (8-bit)       4.3e-2 (0 of 43 texts identical)      0.991
-    int8, 7-bit        3.0e-8 (26 of 43 bit-identical)       0.987
-    float              1.0e-7                                1.000
-    =================  ====================================  =====================
+So the float graph is the default and ``int8`` stays available as a parameter (for a benchmark or a
+deployment on one CPU model). The export is deterministic for a given torch (two exports, one
+sha256). ``encoder_reference.{txt,npz}`` beside the guard models holds vectors of a few dozen texts
+for both precisions; a test and the first use of an encoder (:func:`encoder`) compare against them,
+so a machine that would shift verdicts is caught instead of silently trusted.
 
-The export is deterministic for a given torch (two exports, one sha256), so what remains is float
-rounding in the non-quantised ops. ``reference.npz`` beside the guard models holds vectors of a few
-dozen texts for both precisions; a test and the start-up check (:func:`check_reference`) compare
-against them, so a machine that would shift verdicts is caught instead of silently trusted.
-
-One text per run: dynamic quantisation scales activations per run, so a text batched with others
-(and their padding) would get a slightly different vector. Blocking: call from a worker thread.
+One text per run (as the guards were trained): a text never gets a vector that depends on what it
+was batched with. Blocking: call from a worker thread.
 """
 
 from __future__ import annotations
@@ -65,11 +63,11 @@ log = logging.getLogger("llmgw.encoders")
 Precision = Literal["int8", "float"]
 #: the quantisation recipe; part of the export's file name, so a change never reuses an old file
 RECIPE = {"int8": "dynamic-int8-per-channel-7bit-v2", "float": "float32-v2"}
-#: committed reference vectors (texts, one matrix per precision, the export's sha256)
+#: committed reference vectors of the float encoder (texts, vectors, the export's sha256)
 REFERENCE = Path(__file__).resolve().parents[1] / "guardrails" / "models" / "encoder_reference.npz"
 #: largest difference of any vector component from the reference that still counts as the same
-#: model: 100x the cross-CPU noise measured above, and far below what moves a guard verdict
-#: (a classifier's logit moves by at most |w| * sqrt(384) * TOLERANCE, about 0.004 for the guards)
+#: model: 100x the cross-CPU noise of the float graph, and far below what moves a guard verdict
+#: (a classifier's logit moves by at most |w| * sqrt(384) * TOLERANCE, a few thousandths)
 TOLERANCE = 1e-5
 _export_lock = threading.Lock()
 
@@ -201,27 +199,52 @@ class OnnxEncoder:
         return out
 
 
+class TorchEncoder:
+    """The fallback: the float model through torch (what the reference vectors were computed to equal)."""
+
+    precision: Precision = "float"
+
+    def __init__(self, model_dir: str | None = None) -> None:
+        self.model_dir = model_dir or embedder.model_path()
+        model = embedder.load(self.model_dir)
+        self.window = int(model.max_seq_length or 256)
+        self.tokenizer = copy.deepcopy(model.tokenizer)
+        self._tokenizer_lock = threading.Lock()
+        self.path = Path(self.model_dir)
+
+    def encode(self, text: str, truncate: bool = True) -> np.ndarray | None:
+        if not truncate:
+            with self._tokenizer_lock:
+                if len(self.tokenizer([text], truncation=False)["input_ids"][0]) > self.window:
+                    return None
+        return embedder.encode([text], self.model_dir)[0]
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([embedder.encode([t], self.model_dir)[0] for t in texts])
+
+
 class EncoderDrift(RuntimeError):
-    """Neither precision reproduces the reference vectors on this machine: the guards cannot give the
+    """Not even torch reproduces the reference vectors on this machine: the guards cannot give the
     verdicts they were calibrated for, and fail as their policy says (closed by default)."""
 
 
-#: the drift found at start-up, if any (``/readyz`` and the metrics report it)
+#: drift found at first use, if any (the ``llmgw_encoder_drift`` metric reports it)
 drift_found: list[Drift] = []
 
 
 @lru_cache(maxsize=4)
-def encoder(precision: Precision, model_dir: str | None = None) -> OnnxEncoder:
+def encoder(precision: Precision = "float", model_dir: str | None = None) -> OnnxEncoder | TorchEncoder:
     """The process-wide encoder of ``precision`` (built on first use; blocking).
 
     The default model is checked against the committed reference vectors first. On drift the
-    export is rebuilt once (a stale or damaged file); if the int8 model still drifts, the float
-    model is used instead (logged as an error: its vectors are exact on every CPU, but the guards
-    were calibrated on int8 vectors, so verdicts near a threshold can move); if the float model
-    drifts too, :class:`EncoderDrift` is raised.
+    export is rebuilt once (a stale or damaged file); if it still drifts, torch is used instead
+    (logged as an error; exact, about 2x slower), and if torch drifts too (other weights, another
+    tokenizer), :class:`EncoderDrift` is raised.
     """
-    if model_dir is not None and Path(model_dir).resolve() != Path(embedder.model_path()).resolve():
-        return OnnxEncoder(precision, model_dir)  # a collection's own model: no reference to check
+    if precision == "int8" or (model_dir and Path(model_dir).resolve() != Path(embedder.model_path()).resolve()):
+        return OnnxEncoder(precision, model_dir)  # CPU-dependent by nature, or a model with no reference
     enc = OnnxEncoder(precision)
     drift = check_reference(enc)
     if not drift.ok:
@@ -232,15 +255,15 @@ def encoder(precision: Precision, model_dir: str | None = None) -> OnnxEncoder:
     if drift.ok:
         return enc
     drift_found.append(drift)
-    if precision == "int8":
+    fallback = TorchEncoder()
+    if check_reference(fallback).ok:
         log.error(
-            "%s. Guard and cache verdicts would silently shift on this machine, so the float model is used "
-            "instead (exact here, ~2x slower; verdicts within a few hundredths of a threshold may differ from "
-            "the int8 model's). Run `python -m llmgw.encoders` for details and report it with your CPU model.",
+            "%s. Guard and cache verdicts would silently shift on this machine, so torch is used instead "
+            "(exact, about 2x slower). Run `python -m llmgw.encoders` and report its output with `lscpu`.",
             drift.describe(),
         )
-        return encoder("float")
-    raise EncoderDrift(drift.describe())
+        return fallback
+    raise EncoderDrift(f"{drift.describe()}, and so does torch: other weights or another tokenizer?")
 
 
 def encode_query(text: str, model_dir: str | None = None) -> np.ndarray:
@@ -254,7 +277,7 @@ def encode_query(text: str, model_dir: str | None = None) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _query_encoder(model_dir: str | None) -> OnnxEncoder | None:
+def _query_encoder(model_dir: str | None) -> OnnxEncoder | TorchEncoder | None:
     try:
         return encoder("float", model_dir)
     except EncoderDrift:
@@ -269,7 +292,7 @@ def _query_encoder(model_dir: str | None) -> OnnxEncoder | None:
 class Drift:
     """How far an encoder is from the committed reference vectors."""
 
-    precision: str
+    precision: str  # "float"; torch's vectors are checked against the same reference
     max_difference: float
     texts: int
     worst_text: str
@@ -294,15 +317,15 @@ def reference_texts(path: Path = REFERENCE) -> list[str]:
 def load_reference(path: Path | None = None) -> tuple[list[str], dict[str, np.ndarray], dict[str, Any]]:
     with np.load(path or REFERENCE, allow_pickle=False) as data:
         texts = [str(t) for t in data["texts"].tolist()]
-        vectors = {p: data[p].astype(np.float32) for p in ("int8", "float") if p in data.files}
+        vectors = {"float": data["float"].astype(np.float32)}
         meta = json.loads(str(data["meta"]))
     return texts, vectors, meta
 
 
-def check_reference(enc: OnnxEncoder, path: Path | None = None) -> Drift:
+def check_reference(enc: OnnxEncoder | TorchEncoder, path: Path | None = None) -> Drift:
     """Embed the reference texts with ``enc`` and measure the largest difference from the reference."""
     texts, vectors, _ = load_reference(path or REFERENCE)
-    diff = np.abs(enc(texts) - vectors[enc.precision]).max(axis=1)
+    diff = np.abs(enc(texts) - vectors["float"]).max(axis=1)
     worst = int(diff.argmax())
     return Drift(enc.precision, float(diff[worst]), len(texts), texts[worst])
 
@@ -312,7 +335,7 @@ def write_reference(texts: list[str], path: Path = REFERENCE) -> None:
     import onnxruntime
     import torch
 
-    encoders = {p: OnnxEncoder(p) for p in ("int8", "float")}  # type: ignore[arg-type]
+    encoders = {"float": OnnxEncoder("float")}
     meta = {
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
@@ -320,7 +343,7 @@ def write_reference(texts: list[str], path: Path = REFERENCE) -> None:
         "sha256": {p: hashlib.sha256(e.path.read_bytes()).hexdigest() for p, e in encoders.items()},
         "tolerance": TOLERANCE,
     }
-    matrices = {p: e(texts) for p, e in encoders.items()}
+    matrices = {"float": encoders["float"](texts)}  # int8 differs by CPU: nothing to pin
     np.savez_compressed(path, texts=np.array(texts), meta=np.array(json.dumps(meta, sort_keys=True)), **matrices)
 
 
@@ -336,15 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {REFERENCE}")
         return 0
     _, _, meta = load_reference()
-    status = 0
-    for precision in ("int8", "float"):
-        enc = OnnxEncoder(precision)  # type: ignore[arg-type]
-        drift = check_reference(enc)
-        sha = hashlib.sha256(enc.path.read_bytes()).hexdigest()
-        same = "the same export file as the reference" if sha == meta["sha256"][precision] else "ANOTHER export file"
-        print(f"{'ok   ' if drift.ok else 'DRIFT'} {drift.describe()}; {same}")
-        status |= 0 if drift.ok else 1
-    return status
+    enc = OnnxEncoder("float")
+    drift = check_reference(enc)
+    sha = hashlib.sha256(enc.path.read_bytes()).hexdigest()
+    same = "the same export file as the reference" if sha == meta["sha256"]["float"] else "ANOTHER export file"
+    print(f"{'ok   ' if drift.ok else 'DRIFT'} {drift.describe()}; {same}")
+    torch_drift = check_reference(TorchEncoder())
+    print(f"{'ok   ' if torch_drift.ok else 'DRIFT'} torch: {torch_drift.describe()}")
+    return 0 if drift.ok and torch_drift.ok else 1
 
 
 if __name__ == "__main__":

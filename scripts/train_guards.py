@@ -96,7 +96,7 @@ def _main(argv: list[str] | None) -> None:
     recs, bipia = load_records(data)
     print(f"{len(recs)} records from {data}", flush=True)
     split_stats = assign_splits(recs, CachedEmbedder(args.cache))
-    embed = CachedEmbedder(args.cache, guard=True)
+    embed = CachedEmbedder(args.cache)
     print(f"splits: {split_stats} {Counter(r.split for r in recs)}", flush=True)
     indirect = build_indirect(recs, bipia)
     print(f"{len(indirect)} indirect-injection passages", flush=True)

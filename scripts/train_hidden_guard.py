@@ -41,8 +41,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_guards as tg
 
-from llmgw.guards.classifier import MODELS_DIR
 from llmgw.encoders import encoder
+from llmgw.guards.classifier import MODELS_DIR
 from llmgw.guards.hidden import FEATURES, HiddenInstructionModel, SentenceStage, features, model_digest, sentences
 from llmgw.guards.injection import InjectionDetector
 from llmgw.guards.normalize import normalize
@@ -93,7 +93,7 @@ def passages(recs: list, bipia: dict) -> list[dict]:
 
 
 def embed_sentences(items: list[dict], det: InjectionDetector) -> None:
-    embed = encoder("int8")
+    embed = encoder("float")
     for item in items:
         parts = sentences(normalize(item["text"]).text)
         item["sentences"] = parts
@@ -145,7 +145,7 @@ def _main(argv: list[str] | None) -> None:
 
     prompts = request_prompts(recs)
     statements = np.concatenate([it["v"] for it in fit if it["y"] == 0])
-    xr = np.concatenate([encoder("int8")(prompts), statements])
+    xr = np.concatenate([encoder("float")(prompts), statements])
     yr = np.r_[np.ones(len(prompts)), np.zeros(len(statements))]
     req = LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000).fit(xr, yr)
     request = (req.coef_[0].astype(np.float32), float(req.intercept_[0]))

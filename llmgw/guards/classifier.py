@@ -130,8 +130,8 @@ def chunk_text(text: str, size: int = 700, limit: int = 24) -> list[str]:
 
 # -- the shared embedding model --------------------------------------------------------------------
 def default_embedder() -> Embedder:
-    """all-MiniLM-L6-v2 as the guards read it: the int8 encoder of :mod:`llmgw.encoders`, the same
+    """all-MiniLM-L6-v2 as the guards read it: the float encoder of :mod:`llmgw.encoders`, the same
     vectors on every CPU (checked against committed reference vectors at first use)."""
     from llmgw.encoders import encoder
 
-    return encoder("int8")
+    return encoder("float")

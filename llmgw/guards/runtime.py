@@ -45,7 +45,7 @@ def injection_detector() -> Any:
     from llmgw.encoders import encoder
     from llmgw.guards.injection import InjectionDetector
 
-    return InjectionDetector(embed=encoder("int8"))
+    return InjectionDetector(embed=encoder("float"))
 
 
 @lru_cache(maxsize=4)
@@ -53,7 +53,7 @@ def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
     from llmgw.encoders import encoder
     from llmgw.guards.moderation import Moderator
 
-    return Moderator(embed=encoder("int8"), policy_terms=extra_terms)
+    return Moderator(embed=encoder("float"), policy_terms=extra_terms)
 
 
 def policy_dir(configured: str) -> Path:

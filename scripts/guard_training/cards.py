@@ -69,9 +69,9 @@ variant: base64, hex, url, Unicode tags, rot13, reversed, leetspeak, spaced lett
 windows of about 700 characters, takes the maximum probability, and raises it to a fixed floor
 when a phrasing rule fires. Retrieved passages and tool output also get *passage rules* (an order
 about "your response / answer / reply" in text that should be data, `PASSAGE_RULES`). The
-embeddings come from the guards' int8 encoder of MiniLM (`llmgw/encoders.py`, about 2.5x
-faster on one core, cosine >= 0.99 to the float model), and the classifier is trained on those very
-vectors; the near-duplicate grouping of the splits still uses the float model. The bias is shifted by {meta["calibration_shift"]:.3f} so that **0.5 is the dev
+embeddings are the float vectors of MiniLM (`llmgw/encoders.py` at run time, the same on every CPU
+to ~1e-7; batched torch in training, equal to it), also used for the near-duplicate grouping of the
+splits. The bias is shifted by {meta["calibration_shift"]:.3f} so that **0.5 is the dev
 operating point for user prompts: at most 1% false positives on all benign dev prompts and at most 5%
 on the trigger-word-rich ones** (whichever threshold is higher; here {meta["calibration_binding"]}).
 

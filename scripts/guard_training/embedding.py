@@ -10,18 +10,18 @@ import numpy as np
 
 
 class CachedEmbedder:
-    """all-MiniLM-L6-v2 with an on-disk cache keyed by the SHA-1 of the text. ``guard=True``: the
-    guards' int8 encoder (``llmgw.encoders``) (what the classifiers read at run time); otherwise the float model (used
-    for the near-duplicate grouping of the splits, so the splits do not depend on the guard copy)."""
+    """all-MiniLM-L6-v2 (float, torch, batched) with an on-disk cache keyed by the SHA-1 of the text.
+
+    The guards read the float encoder of ``llmgw.encoders`` at run time, one text per run; batched
+    torch vectors equal it to ~1e-7 (padding is masked out), so training, the near-duplicate grouping
+    of the splits and run time all see the same vector, and each text is embedded once. ``guard`` is
+    kept for the callers and changes nothing.
+    """
 
     def __init__(self, cache_dir: Path | None, guard: bool = False) -> None:
-        self.guard = guard
-        if cache_dir is not None and guard:
-            cache_dir = cache_dir.with_name(cache_dir.name + "-int8-7bit")
         self.cache_dir = cache_dir
         self.vectors: dict[str, np.ndarray] = {}
         self._model = None
-        self._dirty = 0
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
             for f in sorted(cache_dir.glob("emb-*.npz")):
@@ -35,16 +35,6 @@ class CachedEmbedder:
         return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def model(self):  # type: ignore[no-untyped-def]
-        if self._model is None and self.guard:
-            from llmgw.encoders import encoder
-
-            guard = encoder("int8")
-
-            class Wrapped:
-                def encode(self, texts: list[str], **_: object) -> np.ndarray:
-                    return guard(texts)
-
-            self._model = Wrapped()
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
