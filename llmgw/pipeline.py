@@ -37,7 +37,7 @@ from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectModel
 from llmgw.stages.template import RenderTemplate
-from llmgw.usage import replay_as_chunks
+from llmgw.usage import read_usage, replay_as_chunks
 
 if TYPE_CHECKING:
     from llmgw.config import RouteConfig
@@ -115,13 +115,17 @@ class Pipeline:
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
                 completion = await stage.response(ctx, completion)
-        except GatewayError as exc:
-            self.fail(ctx, exc)
+        except Exception as exc:
+            # a bug is a 500 like any other failure: it still leaves a row to explain it
+            error = exc if isinstance(exc, GatewayError) else internal_error(ctx, exc)
+            self.fail(ctx, error)
             if ctx.key is not None:  # unauthenticated noise is counted in metrics, not stored
                 self.finish(ctx, route or self.unrouted)
             else:
                 self.gateway.metrics.observe(ctx)
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         self.finish(ctx, route)
         return completion
 
@@ -195,11 +199,9 @@ class Pipeline:
         ctx.first_token_at = ctx.upstream_ended
         completion["id"] = f"chatcmpl-{ctx.request_id}"
         completion["model"] = ctx.model_name
-        usage = completion.get("usage")
-        if usage:
-            ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            ctx.cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-            ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
+        usage = read_usage(completion.get("usage"))
+        if usage is not None:
+            ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
         else:
             self.estimate_usage(ctx, tokens.completion_text(completion))
             completion["usage"] = {
@@ -244,12 +246,10 @@ class Pipeline:
                         ctx.first_token_at = time.perf_counter()
                     chunk["id"] = chunk_id
                     chunk["model"] = ctx.model_name
-                    usage = chunk.get("usage")
-                    if usage:
+                    usage = read_usage(chunk.get("usage"))
+                    if usage is not None:
                         got_usage = True
-                        ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                        ctx.cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-                        ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
+                        ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}
                         if delta.get("content"):
@@ -290,9 +290,8 @@ class Pipeline:
         except GatewayError as exc:
             self.fail(ctx, exc, http_status=200)
             last = exc_event(exc, ctx)
-        except Exception as exc:
-            log.exception("stream %s failed", ctx.request_id)
-            err = GatewayError(f"internal error while streaming: {type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback by internal_error
+            err = internal_error(ctx, exc, "while streaming")
             self.fail(ctx, err, http_status=200)
             last = exc_event(err, ctx)
         except BaseException:
@@ -331,6 +330,12 @@ class Pipeline:
                 stage.done(ctx)
             except Exception:
                 log.exception("stage %s failed in done() for %s", stage.name, ctx.request_id)
+
+
+def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> GatewayError:
+    """A bug in llmgw: logged with its traceback, answered as a 500 without the details."""
+    log.exception("request %s failed%s", ctx.request_id, f" {where}" if where else "")
+    return GatewayError(f"internal error{f' {where}' if where else ''}: {type(exc).__name__}")
 
 
 def exc_event(exc: GatewayError, ctx: RequestContext) -> bytes:
