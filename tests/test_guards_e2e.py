@@ -134,12 +134,11 @@ class Recorder(httpx.HTTPTransport):
 def stream_through(gw: RunningGateway, prompt: str) -> tuple[str, list[str | None], bytes]:
     """Stream with the openai SDK: the text it got, its finish reasons, and the raw bytes received."""
     recorder = Recorder()
-    client = gw.client(http_client=httpx.Client(transport=recorder, timeout=30))
-    stream = client.chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": prompt}], stream=True
-    )
     texts, finishes = [], []
-    with pytest.raises(openai.APIError) as info:
+    with httpx.Client(transport=recorder, timeout=30) as http, pytest.raises(openai.APIError) as info:
+        stream = gw.client(http_client=http).chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": prompt}], stream=True
+        )
         for chunk in stream:
             for choice in chunk.choices:
                 texts.append(choice.delta.content or "")
