@@ -37,7 +37,7 @@ from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectModel
 from llmgw.stages.template import RenderTemplate
-from llmgw.usage import replay_as_chunks
+from llmgw.usage import read_usage, replay_as_chunks
 
 if TYPE_CHECKING:
     from llmgw.config import RouteConfig
@@ -115,13 +115,17 @@ class Pipeline:
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
                 completion = await stage.response(ctx, completion)
-        except GatewayError as exc:
-            self.fail(ctx, exc)
+        except Exception as exc:
+            # a bug is a 500 like any other failure: it still leaves a row to explain it
+            error = exc if isinstance(exc, GatewayError) else internal_error(ctx, exc)
+            self.fail(ctx, error)
             if ctx.key is not None:  # unauthenticated noise is counted in metrics, not stored
                 self.finish(ctx, route or self.unrouted)
             else:
                 self.gateway.metrics.observe(ctx)
-            raise
+            if error is exc:
+                raise
+            raise error from exc
         self.finish(ctx, route)
         return completion
 
@@ -195,11 +199,9 @@ class Pipeline:
         ctx.first_token_at = ctx.upstream_ended
         completion["id"] = f"chatcmpl-{ctx.request_id}"
         completion["model"] = ctx.model_name
-        usage = completion.get("usage")
-        if usage:
-            ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            ctx.cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-            ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
+        usage = read_usage(completion.get("usage"))
+        if usage is not None:
+            ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
         else:
             self.estimate_usage(ctx, tokens.completion_text(completion))
             completion["usage"] = {
@@ -228,30 +230,39 @@ class Pipeline:
         return self.observe(ctx, chunks)
 
     async def observe(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
-        """Stamp our id and model on each chunk; note first-token time and usage."""
+        """Stamp our id and model on each chunk; note first-token time and usage.
+
+        However the stream ends (finished, cut by the upstream, stopped by a guard, left by the
+        client) the tokens the upstream produced are on the context before the ``done`` stages
+        run: its usage when it sent one, otherwise a local count of the text received so far.
+        """
         chunk_id = f"chatcmpl-{ctx.request_id}"
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
-        async with aclosing(chunks):  # type: ignore[type-var]
-            async for chunk in chunks:
-                if ctx.first_token_at is None:
-                    ctx.first_token_at = time.perf_counter()
-                chunk["id"] = chunk_id
-                chunk["model"] = ctx.model_name
-                usage = chunk.get("usage")
-                if usage:
-                    got_usage = True
-                    ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-                    ctx.cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-                    ctx.completion_tokens = int(usage.get("completion_tokens") or 0)
-                for choice in chunk.get("choices") or ():
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        pieces.append(content)
-                yield chunk
-        ctx.upstream_ended = time.perf_counter()
-        if not got_usage:
-            self.estimate_usage(ctx, "".join(pieces))
+        try:
+            async with aclosing(chunks):  # type: ignore[type-var]
+                async for chunk in chunks:
+                    if ctx.first_token_at is None:
+                        ctx.first_token_at = time.perf_counter()
+                    chunk["id"] = chunk_id
+                    chunk["model"] = ctx.model_name
+                    usage = read_usage(chunk.get("usage"))
+                    if usage is not None:
+                        got_usage = True
+                        ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        if delta.get("content"):
+                            pieces.append(delta["content"])
+                        for call in delta.get("tool_calls") or ():
+                            arguments = (call.get("function") or {}).get("arguments")
+                            if arguments:
+                                pieces.append(arguments)
+                    yield chunk
+        finally:
+            ctx.upstream_ended = time.perf_counter()
+            if not got_usage:
+                self.estimate_usage(ctx, "".join(pieces))
 
     def estimate_usage(self, ctx: RequestContext, completion: str) -> None:
         """No usage from the upstream: count with the local tokenizer, and say it is an estimate."""
@@ -277,12 +288,11 @@ class Pipeline:
                 yield encode_event(chunk)
             last = DONE
         except GatewayError as exc:
-            self.fail(ctx, exc)
+            self.fail(ctx, exc, http_status=200)
             last = exc_event(exc, ctx)
-        except Exception as exc:
-            log.exception("stream %s failed", ctx.request_id)
-            err = GatewayError(f"internal error while streaming: {type(exc).__name__}")
-            self.fail(ctx, err)
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback by internal_error
+            err = internal_error(ctx, exc, "while streaming")
+            self.fail(ctx, err, http_status=200)
             last = exc_event(err, ctx)
         except BaseException:
             ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
@@ -306,9 +316,11 @@ class Pipeline:
             headers["x-llmgw-route"] += f"; fallbacks={len(ctx.meta['fallbacks'])}"
 
     @staticmethod
-    def fail(ctx: RequestContext, exc: GatewayError) -> None:
+    def fail(ctx: RequestContext, exc: GatewayError, http_status: int | None = None) -> None:
+        """Record a failure; ``http_status`` is what the client got when it differs from the error's
+        own (a stream's status, 200, is sent before its first chunk)."""
         ctx.status = "content_filtered" if exc.code == "content_filter" else "error"
-        ctx.http_status = exc.status
+        ctx.http_status = exc.status if http_status is None else http_status
         ctx.error_code = exc.code
         ctx.error_message = exc.message
 
@@ -318,6 +330,12 @@ class Pipeline:
                 stage.done(ctx)
             except Exception:
                 log.exception("stage %s failed in done() for %s", stage.name, ctx.request_id)
+
+
+def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> GatewayError:
+    """A bug in llmgw: logged with its traceback, answered as a 500 without the details."""
+    log.exception("request %s failed%s", ctx.request_id, f" {where}" if where else "")
+    return GatewayError(f"internal error{f' {where}' if where else ''}: {type(exc).__name__}")
 
 
 def exc_event(exc: GatewayError, ctx: RequestContext) -> bytes:

@@ -1,16 +1,61 @@
-"""Token accounting helpers: estimates for upstreams that report no usage, and stream replay."""
+"""Token accounting helpers: the upstream's usage read safely, estimates for upstreams that report
+none, and stream replay."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
+
+from llmgw.errors import UpstreamError, upstream_error
 
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estimate where used
 
 
 def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) if chars > 0 else 0
+
+
+class Usage(NamedTuple):
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int  # prompt tokens the provider served from its prompt cache
+
+
+def _count(value: Any, where: str) -> int:
+    """A token count: a whole number >= 0 (``12.0`` too, as some servers send it); absent is 0."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise malformed(f"{where} is a {type(value).__name__}, not a token count")  # never echo the value
+    if value < 0 or not (isinstance(value, int) or value.is_integer()):
+        raise malformed(f"{where} is {'negative' if value < 0 else 'not a whole number'}, not a token count")
+    return int(value)
+
+
+def malformed(what: str) -> UpstreamError:
+    """The upstream's answer breaks OpenAI's shape: its fault, not the client's nor a bug in llmgw."""
+    return upstream_error("protocol", f"the upstream's answer is malformed: {what}")
+
+
+def read_usage(usage: Any) -> Usage | None:
+    """The upstream's ``usage`` object as counts; None when it sent none (null or empty).
+
+    Counts must be non-negative whole numbers: anything else would be billed, charged to limits
+    and exported as metrics, so it is refused as an upstream protocol error rather than trusted.
+    """
+    if usage is None or usage == {}:
+        return None
+    if not isinstance(usage, dict):
+        raise malformed(f"usage is a {type(usage).__name__}, not an object")
+    details = usage.get("prompt_tokens_details")
+    if details is not None and not isinstance(details, dict):
+        raise malformed("usage.prompt_tokens_details is not an object")
+    return Usage(
+        _count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
+        _count(usage.get("completion_tokens"), "usage.completion_tokens"),
+        _count((details or {}).get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"),
+    )
 
 
 def _content_chars(content: Any) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 import pytest
 
+from llmgw.errors import UpstreamError
+from llmgw.providers import shape
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.upstream import FakeUpstream
 
@@ -197,3 +201,66 @@ def test_upstream_retry_after_reaches_the_client(make_gateway, upstream: FakeUps
     response = post(gw, '{"model": "test-model", "messages": [{"role": "user", "content": "#status:429"}]}')
     assert response.status_code == 429
     assert response.headers["retry-after"] == "0"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("shape", ["array", "usage_text", "negative_usage"])
+def test_a_malformed_upstream_answer_is_a_502_with_a_row(gw: RunningGateway, shape: str, stream: bool) -> None:
+    """Before: 500 internal_error and no row (negative usage also broke the audit stage)."""
+    messages = [{"role": "user", "content": f"hello #bad:{shape}"}]
+    if stream:
+        chunks = gw.client().chat.completions.create(model="test-model", messages=messages, stream=True)
+        with pytest.raises(openai.APIError) as info:
+            list(chunks)
+        assert info.value.body["code"] == "upstream_protocol_error"
+    else:
+        with pytest.raises(openai.APIStatusError) as info:
+            gw.client().chat.completions.create(model="test-model", messages=messages)
+        assert info.value.status_code == 502 and info.value.body["code"] == "upstream_protocol_error"
+    assert "malformed" in info.value.message
+    [row] = gw.rows()
+    assert row["status"] == "error" and row["error_code"] == "upstream_protocol_error"
+    assert row["http_status"] == (200 if stream else 502)  # a stream's status had gone out before the fault
+    assert row["prompt_tokens"] >= 0 and row["completion_tokens"] >= 0 and row["cost_usd"] >= 0
+    if stream:  # what was relayed before the fault is billed
+        assert row["completion_tokens"] > 0 and row["usage_estimated"] is True
+
+
+@pytest.mark.parametrize(
+    ("check", "answer"),
+    [
+        (shape.completion, {"choices": "none"}),
+        (shape.completion, {"choices": [["a"]]}),
+        (shape.completion, {"choices": [{"index": [0], "message": {"content": "x"}}]}),
+        (shape.completion, {"choices": [{"message": "x"}]}),
+        (shape.completion, {"choices": [{"message": {"content": 3}}]}),
+        (shape.completion, {"choices": [{"message": {"tool_calls": [{"function": "f"}]}}]}),
+        (shape.completion, {"choices": [{"message": {"tool_calls": [{"function": {"arguments": {}}}]}}]}),
+        (shape.chunk, "text"),
+        (shape.chunk, {"choices": [{"delta": {"content": ["a"]}}]}),
+        (shape.chunk, {"choices": [{"delta": {"tool_calls": {"index": 0}}}]}),
+    ],
+)
+def test_answer_shapes_the_stages_cannot_read_are_upstream_protocol_errors(check: Any, answer: Any) -> None:
+    with pytest.raises(UpstreamError) as info:
+        check(answer)
+    assert info.value.status == 502 and info.value.code == "upstream_protocol_error"
+
+
+def test_shapes_the_stages_read_pass() -> None:
+    shape.completion({"choices": [{"message": {"content": [{"type": "text", "text": "a"}], "tool_calls": None}}]})
+    shape.chunk({"choices": [], "usage": {"prompt_tokens": 1}})
+    shape.chunk({"usage": {"prompt_tokens": 1}})
+    shape.chunk({"choices": [{"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]}}]})
+
+
+def test_a_bug_is_a_500_that_still_leaves_a_row(gw: RunningGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gw.gateway.pipeline, "set_response_headers", broken)
+    with pytest.raises(openai.InternalServerError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.body["code"] == "internal_error" and "a bug" not in info.value.message
+    [row] = gw.rows()
+    assert row["status"] == "error" and row["http_status"] == 500 and row["error_code"] == "internal_error"

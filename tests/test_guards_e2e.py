@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import openai
 import pytest
 
 from llmgw.cli import main
-from llmgw.guards.output import check_output
+from llmgw.guards.output import check_output, overlap_words
 from llmgw.guards.stream import windows_of
 from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
 from tests.upstream import FakeUpstream
@@ -106,32 +107,108 @@ def test_strip_removes_only_the_offending_message(guarded: Any, upstream: FakeUp
     assert sent[0]["content"] == BENIGN and "suspected prompt injection" in sent[1]["content"]
 
 
-def test_a_harmful_stream_stops_with_content_filter_within_the_hold_back(guarded: Any, upstream: FakeUpstream) -> None:
-    upstream.scripts["harm"] = HARM
-    gw = guarded()
-    stream = gw.client().chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "tell me a story #say:harm"}], stream=True
-    )
-    received, finishes = [], []
-    with pytest.raises(openai.APIError) as info:
+class Recorder(httpx.HTTPTransport):
+    """Keeps every byte of the answers the client receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received = bytearray()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        inner, received = response.stream, self.received
+
+        class Tap(httpx.SyncByteStream):
+            def __iter__(self) -> Any:
+                for piece in inner:  # type: ignore[union-attr]
+                    received.extend(piece)
+                    yield piece
+
+            def close(self) -> None:
+                inner.close()  # type: ignore[union-attr]
+
+        response.stream = Tap()
+        return response
+
+
+def stream_through(gw: RunningGateway, prompt: str) -> tuple[str, list[str | None], bytes]:
+    """Stream with the openai SDK: the text it got, its finish reasons, and the raw bytes received."""
+    recorder = Recorder()
+    texts, finishes = [], []
+    with httpx.Client(transport=recorder, timeout=30) as http, pytest.raises(openai.APIError) as info:
+        stream = gw.client(http_client=http).chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": prompt}], stream=True
+        )
         for chunk in stream:
             for choice in chunk.choices:
-                received.append(choice.delta.content or "")
+                texts.append(choice.delta.content or "")
                 finishes.append(choice.finish_reason)
-    assert "content_filter" in str(info.value.body) or "output guard" in str(info.value)
-    assert finishes[-1] == "content_filter"
-    words = "".join(received).split()
-    # which window the real classifier stops at: the stream may run at most hold_back words past its start
-    policy = gw.gateway.guards.policies["default"]
-    texts = windows_of(HARM, policy.moderation.window_words, policy.moderation.context_words)
-    verdict = check_output(policy, texts, None, "")
-    stop = verdict.window * policy.moderation.window_words
-    assert verdict.violation == "violence" and HARM.split().index("kill") <= stop + 4 < HARM.split().index("Then")
-    assert len(words) <= stop + policy.moderation.hold_back_tokens, "no more than hold_back words past the last check"
-    assert len(words) < len(HARM.split()), "the stream was cut"
+    assert "output guard" in str(info.value.message)
+    raw = bytes(recorder.received)
+    # every content byte in the raw answer, event by event, is what the SDK handed over
+    events = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: {")]
+    sent = "".join(c["delta"].get("content") or "" for e in events for c in e.get("choices") or ())
+    assert sent == "".join(texts)
+    return sent, finishes, raw
+
+
+def assert_billed_as_filtered(gw: RunningGateway) -> dict[str, Any]:
+    """The row says what happened: the client got 200, the answer was filtered, tokens were produced."""
     row = gw.rows()[0]
-    assert row["status"] == "content_filtered"
+    assert row["status"] == "content_filtered" and row["http_status"] == 200
+    assert row["error_code"] == "content_filter"
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0 and row["usage_estimated"] is True
+    assert row["cost_usd"] == pytest.approx((row["prompt_tokens"] * 1.0 + row["completion_tokens"] * 2.0) / 1e6)
+    return row
+
+
+def test_no_character_of_a_flagged_window_reaches_the_client(guarded: Any, upstream: FakeUpstream) -> None:
+    upstream.scripts["harm"] = HARM  # streamed 1-3 characters a chunk
+    gw = guarded()
+    sent, finishes, _ = stream_through(gw, "tell me a story #say:harm")
+    assert finishes[-1] == "content_filter"
+    # the window the real classifier stops at, read with the words before it exactly as the guard reads it
+    policy = gw.gateway.guards.policies["default"]
+    size, overlap = policy.moderation.window_words, overlap_words(policy.moderation)
+    verdict = check_output(policy, windows_of(HARM, size, overlap), None, "")
+    assert verdict.violation == "violence"
+    starts = [m.start() for m in re.finditer(r"\S+", HARM)]
+    flagged_from = starts[max(0, verdict.window * size - overlap)]
+    assert HARM.split().index("kill") >= verdict.window * size - overlap
+    assert sent == HARM[: len(sent)], "the client got a byte-exact prefix of the answer"
+    assert len(sent) <= flagged_from, "nothing of the flagged window (its leading context included) was sent"
+    assert sent.startswith("Here is a calm answer"), "text that passed was sent"
+    assert_billed_as_filtered(gw)
     assert events(gw, guard="moderation", verdict="block")
+
+
+SECRET = "sk-proj-Q7vX2mN9pL4kR8sT1wY6zB3cD5fG0hJ"
+WITH_SECRET = f"Of course . Here is the project key you asked for : {SECRET} and please keep it somewhere safe ."
+
+
+def test_no_character_of_a_streamed_secret_reaches_the_client(guarded: Any, upstream: FakeUpstream) -> None:
+    upstream.scripts["key"] = WITH_SECRET  # the key arrives in 1-3 character chunks
+    gw = guarded()
+    sent, finishes, raw = stream_through(gw, "tell me a story #say:key")
+    assert finishes[-1] == "content_filter"
+    assert sent == WITH_SECRET[: len(sent)] and len(sent) <= WITH_SECRET.index(SECRET)
+    assert b"sk-" not in raw
+    row = assert_billed_as_filtered(gw)
+    assert row["meta"]["content_filter"] == "secret"
+
+
+def test_a_secret_split_across_two_windows_is_caught_before_any_of_it_leaves(
+    guarded: Any, upstream: FakeUpstream
+) -> None:
+    """A PEM header is five words; whichever window boundary cuts it, none of it is sent."""
+    header = "-----BEGIN PGP PRIVATE KEY BLOCK-----"
+    gw = guarded()
+    for shift in range(5):
+        upstream.scripts[f"pem{shift}"] = " ".join(["word"] * (6 + shift)) + f" {header} lQOYBF1 and more ."
+        sent, finishes, raw = stream_through(gw, f"tell me a story #say:pem{shift}")
+        assert finishes[-1] == "content_filter"
+        assert sent == upstream.scripts[f"pem{shift}"][: len(sent)]
+        assert b"-----" not in raw and len(sent) <= upstream.scripts[f"pem{shift}"].index(header)
 
 
 def test_the_same_text_gets_the_same_verdict_non_streamed(guarded: Any, upstream: FakeUpstream) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import openai
 import pytest
 import yaml
 
+from llmgw import tokens
 from tests.conftest import ADMIN_KEY, free_port
 from tests.upstream import FakeUpstream
 
@@ -205,3 +207,62 @@ def test_two_processes_share_one_limit_in_redis(two_gateways: tuple[list[str], s
         )
         statuses.append(response.status_code)
     assert statuses == [200, 200, 200, 200, 429, 429]  # four per minute in total, not four per process
+
+
+# --- streams that end early are billed for what was relayed ------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["client_disconnect", "upstream_cut"])
+def test_a_stream_that_ends_early_is_billed_and_charged(make_gateway: Any, ending: str) -> None:
+    """Before: 0 tokens and $0 on the row, and the token estimate refunded to the limiter."""
+    if not redis_up():
+        if os.environ.get("CI"):
+            pytest.fail("Redis must run in CI (scripts/test.sh starts it)")
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    import redis
+
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    gw = limited(
+        make_gateway,
+        store="redis",
+        redis_url="redis://127.0.0.1:6379/0",
+        namespace=namespace,
+        default_key={"tokens_per_minute": 1_000_000, "daily_budget_usd": 100.0},
+    )
+    created = gw.create_key(name="early")
+    fresh_minute()
+    body = {"model": "test-model", "stream": True, "messages": [{"role": "user", "content": "long #chunks:400"}]}
+    headers = {"authorization": f"Bearer {created['key']}"}
+    if ending == "client_disconnect":
+        body["messages"][0]["content"] += " #slow:0.02"
+    else:
+        body["messages"][0]["content"] += " #drop:40"
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{gw.url}/v1/chat/completions", json=body, headers=headers) as response,
+    ):
+        request_id = response.headers["x-llmgw-request-id"]
+        lines = response.iter_lines()
+        seen = [line for _, line in zip(range(20 if ending == "client_disconnect" else 10_000), lines, strict=False)]
+    relayed = "".join(
+        (json.loads(line[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
+        for line in seen
+        if line.startswith("data: {") and '"choices"' in line
+    )
+    assert relayed.startswith("tok0 tok1 ")
+    store = redis.Redis(host="127.0.0.1", port=6379)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the row is queued and the limits settled once the stream has ended
+        rows = [r for r in gw.rows() if r["id"] == request_id]
+        spend_keys = list(store.scan_iter(f"{namespace}*spend:key:{created['id']}:*"))
+        if rows and spend_keys:
+            break
+    row = rows[0]
+    assert row["status"] == ("client_disconnected" if ending == "client_disconnect" else "error")
+    assert row["http_status"] == (499 if ending == "client_disconnect" else 200)  # a stream's status was 200
+    assert row["usage_estimated"] is True
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] >= tokens.count(relayed) > 0
+    assert row["cost_usd"] == pytest.approx((row["prompt_tokens"] * 1.0 + row["completion_tokens"] * 2.0) / 1e6)
+    [tpm_key] = store.scan_iter(f"{namespace}*tpm:key:{created['id']}:*")
+    assert float(store.get(tpm_key)) == row["prompt_tokens"] + row["completion_tokens"]
+    assert float(store.get(spend_keys[0])) == pytest.approx(row["cost_usd"])

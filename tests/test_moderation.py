@@ -6,6 +6,9 @@ import pytest
 
 from llmgw.guards.classifier import load
 from llmgw.guards.moderation import CATEGORIES, DEFAULT_MODEL, Moderator, find_secrets, load_lexicons
+from llmgw.guards.output import overlap_words
+from llmgw.guards.policy import ModerationPolicy
+from llmgw.guards.stream import Windows
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +177,26 @@ def test_a_policy_lexicon_stops_an_answer() -> None:
     policy = Policy.model_validate({"name": "p", "moderation": rules})
     assert check_output(policy, ["the launch of project bluebird is next week"], None, "").violation == "lexicon"
     assert check_output(policy, ["the launch is next week"], None, "").violation is None
+
+
+@pytest.mark.parametrize("context_words", [0, 4])
+def test_a_secret_straddling_two_windows_is_caught_before_any_of_it_may_be_sent(context_words: int) -> None:
+    """Whatever window boundary cuts a five-word PEM header, and even with no context configured,
+    the window that finds it is checked before the first of its words is released."""
+    rules = ModerationPolicy(window_words=4, context_words=context_words, secrets="block")
+    header = "-----BEGIN PGP PRIVATE KEY BLOCK-----"
+    for shift in range(8):
+        text = " ".join(["word"] * shift) + f" {header} lQOYBF1 and more ."
+        w = Windows(rules.window_words, overlap_words(rules))
+        found = False
+        for i in range(len(text)):  # one character a chunk; each window passes or stops the text
+            w.feed(text[i])
+            for window in w.take():
+                assert w.released() <= text.index(header), "part of the header could have been sent"
+                if find_secrets(window):
+                    found = True
+                    break
+                w.verified = w.checked
+            if found:
+                break
+        assert found, shift

@@ -15,6 +15,8 @@ gateway exactly as a client would:
     #tool-echo         answer with a tool call whose arguments hold the last user message
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
     #leak              answer with the system prompt (as a model tricked into leaking it would)
+    #bad:SHAPE         a malformed answer: ``array`` (the body, or a stream's second chunk, is a JSON
+                       array), ``usage_text`` (token counts are strings), ``negative_usage``
 
 Every request body and whether the client went away mid-stream are recorded.
 """
@@ -99,8 +101,8 @@ class FakeUpstream:
             "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
         }  # fmt: skip
         if "no-usage" not in d:
-            payload["usage"] = usage(body, n)
-        return web.json_response(payload)
+            payload["usage"] = bad_usage(d) or usage(body, n)
+        return web.json_response([payload] if d.get("bad") == "array" else payload)
 
     async def stream(
         self, request: web.Request, body: dict[str, Any], d: dict[str, str], model: str, n: int
@@ -124,6 +126,9 @@ class FakeUpstream:
                     if "tool" in d:
                         delta = {"role": "assistant", "tool_calls": [{"index": 0, **tool_call()}]}
                 choices = [{"index": j, "delta": delta, "finish_reason": None} for j in range(n)]
+                if i == 1 and d.get("bad") == "array":
+                    await response.write(b"data: " + json.dumps([{**base, "choices": choices}]).encode() + b"\n\n")
+                    continue
                 await response.write(sse({**base, "choices": choices}))
                 if slow:
                     await asyncio.sleep(slow)
@@ -131,7 +136,7 @@ class FakeUpstream:
             choices = [{"index": j, "delta": {}, "finish_reason": finish} for j in range(n)]
             await response.write(sse({**base, "choices": choices}))
             if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
-                u = usage(body, n, completion=count * n)
+                u = bad_usage(d) or usage(body, n, completion=count * n)
                 await response.write(sse({**base, "choices": [], "usage": u}))
             await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -263,6 +268,14 @@ def usage(body: dict[str, Any], n: int, completion: int | None = None) -> dict[s
     if cached:
         out["prompt_tokens_details"] = {"cached_tokens": min(prompt, int(cached))}
     return out
+
+
+def bad_usage(d: dict[str, str]) -> dict[str, Any] | None:
+    if d.get("bad") == "usage_text":
+        return {"prompt_tokens": "twelve", "completion_tokens": "four", "total_tokens": "sixteen"}
+    if d.get("bad") == "negative_usage":
+        return {"prompt_tokens": -12, "completion_tokens": -4, "total_tokens": -16}
+    return None
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -10,8 +10,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from llmgw.guards.policy import Policy
+from llmgw.guards.policy import ModerationPolicy, Policy
 from llmgw.guards.runtime import moderator
+
+#: The most words one blocking finding can span. A stream is sent only up to where the next window
+#: starts, so a finding that straddles two windows is caught whole in the second before any of it
+#: leaves, provided the windows overlap by this many words less one. A PEM header
+#: ("-----BEGIN PGP PRIVATE KEY BLOCK-----") is 5 words (every other secret pattern's span is one
+#: word); PII comes in digit groups: a card or a phone number in up to 5, an IBAN in up to 9.
+SECRET_SPAN_WORDS = 5
+PII_SPAN_WORDS = 9
 
 #: Pattern-only recognizers for PII in output: no NLP pass, so cheap enough to run per window.
 OUTPUT_PII = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
@@ -42,6 +50,16 @@ def _pattern_recognizers() -> list[Any]:
     _offline_tldextract()
     return [EmailRecognizer(), PhoneRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
             UsSsnRecognizer()]  # fmt: skip
+
+
+def overlap_words(rules: ModerationPolicy) -> int:
+    """Words each window re-reads from the one before: the policy's ``context_words``, or more
+    where a blocked secret or PII value could otherwise straddle two windows and be whole in neither."""
+    span = max(
+        SECRET_SPAN_WORDS if rules.secrets == "block" else 1,
+        PII_SPAN_WORDS if rules.output_pii == "block" else 1,
+    )
+    return max(rules.context_words, span - 1)
 
 
 def new_pii(text: str, known: str) -> list[dict[str, Any]]:

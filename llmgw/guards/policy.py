@@ -84,7 +84,9 @@ class ModerationPolicy(Strict):
     enabled: bool = True
     threshold: float = Field(0.5, ge=0, le=1)
     categories: dict[str, float] = Field({}, description="per-category thresholds overriding `threshold`")
-    hold_back_tokens: int = Field(16, ge=1, description="most words a client may receive past the last check")
+    hold_back_tokens: int = Field(
+        16, ge=1, description="most words read from the upstream past the last passed window before the stream waits"
+    )
     window_words: int = Field(8, ge=1, description="words per moderated window")
     context_words: int = Field(4, ge=0, description="words before a window checked with it (threats across windows)")
     output_pii: Literal["allow", "flag", "block"] = "flag"

@@ -5,7 +5,8 @@
   placeholder is held back, everything before it is released at once.
 * :class:`Windows` cuts text into fixed windows of words. Streamed and non-streamed answers are
   cut the same way (a word is complete once whitespace follows it, or at the end), so the
-  moderation verdict on the same text is the same on both paths.
+  moderation verdict on the same text is the same on both paths. It also says how much of a
+  stream may be sent: only text whose windows have all passed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _WORD = re.compile(r"\S+")
+_SPACE = re.compile(r"\s")
 
 
 class Restorer:
@@ -60,27 +62,54 @@ class Restorer:
 
 @dataclass
 class Windows:
-    """Collects text and hands out complete windows of ``size`` words, each with ``context`` words before it."""
+    """One choice's text: windows of ``size`` words to check, and how much of it may be sent.
+
+    Each window is checked with the ``context`` words before it, so the next window re-reads the
+    last ``context`` words of the one before. Text is released only up to where the next window
+    starts: a word leaves once every window that reads it has passed, and a finding that straddles
+    two windows (a threat, a multi-word secret) is seen whole in the second before any of it is sent.
+    """
 
     size: int
     context: int = 4
     words: list[str] = field(default_factory=list)
-    _partial: str = ""
+    starts: list[int] = field(default_factory=list)  # where each word starts in the text
     checked: int = 0  # words covered by windows handed out so far
+    verified: int = 0  # words covered by windows that passed every check
+    length: int = 0  # characters received
+    finished: bool = False
+    _partial: list[str] = field(default_factory=list)  # pieces of a word no whitespace has ended yet
+    _partial_start: int = 0
 
     def feed(self, text: str) -> None:
-        text = self._partial + text
-        parts = _WORD.findall(text)
-        if parts and not text[-1].isspace():
-            self._partial = parts.pop()
-        else:
-            self._partial = ""
-        self.words.extend(parts)
+        """Add text; work is proportional to ``text`` (a long word is joined once, when it ends)."""
+        if not text:
+            return
+        start = self.length
+        self.length += len(text)
+        if _SPACE.search(text) is None:  # the word goes on
+            if not self._partial:
+                self._partial_start = start
+            self._partial.append(text)
+            return
+        if self._partial:
+            start = self._partial_start
+            text = "".join(self._partial) + text
+            self._partial = []
+        matches = list(_WORD.finditer(text))
+        if matches and matches[-1].end() == len(text):
+            last = matches.pop()
+            self._partial, self._partial_start = [last.group()], start + last.start()
+        for m in matches:
+            self.words.append(m.group())
+            self.starts.append(start + m.start())
 
     def finish(self) -> None:
         if self._partial:
-            self.words.append(self._partial)
-            self._partial = ""
+            self.words.append("".join(self._partial))
+            self.starts.append(self._partial_start)
+            self._partial = []
+        self.finished = True
 
     def received(self) -> int:
         """Words received so far, a trailing partial word included."""
@@ -94,6 +123,16 @@ class Windows:
             out.append(" ".join(self.words[max(0, self.checked - self.context) : end]))
             self.checked = end
         return out
+
+    def released(self) -> int:
+        """Characters that may be sent: everything once the text ended and passed, else up to the
+        first word the next window will read."""
+        if self.finished and self.verified >= len(self.words):
+            return self.length
+        first = max(0, self.verified - self.context)
+        if first < len(self.words):
+            return self.starts[first]
+        return self._partial_start if self._partial else self.length
 
 
 def windows_of(text: str, size: int, context: int = 4) -> list[str]:

@@ -19,6 +19,7 @@ import msgspec
 
 from llmgw.config import OpenAIProviderConfig
 from llmgw.errors import UpstreamError, upstream_error
+from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
 from llmgw.providers.retry import with_retries
 from llmgw.providers.sse import SSEParser
@@ -180,9 +181,10 @@ class OpenAICompatProvider(ProviderBase):
             finally:
                 response.release()
             try:
-                return _decode(body)  # type: ignore[no-any-return]
+                decoded = _decode(body)
             except msgspec.DecodeError as exc:
                 raise upstream_error("protocol", "upstream returned invalid JSON") from exc
+            return shape.completion(decoded)
 
         return await self._retrying(call, attempt)  # type: ignore[no-any-return]
 
@@ -230,7 +232,7 @@ async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dic
                         err = chunk["error"]
                         message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
                         raise upstream_error("server_error", f"upstream stream error: {message}")
-                    yield chunk
+                    yield shape.chunk(chunk)
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc
         except msgspec.DecodeError as exc:

@@ -68,5 +68,5 @@ class AuditLog(Stage):
         ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
         # a non-streamed answer's headers are built after this: tell the client what it cost
         ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
+        self.gateway.writer.put("requests", request_row(ctx))  # first: the row never depends on metrics
         self.gateway.metrics.observe(ctx)
-        self.gateway.writer.put("requests", request_row(ctx))

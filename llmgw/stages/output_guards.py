@@ -1,10 +1,13 @@
 """Output guards: restore masked PII and moderate the answer, streamed or not.
 
-Streams are moderated in windows of ``window_words`` words. A window's check starts as soon as it
-is complete and runs on the guards' thread while text keeps flowing; the stream waits for it only
-when the client would otherwise get more than ``hold_back_tokens`` words past the last checked
-point. On a violation the stream ends with a ``finish_reason: "content_filter"`` chunk and an error
-event; a non-streamed answer gets the same verdict on the same windows.
+Streams are moderated in windows of ``window_words`` words, each read with the words before it
+(:func:`llmgw.guards.output.overlap_words`). A window's check starts as soon as it is complete and
+runs on the guards' thread while text keeps flowing from the upstream; chunks are held and sent
+only once every window that reads their text has passed, so nothing unchecked reaches the client.
+The upstream is read at most ``hold_back_tokens`` words past the last passed window before the
+stream waits for the checks. On a violation the stream ends with a ``finish_reason:
+"content_filter"`` chunk and an error event; a non-streamed answer gets the same verdict on the
+same windows.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from contextlib import aclosing
 from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import GatewayError
-from llmgw.guards.output import OutputVerdict, check_output, loggable
+from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
 from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardFailure, GuardRuntime
@@ -92,7 +96,7 @@ class OutputGuards(Stage):
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
             text = message.get("content")
             if policy.moderation.enabled and isinstance(text, str) and text:
-                texts = windows_of(text, policy.moderation.window_words, policy.moderation.context_words)
+                texts = windows_of(text, policy.moderation.window_words, overlap_words(policy.moderation))
                 verdict = await self.check(ctx, policy, texts)
                 if verdict.violation:
                     choice["finish_reason"] = "content_filter"
@@ -118,28 +122,49 @@ class OutputGuards(Stage):
         restore = masker is not None and bool(masker.placeholders)
         moderate = policy.moderation.enabled
         rules = policy.moderation
+        overlap = overlap_words(rules)
         restorers: dict[Any, Restorer] = {}
         windows: dict[int, Windows] = {}
-        checks: dict[int, list[tuple[int, asyncio.Task[OutputVerdict]]]] = {}
-        verified: dict[int, int] = {}
+        checks: dict[int, deque[tuple[int, asyncio.Task[OutputVerdict]]]] = {}
+        #: chunks not sent yet, each with the text length of each of its choices once it is included
+        held: deque[tuple[dict[str, Any], list[tuple[int, int]]]] = deque()
+
+        def window(index: int) -> Windows:
+            w = windows.get(index)
+            if w is None:
+                w = windows[index] = Windows(rules.window_words, overlap)
+            return w
+
+        def check(index: int, final: bool) -> None:
+            texts = windows[index].take(final=final)
+            if texts:
+                task = asyncio.ensure_future(self.check(ctx, policy, texts))
+                checks.setdefault(index, deque()).append((windows[index].checked, task))
 
         async def settle(index: int, limit: int | None) -> None:
             """Take finished checks; wait for more while over ``limit`` unverified words (None: wait for all)."""
-            queue = checks.get(index, [])
+            queue, w = checks.get(index), windows[index]
             while queue:
                 end, task = queue[0]
-                unverified = windows[index].received() - verified.get(index, 0)
-                if not (task.done() or limit is None or unverified > limit):
+                if not (task.done() or limit is None or w.received() - w.verified > limit):
                     return
-                queue.pop(0)
+                queue.popleft()
                 verdict = await task
                 if verdict.violation:
                     raise Violation(index, verdict.violation)
-                verified[index] = end
+                w.verified = end
+
+        def sendable() -> list[dict[str, Any]]:
+            """The held chunks, oldest first, whose text has passed (a chunk leaves whole or not at all)."""
+            out = []
+            while held and all(end <= windows[index].released() for index, end in held[0][1]):
+                out.append(held.popleft()[0])
+            return out
 
         try:
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
+                    ends: list[tuple[int, int]] = []
                     for choice in chunk.get("choices") or ():
                         index = choice.get("index", 0)
                         delta = choice.get("delta") or {}
@@ -160,18 +185,33 @@ class OutputGuards(Stage):
                                     r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
                                     function["arguments"] = r.feed(function["arguments"])
                         if moderate:
-                            w = windows.setdefault(index, Windows(rules.window_words, rules.context_words))
+                            w = window(index)
                             if content:
                                 w.feed(content)
                             if finished:
                                 w.finish()
-                            texts = w.take(final=finished)
-                            if texts:
-                                task = asyncio.ensure_future(self.check(ctx, policy, texts))
-                                checks.setdefault(index, []).append((w.checked, task))
-                            await settle(index, None if finished else rules.hold_back_tokens)
-                    yield chunk
+                            check(index, final=finished)
+                            ends.append((index, w.length))
+                    if not moderate:
+                        yield chunk
+                        continue
+                    held.append((chunk, ends))
+                    for index in checks:
+                        await settle(index, None if windows[index].finished else rules.hold_back_tokens)
+                    for ready in sendable():
+                        yield ready
+            # the upstream ended: a choice it never finished is checked to its end too
+            for index, w in windows.items():
+                if not w.finished:
+                    w.finish()
+                    check(index, final=True)
+            for index in checks:
+                await settle(index, None)
+            for ready in sendable():
+                yield ready
         except Violation as v:
+            for ready in sendable():  # what passed before the violating window, and nothing of it
+                yield ready
             ctx.meta["content_filter"] = v.category
             ctx.status = "content_filtered"
             yield {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
