@@ -59,3 +59,9 @@ def test_check_catches_broken_templates(repo: PromptRepo, capsys: pytest.Capture
     err = capsys.readouterr().err
     for name in ("undefined", "noexample", "badtype", "syntax", "include", "escape"):
         assert f"{name}:" in err, (name, err)
+
+
+def test_the_shipped_templates_pass_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """The pre-commit hook docs/prompts.md recommends passes on a fresh clone (every variable has an example)."""
+    assert main(["prompts", "--repo", str(Path(__file__).parent.parent), "check"]) == 0, capsys.readouterr().err
+    assert ", 0 problem(s)" in capsys.readouterr().out
