@@ -75,12 +75,29 @@ def _matrix(summary: dict[str, Any]) -> str:
     return "".join(rows) + "</table>"
 
 
+def _errors(v: dict[str, Any]) -> str:
+    if not v.get("errors"):
+        return "0"
+    codes = ", ".join(f"{escape(str(code))} ×{n}" for code, n in v["error_codes"].items())
+    return f"<span class='bad'>{v['errors']} of {v['answers']}</span> ({codes})"
+
+
+def _error_banner(summary: dict[str, Any]) -> str:
+    """A run with errors measured less than it seems: said first, not left to a column."""
+    if not summary.get("errors"):
+        return ""
+    return (
+        f"<p id='errors' class='bad'><b>{summary['errors']} call(s) ended in an error</b> and got no answer to grade: "
+        "their cases count as not passed and <code>llmgw eval gate</code> refuses the comparison.</p>"
+    )
+
+
 def render(summary: dict[str, Any]) -> str:
     variants = summary["variants"]
     comparisons = {c["variant"]: c for c in summary["comparisons"]}
     table = [
         "<table id='variants'><tr><th>variant</th><th>pass rate [95% CI]</th><th>score [95% CI]</th>"
-        "<th>p50 ms</th><th>vs baseline</th><th>McNemar p (Holm)</th><th>score Δ [95% CI]</th></tr>"
+        "<th>errors</th><th>p50 ms</th><th>vs baseline</th><th>McNemar p (Holm)</th><th>score Δ [95% CI]</th></tr>"
     ]
     for name, v in variants.items():
         c = comparisons.get(name)
@@ -92,7 +109,7 @@ def render(summary: dict[str, Any]) -> str:
             f"<tr class='{'bad' if worse else ''}'><td>{escape(name)}</td>"
             f"<td>{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]</td>"
             f"<td>{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]</td>"
-            f"<td>{v['latency_ms_p50']:.0f}</td><td>{versus}</td>"
+            f"<td>{_errors(v)}</td><td>{v['latency_ms_p50']:.0f}</td><td>{versus}</td>"
             f"<td>{'' if c is None else format(c['mcnemar_p_holm'], '.3g')}</td><td>{delta}</td></tr>"
         )
     table.append("</table>")
@@ -118,7 +135,7 @@ def render(summary: dict[str, Any]) -> str:
     )
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1><p class='note'>{meta}</p>"
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1><p class='note'>{meta}</p>{_error_banner(summary)}"
         f"<h2>Variants</h2>{''.join(table)}{notes}<h2>Pass rates</h2>{_bars(variants)}"
         f"<h2>Wins, ties and losses</h2>{_matrix(summary)}<h2>Cost and quality</h2>{_scatter(variants)}"
         f"<h2>Where the variants disagree ({len(summary['disagreements'])} cases)</h2>{''.join(side)}</body></html>"
