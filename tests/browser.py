@@ -65,6 +65,25 @@ class Tab:
         await self.until("!window.__old && document.readyState === 'complete'")
         return str(await self.js("location.pathname + location.search"))
 
+    async def resize(self, width: int, height: int = 900) -> None:
+        """Lay the page out as a desktop window ``width`` CSS pixels wide (scale 1, not mobile)."""
+        await self.call(
+            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+        )
+
+    async def screenshot(self, path: Path) -> Path:
+        """The whole page as a PNG at ``path`` (and in ``$LLMGW_SCREENSHOTS``, when set, to look at)."""
+        import base64
+
+        shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        data = base64.b64decode(shot["data"])
+        path.write_bytes(data)
+        keep = os.environ.get("LLMGW_SCREENSHOTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / path.name).write_bytes(data)
+        return path
+
     async def goto(self, url: str) -> str:
         await self.js("window.__old = true")
         await self.call("Page.navigate", url=url)
