@@ -21,6 +21,17 @@ import pytest
 
 CHROMIUM = os.environ.get("LLMGW_CHROMIUM", "/usr/bin/chromium")
 
+#: Elements whose content overflows their box (cut off or spilling out): a page must have none.
+CLIPPED = """[...document.querySelectorAll('th, td, .score, h1, h2, code, pre')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + ': ' + e.textContent.slice(0, 40))"""
+
+#: Text in an svg that reaches past the svg's edges (drawn but cut off): a chart must have none.
+OUTSIDE_SVG = """[...document.querySelectorAll('svg text')].filter(t => {
+    const box = t.getBoundingClientRect(), svg = t.ownerSVGElement.getBoundingClientRect();
+    return box.left < svg.left - 0.5 || box.right > svg.right + 0.5 || box.top < svg.top - 0.5
+        || box.bottom > svg.bottom + 0.5;
+}).map(t => t.ownerSVGElement.id + ': ' + t.textContent)"""
+
 
 class Tab:
     """One page of a headless Chromium, driven over the DevTools protocol."""

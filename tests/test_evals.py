@@ -387,3 +387,56 @@ def test_cost_limits_use_the_gateways_cost_and_verdicts_follow_each_case(
     db = sqlite3.connect(tmp_path / "out" / "answers.db")
     costs = [json.loads(r).get("cost_usd", 0.0) for (r,) in db.execute("select record from answers")]
     assert sorted(c > 0 for c in costs) == [False, True, True]  # the refused request cost nothing
+
+
+def test_html_report_labels_are_whole_at_desktop_widths(
+    make_gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium: str
+) -> None:
+    """Pass-rate labels were clipped ("1" for "100.0%") and scatter labels cut at the svg's edge."""
+    import asyncio
+
+    import websockets
+
+    from tests.browser import CLIPPED, OUTSIDE_SVG, Tab
+
+    gw = make_gateway()
+    variants = [
+        {"name": "baseline", "model": "test-model"},
+        {"name": "few-shot-with-a-rather-long-variant-name", "model": "other-model"},
+        {"name": "broken", "model": "dead-model"},
+    ]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        yaml.safe_dump({"dataset": {"inline": CASES[:8]}, "checks": [{"type": "contains"}], "variants": variants})
+    )
+    html = tmp_path / "report.html"
+    run(gw, suite, tmp_path, capsys, "--html", str(html))
+
+    async def check() -> None:
+        async with websockets.connect(chromium, max_size=None) as ws:
+            tab = Tab(ws)
+            await tab.call("Page.enable")
+            for width in (1280, 1920):
+                await tab.resize(width)
+                await tab.goto(html.as_uri())
+                await tab.screenshot(tmp_path / f"eval-report-{width}.png")
+                assert await tab.js(OUTSIDE_SVG) == [], width
+                assert await tab.js(CLIPPED) == [], width
+                assert await tab.js("document.documentElement.scrollWidth") <= width
+                rates = await tab.js("[...document.querySelectorAll('#pass-rates text.rate')].map(t => t.textContent)")
+                assert rates == ["100.0%", "100.0%", "0.0%"]
+                # names end before the bars begin; the long one is shortened, whole in its tooltip
+                names_end = await tab.js(
+                    "Math.max(...[...document.querySelectorAll('#pass-rates text.name')]"
+                    ".map(t => t.getBoundingClientRect().right))"
+                )
+                bars_start = await tab.js("document.querySelector('#pass-rates rect').getBoundingClientRect().left")
+                assert names_end <= bars_start
+                shown = await tab.js(
+                    "[...document.querySelectorAll('#pass-rates text.name')].map(t => [t.lastChild.textContent,"
+                    " t.querySelector('title').textContent])"
+                )
+                assert shown[1] == ["few-shot-with-a-rather-long…", variants[1]["name"]]
+                assert "8 call(s) ended in an error" in await tab.js("document.querySelector('#errors').textContent")
+
+    asyncio.run(check())

@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from llmgw.audit.auth import COOKIE, session_token
-from tests.browser import Tab
+from tests.browser import CLIPPED, Tab
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_audit import pii_event, queue, simple_event
 
@@ -210,10 +210,6 @@ async def _layout(gw: RunningGateway, ws_url: str, tmp_path: Path) -> None:
             assert scores[1] == [[f"{k} {v:.3g}", 1, True] for k, v in sorted(MODERATION.items())], scores
             assert "{" not in await tab.js("document.querySelector('#events').innerText")
 
-
-#: Elements whose content overflows their box (clipped or spilling): none may exist.
-CLIPPED = """[...document.querySelectorAll('th, td, .score, h1, code')]
-    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + ': ' + e.textContent.slice(0, 40))"""
 
 #: How many characters of the first masked text fit on one line (its width over one monospace character's).
 CHARS_PER_LINE = """(() => {

@@ -16,44 +16,81 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}pre{white-space:pre-wrap;margin:0;max-width:40em}.bad{color:#a00}.note{color:#555}"""
 
 
+CHAR_PX = 8.5  # an upper bound on one character's width at 14px system-ui: labels are sized from it
+
+
+def _text_px(text: str) -> float:
+    return len(text) * CHAR_PX
+
+
+def _short(name: str, limit: int = 28) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _bars(variants: dict[str, Any]) -> str:
-    """Pass rate per variant: a bar to the estimate, a line across the 95% interval."""
+    """Pass rate per variant: a bar to the estimate, a line across the 95% interval.
+
+    Names take a column as wide as the longest (shortened past 28 characters, the full name in a
+    tooltip) and the rate its own column after the bars, so neither is ever cut by the svg's edge."""
     width, row = 520, 26
-    height = row * len(variants) + 30
-    parts = [f'<svg id="pass-rates" width="{width + 160}" height="{height}" role="img" aria-label="pass rates">']
+    names = {name: _short(name) for name in variants}
+    left = max(_text_px(n) for n in names.values()) + 12
+    right = _text_px("100.0%") + 12
+    height = row * len(variants) + 34
+    parts = [
+        f'<svg id="pass-rates" width="{left + width + right:.0f}" height="{height}" role="img" aria-label="pass rates">'
+    ]
     for i, (name, v) in enumerate(variants.items()):
         y = 10 + i * row
         low, high = v["pass_rate_ci"]
-        parts.append(f'<text x="0" y="{y + 14}">{escape(name)}</text>')
-        parts.append(f'<rect x="150" y="{y}" width="{v["pass_rate"] * width:.1f}" height="16" fill="#7aa6d8"/>')
         parts.append(
-            f'<line x1="{150 + low * width:.1f}" x2="{150 + high * width:.1f}" y1="{y + 8}" y2="{y + 8}" '
+            f'<text class="name" x="{left - 8:.1f}" y="{y + 13}" text-anchor="end"><title>{escape(name)}</title>'
+            f"{escape(names[name])}</text>"
+        )
+        parts.append(f'<rect x="{left:.1f}" y="{y}" width="{v["pass_rate"] * width:.1f}" height="16" fill="#7aa6d8"/>')
+        parts.append(
+            f'<line x1="{left + low * width:.1f}" x2="{left + high * width:.1f}" y1="{y + 8}" y2="{y + 8}" '
             'stroke="#000" stroke-width="2"/>'
         )
-        parts.append(f'<text x="{150 + width + 4}" y="{y + 14}">{v["pass_rate"]:.1%}</text>')
-    parts.append(f'<line x1="150" x2="{150 + width}" y1="{height - 12}" y2="{height - 12}" stroke="#999"/>')
-    parts.append(f'<text x="150" y="{height}">0%</text><text x="{150 + width - 30}" y="{height}">100%</text></svg>')
+        parts.append(f'<text class="rate" x="{left + width + 8:.1f}" y="{y + 13}">{v["pass_rate"]:.1%}</text>')
+    axis = height - 20
+    parts.append(f'<line x1="{left:.1f}" x2="{left + width:.1f}" y1="{axis}" y2="{axis}" stroke="#999"/>')
+    parts.append(
+        f'<text x="{left:.1f}" y="{height - 4}">0%</text>'
+        f'<text x="{left + width:.1f}" y="{height - 4}" text-anchor="end">100%</text></svg>'
+    )
     return "".join(parts)
 
 
 def _scatter(variants: dict[str, Any]) -> str:
-    """Cost per case (from the gateway's prices; tokens where it reported none) against pass rate."""
-    width, height = 420, 240
+    """Cost per case (from the gateway's prices; tokens where it reported none) against pass rate.
+
+    A point's label goes on the side with room (left of points in the right half) and stays inside
+    the plot vertically, so no label runs off the svg."""
+    width, height, margin = 420, 240, 30
     use_cost = any(v.get("cost_usd_per_case") for v in variants.values())
     axis = "cost_usd_per_case" if use_cost else "tokens_per_case"
     most = max((v.get(axis) or 0.0) for v in variants.values()) or 1.0
     parts = [
-        f'<svg id="cost-quality" width="{width + 40}" height="{height + 30}" role="img" aria-label="cost and quality">',
-        f'<rect x="30" y="0" width="{width}" height="{height}" fill="none" stroke="#999"/>',
+        f'<svg id="cost-quality" width="{width + margin + 10}" height="{height + 30}" role="img" '
+        'aria-label="cost and quality">',
+        f'<rect x="{margin}" y="0" width="{width}" height="{height}" fill="none" stroke="#999"/>',
     ]
     for name, v in variants.items():
-        x = 30 + (v.get(axis) or 0.0) / most * (width - 20) + 10
-        y = height - v["pass_rate"] * (height - 20) - 10
+        x = margin + 10 + (v.get(axis) or 0.0) / most * (width - 20)
+        y = height - 10 - v["pass_rate"] * (height - 20)
+        label = _short(name, 24)
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#d86f3a"/>')
-        parts.append(f'<text x="{x + 8:.1f}" y="{y + 4:.1f}">{escape(name)}</text>')
+        right_half = x > margin + width / 2
+        lx, anchor = (x - 8, "end") if right_half else (x + 8, "start")
+        ly = min(max(y + 4, 14), height - 4)
+        parts.append(
+            f'<text class="point" x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}"><title>{escape(name)}</title>'
+            f"{escape(label)}</text>"
+        )
     label = f"cost per case → (max ${most:.6f})" if use_cost else f"tokens per case → (max {most:.0f})"
-    parts.append(f'<text x="30" y="{height + 20}">{label}</text>')
-    parts.append('<text x="0" y="12">pass</text></svg>')
+    parts.append(f'<text x="{margin}" y="{height + 20}">{label}</text>')
+    parts.append(f'<text x="{margin - 4}" y="14" text-anchor="end" font-size="11">pass</text></svg>')
     return "".join(parts)
 
 
