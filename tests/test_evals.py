@@ -105,6 +105,9 @@ def test_errors_are_not_a_quality_result(
     assert report["variants"]["a"]["error_codes"] == {"unknown_route": 24} and report["errors"] == 24
     assert main(["eval", "gate", str(tmp_path / "report.json"), "--candidate", "b"]) == 1  # a is the baseline
     assert "not comparable, a: 24 of 24 calls ended in an error (unknown_route ×24)" in capsys.readouterr().out
+    path = str(tmp_path / "report.json")
+    assert main(["eval", "compare", path, path]) == 0
+    assert "a: pass rate 0.0% → 0.0%, score 0.000 → 0.000, ERRORS 24 → 24" in capsys.readouterr().out
     # errors are not cached: once the cause is gone they are asked again, the answers are served from the cache
     again = run(gw, suite, tmp_path, capsys)
     assert (again["calls"], again["fetched"], again["cached"]) == (24, 24, 24)

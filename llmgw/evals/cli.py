@@ -174,9 +174,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for name in sorted(set(a["variants"]) | set(b["variants"])):
         va, vb = a["variants"].get(name), b["variants"].get(name)
         if va and vb:
+            errors = (va.get("errors") or 0, vb.get("errors") or 0)
             print(
                 f"{name}: pass rate {va['pass_rate']:.1%} → {vb['pass_rate']:.1%}, "
                 f"score {va['score']:.3f} → {vb['score']:.3f}"
+                + (f", ERRORS {errors[0]} → {errors[1]} (not a quality result)" if any(errors) else "")
             )
         else:
             print(f"{name}: only in {'A' if va else 'B'}")
