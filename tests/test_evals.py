@@ -236,6 +236,10 @@ def test_suite_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert main(["eval", "run", str(bad), "--url", "http://127.0.0.1:9"]) == 2
     assert "checks.0.type" in capsys.readouterr().err
+    good = write_suite(tmp_path, [{"name": "a", "model": "m"}])
+    assert main(["eval", "run", str(good), "--url", "http://127.0.0.1:9", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the gateway at http://127.0.0.1:9" in err and "Traceback" not in err
 
 
 def test_retrieval_checks() -> None:

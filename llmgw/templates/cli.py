@@ -68,7 +68,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for template_id in store.list_ids(commit):
         try:
             spec = store.get_sync(Address(template_id, commit)).spec
-            print(f"{template_id}\t{spec.description}")
+            print(f"{template_id}\t{spec.description.strip()}")
         except GatewayError as exc:
             print(f"{template_id}\t(broken: {exc.message})")
     return 0
