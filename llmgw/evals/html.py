@@ -13,7 +13,7 @@ from typing import Any
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}pre{white-space:pre-wrap;margin:0;max-width:40em}.bad{color:#a00}.note{color:#555}"""
+th{background:#f4f4f4}td.num{white-space:nowrap}pre{white-space:pre-wrap;margin:0;max-width:40em}.bad{color:#a00}.note{color:#555}"""
 
 
 CHAR_PX = 8.5  # an upper bound on one character's width at 14px system-ui: labels are sized from it
@@ -144,10 +144,11 @@ def render(summary: dict[str, Any]) -> str:
         delta = f"{c['score_difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if c and ci else ""
         table.append(
             f"<tr class='{'bad' if worse else ''}'><td>{escape(name)}</td>"
-            f"<td>{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]</td>"
-            f"<td>{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]</td>"
-            f"<td>{_errors(v)}</td><td>{v['latency_ms_p50']:.0f}</td><td>{versus}</td>"
-            f"<td>{'' if c is None else format(c['mcnemar_p_holm'], '.3g')}</td><td>{delta}</td></tr>"
+            f"<td class='num'>{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]</td>"
+            f"<td class='num'>{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]</td>"
+            f"<td>{_errors(v)}</td><td class='num'>{v['latency_ms_p50']:.0f}</td><td class='num'>{versus}</td>"
+            f"<td class='num'>{'' if c is None else format(c['mcnemar_p_holm'], '.3g')}</td>"
+            f"<td class='num'>{delta}</td></tr>"
         )
     table.append("</table>")
     notes = "".join(
