@@ -115,6 +115,9 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
         logging_config=None,  # the CLI configures logging; a library must not replace root handlers
+        # no /schema (Swagger, ReDoc… pages that load scripts from CDNs, without a key): the API is
+        # OpenAI's, documented in docs/api.md, whose route list tests/test_api_docs.py keeps complete
+        openapi_config=None,
         debug=False,
     )
     app.state.gateway = gw

@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except GatewayError as exc:  # e.g. an unknown template or version in `llmgw prompts`
         print(f"llmgw: {exc.message}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # any command's --config (e.g. an unset ${VAR}): the problems, not a traceback
+        print(f"llmgw: invalid configuration\n{exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

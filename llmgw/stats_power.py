@@ -66,11 +66,13 @@ def power_note(
 ) -> str | None:
     """A report sentence on what ``n`` cases per variant can detect; give ``p_base`` or ``sd``.
 
-    Returns None when ``n < 1`` or the detectable difference is already <= ``target``.
+    Returns None when ``n < 1``, when ``sd`` is 0 (every score the same: there is no spread to
+    size a difference against, and "≥ 0" would say nothing), or when the detectable difference is
+    already <= ``target``.
     """
     if (p_base is None) == (sd is None):
         raise ValueError("give exactly one of p_base (pass rates) or sd (mean scores)")
-    if n < 1:
+    if n < 1 or sd == 0:
         return None
     if p_base is not None:
         mde = min_detectable_difference_proportions(n, p_base, alpha, power)

@@ -21,6 +21,17 @@ import pytest
 
 CHROMIUM = os.environ.get("LLMGW_CHROMIUM", "/usr/bin/chromium")
 
+#: Elements whose content overflows their box (cut off or spilling out): a page must have none.
+CLIPPED = """[...document.querySelectorAll('th, td, .score, h1, h2, code, pre')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + ': ' + e.textContent.slice(0, 40))"""
+
+#: Text in an svg that reaches past the svg's edges (drawn but cut off): a chart must have none.
+OUTSIDE_SVG = """[...document.querySelectorAll('svg text')].filter(t => {
+    const box = t.getBoundingClientRect(), svg = t.ownerSVGElement.getBoundingClientRect();
+    return box.left < svg.left - 0.5 || box.right > svg.right + 0.5 || box.top < svg.top - 0.5
+        || box.bottom > svg.bottom + 0.5;
+}).map(t => t.ownerSVGElement.id + ': ' + t.textContent)"""
+
 
 class Tab:
     """One page of a headless Chromium, driven over the DevTools protocol."""
@@ -64,6 +75,25 @@ class Tab:
         await self.js(action)
         await self.until("!window.__old && document.readyState === 'complete'")
         return str(await self.js("location.pathname + location.search"))
+
+    async def resize(self, width: int, height: int = 900) -> None:
+        """Lay the page out as a desktop window ``width`` CSS pixels wide (scale 1, not mobile)."""
+        await self.call(
+            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+        )
+
+    async def screenshot(self, path: Path) -> Path:
+        """The whole page as a PNG at ``path`` (and in ``$LLMGW_SCREENSHOTS``, when set, to look at)."""
+        import base64
+
+        shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        data = base64.b64decode(shot["data"])
+        path.write_bytes(data)
+        keep = os.environ.get("LLMGW_SCREENSHOTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / path.name).write_bytes(data)
+        return path
 
     async def goto(self, url: str) -> str:
         await self.js("window.__old = true")

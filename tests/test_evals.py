@@ -76,6 +76,10 @@ def test_a_broken_candidate_fails_the_gate_and_an_equal_one_passes(
     )
     report = run(gw, suite, tmp_path, capsys)
     assert report["variants"]["base"]["pass_rate"] == 1.0 and report["variants"]["broken"]["pass_rate"] == 0.0
+    # the dead provider's 503s are errors, counted apart from failed checks, and said on stderr
+    assert report["variants"]["broken"]["errors"] == 24 and report["variants"]["base"]["errors"] == 0
+    assert report["variants"]["broken"]["error_codes"] == {"upstream_unavailable": 24} and report["errors"] == 24
+    assert "ERRORS broken: 24 of 24 calls ended in an error (upstream_unavailable ×24)" in capsys.readouterr().err
     broken = next(c for c in report["comparisons"] if c["variant"] == "broken")
     assert broken["losses"] == 24 and broken["mcnemar_p"] == pytest.approx(2 * 0.5**24)
     assert broken["mcnemar_p_holm"] == pytest.approx(min(1.0, 2 * broken["mcnemar_p"]))  # two comparisons
@@ -85,7 +89,88 @@ def test_a_broken_candidate_fails_the_gate_and_an_equal_one_passes(
     assert main(["eval", "gate", path, "--candidate", "same"]) == 0
     assert main(["eval", "gate", path, "--candidate", "nope"]) == 2
     out = capsys.readouterr().out
-    assert "FAIL broken vs base" in out and "ok   same vs base" in out
+    assert "FAIL broken vs base: not comparable, broken: 24 of 24 calls ended in an error" in out
+    assert "ok   same vs base" in out
+
+
+def test_errors_are_not_a_quality_result(
+    make_gateway: Any, upstream: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """120 of 120 calls refused with unknown_route once read "0.0 % vs 0.0 %, p = 1" and passed the gate."""
+    gw = make_gateway()
+    suite = write_suite(
+        tmp_path, [{"name": "a", "model": "test-model", "route": "nope"}, {"name": "b", "model": "test-model"}]
+    )
+    report = run(gw, suite, tmp_path, capsys)
+    assert report["variants"]["a"]["error_codes"] == {"unknown_route": 24} and report["errors"] == 24
+    assert main(["eval", "gate", str(tmp_path / "report.json"), "--candidate", "b"]) == 1  # a is the baseline
+    assert "not comparable, a: 24 of 24 calls ended in an error (unknown_route ×24)" in capsys.readouterr().out
+    path = str(tmp_path / "report.json")
+    assert main(["eval", "compare", path, path]) == 0
+    assert "a: pass rate 0.0% → 0.0%, score 0.000 → 0.000, ERRORS 24 → 24" in capsys.readouterr().out
+    # errors are not cached: once the cause is gone they are asked again, the answers are served from the cache
+    again = run(gw, suite, tmp_path, capsys)
+    assert (again["calls"], again["fetched"], again["cached"]) == (24, 24, 24)
+
+
+def test_retries_after_429_are_counted_as_calls(
+    make_gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmgw.evals.runner import ATTEMPTS
+
+    gw = make_gateway()
+    cases = [{"id": "ok", "input": "#echo fine", "expected": "fine"}, {"id": "busy", "input": "#status:429 x"}]
+    variants = [{"name": "a", "model": "test-model"}]
+    spec = {"dataset": {"inline": cases}, "variants": variants, "checks": [{"type": "contains"}]}
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump(spec))
+    report = run(gw, suite, tmp_path, capsys)
+    # one request for "ok", ATTEMPTS for "busy" (each 429 with Retry-After tried again; the last one is an error)
+    assert (report["calls"], report["rate_limited"], report["fetched"]) == (1 + ATTEMPTS, ATTEMPTS - 1, 2)
+    assert report["variants"]["a"]["error_codes"] == {"upstream_rate_limited": 1}
+    assert f"{1 + ATTEMPTS} calls ({ATTEMPTS - 1} of them retries after 429), 2 answers fetched" in (
+        capsys.readouterr().out
+    )
+
+
+def test_answers_are_cached_per_gateway(
+    make_gateway: Any, upstream: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Answers from one gateway were served to a run of the same suite against another ("0 calls, 8 cached")."""
+    first, second = make_gateway(), make_gateway()
+    suite = write_suite(tmp_path, [{"name": "a", "model": "test-model"}])
+    assert run(first, suite, tmp_path, capsys)["calls"] == 24
+    elsewhere = run(second, suite, tmp_path, capsys)  # the same --out, another gateway
+    assert (elsewhere["calls"], elsewhere["cached"]) == (24, 0)
+    assert run(first, suite, tmp_path, capsys)["cached"] == 24  # each gateway's answers are still its own
+    config = {
+        "auth": {"admin_key": ADMIN_KEY},
+        "providers": {"up": {"type": "openai", "base_url": upstream.base_url}},
+        "models": {"test-model": {"provider": "up", "upstream_id": "fake-1"}},
+    }
+    args = ["eval", "run", str(suite), "--out", str(tmp_path / "out"), "--quiet"]
+    capsys.readouterr()
+    for name, storage in (("one", "a.db"), ("two", "b.db"), ("one", "a.db")):  # in process: keyed by the config
+        (tmp_path / f"{name}.yaml").write_text(
+            yaml.safe_dump({**config, "storage": {"url": f"sqlite:///{tmp_path}/{storage}"}})
+        )
+        assert main([*args, "--config", str(tmp_path / f"{name}.yaml"), "-o", str(tmp_path / f"{name}.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("24 calls, 24 answers fetched, 0 cached") == 2 and "0 calls, 0 answers fetched, 24 cached" in out
+
+
+def test_an_old_answer_cache_without_gateways_is_dropped(tmp_path: Path) -> None:
+    from llmgw.evals.runner import AnswerCache
+    from llmgw.evals.suite import Variant
+
+    path = tmp_path / "answers.db"
+    old = sqlite3.connect(path)
+    old.execute("create table answers (variant text, fingerprint text, case_id text, repeat integer, record text)")
+    variant = Variant(name="a", model="m")
+    old.execute("insert into answers values ('a', ?, 'c0', 0, '{}')", (variant.fingerprint(),))
+    old.commit()
+    old.close()
+    assert AnswerCache(path, "http://gw").get(variant, "c0", 0) is None  # whose answer it was is unknown
 
 
 def test_rerun_is_served_from_the_cache_and_an_interrupted_run_resumes(
@@ -151,6 +236,10 @@ def test_suite_errors_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     assert main(["eval", "run", str(bad), "--url", "http://127.0.0.1:9"]) == 2
     assert "checks.0.type" in capsys.readouterr().err
+    good = write_suite(tmp_path, [{"name": "a", "model": "m"}])
+    assert main(["eval", "run", str(good), "--url", "http://127.0.0.1:9", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the gateway at http://127.0.0.1:9" in err and "Traceback" not in err
 
 
 def test_retrieval_checks() -> None:
@@ -233,7 +322,7 @@ def test_llm_judge_grades_through_the_gateway_and_reports_its_noise(
 
 
 def test_masked_check_reads_the_guardrail_log_and_the_gate_names_template_versions(
-    make_gateway: Any, repo: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_gateway: Any, upstream: Any, repo: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy = tmp_path / "guardrails"
     policy.mkdir()
@@ -264,6 +353,14 @@ def test_masked_check_reads_the_guardrail_log_and_the_gate_names_template_versio
             }
         )
     )
+    # a key that may not read the guardrail log: a message before any call, not a traceback after them
+    user_key = gw.create_key(name="user")["key"]
+    calls = len(upstream.requests)
+    args = ["eval", "run", str(suite), "--url", gw.url, "--key", user_key, "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the `masked` check reads the guardrail log (/admin/guard-events), which needs the admin key" in err
+    assert "Traceback" not in err and len(upstream.requests) == calls
     report = run(gw, suite, tmp_path, capsys)
     assert report["variants"]["base"]["passed"] == 1  # the e-mail was masked; the other case had no e-mail to mask
     assert report["variants"]["base"]["prompt_versions"] == [f"echo@{v1}"]
@@ -297,3 +394,56 @@ def test_cost_limits_use_the_gateways_cost_and_verdicts_follow_each_case(
     db = sqlite3.connect(tmp_path / "out" / "answers.db")
     costs = [json.loads(r).get("cost_usd", 0.0) for (r,) in db.execute("select record from answers")]
     assert sorted(c > 0 for c in costs) == [False, True, True]  # the refused request cost nothing
+
+
+def test_html_report_labels_are_whole_at_desktop_widths(
+    make_gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium: str
+) -> None:
+    """Pass-rate labels were clipped ("1" for "100.0%") and scatter labels cut at the svg's edge."""
+    import asyncio
+
+    import websockets
+
+    from tests.browser import CLIPPED, OUTSIDE_SVG, Tab
+
+    gw = make_gateway()
+    variants = [
+        {"name": "baseline", "model": "test-model"},
+        {"name": "few-shot-with-a-rather-long-variant-name", "model": "other-model"},
+        {"name": "broken", "model": "dead-model"},
+    ]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        yaml.safe_dump({"dataset": {"inline": CASES[:8]}, "checks": [{"type": "contains"}], "variants": variants})
+    )
+    html = tmp_path / "report.html"
+    run(gw, suite, tmp_path, capsys, "--html", str(html))
+
+    async def check() -> None:
+        async with websockets.connect(chromium, max_size=None) as ws:
+            tab = Tab(ws)
+            await tab.call("Page.enable")
+            for width in (1280, 1920):
+                await tab.resize(width)
+                await tab.goto(html.as_uri())
+                await tab.screenshot(tmp_path / f"eval-report-{width}.png")
+                assert await tab.js(OUTSIDE_SVG) == [], width
+                assert await tab.js(CLIPPED) == [], width
+                assert await tab.js("document.documentElement.scrollWidth") <= width
+                rates = await tab.js("[...document.querySelectorAll('#pass-rates text.rate')].map(t => t.textContent)")
+                assert rates == ["100.0%", "100.0%", "0.0%"]
+                # names end before the bars begin; the long one is shortened, whole in its tooltip
+                names_end = await tab.js(
+                    "Math.max(...[...document.querySelectorAll('#pass-rates text.name')]"
+                    ".map(t => t.getBoundingClientRect().right))"
+                )
+                bars_start = await tab.js("document.querySelector('#pass-rates rect').getBoundingClientRect().left")
+                assert names_end <= bars_start
+                shown = await tab.js(
+                    "[...document.querySelectorAll('#pass-rates text.name')].map(t => [t.lastChild.textContent,"
+                    " t.querySelector('title').textContent])"
+                )
+                assert shown[1] == ["few-shot-with-a-rather-long…", variants[1]["name"]]
+                assert "8 call(s) ended in an error" in await tab.js("document.querySelector('#errors').textContent")
+
+    asyncio.run(check())

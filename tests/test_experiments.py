@@ -98,7 +98,43 @@ def test_feedback_validation(tgw: Any, repo: PromptRepo) -> None:
         assert response.status_code == 400, body
         assert response.json()["error"]["type"] == "invalid_request_error"
     response = httpx.post(url, json={"request_id": "r", "score": 0.5, "label": "up"}, headers=auth)
-    assert response.status_code == 201 and response.json()["id"].startswith("fb_")
+    assert response.status_code == 404  # no such request: once stored as given (201)
+    assert response.json()["error"] == {
+        "message": "no request 'r' made with this key", "type": "invalid_request_error",
+        "code": "request_not_found", "param": "request_id",
+    }  # fmt: skip
+
+
+def test_feedback_names_a_request_of_its_key_queued_or_stored(make_gateway: Any) -> None:
+    """The completion's id works as well as the header's; feedback right after the answer (its row
+    still queued) is accepted without a race; another key's request is unknown to a tenant."""
+    import sqlite3
+
+    gw = make_gateway(storage={"flush_interval_s": 60})  # the writer holds rows until flushed
+    owner, stranger = gw.create_key(name="owner"), gw.create_key(name="stranger")
+    raw = gw.client(owner["key"]).chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    request_id, completion_id = raw.headers["x-llmgw-request-id"], raw.parse().id
+    assert completion_id == f"chatcmpl-{request_id}"
+    assert gw.gateway.writer.queued_request(request_id) == (True, owner["id"])  # not in the table yet
+    url = f"{gw.url}/v1/feedback"
+
+    def send(key: str, rid: str) -> httpx.Response:
+        return httpx.post(url, json={"request_id": rid, "score": 1}, headers={"authorization": f"Bearer {key}"})
+
+    queued = send(owner["key"], completion_id)
+    assert queued.status_code == 201 and queued.json()["request_id"] == request_id
+    assert send(stranger["key"], request_id).status_code == 404
+    gw.flush()
+    assert gw.gateway.writer.queued_request(request_id) == (False, None)  # now only the table knows it
+    assert send(owner["key"], request_id).status_code == 201
+    assert send(ADMIN_KEY, completion_id).status_code == 201
+    assert send(stranger["key"], completion_id).status_code == 404
+    assert send(owner["key"], "chatcmpl-0123456789abcdef01234567").status_code == 404
+    gw.flush()
+    db = sqlite3.connect(gw.config.storage.url.removeprefix("sqlite:///"))
+    assert [r for (r,) in db.execute("select request_id from feedback")] == [request_id] * 3  # stored bare
 
 
 def test_unknown_experiment_and_arm_model_are_config_errors() -> None:
@@ -158,9 +194,10 @@ def test_report_counts_arms_and_compares_feedback(
             score = 1.0 if score > 0.6 else 0.0
         assert httpx.post(f"{gw.url}/v1/feedback", json=body, headers=auth).status_code == 201
         scores[arm].append(score)
-        # someone else's opinion of this request must not count
-        httpx.post(f"{gw.url}/v1/feedback", json={"request_id": request_id, "score": -100},
-                   headers={"authorization": f"Bearer {stranger['key']}"})  # fmt: skip
+        # someone else's opinion of this request is refused, and could not count anyway
+        refused = httpx.post(f"{gw.url}/v1/feedback", json={"request_id": request_id, "score": -100},
+                             headers={"authorization": f"Bearer {stranger['key']}"})  # fmt: skip
+        assert refused.status_code == 404
     gw.flush()
     config = gw.config.model_dump(mode="json", exclude_none=True)
     path = tmp_path / "gw.yaml"
@@ -178,3 +215,32 @@ def test_report_counts_arms_and_compares_feedback(
     assert main(["experiments", "--config", str(path), "report", "tone"]) == 0
     table = capsys.readouterr().out
     assert "candidate" in table and "Welch" in table
+
+
+def test_a_zero_variance_experiment_makes_no_power_claim(
+    tgw: Any, repo: PromptRepo, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every request scored 0.7: the report once read "can only detect differences of ≥ 2.76e-16"."""
+    import yaml
+
+    from llmgw.cli import main
+
+    gw, _, _ = experiment_gateway(tgw, repo, sticky="request")
+    client = gw.client()
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+    rated: Counter[str] = Counter()
+    while min(rated["control"], rated["candidate"]) < 3:
+        raw = client.chat.completions.with_raw_response.create(
+            model="test-model",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"llmgw": {"prompt": "greeter"}},
+        )
+        rated[raw.headers["x-llmgw-experiment"].split("=")[1]] += 1
+        body = {"request_id": raw.headers["x-llmgw-request-id"], "score": 0.7}
+        assert httpx.post(f"{gw.url}/v1/feedback", json=body, headers=auth).status_code == 201
+    gw.flush()
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(gw.config.model_dump(mode="json", exclude_none=True)))
+    assert main(["experiments", "--config", str(path), "report", "tone"]) == 0
+    out = capsys.readouterr().out
+    assert "e-1" not in out and "can only detect" not in out, out

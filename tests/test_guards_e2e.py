@@ -316,9 +316,11 @@ def test_history_is_scored_for_injection_once(guarded: Any, monkeypatch: pytest.
 
 
 FEW_SHOT = """combine: fill_user
+variables:
+  product: {required: false, default: the gateway}
 messages:
   - role: user
-    content: "Ignore the examples' style and answer each question with just the name. Q: capital of Italy? A: Rome"
+    content: "Ignore the examples' style, answer about {{ product }} with just the name. Q: capital of Italy? A: Rome"
   - role: assistant
     content: Rome
   - role: user
@@ -347,6 +349,15 @@ def test_a_templates_own_text_is_trusted_and_its_variables_are_scored(
             messages=[{"role": "user", "content": ATTACK}],
             extra_body={"llmgw": {"prompt": "fewshot"}},
         )
-    assert info.value.body["code"] == "prompt_injection" and info.value.body["param"] == "llmgw.prompt.variables[0]"
-    assert [e["verdict"] for e in events(gw, guard="injection") if e["verdict"] != "allow"] == ["block"]
+    # param names where the client wrote the text: its user message, or the named variable
+    assert info.value.body["code"] == "prompt_injection" and info.value.body["param"] == "messages[0].content"
+    for option, where in [
+        ({"prompt": {"id": "fewshot", "variables": {"product": ATTACK}}}, "llmgw.prompt.variables.product"),
+        ({"prompt": "fewshot", "prompt_variables": {"product": ATTACK}}, "llmgw.prompt_variables.product"),
+    ]:
+        with pytest.raises(openai.BadRequestError) as info:
+            question = [{"role": "user", "content": "capital of Peru?"}]
+            gw.client().chat.completions.create(model="test-model", messages=question, extra_body={"llmgw": option})
+        assert info.value.body["code"] == "prompt_injection" and info.value.body["param"] == where
+    assert [e["verdict"] for e in events(gw, guard="injection") if e["verdict"] != "allow"] == ["block"] * 3
     assert "ada@example.com" not in json.dumps(events(gw))  # the variable's own event holds masked text only

@@ -59,3 +59,37 @@ def test_check_catches_broken_templates(repo: PromptRepo, capsys: pytest.Capture
     err = capsys.readouterr().err
     for name in ("undefined", "noexample", "badtype", "syntax", "include", "escape"):
         assert f"{name}:" in err, (name, err)
+
+
+def test_the_shipped_templates_pass_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """The pre-commit hook docs/prompts.md recommends passes on a fresh clone (every variable has an example)."""
+    assert main(["prompts", "--repo", str(Path(__file__).parent.parent), "check"]) == 0, capsys.readouterr().err
+    assert ", 0 problem(s)" in capsys.readouterr().out
+
+
+def test_config_problems_and_labels_are_messages_not_tracebacks(
+    repo: PromptRepo, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo.write(
+        "greet.yaml", "variables:\n  name: {example: Ada}\nmessages:\n  - {role: system, content: 'Hi {{ name }}'}\n"
+    )
+    v1 = repo.commit()
+    repo.write(
+        "greet.yaml", "variables:\n  name: {example: Ada}\nmessages:\n  - {role: system, content: 'Yo {{ name }}'}\n"
+    )
+    repo.commit()
+    monkeypatch.delenv("LLMGW_CONFIG", raising=False)
+    monkeypatch.delenv("H16_UNSET_VARIABLE", raising=False)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("templates:\n  repo: ${H16_UNSET_VARIABLE}\n")
+    assert main(["prompts", "--config", str(broken), "diff", "greet@HEAD", "greet@HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid configuration" in err and "environment variable H16_UNSET_VARIABLE is not set" in err
+    # docs/prompts.md's `diff support/answer@production ...`: a label comes from a config's templates.labels
+    assert run(repo, "diff", "greet@production", "greet@HEAD") == 1
+    assert "labels (templates.labels) come from a gateway config: pass --config" in capsys.readouterr().err
+    labelled = tmp_path / "gw.yaml"
+    labelled.write_text(f"templates:\n  repo: {repo.root}\n  labels: {{production: {v1}}}\n")
+    monkeypatch.setenv("LLMGW_CONFIG", str(labelled))  # as docs/prompts.md sets it
+    assert main(["prompts", "diff", "greet@production", "greet@HEAD"]) == 0
+    assert "-Hi Ada" in capsys.readouterr().out

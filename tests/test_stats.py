@@ -347,5 +347,6 @@ def test_power_note() -> None:
     assert "cannot reliably detect" in (stats.power_note(2, p_base=0.5) or "")
     assert stats.power_note(5000, p_base=0.9, target=0.05) is None
     assert stats.power_note(0, p_base=0.5) is None
+    assert stats.power_note(12, sd=0.0) is None  # every score the same: no "≥ 0" claim
     with pytest.raises(ValueError):
         stats.power_note(40)

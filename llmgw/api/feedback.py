@@ -1,12 +1,22 @@
 """``POST /v1/feedback``: attach a score or label to a request, for experiment reports.
 
-Queued like every other row (no database write on the request path). The report counts feedback
-only when it comes from the key that made the request (or the admin key), so nobody can score
-another tenant's requests.
+Queued like every other row (no database write on the request path). ``request_id`` is the
+``x-llmgw-request-id`` header or the completion's ``id`` (``chatcmpl-`` is dropped: one request,
+one id stored). An id the gateway never answered, or one answered for another key (unless the
+admin key sends it), is 404: nobody can score, or probe for, another tenant's requests.
+
+Feedback often comes right after the answer, before the writer has committed the request's row.
+There is no race: a request's id is held in memory (``RowWriter.queued_request``) from the moment
+its row is queued until it is committed, so "queued, else in the table" always finds it. With
+several replicas on one database, feedback for an answer another replica gave less than
+``storage.flush_interval_s`` ago can still be 404 (documented in docs/api.md). When the database
+cannot be read, the feedback is accepted unverified (queued like every other row) rather than lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import secrets
 from datetime import UTC, datetime
@@ -16,16 +26,43 @@ import msgspec
 from litestar import Request, Response, post
 
 from llmgw.api.common import gateway_of, json_response
-from llmgw.errors import InvalidRequest
+from llmgw.errors import InvalidRequest, NotFound
+from llmgw.keys import KeyInfo
 from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
+from llmgw.storage.models import RequestRow
+
+log = logging.getLogger("llmgw.feedback")
+COMPLETION_PREFIX = "chatcmpl-"
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
-    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
     score: float | None = None
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+def _stored_owner(engine: Any, request_id: str) -> tuple[bool, str | None]:
+    """(found, key id) of a committed request row (blocking: run in a thread)."""
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        row = conn.execute(select(RequestRow.__table__.c.key_id).where(RequestRow.__table__.c.id == request_id)).first()
+    return (True, row[0]) if row else (False, None)
+
+
+async def check_request(gateway: Any, request_id: str, key: KeyInfo) -> None:
+    """404 unless ``request_id`` is a request this key made (any request, for the admin key)."""
+    found, owner = gateway.writer.queued_request(request_id)  # first: it leaves memory only once stored
+    if not found:
+        try:
+            found, owner = await asyncio.to_thread(_stored_owner, gateway.engine, request_id)
+        except Exception:  # the database is away: keep the feedback rather than lose it
+            log.warning("cannot check request %s for feedback; accepted unverified", request_id, exc_info=True)
+            return
+    if not found or (owner != key.id and not key.admin):
+        raise NotFound(f"no request {request_id!r} made with this key", param="request_id", code="request_not_found")
 
 
 @post("/v1/feedback", status_code=201)
@@ -41,9 +78,11 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("give a score, a label, or both", param="score")
     if feedback.score is not None and not math.isfinite(feedback.score):
         raise InvalidRequest("score must be a finite number", param="score")
+    request_id = feedback.request_id.removeprefix(COMPLETION_PREFIX)
+    await check_request(gateway, request_id, key)
     row = {
         "id": "fb_" + secrets.token_hex(8),
-        "request_id": feedback.request_id,
+        "request_id": request_id,
         "created_at": datetime.now(UTC),
         "key_id": key.id,
         "score": feedback.score,
@@ -51,4 +90,4 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         "comment": feedback.comment,
     }
     gateway.writer.put("feedback", row)
-    return json_response({"id": row["id"], "request_id": feedback.request_id, "object": "feedback"}, {}, 201)
+    return json_response({"id": row["id"], "request_id": request_id, "object": "feedback"}, {}, 201)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -30,7 +29,15 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters["pretty"] = lambda value: json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def score_items(scores: dict[str, Any]) -> list[tuple[str, str]]:
+    """``{"hate": 0.0123, ...}`` as (name, value) pairs to show one a line: JSON in a table cell wraps
+    into an unreadable column of fragments."""
+    return [(str(k), f"{v:.3g}" if isinstance(v, float) else str(v)) for k, v in sorted(scores.items())]
+
+
+_env.filters["score_items"] = score_items
 _env.filters["tags"] = tag_list
 _env.filters["counts"] = entity_counts
 

@@ -11,6 +11,26 @@ from llmgw.evals.suite import Check
 
 NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 
+# Refusals that are the gateway's (or the provider's) verdict on the case's content: a result the
+# checks grade (``blocked``, ``verdict``; a content check fails on them). Any other error status
+# (an unknown route or model, a bad key, a missing template variable, 429 after the retries, a
+# provider down) says nothing about quality: it is an error, counted apart and never cached.
+VERDICT_CODES = frozenset(
+    {
+        "prompt_injection",
+        "pii_blocked",
+        "content_filter",
+        "upstream_content_filter",
+        "upstream_bad_request",
+    }
+)
+
+
+def is_error(result: dict[str, Any]) -> bool:
+    """The call got no verdict on the case: see :data:`VERDICT_CODES`."""
+    status = int(result.get("status") or 0)
+    return status == 0 or (status >= 400 and result.get("error_code") not in VERDICT_CODES)
+
 
 @dataclass(slots=True)
 class Outcome:

@@ -39,7 +39,17 @@ def _table(summary: dict[str, Any]) -> None:
         title=f"{summary['suite']}: {next(iter(summary['variants'].values()))['cases']} cases, "
         f"{summary['repeats']} repeat(s); baseline {summary['baseline']}"
     )
-    for column in ("variant", "pass rate (95% CI)", "score (95% CI)", "p50 ms", "$/case", "vs baseline", "p (Holm)"):
+    columns = (
+        "variant",
+        "pass rate (95% CI)",
+        "score (95% CI)",
+        "errors",
+        "p50 ms",
+        "$/case",
+        "vs baseline",
+        "p (Holm)",
+    )
+    for column in columns:
         table.add_column(column)
     comparisons = {c["variant"]: c for c in summary["comparisons"]}
     for name, v in summary["variants"].items():
@@ -49,6 +59,7 @@ def _table(summary: dict[str, Any]) -> None:
             name,
             f"{v['pass_rate']:.1%} [{v['pass_rate_ci'][0]:.1%}, {v['pass_rate_ci'][1]:.1%}]",
             f"{v['score']:.3f} [{v['score_ci'][0]:.3f}, {v['score_ci'][1]:.3f}]",
+            f"{v['errors']}/{v['answers']}" if v["errors"] else "0",
             f"{v['latency_ms_p50']:.0f}",
             f"{v.get('cost_usd_per_case', 0.0):.6f}",
             versus,
@@ -61,10 +72,11 @@ def _table(summary: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import httpx
     from rich.progress import Progress
 
-    from llmgw.evals.report import score_cases, summarise
-    from llmgw.evals.runner import AnswerCache, run
+    from llmgw.evals.report import errors_line, score_cases, summarise
+    from llmgw.evals.runner import AnswerCache, EvalError, Tally, gateway_identity, run
 
     try:
         suite = load_suite(args.suite)
@@ -78,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         config = _load(args.config or os.environ.get("LLMGW_CONFIG"))
     out = Path(args.out)
-    cache = AnswerCache(out / "answers.db")
+    cache = AnswerCache(out / "answers.db", gateway_identity(args.url, config))
+    tally = Tally()
     total = len(suite.variants) * len(cases) * suite.repeats
     with Progress(disable=args.quiet or not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"eval {suite.name}", total=total)
@@ -91,16 +104,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         try:
             answers = asyncio.run(
-                run(suite, cases, cache, url=args.url, key=args.key, config=config, progress=progress)
+                run(suite, cases, cache, url=args.url, key=args.key, config=config, progress=progress, tally=tally)
             )
         except KeyboardInterrupt:
             print("interrupted: answers so far are cached; run again to resume", file=sys.stderr)
             return 130
+        except EvalError as exc:
+            print(f"llmgw: {exc}", file=sys.stderr)
+            return 2
+        except httpx.TransportError as exc:
+            print(f"llmgw: cannot reach the gateway at {args.url}: {exc!r}", file=sys.stderr)
+            return 2
     summary = summarise(suite, score_cases(suite, cases, answers), args.alpha)
     summary.update(
         started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         seconds=round(time.perf_counter() - started, 2),
-        calls=counts["called"],
+        calls=tally.requests,  # every request: answers, judge gradings and retries after 429
+        rate_limited=tally.rate_limited,
+        fetched=counts["called"],
         cached=counts["cached"],
         gateway=args.url or "in process",
         prompts_commit=_commit(config.templates.repo if config else "."),
@@ -115,7 +136,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         Path(args.html).write_text(render(summary), encoding="utf-8")
     if not args.quiet:
         _table(summary)
-    print(f"{summary['calls']} calls, {summary['cached']} cached, {summary['seconds']} s; wrote {path}")
+    retried = f" ({tally.rate_limited} of them retries after 429)" if tally.rate_limited else ""
+    print(
+        f"{summary['calls']} calls{retried}, {summary['fetched']} answers fetched, {summary['cached']} cached, "
+        f"{summary['seconds']} s; wrote {path}"
+    )
+    if summary["errors"]:
+        for name, v in summary["variants"].items():
+            if v["errors"]:
+                print(f"ERRORS {errors_line(name, v)}", file=sys.stderr)
+        print(
+            "These calls got no answer to grade: their cases count as not passed, and `llmgw eval gate` refuses "
+            "the comparison. Errors are not cached: fix the cause and run again.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -140,9 +174,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for name in sorted(set(a["variants"]) | set(b["variants"])):
         va, vb = a["variants"].get(name), b["variants"].get(name)
         if va and vb:
+            errors = (va.get("errors") or 0, vb.get("errors") or 0)
             print(
                 f"{name}: pass rate {va['pass_rate']:.1%} → {vb['pass_rate']:.1%}, "
                 f"score {va['score']:.3f} → {vb['score']:.3f}"
+                + (f", ERRORS {errors[0]} → {errors[1]} (not a quality result)" if any(errors) else "")
             )
         else:
             print(f"{name}: only in {'A' if va else 'B'}")

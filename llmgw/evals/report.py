@@ -4,17 +4,23 @@ the baseline on the same cases (McNemar's exact test, paired bootstrap, Wilcoxon
 A case passes when every check passes; with repeats, a case's pass rate is the share of its
 repeats that passed and it counts as passed (for McNemar) when at least half did. A case's score
 is the mean of its checks' scores over its repeats.
+
+Errors (calls that got no verdict on the case: an unknown route, a provider down, see
+:func:`llmgw.evals.checks.is_error`) are counted per variant and by code, apart from failed
+checks: they still count as not passed (so a rate is never flattered), but a run with errors says
+so and :func:`worse` (``llmgw eval gate``) refuses to pass a comparison that has any.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from llmgw import stats
-from llmgw.evals.checks import evaluate
+from llmgw.evals.checks import evaluate, is_error
 from llmgw.evals.suite import Suite
 from llmgw.stats_power import power_note
 
@@ -31,8 +37,11 @@ def score_cases(
             spreads: list[float] = []
             costs: list[float] = []
             prompts: set[str] = set()
+            errors: list[str] = []
             for repeat in range(suite.repeats):
                 record = answers[(variant.name, case["id"], repeat)]
+                if is_error(record):
+                    errors.append(str(record.get("error_code") or record.get("status") or "no answer"))
                 outcomes = [evaluate(check, record, case) for check in suite.checks]
                 passes.append(all(o.passed for o in outcomes))
                 scores.append(float(np.mean([o.score for o in outcomes])))
@@ -63,6 +72,7 @@ def score_cases(
                 "prompts": sorted(prompts),
                 "outputs": outputs,
                 "failures": sorted(set(failures)),
+                "errors": errors,
             }
         out[variant.name] = per_case
     return out
@@ -74,6 +84,7 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
     variants: dict[str, Any] = {}
     for name, per_case in scored.items():
         passed = sum(per_case[c]["passed"] for c in case_ids)
+        error_codes = Counter(code for c in case_ids for code in per_case[c]["errors"])
         scores = [per_case[c]["score"] for c in case_ids]
         wilson = stats.wilson_interval(passed, n)
         boot = stats.bootstrap_mean_interval(scores) if n > 1 else stats.Interval(scores[0], scores[0], scores[0])
@@ -91,6 +102,10 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
             "judge_noise": _mean_or_none([s for c in case_ids for s in per_case[c]["judge_spread"]]),
             # the template versions that answered (id@commit, from x-llmgw-prompt): the report links them
             "prompt_versions": sorted({p for c in case_ids for p in per_case[c]["prompts"]}),
+            # calls that got no verdict on their case (not failed checks): by error code
+            "answers": n * suite.repeats,
+            "errors": sum(error_codes.values()),
+            "error_codes": dict(error_codes.most_common()),
         }
     baseline = suite.baseline.name
     comparisons: list[dict[str, Any]] = []
@@ -130,6 +145,7 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
     disagreements = [c for c in case_ids if len({scored[v][c]["passed"] for v in scored}) > 1]
     return {
         "suite": suite.name,
+        "errors": sum(v["errors"] for v in variants.values()),
         "baseline": baseline,
         "repeats": suite.repeats,
         "alpha": alpha,
@@ -149,11 +165,25 @@ def _mean_or_none(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def errors_line(variant: str, v: dict[str, Any]) -> str:
+    """``broken: 24 of 24 calls ended in an error (upstream_unavailable ×24)``."""
+    codes = ", ".join(f"{code} ×{count}" for code, count in v["error_codes"].items())
+    return f"{variant}: {v['errors']} of {v['answers']} calls ended in an error ({codes})"
+
+
 def worse(summary: dict[str, Any], candidate: str, metric: str, alpha: float) -> tuple[bool, str]:
-    """Whether ``candidate`` is significantly worse than the baseline on ``metric`` (Holm-adjusted)."""
+    """Whether ``candidate`` is significantly worse than the baseline on ``metric`` (Holm-adjusted);
+    a comparison where either side has errors is refused: it measured no quality."""
     comparison = next((c for c in summary["comparisons"] if c["variant"] == candidate), None)
     if comparison is None:
         raise KeyError(f"no comparison for variant {candidate!r} (variants: {', '.join(summary['variants'])})")
+    failing = [
+        errors_line(name, summary["variants"][name])
+        for name in (candidate, summary["baseline"])
+        if summary["variants"][name].get("errors")
+    ]
+    if failing:
+        return True, f"{candidate} vs {summary['baseline']}: not comparable, {'; '.join(failing)}"
     if metric == "pass_rate":
         diff, p = comparison["pass_rate_difference"], comparison["mcnemar_p_holm"]
     else:

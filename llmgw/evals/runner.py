@@ -2,49 +2,75 @@
 
 In process (the gateway's own app, started for the run, so templates, guards, retrieval and
 routing run as deployed) or against a running gateway (``--url`` and a key). Answers are cached
-in SQLite by (variant fingerprint, case, repeat): an interrupted run resumes where it stopped,
-and a rerun costs nothing. Concurrency is bounded; a 429 waits for ``Retry-After`` and tries again.
+in SQLite by (gateway, variant fingerprint, case, repeat): an interrupted run resumes where it
+stopped, and a rerun costs nothing, but an answer from one gateway (a ``--url``, or an in-process
+config) is never served to a run against another. Errors (the gateway gave no verdict on the
+case, see :func:`llmgw.evals.checks.is_error`) are not cached: a rerun tries them again.
+Concurrency is bounded; a 429 waits for ``Retry-After`` and tries again, and every attempt is
+counted in :class:`Tally`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from llmgw.evals.checks import is_error
 from llmgw.evals.suite import Check, Suite, Variant
 
 SCHEMA = """create table if not exists answers (
-    variant text not null, fingerprint text not null, case_id text not null, repeat integer not null,
-    record text not null, primary key (fingerprint, case_id, repeat))"""
+    gateway text not null, variant text not null, fingerprint text not null, case_id text not null,
+    repeat integer not null, record text not null, primary key (gateway, fingerprint, case_id, repeat))"""
+
+
+class EvalError(Exception):
+    """A run that cannot go on (an admin-only check without the admin key): a message, not a traceback."""
+
+
+def gateway_identity(url: str | None, config: Any = None) -> str:
+    """Which gateway answers: the ``--url``, or a digest of the in-process config (a digest only:
+    the config may hold provider keys). Part of every cached answer's key."""
+    if url:
+        return url.rstrip("/")
+    dumped = config.model_dump_json() if config is not None else "embedded defaults"
+    return "in-process:" + hashlib.sha256(dumped.encode()).hexdigest()[:16]
 
 
 class AnswerCache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, gateway: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.gateway = gateway
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("pragma journal_mode=wal")
+        columns = {row[1] for row in self.db.execute("pragma table_info(answers)")}
+        if columns and "gateway" not in columns:
+            # a cache from before answers were keyed by gateway: which gateway gave them is unknown,
+            # and serving them to another one is the bug this key prevents
+            self.db.execute("drop table answers")
         self.db.execute(SCHEMA)
 
     def get(self, variant: Variant, case_id: str, repeat: int) -> dict[str, Any] | None:
         row = self.db.execute(
-            "select record from answers where fingerprint = ? and case_id = ? and repeat = ?",
-            (variant.fingerprint(), case_id, repeat),
+            "select record from answers where gateway = ? and fingerprint = ? and case_id = ? and repeat = ?",
+            (self.gateway, variant.fingerprint(), case_id, repeat),
         ).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, variant: Variant, case_id: str, repeat: int, record: dict[str, Any]) -> None:
         self.db.execute(
-            "insert or replace into answers values (?, ?, ?, ?, ?)",
-            (variant.name, variant.fingerprint(), case_id, repeat, json.dumps(record)),
+            "insert or replace into answers values (?, ?, ?, ?, ?, ?)",
+            (self.gateway, variant.name, variant.fingerprint(), case_id, repeat, json.dumps(record)),
         )
 
     def close(self) -> None:
@@ -76,13 +102,30 @@ def request_body(suite: Suite, variant: Variant, case: dict[str, Any], repeat: i
     return body
 
 
-async def call(client: httpx.AsyncClient, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+ATTEMPTS = 10  # per answer, when the gateway keeps answering 429 with Retry-After
+
+
+@dataclass(slots=True)
+class Tally:
+    """Every HTTP request the run made to the gateway (answers, judge gradings, retries after 429):
+    what it cost, as opposed to how many answers it got."""
+
+    requests: int = 0
+    rate_limited: int = 0  # of those, answered 429 and tried again
+
+
+async def call(
+    client: httpx.AsyncClient, body: dict[str, Any], key: str | None, tally: Tally | None = None
+) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    for _ in range(10):
+    tally = tally if tally is not None else Tally()
+    for attempt in range(ATTEMPTS):
         started = time.perf_counter()
         response = await client.post("/v1/chat/completions", json=body, headers=headers)
         latency = (time.perf_counter() - started) * 1000.0
-        if response.status_code == 429 and "retry-after" in response.headers:
+        tally.requests += 1
+        if response.status_code == 429 and "retry-after" in response.headers and attempt + 1 < ATTEMPTS:
+            tally.rate_limited += 1
             await asyncio.sleep(min(30.0, float(response.headers["retry-after"])))
             continue
         break
@@ -114,7 +157,7 @@ GRADE = re.compile(r"\b([1-5])\b")
 
 
 async def judge(
-    client: httpx.AsyncClient, check: Check, case: dict[str, Any], output: str, key: str | None
+    client: httpx.AsyncClient, check: Check, case: dict[str, Any], output: str, key: str | None, tally: Tally
 ) -> list[float | None]:
     """Grades in [0, 1] from ``judge_repeats`` calls (None where the judge's reply had no grade)."""
     question = case.get("input") or json.dumps(case.get("messages"))
@@ -127,22 +170,29 @@ async def judge(
             "seed": i,
             "messages": [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}],
         }
-        record = await call(client, body, key)
+        record = await call(client, body, key, tally)
         found = GRADE.search(record.get("output") or "")
         grades.append((int(found.group(1)) - 1) / 4 if found else None)
     return grades
 
 
+async def guard_events(client: httpx.AsyncClient, params: dict[str, Any], key: str | None) -> list[dict[str, Any]]:
+    """``/admin/guard-events``; an :class:`EvalError` naming the fix when the key may not read it."""
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    response = await client.get("/admin/guard-events", params=params, headers=headers)
+    if response.status_code != 200:
+        raise EvalError(
+            f"the `masked` check reads the guardrail log (/admin/guard-events), which needs the admin key; "
+            f"the gateway answered {response.status_code}: run with --key set to auth.admin_key "
+            "(in process: set auth.admin_key in the config)"
+        )
+    return response.json().get("data") or []
+
+
 async def masked_types(client: httpx.AsyncClient, request_id: str, key: str | None) -> list[str]:
     """Entity types the input guards masked or redacted for one request (needs the admin key)."""
-    headers = {"authorization": f"Bearer {key}"} if key else {}
     for _ in range(50):  # the guardrail log is written off the request path: wait for the row
-        response = await client.get(
-            "/admin/guard-events", params={"request_id": request_id, "guard": "pii"}, headers=headers
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"reading the guardrail log needs an admin key ({response.status_code})")
-        events = response.json().get("data") or []
+        events = await guard_events(client, {"request_id": request_id, "guard": "pii"}, key)
         if events:
             return sorted(
                 {e["type"] for ev in events for e in ev.get("entities") or [] if e.get("action") in ("mask", "redact")}
@@ -160,8 +210,12 @@ async def run(
     key: str | None = None,
     config: Any = None,
     progress: Callable[[bool], None] | None = None,
+    tally: Tally | None = None,
 ) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Every answer, from the cache or the gateway, keyed by (variant, case id, repeat)."""
+    """Every answer, from the cache or the gateway, keyed by (variant, case id, repeat).
+
+    Raises :class:`EvalError` before any call when a ``masked`` check cannot read the guardrail log."""
+    tally = tally if tally is not None else Tally()
     answers: dict[tuple[str, str, int], dict[str, Any]] = {}
     judges = [c for c in suite.checks if c.type == "judge"]
     masks = any(c.type == "masked" for c in suite.checks)
@@ -193,6 +247,8 @@ async def run(
             test_client = await stack.enter_async_context(AsyncTestClient(app=app, timeout=600))
             client = test_client  # an httpx.AsyncClient talking to the app in process, lifespan included
             key = key or getattr(getattr(config, "auth", None), "admin_key", None)
+        if masks:  # before spending a single call on answers the check could not grade
+            await guard_events(client, {"limit": 1}, key)
         limit = asyncio.Semaphore(suite.concurrency)
 
         async def one(variant: Variant, case: dict[str, Any], repeat: int) -> None:
@@ -200,14 +256,16 @@ async def run(
                 record = answers.get((variant.name, case["id"], repeat))
                 fresh = record is None
                 if record is None:
-                    record = await call(client, request_body(suite, variant, case, repeat), key)
+                    record = await call(client, request_body(suite, variant, case, repeat), key, tally)
                 if masks and "masked" not in record and record.get("request_id"):
                     record["masked"] = await masked_types(client, record["request_id"], key)
                 graded = record.setdefault("judge", {})
                 for check in judges:
                     if check.judge_key() not in graded and record.get("status", 200) < 400:
-                        graded[check.judge_key()] = await judge(client, check, case, record.get("output") or "", key)
-            cache.put(variant, case["id"], repeat, record)  # written as it comes: a stop loses nothing done
+                        output = record.get("output") or ""
+                        graded[check.judge_key()] = await judge(client, check, case, output, key, tally)
+            if not is_error(record):  # written as it comes: a stop loses nothing done; an error is retried
+                cache.put(variant, case["id"], repeat, record)
             answers[(variant.name, case["id"], repeat)] = record
             if progress and fresh:
                 progress(False)

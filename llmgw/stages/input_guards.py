@@ -72,10 +72,12 @@ def template_variables(ctx: RequestContext, items: list[Item]) -> list[Item]:
     A template's own text (few-shot examples, instructions) is the prompt engineer's, versioned in
     git: scoring it would flag every Q/A example as an injection. What the client put into it
     (``user_input`` and the variables it sent) is scored instead; stripping one strips every
-    templated message it went into.
+    templated message it went into. Each item is named by where the client wrote it
+    (``llmgw.prompt.variables.product``, ``messages[0].content`` for ``user_input``), which is
+    what a refusal's ``param`` shows.
     """
     templated = [item for item in items if item.templated]
-    values = ctx.state.get("template_inputs") or []
+    values: dict[str, str] = ctx.state.get("template_inputs") or {}
     if not templated or not values:
         return []
 
@@ -84,7 +86,7 @@ def template_variables(ctx: RequestContext, items: list[Item]) -> list[Item]:
             for item in templated:
                 item.set(STRIPPED)
 
-    return [Item(f"llmgw.prompt.variables[{i}]", "user", text, strip) for i, text in enumerate(values)]
+    return [Item(where, "user", text, strip) for where, text in values.items()]
 
 
 _INJECTION_CACHE: OrderedDict[str, Any] = OrderedDict()

@@ -20,7 +20,7 @@ from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest
 from llmgw.stages.base import Stage
 from llmgw.templates.experiments import assign
-from llmgw.templates.store import Address, variables_from
+from llmgw.templates.store import Address, variable_paths, variables_from
 
 SYSTEM_ROLES = ("system", "developer")
 
@@ -93,20 +93,25 @@ class RenderTemplate(Stage):
         assert address is not None
         template = await self.gateway.prompts.get(address)
         variables = variables_from(ctx.options, option)
+        paths = variable_paths(variables, option)
         client = ctx.body.get("messages") or []
         if template.spec.combine == "fill_user":
-            users = [m for m in client if m.get("role") == "user"]
+            users = [(i, m) for i, m in enumerate(client) if m.get("role") == "user"]
             if not users:
                 raise InvalidRequest(
                     f"template {address.id} fills in your last user message, and there is none",
                     param="messages",
                 )
-            variables["user_input"] = text_of(users[-1].get("content"))
+            last, message = users[-1]
+            variables["user_input"] = text_of(message.get("content"))
+            paths["user_input"] = f"messages[{last}].content"
         rendered = template.render(variables)
         ctx.body["messages"] = combine(template.spec.combine, rendered, client)
         # the input guards score what the client wrote, not the template's own (trusted) text
         ctx.state["templated"] = {id(m) for m in rendered}
-        ctx.state["template_inputs"] = [v if isinstance(v, str) else json.dumps(v) for v in variables.values() if v]
+        ctx.state["template_inputs"] = {
+            paths[name]: v if isinstance(v, str) else json.dumps(v) for name, v in variables.items() if v
+        }
         ctx.meta["prompt"] = {
             "id": template.id,
             "version": address.version or config.templates.default_ref,

@@ -3,6 +3,11 @@
 Handlers enqueue rows (a non-blocking ``put``); one writer thread drains the queue in batches,
 one transaction per batch, and retries a failed batch with backoff without dropping it.
 ``close()`` drains everything before returning, so a graceful shutdown (SIGTERM) loses nothing.
+
+Request rows are also remembered (id → key id) from ``put`` until their batch is committed (or
+dead-lettered): :meth:`RowWriter.queued_request` answers for a request that exists but is not in
+the table yet, so a caller checking "queued, else in the table" never misses one (an id leaves
+memory only after its row is readable).
 """
 
 from __future__ import annotations
@@ -105,6 +110,8 @@ class RowWriter:
             "guard_events": GuardEventWriter(),  # hash-chained guardrail log (llmgw/audit)
         }
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queued_requests: dict[str, str | None] = {}  # id → key id, until the row is committed
+        self._queued_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.written = 0
         self.failures = 0
@@ -119,7 +126,24 @@ class RowWriter:
 
     def put(self, kind: str, row: dict[str, Any]) -> None:
         """Enqueue a row; never blocks and never touches the database."""
+        if kind == "requests":
+            with self._queued_lock:
+                self._queued_requests[row["id"]] = row.get("key_id")
         self._queue.put((kind, row))
+
+    def queued_request(self, request_id: str) -> tuple[bool, str | None]:
+        """``(True, key id)`` while request ``request_id``'s row is queued and not yet committed."""
+        with self._queued_lock:
+            if request_id in self._queued_requests:
+                return True, self._queued_requests[request_id]
+        return False, None
+
+    def _settled(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Rows committed or dead-lettered: request ids are forgotten only now (see the module doc)."""
+        if kind == "requests":
+            with self._queued_lock:
+                for row in rows:
+                    self._queued_requests.pop(row["id"], None)
 
     @property
     def running(self) -> bool:
@@ -207,6 +231,7 @@ class RowWriter:
                 with self.engine.begin() as conn:
                     self.handlers[kind](conn, rows)
                 self.written += len(rows)
+                self._settled(kind, rows)
                 return
             except Exception:
                 self.failures += 1
@@ -224,4 +249,5 @@ class RowWriter:
             for row in rows:
                 out.write(json.dumps(row, default=str) + "\n")
         self.dead_lettered += len(rows)
+        self._settled(kind, rows)
         log.error("%d %s rows could not be written; kept in %s", len(rows), kind, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,31 @@ from typing import Any
 import yaml
 
 from llmgw.config import TemplatesConfig
-from llmgw.errors import GatewayError
+from llmgw.errors import GatewayError, NotFound
 from llmgw.templates.store import Address, PromptStore, WorkingTreeSource, load_template
 from llmgw.templates.template import CompiledTemplate
 
 
 def example_variables(template: CompiledTemplate) -> dict[str, Any]:
     return {name: var.example for name, var in template.spec.variables.items() if var.example is not None}
+
+
+def _unknown_version_hint(args: argparse.Namespace, exc: NotFound) -> NotFound:
+    """A label such as ``production`` lives in a gateway config's ``templates.labels``: say so."""
+    if exc.code != "prompt_version_not_found" or args.config:
+        return exc
+    return NotFound(
+        f"{exc.message}: not a commit, tag or branch here, and labels (templates.labels) come from a gateway "
+        "config: pass --config FILE before the command, or set LLMGW_CONFIG",
+        code=exc.code,
+    )
+
+
+def _get(args: argparse.Namespace, store: PromptStore, address: str) -> CompiledTemplate:
+    try:
+        return store.get_sync(Address.parse(address))
+    except NotFound as exc:
+        raise _unknown_version_hint(args, exc) from None
 
 
 def _store(args: argparse.Namespace) -> PromptStore:
@@ -42,25 +61,28 @@ def _messages(template: CompiledTemplate, variables: dict[str, Any]) -> list[dic
 
 def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
-    commit = store.resolve_cached(args.ref) or store.resolve_slow(args.ref)
+    try:
+        commit = store.resolve_cached(args.ref) or store.resolve_slow(args.ref)
+    except NotFound as exc:
+        raise _unknown_version_hint(args, exc) from None
     for template_id in store.list_ids(commit):
         try:
             spec = store.get_sync(Address(template_id, commit)).spec
-            print(f"{template_id}\t{spec.description}")
+            print(f"{template_id}\t{spec.description.strip()}")
         except GatewayError as exc:
             print(f"{template_id}\t(broken: {exc.message})")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    template = _store(args).get_sync(Address.parse(args.address))
+    template = _get(args, _store(args), args.address)
     print(f"# {template.id}@{template.commit}  (blobs {template.blob})")
     print(yaml.safe_dump(template.spec.model_dump(exclude_defaults=True), sort_keys=False, allow_unicode=True))
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    template = _store(args).get_sync(Address.parse(args.address))
+    template = _get(args, _store(args), args.address)
     variables = yaml.safe_load(Path(args.vars).read_text()) if args.vars else example_variables(template)
     print(json.dumps(_messages(template, variables or {}), indent=2, ensure_ascii=False))
     return 0
@@ -68,7 +90,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     store = _store(args)
-    a, b = store.get_sync(Address.parse(args.a)), store.get_sync(Address.parse(args.b))
+    a, b = _get(args, store, args.a), _get(args, store, args.b)
     variables = (
         yaml.safe_load(Path(args.vars).read_text()) if args.vars else {**example_variables(a), **example_variables(b)}
     )
@@ -122,7 +144,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     prompts = sub.add_parser("prompts", help="prompt templates in git")
-    prompts.add_argument("--config", help="take templates.repo/dir/labels from this config")
+    prompts.add_argument(
+        "--config",
+        default=os.environ.get("LLMGW_CONFIG"),
+        help="take templates.repo/dir/labels from this config (default: $LLMGW_CONFIG)",
+    )
     prompts.add_argument("--repo", help="git repository (default: .)")
     prompts.add_argument("--dir", help="templates folder in the repository (default: prompts)")
     commands = prompts.add_subparsers(dest="prompts_command", required=True)

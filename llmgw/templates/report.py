@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -80,11 +81,9 @@ def build_report(engine: Engine, name: str, experiment: ExperimentConfig) -> lis
         values = scores.get(arm, [])
         interval = mean_interval(values) if len(values) >= 2 else None
         mean = sum(values) / len(values) if values else None
-        sd = (
-            math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-            if mean is not None and len(values) > 1
-            else None
-        )
+        # exact (statistics works in fractions): identical scores have sd 0.0, not the 1e-16 of float
+        # round-off that once produced "can detect differences of ≥ 2.76e-16"
+        sd = statistics.stdev(values) if len(values) > 1 else None
         low, high = (interval.low, interval.high) if interval else (None, None)
         out.append(ArmReport(arm, counts.get(arm, 0), len(values), mean, low, high, sd=sd))
     base = scores.get(arms[0], [])
