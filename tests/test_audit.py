@@ -16,6 +16,7 @@ import pytest
 import yaml
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from llmgw.audit.chain import EVENTS, GENESIS, GuardEventWriter, canonical_json, row_hash, verify, verify_rows
 from llmgw.audit.queries import stored_from_view
@@ -132,24 +133,35 @@ def _id(engine: Engine, seq: int) -> str:
 
 def test_retried_batches_keep_the_chain_contiguous(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/t.db")
-    writer = RowWriter(engine, batch_size=100, flush_interval_s=0.01)
-    calls = {"n": 0}
+    writer = RowWriter(engine, batch_size=100, flush_interval_s=0.01, dead_letter_dir=tmp_path / "dl")
+    chained = writer.handlers["guard_events"]
+    assert isinstance(chained, GuardEventWriter)
 
-    def flaky(conn: Any, rows: list[dict[str, Any]]) -> None:  # fails after guard events were inserted
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            raise RuntimeError("database hiccup")
+    class Flaky:
+        """The database goes away once, then a commit succeeds but the client never hears of it."""
 
-    writer.register("flaky", flaky)
+        calls = 0
+        prepare = staticmethod(chained.prepare)
+
+        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+            if Flaky.calls == 2:
+                with engine.begin() as other:
+                    chained(other, rows)
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+            return chained(conn, rows)
+
+    writer.register("guard_events", Flaky())
     writer.start()
     for i in range(5):
         writer.put("guard_events", simple_event(i))
-    writer.put("flaky", {})
     writer.flush()
     for i in range(5, 8):
         writer.put("guard_events", simple_event(i))
     writer.close()
-    assert writer.failures == 2
+    assert writer.failures == 2 and writer.dead_lettered == 0
     result = verify(engine)
     assert result.ok and result.checked == 8, result.problems
     # a retry of a batch whose commit did succeed (but was reported as failed) inserts nothing twice

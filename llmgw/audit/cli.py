@@ -50,7 +50,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         with open(args.file, encoding="utf-8") as lines:
             rows = [stored_from_view(json.loads(line)) for line in lines if line.strip()]
         return _report(verify_rows(rows), args.heads, args.file)
-    return _report(verify(_engine(args)), args.heads, "guard_events")
+    from llmgw.cli import _load
+    from llmgw.storage.deadletter import DeadLetters
+
+    letters = DeadLetters(_load(getattr(args, "config", None)).storage.dead_letter_dir)
+    held = letters.rows("guard_events")  # events the writer kept aside: a gap until replayed
+    return _report(verify(_engine(args), held=held, held_in=str(letters.path("guard_events"))), args.heads,
+                   "guard_events")  # fmt: skip
 
 
 def cmd_export(args: argparse.Namespace) -> int:
