@@ -16,7 +16,7 @@ import numbers
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Table, TypeDecorator
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -59,6 +59,8 @@ def _plan(table: Table) -> tuple[tuple[str, str, Any], ...]:
     plan: list[tuple[str, str, Any]] = []
     for column in table.columns:
         kind = column.type
+        if isinstance(kind, TypeDecorator):  # sqlmodel's AutoString: a String underneath
+            kind = kind.impl_instance
         if isinstance(kind, JSON):
             plan.append((column.name, "json", None))
         elif isinstance(kind, String):
@@ -76,6 +78,19 @@ def _plan(table: Table) -> tuple[tuple[str, str, Any], ...]:
     return tuple(plan)
 
 
+@lru_cache(maxsize=16)
+def _fill(table: Table) -> tuple[tuple[str, Any], ...]:
+    """The value of each column a row may leave out: its scalar default, else NULL where allowed."""
+    fill: list[tuple[str, Any]] = []
+    for column in table.columns:
+        default = column.default
+        if default is not None and getattr(default, "is_scalar", False):
+            fill.append((column.name, default.arg))
+        elif column.nullable and not column.primary_key:
+            fill.append((column.name, None))
+    return tuple(fill)
+
+
 def sanitise(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """``row`` fit for ``table`` (a new dict); changes are listed in its ``sanitised`` column if it has one.
 
@@ -84,6 +99,9 @@ def sanitise(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     from llmgw.audit.chain import as_utc  # the one parser of timestamps both tables use
 
     out = dict(row)
+    for name, default in _fill(table):  # one key set for the whole batch (an executemany binds the first row's keys)
+        if name not in out:
+            out[name] = default
     notes: list[str] = []
     for name, kind, limit in _plan(table):
         value = out.get(name)
