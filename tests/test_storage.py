@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from llmgw.cli import main
+from llmgw.guards.events import guard_event
 from llmgw.keys import KeyStore
 from llmgw.storage.db import make_engine
 from llmgw.storage.deadletter import DeadLetters
@@ -211,6 +212,10 @@ def count(engine: Engine, table: str) -> int:
         return int(conn.execute(text(f"select count(*) from {table}")).scalar() or 0)
 
 
+def event(i: int) -> dict[str, object]:
+    return guard_event(request_id=f"req{i:06d}", stage="input", guard="pii", verdict="allow", policy="default@1")
+
+
 def wait_for(check: Callable[[], bool], bound_s: float) -> bool:
     """Poll ``check`` until it holds or ``bound_s`` has passed (a bound, not a timing assertion)."""
     deadline = time.monotonic() + bound_s
@@ -240,7 +245,7 @@ def test_a_refused_row_never_holds_up_its_batch(db_url: str, tmp_path: Path) -> 
     assert stored, f"{count(engine, 'requests')} of 99 request rows stored in time"
     writer.close()
     with engine.connect() as conn:
-        user, note = conn.execute(text('select "user", sanitised from requests where id = \'req000010\'')).one()
+        user, note = conn.execute(text("select \"user\", sanitised from requests where id = 'req000010'")).one()
         model, model_note = conn.execute(
             text("select model_requested, sanitised from requests where id = 'req000020'")
         ).one()
@@ -264,8 +269,7 @@ def test_one_table_never_waits_for_another(tmp_path: Path) -> None:
         conn.execute(text("alter table guard_events rename to guard_events_away"))
     writer = RowWriter(engine, flush_interval_s=0.2, dead_letter_dir=tmp_path / "dl")
     writer.start()
-    writer.put("guard_events", {"request_id": "req000000", "stage": "input", "guard": "pii", "verdict": "allow",
-                                "policy": "default@1", "created_at": datetime.now(UTC)})  # fmt: skip
+    writer.put("guard_events", event(0))
     for i in range(10):
         writer.put("requests", row(i))
     assert wait_for(lambda: count(engine, "requests") == 10, writer.flush_interval_s + 1.0)
@@ -291,8 +295,7 @@ def test_shutdown_with_the_database_away_keeps_every_row_and_replay_restores_the
     writer.start()
     for i in range(20):
         writer.put("requests", row(i))
-        writer.put("guard_events", {"request_id": f"req{i:06d}", "stage": "input", "guard": "pii",
-                                    "verdict": "allow", "policy": "default@1", "created_at": datetime.now(UTC)})  # fmt: skip
+        writer.put("guard_events", event(i))
     writer.close()
     assert len(letters.rows("requests")) == 20
     events = letters.rows("guard_events")
