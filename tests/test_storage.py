@@ -270,10 +270,10 @@ def test_one_table_never_waits_for_another(tmp_path: Path) -> None:
     writer = RowWriter(engine, flush_interval_s=0.2, dead_letter_dir=tmp_path / "dl")
     writer.start()
     writer.put("guard_events", event(0))
+    assert wait_for(lambda: writer.failures >= 1, 10), "the guard events' table is away: their lane retries"
     for i in range(10):
         writer.put("requests", row(i))
     assert wait_for(lambda: count(engine, "requests") == 10, writer.flush_interval_s + 1.0)
-    assert writer.failures >= 1, "the guard event's table is away: its lane retries"
     with engine.begin() as conn:
         conn.execute(text("alter table guard_events_away rename to guard_events"))
     writer.close()

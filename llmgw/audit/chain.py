@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from llmgw.audit.models import AuditCheckpoint, GuardEventRow
-from llmgw.storage.sanitise import plain
+from llmgw.storage.sanitise import as_utc, plain
 from llmgw.storage.sql import insert_new
 
 log = logging.getLogger("llmgw.audit")
@@ -40,13 +40,6 @@ TEXT_FIELDS = ("id", "request_id", "key_id", "team", "user", "route", "stage", "
 ENTITY_KEYS = frozenset({"type", "start", "end", "score", "action", "value_hash", "placeholder", "recognizer", "where"})
 EVENTS = GuardEventRow.__table__
 CHECKPOINTS = AuditCheckpoint.__table__
-
-
-def as_utc(value: datetime | str) -> datetime:
-    """A timestamp (or ISO 8601 text) as an aware UTC datetime; a naive one is taken as UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
 
 
 def iso_utc(value: datetime) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,13 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, Stri
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 NOTE_COLUMN = "sanitised"
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """A timestamp (or ISO 8601 text) as an aware UTC datetime; a naive one is taken as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
 
 
 def plain(value: Any) -> Any:
@@ -96,8 +104,6 @@ def sanitise(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 
     A datetime given as ISO text (a row read back from a dead-letter file) becomes a datetime again.
     """
-    from llmgw.audit.chain import as_utc  # the one parser of timestamps both tables use
-
     out = dict(row)
     for name, default in _fill(table):  # one key set for the whole batch (an executemany binds the first row's keys)
         if name not in out:
@@ -108,6 +114,9 @@ def sanitise(table: Table, row: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         if kind == "text":
+            plain_text = type(value) is str and value.isascii() and "\x00" not in value
+            if plain_text and (limit is None or len(value) <= limit):
+                continue  # the common case, checked cheaply
             text = value if isinstance(value, str) else str(value)
             if text is not value:
                 notes.append(f"{name}: not text, stored as its string form")
@@ -125,6 +134,8 @@ def sanitise(table: Table, row: dict[str, Any]) -> dict[str, Any]:
             out[name] = cleaned
         elif kind == "int" and not isinstance(value, bool):
             low, high = limit
+            if type(value) is int and low <= value <= high:
+                continue
             try:
                 number = int(value)
             except (TypeError, ValueError, OverflowError):
