@@ -381,3 +381,15 @@ def test_readyz_not_ready_while_the_limits_redis_is_down(make_gateway) -> None: 
     gw = make_gateway(limits={"enabled": True, "store": "redis", "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     response = httpx.get(f"{gw.url}/readyz")
     assert response.status_code == 503 and response.json()["checks"]["limits_redis"] is False
+
+
+def test_a_row_queued_after_shutdown_is_kept(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(engine, flush_interval_s=0.01, dead_letter_dir=letters.dir)
+    writer.start()
+    writer.put("requests", row(1))
+    writer.close()
+    writer.put("requests", row(2))  # e.g. a request that finished while the gateway was stopping
+    assert count(engine, "requests") == 1 and [r["id"] for r in letters.rows("requests")] == ["req000002"]
+    engine.dispose()

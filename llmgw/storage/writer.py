@@ -184,9 +184,11 @@ class _Lane:
         self.handler = handler
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name=f"llmgw-writer-{kind}", daemon=True)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the in-flight batch and this lane's dead-letter appends
+        self.gate = threading.Lock()  # ``abandoned`` against ``put`` (never held during I/O)
         self.inflight: list[dict[str, Any]] = []
         self.away = False  # the last write found the database away: one try per batch until one succeeds
+        self.away_at_stop = False  # a write failed during shutdown: keep the rest on disk without trying
         self.abandoned = False
 
     def pending(self) -> int:
@@ -254,7 +256,7 @@ class _Lane:
         attempt = 0
         while True:
             stopping = writer.stopping.is_set()
-            if stopping and self.away:  # shutting down with the database away: keep the rows on disk now
+            if stopping and self.away_at_stop:  # shutting down with the database away: keep the rows on disk now
                 self.dead_letter(prepared, "database unreachable at shutdown")
                 return
             try:
@@ -267,6 +269,7 @@ class _Lane:
                 writer.count("failures", 1)
                 if stopping or self.away or attempt >= writer.max_attempts:
                     self.away = True
+                    self.away_at_stop = stopping
                     log.error("writing %d %s rows failed (%s); keeping them in the dead-letter file",
                               len(prepared), self.kind, describe(exc))  # fmt: skip
                     self.dead_letter(prepared, describe(exc))
@@ -290,9 +293,11 @@ class _Lane:
             self.writer.keep(self.kind, rows, error)
 
     def abandon(self) -> None:
-        """Called by ``close()`` when the thread did not finish in time (stuck in a database call)."""
-        with self.lock:
+        """Called by ``close()`` once the thread ended, or did not in time (stuck in a database call):
+        whatever is still queued or in flight goes to the dead-letter file."""
+        with self.gate:
             self.abandoned = True
+        with self.lock:
             rows = list(self.inflight)
             while True:
                 try:
@@ -361,7 +366,11 @@ class RowWriter:
             log.error("no storage handler for %r rows", kind)
             self.register(kind, _no_handler)
             lane = self._lanes[kind]
-        lane.queue.put(row)
+        with lane.gate:
+            if not lane.abandoned:
+                lane.queue.put(row)
+                return
+        self.keep(kind, [row], "queued after shutdown")  # nothing reads the queue any more
 
     @property
     def running(self) -> bool:
@@ -419,7 +428,7 @@ class RowWriter:
             if lane.thread.is_alive():
                 log.error("storage writer for %s did not finish within %.0fs; keeping its rows in the "
                           "dead-letter file", lane.kind, timeout)  # fmt: skip
-                lane.abandon()
+            lane.abandon()  # also rows put after the thread's last look at its queue
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until every row put before this call is written or kept (for tests and the CLI)."""
