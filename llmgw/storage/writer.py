@@ -104,11 +104,6 @@ class TableWriter:
         return len(new)
 
 
-def write_requests(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert request rows (already sanitised) and add the new ones to the usage totals."""
-    return TableWriter(RequestRow.__table__, add_usage)(conn, rows)
-
-
 def default_handlers() -> dict[str, BatchHandler]:
     return {
         "requests": TableWriter(RequestRow.__table__, add_usage),
@@ -282,8 +277,10 @@ class _Lane:
     def refused(self, row: dict[str, Any], exc: BaseException) -> None:
         """The database refused this row alone: keep it aside, the rest of its batch goes on."""
         self.writer.count("refused", 1)
-        log.error("the database refused a %s row (id %s): %s; kept in the dead-letter file",
-                  self.kind, row.get("id") if isinstance(row, dict) else None, describe(exc))  # fmt: skip
+        # the error's text may quote the refused value (the user's data): only its kind goes to the log
+        kind = type(getattr(exc, "orig", None) or exc).__name__
+        row_id = row.get("id") if isinstance(row, dict) else None
+        log.error("the database refused a %s row (id %s, %s); kept in the dead-letter file", self.kind, row_id, kind)
         self.dead_letter([row], describe(exc))
 
     def dead_letter(self, rows: list[dict[str, Any]], error: str) -> None:
@@ -400,7 +397,7 @@ class RowWriter:
                          len(rows), kind, exc_info=True)  # fmt: skip
             return
         self.count("dead_lettered", len(rows))
-        log.error("%d %s rows could not be written (%s); kept in %s", len(rows), kind, error, path)
+        log.error("%d %s rows could not be written; kept in %s", len(rows), kind, path)
 
     def dead_letter(self, kind: str, rows: list[dict[str, Any]]) -> None:
         self.keep(kind, rows, "")
