@@ -6,6 +6,7 @@ its answer into a response. Every error leaves as OpenAI's error shape with the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -51,7 +52,7 @@ def healthz() -> Response[bytes]:
 
 @get("/readyz")
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Readiness: every provider can take traffic and the storage writer runs."""
+    """Readiness: every provider can take traffic, the storage writer runs and keeps up, Redis answers."""
     checks = await gateway_of(request).readiness()
     ok = all(checks.values())
     return json_response({"status": "ok" if ok else "unavailable", "checks": checks}, {}, 200 if ok else 503)
@@ -60,8 +61,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get("/metrics")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
+    dead_letters = await asyncio.to_thread(gateway.writer.dead_letter_counts)  # reads files: off the loop
     return Response(
-        gateway.metrics.render(gateway.writer.pending()),
+        gateway.metrics.render(gateway.writer.pending(), dead_letters),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )
 

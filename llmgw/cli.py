@@ -161,12 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     from llmgw.audit import cli as audit_cli
     from llmgw.evals import cli as evals_cli
     from llmgw.retrieval import cli as retrieval_cli
+    from llmgw.storage import cli as storage_cli
     from llmgw.templates import cli as prompts_cli
     from llmgw.templates import report as experiments_report
 
     prompts_cli.register(sub)
     experiments_report.register(sub)
     audit_cli.register(sub)
+    storage_cli.register(sub)
     retrieval_cli.register(sub)
     evals_cli.register(sub)
     return parser

@@ -54,8 +54,9 @@ class StorageConfig(Strict):
     url: str = "sqlite:///var/llmgw.db"
     batch_size: int = Field(500, gt=0)
     flush_interval_s: float = Field(0.5, gt=0)
-    max_attempts: int = Field(12, ge=1, description="tries per batch before its rows go to the dead-letter file")
+    max_attempts: int = Field(12, ge=1, description="tries per batch while the database is away, then dead-letter")
     dead_letter_dir: str = Field("var/dead-letter", description="where rows that cannot be written are kept")
+    max_pending_rows: int = Field(10_000, gt=0, description="/readyz is not ready while more rows wait than this")
 
 
 # --- providers -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class Gateway:
             flush_interval_s=config.storage.flush_interval_s,
             max_attempts=config.storage.max_attempts,
             dead_letter_dir=config.storage.dead_letter_dir,
+            max_pending_rows=config.storage.max_pending_rows,
         )
         self.keys = KeyStore(self.engine, config.keys)
         self.metrics = Metrics()
@@ -149,7 +150,10 @@ class Gateway:
             except Exception:  # a failing check means "not ready", never a 500
                 log.warning("readiness check of %s failed", name, exc_info=True)
                 checks[name] = False
-        checks["storage_writer"] = self.writer.running
+        # the writer runs and is not far behind (rows waiting beyond storage.max_pending_rows)
+        checks["storage_writer"] = self.writer.running and not self.writer.behind()
+        if self.counters is not None and self.config.limits.store == "redis":
+            checks["limits_redis"] = await self.counters.ready()
         if self.config.guards.enabled:
             checks["guards"] = self.guards.healthy
         if self.cache is not None and self.cache.redis is not None:

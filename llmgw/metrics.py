@@ -27,6 +27,9 @@ class Metrics:
         self.errors = Counter("llmgw_errors", "Errors by code", ("code",), registry=self.registry)
         self.storage_pending = Gauge("llmgw_storage_pending_rows", "Rows queued for the database",
                                      registry=self.registry)  # fmt: skip
+        self.storage_dead_letter = Gauge("llmgw_storage_dead_letter_rows",
+                                         "Rows kept in the dead-letter files until `llmgw storage replay`",
+                                         ("table",), registry=self.registry)  # fmt: skip
 
     def observe(self, ctx: RequestContext) -> None:
         model = ctx.model_name or ""
@@ -43,6 +46,8 @@ class Metrics:
         if ctx.error_code:
             self.errors.labels(ctx.error_code).inc()
 
-    def render(self, pending_rows: int) -> bytes:
+    def render(self, pending_rows: int, dead_letter_rows: dict[str, int] | None = None) -> bytes:
         self.storage_pending.set(pending_rows)
+        for table, rows in (dead_letter_rows or {}).items():
+            self.storage_dead_letter.labels(table).set(rows)
         return generate_latest(self.registry)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from llmgw.audit.chain import EVENTS, GENESIS, GuardEventWriter, canonical_json, row_hash, verify, verify_rows
 from llmgw.audit.queries import stored_from_view
@@ -23,6 +24,8 @@ from llmgw.audit.retention import prune
 from llmgw.cli import main
 from llmgw.guards.events import guard_event, value_hash
 from llmgw.storage.db import make_engine
+from llmgw.storage.deadletter import DeadLetters
+from llmgw.storage.replay import replay
 from llmgw.storage.writer import RowWriter
 from tests.conftest import RunningGateway
 
@@ -132,24 +135,35 @@ def _id(engine: Engine, seq: int) -> str:
 
 def test_retried_batches_keep_the_chain_contiguous(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/t.db")
-    writer = RowWriter(engine, batch_size=100, flush_interval_s=0.01)
-    calls = {"n": 0}
+    writer = RowWriter(engine, batch_size=100, flush_interval_s=0.01, dead_letter_dir=tmp_path / "dl")
+    chained = writer.handlers["guard_events"]
+    assert isinstance(chained, GuardEventWriter)
 
-    def flaky(conn: Any, rows: list[dict[str, Any]]) -> None:  # fails after guard events were inserted
-        calls["n"] += 1
-        if calls["n"] <= 2:
-            raise RuntimeError("database hiccup")
+    class Flaky:
+        """The database goes away once, then a commit succeeds but the client never hears of it."""
 
-    writer.register("flaky", flaky)
+        calls = 0
+        prepare = staticmethod(chained.prepare)
+
+        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+            if Flaky.calls == 2:
+                with engine.begin() as other:
+                    chained(other, rows)
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+            return chained(conn, rows)
+
+    writer.register("guard_events", Flaky())
     writer.start()
     for i in range(5):
         writer.put("guard_events", simple_event(i))
-    writer.put("flaky", {})
     writer.flush()
     for i in range(5, 8):
         writer.put("guard_events", simple_event(i))
     writer.close()
-    assert writer.failures == 2
+    assert writer.failures == 2 and writer.dead_lettered == 0
     result = verify(engine)
     assert result.ok and result.checked == 8, result.problems
     # a retry of a batch whose commit did succeed (but was reported as failed) inserts nothing twice
@@ -163,6 +177,50 @@ def test_retried_batches_keep_the_chain_contiguous(tmp_path: Path) -> None:
         handler(conn, [simple_event(9)])
     result = verify(engine)
     assert result.ok and result.checked == 12 and result.heads[handler.chain][0] == 4, result.problems
+
+
+def test_events_kept_in_the_dead_letter_file_stay_in_the_chain_until_replayed(db_url: str, tmp_path: Path) -> None:
+    """Before: dead-lettered events had no chain position, later events closed the gap, and verify said ok."""
+    engine = make_engine(db_url)
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(engine, flush_interval_s=0.01, max_attempts=1, dead_letter_dir=letters.dir)
+    chained = writer.handlers["guard_events"]
+
+    class Outage:
+        """The database is away for the second batch only."""
+
+        calls = 0
+        prepare = staticmethod(chained.prepare)  # type: ignore[attr-defined]
+
+        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int | None:
+            Outage.calls += 1
+            if Outage.calls == 2:
+                raise OperationalError("INSERT", {}, Exception("connection refused"))
+            return chained(conn, rows)
+
+    writer.register("guard_events", Outage())
+    writer.start()
+    for batch in ((0, 1, 2), (3, 4, 5), (6, 7)):
+        for i in batch:
+            writer.put("guard_events", simple_event(i))
+        writer.flush()
+    writer.close()
+    held, where = letters.rows("guard_events"), str(letters.path("guard_events"))
+    assert sorted(e["seq"] for e in held) == [4, 5, 6]
+    assert "seq 4..6 missing (row deleted)" in "".join(verify(engine).problems)
+    result = verify(engine, held=held, held_in=where)
+    chain = next(iter(result.heads))
+    assert result.problems == [
+        f"chain {chain}: 3 event(s) (seq 4..6) are not in the database but in the dead-letter file {where}: "
+        "run `llmgw storage replay`"
+    ]
+    edited = [dict(e, detail="nothing happened") if e["seq"] == 5 else e for e in held]
+    assert "seq 5 (" in "".join(verify(engine, held=edited, held_in=where).problems)
+    replayed = {c.table: c.replayed for c in replay(engine, letters)}
+    assert replayed == {"guard_events": 3}
+    after = verify(engine, held=letters.rows("guard_events"), held_in=where)
+    assert after.ok and after.checked == 8, after.problems
+    engine.dispose()
 
 
 def test_odd_values_never_jam_the_writer(db_url: str) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +15,14 @@ import httpx
 import openai
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
+from llmgw.cli import main
+from llmgw.guards.events import guard_event
 from llmgw.keys import KeyStore
 from llmgw.storage.db import make_engine
+from llmgw.storage.deadletter import DeadLetters
 from llmgw.storage.writer import RowWriter
 from tests.conftest import ADMIN_KEY, base_config, free_port
 from tests.upstream import FakeUpstream
@@ -152,7 +157,6 @@ def test_restart_and_sigterm_keep_every_row(upstream: FakeUpstream, tmp_path: Pa
 
 
 def test_cli_keys_and_revocation_reach_the_running_gateway(make_gateway, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from llmgw.cli import main
 
     gw = make_gateway(auth={"admin_key": ADMIN_KEY, "key_refresh_s": 0.1})
     config_path = tmp_path / "cli.yaml"
@@ -198,3 +202,194 @@ def test_two_gateways_creating_the_same_tables_at_once(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+# --- losses: refused rows, outages, shutdown, replay (issue 15) --------------------------------
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"select count(*) from {table}")).scalar() or 0)
+
+
+def event(i: int) -> dict[str, object]:
+    return guard_event(request_id=f"req{i:06d}", stage="input", guard="pii", verdict="allow", policy="default@1")
+
+
+def wait_for(check: Callable[[], bool], bound_s: float) -> bool:
+    """Poll ``check`` until it holds or ``bound_s`` has passed (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + bound_s
+    while not check():
+        if time.monotonic() > deadline:
+            return check()
+        time.sleep(0.02)
+    return True
+
+
+def test_a_refused_row_never_holds_up_its_batch(db_url: str, tmp_path: Path) -> None:
+    """Before: one NUL or over-long value failed the whole batch for ~35 s, then dead-lettered all of it."""
+    engine = make_engine(db_url)
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(engine, flush_interval_s=0.2, dead_letter_dir=letters.dir)
+    writer.start()
+    rows = [row(i) for i in range(100)]
+    rows[10]["user"] = "eve\x00@example.com"  # PostgreSQL refuses NUL in text
+    rows[20]["model_requested"] = "m" * 250  # over varchar(200), as a 404 for an absurd model name records
+    rows[30]["created_at"] = "not a time"  # cannot be repaired: isolated, kept aside
+    writer.put("feedback", {"id": "fb_1", "request_id": "req000001", "created_at": datetime.now(UTC),
+                            "label": "good\x00", "score": 1.0})  # fmt: skip
+    for r in rows:
+        writer.put("requests", r)
+    stored = wait_for(lambda: count(engine, "requests") == 99 and count(engine, "feedback") == 1,
+                      writer.flush_interval_s + 1.0)  # fmt: skip
+    assert stored, f"{count(engine, 'requests')} of 99 request rows stored in time"
+    writer.close()
+    with engine.connect() as conn:
+        user, note = conn.execute(text("select \"user\", sanitised from requests where id = 'req000010'")).one()
+        model, model_note = conn.execute(
+            text("select model_requested, sanitised from requests where id = 'req000020'")
+        ).one()
+        label, label_note = conn.execute(text("select label, sanitised from feedback")).one()
+        usage = conn.execute(text("select sum(requests) from usage")).scalar()
+        clean = conn.execute(text("select count(*) from requests where sanitised is null")).scalar()
+    assert user == "eve\ufffd@example.com" and "user: NUL" in note
+    assert model == "m" * 200 and "model_requested: cut from 250 to 200 characters" in model_note
+    assert label == "good\ufffd" and "label: NUL" in label_note
+    assert usage == 99 and clean == 97
+    kept = DeadLetters.read(letters.path("requests"))[0]
+    assert [k.row["id"] for k in kept] == ["req000030"] and kept[0].error
+    assert writer.refused == 1 and writer.dead_lettered == 1
+    engine.dispose()
+
+
+def test_one_table_never_waits_for_another(tmp_path: Path) -> None:
+    """Before: one writer thread retried a failing table's batch for ~35 s while every other table waited."""
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    with engine.begin() as conn:
+        conn.execute(text("alter table guard_events rename to guard_events_away"))
+    writer = RowWriter(engine, flush_interval_s=0.2, dead_letter_dir=tmp_path / "dl")
+    writer.start()
+    writer.put("guard_events", event(0))
+    assert wait_for(lambda: writer.failures >= 1, 10), "the guard events' table is away: their lane retries"
+    for i in range(10):
+        writer.put("requests", row(i))
+    assert wait_for(lambda: count(engine, "requests") == 10, writer.flush_interval_s + 1.0)
+    with engine.begin() as conn:
+        conn.execute(text("alter table guard_events_away rename to guard_events"))
+    writer.close()
+    assert count(engine, "guard_events") == 1 and writer.dead_lettered == 0
+    engine.dispose()
+
+
+def unreachable_engine() -> Engine:
+    """A PostgreSQL engine whose server is not there (connections are refused)."""
+    return create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing", pool_pre_ping=True)
+
+
+def test_shutdown_with_the_database_away_keeps_every_row_and_replay_restores_them(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: close(timeout=30) gave up while the writer still retried (~35 s), and the rows were lost."""
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(unreachable_engine(), flush_interval_s=0.05, dead_letter_dir=letters.dir)
+    writer.start()
+    for i in range(20):
+        writer.put("requests", row(i))
+        writer.put("guard_events", event(i))
+    writer.close()
+    assert len(letters.rows("requests")) == 20
+    events = letters.rows("guard_events")
+    assert sorted(e["seq"] for e in events) == list(range(1, 21)), "each kept event has its place in the chain"
+
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": db_url, "dead_letter_dir": str(letters.dir)}}))
+    engine = make_engine(db_url)
+    assert main(["audit", "--config", str(config), "verify"]) == 1
+    err = capsys.readouterr().err
+    assert f"20 event(s) (seq 1..20) are not in the database but in the dead-letter file {letters.dir}" in err
+    backup = {p.name: p.read_bytes() for p in letters.dir.glob("*.jsonl")}
+    assert main(["storage", "--config", str(config), "replay"]) == 0
+    out = capsys.readouterr().out
+    assert "requests: 20 replayed, 0 already in the database, 0 still failing" in out
+    assert "guard_events: 20 replayed" in out
+    assert count(engine, "requests") == 20 and letters.tables() == []
+    assert main(["audit", "--config", str(config), "verify"]) == 0
+    # idempotent by row id: the same rows again (a replay that died half-way) store nothing twice
+    for name, data in backup.items():
+        (letters.dir / name).write_bytes(data)
+    assert main(["storage", "replay", "--config", str(config)]) == 0
+    assert "requests: 0 replayed, 20 already in the database" in capsys.readouterr().out
+    with engine.connect() as conn:
+        assert conn.execute(text("select sum(requests) from usage")).scalar() == 20
+    assert count(engine, "guard_events") == 20 and main(["audit", "--config", str(config), "verify"]) == 0
+    engine.dispose()
+
+
+def test_outage_while_running_dead_letters_after_the_retry_budget_then_one_try_per_batch(tmp_path: Path) -> None:
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(unreachable_engine(), flush_interval_s=0.05, max_attempts=2, dead_letter_dir=letters.dir)
+    writer.start()
+    writer.put("requests", row(1))
+    assert wait_for(lambda: len(letters.rows("requests")) == 1, 10)
+    failures = writer.failures
+    writer.put("requests", row(2))
+    assert wait_for(lambda: len(letters.rows("requests")) == 2, 10)
+    assert writer.failures == failures + 1, "while the database stays away a batch gets one try"
+    assert writer.running and writer.pending() == 0
+    writer.close()
+
+
+def test_replay_keeps_what_the_database_still_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path}/t.db"
+    letters = DeadLetters(tmp_path / "dl")
+    letters.append("requests", [row(1), row(2, created_at="still not a time")], "earlier outage")
+    letters.append_lines("requests", ["{not json\n"])
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": url, "dead_letter_dir": str(letters.dir)}}))
+    assert main(["storage", "replay", "--config", str(config)]) == 1
+    assert "requests: 1 replayed, 0 already in the database, 2 still failing" in capsys.readouterr().out
+    kept, unreadable = DeadLetters.read(letters.path("requests"))
+    assert [k.row["id"] for k in kept] == ["req000002"] and unreadable == ["{not json\n"]
+    assert main(["storage", "status", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.startswith("requests\t2\t")
+
+
+def test_readyz_and_metrics_show_the_backlog(make_gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/gw.db"
+    dl = tmp_path / "dl"
+    gw = make_gateway(db_url=url, storage={"url": url, "flush_interval_s": 0.05, "max_pending_rows": 3,
+                                           "dead_letter_dir": str(dl)})  # fmt: skip
+    DeadLetters(dl).append("feedback", [{"id": "fb_1"}, {"id": "fb_2"}], "earlier outage")
+    with httpx.Client(base_url=gw.url) as http:
+        assert http.get("/readyz").status_code == 200
+        assert 'llmgw_storage_dead_letter_rows{table="feedback"} 2.0' in http.get("/metrics").text
+        with gw.gateway.engine.begin() as conn:
+            conn.execute(text("alter table requests rename to requests_away"))
+        client = gw.client()
+        for i in range(5):
+            client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": f"q{i}"}])
+        assert wait_for(lambda: http.get("/readyz").status_code == 503, 10)
+        body = http.get("/readyz").json()
+        assert body["checks"]["storage_writer"] is False
+        assert "llmgw_storage_pending_rows 5.0" in http.get("/metrics").text
+        with gw.gateway.engine.begin() as conn:
+            conn.execute(text("alter table requests_away rename to requests"))
+        assert wait_for(lambda: http.get("/readyz").status_code == 200, 15)
+
+
+def test_readyz_not_ready_while_the_limits_redis_is_down(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(limits={"enabled": True, "store": "redis", "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    response = httpx.get(f"{gw.url}/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["limits_redis"] is False
+
+
+def test_a_row_queued_after_shutdown_is_kept(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(engine, flush_interval_s=0.01, dead_letter_dir=letters.dir)
+    writer.start()
+    writer.put("requests", row(1))
+    writer.close()
+    writer.put("requests", row(2))  # e.g. a request that finished while the gateway was stopping
+    assert count(engine, "requests") == 1 and [r["id"] for r in letters.rows("requests")] == ["req000002"]
+    engine.dispose()

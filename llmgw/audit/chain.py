@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import numbers
 import os
 import secrets
 import socket
@@ -21,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from llmgw.audit.models import AuditCheckpoint, GuardEventRow
+from llmgw.storage.sanitise import as_utc, plain
+from llmgw.storage.sql import insert_new
 
 log = logging.getLogger("llmgw.audit")
 
@@ -42,13 +42,6 @@ EVENTS = GuardEventRow.__table__
 CHECKPOINTS = AuditCheckpoint.__table__
 
 
-def as_utc(value: datetime | str) -> datetime:
-    """A timestamp (or ISO 8601 text) as an aware UTC datetime; a naive one is taken as UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
-
-
 def iso_utc(value: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: the canonical form of a timestamp."""
     return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
@@ -60,25 +53,6 @@ def _created_at(value: Any) -> datetime:
     except (TypeError, ValueError, AttributeError):
         log.warning("guard event with an invalid created_at %r: using the current time", value)
         return datetime.now(UTC)
-
-
-def plain(value: Any) -> Any:
-    """JSON-safe data that reads back identically from SQLite and PostgreSQL."""
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")  # PostgreSQL rejects NUL in text
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return plain(float(value))
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [plain(v) for v in value]
-    return plain(str(value))
 
 
 def canonical_json(row: dict[str, Any]) -> bytes:
@@ -141,42 +115,65 @@ def chain_head(conn: Connection, chain: str) -> tuple[int, str]:
     return (int(last[0]), str(last[1])) if last else (0, GENESIS)
 
 
-class GuardEventWriter:
-    """The ``guard_events`` batch handler: chains and inserts rows inside the writer's transaction.
+CHAIN_FIELDS = ("chain", "seq", "prev_hash", "hash")
 
-    The head (seq, hash) is read from the database once and then kept in memory. The writer thread
-    retries a failed batch with the same rows until it commits and only then takes the next one, so
-    a call with new rows means the previous call committed, and a call with the same rows is a retry:
-    the head is then re-read (if the failed attempt did commit after all, the rows are already there).
+
+def is_chained(row: dict[str, Any]) -> bool:
+    return all(row.get(name) is not None for name in CHAIN_FIELDS)
+
+
+def stored(row: dict[str, Any]) -> dict[str, Any]:
+    """A chained row as the table takes it (``created_at`` read back from a dead-letter file's text)."""
+    out = {name: row.get(name) for name in (*HASHED_FIELDS, "prev_hash", "hash")}
+    out["created_at"] = _created_at(out["created_at"])
+    return out
+
+
+class GuardEventWriter:
+    """The ``guard_events`` batch handler: gives each event its place in the chain, then inserts it.
+
+    The place (seq, prev_hash, hash) is taken in memory by :meth:`prepare`, before any write is
+    tried, and kept on the queued row itself: a retried batch, a row isolated by the writer, and a
+    row kept in the dead-letter file while the database is away all carry the position and hash
+    they will have in the database, so ``llmgw audit verify`` sees exactly which events are missing
+    and where they are until ``llmgw storage replay`` puts them back. Inserts skip an id already
+    stored, so writing a chained row twice (a retry whose first attempt did commit) stores it once.
+
+    A new chain (the default: one per writer process) starts at genesis without asking the
+    database; a named chain (resuming after retention) reads its head at its first write.
     """
 
     def __init__(self, chain: str | None = None) -> None:
         self.chain = chain or new_chain_id()
-        self._head: tuple[int, str] | None = None
-        self._pending: tuple[str, tuple[int, str]] | None = None  # (first row id, head after it)
+        self._head: tuple[int, str] | None = None if chain else (0, GENESIS)
 
-    def __call__(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        prepared = [prepare(row) for row in rows if isinstance(row, dict)]
-        if not prepared:
-            return
-        key = prepared[0]["id"]
-        if self._pending is not None:
-            pending_key, after = self._pending
-            if pending_key != key:
-                self._head = after
-            else:
+    def prepare(self, rows: list[Any], conn: Connection | None = None) -> list[dict[str, Any]]:
+        """Chain every row not chained yet (in place, so the queued dict keeps its position)."""
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            if is_chained(row):
+                out.append(row)
+                continue
+            if self._head is None:
+                if conn is None:  # a resumed chain whose head is not read yet: chained at the write
+                    out.append(row)
+                    continue
                 self._head = chain_head(conn, self.chain)
-                if self._head == after:
-                    return
-        if self._head is None:
-            self._head = chain_head(conn, self.chain)
-        seq, prev = self._head
-        for row in prepared:
-            seq += 1
-            row["chain"], row["seq"], row["prev_hash"] = self.chain, seq, prev
-            row["hash"] = prev = row_hash(prev, row)
-        conn.execute(insert(EVENTS), prepared)
-        self._pending = (key, (seq, prev))
+            seq, prev = self._head
+            prepared = prepare(row)
+            prepared["chain"], prepared["seq"], prepared["prev_hash"] = self.chain, seq + 1, prev
+            prepared["hash"] = row_hash(prev, prepared)
+            self._head = (seq + 1, prepared["hash"])
+            row.clear()
+            row.update(prepared)
+            out.append(row)
+        return out
+
+    def __call__(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        prepared = [stored(row) for row in self.prepare(rows, conn)]
+        return len(insert_new(conn, EVENTS, prepared))
 
 
 @dataclass
@@ -187,10 +184,32 @@ class VerifyResult:
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
-class ChainChecker:
-    """Checks rows of one or more chains, fed in (chain, seq) order."""
+def _ranges(seqs: list[int]) -> str:
+    """``[3, 4, 5, 9]`` as ``3..5, 9``."""
+    runs: list[list[int]] = []
+    for seq in sorted(seqs):
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
 
-    def __init__(self, checkpoints: dict[str, tuple[int, str]] | None = None, max_problems: int = 1000) -> None:
+
+class ChainChecker:
+    """Checks rows of one or more chains, fed in (chain, seq) order.
+
+    ``held`` are events the writer could not store and kept in a dead-letter file (``held_in``),
+    each with its chain position and hash. They fill the gaps they explain, are checked like stored
+    rows, and are reported as missing from the database (naming the file) until they are replayed.
+    """
+
+    def __init__(
+        self,
+        checkpoints: dict[str, tuple[int, str]] | None = None,
+        max_problems: int = 1000,
+        held: list[dict[str, Any]] | None = None,
+        held_in: str = "",
+    ) -> None:
         self.checkpoints = checkpoints or {}
         self.max_problems = max_problems
         self.problems: list[str] = []
@@ -198,7 +217,20 @@ class ChainChecker:
         self.checked = 0
         self.heads: dict[str, tuple[int, str]] = dict(self.checkpoints)
         self._chain: str | None = None
+        self._visited: set[str] = set()
         self._expected: tuple[int, str] = (1, GENESIS)
+        self.held_in = held_in
+        self.held: dict[str, list[dict[str, Any]]] = {}
+        self.unchained = 0
+        for row in held or []:
+            if is_chained(row):
+                self.held.setdefault(str(row["chain"]), []).append(row)
+            else:
+                self.unchained += 1
+        for rows in self.held.values():
+            rows.sort(key=lambda r: int(r["seq"]))
+        self._held_next: dict[str, int] = {}
+        self.held_found: dict[str, list[int]] = {}
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < self.max_problems:
@@ -206,16 +238,39 @@ class ChainChecker:
         else:
             self.hidden += 1
 
+    def _start(self, chain: str, row: dict[str, Any] | None, resume: bool) -> None:
+        if self._chain is not None:
+            self._feed_held(self._chain, None)  # the held tail of the chain just finished
+        self._chain = chain
+        self._visited.add(chain)
+        cp = self.checkpoints.get(chain)
+        self._expected = (cp[0] + 1, cp[1]) if cp else (1, GENESIS)
+        if resume and not cp and row is not None:
+            self._expected = (int(row["seq"]), row["prev_hash"])
+
+    def _feed_held(self, chain: str, before: int | None) -> None:
+        """Check the held rows of ``chain`` that come before seq ``before`` (all when None)."""
+        rows = self.held.get(chain, [])
+        at = self._held_next.get(chain, 0)
+        while at < len(rows) and (before is None or int(rows[at]["seq"]) < before):
+            row = rows[at]
+            at += 1
+            if int(row["seq"]) >= self._expected[0]:  # else the database has it (a write that did commit)
+                self.held_found.setdefault(chain, []).append(int(row["seq"]))
+                self._check(row, " [dead-letter file]")
+        self._held_next[chain] = at
+
     def feed(self, row: dict[str, Any], *, resume: bool = False) -> None:
         """Check one row; ``resume`` trusts the first row of a chain as a starting point (archives)."""
         chain, seq = row["chain"], int(row["seq"])
-        where = f"chain {chain} seq {seq} ({row['id']})"
         if chain != self._chain:
-            self._chain = chain
-            cp = self.checkpoints.get(chain)
-            self._expected = (cp[0] + 1, cp[1]) if cp else (1, GENESIS)
-            if resume and not cp:
-                self._expected = (seq, row["prev_hash"])
+            self._start(chain, row, resume)
+        self._feed_held(chain, seq)
+        self._check(row, "")
+
+    def _check(self, row: dict[str, Any], origin: str) -> None:
+        chain, seq = row["chain"], int(row["seq"])
+        where = f"chain {chain} seq {seq} ({row['id']}){origin}"
         expected_seq, expected_prev = self._expected
         gap = False
         if seq < expected_seq:
@@ -233,18 +288,37 @@ class ChainChecker:
         self.checked += 1
 
     def result(self) -> VerifyResult:
+        if self._chain is not None:
+            self._feed_held(self._chain, None)
+        for chain in sorted(set(self.held) - self._visited):  # chains with no row in the database at all
+            self._start(chain, None, False)
+            self._feed_held(chain, None)
+        self._chain = None
         problems = list(self.problems)
         if self.hidden:
             problems.append(f"... and {self.hidden} more problem(s)")
+        for chain, seqs in sorted(self.held_found.items()):
+            problems.append(
+                f"chain {chain}: {len(seqs)} event(s) (seq {_ranges(seqs)}) are not in the database but in the "
+                f"dead-letter file {self.held_in}: run `llmgw storage replay`"
+            )
+        if self.unchained:
+            problems.append(f"{self.unchained} event(s) without a chain position are in the dead-letter file "
+                            f"{self.held_in}: run `llmgw storage replay`")  # fmt: skip
         return VerifyResult(not problems, self.checked, problems, self.heads)
 
 
-def verify(engine: Engine, max_problems: int = 1000) -> VerifyResult:
-    """Walk every chain in seq order, from its retention checkpoint if it has one."""
+def verify(
+    engine: Engine, max_problems: int = 1000, held: list[dict[str, Any]] | None = None, held_in: str = ""
+) -> VerifyResult:
+    """Walk every chain in seq order, from its retention checkpoint if it has one.
+
+    ``held``: the guard events kept in the dead-letter file ``held_in`` (see :class:`ChainChecker`).
+    """
     columns = [EVENTS.c[name] for name in (*HASHED_FIELDS, "prev_hash", "hash")]
     with engine.connect() as conn:
         checkpoints = {r.chain: (int(r.seq), str(r.hash)) for r in conn.execute(select(CHECKPOINTS))}
-        checker = ChainChecker(checkpoints, max_problems)
+        checker = ChainChecker(checkpoints, max_problems, held, held_in)
         query = select(*columns).order_by(EVENTS.c.chain, EVENTS.c.seq)
         for row in conn.execution_options(yield_per=1000).execute(query).mappings():
             checker.feed(dict(row))

@@ -15,6 +15,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
+READY_TIMEOUT_S = 1.0
 INCREMENT = """
 local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -28,6 +29,10 @@ class Counters(Protocol):
         ...
 
     async def get(self, key: str) -> float: ...
+
+    async def ready(self) -> bool:
+        """Whether limits can be checked now (``/readyz``)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -51,6 +56,9 @@ class MemoryCounters:
         value = await self.store.get(key)
         return float(value) if value is not None else 0.0
 
+    async def ready(self) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
 
@@ -69,6 +77,13 @@ class RedisCounters:
     async def get(self, key: str) -> float:
         value = await self.store.get(key)
         return float(value) if value is not None else 0.0
+
+    async def ready(self) -> bool:
+        """Redis answers a PING within a second (a hung Redis must not hang readiness)."""
+        try:
+            return bool(await asyncio.wait_for(self.store._redis.ping(), READY_TIMEOUT_S))
+        except Exception:  # noqa: BLE001 - readiness reports it
+            return False
 
     async def close(self) -> None:
         await self.store._redis.aclose()

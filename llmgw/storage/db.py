@@ -13,6 +13,8 @@ from sqlmodel import SQLModel, create_engine
 from llmgw.audit import models as audit_models  # noqa: F401  (registers the guard_events tables)
 from llmgw.storage import models  # noqa: F401  (registers the tables)
 
+CONNECT_TIMEOUT_S = 5
+
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with the tables created; SQLite files get WAL and their folder."""
@@ -32,7 +34,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
     else:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        # an unreachable database must fail a connection in seconds, not hang the writer (and shutdown)
+        timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=timeout)
     create_tables(engine)
     add_missing_columns(engine)
     return engine

@@ -61,6 +61,7 @@ class RequestRow(SQLModel, table=True):
     experiment: str | None = Field(default=None, max_length=200, index=True)
     experiment_arm: str | None = Field(default=None, max_length=200)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    sanitised: str | None = Field(default=None, max_length=2000, description="what the writer changed to store it")
 
 
 class FeedbackRow(SQLModel, table=True):
@@ -75,6 +76,7 @@ class FeedbackRow(SQLModel, table=True):
     score: float | None = None
     label: str | None = Field(default=None, max_length=200)
     comment: str | None = Field(default=None, max_length=2000)
+    sanitised: str | None = Field(default=None, max_length=2000, description="what the writer changed to store it")
 
 
 class UsageRow(SQLModel, table=True):

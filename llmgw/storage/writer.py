@@ -1,18 +1,30 @@
 """Database writes off the request path.
 
-Handlers enqueue rows (a non-blocking ``put``); one writer thread drains the queue in batches,
-one transaction per batch, and retries a failed batch with backoff without dropping it.
-``close()`` drains everything before returning, so a graceful shutdown (SIGTERM) loses nothing.
+Handlers enqueue rows (a non-blocking ``put``). Each table has its own queue and writer thread (a
+*lane*), so one table's retries never hold up another's rows. A lane drains its queue in batches,
+one transaction per batch:
 
-Request rows are also remembered (id → key id) from ``put`` until their batch is committed (or
-dead-lettered): :meth:`RowWriter.queued_request` answers for a request that exists but is not in
+- every row is first made storable (:mod:`llmgw.storage.sanitise`; guard events also get their
+  place in the hash chain, in memory, so it survives whatever happens to the write);
+- a batch the database *refuses* (a value it rejects) is split in halves until the bad row is
+  alone; that row goes to the dead-letter file at once and every other row lands on time;
+- a database that is *away* is retried with backoff for ``max_attempts`` tries; then the batch
+  goes to the dead-letter file and, until a write succeeds again, each later batch gets one try,
+  so memory stays bounded and the rows are on disk, not in a queue a crash would lose;
+- ``close()`` (SIGTERM) writes what it can and puts every row it cannot write in the dead-letter
+  file before it returns, also when the database is away or a thread is stuck in a call.
+
+Writes are idempotent by row id (:mod:`llmgw.storage.sql`), so a retry whose first attempt did
+commit, or ``llmgw storage replay`` of a dead-letter file, never stores a row twice.
+
+Request rows are also remembered (id → key id) from ``put`` until their batch is committed or
+dead-lettered: :meth:`RowWriter.queued_request` answers for a request that exists but is not in
 the table yet, so a caller checking "queued, else in the table" never misses one (an id leaves
-memory only after its row is readable).
+memory only after its row is readable, or is on disk).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -21,43 +33,45 @@ from collections import defaultdict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from llmgw.audit.chain import GuardEventWriter
+from llmgw.storage.deadletter import DeadLetters
 from llmgw.storage.models import FeedbackRow, RequestRow, UsageRow
+from llmgw.storage.sanitise import sanitise
+from llmgw.storage.sql import insert_new
 
 log = logging.getLogger("llmgw.storage")
 
-BatchHandler = Callable[[Connection, list[dict[str, Any]]], None]
+BatchHandler = Callable[[Connection, list[dict[str, Any]]], "int | None"]
 _STOP = object()
-
+_FLUSH = "__flush__"
 
 _USAGE_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
+class Preparing(Protocol):
+    def prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
 @lru_cache(maxsize=4)
-def _request_statements(dialect: str) -> tuple[Any, Any]:
-    """Both statements, built once per dialect (building them cost a quarter of the writer's time)."""
+def _usage_upsert(dialect: str) -> Any:
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    requests = insert_fn(RequestRow.__table__).on_conflict_do_nothing(index_elements=["id"])
     usage = UsageRow.__table__
     upsert = insert_fn(usage)
     excluded = upsert.excluded
-    upsert = upsert.on_conflict_do_update(
+    return upsert.on_conflict_do_update(
         index_elements=["day", "key_id", "team", "model"],
         set_={name: getattr(usage.c, name) + getattr(excluded, name) for name in _USAGE_SUMS},
     )
-    return requests, upsert
 
 
-def write_requests(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert request rows and add them to the per-day usage totals."""
-    insert_requests, upsert_usage = _request_statements(conn.dialect.name)
-    conn.execute(insert_requests, rows)
+def add_usage(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add request rows to the per-day usage totals."""
     totals: dict[tuple[str, str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
     for row in rows:
         model = row.get("model_used") or row.get("model_requested") or ""
@@ -75,98 +89,110 @@ def write_requests(conn: Connection, rows: list[dict[str, Any]]) -> None:
          "prompt_tokens": int(t[2]), "completion_tokens": int(t[3]), "cost_usd": float(t[4])}
         for (d, k, tm, m), t in totals.items()
     ]  # fmt: skip
-    conn.execute(upsert_usage, values)
+    conn.execute(_usage_upsert(conn.dialect.name), values)
 
 
-def write_feedback(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(insert(FeedbackRow.__table__), rows)
+class TableWriter:
+    """Sanitise, then insert the rows not stored yet; ``requests`` rows also count towards usage."""
+
+    def __init__(self, table: Any, on_new: Callable[[Connection, list[dict[str, Any]]], None] | None = None) -> None:
+        self.table = table
+        self.on_new = on_new
+
+    def prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [sanitise(self.table, row) for row in rows]
+
+    def __call__(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        new = {key[0] for key in insert_new(conn, self.table, rows)}
+        if self.on_new is not None and new:
+            self.on_new(conn, [row for row in rows if row["id"] in new])
+        return len(new)
+
+
+def default_handlers() -> dict[str, BatchHandler]:
+    return {
+        "requests": TableWriter(RequestRow.__table__, add_usage),
+        "feedback": TableWriter(FeedbackRow.__table__),
+        "guard_events": GuardEventWriter(),  # hash-chained guardrail log (llmgw/audit)
+    }
+
+
+def is_row_fault(exc: BaseException) -> bool:
+    """True when the database answered and refused these rows, rather than being away or broken.
+
+    Refusals (a value too long, a NUL, a constraint, a value the driver cannot bind, a row missing a
+    field) are about rows and are isolated; anything else (connection lost, a table missing, a lock)
+    would fail every row alike and is retried with the whole batch.
+    """
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc, StatementError):
+        return True  # raised while binding a value, before the database saw the statement
+    return not isinstance(exc, SQLAlchemyError | OSError)
+
+
+def describe(exc: BaseException) -> str:
+    """The error without the statement and its parameters (which may hold the row's values)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def write_isolating(
+    engine: Engine,
+    handler: BatchHandler,
+    rows: list[dict[str, Any]],
+    refused: Callable[[dict[str, Any], BaseException], None],
+) -> tuple[int, int]:
+    """Write ``rows``, isolating those the database refuses by bisection: (rows committed, rows new).
+
+    A refused row is handed to ``refused``; any other failure is raised for the caller to retry
+    (every write is idempotent by id, so halves that already committed are not stored twice).
+    """
+    try:
+        with engine.begin() as conn:
+            new = handler(conn, rows)
+        return len(rows), len(rows) if new is None else int(new)
+    except Exception as exc:
+        if not is_row_fault(exc):
+            raise
+        if len(rows) == 1:
+            refused(rows[0], exc)
+            return 0, 0
+        mid = len(rows) // 2
+        first = write_isolating(engine, handler, rows[:mid], refused)
+        second = write_isolating(engine, handler, rows[mid:], refused)
+        return first[0] + second[0], first[1] + second[1]
+
+
+def _no_handler(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    raise LookupError("no storage handler for this table")
 
 
 def _urgent(item: Any) -> bool:
-    return item is _STOP or (isinstance(item, tuple) and item[0] == "__flush__")
+    return item is _STOP or (isinstance(item, tuple) and item[0] == _FLUSH)
 
 
-class RowWriter:
-    """A queue and one thread that writes what is put on it, in batches."""
+class _Lane:
+    """One table's queue and thread."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        batch_size: int = 500,
-        flush_interval_s: float = 0.5,
-        max_attempts: int = 12,
-        dead_letter_dir: str | Path = "var/dead-letter",
-    ) -> None:
-        self.max_attempts = max_attempts
-        self.dead_letter_dir = Path(dead_letter_dir)
-        self.dead_lettered = 0
-        self.engine = engine
-        self.batch_size = batch_size
-        self.flush_interval_s = flush_interval_s
-        self.handlers: dict[str, BatchHandler] = {
-            "requests": write_requests,
-            "feedback": write_feedback,
-            "guard_events": GuardEventWriter(),  # hash-chained guardrail log (llmgw/audit)
-        }
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._queued_requests: dict[str, str | None] = {}  # id → key id, until the row is committed
-        self._queued_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.written = 0
-        self.failures = 0
-
-    def register(self, kind: str, handler: BatchHandler) -> None:
-        self.handlers[kind] = handler
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="llmgw-writer", daemon=True)
-            self._thread.start()
-
-    def put(self, kind: str, row: dict[str, Any]) -> None:
-        """Enqueue a row; never blocks and never touches the database."""
-        if kind == "requests":
-            with self._queued_lock:
-                self._queued_requests[row["id"]] = row.get("key_id")
-        self._queue.put((kind, row))
-
-    def queued_request(self, request_id: str) -> tuple[bool, str | None]:
-        """``(True, key id)`` while request ``request_id``'s row is queued and not yet committed."""
-        with self._queued_lock:
-            if request_id in self._queued_requests:
-                return True, self._queued_requests[request_id]
-        return False, None
-
-    def _settled(self, kind: str, rows: list[dict[str, Any]]) -> None:
-        """Rows committed or dead-lettered: request ids are forgotten only now (see the module doc)."""
-        if kind == "requests":
-            with self._queued_lock:
-                for row in rows:
-                    self._queued_requests.pop(row["id"], None)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def __init__(self, writer: RowWriter, kind: str, handler: BatchHandler) -> None:
+        self.writer = writer
+        self.kind = kind
+        self.handler = handler
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=f"llmgw-writer-{kind}", daemon=True)
+        self.lock = threading.Lock()  # the in-flight batch and this lane's dead-letter appends
+        self.gate = threading.Lock()  # ``abandoned`` against ``put`` (never held during I/O)
+        self.inflight: list[dict[str, Any]] = []
+        self.away = False  # the last write found the database away: one try per batch until one succeeds
+        self.away_at_stop = False  # a write failed during shutdown: keep the rest on disk without trying
+        self.abandoned = False
 
     def pending(self) -> int:
-        return self._queue.qsize()
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Write everything queued so far, then stop the thread."""
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("storage writer did not drain within %.0fs; %d rows pending", timeout, self.pending())
-        self._thread = None
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Block until every row put before this call is written (for tests and the CLI)."""
-        done = threading.Event()
-        self._queue.put(("__flush__", done))
-        done.wait(timeout)
+        return self.queue.qsize() + len(self.inflight)
 
     def _collect(self, first: Any) -> list[Any]:
         """Gather rows for up to ``flush_interval_s`` after the first one (or ``batch_size`` of them).
@@ -176,11 +202,11 @@ class RowWriter:
         A stop or flush marker ends the wait at once.
         """
         batch = [first]
-        deadline = time.monotonic() + self.flush_interval_s
-        while len(batch) < self.batch_size and not _urgent(batch[-1]):
+        deadline = time.monotonic() + self.writer.flush_interval_s
+        while len(batch) < self.writer.batch_size and not _urgent(batch[-1]):
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
             except queue.Empty:
                 break
         return batch
@@ -189,65 +215,252 @@ class RowWriter:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=1.0)
+                first = self.queue.get(timeout=1.0)
             except queue.Empty:
                 continue
             batch = self._collect(first)
             if any(item is _STOP for item in batch):
                 stopping = True
-                # anything after the stop marker was put during shutdown: still write it
-                while True:
+                while True:  # anything after the stop marker was put during shutdown: still write it
                     try:
-                        batch.append(self._queue.get_nowait())
+                        batch.append(self.queue.get_nowait())
                     except queue.Empty:
                         break
-            self._write_with_retry([item for item in batch if item is not _STOP])
+            rows = [item for item in batch if item is not _STOP and not _urgent(item)]
+            size = self.writer.batch_size
+            for start in range(0, len(rows), size):
+                self._write(rows[start : start + size])
+            for item in batch:
+                if isinstance(item, tuple) and item[0] == _FLUSH:
+                    item[1].set()
 
-    def _write_with_retry(self, batch: list[tuple[str, Any]]) -> None:
-        flushes = [item[1] for item in batch if item[0] == "__flush__"]
-        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for kind, row in batch:
-            if kind == "__flush__":
-                continue
-            if kind not in self.handlers:  # a programming error: retrying would never succeed
-                log.error("no storage handler for %r rows; dropping one", kind)
-                continue
-            grouped[kind].append(row)
-        for kind, rows in grouped.items():
-            self._write_kind(kind, rows)
-        for event in flushes:
-            event.set()
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.inflight = rows
+        try:
+            self._write_batch(rows)
+        finally:
+            with self.lock:
+                self.inflight = []
+            self.writer.settled(self.kind, rows)
 
-    def _write_kind(self, kind: str, rows: list[dict[str, Any]]) -> None:
-        """One transaction per kind, so one table's trouble never holds up another's rows.
-
-        A database that is away is waited for (retries with backoff, for as long as it takes while the
-        gateway runs); rows that still fail after ``max_attempts`` while the database answers other
-        writes, or at shutdown, go to a dead-letter file rather than being lost.
-        """
+    def _write_batch(self, rows: list[dict[str, Any]]) -> None:
+        writer = self.writer
+        prepare = getattr(self.handler, "prepare", None)
+        try:
+            prepared = prepare(rows) if prepare is not None else rows
+        except Exception as exc:  # a bug in preparing: keep the rows as they came
+            log.exception("preparing %d %s rows failed", len(rows), self.kind)
+            self.dead_letter(rows, describe(exc))
+            return
         delay = 0.05
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                with self.engine.begin() as conn:
-                    self.handlers[kind](conn, rows)
-                self.written += len(rows)
-                self._settled(kind, rows)
+        attempt = 0
+        while True:
+            stopping = writer.stopping.is_set()
+            if stopping and self.away_at_stop:  # shutting down with the database away: keep the rows on disk now
+                self.dead_letter(prepared, "database unreachable at shutdown")
                 return
-            except Exception:
-                self.failures += 1
-                log.exception(
-                    "writing %d %s rows failed (attempt %d); retrying in %.2fs", len(rows), kind, attempt, delay
-                )
-                time.sleep(delay)
+            try:
+                committed, _ = write_isolating(writer.engine, self.handler, prepared, self.refused)
+                writer.count("written", committed)
+                self.away = False
+                return
+            except Exception as exc:  # noqa: BLE001 - away or broken for every row: retried, then kept on disk
+                attempt += 1
+                writer.count("failures", 1)
+                if stopping or self.away or attempt >= writer.max_attempts:
+                    self.away = True
+                    self.away_at_stop = stopping
+                    log.error("writing %d %s rows failed (%s); keeping them in the dead-letter file",
+                              len(prepared), self.kind, describe(exc))  # fmt: skip
+                    self.dead_letter(prepared, describe(exc))
+                    return
+                log.warning("writing %d %s rows failed (attempt %d: %s); retrying in %.2fs",
+                            len(prepared), self.kind, attempt, describe(exc), delay)  # fmt: skip
+                writer.stopping.wait(delay)
                 delay = min(delay * 2, 5.0)
-        self.dead_letter(kind, rows)
+
+    def refused(self, row: dict[str, Any], exc: BaseException) -> None:
+        """The database refused this row alone: keep it aside, the rest of its batch goes on."""
+        self.writer.count("refused", 1)
+        # the error's text may quote the refused value (the user's data): only its kind goes to the log
+        kind = type(getattr(exc, "orig", None) or exc).__name__
+        row_id = row.get("id") if isinstance(row, dict) else None
+        log.error("the database refused a %s row (id %s, %s); kept in the dead-letter file", self.kind, row_id, kind)
+        self.dead_letter([row], describe(exc))
+
+    def dead_letter(self, rows: list[dict[str, Any]], error: str) -> None:
+        with self.lock:
+            if self.abandoned:  # close() already kept this lane's rows
+                return
+            self.writer.keep(self.kind, rows, error)
+
+    def abandon(self) -> None:
+        """Called by ``close()`` once the thread ended, or did not in time (stuck in a database call):
+        whatever is still queued or in flight goes to the dead-letter file."""
+        with self.gate:
+            self.abandoned = True
+        with self.lock:
+            rows = list(self.inflight)
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, tuple) and item[0] == _FLUSH:
+                    item[1].set()
+                elif item is not _STOP:
+                    rows.append(item)
+            if rows:
+                self.writer.keep(self.kind, rows, "not written before shutdown")
+
+
+class RowWriter:
+    """Queues and threads (one per table) that write what is put on them, in batches."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.5,
+        max_attempts: int = 12,
+        dead_letter_dir: str | Path = "var/dead-letter",
+        max_pending_rows: int = 10_000,
+    ) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.max_attempts = max_attempts
+        self.max_pending_rows = max_pending_rows
+        self.dead_letters = DeadLetters(dead_letter_dir)
+        self.dead_letter_dir = self.dead_letters.dir
+        self.written = 0
+        self.failures = 0
+        self.refused = 0
+        self.dead_lettered = 0
+        self.stopping = threading.Event()
+        self._count_lock = threading.Lock()
+        self._queued_requests: dict[str, str | None] = {}  # id → key id, until the row is settled
+        self._queued_lock = threading.Lock()
+        self._lanes: dict[str, _Lane] = {}
+        self._started = False
+        for kind, handler in default_handlers().items():
+            self.register(kind, handler)
+
+    @property
+    def handlers(self) -> dict[str, BatchHandler]:
+        return {kind: lane.handler for kind, lane in self._lanes.items()}
+
+    def register(self, kind: str, handler: BatchHandler) -> None:
+        lane = _Lane(self, kind, handler)
+        self._lanes[kind] = lane
+        if self._started:
+            lane.thread.start()
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for lane in self._lanes.values():
+                lane.thread.start()
+
+    def put(self, kind: str, row: dict[str, Any]) -> None:
+        """Enqueue a row; never blocks and never touches the database or a file."""
+        if kind == "requests":
+            with self._queued_lock:
+                self._queued_requests[row["id"]] = row.get("key_id")
+        lane = self._lanes.get(kind)
+        if lane is None:  # a programming error: the row is dead-lettered by its own lane, not lost
+            log.error("no storage handler for %r rows", kind)
+            self.register(kind, _no_handler)
+            lane = self._lanes[kind]
+        with lane.gate:
+            if not lane.abandoned:
+                lane.queue.put(row)
+                return
+        self.keep(kind, [row], "queued after shutdown")  # nothing reads the queue any more
+
+    def queued_request(self, request_id: str) -> tuple[bool, str | None]:
+        """``(True, key id)`` while request ``request_id``'s row is queued and not yet settled."""
+        with self._queued_lock:
+            if request_id in self._queued_requests:
+                return True, self._queued_requests[request_id]
+        return False, None
+
+    def settled(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Rows committed or kept on disk: request ids are forgotten only now (see the module doc)."""
+        if kind == "requests":
+            with self._queued_lock:
+                for row in rows:
+                    if isinstance(row, dict):
+                        self._queued_requests.pop(row.get("id"), None)
+
+    @property
+    def running(self) -> bool:
+        alive = all(lane.thread.is_alive() for lane in self._lanes.values())
+        return self._started and not self.stopping.is_set() and alive
+
+    def pending(self) -> int:
+        return sum(lane.pending() for lane in self._lanes.values())
+
+    def behind(self) -> bool:
+        """More rows wait than ``max_pending_rows``: readiness reports it."""
+        return self.pending() > self.max_pending_rows
+
+    def count(self, counter: str, n: int) -> None:
+        """Add to a counter (lanes run in several threads)."""
+        with self._count_lock:
+            setattr(self, counter, getattr(self, counter) + n)
+
+    def keep(self, kind: str, rows: list[dict[str, Any]], error: str) -> None:
+        """Append rows to the dead-letter file; they stay there until ``llmgw storage replay``."""
+        if not rows:
+            return
+        try:
+            path = self.dead_letters.append(kind, rows, error)
+        except OSError:
+            log.critical("%d %s rows could not be written to the database nor to the dead-letter file",
+                         len(rows), kind, exc_info=True)  # fmt: skip
+            return
+        self.count("dead_lettered", len(rows))
+        self.settled(kind, rows)
+        log.error("%d %s rows could not be written; kept in %s", len(rows), kind, path)
 
     def dead_letter(self, kind: str, rows: list[dict[str, Any]]) -> None:
-        self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-        path = self.dead_letter_dir / f"{kind}.jsonl"
-        with path.open("a") as out:
-            for row in rows:
-                out.write(json.dumps(row, default=str) + "\n")
-        self.dead_lettered += len(rows)
-        self._settled(kind, rows)
-        log.error("%d %s rows could not be written; kept in %s", len(rows), kind, path)
+        self.keep(kind, rows, "")
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        """Rows waiting in the dead-letter files, per table (reads the files: call off the event loop)."""
+        tables = {*self._lanes, *self.dead_letters.tables()}
+        return {table: self.dead_letters.count(table) for table in sorted(tables)}
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything queued so far, then stop the threads.
+
+        Rows that cannot be written (the database is away, or a thread is still stuck in a call after
+        ``timeout``) are in the dead-letter file when this returns: nothing queued is lost.
+        """
+        if not self._started or self.stopping.is_set():
+            return
+        self.stopping.set()
+        for lane in self._lanes.values():
+            lane.queue.put(_STOP)
+        deadline = time.monotonic() + timeout
+        for lane in self._lanes.values():
+            lane.thread.join(max(0.0, deadline - time.monotonic()))
+        for lane in self._lanes.values():
+            if lane.thread.is_alive():
+                log.error("storage writer for %s did not finish within %.0fs; keeping its rows in the "
+                          "dead-letter file", lane.kind, timeout)  # fmt: skip
+            lane.abandon()  # also rows put after the thread's last look at its queue
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until every row put before this call is written or kept (for tests and the CLI)."""
+        events = []
+        for lane in list(self._lanes.values()):
+            done = threading.Event()
+            lane.queue.put((_FLUSH, done))
+            events.append(done)
+        deadline = time.monotonic() + timeout
+        for done in events:
+            done.wait(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,64 @@
+"""``llmgw storage``: replay dead-lettered rows, show the backlog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from llmgw.storage.deadletter import DeadLetters
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from llmgw.cli import _load
+    from llmgw.storage.db import make_engine
+    from llmgw.storage.replay import Stopped, replay
+
+    config = _load(getattr(args, "config", None))
+    letters = DeadLetters(config.storage.dead_letter_dir)
+    try:
+        engine = make_engine(config.storage.url)
+    except Exception as exc:  # noqa: BLE001 - the operator needs the reason, not a traceback
+        print(f"llmgw: the database is not reachable ({type(exc).__name__}); nothing replayed", file=sys.stderr)
+        return 1
+    status = 0
+    try:
+        counts = replay(engine, letters, config.storage.batch_size)
+    except Stopped as exc:
+        print(f"llmgw: replay stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if not counts:
+        print(f"nothing to replay in {letters.dir}")
+    for count in counts:
+        where = f" (kept in {letters.path(count.table)})" if count.kept else ""
+        print(f"{count.table}: {count.replayed} replayed, {count.present} already in the database, "
+              f"{count.kept} still failing{where}")  # fmt: skip
+        status = 1 if count.kept else status
+    return status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from llmgw.cli import _load
+
+    letters = DeadLetters(_load(getattr(args, "config", None)).storage.dead_letter_dir)
+    tables = letters.tables()
+    for table in tables:
+        print(f"{table}\t{letters.count(table)}\t{letters.path(table)}")
+    if not tables:
+        print(f"no dead-lettered rows in {letters.dir}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    storage = sub.add_parser("storage", help="the storage writer's dead-letter files: status, replay")
+    storage.add_argument("--config", help="gateway config (default: $LLMGW_CONFIG or embedded)")
+    commands = storage.add_subparsers(dest="storage_command", required=True)
+    for name, func, text in (
+        ("replay", cmd_replay, "write dead-lettered rows to the database (idempotent by row id)"),
+        ("status", cmd_status, "rows waiting in each dead-letter file"),
+    ):
+        parser = commands.add_parser(name, help=text)
+        parser.add_argument("--config", default=argparse.SUPPRESS, help="gateway config (also before the command)")
+        parser.set_defaults(func=func)
