@@ -314,3 +314,20 @@ def test_each_chunk_of_a_document_carries_its_own_ingest_verdict(
     hits = retrieved_injection_events(gw)
     assert len(hits) == 1 and hits[0]["verdict"] == "block"
     assert hits[0]["detail"].startswith(f"chunk {flagged}: ") and hits[0]["detail"].endswith("(screened at ingest)")
+
+
+def test_source_ids_are_relative_to_the_collection_file(rag: Any, upstream: FakeUpstream, tmp_path: Path) -> None:
+    """A source beside the collections folder (``../shared``) is named as the collection file names
+    it, in the header and the body: the server's own paths never reach the client."""
+    folder = tmp_path / "collections"
+    folder.mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "volcanoes.md").write_text(DOCS["volcanoes.md"])
+    (folder / "kb.yaml").write_text("sources:\n  - path: ../shared\nstore: {kind: local, path: store}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"retrieval: {{enabled: true, collections_dir: {folder}}}\n")
+    assert main(["ingest", "kb", "--config", str(config), "--quiet"]) == 0
+    response = ask_about_volcanoes(rag(folder=folder), k=1)
+    assert response.headers["x-llmgw-sources"].startswith("..%2Fshared%2Fvolcanoes.md%23")
+    assert response.json()["llmgw"]["sources"][0]["source"] == "../shared/volcanoes.md"
+    assert str(tmp_path) not in response.text and str(tmp_path) not in response.headers["x-llmgw-sources"]
