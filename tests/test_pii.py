@@ -209,3 +209,72 @@ def test_known_values_are_masked_again_for_the_log() -> None:
     masker = Masker(PiiPolicy(entities={"PERSON": EntityRule(action="mask")}))
     masker.apply("I am Dana Reyes", [Finding("PERSON", 5, 15, 0.9)], "m")
     assert masker.mask_known("... Reyes said hi. Dana Reyes again") == "... <PERSON_1> said hi. <PERSON_1> again"
+
+
+TYPED = "Please keep <PERSON_1> and <EMAIL_ADDRESS_1> literally: they are my template slots. "
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_placeholders_the_client_typed_come_back_as_typed(pgw: Any, upstream: FakeUpstream, stream: bool) -> None:
+    """The client's own ``<PERSON_1>`` is not a placeholder of this request: the masked name gets
+    another one, and the echoed answer is restored to exactly what the client sent."""
+    gw = pgw()
+    text = f"{TYPED}I am {RAW['PERSON']}, mail {RAW['EMAIL_ADDRESS']}. #echo"
+    response = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": text}], stream=stream
+    )
+    if stream:
+        answer = "".join(c.choices[0].delta.content or "" for c in response if c.choices)
+    else:
+        answer = response.choices[0].message.content
+    assert answer == text
+    sent = upstream.requests[-1]["messages"][0]["content"]
+    assert RAW["PERSON"] not in sent and RAW["EMAIL_ADDRESS"] not in sent
+    assert sent.startswith(TYPED) and "<PERSON_2>" in sent and "<EMAIL_ADDRESS_2>" in sent
+
+
+FRAGMENTS = [
+    "<PERSON_1>",
+    "<PERSON_2>",
+    "<EMAIL_ADDRESS_1>",
+    "<PHONE_NUMBER_1>",
+    "<PERSON_",
+    "_1>",
+    "<",
+    ">",
+    RAW["PERSON"],
+    "Maria Lopez",
+    RAW["EMAIL_ADDRESS"],
+    "ops@example.org",
+    RAW["PHONE_NUMBER"],
+    "met",
+    "wrote to",
+    "and",
+    "about the invoice.",
+    "<3",
+]
+
+
+def test_restoration_is_exact_for_generated_inputs() -> None:
+    """Property-style: texts mixing real values with placeholder-shaped strings and fragments of
+    them, masked by the real analyzer; the masked text echoed back (whole, or streamed in random
+    pieces) restores to the input exactly."""
+    from llmgw.guards.pii import PiiAnalyzer
+
+    policy = PiiPolicy(
+        entities={e: EntityRule(action="mask", threshold=0.3) for e in ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER")}
+    )
+    analyzer = PiiAnalyzer(policy)
+    rng = random.Random(15)
+    masked_any = 0
+    for _ in range(40):
+        text = " ".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(2, 9)))
+        masker = Masker(policy)
+        masker.reserve([text])
+        masked, _ = masker.apply(text, analyzer.analyze(text), "m")
+        assert not set(masker.placeholders) & masker.taken, "a placeholder the client sent was handed out"
+        assert masker.restore(masked) == text, (text, masked)
+        restorer = Restorer(masker.placeholders)
+        assert "".join(restorer.feed(p) for p in split_randomly(masked, rng)) + restorer.flush() == text
+        masked_any += bool(masker.placeholders)
+    assert masked_any >= 20, "the generated texts exercise masking"

@@ -179,11 +179,12 @@ class InputGuards(Stage):
             raise guard_unavailable(str(exc)) from None
         fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
         ctx.meta["guard_policy"] = policy.label
-        masker = Masker(policy.pii, salt=runtime.salt)
-        ctx.state["masker"] = masker
-        ctx.state["policy"] = policy
         items = collect(ctx.body, ctx.state.get("templated") or frozenset())
         items += template_variables(ctx, items)
+        masker = Masker(policy.pii, salt=runtime.salt)
+        masker.reserve(item.text for item in items)
+        ctx.state["masker"] = masker
+        ctx.state["policy"] = policy
         try:
             findings, injections = await runtime.run(policy.timeout_s, scan, runtime, policy, items)
         except GuardFailure as exc:
