@@ -278,3 +278,83 @@ def test_restoration_is_exact_for_generated_inputs() -> None:
         assert "".join(restorer.feed(p) for p in split_randomly(masked, rng)) + restorer.flush() == text
         masked_any += bool(masker.placeholders)
     assert masked_any >= 20, "the generated texts exercise masking"
+
+
+def database_bytes(gw: RunningGateway) -> bytes:
+    gw.flush()
+    db_path = Path(gw.config.storage.url.removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+
+
+def test_pii_outside_message_content_never_leaves_raw(pgw: Any, upstream: FakeUpstream) -> None:
+    """``user`` (hashed, stably), ``metadata``, ``stop``, a message's ``name``, legacy
+    ``function_call`` arguments and unknown pass-through fields: masked before the upstream, and
+    nothing raw in the database (request rows and guard events) either."""
+    from llmgw.guards.events import value_hash
+
+    gw = pgw()
+    email, name, phone = RAW["EMAIL_ADDRESS"], RAW["PERSON"], RAW["PHONE_NUMBER"]
+    legacy = {"name": "lookup", "arguments": json.dumps({"who": email})}
+    messages = [
+        {"role": "user", "name": "Dana Reyes", "content": "Hello"},
+        {"role": "assistant", "content": None, "function_call": legacy},
+        {"role": "function", "name": "lookup", "content": "ok"},
+        {"role": "user", "content": "Thanks #echo", "x_note": f"ring {phone}"},
+    ]  # fmt: skip
+    for _ in range(2):
+        completion = gw.client().chat.completions.create(
+            model="test-model",
+            messages=messages,
+            user=email,
+            metadata={"customer": name},
+            stop=[f"Bye {name}", "END"],
+            extra_body={"x_vendor": {"notes": [f"call {phone}"]}},
+        )
+        assert completion.choices[0].message.content == "Thanks #echo"
+    sent = upstream.requests[-1]
+    assert not any(raw in json.dumps(sent) for raw in (email, name, phone)), json.dumps(sent)
+    hashed = f"user-{value_hash(b's3cret', email)}"
+    assert upstream.requests[-2]["user"] == sent["user"] == hashed, "a stable salted hash"
+    assert sent["metadata"] == {"customer": "<PERSON_1>"} and sent["stop"] == ["Bye <PERSON_1>", "END"]
+    assert sent["messages"][0]["name"] == "PERSON_1", "a valid name: the placeholder without brackets"
+    assert "<EMAIL_ADDRESS_1>" in sent["messages"][1]["function_call"]["arguments"]
+    assert sent["messages"][3]["x_note"] == "ring <PHONE_NUMBER_1>"
+    assert sent["x_vendor"] == {"notes": ["call <PHONE_NUMBER_1>"]}
+    rows = gw.rows()
+    assert [r["user"] for r in rows] == [hashed, hashed], "usage per user still works"
+    with gw.admin() as admin:
+        logged = admin.get("/admin/guard-events", params={"guard": "pii"}).json()["data"]
+    assert {e["user"] for e in logged} == {hashed}
+    assert {x["where"] for x in logged[0]["entities"]} >= {"metadata.customer", "stop[0]", "messages[0].name",
+                                                          "x_vendor.notes[0]", "messages[3].x_note"}  # fmt: skip
+    database = database_bytes(gw)
+    assert not any(raw.encode() in database for raw in (email, name, phone))
+
+
+def test_a_refused_request_stores_the_hashed_user_and_policies_choose(pgw: Any, upstream: FakeUpstream) -> None:
+    """Refused before the guards ran (an unknown route): the row holds the hash. ``user: allow``
+    keeps the field; ``user: scan`` masks it like content; a blocked entity in metadata refuses."""
+    email = RAW["EMAIL_ADDRESS"]
+    gw = pgw()
+    with pytest.raises(openai.BadRequestError):
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], user=email,
+            extra_body={"llmgw": {"route": "nowhere"}},
+        )  # fmt: skip
+    assert gw.rows()[0]["user"].startswith("user-") and email.encode() not in database_bytes(gw)
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], metadata={"project": "Nightjar"}
+        )
+    assert info.value.body["code"] == "pii_blocked" and info.value.body["param"] == "metadata.project"
+    gw.client().embeddings.create(model="up-embed", input="x", user=email)
+    assert upstream.requests[-1]["user"].startswith("user-")
+
+    kept = pgw(POLICY.replace("pii:\n", "pii:\n  user: allow\n"))
+    kept.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}], user="u-42")
+    assert upstream.requests[-1]["user"] == "u-42" and kept.rows()[0]["user"] == "u-42"
+    scanned = pgw(POLICY.replace("pii:\n", "pii:\n  user: scan\n"))
+    scanned.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "hi"}], user=email
+    )
+    assert upstream.requests[-1]["user"] == "<EMAIL_ADDRESS_1>" and email.encode() not in database_bytes(scanned)
