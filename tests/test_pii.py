@@ -333,7 +333,9 @@ def test_pii_outside_message_content_never_leaves_raw(pgw: Any, upstream: FakeUp
 
 def test_a_refused_request_stores_the_hashed_user_and_policies_choose(pgw: Any, upstream: FakeUpstream) -> None:
     """Refused before the guards ran (an unknown route): the row holds the hash. ``user: allow``
-    keeps the field; ``user: scan`` masks it like content; a blocked entity in metadata refuses."""
+    keeps the field; ``user: scan`` hashes a value holding PII; a blocked entity in metadata refuses."""
+    from llmgw.guards.events import value_hash
+
     email = RAW["EMAIL_ADDRESS"]
     gw = pgw()
     with pytest.raises(openai.BadRequestError):
@@ -354,7 +356,10 @@ def test_a_refused_request_stores_the_hashed_user_and_policies_choose(pgw: Any, 
     kept.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}], user="u-42")
     assert upstream.requests[-1]["user"] == "u-42" and kept.rows()[0]["user"] == "u-42"
     scanned = pgw(POLICY.replace("pii:\n", "pii:\n  user: scan\n"))
-    scanned.client().chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "hi"}], user=email
-    )
-    assert upstream.requests[-1]["user"] == "<EMAIL_ADDRESS_1>" and email.encode() not in database_bytes(scanned)
+    for user in (email, "u-42"):
+        scanned.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], user=user
+        )
+    assert upstream.requests[-2]["user"] == f"user-{value_hash(b's3cret', email)}", "PII: hashed, still per user"
+    assert upstream.requests[-1]["user"] == "u-42", "no PII: kept"
+    assert email.encode() not in database_bytes(scanned)

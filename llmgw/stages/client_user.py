@@ -7,7 +7,9 @@ the policy (``pii.user``) decides it once per request, before any of them sees i
   The same user is the same id on every request, and with a configured salt on every replica and
   after restarts, so per-user cache scope, experiment stickiness and usage still work; the
   provider and the database never see the raw value.
-* ``scan``: analysed like message content; the entity rules mask, redact or refuse it.
+* ``scan``: analysed like message content: kept when it holds no PII; when it does, a ``block``
+  entity refuses the request and anything else hashes it (a placeholder would make every user
+  with an address the same ``<EMAIL_ADDRESS_1>``, one per-user cache scope for all of them).
 * ``allow``: kept as sent (an opaque id that is no PII).
 
 A request that ends before the input guards decided (refused while parsing, rate-limited, a
@@ -39,6 +41,12 @@ def settle_user(gateway: Any, ctx: RequestContext, mode: Literal["hash", "scan",
     if mode == "hash":
         ctx.body["user"] = hashed_user(gateway.guards.salt, value)
     ctx.state[SETTLED] = True
+
+
+def scanned_user(gateway: Any, ctx: RequestContext, sent: Any) -> None:
+    """After the masker ran over ``user`` (``scan``): a value it changed is hashed instead."""
+    if isinstance(sent, str) and ctx.body.get("user") != sent:
+        ctx.body["user"] = hashed_user(gateway.guards.salt, sent)
 
 
 def logged_user(gateway: Any, ctx: RequestContext) -> str | None:

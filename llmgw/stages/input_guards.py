@@ -25,7 +25,7 @@ from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, injection_detector
 from llmgw.schemas import CHAT_FIELDS
 from llmgw.stages.base import Stage
-from llmgw.stages.client_user import SETTLED, logged_user, settle_user
+from llmgw.stages.client_user import SETTLED, logged_user, scanned_user, settle_user
 
 SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
 FIELD = "field"  # a request field outside the conversation (scanned for PII, not for injection)
@@ -226,6 +226,7 @@ class InputGuards(Stage):
         fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
         ctx.meta["guard_policy"] = policy.label
         user_mode = policy.pii.user if policy.pii.enabled else "allow"
+        sent_user = ctx.body.get("user")
         settle_user(self.gateway, ctx, user_mode)
         items = collect(ctx.body, ctx.state.get("templated") or frozenset(), user=user_mode == "scan")
         items += template_variables(ctx, items)
@@ -243,7 +244,9 @@ class InputGuards(Stage):
                 return None
             raise guard_unavailable(str(exc)) from None
         self.mask(ctx, policy, masker, items, findings)
-        ctx.state[SETTLED] = True  # a scanned `user` is masked now (hashed or kept before)
+        if user_mode == "scan":
+            scanned_user(self.gateway, ctx, sent_user)
+        ctx.state[SETTLED] = True  # `user` is as the policy wants it now
         self.injection(ctx, policy, masker, items, injections)
         if policy.moderation.enabled and policy.moderation.canary and ctx.meta.get("prompt"):
             add_canary(ctx)
