@@ -363,3 +363,15 @@ def test_a_refused_request_stores_the_hashed_user_and_policies_choose(pgw: Any, 
     assert upstream.requests[-2]["user"] == f"user-{value_hash(b's3cret', email)}", "PII: hashed, still per user"
     assert upstream.requests[-1]["user"] == "u-42", "no PII: kept"
     assert email.encode() not in database_bytes(scanned)
+
+
+def test_a_placeholder_shaped_string_in_a_field_not_scanned_is_left_alone(pgw: Any, upstream: FakeUpstream) -> None:
+    """A tool description (not scanned: the developer's schema) holds ``<PERSON_1>``; the real name
+    in the message gets another placeholder, so an answer naming both restores only the name."""
+    gw = pgw()
+    upstream.scripts["both"] = "<PERSON_1> is the slot, <PERSON_2> the person"
+    tools = [{"type": "function", "function": {"name": "greet", "description": "greets <PERSON_1>"}}]
+    completion = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": f"I am {RAW['PERSON']} #say:both"}], tools=tools
+    )
+    assert completion.choices[0].message.content == f"<PERSON_1> is the slot, {RAW['PERSON']} the person"

@@ -9,6 +9,7 @@ Every decision is logged as a guard event holding masked text only.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from collections import OrderedDict
@@ -231,7 +232,9 @@ class InputGuards(Stage):
         items = collect(ctx.body, ctx.state.get("templated") or frozenset(), user=user_mode == "scan")
         items += template_variables(ctx, items)
         masker = Masker(policy.pii, salt=runtime.salt)
-        masker.reserve(item.text for item in items)
+        # the whole body: a placeholder-shaped string in a field not scanned (a tool's description)
+        # may come back in the answer too, and must come back as written
+        masker.reserve([json.dumps(ctx.body, ensure_ascii=False), *(item.text for item in items)])
         ctx.state["masker"] = masker
         ctx.state["policy"] = policy
         try:
