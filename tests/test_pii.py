@@ -375,3 +375,18 @@ def test_a_placeholder_shaped_string_in_a_field_not_scanned_is_left_alone(pgw: A
         model="test-model", messages=[{"role": "user", "content": f"I am {RAW['PERSON']} #say:both"}], tools=tools
     )
     assert completion.choices[0].message.content == f"<PERSON_1> is the slot, {RAW['PERSON']} the person"
+
+
+def test_a_feedback_comment_is_stored_masked(pgw: Any) -> None:
+    gw = pgw()
+    completion = gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    comment = f"wrong for {RAW['PERSON']}, reach me at {RAW['EMAIL_ADDRESS']}"
+    with gw.admin() as admin:
+        response = admin.post("/v1/feedback", json={"request_id": completion.id[len("chatcmpl-") :], "score": 0.0,
+                                                   "comment": comment})  # fmt: skip
+        assert response.status_code == 201, response.text
+        refused = admin.post("/v1/feedback", json={"request_id": "r", "label": "x", "comment": "about Nightjar"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "pii_blocked"
+    database = database_bytes(gw)
+    assert RAW["PERSON"].encode() not in database and RAW["EMAIL_ADDRESS"].encode() not in database
+    assert b"wrong for <PERSON_1>, reach me at <EMAIL_ADDRESS_1>" in database

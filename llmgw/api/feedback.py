@@ -1,6 +1,7 @@
 """``POST /v1/feedback``: attach a score or label to a request, for experiment reports.
 
-Queued like every other row (no database write on the request path). The report counts feedback
+Queued like every other row (no database write on the request path). With guards on, PII in the
+free-text comment is masked per the caller's policy before it is stored. The report counts feedback
 only when it comes from the key that made the request (or the admin key), so nobody can score
 another tenant's requests.
 """
@@ -19,6 +20,7 @@ from llmgw.api.common import gateway_of, json_response
 from llmgw.errors import InvalidRequest
 from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
+from llmgw.stages.input_guards import mask_stored_text
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,6 +43,9 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("give a score, a label, or both", param="score")
     if feedback.score is not None and not math.isfinite(feedback.score):
         raise InvalidRequest("score must be a finite number", param="score")
+    ctx = gateway.new_context("feedback", body, dict(request.headers))
+    ctx.key = key
+    comment = await mask_stored_text(gateway, ctx, feedback.comment or "", "comment") or None
     row = {
         "id": "fb_" + secrets.token_hex(8),
         "request_id": feedback.request_id,
@@ -48,7 +53,7 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         "key_id": key.id,
         "score": feedback.score,
         "label": feedback.label,
-        "comment": feedback.comment,
+        "comment": comment,
     }
     gateway.writer.put("feedback", row)
     return json_response({"id": row["id"], "request_id": feedback.request_id, "object": "feedback"}, {}, 201)

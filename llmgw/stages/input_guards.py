@@ -201,6 +201,28 @@ def guard_unavailable(detail: str) -> GatewayError:
     )
 
 
+async def mask_stored_text(gateway: Any, ctx: RequestContext, text: str, where: str) -> str:
+    """``text`` that goes only to the database (a feedback comment) with PII masked per the
+    caller's policy; a ``block`` entity refuses it (400 ``pii_blocked``), a failing analyzer fails
+    closed or open as for a request."""
+    if not text or not gateway.config.guards.enabled:
+        return text
+    runtime: GuardRuntime = gateway.guards
+    try:
+        policy = runtime.policy_for(ctx)
+    except GuardFailure as exc:
+        raise guard_unavailable(str(exc)) from None
+    if not policy.pii.enabled:
+        return text
+    try:
+        findings = await runtime.run(policy.timeout_s, runtime.analyzer(policy).analyze, text)
+    except GuardFailure as exc:
+        if policy.on_error == "open":
+            return text
+        raise guard_unavailable(str(exc)) from None
+    return Masker(policy.pii, salt=runtime.salt).apply(text, findings, where)[0]
+
+
 def add_canary(ctx: RequestContext) -> None:
     """Mark a templated system prompt with a random token; seeing it in the output means a leak."""
     for message in ctx.body.get("messages") or []:
