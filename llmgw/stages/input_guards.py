@@ -1,7 +1,9 @@
 """Input guards: mask PII and detect prompt injection before anything leaves for a provider.
 
 Every message is scanned, history and tool-call arguments included (analysis results are cached
-by content, so a conversation's earlier turns cost nothing on the next turn). Placeholders are
+by content, so a conversation's earlier turns cost nothing on the next turn), and so is every other
+text field that reaches the provider (``stop``, ``metadata``, names, unknown fields: ``collect``);
+the ``user`` field is hashed, scanned or kept per policy (``llmgw.stages.client_user``). Placeholders are
 per request and live in ``ctx.state`` only; the output guards use them to restore the answer.
 Every decision is logged as a guard event holding masked text only.
 """
@@ -256,7 +258,7 @@ class InputGuards(Stage):
         masker = Masker(policy.pii, salt=runtime.salt)
         # the whole body: a placeholder-shaped string in a field not scanned (a tool's description)
         # may come back in the answer too, and must come back as written
-        masker.reserve([json.dumps(ctx.body, ensure_ascii=False), *(item.text for item in items)])
+        masker.reserve([json.dumps(ctx.body, ensure_ascii=False, default=str), *(item.text for item in items)])
         ctx.state["masker"] = masker
         ctx.state["policy"] = policy
         try:
