@@ -19,7 +19,7 @@ import pytest
 from llmgw import embedder, onnx_embedder, tokens, warmup
 from llmgw.cache import embed
 from llmgw.config import parse_config
-from llmgw.guards import runtime
+from llmgw.guards import output, runtime
 from llmgw.retrieval import screening
 from llmgw.routing import tasks
 from tests.conftest import RunningGateway, base_config
@@ -34,6 +34,7 @@ CACHED_LOADERS = (
     runtime.injection_detector,
     runtime.moderator,
     screening.fingerprint,
+    output._pattern_recognizers,
 )
 
 
