@@ -131,12 +131,14 @@ def test_document_ids_are_relative_to_the_collection_file_however_the_file_is_na
     (tmp_path / "shared").mkdir(parents=True)
     root.mkdir()
     (tmp_path / "shared" / "a.md").write_text(MARKDOWN)
-    declared = [d.id for d in read_sources([SourceSpec(path="../shared")], root)]
-    assert declared == ["../shared/a.md"]
+    sources = [SourceSpec(path="../shared", metadata={"kind": "guide"})]
+    declared = list(read_sources(sources, root))
+    assert [d.id for d in declared] == ["../shared/a.md"]
     monkeypatch.chdir(tmp_path / "shared")
-    named = list(read_sources([SourceSpec(path="../shared")], root, ["a.md"]))
-    assert [d.id for d in named] == declared and named[0].metadata["source"] == "../shared/a.md"
+    named = list(read_sources(sources, root, ["a.md"]))
+    assert [d.id for d in named] == ["../shared/a.md"] and named[0].metadata["source"] == "../shared/a.md"
     assert str(tmp_path) not in named[0].id
+    assert named[0].content_hash == declared[0].content_hash, "the declared source's metadata applies"
 
 
 def test_collection_file_errors_name_the_key(tmp_path: Path) -> None:

@@ -243,10 +243,22 @@ def _jsonl(text: str, rel: str, spec: SourceSpec, meta: dict[str, Any]) -> Itera
 
 
 def read_sources(sources: list[SourceSpec], root: Path, paths: list[str] | None = None) -> Iterator[Document]:
-    """Every document of the collection's sources, or of ``paths`` when given (same format rules;
-    relative ``paths`` are taken from the working directory, ids are still relative to ``root``)."""
-    if paths:
-        sources = [SourceSpec(path=str(Path(p).resolve())) for p in paths]
+    """Every document of the collection's sources, or of ``paths`` when given (relative ones are
+    taken from the working directory). Either way a file gets the same id (relative to ``root``)
+    and, when a declared source holds it, that source's settings (metadata, format, jsonl fields):
+    naming a file on the command line stores the very document a full ingest would."""
+    if not paths:
+        for spec in sources:
+            for path in _expand(root, spec.path):
+                yield from read_file(path, spec, root)
+        return
+    declared: dict[Path, SourceSpec] = {}
     for spec in sources:
-        for path in _expand(root, spec.path):
-            yield from read_file(path, spec, root)
+        try:
+            for path in _expand(root, spec.path):
+                declared.setdefault(path.resolve(), spec)
+        except SourceError:
+            continue  # a declared source that is gone does not stop an explicit path
+    for named in paths:
+        for path in _expand(root, str(Path(named).resolve())):
+            yield from read_file(path, declared.get(path.resolve(), SourceSpec(path=named)), root)
