@@ -111,7 +111,7 @@ class LlamaServerProviderConfig(Strict):
 class LocalEmbeddingsProviderConfig(Strict):
     type: Literal["sentence_transformers"]
     model_path: str | None = Field(None, description="default: all-MiniLM-L6-v2 from its package")
-    preload: bool = False
+    preload: bool = Field(True, description="load the model at start-up, not on the first request")
     batch_size: int = Field(64, gt=0)
 
 

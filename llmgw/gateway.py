@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmgw import warmup
 from llmgw.cache.opensearch_tier import semantic_tier
 from llmgw.cache.service import ResponseCache
 from llmgw.config import Config
@@ -64,6 +65,9 @@ class Gateway:
         self._refresh_task: asyncio.Task[None] | None = None
         self._prompts_task: asyncio.Task[None] | None = None
         self._retrieval_task: asyncio.Task[None] | None = None
+        #: the loaders of llmgw.warmup that ran at start-up, and those that failed
+        self.loaded: list[str] = []
+        self.load_failed: list[str] = []
         self.started = False
 
     async def start(self) -> None:
@@ -80,12 +84,6 @@ class Gateway:
                     await provider.aclose()
             self.writer.close()
             raise
-        if self.config.guards.enabled and self.config.guards.preload:
-            try:
-                await asyncio.to_thread(self.guards.warm)
-            except Exception:  # requests will fail closed (or open) per policy; readiness says so
-                log.exception("loading the guards failed")
-                self.guards.healthy = False
         if self.cache is not None:
             await self.cache.start()
         # keys created or revoked by another process (the CLI, another replica)
@@ -95,16 +93,27 @@ class Gateway:
             # new commits and moved tags: one git process per interval, never per request
             interval = self.config.templates.refresh_s
             self._prompts_task = asyncio.create_task(self._every(interval, self.prompts.refresh, "prompt refs"))
-        if self.config.retrieval.enabled:
-            for name in self.config.retrieval.preload:
-                try:
-                    await asyncio.to_thread(self.retrieval.collection, name)
-                except Exception:  # requests naming it fail or answer without passages, per route
-                    log.exception("opening collection %s failed", name)
+        if self.config.retrieval.enabled:  # preloaded collections are opened with the models below
             # re-ingested collections are picked up in the background, never on a request
             interval = self.config.retrieval.refresh_s
             self._retrieval_task = asyncio.create_task(self._every(interval, self.retrieval.refresh, "collections"))
+        await self.load_models()
         self.started = True
+
+    async def load_models(self) -> None:
+        """Every model a request would otherwise load on its way (``llmgw.warmup``), before the
+        server takes requests. A failure is logged and makes ``/readyz`` say so; requests then
+        load (or fail) on first use."""
+        for name, load in warmup.loaders(self):
+            try:
+                await asyncio.to_thread(load)
+            except Exception:
+                log.exception("loading %s failed", name)
+                self.load_failed.append(name)
+                if name == "guards":  # requests fail closed (or open) per policy
+                    self.guards.healthy = False
+            else:
+                self.loaded.append(name)
 
     async def stop(self) -> None:
         for task in (self._refresh_task, self._prompts_task, self._retrieval_task):
@@ -152,6 +161,7 @@ class Gateway:
                 checks[name] = False
         # the writer runs and is not far behind (rows waiting beyond storage.max_pending_rows)
         checks["storage_writer"] = self.writer.running and not self.writer.behind()
+        checks["models"] = self.started and not self.load_failed
         if self.counters is not None and self.config.limits.store == "redis":
             checks["limits_redis"] = await self.counters.ready()
         if self.config.guards.enabled:

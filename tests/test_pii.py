@@ -209,3 +209,184 @@ def test_known_values_are_masked_again_for_the_log() -> None:
     masker = Masker(PiiPolicy(entities={"PERSON": EntityRule(action="mask")}))
     masker.apply("I am Dana Reyes", [Finding("PERSON", 5, 15, 0.9)], "m")
     assert masker.mask_known("... Reyes said hi. Dana Reyes again") == "... <PERSON_1> said hi. <PERSON_1> again"
+
+
+TYPED = "Please keep <PERSON_1> and <EMAIL_ADDRESS_1> literally: they are my template slots. "
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_placeholders_the_client_typed_come_back_as_typed(pgw: Any, upstream: FakeUpstream, stream: bool) -> None:
+    """The client's own ``<PERSON_1>`` is not a placeholder of this request: the masked name gets
+    another one, and the echoed answer is restored to exactly what the client sent."""
+    gw = pgw()
+    text = f"{TYPED}I am {RAW['PERSON']}, mail {RAW['EMAIL_ADDRESS']}. #echo"
+    response = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": text}], stream=stream
+    )
+    if stream:
+        answer = "".join(c.choices[0].delta.content or "" for c in response if c.choices)
+    else:
+        answer = response.choices[0].message.content
+    assert answer == text
+    sent = upstream.requests[-1]["messages"][0]["content"]
+    assert RAW["PERSON"] not in sent and RAW["EMAIL_ADDRESS"] not in sent
+    assert sent.startswith(TYPED) and "<PERSON_2>" in sent and "<EMAIL_ADDRESS_2>" in sent
+
+
+FRAGMENTS = [
+    "<PERSON_1>",
+    "<PERSON_2>",
+    "<EMAIL_ADDRESS_1>",
+    "<PHONE_NUMBER_1>",
+    "<PERSON_",
+    "_1>",
+    "<",
+    ">",
+    RAW["PERSON"],
+    "Maria Lopez",
+    RAW["EMAIL_ADDRESS"],
+    "ops@example.org",
+    RAW["PHONE_NUMBER"],
+    "met",
+    "wrote to",
+    "and",
+    "about the invoice.",
+    "<3",
+]
+
+
+def test_restoration_is_exact_for_generated_inputs() -> None:
+    """Property-style: texts mixing real values with placeholder-shaped strings and fragments of
+    them, masked by the real analyzer; the masked text echoed back (whole, or streamed in random
+    pieces) restores to the input exactly."""
+    from llmgw.guards.pii import PiiAnalyzer
+
+    policy = PiiPolicy(
+        entities={e: EntityRule(action="mask", threshold=0.3) for e in ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER")}
+    )
+    analyzer = PiiAnalyzer(policy)
+    rng = random.Random(15)
+    masked_any = 0
+    for _ in range(40):
+        text = " ".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(2, 9)))
+        masker = Masker(policy)
+        masker.reserve([text])
+        masked, _ = masker.apply(text, analyzer.analyze(text), "m")
+        assert not set(masker.placeholders) & masker.taken, "a placeholder the client sent was handed out"
+        assert masker.restore(masked) == text, (text, masked)
+        restorer = Restorer(masker.placeholders)
+        assert "".join(restorer.feed(p) for p in split_randomly(masked, rng)) + restorer.flush() == text
+        masked_any += bool(masker.placeholders)
+    assert masked_any >= 20, "the generated texts exercise masking"
+
+
+def database_bytes(gw: RunningGateway) -> bytes:
+    gw.flush()
+    db_path = Path(gw.config.storage.url.removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+
+
+def test_pii_outside_message_content_never_leaves_raw(pgw: Any, upstream: FakeUpstream) -> None:
+    """``user`` (hashed, stably), ``metadata``, ``stop``, a message's ``name``, legacy
+    ``function_call`` arguments and unknown pass-through fields: masked before the upstream, and
+    nothing raw in the database (request rows and guard events) either."""
+    from llmgw.guards.events import value_hash
+
+    gw = pgw()
+    email, name, phone = RAW["EMAIL_ADDRESS"], RAW["PERSON"], RAW["PHONE_NUMBER"]
+    legacy = {"name": "lookup", "arguments": json.dumps({"who": email})}
+    messages = [
+        {"role": "user", "name": "Dana Reyes", "content": "Hello"},
+        {"role": "assistant", "content": None, "function_call": legacy},
+        {"role": "function", "name": "lookup", "content": "ok"},
+        {"role": "user", "content": "Thanks #echo", "x_note": f"ring {phone}"},
+    ]  # fmt: skip
+    for _ in range(2):
+        completion = gw.client().chat.completions.create(
+            model="test-model",
+            messages=messages,
+            user=email,
+            metadata={"customer": name},
+            stop=[f"Bye {name}", "END"],
+            extra_body={"x_vendor": {"notes": [f"call {phone}"]}},
+        )
+        assert completion.choices[0].message.content == "Thanks #echo"
+    sent = upstream.requests[-1]
+    assert not any(raw in json.dumps(sent) for raw in (email, name, phone)), json.dumps(sent)
+    hashed = f"user-{value_hash(b's3cret', email)}"
+    assert upstream.requests[-2]["user"] == sent["user"] == hashed, "a stable salted hash"
+    assert sent["metadata"] == {"customer": "<PERSON_1>"} and sent["stop"] == ["Bye <PERSON_1>", "END"]
+    assert sent["messages"][0]["name"] == "PERSON_1", "a valid name: the placeholder without brackets"
+    assert "<EMAIL_ADDRESS_1>" in sent["messages"][1]["function_call"]["arguments"]
+    assert sent["messages"][3]["x_note"] == "ring <PHONE_NUMBER_1>"
+    assert sent["x_vendor"] == {"notes": ["call <PHONE_NUMBER_1>"]}
+    rows = gw.rows()
+    assert [r["user"] for r in rows] == [hashed, hashed], "usage per user still works"
+    with gw.admin() as admin:
+        logged = admin.get("/admin/guard-events", params={"guard": "pii"}).json()["data"]
+    assert {e["user"] for e in logged} == {hashed}
+    assert {x["where"] for x in logged[0]["entities"]} >= {"metadata.customer", "stop[0]", "messages[0].name",
+                                                          "x_vendor.notes[0]", "messages[3].x_note"}  # fmt: skip
+    database = database_bytes(gw)
+    assert not any(raw.encode() in database for raw in (email, name, phone))
+
+
+def test_a_refused_request_stores_the_hashed_user_and_policies_choose(pgw: Any, upstream: FakeUpstream) -> None:
+    """Refused before the guards ran (an unknown route): the row holds the hash. ``user: allow``
+    keeps the field; ``user: scan`` hashes a value holding PII; a blocked entity in metadata refuses."""
+    from llmgw.guards.events import value_hash
+
+    email = RAW["EMAIL_ADDRESS"]
+    gw = pgw()
+    with pytest.raises(openai.BadRequestError):
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], user=email,
+            extra_body={"llmgw": {"route": "nowhere"}},
+        )  # fmt: skip
+    assert gw.rows()[0]["user"].startswith("user-") and email.encode() not in database_bytes(gw)
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], metadata={"project": "Nightjar"}
+        )
+    assert info.value.body["code"] == "pii_blocked" and info.value.body["param"] == "metadata.project"
+    gw.client().embeddings.create(model="up-embed", input="x", user=email)
+    assert upstream.requests[-1]["user"].startswith("user-")
+
+    kept = pgw(POLICY.replace("pii:\n", "pii:\n  user: allow\n"))
+    kept.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}], user="u-42")
+    assert upstream.requests[-1]["user"] == "u-42" and kept.rows()[0]["user"] == "u-42"
+    scanned = pgw(POLICY.replace("pii:\n", "pii:\n  user: scan\n"))
+    for user in (email, "u-42"):
+        scanned.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], user=user
+        )
+    assert upstream.requests[-2]["user"] == f"user-{value_hash(b's3cret', email)}", "PII: hashed, still per user"
+    assert upstream.requests[-1]["user"] == "u-42", "no PII: kept"
+    assert email.encode() not in database_bytes(scanned)
+
+
+def test_a_placeholder_shaped_string_in_a_field_not_scanned_is_left_alone(pgw: Any, upstream: FakeUpstream) -> None:
+    """A tool description (not scanned: the developer's schema) holds ``<PERSON_1>``; the real name
+    in the message gets another placeholder, so an answer naming both restores only the name."""
+    gw = pgw()
+    upstream.scripts["both"] = "<PERSON_1> is the slot, <PERSON_2> the person"
+    tools = [{"type": "function", "function": {"name": "greet", "description": "greets <PERSON_1>"}}]
+    completion = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": f"I am {RAW['PERSON']} #say:both"}], tools=tools
+    )
+    assert completion.choices[0].message.content == f"<PERSON_1> is the slot, {RAW['PERSON']} the person"
+
+
+def test_a_feedback_comment_is_stored_masked(pgw: Any) -> None:
+    gw = pgw()
+    completion = gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    comment = f"wrong for {RAW['PERSON']}, reach me at {RAW['EMAIL_ADDRESS']}"
+    with gw.admin() as admin:
+        response = admin.post("/v1/feedback", json={"request_id": completion.id[len("chatcmpl-") :], "score": 0.0,
+                                                   "comment": comment})  # fmt: skip
+        assert response.status_code == 201, response.text
+        refused = admin.post("/v1/feedback", json={"request_id": "r", "label": "x", "comment": "about Nightjar"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "pii_blocked"
+    database = database_bytes(gw)
+    assert RAW["PERSON"].encode() not in database and RAW["EMAIL_ADDRESS"].encode() not in database
+    assert b"wrong for <PERSON_1>, reach me at <EMAIL_ADDRESS_1>" in database

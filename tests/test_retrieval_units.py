@@ -122,6 +122,25 @@ def test_read_sources_formats_and_errors(tmp_path: Path) -> None:
         list(read_sources([SourceSpec(path="missing/*.md")], tmp_path))
 
 
+def test_document_ids_are_relative_to_the_collection_file_however_the_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source outside the collection's folder (``../shared``) and the same file named on the
+    command line (from another working directory) give one id, never an absolute server path."""
+    root = tmp_path / "retrieval"
+    (tmp_path / "shared").mkdir(parents=True)
+    root.mkdir()
+    (tmp_path / "shared" / "a.md").write_text(MARKDOWN)
+    sources = [SourceSpec(path="../shared", metadata={"kind": "guide"})]
+    declared = list(read_sources(sources, root))
+    assert [d.id for d in declared] == ["../shared/a.md"]
+    monkeypatch.chdir(tmp_path / "shared")
+    named = list(read_sources(sources, root, ["a.md"]))
+    assert [d.id for d in named] == ["../shared/a.md"] and named[0].metadata["source"] == "../shared/a.md"
+    assert str(tmp_path) not in named[0].id
+    assert named[0].content_hash == declared[0].content_hash, "the declared source's metadata applies"
+
+
 def test_collection_file_errors_name_the_key(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("store: {kind: elastic}\nchunking: {max_tokens: 3}\n")
     with pytest.raises(CollectionError) as info:

@@ -79,3 +79,19 @@ def test_ingest_screens_new_chunks_and_the_store_keeps_the_verdicts(
         spec, store, Embedder(HashBackend()), word_tokenize, docs, screen=lambda cs: screen(cs, detector, 0.6)
     )
     assert (again.unchanged, again.screened) == (2, 0), "unchanged documents are not screened again"
+
+
+def test_verdicts_stored_before_chunks_had_their_own_are_not_trusted(
+    detector: InjectionDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stores written when a document's chunks shared one verdict (format 1) hold wrong verdicts:
+    the format is part of the fingerprint, so the guard scores those passages itself."""
+    import llmgw.retrieval.screening as screening
+
+    current = fingerprint(detector)
+    fingerprint.cache_clear()
+    monkeypatch.setattr(screening, "FORMAT", b"verdict-format-1")
+    try:
+        assert fingerprint(detector) != current
+    finally:
+        fingerprint.cache_clear()

@@ -11,6 +11,7 @@ from llmgw.errors import GatewayError
 from llmgw.schemas import EMBEDDINGS_FIELDS, EmbeddingsRequest, decode_body, validate
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import authenticate
+from llmgw.stages.client_user import settle_embeddings_user
 from llmgw.stages.parse import gateway_options, select_route
 from llmgw.stages.selection import resolve_model
 
@@ -28,6 +29,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx.options = gateway_options(ctx.body, ctx.headers)
         ctx.model_requested = ctx.body["model"]
         select_route(gateway, ctx)
+        settle_embeddings_user(gateway, ctx)
         ctx.model_name, ctx.model = resolve_model(gateway, ctx, ctx.body["model"], "embedding")
         ctx.provider_name = ctx.model.provider
         result = await gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)

@@ -11,6 +11,8 @@ its row is queued until it is committed, so "queued, else in the table" always f
 several replicas on one database, feedback for an answer another replica gave less than
 ``storage.flush_interval_s`` ago can still be 404 (documented in docs/api.md). When the database
 cannot be read, the feedback is accepted unverified (queued like every other row) rather than lost.
+With guards on, PII in the free-text comment is masked per the caller's policy before it is
+stored.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from llmgw.storage.models import RequestRow
 
 log = logging.getLogger("llmgw.feedback")
 COMPLETION_PREFIX = "chatcmpl-"
+from llmgw.stages.input_guards import mask_stored_text
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,6 +83,9 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("score must be a finite number", param="score")
     request_id = feedback.request_id.removeprefix(COMPLETION_PREFIX)
     await check_request(gateway, request_id, key)
+    ctx = gateway.new_context("feedback", body, dict(request.headers))
+    ctx.key = key
+    comment = await mask_stored_text(gateway, ctx, feedback.comment or "", "comment") or None
     row = {
         "id": "fb_" + secrets.token_hex(8),
         "request_id": request_id,
@@ -87,7 +93,7 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         "key_id": key.id,
         "score": feedback.score,
         "label": feedback.label,
-        "comment": feedback.comment,
+        "comment": comment,
     }
     gateway.writer.put("feedback", row)
     return json_response({"id": row["id"], "request_id": request_id, "object": "feedback"}, {}, 201)

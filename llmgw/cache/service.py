@@ -111,11 +111,13 @@ class ResponseCache:
             log.info("cache: %d entries loaded from %s", loaded, self.config.persist_path)
         if self.memory.persister is not None:
             self.memory.persister.start()
-        semantic_somewhere = any(settings_for(self.config, r).semantic for r in routes.values())
-        if self.config.preload and semantic_somewhere:
-            await anyio.to_thread.run_sync(embed.warm, self.config.encoder)
+        # the question encoder is loaded with the gateway's other models (llmgw.warmup)
         await anyio.to_thread.run_sync(index._faiss)  # imported now, not under the store's lock later
         self._sweeper = asyncio.create_task(self._sweep())
+
+    def semantic_somewhere(self) -> bool:
+        """Whether any route looks answers up by meaning (and so needs the question encoder)."""
+        return any(settings_for(self.config, r).semantic for r in self.gateway.config.routes.values())
 
     async def close(self) -> None:
         if self._sweeper is not None:

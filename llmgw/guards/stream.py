@@ -20,6 +20,15 @@ _WORD = re.compile(r"\S+")
 _SPACE = re.compile(r"\s")
 
 
+def replace_placeholders(text: str, placeholders: dict[str, str], lookup: Callable[[str], str] = str) -> str:
+    """Every placeholder in ``text`` replaced by ``lookup`` of its value, in one pass: a restored
+    value that itself looks like a placeholder is never replaced again."""
+    if "<" not in text or not placeholders:
+        return text
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(placeholders, key=len, reverse=True)))
+    return pattern.sub(lambda m: lookup(placeholders[m.group()]), text)
+
+
 class Restorer:
     """Incremental placeholder restoration for one text stream (one choice, or one tool call)."""
 
@@ -35,12 +44,7 @@ class Restorer:
         )
 
     def _restore(self, text: str) -> str:
-        if "<" not in text:
-            return text
-        for token, value in self._tokens.items():
-            if token in text:
-                text = text.replace(token, self._lookup(value))
-        return text
+        return replace_placeholders(text, self._tokens, self._lookup)
 
     def feed(self, piece: str) -> str:
         text = self._pending + piece if self._pending else piece

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -196,12 +197,17 @@ def _expand(root: Path, pattern: str) -> list[Path]:
     return matches
 
 
+def source_id(path: Path, root: Path) -> str:
+    """``path`` relative to the collection file's folder (``../docs/cache.md`` for a source
+    ``../docs``), with ``/`` separators: it names the document in the store, in ``x-llmgw-sources``
+    and in guard events, so it must be the same on every machine and for every way the file was
+    named (a declared source or an explicit path), and it must not reveal where the server keeps it."""
+    return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+
+
 def read_file(path: Path, spec: SourceSpec, root: Path) -> Iterator[Document]:
     fmt = _format_of(path, spec.format)
-    try:
-        rel = str(path.resolve().relative_to(root))
-    except ValueError:
-        rel = str(path.resolve())
+    rel = source_id(path, root)
     text = path.read_text(encoding="utf-8", errors="replace")
     meta = {**spec.metadata, "source": rel}
     if fmt == "jsonl":
@@ -237,10 +243,22 @@ def _jsonl(text: str, rel: str, spec: SourceSpec, meta: dict[str, Any]) -> Itera
 
 
 def read_sources(sources: list[SourceSpec], root: Path, paths: list[str] | None = None) -> Iterator[Document]:
-    """Every document of the collection's sources, or of ``paths`` when given (same format rules)."""
-    if paths:
-        sources = [SourceSpec(path=p) for p in paths]
-        root = Path.cwd()
+    """Every document of the collection's sources, or of ``paths`` when given (relative ones are
+    taken from the working directory). Either way a file gets the same id (relative to ``root``)
+    and, when a declared source holds it, that source's settings (metadata, format, jsonl fields):
+    naming a file on the command line stores the very document a full ingest would."""
+    if not paths:
+        for spec in sources:
+            for path in _expand(root, spec.path):
+                yield from read_file(path, spec, root)
+        return
+    declared: dict[Path, SourceSpec] = {}
     for spec in sources:
-        for path in _expand(root, spec.path):
-            yield from read_file(path, spec, root)
+        try:
+            for path in _expand(root, spec.path):
+                declared.setdefault(path.resolve(), spec)
+        except SourceError:
+            continue  # a declared source that is gone does not stop an explicit path
+    for named in paths:
+        for path in _expand(root, str(Path(named).resolve())):
+            yield from read_file(path, declared.get(path.resolve(), SourceSpec(path=named)), root)

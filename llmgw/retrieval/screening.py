@@ -26,6 +26,10 @@ from llmgw.retrieval.store import StoredChunk
 
 KEY = "screen"
 SOURCE = "retrieved"
+#: part of the fingerprint; bumped when what a stored verdict means changes. 2: each chunk has its
+#: own verdict (before, the chunks of one document shared one metadata dict, and all of them held
+#: the verdict of its last chunk: those verdicts must not be trusted)
+FORMAT = b"verdict-format-2"
 
 
 @lru_cache(maxsize=4)
@@ -34,7 +38,7 @@ def fingerprint(detector: Any) -> str:
     normalisation, the sentence stage): a change to any of them makes every stored verdict stale."""
     from llmgw.guards import classifier, hidden, injection, normalize
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(FORMAT)
     h.update(detector.model.weights.tobytes())
     h.update(detector.model.bias.tobytes())
     if detector.hidden is not None:

@@ -28,8 +28,10 @@ class StoredChunk:
 
     @classmethod
     def of(cls, chunk: Chunk, doc_hash: str, metadata: dict[str, Any]) -> StoredChunk:
+        """A chunk with its own copy of the document's ``metadata``: what is stored per chunk (the
+        ingest screen's verdict) must not land on every chunk of the document."""
         chunk_id = f"{chunk.doc_id}#{doc_hash[:12]}-{chunk.ord}"
-        return cls(chunk_id, chunk.doc_id, doc_hash, chunk.ord, chunk.title, chunk.heading, chunk.text, metadata)
+        return cls(chunk_id, chunk.doc_id, doc_hash, chunk.ord, chunk.title, chunk.heading, chunk.text, dict(metadata))
 
     @property
     def search_text(self) -> str:

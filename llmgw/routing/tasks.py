@@ -65,7 +65,8 @@ _cache: dict[int, TaskClassifier] = {}
 
 
 def classifier_for(extra: dict[str, list[str]], replace: bool) -> TaskClassifier:
-    """One classifier per distinct exemplar set, built on first use (blocking)."""
+    """One classifier per distinct exemplar set, built on first use (blocking; the gateway builds
+    its own at start-up, ``llmgw.warmup``)."""
     key = hash((replace, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
     with _lock:
         found = _cache.get(key)

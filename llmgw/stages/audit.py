@@ -8,6 +8,7 @@ from typing import Any
 from llmgw.config import ModelConfig
 from llmgw.context import RequestContext
 from llmgw.stages.base import Stage
+from llmgw.stages.client_user import logged_user
 
 
 def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
@@ -24,7 +25,8 @@ def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: i
     ) / 1_000_000
 
 
-def request_row(ctx: RequestContext) -> dict[str, Any]:
+def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:
+    """The request's row; ``user``: the client's ``user`` field as it may be stored (client_user)."""
     key = ctx.key
     ms = 1000.0
     return {
@@ -33,7 +35,7 @@ def request_row(ctx: RequestContext) -> dict[str, Any]:
         "endpoint": ctx.endpoint,
         "key_id": key.id if key else None,
         "team": key.team if key else None,
-        "user": (key.user if key else None) or ctx.body.get("user"),
+        "user": (key.user if key else None) or user,
         "route": ctx.route_name,
         "model_requested": ctx.model_requested,
         "model_used": ctx.model_name,
@@ -68,5 +70,6 @@ class AuditLog(Stage):
         ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
         # a non-streamed answer's headers are built after this: tell the client what it cost
         ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
-        self.gateway.writer.put("requests", request_row(ctx))  # first: the row never depends on metrics
+        # first: the row never depends on metrics
+        self.gateway.writer.put("requests", request_row(ctx, logged_user(self.gateway, ctx)))
         self.gateway.metrics.observe(ctx)

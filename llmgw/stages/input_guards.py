@@ -1,7 +1,9 @@
 """Input guards: mask PII and detect prompt injection before anything leaves for a provider.
 
 Every message is scanned, history and tool-call arguments included (analysis results are cached
-by content, so a conversation's earlier turns cost nothing on the next turn). Placeholders are
+by content, so a conversation's earlier turns cost nothing on the next turn), and so is every other
+text field that reaches the provider (``stop``, ``metadata``, names, unknown fields: ``collect``);
+the ``user`` field is hashed, scanned or kept per policy (``llmgw.stages.client_user``). Placeholders are
 per request and live in ``ctx.state`` only; the output guards use them to restore the answer.
 Every decision is logged as a guard event holding masked text only.
 """
@@ -9,6 +11,7 @@ Every decision is logged as a guard event holding masked text only.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from collections import OrderedDict
@@ -23,9 +26,12 @@ from llmgw.guards.events import Verdict, guard_event
 from llmgw.guards.pii import Finding, Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, injection_detector
+from llmgw.schemas import CHAT_FIELDS
 from llmgw.stages.base import Stage
+from llmgw.stages.client_user import SETTLED, logged_user, scanned_user, settle_user
 
 SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
+FIELD = "field"  # a request field outside the conversation (scanned for PII, not for injection)
 STRIPPED = "[removed by llmgw: suspected prompt injection]"
 
 
@@ -38,8 +44,33 @@ class Item:
     templated: bool = False  # written by a template from prompts/: trusted, its variables are scanned instead
 
 
-def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset()) -> list[Item]:
-    """Every piece of text sent upstream, with a way to replace it."""
+#: message keys that are no free text (``content``, ``name``, ``tool_calls`` and ``function_call``
+#: are read on their own); every other key of a message is scanned, whatever a client puts there
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call"})
+
+
+def _strings(container: Any, where: str, source: str, items: list[Item], skip: frozenset[str] = frozenset()) -> None:
+    """An item for every string inside ``container`` (objects and arrays, any depth; keys in
+    ``skip`` left out at the top), each replaceable in place."""
+    if isinstance(container, dict):
+        pairs: Any = ((k, v) for k, v in container.items() if k not in skip)
+    elif isinstance(container, list):
+        pairs = enumerate(container)
+    else:
+        return
+    for key, inner in pairs:
+        at = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        if isinstance(inner, str):
+            items.append(Item(at, source, inner, lambda v, c=container, k=key: c.__setitem__(k, v)))
+        else:
+            _strings(inner, at, source, items)
+
+
+def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset(), user: bool = False) -> list[Item]:
+    """Every piece of text sent upstream, with a way to replace it: messages (content, names,
+    tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
+    fields, and with ``user`` the ``user`` field. Only messages' text is scored for injection (the
+    other fields are ``source: field``)."""
     items: list[Item] = []
     for i, message in enumerate(body.get("messages") or []):
         source = SOURCES.get(message.get("role", ""), message.get("role", ""))
@@ -60,9 +91,27 @@ def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozens
                 where = f"messages[{i}].tool_calls[{k}].function.arguments"
                 setter = lambda v, f=function: f.__setitem__("arguments", v)  # noqa: E731
                 items.append(Item(where, "assistant", function["arguments"], setter))
+        legacy = message.get("function_call")
+        if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+            items.append(Item(f"messages[{i}].function_call.arguments", "assistant", legacy["arguments"],
+                              lambda v, f=legacy: f.__setitem__("arguments", v)))  # fmt: skip
+        if isinstance(message.get("name"), str):
+            # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
+            setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
+            items.append(Item(f"messages[{i}].name", FIELD, message["name"], setter))
+        _strings(message, f"messages[{i}]", FIELD, items, skip=MESSAGE_KEYS)
         if id(message) in templated:
             for item in items[first:]:
                 item.templated = True
+    if isinstance(body.get("stop"), str):
+        items.append(Item("stop", FIELD, body["stop"], lambda v: body.__setitem__("stop", v)))
+    elif isinstance(body.get("stop"), list):
+        _strings(body["stop"], "stop", FIELD, items)
+    if isinstance(body.get("metadata"), dict):
+        _strings(body["metadata"], "metadata", FIELD, items)
+    if user and isinstance(body.get("user"), str):
+        items.append(Item("user", FIELD, body["user"], lambda v: body.__setitem__("user", v)))
+    _strings(body, "", FIELD, items, skip=CHAT_FIELDS)  # unknown fields, forwarded as they are
     return items
 
 
@@ -143,7 +192,7 @@ def log_event(gateway: Any, ctx: RequestContext, policy: Policy, guard: str, ver
         "guard_events",
         guard_event(request_id=ctx.request_id, stage=fields.pop("stage", "input"), guard=guard, verdict=verdict,
                     policy=policy.label, key_id=key.id if key else None, team=key.team if key else None,
-                    user=ctx.body.get("user") or (key.user if key else None), route=ctx.route_name, **fields),
+                    user=logged_user(gateway, ctx) or (key.user if key else None), route=ctx.route_name, **fields),
     )  # fmt: skip
 
 
@@ -154,6 +203,28 @@ def guard_unavailable(detail: str) -> GatewayError:
         code="guard_unavailable",
         type="server_error",
     )
+
+
+async def mask_stored_text(gateway: Any, ctx: RequestContext, text: str, where: str) -> str:
+    """``text`` that goes only to the database (a feedback comment) with PII masked per the
+    caller's policy; a ``block`` entity refuses it (400 ``pii_blocked``), a failing analyzer fails
+    closed or open as for a request."""
+    if not text or not gateway.config.guards.enabled:
+        return text
+    runtime: GuardRuntime = gateway.guards
+    try:
+        policy = runtime.policy_for(ctx)
+    except GuardFailure as exc:
+        raise guard_unavailable(str(exc)) from None
+    if not policy.pii.enabled:
+        return text
+    try:
+        findings = await runtime.run(policy.timeout_s, runtime.analyzer(policy).analyze, text)
+    except GuardFailure as exc:
+        if policy.on_error == "open":
+            return text
+        raise guard_unavailable(str(exc)) from None
+    return Masker(policy.pii, salt=runtime.salt).apply(text, findings, where)[0]
 
 
 def add_canary(ctx: RequestContext) -> None:
@@ -181,11 +252,17 @@ class InputGuards(Stage):
             raise guard_unavailable(str(exc)) from None
         fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
         ctx.meta["guard_policy"] = policy.label
+        user_mode = policy.pii.user if policy.pii.enabled else "allow"
+        sent_user = ctx.body.get("user")
+        settle_user(self.gateway, ctx, user_mode)
+        items = collect(ctx.body, ctx.state.get("templated") or frozenset(), user=user_mode == "scan")
+        items += template_variables(ctx, items)
         masker = Masker(policy.pii, salt=runtime.salt)
+        # the whole body: a placeholder-shaped string in a field not scanned (a tool's description)
+        # may come back in the answer too, and must come back as written
+        masker.reserve([json.dumps(ctx.body, ensure_ascii=False, default=str), *(item.text for item in items)])
         ctx.state["masker"] = masker
         ctx.state["policy"] = policy
-        items = collect(ctx.body, ctx.state.get("templated") or frozenset())
-        items += template_variables(ctx, items)
         try:
             findings, injections = await runtime.run(policy.timeout_s, scan, runtime, policy, items)
         except GuardFailure as exc:
@@ -196,6 +273,9 @@ class InputGuards(Stage):
                 return None
             raise guard_unavailable(str(exc)) from None
         self.mask(ctx, policy, masker, items, findings)
+        if user_mode == "scan":
+            scanned_user(self.gateway, ctx, sent_user)
+        ctx.state[SETTLED] = True  # `user` is as the policy wants it now
         self.injection(ctx, policy, masker, items, injections)
         if policy.moderation.enabled and policy.moderation.canary and ctx.meta.get("prompt"):
             add_canary(ctx)

@@ -1,0 +1,72 @@
+"""The OpenAI ``user`` field: an end user's id, and often an e-mail address.
+
+It reaches the provider, the cache's per-user scope, the request row and every guard event, so
+the policy (``pii.user``) decides it once per request, before any of them sees it:
+
+* ``hash`` (the default): replaced by ``user-`` and a salted hash of it (``guards.hash_salt``).
+  The same user is the same id on every request, and with a configured salt on every replica and
+  after restarts, so per-user cache scope, experiment stickiness and usage still work; the
+  provider and the database never see the raw value.
+* ``scan``: analysed like message content: kept when it holds no PII; when it does, a ``block``
+  entity refuses the request and anything else hashes it (a placeholder would make every user
+  with an address the same ``<EMAIL_ADDRESS_1>``, one per-user cache scope for all of them).
+* ``allow``: kept as sent (an opaque id that is no PII).
+
+A request that ends before the input guards decided (refused while parsing, rate-limited, a
+template error, a route without input guards) is logged with the hash, never the raw value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from llmgw.context import RequestContext
+from llmgw.guards.events import value_hash
+from llmgw.guards.runtime import GuardFailure
+
+#: ``ctx.state`` flag: ``body["user"]`` is what the policy let through (safe to log as is)
+SETTLED = "user_settled"
+
+
+def hashed_user(salt: bytes, value: str) -> str:
+    return f"user-{value_hash(salt, value)}"
+
+
+def settle_user(gateway: Any, ctx: RequestContext, mode: Literal["hash", "scan", "allow"]) -> None:
+    """Apply ``mode`` to ``body["user"]`` now; ``scan`` is the masker's (the input guards mark it
+    settled once the value is masked)."""
+    value = ctx.body.get("user")
+    if not isinstance(value, str) or not value or mode == "scan":
+        return
+    if mode == "hash":
+        ctx.body["user"] = hashed_user(gateway.guards.salt, value)
+    ctx.state[SETTLED] = True
+
+
+def scanned_user(gateway: Any, ctx: RequestContext, sent: Any) -> None:
+    """After the masker ran over ``user`` (``scan``): a value it changed is hashed instead."""
+    if isinstance(sent, str) and ctx.body.get("user") != sent:
+        ctx.body["user"] = hashed_user(gateway.guards.salt, sent)
+
+
+def logged_user(gateway: Any, ctx: RequestContext) -> str | None:
+    """The ``user`` a row or guard event may hold: as the policy left it, else its hash."""
+    value = ctx.body.get("user")
+    if not isinstance(value, str) or not value:
+        return None
+    if ctx.state.get(SETTLED) or not gateway.config.guards.enabled:
+        return value
+    return hashed_user(gateway.guards.salt, value)
+
+
+def settle_embeddings_user(gateway: Any, ctx: RequestContext) -> None:
+    """``/v1/embeddings`` runs no input guards: its ``user`` is hashed unless the policy keeps it
+    (``scan`` hashes too: there is no masker to scan it with)."""
+    if not gateway.config.guards.enabled:
+        return
+    try:
+        pii = gateway.guards.policy_for(ctx).pii
+    except GuardFailure:  # no such policy: the safe choice
+        pii = None
+    keep = pii is not None and (not pii.enabled or pii.user == "allow")
+    settle_user(gateway, ctx, "allow" if keep else "hash")
