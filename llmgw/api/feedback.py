@@ -34,9 +34,10 @@ from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
 from llmgw.storage.models import RequestRow
 
+from llmgw.stages.input_guards import mask_stored_text
+
 log = logging.getLogger("llmgw.feedback")
 COMPLETION_PREFIX = "chatcmpl-"
-from llmgw.stages.input_guards import mask_stored_text
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
