@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgw.config import CacheConfig, RouteConfig
-from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest
 
 OPTIONS = ("force", "off", "refresh", "no-store")
@@ -46,14 +45,13 @@ class Decision:
     reason: str | None = None  # why the lookup (or the store) is skipped
 
 
-def decide(ctx: RequestContext, settings: Settings) -> Decision:
-    option = ctx.options.get("cache")
+def decide(option: Any, cache_control: str, temperature: Any, settings: Settings) -> Decision:
+    """From the ``cache`` option, the ``Cache-Control`` header and the request's temperature."""
     if option is not None and option not in OPTIONS:
         raise InvalidRequest(f"llmgw.cache must be one of {', '.join(OPTIONS)}", param="llmgw.cache")
-    directives = {d.strip().split("=")[0] for d in ctx.headers.get("cache-control", "").lower().split(",")}
+    directives = {d.strip().split("=")[0] for d in cache_control.lower().split(",")}
     if option == "off":
         return Decision(False, False, "off")
-    temperature = ctx.body.get("temperature")
     if option != "force" and isinstance(temperature, int | float) and temperature > settings.max_temperature:
         return Decision(False, False, "temperature")
     store = "no-store" not in directives and option != "no-store"
