@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import redis
 
-from tests.conftest import PromptRepo, RunningGateway
+from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
 from tests.upstream import FakeUpstream
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -117,6 +118,48 @@ def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], ups
     # an unrelated question is a miss
     assert ask(gw, "Can the virus spread through food?").headers["x-llmgw-cache"] == "miss"
     assert len(upstream.requests) == 2
+
+
+def feedback(gw: RunningGateway, raw: Any, api_key: str | None = None, **body: Any) -> httpx.Response:
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {"authorization": f"Bearer {ADMIN_KEY}"}
+    request_id = raw.headers["x-llmgw-request-id"]
+    response = httpx.post(f"{gw.url}/v1/feedback", json={"request_id": request_id, **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response
+
+
+def test_negative_feedback_on_a_hit_sends_the_question_upstream_again(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    gw = cgw(threshold=0.9)
+    original, reworded = (
+        "How can I protect my child from COVID-19 infection?",
+        "What can I do to protect my child from COVID-19?",
+    )
+    ask(gw, original)
+    hit = ask(gw, reworded)
+    assert hit.headers["x-llmgw-cache"] == "hit" and row_of(gw, hit)["meta"]["cache"]["tier"] == "semantic"
+    feedback(gw, hit, gw.create_key()["key"], label="wrong")  # another key: no effect on the cache
+    feedback(gw, hit, score=0.9)  # positive: no effect
+    still = ask(gw, reworded)
+    assert still.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    feedback(gw, still, label="wrong")
+    again = ask(gw, reworded)
+    assert again.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2, "answered upstream again"
+    exact = ask(gw, original)
+    assert exact.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 2, "demoted: still exact"
+    ask(gw, "What is community spread?")
+    exact = ask(gw, "What is community spread?")
+    assert exact.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 3
+    feedback(gw, exact, score=0)  # a wrong exact hit: the answer itself is wrong, evicted
+    assert ask(gw, "What is community spread?").headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 4
+    with gw.admin() as admin:
+        estimate = admin.get("/admin/cache").json()["feedback"]
+        metrics = admin.get("/metrics").text
+    assert estimate["semantic"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5}
+    assert estimate["exact"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5}
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="semantic"} 1.0' in metrics
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="exact"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,10 @@
 Queued like every other row (no database write on the request path). The report counts feedback
 only when it comes from the key that made the request (or the admin key), so nobody can score
 another tenant's requests.
+
+Feedback that says a cached answer was wrong (``cache.service.marks_wrong``: a score ≤ 0 or a
+label such as ``wrong``) also reaches the cache (:func:`mark_cached_answer`): the hit is counted
+wrong and the entry that served it is evicted or demoted, so the question goes upstream again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from llmgw.api.common import gateway_of, json_response
+from llmgw.cache.service import marks_wrong
 from llmgw.errors import InvalidRequest
 from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
@@ -51,4 +56,13 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         "comment": feedback.comment,
     }
     gateway.writer.put("feedback", row)
+    await mark_cached_answer(gateway, feedback, key)
     return json_response({"id": row["id"], "request_id": feedback.request_id, "object": "feedback"}, {}, 201)
+
+
+async def mark_cached_answer(gateway: Any, feedback: Feedback, key: Any) -> str | None:
+    """Negative feedback on a cache hit marks the hit wrong (only from the key that made the request)."""
+    if gateway.cache is None or not marks_wrong(feedback.score, feedback.label):
+        return None
+    request_id = feedback.request_id.removeprefix("chatcmpl-")  # the completion's id names the request too
+    return await gateway.cache.mark_wrong(request_id, key.id, admin=key.admin)

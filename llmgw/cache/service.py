@@ -16,6 +16,7 @@ import copy
 import importlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,25 @@ log = logging.getLogger("llmgw.cache")
 CANDIDATES = 4  # semantic neighbours examined: a vetoed first one may hide a good second one
 #: completion fields that belong to the request that produced it, not to the answer
 NOT_KEPT = ("id", "created", "usage", "model")
+SERVED_KEPT = 10_000  # recent hits that feedback can still mark wrong (per replica)
+#: feedback labels that mark a cached answer wrong (as does a score of 0 or below)
+WRONG_LABELS = frozenset({"wrong", "down", "bad", "incorrect"})
+TIERS = ("exact", "semantic")
+
+
+def marks_wrong(score: float | None, label: str | None) -> bool:
+    """Whether a feedback says the answer was wrong: a score ≤ 0, or a label in ``WRONG_LABELS``."""
+    return (score is not None and score <= 0) or (label is not None and label.strip().lower() in WRONG_LABELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A hit, remembered so that feedback on its request can mark it wrong."""
+
+    key: str  # the entry's exact key
+    tier: str
+    route: str
+    owner: str | None  # the key id that made the request: only it (or the admin) may mark it
 
 
 @dataclass(slots=True)
@@ -49,6 +69,7 @@ class RequestCache:
     route: str
     request_id: str
     deadline: float  # time.monotonic() by which a follower stops waiting for its leader
+    owner: str | None = None  # the caller's key id (feedback on a hit must come from it)
     vector: np.ndarray | None = None
     hit: bool = False
     flight: asyncio.Event | None = None  # set when this request leads a single flight
@@ -136,6 +157,12 @@ class ResponseCache:
         self.saved_tokens = Counter("llmgw_cache_saved_tokens", "Tokens not spent thanks to hits", ("direction",),
                                     registry=registry)  # fmt: skip
         self.saved_cost = Counter("llmgw_cache_saved_cost_usd", "Cost not spent thanks to hits", registry=registry)
+        self.wrong_hits = Counter("llmgw_cache_wrong_hits", "Hits marked wrong by feedback", ("route", "tier"),
+                                  registry=registry)  # fmt: skip
+        #: per tier, hits served and hits marked wrong since start: the error estimate (``error_estimate``)
+        self.hits = dict.fromkeys(TIERS, 0)
+        self.wrong = dict.fromkeys(TIERS, 0)
+        self.served: OrderedDict[str, Served] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -259,6 +286,10 @@ class ResponseCache:
         self.release(state)  # followers of this request look up again and find the same entry
         saved = entry.usage
         self.lookups.labels(state.route, f"hit_{tier}").inc()
+        self.hits[tier] += 1
+        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner)
+        while len(self.served) > SERVED_KEPT:
+            self.served.popitem(last=False)
         self.saved_tokens.labels("input").inc(saved.get("prompt_tokens", 0))
         self.saved_tokens.labels("output").inc(saved.get("completion_tokens", 0))
         self.saved_cost.inc(saved.get("cost_usd", 0.0))
@@ -297,6 +328,41 @@ class ResponseCache:
         if self.redis is not None:
             await self.redis.put(entry, settings.max_entries)
         return True
+
+    # --- feedback --------------------------------------------------------------------------------
+
+    async def mark_wrong(self, request_id: str, caller: str | None, admin: bool = False) -> str | None:
+        """A hit this replica served was wrong: drop what served it, and count it; what was done, or None.
+
+        A wrong exact hit means the answer itself is wrong: the entry is evicted everywhere (memory,
+        its SQLite row, Redis, the shared semantic tier). A wrong semantic hit means the answer did
+        not fit the other question: the entry is demoted out of the semantic tier and keeps
+        answering its own question exactly. Only the key that made the request (or the admin key)
+        may do this; each hit counts once.
+        """
+        served = self.served.get(request_id)
+        if served is None or (not admin and served.owner != caller):
+            return None
+        del self.served[request_id]
+        self.wrong[served.tier] += 1
+        self.wrong_hits.labels(served.route, served.tier).inc()
+        if served.tier == "semantic":
+            await anyio.to_thread.run_sync(self.memory.demote, served.key)
+            if self.semantic is not self.memory:
+                await anyio.to_thread.run_sync(self.semantic.remove, served.key)
+            return "demoted"
+        await anyio.to_thread.run_sync(self.memory.remove, served.key)
+        if self.semantic is not self.memory:
+            await anyio.to_thread.run_sync(self.semantic.remove, served.key)
+        if self.redis is not None:
+            await self.redis.delete(served.key)
+        return "evicted"
+
+    def error_estimate(self) -> dict[str, dict[str, float]]:
+        """Per tier: hits served, hits marked wrong, their ratio (a lower bound: not every wrong hit is reported)."""
+        return {tier: {"hits": self.hits[tier], "wrong": self.wrong[tier],
+                       "wrong_rate": round(self.wrong[tier] / self.hits[tier], 6) if self.hits[tier] else 0.0}
+                for tier in TIERS}  # fmt: skip
 
     def release(self, state: RequestCache) -> None:
         """End this request's single flight (idempotent): its followers look up again."""

@@ -81,7 +81,8 @@ class CacheLookup(Stage):
         key = build_key(key_source(ctx, self.gateway), cache.config.encoder)
         if key is None:
             return self.answer(ctx, cache.bypass(ctx.route_name, "no user message"), None)
-        state = RequestCache(key, settings, decision, ctx.route_name, ctx.request_id, ctx.deadline)
+        owner = ctx.key.id if ctx.key is not None else None
+        state = RequestCache(key, settings, decision, ctx.route_name, ctx.request_id, ctx.deadline, owner)
         ctx.state["cache"] = state
         return self.answer(ctx, await cache.lookup(state), state)
 
