@@ -156,10 +156,30 @@ def test_negative_feedback_on_a_hit_sends_the_question_upstream_again(
     with gw.admin() as admin:
         estimate = admin.get("/admin/cache").json()["feedback"]
         metrics = admin.get("/metrics").text
-    assert estimate["semantic"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5}
-    assert estimate["exact"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5}
-    assert 'llmgw_cache_wrong_hits_total{route="default",tier="semantic"} 1.0' in metrics
-    assert 'llmgw_cache_wrong_hits_total{route="default",tier="exact"} 1.0' in metrics
+    assert estimate["semantic"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5, "refreshed": 0}
+    assert estimate["exact"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5, "refreshed": 0}
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="semantic",via="feedback"} 1.0' in metrics
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="exact",via="feedback"} 1.0' in metrics
+
+
+def test_cache_refresh_drops_the_entry_that_would_have_answered(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    gw = cgw(threshold=0.9)
+    first = ask(gw, "How can I protect my child from COVID-19 infection?")
+    refreshed = ask(gw, "What can I do to protect my child from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
+    assert refreshed.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 2, "answered upstream"
+    entries = {e.source: e for e in gw.gateway.cache.memory.entries.values()}
+    demoted = entries[first.headers["x-llmgw-request-id"]]
+    assert demoted.vector is None, "the entry that would have answered left the semantic tier"
+    assert entries[refreshed.headers["x-llmgw-request-id"]].vector is not None, "the fresh answer is kept"
+    again = ask(gw, "How can I protect my child from COVID-19 infection?", extra_body={"llmgw": {"cache": "refresh"}})
+    assert again.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 3
+    with gw.admin() as admin:
+        estimate = admin.get("/admin/cache").json()["feedback"]
+        metrics = admin.get("/metrics").text
+    assert estimate["semantic"]["refreshed"] == 1 and estimate["exact"]["refreshed"] == 1
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="semantic",via="refresh"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(

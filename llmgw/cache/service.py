@@ -157,11 +157,12 @@ class ResponseCache:
         self.saved_tokens = Counter("llmgw_cache_saved_tokens", "Tokens not spent thanks to hits", ("direction",),
                                     registry=registry)  # fmt: skip
         self.saved_cost = Counter("llmgw_cache_saved_cost_usd", "Cost not spent thanks to hits", registry=registry)
-        self.wrong_hits = Counter("llmgw_cache_wrong_hits", "Hits marked wrong by feedback", ("route", "tier"),
-                                  registry=registry)  # fmt: skip
+        self.wrong_hits = Counter("llmgw_cache_wrong_hits", "Hits marked wrong (feedback) or refused (refresh)",
+                                  ("route", "tier", "via"), registry=registry)  # fmt: skip
         #: per tier, hits served and hits marked wrong since start: the error estimate (``error_estimate``)
         self.hits = dict.fromkeys(TIERS, 0)
         self.wrong = dict.fromkeys(TIERS, 0)
+        self.refreshed = dict.fromkeys(TIERS, 0)  # entries a ``cache: refresh`` request dropped
         self.served: OrderedDict[str, Served] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -212,8 +213,10 @@ class ResponseCache:
 
     async def lookup(self, state: RequestCache) -> Outcome:
         """A hit to serve, or a miss; joins (or leads) the single flight of the exact key."""
-        key, settings = state.key, state.settings
+        key = state.key
         if not state.decision.lookup:
+            if state.decision.refresh and not key.version_unknown:
+                await self._refresh(state)
             return self.bypass(state.route, state.decision.reason or "no-cache")
         if key.version_unknown:  # stored once retrieval has run and told the version
             return self.bypass(state.route, "collection version unknown")
@@ -223,22 +226,44 @@ class ResponseCache:
         if entry is not None:
             return self._hit(state, entry, 1.0, "exact")
         try:
-            if settings.semantic and key.question:
-                state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
-                candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
-                found = match(key.question, state.vector, candidates, self._rule(settings),
-                              veto if self.config.veto else None)  # fmt: skip
-                state.vetoes.extend(found.refused)
-                for candidate, score, basis in found.plausible:
-                    if await self._verified(state, candidate, score):
-                        return self._hit(state, candidate, score, "semantic", basis)
-        except Exception:  # a broken cache costs a model call, never the request
-            log.exception("cache: semantic lookup failed for %s; counting a miss", state.request_id)
+            found = await self._semantic(state)
+            if found is not None:
+                return self._hit(state, *found)
         except BaseException:
             self.release(state)
             raise
         self.lookups.labels(state.route, "miss").inc()
         return Outcome("miss")
+
+    async def _semantic(self, state: RequestCache) -> tuple[Entry, float, str, str] | None:
+        """The semantic tier's answer (entry, score, tier, basis), if any; the query vector is kept for the store."""
+        key, settings = state.key, state.settings
+        if not settings.semantic or not key.question:
+            return None
+        try:
+            state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
+            candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
+            found = match(key.question, state.vector, candidates, self._rule(settings),
+                          veto if self.config.veto else None)  # fmt: skip
+            state.vetoes.extend(found.refused)
+            for candidate, score, basis in found.plausible:
+                if await self._verified(state, candidate, score):
+                    return candidate, score, "semantic", basis
+        except Exception:  # a broken cache costs a model call, never the request
+            log.exception("cache: semantic lookup failed for %s; counting a miss", state.request_id)
+        return None
+
+    async def _refresh(self, state: RequestCache) -> None:
+        """``cache: refresh``: the entry that would have answered is dropped as a wrong hit would be."""
+        entry = await self._exact(state.key.exact)
+        tier = "exact"
+        if entry is None:
+            found = await self._semantic(state)
+            if found is None:
+                return
+            entry, tier = found[0], found[2]
+        self.refreshed[tier] += 1
+        await self._drop(Served(entry.key, tier, state.route, state.owner), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
         entry = self.memory.get_now(key)
@@ -345,7 +370,11 @@ class ResponseCache:
             return None
         del self.served[request_id]
         self.wrong[served.tier] += 1
-        self.wrong_hits.labels(served.route, served.tier).inc()
+        return await self._drop(served, "feedback")
+
+    async def _drop(self, served: Served, via: str) -> str:
+        """Demote (semantic) or evict (exact) the entry behind a wrong hit, and count it."""
+        self.wrong_hits.labels(served.route, served.tier, via).inc()
         if served.tier == "semantic":
             await anyio.to_thread.run_sync(self.memory.demote, served.key)
             if self.semantic is not self.memory:
@@ -361,7 +390,8 @@ class ResponseCache:
     def error_estimate(self) -> dict[str, dict[str, float]]:
         """Per tier: hits served, hits marked wrong, their ratio (a lower bound: not every wrong hit is reported)."""
         return {tier: {"hits": self.hits[tier], "wrong": self.wrong[tier],
-                       "wrong_rate": round(self.wrong[tier] / self.hits[tier], 6) if self.hits[tier] else 0.0}
+                       "wrong_rate": round(self.wrong[tier] / self.hits[tier], 6) if self.hits[tier] else 0.0,
+                       "refreshed": self.refreshed[tier]}
                 for tier in TIERS}  # fmt: skip
 
     def release(self, state: RequestCache) -> None:
