@@ -6,10 +6,14 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
+
+if TYPE_CHECKING:
+    from llmgw.routing.select import Decision
+    from llmgw.stages.retrieval_plan import Plan
 
 _PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
 _COUNTER = itertools.count()
@@ -21,6 +25,23 @@ def new_request_id() -> str:
     No system call per id (``os.urandom`` per request showed up in profiles).
     """
     return f"{int(time.time() * 1000):012x}{_PROCESS}{next(_COUNTER) & 0xFFFF:04x}"
+
+
+@dataclass(slots=True)
+class RequestPlan:
+    """What the request will use, decided once before the cache lookup (``stages/plan.py``).
+
+    The cache keys on this model and collection, retrieval reads this plan, model selection
+    applies this choice: a cached answer is always the one the same model would have been asked
+    for, and no stage decides a second time.
+    """
+
+    model_name: str  # the catalog name that answers (``auto`` resolved)
+    model: ModelConfig
+    #: the models tried next when this one fails, in order (the route's fallbacks or the ranking's rest)
+    fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
+    routing: Decision | None = None  # how ``auto``/``fast``/``best`` chose, with routing on
+    retrieval: Plan | None = None  # None: this request retrieves nothing
 
 
 @dataclass(slots=True)
@@ -64,6 +85,7 @@ class RequestContext:
     error_message: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    plan: RequestPlan | None = None  # set by the plan stage, read by cache, retrieval and selection
     #: stage-private, request-scoped state that must never be stored (e.g. the PII placeholder map)
     state: dict[str, Any] = field(default_factory=dict)
 

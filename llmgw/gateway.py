@@ -53,7 +53,11 @@ class Gateway:
         }
         self.prompts = PromptStore(config.templates)
         self.guards = GuardRuntime(config.guards)
-        self.cache = ResponseCache(config.cache, self, semantic_tier(config.cache)) if config.cache.enabled else None
+        self.cache = (
+            ResponseCache(config.cache, config.routes, self.metrics.registry, semantic_tier(config.cache))
+            if config.cache.enabled
+            else None
+        )
         self.retrieval = Retrieval(config.retrieval.collections_dir)
         self.balancer = Balancer(config.routing)
         self.counters: Counters | None = None

@@ -1,6 +1,6 @@
 """The pipeline: the stages a chat request travels through, in order.
 
-    authenticate → parse → rate limit → render template → input guards → cache lookup
+    authenticate → parse → rate limit → render template → input guards → plan → cache lookup
     → retrieve → select model → call provider → output guards → attach sources → cache store
     → audit log
 
@@ -33,6 +33,7 @@ from llmgw.stages.cache import CacheLookup, CacheStore
 from llmgw.stages.input_guards import InputGuards
 from llmgw.stages.output_guards import OutputGuards
 from llmgw.stages.parse import ParseRequest
+from llmgw.stages.plan import PlanRequest
 from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectModel
@@ -57,6 +58,7 @@ BEFORE_PROVIDER: tuple[type[Stage], ...] = (
     RateLimit,
     RenderTemplate,
     InputGuards,
+    PlanRequest,  # the model and the retrieval plan, decided once: the cache keys on them
     CacheLookup,
     Retrieve,
     SelectModel,
@@ -309,7 +311,7 @@ class Pipeline:
         headers = ctx.response_headers
         if ctx.model_name:
             headers["x-llmgw-model"] = ctx.model_name
-        decision = ctx.state.get("decision")
+        decision = ctx.plan.routing if ctx.plan is not None else None
         route = ctx.route_name
         headers["x-llmgw-route"] = decision.header(route, ctx.model_name) if decision is not None else route
         if ctx.meta.get("fallbacks"):

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import redis
 
-from tests.conftest import PromptRepo, RunningGateway
+from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
 from tests.upstream import FakeUpstream
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -117,6 +118,68 @@ def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], ups
     # an unrelated question is a miss
     assert ask(gw, "Can the virus spread through food?").headers["x-llmgw-cache"] == "miss"
     assert len(upstream.requests) == 2
+
+
+def feedback(gw: RunningGateway, raw: Any, api_key: str | None = None, **body: Any) -> httpx.Response:
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {"authorization": f"Bearer {ADMIN_KEY}"}
+    request_id = raw.headers["x-llmgw-request-id"]
+    response = httpx.post(f"{gw.url}/v1/feedback", json={"request_id": request_id, **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response
+
+
+def test_negative_feedback_on_a_hit_sends_the_question_upstream_again(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    gw = cgw(threshold=0.9)
+    original, reworded = (
+        "How can I protect my child from COVID-19 infection?",
+        "What can I do to protect my child from COVID-19?",
+    )
+    ask(gw, original)
+    hit = ask(gw, reworded)
+    assert hit.headers["x-llmgw-cache"] == "hit" and row_of(gw, hit)["meta"]["cache"]["tier"] == "semantic"
+    feedback(gw, hit, gw.create_key()["key"], label="wrong")  # another key: no effect on the cache
+    feedback(gw, hit, score=0.9)  # positive: no effect
+    still = ask(gw, reworded)
+    assert still.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    feedback(gw, still, label="wrong")
+    again = ask(gw, reworded)
+    assert again.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2, "answered upstream again"
+    exact = ask(gw, original)
+    assert exact.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 2, "demoted: still exact"
+    ask(gw, "What is community spread?")
+    exact = ask(gw, "What is community spread?")
+    assert exact.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 3
+    feedback(gw, exact, score=0)  # a wrong exact hit: the answer itself is wrong, evicted
+    assert ask(gw, "What is community spread?").headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 4
+    with gw.admin() as admin:
+        estimate = admin.get("/admin/cache").json()["feedback"]
+        metrics = admin.get("/metrics").text
+    assert estimate["semantic"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5, "refreshed": 0}
+    assert estimate["exact"] == {"hits": 2, "wrong": 1, "wrong_rate": 0.5, "refreshed": 0}
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="semantic",via="feedback"} 1.0' in metrics
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="exact",via="feedback"} 1.0' in metrics
+
+
+def test_cache_refresh_drops_the_entry_that_would_have_answered(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    gw = cgw(threshold=0.9)
+    first = ask(gw, "How can I protect my child from COVID-19 infection?")
+    refreshed = ask(gw, "What can I do to protect my child from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
+    assert refreshed.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 2, "answered upstream"
+    entries = {e.source: e for e in gw.gateway.cache.memory.entries.values()}
+    demoted = entries[first.headers["x-llmgw-request-id"]]
+    assert demoted.vector is None, "the entry that would have answered left the semantic tier"
+    assert entries[refreshed.headers["x-llmgw-request-id"]].vector is not None, "the fresh answer is kept"
+    again = ask(gw, "How can I protect my child from COVID-19 infection?", extra_body={"llmgw": {"cache": "refresh"}})
+    assert again.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 3
+    with gw.admin() as admin:
+        estimate = admin.get("/admin/cache").json()["feedback"]
+        metrics = admin.get("/metrics").text
+    assert estimate["semantic"]["refreshed"] == 1 and estimate["exact"]["refreshed"] == 1
+    assert 'llmgw_cache_wrong_hits_total{route="default",tier="semantic",via="refresh"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(
@@ -463,13 +526,55 @@ def test_a_hit_never_carries_another_callers_pii(guarded_cache: RunningGateway, 
     first = ask(gw, "Please write a short birthday greeting for Ada Lovelace. #echo")
     assert "Ada Lovelace" in first.parse().choices[0].message.content
     assert "Ada" not in upstream.requests[-1]["messages"][-1]["content"], "masked before it left"
-    second = ask(gw, "Please write a short birthday greeting for Grace Hopper. #echo")
-    assert second.headers["x-llmgw-cache"] == "hit", "the masked questions are identical"
-    answer = second.parse().choices[0].message.content
-    assert "Grace Hopper" in answer and "Ada" not in answer
-    assert len(upstream.requests) == 1
+    again = ask(gw, "Please write a short birthday greeting for Ada Lovelace. #echo")
+    assert again.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    assert "Ada Lovelace" in again.parse().choices[0].message.content, "restored from the placeholders"
     stored = [e.completion for e in gw.gateway.cache.memory.entries.values()]
     assert "Ada" not in json.dumps(stored) and "<PERSON_1>" in json.dumps(stored), "entries keep placeholders"
+
+
+#: Questions that differ only in what the default policy masks as PERSON (issue 18's wrong exact hits)
+MASKED_ALIKE = [
+    ("How deep is Lake Como?", "How deep is Lake Constance?", "Como", "Constance"),
+    ("When was Vassar College founded?", "When was Hunter College founded?", "Vassar", "Hunter"),
+    ("What did the Kennedy administration do about Cuba?", "What did the Johnson administration do about Cuba?",
+     "Kennedy", "Johnson"),
+]  # fmt: skip
+
+
+def test_masking_never_merges_two_questions(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream, redis_prefix: str
+) -> None:
+    """The default guard policy masks the names alike; each question still gets its own answer."""
+    policies = Path(__file__).resolve().parents[1] / "guardrails"
+    shared = {"exact_store": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix}
+    gw = make_gateway(guards={"enabled": True, "policy_dir": str(policies)}, cache=cache_config(tmp_path, **shared))
+    for one, other, name, other_name in MASKED_ALIKE:
+        calls = len(upstream.requests)
+        first = ask(gw, f"{one} #echo")
+        sent = upstream.requests[-1]["messages"][-1]["content"]
+        second = ask(gw, f"{other} #echo")
+        assert upstream.requests[-1]["messages"][-1]["content"] == sent, f"masked alike upstream: {sent}"
+        assert name not in sent and "<PERSON_" in sent
+        assert (first.headers["x-llmgw-cache"], second.headers["x-llmgw-cache"]) == ("miss", "miss")
+        assert len(upstream.requests) == calls + 2, "each question got its own upstream answer"
+        assert other_name in second.parse().choices[0].message.content
+        repeat = ask(gw, f"{one} #echo")
+        assert repeat.headers["x-llmgw-cache"] == "hit" and repeat.headers["x-llmgw-cache-score"] == "1.0000"
+        assert name in repeat.parse().choices[0].message.content and len(upstream.requests) == calls + 2
+    persister = gw.gateway.cache.memory.persister
+    assert persister is not None
+    persister.flush()
+    stored = (tmp_path / "cache.sqlite").read_bytes()
+    client = redis.Redis.from_url(REDIS_URL)
+    redis_keys = list(client.scan_iter(f"{redis_prefix}*"))
+    in_redis = b"".join(redis_keys) + b"".join(client.get(k) or b"" for k in redis_keys)
+    client.close()
+    assert len(redis_keys) == 2 * len(MASKED_ALIKE)
+    for _, _, name, other_name in MASKED_ALIKE:
+        for value in (name, other_name):
+            assert value.encode() not in stored, f"{value} in the SQLite file"
+            assert value.encode() not in in_redis, f"{value} in a Redis key or entry"
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -10,18 +10,19 @@ import numpy as np
 import pytest
 
 from llmgw.cache.index import VectorIndex
-from llmgw.cache.keys import build_key, retrieval_scope
+from llmgw.cache.keys import KeySource, build_key, tenant_of
 from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import decide, settings_for
-from llmgw.cache.service import mask_answer, storable
+from llmgw.cache.service import mask_answer
 from llmgw.cache.store import Entry, MemoryStore, SqlitePersister
 from llmgw.cache.veto import veto
 from llmgw.config import CacheConfig, RouteConfig
-from llmgw.context import RequestContext
+from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
 from llmgw.guards.pii import Masker
 from llmgw.keys import KeyInfo
-from llmgw.stages.cache import Assembler
+from llmgw.stages.cache import Assembler, key_source, storable
+from llmgw.stages.retrieval_plan import plan_for
 
 # --- veto ----------------------------------------------------------------------------------------
 
@@ -78,10 +79,63 @@ def test_veto_lets_rewordings_through(cached: str, asked: str) -> None:
 # --- keys and policy -------------------------------------------------------------------------------
 
 
+KEY = KeyInfo("k1", "one", "red", None, ("*",), ("*",))
+
+
 def context(body: dict[str, Any], headers: dict[str, str] | None = None, **options: Any) -> RequestContext:
     ctx = RequestContext("r1", "chat", body, options, headers or {})
-    ctx.key = KeyInfo("k1", "one", "red", None, ("*",), ("*",))
+    ctx.key = KEY
     return ctx
+
+
+def source(body: dict[str, Any], model: str = "m", share: str = "key", **fields: Any) -> KeySource:
+    return KeySource(body, tenant_of(KEY, body.get("user"), share), "default", model, **fields)
+
+
+def test_scope_and_exact_key() -> None:
+    body = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+                                       {"role": "user", "content": "Hi?"}], "temperature": 0}  # fmt: skip
+    key = build_key(source(body))
+    assert key is not None and key.question == "Hi?" and key.tenant == "key:k1"
+    same = build_key(source({**body, "stream": True}))
+    assert same == key, "streaming does not change the answer"
+    longer = [{"role": "system", "content": "Be long."}, body["messages"][1]]
+    tools = [{"type": "function"}]
+    for changed in ({**body, "temperature": 0.2}, {**body, "tools": tools}, {**body, "messages": longer}):
+        other = build_key(source(changed))
+        assert other is not None and other.scope != key.scope
+    reworded = build_key(source({**body, "messages": [body["messages"][0], {"role": "user", "content": "Hello?"}]}))
+    assert reworded is not None and reworded.scope == key.scope and reworded.exact != key.exact
+    assert build_key(source(body, model="other-model")).scope != key.scope  # type: ignore[union-attr]
+    team = build_key(source(body, share="team"))
+    assert team is not None and team.tenant == "team:red"
+    ada = build_key(source({**body, "user": "ada"}, share="user"))
+    bob = build_key(source({**body, "user": "bob"}, share="user"))
+    assert ada is not None and bob is not None and ada.scope != bob.scope, "share: user splits a key's callers"
+    image = {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}
+    assert build_key(source(image)).question is None  # type: ignore[union-attr]
+    assert build_key(source({"model": "m", "messages": []})) is None
+
+
+def test_masked_values_split_the_scope_but_the_same_values_share_it() -> None:
+    """Masking makes "Lake <PERSON_1>" of Lake Como and of Lake Constance: the fingerprint tells them apart."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "Where is Lake <PERSON_1>?"}]}
+    fingerprints = {}
+    for value in ("Como", "Constance", "Como"):
+        masker = Masker(policy=None, salt=b"salt")  # type: ignore[arg-type]
+        masker.placeholder("PERSON", value)
+        fingerprints.setdefault(value, []).append(masker.fingerprint())
+    como, constance = fingerprints["Como"][0], fingerprints["Constance"][0]
+    assert fingerprints["Como"][1] == como, "the same value, the same fingerprint"
+    assert como != constance and "Como" not in (como or "")
+    keys = [build_key(source(body, masked_values=f)) for f in (como, constance, como)]
+    assert keys[0] is not None and keys[1] is not None
+    assert keys[0].scope != keys[1].scope and keys[0].exact != keys[1].exact, "masking never merges two questions"
+    assert keys[2] == keys[0]
+    other_salt = Masker(policy=None, salt=b"pepper")  # type: ignore[arg-type]
+    other_salt.placeholder("PERSON", "Como")
+    assert other_salt.fingerprint() != como, "keyed: a guessed name cannot be checked without the salt"
+    assert Masker(policy=None).fingerprint() is None, "nothing masked: the scope is unchanged"  # type: ignore[arg-type]
 
 
 class FakeRetrieval:
@@ -89,50 +143,39 @@ class FakeRetrieval:
         return {"docs": "v7"}.get(name, "")
 
 
+class FakeCache:
+    class config:
+        share = "key"
+
+
 class FakeGateway:
     retrieval = FakeRetrieval()
+    cache = FakeCache()
 
 
-def test_scope_and_exact_key() -> None:
-    body = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
-                                       {"role": "user", "content": "Hi?"}], "temperature": 0}  # fmt: skip
-    key = build_key(context(body), FakeGateway(), "m", "key")
-    assert key is not None and key.question == "Hi?" and key.tenant == "key:k1"
-    same = build_key(context({**body, "stream": True}), FakeGateway(), "m", "key")
-    assert same == key, "streaming does not change the answer"
-    longer = [{"role": "system", "content": "Be long."}, body["messages"][1]]
-    tools = [{"type": "function"}]
-    for changed in ({**body, "temperature": 0.2}, {**body, "tools": tools}, {**body, "messages": longer}):
-        other = build_key(context(changed), FakeGateway(), "m", "key")
-        assert other is not None and other.scope != key.scope
-    reworded = build_key(context({**body, "messages": [body["messages"][0], {"role": "user", "content": "Hello?"}]}),
-                         FakeGateway(), "m", "key")  # fmt: skip
-    assert reworded is not None and reworded.scope == key.scope and reworded.exact != key.exact
-    assert build_key(context(body), FakeGateway(), "other-model", "key").scope != key.scope  # type: ignore[union-attr]
-    team = build_key(context(body), FakeGateway(), "m", "team")
-    assert team is not None and team.tenant == "team:red"
-    ada = build_key(context({**body, "user": "ada"}), FakeGateway(), "m", "user")
-    bob = build_key(context({**body, "user": "bob"}), FakeGateway(), "m", "user")
-    assert ada is not None and bob is not None and ada.scope != bob.scope, "share: user splits a key's callers"
-    image = {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}
-    assert build_key(context(image), FakeGateway(), "m", "key").question is None  # type: ignore[union-attr]
-    assert build_key(context({"model": "m", "messages": []}), FakeGateway(), "m", "key") is None
+def planned(body: dict[str, Any], **options: Any) -> RequestContext:
+    """A context with the plan the plan stage would make (a route that may read any collection)."""
+    ctx = context(body, **options)
+    ctx.route = RouteConfig.model_validate({"retrieval": {"collections": ["*"]}})
+    ctx.plan = RequestPlan("m", None)  # type: ignore[arg-type]
+    ctx.plan.retrieval = plan_for(ctx)
+    return ctx
 
 
 def test_retrieval_collection_version_is_part_of_the_scope() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "Hi?"}]}
-    assert retrieval_scope(context(body, retrieval="docs"), FakeGateway()) == "docs@v7"
-    assert retrieval_scope(context(body, retrieval={"collection": "faq"}), FakeGateway()) == "faq@"
-    assert retrieval_scope(context(body), object()) == ""
-    with_docs = build_key(context(body, retrieval="docs"), FakeGateway(), "m", "key")
-    without = build_key(context(body), FakeGateway(), "m", "key")
+    assert key_source(planned(body, retrieval="docs"), FakeGateway()).collection == "docs@v7"
+    assert key_source(planned(body, retrieval={"collection": "faq"}), FakeGateway()).collection == "faq@"
+    assert key_source(planned(body), FakeGateway()).collection == ""
+    with_docs = build_key(key_source(planned(body, retrieval="docs"), FakeGateway()))
+    without = build_key(key_source(planned(body), FakeGateway()))
     assert with_docs is not None and without is not None and with_docs.scope != without.scope
 
 
 def test_an_unknown_collection_version_is_learnt_after_retrieval() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "Hi?"}]}
-    unknown = build_key(context(body, retrieval="fresh"), FakeGateway(), "m", "key")
-    known = build_key(context(body, retrieval="docs"), FakeGateway(), "m", "key")
+    unknown = build_key(source(body, collection="fresh@"))
+    known = build_key(source(body, collection="docs@v7"))
     assert unknown is not None and known is not None
     assert unknown.version_unknown and not known.version_unknown
     relearnt = unknown.with_collection("fresh@v1")
@@ -143,17 +186,16 @@ def test_an_unknown_collection_version_is_learnt_after_retrieval() -> None:
 def test_policy_decisions() -> None:
     settings = settings_for(CacheConfig(max_temperature=0.5), RouteConfig.model_validate({"cache": {"ttl_s": 5}}))
     assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == 0.84
-    body = {"model": "m", "messages": []}
-    assert decide(context(body), settings).lookup
-    assert decide(context({**body, "temperature": 0.9}), settings).reason == "temperature"
-    assert decide(context({**body, "temperature": 0.9}, cache="force"), settings).lookup
-    no_cache = decide(context(body, {"cache-control": "no-cache"}), settings)
+    assert decide(None, "", None, settings).lookup
+    assert decide(None, "", 0.9, settings).reason == "temperature"
+    assert decide("force", "", 0.9, settings).lookup
+    no_cache = decide(None, "no-cache", None, settings)
     assert not no_cache.lookup and no_cache.store
-    no_store = decide(context(body, {"cache-control": "max-age=0, no-store"}), settings)
+    no_store = decide(None, "max-age=0, no-store", None, settings)
     assert no_store.lookup and not no_store.store
-    assert not decide(context(body, cache="off"), settings).store
+    assert not decide("off", "", None, settings).store
     with pytest.raises(InvalidRequest):
-        decide(context(body, cache="sometimes"), settings)
+        decide("sometimes", "", None, settings)
 
 
 def test_only_clean_answers_are_storable() -> None:
@@ -172,13 +214,11 @@ def test_only_clean_answers_are_storable() -> None:
 
 
 def test_stored_answers_hold_placeholders_not_the_callers_pii() -> None:
-    ctx = context({})
     masker = Masker(policy=None)  # type: ignore[arg-type]
     masker.placeholder("PERSON", "Ada Lovelace")
-    ctx.state["masker"] = masker
     text = "Dear Ada Lovelace, hello. Bye, Ada."
     completion = {"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}
-    kept = mask_answer(completion, ctx)
+    kept = mask_answer(completion, masker.mask_known)
     assert kept["choices"][0]["message"]["content"] == "Dear <PERSON_1>, hello. Bye, <PERSON_1>."
     assert completion["choices"][0]["message"]["content"] == text, "the client's copy is untouched"
 

@@ -58,8 +58,8 @@ def test_a_stage_can_answer_early_streamed_and_not(
 
 def test_pass_through_stages_are_not_in_the_chain(gw: RunningGateway) -> None:
     route = gw.gateway.pipeline.routes["default"]
-    assert route.names == ["select_model", "audit_log"], "stages whose features are off are left out"
-    assert [s.name for s in route.request_stages] == ["select_model"]
+    assert route.names == ["plan", "select_model", "audit_log"], "stages whose features are off are left out"
+    assert [s.name for s in route.request_stages] == ["plan", "select_model"]
     assert route.stream_stages == []
 
 

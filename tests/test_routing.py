@@ -239,3 +239,24 @@ def test_cached_prompt_tokens_cost_the_cached_price(make_gateway: Any) -> None:
         rows[1]["cost_usd"] == pytest.approx(rows[0]["cost_usd"])
         or rows[1]["completion_tokens"] != rows[0]["completion_tokens"]
     )
+
+
+def test_auto_requests_routed_to_different_models_never_share_a_cache_entry(
+    make_gateway: Any, upstream: FakeUpstream, tmp_path: Any
+) -> None:
+    """The cache keys on the model the plan chose for ``auto``, not on the route's default model."""
+    gw = make_gateway(
+        models=CATALOG,
+        routes={"default": {"models": list(CATALOG), "default_model": "cheap"}},
+        routing={"enabled": True},
+        cache={"enabled": True, "persist_path": str(tmp_path / "cache.sqlite")},
+    )
+    chat = ask(gw, "Tell me about sorted lists", llmgw={"task": "chat"})
+    assert chat.headers["x-llmgw-model"] == "cheap" and chat.headers["x-llmgw-cache"] == "miss"
+    code = ask(gw, "Tell me about sorted lists", llmgw={"task": "code"})
+    assert code.headers["x-llmgw-model"] == "mid", "routed elsewhere"
+    assert code.headers["x-llmgw-cache"] == "miss", "another model's answer is not this one's"
+    assert [r["model"] for r in upstream.requests] == ["fake-cheap", "fake-mid"]
+    again = ask(gw, "Tell me about sorted lists", llmgw={"task": "code"})
+    assert again.headers["x-llmgw-cache"] == "hit" and again.headers["x-llmgw-model"] == "mid"
+    assert again.json()["model"] == "mid" and len(upstream.requests) == 2

@@ -28,13 +28,13 @@ import msgspec
 from litestar import Request, Response, post
 
 from llmgw.api.common import gateway_of, json_response
+from llmgw.cache.service import marks_wrong
 from llmgw.errors import InvalidRequest, NotFound
 from llmgw.keys import KeyInfo
 from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
-from llmgw.storage.models import RequestRow
-
 from llmgw.stages.input_guards import mask_stored_text
+from llmgw.storage.models import RequestRow
 
 log = logging.getLogger("llmgw.feedback")
 COMPLETION_PREFIX = "chatcmpl-"
@@ -97,4 +97,13 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         "comment": comment,
     }
     gateway.writer.put("feedback", row)
+    await mark_cached_answer(gateway, feedback, key)
     return json_response({"id": row["id"], "request_id": request_id, "object": "feedback"}, {}, 201)
+
+
+async def mark_cached_answer(gateway: Any, feedback: Feedback, key: Any) -> str | None:
+    """Negative feedback on a cache hit marks the hit wrong (only from the key that made the request)."""
+    if gateway.cache is None or not marks_wrong(feedback.score, feedback.label):
+        return None
+    request_id = feedback.request_id.removeprefix("chatcmpl-")  # the completion's id names the request too
+    return await gateway.cache.mark_wrong(request_id, key.id, admin=key.admin)

@@ -28,7 +28,8 @@ async def cache_stats(request: Request[Any, Any, Any]) -> Response[bytes]:
         scopes = len(memory.indexes)
         answers = sum(1 for e in memory.entries.values() if e.answer_vector is not None)
     return json_response({"enabled": True, "entries": len(memory), "routes": routes, "semantic_scopes": scopes,
-                          "answer_vectors": answers, "exact_store": cache.config.exact_store}, {})  # fmt: skip
+                          "answer_vectors": answers, "exact_store": cache.config.exact_store,
+                          "feedback": cache.error_estimate()}, {})  # fmt: skip
 
 
 @delete("/admin/cache", status_code=200)

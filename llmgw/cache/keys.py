@@ -1,9 +1,11 @@
 """What makes two requests interchangeable: the scope, the exact key and the question.
 
 An entry is eligible for a request only when the *scope* matches exactly: tenant, route, model,
-template id and commit, system prompt, decoding parameters and tools, retrieval collection version
-and a fingerprint of the earlier conversation. Within a scope the exact tier compares the last
-user turn (and anything after it) byte for byte; the semantic tier compares its embedding.
+template id and commit, system prompt, decoding parameters and tools, retrieval collection version,
+a fingerprint of the earlier conversation and a keyed fingerprint of the values the input guards
+masked. Within a scope the exact tier compares the last user turn (and anything after it) byte for
+byte; the semantic tier compares its embedding. Nothing here reads the request context: the cache
+stage gathers a :class:`KeySource`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmgw.context import RequestContext
+from llmgw.keys import KeyInfo
 
 #: Body fields that do not change the answer, or are part of the scope in another form.
 NOT_PARAMS = frozenset({"messages", "stream", "stream_options", "model", "user", "metadata", "store"})
 SYSTEM_ROLES = ("system", "developer")
-KEY_VERSION = 1  # bump when the key's layout changes: old entries then simply never match
+KEY_VERSION = 2  # bump when the key's layout changes: old entries then simply never match
 
 
 def canonical(value: Any) -> str:
@@ -44,38 +46,6 @@ def text_of(content: Any) -> str | None:
     return None
 
 
-def retrieval_scope(ctx: RequestContext, gateway: Any) -> str:
-    """The retrieval collection this request reads, with its version: a new version is a new scope.
-
-    The collection comes from the request's ``llmgw.retrieval`` option (a name or an object with
-    ``collection``), else the route's ``retrieval`` setting; the version from the gateway's
-    retrieval service when it offers ``collection_version(name)``, else empty. (The rest of the
-    option, k, filters, mode, is part of the scope as given.)
-    """
-    config = getattr(gateway, "config", None)
-    if config is not None and not config.retrieval.enabled:
-        return ""
-    if ctx.route is not None and not ctx.route.stages.retrieval:
-        return ""
-    option = ctx.options.get("retrieval")
-    name: Any = None
-    if isinstance(option, str):
-        name = option
-    elif isinstance(option, dict):
-        name = option.get("collection")
-    elif option is False:
-        return ""
-    if name is None and ctx.route is not None:
-        route_setting = getattr(ctx.route, "retrieval", None)
-        name = route_setting if isinstance(route_setting, str) else getattr(route_setting, "collection", None)
-    if not name:
-        return ""
-    service = getattr(gateway, "retrieval", None)
-    version_of = getattr(service, "collection_version", None)
-    version = str(version_of(str(name))) if callable(version_of) else ""
-    return f"{name}@{version}"
-
-
 @dataclass(frozen=True, slots=True)
 class CacheKey:
     scope: str  # hash of everything that must match exactly
@@ -99,40 +69,59 @@ class CacheKey:
         return replace(self, scope=scope, exact=digest([scope, self.tail]), collection=collection, parts=parts)
 
 
-def tenant_of(ctx: RequestContext, share: str) -> str:
-    key = ctx.key
+@dataclass(frozen=True, slots=True)
+class KeySource:
+    """What a request's key is made of, as the cache stage reads it off the request.
+
+    ``collection`` is the retrieval collection the plan reads, with its version
+    (``name@version``; ``name@`` while unknown; ``""`` without retrieval). ``masked_values`` is
+    the input guards' keyed fingerprint of the values they masked or redacted
+    (``Masker.fingerprint``): the masked text alone would make "Lake <PERSON_1>" one question for
+    Lake Como and Lake Constance.
+    """
+
+    body: dict[str, Any]  # as the upstream will receive it: templated and masked
+    tenant: str
+    route: str
+    model: str  # the catalog model that answers (``auto`` resolved by the plan)
+    template: str | None = None  # "id@commit"
+    collection: str = ""
+    retrieval_options: Any = None  # the request's ``retrieval`` option as given (k, filters, mode...)
+    canary: str | None = None  # the input guards' random token in a templated system prompt
+    masked_values: str | None = None
+
+
+def tenant_of(key: KeyInfo | None, user: Any, share: str) -> str:
+    """Who may share entries: the key (default), its team (``share: team``) or the key and ``user``."""
     if share == "team" and key is not None and key.team:
         return f"team:{key.team}"
     tenant = f"key:{key.id}" if key is not None else "key:-"
     if share == "user":
-        tenant += f"/user:{ctx.body.get('user') or (key.user if key else '') or ''}"
+        tenant += f"/user:{user or (key.user if key else '') or ''}"
     return tenant
 
 
-def build_key(ctx: RequestContext, gateway: Any, model_name: str, share: str, encoder: str = "") -> CacheKey | None:
+def build_key(source: KeySource, encoder: str = "") -> CacheKey | None:
     """The request's cache key; None when it has no user turn to answer."""
-    messages = ctx.body.get("messages") or []
+    body = source.body
+    messages = body.get("messages") or []
     last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=-1)
     if last < 0:
         return None
-    canary = ctx.state.get("canary")
-    earlier = [_without_canary(m, canary) for m in messages[:last]]
+    earlier = [_without_canary(m, source.canary) for m in messages[:last]]
     system = [m for m in earlier if m.get("role") in SYSTEM_ROLES]
     history = [m for m in earlier if m.get("role") not in SYSTEM_ROLES]
-    params = {k: v for k, v in ctx.body.items() if k not in NOT_PARAMS}
-    prompt = ctx.meta.get("prompt") or {}
-    template = f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None
-    collection = retrieval_scope(ctx, gateway)
-    tenant = tenant_of(ctx, share)
+    params = {k: v for k, v in body.items() if k not in NOT_PARAMS}
     parts = {
-        "v": KEY_VERSION, "encoder": encoder, "tenant": tenant, "route": ctx.route_name, "model": model_name,
-        "template": template, "system": digest(system), "params": params, "retrieval": collection,
-        "retrieval_options": ctx.options.get("retrieval"), "history": digest(history),
+        "v": KEY_VERSION, "encoder": encoder, "tenant": source.tenant, "route": source.route, "model": source.model,
+        "template": source.template, "system": digest(system), "params": params, "retrieval": source.collection,
+        "retrieval_options": source.retrieval_options, "history": digest(history), "masked": source.masked_values,
     }  # fmt: skip
     scope = digest(parts)
     tail = messages[last:]
     question = text_of(messages[last].get("content")) if len(tail) == 1 else None
-    return CacheKey(scope, digest([scope, tail]), question or None, tenant, template, collection, parts, tail)
+    return CacheKey(scope, digest([scope, tail]), question or None, source.tenant, source.template,
+                    source.collection, parts, tail)  # fmt: skip
 
 
 def _without_canary(message: Any, canary: str | None) -> Any:

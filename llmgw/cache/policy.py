@@ -3,7 +3,9 @@
 The request steers with ``Cache-Control`` (``no-cache``: skip the lookup, still store the fresh
 answer; ``no-store``: store nothing from this request) and the gateway option ``cache``
 (``"llmgw": {"cache": "force" | "off" | "refresh" | "no-store"}`` or the ``x-llmgw-cache``
-header): ``force`` caches whatever the temperature, ``off`` bypasses it entirely.
+header): ``force`` caches whatever the temperature, ``off`` bypasses it entirely, ``refresh`` is
+``no-cache`` that also marks the entry that would have answered wrong (as negative feedback on a hit
+does: the client did not want it).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgw.config import CacheConfig, RouteConfig
-from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest
 
 OPTIONS = ("force", "off", "refresh", "no-store")
@@ -44,19 +45,21 @@ class Decision:
     lookup: bool
     store: bool
     reason: str | None = None  # why the lookup (or the store) is skipped
+    refresh: bool = False  # ``cache: refresh``: what would have answered is marked wrong
 
 
-def decide(ctx: RequestContext, settings: Settings) -> Decision:
-    option = ctx.options.get("cache")
+def decide(option: Any, cache_control: str, temperature: Any, settings: Settings) -> Decision:
+    """From the ``cache`` option, the ``Cache-Control`` header and the request's temperature."""
     if option is not None and option not in OPTIONS:
         raise InvalidRequest(f"llmgw.cache must be one of {', '.join(OPTIONS)}", param="llmgw.cache")
-    directives = {d.strip().split("=")[0] for d in ctx.headers.get("cache-control", "").lower().split(",")}
+    directives = {d.strip().split("=")[0] for d in cache_control.lower().split(",")}
     if option == "off":
         return Decision(False, False, "off")
-    temperature = ctx.body.get("temperature")
     if option != "force" and isinstance(temperature, int | float) and temperature > settings.max_temperature:
         return Decision(False, False, "temperature")
     store = "no-store" not in directives and option != "no-store"
-    if "no-cache" in directives or option == "refresh":
+    if option == "refresh":
+        return Decision(False, store, "no-cache", refresh=True)
+    if "no-cache" in directives:
         return Decision(False, store, "no-cache")
     return Decision(True, store, None if store else "no-store")

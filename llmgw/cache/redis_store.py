@@ -44,6 +44,15 @@ class RedisExactStore:
         except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
             log.warning("cache: redis set failed (%s); entry not shared", type(exc).__name__)
 
+    async def delete(self, key: str) -> bool:
+        """Drop one entry (a hit marked wrong); False when Redis could not be reached."""
+        try:
+            await self.client.delete(self.prefix + key)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, logged here
+            log.warning("cache: redis delete failed (%s); the entry stays until it expires", type(exc).__name__)
+            return False
+        return True
+
     async def invalidate(self, *, route: str | None, template: str | None, collection: str | None) -> int:
         """Delete matching entries (an admin action: scans the prefix, reading each entry)."""
         deleted = 0

@@ -1,8 +1,12 @@
 """The cache as the pipeline uses it: look up before the provider, store after, one flight per key.
 
-``lookup`` answers with a completion dict (a hit) or None (go upstream); ``store`` keeps a clean
-answer; ``release`` ends the request's single flight. Blocking work (the query embedding, index
-search and insertion) runs on worker threads, one call per request.
+``lookup`` tells a hit (the entry to serve), a miss (go upstream) or a bypass; ``store`` keeps a
+clean answer; ``release`` ends the request's single flight. Blocking work (the query embedding,
+index search and insertion) runs on worker threads, one call per request.
+
+Nothing here reads the request context (as in ``retrieval/``, ``routing/`` and ``limits/``): the
+cache stage (``stages/cache.py``) builds the key from the request and the plan, hands this module
+a :class:`RequestCache`, and applies the :class:`Outcome` to the response.
 """
 
 from __future__ import annotations
@@ -12,44 +16,98 @@ import copy
 import importlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import numpy as np
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
 
 from llmgw.cache import embed, index
-from llmgw.cache.keys import CacheKey, build_key, retrieval_scope
+from llmgw.cache.keys import CacheKey
 from llmgw.cache.match import Rule, match
-from llmgw.cache.policy import Decision, Settings, decide, settings_for
+from llmgw.cache.policy import Decision, Settings, settings_for
 from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
 from llmgw.cache.veto import veto
-from llmgw.config import CacheConfig
-from llmgw.context import RequestContext
-from llmgw.errors import GatewayError
-from llmgw.stages.audit import cost_usd
-from llmgw.stages.selection import resolve_model
+from llmgw.config import CacheConfig, RouteConfig
 
 log = logging.getLogger("llmgw.cache")
 CANDIDATES = 4  # semantic neighbours examined: a vetoed first one may hide a good second one
-REPLAYED_HEADERS = ("x-llmgw-sources",)  # what the skipped stages would have said about the answer
+#: completion fields that belong to the request that produced it, not to the answer
+NOT_KEPT = ("id", "created", "usage", "model")
+SERVED_KEPT = 10_000  # recent hits that feedback can still mark wrong (per replica)
+#: feedback labels that mark a cached answer wrong (as does a score of 0 or below)
+WRONG_LABELS = frozenset({"wrong", "down", "bad", "incorrect"})
+TIERS = ("exact", "semantic")
+
+
+def marks_wrong(score: float | None, label: str | None) -> bool:
+    """Whether a feedback says the answer was wrong: a score ≤ 0, or a label in ``WRONG_LABELS``."""
+    return (score is not None and score <= 0) or (label is not None and label.strip().lower() in WRONG_LABELS)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A hit, remembered so that feedback on its request can mark it wrong."""
+
+    key: str  # the entry's exact key
+    tier: str
+    route: str
+    owner: str | None  # the key id that made the request: only it (or the admin) may mark it
 
 
 @dataclass(slots=True)
 class RequestCache:
-    """What the lookup learned, for the store and the release (``ctx.state["cache"]``)."""
+    """One request's cache state, from the lookup to the store and the release."""
 
     key: CacheKey
     settings: Settings
     decision: Decision
+    route: str
+    request_id: str
+    deadline: float  # time.monotonic() by which a follower stops waiting for its leader
+    owner: str | None = None  # the caller's key id (feedback on a hit must come from it)
     vector: np.ndarray | None = None
     hit: bool = False
     flight: asyncio.Event | None = None  # set when this request leads a single flight
     flight_key: str = ""
+    waited: bool = False  # followed another request's single flight
     vetoes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the lookup found: ``hit`` (serve ``entry``), ``miss`` or ``bypass`` (with a reason)."""
+
+    result: str
+    reason: str | None = None
+    entry: Entry | None = None
+    tier: str = ""  # exact | semantic
+    score: float = 0.0
+    basis: str = "exact"  # what a semantic hit matched on: question | answer
+
+    def record(self, vetoes: list[dict[str, Any]]) -> dict[str, Any]:
+        """``meta.cache`` on the request row."""
+        if self.result == "bypass":
+            return {"result": "bypass", "reason": self.reason}
+        out: dict[str, Any] = {"result": self.result}
+        if self.entry is not None:
+            out.update(tier=self.tier, score=round(self.score, 4), entry=self.entry.source, basis=self.basis,
+                       saved=self.entry.usage)  # fmt: skip
+        return {**out, **({"vetoes": vetoes} if vetoes else {})}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A clean answer to keep, as the cache stage saw it after the output guards."""
+
+    completion: dict[str, Any]  # with this request's PII placeholders, never the caller's values
+    usage: dict[str, Any]  # prompt and completion tokens and cost: what a hit on it saves
+    headers: dict[str, str]  # response headers a hit repeats (the sources)
+    collection: str = ""  # the collection version retrieval actually read ("name@" if still unknown)
 
 
 class ResponseCache:
@@ -83,9 +141,10 @@ class ResponseCache:
         self._writes.add(future)
         future.add_done_callback(done)
 
-    def __init__(self, config: CacheConfig, gateway: Any, semantic: SemanticTier | None = None) -> None:
+    def __init__(self, config: CacheConfig, routes: dict[str, RouteConfig], registry: CollectorRegistry,
+                 semantic: SemanticTier | None = None) -> None:  # fmt: skip
         self.config = config
-        self.gateway = gateway
+        self.routes = routes
         persister = SqlitePersister(config.persist_path, config.persist_interval_s) if config.persist_path else None
         self.memory = MemoryStore(ann_min=config.ann_min_entries, persister=persister)
         #: where semantic neighbours are searched: the in-process store, or a shared one (OpenSearch k-NN)
@@ -94,17 +153,23 @@ class ResponseCache:
         self.redis = RedisExactStore(config.redis_url, config.redis_prefix) if config.exact_store == "redis" else None
         self.inflight: dict[str, asyncio.Event] = {}
         self.verifier = _import(config.verifier) if config.verifier else None
-        registry = gateway.metrics.registry
         self.lookups = Counter("llmgw_cache_lookups", "Cache outcomes", ("route", "result"), registry=registry)
         self.saved_tokens = Counter("llmgw_cache_saved_tokens", "Tokens not spent thanks to hits", ("direction",),
                                     registry=registry)  # fmt: skip
         self.saved_cost = Counter("llmgw_cache_saved_cost_usd", "Cost not spent thanks to hits", registry=registry)
+        self.wrong_hits = Counter("llmgw_cache_wrong_hits", "Hits marked wrong (feedback) or refused (refresh)",
+                                  ("route", "tier", "via"), registry=registry)  # fmt: skip
+        #: per tier, hits served and hits marked wrong since start: the error estimate (``error_estimate``)
+        self.hits = dict.fromkeys(TIERS, 0)
+        self.wrong = dict.fromkeys(TIERS, 0)
+        self.refreshed = dict.fromkeys(TIERS, 0)  # entries a ``cache: refresh`` request dropped
+        self.served: OrderedDict[str, Served] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        routes = self.gateway.config.routes
+        routes = self.routes
         limits = {name: settings_for(self.config, r).max_entries for name, r in routes.items()}
         loaded = await anyio.to_thread.run_sync(self.memory.load, limits, self.config.max_entries)
         if loaded:
@@ -140,48 +205,67 @@ class ResponseCache:
 
     # --- lookup ----------------------------------------------------------------------------------
 
-    async def lookup(self, ctx: RequestContext) -> dict[str, Any] | None:
-        settings = settings_for(self.config, ctx.route)
-        decision = decide(ctx, settings)
-        if not decision.lookup and not decision.store:
-            return self._bypass(ctx, decision.reason or "off")
-        try:
-            model_name, model = resolve_model(self.gateway, ctx, ctx.body["model"], "chat")
-        except GatewayError:
-            return self._bypass(ctx, "model")  # model selection will refuse it with the right error
-        key = build_key(ctx, self.gateway, model_name, self.config.share, self.config.encoder)
-        if key is None:
-            return self._bypass(ctx, "no user message")
-        state = RequestCache(key, settings, decision)
-        ctx.state["cache"] = state
-        if not decision.lookup:
-            return self._bypass(ctx, decision.reason or "no-cache")
+    def settings(self, route: RouteConfig | None) -> Settings:
+        return settings_for(self.config, route)
+
+    def bypass(self, route: str, reason: str) -> Outcome:
+        """A request the cache does not look up for (counted, so the hit rate is honest)."""
+        self.lookups.labels(route, "bypass").inc()
+        return Outcome("bypass", reason)
+
+    async def lookup(self, state: RequestCache) -> Outcome:
+        """A hit to serve, or a miss; joins (or leads) the single flight of the exact key."""
+        key = state.key
+        if not state.decision.lookup:
+            if state.decision.refresh and not key.version_unknown:
+                await self._refresh(state)
+            return self.bypass(state.route, state.decision.reason or "no-cache")
         if key.version_unknown:  # stored once retrieval has run and told the version
-            return self._bypass(ctx, "collection version unknown")
+            return self.bypass(state.route, "collection version unknown")
         entry = await self._exact(key.exact)
-        if entry is None and decision.store and self.config.single_flight:
-            entry = await self._join_flight(ctx, state)
+        if entry is None and state.decision.store and self.config.single_flight:
+            entry = await self._join_flight(state)
         if entry is not None:
-            return self._serve(ctx, state, entry, 1.0, "exact", model_name, model)
+            return self._hit(state, entry, 1.0, "exact")
         try:
-            if settings.semantic and key.question:
-                state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
-                candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
-                found = match(key.question, state.vector, candidates, self._rule(settings),
-                              veto if self.config.veto else None)  # fmt: skip
-                state.vetoes.extend(found.refused)
-                for candidate, score, basis in found.plausible:
-                    if await self._verified(state, candidate, score):
-                        return self._serve(ctx, state, candidate, score, "semantic", model_name, model, basis)
-        except Exception:  # a broken cache costs a model call, never the request
-            log.exception("cache: semantic lookup failed for %s; counting a miss", ctx.request_id)
+            found = await self._semantic(state)
+            if found is not None:
+                return self._hit(state, *found)
         except BaseException:
-            self.release(ctx)
+            self.release(state)
             raise
-        self.lookups.labels(ctx.route_name, "miss").inc()
-        ctx.response_headers["x-llmgw-cache"] = "miss"
-        ctx.meta["cache"] = {"result": "miss", **({"vetoes": state.vetoes} if state.vetoes else {})}
+        self.lookups.labels(state.route, "miss").inc()
+        return Outcome("miss")
+
+    async def _semantic(self, state: RequestCache) -> tuple[Entry, float, str, str] | None:
+        """The semantic tier's answer (entry, score, tier, basis), if any; the query vector is kept for the store."""
+        key, settings = state.key, state.settings
+        if not settings.semantic or not key.question:
+            return None
+        try:
+            state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
+            candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
+            found = match(key.question, state.vector, candidates, self._rule(settings),
+                          veto if self.config.veto else None)  # fmt: skip
+            state.vetoes.extend(found.refused)
+            for candidate, score, basis in found.plausible:
+                if await self._verified(state, candidate, score):
+                    return candidate, score, "semantic", basis
+        except Exception:  # a broken cache costs a model call, never the request
+            log.exception("cache: semantic lookup failed for %s; counting a miss", state.request_id)
         return None
+
+    async def _refresh(self, state: RequestCache) -> None:
+        """``cache: refresh``: the entry that would have answered is dropped as a wrong hit would be."""
+        entry = await self._exact(state.key.exact)
+        tier = "exact"
+        if entry is None:
+            found = await self._semantic(state)
+            if found is None:
+                return
+            entry, tier = found[0], found[2]
+        self.refreshed[tier] += 1
+        await self._drop(Served(entry.key, tier, state.route, state.owner), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
         entry = self.memory.get_now(key)
@@ -189,7 +273,7 @@ class ResponseCache:
             entry = await self.redis.get(key)
         return entry
 
-    async def _join_flight(self, ctx: RequestContext, state: RequestCache) -> Entry | None:
+    async def _join_flight(self, state: RequestCache) -> Entry | None:
         """Wait for an identical request already on its way upstream, or lead the flight."""
         key = state.key.exact
         leader = self.inflight.get(key)
@@ -198,12 +282,12 @@ class ResponseCache:
             state.flight_key = key
             task = asyncio.current_task()
             if task is not None:  # a request cancelled before ``done`` must not hold its followers
-                task.add_done_callback(lambda _, c=ctx: self.release(c))  # type: ignore[misc]
+                task.add_done_callback(lambda _, s=state: self.release(s))  # type: ignore[misc]
             return None
-        wait = min(self.config.single_flight_wait_s, max(0.0, ctx.deadline - time.monotonic()))
+        wait = min(self.config.single_flight_wait_s, max(0.0, state.deadline - time.monotonic()))
         with anyio.move_on_after(wait):
             await leader.wait()
-        ctx.meta["cache_waited"] = True
+        state.waited = True
         return await self._exact(key)
 
     def _search(self, scope: str, vector: np.ndarray | None) -> list[tuple[Entry, float]]:
@@ -224,63 +308,40 @@ class ResponseCache:
             state.vetoes.append({"reason": "verifier", "score": round(score, 4), "entry": candidate.source})
         return bool(ok)
 
-    def _serve(self, ctx: RequestContext, state: RequestCache, entry: Entry, score: float, tier: str,
-               model_name: str, model: Any, basis: str = "exact") -> dict[str, Any]:  # fmt: skip
+    def _hit(self, state: RequestCache, entry: Entry, score: float, tier: str, basis: str = "exact") -> Outcome:
         state.hit = True
-        self.release(ctx)  # followers of this request look up again and find the same entry
-        completion = copy.deepcopy(entry.completion)
-        completion.update(id=f"chatcmpl-{ctx.request_id}", created=int(time.time()), model=model_name)
-        completion["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        ctx.model_name, ctx.model, ctx.provider_name = model_name, model, model.provider
-        ctx.status, ctx.attempts = "cached", 0
-        ctx.first_token_at = time.perf_counter()
-        ctx.response_headers.update(entry.headers)
-        if ctx.stream and isinstance(completion.get("llmgw"), dict):
-            ctx.state["sources"] = completion.pop("llmgw")  # the attach-sources stage puts it on the first chunk
+        self.release(state)  # followers of this request look up again and find the same entry
         saved = entry.usage
-        ctx.meta["cache"] = {"result": "hit", "tier": tier, "score": round(score, 4), "entry": entry.source,
-                             "basis": basis, "saved": saved,
-                             **({"vetoes": state.vetoes} if state.vetoes else {})}  # fmt: skip
-        ctx.meta.setdefault("route_decision", {"rule": "cache"})
-        ctx.response_headers["x-llmgw-cache"] = "hit"
-        ctx.response_headers["x-llmgw-cache-score"] = f"{score:.4f}"
-        self.lookups.labels(ctx.route_name, f"hit_{tier}").inc()
+        self.lookups.labels(state.route, f"hit_{tier}").inc()
+        self.hits[tier] += 1
+        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner)
+        while len(self.served) > SERVED_KEPT:
+            self.served.popitem(last=False)
         self.saved_tokens.labels("input").inc(saved.get("prompt_tokens", 0))
         self.saved_tokens.labels("output").inc(saved.get("completion_tokens", 0))
         self.saved_cost.inc(saved.get("cost_usd", 0.0))
-        return completion
-
-    def _bypass(self, ctx: RequestContext, reason: str) -> None:
-        self.lookups.labels(ctx.route_name, "bypass").inc()
-        ctx.response_headers["x-llmgw-cache"] = "bypass"
-        ctx.meta["cache"] = {"result": "bypass", "reason": reason}
-        return None
+        return Outcome("hit", entry=entry, tier=tier, score=score, basis=basis)
 
     # --- store -----------------------------------------------------------------------------------
 
-    async def store(self, ctx: RequestContext, completion: dict[str, Any]) -> None:
-        state: RequestCache | None = ctx.state.get("cache")
-        if state is None or state.hit or not state.decision.store or not storable(ctx, completion):
-            return
+    async def store(self, state: RequestCache, answer: Answer) -> bool:
+        """Keep a clean answer under the request's key; False when it is not kept."""
+        if state.hit or not state.decision.store:
+            return False
         key, settings = state.key, state.settings
         if key.collection:  # the version may have become known, or changed, while retrieving
-            current = retrieval_scope(ctx, self.gateway)
-            if current.endswith("@"):
-                return  # an answer from an unknown collection version is not kept
-            if current != key.collection:
-                key = state.key = key.with_collection(current)
+            if answer.collection.endswith("@"):
+                return False  # an answer from an unknown collection version is not kept
+            if answer.collection != key.collection:
+                key = state.key = key.with_collection(answer.collection)
             state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
         now = time.time()
-        kept = {k: v for k, v in completion.items() if k not in ("id", "created", "usage", "model")}
         entry = Entry(
-            key=key.exact, scope=key.scope, route=ctx.route_name,
+            key=key.exact, scope=key.scope, route=state.route,
             question=key.question if state.vector is not None else None,
-            completion=mask_answer(kept, ctx), created=now, expires=now + settings.ttl_s,
-            template=key.template, collection=key.collection, source=ctx.request_id,
-            usage={"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
-                   "cost_usd": cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)},
-            headers={k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS},
-            vector=state.vector,
+            completion={k: v for k, v in answer.completion.items() if k not in NOT_KEPT},
+            created=now, expires=now + settings.ttl_s, template=key.template, collection=key.collection,
+            source=state.request_id, usage=answer.usage, headers=answer.headers, vector=state.vector,
         )  # fmt: skip
         if self.semantic is self.memory:
             await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
@@ -293,24 +354,59 @@ class ResponseCache:
                 self._shared_write(entry, settings.max_entries)
         if self.redis is not None:
             await self.redis.put(entry, settings.max_entries)
-        ctx.meta.setdefault("cache", {})["stored"] = True
+        return True
 
-    def release(self, ctx: RequestContext) -> None:
+    # --- feedback --------------------------------------------------------------------------------
+
+    async def mark_wrong(self, request_id: str, caller: str | None, admin: bool = False) -> str | None:
+        """A hit this replica served was wrong: drop what served it, and count it; what was done, or None.
+
+        A wrong exact hit means the answer itself is wrong: the entry is evicted everywhere (memory,
+        its SQLite row, Redis, the shared semantic tier). A wrong semantic hit means the answer did
+        not fit the other question: the entry is demoted out of the semantic tier and keeps
+        answering its own question exactly. Only the key that made the request (or the admin key)
+        may do this; each hit counts once.
+        """
+        served = self.served.get(request_id)
+        if served is None or (not admin and served.owner != caller):
+            return None
+        del self.served[request_id]
+        self.wrong[served.tier] += 1
+        return await self._drop(served, "feedback")
+
+    async def _drop(self, served: Served, via: str) -> str:
+        """Demote (semantic) or evict (exact) the entry behind a wrong hit, and count it."""
+        self.wrong_hits.labels(served.route, served.tier, via).inc()
+        if served.tier == "semantic":
+            await anyio.to_thread.run_sync(self.memory.demote, served.key)
+            if self.semantic is not self.memory:
+                await anyio.to_thread.run_sync(self.semantic.remove, served.key)
+            return "demoted"
+        await anyio.to_thread.run_sync(self.memory.remove, served.key)
+        if self.semantic is not self.memory:
+            await anyio.to_thread.run_sync(self.semantic.remove, served.key)
+        if self.redis is not None:
+            await self.redis.delete(served.key)
+        return "evicted"
+
+    def error_estimate(self) -> dict[str, dict[str, float]]:
+        """Per tier: hits served, hits marked wrong, their ratio (a lower bound: not every wrong hit is reported)."""
+        return {tier: {"hits": self.hits[tier], "wrong": self.wrong[tier],
+                       "wrong_rate": round(self.wrong[tier] / self.hits[tier], 6) if self.hits[tier] else 0.0,
+                       "refreshed": self.refreshed[tier]}
+                for tier in TIERS}  # fmt: skip
+
+    def release(self, state: RequestCache) -> None:
         """End this request's single flight (idempotent): its followers look up again."""
-        state: RequestCache | None = ctx.state.get("cache")
-        if state is not None and state.flight is not None:
+        if state.flight is not None:
             state.flight.set()
             if self.inflight.get(state.flight_key) is state.flight:
                 del self.inflight[state.flight_key]
             state.flight = None
 
 
-def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
-    """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed."""
-    if ctx.status != "ok" or ctx.error_code or ctx.meta.get("content_filter") or ctx.meta.get("guards_failed_open"):
-        return False
-    if (ctx.meta.get("retrieval") or {}).get("error"):
-        return False  # answered without its passages: fine once, wrong to repeat
+def storable(completion: dict[str, Any]) -> bool:
+    """Only finished answers: every choice ended normally and holds content or tool calls."""
     choices = completion.get("choices") or []
     if not choices:
         return False
@@ -330,17 +426,16 @@ def answer_text(completion: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def mask_answer(completion: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    """Put this request's PII placeholders back into the answer before it is kept.
+def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -> dict[str, Any]:
+    """Put the request's PII placeholders back into the answer before it is kept.
 
-    The output guards restored the caller's real values; the entry must not carry them (another
-    caller with the same masked question would get them). On a hit the output guards restore the
-    new caller's own values from the same placeholders.
+    The output guards restored the caller's real values; the entry must not carry them. ``mask``
+    replaces each value masked in the request (and its parts) with its placeholder
+    (``Masker.mask_known``). On a hit the output guards restore the new caller's own values from
+    the same placeholders (the scope holds the masked values' fingerprint, so they are the same).
     """
-    masker = ctx.state.get("masker")
-    if masker is None or not masker.placeholders:
+    if mask is None:
         return completion
-    mask = masker.mask_known  # parts of a value too: an answer may name only "Ada" of "Ada Lovelace"
     out = copy.deepcopy(completion)
     for choice in out.get("choices") or ():
         message = choice.get("message") or {}
@@ -351,6 +446,14 @@ def mask_answer(completion: dict[str, Any], ctx: RequestContext) -> dict[str, An
             if isinstance(function.get("arguments"), str):
                 function["arguments"] = mask(function["arguments"])
     return out
+
+
+def hit_completion(entry: Entry, request_id: str, model_name: str) -> dict[str, Any]:
+    """The stored completion under the new request's id, time and model; usage zero (no tokens used)."""
+    completion = copy.deepcopy(entry.completion)
+    completion.update(id=f"chatcmpl-{request_id}", created=int(time.time()), model=model_name)
+    completion["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    return completion
 
 
 def _import(path: str) -> Callable[[str, str], bool]:

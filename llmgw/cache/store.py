@@ -154,6 +154,27 @@ class MemoryStore:
             self.persister.put(entry)
         return True
 
+    def demote(self, key: str) -> bool:
+        """Take an entry out of the semantic tier, keeping it for the exact tier; False if it is gone.
+
+        A semantic hit marked wrong says the answer did not fit the new question, not that it is
+        wrong for its own: the identical question may still be answered from it.
+        """
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return False
+            index = self.indexes.get(entry.scope)
+            if index is not None and entry.vector is not None:
+                index.remove(key)
+                if not len(index):
+                    del self.indexes[entry.scope]
+            entry.vector = entry.answer_vector = None
+            entry.question = None
+        if self.persister is not None:
+            self.persister.put(entry)
+        return True
+
     def remove(self, key: str, persist: bool = True) -> None:
         with self.lock:
             entry = self.entries.pop(key, None)

@@ -14,6 +14,8 @@ in, and the client's own text comes back exactly as written.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
 import re
 import threading
@@ -177,6 +179,8 @@ class Masker:
     placeholders: dict[str, str] = field(default_factory=dict)
     #: placeholder-shaped strings the client sent itself (see :meth:`reserve`): never handed out
     taken: set[str] = field(default_factory=set)
+    #: (entity, value) of every redacted value, in order (memory only; see ``fingerprint``)
+    redacted: list[tuple[str, str]] = field(default_factory=list)
     _by_value: dict[tuple[str, str], str] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
 
@@ -220,10 +224,26 @@ class Masker:
                     code="pii_blocked",
                 )
             out.append(text[cursor : f.start])
+            if rule.action == "redact":
+                self.redacted.append((f.entity, value))
             out.append(self.placeholder(f.entity, value) if rule.action == "mask" else f"[{f.entity}]")
             cursor = f.end
         out.append(text[cursor:])
         return "".join(out), records
+
+    def fingerprint(self) -> str | None:
+        """A keyed hash of every value this request masked or redacted, in order; None when none was.
+
+        Masking makes different requests look alike ("Lake <PERSON_1>" for Lake Como and for Lake
+        Constance): whoever must tell requests apart by what the client sent (the response cache)
+        adds this to the masked text. Equal values in the same order give an equal fingerprint,
+        and so do equal placeholder numbers; the values never leave memory, and without the salt
+        the hash cannot be matched against guessed names.
+        """
+        if not self.placeholders and not self.redacted:
+            return None
+        values = json.dumps([list(self.placeholders.items()), self.redacted], ensure_ascii=False)
+        return hmac.new(self.salt, b"masked-values:" + values.encode(), hashlib.sha256).hexdigest()
 
     def mask_known(self, text: str) -> str:
         """Put placeholders back over every value masked in this request (for logging answers).

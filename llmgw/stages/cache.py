@@ -1,20 +1,67 @@
 """Cache: answer from the exact or semantic cache before the provider, store after it.
 
-``CacheLookup`` runs after the input guards (the messages are templated and masked) and before
-retrieval and model selection; a hit returns the stored completion, which the pipeline replays as
-a stream when asked. ``CacheStore`` runs after the output guards, so it sees the answer the
-client got and whether it was filtered; a streamed answer is assembled as it passes (constant
-work per chunk) and stored when the stream ended cleanly. The logic is in ``llmgw.cache``.
+``CacheLookup`` runs after the input guards (the messages are templated and masked) and the plan
+(the model that answers and the collection read are decided), before retrieval and model
+selection; a hit returns the stored completion, which the pipeline replays as a stream when
+asked. ``CacheStore`` runs after the output guards, so it sees the answer the client got and
+whether it was filtered; a streamed answer is assembled as it passes (constant work per chunk)
+and stored when the stream ended cleanly.
+
+This module adapts the request to the cache: it gathers the key's parts (:func:`key_source`) and
+what is kept with an answer, and applies the lookup's outcome to the response. The decisions are
+in ``llmgw.cache`` (which never reads the request context).
 """
 
 from __future__ import annotations
 
+import time
 from contextlib import aclosing
 from typing import Any
 
-from llmgw.cache.service import ResponseCache
+from llmgw.cache.keys import KeySource, build_key, tenant_of
+from llmgw.cache.policy import decide
+from llmgw.cache.service import Answer, Outcome, RequestCache, ResponseCache, hit_completion, mask_answer
+from llmgw.cache.service import storable as finished
 from llmgw.context import RequestContext
+from llmgw.stages.audit import cost_usd
 from llmgw.stages.base import Chunks, Stage
+
+REPLAYED_HEADERS = ("x-llmgw-sources",)  # what the skipped stages would have said about the answer
+
+
+def collection_of(ctx: RequestContext, gateway: Any) -> str:
+    """The planned collection with the version retrieval last saw ("name@" before its first use)."""
+    plan = ctx.plan.retrieval if ctx.plan is not None else None
+    if plan is None:
+        return ""
+    return f"{plan.collection}@{gateway.retrieval.collection_version(plan.collection)}"
+
+
+def key_source(ctx: RequestContext, gateway: Any) -> KeySource:
+    """The parts of the request's cache key, read off the request and its plan."""
+    assert ctx.plan is not None, "the plan stage runs before the cache lookup"
+    prompt = ctx.meta.get("prompt") or {}
+    masker = ctx.state.get("masker")
+    return KeySource(
+        body=ctx.body,
+        tenant=tenant_of(ctx.key, ctx.body.get("user"), gateway.cache.config.share),
+        route=ctx.route_name,
+        model=ctx.plan.model_name,
+        template=f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None,
+        collection=collection_of(ctx, gateway),
+        retrieval_options=ctx.options.get("retrieval") if ctx.plan.retrieval is not None else None,
+        canary=ctx.state.get("canary"),
+        masked_values=masker.fingerprint() if masker is not None else None,
+    )
+
+
+def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
+    """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed."""
+    if ctx.status != "ok" or ctx.error_code or ctx.meta.get("content_filter") or ctx.meta.get("guards_failed_open"):
+        return False
+    if (ctx.meta.get("retrieval") or {}).get("error"):
+        return False  # answered without its passages: fine once, wrong to repeat
+    return finished(completion)
 
 
 class CacheLookup(Stage):
@@ -26,7 +73,41 @@ class CacheLookup(Stage):
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
         cache: ResponseCache = self.gateway.cache
-        return await cache.lookup(ctx)
+        settings = cache.settings(ctx.route)
+        decision = decide(ctx.options.get("cache"), ctx.headers.get("cache-control", ""), ctx.body.get("temperature"),
+                          settings)  # fmt: skip
+        if not decision.lookup and not decision.store:
+            return self.answer(ctx, cache.bypass(ctx.route_name, decision.reason or "off"), None)
+        key = build_key(key_source(ctx, self.gateway), cache.config.encoder)
+        if key is None:
+            return self.answer(ctx, cache.bypass(ctx.route_name, "no user message"), None)
+        owner = ctx.key.id if ctx.key is not None else None
+        state = RequestCache(key, settings, decision, ctx.route_name, ctx.request_id, ctx.deadline, owner)
+        ctx.state["cache"] = state
+        return self.answer(ctx, await cache.lookup(state), state)
+
+    def answer(self, ctx: RequestContext, outcome: Outcome, state: RequestCache | None) -> dict[str, Any] | None:
+        """Say what the lookup found (header, request row); on a hit, the completion to serve."""
+        vetoes = state.vetoes if state is not None else []
+        ctx.response_headers["x-llmgw-cache"] = outcome.result
+        ctx.meta["cache"] = outcome.record(vetoes)
+        if state is not None and state.waited:
+            ctx.meta["cache_waited"] = True
+        if outcome.entry is None:
+            return None
+        plan = ctx.plan
+        assert plan is not None
+        entry = outcome.entry
+        completion = hit_completion(entry, ctx.request_id, plan.model_name)
+        ctx.model_name, ctx.model, ctx.provider_name = plan.model_name, plan.model, plan.model.provider
+        ctx.status, ctx.attempts = "cached", 0
+        ctx.first_token_at = time.perf_counter()
+        ctx.response_headers.update(entry.headers)
+        if ctx.stream and isinstance(completion.get("llmgw"), dict):
+            ctx.state["sources"] = completion.pop("llmgw")  # the attach-sources stage puts it on the first chunk
+        ctx.meta.setdefault("route_decision", {"rule": "cache"})
+        ctx.response_headers["x-llmgw-cache-score"] = f"{outcome.score:.4f}"
+        return completion
 
 
 class CacheStore(Stage):
@@ -37,7 +118,7 @@ class CacheStore(Stage):
         return self.gateway.config.cache.enabled
 
     async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
-        await self.gateway.cache.store(ctx, completion)
+        await self.keep(ctx, completion)
         return completion
 
     def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
@@ -51,10 +132,26 @@ class CacheStore(Stage):
             async for chunk in chunks:
                 assembler.feed(chunk)
                 yield chunk
-        await self.gateway.cache.store(ctx, assembler.completion())
+        await self.keep(ctx, assembler.completion())
+
+    async def keep(self, ctx: RequestContext, completion: dict[str, Any]) -> None:
+        """Hand a clean answer to the cache, with the caller's PII values masked again."""
+        state: RequestCache | None = ctx.state.get("cache")
+        if state is None or state.hit or not state.decision.store or not storable(ctx, completion):
+            return
+        masker = ctx.state.get("masker")
+        mask = masker.mask_known if masker is not None and masker.placeholders else None
+        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        usage = {"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens, "cost_usd": cost}
+        headers = {k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS}
+        answer = Answer(mask_answer(completion, mask), usage, headers, collection_of(ctx, self.gateway))
+        if await self.gateway.cache.store(state, answer):
+            ctx.meta.setdefault("cache", {})["stored"] = True
 
     def done(self, ctx: RequestContext) -> None:
-        self.gateway.cache.release(ctx)
+        state: RequestCache | None = ctx.state.get("cache")
+        if state is not None:
+            self.gateway.cache.release(state)
 
 
 class Assembler:

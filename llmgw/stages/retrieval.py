@@ -1,7 +1,8 @@
 """Retrieve: ground the answer in passages from a collection, cited and treated as untrusted data.
 
 The collection, k, filters and floor come from the route (``routes.<r>.retrieval``) and may be
-refined by the request (``"llmgw": {"retrieval": {...}}``) within what the route allows. The
+refined by the request (``"llmgw": {"retrieval": {...}}``) within what the route allows; the plan
+stage works them out once (``ctx.plan.retrieval``), before the cache lookup that keys on them. The
 passages go through the indirect-injection guard (source ``retrieved``) before they are inserted
 through a template from ``prompts/`` that marks them as data and numbers them for citation.
 The sources used are returned in ``x-llmgw-sources`` and in an ``llmgw`` object of the response.
@@ -23,7 +24,7 @@ from llmgw.retrieval.collection import CollectionError
 from llmgw.retrieval.store import Hit
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.retrieval_guard import screen
-from llmgw.stages.retrieval_plan import Plan, plan_for
+from llmgw.stages.retrieval_plan import Plan
 from llmgw.stages.template import text_of
 from llmgw.templates.store import Address, WorkingTreeSource, load_template
 
@@ -73,7 +74,7 @@ class Retrieve(Stage):
         return self.gateway.config.retrieval.enabled
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        plan = plan_for(ctx)
+        plan = ctx.plan.retrieval if ctx.plan is not None else None  # decided by the plan stage
         if plan is None:
             return None
         question = last_user_text(ctx.body)

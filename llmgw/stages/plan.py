@@ -1,0 +1,104 @@
+"""Plan: decide once, before the cache lookup, which model answers and what is retrieved.
+
+The cache must key on the model that will actually answer (an ``auto`` request routed to two
+different models must not share an entry) and on the collection the answer is grounded in; the
+retrieval and selection stages must then use exactly that. So the decision is made here, once,
+and stored as ``ctx.plan`` (:class:`~llmgw.context.RequestPlan`): the cache lookup, ``Retrieve``
+and ``SelectModel`` read it and decide nothing again.
+
+The model: an explicit catalog name (or a configured alias, or ``auto``/``fast``/``best`` meaning
+the route's default) is resolved against the route's and the key's permissions, with the route's
+``selection.fallbacks`` behind it; with ``routing.enabled``, ``auto``, ``fast`` and ``best``
+choose by task and cost (``llmgw.routing``). The plan runs after the input guards, so the task
+classifier reads the same (templated, masked) last user turn as before; the context-window check
+of routing counts the request as sent, before retrieved passages are inserted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from llmgw.config import ModelConfig, RouteSelectionConfig
+from llmgw.context import RequestContext, RequestPlan
+from llmgw.errors import InvalidRequest
+from llmgw.routing.select import Decision, candidates, rank
+from llmgw.routing.tasks import TaskGuess, classifier_for
+from llmgw.stages.base import Stage
+from llmgw.stages.retrieval_plan import plan_for
+from llmgw.stages.selection import ALIASES, resolve_model
+from llmgw.stages.template import text_of
+
+
+class PlanRequest(Stage):
+    name = "plan"
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        if not ctx.body.get("messages"):
+            raise InvalidRequest("messages must not be empty", param="messages", code="invalid_value")
+        retrieval = plan_for(ctx) if self.retrieves(ctx) else None
+        requested = ctx.body["model"]
+        routing = self.gateway.config.routing
+        catalog = self.gateway.config.models
+        if routing.enabled and requested in ALIASES and requested not in catalog and not routing.aliases.get(requested):
+            ctx.plan = await self.route(ctx, requested)
+        else:
+            name, model = resolve_model(self.gateway, ctx, requested, "chat")
+            fallbacks = self.allowed_fallbacks(ctx, name) if ctx.route is not None else []
+            ctx.plan = RequestPlan(name, model, fallbacks)
+        ctx.plan.retrieval = retrieval
+        return None
+
+    def retrieves(self, ctx: RequestContext) -> bool:
+        """Whether the retrieval stage runs for this request (the gateway switch and the route toggle)."""
+        return self.gateway.config.retrieval.enabled and (ctx.route is None or ctx.route.stages.retrieval)
+
+    def allowed(self, ctx: RequestContext, name: str) -> bool:
+        route = ctx.route
+        if route is not None and "*" not in route.models and name not in route.models:
+            return False
+        return ctx.key is None or ctx.key.allows_model(name)
+
+    def allowed_fallbacks(self, ctx: RequestContext, chosen: str) -> list[tuple[str, ModelConfig]]:
+        assert ctx.route is not None
+        spec = ctx.route.selection
+        catalog = self.gateway.config.models
+        names = [n for n in spec.fallbacks if n != chosen and n in catalog and self.allowed(ctx, n)]
+        return [(n, catalog[n]) for n in names[: spec.max_fallbacks]]
+
+    async def task_of(self, ctx: RequestContext) -> TaskGuess:
+        routing = self.gateway.config.routing
+        default = ctx.route.selection.default_task if ctx.route is not None else "chat"
+        given = ctx.options.get("task")
+        if given is not None:
+            if not isinstance(given, str) or not given:
+                raise InvalidRequest("llmgw.task must be a task name", param="llmgw.task")
+            return TaskGuess(given, 1.0, "request")
+        last = next((m for m in reversed(ctx.body["messages"]) if m.get("role") == "user"), None)
+        text = text_of(last.get("content")) if last else ""
+        if not text.strip():
+            return TaskGuess(default, 0.0, "default")
+        classifier = await anyio.to_thread.run_sync(classifier_for, routing.tasks, routing.replace_tasks)
+        task, confidence = await anyio.to_thread.run_sync(classifier.classify, text)
+        if confidence < routing.task_threshold:
+            return TaskGuess(default, confidence, f"default (classifier said {task})")
+        return TaskGuess(task, confidence, "classifier")
+
+    async def route(self, ctx: RequestContext, alias: str) -> RequestPlan:
+        spec = ctx.route.selection if ctx.route is not None else RouteSelectionConfig()
+        guess = await self.task_of(ctx)
+        eligible, excluded = candidates(
+            self.gateway.config.models, ctx.body, ctx.stream, guess.task, spec, lambda n: self.allowed(ctx, n)
+        )
+        if not eligible:
+            reasons = "; ".join(f"{c.name}: {c.why}" for c in excluded) or "no chat model is allowed"
+            raise InvalidRequest(
+                f"no model on route {ctx.route_name!r} can serve this request ({reasons})",
+                param="model",
+                code="no_model_available",
+            )
+        ranked, rule = rank(eligible, alias, spec)
+        decision = Decision(guess.task, guess.confidence, guess.source, alias, rule, ranked, excluded)
+        fallbacks = [(c.name, c.model) for c in ranked[1 : 1 + spec.max_fallbacks]]
+        return RequestPlan(ranked[0].name, ranked[0].model, fallbacks, decision)
