@@ -242,6 +242,6 @@ def test_verdicts_screened_at_ingest_come_back_with_their_chunks(store: OpenSear
     store.refresh()
     hits = store.search(Query("previous instructions volcano", None, 5, "bm25"))
     verdicts = {h.chunk.doc_id: stored(h.chunk, fingerprint(detector)) for h in hits}
-    assert verdicts["notes"] is not None and verdicts["notes"].score >= 0.6
-    assert verdicts["etna"] is not None and verdicts["etna"].score < 0.6
+    assert verdicts["notes"] is not None and verdicts["notes"].score >= 0.6 + 0.2  # a clear margin either side
+    assert verdicts["etna"] is not None and verdicts["etna"].score <= 0.6 - 0.2
     assert hits[0].chunk.metadata["topic"] == "geo"

@@ -1,0 +1,128 @@
+"""The shipped guards on the sets written blind (``bench/data/blind/guards``), per encoder.
+
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python -m bench.guard_blind [--encoders float,int8-8bit]
+
+The blind sets were written by a helper that had seen no model, rule, code or training data of the
+gateway. Nothing is tuned here: the detectors run with the thresholds of the shipped default policy
+(``guardrails/default.yaml``: user turns, retrieved passages; moderation per category, on the whole
+text rather than the 8-word windows a stream is read in) and the script prints rates per file and
+category. ``--encoders`` compares the vectors the classifiers
+read: ``float`` (what the guards read since 2026-12-03, the same on every CPU) and ``int8-8bit``
+(the copy the shipped classifiers were trained on, as this CPU computes it), and counts verdicts
+that differ between them. Writes ``bench/results/guard_blind.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+
+from llmgw import encoders
+from llmgw.guards.injection import InjectionDetector
+from llmgw.guards.moderation import Moderator
+from llmgw.guards.policy import load_policies
+
+BLIND = Path(__file__).parent / "data" / "blind" / "guards"
+RESULTS = Path(__file__).parent / "results" / "guard_blind.json"
+
+
+def rows(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (BLIND / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def int8_8bit(workdir: Path) -> encoders.OnnxEncoder:
+    """The recipe the shipped classifiers were trained on: dynamic int8, per channel, 8-bit weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    enc = encoders.OnnxEncoder("float")
+    target = workdir / "int8-8bit.onnx"
+    quantize_dynamic(str(enc.path), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    enc.session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    enc.precision = "int8"
+    return enc
+
+
+def run(embed: Any) -> dict[str, Any]:
+    policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")["default"]
+    det = InjectionDetector(embed=embed)
+    mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
+    user, retrieved = policy.injection.threshold_for("user"), policy.injection.threshold_for("retrieved")
+    out: dict[str, Any] = {"verdicts": {}}
+    for name, source, threshold in (
+        ("user_benign_triggers.jsonl", "user", user),
+        ("user_benign_plain.jsonl", "user", user),
+        ("user_attacks.jsonl", "user", user),
+        ("passages_benign.jsonl", "retrieved", retrieved),
+        ("passages_attacks.jsonl", "retrieved", retrieved),
+    ):
+        data = rows(name)
+        scores = [r.score for r in det.score_many([d["text"] for d in data], [source] * len(data))]
+        flagged = [s >= threshold for s in scores]
+        out["verdicts"][name] = flagged
+        by_cat: dict[str, list[bool]] = defaultdict(list)
+        for d, f in zip(data, flagged, strict=True):
+            by_cat[d.get("category", "?")].append(f)
+        out[name] = {
+            "n": len(data), "flagged": round(float(np.mean(flagged)), 4), "threshold": threshold,
+            "by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
+        }  # fmt: skip
+    data = rows("outputs_moderation.jsonl")
+    rules = policy.moderation  # whole-text scores at the policy's thresholds (streams read 8-word windows)
+    flagged = [
+        any(score >= rules.categories.get(c, rules.threshold) for c, score in mod.score(d["text"]).categories.items())
+        for d in data
+    ]
+    truth = np.array([d["label"] == "flagged" for d in data])
+    pred = np.array(flagged)
+    tp, fp, fn = int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum())
+    precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    by_cat = defaultdict(list)
+    for d, f in zip(data, flagged, strict=True):
+        by_cat[d.get("category", "?")].append(f)
+    out["verdicts"]["outputs_moderation.jsonl"] = flagged
+    out["outputs_moderation.jsonl"] = {
+        "n": len(data), "precision": round(precision, 3), "recall": round(recall, 3),
+        "f1": round(2 * precision * recall / max(1e-9, precision + recall), 3),
+        "benign_fpr": round(float(pred[~truth].mean()), 3),
+        "flagged_by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
+    }  # fmt: skip
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--encoders", default="float", help="comma-separated: float, int8-8bit")
+    args = ap.parse_args()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.encoders.split(","):
+            embed = encoders.OnnxEncoder("float") if name == "float" else int8_8bit(Path(tmp))
+            results[name] = run(embed)
+    names = list(results)
+    if len(names) == 2:
+        a, b = (results[n]["verdicts"] for n in names)
+        results["verdicts_that_differ"] = {f: int(sum(x != y for x, y in zip(a[f], b[f], strict=True))) for f in a}
+    for r in results.values():
+        if isinstance(r, dict):
+            r.pop("verdicts", None)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
