@@ -245,25 +245,28 @@ def encoder(precision: Precision = "float", model_dir: str | None = None) -> Onn
     """
     if precision == "int8" or (model_dir and Path(model_dir).resolve() != Path(embedder.model_path()).resolve()):
         return OnnxEncoder(precision, model_dir)  # CPU-dependent by nature, or a model with no reference
-    enc = OnnxEncoder(precision)
-    drift = check_reference(enc)
-    if not drift.ok:
-        log.error("%s; rebuilding the export once", drift.describe())
-        enc.path.unlink(missing_ok=True)
+    try:
         enc = OnnxEncoder(precision)
         drift = check_reference(enc)
-    if drift.ok:
-        return enc
-    drift_found.append(drift)
+        if not drift.ok:
+            log.error("%s; rebuilding the export once", drift.describe())
+            enc.path.unlink(missing_ok=True)
+            enc = OnnxEncoder(precision)
+            drift = check_reference(enc)
+        if drift.ok:
+            return enc
+        drift_found.append(drift)
+        problem = f"{drift.describe()}. Guard and cache verdicts would silently shift on this machine"
+    except Exception as exc:  # no onnxruntime, a failed export: torch gives the same vectors
+        log.warning("ONNX encoder unavailable", exc_info=True)
+        problem = f"the ONNX encoder is unavailable ({type(exc).__name__}: {exc})"
     fallback = TorchEncoder()
-    if check_reference(fallback).ok:
-        log.error(
-            "%s. Guard and cache verdicts would silently shift on this machine, so torch is used instead "
-            "(exact, about 2x slower). Run `python -m llmgw.encoders` and report its output with `lscpu`.",
-            drift.describe(),
-        )
+    torch_drift = check_reference(fallback)
+    if torch_drift.ok:
+        log.error("%s, so torch is used instead (the same vectors, about 2x slower). Run `python -m "
+                  "llmgw.encoders` and report its output with `lscpu`.", problem)  # fmt: skip
         return fallback
-    raise EncoderDrift(f"{drift.describe()}, and so does torch: other weights or another tokenizer?")
+    raise EncoderDrift(f"{problem}, and torch does not give the reference vectors either: {torch_drift.describe()}")
 
 
 def encode_query(text: str, model_dir: str | None = None) -> np.ndarray:

@@ -102,6 +102,7 @@ def test_drift_rebuilds_the_export_then_falls_back_to_torch_and_says_so(
         assert [round(d.max_difference, 3) for d in encoders.drift_found] == [0.01]
         messages = " ".join(r.getMessage() for r in caplog.records)
         assert "rebuilding the export once" in messages and "torch is used instead" in messages
+        assert "verdicts would silently shift" in messages
         texts, vectors, _ = encoders.load_reference()
         assert np.abs(chosen(["ok"])[0] - vectors["float"][texts.index("ok")]).max() < 1e-5
     finally:
@@ -121,7 +122,7 @@ def test_a_reference_that_nothing_meets_makes_the_guards_unavailable(
     monkeypatch.setattr(encoders, "drift_found", [])
     encoders.encoder.cache_clear()
     try:
-        with pytest.raises(encoders.EncoderDrift, match="and so does torch"):
+        with pytest.raises(encoders.EncoderDrift, match="torch does not give the reference vectors either"):
             encoders.encoder("float")
     finally:
         encoders.encoder.cache_clear()
@@ -152,3 +153,16 @@ def test_query_encoding_falls_back_to_torch_when_onnx_fails(monkeypatch: pytest.
         assert encoders._query_encoder(None) is None
     finally:
         encoders._query_encoder.cache_clear()
+
+
+def test_an_export_that_fails_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("no exporter here")
+
+    monkeypatch.setattr(encoders, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(encoders, "_export_float", broken)
+    encoders.encoder.cache_clear()
+    try:
+        assert isinstance(encoders.encoder("float"), encoders.TorchEncoder)
+    finally:
+        encoders.encoder.cache_clear()
