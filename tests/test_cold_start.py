@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmgw import embedder, onnx_embedder, tokens, warmup
+from llmgw import embedder, encoders, tokens, warmup
 from llmgw.cache import embed
 from llmgw.config import parse_config
 from llmgw.guards import output, runtime
@@ -28,8 +28,8 @@ from tests.upstream import FakeUpstream
 
 CACHED_LOADERS = (
     embedder.load,
-    onnx_embedder._encoder,
-    embed._session,
+    encoders.encoder,
+    encoders._query_encoder,
     tokens._tokenizer,
     runtime.injection_detector,
     runtime.moderator,

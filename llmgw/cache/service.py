@@ -182,7 +182,7 @@ class ResponseCache:
 
     def semantic_somewhere(self) -> bool:
         """Whether any route looks answers up by meaning (and so needs the question encoder)."""
-        return any(settings_for(self.config, r).semantic for r in self.gateway.config.routes.values())
+        return any(settings_for(self.config, r).semantic for r in self.routes.values())
 
     async def close(self) -> None:
         if self._sweeper is not None:
