@@ -33,7 +33,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     ctx = gateway.new_context("chat", {}, dict(request.headers))
     request.state.request_id = ctx.request_id
     request.state.response_headers = ctx.response_headers
-    ctx.body = decode_body(raw, gateway.config.server.max_body_bytes)
+    ctx.body = decode_body(raw, gateway.config.server.max_body_bytes, gateway.config.server.max_json_depth)
     result = await gateway.pipeline.chat(ctx)
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
     if isinstance(result, dict):

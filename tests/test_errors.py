@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
+
 import httpx
 import openai
 import pytest
@@ -56,8 +60,6 @@ def test_bad_json(gw: RunningGateway) -> None:
     ],
 )
 def test_wrong_types_name_the_parameter(gw: RunningGateway, body: dict, param: str | None) -> None:
-    import json
-
     response = post(gw, json.dumps(body))
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -197,3 +199,53 @@ def test_upstream_retry_after_reaches_the_client(make_gateway, upstream: FakeUps
     response = post(gw, '{"model": "test-model", "messages": [{"role": "user", "content": "#status:429"}]}')
     assert response.status_code == 429
     assert response.headers["retry-after"] == "0"
+
+
+# --- hostile input: malformed bodies and headers are the client's fault (400), never a 500 ----
+
+CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "x"}]}
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.fixture()
+def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A client's fault is answered, not logged as a server error with a traceback."""
+    caplog.set_level(logging.WARNING)
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings", "/v1/feedback", "/admin/keys"])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"model": "\xff\xfe", "name": "\xc3\x28"}', "not valid UTF-8"),
+        (b'{"model": "test-model", "name": "k", "x": ' + DEEP.encode() + b"}", "deeper than 64"),
+        (b'{"model": ' + b"[" * 100_000 + b"}", "deeper than 64"),
+    ],
+)
+def test_undecodable_bodies_are_400(
+    gw: RunningGateway, no_error_logs: None, path: str, body: bytes, words: str
+) -> None:
+    response = httpx.post(f"{gw.url}{path}", content=body, headers={"content-type": "application/json", **AUTH})
+    error = assert_error(response, 400, "invalid_json")
+    assert words in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings"])
+def test_option_header_holding_deep_json_is_400(gw: RunningGateway, no_error_logs: None, path: str) -> None:
+    body = {**CHAT, "model": "up-embed", "input": "x"} if "embeddings" in path else CHAT
+    response = httpx.post(f"{gw.url}{path}", json=body, headers={**AUTH, "x-llmgw-route": DEEP}, timeout=10)
+    assert_error(response, 400, "invalid_json", param="x-llmgw-route")
+    # a header that is not JSON at all is still just a string (here: an unknown route)
+    response = httpx.post(f"{gw.url}{path}", json=body, headers={**AUTH, "x-llmgw-route": "[nope"}, timeout=10)
+    assert_error(response, 400, "unknown_route")
+
+
+def test_json_depth_is_configurable(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(server={"max_json_depth": 4})
+    nested = {**CHAT, "metadata_like": {"a": {"b": {"c": 1}}}}  # depth 4: allowed
+    assert post(gw, json.dumps(nested)).status_code == 200
+    nested["metadata_like"]["a"]["b"]["c"] = [1]  # depth 5
+    assert_error(post(gw, json.dumps(nested)), 400, "invalid_json")

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from llmgw.api.common import gateway_of, json_response
 from llmgw.errors import InvalidRequest, NotFound, PermissionDenied
 from llmgw.keys import KeyInfo
+from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
 from llmgw.storage.models import ApiKey, RequestRow, UsageRow
 
@@ -43,11 +44,13 @@ async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
 @post("/admin/keys", status_code=201)
 async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     await require_admin(request)
-    try:
-        spec = msgspec.json.decode(await request.body(), type=NewKey)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"invalid key spec: {exc}", code="invalid_value") from None
     gateway = gateway_of(request)
+    server = gateway.config.server
+    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
+    try:
+        spec = msgspec.convert(body, NewKey)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"invalid key spec: {exc}", code="invalid_value") from None
     unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
     if unknown:
         raise InvalidRequest(f"unknown model {unknown[0]!r}", param="models", code="invalid_value")

@@ -21,11 +21,12 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     ctx = gateway.new_context("embeddings", {}, dict(request.headers))
     request.state.request_id = ctx.request_id
     audit = AuditLog(gateway)
+    server = gateway.config.server
     ctx.key = await authenticate(gateway, ctx.headers)
     try:
-        ctx.body = decode_body(await request.body(), gateway.config.server.max_body_bytes)
+        ctx.body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
         validate(ctx.body, EmbeddingsRequest, EMBEDDINGS_FIELDS, gateway.config.server.unknown_fields)
-        ctx.options = gateway_options(ctx.body, ctx.headers)
+        ctx.options = gateway_options(ctx.body, ctx.headers, server.max_json_depth)
         ctx.model_requested = ctx.body["model"]
         select_route(gateway, ctx)
         ctx.model_name, ctx.model = resolve_model(gateway, ctx, ctx.body["model"], "embedding")

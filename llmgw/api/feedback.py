@@ -32,7 +32,8 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
 async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
     key = await authenticate(gateway, dict(request.headers))
-    body = decode_body(await request.body(), gateway.config.server.max_body_bytes)
+    server = gateway.config.server
+    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
     try:
         feedback = msgspec.convert(body, Feedback)
     except msgspec.ValidationError as exc:

@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 
 from llmgw.audit.chain import EVENTS, as_utc, iso_utc
 from llmgw.errors import InvalidRequest
+from llmgw.schemas import decode_json
 from llmgw.storage.models import RequestRow
 
 VERDICTS = ("allow", "mask", "redact", "block", "flag", "strip", "error")
@@ -97,9 +98,9 @@ def encode_cursor(row: Mapping[str, Any]) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        created, ident = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created, ident = decode_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), 2, "cursor")
         return as_utc(created), str(ident)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidRequest):
         raise InvalidRequest("invalid cursor", param="cursor") from None
 
 
