@@ -7,6 +7,7 @@ matching exception class (``BadRequestError``, ``AuthenticationError``, ...).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -138,7 +139,8 @@ def upstream_error(
         "protocol": (502, "upstream_error", "upstream_protocol_error", False),
     }
     status, type_, code, retryable = table.get(kind, table["server_error"])
-    headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None and status == 429 else None
+    # RFC 9110: delta-seconds is a non-negative integer; round up so a client never retries early
+    headers = {"retry-after": str(math.ceil(retry_after))} if retry_after is not None and status == 429 else None
     return UpstreamError(
         message,
         kind=kind,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import openai
@@ -199,6 +201,39 @@ def test_upstream_retry_after_reaches_the_client(make_gateway, upstream: FakeUps
     response = post(gw, '{"model": "test-model", "messages": [{"role": "user", "content": "#status:429"}]}')
     assert response.status_code == 429
     assert response.headers["retry-after"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("upstream_says", "client_gets"),
+    [
+        ("-5", "0"),
+        ("nan", None),
+        ("inf", None),
+        ("soon", None),
+        ("2.5", "3"),
+        ("99999999", "3600"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "0"),  # a date in the past
+        (None, "120"),  # a date two minutes ahead, filled in below
+    ],
+)
+def test_upstream_retry_after_is_made_sane(
+    make_gateway,
+    upstream: FakeUpstream,
+    upstream_says: str | None,
+    client_gets: str | None,  # type: ignore[no-untyped-def]
+) -> None:
+    gw = make_gateway(providers={"up": {"type": "openai", "base_url": upstream.base_url, "max_retries": 0}})
+    if upstream_says is None:
+        upstream_says = format_datetime(datetime.now(UTC) + timedelta(seconds=121), usegmt=True)
+    upstream.retry_after = upstream_says
+    response = post(gw, '{"model": "test-model", "messages": [{"role": "user", "content": "#status:429"}]}')
+    assert_error(response, 429, "upstream_rate_limited")
+    if client_gets is None:
+        assert "retry-after" not in response.headers
+    elif upstream_says.endswith("GMT") and client_gets == "120":
+        assert 110 <= int(response.headers["retry-after"]) <= 121
+    else:
+        assert response.headers["retry-after"] == client_gets
 
 
 # --- hostile input: malformed bodies and headers are the client's fault (400), never a 500 ----
