@@ -16,6 +16,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw.api import admin, embeddings, feedback, models
 from llmgw.api.common import JSON, gateway_of, json_response
+from llmgw.api.headers import HeaderLimits
 from llmgw.audit import api as audit_api
 from llmgw.cache import api as cache_api
 from llmgw.config import Config
@@ -112,6 +113,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        middleware=[HeaderLimits(config.server.max_headers, config.server.max_header_bytes)],
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
         logging_config=None,  # the CLI configures logging; a library must not replace root handlers

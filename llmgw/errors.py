@@ -12,9 +12,24 @@ from typing import Any
 
 import msgspec
 
+MAX_MESSAGE_CHARS = 1000
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """``repr`` of a value the client sent, shortened for an error message.
+
+    An error names what was wrong (``unknown route 'x'``) but never echoes a megabyte header back.
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
 
 class GatewayError(Exception):
-    """A failure with an HTTP status and an OpenAI error body."""
+    """A failure with an HTTP status and an OpenAI error body.
+
+    Messages longer than :data:`MAX_MESSAGE_CHARS` are cut: whatever a message quotes (a client's
+    value, an upstream's error text) it stays small. Quote client values with :func:`clip`.
+    """
 
     status: int = 500
     type: str = "server_error"
@@ -30,6 +45,8 @@ class GatewayError(Exception):
         type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = f"{message[: MAX_MESSAGE_CHARS - 1]}…"
         super().__init__(message)
         self.message = message
         if code is not None:

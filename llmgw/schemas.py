@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from llmgw.errors import InvalidRequest, PayloadTooLarge
+from llmgw.errors import InvalidRequest, PayloadTooLarge, clip
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -167,8 +167,8 @@ def validate(body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[
         extra = sorted(set(body) - known)
         if extra:
             raise InvalidRequest(
-                f"unknown parameter {extra[0]!r} (server.unknown_fields is 'reject')",
-                param=extra[0],
+                f"unknown parameter {clip(extra[0])} (server.unknown_fields is 'reject')",
+                param=extra[0][:80],
                 code="unknown_parameter",
             )
     try:

@@ -284,3 +284,38 @@ def test_json_depth_is_configurable(make_gateway) -> None:  # type: ignore[no-un
     assert post(gw, json.dumps(nested)).status_code == 200
     nested["metadata_like"]["a"]["b"]["c"] = [1]  # depth 5
     assert_error(post(gw, json.dumps(nested)), 400, "invalid_json")
+
+
+# --- header limits -------------------------------------------------------------------------
+
+
+def test_oversized_and_too_many_headers_are_431(gw: RunningGateway, no_error_logs: None) -> None:
+    big = post(gw, json.dumps(CHAT), headers={"x-big": "a" * 1_000_000})
+    error = assert_error(big, 431, "request_headers_too_large")
+    assert "server.max_header_bytes" in error["message"] and len(big.content) < 1000
+    many = httpx.post(
+        f"{gw.url}/v1/chat/completions",
+        json=CHAT,
+        headers=[*AUTH.items(), *((f"x-h{i}", "v") for i in range(5000))],
+        timeout=10,
+    )
+    assert "server.max_headers" in assert_error(many, 431, "request_headers_too_large")["message"]
+    assert post(gw, json.dumps(CHAT), headers={"x-fine": "a" * 8000}).status_code == 200
+
+
+def test_header_limits_are_configurable(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(server={"max_headers": 20, "max_header_bytes": 2000})
+    ok = {f"x-h{i}": "v" for i in range(8)}
+    assert post(gw, json.dumps(CHAT), headers=ok).status_code == 200
+    many = {f"x-h{i}": "v" for i in range(20)}
+    assert_error(post(gw, json.dumps(CHAT), headers=many), 431, "request_headers_too_large")
+    assert_error(post(gw, json.dumps(CHAT), headers={"x-big": "a" * 2000}), 431, "request_headers_too_large")
+
+
+def test_an_invalid_option_value_is_not_echoed_in_full(gw: RunningGateway, no_error_logs: None) -> None:
+    route = "r" * 20_000
+    response = post(gw, json.dumps(CHAT), headers={"x-llmgw-route": route})
+    error = assert_error(response, 400, "unknown_route", param="llmgw.route")
+    assert "rrrr" in error["message"] and len(error["message"]) < 200
+    response = post(gw, json.dumps({**CHAT, "model": "m" * 50_000}))
+    assert len(assert_error(response, 404, "model_not_found")["message"]) < 200

@@ -10,7 +10,7 @@ from litestar import Request, Response, delete, get, post
 from sqlmodel import Session, col, select
 
 from llmgw.api.common import gateway_of, json_response
-from llmgw.errors import InvalidRequest, NotFound, PermissionDenied
+from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.keys import KeyInfo
 from llmgw.schemas import decode_body
 from llmgw.stages.auth import authenticate
@@ -53,10 +53,10 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest(f"invalid key spec: {exc}", code="invalid_value") from None
     unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
     if unknown:
-        raise InvalidRequest(f"unknown model {unknown[0]!r}", param="models", code="invalid_value")
+        raise InvalidRequest(f"unknown model {clip(unknown[0])}", param="models", code="invalid_value")
     unknown = [r for r in spec.routes or [] if r != "*" and r not in gateway.config.routes]
     if unknown:
-        raise InvalidRequest(f"unknown route {unknown[0]!r}", param="routes", code="invalid_value")
+        raise InvalidRequest(f"unknown route {clip(unknown[0])}", param="routes", code="invalid_value")
     secret, row = await asyncio.to_thread(
         gateway.keys.create, spec.name, team=spec.team, user=spec.user, models=spec.models, routes=spec.routes
     )
@@ -75,7 +75,7 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> Response[b
     await require_admin(request)
     row = await asyncio.to_thread(gateway_of(request).keys.revoke, key_id)
     if row is None:
-        raise NotFound(f"no key {key_id!r}", code="key_not_found")
+        raise NotFound(f"no key {clip(key_id)}", code="key_not_found")
     return json_response(key_view(row), {})
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
 from llmgw.audit.chain import EVENTS, as_utc, iso_utc
-from llmgw.errors import InvalidRequest
+from llmgw.errors import InvalidRequest, clip
 from llmgw.schemas import decode_json
 from llmgw.storage.models import RequestRow
 
@@ -58,7 +58,7 @@ class EventFilter:
                 try:
                     values[f.name] = as_utc(raw)
                 except ValueError:
-                    raise InvalidRequest(f"{f.name}: not an ISO 8601 time: {raw!r}", param=f.name) from None
+                    raise InvalidRequest(f"{f.name}: not an ISO 8601 time: {clip(raw)}", param=f.name) from None
             elif f.name == "verdict" and raw not in VERDICTS:
                 raise InvalidRequest(f"verdict must be one of {', '.join(VERDICTS)}", param="verdict")
             else:

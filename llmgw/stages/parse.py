@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import InvalidRequest, PermissionDenied
+from llmgw.errors import InvalidRequest, PermissionDenied, clip
 from llmgw.schemas import CHAT_FIELDS, ChatRequest, NestedTooDeep, decode_json, validate
 from llmgw.stages.base import Stage
 
@@ -59,7 +59,7 @@ def select_route(gateway: Any, ctx: RequestContext) -> None:
     name = str(ctx.options.get("route") or "default")
     route = gateway.config.routes.get(name)
     if route is None:
-        raise InvalidRequest(f"unknown route {name!r}", param="llmgw.route", code="unknown_route")
+        raise InvalidRequest(f"unknown route {clip(name)}", param="llmgw.route", code="unknown_route")
     if ctx.key is not None and not ctx.key.allows_route(name):
-        raise PermissionDenied(f"this key may not use route {name!r}", code="route_not_allowed")
+        raise PermissionDenied(f"this key may not use route {clip(name)}", code="route_not_allowed")
     ctx.route_name, ctx.route = name, route

@@ -15,7 +15,7 @@ import anyio
 
 from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext
-from llmgw.errors import InvalidRequest, NotFound, PermissionDenied
+from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.routing.select import Decision, candidates, rank
 from llmgw.routing.tasks import TaskGuess, classifier_for
 from llmgw.stages.base import Stage
@@ -35,7 +35,7 @@ def resolve_model(gateway: Any, ctx: RequestContext, requested: str, kind: str) 
         elif name in ALIASES and route is not None and route.default_model:
             name = route.default_model
         else:
-            raise NotFound(f"The model '{requested}' does not exist", param="model")
+            raise NotFound(f"The model {clip(requested)} does not exist", param="model")
     model = catalog[name]
     if model.kind != kind:
         raise InvalidRequest(
