@@ -16,13 +16,14 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw.api import admin, embeddings, feedback, models
 from llmgw.api.common import JSON, gateway_of, json_response
-from llmgw.api.headers import HeaderLimits
+from llmgw.api.limits import RequestLimits
 from llmgw.audit import api as audit_api
 from llmgw.cache import api as cache_api
 from llmgw.config import Config
 from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
 from llmgw.schemas import decode_body
+from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 
 log = logging.getLogger("llmgw.app")
 
@@ -77,6 +78,16 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error")
         if status >= 500:
             error.type = "server_error"
+    elif isinstance(exc, DATABASE_UNAVAILABLE):
+        cause = str(getattr(exc, "orig", None) or exc).strip()  # the driver's words, not the SQL
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    cause.splitlines()[0][:200] if cause else type(exc).__name__)  # fmt: skip
+        error = GatewayError(
+            "the database is unavailable; try again shortly",
+            status=503,
+            code="storage_unavailable",
+            headers={"retry-after": "5"},
+        )
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)
@@ -113,7 +124,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        middleware=[HeaderLimits(config.server.max_headers, config.server.max_header_bytes)],
+        middleware=[RequestLimits(config.server.max_headers, config.server.max_header_bytes)],
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
         logging_config=None,  # the CLI configures logging; a library must not replace root handlers

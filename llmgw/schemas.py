@@ -16,6 +16,11 @@ import msgspec
 
 from llmgw.errors import InvalidRequest, PayloadTooLarge, clip
 
+# PostgreSQL refuses NUL in text: a string that is stored as is must not hold one. Combine with
+# the column's bound: ``Annotated[str, NoNul, msgspec.Meta(max_length=200)]``.
+NoNul = msgspec.Meta(pattern=r"^[^\x00]*$")
+
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
@@ -94,7 +99,7 @@ EMBEDDINGS_FIELDS = frozenset(EmbeddingsRequest.__struct_fields__)
 _AT = re.compile(r" - at `\$\.?(.*)`$")
 
 
-def _param_of(message: str) -> tuple[str, str | None]:
+def param_of(message: str) -> tuple[str, str | None]:
     match = _AT.search(message)
     if not match:
         return message, None
@@ -174,7 +179,13 @@ def validate(body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[
     try:
         return msgspec.convert(body, kind)
     except msgspec.ValidationError as exc:
-        message, param = _param_of(str(exc))
-        if param:
-            message = f"{message} at '{param}'"
-        raise InvalidRequest(f"invalid request: {message}", param=param, code="invalid_value") from None
+        raise validation_error(exc, "invalid request") from None
+
+
+def validation_error(exc: msgspec.ValidationError, what: str) -> InvalidRequest:
+    """msgspec's complaint as a 400 naming the parameter (``... at 'messages[0].role'``)."""
+    message, param = param_of(str(exc))
+    message = message.replace(f"matching regex {NoNul.pattern!r}", "without NUL bytes")
+    if param:
+        message = f"{message} at '{param}'"
+    return InvalidRequest(f"{what}: {message}", param=param, code="invalid_value")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.conftest import ADMIN_KEY, RunningGateway, free_port
 from tests.upstream import FakeUpstream
 
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -319,3 +323,92 @@ def test_an_invalid_option_value_is_not_echoed_in_full(gw: RunningGateway, no_er
     assert "rrrr" in error["message"] and len(error["message"]) < 200
     response = post(gw, json.dumps({**CHAT, "model": "m" * 50_000}))
     assert len(assert_error(response, 404, "model_not_found")["message"]) < 200
+
+
+# --- admin input and the database (PostgreSQL refuses NUL in text and over-long varchar) ------
+
+NUL = "a\x00b"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "param"),
+    [
+        ("POST", "/admin/keys", {"json": {"name": NUL}}, "name"),
+        ("POST", "/admin/keys", {"json": {"name": "x" * 201}}, "name"),
+        ("POST", "/admin/keys", {"json": {"name": "k", "team": NUL}}, "team"),
+        ("POST", "/admin/keys", {"json": {"name": "k", "user": "u" * 5000}}, "user"),
+        ("POST", "/v1/feedback", {"json": {"request_id": "r", "label": NUL}}, "label"),
+        ("POST", "/v1/feedback", {"json": {"request_id": NUL, "score": 1}}, "request_id"),
+        ("DELETE", "/admin/keys/a%00b", {}, None),
+        ("GET", "/admin/requests", {"params": {"key_id": NUL}}, None),
+        ("GET", "/admin/requests", {"params": {"key_id": "k" * 41}}, "key_id"),
+        ("GET", "/admin/usage", {"params": {"day": NUL}}, None),
+        ("GET", "/admin/usage", {"params": {"day": "d" * 300}}, "day"),
+        ("GET", "/admin/guard-events", {"params": {"team": NUL}}, None),
+        ("GET", "/admin/guard-events", {"params": {"guard": "g" * 300}}, "guard"),
+        ("GET", "/admin/guard-events/export", {"params": {"key_id": NUL}}, None),
+        ("GET", "/admin/requests/a%00b/trail", {}, None),
+        ("GET", "/admin/review", {"params": {"team": NUL}}, None),
+    ],
+)
+def test_nul_bytes_and_overlong_values_are_400_on_postgres(
+    make_gateway,
+    pg_url: str,
+    no_error_logs: None,
+    method: str,
+    path: str,
+    kwargs: dict,
+    param: str | None,  # type: ignore[no-untyped-def]
+) -> None:
+    gw = make_gateway(pg_url)
+    with gw.admin() as admin:
+        response = admin.request(method, path, **kwargs)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+
+
+@pytest.fixture()
+def private_postgres() -> Iterator[Callable[[str], None]]:
+    """A PostgreSQL of this test's own (never the shared one), to stop and start at will."""
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not binaries or not shutil.which("runuser"):
+        pytest.skip("no PostgreSQL server binaries")
+    bin_dir, port = binaries[-1], free_port()
+    root = Path(tempfile.mkdtemp(prefix="llmgw-pg-"))  # pytest's tmp_path is closed to other users
+    shutil.chown(root, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", f"{root}/data", "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+
+    def pg_ctl(action: str) -> None:
+        args = [str(bin_dir / "pg_ctl"), "-D", f"{root}/data", "-w", "-l", f"{root}/log", action]
+        if action == "start":
+            args[1:1] = ["-o", options]
+        subprocess.run([*as_postgres, *args], check=True, capture_output=True)
+
+    pg_ctl("start")
+    pg_ctl.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"  # type: ignore[attr-defined]
+    yield pg_ctl
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", f"{root}/data", "-m", "immediate", "stop"],
+                   capture_output=True)  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_admin_api_while_the_database_is_down_is_503(make_gateway, private_postgres, caplog) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(private_postgres.url)
+    assert gw.create_key(name="before")["key"]
+    private_postgres("stop")
+    caplog.set_level(logging.WARNING)
+    with gw.admin() as admin:
+        for method, path, body in [("POST", "/admin/keys", {"name": "during"}), ("GET", "/admin/requests", None),
+                                   ("GET", "/admin/keys", None)]:  # fmt: skip
+            error = assert_error(admin.request(method, path, json=body), 503, "storage_unavailable")
+            assert error["type"] == "server_error"
+    # an unknown llmgw key cannot be checked either: 503, not 500 (and not a silent 401)
+    response = post(gw, json.dumps(CHAT), headers={"authorization": "Bearer sk-llmgw-not-a-real-key"})
+    assert_error(response, 503, "storage_unavailable")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    private_postgres("start")
+    assert gw.create_key(name="after")["key"]

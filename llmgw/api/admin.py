@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -12,17 +13,22 @@ from sqlmodel import Session, col, select
 from llmgw.api.common import gateway_of, json_response
 from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.keys import KeyInfo
-from llmgw.schemas import decode_body
+from llmgw.schemas import NoNul, decode_body, validation_error
 from llmgw.stages.auth import authenticate
 from llmgw.storage.models import ApiKey, RequestRow, UsageRow
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    team: str | None = None
-    user: str | None = None
+    """A key to create; the bounds are those of the ``api_keys`` columns."""
+
+    name: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)]
+    team: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
+    user: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
     models: list[str] | None = None
     routes: list[str] | None = None
+
+
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def key_view(row: ApiKey) -> dict[str, Any]:
@@ -50,7 +56,7 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     try:
         spec = msgspec.convert(body, NewKey)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid key spec: {exc}", code="invalid_value") from None
+        raise validation_error(exc, "invalid key spec") from None
     unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
     if unknown:
         raise InvalidRequest(f"unknown model {clip(unknown[0])}", param="models", code="invalid_value")
@@ -92,6 +98,8 @@ async def recent_requests(
     request: Request[Any, Any, Any], limit: int = 100, key_id: str | None = None
 ) -> Response[bytes]:
     await require_admin(request)
+    if key_id is not None and len(key_id) > 40:
+        raise InvalidRequest("key_id: at most 40 characters", param="key_id", code="invalid_value")
     rows = await asyncio.to_thread(_recent_requests, gateway_of(request), min(max(limit, 1), 1000), key_id)
     return json_response({"data": rows}, {})
 
@@ -107,6 +115,8 @@ def _usage(gateway: Any, day: str | None) -> list[dict[str, Any]]:
 @get("/admin/usage")
 async def usage(request: Request[Any, Any, Any], day: str | None = None) -> Response[bytes]:
     await require_admin(request)
+    if day and not DAY.fullmatch(day):
+        raise InvalidRequest("day must be a date, YYYY-MM-DD", param="day", code="invalid_value")
     return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, {})
 
 

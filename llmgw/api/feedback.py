@@ -17,15 +17,15 @@ from litestar import Request, Response, post
 
 from llmgw.api.common import gateway_of, json_response
 from llmgw.errors import InvalidRequest
-from llmgw.schemas import decode_body
+from llmgw.schemas import NoNul, decode_body, validation_error
 from llmgw.stages.auth import authenticate
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
-    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    request_id: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=40)]
     score: float | None = None
-    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    label: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    comment: Annotated[str, NoNul, msgspec.Meta(max_length=2000)] | None = None
 
 
 @post("/v1/feedback", status_code=201)
@@ -37,7 +37,7 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     try:
         feedback = msgspec.convert(body, Feedback)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid feedback: {exc}", code="invalid_value") from None
+        raise validation_error(exc, "invalid feedback") from None
     if feedback.score is None and feedback.label is None:
         raise InvalidRequest("give a score, a label, or both", param="score")
     if feedback.score is not None and not math.isfinite(feedback.score):

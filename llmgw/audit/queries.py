@@ -28,6 +28,7 @@ EXPORT_COLUMNS = (
     "prev_hash", "hash",
 )  # fmt: skip
 MAX_LIMIT = 1000
+MAX_FILTER_CHARS = 200  # the widest filtered column (team, guard...): a longer value matches nothing
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class EventFilter:
             if raw is None or str(raw).strip() == "":
                 continue
             raw = str(raw).strip()
+            if len(raw) > MAX_FILTER_CHARS or "\x00" in raw:
+                raise InvalidRequest(f"{f.name}: at most {MAX_FILTER_CHARS} characters and no NUL bytes", param=f.name)
             if f.name in ("since", "until"):
                 try:
                     values[f.name] = as_utc(raw)
