@@ -15,7 +15,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw.api import admin, embeddings, feedback, models
-from llmgw.api.common import JSON, gateway_of, json_response
+from llmgw.api.common import JSON, client_of, gateway_of, json_response
 from llmgw.api.limits import RequestLimits
 from llmgw.audit import api as audit_api
 from llmgw.cache import api as cache_api
@@ -32,7 +32,7 @@ log = logging.getLogger("llmgw.app")
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     gateway = gateway_of(request)
     raw = await request.body()
-    ctx = gateway.new_context("chat", {}, dict(request.headers))
+    ctx = gateway.new_context("chat", {}, dict(request.headers), client_of(request))
     request.state.request_id = ctx.request_id
     request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, gateway.config.server.max_body_bytes, gateway.config.server.max_json_depth)

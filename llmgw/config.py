@@ -51,6 +51,7 @@ class AuthConfig(Strict):
     allow_anonymous: bool = False
     anonymous_team: str = "anonymous"
     key_refresh_s: float = Field(5.0, gt=0)
+    max_failed_auth_per_minute: int = Field(20, gt=0, description="per client address, then 429")
 
 
 class StorageConfig(Strict):

@@ -108,3 +108,9 @@ def test_anonymous_mode(make_gateway) -> None:  # type: ignore[no-untyped-def]
 def test_serve_refuses_anonymous_on_public_host(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
     assert "refusing anonymous access" in capsys.readouterr().err
+
+
+def test_the_escape_hatch_for_anonymous_access_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--insecure-allow-anonymous" in capsys.readouterr().out

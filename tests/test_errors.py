@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from sqlalchemy import event
 
+from llmgw.limits.auth_failures import AuthFailures
 from tests.conftest import ADMIN_KEY, RunningGateway, free_port
 from tests.upstream import FakeUpstream
 
@@ -412,3 +414,76 @@ def test_admin_api_while_the_database_is_down_is_503(make_gateway, private_postg
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     private_postgres("start")
     assert gw.create_key(name="after")["key"]
+
+
+# --- authentication: one rule for every way a key is presented; unknown keys cost bounded reads ---
+
+
+def test_other_authorization_schemes_are_refused_not_anonymous(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "allow_anonymous": True})
+    key = gw.create_key()
+    with gw.admin() as admin:
+        assert admin.delete(f"/admin/keys/{key['id']}").status_code == 200
+    for value in (f"Basic {key['key']}", f"Token {key['key']}", "Basic dXNlcjpwYXNz", "Bearer"):
+        response = post(gw, json.dumps(CHAT), headers={"authorization": value})
+        error = assert_error(response, 401, "invalid_api_key")
+        assert "Bearer" in error["message"], error
+    assert post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer {key['key']}"}).status_code == 401
+    assert httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT).status_code == 200, "no key at all: anonymous"
+
+
+def key_reads(gw: RunningGateway) -> list[str]:
+    """Every read of one key by its hash the gateway runs from now on (not the periodic refresh)."""
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "api_keys.sha256 =" in statement:
+            reads.append(statement)
+
+    event.listen(gw.gateway.engine, "before_cursor_execute", count)
+    return reads
+
+
+def test_distinct_unknown_keys_cost_bounded_database_reads(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "max_failed_auth_per_minute": 5})
+    good = gw.create_key()["key"]
+    reads = key_reads(gw)
+    for i in range(5):
+        assert_error(post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer sk-llmgw-made-up-{i}"}), 401,
+                     "invalid_api_key")  # fmt: skip
+    assert len(reads) == 5
+    assert_error(post(gw, json.dumps(CHAT), headers={"authorization": "Bearer sk-llmgw-made-up-0"}), 401,
+                 "invalid_api_key")  # fmt: skip
+    assert len(reads) == 5, "a key just found unknown is remembered (negative cache)"
+    for i in range(5, 50):
+        response = post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer sk-llmgw-made-up-{i}"})
+        assert_error(response, 429, "too_many_failed_authentications")
+        assert 0 < int(response.headers["retry-after"]) <= 60
+    assert len(reads) == 5, "past the limit, unknown keys from this client never reach the database"
+    assert post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer {good}"}).status_code == 200
+    assert_error(post(gw, json.dumps(CHAT), headers={"authorization": "Bearer not-an-llmgw-key"}), 401,
+                 "invalid_api_key")  # fmt: skip
+    assert len(reads) == 5, "only sk-llmgw- keys live in the database: other keys never cost a read"
+
+
+def test_anonymous_callers_with_made_up_keys_cost_no_database_reads(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "allow_anonymous": True})
+    reads = key_reads(gw)
+    for i in range(30):
+        assert post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer unused-{i}"}).status_code == 200
+    assert reads == []
+
+
+def test_failed_authentications_are_counted_per_client_and_ipv6_block() -> None:
+    now = [0.0]
+    failures = AuthFailures(per_minute=2, max_clients=3, clock=lambda: now[0])
+    for _ in range(2):
+        failures.record("2001:db8::1")
+    assert failures.wait_s("2001:db8::ffff") == 60.0, "the same /64"
+    assert failures.wait_s("2001:db8:0:1::1") == 0.0, "another /64"
+    assert failures.wait_s("10.0.0.1") == 0.0
+    now[0] = 61.0
+    assert failures.wait_s("2001:db8::1") == 0.0, "a new minute"
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        failures.record(address)
+    assert len(failures._windows) == 3, "bounded: the oldest client is forgotten"

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from sqlmodel import Session, col, select
 
-from llmgw.api.common import gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response
 from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul, decode_body, validation_error
@@ -41,7 +41,7 @@ def key_view(row: ApiKey) -> dict[str, Any]:
 
 
 async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
-    key = await authenticate(gateway_of(request), dict(request.headers))
+    key = await authenticate(gateway_of(request), dict(request.headers), client_of(request))
     if not key.admin:
         raise PermissionDenied("the admin API needs the admin key", code="admin_required")
     return key

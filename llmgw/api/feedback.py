@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, post
 
-from llmgw.api.common import gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response
 from llmgw.errors import InvalidRequest
 from llmgw.schemas import NoNul, decode_body, validation_error
 from llmgw.stages.auth import authenticate
@@ -31,7 +31,7 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
 @post("/v1/feedback", status_code=201)
 async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
-    key = await authenticate(gateway, dict(request.headers))
+    key = await authenticate(gateway, dict(request.headers), client_of(request))
     server = gateway.config.server
     body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
     try:
