@@ -7,16 +7,19 @@ its answer into a response. Every error leaves as OpenAI's error shape with the 
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
 from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw.api import admin, embeddings, feedback, models
 from llmgw.api.common import JSON, client_of, gateway_of, json_response
 from llmgw.api.limits import RequestLimits
+from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
 from llmgw.cache import api as cache_api
 from llmgw.config import Config
@@ -75,7 +78,9 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     elif isinstance(exc, HTTPException):
         status = exc.status_code
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "http_error")
-        error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error")
+        # Litestar's own headers matter: a 405 carries ``Allow`` (RFC 9110)
+        headers = {k: v for k, v in (exc.headers or {}).items() if isinstance(v, str)}
+        error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error", headers=headers)
         if status >= 500:
             error.type = "server_error"
     elif isinstance(exc, DATABASE_UNAVAILABLE):
@@ -124,6 +129,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(title="llmgw", version=version("llmgw"), render_plugins=[SchemaPlugin()]),
         middleware=[RequestLimits(config.server.max_headers, config.server.max_header_bytes)],
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
