@@ -487,3 +487,12 @@ def test_failed_authentications_are_counted_per_client_and_ipv6_block() -> None:
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
         failures.record(address)
     assert len(failures._windows) == 3, "bounded: the oldest client is forgotten"
+
+
+def test_a_request_refused_for_a_malformed_user_still_gets_its_row(make_gateway, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: ``"user": {...}`` reached the row's varchar column and failed its whole batch."""
+    gw = make_gateway(pg_url)
+    assert_error(post(gw, json.dumps({**CHAT, "user": {"email": "x@example.com"}})), 400, "invalid_value", "user")
+    assert post(gw, json.dumps({**CHAT, "user": "u-1"})).status_code == 200
+    rows = gw.rows()
+    assert sorted((r["http_status"], r["user"]) for r in rows) == [(200, "u-1"), (400, None)]

@@ -27,13 +27,16 @@ def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: i
 def request_row(ctx: RequestContext) -> dict[str, Any]:
     key = ctx.key
     ms = 1000.0
+    user = ctx.body.get("user")
+    if not isinstance(user, str):  # a request refused for a malformed body still gets its row
+        user = None
     return {
         "id": ctx.request_id,
         "created_at": datetime.now(UTC),
         "endpoint": ctx.endpoint,
         "key_id": key.id if key else None,
         "team": key.team if key else None,
-        "user": (key.user if key else None) or ctx.body.get("user"),
+        "user": (key.user if key else None) or user,
         "route": ctx.route_name,
         "model_requested": ctx.model_requested,
         "model_used": ctx.model_name,
