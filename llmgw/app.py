@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib.metadata import version
 from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
 from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw.api import admin, embeddings, feedback, models
-from llmgw.api.common import JSON, gateway_of, json_response
+from llmgw.api.common import JSON, client_of, gateway_of, json_response
+from llmgw.api.limits import RequestLimits
+from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
 from llmgw.cache import api as cache_api
 from llmgw.config import Config
 from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
 from llmgw.schemas import decode_body
+from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 
 log = logging.getLogger("llmgw.app")
 
@@ -31,10 +36,10 @@ log = logging.getLogger("llmgw.app")
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     gateway = gateway_of(request)
     raw = await request.body()
-    ctx = gateway.new_context("chat", {}, dict(request.headers))
+    ctx = gateway.new_context("chat", {}, dict(request.headers), client_of(request))
     request.state.request_id = ctx.request_id
     request.state.response_headers = ctx.response_headers
-    ctx.body = decode_body(raw, gateway.config.server.max_body_bytes)
+    ctx.body = decode_body(raw, gateway.config.server.max_body_bytes, gateway.config.server.max_json_depth)
     result = await gateway.pipeline.chat(ctx)
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
     if isinstance(result, dict):
@@ -75,9 +80,21 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     elif isinstance(exc, HTTPException):
         status = exc.status_code
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "http_error")
-        error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error")
+        # Litestar's own headers matter: a 405 carries ``Allow`` (RFC 9110)
+        headers = {k: v for k, v in (exc.headers or {}).items() if isinstance(v, str)}
+        error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error", headers=headers)
         if status >= 500:
             error.type = "server_error"
+    elif isinstance(exc, DATABASE_UNAVAILABLE):
+        cause = str(getattr(exc, "orig", None) or exc).strip()  # the driver's words, not the SQL
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    cause.splitlines()[0][:200] if cause else type(exc).__name__)  # fmt: skip
+        error = GatewayError(
+            "the database is unavailable; try again shortly",
+            status=503,
+            code="storage_unavailable",
+            headers={"retry-after": "5"},
+        )
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)
@@ -114,12 +131,11 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(title="llmgw", version=version("llmgw"), render_plugins=[SchemaPlugin()]),
+        middleware=[RequestLimits(config.server.max_headers, config.server.max_header_bytes)],
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
         logging_config=None,  # the CLI configures logging; a library must not replace root handlers
-        # no /schema (Swagger, ReDoc… pages that load scripts from CDNs, without a key): the API is
-        # OpenAI's, documented in docs/api.md, whose route list tests/test_api_docs.py keeps complete
-        openapi_config=None,
         debug=False,
     )
     app.state.gateway = gw

@@ -133,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--insecure-allow-anonymous", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--insecure-allow-anonymous",
+        action="store_true",
+        help="serve anonymous callers (auth.allow_anonymous) on a non-loopback host anyway",
+    )
     serve.set_defaults(func=cmd_serve)
 
     config = sub.add_parser("config", help="configuration tools")

@@ -39,6 +39,9 @@ class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="413 above this")
+    max_headers: int = Field(100, gt=0, description="431 for requests with more headers")
+    max_header_bytes: int = Field(64 * 1024, gt=0, description="431 above this many bytes of header names and values")
+    max_json_depth: int = Field(64, ge=2, description="400 invalid_json for JSON nested deeper than this")
     request_timeout_s: float = Field(600.0, gt=0, description="deadline for one request")
     unknown_fields: Literal["pass", "reject"] = "pass"
 
@@ -48,6 +51,7 @@ class AuthConfig(Strict):
     allow_anonymous: bool = False
     anonymous_team: str = "anonymous"
     key_refresh_s: float = Field(5.0, gt=0)
+    max_failed_auth_per_minute: int = Field(20, gt=0, description="per client address, then 429")
 
 
 class StorageConfig(Strict):

@@ -59,6 +59,7 @@ class RequestContext:
     body: dict[str, Any]
     options: dict[str, Any]
     headers: dict[str, str]
+    client: str | None = None  # the peer's address: failed authentications are limited per client
     route_name: str = "default"
     route: RouteConfig | None = None
     key: KeyInfo | None = None

@@ -7,13 +7,29 @@ matching exception class (``BadRequestError``, ``AuthenticationError``, ...).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
 
+MAX_MESSAGE_CHARS = 1000
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """``repr`` of a value the client sent, shortened for an error message.
+
+    An error names what was wrong (``unknown route 'x'``) but never echoes a megabyte header back.
+    """
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
 
 class GatewayError(Exception):
-    """A failure with an HTTP status and an OpenAI error body."""
+    """A failure with an HTTP status and an OpenAI error body.
+
+    Messages longer than :data:`MAX_MESSAGE_CHARS` are cut: whatever a message quotes (a client's
+    value, an upstream's error text) it stays small. Quote client values with :func:`clip`.
+    """
 
     status: int = 500
     type: str = "server_error"
@@ -29,6 +45,8 @@ class GatewayError(Exception):
         type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = f"{message[: MAX_MESSAGE_CHARS - 1]}…"
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -138,7 +156,8 @@ def upstream_error(
         "protocol": (502, "upstream_error", "upstream_protocol_error", False),
     }
     status, type_, code, retryable = table.get(kind, table["server_error"])
-    headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None and status == 429 else None
+    # RFC 9110: delta-seconds is a non-negative integer; round up so a client never retries early
+    headers = {"retry-after": str(math.ceil(retry_after))} if retry_after is not None and status == 429 else None
     return UpstreamError(
         message,
         kind=kind,

@@ -20,6 +20,7 @@ from llmgw.config import Config
 from llmgw.context import RequestContext, new_request_id
 from llmgw.guards.runtime import GuardRuntime
 from llmgw.keys import KeyStore
+from llmgw.limits.auth_failures import AuthFailures
 from llmgw.limits.counters import Counters
 from llmgw.metrics import Metrics
 from llmgw.pipeline import Pipeline
@@ -46,7 +47,8 @@ class Gateway:
             dead_letter_dir=config.storage.dead_letter_dir,
             max_pending_rows=config.storage.max_pending_rows,
         )
-        self.keys = KeyStore(self.engine, config.keys)
+        self.keys = KeyStore(self.engine, config.keys, negative_ttl_s=config.auth.key_refresh_s)
+        self.auth_failures = AuthFailures(config.auth.max_failed_auth_per_minute)
         self.metrics = Metrics()
         self.providers: dict[str, ProviderBase] = {
             name: build_provider(name, cfg) for name, cfg in config.providers.items()
@@ -150,8 +152,10 @@ class Gateway:
             except Exception:
                 log.warning("refreshing %s failed", what, exc_info=True)
 
-    def new_context(self, endpoint: str, body: dict[str, Any], headers: dict[str, str]) -> RequestContext:
-        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers)
+    def new_context(
+        self, endpoint: str, body: dict[str, Any], headers: dict[str, str], client: str | None = None
+    ) -> RequestContext:
+        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers, client)
         ctx.deadline = time.monotonic() + self.config.server.request_timeout_s
         return ctx
 

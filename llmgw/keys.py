@@ -2,8 +2,10 @@
 
 Keys are 32 random bytes, so a plain SHA-256 is a safe verifier (no dictionary to attack).
 Lookups on the request path hit an in-memory index that a background thread refreshes from
-the database; an unknown key costs one database read off the event loop (then is remembered
-as unknown for a short while, so a flood of bad keys cannot reach the database).
+the database; an unknown ``sk-llmgw-…`` key costs one database read off the event loop (then is
+remembered as unknown until the next refresh, so repeating a bad key is free; distinct bad keys
+are bounded per client by :mod:`llmgw.limits.auth_failures`). Any other key can only be a static
+key from the config, so it never costs a read.
 """
 
 from __future__ import annotations
@@ -57,13 +59,19 @@ def _info(row: ApiKey) -> KeyInfo:
     return KeyInfo(row.id, row.name, row.team, row.user, tuple(row.models), tuple(row.routes))
 
 
+UNSEEN = object()  # what :meth:`KeyStore.cached` answers when only the database can tell
+
+
 class KeyStore:
     """Create, revoke and look up keys; the database is the source of truth."""
 
-    NEGATIVE_TTL_S = 2.0
+    MAX_UNKNOWN = 10_000
 
-    def __init__(self, engine: Engine, static: list[StaticKeyConfig] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, static: list[StaticKeyConfig] | None = None, negative_ttl_s: float = 5.0
+    ) -> None:
         self.engine = engine
+        self.negative_ttl_s = negative_ttl_s
         self._static = {
             k.sha256: KeyInfo(f"static:{k.name}", k.name, k.team, k.user, tuple(k.models), tuple(k.routes))
             for k in static or []
@@ -148,22 +156,34 @@ class KeyStore:
             if info:
                 self._by_hash[digest] = info
             else:
-                self._unknown[digest] = time.monotonic() + self.NEGATIVE_TTL_S
-                if len(self._unknown) > 10_000:
-                    self._unknown.clear()
+                self._unknown.pop(digest, None)
+                self._unknown[digest] = time.monotonic() + self.negative_ttl_s
+                while len(self._unknown) > self.MAX_UNKNOWN:  # oldest first: a flood cannot empty it
+                    del self._unknown[next(iter(self._unknown))]
         return info
 
     # --- request path ------------------------------------------------------------------------
 
-    async def lookup(self, secret: str) -> KeyInfo | None:
+    def cached(self, secret: str) -> KeyInfo | object | None:
+        """What memory knows: the key, ``None`` (unknown), or :data:`UNSEEN` (ask :meth:`load`)."""
         digest = hash_key(secret)
         info = self._static.get(digest) or self._by_hash.get(digest)
         if info is not None:
             return info
+        if not secret.startswith(KEY_PREFIX):  # every stored key has the prefix (new_secret)
+            return None
         until = self._unknown.get(digest)
         if until is not None and until > time.monotonic():
             return None
-        return await asyncio.to_thread(self._load_one, digest)
+        return UNSEEN
+
+    async def load(self, secret: str) -> KeyInfo | None:
+        """Read one key from the database (a key created a moment ago by another replica)."""
+        return await asyncio.to_thread(self._load_one, hash_key(secret))
+
+    async def lookup(self, secret: str) -> KeyInfo | None:
+        info = self.cached(secret)
+        return await self.load(secret) if info is UNSEEN else info  # type: ignore[return-value]
 
 
 def admin_matches(presented: str, admin_key: str | None) -> bool:

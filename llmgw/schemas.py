@@ -14,7 +14,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from llmgw.errors import InvalidRequest, PayloadTooLarge
+from llmgw.errors import InvalidRequest, PayloadTooLarge, clip
+
+# PostgreSQL refuses NUL in text: a string that is stored as is must not hold one. Combine with
+# the column's bound: ``Annotated[str, NoNul, msgspec.Meta(max_length=200)]``.
+NoNul = msgspec.Meta(pattern=r"^[^\x00]*$")
+
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -94,22 +99,68 @@ EMBEDDINGS_FIELDS = frozenset(EmbeddingsRequest.__struct_fields__)
 _AT = re.compile(r" - at `\$\.?(.*)`$")
 
 
-def _param_of(message: str) -> tuple[str, str | None]:
+def param_of(message: str) -> tuple[str, str | None]:
     match = _AT.search(message)
     if not match:
         return message, None
     return message[: match.start()], match.group(1) or None
 
 
-def decode_body(raw: bytes, max_bytes: int) -> dict[str, Any]:
+class NestedTooDeep(InvalidRequest):
+    """JSON nested deeper than ``server.max_json_depth``."""
+
+    code = "invalid_json"
+
+
+def nesting_depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether arrays and objects nest deeper than ``max_depth`` (a scalar is depth 0).
+
+    Walked level by level rather than recursively, so that no depth can exhaust the stack.
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return True
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below.extend(child for child in children if isinstance(child, dict | list))
+        level = below
+    return False
+
+
+def decode_json(raw: bytes | str, max_depth: int, what: str = "request body", param: str | None = None) -> Any:
+    """Decode JSON a client sent; every way it can be malformed is a 400 ``invalid_json``.
+
+    Besides syntax errors that covers invalid UTF-8 (msgspec raises ``UnicodeDecodeError``, not a
+    ``DecodeError``) and nesting deeper than ``max_depth`` (``server.max_json_depth``): a value
+    nested a thousand levels deep exhausts the interpreter's stack in the decoder, and anything
+    that walks it later (guards, templates, the provider's encoder) would do the same.
+    """
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"{what} is not valid JSON: {exc}", code="invalid_json", param=param) from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{what} is not valid UTF-8", code="invalid_json", param=param) from None
+    except RecursionError:
+        value = None
+        too_deep = True
+    else:
+        too_deep = nesting_depth_exceeds(value, max_depth)
+    if too_deep:
+        raise NestedTooDeep(f"{what} nests arrays and objects deeper than {max_depth} levels", param=param)
+    return value
+
+
+def decode_body(raw: bytes, max_bytes: int, max_depth: int) -> dict[str, Any]:
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {max_bytes}")
     if not raw:
         raise InvalidRequest("request body is empty; expected a JSON object", code="invalid_json")
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    body = decode_json(raw, max_depth)
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
     return body
@@ -121,14 +172,20 @@ def validate(body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[
         extra = sorted(set(body) - known)
         if extra:
             raise InvalidRequest(
-                f"unknown parameter {extra[0]!r} (server.unknown_fields is 'reject')",
-                param=extra[0],
+                f"unknown parameter {clip(extra[0])} (server.unknown_fields is 'reject')",
+                param=extra[0][:80],
                 code="unknown_parameter",
             )
     try:
         return msgspec.convert(body, kind)
     except msgspec.ValidationError as exc:
-        message, param = _param_of(str(exc))
-        if param:
-            message = f"{message} at '{param}'"
-        raise InvalidRequest(f"invalid request: {message}", param=param, code="invalid_value") from None
+        raise validation_error(exc, "invalid request") from None
+
+
+def validation_error(exc: msgspec.ValidationError, what: str) -> InvalidRequest:
+    """msgspec's complaint as a 400 naming the parameter (``... at 'messages[0].role'``)."""
+    message, param = param_of(str(exc))
+    message = message.replace(f"matching regex {NoNul.pattern!r}", "without NUL bytes")
+    if param:
+        message = f"{message} at '{param}'"
+    return InvalidRequest(f"{what}: {message}", param=param, code="invalid_value")

@@ -108,3 +108,39 @@ def test_anonymous_mode(make_gateway) -> None:  # type: ignore[no-untyped-def]
 def test_serve_refuses_anonymous_on_public_host(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
     assert "refusing anonymous access" in capsys.readouterr().err
+
+
+def test_the_escape_hatch_for_anonymous_access_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--insecure-allow-anonymous" in capsys.readouterr().out
+
+
+def test_openapi_schema_has_bodies_and_shows_admin_routes_only_to_the_admin(gw: RunningGateway) -> None:
+    public = httpx.get(f"{gw.url}/schema/openapi.json").json()
+    assert public["paths"] and not [p for p in public["paths"] if p.startswith("/admin")]
+    chat = public["paths"]["/v1/chat/completions"]["post"]
+    assert chat["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatRequest"}
+    assert chat["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
+    assert chat["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    schemas = public["components"]["schemas"]
+    assert {"ChatRequest", "Message", "EmbeddingsRequest", "Feedback", "ErrorResponse"} <= set(schemas)
+    assert "test-model" in schemas["ChatRequest"]["properties"]["model"]["enum"]
+    assert schemas["EmbeddingsRequest"]["properties"]["model"]["enum"] == ["up-embed"]
+    assert schemas["ChatRequest"]["properties"]["messages"]["minItems"] == 1, "no templates: messages are required"
+    assert "NewKey" not in schemas
+    key = gw.create_key()
+    as_user = httpx.get(f"{gw.url}/schema/openapi.json", headers={"authorization": f"Bearer {key['key']}"}).json()
+    assert as_user == public
+    with gw.admin() as admin:
+        full = admin.get("/schema/openapi.json").json()
+    assert {"/admin/keys", "/admin/requests", "/admin/guard-events"} <= set(full["paths"])
+    new_key = full["paths"]["/admin/keys"]["post"]
+    assert new_key["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/NewKey")
+    assert "201" in new_key["responses"] and "NewKey" in full["components"]["schemas"]
+
+
+def test_method_not_allowed_says_what_is(gw: RunningGateway) -> None:
+    response = httpx.put(f"{gw.url}/v1/chat/completions", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in [m.strip() for m in response.headers["allow"].split(",")]

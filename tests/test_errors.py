@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from sqlalchemy import event
 
 from llmgw.errors import UpstreamError
+from llmgw.limits.auth_failures import AuthFailures
 from llmgw.providers import shape
-from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.conftest import ADMIN_KEY, RunningGateway, free_port
 from tests.upstream import FakeUpstream
 
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -60,8 +71,6 @@ def test_bad_json(gw: RunningGateway) -> None:
     ],
 )
 def test_wrong_types_name_the_parameter(gw: RunningGateway, body: dict, param: str | None) -> None:
-    import json
-
     response = post(gw, json.dumps(body))
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -264,3 +273,292 @@ def test_a_bug_is_a_500_that_still_leaves_a_row(gw: RunningGateway, monkeypatch:
     assert info.value.body["code"] == "internal_error" and "a bug" not in info.value.message
     [row] = gw.rows()
     assert row["status"] == "error" and row["http_status"] == 500 and row["error_code"] == "internal_error"
+
+
+@pytest.mark.parametrize(
+    ("upstream_says", "client_gets"),
+    [
+        ("-5", "0"),
+        ("nan", None),
+        ("inf", None),
+        ("soon", None),
+        ("2.5", "3"),
+        ("99999999", "3600"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "0"),  # a date in the past
+        (None, "120"),  # a date two minutes ahead, filled in below
+    ],
+)
+def test_upstream_retry_after_is_made_sane(
+    make_gateway,
+    upstream: FakeUpstream,
+    upstream_says: str | None,
+    client_gets: str | None,  # type: ignore[no-untyped-def]
+) -> None:
+    gw = make_gateway(providers={"up": {"type": "openai", "base_url": upstream.base_url, "max_retries": 0}})
+    if upstream_says is None:
+        upstream_says = format_datetime(datetime.now(UTC) + timedelta(seconds=121), usegmt=True)
+    upstream.retry_after = upstream_says
+    response = post(gw, '{"model": "test-model", "messages": [{"role": "user", "content": "#status:429"}]}')
+    assert_error(response, 429, "upstream_rate_limited")
+    if client_gets is None:
+        assert "retry-after" not in response.headers
+    elif upstream_says.endswith("GMT") and client_gets == "120":
+        assert 110 <= int(response.headers["retry-after"]) <= 121
+    else:
+        assert response.headers["retry-after"] == client_gets
+
+
+# --- hostile input: malformed bodies and headers are the client's fault (400), never a 500 ----
+
+CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "x"}]}
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.fixture()
+def no_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A client's fault is answered, not logged as a server error with a traceback."""
+    caplog.set_level(logging.WARNING)
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings", "/v1/feedback", "/admin/keys"])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"model": "\xff\xfe", "name": "\xc3\x28"}', "not valid UTF-8"),
+        (b'{"model": "test-model", "name": "k", "x": ' + DEEP.encode() + b"}", "deeper than 64"),
+        (b'{"model": ' + b"[" * 100_000 + b"}", "deeper than 64"),
+    ],
+)
+def test_undecodable_bodies_are_400(
+    gw: RunningGateway, no_error_logs: None, path: str, body: bytes, words: str
+) -> None:
+    response = httpx.post(f"{gw.url}{path}", content=body, headers={"content-type": "application/json", **AUTH})
+    error = assert_error(response, 400, "invalid_json")
+    assert words in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings"])
+def test_option_header_holding_deep_json_is_400(gw: RunningGateway, no_error_logs: None, path: str) -> None:
+    body = {**CHAT, "model": "up-embed", "input": "x"} if "embeddings" in path else CHAT
+    response = httpx.post(f"{gw.url}{path}", json=body, headers={**AUTH, "x-llmgw-route": DEEP}, timeout=10)
+    assert_error(response, 400, "invalid_json", param="x-llmgw-route")
+    # a header that is not JSON at all is still just a string (here: an unknown route)
+    response = httpx.post(f"{gw.url}{path}", json=body, headers={**AUTH, "x-llmgw-route": "[nope"}, timeout=10)
+    assert_error(response, 400, "unknown_route")
+
+
+def test_json_depth_is_configurable(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(server={"max_json_depth": 4})
+    nested = {**CHAT, "metadata_like": {"a": {"b": {"c": 1}}}}  # depth 4: allowed
+    assert post(gw, json.dumps(nested)).status_code == 200
+    nested["metadata_like"]["a"]["b"]["c"] = [1]  # depth 5
+    assert_error(post(gw, json.dumps(nested)), 400, "invalid_json")
+
+
+# --- header limits -------------------------------------------------------------------------
+
+
+def test_oversized_and_too_many_headers_are_431(gw: RunningGateway, no_error_logs: None) -> None:
+    big = post(gw, json.dumps(CHAT), headers={"x-big": "a" * 1_000_000})
+    error = assert_error(big, 431, "request_headers_too_large")
+    assert "server.max_header_bytes" in error["message"] and len(big.content) < 1000
+    many = httpx.post(
+        f"{gw.url}/v1/chat/completions",
+        json=CHAT,
+        headers=[*AUTH.items(), *((f"x-h{i}", "v") for i in range(5000))],
+        timeout=10,
+    )
+    assert "server.max_headers" in assert_error(many, 431, "request_headers_too_large")["message"]
+    assert post(gw, json.dumps(CHAT), headers={"x-fine": "a" * 8000}).status_code == 200
+
+
+def test_header_limits_are_configurable(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(server={"max_headers": 20, "max_header_bytes": 2000})
+    ok = {f"x-h{i}": "v" for i in range(8)}
+    assert post(gw, json.dumps(CHAT), headers=ok).status_code == 200
+    many = {f"x-h{i}": "v" for i in range(20)}
+    assert_error(post(gw, json.dumps(CHAT), headers=many), 431, "request_headers_too_large")
+    assert_error(post(gw, json.dumps(CHAT), headers={"x-big": "a" * 2000}), 431, "request_headers_too_large")
+
+
+def test_an_invalid_option_value_is_not_echoed_in_full(gw: RunningGateway, no_error_logs: None) -> None:
+    route = "r" * 20_000
+    response = post(gw, json.dumps(CHAT), headers={"x-llmgw-route": route})
+    error = assert_error(response, 400, "unknown_route", param="llmgw.route")
+    assert "rrrr" in error["message"] and len(error["message"]) < 200
+    response = post(gw, json.dumps({**CHAT, "model": "m" * 50_000}))
+    assert len(assert_error(response, 404, "model_not_found")["message"]) < 200
+
+
+# --- admin input and the database (PostgreSQL refuses NUL in text and over-long varchar) ------
+
+NUL = "a\x00b"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "param"),
+    [
+        ("POST", "/admin/keys", {"json": {"name": NUL}}, "name"),
+        ("POST", "/admin/keys", {"json": {"name": "x" * 201}}, "name"),
+        ("POST", "/admin/keys", {"json": {"name": "k", "team": NUL}}, "team"),
+        ("POST", "/admin/keys", {"json": {"name": "k", "user": "u" * 5000}}, "user"),
+        ("POST", "/v1/feedback", {"json": {"request_id": "r", "label": NUL}}, "label"),
+        ("POST", "/v1/feedback", {"json": {"request_id": NUL, "score": 1}}, "request_id"),
+        ("DELETE", "/admin/keys/a%00b", {}, None),
+        ("GET", "/admin/requests", {"params": {"key_id": NUL}}, None),
+        ("GET", "/admin/requests", {"params": {"key_id": "k" * 41}}, "key_id"),
+        ("GET", "/admin/usage", {"params": {"day": NUL}}, None),
+        ("GET", "/admin/usage", {"params": {"day": "d" * 300}}, "day"),
+        ("GET", "/admin/guard-events", {"params": {"team": NUL}}, None),
+        ("GET", "/admin/guard-events", {"params": {"guard": "g" * 300}}, "guard"),
+        ("GET", "/admin/guard-events/export", {"params": {"key_id": NUL}}, None),
+        ("GET", "/admin/requests/a%00b/trail", {}, None),
+        ("GET", "/admin/review", {"params": {"team": NUL}}, None),
+    ],
+)
+def test_nul_bytes_and_overlong_values_are_400_on_postgres(
+    make_gateway,
+    pg_url: str,
+    no_error_logs: None,
+    method: str,
+    path: str,
+    kwargs: dict,
+    param: str | None,  # type: ignore[no-untyped-def]
+) -> None:
+    gw = make_gateway(pg_url)
+    with gw.admin() as admin:
+        response = admin.request(method, path, **kwargs)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+
+
+@pytest.fixture()
+def private_postgres() -> Iterator[Callable[[str], None]]:
+    """A PostgreSQL of this test's own (never the shared one), to stop and start at will."""
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not binaries or not shutil.which("runuser"):
+        pytest.skip("no PostgreSQL server binaries")
+    bin_dir, port = binaries[-1], free_port()
+    root = Path(tempfile.mkdtemp(prefix="llmgw-pg-"))  # pytest's tmp_path is closed to other users
+    shutil.chown(root, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", f"{root}/data", "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+
+    def pg_ctl(action: str) -> None:
+        args = [str(bin_dir / "pg_ctl"), "-D", f"{root}/data", "-w", "-l", f"{root}/log", action]
+        if action == "start":
+            args[1:1] = ["-o", options]
+        subprocess.run([*as_postgres, *args], check=True, capture_output=True)
+
+    pg_ctl("start")
+    pg_ctl.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"  # type: ignore[attr-defined]
+    yield pg_ctl
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", f"{root}/data", "-m", "immediate", "stop"],
+                   capture_output=True)  # fmt: skip
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_admin_api_while_the_database_is_down_is_503(make_gateway, private_postgres, caplog) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(private_postgres.url)
+    assert gw.create_key(name="before")["key"]
+    private_postgres("stop")
+    caplog.set_level(logging.WARNING)
+    with gw.admin() as admin:
+        for method, path, body in [("POST", "/admin/keys", {"name": "during"}), ("GET", "/admin/requests", None),
+                                   ("GET", "/admin/keys", None)]:  # fmt: skip
+            error = assert_error(admin.request(method, path, json=body), 503, "storage_unavailable")
+            assert error["type"] == "server_error"
+    # an unknown llmgw key cannot be checked either: 503, not 500 (and not a silent 401)
+    response = post(gw, json.dumps(CHAT), headers={"authorization": "Bearer sk-llmgw-not-a-real-key"})
+    assert_error(response, 503, "storage_unavailable")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    private_postgres("start")
+    assert gw.create_key(name="after")["key"]
+
+
+# --- authentication: one rule for every way a key is presented; unknown keys cost bounded reads ---
+
+
+def test_other_authorization_schemes_are_refused_not_anonymous(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "allow_anonymous": True})
+    key = gw.create_key()
+    with gw.admin() as admin:
+        assert admin.delete(f"/admin/keys/{key['id']}").status_code == 200
+    for value in (f"Basic {key['key']}", f"Token {key['key']}", "Basic dXNlcjpwYXNz", "Bearer"):
+        response = post(gw, json.dumps(CHAT), headers={"authorization": value})
+        error = assert_error(response, 401, "invalid_api_key")
+        assert "Bearer" in error["message"], error
+    assert post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer {key['key']}"}).status_code == 401
+    assert httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT).status_code == 200, "no key at all: anonymous"
+
+
+def key_reads(gw: RunningGateway) -> list[str]:
+    """Every read of one key by its hash the gateway runs from now on (not the periodic refresh)."""
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and "api_keys.sha256 =" in statement:
+            reads.append(statement)
+
+    event.listen(gw.gateway.engine, "before_cursor_execute", count)
+    return reads
+
+
+def test_distinct_unknown_keys_cost_bounded_database_reads(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "max_failed_auth_per_minute": 5})
+    good = gw.create_key()["key"]
+    reads = key_reads(gw)
+    for i in range(5):
+        assert_error(post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer sk-llmgw-made-up-{i}"}), 401,
+                     "invalid_api_key")  # fmt: skip
+    assert len(reads) == 5
+    assert_error(post(gw, json.dumps(CHAT), headers={"authorization": "Bearer sk-llmgw-made-up-0"}), 401,
+                 "invalid_api_key")  # fmt: skip
+    assert len(reads) == 5, "a key just found unknown is remembered (negative cache)"
+    for i in range(5, 50):
+        response = post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer sk-llmgw-made-up-{i}"})
+        assert_error(response, 429, "too_many_failed_authentications")
+        assert 0 < int(response.headers["retry-after"]) <= 60
+    assert len(reads) == 5, "past the limit, unknown keys from this client never reach the database"
+    assert post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer {good}"}).status_code == 200
+    assert_error(post(gw, json.dumps(CHAT), headers={"authorization": "Bearer not-an-llmgw-key"}), 401,
+                 "invalid_api_key")  # fmt: skip
+    assert len(reads) == 5, "only sk-llmgw- keys live in the database: other keys never cost a read"
+
+
+def test_anonymous_callers_with_made_up_keys_cost_no_database_reads(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "allow_anonymous": True})
+    reads = key_reads(gw)
+    for i in range(30):
+        assert post(gw, json.dumps(CHAT), headers={"authorization": f"Bearer unused-{i}"}).status_code == 200
+    assert reads == []
+
+
+def test_failed_authentications_are_counted_per_client_and_ipv6_block() -> None:
+    now = [0.0]
+    failures = AuthFailures(per_minute=2, max_clients=3, clock=lambda: now[0])
+    for _ in range(2):
+        failures.record("2001:db8::1")
+    assert failures.wait_s("2001:db8::ffff") == 60.0, "the same /64"
+    assert failures.wait_s("2001:db8:0:1::1") == 0.0, "another /64"
+    assert failures.wait_s("10.0.0.1") == 0.0
+    now[0] = 61.0
+    assert failures.wait_s("2001:db8::1") == 0.0, "a new minute"
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        failures.record(address)
+    assert len(failures._windows) == 3, "bounded: the oldest client is forgotten"
+
+
+def test_a_request_refused_for_a_malformed_user_still_gets_its_row(make_gateway, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: ``"user": {...}`` reached the row's varchar column and failed its whole batch."""
+    gw = make_gateway(pg_url)
+    assert_error(post(gw, json.dumps({**CHAT, "user": {"email": "x@example.com"}})), 400, "invalid_value", "user")
+    assert post(gw, json.dumps({**CHAT, "user": "u-1"})).status_code == 200
+    rows = gw.rows()
+    assert sorted((r["http_status"], r["user"]) for r in rows) == [(200, "u-1"), (400, None)]

@@ -3,7 +3,8 @@
 Behaviour is chosen by directives in the last user message, so tests drive it through the
 gateway exactly as a client would:
 
-    #status:500        answer that HTTP status (an OpenAI error body)
+    #status:500        answer that HTTP status (an OpenAI error body); a 429 carries
+                       ``Retry-After: FakeUpstream.retry_after`` (default "0")
     #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
     #sleep:1.5         wait before answering (timeouts)
     #chunks:50         stream this many content chunks (default 5)
@@ -53,6 +54,7 @@ class FakeUpstream:
         self.completed_streams = 0
         self.attempts: Counter[str] = Counter()
         self.scripts: dict[str, str] = {}
+        self.retry_after = "0"
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -69,6 +71,7 @@ class FakeUpstream:
         self.disconnects = 0
         self.completed_streams = 0
         self.attempts.clear()
+        self.retry_after = "0"
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -86,7 +89,8 @@ class FakeUpstream:
             return error(500, "scripted failure")
         if "status" in d:
             status = int(d["status"])
-            return error(status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None)
+            headers = {"retry-after": self.retry_after} if status == 429 else None
+            return error(status, f"scripted {status}", headers=headers)
         model = body.get("model", "fake")
         n = int(body.get("n") or 1)
         if body.get("stream"):

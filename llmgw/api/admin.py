@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
 from sqlmodel import Session, col, select
 
-from llmgw.api.common import gateway_of, json_response
-from llmgw.errors import InvalidRequest, NotFound, PermissionDenied
+from llmgw.api.common import client_of, gateway_of, json_response
+from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.keys import KeyInfo
+from llmgw.schemas import NoNul, decode_body, validation_error
 from llmgw.stages.auth import authenticate
 from llmgw.storage.models import ApiKey, RequestRow, UsageRow
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    team: str | None = None
-    user: str | None = None
+    """A key to create; the bounds are those of the ``api_keys`` columns."""
+
+    name: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)]
+    team: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
+    user: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
     models: list[str] | None = None
     routes: list[str] | None = None
+
+
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def key_view(row: ApiKey) -> dict[str, Any]:
@@ -34,7 +41,7 @@ def key_view(row: ApiKey) -> dict[str, Any]:
 
 
 async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
-    key = await authenticate(gateway_of(request), dict(request.headers))
+    key = await authenticate(gateway_of(request), dict(request.headers), client_of(request))
     if not key.admin:
         raise PermissionDenied("the admin API needs the admin key", code="admin_required")
     return key
@@ -43,17 +50,19 @@ async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
 @post("/admin/keys", status_code=201)
 async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     await require_admin(request)
-    try:
-        spec = msgspec.json.decode(await request.body(), type=NewKey)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"invalid key spec: {exc}", code="invalid_value") from None
     gateway = gateway_of(request)
+    server = gateway.config.server
+    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
+    try:
+        spec = msgspec.convert(body, NewKey)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc, "invalid key spec") from None
     unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
     if unknown:
-        raise InvalidRequest(f"unknown model {unknown[0]!r}", param="models", code="invalid_value")
+        raise InvalidRequest(f"unknown model {clip(unknown[0])}", param="models", code="invalid_value")
     unknown = [r for r in spec.routes or [] if r != "*" and r not in gateway.config.routes]
     if unknown:
-        raise InvalidRequest(f"unknown route {unknown[0]!r}", param="routes", code="invalid_value")
+        raise InvalidRequest(f"unknown route {clip(unknown[0])}", param="routes", code="invalid_value")
     secret, row = await asyncio.to_thread(
         gateway.keys.create, spec.name, team=spec.team, user=spec.user, models=spec.models, routes=spec.routes
     )
@@ -72,7 +81,7 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> Response[b
     await require_admin(request)
     row = await asyncio.to_thread(gateway_of(request).keys.revoke, key_id)
     if row is None:
-        raise NotFound(f"no key {key_id!r}", code="key_not_found")
+        raise NotFound(f"no key {clip(key_id)}", code="key_not_found")
     return json_response(key_view(row), {})
 
 
@@ -89,6 +98,8 @@ async def recent_requests(
     request: Request[Any, Any, Any], limit: int = 100, key_id: str | None = None
 ) -> Response[bytes]:
     await require_admin(request)
+    if key_id is not None and len(key_id) > 40:
+        raise InvalidRequest("key_id: at most 40 characters", param="key_id", code="invalid_value")
     rows = await asyncio.to_thread(_recent_requests, gateway_of(request), min(max(limit, 1), 1000), key_id)
     return json_response({"data": rows}, {})
 
@@ -104,6 +115,8 @@ def _usage(gateway: Any, day: str | None) -> list[dict[str, Any]]:
 @get("/admin/usage")
 async def usage(request: Request[Any, Any, Any], day: str | None = None) -> Response[bytes]:
     await require_admin(request)
+    if day and not DAY.fullmatch(day):
+        raise InvalidRequest("day must be a date, YYYY-MM-DD", param="day", code="invalid_value")
     return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, {})
 
 

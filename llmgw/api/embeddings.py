@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from llmgw.api.common import gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response
 from llmgw.errors import GatewayError
 from llmgw.schemas import EMBEDDINGS_FIELDS, EmbeddingsRequest, decode_body, validate
 from llmgw.stages.audit import AuditLog
@@ -19,14 +19,15 @@ from llmgw.stages.selection import resolve_model
 @post("/v1/embeddings", status_code=200)
 async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
-    ctx = gateway.new_context("embeddings", {}, dict(request.headers))
+    ctx = gateway.new_context("embeddings", {}, dict(request.headers), client_of(request))
     request.state.request_id = ctx.request_id
     audit = AuditLog(gateway)
-    ctx.key = await authenticate(gateway, ctx.headers)
+    server = gateway.config.server
+    ctx.key = await authenticate(gateway, ctx.headers, ctx.client)
     try:
-        ctx.body = decode_body(await request.body(), gateway.config.server.max_body_bytes)
+        ctx.body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
         validate(ctx.body, EmbeddingsRequest, EMBEDDINGS_FIELDS, gateway.config.server.unknown_fields)
-        ctx.options = gateway_options(ctx.body, ctx.headers)
+        ctx.options = gateway_options(ctx.body, ctx.headers, server.max_json_depth)
         ctx.model_requested = ctx.body["model"]
         select_route(gateway, ctx)
         settle_embeddings_user(gateway, ctx)

@@ -27,11 +27,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, post
 
-from llmgw.api.common import gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response
 from llmgw.cache.service import marks_wrong
 from llmgw.errors import InvalidRequest, NotFound
 from llmgw.keys import KeyInfo
-from llmgw.schemas import decode_body
+from llmgw.schemas import NoNul, decode_body, validation_error
 from llmgw.stages.auth import authenticate
 from llmgw.stages.input_guards import mask_stored_text
 from llmgw.storage.models import RequestRow
@@ -41,10 +41,10 @@ COMPLETION_PREFIX = "chatcmpl-"
 
 
 class Feedback(msgspec.Struct, forbid_unknown_fields=True):
-    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+    request_id: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=60)]
     score: float | None = None
-    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    label: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    comment: Annotated[str, NoNul, msgspec.Meta(max_length=2000)] | None = None
 
 
 def _stored_owner(engine: Any, request_id: str) -> tuple[bool, str | None]:
@@ -72,12 +72,13 @@ async def check_request(gateway: Any, request_id: str, key: KeyInfo) -> None:
 @post("/v1/feedback", status_code=201)
 async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
-    key = await authenticate(gateway, dict(request.headers))
-    body = decode_body(await request.body(), gateway.config.server.max_body_bytes)
+    key = await authenticate(gateway, dict(request.headers), client_of(request))
+    server = gateway.config.server
+    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
     try:
         feedback = msgspec.convert(body, Feedback)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(f"invalid feedback: {exc}", code="invalid_value") from None
+        raise validation_error(exc, "invalid feedback") from None
     if feedback.score is None and feedback.label is None:
         raise InvalidRequest("give a score, a label, or both", param="score")
     if feedback.score is not None and not math.isfinite(feedback.score):

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from llmgw.api.common import gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response
 from llmgw.errors import NotFound
 from llmgw.stages.auth import authenticate
 
@@ -20,7 +20,7 @@ def _entry(name: str, provider: str) -> dict[str, Any]:
 @get("/v1/models")
 async def list_models(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
-    key = await authenticate(gateway, dict(request.headers))
+    key = await authenticate(gateway, dict(request.headers), client_of(request))
     data = [_entry(name, m.provider) for name, m in gateway.config.models.items() if key.allows_model(name)]
     return json_response({"object": "list", "data": data}, {})
 
@@ -28,7 +28,7 @@ async def list_models(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get("/v1/models/{model_id:str}")
 async def get_model(request: Request[Any, Any, Any], model_id: str) -> Response[bytes]:
     gateway = gateway_of(request)
-    key = await authenticate(gateway, dict(request.headers))
+    key = await authenticate(gateway, dict(request.headers), client_of(request))
     model = gateway.config.models.get(model_id)
     if model is None or not key.allows_model(model_id):
         raise NotFound(f"The model '{model_id}' does not exist", param="model")

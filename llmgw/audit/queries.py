@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
 from llmgw.audit.chain import EVENTS, as_utc, iso_utc
-from llmgw.errors import InvalidRequest
+from llmgw.errors import InvalidRequest, clip
+from llmgw.schemas import decode_json
 from llmgw.storage.models import RequestRow
 
 VERDICTS = ("allow", "mask", "redact", "block", "flag", "strip", "error")
@@ -27,6 +28,7 @@ EXPORT_COLUMNS = (
     "prev_hash", "hash",
 )  # fmt: skip
 MAX_LIMIT = 1000
+MAX_FILTER_CHARS = 200  # the widest filtered column (team, guard...): a longer value matches nothing
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,13 @@ class EventFilter:
             if raw is None or str(raw).strip() == "":
                 continue
             raw = str(raw).strip()
+            if len(raw) > MAX_FILTER_CHARS or "\x00" in raw:
+                raise InvalidRequest(f"{f.name}: at most {MAX_FILTER_CHARS} characters and no NUL bytes", param=f.name)
             if f.name in ("since", "until"):
                 try:
                     values[f.name] = as_utc(raw)
                 except ValueError:
-                    raise InvalidRequest(f"{f.name}: not an ISO 8601 time: {raw!r}", param=f.name) from None
+                    raise InvalidRequest(f"{f.name}: not an ISO 8601 time: {clip(raw)}", param=f.name) from None
             elif f.name == "verdict" and raw not in VERDICTS:
                 raise InvalidRequest(f"verdict must be one of {', '.join(VERDICTS)}", param="verdict")
             else:
@@ -97,9 +101,9 @@ def encode_cursor(row: Mapping[str, Any]) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        created, ident = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created, ident = decode_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), 2, "cursor")
         return as_utc(created), str(ident)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidRequest):
         raise InvalidRequest("invalid cursor", param="cursor") from None
 
 

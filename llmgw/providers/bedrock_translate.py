@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from llmgw.errors import InvalidRequest, UpstreamError, upstream_error
+from llmgw.providers.retry import parse_retry_after
 
 KNOWN_FIELDS = frozenset(
     {
@@ -362,8 +363,7 @@ def classify_bedrock_error(exc: BaseException) -> UpstreamError:
         status = meta.get("HTTPStatusCode")
         by_status = "rate_limited" if status == 429 else "bad_request" if 400 <= (status or 0) < 500 else None
         kind = ERROR_KINDS.get(code) or by_status or "server_error"
-        header = str((meta.get("HTTPHeaders") or {}).get("retry-after") or "")
-        retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
+        retry_after = parse_retry_after((meta.get("HTTPHeaders") or {}).get("retry-after"))
         message = f"Bedrock {code or 'error'}: {err.get('Message') or exc}"
         return upstream_error(kind, message, upstream_status=status, retry_after=retry_after)
     if isinstance(exc, bex.ReadTimeoutError):

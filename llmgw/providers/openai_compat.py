@@ -21,7 +21,7 @@ from llmgw.config import OpenAIProviderConfig
 from llmgw.errors import UpstreamError, upstream_error
 from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
-from llmgw.providers.retry import with_retries
+from llmgw.providers.retry import parse_retry_after, with_retries
 from llmgw.providers.sse import SSEParser
 
 _decode = msgspec.json.decode
@@ -41,12 +41,7 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
             message = err
     except (msgspec.DecodeError, AttributeError):
         pass
-    retry_after = None
-    if headers.get("retry-after"):
-        try:
-            retry_after = float(headers["retry-after"])
-        except ValueError:
-            retry_after = None
+    retry_after = parse_retry_after(headers.get("retry-after"))
     if upstream_code == "content_filter":
         kind = "content_filter"
     elif status == 429:

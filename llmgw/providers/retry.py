@@ -7,14 +7,45 @@ answer twice. The deadline of the request bounds every wait.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from llmgw.errors import UpstreamError
 
 T = TypeVar("T")
+
+MAX_RETRY_AFTER_S = 3600.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait, from an upstream's ``Retry-After`` (delta-seconds or an HTTP-date, RFC 9110).
+
+    Whatever an upstream sends is passed on to clients and steers our own retries, so it is
+    made sane here: a negative delay or a date in the past is 0, a delay is capped at
+    :data:`MAX_RETRY_AFTER_S`, and anything unreadable (``nan``, ``inf``, garbage) is ``None``,
+    meaning no advice.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000" dates: RFC 9110 dates are GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:

@@ -2,59 +2,78 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import AuthenticationFailed
-from llmgw.keys import KEY_PREFIX, KeyInfo, admin_matches
+from llmgw.errors import AuthenticationFailed, RateLimited, clip
+from llmgw.keys import KEY_PREFIX, UNSEEN, KeyInfo, admin_matches
 from llmgw.stages.base import Stage
 
 ANONYMOUS_ID = "anonymous"
 
 
 def presented_key(headers: dict[str, str]) -> str | None:
-    """The key from ``Authorization: Bearer ...`` or Azure-style ``api-key``."""
+    """The key from ``Authorization: Bearer ...`` or Azure-style ``api-key``; ``None`` when there is none.
+
+    Any other ``Authorization`` scheme (``Basic``, ``Token``...) is refused rather than read as
+    "no key": with anonymous access on, a revoked key sent as ``Token sk-llmgw-…`` would otherwise
+    be served as the anonymous caller.
+    """
     auth = headers.get("authorization")
-    if auth:
-        scheme, _, token = auth.partition(" ")
+    if auth is not None:
+        scheme, _, token = auth.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-        return None
+        raise AuthenticationFailed(
+            f"unsupported Authorization header (scheme {clip(scheme, 24)}): send 'Authorization: Bearer <key>'"
+        )
     return headers.get("api-key") or None
+
+
+def anonymous(auth: Any) -> KeyInfo:
+    return KeyInfo(ANONYMOUS_ID, ANONYMOUS_ID, auth.anonymous_team, None, ("*",), ("*",))
 
 
 class Authenticate(Stage):
     name = "authenticate"
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        ctx.key = await authenticate(self.gateway, ctx.headers)
+        ctx.key = await authenticate(self.gateway, ctx.headers, ctx.client)
         return None
 
 
-async def authenticate(gateway: Any, headers: dict[str, str]) -> KeyInfo:
+async def authenticate(gateway: Any, headers: dict[str, str], client: str | None = None) -> KeyInfo:
     """Resolve the caller's key or raise 401; anonymous callers get a key-less identity.
 
     Where anonymous calls are allowed, a key that is not an llmgw key (SDKs insist on sending
     *some* key: ``api_key="unused"``) counts as no key. An llmgw key (``sk-llmgw-…``) is always
     checked, so a revoked or mistyped one is refused rather than silently downgraded.
+
+    A key this replica has not seen costs a database read; ``client`` (the peer's address) is
+    refused those with 429 once it has failed ``auth.max_failed_auth_per_minute`` times.
     """
     auth = gateway.config.auth
     secret = presented_key(headers)
-    if (
-        auth.allow_anonymous
-        and secret is not None
-        and not secret.startswith(KEY_PREFIX)
-        and not admin_matches(secret, auth.admin_key)
-        and await gateway.keys.lookup(secret) is None  # a static key from the config may look like anything
-    ):
-        secret = None
     if secret is None:
         if auth.allow_anonymous:
-            return KeyInfo(ANONYMOUS_ID, ANONYMOUS_ID, auth.anonymous_team, None, ("*",), ("*",))
+            return anonymous(auth)
         raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
     if admin_matches(secret, auth.admin_key):
         return KeyInfo("admin", "admin", None, None, ("*",), ("*",), admin=True)
-    info = await gateway.keys.lookup(secret)
-    if info is None:
-        raise AuthenticationFailed("invalid or revoked API key")
-    return info
+    info = gateway.keys.cached(secret)
+    if info is UNSEEN:
+        wait = gateway.auth_failures.wait_s(client)
+        if wait > 0:
+            raise RateLimited(
+                "too many failed authentications from this address; try again later",
+                code="too_many_failed_authentications",
+                headers={"retry-after": str(math.ceil(wait))},
+            )
+        info = await gateway.keys.load(secret)
+    if isinstance(info, KeyInfo):
+        return info
+    if auth.allow_anonymous and not secret.startswith(KEY_PREFIX):
+        return anonymous(auth)
+    gateway.auth_failures.record(client)
+    raise AuthenticationFailed("invalid or revoked API key")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError, InvalidRequest
+from llmgw.errors import GatewayError, InvalidRequest, clip
 from llmgw.retrieval.collection import NAME
 from llmgw.retrieval.store import Filters
 
@@ -82,7 +82,7 @@ def plan_for(ctx: RequestContext) -> Plan | None:
     if not name:
         return None
     if not isinstance(name, str) or not NAME.match(name):
-        raise InvalidRequest(f"invalid collection name {name!r}", param="llmgw.retrieval.collection")
+        raise InvalidRequest(f"invalid collection name {clip(name)}", param="llmgw.retrieval.collection")
     allowed = {route.collection, *route.collections} if route else set()
     if name not in allowed and "*" not in allowed:
         raise GatewayError(

@@ -16,7 +16,7 @@ from typing import Any
 
 from llmgw.config import ModelConfig
 from llmgw.context import RequestContext
-from llmgw.errors import InvalidRequest, NotFound, PermissionDenied
+from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.stages.base import Stage
 
 ALIASES = frozenset({"auto", "fast", "best", "default"})
@@ -33,7 +33,7 @@ def resolve_model(gateway: Any, ctx: RequestContext, requested: str, kind: str) 
         elif name in ALIASES and route is not None and route.default_model:
             name = route.default_model
         else:
-            raise NotFound(f"The model '{requested}' does not exist", param="model")
+            raise NotFound(f"The model {clip(requested)} does not exist", param="model")
     model = catalog[name]
     if model.kind != kind:
         raise InvalidRequest(

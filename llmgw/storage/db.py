@@ -7,13 +7,17 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import SQLModel, create_engine
 
 from llmgw.audit import models as audit_models  # noqa: F401  (registers the guard_events tables)
 from llmgw.storage import models  # noqa: F401  (registers the tables)
 
 CONNECT_TIMEOUT_S = 5
+# What a request that reads or writes the database directly (the admin API, a lookup of an unknown
+# key) sees while the database is down or unreachable: the server's fault, and a passing one (503).
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def make_engine(url: str) -> Engine:

@@ -1,0 +1,226 @@
+"""The OpenAPI document: real body schemas for the OpenAI endpoints, admin routes for the admin key.
+
+Litestar documents what it can see in a handler's signature, and the handlers read their bodies
+themselves (so that every error keeps OpenAI's shape), so on its own the document has no request
+or response bodies and a fuzzer never reaches past the body parser. Here the document gets the
+msgspec types the handlers validate with (:mod:`llmgw.schemas`, :class:`~llmgw.api.admin.NewKey`,
+:class:`~llmgw.api.feedback.Feedback`) as request bodies, the shapes the handlers answer with as
+responses, and OpenAI's error object for 4xx/5xx.
+
+The document is public (SDK generators and fuzzers fetch it without credentials), but only the
+admin key sees the ``/admin/*`` routes: nobody else can use them, and listing them would only map
+the attack surface.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from llmgw.api.admin import NewKey
+from llmgw.api.common import gateway_of
+from llmgw.api.feedback import Feedback
+from llmgw.config import Config
+from llmgw.errors import AuthenticationFailed
+from llmgw.keys import admin_matches
+from llmgw.schemas import ChatRequest, EmbeddingsRequest
+from llmgw.stages.auth import presented_key
+from llmgw.stages.selection import ALIASES
+
+ADMIN_PREFIX = "/admin"
+
+
+# --- response shapes (documentation only: the handlers build plain dicts) ---------------------
+
+
+class ErrorDetail(msgspec.Struct):
+    message: str
+    type: str
+    code: str | None
+    param: str | None
+
+
+class ErrorResponse(msgspec.Struct):
+    error: ErrorDetail
+
+
+class AssistantMessage(msgspec.Struct):
+    role: Literal["assistant"]
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class Choice(msgspec.Struct):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+
+
+class Usage(msgspec.Struct):
+    prompt_tokens: int
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletion(msgspec.Struct):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None
+
+
+class Embedding(msgspec.Struct):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str  # a base64 string with encoding_format: base64
+
+
+class EmbeddingList(msgspec.Struct):
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: Usage | None = None
+
+
+class Model(msgspec.Struct):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(msgspec.Struct):
+    object: Literal["list"]
+    data: list[Model]
+
+
+class FeedbackCreated(msgspec.Struct):
+    id: str
+    request_id: str
+    object: Literal["feedback"]
+
+
+class KeyView(msgspec.Struct):
+    id: str
+    name: str
+    prefix: str
+    team: str | None
+    user: str | None
+    models: list[str]
+    routes: list[str]
+    created_at: str
+    revoked_at: str | None
+
+
+class CreatedKey(KeyView):
+    key: str  # shown once
+
+
+class KeyList(msgspec.Struct):
+    data: list[KeyView]
+
+
+# (path, method) -> (request body type, response body type)
+BODIES: dict[tuple[str, str], tuple[type | None, type]] = {
+    ("/v1/chat/completions", "post"): (ChatRequest, ChatCompletion),
+    ("/v1/embeddings", "post"): (EmbeddingsRequest, EmbeddingList),
+    ("/v1/feedback", "post"): (Feedback, FeedbackCreated),
+    ("/v1/models", "get"): (None, ModelList),
+    ("/v1/models/{model_id}", "get"): (None, Model),
+    ("/admin/keys", "post"): (NewKey, CreatedKey),
+    ("/admin/keys", "get"): (None, KeyList),
+    ("/admin/keys/{key_id}", "delete"): (None, KeyView),
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _ref(kind: type) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{kind.__name__}"}
+
+
+def describe_deployment(schemas: dict[str, Any], config: Config) -> None:
+    """Narrow the body schemas to what this gateway accepts: its model names, non-empty messages.
+
+    Both are true of this deployment (any other model is a 404; without templates an empty
+    ``messages`` is a 400), and they let a client generator or a fuzzer build requests that get
+    past validation to the rest of the pipeline.
+    """
+    by_kind: dict[str, list[str]] = {"chat": [], "embedding": []}
+    for name, model in config.models.items():
+        by_kind.setdefault(model.kind, []).append(name)
+    chat_names = sorted({*by_kind["chat"], *config.routing.aliases, *ALIASES})
+    for struct, names in (("ChatRequest", chat_names), ("EmbeddingsRequest", sorted(by_kind["embedding"]))):
+        if struct in schemas and names:
+            schemas[struct]["properties"]["model"] = {"type": "string", "enum": names}
+    if "ChatRequest" in schemas and not config.templates.enabled:
+        schemas["ChatRequest"]["properties"]["messages"]["minItems"] = 1
+
+
+def document(generated: dict[str, Any], admin: bool, config: Config | None = None) -> dict[str, Any]:
+    """Litestar's document with bodies filled in; without ``/admin/*`` unless ``admin``."""
+    doc = {**generated, "info": {**generated.get("info", {}), "title": "llmgw"}}
+    paths: dict[str, Any] = {}
+    used: list[type] = [ErrorResponse]
+    error = {"description": "an error in OpenAI's shape", "content": _json(_ref(ErrorResponse))}
+    for path, item in generated.get("paths", {}).items():
+        if path.startswith(ADMIN_PREFIX) and not admin:
+            continue
+        paths[path] = item = {**item}
+        for method, operation in list(item.items()):
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = {code: r for code, r in operation["responses"].items() if not code.startswith(("4", "5"))}
+            operation = item[method] = {**operation, "responses": {**responses, "4XX": error, "5XX": error}}
+            request_type, response_type = BODIES.get((path, method), (None, None))
+            if request_type is not None:
+                operation["requestBody"] = {"required": True, "content": _json(_ref(request_type))}
+                used.append(request_type)
+            if response_type is not None:
+                status = next((code for code in responses if code.startswith("2")), "200")
+                content = _json(_ref(response_type))
+                if path == "/v1/chat/completions":  # "stream": true answers server-sent events
+                    content["text/event-stream"] = {"schema": {"type": "string"}}
+                operation["responses"][status] = {"description": response_type.__doc__ or "OK", "content": content}
+                used.append(response_type)
+    _, schemas = msgspec.json.schema_components(used, ref_template="#/components/schemas/{name}")
+    if config is not None:
+        describe_deployment(schemas, config)
+    doc["paths"] = paths
+    doc["components"] = {
+        **generated.get("components", {}),
+        "schemas": schemas,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    }
+    doc["security"] = [{"bearer": []}, {}]  # most endpoints also serve anonymous callers when allowed
+    return doc
+
+
+class SchemaPlugin(JsonRenderPlugin):
+    """Serves :func:`document` at ``/schema/openapi.json`` (and ``/schema``), one variant per audience."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/openapi.json")
+        self._variants: dict[bool, bytes] = {}
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        admin = self.is_admin(request)
+        if admin not in self._variants:  # the routes never change while the app runs
+            config = gateway_of(request).config
+            self._variants[admin] = self.render_json(request, document(openapi_schema, admin, config))
+        return self._variants[admin]
+
+    @staticmethod
+    def is_admin(request: Request[Any, Any, Any]) -> bool:
+        try:
+            secret = presented_key(dict(request.headers))
+        except AuthenticationFailed:
+            return False
+        return secret is not None and admin_matches(secret, gateway_of(request).config.auth.admin_key)
