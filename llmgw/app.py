@@ -28,6 +28,7 @@ from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
 from llmgw.schemas import decode_body
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
+from llmgw.storage.db import unavailable as database_unavailable
 
 log = logging.getLogger("llmgw.app")
 
@@ -86,15 +87,7 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         if status >= 500:
             error.type = "server_error"
     elif isinstance(exc, DATABASE_UNAVAILABLE):
-        cause = str(getattr(exc, "orig", None) or exc).strip()  # the driver's words, not the SQL
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
-                    cause.splitlines()[0][:200] if cause else type(exc).__name__)  # fmt: skip
-        error = GatewayError(
-            "the database is unavailable; try again shortly",
-            status=503,
-            code="storage_unavailable",
-            headers={"retry-after": "5"},
-        )
+        error = database_unavailable(exc, f"{request.method} {request.url.path}")
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)

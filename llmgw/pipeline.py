@@ -38,6 +38,8 @@ from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectModel
 from llmgw.stages.template import RenderTemplate
+from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
+from llmgw.storage.db import unavailable as database_unavailable
 from llmgw.usage import read_usage, replay_as_chunks
 
 if TYPE_CHECKING:
@@ -119,7 +121,12 @@ class Pipeline:
                 completion = await stage.response(ctx, completion)
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
-            error = exc if isinstance(exc, GatewayError) else internal_error(ctx, exc)
+            if isinstance(exc, GatewayError):
+                error = exc
+            elif isinstance(exc, DATABASE_UNAVAILABLE):  # e.g. an unknown key looked up while it is down
+                error = database_unavailable(exc, f"request {ctx.request_id}")
+            else:
+                error = internal_error(ctx, exc)
             self.fail(ctx, error)
             if ctx.key is not None:  # unauthenticated noise is counted in metrics, not stored
                 self.finish(ctx, route or self.unrouted)

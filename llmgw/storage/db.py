@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -12,12 +13,25 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import SQLModel, create_engine
 
 from llmgw.audit import models as audit_models  # noqa: F401  (registers the guard_events tables)
+from llmgw.errors import GatewayError
 from llmgw.storage import models  # noqa: F401  (registers the tables)
 
 CONNECT_TIMEOUT_S = 5
 # What a request that reads or writes the database directly (the admin API, a lookup of an unknown
 # key) sees while the database is down or unreachable: the server's fault, and a passing one (503).
+log = logging.getLogger("llmgw.storage")
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+
+
+def unavailable(exc: BaseException, where: str) -> GatewayError:
+    """A database that cannot be reached, as the client sees it: 503 ``storage_unavailable``, a
+    one-line warning (the driver's words, never the SQL or its values) instead of a traceback."""
+    cause = str(getattr(exc, "orig", None) or exc).strip()
+    log.warning("database unavailable on %s: %s", where, cause.splitlines()[0][:200] if cause else type(exc).__name__)
+    return GatewayError(
+        "the database is unavailable; try again shortly", status=503, code="storage_unavailable",
+        headers={"retry-after": "5"},
+    )  # fmt: skip
 
 
 def make_engine(url: str) -> Engine:
