@@ -92,6 +92,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
     async def on_startup(app: Litestar) -> None:
         if not gw.started:
             await gw.start()
+        log.info("%s", admin.admin_access_hint(gw.config))
 
     async def on_shutdown(app: Litestar) -> None:
         await gw.stop()
