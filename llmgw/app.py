@@ -62,7 +62,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
     return Response(
         gateway.metrics.render(gateway.writer.pending()),
-        media_type="text/plain; version=0.0.4; charset=utf-8",
+        media_type="text/plain; version=0.0.4",  # Litestar adds "; charset=utf-8" to text/*
     )
 
 
