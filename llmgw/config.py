@@ -109,7 +109,10 @@ class LlamaServerProviderConfig(Strict):
         None, description="a built-in llama.cpp template name; null: the packaged model's choice, else the GGUF's own"
     )
     default_max_tokens: int | None = Field(
-        512, gt=0, description="max_tokens sent when a request sets none; null: none (fills the context)"
+        256, gt=0, description="max_tokens sent when a request sets none; null: none (fills the context)"
+    )
+    system_prompt: str | None = Field(
+        None, description="system message put first when a request has none; null: the chat template's own"
     )
     startup_timeout_s: float = Field(60.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)

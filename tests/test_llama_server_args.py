@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmgw.config import LlamaServerProviderConfig, load_config
-from llmgw.providers.llama_server import server_args, smollm2_path, with_default_cap
+from llmgw.providers.llama_server import server_args, smollm2_path, with_default_cap, with_default_system
 
 BINARY, MODEL = Path("/bin/llama-server"), Path("/models/custom-model.gguf")
 
@@ -47,9 +47,9 @@ def test_the_smollm2_weights_are_found_without_importing_their_package() -> None
 
 def test_a_request_without_an_output_limit_gets_the_default_cap() -> None:
     body = {"messages": []}
-    assert with_default_cap(body, 512) == {"messages": [], "max_tokens": 512}
-    assert with_default_cap({**body, "max_tokens": 2000}, 512)["max_tokens"] == 2000  # a caller's own wins
-    assert "max_tokens" not in with_default_cap({**body, "max_completion_tokens": 9}, 512)
+    assert with_default_cap(body, 256) == {"messages": [], "max_tokens": 256}
+    assert with_default_cap({**body, "max_tokens": 2000}, 256)["max_tokens"] == 2000  # a caller's own wins
+    assert "max_tokens" not in with_default_cap({**body, "max_completion_tokens": 9}, 256)
     assert with_default_cap(body, None) == body  # null: no cap
 
 
@@ -58,4 +58,15 @@ def test_the_embedded_local_models_have_a_cap() -> None:
     for name in ("local", "local-gemma"):
         provider = config.providers[name]
         assert isinstance(provider, LlamaServerProviderConfig)
-        assert provider.default_max_tokens == 512
+        assert provider.default_max_tokens == 256
+
+
+def test_a_request_without_a_system_message_gets_the_configured_one() -> None:
+    user = {"role": "user", "content": "What is the capital of France?"}
+    body = with_default_system({"messages": [user]}, "You are a helpful assistant.")
+    assert body["messages"] == [{"role": "system", "content": "You are a helpful assistant."}, user]
+    own = {"messages": [{"role": "developer", "content": "Answer in French."}, user]}
+    assert with_default_system(own, "You are a helpful assistant.") == own  # the caller's own wins
+    assert with_default_system({"messages": [user]}, None) == {"messages": [user]}
+    defaults = load_config().providers["local"]
+    assert isinstance(defaults, LlamaServerProviderConfig) and defaults.system_prompt

