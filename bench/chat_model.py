@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -133,8 +134,7 @@ def main() -> None:
     result = {
         "started": started.isoformat(timespec="seconds"),
         "machine": machine(),
-        "command": "OMP_NUM_THREADS=1 .venv/bin/python -m bench.chat_model"
-        + (f" --url {args.url}" if args.url else ""),
+        "command": " ".join(["OMP_NUM_THREADS=1 .venv/bin/python -m bench.chat_model", *sys.argv[1:]]),
         "runs": runs,
     }
     out = args.out or BENCH / "results" / f"{started:%Y-%m-%d}-chat-model.json"
