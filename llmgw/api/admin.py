@@ -1,4 +1,10 @@
-"""Admin API (admin key only): virtual keys, recent requests and usage."""
+"""Admin API (admin key only): virtual keys, recent requests and usage.
+
+One rule for every ``/admin/*`` route (this module's, the guardrail log's, the cache's): a caller
+who presented no admin-capable credentials at all (no key, or served as ``anonymous``) gets 401
+``missing_api_key``; a caller with a valid key that is not the admin key gets 403
+``admin_required``. Anonymous access is for the OpenAI API only, never a reason to answer 403.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,11 @@ from litestar import Request, Response, delete, get, post
 from sqlmodel import Session, col, select
 
 from llmgw.api.common import client_of, gateway_of, json_response
-from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
+from llmgw.config import Config
+from llmgw.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul, decode_body, validation_error
-from llmgw.stages.auth import authenticate
+from llmgw.stages.auth import ANONYMOUS_ID, authenticate, presented_key
 from llmgw.storage.models import ApiKey, RequestRow, UsageRow
 
 
@@ -40,11 +47,38 @@ def key_view(row: ApiKey) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def missing_admin_key(config: Config) -> str:
+    """What a caller without the admin key must do: send it, or first have one configured."""
+    if not config.auth.admin_key:
+        return (
+            "the admin API needs the admin key, and none is configured: restart the gateway with "
+            "LLMGW_ADMIN_KEY set (the embedded defaults read it) or set auth.admin_key in the config"
+        )
+    return "the admin API needs the admin key: send 'Authorization: Bearer <admin key>'"
+
+
+def admin_access_hint(config: Config) -> str:
+    """Logged at start-up: where the admin API and the review page are, and how to get in."""
+    base = f"http://{config.server.host}:{config.server.port}"
+    where = f"admin API under {base}/admin/, guardrail review page {base}/admin/review"
+    if not config.auth.admin_key:
+        return (
+            f"{where}: closed, no admin key is configured. To open them, restart with "
+            "LLMGW_ADMIN_KEY=<a long random secret> (the embedded defaults read it; in a config of your own: "
+            "auth.admin_key: ${LLMGW_ADMIN_KEY}), then send 'Authorization: Bearer <key>' or sign in on the page"
+        )
+    return f"{where}: send 'Authorization: Bearer <admin key>' (auth.admin_key) or sign in on the page with it"
+
+
 async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
-    key = await authenticate(gateway_of(request), dict(request.headers), client_of(request))
-    if not key.admin:
-        raise PermissionDenied("the admin API needs the admin key", code="admin_required")
-    return key
+    gateway = gateway_of(request)
+    headers = dict(request.headers)
+    key = await authenticate(gateway, headers, client_of(request)) if presented_key(headers) is not None else None
+    if key is not None and key.admin:
+        return key
+    if key is None or key.id == ANONYMOUS_ID:  # no credentials at all, anonymous access on or off
+        raise AuthenticationFailed(missing_admin_key(gateway.config), code="missing_api_key")
+    raise PermissionDenied("the admin API needs the admin key, not an API key", code="admin_required")
 
 
 @post("/admin/keys", status_code=201)

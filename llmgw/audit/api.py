@@ -80,7 +80,7 @@ async def export_guard_events(request: Request[Any, Any, Any]) -> Stream:
         "cache-control": "no-store",
         "x-content-type-options": "nosniff",
     }
-    media_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    media_type = "text/csv" if fmt == "csv" else "application/x-ndjson"  # Litestar adds the charset to text/*
     return Stream(export_chunks(gateway_of(request).engine, flt, fmt), media_type=media_type, headers=headers)
 
 

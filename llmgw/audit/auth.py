@@ -14,7 +14,7 @@ from typing import Any
 
 from litestar import Request
 
-from llmgw.api.admin import require_admin
+from llmgw.api.admin import missing_admin_key, require_admin
 from llmgw.api.common import gateway_of
 from llmgw.errors import AuthenticationFailed
 from llmgw.stages.auth import presented_key
@@ -55,7 +55,5 @@ async def require_reviewer(request: Request[Any, Any, Any]) -> None:
         await require_admin(request)
         return
     if not has_session(request):
-        raise AuthenticationFailed(
-            "the guardrail log needs the admin key ('Authorization: Bearer <key>') or a review session",
-            code="missing_api_key",
-        )
+        config = gateway_of(request).config
+        raise AuthenticationFailed(f"{missing_admin_key(config)}, or a review session", code="missing_api_key")

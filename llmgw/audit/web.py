@@ -54,7 +54,8 @@ HTML_HEADERS = {
 def render(name: str, status: int = 200, cookies: list[Cookie] | None = None, **context: Any) -> Response[str]:
     context.setdefault("error", None)
     body = _env.get_template(name).render(**context)
-    return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=HTML_HEADERS,
+    # Litestar appends "; charset=utf-8" to text/* types itself: naming it here doubled it
+    return Response(body, status_code=status, media_type="text/html", headers=HTML_HEADERS,
                     cookies=cookies or [])  # fmt: skip
 
 

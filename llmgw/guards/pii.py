@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import threading
@@ -53,6 +54,24 @@ def _offline_tldextract() -> None:
     tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=())
 
 
+SKIPPED_LANGUAGE = "Recognizer not added to registry because language is not supported"
+
+
+class _SkippedLanguageFilter(logging.Filter):
+    """Drops Presidio's warning for each Spanish, Italian and Polish recognizer of its default list
+    that a one-language registry leaves out: that is the point of naming the language, and it was
+    two dozen warnings at every start-up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(SKIPPED_LANGUAGE)
+
+
+def quiet_presidio() -> None:
+    presidio = logging.getLogger("presidio-analyzer")
+    if not any(isinstance(f, _SkippedLanguageFilter) for f in presidio.filters):
+        presidio.addFilter(_SkippedLanguageFilter())
+
+
 def build_analyzer(policy: PiiPolicy) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     _offline_tldextract()
@@ -75,6 +94,11 @@ def build_analyzer(policy: PiiPolicy) -> Any:
         if name in pipeline.pipe_names:
             pipeline.disable_pipes(name)
     warnings.filterwarnings("ignore", message=r"\[W108\]")  # "no POS annotation": on purpose, see above
+    # spaCy's labels Presidio maps to no entity (CARDINAL, MONEY, EVENT, ...) can never be asked for;
+    # left in, Presidio warns about each one in every message analysed
+    mapped = nlp.ner_model_configuration.model_to_presidio_entity_mapping
+    nlp.ner_model_configuration.labels_to_ignore = sorted(set(pipeline.get_pipe("ner").labels) - set(mapped))
+    quiet_presidio()
     # context words may follow a value too ("555 0100 (office)"): look two tokens past it
     enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
     analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[policy.language], context_aware_enhancer=enhancer)

