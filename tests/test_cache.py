@@ -120,11 +120,13 @@ def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], ups
     assert len(upstream.requests) == 2
 
 
-def feedback(gw: RunningGateway, raw: Any, api_key: str | None = None, **body: Any) -> httpx.Response:
+def feedback(
+    gw: RunningGateway, raw: Any, api_key: str | None = None, status: int = 201, **body: Any
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {"authorization": f"Bearer {ADMIN_KEY}"}
     request_id = raw.headers["x-llmgw-request-id"]
     response = httpx.post(f"{gw.url}/v1/feedback", json={"request_id": request_id, **body}, headers=headers)
-    assert response.status_code == 201, response.text
+    assert response.status_code == status, response.text
     return response
 
 
@@ -139,7 +141,7 @@ def test_negative_feedback_on_a_hit_sends_the_question_upstream_again(
     ask(gw, original)
     hit = ask(gw, reworded)
     assert hit.headers["x-llmgw-cache"] == "hit" and row_of(gw, hit)["meta"]["cache"]["tier"] == "semantic"
-    feedback(gw, hit, gw.create_key()["key"], label="wrong")  # another key: no effect on the cache
+    feedback(gw, hit, gw.create_key()["key"], status=404, label="wrong")  # another key's request: refused, no effect
     feedback(gw, hit, score=0.9)  # positive: no effect
     still = ask(gw, reworded)
     assert still.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1

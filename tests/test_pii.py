@@ -385,7 +385,8 @@ def test_a_feedback_comment_is_stored_masked(pgw: Any) -> None:
         response = admin.post("/v1/feedback", json={"request_id": completion.id[len("chatcmpl-") :], "score": 0.0,
                                                    "comment": comment})  # fmt: skip
         assert response.status_code == 201, response.text
-        refused = admin.post("/v1/feedback", json={"request_id": "r", "label": "x", "comment": "about Nightjar"})
+        refused = admin.post("/v1/feedback", json={"request_id": completion.id, "label": "x",
+                                                   "comment": "about Nightjar"})  # fmt: skip
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "pii_blocked"
     database = database_bytes(gw)
     assert RAW["PERSON"].encode() not in database and RAW["EMAIL_ADDRESS"].encode() not in database
