@@ -23,7 +23,7 @@ import anyio
 
 from llmgw import tokens
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError
+from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
 from llmgw.stages.audit import AuditLog
@@ -45,10 +45,6 @@ if TYPE_CHECKING:
     from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.pipeline")
-#: upstream failures after which another model is worth trying (errors.upstream_error kinds)
-FALLBACK_KINDS = frozenset({"rate_limited", "server_error", "unavailable", "timeout", "content_filter"})
-#: failures that count against a deployment's circuit breaker (a content filter is about the request)
-BREAKER_KINDS = FALLBACK_KINDS - {"content_filter"}
 T = TypeVar("T")
 
 #: Before the route is known: who is calling, and what are they asking for.
@@ -147,7 +143,8 @@ class Pipeline:
         a bad request would fail the same way anywhere. The request's deadline bounds it all.
         """
         queue = ctx.state.get("fallbacks")
-        if not queue or getattr(exc, "kind", None) not in FALLBACK_KINDS or time.monotonic() >= ctx.deadline:
+        worth_it = isinstance(exc, UpstreamError) and exc.kind.falls_back
+        if not queue or not worth_it or time.monotonic() >= ctx.deadline:
             return False
         name, model = queue.pop(0)
         ctx.meta.setdefault("fallbacks", []).append({"from": ctx.model_name, "to": name, "error": exc.code})
@@ -173,11 +170,11 @@ class Pipeline:
                 try:
                     result = await attempt(ctx)
                 except GatewayError as exc:
-                    kind = getattr(exc, "kind", None)
-                    if kind in BREAKER_KINDS:
+                    trips = isinstance(exc, UpstreamError) and exc.kind.trips_breaker
+                    if trips:
                         balancer.failed(deployment)
                     failure = exc
-                    if kind in BREAKER_KINDS and i + 1 < len(queue) and time.monotonic() < ctx.deadline:
+                    if trips and i + 1 < len(queue) and time.monotonic() < ctx.deadline:
                         ctx.meta.setdefault("failovers", []).append({"deployment": deployment.key, "error": exc.code})
                         continue
                     break

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from llmgw.errors import UpstreamError
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.providers import shape
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.upstream import FakeUpstream
@@ -264,3 +264,12 @@ def test_a_bug_is_a_500_that_still_leaves_a_row(gw: RunningGateway, monkeypatch:
     assert info.value.body["code"] == "internal_error" and "a bug" not in info.value.message
     [row] = gw.rows()
     assert row["status"] == "error" and row["http_status"] == 500 and row["error_code"] == "internal_error"
+
+
+def test_an_upstream_error_of_an_unknown_kind_fails_loudly() -> None:
+    """A misspelt kind used to become a 502 ``upstream_server_error`` that retried and fell back."""
+    with pytest.raises(ValueError, match="rate_limit"):
+        UpstreamError("rate_limit", "upstream said slow down")
+    err = UpstreamError("rate_limited", "upstream said slow down", retry_after=2)
+    assert err.kind is UpstreamKind.RATE_LIMITED and (err.status, err.code) == (429, "upstream_rate_limited")
+    assert err.retryable and err.headers == {"retry-after": "2"}
