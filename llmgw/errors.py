@@ -14,6 +14,7 @@ exception class (``BadRequestError``, ``AuthenticationError``, ...). The hierarc
     ├── RateLimited                 429
     │   └── BudgetExceeded          429 budget_exceeded
     ├── ContentFiltered             400 content_filter: the output guards stopped the answer
+    ├── TemplateProblem             500 template_error: a prompt template is broken
     ├── ServiceUnavailable          503 server_error: a part of llmgw itself cannot serve
     │   ├── GuardUnavailable        503 guard_unavailable
     │   ├── LimitsUnavailable       503 limits_unavailable
@@ -126,6 +127,14 @@ class CollectionNotAllowed(PermissionDenied):
 
 class BudgetExceeded(RateLimited):
     code = "budget_exceeded"
+
+
+class TemplateProblem(GatewayError):
+    """A prompt template itself is broken (syntax, undefined name, sandbox violation)."""
+
+    status = 500
+    type = "server_error"
+    code = "template_error"
 
 
 class ServiceUnavailable(GatewayError):
