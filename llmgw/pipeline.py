@@ -1,8 +1,10 @@
-"""The pipeline: the stages a chat request travels through, in order.
+"""The pipeline: the stages a chat or embeddings request travels through, in order.
 
     authenticate → parse → rate limit → render template → input guards → plan → cache lookup
     → retrieve → select model → call provider → output guards → attach sources → cache store
     → audit log
+
+    embeddings: authenticate → parse → select model → call provider → audit log
 
 Read top to bottom, this module is the life of a request. Stages live in ``llmgw.stages``;
 each route gets its own list, keeping only the stages its config turns on and that actually do
@@ -23,20 +25,21 @@ import anyio
 
 from llmgw import tokens
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError
+from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
+from llmgw.schemas import decode_body
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.cache import CacheLookup, CacheStore
 from llmgw.stages.input_guards import InputGuards
 from llmgw.stages.output_guards import OutputGuards
-from llmgw.stages.parse import ParseRequest
+from llmgw.stages.parse import ParseEmbeddingsRequest, ParseRequest
 from llmgw.stages.plan import PlanRequest
 from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
-from llmgw.stages.selection import SelectModel
+from llmgw.stages.selection import SelectEmbeddingModel, SelectModel
 from llmgw.stages.template import RenderTemplate
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
@@ -47,10 +50,6 @@ if TYPE_CHECKING:
     from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.pipeline")
-#: upstream failures after which another model is worth trying (errors.upstream_error kinds)
-FALLBACK_KINDS = frozenset({"rate_limited", "server_error", "unavailable", "timeout", "content_filter"})
-#: failures that count against a deployment's circuit breaker (a content filter is about the request)
-BREAKER_KINDS = FALLBACK_KINDS - {"content_filter"}
 T = TypeVar("T")
 
 #: Before the route is known: who is calling, and what are they asking for.
@@ -67,6 +66,14 @@ BEFORE_PROVIDER: tuple[type[Stage], ...] = (
 )
 #: After the provider, on the chosen route (response/stream wrappers, then ``done``).
 AFTER_PROVIDER: tuple[type[Stage], ...] = (OutputGuards, AttachSources, CacheStore, AuditLog)
+
+#: ``/v1/embeddings``: who is calling, before the body is read.
+EMBEDDINGS_FRONT: tuple[type[Stage], ...] = (Authenticate,)
+#: ``/v1/embeddings``, on the body: check it, choose the model. Vectors are not generated text:
+#: no template, guards, cache or retrieval.
+EMBEDDINGS: tuple[type[Stage], ...] = (ParseEmbeddingsRequest, SelectEmbeddingModel)
+#: ``/v1/embeddings``, when it has ended however it ended.
+EMBEDDINGS_DONE: tuple[type[Stage], ...] = (AuditLog,)
 
 
 class RoutePipeline:
@@ -94,6 +101,9 @@ class Pipeline:
         self.front = [cls(gateway) for cls in FRONT]
         self.routes = {name: RoutePipeline(gateway, route) for name, route in gateway.config.routes.items()}
         self.unrouted = RoutePipeline(gateway, None)  # for requests refused before a route is known
+        self.embedding_front = [cls(gateway) for cls in EMBEDDINGS_FRONT]
+        self.embedding_stages = [cls(gateway) for cls in EMBEDDINGS]
+        self.embedding_done = [cls(gateway) for cls in EMBEDDINGS_DONE]
 
     async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
         """Run a chat request: a completion dict, or an iterator of SSE bytes for a stream."""
@@ -129,14 +139,39 @@ class Pipeline:
                 error = internal_error(ctx, exc)
             self.fail(ctx, error)
             if ctx.key is not None:  # unauthenticated noise is counted in metrics, not stored
-                self.finish(ctx, route or self.unrouted)
+                self.finish(ctx, (route or self.unrouted).done_stages)
             else:
                 self.gateway.metrics.observe(ctx)
             if error is exc:
                 raise
             raise error from exc
-        self.finish(ctx, route)
+        self.finish(ctx, route.done_stages)
         return completion
+
+    async def embeddings(self, ctx: RequestContext, read_body: Callable[[], Awaitable[bytes]]) -> dict[str, Any]:
+        """Run an embeddings request: the provider's answer with the catalog model's name.
+
+        The caller is authenticated before the body is read, and a refused caller leaves no row;
+        any later refusal or upstream failure does.
+        """
+        for stage in self.embedding_front:
+            await stage.request(ctx)
+        try:
+            server = self.gateway.config.server
+            ctx.body = decode_body(await read_body(), server.max_body_bytes, server.max_json_depth)
+            for stage in self.embedding_stages:
+                await stage.request(ctx)
+            assert ctx.model is not None and ctx.provider_name is not None
+            result = await self.gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)
+        except GatewayError as exc:
+            self.fail(ctx, exc)
+            self.finish(ctx, self.embedding_done)
+            raise
+        result["model"] = ctx.model_name
+        usage = result.get("usage") or {}
+        ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        self.finish(ctx, self.embedding_done)
+        return result
 
     # --- calling the provider ----------------------------------------------------------------
 
@@ -154,7 +189,8 @@ class Pipeline:
         a bad request would fail the same way anywhere. The request's deadline bounds it all.
         """
         queue = ctx.state.get("fallbacks")
-        if not queue or getattr(exc, "kind", None) not in FALLBACK_KINDS or time.monotonic() >= ctx.deadline:
+        worth_it = isinstance(exc, UpstreamError) and exc.kind.falls_back
+        if not queue or not worth_it or time.monotonic() >= ctx.deadline:
             return False
         name, model = queue.pop(0)
         ctx.meta.setdefault("fallbacks", []).append({"from": ctx.model_name, "to": name, "error": exc.code})
@@ -180,11 +216,11 @@ class Pipeline:
                 try:
                     result = await attempt(ctx)
                 except GatewayError as exc:
-                    kind = getattr(exc, "kind", None)
-                    if kind in BREAKER_KINDS:
+                    trips = isinstance(exc, UpstreamError) and exc.kind.trips_breaker
+                    if trips:
                         balancer.failed(deployment)
                     failure = exc
-                    if kind in BREAKER_KINDS and i + 1 < len(queue) and time.monotonic() < ctx.deadline:
+                    if trips and i + 1 < len(queue) and time.monotonic() < ctx.deadline:
                         ctx.meta.setdefault("failovers", []).append({"deployment": deployment.key, "error": exc.code})
                         continue
                     break
@@ -311,7 +347,7 @@ class Pipeline:
                 aclose = getattr(chunks, "aclose", None)
                 if aclose is not None:
                     await aclose()
-                self.finish(ctx, route)
+                self.finish(ctx, route.done_stages)
         yield last
 
     def set_response_headers(self, ctx: RequestContext) -> None:
@@ -333,8 +369,8 @@ class Pipeline:
         ctx.error_code = exc.code
         ctx.error_message = exc.message
 
-    def finish(self, ctx: RequestContext, route: RoutePipeline) -> None:
-        for stage in route.done_stages:
+    def finish(self, ctx: RequestContext, done_stages: list[Stage]) -> None:
+        for stage in done_stages:
             try:
                 stage.done(ctx)
             except Exception:

@@ -7,7 +7,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
-from llmgw.errors import UpstreamError, upstream_error
+from llmgw.errors import UpstreamError, UpstreamKind
 
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estimate where used
 
@@ -35,7 +35,7 @@ def _count(value: Any, where: str) -> int:
 
 def malformed(what: str) -> UpstreamError:
     """The upstream's answer breaks OpenAI's shape: its fault, not the client's nor a bug in llmgw."""
-    return upstream_error("protocol", f"the upstream's answer is malformed: {what}")
+    return UpstreamError(UpstreamKind.PROTOCOL, f"the upstream's answer is malformed: {what}")
 
 
 def read_usage(usage: Any) -> Usage | None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from llmgw.cli import main
 from llmgw.config import (
     DEFAULT_CONFIG,
+    PROVIDER_TYPES,
     BedrockProviderConfig,
     Config,
     ConfigError,
@@ -172,6 +173,27 @@ def test_unknown_key() -> None:
     assert (path, why) == ("providers.up.apikey", "unknown key (see docs/config.md)")
     path, _ = only_problem({"routes": {"default": {"stages": {"guards": False}}}})
     assert path == "routes.default.stages.guards"
+
+
+def test_every_provider_type_is_one_registration() -> None:
+    """The registered table is what the config accepts, how errors are named and what is built:
+    each ``type`` parses into its class, a bad key in it is named without the ``type`` tag pydantic
+    adds, and its implementation is a provider class (imported by name, only when configured)."""
+    import importlib
+
+    from llmgw.providers import ProviderBase
+
+    assert set(PROVIDER_TYPES) == {"openai", "bedrock", "llama_server", "sentence_transformers"}
+    for tag, registered in PROVIDER_TYPES.items():
+        required = {"base_url": "http://127.0.0.1:1"} if tag == "openai" else {}
+        config = parse_config({"providers": {"p": {"type": tag, **required}}}, env={})
+        assert type(config.providers["p"]) is registered.config
+        assert only_problem({"providers": {"p": {"type": tag, **required, "bogus": 1}}}) == (
+            "providers.p.bogus",
+            "unknown key (see docs/config.md)",
+        )
+        module, _, name = registered.implementation.partition(":")
+        assert issubclass(getattr(importlib.import_module(module), name), ProviderBase), tag
 
 
 def test_wrong_type() -> None:

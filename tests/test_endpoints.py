@@ -32,6 +32,27 @@ def test_provider_embeddings(gw: RunningGateway) -> None:
     assert info.value.body["code"] == "wrong_model_kind"
 
 
+def test_embeddings_leave_a_row_once_the_caller_is_known(gw: RunningGateway) -> None:
+    """The embeddings stages (pipeline.EMBEDDINGS) run after authentication: an answer, a refused
+    model and an unreadable body each leave a row; an unknown key is refused before the body is
+    read and leaves none."""
+    gw.client().embeddings.create(model="up-embed", input="a")
+    with pytest.raises(openai.BadRequestError):
+        gw.client().embeddings.create(model="test-model", input="x")
+    url, auth = f"{gw.url}/v1/embeddings", {"authorization": f"Bearer {ADMIN_KEY}"}
+    assert httpx.post(url, content=b"{", headers=auth).json()["error"]["code"] == "invalid_json"
+    unknown = httpx.post(url, content=b"{", headers={"authorization": "Bearer sk-llmgw-nobody"})
+    assert unknown.status_code == 401
+    rows = sorted(gw.rows(), key=lambda r: r["created_at"])
+    assert [(r["endpoint"], r["status"], r["error_code"]) for r in rows] == [
+        ("embeddings", "ok", None),
+        ("embeddings", "error", "wrong_model_kind"),
+        ("embeddings", "error", "invalid_json"),
+    ]
+    assert rows[0]["model_used"] == "up-embed" and rows[0]["route"] == "default"
+    assert rows[1]["http_status"] == 400 and rows[1]["model_requested"] == "test-model"
+
+
 def test_local_sentence_transformers_embeddings(make_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = make_gateway(
         providers={

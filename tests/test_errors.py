@@ -18,7 +18,7 @@ import openai
 import pytest
 from sqlalchemy import event
 
-from llmgw.errors import UpstreamError
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.limits.auth_failures import AuthFailures
 from llmgw.providers import shape
 from tests.conftest import ADMIN_KEY, RunningGateway, free_port
@@ -562,3 +562,12 @@ def test_a_request_refused_for_a_malformed_user_still_gets_its_row(make_gateway,
     assert post(gw, json.dumps({**CHAT, "user": "u-1"})).status_code == 200
     rows = gw.rows()
     assert sorted((r["http_status"], r["user"]) for r in rows) == [(200, "u-1"), (400, None)]
+
+
+def test_an_upstream_error_of_an_unknown_kind_fails_loudly() -> None:
+    """A misspelt kind used to become a 502 ``upstream_server_error`` that retried and fell back."""
+    with pytest.raises(ValueError, match="rate_limit"):
+        UpstreamError("rate_limit", "upstream said slow down")
+    err = UpstreamError("rate_limited", "upstream said slow down", retry_after=2)
+    assert err.kind is UpstreamKind.RATE_LIMITED and (err.status, err.code) == (429, "upstream_rate_limited")
+    assert err.retryable and err.headers == {"retry-after": "2"}

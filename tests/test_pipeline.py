@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from llmgw.context import RequestContext
-from llmgw.errors import UpstreamError
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.stages.cache import CacheLookup
 from tests.conftest import RunningGateway
 from tests.upstream import FakeUpstream
@@ -114,7 +114,7 @@ def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: boo
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         yield {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}
         if fails:
-            raise UpstreamError("upstream said slow down", code="upstream_rate_limited", status=429)
+            raise UpstreamError(UpstreamKind.RATE_LIMITED, "upstream said slow down")
 
     async def read() -> list[tuple[bytes, int]]:
         seen = []

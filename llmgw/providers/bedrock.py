@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from llmgw.config import BedrockProviderConfig
-from llmgw.errors import upstream_error
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.providers.base import ProviderBase, UpstreamCall
 from llmgw.providers.bedrock_translate import (
     StreamTranslator,
@@ -71,7 +71,7 @@ class _StreamPump:
                 stopped = self._stop.is_set()
             if stopped or self._event_stream is None:
                 if self._event_stream is None:
-                    self._push((_ERROR, upstream_error("protocol", "Bedrock returned no event stream")))
+                    self._push((_ERROR, UpstreamError(UpstreamKind.PROTOCOL, "Bedrock returned no event stream")))
                 return
             for event in self._event_stream:
                 while not self._slots.acquire(timeout=0.1):
@@ -208,7 +208,7 @@ class BedrockProvider(ProviderBase):
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None or self.client is None:
-            raise upstream_error("unavailable", f"provider {self.name!r} is not started")
+            raise UpstreamError(UpstreamKind.UNAVAILABLE, f"provider {self.name!r} is not started")
         return self._executor
 
     async def _retrying(self, call: UpstreamCall, attempt: Callable[[], Any]) -> Any:
@@ -235,7 +235,7 @@ class BedrockProvider(ProviderBase):
             try:
                 return await asyncio.wait_for(future, timeout=max(call.remaining(), 0.0))
             except TimeoutError as exc:
-                raise upstream_error("timeout", "Bedrock did not answer before the request deadline") from exc
+                raise UpstreamError(UpstreamKind.TIMEOUT, "Bedrock did not answer before the request deadline") from exc
             except Exception as exc:
                 raise classify_bedrock_error(exc) from exc
 
@@ -254,7 +254,9 @@ class BedrockProvider(ProviderBase):
                 first = await asyncio.wait_for(pump.get(), timeout=max(call.remaining(), 0.0))
             except TimeoutError as exc:
                 pump.close()
-                raise upstream_error("timeout", "Bedrock did not start streaming before the deadline") from exc
+                raise UpstreamError(
+                    UpstreamKind.TIMEOUT, "Bedrock did not start streaming before the deadline"
+                ) from exc
             except BaseException:
                 pump.close()
                 raise

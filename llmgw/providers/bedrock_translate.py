@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from llmgw.errors import InvalidRequest, UpstreamError, upstream_error
+from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
 from llmgw.providers.retry import parse_retry_after
 
 KNOWN_FIELDS = frozenset(
@@ -337,15 +337,19 @@ class StreamTranslator:
 
 ERROR_KINDS = {
     **dict.fromkeys(
-        ["ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"], "rate_limited"
+        ["ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"], UpstreamKind.RATE_LIMITED
     ),
-    **dict.fromkeys(["InternalServerException", "ModelErrorException", "ModelStreamErrorException"], "server_error"),
-    **dict.fromkeys(["ServiceUnavailableException", "ModelNotReadyException"], "unavailable"),
-    **dict.fromkeys(["AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"], "auth"),
-    "InvalidSignatureException": "auth",
-    "ModelTimeoutException": "timeout",
-    "ValidationException": "bad_request",
-    "ResourceNotFoundException": "not_found",
+    **dict.fromkeys(
+        ["InternalServerException", "ModelErrorException", "ModelStreamErrorException"], UpstreamKind.SERVER_ERROR
+    ),
+    **dict.fromkeys(["ServiceUnavailableException", "ModelNotReadyException"], UpstreamKind.UNAVAILABLE),
+    **dict.fromkeys(
+        ["AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"], UpstreamKind.AUTH
+    ),
+    "InvalidSignatureException": UpstreamKind.AUTH,
+    "ModelTimeoutException": UpstreamKind.TIMEOUT,
+    "ValidationException": UpstreamKind.BAD_REQUEST,
+    "ResourceNotFoundException": UpstreamKind.NOT_FOUND,
 }
 
 
@@ -361,19 +365,25 @@ def classify_bedrock_error(exc: BaseException) -> UpstreamError:
         code = str(err.get("Code") or "")
         code = code[:1].upper() + code[1:]
         status = meta.get("HTTPStatusCode")
-        by_status = "rate_limited" if status == 429 else "bad_request" if 400 <= (status or 0) < 500 else None
-        kind = ERROR_KINDS.get(code) or by_status or "server_error"
+        by_status = (
+            UpstreamKind.RATE_LIMITED
+            if status == 429
+            else UpstreamKind.BAD_REQUEST
+            if 400 <= (status or 0) < 500
+            else None
+        )
+        kind = ERROR_KINDS.get(code) or by_status or UpstreamKind.SERVER_ERROR
         retry_after = parse_retry_after((meta.get("HTTPHeaders") or {}).get("retry-after"))
         message = f"Bedrock {code or 'error'}: {err.get('Message') or exc}"
-        return upstream_error(kind, message, upstream_status=status, retry_after=retry_after)
+        return UpstreamError(kind, message, upstream_status=status, retry_after=retry_after)
     if isinstance(exc, bex.ReadTimeoutError):
-        return upstream_error("timeout", f"Bedrock read timed out: {exc}")
+        return UpstreamError(UpstreamKind.TIMEOUT, f"Bedrock read timed out: {exc}")
     if isinstance(exc, bex.ConnectTimeoutError | bex.EndpointConnectionError | bex.ConnectionError):
-        return upstream_error("unavailable", f"cannot reach Bedrock: {exc}")
+        return UpstreamError(UpstreamKind.UNAVAILABLE, f"cannot reach Bedrock: {exc}")
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return upstream_error("auth", f"Bedrock credentials: {exc}")
+        return UpstreamError(UpstreamKind.AUTH, f"Bedrock credentials: {exc}")
     if isinstance(exc, bex.ParamValidationError):
-        return upstream_error("bad_request", f"Bedrock rejected the request: {exc}")
+        return UpstreamError(UpstreamKind.BAD_REQUEST, f"Bedrock rejected the request: {exc}")
     if isinstance(exc, bex.HTTPClientError):  # connection closed, streaming error
-        return upstream_error("server_error", f"Bedrock connection failed: {exc}")
-    return upstream_error("protocol", f"Bedrock call failed: {type(exc).__name__}: {exc}")
+        return UpstreamError(UpstreamKind.SERVER_ERROR, f"Bedrock connection failed: {exc}")
+    return UpstreamError(UpstreamKind.PROTOCOL, f"Bedrock call failed: {type(exc).__name__}: {exc}")

@@ -3,7 +3,7 @@
 One pooled ``aiohttp`` client session per provider. (httpx was the first choice; measured here at
 concurrency 32 it cost 1.0–1.3 ms of CPU per request, against 85 µs for aiohttp, because its pool
 checks every idle connection's socket on each request: see docs/benchmarks.md.) Errors are
-classified into :func:`llmgw.errors.upstream_error` kinds; retryable ones are retried with
+classified into :class:`llmgw.errors.UpstreamKind` kinds; retryable ones are retried with
 jittered backoff, but only before the first byte of an answer.
 """
 
@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 
 from llmgw.config import OpenAIProviderConfig
-from llmgw.errors import UpstreamError, upstream_error
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
 from llmgw.providers.retry import parse_retry_after, with_retries
@@ -43,24 +43,24 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
         pass
     retry_after = parse_retry_after(headers.get("retry-after"))
     if upstream_code == "content_filter":
-        kind = "content_filter"
+        kind = UpstreamKind.CONTENT_FILTER
     elif status == 429:
-        kind = "rate_limited"
+        kind = UpstreamKind.RATE_LIMITED
     elif status in (502, 500, 529):
-        kind = "server_error"
+        kind = UpstreamKind.SERVER_ERROR
     elif status == 503:
-        kind = "unavailable"
+        kind = UpstreamKind.UNAVAILABLE
     elif status == 504 or status == 408:
-        kind = "timeout"
+        kind = UpstreamKind.TIMEOUT
     elif status in (401, 403):
-        kind = "auth"
+        kind = UpstreamKind.AUTH
     elif status == 404:
-        kind = "not_found"
+        kind = UpstreamKind.NOT_FOUND
     elif 400 <= status < 500:
-        kind = "bad_request"
+        kind = UpstreamKind.BAD_REQUEST
     else:
-        kind = "server_error"
-    return upstream_error(
+        kind = UpstreamKind.SERVER_ERROR
+    return UpstreamError(
         kind, f"upstream returned {status}: {message}", upstream_status=status, retry_after=retry_after
     )
 
@@ -70,10 +70,10 @@ TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 def classify_transport(exc: BaseException) -> UpstreamError:
     if isinstance(exc, asyncio.TimeoutError):  # aiohttp's connect and read timeouts subclass it
-        return upstream_error("timeout", f"upstream timed out ({type(exc).__name__})")
+        return UpstreamError(UpstreamKind.TIMEOUT, f"upstream timed out ({type(exc).__name__})")
     if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
-        return upstream_error("unavailable", f"cannot connect to upstream: {exc}")
-    return upstream_error("protocol", f"upstream connection failed: {type(exc).__name__}: {exc}")
+        return UpstreamError(UpstreamKind.UNAVAILABLE, f"cannot connect to upstream: {exc}")
+    return UpstreamError(UpstreamKind.PROTOCOL, f"upstream connection failed: {type(exc).__name__}: {exc}")
 
 
 class OpenAICompatProvider(ProviderBase):
@@ -178,7 +178,7 @@ class OpenAICompatProvider(ProviderBase):
             try:
                 decoded = _decode(body)
             except msgspec.DecodeError as exc:
-                raise upstream_error("protocol", "upstream returned invalid JSON") from exc
+                raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
             return shape.completion(decoded)
 
         return await self._retrying(call, attempt)  # type: ignore[no-any-return]
@@ -226,17 +226,17 @@ async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dic
                     if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
                         err = chunk["error"]
                         message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-                        raise upstream_error("server_error", f"upstream stream error: {message}")
+                        raise UpstreamError(UpstreamKind.SERVER_ERROR, f"upstream stream error: {message}")
                     yield shape.chunk(chunk)
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc
         except msgspec.DecodeError as exc:
-            raise upstream_error("protocol", "upstream sent an invalid stream chunk") from exc
+            raise UpstreamError(UpstreamKind.PROTOCOL, "upstream sent an invalid stream chunk") from exc
         for data in parser.close():
             if data == b"[DONE]":
                 finished = True
                 return
-        raise upstream_error("protocol", "upstream stream ended before [DONE]")
+        raise UpstreamError(UpstreamKind.PROTOCOL, "upstream stream ended before [DONE]")
     finally:
         if finished:
             response.release()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError, InvalidRequest
+from llmgw.errors import GuardUnavailable, InvalidRequest
 from llmgw.guards.events import Verdict, guard_event
 from llmgw.guards.pii import Finding, Masker
 from llmgw.guards.policy import Policy
@@ -196,13 +196,8 @@ def log_event(gateway: Any, ctx: RequestContext, policy: Policy, guard: str, ver
     )  # fmt: skip
 
 
-def guard_unavailable(detail: str) -> GatewayError:
-    return GatewayError(
-        f"a guard could not check this request, and the policy fails closed: {detail}",
-        status=503,
-        code="guard_unavailable",
-        type="server_error",
-    )
+def guard_unavailable(detail: str) -> GuardUnavailable:
+    return GuardUnavailable(f"a guard could not check this request, and the policy fails closed: {detail}")
 
 
 async def mask_stored_text(gateway: Any, ctx: RequestContext, text: str, where: str) -> str:

@@ -20,7 +20,7 @@ from contextlib import aclosing
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError
+from llmgw.errors import ContentFiltered
 from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
 from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
@@ -28,12 +28,6 @@ from llmgw.guards.runtime import GuardFailure, GuardRuntime
 from llmgw.guards.stream import Restorer, Windows, windows_of
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.input_guards import guard_unavailable, log_event
-
-
-class ContentFiltered(GatewayError):
-    status = 400
-    type = "content_filter"
-    code = "content_filter"
 
 
 def known_input(ctx: RequestContext) -> str:

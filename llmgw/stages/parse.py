@@ -6,8 +6,17 @@ from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest, PermissionDenied, clip
-from llmgw.schemas import CHAT_FIELDS, ChatRequest, NestedTooDeep, decode_json, validate
+from llmgw.schemas import (
+    CHAT_FIELDS,
+    EMBEDDINGS_FIELDS,
+    ChatRequest,
+    EmbeddingsRequest,
+    NestedTooDeep,
+    decode_json,
+    validate,
+)
 from llmgw.stages.base import Stage
+from llmgw.stages.client_user import settle_embeddings_user
 
 HEADER_PREFIX = "x-llmgw-"
 
@@ -52,6 +61,22 @@ class ParseRequest(Stage):
         options = ctx.body.get("stream_options") or {}
         ctx.client_wants_usage = bool(options.get("include_usage"))
         select_route(self.gateway, ctx)
+        return None
+
+
+class ParseEmbeddingsRequest(Stage):
+    """``/v1/embeddings``: validate the body, read gateway options, choose the route, and settle
+    the ``user`` field now (no input guards run on embeddings to do it later)."""
+
+    name = "parse_embeddings"
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        config = self.gateway.config
+        validate(ctx.body, EmbeddingsRequest, EMBEDDINGS_FIELDS, config.server.unknown_fields)
+        ctx.options = gateway_options(ctx.body, ctx.headers, config.server.max_json_depth)
+        ctx.model_requested = ctx.body["model"]
+        select_route(self.gateway, ctx)
+        settle_embeddings_user(self.gateway, ctx)
         return None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from llmgw.config import LimitSpec
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError, RateLimited
+from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLimited
 from llmgw.limits.counters import Counters, MemoryCounters, RedisCounters
 from llmgw.stages.audit import cost_usd
 from llmgw.stages.base import Stage
@@ -93,9 +93,7 @@ class RateLimit(Stage):
             raise
         except Exception as exc:  # noqa: BLE001 - the store is down: limits cannot be checked
             log.warning("rate-limit store unavailable: %s", exc)
-            raise GatewayError(
-                "the rate-limit store is unavailable", status=503, code="limits_unavailable", type="server_error"
-            ) from None
+            raise LimitsUnavailable("the rate-limit store is unavailable") from None
         return None
 
     async def check_budget(self, ctx: RequestContext, scope: str, spec: LimitSpec, day: str) -> None:
@@ -103,11 +101,8 @@ class RateLimit(Stage):
             return
         spent = await self.counters.get(f"spend:{scope}:{day}")
         if spent >= spec.daily_budget_usd:
-            raise GatewayError(
+            raise BudgetExceeded(
                 f"{scope} has spent its daily budget of ${spec.daily_budget_usd:g}",
-                status=429,
-                code="budget_exceeded",
-                type="rate_limit_error",
                 headers={"retry-after": str(self.seconds_to_midnight())},
             )
         if spent >= spec.daily_budget_usd * self.config.soft_budget_ratio:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import anyio
 
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError, NotFound
+from llmgw.errors import NotFound, RetrievalTemplateMissing, RetrievalUnavailable
 from llmgw.retrieval.collection import CollectionError
 from llmgw.retrieval.store import Hit
 from llmgw.stages.base import Chunks, Stage
@@ -112,12 +112,7 @@ class Retrieve(Stage):
         log.warning("retrieval from %s failed: %s", plan.collection, reason)
         ctx.meta["retrieval"] = {"collection": plan.collection, "error": reason[:500]}
         if plan.required:
-            raise GatewayError(
-                f"retrieval from collection {plan.collection!r} failed ({reason[:200]})",
-                status=503,
-                code="retrieval_unavailable",
-                type="server_error",
-            )
+            raise RetrievalUnavailable(f"retrieval from collection {plan.collection!r} failed ({reason[:200]})")
         ctx.response_headers["x-llmgw-retrieval"] = "error"
         return None
 
@@ -137,12 +132,7 @@ class Retrieve(Stage):
                     )
                     self._templates[plan.template] = template
         except NotFound as exc:
-            raise GatewayError(
-                f"retrieval template {plan.template!r} not found: {exc.message}",
-                status=503,
-                code="retrieval_template_missing",
-                type="server_error",
-            ) from None
+            raise RetrievalTemplateMissing(f"retrieval template {plan.template!r} not found: {exc.message}") from None
         return template.render(variables, param="retrieval template")
 
 

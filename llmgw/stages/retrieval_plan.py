@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError, InvalidRequest, clip
+from llmgw.errors import CollectionNotAllowed, InvalidRequest, clip
 from llmgw.retrieval.collection import NAME
 from llmgw.retrieval.store import Filters
 
@@ -85,11 +85,8 @@ def plan_for(ctx: RequestContext) -> Plan | None:
         raise InvalidRequest(f"invalid collection name {clip(name)}", param="llmgw.retrieval.collection")
     allowed = {route.collection, *route.collections} if route else set()
     if name not in allowed and "*" not in allowed:
-        raise GatewayError(
+        raise CollectionNotAllowed(
             f"collection {name!r} is not allowed on route {ctx.route_name!r}",
-            status=403,
-            code="collection_not_allowed",
-            type="permission_error",
             param="llmgw.retrieval.collection",
         )
     filters = dict(option.get("filters") or {})

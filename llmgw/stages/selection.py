@@ -48,6 +48,17 @@ def resolve_model(gateway: Any, ctx: RequestContext, requested: str, kind: str) 
     return name, model
 
 
+class SelectEmbeddingModel(Stage):
+    """``/v1/embeddings``: the requested embedding model (catalog name or alias) the caller may use."""
+
+    name = "select_embedding_model"
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        ctx.model_name, ctx.model = resolve_model(self.gateway, ctx, ctx.body["model"], "embedding")
+        ctx.provider_name = ctx.model.provider
+        return None
+
+
 class SelectModel(Stage):
     name = "select_model"
 

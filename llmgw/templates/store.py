@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmgw.config import TemplatesConfig
-from llmgw.errors import InvalidRequest, NotFound
+from llmgw.errors import InvalidRequest, NotFound, TemplateProblem
 from llmgw.templates.git import HEX, Blob, GitError, GitRepo, RefSnapshot
 from llmgw.templates.template import (
     CompiledTemplate,
-    TemplateProblem,
     new_environment,
     parse_file,
     referenced_templates,

@@ -32,7 +32,7 @@ from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateSyntaxErr
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmgw.errors import GatewayError, InvalidRequest
+from llmgw.errors import InvalidRequest, TemplateProblem
 
 log = logging.getLogger("llmgw.templates")
 
@@ -45,14 +45,6 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
-
-
-class TemplateProblem(GatewayError):
-    """The template itself is broken (syntax, undefined name, sandbox violation)."""
-
-    status = 500
-    type = "server_error"
-    code = "template_error"
 
 
 class Variable(BaseModel):
