@@ -29,7 +29,6 @@ def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:
     """The request's row; ``user``: the client's ``user`` field as it may be stored (client_user)."""
     key = ctx.key
     ms = 1000.0
-    user = ctx.body.get("user")
     if not isinstance(user, str):  # a request refused for a malformed body still gets its row
         user = None
     return {
