@@ -193,7 +193,11 @@ class RouteSelectionConfig(Strict):
     policy: Literal["cheapest", "best"] = Field("cheapest", description="what `auto` means on this route")
     quality_floor: float = Field(0.7, ge=0, le=1, description="cheapest: the task quality a model needs")
     cost_cap_usd: float | None = Field(None, gt=0, description="best: the estimated cost a request may have")
-    default_task: str = Field("chat", description="the task when none is given and the classifier is unsure")
+    default_task: str = Field(
+        "safest",
+        description="the task when none is given and the classifier is unsure; `safest`: of the plausible tasks, "
+        "the one whose chosen model serves them all best",
+    )
     expected_output_tokens: int = Field(512, gt=0, description="output assumed when max_tokens is not set")
     fallbacks: list[str] = Field([], description="models tried in order when an explicitly named model fails")
     max_fallbacks: int = Field(2, ge=0, description="other models tried after a failure, at most")

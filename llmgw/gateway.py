@@ -85,6 +85,14 @@ class Gateway:
             except Exception:  # requests will fail closed (or open) per policy; readiness says so
                 log.exception("loading the guards failed")
                 self.guards.healthy = False
+        if self.config.routing.enabled:
+            # the task classifier embeds its exemplars and calibrates (seconds): at start, not on a request
+            from llmgw.routing.tasks import classifier_for
+
+            try:
+                await asyncio.to_thread(classifier_for, self.config.routing.tasks, self.config.routing.replace_tasks)
+            except Exception:  # the first request that needs it tries again, and fails with the cause
+                log.exception("building the task classifier failed")
         if self.cache is not None:
             await self.cache.start()
         # keys created or revoked by another process (the CLI, another replica)
