@@ -322,7 +322,9 @@ class RoutingConfig(Strict):
     aliases: dict[str, list[str]] = {}
     tasks: dict[str, list[str]] = Field({}, description="task → more exemplar requests for the task classifier")
     replace_tasks: bool = Field(False, description="use only `tasks`, not the shipped exemplars")
-    task_threshold: float = Field(0.45, ge=0, le=1, description="below this confidence the route's default task")
+    task_threshold: float = Field(
+        0.55, ge=0, le=1, description="below this calibrated confidence the route's default task applies"
+    )
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a deployment's circuit")
     breaker_cooldown_s: float = Field(30.0, gt=0, description="how long an open circuit keeps a deployment out")
     ewma_alpha: float = Field(0.2, gt=0, le=1, description="weight of the newest latency in the moving average")

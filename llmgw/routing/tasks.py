@@ -31,7 +31,7 @@ import yaml
 EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
 #: exemplars (``python -m bench.routing``; docs/routing.md)
-C = 2.0
+C = 32.0
 FOLDS = 5
 TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(5.0), 41))
 #: plausible tasks: the most probable ones until they hold this much probability, at most MAX_PLAUSIBLE
