@@ -327,6 +327,8 @@ def main() -> None:
         snapshots[name] = (snap, corpus, s)
 
     dev = {n: r["dev"] for n, r in results.items() if r["dev"]}
+    if not dev:
+        raise SystemExit("no corpus with dev qrels: nothing to choose on (HotpotQA has test qrels only)")
     default = choose(dev, all_configs)
     shipped = SearchSpec()
     current: Config = (shipped.fusion, shipped.dense_weight, shipped.candidates, shipped.rrf_k)
