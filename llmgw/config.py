@@ -249,7 +249,11 @@ class RouteSelectionConfig(Strict):
     policy: Literal["cheapest", "best"] = Field("cheapest", description="what `auto` means on this route")
     quality_floor: float = Field(0.7, ge=0, le=1, description="cheapest: the task quality a model needs")
     cost_cap_usd: float | None = Field(None, gt=0, description="best: the estimated cost a request may have")
-    default_task: str = Field("chat", description="the task when none is given and the classifier is unsure")
+    default_task: str = Field(
+        "safest",
+        description="the task when none is given and the classifier is unsure; `safest`: of the plausible tasks, "
+        "the one whose chosen model serves them all best",
+    )
     expected_output_tokens: int = Field(512, gt=0, description="output assumed when max_tokens is not set")
     fallbacks: list[str] = Field([], description="models tried in order when an explicitly named model fails")
     max_fallbacks: int = Field(2, ge=0, description="other models tried after a failure, at most")
@@ -374,7 +378,9 @@ class RoutingConfig(Strict):
     aliases: dict[str, list[str]] = {}
     tasks: dict[str, list[str]] = Field({}, description="task → more exemplar requests for the task classifier")
     replace_tasks: bool = Field(False, description="use only `tasks`, not the shipped exemplars")
-    task_threshold: float = Field(0.45, ge=0, le=1, description="below this confidence the route's default task")
+    task_threshold: float = Field(
+        0.55, ge=0, le=1, description="below this calibrated confidence the route's default task applies"
+    )
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a deployment's circuit")
     breaker_cooldown_s: float = Field(30.0, gt=0, description="how long an open circuit keeps a deployment out")
     ewma_alpha: float = Field(0.2, gt=0, le=1, description="weight of the newest latency in the moving average")

@@ -193,6 +193,9 @@ def test_hybrid_query_runs_in_a_search_pipeline(store: OpenSearchStore, fusion: 
     assert [h.chunk.doc_id for h in hits] == ["etna", "tea"]
     store.search(query)
     assert len(recorder.pipelines) == 1  # created once, then reused
+    store.search(Query("volcano", np.ones(DIMS, dtype=np.float32), 60, "hybrid", {}, 40, fusion, 60, 0.7))  # type: ignore[arg-type]
+    long = recorder.searches[-1]["body"]
+    assert long["query"]["hybrid"]["queries"][1]["knn"]["embedding"]["k"] == 60  # never fewer than k per side
 
 
 def test_hybrid_falls_back_to_client_side_fusion_without_pipelines(store: OpenSearchStore) -> None:
@@ -208,6 +211,8 @@ def test_hybrid_falls_back_to_client_side_fusion_without_pipelines(store: OpenSe
     # etna: 1st by BM25 and 2nd by vectors; danube: 1st by vectors only → etna wins under RRF
     assert [h.chunk.doc_id for h in hits][:2] == ["etna", "danube"]
     assert hits[0].bm25 is not None and hits[0].dense == 0.8
+    store.search(Query("volcano Europe", np.ones(DIMS, dtype=np.float32), 30, "hybrid", {}, 10, "rrf"))
+    assert [s["body"]["size"] for s in recorder.searches[-2:]] == [30, 30]  # each side gives k when k > candidates
 
 
 def test_template_and_pipeline_bodies_match_the_documented_fields() -> None:

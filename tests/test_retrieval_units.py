@@ -218,6 +218,26 @@ def test_local_store_filters_modes_and_versions(tmp_path: Path) -> None:
     assert {h.chunk.doc_id for h in reopened.search(Query("cats", vector, 5, "bm25"))} == {"d1"}
 
 
+def test_hybrid_returns_as_many_hits_as_asked_when_the_sides_agree(tmp_path: Path) -> None:
+    """k above the candidates per side: each side gives k, so the fused list is k long, not the union of two
+    short lists (100 asked with 50 candidates per side gave 60 here: dense 0..49 and BM25 0..59 overlap)."""
+    store = LocalStore(tmp_path / "store")
+    for i in range(300):
+        angle = i * 0.005  # dense ranks chunk 0 first, then 1, 2, ...
+        vector = np.array([[math.cos(angle), math.sin(angle)]], dtype=np.float32)
+        text = ("apple " if i < 60 else "pear ") + " ".join(f"w{i}x{j}" for j in range(i % 7 + 1))
+        chunk = StoredChunk(f"d{i}#h-0", f"d{i}", "h", 0, "", "", text, {"half": i % 2})
+        store.upsert(f"d{i}", "h", [chunk], vector)
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    for fusion_name in ("rrf", "min_max"):
+        hits = store.search(Query("apple", query, 100, "hybrid", {}, 50, fusion_name))  # type: ignore[arg-type]
+        assert len(hits) == 100 and len({h.chunk.id for h in hits}) == 100
+        filtered = store.search(Query("apple", query, 100, "hybrid", {"half": 0}, 50, fusion_name))  # type: ignore[arg-type]
+        assert len(filtered) == 100 and all(h.chunk.metadata["half"] == 0 for h in filtered)
+    assert len(store.search(Query("apple", query, 10, "hybrid", {}, 50, "rrf"))) == 10  # k below candidates: k
+    store.close()
+
+
 def _docs(texts: dict[str, str]) -> list[Document]:
     return [Document(k, k, [Section("", v)], k) for k, v in texts.items()]
 

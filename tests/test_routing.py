@@ -111,6 +111,29 @@ def test_best_fast_and_cost_cap(router: Any) -> None:
     assert ask(capped, "x", llmgw={"task": "code"}).headers["x-llmgw-model"] == "mid"
 
 
+def test_an_unsure_classifier_routes_to_the_safest_plausible_task_not_to_chat(make_gateway: Any) -> None:
+    """Threshold 1.0: the classifier is always unsure. A code request then went to chat's model (cheap,
+    quality 0.5 at code); with ``default_task: safest`` it goes to a model that serves code."""
+
+    def gateway(default_task: str) -> RunningGateway:
+        return make_gateway(
+            models=CATALOG,
+            routes={"default": {"models": list(CATALOG), "selection": {"default_task": default_task}}},
+            routing={"enabled": True, "task_threshold": 1.0},
+        )
+
+    text = "Write a Go function that returns the nth Fibonacci number."
+    safest = ask(gateway("safest"), text)
+    route = safest.headers["x-llmgw-route"]
+    assert "(safest of code" in route and "classifier unsure" in route, route
+    assert safest.headers["x-llmgw-model"] in ("mid", "big")  # both reach the 0.7 floor for code
+    chat = ask(gateway("chat"), text)
+    assert (
+        chat.headers["x-llmgw-model"] == "cheap"
+        and "task=chat (default (classifier said code)" in chat.headers["x-llmgw-route"]
+    )
+
+
 def test_task_is_inferred_from_the_last_user_turn(router: Any) -> None:
     gw = router()
     response = ask(gw, "Write a Python function that merges two sorted lists and add unit tests.")

@@ -200,7 +200,7 @@ class LocalStore:
             return []
         dense: dict[int, float] = {}
         keyword: dict[int, float] = {}
-        n = query.candidates if query.mode == "hybrid" else query.k
+        n = query.per_side if query.mode == "hybrid" else query.k
         if query.mode in ("hybrid", "dense"):
             if query.vector is None:
                 raise ValueError("a dense or hybrid search needs the query vector")

@@ -213,13 +213,13 @@ class OpenSearchStore:
             self._pipelines.add(name)
         response = self.client.search(
             index=self.alias,
-            body=q.hybrid_body(query.text, vector, query.k, query.candidates, filters),
+            body=q.hybrid_body(query.text, vector, query.k, query.per_side, filters),
             params={"search_pipeline": name},
         )
         return self._hits(response, "hybrid")
 
     def _client_hybrid(self, query: Query, vector: list[float], filters: list[dict[str, Any]]) -> list[Hit]:
-        n = query.candidates
+        n = query.per_side
         keyword = self._hits(self._search(q.search_body(q.bm25_clause(query.text, filters), n)), "bm25")
         dense = self._hits(self._search(q.search_body(q.knn_clause(vector, n, filters), n)), "dense")
         by_id = {h.chunk.id: h for h in keyword + dense}

@@ -73,6 +73,15 @@ class Query:
     rrf_k: int = 60
     dense_weight: float = 0.3
 
+    @property
+    def per_side(self) -> int:
+        """Hits taken from each side of a hybrid search: ``candidates``, and never fewer than ``k``.
+
+        Fewer than ``k`` per side caps the fused list at the size of the two lists' union, which
+        is short of ``k`` whenever the sides agree (100 asked with 50 per side gave about 60).
+        """
+        return max(self.candidates, self.k)
+
 
 class Store(Protocol):
     def manifest(self) -> dict[str, str]:

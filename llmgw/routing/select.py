@@ -127,3 +127,33 @@ def rank(eligible: list[Candidate], alias: str, spec: RouteSelectionConfig) -> t
         others = [c for c in by_quality if c not in good]
         return good + others, f"cheapest with quality >= {spec.quality_floor:g}"
     return by_quality, f"cheapest: no model reaches quality {spec.quality_floor:g}, the best"
+
+
+def safest_task(
+    plausible: tuple[str, ...],
+    models: dict[str, ModelConfig],
+    body: dict[str, Any],
+    stream: bool,
+    alias: str,
+    spec: RouteSelectionConfig,
+    allowed: Any,
+) -> str:
+    """When the classifier is unsure: the plausible task whose chosen model serves every plausible task best.
+
+    Each plausible task is routed as if it were the task; the one whose first model has the
+    highest quality for the *worst served* of the plausible tasks wins (then the cheaper, then the
+    more probable). A code-or-chat request on a catalog where only the large model writes code
+    goes to the large model; on a catalog where one model does both, to the cheaper choice.
+    Always sending unsure requests to ``chat`` sent code to the model that is worst at it.
+    """
+    best, best_key = plausible[0], None
+    for task in plausible:
+        eligible, _ = candidates(models, body, stream, task, spec, allowed)
+        if not eligible:
+            continue
+        chosen = rank(eligible, alias, spec)[0][0]
+        worst = min(float(chosen.model.quality.get(t, chosen.model.quality.get("default", 0.5))) for t in plausible)
+        key = (worst, -chosen.est_cost)
+        if best_key is None or key > best_key:
+            best, best_key = task, key
+    return best

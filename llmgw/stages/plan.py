@@ -23,12 +23,15 @@ import anyio
 from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
-from llmgw.routing.select import Decision, candidates, rank
-from llmgw.routing.tasks import TaskGuess, classifier_for
+from llmgw.routing.select import Decision, candidates, rank, safest_task
+from llmgw.routing.tasks import TaskGuess, classifier_for, plausible
 from llmgw.stages.base import Stage
 from llmgw.stages.retrieval_plan import plan_for
 from llmgw.stages.selection import ALIASES, resolve_model
 from llmgw.stages.template import text_of
+
+#: ``selection.default_task`` value: when the classifier is unsure, the safest plausible task for the catalog
+SAFEST = "safest"
 
 
 class PlanRequest(Stage):
@@ -77,20 +80,27 @@ class PlanRequest(Stage):
             return TaskGuess(given, 1.0, "request")
         last = next((m for m in reversed(ctx.body["messages"]) if m.get("role") == "user"), None)
         text = text_of(last.get("content")) if last else ""
-        if not text.strip():
-            return TaskGuess(default, 0.0, "default")
+        if not text.strip():  # nothing to be unsure about: an empty turn is chat
+            return TaskGuess("chat" if default == SAFEST else default, 0.0, "default")
         classifier = await anyio.to_thread.run_sync(classifier_for, routing.tasks, routing.replace_tasks)
-        task, confidence = await anyio.to_thread.run_sync(classifier.classify, text)
-        if confidence < routing.task_threshold:
-            return TaskGuess(default, confidence, f"default (classifier said {task})")
-        return TaskGuess(task, confidence, "classifier")
+        probabilities = await anyio.to_thread.run_sync(classifier.probabilities, text)
+        task, confidence = next(iter(probabilities.items()))
+        if confidence >= routing.task_threshold:
+            return TaskGuess(task, confidence, "classifier")
+        if default == SAFEST:
+            return TaskGuess(task, confidence, "classifier unsure", plausible(probabilities))
+        return TaskGuess(default, confidence, f"default (classifier said {task})")
 
     async def route(self, ctx: RequestContext, alias: str) -> RequestPlan:
         spec = ctx.route.selection if ctx.route is not None else RouteSelectionConfig()
         guess = await self.task_of(ctx)
-        eligible, excluded = candidates(
-            self.gateway.config.models, ctx.body, ctx.stream, guess.task, spec, lambda n: self.allowed(ctx, n)
-        )
+        models = self.gateway.config.models
+        if guess.plausible:
+            safest = safest_task(
+                guess.plausible, models, ctx.body, ctx.stream, alias, spec, lambda n: self.allowed(ctx, n)
+            )
+            guess = TaskGuess(safest, guess.confidence, f"safest of {'/'.join(guess.plausible)}, classifier unsure")
+        eligible, excluded = candidates(models, ctx.body, ctx.stream, guess.task, spec, lambda n: self.allowed(ctx, n))
         if not eligible:
             reasons = "; ".join(f"{c.name}: {c.why}" for c in excluded) or "no chat model is allowed"
             raise InvalidRequest(

@@ -1,0 +1,77 @@
+"""The task classifier, its calibration and the safe default for unsure requests (no server)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmgw.config import ModelConfig, RouteSelectionConfig
+from llmgw.routing import tasks
+from llmgw.routing.select import safest_task
+from llmgw.routing.tasks import TaskClassifier, classifier_for, plausible
+
+
+def model(price: float, **quality: float) -> ModelConfig:
+    return ModelConfig(
+        provider="p",
+        upstream_id="x",
+        price={"input_per_mtok": price, "output_per_mtok": price},
+        quality=quality,
+    )
+
+
+BODY = {"messages": [{"role": "user", "content": "help me with this"}]}
+
+
+def test_safest_task_sends_a_code_or_chat_request_to_the_model_that_can_do_both() -> None:
+    models = {"cheap": model(0.1, chat=0.9, code=0.5), "big": model(10.0, chat=0.95, code=0.95)}
+    spec = RouteSelectionConfig(quality_floor=0.8)
+    # chat alone would pick cheap, which is poor at code; code picks big, good at both
+    assert safest_task(("chat", "code"), models, BODY, False, "auto", spec, lambda _: True) == "code"
+    # a catalog where the cheap model does both: no reason to pay more, the more probable task stays
+    both = {"cheap": model(0.1, chat=0.9, code=0.9), "big": model(10.0, chat=0.95, code=0.95)}
+    assert safest_task(("chat", "code"), both, BODY, False, "auto", spec, lambda _: True) == "chat"
+    # the key may not use big: then nothing is safer than what is allowed
+    assert safest_task(("chat", "code"), models, BODY, False, "auto", spec, lambda n: n == "cheap") == "chat"
+
+
+def test_plausible_tasks_hold_ninety_percent_of_the_probability_at_most_three() -> None:
+    assert plausible({"code": 0.95, "chat": 0.05}) == ("code",)
+    assert plausible({"code": 0.5, "chat": 0.3, "math": 0.15, "extract": 0.05}) == ("code", "chat", "math")
+    assert plausible({"a": 0.3, "b": 0.25, "c": 0.2, "d": 0.15, "e": 0.1}) == ("a", "b", "c")
+
+
+def test_best_temperature_recovers_the_temperature_the_labels_were_drawn_with() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (4000, 5))
+    drawn = np.array([rng.choice(5, p=p) for p in tasks.softmax(logits, 2.0)])
+    assert tasks.best_temperature(logits, drawn) == pytest.approx(2.0, rel=0.15)
+    assert tasks.best_temperature(logits, logits.argmax(1)) < 0.5  # always right: sharpen
+
+
+@pytest.fixture(scope="module")
+def classifier() -> TaskClassifier:
+    return classifier_for({}, False)  # the one the gateway builds (and caches per process)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write a Go function that returns the nth Fibonacci number.",
+        "SELECT name, COUNT(*) FROM orders GROUP BY name is too slow on 10M rows, how do I speed it up?",
+        "Write a Dockerfile for a Rust web server with a multi-stage build.",
+        "Refactor this JavaScript so it doesn't use global variables.",
+        "ModuleNotFoundError: No module named 'numpy' when I run my script in a venv",
+        "Write a shell one-liner that counts lines in all .py files.",
+    ],
+)
+def test_code_requests_of_every_kind_are_code_and_confident(classifier: TaskClassifier, text: str) -> None:
+    task, confidence = classifier.classify(text)
+    assert task == "code"
+    assert confidence >= 0.5  # well above the shipped threshold
+
+
+def test_probabilities_are_calibrated_not_the_fit_s_own(classifier: TaskClassifier) -> None:
+    probs = classifier.probabilities("Write a Go function that returns the nth Fibonacci number.")
+    assert list(probs) == sorted(probs, key=lambda t: -probs[t]) and sum(probs.values()) == pytest.approx(1.0)
+    assert classifier.temperature != 1.0  # fitted on out-of-fold exemplar scores
