@@ -19,6 +19,11 @@ gateway exactly as a client would:
                        array), ``usage_text`` (token counts are strings), ``negative_usage``
 
 Every request body and whether the client went away mid-stream are recorded.
+
+``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
+input holding a word of ``FakeUpstream.flag_words`` is flagged (``violence`` 0.97, else 0.01);
+``#mod-status:500`` anywhere in the batch answers that status, ``#mod-sleep:2`` waits first.
+Its request bodies are in ``FakeUpstream.moderations``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ class FakeUpstream:
         self.completed_streams = 0
         self.attempts: Counter[str] = Counter()
         self.scripts: dict[str, str] = {}
+        self.moderations: list[dict[str, Any]] = []
+        self.flag_words: set[str] = {"forbidden-fruit"}
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -69,6 +76,7 @@ class FakeUpstream:
         self.disconnects = 0
         self.completed_streams = 0
         self.attempts.clear()
+        self.moderations.clear()
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -209,6 +217,24 @@ class FakeUpstream:
             }
         )
 
+    async def moderate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderations.append(body)
+        self.headers.append(dict(request.headers))
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        d = {name: value for name, value in DIRECTIVE.findall(" ".join(inputs))}
+        if "mod-sleep" in d:
+            await asyncio.sleep(float(d["mod-sleep"]))
+        if "mod-status" in d:
+            return error(int(d["mod-status"]), "scripted moderation failure")
+        results = []
+        for text in inputs:
+            hit = any(word in text.lower() for word in self.flag_words)
+            score = 0.97 if hit else 0.01
+            results.append({"flagged": hit, "categories": {"violence": hit, "harassment": False},
+                            "category_scores": {"violence": score, "harassment": 0.02}})  # fmt: skip
+        return web.json_response({"id": "modr-1", "model": body.get("model") or "fake-moderation", "results": results})
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeUpstream:
@@ -223,6 +249,7 @@ class FakeUpstream:
         app = web.Application(handler_args={"tcp_keepalive": True})
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/moderations", self.moderate)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         self._loop.run_until_complete(self._runner.setup())

@@ -32,6 +32,9 @@ class OutputVerdict:
     scores: dict[str, float] = field(default_factory=dict)
     entities: list[dict[str, Any]] = field(default_factory=list)
     window: int = -1  # index of the violating window
+    #: per window: the highest harm-category score, and whether a category reached its threshold
+    #: (every window, also past a violation: guard providers' verdicts are combined with these)
+    harm: list[tuple[bool, float]] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +87,13 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
     rules = policy.moderation
     verdict = OutputVerdict()
     results = moderator(tuple(rules.lexicon)).score_many(texts)
+    verdict.harm = [
+        (
+            any(score >= rules.categories.get(c, rules.threshold) for c, score in r.categories.items()),
+            round(float(max(r.categories.values(), default=0.0)), 4),
+        )
+        for r in results
+    ]
     for i, (text, result) in enumerate(zip(texts, results, strict=True)):
         if canary and canary in text:  # certain, so it wins over any classifier's guess
             verdict.violation, verdict.window = "system_prompt_leak", i

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmgw.config import ConfigError
 
@@ -64,6 +64,40 @@ class PiiPolicy(Strict):
         return sorted(kinds)
 
 
+class Combination(Strict):
+    """Which guard providers a check consults and how their verdicts join the built-in detector's."""
+
+    #: names from the policy's ``providers``
+    providers: list[str] = Field(min_length=1)
+    #: ``any`` provider (or the built-in detector) flagging is enough; ``all`` must; ``weighted``:
+    #: the weighted mean of the scores reaches ``threshold``
+    combine: Literal["any", "all", "weighted"] = "any"
+    #: whether the built-in detector takes part (it still runs: its scores are logged)
+    builtin: bool = True
+    #: weights for ``weighted`` by provider name, ``builtin`` for the built-in detector; default 1
+    weights: dict[str, float] = {}
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class ModerationEndpoint(Strict):
+    """Any OpenAI-compatible ``POST /v1/moderations`` (OpenAI, or a self-hosted one)."""
+
+    kind: Literal["openai_moderation"]
+    url: str = Field(description="base URL up to /v1, e.g. https://api.openai.com/v1")
+    model: str | None = None
+    #: environment variable holding the API key (keys never go into policy files)
+    api_key_env: str | None = None
+    #: None: the endpoint's own ``flagged``; a number: flagged when a watched category's score reaches it
+    threshold: float | None = Field(None, ge=0, le=1)
+    #: categories that count (others are logged but ignored); empty: all
+    categories: list[str] = []
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+
+ProviderSpec = Annotated[ModerationEndpoint, Field(discriminator="kind")]
+
+
 class InjectionPolicy(Strict):
     enabled: bool = True
     threshold: float = Field(0.5, ge=0, le=1)
@@ -73,6 +107,9 @@ class InjectionPolicy(Strict):
     #: thresholds per source, overriding ``threshold`` (passages and tool outputs are longer and
     #: noisier than user turns: the shipped classifier's 1%-FPR point there is about 0.59)
     source_thresholds: dict[Literal["user", "retrieved", "tool"], float] = {"retrieved": 0.6, "tool": 0.6}
+
+    #: guard providers consulted per source (``llmgw.guards.providers``)
+    providers: dict[Literal["user", "retrieved", "tool"], Combination] = {}
 
     def threshold_for(self, source: str) -> float:
         return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
@@ -95,6 +132,8 @@ class ModerationPolicy(Strict):
     secrets: Literal["allow", "flag", "block"] = "block"
     canary: bool = True
     lexicon: list[str] = []
+    #: guard providers consulted on every window the built-in moderator reads
+    providers: Combination | None = None
 
 
 class Policy(Strict):
@@ -105,6 +144,20 @@ class Policy(Strict):
     pii: PiiPolicy = PiiPolicy()
     injection: InjectionPolicy = InjectionPolicy()
     moderation: ModerationPolicy = ModerationPolicy()
+    #: guard providers by name, used by ``injection.providers`` and ``moderation.providers``
+    providers: dict[str, ProviderSpec] = {}
+
+    @model_validator(mode="after")
+    def _known_providers(self) -> Policy:
+        rules = [
+            *self.injection.providers.values(),
+            *([self.moderation.providers] if self.moderation.providers else []),
+        ]
+        for rule in rules:
+            missing = sorted(set(rule.providers) - set(self.providers))
+            if missing:
+                raise ValueError(f"unknown guard provider(s) {missing}; define them under `providers`")
+        return self
 
     @property
     def label(self) -> str:

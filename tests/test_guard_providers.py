@@ -1,0 +1,153 @@
+"""Guard providers (llmgw.guards.providers): the socket for stronger detectors, each against a real local server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from llmgw.config import ConfigError
+from llmgw.guards.policy import Combination, ModerationEndpoint, load_policy
+from llmgw.guards.providers import Verdict, combine
+from llmgw.guards.providers.moderation_api import ModerationApiProvider
+from tests.conftest import RunningGateway
+from tests.test_guards_e2e import events
+from tests.upstream import FakeUpstream
+
+FLAGGED = "Which tree in the old garden grew the forbidden-fruit?"  # the built-in detector: 0.003
+BENIGN = "What is a good recipe for apple pie?"
+
+# --- the combination rules -------------------------------------------------------------------
+
+
+def test_any_all_and_weighted_combinations() -> None:
+    yes, no = Verdict(True, 0.9), Verdict(False, 0.1)
+    assert combine(Combination(providers=["a"]), (False, 0.2), {"a": yes}) == (True, 0.9)
+    assert combine(Combination(providers=["a"], combine="all"), (False, 0.2), {"a": yes})[0] is False
+    assert combine(Combination(providers=["a"], combine="all"), (True, 0.7), {"a": yes})[0] is True
+    assert combine(Combination(providers=["a"], builtin=False), (True, 0.9), {"a": no})[0] is False
+    weighted = Combination(providers=["a", "b"], combine="weighted", weights={"builtin": 2}, threshold=0.5)
+    assert combine(weighted, (False, 0.2), {"a": yes, "b": no}) == (False, pytest.approx(0.35))
+    assert combine(weighted, (True, 0.8), {"a": yes, "b": no}) == (True, pytest.approx(0.65))
+    # a provider that failed open is absent: the others decide
+    assert combine(Combination(providers=["a"], combine="all"), (True, 0.7), {}) == (True, 0.7)
+
+
+def test_a_policy_naming_an_undefined_provider_or_an_unknown_key_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("injection: {providers: {user: {providers: [nope]}}}\n")
+    with pytest.raises(ConfigError, match="unknown guard provider"):
+        load_policy(path)
+    path.write_text("providers: {m: {kind: openai_moderation, url: http://x/v1, colour: red}}\n")
+    with pytest.raises(ConfigError, match="colour"):
+        load_policy(path)
+
+
+# --- OpenAI-compatible moderation endpoint ---------------------------------------------------
+
+
+def test_moderation_endpoint_verdicts(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_MOD_KEY", "sk-mod-123")
+    spec = ModerationEndpoint(kind="openai_moderation", url=upstream.base_url, model="omni", api_key_env="TEST_MOD_KEY")
+    upstream.reset()
+    verdicts = asyncio.run(ModerationApiProvider("mod", spec).check([FLAGGED, BENIGN], "user"))
+    assert [v.flagged for v in verdicts] == [True, False]
+    assert verdicts[0].detail == "violence" and verdicts[0].categories["violence"] == 0.97
+    assert upstream.moderations == [{"input": [FLAGGED, BENIGN], "model": "omni"}]
+    assert upstream.headers[-1]["Authorization"] == "Bearer sk-mod-123"
+    # a threshold on the scores, narrowed to categories that are not the flagged one: nothing counts
+    narrow = spec.model_copy(update={"threshold": 0.5, "categories": ["harassment"]})
+    assert [v.flagged for v in asyncio.run(ModerationApiProvider("mod", narrow).check([FLAGGED], "user"))] == [False]
+
+
+# --- through the real server -----------------------------------------------------------------
+
+POLICY = """
+on_error: {on_error}
+providers:
+  mod:
+    kind: openai_moderation
+    url: {url}
+    model: omni-moderation-latest
+{spec_extra}
+injection:
+  threshold: 0.5
+  action: block
+  providers:
+    user: {{providers: [mod], combine: {combine}}}
+moderation:
+  threshold: 0.5
+  window_words: 4
+  providers: {{providers: [mod], combine: {combine}}}
+"""
+
+
+@pytest.fixture()
+def provided(make_gateway: Any, tmp_path: Path, upstream: FakeUpstream) -> Any:
+    def make(combine: str = "any", on_error: str = "closed", spec_extra: str = "") -> RunningGateway:
+        folder = tmp_path / "guardrails"
+        folder.mkdir(exist_ok=True)
+        text = POLICY.format(url=upstream.base_url, combine=combine, on_error=on_error, spec_extra=spec_extra)
+        (folder / "default.yaml").write_text(text)
+        upstream.reset()
+        return make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
+
+    return make
+
+
+def test_moderation_endpoint_blocks_a_user_turn_and_the_event_names_it(provided: Any, upstream: FakeUpstream) -> None:
+    gw = provided()
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": FLAGGED}])
+    assert info.value.body["code"] == "prompt_injection"
+    assert upstream.requests == []  # refused before the model was called
+    assert upstream.moderations[0]["input"] == [FLAGGED]
+    flagged = events(gw, guard="injection:mod")
+    assert [(e["verdict"], e["source"], e["detail"]) for e in flagged] == [("flag", "user", "violence")]
+    blocked = events(gw, guard="injection", verdict="block")
+    assert len(blocked) == 1 and "mod" in blocked[0]["detail"] and blocked[0]["scores"]["provider:mod"] == 0.97
+    answer = gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": BENIGN}])
+    assert answer.choices[0].message.content
+    assert [e["verdict"] for e in events(gw, guard="injection:mod")].count("allow") == 1
+
+
+def test_moderation_endpoint_stops_an_answer_streamed_or_not(provided: Any, upstream: FakeUpstream) -> None:
+    gw = provided()
+    upstream.scripts["fruit"] = "Here is the story of the forbidden-fruit and the garden it grew in ."
+    messages = [{"role": "user", "content": "Tell me a story #say:fruit"}]
+    answer = gw.client().chat.completions.create(model="test-model", messages=messages)
+    assert answer.choices[0].finish_reason == "content_filter" and answer.choices[0].message.content is None
+    with pytest.raises(openai.APIError):
+        text = ""
+        for chunk in gw.client().chat.completions.create(model="test-model", messages=messages, stream=True):
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+    assert "forbidden-fruit" not in text
+    blocks = events(gw, guard="moderation", verdict="block")
+    assert len({e["request_id"] for e in blocks}) == 2 and all(e["detail"] == "violence" for e in blocks)
+    assert "flag" in {e["verdict"] for e in events(gw, guard="moderation:mod")}
+
+
+def test_combine_all_needs_the_builtin_detector_too(provided: Any, upstream: FakeUpstream) -> None:
+    gw = provided(combine="all")
+    answer = gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": FLAGGED}])
+    assert answer.choices[0].message.content  # the built-in detector does not agree: let through
+    assert [e["verdict"] for e in events(gw, guard="injection:mod")] == ["flag"]
+
+
+def test_a_failing_provider_fails_closed_or_open(provided: Any, upstream: FakeUpstream) -> None:
+    messages = [{"role": "user", "content": "Hello there #mod-status:500"}]
+    gw = provided()
+    with pytest.raises(openai.InternalServerError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=messages)
+    assert info.value.status_code == 503 and info.value.body["code"] == "guard_unavailable"
+    assert [e["verdict"] for e in events(gw, guard="injection:mod")] == ["error"]
+    opened = provided(spec_extra="    on_error: open\n    timeout_s: 0.5")
+    assert opened.client().chat.completions.create(model="test-model", messages=messages).choices[0].message.content
+    slow = [{"role": "user", "content": "Hello there #mod-sleep:3"}]
+    assert opened.client().chat.completions.create(model="test-model", messages=slow).choices[0].message.content
+    errors = events(opened, guard="injection:mod", verdict="error")
+    assert any("timed out" in e["detail"] for e in errors) and any("500" in e["detail"] for e in errors)
