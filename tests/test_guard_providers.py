@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from llmgw.config import ConfigError
 from llmgw.guards.policy import Combination, ModerationEndpoint, load_policy
 from llmgw.guards.providers import Verdict, combine
+from llmgw.guards.providers.judge import parse_verdict
 from llmgw.guards.providers.moderation_api import ModerationApiProvider
 from tests.conftest import RunningGateway
 from tests.test_guards_e2e import events
@@ -151,3 +153,92 @@ def test_a_failing_provider_fails_closed_or_open(provided: Any, upstream: FakeUp
     assert opened.client().chat.completions.create(model="test-model", messages=slow).choices[0].message.content
     errors = events(opened, guard="injection:mod", verdict="error")
     assert any("timed out" in e["detail"] for e in errors) and any("500" in e["detail"] for e in errors)
+
+
+# --- LLM judge through a catalog model -------------------------------------------------------
+
+
+def test_judge_replies_are_parsed_in_both_forms() -> None:
+    assert parse_verdict("safe") == Verdict(False, 0.0)
+    unsafe = parse_verdict("unsafe\nS1,S10")
+    assert unsafe.flagged and unsafe.score == 1.0 and unsafe.detail == "S1,S10"
+    assert parse_verdict(' {"flagged": true, "score": 0.8, "categories": ["injection"]}').detail == "injection"
+    assert parse_verdict('```json\n{"verdict": "safe"}\n```').flagged is False
+    assert parse_verdict('Verdict: {"flagged": false, "score": 0.1}', "json").score == 0.1
+    for bad in ("I think it is fine", '{"score": 0.3}', "{not json"):
+        with pytest.raises(ValueError):
+            parse_verdict(bad)
+
+
+JUDGE_POLICY = """
+providers:
+  guard:
+    kind: llm_judge
+    model: other-model
+    prompt: {prompt}
+    format: {format}
+{extra}
+injection:
+  providers: {{user: {{providers: [guard], builtin: false}}}}
+moderation:
+  window_words: 4
+  providers: {{providers: [guard]}}
+"""
+
+
+@pytest.fixture()
+def judged(make_gateway: Any, tmp_path: Path, upstream: FakeUpstream) -> Any:
+    def make(prompt: str = "guards/llama-guard", format: str = "llama_guard", extra: str = "") -> RunningGateway:
+        folder = tmp_path / "guardrails"
+        folder.mkdir(exist_ok=True)
+        (folder / "default.yaml").write_text(JUDGE_POLICY.format(prompt=prompt, format=format, extra=extra))
+        upstream.reset()
+        return make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
+
+    return make
+
+
+def test_llama_guard_judge_blocks_and_the_event_names_it(judged: Any, upstream: FakeUpstream) -> None:
+    gw = judged(extra="    categories: [S1, S2]")
+    upstream.judges["fake-2"] = lambda text: "unsafe\nS1" if "forbidden-fruit" in text else "safe"
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": FLAGGED}])
+    assert info.value.body["code"] == "prompt_injection"
+    assert [r["model"] for r in upstream.requests] == ["fake-2"]  # the judge only: the model was never called
+    judge_call = upstream.requests[0]
+    assert judge_call["messages"] == [{"role": "user", "content": FLAGGED}] and judge_call["temperature"] == 0
+    assert [(e["verdict"], e["detail"]) for e in events(gw, guard="injection:guard")] == [("flag", "S1")]
+    assert gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": BENIGN}])
+    # a category the policy does not watch does not count
+    upstream.judges["fake-2"] = lambda text: "unsafe\nS9" if "forbidden-fruit" in text else "safe"
+    assert gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": FLAGGED}])
+
+
+def test_json_judge_stops_an_answer(judged: Any, upstream: FakeUpstream) -> None:
+    gw = judged(prompt="guards/judge-json", format="json")
+
+    def verdict(text: str) -> str:
+        flagged = "forbidden-fruit" in text
+        return json.dumps({"flagged": flagged, "score": 0.9 if flagged else 0.05, "categories": ["harm"] * flagged})
+
+    upstream.judges["fake-2"] = verdict
+    upstream.scripts["fruit"] = "Here is the story of the forbidden-fruit and the garden it grew in ."
+    answer = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "Tell me a story #say:fruit"}]
+    )
+    assert answer.choices[0].finish_reason == "content_filter"
+    judge_calls = [r["messages"] for r in upstream.requests if r["model"] == "fake-2"]
+    window = next(m for m in judge_calls if "forbidden-fruit" in m[-1]["content"])
+    assert "<text>" in window[-1]["content"]
+    assert "harmful" in window[0]["content"]  # the template's output branch: the source reaches it
+    assert "prompt injection" in judge_calls[0][0]["content"]  # the user turn was judged as an input
+    assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["harm"]
+
+
+def test_an_unreadable_judge_reply_fails_closed(judged: Any, upstream: FakeUpstream) -> None:
+    gw = judged()
+    upstream.judges["fake-2"] = lambda text: "Sure! Here is a poem instead."
+    with pytest.raises(openai.InternalServerError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": BENIGN}])
+    assert info.value.body["code"] == "guard_unavailable"
+    assert "neither" in events(gw, guard="injection:guard", verdict="error")[0]["detail"]

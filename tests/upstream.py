@@ -23,7 +23,8 @@ Every request body and whether the client went away mid-stream are recorded.
 ``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
 input holding a word of ``FakeUpstream.flag_words`` is flagged (``violence`` 0.97, else 0.01);
 ``#mod-status:500`` anywhere in the batch answers that status, ``#mod-sleep:2`` waits first.
-Its request bodies are in ``FakeUpstream.moderations``.
+Its request bodies are in ``FakeUpstream.moderations``. A chat request for an upstream model in
+``FakeUpstream.judges`` is answered by that function of its last user message (a guard judge).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class FakeUpstream:
         self.scripts: dict[str, str] = {}
         self.moderations: list[dict[str, Any]] = []
         self.flag_words: set[str] = {"forbidden-fruit"}
+        #: upstream model id -> the answer to its last user message (a guard judge's verdict)
+        self.judges: dict[str, Any] = {}
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -77,6 +80,7 @@ class FakeUpstream:
         self.completed_streams = 0
         self.attempts.clear()
         self.moderations.clear()
+        self.judges.clear()
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -97,6 +101,12 @@ class FakeUpstream:
             return error(status, f"scripted {status}", headers={"retry-after": "0"} if status == 429 else None)
         model = body.get("model", "fake")
         n = int(body.get("n") or 1)
+        if model in self.judges:
+            verdict = self.judges[model](last_user(body))
+            message = {"role": "assistant", "content": verdict}
+            choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
+            return web.json_response({"id": "up-j", "object": "chat.completion", "created": int(time.time()),
+                                      "model": model, "usage": usage(body, 1), "choices": choices})  # fmt: skip
         if body.get("stream"):
             return await self.stream(request, body, d, model, n)
         message: dict[str, Any] = {"role": "assistant", "content": self.answer(body, d)}

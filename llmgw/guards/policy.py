@@ -95,7 +95,22 @@ class ModerationEndpoint(Strict):
     on_error: Literal["closed", "open"] | None = None
 
 
-ProviderSpec = Annotated[ModerationEndpoint, Field(discriminator="kind")]
+class LlmJudge(Strict):
+    """A catalog model as a judge (Llama Guard behind vLLM/Ollama, or any model with a JSON verdict)."""
+
+    kind: Literal["llm_judge"]
+    model: str = Field(description="a model of the gateway's catalog (`models`)")
+    prompt: str = Field("guards/llama-guard", description="template id in prompts/; gets `content` and `source`")
+    #: how the reply is read: ``llama_guard`` (safe / unsafe + S-codes), ``json``, or ``auto``
+    format: Literal["auto", "llama_guard", "json"] = "auto"
+    #: flagged categories that count (Llama Guard codes such as S1, or JSON category names); empty: all
+    categories: list[str] = []
+    max_tokens: int = Field(64, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+
+ProviderSpec = Annotated[ModerationEndpoint | LlmJudge, Field(discriminator="kind")]
 
 
 class InjectionPolicy(Strict):

@@ -10,14 +10,17 @@ Every decision is logged as a guard event holding masked text only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmgw.context import RequestContext
@@ -27,11 +30,15 @@ from llmgw.guards.pii import Finding, Masker
 from llmgw.guards.policy import Combination, Policy
 from llmgw.guards.providers import Verdict as ProviderVerdict
 from llmgw.guards.providers import combine, consult
+from llmgw.guards.providers.judge import Hooks
 from llmgw.guards.providers.registry import lineup
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, injection_detector
+from llmgw.providers.base import UpstreamCall
 from llmgw.schemas import CHAT_FIELDS
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import SETTLED, logged_user, scanned_user, settle_user
+from llmgw.templates.store import Address, WorkingTreeSource, load_template
+from llmgw.templates.template import CompiledTemplate
 
 SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
 FIELD = "field"  # a request field outside the conversation (scanned for PII, not for injection)
@@ -230,6 +237,47 @@ async def mask_stored_text(gateway: Any, ctx: RequestContext, text: str, where: 
     return Masker(policy.pii, salt=runtime.salt).apply(text, findings, where)[0]
 
 
+_JUDGE_TEMPLATES: dict[tuple[str, str], CompiledTemplate] = {}
+
+
+def judge_hooks(gateway: Any) -> Hooks:
+    """How an LLM judge reaches this gateway: its template (versioned through the prompt store when
+    templates are on, else the working tree's ``prompts/``, else the llmgw checkout's), and a
+    non-streamed completion from a catalog model through the model's provider."""
+    config = gateway.config.templates
+
+    async def messages(template_id: str, variables: dict[str, Any]) -> list[dict[str, str]]:
+        if config.enabled:
+            template = await gateway.prompts.get(Address.parse(template_id))
+        else:
+            root = Path(config.repo)
+            if not (root / config.dir).is_dir():
+                root = Path(__file__).resolve().parents[2]  # the shipped prompts/
+            key = (str(root.resolve()), template_id)
+            template = _JUDGE_TEMPLATES.get(key)
+            if template is None:
+                source = WorkingTreeSource(root)
+                template = await asyncio.to_thread(load_template, source, config.dir, template_id,
+                                                   config.max_output_chars)  # fmt: skip
+                _JUDGE_TEMPLATES[key] = template
+        return template.render(variables, param="guard judge template")
+
+    async def complete(model_name: str, chat: list[dict[str, str]], max_tokens: int) -> str:
+        model = gateway.config.models.get(model_name)
+        if model is None:
+            raise ValueError(f"judge model {model_name!r} is not in the catalog")
+        body = {"model": model.upstream_id, "messages": chat, "temperature": 0, "max_tokens": max_tokens}
+        # the caller's timeout bounds the call; the deadline only keeps the provider's retries inside it
+        call = UpstreamCall(body, model.upstream_id, time.monotonic() + 60)
+        completion = await gateway.providers[model.provider].complete(call)
+        content = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content")
+        if not isinstance(content, str):
+            raise ValueError("the judge model gave no text")
+        return content
+
+    return Hooks(messages, complete)
+
+
 async def consult_providers(
     gateway: Any, ctx: RequestContext, policy: Policy, rule: Combination, texts: list[str], source: str, check: str
 ) -> list[dict[str, ProviderVerdict]]:
@@ -243,7 +291,7 @@ async def consult_providers(
     route_open = ctx.route is not None and ctx.route.guard_failure == "open"
     stage = "output" if source == "output" else "input"
     per_text: list[dict[str, ProviderVerdict]] = [{} for _ in texts]
-    for outcome in await consult(lineup(policy, rule), texts, source):
+    for outcome in await consult(lineup(policy, rule, judge_hooks(gateway)), texts, source):
         guard = f"{check}:{outcome.provider}"
         if outcome.verdicts is None:
             log_event(gateway, ctx, policy, guard, "error", stage=stage, source=source, scores={"failed": 1.0},
