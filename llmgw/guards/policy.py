@@ -110,7 +110,23 @@ class LlmJudge(Strict):
     on_error: Literal["closed", "open"] | None = None
 
 
-ProviderSpec = Annotated[ModerationEndpoint | LlmJudge, Field(discriminator="kind")]
+class BedrockGuardrail(Strict):
+    """Amazon Bedrock Guardrails (``ApplyGuardrail``); credentials from the AWS chain (env, profile, role)."""
+
+    kind: Literal["bedrock_guardrail"]
+    guardrail_id: str
+    guardrail_version: str = Field(description="a version number, or DRAFT")
+    region: str = "us-east-1"
+    profile: str | None = None
+    endpoint_url: str | None = None
+    #: what counts: content filter types (PROMPT_ATTACK, HATE...), denied topic names, WORDS, PII types; empty: any
+    categories: list[str] = []
+    max_concurrency: int = Field(8, gt=0, description="threads for the blocking boto3 calls")
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+
+ProviderSpec = Annotated[ModerationEndpoint | LlmJudge | BedrockGuardrail, Field(discriminator="kind")]
 
 
 class InjectionPolicy(Strict):

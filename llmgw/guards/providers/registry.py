@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgw.guards.policy import Combination, LlmJudge, ModerationEndpoint, Policy
+from llmgw.guards.policy import BedrockGuardrail, Combination, LlmJudge, ModerationEndpoint, Policy
 from llmgw.guards.providers import GuardProvider
 
 _BUILT: dict[str, GuardProvider] = {}
@@ -19,6 +19,10 @@ def build(name: str, spec: Any, hooks: Any = None) -> GuardProvider:
         from llmgw.guards.providers.moderation_api import ModerationApiProvider
 
         return ModerationApiProvider(name, spec)
+    if isinstance(spec, BedrockGuardrail):
+        from llmgw.guards.providers.bedrock_guardrail import BedrockGuardrailProvider
+
+        return BedrockGuardrailProvider(name, spec)
     if isinstance(spec, LlmJudge):
         from llmgw.guards.providers.judge import JudgeProvider
 
