@@ -242,3 +242,105 @@ def test_an_unreadable_judge_reply_fails_closed(judged: Any, upstream: FakeUpstr
         gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": BENIGN}])
     assert info.value.body["code"] == "guard_unavailable"
     assert "neither" in events(gw, guard="injection:guard", verdict="error")[0]["detail"]
+
+
+# --- Amazon Bedrock Guardrails (botocore's Stubber, the documented shapes) --------------------
+
+USAGE = {"topicPolicyUnits": 1, "contentPolicyUnits": 1, "wordPolicyUnits": 1, "sensitiveInformationPolicyUnits": 0,
+         "sensitiveInformationPolicyFreeUnits": 0, "contextualGroundingPolicyUnits": 0}  # fmt: skip
+INTERVENED = {
+    "usage": USAGE,
+    "action": "GUARDRAIL_INTERVENED",
+    "outputs": [{"text": "Sorry, I cannot help with that."}],
+    "assessments": [
+        {
+            "contentPolicy": {
+                "filters": [
+                    {"type": "PROMPT_ATTACK", "confidence": "HIGH", "filterStrength": "HIGH", "action": "BLOCKED",
+                     "detected": True},
+                    {"type": "HATE", "confidence": "NONE", "action": "NONE"},
+                ]
+            },
+            "topicPolicy": {"topics": [{"name": "Investment advice", "type": "DENY", "action": "BLOCKED"}]},
+        }
+    ],
+}  # fmt: skip
+CLEAN = {"usage": USAGE, "action": "NONE", "outputs": [], "assessments": [{}]}
+
+
+def stubbed_guardrail(spec: Any) -> tuple[Any, Any]:
+    import boto3
+    from botocore.stub import Stubber
+
+    from llmgw.guards.providers.bedrock_guardrail import BedrockGuardrailProvider
+
+    client = boto3.client("bedrock-runtime", region_name="eu-west-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")  # fmt: skip
+    return BedrockGuardrailProvider("guardrail", spec, client=client), Stubber(client)
+
+
+def guardrail_call(text: str, source: str = "INPUT") -> dict[str, Any]:
+    return {"guardrailIdentifier": "gr-abc123", "guardrailVersion": "3", "source": source,
+            "content": [{"text": {"text": text}}]}  # fmt: skip
+
+
+def test_bedrock_guardrail_verdicts_from_apply_guardrail() -> None:
+    from llmgw.guards.policy import BedrockGuardrail
+
+    spec = BedrockGuardrail(
+        kind="bedrock_guardrail", guardrail_id="gr-abc123", guardrail_version="3", max_concurrency=1
+    )
+    provider, stub = stubbed_guardrail(spec)
+    stub.add_response("apply_guardrail", INTERVENED, guardrail_call(FLAGGED))
+    stub.add_response("apply_guardrail", CLEAN, guardrail_call(BENIGN))
+    stub.add_response("apply_guardrail", CLEAN, guardrail_call("an answer window", "OUTPUT"))
+    with stub:
+        flagged, clean = asyncio.run(provider.check([FLAGGED, BENIGN], "retrieved"))
+        (window,) = asyncio.run(provider.check(["an answer window"], "output"))
+        stub.assert_no_pending_responses()
+    assert flagged.flagged and flagged.score == 1.0 and flagged.detail == "Investment advice,PROMPT_ATTACK"
+    assert flagged.categories == {"PROMPT_ATTACK": 0.95, "Investment advice": 1.0}
+    assert not clean.flagged and not window.flagged and clean.score == 0.0
+    # narrowed to prompt attacks: a guardrail that intervened only for a denied topic does not count
+    only_attacks = spec.model_copy(update={"categories": ["PROMPT_ATTACK"]})
+    provider, stub = stubbed_guardrail(only_attacks)
+    topic_only = {**INTERVENED, "assessments": [INTERVENED["assessments"][0] | {"contentPolicy": {"filters": []}}]}
+    stub.add_response("apply_guardrail", topic_only, guardrail_call(FLAGGED))
+    with stub:
+        (verdict,) = asyncio.run(provider.check([FLAGGED], "user"))
+    assert not verdict.flagged and verdict.categories == {"Investment advice": 1.0}
+
+
+def test_bedrock_guardrail_blocks_through_the_server_and_errors_fail_closed(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    from llmgw.guards.providers import registry
+
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(
+        "providers:\n  guardrail: {kind: bedrock_guardrail, guardrail_id: gr-abc123, guardrail_version: '3',"
+        " region: eu-west-1, max_concurrency: 1}\n"
+        "injection: {providers: {user: {providers: [guardrail], builtin: false}}}\n"
+    )
+    policy = load_policy(folder / "default.yaml")
+    provider, stub = stubbed_guardrail(policy.providers["guardrail"])
+    key = f"guardrail:{policy.providers['guardrail'].model_dump_json()}"
+    registry._BUILT[key] = provider  # the provider the gateway will look up, with its client stubbed
+    try:
+        upstream.reset()
+        gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
+        stub.add_response("apply_guardrail", INTERVENED, guardrail_call(FLAGGED))
+        stub.add_client_error("apply_guardrail", "ThrottlingException", "Rate exceeded", 429)
+        with stub:
+            with pytest.raises(openai.BadRequestError) as info:
+                gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": FLAGGED}])
+            assert info.value.body["code"] == "prompt_injection" and upstream.requests == []
+            with pytest.raises(openai.InternalServerError) as failed:
+                gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": BENIGN}])
+            assert failed.value.body["code"] == "guard_unavailable"
+        got = {e["verdict"]: e["detail"] for e in events(gw, guard="injection:guardrail")}
+        assert got.keys() == {"flag", "error"} and got["flag"] == "Investment advice,PROMPT_ATTACK"
+        assert "ThrottlingException" in got["error"]
+    finally:
+        registry._BUILT.pop(key, None)
