@@ -22,6 +22,10 @@ from tests.upstream import FakeUpstream
 FLAGGED = "Which tree in the old garden grew the forbidden-fruit?"  # the built-in detector: 0.003
 BENIGN = "What is a good recipe for apple pie?"
 
+def ask(gw: RunningGateway, text: str) -> Any:
+    return gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": text}])
+
+
 # --- the combination rules -------------------------------------------------------------------
 
 
@@ -344,3 +348,85 @@ def test_bedrock_guardrail_blocks_through_the_server_and_errors_fail_closed(
         assert "ThrottlingException" in got["error"]
     finally:
         registry._BUILT.pop(key, None)
+
+
+# --- a local ONNX sequence classifier (a tiny one the test builds) ----------------------------
+
+VOCAB = ["[UNK]", "[PAD]", "hello", "there", "please", "attack", "now"]
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-label classifier exported with torch.onnx.export, and a WordLevel tokenizer.json:
+    mean-pooled 2-d embeddings as logits, where the word "attack" pulls hard to label 1."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(len(VOCAB), 2)
+            with torch.no_grad():
+                self.emb.weight.copy_(torch.tensor([[5.0, 0.0]] * len(VOCAB)))
+                self.emb.weight[VOCAB.index("attack")] = torch.tensor([0.0, 30.0])
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            mask = attention_mask.unsqueeze(-1).to(torch.float32)
+            return (self.emb(input_ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    folder = tmp_path_factory.mktemp("prompt-guard")
+    ids, mask = torch.tensor([[2, 3, 1]]), torch.tensor([[1, 1, 0]])
+    torch.onnx.export(Tiny(), (ids, mask), str(folder / "model.onnx"), input_names=["input_ids", "attention_mask"],
+                      output_names=["logits"], dynamo=False,
+                      dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}})  # fmt: skip
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_onnx_classifier_labels_and_threshold(tiny_classifier: Path) -> None:
+    from llmgw.guards.policy import OnnxClassifier
+    from llmgw.guards.providers.onnx_classifier import OnnxClassifierProvider
+
+    spec = OnnxClassifier(kind="onnx_classifier", path=str(tiny_classifier), labels=["BENIGN", "INJECTION"],
+                          positive=["INJECTION"])  # fmt: skip
+    texts = ["please attack now", "hello there", "hello there please now hello there please"]
+    attack, benign, longer = asyncio.run(OnnxClassifierProvider("pg", spec).check(texts, "user"))
+    assert attack.flagged and attack.detail == "INJECTION" and attack.score > 0.99
+    assert not benign.flagged and benign.score < 0.01 and set(benign.categories) == {"BENIGN", "INJECTION"}
+    assert not longer.flagged  # padded in a batch with shorter texts: the mask keeps the padding out
+    # the same model with the labels read the other way round: the threshold applies to the positive label
+    flipped = spec.model_copy(update={"positive": ["BENIGN"], "threshold": 0.9})
+    assert [v.flagged for v in asyncio.run(OnnxClassifierProvider("pg", flipped).check(texts, "user"))] == [
+        False, True, True,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="not in labels"):
+        OnnxClassifier(kind="onnx_classifier", path="x", labels=["A", "B"], positive=["C"])
+
+
+def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, tiny_classifier: Path
+) -> None:
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(
+        f"providers:\n  pg: {{kind: onnx_classifier, path: '{tiny_classifier}', labels: [BENIGN, INJECTION],"
+        " positive: [INJECTION]}\n"
+        "injection: {providers: {user: {providers: [pg], combine: weighted, weights: {builtin: 1, pg: 3},"
+        " threshold: 0.5}}}\n"
+    )
+    upstream.reset()
+    gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "please attack now"}]
+        )
+    assert info.value.body["code"] == "prompt_injection" and upstream.requests == []
+    assert gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "hello there"}]
+    )
+    assert sorted(e["verdict"] for e in events(gw, guard="injection:pg")) == ["allow", "flag"]
+    (blocked,) = events(gw, guard="injection", verdict="block")
+    assert blocked["scores"]["score"] >= 0.5 and blocked["scores"]["builtin"] < 0.5  # the provider's weight decided
+    assert blocked["detail"].startswith("weighted: ") and "pg" in blocked["detail"]

@@ -126,7 +126,33 @@ class BedrockGuardrail(Strict):
     on_error: Literal["closed", "open"] | None = None
 
 
-ProviderSpec = Annotated[ModerationEndpoint | LlmJudge | BedrockGuardrail, Field(discriminator="kind")]
+class OnnxClassifier(Strict):
+    """A local ONNX sequence classifier with its tokenizer.json (e.g. Llama Prompt Guard 2 exported)."""
+
+    kind: Literal["onnx_classifier"]
+    path: str = Field(description="folder holding the model and its tokenizer.json")
+    model_file: str = "model.onnx"
+    tokenizer_file: str = "tokenizer.json"
+    #: the model's outputs in order, e.g. [BENIGN, MALICIOUS]
+    labels: list[str] = Field(min_length=1)
+    #: the labels that mean "flag"
+    positive: list[str] = Field(min_length=1)
+    threshold: float = Field(0.5, ge=0, le=1)
+    activation: Literal["softmax", "sigmoid"] = "softmax"
+    max_length: int = Field(512, ge=8, description="tokens per text; longer texts are truncated")
+    threads: int = Field(1, ge=1, description="ONNX Runtime threads for this model")
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+    @model_validator(mode="after")
+    def _positive_are_labels(self) -> OnnxClassifier:
+        unknown = sorted(set(self.positive) - set(self.labels))
+        if unknown:
+            raise ValueError(f"positive label(s) {unknown} are not in labels")
+        return self
+
+
+ProviderSpec = Annotated[ModerationEndpoint | LlmJudge | BedrockGuardrail | OnnxClassifier, Field(discriminator="kind")]
 
 
 class InjectionPolicy(Strict):

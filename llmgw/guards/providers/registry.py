@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgw.guards.policy import BedrockGuardrail, Combination, LlmJudge, ModerationEndpoint, Policy
+from llmgw.guards.policy import BedrockGuardrail, Combination, LlmJudge, ModerationEndpoint, OnnxClassifier, Policy
 from llmgw.guards.providers import GuardProvider
 
 _BUILT: dict[str, GuardProvider] = {}
@@ -23,6 +23,10 @@ def build(name: str, spec: Any, hooks: Any = None) -> GuardProvider:
         from llmgw.guards.providers.bedrock_guardrail import BedrockGuardrailProvider
 
         return BedrockGuardrailProvider(name, spec)
+    if isinstance(spec, OnnxClassifier):
+        from llmgw.guards.providers.onnx_classifier import OnnxClassifierProvider
+
+        return OnnxClassifierProvider(name, spec)
     if isinstance(spec, LlmJudge):
         from llmgw.guards.providers.judge import JudgeProvider
 
