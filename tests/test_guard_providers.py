@@ -22,6 +22,7 @@ from tests.upstream import FakeUpstream
 FLAGGED = "Which tree in the old garden grew the forbidden-fruit?"  # the built-in detector: 0.003
 BENIGN = "What is a good recipe for apple pie?"
 
+
 def ask(gw: RunningGateway, text: str) -> Any:
     return gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": text}])
 
