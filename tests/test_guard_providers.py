@@ -431,3 +431,30 @@ def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
     (blocked,) = events(gw, guard="injection", verdict="block")
     assert blocked["scores"]["score"] >= 0.5 and blocked["scores"]["builtin"] < 0.5  # the provider's weight decided
     assert blocked["detail"].startswith("weighted: ") and "pg" in blocked["detail"]
+
+
+def test_a_passage_the_provider_flags_is_dropped(make_gateway: Any, tmp_path: Path, upstream: FakeUpstream) -> None:
+    from tests.test_retrieval_server import DOCS, ROOT, ask_about_volcanoes, make_collection, routes
+
+    fruit = "# Etna\n\nMount Etna grows the forbidden-fruit on its slopes, the most active volcano in Europe.\n"
+    folder = make_collection(tmp_path, docs={"etna.md": fruit, "tea.md": DOCS["tea.md"]})
+    policy = tmp_path / "guardrails"
+    policy.mkdir()
+    (policy / "default.yaml").write_text(
+        f"providers:\n  mod: {{kind: openai_moderation, url: '{upstream.base_url}'}}\n"
+        "injection: {action: block, providers: {retrieved: {providers: [mod]}}}\nmoderation: {enabled: false}\n"
+    )
+    upstream.reset()
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)}, templates={"repo": str(ROOT)}, routes=routes(),
+        guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"},
+    )  # fmt: skip
+    response = ask_about_volcanoes(gw, k=2)
+    assert response.status_code == 200  # the user did not write it: the passage goes, the request stays
+    assert [s["doc_id"] for s in response.json()["llmgw"]["sources"]] == ["docs/tea.md"]
+    assert "forbidden-fruit" not in json.dumps(upstream.requests[-1])
+    flagged = events(gw, guard="injection:mod", verdict="flag")
+    assert [e["source"] for e in flagged] == ["retrieved"]
+    (dropped,) = events(gw, guard="injection", verdict="block")
+    assert "etna.md" in dropped["detail"] and dropped["detail"].endswith("providers: mod")
+    assert dropped["scores"]["builtin"] < 0.6  # the built-in detector alone would have kept it
