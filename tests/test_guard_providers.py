@@ -458,3 +458,19 @@ def test_a_passage_the_provider_flags_is_dropped(make_gateway: Any, tmp_path: Pa
     (dropped,) = events(gw, guard="injection", verdict="block")
     assert "etna.md" in dropped["detail"] and dropped["detail"].endswith("providers: mod")
     assert dropped["scores"]["builtin"] < 0.6  # the built-in detector alone would have kept it
+
+
+def test_a_secret_after_a_harm_window_the_providers_overrule_is_still_stopped(
+    provided: Any, upstream: FakeUpstream
+) -> None:
+    """combine: all, the moderator alone flags the threat, the endpoint does not: the threat passes,
+    but a secret further on is certain and still stops the answer (the windows after the threat are read)."""
+    from tests.test_guards_e2e import HARM
+
+    gw = provided(combine="all")
+    upstream.scripts["threat"] = HARM + " And the deploy key is AKIAIOSFODNN7EXAMPLE for you ."
+    answer = ask(gw, "Tell me a story #say:threat")
+    assert answer.choices[0].finish_reason == "content_filter"
+    assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["secret"]
+    upstream.scripts["threat"] = HARM
+    assert ask(gw, "Tell me a story #say:threat").choices[0].message.content == HARM

@@ -97,7 +97,7 @@ class OutputGuards(Stage):
 
         A certain finding (canary, secret, new PII, lexicon) stands whatever the providers say;
         a harm category of the built-in moderator is one vote. The violation is named by the first
-        flagging provider's category (else ``harm``).
+        flagging provider's category, else the moderator's top category of the window.
         """
         rule = policy.moderation.providers
         if rule is None or verdict.violation in CERTAIN:
@@ -108,7 +108,8 @@ class OutputGuards(Stage):
             hit, _ = combine(rule, builtin, verdicts)
             if hit:
                 by = [v.detail or name for name, v in verdicts.items() if v.flagged]
-                verdict.violation, verdict.window = (by[0] if by else "harm"), i
+                named = by[0] if by else verdict.harm_category[i] if i < len(verdict.harm_category) else "harm"
+                verdict.violation, verdict.window = named, i
                 return
 
     # --- non-streamed ------------------------------------------------------------------------
