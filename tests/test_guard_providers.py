@@ -474,3 +474,27 @@ def test_a_secret_after_a_harm_window_the_providers_overrule_is_still_stopped(
     assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["secret"]
     upstream.scripts["threat"] = HARM
     assert ask(gw, "Tell me a story #say:threat").choices[0].message.content == HARM
+
+
+def test_a_tool_output_the_provider_flags_is_stripped(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(
+        f"providers:\n  mod: {{kind: openai_moderation, url: '{upstream.base_url}'}}\n"
+        "injection: {action: strip, providers: {tool: {providers: [mod]}}}\nmoderation: {enabled: false}\n"
+    )
+    upstream.reset()
+    gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "s"})
+    call = {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": BENIGN},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Result: " + FLAGGED},
+    ]
+    assert gw.client().chat.completions.create(model="test-model", messages=messages).choices[0].message.content
+    sent = upstream.requests[-1]["messages"]
+    assert sent[2]["content"] == "[removed by llmgw: suspected prompt injection]" and sent[0]["content"] == BENIGN
+    assert [m["input"] for m in upstream.moderations] == [["Result: " + FLAGGED]]  # user turns are not sent to it
+    assert [(e["verdict"], e["source"]) for e in events(gw, guard="injection:mod")] == [("flag", "tool")]
