@@ -409,6 +409,8 @@ def test_onnx_classifier_labels_and_threshold(tiny_classifier: Path) -> None:
 def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
     make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, tiny_classifier: Path
 ) -> None:
+    from llmgw.guards.providers import registry
+
     folder = tmp_path / "guardrails"
     folder.mkdir()
     (folder / "default.yaml").write_text(
@@ -419,10 +421,10 @@ def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
     )
     upstream.reset()
     gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
+    policy = gw.gateway.guards.policies["default"]
+    assert registry.provider(policy, "pg")._loaded is not None  # loaded at start-up, not on the first request
     with pytest.raises(openai.BadRequestError) as info:
-        gw.client().chat.completions.create(
-            model="test-model", messages=[{"role": "user", "content": "please attack now"}]
-        )
+        ask(gw, "please attack now")
     assert info.value.body["code"] == "prompt_injection" and upstream.requests == []
     assert gw.client().chat.completions.create(
         model="test-model", messages=[{"role": "user", "content": "hello there"}]

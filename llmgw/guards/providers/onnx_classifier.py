@@ -7,7 +7,7 @@ format: no transformers needed at run time). The model takes ``input_ids`` and
 logits per text; ``labels`` names its outputs in order, ``positive`` says which of them mean
 "flag". The score is the positive labels' summed softmax probability (``sigmoid``: the highest
 positive one), flagged at ``threshold``. Loading and inference run on the provider's own thread,
-never on the event loop; the session is loaded on first use.
+never on the event loop; the session is loaded at start-up (GuardRuntime.warm), else on first use.
 """
 
 from __future__ import annotations
