@@ -20,6 +20,12 @@ gateway exactly as a client would:
                        array), ``usage_text`` (token counts are strings), ``negative_usage``
 
 Every request body and whether the client went away mid-stream are recorded.
+
+``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
+input holding a word of ``FakeUpstream.flag_words`` is flagged (``violence`` 0.97, else 0.01);
+``#mod-status:500`` anywhere in the batch answers that status, ``#mod-sleep:2`` waits first.
+Its request bodies are in ``FakeUpstream.moderations``. A chat request for an upstream model in
+``FakeUpstream.judges`` is answered by that function of its last user message (a guard judge).
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ class FakeUpstream:
         self.attempts: Counter[str] = Counter()
         self.scripts: dict[str, str] = {}
         self.retry_after = "0"
+        self.moderations: list[dict[str, Any]] = []
+        self.flag_words: set[str] = {"forbidden-fruit"}
+        #: upstream model id -> the answer to its last user message (a guard judge's verdict)
+        self.judges: dict[str, Any] = {}
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -72,6 +82,8 @@ class FakeUpstream:
         self.completed_streams = 0
         self.attempts.clear()
         self.retry_after = "0"
+        self.moderations.clear()
+        self.judges.clear()
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -93,6 +105,12 @@ class FakeUpstream:
             return error(status, f"scripted {status}", headers=headers)
         model = body.get("model", "fake")
         n = int(body.get("n") or 1)
+        if model in self.judges:
+            verdict = self.judges[model](last_user(body))
+            message = {"role": "assistant", "content": verdict}
+            choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
+            return web.json_response({"id": "up-j", "object": "chat.completion", "created": int(time.time()),
+                                      "model": model, "usage": usage(body, 1), "choices": choices})  # fmt: skip
         if body.get("stream"):
             return await self.stream(request, body, d, model, n)
         message: dict[str, Any] = {"role": "assistant", "content": self.answer(body, d)}
@@ -213,6 +231,24 @@ class FakeUpstream:
             }
         )
 
+    async def moderate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderations.append(body)
+        self.headers.append(dict(request.headers))
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        d = {name: value for name, value in DIRECTIVE.findall(" ".join(inputs))}
+        if "mod-sleep" in d:
+            await asyncio.sleep(float(d["mod-sleep"]))
+        if "mod-status" in d:
+            return error(int(d["mod-status"]), "scripted moderation failure")
+        results = []
+        for text in inputs:
+            hit = any(word in text.lower() for word in self.flag_words)
+            score = 0.97 if hit else 0.01
+            results.append({"flagged": hit, "categories": {"violence": hit, "harassment": False},
+                            "category_scores": {"violence": score, "harassment": 0.02}})  # fmt: skip
+        return web.json_response({"id": "modr-1", "model": body.get("model") or "fake-moderation", "results": results})
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeUpstream:
@@ -227,6 +263,7 @@ class FakeUpstream:
         app = web.Application(handler_args={"tcp_keepalive": True})
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/moderations", self.moderate)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         self._loop.run_until_complete(self._runner.setup())

@@ -32,6 +32,10 @@ class OutputVerdict:
     scores: dict[str, float] = field(default_factory=dict)
     entities: list[dict[str, Any]] = field(default_factory=list)
     window: int = -1  # index of the violating window
+    #: per window: the highest harm-category score, and whether a category reached its threshold
+    #: (every window, also past a violation: guard providers' verdicts are combined with these)
+    harm: list[tuple[bool, float]] = field(default_factory=list)
+    harm_category: list[str] = field(default_factory=list)  # per window: its highest-scoring category
 
 
 @lru_cache(maxsize=1)
@@ -84,13 +88,24 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
     rules = policy.moderation
     verdict = OutputVerdict()
     results = moderator(tuple(rules.lexicon)).score_many(texts)
+    verdict.harm = [
+        (
+            any(score >= rules.categories.get(c, rules.threshold) for c, score in r.categories.items()),
+            round(float(max(r.categories.values(), default=0.0)), 4),
+        )
+        for r in results
+    ]
+    verdict.harm_category = [max(r.categories, key=r.categories.__getitem__, default="harm") for r in results]
     for i, (text, result) in enumerate(zip(texts, results, strict=True)):
         if canary and canary in text:  # certain, so it wins over any classifier's guess
             verdict.violation, verdict.window = "system_prompt_leak", i
             break
         for category, score in result.categories.items():
             verdict.scores[category] = max(verdict.scores.get(category, 0.0), round(float(score), 4))
-            if verdict.violation is None and score >= rules.categories.get(category, rules.threshold):
+            # with guard providers the harm categories are one vote among theirs (the stage combines
+            # ``harm``), so the windows after one go on being read for the certain findings
+            voting = rules.providers is not None
+            if not voting and verdict.violation is None and score >= rules.categories.get(category, rules.threshold):
                 verdict.violation, verdict.window = category, i
         if verdict.violation is None and result.lexicon_hits:
             verdict.violation, verdict.window = "lexicon", i

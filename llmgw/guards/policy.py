@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmgw.config import ConfigError
 
@@ -64,6 +64,97 @@ class PiiPolicy(Strict):
         return sorted(kinds)
 
 
+class Combination(Strict):
+    """Which guard providers a check consults and how their verdicts join the built-in detector's."""
+
+    #: names from the policy's ``providers``
+    providers: list[str] = Field(min_length=1)
+    #: ``any`` provider (or the built-in detector) flagging is enough; ``all`` must; ``weighted``:
+    #: the weighted mean of the scores reaches ``threshold``
+    combine: Literal["any", "all", "weighted"] = "any"
+    #: whether the built-in detector takes part (it still runs: its scores are logged)
+    builtin: bool = True
+    #: weights for ``weighted`` by provider name, ``builtin`` for the built-in detector; default 1
+    weights: dict[str, float] = {}
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class ModerationEndpoint(Strict):
+    """Any OpenAI-compatible ``POST /v1/moderations`` (OpenAI, or a self-hosted one)."""
+
+    kind: Literal["openai_moderation"]
+    url: str = Field(description="base URL up to /v1, e.g. https://api.openai.com/v1")
+    model: str | None = None
+    #: environment variable holding the API key (keys never go into policy files)
+    api_key_env: str | None = None
+    #: None: the endpoint's own ``flagged``; a number: flagged when a watched category's score reaches it
+    threshold: float | None = Field(None, ge=0, le=1)
+    #: categories that count (others are logged but ignored); empty: all
+    categories: list[str] = []
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+
+class LlmJudge(Strict):
+    """A catalog model as a judge (Llama Guard behind vLLM/Ollama, or any model with a JSON verdict)."""
+
+    kind: Literal["llm_judge"]
+    model: str = Field(description="a model of the gateway's catalog (`models`)")
+    prompt: str = Field("guards/llama-guard", description="template id in prompts/; gets `content` and `source`")
+    #: how the reply is read: ``llama_guard`` (safe / unsafe + S-codes), ``json``, or ``auto``
+    format: Literal["auto", "llama_guard", "json"] = "auto"
+    #: flagged categories that count (Llama Guard codes such as S1, or JSON category names); empty: all
+    categories: list[str] = []
+    max_tokens: int = Field(64, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+
+class BedrockGuardrail(Strict):
+    """Amazon Bedrock Guardrails (``ApplyGuardrail``); credentials from the AWS chain (env, profile, role)."""
+
+    kind: Literal["bedrock_guardrail"]
+    guardrail_id: str
+    guardrail_version: str = Field(description="a version number, or DRAFT")
+    region: str = "us-east-1"
+    profile: str | None = None
+    endpoint_url: str | None = None
+    #: what counts: content filter types (PROMPT_ATTACK, HATE...), denied topic names, WORDS, PII types; empty: any
+    categories: list[str] = []
+    max_concurrency: int = Field(8, gt=0, description="threads for the blocking boto3 calls")
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+
+class OnnxClassifier(Strict):
+    """A local ONNX sequence classifier with its tokenizer.json (e.g. Llama Prompt Guard 2 exported)."""
+
+    kind: Literal["onnx_classifier"]
+    path: str = Field(description="folder holding the model and its tokenizer.json")
+    model_file: str = "model.onnx"
+    tokenizer_file: str = "tokenizer.json"
+    #: the model's outputs in order, e.g. [BENIGN, MALICIOUS]
+    labels: list[str] = Field(min_length=1)
+    #: the labels that mean "flag"
+    positive: list[str] = Field(min_length=1)
+    threshold: float = Field(0.5, ge=0, le=1)
+    activation: Literal["softmax", "sigmoid"] = "softmax"
+    max_length: int = Field(512, ge=8, description="tokens per text; longer texts are truncated")
+    threads: int = Field(1, ge=1, description="ONNX Runtime threads for this model")
+    timeout_s: float | None = Field(None, gt=0)
+    on_error: Literal["closed", "open"] | None = None
+
+    @model_validator(mode="after")
+    def _positive_are_labels(self) -> OnnxClassifier:
+        unknown = sorted(set(self.positive) - set(self.labels))
+        if unknown:
+            raise ValueError(f"positive label(s) {unknown} are not in labels")
+        return self
+
+
+ProviderSpec = Annotated[ModerationEndpoint | LlmJudge | BedrockGuardrail | OnnxClassifier, Field(discriminator="kind")]
+
+
 class InjectionPolicy(Strict):
     enabled: bool = True
     threshold: float = Field(0.5, ge=0, le=1)
@@ -73,6 +164,9 @@ class InjectionPolicy(Strict):
     #: thresholds per source, overriding ``threshold`` (passages and tool outputs are longer and
     #: noisier than user turns: the shipped classifier's 1%-FPR point there is about 0.59)
     source_thresholds: dict[Literal["user", "retrieved", "tool"], float] = {"retrieved": 0.6, "tool": 0.6}
+
+    #: guard providers consulted per source (``llmgw.guards.providers``)
+    providers: dict[Literal["user", "retrieved", "tool"], Combination] = {}
 
     def threshold_for(self, source: str) -> float:
         return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
@@ -95,6 +189,8 @@ class ModerationPolicy(Strict):
     secrets: Literal["allow", "flag", "block"] = "block"
     canary: bool = True
     lexicon: list[str] = []
+    #: guard providers consulted on every window the built-in moderator reads
+    providers: Combination | None = None
 
 
 class Policy(Strict):
@@ -105,6 +201,20 @@ class Policy(Strict):
     pii: PiiPolicy = PiiPolicy()
     injection: InjectionPolicy = InjectionPolicy()
     moderation: ModerationPolicy = ModerationPolicy()
+    #: guard providers by name, used by ``injection.providers`` and ``moderation.providers``
+    providers: dict[str, ProviderSpec] = {}
+
+    @model_validator(mode="after")
+    def _known_providers(self) -> Policy:
+        rules = [
+            *self.injection.providers.values(),
+            *([self.moderation.providers] if self.moderation.providers else []),
+        ]
+        for rule in rules:
+            missing = sorted(set(rule.providers) - set(self.providers))
+            if missing:
+                raise ValueError(f"unknown guard provider(s) {missing}; define them under `providers`")
+        return self
 
     @property
     def label(self) -> str:

@@ -117,6 +117,18 @@ class GuardRuntime:
                 from llmgw.guards.output import check_output
 
                 check_output(policy, ["hello"], None, "")
+            self.warm_providers(policy)
+
+    @staticmethod
+    def warm_providers(policy: Policy) -> None:
+        """Load a policy's local guard models now: a Prompt Guard-sized ONNX model takes longer to
+        load than a guard's timeout, so loading it on the first request would fail that request."""
+        from llmgw.guards.policy import OnnxClassifier
+        from llmgw.guards.providers.registry import provider
+
+        for name, spec in policy.providers.items():
+            if isinstance(spec, OnnxClassifier):
+                provider(policy, name)._load()  # type: ignore[attr-defined]
 
     async def run(self, timeout: float, fn: Any, *args: Any) -> Any:
         """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure."""

@@ -10,25 +10,35 @@ Every decision is logged as a guard event holding masked text only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import GuardUnavailable, InvalidRequest
 from llmgw.guards.events import Verdict, guard_event
 from llmgw.guards.pii import Finding, Masker
-from llmgw.guards.policy import Policy
+from llmgw.guards.policy import Combination, Policy
+from llmgw.guards.providers import Verdict as ProviderVerdict
+from llmgw.guards.providers import combine, consult
+from llmgw.guards.providers.judge import Hooks
+from llmgw.guards.providers.registry import lineup
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, injection_detector
+from llmgw.providers.base import UpstreamCall
 from llmgw.schemas import CHAT_FIELDS
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import SETTLED, logged_user, scanned_user, settle_user
+from llmgw.templates.store import Address, WorkingTreeSource, load_template
+from llmgw.templates.template import CompiledTemplate
 
 SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
 FIELD = "field"  # a request field outside the conversation (scanned for PII, not for injection)
@@ -222,6 +232,85 @@ async def mask_stored_text(gateway: Any, ctx: RequestContext, text: str, where: 
     return Masker(policy.pii, salt=runtime.salt).apply(text, findings, where)[0]
 
 
+_JUDGE_TEMPLATES: dict[tuple[str, str], CompiledTemplate] = {}
+
+
+def judge_hooks(gateway: Any) -> Hooks:
+    """How an LLM judge reaches this gateway: its template (versioned through the prompt store when
+    templates are on, else the working tree's ``prompts/``, else the llmgw checkout's), and a
+    non-streamed completion from a catalog model through the model's provider."""
+    config = gateway.config.templates
+
+    async def messages(template_id: str, variables: dict[str, Any]) -> list[dict[str, str]]:
+        if config.enabled:
+            template = await gateway.prompts.get(Address.parse(template_id))
+        else:
+            root = Path(config.repo)
+            if not (root / config.dir).is_dir():
+                root = Path(__file__).resolve().parents[2]  # the shipped prompts/
+            key = (str(root.resolve()), template_id)
+            template = _JUDGE_TEMPLATES.get(key)
+            if template is None:
+                source = WorkingTreeSource(root)
+                template = await asyncio.to_thread(load_template, source, config.dir, template_id,
+                                                   config.max_output_chars)  # fmt: skip
+                _JUDGE_TEMPLATES[key] = template
+        return template.render(variables, param="guard judge template")
+
+    async def complete(model_name: str, chat: list[dict[str, str]], max_tokens: int) -> str:
+        model = gateway.config.models.get(model_name)
+        if model is None:
+            raise ValueError(f"judge model {model_name!r} is not in the catalog")
+        body = {"model": model.upstream_id, "messages": chat, "temperature": 0, "max_tokens": max_tokens}
+        # the caller's timeout bounds the call; the deadline only keeps the provider's retries inside it
+        call = UpstreamCall(body, model.upstream_id, time.monotonic() + 60)
+        completion = await gateway.providers[model.provider].complete(call)
+        content = ((completion.get("choices") or [{}])[0].get("message") or {}).get("content")
+        if not isinstance(content, str):
+            raise ValueError("the judge model gave no text")
+        return content
+
+    return Hooks(messages, complete)
+
+
+async def consult_providers(
+    gateway: Any, ctx: RequestContext, policy: Policy, rule: Combination, texts: list[str], source: str, check: str
+) -> list[dict[str, ProviderVerdict]]:
+    """The check's guard providers on ``texts``: per text, the verdict of each provider that gave one.
+
+    Each verdict is a guard event named ``{check}:{provider}``. A provider that fails (error,
+    timeout) is logged as ``error``; failing open it just drops out of the combination, failing
+    closed (its spec's ``on_error``, else the policy's; a route's ``guard_failure: open`` opens it)
+    refuses the request with 503 ``guard_unavailable``.
+    """
+    route_open = ctx.route is not None and ctx.route.guard_failure == "open"
+    stage = "output" if source == "output" else "input"
+    per_text: list[dict[str, ProviderVerdict]] = [{} for _ in texts]
+    for outcome in await consult(lineup(policy, rule, judge_hooks(gateway)), texts, source):
+        guard = f"{check}:{outcome.provider}"
+        if outcome.verdicts is None:
+            log_event(gateway, ctx, policy, guard, "error", stage=stage, source=source, scores={"failed": 1.0},
+                      detail=outcome.error)  # fmt: skip
+            if outcome.fail_open or route_open:
+                ctx.meta["guards_failed_open"] = True
+                continue
+            raise guard_unavailable(f"guard provider {outcome.provider!r}: {outcome.error}")
+        if source == "output":  # one event per batch of windows: a long stream is many windows
+            flagged = [v for v in outcome.verdicts if v.flagged]
+            top = max(outcome.verdicts, key=lambda v: v.score)
+            log_event(gateway, ctx, policy, guard, "flag" if flagged else "allow", stage=stage, source=source,
+                      scores={"score": top.score, **top.categories},
+                      detail=", ".join(sorted({v.detail for v in flagged if v.detail})) or None)  # fmt: skip
+        else:
+            for verdict in outcome.verdicts:
+                log_event(gateway, ctx, policy, guard, "flag" if verdict.flagged else "allow", stage=stage,
+                          source=source, scores={"score": verdict.score, **verdict.categories},
+                          detail=verdict.detail or None)  # fmt: skip
+        for slot, verdict in zip(per_text, outcome.verdicts, strict=True):
+            slot[outcome.provider] = verdict
+    return per_text
+
+
 def add_canary(ctx: RequestContext) -> None:
     """Mark a templated system prompt with a random token; seeing it in the output means a leak."""
     for message in ctx.body.get("messages") or []:
@@ -271,7 +360,8 @@ class InputGuards(Stage):
         if user_mode == "scan":
             scanned_user(self.gateway, ctx, sent_user)
         ctx.state[SETTLED] = True  # `user` is as the policy wants it now
-        self.injection(ctx, policy, masker, items, injections)
+        external = await self.providers(ctx, policy, items, injections)
+        self.injection(ctx, policy, masker, items, injections, external)
         if policy.moderation.enabled and policy.moderation.canary and ctx.meta.get("prompt"):
             add_canary(ctx)
         return None
@@ -303,27 +393,60 @@ class InputGuards(Stage):
                 counts[e["type"]] = counts.get(e["type"], 0) + 1
             ctx.meta["pii"] = counts
 
+    async def providers(
+        self, ctx: RequestContext, policy: Policy, items: list[Item], results: list[Any]
+    ) -> list[dict[str, ProviderVerdict] | None]:
+        """The guard providers' verdicts on every scanned item whose source has some configured.
+        They read the masked text: a raw PII value never leaves for a third-party detector."""
+        external: list[dict[str, ProviderVerdict] | None] = [None] * len(items)
+        for source, rule in policy.injection.providers.items():
+            chosen = [i for i, (item, r) in enumerate(zip(items, results, strict=True))
+                      if r is not None and item.source == source]  # fmt: skip
+            if not chosen:
+                continue
+            texts = [items[i].text for i in chosen]
+            for i, verdicts in zip(chosen, await consult_providers(self.gateway, ctx, policy, rule, texts, source,
+                                                                   "injection"), strict=True):  # fmt: skip
+                external[i] = verdicts
+        return external
+
     def injection(
-        self, ctx: RequestContext, policy: Policy, masker: Masker, items: list[Item], results: list[Any]
+        self,
+        ctx: RequestContext,
+        policy: Policy,
+        masker: Masker,
+        items: list[Item],
+        results: list[Any],
+        external: list[dict[str, ProviderVerdict] | None],
     ) -> None:
-        for item, result in zip(items, results, strict=True):
+        for item, result, verdicts in zip(items, results, external, strict=True):
             if result is None:
                 continue
-            hit = result.score >= policy.injection.threshold_for(item.source)
+            builtin_hit = result.score >= policy.injection.threshold_for(item.source)
+            rule = policy.injection.providers.get(item.source)  # type: ignore[call-overload]
+            hit, score = builtin_hit, result.score
+            if rule is not None and verdicts is not None:
+                hit, score = combine(rule, (builtin_hit, result.score), verdicts)
             verdict: Verdict = policy.injection.action if hit else "allow"
             if not hit and item.source != "user":
                 continue  # clean tool outputs are not worth an event each
-            scores = {"score": round(result.score, 4), "classifier": round(result.classifier, 4)}
+            scores = {"score": round(score, 4), "builtin": round(result.score, 4),
+                      "classifier": round(result.classifier, 4)}  # fmt: skip
+            scores.update({f"provider:{name}": v.score for name, v in (verdicts or {}).items()})
+            reason = result.reason
+            if rule is not None and verdicts is not None:
+                flagged = [name for name, v in verdicts.items() if v.flagged]
+                reason = f"{rule.combine}: " + ", ".join(
+                    [*(["builtin (" + result.reason + ")"] if builtin_hit and rule.builtin else []), *flagged]
+                ) if hit else result.reason  # fmt: skip
             log_event(self.gateway, ctx, policy, "injection", verdict, source=item.source, scores=scores,
-                      masked_text=item.text[:4000], detail=result.reason)  # fmt: skip
+                      masked_text=item.text[:4000], detail=reason)  # fmt: skip
             if not hit:
                 continue
-            ctx.meta.setdefault("injection", []).append(
-                {"where": item.where, "source": item.source, "score": result.score}
-            )
+            ctx.meta.setdefault("injection", []).append({"where": item.where, "source": item.source, "score": score})
             if verdict == "block":
                 raise InvalidRequest(
-                    f"{item.where} looks like a prompt injection (score {result.score:.2f}, source {item.source})",
+                    f"{item.where} looks like a prompt injection (score {score:.2f}, source {item.source})",
                     param=item.where,
                     code="prompt_injection",
                 )

@@ -24,10 +24,14 @@ from llmgw.errors import ContentFiltered
 from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
 from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
+from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime
 from llmgw.guards.stream import Restorer, Windows, windows_of
 from llmgw.stages.base import Chunks, Stage
-from llmgw.stages.input_guards import guard_unavailable, log_event
+from llmgw.stages.input_guards import consult_providers, guard_unavailable, log_event
+
+#: output findings that are certain, not a classifier's guess: no provider vote overrides them
+CERTAIN = frozenset({"system_prompt_leak", "lexicon", "secret", "output_pii"})
 
 
 def known_input(ctx: RequestContext) -> str:
@@ -48,10 +52,19 @@ class OutputGuards(Stage):
 
     async def check(self, ctx: RequestContext, policy: Policy, texts: list[str]) -> OutputVerdict:
         runtime: GuardRuntime = self.gateway.guards
+        rule = policy.moderation.providers
+        masker: Masker | None = ctx.state.get("masker")
+        external = None
         try:
-            verdict: OutputVerdict = await runtime.run(
+            builtin = runtime.run(
                 policy.timeout_s, check_output, policy, texts, ctx.state.get("canary"), ctx.state["known"]
             )
+            if rule is None:
+                verdict: OutputVerdict = await builtin
+            else:  # the providers read the windows with the request's own PII masked again
+                sent = [masker.mask_known(t) for t in texts] if masker is not None else texts
+                consulted = consult_providers(self.gateway, ctx, policy, rule, sent, "output", "moderation")
+                verdict, external = await asyncio.gather(builtin, consulted)
         except GuardFailure as exc:
             fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
             log_event(self.gateway, ctx, policy, "output", "allow" if fail_open else "block", stage="output",
@@ -59,6 +72,8 @@ class OutputGuards(Stage):
             if fail_open:
                 return OutputVerdict()
             raise guard_unavailable(str(exc)) from None
+        if rule is not None and external is not None:
+            self.combine(policy, verdict, external)
         if verdict.violation or verdict.flags:
             masked = None
             if verdict.violation:
@@ -69,6 +84,27 @@ class OutputGuards(Stage):
                       stage="output", scores=verdict.scores, entities=entities,
                       detail=verdict.violation or ", ".join(verdict.flags), masked_text=masked)  # fmt: skip
         return verdict
+
+    @staticmethod
+    def combine(policy: Policy, verdict: OutputVerdict, external: list[dict[str, Any]]) -> None:
+        """Join the providers' verdicts per window with the built-in moderator's harm verdict (in place).
+
+        A certain finding (canary, secret, new PII, lexicon) stands whatever the providers say;
+        a harm category of the built-in moderator is one vote. The violation is named by the first
+        flagging provider's category, else the moderator's top category of the window.
+        """
+        rule = policy.moderation.providers
+        if rule is None or verdict.violation in CERTAIN:
+            return
+        verdict.violation, verdict.window = None, -1
+        for i, verdicts in enumerate(external):
+            builtin = verdict.harm[i] if i < len(verdict.harm) else (False, 0.0)
+            hit, _ = combine(rule, builtin, verdicts)
+            if hit:
+                by = [v.detail or name for name, v in verdicts.items() if v.flagged]
+                named = by[0] if by else verdict.harm_category[i] if i < len(verdict.harm_category) else "harm"
+                verdict.violation, verdict.window = named, i
+                return
 
     # --- non-streamed ------------------------------------------------------------------------
 

@@ -18,10 +18,11 @@ from dataclasses import replace
 from typing import Any
 
 from llmgw.context import RequestContext
+from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, injection_detector
 from llmgw.retrieval.screening import fingerprint, stored
 from llmgw.retrieval.store import Hit
-from llmgw.stages.input_guards import STRIPPED, guard_unavailable, log_event, score_injection
+from llmgw.stages.input_guards import STRIPPED, consult_providers, guard_unavailable, log_event, score_injection
 
 
 async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit]:
@@ -55,12 +56,23 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
             return hits
         raise guard_unavailable(str(exc)) from None
     threshold = policy.injection.threshold_for("retrieved")
+    rule = policy.injection.providers.get("retrieved")
+    external = (
+        await consult_providers(gateway, ctx, policy, rule, [h.chunk.text for h in hits], "retrieved", "injection")
+        if rule is not None
+        else [{} for _ in hits]
+    )
     kept: list[Hit] = []
-    for hit, result in zip(hits, results, strict=True):
-        if result.score < threshold:
+    for hit, result, verdicts in zip(hits, results, external, strict=True):
+        flagged, score = result.score >= threshold, result.score
+        if rule is not None:
+            flagged, score = combine(rule, (flagged, result.score), verdicts)
+        if not flagged:
             kept.append(hit)
             continue
         action = policy.injection.action
+        reason = result.reason + (" (screened at ingest)" if hit.chunk.id in at_ingest else "")
+        by = [name for name, v in verdicts.items() if v.flagged]
         log_event(
             gateway,
             ctx,
@@ -68,12 +80,16 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
             "injection",
             action,
             source="retrieved",
-            scores={"score": round(result.score, 4), "classifier": round(result.classifier, 4)},
-            detail=f"chunk {hit.chunk.id}: {result.reason}"
-            + (" (screened at ingest)" if hit.chunk.id in at_ingest else ""),
+            scores={
+                "score": round(score, 4),
+                "builtin": round(result.score, 4),
+                "classifier": round(result.classifier, 4),
+                **{f"provider:{name}": v.score for name, v in verdicts.items()},
+            },
+            detail=f"chunk {hit.chunk.id}: {reason}" + (f"; providers: {', '.join(by)}" if by else ""),
         )
         ctx.meta.setdefault("injection", []).append(
-            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": result.score}
+            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": score}
         )
         if action == "flag":
             kept.append(hit)

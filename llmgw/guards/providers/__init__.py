@@ -1,0 +1,90 @@
+"""A socket for stronger detectors: guard providers outside the gateway's own models.
+
+The shipped injection detector and moderator are small and run anywhere; the strongest detectors
+(a hosted moderation endpoint, Llama Guard behind vLLM or Ollama, Bedrock Guardrails, a
+fine-tuned classifier) are what production deployments run. Each is a :class:`GuardProvider`
+named in a policy's ``providers`` and chosen per check (injection on each source, output
+moderation), combined with the built-in detector by :func:`combine`.
+
+A provider is async all the way (HTTP through httpx, anything blocking on a thread of its own), has
+its own timeout, and fails open or closed as its spec (or the policy) says: :func:`consult`
+turns an error or a timeout into an :class:`Outcome` carrying it, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llmgw.guards.policy import Combination
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One provider's reading of one text: flagged or not, and how strongly (0–1)."""
+
+    flagged: bool
+    score: float
+    categories: dict[str, float] = field(default_factory=dict)
+    detail: str = ""
+
+
+class GuardProvider(Protocol):
+    name: str
+
+    async def check(self, texts: list[str], source: str) -> list[Verdict]:
+        """A verdict per text; ``source`` is ``user``, ``retrieved``, ``tool`` or ``output``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A provider's verdicts on a batch, or why there are none (``error``; ``fail_open`` says what then)."""
+
+    provider: str
+    verdicts: list[Verdict] | None
+    error: str | None = None
+    fail_open: bool = False
+
+
+async def consult(providers: list[tuple[GuardProvider, float, bool]], texts: list[str], source: str) -> list[Outcome]:
+    """Every provider (with its timeout and whether it fails open) on ``texts``, concurrently."""
+
+    async def one(provider: GuardProvider, timeout: float, fail_open: bool) -> Outcome:
+        try:
+            verdicts = await asyncio.wait_for(provider.check(texts, source), timeout)
+        except TimeoutError:
+            return Outcome(provider.name, None, f"timed out after {timeout:g}s", fail_open)
+        except Exception as exc:  # noqa: BLE001  (a provider's fault is a verdict about it, not a crash)
+            return Outcome(provider.name, None, f"{type(exc).__name__}: {exc}"[:300], fail_open)
+        if len(verdicts) != len(texts):
+            return Outcome(provider.name, None, f"{len(verdicts)} verdicts for {len(texts)} texts", fail_open)
+        return Outcome(provider.name, verdicts)
+
+    if not texts or not providers:
+        return []
+    return list(await asyncio.gather(*(one(p, t, o) for p, t, o in providers)))
+
+
+def combine(rule: Combination, builtin: tuple[bool, float] | None, verdicts: dict[str, Verdict]) -> tuple[bool, float]:
+    """The check's decision from the built-in detector's ``(hit, score)`` (None: not taking part)
+    and the providers' verdicts on one text (a provider that failed open is simply absent).
+
+    ``any``: one hit is enough; ``all``: every participant must hit; ``weighted``: the weighted mean
+    of the scores against ``rule.threshold`` (weights default to 1). The score returned is the
+    highest participant's (``weighted``: the mean), for the log.
+    """
+    votes: list[tuple[str, bool, float]] = [(name, v.flagged, v.score) for name, v in verdicts.items()]
+    if builtin is not None and rule.builtin:
+        votes.append(("builtin", builtin[0], builtin[1]))
+    if not votes:
+        return False, 0.0
+    if rule.combine == "weighted":
+        weights = [rule.weights.get(name, 1.0) for name, _, _ in votes]
+        total = sum(weights) or 1.0
+        mean = sum(w * score for w, (_, _, score) in zip(weights, votes, strict=True)) / total
+        return mean >= rule.threshold, mean
+    top = max(score for _, _, score in votes)
+    hits = [hit for _, hit, _ in votes]
+    return (all(hits) if rule.combine == "all" else any(hits)), top

@@ -1,0 +1,86 @@
+"""An LLM judge as a guard provider: any catalog model (Llama Guard behind vLLM or Ollama, or a
+general model with a JSON verdict), prompted by a template from ``prompts/``.
+
+The judge reaches the model through the gateway's own providers (``Hooks.complete``, given by the
+stage layer: this domain knows no gateway), one call per text, concurrently; its reply is parsed
+by :func:`parse_verdict`. A reply that is neither form is an error, so it fails open or closed as
+the policy says rather than passing silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llmgw.guards.policy import LlmJudge
+from llmgw.guards.providers import Verdict
+
+_CODES = re.compile(r"\bS\d{1,2}\b")
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What a judge needs from the gateway: a template's messages, and a chat completion's text."""
+
+    messages: Callable[[str, dict[str, Any]], Awaitable[list[dict[str, str]]]]
+    complete: Callable[[str, list[dict[str, str]], int], Awaitable[str]]
+
+
+def parse_verdict(reply: str, style: str = "auto") -> Verdict:
+    """``safe`` / ``unsafe\\nS1,S2`` (Llama Guard) or ``{"flagged": .., "score": .., "categories": [..]}``
+    (also ``{"verdict": "unsafe"}``); ``auto`` tells them apart by the first character."""
+    text = reply.strip()
+    if style == "json" or (style == "auto" and text.startswith(("{", "```"))):
+        return _parse_json(text)
+    first, _, rest = text.partition("\n")
+    word = first.strip().strip(".").lower()
+    if word == "safe":
+        return Verdict(False, 0.0)
+    if word == "unsafe":
+        codes = _CODES.findall(rest or first)
+        return Verdict(True, 1.0, {c: 1.0 for c in codes}, ",".join(codes) or "unsafe")
+    raise ValueError(f"judge reply is neither 'safe' nor 'unsafe': {first[:60]!r}")
+
+
+def _parse_json(text: str) -> Verdict:
+    match = _OBJECT.search(text)
+    if match is None:
+        raise ValueError("judge reply holds no JSON object")
+    data = json.loads(match.group())
+    if not isinstance(data, dict):
+        raise ValueError("judge reply is not a JSON object")
+    if "flagged" in data:
+        flagged = data["flagged"] is True or str(data["flagged"]).lower() == "true"
+    elif "verdict" in data:
+        flagged = str(data["verdict"]).lower() in ("unsafe", "flagged", "block", "injection")
+    else:
+        raise ValueError("judge reply has neither `flagged` nor `verdict`")
+    score = data.get("score")
+    score = float(score) if isinstance(score, int | float) else (1.0 if flagged else 0.0)
+    score = min(max(score, 0.0), 1.0)
+    categories = [str(c) for c in data.get("categories") or [] if isinstance(c, str | int)]
+    return Verdict(flagged, score, {c: score for c in categories}, ",".join(categories) if flagged else "")
+
+
+class JudgeProvider:
+    def __init__(self, name: str, spec: LlmJudge, hooks: Hooks) -> None:
+        self.name = name
+        self.spec = spec
+        self.hooks = hooks
+
+    async def check(self, texts: list[str], source: str) -> list[Verdict]:
+        return list(await asyncio.gather(*(self._one(text, source) for text in texts)))
+
+    async def _one(self, text: str, source: str) -> Verdict:
+        messages = await self.hooks.messages(self.spec.prompt, {"content": text, "source": source})
+        reply = await self.hooks.complete(self.spec.model, messages, self.spec.max_tokens)
+        verdict = parse_verdict(reply, self.spec.format)
+        watched = set(self.spec.categories)
+        if watched and verdict.flagged and verdict.categories and not set(verdict.categories) & watched:
+            return Verdict(False, 0.0, verdict.categories, "")  # only categories the policy does not watch
+        return verdict

@@ -1,0 +1,55 @@
+"""Any OpenAI-compatible moderation endpoint (``POST {url}/moderations``) as a guard provider.
+
+One request per batch (``input`` is a list), over httpx, so it never blocks the event loop. The
+endpoint's ``flagged`` is the verdict unless the policy sets a ``threshold`` on the category
+scores; ``categories`` narrows which categories count (all are kept for the log).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from llmgw.guards.policy import ModerationEndpoint
+from llmgw.guards.providers import Verdict
+
+
+class ModerationApiProvider:
+    def __init__(self, name: str, spec: ModerationEndpoint) -> None:
+        self.name = name
+        self.spec = spec
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.spec.api_key_env) if self.spec.api_key_env else None
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    async def check(self, texts: list[str], source: str) -> list[Verdict]:
+        body: dict[str, Any] = {"input": texts}
+        if self.spec.model:
+            body["model"] = self.spec.model
+        async with httpx.AsyncClient(timeout=None) as client:  # the caller's timeout bounds the call
+            response = await client.post(self.spec.url.rstrip("/") + "/moderations", json=body, headers=self._headers())
+        response.raise_for_status()
+        results = response.json().get("results")
+        if not isinstance(results, list):
+            raise ValueError("moderation response has no `results` list")
+        return [self._verdict(r) for r in results]
+
+    def _verdict(self, result: dict[str, Any]) -> Verdict:
+        scores = {k: float(v) for k, v in (result.get("category_scores") or {}).items() if isinstance(v, int | float)}
+        watched = {k: v for k, v in scores.items() if not self.spec.categories or k in self.spec.categories}
+        top = max(watched, key=watched.__getitem__, default="")
+        score = watched.get(top, 0.0)
+        if self.spec.threshold is not None:
+            flagged = score >= self.spec.threshold
+        elif self.spec.categories:
+            flagged = any(bool((result.get("categories") or {}).get(c)) for c in self.spec.categories)
+        else:
+            flagged = bool(result.get("flagged"))
+        if flagged and self.spec.threshold is None:
+            named = [c for c, on in (result.get("categories") or {}).items() if on]
+            top = named[0] if named else top
+            score = max(score, 0.5)  # flagged by the endpoint: at least "likely" whatever the scores say
+        return Verdict(flagged, round(score, 4), {k: round(v, 4) for k, v in scores.items()}, top if flagged else "")

@@ -1,0 +1,84 @@
+"""A local ONNX sequence classifier as a guard provider (Llama Prompt Guard 2, a DeBERTa injection
+model, anything exported to ONNX with its ``tokenizer.json``).
+
+The folder at ``path`` holds ``model.onnx`` and ``tokenizer.json`` (the tokenizers library's
+format: no transformers needed at run time). The model takes ``input_ids`` and
+``attention_mask`` (and ``token_type_ids`` if it declares them, as zeros) and gives one row of
+logits per text; ``labels`` names its outputs in order, ``positive`` says which of them mean
+"flag". The score is the positive labels' summed softmax probability (``sigmoid``: the highest
+positive one), flagged at ``threshold``. Loading and inference run on the provider's own thread,
+never on the event loop; the session is loaded at start-up (GuardRuntime.warm), else on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmgw.guards.policy import OnnxClassifier
+from llmgw.guards.providers import Verdict
+
+
+class OnnxClassifierProvider:
+    def __init__(self, name: str, spec: OnnxClassifier) -> None:
+        self.name = name
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any, set[str]] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"onnx-guard-{name}")
+
+    def _load(self) -> tuple[Any, Any, set[str]]:
+        with self._lock:
+            if self._loaded is None:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
+
+                folder = Path(self.spec.path).expanduser()
+                tokenizer = Tokenizer.from_file(str(folder / self.spec.tokenizer_file))
+                tokenizer.enable_truncation(max_length=self.spec.max_length)
+                if tokenizer.padding is None:
+                    pad = next((t for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), None)
+                    tokenizer.enable_padding(pad_id=tokenizer.token_to_id(pad) if pad else 0, pad_token=pad or "[PAD]")
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.spec.threads
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(
+                    str(folder / self.spec.model_file), options, providers=["CPUExecutionProvider"]
+                )
+                self._loaded = (tokenizer, session, {i.name for i in session.get_inputs()})
+            return self._loaded
+
+    def _classify(self, texts: list[str]) -> np.ndarray:
+        tokenizer, session, inputs = self._load()
+        encodings = tokenizer.encode_batch(texts)
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        }
+        if "token_type_ids" in inputs:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        logits = np.asarray(session.run(None, {k: v for k, v in feed.items() if k in inputs})[0], dtype=np.float64)
+        if logits.ndim != 2 or logits.shape[1] != len(self.spec.labels):
+            raise ValueError(f"model gives {logits.shape} logits for {len(self.spec.labels)} labels")
+        if self.spec.activation == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-logits))  # type: ignore[no-any-return]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+    async def check(self, texts: list[str], source: str) -> list[Verdict]:
+        probabilities = await asyncio.get_running_loop().run_in_executor(self._executor, self._classify, texts)
+        positive = [i for i, label in enumerate(self.spec.labels) if label in self.spec.positive]
+        verdicts = []
+        for row in probabilities:
+            by_label = {label: round(float(p), 4) for label, p in zip(self.spec.labels, row, strict=True)}
+            picked = row[positive]
+            score = float(picked.max() if self.spec.activation == "sigmoid" else picked.sum())
+            top = self.spec.labels[positive[int(picked.argmax())]]
+            flagged = score >= self.spec.threshold
+            verdicts.append(Verdict(flagged, round(score, 4), by_label, top if flagged else ""))
+        return verdicts
