@@ -90,6 +90,10 @@ def names_in(nlp, text: str) -> list[str]:  # type: ignore[no-untyped-def]
         ("have you been to a claudia nakajima concert before?", {"claudia nakajima"}),
         ("Follow up with Madison Boyes in 2 months.", {"Madison Boyes"}),
         ("Name:    Diana Fuchs", {"Diana Fuchs"}),
+        # lower-case first names alone, as people write in chats and posts
+        ("omg just saw jessica at the mall lol", {"jessica"}),
+        ("lunch w kevin tmrw? he owes me", {"kevin"}),
+        ("cant believe AMANDA said that to me", {"AMANDA"}),
     ],
 )
 def test_names_the_small_model_misses_are_found(nlp, text: str, expected: set[str]) -> None:  # type: ignore[no-untyped-def]
@@ -104,6 +108,9 @@ def test_names_the_small_model_misses_are_found(nlp, text: str, expected: set[st
         "We moved to Florida and then to Paris.",
         "Soo Glad Its Finally Friday Party Time",  # Title Case text: capitals say nothing
         "Please send the form to 12 Bjerke Street Suite 4.",
+        "The Quarterly Report goes to Finance and Legal before the Board meets.",  # capitalised common nouns
+        "i will mark the box and hope it gets there",  # lower-case words that are also names
+        "ugh my mom said no lol",
     ],
 )
 def test_ordinary_capitalised_words_are_not_names(nlp, text: str) -> None:  # type: ignore[no-untyped-def]
