@@ -1,6 +1,11 @@
 """PII masking quality of the default policy, on held-back data.
 
-    .venv/bin/python -m bench.pii_quality [--data ../shared/data]
+    .venv/bin/python -m bench.pii_quality [--data ../shared/data] [--split test|dev|blind]
+
+``--split dev`` is the calibration split (presidio's dev half and WNUT17's train tweets);
+``--split test`` is reported; ``--split blind`` prints aggregate figures on
+bench/data/blind/guards/pii.jsonl, a set written by someone who saw neither rules nor models (report
+on it, never tune on it).
 
 Presidio's synthetic set (presidio-research) is split by a hash of each sentence: the ``test`` half
 is reported here and was never looked at to choose thresholds (``--split dev`` shows the other half).
