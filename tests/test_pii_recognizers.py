@@ -3,6 +3,8 @@ and the look-alikes they must leave alone."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from llmgw.guards.phones import find_phones
@@ -88,6 +90,10 @@ def names_in(nlp, text: str) -> list[str]:  # type: ignore[no-untyped-def]
         ("have you been to a claudia nakajima concert before?", {"claudia nakajima"}),
         ("Follow up with Madison Boyes in 2 months.", {"Madison Boyes"}),
         ("Name:    Diana Fuchs", {"Diana Fuchs"}),
+        # lower-case first names alone, as people write in chats and posts
+        ("omg just saw jessica at the mall lol", {"jessica"}),
+        ("lunch w kevin tmrw? he owes me", {"kevin"}),
+        ("cant believe AMANDA said that to me", {"AMANDA"}),
     ],
 )
 def test_names_the_small_model_misses_are_found(nlp, text: str, expected: set[str]) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +108,95 @@ def test_names_the_small_model_misses_are_found(nlp, text: str, expected: set[st
         "We moved to Florida and then to Paris.",
         "Soo Glad Its Finally Friday Party Time",  # Title Case text: capitals say nothing
         "Please send the form to 12 Bjerke Street Suite 4.",
+        "The Quarterly Report goes to Finance and Legal before the Board meets.",  # capitalised common nouns
+        "i will mark the box and hope it gets there",  # lower-case words that are also names
+        "ugh my mom said no lol",
     ],
 )
 def test_ordinary_capitalised_words_are_not_names(nlp, text: str) -> None:  # type: ignore[no-untyped-def]
     assert names_in(nlp, text) == []
+
+
+def with_check_digit(body: str) -> str:
+    """``body`` plus the digit that makes it pass the Luhn check."""
+    from llmgw.guards.cards import luhn_ok
+
+    return next(body + d for d in "0123456789" if luhn_ok(body + d))
+
+
+def grouped(number: str, sizes: tuple[int, ...], sep: str) -> str:
+    out, i = [], 0
+    for size in sizes:
+        out.append(number[i : i + size])
+        i += size
+    return sep.join(out)
+
+
+#: (network, prefix, length, grouping): a number of every length 12-19 and the 2-series edges
+CARDS = [
+    ("maestro 12", "5018", 12, (4, 4, 4)),
+    ("maestro 13", "6304", 13, (4, 4, 5)),
+    ("visa 13", "4", 13, (4, 4, 5)),
+    ("diners 14", "3056", 14, (4, 6, 4)),
+    ("amex 15", "37", 15, (4, 6, 5)),
+    ("visa 16", "4", 16, (4, 4, 4, 4)),
+    ("mastercard 2221", "2221", 16, (4, 4, 4, 4)),
+    ("mastercard 2720", "2720", 16, (4, 4, 4, 4)),
+    ("mastercard 2-series", "2500", 16, (4, 4, 4, 4)),
+    ("jcb 17", "3530", 17, (4, 4, 4, 5)),
+    ("discover 18", "6011", 18, (4, 4, 4, 6)),
+    ("unionpay 19", "6212", 19, (4, 4, 4, 4, 3)),
+    ("visa 19", "4", 19, (4, 4, 4, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("sep", ["", " ", "-"])
+@pytest.mark.parametrize(("network", "prefix", "length", "sizes"), CARDS, ids=[c[0] for c in CARDS])
+def test_cards_of_every_issued_length_are_found(
+    network: str, prefix: str, length: int, sizes: tuple[int, ...], sep: str
+) -> None:
+    from llmgw.guards.cards import find_cards
+
+    body = (prefix + "739182645019273846")[: length - 1]
+    number = grouped(with_check_digit(body), sizes, sep)
+    text = f"please charge {number} today"
+    assert [text[s:e] for s, e in find_cards(text)] == [number]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 4111 1111 1111 1112 shipped",  # a card's shape, fails Luhn
+        "customer number 5018-0000-0007 on file",  # 12 digits, fails Luhn
+        "part 2720 9912 3456 7891 in stock",  # 2-series shape, fails Luhn
+        "IBAN DE89 3704 0044 0532 0130 00",  # digits of an IBAN are no card
+        "serial 1234 5678 9012 3452 1",  # a group of one digit: not a card grouping
+    ],
+)
+def test_numbers_that_are_not_cards_are_not_found(text: str) -> None:
+    from llmgw.guards.cards import find_cards, luhn_ok
+
+    for run in re.findall(r"\d[\d -]{10,}\d", text):  # the example is what it claims to be
+        digits = re.sub(r"\D", "", run)
+        assert not (12 <= len(digits) <= 19) or not luhn_ok(digits) or "IBAN" in text or len(run.split()[-1]) == 1
+    assert find_cards(text) == []
+
+
+@pytest.fixture(scope="module")
+def default_analyzer():  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from llmgw.guards.pii import PiiAnalyzer
+    from llmgw.guards.policy import load_policy
+
+    policy = load_policy(Path(__file__).resolve().parent.parent / "guardrails" / "default.yaml")
+    return PiiAnalyzer(policy.pii, cache_size=0)
+
+
+def test_the_default_policy_masks_19_digit_and_2_series_cards_but_not_a_luhn_failing_order(default_analyzer) -> None:  # type: ignore[no-untyped-def]
+    visa19 = grouped(with_check_digit("453201511283036"[:15] + "123"), (4, 4, 4, 4, 3), " ")
+    mc2 = grouped(with_check_digit("222100000000000"), (4, 4, 4, 4), "-")
+    maestro12 = with_check_digit("50180000000")
+    text = f"Cards: {visa19}, {mc2} and {maestro12}. Order 4111-1111-1111-1112 shipped."
+    cards = [text[f.start : f.end] for f in default_analyzer.analyze(text) if f.entity == "CREDIT_CARD"]
+    assert cards == [visa19, mc2, maestro12]
