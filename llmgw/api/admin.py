@@ -16,11 +16,11 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from sqlmodel import Session, col, select
 
-from llmgw.api.common import client_of, gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response, read_body_as
 from llmgw.config import Config
 from llmgw.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied, clip
 from llmgw.keys import KeyInfo
-from llmgw.schemas import NoNul, decode_body, validation_error
+from llmgw.schemas import NoNul
 from llmgw.stages.auth import ANONYMOUS_ID, authenticate, presented_key
 from llmgw.storage.models import ApiKey, RequestRow, UsageRow
 
@@ -85,12 +85,7 @@ async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
 async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     await require_admin(request)
     gateway = gateway_of(request)
-    server = gateway.config.server
-    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
-    try:
-        spec = msgspec.convert(body, NewKey)
-    except msgspec.ValidationError as exc:
-        raise validation_error(exc, "invalid key spec") from None
+    spec, _ = await read_body_as(request, NewKey, "invalid key spec")
     unknown = [m for m in spec.models or [] if m != "*" and m not in gateway.config.models]
     if unknown:
         raise InvalidRequest(f"unknown model {clip(unknown[0])}", param="models", code="invalid_value")

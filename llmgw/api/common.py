@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 _encode = msgspec.json.Encoder().encode
 JSON = "application/json"
+T = TypeVar("T")
 
 
 def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
@@ -25,3 +26,16 @@ def client_of(request: Request[Any, Any, Any]) -> str | None:
 
 def json_response(payload: Any, headers: dict[str, str], status: int = 200) -> Response[bytes]:
     return Response(_encode(payload), status_code=status, media_type=JSON, headers=headers)
+
+
+async def read_body_as(request: Request[Any, Any, Any], kind: type[T], what: str) -> tuple[T, dict[str, Any]]:
+    """The request's JSON body (size and nesting capped, as for chat) as ``kind``, and the raw dict:
+    every decoding or validation problem is a 400 in the API's own shape."""
+    from llmgw.schemas import decode_body, validation_error
+
+    server = gateway_of(request).config.server
+    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
+    try:
+        return msgspec.convert(body, kind), body
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc, what) from None

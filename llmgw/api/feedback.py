@@ -27,11 +27,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, post
 
-from llmgw.api.common import client_of, gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response, read_body_as
 from llmgw.cache.service import marks_wrong
 from llmgw.errors import InvalidRequest, NotFound
 from llmgw.keys import KeyInfo
-from llmgw.schemas import NoNul, decode_body, validation_error
+from llmgw.schemas import NoNul
 from llmgw.stages.auth import authenticate
 from llmgw.stages.input_guards import mask_stored_text
 from llmgw.storage.models import RequestRow
@@ -73,12 +73,7 @@ async def check_request(gateway: Any, request_id: str, key: KeyInfo) -> None:
 async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
     key = await authenticate(gateway, dict(request.headers), client_of(request))
-    server = gateway.config.server
-    body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)
-    try:
-        feedback = msgspec.convert(body, Feedback)
-    except msgspec.ValidationError as exc:
-        raise validation_error(exc, "invalid feedback") from None
+    feedback, body = await read_body_as(request, Feedback, "invalid feedback")
     if feedback.score is None and feedback.label is None:
         raise InvalidRequest("give a score, a label, or both", param="score")
     if feedback.score is not None and not math.isfinite(feedback.score):
