@@ -3,11 +3,10 @@
 Rows in the journal of a gateway that died (SIGKILL: :mod:`llmgw.storage.journal`) are moved to
 the dead-letter files first. Each table's dead-letter file is claimed (renamed, so a running
 gateway appends to a new file meanwhile), its rows written through the same path as the writer's
-(sanitised, refused rows
-isolated, inserts idempotent by id), and the file removed. Rows the database still refuses, and
-lines that cannot be read, go back to the dead-letter file; if the database is away, every row not
-written yet goes back and the replay stops. Running it twice, or while another replay or a
-gateway runs, stores no row twice.
+(sanitised, refused rows isolated, inserts idempotent by id), and the file removed. Rows the
+database still refuses, and lines that cannot be read, go back to the dead-letter file; if the
+database is away, every row not written yet goes back and the replay stops. Running it twice, or
+while another replay or a gateway runs, stores no row twice.
 """
 
 from __future__ import annotations
