@@ -97,7 +97,10 @@ def private_pg() -> Iterator[PrivatePostgres]:
 class Served:
     """``python -m llmgw serve`` in a subprocess, with its config, dead-letter folder and log."""
 
-    def __init__(self, tmp: Path, upstream: FakeUpstream, db_url: str, guarded: bool = True, **storage: Any) -> None:
+    def __init__(
+        self, tmp: Path, upstream: FakeUpstream, db_url: str, guarded: bool = True,
+        extra: dict[str, Any] | None = None, **storage: Any,
+    ) -> None:  # fmt: skip
         policies = tmp / "guardrails"
         policies.mkdir()
         (policies / "default.yaml").write_text(POLICY)
@@ -106,7 +109,9 @@ class Served:
                    **storage}  # fmt: skip
         guards = {"enabled": guarded, "policy_dir": str(policies), "hash_salt": "salt"}
         self.config = tmp / "gw.yaml"
-        self.config.write_text(yaml.safe_dump(base_config(upstream.base_url, db_url, storage=storage, guards=guards)))
+        self.config.write_text(
+            yaml.safe_dump(base_config(upstream.base_url, db_url, storage=storage, guards=guards, **(extra or {})))
+        )
         self.port = free_port()
         self.log = (tmp / "gateway.log").open("wb")
         cmd = [sys.executable, "-m", "llmgw", "serve", "--config", str(self.config), "--port", str(self.port)]
@@ -222,3 +227,63 @@ def replay(config: Path, capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
     assert main(["storage", "replay", "--config", str(config)]) == 0
     return capsys.readouterr().out
+
+
+class PrivateRedis:
+    """A throwaway ``redis-server`` on its own port (never the shared 6379): stopped, hung (SIGSTOP) at will."""
+
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            pytest.skip("needs redis-server for a private Redis")
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="llmgw-faults-redis-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(self.dir)]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused server cannot handle its SIGTERM
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def request_rows(db_url: str) -> dict[str, tuple[int, str | None]]:
+    """id → (http status, error code) of every request row."""
+    query = "select id, http_status, error_code from requests"
+    if db_url.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as conn:
+            return {r[0]: (r[1], r[2]) for r in conn.execute(query)}
+    with psycopg.connect(db_url) as conn:
+        return {r[0]: (r[1], r[2]) for r in conn.execute(query)}

@@ -3,7 +3,7 @@
 The writer keeps queued rows in memory for up to ``flush_interval_s`` (the batching that keeps
 commits off every request's latency). A process killed outright (SIGKILL, the OOM killer) would
 lose them, and those requests were already answered. So each row is also appended to this
-process's journal, ``<dead-letter dir>/journal-<pid>-<n>.rows`` (JSON lines; not ``.jsonl``, which
+process's journal, ``<dead-letter dir>/journal-<pid>-<writer>-<n>.rows`` (JSON lines; not ``.jsonl``, which
 would make it a dead-letter file), when it is put: one ``os.write``
 on an ``O_APPEND`` file, no fsync, microseconds. The kernel's page cache outlives the process, so
 the line survives the death of the process (not a crash of the machine: that would need an fsync
@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,17 +52,21 @@ class Journal:
         self._size = 0
         self._open: dict[int, int] = {}  # segment → rows not settled yet
         self._rows: dict[int, int] = {}  # id(row) → its segment (the row object is alive until settled)
+        self._older: dict[int, int] = {}  # rotated-out segment → its descriptor (and flock)
+        self._name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"  # several writers may share a process
 
     def path(self, segment: int) -> Path:
-        return self.dir / f"{PREFIX}{os.getpid()}-{segment}{SUFFIX}"
+        return self.dir / f"{self._name}-{segment}{SUFFIX}"
 
     def _rotate(self) -> None:
         old, fd = self._segment, self._fd
         if fd is not None:
-            os.close(fd)  # closing one descriptor drops this process's flock on that file
-            if not self._open.get(old):
+            if self._open.get(old):  # still holds rows: keep its flock (it is not an orphan) until settled
+                self._older[old] = fd
+            else:
                 self._open.pop(old, None)
                 self.path(old).unlink(missing_ok=True)
+                os.close(fd)
         self._segment += 1
         self.dir.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path(self._segment), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -102,15 +107,19 @@ class Journal:
                 else:
                     del self._open[segment]
                     self.path(segment).unlink(missing_ok=True)
+                    older = self._older.pop(segment, None)
+                    if older is not None:
+                        os.close(older)  # unlinked first: no moment it is a file nobody holds
 
     def close(self) -> None:
         """After the writer closed (every row settled): remove the journal."""
         with self._lock:
             if self._fd is not None and not any(self._open.values()):
                 self.path(self._segment).unlink(missing_ok=True)
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            for fd in [*self._older.values(), *([self._fd] if self._fd is not None else [])]:
+                os.close(fd)
+            self._older.clear()
+            self._fd = None
 
 
 @contextlib.contextmanager
