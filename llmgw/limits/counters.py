@@ -14,8 +14,12 @@ from typing import Protocol
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
 
 READY_TIMEOUT_S = 1.0
+#: connecting to Redis, and each command, fail after this long: a hung Redis (SIGSTOP, a full
+#: network buffer) fails requests closed with 503 instead of holding them forever
+STORE_TIMEOUT_S = 1.0
 INCREMENT = """
 local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -66,8 +70,9 @@ class MemoryCounters:
 class RedisCounters:
     """Several processes: Litestar's ``RedisStore``, atomic increments by script."""
 
-    def __init__(self, url: str, namespace: str) -> None:
-        self.store = RedisStore.with_client(url, namespace=namespace)
+    def __init__(self, url: str, namespace: str, timeout_s: float = STORE_TIMEOUT_S) -> None:
+        client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self.store = RedisStore(client, namespace=namespace)
         self._increment = self.store._redis.register_script(INCREMENT)
 
     async def add(self, key: str, amount: float, ttl_s: int) -> float:

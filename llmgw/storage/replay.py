@@ -1,11 +1,12 @@
 """``llmgw storage replay``: put dead-lettered rows back in the database.
 
-Each table's dead-letter file is claimed (renamed, so a running gateway appends to a new file
-meanwhile), its rows written through the same path as the writer's (sanitised, refused rows
-isolated, inserts idempotent by id), and the file removed. Rows the database still refuses, and
-lines that cannot be read, go back to the dead-letter file; if the database is away, every row not
-written yet goes back and the replay stops. Running it twice, or while another replay or a
-gateway runs, stores no row twice.
+Rows in the journal of a gateway that died (SIGKILL: :mod:`llmgw.storage.journal`) are moved to
+the dead-letter files first. Each table's dead-letter file is claimed (renamed, so a running
+gateway appends to a new file meanwhile), its rows written through the same path as the writer's
+(sanitised, refused rows isolated, inserts idempotent by id), and the file removed. Rows the
+database still refuses, and lines that cannot be read, go back to the dead-letter file; if the
+database is away, every row not written yet goes back and the replay stops. Running it twice, or
+while another replay or a gateway runs, stores no row twice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from llmgw.storage.deadletter import DeadLetters
+from llmgw.storage.journal import orphans_to_dead_letters
 from llmgw.storage.writer import BatchHandler, default_handlers, describe, write_isolating
 
 log = logging.getLogger("llmgw.storage")
@@ -45,6 +47,9 @@ def replay(
     handlers: dict[str, BatchHandler] | None = None,
 ) -> list[ReplayCount]:
     """Replay every table's dead-letter file; one count per table."""
+    moved = orphans_to_dead_letters(letters)  # rows a killed gateway had only in its journal
+    if moved:
+        log.warning("%d rows from the journal of a process that died moved to the dead-letter files", moved)
     handlers = handlers or default_handlers()  # guard events without a chain position get a new chain
     counts: list[ReplayCount] = []
     for table in letters.tables():

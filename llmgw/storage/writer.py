@@ -21,6 +21,13 @@ Request rows are also remembered (id → key id) from ``put`` until their batch 
 dead-lettered: :meth:`RowWriter.queued_request` answers for a request that exists but is not in
 the table yet, so a caller checking "queued, else in the table" never misses one (an id leaves
 memory only after its row is readable, or is on disk).
+
+What survives what: every row put is also appended to this process's journal
+(:mod:`llmgw.storage.journal`: one unsynced ``os.write``, in the page cache) until it is settled, so
+rows of answered requests survive SIGKILL and the OOM killer (the next start-up, or ``llmgw storage
+replay``, writes them); SIGTERM writes or dead-letters everything (fsynced). A crash of the machine
+itself can lose the journal's last ``flush_interval_s`` of rows: an fsync per row would cost every
+request a disk flush, which this does not do.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from llmgw.audit.chain import GuardEventWriter
 from llmgw.storage.deadletter import DeadLetters
+from llmgw.storage.journal import Journal, orphans
 from llmgw.storage.models import FeedbackRow, RequestRow, UsageRow
 from llmgw.storage.sanitise import sanitise
 from llmgw.storage.sql import insert_new
@@ -335,6 +343,7 @@ class RowWriter:
         self.max_pending_rows = max_pending_rows
         self.dead_letters = DeadLetters(dead_letter_dir)
         self.dead_letter_dir = self.dead_letters.dir
+        self.journal = Journal(self.dead_letters.dir)
         self.written = 0
         self.failures = 0
         self.refused = 0
@@ -359,13 +368,20 @@ class RowWriter:
             lane.thread.start()
 
     def start(self) -> None:
+        """Start the lanes; rows left in the journal of a process that died are queued first."""
         if not self._started:
             self._started = True
             for lane in self._lanes.values():
                 lane.thread.start()
+            with orphans(self.dead_letters.dir) as found:
+                for kind, row in found:  # journaled again by put before the orphan file goes
+                    self.put(kind, row)
+            if found:
+                log.warning("%d rows from the journal of a process that died were queued again", len(found))
 
     def put(self, kind: str, row: dict[str, Any]) -> None:
-        """Enqueue a row; never blocks and never touches the database or a file."""
+        """Enqueue a row; never blocks and never touches the database (one append to the journal)."""
+        self.journal.add(kind, row)
         if kind == "requests":
             with self._queued_lock:
                 self._queued_requests[row["id"]] = row.get("key_id")
@@ -389,6 +405,7 @@ class RowWriter:
 
     def settled(self, kind: str, rows: list[dict[str, Any]]) -> None:
         """Rows committed or kept on disk: request ids are forgotten only now (see the module doc)."""
+        self.journal.settle(rows)
         if kind == "requests":
             with self._queued_lock:
                 for row in rows:
@@ -453,6 +470,7 @@ class RowWriter:
                 log.error("storage writer for %s did not finish within %.0fs; keeping its rows in the "
                           "dead-letter file", lane.kind, timeout)  # fmt: skip
             lane.abandon()  # also rows put after the thread's last look at its queue
+        self.journal.close()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Block until every row put before this call is written or kept (for tests and the CLI)."""
