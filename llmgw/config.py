@@ -154,6 +154,9 @@ class LlamaServerProviderConfig(ProviderConfigBase):
     system_prompt: str | None = Field(
         None, description="system message put first when a request has none; null: the chat template's own"
     )
+    default_temperature: float | None = Field(
+        None, ge=0, le=2, description="temperature sent when a request sets none; null: llama-server's own (0.8)"
+    )
     startup_timeout_s: float = Field(60.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     max_retries: int = Field(1, ge=0)

