@@ -571,3 +571,26 @@ def test_an_upstream_error_of_an_unknown_kind_fails_loudly() -> None:
     err = UpstreamError("rate_limited", "upstream said slow down", retry_after=2)
     assert err.kind is UpstreamKind.RATE_LIMITED and (err.status, err.code) == (429, "upstream_rate_limited")
     assert err.retryable and err.headers == {"retry-after": "2"}
+
+
+@pytest.mark.parametrize(
+    ("content", "stream"),
+    [("#sleep:3", False), ("#sleep:3", True), ("#slow:3 #chunks:3", True)],
+    ids=["plain", "streamed-before-the-first-byte", "streamed-mid-stream"],
+)
+def test_a_stalled_upstream_is_a_timeout_with_a_row(make_gateway, content: str, stream: bool) -> None:  # type: ignore[no-untyped-def]
+    """An upstream that stops sending (before its answer, or between two chunks) is cut at the
+    request's deadline: the client gets upstream_timeout (504, or the error event once the stream
+    has started), never a hang, and the request has its row."""
+    gw = make_gateway(server={"request_timeout_s": 0.5})
+    messages = [{"role": "user", "content": content}]
+    if stream:
+        with pytest.raises(openai.APIError) as info:
+            list(gw.client().chat.completions.create(model="test-model", messages=messages, stream=True))
+    else:
+        with pytest.raises(openai.APIStatusError) as info:
+            gw.client().chat.completions.create(model="test-model", messages=messages)
+        assert info.value.status_code == 504
+    assert info.value.body["code"] == "upstream_timeout"
+    [row] = gw.rows()
+    assert row["error_code"] == "upstream_timeout" and row["status"] == "error"
