@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from llmgw.config import Config, ConfigError, load_config
+from llmgw.config import Config, ConfigError, load_config_or_exit
 from llmgw.errors import GatewayError
 
 
@@ -23,20 +23,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _load(path: str | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"llmgw: invalid configuration\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from llmgw.app import create_app
 
-    config = _load(args.config)
+    config = load_config_or_exit(args.config)
     server = config.server.model_copy(
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
@@ -68,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = _load(args.file)
+    config = load_config_or_exit(args.file)
     print(
         f"{args.file}: ok ({len(config.providers)} providers, {len(config.models)} models, {len(config.routes)} routes)"
     )
@@ -93,7 +85,7 @@ def _split(value: str | None) -> list[str] | None:
 def cmd_keys(args: argparse.Namespace) -> int:
     from llmgw.api.admin import key_view
 
-    config = _load(args.config)
+    config = load_config_or_exit(args.config)
     store = _keystore(config)
     if args.keys_command == "create":
         for kind, names, known in (

@@ -539,3 +539,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError([("", f"invalid YAML: {exc}")], str(p)) from None
     return parse_config(data, str(p))
+
+
+def load_config_or_exit(path: str | None) -> Config:
+    """For the command line: the config, or its problems on stderr and exit status 2 (no traceback)."""
+    import sys
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"llmgw: invalid configuration\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -19,9 +19,9 @@ FILTERS = ("since", "until", "key_id", "team", "guard", "verdict", "entity_type"
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from llmgw.cli import _load
+    from llmgw.config import load_config_or_exit
 
-    return _load(getattr(args, "config", None))
+    return load_config_or_exit(getattr(args, "config", None))
 
 
 def _engine(args: argparse.Namespace, config: Any = None) -> Any:
@@ -100,10 +100,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_hash(args: argparse.Namespace) -> int:
     """Print the log's hash of a raw value, to search for it (``--value-hash``) without storing it."""
-    from llmgw.cli import _load
+    from llmgw.config import load_config_or_exit
     from llmgw.guards.events import value_hash
 
-    salt = _load(args.config).guards.hash_salt
+    salt = load_config_or_exit(args.config).guards.hash_salt
     if not salt:
         print("llmgw: guards.hash_salt is not set, so logged hashes used a random salt and cannot be matched",
               file=sys.stderr)  # fmt: skip

@@ -86,9 +86,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     config = None
     if not args.url:
-        from llmgw.cli import _load
+        from llmgw.config import load_config_or_exit
 
-        config = _load(args.config or os.environ.get("LLMGW_CONFIG"))
+        config = load_config_or_exit(args.config or os.environ.get("LLMGW_CONFIG"))
     out = Path(args.out)
     cache = AnswerCache(out / "answers.db", gateway_identity(args.url, config))
     tally = Tally()

@@ -18,9 +18,9 @@ from llmgw.retrieval.collection import CollectionError, list_collections
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from llmgw.cli import _load
+    from llmgw.config import load_config_or_exit
 
-    return _load(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG"))
+    return load_config_or_exit(getattr(args, "config", None) or os.environ.get("LLMGW_CONFIG"))
 
 
 def _collections_dir(args: argparse.Namespace) -> str:

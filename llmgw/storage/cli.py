@@ -10,11 +10,11 @@ from llmgw.storage.deadletter import DeadLetters
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from llmgw.cli import _load
+    from llmgw.config import load_config_or_exit
     from llmgw.storage.db import make_engine
     from llmgw.storage.replay import Stopped, replay
 
-    config = _load(getattr(args, "config", None))
+    config = load_config_or_exit(getattr(args, "config", None))
     letters = DeadLetters(config.storage.dead_letter_dir)
     try:
         engine = make_engine(config.storage.url)
@@ -40,9 +40,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from llmgw.cli import _load
+    from llmgw.config import load_config_or_exit
 
-    letters = DeadLetters(_load(getattr(args, "config", None)).storage.dead_letter_dir)
+    letters = DeadLetters(load_config_or_exit(getattr(args, "config", None)).storage.dead_letter_dir)
     tables = letters.tables()
     for table in tables:
         print(f"{table}\t{letters.count(table)}\t{letters.path(table)}")

@@ -123,10 +123,10 @@ def print_report(name: str, reports: list[ArmReport], console: Console) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from llmgw.cli import _load
+    from llmgw.config import load_config_or_exit
     from llmgw.storage.db import make_engine
 
-    config = _load(args.config)
+    config = load_config_or_exit(args.config)
     experiment = config.experiments.get(args.name)
     if experiment is None:
         print(f"llmgw: no experiment {args.name!r} in the config", file=sys.stderr)
