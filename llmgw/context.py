@@ -12,8 +12,8 @@ from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
 
 if TYPE_CHECKING:
+    from llmgw.retrieval.plan import Plan
     from llmgw.routing.select import Decision
-    from llmgw.stages.retrieval_plan import Plan
 
 _PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
 _COUNTER = itertools.count()

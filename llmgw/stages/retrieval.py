@@ -21,10 +21,10 @@ import anyio
 from llmgw.context import RequestContext
 from llmgw.errors import NotFound, RetrievalTemplateMissing, RetrievalUnavailable
 from llmgw.retrieval.collection import CollectionError
+from llmgw.retrieval.plan import Plan
 from llmgw.retrieval.store import Hit
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.retrieval_guard import screen
-from llmgw.stages.retrieval_plan import Plan
 from llmgw.stages.template import text_of
 from llmgw.templates.store import Address, WorkingTreeSource, load_template
 

@@ -7,27 +7,14 @@ offending field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import CollectionNotAllowed, InvalidRequest, clip
 from llmgw.retrieval.collection import NAME
-from llmgw.retrieval.store import Filters
+from llmgw.retrieval.plan import Plan
 
 FIELDS = {"collection", "k", "filters", "min_score", "mode"}
-
-
-@dataclass(slots=True)
-class Plan:
-    collection: str
-    k: int | None
-    filters: Filters
-    min_score: float | None
-    mode: str | None
-    template: str | None  # None: the collection's own (known once it is open)
-    tenant: str | None
-    required: bool
 
 
 def _option(ctx: RequestContext) -> dict[str, Any] | None:
