@@ -83,11 +83,18 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from llmgw.api.admin import key_view
+    import msgspec
+
+    from llmgw.api.admin import NewKey, key_view
 
     config = load_config_or_exit(args.config)
     store = _keystore(config)
     if args.keys_command == "create":
+        try:  # the same bounds as POST /admin/keys: a NUL byte or an over-long name is refused, not a crash
+            msgspec.convert({"name": args.name, "team": args.team, "user": args.user}, NewKey)
+        except msgspec.ValidationError as exc:
+            print(f"llmgw: invalid key: {exc}", file=sys.stderr)
+            return 2
         for kind, names, known in (
             ("model", args.models, config.models),
             ("route", args.routes, config.routes),

@@ -481,3 +481,14 @@ def test_cli_refuses_keys_for_unknown_models(tmp_path: Path, capsys: pytest.Capt
     assert main(["keys", "--config", str(config), "create", "x", "--models", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert main(["keys", "--config", str(config), "create", "x", "--routes", "default"]) == 0
+
+
+@pytest.mark.parametrize("name", ["nul\x00name", "n" * 201, ""])
+def test_cli_refuses_key_names_the_database_would_not_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The same bounds as POST /admin/keys (a NUL crashed the CLI on PostgreSQL)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"storage: {{url: 'sqlite:///{tmp_path}/k.db'}}\n")
+    assert main(["keys", "--config", str(config), "create", name]) == 2
+    assert "invalid key" in capsys.readouterr().err
