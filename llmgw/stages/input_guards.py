@@ -133,6 +133,7 @@ class InputGuards(Stage):
             if result is None:
                 continue
             builtin_hit = result.score >= policy.injection.threshold_for(item.source)
+            # the policy's keys are the Literal sources; an item's source is a plain str (absent: None)
             rule = policy.injection.providers.get(item.source)  # type: ignore[call-overload]
             hit, score = builtin_hit, result.score
             if rule is not None and verdicts is not None:

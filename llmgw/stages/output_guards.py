@@ -68,7 +68,7 @@ class OutputGuards(Stage):
                 consulted = consult_providers(log, policy, rule, judge_hooks(self.gateway), sent, "output",
                                               "moderation", route_fails_open(ctx))  # fmt: skip
                 verdict, external = await asyncio.gather(builtin, consulted)
-                if external.failed_open:
+                if external is not None and external.failed_open:
                     ctx.meta["guards_failed_open"] = True
         except GuardFailure as exc:
             fail_open = policy.on_error == "open" or route_fails_open(ctx)
@@ -148,12 +148,14 @@ class OutputGuards(Stage):
         policy: Policy | None = ctx.state.get("policy")
         masker: Masker | None = ctx.state.get("masker")
         if policy is None:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     yield chunk
             return
         ctx.state["known"] = known_input(ctx)
-        restore = masker is not None and bool(masker.placeholders)
+        placeholders = masker.placeholders if masker is not None else {}
+        restore = bool(placeholders)
         moderate = policy.moderation.enabled
         rules = policy.moderation
         overlap = overlap_words(rules)
@@ -196,6 +198,7 @@ class OutputGuards(Stage):
             return out
 
         try:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     ends: list[tuple[int, int]] = []
@@ -206,7 +209,7 @@ class OutputGuards(Stage):
                         content = delta.get("content")
                         if restore:
                             if content:
-                                restorer = restorers.setdefault(index, Restorer(masker.placeholders))  # type: ignore[union-attr]
+                                restorer = restorers.setdefault(index, Restorer(placeholders))
                                 content = delta["content"] = restorer.feed(content)
                             if finished and index in restorers:
                                 tail = restorers.pop(index).flush()
@@ -216,7 +219,7 @@ class OutputGuards(Stage):
                                 function = call.get("function") or {}
                                 if function.get("arguments"):
                                     key = (index, call.get("index", 0))
-                                    r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                                    r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
                                     function["arguments"] = r.feed(function["arguments"])
                         if moderate:
                             w = window(index)

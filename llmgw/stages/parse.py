@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest, PermissionDenied, clip
@@ -17,6 +17,9 @@ from llmgw.schemas import (
 )
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import settle_embeddings_user
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 HEADER_PREFIX = "x-llmgw-"
 
@@ -80,7 +83,7 @@ class ParseEmbeddingsRequest(Stage):
         return None
 
 
-def select_route(gateway: Any, ctx: RequestContext) -> None:
+def select_route(gateway: Gateway, ctx: RequestContext) -> None:
     name = str(ctx.options.get("route") or "default")
     route = gateway.config.routes.get(name)
     if route is None:

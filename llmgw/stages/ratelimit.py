@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.config import LimitSpec
 from llmgw.context import RequestContext
@@ -22,6 +22,9 @@ from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLi
 from llmgw.limits.counters import Counters
 from llmgw.stages.base import Stage
 from llmgw.usage import cost_usd, estimate_tokens, prompt_chars
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.limits")
 DAY_S = 86_400 + 3_600
@@ -31,7 +34,7 @@ class RateLimit(Stage):
     name = "rate_limit"
     toggle = "rate_limit"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.config = gateway.config.limits
         self._tasks: set[asyncio.Task[None]] = set()
@@ -42,7 +45,9 @@ class RateLimit(Stage):
 
     @property
     def counters(self) -> Counters:
-        return self.gateway.counters  # type: ignore[no-any-return]
+        counters = self.gateway.counters
+        assert counters is not None, "the stage is on only with limits enabled, and the gateway has counters then"
+        return counters
 
     def scopes(self, ctx: RequestContext) -> list[tuple[str, LimitSpec]]:
         key = ctx.key

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import anyio
@@ -27,6 +27,10 @@ from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.retrieval_guard import screen
 from llmgw.stages.template import text_of
 from llmgw.templates.store import Address, WorkingTreeSource, load_template
+from llmgw.templates.template import CompiledTemplate
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.retrieval")
 
@@ -66,7 +70,7 @@ class Retrieve(Stage):
     name = "retrieve"
     toggle = "retrieval"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self._templates: dict[str, Any] = {}
 
@@ -85,9 +89,11 @@ class Retrieve(Stage):
             with anyio.fail_after(self.gateway.config.retrieval.timeout_s):
                 hits = await anyio.to_thread.run_sync(self.search, plan, question)
         except (CollectionError, TimeoutError) as exc:
-            return self.failed(ctx, plan, exc)
+            self.failed(ctx, plan, exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - stores and embedding APIs raise their own types
-            return self.failed(ctx, plan, exc)
+            self.failed(ctx, plan, exc)
+            return None
         hits = await screen(self.gateway, ctx, hits)
         ctx.meta["retrieval"] = {
             "collection": plan.collection,
@@ -114,12 +120,12 @@ class Retrieve(Stage):
         if plan.required:
             raise RetrievalUnavailable(f"retrieval from collection {plan.collection!r} failed ({reason[:200]})")
         ctx.response_headers["x-llmgw-retrieval"] = "error"
-        return None
 
     async def render(self, plan: Plan, hits: list[Hit]) -> list[dict[str, Any]]:
         config = self.gateway.config.templates
         assert plan.template is not None
         variables = {"passages": passage_variables(hits), "collection": plan.collection}
+        template: CompiledTemplate | None
         try:
             if config.enabled:  # versioned like every template: the default ref of the prompts repository
                 template = await self.gateway.prompts.get(Address.parse(plan.template))
@@ -151,7 +157,7 @@ class AttachSources(Stage):
             completion["llmgw"] = {**(completion.get("llmgw") or {}), **sources}
         return completion
 
-    async def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:  # type: ignore[override]
+    async def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
         first = True
         async for chunk in chunks:
             if first:

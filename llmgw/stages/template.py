@@ -14,13 +14,16 @@ rendered messages meet the client's is the template's ``combine`` rule:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest
 from llmgw.stages.base import Stage
 from llmgw.templates.experiments import assign
 from llmgw.templates.store import Address, variable_paths, variables_from
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 SYSTEM_ROLES = ("system", "developer")
 
@@ -48,7 +51,7 @@ class RenderTemplate(Stage):
     name = "render_template"
     toggle = "template"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.by_template = {exp.template: name for name, exp in gateway.config.experiments.items() if exp.enabled}
 
