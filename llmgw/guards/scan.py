@@ -56,11 +56,11 @@ def _strings(container: Any, where: str, source: str, items: list[Item], skip: f
             _strings(inner, at, source, items)
 
 
-def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset(), user: bool = False) -> list[Item]:
+def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user: bool = False) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it: messages (content, names,
     tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
     fields, and with ``user`` the ``user`` field. Only messages' text is scored for injection (the
-    other fields are ``source: field``)."""
+    other fields are ``source: field``). ``templated``: positions of the messages a template wrote."""
     items: list[Item] = []
     for i, message in enumerate(body.get("messages") or []):
         source = SOURCES.get(message.get("role", ""), message.get("role", ""))
@@ -88,7 +88,7 @@ def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozens
             setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
             items.append(Item(f"messages[{i}].name", FIELD, message["name"], setter))
         _strings(message, f"messages[{i}]", FIELD, items, skip=MESSAGE_KEYS)
-        if id(message) in templated:
+        if i in templated:
             for item in items[first:]:
                 item.templated = True
     if isinstance(body.get("stop"), str):

@@ -34,6 +34,7 @@ import aiohttp
 import httpx
 
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
+from llmgw.messages import SYSTEM_ROLES
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import OpenAICompatProvider
 
@@ -148,7 +149,7 @@ def with_default_system(body: dict[str, Any], prompt: str | None) -> dict[str, A
     messages = body.get("messages")
     if not prompt or not isinstance(messages, list):
         return body
-    if any(isinstance(m, dict) and m.get("role") in ("system", "developer") for m in messages):
+    if any(isinstance(m, dict) and m.get("role") in SYSTEM_ROLES for m in messages):
         return body
     return {**body, "messages": [{"role": "system", "content": prompt}, *messages]}
 

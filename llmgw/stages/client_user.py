@@ -27,9 +27,6 @@ from llmgw.guards.runtime import GuardFailure
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
 
-#: ``ctx.state`` flag: ``body["user"]`` is what the policy let through (safe to log as is)
-SETTLED = "user_settled"
-
 
 def hashed_user(salt: bytes, value: str) -> str:
     return f"user-{value_hash(salt, value)}"
@@ -43,7 +40,7 @@ def settle_user(gateway: Gateway, ctx: RequestContext, mode: Literal["hash", "sc
         return
     if mode == "hash":
         ctx.body["user"] = hashed_user(gateway.guards.salt, value)
-    ctx.state[SETTLED] = True
+    ctx.guards.user_settled = True
 
 
 def scanned_user(gateway: Gateway, ctx: RequestContext, sent: Any) -> None:
@@ -57,7 +54,7 @@ def logged_user(gateway: Gateway, ctx: RequestContext) -> str | None:
     value = ctx.body.get("user")
     if not isinstance(value, str) or not value:
         return None
-    if ctx.state.get(SETTLED) or not gateway.config.guards.enabled:
+    if ctx.guards.user_settled or not gateway.config.guards.enabled:
         return value
     return hashed_user(gateway.guards.salt, value)
 

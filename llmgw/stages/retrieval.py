@@ -20,12 +20,12 @@ import anyio
 
 from llmgw.context import RequestContext
 from llmgw.errors import NotFound, RetrievalTemplateMissing, RetrievalUnavailable
+from llmgw.messages import insert_before_last_user, last_user_text
 from llmgw.retrieval.collection import CollectionError
 from llmgw.retrieval.plan import Plan
 from llmgw.retrieval.store import Hit
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.retrieval_guard import screen
-from llmgw.stages.template import text_of
 from llmgw.templates.store import Address, WorkingTreeSource, load_template
 from llmgw.templates.template import CompiledTemplate
 
@@ -33,18 +33,6 @@ if TYPE_CHECKING:
     from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.retrieval")
-
-
-def last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages") or []):
-        if message.get("role") == "user":
-            return text_of(message.get("content"))
-    return ""
-
-
-def insert_before_last_user(messages: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=len(messages))
-    return messages[:last] + added + messages[last:]
 
 
 def passage_variables(hits: list[Hit]) -> list[dict[str, Any]]:
@@ -101,7 +89,7 @@ class Retrieve(Stage):
             "ms": round((time.perf_counter() - started) * 1000, 2),
             "passages": [{"id": h.chunk.id, "score": round(h.score, 6)} for h in hits],
         }
-        ctx.state["sources"] = {"collection": plan.collection, "sources": [h.public() for h in hits]}
+        ctx.sources = {"collection": plan.collection, "sources": [h.public() for h in hits]}
         ctx.response_headers["x-llmgw-sources"] = sources_header(hits)
         if hits:
             added = await self.render(plan, hits)
@@ -152,7 +140,7 @@ class AttachSources(Stage):
         return self.gateway.config.retrieval.enabled
 
     async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
-        sources = ctx.state.get("sources")
+        sources = ctx.sources
         if sources is not None:
             completion["llmgw"] = {**(completion.get("llmgw") or {}), **sources}
         return completion
@@ -162,7 +150,7 @@ class AttachSources(Stage):
         async for chunk in chunks:
             if first:
                 first = False
-                sources = ctx.state.get("sources")
+                sources = ctx.sources
                 if sources is not None:
                     chunk = {**chunk, "llmgw": {**(chunk.get("llmgw") or {}), **sources}}
             yield chunk

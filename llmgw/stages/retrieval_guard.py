@@ -36,7 +36,7 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
     if ctx.route is not None and not ctx.route.stages.input_guards:
         return hits
     runtime: GuardRuntime = gateway.guards
-    policy = ctx.state.get("policy") or policy_of(gateway, ctx)
+    policy = ctx.guards.policy or policy_of(gateway, ctx)
     if not policy.injection.scans("retrieved"):
         return hits
     log = guard_log(gateway, ctx, policy)
