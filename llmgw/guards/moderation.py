@@ -1,10 +1,13 @@
 """Output moderation: harm categories from a linear classifier on embeddings, lexicons, and secrets.
 
 * Categories (exactly): ``harassment``, ``hate``, ``violence``, ``self-harm``, ``sexual``,
-  ``weapons_crime``. Each has a one-vs-rest logistic unit over all-MiniLM-L6-v2 embeddings of the
-  normalised text, cut into windows of about 700 characters (the score is the max over windows).
-  The shipped artifact is calibrated so 0.5 is the threshold that maximised that category's F1 on
-  the dev split; ``thresholds`` overrides it per category.
+  ``weapons_crime``, over all-MiniLM-L6-v2 embeddings of the normalised text, cut into windows of
+  about 700 characters (the score is the max over windows). The shipped model has a ``harmful``
+  unit that decides whether a text is harmful and one unit per category that says which
+  (:meth:`Moderator.probabilities`); it is calibrated so 0.5 flags 5 % of the benign texts of its
+  calibration split, and carries the table from other benign false-positive targets to thresholds
+  (:meth:`Moderator.threshold_at`, a policy's ``moderation.benign_fpr``). ``thresholds`` overrides
+  the threshold per category. A model with the six category units only is read as before.
 * Lexicons: ``guardrails/lexicons/<category>.txt``, one term or phrase per line (``#`` comments, a
   trailing ``*`` matches any word ending), matched case-insensitively on whole words of the
   normalised text. A hit lifts its category to ``lexicon_score`` (0.9 by default, so it is
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 CATEGORIES = ("harassment", "hate", "violence", "self-harm", "sexual", "weapons_crime")
+#: the optional unit that decides whether a text is harmful at all (the categories then say which)
+HARMFUL = "harmful"
 DEFAULT_MODEL = MODELS_DIR / "moderation.npz"
 LEXICON_DIR = MODELS_DIR.parent / "lexicons"
 WINDOW_CHARS = 700
@@ -197,9 +202,10 @@ class Moderator:
         policy_terms: Iterable[str] = (),
     ) -> None:
         self.model = model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
-        if sorted(self.model.classes) != sorted(CATEGORIES):
+        if sorted(set(self.model.classes) - {HARMFUL}) != sorted(CATEGORIES):
             raise ValueError(f"not a moderation model: classes {self.model.classes}")
         self._index = [self.model.classes.index(c) for c in CATEGORIES]
+        self._harmful = self.model.classes.index(HARMFUL) if HARMFUL in self.model.classes else None
         self._embed = embed
         terms = load_lexicons(lexicon_dir)
         for cat, extra in (extra_terms or {}).items():
@@ -215,6 +221,26 @@ class Moderator:
     @property
     def metadata(self) -> dict:
         return self.model.metadata
+
+    def threshold_at(self, benign_fpr: float) -> float:
+        """The threshold that flagged ``benign_fpr`` of the benign texts of the model's calibration
+        split (interpolated in its table, ``metadata["fpr_thresholds"]``); 0.5 if it has none."""
+        table = sorted((float(k), float(v)) for k, v in (self.metadata.get("fpr_thresholds") or {}).items())
+        if not table:
+            return 0.5
+        fprs, thresholds = zip(*table, strict=True)
+        return float(np.interp(benign_fpr, fprs, thresholds))
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """``(n, 6)`` category scores. A model with a ``harmful`` unit decides *whether* (its
+        probability is the top category's score) and the category units only *which*: each category
+        scores the harmful probability times its share of the top category's."""
+        probs = self.model.predict_proba(vectors)
+        cats = probs[:, self._index]
+        if self._harmful is None:
+            return cats
+        top = np.maximum(cats.max(axis=1, keepdims=True), 1e-9)
+        return probs[:, [self._harmful]] * cats / top
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._embed is None:
@@ -241,7 +267,7 @@ class Moderator:
         normed = [normalize(t).text for t in texts]
         windows = [chunk_text(n, WINDOW_CHARS) or [""] for n in normed]
         flat = [w for ws in windows for w in ws]
-        probs = self.model.predict_proba(self.embed(flat))[:, self._index] if flat else np.zeros((0, 6))
+        probs = self.probabilities(self.embed(flat)) if flat else np.zeros((0, 6))
         results = []
         pos = 0
         for text, norm, ws in zip(texts, normed, windows, strict=True):
