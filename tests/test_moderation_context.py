@@ -23,7 +23,7 @@ POLICY = "pii: {default: {action: allow}}\nmoderation: {output_pii: allow, hold_
 
 # written for these tests, not taken from any training or evaluation set
 COUNTER_SPEECH = [
-    "When my cousin posted that Muslims are terrorists, I told him that is a bigoted lie and asked him to take it down.",
+    "When my cousin posted that Muslims are terrorists, I told him it is a bigoted lie and asked him to delete it.",
     "Calling disabled people a burden on society is cruel, and we should push back every time we hear it.",
     "The idea that women are too emotional to lead has been disproven again and again.",
 ]

@@ -2,12 +2,13 @@
 
 * Categories (exactly): ``harassment``, ``hate``, ``violence``, ``self-harm``, ``sexual``,
   ``weapons_crime``, over all-MiniLM-L6-v2 embeddings of the normalised text, cut into windows of
-  about 700 characters (the score is the max over windows). The shipped model has a ``harmful``
-  unit that decides whether a text is harmful and one unit per category that says which
-  (:meth:`Moderator.probabilities`); it is calibrated so 0.5 flags 5 % of the benign texts of its
-  calibration split, and carries the table from other benign false-positive targets to thresholds
-  (:meth:`Moderator.threshold_at`, a policy's ``moderation.benign_fpr``). ``thresholds`` overrides
-  the threshold per category. A model with the six category units only is read as before.
+  about 700 characters (the score is the max over windows). The shipped model has a harmful unit
+  (:class:`HarmfulUnit`, one hidden layer) that decides whether a text is harmful and one logistic
+  unit per category that says which (:meth:`Moderator.probabilities`); it is calibrated so 0.5
+  flags 5 % of the benign texts of its calibration split, and carries the table from other benign
+  false-positive targets to thresholds (:meth:`Moderator.threshold_at`, a policy's
+  ``moderation.benign_fpr``). ``thresholds`` overrides the threshold per category. A model with
+  the six category units only is read as before.
 * Lexicons: ``guardrails/lexicons/<category>.txt``, one term or phrase per line (``#`` comments, a
   trailing ``*`` matches any word ending), matched case-insensitively on whole words of the
   normalised text. A hit lifts its category to ``lexicon_score`` (0.9 by default, so it is
@@ -19,6 +20,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -28,26 +30,71 @@ from typing import Any
 
 import numpy as np
 
-from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load
+from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load, sigmoid
 from llmgw.guards.normalize import normalize
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MODEL",
     "LEXICON_DIR",
+    "HarmfulUnit",
     "ModerationResult",
     "Moderator",
     "find_secrets",
     "load_lexicons",
+    "save_model",
     "views",
 ]
 
 CATEGORIES = ("harassment", "hate", "violence", "self-harm", "sexual", "weapons_crime")
-#: the optional unit that decides whether a text is harmful at all (the categories then say which)
-HARMFUL = "harmful"
 DEFAULT_MODEL = MODELS_DIR / "moderation.npz"
 LEXICON_DIR = MODELS_DIR.parent / "lexicons"
 WINDOW_CHARS = 700
+
+
+@dataclass(frozen=True)
+class HarmfulUnit:
+    """Whether a text is harmful at all: a perceptron with one hidden layer (ReLU) over the vector,
+    stored beside the category units in the model file (``hidden_weights``, ``hidden_bias``,
+    ``out_weights``, ``out_bias``). A linear unit could not tell "X are vermin" from "saying X are
+    vermin is hateful": both point the same way in the embedding space."""
+
+    hidden_weights: np.ndarray  # (h, d)
+    hidden_bias: np.ndarray  # (h,)
+    out_weights: np.ndarray  # (h,)
+    out_bias: float
+
+    def proba(self, vectors: np.ndarray) -> np.ndarray:
+        hidden = np.maximum(np.asarray(vectors, np.float32) @ self.hidden_weights.T + self.hidden_bias, 0.0)
+        return np.asarray(sigmoid(hidden @ self.out_weights + self.out_bias))
+
+    @classmethod
+    def load(cls, path: str | Path) -> HarmfulUnit | None:
+        with np.load(Path(path), allow_pickle=False) as data:
+            if "hidden_weights" not in data.files:
+                return None
+            return cls(
+                data["hidden_weights"].astype(np.float32),
+                data["hidden_bias"].astype(np.float32),
+                data["out_weights"].astype(np.float32),
+                float(data["out_bias"]),
+            )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"hidden_weights": self.hidden_weights.astype(np.float16), "hidden_bias": self.hidden_bias,
+                "out_weights": self.out_weights, "out_bias": np.array(self.out_bias, np.float32)}  # fmt: skip
+
+
+def save_model(path: str | Path, model: LinearModel, harmful: HarmfulUnit | None) -> None:
+    """The category units (as :meth:`LinearModel.save` writes them) and the harmful unit, in one file."""
+    np.savez_compressed(
+        path,
+        weights=model.weights.astype(np.float16),
+        bias=model.bias.astype(np.float32),
+        classes=np.array(model.classes, dtype=str),
+        metadata=np.array(json.dumps(model.metadata, sort_keys=True)),
+        **(harmful.arrays() if harmful is not None else {}),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +247,16 @@ class Moderator:
         thresholds: Mapping[str, float] | None = None,
         lexicon_score: float = 0.9,
         policy_terms: Iterable[str] = (),
+        harmful: HarmfulUnit | None = None,
     ) -> None:
-        self.model = model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
-        if sorted(set(self.model.classes) - {HARMFUL}) != sorted(CATEGORIES):
+        if isinstance(model_path, LinearModel):
+            self.model, self.harmful = model_path, harmful
+        else:
+            self.model = load(model_path or DEFAULT_MODEL)
+            self.harmful = harmful or HarmfulUnit.load(model_path or DEFAULT_MODEL)
+        if sorted(self.model.classes) != sorted(CATEGORIES):
             raise ValueError(f"not a moderation model: classes {self.model.classes}")
         self._index = [self.model.classes.index(c) for c in CATEGORIES]
-        self._harmful = self.model.classes.index(HARMFUL) if HARMFUL in self.model.classes else None
         self._embed = embed
         terms = load_lexicons(lexicon_dir)
         for cat, extra in (extra_terms or {}).items():
@@ -232,15 +283,14 @@ class Moderator:
         return float(np.interp(benign_fpr, fprs, thresholds))
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        """``(n, 6)`` category scores. A model with a ``harmful`` unit decides *whether* (its
+        """``(n, 6)`` category scores. With a :class:`HarmfulUnit` that unit decides *whether* (its
         probability is the top category's score) and the category units only *which*: each category
         scores the harmful probability times its share of the top category's."""
-        probs = self.model.predict_proba(vectors)
-        cats = probs[:, self._index]
-        if self._harmful is None:
+        cats = self.model.predict_proba(vectors)[:, self._index]
+        if self.harmful is None:
             return cats
         top = np.maximum(cats.max(axis=1, keepdims=True), 1e-9)
-        return probs[:, [self._harmful]] * cats / top
+        return self.harmful.proba(vectors)[:, None] * cats / top
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._embed is None:

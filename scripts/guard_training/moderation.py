@@ -1,4 +1,4 @@
-"""Output-moderation guard: a ``harmful`` logistic unit (whether) and six category units (which) over
+"""Output-moderation guard: a harmful unit (one hidden layer: whether) and six logistic category units (which) over
 the float encoder's vectors; the operating point is chosen on the calibration split for a benign
 false-positive target, and the model carries the table from target to threshold (the policy's
 ``moderation.benign_fpr`` knob). Reports per source on the test split, whole text and as a stream
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from llmgw.guards.classifier import LinearModel
-from llmgw.guards.moderation import CATEGORIES, HARMFUL, Moderator
+from llmgw.guards.moderation import CATEGORIES, HarmfulUnit, Moderator, save_model
 from llmgw.guards.moderation import views as moderation_views
 
 from .moderation_data import MOD_SEED, MOD_SPLIT, ModRow, load_rows
@@ -30,7 +30,8 @@ SOURCE_CAP = 600.0
 #: benign false-positive targets the model's table covers; the shipped 0.5 is DEFAULT_FPR's threshold
 FPR_TARGETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
 DEFAULT_FPR = 0.05
-C_GRID = (0.5, 2.0, 8.0)
+ALPHA_GRID = (1e-3, 1e-2)
+HIDDEN = 256
 #: the stream path as the default policy reads it
 WINDOW_WORDS, CONTEXT_WORDS, BEFORE, AFTER = 8, 4, 40, 24
 STREAM_SHARE = 0.15  # the share of each source's test rows also read as a stream (hash-chosen)
@@ -65,17 +66,23 @@ def _source_weights(rows: list[ModRow]) -> np.ndarray:
     return np.array([min(1.0, SOURCE_CAP / n[r.source]) for r in rows])
 
 
-def fit_harmful(rows: list[ModRow], embed: VectorCache, c: float) -> tuple[np.ndarray, float]:
-    from sklearn.linear_model import LogisticRegression
+def fit_harmful(rows: list[ModRow], embed: VectorCache, alpha: float) -> HarmfulUnit:
+    """The harmful unit: a perceptron with one hidden layer (sklearn, fixed seed), rows weighted by
+    source cap and the classes balanced."""
+    from sklearn.neural_network import MLPClassifier
 
     x, view_w, owner = _features(rows, embed)
     y = np.array([rows[i].harmful for i in owner])
     w = _source_weights(rows)[owner] * view_w
     pos, neg = w[y == 1].sum(), w[y == 0].sum()
     w = np.where(y == 1, w * (pos + neg) / (2 * pos), w * (pos + neg) / (2 * neg))
-    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-5)
+    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=alpha, max_iter=80, early_stopping=True,
+                        random_state=MOD_SEED)  # fmt: skip
     clf.fit(x, y, sample_weight=w * len(w) / w.sum())
-    return clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
+    return HarmfulUnit(
+        clf.coefs_[0].T.astype(np.float32), clf.intercepts_[0].astype(np.float32),
+        clf.coefs_[1][:, 0].astype(np.float32), float(clf.intercepts_[1][0]),
+    )  # fmt: skip
 
 
 def fit_categories(rows: list[ModRow], embed: VectorCache) -> tuple[np.ndarray, np.ndarray]:
@@ -101,10 +108,18 @@ def fit_categories(rows: list[ModRow], embed: VectorCache) -> tuple[np.ndarray, 
     return np.stack(coefs), np.array(biases, np.float32)
 
 
-def make_model(harm: tuple[np.ndarray, float], cats: tuple[np.ndarray, np.ndarray], meta: dict) -> LinearModel:
-    weights = np.vstack([cats[0], harm[0][None, :]])
-    bias = np.concatenate([cats[1], np.array([harm[1]], np.float32)])
-    return LinearModel(weights.astype(np.float32), bias.astype(np.float32), [*CATEGORIES, HARMFUL], meta)
+def make_model(cats: tuple[np.ndarray, np.ndarray], meta: dict) -> LinearModel:
+    return LinearModel(cats[0].astype(np.float32), cats[1].astype(np.float32), list(CATEGORIES), meta)
+
+
+def shifted(unit: HarmfulUnit, shift: float) -> HarmfulUnit:
+    return HarmfulUnit(unit.hidden_weights, unit.hidden_bias, unit.out_weights, unit.out_bias - shift)
+
+
+def as_shipped(unit: HarmfulUnit) -> HarmfulUnit:
+    """The unit as the file stores it (hidden weights in float16), so reports measure what ships."""
+    return HarmfulUnit(unit.hidden_weights.astype(np.float16).astype(np.float32), unit.hidden_bias,
+                       unit.out_weights, unit.out_bias)  # fmt: skip
 
 
 def harm_scores(mod: Moderator, rows: list[ModRow]) -> np.ndarray:
@@ -222,14 +237,14 @@ def _pick(r: ModRow) -> bool:
     return h < 1000 * STREAM_SHARE
 
 
-def loso(rows: list[ModRow], embed: VectorCache, c: float, cats: tuple[np.ndarray, np.ndarray]) -> dict:
+def loso(rows: list[ModRow], embed: VectorCache, alpha: float, cats: tuple[np.ndarray, np.ndarray]) -> dict:
     """Per dataset: fit without any of its rows, pick the threshold on the others' calibration rows,
     report on its test rows (whole text)."""
     out = {}
     for name in sorted({dataset(r.source) for r in rows}):
         keep = [r for r in rows if dataset(r.source) != name]
-        harm = fit_harmful([r for r in keep if r.split == "train"], embed, c)
-        mod = Moderator(make_model(harm, cats, {}), embed, lexicon_dir=Path("/nonexistent"))
+        harm = fit_harmful([r for r in keep if r.split == "train"], embed, alpha)
+        mod = Moderator(make_model(cats, {}), embed, lexicon_dir=Path("/nonexistent"), harmful=harm)
         cal = [r for r in keep if r.split == "cal"]
         t = threshold_for_fpr(cal, harm_scores(mod, cal), DEFAULT_FPR)
         held = [r for r in rows if dataset(r.source) == name and r.split == "test"]
@@ -253,44 +268,47 @@ def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
     print(f"moderation: {len(rows)} rows, {Counter(r.split for r in rows)}", flush=True)
     cats = fit_categories(train_rows, embed)
     best = None
-    for c in C_GRID:  # the C whose calibration F1 at the default FPR is best
-        harm = fit_harmful(train_rows, embed, c)
-        mod = Moderator(make_model(harm, cats, {}), embed)
+    for alpha in ALPHA_GRID:  # the L2 strength whose calibration F1 at the default FPR is best
+        harm = fit_harmful(train_rows, embed, alpha)
+        mod = Moderator(make_model(cats, {}), embed, harmful=harm)
         scores = harm_scores(mod, cal)
         t = threshold_for_fpr(cal, scores, DEFAULT_FPR)
         f1 = prf(np.array([bool(r.harmful) for r in cal]), scores >= t)["f1"]
-        print(f"  C={c}: calibration F1 {f1} at threshold {t:.4f}", flush=True)
+        print(f"  alpha={alpha}: calibration F1 {f1} at threshold {t:.4f}", flush=True)
         if best is None or f1 > best[0]:
-            best = (f1, c, harm, scores)
+            best = (f1, alpha, harm, scores)
     f1, c, harm, scores = best  # type: ignore[misc]
     # on the calibration split: the threshold per benign-FPR target; 0.5 becomes DEFAULT_FPR's
     raw = {target: threshold_for_fpr(cal, scores, target) for target in FPR_TARGETS}
     shift = logit(raw[DEFAULT_FPR])
     table = {str(k): round(1 / (1 + math.exp(-(logit(v) - shift))), 5) for k, v in raw.items()}
-    harm = (harm[0], harm[1] - shift)
+    harm = shifted(harm, shift)
     meta = {
-        "kind": "ovr", "dim": 384, "categories": list(CATEGORIES), "decider": HARMFUL,
+        "kind": "ovr", "dim": 384, "categories": list(CATEGORIES),
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2, float ONNX encoder (llmgw.encoders)",
         "seed": MOD_SEED, "split_percent": dict(zip(("train", "cal", "test"), MOD_SPLIT, strict=True)),
-        "C": c, "source_cap": SOURCE_CAP, "default_benign_fpr": DEFAULT_FPR, "fpr_thresholds": table,
+        "harmful_unit": f"MLP, {HIDDEN} ReLU units", "alpha": c, "source_cap": SOURCE_CAP,
+        "default_benign_fpr": DEFAULT_FPR, "fpr_thresholds": table,
         "thresholds": {cat: 0.5 for cat in CATEGORIES},
         "train_hash": hashlib.sha256("\n".join(sorted(r.text for r in train_rows)).encode()).hexdigest()[:16],
         "train_rows": len(train_rows), "sources": sorted({r.source for r in rows}),
     }  # fmt: skip
-    model = make_model(harm, cats, meta)
-    mod = Moderator(LinearModel(model.weights.astype(np.float16).astype(np.float32), model.bias, model.classes, meta),
-                    embed)  # fmt: skip
+    mod = Moderator(make_model((cats[0].astype(np.float16).astype(np.float32), cats[1]), meta), embed,
+                    harmful=as_shipped(harm))  # fmt: skip
     sentences, meta["calibration_views"] = choose_view(mod, rows)
     meta["confirm_sentences"] = list(sentences)
     print("test report ...", flush=True)
     meta["calibration"] = report(mod, rows, "cal", 0.5, stream=False)
     meta["test_metrics"] = report(mod, rows, "test", 0.5, sentences=sentences)
-    meta["leave_one_dataset_out"] = loso(rows, embed, c, cats) if run_loso else {}
     meta["sizes"] = {s: dict(Counter(r.split for r in rows if r.source == s)) for s in sorted({r.source for r in rows})}
-    model = make_model(harm, cats, meta)
-    model.save(out / "moderation.npz")
+    meta["leave_one_dataset_out"] = {}
+    save_model(out / "moderation.npz", make_model(cats, meta), harm)
     write_card(out / "moderation.md", rows, meta)
     print(json.dumps(meta["test_metrics"], indent=1), flush=True)
+    if run_loso:  # slow: the model is written first, then again with these figures
+        meta["leave_one_dataset_out"] = loso(rows, embed, c, cats)
+        save_model(out / "moderation.npz", make_model(cats, meta), harm)
+        write_card(out / "moderation.md", rows, meta)
     print(f"done in {time.time() - t0:.0f}s", flush=True)
     return meta
 

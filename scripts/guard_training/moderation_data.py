@@ -174,6 +174,11 @@ def load_rows(data: Path) -> list[ModRow]:
     for source, ps in sorted(by_source.items()):
         for text, src, lic in _sample(sorted(ps), 300, source):
             add(text[:1500], src, 0, (), lic)
+    # -- the project's hand-written benign texts with violent-sounding words and refusals (training only)
+    from .handwritten import HARD_NEGATIVE_MODERATION
+
+    for t in HARD_NEGATIVE_MODERATION:
+        add(t, "handwritten_benign", 0, (), "project (scripts/guard_training/handwritten.py)", split="train")
     # -- templated counter-speech, negation and the plain statements they answer
     splits = frame_splits()
     for text, source, harmful, cats, frame in templated():

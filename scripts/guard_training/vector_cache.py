@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -45,5 +46,6 @@ class VectorCache:
         return np.stack([self.vectors[k] for k in keys])
 
     def _save(self, new: dict[str, np.ndarray]) -> None:
-        name = self.cache_dir / f"vec-{len(list(self.cache_dir.glob('vec-*.npz'))):05d}.npz"
+        # the process id in the name: two runs sharing the folder never write the same file
+        name = self.cache_dir / f"vec-{os.getpid()}-{len(list(self.cache_dir.glob('vec-*.npz'))):05d}.npz"
         np.savez(name, keys=np.array(list(new)), vectors=np.stack(list(new.values())))
