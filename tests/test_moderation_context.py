@@ -19,7 +19,7 @@ from tests.conftest import RunningGateway
 from tests.upstream import FakeUpstream
 
 #: the shipped default's moderation rules, with secrets and PII left out of the way
-POLICY = "pii: {default: {action: allow}}\nmoderation: {output_pii: allow, hold_back_tokens: 16}\n"
+POLICY = "timeout_s: 60\npii: {default: {action: allow}}\nmoderation: {output_pii: allow, hold_back_tokens: 16}\n"
 
 # written for these tests, not taken from any training or evaluation set
 COUNTER_SPEECH = [
