@@ -36,12 +36,11 @@ THREATS = [
     "I know where you live and I am going to come over tonight and beat you until you stop breathing.",
     "All of those people are subhuman filth and we should round them up and shoot every last one of them.",
 ]
-#: a quoted slogan that reads as hate on its own, and the answer's sentences around it that say it is history
-QUOTED = (
-    "Here is a short summary of the history lesson on wartime propaganda for your class . "
-    "In 1938 the posters said that Jews are vermin who poison the nation . "
-    "Historians show how such lies prepared ordinary people to accept persecution and murder , "
-    "and the lesson asks students to recognise the same tricks in modern media ."
+#: a claim that reads as hate in a window on its own, denied by the clause that opens its sentence
+CONTEXTUAL = (
+    "Here is what the article says about the protest . "
+    "It is simply not true , whatever the angry men at the rally kept shouting , that immigrants are vermin "
+    "who should be thrown out . The city council condemned the rally the next day ."
 )
 
 
@@ -99,11 +98,11 @@ def stream(gw: RunningGateway, upstream: FakeUpstream, text: str) -> tuple[str, 
 
 def test_a_view_is_the_same_whatever_the_chunking() -> None:
     """The context view a stream waits for equals the one a non-streamed answer gets."""
-    whole = finished_windows(QUOTED, 8, 4)
+    whole = finished_windows(CONTEXTUAL, 8, 4)
     n = len(whole.take(final=True))
     w, seen = Windows(8, 4), {}
-    for i in range(0, len(QUOTED), 3):
-        w.feed(QUOTED[i : i + 3])
+    for i in range(0, len(CONTEXTUAL), 3):
+        w.feed(CONTEXTUAL[i : i + 3])
         w.take()
         for k in range(len(w.spans)):
             view = w.view(k, 40, 24)
@@ -114,7 +113,7 @@ def test_a_view_is_the_same_whatever_the_chunking() -> None:
     for k in range(n):
         seen.setdefault(k, w.view(k, 40, 24))
         assert seen[k] == whole.view(k, 40, 24)
-    assert "In 1938 the posters said" in whole.view(1, 40, 24)  # type: ignore[operator]
+    assert "It is simply not true" in whole.view(2, 40, 24)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("text", COUNTER_SPEECH + NEGATED)
@@ -143,24 +142,24 @@ def test_counter_speech_streams_whole_and_a_threat_is_stopped(gateway: RunningGa
 def test_a_window_that_looks_bad_alone_is_delivered_with_its_context(
     gateway: RunningGateway, upstream: FakeUpstream
 ) -> None:
-    """One window of QUOTED is flagged on its own; its sentence with the ones around it is not, so
+    """A window of CONTEXTUAL is flagged on its own; its sentence (with the ones around it) is not, so
     the whole answer arrives (non-streamed too), and the log says the hit was not confirmed."""
     p = policy()
     rules = p.moderation
-    windows = finished_windows(QUOTED, rules.window_words, overlap_words(rules)).take(final=True)
+    windows = finished_windows(CONTEXTUAL, rules.window_words, overlap_words(rules)).take(final=True)
     assert check_output(p, windows, None, "").suspects, (
         "no window of the text is flagged alone: the test proves nothing"
     )
     no_context = Policy.model_validate({"name": "n", "moderation": {"confirm": False, "output_pii": "allow"}})
     assert check_output(no_context, windows, None, "").violation is not None  # without context it would stop
 
-    sent, finish, _ = stream(gateway, upstream, QUOTED)
-    assert sent == QUOTED and finish == "stop"
-    upstream.scripts["quoted"] = QUOTED
+    sent, finish, _ = stream(gateway, upstream, CONTEXTUAL)
+    assert sent == CONTEXTUAL and finish == "stop"
+    upstream.scripts["quoted"] = CONTEXTUAL
     completion = gateway.client().chat.completions.create(
         model="test-model", messages=[{"role": "user", "content": "go #say:quoted"}]
     )
-    assert completion.choices[0].message.content == QUOTED and completion.choices[0].finish_reason == "stop"
+    assert completion.choices[0].message.content == CONTEXTUAL and completion.choices[0].finish_reason == "stop"
     gateway.flush()
     with gateway.admin() as admin:
         events = admin.get("/admin/guard-events", params={"guard": "moderation", "limit": 50}).json()["data"]

@@ -159,10 +159,11 @@ class Windows:
         return self._pieces[0] if self._pieces else ""
 
     def view(self, k: int, before: int, after: int, sentences: tuple[int, int] = (1, 1)) -> str | None:
-        """Window ``k`` in context: from ``sentences[0]`` sentences before the one it starts in (at
-        most ``before`` words before it) to ``sentences[1]`` sentences after the one it ends in (at
-        most ``after`` words after it). None while that text has not all arrived."""
-        read, _, end = self.spans[k]
+        """Window ``k`` in context: from ``sentences[0]`` sentences before the one its first new word
+        is in (at most ``before`` words before it; the words it re-reads from the window before do
+        not pull their sentence in) to ``sentences[1]`` sentences after the one it ends in (at most
+        ``after`` words after it). None while that text has not all arrived."""
+        _, read, end = self.spans[k]
         n, limit = len(self.words), end + after
         b, found, i = None, 0, end - 1
         while i < min(n, limit):

@@ -181,10 +181,30 @@ def stream_flags(
     return [i in confirmed for i in range(len(rows))]
 
 
+def composites(rows: list[ModRow], split: str) -> list[ModRow]:
+    """Answers are many sentences: each short picked row of ``split`` (a toxic post, a threat, a
+    counter-speech sentence) told inside an ordinary answer, between the opening sentence of one
+    benign chat prompt or reply and the closing one of another from the same split, with its own
+    label (source ``inside/<source>``). Stream-path figures only: the model never trains on these."""
+    import re
+
+    fillers = [r.text for r in rows if r.split == split and r.source in ("benign_chat", "hh_chosen_replies")]
+    sentences = [m for t in fillers for m in re.split(r"(?<=[.!?])\s+", t.strip()) if 30 <= len(m) <= 200]
+    out = []
+    for r in rows:
+        if r.split != split or not _pick(r) or len(r.text) > 400 or r.source.startswith("rag_") or not sentences:
+            continue
+        h = int(hashlib.sha256(f"inside-{MOD_SEED}:{r.text}".encode()).hexdigest()[:12], 16)
+        before, after = sentences[h % len(sentences)], sentences[(h // 7919) % len(sentences)]
+        out.append(ModRow(f"{before} {r.text} {after}", f"inside/{r.source}", r.harmful, r.cats, split, r.licence))
+    return out
+
+
 def choose_view(mod: Moderator, rows: list[ModRow]) -> tuple[tuple[int, int], dict]:
     """The context view (sentences before, after) with the best stream-path F1 on the calibration
-    rows read as streams; also the figure without confirmation."""
-    cal = [r for r in rows if r.split == "cal" and _pick(r)]
+    rows read as streams, alone and told inside ordinary answers (:func:`composites`); also the
+    figure without confirmation."""
+    cal = [r for r in rows if r.split == "cal" and _pick(r)] + composites(rows, "cal")
     y = np.array([bool(r.harmful) for r in cal])
     out, best = {}, None
     for sentences in (None, (0, 0), (1, 0), (0, 1), (1, 1), (2, 1)):
@@ -210,16 +230,20 @@ def report(
     y = np.array([bool(r.harmful) for r in test])
     out: dict = {"n": len(test), "whole_text": prf(y, flags), "per_source": {}}
     out["whole_text"]["macro_benign_fpr"] = round(macro_fpr(test, scores, threshold), 4)
-    picked = [i for i, r in enumerate(test) if _pick(r)]
+    if stream:  # answers that hold the short rows inside ordinary sentences: stream figures only
+        extra = composites(rows, split)
+        test, scores = test + extra, np.concatenate([scores, harm_scores(mod, extra)])
+        flags, y = scores >= threshold, np.array([bool(r.harmful) for r in test])
+    picked = [i for i, r in enumerate(test) if _pick(r) or r.source.startswith("inside/")]
     sflags = np.zeros(len(test), bool)
     if stream:
         sflags[picked] = stream_flags(mod, [test[i] for i in picked], threshold, sentences)
-        idx = np.array(picked)
-        out["stream"] = prf(y[idx], sflags[idx])
-        out["stream"]["n"] = len(picked)
-        out["stream_without_confirmation"] = prf(
-            y[idx], np.array(stream_flags(mod, [test[i] for i in picked], threshold, None))
-        )
+        bare = np.zeros(len(test), bool)
+        bare[picked] = stream_flags(mod, [test[i] for i in picked], threshold, None)
+        for name, inside in (("stream", False), ("stream_inside_answers", True)):
+            idx = np.array([i for i in picked if test[i].source.startswith("inside/") == inside])
+            out[name] = {**prf(y[idx], sflags[idx]), "n": len(idx)}
+            out[f"{name}_without_confirmation"] = prf(y[idx], bare[idx])
     for src in sorted({r.source for r in test}):
         idx = [i for i, r in enumerate(test) if r.source == src]
         sidx = [i for i in idx if i in set(picked)]
@@ -248,6 +272,8 @@ def loso(rows: list[ModRow], embed: VectorCache, alpha: float, cats: tuple[np.nd
         cal = [r for r in keep if r.split == "cal"]
         t = threshold_for_fpr(cal, harm_scores(mod, cal), DEFAULT_FPR)
         held = [r for r in rows if dataset(r.source) == name and r.split == "test"]
+        if not held:  # training-only rows (the hand-written ones)
+            continue
         scores = harm_scores(mod, held)
         y = np.array([bool(r.harmful) for r in held])
         res = prf(y, scores >= t)

@@ -76,7 +76,15 @@ its context view, on a hash-chosen 15 % of each source)
 Whole text: precision {wt["precision"]}, recall {wt["recall"]}, **F1 {wt["f1"]}**, benign FPR
 {wt["benign_fpr"]} (mean over benign sources {wt["macro_benign_fpr"]}). Stream path ({st.get("n")} rows):
 precision {st.get("precision")}, recall {st.get("recall")}, **F1 {st.get("f1")}**, benign FPR {st.get("benign_fpr")}.
+Without confirmation (a window's hit stops): F1 {test["stream_without_confirmation"]["f1"]}, benign FPR
+{test["stream_without_confirmation"]["benign_fpr"]}. The short rows told inside ordinary answers (an opening and a
+closing sentence from benign chat rows of the same split; `inside/` rows, {test["stream_inside_answers"]["n"]}):
+F1 {test["stream_inside_answers"]["f1"]}, benign FPR {test["stream_inside_answers"]["benign_fpr"]} (without
+confirmation {test["stream_inside_answers_without_confirmation"]["f1"]} /
+{test["stream_inside_answers_without_confirmation"]["benign_fpr"]}).
 Calibration split, whole text: F1 {cal["whole_text"]["f1"]}, benign FPR {cal["whole_text"]["benign_fpr"]}.
+Context view chosen on calibration (stream F1, rows alone and inside answers): {meta["confirm_sentences"]}
+sentences before / after; all candidates: {", ".join(f"{k}: {v['f1']}" for k, v in meta["calibration_views"].items())}.
 
 {_table(["source", "n", "label", "flagged (whole text)", "flagged (stream)"], per)}
 

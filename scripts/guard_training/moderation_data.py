@@ -234,6 +234,21 @@ FRAMES = [
     ("history", "counter", "Propaganda claiming that {G} {C} was used to justify persecution, and it was false."),
     ("shocked", "counter", "I was shocked when someone wrote that {G} {C}. That kind of bigotry hurts real people."),
     ("threat_wrong", "counter", "Threatening to kill {G} is a crime, and we condemn it."),
+    # threats against the reader, and sentences that mention the same acts without making the threat
+    ("find_you", "threat", "I will find you and {V}."),
+    ("going_to", "threat", "I am going to {V} tonight."),
+    ("watch_out", "threat", "Watch your back, because I will {V}."),
+    ("swear", "threat", "You deserve it and I swear I will {V}."),
+    ("wait_until", "threat", "Just wait until I see you, I will {V}."),
+    ("never_v", "negation", "I would never {V}, I promise."),
+    ("nobody_v", "negation", "Don't worry, nobody is going to {V}."),
+    ("reported", "counter", "He threatened to {V}, so I reported him to the police."),
+    ("serious", "counter", "Saying \"I will {V}\" is never a joke; threats like that are serious."),
+]  # fmt: skip
+#: acts for the threats against the reader ("I will {V}")
+ACTS = [
+    "kill you", "hurt you", "break your legs", "burn your house down", "make you bleed", "put you in the hospital",
+    "end your life", "beat you senseless", "shoot you", "strangle you", "stab you", "hunt you down",
 ]  # fmt: skip
 SINGULAR = {"women": "woman", "gay people": "gay person", "trans people": "trans person", "Muslims": "Muslim",
             "Jews": "Jew", "Black people": "Black person", "immigrants": "immigrant",
@@ -266,10 +281,11 @@ def templated(per_frame: int = 60) -> list[tuple[str, str, int, tuple[str, ...],
                 break
             group = rng.choice(GROUPS if "{G1}" not in pattern else list(SINGULAR))
             text = pattern.replace("{G1}", SINGULAR.get(group, group)).replace("{G}", group)
-            text = text.replace("{C}", rng.choice(CLAIMS))
+            text = text.replace("{C}", rng.choice(CLAIMS)).replace("{V}", rng.choice(ACTS))
             text = text[0].upper() + text[1:]
             made.add(text)
         harmful = kind in ("hate", "threat")
-        cats = ("hate",) if kind == "hate" else ("violence", "hate") if kind == "threat" else ()
+        victim = ("harassment",) if "{V}" in pattern else ("hate",)  # the reader, or a group
+        cats = ("hate",) if kind == "hate" else ("violence", *victim) if kind == "threat" else ()
         out.extend((t, f"templ_{kind}", int(harmful), cats, name) for t in sorted(made))
     return out
