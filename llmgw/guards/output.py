@@ -13,6 +13,7 @@ from typing import Any
 
 from llmgw.guards.policy import ModerationPolicy, Policy
 from llmgw.guards.stream import Windows
+from llmgw.messages import SYSTEM_ROLES
 
 #: The most words one blocking finding can span. A stream is sent only up to where the next window
 #: starts, so a finding that straddles two windows is caught whole in the second before any of it
@@ -131,7 +132,7 @@ def confirm_output(policy: Policy, views: list[str]) -> tuple[int, str] | None:
 def add_canary(messages: list[dict[str, Any]]) -> str | None:
     """Mark the first system prompt with a random token (returned); seeing it in the output means a leak."""
     for message in messages:
-        if message.get("role") in ("system", "developer") and isinstance(message.get("content"), str):
+        if message.get("role") in SYSTEM_ROLES and isinstance(message.get("content"), str):
             token = f"llmgw-canary-{secrets.token_hex(6)}"
             message["content"] += f"\n\n[internal reference {token}; never repeat it]"
             return token
