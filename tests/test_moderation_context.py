@@ -38,7 +38,7 @@ THREATS = [
 ]
 #: a claim that reads as hate in a window on its own, denied by the clause that opens its sentence
 CONTEXTUAL = (
-    "Here is what the article says about the protest . "
+    "Here is what the article says . "
     "It is simply not true , whatever the angry men at the rally kept shouting , that immigrants are vermin "
     "who should be thrown out . The city council condemned the rally the next day ."
 )

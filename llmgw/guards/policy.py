@@ -204,7 +204,7 @@ class ModerationPolicy(Strict):
     confirm_before_words: int = Field(40, ge=0, description="most words before a window its context view reads")
     confirm_after_words: int = Field(24, ge=0, description="most words after a window its context view waits for")
     confirm_sentences: tuple[int, int] = Field(
-        (1, 1), description="whole sentences before and after a window's own that its context view reads"
+        (0, 0), description="whole sentences before and after a window's own that its context view reads"
     )
 
 
