@@ -87,14 +87,14 @@ class HarmfulUnit:
 
 def save_model(path: str | Path, model: LinearModel, harmful: HarmfulUnit | None) -> None:
     """The category units (as :meth:`LinearModel.save` writes them) and the harmful unit, in one file."""
-    np.savez_compressed(
-        path,
-        weights=model.weights.astype(np.float16),
-        bias=model.bias.astype(np.float32),
-        classes=np.array(model.classes, dtype=str),
-        metadata=np.array(json.dumps(model.metadata, sort_keys=True)),
+    arrays: dict[str, Any] = {
+        "weights": model.weights.astype(np.float16),
+        "bias": model.bias.astype(np.float32),
+        "classes": np.array(model.classes, dtype=str),
+        "metadata": np.array(json.dumps(model.metadata, sort_keys=True)),
         **(harmful.arrays() if harmful is not None else {}),
-    )
+    }
+    np.savez_compressed(path, **arrays)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ def harm_threshold(rules: ModerationPolicy, category: str) -> float:
     if category in rules.categories:
         return rules.categories[category]
     if rules.benign_fpr is not None:
-        return moderator(tuple(rules.lexicon)).threshold_at(rules.benign_fpr)  # type: ignore[no-any-return]
+        return float(moderator(tuple(rules.lexicon)).threshold_at(rules.benign_fpr))
     return rules.threshold
 
 
