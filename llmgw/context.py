@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
+from llmgw.usage import Usage
 
 if TYPE_CHECKING:
     from llmgw.retrieval.plan import Plan
@@ -78,6 +79,8 @@ class RequestContext:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (cheaper)
+    cache_write_tokens: int = 0  # prompt tokens the provider wrote to its prompt cache (dearer)
+    reasoning_tokens: int = 0  # completion tokens spent reasoning (priced as output)
     usage_estimated: bool = False
     cost_usd: float = 0.0
     status: str = "ok"
@@ -89,6 +92,15 @@ class RequestContext:
     plan: RequestPlan | None = None  # set by the plan stage, read by cache, retrieval and selection
     #: stage-private, request-scoped state that must never be stored (e.g. the PII placeholder map)
     state: dict[str, Any] = field(default_factory=dict)
+
+    def usage(self) -> Usage:
+        """The request's token counts, as priced (``llmgw.usage``)."""
+        return Usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.cache_write_tokens,
+                     self.reasoning_tokens)  # fmt: skip
+
+    def set_usage(self, usage: Usage) -> None:
+        self.prompt_tokens, self.completion_tokens, self.cached_tokens = usage[:3]
+        self.cache_write_tokens, self.reasoning_tokens = usage[3:]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

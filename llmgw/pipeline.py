@@ -246,7 +246,7 @@ class Pipeline:
         completion["model"] = ctx.model_name
         usage = read_usage(completion.get("usage"))
         if usage is not None:
-            ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
+            ctx.set_usage(usage)
         else:
             self.estimate_usage(ctx, tokens.completion_text(completion))
             completion["usage"] = {
@@ -294,7 +294,7 @@ class Pipeline:
                     usage = read_usage(chunk.get("usage"))
                     if usage is not None:
                         got_usage = True
-                        ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
+                        ctx.set_usage(usage)
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}
                         if delta.get("content"):

@@ -9,19 +9,25 @@ from llmgw.config import ModelConfig
 from llmgw.context import RequestContext
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import logged_user
+from llmgw.usage import Usage
 
 
-def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
-    """Catalog prices per million tokens; prompt tokens the provider served from its cache at the
-    cached-input price where the catalog has one."""
+def cost_usd(model: ModelConfig | None, usage: Usage) -> float:
+    """Catalog prices per million tokens. Prompt tokens read from the provider's prompt cache are
+    priced at ``cached_input_per_mtok``, those written to it at ``cache_write_per_mtok`` (each the
+    input price when the catalog has none); reasoning tokens are completion tokens, priced as output."""
     if model is None:
         return 0.0
     price = model.price
-    cached = min(cached_tokens, prompt_tokens) if price.cached_input_per_mtok is not None else 0
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    read_price = price.input_per_mtok if price.cached_input_per_mtok is None else price.cached_input_per_mtok
+    write_price = price.input_per_mtok if price.cache_write_per_mtok is None else price.cache_write_per_mtok
     return (
-        (prompt_tokens - cached) * price.input_per_mtok
-        + cached * (price.cached_input_per_mtok or 0.0)
-        + completion_tokens * price.output_per_mtok
+        (usage.prompt_tokens - cached - written) * price.input_per_mtok
+        + cached * read_price
+        + written * write_price
+        + usage.completion_tokens * price.output_per_mtok
     ) / 1_000_000
 
 
@@ -49,6 +55,9 @@ def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:
         "error_message": (ctx.error_message or None) and ctx.error_message[:2000],
         "prompt_tokens": ctx.prompt_tokens,
         "completion_tokens": ctx.completion_tokens,
+        "cached_tokens": ctx.cached_tokens,
+        "cache_write_tokens": ctx.cache_write_tokens,
+        "reasoning_tokens": ctx.reasoning_tokens,
         "usage_estimated": ctx.usage_estimated,
         "cost_usd": ctx.cost_usd,
         "attempts": ctx.attempts,
@@ -69,7 +78,7 @@ class AuditLog(Stage):
     name = "audit_log"
 
     def done(self, ctx: RequestContext) -> None:
-        ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        ctx.cost_usd = cost_usd(ctx.model, ctx.usage())
         # a non-streamed answer's headers are built after this: tell the client what it cost
         ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
         # first: the row never depends on metrics

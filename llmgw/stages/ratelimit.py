@@ -133,7 +133,7 @@ class RateLimit(Stage):
         if not state:
             return
         tokens = ctx.prompt_tokens + ctx.completion_tokens - state["estimate"] if ctx.model else -state["estimate"]
-        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        cost = cost_usd(ctx.model, ctx.usage())
         try:
             task = asyncio.get_running_loop().create_task(self.settle(state, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into

@@ -50,6 +50,9 @@ class RequestRow(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=2000)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int | None = Field(default=None, description="prompt tokens read from the provider's prompt cache")
+    cache_write_tokens: int | None = Field(default=None, description="prompt tokens written to the prompt cache")
+    reasoning_tokens: int | None = Field(default=None, description="completion tokens spent reasoning")
     usage_estimated: bool = False
     cost_usd: float = 0.0
     attempts: int = 1
