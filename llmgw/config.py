@@ -268,6 +268,7 @@ class RouteSelectionConfig(Strict):
 
 class RouteConfig(Strict):
     models: list[str] = Field(["*"], description="models this route may use; '*' for all")
+    tools: list[str] = Field(["*"], description="tool names its requests may offer (shell-style patterns)")
     default_model: str | None = None
     stages: StageToggles = StageToggles()
     guard_failure: Literal["closed", "open"] = "closed"
@@ -402,6 +403,7 @@ class StaticKeyConfig(Strict):
     user: str | None = None
     models: list[str] = ["*"]
     routes: list[str] = ["*"]
+    tools: list[str] = Field(["*"], description="tool names its requests may offer (shell-style patterns)")
 
 
 class Config(Strict):

@@ -26,6 +26,7 @@ from typing import Any
 from llmgw.context import RequestContext
 from llmgw.errors import GuardUnavailable, InvalidRequest
 from llmgw.guards.events import Verdict, guard_event
+from llmgw.guards.json_text import json_strings
 from llmgw.guards.pii import Finding, Masker
 from llmgw.guards.policy import Combination, Policy
 from llmgw.guards.providers import Verdict as ProviderVerdict
@@ -52,6 +53,10 @@ class Item:
     text: str
     set: Callable[[str], None]
     templated: bool = False  # written by a template from prompts/: trusted, its variables are scanned instead
+    pii: bool = True  # analysed for PII (a JSON tool result is analysed value by value instead)
+    injection: bool = True  # scored for injection when its source is (a JSON value on its own is not)
+    #: the text as sent once masking is done, for an item whose parts were masked apart (logged, consulted)
+    read: Callable[[], str] | None = None
 
 
 #: message keys that are no free text (``content``, ``name``, ``tool_calls`` and ``function_call``
@@ -76,6 +81,17 @@ def _strings(container: Any, where: str, source: str, items: list[Item], skip: f
             _strings(inner, at, source, items)
 
 
+def arguments_items(where: str, function: dict[str, Any], items: list[Item]) -> None:
+    """A tool call's arguments: each string value of the JSON on its own (masked inside the JSON,
+    which stays valid), or the whole text when it is not JSON. The model wrote them: ``assistant``."""
+    setter = lambda v: function.__setitem__("arguments", v)  # noqa: E731
+    values = json_strings(function["arguments"], setter)
+    if values is None:
+        items.append(Item(where, "assistant", function["arguments"], setter))
+    else:
+        items.extend(Item(f"{where}{v.path}", "assistant", v.text, v.set) for v in values)
+
+
 def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset(), user: bool = False) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it: messages (content, names,
     tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
@@ -87,24 +103,26 @@ def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozens
         first = len(items)
         content = message.get("content")
         if isinstance(content, str):
-            items.append(
-                Item(f"messages[{i}].content", source, content, lambda v, m=message: m.__setitem__("content", v))
-            )
+            setter = lambda v, m=message: m.__setitem__("content", v)  # noqa: E731
+            values = json_strings(content, setter) if source == "tool" else None
+            if values is None:
+                items.append(Item(f"messages[{i}].content", source, content, setter))
+            else:  # a JSON tool result: scored whole, masked value by value (the JSON stays valid)
+                items.append(Item(f"messages[{i}].content", source, content, setter, pii=False,
+                                  read=lambda m=message: m["content"]))  # fmt: skip
+                items.extend(Item(f"messages[{i}].content{v.path}", source, v.text, v.set, injection=False)
+                             for v in values)  # fmt: skip
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     items.append(Item(f"messages[{i}].content[{j}].text", source, part["text"],
                                       lambda v, p=part: p.__setitem__("text", v)))  # fmt: skip
-        for k, call in enumerate(message.get("tool_calls") or []):
-            function = call.get("function") or {}
-            if isinstance(function.get("arguments"), str):
-                where = f"messages[{i}].tool_calls[{k}].function.arguments"
-                setter = lambda v, f=function: f.__setitem__("arguments", v)  # noqa: E731
-                items.append(Item(where, "assistant", function["arguments"], setter))
-        legacy = message.get("function_call")
-        if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
-            items.append(Item(f"messages[{i}].function_call.arguments", "assistant", legacy["arguments"],
-                              lambda v, f=legacy: f.__setitem__("arguments", v)))  # fmt: skip
+        tool_calls = enumerate(message.get("tool_calls") or [])
+        calls = [(f"tool_calls[{k}].function", c.get("function")) for k, c in tool_calls]
+        calls.append(("function_call", message.get("function_call")))  # the legacy single call
+        for at, function in calls:
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                arguments_items(f"messages[{i}].{at}.arguments", function, items)
         if isinstance(message.get("name"), str):
             # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
             setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
@@ -183,16 +201,21 @@ def score_injection(texts: list[str], sources: list[str] | None = None, side: Ex
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
-    watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources and not item.templated]
+    watched = [i for i, item in enumerate(items)
+               if item.injection and item.source in policy.injection.sources and not item.templated]  # fmt: skip
+
+    def analyze_all() -> list[list[Finding]]:
+        return [pii.analyze(item.text) if pii is not None and item.pii else [] for item in items]
+
     # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
     overlap = pii is not None and policy.injection.enabled and bool(watched)
-    pending = runtime.side.submit(lambda: [pii.analyze(item.text) for item in items]) if overlap else None
+    pending = runtime.side.submit(analyze_all) if overlap else None
     results: list[Any] = [None] * len(items)
     if policy.injection.enabled and watched:
         scored = score_injection([items[i].text for i in watched], [items[i].source for i in watched])
         for i, result in zip(watched, scored, strict=True):
             results[i] = result
-    findings = pending.result() if pending is not None else [pii.analyze(t.text) if pii else [] for t in items]
+    findings = pending.result() if pending is not None else analyze_all()
     return findings, results
 
 
@@ -357,6 +380,9 @@ class InputGuards(Stage):
                 return None
             raise guard_unavailable(str(exc)) from None
         self.mask(ctx, policy, masker, items, findings)
+        for item in items:
+            if item.read is not None:  # masked value by value: from now on it reads as sent
+                item.text = item.read()
         if user_mode == "scan":
             scanned_user(self.gateway, ctx, sent_user)
         ctx.state[SETTLED] = True  # `user` is as the policy wants it now
@@ -427,7 +453,7 @@ class InputGuards(Stage):
             hit, score = builtin_hit, result.score
             if rule is not None and verdicts is not None:
                 hit, score = combine(rule, (builtin_hit, result.score), verdicts)
-            verdict: Verdict = policy.injection.action if hit else "allow"
+            verdict: Verdict = policy.injection.action_for(item.source) if hit else "allow"
             if not hit and item.source != "user":
                 continue  # clean tool outputs are not worth an event each
             scores = {"score": round(score, 4), "builtin": round(result.score, 4),

@@ -214,6 +214,8 @@ class OutputGuards(Stage):
                                     key = (index, call.get("index", 0))
                                     r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
                                     function["arguments"] = r.feed(function["arguments"])
+                            if finished:  # what a call's restorer still holds goes out with the end
+                                flush_calls(delta, index, restorers)
                         if moderate:
                             w = window(index)
                             if content:
@@ -254,6 +256,15 @@ class OutputGuards(Stage):
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
+
+
+def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer]) -> None:
+    """At a choice's end, the arguments its tool calls' restorers still hold (text that began like
+    a placeholder and never became one), added to the last delta so that no character is lost."""
+    for key in [k for k in restorers if isinstance(k, tuple) and k[0] == index]:
+        tail = restorers.pop(key).flush()
+        if tail:
+            delta["tool_calls"] = [*(delta.get("tool_calls") or ()), {"index": key[1], "function": {"arguments": tail}}]
 
 
 class Violation(Exception):

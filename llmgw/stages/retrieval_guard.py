@@ -70,7 +70,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         if not flagged:
             kept.append(hit)
             continue
-        action = policy.injection.action
+        action = policy.injection.action_for("retrieved")
         reason = result.reason + (" (screened at ingest)" if hit.chunk.id in at_ingest else "")
         by = [name for name, v in verdicts.items() if v.flagged]
         log_event(

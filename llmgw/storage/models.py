@@ -22,6 +22,8 @@ class ApiKey(SQLModel, table=True):
     user: str | None = Field(default=None, max_length=200)
     models: list[str] = Field(default_factory=lambda: ["*"], sa_column=Column(JSON, nullable=False))
     routes: list[str] = Field(default_factory=lambda: ["*"], sa_column=Column(JSON, nullable=False))
+    #: tool names (patterns) its requests may offer; null: any (a column added later, so nullable)
+    tools: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime
     revoked_at: datetime | None = None
     updated_at: datetime
