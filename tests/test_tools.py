@@ -276,14 +276,16 @@ def pii_turn(directive: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["tool_calls", "function_call"])
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_pii_in_tool_arguments_is_masked_in_the_json_and_restored(
-    guarded: Any, upstream: FakeUpstream, stream: bool
+    guarded: Any, upstream: FakeUpstream, stream: bool, legacy: bool
 ) -> None:
     gw = guarded(PII_POLICY)
     response = gw.client().chat.completions.create(
-        model="test-model", messages=pii_turn("#tool-args"), tools=[tool("send_email")], stream=stream
-    )
+        model="test-model", messages=pii_turn("#tool-args" + " #legacy" * legacy), tools=[tool("send_email")],
+        stream=stream,
+    )  # fmt: skip
     sent = upstream.requests[-1]
     raw = json.dumps(sent)
     assert "dana.reyes" not in raw and "555-0147" not in raw and "Noir" not in raw
@@ -293,11 +295,14 @@ def test_pii_in_tool_arguments_is_masked_in_the_json_and_restored(
     result = json.loads(sent["messages"][2]["content"])
     assert result == {"customer": {"email": "<EMAIL_ADDRESS_1>", "phone": "<PHONE_NUMBER_1>"}, "ok": True}
     # the upstream calls the tool again with the masked arguments: the client gets the real ones
-    if stream:
-        chunks = list(response)
-        got = "".join(
-            tc.function.arguments or "" for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or ()
-        )
+    if stream and legacy:
+        got = "".join(c.choices[0].delta.function_call.arguments or "" for c in response
+                      if c.choices and c.choices[0].delta.function_call)  # fmt: skip
+    elif stream:
+        deltas = [tc for c in response if c.choices for tc in c.choices[0].delta.tool_calls or ()]
+        got = "".join(tc.function.arguments or "" for tc in deltas)
+    elif legacy:
+        got = response.choices[0].message.function_call.arguments
     else:
         got = response.choices[0].message.tool_calls[0].function.arguments
     assert json.loads(got) == ARGUMENTS

@@ -16,6 +16,7 @@ gateway exactly as a client would:
     #tool-echo         answer with a tool call whose arguments hold the last user message
     #tool-args         answer with the conversation's last tool call again, its arguments as received
                        (streamed 1-3 characters a chunk)
+    #legacy            with #tool-args: the call as a legacy ``function_call``
     #call:NAME         answer with a call to tool NAME (streamed: its name in the first delta)
     #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
@@ -124,6 +125,9 @@ class FakeUpstream:
         if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
+            if "legacy" in d:
+                message = {"role": "assistant", "content": None, "function_call": self.tool_call(body, d)["function"]}
+                finish = "function_call"
         payload: dict[str, Any] = {
             "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
@@ -206,23 +210,27 @@ class FakeUpstream:
         function = self.tool_call(body, d)["function"] if tool else {}
         text = function["arguments"] if tool else self.answer(body, d)
         pieces, i, size = [], 0, 1
+        delta: dict[str, Any]
         while i < len(text):
             pieces.append(text[i : i + size])
             i += size
             size = size % 3 + 1
         try:
             for n, piece in enumerate(pieces):
-                if tool:
+                if tool and "legacy" in d:
+                    delta = {"function_call": {"name": function["name"], "arguments": piece} if n == 0 else {
+                        "arguments": piece}}  # fmt: skip
+                elif tool:
                     call: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
                     if n == 0:
                         call.update(
                             id="call_e", type="function", function={"name": function["name"], "arguments": piece}
                         )
-                    delta: dict[str, Any] = {"tool_calls": [call]}
+                    delta = {"tool_calls": [call]}
                 else:
                     delta = {"content": piece}
                 await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
-            finish = "tool_calls" if tool else "stop"
+            finish = ("function_call" if "legacy" in d else "tool_calls") if tool else "stop"
             await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
             await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):
