@@ -6,7 +6,7 @@
   phone numbers, names with and without accents, free text holding an address, a list), sent as
   most clients send them (``json.dumps``, so ``é`` is ``\\u00e9``). Masked two ways with the shipped
   default policy: the whole JSON text at once (how llmgw did it before), and value by value
-  (``llmgw.stages.input_guards.collect``, what it does now). Reported: milliseconds per document
+  (``llmgw.guards.scan.collect``, what it does now). Reported: milliseconds per document
   (each document new to the analyzer's cache), the PII values planted that are still in the text
   sent upstream (by kind; a name is only as findable as spaCy's NER makes it, and an accented
   one arrives escaped in the whole text), and whether that text is still valid JSON. Synthetic data: a check of the
@@ -57,13 +57,12 @@ def documents(n: int, seed: int = 20) -> list[tuple[dict[str, Any], dict[str, li
 
 
 def pii_bench(n: int) -> dict[str, Any]:
-    from llmgw.guards.pii import Masker
+    from llmgw.guards.pii import Masker, PiiAnalyzer
     from llmgw.guards.policy import load_policy
-    from llmgw.guards.runtime import _analyzer
-    from llmgw.stages.input_guards import collect
+    from llmgw.guards.scan import collect
 
     policy = load_policy(REPO / "guardrails" / "default.yaml")
-    analyzer = _analyzer(policy.pii)
+    analyzer = PiiAnalyzer(policy.pii)
     analyzer.analyze("warm up: Jane Doe, jane@example.com, (212) 555-0147")
     docs = documents(n)
     results: dict[str, Any] = {}

@@ -1,5 +1,5 @@
 """Token accounting helpers: the upstream's usage read safely, estimates for upstreams that report
-none, and stream replay.
+none, the cost at catalog prices, and stream replay.
 
 The internal usage shape is OpenAI Chat Completions' ``usage``, with every provider translated
 onto it (Bedrock here in ``bedrock_translate``, Anthropic with :func:`from_anthropic`):
@@ -25,6 +25,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
+from llmgw.config import ModelConfig
 from llmgw.errors import UpstreamError, UpstreamKind
 
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estimate where used
@@ -40,6 +41,25 @@ class Usage(NamedTuple):
     cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache
     cache_write_tokens: int = 0  # prompt tokens the provider wrote to its prompt cache
     reasoning_tokens: int = 0  # completion tokens spent reasoning (priced as output)
+
+
+def cost_usd(model: ModelConfig | None, usage: Usage) -> float:
+    """Catalog prices per million tokens. Prompt tokens read from the provider's prompt cache are
+    priced at ``cached_input_per_mtok``, those written to it at ``cache_write_per_mtok`` (each the
+    input price when the catalog has none); reasoning tokens are completion tokens, priced as output."""
+    if model is None:
+        return 0.0
+    price = model.price
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    read_price = price.input_per_mtok if price.cached_input_per_mtok is None else price.cached_input_per_mtok
+    write_price = price.input_per_mtok if price.cache_write_per_mtok is None else price.cache_write_per_mtok
+    return (
+        (usage.prompt_tokens - cached - written) * price.input_per_mtok
+        + cached * read_price
+        + written * write_price
+        + usage.completion_tokens * price.output_per_mtok
+    ) / 1_000_000
 
 
 def _count(value: Any, where: str) -> int:

@@ -5,30 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llmgw.config import ModelConfig
 from llmgw.context import RequestContext
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import logged_user
-from llmgw.usage import Usage
-
-
-def cost_usd(model: ModelConfig | None, usage: Usage) -> float:
-    """Catalog prices per million tokens. Prompt tokens read from the provider's prompt cache are
-    priced at ``cached_input_per_mtok``, those written to it at ``cache_write_per_mtok`` (each the
-    input price when the catalog has none); reasoning tokens are completion tokens, priced as output."""
-    if model is None:
-        return 0.0
-    price = model.price
-    cached = min(usage.cached_tokens, usage.prompt_tokens)
-    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
-    read_price = price.input_per_mtok if price.cached_input_per_mtok is None else price.cached_input_per_mtok
-    write_price = price.input_per_mtok if price.cache_write_per_mtok is None else price.cache_write_per_mtok
-    return (
-        (usage.prompt_tokens - cached - written) * price.input_per_mtok
-        + cached * read_price
-        + written * write_price
-        + usage.completion_tokens * price.output_per_mtok
-    ) / 1_000_000
+from llmgw.usage import cost_usd
 
 
 def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import ToolNotAllowed, ToolNotOffered, clip
-from llmgw.guards.events import Verdict, guard_event
+from llmgw.guards.events import GuardLog, Verdict
 from llmgw.guards.tools import ANY, CallCheck, allows, offered, restricted
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.client_user import logged_user
@@ -95,11 +95,14 @@ class ToolCalls(Stage):
 
 
 def log(gateway: Any, ctx: RequestContext, verdict: Verdict, stage: str, detail: str) -> None:
+    """One ``tools`` guard event, under the guard policy when the input guards chose one."""
     key = ctx.key
-    gateway.writer.put(
-        "guard_events",
-        guard_event(request_id=ctx.request_id, stage=stage, guard="tools", verdict=verdict,
-                    policy=ctx.meta.get("guard_policy") or "allow-list", key_id=key.id if key else None,
-                    team=key.team if key else None, user=logged_user(gateway, ctx) or (key.user if key else None),
-                    route=ctx.route_name, source="tool", detail=detail),
-    )  # fmt: skip
+    GuardLog(
+        gateway.writer.put,
+        ctx.request_id,
+        ctx.meta.get("guard_policy") or "allow-list",
+        key_id=key.id if key else None,
+        team=key.team if key else None,
+        route=ctx.route_name,
+        user=lambda: logged_user(gateway, ctx) or (key.user if key else None),
+    )("tools", verdict, stage=stage, source="tool", detail=detail)
