@@ -322,3 +322,45 @@ def test_tool_arguments_that_are_not_json_are_masked_as_text(guarded: Any, upstr
     sent = upstream.requests[-1]["messages"]
     assert sent[1]["tool_calls"][0]["function"]["arguments"] == "to=<EMAIL_ADDRESS_1>"
     assert sent[2]["content"] == "sent to <EMAIL_ADDRESS_1>"
+
+
+# --- an existing database ------------------------------------------------------------------------
+
+NEW_COLUMNS = {"api_keys": ["tools"], "requests": ["cached_tokens", "cache_write_tokens", "reasoning_tokens"]}
+
+
+def test_a_database_from_before_gains_the_new_columns(make_gateway: Any, upstream: FakeUpstream, db_url: str) -> None:
+    """Tables made before these columns existed: the gateway adds them at start-up, an old key
+    offers any tool, and its rows record the prompt cache's tokens."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from llmgw.storage.db import make_engine
+
+    engine = make_engine(db_url)
+    secret = "sk-llmgw-an-old-key-made-before-tools-0123456789"
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for table, columns in NEW_COLUMNS.items():
+            for column in columns:
+                conn.execute(text(f'ALTER TABLE {table} DROP COLUMN "{column}"'))
+        conn.execute(
+            text("INSERT INTO api_keys (id, name, prefix, sha256, models, routes, created_at, updated_at) "
+                 "VALUES ('key_old', 'old', 'sk-llmgw-an-o', :sha, '[\"*\"]', '[\"*\"]', :now, :now)"),
+            {"sha": hashlib.sha256(secret.encode()).hexdigest(), "now": now},
+        )  # fmt: skip
+    engine.dispose()
+    upstream.usages["cached"] = {"prompt_tokens": 30, "completion_tokens": 5, "total_tokens": 35,
+                                 "prompt_tokens_details": {"cached_tokens": 20}}  # fmt: skip
+    gw = make_gateway(db_url=db_url)
+    answer = gw.client(secret).chat.completions.create(
+        model="test-model", messages=ask("hi #usage:cached"), tools=[tool("anything_at_all")]
+    )
+    assert answer.usage.prompt_tokens_details.cached_tokens == 20
+    row = gw.rows()[0]
+    assert (row["key_id"], row["cached_tokens"], row["cache_write_tokens"]) == ("key_old", 20, 0)
+    with gw.admin() as admin:
+        listed = admin.get("/admin/keys").json()["data"]
+    assert [k["tools"] for k in listed if k["id"] == "key_old"] == [["*"]]
