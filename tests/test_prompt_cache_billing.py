@@ -5,6 +5,7 @@ the upstream untouched."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,27 @@ def test_malformed_cache_or_reasoning_counts_are_a_protocol_error(usage: dict[st
     assert info.value.code == "upstream_protocol_error"
     with pytest.raises(UpstreamError):
         from_anthropic({"input_tokens": 1.5})
+
+
+def test_masking_keeps_a_conversation_prefix_byte_identical_across_turns(
+    make_gateway: Any, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A provider's prompt cache hits only on an identical prefix: the placeholders of earlier turns
+    must come out the same when the conversation grows (numbered in order of first appearance)."""
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(
+        "pii: {default: {action: allow}, entities: {EMAIL_ADDRESS: {action: mask}, PHONE_NUMBER: {action: mask}}}\n"
+        "injection: {enabled: false}\nmoderation: {enabled: false}\n"
+    )
+    gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder)})
+    first = [*CACHED_PROMPT, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": '{"who": "ann@corp.example"}'}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": '{"phone": "(212) 555-0147"}'}]  # fmt: skip
+    second = [*first, {"role": "assistant", "content": "Done."},
+              {"role": "user", "content": "Now write to bob@corp.example and ann@corp.example."}]  # fmt: skip
+    for messages in (first, second):
+        gw.client().chat.completions.create(model="test-model", messages=messages, tools=CACHED_TOOLS)
+    before, after = (json.dumps(r["messages"][: len(first)]) for r in upstream.requests)
+    assert before == after
+    assert "<EMAIL_ADDRESS_2>" in json.dumps(upstream.requests[1]["messages"][-1])
