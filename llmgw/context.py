@@ -99,8 +99,9 @@ class RequestContext:
                      self.reasoning_tokens)  # fmt: skip
 
     def set_usage(self, usage: Usage) -> None:
-        self.prompt_tokens, self.completion_tokens, self.cached_tokens = usage[:3]
-        self.cache_write_tokens, self.reasoning_tokens = usage[3:]
+        """The upstream's counts (``llmgw.usage.read_usage``), read as the request's own."""
+        (self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.cache_write_tokens,
+         self.reasoning_tokens) = usage  # fmt: skip
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0
