@@ -36,7 +36,7 @@ class ToolAllowList(Stage):
             refused_by = "key" if not allows(by_key, name) else "route" if not allows(by_route, name) else None
             if refused_by is not None:
                 whose = f"key {ctx.key.id}" if refused_by == "key" and ctx.key else f"route {ctx.route_name!r}"
-                log(self.gateway, ctx, "block", "input", f"{name}: not in the {refused_by}'s allow-list")
+                log(self.gateway, ctx, "block", "input", f"{name[:200]}: not in the {refused_by}'s allow-list")
                 raise ToolNotAllowed(f"tool {clip(name)} is not allowed for {whose}", param=where)
         names = ", ".join(sorted({name for _, name in tools}))
         log(self.gateway, ctx, "allow", "input", f"offered: {names}"[:2000])
@@ -88,7 +88,7 @@ class ToolCalls(Stage):
     def decide(self, ctx: RequestContext, decisions: list[tuple[str, bool]]) -> None:
         for name, allowed in decisions:
             log(self.gateway, ctx, "allow" if allowed else "block", "output",
-                f"tool call {name}" + ("" if allowed else ": not offered by the request"))  # fmt: skip
+                f"tool call {name[:200]}" + ("" if allowed else ": not offered by the request"))  # fmt: skip
             if not allowed:
                 ctx.meta["tool_not_offered"] = name[:200]
                 raise ToolNotOffered(f"the model called tool {clip(name)}, which the request did not offer")
