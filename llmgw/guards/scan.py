@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from operator import setitem
 from typing import Any
 
 from llmgw.guards.json_text import json_strings
-from llmgw.guards.pii import Finding
+from llmgw.guards.pii import Finding, PiiAnalyzer
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardRuntime
 from llmgw.schemas import CHAT_FIELDS
@@ -55,7 +57,7 @@ def _strings(container: Any, where: str, source: str, items: list[Item], skip: f
     for key, inner in pairs:
         at = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
         if isinstance(inner, str):
-            items.append(Item(at, source, inner, lambda v, c=container, k=key: c.__setitem__(k, v)))
+            items.append(Item(at, source, inner, partial(setitem, container, key)))
         else:
             _strings(inner, at, source, items)
 
@@ -63,7 +65,7 @@ def _strings(container: Any, where: str, source: str, items: list[Item], skip: f
 def arguments_items(where: str, function: dict[str, Any], items: list[Item]) -> None:
     """A tool call's arguments: each string value of the JSON on its own (masked inside the JSON,
     which stays valid), or the whole text when it is not JSON. The model wrote them: ``assistant``."""
-    setter = lambda v: function.__setitem__("arguments", v)  # noqa: E731
+    setter = partial(setitem, function, "arguments")
     values = json_strings(function["arguments"], setter)
     if values is None:
         items.append(Item(where, "assistant", function["arguments"], setter))
@@ -71,31 +73,31 @@ def arguments_items(where: str, function: dict[str, Any], items: list[Item]) -> 
         items.extend(Item(f"{where}{v.path}", "assistant", v.text, v.set) for v in values)
 
 
-def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset(), user: bool = False) -> list[Item]:
+def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user: bool = False) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it: messages (content, names,
     tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
     fields, and with ``user`` the ``user`` field. Only messages' text is scored for injection (the
-    other fields are ``source: field``)."""
+    other fields are ``source: field``). ``templated``: positions of the messages a template wrote."""
     items: list[Item] = []
     for i, message in enumerate(body.get("messages") or []):
         source = SOURCES.get(message.get("role", ""), message.get("role", ""))
         first = len(items)
         content = message.get("content")
         if isinstance(content, str):
-            setter = lambda v, m=message: m.__setitem__("content", v)  # noqa: E731
+            setter = partial(setitem, message, "content")
             values = json_strings(content, setter) if source == "tool" else None
             if values is None:
                 items.append(Item(f"messages[{i}].content", source, content, setter))
             else:  # a JSON tool result: scored whole, masked value by value (the JSON stays valid)
                 items.append(Item(f"messages[{i}].content", source, content, setter, pii=False,
-                                  read=lambda m=message: m["content"]))  # fmt: skip
+                                  read=partial(message.__getitem__, "content")))  # fmt: skip
                 items.extend(Item(f"messages[{i}].content{v.path}", source, v.text, v.set, injection=False)
                              for v in values)  # fmt: skip
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     items.append(Item(f"messages[{i}].content[{j}].text", source, part["text"],
-                                      lambda v, p=part: p.__setitem__("text", v)))  # fmt: skip
+                                      partial(setitem, part, "text")))  # fmt: skip
         tool_calls = enumerate(message.get("tool_calls") or [])
         calls = [(f"tool_calls[{k}].function", c.get("function")) for k, c in tool_calls]
         calls.append(("function_call", message.get("function_call")))  # the legacy single call
@@ -107,7 +109,7 @@ def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozens
             setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
             items.append(Item(f"messages[{i}].name", FIELD, message["name"], setter))
         _strings(message, f"messages[{i}]", FIELD, items, skip=MESSAGE_KEYS)
-        if id(message) in templated:
+        if i in templated:
             for item in items[first:]:
                 item.templated = True
     if isinstance(body.get("stop"), str):
@@ -144,22 +146,22 @@ def template_variables(values: dict[str, str], items: list[Item]) -> list[Item]:
     return [Item(where, "user", text, strip) for where, text in values.items()]
 
 
+def _analyze_all(pii: PiiAnalyzer, items: list[Item]) -> list[list[Finding]]:
+    return [pii.analyze(item.text) if item.pii else [] for item in items]
+
+
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
     watched = [i for i, item in enumerate(items)
                if item.injection and item.source in policy.injection.sources and not item.templated]  # fmt: skip
-
-    def analyze_all() -> list[list[Finding]]:
-        return [pii.analyze(item.text) if pii is not None and item.pii else [] for item in items]
-
     # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
     overlap = pii is not None and policy.injection.enabled and bool(watched)
-    pending = runtime.side.submit(analyze_all) if overlap else None
+    pending = runtime.side.submit(_analyze_all, pii, items) if overlap and pii is not None else None
     results: list[Any] = [None] * len(items)
     if policy.injection.enabled and watched:
         scored = runtime.score_injection([items[i].text for i in watched], [items[i].source for i in watched])
         for i, result in zip(watched, scored, strict=True):
             results[i] = result
-    findings = pending.result() if pending is not None else analyze_all()
+    findings = pending.result() if pending is not None else _analyze_all(pii, items) if pii else [[] for _ in items]
     return findings, results
