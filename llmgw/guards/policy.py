@@ -199,6 +199,20 @@ class ModerationPolicy(Strict):
     lexicon: list[str] = []
     #: guard providers consulted on every window the built-in moderator reads
     providers: Combination | None = None
+    # -- context (issue 17): a window's classifier hit is confirmed on its sentence and neighbours
+    benign_fpr: float | None = Field(
+        None, gt=0, lt=1,
+        description="operating point as the share of benign texts flagged on the model's calibration split "
+        "(the model's table gives the threshold); replaces `threshold` when set",
+    )  # fmt: skip
+    confirm: bool = Field(
+        True, description="a harm category hit on a window stops the answer only if its context view is flagged too"
+    )
+    confirm_before_words: int = Field(40, ge=0, description="most words before a window its context view reads")
+    confirm_after_words: int = Field(24, ge=0, description="most words after a window its context view waits for")
+    confirm_sentences: tuple[int, int] = Field(
+        (0, 0), description="whole sentences before and after a window's own that its context view reads"
+    )
 
 
 class Policy(Strict):
