@@ -164,6 +164,10 @@ class InjectionPolicy(Strict):
     #: thresholds per source, overriding ``threshold`` (passages and tool outputs are longer and
     #: noisier than user turns: the shipped classifier's 1%-FPR point there is about 0.59)
     source_thresholds: dict[Literal["user", "retrieved", "tool"], float] = {"retrieved": 0.6, "tool": 0.6}
+    #: actions per source, overriding ``action``: what a hit in a user turn, a retrieved passage or
+    #: a tool result (a ``tool`` message) does. ``block`` refuses the request for a user turn or a
+    #: tool result and drops a passage; ``strip`` replaces the text; ``flag`` only logs it
+    source_actions: dict[Literal["user", "retrieved", "tool"], GuardAction] = {}
 
     #: guard providers consulted per source (``llmgw.guards.providers``)
     providers: dict[Literal["user", "retrieved", "tool"], Combination] = {}
@@ -171,6 +175,9 @@ class InjectionPolicy(Strict):
     def threshold_for(self, source: str) -> float:
         # the keys are the Literal sources; ``source`` is a plain str (another one: the general threshold)
         return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
+
+    def action_for(self, source: str) -> GuardAction:
+        return self.source_actions.get(source, self.action)  # type: ignore[call-overload]
 
     def scans(self, source: str) -> bool:
         """Whether text from ``source`` is scored at all."""

@@ -149,8 +149,8 @@ class OutputGuards(Stage):
             if masker is not None and masker.placeholders:
                 if isinstance(message.get("content"), str):
                     message["content"] = masker.restore(message["content"])
-                for call in message.get("tool_calls") or ():
-                    function = call.get("function") or {}
+                legacy = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
+                for function in [call.get("function") or {} for call in message.get("tool_calls") or ()] + legacy:
                     if isinstance(function.get("arguments"), str):
                         restorer = Restorer(masker.placeholders, json_string=True)
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
@@ -273,6 +273,13 @@ class OutputGuards(Stage):
                                     key = (index, call.get("index", 0))
                                     r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
                                     function["arguments"] = r.feed(function["arguments"])
+                            legacy = delta.get("function_call")
+                            if isinstance(legacy, dict) and legacy.get("arguments"):
+                                key = (index, LEGACY)
+                                r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                                legacy["arguments"] = r.feed(legacy["arguments"])
+                            if finished:  # what a call's restorer still holds goes out with the end
+                                flush_calls(delta, index, restorers)
                         if moderate:
                             w = window(index)
                             if content:
@@ -327,6 +334,22 @@ class Pending:
     task: asyncio.Task[OutputVerdict]
     suspects: deque[int] | None = None
     confirming: asyncio.Task[str | None] | None = None
+
+
+LEGACY = -1  # the call index of a legacy ``function_call`` among a choice's restorers
+
+
+def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer]) -> None:
+    """At a choice's end, the arguments its tool calls' restorers still hold (text that began like
+    a placeholder and never became one), added to the last delta so that no character is lost."""
+    for key in [k for k in restorers if isinstance(k, tuple) and k[0] == index]:
+        tail = restorers.pop(key).flush()
+        if not tail:
+            continue
+        if key[1] == LEGACY:
+            delta["function_call"] = {"arguments": tail}
+        else:
+            delta["tool_calls"] = [*(delta.get("tool_calls") or ()), {"index": key[1], "function": {"arguments": tail}}]
 
 
 class Violation(Exception):
