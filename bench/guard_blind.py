@@ -3,8 +3,10 @@
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python -m bench.guard_blind [--encoders float,int8-8bit]
 
 The blind sets were written by a helper that had seen no model, rule, code or training data of the
-gateway. Nothing is tuned here: the detectors run with the thresholds of the shipped default policy
-(``guardrails/default.yaml``: user turns, retrieved passages; moderation per category, on the whole
+gateway. Nothing is tuned here: the detectors run with the operating points of the shipped default
+policy (``guardrails/default.yaml``: user turns and retrieved passages, each at its action
+threshold, ``acted``: a blocked turn or a dropped passage, and at its flagging one,
+``flagged_or_acted``; moderation per category, on the whole
 text rather than the 8-word windows a stream is read in) and the script prints rates per file and
 category. ``--encoders`` compares the vectors the classifiers
 read: ``float`` (what the guards read since 2026-12-03, the same on every CPU) and ``int8-8bit``
@@ -32,7 +34,7 @@ from llmgw.guards.injection import InjectionDetector
 from llmgw.guards.moderation import Moderator
 from llmgw.guards.policy import load_policies
 
-BLIND = Path(__file__).parent / "data" / "blind" / "guards"
+BLIND = Path(__file__).parent / "data" / "blind" / "guards"  # --sets blind2 reads bench/data/blind2/guards
 RESULTS = Path(__file__).parent / "results" / "guard_blind.json"
 
 
@@ -60,25 +62,29 @@ def run(embed: Any) -> dict[str, Any]:
     policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")["default"]
     det = InjectionDetector(embed=embed)
     mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
-    user, retrieved = policy.injection.threshold_for("user"), policy.injection.threshold_for("retrieved")
     out: dict[str, Any] = {"verdicts": {}}
-    for name, source, threshold in (
-        ("user_benign_triggers.jsonl", "user", user),
-        ("user_benign_plain.jsonl", "user", user),
-        ("user_attacks.jsonl", "user", user),
-        ("passages_benign.jsonl", "retrieved", retrieved),
-        ("passages_attacks.jsonl", "retrieved", retrieved),
+    for name, source in (
+        ("user_benign_triggers.jsonl", "user"),
+        ("user_benign_plain.jsonl", "user"),
+        ("user_attacks.jsonl", "user"),
+        ("passages_benign.jsonl", "retrieved"),
+        ("passages_attacks.jsonl", "retrieved"),
     ):
+        # the policy's two operating points: its action (block a user turn, drop a passage) and flagging
+        flag_at, act_at = policy.injection.cutoffs(source, det.operating_points(source))
         data = rows(name)
         scores = [r.score for r in det.score_many([d["text"] for d in data], [source] * len(data))]
-        flagged = [s >= threshold for s in scores]
-        out["verdicts"][name] = flagged
+        acted = [s >= act_at for s in scores]
+        flagged = [s >= flag_at for s in scores]
+        out["verdicts"][name] = acted
         by_cat: dict[str, list[bool]] = defaultdict(list)
-        for d, f in zip(data, flagged, strict=True):
+        for d, f in zip(data, acted, strict=True):
             by_cat[d.get("category", "?")].append(f)
         out[name] = {
-            "n": len(data), "flagged": round(float(np.mean(flagged)), 4), "threshold": threshold,
-            "by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
+            "n": len(data), "acted": round(float(np.mean(acted)), 4),
+            "flagged_or_acted": round(float(np.mean(flagged)), 4),
+            "action": policy.injection.action, "act_at": act_at, "flag_at": flag_at,
+            "acted_by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
         }  # fmt: skip
     data = rows("outputs_moderation.jsonl")
     rules = policy.moderation  # whole-text scores at the policy's thresholds (streams read 8-word windows)
@@ -106,7 +112,11 @@ def run(embed: Any) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--encoders", default="float", help="comma-separated: float, int8-8bit")
+    ap.add_argument("--sets", default="blind", help="blind or blind2 (bench/data/<sets>/guards)")
     args = ap.parse_args()
+    global BLIND, RESULTS
+    BLIND = Path(__file__).parent / "data" / args.sets / "guards"
+    RESULTS = RESULTS.with_name(f"guard_{args.sets}.json")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.encoders.split(","):

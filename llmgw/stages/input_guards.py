@@ -196,6 +196,20 @@ def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list
     return findings, results
 
 
+GUARDS_HEADER = "x-llmgw-guards"
+
+
+def flag_header(ctx: RequestContext, verdict: str, source: str, score: float) -> None:
+    """Name an injection verdict that did not stop the request in the ``x-llmgw-guards`` response
+    header (``injection=flag;source=user;score=0.62``, several joined by ``, ``), so a client sees
+    what the guardrail log holds."""
+    if verdict == "block" and source == "user":
+        return  # the request is refused: the 400 says it
+    entry = f"injection={verdict};source={source};score={score:.2f}"
+    previous = ctx.response_headers.get(GUARDS_HEADER)
+    ctx.response_headers[GUARDS_HEADER] = f"{previous}, {entry}" if previous else entry
+
+
 def log_event(gateway: Any, ctx: RequestContext, policy: Policy, guard: str, verdict: Verdict, **fields: Any) -> None:
     key = ctx.key
     gateway.writer.put(
@@ -419,19 +433,24 @@ class InputGuards(Stage):
         results: list[Any],
         external: list[dict[str, ProviderVerdict] | None],
     ) -> None:
+        detector = injection_detector()
         for item, result, verdicts in zip(items, results, external, strict=True):
             if result is None:
                 continue
-            builtin_hit = result.score >= policy.injection.threshold_for(item.source)
+            flag_at, act_at = policy.injection.cutoffs(item.source, detector.operating_points(item.source))
+            builtin_hit = result.score >= act_at
             rule = policy.injection.providers.get(item.source)  # type: ignore[call-overload]
             hit, score = builtin_hit, result.score
             if rule is not None and verdicts is not None:
                 hit, score = combine(rule, (builtin_hit, result.score), verdicts)
-            verdict: Verdict = policy.injection.action if hit else "allow"
-            if not hit and item.source != "user":
+            # below the action's operating point but above the flagging one: served, logged, named in a header
+            advisory = not hit and result.score >= flag_at
+            verdict: Verdict = policy.injection.action if hit else "flag" if advisory else "allow"
+            if verdict == "allow" and item.source != "user":
                 continue  # clean tool outputs are not worth an event each
             scores = {"score": round(score, 4), "builtin": round(result.score, 4),
-                      "classifier": round(result.classifier, 4)}  # fmt: skip
+                      "classifier": round(result.classifier, 4), "flag_at": round(flag_at, 4),
+                      "act_at": round(act_at, 4)}  # fmt: skip
             scores.update({f"provider:{name}": v.score for name, v in (verdicts or {}).items()})
             reason = result.reason
             if rule is not None and verdicts is not None:
@@ -441,9 +460,12 @@ class InputGuards(Stage):
                 ) if hit else result.reason  # fmt: skip
             log_event(self.gateway, ctx, policy, "injection", verdict, source=item.source, scores=scores,
                       masked_text=item.text[:4000], detail=reason)  # fmt: skip
-            if not hit:
+            if verdict == "allow":
                 continue
-            ctx.meta.setdefault("injection", []).append({"where": item.where, "source": item.source, "score": score})
+            ctx.meta.setdefault("injection", []).append(
+                {"where": item.where, "source": item.source, "score": score, "verdict": verdict}
+            )
+            flag_header(ctx, verdict, item.source, score)
             if verdict == "block":
                 raise InvalidRequest(
                     f"{item.where} looks like a prompt injection (score {score:.2f}, source {item.source})",

@@ -2,9 +2,11 @@
 
 A document in a collection is data someone else wrote: instructions hidden in it must not reach
 the model as if the user had sent them. Each passage is scored like a user message, against the
-policy's ``retrieved`` threshold. What the policy's action means for a passage: ``block`` drops
-it (the request goes on without it: the user did not write it), ``strip`` replaces its text,
-``flag`` keeps it; each hit is a guard event naming the chunk (not quoting it: a collection's
+policy's operating points for ``retrieved`` (by default: dropped where at most 2 % of every benign
+calibration source of passages is, flagged where at most 5 % is). What the policy's action means
+for a passage: ``block`` drops it (the request goes on without it: the user did not write it),
+``strip`` replaces its text, ``flag`` keeps it; a flagged passage is kept; each hit is a guard
+event naming the chunk (not quoting it: a collection's
 text is not masked, and the log never holds raw PII). A guard that fails blocks the
 request unless the policy or route fails open, as for every guard.
 
@@ -22,7 +24,14 @@ from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, injection_detector
 from llmgw.retrieval.screening import fingerprint, stored
 from llmgw.retrieval.store import Hit
-from llmgw.stages.input_guards import STRIPPED, consult_providers, guard_unavailable, log_event, score_injection
+from llmgw.stages.input_guards import (
+    STRIPPED,
+    consult_providers,
+    flag_header,
+    guard_unavailable,
+    log_event,
+    score_injection,
+)
 
 
 async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit]:
@@ -55,7 +64,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
             ctx.meta["guards_failed_open"] = True
             return hits
         raise guard_unavailable(str(exc)) from None
-    threshold = policy.injection.threshold_for("retrieved")
+    flag_at, act_at = policy.injection.cutoffs("retrieved", injection_detector().operating_points("retrieved"))
     rule = policy.injection.providers.get("retrieved")
     external = (
         await consult_providers(gateway, ctx, policy, rule, [h.chunk.text for h in hits], "retrieved", "injection")
@@ -64,13 +73,14 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
     )
     kept: list[Hit] = []
     for hit, result, verdicts in zip(hits, results, external, strict=True):
-        flagged, score = result.score >= threshold, result.score
+        flagged, score = result.score >= act_at, result.score
         if rule is not None:
             flagged, score = combine(rule, (flagged, result.score), verdicts)
-        if not flagged:
+        # between the flagging and the action's operating points a passage is kept and flagged
+        action = policy.injection.action if flagged else "flag" if result.score >= flag_at else None
+        if action is None:
             kept.append(hit)
             continue
-        action = policy.injection.action
         reason = result.reason + (" (screened at ingest)" if hit.chunk.id in at_ingest else "")
         by = [name for name, v in verdicts.items() if v.flagged]
         log_event(
@@ -89,8 +99,9 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
             detail=f"chunk {hit.chunk.id}: {reason}" + (f"; providers: {', '.join(by)}" if by else ""),
         )
         ctx.meta.setdefault("injection", []).append(
-            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": score}
+            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": score, "verdict": action}
         )
+        flag_header(ctx, "drop" if action == "block" else action, "retrieved", score)
         if action == "flag":
             kept.append(hit)
         elif action == "strip":  # a copy: the store's chunk is shared with every other request
