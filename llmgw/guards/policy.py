@@ -187,8 +187,8 @@ class InjectionPolicy(Strict):
     }
     #: the same for flagging (advisory); 0 flags nothing beyond ``action``
     max_benign_flag_rate: dict[InjectionSource, Annotated[float, Field(ge=0, le=1)]] = {
-        "user": 0.05,
-        "tool": 0.05,
+        "user": 0.1,
+        "tool": 0.1,
         "retrieved": 0.05,
     }
 

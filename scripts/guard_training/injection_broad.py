@@ -102,7 +102,7 @@ def _table(report: dict, points: dict, keys: list[str]) -> list[str]:
 
 
 def write_card(path: Path, meta: dict) -> None:
-    keys = ["0.005", "0.02", "0.05"]
+    keys = ["0.005", "0.02", "0.05", "0.1"]
     pts = meta["operating_points"]
     lines = [
         "# Injection guard: data card (written by scripts/train_guards.py --only injection)",
