@@ -71,8 +71,8 @@ def training_set(rows: list[Row], route: str, embed: Embed) -> tuple[np.ndarray,
     per_source: dict[str, int] = defaultdict(int)
     for s in sources:
         per_source[s] += 1
-    w = np.array([min(1.0, SOURCE_CAP / per_source[s]) * e * (HARD_NEGATIVE_WEIGHT if s in HARD_NEGATIVE_SOURCES else 1.0)
-                  for s, e in zip(sources, extra, strict=True)])  # fmt: skip
+    hard = [HARD_NEGATIVE_WEIGHT if s in HARD_NEGATIVE_SOURCES else 1.0 for s in sources]
+    w = np.array([min(1.0, SOURCE_CAP / per_source[s]) * e * h for s, e, h in zip(sources, extra, hard, strict=True)])
     pos, neg = w[y == 1].sum(), w[y == 0].sum()
     if pos > 0:
         w[y == 1] *= neg / pos
