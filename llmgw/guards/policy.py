@@ -198,6 +198,7 @@ class InjectionPolicy(Strict):
     def cutoffs(self, source: str, points: dict[str, float] | None = None) -> tuple[float, float]:
         """``(flag, act)`` thresholds for ``source``: a fixed threshold if the policy sets one, else
         the detector's operating points (``points``, rate -> threshold) for the policy's rates."""
+        # the keys are the Literal sources; ``source`` is a plain str (another one: the general threshold)
         fixed = self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
         if fixed is not None:
             return fixed, fixed

@@ -21,14 +21,15 @@ from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import ContentFiltered
+from llmgw.guards.consult import Consulted, consult_providers
 from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
-from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.providers import combine
-from llmgw.guards.runtime import GuardFailure, GuardRuntime
+from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
 from llmgw.guards.stream import Restorer, Windows, windows_of
+from llmgw.messages import text_of
 from llmgw.stages.base import Chunks, Stage
-from llmgw.stages.input_guards import consult_providers, guard_unavailable, log_event
+from llmgw.stages.guarding import guard_log, judge_hooks, route_fails_open
 
 #: output findings that are certain, not a classifier's guess: no provider vote overrides them
 CERTAIN = frozenset({"system_prompt_leak", "lexicon", "secret", "output_pii"})
@@ -36,8 +37,8 @@ CERTAIN = frozenset({"system_prompt_leak", "lexicon", "secret", "output_pii"})
 
 def known_input(ctx: RequestContext) -> str:
     """The request as the model saw it plus the values masked out of it: PII there is not 'new'."""
-    masker: Masker | None = ctx.state.get("masker")
-    parts = [str(m.get("content") or "") for m in ctx.body.get("messages") or []]
+    masker = ctx.guards.masker
+    parts = [text_of(m.get("content")) for m in ctx.body.get("messages") or []]
     if masker is not None:
         parts.extend(masker.placeholders.values())
     return "\n".join(parts)
@@ -53,36 +54,37 @@ class OutputGuards(Stage):
     async def check(self, ctx: RequestContext, policy: Policy, texts: list[str]) -> OutputVerdict:
         runtime: GuardRuntime = self.gateway.guards
         rule = policy.moderation.providers
-        masker: Masker | None = ctx.state.get("masker")
-        external = None
+        masker = ctx.guards.masker
+        log = guard_log(self.gateway, ctx, policy)
+        external: Consulted | None = None
         try:
-            builtin = runtime.run(
-                policy.timeout_s, check_output, policy, texts, ctx.state.get("canary"), ctx.state["known"]
-            )
+            builtin = runtime.run(policy.timeout_s, check_output, policy, texts, ctx.guards.canary, ctx.guards.known)
             if rule is None:
                 verdict: OutputVerdict = await builtin
             else:  # the providers read the windows with the request's own PII masked again
                 sent = [masker.mask_known(t) for t in texts] if masker is not None else texts
-                consulted = consult_providers(self.gateway, ctx, policy, rule, sent, "output", "moderation")
+                consulted = consult_providers(log, policy, rule, judge_hooks(self.gateway), sent, "output",
+                                              "moderation", route_fails_open(ctx))  # fmt: skip
                 verdict, external = await asyncio.gather(builtin, consulted)
+                if external is not None and external.failed_open:
+                    ctx.meta["guards_failed_open"] = True
         except GuardFailure as exc:
-            fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
-            log_event(self.gateway, ctx, policy, "output", "allow" if fail_open else "block", stage="output",
-                      detail=str(exc), scores={"failed": 1.0})  # fmt: skip
+            fail_open = policy.on_error == "open" or route_fails_open(ctx)
+            log("output", "allow" if fail_open else "block", stage="output", detail=str(exc), scores={"failed": 1.0})
             if fail_open:
                 return OutputVerdict()
             raise guard_unavailable(str(exc)) from None
         if rule is not None and external is not None:
-            self.combine(policy, verdict, external)
+            self.combine(policy, verdict, external.verdicts)
         if verdict.violation or verdict.flags:
             masked = None
             if verdict.violation:
                 window = [e for e in verdict.entities if e.get("window") == verdict.window]
-                masked = loggable(texts[verdict.window], ctx.state.get("masker"), window)[:4000]
+                masked = loggable(texts[verdict.window], ctx.guards.masker, window)[:4000]
             entities = [{k: v for k, v in e.items() if k in ("type", "score")} for e in verdict.entities]
-            log_event(self.gateway, ctx, policy, "moderation", "block" if verdict.violation else "flag",
-                      stage="output", scores=verdict.scores, entities=entities,
-                      detail=verdict.violation or ", ".join(verdict.flags), masked_text=masked)  # fmt: skip
+            log("moderation", "block" if verdict.violation else "flag", stage="output", scores=verdict.scores,
+                entities=entities, detail=verdict.violation or ", ".join(verdict.flags),
+                masked_text=masked)  # fmt: skip
         return verdict
 
     @staticmethod
@@ -109,11 +111,11 @@ class OutputGuards(Stage):
     # --- non-streamed ------------------------------------------------------------------------
 
     async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
-        policy: Policy | None = ctx.state.get("policy")
-        masker: Masker | None = ctx.state.get("masker")
+        policy = ctx.guards.policy
+        masker = ctx.guards.masker
         if policy is None:
             return completion  # input guards failed open
-        ctx.state["known"] = known_input(ctx)
+        ctx.guards.known = known_input(ctx)
         for choice in completion.get("choices") or ():
             message = choice.get("message") or {}
             if masker is not None and masker.placeholders:
@@ -141,15 +143,17 @@ class OutputGuards(Stage):
         return self._stream(ctx, chunks)
 
     async def _stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
-        policy: Policy | None = ctx.state.get("policy")
-        masker: Masker | None = ctx.state.get("masker")
+        policy = ctx.guards.policy
+        masker = ctx.guards.masker
         if policy is None:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     yield chunk
             return
-        ctx.state["known"] = known_input(ctx)
-        restore = masker is not None and bool(masker.placeholders)
+        ctx.guards.known = known_input(ctx)
+        placeholders = masker.placeholders if masker is not None else {}
+        restore = bool(placeholders)
         moderate = policy.moderation.enabled
         rules = policy.moderation
         overlap = overlap_words(rules)
@@ -192,6 +196,7 @@ class OutputGuards(Stage):
             return out
 
         try:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     ends: list[tuple[int, int]] = []
@@ -202,7 +207,7 @@ class OutputGuards(Stage):
                         content = delta.get("content")
                         if restore:
                             if content:
-                                restorer = restorers.setdefault(index, Restorer(masker.placeholders))  # type: ignore[union-attr]
+                                restorer = restorers.setdefault(index, Restorer(placeholders))
                                 content = delta["content"] = restorer.feed(content)
                             if finished and index in restorers:
                                 tail = restorers.pop(index).flush()
@@ -212,7 +217,7 @@ class OutputGuards(Stage):
                                 function = call.get("function") or {}
                                 if function.get("arguments"):
                                     key = (index, call.get("index", 0))
-                                    r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                                    r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
                                     function["arguments"] = r.feed(function["arguments"])
                         if moderate:
                             w = window(index)
