@@ -58,7 +58,7 @@ def int8_8bit(workdir: Path) -> encoders.OnnxEncoder:
     return enc
 
 
-def run(embed: Any) -> dict[str, Any]:
+def run(embed: Any, only: str | None = None) -> dict[str, Any]:
     policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")["default"]
     det = InjectionDetector(embed=embed)
     mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
@@ -86,6 +86,8 @@ def run(embed: Any) -> dict[str, Any]:
             "action": policy.injection.action, "act_at": act_at, "flag_at": flag_at,
             "acted_by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
         }  # fmt: skip
+    if only == "injection":
+        return out
     data = rows("outputs_moderation.jsonl")
     rules = policy.moderation  # whole-text scores at the policy's thresholds (streams read 8-word windows)
     flagged = [
@@ -113,15 +115,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--encoders", default="float", help="comma-separated: float, int8-8bit")
     ap.add_argument("--sets", default="blind", help="blind or blind2 (bench/data/<sets>/guards)")
+    ap.add_argument("--only", choices=("injection",), help="the injection guard's files only")
     args = ap.parse_args()
     global BLIND, RESULTS
     BLIND = Path(__file__).parent / "data" / args.sets / "guards"
-    RESULTS = RESULTS.with_name(f"guard_{args.sets}.json")
+    RESULTS = RESULTS.with_name(f"guard_{args.sets}{'_' + args.only if args.only else ''}.json")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.encoders.split(","):
             embed = encoders.OnnxEncoder("float") if name == "float" else int8_8bit(Path(tmp))
-            results[name] = run(embed)
+            results[name] = run(embed, args.only)
     names = list(results)
     if len(names) == 2:
         a, b = (results[n]["verdicts"] for n in names)
