@@ -58,8 +58,8 @@ class InjectionResult:
     variant: str | None = None
     #: the classifier's own probability (max over views), before rules
     classifier: float = 0.0
-    #: retrieved passages only: the probability that one sentence is a foreign instruction
-    #: (:mod:`llmgw.guards.hidden`)
+    #: always 0 since 2026-12-03 (the hidden-instruction stage is gone); kept so that verdicts stored at
+    #: ingest by an older detector still read (their fingerprint no longer matches: they are rescored)
     hidden: float = 0.0
     #: user turns only: the character n-gram model's probability (:mod:`llmgw.guards.lexical`)
     lexical: float = 0.0
