@@ -73,7 +73,7 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
         if rule is not None:
             flagged, score = combine(rule, (flagged, result.score), verdicts)
         # between the flagging and the action's operating points a passage is kept and flagged
-        action = policy.injection.action if flagged else "flag" if result.score >= flag_at else None
+        action = policy.injection.action_for("retrieved") if flagged else "flag" if result.score >= flag_at else None
         if action is None:
             kept.append(hit)
             continue
