@@ -3,10 +3,12 @@
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python -m bench.guard_blind [--encoders float,int8-8bit]
 
 The blind sets were written by a helper that had seen no model, rule, code or training data of the
-gateway. Nothing is tuned here: the detectors run with the thresholds of the shipped default policy
-(``guardrails/default.yaml``: user turns, retrieved passages; moderation per category, on the whole
-text, and as a stream reads it: 8-word windows whose hits are confirmed on their context view) and
-the script prints rates per file and category. ``--encoders`` compares the vectors the classifiers
+gateway. Nothing is tuned here: the detectors run with the operating points of the shipped default
+policy (``guardrails/default.yaml``: user turns and retrieved passages, each at its action
+threshold, ``acted``: a blocked turn or a dropped passage, and at its flagging one,
+``flagged_or_acted``; moderation per category, on the whole text, and as a stream reads it: 8-word
+windows whose hits are confirmed on their context view) and the script prints rates per file and
+category. ``--encoders`` compares the vectors the classifiers
 read: ``float`` (what the guards read since 2026-12-03, the same on every CPU) and ``int8-8bit``
 (the copy the shipped classifiers were trained on, as this CPU computes it), and counts verdicts
 that differ between them. Writes ``bench/results/guard_blind.json``.
@@ -34,7 +36,7 @@ from llmgw.guards.output import context_view, harmful_category, overlap_words
 from llmgw.guards.policy import load_policies
 from llmgw.guards.stream import finished_windows
 
-BLIND = Path(__file__).parent / "data" / "blind" / "guards"
+BLIND = Path(__file__).parent / "data" / "blind" / "guards"  # --sets blind2 reads bench/data/blind2/guards
 RESULTS = Path(__file__).parent / "results" / "guard_blind.json"
 
 
@@ -58,30 +60,36 @@ def int8_8bit(workdir: Path) -> encoders.OnnxEncoder:
     return enc
 
 
-def run(embed: Any) -> dict[str, Any]:
+def run(embed: Any, only: str | None = None) -> dict[str, Any]:
     policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")["default"]
     det = InjectionDetector(embed=embed)
     mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
-    user, retrieved = policy.injection.threshold_for("user"), policy.injection.threshold_for("retrieved")
     out: dict[str, Any] = {"verdicts": {}}
-    for name, source, threshold in (
-        ("user_benign_triggers.jsonl", "user", user),
-        ("user_benign_plain.jsonl", "user", user),
-        ("user_attacks.jsonl", "user", user),
-        ("passages_benign.jsonl", "retrieved", retrieved),
-        ("passages_attacks.jsonl", "retrieved", retrieved),
+    for name, source in (
+        ("user_benign_triggers.jsonl", "user"),
+        ("user_benign_plain.jsonl", "user"),
+        ("user_attacks.jsonl", "user"),
+        ("passages_benign.jsonl", "retrieved"),
+        ("passages_attacks.jsonl", "retrieved"),
     ):
+        # the policy's two operating points: its action (block a user turn, drop a passage) and flagging
+        flag_at, act_at = policy.injection.cutoffs(source, det.operating_points(source))
         data = rows(name)
         scores = [r.score for r in det.score_many([d["text"] for d in data], [source] * len(data))]
-        flagged = [s >= threshold for s in scores]
-        out["verdicts"][name] = flagged
+        acted = [s >= act_at for s in scores]
+        flagged = [s >= flag_at for s in scores]
+        out["verdicts"][name] = acted
         by_cat: dict[str, list[bool]] = defaultdict(list)
-        for d, f in zip(data, flagged, strict=True):
+        for d, f in zip(data, acted, strict=True):
             by_cat[d.get("category", "?")].append(f)
         out[name] = {
-            "n": len(data), "flagged": round(float(np.mean(flagged)), 4), "threshold": threshold,
-            "by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
+            "n": len(data), "acted": round(float(np.mean(acted)), 4),
+            "flagged_or_acted": round(float(np.mean(flagged)), 4),
+            "action": policy.injection.action, "act_at": act_at, "flag_at": flag_at,
+            "acted_by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
         }  # fmt: skip
+    if only == "injection":
+        return out
     data = rows("outputs_moderation.jsonl")
     rules = policy.moderation  # whole-text scores at the policy's thresholds
     whole = [harmful_category(rules, mod.score(d["text"]).categories) is not None for d in data]
@@ -128,16 +136,19 @@ def main() -> None:
     ap.add_argument(
         "--sets", type=Path, default=None, help="folder of the blind sets (default bench/data/blind/guards)"
     )
+    ap.add_argument("--only", choices=("injection",), help="the injection guard's files only")
     args = ap.parse_args()
     global BLIND, RESULTS
     if args.sets is not None:
         BLIND = args.sets
         RESULTS = RESULTS.with_name(f"guard_blind-{args.sets.parent.name}.json")
+    if args.only:
+        RESULTS = RESULTS.with_name(f"guard_{BLIND.parent.name}_{args.only}.json")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.encoders.split(","):
             embed = encoders.OnnxEncoder("float") if name == "float" else int8_8bit(Path(tmp))
-            results[name] = run(embed)
+            results[name] = run(embed, args.only)
     names = list(results)
     if len(names) == 2:
         a, b = (results[n]["verdicts"] for n in names)

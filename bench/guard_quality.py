@@ -1,5 +1,11 @@
 """Quality and latency of the prompt-injection and moderation guards, on held-out data only.
 
+Since 2026-12-03 the injection guard is trained on its own per-source splits
+(``guardrails/models/injection_splits.json``) and its held-out figures, per source and leave one
+source out, are written by the training into ``guardrails/models/injection.md``; the injection
+part here still reads the older ``splits.json`` test rows, some of which the new model trained on:
+read its injection figures as in-sample for those rows.
+
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 .venv/bin/python -m bench.guard_quality [--data DIR] [--cache DIR]
 
 The test split is rebuilt from ``guardrails/models/splits.json`` (hashes of the test texts written by
@@ -55,7 +61,13 @@ TRIGGER_WORDS = re.compile(
 )
 #: the shipped guardrails/default.yaml's thresholds per source (passages are noisier than user turns)
 _DEFAULT_POLICY = load_policy(REPO / "guardrails" / "default.yaml")
-POLICY_THRESHOLDS = {source: _DEFAULT_POLICY.injection.threshold_for(source) for source in ("user", "retrieved")}
+POLICY_THRESHOLDS = {  # the action points (block a user turn, drop a passage) of the shipped model's calibration
+    source: _DEFAULT_POLICY.injection.cutoffs(
+        source,
+        InjectionDetector(embed=lambda texts: None).operating_points(source),  # type: ignore[arg-type,return-value]
+    )[1]
+    for source in ("user", "retrieved")
+}
 TARGETS = {"injection_tpr_at_fpr_0.02": 0.90, "trigger_fpr": 0.05, "moderation_f1": 0.85}
 
 
@@ -110,8 +122,8 @@ def bench_injection(det: InjectionDetector, test: list[Any], indirect: list[Any]
     elapsed = time.time() - t0
     score = np.array([x.score for x in results])
     clf = np.array([x.classifier for x in results])  # without the rules
-    # without the hidden-instruction (passages) and n-gram (user turns) stages: what they add
-    windows = InjectionDetector(det.model, det.embed, hidden=False)
+    # without the n-gram stage (user turns that are not mostly English): what it adds
+    windows = InjectionDetector(det.model, det.embed, lexical=False, passage_model=det.passage_model)
     plain = np.array([x.score for x in windows.score_many([r.text for r in rows], route_of)])
     out: dict[str, Any] = {
         "n": len(rows),

@@ -3,7 +3,13 @@
 
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 .venv/bin/python scripts/train_guards.py [--data DIR] [--out DIR]
 
-Steps (fixed seeds, no randomness outside ``random.Random(SEED)`` / hashes):
+The injection guard (``--only injection``) is trained by ``guard_training/injection_broad.py``:
+broad data mixed by source, per-source train / calibration / test splits, two logistic units on
+one embedding per view, operating points chosen on calibration and written into the model file,
+per-source test and leave-one-source-out reports (docs/guardrails.md, "How the injection guard is
+trained"). Embeddings are cached with ``--cache`` (e.g. ``/work/wt/cache/...``, never committed).
+
+The moderation guard's steps (fixed seeds, no randomness outside ``random.Random(SEED)`` / hashes):
 
 1. Load every usable row (``load_records``), each with its source set and labels: ``inj`` (1 attack,
    0 benign, None unused) and ``cats`` (moderation categories, ``()`` safe, None unused).
@@ -27,7 +33,6 @@ Embeddings are cached in ``$TMPDIR/llmgw-guard-embeddings`` (not committed).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -39,15 +44,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 # the training code lives in scripts/guard_training/; this file is loaded by path (bench/guard_quality.py) or
-# with scripts/ on sys.path (train_hidden_guard.py, train_lexical_guard.py), so make the package importable
+# with scripts/ on sys.path (train_lexical_guard.py), so make the package importable
 _SCRIPTS = str(Path(__file__).resolve().parent)
 if _SCRIPTS not in sys.path:
     sys.path.insert(0, _SCRIPTS)
 
 # importing guard_training sets the HF offline / OMP defaults and puts the repository on sys.path
-from guard_training.cards import write_injection_card  # noqa: E402
 from guard_training.config import (  # noqa: E402
-    EMBED_MODEL,
     HANDWRITTEN_WEIGHT,
     RAG_PASSAGES_KEEP,
     REPO,
@@ -56,16 +59,12 @@ from guard_training.config import (  # noqa: E402
 )
 from guard_training.data import Rec, covid_passages, default_data_dir, load_records  # noqa: E402
 from guard_training.embedding import CachedEmbedder  # noqa: E402
-from guard_training.injection import injection_test_report, loso_injection, train_injection  # noqa: E402
-from guard_training.metrics import data_hash  # noqa: E402
 from guard_training.splits import assign_splits, build_indirect, write_splits  # noqa: E402
 
-from llmgw.guards.classifier import LinearModel  # noqa: E402
-from llmgw.guards.injection import RULES, InjectionDetector  # noqa: E402
 from llmgw.guards.injection import views as injection_views  # noqa: E402
 from llmgw.guards.moderation import views as moderation_views  # noqa: E402
 
-# besides main(), what bench/guard_quality.py, train_hidden_guard.py and train_lexical_guard.py read as tg.<name>
+# besides main(), what bench/guard_quality.py and train_lexical_guard.py read as tg.<name>
 __all__ = [
     "HANDWRITTEN_WEIGHT", "RAG_PASSAGES_KEEP", "TRIGGER_WORDS", "CachedEmbedder", "build_indirect",
     "covid_passages", "default_data_dir", "load_records", "main",
@@ -91,6 +90,12 @@ def _main(argv: list[str] | None) -> None:
     np.random.seed(SEED)
     data = args.data or default_data_dir()
     t0 = time.time()
+    if args.only != "moderation":  # the injection guard: broad data by source, its own splits (injection_broad.py)
+        from guard_training.injection_broad import run as train_injection_broad
+
+        train_injection_broad(data, args.out, args.cache, with_loso=not args.no_loso)
+        if args.only == "injection":
+            return
     recs, bipia = load_records(data)
     print(f"{len(recs)} records from {data}", flush=True)
     split_stats = assign_splits(recs, CachedEmbedder(args.cache))
@@ -106,49 +111,10 @@ def _main(argv: list[str] | None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     # --- injection
-    if args.only != "moderation":
-        train_and_write_injection(args, recs, indirect, embed, split_stats)
     if args.only != "injection":
         train_and_write_moderation(args, recs, embed)
     write_splits(args.out, recs)
     print(f"done in {time.time() - t0:.0f}s", flush=True)
-    if args.only != "moderation":  # the hidden-instruction stage reads this model's logit: it must follow
-        print("injection model changed: now run scripts/train_hidden_guard.py (it refuses to load otherwise)")
-
-
-def train_and_write_injection(
-    args: argparse.Namespace, recs: list[Rec], indirect: list[Rec], embed: CachedEmbedder, split_stats: dict
-) -> None:
-    inj_model, inj_meta = train_injection(recs, indirect, embed)
-    used_inj = [r for r in recs if r.inj is not None and r.kind != "attack_string"] + indirect
-    inj_meta.update(
-        {
-            "kind": "ovr",
-            "dim": int(inj_model.dim),
-            "embedding_model": EMBED_MODEL,
-            "normalize_embeddings": True,
-            "window_chars": 700,
-            "seed": SEED,
-            "split_stats": split_stats,
-            "train_hash": data_hash([r for r in used_inj if r.split == "train"]),
-            "train_rows": sum(r.split == "train" for r in used_inj),
-            "sources": sorted({r.source for r in used_inj}),
-            "rules": [name for name, *_ in RULES],
-        }
-    )
-    det = InjectionDetector(
-        LinearModel(
-            inj_model.weights.astype(np.float16).astype(np.float32), inj_model.bias, inj_model.classes, inj_meta
-        ),
-        embed,
-    )
-    inj_report = injection_test_report(det, recs, indirect)
-    inj_meta["test_metrics"] = inj_report
-    loso = {} if args.no_loso else loso_injection(recs, indirect, embed, inj_meta["C"])
-    inj_meta["leave_one_source_out"] = loso
-    LinearModel(inj_model.weights, inj_model.bias, inj_model.classes, inj_meta).save(args.out / "injection.npz")
-    write_injection_card(args.out / "injection.md", recs, indirect, inj_meta, inj_report, loso)
-    print(json.dumps(inj_report, indent=1), flush=True)
 
 
 def train_and_write_moderation(args: argparse.Namespace, recs: list[Rec], embed: CachedEmbedder) -> None:

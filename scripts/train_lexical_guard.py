@@ -30,13 +30,21 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_guards as tg
-from train_hidden_guard import records
 
 from llmgw.guards.classifier import MODELS_DIR
 from llmgw.guards.lexical import BUCKETS, LexicalModel, mostly_english, ngram_vector
 from llmgw.guards.normalize import normalize
 
 C = 1.0
+
+
+def records(data: Path) -> tuple[list, dict]:
+    """The training script's records, each marked ``test`` (held out in splits.json) or ``train``."""
+    test = {src: set(keys) for src, keys in json.loads((MODELS_DIR / "splits.json").read_text())["test"].items()}
+    recs, bipia = tg.load_records(data)
+    for r in recs:
+        r.split = "test" if r.key in test.get(r.source, ()) else "train"
+    return recs, bipia
 
 
 def part(key: str) -> str:

@@ -146,7 +146,7 @@ def test_combine_all_needs_the_builtin_detector_too(provided: Any, upstream: Fak
 
 
 def test_a_failing_provider_fails_closed_or_open(provided: Any, upstream: FakeUpstream) -> None:
-    messages = [{"role": "user", "content": "Hello there #mod-status:500"}]
+    messages = [{"role": "user", "content": "What is the capital of Australia? #mod-status:500"}]
     gw = provided()
     with pytest.raises(openai.InternalServerError) as info:
         gw.client().chat.completions.create(model="test-model", messages=messages)
@@ -154,7 +154,7 @@ def test_a_failing_provider_fails_closed_or_open(provided: Any, upstream: FakeUp
     assert [e["verdict"] for e in events(gw, guard="injection:mod")] == ["error"]
     opened = provided(spec_extra="    on_error: open\n    timeout_s: 0.5")
     assert opened.client().chat.completions.create(model="test-model", messages=messages).choices[0].message.content
-    slow = [{"role": "user", "content": "Hello there #mod-sleep:3"}]
+    slow = [{"role": "user", "content": "What is the capital of Australia? #mod-sleep:3"}]
     assert opened.client().chat.completions.create(model="test-model", messages=slow).choices[0].message.content
     errors = events(opened, guard="injection:mod", verdict="error")
     assert any("timed out" in e["detail"] for e in errors) and any("500" in e["detail"] for e in errors)
@@ -431,7 +431,8 @@ def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
     )
     assert sorted(e["verdict"] for e in events(gw, guard="injection:pg")) == ["allow", "flag"]
     (blocked,) = events(gw, guard="injection", verdict="block")
-    assert blocked["scores"]["score"] >= 0.5 and blocked["scores"]["builtin"] < 0.5  # the provider's weight decided
+    # the provider's weight decided: the built-in score is below its own blocking point for user turns
+    assert blocked["scores"]["score"] >= 0.5 and blocked["scores"]["builtin"] < blocked["scores"]["act_at"]
     assert blocked["detail"].startswith("weighted: ") and "pg" in blocked["detail"]
 
 

@@ -51,7 +51,7 @@ def test_a_verdict_from_another_detector_or_a_damaged_one_is_no_verdict(detector
     c = chunk(PLANTED)
     screen([c], detector, threshold=0.6)
     assert stored(c, "0123456789abcdef") is None
-    other = InjectionDetector(replace(detector.model, bias=detector.model.bias + np.float32(0.1)), hidden=False)
+    other = InjectionDetector(replace(detector.model, bias=detector.model.bias + np.float32(0.1)))
     assert fingerprint(other) != fingerprint(detector)
     c.metadata[KEY] = {**c.metadata[KEY], "score": "high"}
     assert stored(c, fingerprint(detector)) is None

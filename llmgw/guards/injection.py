@@ -1,21 +1,21 @@
-"""Prompt-injection detection: normalisation, precise rules, and a linear classifier on embeddings.
+"""Prompt-injection detection: normalisation, precise rules, and linear classifiers on one embedding.
 
-``score(text)`` returns a score in [0, 1]; the shipped artifact is calibrated so that 0.5 is the
-dev-split threshold with at most 1% false positives on benign prompts and at most 5% on benign
-prompts full of trigger words (the metadata lists thresholds for other false-positive rates, per
-source: ``user`` turns and ``retrieved`` passages / tool outputs, whose benign texts score a little
-higher). The score is the maximum of
+``score(text, source)`` returns a score in [0, 1], the maximum of
 
-* the classifier probability over every *view* of the text: the normalised text and each decoded
-  variant (base64, rot13, reversed, leetspeak, ...), each cut into windows of about 700
-  characters so that an instruction buried in a long retrieved passage is seen on its own (and, for
-  short text, its last sentence, where appended instructions sit);
+* the probability of the source's logistic unit (user turns; or retrieved passages and tool output)
+  over every *view* of the text: the normalised text and each decoded variant (base64, rot13,
+  reversed, leetspeak, ...), long text cut into windows of about 700 characters. A message of
+  ordinary length is one view: one MiniLM pass, read by both units;
 * a fixed score for each rule that fires. Rules only match well-known attack *phrasing* (an
   imperative aimed at the model's instructions, jailbreak persona markers, chat-template tokens),
-  never a trigger word alone: "ignore", "system", "password" or "pretend" in ordinary requests do
-  not fire.
+  never a trigger word alone;
+* for user turns that are not mostly English, the character n-gram model (:mod:`llmgw.guards.lexical`).
 
-All texts given to :meth:`InjectionDetector.score_many` are embedded in one call.
+What a score means is not fixed: the model file carries *operating points* measured on the
+calibration split by ``scripts/train_guards.py`` (per route, the threshold at which at most a given
+share of every benign calibration source is reached), and the policy picks among them
+(``llmgw.guards.policy.InjectionPolicy.cutoffs``). All texts given to
+:meth:`InjectionDetector.score_many` are embedded in one call.
 """
 
 from __future__ import annotations
@@ -24,30 +24,29 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load
-from llmgw.guards.hidden import DEFAULT_MODEL as HIDDEN_MODEL
-from llmgw.guards.hidden import HiddenInstructionModel, sentences
 from llmgw.guards.lexical import DEFAULT_MODEL as LEXICAL_MODEL
 from llmgw.guards.lexical import LexicalModel
 from llmgw.guards.normalize import normalize
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PASSAGE_MODEL",
     "PASSAGE_RULES",
     "RULES",
     "InjectionDetector",
     "InjectionResult",
-    "detailed_views",
+    "route",
     "rule_hits",
-    "segments",
     "views",
 ]
 
 DEFAULT_MODEL = MODELS_DIR / "injection.npz"
+#: the unit for retrieved passages and tool output (same embedding, its own weights and operating points)
+PASSAGE_MODEL = MODELS_DIR / "injection_passages.npz"
 WINDOW_CHARS = 700
 
 
@@ -59,8 +58,8 @@ class InjectionResult:
     variant: str | None = None
     #: the classifier's own probability (max over views), before rules
     classifier: float = 0.0
-    #: retrieved passages only: the probability that one sentence is a foreign instruction
-    #: (:mod:`llmgw.guards.hidden`)
+    #: always 0 since 2026-12-03 (the hidden-instruction stage is gone); kept so that verdicts stored at
+    #: ingest by an older detector still read (their fingerprint no longer matches: they are rescored)
     hidden: float = 0.0
     #: user turns only: the character n-gram model's probability (:mod:`llmgw.guards.lexical`)
     lexical: float = 0.0
@@ -245,8 +244,6 @@ PASSAGE_RULES: list[tuple[str, float, re.Pattern[str]]] = [
     )),
 ]  # fmt: skip
 PASSAGE_SOURCES = frozenset({"retrieved", "tool"})
-#: the hidden-instruction stage reads retrieved prose only (see llmgw.guards.hidden)
-HIDDEN_SOURCES = frozenset({"retrieved"})
 #: the character n-gram model learnt from prompts: it reads user turns only (see llmgw.guards.lexical)
 LEXICAL_SOURCES = frozenset({"user"})
 
@@ -260,78 +257,51 @@ def rule_hits(text: str, source: str = "user") -> list[str]:
 _RULE_SCORE = {name: score for name, score, _ in RULES + PASSAGE_RULES}
 
 
-_SEGMENT_END = re.compile(r"(?<=[.!?;:])\s+|\s*\\n\s*|\n\s*")
-
-
-def sentence_parts(body: str) -> list[str]:
-    """Sentences of a short text (one window); fragments under 20 characters (or ending in a colon)
-    join the next one. Empty for long text."""
-    if len(body) > WINDOW_CHARS:
-        return []
-    parts: list[str] = []
-    buffer = ""
-    for part in _SEGMENT_END.split(body):
-        buffer = f"{buffer} {part.strip()}".strip()
-        if len(buffer) >= 20 and not buffer.endswith(":"):
-            parts.append(buffer)
-            buffer = ""
-    if buffer:
-        if parts and len(buffer) < 20:
-            parts[-1] = f"{parts[-1]} {buffer}"
-        else:
-            parts.append(buffer)
-    return parts
-
-
-def segments(body: str) -> list[str]:
-    """The last sentence of a short text of two or more sentences, so an instruction appended to a
-    harmless request is also read on its own. (Reading the first sentence as well was no better on
-    the dev split and cost another embedding.)"""
-    parts = sentence_parts(body)
-    return parts[-1:] if len(parts) >= 2 else []
-
-
-def detailed_views(text: str) -> tuple[list[tuple[str | None, str, bool]], list[tuple[str | None, str]]]:
-    """``([(kind, window_or_sentence, is_sentence)], [(kind, full_text)])`` for ``text``.
-
-    The same views serve user turns, retrieved passages and tool output. (Reading every sentence of
-    a passage was tried: on the dev split it raised the benign passages' scores as much as the
-    hidden attacks', and so did 350-character windows for long text: macro dev TPR 0.758 against
-    0.779 for 700-character windows. Windows plus the last sentence it is.)
-    """
-    full = normalize(text).views()
-    out: list[tuple[str | None, str, bool]] = []
-    for kind, body in full:
-        out.extend((kind, w, False) for w in chunk_text(body, WINDOW_CHARS))
-        out.extend((kind, seg, True) for seg in segments(body))
-    return out or [(None, "", False)], full
-
-
 def views(text: str) -> list[tuple[str | None, str]]:
-    """What the classifier reads for ``text``: windows (and, for short text, the last sentence) of
-    the normalised text and of each decoded variant, each with the variant's kind (None for the
-    text itself)."""
-    return [(kind, body) for kind, body, _ in detailed_views(text)[0]]
+    """What the classifiers read for ``text``, each with its variant's kind (None for the text
+    itself): the normalised text, cut into windows of about 700 characters only when it is longer
+    than that (so a message of ordinary length is **one** embedding), and each decoded variant
+    (base64, rot13, ...) the same way: a decoded payload is other text, so it is embedded too.
+
+    No view reads the same text twice. (Until 2026-12-03 a short text's last sentence was embedded
+    as well, and a retrieved passage's every sentence for the hidden-instruction stage: ~1.8
+    MiniLM passes per user message. The classifiers are now trained on exactly these views.)
+    """
+    return _windows(normalize(text).views())
 
 
-def _prepare(text: str) -> tuple[list[tuple[str | None, str]], list[tuple[str | None, str]]]:
-    detailed, full = detailed_views(text)
-    return [(kind, body) for kind, body, _ in detailed], full
+def _windows(full: list[tuple[str | None, str]]) -> list[tuple[str | None, str]]:
+    out = [(kind, w) for kind, body in full for w in chunk_text(body, WINDOW_CHARS)]
+    return out or [(None, "")]
+
+
+def route(source: str) -> str:
+    """Which classifier and which calibrated operating points a source reads: ``user`` turns, or
+    ``retrieved`` for data someone else wrote (retrieved passages and tool output alike)."""
+    return "retrieved" if source in PASSAGE_SOURCES else "user"
 
 
 class InjectionDetector:
-    """Scores text for prompt injection (user turns) or indirect injection (passages, tool output)."""
+    """Scores text for prompt injection (user turns) or indirect injection (passages, tool output).
+
+    Two logistic units read the same embedding of each view: one trained on user turns, one on
+    passages (benign documents of many kinds, and the same documents with attacks planted in
+    them). The score is the larger of the source's unit (max over views), the rules and, for user
+    turns that are not mostly English, the character n-gram model. The operating points the policy
+    chooses from (:meth:`operating_points`) were measured on the calibration split of the training
+    data for each route and written into the model file by ``scripts/train_guards.py``.
+    """
 
     def __init__(
         self,
         model_path: str | Path | LinearModel | None = None,
         embed: Callable[[list[str]], np.ndarray] | None = None,
-        hidden: HiddenInstructionModel | bool | None = None,
         lexical: LexicalModel | bool | None = None,
+        passage_model: str | Path | LinearModel | None = None,
     ) -> None:
-        """``hidden`` (the sentence stage for passages) and ``lexical`` (the n-gram model for user
-        turns): by default the ones saved beside a model loaded from a file, none for a model
-        passed in memory (as the training script does)."""
+        """``passage_model``: by default the one saved beside a model loaded from a file (the user
+        model itself for a model passed in memory); ``lexical`` (the n-gram model for user turns):
+        by default the one saved beside a model loaded from a file, none for a model in memory."""
         self.model: LinearModel = (
             model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
         )
@@ -342,26 +312,34 @@ class InjectionDetector:
         beside = (
             DEFAULT_MODEL.parent if isinstance(model_path, LinearModel) else Path(model_path or DEFAULT_MODEL).parent
         )
-
-        def companion(given: Any, kind: type, file: Path, loader: Callable[[Path], Any]) -> Any:
-            if isinstance(given, kind):
-                return given
-            wanted = from_file if given is None else given
-            return loader(beside / file.name) if wanted and (beside / file.name).is_file() else None
-
-        self.hidden: HiddenInstructionModel | None = companion(
-            hidden, HiddenInstructionModel, HIDDEN_MODEL, lambda path: HiddenInstructionModel(self.model, path)
-        )
-        self.lexical: LexicalModel | None = companion(lexical, LexicalModel, LEXICAL_MODEL, LexicalModel.load)
+        if isinstance(passage_model, LinearModel):
+            self.passage_model = passage_model
+        elif passage_model is not None:
+            self.passage_model = load(passage_model)
+        elif from_file and (beside / PASSAGE_MODEL.name).is_file():
+            self.passage_model = load(beside / PASSAGE_MODEL.name)
+        else:
+            self.passage_model = self.model
+        if isinstance(lexical, LexicalModel):
+            self.lexical: LexicalModel | None = lexical
+        else:
+            wanted = from_file if lexical is None else lexical
+            path = beside / LEXICAL_MODEL.name
+            self.lexical = LexicalModel.load(path) if wanted and path.is_file() else None
 
     @property
     def metadata(self) -> dict:
         return self.model.metadata
 
+    def operating_points(self, source: str) -> dict[str, float]:
+        """Calibrated thresholds of ``source``'s route, keyed by the largest share of benign texts of
+        any calibration source that reach them (``"0.005"``: at most 0.5% of every benign source)."""
+        return dict(self.model.metadata.get("operating_points", {}).get(route(source), {}))
+
     @property
     def thresholds(self) -> dict:
-        """Dev-split thresholds per source (``user``, ``retrieved``) and false-positive rate."""
-        return dict(self.model.metadata.get("thresholds", {}))
+        """The operating points of both routes (``user``, ``retrieved``)."""
+        return dict(self.model.metadata.get("operating_points", {}))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._embed is None:
@@ -369,53 +347,48 @@ class InjectionDetector:
         return self._embed(texts)
 
     def score(self, text: str, source: str = "user") -> InjectionResult:
-        """Score a user turn, a retrieved passage or a tool output (compare with the threshold of its
-        route: ``thresholds["user"]`` / ``thresholds["retrieved"]``, or the policy's)."""
+        """Score a user turn, a retrieved passage or a tool output."""
         return self.score_many([text], [source])[0]
 
     def score_many(self, texts: Iterable[str], sources: Iterable[str] | None = None) -> list[InjectionResult]:
         """Score many texts with a single embedding call for all their views; ``sources`` (``user``
-        by default, or ``retrieved`` / ``tool``) decides which rules apply to each."""
+        by default, or ``retrieved`` / ``tool``) decides the classifier and the rules of each."""
         texts = list(texts)
         kinds = list(sources) if sources is not None else ["user"] * len(texts)
-        prepared = [_prepare(t) for t in texts]
-        hidden = self.hidden
-        # the hidden stage reads the normalised text itself: the first of the full views
-        parts = [
-            sentences(full[0][1]) if hidden is not None and s in HIDDEN_SOURCES else []
-            for (_, full), s in zip(prepared, kinds, strict=True)
-        ]
-        flat = [body for vs, _ in prepared for _, body in vs]
-        n_views = len(flat)
-        flat += [p for ps in parts for p in ps if len(ps) >= 2]
+        fulls = [normalize(t).views() for t in texts]
+        prepared = [_windows(full) for full in fulls]
+        flat = [body for vs in prepared for _, body in vs]
         vectors = self.embed(flat) if flat else np.zeros((0, self.model.dim), np.float32)
-        probs = self.model.predict_proba(vectors[:n_views])[:, 0] if n_views else np.zeros(0)
+        user_p = self.model.predict_proba(vectors)[:, 0] if flat else np.zeros(0)
+        passage_p = (
+            user_p if self.passage_model is self.model or not flat else self.passage_model.predict_proba(vectors)[:, 0]
+        )
         results: list[InjectionResult] = []
         pos = 0
-        spos = n_views
-        for (vs, full), source, ps in zip(prepared, kinds, parts, strict=True):
-            p = probs[pos : pos + len(vs)]
+        for full, vs, source in zip(fulls, prepared, kinds, strict=True):
+            p = (passage_p if route(source) == "retrieved" else user_p)[pos : pos + len(vs)]
             pos += len(vs)
-            hid = 0.0
-            if hidden is not None and len(ps) >= 2:
-                hid = hidden.probability(vectors[spos : spos + len(ps)])
-                spos += len(ps)
-            lex = 0.0
-            if self.lexical is not None and source in LEXICAL_SOURCES:
-                lex = max(self.lexical.probability(body) for _, body in full)
-            best = int(np.argmax(p))
-            clf = float(p[best])
-            variant = vs[best][0]
-            hits: list[str] = []
-            rule_score = 0.0
-            for kind, body in full:
-                for name in rule_hits(body, source):
-                    if name not in hits:
-                        hits.append(name)
-                    if _RULE_SCORE[name] > rule_score:
-                        rule_score = _RULE_SCORE[name]
-                        if rule_score > clf:
-                            variant = kind
-            score = max(clf, rule_score, hid, lex)
-            results.append(InjectionResult(round(score, 6), hits, variant, round(clf, 6), round(hid, 6), round(lex, 6)))
+            results.append(self._combine(full, vs, source, p))
         return results
+
+    def _combine(
+        self, full: list[tuple[str | None, str]], vs: list[tuple[str | None, str]], source: str, p: np.ndarray
+    ) -> InjectionResult:
+        lex = 0.0
+        if self.lexical is not None and source in LEXICAL_SOURCES:
+            lex = max(self.lexical.probability(body) for _, body in full)
+        best = int(np.argmax(p))
+        clf = float(p[best])
+        variant = vs[best][0]
+        hits: list[str] = []
+        rule_score = 0.0
+        for kind, body in full:
+            for name in rule_hits(body, source):
+                if name not in hits:
+                    hits.append(name)
+                if _RULE_SCORE[name] > rule_score:
+                    rule_score = _RULE_SCORE[name]
+                    if rule_score > clf:
+                        variant = kind
+        score = max(clf, rule_score, lex)
+        return InjectionResult(round(score, 6), hits, variant, round(clf, 6), 0.0, round(lex, 6))

@@ -155,26 +155,61 @@ class OnnxClassifier(Strict):
 ProviderSpec = Annotated[ModerationEndpoint | LlmJudge | BedrockGuardrail | OnnxClassifier, Field(discriminator="kind")]
 
 
+InjectionSource = Literal["user", "retrieved", "tool"]
+
+
 class InjectionPolicy(Strict):
+    """What the injection guard does per source, from the detector's *calibrated* operating points.
+
+    The model file carries, per route (user turns; retrieved passages and tool output), the
+    threshold at which at most a share r of every benign calibration source is reached, for r in
+    0.1 % ... 10 % (``scripts/train_guards.py`` measures them; nothing is hand-picked). A source's
+    ``action`` applies at the point of ``max_benign_action_rate``; scores between the point of
+    ``max_benign_flag_rate`` and that are flagged only (served, logged in the guardrail log, named in
+    ``x-llmgw-guards``). A fixed ``threshold`` / ``source_thresholds`` replaces both points (the
+    pre-2026-12-03 behaviour: one threshold, one action).
+    """
+
     enabled: bool = True
-    threshold: float = Field(0.5, ge=0, le=1)
+    #: a fixed threshold for every source, instead of the calibrated operating points
+    threshold: float | None = Field(None, ge=0, le=1)
     action: GuardAction = "block"
     #: which inputs are scanned: the user's turns, retrieved passages, tool outputs
-    sources: list[Literal["user", "retrieved", "tool"]] = ["user", "retrieved", "tool"]
-    #: thresholds per source, overriding ``threshold`` (passages and tool outputs are longer and
-    #: noisier than user turns: the shipped classifier's 1%-FPR point there is about 0.59)
-    source_thresholds: dict[Literal["user", "retrieved", "tool"], float] = {"retrieved": 0.6, "tool": 0.6}
+    sources: list[InjectionSource] = ["user", "retrieved", "tool"]
+    #: fixed thresholds per source, overriding ``threshold`` and the operating points
+    source_thresholds: dict[InjectionSource, float] = {}
+    #: the largest share of ordinary benign text of a source that ``action`` may hit (measured on the
+    #: worst benign calibration source): a refused user costs more than a dropped passage
+    max_benign_action_rate: dict[InjectionSource, Annotated[float, Field(ge=0, le=1)]] = {
+        "user": 0.005,
+        "tool": 0.005,
+        "retrieved": 0.02,
+    }
+    #: the same for flagging (advisory); 0 flags nothing beyond ``action``
+    max_benign_flag_rate: dict[InjectionSource, Annotated[float, Field(ge=0, le=1)]] = {
+        "user": 0.1,
+        "tool": 0.1,
+        "retrieved": 0.05,
+    }
     #: actions per source, overriding ``action``: what a hit in a user turn, a retrieved passage or
     #: a tool result (a ``tool`` message) does. ``block`` refuses the request for a user turn or a
     #: tool result and drops a passage; ``strip`` replaces the text; ``flag`` only logs it
-    source_actions: dict[Literal["user", "retrieved", "tool"], GuardAction] = {}
+    source_actions: dict[InjectionSource, GuardAction] = {}
 
     #: guard providers consulted per source (``llmgw.guards.providers``)
-    providers: dict[Literal["user", "retrieved", "tool"], Combination] = {}
+    providers: dict[InjectionSource, Combination] = {}
 
-    def threshold_for(self, source: str) -> float:
+    def cutoffs(self, source: str, points: dict[str, float] | None = None) -> tuple[float, float]:
+        """``(flag, act)`` thresholds for ``source``: a fixed threshold if the policy sets one, else
+        the detector's operating points (``points``, rate -> threshold) for the policy's rates."""
         # the keys are the Literal sources; ``source`` is a plain str (another one: the general threshold)
-        return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
+        fixed = self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
+        if fixed is not None:
+            return fixed, fixed
+        act = operating_point(points or {}, self.max_benign_action_rate.get(source, 0.005))  # type: ignore[call-overload]
+        flag_rate = self.max_benign_flag_rate.get(source, 0.0)  # type: ignore[call-overload]
+        flag = operating_point(points or {}, flag_rate) if flag_rate > 0 else act
+        return min(flag, act), act
 
     def action_for(self, source: str) -> GuardAction:
         return self.source_actions.get(source, self.action)  # type: ignore[call-overload]
@@ -182,6 +217,20 @@ class InjectionPolicy(Strict):
     def scans(self, source: str) -> bool:
         """Whether text from ``source`` is scored at all."""
         return self.enabled and source in self.sources
+
+
+#: the threshold of a detector without operating points (a model built in memory, an old file)
+UNCALIBRATED = 0.5
+
+
+def operating_point(points: dict[str, float], rate: float) -> float:
+    """The threshold of the largest calibrated rate not above ``rate`` (the strictest point when
+    ``rate`` is below all of them)."""
+    if not points:
+        return UNCALIBRATED
+    table = sorted((float(r), t) for r, t in points.items())
+    chosen = [t for r, t in table if r <= rate + 1e-12]
+    return chosen[-1] if chosen else table[0][1]
 
 
 class ModerationPolicy(Strict):

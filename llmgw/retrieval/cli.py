@@ -40,7 +40,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 def _screener(args: argparse.Namespace) -> Any:
     """What ``llmgw ingest`` screens new chunks with: the gateway's injection detector at the default
-    policy's threshold for retrieved passages; None when guards are off, the policy does not scan
+    policy's action threshold for retrieved passages; None when guards are off, the policy does not scan
     retrieved passages, or ``--no-screen``."""
     from llmgw.guards.runtime import configured_policies, injection_detector
     from llmgw.retrieval.screening import screen
@@ -51,7 +51,8 @@ def _screener(args: argparse.Namespace) -> Any:
     policy = configured_policies(guards).get(guards.default_policy)
     if policy is None or not policy.injection.scans("retrieved"):
         return None
-    detector, threshold = injection_detector(), policy.injection.threshold_for("retrieved")
+    detector = injection_detector()
+    threshold = policy.injection.cutoffs("retrieved", detector.operating_points("retrieved"))[1]
     return lambda chunks: screen(chunks, detector, threshold)
 
 

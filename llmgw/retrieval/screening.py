@@ -35,17 +35,15 @@ FORMAT = b"verdict-format-2"
 @lru_cache(maxsize=4)
 def fingerprint(detector: Any) -> str:
     """The detector's models and the code that turns them into a passage score (the rules, the
-    normalisation, the sentence stage): a change to any of them makes every stored verdict stale."""
-    from llmgw.guards import classifier, hidden, injection, normalize
+    normalisation, the passage unit): a change to any of them makes every stored verdict stale."""
+    from llmgw.guards import classifier, injection, normalize
 
     h = hashlib.sha256(FORMAT)
     h.update(detector.model.weights.tobytes())
     h.update(detector.model.bias.tobytes())
-    if detector.hidden is not None:
-        stage = detector.hidden.stage
-        h.update(stage.request_weights.tobytes() + stage.weights.tobytes())
-        h.update(repr((stage.request_bias, stage.bias)).encode())
-    for module in (classifier, hidden, injection, normalize):
+    h.update(detector.passage_model.weights.tobytes())
+    h.update(detector.passage_model.bias.tobytes())
+    for module in (classifier, injection, normalize):
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:16]
 

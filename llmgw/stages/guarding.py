@@ -42,6 +42,20 @@ def route_fails_open(ctx: RequestContext) -> bool:
     return ctx.route is not None and ctx.route.guard_failure == "open"
 
 
+GUARDS_HEADER = "x-llmgw-guards"
+
+
+def flag_header(ctx: RequestContext, verdict: str, source: str, score: float) -> None:
+    """Name an injection verdict that did not stop the request in the ``x-llmgw-guards`` response
+    header (``injection=flag;source=user;score=0.62``, several joined by ``, ``), so a client sees
+    what the guardrail log holds."""
+    if verdict == "block" and source == "user":
+        return  # the request is refused: the 400 says it
+    entry = f"injection={verdict};source={source};score={score:.2f}"
+    previous = ctx.response_headers.get(GUARDS_HEADER)
+    ctx.response_headers[GUARDS_HEADER] = f"{previous}, {entry}" if previous else entry
+
+
 def guard_log(gateway: Gateway, ctx: RequestContext, policy: Policy) -> GuardLog:
     """The request's guard events under ``policy``, queued on the gateway's writer."""
     key = ctx.key

@@ -23,11 +23,11 @@ from llmgw.guards.pii import Finding, Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.providers import Verdict as ProviderVerdict
 from llmgw.guards.providers import combine
-from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
+from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable, injection_detector
 from llmgw.guards.scan import STRIPPED, Item, collect, scan, template_variables
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import scanned_user, settle_user
-from llmgw.stages.guarding import guard_log, judge_hooks, policy_of, route_fails_open
+from llmgw.stages.guarding import flag_header, guard_log, judge_hooks, policy_of, route_fails_open
 
 
 class InputGuards(Stage):
@@ -130,20 +130,25 @@ class InputGuards(Stage):
         results: list[Any],
         external: list[dict[str, ProviderVerdict] | None],
     ) -> None:
+        detector = injection_detector()
         for item, result, verdicts in zip(items, results, external, strict=True):
             if result is None:
                 continue
-            builtin_hit = result.score >= policy.injection.threshold_for(item.source)
+            flag_at, act_at = policy.injection.cutoffs(item.source, detector.operating_points(item.source))
+            builtin_hit = result.score >= act_at
             # the policy's keys are the Literal sources; an item's source is a plain str (absent: None)
             rule = policy.injection.providers.get(item.source)  # type: ignore[call-overload]
             hit, score = builtin_hit, result.score
             if rule is not None and verdicts is not None:
                 hit, score = combine(rule, (builtin_hit, result.score), verdicts)
-            verdict: Verdict = policy.injection.action_for(item.source) if hit else "allow"
-            if not hit and item.source != "user":
+            # below the action's operating point but above the flagging one: served, logged, named in a header
+            advisory = not hit and result.score >= flag_at
+            verdict: Verdict = policy.injection.action_for(item.source) if hit else "flag" if advisory else "allow"
+            if verdict == "allow" and item.source != "user":
                 continue  # clean tool outputs are not worth an event each
             scores = {"score": round(score, 4), "builtin": round(result.score, 4),
-                      "classifier": round(result.classifier, 4)}  # fmt: skip
+                      "classifier": round(result.classifier, 4), "flag_at": round(flag_at, 4),
+                      "act_at": round(act_at, 4)}  # fmt: skip
             scores.update({f"provider:{name}": v.score for name, v in (verdicts or {}).items()})
             reason = result.reason
             if rule is not None and verdicts is not None:
@@ -152,9 +157,12 @@ class InputGuards(Stage):
                     [*(["builtin (" + result.reason + ")"] if builtin_hit and rule.builtin else []), *flagged]
                 ) if hit else result.reason  # fmt: skip
             log("injection", verdict, source=item.source, scores=scores, masked_text=item.text[:4000], detail=reason)
-            if not hit:
+            if verdict == "allow":
                 continue
-            ctx.meta.setdefault("injection", []).append({"where": item.where, "source": item.source, "score": score})
+            ctx.meta.setdefault("injection", []).append(
+                {"where": item.where, "source": item.source, "score": score, "verdict": verdict}
+            )
+            flag_header(ctx, verdict, item.source, score)
             if verdict == "block":
                 raise InvalidRequest(
                     f"{item.where} looks like a prompt injection (score {score:.2f}, source {item.source})",

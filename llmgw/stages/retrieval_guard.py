@@ -2,9 +2,11 @@
 
 A document in a collection is data someone else wrote: instructions hidden in it must not reach
 the model as if the user had sent them. Each passage is scored like a user message, against the
-policy's ``retrieved`` threshold. What the policy's action means for a passage: ``block`` drops
-it (the request goes on without it: the user did not write it), ``strip`` replaces its text,
-``flag`` keeps it; each hit is a guard event naming the chunk (not quoting it: a collection's
+policy's operating points for ``retrieved`` (by default: dropped where at most 2 % of every benign
+calibration source of passages is, flagged where at most 5 % is). What the policy's action means
+for a passage: ``block`` drops it (the request goes on without it: the user did not write it),
+``strip`` replaces its text, ``flag`` keeps it; a flagged passage is kept; each hit is a guard
+event naming the chunk (not quoting it: a collection's
 text is not masked, and the log never holds raw PII). A guard that fails blocks the
 request unless the policy or route fails open, as for every guard.
 
@@ -24,7 +26,7 @@ from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable, 
 from llmgw.guards.scan import STRIPPED
 from llmgw.retrieval.screening import fingerprint, stored
 from llmgw.retrieval.store import Hit
-from llmgw.stages.guarding import guard_log, judge_hooks, policy_of, route_fails_open
+from llmgw.stages.guarding import flag_header, guard_log, judge_hooks, policy_of, route_fails_open
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
@@ -55,7 +57,7 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
             ctx.meta["guards_failed_open"] = True
             return hits
         raise guard_unavailable(str(exc)) from None
-    threshold = policy.injection.threshold_for("retrieved")
+    flag_at, act_at = policy.injection.cutoffs("retrieved", injection_detector().operating_points("retrieved"))
     rule = policy.injection.providers.get("retrieved")
     external = Consulted([{} for _ in hits])
     if rule is not None:
@@ -67,13 +69,14 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
             ctx.meta["guards_failed_open"] = True
     kept: list[Hit] = []
     for hit, result, verdicts in zip(hits, results, external.verdicts, strict=True):
-        flagged, score = result.score >= threshold, result.score
+        flagged, score = result.score >= act_at, result.score
         if rule is not None:
             flagged, score = combine(rule, (flagged, result.score), verdicts)
-        if not flagged:
+        # between the flagging and the action's operating points a passage is kept and flagged
+        action = policy.injection.action_for("retrieved") if flagged else "flag" if result.score >= flag_at else None
+        if action is None:
             kept.append(hit)
             continue
-        action = policy.injection.action_for("retrieved")
         reason = result.reason + (" (screened at ingest)" if hit.chunk.id in at_ingest else "")
         by = [name for name, v in verdicts.items() if v.flagged]
         log(
@@ -89,8 +92,9 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
             detail=f"chunk {hit.chunk.id}: {reason}" + (f"; providers: {', '.join(by)}" if by else ""),
         )
         ctx.meta.setdefault("injection", []).append(
-            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": score}
+            {"where": f"retrieved:{hit.chunk.id}", "source": "retrieved", "score": score, "verdict": action}
         )
+        flag_header(ctx, "drop" if action == "block" else action, "retrieved", score)
         if action == "flag":
             kept.append(hit)
         elif action == "strip":  # a copy: the store's chunk is shared with every other request

@@ -1,5 +1,5 @@
 """Fixed settings of the guard training (seed, split shares, caps and weights), shared by every module
-and by ``scripts/train_hidden_guard.py`` / ``scripts/train_lexical_guard.py`` through ``train_guards``."""
+and by ``scripts/train_lexical_guard.py`` through ``train_guards``."""
 
 from __future__ import annotations
 

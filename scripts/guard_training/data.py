@@ -1,6 +1,6 @@
 """Loading the shared data sets into ``Rec`` rows, with their injection and moderation labels.
 
-Every loader in one place so the training, the hidden-instruction and lexical stages and
+Every loader in one place so the moderation training, the lexical stage and
 ``bench/guard_quality.py`` read the data the same way; the moderation category mapping
 (keywords and per-set maps) lives here because only the loader applies it.
 """

@@ -50,21 +50,19 @@ class CachedEmbedder:
         )
         if missing:
             t0 = time.time()
-            todo = [t for _, t in missing]
-            vecs = self.model().encode(
-                todo,
-                batch_size=64,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=len(todo) > 2000,
-            )
-            for (k, _), v in zip(missing, vecs, strict=True):
-                v = np.asarray(v, dtype=np.float32)
-                self.vectors[k] = v
-                self._new[k] = v
-            if len(todo) > 200:
-                print(f"  embedded {len(todo)} texts in {time.time() - t0:.0f}s", flush=True)
-            self.flush()
+            # shortest first, in parts written to the cache as they finish (a stopped run keeps its work)
+            for start in range(0, len(missing), 512):
+                part = missing[start : start + 512]
+                vecs = self.model().encode(
+                    [t for _, t in part], batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+                )
+                for (k, _), v in zip(part, vecs, strict=True):
+                    v = np.asarray(v, dtype=np.float32)
+                    self.vectors[k] = v
+                    self._new[k] = v
+                self.flush()
+                if len(missing) > 512:
+                    print(f"  embedded {start + len(part)}/{len(missing)} texts, {time.time() - t0:.0f}s", flush=True)
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([self.vectors[k] for k in keys])
