@@ -68,14 +68,31 @@ def sources(data: Path) -> dict[str, tuple[list[Pair], list[Pair]]]:
     }
 
 
-def scored(pairs: list[Pair]) -> list[tuple[float, bool, int]]:
+class Vectors:
+    """Question vectors, kept on disk between runs (``--vectors``) so a rerun costs no embedding."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.known: dict[str, np.ndarray] = {}
+        if path is not None and path.exists():
+            with np.load(path, allow_pickle=False) as saved:
+                self.known = dict(zip(saved["texts"].tolist(), saved["vectors"], strict=True))
+
+    def __call__(self, text: str) -> np.ndarray:
+        if text not in self.known:
+            vector = embed(text)
+            self.known[text] = vector if vector is not None else np.zeros(384, dtype=np.float32)
+        return self.known[text]
+
+    def save(self) -> None:
+        if self.path is not None and self.known:
+            texts = list(self.known)
+            np.savez(self.path, texts=np.array(texts), vectors=np.stack([self.known[t] for t in texts]))
+
+
+def scored(pairs: list[Pair], vectors: Vectors) -> list[tuple[float, bool, int]]:
     """(cosine, verifier passes, same) per pair."""
-    out = []
-    for a, b, same in pairs:
-        va, vb = embed(a), embed(b)
-        cos = float(va @ vb) if va is not None and vb is not None else 0.0
-        out.append((cos, verify(a, b) is None, same))
-    return out
+    return [(float(vectors(a) @ vectors(b)), verify(a, b) is None, same) for a, b, same in pairs]
 
 
 def rates(rows: list[tuple[float, bool, int]], threshold: float, verifier: bool) -> dict[str, float]:
@@ -104,10 +121,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA.parent)
     parser.add_argument("--check", action="store_true", help="measure only; leave the shipped table alone")
+    parser.add_argument("--vectors", type=Path, default=None, help="an .npz file keeping the vectors between runs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cache_bounds.json")
     args = parser.parse_args()
     started = time.time()
-    data = {name: (scored(cal), scored(test)) for name, (cal, test) in sources(args.data).items()}
+    vectors = Vectors(args.vectors)
+    data = {name: (scored(cal, vectors), scored(test, vectors)) for name, (cal, test) in sources(args.data).items()}
+    vectors.save()
     result: dict[str, object] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "machine": platform.node(),
         "command": "python -m bench.cache_bounds" + (" --check" if args.check else ""),

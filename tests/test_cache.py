@@ -106,13 +106,13 @@ def test_streamed_answer_is_stored_and_served_plain(cgw: Callable[..., RunningGa
 
 def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
     gw = cgw(threshold=0.9)
-    ask(gw, "How can I protect my child from COVID-19 infection?")
-    raw = ask(gw, "What can I do to protect my child from COVID-19?")
+    ask(gw, "How can I protect my child from COVID-19?")
+    raw = ask(gw, "What can I do to protect my kid from COVID-19?")
     assert raw.headers["x-llmgw-cache"] == "hit"
     assert 0.9 <= float(raw.headers["x-llmgw-cache-score"]) < 1.0
     assert len(upstream.requests) == 1
     assert row_of(gw, raw)["meta"]["cache"]["tier"] == "semantic"
-    headers, chunks = ask_stream(gw, "How can I protect my kid from a COVID-19 infection?")
+    headers, chunks = ask_stream(gw, "How could I protect my children from COVID-19?")
     assert headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
     assert text_of(chunks) == "echo: 1 messages"
     # an unrelated question is a miss
@@ -135,8 +135,8 @@ def test_negative_feedback_on_a_hit_sends_the_question_upstream_again(
 ) -> None:
     gw = cgw(threshold=0.9)
     original, reworded = (
-        "How can I protect my child from COVID-19 infection?",
-        "What can I do to protect my child from COVID-19?",
+        "How can I protect my child from COVID-19?",
+        "What can I do to protect my kid from COVID-19?",
     )
     ask(gw, original)
     hit = ask(gw, reworded)
@@ -168,14 +168,14 @@ def test_cache_refresh_drops_the_entry_that_would_have_answered(
     cgw: Callable[..., RunningGateway], upstream: FakeUpstream
 ) -> None:
     gw = cgw(threshold=0.9)
-    first = ask(gw, "How can I protect my child from COVID-19 infection?")
-    refreshed = ask(gw, "What can I do to protect my child from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
+    first = ask(gw, "How can I protect my child from COVID-19?")
+    refreshed = ask(gw, "What can I do to protect my kid from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
     assert refreshed.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 2, "answered upstream"
     entries = {e.source: e for e in gw.gateway.cache.memory.entries.values()}
     demoted = entries[first.headers["x-llmgw-request-id"]]
     assert demoted.vector is None, "the entry that would have answered left the semantic tier"
     assert entries[refreshed.headers["x-llmgw-request-id"]].vector is not None, "the fresh answer is kept"
-    again = ask(gw, "How can I protect my child from COVID-19 infection?", extra_body={"llmgw": {"cache": "refresh"}})
+    again = ask(gw, "How can I protect my child from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
     assert again.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 3
     with gw.admin() as admin:
         estimate = admin.get("/admin/cache").json()["feedback"]
@@ -208,8 +208,8 @@ def test_veto_refuses_near_misses(
 
 def test_verifier_can_refuse_a_semantic_hit(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
     gw = cgw(threshold=0.9, verifier="tests.test_cache:refuse_all")
-    ask(gw, "How can I protect my child from COVID-19 infection?")
-    raw = ask(gw, "What can I do to protect my child from COVID-19?")
+    ask(gw, "How can I protect my child from COVID-19?")
+    raw = ask(gw, "What can I do to protect my kid from COVID-19?")
     assert raw.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
     assert row_of(gw, raw)["meta"]["cache"]["vetoes"][0]["reason"] == "verifier"
 
@@ -396,9 +396,9 @@ def test_route_switch_and_exact_only_route(make_gateway: Callable[..., RunningGa
     routes = {"default": {"default_model": "test-model", "cache": {"semantic": False}},
               "nocache": {"default_model": "test-model", "stages": {"cache": False}}}  # fmt: skip
     gw = make_gateway(cache=cache_config(tmp_path), routes=routes)
-    ask(gw, "How can I protect my child from COVID-19 infection?")
-    assert ask(gw, "What can I do to protect my child from COVID-19?").headers["x-llmgw-cache"] == "miss"
-    assert ask(gw, "How can I protect my child from COVID-19 infection?").headers["x-llmgw-cache"] == "hit"
+    ask(gw, "How can I protect my child from COVID-19?")
+    assert ask(gw, "What can I do to protect my kid from COVID-19?").headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "How can I protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
     off = {"extra_headers": {"x-llmgw-route": "nocache"}}
     ask(gw, "What is community spread?", **off)
     raw = ask(gw, "What is community spread?", **off)
@@ -440,11 +440,11 @@ def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], 
     config = cache_config(tmp_path)
     db = f"sqlite:///{tmp_path}/gw.db"
     gw = make_gateway(db_url=db, cache=config)
-    ask(gw, "How can I protect my child from COVID-19 infection?")
+    ask(gw, "How can I protect my child from COVID-19?")
     gw.stop()
     again = make_gateway(db_url=db, cache=config)
-    assert ask(again, "How can I protect my child from COVID-19 infection?").headers["x-llmgw-cache"] == "hit"
-    assert ask(again, "What can I do to protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
+    assert ask(again, "How can I protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
+    assert ask(again, "What can I do to protect my kid from COVID-19?").headers["x-llmgw-cache"] == "hit"
     assert len(upstream.requests) == 1
 
 

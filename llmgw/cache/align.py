@@ -14,7 +14,8 @@ equivalent in the other, and anything left over refuses the hit:
 * **content words**: equal, the same word's forms ("wrote" / "written", WordNet morphology),
   WordNet synonyms among a word's first senses or one relation away ("novel" / "new", "author" /
   "wrote"), WordNet multi-word names ("world war ii" / "second world war"), one unit however
-  written ("oz" / "ounces", pint), an acronym and its words ("IT" stays a name, not "it");
+  written ("oz" / "ounces", pint), an acronym and its words ("IT" stays a name, not "it"); a
+  word the other side implies, a WordNet hypernym of one of its words ("which city is the capital");
 * **order**: two content words that traded places around anything but "and"/"or" ("is tea
   better than coffee" / "is coffee better than tea"; ``veto._arguments_swapped``).
 
@@ -183,6 +184,8 @@ def _unmatched(mine: tuple[str, ...], theirs: tuple[str, ...], their_names: froz
     for word in mine:
         if word in LIGHT or word in names or any(equivalent(word, other) for other in parts):
             continue
+        if any(lexicon().implied(word, other) for other in parts):
+            continue  # "city" beside "capital": said already
         if "_" in word and all(w in LIGHT or w in names or any(equivalent(w, o) for o in parts)
                                for w in word.split("_")):  # fmt: skip
             continue

@@ -43,6 +43,7 @@ class Lexicon:
         self.senses: dict[str, set[int]] = {}  # lemma -> synset ids of its first SENSES senses per POS
         self.lemmas: dict[str, set[str]] = {pos: set() for pos in _POS}  # every lemma, per POS (for morphy)
         self.related: dict[int, set[int]] = {}
+        self.hypernyms: dict[int, set[int]] = {}  # synset -> its more general synsets (one step up)
         self.antonyms: set[tuple[str, str]] = set()
         self.exceptions: dict[str, set[str]] = {}
         self._words: dict[int, list[str]] = {}  # synset -> its words, until antonyms are resolved
@@ -84,6 +85,8 @@ class Lexicon:
                         source = int(st[:2], 16)
                         if source and source <= len(words):
                             self.antonyms.add((words[source - 1], f"{target}:{int(st[2:], 16)}"))
+                    elif symbol in ("@", "@i"):
+                        self.hypernyms.setdefault(sid, set()).add(target)
                     elif symbol in _RELATED:
                         self.related.setdefault(sid, set()).add(target)
                         self.related.setdefault(target, set()).add(sid)
@@ -134,6 +137,17 @@ class Lexicon:
             return True
         near = set().union(*(self.related.get(s, ()) for s in sa))
         return bool(near & sb)
+
+    def implied(self, general: str, specific: str, steps: int = 3) -> bool:
+        """Whether ``general`` names a kind of which ``specific`` is one ("city" for "capital"):
+        a question that says "capital" says "city" too. Up to ``steps`` hypernym links."""
+        targets = self.synsets(general)
+        frontier = self.synsets(specific)
+        for _ in range(steps):
+            frontier = set().union(*(self.hypernyms.get(s, ()) for s in frontier)) if frontier else set()
+            if frontier & targets:
+                return True
+        return False
 
     def opposite(self, a: str, b: str) -> bool:
         """WordNet antonyms between any lemma forms of the two words ("keep"/"discard" is not one)."""

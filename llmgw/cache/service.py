@@ -31,7 +31,8 @@ from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import Decision, Settings, settings_for
 from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
-from llmgw.cache.veto import veto
+from llmgw.cache.align import verify
+from llmgw.cache.lexicon import lexicon
 from llmgw.config import CacheConfig, RouteConfig
 
 log = logging.getLogger("llmgw.cache")
@@ -42,6 +43,8 @@ SERVED_KEPT = 10_000  # recent hits that feedback can still mark wrong (per repl
 #: feedback labels that mark a cached answer wrong (as does a score of 0 or below)
 WRONG_LABELS = frozenset({"wrong", "down", "bad", "incorrect"})
 TIERS = ("exact", "semantic")
+#: a semantic hit marked wrong at cosine s raises its entry's own threshold to s + this (vCache-style)
+FEEDBACK_STEP = 0.01
 
 
 def marks_wrong(score: float | None, label: str | None) -> bool:
@@ -57,6 +60,7 @@ class Served:
     tier: str
     route: str
     owner: str | None  # the key id that made the request: only it (or the admin) may mark it
+    score: float = 1.0  # the hit's cosine: a wrong semantic hit raises its entry's threshold above it
 
 
 @dataclass(slots=True)
@@ -178,6 +182,8 @@ class ResponseCache:
             self.memory.persister.start()
         # the question encoder is loaded with the gateway's other models (llmgw.warmup)
         await anyio.to_thread.run_sync(index._faiss)  # imported now, not under the store's lock later
+        if self.config.veto and self.semantic_somewhere():
+            await anyio.to_thread.run_sync(lexicon)  # the verifier's WordNet (~2 s, once per process)
         self._sweeper = asyncio.create_task(self._sweep())
 
     def semantic_somewhere(self) -> bool:
@@ -246,7 +252,7 @@ class ResponseCache:
             state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
             candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
             found = match(key.question, state.vector, candidates, self._rule(settings),
-                          veto if self.config.veto else None)  # fmt: skip
+                          verify if self.config.veto else None)  # fmt: skip
             state.vetoes.extend(found.refused)
             for candidate, score, basis in found.plausible:
                 if await self._verified(state, candidate, score):
@@ -263,9 +269,11 @@ class ResponseCache:
             found = await self._semantic(state)
             if found is None:
                 return
-            entry, tier = found[0], found[2]
+            entry, tier, score = found[0], found[2], found[1]
+        else:
+            score = 1.0
         self.refreshed[tier] += 1
-        await self._drop(Served(entry.key, tier, state.route, state.owner), "refresh")
+        await self._drop(Served(entry.key, tier, state.route, state.owner, score), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
         entry = self.memory.get_now(key)
@@ -314,7 +322,7 @@ class ResponseCache:
         saved = entry.usage
         self.lookups.labels(state.route, f"hit_{tier}").inc()
         self.hits[tier] += 1
-        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner)
+        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner, score)
         while len(self.served) > SERVED_KEPT:
             self.served.popitem(last=False)
         self.saved_tokens.labels("input").inc(saved.get("prompt_tokens", 0))
@@ -363,8 +371,8 @@ class ResponseCache:
 
         A wrong exact hit means the answer itself is wrong: the entry is evicted everywhere (memory,
         its SQLite row, Redis, the shared semantic tier). A wrong semantic hit means the answer did
-        not fit the other question: the entry is demoted out of the semantic tier and keeps
-        answering its own question exactly. Only the key that made the request (or the admin key)
+        not fit the other question: the entry's own threshold is raised above that hit's score
+        (``_drop``), and it keeps answering its own question exactly. Only the key that made the request (or the admin key)
         may do this; each hit counts once.
         """
         served = self.served.get(request_id)
@@ -375,8 +383,17 @@ class ResponseCache:
         return await self._drop(served, "feedback")
 
     async def _drop(self, served: Served, via: str) -> str:
-        """Demote (semantic) or evict (exact) the entry behind a wrong hit, and count it."""
+        """Tighten (semantic) or evict (exact) the entry behind a wrong hit, and count it.
+
+        A wrong semantic hit at cosine s raises that entry's own threshold to s + ``FEEDBACK_STEP``
+        (vCache's per-entry thresholds): questions that far from it go upstream, closer rewordings
+        still hit. The shared OpenSearch tier keeps no per-entry threshold: there it is demoted.
+        """
         self.wrong_hits.labels(served.route, served.tier, via).inc()
+        if served.tier == "semantic" and self.semantic is self.memory:
+            floor = served.score + FEEDBACK_STEP
+            await anyio.to_thread.run_sync(self.memory.tighten, served.key, floor)
+            return "tightened" if floor <= 1.0 else "demoted"
         if served.tier == "semantic":
             await anyio.to_thread.run_sync(self.memory.demote, served.key)
             if self.semantic is not self.memory:
