@@ -46,7 +46,10 @@ DEFAULTS = CacheConfig()
 METHODS = ("question", "margin", "answer", "answer+margin")
 #: The answer methods' ``answer_threshold`` (opt-in, ``cache.answer_threshold``): from the tuning-half grid.
 ANSWER_THRESHOLD = 0.62
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paraphrase" / "covid"
+#: ../shared/data beside the checkout (a git worktree may sit one level deeper: the nearest one up)
+DEFAULT_DATA = next((p / "shared" / "data" / "paraphrase" / "covid" for p in Path(__file__).resolve().parents[1:]
+                     if (p / "shared" / "data" / "paraphrase" / "covid").is_dir()),
+                    Path(__file__).resolve().parents[2] / "shared" / "data" / "paraphrase" / "covid")  # fmt: skip
 CANDIDATES = 4
 
 

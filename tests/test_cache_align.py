@@ -8,6 +8,8 @@ lower threshold.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from llmgw.cache.align import verify
@@ -16,10 +18,18 @@ from llmgw.cache.lexicon import lexicon, unit
 
 REFUSED = [
     # a dropped or added qualifier
-    ("How do I sort a list of dictionaries by a key?", "How do I sort a list of dictionaries by a key in descending order?", "unmatched"),  # noqa: E501
+    (
+        "How do I sort a list of dictionaries by a key?",
+        "How do I sort a list of dictionaries by a key in descending order?",
+        "unmatched",
+    ),
     ("Is a distance MBA in India worth it?", "Is a distance MBA in IT in India worth it?", "unmatched"),
     ("What are the arguments for virtue ethics?", "What are the arguments against virtue ethics?", "unmatched"),
-    ("How do I undo the last commit but keep the changes?", "How do I undo the last commit and discard the changes?", "unmatched"),  # noqa: E501
+    (
+        "How do I undo the last commit but keep the changes?",
+        "How do I undo the last commit and discard the changes?",
+        "unmatched",
+    ),
     # another entity
     ("How deep is Lake Como?", "How deep is Lake Constance?", "unmatched"),
     ("What is the capital of France?", "What is the capital of Germany?", "unmatched"),
@@ -48,7 +58,10 @@ SERVED = [
     ("What is the capital of France?", "which city is the capital of france"),
     ("How many ounces in a pound?", "How many oz in one lb?"),
     ("How many kilometers is a marathon?", "How many km is a marathon?"),
-    ("What is the difference between militants and terrorists?", "What is the difference between terrorists and militants?"),  # noqa: E501
+    (
+        "What is the difference between militants and terrorists?",
+        "What is the difference between terrorists and militants?",
+    ),
     ("What is a novel coronavirus?", "What is a new coronavirus?"),
     ("Who wrote Hamlet?", "Who is the author of Hamlet?"),
     ("What were the causes of the Second World War?", "What were the causes of World War II?"),
@@ -84,6 +97,6 @@ def test_lexical_resources() -> None:
 def test_error_bound_table_is_ordered() -> None:
     for side in ("verifier", "no_verifier"):
         rows = sorted(table()[side].items())
-        assert all(t1 >= t2 for (_, t1), (_, t2) in zip(rows, rows[1:], strict=False)), side
+        assert all(t1 >= t2 for (_, t1), (_, t2) in itertools.pairwise(rows)), side
     assert threshold_for(0.01) >= threshold_for(0.05)
     assert threshold_for(0.012) == threshold_for(0.01), "between two rows: the stricter one"

@@ -17,8 +17,16 @@ from tests.test_cache import ask, feedback, row_of
 from tests.upstream import FakeUpstream
 
 NEAR_MISSES = [
-    ("How do I sort a list of dictionaries by a key?", "How do I sort a list of dictionaries by a key in descending order?", "unmatched"),  # noqa: E501
-    ("How do I undo the last git commit but keep the changes?", "How do I undo the last git commit and discard the changes?", "unmatched"),  # noqa: E501
+    (
+        "How do I sort a list of dictionaries by a key?",
+        "How do I sort a list of dictionaries by a key in descending order?",
+        "unmatched",
+    ),
+    (
+        "How do I undo the last git commit but keep the changes?",
+        "How do I undo the last git commit and discard the changes?",
+        "unmatched",
+    ),
     ("What were the main causes of World War I?", "What were the main causes of World War II?", "number"),
     ("What are the arguments for virtue ethics?", "What are the arguments against virtue ethics?", "unmatched"),
     ("Is a distance MBA in India worth it?", "Is a distance MBA in IT in India worth it?", "unmatched"),
@@ -29,7 +37,10 @@ NEAR_MISSES = [
 REWORDINGS = [
     ("What is the capital of France?", "What is France's capital?"),
     ("How many ounces are in a pound?", "How many oz are in one lb?"),
-    ("What is the difference between militants and terrorists?", "What is the difference between terrorists and militants?"),  # noqa: E501
+    (
+        "What is the difference between militants and terrorists?",
+        "What is the difference between terrorists and militants?",
+    ),
     ("Who wrote the novel Pride and Prejudice?", "Who is the author of the novel Pride and Prejudice?"),
 ]
 
@@ -59,7 +70,9 @@ def test_rewordings_are_served(gw: RunningGateway, upstream: FakeUpstream) -> No
     assert len(upstream.requests) == len(REWORDINGS)
 
 
-def test_the_error_bound_moves_the_threshold(make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:  # noqa: E501
+def test_the_error_bound_moves_the_threshold(
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
     """A rewording scoring between the thresholds of two bounds: served under the looser, not the stricter."""
     stored, asked = "How many ounces are in a pound?", "How many oz are in one lb?"  # cosine 0.894
     loose, strict = 0.2, 0.005

@@ -45,13 +45,7 @@ ORDINALS = {
 }  # fmt: skip
 #: Words that frame a request ("can you tell me", "I'd like to know", "please") and carry none of
 #: what is asked: they may be left unmatched. Everything else must be matched.
-LIGHT = STOPWORDS | frozenset("""
-please tell know explain want wanted like need help me us let show say find out someone anyone somebody
-possible exactly actually really basically currently generally usually typically ever still just kind sort
-there's what's who's where's how's it's i'd i'm can't get got going way ways thing things question idea
-could would should will shall may might does did done do doing yes okay ok hi hello thanks thank
-is are was were be being been am has have had having
-""".split())  # fmt: skip
+LIGHT = STOPWORDS | frozenset(["please", "tell", "know", "explain", "want", "wanted", "like", "need", "help", "me", "us", "let", "someone", "anyone", "somebody", "possible", "exactly", "actually", "really", "basically", "currently", "generally", "usually", "typically", "ever", "still", "just", "there's", "what's", "who's", "where's", "how's", "it's", "i'd", "i'm", "get", "got", "going", "way", "ways", "thing", "things", "question", "idea", "could", "would", "should", "will", "shall", "may", "might", "does", "did", "done", "do", "doing", "yes", "okay", "ok", "hi", "hello", "thanks", "thank", "is", "are", "was", "were", "be", "being", "been", "am", "has", "have", "had", "having"])  # fmt: skip
 _SYMMETRIC = frozenset({"and", "or", "&", "vs", "versus", ","})
 
 

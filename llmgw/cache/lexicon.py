@@ -194,6 +194,6 @@ def unit(word: str) -> str | None:
         return None
     try:
         units = _units().parse_units(word)
-    except Exception:  # not a unit: pint raises several kinds of errors
+    except Exception:  # noqa: BLE001 - not a unit: pint raises several kinds of errors
         return None
     return str(units) if units is not None and len(units._units) == 1 else None

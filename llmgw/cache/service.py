@@ -26,13 +26,13 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
 from llmgw.cache import embed, index
+from llmgw.cache.align import verify
 from llmgw.cache.keys import CacheKey
+from llmgw.cache.lexicon import lexicon
 from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import Decision, Settings, settings_for
 from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
-from llmgw.cache.align import verify
-from llmgw.cache.lexicon import lexicon
 from llmgw.config import CacheConfig, RouteConfig
 
 log = logging.getLogger("llmgw.cache")
@@ -372,8 +372,8 @@ class ResponseCache:
         A wrong exact hit means the answer itself is wrong: the entry is evicted everywhere (memory,
         its SQLite row, Redis, the shared semantic tier). A wrong semantic hit means the answer did
         not fit the other question: the entry's own threshold is raised above that hit's score
-        (``_drop``), and it keeps answering its own question exactly. Only the key that made the request (or the admin key)
-        may do this; each hit counts once.
+        (``_drop``), and it keeps answering its own question exactly. Only the key that made the
+        request (or the admin key) may do this; each hit counts once.
         """
         served = self.served.get(request_id)
         if served is None or (not admin and served.owner != caller):
