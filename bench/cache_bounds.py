@@ -9,7 +9,8 @@ in the package (``llmgw/cache/bounds.json``). This script makes that table and m
   hit), and the built near-miss families of ``bench.cache_pairs`` (split whole). A fixed-seed
   sample of each intent set keeps the run short.
 * **Calibration**: for each bound, the lowest threshold (0.50-0.99) at which the conservative wrong
-  rate on the pooled calibration splits, (wrong + 1) / (hits + 1), is within the bound at that
+  rate on the pooled calibration splits (the upper end of an 80 % one-sided Jeffreys interval)
+  is within the bound at that
   threshold and every higher one. With the verifier (``cache.veto: true``) and without it.
 * **Measured** on the test splits, never used for the choice: per source, the share of true
   pairs served and the wrong share of hits; and **cross-source**: the table fit without source X
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "llmgw" / "cache" / "bounds.json"
 BOUNDS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 GRID = [round(float(t), 2) for t in np.arange(0.50, 0.991, 0.01)]
-SAMPLE = 1200  # pairs per intent-set split
+SAMPLE = {"calibration": 4000, "test": 1200}  # pairs per intent-set split (hits are what calibrate)
 Pair = tuple[str, str, int]
 
 
@@ -54,7 +55,7 @@ def intent_pairs(path: Path, calibrate: str, test: str, seed: int = 13) -> tuple
         if r["split"] in out:
             out[r["split"]].append((r["text1"], r["text2"], int(r["same_intent"])))
     rng = random.Random(seed)
-    return rng.sample(out[calibrate], SAMPLE), rng.sample(out[test], SAMPLE)
+    return rng.sample(out[calibrate], SAMPLE["calibration"]), rng.sample(out[test], SAMPLE["test"])
 
 
 def sources(data: Path) -> dict[str, tuple[list[Pair], list[Pair]]]:
@@ -103,16 +104,26 @@ def rates(rows: list[tuple[float, bool, int]], threshold: float, verifier: bool)
             "wrong_rate": round(wrong / len(hits), 4) if hits else 0.0}  # fmt: skip
 
 
+def upper(wrong: int, hits: int, confidence: float = 0.8) -> float:
+    """The upper end of a one-sided Jeffreys interval for the wrong share of hits (1.0 with no hit)."""
+    from scipy.stats import beta
+
+    return 1.0 if hits == 0 else float(beta.ppf(confidence, wrong + 0.5, hits - wrong + 0.5))
+
+
 def fit(rows: list[tuple[float, bool, int]], verifier: bool) -> dict[str, float]:
-    """Bound -> the lowest threshold whose conservative wrong rate holds there and above."""
+    """Bound -> the lowest threshold t whose wrong share is within the bound with 80 % confidence
+    (``upper``), and whose observed wrong share is within it at every threshold above t."""
     table: dict[str, float] = {}
+    curve = {t: rates(rows, t, verifier) for t in GRID}
     for bound in BOUNDS:
         chosen = 1.0
-        for t in reversed(GRID):
-            r = rates(rows, t, verifier)
-            if (r["wrong"] + 1) / (r["hits"] + 1) > bound and r["hits"] > 0:
+        for t in GRID:
+            r = curve[t]
+            above = all(curve[u]["wrong_rate"] <= bound for u in GRID if u > t)
+            if upper(r["wrong"], r["hits"]) <= bound and above:
+                chosen = t
                 break
-            chosen = t
         table[str(bound)] = chosen
     return table
 

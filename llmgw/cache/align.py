@@ -47,6 +47,11 @@ ORDINALS = {
 #: what is asked: they may be left unmatched. Everything else must be matched.
 LIGHT = STOPWORDS | frozenset(
     [
+        "during",
+        "via",
+        "per",
+        "while",
+        "within",
         "please",
         "tell",
         "know",
@@ -228,6 +233,7 @@ def _collocations(words: list[str], known: set[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=65536)
 def equivalent(a: str, b: str) -> bool:
     """Whether one word may stand for the other in a question (see the module docstring)."""
     if a == b:
