@@ -73,18 +73,23 @@ def test_rewordings_are_served(gw: RunningGateway, upstream: FakeUpstream) -> No
 def test_the_error_bound_moves_the_threshold(
     make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream
 ) -> None:
-    """A rewording scoring between the thresholds of two bounds: served under the looser, not the stricter."""
+    """A rewording scoring between the thresholds of two bounds: served under the looser, not the stricter.
+
+    Without the verifier (``veto: false``) the table's thresholds spread most (the verifier alone
+    keeps wrong hits out at any threshold the calibration tried), so the bound is seen at work there.
+    """
     stored, asked = "How many ounces are in a pound?", "How many oz are in one lb?"  # cosine 0.894
-    loose, strict = 0.2, 0.005
-    assert threshold_for(loose) <= 0.894 < threshold_for(strict), "the shipped table no longer brackets this pair"
+    loose, strict = 0.2, 0.02
+    assert threshold_for(loose, verifier=False) <= 0.894 < threshold_for(strict, verifier=False)
     for bound, expected in ((strict, "miss"), (loose, "hit")):
-        gw = make_gateway(cache={"enabled": True, "persist_path": None, "max_wrong_rate": bound})
+        gw = make_gateway(cache={"enabled": True, "persist_path": None, "max_wrong_rate": bound, "veto": False})
         ask(gw, stored)
         raw = ask(gw, asked)
         assert raw.headers["x-llmgw-cache"] == expected, bound
-        with gw.admin() as admin:
-            assert admin.get("/admin/cache").status_code == 200
         gw.stop()
+    verified = make_gateway(cache={"enabled": True, "persist_path": None, "max_wrong_rate": 0.05})
+    ask(verified, stored)
+    assert ask(verified, asked).headers["x-llmgw-cache"] == "hit", "the verifier's row of the table serves it"
 
 
 def test_wrong_hit_feedback_raises_the_entry_threshold(make_gateway: Callable[..., RunningGateway],

@@ -294,6 +294,13 @@ def _numbers(p: Parsed, q: Parsed) -> bool:
     return False
 
 
+def warm() -> None:
+    """Load WordNet, pint's registry and the number parsers (at start-up, not on a first lookup)."""
+    lexicon()
+    unit("oz")
+    verify("What is twenty one ounces in pounds in World War II?", "What is 21 oz in lb in the Second World War?")
+
+
 def verify(cached: str, asked: str) -> str | None:
     """Why the two questions may differ in meaning, or None when every part of each is matched.
 

@@ -110,7 +110,8 @@ class Lexicon:
         self.antonyms = pairs
         self._words = {}
 
-    def bases(self, word: str) -> set[str]:
+    @lru_cache(maxsize=65536)  # noqa: B019 - one Lexicon per process, kept for its life
+    def bases(self, word: str) -> frozenset[str]:
         """The word's lemmas in WordNet (morphy): itself, exceptions ("wrote" -> "write"), detached endings."""
         out = {word} if word in self.senses else set()
         out |= self.exceptions.get(word, set())
@@ -120,14 +121,16 @@ class Lexicon:
                     stem = word[: len(word) - len(end)] + base
                     if stem in self.lemmas[pos]:
                         out.add(stem)
-        return out
+        return frozenset(out)
 
-    def synsets(self, word: str) -> set[int]:
+    @lru_cache(maxsize=65536)  # noqa: B019 - one Lexicon per process, kept for its life
+    def synsets(self, word: str) -> frozenset[int]:
         out: set[int] = set()
         for base in self.bases(word):
             out |= self.senses.get(base, set())
-        return out
+        return frozenset(out)
 
+    @lru_cache(maxsize=65536)  # noqa: B019 - one Lexicon per process, kept for its life
     def synonyms(self, a: str, b: str) -> bool:
         """Whether one of a's first senses is, or is one relation away from, one of b's."""
         sa, sb = self.synsets(a), self.synsets(b)
@@ -138,6 +141,7 @@ class Lexicon:
         near = set().union(*(self.related.get(s, ()) for s in sa))
         return bool(near & sb)
 
+    @lru_cache(maxsize=65536)  # noqa: B019 - one Lexicon per process, kept for its life
     def implied(self, general: str, specific: str, steps: int = 3) -> bool:
         """Whether ``general`` names a kind of which ``specific`` is one ("city" for "capital"):
         a question that says "capital" says "city" too. Up to ``steps`` hypernym links."""
@@ -149,6 +153,7 @@ class Lexicon:
                 return True
         return False
 
+    @lru_cache(maxsize=65536)  # noqa: B019 - one Lexicon per process, kept for its life
     def opposite(self, a: str, b: str) -> bool:
         """WordNet antonyms between any lemma forms of the two words ("keep"/"discard" is not one)."""
         return any((x, y) in self.antonyms for x in self.bases(a) or {a} for y in self.bases(b) or {b})

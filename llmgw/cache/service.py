@@ -25,10 +25,9 @@ import anyio
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
-from llmgw.cache import embed, index
+from llmgw.cache import align, embed, index
 from llmgw.cache.align import verify
 from llmgw.cache.keys import CacheKey
-from llmgw.cache.lexicon import lexicon
 from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import Decision, Settings, settings_for
 from llmgw.cache.redis_store import RedisExactStore
@@ -183,7 +182,7 @@ class ResponseCache:
         # the question encoder is loaded with the gateway's other models (llmgw.warmup)
         await anyio.to_thread.run_sync(index._faiss)  # imported now, not under the store's lock later
         if self.config.veto and self.semantic_somewhere():
-            await anyio.to_thread.run_sync(lexicon)  # the verifier's WordNet (~2 s, once per process)
+            await anyio.to_thread.run_sync(align.warm)  # the verifier's WordNet and units, once per process
         self._sweeper = asyncio.create_task(self._sweep())
 
     def semantic_somewhere(self) -> bool:
