@@ -88,6 +88,8 @@ def match(asked: str, vector: np.ndarray, candidates: Sequence[tuple[Entry, floa
             reason = "threshold"  # no answer vector (yet): the question alone must be close enough
         if reason is None:
             out.plausible.append((entry, score, basis))
+            if len(out.plausible) == 2:
+                break  # the margin compares the best two; verifying the rest would only cost time
         elif reason != "threshold":
             out.refused.append({"reason": reason, "score": round(score, 4), "entry": entry.source})
     if rule.margin > 0 and len(out.plausible) > 1:
