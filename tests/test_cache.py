@@ -229,7 +229,8 @@ def test_ambiguous_near_duplicates_are_refused(
     ask(first, "Can COVID-19 cause problems for a pregnancy? #echo")
     first.stop()
     for margin, expected in ((0.06, "miss"), (0.0, "hit")):
-        gw = make_gateway(db_url=db, cache=cache_config(tmp_path, threshold=0.75, margin=margin))
+        # veto off: the verifier refuses these loose FAQ rewordings itself; the margin is shown alone
+        gw = make_gateway(db_url=db, cache=cache_config(tmp_path, threshold=0.75, margin=margin, veto=False))
         upstream.reset()
         # 0.80 and 0.78 to the two; no-store: the miss must not be kept for the next round
         raw = ask(gw, "Is COVID-19 a risk for pregnant women?", extra_headers={"cache-control": "no-store"})
@@ -251,7 +252,9 @@ def test_answer_aware_matching_serves_a_loose_rewording(
     cgw: Callable[..., RunningGateway], upstream: FakeUpstream
 ) -> None:
     upstream.scripts["pools"] = POOLS
-    gw = cgw(answer_threshold=0.62)
+    # the verifier (on by default) refuses this loose rewording ("hot tubs", "catch" have no equivalent on the
+    # other side): answer-aware matching is shown alone, as it works with cache.veto off
+    gw = cgw(answer_threshold=0.62, veto=False)
     ask(gw, "Can COVID-19 spread through pools and hot tubs? #say:pools")
     deadline = time.monotonic() + 10
     while gw.admin().get("/admin/cache").json()["answer_vectors"] < 1:  # embedded after the request
@@ -262,9 +265,9 @@ def test_answer_aware_matching_serves_a_loose_rewording(
     assert 0.62 <= float(raw.headers["x-llmgw-cache-score"]) < 0.84
     assert raw.parse().choices[0].message.content == POOLS
     assert row_of(gw, raw)["meta"]["cache"]["basis"] == "answer"
-    # the veto still runs first: a number, an entity or a negation is refused however well the answer fits
-    assert ask(gw, "Can COVID-19 not spread through pools and hot tubs?").headers["x-llmgw-cache"] == "miss"
-    assert ask(gw, "Is it safe to swim in a pool during the pandemic?").headers["x-llmgw-cache"] == "miss"
+    verified = cgw(answer_threshold=0.62)  # the verifier on: the same rewording goes upstream
+    ask(verified, "Can COVID-19 spread through pools and hot tubs? #say:pools")
+    assert ask(verified, "Can I catch COVID-19 from swimming in a pool?").headers["x-llmgw-cache"] == "miss"
 
 
 def test_without_answer_matching_a_loose_rewording_misses(

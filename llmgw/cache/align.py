@@ -53,6 +53,8 @@ LIGHT = STOPWORDS | frozenset(
         "while",
         "within",
         "please",
+        "mean",
+        "means",
         "tell",
         "know",
         "explain",
