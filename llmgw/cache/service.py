@@ -12,7 +12,6 @@ a :class:`RequestCache`, and applies the :class:`Outcome` to the response.
 from __future__ import annotations
 
 import asyncio
-import copy
 import importlib
 import logging
 import time
@@ -27,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from llmgw.cache import align, embed, index
 from llmgw.cache.align import verify
+from llmgw.cache.completions import answer_text, hit_completion, mask_answer, storable
 from llmgw.cache.keys import CacheKey
 from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import Decision, Settings, settings_for
@@ -34,6 +34,7 @@ from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
 from llmgw.config import CacheConfig, RouteConfig
 
+__all__ = ["Answer", "Outcome", "RequestCache", "ResponseCache", "hit_completion", "mask_answer", "storable"]
 log = logging.getLogger("llmgw.cache")
 CANDIDATES = 4  # semantic neighbours examined: a vetoed first one may hide a good second one
 #: completion fields that belong to the request that produced it, not to the answer
@@ -419,57 +420,6 @@ class ResponseCache:
             if self.inflight.get(state.flight_key) is state.flight:
                 del self.inflight[state.flight_key]
             state.flight = None
-
-
-def storable(completion: dict[str, Any]) -> bool:
-    """Only finished answers: every choice ended normally and holds content or tool calls."""
-    choices = completion.get("choices") or []
-    if not choices:
-        return False
-    for choice in choices:
-        message = choice.get("message") or {}
-        if choice.get("finish_reason") not in ("stop", "tool_calls", "length", "function_call"):
-            return False
-        if message.get("content") is None and not message.get("tool_calls"):
-            return False
-    return True
-
-
-def answer_text(completion: dict[str, Any]) -> str:
-    """The text a hit on this entry would serve (the first choice's content; "" for tool calls)."""
-    choices = completion.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    return content if isinstance(content, str) else ""
-
-
-def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -> dict[str, Any]:
-    """Put the request's PII placeholders back into the answer before it is kept.
-
-    The output guards restored the caller's real values; the entry must not carry them. ``mask``
-    replaces each value masked in the request (and its parts) with its placeholder
-    (``Masker.mask_known``). On a hit the output guards restore the new caller's own values from
-    the same placeholders (the scope holds the masked values' fingerprint, so they are the same).
-    """
-    if mask is None:
-        return completion
-    out = copy.deepcopy(completion)
-    for choice in out.get("choices") or ():
-        message = choice.get("message") or {}
-        if isinstance(message.get("content"), str):
-            message["content"] = mask(message["content"])
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") or {}
-            if isinstance(function.get("arguments"), str):
-                function["arguments"] = mask(function["arguments"])
-    return out
-
-
-def hit_completion(entry: Entry, request_id: str, model_name: str) -> dict[str, Any]:
-    """The stored completion under the new request's id, time and model; usage zero (no tokens used)."""
-    completion = copy.deepcopy(entry.completion)
-    completion.update(id=f"chatcmpl-{request_id}", created=int(time.time()), model=model_name)
-    completion["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    return completion
 
 
 def _import(path: str) -> Callable[[str, str], bool]:
