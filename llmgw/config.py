@@ -232,6 +232,7 @@ class RouteCacheConfig(Strict):
     ttl_s: float | None = Field(None, gt=0)
     max_entries: int | None = Field(None, gt=0)
     threshold: float | None = Field(None, gt=0, le=1)
+    max_wrong_rate: float | None = Field(None, ge=0.005, le=0.2)
     answer_threshold: float | None = Field(None, gt=0, le=1)
     semantic: bool | None = None
     max_temperature: float | None = Field(None, ge=0)
@@ -336,13 +337,18 @@ class CacheConfig(Strict):
     enabled: bool = False
     share: Literal["key", "team", "user"] = Field("key", description="who may get each other's answers")
     semantic: bool = Field(True, description="also answer reworded questions (embedding of the last user turn)")
-    threshold: float = Field(0.84, gt=0, le=1, description="cosine similarity a semantic hit needs")
+    threshold: float | None = Field(
+        None, gt=0, le=1, description="cosine similarity a semantic hit needs; null: the one max_wrong_rate picks"
+    )
+    max_wrong_rate: float = Field(
+        0.01, ge=0.005, le=0.2, description="wrong semantic hits allowed per hit: picks the threshold (docs/cache.md)"
+    )
     answer_threshold: float | None = Field(
         None, gt=0, le=1, description="lower cosine allowed when the stored answer fits the question; null: off"
     )
     answer_drop: float = Field(0.12, ge=0, le=2, description="how much worse the answer may fit the new question")
     margin: float = Field(0.06, ge=0, le=1, description="refuse when two different candidates score this close")
-    veto: bool = Field(True, description="refuse semantic hits differing in numbers, entities, negation")
+    veto: bool = Field(True, description="verify semantic hits: every word of each question matched on the other")
     verifier: str | None = Field(None, description="module:function(cached, asked) -> bool, asked last")
     ttl_s: float = Field(86_400.0, gt=0)
     max_entries: int = Field(100_000, gt=0, description="per route, least recently used dropped first")

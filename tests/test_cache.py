@@ -106,13 +106,13 @@ def test_streamed_answer_is_stored_and_served_plain(cgw: Callable[..., RunningGa
 
 def test_semantic_hit_plain_and_streamed(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
     gw = cgw(threshold=0.9)
-    ask(gw, "How can I protect my child from COVID-19 infection?")
-    raw = ask(gw, "What can I do to protect my child from COVID-19?")
+    ask(gw, "How can I protect my child from COVID-19?")
+    raw = ask(gw, "What can I do to protect my kid from COVID-19?")
     assert raw.headers["x-llmgw-cache"] == "hit"
     assert 0.9 <= float(raw.headers["x-llmgw-cache-score"]) < 1.0
     assert len(upstream.requests) == 1
     assert row_of(gw, raw)["meta"]["cache"]["tier"] == "semantic"
-    headers, chunks = ask_stream(gw, "How can I protect my kid from a COVID-19 infection?")
+    headers, chunks = ask_stream(gw, "How could I protect my children from COVID-19?")
     assert headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
     assert text_of(chunks) == "echo: 1 messages"
     # an unrelated question is a miss
@@ -135,8 +135,8 @@ def test_negative_feedback_on_a_hit_sends_the_question_upstream_again(
 ) -> None:
     gw = cgw(threshold=0.9)
     original, reworded = (
-        "How can I protect my child from COVID-19 infection?",
-        "What can I do to protect my child from COVID-19?",
+        "How can I protect my child from COVID-19?",
+        "What can I do to protect my kid from COVID-19?",
     )
     ask(gw, original)
     hit = ask(gw, reworded)
@@ -168,14 +168,14 @@ def test_cache_refresh_drops_the_entry_that_would_have_answered(
     cgw: Callable[..., RunningGateway], upstream: FakeUpstream
 ) -> None:
     gw = cgw(threshold=0.9)
-    first = ask(gw, "How can I protect my child from COVID-19 infection?")
-    refreshed = ask(gw, "What can I do to protect my child from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
+    first = ask(gw, "How can I protect my child from COVID-19?")
+    refreshed = ask(gw, "What can I do to protect my kid from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
     assert refreshed.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 2, "answered upstream"
     entries = {e.source: e for e in gw.gateway.cache.memory.entries.values()}
-    demoted = entries[first.headers["x-llmgw-request-id"]]
-    assert demoted.vector is None, "the entry that would have answered left the semantic tier"
+    tightened = entries[first.headers["x-llmgw-request-id"]]
+    assert tightened.floor > 0.9, "the entry that would have answered now needs a closer question"
     assert entries[refreshed.headers["x-llmgw-request-id"]].vector is not None, "the fresh answer is kept"
-    again = ask(gw, "How can I protect my child from COVID-19 infection?", extra_body={"llmgw": {"cache": "refresh"}})
+    again = ask(gw, "How can I protect my child from COVID-19?", extra_body={"llmgw": {"cache": "refresh"}})
     assert again.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 3
     with gw.admin() as admin:
         estimate = admin.get("/admin/cache").json()["feedback"]
@@ -187,7 +187,7 @@ def test_cache_refresh_drops_the_entry_that_would_have_answered(
 @pytest.mark.parametrize(
     ("stored", "asked", "reason"),
     [
-        ("What is the capital of France?", "What is the capital of Germany?", "entity"),
+        ("What is the capital of France?", "What is the capital of Germany?", "unmatched"),
         ("How many calories are in 2 eggs?", "How many calories are in 3 eggs?", "number"),
         ("Is it safe to eat eggs during pregnancy?", "Is it not safe to eat eggs during pregnancy?", "negation"),
         ("How do I create a branch in git?", "How do I delete a branch in git?", "opposite"),
@@ -208,8 +208,8 @@ def test_veto_refuses_near_misses(
 
 def test_verifier_can_refuse_a_semantic_hit(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
     gw = cgw(threshold=0.9, verifier="tests.test_cache:refuse_all")
-    ask(gw, "How can I protect my child from COVID-19 infection?")
-    raw = ask(gw, "What can I do to protect my child from COVID-19?")
+    ask(gw, "How can I protect my child from COVID-19?")
+    raw = ask(gw, "What can I do to protect my kid from COVID-19?")
     assert raw.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
     assert row_of(gw, raw)["meta"]["cache"]["vetoes"][0]["reason"] == "verifier"
 
@@ -229,7 +229,8 @@ def test_ambiguous_near_duplicates_are_refused(
     ask(first, "Can COVID-19 cause problems for a pregnancy? #echo")
     first.stop()
     for margin, expected in ((0.06, "miss"), (0.0, "hit")):
-        gw = make_gateway(db_url=db, cache=cache_config(tmp_path, threshold=0.75, margin=margin))
+        # veto off: the verifier refuses these loose FAQ rewordings itself; the margin is shown alone
+        gw = make_gateway(db_url=db, cache=cache_config(tmp_path, threshold=0.75, margin=margin, veto=False))
         upstream.reset()
         # 0.80 and 0.78 to the two; no-store: the miss must not be kept for the next round
         raw = ask(gw, "Is COVID-19 a risk for pregnant women?", extra_headers={"cache-control": "no-store"})
@@ -251,7 +252,9 @@ def test_answer_aware_matching_serves_a_loose_rewording(
     cgw: Callable[..., RunningGateway], upstream: FakeUpstream
 ) -> None:
     upstream.scripts["pools"] = POOLS
-    gw = cgw(answer_threshold=0.62)
+    # the verifier (on by default) refuses this loose rewording ("hot tubs", "catch" have no equivalent on the
+    # other side): answer-aware matching is shown alone, as it works with cache.veto off
+    gw = cgw(answer_threshold=0.62, veto=False)
     ask(gw, "Can COVID-19 spread through pools and hot tubs? #say:pools")
     deadline = time.monotonic() + 10
     while gw.admin().get("/admin/cache").json()["answer_vectors"] < 1:  # embedded after the request
@@ -262,9 +265,9 @@ def test_answer_aware_matching_serves_a_loose_rewording(
     assert 0.62 <= float(raw.headers["x-llmgw-cache-score"]) < 0.84
     assert raw.parse().choices[0].message.content == POOLS
     assert row_of(gw, raw)["meta"]["cache"]["basis"] == "answer"
-    # the veto still runs first: a number, an entity or a negation is refused however well the answer fits
-    assert ask(gw, "Can COVID-19 not spread through pools and hot tubs?").headers["x-llmgw-cache"] == "miss"
-    assert ask(gw, "Is it safe to swim in a pool during the pandemic?").headers["x-llmgw-cache"] == "miss"
+    verified = cgw(answer_threshold=0.62)  # the verifier on: the same rewording goes upstream
+    ask(verified, "Can COVID-19 spread through pools and hot tubs? #say:pools")
+    assert ask(verified, "Can I catch COVID-19 from swimming in a pool?").headers["x-llmgw-cache"] == "miss"
 
 
 def test_without_answer_matching_a_loose_rewording_misses(
@@ -396,9 +399,9 @@ def test_route_switch_and_exact_only_route(make_gateway: Callable[..., RunningGa
     routes = {"default": {"default_model": "test-model", "cache": {"semantic": False}},
               "nocache": {"default_model": "test-model", "stages": {"cache": False}}}  # fmt: skip
     gw = make_gateway(cache=cache_config(tmp_path), routes=routes)
-    ask(gw, "How can I protect my child from COVID-19 infection?")
-    assert ask(gw, "What can I do to protect my child from COVID-19?").headers["x-llmgw-cache"] == "miss"
-    assert ask(gw, "How can I protect my child from COVID-19 infection?").headers["x-llmgw-cache"] == "hit"
+    ask(gw, "How can I protect my child from COVID-19?")
+    assert ask(gw, "What can I do to protect my kid from COVID-19?").headers["x-llmgw-cache"] == "miss"
+    assert ask(gw, "How can I protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
     off = {"extra_headers": {"x-llmgw-route": "nocache"}}
     ask(gw, "What is community spread?", **off)
     raw = ask(gw, "What is community spread?", **off)
@@ -440,11 +443,11 @@ def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], 
     config = cache_config(tmp_path)
     db = f"sqlite:///{tmp_path}/gw.db"
     gw = make_gateway(db_url=db, cache=config)
-    ask(gw, "How can I protect my child from COVID-19 infection?")
+    ask(gw, "How can I protect my child from COVID-19?")
     gw.stop()
     again = make_gateway(db_url=db, cache=config)
-    assert ask(again, "How can I protect my child from COVID-19 infection?").headers["x-llmgw-cache"] == "hit"
-    assert ask(again, "What can I do to protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
+    assert ask(again, "How can I protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
+    assert ask(again, "What can I do to protect my kid from COVID-19?").headers["x-llmgw-cache"] == "hit"
     assert len(upstream.requests) == 1
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from llmgw.cache.bounds import threshold_for
 from llmgw.cache.index import VectorIndex
 from llmgw.cache.keys import KeySource, build_key, tenant_of
 from llmgw.cache.match import Rule, match
@@ -186,7 +187,11 @@ def test_an_unknown_collection_version_is_learnt_after_retrieval() -> None:
 
 def test_policy_decisions() -> None:
     settings = settings_for(CacheConfig(max_temperature=0.5), RouteConfig.model_validate({"cache": {"ttl_s": 5}}))
-    assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == 0.84
+    assert settings.ttl_s == 5 and settings.max_temperature == 0.5 and settings.threshold == threshold_for(0.01)
+    route = RouteConfig.model_validate({"cache": {"max_wrong_rate": 0.2}})
+    strict = settings_for(CacheConfig(max_wrong_rate=0.005), route)
+    assert strict.threshold == threshold_for(0.2), "the route's bound wins"
+    assert settings_for(CacheConfig(threshold=0.93, max_wrong_rate=0.2), None).threshold == 0.93, "a number overrides"
     assert decide(None, "", None, settings).lookup
     assert decide(None, "", 0.9, settings).reason == "temperature"
     assert decide("force", "", 0.9, settings).lookup

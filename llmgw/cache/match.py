@@ -16,7 +16,8 @@ so the question's cosine alone needs a high threshold. Two more signals make low
   ``margin`` of each other, the question could be either (FAQ near-duplicates): no hit. Two
   candidates whose own questions are near-identical (cosine ≥ ``duplicate``) are one question.
 
-The veto (numbers, entities, negation, opposites, swaps) runs before all of this, unchanged.
+Before all of this: the entry's own floor (raised by wrong-hit feedback) and the verifier
+(``align.verify``: every word of each question matched on the other side).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def match(asked: str, vector: np.ndarray, candidates: Sequence[tuple[Entry, floa
     for entry, score in candidates:
         if score < rule.floor:
             break
-        reason = veto(entry.question or "", asked) if veto is not None else None
+        reason = "feedback" if score < entry.floor else None  # wrong hits were marked this close
+        if reason is None and veto is not None:
+            reason = veto(entry.question or "", asked)
         drop = answer_drop(entry, vector) if rule.answer_threshold is not None else None
         basis = "question" if score >= rule.threshold else "answer"
         if reason is None and drop is not None and drop > rule.answer_drop:
@@ -85,6 +88,8 @@ def match(asked: str, vector: np.ndarray, candidates: Sequence[tuple[Entry, floa
             reason = "threshold"  # no answer vector (yet): the question alone must be close enough
         if reason is None:
             out.plausible.append((entry, score, basis))
+            if len(out.plausible) == 2:
+                break  # the margin compares the best two; verifying the rest would only cost time
         elif reason != "threshold":
             out.refused.append({"reason": reason, "score": round(score, 4), "entry": entry.source})
     if rule.margin > 0 and len(out.plausible) > 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from llmgw.cache.bounds import threshold_for
 from llmgw.config import CacheConfig, RouteConfig
 from llmgw.options import CacheOption
 
@@ -34,7 +35,10 @@ def settings_for(config: CacheConfig, route: RouteConfig | None) -> Settings:
         value = getattr(over, name, None) if over is not None else None
         return getattr(config, name) if value is None else value
 
-    return Settings(pick("ttl_s"), pick("max_entries"), pick("threshold"), pick("semantic"), pick("max_temperature"),
+    threshold = pick("threshold")
+    if threshold is None:  # none set: the one the error bound picks (cache.max_wrong_rate, bounds.py)
+        threshold = threshold_for(pick("max_wrong_rate"), config.veto)
+    return Settings(pick("ttl_s"), pick("max_entries"), threshold, pick("semantic"), pick("max_temperature"),
                     pick("answer_threshold"))  # fmt: skip
 
 

@@ -12,7 +12,6 @@ a :class:`RequestCache`, and applies the :class:`Outcome` to the response.
 from __future__ import annotations
 
 import asyncio
-import copy
 import importlib
 import logging
 import time
@@ -25,15 +24,17 @@ import anyio
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
-from llmgw.cache import embed, index
+from llmgw.cache import align, embed, index
+from llmgw.cache.align import verify
+from llmgw.cache.completions import answer_text, hit_completion, mask_answer, storable
 from llmgw.cache.keys import CacheKey
 from llmgw.cache.match import Rule, match
 from llmgw.cache.policy import Decision, Settings, settings_for
 from llmgw.cache.redis_store import RedisExactStore
 from llmgw.cache.store import Entry, MemoryStore, SemanticTier, SqlitePersister
-from llmgw.cache.veto import veto
 from llmgw.config import CacheConfig, RouteConfig
 
+__all__ = ["Answer", "Outcome", "RequestCache", "ResponseCache", "hit_completion", "mask_answer", "storable"]
 log = logging.getLogger("llmgw.cache")
 CANDIDATES = 4  # semantic neighbours examined: a vetoed first one may hide a good second one
 #: completion fields that belong to the request that produced it, not to the answer
@@ -42,6 +43,8 @@ SERVED_KEPT = 10_000  # recent hits that feedback can still mark wrong (per repl
 #: feedback labels that mark a cached answer wrong (as does a score of 0 or below)
 WRONG_LABELS = frozenset({"wrong", "down", "bad", "incorrect"})
 TIERS = ("exact", "semantic")
+#: a semantic hit marked wrong at cosine s raises its entry's own threshold to s + this (vCache-style)
+FEEDBACK_STEP = 0.01
 
 
 def marks_wrong(score: float | None, label: str | None) -> bool:
@@ -57,6 +60,7 @@ class Served:
     tier: str
     route: str
     owner: str | None  # the key id that made the request: only it (or the admin) may mark it
+    score: float = 1.0  # the hit's cosine: a wrong semantic hit raises its entry's threshold above it
 
 
 @dataclass(slots=True)
@@ -178,6 +182,8 @@ class ResponseCache:
             self.memory.persister.start()
         # the question encoder is loaded with the gateway's other models (llmgw.warmup)
         await anyio.to_thread.run_sync(index._faiss)  # imported now, not under the store's lock later
+        if self.config.veto and self.semantic_somewhere():
+            await anyio.to_thread.run_sync(align.warm)  # the verifier's WordNet and units, once per process
         self._sweeper = asyncio.create_task(self._sweep())
 
     def semantic_somewhere(self) -> bool:
@@ -248,7 +254,7 @@ class ResponseCache:
                 return None
             candidates = await anyio.to_thread.run_sync(self._search, key.scope, vector)
             found = match(key.question, vector, candidates, self._rule(settings),
-                          veto if self.config.veto else None)  # fmt: skip
+                          verify if self.config.veto else None)  # fmt: skip
             state.vetoes.extend(found.refused)
             for candidate, score, basis in found.plausible:
                 if await self._verified(state, candidate, score):
@@ -265,9 +271,11 @@ class ResponseCache:
             found = await self._semantic(state)
             if found is None:
                 return
-            entry, tier = found[0], found[2]
+            entry, tier, score = found[0], found[2], found[1]
+        else:
+            score = 1.0
         self.refreshed[tier] += 1
-        await self._drop(Served(entry.key, tier, state.route, state.owner), "refresh")
+        await self._drop(Served(entry.key, tier, state.route, state.owner, score), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
         entry = self.memory.get_now(key)
@@ -316,7 +324,7 @@ class ResponseCache:
         saved = entry.usage
         self.lookups.labels(state.route, f"hit_{tier}").inc()
         self.hits[tier] += 1
-        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner)
+        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner, score)
         while len(self.served) > SERVED_KEPT:
             self.served.popitem(last=False)
         self.saved_tokens.labels("input").inc(saved.get("prompt_tokens", 0))
@@ -365,9 +373,9 @@ class ResponseCache:
 
         A wrong exact hit means the answer itself is wrong: the entry is evicted everywhere (memory,
         its SQLite row, Redis, the shared semantic tier). A wrong semantic hit means the answer did
-        not fit the other question: the entry is demoted out of the semantic tier and keeps
-        answering its own question exactly. Only the key that made the request (or the admin key)
-        may do this; each hit counts once.
+        not fit the other question: the entry's own threshold is raised above that hit's score
+        (``_drop``), and it keeps answering its own question exactly. Only the key that made the
+        request (or the admin key) may do this; each hit counts once.
         """
         served = self.served.get(request_id)
         if served is None or (not admin and served.owner != caller):
@@ -377,8 +385,17 @@ class ResponseCache:
         return await self._drop(served, "feedback")
 
     async def _drop(self, served: Served, via: str) -> str:
-        """Demote (semantic) or evict (exact) the entry behind a wrong hit, and count it."""
+        """Tighten (semantic) or evict (exact) the entry behind a wrong hit, and count it.
+
+        A wrong semantic hit at cosine s raises that entry's own threshold to s + ``FEEDBACK_STEP``
+        (vCache's per-entry thresholds): questions that far from it go upstream, closer rewordings
+        still hit. The shared OpenSearch tier keeps no per-entry threshold: there it is demoted.
+        """
         self.wrong_hits.labels(served.route, served.tier, via).inc()
+        if served.tier == "semantic" and self.semantic is self.memory:
+            floor = served.score + FEEDBACK_STEP
+            await anyio.to_thread.run_sync(self.memory.tighten, served.key, floor)
+            return "tightened" if floor <= 1.0 else "demoted"
         if served.tier == "semantic":
             await anyio.to_thread.run_sync(self.memory.demote, served.key)
             if self.semantic is not self.memory:
@@ -405,57 +422,6 @@ class ResponseCache:
             if self.inflight.get(state.flight_key) is state.flight:
                 del self.inflight[state.flight_key]
             state.flight = None
-
-
-def storable(completion: dict[str, Any]) -> bool:
-    """Only finished answers: every choice ended normally and holds content or tool calls."""
-    choices = completion.get("choices") or []
-    if not choices:
-        return False
-    for choice in choices:
-        message = choice.get("message") or {}
-        if choice.get("finish_reason") not in ("stop", "tool_calls", "length", "function_call"):
-            return False
-        if message.get("content") is None and not message.get("tool_calls"):
-            return False
-    return True
-
-
-def answer_text(completion: dict[str, Any]) -> str:
-    """The text a hit on this entry would serve (the first choice's content; "" for tool calls)."""
-    choices = completion.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    return content if isinstance(content, str) else ""
-
-
-def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -> dict[str, Any]:
-    """Put the request's PII placeholders back into the answer before it is kept.
-
-    The output guards restored the caller's real values; the entry must not carry them. ``mask``
-    replaces each value masked in the request (and its parts) with its placeholder
-    (``Masker.mask_known``). On a hit the output guards restore the new caller's own values from
-    the same placeholders (the scope holds the masked values' fingerprint, so they are the same).
-    """
-    if mask is None:
-        return completion
-    out = copy.deepcopy(completion)
-    for choice in out.get("choices") or ():
-        message = choice.get("message") or {}
-        if isinstance(message.get("content"), str):
-            message["content"] = mask(message["content"])
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") or {}
-            if isinstance(function.get("arguments"), str):
-                function["arguments"] = mask(function["arguments"])
-    return out
-
-
-def hit_completion(entry: Entry, request_id: str, model_name: str) -> dict[str, Any]:
-    """The stored completion under the new request's id, time and model; usage zero (no tokens used)."""
-    completion = copy.deepcopy(entry.completion)
-    completion.update(id=f"chatcmpl-{request_id}", created=int(time.time()), model=model_name)
-    completion["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    return completion
 
 
 def _import(path: str) -> Callable[[str, str], bool]:

@@ -46,12 +46,14 @@ class Entry:
     headers: dict[str, str] = field(default_factory=dict)  # response headers a hit repeats (sources)
     vector: np.ndarray | None = None
     answer_vector: np.ndarray | None = None  # the stored answer's, set in the background (cache.match)
+    #: this entry's own lowest cosine for a semantic hit, raised by wrong-hit feedback (``tighten``)
+    floor: float = 0.0
 
     def doc(self) -> dict[str, Any]:
         """JSON-able form, without the vector (Redis, SQLite)."""
         return {k: getattr(self, k) for k in ("key", "scope", "route", "question", "completion", "created",
                                               "expires", "template", "collection", "source", "usage",
-                                              "headers")}  # fmt: skip
+                                              "headers", "floor")}  # fmt: skip
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], vector: np.ndarray | None = None,
@@ -150,6 +152,20 @@ class MemoryStore:
             if entry is None:
                 return False
             entry.answer_vector = vector
+        if self.persister is not None:
+            self.persister.put(entry)
+        return True
+
+    def tighten(self, key: str, floor: float) -> bool:
+        """Raise an entry's own threshold for semantic hits (a hit at a lower score was marked
+        wrong); past 1.0 it can only answer its own question, so it is demoted. False if it is gone."""
+        if floor > 1.0:
+            return self.demote(key)
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return False
+            entry.floor = max(entry.floor, floor)
         if self.persister is not None:
             self.persister.put(entry)
         return True
