@@ -298,7 +298,7 @@ def test_scope_isolation_between_keys_and_sharing_within_a_team(
         bob_raw = ask(gw, "What is community spread?", bob)
         assert (bob_raw.headers["x-llmgw-cache"] == "hit") is same_team_hits, share
         assert ask(gw, "What does community spread mean?", eve).headers["x-llmgw-cache"] == "miss"
-        assert ask(gw, "What is community spread?", eve).headers["x-llmgw-cache"] == "hit", "her own entry"
+        assert ask(gw, "What does community spread mean?", eve).headers["x-llmgw-cache"] == "hit", "her own entry"
         assert len(upstream.requests) == (2 if same_team_hits else 3)
 
 

@@ -100,3 +100,10 @@ def test_error_bound_table_is_ordered() -> None:
         assert all(t1 >= t2 for (_, t1), (_, t2) in itertools.pairwise(rows)), side
     assert threshold_for(0.01) >= threshold_for(0.05)
     assert threshold_for(0.012) == threshold_for(0.01), "between two rows: the stricter one"
+
+
+def test_the_verifier_never_lowers_the_threshold_below_similarity_alone():
+    """The bound must hold on similarity alone; the verifier only adds refusals (bounds.py)."""
+    for bound in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2):
+        assert threshold_for(bound, verifier=True) >= threshold_for(bound, verifier=False)
+    assert threshold_for(0.01) == max(table()["verifier"][0.01], table()["no_verifier"][0.01])
