@@ -383,6 +383,9 @@ class LimitsConfig(Strict):
     keys: dict[str, LimitSpec] = Field({}, description="key id → limits (instead of default_key)")
     teams: dict[str, LimitSpec] = Field({}, description="team → limits shared by all its keys")
     soft_budget_ratio: float = Field(0.8, gt=0, le=1, description="spend share that adds a warning header")
+    reserve_output_tokens: int = Field(
+        1024, ge=0, description="completion tokens a budget reservation counts when a request sets no max_tokens"
+    )
 
 
 class RoutingConfig(Strict):
