@@ -34,6 +34,10 @@ def per_process_warnings(config: Config) -> tuple[list[str], list[str]]:
     if config.cache.enabled and config.cache.exact_store == "memory":
         warned.append("cache.exact_store: memory is per worker (a hit on one worker is a miss on another); "
                       "cache.exact_store: redis shares it")  # fmt: skip
+    for name, provider in config.providers.items():
+        if provider.type == "llama_server":
+            warned.append(f"providers.{name}: each worker starts its own llama-server (its memory, its cores); "
+                          "one shared llama-server behind an openai provider serves them all")  # fmt: skip
     return refused, warned
 
 
