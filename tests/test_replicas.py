@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +34,7 @@ from llmgw.storage.deadletter import DeadLetters
 from llmgw.usage import estimate_tokens, prompt_chars
 from tests.conftest import ADMIN_KEY, PromptRepo
 from tests.faults import Served, stored_ids
+from tests.test_retrieval_server import make_collection
 from tests.upstream import FakeUpstream
 
 pytestmark = pytest.mark.slow  # three gateway start-ups
@@ -105,7 +107,10 @@ class RoundRobin:
 
 
 class Cluster:
-    def __init__(self, replicas: list[Served], proxy: RoundRobin, db_url: str, namespace: str, repo: PromptRepo):
+    def __init__(
+        self, replicas: list[Served], proxy: RoundRobin, db_url: str, namespace: str, repo: PromptRepo, root: Path
+    ) -> None:
+        self.root = root
         self.replicas = replicas
         self.proxy = proxy
         self.db_url = db_url
@@ -173,6 +178,7 @@ def cluster(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
     repo = PromptRepo(repo_dir)
     repo.greeter("one {{ name }}")
     repo.tag("release", repo.commit("one"))
+    collections = make_collection(root)  # ingested here, searched by the replicas (opened on first use)
     extra = {
         "auth": {"admin_key": ADMIN_KEY, "key_refresh_s": KEY_REFRESH_S},
         "limits": {"enabled": True, "store": "redis", "namespace": namespace,
@@ -180,6 +186,8 @@ def cluster(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
         "cache": {"enabled": True, "exact_store": "redis", "redis_prefix": f"{namespace}:cache:", "semantic": False,
                   "persist_path": None, "preload": False},
         "templates": {"enabled": True, "repo": str(repo_dir), "refresh_s": 0.2, "labels": {"production": "release"}},
+        "retrieval": {"enabled": True, "collections_dir": str(collections), "refresh_s": 0.2},
+        "routes": {"default": {"default_model": "test-model", "retrieval": {"collections": ["kb"]}}},
     }  # fmt: skip
     replicas: list[Served] = []
     proxy: RoundRobin | None = None
@@ -192,7 +200,7 @@ def cluster(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
             for future in futures:
                 replicas.append(future.result())
         proxy = RoundRobin([f"http://127.0.0.1:{r.port}" for r in replicas])
-        yield Cluster(replicas, proxy, db_url, namespace, repo)
+        yield Cluster(replicas, proxy, db_url, namespace, repo, root)
     finally:
         if proxy is not None:
             proxy.stop()
@@ -325,6 +333,25 @@ def test_moved_template_label_reaches_every_replica(cluster: Cluster) -> None:
             return str(raw.headers["x-llmgw-prompt"]) == f"greeter@{second}"
 
         wait_for(moved, 10, f"{url} renders the moved label")
+
+
+def test_reingested_collection_reaches_every_replica(cluster: Cluster) -> None:
+    ask = {"model": "test-model", "messages": [{"role": "user", "content": "What do axolotls regrow?"}],
+           "llmgw": {"retrieval": {"collection": "kb", "k": 1}}}  # fmt: skip
+
+    def top_source(url: str) -> str:
+        with cluster.admin(url) as http:
+            response = http.post("/v1/chat/completions", json=ask)
+        assert response.status_code == 200, response.text
+        return str(response.json()["llmgw"]["sources"][0]["doc_id"])
+
+    for url in cluster.urls():  # every replica opens the collection as it is
+        assert top_source(url) != "docs/axolotl.md"
+    make_collection(
+        cluster.root, docs={"axolotl.md": "# Axolotl\n\nAxolotls regrow lost limbs and parts of the heart."}
+    )
+    for url in cluster.urls():
+        wait_for(lambda u=url: top_source(u) == "docs/axolotl.md", 20, f"{url} searches the re-ingested collection")
 
 
 def test_sigkill_of_one_replica_under_load_loses_no_answered_row(
