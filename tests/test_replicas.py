@@ -177,6 +177,8 @@ def cluster(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
     repo_dir.mkdir()
     repo = PromptRepo(repo_dir)
     repo.greeter("one {{ name }}")
+    rag = Path(__file__).parents[1] / "prompts" / "rag" / "passages.yaml"
+    repo.write("rag/passages.yaml", rag.read_text())  # how retrieval inserts passages, from the project's own
     repo.tag("release", repo.commit("one"))
     collections = make_collection(root)  # ingested here, searched by the replicas (opened on first use)
     extra = {
