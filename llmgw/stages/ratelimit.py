@@ -21,15 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.config import LimitSpec
 from llmgw.context import RequestContext
 from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLimited
 from llmgw.limits.counters import Counters
+from llmgw.limits.reservation import Reservation
 from llmgw.stages.base import Stage
 from llmgw.usage import cost_usd, estimate_tokens, prompt_chars
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.limits")
 DAY_S = 86_400 + 3_600
@@ -39,7 +44,7 @@ class RateLimit(Stage):
     name = "rate_limit"
     toggle = "rate_limit"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.config = gateway.config.limits
         self._tasks: set[asyncio.Task[None]] = set()
@@ -50,7 +55,9 @@ class RateLimit(Stage):
 
     @property
     def counters(self) -> Counters:
-        return self.gateway.counters  # type: ignore[no-any-return]
+        counters = self.gateway.counters
+        assert counters is not None, "the stage is on only with limits enabled, and the gateway has counters then"
+        return counters
 
     def scopes(self, ctx: RequestContext) -> list[tuple[str, LimitSpec]]:
         key = ctx.key
@@ -69,7 +76,7 @@ class RateLimit(Stage):
         minute, day = int(now // 60), datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
         retry = str(60 - int(now % 60))
         estimate = estimate_tokens(prompt_chars(ctx.body))
-        ctx.state["limits"] = {"scopes": scopes, "minute": minute, "day": day, "estimate": estimate}
+        ctx.limits = Reservation(scopes, minute, day, estimate)
         try:
             for scope, spec in scopes:
                 await self.check_budget(ctx, scope, spec, day)
@@ -130,26 +137,26 @@ class RateLimit(Stage):
 
     def done(self, ctx: RequestContext) -> None:
         """Settle tokens and spend once the request ended (a background task: never on the request path)."""
-        state = ctx.state.get("limits")
-        if not state:
+        held = ctx.limits
+        if held is None:
             return
-        tokens = ctx.prompt_tokens + ctx.completion_tokens - state["estimate"] if ctx.model else -state["estimate"]
+        tokens = ctx.prompt_tokens + ctx.completion_tokens - held.estimate if ctx.model else -held.estimate
         cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
-        cost -= state.get("reserved", 0.0)  # the reservation is already in the spend
+        cost -= held.reserved_usd  # the reservation is already in the spend
         try:
-            task = asyncio.get_running_loop().create_task(self.settle(state, tokens, cost))
+            task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def settle(self, state: dict[str, Any], tokens: float, cost: float) -> None:
+    async def settle(self, held: Reservation, tokens: float, cost: float) -> None:
         try:
-            for scope, spec in state["scopes"]:
+            for scope, spec in held.scopes:
                 if spec.tokens_per_minute and tokens:
-                    await self.counters.add(f"tpm:{scope}:{state['minute']}", tokens, 120)
+                    await self.counters.add(f"tpm:{scope}:{held.minute}", tokens, 120)
                 if spec.daily_budget_usd is not None and cost != 0:
-                    await self.counters.add(f"spend:{scope}:{state['day']}", cost, DAY_S)
+                    await self.counters.add(f"spend:{scope}:{held.day}", cost, DAY_S)
         except Exception:
             log.warning("settling usage in the rate-limit store failed", exc_info=True)
 
@@ -167,22 +174,22 @@ class ReserveBudget(Stage):
         return limits.enabled and any(spec.daily_budget_usd is not None for spec in specs)
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        state = ctx.state.get("limits")
-        if not state or ctx.model is None:
+        held = ctx.limits
+        if held is None or ctx.model is None:
             return None
         body = ctx.body
         most = body.get("max_completion_tokens") or body.get("max_tokens")
         if not isinstance(most, int) or isinstance(most, bool) or most <= 0:
             most = self.gateway.config.limits.reserve_output_tokens
-        most = min(most, max(0, ctx.model.context_window - state["estimate"]))
-        amount = cost_usd(ctx.model, state["estimate"], most)
+        most = min(most, max(0, ctx.model.context_window - held.estimate))
+        amount = cost_usd(ctx.model, held.estimate, most)
         counters: Counters = self.gateway.counters
         taken: list[str] = []
         try:
-            for scope, spec in state["scopes"]:
+            for scope, spec in held.scopes:
                 if spec.daily_budget_usd is None:
                     continue
-                key = f"spend:{scope}:{state['day']}"
+                key = f"spend:{scope}:{held.day}"
                 ok, _ = await counters.reserve(key, amount, spec.daily_budget_usd, DAY_S)
                 if not ok:
                     for earlier in taken:  # what this request took in a wider scope goes back
@@ -198,5 +205,5 @@ class ReserveBudget(Stage):
             log.warning("rate-limit store unavailable: %s", exc)
             raise LimitsUnavailable("the rate-limit store is unavailable") from None
         if taken:
-            state["reserved"] = amount
+            ctx.limits = replace(held, reserved_usd=amount)
         return None
