@@ -1,8 +1,8 @@
 """The pipeline: the stages a chat or embeddings request travels through, in order.
 
     authenticate → parse → rate limit → render template → input guards → plan → cache lookup
-    → retrieve → select model → call provider → output guards → attach sources → cache store
-    → audit log
+    → retrieve → select model → reserve budget → call provider → output guards → attach sources
+    → cache store → audit log
 
     embeddings: authenticate → parse → select model → call provider → audit log
 
