@@ -23,13 +23,14 @@ import openai
 import pytest
 import yaml
 
-from llmgw.cli import main
+from llmgw.cli import main, per_process_warnings
+from llmgw.config import parse_config
 from llmgw.storage.deadletter import DeadLetters
+from llmgw.workers import worker_count
 from tests.conftest import ADMIN_KEY, base_config, free_port
 from tests.faults import stored_ids
 from tests.upstream import FakeUpstream
 
-pytestmark = pytest.mark.slow  # two worker start-ups, and a third after the kill
 WORKER_UP = re.compile(r'^llmgw_worker_up\{pid="(\d+)",worker="(\d+)"\} 1\.0$', re.M)
 
 
@@ -89,6 +90,7 @@ def workers(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Workers]:
     served.stop()
 
 
+@pytest.mark.slow  # two worker start-ups, and a third after the kill
 def test_two_workers_serve_are_restarted_and_drain(workers: Workers, capsys: pytest.CaptureFixture[str]) -> None:
     before = workers.workers()
     assert set(before) == {"0", "1"} and len(set(before.values())) == 2, before
@@ -148,3 +150,16 @@ def test_memory_limits_are_refused_with_several_workers(upstream: FakeUpstream, 
     assert main(["serve", "--config", str(config), "--port", str(free_port()), "--workers", "2"]) == 2
     assert "limits.store: memory counts per process" in capsys.readouterr().err
     assert main(["serve", "--config", str(config), "--workers", "0"]) == 2
+
+
+def test_worker_count_and_what_is_per_process(upstream: FakeUpstream, tmp_path: Path) -> None:
+    assert worker_count("auto") == len(os.sched_getaffinity(0)) and worker_count("3") == 3
+    with pytest.raises(ValueError):
+        worker_count("0")
+    shared = base_config(upstream.base_url, "sqlite:///x.db", limits={"enabled": True, "store": "redis"},
+                         cache={"enabled": True, "exact_store": "redis"})  # fmt: skip
+    assert per_process_warnings(parse_config(shared)) == ([], [])
+    local = base_config(upstream.base_url, "sqlite:///x.db", limits={"enabled": True}, cache={"enabled": True})
+    refused, warned = per_process_warnings(parse_config(local))
+    assert len(refused) == 1 and "limits.store" in refused[0]
+    assert len(warned) == 1 and "cache.exact_store" in warned[0]
