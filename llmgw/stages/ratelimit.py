@@ -31,7 +31,7 @@ from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLi
 from llmgw.limits.counters import Counters
 from llmgw.limits.reservation import Reservation
 from llmgw.stages.base import Stage
-from llmgw.usage import cost_usd, estimate_tokens, prompt_chars
+from llmgw.usage import Usage, cost_usd, estimate_tokens, prompt_chars
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
@@ -141,7 +141,7 @@ class RateLimit(Stage):
         if held is None:
             return
         tokens = ctx.prompt_tokens + ctx.completion_tokens - held.estimate if ctx.model else -held.estimate
-        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        cost = cost_usd(ctx.model, ctx.usage())
         cost -= held.reserved_usd  # the reservation is already in the spend
         try:
             task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
@@ -182,7 +182,7 @@ class ReserveBudget(Stage):
         if not isinstance(most, int) or isinstance(most, bool) or most <= 0:
             most = self.gateway.config.limits.reserve_output_tokens
         most = min(most, max(0, ctx.model.context_window - held.estimate))
-        amount = cost_usd(ctx.model, held.estimate, most)
+        amount = cost_usd(ctx.model, Usage(held.estimate, most))
         counters: Counters = self.gateway.counters
         taken: list[str] = []
         try:
