@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from importlib.metadata import version
 from typing import Any
 
@@ -29,6 +30,7 @@ from llmgw.gateway import Gateway
 from llmgw.schemas import decode_body
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
+from llmgw.workers import WORKER_ENV
 
 log = logging.getLogger("llmgw.app")
 
@@ -50,10 +52,17 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     return Stream(result, media_type="text/event-stream", headers=headers)
 
 
+#: ``/healthz``'s answer; under ``llmgw serve --workers N`` it names the worker (0..N-1) that answered
+_HEALTHY = (
+    b'{"status":"ok","worker":%d}' % int(os.environ[WORKER_ENV]) if os.environ.get(WORKER_ENV, "").isdigit()
+    else b'{"status":"ok"}'
+)  # fmt: skip
+
+
 @get("/healthz", sync_to_thread=False)
 def healthz() -> Response[bytes]:
     """Liveness: the process answers."""
-    return Response(b'{"status":"ok"}', media_type=JSON)
+    return Response(_HEALTHY, media_type=JSON)
 
 
 @get("/readyz")

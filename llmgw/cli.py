@@ -23,10 +23,28 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def per_process_warnings(config: Config) -> tuple[list[str], list[str]]:
+    """With several workers: what would be wrong (refused) and what is only per process (warned)."""
+    refused, warned = [], []
+    if config.limits.enabled and config.limits.store == "memory":
+        refused.append(
+            "limits.store: memory counts per process, so each worker would allow the whole limit and budget; "
+            "set limits.store: redis (shared by every worker and replica)"
+        )
+    if config.cache.enabled and config.cache.exact_store == "memory":
+        warned.append("cache.exact_store: memory is per worker (a hit on one worker is a miss on another); "
+                      "cache.exact_store: redis shares it")  # fmt: skip
+    for name, provider in config.providers.items():
+        if provider.type == "llama_server":
+            warned.append(f"providers.{name}: each worker starts its own llama-server (its memory, its cores); "
+                          "one shared llama-server behind an openai provider serves them all")  # fmt: skip
+    return refused, warned
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from llmgw.app import create_app
+    from llmgw import workers
 
     config = load_config_or_exit(args.config)
     server = config.server.model_copy(
@@ -43,10 +61,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "presidio-analyzer"):  # a line per upstream call, per recognizer loaded
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        count = workers.worker_count(args.workers if args.workers is not None else server.workers)
+    except ValueError:
+        print(f"llmgw: --workers must be a positive integer or auto, not {args.workers!r}", file=sys.stderr)
+        return 2
+    if args.worker_fd is None and count > 1:
+        return _supervise(args, config, count)
+    import socket
+
+    from llmgw.app import create_app
+
+    workers.exit_with_parent()
     app = create_app(config)
     # background threads (storage writer, guards) hand the GIL back to the event loop sooner
     sys.setswitchinterval(0.001)
-    uvicorn.run(
+    uv = uvicorn.Config(
         app,
         host=server.host,
         port=server.port,
@@ -56,7 +86,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=int(config.server.request_timeout_s),
     )
+    sockets = None if args.worker_fd is None else [socket.socket(fileno=args.worker_fd)]
+    uvicorn.Server(uv).run(sockets=sockets)
     return 0
+
+
+def _supervise(args: argparse.Namespace, config: Config, count: int) -> int:
+    """The parent of ``--workers N``: bind once, start and watch the workers (llmgw.workers)."""
+    from llmgw import workers
+
+    refused, warned = per_process_warnings(config)
+    for problem in refused:
+        print(f"llmgw: refusing --workers {count}: {problem}", file=sys.stderr)
+    if refused:
+        return 2
+    for note in warned:
+        logging.getLogger("llmgw.workers").warning("%s", note)
+    try:
+        sock = workers.bind(config.server.host, config.server.port)
+    except OSError as exc:
+        print(f"llmgw: cannot listen on {config.server.host}:{config.server.port}: {exc}", file=sys.stderr)
+        return 1
+    worker_args = ["--log-level", args.log_level, "--host", config.server.host, "--port", str(config.server.port)]
+    if args.config:
+        worker_args += ["--config", args.config]
+    if args.insecure_allow_anonymous:
+        worker_args.append("--insecure-allow-anonymous")
+    logging.getLogger("llmgw.workers").info(
+        "llmgw on http://%s:%d with %d workers", config.server.host, sock.getsockname()[1], count
+    )
+    # a worker finishes its requests (request_timeout_s), then drains its writer (up to 30 s)
+    grace = config.server.request_timeout_s + 60
+    return workers.Supervisor(count, sock, worker_args, grace).run()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -144,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve anonymous callers (auth.allow_anonymous) on a non-loopback host anyway",
     )
+    serve.add_argument(
+        "--workers",
+        help="worker processes on one port: a number, or auto (one per core); default: server.workers (1)",
+    )
+    serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)  # set by the parent of --workers N
     serve.set_defaults(func=cmd_serve)
 
     config = sub.add_parser("config", help="configuration tools")

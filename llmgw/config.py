@@ -45,6 +45,15 @@ class ServerConfig(Strict):
     max_json_depth: int = Field(64, ge=2, description="400 invalid_json for JSON nested deeper than this")
     request_timeout_s: float = Field(600.0, gt=0, description="deadline for one request")
     unknown_fields: Literal["pass", "reject"] = "pass"
+    workers: int | Literal["auto"] = Field(
+        1, description="worker processes on one port (`llmgw serve --workers`); auto: one per core"
+    )
+
+    @model_validator(mode="after")
+    def _workers(self) -> ServerConfig:
+        if isinstance(self.workers, int) and self.workers < 1:
+            raise ValueError("workers must be at least 1 (or auto)")
+        return self
 
 
 class AuthConfig(Strict):
@@ -385,6 +394,9 @@ class LimitsConfig(Strict):
     keys: dict[str, LimitSpec] = Field({}, description="key id → limits (instead of default_key)")
     teams: dict[str, LimitSpec] = Field({}, description="team → limits shared by all its keys")
     soft_budget_ratio: float = Field(0.8, gt=0, le=1, description="spend share that adds a warning header")
+    reserve_output_tokens: int = Field(
+        1024, ge=0, description="completion tokens a budget reservation counts when a request sets no max_tokens"
+    )
 
 
 class RoutingConfig(Strict):

@@ -70,6 +70,7 @@ class Gateway:
         self._refresh_task: asyncio.Task[None] | None = None
         self._prompts_task: asyncio.Task[None] | None = None
         self._retrieval_task: asyncio.Task[None] | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
         #: the loaders of llmgw.warmup that ran at start-up, and those that failed
         self.loaded: list[str] = []
         self.load_failed: list[str] = []
@@ -102,6 +103,11 @@ class Gateway:
             # re-ingested collections are picked up in the background, never on a request
             interval = self.config.retrieval.refresh_s
             self._retrieval_task = asyncio.create_task(self._every(interval, self.retrieval.refresh, "collections"))
+        if self.metrics.multiprocess_dir:  # --workers N: a scrape on another worker reads this one's queue
+            pending = self.metrics.storage_pending
+            self._metrics_task = asyncio.create_task(
+                self._every(1.0, lambda: pending.set(self.writer.pending()), "metrics")
+            )
         await self.load_models()
         self.started = True
 
@@ -121,7 +127,7 @@ class Gateway:
                 self.loaded.append(name)
 
     async def stop(self) -> None:
-        for task in (self._refresh_task, self._prompts_task, self._retrieval_task):
+        for task in (self._refresh_task, self._prompts_task, self._retrieval_task, self._metrics_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

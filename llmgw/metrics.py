@@ -1,8 +1,17 @@
-"""Prometheus metrics, one registry per gateway (so several can live in one test process)."""
+"""Prometheus metrics, one registry per gateway (so several can live in one test process).
+
+Under ``llmgw serve --workers N`` the parent sets ``PROMETHEUS_MULTIPROC_DIR``: prometheus_client
+then keeps every worker's values in files there, and a scrape of ``/metrics`` on any worker reads
+them all (:class:`~prometheus_client.multiprocess.MultiProcessCollector`): counters and histograms
+are summed over workers (a dead worker's counts stay in), the rows waiting for the database are
+summed over live workers, and ``llmgw_worker_up`` has one series per live worker (``pid`` label).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from llmgw.context import RequestContext
 
@@ -26,10 +35,17 @@ class Metrics:
         self.cost = Counter("llmgw_cost_usd", "Cost from catalog prices", ("model",), registry=self.registry)
         self.errors = Counter("llmgw_errors", "Errors by code", ("code",), registry=self.registry)
         self.storage_pending = Gauge("llmgw_storage_pending_rows", "Rows queued for the database",
-                                     registry=self.registry)  # fmt: skip
+                                     registry=self.registry, multiprocess_mode="livesum")  # fmt: skip
+        # the dead-letter files are shared by the workers: the newest count any of them read
         self.storage_dead_letter = Gauge("llmgw_storage_dead_letter_rows",
                                          "Rows kept in the dead-letter files until `llmgw storage replay`",
-                                         ("table",), registry=self.registry)  # fmt: skip
+                                         ("table",), registry=self.registry,
+                                         multiprocess_mode="livemostrecent")  # fmt: skip
+        self.worker = Gauge("llmgw_worker_up", "1 per worker process serving (its index)", ("worker",),
+                            registry=self.registry, multiprocess_mode="liveall")  # fmt: skip
+        self.worker.labels(os.environ.get("LLMGW_WORKER", "0")).set(1)
+        #: the directory of ``--workers N`` (one scrape reports every worker), else None
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
     def observe(self, ctx: RequestContext) -> None:
         model = ctx.model_name or ""
@@ -57,4 +73,8 @@ class Metrics:
         self.storage_pending.set(pending_rows)
         for table, rows in (dead_letter_rows or {}).items():
             self.storage_dead_letter.labels(table).set(rows)
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker, self.multiprocess_dir)
+        return generate_latest(every_worker)

@@ -1,8 +1,8 @@
 """The pipeline: the stages a chat or embeddings request travels through, in order.
 
     authenticate → parse → tool allow-list → rate limit → render template → input guards → plan
-    → cache lookup → retrieve → select model → call provider → tool calls offered? → output guards
-    → attach sources → cache store → audit log
+    → cache lookup → retrieve → select model → reserve budget → call provider → tool calls offered?
+    → output guards → attach sources → cache store → audit log
 
     embeddings: authenticate → parse → select model → call provider → audit log
 
@@ -37,7 +37,7 @@ from llmgw.stages.input_guards import InputGuards
 from llmgw.stages.output_guards import OutputGuards
 from llmgw.stages.parse import ParseEmbeddingsRequest, ParseRequest
 from llmgw.stages.plan import PlanRequest
-from llmgw.stages.ratelimit import RateLimit
+from llmgw.stages.ratelimit import RateLimit, ReserveBudget
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectEmbeddingModel, SelectModel
 from llmgw.stages.template import RenderTemplate
@@ -65,6 +65,7 @@ BEFORE_PROVIDER: tuple[type[Stage], ...] = (
     CacheLookup,
     Retrieve,
     SelectModel,
+    ReserveBudget,  # the model's price is known: the highest cost is reserved in the daily budgets
 )
 #: After the provider, on the chosen route (response/stream wrappers, then ``done``).
 AFTER_PROVIDER: tuple[type[Stage], ...] = (ToolCalls, OutputGuards, AttachSources, CacheStore, AuditLog)

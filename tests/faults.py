@@ -97,6 +97,9 @@ def private_pg() -> Iterator[PrivatePostgres]:
 class Served:
     """``python -m llmgw serve`` in a subprocess, with its config, dead-letter folder and log."""
 
+    #: Presidio loads at start-up, on a busy machine (several gateways starting together: longer)
+    start_s = 120.0
+
     def __init__(
         self, tmp: Path, upstream: FakeUpstream, db_url: str, guarded: bool = True,
         extra: dict[str, Any] | None = None, **storage: Any,
@@ -116,7 +119,7 @@ class Served:
         self.log = (tmp / "gateway.log").open("wb")
         cmd = [sys.executable, "-m", "llmgw", "serve", "--config", str(self.config), "--port", str(self.port)]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=tmp)
-        deadline = time.monotonic() + 120  # Presidio loads at start-up, on a busy machine
+        deadline = time.monotonic() + self.start_s
         while not self._ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()

@@ -28,11 +28,29 @@ local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return value
 """
+#: add ARGV[1] only while the total (spent and reserved) is below ARGV[3], in one step: replicas
+#: reserving at the same moment see each other's reservations, as if they had come one after another
+RESERVE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= tonumber(ARGV[3]) then return {0, tostring(current)} end
+local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return {1, value}
+"""
+
+
+def fits(current: float, limit: float) -> bool:
+    """Whether a reservation may be added to ``current`` (spent and reserved): while it is below the limit."""
+    return current < limit
 
 
 class Counters(Protocol):
     async def add(self, key: str, amount: float, ttl_s: int) -> float:
         """Add ``amount`` and return the new total; the key expires ``ttl_s`` after its first use."""
+        ...
+
+    async def reserve(self, key: str, amount: float, limit: float, ttl_s: int) -> tuple[bool, float]:
+        """Add ``amount`` only while the total is below ``limit``, atomically: (taken, total)."""
         ...
 
     async def get(self, key: str) -> float: ...
@@ -53,11 +71,22 @@ class MemoryCounters:
 
     async def add(self, key: str, amount: float, ttl_s: int) -> float:
         async with self._lock:
+            return await self._add(key, amount, ttl_s)
+
+    async def _add(self, key: str, amount: float, ttl_s: int) -> float:
+        current = await self.store.get(key)
+        total = (float(current) if current is not None else 0.0) + amount
+        ttl = await self.store.expires_in(key) if current is not None else None
+        await self.store.set(key, repr(total), expires_in=ttl if ttl and ttl > 0 else ttl_s)
+        return total
+
+    async def reserve(self, key: str, amount: float, limit: float, ttl_s: int) -> tuple[bool, float]:
+        async with self._lock:
             current = await self.store.get(key)
-            total = (float(current) if current is not None else 0.0) + amount
-            ttl = await self.store.expires_in(key) if current is not None else None
-            await self.store.set(key, repr(total), expires_in=ttl if ttl and ttl > 0 else ttl_s)
-            return total
+            total = float(current) if current is not None else 0.0
+            if not fits(total, limit):
+                return False, total
+            return True, await self._add(key, amount, ttl_s)
 
     async def get(self, key: str) -> float:
         value = await self.store.get(key)
@@ -77,10 +106,17 @@ class RedisCounters:
         client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.store = RedisStore(client, namespace=namespace)
         self._increment = self.store._redis.register_script(INCREMENT)
+        self._reserve = self.store._redis.register_script(RESERVE)
 
     async def add(self, key: str, amount: float, ttl_s: int) -> float:
         value = await self._increment(keys=[self.store._make_key(key)], args=[repr(float(amount)), int(ttl_s)])
         return float(value)
+
+    async def reserve(self, key: str, amount: float, limit: float, ttl_s: int) -> tuple[bool, float]:
+        taken, value = await self._reserve(
+            keys=[self.store._make_key(key)], args=[repr(float(amount)), int(ttl_s), repr(float(limit))]
+        )
+        return bool(taken), float(value)
 
     async def get(self, key: str) -> float:
         value = await self.store.get(key)

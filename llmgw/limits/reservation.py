@@ -1,7 +1,9 @@
 """What the rate limit counted before the provider call, settled once the request has ended.
 
 The prompt's tokens are counted as estimated up front; when the request ends the difference to the
-provider's usage, the completion and the spend are added to the same scopes and windows.
+provider's usage, the completion and the spend are added to the same scopes and windows. A daily
+budget also holds the request's highest cost (``reserved_usd``, taken by
+:class:`~llmgw.stages.ratelimit.ReserveBudget` once the model is known) until the real cost replaces it.
 """
 
 from __future__ import annotations
@@ -19,3 +21,4 @@ class Reservation:
     minute: int  # the minute window counted in (epoch minutes)
     day: str  # the budget's day, UTC (YYYY-MM-DD)
     estimate: int  # the prompt tokens counted up front
+    reserved_usd: float = 0.0  # added to each daily budget of ``scopes`` before the call

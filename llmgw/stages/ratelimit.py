@@ -6,6 +6,14 @@ a limit. Tokens are counted in two steps: the prompt as estimated before the cal
 difference to the provider's usage and the completion when the request ends; the spend is added
 then too, from the same prices as the usage rows. Headers follow OpenAI's names
 (``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests``, ...).
+
+A daily budget is reserved before the provider is called (:class:`ReserveBudget`, once the model
+and so its price are known): the request's highest cost (its prompt, and ``max_tokens`` or
+``limits.reserve_output_tokens`` of completion) is added to the day's spend, by one atomic step in
+the store, only while the spend with every reservation in flight is below the budget; the
+difference to the real cost is settled when the request ends. So requests arriving together on any
+number of replicas are admitted as if they had come one after another: the budget is passed by at
+most the last admitted request, as it is for sequential requests, not by every request in flight.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +31,7 @@ from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLi
 from llmgw.limits.counters import Counters
 from llmgw.limits.reservation import Reservation
 from llmgw.stages.base import Stage
-from llmgw.usage import cost_usd, estimate_tokens, prompt_chars
+from llmgw.usage import Usage, cost_usd, estimate_tokens, prompt_chars
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
@@ -133,6 +142,7 @@ class RateLimit(Stage):
             return
         tokens = ctx.prompt_tokens + ctx.completion_tokens - held.estimate if ctx.model else -held.estimate
         cost = cost_usd(ctx.model, ctx.usage())
+        cost -= held.reserved_usd  # the reservation is already in the spend
         try:
             task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
@@ -145,7 +155,55 @@ class RateLimit(Stage):
             for scope, spec in held.scopes:
                 if spec.tokens_per_minute and tokens:
                     await self.counters.add(f"tpm:{scope}:{held.minute}", tokens, 120)
-                if spec.daily_budget_usd is not None and cost > 0:
+                if spec.daily_budget_usd is not None and cost != 0:
                     await self.counters.add(f"spend:{scope}:{held.day}", cost, DAY_S)
         except Exception:
             log.warning("settling usage in the rate-limit store failed", exc_info=True)
+
+
+class ReserveBudget(Stage):
+    """Reserve the request's highest cost in every daily budget it counts against, right before the
+    provider: refused with 429 ``budget_exceeded`` when it does not fit (see the module docstring)."""
+
+    name = "reserve_budget"
+    toggle = "rate_limit"
+
+    def enabled(self) -> bool:
+        limits = self.gateway.config.limits
+        specs = [limits.default_key, *limits.keys.values(), *limits.teams.values()]
+        return limits.enabled and any(spec.daily_budget_usd is not None for spec in specs)
+
+    async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
+        held = ctx.limits
+        if held is None or ctx.model is None:
+            return None
+        body = ctx.body
+        most = body.get("max_completion_tokens") or body.get("max_tokens")
+        if not isinstance(most, int) or isinstance(most, bool) or most <= 0:
+            most = self.gateway.config.limits.reserve_output_tokens
+        most = min(most, max(0, ctx.model.context_window - held.estimate))
+        amount = cost_usd(ctx.model, Usage(held.estimate, most))
+        counters: Counters = self.gateway.counters
+        taken: list[str] = []
+        try:
+            for scope, spec in held.scopes:
+                if spec.daily_budget_usd is None:
+                    continue
+                key = f"spend:{scope}:{held.day}"
+                ok, _ = await counters.reserve(key, amount, spec.daily_budget_usd, DAY_S)
+                if not ok:
+                    for earlier in taken:  # what this request took in a wider scope goes back
+                        await counters.add(earlier, -amount, DAY_S)
+                    raise BudgetExceeded(
+                        f"{scope} has spent or reserved its daily budget of ${spec.daily_budget_usd:g}",
+                        headers={"retry-after": str(RateLimit.seconds_to_midnight())},
+                    )
+                taken.append(key)
+        except GatewayError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the store is down: budgets cannot be checked
+            log.warning("rate-limit store unavailable: %s", exc)
+            raise LimitsUnavailable("the rate-limit store is unavailable") from None
+        if taken:
+            ctx.limits = replace(held, reserved_usd=amount)
+        return None

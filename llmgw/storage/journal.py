@@ -69,8 +69,13 @@ class Journal:
                 os.close(fd)
         self._segment += 1
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path(self._segment), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # locked under a name the orphan scan does not match, then renamed: a gateway starting at this
+        # moment (another worker of `--workers N`) must never take a new, live journal for an orphan
+        path = self.path(self._segment)
+        hidden = path.with_name("." + path.name + ".new")
+        self._fd = os.open(hidden, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.replace(hidden, path)
         self._size = 0
         self._open[self._segment] = 0
 

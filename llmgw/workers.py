@@ -1,0 +1,195 @@
+"""``llmgw serve --workers N``: one listening socket, N worker processes, a small supervising parent.
+
+One Python process uses one core for requests. The parent binds the socket once and starts N
+workers (``python -m llmgw serve --worker-fd FD ...``, so each is a fresh interpreter: no fork of
+threads or open connections). Each worker runs its own event loop, gateway, providers and storage
+writer, and accepts connections on the shared socket; the kernel hands each new connection to one
+of them. The parent serves no request: it
+
+* restarts a worker that exits while the gateway is not stopping (a crash, the OOM killer, a
+  SIGKILL), and gives up when workers keep dying right after start (a broken config or port),
+* on SIGTERM or SIGINT sends one SIGTERM to every worker and waits: each worker stops accepting,
+  finishes its requests (``server.request_timeout_s``), and its writer drains every queued row to
+  the database or the dead-letter file before it exits. Workers run in their own process group,
+  so a Ctrl-C in a terminal reaches them once, through the parent,
+* keeps the Prometheus multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``), so one scrape of
+  ``/metrics`` on any worker reports every worker (see :mod:`llmgw.metrics`).
+
+What is shared between workers and what is per process is listed in docs/deploy.md ("One machine").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("llmgw.workers")
+
+#: a worker that dies sooner than this after its start counts as failing to start
+EARLY_DEATH_S = 10.0
+#: workers dying early this many times in a row: the parent gives up (exit 1) instead of looping
+MAX_EARLY_DEATHS = 5
+#: the worker's index (0..N-1) in its environment; ``/healthz`` reports it
+WORKER_ENV = "LLMGW_WORKER"
+#: the parent's pid in each worker's environment: a worker whose parent died exits
+PARENT_ENV = "LLMGW_WORKER_PARENT"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def worker_count(value: int | str) -> int:
+    """``auto`` is the number of cores this process may run on; otherwise a positive integer."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    count = int(value)
+    if count < 1:
+        raise ValueError("workers must be at least 1")
+    return count
+
+
+def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The listening socket every worker accepts on (``SO_REUSEADDR``: a restart does not wait
+    for TIME_WAIT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def exit_with_parent() -> None:
+    """In a worker: receive SIGTERM when the parent dies (Linux), and exit now if it already has."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        sys.exit(0)
+
+
+@dataclass
+class Worker:
+    index: int
+    proc: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    """Start ``count`` workers on ``sock``, restart the ones that die, stop them all on a signal."""
+
+    def __init__(self, count: int, sock: socket.socket, worker_args: list[str], grace_s: float) -> None:
+        self.count = count
+        self.sock = sock
+        self.worker_args = worker_args
+        self.grace_s = grace_s
+        self.workers: dict[int, Worker] = {}
+        self.stopping = False
+        self.early_deaths = 0
+        self.restarts = 0
+        self._own_metrics_dir: str | None = None
+        self.metrics_dir = ""
+
+    def _metrics_dir(self) -> str:
+        """The multiprocess metrics directory: the operator's (emptied of old files) or a private one."""
+        given = os.environ.get(METRICS_ENV)
+        if given:
+            Path(given).mkdir(parents=True, exist_ok=True)
+            for old in Path(given).glob("*.db"):  # values of a previous run would be added to this one's
+                old.unlink(missing_ok=True)
+            return given
+        self._own_metrics_dir = tempfile.mkdtemp(prefix="llmgw-metrics-")
+        return self._own_metrics_dir
+
+    def spawn(self, index: int) -> Worker:
+        fd = self.sock.fileno()
+        cmd = [sys.executable, "-m", "llmgw", "serve", *self.worker_args, "--worker-fd", str(fd)]
+        env = {**os.environ, WORKER_ENV: str(index), PARENT_ENV: str(os.getpid()), METRICS_ENV: self.metrics_dir}
+        # its own process group: a terminal's Ctrl-C reaches the parent only, which forwards one SIGTERM
+        proc = subprocess.Popen(cmd, pass_fds=(fd,), env=env, process_group=0)
+        log.info("worker %d started (pid %d)", index, proc.pid)
+        worker = Worker(index, proc)
+        self.workers[index] = worker
+        return worker
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if not self.stopping:
+            log.info("%s: stopping %d workers", signal.Signals(signum).name, len(self.workers))
+        self.stopping = True
+
+    def run(self) -> int:
+        self.metrics_dir = self._metrics_dir()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for index in range(self.count):
+                self.spawn(index)
+            status = self._watch()
+            self._stop_all()
+            return status
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.sock.close()
+            if self._own_metrics_dir:
+                shutil.rmtree(self._own_metrics_dir, ignore_errors=True)
+
+    def _watch(self) -> int:
+        """Restart dead workers until a signal asks to stop; 1 when workers cannot start."""
+        while not self.stopping:
+            time.sleep(0.1)  # signals interrupt nothing here: the flag is read every tick
+            for index, worker in list(self.workers.items()):
+                code = worker.proc.poll()
+                if code is None or self.stopping:
+                    continue
+                self._forget(worker)
+                lived = time.monotonic() - worker.started
+                self.early_deaths = self.early_deaths + 1 if lived < EARLY_DEATH_S else 0
+                if self.early_deaths >= MAX_EARLY_DEATHS:
+                    log.error("workers keep exiting right after start (last: status %s); giving up", code)
+                    return 1
+                log.warning("worker %d (pid %d) exited with status %s after %.1f s; starting another",
+                            index, worker.proc.pid, code, lived)  # fmt: skip
+                self.restarts += 1
+                if self.early_deaths:
+                    time.sleep(min(2.0, 0.2 * 2**self.early_deaths))  # back off a worker that fails at start
+                self.spawn(index)
+        return 0
+
+    def _forget(self, worker: Worker) -> None:
+        """A dead worker's live gauges leave the scrape (its counters stay: totals never go back)."""
+        with contextlib.suppress(Exception):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.proc.pid, self.metrics_dir)
+
+    def _stop_all(self) -> None:
+        """One SIGTERM each; wait for requests to finish and rows to drain; SIGKILL only past the grace."""
+        for worker in self.workers.values():
+            if worker.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        for worker in self.workers.values():
+            try:
+                worker.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("worker %d (pid %d) did not stop in %.0f s: killed", worker.index, worker.proc.pid,
+                          self.grace_s)  # fmt: skip
+                worker.proc.kill()
+                worker.proc.wait()
+            self._forget(worker)
