@@ -150,7 +150,7 @@ class Lexicon:
         """Whether ``general`` names a kind of which ``specific`` is one ("city" for "capital"):
         a question that says "capital" says "city" too. Up to ``steps`` hypernym links."""
         targets = self.synsets(general)
-        frontier = self.synsets(specific)
+        frontier: set[int] | frozenset[int] = self.synsets(specific)
         for _ in range(steps):
             frontier = set().union(*(self.hypernyms.get(s, ()) for s in frontier)) if frontier else set()
             if frontier & targets:
@@ -190,7 +190,7 @@ def lexicon() -> Lexicon:
 
 
 @lru_cache(maxsize=1)
-def _units():  # type: ignore[no-untyped-def]
+def _units():
     import pint
 
     return pint.UnitRegistry(cache_folder=None)

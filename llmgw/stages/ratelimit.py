@@ -175,7 +175,8 @@ class ReserveBudget(Stage):
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
         held = ctx.limits
-        if held is None or ctx.model is None:
+        counters = self.gateway.counters
+        if held is None or ctx.model is None or counters is None:
             return None
         body = ctx.body
         most = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -183,7 +184,6 @@ class ReserveBudget(Stage):
             most = self.gateway.config.limits.reserve_output_tokens
         most = min(most, max(0, ctx.model.context_window - held.estimate))
         amount = cost_usd(ctx.model, Usage(held.estimate, most))
-        counters: Counters = self.gateway.counters
         taken: list[str] = []
         try:
             for scope, spec in held.scopes:
