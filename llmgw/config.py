@@ -112,6 +112,9 @@ class OpenAIProviderConfig(ProviderConfigBase):
     max_retries: int = Field(2, ge=0)
     backoff_base_s: float = Field(0.1, ge=0)
     backoff_max_s: float = Field(2.0, ge=0)
+    responses: Literal["translate", "native"] = Field(
+        "translate", description="native: call the upstream's /responses endpoint instead of /chat/completions"
+    )
 
 
 @provider_type("llmgw.providers.bedrock:BedrockProvider")

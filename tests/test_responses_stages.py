@@ -159,3 +159,88 @@ def test_streamed_tool_call_from_bedrock(bedrock_gw: RunningGateway) -> None:  #
     assert [item.type for item in final.output] == ["message", "function_call"]
     assert final.output_text == "Let me check." and json.loads(final.output[1].arguments) == {"city": "Paris"}
     assert final.usage.input_tokens == 12 and final.usage.output_tokens == 7
+
+
+# --- an upstream that speaks Responses (``responses: native``) ------------------------------------
+
+
+@pytest.fixture()
+def native(make_gateway: Any, upstream: FakeUpstream, tmp_path: Any) -> Any:
+    def make(**overrides: Any) -> RunningGateway:
+        provider = {"type": "openai", "base_url": upstream.base_url, "responses": "native", "max_retries": 0}
+        model = {"provider": "resp", "upstream_id": "fake-r", "price": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
+                 "capabilities": ["chat", "streaming", "tools", "json_mode"]}  # fmt: skip
+        return make_gateway(providers={"resp": provider}, models={"native-model": model}, **overrides)
+
+    return make
+
+
+def test_native_upstream_gets_a_responses_request(native: Any, upstream: FakeUpstream) -> None:
+    gw = native()
+    response = gw.client().responses.create(
+        model="native-model", instructions="Be brief.", input="Hello", max_output_tokens=30,
+        tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        text={"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}},
+    )  # fmt: skip
+    assert response.output_text == "native: 2 items"
+    assert response.usage.input_tokens == 7 and response.usage.input_tokens_details.cached_tokens == 2
+    assert response.usage.output_tokens_details.reasoning_tokens == 1
+    assert upstream.paths[-1] == "/v1/responses"
+    assert upstream.requests[-1] == {
+        "model": "fake-r", "store": False, "max_output_tokens": 30,
+        "input": [{"type": "message", "role": "system", "content": "Be brief."},
+                  {"type": "message", "role": "user", "content": "Hello"}],
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}},
+    }  # fmt: skip
+    row = gw.rows()[0]
+    assert row["prompt_tokens"] == 7 and row["completion_tokens"] == 3
+
+
+def test_chat_clients_stream_from_a_native_upstream(native: Any, upstream: FakeUpstream) -> None:
+    gw = native()
+    chunks = list(gw.client().chat.completions.create(
+        model="native-model", messages=[{"role": "user", "content": "say hi back #echo"}], stream=True,
+        stream_options={"include_usage": True},
+    ))  # fmt: skip
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "say hi back #echo"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.prompt_tokens == 7
+    assert upstream.requests[-1]["stream"] is True and "stream_options" not in upstream.requests[-1]
+
+
+def test_native_function_call_round_trip_streamed(native: Any, upstream: FakeUpstream) -> None:
+    gw = native()
+    with gw.client().responses.stream(model="native-model", input="weather? #tool",
+                                      tools=[{"type": "function", "name": "get_weather"}]) as stream:  # fmt: skip
+        final = stream.get_final_response()
+    call = final.output[0]
+    assert call.type == "function_call" and call.call_id == "call_1" and json.loads(call.arguments) == {"city": "Paris"}
+    gw.client().responses.create(model="native-model", input=[
+        {"role": "user", "content": "weather?"}, call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}])  # fmt: skip
+    sent = upstream.requests[-1]["input"]
+    assert sent[1] == {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+                       "arguments": '{"city": "Paris"}'}  # fmt: skip
+    assert sent[2] == {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}
+
+
+def test_native_keeps_masking_and_restores_the_stream(native: Any, upstream: FakeUpstream, tmp_path: Any) -> None:
+    from tests.test_pii import POLICY
+
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(POLICY)
+    gw = native(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "s"})
+    evts = list(gw.client().responses.create(model="native-model", input=MESSAGE + " #echo", stream=True))
+    assert not [value for value in RAW.values() if value in json.dumps(upstream.requests[-1])]
+    assert evts[-1].type == "response.completed" and evts[-1].response.output_text == MESSAGE + " #echo"
+
+
+def test_a_native_upstream_error_is_classified(native: Any) -> None:
+    gw = native()
+    with pytest.raises(openai.RateLimitError):
+        gw.client().responses.create(model="native-model", input="hi #status:429")
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(model="native-model", messages=[{"role": "user", "content": "hi"}], n=2)
+    assert info.value.body["code"] == "unsupported_parameter" and info.value.body["param"] == "n"
