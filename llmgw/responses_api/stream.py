@@ -53,6 +53,7 @@ class ResponsesEvents:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.extra: dict[str, Any] | None = None
+        self.text_prefix = b""  # the open message's text delta event up to its sequence number
 
     def event(self, kind: str, **fields: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self.sequence, **fields}
@@ -94,9 +95,21 @@ class ResponsesEvents:
             out += self.event("response.output_item.added", output_index=self.message, item=item)
             out += self.event("response.content_part.added", item_id=item["id"], output_index=self.message,
                               content_index=0, part=output_text(""))  # fmt: skip
+            self.text_prefix = self.prefix("response.output_text.delta", item["id"], self.message, 0)
         self.texts.append(piece)
-        return out + self.event("response.output_text.delta", item_id=f"msg_{self.request_id}",
-                                output_index=self.message, content_index=0, delta=piece, logprobs=[])  # fmt: skip
+        return out + self.delta(self.text_prefix, piece, b',"logprobs":[]}\n\n')
+
+    def delta(self, prefix: bytes, piece: str, suffix: bytes) -> bytes:
+        """A delta event from its constant parts: the hot path, one per chunk, encodes only the piece."""
+        self.sequence += 1
+        return prefix + str(self.sequence - 1).encode() + b',"delta":' + _encode(piece) + suffix
+
+    def prefix(self, kind: str, item_id: str, output_index: int, content_index: int | None) -> bytes:
+        """``event: KIND`` and the event's JSON up to its sequence number, which is filled in per event."""
+        fields = f'"item_id":{_encode(item_id).decode()},"output_index":{output_index},'
+        if content_index is not None:
+            fields += f'"content_index":{content_index},'
+        return f'event: {kind}\ndata: {{"type":"{kind}",{fields}"sequence_number":'.encode()
 
     def call(self, call: dict[str, Any]) -> bytes:
         out = b""
@@ -108,6 +121,8 @@ class ResponsesEvents:
             state = self.calls[index] = {"output_index": len(self.items), "arguments": [],
                                          "item": function_call_item(self.request_id, index, call, "in_progress")}  # fmt: skip
             state["item"]["arguments"] = ""
+            state["prefix"] = self.prefix("response.function_call_arguments.delta", state["item"]["id"],
+                                          state["output_index"], None)  # fmt: skip
             self.items.append(state["item"])
             out += self.event("response.output_item.added", output_index=state["output_index"], item=state["item"])
         else:  # some upstreams send the id or name after the first piece
@@ -118,8 +133,7 @@ class ResponsesEvents:
         piece = function.get("arguments")
         if piece:
             state["arguments"].append(piece)
-            out += self.event("response.function_call_arguments.delta", item_id=state["item"]["id"],
-                              output_index=state["output_index"], delta=piece)  # fmt: skip
+            out += self.delta(state["prefix"], piece, b"}\n\n")
         return out
 
     # --- closing ----------------------------------------------------------------------------
