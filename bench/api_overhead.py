@@ -41,15 +41,19 @@ def added(results: dict[str, Any], phase: str, metric: str, q: str) -> float | N
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| phase | metric | chat p50 / p99 | responses p50 / p99 | added p50 | added p99 |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| phase | metric | chat p50 / p99 | responses p50 / p99 | added p50 | added p99 |",
+        "|---|---|---|---|---|---|",
+    ]
     for phase, metrics in (("seq", ("latency_ms",)), ("seq_stream", ("ttft_ms", "latency_ms"))):
         for metric in metrics:
             chat, resp = results["chat"][phase].get(metric, {}), results["responses"][phase].get(metric, {})
             if not chat or not resp:
                 continue
+            p50, p99 = added(results, phase, metric, "p50"), added(results, phase, metric, "p99")
             rows.append(
-                f"| {phase} | {metric} | {chat['p50']:.3f} / {chat['p99']:.3f} ms | {resp['p50']:.3f} / {resp['p99']:.3f} ms"
-                f" | {added(results, phase, metric, 'p50'):+.3f} ms | {added(results, phase, metric, 'p99'):+.3f} ms |"
+                f"| {phase} | {metric} | {chat['p50']:.3f} / {chat['p99']:.3f} ms"
+                f" | {resp['p50']:.3f} / {resp['p99']:.3f} ms | {p50:+.3f} ms | {p99:+.3f} ms |"
             )
     return "\n".join(rows)
 
@@ -124,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         load_out = logdir / "load.json"
         load = [sys.executable, "-m", "bench.load", "--phases", "seq,seq_stream", "--out", str(load_out),
                 "--seq-n", str(args.seq_n), "--seq-block", "250", "--warmup", "100", "--chunks", str(args.chunks),
-                "--api", "responses=responses", "--pid", f"llmgw={gateway.pid}", "--pid", f"upstream={upstream.pid}"]  # fmt: skip
+                "--api", "responses=responses",
+                "--pid", f"llmgw={gateway.pid}", "--pid", f"upstream={upstream.pid}"]  # fmt: skip
         for name in ("chat", "responses"):
             load += ["--target", f"{name}={gateway.url}", "--model", f"{name}={procs.MODEL}",
                      "--key", f"{name}={procs.GATEWAY_KEY}"]  # fmt: skip
@@ -140,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         "llmgw_newest_source": newest_source(),
         "params": {"seq_n": args.seq_n, "chunks": args.chunks, "seq_block": 250},
         "results": results,
-        "added_p50_ms": {"seq": added(results, "seq", "latency_ms", "p50"),
-                         "seq_stream_ttft": added(results, "seq_stream", "ttft_ms", "p50"),
-                         "seq_stream_whole": added(results, "seq_stream", "latency_ms", "p50")},  # fmt: skip
+        "added_p50_ms": {
+            "seq": added(results, "seq", "latency_ms", "p50"),
+            "seq_stream_ttft": added(results, "seq_stream", "ttft_ms", "p50"),
+            "seq_stream_whole": added(results, "seq_stream", "latency_ms", "p50"),
+        },
     }
     if args.micro:
         report["micro_us"] = micro(args.chunks)

@@ -105,8 +105,13 @@ def test_function_call_round_trip(gw: RunningGateway, upstream: FakeUpstream, st
     )  # fmt: skip
     assert second.output_text == "echo: 4 messages"
     messages = upstream.requests[-1]["messages"]
-    assert messages[1] == {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+    assert messages[1] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+        ],
+    }
     assert messages[2] == {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'}
 
 

@@ -140,7 +140,9 @@ def test_the_cache_answers_each_api_in_its_own_shape(make_gateway: Any, tmp_path
 
 def test_served_by_bedrock_through_converse(bedrock_gw: RunningGateway) -> None:  # noqa: F811
     provider = bedrock_gw.gateway.providers["aws"]
-    sent = on_send(provider, "Converse", [(200, {"content-type": "application/json"}, Raw([json.dumps(CONVERSE).encode()]))])
+    sent = on_send(
+        provider, "Converse", [(200, {"content-type": "application/json"}, Raw([json.dumps(CONVERSE).encode()]))]
+    )
     response = bedrock_gw.client().responses.create(
         model="claude", instructions="Be French.", input="Hello", max_output_tokens=50
     )

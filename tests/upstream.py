@@ -238,8 +238,9 @@ class FakeUpstream:
                  "output_tokens_details": {"reasoning_tokens": 1}, "total_tokens": 10}  # fmt: skip
         if "tool" in d:
             call = tool_call()
-            item: dict[str, Any] = {"type": "function_call", "id": "fc_up", "call_id": call["id"], "status": "completed",
-                                    "name": call["function"]["name"], "arguments": call["function"]["arguments"]}  # fmt: skip
+            item: dict[str, Any] = {"type": "function_call", "id": "fc_up", "call_id": call["id"],
+                                    "status": "completed", "name": call["function"]["name"],
+                                    "arguments": call["function"]["arguments"]}  # fmt: skip
         else:
             item = {"type": "message", "id": "msg_up", "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": answer, "annotations": []}]}  # fmt: skip

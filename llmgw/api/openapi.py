@@ -181,7 +181,11 @@ def describe_deployment(schemas: dict[str, Any], config: Config) -> None:
     for name, model in config.models.items():
         by_kind.setdefault(model.kind, []).append(name)
     chat_names = sorted({*by_kind["chat"], *config.routing.aliases, *ALIASES})
-    kinds = (("ChatRequest", chat_names), ("ResponsesRequest", chat_names), ("EmbeddingsRequest", sorted(by_kind["embedding"])))
+    kinds = (
+        ("ChatRequest", chat_names),
+        ("ResponsesRequest", chat_names),
+        ("EmbeddingsRequest", sorted(by_kind["embedding"])),
+    )
     for struct, names in kinds:
         if struct in schemas and names:
             schemas[struct]["properties"]["model"] = {"type": "string", "enum": names}

@@ -92,8 +92,8 @@ def to_response(completion: dict[str, Any], request: dict[str, Any], request_id:
         output.append(message_item(request_id, text, refusal))
     for i, call in enumerate(message.get("tool_calls") or ()):
         output.append(function_call_item(request_id, i, call))
-    response.update(status=status, incomplete_details=incomplete, output=output, usage=usage_of(completion.get("usage")),
-                    completed_at=time.time())  # fmt: skip
+    usage = usage_of(completion.get("usage"))
+    response.update(status=status, incomplete_details=incomplete, output=output, usage=usage, completed_at=time.time())
     if "llmgw" in completion:  # retrieval's sources, as on chat
         response["llmgw"] = completion["llmgw"]
     return response

@@ -118,8 +118,8 @@ class ResponsesEvents:
         state = self.calls.get(index)
         if state is None:
             out += self.close_message()  # the text before a call is complete
-            state = self.calls[index] = {"output_index": len(self.items), "arguments": [],
-                                         "item": function_call_item(self.request_id, index, call, "in_progress")}  # fmt: skip
+            item = function_call_item(self.request_id, index, call, "in_progress")
+            state = self.calls[index] = {"output_index": len(self.items), "arguments": [], "item": item}
             state["item"]["arguments"] = ""
             state["prefix"] = self.prefix("response.function_call_arguments.delta", state["item"]["id"],
                                           state["output_index"], None)  # fmt: skip

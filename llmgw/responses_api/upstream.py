@@ -25,9 +25,10 @@ from llmgw.usage import malformed
 SAME_NAME = ("model", "temperature", "top_p", "metadata", "user", "parallel_tool_calls", "safety_identifier",
              "prompt_cache_key", "service_tier", "stream")  # fmt: skip
 #: chat fields a Responses upstream has no use for (usage is always in ``response.completed``)
-DROPPED = frozenset({"messages", "stream_options", "max_tokens", "max_completion_tokens", "tools", "tool_choice",
-                     "response_format", "reasoning_effort", "verbosity", "store", "n", "stop", "logprobs",
-                     "top_logprobs", "seed", "logit_bias", "presence_penalty", "frequency_penalty", "llmgw"})  # fmt: skip
+DROPPED = frozenset({"messages", "stream_options", "max_tokens", "max_completion_tokens", "tools",
+                     "tool_choice", "response_format", "reasoning_effort", "verbosity", "store", "n", "stop",
+                     "logprobs", "top_logprobs", "seed", "logit_bias", "presence_penalty", "frequency_penalty",
+                     "llmgw"})  # fmt: skip
 FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -146,16 +147,18 @@ def completion_of(response: Any) -> dict[str, Any]:
                 elif part.get("type") == "refusal":
                     refusal = part.get("refusal")
         elif item.get("type") == "function_call":
-            calls.append({"id": item.get("call_id"), "type": "function",
-                          "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""}})  # fmt: skip
+            function = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
+            calls.append({"id": item.get("call_id"), "type": "function", "function": function})
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
     if refusal:
         message["refusal"] = refusal
     choice = {"index": 0, "message": message, "finish_reason": finish_reason(response, bool(calls))}
-    return {"object": "chat.completion", "created": int(response.get("created_at") or 0),
-            "model": response.get("model"), "choices": [choice], "usage": chat_usage(response.get("usage"))}  # fmt: skip
+    usage = chat_usage(response.get("usage"))
+    created = int(response.get("created_at") or 0)
+    return {"object": "chat.completion", "created": created, "model": response.get("model"), "choices": [choice],
+            "usage": usage}  # fmt: skip
 
 
 async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -180,10 +183,10 @@ async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict
             yield chunk({"tool_calls": [{"index": index, "id": item.get("call_id"), "type": "function",
                                          "function": {"name": item.get("name"), "arguments": ""}}]})  # fmt: skip
         elif kind == "response.function_call_arguments.delta":
-            index = calls.get(event.get("output_index", -1))
-            if index is None:
+            known = calls.get(event.get("output_index", -1))
+            if known is None:
                 raise malformed("function-call arguments for an item never added")
-            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": str(event.get("delta") or "")}}]})
+            yield chunk({"tool_calls": [{"index": known, "function": {"arguments": str(event.get("delta") or "")}}]})
         elif kind in ("response.completed", "response.incomplete"):
             response = event.get("response") or {}
             yield chunk({}, finish_reason(response, bool(calls)))
