@@ -131,7 +131,7 @@ class Pipeline:
                 chunks = replay_as_chunks(early) if early is not None else await self.open_stream(ctx)
                 for stage in route.stream_stages:
                     chunks = stage.stream(ctx, chunks)
-                return self.sse(ctx, chunks, route, events or ChatEvents(ctx.client_wants_usage))
+                return self.sse(ctx, chunks, route, events)
 
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
@@ -325,13 +325,16 @@ class Pipeline:
     # --- answering the client ----------------------------------------------------------------
 
     async def sse(
-        self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline, events: StreamEvents
+        self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline, events: StreamEvents | None = None
     ) -> AsyncIterator[bytes]:
-        """Encode chunks as SSE. An error mid-stream ends with an error event, never a clean end.
+        """Encode chunks as SSE in the client's API (``events``; chat's own when None). An error
+        mid-stream ends with an error event, never a clean end.
 
         The row is queued before the last event goes out, as for a non-streamed answer: when the
         client has seen the end of its stream, the request's row is already queued for the log.
         """
+        if events is None:
+            events = ChatEvents(ctx.client_wants_usage)
         try:
             async for chunk in chunks:
                 data = events.chunk(chunk)
