@@ -243,3 +243,16 @@ def test_no_value_in_any_field_is_a_500(gw: RunningGateway) -> None:
                 assert response.status_code < 500, (field, value, response.text)
                 if response.status_code >= 400:
                     assert response.json()["error"]["message"], (field, value)
+
+
+def test_translated_fields_pass_the_strict_unknown_fields_rule(make_gateway, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
+    gw = make_gateway(server={"unknown_fields": "reject"})
+    gw.client().responses.create(
+        model="test-model", input="hi", text={"verbosity": "low"}, reasoning={"effort": "low"},
+        safety_identifier="s-1", prompt_cache_key="k", service_tier="auto",
+    )  # fmt: skip
+    sent = upstream.requests[-1]
+    assert sent["verbosity"] == "low" and sent["reasoning_effort"] == "low" and sent["safety_identifier"] == "s-1"
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().responses.create(model="test-model", input="hi", extra_body={"top_k": 5})
+    assert info.value.body["code"] == "unknown_parameter" and info.value.body["param"] == "top_k"
