@@ -116,6 +116,13 @@ class OpenAIProviderConfig(ProviderConfigBase):
         "translate", description="native: call the upstream's /responses endpoint instead of /chat/completions"
     )
 
+    @model_validator(mode="after")
+    def _native_is_not_azure(self) -> OpenAIProviderConfig:
+        # Azure serves the Responses API outside the per-deployment paths this provider builds
+        if self.azure and self.responses == "native":
+            raise ValueError("responses: native is not supported with azure: true")
+        return self
+
 
 @provider_type("llmgw.providers.bedrock:BedrockProvider")
 class BedrockProviderConfig(ProviderConfigBase):

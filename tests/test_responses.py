@@ -47,6 +47,15 @@ def test_non_streamed_response(gw: RunningGateway, upstream: FakeUpstream) -> No
     assert row["api"] == "responses" and row["endpoint"] == "responses" and row["status"] == "ok"
     assert row["user"] == "u-7" and row["completion_tokens"] == 4
     assert row["cost_usd"] == pytest.approx((row["prompt_tokens"] * 1.0 + 4 * 2.0) / 1e6)
+    assert float(raw.headers["x-llmgw-cost-usd"]) == pytest.approx(row["cost_usd"])
+
+
+def test_native_is_refused_with_azure() -> None:
+    from llmgw.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="responses: native is not supported with azure"):
+        parse_config({"providers": {"az": {"type": "openai", "base_url": "https://x", "azure": True,
+                                           "responses": "native"}}}, env={})  # fmt: skip
 
 
 def test_chat_rows_say_chat(gw: RunningGateway) -> None:
