@@ -265,3 +265,24 @@ def test_translated_fields_pass_the_strict_unknown_fields_rule(make_gateway, ups
     with pytest.raises(openai.BadRequestError) as info:
         gw.client().responses.create(model="test-model", input="hi", extra_body={"top_k": 5})
     assert info.value.body["code"] == "unknown_parameter" and info.value.body["param"] == "top_k"
+
+
+def test_text_after_a_tool_call_is_a_message_of_its_own() -> None:
+    """Rare upstreams write text after a call: it opens a second message, never touches a closed item."""
+    from llmgw.responses_api.stream import ResponsesEvents
+
+    events = ResponsesEvents({"model": "m", "input": "x"}, "r")
+    delta = [{"index": 0, "delta": {"content": "A"}}]
+    call = [
+        {"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}]}}
+    ]
+    out = b"".join(events.chunk({"choices": c}) for c in (delta, call, [{"index": 0, "delta": {"content": "B"}}]))
+    out += events.end()
+    parsed = [json.loads(line[6:]) for line in out.decode().splitlines() if line.startswith("data: ")]
+    assert [e["sequence_number"] for e in parsed] == list(range(len(parsed)))
+    final = parsed[-1]["response"]
+    assert [(i["type"], i["id"]) for i in final["output"]] == [("message", "msg_r"), ("function_call", "fc_r_0"),
+                                                             ("message", "msg_r_2")]  # fmt: skip
+    assert [i["content"][0]["text"] for i in final["output"] if i["type"] == "message"] == ["A", "B"]
+    done = [e["item"]["id"] for e in parsed if e["type"] == "response.output_item.done"]
+    assert sorted(done) == ["fc_r_0", "msg_r", "msg_r_2"]

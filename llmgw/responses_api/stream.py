@@ -88,9 +88,11 @@ class ResponsesEvents:
 
     def text(self, piece: str) -> bytes:
         out = b""
-        if self.message is None:
-            self.message = len(self.items)
-            item = message_item(self.request_id, None, None, status="in_progress")
+        if self.message is None or self.items[self.message]["status"] != "in_progress":
+            # a message, or (rare: text after a tool call) another one with an id of its own
+            suffix = "" if self.message is None else f"_{len(self.items)}"
+            self.message, self.texts = len(self.items), []
+            item = message_item(self.request_id + suffix, None, None, status="in_progress")
             self.items.append(item)
             out += self.event("response.output_item.added", output_index=self.message, item=item)
             out += self.event("response.content_part.added", item_id=item["id"], output_index=self.message,
