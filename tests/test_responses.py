@@ -286,3 +286,14 @@ def test_text_after_a_tool_call_is_a_message_of_its_own() -> None:
     assert [i["content"][0]["text"] for i in final["output"] if i["type"] == "message"] == ["A", "B"]
     done = [e["item"]["id"] for e in parsed if e["type"] == "response.output_item.done"]
     assert sorted(done) == ["fc_r_0", "msg_r", "msg_r_2"]
+
+
+def test_gateway_options_in_the_body_and_headers(gw: RunningGateway, upstream: FakeUpstream) -> None:
+    client = gw.client()
+    with pytest.raises(openai.PermissionDeniedError):  # the narrow route allows only other-model
+        client.responses.create(model="test-model", input="hi", extra_body={"llmgw": {"route": "narrow"}})
+    raw = client.responses.with_raw_response.create(
+        model="other-model", input="hi", extra_headers={"x-llmgw-route": "narrow"}
+    )
+    assert raw.headers["x-llmgw-route"] == "narrow" and raw.parse().model == "other-model"
+    assert "llmgw" not in upstream.requests[-1]
