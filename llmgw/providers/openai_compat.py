@@ -194,7 +194,7 @@ class OpenAICompatProvider(ProviderBase):
                 decoded = responses.completion_of(decoded)
             return shape.completion(decoded)
 
-        return await self._retrying(call, attempt)  # type: ignore[no-any-return]
+        return await self._retrying(call, attempt)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         path, content = self._request(call)
@@ -219,7 +219,7 @@ class OpenAICompatProvider(ProviderBase):
             raise classify_transport(exc) from exc
         finally:
             response.release()
-        return _decode(payload)  # type: ignore[no-any-return]
+        return _decode(payload)
 
 
 async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
