@@ -297,3 +297,13 @@ def test_gateway_options_in_the_body_and_headers(gw: RunningGateway, upstream: F
     )
     assert raw.headers["x-llmgw-route"] == "narrow" and raw.parse().model == "other-model"
     assert "llmgw" not in upstream.requests[-1]
+
+
+def test_ignored_fields_never_reach_the_upstream(gw: RunningGateway, upstream: FakeUpstream) -> None:
+    from llmgw.responses_api.request import IGNORED
+
+    body = {"store": True, "include": ["reasoning.encrypted_content"], "truncation": "auto", "max_tool_calls": 3,
+            "stream_options": {"include_obfuscation": False}, "top_logprobs": 2}  # fmt: skip
+    assert set(body) == IGNORED
+    gw.client().responses.create(model="test-model", input="hi", extra_body=body)
+    assert not IGNORED & set(upstream.requests[-1])

@@ -37,7 +37,8 @@ import msgspec
 from llmgw.errors import InvalidRequest, clip
 from llmgw.schemas import PositiveInt, Unit, validate
 
-#: Responses fields with no meaning for the internal request: accepted, never forwarded.
+#: Responses fields with no meaning for the internal request: accepted, never forwarded (being
+#: fields of :class:`ResponsesRequest`, the unknown-field pass-through skips them too).
 IGNORED = frozenset({"store", "include", "truncation", "max_tool_calls", "stream_options", "top_logprobs"})
 #: fields forwarded under the same name
 SAME_NAME = ("temperature", "top_p", "metadata", "user", "parallel_tool_calls", "safety_identifier",
