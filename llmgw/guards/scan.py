@@ -73,6 +73,10 @@ def arguments_items(where: str, function: dict[str, Any], items: list[Item]) -> 
         items.extend(Item(f"{where}{v.path}", "assistant", v.text, v.set) for v in values)
 
 
+def _set_name(message: dict[str, Any], value: str) -> None:
+    message["name"] = value.replace("<", "").replace(">", "")
+
+
 def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user: bool = False) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it: messages (content, names,
     tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
@@ -84,7 +88,7 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
         first = len(items)
         content = message.get("content")
         if isinstance(content, str):
-            setter = partial(setitem, message, "content")
+            setter: Callable[[str], Any] = partial(setitem, message, "content")
             values = json_strings(content, setter) if source == "tool" else None
             if values is None:
                 items.append(Item(f"messages[{i}].content", source, content, setter))
@@ -106,7 +110,7 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
                 arguments_items(f"messages[{i}].{at}.arguments", function, items)
         if isinstance(message.get("name"), str):
             # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
-            setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
+            setter = partial(_set_name, message)
             items.append(Item(f"messages[{i}].name", FIELD, message["name"], setter))
         _strings(message, f"messages[{i}]", FIELD, items, skip=MESSAGE_KEYS)
         if i in templated:
