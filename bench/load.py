@@ -11,6 +11,10 @@ Phases (``--phases``, comma-separated, run in this order for every target):
 * ``tput_stream``: the same with streams; streams/s, TTFT and whole-stream time.
 * ``mixed``: like ``tput``, half the workers streaming (used by the SIGTERM test).
 
+``--api NAME=responses`` sends that target OpenAI Responses bodies to ``/responses`` (the same
+question and output cap) instead of chat bodies to ``/chat/completions``: two targets on the same
+gateway, one per API, measure what the Responses translation adds (``bench.api_overhead``).
+
 Every phase also reports CPU use (% of one core) of each ``--pid NAME=PID`` process tree and of
 the load generator itself, read from /proc. Example::
 
@@ -47,13 +51,21 @@ class Target:
     url: str
     model: str = "bench"
     key: str | None = None
+    api: str = "chat"  # or "responses"
+
+    @property
+    def path(self) -> str:
+        return "/responses" if self.api == "responses" else "/chat/completions"
 
     def body(self, stream: bool) -> bytes:
+        question = "Say something, about fifty tokens long."
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": "Say something, about fifty tokens long."}],
+            "messages": [{"role": "user", "content": question}],
             "max_tokens": 64,
         }
+        if self.api == "responses":
+            body = {"model": self.model, "input": question, "max_output_tokens": 64}
         if stream:
             body["stream"] = True
         return json.dumps(body).encode()
@@ -133,21 +145,23 @@ async def one_request(session: aiohttp.ClientSession, target: Target, body: byte
     start = time.perf_counter()
     code = ""
     try:
-        async with session.post(target.url + "/chat/completions", data=body, headers=target.headers()) as r:
+        async with session.post(target.url + target.path, data=body, headers=target.headers()) as r:
             code = str(r.status)
             if not stream or r.status != 200:
                 payload = await r.read()
-                bad = r.status == 200 and b'"choices"' not in payload
+                bad = r.status == 200 and (b'"output"' if target.api == "responses" else b'"choices"') not in payload
                 return Sample("bad_body" if bad else code, time.perf_counter() - start)
             ttft: float | None = None
-            events, tail = 0, b""
+            events, tail, ended = 0, b"", False
+            end_mark = b"event: response.completed" if target.api == "responses" else b"[DONE]"
             async for piece in r.content.iter_any():
                 if ttft is None and b"data:" in piece:
                     ttft = time.perf_counter() - start
                 events += (tail + piece).count(b"data: ")
-                tail = (tail + piece)[-8:]
+                ended = ended or end_mark in tail + piece
+                tail = (tail + piece)[-32:]
             total = time.perf_counter() - start
-            return Sample("200" if b"[DONE]" in tail else "no_done", total, ttft, events)
+            return Sample("200" if ended else "no_done", total, ttft, events)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         status = f"{code}+{type(exc).__name__}" if code else type(exc).__name__
         return Sample(status, time.perf_counter() - start)
@@ -290,7 +304,9 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     urls = parse_pairs(args.target, "--target")
     models, keys = parse_pairs(args.model, "--model"), parse_pairs(args.key, "--key")
-    targets = [Target(n, u.rstrip("/"), models.get(n, args.default_model), keys.get(n)) for n, u in urls.items()]
+    apis = parse_pairs(args.api, "--api")
+    targets = [Target(n, u.rstrip("/"), models.get(n, args.default_model), keys.get(n), apis.get(n, "chat"))
+               for n, u in urls.items()]  # fmt: skip
     pids = {name: int(pid) for name, pid in parse_pairs(args.pid, "--pid").items()}
     cpu = CpuWatch(pids)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
@@ -323,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], help="NAME=MODEL for that target")
     p.add_argument("--key", action="append", default=[], help="NAME=API_KEY for that target")
     p.add_argument("--pid", action="append", default=[], help="NAME=PID: report CPU of this process tree")
+    p.add_argument("--api", action="append", default=[], help="NAME=responses: that target speaks the Responses API")
     p.add_argument("--default-model", default="bench")
     p.add_argument("--phases", default="seq,seq_stream,tput,tput_stream")
     p.add_argument("--seq-n", type=int, default=1000, help="sequential requests per target")

@@ -18,7 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from llmgw.api import admin, embeddings, feedback, models
+from llmgw.api import admin, embeddings, feedback, models, responses
 from llmgw.api.common import JSON, client_of, gateway_of, json_response
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
@@ -121,6 +121,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             chat_completions,
+            responses.create_response,
             models.list_models,
             models.get_model,
             embeddings.create_embeddings,

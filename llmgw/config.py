@@ -121,6 +121,16 @@ class OpenAIProviderConfig(ProviderConfigBase):
     max_retries: int = Field(2, ge=0)
     backoff_base_s: float = Field(0.1, ge=0)
     backoff_max_s: float = Field(2.0, ge=0)
+    responses: Literal["translate", "native"] = Field(
+        "translate", description="native: call the upstream's /responses endpoint instead of /chat/completions"
+    )
+
+    @model_validator(mode="after")
+    def _native_is_not_azure(self) -> OpenAIProviderConfig:
+        # Azure serves the Responses API outside the per-deployment paths this provider builds
+        if self.azure and self.responses == "native":
+            raise ValueError("responses: native is not supported with azure: true")
+        return self
 
 
 @provider_type("llmgw.providers.bedrock:BedrockProvider")

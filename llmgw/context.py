@@ -87,6 +87,9 @@ class RequestContext:
     options: GatewayOptions
     headers: dict[str, str]
     client: str | None = None  # the peer's address: failed authentications are limited per client
+    #: the API the client spoke (chat, embeddings, messages, responses): its body is translated to
+    #: the internal chat shape before parsing, and its answer rendered back in its own shape
+    api: str = "chat"
     route_name: str = "default"
     route: RouteConfig | None = None
     key: KeyInfo | None = None

@@ -1,7 +1,7 @@
 """The pipeline: the stages a chat or embeddings request travels through, in order.
 
-    authenticate → parse → tool allow-list → rate limit → render template → input guards → plan
-    → cache lookup → retrieve → select model → reserve budget → call provider → tool calls offered?
+    authenticate → translate → parse → tool allow-list → rate limit → render template → input guards
+    → plan → cache lookup → retrieve → select model → reserve budget → call provider → tool calls offered?
     → output guards → attach sources → cache store → audit log
 
     embeddings: authenticate → parse → select model → call provider → audit log
@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
@@ -42,6 +42,7 @@ from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectEmbeddingModel, SelectModel
 from llmgw.stages.template import RenderTemplate
 from llmgw.stages.tools import ToolAllowList, ToolCalls
+from llmgw.stages.translate import TranslateRequest
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
 from llmgw.usage import read_usage, replay_as_chunks
@@ -54,7 +55,7 @@ log = logging.getLogger("llmgw.pipeline")
 T = TypeVar("T")
 
 #: Before the route is known: who is calling, and what are they asking for.
-FRONT: tuple[type[Stage], ...] = (Authenticate, ParseRequest)
+FRONT: tuple[type[Stage], ...] = (Authenticate, TranslateRequest, ParseRequest)
 #: Before the provider, on the chosen route.
 BEFORE_PROVIDER: tuple[type[Stage], ...] = (
     ToolAllowList,  # a tool the key or route may not use is refused before anything is spent
@@ -108,8 +109,14 @@ class Pipeline:
         self.embedding_stages = [cls(gateway) for cls in EMBEDDINGS]
         self.embedding_done = [cls(gateway) for cls in EMBEDDINGS_DONE]
 
-    async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
-        """Run a chat request: a completion dict, or an iterator of SSE bytes for a stream."""
+    async def chat(
+        self, ctx: RequestContext, events: StreamEvents | None = None
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        """Run a chat request: a completion dict, or an iterator of SSE bytes for a stream.
+
+        ``events`` encodes the stream in the client's API (chat's own chunks when None); a
+        non-streamed completion is the caller's to render.
+        """
         route: RoutePipeline | None = None
         try:
             for stage in self.front:
@@ -127,7 +134,7 @@ class Pipeline:
                 chunks = replay_as_chunks(early) if early is not None else await self.open_stream(ctx)
                 for stage in route.stream_stages:
                     chunks = stage.stream(ctx, chunks)
-                return self.sse(ctx, chunks, route)
+                return self.sse(ctx, chunks, route, events)
 
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
@@ -321,28 +328,30 @@ class Pipeline:
 
     # --- answering the client ----------------------------------------------------------------
 
-    async def sse(self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline) -> AsyncIterator[bytes]:
-        """Encode chunks as SSE. An error mid-stream ends with an error event, never a clean end.
+    async def sse(
+        self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline, events: StreamEvents | None = None
+    ) -> AsyncIterator[bytes]:
+        """Encode chunks as SSE in the client's API (``events``; chat's own when None). An error
+        mid-stream ends with an error event, never a clean end.
 
         The row is queued before the last event goes out, as for a non-streamed answer: when the
         client has seen the end of its stream, the request's row is already queued for the log.
         """
-        wants_usage = ctx.client_wants_usage
+        if events is None:
+            events = ChatEvents(ctx.client_wants_usage)
         try:
             async for chunk in chunks:
-                if not wants_usage and "usage" in chunk:
-                    if not chunk.get("choices"):
-                        continue
-                    del chunk["usage"]
-                yield encode_event(chunk)
-            last = DONE
+                data = events.chunk(chunk)
+                if data:
+                    yield data
+            last = events.end()
         except GatewayError as exc:
             self.fail(ctx, exc, http_status=200)
-            last = exc_event(exc, ctx)
+            last = events.error(exc, ctx.request_id)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback by internal_error
             err = internal_error(ctx, exc, "while streaming")
             self.fail(ctx, err, http_status=200)
-            last = exc_event(err, ctx)
+            last = events.error(err, ctx.request_id)
         except BaseException:
             ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
             raise
@@ -387,7 +396,33 @@ def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> Gate
     return GatewayError(f"internal error{f' {where}' if where else ''}: {type(exc).__name__}")
 
 
-def exc_event(exc: GatewayError, ctx: RequestContext) -> bytes:
-    body = exc.body()
-    body["error"]["request_id"] = ctx.request_id
-    return encode_event(body)
+class StreamEvents(Protocol):
+    """How a stream is written in the client's API: each internal chunk, the clean end, a failure."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes: ...
+    def end(self) -> bytes: ...
+    def error(self, exc: GatewayError, request_id: str) -> bytes: ...
+
+
+class ChatEvents:
+    """Chat Completions' own stream: the chunks as they are, ``[DONE]``, an error object."""
+
+    __slots__ = ("wants_usage",)
+
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if not self.wants_usage and "usage" in chunk:
+            if not chunk.get("choices"):
+                return b""
+            del chunk["usage"]
+        return encode_event(chunk)
+
+    def end(self) -> bytes:
+        return DONE
+
+    def error(self, exc: GatewayError, request_id: str) -> bytes:
+        body = exc.body()
+        body["error"]["request_id"] = request_id
+        return encode_event(body)

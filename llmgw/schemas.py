@@ -82,6 +82,13 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
     user: str | None = None
     metadata: dict[str, str] | None = None
     store: bool | None = None
+    # OpenAI's newer chat fields (also what /v1/responses translates reasoning, text.verbosity and
+    # its identifiers to): known, so that server.unknown_fields: reject lets them through
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    service_tier: str | None = None
     llmgw: dict[str, Any] | None = None
 
 

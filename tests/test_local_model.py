@@ -90,6 +90,23 @@ def test_a_request_without_max_tokens_stops_at_the_default_cap(local_gw: Running
     assert longer.usage.completion_tokens > GEMMA_CAP
 
 
+def test_the_responses_api_on_the_embedded_model(local_gw: RunningGateway) -> None:
+    """``client.responses`` against the model ``llmgw serve`` runs out of the box, streamed and not."""
+    client = local_gw.client()
+    ask = {"model": "smollm2-135m-instruct", "input": "What is the capital of France?", "temperature": 0}
+    response = client.responses.create(**ask, max_output_tokens=32)
+    assert "Paris" in response.output_text and response.status in ("completed", "incomplete")
+    assert response.usage.output_tokens > 0 and response.model == "smollm2-135m-instruct"
+    with client.responses.stream(**ask, max_output_tokens=32) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == final.output_text and "Paris" in final.output_text
+    # a cut answer is incomplete, with the reason
+    short = client.responses.create(model="gemma-3-270m", input="A very long story. Once upon a time", temperature=0)
+    assert short.status == "incomplete" and short.incomplete_details.reason == "max_output_tokens"
+    assert short.usage.output_tokens == GEMMA_CAP
+
+
 def test_readiness_reports_both_local_servers(local_gw: RunningGateway) -> None:
     import httpx
 

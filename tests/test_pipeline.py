@@ -14,6 +14,7 @@ import pytest
 from llmgw.context import RequestContext
 from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.options import GatewayOptions
+from llmgw.responses_api.stream import ResponsesEvents
 from llmgw.stages.cache import CacheLookup
 from tests.conftest import RunningGateway
 from tests.upstream import FakeUpstream
@@ -106,8 +107,9 @@ def test_error_responses_carry_request_id_and_model(gw: RunningGateway) -> None:
     assert gw.rows()[0]["id"] == request_id
 
 
+@pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize("fails", [False, True], ids=["clean end", "error mid-stream"])
-def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: bool) -> None:
+def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: bool, api: str) -> None:
     """The client may query the audit log the moment its stream ends: the row must be queued by then."""
     finished: list[str] = []
     done_stage = SimpleNamespace(name="recorder", done=lambda ctx: finished.append(ctx.status))
@@ -121,12 +123,14 @@ def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: boo
 
     async def read() -> list[tuple[bytes, int]]:
         seen = []
-        async for event in gw.gateway.pipeline.sse(ctx, chunks(), route):
+        events = ResponsesEvents({"model": "m"}, "r1") if api == "responses" else None
+        async for event in gw.gateway.pipeline.sse(ctx, chunks(), route, events):
             seen.append((event, len(finished)))  # how many times done() had run when this event left
         return seen
 
     seen = asyncio.run(read())
     assert [n for _, n in seen] == [0, 1], "done() runs once, after the content and before the last event"
     last = seen[-1][0]
-    assert (b"upstream_rate_limited" in last) if fails else (last == b"data: [DONE]\n\n")
+    clean_end = b"data: [DONE]\n\n" if api == "chat" else b"event: response.completed\n"
+    assert (b"upstream_rate_limited" in last) if fails else clean_end in last
     assert finished == ["error" if fails else "ok"]

@@ -26,6 +26,11 @@ gateway exactly as a client would:
 
 Every request body and whether the client went away mid-stream are recorded.
 
+``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
+answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
+``#tool``: a ``get_weather`` function call; ``#status:N``: that error status), streamed with the
+Responses event types when asked, and records its bodies like the chat endpoint.
+
 ``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
 input holding a word of ``FakeUpstream.flag_words`` is flagged (``violence`` 0.97, else 0.01);
 ``#mod-status:500`` anywhere in the batch answers that status, ``#mod-sleep:2`` waits first.
@@ -238,6 +243,58 @@ class FakeUpstream:
             raise
         return response
 
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        self.paths.append(request.path_qs)
+        items = body.get("input") or []
+        users = [i for i in items if i.get("type") == "message" and i.get("role") == "user"]
+        text = users[-1]["content"] if users else ""
+        text = text if isinstance(text, str) else "".join(p.get("text") or "" for p in text)
+        d = {name: value or "" for name, value in DIRECTIVE.findall(text)}
+        if "status" in d:
+            return error(int(d["status"]), f"scripted {d['status']}")
+        answer = text if "echo" in d else f"native: {len(items)} items"
+        usage = {"input_tokens": 7, "input_tokens_details": {"cached_tokens": 2}, "output_tokens": 3,
+                 "output_tokens_details": {"reasoning_tokens": 1}, "total_tokens": 10}  # fmt: skip
+        if "tool" in d:
+            call = tool_call()
+            item: dict[str, Any] = {"type": "function_call", "id": "fc_up", "call_id": call["id"],
+                                    "status": "completed", "name": call["function"]["name"],
+                                    "arguments": call["function"]["arguments"]}  # fmt: skip
+        else:
+            item = {"type": "message", "id": "msg_up", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": answer, "annotations": []}]}  # fmt: skip
+        final = {"id": "resp_up", "object": "response", "created_at": int(time.time()), "model": body.get("model"),
+                 "status": "completed", "output": [item], "usage": usage}  # fmt: skip
+        if not body.get("stream"):
+            return web.json_response(final)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        seq = iter(range(1000))
+
+        async def send(kind: str, **fields: Any) -> None:
+            payload = {"type": kind, "sequence_number": next(seq), **fields}
+            await response.write(f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode())
+
+        await send("response.created", response={**final, "status": "in_progress", "output": []})
+        if "tool" in d:
+            await send("response.output_item.added", output_index=0, item={**item, "arguments": ""})
+            for piece in (item["arguments"][:5], item["arguments"][5:]):
+                await send("response.function_call_arguments.delta", output_index=0, item_id="fc_up", delta=piece)
+        else:
+            await send("response.output_item.added", output_index=0, item={**item, "content": []})
+            i, size = 0, 1
+            while i < len(answer):
+                await send("response.output_text.delta", output_index=0, item_id="msg_up", content_index=0,
+                           delta=answer[i : i + size])  # fmt: skip
+                i, size = i + size, size % 3 + 1
+        await send("response.output_item.done", output_index=0, item=item)
+        await send("response.completed", response=final)
+        self.completed_streams += 1
+        return response
+
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
@@ -285,6 +342,7 @@ class FakeUpstream:
         app = web.Application(handler_args={"tcp_keepalive": True})
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/responses", self.responses)
         app.router.add_post("/v1/moderations", self.moderate)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

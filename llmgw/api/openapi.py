@@ -26,6 +26,7 @@ from llmgw.api.feedback import Feedback
 from llmgw.config import Config
 from llmgw.errors import AuthenticationFailed
 from llmgw.keys import admin_matches
+from llmgw.responses_api.request import ResponsesRequest
 from llmgw.routing.resolve import ALIASES
 from llmgw.schemas import ChatRequest, EmbeddingsRequest
 from llmgw.stages.auth import presented_key
@@ -87,6 +88,28 @@ class ChatCompletion(msgspec.Struct):
     usage: Usage | None = None
 
 
+class ResponseUsage(msgspec.Struct):
+    input_tokens: int
+    input_tokens_details: dict[str, int]
+    output_tokens: int
+    output_tokens_details: dict[str, int]
+    total_tokens: int
+
+
+class ResponseObject(msgspec.Struct):
+    """A Responses API ``response`` (docs/api.md, ``POST /v1/responses``)."""
+
+    id: str
+    object: Literal["response"]
+    created_at: float
+    status: Literal["completed", "incomplete", "failed", "in_progress"]
+    model: str
+    output: list[dict[str, Any]]
+    usage: ResponseUsage | None = None
+    incomplete_details: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
+
+
 class Embedding(msgspec.Struct):
     object: Literal["embedding"]
     index: int
@@ -141,6 +164,7 @@ class KeyList(msgspec.Struct):
 # (path, method) -> (request body type, response body type)
 BODIES: dict[tuple[str, str], tuple[type | None, type]] = {
     ("/v1/chat/completions", "post"): (ChatRequest, ChatCompletion),
+    ("/v1/responses", "post"): (ResponsesRequest, ResponseObject),
     ("/v1/embeddings", "post"): (EmbeddingsRequest, EmbeddingList),
     ("/v1/feedback", "post"): (Feedback, FeedbackCreated),
     ("/v1/models", "get"): (None, ModelList),
@@ -170,7 +194,12 @@ def describe_deployment(schemas: dict[str, Any], config: Config) -> None:
     for name, model in config.models.items():
         by_kind.setdefault(model.kind, []).append(name)
     chat_names = sorted({*by_kind["chat"], *config.routing.aliases, *ALIASES})
-    for struct, names in (("ChatRequest", chat_names), ("EmbeddingsRequest", sorted(by_kind["embedding"]))):
+    kinds = (
+        ("ChatRequest", chat_names),
+        ("ResponsesRequest", chat_names),
+        ("EmbeddingsRequest", sorted(by_kind["embedding"])),
+    )
+    for struct, names in kinds:
         if struct in schemas and names:
             schemas[struct]["properties"]["model"] = {"type": "string", "enum": names}
     if "ChatRequest" in schemas and not config.templates.enabled:
@@ -199,7 +228,7 @@ def document(generated: dict[str, Any], admin: bool, config: Config | None = Non
             if response_type is not None:
                 status = next((code for code in responses if code.startswith("2")), "200")
                 content = _json(_ref(response_type))
-                if path == "/v1/chat/completions":  # "stream": true answers server-sent events
+                if path in ("/v1/chat/completions", "/v1/responses"):  # "stream": true answers server-sent events
                     content["text/event-stream"] = {"schema": {"type": "string"}}
                 operation["responses"][status] = {"description": response_type.__doc__ or "OK", "content": content}
                 used.append(response_type)

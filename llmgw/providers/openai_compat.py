@@ -23,6 +23,7 @@ from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
 from llmgw.providers.retry import parse_retry_after, with_retries
 from llmgw.providers.sse import SSEParser
+from llmgw.responses_api import upstream as responses
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
@@ -163,11 +164,21 @@ class OpenAICompatProvider(ProviderBase):
 
     # --- chat --------------------------------------------------------------------------------
 
+    @property
+    def native_responses(self) -> bool:
+        """Whether the upstream is called on its Responses API (``responses: native``)."""
+        return self.config.responses == "native"
+
+    def _request(self, call: UpstreamCall) -> tuple[str, bytes]:
+        if self.native_responses:
+            return "/responses", _encode(responses.responses_body(call.body))
+        return "/chat/completions", _encode(call.body)
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        content = _encode(call.body)
+        path, content = self._request(call)
 
         async def attempt() -> dict[str, Any]:
-            response = await self._post(call, "/chat/completions", content)
+            response = await self._post(call, path, content)
             try:
                 async with asyncio.timeout(max(0.001, call.remaining())):
                     body = await response.read()
@@ -179,17 +190,21 @@ class OpenAICompatProvider(ProviderBase):
                 decoded = _decode(body)
             except msgspec.DecodeError as exc:
                 raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
+            if self.native_responses:
+                decoded = responses.completion_of(decoded)
             return shape.completion(decoded)
 
         return await self._retrying(call, attempt)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        content = _encode(call.body)
+        path, content = self._request(call)
 
         async def attempt() -> aiohttp.ClientResponse:
-            return await self._post(call, "/chat/completions", content)
+            return await self._post(call, path, content)
 
         response = await self._retrying(call, attempt)
+        if self.native_responses:
+            return _iterate_responses_stream(response)
         return _iterate_stream(response)
 
     # --- embeddings --------------------------------------------------------------------------
@@ -237,6 +252,39 @@ async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dic
                 finished = True
                 return
         raise UpstreamError(UpstreamKind.PROTOCOL, "upstream stream ended before [DONE]")
+    finally:
+        if finished:
+            response.release()
+        else:
+            response.close()
+
+
+async def _iterate_responses_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """A Responses upstream's events as chat chunks (:func:`llmgw.responses_api.upstream.chunks_of`)."""
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        parser = SSEParser()
+        async for piece in response.content.iter_any():
+            for data in parser.feed(piece):
+                event = _decode(data)
+                if not isinstance(event, dict):
+                    raise UpstreamError(UpstreamKind.PROTOCOL, "upstream sent an event that is not an object")
+                yield event
+        for data in parser.close():
+            event = _decode(data)
+            if isinstance(event, dict):
+                yield event
+
+    finished = False
+    try:
+        try:
+            async for chunk in responses.chunks_of(events()):
+                yield shape.chunk(chunk)
+            finished = True
+        except TRANSPORT_ERRORS as exc:
+            raise classify_transport(exc) from exc
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(UpstreamKind.PROTOCOL, "upstream sent an invalid stream event") from exc
     finally:
         if finished:
             response.release()

@@ -1,0 +1,200 @@
+"""The reverse translation, for an OpenAI-compatible upstream configured ``responses: native``.
+
+Such an upstream is called on its own ``/responses`` endpoint (some models are served only
+there). Every stage still runs: the provider receives the internal chat body as every provider
+does (templated, masked, guarded) and translates it to a Responses request here, and the
+upstream's ``response`` object or events back into the internal completion or chunks, which
+the output guards, PII restoration, the cache and the audit log read as usual.
+
+What is *not* done is a byte-for-byte pass-through of the client's own Responses body: masking
+and input guards rewrite the internal body, and output guards must read the answer as it
+streams, so forwarding the raw body would skip them. Responses-only features the internal
+shape cannot carry (hosted tools, reasoning items, ``previous_response_id``) therefore do not
+reach a native upstream either. ``store`` is always sent as false: the upstream keeps nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.usage import malformed
+
+#: chat fields carried to a Responses request under the same name
+SAME_NAME = ("model", "temperature", "top_p", "metadata", "user", "parallel_tool_calls", "safety_identifier",
+             "prompt_cache_key", "service_tier", "stream")  # fmt: skip
+#: chat fields a Responses upstream has no use for (usage is always in ``response.completed``)
+DROPPED = frozenset({"messages", "stream_options", "max_tokens", "max_completion_tokens", "tools",
+                     "tool_choice", "response_format", "reasoning_effort", "verbosity", "store", "n", "stop",
+                     "logprobs", "top_logprobs", "seed", "logit_bias", "presence_penalty", "frequency_penalty",
+                     "llmgw"})  # fmt: skip
+FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def responses_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The internal chat body as a Responses request."""
+    if (body.get("n") or 1) > 1:
+        raise InvalidRequest("n > 1 is not supported by this model's upstream (it speaks the Responses API)",
+                             param="n", code="unsupported_parameter")  # fmt: skip
+    if body.get("stop"):
+        raise InvalidRequest("stop sequences are not supported by this model's upstream (it speaks the "
+                             "Responses API)", param="stop", code="unsupported_parameter")  # fmt: skip
+    out: dict[str, Any] = {name: body[name] for name in SAME_NAME if body.get(name) is not None}
+    out["input"] = [item for message in body.get("messages") or () for item in input_items(message)]
+    out["store"] = False
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is not None:
+        out["max_output_tokens"] = limit
+    if body.get("tools"):
+        out["tools"] = [{"type": "function", **(tool.get("function") or {})} for tool in body["tools"]]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        out["tool_choice"] = {"type": "function", "name": (choice.get("function") or {}).get("name")}
+    elif choice is not None:
+        out["tool_choice"] = choice
+    text: dict[str, Any] = {}
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        text["format"] = {"type": "json_schema", **(fmt.get("json_schema") or {})}
+    elif isinstance(fmt, dict):
+        text["format"] = {"type": fmt.get("type")}
+    if body.get("verbosity") is not None:
+        text["verbosity"] = body["verbosity"]
+    if text:
+        out["text"] = text
+    if body.get("reasoning_effort") is not None:
+        out["reasoning"] = {"effort": body["reasoning_effort"]}
+    for name, value in body.items():  # vendor extensions pass as they do to a chat upstream
+        if name not in DROPPED and name not in out:
+            out[name] = value
+    return out
+
+
+def input_items(message: dict[str, Any]) -> list[dict[str, Any]]:
+    role, content = message.get("role"), message.get("content")
+    if role == "tool":
+        return [{"type": "function_call_output", "call_id": message.get("tool_call_id"), "output": text_of(content)}]
+    items: list[dict[str, Any]] = []
+    if role == "assistant":
+        if content:
+            items.append({"type": "message", "role": "assistant", "content": text_of(content)})
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            items.append({"type": "function_call", "call_id": call.get("id"), "name": function.get("name"),
+                          "arguments": function.get("arguments") or ""})  # fmt: skip
+        return items
+    if isinstance(content, list):
+        content = [input_part(part) for part in content]
+    return [{"type": "message", "role": role, "content": content if content is not None else ""}]
+
+
+def input_part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url") or {}
+        return {"type": "input_image", "image_url": image.get("url"), "detail": image.get("detail", "auto")}
+    if kind == "file":
+        return {"type": "input_file", **(part.get("file") or {})}
+    return {"type": "input_text", "text": part.get("text") or ""}
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def chat_usage(usage: Any) -> dict[str, Any] | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                           "total_tokens": usage.get("total_tokens")}  # fmt: skip
+    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens")
+    if reasoning:
+        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return out
+
+
+def finish_reason(response: dict[str, Any], called: bool) -> str:
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    if response.get("status") == "incomplete" and reason in FINISH:
+        return FINISH[reason]
+    return "tool_calls" if called else "stop"
+
+
+def completion_of(response: Any) -> dict[str, Any]:
+    """A Responses ``response`` object as a chat completion."""
+    if not isinstance(response, dict) or not isinstance(response.get("output"), list):
+        raise malformed("a Responses answer without an output list")
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    refusal = None
+    for item in response["output"]:
+        if not isinstance(item, dict):
+            raise malformed("a Responses output item is not an object")
+        if item.get("type") == "message":
+            for part in item.get("content") or ():
+                if part.get("type") == "output_text":
+                    texts.append(str(part.get("text") or ""))
+                elif part.get("type") == "refusal":
+                    refusal = part.get("refusal")
+        elif item.get("type") == "function_call":
+            function = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
+            calls.append({"id": item.get("call_id"), "type": "function", "function": function})
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if calls:
+        message["tool_calls"] = calls
+    if refusal:
+        message["refusal"] = refusal
+    choice = {"index": 0, "message": message, "finish_reason": finish_reason(response, bool(calls))}
+    usage = chat_usage(response.get("usage"))
+    created = int(response.get("created_at") or 0)
+    return {"object": "chat.completion", "created": created, "model": response.get("model"), "choices": [choice],
+            "usage": usage}  # fmt: skip
+
+
+async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """Responses stream events as chat chunks: text and argument deltas as they come, the finish
+    reason and usage at the end. A stream without its final event is a protocol error."""
+    calls: dict[int, int] = {}  # the upstream's output index -> chat tool-call index
+    first = True
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        nonlocal first
+        if first:
+            delta, first = {"role": "assistant", **delta}, False
+        return {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    async for event in events:
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            yield chunk({"content": str(event.get("delta") or "")})
+        elif kind == "response.output_item.added" and (event.get("item") or {}).get("type") == "function_call":
+            item = event["item"]
+            index = calls[event.get("output_index", len(calls))] = len(calls)
+            yield chunk({"tool_calls": [{"index": index, "id": item.get("call_id"), "type": "function",
+                                         "function": {"name": item.get("name"), "arguments": ""}}]})  # fmt: skip
+        elif kind == "response.function_call_arguments.delta":
+            known = calls.get(event.get("output_index", -1))
+            if known is None:
+                raise malformed("function-call arguments for an item never added")
+            yield chunk({"tool_calls": [{"index": known, "function": {"arguments": str(event.get("delta") or "")}}]})
+        elif kind in ("response.completed", "response.incomplete"):
+            response = event.get("response") or {}
+            yield chunk({}, finish_reason(response, bool(calls)))
+            usage = chat_usage(response.get("usage"))
+            if usage is not None:
+                yield {"object": "chat.completion.chunk", "choices": [], "usage": usage}
+            return
+        elif kind in ("response.failed", "error"):
+            error = (event.get("response") or {}).get("error") or event
+            raise UpstreamError(UpstreamKind.SERVER_ERROR, f"upstream stream error: {error.get('message') or kind}")
+    raise UpstreamError(UpstreamKind.PROTOCOL, "upstream stream ended before response.completed")
