@@ -55,11 +55,14 @@ class RequestContext:
     """
 
     request_id: str
-    endpoint: str
+    endpoint: str  # chat | embeddings: the kind of work
     body: dict[str, Any]
     options: dict[str, Any]
     headers: dict[str, str]
     client: str | None = None  # the peer's address: failed authentications are limited per client
+    #: the API the client speaks: chat | embeddings | messages | responses. Stages see the internal
+    #: (chat) shape whatever it is; only translation in and rendering out (``llmgw.answers``) differ
+    api: str = "chat"
     route_name: str = "default"
     route: RouteConfig | None = None
     key: KeyInfo | None = None

@@ -35,6 +35,7 @@ def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:
         "id": ctx.request_id,
         "created_at": datetime.now(UTC),
         "endpoint": ctx.endpoint,
+        "api": ctx.api,
         "key_id": key.id if key else None,
         "team": key.team if key else None,
         "user": (key.user if key else None) or user,
