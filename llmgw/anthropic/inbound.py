@@ -17,6 +17,7 @@ user ``tool_result`` block             a ``role: tool`` message before the user'
 ``disable_parallel_tool_use``          ``parallel_tool_calls: false``
 ``max_tokens`` (required)              ``max_tokens``
 ``stop_sequences``                     ``stop``
+``output_config.format`` (JSON schema)  ``response_format`` ``json_schema`` (``effort`` passed on)
 ``metadata.user_id``                   ``user``
 other top-level fields (``top_k``…)    passed through as unknown fields (``server.unknown_fields``)
 =====================================  ================================================
@@ -56,6 +57,7 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=False):
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
     metadata: Metadata | None = None
+    output_config: dict[str, Any] | None = None
     llmgw: dict[str, Any] | None = None
 
 
@@ -89,6 +91,8 @@ def to_internal(body: dict[str, Any]) -> dict[str, Any]:
         internal.update(_tool_choice(request.tool_choice))
     if request.metadata is not None and request.metadata.user_id is not None:
         internal["user"] = request.metadata.user_id
+    if request.output_config is not None:
+        internal.update(_output_config(request.output_config))
     for name, value in body.items():  # top_k, thinking, service_tier...: as chat treats unknown fields
         if name not in MESSAGES_FIELDS:
             internal[name] = value
@@ -221,4 +225,18 @@ def _tool_choice(choice: dict[str, Any]) -> dict[str, Any]:
         raise refuse("tool_choice must be {type: auto | any | none} or {type: tool, name}", "tool_choice")
     if choice.get("disable_parallel_tool_use"):
         out["parallel_tool_calls"] = False
+    return out
+
+
+def _output_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``output_config.format`` as ``response_format``; the rest of it (``effort``) passes on as it is."""
+    out: dict[str, Any] = {}
+    rest = {k: v for k, v in config.items() if k != "format"}
+    fmt = config.get("format")
+    if fmt is not None:
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+            raise refuse("output_config.format must be {type: json_schema, schema}", "output_config.format")
+        out["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"]}}
+    if rest:
+        out["output_config"] = rest
     return out

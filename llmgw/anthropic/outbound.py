@@ -4,8 +4,8 @@ answer back as the internal completion or chunks (``llmgw.providers.anthropic``)
 The inverse of ``inbound``: a Messages request that came in is sent on as it was meant (system
 blocks, ``cache_control``, ``tool_use``/``tool_result`` pairs, unknown fields such as ``top_k`` or
 ``thinking``), after the stages rewrote it. OpenAI-only knobs with no Messages equivalent
-(``seed``, penalties, ``logit_bias``, ``logprobs``, ``store``) are dropped; ``n`` > 1 and
-``response_format`` are refused.
+(``seed``, penalties, ``logit_bias``, ``logprobs``, ``store``) are dropped; ``response_format``
+``json_schema`` becomes ``output_config.format``; ``n`` > 1 and ``json_object`` are refused.
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ def to_messages(body: dict[str, Any], model: str, default_max_tokens: int) -> di
     """A Messages request for the chat body (``max_tokens`` is required there: the body's, else the default)."""
     if (body.get("n") or 1) != 1:
         raise InvalidRequest("n must be 1 for an Anthropic upstream", param="n", code="unsupported_parameter")
-    if (body.get("response_format") or {}).get("type", "text") != "text":
-        raise InvalidRequest("response_format is not supported by an Anthropic upstream", param="response_format",
-                             code="unsupported_parameter")  # fmt: skip
+    output_config = _output_config(body.get("response_format"), body.get("output_config"))
     system, messages = _messages(body.get("messages") or [])
     out: dict[str, Any] = {"model": model, "messages": messages,
                            "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens")
@@ -55,9 +53,25 @@ def to_messages(body: dict[str, Any], model: str, default_max_tokens: int) -> di
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None:
         out["tool_choice"] = choice
+    if output_config:
+        out["output_config"] = output_config
     for name, value in body.items():  # what the client sent for Anthropic itself (top_k, thinking...)
-        if name not in CHAT_FIELDS and name not in DROPPED:
+        if name not in CHAT_FIELDS and name not in DROPPED and name != "output_config":
             out[name] = value
+    return out
+
+
+def _output_config(response_format: Any, passed: Any) -> dict[str, Any]:
+    """``response_format`` ``json_schema`` as ``output_config.format``; ``json_object`` has no
+    Messages equivalent and is refused (as ``n`` > 1 is)."""
+    out = dict(passed) if isinstance(passed, dict) else {}
+    kind = (response_format or {}).get("type", "text")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        out["format"] = {"type": "json_schema", "schema": schema}
+    elif kind != "text":
+        raise InvalidRequest(f"response_format {kind!r} is not supported by an Anthropic upstream: use json_schema",
+                             param="response_format", code="unsupported_parameter")  # fmt: skip
     return out
 
 
