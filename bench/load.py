@@ -1,4 +1,5 @@
-"""An aiohttp load generator for OpenAI-compatible chat endpoints; prints one JSON document.
+"""An aiohttp load generator for OpenAI-compatible chat endpoints (and llmgw's Anthropic Messages
+endpoint, ``--api NAME=messages``); prints one JSON document.
 
 Phases (``--phases``, comma-separated, run in this order for every target):
 
@@ -39,14 +40,25 @@ from bench.procstat import cpu_seconds, machine_busy_seconds, tree_cpu_seconds
 PHASES = ("seq", "seq_stream", "tput", "tput_stream", "mixed")
 
 
+#: per API: the path under the base URL, a byte string every good answer holds, and the end of a good stream
+APIS = {"chat": ("/chat/completions", b'"choices"', b"[DONE]"),
+        "messages": ("/messages", b'"content"', b'"message_stop"')}  # fmt: skip
+
+
 @dataclass
 class Target:
-    """An OpenAI-compatible base URL (ending in ``/v1``) with the model and key to send."""
+    """A base URL (ending in ``/v1``) with the model and key to send, and the API to speak
+    (``chat``: OpenAI Chat Completions; ``messages``: Anthropic Messages, with the same question)."""
 
     name: str
     url: str
     model: str = "bench"
     key: str | None = None
+    api: str = "chat"
+
+    @property
+    def path(self) -> str:
+        return APIS[self.api][0]
 
     def body(self, stream: bool) -> bytes:
         body: dict[str, Any] = {
@@ -60,7 +72,10 @@ class Target:
 
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        if self.key:
+        if self.key and self.api == "messages":
+            headers["x-api-key"] = self.key
+            headers["anthropic-version"] = "2023-06-01"
+        elif self.key:
             headers["authorization"] = f"Bearer {self.key}"
         return headers
 
@@ -132,22 +147,23 @@ async def one_request(session: aiohttp.ClientSession, target: Target, body: byte
     """
     start = time.perf_counter()
     code = ""
+    path, good, end = APIS[target.api]
     try:
-        async with session.post(target.url + "/chat/completions", data=body, headers=target.headers()) as r:
+        async with session.post(target.url + path, data=body, headers=target.headers()) as r:
             code = str(r.status)
             if not stream or r.status != 200:
                 payload = await r.read()
-                bad = r.status == 200 and b'"choices"' not in payload
+                bad = r.status == 200 and good not in payload
                 return Sample("bad_body" if bad else code, time.perf_counter() - start)
             ttft: float | None = None
             events, tail = 0, b""
             async for piece in r.content.iter_any():
                 if ttft is None and b"data:" in piece:
                     ttft = time.perf_counter() - start
-                events += (tail + piece).count(b"data: ")
-                tail = (tail + piece)[-8:]
+                events += (tail[-5:] + piece).count(b"data: ")  # one split across pieces counts once
+                tail = (tail + piece)[-24:]
             total = time.perf_counter() - start
-            return Sample("200" if b"[DONE]" in tail else "no_done", total, ttft, events)
+            return Sample("200" if end in tail else "no_done", total, ttft, events)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         status = f"{code}+{type(exc).__name__}" if code else type(exc).__name__
         return Sample(status, time.perf_counter() - start)
@@ -290,7 +306,9 @@ def parse_pairs(values: list[str], what: str) -> dict[str, str]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     urls = parse_pairs(args.target, "--target")
     models, keys = parse_pairs(args.model, "--model"), parse_pairs(args.key, "--key")
-    targets = [Target(n, u.rstrip("/"), models.get(n, args.default_model), keys.get(n)) for n, u in urls.items()]
+    apis = parse_pairs(args.api, "--api")
+    targets = [Target(n, u.rstrip("/"), models.get(n, args.default_model), keys.get(n), apis.get(n, "chat"))
+               for n, u in urls.items()]  # fmt: skip
     pids = {name: int(pid) for name, pid in parse_pairs(args.pid, "--pid").items()}
     cpu = CpuWatch(pids)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
@@ -323,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], help="NAME=MODEL for that target")
     p.add_argument("--key", action="append", default=[], help="NAME=API_KEY for that target")
     p.add_argument("--pid", action="append", default=[], help="NAME=PID: report CPU of this process tree")
+    p.add_argument("--api", action="append", default=[], help="NAME=chat|messages: the API that target speaks")
     p.add_argument("--default-model", default="bench")
     p.add_argument("--phases", default="seq,seq_stream,tput,tput_stream")
     p.add_argument("--seq-n", type=int, default=1000, help="sequential requests per target")

@@ -106,6 +106,14 @@ def event(name: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + _encode(payload) + b"\n\n"
 
 
+_TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+
+
+def text_delta(index: int, text: str) -> bytes:
+    """The one event per chunk of a text stream, assembled from bytes (a third of the dict's cost)."""
+    return b'%s%d,"delta":{"type":"text_delta","text":%s}}\n\n' % (_TEXT_DELTA, index, _encode(text))
+
+
 class StreamRenderer:
     """Chat chunks in, Anthropic SSE events out, for one stream (the first choice only)."""
 
@@ -149,17 +157,22 @@ class StreamRenderer:
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
         out = b"" if self.started else self.start(chunk.get("llmgw"))
-        choices = chunk.get("choices") or ()
-        choice = next((c for c in choices if c.get("index", 0) == 0), None)
-        if choice is None:
+        choices = chunk.get("choices")
+        if not choices:
             return out
+        choice = choices[0]
+        if choice.get("index", 0) != 0:  # Messages has one answer: n > 1 is rendered as its first
+            choice = next((c for c in choices if c.get("index", 0) == 0), None)
+            if choice is None:
+                return out
         delta = choice.get("delta") or {}
         text = delta.get("content")
         if text:
             if self.block != "text":
                 out += self._open("text", {"type": "text", "text": ""})
-            out += self._delta({"type": "text_delta", "text": text})
-        for call in delta.get("tool_calls") or ():
+            out += text_delta(self.blocks - 1, text)
+        calls = delta.get("tool_calls")
+        for call in calls or ():
             index = call.get("index", 0)
             function = call.get("function") or {}
             if index not in self.calls:
