@@ -286,11 +286,14 @@ def anthropic_upstream() -> Iterator[AnthropicUpstream]:
 def native_gw(make_gateway: Any, anthropic_upstream: AnthropicUpstream) -> RunningGateway:
     anthropic_upstream.requests.clear()
     anthropic_upstream.headers.clear()
+    provider = {"type": "anthropic", "base_url": anthropic_upstream.base_url, "api_key": "sk-ant-up",
+                "max_retries": 1, "backoff_base_s": 0.01, "default_max_tokens": 333}  # fmt: skip
+    price = {"input_per_mtok": 3.0, "output_per_mtok": 15.0, "cached_input_per_mtok": 0.3}
+    capabilities = ["chat", "streaming", "tools", "json_mode"]
     return make_gateway(
-        providers={"claude": {"type": "anthropic", "base_url": anthropic_upstream.base_url, "api_key": "sk-ant-up",
-                              "max_retries": 1, "backoff_base_s": 0.01, "default_max_tokens": 333}},
-        models={"claude": {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": ["chat", "streaming", "tools", "json_mode"],
-                           "price": {"input_per_mtok": 3.0, "output_per_mtok": 15.0, "cached_input_per_mtok": 0.3}}},
+        providers={"claude": provider},
+        models={"claude": {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": capabilities,
+                           "price": price}},
         routes={"default": {"default_model": "claude"}},
     )  # fmt: skip
 

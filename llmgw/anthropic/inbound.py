@@ -34,7 +34,7 @@ from llmgw.errors import InvalidRequest, clip
 from llmgw.schemas import validation_error
 
 
-class Metadata(msgspec.Struct, forbid_unknown_fields=False):
+class MessagesMetadata(msgspec.Struct, forbid_unknown_fields=False):
     user_id: str | None = None
 
 
@@ -56,7 +56,7 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=False):
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
-    metadata: Metadata | None = None
+    metadata: MessagesMetadata | None = None
     output_config: dict[str, Any] | None = None
     llmgw: dict[str, Any] | None = None
 
