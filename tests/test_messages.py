@@ -220,6 +220,22 @@ def test_guard_refusal_is_an_anthropic_error(guarded: Any, upstream: FakeUpstrea
     assert len(blocked) == 1 and blocked[0]["request_id"] == body["request_id"]  # type: ignore[index]
 
 
+def test_an_injection_inside_a_tool_result_is_scored_as_tool_output(guarded: Any, upstream: FakeUpstream) -> None:  # noqa: F811
+    gw = guarded(action="flag")
+    email = f"From: it@corp.example\nSubject: numbers\n\nHi team, numbers attached. {ATTACK}"
+    client(gw).messages.create(
+        model="test-model", max_tokens=20, tools=[WEATHER],
+        messages=[
+            {"role": "user", "content": "Summarise my latest email."},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "inbox", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": email}]},
+        ],
+    )  # fmt: skip
+    flagged = events(gw, guard="injection", verdict="flag")
+    assert [e["source"] for e in flagged] == ["tool"]
+    assert upstream.requests[-1]["messages"][-1]["role"] == "tool"
+
+
 def test_pii_is_masked_upstream_and_restored_in_the_stream(guarded: Any, upstream: FakeUpstream) -> None:  # noqa: F811
     gw = guarded()
     content = "Please write to jane.doe@example.com about the invoice #echo"
