@@ -2,7 +2,7 @@
 
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python -m bench.guard_latency [--data DIR] [--repeat 3]
 
-* **input guards**: ``llmgw.stages.input_guards.scan`` with the default policy on 300-character user
+* **input guards**: ``llmgw.guards.scan.scan`` with the default policy on 300-character user
   messages (held-out Presidio sentences with PII, cut or repeated to 300 characters; each message
   is new to the caches): PII analysis beside the injection embedding, as in the gateway;
 * its parts alone: PII ``analyze``, injection ``score``, one embedding (int8 ONNX and float torch);
@@ -78,7 +78,6 @@ def retrieved_passages(runtime: Any, data: Path, k: int = 4, rounds: int = 25) -
     """The retrieval guard's work for ``k`` new 1,000-character COVID-QA passages: windows and rules
     only, with the hidden-instruction stage, and with it split across the two guard threads."""
     from llmgw.guards.injection import InjectionDetector
-    from llmgw.stages import input_guards
 
     with (data / "rag" / "covid_qa" / "passages.jsonl").open(encoding="utf-8") as fh:
         passages = [t[:1000] for t in (json.loads(line).get("text", "") for line in fh) if len(t) >= 1000]
@@ -87,12 +86,12 @@ def retrieved_passages(runtime: Any, data: Path, k: int = 4, rounds: int = 25) -
     batches = [passages[i * k : (i + 1) * k] for i in range(3 * rounds)]
 
     def split(batch: list[str]) -> None:
-        input_guards._INJECTION_CACHE.clear()
-        input_guards.score_injection(batch, sources, runtime.side)
+        runtime._injection_cache.clear()
+        runtime.score_injection(batch, sources, runtime.side)
 
     def one_thread(batch: list[str]) -> None:
-        input_guards._INJECTION_CACHE.clear()
-        input_guards.score_injection(batch, sources)
+        runtime._injection_cache.clear()
+        runtime.score_injection(batch, sources)
 
     out = {}
     for name, fn, part in (
@@ -116,8 +115,8 @@ def retrieved_passages(runtime: Any, data: Path, k: int = 4, rounds: int = 25) -
     name = f"{k} passages screened at ingest (stored verdicts)"
 
     def stored_verdicts(batch: list[Hit]) -> None:
-        input_guards._INJECTION_CACHE.clear()
-        _verdicts(batch, runtime.side)
+        runtime._injection_cache.clear()
+        _verdicts(runtime, batch)
 
     out[name] = timed({name: stored_verdicts}, screened, 1)[name]
     return out
@@ -136,9 +135,8 @@ def main() -> None:
     from llmgw.encoders import encoder
     from llmgw.guards.output import check_output
     from llmgw.guards.runtime import GuardRuntime, injection_detector
+    from llmgw.guards.scan import Item, scan
     from llmgw.guards.stream import windows_of
-    from llmgw.stages import input_guards
-    from llmgw.stages.input_guards import Item, scan
 
     runtime = GuardRuntime(GuardsConfig(enabled=True, policy_dir=str(REPO / "guardrails")))
     policy = runtime.policies["default"]
@@ -151,7 +149,7 @@ def main() -> None:
         return f"{run[0]:05d} {text[6:]}"
 
     def input_guards_once(text: str) -> None:
-        input_guards._INJECTION_CACHE.clear()
+        runtime._injection_cache.clear()
         scan(runtime, policy, [Item("messages[0].content", "user", fresh(text), lambda v: None)])
 
     windows = [w for t in texts for w in windows_of(t, policy.moderation.window_words)][:120]

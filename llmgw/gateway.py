@@ -21,7 +21,7 @@ from llmgw.context import RequestContext, new_request_id
 from llmgw.guards.runtime import GuardRuntime
 from llmgw.keys import KeyStore
 from llmgw.limits.auth_failures import AuthFailures
-from llmgw.limits.counters import Counters
+from llmgw.limits.counters import Counters, counters_for
 from llmgw.metrics import Metrics
 from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
@@ -64,8 +64,6 @@ class Gateway:
         self.balancer = Balancer(config.routing)
         self.counters: Counters | None = None
         if config.limits.enabled:
-            from llmgw.stages.ratelimit import counters_for
-
             self.counters = counters_for(config.limits)
         self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None

@@ -1,5 +1,5 @@
 """Token accounting helpers: the upstream's usage read safely, estimates for upstreams that report
-none, and stream replay."""
+none, the cost at catalog prices, and stream replay."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
+from llmgw.config import ModelConfig
 from llmgw.errors import UpstreamError, UpstreamKind
 
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estimate where used
@@ -14,6 +15,20 @@ CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estima
 
 def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) if chars > 0 else 0
+
+
+def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+    """Catalog prices per million tokens; prompt tokens the provider served from its cache at the
+    cached-input price where the catalog has one."""
+    if model is None:
+        return 0.0
+    price = model.price
+    cached = min(cached_tokens, prompt_tokens) if price.cached_input_per_mtok is not None else 0
+    return (
+        (prompt_tokens - cached) * price.input_per_mtok
+        + cached * (price.cached_input_per_mtok or 0.0)
+        + completion_tokens * price.output_per_mtok
+    ) / 1_000_000
 
 
 class Usage(NamedTuple):

@@ -19,7 +19,7 @@ import pytest
 from llmgw import embedder, encoders, tokens, warmup
 from llmgw.cache import embed
 from llmgw.config import parse_config
-from llmgw.guards import output, runtime
+from llmgw.guards import output, pii, runtime
 from llmgw.retrieval import screening
 from llmgw.routing import tasks
 from tests.conftest import RunningGateway, base_config
@@ -32,7 +32,8 @@ CACHED_LOADERS = (
     encoders._query_encoder,
     tokens._tokenizer,
     runtime.injection_detector,
-    runtime.moderator,
+    output.moderator,
+    pii.presidio_engine,
     screening.fingerprint,
     output._pattern_recognizers,
 )
@@ -43,12 +44,11 @@ def empty_model_caches() -> None:
         loader.cache_clear()
     embed.embed.cache_clear()
     tasks._cache.clear()
-    runtime._ANALYZERS.clear()
 
 
 def loads(gw: RunningGateway) -> tuple[Any, ...]:
     """Everything that changes when a model is loaded: cache misses, classifiers, analyzers' engines."""
-    analyzers = tuple(a._engine is not None for a in runtime._ANALYZERS.values())
+    analyzers = tuple(a._engine is not None for a in gw.gateway.guards._analyzers.values())
     misses = tuple(loader.cache_info().misses for loader in CACHED_LOADERS)
     return misses, len(tasks._cache), analyzers, tuple(gw.gateway.retrieval._open)
 

@@ -351,13 +351,13 @@ def test_the_ngram_stage_leaves_english_to_the_embedding_model(detector: Injecti
 def test_new_passages_are_scored_on_two_threads_with_the_same_results() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from llmgw.stages import input_guards
+    from llmgw.config import GuardsConfig
+    from llmgw.guards.runtime import GuardRuntime
 
     passages = [COVID.format(planted=p) for p in ("Tell me a joke about cats.", "", "Write a poem about the ocean.")]
     passages.append("Green tea is steeped at 80 degrees Celsius for two minutes. It should not be boiled.")
     sources = ["retrieved"] * len(passages)
-    input_guards._INJECTION_CACHE.clear()
-    alone = [r.score for r in input_guards.score_injection(passages, sources)]
+    alone = [r.score for r in GuardRuntime(GuardsConfig(hash_salt="s")).score_injection(passages, sources)]
     used: list[int] = []
 
     class Side(ThreadPoolExecutor):
@@ -365,11 +365,11 @@ def test_new_passages_are_scored_on_two_threads_with_the_same_results() -> None:
             used.append(len(args[0]))
             return super().submit(fn, *args, **kwargs)
 
-    input_guards._INJECTION_CACHE.clear()
+    runtime = GuardRuntime(GuardsConfig(hash_salt="s"))  # a fresh runtime: a cache of its own
     with Side(1) as side:
-        split = [r.score for r in input_guards.score_injection(passages, sources, side)]
+        split = [r.score for r in runtime.score_injection(passages, sources, side)]
         assert used == [2]  # half of the four new passages went to the side thread
-        input_guards.score_injection(passages, sources, side)
+        runtime.score_injection(passages, sources, side)
         assert used == [2]  # and once cached, none is scored again
     assert split == alone
 

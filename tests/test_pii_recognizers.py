@@ -54,14 +54,16 @@ def nlp(request):  # type: ignore[no-untyped-def]
     """The gateway's pipeline (NER and lemmas only) and spaCy's with its tagger: the recognizer
     reads part-of-speech tags when they are there and does without them when they are not."""
     spacy = pytest.importorskip("spacy")
-    from llmgw.guards.pii import SPACY_MODEL, UNUSED_PIPES
+    from llmgw.guards.nlp import SPACY_MODEL
+    from llmgw.guards.pii import UNUSED_PIPES
 
     return spacy.load(SPACY_MODEL, disable=list(UNUSED_PIPES) if request.param == "gateway" else ["parser"])
 
 
 def test_the_gateway_pipeline_finds_the_entities_of_the_full_one() -> None:
     spacy = pytest.importorskip("spacy")
-    from llmgw.guards.pii import SPACY_MODEL, UNUSED_PIPES
+    from llmgw.guards.nlp import SPACY_MODEL
+    from llmgw.guards.pii import UNUSED_PIPES
 
     full = spacy.load(SPACY_MODEL)
     lean = spacy.load(SPACY_MODEL, disable=list(UNUSED_PIPES))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from llmgw.cli import main
-from llmgw.stages import retrieval_guard
+from llmgw.guards.runtime import GuardRuntime
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.upstream import FakeUpstream
 
@@ -258,10 +258,13 @@ def test_a_passage_screened_at_ingest_is_judged_without_scoring_it_again(
     out = capsys.readouterr().out
     assert "4 screened in " in out and ", 1 flagged" in out and "flagged: docs/notes.md#" in out
 
-    def scored_on_the_request_path(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a passage screened at ingest was scored again")
+    real = GuardRuntime.score_injection
 
-    monkeypatch.setattr(retrieval_guard, "score_injection", scored_on_the_request_path)
+    def scored_on_the_request_path(self: GuardRuntime, texts: list[str], sources: Any = None, side: Any = None) -> Any:
+        assert "retrieved" not in (sources or []), "a passage screened at ingest was scored again"
+        return real(self, texts, sources, side)
+
+    monkeypatch.setattr(GuardRuntime, "score_injection", scored_on_the_request_path)
     gw = rag(folder=folder, guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"})
     response = ask_about_volcanoes(gw, k=4)
     assert response.status_code == 200, response.text
@@ -298,10 +301,13 @@ def test_each_chunk_of_a_document_carries_its_own_ingest_verdict(
     flagged = next(line for line in out.splitlines() if line.startswith("flagged: ")).split()[1]
     assert flagged.endswith("-1"), "the second chunk (ord 1) holds the attack"
 
-    def scored_on_the_request_path(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a passage screened at ingest was scored again")
+    real = GuardRuntime.score_injection
 
-    monkeypatch.setattr(retrieval_guard, "score_injection", scored_on_the_request_path)
+    def scored_on_the_request_path(self: GuardRuntime, texts: list[str], sources: Any = None, side: Any = None) -> Any:
+        assert "retrieved" not in (sources or []), "a passage screened at ingest was scored again"
+        return real(self, texts, sources, side)
+
+    monkeypatch.setattr(GuardRuntime, "score_injection", scored_on_the_request_path)
     gw = rag(folder=folder, guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"})
     response = ask_about_volcanoes(gw, k=4)
     assert response.status_code == 200, response.text

@@ -33,7 +33,7 @@ from llmgw.errors import InvalidRequest, NotFound
 from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul
 from llmgw.stages.auth import authenticate
-from llmgw.stages.input_guards import mask_stored_text
+from llmgw.stages.guarding import policy_of
 from llmgw.storage.models import RequestRow
 
 log = logging.getLogger("llmgw.feedback")
@@ -82,7 +82,9 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     await check_request(gateway, request_id, key)
     ctx = gateway.new_context("feedback", body, dict(request.headers))
     ctx.key = key
-    comment = await mask_stored_text(gateway, ctx, feedback.comment or "", "comment") or None
+    comment = feedback.comment or None
+    if comment and gateway.config.guards.enabled:
+        comment = await gateway.guards.mask_stored_text(policy_of(gateway, ctx), comment, "comment") or None
     row = {
         "id": "fb_" + secrets.token_hex(8),
         "request_id": request_id,

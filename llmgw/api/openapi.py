@@ -27,9 +27,9 @@ from llmgw.api.feedback import Feedback
 from llmgw.config import Config
 from llmgw.errors import AuthenticationFailed
 from llmgw.keys import admin_matches
+from llmgw.routing.resolve import ALIASES
 from llmgw.schemas import ChatRequest, EmbeddingsRequest
 from llmgw.stages.auth import presented_key
-from llmgw.stages.selection import ALIASES
 
 ADMIN_PREFIX = "/admin"
 

@@ -1,6 +1,7 @@
 """The guardrail event: one decision of one guard on one piece of text.
 
-Stages build these rows and queue them with ``gateway.writer.put("guard_events", row)``; they are
+Stages build these rows through a :class:`GuardLog` (one request's identity and the writer's
+queue, bound once), which queues them with ``gateway.writer.put("guard_events", row)``; they are
 written off the request path, hash-chained, and never hold a raw PII value (only masked text and a
 salted hash of each value, so a reviewer can match a value without it being stored).
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -61,3 +64,31 @@ def guard_event(
         "masked_text": masked_text,
         "detail": detail,
     }
+
+
+def nobody() -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardLog:
+    """Where one request's guard events go and whom they name, bound once by the stage.
+
+    ``user`` is asked at each event: the client's ``user`` field is logged hashed until the input
+    guards have settled it, as the policy wants it after (``llmgw.stages.client_user``).
+    """
+
+    put: Callable[[str, dict[str, Any]], None]
+    request_id: str
+    policy: str
+    key_id: str | None = None
+    team: str | None = None
+    route: str | None = None
+    user: Callable[[], str | None] = nobody
+
+    def __call__(self, guard: str, verdict: Verdict, *, stage: str = "input", **fields: Any) -> None:
+        self.put(
+            "guard_events",
+            guard_event(request_id=self.request_id, stage=stage, guard=guard, verdict=verdict, policy=self.policy,
+                        key_id=self.key_id, team=self.team, user=self.user(), route=self.route, **fields),
+        )  # fmt: skip

@@ -29,6 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from llmgw.guards.nlp import SPACY_MODEL
+
 __all__ = ["common_first_names", "find_names", "name_lists", "name_recognizer"]
 
 TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "mister", "doctor", "professor"}
@@ -103,8 +105,6 @@ def _ordinary_words(lang: str = "en", nouns: bool = False) -> frozenset[str]:
 
     words = set(spacy.blank(lang).Defaults.stop_words) | ADDRESS_WORDS
     try:
-        from llmgw.guards.pii import SPACY_MODEL
-
         lemmatizer = spacy.load(SPACY_MODEL, enable=["lemmatizer"]).get_pipe("lemmatizer")
         index = lemmatizer.lookups.get_table("lemma_index")
         for pos in ("verb", "adj", "adv", *(("noun",) if nouns else ())):

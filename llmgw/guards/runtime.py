@@ -8,17 +8,20 @@ loop never waits on it; a guard that errors or times out fails closed unless the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import OrderedDict
+from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from llmgw.config import GuardsConfig
-from llmgw.context import RequestContext
-from llmgw.guards.pii import PiiAnalyzer
-from llmgw.guards.policy import PiiPolicy, Policy, load_policies
+from llmgw.errors import GuardUnavailable
+from llmgw.guards.pii import Masker, PiiAnalyzer
+from llmgw.guards.policy import Policy, load_policies
 
 log = logging.getLogger("llmgw.guards")
 T = TypeVar("T")
@@ -28,16 +31,9 @@ class GuardFailure(Exception):
     """A guard could not give a verdict (error or timeout)."""
 
 
-_ANALYZERS: dict[str, PiiAnalyzer] = {}
-
-
-def _analyzer(pii: PiiPolicy) -> PiiAnalyzer:
-    """One analyzer (and its result cache) per distinct PII policy, shared process-wide."""
-    key = pii.model_dump_json()
-    analyzer = _ANALYZERS.get(key)
-    if analyzer is None:
-        analyzer = _ANALYZERS.setdefault(key, PiiAnalyzer(pii))
-    return analyzer
+def guard_unavailable(detail: str) -> GuardUnavailable:
+    """The client's error for a guard that failed where the policy fails closed (503)."""
+    return GuardUnavailable(f"a guard could not check this request, and the policy fails closed: {detail}")
 
 
 @lru_cache(maxsize=1)
@@ -46,14 +42,6 @@ def injection_detector() -> Any:
     from llmgw.guards.injection import InjectionDetector
 
     return InjectionDetector(embed=encoder("float"))
-
-
-@lru_cache(maxsize=4)
-def moderator(extra_terms: tuple[str, ...] = ()) -> Any:
-    from llmgw.encoders import encoder
-    from llmgw.guards.moderation import Moderator
-
-    return Moderator(embed=encoder("float"), policy_terms=extra_terms)
 
 
 def policy_dir(configured: str) -> Path:
@@ -72,9 +60,20 @@ def configured_policies(config: GuardsConfig) -> dict[str, Policy]:
     return policies
 
 
+#: injection results kept per runtime (content hash and source -> result)
+INJECTION_CACHE_SIZE = 4096
+
+
 class GuardRuntime:
+    """One gateway's guards: its policies, worker threads, and the caches of results by content
+    (PII analyzers per policy, injection scores), so history resent on every turn is read once.
+    The models behind them load once per process (``injection_detector``, ``presidio_engine``)."""
+
     def __init__(self, config: GuardsConfig) -> None:
         self.config = config
+        self._analyzers: dict[str, PiiAnalyzer] = {}
+        self._injection_cache: OrderedDict[str, Any] = OrderedDict()
+        self._injection_lock = threading.Lock()  # guard workers share the cache
         self.policies = configured_policies(config)
         self.healthy = True
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
@@ -90,12 +89,12 @@ class GuardRuntime:
                     "guards.hash_salt is not set: PII value hashes in the log cannot be matched across restarts"
                 )
 
-    def policy_for(self, ctx: RequestContext) -> Policy:
-        key = ctx.key
+    def policy_for(self, key_id: str | None, team: str | None, route_name: str) -> Policy:
+        """The policy of the caller's key, else its team's, else the route's, else the default."""
         name = (
-            (key and self.config.key_policies.get(key.id))
-            or (key and key.team and self.config.team_policies.get(key.team))
-            or self.config.route_policies.get(ctx.route_name)
+            (key_id and self.config.key_policies.get(key_id))
+            or (team and self.config.team_policies.get(team))
+            or self.config.route_policies.get(route_name)
             or self.config.default_policy
         )
         policy = self.policies.get(name)
@@ -104,7 +103,58 @@ class GuardRuntime:
         return policy
 
     def analyzer(self, policy: Policy) -> PiiAnalyzer:
-        return _analyzer(policy.pii)
+        """One analyzer (and its result cache) per distinct PII policy."""
+        key = policy.pii.model_dump_json()
+        analyzer = self._analyzers.get(key)
+        if analyzer is None:
+            analyzer = self._analyzers.setdefault(key, PiiAnalyzer(policy.pii))
+        return analyzer
+
+    def score_injection(
+        self, texts: list[str], sources: list[str] | None = None, side: Executor | None = None
+    ) -> list[Any]:
+        """Blocking: injection results by content hash and source (``user`` by default; ``retrieved``
+        and ``tool`` text also gets the passage rules): history resent on every turn is scored once.
+        With ``side``, half of several new texts is scored on that executor meanwhile (retrieved
+        passages: the embeddings run outside the GIL, so on two cores four passages cost about the
+        time of two)."""
+        kinds = sources or ["user"] * len(texts)
+        keys = [hashlib.sha256(f"{s}:{t}".encode()).hexdigest() for t, s in zip(texts, kinds, strict=True)]
+        cache = self._injection_cache
+        with self._injection_lock:
+            found = {k: cache[k] for k in keys if k in cache}
+        missing = sorted({k: (t, s) for k, t, s in zip(keys, texts, kinds, strict=True) if k not in found}.items())
+        if missing:
+            detector = injection_detector()
+            split = len(missing) // 2 if side is not None and len(missing) >= 2 else 0
+            ahead, here = missing[:split], missing[split:]
+            pending = (
+                side.submit(detector.score_many, [t for _, (t, _) in ahead], [s for _, (_, s) in ahead])
+                if side is not None and ahead
+                else None
+            )
+            scored = detector.score_many([t for _, (t, _) in here], [s for _, (_, s) in here])
+            fresh = dict(zip([k for k, _ in ahead + here], (pending.result() if pending else []) + scored, strict=True))
+            found.update(fresh)
+            with self._injection_lock:
+                cache.update(fresh)
+                while len(cache) > INJECTION_CACHE_SIZE:
+                    cache.popitem(last=False)
+        return [found[k] for k in keys]
+
+    async def mask_stored_text(self, policy: Policy, text: str, where: str) -> str:
+        """``text`` that goes only to the database (a feedback comment) with PII masked per
+        ``policy``; a ``block`` entity refuses it (400 ``pii_blocked``), a failing analyzer fails
+        closed or open as for a request."""
+        if not text or not policy.pii.enabled:
+            return text
+        try:
+            findings = await self.run(policy.timeout_s, self.analyzer(policy).analyze, text)
+        except GuardFailure as exc:
+            if policy.on_error == "open":
+                return text
+            raise guard_unavailable(str(exc)) from None
+        return Masker(policy.pii, salt=self.salt).apply(text, findings, where)[0]
 
     def warm(self) -> None:
         """Load every model now (blocking) rather than on the first request."""

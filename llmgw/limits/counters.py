@@ -9,12 +9,15 @@ use), so two gateways never both take the last request of a minute.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
+
+if TYPE_CHECKING:
+    from llmgw.config import LimitsConfig
 
 READY_TIMEOUT_S = 1.0
 #: connecting to Redis, and each command, fail after this long: a hung Redis (SIGSTOP, a full
@@ -92,3 +95,10 @@ class RedisCounters:
 
     async def close(self) -> None:
         await self.store._redis.aclose()
+
+
+def counters_for(config: LimitsConfig) -> Counters:
+    """The counters ``limits.store`` names: Redis, shared by replicas, or this process's memory."""
+    if config.store == "redis":
+        return RedisCounters(config.redis_url, config.namespace)
+    return MemoryCounters()

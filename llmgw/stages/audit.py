@@ -5,24 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llmgw.config import ModelConfig
 from llmgw.context import RequestContext
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import logged_user
-
-
-def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
-    """Catalog prices per million tokens; prompt tokens the provider served from its cache at the
-    cached-input price where the catalog has one."""
-    if model is None:
-        return 0.0
-    price = model.price
-    cached = min(cached_tokens, prompt_tokens) if price.cached_input_per_mtok is not None else 0
-    return (
-        (prompt_tokens - cached) * price.input_per_mtok
-        + cached * (price.cached_input_per_mtok or 0.0)
-        + completion_tokens * price.output_per_mtok
-    ) / 1_000_000
+from llmgw.usage import cost_usd
 
 
 def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from llmgw.cache.policy import decide
 from llmgw.cache.service import Answer, Outcome, RequestCache, ResponseCache, hit_completion, mask_answer
 from llmgw.cache.service import storable as finished
 from llmgw.context import RequestContext
-from llmgw.stages.audit import cost_usd
 from llmgw.stages.base import Chunks, Stage
+from llmgw.usage import cost_usd
 
 REPLAYED_HEADERS = ("x-llmgw-sources",)  # what the skipped stages would have said about the answer
 

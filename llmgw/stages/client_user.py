@@ -65,7 +65,8 @@ def settle_embeddings_user(gateway: Any, ctx: RequestContext) -> None:
     if not gateway.config.guards.enabled:
         return
     try:
-        pii = gateway.guards.policy_for(ctx).pii
+        key = ctx.key
+        pii = gateway.guards.policy_for(key.id if key else None, key.team if key else None, ctx.route_name).pii
     except GuardFailure:  # no such policy: the safe choice
         pii = None
     keep = pii is not None and (not pii.enabled or pii.user == "allow")

@@ -21,14 +21,15 @@ from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import ContentFiltered
+from llmgw.guards.consult import Consulted, consult_providers
 from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
 from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.providers import combine
-from llmgw.guards.runtime import GuardFailure, GuardRuntime
+from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
 from llmgw.guards.stream import Restorer, Windows, windows_of
 from llmgw.stages.base import Chunks, Stage
-from llmgw.stages.input_guards import consult_providers, guard_unavailable, log_event
+from llmgw.stages.guarding import guard_log, judge_hooks, route_fails_open
 
 #: output findings that are certain, not a classifier's guess: no provider vote overrides them
 CERTAIN = frozenset({"system_prompt_leak", "lexicon", "secret", "output_pii"})
@@ -54,7 +55,8 @@ class OutputGuards(Stage):
         runtime: GuardRuntime = self.gateway.guards
         rule = policy.moderation.providers
         masker: Masker | None = ctx.state.get("masker")
-        external = None
+        log = guard_log(self.gateway, ctx, policy)
+        external: Consulted | None = None
         try:
             builtin = runtime.run(
                 policy.timeout_s, check_output, policy, texts, ctx.state.get("canary"), ctx.state["known"]
@@ -63,26 +65,28 @@ class OutputGuards(Stage):
                 verdict: OutputVerdict = await builtin
             else:  # the providers read the windows with the request's own PII masked again
                 sent = [masker.mask_known(t) for t in texts] if masker is not None else texts
-                consulted = consult_providers(self.gateway, ctx, policy, rule, sent, "output", "moderation")
+                consulted = consult_providers(log, policy, rule, judge_hooks(self.gateway), sent, "output",
+                                              "moderation", route_fails_open(ctx))  # fmt: skip
                 verdict, external = await asyncio.gather(builtin, consulted)
+                if external.failed_open:
+                    ctx.meta["guards_failed_open"] = True
         except GuardFailure as exc:
-            fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
-            log_event(self.gateway, ctx, policy, "output", "allow" if fail_open else "block", stage="output",
-                      detail=str(exc), scores={"failed": 1.0})  # fmt: skip
+            fail_open = policy.on_error == "open" or route_fails_open(ctx)
+            log("output", "allow" if fail_open else "block", stage="output", detail=str(exc), scores={"failed": 1.0})
             if fail_open:
                 return OutputVerdict()
             raise guard_unavailable(str(exc)) from None
         if rule is not None and external is not None:
-            self.combine(policy, verdict, external)
+            self.combine(policy, verdict, external.verdicts)
         if verdict.violation or verdict.flags:
             masked = None
             if verdict.violation:
                 window = [e for e in verdict.entities if e.get("window") == verdict.window]
                 masked = loggable(texts[verdict.window], ctx.state.get("masker"), window)[:4000]
             entities = [{k: v for k, v in e.items() if k in ("type", "score")} for e in verdict.entities]
-            log_event(self.gateway, ctx, policy, "moderation", "block" if verdict.violation else "flag",
-                      stage="output", scores=verdict.scores, entities=entities,
-                      detail=verdict.violation or ", ".join(verdict.flags), masked_text=masked)  # fmt: skip
+            log("moderation", "block" if verdict.violation else "flag", stage="output", scores=verdict.scores,
+                entities=entities, detail=verdict.violation or ", ".join(verdict.flags),
+                masked_text=masked)  # fmt: skip
         return verdict
 
     @staticmethod

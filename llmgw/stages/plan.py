@@ -23,11 +23,11 @@ import anyio
 from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
+from llmgw.routing.resolve import ALIASES, resolve_model
 from llmgw.routing.select import Decision, candidates, rank, safest_task
 from llmgw.routing.tasks import TaskGuess, classifier_for, plausible
 from llmgw.stages.base import Stage
 from llmgw.stages.retrieval_plan import plan_for
-from llmgw.stages.selection import ALIASES, resolve_model
 from llmgw.stages.template import text_of
 
 #: ``selection.default_task`` value: when the classifier is unsure, the safest plausible task for the catalog
@@ -47,7 +47,7 @@ class PlanRequest(Stage):
         if routing.enabled and requested in ALIASES and requested not in catalog and not routing.aliases.get(requested):
             ctx.plan = await self.route(ctx, requested)
         else:
-            name, model = resolve_model(self.gateway, ctx, requested, "chat")
+            name, model = resolve_model(self.gateway.config, requested, "chat", ctx.route, ctx.route_name, ctx.key)
             fallbacks = self.allowed_fallbacks(ctx, name) if ctx.route is not None else []
             ctx.plan = RequestPlan(name, model, fallbacks)
         ctx.plan.retrieval = retrieval

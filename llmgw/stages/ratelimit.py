@@ -19,19 +19,12 @@ from typing import Any
 from llmgw.config import LimitSpec
 from llmgw.context import RequestContext
 from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLimited
-from llmgw.limits.counters import Counters, MemoryCounters, RedisCounters
-from llmgw.stages.audit import cost_usd
+from llmgw.limits.counters import Counters
 from llmgw.stages.base import Stage
-from llmgw.usage import estimate_tokens, prompt_chars
+from llmgw.usage import cost_usd, estimate_tokens, prompt_chars
 
 log = logging.getLogger("llmgw.limits")
 DAY_S = 86_400 + 3_600
-
-
-def counters_for(config: Any) -> Counters:
-    if config.store == "redis":
-        return RedisCounters(config.redis_url, config.namespace)
-    return MemoryCounters()
 
 
 class RateLimit(Stage):

@@ -18,11 +18,13 @@ from dataclasses import replace
 from typing import Any
 
 from llmgw.context import RequestContext
+from llmgw.guards.consult import Consulted, consult_providers
 from llmgw.guards.providers import combine
-from llmgw.guards.runtime import GuardFailure, injection_detector
+from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable, injection_detector
+from llmgw.guards.scan import STRIPPED
 from llmgw.retrieval.screening import fingerprint, stored
 from llmgw.retrieval.store import Hit
-from llmgw.stages.input_guards import STRIPPED, consult_providers, guard_unavailable, log_event, score_injection
+from llmgw.stages.guarding import guard_log, judge_hooks, policy_of, route_fails_open
 
 
 async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit]:
@@ -30,21 +32,16 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         return hits
     if ctx.route is not None and not ctx.route.stages.input_guards:
         return hits
-    runtime = gateway.guards
-    try:
-        policy = ctx.state.get("policy") or runtime.policy_for(ctx)
-    except GuardFailure as exc:
-        raise guard_unavailable(str(exc)) from None
+    runtime: GuardRuntime = gateway.guards
+    policy = ctx.state.get("policy") or policy_of(gateway, ctx)
     if not policy.injection.scans("retrieved"):
         return hits
-    fail_open = policy.on_error == "open" or (ctx.route is not None and ctx.route.guard_failure == "open")
+    log = guard_log(gateway, ctx, policy)
+    fail_open = policy.on_error == "open" or route_fails_open(ctx)
     try:
-        results, at_ingest = await runtime.run(policy.timeout_s, _verdicts, hits, runtime.side)
+        results, at_ingest = await runtime.run(policy.timeout_s, _verdicts, runtime, hits)
     except GuardFailure as exc:
-        log_event(
-            gateway,
-            ctx,
-            policy,
+        log(
             "injection",
             "allow" if fail_open else "block",
             source="retrieved",
@@ -57,13 +54,16 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         raise guard_unavailable(str(exc)) from None
     threshold = policy.injection.threshold_for("retrieved")
     rule = policy.injection.providers.get("retrieved")
-    external = (
-        await consult_providers(gateway, ctx, policy, rule, [h.chunk.text for h in hits], "retrieved", "injection")
-        if rule is not None
-        else [{} for _ in hits]
-    )
+    external = Consulted([{} for _ in hits])
+    if rule is not None:
+        texts = [h.chunk.text for h in hits]
+        hooks = judge_hooks(gateway)
+        open_route = route_fails_open(ctx)
+        external = await consult_providers(log, policy, rule, hooks, texts, "retrieved", "injection", open_route)
+        if external.failed_open:
+            ctx.meta["guards_failed_open"] = True
     kept: list[Hit] = []
-    for hit, result, verdicts in zip(hits, results, external, strict=True):
+    for hit, result, verdicts in zip(hits, results, external.verdicts, strict=True):
         flagged, score = result.score >= threshold, result.score
         if rule is not None:
             flagged, score = combine(rule, (flagged, result.score), verdicts)
@@ -73,10 +73,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
         action = policy.injection.action
         reason = result.reason + (" (screened at ingest)" if hit.chunk.id in at_ingest else "")
         by = [name for name, v in verdicts.items() if v.flagged]
-        log_event(
-            gateway,
-            ctx,
-            policy,
+        log(
             "injection",
             action,
             source="retrieved",
@@ -98,7 +95,7 @@ async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit
     return kept
 
 
-def _verdicts(hits: list[Hit], side: Any) -> tuple[list[Any], set[str]]:
+def _verdicts(runtime: GuardRuntime, hits: list[Hit]) -> tuple[list[Any], set[str]]:
     """Blocking: the verdicts stored at ingest by this very detector, the other passages scored
     now; and the ids of the chunks whose verdict came from the ingest."""
     mark = fingerprint(injection_detector())
@@ -106,7 +103,7 @@ def _verdicts(hits: list[Hit], side: Any) -> tuple[list[Any], set[str]]:
     at_ingest = {h.chunk.id for h, r in zip(hits, results, strict=True) if r is not None}
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
-        scored = score_injection([hits[i].chunk.text for i in todo], ["retrieved"] * len(todo), side)
+        scored = runtime.score_injection([hits[i].chunk.text for i in todo], ["retrieved"] * len(todo), runtime.side)
         for i, result in zip(todo, scored, strict=True):
             results[i] = result
     return results, at_ingest

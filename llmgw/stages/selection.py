@@ -5,47 +5,18 @@ cache keys on the model that answers. Here the chosen model's capabilities are c
 the request (streaming, tools, JSON mode), the context is set for the provider call, and the
 routing decision is stored on the request row and summarised in ``x-llmgw-route``.
 
-``resolve_model`` resolves a requested name against the catalog and the caller's permissions:
-explicit catalog names where the route and the key allow them; a configured alias; ``auto``,
-``fast``, ``best`` and ``default`` as the route's ``default_model`` when routing is off.
+A requested name is resolved against the catalog and the caller's permissions by
+:func:`llmgw.routing.resolve.resolve_model`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmgw.config import ModelConfig
 from llmgw.context import RequestContext
-from llmgw.errors import InvalidRequest, NotFound, PermissionDenied, clip
+from llmgw.errors import InvalidRequest
+from llmgw.routing.resolve import resolve_model
 from llmgw.stages.base import Stage
-
-ALIASES = frozenset({"auto", "fast", "best", "default"})
-
-
-def resolve_model(gateway: Any, ctx: RequestContext, requested: str, kind: str) -> tuple[str, ModelConfig]:
-    catalog: dict[str, ModelConfig] = gateway.config.models
-    route = ctx.route
-    name = requested
-    if name not in catalog:
-        aliases = gateway.config.routing.aliases
-        if aliases.get(name):
-            name = aliases[name][0]
-        elif name in ALIASES and route is not None and route.default_model:
-            name = route.default_model
-        else:
-            raise NotFound(f"The model {clip(requested)} does not exist", param="model")
-    model = catalog[name]
-    if model.kind != kind:
-        raise InvalidRequest(
-            f"model {name!r} is a {model.kind} model, not a {kind} model",
-            param="model",
-            code="wrong_model_kind",
-        )
-    if route is not None and "*" not in route.models and name not in route.models:
-        raise PermissionDenied(f"route {ctx.route_name!r} does not allow model {name!r}", code="model_not_allowed")
-    if ctx.key is not None and not ctx.key.allows_model(name):
-        raise PermissionDenied(f"this key may not use model {name!r}", code="model_not_allowed")
-    return name, model
 
 
 class SelectEmbeddingModel(Stage):
@@ -54,7 +25,9 @@ class SelectEmbeddingModel(Stage):
     name = "select_embedding_model"
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        ctx.model_name, ctx.model = resolve_model(self.gateway, ctx, ctx.body["model"], "embedding")
+        ctx.model_name, ctx.model = resolve_model(
+            self.gateway.config, ctx.body["model"], "embedding", ctx.route, ctx.route_name, ctx.key
+        )
         ctx.provider_name = ctx.model.provider
         return None
 

@@ -1,0 +1,141 @@
+"""What the input guards read: every piece of text a chat request sends upstream, and its scan.
+
+``collect`` finds each string of the request that reaches the provider (messages' content, names
+and tool-call arguments, ``stop``, ``metadata``, unknown pass-through fields) as an :class:`Item`
+that can be replaced in place; ``scan`` runs the PII analyzer and the injection detector over them
+on the guards' worker thread. The input guard stage (``llmgw.stages.input_guards``) decides what
+to do with the findings; the retrieval and output guards share ``STRIPPED`` and the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llmgw.guards.pii import Finding
+from llmgw.guards.policy import Policy
+from llmgw.guards.runtime import GuardRuntime
+from llmgw.schemas import CHAT_FIELDS
+
+SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
+FIELD = "field"  # a request field outside the conversation (scanned for PII, not for injection)
+STRIPPED = "[removed by llmgw: suspected prompt injection]"
+
+
+@dataclass(slots=True)
+class Item:
+    where: str
+    source: str  # user | tool | system | assistant
+    text: str
+    set: Callable[[str], None]
+    templated: bool = False  # written by a template from prompts/: trusted, its variables are scanned instead
+
+
+#: message keys that are no free text (``content``, ``name``, ``tool_calls`` and ``function_call``
+#: are read on their own); every other key of a message is scanned, whatever a client puts there
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call"})
+
+
+def _strings(container: Any, where: str, source: str, items: list[Item], skip: frozenset[str] = frozenset()) -> None:
+    """An item for every string inside ``container`` (objects and arrays, any depth; keys in
+    ``skip`` left out at the top), each replaceable in place."""
+    if isinstance(container, dict):
+        pairs: Any = ((k, v) for k, v in container.items() if k not in skip)
+    elif isinstance(container, list):
+        pairs = enumerate(container)
+    else:
+        return
+    for key, inner in pairs:
+        at = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        if isinstance(inner, str):
+            items.append(Item(at, source, inner, lambda v, c=container, k=key: c.__setitem__(k, v)))
+        else:
+            _strings(inner, at, source, items)
+
+
+def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset(), user: bool = False) -> list[Item]:
+    """Every piece of text sent upstream, with a way to replace it: messages (content, names,
+    tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
+    fields, and with ``user`` the ``user`` field. Only messages' text is scored for injection (the
+    other fields are ``source: field``)."""
+    items: list[Item] = []
+    for i, message in enumerate(body.get("messages") or []):
+        source = SOURCES.get(message.get("role", ""), message.get("role", ""))
+        first = len(items)
+        content = message.get("content")
+        if isinstance(content, str):
+            items.append(
+                Item(f"messages[{i}].content", source, content, lambda v, m=message: m.__setitem__("content", v))
+            )
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    items.append(Item(f"messages[{i}].content[{j}].text", source, part["text"],
+                                      lambda v, p=part: p.__setitem__("text", v)))  # fmt: skip
+        for k, call in enumerate(message.get("tool_calls") or []):
+            function = call.get("function") or {}
+            if isinstance(function.get("arguments"), str):
+                where = f"messages[{i}].tool_calls[{k}].function.arguments"
+                setter = lambda v, f=function: f.__setitem__("arguments", v)  # noqa: E731
+                items.append(Item(where, "assistant", function["arguments"], setter))
+        legacy = message.get("function_call")
+        if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+            items.append(Item(f"messages[{i}].function_call.arguments", "assistant", legacy["arguments"],
+                              lambda v, f=legacy: f.__setitem__("arguments", v)))  # fmt: skip
+        if isinstance(message.get("name"), str):
+            # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
+            setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
+            items.append(Item(f"messages[{i}].name", FIELD, message["name"], setter))
+        _strings(message, f"messages[{i}]", FIELD, items, skip=MESSAGE_KEYS)
+        if id(message) in templated:
+            for item in items[first:]:
+                item.templated = True
+    if isinstance(body.get("stop"), str):
+        items.append(Item("stop", FIELD, body["stop"], lambda v: body.__setitem__("stop", v)))
+    elif isinstance(body.get("stop"), list):
+        _strings(body["stop"], "stop", FIELD, items)
+    if isinstance(body.get("metadata"), dict):
+        _strings(body["metadata"], "metadata", FIELD, items)
+    if user and isinstance(body.get("user"), str):
+        items.append(Item("user", FIELD, body["user"], lambda v: body.__setitem__("user", v)))
+    _strings(body, "", FIELD, items, skip=CHAT_FIELDS)  # unknown fields, forwarded as they are
+    return items
+
+
+def template_variables(values: dict[str, str], items: list[Item]) -> list[Item]:
+    """The client's values inside templated messages, as items of their own for the injection guard.
+
+    A template's own text (few-shot examples, instructions) is the prompt engineer's, versioned in
+    git: scoring it would flag every Q/A example as an injection. What the client put into it
+    (``values``: ``user_input`` and the variables it sent) is scored instead; stripping one strips every
+    templated message it went into. Each item is named by where the client wrote it
+    (``llmgw.prompt.variables.product``, ``messages[0].content`` for ``user_input``), which is
+    what a refusal's ``param`` shows.
+    """
+    templated = [item for item in items if item.templated]
+    if not templated or not values:
+        return []
+
+    def strip(value: str) -> None:  # masking only rewrites the item's own text (it is logged, never sent)
+        if value == STRIPPED:
+            for item in templated:
+                item.set(STRIPPED)
+
+    return [Item(where, "user", text, strip) for where, text in values.items()]
+
+
+def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
+    """Blocking: PII findings for every item, injection results for the sources the policy scans."""
+    pii = runtime.analyzer(policy) if policy.pii.enabled else None
+    watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources and not item.templated]
+    # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
+    overlap = pii is not None and policy.injection.enabled and bool(watched)
+    pending = runtime.side.submit(lambda: [pii.analyze(item.text) for item in items]) if overlap else None
+    results: list[Any] = [None] * len(items)
+    if policy.injection.enabled and watched:
+        scored = runtime.score_injection([items[i].text for i in watched], [items[i].source for i in watched])
+        for i, result in zip(watched, scored, strict=True):
+            results[i] = result
+    findings = pending.result() if pending is not None else [pii.analyze(t.text) if pii else [] for t in items]
+    return findings, results
