@@ -1,5 +1,4 @@
-"""An aiohttp load generator for OpenAI-compatible chat endpoints (and llmgw's Anthropic Messages
-endpoint, ``--api NAME=messages``); prints one JSON document.
+"""An aiohttp load generator for OpenAI-compatible chat endpoints; prints one JSON document.
 
 Phases (``--phases``, comma-separated, run in this order for every target):
 
@@ -11,6 +10,12 @@ Phases (``--phases``, comma-separated, run in this order for every target):
   (or ``--max-requests``), one target at a time; requests/s and latency.
 * ``tput_stream``: the same with streams; streams/s, TTFT and whole-stream time.
 * ``mixed``: like ``tput``, half the workers streaming (used by the SIGTERM test).
+
+``--api NAME=responses`` sends that target OpenAI Responses bodies to ``/responses`` (the same
+question and output cap) instead of chat bodies to ``/chat/completions``: two targets on the same
+gateway, one per API, measure what the Responses translation adds (``bench.api_overhead``).
+``--api NAME=messages`` does the same with Anthropic Messages bodies to ``/messages``, sent with
+``x-api-key`` (``bench.messages_overhead``).
 
 Every phase also reports CPU use (% of one core) of each ``--pid NAME=PID`` process tree and of
 the load generator itself, read from /proc. Example::
@@ -40,41 +45,38 @@ from bench.procstat import cpu_seconds, machine_busy_seconds, tree_cpu_seconds
 PHASES = ("seq", "seq_stream", "tput", "tput_stream", "mixed")
 
 
-#: per API: the path under the base URL, a byte string every good answer holds, and the end of a good stream
-APIS = {"chat": ("/chat/completions", b'"choices"', b"[DONE]"),
-        "messages": ("/messages", b'"content"', b'"message_stop"')}  # fmt: skip
-
-
 @dataclass
 class Target:
-    """A base URL (ending in ``/v1``) with the model and key to send, and the API to speak
-    (``chat``: OpenAI Chat Completions; ``messages``: Anthropic Messages, with the same question)."""
+    """An OpenAI-compatible base URL (ending in ``/v1``) with the model and key to send."""
 
     name: str
     url: str
     model: str = "bench"
     key: str | None = None
-    api: str = "chat"
+    api: str = "chat"  # or "responses", "messages"
 
     @property
     def path(self) -> str:
-        return APIS[self.api][0]
+        return {"responses": "/responses", "messages": "/messages"}.get(self.api, "/chat/completions")
 
     def body(self, stream: bool) -> bytes:
+        question = "Say something, about fifty tokens long."
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": "Say something, about fifty tokens long."}],
+            "messages": [{"role": "user", "content": question}],
             "max_tokens": 64,
         }
+        if self.api == "responses":
+            body = {"model": self.model, "input": question, "max_output_tokens": 64}
+        # "messages": the chat body is already a valid Messages body (max_tokens is required there)
         if stream:
             body["stream"] = True
         return json.dumps(body).encode()
 
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        if self.key and self.api == "messages":
-            headers["x-api-key"] = self.key
-            headers["anthropic-version"] = "2023-06-01"
+        if self.key and self.api == "messages":  # as the Anthropic SDKs send it
+            headers.update({"x-api-key": self.key, "anthropic-version": "2023-06-01"})
         elif self.key:
             headers["authorization"] = f"Bearer {self.key}"
         return headers
@@ -147,23 +149,27 @@ async def one_request(session: aiohttp.ClientSession, target: Target, body: byte
     """
     start = time.perf_counter()
     code = ""
-    path, good, end = APIS[target.api]
     try:
-        async with session.post(target.url + path, data=body, headers=target.headers()) as r:
+        async with session.post(target.url + target.path, data=body, headers=target.headers()) as r:
             code = str(r.status)
             if not stream or r.status != 200:
                 payload = await r.read()
+                good = {"responses": b'"output"', "messages": b'"content"'}.get(target.api, b'"choices"')
                 bad = r.status == 200 and good not in payload
                 return Sample("bad_body" if bad else code, time.perf_counter() - start)
             ttft: float | None = None
-            events, tail = 0, b""
+            events, tail, ended = 0, b"", False
+            end_mark = {"responses": b"event: response.completed", "messages": b"event: message_stop"}.get(
+                target.api, b"[DONE]"
+            )
             async for piece in r.content.iter_any():
                 if ttft is None and b"data:" in piece:
                     ttft = time.perf_counter() - start
-                events += (tail[-5:] + piece).count(b"data: ")  # one split across pieces counts once
-                tail = (tail + piece)[-24:]
+                events += (tail + piece).count(b"data: ")
+                ended = ended or end_mark in tail + piece
+                tail = (tail + piece)[-32:]
             total = time.perf_counter() - start
-            return Sample("200" if end in tail else "no_done", total, ttft, events)
+            return Sample("200" if ended else "no_done", total, ttft, events)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         status = f"{code}+{type(exc).__name__}" if code else type(exc).__name__
         return Sample(status, time.perf_counter() - start)
@@ -341,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], help="NAME=MODEL for that target")
     p.add_argument("--key", action="append", default=[], help="NAME=API_KEY for that target")
     p.add_argument("--pid", action="append", default=[], help="NAME=PID: report CPU of this process tree")
-    p.add_argument("--api", action="append", default=[], help="NAME=chat|messages: the API that target speaks")
+    p.add_argument("--api", action="append", default=[], help="NAME=responses|messages: the API that target speaks")
     p.add_argument("--default-model", default="bench")
     p.add_argument("--phases", default="seq,seq_stream,tput,tput_stream")
     p.add_argument("--seq-n", type=int, default=1000, help="sequential requests per target")

@@ -2,7 +2,7 @@
 
 Handlers stay thin: they read the body, hand a :class:`RequestContext` to the pipeline and turn
 its answer into a response. Every error leaves in its API's error shape with the right status:
-Anthropic's under ``/v1/messages``, OpenAI's everywhere else.
+Anthropic's under ``/v1/messages`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw.anthropic.render import error_body as anthropic_error
-from llmgw.api import admin, embeddings, feedback, models
+from llmgw.api import admin, embeddings, feedback, messages, models
 from llmgw.api.common import JSON, client_of, gateway_of, json_response
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
@@ -35,11 +35,11 @@ from llmgw.storage.db import unavailable as database_unavailable
 log = logging.getLogger("llmgw.app")
 
 
-async def generate(request: Request[Any, Any, Any], api: str) -> Response[Any]:
-    """Run a generation request in the client's API through the pipeline; the answer or its stream."""
+@post("/v1/chat/completions", status_code=200)
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     gateway = gateway_of(request)
     raw = await request.body()
-    ctx = gateway.new_context("chat", {}, dict(request.headers), client_of(request), api=api)
+    ctx = gateway.new_context("chat", {}, dict(request.headers), client_of(request))
     request.state.request_id = ctx.request_id
     request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, gateway.config.server.max_body_bytes, gateway.config.server.max_json_depth)
@@ -50,21 +50,6 @@ async def generate(request: Request[Any, Any, Any], api: str) -> Response[Any]:
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
     return Stream(result, media_type="text/event-stream", headers=headers)
-
-
-@post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
-    return await generate(request, "chat")
-
-
-@post("/v1/messages", status_code=200)
-async def messages(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Anthropic's Messages API (``llmgw.anthropic``); ``x-api-key`` and ``anthropic-version`` accepted."""
-    return await generate(request, "messages")
-
-
-#: paths whose errors take another API's shape than OpenAI's
-ERROR_SHAPES = {"/v1/messages": anthropic_error}
 
 
 @get("/healthz", sync_to_thread=False)
@@ -89,6 +74,10 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         gateway.metrics.render(gateway.writer.pending(), dead_letters),
         media_type="text/plain; version=0.0.4",  # Litestar adds "; charset=utf-8" to text/*
     )
+
+
+#: paths whose errors take another API's shape than OpenAI's
+ERROR_SHAPES = {"/v1/messages": anthropic_error}
 
 
 def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -132,7 +121,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             chat_completions,
-            messages,
+            messages.create_message,
             models.list_models,
             models.get_model,
             embeddings.create_embeddings,

@@ -55,13 +55,13 @@ class RequestContext:
     """
 
     request_id: str
-    endpoint: str  # chat | embeddings: the kind of work
+    endpoint: str
     body: dict[str, Any]
     options: dict[str, Any]
     headers: dict[str, str]
     client: str | None = None  # the peer's address: failed authentications are limited per client
-    #: the API the client speaks: chat | embeddings | messages | responses. Stages see the internal
-    #: (chat) shape whatever it is; only translation in and rendering out (``llmgw.answers``) differ
+    #: the API the client spoke (chat, embeddings, messages, responses): its body is translated to
+    #: the internal chat shape before parsing, and its answer rendered back in its own shape
     api: str = "chat"
     route_name: str = "default"
     route: RouteConfig | None = None

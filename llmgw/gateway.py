@@ -151,15 +151,9 @@ class Gateway:
                 log.warning("refreshing %s failed", what, exc_info=True)
 
     def new_context(
-        self,
-        endpoint: str,
-        body: dict[str, Any],
-        headers: dict[str, str],
-        client: str | None = None,
-        api: str | None = None,
+        self, endpoint: str, body: dict[str, Any], headers: dict[str, str], client: str | None = None
     ) -> RequestContext:
-        """A request's context; ``api`` (default: ``endpoint``) is the API the client speaks."""
-        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers, client, api or endpoint)
+        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers, client)
         ctx.deadline = time.monotonic() + self.config.server.request_timeout_s
         return ctx
 

@@ -1,14 +1,10 @@
 """The pipeline: the stages a chat or embeddings request travels through, in order.
 
-    authenticate → (translate) → parse → rate limit → render template → input guards → plan → cache lookup
+    authenticate → translate → parse → rate limit → render template → input guards → plan → cache lookup
     → retrieve → select model → call provider → output guards → attach sources → cache store
     → audit log
 
     embeddings: authenticate → parse → select model → call provider → audit log
-
-Chat Completions and the Messages API share it: a Messages request is translated to the chat
-body first (``llmgw.anthropic.inbound``), every later stage runs on that one internal shape, and
-the answer is rendered in the client's API at the very end (``llmgw.answers``).
 
 Read top to bottom, this module is the life of a request. Stages live in ``llmgw.stages``;
 each route gets its own list, keeping only the stages its config turns on and that actually do
@@ -23,15 +19,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
 from llmgw import tokens
-from llmgw.answers import answer_for
 from llmgw.context import RequestContext
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
+from llmgw.providers.sse import DONE, encode_event
 from llmgw.schemas import decode_body
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
@@ -45,7 +41,7 @@ from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectEmbeddingModel, SelectModel
 from llmgw.stages.template import RenderTemplate
-from llmgw.stages.translate import FromMessages
+from llmgw.stages.translate import TranslateRequest
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
 from llmgw.usage import read_usage, replay_as_chunks
@@ -57,12 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmgw.pipeline")
 T = TypeVar("T")
 
-#: Before the route is known, per API (``RequestContext.api``): who is calling, and what are they
-#: asking for, in the internal shape (the chat body) from here on.
-FRONT: dict[str, tuple[type[Stage], ...]] = {
-    "chat": (Authenticate, ParseRequest),
-    "messages": (Authenticate, FromMessages, ParseRequest),
-}
+#: Before the route is known: who is calling, and what are they asking for.
+FRONT: tuple[type[Stage], ...] = (Authenticate, TranslateRequest, ParseRequest)
 #: Before the provider, on the chosen route.
 BEFORE_PROVIDER: tuple[type[Stage], ...] = (
     RateLimit,
@@ -107,19 +99,24 @@ class RoutePipeline:
 class Pipeline:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.front = {api: [cls(gateway) for cls in stages] for api, stages in FRONT.items()}
+        self.front = [cls(gateway) for cls in FRONT]
         self.routes = {name: RoutePipeline(gateway, route) for name, route in gateway.config.routes.items()}
         self.unrouted = RoutePipeline(gateway, None)  # for requests refused before a route is known
         self.embedding_front = [cls(gateway) for cls in EMBEDDINGS_FRONT]
         self.embedding_stages = [cls(gateway) for cls in EMBEDDINGS]
         self.embedding_done = [cls(gateway) for cls in EMBEDDINGS_DONE]
 
-    async def chat(self, ctx: RequestContext) -> dict[str, Any] | AsyncIterator[bytes]:
-        """Run a chat request: the answer's body, or an iterator of SSE bytes for a stream, in the
-        client's API (``ctx.api``)."""
+    async def chat(
+        self, ctx: RequestContext, events: StreamEvents | None = None
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        """Run a chat request: a completion dict, or an iterator of SSE bytes for a stream.
+
+        ``events`` encodes the stream in the client's API (chat's own chunks when None); a
+        non-streamed completion is the caller's to render.
+        """
         route: RoutePipeline | None = None
         try:
-            for stage in self.front[ctx.api]:
+            for stage in self.front:
                 await stage.request(ctx)
             route = self.routes[ctx.route_name]
 
@@ -134,7 +131,7 @@ class Pipeline:
                 chunks = replay_as_chunks(early) if early is not None else await self.open_stream(ctx)
                 for stage in route.stream_stages:
                     chunks = stage.stream(ctx, chunks)
-                return self.sse(ctx, chunks, route)
+                return self.sse(ctx, chunks, route, events)
 
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
@@ -156,7 +153,7 @@ class Pipeline:
                 raise
             raise error from exc
         self.finish(ctx, route.done_stages)
-        return answer_for(ctx).completion(completion)
+        return completion
 
     async def embeddings(self, ctx: RequestContext, read_body: Callable[[], Awaitable[bytes]]) -> dict[str, Any]:
         """Run an embeddings request: the provider's answer with the catalog model's name.
@@ -327,27 +324,30 @@ class Pipeline:
 
     # --- answering the client ----------------------------------------------------------------
 
-    async def sse(self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline) -> AsyncIterator[bytes]:
-        """Encode chunks as SSE in the client's API. An error mid-stream ends with an error event,
-        never a clean end.
+    async def sse(
+        self, ctx: RequestContext, chunks: Chunks, route: RoutePipeline, events: StreamEvents | None = None
+    ) -> AsyncIterator[bytes]:
+        """Encode chunks as SSE in the client's API (``events``; chat's own when None). An error
+        mid-stream ends with an error event, never a clean end.
 
         The row is queued before the last event goes out, as for a non-streamed answer: when the
         client has seen the end of its stream, the request's row is already queued for the log.
         """
-        answer = answer_for(ctx)
+        if events is None:
+            events = ChatEvents(ctx.client_wants_usage)
         try:
             async for chunk in chunks:
-                data = answer.chunk(chunk)
+                data = events.chunk(chunk)
                 if data:
                     yield data
-            last = b""  # rendered after the done stages: usage is final then
+            last = events.end()
         except GatewayError as exc:
             self.fail(ctx, exc, http_status=200)
-            last = answer.error(exc)
+            last = events.error(exc, ctx.request_id)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback by internal_error
             err = internal_error(ctx, exc, "while streaming")
             self.fail(ctx, err, http_status=200)
-            last = answer.error(err)
+            last = events.error(err, ctx.request_id)
         except BaseException:
             ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
             raise
@@ -357,7 +357,7 @@ class Pipeline:
                 if aclose is not None:
                     await aclose()
                 self.finish(ctx, route.done_stages)
-        yield last or answer.end()
+        yield last
 
     def set_response_headers(self, ctx: RequestContext) -> None:
         headers = ctx.response_headers
@@ -390,3 +390,35 @@ def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> Gate
     """A bug in llmgw: logged with its traceback, answered as a 500 without the details."""
     log.exception("request %s failed%s", ctx.request_id, f" {where}" if where else "")
     return GatewayError(f"internal error{f' {where}' if where else ''}: {type(exc).__name__}")
+
+
+class StreamEvents(Protocol):
+    """How a stream is written in the client's API: each internal chunk, the clean end, a failure."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes: ...
+    def end(self) -> bytes: ...
+    def error(self, exc: GatewayError, request_id: str) -> bytes: ...
+
+
+class ChatEvents:
+    """Chat Completions' own stream: the chunks as they are, ``[DONE]``, an error object."""
+
+    __slots__ = ("wants_usage",)
+
+    def __init__(self, wants_usage: bool) -> None:
+        self.wants_usage = wants_usage
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if not self.wants_usage and "usage" in chunk:
+            if not chunk.get("choices"):
+                return b""
+            del chunk["usage"]
+        return encode_event(chunk)
+
+    def end(self) -> bytes:
+        return DONE
+
+    def error(self, exc: GatewayError, request_id: str) -> bytes:
+        body = exc.body()
+        body["error"]["request_id"] = request_id
+        return encode_event(body)

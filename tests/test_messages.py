@@ -7,15 +7,20 @@ Bedrock's Converse through botocore's own parser.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
+from llmgw.anthropic.render import MessagesEvents
+from llmgw.context import RequestContext
+from llmgw.errors import UpstreamError, UpstreamKind
 from tests.anthropic_upstream import AnthropicUpstream
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_bedrock import HAPPY_STREAM, STREAM_HEADERS, Raw, on_send
@@ -96,6 +101,35 @@ def test_raw_event_sequence(gw: RunningGateway) -> None:
     assert all(d["type"] == n for d, n in zip(datas, names, strict=True))
     delta = next(d for d in datas if d["type"] == "message_delta")
     assert delta["delta"]["stop_reason"] == "tool_use" and delta["usage"]["output_tokens"] == 5
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["clean end", "error mid-stream"])
+def test_a_messages_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: bool) -> None:
+    """As for chat (tests/test_pipeline.py): the row is queued before message_stop or the error event."""
+    finished: list[str] = []
+    route: Any = SimpleNamespace(
+        done_stages=[SimpleNamespace(name="recorder", done=lambda c: finished.append(c.status))]
+    )
+    ctx = RequestContext(request_id="r1", endpoint="chat", body={}, options={}, headers={}, stream=True)
+
+    async def chunks() -> AsyncIterator[dict[str, Any]]:
+        yield {"model": "m", "choices": [{"index": 0, "delta": {"content": "Hal"}}]}
+        if fails:
+            raise UpstreamError(UpstreamKind.RATE_LIMITED, "upstream said slow down")
+
+    async def read() -> list[tuple[bytes, int]]:
+        events = MessagesEvents("r1", lambda: (3, 1, 0))
+        return [(event, len(finished)) async for event in gw.gateway.pipeline.sse(ctx, chunks(), route, events)]
+
+    seen = asyncio.run(read())
+    assert [n for _, n in seen] == [0, 1], "done() runs once, after the content and before the last event"
+    last = seen[-1][0]
+    if fails:
+        assert last.startswith(b"event: content_block_stop") and b"event: error" in last and b"rate_limit_error" in last
+    else:
+        assert b"event: message_delta" in last and last.endswith(
+            b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+        )
 
 
 def test_tool_use_round_trip(gw: RunningGateway, upstream: FakeUpstream) -> None:

@@ -68,8 +68,18 @@ def refuse(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, param=param, code="invalid_request")
 
 
-def to_internal(body: dict[str, Any]) -> dict[str, Any]:
-    """The chat body for a Messages request body (a 400 naming the field when it is malformed)."""
+def to_internal(body: dict[str, Any], unknown_fields: str = "pass") -> dict[str, Any]:
+    """The chat body for a Messages request body (a 400 naming the field when it is malformed).
+
+    Top-level fields it does not know pass through as chat's unknown fields do, unless
+    ``unknown_fields`` (``server.unknown_fields``) is ``reject``: then the first is a 400
+    ``unknown_parameter`` naming it.
+    """
+    if unknown_fields == "reject":
+        extra = sorted(set(body) - MESSAGES_FIELDS)
+        if extra:
+            raise InvalidRequest(f"unknown parameter {clip(extra[0])} (server.unknown_fields is 'reject')",
+                                 param=extra[0][:80], code="unknown_parameter")  # fmt: skip
     try:
         request = msgspec.convert(body, MessagesRequest)
     except msgspec.ValidationError as exc:

@@ -10,6 +10,7 @@ usage) and ``message_stop``. A failure after the first event is an ``error`` eve
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -202,3 +203,28 @@ class StreamRenderer:
         if isinstance(exc, GatewayError) and exc.code == "content_filter":
             self.stop_reason = "refusal"
         return out + event("error", error_body(exc, self.request_id))
+
+
+class MessagesEvents:
+    """The pipeline's stream writer for ``/v1/messages`` (``llmgw.pipeline.StreamEvents``).
+
+    ``tokens`` reads the request's final counts (prompt, completion, cached) when the stream ends:
+    the upstream's usage, or the local estimate for a stream it never sent one for.
+    """
+
+    __slots__ = ("renderer", "tokens")
+
+    def __init__(self, request_id: str, tokens: Callable[[], tuple[int, int, int]]) -> None:
+        self.renderer = StreamRenderer(request_id, None)
+        self.tokens = tokens
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if not self.renderer.started:
+            self.renderer.model = chunk.get("model")  # the catalog name the pipeline stamped
+        return self.renderer.chunk(chunk)
+
+    def end(self) -> bytes:
+        return self.renderer.end(self.tokens())
+
+    def error(self, exc: GatewayError, request_id: str) -> bytes:
+        return self.renderer.error(exc)

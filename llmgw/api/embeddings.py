@@ -17,6 +17,7 @@ from llmgw.api.common import client_of, gateway_of, json_response
 async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
     ctx = gateway.new_context("embeddings", {}, dict(request.headers), client_of(request))
+    ctx.api = "embeddings"
     request.state.request_id = ctx.request_id
     result = await gateway.pipeline.embeddings(ctx, request.body)
     return json_response(result, {"x-llmgw-request-id": ctx.request_id, "x-llmgw-model": ctx.model_name or ""})

@@ -36,7 +36,6 @@ class RequestRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     created_at: datetime
     endpoint: str = Field(max_length=40)
-    # nullable: added after the table (rows from before it have none); see storage.db.add_missing_columns
     api: str | None = Field(default=None, max_length=20, description="chat | embeddings | messages | responses")
     key_id: str | None = Field(default=None, max_length=40)
     team: str | None = Field(default=None, max_length=200)

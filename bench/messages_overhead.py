@@ -1,7 +1,7 @@
 """What each API adds on the same gateway and upstream: ``/v1/messages`` against ``/v1/chat/completions``.
 
-    .venv/bin/python -m bench.api_overhead              # 2000 sequential requests per target and phase
-    .venv/bin/python -m bench.api_overhead --seq-n 500  # quicker
+    .venv/bin/python -m bench.messages_overhead              # 2000 sequential requests per target and phase
+    .venv/bin/python -m bench.messages_overhead --seq-n 500  # quicker
 
 Starts ``bench.upstream`` and one ``llmgw serve`` (the ``bench.run`` configuration: optional
 stages off, a static key), then runs ``bench.load``'s sequential phases (non-streamed and
@@ -12,7 +12,7 @@ the two llmgw targets is the translation's cost. On a shared machine that differ
 the noise, so the translation is also timed in-process (``--micro`` alone skips the servers): the
 request translated in, the answer rendered out, non-streamed and as a 50-chunk stream, against
 what the chat path does with the same answer. Prints tables and writes the JSON to
-``bench/results/<date>-api-overhead.json``.
+``bench/results/<date>-messages.json`` (``bench.api_overhead`` does the same for ``/v1/responses``).
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     print("in-process, median µs per request: " + ", ".join(f"{k} {v:.1f}" for k, v in timing.items()))
     if args.micro:
         return
-    out = args.out or procs.BENCH / "results" / f"{dt.date.today().isoformat()}-api-overhead.json"
-    with tempfile.TemporaryDirectory(prefix="llmgw-api-bench-") as tmp:
+    out = args.out or procs.BENCH / "results" / f"{dt.date.today().isoformat()}-messages.json"
+    with tempfile.TemporaryDirectory(prefix="llmgw-messages-bench-") as tmp:
         logdir = Path(tmp)
         upstream = procs.start_upstream(logdir)
         gateway = procs.start_gateway(logdir, upstream, logdir / "llmgw.db")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             upstream.stop()
     report["micro_us"] = timing
     report["machine"] = machine()
-    report["command"] = " ".join(["python -m bench.api_overhead", *(argv if argv is not None else sys.argv[1:])])
+    report["command"] = " ".join(["python -m bench.messages_overhead", *(argv if argv is not None else sys.argv[1:])])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(table(report))
