@@ -246,3 +246,11 @@ def test_the_api_column_is_added_to_an_existing_requests_table(db_url: str) -> N
     with engine.connect() as conn:
         assert conn.execute(text("select api from requests where id = 'r1'")).scalar() == "messages"
     engine.dispose()
+
+
+def test_unknown_fields_follow_the_server_setting() -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "top_k": 3}
+    assert to_internal(dict(body))["top_k"] == 3
+    with pytest.raises(InvalidRequest) as info:
+        to_internal(dict(body), "reject")
+    assert info.value.code == "unknown_parameter" and info.value.param == "top_k"
