@@ -61,7 +61,7 @@ def test_create_translates_to_chat_and_back(gw: RunningGateway, upstream: FakeUp
     assert sent["model"] == "fake-1" and "system" not in sent and "stop_sequences" not in sent
     assert message.usage.input_tokens == sent_prompt_tokens(sent) and message.usage.output_tokens == 4
     stored = row(gw, request_id)
-    assert stored["api"] == "messages" and stored["endpoint"] == "chat" and stored["status"] == "ok"
+    assert stored["api"] == "messages" and stored["endpoint"] == "messages" and stored["status"] == "ok"
     assert stored["user"] == "user-7" and stored["completion_tokens"] == 4
     assert float(raw.headers["x-llmgw-cost-usd"]) == pytest.approx(stored["cost_usd"])
 

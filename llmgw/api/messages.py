@@ -24,7 +24,7 @@ async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
     gateway = gateway_of(request)
     server = gateway.config.server
     raw = await request.body()
-    ctx = gateway.new_context("chat", {}, dict(request.headers), client_of(request))
+    ctx = gateway.new_context("messages", {}, dict(request.headers), client_of(request))
     ctx.api = "messages"
     request.state.request_id = ctx.request_id
     request.state.response_headers = ctx.response_headers
