@@ -126,7 +126,9 @@ def _text_part(block: Any, where: str) -> dict[str, Any]:
 
 def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
     source = block.get("source")
-    kind = source.get("type") if isinstance(source, dict) else None
+    if not isinstance(source, dict):
+        source = {}
+    kind = source.get("type")
     if kind == "base64" and isinstance(source.get("media_type"), str) and isinstance(source.get("data"), str):
         url = f"data:{source['media_type']};base64,{source['data']}"
     elif kind == "url" and isinstance(source.get("url"), str):

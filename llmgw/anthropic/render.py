@@ -178,8 +178,8 @@ class StreamRenderer:
             function = call.get("function") or {}
             if index not in self.calls:
                 self.calls[index] = True
-                block = {"type": "tool_use", "id": call.get("id") or "", "name": function.get("name") or "",
-                         "input": {}}  # fmt: skip
+                block: dict[str, Any] = {"type": "tool_use", "id": call.get("id") or "",
+                                         "name": function.get("name") or "", "input": {}}  # fmt: skip
                 out += self._open(f"tool:{index}", block)
             elif self.block != f"tool:{index}":
                 continue  # a late piece of an earlier call: Anthropic's blocks never interleave

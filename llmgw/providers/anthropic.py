@@ -73,7 +73,7 @@ class AnthropicProvider(OpenAICompatProvider):
                 raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
             return shape.completion(from_message(decoded))
 
-        return await self._retrying(call, attempt)  # type: ignore[no-any-return]
+        return await self._retrying(call, attempt)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         content = self._request(call)
