@@ -26,6 +26,7 @@ from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_bedrock import HAPPY_STREAM, STREAM_HEADERS, Raw, on_send
 from tests.test_bedrock_gateway import CONVERSE, bedrock_gw  # noqa: F401  (the fixture)
 from tests.test_guards_e2e import ATTACK, events, guarded  # noqa: F401  (the fixture)
+from tests.test_local_model import local_gw  # noqa: F401  (the fixture: the embedded models)
 from tests.upstream import FakeUpstream
 
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
@@ -453,3 +454,23 @@ def test_messages_stream_from_bedrock_converse_stream(bedrock_gw: RunningGateway
     assert final.content[0].text == "Let me check."
     assert final.content[1].type == "tool_use" and final.content[1].input == {"city": "Paris"}
     assert final.stop_reason == "tool_use" and final.usage.output_tokens == 7
+
+
+# --- the embedded model: what `llmgw serve` runs out of the box --------------------------------------
+
+
+@pytest.mark.slow
+def test_messages_on_the_embedded_model(local_gw: RunningGateway) -> None:  # noqa: F811
+    sdk = client(local_gw)
+    ask = {"model": "smollm2-135m-instruct", "max_tokens": 32,
+           "messages": [{"role": "user", "content": "What is the capital of France?"}]}  # fmt: skip
+    message = sdk.messages.create(**ask)
+    assert "Paris" in message.content[0].text and message.model == "smollm2-135m-instruct"
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    with sdk.messages.stream(**ask) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == final.content[0].text and "Paris" in text and final.usage.output_tokens > 0
+    story = [{"role": "user", "content": "A very long story. Once upon a time"}]
+    short = sdk.messages.create(model="gemma-3-270m", max_tokens=8, messages=story)
+    assert short.stop_reason == "max_tokens" and short.usage.output_tokens == 8
