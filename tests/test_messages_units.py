@@ -254,3 +254,7 @@ def test_unknown_fields_follow_the_server_setting() -> None:
     with pytest.raises(InvalidRequest) as info:
         to_internal(dict(body), "reject")
     assert info.value.code == "unknown_parameter" and info.value.param == "top_k"
+    for name, value in (("n", 3), ("user", "u"), ("response_format", {"type": "json_object"}), ("stop", "x")):
+        with pytest.raises(InvalidRequest) as info:  # would mean something to the pipeline: never passed
+            to_internal({**body, name: value})
+        assert info.value.code == "unknown_parameter" and info.value.param == name

@@ -19,7 +19,8 @@ user ``tool_result`` block             a ``role: tool`` message before the user'
 ``stop_sequences``                     ``stop``
 ``output_config.format`` (JSON schema)  ``response_format`` ``json_schema`` (``effort`` passed on)
 ``metadata.user_id``                   ``user``
-other top-level fields (``top_k``…)    passed through as unknown fields (``server.unknown_fields``)
+other top-level fields (``top_k``…)    passed through as unknown fields (``server.unknown_fields``);
+                                       a Chat Completions field (``n``, ``user``…) is refused
 =====================================  ================================================
 """
 
@@ -31,7 +32,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from llmgw.errors import InvalidRequest, clip
-from llmgw.schemas import validation_error
+from llmgw.schemas import CHAT_FIELDS, validation_error
 
 
 class MessagesMetadata(msgspec.Struct, forbid_unknown_fields=False):
@@ -75,11 +76,14 @@ def to_internal(body: dict[str, Any], unknown_fields: str = "pass") -> dict[str,
     ``unknown_fields`` (``server.unknown_fields``) is ``reject``: then the first is a 400
     ``unknown_parameter`` naming it.
     """
-    if unknown_fields == "reject":
-        extra = sorted(set(body) - MESSAGES_FIELDS)
-        if extra:
-            raise InvalidRequest(f"unknown parameter {clip(extra[0])} (server.unknown_fields is 'reject')",
-                                 param=extra[0][:80], code="unknown_parameter")  # fmt: skip
+    extra = sorted(set(body) - MESSAGES_FIELDS)
+    chat_only = [name for name in extra if name in CHAT_FIELDS]
+    if chat_only:  # passed through, it would mean something to the pipeline (n, user, response_format...)
+        raise InvalidRequest(f"{clip(chat_only[0])} is a Chat Completions parameter, not a Messages one",
+                             param=chat_only[0], code="unknown_parameter")  # fmt: skip
+    if unknown_fields == "reject" and extra:
+        raise InvalidRequest(f"unknown parameter {clip(extra[0])} (server.unknown_fields is 'reject')",
+                             param=extra[0][:80], code="unknown_parameter")  # fmt: skip
     try:
         request = msgspec.convert(body, MessagesRequest)
     except msgspec.ValidationError as exc:
