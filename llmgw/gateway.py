@@ -23,6 +23,7 @@ from llmgw.keys import KeyStore
 from llmgw.limits.auth_failures import AuthFailures
 from llmgw.limits.counters import Counters, counters_for
 from llmgw.metrics import Metrics
+from llmgw.options import GatewayOptions
 from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
 from llmgw.providers.base import ProviderBase
@@ -153,7 +154,7 @@ class Gateway:
     def new_context(
         self, endpoint: str, body: dict[str, Any], headers: dict[str, str], client: str | None = None
     ) -> RequestContext:
-        ctx = RequestContext(new_request_id(), endpoint, body, {}, headers, client)
+        ctx = RequestContext(new_request_id(), endpoint, body, GatewayOptions(), headers, client)
         ctx.deadline = time.monotonic() + self.config.server.request_timeout_s
         return ctx
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from llmgw.config import StaticKeyConfig
 from llmgw.storage.models import ApiKey
@@ -117,9 +117,9 @@ class KeyStore:
 
     def list(self, include_revoked: bool = False) -> list[ApiKey]:
         with Session(self.engine) as session:
-            query = select(ApiKey).order_by(ApiKey.created_at)  # type: ignore[arg-type]
+            query = select(ApiKey).order_by(col(ApiKey.created_at))
             if not include_revoked:
-                query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+                query = query.where(col(ApiKey.revoked_at).is_(None))
             return list(session.exec(query))
 
     def revoke(self, key_id: str) -> ApiKey | None:
@@ -141,16 +141,14 @@ class KeyStore:
     def refresh(self) -> None:
         """Reload every active key from the database (revocations made elsewhere take effect)."""
         with Session(self.engine) as session:
-            rows = session.exec(select(ApiKey).where(ApiKey.revoked_at.is_(None)))  # type: ignore[union-attr]
+            rows = session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None)))
             fresh = {row.sha256: _info(row) for row in rows}
         with self._lock:
             self._by_hash = fresh
 
     def _load_one(self, digest: str) -> KeyInfo | None:
         with Session(self.engine) as session:
-            row = session.exec(
-                select(ApiKey).where(ApiKey.sha256 == digest, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-            ).first()
+            row = session.exec(select(ApiKey).where(ApiKey.sha256 == digest, col(ApiKey.revoked_at).is_(None))).first()
         info = _info(row) if row else None
         with self._lock:
             if info:
@@ -183,8 +181,10 @@ class KeyStore:
 
     async def lookup(self, secret: str) -> KeyInfo | None:
         info = self.cached(secret)
-        return await self.load(secret) if info is UNSEEN else info  # type: ignore[return-value]
+        if info is UNSEEN:
+            return await self.load(secret)
+        return info if isinstance(info, KeyInfo) else None
 
 
 def admin_matches(presented: str, admin_key: str | None) -> bool:
-    return bool(admin_key) and hmac.compare_digest(presented.encode(), admin_key.encode())  # type: ignore[union-attr]
+    return bool(admin_key) and hmac.compare_digest(presented.encode(), (admin_key or "").encode())

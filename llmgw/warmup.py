@@ -18,13 +18,17 @@ all of them succeeded (``checks.models``). Loaders, each only when its part is o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 Loader = tuple[str, Callable[[], None]]
 WARM_TEXT = "warm up"
 
 
-def loaders(gateway: Any) -> list[Loader]:
+def loaders(gateway: Gateway) -> list[Loader]:
     """The named loaders this gateway's configuration needs, in the order they run."""
     config = gateway.config
     out: list[Loader] = [("tokenizer", _tokenizer)]
@@ -36,7 +40,7 @@ def loaders(gateway: Any) -> list[Loader]:
         out.append(("task_classifier", lambda: _task_classifier(config.routing.tasks, config.routing.replace_tasks)))
     if config.retrieval.enabled:
         for name in config.retrieval.preload:
-            out.append((f"collection:{name}", lambda name=name: _collection(gateway, name)))
+            out.append((f"collection:{name}", partial(_collection, gateway, name)))
     return out
 
 
@@ -58,7 +62,7 @@ def _task_classifier(tasks: dict[str, list[str]], replace: bool) -> None:
     classifier_for(tasks, replace).classify(WARM_TEXT)
 
 
-def _collection(gateway: Any, name: str) -> None:
+def _collection(gateway: Gateway, name: str) -> None:
     from llmgw.retrieval.embeddings import LocalBackend
 
     collection = gateway.retrieval.collection(name)

@@ -27,4 +27,5 @@ export LLMGW_REQUIRE_CHROMIUM=1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
 export LLMGW_REQUIRE_POSTGRES=1 LLMGW_REQUIRE_REDIS=1
 .venv/bin/ruff check llmgw tests bench
+.venv/bin/mypy  # llmgw/, settings in pyproject.toml ([tool.mypy])
 exec .venv/bin/pytest -m "slow or not slow" -p no:cacheprovider "$@"

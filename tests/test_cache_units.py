@@ -21,6 +21,7 @@ from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
 from llmgw.guards.pii import Masker
 from llmgw.keys import KeyInfo
+from llmgw.options import decode_options
 from llmgw.stages.cache import Assembler, key_source, storable
 from llmgw.stages.retrieval_plan import plan_for
 
@@ -83,7 +84,7 @@ KEY = KeyInfo("k1", "one", "red", None, ("*",), ("*",))
 
 
 def context(body: dict[str, Any], headers: dict[str, str] | None = None, **options: Any) -> RequestContext:
-    ctx = RequestContext("r1", "chat", body, options, headers or {})
+    ctx = RequestContext("r1", "chat", body, decode_options(options), headers or {})
     ctx.key = KEY
     return ctx
 
@@ -195,7 +196,7 @@ def test_policy_decisions() -> None:
     assert no_store.lookup and not no_store.store
     assert not decide("off", "", None, settings).store
     with pytest.raises(InvalidRequest):
-        decide("sometimes", "", None, settings)
+        decode_options({"cache": "sometimes"})
 
 
 def test_only_clean_answers_are_storable() -> None:

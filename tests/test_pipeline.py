@@ -13,6 +13,7 @@ import pytest
 
 from llmgw.context import RequestContext
 from llmgw.errors import UpstreamError, UpstreamKind
+from llmgw.options import GatewayOptions
 from llmgw.stages.cache import CacheLookup
 from tests.conftest import RunningGateway
 from tests.upstream import FakeUpstream
@@ -109,7 +110,7 @@ def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: boo
     finished: list[str] = []
     done_stage = SimpleNamespace(name="recorder", done=lambda ctx: finished.append(ctx.status))
     route: Any = SimpleNamespace(done_stages=[done_stage])
-    ctx = RequestContext(request_id="r1", endpoint="chat", body={}, options={}, headers={}, stream=True)
+    ctx = RequestContext(request_id="r1", endpoint="chat", body={}, options=GatewayOptions(), headers={}, stream=True)
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         yield {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}

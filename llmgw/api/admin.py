@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -23,6 +23,9 @@ from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul
 from llmgw.stages.auth import ANONYMOUS_ID, authenticate, presented_key
 from llmgw.storage.models import ApiKey, RequestRow, UsageRow
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -114,7 +117,7 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> Response[b
     return json_response(key_view(row), {})
 
 
-def _recent_requests(gateway: Any, limit: int, key_id: str | None) -> list[dict[str, Any]]:
+def _recent_requests(gateway: Gateway, limit: int, key_id: str | None) -> list[dict[str, Any]]:
     with Session(gateway.engine) as session:
         query = select(RequestRow).order_by(col(RequestRow.created_at).desc()).limit(limit)
         if key_id:
@@ -133,7 +136,7 @@ async def recent_requests(
     return json_response({"data": rows}, {})
 
 
-def _usage(gateway: Any, day: str | None) -> list[dict[str, Any]]:
+def _usage(gateway: Gateway, day: str | None) -> list[dict[str, Any]]:
     with Session(gateway.engine) as session:
         query = select(UsageRow).order_by(col(UsageRow.day).desc())
         if day:

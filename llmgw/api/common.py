@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    return request.app.state.gateway
 
 
 def client_of(request: Request[Any, Any, Any]) -> str | None:

@@ -22,7 +22,7 @@ import logging
 import math
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from litestar import Request, Response, post
@@ -34,7 +34,10 @@ from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul
 from llmgw.stages.auth import authenticate
 from llmgw.stages.guarding import policy_of
-from llmgw.storage.models import RequestRow
+from llmgw.storage.models import RequestRow, table
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.feedback")
 COMPLETION_PREFIX = "chatcmpl-"
@@ -52,11 +55,11 @@ def _stored_owner(engine: Any, request_id: str) -> tuple[bool, str | None]:
     from sqlalchemy import select
 
     with engine.connect() as conn:
-        row = conn.execute(select(RequestRow.__table__.c.key_id).where(RequestRow.__table__.c.id == request_id)).first()
+        row = conn.execute(select(table(RequestRow).c.key_id).where(table(RequestRow).c.id == request_id)).first()
     return (True, row[0]) if row else (False, None)
 
 
-async def check_request(gateway: Any, request_id: str, key: KeyInfo) -> None:
+async def check_request(gateway: Gateway, request_id: str, key: KeyInfo) -> None:
     """404 unless ``request_id`` is a request this key made (any request, for the admin key)."""
     found, owner = gateway.writer.queued_request(request_id)  # first: it leaves memory only once stored
     if not found:
@@ -99,7 +102,7 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json_response({"id": row["id"], "request_id": request_id, "object": "feedback"}, {}, 201)
 
 
-async def mark_cached_answer(gateway: Any, feedback: Feedback, key: Any) -> str | None:
+async def mark_cached_answer(gateway: Gateway, feedback: Feedback, key: Any) -> str | None:
     """Negative feedback on a cache hit marks the hit wrong (only from the key that made the request)."""
     if gateway.cache is None or not marks_wrong(feedback.score, feedback.label):
         return None

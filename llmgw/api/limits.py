@@ -36,7 +36,7 @@ class RequestLimits(ASGIMiddleware):
         self.max_header_bytes = max_header_bytes
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        headers = scope["headers"]
+        headers = list(scope["headers"])
         if len(headers) > self.max_headers:
             raise HeadersTooLarge(
                 f"the request has {len(headers)} headers; the limit is {self.max_headers} (server.max_headers)",

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from llmgw.audit.models import AuditCheckpoint, GuardEventRow
+from llmgw.storage.models import table
 from llmgw.storage.sanitise import as_utc, plain
 from llmgw.storage.sql import insert_new
 
@@ -38,8 +39,8 @@ TEXT_FIELDS = ("id", "request_id", "key_id", "team", "user", "route", "stage", "
 # What an entity may carry: offsets, type, score, action and the salted hash; anything else (a raw
 # "text" or "value" a buggy guard might add) is dropped before it reaches the database.
 ENTITY_KEYS = frozenset({"type", "start", "end", "score", "action", "value_hash", "placeholder", "recognizer", "where"})
-EVENTS = GuardEventRow.__table__
-CHECKPOINTS = AuditCheckpoint.__table__
+EVENTS = table(GuardEventRow)
+CHECKPOINTS = table(AuditCheckpoint)
 
 
 def iso_utc(value: datetime) -> str:
@@ -56,7 +57,7 @@ def _created_at(value: Any) -> datetime:
 
 
 def canonical_json(row: dict[str, Any]) -> bytes:
-    fields = {name: row.get(name) for name in HASHED_FIELDS}
+    fields: dict[str, Any] = {name: row.get(name) for name in HASHED_FIELDS}
     fields["created_at"] = iso_utc(fields["created_at"])
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 

@@ -19,7 +19,7 @@ from sqlalchemy.sql import Select
 from llmgw.audit.chain import EVENTS, as_utc, iso_utc
 from llmgw.errors import InvalidRequest, clip
 from llmgw.schemas import decode_json
-from llmgw.storage.models import RequestRow
+from llmgw.storage.models import RequestRow, table
 
 VERDICTS = ("allow", "mask", "redact", "block", "flag", "strip", "error")
 EXPORT_COLUMNS = (
@@ -165,7 +165,7 @@ def event_view(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def trail(engine: Engine, request_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The request row (if it was logged) and every guard event of the request, in order."""
-    requests = RequestRow.__table__
+    requests = table(RequestRow)
     query = select(EVENTS).where(EVENTS.c.request_id == request_id)
     query = query.order_by(EVENTS.c.created_at, EVENTS.c.chain, EVENTS.c.seq)
     with engine.connect() as conn:

@@ -117,7 +117,7 @@ class VectorIndex:
             matrix[new] = self.matrix[row]
         self.matrix = matrix
         self.keys = [key for key, _ in live]
-        self.row_of = {key: i for i, key in enumerate(self.keys)}
+        self.row_of = {key: i for i, (key, _) in enumerate(live)}
         self.dead = 0
         self.generation += 1
         if self.graph is not None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmgw.keys import KeyInfo
+from llmgw.messages import SYSTEM_ROLES, only_text
 
 #: Body fields that do not change the answer, or are part of the scope in another form.
 NOT_PARAMS = frozenset({"messages", "stream", "stream_options", "model", "user", "metadata", "store"})
-SYSTEM_ROLES = ("system", "developer")
 KEY_VERSION = 2  # bump when the key's layout changes: old entries then simply never match
 
 
@@ -30,20 +30,6 @@ def canonical(value: Any) -> str:
 
 def digest(value: Any) -> str:
     return hashlib.sha256(canonical(value).encode()).hexdigest()
-
-
-def text_of(content: Any) -> str | None:
-    """The text of a message's content; None when it holds anything but text (images, audio)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type", "text") != "text":
-                return None
-            parts.append(str(part.get("text") or ""))
-        return "".join(parts)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +72,7 @@ class KeySource:
     model: str  # the catalog model that answers (``auto`` resolved by the plan)
     template: str | None = None  # "id@commit"
     collection: str = ""
-    retrieval_options: Any = None  # the request's ``retrieval`` option as given (k, filters, mode...)
+    retrieval_options: Any = None  # the request's ``retrieval`` option, as checked (k, filters, mode...)
     canary: str | None = None  # the input guards' random token in a templated system prompt
     masked_values: str | None = None
 
@@ -119,7 +105,7 @@ def build_key(source: KeySource, encoder: str = "") -> CacheKey | None:
     }  # fmt: skip
     scope = digest(parts)
     tail = messages[last:]
-    question = text_of(messages[last].get("content")) if len(tail) == 1 else None
+    question = only_text(messages[last].get("content")) if len(tail) == 1 else None
     return CacheKey(scope, digest([scope, tail]), question or None, source.tenant, source.template,
                     source.collection, parts, tail)  # fmt: skip
 

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgw.config import CacheConfig, RouteConfig
-from llmgw.errors import InvalidRequest
-
-OPTIONS = ("force", "off", "refresh", "no-store")
+from llmgw.options import CacheOption
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +46,9 @@ class Decision:
     refresh: bool = False  # ``cache: refresh``: what would have answered is marked wrong
 
 
-def decide(option: Any, cache_control: str, temperature: Any, settings: Settings) -> Decision:
-    """From the ``cache`` option, the ``Cache-Control`` header and the request's temperature."""
-    if option is not None and option not in OPTIONS:
-        raise InvalidRequest(f"llmgw.cache must be one of {', '.join(OPTIONS)}", param="llmgw.cache")
+def decide(option: CacheOption | None, cache_control: str, temperature: Any, settings: Settings) -> Decision:
+    """From the ``cache`` option (checked by ``llmgw.options``), the ``Cache-Control`` header and
+    the request's temperature."""
     directives = {d.strip().split("=")[0] for d in cache_control.lower().split(",")}
     if option == "off":
         return Decision(False, False, "off")

@@ -243,9 +243,11 @@ class ResponseCache:
         if not settings.semantic or not key.question:
             return None
         try:
-            state.vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
-            candidates = await anyio.to_thread.run_sync(self._search, key.scope, state.vector)
-            found = match(key.question, state.vector, candidates, self._rule(settings),
+            state.vector = vector = await anyio.to_thread.run_sync(embed.embed, key.question, self.config.encoder)
+            if vector is None:  # no vector, no neighbours
+                return None
+            candidates = await anyio.to_thread.run_sync(self._search, key.scope, vector)
+            found = match(key.question, vector, candidates, self._rule(settings),
                           veto if self.config.veto else None)  # fmt: skip
             state.vetoes.extend(found.refused)
             for candidate, score, basis in found.plausible:
@@ -282,7 +284,7 @@ class ResponseCache:
             state.flight_key = key
             task = asyncio.current_task()
             if task is not None:  # a request cancelled before ``done`` must not hold its followers
-                task.add_done_callback(lambda _, s=state: self.release(s))  # type: ignore[misc]
+                task.add_done_callback(lambda _: self.release(state))
             return None
         wait = min(self.config.single_flight_wait_s, max(0.0, state.deadline - time.monotonic()))
         with anyio.move_on_after(wait):
@@ -458,4 +460,4 @@ def hit_completion(entry: Entry, request_id: str, model_name: str) -> dict[str, 
 
 def _import(path: str) -> Callable[[str, str], bool]:
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)

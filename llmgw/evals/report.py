@@ -117,7 +117,7 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
         only_baseline = sum(b[c]["passed"] and not a[c]["passed"] for c in case_ids)
         mcnemar = stats.mcnemar_exact(only_candidate, only_baseline)
         sa, sb = [a[c]["score"] for c in case_ids], [b[c]["score"] for c in case_ids]
-        boot = stats.paired_bootstrap(sa, sb) if n > 1 else None
+        paired = stats.paired_bootstrap(sa, sb) if n > 1 else None
         wilcoxon = (
             stats.wilcoxon_signed_rank(sa, sb) if n > 1 and any(x != y for x, y in zip(sa, sb, strict=True)) else None
         )
@@ -132,9 +132,11 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
                 "ties": n - only_candidate - only_baseline,
                 "mcnemar_p": mcnemar.p_value,
                 "cohens_h": stats.cohens_h(variants[name]["pass_rate"], p_base),
-                "score_difference": boot.difference if boot else 0.0,
-                "score_difference_ci": [boot.interval.low, boot.interval.high] if boot and boot.interval else None,
-                "bootstrap_p": boot.p_value if boot else 1.0,
+                "score_difference": paired.difference if paired else 0.0,
+                "score_difference_ci": [paired.interval.low, paired.interval.high]
+                if paired and paired.interval
+                else None,
+                "bootstrap_p": paired.p_value if paired else 1.0,
                 "wilcoxon_p": wilcoxon.p_value if wilcoxon else 1.0,
                 "power_note": power_note(n, p_base=min(max(p_base, 0.01), 0.99), alpha=alpha),
             }

@@ -84,7 +84,9 @@ def card_recognizer(language: str) -> Any:
     checks scores 1.0, as Presidio's own recognizer scores a Luhn-valid match."""
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 
-    class LlmgwCardRecognizer(LocalRecognizer):  # type: ignore[misc]
+    class LlmgwCardRecognizer(LocalRecognizer):
+        name: str  # set by Presidio's EntityRecognizer.__init__, which its stubs leave untyped
+
         def load(self) -> None:
             pass
 

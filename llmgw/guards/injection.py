@@ -339,7 +339,9 @@ class InjectionDetector:
             raise ValueError(f"not an injection model: classes {self.model.classes}")
         self._embed = embed
         from_file = not isinstance(model_path, LinearModel)
-        beside = Path(model_path or DEFAULT_MODEL).parent if from_file else DEFAULT_MODEL.parent  # type: ignore[arg-type]
+        beside = (
+            DEFAULT_MODEL.parent if isinstance(model_path, LinearModel) else Path(model_path or DEFAULT_MODEL).parent
+        )
 
         def companion(given: Any, kind: type, file: Path, loader: Callable[[Path], Any]) -> Any:
             if isinstance(given, kind):

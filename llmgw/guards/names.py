@@ -71,7 +71,7 @@ def _fold(word: str) -> str:
 @lru_cache(maxsize=1)
 def name_lists() -> tuple[frozenset[str], frozenset[str]]:
     """(first names, last names) from the US census lists shipped by the ``names`` package."""
-    import names  # type: ignore[import-untyped]
+    import names
 
     root = Path(names.__file__).parent
 
@@ -85,7 +85,7 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
 @lru_cache(maxsize=1)
 def common_first_names(share: float = COMMON_FIRST_SHARE) -> frozenset[str]:
     """Census first names given to at least ``share`` percent of people (the list's second column)."""
-    import names  # type: ignore[import-untyped]
+    import names
 
     root = Path(names.__file__).parent
     out = set()
@@ -105,7 +105,7 @@ def _ordinary_words(lang: str = "en", nouns: bool = False) -> frozenset[str]:
 
     words = set(spacy.blank(lang).Defaults.stop_words) | ADDRESS_WORDS
     try:
-        lemmatizer = spacy.load(SPACY_MODEL, enable=["lemmatizer"]).get_pipe("lemmatizer")
+        lemmatizer: Any = spacy.load(SPACY_MODEL, enable=["lemmatizer"]).get_pipe("lemmatizer")
         index = lemmatizer.lookups.get_table("lemma_index")
         for pos in ("verb", "adj", "adv", *(("noun",) if nouns else ())):
             words.update(w for w in index.get(pos, []) if "_" not in w)
@@ -261,7 +261,9 @@ def name_recognizer(language: str) -> Any:
     """A Presidio recognizer around :func:`find_names`, reading the tokens Presidio's NLP pass made."""
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 
-    class LlmgwNameRecognizer(LocalRecognizer):  # type: ignore[misc]
+    class LlmgwNameRecognizer(LocalRecognizer):
+        name: str  # set by Presidio's EntityRecognizer.__init__, which its stubs leave untyped
+
         def load(self) -> None:
             name_lists()
             common_first_names()

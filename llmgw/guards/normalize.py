@@ -190,7 +190,7 @@ def _decode_hex(run: str) -> str | None:
     return decoded if _looks_like_text(decoded) else None
 
 
-def _replace_runs(text: str, pattern: re.Pattern[str], decode) -> str | None:  # type: ignore[no-untyped-def]
+def _replace_runs(text: str, pattern: re.Pattern[str], decode) -> str | None:
     out: list[str] = []
     last = 0
     changed = False
@@ -212,7 +212,7 @@ def _rot13(s: str) -> str:
     return codecs.encode(s, "rot_13")
 
 
-def _transform_runs(text: str, transform) -> str | None:  # type: ignore[no-untyped-def]
+def _transform_runs(text: str, transform) -> str | None:
     """Apply a character-level ``transform`` to the runs of tokens it turns into English words.
 
     A token *converts* when its transform is a known word and it is not one itself. Runs are maximal
@@ -223,7 +223,7 @@ def _transform_runs(text: str, transform) -> str | None:  # type: ignore[no-unty
     tokens = list(_ALPHA_TOKEN.finditer(text))
     if len(tokens) < 2:
         return None
-    flags = []
+    flags: list[bool | None] = []  # None: a neutral one-letter token
     for m in tokens:
         tok = m.group(0)
         if len(tok) == 1:
@@ -248,16 +248,16 @@ def _transform_runs(text: str, transform) -> str | None:  # type: ignore[no-unty
             i += 1
             continue
         j = i
-        strong = 0
+        long_runs = 0
         while j < len(tokens) and flags[j] is not False:
             if flags[j] and len(tokens[j].group(0)) >= 3:
-                strong += 1
+                long_runs += 1
             j += 1
         # trim trailing neutral tokens
         end = j - 1
         while end > i and flags[end] is None:
             end -= 1
-        if strong >= 2:
+        if long_runs >= 2:
             start_c, end_c = tokens[i].start(), tokens[end].end()
             pieces.append(text[last:start_c])
             pieces.append(transform(text[start_c:end_c]))
@@ -314,13 +314,15 @@ def _segment(letters: str) -> list[str] | None:
     best: list[list[str] | None] = [None] * (n + 1)
     best[0] = []
     for i in range(n):
-        if best[i] is None:
+        before = best[i]
+        if before is None:
             continue
         for j in range(i + 1, min(n, i + 20) + 1):
             piece = low[i:j]
             if (len(piece) >= 2 or piece in ("a", "i")) and known_word(piece):
-                cand = [*best[i], letters[i:j]]  # type: ignore[misc]
-                if best[j] is None or len(cand) < len(best[j]):  # type: ignore[arg-type]
+                cand = [*before, letters[i:j]]
+                known = best[j]
+                if known is None or len(cand) < len(known):
                     best[j] = cand
     return best[n]
 

@@ -87,7 +87,9 @@ def phone_recognizer(language: str) -> Any:
     """A Presidio recognizer around :func:`find_phones` (its score already includes the context)."""
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 
-    class LlmgwPhoneRecognizer(LocalRecognizer):  # type: ignore[misc]
+    class LlmgwPhoneRecognizer(LocalRecognizer):
+        name: str  # set by Presidio's EntityRecognizer.__init__, which its stubs leave untyped
+
         def load(self) -> None:
             pass
 

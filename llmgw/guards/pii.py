@@ -81,7 +81,7 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    nlp = NlpEngineProvider(
+    nlp: Any = NlpEngineProvider(  # a SpacyNlpEngine: .nlp and .ner_model_configuration are its own
         nlp_configuration={
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": policy.language, "model_name": SPACY_MODEL}],
@@ -117,9 +117,10 @@ def build_analyzer(policy: PiiPolicy) -> Any:
             PatternRecognizer(
                 supported_entity=spec.entity,
                 name=f"custom_{i}_{spec.entity}",
-                patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns] or None,
-                deny_list=spec.deny_list or None,
-                context=spec.context or None,
+                # None where the spec has none: Presidio's own default (its stubs say list only)
+                patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns] or None,  # type: ignore[arg-type]
+                deny_list=spec.deny_list or None,  # type: ignore[arg-type]
+                context=spec.context or None,  # type: ignore[arg-type]
                 supported_language=policy.language,
             )
         )

@@ -169,6 +169,7 @@ class InjectionPolicy(Strict):
     providers: dict[Literal["user", "retrieved", "tool"], Combination] = {}
 
     def threshold_for(self, source: str) -> float:
+        # the keys are the Literal sources; ``source`` is a plain str (another one: the general threshold)
         return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
 
     def scans(self, source: str) -> bool:

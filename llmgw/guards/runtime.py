@@ -178,6 +178,7 @@ class GuardRuntime:
 
         for name, spec in policy.providers.items():
             if isinstance(spec, OnnxClassifier):
+                # an OnnxClassifierProvider: the GuardProvider protocol has no loading step
                 provider(policy, name)._load()  # type: ignore[attr-defined]
 
     async def run(self, timeout: float, fn: Any, *args: Any) -> Any:

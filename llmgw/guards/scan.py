@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from operator import setitem
 from typing import Any
 
-from llmgw.guards.pii import Finding
+from llmgw.guards.pii import Finding, PiiAnalyzer
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardRuntime
 from llmgw.schemas import CHAT_FIELDS
@@ -49,30 +51,28 @@ def _strings(container: Any, where: str, source: str, items: list[Item], skip: f
     for key, inner in pairs:
         at = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
         if isinstance(inner, str):
-            items.append(Item(at, source, inner, lambda v, c=container, k=key: c.__setitem__(k, v)))
+            items.append(Item(at, source, inner, partial(setitem, container, key)))
         else:
             _strings(inner, at, source, items)
 
 
-def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozenset(), user: bool = False) -> list[Item]:
+def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user: bool = False) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it: messages (content, names,
     tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
     fields, and with ``user`` the ``user`` field. Only messages' text is scored for injection (the
-    other fields are ``source: field``)."""
+    other fields are ``source: field``). ``templated``: positions of the messages a template wrote."""
     items: list[Item] = []
     for i, message in enumerate(body.get("messages") or []):
         source = SOURCES.get(message.get("role", ""), message.get("role", ""))
         first = len(items)
         content = message.get("content")
         if isinstance(content, str):
-            items.append(
-                Item(f"messages[{i}].content", source, content, lambda v, m=message: m.__setitem__("content", v))
-            )
+            items.append(Item(f"messages[{i}].content", source, content, partial(setitem, message, "content")))
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     items.append(Item(f"messages[{i}].content[{j}].text", source, part["text"],
-                                      lambda v, p=part: p.__setitem__("text", v)))  # fmt: skip
+                                      partial(setitem, part, "text")))  # fmt: skip
         for k, call in enumerate(message.get("tool_calls") or []):
             function = call.get("function") or {}
             if isinstance(function.get("arguments"), str):
@@ -82,13 +82,13 @@ def collect(body: dict[str, Any], templated: frozenset[int] | set[int] = frozens
         legacy = message.get("function_call")
         if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
             items.append(Item(f"messages[{i}].function_call.arguments", "assistant", legacy["arguments"],
-                              lambda v, f=legacy: f.__setitem__("arguments", v)))  # fmt: skip
+                              partial(setitem, legacy, "arguments")))  # fmt: skip
         if isinstance(message.get("name"), str):
             # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
             setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
             items.append(Item(f"messages[{i}].name", FIELD, message["name"], setter))
         _strings(message, f"messages[{i}]", FIELD, items, skip=MESSAGE_KEYS)
-        if id(message) in templated:
+        if i in templated:
             for item in items[first:]:
                 item.templated = True
     if isinstance(body.get("stop"), str):
@@ -125,13 +125,17 @@ def template_variables(values: dict[str, str], items: list[Item]) -> list[Item]:
     return [Item(where, "user", text, strip) for where, text in values.items()]
 
 
+def _analyze_all(pii: PiiAnalyzer, items: list[Item]) -> list[list[Finding]]:
+    return [pii.analyze(item.text) for item in items]
+
+
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
     watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources and not item.templated]
     # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
     overlap = pii is not None and policy.injection.enabled and bool(watched)
-    pending = runtime.side.submit(lambda: [pii.analyze(item.text) for item in items]) if overlap else None
+    pending = runtime.side.submit(_analyze_all, pii, items) if overlap and pii is not None else None
     results: list[Any] = [None] * len(items)
     if policy.injection.enabled and watched:
         scored = runtime.score_injection([items[i].text for i in watched], [items[i].source for i in watched])

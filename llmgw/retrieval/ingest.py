@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from llmgw.retrieval.chunking import Tokenize, chunk_document
 from llmgw.retrieval.collection import CollectionSpec
 from llmgw.retrieval.documents import Document
@@ -90,7 +92,7 @@ def ingest(
     def flush() -> None:
         nonlocal waiting
         texts = [c.search_text for p in pending for c in p.chunks]
-        vectors = embedder.documents(texts) if texts else None
+        vectors = embedder.documents(texts) if texts else np.zeros((0, 0), np.float32)
         if screen is not None:
             fresh = [c for p in pending for c in p.chunks]
             began = time.perf_counter()
@@ -100,7 +102,7 @@ def ingest(
         at = 0
         for p in pending:
             n = len(p.chunks)
-            store.upsert(p.doc.id, p.doc_hash, p.chunks, vectors[at : at + n] if vectors is not None else [])
+            store.upsert(p.doc.id, p.doc_hash, p.chunks, vectors[at : at + n])
             at += n
             summary.chunks += n
             if p.new:

@@ -271,7 +271,7 @@ def _op(error: dict[str, Any]) -> str:
 
 
 def _status(error: dict[str, Any]) -> int:
-    item = next(iter(error.values()), {})
+    item: Any = next(iter(error.values()), {})
     return int(item.get("status") or 0) if isinstance(item, dict) else 0
 
 

@@ -44,6 +44,7 @@ class Collection:
             filters[self.spec.tenant_field] = [tenant, SHARED_TENANT] if tenant else [SHARED_TENANT]
         mode = mode or s.mode
         vector = self.embedder.query(text) if mode in ("hybrid", "dense") else None
+        # ``mode`` is a caller's str, checked against the Literal modes by the store's search
         query = Query(text, vector, k or s.k, mode, filters, s.candidates, s.fusion, s.rrf_k, s.dense_weight)  # type: ignore[arg-type]
         floor = s.min_score if min_score is None else min_score
         return [hit for hit in self.store.search(query) if hit.score >= floor]

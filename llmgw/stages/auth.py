@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import AuthenticationFailed, RateLimited, clip
 from llmgw.keys import KEY_PREFIX, UNSEEN, KeyInfo, admin_matches
 from llmgw.stages.base import Stage
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 ANONYMOUS_ID = "anonymous"
 
@@ -44,7 +47,7 @@ class Authenticate(Stage):
         return None
 
 
-async def authenticate(gateway: Any, headers: dict[str, str], client: str | None = None) -> KeyInfo:
+async def authenticate(gateway: Gateway, headers: dict[str, str], client: str | None = None) -> KeyInfo:
     """Resolve the caller's key or raise 401; anonymous callers get a key-less identity.
 
     Where anonymous calls are allowed, a key that is not an llmgw key (SDKs insist on sending

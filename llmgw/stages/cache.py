@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import time
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from llmgw.cache.keys import KeySource, build_key, tenant_of
 from llmgw.cache.policy import decide
-from llmgw.cache.service import Answer, Outcome, RequestCache, ResponseCache, hit_completion, mask_answer
+from llmgw.cache.service import Answer, Outcome, RequestCache, hit_completion, mask_answer
 from llmgw.cache.service import storable as finished
 from llmgw.context import RequestContext
 from llmgw.stages.base import Chunks, Stage
 from llmgw.usage import cost_usd
 
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
+
 REPLAYED_HEADERS = ("x-llmgw-sources",)  # what the skipped stages would have said about the answer
 
 
-def collection_of(ctx: RequestContext, gateway: Any) -> str:
+def collection_of(ctx: RequestContext, gateway: Gateway) -> str:
     """The planned collection with the version retrieval last saw ("name@" before its first use)."""
     plan = ctx.plan.retrieval if ctx.plan is not None else None
     if plan is None:
@@ -37,11 +42,12 @@ def collection_of(ctx: RequestContext, gateway: Any) -> str:
     return f"{plan.collection}@{gateway.retrieval.collection_version(plan.collection)}"
 
 
-def key_source(ctx: RequestContext, gateway: Any) -> KeySource:
+def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
     """The parts of the request's cache key, read off the request and its plan."""
     assert ctx.plan is not None, "the plan stage runs before the cache lookup"
     prompt = ctx.meta.get("prompt") or {}
-    masker = ctx.state.get("masker")
+    masker = ctx.guards.masker
+    assert gateway.cache is not None, "the cache stages run only with the cache enabled"
     return KeySource(
         body=ctx.body,
         tenant=tenant_of(ctx.key, ctx.body.get("user"), gateway.cache.config.share),
@@ -49,8 +55,8 @@ def key_source(ctx: RequestContext, gateway: Any) -> KeySource:
         model=ctx.plan.model_name,
         template=f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None,
         collection=collection_of(ctx, gateway),
-        retrieval_options=ctx.options.get("retrieval") if ctx.plan.retrieval is not None else None,
-        canary=ctx.state.get("canary"),
+        retrieval_options=msgspec.to_builtins(ctx.options.retrieval) if ctx.plan.retrieval is not None else None,
+        canary=ctx.guards.canary,
         masked_values=masker.fingerprint() if masker is not None else None,
     )
 
@@ -72,9 +78,10 @@ class CacheLookup(Stage):
         return self.gateway.config.cache.enabled
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        cache: ResponseCache = self.gateway.cache
+        cache = self.gateway.cache
+        assert cache is not None, "the cache stages run only with the cache enabled"
         settings = cache.settings(ctx.route)
-        decision = decide(ctx.options.get("cache"), ctx.headers.get("cache-control", ""), ctx.body.get("temperature"),
+        decision = decide(ctx.options.cache, ctx.headers.get("cache-control", ""), ctx.body.get("temperature"),
                           settings)  # fmt: skip
         if not decision.lookup and not decision.store:
             return self.answer(ctx, cache.bypass(ctx.route_name, decision.reason or "off"), None)
@@ -83,7 +90,7 @@ class CacheLookup(Stage):
             return self.answer(ctx, cache.bypass(ctx.route_name, "no user message"), None)
         owner = ctx.key.id if ctx.key is not None else None
         state = RequestCache(key, settings, decision, ctx.route_name, ctx.request_id, ctx.deadline, owner)
-        ctx.state["cache"] = state
+        ctx.cache = state
         return self.answer(ctx, await cache.lookup(state), state)
 
     def answer(self, ctx: RequestContext, outcome: Outcome, state: RequestCache | None) -> dict[str, Any] | None:
@@ -104,7 +111,7 @@ class CacheLookup(Stage):
         ctx.first_token_at = time.perf_counter()
         ctx.response_headers.update(entry.headers)
         if ctx.stream and isinstance(completion.get("llmgw"), dict):
-            ctx.state["sources"] = completion.pop("llmgw")  # the attach-sources stage puts it on the first chunk
+            ctx.sources = completion.pop("llmgw")  # the attach-sources stage puts it on the first chunk
         ctx.meta.setdefault("route_decision", {"rule": "cache"})
         ctx.response_headers["x-llmgw-cache-score"] = f"{outcome.score:.4f}"
         return completion
@@ -122,12 +129,13 @@ class CacheStore(Stage):
         return completion
 
     def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
-        if "cache" not in ctx.state or ctx.state["cache"].hit:
+        if ctx.cache is None or ctx.cache.hit:
             return chunks
         return self._assemble(ctx, chunks)
 
     async def _assemble(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
         assembler = Assembler()
+        # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
         async with aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
                 assembler.feed(chunk)
@@ -136,21 +144,22 @@ class CacheStore(Stage):
 
     async def keep(self, ctx: RequestContext, completion: dict[str, Any]) -> None:
         """Hand a clean answer to the cache, with the caller's PII values masked again."""
-        state: RequestCache | None = ctx.state.get("cache")
+        state = ctx.cache
         if state is None or state.hit or not state.decision.store or not storable(ctx, completion):
             return
-        masker = ctx.state.get("masker")
+        masker = ctx.guards.masker
         mask = masker.mask_known if masker is not None and masker.placeholders else None
         cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
         usage = {"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens, "cost_usd": cost}
         headers = {k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS}
         answer = Answer(mask_answer(completion, mask), usage, headers, collection_of(ctx, self.gateway))
+        assert self.gateway.cache is not None
         if await self.gateway.cache.store(state, answer):
             ctx.meta.setdefault("cache", {})["stored"] = True
 
     def done(self, ctx: RequestContext) -> None:
-        state: RequestCache | None = ctx.state.get("cache")
-        if state is not None:
+        state = ctx.cache
+        if state is not None and self.gateway.cache is not None:
             self.gateway.cache.release(state)
 
 

@@ -18,21 +18,21 @@ template error, a route without input guards) is logged with the hash, never the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmgw.context import RequestContext
 from llmgw.guards.events import value_hash
 from llmgw.guards.runtime import GuardFailure
 
-#: ``ctx.state`` flag: ``body["user"]`` is what the policy let through (safe to log as is)
-SETTLED = "user_settled"
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 
 def hashed_user(salt: bytes, value: str) -> str:
     return f"user-{value_hash(salt, value)}"
 
 
-def settle_user(gateway: Any, ctx: RequestContext, mode: Literal["hash", "scan", "allow"]) -> None:
+def settle_user(gateway: Gateway, ctx: RequestContext, mode: Literal["hash", "scan", "allow"]) -> None:
     """Apply ``mode`` to ``body["user"]`` now; ``scan`` is the masker's (the input guards mark it
     settled once the value is masked)."""
     value = ctx.body.get("user")
@@ -40,26 +40,26 @@ def settle_user(gateway: Any, ctx: RequestContext, mode: Literal["hash", "scan",
         return
     if mode == "hash":
         ctx.body["user"] = hashed_user(gateway.guards.salt, value)
-    ctx.state[SETTLED] = True
+    ctx.guards.user_settled = True
 
 
-def scanned_user(gateway: Any, ctx: RequestContext, sent: Any) -> None:
+def scanned_user(gateway: Gateway, ctx: RequestContext, sent: Any) -> None:
     """After the masker ran over ``user`` (``scan``): a value it changed is hashed instead."""
     if isinstance(sent, str) and ctx.body.get("user") != sent:
         ctx.body["user"] = hashed_user(gateway.guards.salt, sent)
 
 
-def logged_user(gateway: Any, ctx: RequestContext) -> str | None:
+def logged_user(gateway: Gateway, ctx: RequestContext) -> str | None:
     """The ``user`` a row or guard event may hold: as the policy left it, else its hash."""
     value = ctx.body.get("user")
     if not isinstance(value, str) or not value:
         return None
-    if ctx.state.get(SETTLED) or not gateway.config.guards.enabled:
+    if ctx.guards.user_settled or not gateway.config.guards.enabled:
         return value
     return hashed_user(gateway.guards.salt, value)
 
 
-def settle_embeddings_user(gateway: Any, ctx: RequestContext) -> None:
+def settle_embeddings_user(gateway: Gateway, ctx: RequestContext) -> None:
     """``/v1/embeddings`` runs no input guards: its ``user`` is hashed unless the policy keeps it
     (``scan`` hashes too: there is no masker to scan it with)."""
     if not gateway.config.guards.enabled:

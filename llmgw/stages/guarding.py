@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.guards.events import GuardLog
@@ -24,8 +24,11 @@ from llmgw.stages.client_user import logged_user
 from llmgw.templates.store import Address, WorkingTreeSource, load_template
 from llmgw.templates.template import CompiledTemplate
 
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
-def policy_of(gateway: Any, ctx: RequestContext) -> Policy:
+
+def policy_of(gateway: Gateway, ctx: RequestContext) -> Policy:
     """The caller's guard policy (key, team, route, default); a missing one fails closed (503)."""
     key = ctx.key
     try:
@@ -39,7 +42,7 @@ def route_fails_open(ctx: RequestContext) -> bool:
     return ctx.route is not None and ctx.route.guard_failure == "open"
 
 
-def guard_log(gateway: Any, ctx: RequestContext, policy: Policy) -> GuardLog:
+def guard_log(gateway: Gateway, ctx: RequestContext, policy: Policy) -> GuardLog:
     """The request's guard events under ``policy``, queued on the gateway's writer."""
     key = ctx.key
     return GuardLog(
@@ -56,13 +59,14 @@ def guard_log(gateway: Any, ctx: RequestContext, policy: Policy) -> GuardLog:
 _JUDGE_TEMPLATES: dict[tuple[str, str], CompiledTemplate] = {}
 
 
-def judge_hooks(gateway: Any) -> Hooks:
+def judge_hooks(gateway: Gateway) -> Hooks:
     """How an LLM judge reaches this gateway: its template (versioned through the prompt store when
     templates are on, else the working tree's ``prompts/``, else the llmgw checkout's), and a
     non-streamed completion from a catalog model through the model's provider."""
     config = gateway.config.templates
 
     async def messages(template_id: str, variables: dict[str, Any]) -> list[dict[str, str]]:
+        template: CompiledTemplate | None
         if config.enabled:
             template = await gateway.prompts.get(Address.parse(template_id))
         else:

@@ -4,7 +4,7 @@ Every message is scanned, history and tool-call arguments included (analysis res
 by content, so a conversation's earlier turns cost nothing on the next turn), and so is every other
 text field that reaches the provider (``stop``, ``metadata``, names, unknown fields:
 :func:`llmgw.guards.scan.collect`); the ``user`` field is hashed, scanned or kept per policy
-(``llmgw.stages.client_user``). Placeholders are per request and live in ``ctx.state`` only; the
+(``llmgw.stages.client_user``). Placeholders are per request and live in ``ctx.guards`` only; the
 output guards use them to restore the answer. Every decision is logged as a guard event holding
 masked text only.
 """
@@ -26,7 +26,7 @@ from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
 from llmgw.guards.scan import STRIPPED, Item, collect, scan, template_variables
 from llmgw.stages.base import Stage
-from llmgw.stages.client_user import SETTLED, scanned_user, settle_user
+from llmgw.stages.client_user import scanned_user, settle_user
 from llmgw.stages.guarding import guard_log, judge_hooks, policy_of, route_fails_open
 
 
@@ -46,14 +46,14 @@ class InputGuards(Stage):
         user_mode = policy.pii.user if policy.pii.enabled else "allow"
         sent_user = ctx.body.get("user")
         settle_user(self.gateway, ctx, user_mode)
-        items = collect(ctx.body, ctx.state.get("templated") or frozenset(), user=user_mode == "scan")
-        items += template_variables(ctx.state.get("template_inputs") or {}, items)
+        items = collect(ctx.body, ctx.guards.templated, user=user_mode == "scan")
+        items += template_variables(ctx.guards.template_inputs, items)
         masker = Masker(policy.pii, salt=runtime.salt)
         # the whole body: a placeholder-shaped string in a field not scanned (a tool's description)
         # may come back in the answer too, and must come back as written
         masker.reserve([json.dumps(ctx.body, ensure_ascii=False, default=str), *(item.text for item in items)])
-        ctx.state["masker"] = masker
-        ctx.state["policy"] = policy
+        ctx.guards.masker = masker
+        ctx.guards.policy = policy
         try:
             findings, injections = await runtime.run(policy.timeout_s, scan, runtime, policy, items)
         except GuardFailure as exc:
@@ -65,13 +65,11 @@ class InputGuards(Stage):
         self.mask(ctx, log, masker, items, findings)
         if user_mode == "scan":
             scanned_user(self.gateway, ctx, sent_user)
-        ctx.state[SETTLED] = True  # `user` is as the policy wants it now
+        ctx.guards.user_settled = True  # `user` is as the policy wants it now
         external = await self.providers(ctx, log, policy, items, injections)
         self.injection(ctx, log, policy, items, injections, external)
         if policy.moderation.enabled and policy.moderation.canary and ctx.meta.get("prompt"):
-            canary = add_canary(ctx.body.get("messages") or [])
-            if canary is not None:
-                ctx.state["canary"] = canary
+            ctx.guards.canary = add_canary(ctx.body.get("messages") or [])
         return None
 
     def mask(
@@ -133,6 +131,7 @@ class InputGuards(Stage):
             if result is None:
                 continue
             builtin_hit = result.score >= policy.injection.threshold_for(item.source)
+            # the policy's keys are the Literal sources; an item's source is a plain str (absent: None)
             rule = policy.injection.providers.get(item.source)  # type: ignore[call-overload]
             hit, score = builtin_hit, result.score
             if rule is not None and verdicts is not None:

@@ -23,11 +23,11 @@ from llmgw.context import RequestContext
 from llmgw.errors import ContentFiltered
 from llmgw.guards.consult import Consulted, consult_providers
 from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
-from llmgw.guards.pii import Masker
 from llmgw.guards.policy import Policy
 from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
 from llmgw.guards.stream import Restorer, Windows, windows_of
+from llmgw.messages import text_of
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.guarding import guard_log, judge_hooks, route_fails_open
 
@@ -37,8 +37,8 @@ CERTAIN = frozenset({"system_prompt_leak", "lexicon", "secret", "output_pii"})
 
 def known_input(ctx: RequestContext) -> str:
     """The request as the model saw it plus the values masked out of it: PII there is not 'new'."""
-    masker: Masker | None = ctx.state.get("masker")
-    parts = [str(m.get("content") or "") for m in ctx.body.get("messages") or []]
+    masker = ctx.guards.masker
+    parts = [text_of(m.get("content")) for m in ctx.body.get("messages") or []]
     if masker is not None:
         parts.extend(masker.placeholders.values())
     return "\n".join(parts)
@@ -54,13 +54,11 @@ class OutputGuards(Stage):
     async def check(self, ctx: RequestContext, policy: Policy, texts: list[str]) -> OutputVerdict:
         runtime: GuardRuntime = self.gateway.guards
         rule = policy.moderation.providers
-        masker: Masker | None = ctx.state.get("masker")
+        masker = ctx.guards.masker
         log = guard_log(self.gateway, ctx, policy)
         external: Consulted | None = None
         try:
-            builtin = runtime.run(
-                policy.timeout_s, check_output, policy, texts, ctx.state.get("canary"), ctx.state["known"]
-            )
+            builtin = runtime.run(policy.timeout_s, check_output, policy, texts, ctx.guards.canary, ctx.guards.known)
             if rule is None:
                 verdict: OutputVerdict = await builtin
             else:  # the providers read the windows with the request's own PII masked again
@@ -68,7 +66,7 @@ class OutputGuards(Stage):
                 consulted = consult_providers(log, policy, rule, judge_hooks(self.gateway), sent, "output",
                                               "moderation", route_fails_open(ctx))  # fmt: skip
                 verdict, external = await asyncio.gather(builtin, consulted)
-                if external.failed_open:
+                if external is not None and external.failed_open:
                     ctx.meta["guards_failed_open"] = True
         except GuardFailure as exc:
             fail_open = policy.on_error == "open" or route_fails_open(ctx)
@@ -82,7 +80,7 @@ class OutputGuards(Stage):
             masked = None
             if verdict.violation:
                 window = [e for e in verdict.entities if e.get("window") == verdict.window]
-                masked = loggable(texts[verdict.window], ctx.state.get("masker"), window)[:4000]
+                masked = loggable(texts[verdict.window], ctx.guards.masker, window)[:4000]
             entities = [{k: v for k, v in e.items() if k in ("type", "score")} for e in verdict.entities]
             log("moderation", "block" if verdict.violation else "flag", stage="output", scores=verdict.scores,
                 entities=entities, detail=verdict.violation or ", ".join(verdict.flags),
@@ -113,11 +111,11 @@ class OutputGuards(Stage):
     # --- non-streamed ------------------------------------------------------------------------
 
     async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
-        policy: Policy | None = ctx.state.get("policy")
-        masker: Masker | None = ctx.state.get("masker")
+        policy = ctx.guards.policy
+        masker = ctx.guards.masker
         if policy is None:
             return completion  # input guards failed open
-        ctx.state["known"] = known_input(ctx)
+        ctx.guards.known = known_input(ctx)
         for choice in completion.get("choices") or ():
             message = choice.get("message") or {}
             if masker is not None and masker.placeholders:
@@ -145,15 +143,17 @@ class OutputGuards(Stage):
         return self._stream(ctx, chunks)
 
     async def _stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
-        policy: Policy | None = ctx.state.get("policy")
-        masker: Masker | None = ctx.state.get("masker")
+        policy = ctx.guards.policy
+        masker = ctx.guards.masker
         if policy is None:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     yield chunk
             return
-        ctx.state["known"] = known_input(ctx)
-        restore = masker is not None and bool(masker.placeholders)
+        ctx.guards.known = known_input(ctx)
+        placeholders = masker.placeholders if masker is not None else {}
+        restore = bool(placeholders)
         moderate = policy.moderation.enabled
         rules = policy.moderation
         overlap = overlap_words(rules)
@@ -196,6 +196,7 @@ class OutputGuards(Stage):
             return out
 
         try:
+            # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
                     ends: list[tuple[int, int]] = []
@@ -206,7 +207,7 @@ class OutputGuards(Stage):
                         content = delta.get("content")
                         if restore:
                             if content:
-                                restorer = restorers.setdefault(index, Restorer(masker.placeholders))  # type: ignore[union-attr]
+                                restorer = restorers.setdefault(index, Restorer(placeholders))
                                 content = delta["content"] = restorer.feed(content)
                             if finished and index in restorers:
                                 tail = restorers.pop(index).flush()
@@ -216,7 +217,7 @@ class OutputGuards(Stage):
                                 function = call.get("function") or {}
                                 if function.get("arguments"):
                                     key = (index, call.get("index", 0))
-                                    r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                                    r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
                                     function["arguments"] = r.feed(function["arguments"])
                         if moderate:
                             w = window(index)

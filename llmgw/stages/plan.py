@@ -23,12 +23,12 @@ import anyio
 from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
+from llmgw.messages import last_user_text
 from llmgw.routing.resolve import ALIASES, resolve_model
 from llmgw.routing.select import Decision, candidates, rank, safest_task
 from llmgw.routing.tasks import TaskGuess, classifier_for, plausible
 from llmgw.stages.base import Stage
 from llmgw.stages.retrieval_plan import plan_for
-from llmgw.stages.template import text_of
 
 #: ``selection.default_task`` value: when the classifier is unsure, the safest plausible task for the catalog
 SAFEST = "safest"
@@ -73,13 +73,9 @@ class PlanRequest(Stage):
     async def task_of(self, ctx: RequestContext) -> TaskGuess:
         routing = self.gateway.config.routing
         default = ctx.route.selection.default_task if ctx.route is not None else "chat"
-        given = ctx.options.get("task")
-        if given is not None:
-            if not isinstance(given, str) or not given:
-                raise InvalidRequest("llmgw.task must be a task name", param="llmgw.task")
-            return TaskGuess(given, 1.0, "request")
-        last = next((m for m in reversed(ctx.body["messages"]) if m.get("role") == "user"), None)
-        text = text_of(last.get("content")) if last else ""
+        if ctx.options.task is not None:
+            return TaskGuess(ctx.options.task, 1.0, "request")
+        text = last_user_text(ctx.body)
         if not text.strip():  # nothing to be unsure about: an empty turn is chat
             return TaskGuess("chat" if default == SAFEST else default, 0.0, "default")
         classifier = await anyio.to_thread.run_sync(classifier_for, routing.tasks, routing.replace_tasks)

@@ -14,14 +14,18 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.config import LimitSpec
 from llmgw.context import RequestContext
 from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLimited
 from llmgw.limits.counters import Counters
+from llmgw.limits.reservation import Reservation
 from llmgw.stages.base import Stage
 from llmgw.usage import cost_usd, estimate_tokens, prompt_chars
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.limits")
 DAY_S = 86_400 + 3_600
@@ -31,7 +35,7 @@ class RateLimit(Stage):
     name = "rate_limit"
     toggle = "rate_limit"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.config = gateway.config.limits
         self._tasks: set[asyncio.Task[None]] = set()
@@ -42,7 +46,9 @@ class RateLimit(Stage):
 
     @property
     def counters(self) -> Counters:
-        return self.gateway.counters  # type: ignore[no-any-return]
+        counters = self.gateway.counters
+        assert counters is not None, "the stage is on only with limits enabled, and the gateway has counters then"
+        return counters
 
     def scopes(self, ctx: RequestContext) -> list[tuple[str, LimitSpec]]:
         key = ctx.key
@@ -61,7 +67,7 @@ class RateLimit(Stage):
         minute, day = int(now // 60), datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
         retry = str(60 - int(now % 60))
         estimate = estimate_tokens(prompt_chars(ctx.body))
-        ctx.state["limits"] = {"scopes": scopes, "minute": minute, "day": day, "estimate": estimate}
+        ctx.limits = Reservation(scopes, minute, day, estimate)
         try:
             for scope, spec in scopes:
                 await self.check_budget(ctx, scope, spec, day)
@@ -122,24 +128,24 @@ class RateLimit(Stage):
 
     def done(self, ctx: RequestContext) -> None:
         """Settle tokens and spend once the request ended (a background task: never on the request path)."""
-        state = ctx.state.get("limits")
-        if not state:
+        held = ctx.limits
+        if held is None:
             return
-        tokens = ctx.prompt_tokens + ctx.completion_tokens - state["estimate"] if ctx.model else -state["estimate"]
+        tokens = ctx.prompt_tokens + ctx.completion_tokens - held.estimate if ctx.model else -held.estimate
         cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
         try:
-            task = asyncio.get_running_loop().create_task(self.settle(state, tokens, cost))
+            task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def settle(self, state: dict[str, Any], tokens: float, cost: float) -> None:
+    async def settle(self, held: Reservation, tokens: float, cost: float) -> None:
         try:
-            for scope, spec in state["scopes"]:
+            for scope, spec in held.scopes:
                 if spec.tokens_per_minute and tokens:
-                    await self.counters.add(f"tpm:{scope}:{state['minute']}", tokens, 120)
+                    await self.counters.add(f"tpm:{scope}:{held.minute}", tokens, 120)
                 if spec.daily_budget_usd is not None and cost > 0:
-                    await self.counters.add(f"spend:{scope}:{state['day']}", cost, DAY_S)
+                    await self.counters.add(f"spend:{scope}:{held.day}", cost, DAY_S)
         except Exception:
             log.warning("settling usage in the rate-limit store failed", exc_info=True)

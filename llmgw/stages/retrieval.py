@@ -13,34 +13,26 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import anyio
 
 from llmgw.context import RequestContext
 from llmgw.errors import NotFound, RetrievalTemplateMissing, RetrievalUnavailable
+from llmgw.messages import insert_before_last_user, last_user_text
 from llmgw.retrieval.collection import CollectionError
 from llmgw.retrieval.plan import Plan
 from llmgw.retrieval.store import Hit
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.retrieval_guard import screen
-from llmgw.stages.template import text_of
 from llmgw.templates.store import Address, WorkingTreeSource, load_template
+from llmgw.templates.template import CompiledTemplate
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 log = logging.getLogger("llmgw.retrieval")
-
-
-def last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages") or []):
-        if message.get("role") == "user":
-            return text_of(message.get("content"))
-    return ""
-
-
-def insert_before_last_user(messages: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=len(messages))
-    return messages[:last] + added + messages[last:]
 
 
 def passage_variables(hits: list[Hit]) -> list[dict[str, Any]]:
@@ -66,7 +58,7 @@ class Retrieve(Stage):
     name = "retrieve"
     toggle = "retrieval"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self._templates: dict[str, Any] = {}
 
@@ -85,9 +77,11 @@ class Retrieve(Stage):
             with anyio.fail_after(self.gateway.config.retrieval.timeout_s):
                 hits = await anyio.to_thread.run_sync(self.search, plan, question)
         except (CollectionError, TimeoutError) as exc:
-            return self.failed(ctx, plan, exc)
+            self.failed(ctx, plan, exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - stores and embedding APIs raise their own types
-            return self.failed(ctx, plan, exc)
+            self.failed(ctx, plan, exc)
+            return None
         hits = await screen(self.gateway, ctx, hits)
         ctx.meta["retrieval"] = {
             "collection": plan.collection,
@@ -95,7 +89,7 @@ class Retrieve(Stage):
             "ms": round((time.perf_counter() - started) * 1000, 2),
             "passages": [{"id": h.chunk.id, "score": round(h.score, 6)} for h in hits],
         }
-        ctx.state["sources"] = {"collection": plan.collection, "sources": [h.public() for h in hits]}
+        ctx.sources = {"collection": plan.collection, "sources": [h.public() for h in hits]}
         ctx.response_headers["x-llmgw-sources"] = sources_header(hits)
         if hits:
             added = await self.render(plan, hits)
@@ -114,12 +108,12 @@ class Retrieve(Stage):
         if plan.required:
             raise RetrievalUnavailable(f"retrieval from collection {plan.collection!r} failed ({reason[:200]})")
         ctx.response_headers["x-llmgw-retrieval"] = "error"
-        return None
 
     async def render(self, plan: Plan, hits: list[Hit]) -> list[dict[str, Any]]:
         config = self.gateway.config.templates
         assert plan.template is not None
         variables = {"passages": passage_variables(hits), "collection": plan.collection}
+        template: CompiledTemplate | None
         try:
             if config.enabled:  # versioned like every template: the default ref of the prompts repository
                 template = await self.gateway.prompts.get(Address.parse(plan.template))
@@ -146,17 +140,17 @@ class AttachSources(Stage):
         return self.gateway.config.retrieval.enabled
 
     async def response(self, ctx: RequestContext, completion: dict[str, Any]) -> dict[str, Any]:
-        sources = ctx.state.get("sources")
+        sources = ctx.sources
         if sources is not None:
             completion["llmgw"] = {**(completion.get("llmgw") or {}), **sources}
         return completion
 
-    async def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:  # type: ignore[override]
+    async def stream(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
         first = True
         async for chunk in chunks:
             if first:
                 first = False
-                sources = ctx.state.get("sources")
+                sources = ctx.sources
                 if sources is not None:
                     chunk = {**chunk, "llmgw": {**(chunk.get("llmgw") or {}), **sources}}
             yield chunk

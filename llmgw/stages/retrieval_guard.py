@@ -15,7 +15,7 @@ the gateway runs the same detector, that verdict is used and the passage is not 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.guards.consult import Consulted, consult_providers
@@ -26,14 +26,17 @@ from llmgw.retrieval.screening import fingerprint, stored
 from llmgw.retrieval.store import Hit
 from llmgw.stages.guarding import guard_log, judge_hooks, policy_of, route_fails_open
 
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
-async def screen(gateway: Any, ctx: RequestContext, hits: list[Hit]) -> list[Hit]:
+
+async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list[Hit]:
     if not hits or not gateway.config.guards.enabled:
         return hits
     if ctx.route is not None and not ctx.route.stages.input_guards:
         return hits
     runtime: GuardRuntime = gateway.guards
-    policy = ctx.state.get("policy") or policy_of(gateway, ctx)
+    policy = ctx.guards.policy or policy_of(gateway, ctx)
     if not policy.injection.scans("retrieved"):
         return hits
     log = guard_log(gateway, ctx, policy)

@@ -52,7 +52,7 @@ class SelectModel(Stage):
                 code="unsupported_parameter",
             )
         ctx.model_name, ctx.model, ctx.provider_name = name, model, model.provider
-        ctx.state["fallbacks"] = list(plan.fallbacks)  # consumed as the pipeline falls back
+        ctx.fallbacks = list(plan.fallbacks)  # consumed as the pipeline falls back
         if plan.routing is not None:
             ctx.meta["route_decision"] = plan.routing.record()
             ctx.meta["task"] = plan.routing.task

@@ -14,30 +14,25 @@ rendered messages meet the client's is the template's ``combine`` rule:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import InvalidRequest
+from llmgw.messages import SYSTEM_ROLES, last_user_index, text_of
 from llmgw.stages.base import Stage
 from llmgw.templates.experiments import assign
 from llmgw.templates.store import Address, variable_paths, variables_from
 
-SYSTEM_ROLES = ("system", "developer")
-
-
-def text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
-    return ""
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 
 def combine(mode: str, rendered: list[dict[str, Any]], client: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if mode == "replace":
         return rendered
     if mode == "fill_user":
-        last = max(i for i, m in enumerate(client) if m.get("role") == "user")
+        last = last_user_index(client)
+        assert last is not None, "checked by the stage: fill_user needs a user turn"
         systems = [m for m in rendered if m["role"] in SYSTEM_ROLES]
         others = [m for m in rendered if m["role"] not in SYSTEM_ROLES]
         return systems + client[:last] + others + client[last + 1 :]
@@ -48,7 +43,7 @@ class RenderTemplate(Stage):
     name = "render_template"
     toggle = "template"
 
-    def __init__(self, gateway: Any) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.by_template = {exp.template: name for name, exp in gateway.config.experiments.items() if exp.enabled}
 
@@ -56,25 +51,16 @@ class RenderTemplate(Stage):
         return self.gateway.config.templates.enabled
 
     def address(self, ctx: RequestContext) -> tuple[Address | None, dict[str, Any]]:
-        option = ctx.options.get("prompt")
-        if isinstance(option, str):
-            return Address.parse(option), {}
-        if isinstance(option, dict):
-            template_id = option.get("id")
-            version = option.get("version")
-            if not isinstance(template_id, str) or not template_id:
-                raise InvalidRequest("llmgw.prompt.id must be a template id", param="llmgw.prompt.id")
-            if version is not None and not isinstance(version, str):
-                raise InvalidRequest("llmgw.prompt.version must be a string", param="llmgw.prompt.version")
-            return Address.parse(template_id, version), option
-        if option is not None:
-            raise InvalidRequest("llmgw.prompt must be an object or 'id@version'", param="llmgw.prompt")
+        """The template the request names (with the variables given beside it), else the route's."""
+        prompt = ctx.options.prompt
+        if prompt is not None:
+            return Address.parse(prompt.id, prompt.version), prompt.variables
         if ctx.route is not None and ctx.route.template:
             return Address.parse(ctx.route.template), {}
         return None, {}
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        address, option = self.address(ctx)
+        address, own = self.address(ctx)
         experiment = ctx.route.experiment if ctx.route is not None else None
         if address is None and experiment is None:
             return None
@@ -92,24 +78,25 @@ class RenderTemplate(Stage):
             ctx.response_headers["x-llmgw-experiment"] = chosen.header()
         assert address is not None
         template = await self.gateway.prompts.get(address)
-        variables = variables_from(ctx.options, option)
-        paths = variable_paths(variables, option)
+        variables = variables_from(ctx.options.prompt_variables, own)
+        paths = variable_paths(variables, own)
         client = ctx.body.get("messages") or []
         if template.spec.combine == "fill_user":
-            users = [(i, m) for i, m in enumerate(client) if m.get("role") == "user"]
-            if not users:
+            last = last_user_index(client)
+            if last is None:
                 raise InvalidRequest(
                     f"template {address.id} fills in your last user message, and there is none",
                     param="messages",
                 )
-            last, message = users[-1]
-            variables["user_input"] = text_of(message.get("content"))
+            variables["user_input"] = text_of(client[last].get("content"))
             paths["user_input"] = f"messages[{last}].content"
         rendered = template.render(variables)
         ctx.body["messages"] = combine(template.spec.combine, rendered, client)
         # the input guards score what the client wrote, not the template's own (trusted) text
-        ctx.state["templated"] = {id(m) for m in rendered}
-        ctx.state["template_inputs"] = {
+        ctx.guards.templated = frozenset(
+            i for i, m in enumerate(ctx.body["messages"]) if any(m is written for written in rendered)
+        )
+        ctx.guards.template_inputs = {
             paths[name]: v if isinstance(v, str) else json.dumps(v) for name, v in variables.items() if v
         }
         ctx.meta["prompt"] = {

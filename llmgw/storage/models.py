@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
+from sqlalchemy import JSON, Column, Index, Table
 from sqlmodel import Field, SQLModel
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table of a ``table=True`` model, for Core queries and bulk inserts."""
+    # SQLModel sets __table__ when a table class is created; its type stubs do not declare it
+    return model.__table__  # type: ignore[attr-defined]
 
 
 class ApiKey(SQLModel, table=True):

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Table, TypeDecorator
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -92,7 +93,7 @@ def _fill(table: Table) -> tuple[tuple[str, Any], ...]:
     fill: list[tuple[str, Any]] = []
     for column in table.columns:
         default = column.default
-        if default is not None and getattr(default, "is_scalar", False):
+        if isinstance(default, ScalarElementColumnDefault):
             fill.append((column.name, default.arg))
         elif column.nullable and not column.primary_key:
             fill.append((column.name, None))

@@ -49,7 +49,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from llmgw.audit.chain import GuardEventWriter
 from llmgw.storage.deadletter import DeadLetters
 from llmgw.storage.journal import Journal, orphans
-from llmgw.storage.models import FeedbackRow, RequestRow, UsageRow
+from llmgw.storage.models import FeedbackRow, RequestRow, UsageRow, table
 from llmgw.storage.sanitise import sanitise
 from llmgw.storage.sql import insert_new
 
@@ -69,7 +69,7 @@ class Preparing(Protocol):
 @lru_cache(maxsize=4)
 def _usage_upsert(dialect: str) -> Any:
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    usage = UsageRow.__table__
+    usage = table(UsageRow)
     upsert = insert_fn(usage)
     excluded = upsert.excluded
     return upsert.on_conflict_do_update(
@@ -119,8 +119,8 @@ class TableWriter:
 
 def default_handlers() -> dict[str, BatchHandler]:
     return {
-        "requests": TableWriter(RequestRow.__table__, add_usage),
-        "feedback": TableWriter(FeedbackRow.__table__),
+        "requests": TableWriter(table(RequestRow), add_usage),
+        "feedback": TableWriter(table(FeedbackRow)),
         "guard_events": GuardEventWriter(),  # hash-chained guardrail log (llmgw/audit)
     }
 
@@ -409,8 +409,8 @@ class RowWriter:
         if kind == "requests":
             with self._queued_lock:
                 for row in rows:
-                    if isinstance(row, dict):
-                        self._queued_requests.pop(row.get("id"), None)
+                    if isinstance(row, dict) and isinstance(row.get("id"), str):
+                        self._queued_requests.pop(row["id"], None)
 
     @property
     def running(self) -> bool:

@@ -104,4 +104,5 @@ class GitRepo:
     def log(self, path: str, limit: int = 20) -> list[tuple[str, str, str]]:
         """``(commit, date, subject)`` of the latest commits touching ``path``."""
         out = self._git("log", f"-{limit}", "--format=%H%x09%cs%x09%s", "--", path).decode()
+        # three fields a line, as the --format above writes them (mypy cannot count a split)
         return [tuple(line.split("\t", 2)) for line in out.splitlines() if line]  # type: ignore[misc]

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from llmgw.config import ExperimentConfig
 from llmgw.stats import holm, mean_interval, power_note, welch_t_test
-from llmgw.storage.models import FeedbackRow, RequestRow
+from llmgw.storage.models import FeedbackRow, RequestRow, table
 
 
 @dataclass
@@ -45,8 +45,8 @@ class ArmReport:
 def scores_by_arm(
     engine: Engine, name: str, experiment: ExperimentConfig
 ) -> tuple[dict[str, int], dict[str, list[float]]]:
-    requests = RequestRow.__table__
-    feedback = FeedbackRow.__table__
+    requests = table(RequestRow)
+    feedback = table(FeedbackRow)
     counts: dict[str, int] = defaultdict(int)
     owners: dict[str, tuple[str, str | None]] = {}
     with engine.connect() as conn:

@@ -202,19 +202,15 @@ class PromptStore:
         )
 
 
-def variables_from(options: dict[str, Any], prompt: dict[str, Any]) -> dict[str, Any]:
-    variables = prompt.get("variables") or {}
-    extra = options.get("prompt_variables") or {}
-    if not isinstance(variables, dict) or not isinstance(extra, dict):
-        raise InvalidRequest("prompt variables must be an object", param="llmgw.prompt.variables")
-    return {**extra, **variables}
+def variables_from(extra: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """The template's variables: the ``prompt_variables`` option, overridden by ``prompt.variables``."""
+    return {**extra, **own}
 
 
-def variable_paths(variables: dict[str, Any], prompt: dict[str, Any]) -> dict[str, str]:
-    """Where the client wrote each variable, for an error's ``param``: ``prompt.variables`` wins
-    over ``prompt_variables`` (the option or its ``x-llmgw-prompt-variables`` header), as in
+def variable_paths(variables: dict[str, Any], own: dict[str, Any]) -> dict[str, str]:
+    """Where the client wrote each variable, for an error's ``param``: ``prompt.variables`` (``own``)
+    wins over ``prompt_variables`` (the option or its ``x-llmgw-prompt-variables`` header), as in
     :func:`variables_from`."""
-    own = prompt.get("variables") or {}
     return {
         name: f"llmgw.prompt.variables.{name}" if name in own else f"llmgw.prompt_variables.{name}"
         for name in variables

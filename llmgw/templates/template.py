@@ -24,6 +24,7 @@ resolved from the same git version before rendering, so a render touches neither
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,7 +131,7 @@ class CompiledTemplate:
     commit: str
     blob: str
     spec: TemplateFile
-    compiled: list[tuple[str, Any]] = field(default_factory=list)
+    compiled: Sequence[tuple[str, Any]] = field(default_factory=list)
     max_chars: int = 100_000
 
     def render(self, variables: dict[str, Any], param: str = "llmgw.prompt.variables") -> list[dict[str, str]]:

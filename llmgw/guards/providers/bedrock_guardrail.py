@@ -68,7 +68,7 @@ class BedrockGuardrailProvider:
             return self.client
 
     def _apply(self, text: str, source: str) -> dict[str, Any]:
-        return self._client().apply_guardrail(  # type: ignore[no-any-return]
+        return self._client().apply_guardrail(
             guardrailIdentifier=self.spec.guardrail_id,
             guardrailVersion=self.spec.guardrail_version,
             source="OUTPUT" if source == "output" else "INPUT",

@@ -66,9 +66,9 @@ class OnnxClassifierProvider:
         if logits.ndim != 2 or logits.shape[1] != len(self.spec.labels):
             raise ValueError(f"model gives {logits.shape} logits for {len(self.spec.labels)} labels")
         if self.spec.activation == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-logits))  # type: ignore[no-any-return]
+            return 1.0 / (1.0 + np.exp(-logits))
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+        return shifted / shifted.sum(axis=1, keepdims=True)
 
     async def check(self, texts: list[str], source: str) -> list[Verdict]:
         probabilities = await asyncio.get_running_loop().run_in_executor(self._executor, self._classify, texts)

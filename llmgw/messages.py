@@ -1,0 +1,68 @@
+"""Reading a chat request's messages: the one place that knows their shape.
+
+A message's ``content`` is a string or a list of parts (``{"type": "text", "text": ...}``, images,
+audio); an assistant turn may carry ``tool_calls`` whose arguments are text the model reads too.
+Templates, retrieval, routing, the cache key and token estimates all read messages through these
+helpers, so they agree on what "the last user turn" and "the text of a message" are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: roles whose messages instruct the model (``developer`` is OpenAI's newer name for ``system``)
+SYSTEM_ROLES = ("system", "developer")
+
+
+def content_parts(content: Any) -> list[str]:
+    """The text of each part of a message's content (a plain string is one part; non-text parts
+    give ``""``)."""
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [part.get("text") or "" for part in content if isinstance(part, dict)]
+    return []
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content, parts joined; other parts (images) are left out."""
+    return "".join(content_parts(content))
+
+
+def only_text(content: Any) -> str | None:
+    """The text of a message's content; None when it holds anything but text (images, audio):
+    what cannot be compared as text must not be (the semantic cache)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type", "text") != "text":
+                return None
+            parts.append(str(part.get("text") or ""))
+        return "".join(parts)
+    return None
+
+
+def tool_arguments(message: dict[str, Any]) -> list[str]:
+    """The arguments of each tool call of an assistant turn, as sent."""
+    return [str((call.get("function") or {}).get("arguments") or "") for call in message.get("tool_calls") or ()]
+
+
+def last_user_index(messages: list[dict[str, Any]]) -> int | None:
+    """The position of the last ``user`` message, None when there is none."""
+    return max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text of the request's last user turn (``""`` when there is none)."""
+    messages = body.get("messages") or []
+    last = last_user_index(messages)
+    return text_of(messages[last].get("content")) if last is not None else ""
+
+
+def insert_before_last_user(messages: list[dict[str, Any]], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``added`` just before the last user turn (at the end when there is none)."""
+    last = last_user_index(messages)
+    at = len(messages) if last is None else last
+    return messages[:at] + added + messages[at:]
