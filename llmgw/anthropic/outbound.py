@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.messages import SYSTEM_ROLES
 from llmgw.schemas import CHAT_FIELDS
 from llmgw.usage import malformed
 
@@ -119,7 +120,7 @@ def _messages(chat: list[dict[str, Any]]) -> tuple[str | list[dict[str, Any]], l
     turns: list[dict[str, Any]] = []
     for message in chat:
         role = message.get("role")
-        if role in ("system", "developer"):
+        if role in SYSTEM_ROLES:
             system.append(_blocks(message.get("content")))
             continue
         if role == "tool":

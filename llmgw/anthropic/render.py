@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from llmgw.errors import GatewayError, UpstreamError, UpstreamKind
+from llmgw.messages import text_of
 
 _encode = msgspec.json.Encoder().encode
 
@@ -84,9 +85,7 @@ def message(completion: dict[str, Any], request_id: str, model: str | None, toke
     choice = choices[0]
     reply = choice.get("message") or {}
     content: list[dict[str, Any]] = []
-    text = reply.get("content")
-    if isinstance(text, list):
-        text = "".join(p.get("text") or "" for p in text if isinstance(p, dict))
+    text = text_of(reply.get("content"))
     if text:
         content.append({"type": "text", "text": text})
     for call in reply.get("tool_calls") or ():
