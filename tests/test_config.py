@@ -37,6 +37,7 @@ EXAMPLE_ENV = {
     "OPENAI_API_KEY": "sk-openai-example",
     "AZURE_OPENAI_ENDPOINT": "https://example-resource.openai.azure.com",
     "AZURE_OPENAI_API_KEY": "azure-example-key",
+    "ANTHROPIC_API_KEY": "sk-ant-example",
 }
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
 
