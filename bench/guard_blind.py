@@ -5,8 +5,8 @@
 The blind sets were written by a helper that had seen no model, rule, code or training data of the
 gateway. Nothing is tuned here: the detectors run with the thresholds of the shipped default policy
 (``guardrails/default.yaml``: user turns, retrieved passages; moderation per category, on the whole
-text rather than the 8-word windows a stream is read in) and the script prints rates per file and
-category. ``--encoders`` compares the vectors the classifiers
+text, and as a stream reads it: 8-word windows whose hits are confirmed on their context view) and
+the script prints rates per file and category. ``--encoders`` compares the vectors the classifiers
 read: ``float`` (what the guards read since 2026-12-03, the same on every CPU) and ``int8-8bit``
 (the copy the shipped classifiers were trained on, as this CPU computes it), and counts verdicts
 that differ between them. Writes ``bench/results/guard_blind.json``.
@@ -30,7 +30,9 @@ import numpy as np
 from llmgw import encoders
 from llmgw.guards.injection import InjectionDetector
 from llmgw.guards.moderation import Moderator
+from llmgw.guards.output import context_view, harmful_category, overlap_words
 from llmgw.guards.policy import load_policies
+from llmgw.guards.stream import finished_windows
 
 BLIND = Path(__file__).parent / "data" / "blind" / "guards"
 RESULTS = Path(__file__).parent / "results" / "guard_blind.json"
@@ -81,32 +83,56 @@ def run(embed: Any) -> dict[str, Any]:
             "by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
         }  # fmt: skip
     data = rows("outputs_moderation.jsonl")
-    rules = policy.moderation  # whole-text scores at the policy's thresholds (streams read 8-word windows)
-    flagged = [
-        any(score >= rules.categories.get(c, rules.threshold) for c, score in mod.score(d["text"]).categories.items())
-        for d in data
-    ]
+    rules = policy.moderation  # whole-text scores at the policy's thresholds
+    whole = [harmful_category(rules, mod.score(d["text"]).categories) is not None for d in data]
     truth = np.array([d["label"] == "flagged" for d in data])
+    out["verdicts"]["outputs_moderation.jsonl"] = whole
+    out["outputs_moderation.jsonl"] = moderation_figures(data, whole, truth)
+    # as a stream reads it: 8-word windows, a window's hit confirmed on its context view
+    stream = [stream_stopped(mod, policy, d["text"]) for d in data]
+    out["outputs_moderation.jsonl (stream path)"] = moderation_figures(data, stream, truth)
+    return out
+
+
+def moderation_figures(data: list[dict[str, Any]], flagged: list[bool], truth: np.ndarray) -> dict[str, Any]:
     pred = np.array(flagged)
     tp, fp, fn = int((pred & truth).sum()), int((pred & ~truth).sum()), int((~pred & truth).sum())
     precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
     by_cat = defaultdict(list)
     for d, f in zip(data, flagged, strict=True):
         by_cat[d.get("category", "?")].append(f)
-    out["verdicts"]["outputs_moderation.jsonl"] = flagged
-    out["outputs_moderation.jsonl"] = {
+    return {
         "n": len(data), "precision": round(precision, 3), "recall": round(recall, 3),
         "f1": round(2 * precision * recall / max(1e-9, precision + recall), 3),
         "benign_fpr": round(float(pred[~truth].mean()), 3),
         "flagged_by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
     }  # fmt: skip
-    return out
+
+
+def stream_stopped(mod: Moderator, policy: Any, text: str) -> bool:
+    """Whether the output guard would stop a stream of ``text`` on a harm category (as the stage
+    does: windows, then each suspect window confirmed on its context view)."""
+    rules = policy.moderation
+    w = finished_windows(text, rules.window_words, overlap_words(rules))
+    results = mod.score_many(w.take(final=True))
+    suspects = [k for k, r in enumerate(results) if harmful_category(rules, r.categories) is not None]
+    if not rules.confirm or not suspects:
+        return bool(suspects)
+    views = [context_view(w, k, rules) or "" for k in suspects]
+    return any(harmful_category(rules, r.categories) is not None for r in mod.score_many(views))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--encoders", default="float", help="comma-separated: float, int8-8bit")
+    ap.add_argument(
+        "--sets", type=Path, default=None, help="folder of the blind sets (default bench/data/blind/guards)"
+    )
     args = ap.parse_args()
+    global BLIND, RESULTS
+    if args.sets is not None:
+        BLIND = args.sets
+        RESULTS = RESULTS.with_name(f"guard_blind-{args.sets.parent.name}.json")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.encoders.split(","):

@@ -8,7 +8,7 @@
 * its parts alone: PII ``analyze``, injection ``score``, one embedding (int8 ONNX and float torch);
 * **output moderation**: ``llmgw.guards.output.check_output`` on one stream window (8 words plus 4
   of context, the default policy): the work per window, and per chunk when a model streams one
-  word per chunk (window / 8).
+  word per chunk (window / 8); and a suspect window's confirmation on its context view (only on a hit).
 
 Machines here are shared: the report includes the CPU the rest of the machine used meanwhile.
 Writes ``bench/results/guard_latency.json``.
@@ -133,7 +133,7 @@ def main() -> None:
     from llmgw.config import GuardsConfig
     from llmgw.embedder import encode
     from llmgw.encoders import encoder
-    from llmgw.guards.output import check_output
+    from llmgw.guards.output import check_output, confirm_output
     from llmgw.guards.runtime import GuardRuntime, injection_detector
     from llmgw.guards.scan import Item, scan
     from llmgw.guards.stream import windows_of
@@ -171,6 +171,10 @@ def main() -> None:
     )
     result.update(timed({"output check per window (8+4 words)": lambda w: check_output(policy, [w], None, "")},
                         windows, 2))  # fmt: skip
+    # a suspect window's confirmation: its context view (sentence with neighbours), only on a hit
+    views = context_views(texts, policy)
+    result.update(timed({"output confirmation per suspect (context view)": lambda v: confirm_output(policy, [v])},
+                        views, 2))  # fmt: skip
     result.update(retrieved_passages(runtime, data_dir(args.data)))
     wall = time.perf_counter() - t0
     busy1, own1 = _cpu()
@@ -191,6 +195,19 @@ def main() -> None:
     out = REPO / "bench" / "results" / "guard_latency.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def context_views(texts: list[str], policy: Any) -> list[str]:
+    """The context view of each message's third window, as a suspect there would be confirmed on."""
+    from llmgw.guards.output import context_view, overlap_words
+    from llmgw.guards.stream import finished_windows
+
+    rules, out = policy.moderation, []
+    for text in texts:
+        w = finished_windows(text, rules.window_words, overlap_words(rules))
+        n = len(w.take(final=True))
+        out.append(context_view(w, min(2, n - 1), rules) or text)
+    return out[:60]
 
 
 if __name__ == "__main__":

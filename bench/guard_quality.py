@@ -219,6 +219,9 @@ def bench_triggers(det: InjectionDetector, test: list[Any], thresholds: dict) ->
 
 # -- moderation --------------------------------------------------------------------------------------
 def bench_moderation(mod: Moderator, test: list[Any]) -> dict[str, Any]:
+    """On the injection model's test split. Since issue 17 the moderation model has its own data and
+    splits (``scripts/train_moderation.py``; its held-out figures are in ``moderation.md``), so some
+    of these rows were in its training data: read these figures as a regression check only."""
     rows = [r for r in test if r.cats is not None]
     res = mod.score_many([r.text for r in rows])
     y = np.array([[c in r.cats for c in CATEGORIES] for r in rows])

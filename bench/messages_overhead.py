@@ -39,6 +39,7 @@ def micro(rounds: int = 2000) -> dict[str, float]:
     from llmgw.anthropic.inbound import to_internal
     from llmgw.anthropic.render import StreamRenderer, message
     from llmgw.providers.sse import encode_event
+    from llmgw.usage import Usage
 
     body = {"model": "bench", "max_tokens": 64, "messages": [{"role": "user", "content": QUESTION}]}
     text = [f"tok{i} " for i in range(50)]
@@ -59,11 +60,11 @@ def micro(rounds: int = 2000) -> dict[str, float]:
 
     def messages_stream() -> None:
         renderer = StreamRenderer("r", "bench")
-        b"".join(renderer.chunk(c) for c in chunks) + renderer.end((12, 50, 0))
+        b"".join(renderer.chunk(c) for c in chunks) + renderer.end(Usage(12, 50, 0))
 
     return {
         "request_in_us": median_us(lambda: to_internal(json.loads(json.dumps(body)))),
-        "answer_out_us": median_us(lambda: message(completion, "r", "bench", (12, 50, 0))),
+        "answer_out_us": median_us(lambda: message(completion, "r", "bench", Usage(12, 50, 0))),
         "stream_out_messages_us": median_us(messages_stream),
         "stream_out_chat_us": median_us(lambda: b"".join(encode_event(c) for c in chunks)),
     }

@@ -91,7 +91,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = _keystore(config)
     if args.keys_command == "create":
         try:  # the same bounds as POST /admin/keys: a NUL byte or an over-long name is refused, not a crash
-            msgspec.convert({"name": args.name, "team": args.team, "user": args.user}, NewKey)
+            spec = {"name": args.name, "team": args.team, "user": args.user, "tools": _split(args.tools)}
+            msgspec.convert(spec, NewKey)
         except msgspec.ValidationError as exc:
             print(f"llmgw: invalid key: {exc}", file=sys.stderr)
             return 2
@@ -104,7 +105,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     print(f"llmgw: unknown {kind} {name!r} in {config_source(args)}", file=sys.stderr)
                     return 2
         secret, row = store.create(
-            args.name, team=args.team, user=args.user, models=_split(args.models), routes=_split(args.routes)
+            args.name,
+            team=args.team,
+            user=args.user,
+            models=_split(args.models),
+            routes=_split(args.routes),
+            tools=_split(args.tools),
         )
         print(json.dumps({**key_view(row), "key": secret}, indent=2))
         print("Store the key now: only its hash is kept.", file=sys.stderr)
@@ -113,7 +119,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             view = key_view(row)
             state = "revoked" if row.revoked_at else "active"
             print(f"{view['id']}\t{view['prefix']}…\t{state}\t{row.name}\tteam={row.team or '-'}\t"
-                  f"models={','.join(row.models)}\troutes={','.join(row.routes)}")  # fmt: skip
+                  f"models={','.join(row.models)}\troutes={','.join(row.routes)}\t"
+                  f"tools={','.join(view['tools'])}")  # fmt: skip
     elif args.keys_command == "revoke":
         row = store.revoke(args.key_id)
         if row is None:
@@ -154,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--user")
     create.add_argument("--models", help="comma-separated catalog names (default: all)")
     create.add_argument("--routes", help="comma-separated route names (default: all)")
+    create.add_argument("--tools", help="comma-separated tool names its requests may offer, * patterns (default: any)")
     listing = keys_sub.add_parser("list", help="list keys")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")

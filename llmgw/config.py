@@ -201,9 +201,13 @@ else:  # one of the registered classes, chosen by ``type``
 
 
 class PriceConfig(Strict):
+    """Prices per million tokens. The prompt cache's prices default to the input price: a catalog
+    that does not know them never bills a token below what it costs."""
+
     input_per_mtok: float = Field(0.0, ge=0)
-    output_per_mtok: float = Field(0.0, ge=0)
-    cached_input_per_mtok: float | None = Field(None, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0, description="reasoning tokens included")
+    cached_input_per_mtok: float | None = Field(None, ge=0, description="prompt tokens read from the cache")
+    cache_write_per_mtok: float | None = Field(None, ge=0, description="prompt tokens written to the cache")
 
 
 Capability = Literal["chat", "streaming", "tools", "json_mode", "vision", "embeddings"]
@@ -282,6 +286,7 @@ class RouteSelectionConfig(Strict):
 
 class RouteConfig(Strict):
     models: list[str] = Field(["*"], description="models this route may use; '*' for all")
+    tools: list[str] = Field(["*"], description="tool names its requests may offer (shell-style patterns)")
     default_model: str | None = None
     stages: StageToggles = StageToggles()
     guard_failure: Literal["closed", "open"] = "closed"
@@ -416,6 +421,7 @@ class StaticKeyConfig(Strict):
     user: str | None = None
     models: list[str] = ["*"]
     routes: list[str] = ["*"]
+    tools: list[str] = Field(["*"], description="tool names its requests may offer (shell-style patterns)")
 
 
 class Config(Strict):

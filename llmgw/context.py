@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
 from llmgw.options import GatewayOptions
+from llmgw.usage import Usage
 
 if TYPE_CHECKING:
     from llmgw.cache.service import RequestCache
@@ -107,6 +108,8 @@ class RequestContext:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache (cheaper)
+    cache_write_tokens: int = 0  # prompt tokens the provider wrote to its prompt cache (dearer)
+    reasoning_tokens: int = 0  # completion tokens spent reasoning (priced as output)
     usage_estimated: bool = False
     cost_usd: float = 0.0
     status: str = "ok"
@@ -125,6 +128,16 @@ class RequestContext:
     #: the models tried next when this one fails (the plan's, consumed as the pipeline falls back)
     fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
     deployment: Deployment | None = None  # the deployment being called now
+
+    def usage(self) -> Usage:
+        """The request's token counts, as priced (``llmgw.usage``)."""
+        return Usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.cache_write_tokens,
+                     self.reasoning_tokens)  # fmt: skip
+
+    def set_usage(self, usage: Usage) -> None:
+        """The upstream's counts (``llmgw.usage.read_usage``), read as the request's own."""
+        (self.prompt_tokens, self.completion_tokens, self.cached_tokens, self.cache_write_tokens,
+         self.reasoning_tokens) = usage  # fmt: skip
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

@@ -8,7 +8,8 @@ exception class (``BadRequestError``, ``AuthenticationError``, ...). The hierarc
     ├── InvalidRequest              400
     ├── AuthenticationFailed        401
     ├── PermissionDenied            403
-    │   └── CollectionNotAllowed    403 collection_not_allowed
+    │   ├── CollectionNotAllowed    403 collection_not_allowed
+    │   └── ToolNotAllowed          403 tool_not_allowed: a tool the key's or route's allow-list refuses
     ├── NotFound                    404
     ├── PayloadTooLarge             413
     ├── RateLimited                 429
@@ -20,6 +21,7 @@ exception class (``BadRequestError``, ``AuthenticationError``, ...). The hierarc
     │   ├── LimitsUnavailable       503 limits_unavailable
     │   ├── RetrievalUnavailable    503 retrieval_unavailable
     │   └── RetrievalTemplateMissing  503 retrieval_template_missing
+    ├── ToolNotOffered              502 tool_not_offered: the answer calls a tool the request did not offer
     └── UpstreamError               a provider failed; its UpstreamKind sets status, code and policy
 
 :class:`UpstreamKind` is the one table of provider failures: for each kind, what the client
@@ -141,6 +143,18 @@ class ContentFiltered(GatewayError):
 
 class CollectionNotAllowed(PermissionDenied):
     code = "collection_not_allowed"
+
+
+class ToolNotAllowed(PermissionDenied):
+    code = "tool_not_allowed"
+
+
+class ToolNotOffered(GatewayError):
+    """The upstream's answer calls a tool the request did not offer (``llmgw.guards.tools``)."""
+
+    status = 502
+    type = "upstream_error"
+    code = "tool_not_offered"
 
 
 class BudgetExceeded(RateLimited):

@@ -47,6 +47,8 @@ class KeyInfo:
     models: tuple[str, ...]
     routes: tuple[str, ...]
     admin: bool = False
+    #: tool names (shell-style patterns) its requests may offer; ``*`` for any (``llmgw.guards.tools``)
+    tools: tuple[str, ...] = ("*",)
 
     def allows_model(self, model: str) -> bool:
         return "*" in self.models or model in self.models
@@ -56,7 +58,8 @@ class KeyInfo:
 
 
 def _info(row: ApiKey) -> KeyInfo:
-    return KeyInfo(row.id, row.name, row.team, row.user, tuple(row.models), tuple(row.routes))
+    tools = ("*",) if row.tools is None else tuple(row.tools)
+    return KeyInfo(row.id, row.name, row.team, row.user, tuple(row.models), tuple(row.routes), tools=tools)
 
 
 UNSEEN = object()  # what :meth:`KeyStore.cached` answers when only the database can tell
@@ -73,7 +76,9 @@ class KeyStore:
         self.engine = engine
         self.negative_ttl_s = negative_ttl_s
         self._static = {
-            k.sha256: KeyInfo(f"static:{k.name}", k.name, k.team, k.user, tuple(k.models), tuple(k.routes))
+            k.sha256: KeyInfo(
+                f"static:{k.name}", k.name, k.team, k.user, tuple(k.models), tuple(k.routes), tools=tuple(k.tools)
+            )
             for k in static or []
         }
         self._by_hash: dict[str, KeyInfo] = {}
@@ -90,6 +95,7 @@ class KeyStore:
         user: str | None = None,
         models: list[str] | None = None,
         routes: list[str] | None = None,
+        tools: list[str] | None = None,
     ) -> tuple[str, ApiKey]:
         """Make a key; returns the clear secret (shown once) and the stored row."""
         secret = new_secret()
@@ -103,6 +109,7 @@ class KeyStore:
             user=user,
             models=models or ["*"],
             routes=routes or ["*"],
+            tools=tools,
             created_at=now,
             updated_at=now,
         )

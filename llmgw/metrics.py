@@ -41,6 +41,13 @@ class Metrics:
             self.tokens.labels(model, "input").inc(ctx.prompt_tokens)
         if ctx.completion_tokens:
             self.tokens.labels(model, "output").inc(ctx.completion_tokens)
+        # parts of the two above, for the prompt cache's hit rate and the share spent reasoning
+        if ctx.cached_tokens:
+            self.tokens.labels(model, "input_cache_read").inc(ctx.cached_tokens)
+        if ctx.cache_write_tokens:
+            self.tokens.labels(model, "input_cache_write").inc(ctx.cache_write_tokens)
+        if ctx.reasoning_tokens:
+            self.tokens.labels(model, "output_reasoning").inc(ctx.reasoning_tokens)
         if ctx.cost_usd:
             self.cost.labels(model).inc(ctx.cost_usd)
         if ctx.error_code:

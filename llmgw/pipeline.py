@@ -1,8 +1,8 @@
 """The pipeline: the stages a chat or embeddings request travels through, in order.
 
-    authenticate → translate → parse → rate limit → render template → input guards → plan → cache lookup
-    → retrieve → select model → call provider → output guards → attach sources → cache store
-    → audit log
+    authenticate → translate → parse → tool allow-list → rate limit → render template → input guards
+    → plan → cache lookup → retrieve → select model → call provider → tool calls offered? → output guards
+    → attach sources → cache store → audit log
 
     embeddings: authenticate → parse → select model → call provider → audit log
 
@@ -41,6 +41,7 @@ from llmgw.stages.ratelimit import RateLimit
 from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectEmbeddingModel, SelectModel
 from llmgw.stages.template import RenderTemplate
+from llmgw.stages.tools import ToolAllowList, ToolCalls
 from llmgw.stages.translate import TranslateRequest
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
@@ -57,6 +58,7 @@ T = TypeVar("T")
 FRONT: tuple[type[Stage], ...] = (Authenticate, TranslateRequest, ParseRequest)
 #: Before the provider, on the chosen route.
 BEFORE_PROVIDER: tuple[type[Stage], ...] = (
+    ToolAllowList,  # a tool the key or route may not use is refused before anything is spent
     RateLimit,
     RenderTemplate,
     InputGuards,
@@ -66,7 +68,7 @@ BEFORE_PROVIDER: tuple[type[Stage], ...] = (
     SelectModel,
 )
 #: After the provider, on the chosen route (response/stream wrappers, then ``done``).
-AFTER_PROVIDER: tuple[type[Stage], ...] = (OutputGuards, AttachSources, CacheStore, AuditLog)
+AFTER_PROVIDER: tuple[type[Stage], ...] = (ToolCalls, OutputGuards, AttachSources, CacheStore, AuditLog)
 
 #: ``/v1/embeddings``: who is calling, before the body is read.
 EMBEDDINGS_FRONT: tuple[type[Stage], ...] = (Authenticate,)
@@ -253,7 +255,7 @@ class Pipeline:
         completion["model"] = ctx.model_name
         usage = read_usage(completion.get("usage"))
         if usage is not None:
-            ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
+            ctx.set_usage(usage)
         else:
             self.estimate_usage(ctx, tokens.completion_text(completion))
             completion["usage"] = {
@@ -302,7 +304,7 @@ class Pipeline:
                     usage = read_usage(chunk.get("usage"))
                     if usage is not None:
                         got_usage = True
-                        ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens = usage
+                        ctx.set_usage(usage)
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}
                         if delta.get("content"):

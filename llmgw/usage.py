@@ -1,5 +1,23 @@
 """Token accounting helpers: the upstream's usage read safely, estimates for upstreams that report
-none, the cost at catalog prices, and stream replay."""
+none, the cost at catalog prices, and stream replay.
+
+The internal usage shape is OpenAI Chat Completions' ``usage``, with every provider translated
+onto it (Bedrock here in ``bedrock_translate``, Anthropic with :func:`from_anthropic`):
+
+* ``prompt_tokens``: every input token, those read from or written to the provider's prompt
+  cache included (OpenAI counts them so; Anthropic's ``input_tokens`` does not, hence the
+  translation);
+* ``prompt_tokens_details.cached_tokens``: input tokens read from the prompt cache (OpenAI's
+  field; Anthropic's ``cache_read_input_tokens``);
+* ``prompt_tokens_details.cache_write_tokens``: input tokens written to the prompt cache
+  (Anthropic's ``cache_creation_input_tokens``, Bedrock's ``cacheWriteInputTokens``);
+* ``completion_tokens``: every output token, reasoning included;
+* ``completion_tokens_details.reasoning_tokens``: the part of them spent reasoning.
+
+An OpenAI-shaped usage that carries Anthropic's names at its top level (as some proxies send) is
+read too. Both cache counts are parts of ``prompt_tokens``, priced by the catalog's
+``cached_input_per_mtok`` and ``cache_write_per_mtok``; reasoning is priced as output.
+"""
 
 from __future__ import annotations
 
@@ -18,24 +36,31 @@ def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) if chars > 0 else 0
 
 
-def cost_usd(model: ModelConfig | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
-    """Catalog prices per million tokens; prompt tokens the provider served from its cache at the
-    cached-input price where the catalog has one."""
+class Usage(NamedTuple):
+    prompt_tokens: int  # every input token, cache reads and writes included
+    completion_tokens: int  # every output token, reasoning included
+    cached_tokens: int = 0  # prompt tokens the provider served from its prompt cache
+    cache_write_tokens: int = 0  # prompt tokens the provider wrote to its prompt cache
+    reasoning_tokens: int = 0  # completion tokens spent reasoning (priced as output)
+
+
+def cost_usd(model: ModelConfig | None, usage: Usage) -> float:
+    """Catalog prices per million tokens. Prompt tokens read from the provider's prompt cache are
+    priced at ``cached_input_per_mtok``, those written to it at ``cache_write_per_mtok`` (each the
+    input price when the catalog has none); reasoning tokens are completion tokens, priced as output."""
     if model is None:
         return 0.0
     price = model.price
-    cached = min(cached_tokens, prompt_tokens) if price.cached_input_per_mtok is not None else 0
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    read_price = price.input_per_mtok if price.cached_input_per_mtok is None else price.cached_input_per_mtok
+    write_price = price.input_per_mtok if price.cache_write_per_mtok is None else price.cache_write_per_mtok
     return (
-        (prompt_tokens - cached) * price.input_per_mtok
-        + cached * (price.cached_input_per_mtok or 0.0)
-        + completion_tokens * price.output_per_mtok
+        (usage.prompt_tokens - cached - written) * price.input_per_mtok
+        + cached * read_price
+        + written * write_price
+        + usage.completion_tokens * price.output_per_mtok
     ) / 1_000_000
-
-
-class Usage(NamedTuple):
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int  # prompt tokens the provider served from its prompt cache
 
 
 def _count(value: Any, where: str) -> int:
@@ -64,14 +89,72 @@ def read_usage(usage: Any) -> Usage | None:
         return None
     if not isinstance(usage, dict):
         raise malformed(f"usage is a {type(usage).__name__}, not an object")
-    details = usage.get("prompt_tokens_details")
-    if details is not None and not isinstance(details, dict):
-        raise malformed("usage.prompt_tokens_details is not an object")
-    return Usage(
-        _count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
-        _count(usage.get("completion_tokens"), "usage.completion_tokens"),
-        _count((details or {}).get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens"),
+    details = _details(usage, "prompt_tokens_details")
+    out_details = _details(usage, "completion_tokens_details")
+    prompt = _count(usage.get("prompt_tokens"), "usage.prompt_tokens")
+    completion = _count(usage.get("completion_tokens"), "usage.completion_tokens")
+    cached = _count(details.get("cached_tokens"), "usage.prompt_tokens_details.cached_tokens") or _count(
+        usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens"
     )
+    written = _count(details.get("cache_write_tokens"), "usage.prompt_tokens_details.cache_write_tokens") or _count(
+        usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens"
+    )
+    reasoning = _count(out_details.get("reasoning_tokens"), "usage.completion_tokens_details.reasoning_tokens")
+    total = usage.get("total_tokens")
+    if isinstance(total, int) and total > prompt + completion:
+        # some servers count reasoning beside the completion, or the cache's tokens beside the
+        # prompt, not in them: their own total says so, and they are billed all the same
+        if reasoning and total == prompt + completion + reasoning:
+            completion += reasoning
+        elif cached + written and total == prompt + completion + cached + written:
+            prompt += cached + written
+    # parts never outnumber their whole: a count that would is cut to it (the tokens it cuts are
+    # billed at the full input price, never at a cheaper one)
+    cached = min(cached, prompt)
+    written = min(written, prompt - cached)
+    reasoning = min(reasoning, completion)
+    return Usage(prompt, completion, cached, written, reasoning)
+
+
+def _details(usage: dict[str, Any], name: str) -> dict[str, Any]:
+    details = usage.get(name)
+    if details is None:
+        return {}
+    if not isinstance(details, dict):
+        raise malformed(f"usage.{name} is not an object")
+    return details
+
+
+def from_anthropic(usage: dict[str, Any]) -> dict[str, Any]:
+    """Anthropic's ``usage`` (Messages API, and Bedrock's Anthropic models) in the internal shape.
+
+    Anthropic's ``input_tokens`` leaves out the tokens read from and written to the prompt cache;
+    the internal ``prompt_tokens`` counts every input token, so they are added back and named in
+    ``prompt_tokens_details``. A count that is not a whole number >= 0 is refused as a protocol
+    error, as in :func:`read_usage`.
+    """
+    read = _count(usage.get("cache_read_input_tokens"), "usage.cache_read_input_tokens")
+    written = _count(usage.get("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
+    prompt = _count(usage.get("input_tokens"), "usage.input_tokens") + read + written
+    completion = _count(usage.get("output_tokens"), "usage.output_tokens")
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if read or written:
+        out["prompt_tokens_details"] = {"cached_tokens": read, "cache_write_tokens": written}
+    return out
+
+
+def to_anthropic(usage: Usage) -> dict[str, int]:
+    """The internal counts as Anthropic reports them (``input_tokens`` without the cache's share)."""
+    return {
+        "input_tokens": usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cache_read_input_tokens": usage.cached_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    }
 
 
 def prompt_chars(body: dict[str, Any]) -> int:

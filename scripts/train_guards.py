@@ -45,7 +45,7 @@ if _SCRIPTS not in sys.path:
     sys.path.insert(0, _SCRIPTS)
 
 # importing guard_training sets the HF offline / OMP defaults and puts the repository on sys.path
-from guard_training.cards import write_injection_card, write_moderation_card  # noqa: E402
+from guard_training.cards import write_injection_card  # noqa: E402
 from guard_training.config import (  # noqa: E402
     EMBED_MODEL,
     HANDWRITTEN_WEIGHT,
@@ -58,13 +58,11 @@ from guard_training.data import Rec, covid_passages, default_data_dir, load_reco
 from guard_training.embedding import CachedEmbedder  # noqa: E402
 from guard_training.injection import injection_test_report, loso_injection, train_injection  # noqa: E402
 from guard_training.metrics import data_hash  # noqa: E402
-from guard_training.moderation import moderation_test_report, train_moderation  # noqa: E402
 from guard_training.splits import assign_splits, build_indirect, write_splits  # noqa: E402
 
 from llmgw.guards.classifier import LinearModel  # noqa: E402
 from llmgw.guards.injection import RULES, InjectionDetector  # noqa: E402
 from llmgw.guards.injection import views as injection_views  # noqa: E402
-from llmgw.guards.moderation import CATEGORIES, Moderator  # noqa: E402
 from llmgw.guards.moderation import views as moderation_views  # noqa: E402
 
 # besides main(), what bench/guard_quality.py, train_hidden_guard.py and train_lexical_guard.py read as tg.<name>
@@ -154,36 +152,10 @@ def train_and_write_injection(
 
 
 def train_and_write_moderation(args: argparse.Namespace, recs: list[Rec], embed: CachedEmbedder) -> None:
-    mod_model, mod_meta = train_moderation(recs, embed)
-    used_mod = [r for r in recs if r.cats is not None]
-    mod_meta.update(
-        {
-            "kind": "ovr",
-            "dim": int(mod_model.dim),
-            "embedding_model": EMBED_MODEL,
-            "normalize_embeddings": True,
-            "window_chars": 700,
-            "seed": SEED,
-            "categories": list(CATEGORIES),
-            "train_hash": data_hash([r for r in used_mod if r.split == "train"]),
-            "train_rows": sum(r.split == "train" for r in used_mod),
-            "sources": sorted({r.source for r in used_mod}),
-            "thresholds": {c: 0.5 for c in CATEGORIES},
-        }
-    )
-    mod = Moderator(
-        LinearModel(
-            mod_model.weights.astype(np.float16).astype(np.float32), mod_model.bias, mod_model.classes, mod_meta
-        ),
-        embed,
-    )
-    mod_report = moderation_test_report(mod, recs)
-    dev_report = moderation_test_report(mod, recs, "dev")
-    mod_meta["test_metrics"] = mod_report
-    mod_meta["dev_binary"] = dev_report["binary"]
-    LinearModel(mod_model.weights, mod_model.bias, mod_model.classes, mod_meta).save(args.out / "moderation.npz")
-    write_moderation_card(args.out / "moderation.md", recs, mod_meta, mod_report, dev_report)
-    print(json.dumps(mod_report, indent=1), flush=True)
+    """Moderation has its own data, splits and script since issue 17: ``scripts/train_moderation.py``."""
+    from guard_training.moderation import train
+
+    train(args.data or default_data_dir(), args.cache.parent / "llmgw-moderation-vectors", args.out)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from llmgw.cli import main
-from llmgw.guards.output import check_output, overlap_words
-from llmgw.guards.stream import windows_of
+from llmgw.guards.output import check_output, confirm_output, context_view, overlap_words
+from llmgw.guards.stream import finished_windows
 from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
 from tests.upstream import FakeUpstream
 
@@ -170,11 +170,17 @@ def test_no_character_of_a_flagged_window_reaches_the_client(guarded: Any, upstr
     # the window the real classifier stops at, read with the words before it exactly as the guard reads it
     policy = gw.gateway.guards.policies["default"]
     size, overlap = policy.moderation.window_words, overlap_words(policy.moderation)
-    verdict = check_output(policy, windows_of(HARM, size, overlap), None, "")
-    assert verdict.violation == "violence"
+    windows = finished_windows(HARM, size, overlap)
+    verdict = check_output(policy, windows.take(final=True), None, "")
+    # a window's harm hit stops the answer once its context view (sentence and neighbours) agrees
+    confirmed = [
+        k for k in verdict.suspects if confirm_output(policy, [context_view(windows, k, policy.moderation) or ""])
+    ]
+    assert verdict.violation is None and confirmed
+    window = confirmed[0]
     starts = [m.start() for m in re.finditer(r"\S+", HARM)]
-    flagged_from = starts[max(0, verdict.window * size - overlap)]
-    assert HARM.split().index("kill") >= verdict.window * size - overlap
+    flagged_from = starts[max(0, window * size - overlap)]
+    assert HARM.split().index("kill") >= window * size - overlap
     assert sent == HARM[: len(sent)], "the client got a byte-exact prefix of the answer"
     assert len(sent) <= flagged_from, "nothing of the flagged window (its leading context included) was sent"
     assert sent.startswith("Here is a calm answer"), "text that passed was sent"

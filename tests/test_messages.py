@@ -21,6 +21,7 @@ import pytest
 from llmgw.anthropic.render import MessagesEvents
 from llmgw.context import RequestContext
 from llmgw.errors import UpstreamError, UpstreamKind
+from llmgw.usage import Usage
 from tests.anthropic_upstream import AnthropicUpstream
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_bedrock import HAPPY_STREAM, STREAM_HEADERS, Raw, on_send
@@ -119,7 +120,7 @@ def test_a_messages_stream_is_logged_before_its_last_event(gw: RunningGateway, f
             raise UpstreamError(UpstreamKind.RATE_LIMITED, "upstream said slow down")
 
     async def read() -> list[tuple[bytes, int]]:
-        events = MessagesEvents("r1", lambda: (3, 1, 0))
+        events = MessagesEvents("r1", lambda: Usage(3, 1, 0))
         return [(event, len(finished)) async for event in gw.gateway.pipeline.sse(ctx, chunks(), route, events)]
 
     seen = asyncio.run(read())

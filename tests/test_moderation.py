@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmgw.guards.classifier import load
-from llmgw.guards.moderation import CATEGORIES, DEFAULT_MODEL, Moderator, find_secrets, load_lexicons
+from llmgw.guards.moderation import CATEGORIES, DEFAULT_MODEL, HarmfulUnit, Moderator, find_secrets, load_lexicons
 from llmgw.guards.output import overlap_words
 from llmgw.guards.policy import ModerationPolicy
 from llmgw.guards.stream import Windows
@@ -22,8 +22,14 @@ def test_artifact_metadata() -> None:
     assert model.classes == list(CATEGORIES)
     assert model.dim == 384 and model.weights.shape == (6, 384)
     assert model.metadata["dim"] == 384 and model.metadata["categories"] == list(CATEGORIES)
-    assert model.metadata["train_hash"] and model.metadata["test_metrics"]["binary"]["f1"] > 0
+    assert model.metadata["train_hash"] and model.metadata["test_metrics"]["whole_text"]["f1"] > 0
     assert DEFAULT_MODEL.stat().st_size < 1_000_000
+    unit = HarmfulUnit.load(DEFAULT_MODEL)
+    assert unit is not None and unit.hidden_weights.shape[1] == 384
+    # the benign-FPR table: 0.5 is the default target's threshold, stricter targets need higher ones
+    mod = Moderator()
+    assert mod.threshold_at(model.metadata["default_benign_fpr"]) == pytest.approx(0.5, abs=1e-3)
+    assert mod.threshold_at(0.01) > 0.5 > mod.threshold_at(0.2)
 
 
 def test_result_shape(moderator: Moderator) -> None:
@@ -161,10 +167,14 @@ def test_secret_lookalikes_not_found(text: str) -> None:
 )
 def test_stream_windows_of_scientific_prose_are_not_flagged(moderator: Moderator, text: str) -> None:
     """Streams are moderated in windows of 8 words plus 4 before; technical prose read in such
-    pieces once looked like weapons and crime."""
-    from llmgw.guards.stream import windows_of
+    pieces once looked like weapons and crime. A window's hit must hold on its context view too."""
+    from llmgw.guards.output import context_view
+    from llmgw.guards.stream import finished_windows
 
-    assert [w for w in windows_of(text, 8) if moderator.score(w).flagged] == []
+    rules = ModerationPolicy()
+    windows = finished_windows(text, 8)
+    hits = [k for k, w in enumerate(windows.take(final=True)) if moderator.score(w).flagged]
+    assert [k for k in hits if moderator.score(context_view(windows, k, rules) or "").flagged] == []
 
 
 def test_a_policy_lexicon_stops_an_answer() -> None:

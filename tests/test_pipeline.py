@@ -59,8 +59,10 @@ def test_a_stage_can_answer_early_streamed_and_not(
 
 def test_pass_through_stages_are_not_in_the_chain(gw: RunningGateway) -> None:
     route = gw.gateway.pipeline.routes["default"]
-    assert route.names == ["plan", "select_model", "audit_log"], "stages whose features are off are left out"
-    assert [s.name for s in route.request_stages] == ["plan", "select_model"]
+    # the tool allow-list is always on: a key's list is read per request
+    names = ["tool_allow_list", "plan", "select_model", "audit_log"]
+    assert route.names == names, "stages whose features are off are left out"
+    assert [s.name for s in route.request_stages] == ["tool_allow_list", "plan", "select_model"]
     assert route.stream_stages == []
 
 

@@ -14,6 +14,11 @@ gateway exactly as a client would:
     #no-usage          omit usage (streamed and not)
     #echo              answer with the last user message itself (streamed 1-3 characters a chunk)
     #tool-echo         answer with a tool call whose arguments hold the last user message
+    #tool-args         answer with the conversation's last tool call again, its arguments as received
+                       (streamed 1-3 characters a chunk)
+    #legacy            with #tool-args: the call as a legacy ``function_call``
+    #call:NAME         answer with a call to tool NAME (streamed: its name in the first delta)
+    #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
     #leak              answer with the system prompt (as a model tricked into leaking it would)
     #bad:SHAPE         a malformed answer: ``array`` (the body, or a stream's second chunk, is a JSON
@@ -60,6 +65,7 @@ class FakeUpstream:
         self.completed_streams = 0
         self.attempts: Counter[str] = Counter()
         self.scripts: dict[str, str] = {}
+        self.usages: dict[str, dict[str, Any]] = {}
         self.retry_after = "0"
         self.moderations: list[dict[str, Any]] = []
         self.flag_words: set[str] = {"forbidden-fruit"}
@@ -84,6 +90,7 @@ class FakeUpstream:
         self.retry_after = "0"
         self.moderations.clear()
         self.judges.clear()
+        self.usages.clear()
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -115,15 +122,18 @@ class FakeUpstream:
             return await self.stream(request, body, d, model, n)
         message: dict[str, Any] = {"role": "assistant", "content": self.answer(body, d)}
         finish = "stop"
-        if "tool" in d or "tool-echo" in d:
+        if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
+            if "legacy" in d:
+                message = {"role": "assistant", "content": None, "function_call": self.tool_call(body, d)["function"]}
+                finish = "function_call"
         payload: dict[str, Any] = {
             "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
         }  # fmt: skip
         if "no-usage" not in d:
-            payload["usage"] = bad_usage(d) or usage(body, n)
+            payload["usage"] = bad_usage(d) or self.usages.get(d.get("usage", "")) or usage(body, n)
         return web.json_response([payload] if d.get("bad") == "array" else payload)
 
     async def stream(
@@ -135,7 +145,7 @@ class FakeUpstream:
         drop = int(d["drop"]) if "drop" in d else None
         slow = float(d.get("slow") or 0)
         base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        if "echo" in d or "say" in d or "tool-echo" in d or "leak" in d:
+        if "echo" in d or "say" in d or "tool-echo" in d or "tool-args" in d or "leak" in d:
             return await self.stream_text(response, base, body, d)
         try:
             for i in range(count):
@@ -145,8 +155,8 @@ class FakeUpstream:
                 delta: dict[str, Any] = {"content": f"tok{i} "}
                 if i == 0:
                     delta["role"] = "assistant"
-                    if "tool" in d:
-                        delta = {"role": "assistant", "tool_calls": [{"index": 0, **tool_call()}]}
+                    if "tool" in d or "call" in d:
+                        delta = {"role": "assistant", "tool_calls": [{"index": 0, **self.tool_call(body, d)}]}
                 choices = [{"index": j, "delta": delta, "finish_reason": None} for j in range(n)]
                 if i == 1 and d.get("bad") == "array":
                     await response.write(b"data: " + json.dumps([{**base, "choices": choices}]).encode() + b"\n\n")
@@ -154,11 +164,11 @@ class FakeUpstream:
                 await response.write(sse({**base, "choices": choices}))
                 if slow:
                     await asyncio.sleep(slow)
-            finish = "tool_calls" if "tool" in d else "stop"
+            finish = "tool_calls" if "tool" in d or "call" in d else "stop"
             choices = [{"index": j, "delta": {}, "finish_reason": finish} for j in range(n)]
             await response.write(sse({**base, "choices": choices}))
             if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
-                u = bad_usage(d) or usage(body, n, completion=count * n)
+                u = bad_usage(d) or self.usages.get(d.get("usage", "")) or usage(body, n, completion=count * n)
                 await response.write(sse({**base, "choices": [], "usage": u}))
             await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):
@@ -185,30 +195,42 @@ class FakeUpstream:
         if "tool-echo" in d:
             arguments = json.dumps({"text": last_user(body)})
             return {"id": "call_e", "type": "function", "function": {"name": "save", "arguments": arguments}}
+        if "tool-args" in d:
+            calls = [c for m in body.get("messages", []) for c in m.get("tool_calls") or ()]
+            return {"id": "call_e", "type": "function", "function": dict(calls[-1]["function"])}
+        if "call" in d:
+            return {"id": "call_n", "type": "function", "function": {"name": d["call"], "arguments": "{}"}}
         return tool_call()
 
     async def stream_text(
         self, response: web.StreamResponse, base: dict[str, Any], body: dict[str, Any], d: dict[str, str]
     ) -> web.StreamResponse:
         """Stream an answer 1, 2, 3, 1, 2, 3... characters a chunk (placeholders get split)."""
-        tool = "tool-echo" in d
-        text = self.tool_call(body, d)["function"]["arguments"] if tool else self.answer(body, d)
+        tool = "tool-echo" in d or "tool-args" in d
+        function = self.tool_call(body, d)["function"] if tool else {}
+        text = function["arguments"] if tool else self.answer(body, d)
         pieces, i, size = [], 0, 1
+        delta: dict[str, Any]
         while i < len(text):
             pieces.append(text[i : i + size])
             i += size
             size = size % 3 + 1
         try:
             for n, piece in enumerate(pieces):
-                if tool:
+                if tool and "legacy" in d:
+                    delta = {"function_call": {"name": function["name"], "arguments": piece} if n == 0 else {
+                        "arguments": piece}}  # fmt: skip
+                elif tool:
                     call: dict[str, Any] = {"index": 0, "function": {"arguments": piece}}
                     if n == 0:
-                        call.update(id="call_e", type="function", function={"name": "save", "arguments": piece})
-                    delta: dict[str, Any] = {"tool_calls": [call]}
+                        call.update(
+                            id="call_e", type="function", function={"name": function["name"], "arguments": piece}
+                        )
+                    delta = {"tool_calls": [call]}
                 else:
                     delta = {"content": piece}
                 await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
-            finish = "tool_calls" if tool else "stop"
+            finish = ("function_call" if "legacy" in d else "tool_calls") if tool else "stop"
             await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
             await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):

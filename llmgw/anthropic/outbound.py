@@ -17,7 +17,7 @@ from typing import Any
 from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
 from llmgw.messages import SYSTEM_ROLES
 from llmgw.schemas import CHAT_FIELDS
-from llmgw.usage import malformed
+from llmgw.usage import from_anthropic, malformed
 
 #: Anthropic ``stop_reason`` → OpenAI ``finish_reason``
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
@@ -181,22 +181,10 @@ def _tool_choice(choice: Any, parallel: bool | None) -> dict[str, Any] | None:
 
 
 def usage(u: Any) -> dict[str, Any]:
-    """Anthropic's usage as OpenAI's: prompt tokens include cache reads and writes, as OpenAI's do;
-    Anthropic's own cache counts ride along for pricing."""
+    """Anthropic's usage in the internal shape (``llmgw.usage.from_anthropic``)."""
     if not isinstance(u, dict):
         raise malformed("usage is not an object")
-    counts = {}
-    for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
-        value = u.get(name) or 0
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise malformed(f"usage.{name} is not a token count")
-        counts[name] = value
-    prompt = counts["input_tokens"] + counts["cache_read_input_tokens"] + counts["cache_creation_input_tokens"]
-    return {"prompt_tokens": prompt, "completion_tokens": counts["output_tokens"],
-            "total_tokens": prompt + counts["output_tokens"],
-            "prompt_tokens_details": {"cached_tokens": counts["cache_read_input_tokens"]},
-            "cache_read_input_tokens": counts["cache_read_input_tokens"],
-            "cache_creation_input_tokens": counts["cache_creation_input_tokens"]}  # fmt: skip
+    return from_anthropic(u)
 
 
 def from_message(answer: Any) -> dict[str, Any]:

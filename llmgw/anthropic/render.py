@@ -17,6 +17,7 @@ import msgspec
 
 from llmgw.errors import GatewayError, UpstreamError, UpstreamKind
 from llmgw.messages import text_of
+from llmgw.usage import Usage, to_anthropic
 
 _encode = msgspec.json.Encoder().encode
 
@@ -60,11 +61,7 @@ def error_body(exc: GatewayError, request_id: str | None = None) -> dict[str, An
     return body
 
 
-def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> dict[str, int]:
-    """Anthropic counts cache reads apart from ``input_tokens``; OpenAI's prompt tokens include them."""
-    cached = min(cached_tokens, prompt_tokens)
-    return {"input_tokens": prompt_tokens - cached, "output_tokens": completion_tokens,
-            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}  # fmt: skip
+NO_USAGE = Usage(0, 0)
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:
@@ -79,7 +76,7 @@ def tool_input(arguments: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_arguments": arguments}
 
 
-def message(completion: dict[str, Any], request_id: str, model: str | None, tokens: tuple[int, int, int]) -> dict:
+def message(completion: dict[str, Any], request_id: str, model: str | None, tokens: Usage) -> dict[str, Any]:
     """A non-streamed completion's first choice as a Messages response."""
     choices = completion.get("choices") or [{}]
     choice = choices[0]
@@ -95,7 +92,7 @@ def message(completion: dict[str, Any], request_id: str, model: str | None, toke
     out: dict[str, Any] = {
         "id": message_id(request_id), "type": "message", "role": "assistant", "model": model, "content": content,
         "stop_reason": STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
-        "usage": usage(*tokens),
+        "usage": to_anthropic(tokens),
     }  # fmt: skip
     if "llmgw" in completion:  # retrieval's sources, as on a chat completion
         out["llmgw"] = completion["llmgw"]
@@ -132,7 +129,7 @@ class StreamRenderer:
         self.started = True
         started: dict[str, Any] = {
             "id": message_id(self.request_id), "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage(0, 0, 0),
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": to_anthropic(NO_USAGE),
         }  # fmt: skip
         if extra:
             started["llmgw"] = extra
@@ -189,11 +186,11 @@ class StreamRenderer:
             out += self._close()
         return out
 
-    def end(self, tokens: tuple[int, int, int]) -> bytes:
+    def end(self, tokens: Usage) -> bytes:
         """``message_delta`` with the stop reason and the usage, then ``message_stop``."""
         out = (b"" if self.started else self.start()) + self._close()
         delta = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason or "end_turn",
-                                                    "stop_sequence": None}, "usage": usage(*tokens)}  # fmt: skip
+                                                    "stop_sequence": None}, "usage": to_anthropic(tokens)}  # fmt: skip
         return out + event("message_delta", delta) + event("message_stop", {"type": "message_stop"})
 
     def error(self, exc: GatewayError) -> bytes:
@@ -207,13 +204,13 @@ class StreamRenderer:
 class MessagesEvents:
     """The pipeline's stream writer for ``/v1/messages`` (``llmgw.pipeline.StreamEvents``).
 
-    ``tokens`` reads the request's final counts (prompt, completion, cached) when the stream ends:
+    ``tokens`` reads the request's final counts when the stream ends (``RequestContext.usage``):
     the upstream's usage, or the local estimate for a stream it never sent one for.
     """
 
     __slots__ = ("renderer", "tokens")
 
-    def __init__(self, request_id: str, tokens: Callable[[], tuple[int, int, int]]) -> None:
+    def __init__(self, request_id: str, tokens: Callable[[], Usage]) -> None:
         self.renderer = StreamRenderer(request_id, None)
         self.tokens = tokens
 

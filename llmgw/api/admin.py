@@ -36,6 +36,8 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
     user: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
     models: list[str] | None = None
     routes: list[str] | None = None
+    #: tool names (shell-style patterns) the key's requests may offer; null or ``["*"]``: any
+    tools: list[Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)]] | None = None
 
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -45,7 +47,8 @@ def key_view(row: ApiKey) -> dict[str, Any]:
     """A key as listed: never its hash."""
     return {
         "id": row.id, "name": row.name, "prefix": row.prefix, "team": row.team, "user": row.user,
-        "models": row.models, "routes": row.routes, "created_at": row.created_at.isoformat(),
+        "models": row.models, "routes": row.routes, "tools": row.tools if row.tools is not None else ["*"],
+        "created_at": row.created_at.isoformat(),
         "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
     }  # fmt: skip
 
@@ -96,7 +99,13 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     if unknown:
         raise InvalidRequest(f"unknown route {clip(unknown[0])}", param="routes", code="invalid_value")
     secret, row = await asyncio.to_thread(
-        gateway.keys.create, spec.name, team=spec.team, user=spec.user, models=spec.models, routes=spec.routes
+        gateway.keys.create,
+        spec.name,
+        team=spec.team,
+        user=spec.user,
+        models=spec.models,
+        routes=spec.routes,
+        tools=spec.tools,
     )
     return json_response({**key_view(row), "key": secret}, {}, 201)
 

@@ -30,13 +30,10 @@ async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
     request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, server.max_body_bytes, server.max_json_depth)
 
-    def tokens() -> tuple[int, int, int]:
-        return ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens
-
-    result = await gateway.pipeline.chat(ctx, MessagesEvents(ctx.request_id, tokens))
+    result = await gateway.pipeline.chat(ctx, MessagesEvents(ctx.request_id, ctx.usage))
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
     if isinstance(result, dict):
-        return json_response(message(result, ctx.request_id, ctx.model_name, tokens()), headers)
+        return json_response(message(result, ctx.request_id, ctx.model_name, ctx.usage()), headers)
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
     return Stream(result, media_type="text/event-stream", headers=headers)

@@ -60,10 +60,23 @@ class Choice(msgspec.Struct):
     finish_reason: str | None
 
 
+class PromptTokensDetails(msgspec.Struct):
+    cached_tokens: int = 0  # read from the provider's prompt cache
+    cache_write_tokens: int = 0  # written to it (Anthropic, Bedrock)
+
+
+class CompletionTokensDetails(msgspec.Struct):
+    reasoning_tokens: int = 0
+
+
 class Usage(msgspec.Struct):
+    """As the upstream reported it; the parts in the details are priced on their own (docs/config.md)."""
+
     prompt_tokens: int
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
 class ChatCompletion(msgspec.Struct):

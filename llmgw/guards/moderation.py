@@ -1,10 +1,14 @@
 """Output moderation: harm categories from a linear classifier on embeddings, lexicons, and secrets.
 
 * Categories (exactly): ``harassment``, ``hate``, ``violence``, ``self-harm``, ``sexual``,
-  ``weapons_crime``. Each has a one-vs-rest logistic unit over all-MiniLM-L6-v2 embeddings of the
-  normalised text, cut into windows of about 700 characters (the score is the max over windows).
-  The shipped artifact is calibrated so 0.5 is the threshold that maximised that category's F1 on
-  the dev split; ``thresholds`` overrides it per category.
+  ``weapons_crime``, over all-MiniLM-L6-v2 embeddings of the normalised text, cut into windows of
+  about 700 characters (the score is the max over windows). The shipped model has a harmful unit
+  (:class:`HarmfulUnit`, one hidden layer) that decides whether a text is harmful and one logistic
+  unit per category that says which (:meth:`Moderator.probabilities`); it is calibrated so 0.5
+  flags 5 % of the benign texts of its calibration split, and carries the table from other benign
+  false-positive targets to thresholds (:meth:`Moderator.threshold_at`, a policy's
+  ``moderation.benign_fpr``). ``thresholds`` overrides the threshold per category. A model with
+  the six category units only is read as before.
 * Lexicons: ``guardrails/lexicons/<category>.txt``, one term or phrase per line (``#`` comments, a
   trailing ``*`` matches any word ending), matched case-insensitively on whole words of the
   normalised text. A hit lifts its category to ``lexicon_score`` (0.9 by default, so it is
@@ -16,6 +20,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -25,17 +30,19 @@ from typing import Any
 
 import numpy as np
 
-from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load
+from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default_embedder, load, sigmoid
 from llmgw.guards.normalize import normalize
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MODEL",
     "LEXICON_DIR",
+    "HarmfulUnit",
     "ModerationResult",
     "Moderator",
     "find_secrets",
     "load_lexicons",
+    "save_model",
     "views",
 ]
 
@@ -43,6 +50,51 @@ CATEGORIES = ("harassment", "hate", "violence", "self-harm", "sexual", "weapons_
 DEFAULT_MODEL = MODELS_DIR / "moderation.npz"
 LEXICON_DIR = MODELS_DIR.parent / "lexicons"
 WINDOW_CHARS = 700
+
+
+@dataclass(frozen=True)
+class HarmfulUnit:
+    """Whether a text is harmful at all: a perceptron with one hidden layer (ReLU) over the vector,
+    stored beside the category units in the model file (``hidden_weights``, ``hidden_bias``,
+    ``out_weights``, ``out_bias``). A linear unit could not tell "X are vermin" from "saying X are
+    vermin is hateful": both point the same way in the embedding space."""
+
+    hidden_weights: np.ndarray  # (h, d)
+    hidden_bias: np.ndarray  # (h,)
+    out_weights: np.ndarray  # (h,)
+    out_bias: float
+
+    def proba(self, vectors: np.ndarray) -> np.ndarray:
+        hidden = np.maximum(np.asarray(vectors, np.float32) @ self.hidden_weights.T + self.hidden_bias, 0.0)
+        return np.asarray(sigmoid(hidden @ self.out_weights + self.out_bias))
+
+    @classmethod
+    def load(cls, path: str | Path) -> HarmfulUnit | None:
+        with np.load(Path(path), allow_pickle=False) as data:
+            if "hidden_weights" not in data.files:
+                return None
+            return cls(
+                data["hidden_weights"].astype(np.float32),
+                data["hidden_bias"].astype(np.float32),
+                data["out_weights"].astype(np.float32),
+                float(data["out_bias"]),
+            )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"hidden_weights": self.hidden_weights.astype(np.float16), "hidden_bias": self.hidden_bias,
+                "out_weights": self.out_weights, "out_bias": np.array(self.out_bias, np.float32)}  # fmt: skip
+
+
+def save_model(path: str | Path, model: LinearModel, harmful: HarmfulUnit | None) -> None:
+    """The category units (as :meth:`LinearModel.save` writes them) and the harmful unit, in one file."""
+    arrays: dict[str, Any] = {
+        "weights": model.weights.astype(np.float16),
+        "bias": model.bias.astype(np.float32),
+        "classes": np.array(model.classes, dtype=str),
+        "metadata": np.array(json.dumps(model.metadata, sort_keys=True)),
+        **(harmful.arrays() if harmful is not None else {}),
+    }
+    np.savez_compressed(path, **arrays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +247,13 @@ class Moderator:
         thresholds: Mapping[str, float] | None = None,
         lexicon_score: float = 0.9,
         policy_terms: Iterable[str] = (),
+        harmful: HarmfulUnit | None = None,
     ) -> None:
-        self.model = model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
+        if isinstance(model_path, LinearModel):
+            self.model, self.harmful = model_path, harmful
+        else:
+            self.model = load(model_path or DEFAULT_MODEL)
+            self.harmful = harmful or HarmfulUnit.load(model_path or DEFAULT_MODEL)
         if sorted(self.model.classes) != sorted(CATEGORIES):
             raise ValueError(f"not a moderation model: classes {self.model.classes}")
         self._index = [self.model.classes.index(c) for c in CATEGORIES]
@@ -215,6 +272,25 @@ class Moderator:
     @property
     def metadata(self) -> dict:
         return self.model.metadata
+
+    def threshold_at(self, benign_fpr: float) -> float:
+        """The threshold that flagged ``benign_fpr`` of the benign texts of the model's calibration
+        split (interpolated in its table, ``metadata["fpr_thresholds"]``); 0.5 if it has none."""
+        table = sorted((float(k), float(v)) for k, v in (self.metadata.get("fpr_thresholds") or {}).items())
+        if not table:
+            return 0.5
+        fprs, thresholds = zip(*table, strict=True)
+        return float(np.interp(benign_fpr, fprs, thresholds))
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """``(n, 6)`` category scores. With a :class:`HarmfulUnit` that unit decides *whether* (its
+        probability is the top category's score) and the category units only *which*: each category
+        scores the harmful probability times its share of the top category's."""
+        cats = self.model.predict_proba(vectors)[:, self._index]
+        if self.harmful is None:
+            return cats
+        top = np.maximum(cats.max(axis=1, keepdims=True), 1e-9)
+        return self.harmful.proba(vectors)[:, None] * cats / top
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._embed is None:
@@ -241,7 +317,7 @@ class Moderator:
         normed = [normalize(t).text for t in texts]
         windows = [chunk_text(n, WINDOW_CHARS) or [""] for n in normed]
         flat = [w for ws in windows for w in ws]
-        probs = self.model.predict_proba(self.embed(flat))[:, self._index] if flat else np.zeros((0, 6))
+        probs = self.probabilities(self.embed(flat)) if flat else np.zeros((0, 6))
         results = []
         pos = 0
         for text, norm, ws in zip(texts, normed, windows, strict=True):

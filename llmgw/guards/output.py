@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from llmgw.guards.policy import ModerationPolicy, Policy
+from llmgw.guards.stream import Windows
 from llmgw.messages import SYSTEM_ROLES
 
 #: The most words one blocking finding can span. A stream is sent only up to where the next window
@@ -37,6 +38,8 @@ class OutputVerdict:
     #: (every window, also past a violation: guard providers' verdicts are combined with these)
     harm: list[tuple[bool, float]] = field(default_factory=list)
     harm_category: list[str] = field(default_factory=list)  # per window: its highest-scoring category
+    #: windows whose harm category hit waits for confirmation on its context view (``confirm``)
+    suspects: list[int] = field(default_factory=list)
 
 
 @lru_cache(maxsize=4)
@@ -94,6 +97,38 @@ def loggable(text: str, masker: Any, entities: list[dict[str, Any]]) -> str:
     return masker.mask_known(text) if masker is not None else text
 
 
+def harm_threshold(rules: ModerationPolicy, category: str) -> float:
+    """A category's threshold: the policy's per-category one, else the model's threshold for the
+    policy's ``benign_fpr``, else ``threshold``."""
+    if category in rules.categories:
+        return rules.categories[category]
+    if rules.benign_fpr is not None:
+        return float(moderator(tuple(rules.lexicon)).threshold_at(rules.benign_fpr))
+    return rules.threshold
+
+
+def harmful_category(rules: ModerationPolicy, categories: dict[str, float]) -> str | None:
+    """The highest-scoring category at or above its threshold, if any."""
+    hits = [(score, c) for c, score in categories.items() if score >= harm_threshold(rules, c)]
+    return max(hits)[1] if hits else None
+
+
+def context_view(windows: Windows, k: int, rules: ModerationPolicy) -> str | None:
+    """Window ``k``'s context view as the policy sets it (None until its text has all arrived)."""
+    return windows.view(k, rules.confirm_before_words, rules.confirm_after_words, rules.confirm_sentences)
+
+
+def confirm_output(policy: Policy, views: list[str]) -> tuple[int, str] | None:
+    """The first context view (see ``Windows.view``) a harm category still flags, and that category:
+    a window's hit stops the answer only if it holds with the sentences around it."""
+    rules = policy.moderation
+    for i, result in enumerate(moderator(tuple(rules.lexicon)).score_many(views)):
+        category = harmful_category(rules, result.categories)
+        if category is not None:
+            return i, category
+    return None
+
+
 def add_canary(messages: list[dict[str, Any]]) -> str | None:
     """Mark the first system prompt with a random token (returned); seeing it in the output means a leak."""
     for message in messages:
@@ -105,12 +140,14 @@ def add_canary(messages: list[dict[str, Any]]) -> str | None:
 
 
 def check_output(policy: Policy, texts: list[str], canary: str | None, known: str) -> OutputVerdict:
+    """Each window's findings; with ``confirm`` a harm category hit is not a violation yet but a
+    suspect (``verdict.suspects``) the caller confirms on its context view."""
     rules = policy.moderation
     verdict = OutputVerdict()
     results = moderator(tuple(rules.lexicon)).score_many(texts)
     verdict.harm = [
         (
-            any(score >= rules.categories.get(c, rules.threshold) for c, score in r.categories.items()),
+            harmful_category(rules, r.categories) is not None,
             round(float(max(r.categories.values(), default=0.0)), 4),
         )
         for r in results
@@ -122,12 +159,16 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
             break
         for category, score in result.categories.items():
             verdict.scores[category] = max(verdict.scores.get(category, 0.0), round(float(score), 4))
-            # with guard providers the harm categories are one vote among theirs (the stage combines
-            # ``harm``), so the windows after one go on being read for the certain findings
-            voting = rules.providers is not None
-            if not voting and verdict.violation is None and score >= rules.categories.get(category, rules.threshold):
+        # with guard providers the harm categories are one vote among theirs (the stage combines
+        # ``harm``), so the windows after one go on being read for the certain findings
+        category = harmful_category(rules, result.categories)
+        if category is not None and rules.providers is None and verdict.violation is None:
+            if rules.confirm:
+                verdict.suspects.append(i)
+            else:
                 verdict.violation, verdict.window = category, i
-        if verdict.violation is None and result.lexicon_hits:
+        # a policy's own terms are certain; a category lexicon's hit lifted its category above
+        if verdict.violation is None and any(h["category"] == "policy" for h in result.lexicon_hits):
             verdict.violation, verdict.window = "lexicon", i
         if result.secrets and rules.secrets != "allow":
             kinds = sorted({s["type"] for s in result.secrets})

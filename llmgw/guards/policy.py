@@ -164,6 +164,10 @@ class InjectionPolicy(Strict):
     #: thresholds per source, overriding ``threshold`` (passages and tool outputs are longer and
     #: noisier than user turns: the shipped classifier's 1%-FPR point there is about 0.59)
     source_thresholds: dict[Literal["user", "retrieved", "tool"], float] = {"retrieved": 0.6, "tool": 0.6}
+    #: actions per source, overriding ``action``: what a hit in a user turn, a retrieved passage or
+    #: a tool result (a ``tool`` message) does. ``block`` refuses the request for a user turn or a
+    #: tool result and drops a passage; ``strip`` replaces the text; ``flag`` only logs it
+    source_actions: dict[Literal["user", "retrieved", "tool"], GuardAction] = {}
 
     #: guard providers consulted per source (``llmgw.guards.providers``)
     providers: dict[Literal["user", "retrieved", "tool"], Combination] = {}
@@ -171,6 +175,9 @@ class InjectionPolicy(Strict):
     def threshold_for(self, source: str) -> float:
         # the keys are the Literal sources; ``source`` is a plain str (another one: the general threshold)
         return self.source_thresholds.get(source, self.threshold)  # type: ignore[call-overload]
+
+    def action_for(self, source: str) -> GuardAction:
+        return self.source_actions.get(source, self.action)  # type: ignore[call-overload]
 
     def scans(self, source: str) -> bool:
         """Whether text from ``source`` is scored at all."""
@@ -192,6 +199,20 @@ class ModerationPolicy(Strict):
     lexicon: list[str] = []
     #: guard providers consulted on every window the built-in moderator reads
     providers: Combination | None = None
+    # -- context (issue 17): a window's classifier hit is confirmed on its sentence and neighbours
+    benign_fpr: float | None = Field(
+        None, gt=0, lt=1,
+        description="operating point as the share of benign texts flagged on the model's calibration split "
+        "(the model's table gives the threshold); replaces `threshold` when set",
+    )  # fmt: skip
+    confirm: bool = Field(
+        True, description="a harm category hit on a window stops the answer only if its context view is flagged too"
+    )
+    confirm_before_words: int = Field(40, ge=0, description="most words before a window its context view reads")
+    confirm_after_words: int = Field(24, ge=0, description="most words after a window its context view waits for")
+    confirm_sentences: tuple[int, int] = Field(
+        (0, 0), description="whole sentences before and after a window's own that its context view reads"
+    )
 
 
 class Policy(Strict):

@@ -2,7 +2,8 @@
 
 ``collect`` finds each string of the request that reaches the provider (messages' content, names
 and tool-call arguments, ``stop``, ``metadata``, unknown pass-through fields) as an :class:`Item`
-that can be replaced in place; ``scan`` runs the PII analyzer and the injection detector over them
+that can be replaced in place (tool-call arguments and tool results that are JSON: each string
+value, ``llmgw.guards.json_text``); ``scan`` runs the PII analyzer and the injection detector over them
 on the guards' worker thread. The input guard stage (``llmgw.stages.input_guards``) decides what
 to do with the findings; the retrieval and output guards share ``STRIPPED`` and the runtime.
 """
@@ -15,6 +16,7 @@ from functools import partial
 from operator import setitem
 from typing import Any
 
+from llmgw.guards.json_text import json_strings
 from llmgw.guards.pii import Finding, PiiAnalyzer
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardRuntime
@@ -32,6 +34,10 @@ class Item:
     text: str
     set: Callable[[str], None]
     templated: bool = False  # written by a template from prompts/: trusted, its variables are scanned instead
+    pii: bool = True  # analysed for PII (a JSON tool result is analysed value by value instead)
+    injection: bool = True  # scored for injection when its source is (a JSON value on its own is not)
+    #: the text as sent once masking is done, for an item whose parts were masked apart (logged, consulted)
+    read: Callable[[], str] | None = None
 
 
 #: message keys that are no free text (``content``, ``name``, ``tool_calls`` and ``function_call``
@@ -56,6 +62,17 @@ def _strings(container: Any, where: str, source: str, items: list[Item], skip: f
             _strings(inner, at, source, items)
 
 
+def arguments_items(where: str, function: dict[str, Any], items: list[Item]) -> None:
+    """A tool call's arguments: each string value of the JSON on its own (masked inside the JSON,
+    which stays valid), or the whole text when it is not JSON. The model wrote them: ``assistant``."""
+    setter = partial(setitem, function, "arguments")
+    values = json_strings(function["arguments"], setter)
+    if values is None:
+        items.append(Item(where, "assistant", function["arguments"], setter))
+    else:
+        items.extend(Item(f"{where}{v.path}", "assistant", v.text, v.set) for v in values)
+
+
 def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user: bool = False) -> list[Item]:
     """Every piece of text sent upstream, with a way to replace it: messages (content, names,
     tool-call arguments, any other key), ``stop``, ``metadata`` values, unknown pass-through
@@ -67,22 +84,26 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
         first = len(items)
         content = message.get("content")
         if isinstance(content, str):
-            items.append(Item(f"messages[{i}].content", source, content, partial(setitem, message, "content")))
+            setter = partial(setitem, message, "content")
+            values = json_strings(content, setter) if source == "tool" else None
+            if values is None:
+                items.append(Item(f"messages[{i}].content", source, content, setter))
+            else:  # a JSON tool result: scored whole, masked value by value (the JSON stays valid)
+                items.append(Item(f"messages[{i}].content", source, content, setter, pii=False,
+                                  read=partial(message.__getitem__, "content")))  # fmt: skip
+                items.extend(Item(f"messages[{i}].content{v.path}", source, v.text, v.set, injection=False)
+                             for v in values)  # fmt: skip
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     items.append(Item(f"messages[{i}].content[{j}].text", source, part["text"],
                                       partial(setitem, part, "text")))  # fmt: skip
-        for k, call in enumerate(message.get("tool_calls") or []):
-            function = call.get("function") or {}
-            if isinstance(function.get("arguments"), str):
-                where = f"messages[{i}].tool_calls[{k}].function.arguments"
-                setter = lambda v, f=function: f.__setitem__("arguments", v)  # noqa: E731
-                items.append(Item(where, "assistant", function["arguments"], setter))
-        legacy = message.get("function_call")
-        if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
-            items.append(Item(f"messages[{i}].function_call.arguments", "assistant", legacy["arguments"],
-                              partial(setitem, legacy, "arguments")))  # fmt: skip
+        tool_calls = enumerate(message.get("tool_calls") or [])
+        calls = [(f"tool_calls[{k}].function", c.get("function")) for k, c in tool_calls]
+        calls.append(("function_call", message.get("function_call")))  # the legacy single call
+        for at, function in calls:
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                arguments_items(f"messages[{i}].{at}.arguments", function, items)
         if isinstance(message.get("name"), str):
             # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
             setter = lambda v, m=message: m.__setitem__("name", v.replace("<", "").replace(">", ""))  # noqa: E731
@@ -126,13 +147,14 @@ def template_variables(values: dict[str, str], items: list[Item]) -> list[Item]:
 
 
 def _analyze_all(pii: PiiAnalyzer, items: list[Item]) -> list[list[Finding]]:
-    return [pii.analyze(item.text) for item in items]
+    return [pii.analyze(item.text) if item.pii else [] for item in items]
 
 
 def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list[list[Finding]], list[Any]]:
     """Blocking: PII findings for every item, injection results for the sources the policy scans."""
     pii = runtime.analyzer(policy) if policy.pii.enabled else None
-    watched = [i for i, item in enumerate(items) if item.source in policy.injection.sources and not item.templated]
+    watched = [i for i, item in enumerate(items)
+               if item.injection and item.source in policy.injection.sources and not item.templated]  # fmt: skip
     # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL)
     overlap = pii is not None and policy.injection.enabled and bool(watched)
     pending = runtime.side.submit(_analyze_all, pii, items) if overlap and pii is not None else None
@@ -141,5 +163,5 @@ def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list
         scored = runtime.score_injection([items[i].text for i in watched], [items[i].source for i in watched])
         for i, result in zip(watched, scored, strict=True):
             results[i] = result
-    findings = pending.result() if pending is not None else [pii.analyze(t.text) if pii else [] for t in items]
+    findings = pending.result() if pending is not None else _analyze_all(pii, items) if pii else [[] for _ in items]
     return findings, results

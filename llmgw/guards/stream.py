@@ -7,6 +7,10 @@
   cut the same way (a word is complete once whitespace follows it, or at the end), so the
   moderation verdict on the same text is the same on both paths. It also says how much of a
   stream may be sent: only text whose windows have all passed.
+* :meth:`Windows.view` is a window's *context*: its sentence with the sentence before and the one
+  after (bounded in words). A classifier hit on a short window stops the answer only if it holds on
+  this view, so "It is wrong to say that X are vermin" is read whole, not as "X are vermin". The
+  view depends on the text alone, never on how it was chunked.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 
 _WORD = re.compile(r"\S+")
 _SPACE = re.compile(r"\s")
+#: a word that ends a sentence: final punctuation, maybe inside closing quotes or brackets
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002][\"'\u201d\u2019)\]*_]*$")
 
 
 def replace_placeholders(text: str, placeholders: dict[str, str], lookup: Callable[[str], str] = str) -> str:
@@ -82,6 +88,9 @@ class Windows:
     verified: int = 0  # words covered by windows that passed every check
     length: int = 0  # characters received
     finished: bool = False
+    #: per window handed out: (first word read, first word new to it, end), word indexes
+    spans: list[tuple[int, int, int]] = field(default_factory=list)
+    _pieces: list[str] = field(default_factory=list)  # the text as received (joined only for a view)
     _partial: list[str] = field(default_factory=list)  # pieces of a word no whitespace has ended yet
     _partial_start: int = 0
 
@@ -91,6 +100,7 @@ class Windows:
             return
         start = self.length
         self.length += len(text)
+        self._pieces.append(text)
         if _SPACE.search(text) is None:  # the word goes on
             if not self._partial:
                 self._partial_start = start
@@ -124,9 +134,65 @@ class Windows:
         out = []
         while len(self.words) - self.checked >= self.size or (final and self.checked < len(self.words)):
             end = min(self.checked + self.size, len(self.words))
-            out.append(" ".join(self.words[max(0, self.checked - self.context) : end]))
+            read = max(0, self.checked - self.context)
+            out.append(" ".join(self.words[read:end]))
+            self.spans.append((read, self.checked, end))
             self.checked = end
         return out
+
+    def _ends(self, i: int) -> bool | None:
+        """Whether word ``i`` ends a sentence (final punctuation, or a line break after it); None
+        while that is not decided yet (the last word, and no whitespace after it has arrived)."""
+        if _SENTENCE_END.search(self.words[i]):
+            return True
+        nxt = self.starts[i + 1] if i + 1 < len(self.words) else self._partial_start if self._partial else None
+        if nxt is None:
+            if not self.finished:
+                return None
+            return True
+        gap_from = self.starts[i] + len(self.words[i])
+        return "\n" in self._text()[gap_from:nxt]
+
+    def _text(self) -> str:
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
+
+    def view(self, k: int, before: int, after: int, sentences: tuple[int, int] = (1, 1)) -> str | None:
+        """Window ``k`` in context: from ``sentences[0]`` sentences before the one its first new word
+        is in (at most ``before`` words before it; the words it re-reads from the window before do
+        not pull their sentence in) to ``sentences[1]`` sentences after the one it ends in (at most
+        ``after`` words after it). None while that text has not all arrived."""
+        _, read, end = self.spans[k]
+        n, limit = len(self.words), end + after
+        b, found, i = None, 0, end - 1
+        while i < min(n, limit):
+            ends = self._ends(i)
+            if ends is None:
+                break
+            if ends:
+                found += 1
+                if found == sentences[1] + 1:
+                    b = i + 1
+                    break
+            i += 1
+        if b is None:
+            if limit <= n:  # the view's last word is complete: its end is known either way
+                b = limit
+            elif self.finished:
+                b = min(n, limit)
+            else:
+                return None
+        floor = max(0, read - before)
+        a, seen, j = floor, 0, read - 1
+        while j >= floor:
+            if self._ends(j):
+                seen += 1
+                if seen == sentences[0] + 1:
+                    a = j + 1
+                    break
+            j -= 1
+        return self._text()[self.starts[a] : self.starts[b - 1] + len(self.words[b - 1])]
 
     def released(self) -> int:
         """Characters that may be sent: everything once the text ended and passed, else up to the
@@ -141,7 +207,12 @@ class Windows:
 
 def windows_of(text: str, size: int, context: int = 4) -> list[str]:
     """The windows a streamed answer with this text would have been checked in."""
+    return finished_windows(text, size, context).take(final=True)
+
+
+def finished_windows(text: str, size: int, context: int = 4) -> Windows:
+    """A :class:`Windows` holding the whole of ``text``, as a stream ends."""
     w = Windows(size, context)
     w.feed(text)
     w.finish()
-    return w.take(final=True)
+    return w

@@ -234,14 +234,15 @@ def to_converse(body: dict[str, Any], model_id: str) -> dict[str, Any]:
 
 
 def _usage(usage: dict[str, Any]) -> dict[str, Any]:
-    prompt, completion = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
-    out: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": int(usage.get("totalTokens", prompt + completion)),
-    }
-    if usage.get("cacheReadInputTokens"):
-        out["prompt_tokens_details"] = {"cached_tokens": int(usage["cacheReadInputTokens"])}
+    """Converse's usage in the internal shape (``llmgw.usage``): ``inputTokens`` leaves out the
+    tokens read from and written to the prompt cache, ``prompt_tokens`` counts them."""
+    read, written = int(usage.get("cacheReadInputTokens") or 0), int(usage.get("cacheWriteInputTokens") or 0)
+    prompt = int(usage.get("inputTokens", 0)) + read + written
+    completion = int(usage.get("outputTokens", 0))
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                           "total_tokens": prompt + completion}  # fmt: skip
+    if read or written:
+        out["prompt_tokens_details"] = {"cached_tokens": read, "cache_write_tokens": written}
     return out
 
 

@@ -36,6 +36,9 @@ def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:
         "error_message": (ctx.error_message or None) and ctx.error_message[:2000],
         "prompt_tokens": ctx.prompt_tokens,
         "completion_tokens": ctx.completion_tokens,
+        "cached_tokens": ctx.cached_tokens,
+        "cache_write_tokens": ctx.cache_write_tokens,
+        "reasoning_tokens": ctx.reasoning_tokens,
         "usage_estimated": ctx.usage_estimated,
         "cost_usd": ctx.cost_usd,
         "attempts": ctx.attempts,
@@ -56,7 +59,7 @@ class AuditLog(Stage):
     name = "audit_log"
 
     def done(self, ctx: RequestContext) -> None:
-        ctx.cost_usd = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        ctx.cost_usd = cost_usd(ctx.model, ctx.usage())
         # a non-streamed answer's headers are built after this: tell the client what it cost
         ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
         # first: the row never depends on metrics

@@ -149,7 +149,7 @@ class CacheStore(Stage):
             return
         masker = ctx.guards.masker
         mask = masker.mask_known if masker is not None and masker.placeholders else None
-        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        cost = cost_usd(ctx.model, ctx.usage())
         usage = {"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens, "cost_usd": cost}
         headers = {k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS}
         answer = Answer(mask_answer(completion, mask), usage, headers, collection_of(ctx, self.gateway))

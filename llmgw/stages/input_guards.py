@@ -63,6 +63,9 @@ class InputGuards(Stage):
                 return None
             raise guard_unavailable(str(exc)) from None
         self.mask(ctx, log, masker, items, findings)
+        for item in items:
+            if item.read is not None:  # masked value by value: from now on it reads as sent
+                item.text = item.read()
         if user_mode == "scan":
             scanned_user(self.gateway, ctx, sent_user)
         ctx.guards.user_settled = True  # `user` is as the policy wants it now
@@ -136,7 +139,7 @@ class InputGuards(Stage):
             hit, score = builtin_hit, result.score
             if rule is not None and verdicts is not None:
                 hit, score = combine(rule, (builtin_hit, result.score), verdicts)
-            verdict: Verdict = policy.injection.action if hit else "allow"
+            verdict: Verdict = policy.injection.action_for(item.source) if hit else "allow"
             if not hit and item.source != "user":
                 continue  # clean tool outputs are not worth an event each
             scores = {"score": round(score, 4), "builtin": round(result.score, 4),

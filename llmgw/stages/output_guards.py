@@ -8,6 +8,12 @@ The upstream is read at most ``hold_back_tokens`` words past the last passed win
 stream waits for the checks. On a violation the stream ends with a ``finish_reason:
 "content_filter"`` chunk and an error event; a non-streamed answer gets the same verdict on the
 same windows.
+
+A harm category hit on a short window is only a suspect (``moderation.confirm``): the window's
+context view (its sentence with the one before and the one after, ``Windows.view``) is scored once
+it has arrived, and only if the view is flagged too is the answer stopped. While a suspect waits,
+nothing from its first word on is sent, and the upstream is read on up to ``confirm_after_words``
+past it; answers with no suspect pay nothing for this.
 """
 
 from __future__ import annotations
@@ -17,16 +23,17 @@ import contextlib
 import time
 from collections import deque
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import ContentFiltered
 from llmgw.guards.consult import Consulted, consult_providers
-from llmgw.guards.output import OutputVerdict, check_output, loggable, overlap_words
+from llmgw.guards.output import OutputVerdict, check_output, confirm_output, context_view, loggable, overlap_words
 from llmgw.guards.policy import Policy
 from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
-from llmgw.guards.stream import Restorer, Windows, windows_of
+from llmgw.guards.stream import Restorer, Windows, finished_windows
 from llmgw.messages import text_of
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.guarding import guard_log, judge_hooks, route_fails_open
@@ -87,6 +94,27 @@ class OutputGuards(Stage):
                 masked_text=masked)  # fmt: skip
         return verdict
 
+    async def confirm(self, ctx: RequestContext, policy: Policy, views: list[str]) -> str | None:
+        """The category of the first context view still flagged (the answer stops), or None (the
+        suspect windows pass); the decision is logged either way."""
+        runtime: GuardRuntime = self.gateway.guards
+        log = guard_log(self.gateway, ctx, policy)
+        try:
+            found = await runtime.run(policy.timeout_s, confirm_output, policy, views)
+        except GuardFailure as exc:
+            fail_open = policy.on_error == "open" or route_fails_open(ctx)
+            log("output", "allow" if fail_open else "block", stage="output", detail=str(exc), scores={"failed": 1.0})
+            if fail_open:
+                return None
+            raise guard_unavailable(str(exc)) from None
+        if found is None:
+            log("moderation", "flag", stage="output", detail="window hit not confirmed by its context")
+            return None
+        i, category = found
+        log("moderation", "block", stage="output", detail=f"{category} (in context)",
+            masked_text=loggable(views[i], ctx.guards.masker, [])[:4000])  # fmt: skip
+        return category
+
     @staticmethod
     def combine(policy: Policy, verdict: OutputVerdict, external: list[dict[str, Any]]) -> None:
         """Join the providers' verdicts per window with the built-in moderator's harm verdict (in place).
@@ -121,15 +149,20 @@ class OutputGuards(Stage):
             if masker is not None and masker.placeholders:
                 if isinstance(message.get("content"), str):
                     message["content"] = masker.restore(message["content"])
-                for call in message.get("tool_calls") or ():
-                    function = call.get("function") or {}
+                legacy = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
+                for function in [call.get("function") or {} for call in message.get("tool_calls") or ()] + legacy:
                     if isinstance(function.get("arguments"), str):
                         restorer = Restorer(masker.placeholders, json_string=True)
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
             text = message.get("content")
             if policy.moderation.enabled and isinstance(text, str) and text:
-                texts = windows_of(text, policy.moderation.window_words, overlap_words(policy.moderation))
-                verdict = await self.check(ctx, policy, texts)
+                rules = policy.moderation
+                windows = finished_windows(text, rules.window_words, overlap_words(rules))
+                verdict = await self.check(ctx, policy, windows.take(final=True))
+                suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
+                if suspects:  # confirmed on their context views, all in one call
+                    views = [context_view(windows, k, rules) or "" for k in suspects]
+                    verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
                 if verdict.violation:
                     choice["finish_reason"] = "content_filter"
                     message["content"] = None
@@ -159,7 +192,7 @@ class OutputGuards(Stage):
         overlap = overlap_words(rules)
         restorers: dict[Any, Restorer] = {}
         windows: dict[int, Windows] = {}
-        checks: dict[int, deque[tuple[int, asyncio.Task[OutputVerdict]]]] = {}
+        checks: dict[int, deque[Pending]] = {}
         #: chunks not sent yet, each with the text length of each of its choices once it is included
         held: deque[tuple[dict[str, Any], list[tuple[int, int]]]] = deque()
 
@@ -170,23 +203,44 @@ class OutputGuards(Stage):
             return w
 
         def check(index: int, final: bool) -> None:
+            first = len(windows[index].spans)
             texts = windows[index].take(final=final)
             if texts:
                 task = asyncio.ensure_future(self.check(ctx, policy, texts))
-                checks.setdefault(index, deque()).append((windows[index].checked, task))
+                checks.setdefault(index, deque()).append(Pending(windows[index].checked, first, task))
 
         async def settle(index: int, limit: int | None) -> None:
-            """Take finished checks; wait for more while over ``limit`` unverified words (None: wait for all)."""
+            """Take finished checks; wait for more while over ``limit`` unverified words (None: wait for
+            all). A suspect window is confirmed on its context view once that has arrived; until then
+            the stream reads on and nothing from the suspect's first word is released."""
             queue, w = checks.get(index), windows[index]
             while queue:
-                end, task = queue[0]
-                if not (task.done() or limit is None or w.received() - w.verified > limit):
-                    return
+                p = queue[0]
+                waiting = limit is None or w.received() - w.verified > limit
+                if p.suspects is None:
+                    if not (p.task.done() or waiting):
+                        return
+                    verdict = await p.task
+                    if verdict.violation:
+                        raise Violation(index, verdict.violation)
+                    p.suspects = deque(p.first + k for k in verdict.suspects)
+                while p.suspects:
+                    k = p.suspects[0]
+                    w.verified = max(w.verified, w.spans[k][1])  # the windows before it passed
+                    if p.confirming is None:
+                        view = context_view(w, k, rules)
+                        if view is None:  # its context has not all arrived: read on
+                            return
+                        p.confirming = asyncio.ensure_future(self.confirm(ctx, policy, [view]))
+                    if not (p.confirming.done() or limit is None or w.received() - w.verified > limit):
+                        return
+                    category = await p.confirming
+                    p.confirming = None
+                    if category is not None:
+                        raise Violation(index, category)
+                    p.suspects.popleft()
                 queue.popleft()
-                verdict = await task
-                if verdict.violation:
-                    raise Violation(index, verdict.violation)
-                w.verified = end
+                w.verified = p.end
 
         def sendable() -> list[dict[str, Any]]:
             """The held chunks, oldest first, whose text has passed (a chunk leaves whole or not at all)."""
@@ -219,6 +273,13 @@ class OutputGuards(Stage):
                                     key = (index, call.get("index", 0))
                                     r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
                                     function["arguments"] = r.feed(function["arguments"])
+                            legacy = delta.get("function_call")
+                            if isinstance(legacy, dict) and legacy.get("arguments"):
+                                key = (index, LEGACY)
+                                r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                                legacy["arguments"] = r.feed(legacy["arguments"])
+                            if finished:  # what a call's restorer still holds goes out with the end
+                                flush_calls(delta, index, restorers)
                         if moderate:
                             w = window(index)
                             if content:
@@ -255,10 +316,40 @@ class OutputGuards(Stage):
             raise ContentFiltered(f"the answer was stopped by the output guard ({v.category})") from None
         finally:
             for queue in checks.values():
-                for _, task in queue:
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
+                for p in queue:
+                    for task in (p.task, p.confirming):
+                        if task is not None:
+                            task.cancel()
+                            with contextlib.suppress(BaseException):
+                                await task
+
+
+@dataclass
+class Pending:
+    """One check of a stream's windows: the words it verifies, its first window's number, the check,
+    and once it has answered, its suspect windows still to confirm (and the confirmation running)."""
+
+    end: int
+    first: int
+    task: asyncio.Task[OutputVerdict]
+    suspects: deque[int] | None = None
+    confirming: asyncio.Task[str | None] | None = None
+
+
+LEGACY = -1  # the call index of a legacy ``function_call`` among a choice's restorers
+
+
+def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer]) -> None:
+    """At a choice's end, the arguments its tool calls' restorers still hold (text that began like
+    a placeholder and never became one), added to the last delta so that no character is lost."""
+    for key in [k for k in restorers if isinstance(k, tuple) and k[0] == index]:
+        tail = restorers.pop(key).flush()
+        if not tail:
+            continue
+        if key[1] == LEGACY:
+            delta["function_call"] = {"arguments": tail}
+        else:
+            delta["tool_calls"] = [*(delta.get("tool_calls") or ()), {"index": key[1], "function": {"arguments": tail}}]
 
 
 class Violation(Exception):

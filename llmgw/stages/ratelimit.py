@@ -132,7 +132,7 @@ class RateLimit(Stage):
         if held is None:
             return
         tokens = ctx.prompt_tokens + ctx.completion_tokens - held.estimate if ctx.model else -held.estimate
-        cost = cost_usd(ctx.model, ctx.prompt_tokens, ctx.completion_tokens, ctx.cached_tokens)
+        cost = cost_usd(ctx.model, ctx.usage())
         try:
             task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into

@@ -73,7 +73,7 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
         if not flagged:
             kept.append(hit)
             continue
-        action = policy.injection.action
+        action = policy.injection.action_for("retrieved")
         reason = result.reason + (" (screened at ingest)" if hit.chunk.id in at_ingest else "")
         by = [name for name, v in verdicts.items() if v.flagged]
         log(

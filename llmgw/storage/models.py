@@ -28,6 +28,8 @@ class ApiKey(SQLModel, table=True):
     user: str | None = Field(default=None, max_length=200)
     models: list[str] = Field(default_factory=lambda: ["*"], sa_column=Column(JSON, nullable=False))
     routes: list[str] = Field(default_factory=lambda: ["*"], sa_column=Column(JSON, nullable=False))
+    #: tool names (patterns) its requests may offer; null: any (a column added later, so nullable)
+    tools: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime
     revoked_at: datetime | None = None
     updated_at: datetime
@@ -57,6 +59,9 @@ class RequestRow(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=2000)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int | None = Field(default=None, description="prompt tokens read from the provider's prompt cache")
+    cache_write_tokens: int | None = Field(default=None, description="prompt tokens written to the prompt cache")
+    reasoning_tokens: int | None = Field(default=None, description="completion tokens spent reasoning")
     usage_estimated: bool = False
     cost_usd: float = 0.0
     attempts: int = 1

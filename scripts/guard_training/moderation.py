@@ -1,132 +1,345 @@
-"""Output-moderation guard: one logistic unit per category, per-category dev thresholds, benign
-stream-window negatives, and the held-out test report."""
+"""Output-moderation guard: a harmful unit (one hidden layer: whether) and six logistic category units (which) over
+the float encoder's vectors; the operating point is chosen on the calibration split for a benign
+false-positive target, and the model carries the table from target to threshold (the policy's
+``moderation.benign_fpr`` knob). Reports per source on the test split, whole text and as a stream
+reads it (8-word windows, a hit confirmed on its context view), and leave-one-dataset-out.
+
+    nice -n 10 .venv/bin/python scripts/train_moderation.py [--no-loso]
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 
 from llmgw.guards.classifier import LinearModel
-from llmgw.guards.moderation import CATEGORIES, Moderator
+from llmgw.guards.moderation import CATEGORIES, HarmfulUnit, Moderator, save_model
 from llmgw.guards.moderation import views as moderation_views
 
-from .config import STREAM_WINDOWS_PER_PASSAGE, STREAM_WINDOWS_WEIGHT
-from .data import Rec
-from .embedding import CachedEmbedder
-from .metrics import logit, prf, source_weights
+from .moderation_data import MOD_SEED, MOD_SPLIT, ModRow, load_rows
+from .vector_cache import VectorCache
+
+#: rows per source at full weight in training (bigger sources are down-weighted to this)
+SOURCE_CAP = 600.0
+#: benign false-positive targets the model's table covers; the shipped 0.5 is DEFAULT_FPR's threshold
+FPR_TARGETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+DEFAULT_FPR = 0.05
+ALPHA_GRID = (1e-3, 1e-2)
+HIDDEN = 256
+#: the stream path as the default policy reads it
+WINDOW_WORDS, CONTEXT_WORDS, BEFORE, AFTER = 8, 4, 40, 24
+STREAM_SHARE = 0.15  # the share of each source's test rows also read as a stream (hash-chosen)
 
 
-def moderation_rows(
-    recs: list[Rec], embed: Callable[[list[str]], np.ndarray], cap: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, ws = [], [], []
-    rec_w = source_weights(recs, cap)
-    for r, w in zip(recs, rec_w, strict=True):
-        vs = moderation_views(r.text)
-        label = np.array([c in r.cats for c in CATEGORIES], dtype=np.int8)  # type: ignore[operator]
-        for i, body in enumerate(vs):
-            xs.append(body)
-            ys.append(label)
-            ws.append(w if i == 0 else w * 0.5)
-    return embed(xs), np.stack(ys), np.array(ws)
+def dataset(source: str) -> str:
+    """The published set a source comes from (a set's harmful and benign halves are one dataset)."""
+    for prefix in ("davidson", "surge", "wiki", "madlibs", "germeval", "ailuminate", "templ", "rag"):
+        if source.startswith(prefix):
+            return prefix
+    return source
 
 
-def stream_window_negatives(recs: list[Rec], per_text: int = STREAM_WINDOWS_PER_PASSAGE) -> list[str]:
-    """Benign passages (papers, FAQ answers, e-mails) cut the way a stream is moderated (8 words
-    plus 4 before): at run time the classifier reads such short windows, and whole-passage
-    negatives alone taught it nothing about them ("control measures reduce transmission" read as
-    weapons and crime). A hash picks ``per_text`` windows of each passage."""
-    from llmgw.guards.stream import windows_of
-
-    out: list[str] = []
-    for r in recs:
-        if r.kind != "passage" or r.cats != () or r.source.startswith("handwritten/"):
-            continue
-        windows = windows_of(r.text[:4000], 8, 4)
-        ranked = sorted(windows, key=lambda t: hashlib.sha256(f"{r.key}:{t}".encode()).hexdigest())
-        out.extend(ranked[:per_text])
-    return sorted(set(out))
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
-def train_moderation(
-    recs: list[Rec], embed: CachedEmbedder, cap: float = 1500.0, t_max: float = 0.99
-) -> tuple[LinearModel, dict]:
+def _features(rows: list[ModRow], embed: VectorCache) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Every view of every row (the first at full weight, the rest at half), and each view's row."""
+    texts, weights, owner = [], [], []
+    for i, r in enumerate(rows):
+        for j, v in enumerate(moderation_views(r.text)):
+            texts.append(v)
+            weights.append(1.0 if j == 0 else 0.5)
+            owner.append(i)
+    return embed(texts), np.array(weights), owner
+
+
+def _source_weights(rows: list[ModRow]) -> np.ndarray:
+    n = Counter(r.source for r in rows)
+    return np.array([min(1.0, SOURCE_CAP / n[r.source]) for r in rows])
+
+
+def fit_harmful(rows: list[ModRow], embed: VectorCache, alpha: float) -> HarmfulUnit:
+    """The harmful unit: a perceptron with one hidden layer (sklearn, fixed seed), rows weighted by
+    source cap and the classes balanced."""
+    from sklearn.neural_network import MLPClassifier
+
+    x, view_w, owner = _features(rows, embed)
+    y = np.array([rows[i].harmful for i in owner])
+    w = _source_weights(rows)[owner] * view_w
+    pos, neg = w[y == 1].sum(), w[y == 0].sum()
+    w = np.where(y == 1, w * (pos + neg) / (2 * pos), w * (pos + neg) / (2 * neg))
+    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=alpha, max_iter=80, early_stopping=True,
+                        random_state=MOD_SEED)  # fmt: skip
+    clf.fit(x, y, sample_weight=w * len(w) / w.sum())
+    return HarmfulUnit(
+        clf.coefs_[0].T.astype(np.float32), clf.intercepts_[0].astype(np.float32),
+        clf.coefs_[1][:, 0].astype(np.float32), float(clf.intercepts_[1][0]),
+    )  # fmt: skip
+
+
+def fit_categories(rows: list[ModRow], embed: VectorCache) -> tuple[np.ndarray, np.ndarray]:
+    """One unit per category over the harmful rows only: it names the harm, it does not decide it."""
     from sklearn.linear_model import LogisticRegression
 
-    used = [r for r in recs if r.cats is not None]
-    train = [r for r in used if r.split == "train"]
-    dev = [r for r in used if r.split == "dev"]
-    print(f"moderation: train {len(train)}, dev {len(dev)}", flush=True)
-    x, y, w = moderation_rows(train, embed, cap=cap)
-    negatives = stream_window_negatives(train)
-    if negatives:  # together they weigh as much as STREAM_WINDOWS_WEIGHT whole rows
-        x = np.concatenate([x, embed(negatives)])
-        y = np.concatenate([y, np.zeros((len(negatives), y.shape[1]), dtype=y.dtype)])
-        w = np.concatenate([w, np.full(len(negatives), STREAM_WINDOWS_WEIGHT / len(negatives))])
-    print(f"  {len(negatives)} benign stream windows as negatives", flush=True)
-    n_negatives = len(negatives)
-    dev_views = [moderation_views(r.text) for r in dev]
-    flat = embed([v for vs in dev_views for v in vs])
-    dev_x, pos = [], 0
-    for vs in dev_views:
-        dev_x.append(flat[pos : pos + len(vs)])
-        pos += len(vs)
-    dev_y = np.array([[c in r.cats for c in CATEGORIES] for r in dev])  # type: ignore[operator]
-    coefs, biases, chosen, shifts = [], [], {}, {}
-    for j, cat in enumerate(CATEGORIES):
-        yj = y[:, j]
-        pos, neg = w[yj == 1].sum(), w[yj == 0].sum()
-        wj = np.where(yj == 1, w * (pos + neg) / (2 * pos), w * (pos + neg) / (2 * neg))
-        best = None
-        for c in (0.3, 1.0, 3.0, 10.0):
-            clf = LogisticRegression(C=c, max_iter=3000, tol=1e-5)
-            clf.fit(x, yj, sample_weight=wj * len(wj) / wj.sum())
-            coef, bias = clf.coef_[0].astype(np.float32), float(clf.intercept_[0])
-            p = np.array([float((1 / (1 + np.exp(-(v @ coef + bias)))).max()) for v in dev_x])
-            f1, t = max((prf(dev_y[:, j], p >= t)[2], t) for t in np.unique(np.round(p, 3)))
-            if best is None or f1 > best[0] + 1e-9:
-                best = (f1, c, coef, bias, t)
-        f1, c, coef, bias, t = best  # type: ignore[misc]
-        t = float(min(max(t, 0.05), t_max))
-        shifts[cat] = -logit(t)
-        coefs.append(coef)
-        biases.append(bias + shifts[cat])
-        chosen[cat] = {"C": c, "dev_f1": round(f1, 4), "dev_threshold_raw": round(t, 4)}
-        print(f"  {cat}: C={c} dev F1 {f1:.3f} (raw threshold {t:.3f})", flush=True)
-    model = LinearModel(np.stack(coefs), np.array(biases, np.float32), list(CATEGORIES), {})
-    return model, {"per_category": chosen, "calibration_shift": shifts, "stream_window_negatives": n_negatives}
+    harmful = [r for r in rows if r.harmful]
+    x, view_w, owner = _features(harmful, embed)
+    w = _source_weights(harmful)[owner] * view_w
+    coefs, biases = [], []
+    for cat in CATEGORIES:
+        y = np.array([cat in harmful[i].cats for i in owner])
+        if y.sum() == 0:
+            coefs.append(np.zeros(x.shape[1], np.float32))
+            biases.append(-4.0)
+            continue
+        pos, neg = w[y].sum(), w[~y].sum()
+        wj = np.where(y, w * (pos + neg) / (2 * pos), w * (pos + neg) / (2 * neg))
+        clf = LogisticRegression(C=1.0, max_iter=3000, tol=1e-5)
+        clf.fit(x, y.astype(int), sample_weight=wj * len(wj) / wj.sum())
+        coefs.append(clf.coef_[0].astype(np.float32))
+        biases.append(float(clf.intercept_[0]))
+    return np.stack(coefs), np.array(biases, np.float32)
 
 
-def moderation_test_report(mod: Moderator, recs: list[Rec], split: str = "test") -> dict:
-    test = [r for r in recs if r.cats is not None and r.split == split]
-    res = mod.score_many([r.text for r in test])
-    y = np.array([[c in r.cats for c in CATEGORIES] for r in test])  # type: ignore[operator]
-    p = np.array([[c in x.flagged for c in CATEGORIES] for x in res])
-    rep: dict = {"n": len(test), "binary": {}, "per_category": {}, "per_source": {}}
-    pr, rc, f1 = prf(y.any(1), p.any(1))
-    rep["binary"] = {
-        "precision": round(pr, 4),
-        "recall": round(rc, 4),
-        "f1": round(f1, 4),
-        "positives": int(y.any(1).sum()),
-        "negatives": int((~y.any(1)).sum()),
-    }
-    for j, cat in enumerate(CATEGORIES):
-        pr, rc, f1 = prf(y[:, j], p[:, j])
-        rep["per_category"][cat] = {
-            "precision": round(pr, 4),
-            "recall": round(rc, 4),
-            "f1": round(f1, 4),
-            "support": int(y[:, j].sum()),
-        }
+def make_model(cats: tuple[np.ndarray, np.ndarray], meta: dict) -> LinearModel:
+    return LinearModel(cats[0].astype(np.float32), cats[1].astype(np.float32), list(CATEGORIES), meta)
+
+
+def shifted(unit: HarmfulUnit, shift: float) -> HarmfulUnit:
+    return HarmfulUnit(unit.hidden_weights, unit.hidden_bias, unit.out_weights, unit.out_bias - shift)
+
+
+def as_shipped(unit: HarmfulUnit) -> HarmfulUnit:
+    """The unit as the file stores it (hidden weights in float16), so reports measure what ships."""
+    return HarmfulUnit(unit.hidden_weights.astype(np.float16).astype(np.float32), unit.hidden_bias,
+                       unit.out_weights, unit.out_bias)  # fmt: skip
+
+
+def harm_scores(mod: Moderator, rows: list[ModRow]) -> np.ndarray:
+    """Whole-text score per row as the run time computes it (max over 700-character views, lexicons
+    included): the top category's score."""
+    return np.array([r.score for r in mod.score_many([r.text for r in rows])])
+
+
+def macro_fpr(rows: list[ModRow], scores: np.ndarray, t: float) -> float:
+    """Benign false-positive rate averaged over the benign sources (each source counts the same)."""
+    by: dict[str, list[bool]] = defaultdict(list)
+    for r, s in zip(rows, scores, strict=True):
+        if not r.harmful:
+            by[r.source].append(bool(s >= t))
+    return float(np.mean([np.mean(v) for v in by.values()])) if by else 0.0
+
+
+def threshold_for_fpr(rows: list[ModRow], scores: np.ndarray, target: float) -> float:
+    """The lowest threshold whose macro benign FPR on ``rows`` is at most ``target``."""
+    cands = np.unique(np.round(scores, 5))
+    best = 1.0
+    for t in cands[::-1]:
+        if macro_fpr(rows, scores, float(t)) <= target:
+            best = float(t)
+        else:
+            break
+    return best
+
+
+def prf(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    tp, fp, fn = int((p & y).sum()), int((p & ~y).sum()), int((~p & y).sum())
+    pr, rc = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    return {"precision": round(pr, 4), "recall": round(rc, 4), "f1": round(2 * pr * rc / max(1e-9, pr + rc), 4),
+            "benign_fpr": round(float(p[~y].mean()), 4) if (~y).any() else None}  # fmt: skip
+
+
+def stream_flags(
+    mod: Moderator, rows: list[ModRow], threshold: float, sentences: tuple[int, int] | None = (1, 1)
+) -> list[bool]:
+    """Whether a stream of each row would be stopped by a harm category: an 8-word window (with 4
+    before) reaches the threshold and so does its context view (``Windows.view`` with ``sentences``
+    around the window's own; None: no confirmation, the window's hit stops)."""
+    from llmgw.guards.stream import finished_windows
+
+    ws = [finished_windows(r.text, WINDOW_WORDS, CONTEXT_WORDS) for r in rows]
+    texts = [w.take(final=True) for w in ws]
+    flat = [t for ts in texts for t in ts]
+    scores = [res.score for res in mod.score_many(flat)]
+    pos, suspects = 0, []
+    for i, ts in enumerate(texts):
+        for k in range(len(ts)):
+            if scores[pos + k] >= threshold:
+                suspects.append((i, k))
+        pos += len(ts)
+    if sentences is None:
+        return [i in {j for j, _ in suspects} for i in range(len(rows))]
+    views = [ws[i].view(k, BEFORE, AFTER, sentences) or "" for i, k in suspects]
+    confirmed = {i for (i, _), res in zip(suspects, mod.score_many(views), strict=True) if res.score >= threshold}
+    return [i in confirmed for i in range(len(rows))]
+
+
+def composites(rows: list[ModRow], split: str) -> list[ModRow]:
+    """Answers are many sentences: each short picked row of ``split`` (a toxic post, a threat, a
+    counter-speech sentence) told inside an ordinary answer, between the opening sentence of one
+    benign chat prompt or reply and the closing one of another from the same split, with its own
+    label (source ``inside/<source>``). Stream-path figures only: the model never trains on these."""
+    import re
+
+    fillers = [r.text for r in rows if r.split == split and r.source in ("benign_chat", "hh_chosen_replies")]
+    sentences = [m for t in fillers for m in re.split(r"(?<=[.!?])\s+", t.strip()) if 30 <= len(m) <= 200]
+    out = []
+    for r in rows:
+        if r.split != split or not _pick(r) or len(r.text) > 400 or r.source.startswith("rag_") or not sentences:
+            continue
+        h = int(hashlib.sha256(f"inside-{MOD_SEED}:{r.text}".encode()).hexdigest()[:12], 16)
+        before, after = sentences[h % len(sentences)], sentences[(h // 7919) % len(sentences)]
+        out.append(ModRow(f"{before} {r.text} {after}", f"inside/{r.source}", r.harmful, r.cats, split, r.licence))
+    return out
+
+
+def choose_view(mod: Moderator, rows: list[ModRow]) -> tuple[tuple[int, int], dict]:
+    """The context view (sentences before, after) with the best stream-path F1 on the calibration
+    rows read as streams, alone and told inside ordinary answers (:func:`composites`); also the
+    figure without confirmation."""
+    cal = [r for r in rows if r.split == "cal" and _pick(r)] + composites(rows, "cal")
+    y = np.array([bool(r.harmful) for r in cal])
+    out, best = {}, None
+    for sentences in (None, (0, 0), (1, 0), (0, 1), (1, 1), (2, 1)):
+        res = prf(y, np.array(stream_flags(mod, cal, 0.5, sentences)))
+        out[str(sentences)] = res
+        print(f"  calibration stream path, view {sentences}: {json.dumps(res)}", flush=True)
+        if sentences is not None and (best is None or res["f1"] > best[0]):
+            best = (res["f1"], sentences)
+    return best[1], out  # type: ignore[index]
+
+
+def report(
+    mod: Moderator,
+    rows: list[ModRow],
+    split: str,
+    threshold: float,
+    stream: bool = True,
+    sentences: tuple[int, int] = (1, 1),
+) -> dict:
+    test = [r for r in rows if r.split == split]
+    scores = harm_scores(mod, test)
+    flags = scores >= threshold
+    y = np.array([bool(r.harmful) for r in test])
+    out: dict = {"n": len(test), "whole_text": prf(y, flags), "per_source": {}}
+    out["whole_text"]["macro_benign_fpr"] = round(macro_fpr(test, scores, threshold), 4)
+    if stream:  # answers that hold the short rows inside ordinary sentences: stream figures only
+        extra = composites(rows, split)
+        test, scores = test + extra, np.concatenate([scores, harm_scores(mod, extra)])
+        flags, y = scores >= threshold, np.array([bool(r.harmful) for r in test])
+    picked = [i for i, r in enumerate(test) if _pick(r) or r.source.startswith("inside/")]
+    sflags = np.zeros(len(test), bool)
+    if stream:
+        sflags[picked] = stream_flags(mod, [test[i] for i in picked], threshold, sentences)
+        bare = np.zeros(len(test), bool)
+        bare[picked] = stream_flags(mod, [test[i] for i in picked], threshold, None)
+        for name, inside in (("stream", False), ("stream_inside_answers", True)):
+            idx = np.array([i for i in picked if test[i].source.startswith("inside/") == inside])
+            out[name] = {**prf(y[idx], sflags[idx]), "n": len(idx)}
+            out[f"{name}_without_confirmation"] = prf(y[idx], bare[idx])
     for src in sorted({r.source for r in test}):
         idx = [i for i, r in enumerate(test) if r.source == src]
-        yy, pp = y[idx].any(1), p[idx].any(1)
-        rep["per_source"][src] = {
-            "n": len(idx),
-            "flag_rate": round(float(pp.mean()), 4),
-            "label_harmful_rate": round(float(yy.mean()), 4),
-        }
-    return rep
+        sidx = [i for i in idx if i in set(picked)]
+        out["per_source"][src] = {
+            "n": len(idx), "harmful": bool(test[idx[0]].harmful), "flagged": round(float(flags[idx].mean()), 4),
+            **({"stream_n": len(sidx), "stream_flagged": round(float(sflags[sidx].mean()), 4)}
+               if stream and sidx else {}),
+        }  # fmt: skip
+    return out
+
+
+def _pick(r: ModRow) -> bool:
+    """A hash-chosen subset per source for the (slower) stream-path figures."""
+    h = int(hashlib.sha256(f"stream-{MOD_SEED}:{r.text}".encode()).hexdigest()[:8], 16) % 1000
+    return h < 1000 * STREAM_SHARE
+
+
+def loso(rows: list[ModRow], embed: VectorCache, alpha: float, cats: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Per dataset: fit without any of its rows, pick the threshold on the others' calibration rows,
+    report on its test rows (whole text)."""
+    out = {}
+    for name in sorted({dataset(r.source) for r in rows}):
+        keep = [r for r in rows if dataset(r.source) != name]
+        harm = fit_harmful([r for r in keep if r.split == "train"], embed, alpha)
+        mod = Moderator(make_model(cats, {}), embed, lexicon_dir=Path("/nonexistent"), harmful=harm)
+        cal = [r for r in keep if r.split == "cal"]
+        t = threshold_for_fpr(cal, harm_scores(mod, cal), DEFAULT_FPR)
+        held = [r for r in rows if dataset(r.source) == name and r.split == "test"]
+        if not held:  # training-only rows (the hand-written ones)
+            continue
+        scores = harm_scores(mod, held)
+        y = np.array([bool(r.harmful) for r in held])
+        res = prf(y, scores >= t)
+        res.update({"n": len(held), "per_source": {
+            s: round(float((scores[[i for i, r in enumerate(held) if r.source == s]] >= t).mean()), 4)
+            for s in sorted({r.source for r in held})}})  # fmt: skip
+        out[name] = res
+        print(f"  loso {name}: {json.dumps(res)}", flush=True)
+    return out
+
+
+def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
+    t0 = time.time()
+    rows = load_rows(data)
+    embed = VectorCache(cache)
+    train_rows = [r for r in rows if r.split == "train"]
+    cal = [r for r in rows if r.split == "cal"]
+    print(f"moderation: {len(rows)} rows, {Counter(r.split for r in rows)}", flush=True)
+    cats = fit_categories(train_rows, embed)
+    best = None
+    for alpha in ALPHA_GRID:  # the L2 strength whose calibration F1 at the default FPR is best
+        harm = fit_harmful(train_rows, embed, alpha)
+        mod = Moderator(make_model(cats, {}), embed, harmful=harm)
+        scores = harm_scores(mod, cal)
+        t = threshold_for_fpr(cal, scores, DEFAULT_FPR)
+        f1 = prf(np.array([bool(r.harmful) for r in cal]), scores >= t)["f1"]
+        print(f"  alpha={alpha}: calibration F1 {f1} at threshold {t:.4f}", flush=True)
+        if best is None or f1 > best[0]:
+            best = (f1, alpha, harm, scores)
+    f1, c, harm, scores = best  # type: ignore[misc]
+    # on the calibration split: the threshold per benign-FPR target; 0.5 becomes DEFAULT_FPR's
+    raw = {target: threshold_for_fpr(cal, scores, target) for target in FPR_TARGETS}
+    shift = logit(raw[DEFAULT_FPR])
+    table = {str(k): round(1 / (1 + math.exp(-(logit(v) - shift))), 5) for k, v in raw.items()}
+    harm = shifted(harm, shift)
+    meta = {
+        "kind": "ovr", "dim": 384, "categories": list(CATEGORIES),
+        "embedding_model": "sentence-transformers/all-MiniLM-L6-v2, float ONNX encoder (llmgw.encoders)",
+        "seed": MOD_SEED, "split_percent": dict(zip(("train", "cal", "test"), MOD_SPLIT, strict=True)),
+        "harmful_unit": f"MLP, {HIDDEN} ReLU units", "alpha": c, "source_cap": SOURCE_CAP,
+        "default_benign_fpr": DEFAULT_FPR, "fpr_thresholds": table,
+        "thresholds": {cat: 0.5 for cat in CATEGORIES},
+        "train_hash": hashlib.sha256("\n".join(sorted(r.text for r in train_rows)).encode()).hexdigest()[:16],
+        "train_rows": len(train_rows), "sources": sorted({r.source for r in rows}),
+    }  # fmt: skip
+    mod = Moderator(make_model((cats[0].astype(np.float16).astype(np.float32), cats[1]), meta), embed,
+                    harmful=as_shipped(harm))  # fmt: skip
+    sentences, meta["calibration_views"] = choose_view(mod, rows)
+    meta["confirm_sentences"] = list(sentences)
+    print("test report ...", flush=True)
+    meta["calibration"] = report(mod, rows, "cal", 0.5, stream=False)
+    meta["test_metrics"] = report(mod, rows, "test", 0.5, sentences=sentences)
+    meta["sizes"] = {s: dict(Counter(r.split for r in rows if r.source == s)) for s in sorted({r.source for r in rows})}
+    meta["leave_one_dataset_out"] = {}
+    save_model(out / "moderation.npz", make_model(cats, meta), harm)
+    write_card(out / "moderation.md", rows, meta)
+    print(json.dumps(meta["test_metrics"], indent=1), flush=True)
+    if run_loso:  # slow: the model is written first, then again with these figures
+        meta["leave_one_dataset_out"] = loso(rows, embed, c, cats)
+        save_model(out / "moderation.npz", make_model(cats, meta), harm)
+        write_card(out / "moderation.md", rows, meta)
+    print(f"done in {time.time() - t0:.0f}s", flush=True)
+    return meta
+
+
+def write_card(path: Path, rows: list[ModRow], meta: dict) -> None:
+    from .moderation_card import card
+
+    path.write_text(card(rows, meta), encoding="utf-8")
