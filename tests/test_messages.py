@@ -368,7 +368,8 @@ def test_native_provider_passes_a_messages_request_through(
     assert sent["tool_choice"] == {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True}
     assert [b.type for b in message.content] == ["text", "tool_use"] and message.stop_reason == "tool_use"
     assert message.content[1].input == {"city": "Paris"} and message.content[1].id == "toolu_1"
-    assert message.usage.input_tokens == 12 and message.usage.cache_read_input_tokens == 4
+    assert message.usage.input_tokens == 10 and message.usage.cache_read_input_tokens == 4  # as the upstream said
+    assert message.usage.cache_creation_input_tokens == 2
     stored = native_gw.rows()[0]
     assert stored["provider"] == "claude" and stored["prompt_tokens"] == 16 and stored["completion_tokens"] == 7
     assert stored["cost_usd"] == pytest.approx((12 * 3.0 + 4 * 0.3 + 7 * 15.0) / 1e6)
