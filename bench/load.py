@@ -14,6 +14,8 @@ Phases (``--phases``, comma-separated, run in this order for every target):
 ``--api NAME=responses`` sends that target OpenAI Responses bodies to ``/responses`` (the same
 question and output cap) instead of chat bodies to ``/chat/completions``: two targets on the same
 gateway, one per API, measure what the Responses translation adds (``bench.api_overhead``).
+``--api NAME=messages`` does the same with Anthropic Messages bodies to ``/messages``, sent with
+``x-api-key`` (``bench.messages_overhead``).
 
 Every phase also reports CPU use (% of one core) of each ``--pid NAME=PID`` process tree and of
 the load generator itself, read from /proc. Example::
@@ -51,11 +53,11 @@ class Target:
     url: str
     model: str = "bench"
     key: str | None = None
-    api: str = "chat"  # or "responses"
+    api: str = "chat"  # or "responses", "messages"
 
     @property
     def path(self) -> str:
-        return "/responses" if self.api == "responses" else "/chat/completions"
+        return {"responses": "/responses", "messages": "/messages"}.get(self.api, "/chat/completions")
 
     def body(self, stream: bool) -> bytes:
         question = "Say something, about fifty tokens long."
@@ -66,13 +68,16 @@ class Target:
         }
         if self.api == "responses":
             body = {"model": self.model, "input": question, "max_output_tokens": 64}
+        # "messages": the chat body is already a valid Messages body (max_tokens is required there)
         if stream:
             body["stream"] = True
         return json.dumps(body).encode()
 
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        if self.key:
+        if self.key and self.api == "messages":  # as the Anthropic SDKs send it
+            headers.update({"x-api-key": self.key, "anthropic-version": "2023-06-01"})
+        elif self.key:
             headers["authorization"] = f"Bearer {self.key}"
         return headers
 
@@ -149,11 +154,14 @@ async def one_request(session: aiohttp.ClientSession, target: Target, body: byte
             code = str(r.status)
             if not stream or r.status != 200:
                 payload = await r.read()
-                bad = r.status == 200 and (b'"output"' if target.api == "responses" else b'"choices"') not in payload
+                good = {"responses": b'"output"', "messages": b'"content"'}.get(target.api, b'"choices"')
+                bad = r.status == 200 and good not in payload
                 return Sample("bad_body" if bad else code, time.perf_counter() - start)
             ttft: float | None = None
             events, tail, ended = 0, b"", False
-            end_mark = b"event: response.completed" if target.api == "responses" else b"[DONE]"
+            end_mark = {"responses": b"event: response.completed", "messages": b"event: message_stop"}.get(
+                target.api, b"[DONE]"
+            )
             async for piece in r.content.iter_any():
                 if ttft is None and b"data:" in piece:
                     ttft = time.perf_counter() - start
@@ -339,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], help="NAME=MODEL for that target")
     p.add_argument("--key", action="append", default=[], help="NAME=API_KEY for that target")
     p.add_argument("--pid", action="append", default=[], help="NAME=PID: report CPU of this process tree")
-    p.add_argument("--api", action="append", default=[], help="NAME=responses: that target speaks the Responses API")
+    p.add_argument("--api", action="append", default=[], help="NAME=responses|messages: the API that target speaks")
     p.add_argument("--default-model", default="bench")
     p.add_argument("--phases", default="seq,seq_stream,tput,tput_stream")
     p.add_argument("--seq-n", type=int, default=1000, help="sequential requests per target")

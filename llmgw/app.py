@@ -1,7 +1,8 @@
-"""The HTTP surface: Litestar routes for the OpenAI API, health, metrics and administration.
+"""The HTTP surface: Litestar routes for the OpenAI and Anthropic APIs, health, metrics and administration.
 
 Handlers stay thin: they read the body, hand a :class:`RequestContext` to the pipeline and turn
-its answer into a response. Every error leaves as OpenAI's error shape with the right status.
+its answer into a response. Every error leaves in its API's error shape with the right status:
+Anthropic's under ``/v1/messages`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from llmgw.api import admin, embeddings, feedback, models, responses
+from llmgw.anthropic.render import error_body as anthropic_error
+from llmgw.api import admin, embeddings, feedback, messages, models, responses
 from llmgw.api.common import JSON, client_of, gateway_of, json_response
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
@@ -83,6 +85,10 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
+#: paths whose errors take another API's shape than OpenAI's
+ERROR_SHAPES = {"/v1/messages": anthropic_error}
+
+
 def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Every failure as ``{"error": {...}}``; unexpected ones are logged and become a 500."""
     if isinstance(exc, GatewayError):
@@ -104,6 +110,9 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         headers["x-llmgw-request-id"] = request_id
+    shape = ERROR_SHAPES.get(request.url.path.rstrip("/"))
+    if shape is not None:
+        return json_response(shape(error, request_id), headers, error.status)
     return Response(error.json(), status_code=error.status, media_type=JSON, headers=headers)
 
 
@@ -122,6 +131,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         route_handlers=[
             chat_completions,
             responses.create_response,
+            messages.create_message,
             models.list_models,
             models.get_model,
             embeddings.create_embeddings,

@@ -189,6 +189,24 @@ class LocalEmbeddingsProviderConfig(ProviderConfigBase):
     batch_size: int = Field(64, gt=0)
 
 
+@provider_type("llmgw.providers.anthropic:AnthropicProvider")
+class AnthropicProviderConfig(ProviderConfigBase):
+    """An upstream speaking Anthropic's Messages API natively (Anthropic, or a compatible server)."""
+
+    type: Literal["anthropic"]
+    base_url: str = Field("https://api.anthropic.com", description="API root; llmgw appends /v1/messages")
+    api_key: str | None = None
+    anthropic_version: str = Field("2023-06-01", description="the anthropic-version header sent")
+    headers: dict[str, str] = {}
+    default_max_tokens: int = Field(4096, gt=0, description="max_tokens sent when a request sets none")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(120.0, gt=0)
+    max_connections: int = Field(256, gt=0)
+    max_retries: int = Field(2, ge=0)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
+
+
 if TYPE_CHECKING:
     ProviderConfig = ProviderConfigBase
 else:  # one of the registered classes, chosen by ``type``

@@ -104,6 +104,7 @@ class EmbeddingsRequest(msgspec.Struct, forbid_unknown_fields=False):
 CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
 EMBEDDINGS_FIELDS = frozenset(EmbeddingsRequest.__struct_fields__)
 _AT = re.compile(r" - at `\$\.?(.*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 def param_of(message: str) -> tuple[str, str | None]:
@@ -192,6 +193,9 @@ def validate(body: dict[str, Any], kind: type[msgspec.Struct], known: frozenset[
 def validation_error(exc: msgspec.ValidationError, what: str) -> InvalidRequest:
     """msgspec's complaint as a 400 naming the parameter (``... at 'messages[0].role'``)."""
     message, param = param_of(str(exc))
+    missing = _MISSING.search(message)
+    if missing:  # "Object missing required field `max_tokens`" names no location of its own
+        param = f"{param}.{missing.group(1)}" if param else missing.group(1)
     message = message.replace(f"matching regex {NoNul.pattern!r}", "without NUL bytes")
     if param:
         message = f"{message} at '{param}'"

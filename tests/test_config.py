@@ -37,6 +37,7 @@ EXAMPLE_ENV = {
     "OPENAI_API_KEY": "sk-openai-example",
     "AZURE_OPENAI_ENDPOINT": "https://example-resource.openai.azure.com",
     "AZURE_OPENAI_API_KEY": "azure-example-key",
+    "ANTHROPIC_API_KEY": "sk-ant-example",
 }
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
 
@@ -183,7 +184,7 @@ def test_every_provider_type_is_one_registration() -> None:
 
     from llmgw.providers import ProviderBase
 
-    assert set(PROVIDER_TYPES) == {"openai", "bedrock", "llama_server", "sentence_transformers"}
+    assert set(PROVIDER_TYPES) == {"openai", "bedrock", "llama_server", "sentence_transformers", "anthropic"}
     for tag, registered in PROVIDER_TYPES.items():
         required = {"base_url": "http://127.0.0.1:1"} if tag == "openai" else {}
         config = parse_config({"providers": {"p": {"type": tag, **required}}}, env={})
@@ -415,7 +416,7 @@ def doc_section(doc: str, path: str, tag: str | None) -> str:
 
 def test_walk_covers_every_provider_type() -> None:
     tags = {tag for _, tag, _ in config_sections() if tag}
-    assert tags == {"openai", "bedrock", "llama_server", "sentence_transformers"}
+    assert tags == {"openai", "bedrock", "llama_server", "sentence_transformers", "anthropic"}
     assert len(config_sections()) >= 18
 
 

@@ -149,6 +149,11 @@ def test_openapi_schema_has_bodies_and_shows_admin_routes_only_to_the_admin(gw: 
     assert "test-model" in schemas["ChatRequest"]["properties"]["model"]["enum"]
     assert schemas["EmbeddingsRequest"]["properties"]["model"]["enum"] == ["up-embed"]
     assert schemas["ChatRequest"]["properties"]["messages"]["minItems"] == 1, "no templates: messages are required"
+    messages = public["paths"]["/v1/messages"]["post"]
+    assert messages["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MessagesRequest")
+    assert messages["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AnthropicMessage")
+    assert messages["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"].endswith("/AnthropicError")
+    assert "max_tokens" in schemas["MessagesRequest"]["required"]
     assert "NewKey" not in schemas
     key = gw.create_key()
     as_user = httpx.get(f"{gw.url}/schema/openapi.json", headers={"authorization": f"Bearer {key['key']}"}).json()

@@ -5,7 +5,7 @@ themselves (so that every error keeps OpenAI's shape), so on its own the documen
 or response bodies and a fuzzer never reaches past the body parser. Here the document gets the
 msgspec types the handlers validate with (:mod:`llmgw.schemas`, :class:`~llmgw.api.admin.NewKey`,
 :class:`~llmgw.api.feedback.Feedback`) as request bodies, the shapes the handlers answer with as
-responses, and OpenAI's error object for 4xx/5xx.
+responses, and OpenAI's error object for 4xx/5xx (Anthropic's under ``/v1/messages``).
 
 The document is public (SDK generators and fuzzers fetch it without credentials), but only the
 admin key sees the ``/admin/*`` routes: nobody else can use them, and listing them would only map
@@ -20,6 +20,7 @@ import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from llmgw.anthropic.inbound import MessagesRequest
 from llmgw.api.admin import NewKey
 from llmgw.api.common import gateway_of
 from llmgw.api.feedback import Feedback
@@ -110,6 +111,41 @@ class ResponseObject(msgspec.Struct):
     error: dict[str, Any] | None = None
 
 
+class AnthropicErrorDetail(msgspec.Struct):
+    type: str
+    message: str
+    code: str | None = None
+    param: str | None = None
+
+
+class AnthropicError(msgspec.Struct):
+    """An error in Anthropic's shape (``/v1/messages``)"""
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+    request_id: str | None = None
+
+
+class AnthropicUsage(msgspec.Struct):
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+class AnthropicMessage(msgspec.Struct):
+    """An Anthropic Messages API response"""
+
+    id: str
+    type: Literal["message"]
+    role: Literal["assistant"]
+    model: str
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    stop_sequence: str | None
+    usage: AnthropicUsage
+
+
 class Embedding(msgspec.Struct):
     object: Literal["embedding"]
     index: int
@@ -165,6 +201,7 @@ class KeyList(msgspec.Struct):
 BODIES: dict[tuple[str, str], tuple[type | None, type]] = {
     ("/v1/chat/completions", "post"): (ChatRequest, ChatCompletion),
     ("/v1/responses", "post"): (ResponsesRequest, ResponseObject),
+    ("/v1/messages", "post"): (MessagesRequest, AnthropicMessage),
     ("/v1/embeddings", "post"): (EmbeddingsRequest, EmbeddingList),
     ("/v1/feedback", "post"): (Feedback, FeedbackCreated),
     ("/v1/models", "get"): (None, ModelList),
@@ -197,21 +234,24 @@ def describe_deployment(schemas: dict[str, Any], config: Config) -> None:
     kinds = (
         ("ChatRequest", chat_names),
         ("ResponsesRequest", chat_names),
+        ("MessagesRequest", chat_names),
         ("EmbeddingsRequest", sorted(by_kind["embedding"])),
     )
     for struct, names in kinds:
         if struct in schemas and names:
             schemas[struct]["properties"]["model"] = {"type": "string", "enum": names}
-    if "ChatRequest" in schemas and not config.templates.enabled:
-        schemas["ChatRequest"]["properties"]["messages"]["minItems"] = 1
+    for struct in ("ChatRequest", "MessagesRequest"):
+        if struct in schemas and not config.templates.enabled:
+            schemas[struct]["properties"]["messages"]["minItems"] = 1
 
 
 def document(generated: dict[str, Any], admin: bool, config: Config | None = None) -> dict[str, Any]:
     """Litestar's document with bodies filled in; without ``/admin/*`` unless ``admin``."""
     doc = {**generated, "info": {**generated.get("info", {}), "title": "llmgw"}}
     paths: dict[str, Any] = {}
-    used: list[type] = [ErrorResponse]
-    error = {"description": "an error in OpenAI's shape", "content": _json(_ref(ErrorResponse))}
+    used: list[type] = [ErrorResponse, AnthropicError]
+    openai_error = {"description": "an error in OpenAI's shape", "content": _json(_ref(ErrorResponse))}
+    anthropic_error = {"description": "an error in Anthropic's shape", "content": _json(_ref(AnthropicError))}
     for path, item in generated.get("paths", {}).items():
         if path.startswith(ADMIN_PREFIX) and not admin:
             continue
@@ -220,6 +260,7 @@ def document(generated: dict[str, Any], admin: bool, config: Config | None = Non
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = {code: r for code, r in operation["responses"].items() if not code.startswith(("4", "5"))}
+            error = anthropic_error if path == "/v1/messages" else openai_error
             operation = item[method] = {**operation, "responses": {**responses, "4XX": error, "5XX": error}}
             request_type, response_type = BODIES.get((path, method), (None, None))
             if request_type is not None:
@@ -228,7 +269,7 @@ def document(generated: dict[str, Any], admin: bool, config: Config | None = Non
             if response_type is not None:
                 status = next((code for code in responses if code.startswith("2")), "200")
                 content = _json(_ref(response_type))
-                if path in ("/v1/chat/completions", "/v1/responses"):  # "stream": true answers server-sent events
+                if path in ("/v1/chat/completions", "/v1/responses", "/v1/messages"):  # "stream": true answers SSE
                     content["text/event-stream"] = {"schema": {"type": "string"}}
                 operation["responses"][status] = {"description": response_type.__doc__ or "OK", "content": content}
                 used.append(response_type)

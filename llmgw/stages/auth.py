@@ -17,7 +17,8 @@ ANONYMOUS_ID = "anonymous"
 
 
 def presented_key(headers: dict[str, str]) -> str | None:
-    """The key from ``Authorization: Bearer ...`` or Azure-style ``api-key``; ``None`` when there is none.
+    """The key from ``Authorization: Bearer ...``, Anthropic-style ``x-api-key`` or Azure-style
+    ``api-key``; ``None`` when there is none.
 
     Any other ``Authorization`` scheme (``Basic``, ``Token``...) is refused rather than read as
     "no key": with anonymous access on, a revoked key sent as ``Token sk-llmgw-…`` would otherwise
@@ -31,7 +32,7 @@ def presented_key(headers: dict[str, str]) -> str | None:
         raise AuthenticationFailed(
             f"unsupported Authorization header (scheme {clip(scheme, 24)}): send 'Authorization: Bearer <key>'"
         )
-    return headers.get("api-key") or None
+    return headers.get("x-api-key") or headers.get("api-key") or None
 
 
 def anonymous(auth: Any) -> KeyInfo:
@@ -61,7 +62,9 @@ async def authenticate(gateway: Gateway, headers: dict[str, str], client: str | 
     if secret is None:
         if auth.allow_anonymous:
             return anonymous(auth)
-        raise AuthenticationFailed("missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+        raise AuthenticationFailed(
+            "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>')", code="missing_api_key"
+        )
     if admin_matches(secret, auth.admin_key):
         return KeyInfo("admin", "admin", None, None, ("*",), ("*",), admin=True)
     info = gateway.keys.cached(secret)

@@ -1,0 +1,129 @@
+"""A local Anthropic-compatible upstream (``POST /v1/messages``) for the native ``anthropic`` provider.
+
+Driven by directives in the last user turn's text, like ``tests.upstream.FakeUpstream``:
+
+    (none)          answer "echo: N messages" (N turns received), streamed in 5 text pieces
+    #echo           answer with the last user text (streamed 1-3 characters an event)
+    #tool           answer with a ``tool_use`` of get_weather {"city": "Paris"} after some text
+    #status:529     answer that status with Anthropic's error body
+    #drop           streamed: stop before ``message_stop`` (a cut stream)
+
+Usage: input_tokens 10, cache_read_input_tokens 4, cache_creation_input_tokens 2, output_tokens 7.
+Every request body and its headers are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from aiohttp import web
+
+from tests.upstream import DIRECTIVE
+
+USAGE = {"input_tokens": 10, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2}
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    content = users[-1].get("content") if users else ""
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+
+
+def event(name: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+class AnthropicUpstream:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def blocks(self, body: dict[str, Any], d: dict[str, str]) -> list[dict[str, Any]]:
+        text = last_user_text(body) if "echo" in d else f"echo: {len(body.get('messages', []))} messages"
+        if "tool" in d:
+            call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+            return [{"type": "text", "text": "Let me look."}, call]
+        return [{"type": "text", "text": text}]
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        d = {name: value for name, value in DIRECTIVE.findall(last_user_text(body))}
+        if "status" in d:
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": f"scripted {d['status']}"}}
+            return web.json_response(error, status=int(d["status"]))
+        blocks = self.blocks(body, d)
+        stop = "tool_use" if "tool" in d else "end_turn"
+        if not body.get("stream"):
+            return web.json_response({"id": "msg_up", "type": "message", "role": "assistant", "model": body["model"],
+                                      "content": blocks, "stop_reason": stop, "stop_sequence": None,
+                                      "usage": {**USAGE, "output_tokens": 7}})  # fmt: skip
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        start = {"id": "msg_up", "type": "message", "role": "assistant", "model": body["model"], "content": [],
+                 "stop_reason": None, "stop_sequence": None, "usage": {**USAGE, "output_tokens": 1}}  # fmt: skip
+        await response.write(event("message_start", {"type": "message_start", "message": start}))
+        await response.write(event("ping", {"type": "ping"}))
+        for i, block in enumerate(blocks):
+            if block["type"] == "text":
+                opened = {"type": "text", "text": ""}
+                text, pieces, at, size = block["text"], [], 0, 1
+                while at < len(text):
+                    pieces.append(text[at : at + size])
+                    at, size = at + size, size % 3 + 1
+                deltas = [{"type": "text_delta", "text": p} for p in pieces]
+            else:
+                opened = {**block, "input": {}}
+                raw = json.dumps(block["input"])
+                deltas = [{"type": "input_json_delta", "partial_json": raw[j : j + 5]} for j in range(0, len(raw), 5)]
+            await response.write(event("content_block_start", {"type": "content_block_start", "index": i,
+                                                               "content_block": opened}))  # fmt: skip
+            for delta in deltas:
+                await response.write(event("content_block_delta", {"type": "content_block_delta", "index": i,
+                                                                   "delta": delta}))  # fmt: skip
+            await response.write(event("content_block_stop", {"type": "content_block_stop", "index": i}))
+        if "drop" in d:
+            return response
+        delta = {"stop_reason": stop, "stop_sequence": None}
+        await response.write(
+            event("message_delta", {"type": "message_delta", "usage": {"output_tokens": 7}, "delta": delta})
+        )
+        await response.write(event("message_stop", {"type": "message_stop"}))
+        return response
+
+    def start(self) -> AnthropicUpstream:
+        threading.Thread(target=self._serve, daemon=True, name="anthropic-upstream").start()
+        if not self._ready.wait(10):
+            raise RuntimeError("anthropic upstream did not start")
+        return self
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.router.add_post("/v1/messages", self.messages)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)

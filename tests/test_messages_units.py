@@ -1,0 +1,261 @@
+"""The Messages API translation on its own: both directions, stream framing, error types, and the
+request row's ``api`` column added to an existing table (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from llmgw.anthropic.inbound import to_internal
+from llmgw.anthropic.outbound import ChunksFromEvents, from_message, to_messages
+from llmgw.anthropic.render import StreamRenderer, error_body, message
+from llmgw.errors import ContentFiltered, GatewayError, InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.storage.db import make_engine
+from llmgw.storage.writer import RowWriter
+from llmgw.usage import Usage, read_usage
+
+PNG = "iVBORw0KGgo="
+RICH: dict[str, Any] = {
+    "model": "m",
+    "max_tokens": 300,
+    "system": [{"type": "text", "text": "Rules.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "Look:"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        ]},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Checking."},
+            {"type": "tool_use", "id": "t1", "name": "look", "input": {"q": "a"}},
+            {"type": "tool_use", "id": "t2", "name": "look", "input": {"q": "b"}},
+        ]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "A"},
+            {"type": "tool_result", "tool_use_id": "t2", "content": [{"type": "text", "text": "B"}],
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Go on."},
+        ]},
+    ],
+    "tools": [{"name": "look", "description": "Look it up", "input_schema": {"type": "object"},
+               "cache_control": {"type": "ephemeral"}}],
+    "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+    "stop_sequences": ["STOP"],
+    "metadata": {"user_id": "u-1"},
+    "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}, "effort": "low"},
+    "top_k": 4,
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "stream": True,
+}  # fmt: skip
+
+
+def test_a_rich_request_becomes_the_chat_body() -> None:
+    body = to_internal(json.loads(json.dumps(RICH)))
+    system, user, assistant, tool1, tool2, user2 = body["messages"]
+    assert system == {"role": "system", "content": [{"type": "text", "text": "Rules.",
+                                                     "cache_control": {"type": "ephemeral"}}]}  # fmt: skip
+    assert user["content"][1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+    assert user["content"][2]["image_url"]["url"] == "https://example.com/a.png"
+    assert assistant["content"] == "Checking." and [c["id"] for c in assistant["tool_calls"]] == ["t1", "t2"]
+    assert json.loads(assistant["tool_calls"][1]["function"]["arguments"]) == {"q": "b"}
+    assert tool1 == {"role": "tool", "tool_call_id": "t1", "content": "A"}
+    assert tool2["content"] == [{"type": "text", "text": "B", "cache_control": {"type": "ephemeral"}}]
+    assert user2 == {"role": "user", "content": [{"type": "text", "text": "Go on."}]}
+    assert body["tools"][0]["function"]["parameters"] == {"type": "object"} and "cache_control" in body["tools"][0]
+    assert body["tool_choice"] == "required" and body["parallel_tool_calls"] is False
+    assert body["stop"] == ["STOP"] and body["user"] == "u-1" and body["max_tokens"] == 300
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert body["output_config"] == {"effort": "low"} and body["top_k"] == 4 and body["thinking"]["budget_tokens"]
+    assert "system" not in body and "stop_sequences" not in body and "metadata" not in body
+
+
+def test_the_round_trip_to_an_anthropic_upstream_keeps_the_request() -> None:
+    """What the native provider sends is what the client sent (the model id aside)."""
+    sent = to_messages(to_internal(json.loads(json.dumps(RICH))), "m", 4096)
+    expected = json.loads(json.dumps(RICH))
+    expected["output_config"] = {"effort": "low", "format": RICH["output_config"]["format"]}
+    result = expected["messages"][2]["content"][1]  # its cache_control marks the end of its content block
+    result["content"][0]["cache_control"] = result.pop("cache_control")
+    assert sent == expected
+
+
+def test_thinking_in_history_is_dropped() -> None:
+    body = to_internal({"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"},
+                                          {"type": "text", "text": "hello"}]},
+    ]})  # fmt: skip
+    assert body["messages"][1] == {"role": "assistant", "content": "hello"}
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"max_tokens": None}, "max_tokens"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file"}}]}]},
+         "messages[0].content[0].source"),
+        ({"messages": [{"role": "assistant", "content": [{"type": "tool_result", "tool_use_id": "x"}]}]},
+         "messages[0].content[0].type"),
+        ({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x",
+                                                     "content": [{"type": "image"}]}]}]},
+         "messages[0].content[0].content[0]"),
+        ({"tool_choice": {"type": "sometimes"}}, "tool_choice"),
+        ({"output_config": {"format": {"type": "regex"}}}, "output_config.format"),
+        ({"system": [{"type": "image"}]}, "system[0]"),
+    ],
+)  # fmt: skip
+def test_malformed_requests_name_the_field(change: dict[str, Any], param: str) -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    with pytest.raises(InvalidRequest) as info:
+        to_internal(body)
+    assert info.value.param == param and info.value.status == 400
+
+
+def test_chat_only_fields_are_dropped_or_refused_for_an_anthropic_upstream() -> None:
+    chat = {"model": "x", "messages": [{"role": "developer", "content": "A"}, {"role": "system", "content": "B"},
+                                       {"role": "user", "content": "hi"}],
+            "seed": 1, "presence_penalty": 0.5, "logprobs": True, "store": True, "metadata": {"k": "v"},
+            "stream_options": {"include_usage": True}, "n": 1, "max_completion_tokens": 9, "user": "me"}  # fmt: skip
+    sent = to_messages(chat, "up", 100)
+    assert sent == {"model": "up", "system": "A\n\nB", "messages": [{"role": "user", "content": "hi"}],
+                    "max_tokens": 9, "metadata": {"user_id": "me"}}  # fmt: skip
+    with pytest.raises(InvalidRequest, match="n must be 1"):
+        to_messages({**chat, "n": 2}, "up", 100)
+    with pytest.raises(InvalidRequest) as info:
+        to_messages({**chat, "response_format": {"type": "json_object"}}, "up", 100)
+    assert info.value.code == "unsupported_parameter"
+
+
+def test_a_messages_answer_becomes_a_completion_and_back() -> None:
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up", "stop_reason": "tool_use",
+              "content": [{"type": "thinking", "thinking": "…"}, {"type": "text", "text": "Sure."},
+                          {"type": "tool_use", "id": "toolu_9", "name": "f", "input": {"a": [1, 2]}}],
+              "usage": {"input_tokens": 5, "output_tokens": 3, "cache_read_input_tokens": 7,
+                        "cache_creation_input_tokens": 1}}  # fmt: skip
+    completion = from_message(answer)
+    assert completion["choices"][0]["finish_reason"] == "tool_calls"
+    assert completion["choices"][0]["message"]["content"] == "Sure."
+    assert completion["usage"]["prompt_tokens"] == 13
+    assert completion["usage"]["prompt_tokens_details"] == {"cached_tokens": 7, "cache_write_tokens": 1}
+    tokens = read_usage(completion["usage"])
+    assert tokens is not None
+    back = message(completion, "r1", "m", tokens)
+    assert back["content"] == answer["content"][1:] and back["stop_reason"] == "tool_use"
+    assert back["usage"] == answer["usage"]  # Anthropic's counts survive the internal shape
+
+
+def parse(stream: bytes) -> list[dict[str, Any]]:
+    events = []
+    for frame in stream.decode().split("\n\n"):
+        if frame:
+            name, data = frame.split("\n")
+            payload = json.loads(data.removeprefix("data: "))
+            assert name == f"event: {payload['type']}"
+            events.append(payload)
+    return events
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def test_chunks_render_as_events_that_parse_back_to_the_same_chunks() -> None:
+    chunks = [chunk({"role": "assistant", "content": "Hel"}), chunk({"content": "lo"}),
+              chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                                     "function": {"name": "f", "arguments": '{"a"'}}]}),
+              chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
+              chunk({"tool_calls": [{"index": 1, "id": "c2", "function": {"name": "g", "arguments": "{}"}}]}),
+              chunk({}, "tool_calls"), {"choices": [], "usage": {"prompt_tokens": 3}}]  # fmt: skip
+    renderer = StreamRenderer("r1", "m")
+    raw = b"".join(renderer.chunk(c) for c in chunks) + renderer.end(Usage(3, 2, 0))
+    events = parse(raw)
+    assert [e["type"] for e in events] == [
+        "message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta",
+        "content_block_stop", "content_block_start", "content_block_delta", "content_block_delta",
+        "content_block_stop", "content_block_start", "content_block_delta", "content_block_stop",
+        "message_delta", "message_stop",
+    ]  # fmt: skip
+    assert [e["index"] for e in events if e["type"] == "content_block_start"] == [0, 1, 2]
+    back = ChunksFromEvents()
+    out = [c for e in events for c in back.feed(e)]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in out if c["choices"])
+    calls = [call for c in out if c["choices"] for call in c["choices"][0]["delta"].get("tool_calls") or ()]
+    assert text == "Hello"
+    assert [(c.get("id"), c["function"].get("arguments")) for c in calls] == [
+        ("c1", ""), (None, '{"a"'), (None, ": 1}"), ("c2", ""), (None, "{}")
+    ]  # fmt: skip
+    assert out[-2]["choices"][0]["finish_reason"] == "tool_calls" and back.finished
+    assert out[-1]["usage"]["prompt_tokens"] == 3 and out[-1]["usage"]["completion_tokens"] == 2
+
+
+def test_an_output_guard_stop_closes_the_block_then_errors() -> None:
+    renderer = StreamRenderer("r1", "m")
+    raw = renderer.chunk(chunk({"content": "calm words"})) + renderer.chunk(chunk({}, "content_filter"))
+    raw += renderer.error(ContentFiltered("the answer was stopped by the output guard (violence)"))
+    events = parse(raw)
+    assert [e["type"] for e in events][-3:] == ["content_block_delta", "content_block_stop", "error"]
+    assert events[-1]["error"]["type"] == "invalid_request_error" and events[-1]["error"]["code"] == "content_filter"
+
+
+def test_a_filtered_non_streamed_answer_is_a_refusal() -> None:
+    completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": None},
+                               "finish_reason": "content_filter"}]}  # fmt: skip
+    assert message(completion, "r", "m", Usage(1, 1, 0))["stop_reason"] == "refusal"
+    assert message(completion, "r", "m", Usage(1, 1, 0))["content"] == []
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (InvalidRequest("x", code="prompt_injection"), "invalid_request_error"),
+        (InvalidRequest("x", code="pii_blocked"), "invalid_request_error"),
+        (GatewayError("x", status=401, code="invalid_api_key"), "authentication_error"),
+        (GatewayError("x", status=403, code="model_not_allowed"), "permission_error"),
+        (GatewayError("x", status=404, code="model_not_found"), "not_found_error"),
+        (GatewayError("x", status=413, code="request_too_large"), "request_too_large"),
+        (GatewayError("x", status=429, code="budget_exceeded"), "rate_limit_error"),
+        (GatewayError("x", status=503, code="guard_unavailable"), "api_error"),
+        (UpstreamError(UpstreamKind.UNAVAILABLE, "x"), "overloaded_error"),
+        (UpstreamError(UpstreamKind.TIMEOUT, "x"), "timeout_error"),
+        (UpstreamError(UpstreamKind.SERVER_ERROR, "x"), "api_error"),
+        (UpstreamError(UpstreamKind.RATE_LIMITED, "x"), "rate_limit_error"),
+        (GatewayError("x"), "api_error"),
+    ],
+)
+def test_error_types(error: GatewayError, kind: str) -> None:
+    body = error_body(error, "r1")
+    assert body["type"] == "error" and body["error"]["type"] == kind and body["error"]["code"] == error.code
+
+
+def test_the_api_column_is_added_to_an_existing_requests_table(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # a table from before the column existed
+        conn.execute(text("ALTER TABLE requests DROP COLUMN api"))
+    engine.dispose()
+    engine = make_engine(db_url)  # start-up migrates
+    writer = RowWriter(engine, batch_size=10, flush_interval_s=0.01)
+    writer.start()
+    writer.put("requests", {"id": "r1", "created_at": datetime.now(UTC), "endpoint": "chat", "api": "messages",
+                            "route": "default", "status": "ok", "http_status": 200, "meta": {}})  # fmt: skip
+    writer.close()
+    with engine.connect() as conn:
+        assert conn.execute(text("select api from requests where id = 'r1'")).scalar() == "messages"
+    engine.dispose()
+
+
+def test_unknown_fields_follow_the_server_setting() -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "top_k": 3}
+    assert to_internal(dict(body))["top_k"] == 3
+    with pytest.raises(InvalidRequest) as info:
+        to_internal(dict(body), "reject")
+    assert info.value.code == "unknown_parameter" and info.value.param == "top_k"
+    for name, value in (("n", 3), ("user", "u"), ("response_format", {"type": "json_object"}), ("stop", "x")):
+        with pytest.raises(InvalidRequest) as info:  # would mean something to the pipeline: never passed
+            to_internal({**body, name: value})
+        assert info.value.code == "unknown_parameter" and info.value.param == name
