@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from llmgw.retrieval.plan import Plan
     from llmgw.routing.balance import Deployment
     from llmgw.routing.select import Decision
+    from llmgw.telemetry import RequestTrace
 
 _PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
 _COUNTER = itertools.count()
@@ -122,6 +123,7 @@ class RequestContext:
     #: the models tried next when this one fails (the plan's, consumed as the pipeline falls back)
     fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
     deployment: Deployment | None = None  # the deployment being called now
+    trace: RequestTrace | None = None  # this request's spans, when telemetry is enabled
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0
