@@ -56,8 +56,10 @@ class Gateway:
         self.metrics = Metrics()
         self.telemetry: Telemetry | None = None
         if config.telemetry.enabled:  # the SDK is imported only then: off costs nothing
-            from llmgw.telemetry import Telemetry
-
+            try:
+                from llmgw.telemetry import Telemetry
+            except ImportError as exc:
+                raise RuntimeError(f"telemetry.enabled needs the otel extra: pip install 'llmgw[otel]': {exc}") from exc
             self.telemetry = Telemetry(config.telemetry, config.providers)
         self.providers: dict[str, ProviderBase] = {
             name: build_provider(name, cfg) for name, cfg in config.providers.items()
