@@ -133,7 +133,7 @@ class RequestTrace:
         """Await one stage's ``request``/``response`` inside its span."""
         if not self.recording:
             return await step
-        span = self.telemetry.tracer.start_span(name, context=self.parent, attributes={"llmgw.stage": name})
+        span = self.telemetry.tracer.start_span(name, context=self.parent)  # the name is the stage
         try:
             return await step
         except BaseException as exc:
@@ -146,7 +146,7 @@ class RequestTrace:
         if not self.recording:
             step(ctx)
             return
-        span = self.telemetry.tracer.start_span(name, context=self.parent, attributes={"llmgw.stage": name})
+        span = self.telemetry.tracer.start_span(name, context=self.parent)  # the name is the stage
         try:
             step(ctx)
         except BaseException as exc:
