@@ -158,6 +158,8 @@ class RequestTrace:
     # --- upstream attempts -----------------------------------------------------------------------
 
     def attempt_started(self, ctx: RequestContext, upstream_model: str) -> None:
+        if not self.recording:  # unsampled: the upstream gets the root's context, no span to make
+            return
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": upstream_model,

@@ -256,3 +256,21 @@ def test_disabled_imports_no_opentelemetry() -> None:
         [sys.executable, "-c", code], cwd=ROOT_DIR, capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "", out.stdout
+
+
+def test_sample_ratio_zero_records_nothing_but_still_propagates(make_gateway: Any, upstream: FakeUpstream) -> None:
+    traced = Traced(make_gateway(telemetry={"enabled": True, "endpoint": "http://127.0.0.1:9", "sample_ratio": 0.0}))
+    traced.gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    traced.gw.flush()
+    assert traced.gw.gateway.telemetry is not None
+    traced.gw.gateway.telemetry.tracer_provider.force_flush()
+    assert list(traced.spans.get_finished_spans()) == []
+    _, tid, _, flags = upstream.headers[-1]["traceparent"].split("-")
+    assert int(tid, 16) != 0 and not int(flags, 16) & 1  # a trace id, not sampled
+    # a caller's sampled trace is recorded whatever the ratio (parent-based sampling)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced.gw.client(default_headers={"traceparent": parent}).chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    names = by_name(traced.finished())
+    assert {"chat test-model", "chat fake-1", "authenticate"} <= set(names)
