@@ -452,6 +452,19 @@ class StaticKeyConfig(Strict):
     tools: list[str] = Field(["*"], description="tool names its requests may offer (shell-style patterns)")
 
 
+class TelemetryConfig(Strict):
+    """OpenTelemetry tracing and GenAI metrics; off by default, and nothing of the SDK is imported then."""
+
+    enabled: bool = False
+    endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL (+ /v1/traces, /v1/metrics); null: OTEL_* env, else localhost:4318"
+    )
+    service_name: str = "llmgw"
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of new traces kept")
+    headers: dict[str, str] = Field({}, description="sent with every export, e.g. an authorization header")
+    metrics_interval_s: float = Field(30.0, gt=0, description="how often metrics are exported")
+
+
 class Config(Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
@@ -467,6 +480,7 @@ class Config(Strict):
     cache: CacheConfig = CacheConfig()
     routing: RoutingConfig = RoutingConfig()
     limits: LimitsConfig = LimitsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

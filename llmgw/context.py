@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from llmgw.retrieval.plan import Plan
     from llmgw.routing.balance import Deployment
     from llmgw.routing.select import Decision
+    from llmgw.telemetry import RequestTrace
 
 _PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
 _COUNTER = itertools.count()
@@ -128,6 +129,7 @@ class RequestContext:
     #: the models tried next when this one fails (the plan's, consumed as the pipeline falls back)
     fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
     deployment: Deployment | None = None  # the deployment being called now
+    trace: RequestTrace | None = None  # this request's spans, when telemetry is enabled
 
     def usage(self) -> Usage:
         """The request's token counts, as priced (``llmgw.usage``)."""

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw import warmup
 from llmgw.cache.opensearch_tier import semantic_tier
@@ -33,6 +33,9 @@ from llmgw.storage.db import make_engine
 from llmgw.storage.writer import RowWriter
 from llmgw.templates.store import PromptStore
 
+if TYPE_CHECKING:
+    from llmgw.telemetry import Telemetry
+
 log = logging.getLogger("llmgw")
 
 
@@ -51,6 +54,13 @@ class Gateway:
         self.keys = KeyStore(self.engine, config.keys, negative_ttl_s=config.auth.key_refresh_s)
         self.auth_failures = AuthFailures(config.auth.max_failed_auth_per_minute)
         self.metrics = Metrics()
+        self.telemetry: Telemetry | None = None
+        if config.telemetry.enabled:  # the SDK is imported only then: off costs nothing
+            try:
+                from llmgw.telemetry import Telemetry
+            except ImportError as exc:
+                raise RuntimeError(f"telemetry.enabled needs the otel extra: pip install 'llmgw[otel]': {exc}") from exc
+            self.telemetry = Telemetry(config.telemetry, config.providers)
         self.providers: dict[str, ProviderBase] = {
             name: build_provider(name, cfg) for name, cfg in config.providers.items()
         }
@@ -138,6 +148,8 @@ class Gateway:
             except Exception:
                 log.exception("closing provider %s failed", provider.name)
         self.guards.close()
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.shutdown)  # flushes what is buffered: may wait on the network
         if self.cache is not None:
             await self.cache.close()
         await asyncio.to_thread(self.retrieval.close)

@@ -118,14 +118,16 @@ class Pipeline:
         non-streamed completion is the caller's to render.
         """
         route: RoutePipeline | None = None
+        telemetry = self.gateway.telemetry
+        trace = ctx.trace = telemetry.begin(ctx) if telemetry is not None else None
         try:
             for stage in self.front:
-                await stage.request(ctx)
+                await (stage.request(ctx) if trace is None else trace.stage(stage.name, stage.request(ctx)))
             route = self.routes[ctx.route_name]
 
             early: dict[str, Any] | None = None
             for stage in route.request_stages:
-                early = await stage.request(ctx)
+                early = await (stage.request(ctx) if trace is None else trace.stage(stage.name, stage.request(ctx)))
                 if early is not None:
                     break
 
@@ -138,7 +140,8 @@ class Pipeline:
 
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
-                completion = await stage.response(ctx, completion)
+                step = stage.response(ctx, completion)
+                completion = await (step if trace is None else trace.stage(stage.name, step))
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
             if isinstance(exc, GatewayError):
@@ -152,6 +155,8 @@ class Pipeline:
                 self.finish(ctx, (route or self.unrouted).done_stages)
             else:
                 self.gateway.metrics.observe(ctx)
+                if trace is not None:
+                    trace.end(ctx)
             if error is exc:
                 raise
             raise error from exc
@@ -190,7 +195,10 @@ class Pipeline:
         deployment = ctx.deployment
         upstream_id = deployment.upstream_id if deployment is not None else ctx.model.upstream_id
         ctx.body["model"] = upstream_id
-        return UpstreamCall(ctx.body, upstream_id, ctx.deadline, ctx.request_id)
+        call = UpstreamCall(ctx.body, upstream_id, ctx.deadline, ctx.request_id)
+        if ctx.trace is not None:  # W3C trace context: the upstream's spans join this request's trace
+            call.extra_headers["traceparent"] = ctx.trace.traceparent()
+        return call
 
     def fall_back(self, ctx: RequestContext, exc: GatewayError) -> bool:
         """Switch to the next model in line after a failure worth another model; False when there is none.
@@ -223,9 +231,13 @@ class Pipeline:
                 ctx.deployment = deployment
                 ctx.provider_name = deployment.provider
                 started = time.perf_counter()
+                if ctx.trace is not None:  # a span per attempt: each deployment, each fallback model
+                    ctx.trace.attempt_started(ctx, deployment.upstream_id)
                 try:
                     result = await attempt(ctx)
                 except GatewayError as exc:
+                    if ctx.trace is not None:
+                        ctx.trace.attempt_failed(exc, ctx.attempts - 1)
                     trips = isinstance(exc, UpstreamError) and exc.kind.trips_breaker
                     if trips:
                         balancer.failed(deployment)
@@ -235,6 +247,8 @@ class Pipeline:
                         continue
                     break
                 balancer.succeeded(deployment, (time.perf_counter() - started) * 1000.0)
+                if ctx.trace is not None:
+                    ctx.trace.attempt_succeeded(ctx)
                 return result
             if not self.fall_back(ctx, failure):
                 raise failure
@@ -383,11 +397,17 @@ class Pipeline:
         ctx.error_message = exc.message
 
     def finish(self, ctx: RequestContext, done_stages: list[Stage]) -> None:
+        trace = ctx.trace
         for stage in done_stages:
             try:
-                stage.done(ctx)
+                if trace is None:
+                    stage.done(ctx)
+                else:
+                    trace.done_stage(stage.name, stage.done, ctx)
             except Exception:
                 log.exception("stage %s failed in done() for %s", stage.name, ctx.request_id)
+        if trace is not None:
+            trace.end(ctx)
 
 
 def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> GatewayError:

@@ -35,7 +35,7 @@ stamp=.venv/.llmgw-installed
 want=$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing llmgw and its dependencies"
-  step "llmgw" "$LOGS/llmgw.log" $PIP install -c scripts/constraints.txt -e ".[test]"
+  step "llmgw" "$LOGS/llmgw.log" $PIP install -c scripts/constraints.txt -e ".[test,otel]"
   echo "$want" > "$stamp"
 fi
 
