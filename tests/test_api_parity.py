@@ -106,7 +106,39 @@ class Messages:
         return exc.body["error"]["code"]  # type: ignore[attr-defined,no-any-return]
 
 
-API = [Chat(), Messages()]
+class Responses:
+    name = "responses"
+    refused = openai.BadRequestError
+
+    def ask(self, gw: RunningGateway, content: str, stream: bool = False, tools: bool = False) -> Reply:
+        kwargs: dict[str, Any] = {"model": "test-model", "max_output_tokens": 40, "input": content}
+        if tools:
+            kwargs["tools"] = [{"type": "function", "name": "save", "parameters": {"type": "object"}}]
+        client = gw.client()
+        if not stream:
+            raw = client.responses.with_raw_response.create(**kwargs)
+            response = raw.parse()
+            calls = [json.loads(item.arguments) for item in response.output if item.type == "function_call"]
+            filtered = response.status == "incomplete" and response.incomplete_details.reason == "content_filter"
+            return Reply(response.output_text, calls, filtered=filtered, headers=dict(raw.headers))
+        raw = client.responses.with_raw_response.create(stream=True, **kwargs)
+        text, arguments, stopped = [], [], False
+        for event in raw.parse():
+            if event.type == "response.output_text.delta":
+                text.append(event.delta)
+            elif event.type == "response.function_call_arguments.delta":
+                arguments.append(event.delta)
+            elif event.type == "error":
+                stopped = True
+        calls = [json.loads("".join(arguments))] if arguments else []
+        return Reply("".join(text), calls, stopped=stopped, headers=dict(raw.headers))
+
+    @staticmethod
+    def error_code(exc: Exception) -> str:
+        return exc.body["code"]  # type: ignore[attr-defined,no-any-return]
+
+
+API = [Chat(), Messages(), Responses()]
 by_name = pytest.mark.parametrize("api", API, ids=lambda a: a.name)
 
 
