@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmgw.config import ModelConfig, RouteConfig
 from llmgw.keys import KeyInfo
@@ -15,16 +16,28 @@ from llmgw.usage import Usage
 
 if TYPE_CHECKING:
     from llmgw.cache.service import RequestCache
+    from llmgw.errors import GatewayError
     from llmgw.guards.pii import Masker
     from llmgw.guards.policy import Policy
     from llmgw.limits.reservation import Reservation
     from llmgw.retrieval.plan import Plan
     from llmgw.routing.balance import Deployment
     from llmgw.routing.select import Decision
-    from llmgw.telemetry import RequestTrace
 
 _PROCESS = os.urandom(4).hex()  # random per process: ids from several replicas never collide
 _COUNTER = itertools.count()
+
+
+class Trace(Protocol):
+    """What the pipeline asks of a request's trace (``llmgw.telemetry.RequestTrace`` is the one
+    there is); named here so the context does not import telemetry, which reads the context."""
+
+    def traceparent(self) -> str: ...
+    def attempt_started(self, ctx: RequestContext, upstream_model: str) -> None: ...
+    def attempt_failed(self, exc: GatewayError, retries: int) -> None: ...
+    def attempt_succeeded(self, ctx: RequestContext) -> None: ...
+    def done_stage(self, name: str, step: Callable[[RequestContext], None], ctx: RequestContext) -> None: ...
+    def end(self, ctx: RequestContext) -> None: ...
 
 
 def new_request_id() -> str:
@@ -129,7 +142,7 @@ class RequestContext:
     #: the models tried next when this one fails (the plan's, consumed as the pipeline falls back)
     fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
     deployment: Deployment | None = None  # the deployment being called now
-    trace: RequestTrace | None = None  # this request's spans, when telemetry is enabled
+    trace: Trace | None = None  # this request's spans, when telemetry is enabled
 
     def usage(self) -> Usage:
         """The request's token counts, as priced (``llmgw.usage``)."""
