@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import signal
 import pstats
 import sys
 import tempfile
@@ -22,6 +24,27 @@ from pathlib import Path
 import yaml
 
 from bench import procs
+
+#: Runs ``llmgw`` with cProfile enabled from SIGUSR1 (after start-up and warm-up, so imports stay
+#: out) on the event loop's thread, and writes the stats on SIGTERM. uvicorn restores the handler it
+#: found and re-raises the signal after its graceful shutdown, so this handler runs last.
+_WRAPPER = """
+import cProfile, signal, sys
+prof_path = sys.argv[1]
+sys.argv = ["llmgw", *sys.argv[2:]]
+profiler = cProfile.Profile()
+def dump(signum=None, frame=None):
+    profiler.disable()
+    profiler.dump_stats(prof_path)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, dump)
+signal.signal(signal.SIGUSR1, lambda signum, frame: profiler.enable())
+from llmgw.cli import main
+try:
+    main()
+finally:
+    dump()
+"""
 
 
 def top(stats: pstats.Stats, key: str, n: int) -> list[tuple[str, float, float, int]]:
@@ -52,19 +75,24 @@ def main(argv: list[str] | None = None) -> int:
         port = procs.free_port()
         config = logdir / "llmgw.yaml"
         config.write_text(yaml.safe_dump(procs.gateway_config(upstream.url, logdir / "llmgw.db", port)))
-        llmgw = Path(sys.executable).with_name("llmgw")
-        gw_argv = [sys.executable, "-m", "cProfile", "-o", str(prof), str(llmgw), "serve", "--config", str(config),
+        gw_argv = [sys.executable, "-c", _WRAPPER, str(prof), "serve", "--config", str(config),
                    "--port", str(port), "--log-level", "warning"]  # fmt: skip
         gateway = procs.spawn("llmgw", gw_argv, port, logdir)
         procs.wait_http(gateway, "/readyz", 90)
-        load_args = ["--seq-n", str(args.requests), "--seq-block", str(args.requests), "--warmup", "50"]
+        warm = ["--seq-n", "200", "--seq-block", "200", "--warmup", "0"]
+        procs.run_load([gateway], {}, "seq", warm, logdir / "warm.json", 120)
+        os.kill(gateway.pid, signal.SIGUSR1)
+        load_args = ["--seq-n", str(args.requests), "--seq-block", str(args.requests), "--warmup", "0"]
         procs.run_load([gateway], {}, "seq", load_args, logdir / "load.json", 60 + args.requests * 0.1)
     finally:
         if gateway is not None:
             gateway.stop(60)
         upstream.stop()
     stats = pstats.Stats(str(prof), stream=io.StringIO())
-    print(f"profile: {prof}, {args.requests} sequential non-streamed requests, total {stats.total_tt:.2f} s")  # type: ignore[attr-defined]
+    idle = max((tt for (_f, _l, func), (_c, _n, tt, _ct, _cl) in stats.stats.items()  # type: ignore[attr-defined]
+                if func in ("run", "run_forever", "select")), default=0.0)  # fmt: skip
+    print(f"profile: {prof}, {args.requests} sequential non-streamed requests, "
+          f"total {stats.total_tt:.2f} s, of which idle in the event loop {idle:.2f} s")  # type: ignore[attr-defined]  # fmt: skip
     for key in ("cumulative", "tottime"):
         print(f"\n| by {key} | share | s | calls |\n|---|---|---|---|")
         for name, frac, secs, calls in top(stats, key, args.top):

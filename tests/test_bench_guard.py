@@ -31,7 +31,7 @@ def test_share_missing_or_zero_direct_is_nan() -> None:
 
 @pytest.mark.parametrize(
     ("run_share", "ok"),
-    [(0.20, True), (0.16, True), (0.15, True), (0.1499, False), (0.10, False), (0.30, True)],
+    [(0.20, True), (0.16, True), (0.1501, True), (0.1499, False), (0.10, False), (0.30, True)],
 )
 def test_compare_fails_only_below_the_floor(run_share: float, ok: bool) -> None:
     verdict = guard.compare(run_share, 0.20, tolerance=0.25)
