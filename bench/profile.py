@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import pstats
+import signal
 import sys
 import tempfile
 from pathlib import Path

@@ -72,10 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=50, help="content chunks per streamed answer")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM baseline")
     parser.add_argument("--out", type=Path, help="result JSON (default bench/results/<date>.json)")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when llmgw's share of the direct rate is below the baseline's floor")
-    parser.add_argument("--tolerance", type=float, default=guard.DEFAULT_TOLERANCE,
-                        help="relative drop below the baseline share that --check accepts (default 0.25)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when llmgw's share of the direct rate is below the baseline's floor",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=guard.DEFAULT_TOLERANCE,
+        help="relative drop below the baseline share that --check accepts (default 0.25)",
+    )
     parser.add_argument("--baseline", type=Path, default=guard.BASELINE, help="baseline JSON (bench/baseline.json)")
     args = parser.parse_args(argv)
     seq_n = args.seq_n or (200 if args.quick else 2000)

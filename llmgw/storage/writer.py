@@ -216,6 +216,8 @@ class _Lane:
         batch = [first]
         if _urgent(first):
             return batch
+        with self.lock:  # the first row waits out the window here: still counted as pending
+            self.inflight = [first]
         size = self.writer.batch_size
         if self.queue.qsize() < size - 1:
             self.wake.wait(self.writer.flush_interval_s)
