@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import procs
+from bench import guard, procs
 from bench.report import derive, markdown
 
 RESULTS = procs.BENCH / "results"
@@ -72,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=50, help="content chunks per streamed answer")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM baseline")
     parser.add_argument("--out", type=Path, help="result JSON (default bench/results/<date>.json)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when llmgw's share of the direct rate is below the baseline's floor",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=guard.DEFAULT_TOLERANCE,
+        help="relative drop below the baseline share that --check accepts (default 0.25)",
+    )
+    parser.add_argument("--baseline", type=Path, default=guard.BASELINE, help="baseline JSON (bench/baseline.json)")
     args = parser.parse_args(argv)
     seq_n = args.seq_n or (200 if args.quick else 2000)
     duration = args.duration or (3.0 if args.quick else 15.0)
@@ -128,7 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
     print(f"bench: wrote {out}", file=sys.stderr)
-    return 0
+    if not args.baseline.exists():
+        print(f"throughput guard: no baseline at {args.baseline}", file=sys.stderr)
+        return 1 if args.check else 0
+    baseline = guard.load_baseline(args.baseline)
+    verdict = guard.compare(guard.share(report["results"]), float(baseline["share"]), args.tolerance)
+    report["guard"] = {**verdict.__dict__, "baseline_date": baseline.get("date")}
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(verdict.line())
+    return 0 if verdict.ok or not args.check else 1
 
 
 if __name__ == "__main__":

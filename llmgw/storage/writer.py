@@ -194,6 +194,7 @@ class _Lane:
         self.thread = threading.Thread(target=self._run, name=f"llmgw-writer-{kind}", daemon=True)
         self.lock = threading.Lock()  # the in-flight batch and this lane's dead-letter appends
         self.gate = threading.Lock()  # ``abandoned`` against ``put`` (never held during I/O)
+        self.wake = threading.Event()  # ends ``_collect``'s wait: a full batch, a stop or a flush
         self.inflight: list[dict[str, Any]] = []
         self.away = False  # the last write found the database away: one try per batch until one succeeds
         self.away_at_stop = False  # a write failed during shutdown: keep the rest on disk without trying
@@ -207,15 +208,24 @@ class _Lane:
 
         Waiting is what makes batches: requests arriving one at a time would otherwise cost a
         commit each, and a commit's CPU shows up in every request's latency on a small machine.
-        A stop or flush marker ends the wait at once.
+        The thread sleeps on ``wake`` for the whole window and then drains the queue, rather than
+        waking for each row: a wake-up per request is a thread switch and a GIL hand-off that the
+        event loop pays in its next socket write. ``put`` sets ``wake`` when a full batch is queued,
+        and a stop or flush marker sets it, which ends the wait at once.
         """
         batch = [first]
-        deadline = time.monotonic() + self.writer.flush_interval_s
-        while len(batch) < self.writer.batch_size and not _urgent(batch[-1]):
-            remaining = deadline - time.monotonic()
+        if _urgent(first):
+            return batch
+        with self.lock:  # the first row waits out the window here: still counted as pending
+            self.inflight = [first]
+        size = self.writer.batch_size
+        if self.queue.qsize() < size - 1:
+            self.wake.wait(self.writer.flush_interval_s)
+        while len(batch) < size and not _urgent(batch[-1]):
             try:
-                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
+                batch.append(self.queue.get_nowait())
             except queue.Empty:
+                self.wake.clear()  # only once drained: a marker left behind a full batch must still wake us
                 break
         return batch
 
@@ -393,6 +403,8 @@ class RowWriter:
         with lane.gate:
             if not lane.abandoned:
                 lane.queue.put(row)
+                if lane.queue.qsize() >= self.batch_size:
+                    lane.wake.set()
                 return
         self.keep(kind, [row], "queued after shutdown")  # nothing reads the queue any more
 
@@ -462,6 +474,7 @@ class RowWriter:
         self.stopping.set()
         for lane in self._lanes.values():
             lane.queue.put(_STOP)
+            lane.wake.set()
         deadline = time.monotonic() + timeout
         for lane in self._lanes.values():
             lane.thread.join(max(0.0, deadline - time.monotonic()))
@@ -478,6 +491,7 @@ class RowWriter:
         for lane in list(self._lanes.values()):
             done = threading.Event()
             lane.queue.put((_FLUSH, done))
+            lane.wake.set()
             events.append(done)
         deadline = time.monotonic() + timeout
         for done in events:
