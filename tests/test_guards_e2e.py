@@ -26,6 +26,8 @@ HARM = (
     "Then more words follow here so that the stream would keep going for a while longer if nobody stopped it ."
 )
 POLICY = """
+# generous: these tests check verdicts, and a loaded CI machine can take seconds per guard call
+timeout_s: 30
 pii:
   default: {{action: allow}}
   entities:

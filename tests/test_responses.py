@@ -188,7 +188,7 @@ def test_authentication_comes_before_the_body(gw: RunningGateway) -> None:
 
 
 BAD_BODIES: list[tuple[dict[str, Any], str | None]] = [
-    ({"input": "hi"}, None),  # no model
+    ({"input": "hi"}, "model"),  # no model
     ({"model": "test-model", "input": 5}, "input"),
     ({"model": "test-model", "input": [5]}, "input[0]"),
     ({"model": "test-model", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
