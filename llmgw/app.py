@@ -19,9 +19,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from llmgw import warmup
 from llmgw.anthropic.render import error_body as anthropic_error
 from llmgw.api import admin, embeddings, feedback, messages, models, responses
-from llmgw.api.common import JSON, client_of, gateway_of, json_response
+from llmgw.api.common import JSON, client_of, gateway_of, json_response, pipeline_of
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
@@ -29,6 +30,7 @@ from llmgw.cache import api as cache_api
 from llmgw.config import Config
 from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
+from llmgw.pipeline import Pipeline
 from llmgw.schemas import decode_body
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
@@ -45,7 +47,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     request.state.request_id = ctx.request_id
     request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, gateway.config.server.max_body_bytes, gateway.config.server.max_json_depth)
-    result = await gateway.pipeline.chat(ctx)
+    result = await pipeline_of(request).chat(ctx)
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
     if isinstance(result, dict):
         return json_response(result, headers)
@@ -121,7 +123,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         if not gw.started:
-            await gw.start()
+            await gw.start(warmup.loaders(gw))
         log.info("%s", admin.admin_access_hint(gw.config))
 
     async def on_shutdown(app: Litestar) -> None:
@@ -153,4 +155,5 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         debug=False,
     )
     app.state.gateway = gw
+    app.state.pipeline = Pipeline(gw)
     return app

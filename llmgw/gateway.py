@@ -1,4 +1,5 @@
-"""The gateway's long-lived parts: providers, keys, storage, metrics and the pipeline.
+"""The gateway's long-lived parts: providers, keys, storage, metrics, guards, cache and retrieval (the
+pipeline that runs requests through them is built beside it, by the app).
 
 ``start()`` and ``stop()`` bracket the server's life: providers open their pools (or start
 their processes), the storage writer starts; on stop the writer drains every queued row.
@@ -10,10 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from llmgw import warmup
 from llmgw.cache.opensearch_tier import semantic_tier
 from llmgw.cache.service import ResponseCache
 from llmgw.config import Config
@@ -24,7 +24,6 @@ from llmgw.limits.auth_failures import AuthFailures
 from llmgw.limits.counters import Counters, counters_for
 from llmgw.metrics import Metrics
 from llmgw.options import GatewayOptions
-from llmgw.pipeline import Pipeline
 from llmgw.providers import build_provider
 from llmgw.providers.base import ProviderBase
 from llmgw.retrieval.service import Retrieval
@@ -76,7 +75,6 @@ class Gateway:
         self.counters: Counters | None = None
         if config.limits.enabled:
             self.counters = counters_for(config.limits)
-        self.pipeline = Pipeline(self)
         self._refresh_task: asyncio.Task[None] | None = None
         self._prompts_task: asyncio.Task[None] | None = None
         self._retrieval_task: asyncio.Task[None] | None = None
@@ -86,7 +84,9 @@ class Gateway:
         self.load_failed: list[str] = []
         self.started = False
 
-    async def start(self) -> None:
+    async def start(self, loaders: Iterable[tuple[str, Callable[[], object]]] = ()) -> None:
+        """``loaders``: the models to load before taking requests (``llmgw.warmup.loaders``, passed in by
+        the app, so the gateway does not import the modules that read it)."""
         self.writer.start()
         await asyncio.to_thread(self.keys.refresh)
         started: list[ProviderBase] = []
@@ -118,14 +118,14 @@ class Gateway:
             self._metrics_task = asyncio.create_task(
                 self._every(1.0, lambda: pending.set(self.writer.pending()), "metrics")
             )
-        await self.load_models()
+        await self.load_models(loaders)
         self.started = True
 
-    async def load_models(self) -> None:
+    async def load_models(self, loaders: Iterable[tuple[str, Callable[[], object]]]) -> None:
         """Every model a request would otherwise load on its way (``llmgw.warmup``), before the
         server takes requests. A failure is logged and makes ``/readyz`` say so; requests then
         load (or fail) on first use."""
-        for name, load in warmup.loaders(self):
+        for name, load in loaders:
             try:
                 await asyncio.to_thread(load)
             except Exception:

@@ -46,6 +46,7 @@ class RunningGateway:
         self.gateway = Gateway(config)
         self.port = free_port()
         app = create_app(config, self.gateway)
+        self.pipeline = app.state.pipeline
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio")
         )

@@ -267,7 +267,7 @@ def test_a_bug_is_a_500_that_still_leaves_a_row(gw: RunningGateway, monkeypatch:
     def broken(*_: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(gw.gateway.pipeline, "set_response_headers", broken)
+    monkeypatch.setattr(gw.pipeline, "set_response_headers", broken)
     with pytest.raises(openai.InternalServerError) as info:
         gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
     assert info.value.body["code"] == "internal_error" and "a bug" not in info.value.message

@@ -121,7 +121,7 @@ def test_a_messages_stream_is_logged_before_its_last_event(gw: RunningGateway, f
 
     async def read() -> list[tuple[bytes, int]]:
         events = MessagesEvents("r1", lambda: Usage(3, 1, 0))
-        return [(event, len(finished)) async for event in gw.gateway.pipeline.sse(ctx, chunks(), route, events)]
+        return [(event, len(finished)) async for event in gw.pipeline.sse(ctx, chunks(), route, events)]
 
     seen = asyncio.run(read())
     assert [n for _, n in seen] == [0, 1], "done() runs once, after the content and before the last event"

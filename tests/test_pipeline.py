@@ -59,7 +59,7 @@ def test_a_stage_can_answer_early_streamed_and_not(
 
 
 def test_pass_through_stages_are_not_in_the_chain(gw: RunningGateway) -> None:
-    route = gw.gateway.pipeline.routes["default"]
+    route = gw.pipeline.routes["default"]
     # the tool allow-list is always on: a key's list is read per request
     names = ["tool_allow_list", "plan", "select_model", "audit_log"]
     assert route.names == names, "stages whose features are off are left out"
@@ -72,8 +72,8 @@ def test_route_toggles_turn_stages_off(make_gateway) -> None:  # type: ignore[no
         cache={"enabled": True},
         routes={"default": {"default_model": "test-model"}, "nocache": {"stages": {"cache": False}}},
     )
-    assert "cache_lookup" in gw.gateway.pipeline.routes["default"].names
-    assert "cache_lookup" not in gw.gateway.pipeline.routes["nocache"].names
+    assert "cache_lookup" in gw.pipeline.routes["default"].names
+    assert "cache_lookup" not in gw.pipeline.routes["nocache"].names
 
 
 def test_azure_style_upstream(make_gateway, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +124,7 @@ def test_a_stream_is_logged_before_its_last_event(gw: RunningGateway, fails: boo
     async def read() -> list[tuple[bytes, int]]:
         seen = []
         events = ResponsesEvents({"model": "m"}, "r1") if api == "responses" else None
-        async for event in gw.gateway.pipeline.sse(ctx, chunks(), route, events):
+        async for event in gw.pipeline.sse(ctx, chunks(), route, events):
             seen.append((event, len(finished)))  # how many times done() had run when this event left
         return seen
 

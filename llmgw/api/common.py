@@ -9,6 +9,7 @@ from litestar import Request, Response
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
+    from llmgw.pipeline import Pipeline
 
 _encode = msgspec.json.Encoder().encode
 JSON = "application/json"
@@ -17,6 +18,10 @@ T = TypeVar("T")
 
 def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
     return request.app.state.gateway
+
+
+def pipeline_of(request: Request[Any, Any, Any]) -> Pipeline:
+    return request.app.state.pipeline
 
 
 def client_of(request: Request[Any, Any, Any]) -> str | None:

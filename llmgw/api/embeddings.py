@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from llmgw.api.common import client_of, gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response, pipeline_of
 
 
 @post("/v1/embeddings", status_code=200)
@@ -19,5 +19,5 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     ctx = gateway.new_context("embeddings", {}, dict(request.headers), client_of(request))
     ctx.api = "embeddings"
     request.state.request_id = ctx.request_id
-    result = await gateway.pipeline.embeddings(ctx, request.body)
+    result = await pipeline_of(request).embeddings(ctx, request.body)
     return json_response(result, {"x-llmgw-request-id": ctx.request_id, "x-llmgw-model": ctx.model_name or ""})

@@ -15,7 +15,7 @@ from litestar import Request, Response, post
 from litestar.response import Stream
 
 from llmgw.anthropic.render import MessagesEvents, message
-from llmgw.api.common import client_of, gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response, pipeline_of
 from llmgw.schemas import decode_body
 
 
@@ -30,7 +30,7 @@ async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
     request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, server.max_body_bytes, server.max_json_depth)
 
-    result = await gateway.pipeline.chat(ctx, MessagesEvents(ctx.request_id, ctx.usage))
+    result = await pipeline_of(request).chat(ctx, MessagesEvents(ctx.request_id, ctx.usage))
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
     if isinstance(result, dict):
         return json_response(message(result, ctx.request_id, ctx.model_name, ctx.usage()), headers)

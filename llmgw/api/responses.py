@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.response import Stream
 
-from llmgw.api.common import client_of, gateway_of, json_response
+from llmgw.api.common import client_of, gateway_of, json_response, pipeline_of
 from llmgw.responses_api.response import to_response
 from llmgw.responses_api.stream import ResponsesEvents
 from llmgw.schemas import decode_body
@@ -29,7 +29,7 @@ async def create_response(request: Request[Any, Any, Any]) -> Response[Any]:
     request.state.response_headers = ctx.response_headers
     body = decode_body(raw, server.max_body_bytes, server.max_json_depth)
     ctx.body = dict(body)  # the translate stage replaces it; ``body`` stays what the client sent
-    result = await gateway.pipeline.chat(ctx, ResponsesEvents(body, ctx.request_id))
+    result = await pipeline_of(request).chat(ctx, ResponsesEvents(body, ctx.request_id))
     headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
     if isinstance(result, dict):
         return json_response(to_response(result, body, ctx.request_id), headers)
