@@ -13,7 +13,6 @@ OpenAI's do, and its 529 "overloaded" is a server error retried like a 502.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,36 +51,13 @@ class AnthropicProvider(OpenAICompatProvider):
     def url(self, path: str, upstream_model: str) -> str:
         return self.base_url + path
 
-    def _messages_body(self, call: UpstreamCall) -> bytes:
-        return _encode(to_messages(call.body, call.upstream_model, self.config.default_max_tokens))
+    def _request(self, call: UpstreamCall) -> tuple[str, bytes]:
+        return PATH, _encode(to_messages(call.body, call.upstream_model, self.config.default_max_tokens))
 
-    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        content = self._messages_body(call)
+    def _completion_of(self, decoded: Any) -> dict[str, Any]:
+        return from_message(decoded)
 
-        async def attempt() -> dict[str, Any]:
-            response = await self._post(call, PATH, content)
-            try:
-                async with asyncio.timeout(max(0.001, call.remaining())):
-                    body = await response.read()
-            except TRANSPORT_ERRORS as exc:
-                raise classify_transport(exc) from exc
-            finally:
-                response.release()
-            try:
-                decoded = _decode(body)
-            except msgspec.DecodeError as exc:
-                raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
-            return shape.completion(from_message(decoded))
-
-        return await self._retrying(call, attempt)
-
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        content = self._messages_body(call)
-
-        async def attempt() -> aiohttp.ClientResponse:
-            return await self._post(call, PATH, content)
-
-        response = await self._retrying(call, attempt)
+    def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         return _iterate_events(response)
 
     async def embeddings(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:

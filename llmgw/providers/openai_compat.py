@@ -169,10 +169,21 @@ class OpenAICompatProvider(ProviderBase):
         """Whether the upstream is called on its Responses API (``responses: native``)."""
         return self.config.responses == "native"
 
+    # --- what a subclass speaking another wire format replaces (the anthropic provider) ---------
+
     def _request(self, call: UpstreamCall) -> tuple[str, bytes]:
+        """The path and body of the upstream request for this chat call."""
         if self.native_responses:
             return "/responses", _encode(responses.responses_body(call.body))
         return "/chat/completions", _encode(call.body)
+
+    def _completion_of(self, decoded: Any) -> dict[str, Any]:
+        """The upstream's decoded answer as a chat completion."""
+        return responses.completion_of(decoded) if self.native_responses else decoded
+
+    def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+        """The upstream's event stream as chat chunks."""
+        return _iterate_responses_stream(response) if self.native_responses else _iterate_stream(response)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         path, content = self._request(call)
@@ -190,9 +201,7 @@ class OpenAICompatProvider(ProviderBase):
                 decoded = _decode(body)
             except msgspec.DecodeError as exc:
                 raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
-            if self.native_responses:
-                decoded = responses.completion_of(decoded)
-            return shape.completion(decoded)
+            return shape.completion(self._completion_of(decoded))
 
         return await self._retrying(call, attempt)
 
@@ -203,9 +212,7 @@ class OpenAICompatProvider(ProviderBase):
             return await self._post(call, path, content)
 
         response = await self._retrying(call, attempt)
-        if self.native_responses:
-            return _iterate_responses_stream(response)
-        return _iterate_stream(response)
+        return self._events(response)
 
     # --- embeddings --------------------------------------------------------------------------
 
