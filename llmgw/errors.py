@@ -12,6 +12,7 @@ exception class (``BadRequestError``, ``AuthenticationError``, ...). The hierarc
     │   └── ToolNotAllowed          403 tool_not_allowed: a tool the key's or route's allow-list refuses
     ├── NotFound                    404
     ├── PayloadTooLarge             413
+    ├── HeadersTooLarge             431 request_headers_too_large
     ├── RateLimited                 429
     │   └── BudgetExceeded          429 budget_exceeded
     ├── ContentFiltered             400 content_filter: the output guards stopped the answer
@@ -125,6 +126,12 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    type = "invalid_request_error"
+    code = "request_headers_too_large"
 
 
 class RateLimited(GatewayError):

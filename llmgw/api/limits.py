@@ -17,13 +17,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from llmgw.errors import GatewayError, InvalidRequest
-
-
-class HeadersTooLarge(GatewayError):
-    status = 431
-    type = "invalid_request_error"
-    code = "request_headers_too_large"
+from llmgw.errors import HeadersTooLarge, InvalidRequest
 
 
 class RequestLimits(ASGIMiddleware):

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.messages import text_of
 from llmgw.usage import malformed
 
 #: chat fields carried to a Responses request under the same name
@@ -97,12 +98,6 @@ def input_part(part: dict[str, Any]) -> dict[str, Any]:
     if kind == "file":
         return {"type": "input_file", **(part.get("file") or {})}
     return {"type": "input_text", "text": part.get("text") or ""}
-
-
-def text_of(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
 
 
 # --- answers ------------------------------------------------------------------------------------

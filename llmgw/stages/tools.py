@@ -9,7 +9,7 @@ The policy named on them is the guard policy when the input guards chose one, el
 from __future__ import annotations
 
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
 from llmgw.errors import ToolNotAllowed, ToolNotOffered, clip
@@ -17,6 +17,9 @@ from llmgw.guards.events import GuardLog, Verdict
 from llmgw.guards.tools import ANY, CallCheck, allows, offered, restricted
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.client_user import logged_user
+
+if TYPE_CHECKING:
+    from llmgw.gateway import Gateway
 
 
 class ToolAllowList(Stage):
@@ -94,7 +97,7 @@ class ToolCalls(Stage):
                 raise ToolNotOffered(f"the model called tool {clip(name)}, which the request did not offer")
 
 
-def log(gateway: Any, ctx: RequestContext, verdict: Verdict, stage: str, detail: str) -> None:
+def log(gateway: Gateway, ctx: RequestContext, verdict: Verdict, stage: str, detail: str) -> None:
     """One ``tools`` guard event, under the guard policy when the input guards chose one."""
     key = ctx.key
     GuardLog(
