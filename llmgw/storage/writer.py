@@ -227,6 +227,11 @@ class _Lane:
             except queue.Empty:
                 self.wake.clear()  # only once drained: a marker left behind a full batch must still wake us
                 break
+        else:
+            if _urgent(batch[-1]) and self.queue.empty():
+                # a flush or stop marker ended the batch and set ``wake``: consumed here, or the next
+                # batch would skip its window and be written one row at a time
+                self.wake.clear()
         return batch
 
     def _run(self) -> None:
