@@ -238,6 +238,8 @@ def status_of(call: Callable[[], Any]) -> int:
     try:
         call()
     except openai.APIStatusError as exc:
+        if exc.status_code not in (401, 403, 429):
+            print(f"status {exc.status_code}: {exc.body}")  # pytest shows it with a failure
         return exc.status_code
     return 200
 
