@@ -406,6 +406,26 @@ def test_onnx_classifier_labels_and_threshold(tiny_classifier: Path) -> None:
         OnnxClassifier(kind="onnx_classifier", path="x", labels=["A", "B"], positive=["C"])
 
 
+def test_onnx_classifier_source_tags_and_thresholds(tiny_classifier: Path) -> None:
+    """One model read per source: a tag put before the text, a threshold of the source's own."""
+    from llmgw.guards.policy import OnnxClassifier
+    from llmgw.guards.providers.onnx_classifier import OnnxClassifierProvider
+
+    spec = OnnxClassifier(kind="onnx_classifier", path=str(tiny_classifier), labels=["BENIGN", "INJECTION"],
+                          positive=["INJECTION"], prefixes={"retrieved": "attack "},
+                          source_thresholds={"user": 0.9999999, "tool": 0.2})  # fmt: skip
+    provider = OnnxClassifierProvider("tagged", spec)
+    (user,) = asyncio.run(provider.check(["hello attack there"], "user"))
+    (tool,) = asyncio.run(provider.check(["hello attack there"], "tool"))
+    # the same text and score; the user turn's threshold is above it, the tool output's below
+    assert user.score == tool.score and 0.2 < tool.score < 0.9999999
+    assert tool.flagged and not user.flagged
+    # the passage's tag reaches the model: "hello there" read as "attack hello there"
+    (plain,) = asyncio.run(provider.check(["hello there"], "user"))
+    (tagged,) = asyncio.run(provider.check(["hello there"], "retrieved"))
+    assert plain.score < 0.01 and tagged.score > 0.5 and tagged.flagged  # the default threshold for passages
+
+
 def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
     make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, tiny_classifier: Path
 ) -> None:

@@ -138,6 +138,11 @@ class OnnxClassifier(Strict):
     #: the labels that mean "flag"
     positive: list[str] = Field(min_length=1)
     threshold: float = Field(0.5, ge=0, le=1)
+    #: per source (``user``, ``retrieved``, ``tool``), overriding ``threshold``: one model file read at
+    #: each source's own operating point (measured on a calibration split, as the built-in detector's)
+    source_thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = {}
+    #: text put before a source's texts, for a model trained with source tags (e.g. ``{user: "user: "}``)
+    prefixes: dict[str, str] = {}
     activation: Literal["softmax", "sigmoid"] = "softmax"
     max_length: int = Field(512, ge=8, description="tokens per text; longer texts are truncated")
     threads: int = Field(1, ge=1, description="ONNX Runtime threads for this model")

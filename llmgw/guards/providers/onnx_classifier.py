@@ -6,7 +6,9 @@ format: no transformers needed at run time). The model takes ``input_ids`` and
 ``attention_mask`` (and ``token_type_ids`` if it declares them, as zeros) and gives one row of
 logits per text; ``labels`` names its outputs in order, ``positive`` says which of them mean
 "flag". The score is the positive labels' summed softmax probability (``sigmoid``: the highest
-positive one), flagged at ``threshold``. Loading and inference run on the provider's own thread,
+positive one), flagged at ``threshold`` (or the source's entry of ``source_thresholds``: one model
+read at each source's own operating point). ``prefixes`` puts a source tag before each text, for a
+model trained with them (``scripts/train_injection_finetune.py``). Loading and inference run on the provider's own thread,
 never on the event loop; the session is loaded at start-up (GuardRuntime.warm), else on first use.
 """
 
@@ -71,7 +73,10 @@ class OnnxClassifierProvider:
         return shifted / shifted.sum(axis=1, keepdims=True)
 
     async def check(self, texts: list[str], source: str) -> list[Verdict]:
-        probabilities = await asyncio.get_running_loop().run_in_executor(self._executor, self._classify, texts)
+        prefix = self.spec.prefixes.get(source, "")
+        tagged = [prefix + t for t in texts] if prefix else texts
+        probabilities = await asyncio.get_running_loop().run_in_executor(self._executor, self._classify, tagged)
+        threshold = self.spec.source_thresholds.get(source, self.spec.threshold)
         positive = [i for i, label in enumerate(self.spec.labels) if label in self.spec.positive]
         verdicts = []
         for row in probabilities:
@@ -79,6 +84,6 @@ class OnnxClassifierProvider:
             picked = row[positive]
             score = float(picked.max() if self.spec.activation == "sigmoid" else picked.sum())
             top = self.spec.labels[positive[int(picked.argmax())]]
-            flagged = score >= self.spec.threshold
+            flagged = score >= threshold
             verdicts.append(Verdict(flagged, round(score, 4), by_label, top if flagged else ""))
         return verdicts
