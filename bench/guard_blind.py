@@ -11,12 +11,16 @@ windows whose hits are confirmed on their context view) and the script prints ra
 category. ``--encoders`` compares the vectors the classifiers
 read: ``float`` (what the guards read since 2026-12-03, the same on every CPU) and ``int8-8bit``
 (the copy the shipped classifiers were trained on, as this CPU computes it), and counts verdicts
-that differ between them. Writes ``bench/results/guard_blind.json``.
+that differ between them. ``--policy NAME`` runs another policy of ``guardrails/`` instead (its
+operating points, and the guard providers it names per source combined with the built-in detector as
+the input and retrieval guard stages combine them: e.g. ``finetuned``, the fine-tuned MiniLM
+classifier). Writes ``bench/results/guard_blind.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import tempfile
@@ -33,7 +37,9 @@ from llmgw import encoders
 from llmgw.guards.injection import InjectionDetector
 from llmgw.guards.moderation import Moderator
 from llmgw.guards.output import context_view, harmful_category, overlap_words
-from llmgw.guards.policy import load_policies
+from llmgw.guards.policy import Combination, Policy, load_policies
+from llmgw.guards.providers import Verdict, combine, consult
+from llmgw.guards.providers.registry import lineup
 from llmgw.guards.stream import finished_windows
 
 BLIND = Path(__file__).parent / "data" / "blind" / "guards"  # --sets blind2 reads bench/data/blind2/guards
@@ -60,8 +66,23 @@ def int8_8bit(workdir: Path) -> encoders.OnnxEncoder:
     return enc
 
 
-def run(embed: Any, only: str | None = None) -> dict[str, Any]:
-    policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")["default"]
+def provider_verdicts(policy: Policy, rule: Combination, texts: list[str], source: str) -> list[dict[str, Verdict]]:
+    """The check's providers on ``texts``, in batches of similar length (a provider pads a batch to
+    its longest text); a provider error stops the run (a figure must not hide failed calls)."""
+    out: list[dict[str, Verdict]] = [{} for _ in texts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), 32):
+        part = order[start : start + 32]
+        for outcome in asyncio.run(consult(lineup(policy, rule), [texts[i] for i in part], source)):
+            if outcome.verdicts is None:
+                raise SystemExit(f"guard provider {outcome.provider}: {outcome.error}")
+            for i, verdict in zip(part, outcome.verdicts, strict=True):
+                out[i][outcome.provider] = verdict
+    return out
+
+
+def run(embed: Any, only: str | None = None, policy_name: str = "default") -> dict[str, Any]:
+    policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")[policy_name]
     det = InjectionDetector(embed=embed)
     mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
     out: dict[str, Any] = {"verdicts": {}}
@@ -77,7 +98,12 @@ def run(embed: Any, only: str | None = None) -> dict[str, Any]:
         data = rows(name)
         scores = [r.score for r in det.score_many([d["text"] for d in data], [source] * len(data))]
         acted = [s >= act_at for s in scores]
-        flagged = [s >= flag_at for s in scores]
+        rule = policy.injection.providers.get(source)  # type: ignore[call-overload]
+        if rule is not None:  # as the guard stages: the providers' verdicts joined with the built-in one
+            verdicts = provider_verdicts(policy, rule, [d["text"] for d in data], source)
+            acted = [combine(rule, (a, s), v)[0] for a, s, v in zip(acted, scores, verdicts, strict=True)]
+        # served but flagged: the built-in score between its flagging and its action points
+        flagged = [a or s >= flag_at for a, s in zip(acted, scores, strict=True)]
         out["verdicts"][name] = acted
         by_cat: dict[str, list[bool]] = defaultdict(list)
         for d, f in zip(data, acted, strict=True):
@@ -85,7 +111,8 @@ def run(embed: Any, only: str | None = None) -> dict[str, Any]:
         out[name] = {
             "n": len(data), "acted": round(float(np.mean(acted)), 4),
             "flagged_or_acted": round(float(np.mean(flagged)), 4),
-            "action": policy.injection.action, "act_at": act_at, "flag_at": flag_at,
+            "action": policy.injection.action, "act_at": act_at, "flag_at": flag_at, "policy": policy.label,
+            "providers": rule.model_dump() if rule is not None else None,
             "acted_by_category": {c: round(float(np.mean(v)), 3) for c, v in sorted(by_cat.items())},
         }  # fmt: skip
     if only == "injection":
@@ -137,6 +164,7 @@ def main() -> None:
         "--sets", type=Path, default=None, help="folder of the blind sets (default bench/data/blind/guards)"
     )
     ap.add_argument("--only", choices=("injection",), help="the injection guard's files only")
+    ap.add_argument("--policy", default="default", help="a policy of guardrails/ (e.g. finetuned)")
     args = ap.parse_args()
     global BLIND, RESULTS
     if args.sets is not None:
@@ -144,11 +172,13 @@ def main() -> None:
         RESULTS = RESULTS.with_name(f"guard_blind-{args.sets.parent.name}.json")
     if args.only:
         RESULTS = RESULTS.with_name(f"guard_{BLIND.parent.name}_{args.only}.json")
+    if args.policy != "default":
+        RESULTS = RESULTS.with_name(f"{RESULTS.stem}-{args.policy}.json")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.encoders.split(","):
             embed = encoders.OnnxEncoder("float") if name == "float" else int8_8bit(Path(tmp))
-            results[name] = run(embed, args.only)
+            results[name] = run(embed, args.only, args.policy)
     names = list(results)
     if len(names) == 2:
         a, b = (results[n]["verdicts"] for n in names)

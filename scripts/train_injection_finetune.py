@@ -123,8 +123,8 @@ def examples(train: list[broad.Row], user_as_passage: float = 1.0) -> list[tuple
         count: dict[str, int] = defaultdict(int)
         for s in sources:
             count[s] += 1
-        w = np.array([min(1.0, SOURCE_CAP / count[s]) * e * (HARD_NEGATIVE_WEIGHT if s in HARD_NEGATIVE_SOURCES else 1.0)
-                      for s, e in zip(sources, extra, strict=True)])  # fmt: skip
+        hard = [HARD_NEGATIVE_WEIGHT if s in HARD_NEGATIVE_SOURCES else 1.0 for s in sources]
+        w = np.array([min(1.0, SOURCE_CAP / count[s]) * e * h for s, e, h in zip(sources, extra, hard, strict=True)])
         y = np.array(labels)
         pos, neg = w[y == 1].sum(), w[y == 0].sum()
         if pos > 0:
@@ -206,9 +206,14 @@ def train(model: Any, data: list[tuple[str, int, float]], args: argparse.Namespa
     y = torch.tensor([label for _, label, _ in data])
     w = torch.tensor([weight for _, _, weight in data], dtype=torch.float32)
     steps = args.epochs * math.ceil(len(data) / args.batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    if not args.train_embeddings:  # the word-piece table (half the weights) stays as pretrained
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     warm = max(1, int(0.06 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / (steps - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / (steps - warm)))
+    )
     model.train()
     t0, step = time.time(), 0
     for epoch in range(args.epochs):
@@ -218,13 +223,20 @@ def train(model: Any, data: list[tuple[str, int, float]], args: argparse.Namespa
             loss = (torch.nn.functional.cross_entropy(logits, y[idx], reduction="none") * w[idx]).sum() / w[idx].sum()
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             step += 1
-            total, seen = total + float(loss), seen + 1
+            total, seen = total + float(loss.detach()), seen + 1
+            if args.max_minutes and time.time() - t0 > 60 * args.max_minutes:
+                print(f"  time budget reached at step {step}/{steps}", flush=True)
+                model.eval()
+                return
             if step % 25 == 0 or step == steps:
-                print(f"  epoch {epoch + 1} step {step}/{steps} loss {total / seen:.4f} ({time.time() - t0:.0f}s)", flush=True)
+                print(
+                    f"  epoch {epoch + 1} step {step}/{steps} loss {total / seen:.4f} ({time.time() - t0:.0f}s)",
+                    flush=True,
+                )
     model.eval()
 
 
@@ -281,7 +293,9 @@ def shipped_scores(rows: list[broad.Row]) -> dict[str, float]:
     return {r.key: x.score for r, x in zip(rows, res, strict=True)}
 
 
-def evaluate(model: Any, rows: list[broad.Row], args: argparse.Namespace, held: str | None) -> dict[str, Any]:
+def evaluate(
+    model: Any, rows: list[broad.Row], args: argparse.Namespace, held: str | None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Score calibration, test and external rows (all rows of a held-out source), choose the points on
     calibration, report per source: the model alone, with the rules as a floor, the shipped detector."""
     if held:
@@ -308,6 +322,27 @@ def evaluate(model: Any, rows: list[broad.Row], args: argparse.Namespace, held: 
         group = (lambda r: held) if held and held.endswith("/*") else None
         out[name] = {"operating_points": points, "test": report(scores, col, test, points, group),
                      "external": report(scores, col, [r for r in target if r.route == "external"], points)}  # fmt: skip
+    if args.shipped:  # ``combine: any`` with the built-in detector: either at its own point
+        pts_ft, pts_sh = out["finetuned"]["operating_points"], out["shipped"]["operating_points"]
+        out["finetuned|shipped"] = {"test": either(scores, [r for r in target if r.route != "external"], pts_ft,
+                                                   pts_sh, held)}  # fmt: skip
+    return out, scores
+
+
+def either(scores: dict[str, np.ndarray], rows: list[broad.Row], a: dict, b: dict, held: str | None) -> dict[str, Any]:
+    """Share of each source's rows that the fine-tuned model (at its point) or the shipped detector
+    (at its own) reaches: what a policy with the model as a provider, ``combine: any``, acts on."""
+    by: dict[str, list[broad.Row]] = defaultdict(list)
+    for r in rows:
+        by[held if held and held.endswith("/*") else r.source].append(r)
+    out = {}
+    for source, rs in sorted(by.items()):
+        route = "retrieved" if rs[0].route == "retrieved" else "user"
+        ft = np.array([scores[r.key][0] for r in rs])
+        sh = np.array([scores[r.key][2] for r in rs])
+        out[source] = {"n": len(rs), "label": rs[0].label, "route": route,
+                       "hit": {k: round(float(((ft >= a[route][k]) | (sh >= b[route][k])).mean()), 4)
+                               for k in a[route]}}  # fmt: skip
     return out
 
 
@@ -318,10 +353,11 @@ def is_held(r: broad.Row, held: str) -> bool:
 
 
 # -- export ----------------------------------------------------------------------------------------
-def export(model: Any, out: Path, rows: list[broad.Row], max_length: int) -> dict[str, Any]:
-    """``model.onnx`` (float), ``model.int8.onnx`` (dynamic int8, per channel) and ``tokenizer.json``;
-    the verdicts of both on the calibration and test rows against torch's at the 0.5 % / 2 % / 5 % /
-    10 % points."""
+def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result: dict[str, Any],
+           torch_scores: dict[str, np.ndarray]) -> dict[str, Any]:  # fmt: skip
+    """``model.onnx`` (float), ``model.int8.onnx`` (dynamic int8, per channel) and ``tokenizer.json``.
+    Each file scores the calibration and test rows again: its own operating points (as above), its
+    test report, and the verdicts that differ from torch's at torch's points."""
     import shutil
 
     import onnxruntime as ort
@@ -336,27 +372,39 @@ def export(model: Any, out: Path, rows: list[broad.Row], max_length: int) -> dic
     quantize_dynamic(str(out / "model.onnx"), str(out / "model.int8.onnx"), weight_type=QuantType.QInt8,
                      per_channel=True)  # fmt: skip
     shutil.copy(model_path() / "tokenizer.json", out / "tokenizer.json")
-    scored = [r for r in rows if r.split in ("calibration", "test") and r.route != "external"]
+    scored = [r for r in rows if r.key in torch_scores and r.route != "external"]
     texts = [PREFIXES[route_of(r)] + r.text for r in scored]
-    ref = predict(model, texts, max_length)
+    ref = np.array([torch_scores[r.key][0] for r in scored])
+    torch_points = result["finetuned"]["operating_points"]
     tok = tokenizer(max_length)
-    result: dict[str, Any] = {}
+    exported: dict[str, Any] = {}
     for name in ("model.onnx", "model.int8.onnx"):
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(out / name), options, providers=["CPUExecutionProvider"])
         got = np.zeros(len(texts))
+        t0 = time.time()
         for idx, i, m in batches(tok, texts, 32, None):
             logits = session.run(None, {"input_ids": i.numpy(), "attention_mask": m.numpy()})[0]
             e = np.exp(logits - logits.max(1, keepdims=True))
             got[idx] = (e / e.sum(1, keepdims=True))[:, 1]
+        seconds = time.time() - t0
         differ = {}
-        for t in (0.5, 0.9):
-            differ[f"at {t}"] = int(((ref >= t) != (got >= t)).sum())
-        result[name] = {"bytes": (out / name).stat().st_size, "max_abs_diff": round(float(np.abs(ref - got).max()), 5),
-                        "verdicts_that_differ": differ, "rows": len(texts)}  # fmt: skip
-    np.savez(out / "export_scores.npz", torch=ref)
-    return result
+        for rate in ("0.005", "0.02", "0.05", "0.1"):
+            at = np.array([torch_points[route_of(r)][rate] for r in scored])
+            differ[rate] = int(((ref >= at) != (got >= at)).sum())
+        own = {r.key: np.array([g]) for r, g in zip(scored, got, strict=True)}
+        cal = [r for r in scored if r.split == "calibration"]
+        points = {route: operating_points(own, cal, route) for route in ("user", "retrieved")}
+        test = [r for r in scored if r.split == "test"]
+        gap = round(float(np.abs(ref - got).max()), 5)
+        exported[name] = {"bytes": (out / name).stat().st_size, "max_abs_diff": gap,
+                          "verdicts_that_differ_at_torch_points": differ, "rows": len(texts),
+                          "seconds": round(seconds, 1), "operating_points": points,
+                          "test": report(own, 0, test, points)}  # fmt: skip
+        print(f"{name}: {exported[name]['bytes']} bytes, max |diff| {exported[name]['max_abs_diff']}, "
+              f"verdicts that differ {differ} of {len(texts)}; points {json.dumps(points)}", flush=True)  # fmt: skip
+    return exported
 
 
 def main() -> None:
@@ -370,6 +418,8 @@ def main() -> None:
     ap.add_argument("--eval-max-length", type=int, default=384, help="tokens per text when scoring (the provider's)")
     ap.add_argument("--user-as-passage", type=float, default=1.0, help="share of user turns also trained as passages")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-embeddings", action="store_true", help="also train the word-piece embedding table")
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this long (0: no limit)")
     ap.add_argument("--limit", type=int, default=0, help="smoke test: this many rows per split")
     ap.add_argument("--loso", default=None, help="leave this source out (e.g. attack/gandalf, user/chat/*)")
     ap.add_argument("--shipped", action="store_true", help="also score the shipped detector on the same rows")
@@ -400,24 +450,48 @@ def main() -> None:
         train(model, data, args)
         print(f"trained in {time.time() - t0:.0f}s", flush=True)
         torch.save(model.state_dict(), args.out / "model.pt")
-    result = evaluate(model, rows, args, args.loso)
+    result, scores = evaluate(model, rows, args, args.loso)
     result["args"] = {k: str(v) for k, v in vars(args).items()}
     name = "report" + (f"-loso-{args.loso.replace('/', '_').replace('*', 'all')}" if args.loso else "") + ".json"
     if args.export:
-        result["export"] = export(model, args.out, rows, args.eval_max_length)
+        result["export"] = export(model, args.out, rows, args.eval_max_length, result, scores)
     (args.out / name).write_text(json.dumps(result, indent=1))
+    details(result)
     summary(result)
 
 
+def headline(part: dict[str, Any], rate_user: str, rate_passage: str) -> dict[str, float]:
+    """Macro figures of a report: attack TPR (mean over attack sources) and benign hits (worst and
+    mean over benign sources) per route, at one operating point per route."""
+    out: dict[str, float] = {}
+    for route, rate in (("user", rate_user), ("retrieved", rate_passage)):
+        rs = [r for r in part.values() if r["route"] == route]
+        att = [r["hit"][rate] for r in rs if r["label"] == 1]
+        ben = [r["hit"][rate] for r in rs if r["label"] == 0]
+        out[f"{route}@{rate} attack TPR (macro)"] = round(float(np.mean(att)), 3) if att else float("nan")
+        out[f"{route}@{rate} benign worst"] = round(max(ben), 3) if ben else float("nan")
+        out[f"{route}@{rate} benign mean"] = round(float(np.mean(ben)), 3) if ben else float("nan")
+    return out
+
+
 def summary(result: dict[str, Any]) -> None:
+    for method in ("finetuned", "finetuned+rules", "shipped", "finetuned|shipped"):
+        if method in result:
+            for u, p in (("0.005", "0.02"), ("0.1", "0.05")):
+                print(method, json.dumps(headline(result[method]["test"], u, p)))
+
+
+def details(result: dict[str, Any]) -> None:
     """Aggregates per method: attack TPR per source, benign hit rate per source, at each point."""
-    for method in ("finetuned", "finetuned+rules", "shipped"):
+    for method in ("finetuned", "finetuned+rules", "shipped", "finetuned|shipped"):
         if method not in result:
             continue
-        print(f"== {method}: points {json.dumps(result[method]['operating_points'])}")
+        print(f"== {method}: points {json.dumps(result[method].get('operating_points'))}")
         for part in ("test", "external"):
-            for source, r in result[method][part].items():
-                hits = " ".join(f"{k}:{100 * v:5.1f}" for k, v in r["hit"].items() if k in ("0.005", "0.02", "0.05", "0.1"))
+            for source, r in result[method].get(part, {}).items():
+                hits = " ".join(
+                    f"{k}:{100 * v:5.1f}" for k, v in r["hit"].items() if k in ("0.005", "0.02", "0.05", "0.1")
+                )
                 print(f"  {source:32s} {r['route']:9s} n={r['n']:4d} {'TPR' if r['label'] else 'FPR'} {hits}")
 
 

@@ -8,8 +8,9 @@ logits per text; ``labels`` names its outputs in order, ``positive`` says which 
 "flag". The score is the positive labels' summed softmax probability (``sigmoid``: the highest
 positive one), flagged at ``threshold`` (or the source's entry of ``source_thresholds``: one model
 read at each source's own operating point). ``prefixes`` puts a source tag before each text, for a
-model trained with them (``scripts/train_injection_finetune.py``). Loading and inference run on the provider's own thread,
-never on the event loop; the session is loaded at start-up (GuardRuntime.warm), else on first use.
+model trained with them (``scripts/train_injection_finetune.py``). Loading and inference run on the
+provider's own thread, never on the event loop; the session is loaded at start-up
+(GuardRuntime.warm), else on first use.
 """
 
 from __future__ import annotations
