@@ -426,6 +426,23 @@ def test_onnx_classifier_source_tags_and_thresholds(tiny_classifier: Path) -> No
     assert plain.score < 0.01 and tagged.score > 0.5 and tagged.flagged  # the default threshold for passages
 
 
+def test_a_local_model_path_is_read_from_the_policy_folder(tmp_path: Path, tiny_classifier: Path) -> None:
+    """A relative ``path`` is the policy folder's (a policy shipped with its model works from any
+    working directory); an absolute one is kept."""
+    folder = tmp_path / "policies"
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / "tiny").symlink_to(tiny_classifier)
+    spec = "{kind: onnx_classifier, path: %s, labels: [BENIGN, INJECTION], positive: [INJECTION]}"
+    (folder / "p.yaml").write_text(f"providers:\n  rel: {spec % 'models/tiny'}\n  abs: {spec % tiny_classifier}\n")
+    policy = load_policy(folder / "p.yaml")
+    assert policy.providers["rel"].path == str(folder / "models" / "tiny")  # type: ignore[union-attr]
+    assert policy.providers["abs"].path == str(tiny_classifier)  # type: ignore[union-attr]
+    from llmgw.guards.providers.onnx_classifier import OnnxClassifierProvider
+
+    (verdict,) = asyncio.run(OnnxClassifierProvider("rel", policy.providers["rel"]).check(["attack"], "user"))  # type: ignore[arg-type]
+    assert verdict.flagged
+
+
 def test_onnx_classifier_weighted_with_the_builtin_through_the_server(
     make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, tiny_classifier: Path
 ) -> None:

@@ -130,7 +130,7 @@ class OnnxClassifier(Strict):
     """A local ONNX sequence classifier with its tokenizer.json (e.g. Llama Prompt Guard 2 exported)."""
 
     kind: Literal["onnx_classifier"]
-    path: str = Field(description="folder holding the model and its tokenizer.json")
+    path: str = Field(description="folder holding the model and its tokenizer.json (relative: to the policy's folder)")
     model_file: str = "model.onnx"
     tokenizer_file: str = "tokenizer.json"
     #: the model's outputs in order, e.g. [BENIGN, MALICIOUS]
@@ -302,6 +302,7 @@ def load_policy(path: Path) -> Policy:
     try:
         raw = yaml.safe_load(data) or {}
         raw.setdefault("name", path.stem)
+        _local_paths(raw, path.parent)
         raw["version"] = hashlib.sha256(data).hexdigest()[:12]
         return Policy.model_validate(raw)
     except yaml.YAMLError as exc:
@@ -309,6 +310,17 @@ def load_policy(path: Path) -> Policy:
     except ValidationError as exc:
         problems = [(f"{path.name}:" + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         raise ConfigError(problems, str(path)) from None
+
+
+def _local_paths(raw: object, folder: Path) -> None:
+    """A local model's relative ``path`` (an ``onnx_classifier``'s) is read from the policy's own
+    folder, so a policy and the model shipped beside it work from any working directory."""
+    providers = raw.get("providers") if isinstance(raw, dict) else None
+    for spec in providers.values() if isinstance(providers, dict) else ():
+        if isinstance(spec, dict) and spec.get("kind") == "onnx_classifier" and isinstance(spec.get("path"), str):
+            local = Path(spec["path"]).expanduser()
+            if not local.is_absolute():
+                spec["path"] = str(folder / local)
 
 
 def load_policies(directory: Path) -> dict[str, Policy]:
