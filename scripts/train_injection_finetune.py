@@ -453,11 +453,13 @@ def main() -> None:
     result, scores = evaluate(model, rows, args, args.loso)
     result["args"] = {k: str(v) for k, v in vars(args).items()}
     name = "report" + (f"-loso-{args.loso.replace('/', '_').replace('*', 'all')}" if args.loso else "") + ".json"
-    if args.export:
-        result["export"] = export(model, args.out, rows, args.eval_max_length, result, scores)
     (args.out / name).write_text(json.dumps(result, indent=1))
+    (args.out / name).with_suffix(".md").write_text(card(result))
     details(result)
     summary(result)
+    if args.export:  # after the report is written: it can be read while the files are made
+        result["export"] = export(model, args.out, rows, args.eval_max_length, result, scores)
+        (args.out / name).write_text(json.dumps(result, indent=1))
 
 
 def headline(part: dict[str, Any], rate_user: str, rate_passage: str) -> dict[str, float]:
@@ -479,6 +481,37 @@ def summary(result: dict[str, Any]) -> None:
         if method in result:
             for u, p in (("0.005", "0.02"), ("0.1", "0.05")):
                 print(method, json.dumps(headline(result[method]["test"], u, p)))
+
+
+def card(result: dict[str, Any]) -> str:
+    """Markdown: each test source at the default policy's points (user turns 0.5 % / 10 %, passages
+    2 % / 5 %), the shipped detector against the fine-tuned model (and the variants scored)."""
+    methods = [m for m in ("shipped", "finetuned", "finetuned+rules", "finetuned|shipped") if m in result]
+    points = {"user": ("0.005", "0.1"), "retrieved": ("0.02", "0.05")}
+    head = " | ".join(f"{m} {a} / {b}" for m in methods for a, b in [("act", "flag")])
+    lines = [f"| source (route, n) | {head} |", "|---|" + "---|" * len(methods)]
+    first = result[methods[0]]["test"]
+    for source, r in first.items():
+        act, flag = points[r["route"]]
+        what = "attacks caught" if r["label"] else "benign hit"
+        cells = []
+        for m in methods:
+            h = result[m]["test"][source]["hit"]
+            cells.append(f"{100 * h[act]:.1f} / {100 * h[flag]:.1f} %")
+        lines.append(f"| {source} ({what}; {r['route']}, {r['n']}) | " + " | ".join(cells) + " |")
+    lines += ["", "| macro, test split | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for route, (act, flag) in points.items():
+        for rate in (act, flag):
+            for kind, label in (("attack TPR (macro)", 1), ("benign worst", 0), ("benign mean", 0)):
+                key = f"{route}@{rate} {kind}"
+                vals = []
+                for m in methods:
+                    rs = [x for x in result[m]["test"].values() if x["route"] == route and x["label"] == label]
+                    hits = [x["hit"][rate] for x in rs]
+                    v = (max(hits) if kind == "benign worst" else float(np.mean(hits))) if hits else float("nan")
+                    vals.append(f"{v:.3f}")
+                lines.append(f"| {key} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def details(result: dict[str, Any]) -> None:
