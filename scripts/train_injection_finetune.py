@@ -282,15 +282,19 @@ def report(scores: dict[str, np.ndarray], column: int, rows: list[broad.Row], po
     return out
 
 
-def shipped_scores(rows: list[broad.Row]) -> dict[str, float]:
-    """The shipped detector's full score of each row (its route; external rows as user turns)."""
+def shipped_scores(rows: list[broad.Row], cache: Path | None = None) -> dict[str, float]:
+    """The shipped detector's full score of each row (its route; external rows as user turns), kept
+    in ``cache`` (a JSON file by row key) so that it can be computed beside the training."""
     from llmgw.guards.injection import InjectionDetector
 
-    det = InjectionDetector()
-    texts = [r.text for r in rows]
-    sources = [route_of(r) for r in rows]
-    res = det.score_many(texts, sources)
-    return {r.key: x.score for r, x in zip(rows, res, strict=True)}
+    known: dict[str, float] = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    todo = [r for r in rows if r.key not in known]
+    if todo:
+        res = InjectionDetector().score_many([r.text for r in todo], [route_of(r) for r in todo])
+        known.update({r.key: x.score for r, x in zip(todo, res, strict=True)})
+        if cache:
+            cache.write_text(json.dumps(known))
+    return {r.key: known[r.key] for r in rows}
 
 
 def evaluate(
@@ -307,7 +311,7 @@ def evaluate(
     t0 = time.time()
     probs = predict(model, [PREFIXES[route_of(r)] + r.text for r in scored], args.eval_max_length)
     print(f"scored {len(scored)} rows in {time.time() - t0:.0f}s", flush=True)
-    shipped = shipped_scores(scored) if args.shipped else {}
+    shipped = shipped_scores(scored, args.out / "shipped_scores.json") if args.shipped else {}
     scores = {}
     for r, p in zip(scored, probs, strict=True):
         rules = rule_score(r.text, route_of(r))
@@ -423,6 +427,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="smoke test: this many rows per split")
     ap.add_argument("--loso", default=None, help="leave this source out (e.g. attack/gandalf, user/chat/*)")
     ap.add_argument("--shipped", action="store_true", help="also score the shipped detector on the same rows")
+    ap.add_argument("--shipped-only", action="store_true", help="only score the shipped detector (cached)")
     ap.add_argument("--eval-only", action="store_true", help="load model.pt from --out instead of training")
     ap.add_argument("--export", action="store_true", help="write model.onnx, model.int8.onnx, tokenizer.json")
     args = ap.parse_args()
@@ -438,6 +443,10 @@ def main() -> None:
         rng = random.Random(SEED)
         rows = [r for split in ("train", "calibration", "test") for r in
                 rng.sample([r for r in rows if r.split == split], args.limit)]  # fmt: skip
+    if args.shipped_only:  # the shipped detector's scores, computed beside a training run
+        shipped_scores([r for r in rows if r.split in ("calibration", "test") or r.route == "external"],
+                       args.out / "shipped_scores.json")  # fmt: skip
+        return
     model = build_model()
     if args.eval_only:
         model.load_state_dict(torch.load(args.out / "model.pt"))
