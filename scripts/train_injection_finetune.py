@@ -220,7 +220,9 @@ def train(model: Any, data: list[tuple[str, int, float]], args: argparse.Namespa
         total, seen = 0.0, 0
         for idx, ids, mask in batches(tok, texts, args.batch, rng):
             logits = model(ids, mask)
-            loss = (torch.nn.functional.cross_entropy(logits, y[idx], reduction="none") * w[idx]).sum() / w[idx].sum()
+            # divided by the batch size, not the batch's weight: the weights (mean 1 over all examples)
+            # must keep their meaning across batches, which hold texts of one length, often one source
+            loss = (torch.nn.functional.cross_entropy(logits, y[idx], reduction="none") * w[idx]).sum() / len(idx)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
