@@ -2,7 +2,7 @@
 """Fine-tune all-MiniLM-L6-v2 end to end as an injection classifier (issue 17 experiment), reproducibly.
 
     HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/train_injection_finetune.py \\
-        --out /work/models_inj17/minilm-ft [--epochs 2] [--max-length 256] [--limit N] [--loso SOURCE]
+        --out /work/models_inj17/minilm-ft [--epochs 1] [--max-length 256] [--limit N] [--loso SOURCE]
 
 Why: the shipped injection guard is a logistic unit per route on *frozen* MiniLM sentence
 vectors; on blind sets it blocks 0.19 of user attacks at its 0.5 % benign point. This script asks
@@ -417,9 +417,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=4e-5)
+    ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-length", type=int, default=256, help="tokens per training text")
     ap.add_argument("--eval-max-length", type=int, default=384, help="tokens per text when scoring (the provider's)")
     ap.add_argument("--user-as-passage", type=float, default=1.0, help="share of user turns also trained as passages")
