@@ -74,6 +74,12 @@ SEED = 17
 LABELS = ["BENIGN", "INJECTION"]
 #: the source tag before the text, per route (tool output reads as a passage)
 PREFIXES = {"user": "user: ", "retrieved": "passage: "}
+#: a 300-character user turn, for the per-message cost of the exported files (one thread)
+LATENCY_TEXT = (
+    "Hi, I'm Jane Doe (jane.doe@example.com, +1 415 555 0134). My card 4111 1111 1111 1111 was charged twice "
+    "for order 88231 on March 3rd. Could you explain how refunds work, how long they take, and whether I "
+    "need to send my address (12 Elm Street, Springfield, IL 62704) again? Thanks a lot, Jane"
+)
 SPLITS_FILE = REPO / "guardrails" / "models" / "injection_splits.json"
 _RULE_SCORE = {name: score for name, score, _ in RULES + PASSAGE_RULES}
 
@@ -395,6 +401,13 @@ def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result
             e = np.exp(logits - logits.max(1, keepdims=True))
             got[idx] = (e / e.sum(1, keepdims=True))[:, 1]
         seconds = time.time() - t0
+        one = tok.encode_batch([PREFIXES["user"] + LATENCY_TEXT])
+        feed = {"input_ids": np.array([one[0].ids]), "attention_mask": np.array([one[0].attention_mask])}
+        runs = []
+        for _ in range(30):
+            t1 = time.perf_counter()
+            session.run(None, feed)
+            runs.append(1000 * (time.perf_counter() - t1))
         differ = {}
         for rate in ("0.005", "0.02", "0.05", "0.1"):
             at = np.array([torch_points[route_of(r)][rate] for r in scored])
@@ -407,6 +420,7 @@ def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result
         exported[name] = {"bytes": (out / name).stat().st_size, "max_abs_diff": gap,
                           "verdicts_that_differ_at_torch_points": differ, "rows": len(texts),
                           "seconds": round(seconds, 1), "operating_points": points,
+                          "ms_per_300_char_message_p50": round(float(np.median(runs[5:])), 2),
                           "test": report(own, 0, test, points)}  # fmt: skip
         print(f"{name}: {exported[name]['bytes']} bytes, max |diff| {exported[name]['max_abs_diff']}, "
               f"verdicts that differ {differ} of {len(texts)}; points {json.dumps(points)}", flush=True)  # fmt: skip
