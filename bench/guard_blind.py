@@ -44,6 +44,7 @@ from llmgw.guards.stream import finished_windows
 
 BLIND = Path(__file__).parent / "data" / "blind" / "guards"  # --sets blind2 reads bench/data/blind2/guards
 RESULTS = Path(__file__).parent / "results" / "guard_blind.json"
+GUARDRAILS = Path(__file__).resolve().parents[1] / "guardrails"
 
 
 def rows(name: str) -> list[dict[str, Any]]:
@@ -81,8 +82,10 @@ def provider_verdicts(policy: Policy, rule: Combination, texts: list[str], sourc
     return out
 
 
-def run(embed: Any, only: str | None = None, policy_name: str = "default") -> dict[str, Any]:
-    policy = load_policies(Path(__file__).resolve().parents[1] / "guardrails")[policy_name]
+def run(
+    embed: Any, only: str | None = None, policy_name: str = "default", policies: Path = GUARDRAILS
+) -> dict[str, Any]:
+    policy = load_policies(policies)[policy_name]
     det = InjectionDetector(embed=embed)
     mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
     out: dict[str, Any] = {"verdicts": {}}
