@@ -367,7 +367,7 @@ def is_held(r: broad.Row, held: str) -> bool:
 # -- export ----------------------------------------------------------------------------------------
 def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result: dict[str, Any],
            torch_scores: dict[str, np.ndarray]) -> dict[str, Any]:  # fmt: skip
-    """``model.onnx`` (float), ``model.int8.onnx`` (dynamic int8, per channel) and ``tokenizer.json``.
+    """``model.onnx`` (float), ``model.int8.onnx`` (dynamic int8, per channel, 7-bit) and ``tokenizer.json``.
     Each file scores the calibration and test rows again: its own operating points (as above), its
     test report, and the verdicts that differ from torch's at torch's points."""
     import shutil
@@ -381,8 +381,10 @@ def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result
                       output_names=["logits"], dynamo=False, opset_version=17,
                       dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                                     "logits": {0: "batch"}})  # fmt: skip
+    # 7-bit weights (reduce_range): 8-bit ones saturate 16-bit sums on AVX2-only CPUs, so the same
+    # text would score differently by CPU (docs/guardrails.md, "The same verdict on every machine")
     quantize_dynamic(str(out / "model.onnx"), str(out / "model.int8.onnx"), weight_type=QuantType.QInt8,
-                     per_channel=True)  # fmt: skip
+                     per_channel=True, reduce_range=True)  # fmt: skip
     shutil.copy(model_path() / "tokenizer.json", out / "tokenizer.json")
     scored = [r for r in rows if r.key in torch_scores and r.route != "external"]
     texts = [PREFIXES[route_of(r)] + r.text for r in scored]
