@@ -216,12 +216,20 @@ def train(model: Any, data: list[tuple[str, int, float]], args: argparse.Namespa
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    warm = max(1, int(0.06 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / (steps - warm)))
-    )
+    warm = max(1, min(10, int(0.06 * steps)))
+    budget = 60 * args.max_minutes
+    t0 = time.time()
+
+    def factor(s: int) -> float:
+        """Linear warm-up, then linear decay to zero: over the steps of the epochs, or, with a time
+        budget, over the budget (a run cut by the clock still ends annealed, on a random part of the
+        data: the batches are shuffled)."""
+        left = (1 - (time.time() - t0) / budget) if budget else (steps - s) / (steps - warm)
+        return min((s + 1) / warm, max(0.0, left))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     model.train()
-    t0, step = time.time(), 0
+    step = 0
     for epoch in range(args.epochs):
         total, seen = 0.0, 0
         for idx, ids, mask in batches(tok, texts, args.batch, rng):
@@ -240,7 +248,7 @@ def train(model: Any, data: list[tuple[str, int, float]], args: argparse.Namespa
                 print(f"  time budget reached at step {step}/{steps}", flush=True)
                 model.eval()
                 return
-            if step % 25 == 0 or step == steps:
+            if step % 10 == 0 or step == steps:
                 print(
                     f"  epoch {epoch + 1} step {step}/{steps} loss {total / seen:.4f} ({time.time() - t0:.0f}s)",
                     flush=True,
@@ -305,6 +313,17 @@ def shipped_scores(rows: list[broad.Row], cache: Path | None = None) -> dict[str
     return {r.key: known[r.key] for r in rows}
 
 
+def shipped_from_metadata() -> dict[str, Any]:
+    """The shipped detector's own test report (its operating points and every test source's hits),
+    as ``scripts/train_guards.py`` wrote it into ``injection.npz``: the same rows and splits as here."""
+    from llmgw.guards.classifier import MODELS_DIR
+    from llmgw.guards.classifier import load as load_linear
+
+    meta = load_linear(MODELS_DIR / "injection.npz").metadata
+    return {"operating_points": meta["operating_points"], "test": meta["test_metrics"],
+            "external": meta.get("external_metrics", {}), "from": "injection.npz metadata"}  # fmt: skip
+
+
 def evaluate(
     model: Any, rows: list[broad.Row], args: argparse.Namespace, held: str | None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -314,7 +333,7 @@ def evaluate(
         target = [r for r in rows if is_held(r, held)]
         scored = [r for r in rows if r.split == "calibration" and not is_held(r, held)] + target
     else:
-        target = [r for r in rows if r.split == "test" or r.route == "external"]
+        target = [r for r in rows if r.split == "test" or (r.route == "external" and args.external)]
         scored = [r for r in rows if r.split == "calibration" and r.route != "external"] + target
     t0 = time.time()
     probs = predict(model, [PREFIXES[route_of(r)] + r.text for r in scored], args.eval_max_length)
@@ -445,6 +464,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="smoke test: this many rows per split")
     ap.add_argument("--loso", default=None, help="leave this source out (e.g. attack/gandalf, user/chat/*)")
     ap.add_argument("--shipped", action="store_true", help="also score the shipped detector on the same rows")
+    ap.add_argument("--no-external", dest="external", action="store_false", help="skip the external sets")
     ap.add_argument("--shipped-only", action="store_true", help="only score the shipped detector (cached)")
     ap.add_argument("--eval-only", action="store_true", help="load model.pt from --out instead of training")
     ap.add_argument("--export", action="store_true", help="write model.onnx, model.int8.onnx, tokenizer.json")
@@ -478,6 +498,8 @@ def main() -> None:
         print(f"trained in {time.time() - t0:.0f}s", flush=True)
         torch.save(model.state_dict(), args.out / "model.pt")
     result, scores = evaluate(model, rows, args, args.loso)
+    if "shipped" not in result and not args.loso and not args.limit:
+        result["shipped"] = shipped_from_metadata()
     result["args"] = {k: str(v) for k, v in vars(args).items()}
     name = "report" + (f"-loso-{args.loso.replace('/', '_').replace('*', 'all')}" if args.loso else "") + ".json"
     (args.out / name).write_text(json.dumps(result, indent=1))
