@@ -386,6 +386,9 @@ class CacheConfig(Strict):
     answer_drop: float = Field(0.12, ge=0, le=2, description="how much worse the answer may fit the new question")
     margin: float = Field(0.06, ge=0, le=1, description="refuse when two different candidates score this close")
     veto: bool = Field(True, description="verify semantic hits: every word of each question matched on the other")
+    roles: bool = Field(
+        True, description="with veto: the matched words must play the same roles (spaCy parse; cache/roles.py)"
+    )
     verifier: str | None = Field(None, description="module:function(cached, asked) -> bool, asked last")
     ttl_s: float = Field(86_400.0, gt=0)
     max_entries: int = Field(100_000, gt=0, description="per route, least recently used dropped first")

@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from llmgw.cache import roles
 from llmgw.cache.lexicon import lexicon, unit
 from llmgw.cache.veto import NEGATIONS, NUMBER_WORDS, OPPOSITES, STOPWORDS, _arguments_swapped, _number
 
@@ -297,17 +298,21 @@ def _numbers(p: Parsed, q: Parsed) -> bool:
 
 
 def warm() -> None:
-    """Load WordNet, pint's registry and the number parsers (at start-up, not on a first lookup)."""
+    """Load WordNet, pint's registry, the number parsers and the parser (at start-up, not on a first lookup)."""
     lexicon()
+    roles.warm()
     unit("oz")
     verify("What is twenty one ounces in pounds in World War II?", "What is 21 oz in lb in the Second World War?")
 
 
-def verify(cached: str, asked: str) -> str | None:
+def verify(cached: str, asked: str, cached_roles: str | None = None, by_role: bool = True) -> str | None:
     """Why the two questions may differ in meaning, or None when every part of each is matched.
 
     Reasons: ``number``, ``negation``, ``question`` (who/when/where/why/how), ``opposite``,
-    ``order`` (traded arguments), ``unmatched`` (a content word with no equivalent).
+    ``order`` (traded arguments), ``unmatched`` (a content word with no equivalent), and with
+    ``by_role`` the role alignment's (``roles.conflict``): ``direction``, ``role``, ``tense``,
+    ``modality``. ``cached_roles`` is the stored question's signature (parsed at insertion); the
+    asked question is parsed only when every word check passed.
     """
     if cached == asked:
         return None
@@ -329,6 +334,9 @@ def verify(cached: str, asked: str) -> str | None:
         return "unmatched"
     if _unmatched(p.content, q.content, q.names) or _unmatched(q.content, p.content, p.names):
         return "unmatched"
+    if by_role:
+        mine = roles.Signature.loads(cached_roles) if cached_roles else roles.signature(cached)
+        return roles.conflict(mine, roles.signature(asked), equivalent)
     return None
 
 
