@@ -199,7 +199,7 @@ def _spelled(run: list[str]) -> str:
         return NUMBER_WORDS[words[0]]
     try:
         return _number(str(w2n.word_to_num(" ".join(run))))
-    except ValueError:
+    except (ValueError, IndexError):  # word2number fails with IndexError on some runs ("thousand million")
         return "+".join(NUMBER_WORDS[w] for w in words)
 
 

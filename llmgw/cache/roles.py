@@ -10,8 +10,10 @@ compact *signature*: each content word with its **role**, and the main predicate
 modality**. Then the words are aligned (the same word or an ``align.equivalent`` one) and:
 
 * **direction**: a word that is the object of a direction-bearing preposition (from, to/into/
-  onto/towards, than, before, after, vs/versus) on both sides must be the object of the same one
-  ("to Rome" / "from Rome");
+  onto/towards, than, before, after, vs/versus) on one side must not be the object of another one
+  on the other ("to Rome" / "from Rome"), and the standard of a comparison ("than Go") never its
+  subject ("is Rust faster than Go" / "is Go quicker than Rust", where the parser may read "Go"
+  as a verb and miss the exchange below);
 * **roles**: a word may change its role in a rewording ("who wrote Hamlet" / "the author of
   Hamlet": object → modifier; "travel to Japan" / "visit Japan"), but two aligned words must not
   trade places: a word's role changed and another word, whose role changed too, took it ("is
@@ -202,6 +204,8 @@ def conflict(cached: Signature, asked: Signature, equivalent: Any) -> str | None
     for a, b in changed:
         if a.role in _DIRECTIONS and b.role in _DIRECTIONS:
             return "direction"  # "to Rome" / "from Rome"
+        if {a.role, b.role} & {"than"} and {a.role, b.role} & _SUBJECTS:
+            return "direction"  # "is Rust faster than Go" / "is Go quicker than Rust"
         for c, d in changed:
             if a.group != c.group and a.role == d.role and a.role not in _LOOSE:  # c took a's part
                 return "direction" if a.role in _DIRECTIONS or b.role in _DIRECTIONS else "role"
@@ -211,6 +215,8 @@ def conflict(cached: Signature, asked: Signature, equivalent: Any) -> str | None
 _DIRECTIONS = frozenset(DIRECTIONAL.values())
 #: Roles many words hold at once (modifiers, the root): one of them taking another's says nothing.
 _LOOSE = frozenset({"mod", "root"})
+#: What a comparison is about: never its standard ("than …") in a rewording.
+_SUBJECTS = frozenset({"subj", "cop"})
 
 
 def _aligned(mine: tuple[Word, ...], theirs: tuple[Word, ...], equivalent: Any) -> list[tuple[Word, Word]]:
