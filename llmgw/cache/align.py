@@ -16,6 +16,9 @@ equivalent in the other, and anything left over refuses the hit:
   "wrote"), WordNet multi-word names ("world war ii" / "second world war"), one unit however
   written ("oz" / "ounces", pint), an acronym and its words ("IT" stays a name, not "it"); a
   word the other side implies, a WordNet hypernym of one of its words ("which city is the capital");
+* **quantifiers** (all/every/each, some, more, most, less, least, few, many, both, only) are
+  content: each must be matched by one of its own class ("do all birds fly" / "do some birds
+  fly"; "how many" is a question word);
 * **order**: two content words that traded places around anything but "and"/"or" ("is tea
   better than coffee" / "is coffee better than tea"; ``veto._arguments_swapped``).
 
@@ -133,6 +136,15 @@ LIGHT = STOPWORDS | frozenset(
     ]
 )
 _SYMMETRIC = frozenset({"and", "or", "&", "vs", "versus", ","})
+#: Quantifiers say how much of what is asked ("do all birds fly" / "do some birds fly", "the most
+#: people" / "more people"): content, not function words, matched only by one of their own class.
+#: "how many" / "how much" are question words.
+QUANTIFIERS = {
+    "all": "all", "every": "all", "each": "all", "some": "some", "several": "some", "more": "more",
+    "most": "most", "less": "less", "fewer": "less", "least": "least", "fewest": "least", "few": "few",
+    "many": "many", "much": "many", "both": "both", "only": "only",
+}  # fmt: skip
+LIGHT = LIGHT - frozenset(QUANTIFIERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +192,8 @@ def parse(text: str) -> Parsed:
             negations += 1
         elif low in QUESTION_WORDS:
             questions.add(_SAME_QUESTION.get(low, low))
+        elif low in ("many", "much") and i > 0 and raw[i - 1].lower() == "how":
+            continue  # "how many": the question word
         elif low in ("a", "an"):
             articles += 1
         elif not shouting and token.isupper() and len(token) > 1 and low in LIGHT:
@@ -241,6 +255,8 @@ def equivalent(a: str, b: str) -> bool:
     """Whether one word may stand for the other in a question (see the module docstring)."""
     if a == b:
         return True
+    if a in QUANTIFIERS or b in QUANTIFIERS:
+        return QUANTIFIERS.get(a) == QUANTIFIERS.get(b)
     if len(a) > 3 and len(b) > 3 and a.rstrip("s") == b.rstrip("s"):
         return True
     lex = lexicon()
