@@ -27,6 +27,7 @@ from llmgw.cache.align import verify
 from llmgw.cache.bounds import table, threshold_for
 from llmgw.cache.embed import embed
 from llmgw.cache.match import Rule, match
+from llmgw.cache.roles import signature
 from llmgw.cache.store import Entry
 from llmgw.config import CacheConfig
 
@@ -37,7 +38,8 @@ def served(a: str, b: str, threshold: float) -> tuple[bool, float]:
     va, vb = embed(a), embed(b)
     if va is None or vb is None:
         return False, 0.0
-    entry = Entry(key=a, scope="s", route="r", question=a, completion={}, created=0.0, expires=0.0, vector=va)
+    entry = Entry(key=a, scope="s", route="r", question=a, completion={}, created=0.0, expires=0.0, vector=va,
+                  roles=signature(a).dumps())  # parsed at insertion, as the gateway does  # fmt: skip
     score = float(va @ vb)
     rule = Rule(threshold, None, CacheConfig().answer_drop, CacheConfig().margin)
     return bool(match(b, vb, [(entry, score)], rule, verify).plausible), score
