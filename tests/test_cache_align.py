@@ -75,6 +75,7 @@ SERVED = [
     ("How do I fix a flat tire?", "How can I repair a flat tire?"),
     ("Can the virus spread through food?", "Can the viruses spread through food?"),
     ("Does every cat purr?", "Do all cats purr?"),
+    ("Which is bigger, the Sun or the Earth?", "Which is bigger, the Earth or the Sun?"),
 ]
 
 

@@ -370,5 +370,5 @@ def _swapped(a: str, b: str) -> bool:
 
     t1, t2 = _words(a), _words(b)
     diff = [i for i, (x, y) in enumerate(zip(t1, t2, strict=True)) if x != y]
-    between = t1[diff[0] + 1 : diff[1]]
+    between = [w for w in t1[diff[0] + 1 : diff[1]] if w not in ("the", "a", "an")]  # "the Sun or the Earth"
     return not (len(between) == 1 and between[0] in _SYMMETRIC)
