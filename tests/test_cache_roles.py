@@ -30,6 +30,7 @@ REFUSED = [
     ("What was the capital of Germany?", "What is the capital of Germany?", "tense"),
     # modality
     ("Should I take ibuprofen with food?", "Can I take ibuprofen with food?", "modality"),
+    ("Can I cancel my trip?", "Do I have to cancel my trip?", "modality"),
 ]
 SERVED = [
     # reordered, every word in its part
@@ -47,6 +48,7 @@ SERVED = [
     # tense and modality that do not change the question
     ("Has Brazil won the World Cup?", "Did Brazil win the World Cup?"),
     ("How do I read a CSV file in Python?", "How can I read a CSV file in Python?"),
+    ("Should I cancel my trip?", "Do I have to cancel my trip?"),
 ]
 
 

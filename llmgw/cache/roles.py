@@ -28,8 +28,9 @@ modality**. Then the words are aligned (the same word or an ``align.equivalent``
 * **tense**: future against anything else ("who won" / "who will win"); past against present when
   the two predicates are the same verb (or both "be": "what is" / "what was") — "who wrote X" /
   "who is the author of X" is not compared. Perfect counts as past ("has it won" / "did it win");
-* **modality**: obligation (must, should, ought, need) against none or possibility ("should I" /
-  "can I" / "do I"); possibility (can, could, may, might) goes with none ("how do I" / "how can I").
+* **modality**: obligation (must, should, ought; "need to", "have to") against none or
+  possibility ("should I" / "can I" / "do I"); possibility (can, could, may, might) goes with
+  none ("how do I" / "how can I").
 
 A signature is computed once per stored question (``Entry.roles``, at insertion) and once per
 looked-up question, and only when a candidate passed the threshold and the word verifier: a
@@ -108,11 +109,11 @@ def signature(text: str) -> Signature:
     words = tuple(
         Word(t.lower_, t.lemma_.lower(), *_role(t)) for t in doc if t.tag_.startswith(_CONTENT_TAGS) and _content(t)
     )
-    predicate = _predicate(doc)
+    predicate, obliged = _predicate(doc)
     if predicate is None:
-        return Signature(words, "", "", "")
+        return Signature(words, "", "", "must" if obliged else "")
     tense, modal = _tense(predicate)
-    return Signature(words, predicate.lemma_.lower(), tense, modal)
+    return Signature(words, predicate.lemma_.lower(), tense, "must" if obliged else modal)
 
 
 def _content(t: Any) -> bool:
@@ -146,24 +147,26 @@ def _role(t: Any) -> tuple[str, int]:
     return "mod", group
 
 
-def _predicate(doc: Any) -> Any | None:
-    """The main clause's verb, past framing verbs ("can you tell me who won": "won")."""
+def _predicate(doc: Any) -> tuple[Any | None, bool]:
+    """The main clause's verb, past framing verbs ("can you tell me who won": "won"), and whether
+    it is obliged ("do kids need to wear masks", "do I have to cancel": as "should")."""
     roots = [t for t in doc if t.dep_ == "ROOT"]
     if not roots:
-        return None
-    p = roots[0]
+        return None, False
+    p, obliged = roots[0], False
     for _ in range(4):
-        if p.lemma_ not in FRAMES:
+        if p.lemma_ not in FRAMES and p.lemma_ != "have":
             break
         inner = [c for c in p.children if c.dep_ in ("ccomp", "xcomp") and c.tag_.startswith(("VB", "MD"))]
-        if not inner:
+        if not inner or (p.lemma_ == "have" and not any(c.tag_ == "TO" for c in inner[0].children)):
             break
+        obliged = p.lemma_ in ("need", "have") and inner[0].dep_ == "xcomp"
         p = inner[0]
     if p.lemma_ == "go" and p.tag_ == "VBG":  # "is going to win": the future of "win"
         inner = [c for c in p.children if c.dep_ == "xcomp"]
         if inner:
-            return _Future(inner[0])
-    return p if p.tag_.startswith(("VB", "MD")) else None
+            return _Future(inner[0]), obliged
+    return (p if p.tag_.startswith(("VB", "MD")) else None), obliged
 
 
 class _Future:
