@@ -40,6 +40,7 @@ lookup parses one question. ``warm()`` loads the model at start-up (a few second
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -91,6 +92,9 @@ class Signature:
         return cls(tuple(Word(*w) for w in raw["w"]), raw["p"], raw["t"], raw["m"])
 
 
+_PARSING = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def _nlp() -> Any:
     import spacy
@@ -105,7 +109,9 @@ def warm() -> None:
 
 @lru_cache(maxsize=16384)
 def signature(text: str) -> Signature:
-    doc = _nlp()(text.replace("’", "'"))
+    nlp = _nlp()
+    with _PARSING:  # one parse at a time: a spaCy pipeline is not documented as thread-safe
+        doc = nlp(text.replace("’", "'"))
     words = tuple(
         Word(t.lower_, t.lemma_.lower(), *_role(t)) for t in doc if t.tag_.startswith(_CONTENT_TAGS) and _content(t)
     )
