@@ -461,7 +461,7 @@ def test_identical_requests_in_flight_make_one_upstream_call(
 
 def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], tmp_path: Path,
                                   upstream: FakeUpstream) -> None:  # fmt: skip
-    config = cache_config(tmp_path)
+    config = cache_config(tmp_path, threshold=0.9)  # the default bound serves no semantic hit (bounds.json)
     db = f"sqlite:///{tmp_path}/gw.db"
     gw = make_gateway(db_url=db, cache=config)
     ask(gw, "How can I protect my child from COVID-19?")
