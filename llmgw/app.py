@@ -2,7 +2,7 @@
 
 Handlers stay thin: they read the body, hand a :class:`RequestContext` to the pipeline and turn
 its answer into a response. Every error leaves in its API's error shape with the right status:
-Anthropic's under ``/v1/messages`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
+Anthropic's under ``/v1/messages`` and its ``count_tokens`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
 """
 
 from __future__ import annotations
