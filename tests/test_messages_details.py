@@ -9,7 +9,6 @@ stub, and Bedrock's Converse through botocore's own parsers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -22,7 +21,7 @@ from tests.anthropic_upstream import AnthropicUpstream
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_bedrock import STREAM_HEADERS, Raw, event, on_send
 from tests.test_bedrock_gateway import CONVERSE, bedrock_gw  # noqa: F401  (the fixture)
-from tests.test_messages import WEATHER, client
+from tests.test_messages import WEATHER, anthropic_upstream, client, native_gw  # noqa: F401  (the fixtures)
 from tests.upstream import FakeUpstream
 
 ECHO = "alpha beta END gamma #echo"  # the stub answers with this text, cut at a stop string
@@ -109,28 +108,11 @@ def test_chat_completions_carry_the_stop_sequence_as_an_extension(gw: RunningGat
 # --- the native anthropic provider passes the upstream's values through ------------------------------
 
 
-@pytest.fixture(scope="module")
-def anthropic_upstream() -> Iterator[AnthropicUpstream]:
-    server = AnthropicUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def native_gw(make_gateway: Any, anthropic_upstream: AnthropicUpstream) -> RunningGateway:
-    anthropic_upstream.requests.clear()
-    provider = {"type": "anthropic", "base_url": anthropic_upstream.base_url, "api_key": "sk-ant-up"}
-    return make_gateway(
-        providers={"claude": provider},
-        models={"claude": {"provider": "claude", "upstream_id": "claude-up-1",
-                           "capabilities": ["chat", "streaming", "tools"]}},
-        routes={"default": {"default_model": "claude"}},
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_native_provider_passes_the_stop_sequence_through(
-    native_gw: RunningGateway, anthropic_upstream: AnthropicUpstream, stream: bool
+    native_gw: RunningGateway,
+    anthropic_upstream: AnthropicUpstream,
+    stream: bool,  # noqa: F811
 ) -> None:
     message = ask(native_gw, stream, "claude", stop_sequences=["END"], messages=[{"role": "user", "content": ECHO}])
     assert anthropic_upstream.requests[-1]["stop_sequences"] == ["END"]
@@ -205,7 +187,8 @@ def test_a_failed_tool_result_reads_as_one_for_an_openai_compatible_upstream(
 
 
 def test_is_error_reaches_an_anthropic_upstream_unchanged(
-    native_gw: RunningGateway, anthropic_upstream: AnthropicUpstream
+    native_gw: RunningGateway,
+    anthropic_upstream: AnthropicUpstream,  # noqa: F811
 ) -> None:
     client(native_gw).messages.create(model="claude", max_tokens=20, tools=[WEATHER], messages=failed_call())
     result = anthropic_upstream.requests[-1]["messages"][2]["content"][0]
@@ -274,7 +257,8 @@ def test_count_tokens_errors_are_anthropic_shaped(gw: RunningGateway) -> None:
 
 
 def test_count_tokens_with_the_native_provider_counts_locally(
-    native_gw: RunningGateway, anthropic_upstream: AnthropicUpstream
+    native_gw: RunningGateway,
+    anthropic_upstream: AnthropicUpstream,  # noqa: F811
 ) -> None:
     counted = client(native_gw).messages.count_tokens(model="claude", messages=[{"role": "user", "content": "Hi"}])
     assert counted.input_tokens == tokens.count("Hi") and anthropic_upstream.requests == []
