@@ -21,7 +21,7 @@ from tests.anthropic_upstream import AnthropicUpstream
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_bedrock import STREAM_HEADERS, Raw, event, on_send
 from tests.test_bedrock_gateway import CONVERSE, bedrock_gw  # noqa: F401  (the fixture)
-from tests.test_messages import WEATHER, anthropic_upstream, client, native_gw  # noqa: F401  (the fixtures)
+from tests.test_messages import WEATHER, client
 from tests.upstream import FakeUpstream
 
 ECHO = "alpha beta END gamma #echo"  # the stub answers with this text, cut at a stop string
@@ -112,7 +112,7 @@ def test_chat_completions_carry_the_stop_sequence_as_an_extension(gw: RunningGat
 def test_native_provider_passes_the_stop_sequence_through(
     native_gw: RunningGateway,
     anthropic_upstream: AnthropicUpstream,
-    stream: bool,  # noqa: F811
+    stream: bool,
 ) -> None:
     message = ask(native_gw, stream, "claude", stop_sequences=["END"], messages=[{"role": "user", "content": ECHO}])
     assert anthropic_upstream.requests[-1]["stop_sequences"] == ["END"]
@@ -188,7 +188,7 @@ def test_a_failed_tool_result_reads_as_one_for_an_openai_compatible_upstream(
 
 def test_is_error_reaches_an_anthropic_upstream_unchanged(
     native_gw: RunningGateway,
-    anthropic_upstream: AnthropicUpstream,  # noqa: F811
+    anthropic_upstream: AnthropicUpstream,
 ) -> None:
     client(native_gw).messages.create(model="claude", max_tokens=20, tools=[WEATHER], messages=failed_call())
     result = anthropic_upstream.requests[-1]["messages"][2]["content"][0]
@@ -258,7 +258,7 @@ def test_count_tokens_errors_are_anthropic_shaped(gw: RunningGateway) -> None:
 
 def test_count_tokens_with_the_native_provider_counts_locally(
     native_gw: RunningGateway,
-    anthropic_upstream: AnthropicUpstream,  # noqa: F811
+    anthropic_upstream: AnthropicUpstream,
 ) -> None:
     counted = client(native_gw).messages.count_tokens(model="claude", messages=[{"role": "user", "content": "Hi"}])
     assert counted.input_tokens == tokens.count("Hi") and anthropic_upstream.requests == []
