@@ -59,6 +59,8 @@ class Choice(msgspec.Struct):
     index: int
     message: AssistantMessage
     finish_reason: str | None
+    # llmgw's: the request's stop string the answer ended on, where the upstream said which
+    stop_sequence: str | None = None
 
 
 class PromptTokensDetails(msgspec.Struct):
