@@ -43,11 +43,6 @@ def event(name: str, payload: dict[str, Any]) -> bytes:
 class AnthropicUpstream(StubServer):
     thread_name = "anthropic-upstream"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

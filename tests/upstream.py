@@ -58,11 +58,14 @@ DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9A-Za-z_.]+))?")
 
 class StubServer:
     """An aiohttp app on a free loopback port, served from a thread of its own: the scaffolding of
-    the tests' upstreams (this module's and ``tests.anthropic_upstream``'s), which add their routes."""
+    the tests' upstreams (this module's and ``tests.anthropic_upstream``'s), which add their routes
+    and record each request's body and headers."""
 
     thread_name = "stub-upstream"
 
     def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -108,8 +111,6 @@ class FakeUpstream(StubServer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
         self.disconnects = 0
         self.completed_streams = 0
