@@ -6,13 +6,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
+from litestar.types import Send
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
     from llmgw.pipeline import Pipeline
 
 _encode = msgspec.json.Encoder().encode
+encode_json = _encode
 JSON = "application/json"
+_JSON_CONTENT_TYPE = (b"content-type", JSON.encode())
 T = TypeVar("T")
 
 
@@ -31,6 +34,19 @@ def client_of(request: Request[Any, Any, Any]) -> str | None:
 
 def json_response(payload: Any, headers: dict[str, str], status: int = 200) -> Response[bytes]:
     return Response(_encode(payload), status_code=status, media_type=JSON, headers=headers)
+
+
+async def send_json(send: Send, body: bytes, headers: dict[str, str], status: int = 200) -> None:
+    """Send a JSON answer as raw ASGI events, with the headers :func:`json_response` would give
+    (the given ones lower-cased, in order, then content-type and content-length unless given)."""
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    names = {name for name, _ in encoded}
+    if b"content-type" not in names:
+        encoded.append(_JSON_CONTENT_TYPE)
+    if b"content-length" not in names:
+        encoded.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def read_body_as(request: Request[Any, Any, Any], kind: type[T], what: str) -> tuple[T, dict[str, Any]]:

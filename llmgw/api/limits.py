@@ -13,6 +13,8 @@ a streamed export). One check here covers every endpoint and every filter, prese
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -25,9 +27,15 @@ class RequestLimits(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, max_headers: int, max_header_bytes: int) -> None:
+    def __init__(
+        self, max_headers: int, max_header_bytes: int, fast_handlers: Mapping[tuple[str, str], ASGIApp] | None = None
+    ) -> None:
         self.max_headers = max_headers
         self.max_header_bytes = max_header_bytes
+        #: (method, path) → an ASGI app that answers it in place of the route's handler: the hot
+        #: path (chat completions) skips Litestar's handler machinery; routing, the 404/405
+        #: answers and the exception handlers (this runs inside them) stay Litestar's
+        self.fast_handlers = dict(fast_handlers or {})
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = list(scope["headers"])
@@ -45,4 +53,5 @@ class RequestLimits(ASGIMiddleware):
         query = scope["query_string"]
         if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
             raise InvalidRequest("the URL holds a NUL byte (%00)", code="invalid_value")
-        await next_app(scope, receive, send)
+        fast = self.fast_handlers.get((scope["method"], scope["path"])) if self.fast_handlers else None  # type: ignore[typeddict-item]
+        await (fast or next_app)(scope, receive, send)
