@@ -52,26 +52,32 @@ async def _pair() -> tuple[asyncio.StreamReader, Recorder, CoalescingTransport, 
     return reader, recorder, CoalescingTransport(recorder, asyncio.get_running_loop()), server  # type: ignore[arg-type]
 
 
-def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
-    asyncio.run(_test_writes_of_one_turn_leave_in_one_write_in_order())
+def test_writes_of_one_turn_leave_in_two_writes_in_order() -> None:
+    asyncio.run(_test_writes_of_one_turn_leave_in_two_writes_in_order())
 
 
-async def _test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
+async def _test_writes_of_one_turn_leave_in_two_writes_in_order() -> None:
     reader, recorder, transport, server = await _pair()
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.write(memoryview(b"body-1"))
+    assert recorder.writes == []  # the turn's first write is held
+    transport.write(memoryview(b"body-1"))  # the second goes out at once, with the first
+    assert recorder.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody-1"]
     transport.write(b"")  # nothing to send: no write of its own
-    transport.writelines([b"-body-2", b"-body-3"])
-    assert recorder.writes == []  # held until the turn ends
+    transport.writelines([b"-body-2", b"-body-3"])  # later writes wait for the end of the turn
+    assert len(recorder.writes) == 1
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    assert recorder.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody-1-body-2-body-3"]
-    transport.write(b"|next turn")  # a later turn: its own write, after the first
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    assert recorder.writes[1:] == [b"-body-2-body-3"]
+    transport.write(b"|turn 2")  # a new turn: held again, then sent alone when the turn ends
     assert len(recorder.writes) == 2
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert recorder.writes[2:] == [b"|turn 2"]
+    transport.write(b"|turn 3a")
+    transport.write(b"|turn 3b")  # the new turn's second write: at once again
+    assert recorder.writes[3:] == [b"|turn 3a|turn 3b"]
     transport.close()
-    assert await reader.read() == b"HTTP/1.1 200 OK\r\n\r\nbody-1-body-2-body-3|next turn"
+    assert await reader.read() == b"HTTP/1.1 200 OK\r\n\r\nbody-1-body-2-body-3|turn 2|turn 3a|turn 3b"
     server.close()
 
 
