@@ -31,6 +31,7 @@ import yaml
 from bench import procs
 
 PHASES = ("seq", "seq_stream")
+TPUT = ("tput", "tput_stream")
 
 
 def start(name: str, tree: Path, logdir: Path, upstream: procs.Proc) -> procs.Proc:
@@ -53,6 +54,13 @@ def cpu_ms(summary: dict[str, Any], name: str) -> float:
 
 def figures(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
+    for phase in TPUT:  # with --tput: the rate at concurrency 32, and as a share of direct's
+        if phase in results["direct"]:
+            for name in ("base", "new"):
+                rate, direct = float(results[name][phase]["rate_per_s"]), float(results["direct"][phase]["rate_per_s"])
+                cpu = float(results[name][phase]["cpu_pct"][name]) / 100.0 / rate * 1000.0 if rate else 0.0
+                out[f"{phase}/{name}"] = {"rate_per_s": round(rate, 1), "cpu_ms": round(cpu, 3),
+                                          "share_of_direct": round(rate / direct, 4)}  # fmt: skip
     for phase in PHASES:
         metric = "latency_ms" if phase == "seq" else "ttft_ms"
         for name in ("base", "new"):
@@ -71,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seq-n", type=int, default=1000, help="sequential requests per target, phase and round")
     parser.add_argument("--seq-block", type=int, default=100)
+    parser.add_argument("--tput", action="store_true", help="also the throughput phases (concurrency 32)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput phase and target")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    phases = PHASES + (TPUT if args.tput else ())
     logdir = Path(tempfile.mkdtemp(prefix="llmgw-bench-ab-"))
     running: list[procs.Proc] = []
     rounds: list[dict[str, dict[str, float]]] = []
@@ -85,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         running.append(new)
         for i in range(args.rounds):
             out = logdir / f"round{i}.json"
-            load = [sys.executable, "-m", "bench.load", "--phases", ",".join(PHASES), "--out", str(out),
+            load = [sys.executable, "-m", "bench.load", "--phases", ",".join(phases), "--out", str(out),
+                    "--duration", str(args.duration),
                     "--seq-n", str(args.seq_n), "--seq-block", str(args.seq_block), "--warmup", "100",
                     "--target", f"direct={upstream.url}", "--model", "direct=bench",
                     "--pid", f"base={base.pid}", "--pid", f"new={new.pid}",
@@ -100,16 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc in reversed(running):
             proc.stop()
-    print("| phase / tree | CPU per request (rounds → median) | added p50 | added p99 |\n|---|---|---|---|")
     medians: dict[str, dict[str, float]] = {}
     for row in rounds[0]:
-        medians[row] = {k: round(statistics.median(r[row][k] for r in rounds), 3) for k in rounds[0][row]}
-        cpu = " / ".join(f"{r[row]['cpu_ms']:.3f}" for r in rounds)
-        p50 = " / ".join(f"{r[row]['added_p50_ms']:+.2f}" for r in rounds)
-        p99 = " / ".join(f"{r[row]['added_p99_ms']:+.2f}" for r in rounds)
-        m = medians[row]
-        print(f"| {row} | {cpu} → **{m['cpu_ms']:.3f} ms** | {p50} → {m['added_p50_ms']:+.2f} ms"
-              f" | {p99} → {m['added_p99_ms']:+.2f} ms |")  # fmt: skip
+        medians[row] = {k: round(statistics.median(r[row][k] for r in rounds), 4) for k in rounds[0][row]}
+    print("| phase / tree | figure: rounds → median |\n|---|---|")
+    for row in rounds[0]:
+        cells = [f"{k} {' / '.join(f'{r[row][k]:g}' for r in rounds)} → **{medians[row][k]:g}**"
+                 for k in rounds[0][row]]  # fmt: skip
+        print(f"| {row} | {'; '.join(cells)} |")
     if args.out:
         args.out.write_text(json.dumps({"rounds": rounds, "median": medians}, indent=2) + "\n")
     return 0
