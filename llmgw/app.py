@@ -73,8 +73,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
 async def chat_completions_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     """``POST /v1/chat/completions`` as a plain ASGI app, after Litestar's routing, its exception
     handling and the request limits, but without its handler machinery (keyword arguments,
-    signature model, the ``Response`` → ASGI response conversion): those cost about a tenth of the
-    gateway's CPU per request (docs/benchmarks.md). The answer is the one :func:`chat_completions`
+    signature model, the ``Response`` → ASGI response conversion; docs/benchmarks.md, "Request-path
+    CPU"). The answer is the one :func:`chat_completions`
     gives: the same headers in the same order, a stream through Litestar's own ``Stream``."""
     request: Request[Any, Any, Any] = Request(scope, receive, send)
     result, headers = await run_chat(request)
