@@ -25,6 +25,7 @@ import uvicorn
 from llmgw.app import create_app
 from llmgw.config import Config, parse_config
 from llmgw.gateway import Gateway
+from llmgw.http_protocol import CoalescingHttpToolsProtocol
 from tests.anthropic_upstream import AnthropicUpstream
 from tests.browser import chromium  # noqa: F401  (the headless browser fixture, for any test)
 from tests.upstream import FakeUpstream
@@ -49,7 +50,15 @@ class RunningGateway:
         app = create_app(config, self.gateway)
         self.pipeline = app.state.pipeline
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                loop="asyncio",
+                http=CoalescingHttpToolsProtocol,
+            )  # as `llmgw serve` runs it
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
 
