@@ -68,7 +68,7 @@ CATALOG = {
 }
 C_GRID = (2.0, 8.0, 32.0)
 COMBINE_GRID = ("instruction", "concat", "mean", "max")  # and "full", which has no window
-WINDOW_GRID = ((16, True), (32, True), (64, True), (16, False), (32, False), (64, False))
+WINDOW_GRID = tuple((w, s) for w in (8, 12, 16, 24, 32) for s in (True, False))
 THRESHOLDS = [round(0.05 * i, 2) for i in range(0, 19)]
 
 
@@ -245,6 +245,25 @@ def _reliability(cases: list[tuple[str, str]], probs: list[dict[str, float]]) ->
     return out
 
 
+def cost(exemplars: dict[str, list[str]], classifier: TaskClassifier) -> dict[str, dict[str, float]]:
+    """Classification time p50 (ms) of the shipped classifier and of one whole-turn embedding
+    (``full``), on the short exemplars and on the composed pasted ones (long turns)."""
+    whole = TaskClassifier(exemplars, combine="full")
+    pasted = [x for xs in taskmod.pasted_exemplars().values() for x in xs]
+    plain = [x for xs in exemplars.values() for x in xs if x not in set(pasted)]
+    out: dict[str, dict[str, float]] = {}
+    for label, model in (("shipped", classifier), ("full", whole)):
+        out[label] = {}
+        for kind, texts in (("short", plain[:100]), ("pasted", pasted)):
+            times = []
+            for text in texts:
+                started = time.perf_counter()
+                model.probabilities(text)
+                times.append((time.perf_counter() - started) * 1000)
+            out[label][kind] = round(statistics.median(times), 3)
+    return out
+
+
 def blind_set(name: str) -> list[tuple[str, str]]:
     """A blind set's (task, text) pairs, for aggregates only (never printed)."""
     with (DATA / name / "cache" / "tasks.jsonl").open(encoding="utf-8") as f:
@@ -298,7 +317,7 @@ def main() -> None:
             probs.append(classifier.probabilities(text))
             classify_ms.append((time.perf_counter() - started) * 1000)
         result[name] = outcomes(router, cases, probs, threshold)
-        result[name]["two_embeddings"] = round(
+        result[name]["instruction_view_differs"] = round(
             sum(views.instruction_view(t, classifier.words, classifier.sentences) is not None for _, t in cases)
             / len(cases),
             4,
@@ -307,6 +326,7 @@ def main() -> None:
         thresholds = sorted({0.0, threshold, 0.45} | ({cv["threshold"]} if cv else set()))
         result[name]["by_threshold"] = {str(th): outcomes(router, cases, probs, th)["overall"] for th in thresholds}
 
+    result["cost_ms_p50"] = cost(exemplars, classifier)
     select_ms = []
     for _, text in heldout:
         started = time.perf_counter()

@@ -110,7 +110,9 @@ def test_the_instruction_before_a_long_paste_decides_the_task(classifier: TaskCl
     assert classifier.classify(f"Fasse diesen Artikel in drei Sätzen zusammen:\n\n{ARTICLE}")[0] == "summarize"
 
 
-def test_a_short_request_costs_one_embedding(classifier: TaskClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_short_request_costs_one_embedding_a_long_one_at_most_two(
+    classifier: TaskClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from llmgw import encoders
 
     calls: list[str] = []
@@ -123,5 +125,9 @@ def test_a_short_request_costs_one_embedding(classifier: TaskClassifier, monkeyp
     monkeypatch.setattr(encoders, "encode_query", counting)
     classifier.classify("Write a haiku about the sea.")
     assert len(calls) == 1
-    classifier.classify(f"{ARTICLE}\n\nSummarize the article above in two sentences.")
-    assert len(calls) == 3 and calls[-1].endswith("Summarize the article above in two sentences.")
+    long = f"{ARTICLE}\n\nSummarize the article above in two sentences."
+    classifier.classify(long)
+    # the instruction view, alone or after the whole turn: one short embedding more at most
+    assert len(calls) == (2 if classifier.combine == "instruction" else 3)
+    assert calls[-1] == instruction_view(long, classifier.words, classifier.sentences)
+    assert calls[-1].endswith("Summarize the article above in two sentences.")

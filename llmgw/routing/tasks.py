@@ -63,15 +63,20 @@ class TaskGuess:
     plausible: tuple[str, ...] = ()  # set when the classifier was unsure and the safest of these should apply
 
 
+#: how a composed request joins instruction and text, in turn: a blank line, a line break, a space
+SEPARATORS = ("\n\n", "\n", " ")
+
+
 def pasted_exemplars() -> dict[str, list[str]]:
-    """``pasted.yaml`` composed: "<instruction>\\n\\n<text>" (before) or "<text>\\n\\n<instruction>" (after)."""
+    """``pasted.yaml`` composed: instruction then text (``before``) or text then instruction (``after``),
+    joined by each of :data:`SEPARATORS` in turn (people paste on the same line as often as below)."""
     data = yaml.safe_load(PASTED.read_text(encoding="utf-8"))
     out: dict[str, list[str]] = {}
     for task, rows in data["requests"].items():
-        for position, name, instruction in rows:
-            text = data["texts"][name]
+        for i, (position, name, instruction) in enumerate(rows):
+            text, sep = data["texts"][name], SEPARATORS[i % len(SEPARATORS)]
             out.setdefault(task, []).append(
-                f"{instruction}\n\n{text}" if position == "before" else f"{text}\n\n{instruction}"
+                f"{instruction}{sep}{text}" if position == "before" else f"{text}{sep}{instruction}"
             )
     return out
 
@@ -204,11 +209,14 @@ def exemplar_views(texts: list[str], words: int = views.WORDS, sentences: bool =
 def query_views(
     text: str, combine: str = COMBINE, words: int = views.WORDS, sentences: bool = views.SENTENCES
 ) -> Views:
-    """Blocking: one request's views, one embedding (short turn, or ``full``) or two."""
+    """Blocking: one request's views: one embedding (a short turn, ``full``, ``instruction``) or two."""
     from llmgw import encoders
 
-    full = encoders.encode_query(text[:2000])
     view = None if combine == "full" else views.instruction_view(text, words, sentences)
+    if view is not None and combine == "instruction":  # the whole turn is not needed
+        instruction = encoders.encode_query(view)
+        return Views(instruction[None, :], instruction[None, :])
+    full = encoders.encode_query(text[:2000])
     instruction = full if view is None else encoders.encode_query(view)
     return Views(full[None, :], instruction[None, :])
 
