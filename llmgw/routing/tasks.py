@@ -276,12 +276,13 @@ _lock = threading.Lock()
 _cache: dict[int, TaskClassifier] = {}
 
 
-def classifier_for(extra: dict[str, list[str]], replace: bool) -> TaskClassifier:
-    """One classifier per distinct exemplar set, built on first use (blocking; the gateway builds
-    its own at start-up, ``llmgw.warmup``)."""
-    key = hash((replace, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
+def classifier_for(extra: dict[str, list[str]], replace: bool, view: str = "default") -> TaskClassifier:
+    """One classifier per distinct exemplar set and view combination (``routing.task_view``), built
+    on first use (blocking; the gateway builds its own at start-up, ``llmgw.warmup``)."""
+    combine = COMBINE if view == "default" else view
+    key = hash((replace, combine, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
     with _lock:
         found = _cache.get(key)
         if found is None:
-            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace))
+            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace), combine=combine)
     return found
