@@ -265,10 +265,18 @@ def cost(exemplars: dict[str, list[str]], classifier: TaskClassifier) -> dict[st
 
 
 def blind_set(name: str) -> list[tuple[str, str]]:
-    """A blind set's (task, text) pairs, for aggregates only (never printed)."""
+    """A blind set's (task, text) pairs, for aggregates only (never printed; on a field it lacks,
+    the error names the fields it has, not their values)."""
     with (DATA / name / "cache" / "tasks.jsonl").open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    return [(row["task"], row["text"]) for row in rows]
+    out = []
+    for row in rows:
+        task = next((row[k] for k in ("task", "label") if k in row), None)
+        text = next((row[k] for k in ("text", "request", "prompt") if k in row), None)
+        if not isinstance(task, str) or not isinstance(text, str):
+            raise SystemExit(f"{name}: a row without task/text fields (it has: {sorted(row)})")
+        out.append((task, text))
+    return out
 
 
 def main() -> None:
