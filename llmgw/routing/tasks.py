@@ -14,12 +14,12 @@ whatever exemplars the configuration adds, which is what ``routing.task_threshol
 
 **The instruction apart from the paste.** A turn that pastes a long text before or after its
 instruction is read twice: as a whole (its first 256 word pieces, as before) and through its
-*instruction view* (:mod:`llmgw.routing.views`: the head of its first part and the tail of its
-last, outside code fences and quotes). ``COMBINE`` says how the two vectors meet the regression:
-``concat`` (the default, chosen by cross-validation: one regression over both vectors side by
-side, so it learns when the instruction outweighs the paste), ``mean``, ``max`` (the more
-confident view), ``instruction`` or ``full`` (one view only). A short turn is its own instruction
-view: one embedding, as before; a long one costs a second, short embedding.
+*instruction view* (:mod:`llmgw.routing.views`: the head of its first line and the tail of its
+last, outside code fences and quotes). ``COMBINE`` says what the regression reads:
+``instruction`` (the default, chosen by cross-validation over all five: the instruction view
+alone, so a long turn costs one *short* embedding), ``full`` (the whole turn, the behaviour
+before), or both: ``concat`` (side by side), ``mean``, ``max`` (the more confident view). A
+short turn is its own instruction view, and every combination reads it once.
 
 Below the threshold the route's ``selection.default_task`` applies; its default ``safest`` asks
 :func:`llmgw.routing.select.safest_task` for the task, among the :meth:`TaskClassifier.plausible`
@@ -44,9 +44,9 @@ EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 PASTED = Path(__file__).with_name("pasted.yaml")
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
 #: exemplars (``python -m bench.routing``; docs/routing.md)
-C = 32.0
+C = 2.0
 #: how the whole turn and its instruction view are combined (chosen by cross-validation; see the docstring)
-COMBINE = "concat"
+COMBINE = "instruction"
 COMBINES = ("full", "instruction", "concat", "mean", "max")
 FOLDS = 5
 TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(5.0), 41))

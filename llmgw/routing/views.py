@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 
 #: the longest head or tail, in whitespace-separated words (chosen by cross-validation)
-WORDS = 32
+WORDS = 16
 #: heads and tails are whole sentences (cut to WORDS) rather than word windows (chosen by cross-validation)
 SENTENCES = True
 
