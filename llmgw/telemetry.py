@@ -427,7 +427,7 @@ class SpanBuilder(SpanProcessor):
         self.pending: deque[RequestTrace] = deque()
         self.dropped = 0
         self._stopped = False
-        self._lock = threading.Lock()  # one builder at a time: a flush returns once all is handed on
+        self.lock = threading.Lock()  # one builder at a time: a flush returns once all is handed on
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llmgw-span-builder", daemon=True)
         self._thread.start()
@@ -449,7 +449,7 @@ class SpanBuilder(SpanProcessor):
 
     def build(self) -> None:
         """Build and hand on everything queued so far."""
-        with self._lock:
+        with self.lock:
             pending = self.pending
             while pending:
                 trace = pending.popleft()
