@@ -405,7 +405,9 @@ class SpanBuilder(SpanProcessor):
     sooner once ``wake_at`` requests wait, builds each request's spans and GenAI metrics and
     passes the spans to ``downstream.on_end`` (the batch exporter), as ended live spans would be.
     Past ``max_pending`` waiting requests new ones are dropped and counted, as the SDK's batch
-    processor drops spans when its queue is full. As the tracer provider's first processor, its
+    processor drops spans when its queue is full. ``wake_at`` keeps each hand-over (about seven
+    spans a request) under the batch processor's export size of 512 and far from its queue limit
+    of 2048, so a burst of requests does not overflow it. As the tracer provider's first processor, its
     ``force_flush`` and ``shutdown`` build everything queued before the exporter flushes.
     """
 
@@ -415,7 +417,7 @@ class SpanBuilder(SpanProcessor):
         resource: Resource,
         scope: InstrumentationScope,
         interval_s: float = 0.2,
-        wake_at: int = 256,
+        wake_at: int = 64,
         max_pending: int = 8192,
     ) -> None:
         self.downstream = downstream
