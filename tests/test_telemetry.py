@@ -416,3 +416,30 @@ def test_traceparent_parsing_and_sampling_match_the_sdk() -> None:
                 assert trace.traceparent().split("-")[1] == header.split("-")[1]
         finally:
             telemetry.shutdown()
+
+
+def test_span_builder_bounds_its_queue_and_builds_what_is_left_at_shutdown() -> None:
+    """Past ``max_pending`` a request's trace is dropped and counted, never the event loop blocked;
+    shutdown builds and exports what is queued."""
+    from llmgw.config import parse_config
+    from llmgw.context import RequestContext
+    from llmgw.options import GatewayOptions
+
+    config = parse_config({"storage": {"url": "sqlite://"}, "telemetry": {"enabled": True}})
+    spans = InMemorySpanExporter()
+    telemetry = Telemetry(config.telemetry, {}, spans, InMemoryMetricReader())
+    builder = telemetry.builder
+    builder.max_pending = 3
+    with builder.lock:
+        for i in range(5):
+            ctx = RequestContext(f"r{i}", "chat", {}, GatewayOptions(), {}, None)
+            ctx.model_requested = "m"
+            telemetry.begin(ctx).end(ctx)
+        assert len(builder.pending) == 3 and builder.dropped == 2
+    telemetry.shutdown()
+    roots = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert sorted((s.attributes or {})["llmgw.request_id"] for s in roots) == ["r0", "r1", "r2"]
+    assert all(s.name == "chat m" for s in roots)
+    ctx = RequestContext("late", "chat", {}, GatewayOptions(), {}, None)
+    telemetry.begin(ctx).end(ctx)  # after shutdown: dropped, not queued for a thread that is gone
+    assert not builder.pending
