@@ -159,7 +159,7 @@ class Telemetry:
         if parent is None:
             trace_id = new_trace_id()
             sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.ratio.bound
-            flags = RANDOM_TRACE_ID | SAMPLED if sampled else RANDOM_TRACE_ID
+            flags = (RANDOM_TRACE_ID | SAMPLED) if sampled else RANDOM_TRACE_ID
         else:
             trace_id = parent.trace_id
             sampled = parent.trace_flags.sampled
