@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seq-n", type=int, default=2000, help="sequential requests per target and phase")
     parser.add_argument("--chunks", type=int, default=50)
+    parser.add_argument("--seq-block", type=int, default=250, help="requests per target before the next one")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--baseline", type=Path, help="a tree whose llmgw runs as a second traced target")
     args = parser.parse_args(argv)
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             gateways.append(base)
         load_out = logdir / "load.json"
         load = [sys.executable, "-m", "bench.load", "--phases", "seq,seq_stream", "--out", str(load_out),
-                "--seq-n", str(args.seq_n), "--seq-block", "250", "--warmup", "100", "--chunks", str(args.chunks),
+                "--seq-n", str(args.seq_n), "--seq-block", str(args.seq_block), "--warmup", "100",
+                "--chunks", str(args.chunks),
                 "--target", f"direct={upstream.url}", "--model", f"direct={procs.MODEL}"]  # fmt: skip
         for proc in gateways:
             load += ["--target", f"{proc.name}={proc.url}", "--model", f"{proc.name}={procs.MODEL}"]

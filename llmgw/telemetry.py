@@ -419,8 +419,6 @@ class SpanBuilder(SpanProcessor):
         interval_s: float = 0.2,
         wake_at: int = 64,
         max_pending: int = 8192,
-        pause_every: int = 0,
-        pause_s: float = 0.0001,
     ) -> None:
         self.downstream = downstream
         self.resource = resource
@@ -428,8 +426,6 @@ class SpanBuilder(SpanProcessor):
         self.interval_s = interval_s
         self.wake_at = wake_at
         self.max_pending = max_pending
-        self.pause_every = pause_every
-        self.pause_s = pause_s
         self.pending: deque[RequestTrace] = deque()
         self.dropped = 0
         self._stopped = False
@@ -457,11 +453,7 @@ class SpanBuilder(SpanProcessor):
         """Build and hand on everything queued so far."""
         with self.lock:
             pending = self.pending
-            built = 0
             while pending:
-                if self.pause_every and built and built % self.pause_every == 0:
-                    time.sleep(self.pause_s)  # a short wait lets a request on the event loop take the GIL
-                built += 1
                 trace = pending.popleft()
                 try:
                     trace.record_metrics()
