@@ -121,14 +121,15 @@ class Pipeline:
         route: RoutePipeline | None = None
         telemetry = self.gateway.telemetry
         trace = ctx.trace = telemetry.begin(ctx) if telemetry is not None else None
+        timed = trace if trace is not None and trace.recording else None  # stage times only when sampled
         try:
             for stage in self.front:
-                await (stage.request(ctx) if trace is None else trace.stage(stage.name, stage.request(ctx)))
+                await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
             route = self.routes[ctx.route_name]
 
             early: dict[str, Any] | None = None
             for stage in route.request_stages:
-                early = await (stage.request(ctx) if trace is None else trace.stage(stage.name, stage.request(ctx)))
+                early = await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
                 if early is not None:
                     break
 
@@ -142,7 +143,7 @@ class Pipeline:
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
                 step = stage.response(ctx, completion)
-                completion = await (step if trace is None else trace.stage(stage.name, step))
+                completion = await (step if timed is None else timed.stage(stage.name, step))
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
             if isinstance(exc, GatewayError):
