@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -42,7 +43,7 @@ def start_gateway(logdir: Path, upstream: procs.Proc, workers: int, n: int) -> p
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # every worker up, not just the first
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            if response.read().decode().count("llmgw_worker_up{") >= workers:
+            if len(re.findall(r"^llmgw_worker_up\{.*\} 1\.0$", response.read().decode(), re.M)) >= workers:
                 break
         time.sleep(0.5)
     return proc
