@@ -10,6 +10,7 @@ and the drain on SIGTERM, which is what is tested.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import yaml
 from llmgw.cli import main, per_process_warnings
 from llmgw.config import parse_config
 from llmgw.storage.deadletter import DeadLetters
-from llmgw.workers import worker_count
+from llmgw.workers import reserve, worker_count, worker_socket
 from tests.conftest import ADMIN_KEY, base_config, free_port
 from tests.faults import stored_ids
 from tests.upstream import FakeUpstream
@@ -234,3 +235,39 @@ def test_worker_count_and_what_is_per_process(upstream: FakeUpstream, tmp_path: 
     refused, warned = per_process_warnings(parse_config(local))
     assert len(refused) == 1 and "limits.store" in refused[0]
     assert len(warned) == 1 and "cache.exact_store" in warned[0]
+
+
+def test_the_parent_holds_the_port_and_worker_sockets_share_it() -> None:
+    """In-process, the sockets of ``--workers N`` on Linux: the parent's reservation takes port 0's
+    ephemeral port, lets worker sockets bind beside it, refuses a second gateway (its probe) and any
+    other listener's port; connections go to the listening worker sockets, never to the reservation."""
+    hold = reserve("127.0.0.1", 0)
+    port = hold.getsockname()[1]
+    sockets = [worker_socket("127.0.0.1", port) for _ in range(2)]
+    try:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()  # bound, nobody listens yet
+        with pytest.raises(OSError):
+            reserve("127.0.0.1", port)  # a second gateway while the workers start: the hold alone refuses it
+        for sock in sockets:
+            sock.listen(64)
+            sock.setblocking(False)
+        with pytest.raises(OSError):
+            reserve("127.0.0.1", port)  # and once they listen
+        with socket.create_server(("127.0.0.1", 0)) as plain, pytest.raises(OSError):
+            reserve("127.0.0.1", plain.getsockname()[1])  # a port another server listens on
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+        accepted = [0, 0]
+        deadline = time.monotonic() + 30  # a bound on the wait, not a timing: the queues fill at once
+        while sum(accepted) < 20 and time.monotonic() < deadline:
+            for index, sock in enumerate(sockets):
+                with contextlib.suppress(BlockingIOError):
+                    sock.accept()[0].close()
+                    accepted[index] += 1
+        # every connection reached a worker socket; all 20 on one has probability 2e-6
+        assert sum(accepted) == 20 and min(accepted) >= 1, accepted
+        for client in clients:
+            client.close()
+    finally:
+        for sock in [hold, *sockets]:
+            sock.close()
