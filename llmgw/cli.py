@@ -45,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from llmgw import workers
+    from llmgw.http_protocol import CoalescingHttpToolsProtocol
 
     config = load_config_or_exit(args.config)
     server = config.server.model_copy(
@@ -82,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=server.host,
         port=server.port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, one send per event-loop turn (llmgw.http_protocol)
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(config.server.request_timeout_s),

@@ -28,6 +28,7 @@ from llmgw.context import RequestContext
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
+from llmgw.routing.resolve import resolve_model
 from llmgw.schemas import decode_body
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
@@ -162,6 +163,20 @@ class Pipeline:
             raise error from exc
         self.finish(ctx, route.done_stages)
         return completion
+
+    async def count_tokens(self, ctx: RequestContext) -> int:
+        """Count a request's input tokens without running it (``/v1/messages/count_tokens``).
+
+        The caller is authenticated, the body translated and checked, and the model resolved for
+        this caller and route, exactly as for the request itself; then its prompt and tool
+        definitions are counted with the local tokenizer. No provider is called and no row is
+        written: nothing is generated or spent.
+        """
+        for stage in self.front:
+            await stage.request(ctx)
+        config = self.gateway.config
+        resolve_model(config, ctx.model_requested or "", "chat", ctx.route, ctx.route_name, ctx.key)
+        return tokens.input_tokens(ctx.body)
 
     async def embeddings(self, ctx: RequestContext, read_body: Callable[[], Awaitable[bytes]]) -> dict[str, Any]:
         """Run an embeddings request: the provider's answer with the catalog model's name.
