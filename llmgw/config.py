@@ -48,6 +48,11 @@ class ServerConfig(Strict):
     workers: int | Literal["auto"] = Field(
         1, description="worker processes on one port (`llmgw serve --workers`); auto: one per core"
     )
+    reuse_port: bool = Field(
+        True,
+        description="with several workers on Linux: each worker listens on its own SO_REUSEPORT socket and the "
+        "kernel spreads connections over them; false (or elsewhere): one socket shared by every worker",
+    )
 
     @model_validator(mode="after")
     def _workers(self) -> ServerConfig:

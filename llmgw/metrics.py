@@ -4,7 +4,8 @@ Under ``llmgw serve --workers N`` the parent sets ``PROMETHEUS_MULTIPROC_DIR``: 
 then keeps every worker's values in files there, and a scrape of ``/metrics`` on any worker reads
 them all (:class:`~prometheus_client.multiprocess.MultiProcessCollector`): counters and histograms
 are summed over workers (a dead worker's counts stay in), the rows waiting for the database are
-summed over live workers, and ``llmgw_worker_up`` has one series per live worker (``pid`` label).
+summed over live workers, and ``llmgw_worker_up`` has one series per live worker (``pid`` label), 1 once it accepts
+connections.
 """
 
 from __future__ import annotations
@@ -44,12 +45,20 @@ class Metrics:
                                          "Rows kept in the dead-letter files until `llmgw storage replay`",
                                          ("table",), registry=self.registry,
                                          multiprocess_mode="livemostrecent")  # fmt: skip
-        self.worker = Gauge("llmgw_worker_up", "1 per worker process serving (its index)", ("worker",),
-                            registry=self.registry, multiprocess_mode="liveall")  # fmt: skip
-        self.worker.labels(os.environ.get("LLMGW_WORKER", "0")).set(1)
+        self.worker = Gauge("llmgw_worker_up", "1 per worker process accepting connections (its index), "
+                            "0 while it starts", ("worker",), registry=self.registry,
+                            multiprocess_mode="liveall")  # fmt: skip
+        # a worker of --workers N says 1 once its socket listens (listening()): with a SO_REUSEPORT
+        # socket per worker, one that is up but not yet listening would receive no connection
+        self._worker_index = os.environ.get("LLMGW_WORKER")
+        self.worker.labels(self._worker_index or "0").set(0 if self._worker_index else 1)
         self._children: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) → its labelled child
         #: the directory of ``--workers N`` (one scrape reports every worker), else None
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+    def listening(self) -> None:
+        """The server accepts connections (``llmgw serve`` calls this once its sockets listen)."""
+        self.worker.labels(self._worker_index or "0").set(1)
 
     def observe(self, ctx: RequestContext) -> None:
         model = ctx.model_name or ""
