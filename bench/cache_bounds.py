@@ -26,6 +26,7 @@ import argparse
 import csv
 import datetime
 import json
+import os
 import platform
 import random
 import sys
@@ -43,11 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "llmgw" / "cache" / "bounds.json"
 BOUNDS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 GRID = [round(float(t), 2) for t in np.arange(0.50, 0.991, 0.01)]
-SAMPLE = {"calibration": 4000, "test": 1200}  # pairs per intent-set split (hits are what calibrate)
+SAMPLE = {"dev": 800, "calibration": 4000, "test": 1200}  # pairs per intent-set split (hits are what calibrate)
 Pair = tuple[str, str, int]
 
 
-def intent_pairs(path: Path, calibrate: str, test: str, seed: int = 13) -> tuple[list[Pair], list[Pair]]:
+def intent_pairs(path: Path, calibrate: str, test: str, seed: int = 13) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """(development, calibration, test): the development sample is drawn from the calibration
+    split's rows outside the calibration sample."""
     with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     out: dict[str, list[Pair]] = {calibrate: [], test: []}
@@ -55,18 +58,37 @@ def intent_pairs(path: Path, calibrate: str, test: str, seed: int = 13) -> tuple
         if r["split"] in out:
             out[r["split"]].append((r["text1"], r["text2"], int(r["same_intent"])))
     rng = random.Random(seed)
-    return rng.sample(out[calibrate], SAMPLE["calibration"]), rng.sample(out[test], SAMPLE["test"])
+    cal = rng.sample(out[calibrate], SAMPLE["calibration"])
+    chosen = set(cal)
+    rest = [p for p in out[calibrate] if p not in chosen]
+    return rng.sample(rest, SAMPLE["dev"]), cal, rng.sample(out[test], SAMPLE["test"])
 
 
-def sources(data: Path) -> dict[str, tuple[list[Pair], list[Pair]]]:
+def thirds(pairs: list[Pair], seed: int = 5) -> tuple[list[Pair], list[Pair]]:
+    """A development third and the calibration rest, grouped by stored question (COVID's split)."""
+    groups = sorted({a for a, _, _ in pairs})
+    random.Random(seed).shuffle(groups)
+    dev = set(groups[: len(groups) // 3])
+    return [p for p in pairs if p[0] in dev], [p for p in pairs if p[0] not in dev]
+
+
+def sources(data: Path) -> dict[str, tuple[list[Pair], list[Pair], list[Pair]]]:
+    """Per source: (development, calibration, test). Rules are written reading development pairs
+    only (``--dev``), thresholds fit on calibration pairs, figures reported on test pairs."""
     tune, test = covid_pairs(data / "covid")
+    covid_dev, covid_cal = thirds([p[:3] for p in tune])
     built_tune, built_test = cache_pairs.split()
+    built_dev, built_cal = built_tune[: len(built_tune) // 3], built_tune[len(built_tune) // 3 :]
+    role_dev, role_cal, role_test = cache_pairs.role_split()
     return {
-        "covid": ([p[:3] for p in tune], [p[:3] for p in test]),
-        "built": ([p[:3] for p in cache_pairs.pairs(built_tune)], [p[:3] for p in cache_pairs.pairs(built_test)]),
+        "covid": (covid_dev, covid_cal, [p[:3] for p in test]),
+        "built": ([p[:3] for p in cache_pairs.pairs(built_dev)], [p[:3] for p in cache_pairs.pairs(built_cal)],
+                  [p[:3] for p in cache_pairs.pairs(built_test)]),
+        "roles": ([p[:3] for p in cache_pairs.role_pairs(role_dev)], [p[:3] for p in cache_pairs.role_pairs(role_cal)],
+                  [p[:3] for p in cache_pairs.role_pairs(role_test)]),
         "banking77": intent_pairs(data / "banking77" / "banking77_intent_pairs.csv", "train", "test"),
         "clinc150": intent_pairs(data / "clinc150" / "clinc150_intent_pairs.csv", "train", "test"),
-    }
+    }  # fmt: skip
 
 
 class Vectors:
@@ -91,14 +113,25 @@ class Vectors:
             np.savez(self.path, texts=np.array(texts), vectors=np.stack([self.known[t] for t in texts]))
 
 
-def scored(pairs: list[Pair], vectors: Vectors) -> list[tuple[float, bool, int]]:
-    """(cosine, verifier passes, same) per pair."""
-    return [(float(vectors(a) @ vectors(b)), verify(a, b) is None, same) for a, b, same in pairs]
+Row = tuple[float, bool, bool, int]  # (cosine, word verifier passes, word and role verifier pass, same)
+MODES = ("verifier", "words_only", "no_verifier")  # shipped with the verifier on; measured; shipped for veto: false
 
 
-def rates(rows: list[tuple[float, bool, int]], threshold: float, verifier: bool) -> dict[str, float]:
-    hits = [same for cos, ok, same in rows if cos >= threshold and (ok or not verifier)]
-    positives = sum(same for _, _, same in rows)
+def scored(pairs: list[Pair], vectors: Vectors) -> list[Row]:
+    out = []
+    for a, b, same in pairs:
+        words = verify(a, b, by_role=False) is None
+        out.append((float(vectors(a) @ vectors(b)), words, words and verify(a, b) is None, same))
+    return out
+
+
+def passes(row: Row, mode: str) -> bool:
+    return mode == "no_verifier" or (row[1] if mode == "words_only" else row[2])
+
+
+def rates(rows: list[Row], threshold: float, mode: str) -> dict[str, float]:
+    hits = [row[3] for row in rows if row[0] >= threshold and passes(row, mode)]
+    positives = sum(row[3] for row in rows)
     wrong = len(hits) - sum(hits)
     return {"served": round(sum(hits) / positives, 4) if positives else 0.0, "hits": len(hits), "wrong": wrong,
             "wrong_rate": round(wrong / len(hits), 4) if hits else 0.0}  # fmt: skip
@@ -111,11 +144,11 @@ def upper(wrong: int, hits: int, confidence: float = 0.8) -> float:
     return 1.0 if hits == 0 else float(beta.ppf(confidence, wrong + 0.5, hits - wrong + 0.5))
 
 
-def fit(rows: list[tuple[float, bool, int]], verifier: bool) -> dict[str, float]:
+def fit(rows: list[Row], mode: str) -> dict[str, float]:
     """Bound -> the lowest threshold t whose wrong share is within the bound with 80 % confidence
     (``upper``), and whose observed wrong share is within it at every threshold above t."""
     table: dict[str, float] = {}
-    curve = {t: rates(rows, t, verifier) for t in GRID}
+    curve = {t: rates(rows, t, mode) for t in GRID}
     for bound in BOUNDS:
         chosen = 1.0
         for t in GRID:
@@ -128,46 +161,74 @@ def fit(rows: list[tuple[float, bool, int]], verifier: bool) -> dict[str, float]
     return table
 
 
+def development(data: dict[str, tuple[list[Pair], list[Pair], list[Pair]]], limit: int) -> None:
+    """The development pairs the role alignment decides: true pairs it refuses, near-misses the
+    whole verifier lets through (at any cosine). The only rows this script prints."""
+    for name, (dev, _, _) in data.items():
+        refused, passed, positives = [], [], 0
+        for a, b, same in dev:
+            positives += same
+            words = verify(a, b, by_role=False)
+            if words is not None:
+                continue
+            reason = verify(a, b)
+            if same and reason is not None:
+                refused.append(f"  {reason:9} | {a} | {b}")
+            elif not same and reason is None:
+                passed.append(f"  passed    | {a} | {b}")
+        print(f"## {name}: {len(dev)} dev pairs, {positives} true; roles refuse {len(refused)} true pairs the words "
+              f"pass; {len(passed)} near-misses pass both")  # fmt: skip
+        print("\n".join(refused[:limit] + passed[:limit]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA.parent)
     parser.add_argument("--check", action="store_true", help="measure only; leave the shipped table alone")
+    parser.add_argument("--dev", type=int, default=0, metavar="N",
+                        help="print up to N development pairs per source the roles decide; nothing else")  # fmt: skip
     parser.add_argument("--vectors", type=Path, default=None, help="an .npz file keeping the vectors between runs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cache_bounds.json")
     args = parser.parse_args()
     started = time.time()
+    split = sources(args.data)
+    if args.dev:
+        development(split, args.dev)
+        return
     vectors = Vectors(args.vectors)
-    data = {name: (scored(cal, vectors), scored(test, vectors)) for name, (cal, test) in sources(args.data).items()}
+    data = {name: (scored(cal, vectors), scored(test, vectors)) for name, (_, cal, test) in split.items()}
     vectors.save()
     result: dict[str, object] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"), "machine": platform.node(),
+        "load_1m": round(os.getloadavg()[0], 2),
         "command": "python -m bench.cache_bounds" + (" --check" if args.check else ""),
-        "pairs": {n: {"calibration": len(c), "test": len(t)} for n, (c, t) in data.items()},
+        "pairs": {n: {"development": len(split[n][0]), "calibration": len(c), "test": len(t)}
+                  for n, (c, t) in data.items()},
     }  # fmt: skip
-    for verifier in (True, False):
-        label = "verifier" if verifier else "no_verifier"
+    for mode in MODES:
         pooled = [row for cal, _ in data.values() for row in cal]
-        table = fit(pooled, verifier)
-        held = {b: {n: rates(test, t, verifier) for n, (_, test) in data.items()} for b, t in table.items()}
+        table = fit(pooled, mode)
+        held = {b: {n: rates(test, t, mode) for n, (_, test) in data.items()} for b, t in table.items()}
         cross = {}
         for name in data:
             others = [row for n, (cal, _) in data.items() if n != name for row in cal]
-            sub = fit(others, verifier)
-            cross[name] = {b: {"threshold": t, **rates(data[name][1], t, verifier)} for b, t in sub.items()}
-        result[label] = {"table": table, "test": held, "cross_source": cross}
+            sub = fit(others, mode)
+            cross[name] = {b: {"threshold": t, **rates(data[name][1], t, mode)} for b, t in sub.items()}
+        curve = {str(t): {n: rates(test, t, mode) for n, (_, test) in data.items()} for t in GRID[::5]}
+        result[mode] = {"table": table, "test": held, "cross_source": cross, "test_curve": curve}
     result["seconds"] = round(time.time() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     if not args.check:
         shipped = {"made": result["date"], "command": "python -m bench.cache_bounds",
-                   "data": "calibration splits of covid, built, banking77, clinc150 (bench/cache_bounds.py)",
+                   "data": "calibration parts of covid, built, roles, banking77, clinc150 (bench/cache_bounds.py)",
                    "verifier": result["verifier"]["table"], "no_verifier": result["no_verifier"]["table"]}  # type: ignore[index]  # fmt: skip
         TABLE.write_text(json.dumps(shipped, indent=1) + "\n")
     report(result)
 
 
 def report(result: dict) -> None:  # type: ignore[type-arg]
-    for label in ("verifier", "no_verifier"):
+    for label in MODES:
         block = result[label]
         print(f"\n## {label}: bound -> threshold {block['table']}")
         print("| bound | threshold | " + " | ".join(f"{n} served / wrong" for n in result["pairs"]) + " |")

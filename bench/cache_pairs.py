@@ -294,3 +294,89 @@ def answers(families: list[Family]) -> dict[str, str]:
             text = ANSWERS[fam.name].format(x=value)
             out[ask(fam.ways[0], value)] = out[ask(fam.ways[0], value).lower()] = text
     return out
+
+
+@dataclass(frozen=True)
+class RoleFamily:
+    """A question about two values whose parts are not interchangeable (or, ``symmetric``, are).
+
+    ``ways`` are paraphrases that keep every value in its part (some move the words around);
+    asking one with the two values exchanged is a near-miss of kind ``role`` (or a paraphrase when
+    the family is symmetric: "X and Y" / "Y and X"). ``flips`` are other near-misses built from the
+    same words: another tense, another modality. Written for issue 18 from the kinds of near-miss
+    named there (swapped comparison arguments, from/to, conversions, tense, modality), before any
+    measurement with them, and split whole into a development, a calibration and a test third.
+    """
+
+    name: str
+    values: list[str]  # "a|b"
+    ways: list[str]  # with {a} and {b}
+    flips: tuple[tuple[str, list[str]], ...] = ()
+    symmetric: bool = False
+
+
+ROLE_FAMILIES = [
+    RoleFamily("faster", ["Python|Java", "Rust|Go", "a cheetah|a lion", "light|sound"],
+               ["Is {a} faster than {b}?", "Is {a} quicker than {b}?", "Does {a} run faster than {b}?"]),
+    RoleFamily("flights", ["Paris|Rome", "Berlin|Madrid", "Tokyo|Seoul", "Chicago|Denver"],
+               ["Are there direct flights from {a} to {b}?", "Are there direct flights to {b} from {a}?",
+                "Can I fly direct from {a} to {b}?"],
+               (("tense", ["Were there direct flights from {a} to {b}?"]),)),
+    RoleFamily("convert", ["Celsius|Fahrenheit", "miles|kilometers", "pounds|kilograms", "inches|centimeters"],
+               ["How do I convert {a} to {b}?", "How can I convert {a} into {b}?",
+                "What is the formula to convert {a} to {b}?"]),
+    RoleFamily("translate", ["English|French", "Spanish|German", "Italian|Portuguese", "Dutch|Swedish"],
+               ["How do you translate a letter from {a} to {b}?", "How can I translate a letter from {a} into {b}?",
+                "What is the best way to translate a letter from {a} to {b}?"]),
+    RoleFamily("beat", ["Brazil|Germany", "Spain|Italy", "France|Croatia", "Argentina|Mexico"],
+               ["Did {a} beat {b} in the final?", "Did {a} defeat {b} in the final?",
+                "Was {b} beaten by {a} in the final?"],
+               (("tense", ["Will {a} beat {b} in the final?", "Is {a} going to beat {b} in the final?"]),)),
+    RoleFamily("before", ["lunch|exercise", "coffee|breakfast", "stretching|running", "studying|sleeping"],
+               ["Is it better to have {a} before {b}?", "Should I have {a} before {b}?"]),
+    RoleFamily("capital", ["Paris|France", "Rome|Italy", "Lima|Peru", "Oslo|Norway"],
+               ["Is {a} the capital of {b}?", "Is {a} the capital city of {b}?", "Is {a} {b}'s capital?"]),
+    RoleFamily("send", ["Alice|Bob", "the client|the server", "the parent|the child", "the manager|the team"],
+               ["Why does {a} send messages to {b}?", "Why does {a} send a message to {b}?"],
+               (("tense", ["Why did {a} send messages to {b}?"]),)),
+    RoleFamily("win", ["the 2010 World Cup|football", "the Tour de France|cycling", "Wimbledon|tennis",
+                       "the Super Bowl|American football"],
+               ["Who won {a}?", "Which team won {a}?", "Can you tell me who won {a}?"],
+               (("tense", ["Who will win {a}?", "Who is going to win {a}?", "Who is winning {a}?"]),)),
+    RoleFamily("take", ["ibuprofen|aspirin", "paracetamol|ibuprofen", "vitamin D|calcium", "iron|coffee"],
+               ["Can I take {a} with {b}?", "Is it okay to take {a} with {b}?", "Can I take {a} together with {b}?"],
+               (("modality", ["Should I take {a} with {b}?", "Must I take {a} with {b}?"]),)),
+    RoleFamily("difference", ["a virus|a bacterium", "weather|climate", "a crocodile|an alligator", "TCP|UDP"],
+               ["What is the difference between {a} and {b}?", "How does {a} differ from {b}?",
+                "What's the difference between {a} and {b}?"], symmetric=True),
+    RoleFamily("pair", ["red wine|cheese", "rice|beans", "tea|milk", "salt|pepper"],
+               ["Do {a} and {b} go well together?", "Does {a} go well with {b}?"],
+               (("tense", ["Did {a} and {b} go well together?"]),), symmetric=True),
+]  # fmt: skip
+
+
+def role_split(seed: int = 11) -> tuple[list[RoleFamily], list[RoleFamily], list[RoleFamily]]:
+    """Development, calibration and test thirds of ``ROLE_FAMILIES`` (whole families)."""
+    families = ROLE_FAMILIES[:]
+    random.Random(seed).shuffle(families)
+    third = len(families) // 3
+    return families[:third], families[third : 2 * third], families[2 * third :]
+
+
+def role_pairs(families: list[RoleFamily]) -> list[tuple[str, str, int, str]]:
+    """(stored, asked, same meaning 1/0, kind): rewordings that keep the parts, the parts exchanged,
+    the flips, and another pair of values."""
+    out: list[tuple[str, str, int, str]] = []
+    for fam in families:
+        for i, value in enumerate(fam.values):
+            a, b = value.split("|")
+            other_a, other_b = fam.values[(i + 1) % len(fam.values)].split("|")
+            base = fam.ways[0].format(a=a, b=b)
+            for way in fam.ways[1:]:
+                out.append((base, way.format(a=a, b=b), 1, "paraphrase"))
+            for way in fam.ways:
+                out.append((base, way.format(a=b, b=a), int(fam.symmetric), "paraphrase" if fam.symmetric else "role"))
+            out.append((base, fam.ways[0].format(a=other_a, b=other_b), 0, "entity"))
+            for kind, flipped in fam.flips:
+                out.extend((base, way.format(a=a, b=b), 0, kind) for way in flipped)
+    return out

@@ -248,6 +248,7 @@ async def sequential(targets: list[Target], n: int, block: int, warmup: int, str
     out = {name: rec.summary(min_events=min_events) for name, rec in recorders.items()}
     for name, summary in out.items():
         summary["cpu_pct"] = {p: round(100.0 * v / wall[name], 1) for p, v in cpu_time[name].items()}
+        summary["wall_s"] = round(wall[name], 3)
     return out
 
 

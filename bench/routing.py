@@ -1,17 +1,25 @@
 """Model selection: task classification and routing after the confidence rule, cost against always-best, overhead.
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m bench.routing [--floor 0.9]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.routing [--floor 0.9] [--sets heldout,blind2,...]
 
-Three sets, each reported per task and overall:
+Sets, each reported per task and overall:
 
-* **cross-validation on the exemplars** (``llmgw/routing/exemplars.yaml``, five stratified folds):
-  what the regression's ``C`` and ``routing.task_threshold`` are chosen on. ``C`` is the value with
-  the best out-of-fold accuracy; the threshold, on the out-of-fold calibrated probabilities, the one
-  with the most requests *served well* among those within one point of the most *routed right*
-  (each fold's temperature fitted on its training part only, as the gateway fits it on all exemplars);
-* ``bench/data/tasks_heldout.yaml``: written separately, never trained or tuned on;
-* ``bench/data/blind/cache/tasks.jsonl``: 280 requests written blind by a helper who saw no code,
-  exemplar or rule. Loaded only here, for aggregate figures: no row is printed, nothing is tuned on it.
+* **cross-validation on the exemplars** (``llmgw/routing/exemplars.yaml`` and the composed
+  ``pasted.yaml``, five stratified folds): what is chosen. Over a grid of view combinations
+  (``full``, ``instruction``, ``concat``, ``mean``, ``max``), instruction-view windows (``WORDS``,
+  ``SENTENCES``) and ``C``: the configuration with the best out-of-fold label accuracy, ties (within
+  half a point) broken by the label accuracy on ``tasks_heldout.yaml`` (trained on all exemplars),
+  then by fewer embeddings (``full`` first), then the smaller window and ``C``. The threshold, on
+  the out-of-fold calibrated probabilities of that configuration, is the one with the most requests
+  *served well* among those within one point of the most *routed right* (each fold's temperature
+  fitted on its training part only, as the gateway fits it on all exemplars). The script prints the
+  choice; the shipped constants (``tasks.C``, ``tasks.COMBINE``, ``views.WORDS``,
+  ``views.SENTENCES``, ``routing.task_threshold``) are set from it by hand;
+* ``bench/data/tasks_heldout.yaml`` (``--sets heldout``, the default): written separately, never
+  trained on, used only as the tie-break above;
+* blind sets (``--sets blind,blind2,blind4``: ``bench/data/<name>/cache/tasks.jsonl``), written by
+  helpers who saw no code, exemplar or rule. Loaded only when named, for aggregate figures: no row
+  is printed, nothing is tuned on them. Name them only once every choice is frozen.
 
 Per request, with the classifier trained on all shipped exemplars:
 
@@ -46,18 +54,21 @@ import yaml
 
 from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.routing import tasks as taskmod
+from llmgw.routing import views
 from llmgw.routing.select import candidates, rank, safest_task
 from llmgw.routing.tasks import TaskClassifier, load_exemplars, plausible
 
 ROOT = Path(__file__).resolve().parents[1]
-BLIND = ROOT / "bench" / "data" / "blind" / "cache" / "tasks.jsonl"
+DATA = ROOT / "bench" / "data"
 TASKS = ["chat", "summarize", "translate", "extract", "creative", "code", "math"]
 CATALOG = {
     "small": ((0.15, 0.60), [0.90, 0.88, 0.85, 0.86, 0.80, 0.60, 0.50]),
     "medium": ((1.00, 4.00), [0.93, 0.92, 0.91, 0.92, 0.88, 0.85, 0.78]),
     "large": ((5.00, 15.00), [0.96, 0.95, 0.95, 0.95, 0.96, 0.97, 0.96]),
 }
-C_GRID = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+C_GRID = (2.0, 8.0, 32.0)
+COMBINE_GRID = ("instruction", "concat", "mean", "max")  # and "full", which has no window
+WINDOW_GRID = tuple((w, s) for w in (8, 12, 16, 24, 32) for s in (True, False))
 THRESHOLDS = [round(0.05 * i, 2) for i in range(0, 19)]
 
 
@@ -145,43 +156,76 @@ def calibrated(logits: np.ndarray, temperature: float, tasks: list[str]) -> list
     return out
 
 
-def cross_validation(router: Router, exemplars: dict[str, list[str]]) -> dict[str, Any]:
-    """C and the threshold, chosen on five stratified folds of the exemplars."""
+Config = tuple[str, int, bool, float]  # combine, words, sentences, C
+
+
+def grid() -> list[Config]:
+    out: list[Config] = [("full", views.WORDS, views.SENTENCES, c) for c in C_GRID]
+    return out + [(m, w, s, c) for m in COMBINE_GRID for w, s in WINDOW_GRID for c in C_GRID]
+
+
+def cross_validation(router: Router, exemplars: dict[str, list[str]], heldout: list[tuple[str, str]]) -> dict[str, Any]:
+    """The view combination, window, C and threshold, chosen on five stratified folds of the exemplars."""
     from sklearn.model_selection import StratifiedKFold
 
     names = sorted(exemplars)
     cases = [(t, x) for t in names for x in exemplars[t]]
     labels = np.asarray([names.index(t) for t, _ in cases])
-    vectors = taskmod.exemplar_vectors([x for _, x in cases])
-    accuracy = {}
-    for c in C_GRID:
-        logits = taskmod.out_of_fold_logits(vectors, labels, c)
-        accuracy[c] = round(float((logits.argmax(1) == labels).mean()), 4)
-    best_c = max(C_GRID, key=lambda c: (accuracy[c], -c))
+    held_labels = np.asarray([names.index(t) for t, _ in heldout])
+    pasted = {x for xs in taskmod.pasted_exemplars().values() for x in xs}
+    is_pasted = np.asarray([x in pasted for _, x in cases])
+    data: dict[tuple[int, bool], taskmod.Views] = {}
+    held: dict[tuple[int, bool], taskmod.Views] = {}
+    table: dict[Config, dict[str, float]] = {}
+    for combine, words, sentences, c in grid():
+        key = (words, sentences)
+        if key not in data:
+            data[key] = taskmod.exemplar_views([x for _, x in cases], words, sentences)
+            held[key] = taskmod.exemplar_views([x for _, x in heldout], words, sentences)
+        right = taskmod.out_of_fold_logits(data[key], labels, c, combine=combine).argmax(1) == labels
+        weights, bias = taskmod.fit(*taskmod.training_rows(data[key], labels, combine), c)
+        held_right = taskmod.logits_of(weights, bias, held[key], combine).argmax(1) == held_labels
+        table[(combine, words, sentences, c)] = {
+            "cv": round(float(right.mean()), 4),
+            "cv_pasted": round(float(right[is_pasted].mean()), 4),
+            "cv_plain": round(float(right[~is_pasted].mean()), 4),
+            "heldout": round(float(held_right.mean()), 4),
+        }
+    top = max(r["cv"] for r in table.values())
+    near = [cfg for cfg, r in table.items() if r["cv"] >= top - 0.005]
+    combine, words, sentences, c = max(near, key=lambda k: (table[k]["heldout"], k[0] == "full", -k[1], -k[3], k[2]))
+    chosen = data[(words, sentences)]
     # out-of-fold probabilities, each fold calibrated on its own training part (as the gateway does)
     probs: list[dict[str, float]] = [{} for _ in cases]
-    folds = StratifiedKFold(n_splits=taskmod.FOLDS, shuffle=True, random_state=1).split(vectors, labels)
-    for train, held in folds:
-        weights, bias = taskmod.fit(vectors[train], labels[train], best_c)
-        inner = taskmod.out_of_fold_logits(vectors[train], labels[train], best_c)
+    folds = StratifiedKFold(n_splits=taskmod.FOLDS, shuffle=True, random_state=1).split(chosen.full, labels)
+    for train, test in folds:
+        weights, bias = taskmod.fit(*taskmod.training_rows(chosen[train], labels[train], combine), c)
+        inner = taskmod.out_of_fold_logits(chosen[train], labels[train], c, combine=combine)
         temperature = taskmod.best_temperature(inner, labels[train])
-        for i, p in zip(held, calibrated(vectors[held] @ weights.T + bias, temperature, names), strict=True):
+        logits = taskmod.logits_of(weights, bias, chosen[test], combine)
+        for i, p in zip(test, calibrated(logits, temperature, names), strict=True):
             probs[i] = p
     sweep = {th: outcomes(router, cases, probs, th)["overall"] for th in THRESHOLDS}
     best_routed = max(r["routed"] for r in sweep.values())
     # the rule may send at most 1 % of requests to a dearer model than their task needs, to keep the
     # most requests off a model below the floor for their task
-    near = [th for th in THRESHOLDS if sweep[th]["routed"] >= best_routed - 0.01]
-    best_threshold = max(near, key=lambda th: (sweep[th]["served"], sweep[th]["routed"], -th))
-    reliability = _reliability(cases, probs)
+    near_th = [th for th in THRESHOLDS if sweep[th]["routed"] >= best_routed - 0.01]
+    best_threshold = max(near_th, key=lambda th: (sweep[th]["served"], sweep[th]["routed"], -th))
     return {
         "exemplars": len(cases),
-        "cv_accuracy_by_C": accuracy,
-        "C": best_c,
+        "pasted_exemplars": int(is_pasted.sum()),
+        "grid": {f"{m} w{w} {'sent' if s else 'win'} C{c:g}": r for (m, w, s, c), r in table.items()},
+        "chosen": {
+            "combine": combine,
+            "words": words,
+            "sentences": sentences,
+            "C": c,
+            **table[(combine, words, sentences, c)],
+        },
         "threshold": best_threshold,
         "sweep": {str(th): {k: v for k, v in r.items() if k != "n"} for th, r in sweep.items()},
         "at_threshold": outcomes(router, cases, probs, best_threshold),
-        "reliability": reliability,
+        "reliability": _reliability(cases, probs),
     }
 
 
@@ -201,10 +245,48 @@ def _reliability(cases: list[tuple[str, str]], probs: list[dict[str, float]]) ->
     return out
 
 
+def cost(exemplars: dict[str, list[str]], classifier: TaskClassifier) -> dict[str, dict[str, float]]:
+    """Classification time p50 (ms) of the shipped classifier and of one whole-turn embedding
+    (``full``), on the short exemplars and on the composed pasted ones (long turns)."""
+    whole = TaskClassifier(exemplars, combine="full")
+    pasted = [x for xs in taskmod.pasted_exemplars().values() for x in xs]
+    plain = [x for xs in exemplars.values() for x in xs if x not in set(pasted)]
+    out: dict[str, dict[str, float]] = {}
+    for label, model in (("shipped", classifier), ("full", whole)):
+        out[label] = {}
+        for kind, texts in (("short", plain[:100]), ("pasted", pasted)):
+            times = []
+            for text in texts:
+                started = time.perf_counter()
+                model.probabilities(text)
+                times.append((time.perf_counter() - started) * 1000)
+            out[label][kind] = round(statistics.median(times), 3)
+    return out
+
+
+def blind_set(name: str) -> list[tuple[str, str]]:
+    """A blind set's (task, text) pairs, for aggregates only (never printed; on a field it lacks,
+    the error names the fields it has, not their values)."""
+    with (DATA / name / "cache" / "tasks.jsonl").open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    out = []
+    for row in rows:
+        task = next((row[k] for k in ("task", "label") if k in row), None)
+        text = next((row[k] for k in ("text", "request", "prompt") if k in row), None)
+        if not isinstance(task, str) or not isinstance(text, str):
+            raise SystemExit(f"{name}: a row without task/text fields (it has: {sorted(row)})")
+        out.append((task, text))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--floor", type=float, default=0.9)
     parser.add_argument("--threshold", type=float, help="routing.task_threshold (default: the shipped one)")
+    parser.add_argument(
+        "--sets", default="heldout", help="comma-separated: heldout and/or blind set names (blind, blind2, ...)"
+    )
+    parser.add_argument("--no-cv", action="store_true", help="skip the cross-validation grid (evaluation only)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "routing.json")
     args = parser.parse_args()
     from llmgw.config import RoutingConfig
@@ -212,25 +294,29 @@ def main() -> None:
     threshold = RoutingConfig().task_threshold if args.threshold is None else args.threshold
     router = Router(args.floor)
     exemplars = load_exemplars()
-    cv = cross_validation(router, exemplars)
+    held = yaml.safe_load((DATA / "tasks_heldout.yaml").read_text())
+    heldout = [(task, text) for task, texts in held.items() for text in texts]
+    cv = None if args.no_cv else cross_validation(router, exemplars, heldout)
     classifier = TaskClassifier(exemplars)
 
-    held = yaml.safe_load((ROOT / "bench" / "data" / "tasks_heldout.yaml").read_text())
-    sets = {"heldout": [(task, text) for task, texts in held.items() for text in texts]}
-    if BLIND.is_file():
-        with BLIND.open(encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        sets["blind"] = [(row["task"], row["text"]) for row in rows]
+    sets: dict[str, list[tuple[str, str]]] = {}
+    for name in [n.strip() for n in args.sets.split(",") if n.strip()]:
+        sets[name] = heldout if name == "heldout" else blind_set(name)
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "load": os.getloadavg()[0],
         "floor": args.floor,
         "C": taskmod.C,
+        "combine": taskmod.COMBINE,
+        "words": views.WORDS,
+        "sentences": views.SENTENCES,
+        "exemplars": sum(len(v) for v in exemplars.values()),
         "temperature": round(classifier.temperature, 3),
         "threshold": threshold,
-        "cross_validation": cv,
     }
+    if cv is not None:
+        result["cross_validation"] = cv
     classify_ms: list[float] = []
     for name, cases in sets.items():
         probs = []
@@ -239,20 +325,28 @@ def main() -> None:
             probs.append(classifier.probabilities(text))
             classify_ms.append((time.perf_counter() - started) * 1000)
         result[name] = outcomes(router, cases, probs, threshold)
+        result[name]["instruction_view_differs"] = round(
+            sum(views.instruction_view(t, classifier.words, classifier.sentences) is not None for _, t in cases)
+            / len(cases),
+            4,
+        )
         result[name]["reliability"] = _reliability(cases, probs)
-        thresholds = sorted({0.0, threshold, cv["threshold"], 0.45})
+        thresholds = sorted({0.0, threshold, 0.45} | ({cv["threshold"]} if cv else set()))
         result[name]["by_threshold"] = {str(th): outcomes(router, cases, probs, th)["overall"] for th in thresholds}
 
+    result["cost_ms_p50"] = cost(exemplars, classifier)
     select_ms = []
-    for _, text in sets["heldout"]:
+    for _, text in heldout:
         started = time.perf_counter()
         router.model(text, "code")
         select_ms.append((time.perf_counter() - started) * 1000)
     result["selection_ms_p50_task_given"] = round(statistics.median(select_ms), 4)
-    result["classify_ms_p50"] = round(statistics.median(classify_ms), 3)
-    result["classify_ms_p99"] = round(sorted(classify_ms)[int(len(classify_ms) * 0.99) - 1], 3)
+    if classify_ms:
+        result["classify_ms_p50"] = round(statistics.median(classify_ms), 3)
+        result["classify_ms_p99"] = round(sorted(classify_ms)[max(int(len(classify_ms) * 0.99) - 1, 0)], 3)
     print(json.dumps({k: v for k, v in result.items() if k != "cross_validation"}, indent=2))
-    print(json.dumps({k: v for k, v in cv.items() if k != "sweep"}, indent=2))
+    if cv is not None:
+        print(json.dumps({k: v for k, v in cv.items() if k not in ("sweep", "grid")}, indent=2))
     args.out.write_text(json.dumps(result, indent=2))
 
 

@@ -10,6 +10,10 @@ with ``telemetry.enabled`` and ``sample_ratio: 1`` (every request traced). ``ben
 runs the sequential phases against direct, off and on, alternating in blocks, in one process.
 Reports p50/p99 of each and the added p50 of "on" over "off". Writes
 ``bench/results/<date>-tracing.json``.
+
+``--baseline DIR`` adds a fourth target, ``llmgw-on-base``: tracing on as well, but running the
+``llmgw`` package found in DIR (``PYTHONPATH=DIR``, e.g. ``git worktree add /tmp/base main``),
+so a change to the tracing path is measured against the code before it in the same run.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ def start_sink() -> int:
     return port
 
 
-def start_gateway(name: str, logdir: Path, upstream: procs.Proc, telemetry: dict[str, Any] | None) -> procs.Proc:
+def start_gateway(
+    name: str, logdir: Path, upstream: procs.Proc, telemetry: dict[str, Any] | None, tree: Path | None = None
+) -> procs.Proc:
     port = procs.free_port()
     config = procs.gateway_config(upstream.url, logdir / f"{name}.db", port)
     if telemetry is not None:
@@ -68,7 +74,8 @@ def start_gateway(name: str, logdir: Path, upstream: procs.Proc, telemetry: dict
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     llmgw = Path(sys.executable).with_name("llmgw")
     argv = [str(llmgw), "serve", "--config", str(path), "--port", str(port), "--log-level", "warning"]
-    proc = procs.spawn(name, argv, port, logdir)
+    env = {"PYTHONPATH": str(tree)} if tree is not None else None
+    proc = procs.spawn(name, argv, port, logdir, env)
     procs.wait_http(proc, "/readyz", 60)
     return proc
 
@@ -77,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seq-n", type=int, default=2000, help="sequential requests per target and phase")
     parser.add_argument("--chunks", type=int, default=50)
+    parser.add_argument("--seq-block", type=int, default=250, help="requests per target before the next one")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--baseline", type=Path, help="a tree whose llmgw runs as a second traced target")
     args = parser.parse_args(argv)
     started = dt.datetime.now().astimezone()
     out = args.out or RESULTS / f"{started:%Y-%m-%d}-tracing.json"
@@ -92,11 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         telemetry = {"enabled": True, "endpoint": f"http://127.0.0.1:{sink}", "sample_ratio": 1.0}
         on = start_gateway("llmgw-on", logdir, upstream, telemetry)
         running.append(on)
+        gateways = [off, on]
+        if args.baseline is not None:
+            base = start_gateway("llmgw-on-base", logdir, upstream, telemetry, args.baseline.resolve())
+            running.append(base)
+            gateways.append(base)
         load_out = logdir / "load.json"
         load = [sys.executable, "-m", "bench.load", "--phases", "seq,seq_stream", "--out", str(load_out),
-                "--seq-n", str(args.seq_n), "--seq-block", "250", "--warmup", "100", "--chunks", str(args.chunks),
+                "--seq-n", str(args.seq_n), "--seq-block", str(args.seq_block), "--warmup", "100",
+                "--chunks", str(args.chunks),
                 "--target", f"direct={upstream.url}", "--model", f"direct={procs.MODEL}"]  # fmt: skip
-        for proc in (off, on):
+        for proc in gateways:
             load += ["--target", f"{proc.name}={proc.url}", "--model", f"{proc.name}={procs.MODEL}"]
             load += ["--key", f"{proc.name}={procs.GATEWAY_KEY}", "--pid", f"{proc.name}={proc.pid}"]
         subprocess.run(load, check=True, cwd=procs.ROOT, timeout=3600)
@@ -104,19 +119,27 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc in reversed(running):
             proc.stop()
+    names = ["direct", *(proc.name for proc in gateways)]
     derived: dict[str, Any] = {}
     for phase in ("seq", "seq_stream"):
-        p50 = {name: results[name][phase]["latency_ms"]["p50"] for name in ("direct", "llmgw-off", "llmgw-on")}
+        p50 = {name: results[name][phase]["latency_ms"]["p50"] for name in names}
         derived[phase] = {
             "added_p50_ms_off": round(p50["llmgw-off"] - p50["direct"], 3),
             "added_p50_ms_on": round(p50["llmgw-on"] - p50["direct"], 3),
             "tracing_p50_ms": round(p50["llmgw-on"] - p50["llmgw-off"], 3),
         }
+        for proc in gateways:  # the gateway process's own CPU (its tree) per request, from bench.load
+            result = results[proc.name][phase]
+            cpu_s = result["cpu_pct"].get(proc.name, 0.0) / 100.0 * result.get("wall_s", 0.0)
+            derived[phase][f"cpu_us_per_request_{proc.name}"] = round(cpu_s / result["requests"] * 1e6, 1)
+        if "llmgw-on-base" in p50:
+            derived[phase]["tracing_p50_ms_base"] = round(p50["llmgw-on-base"] - p50["llmgw-off"], 3)
     report = {
         "date": started.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "-m", "bench.tracing", *(argv or sys.argv[1:])]),
         "machine": machine(),
         "seq_n": args.seq_n,
+        "baseline": str(args.baseline) if args.baseline is not None else None,
         "results": results,
         "derived": derived,
     }
@@ -124,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print("| phase | target | p50 ms | p99 ms |\n|---|---|---|---|")
     for phase in ("seq", "seq_stream"):
-        for name in ("direct", "llmgw-off", "llmgw-on"):
+        for name in names:
             lat = results[name][phase]["latency_ms"]
             print(f"| {phase} | {name} | {lat['p50']} | {lat['p99']} |")
     print(json.dumps(derived, indent=2))

@@ -2,7 +2,7 @@
 
 Handlers stay thin: they read the body, hand a :class:`RequestContext` to the pipeline and turn
 its answer into a response. Every error leaves in its API's error shape with the right status:
-Anthropic's under ``/v1/messages`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
+Anthropic's under ``/v1/messages`` and its ``count_tokens`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.response import Stream
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from llmgw import warmup
 from llmgw.anthropic.render import error_body as anthropic_error
 from llmgw.api import admin, embeddings, feedback, messages, models, responses
-from llmgw.api.common import JSON, client_of, gateway_of, json_response, pipeline_of
+from llmgw.api.common import JSON, answer, gateway_of, json_response, open_context, pipeline_of
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
@@ -31,7 +30,6 @@ from llmgw.config import Config
 from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
 from llmgw.pipeline import Pipeline
-from llmgw.schemas import decode_body
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
 from llmgw.workers import WORKER_ENV
@@ -41,19 +39,8 @@ log = logging.getLogger("llmgw.app")
 
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
-    gateway = gateway_of(request)
-    raw = await request.body()
-    ctx = gateway.new_context("chat", {}, dict(request.headers), client_of(request))
-    request.state.request_id = ctx.request_id
-    request.state.response_headers = ctx.response_headers
-    ctx.body = decode_body(raw, gateway.config.server.max_body_bytes, gateway.config.server.max_json_depth)
-    result = await pipeline_of(request).chat(ctx)
-    headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
-    if isinstance(result, dict):
-        return json_response(result, headers)
-    headers["cache-control"] = "no-cache"
-    headers["x-accel-buffering"] = "no"
-    return Stream(result, media_type="text/event-stream", headers=headers)
+    ctx = await open_context(request, "chat")
+    return answer(ctx, await pipeline_of(request).chat(ctx))
 
 
 #: ``/healthz``'s answer; under ``llmgw serve --workers N`` it names the worker (0..N-1) that answered
@@ -88,7 +75,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 #: paths whose errors take another API's shape than OpenAI's
-ERROR_SHAPES = {"/v1/messages": anthropic_error}
+ERROR_SHAPES = {"/v1/messages": anthropic_error, "/v1/messages/count_tokens": anthropic_error}
 
 
 def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -134,6 +121,7 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
             chat_completions,
             responses.create_response,
             messages.create_message,
+            messages.count_tokens,
             models.list_models,
             models.get_model,
             embeddings.create_embeddings,

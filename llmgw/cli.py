@@ -45,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from llmgw import workers
+    from llmgw.http_protocol import CoalescingHttpToolsProtocol
 
     config = load_config_or_exit(args.config)
     server = config.server.model_copy(
@@ -66,7 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"llmgw: --workers must be a positive integer or auto, not {args.workers!r}", file=sys.stderr)
         return 2
-    if args.worker_fd is None and count > 1:
+    is_worker = args.worker_fd is not None or args.worker_reuse_port
+    if not is_worker and count > 1:
         return _supervise(args, config, count)
     import socket
 
@@ -81,18 +83,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=server.host,
         port=server.port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, one send per event-loop turn (llmgw.http_protocol)
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(config.server.request_timeout_s),
     )
-    sockets = None if args.worker_fd is None else [socket.socket(fileno=args.worker_fd)]
-    uvicorn.Server(uv).run(sockets=sockets)
+    sockets = None
+    if args.worker_reuse_port:  # a worker of --workers N with its own SO_REUSEPORT socket
+        sockets = [workers.worker_socket(server.host, server.port)]
+    elif args.worker_fd is not None:  # a worker on the parent's shared socket
+        sockets = [socket.socket(fileno=args.worker_fd)]
+    metrics = app.state.gateway.metrics
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)  # the application's start-up, then listen()
+            if self.started:
+                metrics.listening()  # llmgw_worker_up 1: the parent's readiness, the tests' and the bench's
+
+    Server(uv).run(sockets=sockets)
     return 0
 
 
 def _supervise(args: argparse.Namespace, config: Config, count: int) -> int:
-    """The parent of ``--workers N``: bind once, start and watch the workers (llmgw.workers)."""
+    """The parent of ``--workers N``: hold the port, start and watch the workers (llmgw.workers)."""
     from llmgw import workers
 
     refused, warned = per_process_warnings(config)
@@ -102,22 +116,28 @@ def _supervise(args: argparse.Namespace, config: Config, count: int) -> int:
         return 2
     for note in warned:
         logging.getLogger("llmgw.workers").warning("%s", note)
+    reuse_port = config.server.reuse_port and workers.reuse_port_supported()
     try:
-        sock = workers.bind(config.server.host, config.server.port)
+        if reuse_port:
+            sock = workers.reserve(config.server.host, config.server.port)
+        else:
+            sock = workers.bind(config.server.host, config.server.port)
     except OSError as exc:
         print(f"llmgw: cannot listen on {config.server.host}:{config.server.port}: {exc}", file=sys.stderr)
         return 1
-    worker_args = ["--log-level", args.log_level, "--host", config.server.host, "--port", str(config.server.port)]
+    port = sock.getsockname()[1]  # port 0: the one the kernel chose, which every worker binds
+    worker_args = ["--log-level", args.log_level, "--host", config.server.host, "--port", str(port)]
     if args.config:
         worker_args += ["--config", args.config]
     if args.insecure_allow_anonymous:
         worker_args.append("--insecure-allow-anonymous")
     logging.getLogger("llmgw.workers").info(
-        "llmgw on http://%s:%d with %d workers", config.server.host, sock.getsockname()[1], count
-    )
+        "llmgw on http://%s:%d with %d workers (%s)", config.server.host, port, count,
+        "a SO_REUSEPORT socket each" if reuse_port else "one shared socket",
+    )  # fmt: skip
     # a worker finishes its requests (request_timeout_s), then drains its writer (up to 30 s)
     grace = config.server.request_timeout_s + 60
-    return workers.Supervisor(count, sock, worker_args, grace).run()
+    return workers.Supervisor(count, sock, worker_args, grace, reuse_port=reuse_port).run()
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -210,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes on one port: a number, or auto (one per core); default: server.workers (1)",
     )
     serve.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)  # set by the parent of --workers N
+    serve.add_argument("--worker-reuse-port", action="store_true", help=argparse.SUPPRESS)  # likewise
     serve.set_defaults(func=cmd_serve)
 
     config = sub.add_parser("config", help="configuration tools")

@@ -48,6 +48,11 @@ class ServerConfig(Strict):
     workers: int | Literal["auto"] = Field(
         1, description="worker processes on one port (`llmgw serve --workers`); auto: one per core"
     )
+    reuse_port: bool = Field(
+        True,
+        description="with several workers on Linux: each worker listens on its own SO_REUSEPORT socket and the "
+        "kernel spreads connections over them; false (or elsewhere): one socket shared by every worker",
+    )
 
     @model_validator(mode="after")
     def _workers(self) -> ServerConfig:
@@ -386,6 +391,9 @@ class CacheConfig(Strict):
     answer_drop: float = Field(0.12, ge=0, le=2, description="how much worse the answer may fit the new question")
     margin: float = Field(0.06, ge=0, le=1, description="refuse when two different candidates score this close")
     veto: bool = Field(True, description="verify semantic hits: every word of each question matched on the other")
+    roles: bool = Field(
+        True, description="with veto: the matched words must play the same roles (spaCy parse; cache/roles.py)"
+    )
     verifier: str | None = Field(None, description="module:function(cached, asked) -> bool, asked last")
     ttl_s: float = Field(86_400.0, gt=0)
     max_entries: int = Field(100_000, gt=0, description="per route, least recently used dropped first")
@@ -433,7 +441,13 @@ class RoutingConfig(Strict):
     tasks: dict[str, list[str]] = Field({}, description="task → more exemplar requests for the task classifier")
     replace_tasks: bool = Field(False, description="use only `tasks`, not the shipped exemplars")
     task_threshold: float = Field(
-        0.55, ge=0, le=1, description="below this calibrated confidence the route's default task applies"
+        0.5, ge=0, le=1, description="below this calibrated confidence the route's default task applies"
+    )
+    task_view: Literal["default", "full", "instruction", "concat", "mean", "max"] = Field(
+        "default",
+        description="what the task classifier reads of a turn that pastes a text with its instruction: "
+        "`instruction` (head and tail outside code fences and quotes), `full` (the whole turn, its first 256 "
+        "word pieces), or both combined (`concat`, `mean`, `max`); `default`: the shipped choice",
     )
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open a deployment's circuit")
     breaker_cooldown_s: float = Field(30.0, gt=0, description="how long an open circuit keeps a deployment out")

@@ -66,3 +66,36 @@ def insert_before_last_user(messages: list[dict[str, Any]], added: list[dict[str
     last = last_user_index(messages)
     at = len(messages) if last is None else last
     return messages[:at] + added + messages[at:]
+
+
+#: how a failed tool call's result reads for a model that speaks Chat Completions or Responses:
+#: neither API has Anthropic's ``is_error`` flag, so the result's text says it
+TOOL_ERROR_PREFIX = "[tool error] "
+
+
+def with_tool_errors_as_text(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with no ``is_error`` on its messages: a failed tool result's text starts with
+    :data:`TOOL_ERROR_PREFIX` instead (its first text part, for parts). ``body`` itself is left
+    as it is (the cache and the log keep the flag); with no flag anywhere it is returned as is."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(isinstance(m, dict) and "is_error" in m for m in messages):
+        return body
+    out: list[Any] = []
+    for message in messages:
+        if isinstance(message, dict) and "is_error" in message:
+            failed = message["is_error"] is True
+            message = {k: v for k, v in message.items() if k != "is_error"}
+            if failed:
+                message["content"] = _prefixed(message.get("content"))
+        out.append(message)
+    return {**body, "messages": out}
+
+
+def _prefixed(content: Any) -> Any:
+    if isinstance(content, list):
+        for i, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type", "text") == "text":
+                text = TOOL_ERROR_PREFIX + str(part.get("text") or "")
+                return [*content[:i], {**part, "text": text}, *content[i + 1 :]]
+        return [{"type": "text", "text": TOOL_ERROR_PREFIX.strip()}, *content]
+    return TOOL_ERROR_PREFIX + (content if isinstance(content, str) else "")

@@ -4,17 +4,21 @@ Under ``llmgw serve --workers N`` the parent sets ``PROMETHEUS_MULTIPROC_DIR``: 
 then keeps every worker's values in files there, and a scrape of ``/metrics`` on any worker reads
 them all (:class:`~prometheus_client.multiprocess.MultiProcessCollector`): counters and histograms
 are summed over workers (a dead worker's counts stay in), the rows waiting for the database are
-summed over live workers, and ``llmgw_worker_up`` has one series per live worker (``pid`` label).
+summed over live workers, and ``llmgw_worker_up`` has one series per live worker (``pid`` label), 1 once it accepts
+connections.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from llmgw.context import RequestContext
 
+#: a bound on :meth:`Metrics._child`'s cache (it is emptied when full; prometheus keeps the series)
+_MAX_CACHED_CHILDREN = 4096
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -41,33 +45,54 @@ class Metrics:
                                          "Rows kept in the dead-letter files until `llmgw storage replay`",
                                          ("table",), registry=self.registry,
                                          multiprocess_mode="livemostrecent")  # fmt: skip
-        self.worker = Gauge("llmgw_worker_up", "1 per worker process serving (its index)", ("worker",),
-                            registry=self.registry, multiprocess_mode="liveall")  # fmt: skip
-        self.worker.labels(os.environ.get("LLMGW_WORKER", "0")).set(1)
+        self.worker = Gauge("llmgw_worker_up", "1 per worker process accepting connections (its index), "
+                            "0 while it starts", ("worker",), registry=self.registry,
+                            multiprocess_mode="liveall")  # fmt: skip
+        # a worker of --workers N says 1 once its socket listens (listening()): with a SO_REUSEPORT
+        # socket per worker, one that is up but not yet listening would receive no connection
+        self._worker_index = os.environ.get("LLMGW_WORKER")
+        self.worker.labels(self._worker_index or "0").set(0 if self._worker_index else 1)
+        self._children: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) → its labelled child
         #: the directory of ``--workers N`` (one scrape reports every worker), else None
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
+    def listening(self) -> None:
+        """The server accepts connections (``llmgw serve`` calls this once its sockets listen)."""
+        self.worker.labels(self._worker_index or "0").set(1)
+
     def observe(self, ctx: RequestContext) -> None:
         model = ctx.model_name or ""
-        self.requests.labels(ctx.endpoint, ctx.route_name, model, ctx.status).inc()
-        self.duration.labels(ctx.endpoint, model).observe(ctx.elapsed_ms() / 1000.0)
+        self._child(self.requests, ctx.endpoint, ctx.route_name, model, ctx.status).inc()
+        self._child(self.duration, ctx.endpoint, model).observe(ctx.elapsed_ms() / 1000.0)
         if ctx.stream and ctx.first_token_at is not None:
-            self.ttft.labels(model).observe(ctx.first_token_at - ctx.started)
+            self._child(self.ttft, model).observe(ctx.first_token_at - ctx.started)
         if ctx.prompt_tokens:
-            self.tokens.labels(model, "input").inc(ctx.prompt_tokens)
+            self._child(self.tokens, model, "input").inc(ctx.prompt_tokens)
         if ctx.completion_tokens:
-            self.tokens.labels(model, "output").inc(ctx.completion_tokens)
+            self._child(self.tokens, model, "output").inc(ctx.completion_tokens)
         # parts of the two above, for the prompt cache's hit rate and the share spent reasoning
         if ctx.cached_tokens:
-            self.tokens.labels(model, "input_cache_read").inc(ctx.cached_tokens)
+            self._child(self.tokens, model, "input_cache_read").inc(ctx.cached_tokens)
         if ctx.cache_write_tokens:
-            self.tokens.labels(model, "input_cache_write").inc(ctx.cache_write_tokens)
+            self._child(self.tokens, model, "input_cache_write").inc(ctx.cache_write_tokens)
         if ctx.reasoning_tokens:
-            self.tokens.labels(model, "output_reasoning").inc(ctx.reasoning_tokens)
+            self._child(self.tokens, model, "output_reasoning").inc(ctx.reasoning_tokens)
         if ctx.cost_usd:
-            self.cost.labels(model).inc(ctx.cost_usd)
+            self._child(self.cost, model).inc(ctx.cost_usd)
         if ctx.error_code:
-            self.errors.labels(ctx.error_code).inc()
+            self._child(self.errors, ctx.error_code).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label set: prometheus_client's ``labels``
+        checks and converts the values and takes a lock on every call (five calls per request).
+        The children are never removed, so a cached one stays the registry's own."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) >= _MAX_CACHED_CHILDREN:  # label values from clients (error codes, models)
+                self._children.clear()
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self, pending_rows: int, dead_letter_rows: dict[str, int] | None = None) -> bytes:
         self.storage_pending.set(pending_rows)

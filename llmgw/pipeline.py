@@ -28,6 +28,7 @@ from llmgw.context import RequestContext
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
+from llmgw.routing.resolve import resolve_model
 from llmgw.schemas import decode_body
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
@@ -120,14 +121,15 @@ class Pipeline:
         route: RoutePipeline | None = None
         telemetry = self.gateway.telemetry
         trace = ctx.trace = telemetry.begin(ctx) if telemetry is not None else None
+        timed = trace if trace is not None and trace.recording else None  # stage times only when sampled
         try:
             for stage in self.front:
-                await (stage.request(ctx) if trace is None else trace.stage(stage.name, stage.request(ctx)))
+                await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
             route = self.routes[ctx.route_name]
 
             early: dict[str, Any] | None = None
             for stage in route.request_stages:
-                early = await (stage.request(ctx) if trace is None else trace.stage(stage.name, stage.request(ctx)))
+                early = await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
                 if early is not None:
                     break
 
@@ -141,7 +143,7 @@ class Pipeline:
             completion = early if early is not None else await self.complete(ctx)
             for stage in route.response_stages:
                 step = stage.response(ctx, completion)
-                completion = await (step if trace is None else trace.stage(stage.name, step))
+                completion = await (step if timed is None else timed.stage(stage.name, step))
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
             if isinstance(exc, GatewayError):
@@ -162,6 +164,20 @@ class Pipeline:
             raise error from exc
         self.finish(ctx, route.done_stages)
         return completion
+
+    async def count_tokens(self, ctx: RequestContext) -> int:
+        """Count a request's input tokens without running it (``/v1/messages/count_tokens``).
+
+        The caller is authenticated, the body translated and checked, and the model resolved for
+        this caller and route, exactly as for the request itself; then its prompt and tool
+        definitions are counted with the local tokenizer. No provider is called and no row is
+        written: nothing is generated or spent.
+        """
+        for stage in self.front:
+            await stage.request(ctx)
+        config = self.gateway.config
+        resolve_model(config, ctx.model_requested or "", "chat", ctx.route, ctx.route_name, ctx.key)
+        return tokens.input_tokens(ctx.body)
 
     async def embeddings(self, ctx: RequestContext, read_body: Callable[[], Awaitable[bytes]]) -> dict[str, Any]:
         """Run an embeddings request: the provider's answer with the catalog model's name.

@@ -8,6 +8,7 @@ loaded, characters / 4 it is.
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import lru_cache
 from typing import Any
@@ -49,6 +50,17 @@ def prompt_text(body: dict[str, Any]) -> str:
         parts.extend(content_parts(message.get("content")))
         parts.extend(tool_arguments(message))
     return "\n".join(parts)
+
+
+def input_tokens(body: dict[str, Any]) -> int:
+    """An estimate of what a chat request costs as input: its messages (:func:`prompt_text`) and
+    its tool definitions as JSON (the model reads them too). Images and the provider's own
+    formatting tokens are not counted."""
+    text = prompt_text(body)
+    tools = body.get("tools")
+    if tools:
+        text += "\n" + json.dumps([tool.get("function", tool) for tool in tools], ensure_ascii=False)
+    return count(text)
 
 
 def completion_text(completion: dict[str, Any]) -> str:

@@ -175,7 +175,10 @@ async def replay_as_chunks(completion: dict[str, Any]) -> AsyncIterator[dict[str
         if message.get("tool_calls"):
             delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
         yield {**base, "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]}
-        yield {**base, "choices": [{"index": choice.get("index", 0), "delta": {},
-                                    "finish_reason": choice.get("finish_reason")}]}  # fmt: skip
+        end: dict[str, Any] = {"index": choice.get("index", 0), "delta": {},
+                               "finish_reason": choice.get("finish_reason")}  # fmt: skip
+        if "stop_sequence" in choice:  # the matched stop sequence (``llmgw.providers.stops``)
+            end["stop_sequence"] = choice["stop_sequence"]
+        yield {**base, "choices": [end]}
     if completion.get("usage"):
         yield {**base, "choices": [], "usage": completion["usage"]}

@@ -37,7 +37,12 @@ def loaders(gateway: Gateway) -> list[Loader]:
     if gateway.cache is not None and config.cache.preload and gateway.cache.semantic_somewhere():
         out.append(("cache_encoder", lambda: _cache_encoder(config.cache.encoder)))
     if config.routing.enabled:
-        out.append(("task_classifier", lambda: _task_classifier(config.routing.tasks, config.routing.replace_tasks)))
+        out.append(
+            (
+                "task_classifier",
+                lambda: _task_classifier(config.routing.tasks, config.routing.replace_tasks, config.routing.task_view),
+            )
+        )
     if config.retrieval.enabled:
         for name in config.retrieval.preload:
             out.append((f"collection:{name}", partial(_collection, gateway, name)))
@@ -56,10 +61,10 @@ def _cache_encoder(encoder: str) -> None:
     embed.warm(encoder)
 
 
-def _task_classifier(tasks: dict[str, list[str]], replace: bool) -> None:
+def _task_classifier(tasks: dict[str, list[str]], replace: bool, view: str) -> None:
     from llmgw.routing.tasks import classifier_for
 
-    classifier_for(tasks, replace).classify(WARM_TEXT)
+    classifier_for(tasks, replace, view).classify(WARM_TEXT)
 
 
 def _collection(gateway: Gateway, name: str) -> None:

@@ -1,10 +1,27 @@
-"""``llmgw serve --workers N``: one listening socket, N worker processes, a small supervising parent.
+"""``llmgw serve --workers N``: N worker processes on one port, a small supervising parent.
 
-One Python process uses one core for requests. The parent binds the socket once and starts N
-workers (``python -m llmgw serve --worker-fd FD ...``, so each is a fresh interpreter: no fork of
-threads or open connections). Each worker runs its own event loop, gateway, providers and storage
-writer, and accepts connections on the shared socket; the kernel hands each new connection to one
-of them. The parent serves no request: it
+One Python process uses one core for requests. The parent starts N workers (``python -m llmgw
+serve --worker-reuse-port ...`` or ``--worker-fd FD``, each a fresh interpreter: no fork of threads
+or open connections). Each worker runs its own event loop, gateway, providers and storage writer.
+How connections reach the workers (``server.reuse_port``):
+
+* **One socket per worker** (Linux, the default): each worker binds its own ``SO_REUSEPORT``
+  socket on the address and listens once its application has started; the kernel picks the socket
+  of each new connection by a hash of its addresses and ports, so a burst of connections is spread
+  over the workers. With one shared socket, whichever worker woke first accepted every pending
+  connection (libuv accepts until the queue is empty), so 32 keep-alive connections opened at once
+  could all land on one worker and leave the other idle for the whole run. The parent checks the
+  address is free (a bind without ``SO_REUSEPORT``, which fails on any listener, also another
+  llmgw's) and then holds it with a bound, never-listening ``SO_REUSEPORT`` socket: that socket
+  takes no connection, keeps the port (also port 0's ephemeral one) while workers start and
+  restart, and makes a second llmgw on the same port fail at start instead of joining the group.
+  A worker that dies drops the connections still waiting in its own accept queue (the kernel
+  resets them; a client retries); new connections go to the live workers.
+* **One shared socket** (``server.reuse_port: false``, or no ``SO_REUSEPORT`` load balancing:
+  BSD and macOS accept several binds but send every connection to one socket): the parent binds
+  and listens once and passes the fd; every worker accepts on it.
+
+The parent serves no request: it
 
 * restarts a worker that exits while the gateway is not stopping (a crash, the OOM killer, a
   SIGKILL), and gives up when workers keep dying right after start (a broken config or port),
@@ -21,6 +38,7 @@ What is shared between workers and what is per process is listed in docs/deploy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -57,15 +75,65 @@ def worker_count(value: int | str) -> int:
     return count
 
 
+def reuse_port_supported() -> bool:
+    """Whether several ``SO_REUSEPORT`` sockets share out connections: Linux (3.9+) only; BSD and
+    macOS let them bind but hand every connection to one of them."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def _socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+
+
 def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """The listening socket every worker accepts on (``SO_REUSEADDR``: a restart does not wait
-    for TIME_WAIT)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    """The one listening socket every worker accepts on when workers share it (``SO_REUSEADDR``: a
+    restart does not wait for TIME_WAIT)."""
+    sock = _socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(backlog)
     sock.set_inheritable(True)
+    return sock
+
+
+def reserve(host: str, port: int) -> socket.socket:
+    """The parent's hold on the address when each worker has its own ``SO_REUSEPORT`` socket.
+
+    First a probe without ``SO_REUSEPORT`` (``SO_REUSEADDR`` only, so TIME_WAIT leftovers pass):
+    it fails on any socket listening there, including another llmgw's workers, which a
+    ``SO_REUSEPORT`` bind would silently join. Then, on the probe's port (port 0: the ephemeral port
+    it got), a socket with ``SO_REUSEPORT`` and without ``SO_REUSEADDR`` that never listens: it
+    takes no connection, lets the workers bind beside it, and fails a later llmgw's probe.
+    """
+    with _socket(host) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    hold = _socket(host)
+    hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        hold.bind((host, port))
+    except OSError as exc:
+        hold.close()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # the probe passed, so nothing listens: TIME_WAIT connections of an earlier run that did not
+        # use SO_REUSEPORT block a bind without SO_REUSEADDR
+        hold = _socket(host)
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hold.bind((host, port))
+    return hold
+
+
+def worker_socket(host: str, port: int) -> socket.socket:
+    """In a worker: its own ``SO_REUSEPORT`` socket, bound but not listening. uvicorn listens after
+    the application has started, so the kernel sends this worker connections only once it serves
+    (a socket listening during a slow start-up would hold its share of the connections)."""
+    sock = _socket(host)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
     return sock
 
 
@@ -91,11 +159,17 @@ class Worker:
 
 
 class Supervisor:
-    """Start ``count`` workers on ``sock``, restart the ones that die, stop them all on a signal."""
+    """Start ``count`` workers, restart the ones that die, stop them all on a signal.
 
-    def __init__(self, count: int, sock: socket.socket, worker_args: list[str], grace_s: float) -> None:
+    ``sock`` is the shared listening socket passed to every worker, or with ``reuse_port`` the
+    parent's reservation (:func:`reserve`): each worker then binds its own socket on its address.
+    """
+
+    def __init__(self, count: int, sock: socket.socket, worker_args: list[str], grace_s: float,
+                 reuse_port: bool = False) -> None:  # fmt: skip
         self.count = count
         self.sock = sock
+        self.reuse_port = reuse_port
         self.worker_args = worker_args
         self.grace_s = grace_s
         self.workers: dict[int, Worker] = {}
@@ -117,11 +191,16 @@ class Supervisor:
         return self._own_metrics_dir
 
     def spawn(self, index: int) -> Worker:
-        fd = self.sock.fileno()
-        cmd = [sys.executable, "-m", "llmgw", "serve", *self.worker_args, "--worker-fd", str(fd)]
+        cmd = [sys.executable, "-m", "llmgw", "serve", *self.worker_args]
+        if self.reuse_port:
+            cmd.append("--worker-reuse-port")
+            fds: tuple[int, ...] = ()
+        else:
+            fds = (self.sock.fileno(),)
+            cmd += ["--worker-fd", str(fds[0])]
         env = {**os.environ, WORKER_ENV: str(index), PARENT_ENV: str(os.getpid()), METRICS_ENV: self.metrics_dir}
         # its own process group: a terminal's Ctrl-C reaches the parent only, which forwards one SIGTERM
-        proc = subprocess.Popen(cmd, pass_fds=(fd,), env=env, process_group=0)
+        proc = subprocess.Popen(cmd, pass_fds=fds, env=env, process_group=0)
         log.info("worker %d started (pid %d)", index, proc.pid)
         worker = Worker(index, proc)
         self.workers[index] = worker

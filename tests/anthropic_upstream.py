@@ -8,20 +8,22 @@ Driven by directives in the last user turn's text, like ``tests.upstream.FakeUps
     #status:529     answer that status with Anthropic's error body
     #drop           streamed: stop before ``message_stop`` (a cut stream)
 
+A text answer is cut at the first of the request's ``stop_sequences``, reported as Anthropic does
+(``stop_reason: "stop_sequence"`` and the ``stop_sequence``). A ``tool_result``'s ``is_error`` is
+recorded with the body, like everything else.
+
 Usage: input_tokens 10, cache_read_input_tokens 4, cache_creation_input_tokens 2, output_tokens 7.
 Every request body and its headers are recorded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from typing import Any
 
 from aiohttp import web
 
-from tests.upstream import DIRECTIVE
+from tests.upstream import DIRECTIVE, StubServer, cut_at_stop
 
 USAGE = {"input_tokens": 10, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2}
 
@@ -38,25 +40,21 @@ def event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
 
 
-class AnthropicUpstream:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
+class AnthropicUpstream(StubServer):
+    thread_name = "anthropic-upstream"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def blocks(self, body: dict[str, Any], d: dict[str, str]) -> list[dict[str, Any]]:
+    def blocks(self, body: dict[str, Any], d: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
+        """The answer's content blocks, and the stop sequence its text was cut at (if any)."""
         text = last_user_text(body) if "echo" in d else f"echo: {len(body.get('messages', []))} messages"
         if "tool" in d:
             call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
-            return [{"type": "text", "text": "Let me look."}, call]
-        return [{"type": "text", "text": text}]
+            return [{"type": "text", "text": "Let me look."}, call], None
+        text, matched = cut_at_stop(text, body.get("stop_sequences"))
+        return [{"type": "text", "text": text}], matched
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -66,11 +64,11 @@ class AnthropicUpstream:
         if "status" in d:
             error = {"type": "error", "error": {"type": "overloaded_error", "message": f"scripted {d['status']}"}}
             return web.json_response(error, status=int(d["status"]))
-        blocks = self.blocks(body, d)
-        stop = "tool_use" if "tool" in d else "end_turn"
+        blocks, matched = self.blocks(body, d)
+        stop = "tool_use" if "tool" in d else "stop_sequence" if matched is not None else "end_turn"
         if not body.get("stream"):
             return web.json_response({"id": "msg_up", "type": "message", "role": "assistant", "model": body["model"],
-                                      "content": blocks, "stop_reason": stop, "stop_sequence": None,
+                                      "content": blocks, "stop_reason": stop, "stop_sequence": matched,
                                       "usage": {**USAGE, "output_tokens": 7}})  # fmt: skip
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
@@ -98,32 +96,12 @@ class AnthropicUpstream:
             await response.write(event("content_block_stop", {"type": "content_block_stop", "index": i}))
         if "drop" in d:
             return response
-        delta = {"stop_reason": stop, "stop_sequence": None}
+        delta = {"stop_reason": stop, "stop_sequence": matched}
         await response.write(
             event("message_delta", {"type": "message_delta", "usage": {"output_tokens": 7}, "delta": delta})
         )
         await response.write(event("message_stop", {"type": "message_stop"}))
         return response
 
-    def start(self) -> AnthropicUpstream:
-        threading.Thread(target=self._serve, daemon=True, name="anthropic-upstream").start()
-        if not self._ready.wait(10):
-            raise RuntimeError("anthropic upstream did not start")
-        return self
-
-    def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)

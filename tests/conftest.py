@@ -25,6 +25,8 @@ import uvicorn
 from llmgw.app import create_app
 from llmgw.config import Config, parse_config
 from llmgw.gateway import Gateway
+from llmgw.http_protocol import CoalescingHttpToolsProtocol
+from tests.anthropic_upstream import AnthropicUpstream
 from tests.browser import chromium  # noqa: F401  (the headless browser fixture, for any test)
 from tests.upstream import FakeUpstream
 
@@ -48,7 +50,15 @@ class RunningGateway:
         app = create_app(config, self.gateway)
         self.pipeline = app.state.pipeline
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", loop="asyncio")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                loop="asyncio",
+                http=CoalescingHttpToolsProtocol,
+            )  # as `llmgw serve` runs it
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
 
@@ -168,6 +178,30 @@ def make_gateway(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Callable[..
 @pytest.fixture()
 def gw(make_gateway: Callable[..., RunningGateway]) -> RunningGateway:
     return make_gateway()
+
+
+@pytest.fixture(scope="module")
+def anthropic_upstream() -> Iterator[AnthropicUpstream]:
+    server = AnthropicUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def native_gw(make_gateway: Callable[..., RunningGateway], anthropic_upstream: AnthropicUpstream) -> RunningGateway:
+    """A gateway whose only model, ``claude``, is served by the native ``anthropic`` provider."""
+    anthropic_upstream.requests.clear()
+    anthropic_upstream.headers.clear()
+    provider = {"type": "anthropic", "base_url": anthropic_upstream.base_url, "api_key": "sk-ant-up",
+                "max_retries": 1, "backoff_base_s": 0.01, "default_max_tokens": 333}  # fmt: skip
+    price = {"input_per_mtok": 3.0, "output_per_mtok": 15.0, "cached_input_per_mtok": 0.3}
+    capabilities = ["chat", "streaming", "tools", "json_mode"]
+    return make_gateway(
+        providers={"claude": provider},
+        models={"claude": {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": capabilities,
+                           "price": price}},
+        routes={"default": {"default_model": "claude"}},
+    )  # fmt: skip
 
 
 # --- prompt template repositories ---------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -192,6 +193,8 @@ def test_cache_refresh_drops_the_entry_that_would_have_answered(
         ("Is it safe to eat eggs during pregnancy?", "Is it not safe to eat eggs during pregnancy?", "negation"),
         ("How do I create a branch in git?", "How do I delete a branch in git?", "opposite"),
         ("Is tea better than coffee for focus?", "Is coffee better than tea for focus?", "order"),
+        ("Is Python faster than Java?", "Is Java quicker than Python?", "direction"),
+        ("Who won the 2010 World Cup?", "Who will win the 2010 World Cup?", "tense"),
     ],
 )
 def test_veto_refuses_near_misses(
@@ -204,6 +207,24 @@ def test_veto_refuses_near_misses(
     assert len(upstream.requests) == 2
     vetoes = row_of(gw, raw)["meta"]["cache"]["vetoes"]
     assert [v["reason"] for v in vetoes] == [reason]
+
+
+def test_the_stored_question_is_parsed_once_and_kept(cgw: Callable[..., RunningGateway], tmp_path: Path,
+                                                     upstream: FakeUpstream) -> None:  # fmt: skip
+    """The role signature is computed at insertion and persisted with the entry (a lookup parses
+    only the new question)."""
+    from llmgw.cache.roles import signature
+
+    gw = cgw(threshold=0.6)
+    ask(gw, "Are there direct flights from Paris to Rome?")
+    assert ask(gw, "Are there direct flights to Rome from Paris?").headers["x-llmgw-cache"] == "hit"
+    deadline = time.monotonic() + 10
+    docs: list[dict[str, Any]] = []
+    while not docs and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with sqlite3.connect(tmp_path / "cache.sqlite") as conn:
+            docs = [json.loads(d) for (d,) in conn.execute("SELECT doc FROM cache_entries")]
+    assert [d["roles"] for d in docs] == [signature("Are there direct flights from Paris to Rome?").dumps()]
 
 
 def test_verifier_can_refuse_a_semantic_hit(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
@@ -440,7 +461,7 @@ def test_identical_requests_in_flight_make_one_upstream_call(
 
 def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], tmp_path: Path,
                                   upstream: FakeUpstream) -> None:  # fmt: skip
-    config = cache_config(tmp_path)
+    config = cache_config(tmp_path, threshold=0.9)  # the default bound serves no semantic hit (bounds.json)
     db = f"sqlite:///{tmp_path}/gw.db"
     gw = make_gateway(db_url=db, cache=config)
     ask(gw, "How can I protect my child from COVID-19?")

@@ -49,6 +49,9 @@ REFUSED = [
     ("How do I sort a list in ascending order?", "How do I sort a list in descending order?", "opposite"),
     ("How do I create a branch?", "How do I delete a branch?", "opposite"),
     ("Is it cheap to live in Lisbon?", "Is it expensive to live in Lisbon?", "opposite"),
+    # quantifiers are content
+    ("Do all birds fly?", "Do some birds fly?", "opposite"),
+    ("Which country has the most people?", "Which country has more people?", "unmatched"),
     # order of arguments
     ("Is tea better than coffee?", "Is coffee better than tea?", "order"),
     ("How do I convert miles to km?", "How do I convert km to miles?", "order"),
@@ -71,6 +74,8 @@ SERVED = [
     ("Should children wear masks?", "Do kids need to wear masks?"),
     ("How do I fix a flat tire?", "How can I repair a flat tire?"),
     ("Can the virus spread through food?", "Can the viruses spread through food?"),
+    ("Does every cat purr?", "Do all cats purr?"),
+    ("Which is bigger, the Sun or the Earth?", "Which is bigger, the Earth or the Sun?"),
 ]
 
 

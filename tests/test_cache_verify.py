@@ -71,16 +71,23 @@ def test_rewordings_are_served(gw: RunningGateway, upstream: FakeUpstream) -> No
 
 
 def test_the_error_bound_moves_the_threshold(
-    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rewording scoring between the thresholds of two bounds: served under the looser, not the stricter.
 
-    With the verifier on the threshold is the stricter of its table and the similarity-only one
-    (bounds.py), so the bound moves the decision the same way with and without it.
+    The shipped table (bounds.json, 2026-12-03) certifies no bound on similarity alone, so every
+    row is 1.0 and the knob has nothing to move there; this test gives the gateway a table that
+    does. With the verifier on the threshold is the stricter of its table and the similarity-only
+    one (bounds.py), so the bound moves the decision the same way with and without it.
     """
+    from llmgw.cache import bounds
+
+    made = {"verifier": {0.02: 0.9, 0.2: 0.5}, "no_verifier": {0.02: 0.95, 0.2: 0.85}}
+    monkeypatch.setattr(bounds, "table", lambda: made)
     stored, asked = "How many ounces are in a pound?", "How many oz are in one lb?"  # cosine 0.894
     loose, strict = 0.2, 0.02
     assert threshold_for(loose, verifier=False) <= 0.894 < threshold_for(strict, verifier=False)
+    assert threshold_for(loose) == 0.85 and threshold_for(strict) == 0.95, "the stricter of the two tables"
     for bound, expected in ((strict, "miss"), (loose, "hit")):
         gw = make_gateway(cache={"enabled": True, "persist_path": None, "max_wrong_rate": bound, "veto": False})
         ask(gw, stored)
@@ -92,6 +99,11 @@ def test_the_error_bound_moves_the_threshold(
         ask(verified, stored)
         assert ask(verified, asked).headers["x-llmgw-cache"] == expected, ("verifier on", bound)
         verified.stop()
+
+
+def test_the_shipped_table_serves_no_semantic_hit_by_default() -> None:
+    """Calibrated with near-misses made of the same words, no bound up to 2 % is certified."""
+    assert threshold_for(0.01) == 1.0 and threshold_for(0.02) == 1.0
 
 
 def test_wrong_hit_feedback_raises_the_entry_threshold(make_gateway: Callable[..., RunningGateway],

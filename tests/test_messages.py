@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -327,29 +327,6 @@ def test_a_chat_answer_is_a_cache_hit_for_messages(make_gateway: Any, tmp_path: 
 # --- the native anthropic provider ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def anthropic_upstream() -> Iterator[AnthropicUpstream]:
-    server = AnthropicUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def native_gw(make_gateway: Any, anthropic_upstream: AnthropicUpstream) -> RunningGateway:
-    anthropic_upstream.requests.clear()
-    anthropic_upstream.headers.clear()
-    provider = {"type": "anthropic", "base_url": anthropic_upstream.base_url, "api_key": "sk-ant-up",
-                "max_retries": 1, "backoff_base_s": 0.01, "default_max_tokens": 333}  # fmt: skip
-    price = {"input_per_mtok": 3.0, "output_per_mtok": 15.0, "cached_input_per_mtok": 0.3}
-    capabilities = ["chat", "streaming", "tools", "json_mode"]
-    return make_gateway(
-        providers={"claude": provider},
-        models={"claude": {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": capabilities,
-                           "price": price}},
-        routes={"default": {"default_model": "claude"}},
-    )  # fmt: skip
-
-
 def test_native_provider_passes_a_messages_request_through(
     native_gw: RunningGateway, anthropic_upstream: AnthropicUpstream
 ) -> None:
@@ -473,6 +450,10 @@ def test_messages_on_the_embedded_model(local_gw: RunningGateway) -> None:  # no
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == final.content[0].text and "Paris" in text and final.usage.output_tokens > 0
+    # llama-server says which stop word ended the answer once asked (``verbose``): "The capital…" stops at " "
+    stopped = sdk.messages.create(**ask, stop_sequences=[" ", "."])
+    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence in (" ", ".")
+    assert stopped.stop_sequence not in stopped.content[0].text
     story = [{"role": "user", "content": "A very long story. Once upon a time"}]
     short = sdk.messages.create(model="gemma-3-270m", max_tokens=8, messages=story)
     assert short.stop_reason == "max_tokens" and short.usage.output_tokens == 8

@@ -3,7 +3,9 @@ request row's ``api`` column added to an existing table (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +15,18 @@ from sqlalchemy import text
 from llmgw.anthropic.inbound import to_internal
 from llmgw.anthropic.outbound import ChunksFromEvents, from_message, to_messages
 from llmgw.anthropic.render import StreamRenderer, error_body, message
+from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
 from llmgw.errors import ContentFiltered, GatewayError, InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.messages import TOOL_ERROR_PREFIX, with_tool_errors_as_text
+from llmgw.providers.base import UpstreamCall
+from llmgw.providers.bedrock_translate import from_converse, to_converse
+from llmgw.providers.llama_server import LlamaServerProvider, asks_stop_word
+from llmgw.providers.openai_compat import OpenAICompatProvider
+from llmgw.providers.stops import StopReader
 from llmgw.storage.db import make_engine
 from llmgw.storage.writer import RowWriter
 from llmgw.usage import Usage, read_usage
+from tests.upstream import FakeUpstream
 
 PNG = "iVBORw0KGgo="
 RICH: dict[str, Any] = {
@@ -259,3 +269,123 @@ def test_unknown_fields_follow_the_server_setting() -> None:
         with pytest.raises(InvalidRequest) as info:  # would mean something to the pipeline: never passed
             to_internal({**body, name: value})
         assert info.value.code == "unknown_parameter" and info.value.param == name
+
+
+# --- which stop sequence ended the answer; a failed tool call's result ------------------------------
+
+
+def test_the_stop_reader_takes_only_the_requests_own_sequences() -> None:
+    reader = StopReader.of({"stop": ["END", "ZZZ"]})
+    assert reader is not None and StopReader.of({"stop": []}) is None and StopReader.of({}) is None
+    vllm = {"choices": [{"index": 0, "finish_reason": "stop", "stop_reason": "ZZZ"}]}
+    token_id = {"choices": [{"index": 0, "finish_reason": "stop", "stop_reason": 128009}]}  # vLLM's stop token
+    foreign = {"choices": [{"index": 0, "finish_reason": "stop", "stop_sequence": "OTHER"}]}
+    length = {"choices": [{"index": 0, "finish_reason": "length", "matched_stop": "END"}]}
+    assert reader.completion(vllm)["choices"][0]["stop_sequence"] == "ZZZ"
+    for answer in (token_id, foreign, length):
+        assert "stop_sequence" not in reader.completion(answer)["choices"][0]
+    sglang = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "matched_stop": "END"}]}
+    assert StopReader(("END",)).chunk(sglang)["choices"][0]["stop_sequence"] == "END"
+
+
+def test_llama_servers_stopping_word_is_read_and_its_debug_object_removed() -> None:
+    reader = StopReader(("END",), strip_debug=True)
+    verbose = {"stop_type": "word", "stopping_word": "END", "prompt": "<|im_start|>user ..."}
+    # streamed, ``__verbose`` rides on the first chunk of the final batch, before the finish
+    first = reader.chunk({"__verbose": verbose, "choices": [{"index": 0, "delta": {"content": "x"}}]})
+    last = reader.chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    assert "__verbose" not in first and last["choices"][0]["stop_sequence"] == "END"
+    eos = StopReader(("END",), strip_debug=True).completion(
+        {"__verbose": {"stop_type": "eos", "stopping_word": ""}, "choices": [{"index": 0, "finish_reason": "stop"}]}
+    )
+    assert "__verbose" not in eos and "stop_sequence" not in eos["choices"][0]
+    kept = StopReader(("END",)).completion({"__verbose": verbose, "choices": [{"index": 0, "finish_reason": "stop"}]})
+    assert kept["__verbose"] == verbose and kept["choices"][0]["stop_sequence"] == "END"  # the client asked for it
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_llama_server_provider_asks_which_stop_word_ended_the_answer(upstream: FakeUpstream, stream: bool) -> None:
+    """The provider as it talks to llama-server, here to the stub playing one (no process started)."""
+    upstream.reset()
+    upstream.stop_field = "__verbose"
+    provider = LlamaServerProvider("local", LlamaServerProviderConfig(type="llama_server", default_max_tokens=None))
+    provider.base_url = upstream.base_url
+    body = {"model": "m", "stop": ["END"], "stream": stream, "messages": [{"role": "user", "content": "a END b #echo"}]}
+
+    async def run() -> list[dict[str, Any]]:
+        await OpenAICompatProvider.start(provider)  # the HTTP session only
+        try:
+            call = UpstreamCall(dict(body), "m", time.monotonic() + 10)
+            if not stream:
+                return [await provider.complete(call)]
+            return [chunk async for chunk in await provider.stream(call)]
+        finally:
+            await provider.aclose()
+
+    answers = asyncio.run(run())
+    assert upstream.requests[-1]["verbose"] is True and all("__verbose" not in a for a in answers)
+    (finish,) = [c for a in answers for c in a["choices"] if c.get("finish_reason")]
+    assert finish["stop_sequence"] == "END"
+    assert asks_stop_word(body) and not asks_stop_word({**body, "verbose": False}) and not asks_stop_word({"stop": []})
+
+
+def test_a_failed_tool_result_says_so_in_its_text() -> None:
+    body = {"messages": [
+        {"role": "user", "content": "go"},
+        {"role": "tool", "tool_call_id": "a", "is_error": True, "content": "boom"},
+        {"role": "tool", "tool_call_id": "b", "is_error": True,
+         "content": [{"type": "text", "text": "bad"}, {"type": "text", "text": "worse"}]},
+        {"role": "tool", "tool_call_id": "c", "is_error": False, "content": "fine"},
+    ]}  # fmt: skip
+    out = with_tool_errors_as_text(body)["messages"]
+    assert out[1] == {"role": "tool", "tool_call_id": "a", "content": TOOL_ERROR_PREFIX + "boom"}
+    assert out[2]["content"] == [{"type": "text", "text": TOOL_ERROR_PREFIX + "bad"}, {"type": "text", "text": "worse"}]
+    assert out[3] == {"role": "tool", "tool_call_id": "c", "content": "fine"}
+    assert body["messages"][1]["is_error"] is True  # the body the cache and the log read keeps the flag
+    plain = {"messages": [{"role": "user", "content": "hi"}]}
+    assert with_tool_errors_as_text(plain) is plain
+
+
+def test_a_responses_upstream_reads_the_failure_in_the_function_call_output() -> None:
+    config = OpenAIProviderConfig(type="openai", base_url="http://127.0.0.1:9/v1", responses="native")
+    provider = OpenAICompatProvider("native", config)
+    body = {"model": "m", "messages": [{"role": "tool", "tool_call_id": "a", "is_error": True, "content": "boom"}]}
+    path, content = provider._request(UpstreamCall(body, "m", time.monotonic() + 5))
+    (item,) = json.loads(content)["input"]
+    assert path == "/responses" and item == {"type": "function_call_output", "call_id": "a",
+                                             "output": TOOL_ERROR_PREFIX + "boom"}  # fmt: skip
+
+
+def test_an_anthropic_upstream_gets_is_error_and_names_the_stop_sequence() -> None:
+    chat = to_internal({"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "boom", "is_error": True}]},
+    ]})  # fmt: skip
+    assert chat["messages"] == [{"role": "tool", "tool_call_id": "t", "content": "boom", "is_error": True}]
+    sent = to_messages(chat, "up", 10)
+    assert sent["messages"][0]["content"] == [{"type": "tool_result", "tool_use_id": "t", "content": "boom",
+                                               "is_error": True}]  # fmt: skip
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up", "stop_reason": "stop_sequence",
+              "stop_sequence": "END", "content": [{"type": "text", "text": "a "}],
+              "usage": {"input_tokens": 1, "output_tokens": 1}}  # fmt: skip
+    completion = from_message(answer)
+    assert completion["choices"][0]["stop_sequence"] == "END"
+    rendered = message(completion, "r", "m", Usage(1, 1, 0))
+    assert (rendered["stop_reason"], rendered["stop_sequence"]) == ("stop_sequence", "END")
+    events = ChunksFromEvents()
+    chunks = events.feed({"type": "message_delta", "delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
+                          "usage": {"output_tokens": 1}})  # fmt: skip
+    assert chunks[0]["choices"][0] | {"delta": {}} == {"index": 0, "delta": {}, "finish_reason": "stop",
+                                                        "stop_sequence": "END"}  # fmt: skip
+
+
+def test_converse_names_the_stop_sequence_or_the_only_one_asked() -> None:
+    stops = ("END", "ZZZ")
+    named = {"stopReason": "stop_sequence", "additionalModelResponseFields": {"stop_sequence": "ZZZ"}}
+    assert from_converse({**named}, "m", "r", stops)["choices"][0]["stop_sequence"] == "ZZZ"
+    unnamed = {"stopReason": "stop_sequence"}
+    assert "stop_sequence" not in from_converse(unnamed, "m", "r", stops)["choices"][0]  # which of two: unknown
+    assert from_converse(unnamed, "m", "r", ("END",))["choices"][0]["stop_sequence"] == "END"  # the only one
+    assert "stop_sequence" not in from_converse({"stopReason": "end_turn"}, "m", "r", ("END",))["choices"][0]
+    kwargs = to_converse({"messages": [{"role": "user", "content": "x"}], "stop": "END"}, "m")
+    assert kwargs["additionalModelResponseFieldPaths"] == ["/stop_sequence"]
+    assert "additionalModelResponseFieldPaths" not in to_converse({"messages": [{"role": "user", "content": "x"}]}, "m")

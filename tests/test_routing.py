@@ -283,3 +283,23 @@ def test_auto_requests_routed_to_different_models_never_share_a_cache_entry(
     again = ask(gw, "Tell me about sorted lists", llmgw={"task": "code"})
     assert again.headers["x-llmgw-cache"] == "hit" and again.headers["x-llmgw-model"] == "mid"
     assert again.json()["model"] == "mid" and len(upstream.requests) == 2
+
+
+def test_an_instruction_after_a_long_paste_routes_by_the_instruction(make_gateway: Any) -> None:
+    """The instruction after a text longer than MiniLM's window is cut off from one embedding of the
+    turn (``task_view: full``, the old behaviour); the instruction view reads it."""
+    from tests.test_routing_views import ARTICLE
+
+    def gateway(view: str) -> RunningGateway:
+        return make_gateway(
+            models=CATALOG,
+            routes={"default": {"models": list(CATALOG)}},
+            routing={"enabled": True, "task_view": view},
+        )
+
+    text = f"{ARTICLE}\n\nWrite a Python function that counts how often each year appears in a text like this."
+    shipped = ask(gateway("default"), text)
+    assert "task=code" in shipped.headers["x-llmgw-route"], shipped.headers["x-llmgw-route"]
+    assert shipped.headers["x-llmgw-model"] == "mid"  # the cheapest with quality >= 0.7 for code
+    whole = ask(gateway("full"), text)
+    assert "task=code" not in whole.headers["x-llmgw-route"], whole.headers["x-llmgw-route"]

@@ -68,7 +68,7 @@ def classifier() -> TaskClassifier:
 def test_code_requests_of_every_kind_are_code_and_confident(classifier: TaskClassifier, text: str) -> None:
     task, confidence = classifier.classify(text)
     assert task == "code"
-    assert confidence >= 0.5  # well above the shipped threshold
+    assert confidence >= 0.5  # at least the shipped threshold
 
 
 def test_probabilities_are_calibrated_not_the_fit_s_own(classifier: TaskClassifier) -> None:

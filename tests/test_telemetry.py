@@ -274,3 +274,172 @@ def test_sample_ratio_zero_records_nothing_but_still_propagates(make_gateway: An
     )
     names = by_name(traced.finished())
     assert {"chat test-model", "chat fake-1", "authenticate"} <= set(names)
+
+
+# --- spans made after the request, from what it wrote down -------------------------------------
+
+
+def test_spans_are_built_after_the_response_is_sent(traced: Traced, upstream: FakeUpstream) -> None:
+    """While the builder is held no span reaches the exporter, though the client has its whole
+    answer and the done stages ran: the request's path made no span. Released, the same trace
+    comes out whole, with the ids the upstream was given."""
+    telemetry = traced.gw.gateway.telemetry
+    assert telemetry is not None
+    client = traced.gw.client()
+    with telemetry.builder.lock:
+        reply = client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+        stream = client.chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "a story"}], stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        traced.gw.flush()
+        telemetry.exporting.force_flush()  # the exporter's own flush, past the held builder
+        assert list(traced.spans.get_finished_spans()) == []
+        assert len(telemetry.builder.pending) == 2 and all(t.ended for t in telemetry.builder.pending)
+    assert reply.choices[0].message.content
+    spans = traced.finished()
+    roots = [s for s in spans if s.kind == SpanKind.SERVER]
+    attempts = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert len(roots) == 2 and len(attempts) == 2
+    sent = {tuple(h["traceparent"].split("-")[1:3]) for h in upstream.headers[-2:]}
+    assert sent == {(f"{a.context.trace_id:032x}", f"{a.context.span_id:016x}") for a in attempts}
+
+
+def test_attempt_ids_match_each_traceparent_and_the_tree_nests(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """Two deployments on the same upstream, the first answer a 500: two attempt spans, each with
+    the span id its request carried; a provider retry inside an attempt carries the same one."""
+    flaky = {"type": "openai", "base_url": upstream.base_url, "max_retries": 0, "backoff_base_s": 0.01}
+    pair = {
+        "provider": "flaky",
+        "upstream_id": "fake-a",
+        "deployments": [{"provider": "flaky", "upstream_id": "fake-b"}],
+    }
+    gw = make_gateway(providers={"flaky": flaky}, models={"pair": pair}, telemetry={"enabled": True})
+    traced = Traced(gw)
+    client = gw.client()
+    client.chat.completions.create(model="pair", messages=[{"role": "user", "content": "#fail-times:1 hi"}])
+    spans = traced.finished()
+    root = next(s for s in spans if s.kind == SpanKind.SERVER)
+    attempts = sorted((s for s in spans if s.kind == SpanKind.CLIENT), key=lambda s: s.start_time or 0)
+    assert len(attempts) == 2
+    assert (attempts[0].attributes or {})["error.type"] == "upstream_server_error"
+    assert "error.type" not in (attempts[1].attributes or {})
+    headers = [h["traceparent"] for h in upstream.headers[-2:]]
+    assert headers == [f"00-{a.context.trace_id:032x}-{a.context.span_id:016x}-03" for a in attempts]
+    assert root.start_time is not None and root.end_time is not None
+    for span in spans:
+        assert span.context.trace_id == root.context.trace_id
+        assert span.start_time is not None and span.end_time is not None
+        assert root.start_time <= span.start_time <= span.end_time <= root.end_time, span.name
+        if span is not root:
+            assert span.parent is not None and span.parent.span_id == root.context.span_id, span.name
+            assert not span.parent.is_remote
+    assert len({s.context.span_id for s in spans}) == len(spans)
+    assert attempts[0].end_time <= attempts[1].start_time  # type: ignore[operator]
+
+    # a retry inside one attempt (the provider's own) goes out under the same attempt span
+    traced.spans.clear()
+    client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "#fail-times:1 again"}])
+    attempt = next(s for s in traced.finished() if s.kind == SpanKind.CLIENT)
+    assert (attempt.attributes or {})["llmgw.retries"] == 1
+    sent = {h["traceparent"] for h in upstream.headers[-2:]}
+    assert sent == {f"00-{attempt.context.trace_id:032x}-{attempt.context.span_id:016x}-03"}
+
+
+def test_unsampled_streams_still_record_the_genai_metrics(make_gateway: Any, upstream: FakeUpstream) -> None:
+    traced = Traced(make_gateway(telemetry={"enabled": True, "sample_ratio": 0.0}))
+    stream = traced.gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "a story"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    traced.gw.flush()
+    telemetry = traced.gw.gateway.telemetry
+    assert telemetry is not None
+    telemetry.tracer_provider.force_flush()
+    assert list(traced.spans.get_finished_spans()) == []
+    data = traced.metrics.get_metrics_data()
+    assert data is not None
+    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    point = found["gen_ai.server.time_to_first_token"].data.data_points[0]  # type: ignore[union-attr]
+    assert point.count == 1 and point.attributes["gen_ai.response.model"] == "test-model"
+
+
+def test_traceparent_parsing_and_sampling_match_the_sdk() -> None:
+    """The request path reads ``traceparent`` and samples without the SDK's per-span machinery;
+    both must decide exactly as the SDK's propagator and ``ParentBased(TraceIdRatioBased)``."""
+    import random
+
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.trace import get_current_span
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from llmgw.config import parse_config
+    from llmgw.context import RequestContext
+    from llmgw.options import GatewayOptions
+    from llmgw.telemetry import parse_traceparent
+
+    tid, sid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = [
+        f"00-{tid}-{sid}-01", f"00-{tid}-{sid}-00", f"00-{tid}-{sid}-03", f" \t00-{tid}-{sid}-01 ",
+        f"01-{tid}-{sid}-01-extra", f"00-{tid}-{sid}-01-extra", f"ff-{tid}-{sid}-01", f"00-{'0' * 32}-{sid}-01",
+        f"00-{tid}-{'0' * 16}-01", f"00-{tid.upper()}-{sid}-01", f"00-{tid}-{sid}", "garbage", "",
+        f"00-{tid}-{sid}-01" + " " * 600,
+    ]  # fmt: skip
+    propagator = TraceContextTextMapPropagator()
+    for header in headers:
+        expected = get_current_span(propagator.extract({"traceparent": header})).get_span_context()
+        got = parse_traceparent(header)
+        if not expected.is_valid:
+            assert got is None, header
+        else:
+            assert got == expected and got.is_remote and got.trace_flags == expected.trace_flags, header
+
+    for ratio in (0.0, 0.3, 1.0):
+        config = parse_config({"storage": {"url": "sqlite://"}, "telemetry": {"enabled": True, "sample_ratio": ratio}})
+        telemetry = Telemetry(config.telemetry, {}, InMemorySpanExporter(), InMemoryMetricReader())
+        sampler = ParentBased(TraceIdRatioBased(ratio))
+        try:
+            decisions = set()
+            for _ in range(300):
+                ctx = RequestContext("r", "chat", {}, GatewayOptions(), {}, None)
+                trace = telemetry.begin(ctx)
+                expected = sampler.should_sample(None, trace.trace_id, "chat").decision.is_sampled()
+                assert trace.recording == expected and trace.flags == (0x03 if expected else 0x02)
+                decisions.add(expected)
+            assert decisions == ({False, True} if ratio == 0.3 else {ratio == 1.0})
+            for flags in ("00", "01", "03"):
+                header = f"00-{random.getrandbits(128):032x}-{sid}-{flags}"
+                trace = telemetry.begin(
+                    RequestContext("r", "chat", {}, GatewayOptions(), {"traceparent": header}, None)
+                )
+                assert trace.recording == (flags != "00") and f"{trace.flags:02x}" == flags
+                assert trace.traceparent().split("-")[1] == header.split("-")[1]
+        finally:
+            telemetry.shutdown()
+
+
+def test_span_builder_bounds_its_queue_and_builds_what_is_left_at_shutdown() -> None:
+    """Past ``max_pending`` a request's trace is dropped and counted, never the event loop blocked;
+    shutdown builds and exports what is queued."""
+    from llmgw.config import parse_config
+    from llmgw.context import RequestContext
+    from llmgw.options import GatewayOptions
+
+    config = parse_config({"storage": {"url": "sqlite://"}, "telemetry": {"enabled": True}})
+    spans = InMemorySpanExporter()
+    telemetry = Telemetry(config.telemetry, {}, spans, InMemoryMetricReader())
+    builder = telemetry.builder
+    builder.max_pending = 3
+    with builder.lock:
+        for i in range(5):
+            ctx = RequestContext(f"r{i}", "chat", {}, GatewayOptions(), {}, None)
+            ctx.model_requested = "m"
+            telemetry.begin(ctx).end(ctx)
+        assert len(builder.pending) == 3 and builder.dropped == 2
+    telemetry.shutdown()
+    roots = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert sorted((s.attributes or {})["llmgw.request_id"] for s in roots) == ["r0", "r1", "r2"]
+    assert all(s.name == "chat m" for s in roots)
+    ctx = RequestContext("late", "chat", {}, GatewayOptions(), {}, None)
+    telemetry.begin(ctx).end(ctx)  # after shutdown: dropped, not queued for a thread that is gone
+    assert not builder.pending

@@ -21,6 +21,9 @@ gateway exactly as a client would:
     #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
     #leak              answer with the system prompt (as a model tricked into leaking it would)
+
+A text answer (``#echo``, ``#say``...) is cut at the first of the request's ``stop`` strings, and
+``FakeUpstream.stop_field`` says where the server names it (vLLM's, SGLang's, llama-server's way).
     #bad:SHAPE         a malformed answer: ``array`` (the body, or a stream's second chunk, is a JSON
                        array), ``usage_text`` (token counts are strings), ``negative_usage``
 
@@ -46,11 +49,53 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
 DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9A-Za-z_.]+))?")
+
+
+class StubServer:
+    """An aiohttp app on a free loopback port, served from a thread of its own: the scaffolding of
+    the tests' upstreams (this module's and ``tests.anthropic_upstream``'s), which add their routes
+    and record each request's body and headers."""
+
+    thread_name = "stub-upstream"
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True, name=self.thread_name).start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"{self.thread_name} did not start")
+        return self
+
+    def _serve(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        app = web.Application(handler_args={"tcp_keepalive": True})
+        self.routes(app)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def directives(body: dict[str, Any]) -> dict[str, str]:
@@ -61,10 +106,11 @@ def directives(body: dict[str, Any]) -> dict[str, str]:
     return {name: value or "" for name, value in DIRECTIVE.findall(text)}
 
 
-class FakeUpstream:
+class FakeUpstream(StubServer):
+    thread_name = "fake-upstream"
+
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
+        super().__init__()
         self.paths: list[str] = []
         self.disconnects = 0
         self.completed_streams = 0
@@ -76,10 +122,10 @@ class FakeUpstream:
         self.flag_words: set[str] = {"forbidden-fruit"}
         #: upstream model id -> the answer to its last user message (a guard judge's verdict)
         self.judges: dict[str, Any] = {}
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
+        #: where a text answer cut at one of the request's ``stop`` strings names it: None (as
+        #: OpenAI: nowhere), ``stop_reason`` (vLLM), ``matched_stop`` (SGLang) or ``__verbose``
+        #: (llama-server, when the request says ``verbose: true``)
+        self.stop_field: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -96,6 +142,7 @@ class FakeUpstream:
         self.moderations.clear()
         self.judges.clear()
         self.usages.clear()
+        self.stop_field = None
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -125,7 +172,8 @@ class FakeUpstream:
                                       "model": model, "usage": usage(body, 1), "choices": choices})  # fmt: skip
         if body.get("stream"):
             return await self.stream(request, body, d, model, n)
-        message: dict[str, Any] = {"role": "assistant", "content": self.answer(body, d)}
+        text, matched = cut_at_stop(self.answer(body, d), body.get("stop"))
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
@@ -137,9 +185,20 @@ class FakeUpstream:
             "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
         }  # fmt: skip
+        if matched is not None and finish == "stop":
+            self.report_stop(payload, body, matched)
         if "no-usage" not in d:
             payload["usage"] = bad_usage(d) or self.usages.get(d.get("usage", "")) or usage(body, n)
         return web.json_response([payload] if d.get("bad") == "array" else payload)
+
+    def report_stop(self, payload: dict[str, Any], body: dict[str, Any], matched: str) -> None:
+        """Say which stop string ended the answer, as the server ``stop_field`` plays would."""
+        if self.stop_field == "__verbose":
+            if body.get("verbose") is True:
+                payload["__verbose"] = {"stop_type": "word", "stopping_word": matched, "prompt": "..."}
+        elif self.stop_field is not None:
+            for choice in payload["choices"]:
+                choice[self.stop_field] = matched
 
     async def stream(
         self, request: web.Request, body: dict[str, Any], d: dict[str, str], model: str, n: int
@@ -213,7 +272,7 @@ class FakeUpstream:
         """Stream an answer 1, 2, 3, 1, 2, 3... characters a chunk (placeholders get split)."""
         tool = "tool-echo" in d or "tool-args" in d
         function = self.tool_call(body, d)["function"] if tool else {}
-        text = function["arguments"] if tool else self.answer(body, d)
+        text, matched = (function["arguments"], None) if tool else cut_at_stop(self.answer(body, d), body.get("stop"))
         pieces, i, size = [], 0, 1
         delta: dict[str, Any]
         while i < len(text):
@@ -236,7 +295,10 @@ class FakeUpstream:
                     delta = {"content": piece}
                 await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
             finish = ("function_call" if "legacy" in d else "tool_calls") if tool else "stop"
-            await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+            end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+            if matched is not None:
+                self.report_stop(end, body, matched)
+            await response.write(sse(end))
             await self.done(response)
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
@@ -330,39 +392,28 @@ class FakeUpstream:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FakeUpstream:
-        thread = threading.Thread(target=self._serve, daemon=True, name="fake-upstream")
-        thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake upstream did not start")
-        return self
-
-    def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        app = web.Application(handler_args={"tcp_keepalive": True})
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/v1/responses", self.responses)
         app.router.add_post("/v1/moderations", self.moderate)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 def last_user(body: dict[str, Any]) -> str:
     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
     content = users[-1].get("content") if users else ""
     return content if isinstance(content, str) else json.dumps(content)
+
+
+def cut_at_stop(text: str, stop: Any) -> tuple[str, str | None]:
+    """``text`` up to the first of the request's stop strings (left out, as servers do), and that string."""
+    stops = [stop] if isinstance(stop, str) else list(stop or ())
+    hits = [(text.find(s), s) for s in stops if isinstance(s, str) and s and s in text]
+    if not hits:
+        return text, None
+    at, matched = min(hits)
+    return text[:at], matched
 
 
 def answer_text(body: dict[str, Any]) -> str:

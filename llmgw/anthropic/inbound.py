@@ -11,6 +11,7 @@ Messages                               internal (Chat Completions)
 ``image`` block (base64 or url)        an ``image_url`` part (a ``data:`` URL for base64)
 assistant ``tool_use`` block           ``tool_calls[]`` with ``arguments`` = JSON of ``input``
 user ``tool_result`` block             a ``role: tool`` message before the user's text
+``tool_result`` ``is_error: true``     ``is_error: true`` on that ``tool`` message
 ``thinking`` blocks in history         dropped (no chat equivalent)
 ``tools`` (custom tools)               ``function`` tools (``input_schema`` → ``parameters``)
 ``tool_choice`` auto/any/tool/none     ``auto``/``required``/named function/``none``
@@ -60,6 +61,12 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=False):
     metadata: MessagesMetadata | None = None
     output_config: dict[str, Any] | None = None
     llmgw: dict[str, Any] | None = None
+
+
+class CountTokensRequest(MessagesRequest, forbid_unknown_fields=False):
+    """A ``/v1/messages/count_tokens`` body: a Messages request that needs no ``max_tokens``."""
+
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None  # type: ignore[assignment]
 
 
 MESSAGES_FIELDS = frozenset(MessagesRequest.__struct_fields__)
@@ -209,7 +216,13 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
         content = content if isinstance(content, list) else [{"type": "text", "text": content}]
         if content:
             content[-1] = {**content[-1], "cache_control": block["cache_control"]}
-    return {"role": "tool", "tool_call_id": block["tool_use_id"], "content": content}
+    out: dict[str, Any] = {"role": "tool", "tool_call_id": block["tool_use_id"], "content": content}
+    failed = block.get("is_error")
+    if failed is not None and not isinstance(failed, bool):
+        raise refuse("a tool_result's is_error must be a boolean", f"{where}.is_error")
+    if failed:
+        out["is_error"] = True  # llmgw.messages.with_tool_errors_as_text says it where no API has the flag
+    return out
 
 
 def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:

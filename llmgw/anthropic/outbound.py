@@ -125,8 +125,11 @@ def _messages(chat: list[dict[str, Any]]) -> tuple[str | list[dict[str, Any]], l
             continue
         if role == "tool":
             role = "user"
-            blocks: str | list[dict[str, Any]] = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
-                                                   "content": _blocks(message.get("content"))}]  # fmt: skip
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
+                                      "content": _blocks(message.get("content"))}  # fmt: skip
+            if message.get("is_error") is True:
+                result["is_error"] = True
+            blocks: str | list[dict[str, Any]] = [result]
         elif role == "assistant":
             blocks = _blocks(message.get("content"))
             calls = [_tool_use(call) for call in message.get("tool_calls") or ()]
@@ -187,6 +190,15 @@ def usage(u: Any) -> dict[str, Any]:
     return from_anthropic(u)
 
 
+def _finish(stop_reason: Any, stop_sequence: Any) -> dict[str, Any]:
+    """A choice's ``finish_reason``, and the matched ``stop_sequence`` when the upstream names one
+    (the internal answer's field for it, ``llmgw.providers.stops``)."""
+    out: dict[str, Any] = {"finish_reason": FINISH_REASONS.get(stop_reason or "end_turn", "stop")}
+    if stop_reason == "stop_sequence" and isinstance(stop_sequence, str):
+        out["stop_sequence"] = stop_sequence
+    return out
+
+
 def from_message(answer: Any) -> dict[str, Any]:
     """A Messages response as a ``chat.completion``."""
     if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
@@ -209,10 +221,9 @@ def from_message(answer: Any) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
-    finish = FINISH_REASONS.get(answer.get("stop_reason") or "end_turn", "stop")
+    choice = {"index": 0, "message": message, **_finish(answer.get("stop_reason"), answer.get("stop_sequence"))}
     completion: dict[str, Any] = {"id": answer.get("id"), "object": "chat.completion", "created": int(time.time()),
-                                  "model": answer.get("model"),
-                                  "choices": [{"index": 0, "message": message, "finish_reason": finish}]}  # fmt: skip
+                                  "model": answer.get("model"), "choices": [choice]}  # fmt: skip
     if answer.get("usage") is not None:
         completion["usage"] = usage(answer["usage"])
     return completion
@@ -267,8 +278,10 @@ class ChunksFromEvents:
             return []  # thinking and signature deltas
         if kind == "message_delta":
             self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-            stop = (event.get("delta") or {}).get("stop_reason")
-            return [self._chunk({}, FINISH_REASONS.get(stop or "end_turn", "stop"))]
+            delta = event.get("delta") or {}
+            chunk = self._chunk({})
+            chunk["choices"][0].update(_finish(delta.get("stop_reason"), delta.get("stop_sequence")))
+            return [chunk]
         if kind == "message_stop":
             self.finished = True
             final = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,

@@ -76,6 +76,17 @@ def tool_input(arguments: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_arguments": arguments}
 
 
+def stop_of(choice: dict[str, Any]) -> tuple[str, str | None]:
+    """A choice's ``stop_reason`` and ``stop_sequence``: ``stop_sequence`` when the answer ended on
+    one of the request's stop sequences and the upstream said which (``llmgw.providers.stops``);
+    otherwise the finish reason's mapping, with no sequence."""
+    finish = choice.get("finish_reason") or "stop"
+    matched = choice.get("stop_sequence")
+    if finish == "stop" and isinstance(matched, str):
+        return "stop_sequence", matched
+    return STOP_REASONS.get(finish, "end_turn"), None
+
+
 def message(completion: dict[str, Any], request_id: str, model: str | None, tokens: Usage) -> dict[str, Any]:
     """A non-streamed completion's first choice as a Messages response."""
     choices = completion.get("choices") or [{}]
@@ -89,10 +100,10 @@ def message(completion: dict[str, Any], request_id: str, model: str | None, toke
         function = call.get("function") or {}
         content.append({"type": "tool_use", "id": call.get("id") or "", "name": function.get("name") or "",
                         "input": tool_input(function.get("arguments"))})  # fmt: skip
+    stop_reason, stop_sequence = stop_of(choice)
     out: dict[str, Any] = {
         "id": message_id(request_id), "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
-        "usage": to_anthropic(tokens),
+        "stop_reason": stop_reason, "stop_sequence": stop_sequence, "usage": to_anthropic(tokens),
     }  # fmt: skip
     if "llmgw" in completion:  # retrieval's sources, as on a chat completion
         out["llmgw"] = completion["llmgw"]
@@ -114,7 +125,7 @@ def text_delta(index: int, text: str) -> bytes:
 class StreamRenderer:
     """Chat chunks in, Anthropic SSE events out, for one stream (the first choice only)."""
 
-    __slots__ = ("block", "blocks", "calls", "model", "request_id", "started", "stop_reason")
+    __slots__ = ("block", "blocks", "calls", "model", "request_id", "started", "stop_reason", "stop_sequence")
 
     def __init__(self, request_id: str, model: str | None) -> None:
         self.request_id = request_id
@@ -124,6 +135,7 @@ class StreamRenderer:
         self.block: str | None = None  # the open block: "text" or "tool:<call index>"
         self.calls: dict[int, bool] = {}
         self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
 
     def start(self, extra: dict[str, Any] | None = None) -> bytes:
         self.started = True
@@ -182,7 +194,7 @@ class StreamRenderer:
             if function.get("arguments"):
                 out += self._delta({"type": "input_json_delta", "partial_json": function["arguments"]})
         if choice.get("finish_reason"):
-            self.stop_reason = STOP_REASONS.get(choice["finish_reason"], "end_turn")
+            self.stop_reason, self.stop_sequence = stop_of(choice)
             out += self._close()
         return out
 
@@ -190,7 +202,8 @@ class StreamRenderer:
         """``message_delta`` with the stop reason and the usage, then ``message_stop``."""
         out = (b"" if self.started else self.start()) + self._close()
         delta = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason or "end_turn",
-                                                    "stop_sequence": None}, "usage": to_anthropic(tokens)}  # fmt: skip
+                                                    "stop_sequence": self.stop_sequence},
+                 "usage": to_anthropic(tokens)}  # fmt: skip
         return out + event("message_delta", delta) + event("message_stop", {"type": "message_stop"})
 
     def error(self, exc: GatewayError) -> bytes:

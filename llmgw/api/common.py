@@ -6,8 +6,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
+from litestar.response import Stream
+
+from llmgw.schemas import decode_body
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from llmgw.context import RequestContext
     from llmgw.gateway import Gateway
     from llmgw.pipeline import Pipeline
 
@@ -33,10 +39,41 @@ def json_response(payload: Any, headers: dict[str, str], status: int = 200) -> R
     return Response(_encode(payload), status_code=status, media_type=JSON, headers=headers)
 
 
+async def open_context(request: Request[Any, Any, Any], api: str) -> RequestContext:
+    """A chat-pipeline request's context, for the client's ``api`` (``chat``, ``responses``,
+    ``messages``: the row's ``api`` and ``endpoint``), with the body decoded (size and nesting
+    capped). Its id and response headers are on ``request.state`` first, so that even an
+    undecodable body's error carries them."""
+    gateway = gateway_of(request)
+    server = gateway.config.server
+    raw = await request.body()
+    ctx = gateway.new_context(api, {}, dict(request.headers), client_of(request))
+    ctx.api = api
+    request.state.request_id = ctx.request_id
+    request.state.response_headers = ctx.response_headers
+    ctx.body = decode_body(raw, server.max_body_bytes, server.max_json_depth)
+    return ctx
+
+
+def answer(
+    ctx: RequestContext,
+    result: dict[str, Any] | AsyncIterator[bytes],
+    render: Callable[[dict[str, Any]], Any] | None = None,
+) -> Response[Any]:
+    """The pipeline's result as the HTTP answer: a completion as JSON (``render`` puts it in the
+    client's API), a stream as server-sent events; the request id and the pipeline's headers on both."""
+    headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
+    if isinstance(result, dict):
+        return json_response(result if render is None else render(result), headers)
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"
+    return Stream(result, media_type="text/event-stream", headers=headers)
+
+
 async def read_body_as(request: Request[Any, Any, Any], kind: type[T], what: str) -> tuple[T, dict[str, Any]]:
     """The request's JSON body (size and nesting capped, as for chat) as ``kind``, and the raw dict:
     every decoding or validation problem is a 400 in the API's own shape."""
-    from llmgw.schemas import decode_body, validation_error
+    from llmgw.schemas import validation_error
 
     server = gateway_of(request).config.server
     body = decode_body(await request.body(), server.max_body_bytes, server.max_json_depth)

@@ -20,7 +20,7 @@ import msgspec
 from litestar import Request
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from llmgw.anthropic.inbound import MessagesRequest
+from llmgw.anthropic.inbound import CountTokensRequest, MessagesRequest
 from llmgw.api.admin import NewKey
 from llmgw.api.common import gateway_of
 from llmgw.api.feedback import Feedback
@@ -59,6 +59,8 @@ class Choice(msgspec.Struct):
     index: int
     message: AssistantMessage
     finish_reason: str | None
+    # llmgw's: the request's stop string the answer ended on, where the upstream said which
+    stop_sequence: str | None = None
 
 
 class PromptTokensDetails(msgspec.Struct):
@@ -133,6 +135,12 @@ class AnthropicUsage(msgspec.Struct):
     cache_creation_input_tokens: int = 0
 
 
+class TokenCount(msgspec.Struct):
+    """The input tokens of a Messages request, counted by llmgw's own tokenizer (an estimate)"""
+
+    input_tokens: int
+
+
 class AnthropicMessage(msgspec.Struct):
     """An Anthropic Messages API response"""
 
@@ -202,6 +210,7 @@ BODIES: dict[tuple[str, str], tuple[type | None, type]] = {
     ("/v1/chat/completions", "post"): (ChatRequest, ChatCompletion),
     ("/v1/responses", "post"): (ResponsesRequest, ResponseObject),
     ("/v1/messages", "post"): (MessagesRequest, AnthropicMessage),
+    ("/v1/messages/count_tokens", "post"): (CountTokensRequest, TokenCount),
     ("/v1/embeddings", "post"): (EmbeddingsRequest, EmbeddingList),
     ("/v1/feedback", "post"): (Feedback, FeedbackCreated),
     ("/v1/models", "get"): (None, ModelList),
@@ -235,12 +244,13 @@ def describe_deployment(schemas: dict[str, Any], config: Config) -> None:
         ("ChatRequest", chat_names),
         ("ResponsesRequest", chat_names),
         ("MessagesRequest", chat_names),
+        ("CountTokensRequest", chat_names),
         ("EmbeddingsRequest", sorted(by_kind["embedding"])),
     )
     for struct, names in kinds:
         if struct in schemas and names:
             schemas[struct]["properties"]["model"] = {"type": "string", "enum": names}
-    for struct in ("ChatRequest", "MessagesRequest"):
+    for struct in ("ChatRequest", "MessagesRequest", "CountTokensRequest"):
         if struct in schemas and not config.templates.enabled:
             schemas[struct]["properties"]["messages"]["minItems"] = 1
 
@@ -260,7 +270,7 @@ def document(generated: dict[str, Any], admin: bool, config: Config | None = Non
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = {code: r for code, r in operation["responses"].items() if not code.startswith(("4", "5"))}
-            error = anthropic_error if path == "/v1/messages" else openai_error
+            error = anthropic_error if path.startswith("/v1/messages") else openai_error
             operation = item[method] = {**operation, "responses": {**responses, "4XX": error, "5XX": error}}
             request_type, response_type = BODIES.get((path, method), (None, None))
             if request_type is not None:

@@ -16,6 +16,9 @@ equivalent in the other, and anything left over refuses the hit:
   "wrote"), WordNet multi-word names ("world war ii" / "second world war"), one unit however
   written ("oz" / "ounces", pint), an acronym and its words ("IT" stays a name, not "it"); a
   word the other side implies, a WordNet hypernym of one of its words ("which city is the capital");
+* **quantifiers** (all/every/each, some, more, most, less, least, few, many, both, only) are
+  content: each must be matched by one of its own class ("do all birds fly" / "do some birds
+  fly"; "how many" is a question word);
 * **order**: two content words that traded places around anything but "and"/"or" ("is tea
   better than coffee" / "is coffee better than tea"; ``veto._arguments_swapped``).
 
@@ -31,6 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from llmgw.cache import roles
 from llmgw.cache.lexicon import lexicon, unit
 from llmgw.cache.veto import NEGATIONS, NUMBER_WORDS, OPPOSITES, STOPWORDS, _arguments_swapped, _number
 
@@ -132,6 +136,15 @@ LIGHT = STOPWORDS | frozenset(
     ]
 )
 _SYMMETRIC = frozenset({"and", "or", "&", "vs", "versus", ","})
+#: Quantifiers say how much of what is asked ("do all birds fly" / "do some birds fly", "the most
+#: people" / "more people"): content, not function words, matched only by one of their own class.
+#: "how many" / "how much" are question words.
+QUANTIFIERS = {
+    "all": "all", "every": "all", "each": "all", "some": "some", "several": "some", "more": "more",
+    "most": "most", "less": "less", "fewer": "less", "least": "least", "fewest": "least", "few": "few",
+    "many": "many", "much": "many", "both": "both", "only": "only",
+}  # fmt: skip
+LIGHT = LIGHT - frozenset(QUANTIFIERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +192,8 @@ def parse(text: str) -> Parsed:
             negations += 1
         elif low in QUESTION_WORDS:
             questions.add(_SAME_QUESTION.get(low, low))
+        elif low in ("many", "much") and i > 0 and raw[i - 1].lower() == "how":
+            continue  # "how many": the question word
         elif low in ("a", "an"):
             articles += 1
         elif not shouting and token.isupper() and len(token) > 1 and low in LIGHT:
@@ -198,7 +213,7 @@ def _spelled(run: list[str]) -> str:
         return NUMBER_WORDS[words[0]]
     try:
         return _number(str(w2n.word_to_num(" ".join(run))))
-    except ValueError:
+    except (ValueError, IndexError):  # word2number fails with IndexError on some runs ("thousand million")
         return "+".join(NUMBER_WORDS[w] for w in words)
 
 
@@ -240,6 +255,8 @@ def equivalent(a: str, b: str) -> bool:
     """Whether one word may stand for the other in a question (see the module docstring)."""
     if a == b:
         return True
+    if a in QUANTIFIERS or b in QUANTIFIERS:
+        return QUANTIFIERS.get(a) == QUANTIFIERS.get(b)
     if len(a) > 3 and len(b) > 3 and a.rstrip("s") == b.rstrip("s"):
         return True
     lex = lexicon()
@@ -297,17 +314,21 @@ def _numbers(p: Parsed, q: Parsed) -> bool:
 
 
 def warm() -> None:
-    """Load WordNet, pint's registry and the number parsers (at start-up, not on a first lookup)."""
+    """Load WordNet, pint's registry, the number parsers and the parser (at start-up, not on a first lookup)."""
     lexicon()
+    roles.warm()
     unit("oz")
     verify("What is twenty one ounces in pounds in World War II?", "What is 21 oz in lb in the Second World War?")
 
 
-def verify(cached: str, asked: str) -> str | None:
+def verify(cached: str, asked: str, cached_roles: str | None = None, by_role: bool = True) -> str | None:
     """Why the two questions may differ in meaning, or None when every part of each is matched.
 
     Reasons: ``number``, ``negation``, ``question`` (who/when/where/why/how), ``opposite``,
-    ``order`` (traded arguments), ``unmatched`` (a content word with no equivalent).
+    ``order`` (traded arguments), ``unmatched`` (a content word with no equivalent), and with
+    ``by_role`` the role alignment's (``roles.conflict``): ``direction``, ``role``, ``tense``,
+    ``modality``. ``cached_roles`` is the stored question's signature (parsed at insertion); the
+    asked question is parsed only when every word check passed.
     """
     if cached == asked:
         return None
@@ -329,6 +350,9 @@ def verify(cached: str, asked: str) -> str | None:
         return "unmatched"
     if _unmatched(p.content, q.content, q.names) or _unmatched(q.content, p.content, p.names):
         return "unmatched"
+    if by_role:
+        mine = roles.Signature.loads(cached_roles) if cached_roles else roles.signature(cached)
+        return roles.conflict(mine, roles.signature(asked), equivalent)
     return None
 
 
@@ -346,5 +370,5 @@ def _swapped(a: str, b: str) -> bool:
 
     t1, t2 = _words(a), _words(b)
     diff = [i for i, (x, y) in enumerate(zip(t1, t2, strict=True)) if x != y]
-    between = t1[diff[0] + 1 : diff[1]]
+    between = [w for w in t1[diff[0] + 1 : diff[1]] if w not in ("the", "a", "an")]  # "the Sun or the Earth"
     return not (len(between) == 1 and between[0] in _SYMMETRIC)

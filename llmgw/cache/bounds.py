@@ -12,6 +12,10 @@ credited because its word rules were written while reading the calibration famil
 figure there is in-sample; on sets written blind (docs/benchmarks.md, 2026-12-03) the verifier
 table's threshold of 0.50 let 21-34 % of hits be wrong.
 
+Re-derived with the role alignment (``roles.py``) and near-misses made of the same words in the
+calibration data (2026-12-03): similarity alone certifies no bound, so every row of the stricter
+rule is 1.0 and the default serves no semantic hit; ``cache.threshold`` overrides.
+
 A bound between two rows takes the stricter row. The realised rate depends on how many near-miss
 questions a deployment sees; feedback (``POST /v1/feedback``) raises the threshold of the entries
 whose hits were marked wrong.

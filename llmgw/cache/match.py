@@ -71,7 +71,7 @@ def answer_drop(entry: Entry, asked: np.ndarray) -> float | None:
 
 
 def match(asked: str, vector: np.ndarray, candidates: Sequence[tuple[Entry, float]], rule: Rule,
-          veto: Callable[[str, str], str | None] | None) -> Match:  # fmt: skip
+          veto: Callable[[str, str, str | None], str | None] | None) -> Match:  # fmt: skip
     """Sort the candidates (best first by question cosine) into plausible hits and refusals."""
     out = Match()
     for entry, score in candidates:
@@ -79,7 +79,7 @@ def match(asked: str, vector: np.ndarray, candidates: Sequence[tuple[Entry, floa
             break
         reason = "feedback" if score < entry.floor else None  # wrong hits were marked this close
         if reason is None and veto is not None:
-            reason = veto(entry.question or "", asked)
+            reason = veto(entry.question or "", asked, entry.roles)
         drop = answer_drop(entry, vector) if rule.answer_threshold is not None else None
         basis = "question" if score >= rule.threshold else "answer"
         if reason is None and drop is not None and drop > rule.answer_drop:

@@ -12,6 +12,7 @@ a :class:`RequestCache`, and applies the :class:`Outcome` to the response.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import time
@@ -24,7 +25,7 @@ import anyio
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
-from llmgw.cache import align, embed, index
+from llmgw.cache import align, embed, index, roles
 from llmgw.cache.align import verify
 from llmgw.cache.completions import answer_text, hit_completion, mask_answer, storable
 from llmgw.cache.keys import CacheKey
@@ -253,8 +254,7 @@ class ResponseCache:
             if vector is None:  # no vector, no neighbours
                 return None
             candidates = await anyio.to_thread.run_sync(self._search, key.scope, vector)
-            found = match(key.question, vector, candidates, self._rule(settings),
-                          verify if self.config.veto else None)  # fmt: skip
+            found = match(key.question, vector, candidates, self._rule(settings), self._veto())
             state.vetoes.extend(found.refused)
             for candidate, score, basis in found.plausible:
                 if await self._verified(state, candidate, score):
@@ -262,6 +262,12 @@ class ResponseCache:
         except Exception:  # a broken cache costs a model call, never the request
             log.exception("cache: semantic lookup failed for %s; counting a miss", state.request_id)
         return None
+
+    def _veto(self) -> Callable[[str, str, str | None], str | None] | None:
+        """The word verifier, with the role alignment unless ``cache.roles`` is off."""
+        if not self.config.veto:
+            return None
+        return functools.partial(verify, by_role=self.config.roles)
 
     async def _refresh(self, state: RequestCache) -> None:
         """``cache: refresh``: the entry that would have answered is dropped as a wrong hit would be."""
@@ -353,6 +359,8 @@ class ResponseCache:
             created=now, expires=now + settings.ttl_s, template=key.template, collection=key.collection,
             source=state.request_id, usage=answer.usage, headers=answer.headers, vector=state.vector,
         )  # fmt: skip
+        if entry.question is not None and self.config.veto and self.config.roles:  # parsed once, here
+            entry.roles = await anyio.to_thread.run_sync(_roles_of, entry.question)
         if self.semantic is self.memory:
             await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
             if entry.vector is not None and self.config.answer_threshold is not None:
@@ -422,6 +430,10 @@ class ResponseCache:
             if self.inflight.get(state.flight_key) is state.flight:
                 del self.inflight[state.flight_key]
             state.flight = None
+
+
+def _roles_of(question: str) -> str:
+    return roles.signature(question).dumps()
 
 
 def _import(path: str) -> Callable[[str, str], bool]:

@@ -48,12 +48,14 @@ class Entry:
     answer_vector: np.ndarray | None = None  # the stored answer's, set in the background (cache.match)
     #: this entry's own lowest cosine for a semantic hit, raised by wrong-hit feedback (``tighten``)
     floor: float = 0.0
+    #: the question's role signature (``roles.Signature.dumps``), parsed once at insertion
+    roles: str | None = None
 
     def doc(self) -> dict[str, Any]:
         """JSON-able form, without the vector (Redis, SQLite)."""
         return {k: getattr(self, k) for k in ("key", "scope", "route", "question", "completion", "created",
                                               "expires", "template", "collection", "source", "usage",
-                                              "headers", "floor")}  # fmt: skip
+                                              "headers", "floor", "roles")}  # fmt: skip
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], vector: np.ndarray | None = None,

@@ -26,6 +26,7 @@ from llmgw.providers import shape
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import TRANSPORT_ERRORS, OpenAICompatProvider, classify_transport
 from llmgw.providers.sse import SSEParser
+from llmgw.providers.stops import StopReader
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
@@ -57,8 +58,11 @@ class AnthropicProvider(OpenAICompatProvider):
     def _completion_of(self, decoded: Any) -> dict[str, Any]:
         return from_message(decoded)
 
-    def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    def _events(self, response: aiohttp.ClientResponse, stops: StopReader | None) -> AsyncIterator[dict[str, Any]]:
         return _iterate_events(response)
+
+    def _stops(self, call: UpstreamCall) -> StopReader | None:
+        return None  # a Messages upstream names the stop sequence itself (``outbound``)
 
     async def embeddings(self, body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
         raise InvalidRequest(f"provider {self.name!r} does not serve embeddings", code="unsupported_model")

@@ -5,6 +5,12 @@ request body (with the upstream model id already substituted) and give back an O
 ``chat.completion`` dict, or an async iterator of ``chat.completion.chunk`` dicts. Translation
 to anything else (Bedrock Converse) happens inside the provider.
 
+Two fields extend OpenAI's shape, for what the Messages API says and Chat Completions cannot: a
+``tool`` message may carry ``is_error: true`` (a failed tool call; each provider passes it on in
+its upstream's terms, :func:`llmgw.messages.with_tool_errors_as_text` where there are none), and a
+choice may carry ``stop_sequence``, the request's stop string the answer ended on, where the
+upstream said which (``llmgw.providers.stops``).
+
 Failures are raised as :class:`llmgw.errors.UpstreamError`, classified by ``kind``; a failure
 after the first chunk is raised from the iterator and becomes an error event on the client's
 stream.

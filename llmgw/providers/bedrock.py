@@ -32,6 +32,7 @@ from llmgw.providers.bedrock_translate import (
     to_converse,
 )
 from llmgw.providers.retry import with_retries
+from llmgw.providers.stops import requested
 
 READ_AHEAD = 256  # events the reader thread may queue before waiting for the consumer
 _EVENT, _END, _ERROR = "event", "end", "error"
@@ -240,7 +241,7 @@ class BedrockProvider(ProviderBase):
                 raise classify_bedrock_error(exc) from exc
 
         resp = await self._retrying(call, attempt)
-        return from_converse(resp, call.upstream_model, call.request_id)
+        return from_converse(resp, call.upstream_model, call.request_id, requested(call.body))
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         kwargs = to_converse(call.body, call.upstream_model)
@@ -266,4 +267,4 @@ class BedrockProvider(ProviderBase):
             return pump, first
 
         pump, first = await self._retrying(call, attempt)
-        return BedrockStream(pump, first, StreamTranslator(call.upstream_model, call.request_id))
+        return BedrockStream(pump, first, StreamTranslator(call.upstream_model, call.request_id, requested(call.body)))

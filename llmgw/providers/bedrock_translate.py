@@ -40,6 +40,9 @@ FINISH_REASONS = {
     "guardrail_intervened": "content_filter",
 }
 
+#: the JSON pointer of the model's own response field that names the matched stop sequence
+STOP_SEQUENCE_PATH = "/stop_sequence"
+
 IMAGE_FORMATS = {f"image/{x}": x for x in ("png", "jpeg", "gif", "webp")} | {"image/jpg": "jpeg"}
 
 JSON_ONLY = "Respond with a single valid JSON value only, with no prose and no code fences."
@@ -49,6 +52,25 @@ NO_TOOLS = "Do not call any tools in this reply; answer in text."
 def finish_reason(stop_reason: str | None) -> str:
     """Map a Converse ``stopReason`` to an OpenAI ``finish_reason``."""
     return FINISH_REASONS.get(stop_reason or "end_turn", "stop")
+
+
+def stop_sequence(stop_reason: Any, fields: Any, stops: tuple[str, ...]) -> str | None:
+    """Which of the request's ``stops`` ended the answer, when Converse says one did: the model's
+    ``additionalModelResponseFields.stop_sequence``, else the request's only stop sequence."""
+    if stop_reason != "stop_sequence":
+        return None
+    named = fields.get("stop_sequence") if isinstance(fields, dict) else None
+    if isinstance(named, str) and named in stops:
+        return named
+    return stops[0] if len(stops) == 1 else None
+
+
+def _finish(stop_reason: Any, fields: Any, stops: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"finish_reason": finish_reason(stop_reason)}
+    matched = stop_sequence(stop_reason, fields, stops)
+    if matched is not None:
+        out["stop_sequence"] = matched  # the internal answer's field (``llmgw.providers.stops``)
+    return out
 
 
 # ---------------------------------------------------------------- request
@@ -109,13 +131,18 @@ def _tool_use(call: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tool_result(msg: dict[str, Any], where: str) -> dict[str, Any]:
+    """A ``tool`` message as a ``toolResult``; one marked ``is_error`` (a failed call, from a
+    Messages ``tool_result``) has ``status: "error"``, which Converse honours for Claude and Nova."""
     text = _text_of(msg.get("content"), where)
     try:
         parsed = json.loads(text)
     except ValueError:
         parsed = None
     content = [{"json": parsed}] if isinstance(parsed, dict) else [{"text": text}]
-    return {"toolResult": {"toolUseId": msg.get("tool_call_id", ""), "content": content}}
+    result: dict[str, Any] = {"toolUseId": msg.get("tool_call_id", ""), "content": content}
+    if msg.get("is_error") is True:
+        result["status"] = "error"
+    return {"toolResult": result}
 
 
 def _messages(msgs: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
@@ -221,6 +248,9 @@ def to_converse(body: dict[str, Any], model_id: str) -> dict[str, Any]:
     stop = body.get("stop")
     if stop:
         inference["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        # Converse says ``stopReason: stop_sequence`` but not which: the model's own response
+        # field names it (Claude's ``stop_sequence``; ignored where a model has no such field)
+        kwargs["additionalModelResponseFieldPaths"] = [STOP_SEQUENCE_PATH]
     if inference:
         kwargs["inferenceConfig"] = inference
 
@@ -246,8 +276,8 @@ def _usage(usage: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def from_converse(resp: dict[str, Any], model: str, request_id: str) -> dict[str, Any]:
-    """Converse response -> OpenAI ``chat.completion`` dict."""
+def from_converse(resp: dict[str, Any], model: str, request_id: str, stops: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Converse response -> OpenAI ``chat.completion`` dict (``stops``: the request's stop sequences)."""
     blocks = ((resp.get("output") or {}).get("message") or {}).get("content") or []
     texts = [b["text"] for b in blocks if "text" in b]
     uses = [b["toolUse"] for b in blocks if "toolUse" in b]
@@ -262,7 +292,7 @@ def from_converse(resp: dict[str, Any], model: str, request_id: str) -> dict[str
     choice = {
         "index": 0,
         "message": message,
-        "finish_reason": finish_reason(resp.get("stopReason")),
+        **_finish(resp.get("stopReason"), resp.get("additionalModelResponseFields"), stops),
         "logprobs": None,
     }
     return {
@@ -282,7 +312,8 @@ class StreamTranslator:
     did not ask for ``stream_options.include_usage`` is the caller's business.
     """
 
-    def __init__(self, model: str, request_id: str) -> None:
+    def __init__(self, model: str, request_id: str, stops: tuple[str, ...] = ()) -> None:
+        self.stops = stops  # the request's stop sequences
         self.id = f"chatcmpl-{request_id}"
         self.model = model
         self.created = int(time.time())
@@ -322,7 +353,11 @@ class StreamTranslator:
                 return [self._chunk({"tool_calls": [call]})]
             return []
         if "messageStop" in event:
-            return [self._chunk({}, finish_reason(event["messageStop"].get("stopReason")))]
+            stop = event["messageStop"]
+            chunk = self._chunk({})
+            chunk["choices"][0].update(_finish(stop.get("stopReason"), stop.get("additionalModelResponseFields"),
+                                               self.stops))  # fmt: skip
+            return [chunk]
         if "metadata" in event:
             usage = event["metadata"].get("usage")
             if usage is None:

@@ -37,6 +37,7 @@ from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
 from llmgw.messages import SYSTEM_ROLES
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import OpenAICompatProvider
+from llmgw.providers.stops import StopReader, requested
 
 log = logging.getLogger("llmgw.llama_server")
 
@@ -154,6 +155,14 @@ def with_default_system(body: dict[str, Any], prompt: str | None) -> dict[str, A
     return {**body, "messages": [{"role": "system", "content": prompt}, *messages]}
 
 
+def asks_stop_word(body: dict[str, Any]) -> bool:
+    """Whether to ask llama-server which stop word ended the answer: its chat endpoint says only
+    ``finish_reason: "stop"``, and adds ``__verbose`` (``stop_type``, ``stopping_word``, but also
+    the rendered prompt) when the request says ``verbose: true``. Asked only for a request with
+    stop sequences that did not set ``verbose`` itself (``llmgw.providers.stops``)."""
+    return bool(requested(body)) and "verbose" not in body
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -201,6 +210,14 @@ class LlamaServerProvider(OpenAICompatProvider):
         body = with_default_temperature(body, cfg.default_temperature)
         call.body = with_default_system(body, cfg.system_prompt)
         return call
+
+    def _request(self, call: UpstreamCall) -> tuple[str, bytes]:
+        if asks_stop_word(call.body):
+            call = UpstreamCall({**call.body, "verbose": True}, call.upstream_model, call.deadline)
+        return super()._request(call)
+
+    def _stops(self, call: UpstreamCall) -> StopReader | None:
+        return StopReader.of(call.body, strip_debug=asks_stop_word(call.body))
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         return await super().complete(self._with_defaults(call))

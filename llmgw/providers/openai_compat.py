@@ -19,10 +19,12 @@ import msgspec
 
 from llmgw.config import OpenAIProviderConfig
 from llmgw.errors import UpstreamError, UpstreamKind
+from llmgw.messages import with_tool_errors_as_text
 from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
 from llmgw.providers.retry import parse_retry_after, with_retries
 from llmgw.providers.sse import SSEParser
+from llmgw.providers.stops import StopReader
 from llmgw.responses_api import upstream as responses
 
 _decode = msgspec.json.decode
@@ -172,21 +174,29 @@ class OpenAICompatProvider(ProviderBase):
     # --- what a subclass speaking another wire format replaces (the anthropic provider) ---------
 
     def _request(self, call: UpstreamCall) -> tuple[str, bytes]:
-        """The path and body of the upstream request for this chat call."""
+        """The path and body of the upstream request for this chat call. A tool result marked
+        ``is_error`` says so in its text: neither Chat Completions nor Responses has the flag."""
+        body = with_tool_errors_as_text(call.body)
         if self.native_responses:
-            return "/responses", _encode(responses.responses_body(call.body))
-        return "/chat/completions", _encode(call.body)
+            return "/responses", _encode(responses.responses_body(body))
+        return "/chat/completions", _encode(body)
 
     def _completion_of(self, decoded: Any) -> dict[str, Any]:
         """The upstream's decoded answer as a chat completion."""
         return responses.completion_of(decoded) if self.native_responses else decoded
 
-    def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    def _events(self, response: aiohttp.ClientResponse, stops: StopReader | None) -> AsyncIterator[dict[str, Any]]:
         """The upstream's event stream as chat chunks."""
-        return _iterate_responses_stream(response) if self.native_responses else _iterate_stream(response)
+        return _iterate_responses_stream(response) if self.native_responses else _iterate_stream(response, stops)
+
+    def _stops(self, call: UpstreamCall) -> StopReader | None:
+        """What reads which stop sequence ended the answer (``llmgw.providers.stops``); None when
+        the request has none, or the upstream cannot say (a Responses upstream takes no ``stop``)."""
+        return None if self.native_responses else StopReader.of(call.body)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         path, content = self._request(call)
+        stops = self._stops(call)
 
         async def attempt() -> dict[str, Any]:
             response = await self._post(call, path, content)
@@ -201,7 +211,8 @@ class OpenAICompatProvider(ProviderBase):
                 decoded = _decode(body)
             except msgspec.DecodeError as exc:
                 raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
-            return shape.completion(self._completion_of(decoded))
+            completion = shape.completion(self._completion_of(decoded))
+            return completion if stops is None else stops.completion(completion)
 
         return await self._retrying(call, attempt)
 
@@ -212,7 +223,7 @@ class OpenAICompatProvider(ProviderBase):
             return await self._post(call, path, content)
 
         response = await self._retrying(call, attempt)
-        return self._events(response)
+        return self._events(response, self._stops(call))
 
     # --- embeddings --------------------------------------------------------------------------
 
@@ -229,8 +240,11 @@ class OpenAICompatProvider(ProviderBase):
         return _decode(payload)
 
 
-async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """Yield chunk dicts until ``[DONE]``; a stream that ends without it is an error.
+async def _iterate_stream(
+    response: aiohttp.ClientResponse, stops: StopReader | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield chunk dicts until ``[DONE]``; a stream that ends without it is an error. ``stops``
+    marks the stop sequence the answer ended on, where the upstream says which.
 
     Leaving early (the client went away) closes the connection rather than returning it to the
     pool, so the upstream sees the disconnect and stops generating.
@@ -249,7 +263,7 @@ async def _iterate_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dic
                         err = chunk["error"]
                         message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
                         raise UpstreamError(UpstreamKind.SERVER_ERROR, f"upstream stream error: {message}")
-                    yield shape.chunk(chunk)
+                    yield shape.chunk(chunk) if stops is None else stops.chunk(shape.chunk(chunk))
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc
         except msgspec.DecodeError as exc:

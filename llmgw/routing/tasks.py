@@ -12,6 +12,15 @@ the others, and the temperature that minimises the log loss of those out-of-fold
 (``temperature``). A confidence of 0.6 then means about 60 % of such requests are labelled right,
 whatever exemplars the configuration adds, which is what ``routing.task_threshold`` compares with.
 
+**The instruction apart from the paste.** A turn that pastes a long text before or after its
+instruction is read twice: as a whole (its first 256 word pieces, as before) and through its
+*instruction view* (:mod:`llmgw.routing.views`: the head of its first line and the tail of its
+last, outside code fences and quotes). ``COMBINE`` says what the regression reads:
+``instruction`` (the default, chosen by cross-validation over all five: the instruction view
+alone, so a long turn costs one *short* embedding), ``full`` (the whole turn, the behaviour
+before), or both: ``concat`` (side by side), ``mean``, ``max`` (the more confident view). A
+short turn is its own instruction view, and every combination reads it once.
+
 Below the threshold the route's ``selection.default_task`` applies; its default ``safest`` asks
 :func:`llmgw.routing.select.safest_task` for the task, among the :meth:`TaskClassifier.plausible`
 ones, whose chosen model serves all of them best.
@@ -28,10 +37,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from llmgw.routing import views
+
 EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
+#: instructions composed with pasted texts (e-mails, articles, logs, tables, code...), before or after them
+PASTED = Path(__file__).with_name("pasted.yaml")
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
 #: exemplars (``python -m bench.routing``; docs/routing.md)
-C = 32.0
+C = 2.0
+#: how the whole turn and its instruction view are combined (chosen by cross-validation; see the docstring)
+COMBINE = "instruction"
+COMBINES = ("full", "instruction", "concat", "mean", "max")
 FOLDS = 5
 TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(5.0), 41))
 #: plausible tasks: the most probable ones until they hold this much probability, at most MAX_PLAUSIBLE
@@ -47,9 +63,31 @@ class TaskGuess:
     plausible: tuple[str, ...] = ()  # set when the classifier was unsure and the safest of these should apply
 
 
+#: how a composed request joins instruction and text, in turn: a blank line, a line break, a space
+SEPARATORS = ("\n\n", "\n", " ")
+
+
+def pasted_exemplars() -> dict[str, list[str]]:
+    """``pasted.yaml`` composed: instruction then text (``before``) or text then instruction (``after``),
+    joined by each of :data:`SEPARATORS` in turn (people paste on the same line as often as below)."""
+    data = yaml.safe_load(PASTED.read_text(encoding="utf-8"))
+    out: dict[str, list[str]] = {}
+    for task, rows in data["requests"].items():
+        for i, (position, name, instruction) in enumerate(rows):
+            text, sep = data["texts"][name], SEPARATORS[i % len(SEPARATORS)]
+            out.setdefault(task, []).append(
+                f"{instruction}{sep}{text}" if position == "before" else f"{text}{sep}{instruction}"
+            )
+    return out
+
+
 def load_exemplars(extra: dict[str, list[str]] | None = None, replace: bool = False) -> dict[str, list[str]]:
-    base: dict[str, list[str]] = {} if replace else yaml.safe_load(EXEMPLARS.read_text(encoding="utf-8"))
-    merged = {task: list(examples) for task, examples in base.items()}
+    """The shipped exemplars (``exemplars.yaml`` and the composed ``pasted.yaml``) plus ``extra``."""
+    merged: dict[str, list[str]] = {}
+    if not replace:
+        for part in (yaml.safe_load(EXEMPLARS.read_text(encoding="utf-8")), pasted_exemplars()):
+            for task, examples in part.items():
+                merged.setdefault(task, []).extend(examples)
     for task, examples in (extra or {}).items():
         merged.setdefault(task, []).extend(examples)
     return merged
@@ -64,15 +102,59 @@ def fit(vectors: np.ndarray, labels: np.ndarray, c: float = C) -> tuple[np.ndarr
     return model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
 
 
-def out_of_fold_logits(vectors: np.ndarray, labels: np.ndarray, c: float = C, folds: int = FOLDS) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class Views:
+    """Each text's two vectors: the whole turn and its instruction view (the same row when a
+    text is its own instruction view)."""
+
+    full: np.ndarray
+    instruction: np.ndarray
+
+    def __getitem__(self, rows: np.ndarray) -> Views:
+        return Views(self.full[rows], self.instruction[rows])
+
+
+def training_rows(data: Views, labels: np.ndarray, combine: str) -> tuple[np.ndarray, np.ndarray]:
+    """What the regression is fitted on: one row per text, or (``max``) one per distinct view."""
+    if combine == "max":
+        differs = np.any(data.full != data.instruction, axis=1)
+        return np.vstack([data.full, data.instruction[differs]]), np.concatenate([labels, labels[differs]])
+    return features(data, combine), labels
+
+
+def features(data: Views, combine: str) -> np.ndarray:
+    if combine == "full":
+        return data.full
+    if combine == "instruction":
+        return data.instruction
+    if combine == "concat":
+        return np.hstack([data.full, data.instruction])
+    if combine == "mean":
+        mean = data.full + data.instruction
+        return (mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    raise ValueError(f"unknown combine {combine!r}; one of {COMBINES}")
+
+
+def logits_of(weights: np.ndarray, bias: np.ndarray, data: Views, combine: str) -> np.ndarray:
+    if combine != "max":
+        return features(data, combine) @ weights.T + bias
+    whole, instruction = data.full @ weights.T + bias, data.instruction @ weights.T + bias
+    # the view the regression is surer of (the larger top probability, before calibration)
+    surer = softmax(instruction).max(axis=1) > softmax(whole).max(axis=1)
+    return np.where(surer[:, None], instruction, whole)
+
+
+def out_of_fold_logits(
+    data: Views, labels: np.ndarray, c: float = C, folds: int = FOLDS, combine: str = COMBINE
+) -> np.ndarray:
     """Each exemplar's logits from a model that did not see it (stratified folds, fixed seed)."""
     from sklearn.model_selection import StratifiedKFold
 
     logits = np.zeros((len(labels), int(labels.max()) + 1), dtype=np.float32)
-    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(vectors, labels)
+    splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(data.full, labels)
     for train, held in splits:
-        weights, bias = fit(vectors[train], labels[train], c)
-        logits[held] = vectors[held] @ weights.T + bias
+        weights, bias = fit(*training_rows(data[train], labels[train], combine), c)
+        logits[held] = logits_of(weights, bias, data[held], combine)
     return logits
 
 
@@ -96,6 +178,8 @@ def exemplar_vectors(texts: list[str]) -> np.ndarray:
     """
     from llmgw import embedder, encoders
 
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
     digest = hashlib.sha256("\x00".join([embedder.model_path(), *texts]).encode()).hexdigest()[:24]
     path = encoders.cache_dir() / f"task-exemplars-{digest}.npy"
     if path.is_file():
@@ -110,31 +194,68 @@ def exemplar_vectors(texts: list[str]) -> np.ndarray:
     return vectors
 
 
+def exemplar_views(texts: list[str], words: int = views.WORDS, sentences: bool = views.SENTENCES) -> Views:
+    """Both views of every exemplar (cached on disk like :func:`exemplar_vectors`); an exemplar that
+    is its own instruction view is embedded once."""
+    full = exemplar_vectors(texts)
+    shown = [views.instruction_view(t, words, sentences) for t in texts]
+    distinct = [i for i, view in enumerate(shown) if view is not None]
+    instruction = full.copy()
+    if distinct:
+        instruction[distinct] = exemplar_vectors([shown[i] or "" for i in distinct])
+    return Views(full, instruction)
+
+
+def query_views(
+    text: str, combine: str = COMBINE, words: int = views.WORDS, sentences: bool = views.SENTENCES
+) -> Views:
+    """Blocking: one request's views: one embedding (a short turn, ``full``, ``instruction``) or two."""
+    from llmgw import encoders
+
+    view = None if combine == "full" else views.instruction_view(text, words, sentences)
+    if view is not None and combine == "instruction":  # the whole turn is not needed
+        instruction = encoders.encode_query(view)
+        return Views(instruction[None, :], instruction[None, :])
+    full = encoders.encode_query(text[:2000])
+    instruction = full if view is None else encoders.encode_query(view)
+    return Views(full[None, :], instruction[None, :])
+
+
 class TaskClassifier:
-    def __init__(self, exemplars: dict[str, list[str]], c: float = C) -> None:
+    def __init__(
+        self,
+        exemplars: dict[str, list[str]],
+        c: float = C,
+        combine: str = COMBINE,
+        words: int = views.WORDS,
+        sentences: bool = views.SENTENCES,
+    ) -> None:
+        if combine not in COMBINES:
+            raise ValueError(f"unknown combine {combine!r}; one of {COMBINES}")
         self.tasks = sorted(exemplars)
+        self.combine, self.words, self.sentences = combine, words, sentences
         texts = [t for task in self.tasks for t in exemplars[task]]
         labels = np.asarray([i for i, task in enumerate(self.tasks) for _ in exemplars[task]])
-        vectors = exemplar_vectors(texts)
-        self.weights, self.bias = fit(vectors, labels, c)
+        data = exemplar_views(texts, words, sentences)
+        self.weights, self.bias = fit(*training_rows(data, labels, combine), c)
         smallest = min(len(v) for v in exemplars.values())
         # too few exemplars of some task to hold any out: leave the probabilities as fitted
         self.temperature = (
-            best_temperature(out_of_fold_logits(vectors, labels, c, min(FOLDS, smallest)), labels)
+            best_temperature(out_of_fold_logits(data, labels, c, min(FOLDS, smallest), combine), labels)
             if smallest >= 2 and len(self.tasks) > 1
             else 1.0
         )
 
     def probabilities(self, text: str) -> dict[str, float]:
-        """Blocking (one embedding): every task's calibrated probability, most probable first."""
-        from llmgw import encoders
-
-        probs = softmax(self.weights @ encoders.encode_query(text[:2000]) + self.bias, self.temperature)
+        """Blocking (one or two embeddings): every task's calibrated probability, most probable first."""
+        data = query_views(text, self.combine, self.words, self.sentences)
+        logits = logits_of(self.weights, self.bias, data, self.combine)[0]
+        probs = softmax(logits, self.temperature)
         order = np.argsort(-probs, kind="stable")
         return {self.tasks[i]: float(probs[i]) for i in order}
 
     def classify(self, text: str) -> tuple[str, float]:
-        """Blocking (one embedding): the most likely task and its probability."""
+        """Blocking (one or two embeddings): the most likely task and its probability."""
         task, confidence = next(iter(self.probabilities(text).items()))
         return task, confidence
 
@@ -155,12 +276,13 @@ _lock = threading.Lock()
 _cache: dict[int, TaskClassifier] = {}
 
 
-def classifier_for(extra: dict[str, list[str]], replace: bool) -> TaskClassifier:
-    """One classifier per distinct exemplar set, built on first use (blocking; the gateway builds
-    its own at start-up, ``llmgw.warmup``)."""
-    key = hash((replace, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
+def classifier_for(extra: dict[str, list[str]], replace: bool, view: str = "default") -> TaskClassifier:
+    """One classifier per distinct exemplar set and view combination (``routing.task_view``), built
+    on first use (blocking; the gateway builds its own at start-up, ``llmgw.warmup``)."""
+    combine = COMBINE if view == "default" else view
+    key = hash((replace, combine, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
     with _lock:
         found = _cache.get(key)
         if found is None:
-            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace))
+            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace), combine=combine)
     return found

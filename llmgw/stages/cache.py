@@ -170,6 +170,7 @@ class Assembler:
         self.texts: dict[int, list[str]] = {}
         self.calls: dict[int, dict[int, dict[str, Any]]] = {}
         self.finish: dict[int, str | None] = {}
+        self.stop_sequences: dict[int, str] = {}  # the matched stop sequence, where the upstream named it
         self.extra: dict[str, Any] = {}  # e.g. the ``llmgw`` sources object of the first chunk
 
     def feed(self, chunk: dict[str, Any]) -> None:
@@ -193,6 +194,8 @@ class Assembler:
                     slot["arguments"].append(function["arguments"])
             if choice.get("finish_reason"):
                 self.finish[index] = choice["finish_reason"]
+                if isinstance(choice.get("stop_sequence"), str):
+                    self.stop_sequences[index] = choice["stop_sequence"]
 
     def completion(self) -> dict[str, Any]:
         choices = []
@@ -207,5 +210,8 @@ class Assembler:
                 ]  # fmt: skip
             elif message["content"] is None:
                 message["content"] = ""
-            choices.append({"index": index, "message": message, "finish_reason": self.finish[index]})
+            choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": self.finish[index]}
+            if index in self.stop_sequences:
+                choice["stop_sequence"] = self.stop_sequences[index]
+            choices.append(choice)
         return {"object": "chat.completion", "choices": choices, **self.extra}

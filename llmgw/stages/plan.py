@@ -78,7 +78,9 @@ class PlanRequest(Stage):
         text = last_user_text(ctx.body)
         if not text.strip():  # nothing to be unsure about: an empty turn is chat
             return TaskGuess("chat" if default == SAFEST else default, 0.0, "default")
-        classifier = await anyio.to_thread.run_sync(classifier_for, routing.tasks, routing.replace_tasks)
+        classifier = await anyio.to_thread.run_sync(
+            classifier_for, routing.tasks, routing.replace_tasks, routing.task_view
+        )
         probabilities = await anyio.to_thread.run_sync(classifier.probabilities, text)
         task, confidence = next(iter(probabilities.items()))
         if confidence >= routing.task_threshold:

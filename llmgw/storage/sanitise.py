@@ -40,14 +40,16 @@ def plain(value: Any) -> Any:
         return clean_text(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return plain(float(value))
+    # containers before the numbers ABCs: an ABC's isinstance is a slow subclass check, and a
+    # request row's meta is mostly dicts and lists (this ran on every row the writer stores)
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return plain(float(value))
     return plain(str(value))
 
 
