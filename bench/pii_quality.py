@@ -1,11 +1,11 @@
 """PII masking quality of the default policy, on held-back data.
 
-    .venv/bin/python -m bench.pii_quality [--data ../shared/data] [--split test|dev|blind]
+    .venv/bin/python -m bench.pii_quality [--data ../shared/data] [--split test|dev|blind] [--blind-set DIR]
 
 ``--split dev`` is the calibration split (presidio's dev half and WNUT17's train tweets);
 ``--split test`` is reported; ``--split blind`` prints aggregate figures on
-bench/data/blind/guards/pii.jsonl, a set written by someone who saw neither rules nor models (report
-on it, never tune on it).
+bench/data/blind/guards/pii.jsonl (or ``--blind-set DIR``'s ``pii.jsonl``, e.g. bench/data/blind4/guards),
+a set written by someone who saw neither rules nor models (report on it, never tune on it).
 
 Presidio's synthetic set (presidio-research) is split by a hash of each sentence: the ``test`` half
 is reported here and was never looked at to choose thresholds (``--split dev`` shows the other half).
@@ -150,6 +150,12 @@ def main() -> None:
         " blind: aggregate figures on bench/data/blind/guards/pii.jsonl only",
     )
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument(
+        "--blind-set",
+        type=Path,
+        default=ROOT / "bench" / "data" / "blind" / "guards",
+        help="the folder whose pii.jsonl --split blind reads (default bench/data/blind/guards)",
+    )
     parser.add_argument("--policy", default=str(ROOT / "guardrails" / "default.yaml"))
     args = parser.parse_args()
     data = data_dir(args.data)
@@ -157,8 +163,8 @@ def main() -> None:
     analyzer = PiiAnalyzer(policy.pii, cache_size=0)
     analyzer.analyze("warm up: Jane Doe")
     if args.split == "blind":
-        blind = ROOT / "bench" / "data" / "blind" / "guards" / "pii.jsonl"
-        result = {"policy": policy.label, "blind_pii": evaluate(analyzer, blind_set(blind), TYPES)}
+        blind = args.blind_set / "pii.jsonl"
+        result = {"policy": policy.label, "set": str(blind), "blind_pii": evaluate(analyzer, blind_set(blind), TYPES)}
         print(json.dumps(result, indent=2))
         return
     wnut_file = "emerging.dev.conll" if args.split == "test" else "wnut17train.conll"
