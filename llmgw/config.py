@@ -426,6 +426,9 @@ class LimitsConfig(Strict):
     store: Literal["memory", "redis"] = Field("memory", description="memory: one process; redis: shared")
     redis_url: str = "redis://127.0.0.1:6379/0"
     namespace: str = Field("llmgw", description="prefix of the store's keys (several gateways, one Redis)")
+    store_timeout_s: float = Field(
+        1.0, gt=0, description="connecting to Redis and each command fail after this long (the request then gets 503)"
+    )
     default_key: LimitSpec = Field(LimitSpec(), description="limits of a key with none of its own")
     keys: dict[str, LimitSpec] = Field({}, description="key id → limits (instead of default_key)")
     teams: dict[str, LimitSpec] = Field({}, description="team → limits shared by all its keys")

@@ -297,3 +297,17 @@ def test_concurrent_requests_reserve_the_budget_before_the_call(make_gateway: An
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(status, range(8)))
     assert sorted(statuses) == [200] * 3 + [429] * 5  # the third still starts below 2.5 reservations
+
+
+def test_store_timeout_reaches_the_redis_client() -> None:
+    """``limits.store_timeout_s`` is the Redis client's connect and command timeout (fail closed after it)."""
+    from llmgw.config import LimitsConfig
+    from llmgw.limits.counters import RedisCounters, counters_for
+
+    counters = counters_for(LimitsConfig(store="redis", store_timeout_s=2.5))
+    assert isinstance(counters, RedisCounters)
+    kwargs = counters.store._redis.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 2.5 and kwargs["socket_connect_timeout"] == 2.5
+    default = counters_for(LimitsConfig(store="redis"))
+    assert isinstance(default, RedisCounters)
+    assert default.store._redis.connection_pool.connection_kwargs["socket_timeout"] == 1.0

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 READY_TIMEOUT_S = 1.0
 #: connecting to Redis, and each command, fail after this long: a hung Redis (SIGSTOP, a full
 #: network buffer) fails requests closed with 503 instead of holding them forever
+#: (``limits.store_timeout_s``)
 STORE_TIMEOUT_S = 1.0
 INCREMENT = """
 local value = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
@@ -136,5 +137,5 @@ class RedisCounters:
 def counters_for(config: LimitsConfig) -> Counters:
     """The counters ``limits.store`` names: Redis, shared by replicas, or this process's memory."""
     if config.store == "redis":
-        return RedisCounters(config.redis_url, config.namespace)
+        return RedisCounters(config.redis_url, config.namespace, config.store_timeout_s)
     return MemoryCounters()
