@@ -10,7 +10,12 @@ average before and after, the CPU of the llmgw process tree, of each of its proc
 how evenly the connections were spread) and of every other process during each phase (``other``)
 are reported beside it: on a shared machine they say how much the numbers mean.
 
-    .venv/bin/python -m bench.workers [--rounds 3] [--duration 15] [--shared] [--out FILE]
+``--loadgen wrk`` drives the load with ``wrk`` (bench.wrk: C, one thread, the same request and
+connections) instead of bench.load, whose Python takes part of a core that a second worker would
+otherwise use; ``--loadgen both`` runs both on each gateway, one after the other, and reports a ratio
+per load generator.
+
+    .venv/bin/python -m bench.workers [--rounds 3] [--duration 15] [--shared] [--loadgen aiohttp|wrk|both] [--out FILE]
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from bench import procs, procstat
+from bench import procs, procstat, wrk
 
 RESULTS = Path(__file__).with_name("results")
 #: label → (workers, server.reuse_port)
@@ -64,13 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per throughput phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--shared", action="store_true", help="also two workers on one shared socket")
+    parser.add_argument("--loadgen", choices=["aiohttp", "wrk", "both"], default="aiohttp")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    loadgens = ["aiohttp", "wrk"] if args.loadgen == "both" else [args.loadgen]
+    if "wrk" in loadgens and not wrk.available():
+        parser.error("--loadgen wrk needs wrk on PATH (Debian: apt-get install wrk)")
     started = dt.datetime.now().astimezone()
     logdir = Path(tempfile.mkdtemp(prefix="llmgw-bench-workers-"))
     load_args = ["--duration", str(args.duration), "--concurrency", str(args.concurrency), "--warmup", "100"]
     labels = ["1", "2", "2-shared"] if args.shared else ["1", "2"]
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {g: {label: [] for label in labels} for g in loadgens}
     load_before = os.getloadavg()
     upstream = procs.start_upstream(logdir)
     try:
@@ -79,21 +88,18 @@ def main(argv: list[str] | None = None) -> int:
                 gateway = start_gateway(logdir, upstream, label, n)
                 try:
                     pids = {"llmgw": gateway.pid, "upstream": upstream.pid}
-                    tree = procstat.descendants(gateway.pid)
-                    cpu_before = {pid: procstat.cpu_seconds(pid) for pid in tree}
-                    out = logdir / f"load-{label}-{n}.json"
-                    result = procs.run_load([gateway], pids, "tput", load_args, out, 4 * args.duration + 300)
-                    # CPU seconds of each process of the tree over the whole load run (warm-up included)
-                    worker_cpu = {str(pid): round(procstat.cpu_seconds(pid) - cpu_before[pid], 2) for pid in tree}
+                    for loadgen in loadgens:
+                        tput = phase(loadgen, gateway, pids, load_args, logdir / f"load-{label}-{n}.json", args)
+                        runs[loadgen][label].append(tput)
+                        print(f"round {n} {label} ({loadgen}): {tput['rate_per_s']:.0f} req/s, cpu {tput['cpu_pct']}, "
+                              f"per process cpu-s {tput['workers_cpu_s']}", flush=True)  # fmt: skip
                 finally:
                     gateway.stop(120)
-                tput = {**result["results"]["llmgw"]["tput"], "workers_cpu_s": worker_cpu}
-                runs[label].append(tput)
-                print(f"round {n} {label}: {tput['rate_per_s']:.0f} req/s, cpu {tput['cpu_pct']}, "
-                      f"per process cpu-s {worker_cpu}", flush=True)  # fmt: skip
     finally:
         upstream.stop()
-    median = {label: statistics.median(r["rate_per_s"] for r in runs[label]) for label in labels}
+    median = {
+        g: {label: statistics.median(r["rate_per_s"] for r in runs[g][label]) for label in labels} for g in loadgens
+    }
     report = {
         "date": started.isoformat(timespec="seconds"),
         "command": "python -m bench.workers " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -103,16 +109,33 @@ def main(argv: list[str] | None = None) -> int:
         "configs": {label: {"workers": CONFIGS[label][0], "reuse_port": CONFIGS[label][1]} for label in labels},
         "runs": runs,
         "median_rps": median,
-        "ratio": median["2"] / median["1"] if median["1"] else None,
-        "ratio_shared": median["2-shared"] / median["1"] if args.shared and median["1"] else None,
+        "ratio": {g: median[g]["2"] / median[g]["1"] if median[g]["1"] else None for g in loadgens},
+        "ratio_shared": {g: median[g]["2-shared"] / median[g]["1"] if median[g]["1"] else None for g in loadgens}
+        if args.shared
+        else None,
     }
     out = args.out or RESULTS / f"{started:%Y-%m-%d}-workers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"median req/s: {median}; ratio 2/1 {report['ratio']:.2f}"
-          + (f", shared socket 2/1 {report['ratio_shared']:.2f}" if args.shared else ""))  # fmt: skip
+    shared = f", shared socket 2/1 {report['ratio_shared']}" if args.shared else ""
+    print(f"median req/s: {median}; ratio 2/1 {report['ratio']}{shared}")
     print(f"bench: wrote {out}", file=sys.stderr)
     return 0
+
+
+def phase(loadgen: str, gateway: procs.Proc, pids: dict[str, int], load_args: list[str], out: Path,
+          args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    """One throughput phase on a running gateway, with the CPU seconds of each of its processes."""
+    tree = procstat.descendants(gateway.pid)
+    cpu_before = {pid: procstat.cpu_seconds(pid) for pid in tree}
+    if loadgen == "wrk":
+        result = wrk.tput(gateway.url, procs.GATEWAY_KEY, procs.MODEL, pids, args.concurrency, args.duration)
+    else:
+        loaded = procs.run_load([gateway], pids, "tput", load_args, out, 4 * args.duration + 300)
+        result = loaded["results"]["llmgw"]["tput"]
+    # CPU seconds of each process of the tree over the whole phase (warm-up included)
+    spent = {str(pid): round(procstat.cpu_seconds(pid) - cpu_before[pid], 2) for pid in tree}
+    return {**result, "workers_cpu_s": spent}
 
 
 if __name__ == "__main__":
