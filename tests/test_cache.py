@@ -18,6 +18,8 @@ import openai
 import pytest
 import redis
 
+from llmgw.cache import embed
+from llmgw.cache.bounds import threshold_for
 from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
 from tests.upstream import FakeUpstream
 
@@ -457,6 +459,20 @@ def test_identical_requests_in_flight_make_one_upstream_call(
     assert len(upstream.requests) == 1
     assert sorted(outcome for outcome, _ in results) == ["hit", "hit", "miss"]
     assert len({text for _, text in results}) == 1
+
+
+def test_the_default_bound_embeds_nothing(cgw: Callable[..., RunningGateway], upstream: FakeUpstream) -> None:
+    """The shipped bound's threshold is 1.0 (bounds.json): exact hits only, and no question is embedded."""
+    if threshold_for(0.01) < 1.0:
+        pytest.skip("the shipped table certifies a threshold below 1.0 now")
+    gw = cgw()
+    before = embed.embed.cache_info()
+    ask(gw, "How can I protect my toddler from COVID-19? #default-bound")
+    assert ask(gw, "How can I protect my toddler from COVID-19? #default-bound").headers["x-llmgw-cache"] == "hit"
+    reworded = ask(gw, "What can I do to protect my toddler from COVID-19? #default-bound")
+    assert reworded.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
+    after = embed.embed.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses), "no lookup or store embedded a question"
 
 
 def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], tmp_path: Path,

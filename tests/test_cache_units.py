@@ -204,6 +204,17 @@ def test_policy_decisions() -> None:
         decode_options({"cache": "sometimes"})
 
 
+def test_a_threshold_no_cosine_passes_turns_the_semantic_tier_off() -> None:
+    """At 1.0 (every row of the shipped bounds table) no reworded question can be served: the tier must
+    not cost an embedding and a search per request for nothing, unless the answer basis can still serve."""
+    assert not settings_for(CacheConfig(threshold=1.0), None).semantic
+    assert settings_for(CacheConfig(threshold=1.0, answer_threshold=0.62), None).semantic
+    assert settings_for(CacheConfig(threshold=0.93), None).semantic
+    assert not settings_for(CacheConfig(threshold=0.93, semantic=False), None).semantic
+    route = RouteConfig.model_validate({"cache": {"threshold": 0.9}})
+    assert settings_for(CacheConfig(threshold=1.0), route).semantic, "a route's own threshold turns it back on"
+
+
 def test_only_clean_answers_are_storable() -> None:
     ctx = context({})
     good = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}

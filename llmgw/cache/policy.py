@@ -38,8 +38,12 @@ def settings_for(config: CacheConfig, route: RouteConfig | None) -> Settings:
     threshold = pick("threshold")
     if threshold is None:  # none set: the one the error bound picks (cache.max_wrong_rate, bounds.py)
         threshold = threshold_for(pick("max_wrong_rate"), config.veto)
-    return Settings(pick("ttl_s"), pick("max_entries"), threshold, pick("semantic"), pick("max_temperature"),
-                    pick("answer_threshold"))  # fmt: skip
+    answer_threshold = pick("answer_threshold")
+    # No cosine passes a threshold of 1.0 (and with the shipped table every bound's row is 1.0): without the
+    # answer basis such a tier serves no hit, so it is off rather than an embedding and a search per request.
+    semantic = bool(pick("semantic")) and (threshold < 1.0 or answer_threshold is not None)
+    return Settings(pick("ttl_s"), pick("max_entries"), threshold, semantic, pick("max_temperature"),
+                    answer_threshold)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

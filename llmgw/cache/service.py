@@ -183,6 +183,12 @@ class ResponseCache:
             self.memory.persister.start()
         # the question encoder is loaded with the gateway's other models (llmgw.warmup)
         await anyio.to_thread.run_sync(index._faiss)  # imported now, not under the store's lock later
+        asked = {n: self.config.semantic if r.cache.semantic is None else r.cache.semantic for n, r in routes.items()}
+        idle = [n for n, r in routes.items() if asked[n] and not settings_for(self.config, r).semantic]
+        if idle:
+            log.info("cache: no semantic hit can pass the threshold on %s (max_wrong_rate %g gives 1.0, "
+                     "docs/cache.md); exact hits only there: set cache.threshold to answer reworded questions",
+                     ", ".join(sorted(idle)), self.config.max_wrong_rate)  # fmt: skip
         if self.config.veto and self.semantic_somewhere():
             await anyio.to_thread.run_sync(align.warm)  # the verifier's WordNet and units, once per process
         self._sweeper = asyncio.create_task(self._sweep())
