@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -155,8 +156,17 @@ def _mean_pooled(model: Any) -> bool:
     return names[:2] == ["Transformer", "Pooling"] and bool(mean)
 
 
+#: texts whose vectors an encoder keeps (~1.5 KB each): see :class:`OnnxEncoder`
+MEMO_SIZE = 2048
+
+
 class OnnxEncoder:
-    """Mean-pooled, normalised MiniLM vectors from one ONNX session (one thread, one text per run)."""
+    """Mean-pooled, normalised MiniLM vectors from one ONNX session (one thread, one text per run).
+
+    The last :data:`MEMO_SIZE` texts' vectors are kept (read-only), so one text costs one pass
+    however many parts of a request read it: the injection guard embeds the last user turn and the
+    semantic cache looks the same turn up by its vector; history resent on every turn is read once.
+    """
 
     def __init__(self, precision: Precision, model_dir: str | None = None, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -176,20 +186,39 @@ class OnnxEncoder:
         # borrowed", and the shared model's is used by torch encodes under llmgw.embedder's lock
         self.tokenizer = copy.deepcopy(model.tokenizer)
         self._tokenizer_lock = threading.Lock()
+        #: text -> (read-only vector, whether the text was cut to the window), most recent last
+        self._memo: OrderedDict[str, tuple[np.ndarray, bool]] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self.passes = 0  # model runs so far (a memoised text costs none)
 
     def encode(self, text: str, truncate: bool = True) -> np.ndarray | None:
-        """One normalised float32 vector; None when ``truncate`` is False and the text is longer than
-        the model's window (the model would silently drop the rest)."""
+        """One normalised float32 vector (read-only: callers share it); None when ``truncate`` is False
+        and the text is longer than the model's window (the model would silently drop the rest)."""
+        with self._memo_lock:
+            known = self._memo.get(text)
+            if known is not None:
+                self._memo.move_to_end(text)
+        if known is None:
+            known = self._run(text)
+            with self._memo_lock:
+                self._memo[text] = known
+                if len(self._memo) > MEMO_SIZE:
+                    self._memo.popitem(last=False)
+        vector, cut = known
+        return None if cut and not truncate else vector
+
+    def _run(self, text: str) -> tuple[np.ndarray, bool]:
         with self._tokenizer_lock:
-            if truncate:
+            batch = self.tokenizer([text], truncation=False, return_tensors="np")
+            cut = batch["input_ids"].shape[1] > self.window
+            if cut:
                 batch = self.tokenizer([text], truncation=True, max_length=self.window, return_tensors="np")
-            else:
-                batch = self.tokenizer([text], truncation=False, return_tensors="np")
-        if batch["input_ids"].shape[1] > self.window:
-            return None
         feed = {k: batch[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
-        vector = self.session.run(None, feed)[0][0].mean(axis=0)  # one unpadded text: every token counts
-        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        pooled = self.session.run(None, feed)[0][0].mean(axis=0)  # one unpadded text: every token counts
+        self.passes += 1
+        vector = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        vector.flags.writeable = False
+        return vector, cut
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """``(n, 384)`` vectors, each text run alone (so its vector never depends on its neighbours)."""

@@ -18,6 +18,7 @@ import openai
 import pytest
 import redis
 
+from llmgw import encoders
 from llmgw.cache import embed
 from llmgw.cache.bounds import threshold_for
 from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
@@ -573,6 +574,22 @@ def test_a_hit_never_carries_another_callers_pii(guarded_cache: RunningGateway, 
     assert "Ada Lovelace" in again.parse().choices[0].message.content, "restored from the placeholders"
     stored = [e.completion for e in gw.gateway.cache.memory.entries.values()]
     assert "Ada" not in json.dumps(stored) and "<PERSON_1>" in json.dumps(stored), "entries keep placeholders"
+
+
+def test_the_guard_and_the_cache_share_one_embedding(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """The injection guard embeds the user turn and the semantic tier looks the same turn up: one pass."""
+    policies = Path(__file__).resolve().parents[1] / "guardrails"
+    guards = {"enabled": True, "policy_dir": str(policies)}
+    gw = make_gateway(guards=guards, cache=cache_config(tmp_path, threshold=0.9))
+    encoder = encoders.encoder("float")
+    assert isinstance(encoder, encoders.OnnxEncoder)
+    ask(gw, "How long should I steep green tea? #one-pass")
+    before = encoder.passes
+    reply = ask(gw, "How long should I brew a cup of oolong tea for the best taste? #one-pass")
+    assert reply.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
+    assert encoder.passes - before == 1, "the guard's vector of the turn served the cache's lookup and store"
 
 
 #: Questions that differ only in what the default policy masks as PERSON (issue 18's wrong exact hits)
