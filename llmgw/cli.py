@@ -13,6 +13,11 @@ from typing import Any
 from llmgw.config import Config, ConfigError, load_config_or_exit
 from llmgw.errors import GatewayError
 
+#: the interpreter's GIL switch interval in a serving process (Python's default is 5 ms): background
+#: threads (storage writer, guards) hand the GIL back to the event loop, and a guard thread whose
+#: model run has ended gets it back from the other guard thread, within 1 ms
+SWITCH_INTERVAL_S = 0.001
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -76,8 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     workers.exit_with_parent()
     app = create_app(config)
-    # background threads (storage writer, guards) hand the GIL back to the event loop sooner
-    sys.setswitchinterval(0.001)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     uv = uvicorn.Config(
         app,
         host=server.host,

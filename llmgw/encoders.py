@@ -207,6 +207,11 @@ class OnnxEncoder:
         vector, cut = known
         return None if cut and not truncate else vector
 
+    def forget(self) -> None:
+        """Drop the kept vectors (a benchmark that times the model, not the memo)."""
+        with self._memo_lock:
+            self._memo.clear()
+
     def _run(self, text: str) -> tuple[np.ndarray, bool]:
         with self._tokenizer_lock:
             batch = self.tokenizer([text], truncation=False, return_tensors="np")
@@ -240,6 +245,9 @@ class TorchEncoder:
         self.tokenizer = copy.deepcopy(model.tokenizer)
         self._tokenizer_lock = threading.Lock()
         self.path = Path(self.model_dir)
+
+    def forget(self) -> None:
+        """Nothing to drop: the fallback keeps no vectors."""
 
     def encode(self, text: str, truncate: bool = True) -> np.ndarray | None:
         if not truncate:

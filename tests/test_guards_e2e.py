@@ -366,10 +366,10 @@ def test_history_is_scored_for_injection_once(guarded: Any, monkeypatch: pytest.
     seen: list[str] = []
     real = detector.score_many
 
-    def counting(texts: Any, sources: Any = None) -> Any:
+    def counting(texts: Any, sources: Any = None, evidence_on: Any = None) -> Any:
         texts = list(texts)
         seen.extend(texts)
-        return real(texts, sources)
+        return real(texts, sources, evidence_on)
 
     monkeypatch.setattr(detector, "score_many", counting)
     history = [{"role": "user", "content": f"question number {i} about the quarterly report"} for i in range(4)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,12 +351,23 @@ class InjectionDetector:
         """Score a user turn, a retrieved passage or a tool output."""
         return self.score_many([text], [source])[0]
 
-    def score_many(self, texts: Iterable[str], sources: Iterable[str] | None = None) -> list[InjectionResult]:
+    def score_many(
+        self, texts: Iterable[str], sources: Iterable[str] | None = None, evidence_on: Executor | None = None
+    ) -> list[InjectionResult]:
         """Score many texts with a single embedding call for all their views; ``sources`` (``user``
-        by default, or ``retrieved`` / ``tool``) decides the classifier and the rules of each."""
+        by default, or ``retrieved`` / ``tool``) decides the classifier and the rules of each.
+
+        With ``evidence_on``, the rules and the n-gram model (pure Python, ~1.5 ms for a 300-character
+        turn) run on that executor while the embedding (ONNX Runtime, outside the GIL) runs here: the
+        model pass alone is then the critical path. The result is the same either way."""
         texts = list(texts)
         kinds = list(sources) if sources is not None else ["user"] * len(texts)
         fulls = [normalize(t).views() for t in texts]
+        pending = (
+            evidence_on.submit(lambda: [self.evidence(f, s) for f, s in zip(fulls, kinds, strict=True)])
+            if evidence_on is not None
+            else None
+        )
         prepared = [_windows(full) for full in fulls]
         flat = [body for vs in prepared for _, body in vs]
         vectors = self.embed(flat) if flat else np.zeros((0, self.model.dim), np.float32)
@@ -363,32 +375,47 @@ class InjectionDetector:
         passage_p = (
             user_p if self.passage_model is self.model or not flat else self.passage_model.predict_proba(vectors)[:, 0]
         )
+        found = pending.result() if pending is not None else None
         results: list[InjectionResult] = []
         pos = 0
-        for full, vs, source in zip(fulls, prepared, kinds, strict=True):
+        for n, (full, vs, source) in enumerate(zip(fulls, prepared, kinds, strict=True)):
             p = (passage_p if route(source) == "retrieved" else user_p)[pos : pos + len(vs)]
             pos += len(vs)
-            results.append(self._combine(full, vs, source, p))
+            results.append(_combine(vs, p, found[n] if found is not None else self.evidence(full, source)))
         return results
 
-    def _combine(
-        self, full: list[tuple[str | None, str]], vs: list[tuple[str | None, str]], source: str, p: np.ndarray
-    ) -> InjectionResult:
+    def evidence(self, full: list[tuple[str | None, str]], source: str) -> TextEvidence:
+        """What the text's views say without the embedding: the rules that fire (the first view with the
+        highest rule score names the variant), and the n-gram model's probability for user turns."""
         lex = 0.0
         if self.lexical is not None and source in LEXICAL_SOURCES:
             lex = max(self.lexical.probability(body) for _, body in full)
-        best = int(np.argmax(p))
-        clf = float(p[best])
-        variant = vs[best][0]
         hits: list[str] = []
-        rule_score = 0.0
+        rule_score, rule_kind = 0.0, None
         for kind, body in full:
             for name in rule_hits(body, source):
                 if name not in hits:
                     hits.append(name)
                 if _RULE_SCORE[name] > rule_score:
-                    rule_score = _RULE_SCORE[name]
-                    if rule_score > clf:
-                        variant = kind
-        score = max(clf, rule_score, lex)
-        return InjectionResult(round(score, 6), hits, variant, round(clf, 6), 0.0, round(lex, 6))
+                    rule_score, rule_kind = _RULE_SCORE[name], kind
+        return TextEvidence(hits, rule_score, rule_kind, lex)
+
+
+@dataclass(frozen=True, slots=True)
+class TextEvidence:
+    """The rules and the n-gram model's verdict on a text's views (see :meth:`InjectionDetector.evidence`)."""
+
+    rule_hits: list[str]
+    rule_score: float
+    rule_variant: str | None
+    lexical: float
+
+
+def _combine(vs: list[tuple[str | None, str]], p: np.ndarray, evidence: TextEvidence) -> InjectionResult:
+    """The score is the largest of the classifier (max over views), the rules and the n-gram model; the
+    variant is the view that gave the classifier's maximum, or the rules' when they score higher."""
+    best = int(np.argmax(p))
+    clf = float(p[best])
+    variant = evidence.rule_variant if evidence.rule_score > clf else vs[best][0]
+    score = max(clf, evidence.rule_score, evidence.lexical)
+    return InjectionResult(round(score, 6), evidence.rule_hits, variant, round(clf, 6), 0.0, round(evidence.lexical, 6))

@@ -111,13 +111,18 @@ class GuardRuntime:
         return analyzer
 
     def score_injection(
-        self, texts: list[str], sources: list[str] | None = None, side: Executor | None = None
+        self,
+        texts: list[str],
+        sources: list[str] | None = None,
+        side: Executor | None = None,
+        evidence_on: Executor | None = None,
     ) -> list[Any]:
         """Blocking: injection results by content hash and source (``user`` by default; ``retrieved``
         and ``tool`` text also gets the passage rules): history resent on every turn is scored once.
         With ``side``, half of several new texts is scored on that executor meanwhile (retrieved
         passages: the embeddings run outside the GIL, so on two cores four passages cost about the
-        time of two)."""
+        time of two). With ``evidence_on``, the rules and the n-gram model of the texts scored here
+        run on that executor while their embedding runs here (``InjectionDetector.score_many``)."""
         kinds = sources or ["user"] * len(texts)
         keys = [hashlib.sha256(f"{s}:{t}".encode()).hexdigest() for t, s in zip(texts, kinds, strict=True)]
         cache = self._injection_cache
@@ -133,7 +138,7 @@ class GuardRuntime:
                 if side is not None and ahead
                 else None
             )
-            scored = detector.score_many([t for _, (t, _) in here], [s for _, (_, s) in here])
+            scored = detector.score_many([t for _, (t, _) in here], [s for _, (_, s) in here], evidence_on)
             fresh = dict(zip([k for k, _ in ahead + here], (pending.result() if pending else []) + scored, strict=True))
             found.update(fresh)
             with self._injection_lock:
