@@ -65,7 +65,7 @@ def everything_on(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Any]:
                 f"sqlite:///{tmp_path}/gw.db",
                 routing={"enabled": True},
                 guards={"enabled": True, "hash_salt": "s"},
-                cache={"enabled": True, "persist_path": None},
+                cache={"enabled": True, "persist_path": None, "threshold": 0.9},  # the shipped bound: no semantic tier
                 retrieval={"enabled": True, "collections_dir": str(folder), "preload": ["kb"]},
                 routes={"default": {"default_model": "test-model", "retrieval": {"collections": ["kb"]}}},
                 **overrides,

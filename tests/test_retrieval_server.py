@@ -242,9 +242,9 @@ def test_a_passage_screened_at_ingest_is_judged_without_scoring_it_again(
 
     real = GuardRuntime.score_injection
 
-    def scored_on_the_request_path(self: GuardRuntime, texts: list[str], sources: Any = None, side: Any = None) -> Any:
+    def scored_on_the_request_path(self: GuardRuntime, texts: list[str], sources: Any = None, *a: Any, **k: Any) -> Any:
         assert "retrieved" not in (sources or []), "a passage screened at ingest was scored again"
-        return real(self, texts, sources, side)
+        return real(self, texts, sources, *a, **k)
 
     monkeypatch.setattr(GuardRuntime, "score_injection", scored_on_the_request_path)
     gw = rag(folder=folder, guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"})
@@ -285,9 +285,9 @@ def test_each_chunk_of_a_document_carries_its_own_ingest_verdict(
 
     real = GuardRuntime.score_injection
 
-    def scored_on_the_request_path(self: GuardRuntime, texts: list[str], sources: Any = None, side: Any = None) -> Any:
+    def scored_on_the_request_path(self: GuardRuntime, texts: list[str], sources: Any = None, *a: Any, **k: Any) -> Any:
         assert "retrieved" not in (sources or []), "a passage screened at ingest was scored again"
-        return real(self, texts, sources, side)
+        return real(self, texts, sources, *a, **k)
 
     monkeypatch.setattr(GuardRuntime, "score_injection", scored_on_the_request_path)
     gw = rag(folder=folder, guards={"enabled": True, "policy_dir": str(policy), "hash_salt": "s"})
