@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Issue 17, round 2: does harmful-*answer* data or a bigger head lift output-moderation recall on
+threats, self-harm encouragement and violent instructions without flagging counter-speech?
+
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python scripts/moderation_experiment.py select-hh
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python scripts/moderation_experiment.py compare
+
+``select-hh`` writes the HH-RLHF rejected replies kept as harmful (``guard_training/moderation_hh.py``
+says how; the shipped model scores the requests, so run it before a new model is shipped).
+``compare`` scores the shipped model and every recipe (training data x head) on one set of rows:
+each recipe is fitted on the train split, its threshold set for 5 % macro benign FPR on the
+calibration split, and the recipe is *chosen* on calibration F1; the test split only reports.
+Results go to ``--out`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+_SCRIPTS = str(Path(__file__).resolve().parent)
+if _SCRIPTS not in sys.path:
+    sys.path.insert(0, _SCRIPTS)
+
+from guard_training.config import REPO  # noqa: E402
+from guard_training.data import default_data_dir  # noqa: E402
+from guard_training.moderation import (  # noqa: E402
+    DEFAULT_FPR,
+    fit_categories,
+    fit_harmful,
+    harm_scores,
+    macro_fpr,
+    make_model,
+    prf,
+    threshold_for_fpr,
+)
+from guard_training.moderation_data import ModRow, load_rows  # noqa: E402
+from guard_training.moderation_frames import KIND_OF_SOURCE as KIND  # noqa: E402
+from guard_training.moderation_hh import IDS_FILE, first_turns, load_ids, select  # noqa: E402
+from guard_training.vector_cache import VectorCache  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from llmgw.guards.moderation import Moderator  # noqa: E402
+
+
+def evaluate(mod: Moderator, rows: list[ModRow], threshold: float) -> dict:
+    """Whole-text figures on ``rows``: precision / recall / F1 / benign FPR, macro benign FPR, and the
+    share flagged per source and per kind."""
+    scores = harm_scores(mod, rows)
+    flags = scores >= threshold
+    y = np.array([bool(r.harmful) for r in rows])
+    out = prf(y, flags)
+    out["macro_benign_fpr"] = round(macro_fpr(rows, scores, threshold), 4)
+    per: dict[str, list[bool]] = {}
+    kinds: dict[str, list[bool]] = {}
+    for r, f in zip(rows, flags, strict=True):
+        per.setdefault(r.source, []).append(bool(f))
+        if r.source in KIND:
+            kinds.setdefault(KIND[r.source], []).append(bool(f))
+    out["per_source"] = {s: round(float(np.mean(v)), 4) for s, v in sorted(per.items())}
+    out["per_kind"] = {k: round(float(np.mean(v)), 4) for k, v in sorted(kinds.items())}
+    return out
+
+
+def recipe_rows(rows: list[ModRow], data: str) -> list[ModRow]:
+    """The training rows of a data recipe: ``old`` (the shipped sources), ``+answers``, ``+hh``, ``+both``."""
+    keep = [r for r in rows if r.split == "train"]
+    if data in ("old", "+hh"):
+        keep = [r for r in keep if not r.source.startswith("answers_")]
+    if data in ("old", "+answers"):
+        keep = [r for r in keep if r.source != "hh_rejected"]
+    return keep
+
+
+def select_hh(data: Path, embed: VectorCache) -> None:
+    mod = Moderator(embed=embed)
+    scores = [r.score for r in mod.score_many(first_turns(data))]
+    ids = select(data, scores)
+    IDS_FILE.write_text(json.dumps({"how": "guard_training/moderation_hh.py, model of commit ab5915f",
+                                    "ids": ids}) + "\n", encoding="utf-8")  # fmt: skip
+    print(f"hh rejected kept: {len(ids)} of {len(scores)} (requests flagged: {sum(s >= 0.5 for s in scores)})")
+
+
+def compare(data: Path, embed: VectorCache, out: Path, recipes: list[str], heads: list[str]) -> None:
+    import guard_training.moderation as gm
+
+    rows = load_rows(data, answers=True, hh_rejected=load_ids())
+    cal, test = [r for r in rows if r.split == "cal"], [r for r in rows if r.split == "test"]
+    results: dict = {}
+    shipped = Moderator(embed=embed)
+    t_cal = threshold_for_fpr(cal, harm_scores(shipped, cal), DEFAULT_FPR)
+    results["shipped"] = {"threshold": 0.5, "cal": evaluate(shipped, cal, 0.5), "test": evaluate(shipped, test, 0.5),
+                          "threshold_recal": t_cal, "test_recal": evaluate(shipped, test, t_cal)}  # fmt: skip
+    brief = {k: {kk: vv for kk, vv in v.items() if kk != "per_source"}
+             for k, v in results["shipped"].items() if isinstance(v, dict)}  # fmt: skip
+    print("shipped", json.dumps(brief), flush=True)
+    for data_recipe in recipes:
+        train = recipe_rows(rows, data_recipe)
+        cats = fit_categories(train, embed)
+        for head in heads:
+            hidden, alpha = head.split("/")
+            gm.HIDDEN = int(hidden)
+            t0 = time.time()
+            harm = fit_harmful(train, embed, float(alpha))
+            mod = Moderator(make_model(cats, {}), embed, harmful=harm)
+            t = threshold_for_fpr(cal, harm_scores(mod, cal), DEFAULT_FPR)
+            res = {"threshold": t, "cal": evaluate(mod, cal, t), "test": evaluate(mod, test, t),
+                   "fit_s": round(time.time() - t0)}  # fmt: skip
+            results[f"{data_recipe} {head}"] = res
+            print(data_recipe, head, json.dumps({"cal": {k: res["cal"][k] for k in ("f1", "macro_benign_fpr")},
+                                                 "test": {k: v for k, v in res["test"].items() if k != "per_source"}}),
+                  flush=True)  # fmt: skip
+            out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("stage", choices=("select-hh", "compare"))
+    ap.add_argument("--data", type=Path, default=None)
+    default_cache = os.environ.get("LLMGW_VECTOR_CACHE") or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "llmgw-moderation-vectors"
+    )
+    ap.add_argument("--cache", type=Path, default=Path(default_cache))
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "moderation_experiment.json")
+    ap.add_argument("--recipes", default="old,+answers,+hh,+both")
+    ap.add_argument("--heads", default="256/0.001,256/0.01")
+    args = ap.parse_args(argv)
+    data = args.data or default_data_dir()
+    embed = VectorCache(args.cache)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if args.stage == "select-hh":
+            select_hh(data, embed)
+        else:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            compare(data, embed, args.out, args.recipes.split(","), args.heads.split(","))
+
+
+if __name__ == "__main__":
+    main()
