@@ -4,12 +4,16 @@ threats, self-harm encouragement and violent instructions without flagging count
 
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python scripts/moderation_experiment.py select-hh
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python scripts/moderation_experiment.py compare
+    git show ab5915f:guardrails/models/moderation.npz > /tmp/old.npz
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python scripts/moderation_experiment.py before-after \
+        --old /tmp/old.npz --out bench/results/moderation_before_after.json
 
 ``select-hh`` writes the HH-RLHF rejected replies kept as harmful (``guard_training/moderation_hh.py``
 says how; the shipped model scores the requests, so run it before a new model is shipped).
 ``compare`` scores the shipped model and every recipe (training data x head) on one set of rows:
 each recipe is fitted on the train split, its threshold set for 5 % macro benign FPR on the
 calibration split, and the recipe is *chosen* on calibration F1; the test split only reports.
+``before-after`` reports the shipped and the new model file on the same rows, as the data card does.
 Results go to ``--out`` (JSON).
 """
 
@@ -119,9 +123,44 @@ def compare(data: Path, embed: VectorCache, out: Path, recipes: list[str], heads
             out.write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
+def before_after(data: Path, embed: VectorCache, old: Path, new: Path, out: Path) -> None:
+    """Two model files on the same rows (the shipped data with the templated answers), each at its own
+    0.5 (5 % benign FPR on its own calibration split): calibration whole text, and the test split as
+    the data card reports it (whole text, stream path, per source and per kind); plus the cost of
+    scoring one 8-word window (encoder pass and units) with the run-time encoder."""
+    from guard_training.moderation import report
+
+    from llmgw.encoders import encoder
+
+    rows = load_rows(data, answers=True)
+    results: dict = {}
+    for name, path in (("before", old), ("after", new)):
+        mod = Moderator(path, embed)
+        sentences = tuple(mod.metadata.get("confirm_sentences") or (0, 0))
+        results[name] = {"cal": report(mod, rows, "cal", 0.5, stream=False),
+                         "test": report(mod, rows, "test", 0.5, sentences=sentences)}  # type: ignore[arg-type]  # fmt: skip
+        live = Moderator(path, encoder("float"))
+        window = "and then I will find you and hurt you badly"
+        live.score(window)
+        t0 = time.perf_counter()
+        for i in range(200):
+            live.score(f"{window} {i}")
+        vec = embed([window])
+        t1 = time.perf_counter()
+        for _ in range(2000):
+            live.probabilities(vec)
+        results[name]["ms_per_window"] = round((t1 - t0) / 200 * 1000, 3)
+        results[name]["ms_units_per_window"] = round((time.perf_counter() - t1) / 2000 * 1000, 4)
+        brief = {k: results[name]["test"][k] for k in ("whole_text", "stream", "per_kind")}
+        print(name, json.dumps(brief), results[name]["ms_per_window"], results[name]["ms_units_per_window"], flush=True)
+        out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("stage", choices=("select-hh", "compare"))
+    ap.add_argument("stage", choices=("select-hh", "compare", "before-after"))
+    ap.add_argument("--old", type=Path, help="before-after: the model file shipped before")
+    ap.add_argument("--new", type=Path, default=REPO / "guardrails" / "models" / "moderation.npz")
     ap.add_argument("--data", type=Path, default=None)
     default_cache = os.environ.get("LLMGW_VECTOR_CACHE") or os.path.join(
         os.environ.get("TMPDIR", "/tmp"), "llmgw-moderation-vectors"
@@ -136,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     with threadpool_limits(limits=1, user_api="blas"):
         if args.stage == "select-hh":
             select_hh(data, embed)
+        elif args.stage == "before-after":
+            before_after(data, embed, args.old, args.new, args.out)
         else:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             compare(data, embed, args.out, args.recipes.split(","), args.heads.split(","))

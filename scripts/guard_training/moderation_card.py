@@ -116,8 +116,11 @@ other datasets' calibration rows, measured on the dataset's test rows (whole tex
 
 ## Known limitations
 
-* The harmful sets are mostly *requests* and toxic social-media posts, not model outputs; the chosen
-  HH-RLHF replies and the passages stand for ordinary answers.
+* The harmful sets are mostly *requests* and toxic social-media posts; harmful *answers* (threats,
+  self-harm encouragement, violent instructions, insults) come from the round-2 templates only, and
+  their test frames share fillers with the training frames, so the per-kind figures above flatter
+  (the leave-one-dataset-out row `answers` is the fairer reading). HH-RLHF rejected replies were
+  tried as harmful answers and left out: too noisy as labels (docs/guardrails.md, round 2).
 * Counter-speech and negation come from templates only; real counter-speech is more varied.
 * Lexicon hits (`guardrails/lexicons/`) lift a category to 0.9 whatever the context.
 * English first; German, Spanish and French rows are few.
