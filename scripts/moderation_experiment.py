@@ -92,8 +92,6 @@ def select_hh(data: Path, embed: VectorCache) -> None:
 
 
 def compare(data: Path, embed: VectorCache, out: Path, recipes: list[str], heads: list[str]) -> None:
-    import guard_training.moderation as gm
-
     rows = load_rows(data, answers=True, hh_rejected=load_ids())
     cal, test = [r for r in rows if r.split == "cal"], [r for r in rows if r.split == "test"]
     results: dict = {}
@@ -109,9 +107,8 @@ def compare(data: Path, embed: VectorCache, out: Path, recipes: list[str], heads
         cats = fit_categories(train, embed)
         for head in heads:
             hidden, alpha = head.split("/")
-            gm.HIDDEN = int(hidden)
             t0 = time.time()
-            harm = fit_harmful(train, embed, float(alpha))
+            harm = fit_harmful(train, embed, float(alpha), int(hidden))
             mod = Moderator(make_model(cats, {}), embed, harmful=harm)
             t = threshold_for_fpr(cal, harm_scores(mod, cal), DEFAULT_FPR)
             res = {"threshold": t, "cal": evaluate(mod, cal, t), "test": evaluate(mod, test, t),
