@@ -23,6 +23,7 @@ from llmgw.guards.moderation import CATEGORIES, HarmfulUnit, Moderator, save_mod
 from llmgw.guards.moderation import views as moderation_views
 
 from .moderation_data import MOD_SEED, MOD_SPLIT, ModRow, load_rows
+from .moderation_frames import KIND_OF_SOURCE
 from .vector_cache import VectorCache
 
 #: rows per source at full weight in training (bigger sources are down-weighted to this)
@@ -30,8 +31,12 @@ SOURCE_CAP = 600.0
 #: benign false-positive targets the model's table covers; the shipped 0.5 is DEFAULT_FPR's threshold
 FPR_TARGETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
 DEFAULT_FPR = 0.05
-ALPHA_GRID = (1e-3, 1e-2)
+#: (hidden units, L2 alpha) of the harmful unit: the pair with the best calibration F1 at the default FPR
+#: ships (round 2 added 512 units: 0.8105 against 0.7999 for 256 on the calibration split)
+HEAD_GRID = ((256, 1e-3), (256, 1e-2), (512, 1e-3))
 HIDDEN = 256
+#: the templated harmful answers and messages and their benign twins (``moderation_frames.py``)
+ANSWERS = True
 #: the stream path as the default policy reads it
 WINDOW_WORDS, CONTEXT_WORDS, BEFORE, AFTER = 8, 4, 40, 24
 STREAM_SHARE = 0.15  # the share of each source's test rows also read as a stream (hash-chosen)
@@ -39,9 +44,9 @@ STREAM_SHARE = 0.15  # the share of each source's test rows also read as a strea
 
 def dataset(source: str) -> str:
     """The published set a source comes from (a set's harmful and benign halves are one dataset)."""
-    for prefix in ("davidson", "surge", "wiki", "madlibs", "germeval", "ailuminate", "templ", "rag"):
+    for prefix in ("davidson", "surge", "wiki", "madlibs", "germeval", "ailuminate", "templ", "rag", "answers", "hh_"):
         if source.startswith(prefix):
-            return prefix
+            return prefix.rstrip("_")
     return source
 
 
@@ -66,7 +71,7 @@ def _source_weights(rows: list[ModRow]) -> np.ndarray:
     return np.array([min(1.0, SOURCE_CAP / n[r.source]) for r in rows])
 
 
-def fit_harmful(rows: list[ModRow], embed: VectorCache, alpha: float) -> HarmfulUnit:
+def fit_harmful(rows: list[ModRow], embed: VectorCache, alpha: float, hidden: int = HIDDEN) -> HarmfulUnit:
     """The harmful unit: a perceptron with one hidden layer (sklearn, fixed seed), rows weighted by
     source cap and the classes balanced."""
     from sklearn.neural_network import MLPClassifier
@@ -76,7 +81,7 @@ def fit_harmful(rows: list[ModRow], embed: VectorCache, alpha: float) -> Harmful
     w = _source_weights(rows)[owner] * view_w
     pos, neg = w[y == 1].sum(), w[y == 0].sum()
     w = np.where(y == 1, w * (pos + neg) / (2 * pos), w * (pos + neg) / (2 * neg))
-    clf = MLPClassifier(hidden_layer_sizes=(HIDDEN,), alpha=alpha, max_iter=80, early_stopping=True,
+    clf = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=alpha, max_iter=80, early_stopping=True,
                         random_state=MOD_SEED)  # fmt: skip
     clf.fit(x, y, sample_weight=w * len(w) / w.sum())
     return HarmfulUnit(
@@ -244,6 +249,13 @@ def report(
             idx = np.array([i for i in picked if test[i].source.startswith("inside/") == inside])
             out[name] = {**prf(y[idx], sflags[idx]), "n": len(idx)}
             out[f"{name}_without_confirmation"] = prf(y[idx], bare[idx])
+    kinds: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(test):
+        if r.source in KIND_OF_SOURCE:
+            kinds[KIND_OF_SOURCE[r.source]].append(i)
+    out["per_kind"] = {
+        k: {"n": len(idx), "flagged": round(float(flags[idx].mean()), 4)} for k, idx in sorted(kinds.items())
+    }
     for src in sorted({r.source for r in test}):
         idx = [i for i, r in enumerate(test) if r.source == src]
         sidx = [i for i in idx if i in set(picked)]
@@ -261,13 +273,15 @@ def _pick(r: ModRow) -> bool:
     return h < 1000 * STREAM_SHARE
 
 
-def loso(rows: list[ModRow], embed: VectorCache, alpha: float, cats: tuple[np.ndarray, np.ndarray]) -> dict:
+def loso(
+    rows: list[ModRow], embed: VectorCache, alpha: float, cats: tuple[np.ndarray, np.ndarray], hidden: int = HIDDEN
+) -> dict:
     """Per dataset: fit without any of its rows, pick the threshold on the others' calibration rows,
     report on its test rows (whole text)."""
     out = {}
     for name in sorted({dataset(r.source) for r in rows}):
         keep = [r for r in rows if dataset(r.source) != name]
-        harm = fit_harmful([r for r in keep if r.split == "train"], embed, alpha)
+        harm = fit_harmful([r for r in keep if r.split == "train"], embed, alpha, hidden)
         mod = Moderator(make_model(cats, {}), embed, lexicon_dir=Path("/nonexistent"), harmful=harm)
         cal = [r for r in keep if r.split == "cal"]
         t = threshold_for_fpr(cal, harm_scores(mod, cal), DEFAULT_FPR)
@@ -287,23 +301,24 @@ def loso(rows: list[ModRow], embed: VectorCache, alpha: float, cats: tuple[np.nd
 
 def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
     t0 = time.time()
-    rows = load_rows(data)
+    rows = load_rows(data, answers=ANSWERS)
     embed = VectorCache(cache)
     train_rows = [r for r in rows if r.split == "train"]
     cal = [r for r in rows if r.split == "cal"]
     print(f"moderation: {len(rows)} rows, {Counter(r.split for r in rows)}", flush=True)
     cats = fit_categories(train_rows, embed)
-    best = None
-    for alpha in ALPHA_GRID:  # the L2 strength whose calibration F1 at the default FPR is best
-        harm = fit_harmful(train_rows, embed, alpha)
+    best, grid = None, {}
+    for hidden, alpha in HEAD_GRID:  # the head whose calibration F1 at the default FPR is best
+        harm = fit_harmful(train_rows, embed, alpha, hidden)
         mod = Moderator(make_model(cats, {}), embed, harmful=harm)
         scores = harm_scores(mod, cal)
         t = threshold_for_fpr(cal, scores, DEFAULT_FPR)
         f1 = prf(np.array([bool(r.harmful) for r in cal]), scores >= t)["f1"]
-        print(f"  alpha={alpha}: calibration F1 {f1} at threshold {t:.4f}", flush=True)
+        print(f"  hidden={hidden} alpha={alpha}: calibration F1 {f1} at threshold {t:.4f}", flush=True)
+        grid[f"{hidden}/{alpha}"] = f1
         if best is None or f1 > best[0]:
-            best = (f1, alpha, harm, scores)
-    f1, c, harm, scores = best  # type: ignore[misc]
+            best = (f1, (hidden, alpha), harm, scores)
+    f1, (hidden, c), harm, scores = best  # type: ignore[misc]
     # on the calibration split: the threshold per benign-FPR target; 0.5 becomes DEFAULT_FPR's
     raw = {target: threshold_for_fpr(cal, scores, target) for target in FPR_TARGETS}
     shift = logit(raw[DEFAULT_FPR])
@@ -313,7 +328,7 @@ def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
         "kind": "ovr", "dim": 384, "categories": list(CATEGORIES),
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2, float ONNX encoder (llmgw.encoders)",
         "seed": MOD_SEED, "split_percent": dict(zip(("train", "cal", "test"), MOD_SPLIT, strict=True)),
-        "harmful_unit": f"MLP, {HIDDEN} ReLU units", "alpha": c, "source_cap": SOURCE_CAP,
+        "harmful_unit": f"MLP, {hidden} ReLU units", "alpha": c, "head_grid": grid, "source_cap": SOURCE_CAP,
         "default_benign_fpr": DEFAULT_FPR, "fpr_thresholds": table,
         "thresholds": {cat: 0.5 for cat in CATEGORIES},
         "train_hash": hashlib.sha256("\n".join(sorted(r.text for r in train_rows)).encode()).hexdigest()[:16],
@@ -332,7 +347,7 @@ def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
     write_card(out / "moderation.md", rows, meta)
     print(json.dumps(meta["test_metrics"], indent=1), flush=True)
     if run_loso:  # slow: the model is written first, then again with these figures
-        meta["leave_one_dataset_out"] = loso(rows, embed, c, cats)
+        meta["leave_one_dataset_out"] = loso(rows, embed, c, cats, hidden)
         save_model(out / "moderation.npz", make_model(cats, meta), harm)
         write_card(out / "moderation.md", rows, meta)
     print(f"done in {time.time() - t0:.0f}s", flush=True)

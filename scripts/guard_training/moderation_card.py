@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from .moderation_data import FRAMES, ModRow
+from .moderation_frames import FRAMES as ANSWER_FRAMES
+from .moderation_frames import MORE_FRAMES
 
 
 def _table(head: list[str], rows: list[list]) -> str:
@@ -23,6 +25,8 @@ def card(rows: list[ModRow], meta: dict) -> str:
     lo = [[d, v["n"], v["f1"], v["recall"], v["benign_fpr"], ", ".join(f"{s} {f}" for s, f in v["per_source"].items())]
           for d, v in meta["leave_one_dataset_out"].items()]  # fmt: skip
     kinds = Counter(k for _, k, _ in FRAMES)
+    answer_kinds = Counter(k for _, k, _ in ANSWER_FRAMES + MORE_FRAMES)
+    per_kind = [[k, v["n"], v["flagged"]] for k, v in test.get("per_kind", {}).items()]
     wt, st = test["whole_text"], test.get("stream", {})
     return f"""# Data card: output-moderation classifier (`moderation.npz`)
 
@@ -37,8 +41,9 @@ over 384-d all-MiniLM-L6-v2 vectors from the float ONNX encoder the guards read 
 only) say *which*; a category's score is the harmful probability times its share of the top category
 (`Moderator.probabilities`), so the top category scores exactly the harmful probability.
 
-The harmful unit (L2 alpha={meta["alpha"]}, chosen on calibration F1; a linear unit reached 0.74
-there, the perceptron 0.84) is shifted so that **0.5 flags
+The harmful unit (L2 alpha={meta["alpha"]}, its size and alpha chosen on calibration F1 among
+{", ".join(f"{k}: {v}" for k, v in meta.get("head_grid", {}).items())} (hidden units / alpha: F1); in
+round 1 a linear unit reached 0.74 there, the perceptron 0.84) is shifted so that **0.5 flags
 {meta["default_benign_fpr"]:.0%} of the benign calibration texts** (the mean over benign sources, each
 counting the same). `fpr_thresholds` in the metadata maps other targets to thresholds; a policy sets
 `moderation.benign_fpr` to pick one:
@@ -70,6 +75,16 @@ are harmful; the negation ("It is not true that G C") and counter-speech ("Sayin
 hateful and wrong") frames, which contain the same claims, are benign. Frames, not sentences, go to
 a split: the test frames were never seen in training.
 
+**Templated harmful answers and messages, and their benign twins** (round 2,
+`scripts/guard_training/moderation_frames.py`, written for this model, never from an evaluation set):
+{len(ANSWER_FRAMES) + len(MORE_FRAMES)} frames ({", ".join(f"{n} {k}" for k, n in sorted(answer_kinds.items()))}),
+up to 30 sentences each, filled with violent acts, self-harm acts, insults, step lists, targets, topics and
+identity terms. Harmful: threats addressed to someone (violence, harassment), encouragement of self-harm
+(self-harm), step-like violent instructions (violence, weapons_crime), direct insults (harassment).
+Benign, with the same words: counter-speech (a threat reported, a "go kill yourself" condemned),
+negation and refusals, harm discussed (news, trials, research, fiction), safety advice, swearing at
+no one, identity terms said with pride. Split by frame as above (each round of frames on its own).
+
 ## Held-out test (threshold 0.5, whole text; `stream`: 8-word windows with 4 before, a hit confirmed on
 its context view, on a hash-chosen 15 % of each source)
 
@@ -86,6 +101,10 @@ Calibration split, whole text: F1 {cal["whole_text"]["f1"]}, benign FPR {cal["wh
 Context view chosen on calibration (stream F1, rows alone and inside answers): {meta["confirm_sentences"]}
 sentences before / after; all candidates: {", ".join(f"{k}: {v['f1']}" for k, v in meta["calibration_views"].items())}.
 
+Flagged per kind (whole text; the kinds the issue reports, from the sources above):
+
+{_table(["kind", "n", "flagged"], per_kind)}
+
 {_table(["source", "n", "label", "flagged (whole text)", "flagged (stream)"], per)}
 
 ## Leave one dataset out
@@ -97,8 +116,11 @@ other datasets' calibration rows, measured on the dataset's test rows (whole tex
 
 ## Known limitations
 
-* The harmful sets are mostly *requests* and toxic social-media posts, not model outputs; the chosen
-  HH-RLHF replies and the passages stand for ordinary answers.
+* The harmful sets are mostly *requests* and toxic social-media posts; harmful *answers* (threats,
+  self-harm encouragement, violent instructions, insults) come from the round-2 templates only, and
+  their test frames share fillers with the training frames, so the per-kind figures above flatter
+  (the leave-one-dataset-out row `answers` is the fairer reading). HH-RLHF rejected replies were
+  tried as harmful answers and left out: too noisy as labels (docs/guardrails.md, round 2).
 * Counter-speech and negation come from templates only; real counter-speech is more varied.
 * Lexicon hits (`guardrails/lexicons/`) lift a category to 0.9 whatever the context.
 * English first; German, Spanish and French rows are few.

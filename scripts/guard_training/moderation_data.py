@@ -74,7 +74,11 @@ AILUMINATE = {
 DNA = {"discrimination_exclusion_toxicity_hateful_offensive": ("hate",), "malicious_uses": ("weapons_crime",)}
 
 
-def load_rows(data: Path) -> list[ModRow]:
+def load_rows(data: Path, answers: bool = False, hh_rejected: set[int] | None = None) -> list[ModRow]:
+    """Every source's rows. ``answers``: also the templated harmful answers and messages and their
+    benign twins (:mod:`.moderation_frames`, sources ``answers_<kind>``); ``hh_rejected``: also the
+    HH-RLHF rejected final replies with these conversation ids, as harmful (source ``hh_rejected``,
+    chosen by :func:`.moderation_hh.select`; each goes to the split of its conversation's chosen reply)."""
     rows: list[ModRow] = []
     seen: set[tuple[str, str]] = set()
 
@@ -158,6 +162,11 @@ def load_rows(data: Path) -> list[ModRow]:
     hh = _jsonl(mod / "hh_harmless" / "harmless_base_test.jsonl")
     for t in _sample(sorted(r["chosen_last_reply"] for r in hh), 1200, "hh"):
         add(t, "hh_chosen_replies", 0, (), "MIT")
+    if hh_rejected:
+        for r in hh:
+            if r["id"] in hh_rejected:
+                cats = tuple(sorted(keyword_cats(r["rejected_last_reply"]))) or ("harassment",)
+                add(r["rejected_last_reply"], "hh_rejected", 1, cats, "MIT", canon(r["chosen_last_reply"]))
     passages: list[tuple[str, str, str]] = []
     passages += [(r["text"], "rag_covid", "Apache-2.0") for r in _jsonl(rag / "covid_qa" / "passages.jsonl")]
     passages += [(r["text"], "rag_xquad", "CC-BY-SA 4.0") for r in _jsonl(rag / "xquad" / "passages.jsonl")
@@ -183,6 +192,14 @@ def load_rows(data: Path) -> list[ModRow]:
     splits = frame_splits()
     for text, source, harmful, cats, frame in templated():
         add(text, source, harmful, cats, "project (templates in this file)", f"frame:{frame}", splits[frame])
+    if answers:
+        from .moderation_frames import answer_rows
+        from .moderation_frames import frame_splits as answer_splits
+
+        asplits = answer_splits()
+        for text, source, harmful, cats, frame in answer_rows():
+            add(text, source, harmful, cats, "project (scripts/guard_training/moderation_frames.py)",
+                f"answer-frame:{frame}", asplits[frame])  # fmt: skip
     return rows
 
 
