@@ -83,19 +83,24 @@ def provider_verdicts(policy: Policy, rule: Combination, texts: list[str], sourc
 
 
 def run(
-    embed: Any, only: str | None = None, policy_name: str = "default", policies: Path = GUARDRAILS
+    embed: Any,
+    only: str | None = None,
+    policy_name: str = "default",
+    policies: Path = GUARDRAILS,
+    moderation_model: Path | None = None,
 ) -> dict[str, Any]:
     policy = load_policies(policies)[policy_name]
     det = InjectionDetector(embed=embed)
-    mod = Moderator(embed=embed, policy_terms=tuple(policy.moderation.lexicon))
+    mod = Moderator(moderation_model, embed=embed, policy_terms=tuple(policy.moderation.lexicon))
     out: dict[str, Any] = {"verdicts": {}}
-    for name, source in (
+    files = () if only == "moderation" else (
         ("user_benign_triggers.jsonl", "user"),
         ("user_benign_plain.jsonl", "user"),
         ("user_attacks.jsonl", "user"),
         ("passages_benign.jsonl", "retrieved"),
         ("passages_attacks.jsonl", "retrieved"),
-    ):
+    )  # fmt: skip
+    for name, source in files:
         # the policy's two operating points: its action (block a user turn, drop a passage) and flagging
         flag_at, act_at = policy.injection.cutoffs(source, det.operating_points(source))
         data = rows(name)
@@ -166,8 +171,10 @@ def main() -> None:
     ap.add_argument(
         "--sets", type=Path, default=None, help="folder of the blind sets (default bench/data/blind/guards)"
     )
-    ap.add_argument("--only", choices=("injection",), help="the injection guard's files only")
+    ap.add_argument("--only", choices=("injection", "moderation"), help="one guard's files only")
     ap.add_argument("--policy", default="default", help="a policy of guardrails/ (e.g. finetuned)")
+    ap.add_argument("--moderation-model", type=Path, help="another moderation model file (e.g. an earlier one)")
+    ap.add_argument("--tag", default="", help="appended to the result file's name")
     args = ap.parse_args()
     global BLIND, RESULTS
     if args.sets is not None:
@@ -177,11 +184,13 @@ def main() -> None:
         RESULTS = RESULTS.with_name(f"guard_{BLIND.parent.name}_{args.only}.json")
     if args.policy != "default":
         RESULTS = RESULTS.with_name(f"{RESULTS.stem}-{args.policy}.json")
+    if args.tag:
+        RESULTS = RESULTS.with_name(f"{RESULTS.stem}-{args.tag}.json")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.encoders.split(","):
             embed = encoders.OnnxEncoder("float") if name == "float" else int8_8bit(Path(tmp))
-            results[name] = run(embed, args.only, args.policy)
+            results[name] = run(embed, args.only, args.policy, moderation_model=args.moderation_model)
     names = list(results)
     if len(names) == 2:
         a, b = (results[n]["verdicts"] for n in names)
