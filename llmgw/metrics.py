@@ -52,12 +52,17 @@ class Metrics:
         # socket per worker, one that is up but not yet listening would receive no connection
         self._worker_index = os.environ.get("LLMGW_WORKER")
         self.worker.labels(self._worker_index or "0").set(0 if self._worker_index else 1)
+        self.gc_frozen = Gauge("llmgw_gc_frozen_objects", "objects of the start-up heap moved out of the garbage "
+                               "collector's scans (gc.freeze), per worker", ("worker",), registry=self.registry,
+                               multiprocess_mode="liveall")  # fmt: skip
         self._children: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) → its labelled child
         #: the directory of ``--workers N`` (one scrape reports every worker), else None
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
-    def listening(self) -> None:
-        """The server accepts connections (``llmgw serve`` calls this once its sockets listen)."""
+    def listening(self, frozen: int = 0) -> None:
+        """The server accepts connections (``llmgw serve`` calls this once its sockets listen), with
+        ``frozen`` objects of its start-up heap out of the collector's reach."""
+        self.gc_frozen.labels(self._worker_index or "0").set(frozen)
         self.worker.labels(self._worker_index or "0").set(1)
 
     def observe(self, ctx: RequestContext) -> None:

@@ -154,6 +154,8 @@ def test_two_workers_serve_are_restarted_and_drain(workers: Workers, capsys: pyt
     metrics = httpx.get(f"{workers.url}/metrics", timeout=5).text
     total = sum(float(v) for v in re.findall(r"^llmgw_requests_total\{[^}]*\} (\S+)$", metrics, re.M))
     assert total == 20, "one scrape counts the requests of both workers"
+    frozen = re.findall(r"^llmgw_gc_frozen_objects\{[^}]*\} (\S+)$", metrics, re.M)
+    assert len(frozen) == 2 and min(float(v) for v in frozen) > 10_000, "each worker froze its start-up heap"
 
     # a worker killed outright (its rows only in its journal) is replaced; the other keeps serving
     os.kill(before["0"], signal.SIGKILL)
