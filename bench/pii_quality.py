@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.pii_quality [--data ../shared/data] [--split test|dev|blind] [--blind-set DIR]
 
-``--split dev`` is the calibration split (presidio's dev half and WNUT17's train tweets);
+``--split dev`` is the calibration split (presidio's dev half and WNUT17's train tweets; the
+person-name score was fitted on part of these, see scripts/train_person_scorer.py);
 ``--split test`` is reported; ``--split blind`` prints aggregate figures on
 bench/data/blind/guards/pii.jsonl (or ``--blind-set DIR``'s ``pii.jsonl``, e.g. bench/data/blind4/guards),
 a set written by someone who saw neither rules nor models (report on it, never tune on it).
@@ -228,6 +229,11 @@ def main() -> None:
         f"wnut17_{'dev' if args.split == 'test' else 'train'}_person": evaluate(
             analyzer, wnut_set(data, wnut_file), {"PERSON"}
         ),
+        # sentences without PII from five public sources: the rows with any masked span
+        f"hard_negatives_{'test' if args.split == 'test' else 'calibration'}": {
+            source: evaluate(analyzer, [(t, []) for t in texts], TYPES)
+            for source, texts in hard_negative_set(data, "test" if args.split == "test" else "calibration").items()
+        },
     }
     if args.no_latency:
         print(json.dumps(result, indent=2))

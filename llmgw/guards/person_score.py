@@ -107,6 +107,12 @@ def common_words() -> frozenset[str]:
     return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
 
 
+@lru_cache(maxsize=1)
+def known_words() -> frozenset[str]:
+    """English words of any part of speech (WordNet's tables, stop words) and the common-word list."""
+    return _ordinary_words(nouns=True) | common_words()
+
+
 def _share_level(share: float) -> float:
     """0 for no census entry, then 0.2 per decade from 0.0001 % of people up to 1 %."""
     return 0.0 if share <= 0 else min(1.0, max(0.0, (math.log10(share) + 4) / 5) + 0.2)
@@ -133,7 +139,7 @@ def candidates(doc: Any) -> list[Candidate]:
     """Every span that could be a name, overlapping proposals joined into one."""
     first, last = name_lists()
     ordinary = _ordinary_words()
-    words = _ordinary_words(nouns=True) | common_words()
+    words = known_words()
     tokens = list(doc)
     spans: list[tuple[int, int, str]] = []
 
@@ -193,6 +199,7 @@ FEATURES = (
     "prev_title", "prev_person_word", "prev_locative", "prev_article", "prev_possessive", "prev_lower", "prev_at",
     "next_possessive", "next_saying", "next_org_word", "next_cap", "hashtag", "handle", "not_a_word",
     "lower_elsewhere", "spacy_and_name", "spacy_only", "frac_unknown", "spacy_and_unknown", "cap_and_unknown",
+    "lower_and_word",
 )  # fmt: skip
 
 
@@ -279,6 +286,8 @@ def features(doc: Any, cand: Candidate, ctx: dict[str, Any] | None = None) -> li
         "spacy_and_name": "spacy" in rules and (fs > 0 or ls > 0),
         "spacy_only": rules == {"spacy"},
         "frac_unknown": unknown,
+        # a lower-case word that is also English ("rose", "will"): a name only with other evidence
+        "lower_and_word": all(t.text.islower() for t in words) and any(f in known_words() for f in folded),
         "spacy_and_unknown": unknown if "spacy" in rules else 0.0,
         "cap_and_unknown": unknown if "cap_run" in rules and not starts[cand.start] else 0.0,
         "lower_elsewhere": any(t.text.lower() in lower_words for t in words if not t.text.islower()),
