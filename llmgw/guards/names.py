@@ -170,13 +170,13 @@ def find_names(doc: Any) -> list[tuple[int, int, float]]:
     return [(start, end, RULE_SCORES[kind]) for start, end, kind in name_rules(doc)]
 
 
-def name_rules(doc: Any) -> list[tuple[int, int, str]]:
+def name_rules(doc: Any, tokens: list[Any] | None = None) -> list[tuple[int, int, str]]:
     """``(start, end, rule)`` character spans the rules take for names, with the rule that took each
     (a key of :data:`RULE_SCORES`): evidence for the name score, not a verdict."""
     first, last = name_lists()
     ordinary, nouns = _ordinary_words(), _ordinary_words(nouns=True)
     common = common_first_names()
-    tokens = list(doc)
+    tokens = tokens if tokens is not None else list(doc)
     headline = _headline_tokens(tokens, first, last, nouns)
     out: list[tuple[int, int, str]] = []
     i = 0

@@ -135,12 +135,13 @@ def _sentence_starts(tokens: list[Any]) -> list[bool]:
     return starts
 
 
-def candidates(doc: Any) -> list[Candidate]:
-    """Every span that could be a name, overlapping proposals joined into one."""
+def candidates(doc: Any, tokens: list[Any] | None = None) -> list[Candidate]:
+    """Every span that could be a name, overlapping proposals joined into one (``tokens``: the
+    doc's tokens when the caller already listed them; spaCy builds a new object for each)."""
     first, last = name_lists()
     ordinary = _ordinary_words()
     words = known_words()
-    tokens = list(doc)
+    tokens = tokens if tokens is not None else list(doc)
     spans: list[tuple[int, int, str]] = []
 
     def trim(i: int, j: int) -> int:
@@ -152,10 +153,11 @@ def candidates(doc: Any) -> list[Candidate]:
     for ent in doc.ents:
         if ent.label_ in ("PERSON", "PER"):
             spans.append((trim(ent.start, ent.end), ent.end, "spacy"))
-    for start, end, kind in name_rules(doc):
-        span = doc.char_span(start, end, alignment_mode="expand")
-        if span is not None and len(span):
-            spans.append((span.start, span.end, kind))
+    by_start = {t.idx: i for i, t in enumerate(tokens)}
+    by_end = {t.idx + len(t.text): i + 1 for i, t in enumerate(tokens)}
+    for start, end, kind in name_rules(doc, tokens):  # rule spans start and end on token edges
+        if start in by_start and end in by_end:
+            spans.append((by_start[start], by_end[end], kind))
     i = 0
     while i < len(tokens):  # runs of capitalised words that are no stop word nor an ordinary non-name word
         j = i
@@ -323,7 +325,7 @@ class PersonScorer:
         ctx = context(doc)
         tokens = ctx["tokens"]
         out = []
-        for cand in candidates(doc):
+        for cand in candidates(doc, tokens):
             p = self.probability(features(doc, cand, ctx))
             first, end = tokens[cand.start], tokens[cand.end - 1]
             out.append((first.idx, end.idx + len(end.text), p))
