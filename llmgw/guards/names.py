@@ -20,6 +20,9 @@ tokens Presidio already computed:
 
 Ordinary words that are also names ("Will", "May", "Mark", "Hope") never count from the list alone;
 nor do dates, places after "in" / "to", words before "Street" or "Suite", or Title Case headlines.
+
+In the gateway these spans no longer mask on their own: they are evidence (which rule took a span)
+for the name score of ``llmgw.guards.person_score``, whose threshold the policy sets.
 """
 
 from __future__ import annotations
