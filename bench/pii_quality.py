@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.pii_quality [--data ../shared/data] [--split test|dev|blind] [--blind-set DIR]
 
-``--split dev`` is the calibration split (presidio's dev half and WNUT17's train tweets);
+``--split dev`` is the calibration split (presidio's dev half and WNUT17's train tweets; the
+person-name score was fitted on part of these, see scripts/train_person_scorer.py);
 ``--split test`` is reported; ``--split blind`` prints aggregate figures on
 bench/data/blind/guards/pii.jsonl (or ``--blind-set DIR``'s ``pii.jsonl``, e.g. bench/data/blind4/guards),
 a set written by someone who saw neither rules nor models (report on it, never tune on it).
@@ -17,8 +18,10 @@ counts as found when a masked span of the same type overlaps it; precision is re
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -82,6 +85,58 @@ def wnut_set(data: Path, file: str = "emerging.dev.conll") -> list[tuple[str, li
                     current = None
             out.append((text.strip(), [("PERSON", s, e) for s, e in spans]))
         tokens, tags = [], []
+    return out
+
+
+#: public text with capitalised words and (next to) no person names: product, company, drug and place
+#: names, commands, eponyms ("Parkinson disease"), report headings. Each source is read as sentences
+#: that hold a capitalised word past their first, and split on its own by a hash (see hard_negative_split).
+NEGATIVE_SOURCES = {
+    "medquad": ("rag/medquad/corpus.jsonl", "text"),
+    "tatqa": ("rag/tatqa/corpus.jsonl", "text"),
+    "rust_book": ("rag/rust_book/passages.jsonl", "text"),
+    "tldr": ("rag/tldr/tldr_pages.jsonl", "text"),
+    "banking77": ("paraphrase/banking77/banking77.csv", "text"),
+}
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+
+
+def hard_negative_split(text: str) -> str:
+    """fit (half), calibration (a quarter) or test (a quarter) of a hard-negative sentence."""
+    return ("fit", "fit", "calibration", "test")[hashlib.sha256(b"neg:" + text.encode()).digest()[0] % 4]
+
+
+def hard_negative_set(data: Path, split: str, per_source: int = 300) -> dict[str, list[str]]:
+    """Sentences without person names, per source, of one split of :func:`hard_negative_split`."""
+    out: dict[str, list[str]] = {}
+    for source, (file, column) in NEGATIVE_SOURCES.items():
+        path = data / file
+        if not path.exists():
+            continue
+        if path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as f:
+                texts = [row[column] for row in csv.DictReader(f)]
+        else:
+            texts = [json.loads(line)[column] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            if source == "tldr":
+                texts = [t for t, r in zip(texts, path.read_text().splitlines(), strict=True) if '"lang": "en"' in r]
+        seen: set[str] = set()
+        rows: list[str] = []
+        for text in texts:
+            for sentence in SENTENCE_END.split(
+                re.sub(r"```.*?```|`[^`]*`|<[^>]*>|\[[^\]]*\]\([^)]*\)", " ", text, flags=re.S)
+            ):
+                sentence = " ".join(sentence.split()).lstrip("#>-* ")
+                words = sentence.split()
+                if not 30 <= len(sentence) <= 300 or sentence in seen or "|" in sentence:
+                    continue
+                if not any(w[:1].isupper() and w[1:].islower() and w.isalpha() for w in words[1:]):
+                    continue
+                seen.add(sentence)
+                if hard_negative_split(sentence) == split:
+                    rows.append(sentence)
+        rows.sort(key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+        out[source] = rows[:per_source]
     return out
 
 
@@ -174,6 +229,11 @@ def main() -> None:
         f"wnut17_{'dev' if args.split == 'test' else 'train'}_person": evaluate(
             analyzer, wnut_set(data, wnut_file), {"PERSON"}
         ),
+        # sentences without PII from five public sources: the rows with any masked span
+        f"hard_negatives_{'test' if args.split == 'test' else 'calibration'}": {
+            source: evaluate(analyzer, [(t, []) for t in texts], TYPES)
+            for source, texts in hard_negative_set(data, "test" if args.split == "test" else "calibration").items()
+        },
     }
     if args.no_latency:
         print(json.dumps(result, indent=2))

@@ -202,3 +202,55 @@ def test_the_default_policy_masks_19_digit_and_2_series_cards_but_not_a_luhn_fai
     text = f"Cards: {visa19}, {mc2} and {maestro12}. Order 4111-1111-1111-1112 shipped."
     cards = [text[f.start : f.end] for f in default_analyzer.analyze(text) if f.entity == "CREDIT_CARD"]
     assert cards == [visa19, mc2, maestro12]
+
+
+def test_the_person_model_file_matches_the_features_and_its_points_rise() -> None:
+    from llmgw.guards.person_score import person_scorer
+
+    scorer = person_scorer()
+    points = scorer.operating_points
+    assert points and [p for p, _ in points] == sorted(p for p, _ in points)
+    assert [t for _, t in points] == sorted(t for _, t in points), "a higher precision needs a higher score"
+    assert scorer.threshold_for(0.5) <= scorer.threshold_for(0.8) <= scorer.threshold_for(0.99)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Follow up with Madison Boyes in 2 months.", "Madison Boyes"),
+        ("Hello, this is Mr. Derek Crnić. Who are you?", "Mr. Derek Crnić"),
+        ("Bye Dana Reyes", "Dana Reyes"),  # a greeting before a name is no part of it
+    ],
+)
+def test_the_name_score_keeps_clear_names_whole(nlp, text: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    from llmgw.guards.person_score import person_scorer
+
+    scores = {text[s:e]: p for s, e, p in person_scorer().score(nlp(text))}
+    assert scores.get(name, 0) >= person_scorer().threshold_for(0.8)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Quarterly Report goes to Finance and Legal before the Board meets.",
+        "Apple Watch sales grew in China while Microsoft Teams lost users.",
+        "Revenue from Tencent Video grew in the fourth quarter.",
+    ],
+)
+def test_the_name_score_leaves_product_and_company_names_below_the_default_point(nlp, text: str) -> None:  # type: ignore[no-untyped-def]
+    from llmgw.guards.person_score import person_scorer
+
+    threshold = person_scorer().threshold_for(0.5)
+    assert [(text[s:e], p) for s, e, p in person_scorer().score(nlp(text)) if p >= threshold] == []
+
+
+def test_person_precision_sets_the_person_threshold() -> None:
+    from llmgw.guards.person_score import person_scorer
+    from llmgw.guards.pii import PiiAnalyzer
+    from llmgw.guards.policy import EntityRule, PiiPolicy
+
+    rule = {"PERSON": EntityRule(action="mask", threshold=0.5)}
+    assert PiiAnalyzer(PiiPolicy(entities=rule)).threshold("PERSON") == 0.5
+    strict = PiiAnalyzer(PiiPolicy(entities=rule, person_precision=0.9))
+    assert strict.threshold("PERSON") == person_scorer().threshold_for(0.9)
+    assert strict.threshold("EMAIL_ADDRESS") == PiiPolicy().default.threshold

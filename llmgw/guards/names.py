@@ -20,6 +20,9 @@ tokens Presidio already computed:
 
 Ordinary words that are also names ("Will", "May", "Mark", "Hope") never count from the list alone;
 nor do dates, places after "in" / "to", words before "Street" or "Suite", or Title Case headlines.
+
+In the gateway these spans no longer mask on their own: they are evidence (which rule took a span)
+for the name score of ``llmgw.guards.person_score``, whose threshold the policy sets.
 """
 
 from __future__ import annotations
@@ -160,14 +163,25 @@ def _headline_tokens(tokens: list[Any], first: frozenset[str], last: frozenset[s
     return out
 
 
+#: the score each rule gave a span before spans were scored by evidence (``llmgw.guards.person_score``)
+RULE_SCORES = {"title": 0.85, "lead_in": 0.7, "first_surname": 0.7, "first": 0.6, "surname": 0.6,
+               "lower_pair": 0.6, "lower_first": 0.6}  # fmt: skip
+
+
 def find_names(doc: Any) -> list[tuple[int, int, float]]:
-    """``(start, end, score)`` character spans of person names in a spaCy ``doc``."""
+    """``(start, end, score)`` character spans of person names in a spaCy ``doc``, by rule alone."""
+    return [(start, end, RULE_SCORES[kind]) for start, end, kind in name_rules(doc)]
+
+
+def name_rules(doc: Any, tokens: list[Any] | None = None) -> list[tuple[int, int, str]]:
+    """``(start, end, rule)`` character spans the rules take for names, with the rule that took each
+    (a key of :data:`RULE_SCORES`): evidence for the name score, not a verdict."""
     first, last = name_lists()
     ordinary, nouns = _ordinary_words(), _ordinary_words(nouns=True)
     common = common_first_names()
-    tokens = list(doc)
+    tokens = tokens if tokens is not None else list(doc)
     headline = _headline_tokens(tokens, first, last, nouns)
-    out: list[tuple[int, int, float]] = []
+    out: list[tuple[int, int, str]] = []
     i = 0
 
     def surname_end(j: int) -> int:
@@ -202,7 +216,7 @@ def find_names(doc: Any) -> list[tuple[int, int, float]]:
             j = i + 1 + (i + 1 < len(tokens) and tokens[i + 1].text == ".")
             end = surname_end(j)
             if end > j:
-                out.append((tok.idx, tokens[end - 1].idx + len(tokens[end - 1]), 0.85))
+                out.append((tok.idx, tokens[end - 1].idx + len(tokens[end - 1]), "title"))
                 i = end
                 continue
         if i in headline:
@@ -218,13 +232,13 @@ def find_names(doc: Any) -> list[tuple[int, int, float]]:
             surname = low in last and low not in nouns and _proper(tok)
             if known or lead_in:
                 end = surname_end(i + 1)
-                score = 0.7 if (end > i + 1 or lead_in) else 0.6
-                out.append((tok.idx, tokens[end - 1].idx + len(tokens[end - 1]), score))
+                kind = "lead_in" if lead_in else "first_surname" if end > i + 1 else "first"
+                out.append((tok.idx, tokens[end - 1].idx + len(tokens[end - 1]), kind))
                 i = end
                 continue
             if surname:  # "Sjöberg and Cantu were ...": a census surname the tagger calls a proper noun
                 end = surname_end(i + 1)
-                out.append((tok.idx, tokens[end - 1].idx + len(tokens[end - 1]), 0.6))
+                out.append((tok.idx, tokens[end - 1].idx + len(tokens[end - 1]), "surname"))
                 i = end
                 continue
         # lower case "jared paavolainen": both halves census names, neither an ordinary word
@@ -239,7 +253,7 @@ def find_names(doc: Any) -> list[tuple[int, int, float]]:
             and _fold(tokens[i + 1].text) in last
             and _fold(tokens[i + 1].text) not in ordinary
         ):
-            out.append((tok.idx, tokens[i + 1].idx + len(tokens[i + 1]), 0.6))
+            out.append((tok.idx, tokens[i + 1].idx + len(tokens[i + 1]), "lower_pair"))
             i += 2
             continue
         # a lone lower-case (or ALL CAPS) common first name that is no English word: "saw jessica today"
@@ -252,19 +266,26 @@ def find_names(doc: Any) -> list[tuple[int, int, float]]:
             and low not in PARTICLES
             and not tok.is_stop
         ):
-            out.append((tok.idx, tok.idx + len(tok), 0.6))
+            out.append((tok.idx, tok.idx + len(tok), "lower_first"))
         i += 1
     return out
 
 
 def name_recognizer(language: str) -> Any:
-    """A Presidio recognizer around :func:`find_names`, reading the tokens Presidio's NLP pass made."""
+    """A Presidio recognizer of person names, reading the tokens Presidio's NLP pass made: every
+    candidate (spaCy's PERSON entities, the rules of :func:`name_rules`, capitalised runs) with its
+    name score (``llmgw.guards.person_score``), which the policy's PERSON threshold cuts."""
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
+
+    from llmgw.guards.person_score import common_words, name_shares, person_scorer
 
     class LlmgwNameRecognizer(LocalRecognizer):
         name: str  # set by Presidio's EntityRecognizer.__init__, which its stubs leave untyped
 
         def load(self) -> None:
+            person_scorer()
+            name_shares()
+            common_words()
             name_lists()
             common_first_names()
             _ordinary_words(language)
@@ -274,8 +295,8 @@ def name_recognizer(language: str) -> Any:
             if (entities and "PERSON" not in entities) or nlp_artifacts is None or nlp_artifacts.tokens is None:
                 return []
             results = []
-            for start, end, score in find_names(nlp_artifacts.tokens):
-                explanation = AnalysisExplanation(self.name, score, textual_explanation="census name list")
+            for start, end, score in person_scorer().score(nlp_artifacts.tokens):
+                explanation = AnalysisExplanation(self.name, score, textual_explanation="person name score")
                 results.append(RecognizerResult(
                     "PERSON", start, end, score, explanation,
                     recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,

@@ -110,6 +110,11 @@ def build_analyzer(policy: PiiPolicy) -> Any:
     # llmgw's card recognizer covers every issued length (12-19 digits) and the Mastercard 2-series,
     # which Presidio's pattern (13-17 digits, no leading 2) misses (see llmgw.guards.cards)
     analyzer.registry.remove_recognizer("CreditCardRecognizer")
+    # spaCy's PERSON entities are evidence for llmgw's name score, not findings of their own: alone,
+    # the small model takes products, places, headlines and capitalised words for people
+    for recognizer in analyzer.registry.recognizers:
+        if getattr(recognizer, "name", None) == "SpacyRecognizer":
+            recognizer.supported_entities = [e for e in recognizer.supported_entities if e != "PERSON"]
     for recognizer in builtin_recognizers(policy.language):
         analyzer.registry.add_recognizer(recognizer)
     for i, spec in enumerate(policy.recognizers):
@@ -179,6 +184,14 @@ class PiiAnalyzer:
         self._cache: OrderedDict[str, list[Finding]] = OrderedDict()
         self.cache_size = cache_size
         self.calls = 0
+        self.thresholds = {entity: rule.threshold for entity, rule in policy.entities.items()}
+        if policy.person_precision is not None:
+            from llmgw.guards.person_score import person_scorer
+
+            self.thresholds["PERSON"] = person_scorer().threshold_for(policy.person_precision)
+
+    def threshold(self, entity: str) -> float:
+        return self.thresholds.get(entity, self.policy.default.threshold)
 
     @property
     def engine(self) -> Any:
@@ -200,7 +213,7 @@ class PiiAnalyzer:
         findings = [
             Finding(r.entity_type, r.start, r.end, float(r.score))
             for r in raw
-            if r.score >= self.policy.rule(r.entity_type).threshold
+            if r.score >= self.threshold(r.entity_type)
         ]
         result = resolve_overlaps(findings)
         self._cache[key] = result

@@ -51,6 +51,10 @@ class PiiPolicy(Strict):
     language: str = "en"
     #: the OpenAI ``user`` field: a salted hash, scanned like content, or kept (llmgw.stages.client_user)
     user: Literal["hash", "scan", "allow"] = "hash"
+    #: the precision person names should reach: the PERSON threshold becomes the name score at which
+    #: that precision was measured on the calibration split (``llmgw.guards.person_score``); None:
+    #: ``entities.PERSON.threshold`` applies as written
+    person_precision: float | None = Field(None, ge=0.4, le=0.95)
 
     def rule(self, entity: str) -> EntityRule:
         return self.entities.get(entity, self.default)
