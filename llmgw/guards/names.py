@@ -34,7 +34,7 @@ from typing import Any
 
 from llmgw.guards.nlp import SPACY_MODEL
 
-__all__ = ["common_first_names", "find_names", "name_lists", "name_recognizer"]
+__all__ = ["common_first_names", "find_names", "name_lists"]
 
 TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "mister", "doctor", "professor"}
 PARTICLES = {"van", "von", "de", "der", "den", "da", "del", "della", "di", "du", "la", "le", "ter", "ten", "bin", "al"}
@@ -269,40 +269,3 @@ def name_rules(doc: Any, tokens: list[Any] | None = None) -> list[tuple[int, int
             out.append((tok.idx, tok.idx + len(tok), "lower_first"))
         i += 1
     return out
-
-
-def name_recognizer(language: str) -> Any:
-    """A Presidio recognizer of person names, reading the tokens Presidio's NLP pass made: every
-    candidate (spaCy's PERSON entities, the rules of :func:`name_rules`, capitalised runs) with its
-    name score (``llmgw.guards.person_score``), which the policy's PERSON threshold cuts."""
-    from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
-
-    from llmgw.guards.person_score import common_words, name_shares, person_scorer
-
-    class LlmgwNameRecognizer(LocalRecognizer):
-        name: str  # set by Presidio's EntityRecognizer.__init__, which its stubs leave untyped
-
-        def load(self) -> None:
-            person_scorer()
-            name_shares()
-            common_words()
-            name_lists()
-            common_first_names()
-            _ordinary_words(language)
-            _ordinary_words(language, nouns=True)
-
-        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
-            if (entities and "PERSON" not in entities) or nlp_artifacts is None or nlp_artifacts.tokens is None:
-                return []
-            results = []
-            for start, end, score in person_scorer().score(nlp_artifacts.tokens):
-                explanation = AnalysisExplanation(self.name, score, textual_explanation="person name score")
-                results.append(RecognizerResult(
-                    "PERSON", start, end, score, explanation,
-                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                                          RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True},
-                ))  # fmt: skip
-            return results
-
-    return LlmgwNameRecognizer(supported_entities=["PERSON"], name="llmgw_census_names", supported_language=language)

@@ -29,7 +29,7 @@ from typing import Any
 from llmgw.errors import InvalidRequest
 from llmgw.guards.cards import card_recognizer
 from llmgw.guards.events import value_hash
-from llmgw.guards.names import name_recognizer
+from llmgw.guards.name_recognizer import name_recognizer
 from llmgw.guards.nlp import SPACY_MODEL
 from llmgw.guards.phones import phone_recognizer
 from llmgw.guards.policy import PiiPolicy
