@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgw.guards.names import _ordinary_words, common_first_names, name_lists
-from llmgw.guards.person_score import common_words, name_shares, person_scorer
+from llmgw.guards.names import _ordinary_words, common_first_names, name_lists, name_shares
+from llmgw.guards.person_score import common_words, person_scorer
 
 __all__ = ["name_recognizer"]
 

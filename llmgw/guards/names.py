@@ -34,7 +34,7 @@ from typing import Any
 
 from llmgw.guards.nlp import SPACY_MODEL
 
-__all__ = ["common_first_names", "find_names", "name_lists"]
+__all__ = ["common_first_names", "find_names", "name_lists", "name_shares"]
 
 TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "dame", "mister", "doctor", "professor"}
 PARTICLES = {"van", "von", "de", "der", "den", "da", "del", "della", "di", "du", "la", "le", "ter", "ten", "bin", "al"}
@@ -72,32 +72,36 @@ def _fold(word: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def name_lists() -> tuple[frozenset[str], frozenset[str]]:
-    """(first names, last names) from the US census lists shipped by the ``names`` package."""
+def name_shares() -> tuple[dict[str, float], dict[str, float]]:
+    """(first name -> percent of people, surname -> percent of people) from the US census lists
+    shipped by the ``names`` package (a first name's larger share of the male and female lists)."""
     import names
 
     root = Path(names.__file__).parent
 
-    def read(file: str, limit: int | None = None) -> frozenset[str]:
-        lines = (root / file).read_text(encoding="utf-8").splitlines()[:limit]
-        return frozenset(line.split()[0].lower() for line in lines if line.strip())
+    def read(*files: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for file in files:
+            for line in (root / file).read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) >= 2:
+                    out[parts[0].lower()] = max(out.get(parts[0].lower(), 0.0), float(parts[1]))
+        return out
 
-    return read("dist.male.first") | read("dist.female.first"), read("dist.all.last")
+    return read("dist.male.first", "dist.female.first"), read("dist.all.last")
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(first names, last names) of the census lists."""
+    first, last = name_shares()
+    return frozenset(first), frozenset(last)
 
 
 @lru_cache(maxsize=1)
 def common_first_names(share: float = COMMON_FIRST_SHARE) -> frozenset[str]:
     """Census first names given to at least ``share`` percent of people (the list's second column)."""
-    import names
-
-    root = Path(names.__file__).parent
-    out = set()
-    for file in ("dist.male.first", "dist.female.first"):
-        for line in (root / file).read_text(encoding="utf-8").splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and float(parts[1]) >= share:
-                out.add(parts[0].lower())
-    return frozenset(out)
+    return frozenset(name for name, given in name_shares()[0].items() if given >= share)
 
 
 @lru_cache(maxsize=4)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,11 +37,13 @@ from llmgw.guards.names import (
     ADDRESS_WORDS,
     PARTICLES,
     TITLES,
+    _fold,
     _ordinary_words,
     _wordlike,
     _words,
     name_lists,
     name_rules,
+    name_shares,
 )
 
 __all__ = ["MODEL_FILE", "PersonScorer", "candidates", "features", "person_scorer"]
@@ -74,31 +75,8 @@ ORG_WORDS = ADDRESS_WORDS | _words(
 SENTENCE_ENDS = frozenset({".", "!", "?", ":", ";", "…", "|", '"', "“", "”", "-", "–", "—"})
 
 
-def _fold(word: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", word.lower()) if not unicodedata.combining(c))
-
-
 def _is_cap(text: str) -> bool:
     return len(text) >= 2 and text[0].isupper() and any(c.islower() for c in text[1:]) and _wordlike(text)
-
-
-@lru_cache(maxsize=1)
-def name_shares() -> tuple[dict[str, float], dict[str, float]]:
-    """(first name -> percent of people, surname -> percent of people) from the census lists."""
-    import names
-
-    root = Path(names.__file__).parent
-
-    def read(*files: str) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for file in files:
-            for line in (root / file).read_text(encoding="utf-8").splitlines():
-                parts = line.split()
-                if len(parts) >= 2:
-                    out[parts[0].lower()] = max(out.get(parts[0].lower(), 0.0), float(parts[1]))
-        return out
-
-    return read("dist.male.first", "dist.female.first"), read("dist.all.last")
 
 
 @lru_cache(maxsize=1)
