@@ -36,6 +36,42 @@ from bench import procs
 from bench.ab import cpu_ms
 
 TARGETS = ("proxy_raw", "proxy_litestar", "llmgw")
+#: with --granian: the raw forward and llmgw's own app on Granian (a Rust HTTP server) instead of uvicorn
+GRANIAN = ("proxy_raw_granian", "llmgw_granian")
+
+
+def granian_raw() -> Any:
+    """Granian's factory for the raw forward (``--factory bench.floor:granian_raw``)."""
+    import os
+
+    return raw_app(os.environ["LLMGW_FLOOR_UPSTREAM"])
+
+
+def granian_llmgw() -> Any:
+    """Granian's factory for llmgw's app, built as ``llmgw serve`` builds it (its config from the env)."""
+    import gc
+    import os
+
+    from llmgw.app import create_app
+    from llmgw.cli import SWITCH_INTERVAL_S
+    from llmgw.config import load_config_or_exit
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    app = create_app(load_config_or_exit(os.environ["LLMGW_FLOOR_CONFIG"]))
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def start_granian(kind: str, port: int, env: dict[str, str], logdir: Path) -> procs.Proc:
+    granian = Path(sys.executable).with_name("granian")
+    factory = "bench.floor:granian_raw" if kind == "proxy_raw_granian" else "bench.floor:granian_llmgw"
+    argv = [str(granian), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--loop", "uvloop", "--runtime-mode", "st", "--no-access-log", "--log-level", "warning",
+            "--factory", factory]  # fmt: skip
+    proc = procs.spawn(kind, argv, port, logdir, env)
+    _wait_port(proc)
+    return proc
 
 
 def raw_app(upstream: str) -> Any:
@@ -135,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seq-n", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("bench/results/floor.json"))
+    parser.add_argument("--granian", action="store_true", help="also the raw forward and llmgw on Granian")
     parser.add_argument("--serve", choices=TARGETS[:2], help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -161,16 +198,29 @@ def main(argv: list[str] | None = None) -> int:
             started.append(gw)
             procs.wait_http(gw, "/readyz", 90)
             targets.append(gw)
+            if args.granian:
+                targets.append(start_granian("proxy_raw_granian", procs.free_port(),
+                                             {"LLMGW_FLOOR_UPSTREAM": upstream.url}, logdir))  # fmt: skip
+                started.append(targets[-1])
+                port = procs.free_port()
+                config2 = logdir / "llmgw_granian.yaml"
+                config2.write_text(yaml.safe_dump(procs.gateway_config(upstream.url, logdir / "g.db", port)))
+                targets.append(start_granian("llmgw_granian", port, {"LLMGW_FLOOR_CONFIG": str(config2)}, logdir))
+                started.append(targets[-1])
+                procs.wait_http(targets[-1], "/readyz", 90)
             pids = {p.name: p.popen.pid for p in targets}
             for r in range(args.rounds):
                 order = targets if r % 2 == 0 else targets[::-1]  # no target always follows another
                 report = procs.run_load([("direct", upstream.url), *order], pids, "seq",
-                                        ["--seq-n", str(args.seq_n), "--seq-block", "100", "--warmup", "100"],
+                                        ["--seq-n", str(args.seq_n), "--seq-block", "100", "--warmup", "100",
+                                         "--key", f"llmgw_granian={procs.GATEWAY_KEY}"],
                                         logdir / f"round{r}.json", 1800)["results"]  # fmt: skip
                 row: dict[str, dict[str, float]] = {}
                 direct = report["direct"]["seq"]["latency_ms"]
                 for t in targets:
                     summary = report[t.name]["seq"]
+                    if not summary["latency_ms"]:
+                        raise RuntimeError(f"{t.name}: no request answered: {json.dumps(summary)[:600]}")
                     row[t.name] = {
                         "added_p50_ms": summary["latency_ms"]["p50"] - direct["p50"],
                         "added_p99_ms": summary["latency_ms"]["p99"] - direct["p99"],
@@ -187,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in rounds[0]
     }
     print(f"{'target':16} {'added p50':>10} {'added p99':>10} {'CPU/request':>12}  (medians of {len(rounds)} rounds)")
-    for name in TARGETS:
+    for name in [t.name for t in targets]:
         m = medians[name]
         print(f"{name:16} {m['added_p50_ms']:>9.3f}ms {m['added_p99_ms']:>9.3f}ms {m['cpu_ms_per_request']:>10.3f}ms")
     print(f"direct p50 {medians['direct']['p50_ms']:.3f} ms, p99 {medians['direct']['p99_ms']:.3f} ms")
