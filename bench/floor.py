@@ -126,8 +126,12 @@ def litestar_app(upstream: str) -> Any:
         async with state["s"].post(upstream + "/chat/completions", data=body, headers=headers) as response:
             return Response(await response.read(), status_code=response.status, media_type="application/json")
 
-    return Litestar([chat], on_startup=[startup], on_shutdown=[shutdown],
-                    signature_namespace={"Request": Request, "Response": Response, "Any": Any})
+    return Litestar(
+        [chat],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        signature_namespace={"Request": Request, "Response": Response, "Any": Any},
+    )
 
 
 def serve(kind: str, upstream: str, port: int) -> None:
