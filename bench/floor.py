@@ -35,7 +35,7 @@ import yaml
 from bench import procs
 from bench.ab import cpu_ms
 
-TARGETS = ("proxy_raw", "proxy_litestar", "llmgw")
+TARGETS = ("proxy_raw", "proxy_litestar", "proxy_litestar_asgi", "llmgw")
 #: with --granian: the raw forward and llmgw's own app on Granian (a Rust HTTP server) instead of uvicorn
 GRANIAN = ("proxy_raw_granian", "llmgw_granian")
 
@@ -74,22 +74,22 @@ def start_granian(kind: str, port: int, env: dict[str, str], logdir: Path) -> pr
     return proc
 
 
-def raw_app(upstream: str) -> Any:
-    import aiohttp
+class Forward:
+    """Post the request's body to the upstream with one shared aiohttp session; answer its bytes."""
 
-    state: dict[str, aiohttp.ClientSession] = {}
+    def __init__(self, upstream: str) -> None:
+        self.url = upstream + "/chat/completions"
+        self.session: Any = None
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    state["s"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await state["s"].close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+    async def open(self) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         body = b""
         while True:
             message = await receive()
@@ -97,41 +97,68 @@ def raw_app(upstream: str) -> Any:
             if not message.get("more_body"):
                 break
         headers = {"content-type": "application/json", "authorization": "Bearer x"}
-        async with state["s"].post(upstream + "/chat/completions", data=body, headers=headers) as response:
+        async with self.session.post(self.url, data=body, headers=headers) as response:
             data = await response.read()
             status = response.status
         headers_out = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers_out})
         await send({"type": "http.response.body", "body": data})
 
+
+def raw_app(upstream: str) -> Any:
+    """The forward as a bare ASGI application (its session opened and closed by the lifespan)."""
+    forward = Forward(upstream)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await forward(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await forward.open()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await forward.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
     return app
 
 
 def litestar_app(upstream: str) -> Any:
-    import aiohttp
+    """The forward as one ordinary Litestar route handler (``Request`` in, ``Response`` out)."""
     from litestar import Litestar, Request, Response, post
 
-    state: dict[str, aiohttp.ClientSession] = {}
-
-    async def startup() -> None:
-        state["s"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-
-    async def shutdown() -> None:
-        await state["s"].close()
+    forward = Forward(upstream)
 
     @post("/v1/chat/completions")
     async def chat(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = await request.body()
         headers = {"content-type": "application/json", "authorization": "Bearer x"}
-        async with state["s"].post(upstream + "/chat/completions", data=body, headers=headers) as response:
+        async with forward.session.post(forward.url, data=body, headers=headers) as response:
             return Response(await response.read(), status_code=response.status, media_type="application/json")
 
     return Litestar(
         [chat],
-        on_startup=[startup],
-        on_shutdown=[shutdown],
+        on_startup=[forward.open],
+        on_shutdown=[forward.close],
         signature_namespace={"Request": Request, "Response": Response, "Any": Any},
     )
+
+
+def litestar_asgi_app(upstream: str) -> Any:
+    """The forward as a Litestar ``@asgi`` route: Litestar's routing and middleware, none of its
+    request and response objects (what a handler answering through ASGI itself would cost)."""
+    from litestar import Litestar, asgi
+
+    forward = Forward(upstream)
+
+    @asgi("/v1/chat/completions", copy_scope=False)
+    async def chat(scope: Any, receive: Any, send: Any) -> None:
+        await forward(scope, receive, send)
+
+    return Litestar([chat], on_startup=[forward.open], on_shutdown=[forward.close], signature_namespace={"Any": Any})
 
 
 def serve(kind: str, upstream: str, port: int) -> None:
@@ -142,7 +169,8 @@ def serve(kind: str, upstream: str, port: int) -> None:
     from llmgw.http_protocol import CoalescingHttpToolsProtocol
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    app = raw_app(upstream) if kind == "proxy_raw" else litestar_app(upstream)
+    apps = {"proxy_raw": raw_app, "proxy_litestar": litestar_app, "proxy_litestar_asgi": litestar_asgi_app}
+    app = apps[kind](upstream)
     uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http=CoalescingHttpToolsProtocol,
                 access_log=False, log_level="warning")  # fmt: skip
 
@@ -176,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-n", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("bench/results/floor.json"))
     parser.add_argument("--granian", action="store_true", help="also the raw forward and llmgw on Granian")
-    parser.add_argument("--serve", choices=TARGETS[:2], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=TARGETS[:3], help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -190,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         started = [upstream]
         try:
             targets: list[procs.Proc] = []
-            for kind in TARGETS[:2]:
+            for kind in TARGETS[:3]:
                 targets.append(start_proxy(kind, upstream, logdir))
                 started.append(targets[-1])
             port = procs.free_port()
