@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -47,7 +48,8 @@ def machine() -> dict[str, Any]:
         pass
     mem = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.splitlines()
     return {
-        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
+        # not `nproc`: GNU nproc honours OMP_NUM_THREADS, which the benchmarks set to 1
+        "nproc": str(len(os.sched_getaffinity(0))),
         "cpu_model": cpu,
         "memory": mem[1].split()[1] if len(mem) > 1 else "?",
         "python": platform.python_version(),
