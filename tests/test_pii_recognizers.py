@@ -332,3 +332,30 @@ def test_the_default_person_precision_is_the_most_recall_within_the_no_pii_targe
     at = [p for p in points if p["precision"] == chosen]
     assert at and within(at[0])
     assert not any(within(p) for p in points if p["precision"] < chosen)
+
+
+def test_the_hand_written_no_pii_sentences_are_calibration_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """bench.pii_no_pii: the sentences written for this guard choose the operating point and are
+    never reported as a test figure; rows checked by hand as naming a person are no no-PII rows."""
+    from bench.pii_no_pii import CHAT_NAMED, HANDWRITTEN, no_pii_sets
+
+    inj = tmp_path / "injection"
+    for folder, file, header, rows in (
+        ("benign_chat_prompts", "benign_chat_prompts.csv", "text", [f"prompt number {i}" for i in range(200)]),
+        ("nq_open", "nq_open_questions.csv", "question", [f"question {i}" for i in range(150)]),
+        ("clinc150", "clinc150_data_full.csv", "text,intent,split", ["pay my bill,pay_bill,test", "hi,text,test"]),
+    ):
+        (inj / folder).mkdir(parents=True)
+        (inj / folder / file).write_text(header + "\n" + "\n".join(rows) + "\n")
+    (tmp_path / "pii" / "wnut17").mkdir(parents=True)
+    conll = "just\tO\nan\tO\nordinary\tO\nday\tO\n\nwe\tO\nsaw\tO\nDana\tB-person\ntoday\tO\n"
+    for file in ("wnut17train.conll", "emerging.dev.conll"):
+        (tmp_path / "pii" / "wnut17" / file).write_text(conll)
+    written = [t for t in HANDWRITTEN.read_text().splitlines() if t.strip() and not t.startswith("#")]
+    assert len(written) >= 100
+    calibration, test = no_pii_sets(tmp_path, "calibration"), no_pii_sets(tmp_path, "test")
+    assert calibration["handwritten"] == written and "handwritten" not in test
+    assert calibration["wnut17"] == test["wnut17"] == ["just an ordinary day"]  # the row with a name is left out
+    assert test["clinc150"] == ["pay my bill"]  # an intent that holds names is left out
+    chat = calibration["chat"] + test["chat"]
+    assert len(chat) == 160 - len(CHAT_NAMED) and not set(calibration["chat"]) & set(test["chat"])
