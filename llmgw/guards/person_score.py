@@ -15,12 +15,16 @@ logistic model scores it from features any text has:
 * its shape (Title Case, lower case, ALL CAPS, length) and where it stands: at the start of a
   sentence, in a Title Case line, after a title, a greeting, "with", "in" / "at", an article or a
   possessive, before "'s", a verb of saying or an organisation word ("Inc", "University");
-* whether the same word is written in lower case elsewhere in the text (an ordinary word).
+* whether the same word is written in lower case elsewhere in the text (an ordinary word);
+* how public text writes its words (``guardrails/lexicons/word_case.tsv``: in lower case or
+  capitalised past a sentence start; "miles" 799 to 16, "Tom" 6 to 133), and whether a plain noun
+  follows or precedes it ("Miller syndrome", "cable bill").
 
 The weights are fitted by ``scripts/train_person_scorer.py`` on public data (WNUT17 train tweets,
 presidio's synthetic dev half, text without names), and the model file carries, for each
-precision target, the score threshold that reaches it on a calibration split: a policy chooses
-``pii.person_precision`` (or a plain PERSON threshold). The score reads only the tokens and
+precision target, the score threshold that reaches it on a calibration split and the share of
+rows it masks in each no-PII calibration source: a policy chooses ``pii.person_precision`` (or a
+plain PERSON threshold). The score reads only the tokens and
 entities the one spaCy pass already made: no extra model pass.
 """
 
