@@ -12,10 +12,15 @@ Splits (every choice is made on fit / calibration; test only reports):
 * test: WNUT17 dev tweets, presidio's test half, the hard negatives' test quarter.
 
 The logistic model's L2 strength is chosen by log-loss on calibration. The operating points are the
-lowest thresholds at which precision on the pooled calibration split reaches 0.40 ... 0.95; the
-default target is the highest of them at which recall on WNUT17's calibration tweets stays >= 0.70.
-Cross-source: the model is fitted and calibrated on one source (plus the hard negatives) and tested
-on the other. The old rules (every spaCy PERSON entity and every rule span) are measured alongside.
+lowest thresholds at which precision on the pooled calibration split reaches 0.40 ... 0.95; each
+also records the share of rows masked in every no-PII calibration source (``no_pii_masked``:
+WNUT17 sentences without an entity, the hard negatives, and bench.pii_no_pii's informal sets:
+chat prompts, search questions, assistant commands and the hand-written capitalised words, which
+are calibration only). The default target is the lowest (the most recall) at which no informal
+source (:data:`INFORMAL`) has more than ``--max-no-pii`` (10 %) of its rows masked.
+Leave one source out: for every source, the model is fitted and calibrated without it and tested on
+its test rows, at the same target. The old rules (every spaCy PERSON entity and every rule span) are
+measured alongside.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.pii_no_pii import no_pii_sets
 from bench.pii_quality import data_dir, hard_negative_set, presidio_set
 from llmgw.guards.names import RULE_SCORES
 from llmgw.guards.person_score import FEATURES, MODEL_FILE, candidates, context, features
@@ -90,7 +96,41 @@ def load_rows(data: Path) -> list[Row]:
     for split in ("fit", "calibration", "test"):
         for source, texts in hard_negative_set(data, split).items():
             rows += [Row(source, split, t, []) for t in texts]
+    # informal text without PII (bench.pii_no_pii): calibration and test only, never fitted on;
+    # WNUT17's sentences without entities are already among the WNUT17 rows
+    for split in ("calibration", "test"):
+        for source, texts in no_pii_sets(data, split).items():
+            if source != "wnut17":
+                rows += [Row("nopii_" + source, split, t, []) for t in texts]
     return rows
+
+
+#: the no-PII sources whose share of masked rows the default operating point must keep under
+#: --max-no-pii: informal writing (chat prompts, questions, assistant commands, tweets, hand-written
+#: capitalised words); the document sources (medical eponyms, reports, manuals) are reported only
+INFORMAL = ("wnut_no_entity", "nopii_chat", "nopii_nq_open", "nopii_clinc150", "nopii_handwritten")
+
+
+def no_pii_groups(rows: list[Row]) -> dict[str, list[Row]]:
+    """Rows without PII of any kind, by source: WNUT17's sentences without an entity, presidio's
+    sentences without a span, each hard-negative source, each informal no-PII source."""
+    out: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.gold:
+            continue
+        out["wnut_no_entity" if r.source == "wnut" else r.source].append(r)
+    return dict(out)
+
+
+def no_pii_rates(
+    groups: dict[str, list[Row]], probs: dict[str, list[np.ndarray]], threshold: float
+) -> dict[str, float]:
+    """The share of each no-PII group's rows with any candidate at or above ``threshold``."""
+    return {
+        name: round(sum(bool(len(p) and p.max() >= threshold) for p in probs[name]) / len(rs), 4)
+        for name, rs in groups.items()
+        if rs
+    }
 
 
 def is_person(kind: str) -> bool:
@@ -223,7 +263,8 @@ def by_source(rows: list[Row], split: str) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         if r.split == split:
-            out[r.source if r.source in ("wnut", "presidio") else "hard_negatives"].append(r)
+            name = r.source if r.source in ("wnut", "presidio") else "hard_negatives"
+            out["no_pii_informal" if r.source.startswith("nopii_") else name].append(r)
     return out
 
 
@@ -241,10 +282,10 @@ def main() -> None:
     parser.add_argument(
         "--target",
         type=float,
-        help="precision target of the reported operating point (default: the highest at which the"
-        " recall on WNUT17's calibration tweets stays at least --min-recall)",
+        help="precision target of the reported operating point (default: the lowest, i.e. the most recall,"
+        " at which no informal no-PII calibration source has more than --max-no-pii of its rows masked)",
     )
-    parser.add_argument("--min-recall", type=float, default=0.7)
+    parser.add_argument("--max-no-pii", type=float, default=0.10)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--cache", type=Path, help="keep the analysed rows in this pickle (re-runs skip spaCy)")
     args = parser.parse_args()
@@ -259,11 +300,13 @@ def main() -> None:
     cal_rows = [r for r in rows if r.split == "calibration"]
     model, c = fit(fit_rows, cal_rows)
     points = operating_points(model, cal_rows)
-    wnut_cal = [r for r in cal_rows if r.source == "wnut"]
-    target = args.target or max(
-        (p["precision"] for p in points if (measure(wnut_cal, scored(wnut_cal, model, p["threshold"]))["recall"] or 0)
-         >= args.min_recall),
-        default=TARGETS[0],
+    cal_groups = no_pii_groups(cal_rows)
+    cal_probs = {name: probabilities(rs, model) for name, rs in cal_groups.items()}
+    rates = {p["precision"]: no_pii_rates(cal_groups, cal_probs, p["threshold"]) for p in points}
+    target = args.target or min(
+        (p["precision"] for p in points
+         if all(v <= args.max_no_pii for k, v in rates[p["precision"]].items() if k in INFORMAL)),
+        default=TARGETS[-1],
     )  # fmt: skip
     threshold = threshold_at(points, target)
     result: dict[str, Any] = {
@@ -271,9 +314,14 @@ def main() -> None:
         "weights": [round(float(w), 5) for w in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 5),
         "l2_c": c,
-        "operating_points": [{"precision": p["precision"], "threshold": p["threshold"]} for p in points],
+        "operating_points": [
+            {"precision": p["precision"], "threshold": p["threshold"], "no_pii_masked": rates[p["precision"]]}
+            for p in points
+        ],
         "default_precision": target,
     }
+    test_groups = no_pii_groups([r for r in rows if r.split == "test"])
+    test_probs = {name: probabilities(rs, model) for name, rs in test_groups.items()}
     figures: dict[str, Any] = {
         "sizes": {s: dict(Counter(r.source for r in rows if r.split == s)) for s in ("fit", "calibration", "test")},
         "old_rules_false_positive_sources": {
@@ -291,22 +339,27 @@ def main() -> None:
                     n: measure(rs, scored(rs, model, p["threshold"]))
                     for n, rs in by_source(rows, "calibration").items()
                 },
+                "no_pii_masked": no_pii_rates(cal_groups, cal_probs, p["threshold"]),
             }
             for p in points
         ],
         "target": target,
         "threshold": threshold,
         "test": report(model, threshold, by_source(rows, "test")),
+        "test_no_pii_masked": no_pii_rates(test_groups, test_probs, threshold),
     }
-    # cross-source: fit and calibrate on one source (plus the hard negatives), test on the other
+    # leave one source out: fit and calibrate without source X (its rows of every split), at the same
+    # precision target, and test on X's test rows; the informal no-PII sources are never fitted on, so
+    # for them only the calibration (the threshold) leaves them out
     cross = {}
-    for chosen, other in (("wnut", "presidio"), ("presidio", "wnut")):
+    for other in sorted({r.source for r in rows}):
         keep = [r for r in rows if r.source != other]
         m, _ = fit([r for r in keep if r.split == "fit"], [r for r in keep if r.split == "calibration"])
         pts = operating_points(m, [r for r in keep if r.split == "calibration"])
         t = threshold_at(pts, target)
         tested = [r for r in rows if r.source == other and r.split == "test"]
-        cross[f"chosen_on_{chosen}_tested_on_{other}"] = {"threshold": t, **measure(tested, scored(tested, m, t))}
+        if tested:
+            cross[f"without_{other}"] = {"threshold": t, **measure(tested, scored(tested, m, t))}
     figures["cross_source"] = cross
     print(json.dumps({"weights": dict(zip(FEATURES, result["weights"], strict=True)), **figures}, indent=1))
     if not args.no_write:

@@ -27,6 +27,8 @@ def phones(text: str, floor: float = 0.3) -> list[str]:
         ("tel. 030/123456", "030/123456"),
         ("reach me on 415.555.0199 after six", "415.555.0199"),
         ("Singapore 72705\n2546712361 fax", "2546712361"),  # ten bare digits, context after
+        ("call 0044 20 7946 0958", "0044 20 7946 0958"),  # a 00 prefix before a country code
+        ("011 44 20 7946 0958", "011 44 20 7946 0958"),
     ],
 )
 def test_phone_shapes_people_type_are_found(text: str, number: str) -> None:
@@ -43,6 +45,8 @@ def test_phone_shapes_people_type_are_found(text: str, number: str) -> None:
         "I paid 1,234,567 dollars in 1999",
         "card 4111 1111 1111 1111",  # 16 digits: a card, not a phone
         "invoice 2813882583 is paid",  # bare digits without a context word
+        "Invoice 00042113 is overdue.",  # zero-padded id: no country code starts with 0
+        "ticket 0012345 closed",  # 00 and too few digits for an international number
     ],
 )
 def test_phone_look_alikes_are_not_masked(text: str) -> None:
@@ -254,3 +258,104 @@ def test_person_precision_sets_the_person_threshold() -> None:
     strict = PiiAnalyzer(PiiPolicy(entities=rule, person_precision=0.9))
     assert strict.threshold("PERSON") == person_scorer().threshold_for(0.9)
     assert strict.threshold("EMAIL_ADDRESS") == PiiPolicy().default.threshold
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Upgrade to version 10.2.3.4 before Monday.", None),
+        ("Firmware 4.12.0.217 fixes the Bluetooth bug.", None),
+        ("Release: 6.1.0.18 is out", None),
+        ("The server at 10.2.3.4 is down.", "10.2.3.4"),  # an address is still one
+        ("ssh into 192.168.0.17 and restart it", "192.168.0.17"),
+    ],
+)
+def test_a_dotted_quad_after_a_version_word_is_no_ip_address(default_analyzer, text: str, address: str | None) -> None:  # type: ignore[no-untyped-def]
+    found = [text[f.start : f.end] for f in default_analyzer.analyze(text) if f.entity == "IP_ADDRESS"]
+    assert found == ([address] if address else [])
+
+
+def test_the_word_case_counts_tell_ordinary_words_from_names() -> None:
+    from llmgw.guards.person_score import lower_share, word_case
+
+    table = word_case()
+    assert len(table) > 10_000
+    assert (lower_share("miles", table) or 0) > 0.9  # "miles" is written in lower case
+    assert (lower_share("tom", table) or 1) < 0.1  # "Tom" with a capital
+    assert lower_share("zzqxv", table) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Penny Black was the first adhesive postage stamp.",
+        "Rice Pudding is on the dessert menu again.",
+        "Upgrade to version 10.2.3.4 before Monday.",
+        "Invoice 00042113 is overdue.",
+    ],
+)
+def test_the_default_policy_leaves_capitalised_words_and_numbers_alone(default_analyzer, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert default_analyzer.analyze(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("had lunch with jessica and tom yesterday", ["jessica"]),
+        ("Can you ask Priya to send the slides to Marcus?", ["Priya", "Marcus"]),
+        ("my sister kayleigh moved to Ohio last year", ["kayleigh"]),
+        ("I met Sarah Connolly at the conference in Leeds.", ["Sarah Connolly"]),
+    ],
+)
+def test_the_default_policy_still_masks_names_in_informal_text(default_analyzer, text: str, names: list[str]) -> None:  # type: ignore[no-untyped-def]
+    assert [text[f.start : f.end] for f in default_analyzer.analyze(text) if f.entity == "PERSON"] == names
+
+
+def test_the_default_person_precision_is_the_most_recall_within_the_no_pii_target() -> None:
+    """The default policy's operating point is the lowest precision target at which every informal
+    no-PII calibration source has at most 10 % of its rows masked (scripts/train_person_scorer.py):
+    a default changed without refitting, or a model refitted without a new default, fails here."""
+    import json
+    from pathlib import Path
+
+    from llmgw.guards.person_score import MODEL_FILE
+    from llmgw.guards.policy import load_policy
+
+    informal = ("wnut_no_entity", "nopii_chat", "nopii_nq_open", "nopii_clinc150", "nopii_handwritten")
+    root = Path(__file__).resolve().parent.parent
+    chosen = load_policy(root / "guardrails" / "default.yaml").pii.person_precision
+    points = json.loads(MODEL_FILE.read_text())["operating_points"]
+
+    def within(point: dict) -> bool:  # type: ignore[type-arg]
+        return all(point["no_pii_masked"][k] <= 0.10 for k in informal)
+
+    at = [p for p in points if p["precision"] == chosen]
+    assert at and within(at[0])
+    assert not any(within(p) for p in points if p["precision"] < chosen)
+
+
+def test_the_hand_written_no_pii_sentences_are_calibration_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """bench.pii_no_pii: the sentences written for this guard choose the operating point and are
+    never reported as a test figure; rows checked by hand as naming a person are no no-PII rows."""
+    from bench.pii_no_pii import CHAT_NAMED, HANDWRITTEN, no_pii_sets
+
+    inj = tmp_path / "injection"
+    for folder, file, header, rows in (
+        ("benign_chat_prompts", "benign_chat_prompts.csv", "text", [f"prompt number {i}" for i in range(200)]),
+        ("nq_open", "nq_open_questions.csv", "question", [f"question {i}" for i in range(150)]),
+        ("clinc150", "clinc150_data_full.csv", "text,intent,split", ["pay my bill,pay_bill,test", "hi,text,test"]),
+    ):
+        (inj / folder).mkdir(parents=True)
+        (inj / folder / file).write_text(header + "\n" + "\n".join(rows) + "\n")
+    (tmp_path / "pii" / "wnut17").mkdir(parents=True)
+    conll = "just\tO\nan\tO\nordinary\tO\nday\tO\n\nwe\tO\nsaw\tO\nDana\tB-person\ntoday\tO\n"
+    for file in ("wnut17train.conll", "emerging.dev.conll"):
+        (tmp_path / "pii" / "wnut17" / file).write_text(conll)
+    written = [t for t in HANDWRITTEN.read_text().splitlines() if t.strip() and not t.startswith("#")]
+    assert len(written) >= 100
+    calibration, test = no_pii_sets(tmp_path, "calibration"), no_pii_sets(tmp_path, "test")
+    assert calibration["handwritten"] == written and "handwritten" not in test
+    assert calibration["wnut17"] == test["wnut17"] == ["just an ordinary day"]  # the row with a name is left out
+    assert test["clinc150"] == ["pay my bill"]  # an intent that holds names is left out
+    chat = calibration["chat"] + test["chat"]
+    assert len(chat) == 160 - len(CHAT_NAMED) and not set(calibration["chat"]) & set(test["chat"])

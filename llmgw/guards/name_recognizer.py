@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmgw.guards.names import _ordinary_words, common_first_names, name_lists, name_shares
-from llmgw.guards.person_score import common_words, person_scorer
+from llmgw.guards.person_score import common_words, noun_only_words, person_scorer, word_case
 
 __all__ = ["name_recognizer"]
 
@@ -25,6 +25,8 @@ def name_recognizer(language: str) -> Any:
             person_scorer()
             name_shares()
             common_words()
+            word_case()
+            noun_only_words()
             name_lists()
             common_first_names()
             _ordinary_words(language)

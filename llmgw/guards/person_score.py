@@ -15,12 +15,16 @@ logistic model scores it from features any text has:
 * its shape (Title Case, lower case, ALL CAPS, length) and where it stands: at the start of a
   sentence, in a Title Case line, after a title, a greeting, "with", "in" / "at", an article or a
   possessive, before "'s", a verb of saying or an organisation word ("Inc", "University");
-* whether the same word is written in lower case elsewhere in the text (an ordinary word).
+* whether the same word is written in lower case elsewhere in the text (an ordinary word);
+* how public text writes its words (``guardrails/lexicons/word_case.tsv``: in lower case or
+  capitalised past a sentence start; "miles" 799 to 16, "Tom" 6 to 133), and whether a plain noun
+  follows or precedes it ("Miller syndrome", "cable bill").
 
 The weights are fitted by ``scripts/train_person_scorer.py`` on public data (WNUT17 train tweets,
 presidio's synthetic dev half, text without names), and the model file carries, for each
-precision target, the score threshold that reaches it on a calibration split: a policy chooses
-``pii.person_precision`` (or a plain PERSON threshold). The score reads only the tokens and
+precision target, the score threshold that reaches it on a calibration split and the share of
+rows it masks in each no-PII calibration source: a policy chooses ``pii.person_precision`` (or a
+plain PERSON threshold). The score reads only the tokens and
 entities the one spaCy pass already made: no extra model pass.
 """
 
@@ -50,6 +54,7 @@ __all__ = ["MODEL_FILE", "PersonScorer", "candidates", "features", "person_score
 
 MODEL_FILE = Path(__file__).resolve().parents[2] / "guardrails" / "models" / "person_names.json"
 COMMON_WORDS_FILE = Path(__file__).resolve().parents[2] / "guardrails" / "lexicons" / "english_words.txt"
+WORD_CASE_FILE = Path(__file__).resolve().parents[2] / "guardrails" / "lexicons" / "word_case.tsv"
 
 ORG_LABELS = frozenset({"ORG"})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
@@ -83,6 +88,42 @@ def _is_cap(text: str) -> bool:
 def common_words() -> frozenset[str]:
     lines = COMMON_WORDS_FILE.read_text(encoding="utf-8").splitlines()
     return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def word_case() -> dict[str, tuple[int, int]]:
+    """word -> (lower-case uses, capitalised uses past a sentence's first word) in public text
+    (``scripts/build_word_case.py``): "miles" is written in lower case 799 times for 16 capitals,
+    "Tom" 6 for 133. How people write a word tells a name from an ordinary word better than any
+    word list, which holds both."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in WORD_CASE_FILE.read_text(encoding="utf-8").split("\n"):
+        parts = line.split("\t")
+        if len(parts) == 3 and not line.startswith("#"):
+            out[parts[0]] = (int(parts[1]), int(parts[2]))
+    return out
+
+
+def lower_share(word: str, table: dict[str, tuple[int, int]]) -> float | None:
+    """The smoothed share of a (folded) word's uses in lower case; None when it was not seen."""
+    seen = table.get(word)
+    if seen is None:
+        return None
+    return (seen[0] + 1) / (seen[0] + seen[1] + 2)
+
+
+@lru_cache(maxsize=1)
+def noun_only_words() -> frozenset[str]:
+    """WordNet nouns that are no verb, adjective, adverb nor stop word ("syndrome", "file", "gold"):
+    a name is seldom followed or preceded by one ("Miller syndrome", "Docker image", "cable bill")."""
+    return _ordinary_words(nouns=True) - _ordinary_words()
+
+
+def _noun_only(tok: Any, nouns: frozenset[str]) -> bool:
+    text = tok.text
+    if not (text.islower() and text.isalpha() and len(text) > 2):
+        return False
+    return text in nouns or (text.endswith("s") and text[:-1] in nouns)
 
 
 @lru_cache(maxsize=1)
@@ -179,7 +220,8 @@ FEATURES = (
     "prev_title", "prev_person_word", "prev_locative", "prev_article", "prev_possessive", "prev_lower", "prev_at",
     "next_possessive", "next_saying", "next_org_word", "next_cap", "hashtag", "handle", "not_a_word",
     "lower_elsewhere", "spacy_and_name", "spacy_only", "frac_unknown", "spacy_and_unknown", "cap_and_unknown",
-    "lower_and_word",
+    "lower_and_word", "case_lower_max", "case_lower_mean", "case_lower_first", "case_unseen", "case_seen_often",
+    "case_lower_and_cap", "case_lower_last", "next_noun", "prev_noun", "next_lower_word",
 )  # fmt: skip
 
 
@@ -221,7 +263,29 @@ def features(doc: Any, cand: Candidate, ctx: dict[str, Any] | None = None) -> li
         )
         / n
     )
+    table = word_case()
+    shares = [lower_share(f, table) for f in folded if f.isalpha()]
+    seen = [v for v in shares if v is not None]
+    lower_max = max(seen, default=0.0)
     values = {
+        # how the span's words are written elsewhere: in lower case (an ordinary word) or capitalised
+        "case_lower_max": lower_max,
+        "case_lower_mean": sum(seen) / len(seen) if seen else 0.0,
+        "case_lower_first": (shares[0] or 0.0) if shares else 0.0,
+        "case_unseen": sum(v is None for v in shares) / len(shares) if shares else 0.0,
+        "case_seen_often": sum(sum(table.get(f, (0, 0))) >= 50 for f in folded) / n,
+        # a capitalised span whose words are mostly written in lower case: a heading or a product
+        "case_lower_and_cap": lower_max if all(_is_cap(t.text) for t in words) else 0.0,
+        "case_lower_last": (shares[-1] or 0.0) if len(shares) > 1 else 0.0,
+        "next_noun": nxt is not None and _noun_only(nxt, noun_only_words()),
+        "prev_noun": prev is not None and _noun_only(prev, noun_only_words()),
+        # the next word is one people write in lower case (not a stop word nor a verb of saying)
+        "next_lower_word": nxt is not None
+        and nxt.text.islower()
+        and nxt.is_alpha
+        and not nxt.is_stop
+        and next_low not in PERSON_AFTER
+        and (lower_share(next_low, table) or 0.0) >= 0.95,
         "src_spacy": "spacy" in rules,
         **{f"src_{r}": r in rules for r in RULES},
         "src_cap_run_only": cap_only,

@@ -9,7 +9,9 @@ This recognizer scores on its own:
   or the North American ``555-123-4567``;
 * other digit groups (6-15 digits) only count next to a context word, read on the raw text
   ("call", "mobile", "fax" before; "office", "fax", "(home)" after, glued with a hyphen too);
-* dates, times, IP addresses and house numbers before a street name are not phone numbers.
+* dates, times, IP addresses and house numbers before a street name are not phone numbers, nor
+  is a zero-padded id ("Invoice 00042113"): a 00 / 011 prefix counts only before a country code
+  (which never starts with 0) and eight digits or more.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ _STREET = re.compile(
 BEFORE_CHARS, AFTER_CHARS = 40, 20
 
 
+def _international(rest: str) -> bool:
+    """What follows a 00 / 011 dialling prefix: a country code (never starting with 0) and at least
+    eight digits in all, as every international number has."""
+    digits = "".join(c for c in rest if c.isdigit())
+    return len(digits) >= 8 and rest.lstrip(" .-/(")[:1] in "123456789" and rest.lstrip(" .-/(") != ""
+
+
 def _kind(number: str, ext: str | None) -> str | None:
     """``"strong"``, ``"weak"`` (needs context) or None (not a phone number). A leading 00 / 011
     is an international dialling prefix."""
@@ -54,7 +63,10 @@ def _kind(number: str, ext: str | None) -> str | None:
     groups = re.findall(r"\d+", number)
     if digits > 15 or digits < 6 or _DATE.match(number) or _IP.match(number):
         return None
-    if ext or number.startswith(("+", "00", "011")) or re.search(r"\(\d{2,5}\)", number) or _NANP.match(number):
+    prefix = next((p for p in ("011", "00") if number.startswith(p)), None)
+    if prefix is not None and not _international(number[len(prefix) :]):
+        return None if len(groups) == 1 else "weak"  # "Invoice 00042113": a zero-padded id, no dialling prefix
+    if ext or prefix or number.startswith("+") or re.search(r"\(\d{2,5}\)", number) or _NANP.match(number):
         return "strong" if digits >= 7 else None
     if len(groups) == 1 and digits < 8:
         return None  # a bare short number: a year, an amount, a postcode

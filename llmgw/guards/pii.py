@@ -34,6 +34,7 @@ from llmgw.guards.nlp import SPACY_MODEL
 from llmgw.guards.phones import phone_recognizer
 from llmgw.guards.policy import PiiPolicy
 from llmgw.guards.stream import replace_placeholders
+from llmgw.guards.versions import is_version
 
 #: what a placeholder looks like (``<PERSON_1>``, ``<EMAIL_ADDRESS_12>``, custom entities too)
 PLACEHOLDER = re.compile(r"<[^<>\s]+_\d+>")
@@ -214,6 +215,7 @@ class PiiAnalyzer:
             Finding(r.entity_type, r.start, r.end, float(r.score))
             for r in raw
             if r.score >= self.threshold(r.entity_type)
+            and not (r.entity_type == "IP_ADDRESS" and is_version(text, r.start))
         ]
         result = resolve_overlaps(findings)
         self._cache[key] = result
