@@ -44,9 +44,7 @@ def sourced() -> list[tuple[str, str, str]]:
     return [(source, task, text) for source, task, text in taskmod.sourced_exemplars()]
 
 
-def scores(
-    train: taskmod.Views, train_y: np.ndarray, test: taskmod.Views, c: float
-) -> np.ndarray:
+def scores(train: taskmod.Views, train_y: np.ndarray, test: taskmod.Views, c: float) -> np.ndarray:
     weights, bias = taskmod.fit(*taskmod.training_rows(train, train_y, taskmod.COMBINE), c)
     return taskmod.logits_of(weights, bias, test, taskmod.COMBINE)
 
@@ -68,9 +66,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "routing_sources.json")
     args = parser.parse_args()
     dropped = {s for s in args.without.split(",") if s}
-    rows = [
-        r for r in sourced() if r[0] not in dropped and not (r[0] not in HAND and "public" in dropped)
-    ]
+    rows = [r for r in sourced() if r[0] not in dropped and not (r[0] not in HAND and "public" in dropped)]
     names = sorted({t for _, t, _ in rows})
     texts = [x for _, _, x in rows]
     labels = np.asarray([names.index(t) for _, t, _ in rows])
