@@ -32,6 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import yaml
 
+from llmgw.routing import cues, views
 from llmgw.routing import tasks as taskmod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +75,8 @@ def main() -> None:
     held = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
     held_cases = [(t, x) for t, xs in held.items() for x in xs]
     held_y = np.asarray([names.index(t) for t, _ in held_cases])
+    shown = [views.instruction_view(x) or x for x in texts]
+    cued = np.asarray([cues.cue_vector(x).any() for x in shown])
     result: dict[str, Any] = {"exemplars": {s: int((sources == s).sum()) for s in sorted(set(sources))}}
     for weight in [float(w) for w in args.cues.split(",")]:
         data = taskmod.exemplar_views(texts, cue_weight=weight)
@@ -83,6 +86,8 @@ def main() -> None:
             oof = taskmod.out_of_fold_logits(data, labels, c, combine=taskmod.COMBINE)
             entry: dict[str, Any] = {"cv": per_task(oof.argmax(1) == labels, labels, names)}
             hand = np.isin(sources, HAND)
+            # requests whose instruction view holds no task word of the lists: does a missing cue push them away?
+            entry["cv_without_cue"] = per_task((oof.argmax(1) == labels)[~cued], labels[~cued], names)
             entry["cv_hand"] = per_task((oof.argmax(1) == labels)[hand], labels[hand], names)
             if (~hand).any():
                 entry["cv_public"] = per_task((oof.argmax(1) == labels)[~hand], labels[~hand], names)

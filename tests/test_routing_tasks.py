@@ -58,12 +58,7 @@ def classifier() -> TaskClassifier:
     "text",
     [
         "Write a Go function that returns the nth Fibonacci number.",
-        pytest.param(
-            "SELECT name, COUNT(*) FROM orders GROUP BY name is too slow on 10M rows, how do I speed it up?",
-            marks=pytest.mark.xfail(
-                strict=True, reason="regression of the lexical cues (2026-12-04): no code word, reads as chat"
-            ),
-        ),
+        "SELECT name, COUNT(*) FROM orders GROUP BY name is too slow on 10M rows, how do I speed it up?",
         "Write a Dockerfile for a Rust web server with a multi-stage build.",
         "Refactor this JavaScript so it doesn't use global variables.",
         "ModuleNotFoundError: No module named 'numpy' when I run my script in a venv",
