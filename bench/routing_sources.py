@@ -38,6 +38,31 @@ from llmgw.routing import tasks as taskmod
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "bench" / "data" / "tasks_heldout.yaml"
 HAND = ("exemplars", "pasted", "broad")
+PUBLIC_TEST = ROOT / "bench" / "data" / "tasks_public_test.yaml"
+
+
+def public_test(before_c: float = 2.0, before_threshold: float = 0.5) -> dict[str, Any]:
+    """``tasks_public_test.yaml`` (real public prompts never used for a choice), routed after the
+    confidence rule, by the classifier of before (exemplars.yaml and pasted.yaml, C 2, no cues,
+    threshold 0.5) and by the shipped one (every source, ``tasks.C``, cues, ``routing.task_threshold``)."""
+    from bench.routing import Router, outcomes
+    from llmgw.config import RoutingConfig
+
+    rows = yaml.safe_load(PUBLIC_TEST.read_text(encoding="utf-8"))
+    cases = [(task, text) for task, pairs in rows.items() for _, text in pairs]
+    old: dict[str, list[str]] = {}
+    for source, task, text in taskmod.sourced_exemplars():
+        if source in ("exemplars", "pasted"):
+            old.setdefault(task, []).append(text)
+    router = Router(0.9)
+    out: dict[str, Any] = {}
+    for name, classifier, threshold in (
+        ("before", taskmod.TaskClassifier(old, c=before_c, cue_weight=0.0), before_threshold),
+        ("shipped", taskmod.TaskClassifier(taskmod.load_exemplars()), RoutingConfig().task_threshold),
+    ):
+        probs = [classifier.probabilities(text) for _, text in cases]
+        out[name] = outcomes(router, cases, probs, threshold)
+    return out
 
 
 def sourced() -> list[tuple[str, str, str]]:
@@ -65,6 +90,7 @@ def main() -> None:
     parser.add_argument("--cues", default=str(taskmod.CUE_WEIGHT), help="comma-separated cue weights (0: none)")
     parser.add_argument("--without", default="", help="comma-separated sources left out of everything")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "routing_sources.json")
+    parser.add_argument("--test", action="store_true", help="also score tasks_public_test.yaml, before and shipped")
     args = parser.parse_args()
     dropped = {s for s in args.without.split(",") if s}
     rows = [r for r in sourced() if r[0] not in dropped and not (r[0] not in HAND and "public" in dropped)]
@@ -117,6 +143,10 @@ def main() -> None:
                 print("   loso", group, json.dumps(r))
             for group, r in transfer.items():
                 print("   old exemplars only ->", group, json.dumps(r))
+    if args.test:
+        result["public_test"] = public_test()
+        for name, r in result["public_test"].items():
+            print("public test,", name, json.dumps(r["overall"]), json.dumps(r["per_task"]))
     args.out.write_text(json.dumps(result, indent=2))
 
 
