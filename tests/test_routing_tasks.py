@@ -128,6 +128,10 @@ def test_every_shipped_exemplar_names_its_source_and_a_known_task() -> None:
         ("Extraia os valores e as datas deste contrato.", "extract"),
         ("Estrai i nomi delle persone citate in questo verbale.", "extract"),
         ("Pull the names and phone numbers out of the text below as CSV.", "extract"),
+        # other tasks asked in other languages, which MiniLM alone read as translate
+        ("Welche Bücher kannst du mir für den Urlaub empfehlen?", "chat"),
+        ("¿Cuántas horas debería dormir un adulto?", "chat"),
+        ("Écris un petit poème sur la pluie d'automne.", "creative"),
         # their neighbours, by the conventions of broad.yaml
         ("Translate this summary into Polish.", "translate"),
         ("Write a Rust function that extracts all URLs from a string.", "code"),

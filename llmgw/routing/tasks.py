@@ -3,7 +3,7 @@
 Inference is a logistic regression on all-MiniLM-L6-v2 sentence embeddings, trained at start-up
 on exemplars (``llmgw/routing/exemplars.yaml`` plus ``routing.tasks`` from the config: users
 extend a task by adding examples, or add a task). Training takes a few seconds; classifying one
-turn is one query embedding (ONNX Runtime) and a 384×7 product.
+turn is one query embedding (ONNX Runtime) and a 390×7 product (384 + six cues).
 
 **Calibrated confidence.** A regression fitted to a few dozen exemplars per task is over-confident
 on its own exemplars and says little about unseen requests, so the probabilities are temperature
@@ -20,6 +20,14 @@ last, outside code fences and quotes). ``COMBINE`` says what the regression read
 alone, so a long turn costs one *short* embedding), ``full`` (the whole turn, the behaviour
 before), or both: ``concat`` (side by side), ``mean``, ``max`` (the more confident view). A
 short turn is its own instruction view, and every combination reads it once.
+
+**Task words.** Each view's embedding carries six lexical cues (:mod:`llmgw.routing.cues`: does it use
+a summarize, extract, translate, code, math or creative word, in eleven languages) scaled by
+``CUE_WEIGHT``; they cost no embedding and let a German or Japanese instruction say its task to an
+English model. The exemplars come from ``exemplars.yaml``, ``pasted.yaml``, ``broad.yaml`` (summarize
+and extract in many phrasings and languages, and their neighbours) and ``public.yaml`` (real public
+prompts labelled by hand), each with its source (:func:`sourced_exemplars`) so a benchmark can leave
+one out (``python -m bench.routing_sources``).
 
 Below the threshold the route's ``selection.default_task`` applies; its default ``safest`` asks
 :func:`llmgw.routing.select.safest_task` for the task, among the :meth:`TaskClassifier.plausible`
@@ -51,7 +59,7 @@ PUBLIC = Path(__file__).with_name("public.yaml")
 #: cross-validation and leave-one-source-out, ``python -m bench.routing_sources``)
 CUE_WEIGHT = 0.5
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
-#: exemplars (``python -m bench.routing``; docs/routing.md)
+#: exemplars (``python -m bench.routing``; docs/benchmarks.md, 2026-12-04)
 C = 8.0
 #: how the whole turn and its instruction view are combined (chosen by cross-validation; see the docstring)
 COMBINE = "instruction"
