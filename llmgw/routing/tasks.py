@@ -57,10 +57,10 @@ BROAD = Path(__file__).with_name("broad.yaml")
 PUBLIC = Path(__file__).with_name("public.yaml")
 #: weight of the lexical task cues appended to each embedding (0: embeddings alone; chosen by
 #: cross-validation and leave-one-source-out, ``python -m bench.routing_sources``)
-CUE_WEIGHT = 0.5
+CUE_WEIGHT = 0.25
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
 #: exemplars (``python -m bench.routing``; docs/benchmarks.md, 2026-12-04)
-C = 8.0
+C = 2.0
 #: how the whole turn and its instruction view are combined (chosen by cross-validation; see the docstring)
 COMBINE = "instruction"
 COMBINES = ("full", "instruction", "concat", "mean", "max")
