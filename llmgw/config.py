@@ -444,7 +444,7 @@ class RoutingConfig(Strict):
     tasks: dict[str, list[str]] = Field({}, description="task → more exemplar requests for the task classifier")
     replace_tasks: bool = Field(False, description="use only `tasks`, not the shipped exemplars")
     task_threshold: float = Field(
-        0.5, ge=0, le=1, description="below this calibrated confidence the route's default task applies"
+        0.7, ge=0, le=1, description="below this calibrated confidence the route's default task applies"
     )
     task_view: Literal["default", "full", "instruction", "concat", "mean", "max"] = Field(
         "default",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmgw.config import ModelConfig, RouteSelectionConfig
-from llmgw.routing import tasks
+from llmgw.routing import cues, tasks
 from llmgw.routing.select import safest_task
 from llmgw.routing.tasks import TaskClassifier, classifier_for, plausible
 
@@ -75,3 +75,67 @@ def test_probabilities_are_calibrated_not_the_fit_s_own(classifier: TaskClassifi
     probs = classifier.probabilities("Write a Go function that returns the nth Fibonacci number.")
     assert list(probs) == sorted(probs, key=lambda t: -probs[t]) and sum(probs.values()) == pytest.approx(1.0)
     assert classifier.temperature != 1.0  # fitted on out-of-fold exemplar scores
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        ("Fasse diesen Artikel in drei Sätzen zusammen.", "summarize"),
+        ("Riassumi la riunione di ieri.", "summarize"),
+        ("この報告書を要約して", "summarize"),
+        ("Wyciągnij wszystkie daty.", "extract"),
+        ("Extrahiere die Beträge.", "extract"),
+        ("Переведи на немецкий.", "translate"),
+        ("Write a poem about the history of Rome.", "creative"),  # no "story" inside "history"
+    ],
+)
+def test_cues_name_the_task_word_in_many_languages(text: str, task: str) -> None:
+    vector = cues.cue_vector(text)
+    assert vector[cues.TASKS.index(task)] == 1.0 and vector.sum() == 1.0
+
+
+def test_cues_are_evidence_for_the_regression_not_a_rule() -> None:
+    both = cues.cue_vector("Write a Python function that extracts e-mail addresses.")
+    assert both[cues.TASKS.index("code")] == both[cues.TASKS.index("extract")] == 1.0
+    vectors = np.ones((2, 384), dtype=np.float32)
+    assert tasks.with_cues(vectors, ["a", "b"], 0.0) is vectors  # weight 0: the embeddings alone
+    assert tasks.with_cues(vectors, ["tl;dr", "b"], 2.0).shape == (2, 384 + cues.DIMENSIONS)
+    assert tasks.with_cues(vectors, ["tl;dr", "b"], 2.0)[0, 384 + cues.TASKS.index("summarize")] == 2.0
+
+
+def test_every_shipped_exemplar_names_its_source_and_a_known_task() -> None:
+    rows = tasks.sourced_exemplars()
+    known = {"chat", "summarize", "translate", "extract", "creative", "code", "math"}
+    assert {task for _, task, _ in rows} == known
+    sources = {source for source, _, _ in rows}
+    assert {"exemplars", "pasted", "broad"} <= sources
+    public = sources - {"exemplars", "pasted", "broad"}
+    assert public <= {"dolly", "oasst2", "ultrafeedback", "helpsteer2", "capybara", "anthropic_helpful",
+                      "selfinstruct", "clinc150"}  # fmt: skip
+    assert len(public) >= 5  # enough corpora to leave one out
+    texts = [text for _, _, text in rows]
+    assert all(t.strip() for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        # summarize and extract in phrasings and languages none of the exemplars use
+        ("Kannst du mir kurz zusammenfassen, worum es in dem Protokoll geht?", "summarize"),
+        ("Résume-moi ce fil de discussion en deux phrases.", "summarize"),
+        ("Dame un resumen corto de la reunión de ayer.", "summarize"),
+        ("What's the TL;DR of the thread above?", "summarize"),
+        ("Extraia os valores e as datas deste contrato.", "extract"),
+        ("Estrai i nomi delle persone citate in questo verbale.", "extract"),
+        ("Pull the names and phone numbers out of the text below as CSV.", "extract"),
+        # other tasks asked in other languages, which MiniLM alone read as translate
+        ("Welche Bücher kannst du mir für den Urlaub empfehlen?", "chat"),
+        ("¿Cuántas horas debería dormir un adulto?", "chat"),
+        ("Écris un petit poème sur la pluie d'automne.", "creative"),
+        # their neighbours, by the conventions of broad.yaml
+        ("Translate this summary into Polish.", "translate"),
+        ("Write a Rust function that extracts all URLs from a string.", "code"),
+    ],
+)
+def test_summarize_and_extract_in_other_words_and_languages(classifier: TaskClassifier, text: str, task: str) -> None:
+    assert classifier.classify(text)[0] == task

@@ -3,7 +3,7 @@
 Inference is a logistic regression on all-MiniLM-L6-v2 sentence embeddings, trained at start-up
 on exemplars (``llmgw/routing/exemplars.yaml`` plus ``routing.tasks`` from the config: users
 extend a task by adding examples, or add a task). Training takes a few seconds; classifying one
-turn is one query embedding (ONNX Runtime) and a 384×7 product.
+turn is one query embedding (ONNX Runtime) and a 390×7 product (384 + six cues).
 
 **Calibrated confidence.** A regression fitted to a few dozen exemplars per task is over-confident
 on its own exemplars and says little about unseen requests, so the probabilities are temperature
@@ -21,6 +21,14 @@ alone, so a long turn costs one *short* embedding), ``full`` (the whole turn, th
 before), or both: ``concat`` (side by side), ``mean``, ``max`` (the more confident view). A
 short turn is its own instruction view, and every combination reads it once.
 
+**Task words.** Each view's embedding carries six lexical cues (:mod:`llmgw.routing.cues`: does it use
+a summarize, extract, translate, code, math or creative word, in eleven languages) scaled by
+``CUE_WEIGHT``; they cost no embedding and let a German or Japanese instruction say its task to an
+English model. The exemplars come from ``exemplars.yaml``, ``pasted.yaml``, ``broad.yaml`` (summarize
+and extract in many phrasings and languages, and their neighbours) and ``public.yaml`` (real public
+prompts labelled by hand), each with its source (:func:`sourced_exemplars`) so a benchmark can leave
+one out (``python -m bench.routing_sources``).
+
 Below the threshold the route's ``selection.default_task`` applies; its default ``safest`` asks
 :func:`llmgw.routing.select.safest_task` for the task, among the :meth:`TaskClassifier.plausible`
 ones, whose chosen model serves all of them best.
@@ -37,13 +45,21 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from llmgw.routing import views
+from llmgw.routing import cues, views
 
 EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 #: instructions composed with pasted texts (e-mails, articles, logs, tables, code...), before or after them
 PASTED = Path(__file__).with_name("pasted.yaml")
+#: summarize and extract in many phrasings and languages, and their confusable neighbours (plain
+#: requests, and instructions composed with the texts of ``pasted.yaml``)
+BROAD = Path(__file__).with_name("broad.yaml")
+#: real public prompts, labelled by hand, each with its corpus (``source``)
+PUBLIC = Path(__file__).with_name("public.yaml")
+#: weight of the lexical task cues appended to each embedding (0: embeddings alone; chosen by
+#: cross-validation and leave-one-source-out, ``python -m bench.routing_sources``)
+CUE_WEIGHT = 0.25
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
-#: exemplars (``python -m bench.routing``; docs/routing.md)
+#: exemplars (``python -m bench.routing``; docs/benchmarks.md, 2026-12-04)
 C = 2.0
 #: how the whole turn and its instruction view are combined (chosen by cross-validation; see the docstring)
 COMBINE = "instruction"
@@ -67,27 +83,48 @@ class TaskGuess:
 SEPARATORS = ("\n\n", "\n", " ")
 
 
-def pasted_exemplars() -> dict[str, list[str]]:
-    """``pasted.yaml`` composed: instruction then text (``before``) or text then instruction (``after``),
-    joined by each of :data:`SEPARATORS` in turn (people paste on the same line as often as below)."""
-    data = yaml.safe_load(PASTED.read_text(encoding="utf-8"))
+def compose(requests: dict[str, list[list[str]]], texts: dict[str, str]) -> dict[str, list[str]]:
+    """Instruction then text (``before``) or text then instruction (``after``), joined by each of
+    :data:`SEPARATORS` in turn (people paste on the same line as often as below)."""
     out: dict[str, list[str]] = {}
-    for task, rows in data["requests"].items():
+    for task, rows in requests.items():
         for i, (position, name, instruction) in enumerate(rows):
-            text, sep = data["texts"][name], SEPARATORS[i % len(SEPARATORS)]
+            text, sep = texts[name], SEPARATORS[i % len(SEPARATORS)]
             out.setdefault(task, []).append(
                 f"{instruction}{sep}{text}" if position == "before" else f"{text}{sep}{instruction}"
             )
     return out
 
 
+def pasted_exemplars() -> dict[str, list[str]]:
+    """``pasted.yaml`` composed (:func:`compose`)."""
+    data = yaml.safe_load(PASTED.read_text(encoding="utf-8"))
+    return compose(data["requests"], data["texts"])
+
+
+def sourced_exemplars() -> list[tuple[str, str, str]]:
+    """Every shipped exemplar as (source, task, text): ``exemplars``, ``pasted``, ``broad`` (its plain
+    requests and its instructions composed with the texts of ``pasted.yaml``), then each public
+    corpus of ``public.yaml`` under its own name, so a benchmark can leave one source out."""
+    out = [("exemplars", t, x) for t, xs in yaml.safe_load(EXEMPLARS.read_text(encoding="utf-8")).items() for x in xs]
+    out += [("pasted", t, x) for t, xs in pasted_exemplars().items() for x in xs]
+    if BROAD.is_file():
+        broad = yaml.safe_load(BROAD.read_text(encoding="utf-8"))
+        texts = yaml.safe_load(PASTED.read_text(encoding="utf-8"))["texts"]
+        out += [("broad", t, x) for t, xs in broad["plain"].items() for x in xs]
+        out += [("broad", t, x) for t, xs in compose(broad["pasted"], texts).items() for x in xs]
+    if PUBLIC.is_file():
+        for task, rows in yaml.safe_load(PUBLIC.read_text(encoding="utf-8")).items():
+            out += [(source, task, text) for source, text in rows]
+    return out
+
+
 def load_exemplars(extra: dict[str, list[str]] | None = None, replace: bool = False) -> dict[str, list[str]]:
-    """The shipped exemplars (``exemplars.yaml`` and the composed ``pasted.yaml``) plus ``extra``."""
+    """The shipped exemplars (:func:`sourced_exemplars`) plus ``extra``."""
     merged: dict[str, list[str]] = {}
     if not replace:
-        for part in (yaml.safe_load(EXEMPLARS.read_text(encoding="utf-8")), pasted_exemplars()):
-            for task, examples in part.items():
-                merged.setdefault(task, []).extend(examples)
+        for _, task, text in sourced_exemplars():
+            merged.setdefault(task, []).append(text)
     for task, examples in (extra or {}).items():
         merged.setdefault(task, []).extend(examples)
     return merged
@@ -194,31 +231,49 @@ def exemplar_vectors(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def exemplar_views(texts: list[str], words: int = views.WORDS, sentences: bool = views.SENTENCES) -> Views:
+def with_cues(vectors: np.ndarray, texts: list[str], weight: float) -> np.ndarray:
+    """The embeddings with each text's lexical task cues appended (:mod:`llmgw.routing.cues`),
+    scaled by ``weight``; unchanged when the weight is 0."""
+    if weight == 0:
+        return vectors
+    extra = np.stack([cues.cue_vector(t) for t in texts]) if texts else np.zeros((0, cues.DIMENSIONS))
+    return np.hstack([vectors, weight * extra.astype(np.float32)]).astype(np.float32)
+
+
+def exemplar_views(
+    texts: list[str], words: int = views.WORDS, sentences: bool = views.SENTENCES, cue_weight: float = CUE_WEIGHT
+) -> Views:
     """Both views of every exemplar (cached on disk like :func:`exemplar_vectors`); an exemplar that
-    is its own instruction view is embedded once."""
+    is its own instruction view is embedded once. Each view carries its own cues."""
     full = exemplar_vectors(texts)
     shown = [views.instruction_view(t, words, sentences) for t in texts]
     distinct = [i for i, view in enumerate(shown) if view is not None]
     instruction = full.copy()
     if distinct:
         instruction[distinct] = exemplar_vectors([shown[i] or "" for i in distinct])
-    return Views(full, instruction)
+    return Views(
+        with_cues(full, texts, cue_weight),
+        with_cues(instruction, [shown[i] or t for i, t in enumerate(texts)], cue_weight),
+    )
 
 
 def query_views(
-    text: str, combine: str = COMBINE, words: int = views.WORDS, sentences: bool = views.SENTENCES
+    text: str,
+    combine: str = COMBINE,
+    words: int = views.WORDS,
+    sentences: bool = views.SENTENCES,
+    cue_weight: float = CUE_WEIGHT,
 ) -> Views:
     """Blocking: one request's views: one embedding (a short turn, ``full``, ``instruction``) or two."""
     from llmgw import encoders
 
     view = None if combine == "full" else views.instruction_view(text, words, sentences)
     if view is not None and combine == "instruction":  # the whole turn is not needed
-        instruction = encoders.encode_query(view)
-        return Views(instruction[None, :], instruction[None, :])
-    full = encoders.encode_query(text[:2000])
-    instruction = full if view is None else encoders.encode_query(view)
-    return Views(full[None, :], instruction[None, :])
+        instruction = with_cues(encoders.encode_query(view)[None, :], [view], cue_weight)
+        return Views(instruction, instruction)
+    full = encoders.encode_query(text[:2000])[None, :]
+    instruction = full if view is None else encoders.encode_query(view)[None, :]
+    return Views(with_cues(full, [text], cue_weight), with_cues(instruction, [view or text], cue_weight))
 
 
 class TaskClassifier:
@@ -229,14 +284,15 @@ class TaskClassifier:
         combine: str = COMBINE,
         words: int = views.WORDS,
         sentences: bool = views.SENTENCES,
+        cue_weight: float = CUE_WEIGHT,
     ) -> None:
         if combine not in COMBINES:
             raise ValueError(f"unknown combine {combine!r}; one of {COMBINES}")
         self.tasks = sorted(exemplars)
-        self.combine, self.words, self.sentences = combine, words, sentences
+        self.combine, self.words, self.sentences, self.cue_weight = combine, words, sentences, cue_weight
         texts = [t for task in self.tasks for t in exemplars[task]]
         labels = np.asarray([i for i, task in enumerate(self.tasks) for _ in exemplars[task]])
-        data = exemplar_views(texts, words, sentences)
+        data = exemplar_views(texts, words, sentences, cue_weight)
         self.weights, self.bias = fit(*training_rows(data, labels, combine), c)
         smallest = min(len(v) for v in exemplars.values())
         # too few exemplars of some task to hold any out: leave the probabilities as fitted
@@ -248,7 +304,7 @@ class TaskClassifier:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Blocking (one or two embeddings): every task's calibrated probability, most probable first."""
-        data = query_views(text, self.combine, self.words, self.sentences)
+        data = query_views(text, self.combine, self.words, self.sentences, self.cue_weight)
         logits = logits_of(self.weights, self.bias, data, self.combine)[0]
         probs = softmax(logits, self.temperature)
         order = np.argsort(-probs, kind="stable")
