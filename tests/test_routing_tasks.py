@@ -94,6 +94,22 @@ def test_cues_name_the_task_word_in_many_languages(text: str, task: str) -> None
     assert vector[cues.TASKS.index(task)] == 1.0 and vector.sum() == 1.0
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Unsummarized notes", set()),  # a stem inside a word is no cue
+        ("ÜBERSETZE das bitte", {"translate"}),  # case-folded, any script with word starts
+        ("請把這段中文翻译成英文", {"translate"}),  # CJK: anywhere, no word starts
+        ("漢字summarize this", set()),  # a latin stem right after a CJK letter: not a word start
+        ("how do I fix this in C#?", {"code"}),  # the two-character stem
+        ("tl;dr please, then translate it and write a poem", {"summarize", "translate", "creative"}),
+    ],
+)
+def test_cues_match_at_word_starts_only(text: str, expected: set[str]) -> None:
+    vector = cues.cue_vector(text)
+    assert {t for t, v in zip(cues.TASKS, vector, strict=True) if v} == expected
+
+
 def test_cues_are_evidence_for_the_regression_not_a_rule() -> None:
     both = cues.cue_vector("Write a Python function that extracts e-mail addresses.")
     assert both[cues.TASKS.index("code")] == both[cues.TASKS.index("extract")] == 1.0

