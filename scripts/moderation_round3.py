@@ -30,7 +30,6 @@ _SCRIPTS = str(Path(__file__).resolve().parent)
 if _SCRIPTS not in sys.path:
     sys.path.insert(0, _SCRIPTS)
 
-from guard_training.config import REPO  # noqa: E402
 from guard_training.data import default_data_dir  # noqa: E402
 from guard_training.moderation import (  # noqa: E402
     KIND_OF_SOURCE,
@@ -44,21 +43,13 @@ from guard_training.moderation import (  # noqa: E402
     threshold_for_fpr,
 )
 from guard_training.moderation_data import ModRow, load_rows  # noqa: E402
+from guard_training.moderation_heldout import heldout_rows  # noqa: E402
 from guard_training.vector_cache import VectorCache  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from llmgw.guards.moderation import Moderator  # noqa: E402
 
-HELDOUT = REPO / "bench" / "data" / "moderation_heldout" / "handwritten_2026-12-04.jsonl"
 TARGETS = (0.05, 0.075)
-
-
-def heldout_rows() -> list[ModRow]:
-    out = []
-    for line in HELDOUT.read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        out.append(ModRow(r["text"], f"heldout_{r['kind']}", int(r["harmful"]), (), "heldout"))
-    return out
 
 
 def evaluate(mod: Moderator, rows: list[ModRow], t: float, stream: bool = False) -> dict:
