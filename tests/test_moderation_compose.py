@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from guard_training import moderation_compose as mc  # noqa: E402
+from guard_training import moderation_compose as mc
 
 
 def test_every_split_has_every_kind_and_frames_do_not_straddle_splits() -> None:
