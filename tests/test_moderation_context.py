@@ -116,16 +116,7 @@ def test_a_view_is_the_same_whatever_the_chunking() -> None:
     assert "It is simply not true" in whole.view(2, 40, 24)  # type: ignore[operator]
 
 
-#: round 3 (docs/guardrails.md, 2026-12-04): the retrained model stops this negated sentence (whole-text
-#: score 0.57 at threshold 0.5; the round-2 model gave 0.48). Kept as a strict xfail so the regression
-#: stays visible and the mark must go when a model passes it again.
-_ROUND3_NEGATION_MISS = pytest.mark.xfail(strict=True, reason="round-3 model flags this negated sentence")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [pytest.param(t, marks=_ROUND3_NEGATION_MISS) if t == NEGATED[1] else t for t in COUNTER_SPEECH + NEGATED],
-)
+@pytest.mark.parametrize("text", COUNTER_SPEECH + NEGATED)
 def test_counter_speech_and_negation_are_not_stopped(text: str) -> None:
     assert stream_verdict(text) is None
     assert check_output(policy(), [text], None, "").suspects == []  # whole, not even a suspect
@@ -137,7 +128,7 @@ def test_threats_and_hate_are_stopped(text: str) -> None:
 
 
 def test_counter_speech_streams_whole_and_a_threat_is_stopped(gateway: RunningGateway, upstream: FakeUpstream) -> None:
-    for text in (COUNTER_SPEECH[0], NEGATED[0]):  # NEGATED[1] is a known round-3 miss (strict xfail above)
+    for text in (COUNTER_SPEECH[0], NEGATED[1]):
         sent, finish, _ = stream(gateway, upstream, text)
         assert sent == text and finish == "stop"
     threat = "Sure . " + THREATS[0]
