@@ -121,21 +121,34 @@ def compare(data: Path, embed: VectorCache, out: Path, recipes: list[str], heads
 
 
 def before_after(data: Path, embed: VectorCache, old: Path, new: Path, out: Path) -> None:
-    """Two model files on the same rows (the shipped data with the templated answers), each at its own
+    """Two model files on the same rows (the shipped data with the templated and composed answers), and
+    on the hand-written held-out sentences, each at its own
     0.5 (5 % benign FPR on its own calibration split): calibration whole text, and the test split as
     the data card reports it (whole text, stream path, per source and per kind); plus the cost of
     scoring one 8-word window (encoder pass and units) with the run-time encoder."""
-    from guard_training.moderation import report
+    from guard_training.moderation import report, stream_flags
+    from guard_training.moderation_heldout import heldout_rows
 
     from llmgw.encoders import encoder
 
-    rows = load_rows(data, answers=True)
+    rows = load_rows(data, answers=True, compose=True)
+    held = heldout_rows()
     results: dict = {}
     for name, path in (("before", old), ("after", new)):
         mod = Moderator(path, embed)
         sentences = tuple(mod.metadata.get("confirm_sentences") or (0, 0))
         results[name] = {"cal": report(mod, rows, "cal", 0.5, stream=False),
                          "test": report(mod, rows, "test", 0.5, sentences=sentences)}  # type: ignore[arg-type]  # fmt: skip
+        # the hand-written held-out sentences: per kind, whole text and as a stream
+        whole = harm_scores(mod, held) >= 0.5
+        stream = np.array(stream_flags(mod, held, 0.5, sentences))  # type: ignore[arg-type]
+        results[name]["heldout"] = {
+            s: {"n": len(idx), "whole_text": round(float(whole[idx].mean()), 4),
+                "stream": round(float(stream[idx].mean()), 4)}
+            for s in sorted({r.source for r in held}) for idx in [[i for i, r in enumerate(held) if r.source == s]]
+        }  # fmt: skip
+        y = np.array([bool(r.harmful) for r in held])
+        results[name]["heldout_all"] = {"whole_text": prf(y, whole), "stream": prf(y, stream)}
         live = Moderator(path, encoder("float"))
         window = "and then I will find you and hurt you badly"
         live.score(window)
@@ -148,7 +161,8 @@ def before_after(data: Path, embed: VectorCache, old: Path, new: Path, out: Path
             live.probabilities(vec)
         results[name]["ms_per_window"] = round((t1 - t0) / 200 * 1000, 3)
         results[name]["ms_units_per_window"] = round((time.perf_counter() - t1) / 2000 * 1000, 4)
-        brief = {k: results[name]["test"][k] for k in ("whole_text", "stream", "per_kind")}
+        brief = {**{k: results[name]["test"][k] for k in ("whole_text", "stream", "per_kind")},
+                 "heldout": results[name]["heldout"]}  # fmt: skip
         print(name, json.dumps(brief), results[name]["ms_per_window"], results[name]["ms_units_per_window"], flush=True)
         out.write_text(json.dumps(results, indent=1), encoding="utf-8")
 

@@ -22,8 +22,9 @@ from llmgw.guards.classifier import LinearModel
 from llmgw.guards.moderation import CATEGORIES, HarmfulUnit, Moderator, save_model
 from llmgw.guards.moderation import views as moderation_views
 
+from .moderation_compose import KIND_OF_SOURCE as COMPOSED_KINDS
 from .moderation_data import MOD_SEED, MOD_SPLIT, ModRow, load_rows
-from .moderation_frames import KIND_OF_SOURCE
+from .moderation_frames import KIND_OF_SOURCE as ANSWER_KINDS
 from .vector_cache import VectorCache
 
 #: rows per source at full weight in training (bigger sources are down-weighted to this)
@@ -37,14 +38,18 @@ HEAD_GRID = ((256, 1e-3), (256, 1e-2), (512, 1e-3))
 HIDDEN = 256
 #: the templated harmful answers and messages and their benign twins (``moderation_frames.py``)
 ANSWERS = True
+#: round 3: the composed harmful messages and benign twins, split by frame and phrase (``moderation_compose.py``)
+COMPOSE = True
 #: the stream path as the default policy reads it
 WINDOW_WORDS, CONTEXT_WORDS, BEFORE, AFTER = 8, 4, 40, 24
+KIND_OF_SOURCE = {**ANSWER_KINDS, **COMPOSED_KINDS}
 STREAM_SHARE = 0.15  # the share of each source's test rows also read as a stream (hash-chosen)
 
 
 def dataset(source: str) -> str:
     """The published set a source comes from (a set's harmful and benign halves are one dataset)."""
-    for prefix in ("davidson", "surge", "wiki", "madlibs", "germeval", "ailuminate", "templ", "rag", "answers", "hh_"):
+    for prefix in ("davidson", "surge", "wiki", "madlibs", "germeval", "ailuminate", "templ", "rag", "answers",
+                   "compose", "hh_"):  # fmt: skip
         if source.startswith(prefix):
             return prefix.rstrip("_")
     return source
@@ -301,7 +306,7 @@ def loso(
 
 def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
     t0 = time.time()
-    rows = load_rows(data, answers=ANSWERS)
+    rows = load_rows(data, answers=ANSWERS, compose=COMPOSE)
     embed = VectorCache(cache)
     train_rows = [r for r in rows if r.split == "train"]
     cal = [r for r in rows if r.split == "cal"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .moderation_compose import FRAMES as COMPOSED_FRAMES
+from .moderation_compose import SLOTS
 from .moderation_data import FRAMES, ModRow
 from .moderation_frames import FRAMES as ANSWER_FRAMES
 from .moderation_frames import MORE_FRAMES
@@ -26,6 +28,7 @@ def card(rows: list[ModRow], meta: dict) -> str:
           for d, v in meta["leave_one_dataset_out"].items()]  # fmt: skip
     kinds = Counter(k for _, k, _ in FRAMES)
     answer_kinds = Counter(k for _, k, _ in ANSWER_FRAMES + MORE_FRAMES)
+    composed_kinds = Counter(k for _, k, _ in COMPOSED_FRAMES)
     per_kind = [[k, v["n"], v["flagged"]] for k, v in test.get("per_kind", {}).items()]
     wt, st = test["whole_text"], test.get("stream", {})
     return f"""# Data card: output-moderation classifier (`moderation.npz`)
@@ -85,6 +88,17 @@ Benign, with the same words: counter-speech (a threat reported, a "go kill yours
 negation and refusals, harm discussed (news, trials, research, fiction), safety advice, swearing at
 no one, identity terms said with pride. Split by frame as above (each round of frames on its own).
 
+**Composed harmful messages and answers, and their benign twins** (round 3,
+`scripts/guard_training/moderation_compose.py`, written for this model, never from an evaluation set):
+{len(COMPOSED_FRAMES)} frames ({", ".join(f"{n} {k}" for k, n in sorted(composed_kinds.items()))}), up to 30
+sentences each, composed from {len(SLOTS)} phrase lists ({sum(len(v) for v in SLOTS.values())} phrases: openers,
+acts, times, closers, indirect threats, insults, taunts, exposure threats, self-harm acts, targets,
+ambushes, blows, cover-ups, figurative uses of violent words) in social-media and assistant-output
+style. Harmful: threats, harassment aimed at a person, encouragement of self-harm, non-operational
+violent instructions; benign, over the same phrases: negated or refused, quoted to rebut or report,
+discussed (court, news, research, fiction, care), figurative ("killed it"). Split by frame **and by
+phrase**: a test sentence's frame and every phrase in it were never in a training sentence.
+
 ## Held-out test (threshold 0.5, whole text; `stream`: 8-word windows with 4 before, a hit confirmed on
 its context view, on a hash-chosen 15 % of each source)
 
@@ -117,9 +131,10 @@ other datasets' calibration rows, measured on the dataset's test rows (whole tex
 ## Known limitations
 
 * The harmful sets are mostly *requests* and toxic social-media posts; harmful *answers* (threats,
-  self-harm encouragement, violent instructions, insults) come from the round-2 templates only, and
-  their test frames share fillers with the training frames, so the per-kind figures above flatter
-  (the leave-one-dataset-out row `answers` is the fairer reading). HH-RLHF rejected replies were
+  self-harm encouragement, violent instructions, insults) come from templates only. Round 2's test
+  frames share fillers with its training frames, so its per-kind figures flatter; round 3's
+  (`compose_*`) do not, but both were written by the same hand as the frames they are tested against
+  (the leave-one-dataset-out rows `answers` and `compose` are the fairer reading). HH-RLHF rejected replies were
   tried as harmful answers and left out: too noisy as labels (docs/guardrails.md, round 2).
 * Counter-speech and negation come from templates only; real counter-speech is more varied.
 * Lexicon hits (`guardrails/lexicons/`) lift a category to 0.9 whatever the context.

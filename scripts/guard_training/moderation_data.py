@@ -74,11 +74,15 @@ AILUMINATE = {
 DNA = {"discrimination_exclusion_toxicity_hateful_offensive": ("hate",), "malicious_uses": ("weapons_crime",)}
 
 
-def load_rows(data: Path, answers: bool = False, hh_rejected: set[int] | None = None) -> list[ModRow]:
+def load_rows(
+    data: Path, answers: bool = False, hh_rejected: set[int] | None = None, compose: bool = False
+) -> list[ModRow]:
     """Every source's rows. ``answers``: also the templated harmful answers and messages and their
     benign twins (:mod:`.moderation_frames`, sources ``answers_<kind>``); ``hh_rejected``: also the
     HH-RLHF rejected final replies with these conversation ids, as harmful (source ``hh_rejected``,
-    chosen by :func:`.moderation_hh.select`; each goes to the split of its conversation's chosen reply)."""
+    chosen by :func:`.moderation_hh.select`; each goes to the split of its conversation's chosen reply);
+    ``compose``: also the composed harmful messages and benign twins of round 3
+    (:mod:`.moderation_compose`, sources ``compose_<kind>``, split by frame and phrase)."""
     rows: list[ModRow] = []
     seen: set[tuple[str, str]] = set()
 
@@ -200,6 +204,12 @@ def load_rows(data: Path, answers: bool = False, hh_rejected: set[int] | None = 
         for text, source, harmful, cats, frame in answer_rows():
             add(text, source, harmful, cats, "project (scripts/guard_training/moderation_frames.py)",
                 f"answer-frame:{frame}", asplits[frame])  # fmt: skip
+    if compose:
+        from .moderation_compose import composed_rows
+
+        for text, source, harmful, cats, frame, split in composed_rows():
+            add(text, source, harmful, cats, "project (scripts/guard_training/moderation_compose.py)",
+                f"compose-frame:{frame}", split)  # fmt: skip
     return rows
 
 
