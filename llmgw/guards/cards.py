@@ -5,7 +5,8 @@ Maestro, 18- and 19-digit Visa, Maestro and UnionPay numbers and the whole Maste
 (2221-2720). This recognizer replaces it:
 
 * a candidate is 12 to 19 digits, written compact or in groups with one kind of separator (space
-  or dash) throughout: ``4111 1111 1111 1111``, ``3782-822463-10005``, ``6759 6498 2643 8453 011``;
+  or dash) throughout: ``4111 1111 1111 1111``, ``3782-822463-10005``, ``6759 6498 2643 8453 011``,
+  ``4518 1909 3786 9`` (fours with a short last group), ``424861 1148936439008``;
   a digit group glued to it (``DE89 3704 ...``, a longer number) makes it part of something else;
 * its prefix and length must be ones a network issues (the IIN table below, from the networks'
   published ranges), so a 12-digit number counts only with a Maestro prefix;
@@ -20,8 +21,14 @@ from typing import Any
 
 __all__ = ["IIN_RANGES", "card_recognizer", "find_cards", "luhn_ok"]
 
-#: 12-19 digits: compact, or a group of 4 then 2-4 groups of 3-6 with the same separator
-_CANDIDATE = re.compile(r"(?<![\w-])(?<!\d[ -])(\d{12,19}|\d{4}([ -])\d{3,6}(?:\2\d{3,6}){1,3})(?![\w-]|[ -]\d)")
+#: 12-19 digits with one kind of separator (space or dash) throughout: compact; a group of 4 then 2-4
+#: groups of 3-6, and the short last group that grouping in fours leaves (13, 14, 17, 18 digits:
+#: ``4518 1909 3786 9``); or two groups (``424861 1148936439008``)
+_CANDIDATE = re.compile(
+    r"(?<![\w-])(?<!\d[ -])"
+    r"(\d{12,19}|\d{4}([ -])\d{3,6}(?:\2\d{3,6}){1,3}(?:\2\d{1,2})?|\d{4,6}([ -])\d{8,15})"
+    r"(?![\w-]|[ -]\d)"
+)
 
 #: (lowest prefix, highest prefix, lengths): prefixes compared on their own number of digits
 IIN_RANGES: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
