@@ -215,6 +215,22 @@ def test_the_default_policy_masks_19_digit_and_2_series_cards_but_not_a_luhn_fai
     assert cards == [visa19, mc2, maestro12]
 
 
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "CZ0278438556781571249119",  # these two: Presidio's pattern takes a following "by" and the
+        "TN7954165141456611412018",  # checksum passes over it by chance (about 1 in 97 numbers)
+        "FR9654738586578003387377931",
+        "DE89 3704 0044 0532 0130 00",
+        "no9386011117947",
+    ],
+)
+def test_an_iban_mask_ends_where_the_iban_ends(default_analyzer, iban: str) -> None:  # type: ignore[no-untyped-def]
+    text = f"Please send it to IBAN {iban} by Friday."
+    found = [text[f.start : f.end] for f in default_analyzer.analyze(text) if f.entity == "IBAN_CODE"]
+    assert found == [iban]
+
+
 def test_the_person_model_file_matches_the_features_and_its_points_rise() -> None:
     from llmgw.guards.person_score import person_scorer
 

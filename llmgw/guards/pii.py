@@ -29,6 +29,7 @@ from typing import Any
 from llmgw.errors import InvalidRequest
 from llmgw.guards.cards import card_recognizer
 from llmgw.guards.events import value_hash
+from llmgw.guards.ibans import iban_end
 from llmgw.guards.name_recognizer import name_recognizer
 from llmgw.guards.nlp import SPACY_MODEL
 from llmgw.guards.phones import phone_recognizer
@@ -212,7 +213,12 @@ class PiiAnalyzer:
         self.calls += 1
         raw = self.engine.analyze(text, language=self.policy.language, entities=self.entities, score_threshold=0.0)
         findings = [
-            Finding(r.entity_type, r.start, r.end, float(r.score))
+            Finding(
+                r.entity_type,
+                r.start,
+                iban_end(text, r.start, r.end) if r.entity_type == "IBAN_CODE" else r.end,
+                float(r.score),
+            )
             for r in raw
             if r.score >= self.threshold(r.entity_type)
             and not (r.entity_type == "IP_ADDRESS" and is_version(text, r.start))
