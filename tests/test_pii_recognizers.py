@@ -29,6 +29,7 @@ def phones(text: str, floor: float = 0.3) -> list[str]:
         ("Singapore 72705\n2546712361 fax", "2546712361"),  # ten bare digits, context after
         ("call 0044 20 7946 0958", "0044 20 7946 0958"),  # a 00 prefix before a country code
         ("011 44 20 7946 0958", "011 44 20 7946 0958"),
+        ("text me on (+44) 7700 900123", "(+44) 7700 900123"),  # the country code in parentheses, whole
     ],
 )
 def test_phone_shapes_people_type_are_found(text: str, number: str) -> None:

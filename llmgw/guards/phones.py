@@ -22,9 +22,9 @@ from typing import Any
 __all__ = ["PHONE_CONTEXT_AFTER", "PHONE_CONTEXT_BEFORE", "find_phones", "phone_recognizer"]
 
 _EXT = r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})"
-#: digit groups with one separator between them, optional parentheses, optional + and extension
+#: digit groups with one separator between them, optional parentheses, optional + (or "(+44)") and extension
 _CANDIDATE = re.compile(
-    r"(?<![\w.+/-])(?P<num>\+?\(?\d{1,15}\)?(?:(?:[ .\-/]|\)\s?)\(?\d{1,8}\)?){0,6})"
+    r"(?<![\w.+/-])(?P<num>(?:\(\+|\+)?\(?\d{1,15}\)?(?:(?:[ .\-/]|\)\s?)\(?\d{1,8}\)?){0,6})"
     r"(?P<ext>" + _EXT + r")?(?![\w]|[.,-]\d)",
     re.IGNORECASE,
 )
@@ -59,6 +59,8 @@ def _international(rest: str) -> bool:
 def _kind(number: str, ext: str | None) -> str | None:
     """``"strong"``, ``"weak"`` (needs context) or None (not a phone number). A leading 00 / 011
     is an international dialling prefix."""
+    if number.startswith("(+"):
+        number = number[1:]  # "(+44) 7700 900123": the country code in parentheses
     digits = sum(c.isdigit() for c in number)
     groups = re.findall(r"\d+", number)
     if digits > 15 or digits < 6 or _DATE.match(number) or _IP.match(number):
