@@ -273,7 +273,8 @@ def query_views(
         return Views(instruction, instruction)
     full = encoders.encode_query(text[:2000])[None, :]
     instruction = full if view is None else encoders.encode_query(view)[None, :]
-    return Views(with_cues(full, [text], cue_weight), with_cues(instruction, [view or text], cue_weight))
+    head = text[:2000]  # what the embedding reads, and a bound on the cue scan of a pasted book
+    return Views(with_cues(full, [head], cue_weight), with_cues(instruction, [view or head], cue_weight))
 
 
 class TaskClassifier:
