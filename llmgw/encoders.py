@@ -214,7 +214,9 @@ class OnnxEncoder:
 
     def _run(self, text: str) -> tuple[np.ndarray, bool]:
         with self._tokenizer_lock:
-            batch = self.tokenizer([text], truncation=False, return_tensors="np")
+            # one word piece past the window says whether the text is cut, without the tokenizer's
+            # "sequence length is longer than the maximum" warning a whole-text pass logs for a long turn
+            batch = self.tokenizer([text], truncation=True, max_length=self.window + 1, return_tensors="np")
             cut = batch["input_ids"].shape[1] > self.window
             if cut:
                 batch = self.tokenizer([text], truncation=True, max_length=self.window, return_tensors="np")
@@ -252,7 +254,8 @@ class TorchEncoder:
     def encode(self, text: str, truncate: bool = True) -> np.ndarray | None:
         if not truncate:
             with self._tokenizer_lock:
-                if len(self.tokenizer([text], truncation=False)["input_ids"][0]) > self.window:
+                ids = self.tokenizer([text], truncation=True, max_length=self.window + 1)["input_ids"][0]
+                if len(ids) > self.window:
                     return None
         return embedder.encode([text], self.model_dir)[0]
 

@@ -74,6 +74,20 @@ def test_a_long_question_is_refused_rather_than_cut() -> None:
     assert enc.encode(long).shape == (384,)
 
 
+def test_a_long_turn_is_cut_without_the_tokenizers_too_long_warning() -> None:
+    """The tokenizer warns ("Token indices sequence length is longer than the specified maximum
+    ...") once per process when a whole text is tokenized past the window: on every first start,
+    for the routing exemplars and the first long turn. The encoder asks for one piece past the window
+    instead, which says the same (cut or not) without the warning."""
+    enc = encoders.encoder("float")
+    tokenizer = enc.tokenizer
+    key = "sequence-length-is-longer-than-the-specified-maximum"
+    tokenizer.deprecation_warnings.pop(key, None)
+    assert enc.encode("how " * 500 + "now?", truncate=False) is None  # too long: refused
+    assert enc.encode("how " * 501 + "then?").shape == (384,)  # cut to the window
+    assert not tokenizer.deprecation_warnings.get(key)
+
+
 def test_the_export_is_cached_and_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     first = encoders.OnnxEncoder("float")
     monkeypatch.setattr(encoders, "_export_float", lambda *a: pytest.fail("exported again"))
