@@ -36,8 +36,6 @@ from bench import procs
 from bench.ab import cpu_ms
 
 TARGETS = ("proxy_raw", "proxy_litestar", "proxy_litestar_asgi", "llmgw")
-#: with --granian: the raw forward and llmgw's own app on Granian (a Rust HTTP server) instead of uvicorn
-GRANIAN = ("proxy_raw_granian", "llmgw_granian")
 
 
 def granian_raw() -> Any:

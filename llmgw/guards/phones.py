@@ -52,8 +52,9 @@ BEFORE_CHARS, AFTER_CHARS = 40, 20
 def _international(rest: str) -> bool:
     """What follows a 00 / 011 dialling prefix: a country code (never starting with 0) and at least
     eight digits in all, as every international number has."""
-    digits = "".join(c for c in rest if c.isdigit())
-    return len(digits) >= 8 and rest.lstrip(" .-/(")[:1] in "123456789" and rest.lstrip(" .-/(") != ""
+    digits = sum(c.isdigit() for c in rest)
+    first = rest.lstrip(" .-/(")[:1]
+    return digits >= 8 and first != "" and first in "123456789"
 
 
 def _kind(number: str, ext: str | None) -> str | None:
