@@ -32,12 +32,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from llmgw.storage.deadletter import DeadLetters, _encode
 
 log = logging.getLogger("llmgw.storage")
 
 PREFIX = "journal-"
 SUFFIX = ".rows"
+
+_fast_encode = msgspec.json.Encoder(enc_hook=_encode).encode
+
+
+def encode_line(table: str, row: dict[str, Any]) -> bytes:
+    """One journal line. msgspec writes a request row in ~3 µs where ``json.dumps`` took ~28 µs,
+    and this runs on the request path. What msgspec refuses (a lone surrogate, an integer past
+    64 bits) falls back to ``json.dumps``. Two values read back differently, both only in rows
+    recovered from the journal of a killed process: a non-finite float is written as ``null``
+    (``json.dumps`` wrote ``NaN``), and a timestamp ends in ``Z`` instead of ``+00:00``, which
+    :func:`llmgw.storage.sanitise.as_utc` reads as the same instant.
+    """
+    entry = {"table": table, "row": row}
+    try:
+        return _fast_encode(entry) + b"\n"
+    except (TypeError, ValueError, OverflowError, UnicodeError):
+        return (json.dumps(entry, default=_encode) + "\n").encode()
 
 
 class Journal:
@@ -81,7 +100,7 @@ class Journal:
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Append the row (never raises: a journal that cannot be written costs only this protection)."""
-        line = (json.dumps({"table": table, "row": row}, default=_encode) + "\n").encode()
+        line = encode_line(table, row)
         with self._lock:
             try:
                 if self._fd is None or self._size > self.max_bytes:
