@@ -69,17 +69,23 @@ RULES: tuple[tuple[str, float, int, bool], ...] = (
 )
 
 
+_RUNS = [0]
+
+
 def ms_per_window(path: Path) -> float:
-    """Median ms to score one 8-word window with the run-time encoder (one thread)."""
+    """Median ms to score one 8-word window with the run-time encoder (one thread); every call scores
+    new texts (the encoder keeps recent vectors, so a repeated text would measure its cache)."""
     from llmgw.encoders import encoder
 
     live = Moderator(path, encoder("float"))
-    window = "and then I will find you and hurt you badly"
-    live.score(window)
+    _RUNS[0] += 1
+    words = ["and", "then", "I", "will", "find", "you", "and", "hurt"]
+    live.score(" ".join(words))
     times = []
-    for i in range(150):
+    for i in range(200):
+        text = " ".join([*words[: 8 - 2], f"r{_RUNS[0]}", f"n{i}"])
         t0 = time.perf_counter()
-        live.score(f"{window} {i}")
+        live.score(text)
         times.append(time.perf_counter() - t0)
     return round(float(np.median(times)) * 1000, 3)
 
@@ -92,7 +98,16 @@ def main() -> None:
     ap.add_argument("--timing", action="store_true", help="also the ms per 8-word window of both files")
     default_cache = os.environ.get("LLMGW_VECTOR_CACHE", "/tmp/llmgw-moderation-vectors")
     ap.add_argument("--cache", type=Path, default=Path(default_cache))
+    ap.add_argument("--only-timing", action="store_true", help="only the timing, added to an existing --out")
     args = ap.parse_args()
+    if args.only_timing:
+        result = json.loads(args.out.read_text(encoding="utf-8"))
+        runs = {f"{name} {k}": ms_per_window(path) for k in range(3)
+                for name, path in (("round2", args.round2), ("round4", args.round4))}  # fmt: skip
+        result["ms_per_8_word_window"] = runs
+        print("ms per window", json.dumps(runs), flush=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return
     rows = load_rows(default_data_dir(), answers=True, compose=True)
     cal = [r for r in rows if r.split == "cal"]
     test = [r for r in rows if r.split == "test"]
@@ -153,9 +168,8 @@ def main() -> None:
     result["round4 file"]["rule_threshold_in_file_scale"] = t_rule
     result["round4 file"]["rule_threshold_logit"] = round(logit(t_rule), 4)
     if args.timing:
-        result["ms_per_8_word_window"] = {"round2": ms_per_window(args.round2), "round4": ms_per_window(args.round4),
-                                          "round2 again": ms_per_window(args.round2),
-                                          "round4 again": ms_per_window(args.round4)}  # fmt: skip
+        pairs = (("round2", args.round2), ("round4", args.round4))
+        result["ms_per_8_word_window"] = {f"{name} {k}": ms_per_window(path) for k in range(3) for name, path in pairs}
         print("ms per window", json.dumps(result["ms_per_8_word_window"]), flush=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 

@@ -39,14 +39,16 @@ HIDDEN = 256
 #: the templated harmful answers and messages and their benign twins (``moderation_frames.py``)
 ANSWERS = True
 #: round 3: the composed harmful messages and benign twins, split by frame and phrase (``moderation_compose.py``).
-#: Off: round 3 was not shipped (docs/guardrails.md, "Round 3 operating rule"), so a retrain reproduces the
-#: shipped round-2 model; set True to fit round 3's data
-COMPOSE = True
+#: Off: neither round 3 nor round 4 was shipped (docs/guardrails.md, "Round 3 operating rule", "Round 4"), so a
+#: retrain reproduces the shipped round-2 model; set True to fit round 3's data (with it, calibration also holds
+#: round 4's calibration-only frames, ``moderation_compose.CAL_FRAMES``), and WORST_CAP = 0.10 for round 4's file
+COMPOSE = False
 #: round 4: the operating point caps the *worst* benign calibration source (every benign source flagged at most
 #: this share, the classifier alone), and a category lexicon's hit counts only where the classifier's own score
 #: reaches a separate floor, the lowest at which every benign calibration source still stays under the same cap
-#: (:func:`operating_rule`). None: round 2's rule (5 % mean benign FPR, lexicon hits always count at 0.9)
-WORST_CAP: float | None = 0.10
+#: (:func:`operating_rule`). None: round 2's rule (5 % mean benign FPR, lexicon hits always count at 0.9), the
+#: shipped one: round 4 (0.10) failed its ship check on held-out recall (docs/guardrails.md, "Round 4")
+WORST_CAP: float | None = None
 #: sources with fewer calibration rows do not count for the worst-source cap (on fewer than 10 rows one flag is
 #: already more than 10 %)
 CAP_MIN_ROWS = 10

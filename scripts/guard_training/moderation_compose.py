@@ -275,6 +275,7 @@ def frame_splits() -> dict[str, str]:
     out: dict[str, str] = {}
     for kind in KINDS:
         out.update(_by_hash([n for n, k, _ in FRAMES if k == kind], f"compose-frame-{kind}"))
+    out.update({name: "cal" for name, _, _ in CAL_FRAMES})  # round 4: calibration only, outside the hashing
     return out
 
 
@@ -318,7 +319,6 @@ def composed_rows(
     also :data:`CAL_FRAMES` (round 4; calibration only), filled after round 3's frames."""
     rng = random.Random(SEED)
     fsplit, phrases = frame_splits(), slot_splits()
-    fsplit.update({name: "cal" for name, _, _ in CAL_FRAMES})
     out = []
     for name, kind, pattern in [*FRAMES, *(CAL_FRAMES if cal_frames else [])]:
         split = fsplit[name]
