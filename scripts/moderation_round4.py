@@ -156,7 +156,9 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
     # the stream path through the real guard code, round 4 at its own 0.5 (the rule) and round 2 at its 0.5
-    for name, mod in (("round2 shipped(0.5)", r2), ("round4 worst(n>=10)<=0.10+floor", r4)):
+    own_point = "round4 worst(n>=10)<=0.10+floor" if meta.get("operating_rule") else "file's own 0.5 (no rule in it)"
+    result.setdefault(own_point, {})
+    for name, mod in (("round2 shipped(0.5)", r2), (own_point, r4)):
         sentences = tuple(mod.metadata.get("confirm_sentences") or (0, 0))
         for split_name, part in (("test", test), ("heldout", held)):
             y = np.array([bool(r.harmful) for r in part])
