@@ -234,3 +234,39 @@ def test_hand_written_held_out_sentences(moderator: Moderator) -> None:
     assert sum(by["threat"]) >= 7, by["threat"]  # of 20
     assert sum(harmful) >= 48, sum(harmful)  # of 80
     assert sum(benign) <= 4, sum(benign)  # of 40
+
+
+def test_a_lexicon_hit_is_decided_by_its_floor_not_by_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 4 (docs/guardrails.md): a category lexicon hit counts only where the classifier's own score
+    for the same text reaches ``lexicon_floor``; a counted hit lifts its category to ``lexicon_score``
+    (1.0 in a file with a floor), so a policy threshold set high for over-defence no longer switches the
+    lexicons off, and a hit in a text the classifier reads as benign no longer stops it. Read through
+    the real output check (``check_output``, which compares with the policy's threshold)."""
+    from llmgw.guards import output
+    from llmgw.guards.policy import Policy
+
+    text = "The villain planned a blorptastic rampage downtown."
+    term = {"violence": ["blorptastic rampage"]}
+    own = Moderator(extra_terms=term).score(text).model_score
+    assert 0.0 < own < 0.9
+    strict = Policy.model_validate({"name": "p", "moderation": {"threshold": 0.95, "output_pii": "allow",
+                                                                "confirm": False}})  # fmt: skip
+    cases = (  # (floor, lift, violation at threshold 0.95)
+        (0.0, 0.9, None),  # rounds 2-3: the hit scores 0.9, under a 0.95 threshold it is switched off
+        (own / 2, 1.0, "violence"),  # the classifier reaches the floor: the hit counts at any threshold
+        (min(1.0, own * 2 + 0.01), 1.0, None),  # the classifier reads the text as benign: the hit does not count
+    )
+    for floor, lift, expected in cases:
+        mod = Moderator(extra_terms=term, lexicon_floor=floor, lexicon_score=lift)
+        result = mod.score(text)
+        assert result.model_score == pytest.approx(own, abs=1e-6)
+        assert {"category": "violence", "term": "blorptastic rampage"} in result.lexicon_hits
+        if own >= floor:
+            assert result.categories["violence"] == pytest.approx(lift)
+        else:
+            assert result.categories["violence"] <= own + 1e-6
+        monkeypatch.setattr(output, "moderator", lambda terms=(), m=mod: m)
+        assert output.check_output(strict, [text], None, "").violation == expected, (floor, lift)
+    # a file without a floor reads as before: every hit counts at 0.9
+    plain = Moderator(extra_terms=term)
+    assert plain.lexicon_floor == Moderator().metadata.get("lexicon_floor", 0.0)

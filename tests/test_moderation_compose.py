@@ -41,3 +41,21 @@ def test_benign_twins_reuse_the_harmful_phrases() -> None:
     shared = [a for a in train_acts if any(a in t for t in benign) and any(a in t for t in harmful)]
     assert len(shared) >= len(train_acts) // 2
     assert all(cats for _, _, h, cats, *_ in rows if h) and not any(cats for _, _, h, cats, *_ in rows if not h)
+
+
+def test_round4_calibration_frames_stay_in_calibration_and_leave_round3_rows_alone() -> None:
+    """Round 4's negated and counter-speech frames (``CAL_FRAMES``) are calibration only, filled with
+    calibration phrases, and adding them changes no round-3 frame's split nor any round-3 row."""
+    rows = mc.composed_rows()
+    old = mc.composed_rows(cal_frames=False)
+    assert rows[: len(old)] == old
+    names = {name for name, _, _ in mc.CAL_FRAMES}
+    assert not names & {name for name, _, _ in mc.FRAMES}
+    assert {kind for _, kind, _ in mc.CAL_FRAMES} == {"negated", "counter"}
+    new = rows[len(old) :]
+    assert new and all(split == "cal" and frame in names for _, _, _, _, frame, split in new)
+    phrases = mc.slot_splits()
+    for slot in ("ACT", "SH", "INSULT", "BLOW"):
+        for split in ("train", "test"):
+            for p in (p for p in phrases[split][slot] if len(p) > 12):
+                assert not any(p in t or mc._cap(p) in t for t, *_ in new), (slot, p)

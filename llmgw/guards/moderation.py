@@ -12,7 +12,11 @@
 * Lexicons: ``guardrails/lexicons/<category>.txt``, one term or phrase per line (``#`` comments, a
   trailing ``*`` matches any word ending), matched case-insensitively on whole words of the
   normalised text. A hit lifts its category to ``lexicon_score`` (0.9 by default, so it is
-  flagged). ``extra_terms`` adds terms per category at construction time; ``policy_terms`` (a
+  flagged; a file with a floor says 1.0, so a counted hit flags at any threshold) if the
+  classifier's own score for the same text (its top category, before any lexicon) is at least
+  ``lexicon_floor``: the model file's ``metadata["lexicon_floor"]``, chosen on
+  calibration apart from the threshold (round 4), or 0 for a file without one (every hit counts, as
+  before). ``extra_terms`` adds terms per category at construction time; ``policy_terms`` (a
   policy's ``moderation.lexicon``) have no category: a hit is reported as category ``policy``.
 * Secrets: regexes for API keys, tokens, private keys and JWTs in the *original* text, returned as
   ``{"type", "start", "end"}`` spans (see :func:`find_secrets`).
@@ -105,6 +109,8 @@ class ModerationResult:
     lexicon_hits: list[dict[str, str]] = field(default_factory=list)
     #: ``{"type", "start", "end"}`` offsets into the original text
     secrets: list[dict[str, Any]] = field(default_factory=list)
+    #: the classifier's own top-category score, before any lexicon hit lifted a category
+    model_score: float = 0.0
 
     @property
     def score(self) -> float:
@@ -245,9 +251,10 @@ class Moderator:
         lexicon_dir: str | Path | None = None,
         extra_terms: Mapping[str, Iterable[str]] | None = None,
         thresholds: Mapping[str, float] | None = None,
-        lexicon_score: float = 0.9,
+        lexicon_score: float | None = None,
         policy_terms: Iterable[str] = (),
         harmful: HarmfulUnit | None = None,
+        lexicon_floor: float | None = None,
     ) -> None:
         if isinstance(model_path, LinearModel):
             self.model, self.harmful = model_path, harmful
@@ -266,7 +273,11 @@ class Moderator:
         self._lexicons = {cat: p for cat, ts in terms.items() if (p := _compile(ts)) is not None}
         self.thresholds = {c: 0.5 for c in CATEGORIES}
         self.thresholds.update(thresholds or {})
-        self.lexicon_score = lexicon_score
+        #: what a counted lexicon hit lifts its category to: the file's ``metadata["lexicon_score"]`` (1.0 for a
+        #: file with a floor, so a counted hit flags at any threshold), else 0.9
+        self.lexicon_score = float(self.metadata.get("lexicon_score", 0.9) if lexicon_score is None else lexicon_score)
+        #: a category lexicon's hit counts only where the classifier's own score reaches this
+        self.lexicon_floor = float(self.metadata.get("lexicon_floor", 0.0) if lexicon_floor is None else lexicon_floor)
         self._policy = _compile(policy_terms)
 
     @property
@@ -324,10 +335,13 @@ class Moderator:
             p = probs[pos : pos + len(ws)].max(axis=0)
             pos += len(ws)
             scores = {c: round(float(p[i]), 6) for i, c in enumerate(CATEGORIES)}
+            own = max(scores.values())
             hits = self.lexicon_hits(norm)
             for hit in hits:
-                if hit["category"] in scores:  # a policy term has no category: the output check stops on it
+                # a policy term has no category: the output check stops on it; a category term lifts
+                # its category only where the classifier itself reads the text as at least a little harmful
+                if hit["category"] in scores and own >= self.lexicon_floor:
                     scores[hit["category"]] = max(scores[hit["category"]], self.lexicon_score)
             flagged = [c for c in CATEGORIES if scores[c] >= self.thresholds[c]]
-            results.append(ModerationResult(scores, flagged, hits, find_secrets(text)))
+            results.append(ModerationResult(scores, flagged, hits, find_secrets(text), own))
         return results

@@ -39,9 +39,19 @@ HIDDEN = 256
 #: the templated harmful answers and messages and their benign twins (``moderation_frames.py``)
 ANSWERS = True
 #: round 3: the composed harmful messages and benign twins, split by frame and phrase (``moderation_compose.py``).
-#: Off: round 3 was not shipped (docs/guardrails.md, "Round 3 operating rule"), so a retrain reproduces the
-#: shipped round-2 model; set True to fit round 3's data
+#: Off: neither round 3 nor round 4 was shipped (docs/guardrails.md, "Round 3 operating rule", "Round 4"), so a
+#: retrain reproduces the shipped round-2 model; set True to fit round 3's data (with it, calibration also holds
+#: round 4's calibration-only frames, ``moderation_compose.CAL_FRAMES``), and WORST_CAP = 0.10 for round 4's file
 COMPOSE = False
+#: round 4: the operating point caps the *worst* benign calibration source (every benign source flagged at most
+#: this share, the classifier alone), and a category lexicon's hit counts only where the classifier's own score
+#: reaches a separate floor, the lowest at which every benign calibration source still stays under the same cap
+#: (:func:`operating_rule`). None: round 2's rule (5 % mean benign FPR, lexicon hits always count at 0.9), the
+#: shipped one: round 4 (0.10) failed its ship check on held-out recall (docs/guardrails.md, "Round 4")
+WORST_CAP: float | None = None
+#: sources with fewer calibration rows do not count for the worst-source cap (on fewer than 10 rows one flag is
+#: already more than 10 %)
+CAP_MIN_ROWS = 10
 #: the stream path as the default policy reads it
 WINDOW_WORDS, CONTEXT_WORDS, BEFORE, AFTER = 8, 4, 40, 24
 KIND_OF_SOURCE = {**ANSWER_KINDS, **COMPOSED_KINDS}
@@ -159,6 +169,69 @@ def threshold_for_fpr(rows: list[ModRow], scores: np.ndarray, target: float) -> 
         else:
             break
     return best
+
+
+def worst_fpr(rows: list[ModRow], scores: np.ndarray, t: float, min_n: int = 0) -> tuple[float, str]:
+    """The highest benign flag rate over the benign sources of ``rows`` (those with at least
+    ``min_n`` rows) at ``t``, and its source."""
+    by: dict[str, list[bool]] = defaultdict(list)
+    for r, s in zip(rows, scores, strict=True):
+        if not r.harmful:
+            by[r.source].append(bool(s >= t))
+    rates = {k: float(np.mean(v)) for k, v in by.items() if len(v) >= min_n}
+    src = max(rates, key=lambda k: rates[k])
+    return rates[src], src
+
+
+def meets_caps(rows: list[ModRow], scores: np.ndarray, t: float, mean_cap: float | None,
+               worst_cap: float | None, min_n: int = 0) -> bool:  # fmt: skip
+    return (mean_cap is None or macro_fpr(rows, scores, t) <= mean_cap) and (
+        worst_cap is None or worst_fpr(rows, scores, t, min_n)[0] <= worst_cap
+    )
+
+
+def threshold_for(
+    rows: list[ModRow], scores: np.ndarray, mean_cap: float | None, worst_cap: float | None, min_n: int = 0
+) -> float:
+    """The lowest threshold (a calibration score) meeting both caps; flag rates only fall as the
+    threshold rises, so scanning down from the top and stopping at the first miss finds it."""
+    best = 1.0
+    for t in np.unique(np.round(scores, 5))[::-1]:
+        if not meets_caps(rows, scores, float(t), mean_cap, worst_cap, min_n):
+            break
+        best = float(t)
+    return best
+
+
+def model_scores(mod: Moderator, rows: list[ModRow]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, whole text: the classifier's own score (max over views, no lexicon) and whether a
+    category lexicon term occurs."""
+    res = mod.score_many([r.text for r in rows])
+    own = np.array([r.model_score for r in res])
+    lex = np.array([any(h["category"] in CATEGORIES for h in r.lexicon_hits) for r in res])
+    return own, lex
+
+
+def with_lexicon(own: np.ndarray, lex: np.ndarray, floor: float) -> np.ndarray:
+    """The score the run time compares with the threshold when a counted lexicon hit lifts to 1.0."""
+    return np.where(lex & (own >= floor), 1.0, own)
+
+
+def operating_rule(
+    rows: list[ModRow], own: np.ndarray, lex: np.ndarray, worst_cap: float | None, mean_cap: float | None = None,
+    min_n: int = 0,
+) -> tuple[float, float]:  # fmt: skip
+    """``(threshold, lexicon floor)`` on calibration rows: the threshold is the lowest at which the
+    classifier alone meets the caps; the floor is the lowest classifier score (at most the threshold)
+    at which counting the lexicon hits above it still meets them. Lowering the floor only adds flags,
+    so the scan stops at the first miss."""
+    t = threshold_for(rows, own, mean_cap, worst_cap, min_n)
+    floor = t
+    for f in [*np.unique(np.round(own[lex & (own < t)], 5))[::-1], 0.0]:
+        if not meets_caps(rows, with_lexicon(own, lex, float(f)), t, mean_cap, worst_cap, min_n):
+            break
+        floor = float(f)
+    return t, floor
 
 
 def prf(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -326,9 +399,19 @@ def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
         if best is None or f1 > best[0]:
             best = (f1, (hidden, alpha), harm, scores)
     f1, (hidden, c), harm, scores = best  # type: ignore[misc]
-    # on the calibration split: the threshold per benign-FPR target; 0.5 becomes DEFAULT_FPR's
+    rule: dict = {}
+    if WORST_CAP is not None:  # round 4: 0.5 becomes the worst-source cap's threshold; lexicons behind a floor
+        own, lex = model_scores(Moderator(make_model(cats, {}), embed, harmful=harm), cal)
+        t_raw, floor_raw = operating_rule(cal, own, lex, WORST_CAP, min_n=CAP_MIN_ROWS)
+        scores, shift = with_lexicon(own, lex, floor_raw), logit(t_raw)
+        rule = {"operating_rule": f"worst benign calibration source (n >= {CAP_MIN_ROWS}) <= {WORST_CAP}",
+                "worst_cap": WORST_CAP, "cap_min_rows": CAP_MIN_ROWS,
+                "lexicon_floor": round(1 / (1 + math.exp(-(logit(floor_raw) - shift))), 5),
+                "lexicon_score": 1.0}  # fmt: skip
+        print(f"  rule worst<={WORST_CAP}: raw threshold {t_raw:.5f}, lexicon floor {floor_raw:.5f}", flush=True)
+    # on the calibration split: the threshold per benign-FPR target; 0.5 becomes DEFAULT_FPR's (or the rule's)
     raw = {target: threshold_for_fpr(cal, scores, target) for target in FPR_TARGETS}
-    shift = logit(raw[DEFAULT_FPR])
+    shift = logit(raw[DEFAULT_FPR]) if WORST_CAP is None else shift
     table = {str(k): round(1 / (1 + math.exp(-(logit(v) - shift))), 5) for k, v in raw.items()}
     harm = shifted(harm, shift)
     meta = {
@@ -339,7 +422,7 @@ def train(data: Path, cache: Path, out: Path, run_loso: bool = True) -> dict:
         "default_benign_fpr": DEFAULT_FPR, "fpr_thresholds": table,
         "thresholds": {cat: 0.5 for cat in CATEGORIES},
         "train_hash": hashlib.sha256("\n".join(sorted(r.text for r in train_rows)).encode()).hexdigest()[:16],
-        "train_rows": len(train_rows), "sources": sorted({r.source for r in rows}),
+        "train_rows": len(train_rows), "sources": sorted({r.source for r in rows}), **rule,
     }  # fmt: skip
     mod = Moderator(make_model((cats[0].astype(np.float16).astype(np.float32), cats[1]), meta), embed,
                     harmful=as_shipped(harm))  # fmt: skip

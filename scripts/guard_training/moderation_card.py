@@ -17,6 +17,18 @@ def _table(head: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
+def _point(meta: dict) -> str:
+    """What the file's 0.5 is: round 2's mean rule, or round 4's worst-source rule with its lexicon floor."""
+    if meta.get("operating_rule"):
+        return (f"**0.5 is the threshold at which the classifier alone flags at most {meta['worst_cap']:.0%} of every "
+                f"benign calibration source with at least {meta['cap_min_rows']} rows**; a category lexicon hit counts "
+                f"(lifts its category to {meta['lexicon_score']}) only where the classifier's own score reaches "
+                f"**{meta['lexicon_floor']}**, the lowest floor that keeps every such source under the same "
+                "cap")  # fmt: skip
+    return (f"**0.5 flags {meta['default_benign_fpr']:.0%} of the benign calibration texts** (the mean over benign "
+            "sources, each counting the same)")  # fmt: skip
+
+
 def card(rows: list[ModRow], meta: dict) -> str:
     test, cal = meta["test_metrics"], meta["calibration"]
     sizes = meta["sizes"]
@@ -46,9 +58,8 @@ only) say *which*; a category's score is the harmful probability times its share
 
 The harmful unit (L2 alpha={meta["alpha"]}, its size and alpha chosen on calibration F1 among
 {", ".join(f"{k}: {v}" for k, v in meta.get("head_grid", {}).items())} (hidden units / alpha: F1); in
-round 1 a linear unit reached 0.74 there, the perceptron 0.84) is shifted so that **0.5 flags
-{meta["default_benign_fpr"]:.0%} of the benign calibration texts** (the mean over benign sources, each
-counting the same). `fpr_thresholds` in the metadata maps other targets to thresholds; a policy sets
+round 1 a linear unit reached 0.74 there, the perceptron 0.84) is shifted so that {_point(meta)}.
+`fpr_thresholds` in the metadata maps other targets to thresholds; a policy sets
 `moderation.benign_fpr` to pick one:
 
 {_table(["benign FPR target (calibration)", "threshold"], [[k, v] for k, v in meta["fpr_thresholds"].items()])}

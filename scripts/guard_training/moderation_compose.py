@@ -218,6 +218,41 @@ FRAMES: list[tuple[str, str, str]] = [
     ("x_f_answer", "figurative", "Sure! {FIG}. Good luck {WHEN}."),
 ]  # fmt: skip
 
+#: Round 4 (helper mod17e, 2026-12-04): benign frames for the **calibration split only**. Round 3's
+#: calibration held 9 composed negated rows (two frames filled with the few calibration phrases), so an
+#: operating rule that caps the worst benign source could not see how often negation and counter-speech
+#: are flagged. These frames were written for calibration, are filled with calibration phrases only,
+#: never go to train or test, and are kept out of :func:`frame_splits`' hashing so no round-3 frame
+#: changes split; :func:`composed_rows` fills them after :data:`FRAMES`, so round 3's rows are unchanged.
+CAL_FRAMES: list[tuple[str, str, str]] = [
+    # -- negated or refused
+    ("x_n_cal_provoke", "negated", "Even if you {PROVOKE} a hundred times, I am not going to {ACT}. I'm just going to log off."),
+    ("x_n_cal_sorry", "negated", "{NAME}, I never meant that I'd {ACT}. It came out wrong and I'm sorry it scared you."),
+    ("x_n_cal_refuse_note", "negated", "I can't write a message telling {TARGET} that {INDIRECT}. I can help you write a firm, calm complaint instead."),
+    ("x_n_cal_not_insult", "negated", "Nobody here thinks you're {INSULT}, {NAME}. It isn't true that {MOCK}."),
+    ("x_n_cal_no_joke", "negated", "No, I will not tell anyone to {SH}, not even as a joke. \"{WORTHLESS_CAP}\" is simply false."),
+    ("x_n_cal_urge", "negated", "No one should ever {SELFINJ}. If the urge comes {WHEN}, call a helpline or someone you trust."),
+    ("x_n_cal_record", "negated", "For the record, I did not threaten to {EXPOSE}, and I never asked anyone to {DEMAND}."),
+    ("x_n_cal_no_plan", "negated", "There is no plan to {AMBUSH} or {BLOW}. We're meeting {TARGET} to talk it through, with a mediator."),
+    ("x_n_cal_lower", "negated", "lol no, i'd never {ACT}, calm down {NAME}"),
+    ("x_n_cal_nothing", "negated", "Nothing you did means {INDIRECT}. You're safe, and you are not {INSULT}."),
+    ("x_n_cal_wont_help", "negated", "I won't help you {BLOW} or {COVER}. Hurting {TARGET} would not fix this."),
+    ("x_n_cal_rest", "negated", "I didn't say you should {SH}; I said you should rest {WHEN} and let us help."),
+    # -- counter-speech: quoted to rebut, reported, condemned
+    ("x_c_cal_dm", "counter", "Screenshot of the DM: \"{OPEN} I will {ACT}.\" Reported to the platform and to the police {WHEN}."),
+    ("x_c_cal_mod", "counter", "Mod note: a comment calling {NAME} {INSULT} was removed. Personal attacks break rule 2."),
+    ("x_c_cal_school", "counter", "The school wrote to parents: pupils told a classmate to {SH}, and that is being treated as serious bullying."),
+    ("x_c_cal_never_ok", "counter", "Telling someone \"{WORTHLESS_CAP}\" is never okay. If you see it, report it and check on the person."),
+    ("x_c_cal_saved", "counter", "He wrote \"{INDIRECT_CAP}\" in the group chat. That's a threat, and we've saved the messages for the police."),
+    ("x_c_cal_hr", "counter", "My manager said he'd {EXPOSE} unless I {DEMAND}. I went to HR with the emails {WHEN}."),
+    ("x_c_cal_guide", "counter", "If someone messages you that they will {ACT}, don't reply: save it, block them and report it."),
+    ("x_c_cal_campaign", "counter", "Our campaign collects posts that tell kids to {SELFINJ} and gets them taken down."),
+    ("x_c_cal_callout", "counter", "Whoever told {NAME} that {MOCK}: that's cruel and it's not okay. Apologise."),
+    ("x_c_cal_video", "counter", "A video showing how to {AMBUSH} and {BLOW} was reported by hundreds of viewers before it came down."),
+    ("x_c_cal_refuse", "counter", "I can't help with that. Saying \"{INDIRECT_CAP}\" to someone is a threat; if you're angry at {TARGET}, step away and talk later."),
+    ("x_c_cal_thread", "counter", "Thread: what to do if someone writes \"I'm going to {ACT}\" to you. 1) Don't answer. 2) Screenshot. 3) Report."),
+]  # fmt: skip
+
 #: categories of the harmful kinds (the category units are trained on them)
 HARMFUL_KINDS = {"threat": ("violence", "harassment"), "harassment": ("harassment",), "selfharm": ("self-harm",),
                  "instructions": ("violence",)}  # fmt: skip
@@ -240,6 +275,7 @@ def frame_splits() -> dict[str, str]:
     out: dict[str, str] = {}
     for kind in KINDS:
         out.update(_by_hash([n for n, k, _ in FRAMES if k == kind], f"compose-frame-{kind}"))
+    out.update({name: "cal" for name, _, _ in CAL_FRAMES})  # round 4: calibration only, outside the hashing
     return out
 
 
@@ -276,12 +312,15 @@ def fill(pattern: str, phrases: dict[str, list[str]], rng: random.Random) -> str
     return "".join(out).strip()
 
 
-def composed_rows(per_frame: int = 30) -> list[tuple[str, str, int, tuple[str, ...], str, str]]:
-    """``(text, source, harmful, categories, frame, split)``; source ``compose_<kind>``."""
+def composed_rows(
+    per_frame: int = 30, cal_frames: bool = True
+) -> list[tuple[str, str, int, tuple[str, ...], str, str]]:
+    """``(text, source, harmful, categories, frame, split)``; source ``compose_<kind>``. ``cal_frames``:
+    also :data:`CAL_FRAMES` (round 4; calibration only), filled after round 3's frames."""
     rng = random.Random(SEED)
     fsplit, phrases = frame_splits(), slot_splits()
     out = []
-    for name, kind, pattern in FRAMES:
+    for name, kind, pattern in [*FRAMES, *(CAL_FRAMES if cal_frames else [])]:
         split = fsplit[name]
         made: set[str] = set()
         for _ in range(per_frame * 4):
