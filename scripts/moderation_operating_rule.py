@@ -36,7 +36,14 @@ if _SCRIPTS not in sys.path:
     sys.path.insert(0, _SCRIPTS)
 
 from guard_training.data import default_data_dir  # noqa: E402
-from guard_training.moderation import KIND_OF_SOURCE, harm_scores, macro_fpr, prf  # noqa: E402
+from guard_training.moderation import (  # noqa: E402
+    KIND_OF_SOURCE,
+    harm_scores,
+    macro_fpr,
+    prf,
+    threshold_for,
+    worst_fpr,
+)
 from guard_training.moderation_data import ModRow, load_rows  # noqa: E402
 from guard_training.moderation_heldout import heldout_rows  # noqa: E402
 from guard_training.vector_cache import VectorCache  # noqa: E402
@@ -58,34 +65,6 @@ RULES: tuple[tuple[str, float | None, float | None, int], ...] = (
     *((f"worst<={c:.2f}", None, c, 0) for c in (0.12, 0.14, 0.16, 0.18, 0.20)),
     *((f"worst(n>=50)<={c:.2f}", None, c, 50) for c in (0.08, 0.10, 0.12, 0.15)),
 )
-
-
-def worst_fpr(rows: list[ModRow], scores: np.ndarray, t: float, min_n: int = 0) -> tuple[float, str]:
-    """The highest benign flag rate over the benign sources of ``rows`` (those with at least
-    ``min_n`` rows) at ``t``, and its source."""
-    by: dict[str, list[bool]] = defaultdict(list)
-    for r, s in zip(rows, scores, strict=True):
-        if not r.harmful:
-            by[r.source].append(bool(s >= t))
-    rates = {k: float(np.mean(v)) for k, v in by.items() if len(v) >= min_n}
-    src = max(rates, key=lambda k: rates[k])
-    return rates[src], src
-
-
-def threshold_for(
-    rows: list[ModRow], scores: np.ndarray, mean_cap: float | None, worst_cap: float | None, min_n: int = 0
-) -> float:
-    """The lowest threshold (a calibration score) meeting both caps; flag rates only fall as the
-    threshold rises, so scanning down from the top and stopping at the first miss finds it."""
-    best = 1.0
-    for t in np.unique(np.round(scores, 5))[::-1]:
-        ok = (mean_cap is None or macro_fpr(rows, scores, float(t)) <= mean_cap) and (
-            worst_cap is None or worst_fpr(rows, scores, float(t), min_n)[0] <= worst_cap
-        )
-        if not ok:
-            break
-        best = float(t)
-    return best
 
 
 def figures(rows: list[ModRow], scores: np.ndarray, t: float) -> dict:
