@@ -32,31 +32,84 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/llmgw-passage-calibration-vectors"))
     ap.add_argument("--stage", choices=("calibration", "test"), default="calibration")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--write", type=Path, default=None, help="write injection.npz and injection.md here (needs --stage test)")
+    ap.add_argument(
+        "--write", type=Path, default=None, help="write injection.npz and injection.md here (needs --stage test)"
+    )
     args = ap.parse_args(argv)
     result = run(args.data or default_data_dir(), args.models, args.cache, args.stage)
-    print(json.dumps({k: result[k] for k in ("old_points", "old_points_recomputed", "new_points")}, indent=1))
+    print(
+        f"points: shipped {result['shipped_points']}\n  A {result['A']['points']}\n"
+        f"  B (C={result['B']['C']}) {result['B']['points']}"
+    )
     for split in ("calibration", "test"):
-        if split not in result:
+        cands = [c for c in ("shipped", "A", "B") if split in result.get(c, {})]
+        if not cands:
             continue
-        for s, old in result[split]["old"].items():
-            new = result[split]["new"][s]
-            print(f"{split:11s} {s:26s} n={old['n']:3d}  hit@0.02 {old['hit']['0.02']:.3f} -> {new['hit']['0.02']:.3f}"
-                  f"  hit@0.05 {old['hit']['0.05']:.3f} -> {new['hit']['0.05']:.3f}")
-    for s, r in result.get("leave_one_new_source_out", {}).items():
-        print(f"loso {s}: point@0.02 {r['points']['0.02']:.3f}, test drop {r['test']['hit']['0.02']:.3f}"
-              f" ({r['test']['hits_at']['0.02']}/{r['test']['n']}), flag {r['test']['hit']['0.05']:.3f}")
+        for s in result[cands[-1]][split]:
+            cells = "  ".join(
+                f"{c}: {result[c][split][s]['hits_at']['0.02']:2d} ({result[c][split][s]['hit']['0.02']:.3f})"
+                f" flag {result[c][split][s]['hit']['0.05']:.3f}"
+                for c in cands
+            )
+            print(f"{split:11s} {s:26s} n={result[cands[-1]][split][s]['n']:3d}  {cells}")
+    if args.stage == "test":
+        verdict = ship_check(result)
+        result["ship_check"] = verdict
+        print(json.dumps(verdict, indent=1))
+        for kind in ("loso_calibration_only", "loso_refit"):
+            for s, r in result["B"].get(kind, {}).items():
+                print(
+                    f"B {kind} {s}: point@0.02 {r['points']['0.02']:.3f}, "
+                    f"test drop {r['test']['hits_at']['0.02']}/{r['test']['n']}"
+                    f", flag {r['test']['hit']['0.05']:.3f}"
+                )
+        for s, r in result["A"]["loso_calibration_only"].items():
+            print(
+                f"A loso {s}: point@0.02 {r['points']['0.02']:.3f}, "
+                f"test drop {r['test']['hits_at']['0.02']}/{r['test']['n']}"
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {k: v for k, v in result.items() if k != "_unit"},
+                indent=1,
+                sort_keys=True,
+                default=lambda o: {k: v for k, v in o.items() if k != "_unit"},
+            )
+            + "\n"
+        )
     if args.write:
-        if "test" not in result:
+        if args.stage != "test":
             raise SystemExit("--write needs --stage test (the data card reports the test split)")
         write_model(args.models, args.write, result)
         from guard_training.injection_broad import write_card
+
         from llmgw.guards.classifier import load
 
         write_card(args.write / "injection.md", load(args.write / "injection.npz").metadata)
+
+
+def ship_check(result: dict, drop: str = "0.02", base_tpr: float = 58 / 101) -> dict:
+    """The rule committed before the test figures were read (commit f4d8ff5), for candidate B."""
+    test = result["B"]["test"]
+    benign = {s: t for s, t in test.items() if s.startswith("passage/")}
+    per_source = {s: t["hits_at"][drop] <= (1 if t["n"] < 50 else int(0.02 * t["n"])) for s, t in benign.items()}
+    pooled = sum(t["hits_at"][drop] for t in benign.values()) / sum(t["n"] for t in benign.values())
+    planted = [t for s, t in test.items() if s.startswith("planted/")]
+    tpr = sum(t["hits_at"][drop] for t in planted) / sum(t["n"] for t in planted)
+    a = all(per_source.values()) and pooled <= 0.02
+    b = tpr >= base_tpr - 0.15
+    return {
+        "a_per_source_ok": per_source,
+        "a_pooled_benign_drop": round(pooled, 4),
+        "a": a,
+        "b_planted_tpr": round(tpr, 4),
+        "b_floor": round(base_tpr - 0.15, 4),
+        "b": b,
+        "c": "checked when the file is written (user weights and points copied)",
+        "ship": a and b,
+    }
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from .handwritten_passages_changelogs import CHANGELOGS
 from .handwritten_passages_code import CODE_ANSWERS
 from .handwritten_passages_email import EMAIL_OPS
 from .handwritten_passages_security import SECURITY_DOCS
+from .handwritten_passages_train import TRAIN_PASSAGES
 
 SEED = 17
 SOURCES: dict[str, list[tuple[str, str]]] = {
@@ -37,21 +38,29 @@ SOURCES: dict[str, list[tuple[str, str]]] = {
     "code_answers": CODE_ANSWERS,
     "email_ops": EMAIL_OPS,
 }
-#: the new sources calibrate the passage operating points; they are never in the training split
-CALIBRATION_ONLY = True
+#: of the 12 calibration-or-test groups per source, this many go to calibration (the rest to test)
+CALIBRATION_GROUPS = 8
 
 
 def group_splits(name: str, groups: list[str]) -> dict[str, str]:
-    """Topic group -> ``calibration`` | ``test``: groups in seeded-hash order, the first half calibration."""
-    order = sorted(set(groups), key=lambda g: hashlib.sha1(f"{SEED}:group:{name}:{g}".encode()).hexdigest())
-    half = len(order) // 2
-    return {g: ("calibration" if i < half else "test") for i, g in enumerate(order)}
+    """Topic group -> ``calibration`` | ``test``: groups in seeded-hash order, the first
+    ``CALIBRATION_GROUPS`` calibration; training groups (``train_*``) -> ``train``."""
+    held = sorted({g for g in groups if not g.startswith("train_")},
+                  key=lambda g: hashlib.sha1(f"{SEED}:group:{name}:{g}".encode()).hexdigest())  # fmt: skip
+    out = {g: ("calibration" if i < CALIBRATION_GROUPS else "test") for i, g in enumerate(held)}
+    out.update({g: "train" for g in groups if g.startswith("train_")})
+    return out
+
+
+def _items(name: str) -> list[tuple[str, str]]:
+    return SOURCES[name] + TRAIN_PASSAGES[name]
 
 
 def rows() -> list[Row]:
     """The hand-written benign passages as rows of the ``retrieved`` route, each with its split."""
     out: list[Row] = []
-    for name, items in SOURCES.items():
+    for name in SOURCES:
+        items = _items(name)
         split = group_splits(name, [g for g, _ in items])
         out.extend(Row(text.strip(), f"passage/{name}", 0, "retrieved", "project", split[g]) for g, text in items)
     return out
@@ -59,4 +68,4 @@ def rows() -> list[Row]:
 
 def topic_groups() -> dict[str, dict[str, str]]:
     """``{source: {group: split}}``, for the data card and the tests."""
-    return {f"passage/{n}": group_splits(n, [g for g, _ in items]) for n, items in SOURCES.items()}
+    return {f"passage/{n}": group_splits(n, [g for g, _ in _items(n)]) for n in SOURCES}

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (passages: one paragraph per line reads better than wrapped strings)
 """Hand-written benign passages: changelogs, release notes, commit logs, migration guides
 (part of ``handwritten_passages``). Typed for the llmgw project (issue 17), never copied from an
 evaluation set. Each entry is ``(topic group, text)``."""

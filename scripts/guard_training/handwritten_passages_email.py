@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (passages: one paragraph per line reads better than wrapped strings)
 """Hand-written benign passages: work e-mails with instructions, forwarded threads, IT notices
 (part of ``handwritten_passages``). Typed for the llmgw project (issue 17), never copied from an
 evaluation set. Each entry is ``(topic group, text)``; names and addresses are invented."""
@@ -83,7 +84,7 @@ Subject: Invoice 2024-0417 reminder
 
 Dear customer, our records show invoice 2024-0417 as unpaid. If you have already paid, please disregard this reminder.
 
--------- 
+--------
 My note: I think we paid this in March. Please check in the ERP and, if so, reply to them with the payment reference. Do not pay it twice."""),
     ("forwarded_thread", """Fwd: Re: production access for the new contractors
 

@@ -21,14 +21,15 @@ from llmgw.guards.classifier import LinearModel, load
 from llmgw.guards.injection import InjectionDetector
 
 from . import broad, handwritten_passages
-from .calibrated import RATES, threshold_at
+from .calibrated import C_GRID, RATES, Embed, fit, threshold_at, training_set
 from .vector_cache import VectorCache
 
 ROUTE = "retrieved"
 
 
 def existing_rows(data: Path, splits_path: Path) -> list[broad.Row]:
-    """The training's passage rows (benign and planted) with the splits recorded in ``injection_splits.json``."""
+    """The training's rows (every route; planted passages included) with the splits recorded in
+    ``injection_splits.json``."""
     recorded = json.loads(splits_path.read_text())["sources"]
     split_of_key = {(src, k): split for src, parts in recorded.items() for split, keys in parts.items() for k in keys}
     rows = broad.load_rows(data)
@@ -45,7 +46,7 @@ def existing_rows(data: Path, splits_path: Path) -> list[broad.Row]:
     for r in planted:
         if split_of_key.get((r.source, r.key[:16])) != r.split:
             raise SystemExit(f"planted row of {r.source} not where injection_splits.json has it")
-    return [r for r in rows + planted if r.route == ROUTE]
+    return rows + planted
 
 
 def scores_by_source(det: InjectionDetector, rows: list[broad.Row]) -> dict[str, np.ndarray]:
@@ -66,68 +67,136 @@ def hit_table(scores: dict[str, np.ndarray], points: dict[str, float]) -> dict[s
             for s, v in scores.items()}  # fmt: skip
 
 
-def planted_tpr(scores: dict[str, np.ndarray], point: float) -> tuple[int, int]:
-    caught = sum(int((v >= point).sum()) for s, v in scores.items() if s.startswith("planted/"))
-    return caught, sum(len(v) for s, v in scores.items() if s.startswith("planted/"))
+def _benign(scores: dict[str, np.ndarray], without: str = "") -> dict[str, np.ndarray]:
+    return {s: v for s, v in scores.items() if s.startswith("passage/") and s != without}
+
+
+def _macro_tpr(scores: dict[str, np.ndarray], point: float) -> float:
+    rates = [float((v >= point).mean()) for s, v in scores.items() if s.startswith("planted/")]
+    return float(np.mean(rates)) if rates else 0.0
+
+
+def new_sources() -> list[str]:
+    return [f"passage/{n}" for n in handwritten_passages.SOURCES]
+
+
+def refit(
+    rows: list[broad.Row], embed: Embed, shipped: InjectionDetector, c: float | None = None, without: str = ""
+) -> tuple[LinearModel, float, dict[str, np.ndarray]]:
+    """The passage unit fitted on the train split of ``rows`` (``calibrated.training_set``), ``C`` from
+    the grid by mean planted TPR at the 1 % point on calibration (as ``calibrated.build``); returns the
+    unit, its C and the calibration scores. ``without``: leave that source's rows out entirely."""
+    rows = [r for r in rows if r.source != without]
+    x, y, w = training_set([r for r in rows if r.split == "train"], ROUTE, embed)
+    cal = [r for r in rows if r.split == "calibration" and r.route == ROUTE]
+    best: tuple[float, float, LinearModel, dict[str, np.ndarray]] | None = None
+    for cc in [c] if c is not None else C_GRID:
+        unit = fit(x, y, w, cc)
+        scores = scores_by_source(_detector(shipped, unit, embed), cal)
+        tpr = _macro_tpr(scores, points_from(_benign(scores))["0.01"])
+        print(f"  C={cc}: calibration macro planted TPR at the 1 % point {tpr:.3f}", flush=True)
+        if best is None or tpr > best[0]:
+            best = (tpr, cc, unit, scores)
+    assert best is not None
+    return best[2], best[1], best[3]
+
+
+def _detector(shipped: InjectionDetector, unit: LinearModel, embed: Embed) -> InjectionDetector:
+    return InjectionDetector(shipped.model, embed=embed, lexical=shipped.lexical or False, passage_model=unit)
+
+
+def evaluate(
+    det: InjectionDetector,
+    rows: list[broad.Row],
+    cal_scores: dict[str, np.ndarray] | None = None,
+    with_test: bool = True,
+) -> dict:
+    """Operating points from the benign calibration passage sources, and the tables."""
+    cal = [r for r in rows if r.split == "calibration" and r.route == ROUTE]
+    cal_scores = cal_scores if cal_scores is not None else scores_by_source(det, cal)
+    points = points_from(_benign(cal_scores))
+    out: dict = {"points": points, "calibration": hit_table(cal_scores, points)}
+    if with_test:
+        test_scores = scores_by_source(det, [r for r in rows if r.split == "test" and r.route == ROUTE])
+        out["test"] = hit_table(test_scores, points)
+        out["loso_calibration_only"] = {}
+        for held in new_sources():
+            pts = points_from(_benign(cal_scores, without=held))
+            out["loso_calibration_only"][held] = {
+                "points": pts,
+                "test": hit_table({held: test_scores[held]}, pts)[held],
+            }
+    return out
 
 
 def run(data: Path, model_dir: Path, cache: Path, stage: str) -> dict:
     """``stage``: ``calibration`` (points and calibration figures only) or ``test`` (also the test
-    split and leave-one-new-source-out)."""
+    split and leave-one-new-source-out). Candidates: ``shipped`` (the shipped file as it is, its
+    own points), ``A`` (shipped weights, points with the new sources), ``B`` (passage unit refitted
+    with the new training rows, points with the new sources)."""
     embed = VectorCache(cache)
-    det = InjectionDetector(model_dir / "injection.npz", embed=embed)
-    old_points = det.operating_points(ROUTE)
-    rows = existing_rows(data, model_dir / "injection_splits.json")
-    new = handwritten_passages.rows()
-    print(f"{len(rows)} existing passage rows {dict(Counter((r.source, r.split) for r in rows))}", flush=True)
-    cal = [r for r in rows + new if r.split == "calibration"]
-    cal_scores = scores_by_source(det, cal)
-    old_benign = {s: v for s, v in cal_scores.items() if s.startswith("passage/") and s not in _new_sources()}
-    new_benign = {s: v for s, v in cal_scores.items() if s.startswith("passage/")}
-    recomputed = points_from(old_benign)
-    new_points = points_from(new_benign)
-    out: dict = {
-        "old_points": old_points, "old_points_recomputed": recomputed, "new_points": new_points,
-        "calibration": {"old": hit_table(cal_scores, old_points), "new": hit_table(cal_scores, new_points)},
-    }  # fmt: skip
-    if stage == "test":
-        test_scores = scores_by_source(det, [r for r in rows + new if r.split == "test"])
-        out["test"] = {"old": hit_table(test_scores, old_points), "new": hit_table(test_scores, new_points)}
-        loso = {}
-        for held in _new_sources():
-            pts = points_from({s: v for s, v in new_benign.items() if s != held})
-            loso[held] = {"points": pts, "test": hit_table({held: test_scores[held]}, pts)[held]}
-        out["leave_one_new_source_out"] = loso
+    shipped = InjectionDetector(model_dir / "injection.npz", embed=embed)
+    rows = existing_rows(data, model_dir / "injection_splits.json") + handwritten_passages.rows()
+    print(f"{len(rows)} rows {dict(Counter((r.source, r.split) for r in rows if r.route == ROUTE))}", flush=True)
+    test = stage == "test"
+    cal = [r for r in rows if r.split == "calibration" and r.route == ROUTE]
+    cal_shipped = scores_by_source(shipped, cal)
+    out: dict = {"shipped_points": shipped.operating_points(ROUTE)}
+    a = evaluate(shipped, rows, cal_shipped, with_test=test)
+    out["A"] = a
+    if test:  # the shipped file at its own points, on the same rows
+        test_scores = scores_by_source(shipped, [r for r in rows if r.split == "test" and r.route == ROUTE])
+        out["shipped"] = {"points": out["shipped_points"], "test": hit_table(test_scores, out["shipped_points"])}
+    print("refitting the passage unit", flush=True)
+    unit, c, cal_b = refit(rows, embed, shipped)
+    b = evaluate(_detector(shipped, unit, embed), rows, cal_b, with_test=test)
+    b["C"] = c
+    out["B"] = b
+    out["_unit"] = unit
+    if test:  # leave one new source out entirely: refit without its training rows, calibrate without it
+        b["loso_refit"] = {}
+        for held in new_sources():
+            u, _, cs = refit(rows, embed, shipped, c=c, without=held)
+            pts = points_from(_benign(cs))
+            det = _detector(shipped, u, embed)
+            ts = scores_by_source(det, [r for r in rows if r.split == "test" and r.source == held])
+            b["loso_refit"][held] = {"points": pts, "test": hit_table(ts, pts)[held]}
     return out
 
 
-def _new_sources() -> list[str]:
-    return [f"passage/{n}" for n in handwritten_passages.SOURCES]
-
-
 def write_model(model_dir: Path, out_dir: Path, result: dict) -> None:
-    """``injection.npz`` with the new passage points (user points, weights and every other field as
-    shipped), and the recalibration's figures in its metadata; the passage unit is not touched."""
+    """Candidate B: ``injection_passages.npz`` (the refitted passage unit) and ``injection.npz`` (user
+    unit, user points and every other field as shipped; the new passage points and the figures)."""
+    b = result["B"]
     src = load(model_dir / "injection.npz")
     meta = json.loads(json.dumps(src.metadata))
-    meta["operating_points"][ROUTE] = result["new_points"]
+    meta["operating_points"][ROUTE] = b["points"]
     meta["thresholds"] = meta["operating_points"]
+    meta["C"][ROUTE] = b["C"]
     meta["passage_calibration"] = {
-        "note": "passage operating points recomputed with the hand-written benign passage sources "
-        "(scripts/guard_training/handwritten_passages.py) as calibration-only sources; weights unchanged",
-        "sources": _new_sources(),
+        "note": "passage unit refitted with the hand-written benign passage sources "
+        "(scripts/guard_training/handwritten_passages.py) and passage points recomputed with them "
+        "(scripts/recalibrate_passages.py); user unit and user points as shipped before",
+        "sources": new_sources(),
         "topic_groups": handwritten_passages.topic_groups(),
-        "points_before": result["old_points"],
-        "test_before": result["test"]["old"],
-        "test_after": result["test"]["new"],
-        "leave_one_new_source_out": result["leave_one_new_source_out"],
+        "points_before": result["shipped_points"],
+        "test_before": result["shipped"]["test"],
+        "test_after": b["test"],
+        "calibration_only_candidate": {"points": result["A"]["points"], "test": result["A"]["test"]},
+        "leave_one_new_source_out": {"calibration_only": b["loso_calibration_only"], "refit": b["loso_refit"]},
     }
     new_rows = handwritten_passages.rows()
-    for s in _new_sources():
+    for s in new_sources():
         meta["rows_by_source_and_split"][s] = dict(Counter(r.split for r in new_rows if r.source == s))
         meta["licences"][s] = ["project"]
-    for s, t in result["test"]["new"].items():
+    for s, t in b["test"].items():
         meta["test_metrics"][s] = {"n": t["n"], "label": 1 if s.startswith("planted/") else 0, "route": ROUTE,
                                    "hit": t["hit"]}  # fmt: skip
+    meta["test_metrics"] = dict(sorted(meta["test_metrics"].items()))
     out_dir.mkdir(parents=True, exist_ok=True)
     LinearModel(src.weights, src.bias, src.classes, meta).save(out_dir / "injection.npz")
+    old_passage = load(model_dir / "injection_passages.npz")
+    pmeta = {**old_passage.metadata, "C": meta["C"], "operating_points": meta["operating_points"],
+             "thresholds": meta["operating_points"]}  # fmt: skip
+    unit = result["_unit"]
+    LinearModel(unit.weights, unit.bias, ["injection"], pmeta).save(out_dir / "injection_passages.npz")
