@@ -1,12 +1,16 @@
-"""Recalibrate the passage operating points of the shipped injection guard with the hand-written
-benign passage sources (``handwritten_passages``), the weights unchanged (issue 17, over-defence).
+"""The injection guard's passage operating points with the hand-written benign passage sources
+(``handwritten_passages``; issue 17, over-defence): ``scripts/recalibrate_passages.py`` runs it.
 
-The rule is the training's (``calibrated.threshold_at``): for each rate r, the lowest threshold that at
-most a share r of *every* benign calibration passage source (with >= ``MIN_SOURCE_ROWS`` rows) reaches;
-the new sources are four more such sources. Scores are the real detector's (``InjectionDetector``: the
-passage unit, the rules) read from the model files, on the run-time float encoder (cached by
-``vector_cache.VectorCache``). The existing rows and their splits are rebuilt from the shared data and
-``injection_splits.json``; planted passages are rebuilt as the training builds them.
+Candidates, each measured on the same rows: the shipped file at its own points; *A*, the shipped
+weights with the passage points recomputed with the new sources; *B*, the passage unit refitted on the
+train split with the new training rows (``calibrated.training_set``, ``C`` from the grid on
+calibration), the user unit and the user points untouched. The point rule is the training's
+(``calibrated.threshold_at``): for each rate r, the lowest threshold that at most a share r of *every*
+benign calibration passage source (with >= ``MIN_SOURCE_ROWS`` rows) reaches. Scores are the real
+detector's (``InjectionDetector``: passage unit and rules) on the run-time float encoder, cached by
+``vector_cache.VectorCache``. The existing rows and their splits are rebuilt from the shared data and
+``injection_splits.json``; planted passages are rebuilt as the training builds them (into the old
+passages only, so the planted test set is the shipped file's).
 """
 
 from __future__ import annotations
