@@ -97,10 +97,32 @@ def threshold_on_calibration(
     return best, {"at_threshold": sweep[best], "at_0.7": sweep[0.7]}
 
 
+def fold_seed_spread(rows: list[tuple[str, str, str]], c: float, ends: bool, seeds: int) -> dict[str, Any]:
+    """Per-task five-fold CV over ``seeds`` fold assignments (a sensitivity check of the CV item of the
+    ship rule: how much a task's CV moves with the folds alone): min, max and mean per task."""
+    from sklearn.model_selection import StratifiedKFold
+
+    names = sorted({t for _, t, _ in rows})
+    labels = np.asarray([names.index(t) for _, t, _ in rows])
+    data = taskmod.exemplar_views([x for _, _, x in rows], cue_ends=ends)
+    per: list[dict[str, float]] = []
+    for seed in range(seeds):
+        pred = np.zeros(len(labels), dtype=int)
+        for train, test in StratifiedKFold(taskmod.FOLDS, shuffle=True, random_state=seed).split(data.full, labels):
+            weights, bias = taskmod.fit(*taskmod.training_rows(data[train], labels[train], taskmod.COMBINE), c)
+            pred[test] = taskmod.logits_of(weights, bias, data[test], taskmod.COMBINE).argmax(1)
+        per.append({n: float((pred[labels == i] == i).mean()) for i, n in enumerate(names)})
+    return {
+        n: {k: round(f([p[n] for p in per]), 3) for k, f in (("min", min), ("max", max), ("mean", np.mean))}
+        for n in names
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--c", default="2", help="comma-separated C values")
     parser.add_argument("--ends", default="0,1", help="comma-separated: 0 cues of the whole view, 1 of its two ends")
+    parser.add_argument("--seeds", type=int, default=0, help="also per-task CV over this many fold seeds")
     parser.add_argument("--test", action="store_true", help="score the held-out sets (after the choice is committed)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "routing_phrasings.json")
     args = parser.parse_args()
@@ -155,6 +177,15 @@ def main() -> None:
     chosen = min(near, key=lambda k: (table[k]["config"]["ends"], table[k]["config"]["C"] != 2.0))
     result["chosen"] = chosen
     print("chosen on CV:", chosen, "threshold", table[chosen]["config"]["threshold"])
+    if args.seeds:
+        cfg = table[chosen]["config"]
+        today_rows = [r for r in rows if r[0] != "phrasings"]
+        result["fold_seeds"] = {
+            "today": fold_seed_spread(today_rows, TODAY["C"], False, args.seeds),
+            "chosen": fold_seed_spread(rows, cfg["C"], cfg["ends"], args.seeds),
+        }
+        for name, spread in result["fold_seeds"].items():
+            print("fold seeds", name, json.dumps(spread))
 
     if args.test:
         cfg = table[chosen]["config"]
