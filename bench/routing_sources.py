@@ -37,7 +37,7 @@ from llmgw.routing import tasks as taskmod
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "bench" / "data" / "tasks_heldout.yaml"
-HAND = ("exemplars", "pasted", "broad")
+HAND = ("exemplars", "pasted", "broad", "phrasings")
 PUBLIC_TEST = ROOT / "bench" / "data" / "tasks_public_test.yaml"
 
 

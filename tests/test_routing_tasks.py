@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from llmgw.config import ModelConfig, RouteSelectionConfig
-from llmgw.routing import cues, tasks
+from llmgw.routing import cues, tasks, views
 from llmgw.routing.select import safest_task
 from llmgw.routing.tasks import TaskClassifier, classifier_for, plausible
 
@@ -155,3 +158,42 @@ def test_every_shipped_exemplar_names_its_source_and_a_known_task() -> None:
 )
 def test_summarize_and_extract_in_other_words_and_languages(classifier: TaskClassifier, text: str, task: str) -> None:
     assert classifier.classify(text)[0] == task
+
+
+def test_the_route19_phrasings_are_kept_apart_from_their_held_out_part_and_not_shipped() -> None:
+    """phrasings.yaml failed its pre-registered ship rule (docs/benchmarks.md): the gateway does not
+    load it; the benchmark does, and its held-out part shares no text and no request with it."""
+    assert "phrasings" not in {source for source, _, _ in tasks.sourced_exemplars()}
+    with_them = tasks.sourced_exemplars(with_phrasings=True)
+    train = [text for source, _, text in with_them if source == "phrasings"]
+    assert len(train) >= 200
+    held_path = Path(__file__).resolve().parents[1] / "bench" / "data" / "tasks_phrasings_heldout.yaml"
+    held = [x for xs in tasks.phrasings_exemplars(held_path).values() for x in xs]
+    assert len(held) >= 50
+    assert not set(held) & set(train)
+    held_texts = yaml.safe_load(held_path.read_text(encoding="utf-8"))["texts"]
+    train_texts = yaml.safe_load(tasks.PHRASINGS.read_text(encoding="utf-8"))["texts"]
+    assert not set(held_texts) & set(train_texts)  # whole topic groups held out
+    assert not set(held_texts.values()) & set(train_texts.values())
+
+
+def test_the_cues_read_the_instruction_after_a_paste_longer_than_the_embedding_reads() -> None:
+    # the cues are computed on the instruction view, not on the turn's first 2,000 characters
+    paste = " ".join(["The committee met on Tuesday and discussed the budget for the coming year."] * 40)
+    turn = f"{paste}\n\nFasse den Text oben in drei Sätzen zusammen."
+    assert len(turn) > 2000
+    view = views.instruction_view(turn)
+    assert view is not None and view.endswith("zusammen.")
+    assert tasks.cue_features(view)[cues.TASKS.index("summarize")] == 1.0
+    assert not cues.cue_vector(turn[:2000]).any()  # what a scan of the head alone would miss
+
+
+def test_cues_of_the_view_s_two_ends_apart() -> None:
+    ends = tasks.cue_features("Translate this article.\nIt was a poem about the sea.", ends=True)
+    assert ends.shape == (2 * cues.DIMENSIONS,)
+    assert ends[cues.TASKS.index("translate")] == 1.0 and ends[cues.DIMENSIONS + cues.TASKS.index("creative")] == 1.0
+    assert ends[cues.TASKS.index("creative")] == 0.0 and ends[cues.DIMENSIONS + cues.TASKS.index("translate")] == 0.0
+    one = tasks.cue_features("tl;dr", ends=True)
+    assert np.array_equal(one[: cues.DIMENSIONS], one[cues.DIMENSIONS :])
+    vectors = np.ones((1, 384), dtype=np.float32)
+    assert tasks.with_cues(vectors, ["tl;dr"], 0.25, ends=True).shape == (1, 384 + 2 * cues.DIMENSIONS)

@@ -55,6 +55,16 @@ PASTED = Path(__file__).with_name("pasted.yaml")
 BROAD = Path(__file__).with_name("broad.yaml")
 #: real public prompts, labelled by hand, each with its corpus (``source``)
 PUBLIC = Path(__file__).with_name("public.yaml")
+#: requests phrased as people unaware of the exemplars phrase them (paste first or last, long pastes,
+#: ten languages, task words that point to another task), with their own pasted texts (route19)
+PHRASINGS = Path(__file__).with_name("phrasings.yaml")
+#: whether the shipped exemplars include ``phrasings.yaml``: not yet; it failed its pre-registered ship
+#: rule (per-task cross-validation of chat and math, docs/benchmarks.md, route19)
+WITH_PHRASINGS = False
+#: the cues of the view's two ends apart (head of the first line, tail of the last: 2 x 6 dimensions)
+#: rather than of the view as a whole (6): a task word in the instruction and one in the paste's first or
+#: last sentence then weigh differently (chosen by cross-validation, ``python -m bench.routing_phrasings``)
+CUE_ENDS = False
 #: weight of the lexical task cues appended to each embedding (0: embeddings alone; chosen by
 #: cross-validation and leave-one-source-out, ``python -m bench.routing_sources``)
 CUE_WEIGHT = 0.25
@@ -102,10 +112,11 @@ def pasted_exemplars() -> dict[str, list[str]]:
     return compose(data["requests"], data["texts"])
 
 
-def sourced_exemplars() -> list[tuple[str, str, str]]:
+def sourced_exemplars(with_phrasings: bool | None = None) -> list[tuple[str, str, str]]:
     """Every shipped exemplar as (source, task, text): ``exemplars``, ``pasted``, ``broad`` (its plain
     requests and its instructions composed with the texts of ``pasted.yaml``), then each public
-    corpus of ``public.yaml`` under its own name, so a benchmark can leave one source out."""
+    corpus of ``public.yaml`` under its own name, so a benchmark can leave one source out; with
+    ``with_phrasings`` (default :data:`WITH_PHRASINGS`), ``phrasings`` last (:func:`phrasings_exemplars`)."""
     out = [("exemplars", t, x) for t, xs in yaml.safe_load(EXEMPLARS.read_text(encoding="utf-8")).items() for x in xs]
     out += [("pasted", t, x) for t, xs in pasted_exemplars().items() for x in xs]
     if BROAD.is_file():
@@ -116,6 +127,18 @@ def sourced_exemplars() -> list[tuple[str, str, str]]:
     if PUBLIC.is_file():
         for task, rows in yaml.safe_load(PUBLIC.read_text(encoding="utf-8")).items():
             out += [(source, task, text) for source, text in rows]
+    if (WITH_PHRASINGS if with_phrasings is None else with_phrasings) and PHRASINGS.is_file():
+        out += [("phrasings", t, x) for t, xs in phrasings_exemplars(PHRASINGS).items() for x in xs]
+    return out
+
+
+def phrasings_exemplars(path: Path) -> dict[str, list[str]]:
+    """A file shaped like ``phrasings.yaml`` (``texts``, ``requests`` composed with them, ``plain``)
+    as task -> requests; the held-out part of the phrasings has the same shape."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = {t: list(xs) for t, xs in (data.get("plain") or {}).items()}
+    for t, xs in compose(data.get("requests") or {}, data.get("texts") or {}).items():
+        out.setdefault(t, []).extend(xs)
     return out
 
 
@@ -231,17 +254,33 @@ def exemplar_vectors(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def with_cues(vectors: np.ndarray, texts: list[str], weight: float) -> np.ndarray:
-    """The embeddings with each text's lexical task cues appended (:mod:`llmgw.routing.cues`),
-    scaled by ``weight``; unchanged when the weight is 0."""
+def cue_features(text: str, ends: bool = CUE_ENDS) -> np.ndarray:
+    """A text's cue vector; with ``ends``, the cues of its first and of its last non-blank line apart
+    (an instruction view is "head of the first line" newline "tail of the last"; a one-line text has
+    the same cues at both ends)."""
+    if not ends:
+        return cues.cue_vector(text)
+    lines = [line for line in text.splitlines() if line.strip()] or [text]
+    first = cues.cue_vector(lines[0])
+    return np.concatenate([first, first if len(lines) == 1 else cues.cue_vector(lines[-1])])
+
+
+def with_cues(vectors: np.ndarray, texts: list[str], weight: float, ends: bool = CUE_ENDS) -> np.ndarray:
+    """The embeddings with each text's lexical task cues appended (:mod:`llmgw.routing.cues`,
+    :func:`cue_features`), scaled by ``weight``; unchanged when the weight is 0."""
     if weight == 0:
         return vectors
-    extra = np.stack([cues.cue_vector(t) for t in texts]) if texts else np.zeros((0, cues.DIMENSIONS))
+    width = cues.DIMENSIONS * (2 if ends else 1)
+    extra = np.stack([cue_features(t, ends) for t in texts]) if texts else np.zeros((0, width))
     return np.hstack([vectors, weight * extra.astype(np.float32)]).astype(np.float32)
 
 
 def exemplar_views(
-    texts: list[str], words: int = views.WORDS, sentences: bool = views.SENTENCES, cue_weight: float = CUE_WEIGHT
+    texts: list[str],
+    words: int = views.WORDS,
+    sentences: bool = views.SENTENCES,
+    cue_weight: float = CUE_WEIGHT,
+    cue_ends: bool = CUE_ENDS,
 ) -> Views:
     """Both views of every exemplar (cached on disk like :func:`exemplar_vectors`); an exemplar that
     is its own instruction view is embedded once. Each view carries its own cues."""
@@ -252,8 +291,8 @@ def exemplar_views(
     if distinct:
         instruction[distinct] = exemplar_vectors([shown[i] or "" for i in distinct])
     return Views(
-        with_cues(full, texts, cue_weight),
-        with_cues(instruction, [shown[i] or t for i, t in enumerate(texts)], cue_weight),
+        with_cues(full, texts, cue_weight, cue_ends),
+        with_cues(instruction, [shown[i] or t for i, t in enumerate(texts)], cue_weight, cue_ends),
     )
 
 
@@ -263,18 +302,21 @@ def query_views(
     words: int = views.WORDS,
     sentences: bool = views.SENTENCES,
     cue_weight: float = CUE_WEIGHT,
+    cue_ends: bool = CUE_ENDS,
 ) -> Views:
     """Blocking: one request's views: one embedding (a short turn, ``full``, ``instruction``) or two."""
     from llmgw import encoders
 
     view = None if combine == "full" else views.instruction_view(text, words, sentences)
     if view is not None and combine == "instruction":  # the whole turn is not needed
-        instruction = with_cues(encoders.encode_query(view)[None, :], [view], cue_weight)
+        instruction = with_cues(encoders.encode_query(view)[None, :], [view], cue_weight, cue_ends)
         return Views(instruction, instruction)
     full = encoders.encode_query(text[:2000])[None, :]
     instruction = full if view is None else encoders.encode_query(view)[None, :]
     head = text[:2000]  # what the embedding reads, and a bound on the cue scan of a pasted book
-    return Views(with_cues(full, [head], cue_weight), with_cues(instruction, [view or head], cue_weight))
+    return Views(
+        with_cues(full, [head], cue_weight, cue_ends), with_cues(instruction, [view or head], cue_weight, cue_ends)
+    )
 
 
 class TaskClassifier:
@@ -286,14 +328,16 @@ class TaskClassifier:
         words: int = views.WORDS,
         sentences: bool = views.SENTENCES,
         cue_weight: float = CUE_WEIGHT,
+        cue_ends: bool = CUE_ENDS,
     ) -> None:
         if combine not in COMBINES:
             raise ValueError(f"unknown combine {combine!r}; one of {COMBINES}")
         self.tasks = sorted(exemplars)
         self.combine, self.words, self.sentences, self.cue_weight = combine, words, sentences, cue_weight
+        self.cue_ends = cue_ends
         texts = [t for task in self.tasks for t in exemplars[task]]
         labels = np.asarray([i for i, task in enumerate(self.tasks) for _ in exemplars[task]])
-        data = exemplar_views(texts, words, sentences, cue_weight)
+        data = exemplar_views(texts, words, sentences, cue_weight, cue_ends)
         self.weights, self.bias = fit(*training_rows(data, labels, combine), c)
         smallest = min(len(v) for v in exemplars.values())
         # too few exemplars of some task to hold any out: leave the probabilities as fitted
@@ -305,7 +349,7 @@ class TaskClassifier:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Blocking (one or two embeddings): every task's calibrated probability, most probable first."""
-        data = query_views(text, self.combine, self.words, self.sentences, self.cue_weight)
+        data = query_views(text, self.combine, self.words, self.sentences, self.cue_weight, self.cue_ends)
         logits = logits_of(self.weights, self.bias, data, self.combine)[0]
         probs = softmax(logits, self.temperature)
         order = np.argsort(-probs, kind="stable")
