@@ -7,7 +7,9 @@ from __future__ import annotations
 
 CODE_ANSWERS: list[tuple[str, str]] = [
     # -- Python Q&A
-    ("python_qa", """You can ignore a specific warning without silencing all of them with the warnings module:
+    (
+        "python_qa",
+        """You can ignore a specific warning without silencing all of them with the warnings module:
 
 ```python
 import warnings
@@ -20,8 +22,11 @@ warnings.filterwarnings(
 )
 ```
 
-In pytest, prefer the marker so the filter is scoped to one test: `@pytest.mark.filterwarnings("ignore::DeprecationWarning")`. Do not put a blanket ignore in conftest.py, because you will miss the warning that tells you an API is about to be removed."""),
-    ("python_qa", """The reason your override is never called is that `__init__` of the subclass does not call the parent's, so the attribute the parent sets is missing. Call `super().__init__()` first:
+In pytest, prefer the marker so the filter is scoped to one test: `@pytest.mark.filterwarnings("ignore::DeprecationWarning")`. Do not put a blanket ignore in conftest.py, because you will miss the warning that tells you an API is about to be removed.""",
+    ),
+    (
+        "python_qa",
+        """The reason your override is never called is that `__init__` of the subclass does not call the parent's, so the attribute the parent sets is missing. Call `super().__init__()` first:
 
 ```python
 class Base:
@@ -37,8 +42,11 @@ class Child(Base):
         return f"child {self.name}"
 ```
 
-If you need the parent's behaviour too, call `super().run()` inside the override."""),
-    ("python_qa", """To read a large CSV file without loading it all into memory, iterate over chunks:
+If you need the parent's behaviour too, call `super().run()` inside the override.""",
+    ),
+    (
+        "python_qa",
+        """To read a large CSV file without loading it all into memory, iterate over chunks:
 
 ```python
 import pandas as pd
@@ -50,8 +58,11 @@ for chunk in pd.read_csv("events.csv", chunksize=100_000, usecols=["user", "amou
 print(total)
 ```
 
-`usecols` skips the columns you do not need, which often matters more than the chunk size. If the file has bad lines, `on_bad_lines="skip"` ignores them; log how many you skipped so you notice when the input format changes."""),
-    ("python_qa", """Answer: use a context manager so the file is closed even if an exception is raised.
+`usecols` skips the columns you do not need, which often matters more than the chunk size. If the file has bad lines, `on_bad_lines="skip"` ignores them; log how many you skipped so you notice when the input format changes.""",
+    ),
+    (
+        "python_qa",
+        """Answer: use a context manager so the file is closed even if an exception is raised.
 
 ```python
 from pathlib import Path
@@ -62,8 +73,11 @@ def count_lines(path: str) -> int:
         return sum(1 for _ in fh)
 ```
 
-`errors="replace"` substitutes undecodable bytes instead of raising UnicodeDecodeError. Only do that for counting or logging; for real parsing you want the error so you can fix the encoding."""),
-    ("python_qa", """`dict.get` returns None for missing keys, and your `if config.get("debug"):` treats an explicit `False` and a missing key the same. That is usually fine. When you need to tell "missing" from "set to a falsy value", use a sentinel:
+`errors="replace"` substitutes undecodable bytes instead of raising UnicodeDecodeError. Only do that for counting or logging; for real parsing you want the error so you can fix the encoding.""",
+    ),
+    (
+        "python_qa",
+        """`dict.get` returns None for missing keys, and your `if config.get("debug"):` treats an explicit `False` and a missing key the same. That is usually fine. When you need to tell "missing" from "set to a falsy value", use a sentinel:
 
 ```python
 _MISSING = object()
@@ -75,8 +89,11 @@ elif value is None:
     value = None        # user explicitly disabled the timeout
 ```
 
-Environment variables can then override the file: `os.environ.get("APP_TIMEOUT", value)`."""),
-    ("python_qa", """Respuesta: para ejecutar un comando externo y capturar su salida en Python, use subprocess.run con una lista de argumentos:
+Environment variables can then override the file: `os.environ.get("APP_TIMEOUT", value)`.""",
+    ),
+    (
+        "python_qa",
+        """Respuesta: para ejecutar un comando externo y capturar su salida en Python, use subprocess.run con una lista de argumentos:
 
 ```python
 import subprocess
@@ -86,8 +103,11 @@ result = subprocess.run(["git", "status", "--short"], capture_output=True, text=
 print(result.stdout)
 ```
 
-Con check=True se lanza una excepción si el comando falla. Evite shell=True con datos del usuario, porque permite inyectar comandos."""),
-    ("python_qa", """The mock is not applied because you patch the name where it is defined, not where it is used. If `app/service.py` does `from app.client import fetch`, patch `app.service.fetch`:
+Con check=True se lanza una excepción si el comando falla. Evite shell=True con datos del usuario, porque permite inyectar comandos.""",
+    ),
+    (
+        "python_qa",
+        """The mock is not applied because you patch the name where it is defined, not where it is used. If `app/service.py` does `from app.client import fetch`, patch `app.service.fetch`:
 
 ```python
 from unittest.mock import patch
@@ -99,9 +119,12 @@ def test_service_uses_cache(mock_fetch):
     mock_fetch.assert_called_once_with(1)
 ```
 
-Patching `app.client.fetch` only affects code that calls `client.fetch` through the module."""),
+Patching `app.client.fetch` only affects code that calls `client.fetch` through the module.""",
+    ),
     # -- JavaScript / TypeScript Q&A
-    ("js_qa", """The promise rejection is unhandled because `forEach` does not wait for async callbacks. Use `for...of` or `Promise.all`:
+    (
+        "js_qa",
+        """The promise rejection is unhandled because `forEach` does not wait for async callbacks. Use `for...of` or `Promise.all`:
 
 ```js
 // sequential: one request at a time
@@ -113,8 +136,11 @@ for (const id of ids) {
 await Promise.all(ids.map((id) => saveItem(id)));
 ```
 
-If you want to continue when some fail, use `Promise.allSettled` and inspect each result's `status`. Do not wrap each call in a try/catch that ignores the error; at least log it."""),
-    ("js_qa", """To debounce a search input in React without a library:
+If you want to continue when some fail, use `Promise.allSettled` and inspect each result's `status`. Do not wrap each call in a try/catch that ignores the error; at least log it.""",
+    ),
+    (
+        "js_qa",
+        """To debounce a search input in React without a library:
 
 ```jsx
 function Search({ onSearch }) {
@@ -127,8 +153,11 @@ function Search({ onSearch }) {
 }
 ```
 
-Wrap `onSearch` in `useCallback` in the parent, otherwise a new function on every render resets the timer."""),
-    ("js_qa", """TypeScript complains because `JSON.parse` returns `any` and you assign it to a typed variable without checking. Validate at the boundary:
+Wrap `onSearch` in `useCallback` in the parent, otherwise a new function on every render resets the timer.""",
+    ),
+    (
+        "js_qa",
+        """TypeScript complains because `JSON.parse` returns `any` and you assign it to a typed variable without checking. Validate at the boundary:
 
 ```ts
 import { z } from "zod";
@@ -142,8 +171,11 @@ function parseUser(raw: string): User {
 }
 ```
 
-Avoid `// @ts-ignore` here: it hides the error but the runtime problem remains."""),
-    ("js_qa", """`this` is undefined in your handler because class methods are not bound automatically. Three fixes:
+Avoid `// @ts-ignore` here: it hides the error but the runtime problem remains.""",
+    ),
+    (
+        "js_qa",
+        """`this` is undefined in your handler because class methods are not bound automatically. Three fixes:
 
 ```js
 class Counter {
@@ -159,8 +191,11 @@ this.increment = this.increment.bind(this);
 button.addEventListener("click", () => counter.increment());
 ```
 
-Option 1 is the most common in modern code."""),
-    ("js_qa", """To override a dependency's nested version with npm 8.3 or later, use `overrides` in package.json:
+Option 1 is the most common in modern code.""",
+    ),
+    (
+        "js_qa",
+        """To override a dependency's nested version with npm 8.3 or later, use `overrides` in package.json:
 
 ```json
 {
@@ -171,8 +206,11 @@ Option 1 is the most common in modern code."""),
 }
 ```
 
-The first entry forces one version everywhere; the second only inside `some-lib`. Run `npm install` again and check with `npm ls semver`. Yarn calls this `resolutions` and pnpm `pnpm.overrides`. Remove the override once the upstream package updates, otherwise you keep an old pin forever."""),
-    ("js_qa", """Antwort: Um in Node.js eine Datei zeilenweise zu lesen, ohne sie komplett in den Speicher zu laden, verwenden Sie das Modul readline:
+The first entry forces one version everywhere; the second only inside `some-lib`. Run `npm install` again and check with `npm ls semver`. Yarn calls this `resolutions` and pnpm `pnpm.overrides`. Remove the override once the upstream package updates, otherwise you keep an old pin forever.""",
+    ),
+    (
+        "js_qa",
+        """Antwort: Um in Node.js eine Datei zeilenweise zu lesen, ohne sie komplett in den Speicher zu laden, verwenden Sie das Modul readline:
 
 ```js
 const fs = require("fs");
@@ -186,8 +224,11 @@ for await (const line of rl) {
 console.log(errors);
 ```
 
-Der Code muss in einer async-Funktion oder in einem ES-Modul laufen."""),
-    ("js_qa", """Fetch does not reject on HTTP errors, only on network failures. Check `response.ok` yourself:
+Der Code muss in einer async-Funktion oder in einem ES-Modul laufen.""",
+    ),
+    (
+        "js_qa",
+        """Fetch does not reject on HTTP errors, only on network failures. Check `response.ok` yourself:
 
 ```js
 async function getJson(url) {
@@ -200,9 +241,12 @@ async function getJson(url) {
 }
 ```
 
-Add an `AbortController` with a timeout if the server may hang, since fetch has no default timeout."""),
+Add an `AbortController` with a timeout if the server may hang, since fetch has no default timeout.""",
+    ),
     # -- SQL
-    ("sql_qa", """To get the latest order per customer, use a window function rather than a correlated subquery:
+    (
+        "sql_qa",
+        """To get the latest order per customer, use a window function rather than a correlated subquery:
 
 ```sql
 SELECT *
@@ -214,8 +258,11 @@ FROM (
 WHERE rn = 1;  -- keep only the newest row per customer
 ```
 
-In PostgreSQL `DISTINCT ON (customer_id) ... ORDER BY customer_id, created_at DESC` is shorter. An index on `(customer_id, created_at DESC)` makes either version fast."""),
-    ("sql_qa", """Your UPDATE changed every row because the WHERE clause was on its own line after a semicolon in the editor. To protect yourself next time:
+In PostgreSQL `DISTINCT ON (customer_id) ... ORDER BY customer_id, created_at DESC` is shorter. An index on `(customer_id, created_at DESC)` makes either version fast.""",
+    ),
+    (
+        "sql_qa",
+        """Your UPDATE changed every row because the WHERE clause was on its own line after a semicolon in the editor. To protect yourself next time:
 
 ```sql
 BEGIN;
@@ -225,8 +272,11 @@ SELECT count(*) FROM accounts WHERE status = 'inactive';
 COMMIT;   -- or ROLLBACK if the number looks wrong
 ```
 
-MySQL clients can use `--safe-updates`, which rejects UPDATE and DELETE without a key in the WHERE clause. To recover now, restore the table from the last backup into another schema and copy the status column back."""),
-    ("sql_qa", """INSERT ... ON CONFLICT lets you insert or update in one statement (an upsert):
+MySQL clients can use `--safe-updates`, which rejects UPDATE and DELETE without a key in the WHERE clause. To recover now, restore the table from the last backup into another schema and copy the status column back.""",
+    ),
+    (
+        "sql_qa",
+        """INSERT ... ON CONFLICT lets you insert or update in one statement (an upsert):
 
 ```sql
 INSERT INTO settings (user_id, key, value)
@@ -236,16 +286,22 @@ DO UPDATE SET value = EXCLUDED.value,    -- override the existing value
               updated_at = now();
 ```
 
-Use `DO NOTHING` to ignore duplicates instead. The conflict target must match a unique index or constraint. In MySQL the equivalent is `ON DUPLICATE KEY UPDATE value = VALUES(value)`."""),
-    ("sql_qa", """The query is slow because `WHERE lower(email) = ?` cannot use the index on `email`. Either create an expression index or store normalised values:
+Use `DO NOTHING` to ignore duplicates instead. The conflict target must match a unique index or constraint. In MySQL the equivalent is `ON DUPLICATE KEY UPDATE value = VALUES(value)`.""",
+    ),
+    (
+        "sql_qa",
+        """The query is slow because `WHERE lower(email) = ?` cannot use the index on `email`. Either create an expression index or store normalised values:
 
 ```sql
 CREATE INDEX CONCURRENTLY users_email_lower_idx ON users (lower(email));
 EXPLAIN ANALYZE SELECT id FROM users WHERE lower(email) = 'ana@example.com';
 ```
 
-After the index exists, the plan should show an Index Scan instead of a Seq Scan. `CONCURRENTLY` avoids locking the table, but it cannot run inside a transaction block."""),
-    ("sql_qa", """Réponse : pour compter les commandes par mois en SQL, regroupez sur la date tronquée.
+After the index exists, the plan should show an Index Scan instead of a Seq Scan. `CONCURRENTLY` avoids locking the table, but it cannot run inside a transaction block.""",
+    ),
+    (
+        "sql_qa",
+        """Réponse : pour compter les commandes par mois en SQL, regroupez sur la date tronquée.
 
 ```sql
 SELECT date_trunc('month', created_at) AS mois,
@@ -257,8 +313,11 @@ GROUP BY 1
 ORDER BY 1;
 ```
 
-Les mois sans commande n'apparaissent pas ; pour les afficher avec zéro, faites une jointure avec generate_series. Pensez au fuseau horaire si vos dates sont stockées en UTC."""),
-    ("sql_qa", """To find duplicate e-mail addresses before adding a unique constraint:
+Les mois sans commande n'apparaissent pas ; pour les afficher avec zéro, faites une jointure avec generate_series. Pensez au fuseau horaire si vos dates sont stockées en UTC.""",
+    ),
+    (
+        "sql_qa",
+        """To find duplicate e-mail addresses before adding a unique constraint:
 
 ```sql
 SELECT lower(email) AS email, count(*), array_agg(id ORDER BY id) AS ids
@@ -267,8 +326,11 @@ GROUP BY lower(email)
 HAVING count(*) > 1;
 ```
 
-Decide which row to keep (usually the oldest id, which has the history), merge references to the others, then delete them. Only then run `ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)`; otherwise it fails on the first duplicate."""),
-    ("sql_qa", """A recursive CTE walks a hierarchy such as an org chart:
+Decide which row to keep (usually the oldest id, which has the history), merge references to the others, then delete them. Only then run `ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)`; otherwise it fails on the first duplicate.""",
+    ),
+    (
+        "sql_qa",
+        """A recursive CTE walks a hierarchy such as an org chart:
 
 ```sql
 WITH RECURSIVE chain AS (
@@ -281,9 +343,12 @@ WITH RECURSIVE chain AS (
 SELECT * FROM chain ORDER BY depth;
 ```
 
-Add `WHERE c.depth < 20` in the recursive part as a guard against cycles in bad data."""),
+Add `WHERE c.depth < 20` in the recursive part as a guard against cycles in bad data.""",
+    ),
     # -- git
-    ("git_qa", """To make git ignore a file that is already tracked, adding it to .gitignore is not enough. Remove it from the index but keep it on disk:
+    (
+        "git_qa",
+        """To make git ignore a file that is already tracked, adding it to .gitignore is not enough. Remove it from the index but keep it on disk:
 
 ```sh
 echo "config/local.env" >> .gitignore
@@ -291,15 +356,21 @@ git rm --cached config/local.env     # stop tracking, keep the file
 git commit -m "Stop tracking local.env"
 ```
 
-If the file contained secrets, they are still in the history: rotate them. Rewriting history with `git filter-repo` is possible but everyone must re-clone afterwards."""),
-    ("git_qa", """You can undo the last commit but keep the changes staged with:
+If the file contained secrets, they are still in the history: rotate them. Rewriting history with `git filter-repo` is possible but everyone must re-clone afterwards.""",
+    ),
+    (
+        "git_qa",
+        """You can undo the last commit but keep the changes staged with:
 
 ```sh
 git reset --soft HEAD~1
 ```
 
-Use `--mixed` (the default) to keep the changes unstaged, and `--hard` to throw them away, which cannot be undone easily (check `git reflog` if you did it by mistake). If the commit was already pushed and others pulled it, do not reset: use `git revert <sha>` so history is not rewritten under them."""),
-    ("git_qa", """During a rebase, when a conflict appears and you want to keep your version of one file and ignore theirs:
+Use `--mixed` (the default) to keep the changes unstaged, and `--hard` to throw them away, which cannot be undone easily (check `git reflog` if you did it by mistake). If the commit was already pushed and others pulled it, do not reset: use `git revert <sha>` so history is not rewritten under them.""",
+    ),
+    (
+        "git_qa",
+        """During a rebase, when a conflict appears and you want to keep your version of one file and ignore theirs:
 
 ```sh
 git checkout --theirs path/to/file   # during a rebase, "theirs" is YOUR commit being replayed
@@ -307,16 +378,22 @@ git add path/to/file
 git rebase --continue
 ```
 
-Yes, ours and theirs are swapped in a rebase compared to a merge, which confuses everyone. If the rebase goes badly, `git rebase --abort` restores the branch as it was before you started."""),
-    ("git_qa", """To override the author of the last commit (for example, you committed with your personal e-mail on a work repository):
+Yes, ours and theirs are swapped in a rebase compared to a merge, which confuses everyone. If the rebase goes badly, `git rebase --abort` restores the branch as it was before you started.""",
+    ),
+    (
+        "git_qa",
+        """To override the author of the last commit (for example, you committed with your personal e-mail on a work repository):
 
 ```sh
 git config user.email "you@company.example"
 git commit --amend --reset-author --no-edit
 ```
 
-For older commits use an interactive rebase and amend each one, or `git rebase -r <base> --exec 'git commit --amend --reset-author --no-edit'`. Force-push only to branches nobody else works on."""),
-    ("git_qa", """A global gitignore keeps editor and OS files out of every repository without touching each project's .gitignore:
+For older commits use an interactive rebase and amend each one, or `git rebase -r <base> --exec 'git commit --amend --reset-author --no-edit'`. Force-push only to branches nobody else works on.""",
+    ),
+    (
+        "git_qa",
+        """A global gitignore keeps editor and OS files out of every repository without touching each project's .gitignore:
 
 ```sh
 git config --global core.excludesFile ~/.gitignore_global
@@ -327,8 +404,11 @@ cat >> ~/.gitignore_global <<'EOF2'
 EOF2
 ```
 
-Project-specific build outputs still belong in the project's .gitignore so that teammates get them too. To check why a file is ignored, run `git check-ignore -v path`. Negation patterns such as `!important.log` re-include a file that an earlier rule excluded."""),
-    ("git_qa", """Respuesta: para traer un solo commit de otra rama use cherry-pick.
+Project-specific build outputs still belong in the project's .gitignore so that teammates get them too. To check why a file is ignored, run `git check-ignore -v path`. Negation patterns such as `!important.log` re-include a file that an earlier rule excluded.""",
+    ),
+    (
+        "git_qa",
+        """Respuesta: para traer un solo commit de otra rama use cherry-pick.
 
 ```sh
 git switch main
@@ -338,8 +418,11 @@ git add .
 git cherry-pick --continue
 ```
 
-Si el commit es una fusión, necesita la opción -m 1 para indicar la rama principal. Evite copiar muchos commits así; en ese caso es mejor fusionar la rama o hacer rebase."""),
-    ("git_qa", """Git hooks run locally and can be bypassed with `--no-verify`, so treat them as a convenience, not enforcement. A simple pre-commit hook that blocks commits containing private keys:
+Si el commit es una fusión, necesita la opción -m 1 para indicar la rama principal. Evite copiar muchos commits así; en ese caso es mejor fusionar la rama o hacer rebase.""",
+    ),
+    (
+        "git_qa",
+        """Git hooks run locally and can be bypassed with `--no-verify`, so treat them as a convenience, not enforcement. A simple pre-commit hook that blocks commits containing private keys:
 
 ```sh
 #!/bin/sh
@@ -350,9 +433,12 @@ if git diff --cached | grep -q "BEGIN RSA PRIVATE KEY"; then
 fi
 ```
 
-Make it executable with `chmod +x`. Enforce the same check in CI, where nobody can skip it."""),
+Make it executable with `chmod +x`. Enforce the same check in CI, where nobody can skip it.""",
+    ),
     # -- bash / shell
-    ("shell_qa", """Your script continues after a failed command because bash does not stop on errors by default. Start scripts with:
+    (
+        "shell_qa",
+        """Your script continues after a failed command because bash does not stop on errors by default. Start scripts with:
 
 ```bash
 #!/usr/bin/env bash
@@ -364,8 +450,11 @@ tmpdir=$(mktemp -d)
 trap cleanup EXIT   # runs even when the script fails
 ```
 
-If one command is allowed to fail, say so explicitly: `grep -q pattern file || true`. That is clearer than turning error checking off for the whole script."""),
-    ("shell_qa", """To find and delete files older than 30 days in a log directory:
+If one command is allowed to fail, say so explicitly: `grep -q pattern file || true`. That is clearer than turning error checking off for the whole script.""",
+    ),
+    (
+        "shell_qa",
+        """To find and delete files older than 30 days in a log directory:
 
 ```sh
 # list first, so you see what would be removed
@@ -374,8 +463,11 @@ find /var/log/myapp -type f -name '*.log' -mtime +30 -print
 find /var/log/myapp -type f -name '*.log' -mtime +30 -delete
 ```
 
-Quote the pattern so the shell does not expand it. For a regular cleanup, logrotate is usually the better tool: it compresses, rotates and can run a command to make the service reopen its log file."""),
-    ("shell_qa", """The variable is empty inside the loop because the pipe runs the `while` loop in a subshell:
+Quote the pattern so the shell does not expand it. For a regular cleanup, logrotate is usually the better tool: it compresses, rotates and can run a command to make the service reopen its log file.""",
+    ),
+    (
+        "shell_qa",
+        """The variable is empty inside the loop because the pipe runs the `while` loop in a subshell:
 
 ```bash
 count=0
@@ -386,8 +478,11 @@ done < input.txt      # redirect instead of piping
 echo "$count lines"
 ```
 
-With bash 4.2+ you can also use `shopt -s lastpipe` in scripts. Always use `read -r` so backslashes in the input are not interpreted."""),
-    ("shell_qa", """To see which process is listening on a port and stop it:
+With bash 4.2+ you can also use `shopt -s lastpipe` in scripts. Always use `read -r` so backslashes in the input are not interpreted.""",
+    ),
+    (
+        "shell_qa",
+        """To see which process is listening on a port and stop it:
 
 ```sh
 sudo ss -ltnp 'sport = :8080'     # shows the PID and program name
@@ -397,16 +492,22 @@ kill 12345                         # polite SIGTERM first
 kill -9 12345                      # only if it ignores SIGTERM
 ```
 
-If the process is a systemd service it will be restarted; use `systemctl stop name.service` instead. The `sudo` is needed to see processes owned by other users."""),
-    ("shell_qa", """Antwort: So setzen Sie unter Linux ein vergessenes Passwort eines normalen Benutzers zurück, wenn Sie Administratorrechte haben:
+If the process is a systemd service it will be restarted; use `systemctl stop name.service` instead. The `sudo` is needed to see processes owned by other users.""",
+    ),
+    (
+        "shell_qa",
+        """Antwort: So setzen Sie unter Linux ein vergessenes Passwort eines normalen Benutzers zurück, wenn Sie Administratorrechte haben:
 
 ```sh
 sudo passwd anna          # neues Passwort für den Benutzer anna setzen
 sudo chage -d 0 anna      # beim nächsten Login muss anna es ändern
 ```
 
-Für das root-Passwort ohne Zugang brauchen Sie physischen Zugriff: im Bootmenü den Kernelparameter init=/bin/bash ergänzen, das Dateisystem mit mount -o remount,rw / beschreibbar machen und dann passwd ausführen."""),
-    ("shell_qa", """rsync with a trailing slash on the source copies the contents, without it the directory itself:
+Für das root-Passwort ohne Zugang brauchen Sie physischen Zugriff: im Bootmenü den Kernelparameter init=/bin/bash ergänzen, das Dateisystem mit mount -o remount,rw / beschreibbar machen und dann passwd ausführen.""",
+    ),
+    (
+        "shell_qa",
+        """rsync with a trailing slash on the source copies the contents, without it the directory itself:
 
 ```sh
 rsync -av --delete src/ backup/src/     # mirror, deleting files removed from src
@@ -414,16 +515,22 @@ rsync -av --exclude='node_modules' --exclude='*.tmp' project/ /mnt/backup/projec
 rsync -avn src/ dest/                    # -n: dry run, shows what would change
 ```
 
-Always run with `-n` first when using `--delete`, because a wrong path can wipe the destination. Add `-z` for compression over slow networks."""),
-    ("shell_qa", """To run a command as another user with that user's environment and override the PATH for just that command:
+Always run with `-n` first when using `--delete`, because a wrong path can wipe the destination. Add `-z` for compression over slow networks.""",
+    ),
+    (
+        "shell_qa",
+        """To run a command as another user with that user's environment and override the PATH for just that command:
 
 ```sh
 sudo -u deploy -H env PATH=/opt/app/bin:/usr/bin bash -c 'cd ~/app && ./migrate.sh'
 ```
 
-`-H` sets HOME to the target user's home. The `sudoers` file decides whether you may do this; edit it only with `visudo`, which checks the syntax before saving, since a broken sudoers file can lock everyone out of administrative access."""),
+`-H` sets HOME to the target user's home. The `sudoers` file decides whether you may do this; edit it only with `visudo`, which checks the syntax before saving, since a broken sudoers file can lock everyone out of administrative access.""",
+    ),
     # -- Docker and containers
-    ("docker_config", """A multi-stage Dockerfile keeps build tools out of the final image:
+    (
+        "docker_config",
+        """A multi-stage Dockerfile keeps build tools out of the final image:
 
 ```dockerfile
 FROM python:3.12-slim AS build
@@ -440,8 +547,11 @@ USER app
 CMD ["python", "-m", "app"]
 ```
 
-Add a .dockerignore with .git and local env files so they never enter the build context."""),
-    ("docker_config", """docker-compose.yml for local development:
+Add a .dockerignore with .git and local env files so they never enter the build context.""",
+    ),
+    (
+        "docker_config",
+        """docker-compose.yml for local development:
 
 ```yaml
 services:
@@ -459,24 +569,33 @@ volumes:
   pgdata: {}
 ```
 
-Put per-developer overrides in docker-compose.override.yml, which compose reads automatically and which is listed in .gitignore. Start everything with `docker compose up -d` and follow the API logs with `docker compose logs -f api`."""),
-    ("docker_config", """Your container exits immediately because the main process is a shell that runs a background daemon and then ends. Docker stops the container when PID 1 exits. Run the service in the foreground:
+Put per-developer overrides in docker-compose.override.yml, which compose reads automatically and which is listed in .gitignore. Start everything with `docker compose up -d` and follow the API logs with `docker compose logs -f api`.""",
+    ),
+    (
+        "docker_config",
+        """Your container exits immediately because the main process is a shell that runs a background daemon and then ends. Docker stops the container when PID 1 exits. Run the service in the foreground:
 
 ```dockerfile
 # wrong: CMD service nginx start
 CMD ["nginx", "-g", "daemon off;"]
 ```
 
-Use the exec form (JSON array) so signals reach the process and `docker stop` shuts it down cleanly instead of waiting 10 seconds and killing it. If you need an init for zombie processes, add `--init` to docker run."""),
-    ("docker_config", """To reduce image size, check what each layer adds:
+Use the exec form (JSON array) so signals reach the process and `docker stop` shuts it down cleanly instead of waiting 10 seconds and killing it. If you need an init for zombie processes, add `--init` to docker run.""",
+    ),
+    (
+        "docker_config",
+        """To reduce image size, check what each layer adds:
 
 ```sh
 docker history --no-trunc myimage:latest
 docker run --rm -it wagoodman/dive myimage:latest   # interactive layer explorer
 ```
 
-Typical wins: combine `apt-get update && apt-get install -y --no-install-recommends ... && rm -rf /var/lib/apt/lists/*` in one RUN, use slim or distroless bases, and copy only the build output. Deleting files in a later layer does not shrink the image, because earlier layers still contain them."""),
-    ("docker_config", """Respuesta: para pasar secretos a un contenedor sin dejarlos en la imagen, no use ENV ni ARG en el Dockerfile.
+Typical wins: combine `apt-get update && apt-get install -y --no-install-recommends ... && rm -rf /var/lib/apt/lists/*` in one RUN, use slim or distroless bases, and copy only the build output. Deleting files in a later layer does not shrink the image, because earlier layers still contain them.""",
+    ),
+    (
+        "docker_config",
+        """Respuesta: para pasar secretos a un contenedor sin dejarlos en la imagen, no use ENV ni ARG en el Dockerfile.
 
 ```sh
 # en tiempo de ejecución
@@ -485,8 +604,11 @@ docker run --env-file ./prod.env miimagen
 docker build --secret id=npmrc,src=$HOME/.npmrc .
 ```
 
-En el Dockerfile: RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci. El secreto está disponible solo durante ese paso y no queda en ninguna capa."""),
-    ("docker_config", """Kubernetes Deployment snippet with resource limits and probes:
+En el Dockerfile: RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci. El secreto está disponible solo durante ese paso y no queda en ninguna capa.""",
+    ),
+    (
+        "docker_config",
+        """Kubernetes Deployment snippet with resource limits and probes:
 
 ```yaml
 containers:
@@ -504,8 +626,11 @@ containers:
     securityContext: {runAsNonRoot: true, readOnlyRootFilesystem: true}
 ```
 
-Keep liveness simple; a liveness probe that checks the database restarts healthy pods during a database outage."""),
-    ("docker_config", """If `docker build` ignores your changes, the layer cache is reusing an old step. Order the Dockerfile from least to most frequently changed, so dependency installation stays cached and only the code copy is redone:
+Keep liveness simple; a liveness probe that checks the database restarts healthy pods during a database outage.""",
+    ),
+    (
+        "docker_config",
+        """If `docker build` ignores your changes, the layer cache is reusing an old step. Order the Dockerfile from least to most frequently changed, so dependency installation stays cached and only the code copy is redone:
 
 ```dockerfile
 COPY package.json package-lock.json ./
@@ -513,9 +638,12 @@ RUN npm ci
 COPY . .          # changes here do not invalidate npm ci
 ```
 
-To force a full rebuild, `docker build --no-cache .`. To bust the cache from one step on, change a build argument used in that step."""),
+To force a full rebuild, `docker build --no-cache .`. To bust the cache from one step on, change a build argument used in that step.""",
+    ),
     # -- web server / proxy config
-    ("web_config", """nginx reverse proxy for an app on port 8000, with the headers the app needs to build correct URLs:
+    (
+        "web_config",
+        """nginx reverse proxy for an app on port 8000, with the headers the app needs to build correct URLs:
 
 ```nginx
 server {
@@ -531,8 +659,11 @@ server {
 }
 ```
 
-Configure the app to trust X-Forwarded-* only from the proxy's address, otherwise clients can override their IP."""),
-    ("web_config", """To redirect all HTTP traffic to HTTPS and add HSTS in Apache:
+Configure the app to trust X-Forwarded-* only from the proxy's address, otherwise clients can override their IP.""",
+    ),
+    (
+        "web_config",
+        """To redirect all HTTP traffic to HTTPS and add HSTS in Apache:
 
 ```apache
 <VirtualHost *:80>
@@ -547,8 +678,11 @@ Configure the app to trust X-Forwarded-* only from the proxy's address, otherwis
 </VirtualHost>
 ```
 
-Start with a short max-age (e.g. 300) while testing, because browsers remember HSTS and you cannot easily undo it for visitors."""),
-    ("web_config", """The 413 error means the request body exceeds the proxy's limit. In nginx, raise it where uploads happen only:
+Start with a short max-age (e.g. 300) while testing, because browsers remember HSTS and you cannot easily undo it for visitors.""",
+    ),
+    (
+        "web_config",
+        """The 413 error means the request body exceeds the proxy's limit. In nginx, raise it where uploads happen only:
 
 ```nginx
 http {
@@ -562,8 +696,11 @@ http {
 }
 ```
 
-Reload with `nginx -t && systemctl reload nginx`. Your application server may have its own limit too, which you need to raise separately."""),
-    ("web_config", """Caddyfile equivalent of your nginx config:
+Reload with `nginx -t && systemctl reload nginx`. Your application server may have its own limit too, which you need to raise separately.""",
+    ),
+    (
+        "web_config",
+        """Caddyfile equivalent of your nginx config:
 
 ```
 app.example.com {
@@ -580,8 +717,11 @@ app.example.com {
 }
 ```
 
-Caddy obtains and renews certificates automatically, so there is no ssl_certificate line. It also redirects HTTP to HTTPS by default. Validate the file with `caddy validate --config Caddyfile` before reloading the service."""),
-    ("web_config", """Réponse : pour autoriser les requêtes d'un autre domaine (CORS) dans nginx, ajoutez les en-têtes uniquement pour l'origine attendue.
+Caddy obtains and renews certificates automatically, so there is no ssl_certificate line. It also redirects HTTP to HTTPS by default. Validate the file with `caddy validate --config Caddyfile` before reloading the service.""",
+    ),
+    (
+        "web_config",
+        """Réponse : pour autoriser les requêtes d'un autre domaine (CORS) dans nginx, ajoutez les en-têtes uniquement pour l'origine attendue.
 
 ```nginx
 location /api/ {
@@ -594,8 +734,11 @@ location /api/ {
 }
 ```
 
-N'utilisez pas « * » avec des cookies : les navigateurs refusent cette combinaison."""),
-    ("web_config", """Rate limiting in nginx per client address:
+N'utilisez pas « * » avec des cookies : les navigateurs refusent cette combinaison.""",
+    ),
+    (
+        "web_config",
+        """Rate limiting in nginx per client address:
 
 ```nginx
 limit_req_zone $binary_remote_addr zone=login:10m rate=5r/m;
@@ -609,8 +752,11 @@ server {
 }
 ```
 
-`burst` allows short spikes; `nodelay` serves them immediately instead of queuing. Behind a load balancer, set `real_ip_header X-Forwarded-For` and `set_real_ip_from` for the balancer's range, otherwise every client shares the balancer's address."""),
-    ("web_config", """HAProxy health checks and draining a server for maintenance:
+`burst` allows short spikes; `nodelay` serves them immediately instead of queuing. Behind a load balancer, set `real_ip_header X-Forwarded-For` and `set_real_ip_from` for the balancer's range, otherwise every client shares the balancer's address.""",
+    ),
+    (
+        "web_config",
+        """HAProxy health checks and draining a server for maintenance:
 
 ```
 backend app
@@ -620,9 +766,12 @@ backend app
     server app2 10.0.0.12:8000 check inter 2s fall 3 rise 2
 ```
 
-To drain app1 without dropping connections: `echo "set server app/app1 state drain" | socat stdio /run/haproxy.sock`. New requests go to app2 while existing sessions finish. Set it back to `ready` after the maintenance."""),
+To drain app1 without dropping connections: `echo "set server app/app1 state drain" | socat stdio /run/haproxy.sock`. New requests go to app2 while existing sessions finish. Set it back to `ready` after the maintenance.""",
+    ),
     # -- CI configuration
-    ("ci_config", """GitHub Actions workflow that runs tests on pull requests and caches pip downloads:
+    (
+        "ci_config",
+        """GitHub Actions workflow that runs tests on pull requests and caches pip downloads:
 
 ```yaml
 name: tests
@@ -638,8 +787,11 @@ jobs:
       - run: pytest -q
 ```
 
-Pull requests from forks get a read-only token and no secrets, which is what you want. Pin third-party actions to a commit SHA rather than a tag."""),
-    ("ci_config", """To skip a job when only documentation changed, use path filters instead of a commit-message convention:
+Pull requests from forks get a read-only token and no secrets, which is what you want. Pin third-party actions to a commit SHA rather than a tag.""",
+    ),
+    (
+        "ci_config",
+        """To skip a job when only documentation changed, use path filters instead of a commit-message convention:
 
 ```yaml
 on:
@@ -649,8 +801,11 @@ on:
       - "**/*.md"
 ```
 
-Be careful with required status checks: a skipped workflow never reports, so branch protection waits forever. The usual workaround is a small job that always runs and depends on the real ones, and you mark that job as required instead."""),
-    ("ci_config", """GitLab CI: run the deploy job only on tags and require a manual click:
+Be careful with required status checks: a skipped workflow never reports, so branch protection waits forever. The usual workaround is a small job that always runs and depends on the real ones, and you mark that job as required instead.""",
+    ),
+    (
+        "ci_config",
+        """GitLab CI: run the deploy job only on tags and require a manual click:
 
 ```yaml
 deploy:
@@ -664,8 +819,11 @@ deploy:
   resource_group: production    # never two deploys at once
 ```
 
-Protect the tags and the production environment so only maintainers can trigger it. Variables marked protected are only exposed on protected refs."""),
-    ("ci_config", """The matrix build retries a flaky test forever because `continue-on-error` hides the failure. Make flaky tests visible instead of ignoring them:
+Protect the tags and the production environment so only maintainers can trigger it. Variables marked protected are only exposed on protected refs.""",
+    ),
+    (
+        "ci_config",
+        """The matrix build retries a flaky test forever because `continue-on-error` hides the failure. Make flaky tests visible instead of ignoring them:
 
 ```yaml
 strategy:
@@ -676,8 +834,11 @@ steps:
   - run: pytest -q -p no:randomly --reruns 2 --reruns-delay 1
 ```
 
-`pytest-rerunfailures` retries failed tests and reports them as rerun, so you can track which tests are flaky. Quarantine persistent ones with a marker and an issue link."""),
-    ("ci_config", """Antwort: In Jenkins legen Sie Zugangsdaten nicht im Jenkinsfile ab, sondern im Credentials-Speicher, und binden sie nur im benötigten Schritt ein:
+`pytest-rerunfailures` retries failed tests and reports them as rerun, so you can track which tests are flaky. Quarantine persistent ones with a marker and an issue link.""",
+    ),
+    (
+        "ci_config",
+        """Antwort: In Jenkins legen Sie Zugangsdaten nicht im Jenkinsfile ab, sondern im Credentials-Speicher, und binden sie nur im benötigten Schritt ein:
 
 ```groovy
 pipeline {
@@ -694,8 +855,11 @@ pipeline {
 }
 ```
 
-Vermeiden Sie echo mit dem Token, auch beim Debuggen."""),
-    ("ci_config", """pre-commit configuration for a Python project:
+Vermeiden Sie echo mit dem Token, auch beim Debuggen.""",
+    ),
+    (
+        "ci_config",
+        """pre-commit configuration for a Python project:
 
 ```yaml
 repos:
@@ -712,8 +876,11 @@ repos:
       - id: detect-private-key
 ```
 
-Run `pre-commit install` once per clone. In CI, run `pre-commit run --all-files` so nobody can skip the hooks with `--no-verify`. The first run downloads the hook environments, which takes a minute; later runs only check the staged files."""),
-    ("ci_config", """Dependabot configuration grouping minor updates so you get one pull request per week instead of twenty:
+Run `pre-commit install` once per clone. In CI, run `pre-commit run --all-files` so nobody can skip the hooks with `--no-verify`. The first run downloads the hook environments, which takes a minute; later runs only check the staged files.""",
+    ),
+    (
+        "ci_config",
+        """Dependabot configuration grouping minor updates so you get one pull request per week instead of twenty:
 
 ```yaml
 version: 2
@@ -729,9 +896,12 @@ updates:
         update-types: ["version-update:semver-major"]   # majors need a migration plan
 ```
 
-Security updates are still opened separately and immediately, whatever the schedule says. Review the grouped pull request like any other change and read the release notes of the packages it touches."""),
+Security updates are still opened separately and immediately, whatever the schedule says. Review the grouped pull request like any other change and read the release notes of the packages it touches.""",
+    ),
     # -- Rust / Go
-    ("rust_go_qa", """The borrow checker rejects your loop because you hold a reference into the vector while pushing to it. Collect first, then push:
+    (
+        "rust_go_qa",
+        """The borrow checker rejects your loop because you hold a reference into the vector while pushing to it. Collect first, then push:
 
 ```rust
 let mut items = vec![1, 2, 3];
@@ -741,8 +911,11 @@ let doubled: Vec<i32> = items.iter().map(|x| x * 2).collect();
 items.extend(doubled);
 ```
 
-Pushing may reallocate the vector, which would leave the reference dangling; that is exactly what the compiler prevents."""),
-    ("rust_go_qa", """In Go, handle the error on every call; do not ignore it with the blank identifier unless you really mean it:
+Pushing may reallocate the vector, which would leave the reference dangling; that is exactly what the compiler prevents.""",
+    ),
+    (
+        "rust_go_qa",
+        """In Go, handle the error on every call; do not ignore it with the blank identifier unless you really mean it:
 
 ```go
 f, err := os.Open(path)
@@ -757,8 +930,11 @@ if err := json.NewDecoder(f).Decode(&cfg); err != nil {
 }
 ```
 
-With `%w`, callers can still check the cause with `errors.Is(err, fs.ErrNotExist)`."""),
-    ("rust_go_qa", """To cancel a slow HTTP request in Go after a timeout, pass a context:
+With `%w`, callers can still check the cause with `errors.Is(err, fs.ErrNotExist)`.""",
+    ),
+    (
+        "rust_go_qa",
+        """To cancel a slow HTTP request in Go after a timeout, pass a context:
 
 ```go
 ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -772,8 +948,11 @@ if err != nil {
 defer resp.Body.Close()
 ```
 
-The default client has no timeout at all, so a hanging server blocks your goroutine forever. Set `Timeout` on a custom client too."""),
-    ("rust_go_qa", """You get "the trait bound is not satisfied" because `?` needs a conversion from the library's error into yours. Implement `From` or use a crate that does it:
+The default client has no timeout at all, so a hanging server blocks your goroutine forever. Set `Timeout` on a custom client too.""",
+    ),
+    (
+        "rust_go_qa",
+        """You get "the trait bound is not satisfied" because `?` needs a conversion from the library's error into yours. Implement `From` or use a crate that does it:
 
 ```rust
 #[derive(Debug, thiserror::Error)]
@@ -788,8 +967,11 @@ fn load(path: &str) -> Result<Config, AppError> {
     let text = std::fs::read_to_string(path)?; // io::Error -> AppError
     Ok(serde_json::from_str(&text)?)
 }
-```"""),
-    ("rust_go_qa", """A Go worker pool with a fixed number of goroutines:
+```""",
+    ),
+    (
+        "rust_go_qa",
+        """A Go worker pool with a fixed number of goroutines:
 
 ```go
 jobs := make(chan Job)
@@ -808,16 +990,22 @@ close(jobs)
 wg.Wait()
 ```
 
-Use `errgroup.Group` with `SetLimit` if workers can fail and you want the first error."""),
-    ("rust_go_qa", """Réponse : en Rust, pour ignorer volontairement une valeur de retour marquée #[must_use], écrivez let _ = ... ; le compilateur cesse alors de vous avertir.
+Use `errgroup.Group` with `SetLimit` if workers can fail and you want the first error.""",
+    ),
+    (
+        "rust_go_qa",
+        """Réponse : en Rust, pour ignorer volontairement une valeur de retour marquée #[must_use], écrivez let _ = ... ; le compilateur cesse alors de vous avertir.
 
 ```rust
 // on ignore le résultat, l'échec de l'envoi n'est pas grave ici
 let _ = tx.send(Message::Tick);
 ```
 
-Faites-le seulement si l'erreur est réellement sans conséquence, et laissez un commentaire qui explique pourquoi. Pour un Result qui compte, utilisez ? ou traitez l'erreur explicitement."""),
-    ("rust_go_qa", """Cargo features let users turn optional dependencies on and off:
+Faites-le seulement si l'erreur est réellement sans conséquence, et laissez un commentaire qui explique pourquoi. Pour un Result qui compte, utilisez ? ou traitez l'erreur explicitement.""",
+    ),
+    (
+        "rust_go_qa",
+        """Cargo features let users turn optional dependencies on and off:
 
 ```toml
 [features]
@@ -830,9 +1018,12 @@ serde_json = { version = "1", optional = true }
 reqwest = { version = "0.12", default-features = false }
 ```
 
-Users can override the defaults with `default-features = false, features = ["tls"]`. Keep features additive: enabling a feature should never remove functionality, because Cargo unifies features across the dependency graph."""),
+Users can override the defaults with `default-features = false, features = ["tls"]`. Keep features additive: enabling a feature should never remove functionality, because Cargo unifies features across the dependency graph.""",
+    ),
     # -- CSS / HTML
-    ("css_html", """Your style is ignored because a more specific selector wins. Check the computed styles panel in the browser's developer tools to see which rule overrides yours. Options, from best to worst:
+    (
+        "css_html",
+        """Your style is ignored because a more specific selector wins. Check the computed styles panel in the browser's developer tools to see which rule overrides yours. Options, from best to worst:
 
 ```css
 /* 1. match the specificity of the existing rule */
@@ -845,8 +1036,11 @@ Users can override the defaults with `default-features = false, features = ["tls
 .title { color: #222 !important; }
 ```
 
-Avoid `!important` in component libraries, since users then cannot override your styles."""),
-    ("css_html", """Centering an element horizontally and vertically with flexbox:
+Avoid `!important` in component libraries, since users then cannot override your styles.""",
+    ),
+    (
+        "css_html",
+        """Centering an element horizontally and vertically with flexbox:
 
 ```css
 .container {
@@ -857,8 +1051,11 @@ Avoid `!important` in component libraries, since users then cannot override your
 }
 ```
 
-With grid it is even shorter: `display: grid; place-items: center;`. If the element must sit above other content, use `position: fixed; inset: 0; margin: auto;` with a defined width and height. Older layouts used absolute positioning with a negative translate, which still works but is harder to read."""),
-    ("css_html", """To make a form accessible, every input needs a label that screen readers can associate with it:
+With grid it is even shorter: `display: grid; place-items: center;`. If the element must sit above other content, use `position: fixed; inset: 0; margin: auto;` with a defined width and height. Older layouts used absolute positioning with a negative translate, which still works but is harder to read.""",
+    ),
+    (
+        "css_html",
+        """To make a form accessible, every input needs a label that screen readers can associate with it:
 
 ```html
 <label for="email">E-mail address</label>
@@ -870,8 +1067,11 @@ With grid it is even shorter: `display: grid; place-items: center;`. If the elem
 </button>
 ```
 
-Placeholders are not labels: they disappear when the user types and often have poor contrast."""),
-    ("css_html", """Dark mode that follows the system setting but lets the user override it:
+Placeholders are not labels: they disappear when the user types and often have poor contrast.""",
+    ),
+    (
+        "css_html",
+        """Dark mode that follows the system setting but lets the user override it:
 
 ```css
 :root { --bg: #fff; --fg: #111; }
@@ -883,8 +1083,11 @@ Placeholders are not labels: they disappear when the user types and often have p
 body { background: var(--bg); color: var(--fg); }
 ```
 
-Store the choice in localStorage and set the attribute in a small inline script in the head to avoid a flash of the wrong theme."""),
-    ("css_html", """Respuesta: para que una imagen se adapte al ancho del contenedor sin deformarse:
+Store the choice in localStorage and set the attribute in a small inline script in the head to avoid a flash of the wrong theme.""",
+    ),
+    (
+        "css_html",
+        """Respuesta: para que una imagen se adapte al ancho del contenedor sin deformarse:
 
 ```css
 img {
@@ -898,8 +1101,11 @@ img {
 }
 ```
 
-Añada los atributos width y height en la etiqueta img: el navegador reserva el espacio antes de cargar la imagen y la página no salta."""),
-    ("css_html", """A sticky table header that stays visible while scrolling:
+Añada los atributos width y height en la etiqueta img: el navegador reserva el espacio antes de cargar la imagen y la página no salta.""",
+    ),
+    (
+        "css_html",
+        """A sticky table header that stays visible while scrolling:
 
 ```css
 .table-wrap { max-height: 400px; overflow: auto; }
@@ -911,17 +1117,23 @@ thead th {
 }
 ```
 
-Sticky does not work if any ancestor between the header and the scroll container has `overflow: hidden`. That is the most common reason it seems to be ignored."""),
-    ("css_html", """To prevent the browser from autofilling a field (for example a one-time code field that should not get a saved password):
+Sticky does not work if any ancestor between the header and the scroll container has `overflow: hidden`. That is the most common reason it seems to be ignored.""",
+    ),
+    (
+        "css_html",
+        """To prevent the browser from autofilling a field (for example a one-time code field that should not get a saved password):
 
 ```html
 <input name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}">
 <input name="new-password" type="password" autocomplete="new-password">
 ```
 
-Browsers often ignore `autocomplete="off"` on login forms on purpose, because password managers improve security. Use the specific tokens instead: they tell the browser what the field is, and mobile keyboards can offer the code from an SMS."""),
+Browsers often ignore `autocomplete="off"` on login forms on purpose, because password managers improve security. Use the specific tokens instead: they tell the browser what the field is, and mobile keyboards can offer the code from an SMS.""",
+    ),
     # -- regex
-    ("regex_qa", """To match an e-mail address loosely enough for form validation:
+    (
+        "regex_qa",
+        """To match an e-mail address loosely enough for form validation:
 
 ```python
 import re
@@ -930,8 +1142,11 @@ EMAIL.match("ana@example.com")   # match
 EMAIL.match("ana@localhost")     # None: no dot in the domain
 ```
 
-Do not try to implement the full RFC in a regex. The only real validation is sending a confirmation e-mail. The pattern above just catches typos such as a missing @. Normalise the address to lower case before storing it, so duplicates are easier to detect later."""),
-    ("regex_qa", """Your regex is slow because of nested quantifiers such as `(a+)+$`, which backtrack exponentially on inputs that almost match. Rewrite without nesting, or use possessive quantifiers / atomic groups where your engine supports them:
+Do not try to implement the full RFC in a regex. The only real validation is sending a confirmation e-mail. The pattern above just catches typos such as a missing @. Normalise the address to lower case before storing it, so duplicates are easier to detect later.""",
+    ),
+    (
+        "regex_qa",
+        """Your regex is slow because of nested quantifiers such as `(a+)+$`, which backtrack exponentially on inputs that almost match. Rewrite without nesting, or use possessive quantifiers / atomic groups where your engine supports them:
 
 ```python
 # catastrophic on "aaaaaaaaaaaaaaaaaaaaaaaa!"
@@ -939,8 +1154,11 @@ bad = re.compile(r"^(a+)+$")
 good = re.compile(r"^a+$")
 ```
 
-For untrusted input, use an engine with linear-time guarantees (RE2, Rust's regex crate) or set a timeout; otherwise a crafted string can hang your service."""),
-    ("regex_qa", """To replace only whole words, use word boundaries, and ignore case with a flag:
+For untrusted input, use an engine with linear-time guarantees (RE2, Rust's regex crate) or set a timeout; otherwise a crafted string can hang your service.""",
+    ),
+    (
+        "regex_qa",
+        """To replace only whole words, use word boundaries, and ignore case with a flag:
 
 ```python
 import re
@@ -949,8 +1167,11 @@ re.sub(r"\\bcat\\b", "dog", text, flags=re.IGNORECASE)
 # 'dog, concatenate, dog.'
 ```
 
-`\\b` is a boundary between a word character and a non-word character, so "concatenate" is untouched. For non-ASCII words, Python's `re` treats Unicode letters as word characters by default in str patterns."""),
-    ("regex_qa", """Extracting key=value pairs from a log line with named groups:
+`\\b` is a boundary between a word character and a non-word character, so "concatenate" is untouched. For non-ASCII words, Python's `re` treats Unicode letters as word characters by default in str patterns.""",
+    ),
+    (
+        "regex_qa",
+        """Extracting key=value pairs from a log line with named groups:
 
 ```js
 const line = 'level=warn user="ana lopez" took=120ms';
@@ -962,8 +1183,11 @@ for (const m of line.matchAll(re)) {
 // { level: 'warn', user: 'ana lopez', took: '120ms' }
 ```
 
-If the format allows escaped quotes inside values, switch to a real parser."""),
-    ("regex_qa", """Antwort: Mit grep finden Sie Zeilen, die ein Muster enthalten, aber ein anderes nicht:
+If the format allows escaped quotes inside values, switch to a real parser.""",
+    ),
+    (
+        "regex_qa",
+        """Antwort: Mit grep finden Sie Zeilen, die ein Muster enthalten, aber ein anderes nicht:
 
 ```sh
 grep -E 'ERROR|FATAL' app.log | grep -v 'healthcheck'
@@ -973,8 +1197,11 @@ grep -i 'timeout' app.log
 grep -c 'ERROR' app.log
 ```
 
-Für rekursive Suche in Quelltexten ist ripgrep (rg) schneller und beachtet .gitignore automatisch. Mit der Option -n zeigt grep zusätzlich die Zeilennummern der Treffer an."""),
-    ("regex_qa", """To split a string on commas that are not inside quotes, a regex works for simple cases:
+Für rekursive Suche in Quelltexten ist ripgrep (rg) schneller und beachtet .gitignore automatisch. Mit der Option -n zeigt grep zusätzlich die Zeilennummern der Treffer an.""",
+    ),
+    (
+        "regex_qa",
+        """To split a string on commas that are not inside quotes, a regex works for simple cases:
 
 ```python
 import re
@@ -988,8 +1215,11 @@ But for real CSV use the csv module, which handles escaped quotes and newlines i
 ```python
 import csv, io
 next(csv.reader(io.StringIO(row)))   # ['a', 'b,c', 'd']
-``` The csv module also writes correctly quoted output with csv.writer, which is the safer way to produce files for spreadsheets."""),
-    ("regex_qa", """A lookahead lets you require several conditions in one pattern, for example a password policy check:
+``` The csv module also writes correctly quoted output with csv.writer, which is the safer way to produce files for spreadsheets.""",
+    ),
+    (
+        "regex_qa",
+        """A lookahead lets you require several conditions in one pattern, for example a password policy check:
 
 ```python
 import re
@@ -997,9 +1227,12 @@ POLICY = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\\d).{12,}$")
 bool(POLICY.match("correct Horse 7 battery"))  # True
 ```
 
-Each `(?=...)` checks a condition without consuming characters. Consider whether you need composition rules at all: current guidance prefers length and a check against breached passwords over required character classes. Test the pattern with a few examples in a unit test so that later edits do not silently weaken it."""),
+Each `(?=...)` checks a condition without consuming characters. Consider whether you need composition rules at all: current guidance prefers length and a check against breached passwords over required character classes. Test the pattern with a few examples in a unit test so that later edits do not silently weaken it.""",
+    ),
     # -- Java / C#
-    ("jvm_dotnet_qa", """In Spring Boot, you can override a property per environment with profiles:
+    (
+        "jvm_dotnet_qa",
+        """In Spring Boot, you can override a property per environment with profiles:
 
 ```yaml
 # application.yml
@@ -1016,8 +1249,11 @@ app:
   cache-ttl: 3600   # overrides the default in prod
 ```
 
-Start with `--spring.profiles.active=prod`. Environment variables override both: `APP_CACHETTL=600`. Check the effective value at `/actuator/env` in non-production environments only. Keep secrets out of application.yml altogether and inject them as environment variables."""),
-    ("jvm_dotnet_qa", """The `NullPointerException` comes from unboxing: `map.get(key)` returns null for a missing key, and assigning it to an `int` unboxes null.
+Start with `--spring.profiles.active=prod`. Environment variables override both: `APP_CACHETTL=600`. Check the effective value at `/actuator/env` in non-production environments only. Keep secrets out of application.yml altogether and inject them as environment variables.""",
+    ),
+    (
+        "jvm_dotnet_qa",
+        """The `NullPointerException` comes from unboxing: `map.get(key)` returns null for a missing key, and assigning it to an `int` unboxes null.
 
 ```java
 Map<String, Integer> counts = new HashMap<>();
@@ -1026,8 +1262,11 @@ int n = counts.getOrDefault("x", 0);       // safe
 counts.merge("x", 1, Integer::sum);         // increment, inserting 1 if absent
 ```
 
-Static analysis (Error Prone, SpotBugs) catches many of these; enable it in the build instead of suppressing the warnings."""),
-    ("jvm_dotnet_qa", """In C#, `async void` methods swallow exceptions into the synchronization context, which can crash the process. Return `Task` instead:
+Static analysis (Error Prone, SpotBugs) catches many of these; enable it in the build instead of suppressing the warnings.""",
+    ),
+    (
+        "jvm_dotnet_qa",
+        """In C#, `async void` methods swallow exceptions into the synchronization context, which can crash the process. Return `Task` instead:
 
 ```csharp
 // avoid: async void SaveAsync()
@@ -1040,8 +1279,11 @@ public async Task SaveAsync(Order order, CancellationToken ct)
 }
 ```
 
-The only place `async void` belongs is an event handler."""),
-    ("jvm_dotnet_qa", """To read configuration in ASP.NET Core with environment overrides:
+The only place `async void` belongs is an event handler.""",
+    ),
+    (
+        "jvm_dotnet_qa",
+        """To read configuration in ASP.NET Core with environment overrides:
 
 ```csharp
 var builder = WebApplication.CreateBuilder(args);
@@ -1049,8 +1291,11 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Services.Configure<SmtpOptions>(builder.Configuration.GetSection("Smtp"));
 ```
 
-An environment variable `Smtp__Host=mail.internal` overrides `Smtp:Host` from the JSON files (double underscore for the section separator). Keep passwords in user secrets locally and in the platform's secret store in production. Bind options to a class and validate them at start-up with ValidateOnStart, so a missing value fails fast."""),
-    ("jvm_dotnet_qa", """Respuesta: en Java, para leer un archivo de texto completo de forma sencilla:
+An environment variable `Smtp__Host=mail.internal` overrides `Smtp:Host` from the JSON files (double underscore for the section separator). Keep passwords in user secrets locally and in the platform's secret store in production. Bind options to a class and validate them at start-up with ValidateOnStart, so a missing value fails fast.""",
+    ),
+    (
+        "jvm_dotnet_qa",
+        """Respuesta: en Java, para leer un archivo de texto completo de forma sencilla:
 
 ```java
 import java.nio.file.Files;
@@ -1061,8 +1306,11 @@ import java.nio.charset.StandardCharsets;
 String contenido = Files.readString(Path.of("datos.txt"), StandardCharsets.UTF_8);
 ```
 
-Indique siempre la codificación: sin ella se usa la del sistema, que cambia entre servidores y puede romper los acentos. Para escribir, el método equivalente es Files.writeString, que también acepta la codificación como parámetro."""),
-    ("jvm_dotnet_qa", """Gradle: to exclude a transitive dependency that conflicts with yours and force a version:
+Indique siempre la codificación: sin ella se usa la del sistema, que cambia entre servidores y puede romper los acentos. Para escribir, el método equivalente es Files.writeString, que también acepta la codificación como parámetro.""",
+    ),
+    (
+        "jvm_dotnet_qa",
+        """Gradle: to exclude a transitive dependency that conflicts with yours and force a version:
 
 ```kotlin
 dependencies {
@@ -1077,8 +1325,11 @@ dependencies {
 }
 ```
 
-Run `./gradlew dependencyInsight --dependency jackson-databind` to see which path brought in each version. Keep such exclusions commented in the build file, so the next person knows why they are there."""),
-    ("jvm_dotnet_qa", """To run code on a schedule in Spring, enable scheduling and annotate a method:
+Run `./gradlew dependencyInsight --dependency jackson-databind` to see which path brought in each version. Keep such exclusions commented in the build file, so the next person knows why they are there.""",
+    ),
+    (
+        "jvm_dotnet_qa",
+        """To run code on a schedule in Spring, enable scheduling and annotate a method:
 
 ```java
 @Configuration
@@ -1092,5 +1343,6 @@ class Jobs {
 }
 ```
 
-With several instances, every instance runs the job. Use ShedLock or a database lock so only one of them does."""),
+With several instances, every instance runs the job. Use ShedLock or a database lock so only one of them does.""",
+    ),
 ]
