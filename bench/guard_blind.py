@@ -101,6 +101,8 @@ def run(
         ("passages_attacks.jsonl", "retrieved"),
     )  # fmt: skip
     for name, source in files:
+        if not (BLIND / name).is_file():  # a set may hold some of the files (blind8: passages only)
+            continue
         # the policy's two operating points: its action (block a user turn, drop a passage) and flagging
         flag_at, act_at = policy.injection.cutoffs(source, det.operating_points(source))
         data = rows(name)
