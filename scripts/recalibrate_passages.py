@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--write", type=Path, default=None, help="write injection.npz and injection.md here (needs --stage test)"
     )
+    ap.add_argument("--candidate", choices=("A", "B"), default="B", help="what --write writes")
     args = ap.parse_args(argv)
     result = run(args.data or default_data_dir(), args.models, args.cache, args.stage)
     print(
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.write:
         if args.stage != "test":
             raise SystemExit("--write needs --stage test (the data card reports the test split)")
-        write_model(args.models, args.write, result)
+        write_model(args.models, args.write, result, args.candidate)
         from guard_training.injection_broad import write_card
 
         from llmgw.guards.classifier import load

@@ -168,26 +168,34 @@ def run(data: Path, model_dir: Path, cache: Path, stage: str) -> dict:
     return out
 
 
-def write_model(model_dir: Path, out_dir: Path, result: dict) -> None:
-    """Candidate B: ``injection_passages.npz`` (the refitted passage unit) and ``injection.npz`` (user
-    unit, user points and every other field as shipped; the new passage points and the figures)."""
-    b = result["B"]
+def write_model(model_dir: Path, out_dir: Path, result: dict, candidate: str = "B") -> None:
+    """``injection.npz`` (user unit, user points and every other field as shipped; the candidate's
+    passage points and the figures) and ``injection_passages.npz``: for *B* the refitted passage unit,
+    for *A* the shipped passage unit with the new points (its weights unchanged)."""
+    b = result[candidate]
     src = load(model_dir / "injection.npz")
     meta = json.loads(json.dumps(src.metadata))
     meta["operating_points"][ROUTE] = b["points"]
     meta["thresholds"] = meta["operating_points"]
-    meta["C"][ROUTE] = b["C"]
+    if candidate == "B":
+        meta["C"][ROUTE] = b["C"]
+    how = (
+        "passage unit refitted with the hand-written benign passage sources "
+        "(scripts/guard_training/handwritten_passages.py) and passage points recomputed with them"
+        if candidate == "B"
+        else "passage unit as shipped; passage points recomputed with the hand-written benign passage sources "
+        "(scripts/guard_training/handwritten_passages.py) in calibration"
+    )
     meta["passage_calibration"] = {
-        "note": "passage unit refitted with the hand-written benign passage sources "
-        "(scripts/guard_training/handwritten_passages.py) and passage points recomputed with them "
-        "(scripts/recalibrate_passages.py); user unit and user points as shipped before",
+        "candidate": candidate,
+        "note": f"{how} (scripts/recalibrate_passages.py); user unit and user points as shipped before",
         "sources": new_sources(),
         "topic_groups": handwritten_passages.topic_groups(),
         "points_before": result["shipped_points"],
         "test_before": result["shipped"]["test"],
         "test_after": b["test"],
         "calibration_only_candidate": {"points": result["A"]["points"], "test": result["A"]["test"]},
-        "leave_one_new_source_out": {"calibration_only": b["loso_calibration_only"], "refit": b["loso_refit"]},
+        "leave_one_new_source_out": {"calibration_only": b["loso_calibration_only"], "refit": b.get("loso_refit")},
     }
     new_rows = handwritten_passages.rows()
     for s in new_sources():
@@ -202,5 +210,5 @@ def write_model(model_dir: Path, out_dir: Path, result: dict) -> None:
     old_passage = load(model_dir / "injection_passages.npz")
     pmeta = {**old_passage.metadata, "C": meta["C"], "operating_points": meta["operating_points"],
              "thresholds": meta["operating_points"]}  # fmt: skip
-    unit = result["_unit"]
+    unit = result["_unit"] if candidate == "B" else old_passage
     LinearModel(unit.weights, unit.bias, ["injection"], pmeta).save(out_dir / "injection_passages.npz")
