@@ -164,9 +164,35 @@ def grid() -> list[Config]:
     return out + [(m, w, s, c) for m in COMBINE_GRID for w, s in WINDOW_GRID for c in C_GRID]
 
 
+def threshold_by_cv(
+    router: Router, cases: list[tuple[str, str]], data: taskmod.Views, labels: np.ndarray, c: float, combine: str
+) -> tuple[float, dict[float, dict[str, float]], list[dict[str, float]]]:
+    """``task_threshold`` from out-of-fold probabilities, each fold calibrated on its own training part
+    (as the gateway does): the threshold whose routed-right is within 1 point of the best and whose
+    served-well is highest (then routed-right, then the lower threshold); every threshold's figures;
+    the out-of-fold probabilities.
+    The rule may send at most 1 % of requests to a dearer model than their task needs, to keep the most
+    requests off a model below the floor for their task."""
+    from sklearn.model_selection import StratifiedKFold
+
+    names = sorted({t for t, _ in cases})
+    probs: list[dict[str, float]] = [{} for _ in cases]
+    folds = StratifiedKFold(n_splits=taskmod.FOLDS, shuffle=True, random_state=1).split(data.full, labels)
+    for train, test in folds:
+        weights, bias = taskmod.fit(*taskmod.training_rows(data[train], labels[train], combine), c)
+        inner = taskmod.out_of_fold_logits(data[train], labels[train], c, combine=combine)
+        temperature = taskmod.best_temperature(inner, labels[train])
+        logits = taskmod.logits_of(weights, bias, data[test], combine)
+        for i, p in zip(test, calibrated(logits, temperature, names), strict=True):
+            probs[i] = p
+    sweep = {th: outcomes(router, cases, probs, th)["overall"] for th in THRESHOLDS}
+    best_routed = max(r["routed"] for r in sweep.values())
+    near = [th for th in THRESHOLDS if sweep[th]["routed"] >= best_routed - 0.01]
+    return max(near, key=lambda th: (sweep[th]["served"], sweep[th]["routed"], -th)), sweep, probs
+
+
 def cross_validation(router: Router, exemplars: dict[str, list[str]], heldout: list[tuple[str, str]]) -> dict[str, Any]:
     """The view combination, window, C and threshold, chosen on five stratified folds of the exemplars."""
-    from sklearn.model_selection import StratifiedKFold
 
     names = sorted(exemplars)
     cases = [(t, x) for t in names for x in exemplars[t]]
@@ -195,22 +221,7 @@ def cross_validation(router: Router, exemplars: dict[str, list[str]], heldout: l
     near = [cfg for cfg, r in table.items() if r["cv"] >= top - 0.005]
     combine, words, sentences, c = max(near, key=lambda k: (table[k]["heldout"], k[0] == "full", -k[1], -k[3], k[2]))
     chosen = data[(words, sentences)]
-    # out-of-fold probabilities, each fold calibrated on its own training part (as the gateway does)
-    probs: list[dict[str, float]] = [{} for _ in cases]
-    folds = StratifiedKFold(n_splits=taskmod.FOLDS, shuffle=True, random_state=1).split(chosen.full, labels)
-    for train, test in folds:
-        weights, bias = taskmod.fit(*taskmod.training_rows(chosen[train], labels[train], combine), c)
-        inner = taskmod.out_of_fold_logits(chosen[train], labels[train], c, combine=combine)
-        temperature = taskmod.best_temperature(inner, labels[train])
-        logits = taskmod.logits_of(weights, bias, chosen[test], combine)
-        for i, p in zip(test, calibrated(logits, temperature, names), strict=True):
-            probs[i] = p
-    sweep = {th: outcomes(router, cases, probs, th)["overall"] for th in THRESHOLDS}
-    best_routed = max(r["routed"] for r in sweep.values())
-    # the rule may send at most 1 % of requests to a dearer model than their task needs, to keep the
-    # most requests off a model below the floor for their task
-    near_th = [th for th in THRESHOLDS if sweep[th]["routed"] >= best_routed - 0.01]
-    best_threshold = max(near_th, key=lambda th: (sweep[th]["served"], sweep[th]["routed"], -th))
+    best_threshold, sweep, probs = threshold_by_cv(router, cases, chosen, labels, c, combine)
     return {
         "exemplars": len(cases),
         "pasted_exemplars": int(is_pasted.sum()),

@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import yaml
 
-from bench.routing import THRESHOLDS, Router, calibrated, outcomes
+from bench.routing import Router, outcomes, threshold_by_cv
 from bench.routing_sources import per_task
 from llmgw.routing import tasks as taskmod
 
@@ -77,23 +77,7 @@ def threshold_on_calibration(
     """``task_threshold`` as ``bench.routing.cross_validation`` chooses it: out-of-fold probabilities,
     each fold calibrated on its own training part; the threshold whose routed-right is within 1 point
     of the best and whose served-well is highest (then routed-right, then the lower threshold)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    names = sorted({t for t, _ in cases})
-    combine = taskmod.COMBINE
-    probs: list[dict[str, float]] = [{} for _ in cases]
-    folds = StratifiedKFold(n_splits=taskmod.FOLDS, shuffle=True, random_state=1).split(data.full, labels)
-    for train, test in folds:
-        weights, bias = taskmod.fit(*taskmod.training_rows(data[train], labels[train], combine), c)
-        inner = taskmod.out_of_fold_logits(data[train], labels[train], c, combine=combine)
-        temperature = taskmod.best_temperature(inner, labels[train])
-        logits = taskmod.logits_of(weights, bias, data[test], combine)
-        for i, p in zip(test, calibrated(logits, temperature, names), strict=True):
-            probs[i] = p
-    sweep = {th: outcomes(router, cases, probs, th)["overall"] for th in THRESHOLDS}
-    best_routed = max(r["routed"] for r in sweep.values())
-    near = [th for th in THRESHOLDS if sweep[th]["routed"] >= best_routed - 0.01]
-    best = max(near, key=lambda th: (sweep[th]["served"], sweep[th]["routed"], -th))
+    best, sweep, _ = threshold_by_cv(router, cases, data, labels, c, taskmod.COMBINE)
     return best, {"at_threshold": sweep[best], "at_0.7": sweep[0.7]}
 
 
