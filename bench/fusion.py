@@ -77,13 +77,13 @@ def _hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """One object per line (split on newlines only: texts may hold U+2028, which ``splitlines`` splits on)."""
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _read_qrels(path: Path) -> dict[str, set[str]]:
+def read_qrels(path: Path) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for line in path.read_text().splitlines()[1:]:
         qid, did, score = line.split("\t")
@@ -95,11 +95,11 @@ def _read_qrels(path: Path) -> dict[str, set[str]]:
 def load_covid(root: Path) -> Corpus:
     data = root / "covid_qa"
     ids, texts = [], []
-    for p in _jsonl(data / "passages.jsonl"):
+    for p in read_jsonl(data / "passages.jsonl"):
         ids.append(p["_id"])
         texts.append(f"{p.get('title') or ''}\n{p['text']}".strip())
-    queries = {q["_id"]: q["text"] for q in _jsonl(data / "queries.jsonl")}
-    qrels = _read_qrels(data / "qrels.tsv")
+    queries = {q["_id"]: q["text"] for q in read_jsonl(data / "queries.jsonl")}
+    qrels = read_qrels(data / "qrels.tsv")
     # the same halves as bench.retrieval: the first byte of sha256(question id), even = dev
     halves: dict[str, dict[str, set[str]]] = {"dev": {}, "test": {}}
     for qid, rel in qrels.items():
@@ -111,17 +111,17 @@ def load_beir(root: Path, name: str, medquad_share: float, max_queries: int) -> 
     data = root / name
     keep = (lambda i: _hash(i) < medquad_share * 2**64) if name == "medquad" else (lambda i: True)
     ids, texts = [], []
-    for d in _jsonl(data / "corpus.jsonl"):
+    for d in read_jsonl(data / "corpus.jsonl"):
         if keep(d["_id"]):
             ids.append(d["_id"])
             texts.append(f"{d.get('title') or ''}\n{d['text']}".strip())
     kept = set(ids)
-    queries = {q["_id"]: q["text"] for q in _jsonl(data / "queries.jsonl")}
+    queries = {q["_id"]: q["text"] for q in read_jsonl(data / "queries.jsonl")}
     qrels = {}
     for split in ("dev", "test"):
         path = data / "qrels" / f"{split}.tsv"
         if path.is_file():
-            rel = {q: r for q, r in _read_qrels(path).items() if r <= kept and q in queries}
+            rel = {q: r for q, r in read_qrels(path).items() if r <= kept and q in queries}
             rel = {q: rel[q] for q in sorted(rel, key=_hash)[:max_queries]}  # lowest hashes: deterministic
             qrels[split] = rel
     return Corpus(name, ids, texts, queries, qrels)

@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def load(set_dir: Path, data: Path) -> tuple[fz.Corpus, dict[str, str]]:
     ids, texts = [], []
     for prefix, path in (("pm-", data / "pubmedqa" / "corpus.jsonl"), ("cq-", data / "covid_qa" / "passages.jsonl")):
-        for d in fz._jsonl(path):
+        for d in fz.read_jsonl(path):
             ids.append(prefix + d["_id"])
             texts.append(f"{d.get('title') or ''}\n{d['text']}".strip())
-    claims = fz._jsonl(set_dir / "queries.jsonl")
-    qrels = fz._read_qrels(set_dir / "qrels" / "test.tsv")
+    claims = fz.read_jsonl(set_dir / "queries.jsonl")
+    qrels = fz.read_qrels(set_dir / "qrels" / "test.tsv")
     assert set().union(*qrels.values()) <= set(ids), "a qrel names a document the corpus does not hold"
     corpus = fz.Corpus("scifact_like", ids, texts, {c["_id"]: c["text"] for c in claims}, {"test": qrels})
     return corpus, {c["_id"]: c["source"] for c in claims}
