@@ -35,14 +35,14 @@ from bench.routing import Router, outcomes, threshold_by_cv
 from bench.routing_encoders import (
     COMBINE,
     MPNET,
+    Exemplars,
     Fitted,
     choose_c,
-    exemplar_strings,
     minilm_one,
     mpnet_one,
-    mpnet_vectors,
     query_strings,
     raw,
+    routed_clauses,
     test_sets,
     with_cues,
 )
@@ -105,17 +105,15 @@ def verdict(cv: dict[str, Any], chosen: str, tests: dict[str, Any] | None) -> di
     """docs/experiments/route21-rule.md, applied to the chosen cut against the shipped MiniLM."""
     mine, ref = cv["cascade"][chosen], cv["minilm_shipped"]
     out: dict[str, Any] = {"chosen_cut": float(chosen)}
-    gain = round(mine["overall"]["routed"] - ref["overall"]["routed"], 4)
-    out["cv_routed_change"] = gain
-    out["a"] = gain >= 0.01
-    drops = {t: round(mine["per_task"][t]["routed"] - r["routed"], 4) for t, r in ref["per_task"].items()}
-    out["per_task_routed_change"] = drops
-    out["b"] = all(d >= -0.01 for d in drops.values())
-    if tests is not None:
-        diffs = {s: round(tests[s]["cascade"]["overall"]["routed"] - tests[s]["minilm_shipped"]["overall"]["routed"], 4)
-                 for s in tests}  # fmt: skip
-        out["test_routed_change"] = diffs
-        out["c"] = all(d >= -0.01 for d in diffs.values())
+    changes = (
+        None
+        if tests is None
+        else {
+            s: round(tests[s]["cascade"]["overall"]["routed"] - tests[s]["minilm_shipped"]["overall"]["routed"], 4)
+            for s in tests
+        }
+    )
+    out.update(routed_clauses(mine, ref, changes))
     out["mpnet_share"] = mine["mpnet_share"]["overall"]
     out["d"] = out["mpnet_share"] <= 0.35
     out["ships"] = all(out.get(k, False) for k in ("a", "b", "c", "d"))
@@ -132,16 +130,9 @@ def main() -> None:
 
     shipped_threshold = RoutingConfig().task_threshold
     router = CascadeRouter(0.9)
-    exemplars = taskmod.load_exemplars()
-    names = sorted(exemplars)
-    cases = [(t, x) for t in names for x in exemplars[t]]
-    texts = [x for _, x in cases]
-    labels = np.asarray([names.index(t) for t, _ in cases])
-    embedded, cue_texts = exemplar_strings(texts)
-    minilm = taskmod.exemplar_views(texts, cue_weight=0.0).instruction
-    shipped = taskmod.exemplar_views(texts)
-    assert np.array_equal(with_cues(minilm, cue_texts).instruction, shipped.instruction), "not the shipped rows"
-    mpnet = mpnet_vectors(embedded, args.mpnet)  # route20's cache
+    ex = Exemplars(args.mpnet)  # route20's mpnet cache
+    names, cases, labels, cue_texts, minilm, mpnet = ex.names, ex.cases, ex.labels, ex.cue_texts, ex.minilm, ex.mpnet
+    exemplars = ex.exemplars
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -216,7 +207,9 @@ def main() -> None:
 
             answers = cascade(first, shipped_threshold, second, th_concat, cut)
             tests[set_name] = {
-                "minilm_shipped": outcomes(router, set_cases, [Answer(p, shipped_threshold, False) for p in first], 0.0),
+                "minilm_shipped": outcomes(
+                    router, set_cases, [Answer(p, shipped_threshold, False) for p in first], 0.0
+                ),
                 "cascade": {**outcomes(router, set_cases, answers, 0.0), "mpnet_share": shares(set_cases, answers)},
             }
             for key in ("minilm_shipped", "cascade"):

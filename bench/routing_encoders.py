@@ -240,6 +240,40 @@ def verdict(cv: dict[str, Any], tests: dict[str, Any] | None, costs: dict[str, A
     return out
 
 
+class Exemplars:
+    """The shipped exemplars as every routing_* bench reads them: cases, labels, the cue texts, and the
+    MiniLM (shipped, cached on disk) and mpnet (cached) vectors of their instruction views."""
+
+    def __init__(self, mpnet_path: str) -> None:
+        self.exemplars = taskmod.load_exemplars()
+        self.names = sorted(self.exemplars)
+        self.cases = [(t, x) for t in self.names for x in self.exemplars[t]]
+        texts = [x for _, x in self.cases]
+        self.labels = np.asarray([self.names.index(t) for t, _ in self.cases])
+        self.embedded, self.cue_texts = exemplar_strings(texts)
+        self.minilm = taskmod.exemplar_views(texts, cue_weight=0.0).instruction  # the shipped vectors
+        shipped = taskmod.exemplar_views(texts)
+        same = np.array_equal(with_cues(self.minilm, self.cue_texts).instruction, shipped.instruction)
+        assert same, "not the shipped rows"
+        self.mpnet = mpnet_vectors(self.embedded, mpnet_path)
+
+
+def routed_clauses(mine: dict[str, Any], ref: dict[str, Any], test_changes: dict[str, float] | None) -> dict[str, Any]:
+    """Clauses (a)-(c) of the route21/route22 rules: CV routed-right +1 point, no task down by more
+    than 1 point, no held-out set down by more than 1 point (``test_changes``: set -> change)."""
+    out: dict[str, Any] = {}
+    gain = round(mine["overall"]["routed"] - ref["overall"]["routed"], 4)
+    out["cv_routed_change"] = gain
+    out["a"] = gain >= 0.01
+    drops = {t: round(mine["per_task"][t]["routed"] - r["routed"], 4) for t, r in ref["per_task"].items()}
+    out["per_task_routed_change"] = drops
+    out["b"] = all(d >= -0.01 for d in drops.values())
+    if test_changes is not None:
+        out["test_routed_change"] = test_changes
+        out["c"] = all(d >= -0.01 for d in test_changes.values())
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mpnet", default=MPNET, help="all-mpnet-base-v2, a sentence-transformers folder")
@@ -251,18 +285,10 @@ def main() -> None:
 
     shipped_threshold = RoutingConfig().task_threshold
     router = Router(0.9)
-    exemplars = taskmod.load_exemplars()
-    names = sorted(exemplars)
-    cases = [(t, x) for t in names for x in exemplars[t]]
-    texts = [x for _, x in cases]
-    labels = np.asarray([names.index(t) for t, _ in cases])
-    embedded, cue_texts = exemplar_strings(texts)
-
     started = time.perf_counter()
-    minilm = taskmod.exemplar_views(texts, cue_weight=0.0).instruction  # the shipped vectors (cached on disk)
-    shipped = taskmod.exemplar_views(texts)
-    assert np.array_equal(with_cues(minilm, cue_texts).instruction, shipped.instruction), "not the shipped rows"
-    mpnet = mpnet_vectors(embedded, args.mpnet)
+    ex = Exemplars(args.mpnet)
+    names, cases, labels, cue_texts, minilm, mpnet = ex.names, ex.cases, ex.labels, ex.cue_texts, ex.minilm, ex.mpnet
+    exemplars, embedded = ex.exemplars, ex.embedded
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "exemplars": len(cases),
