@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.routing import Router, outcomes, threshold_by_cv
+from bench.routing import Router, blind_set, outcomes, threshold_by_cv
 from bench.routing_cascade import ROUTE20, Answer, CascadeRouter, top
 from bench.routing_encoders import (
     COMBINE,
@@ -131,6 +131,12 @@ def main() -> None:
     parser.add_argument("--mpnet", default=MPNET, help="all-mpnet-base-v2, a sentence-transformers folder")
     parser.add_argument("--test", action="store_true", help="score the held-out sets (after the rule is committed)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "route22-override.json")
+    parser.add_argument(
+        "--blind",
+        metavar="NAME",
+        help="score the chosen variant on bench/data/NAME/cache/tasks.jsonl instead of the held-out sets "
+        "(aggregates only; a measurement: the rule's verdict is the held-out sets', not this)",
+    )
     args = parser.parse_args()
     from llmgw.config import RoutingConfig
 
@@ -183,14 +189,15 @@ def main() -> None:
     print("chosen", chosen, flush=True)
 
     tests = None
-    if args.test:
+    if args.test or args.blind:
         cut = variants[chosen]
         ship = taskmod.TaskClassifier(exemplars)  # the gateway's own
         concat = Fitted(data_c, labels, names, c_concat)
         same = Fitted(data_m, labels, names, taskmod.C)
         assert np.allclose(same.weights, ship.weights) and same.temperature == ship.temperature
         tests = {}
-        for set_name, set_cases in test_sets().items():
+        sets = {args.blind: blind_set(args.blind)} if args.blind else test_sets()
+        for set_name, set_cases in sets.items():
             first = [ship.probabilities(text) for _, text in set_cases]
 
             def second(i: int, set_cases: list[tuple[str, str]] = set_cases) -> dict[str, float]:
@@ -211,8 +218,13 @@ def main() -> None:
             for key in ("minilm_shipped", "override"):
                 print(set_name, key, json.dumps(tests[set_name][key]["overall"]), flush=True)
                 print("   routed", json.dumps({t: r["routed"] for t, r in tests[set_name][key]["per_task"].items()}))
+                print("   label", json.dumps({t: r["label"] for t, r in tests[set_name][key]["per_task"].items()}))
             print(set_name, "counts", json.dumps(tests[set_name]["override"]["counts"]["overall"]), flush=True)
         result["test"] = tests
+    if args.blind:
+        result["blind"] = args.blind
+        args.out.write_text(json.dumps(result, indent=2))
+        return
     result["verdict"] = verdict(cv, chosen, tests)
     print("verdict", json.dumps(result["verdict"]), flush=True)
     args.out.write_text(json.dumps(result, indent=2))
