@@ -179,13 +179,13 @@ def score(tok, model, mod, texts: list[str]) -> np.ndarray:
 def figures(parts: dict[str, list[ModRow]], s: dict[str, np.ndarray], t: float) -> dict:
     """moderation_encoders.py's figures at ``t`` (plus calibration)."""
     cal, test, held = parts["cal"], parts["test"], parts["held"]
-    yh = np.array([r.harmful for r in held])
+    yh = np.array([bool(r.harmful) for r in held])
     hard = [i for i, r in enumerate(test) if "negat" in r.source or "counter" in r.source]
     return {
         "threshold": round(t, 4),
-        "calibration": prf(np.array([r.harmful for r in cal]), s["cal"] >= t),
+        "calibration": prf(np.array([bool(r.harmful) for r in cal]), s["cal"] >= t),
         "calibration_mean_benign_fpr": round(macro_fpr(cal, s["cal"], t), 4),
-        "test": prf(np.array([r.harmful for r in test]), s["test"] >= t),
+        "test": prf(np.array([bool(r.harmful) for r in test]), s["test"] >= t),
         "test_mean_benign_fpr": round(macro_fpr(test, s["test"], t), 4),
         "test_negated_and_counter_speech_flagged": round(float(np.mean(s["test"][hard] >= t)), 4),
         "test_negated_and_counter_speech_n": len(hard),
