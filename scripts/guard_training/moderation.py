@@ -235,6 +235,8 @@ def operating_rule(
 
 
 def prf(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    # as booleans: on int labels ``~y`` is -1/-2, which counts right in ``&`` but indexes rows in ``p[~y]``
+    y, p = np.asarray(y, dtype=bool), np.asarray(p, dtype=bool)
     tp, fp, fn = int((p & y).sum()), int((p & ~y).sum()), int((~p & y).sum())
     pr, rc = tp / max(1, tp + fp), tp / max(1, tp + fn)
     return {"precision": round(pr, 4), "recall": round(rc, 4), "f1": round(2 * pr * rc / max(1e-9, pr + rc), 4),
