@@ -2,6 +2,7 @@
 """Output moderation: does fine-tuning MiniLM itself beat the frozen encoder on the same rows? (issue 17)
 
     cd scripts && OMP_NUM_THREADS=1 ../.venv/bin/python moderation_finetune.py [--measure]
+    (mod17h: --configs lora8 --epochs 2 --choose-epoch --weights /tmp/mod17h --out bench/results/mod17h-finetune.json)
 
 The rows are scripts/moderation_encoders.py's (``load_rows(answers=True)``, seed 13, at most 400
 train, 150 calibration and 150 test rows per source; the hand-written held-out sentences of
@@ -118,7 +119,8 @@ def batches(tok, texts: list[str], order: list[int]):
         yield idx, b["input_ids"], b["attention_mask"]
 
 
-def train(config: str, rows: list[ModRow], epochs: float, steps: int | None = None):
+def train(config: str, rows: list[ModRow], epochs: float, steps: int | None = None, on_epoch=None):
+    """``on_epoch(epoch, tok, model)`` is called after each full epoch but the last (mod17h)."""
     import torch
 
     torch.manual_seed(7)
@@ -126,7 +128,8 @@ def train(config: str, rows: list[ModRow], epochs: float, steps: int | None = No
     opt = torch.optim.AdamW(groups, weight_decay=0.01)
     texts = [r.text for r in rows]
     y = torch.tensor([float(r.harmful) for r in rows])
-    total = steps or math.ceil(epochs * math.ceil(len(rows) / BATCH))
+    per_epoch = math.ceil(len(rows) / BATCH)
+    total = steps or math.ceil(epochs * per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20) * max(0.0, 1 - s / total))
     lossf = torch.nn.BCEWithLogitsLoss()
     rng, step, t0 = random.Random(7), 0, time.time()
@@ -145,6 +148,9 @@ def train(config: str, rows: list[ModRow], epochs: float, steps: int | None = No
                 print(f"  {config} step {step}/{total} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
             if step >= total:
                 break
+            if on_epoch is not None and step % per_epoch == 0:
+                on_epoch(step // per_epoch, tok, model)
+                model.train()
     return tok, model, time.time() - t0
 
 
@@ -195,7 +201,7 @@ def figures(parts: dict[str, list[ModRow]], s: dict[str, np.ndarray], t: float) 
 
 
 def rule(base: dict, new: dict) -> dict:
-    """docs/experiments/mod17g-rule.md."""
+    """docs/experiments/mod17g-rule.md (mod17h-rule.md has the same clauses)."""
     checks = {
         "a_test_f1": new["test"]["f1"] >= base["test"]["f1"] + 0.03,
         "b_negated_counter": new["test_negated_and_counter_speech_flagged"]
@@ -211,6 +217,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="top2,lora8")
     ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--choose-epoch", action="store_true",
+                    help="also score calibration after each earlier epoch; keep the checkpoint with the higher "
+                    "calibration F1 (mod17h)")  # fmt: skip
     ap.add_argument("--measure", type=int, default=0, help="time this many steps per config, print, stop")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/mod17g/vectors"), help="shipped MiniLM vectors")
     ap.add_argument("--weights", type=Path, default=Path("/tmp/mod17g"))
@@ -234,12 +243,37 @@ def main() -> None:
                  "batch": BATCH, "configs": {}}  # fmt: skip
     # 1. fit each configuration, choose on calibration F1 (nothing else is scored before the choice)
     fitted = {}
-    for config in args.configs.split(","):
-        tok, model, secs = train(config, parts["train"], args.epochs)
+    y_cal = np.array([r.harmful for r in parts["cal"]])
+
+    def on_cal(tok, model):
         s_cal = score(tok, model, shipped, [r.text for r in parts["cal"]])
         t = threshold_for_fpr(parts["cal"], s_cal, 0.05)
-        f1 = prf(np.array([r.harmful for r in parts["cal"]]), s_cal >= t)["f1"]
-        out["configs"][config] = {"train_seconds": round(secs), "threshold": round(t, 4), "calibration_f1": f1}
+        return s_cal, t, prf(y_cal, s_cal >= t)["f1"]
+
+    for config in args.configs.split(","):
+        earlier: dict = {}  # epoch -> (state dict copy, threshold, calibration scores, calibration F1)
+
+        def on_epoch(epoch, tok, model, earlier=earlier):
+            s_cal, t, f1 = on_cal(tok, model)
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            earlier[epoch] = (state, t, s_cal, f1)
+            print(f"  epoch {epoch}: threshold {t:.4f} calibration F1 {f1}", flush=True)
+
+        hook = on_epoch if args.choose_epoch else None
+        tok, model, secs = train(config, parts["train"], args.epochs, on_epoch=hook)
+        s_cal, t, f1 = on_cal(tok, model)
+        info = {"train_seconds": round(secs), "threshold": round(t, 4), "calibration_f1": f1}
+        if args.choose_epoch:
+            last = math.ceil(args.epochs)
+            info["epochs"] = {str(e): {"threshold": round(v[1], 4), "calibration_f1": v[3]} for e, v in earlier.items()}
+            info["epochs"][str(last)] = {"threshold": round(t, 4), "calibration_f1": f1}
+            best = max(earlier, key=lambda e: earlier[e][3], default=None)
+            info["chosen_epoch"] = last
+            if best is not None and earlier[best][3] > f1:  # ties keep the longer run
+                state, t, s_cal, f1 = earlier[best]
+                model.load_state_dict(state)
+                info.update(chosen_epoch=best, threshold=round(t, 4), calibration_f1=f1)
+        out["configs"][config] = info
         print(config, json.dumps(out["configs"][config]), flush=True)
         fitted[config] = (tok, model, t, s_cal)
     chosen = max(fitted, key=lambda c: out["configs"][c]["calibration_f1"])
