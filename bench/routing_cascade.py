@@ -120,6 +120,37 @@ def verdict(cv: dict[str, Any], chosen: str, tests: dict[str, Any] | None) -> di
     return out
 
 
+class Classifiers:
+    """The shipped MiniLM and route20's concat: their out-of-fold probabilities on the exemplars (the folds
+    of ``bench.routing.threshold_by_cv``) and, for held-out requests, both fitted on every exemplar."""
+
+    def __init__(self, ex: Exemplars) -> None:
+        self.ex = ex
+        self.data_m = with_cues(ex.minilm, ex.cue_texts)
+        _, _, self.probs_m = threshold_by_cv(Router(0.9), ex.cases, self.data_m, ex.labels, taskmod.C, COMBINE)
+        self.data_c = with_cues(raw("concat", ex.minilm, ex.mpnet), ex.cue_texts)
+        self.c_concat, self.label_cv = choose_c(self.data_c, ex.labels, ex.names)
+        self.th_concat, _, self.probs_c = threshold_by_cv(
+            Router(0.9), ex.cases, self.data_c, ex.labels, self.c_concat, COMBINE
+        )
+
+    def fitted(self, mpnet_path: str) -> tuple[taskmod.TaskClassifier, Fitted, Any]:
+        """The gateway's own classifier, concat fitted on all exemplars, and concat's probabilities of one
+        request's text (its mpnet pass is paid only when called)."""
+        ex = self.ex
+        ship = taskmod.TaskClassifier(ex.exemplars)
+        concat = Fitted(self.data_c, ex.labels, ex.names, self.c_concat)
+        same = Fitted(self.data_m, ex.labels, ex.names, taskmod.C)
+        assert np.allclose(same.weights, ship.weights) and same.temperature == ship.temperature
+
+        def concat_probs(text: str) -> dict[str, float]:
+            emb, cue = query_strings(text)
+            vec = raw("concat", minilm_one(emb)[None, :], mpnet_one(emb, mpnet_path)[None, :])
+            return concat.probabilities(with_cues(vec, [cue]))
+
+        return ship, concat, concat_probs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mpnet", default=MPNET, help="all-mpnet-base-v2, a sentence-transformers folder")
@@ -131,8 +162,7 @@ def main() -> None:
     shipped_threshold = RoutingConfig().task_threshold
     router = CascadeRouter(0.9)
     ex = Exemplars(args.mpnet)  # route20's mpnet cache
-    names, cases, labels, cue_texts, minilm, mpnet = ex.names, ex.cases, ex.labels, ex.cue_texts, ex.minilm, ex.mpnet
-    exemplars = ex.exemplars
+    cases = ex.cases
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -143,16 +173,13 @@ def main() -> None:
     }
 
     # the shipped MiniLM: out-of-fold calibrated probabilities (bench.routing's folds)
-    data_m = with_cues(minilm, cue_texts)
-    _, _, probs_m = threshold_by_cv(Router(0.9), cases, data_m, labels, taskmod.C, COMBINE)
+    clf = Classifiers(ex)
+    probs_m, probs_c, c_concat, th_concat = clf.probs_m, clf.probs_c, clf.c_concat, clf.th_concat
     plain = [Answer(p, shipped_threshold, False) for p in probs_m]
     cv: dict[str, Any] = {"minilm_shipped": outcomes(router, cases, plain, 0.0)}
 
     # concat, C and threshold chosen as route20 chose them
-    data_c = with_cues(raw("concat", minilm, mpnet), cue_texts)
-    c_concat, label_cv = choose_c(data_c, labels, names)
-    th_concat, _, probs_c = threshold_by_cv(Router(0.9), cases, data_c, labels, c_concat, COMBINE)
-    cv["concat"] = {"C": c_concat, "threshold": th_concat, "label_cv_by_C": label_cv,
+    cv["concat"] = {"C": c_concat, "threshold": th_concat, "label_cv_by_C": clf.label_cv,
                     **outcomes(router, cases, [Answer(p, th_concat, True) for p in probs_c], 0.0)}  # fmt: skip
     if ROUTE20.is_file():
         r20 = json.loads(ROUTE20.read_text())["cv"]
@@ -192,18 +219,13 @@ def main() -> None:
     tests = None
     if args.test:
         cut = float(chosen)
-        ship = taskmod.TaskClassifier(exemplars)  # the gateway's own
-        concat = Fitted(data_c, labels, names, c_concat)
-        same = Fitted(data_m, labels, names, taskmod.C)
-        assert np.allclose(same.weights, ship.weights) and same.temperature == ship.temperature
+        ship, concat, concat_probs = clf.fitted(args.mpnet)
         tests = {}
         for set_name, set_cases in test_sets().items():
             first = [ship.probabilities(text) for _, text in set_cases]
 
             def second(i: int, set_cases: list[tuple[str, str]] = set_cases) -> dict[str, float]:
-                emb, cue = query_strings(set_cases[i][1])
-                vec = raw("concat", minilm_one(emb)[None, :], mpnet_one(emb, args.mpnet)[None, :])
-                return concat.probabilities(with_cues(vec, [cue]))
+                return concat_probs(set_cases[i][1])
 
             answers = cascade(first, shipped_threshold, second, th_concat, cut)
             tests[set_name] = {

@@ -29,23 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bench.routing import Router, blind_set, outcomes, threshold_by_cv
-from bench.routing_cascade import ROUTE20, Answer, CascadeRouter, top
+from bench.routing import Router, blind_set, outcomes
+from bench.routing_cascade import ROUTE20, Answer, CascadeRouter, Classifiers, top
 from bench.routing_encoders import (
-    COMBINE,
     MPNET,
     Exemplars,
-    Fitted,
-    choose_c,
-    minilm_one,
-    mpnet_one,
-    query_strings,
-    raw,
     routed_clauses,
     test_sets,
-    with_cues,
 )
 from llmgw.routing import tasks as taskmod
 
@@ -143,8 +133,7 @@ def main() -> None:
     shipped_threshold = RoutingConfig().task_threshold
     router = CascadeRouter(0.9)
     ex = Exemplars(args.mpnet)  # route20's mpnet cache
-    names, cases, labels, cue_texts, minilm, mpnet = ex.names, ex.cases, ex.labels, ex.cue_texts, ex.minilm, ex.mpnet
-    exemplars = ex.exemplars
+    cases = ex.cases
 
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -153,14 +142,11 @@ def main() -> None:
         "shipped": {"C": taskmod.C, "threshold": shipped_threshold},
     }
 
-    data_m = with_cues(minilm, cue_texts)
-    _, _, probs_m = threshold_by_cv(Router(0.9), cases, data_m, labels, taskmod.C, COMBINE)
+    clf = Classifiers(ex)
+    probs_m, probs_c, c_concat, th_concat = clf.probs_m, clf.probs_c, clf.c_concat, clf.th_concat
     cv: dict[str, Any] = {
         "minilm_shipped": outcomes(router, cases, [Answer(p, shipped_threshold, False) for p in probs_m], 0.0)
     }
-    data_c = with_cues(raw("concat", minilm, mpnet), cue_texts)
-    c_concat, _ = choose_c(data_c, labels, names)
-    th_concat, _, probs_c = threshold_by_cv(Router(0.9), cases, data_c, labels, c_concat, COMBINE)
     cv["concat"] = {"C": c_concat, "threshold": th_concat,
                     **outcomes(router, cases, [Answer(p, th_concat, True) for p in probs_c], 0.0)}  # fmt: skip
     r20 = json.loads(ROUTE20.read_text())["cv"]
@@ -191,19 +177,14 @@ def main() -> None:
     tests = None
     if args.test or args.blind:
         cut = variants[chosen]
-        ship = taskmod.TaskClassifier(exemplars)  # the gateway's own
-        concat = Fitted(data_c, labels, names, c_concat)
-        same = Fitted(data_m, labels, names, taskmod.C)
-        assert np.allclose(same.weights, ship.weights) and same.temperature == ship.temperature
+        ship, _, concat_probs = clf.fitted(args.mpnet)
         tests = {}
         sets = {args.blind: blind_set(args.blind)} if args.blind else test_sets()
         for set_name, set_cases in sets.items():
             first = [ship.probabilities(text) for _, text in set_cases]
 
             def second(i: int, set_cases: list[tuple[str, str]] = set_cases) -> dict[str, float]:
-                emb, cue = query_strings(set_cases[i][1])
-                vec = raw("concat", minilm_one(emb)[None, :], mpnet_one(emb, args.mpnet)[None, :])
-                return concat.probabilities(with_cues(vec, [cue]))
+                return concat_probs(set_cases[i][1])
 
             decisions = override(first, shipped_threshold, second, cut)
             tests[set_name] = {
