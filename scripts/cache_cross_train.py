@@ -166,8 +166,11 @@ COMPARE = re.compile(r"\b([\w-]+) ((?:is |are )?(?:better|worse|bigger|smaller|f
                      r"([\w-]+)\b")  # fmt: skip
 FROM_TO = re.compile(r"\bfrom ([\w-]+(?: [\w-]+)?) (to|into) ([\w-]+(?: [\w-]+)?)\b")
 ENTITY_LABELS = ("PERSON", "GPE", "ORG", "NORP", "LOC", "EVENT", "WORK_OF_ART", "FAC", "PRODUCT", "LANGUAGE")
-STOP = set(
-    ["a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "is", "are", "was", "were", "be", "do", "does", "did", "what", "who", "how", "when", "where", "why", "which", "i", "you", "it", "my", "your", "me", "we", "they", "this", "that", "there", "can", "could", "should", "would", "will"])  # fmt: skip
+STOP = {
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "is", "are", "was", "were", "be",
+    "do", "does", "did", "what", "who", "how", "when", "where", "why", "which", "i", "you", "it", "my", "your",
+    "me", "we", "they", "this", "that", "there", "can", "could", "should", "would", "will",
+}  # fmt: skip
 
 
 def sub_word(text: str, old: str, new: str, rng: random.Random) -> str | None:
