@@ -26,6 +26,12 @@ of ``bench.cache_bounds.sources()``, any source):
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 PYTHONPATH=. nice -n 5 python scripts/cache_cross_train.py \
         [--pairs 40000] [--out bench/results/cache24-artifact] [--skip SOURCE] [--probe 20]
 
+The shipped-for-measurement artifact (cache24) is round 1 then round 2:
+
+    ... scripts/cache_cross_train.py --pairs 26000 --out /work/wt/cache24-round1          # 813 steps
+    ... scripts/cache_cross_train.py --pairs 16000 --round2 --resume /work/wt/cache24-round1/verifier.pt \
+        --out /work/wt/cache24-round2                                                  # 501 steps
+
 ``--skip banking77|clinc150|covid|built`` drops that source's data from training (cross-source
 retraining; "built" drops nothing real: no built family is ever trained on). ``--probe N`` only times N
 steps. The artifact (``verifier.pt``: LoRA, LayerNorms, head, float32) and ``train.json`` (sizes,
