@@ -5,19 +5,20 @@ and chose by CV. Here the same recipe (its ``add_lora``, ``pairs_of``, loss, bat
 alpha) with more pairs, both ``lora_qv`` and ``lora_qkvo``, the choice made on a calibration split of the
 exemplars, and the decision on a fresh blind set (``docs/experiments/route24-rule.md``).
 
-Steps (each its own run, one torch thread; ``OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1``)::
+Commands as run (one torch thread each; ``OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1``)::
 
-    # 1. step time (s/step) of each configuration
+    # 1. step time (s/step)
     python -m bench.routing_setfit24 --probe 30 --configs lora_qv
-    python -m bench.routing_setfit24 --probe 30 --configs lora_qkvo
-    # 2. calibration: a seeded, stratified 20 % of the exemplars held out of tuning (one process per config)
-    python -m bench.routing_setfit24 --calibrate --configs lora_qv
-    python -m bench.routing_setfit24 --calibrate --configs lora_qkvo
-    # 3. the chosen configuration (from the calibration files only) tuned on all exemplars; adapter saved,
-    #    merged into the encoder, exported to ONNX as llmgw/encoders.py does, torch vs ONNX compared
-    python -m bench.routing_setfit24 --fit
-    # 4. once, after docs/experiments/route24-rule.md is committed: the three held-out yaml sets and blind12
+    # 2. calibration: a seeded, stratified 20 % of the exemplars held out of tuning; one process per
+    #    config, in parallel, training cut to a 50-minute budget; --keep: this encoder (tuned on the 80 %)
+    #    is the final one: adapter saved, merged, exported to ONNX as llmgw/encoders.py does, checked
+    python -m bench.routing_setfit24 --calibrate --keep --configs lora_qv --budget 50
+    python -m bench.routing_setfit24 --calibrate --keep --configs lora_qkvo --budget 50
+    # 3. once, after docs/experiments/route24-rule.md and route24-rule-amendment.md are committed:
+    #    the chosen config (from the calibration files only) on the three held-out yaml sets and blind12
     python -m bench.routing_setfit24 --test
+
+(``--fit`` would retune the chosen configuration on all exemplars; not run, no time: see the amendment.)
 
 **Calibration** (``--calibrate``): ``train_test_split(stratify=labels, test_size=0.2, random_state=24)``
 of the 1,101 exemplars. The encoder is tuned on the 80 % only; every exemplar is embedded with it; the
@@ -29,15 +30,15 @@ the frozen (shipped ONNX) vectors, ``tasks.C`` and the shipped threshold. The ch
 calibration routed-right at its own threshold; tie → ``lora_qv`` (fewer weights). Its threshold is the
 one used at test time.
 
-**Fit** (``--fit``): the chosen configuration on all exemplars (seed 24 + 99); the LoRA matrices go to
-``bench/results/route24-adapter/adapter.npz`` (float32, with ``meta.json``); they are merged into the
-base weights (W + alpha/rank · B A) and the merged model is saved to ``/tmp/route24/merged`` and exported
+**Keep** (``--keep``, or ``--fit`` on all exemplars, seed 24 + 99): the LoRA matrices go to
+``bench/results/route24-adapter/<config>/adapter.npz`` (float32, with ``meta.json``); they are merged into the
+base weights (W + alpha/rank · B A) and the merged model is saved to ``/tmp/route24/merged-<config>`` and exported
 by ``llmgw.encoders.OnnxEncoder`` (its own export code, into a private ``LLMGW_CACHE_DIR``,
-``/tmp/route24/cache-merged``: the export's
+``/tmp/route24/cache-merged-<config>``: the export's
 cache key hashes file names and *sizes*, not contents, so a merged model of the base's sizes would
 otherwise reuse the base model's export). Reported: torch (LoRA unmerged, and merged) vs ONNX (merged).
 
-**Test** (``--test``; refuses to run unless the rule file is committed): the merged encoder through ONNX
+**Test** (``--test``; refuses to run unless the rule files are committed): the merged encoder through ONNX
 (as the gateway would run it: one text per pass) embeds every exemplar and every request; head as above
 on all exemplars, at the calibration threshold. Against the gateway's own ``TaskClassifier`` at the
 shipped threshold, in the same run: ``tasks_heldout.yaml``, ``tasks_public_test.yaml``,
