@@ -30,9 +30,14 @@ docs/experiments/mod17i-rule.md.
 
     cd /work/wt/mod17i && nice -n 5 env HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 \\
         PYTHONPATH=. /work/main/.venv/bin/python scripts/moderation_finetune_neg.py --counts   # rows only
-    ... scripts/moderation_finetune_neg.py --weights /tmp/mod17i --out bench/results/mod17i-finetune.json [--test]
+    ... scripts/moderation_finetune_neg.py --weights /tmp/mod17i --adapter /tmp/mod17i/adapter \\
+        --out bench/results/mod17i-finetune.json                 # train, choose on calibration (mod17i run)
+    ... scripts/moderation_finetune_neg.py --weights /tmp/mod17i --out bench/results/mod17i-finetune.json --test
+    ... scripts/moderation_blind.py --set bench/data/blind11/guards/outputs_moderation.jsonl --stream \\
+        --tuned /tmp/mod17i/adapter/adapter.pt --tuned-threshold T --out bench/results/mod17i-blind11.json
 
-Without ``--test`` only calibration figures are computed (the choice); ``--test`` loads the chosen
+``--verdict BLIND.json --adapter DIR --out bench/results/mod17i-verdict.json`` applies the rule to the
+blind run. Without ``--test`` only calibration figures are computed (the choice); ``--test`` loads the chosen
 weights from ``--weights`` and adds test and held-out figures. Weights (full state) go to ``--weights``;
 ``--adapter DIR`` writes only the trained tensors (LoRA + head).
 """
@@ -179,7 +184,14 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=Path("/tmp/mod17i"))
     ap.add_argument("--adapter", type=Path, help="write the trained tensors (LoRA + head) here")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/mod17i-finetune.json")
+    ap.add_argument("--verdict", type=Path, help="a moderation_blind.py --stream output: apply the rule, write --out")
     args = ap.parse_args()
+    if args.verdict:
+        size = (args.adapter / "adapter.pt").stat().st_size
+        result = verdict(json.loads(args.verdict.read_text(encoding="utf-8")), size)
+        print(result)
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        return
     import torch
 
     torch.set_num_threads(1)
@@ -253,6 +265,21 @@ def main() -> None:
         print("shipped", json.dumps({k: v for k, v in out["shipped"].items() if k != "test_per_source"}), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+
+
+def verdict(blind: dict, adapter_bytes: int) -> dict:
+    """docs/experiments/mod17i-rule.md, applied as written to ``moderation_blind.py --stream``'s output."""
+    b, n = blind["shipped_at_0.5"], blind["tuned"]
+    bs, ns = blind["shipped_at_0.5 (stream path)"], blind["tuned (stream path)"]
+    hard_b, hard_n = b["counter_speech_and_negated_flagged"], n["counter_speech_and_negated_flagged"]
+    checks = {
+        "a_f1": n["f1"] >= b["f1"] + 0.03,
+        "b_benign": n["benign_fpr"] <= max(b["benign_fpr"] + 0.01, 0.10),
+        "c_negated_counter": hard_n is not None and hard_b is not None and hard_n <= min(hard_b, 0.15),
+        "d_cost_adapter_le_2mb": adapter_bytes <= 2 * 1024 * 1024,
+        "e_stream": ns["f1"] >= bs["f1"] and ns["benign_fpr"] <= max(bs["benign_fpr"] + 0.01, 0.10),
+    }
+    return {**checks, "adapter_bytes": adapter_bytes, "passes": all(checks.values())}
 
 
 def save_adapter(model, folder: Path) -> None:
