@@ -88,6 +88,8 @@ ADAPTER = RESULTS / "route24-adapter"
 RULE = "docs/experiments/route24-rule.md"
 AMENDMENT = "docs/experiments/route24-rule-amendment.md"
 TMP = Path("/tmp/route24")
+#: the experiment's name: result and adapter paths (``--name route25``: the same recipe, a later decision)
+NAME = "route24"
 SEED, PAIRS, EPOCHS, CAL_SHARE = 24, 20, 1, 0.2
 
 
@@ -337,7 +339,7 @@ def keep(ex: Exemplars, model: Any, config: str, threshold: float, summary: dict
     np.save(TMP / f"final-unmerged-exemplars-{config}.npy", unmerged)
     result = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "chosen": config, "calibration": summary,
               "adapter": meta, "onnx": onnx_check(arrays, ex, unmerged, config)}  # fmt: skip
-    (RESULTS / f"route24-fit-{config}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{NAME}-fit-{config}.json").write_text(json.dumps(result, indent=2))
 
 
 def merged_dir(config: str) -> Path:
@@ -387,7 +389,7 @@ def test(args: argparse.Namespace, ex: Exemplars, router: Router, shipped_th: fl
             raise SystemExit(f"{path} is not committed: no held-out or blind figure before the rule")
     config, threshold, summary = chosen_config()
     print("chosen", config, "threshold", threshold, json.dumps(summary), flush=True)
-    fitted = json.loads((RESULTS / f"route24-fit-{config}.json").read_text())
+    fitted = json.loads((RESULTS / f"{NAME}-fit-{config}.json").read_text())
     assert threshold == fitted["adapter"]["threshold"]
     onnx = merged_encoder(config)
     assert str(onnx.path) == fitted["onnx"]["export"]
@@ -454,8 +456,11 @@ def main() -> None:
     parser.add_argument("--test", action="store_true")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--budget", type=float, help="minutes of training at most (steps cut to fit, see fine_tune)")
+    parser.add_argument("--name", default="route24", help="result/adapter names (route25: --fit on all exemplars)")
     parser.add_argument("--keep", action="store_true", help="--calibrate: keep this encoder as the final one")
     args = parser.parse_args()
+    global NAME, ADAPTER, TMP
+    NAME, ADAPTER, TMP = args.name, RESULTS / f"{args.name}-adapter", Path("/tmp") / args.name
     import torch
 
     from llmgw.config import RoutingConfig
