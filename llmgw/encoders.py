@@ -81,14 +81,20 @@ def cache_dir() -> Path:
 
 
 def _export_key(model_dir: str, precision: Precision) -> str:
-    """Changes with the weights, torch, onnxruntime and the recipe, so a stale export is never used."""
+    """Changes with the weights, torch, onnxruntime and the recipe, so a stale export is never used.
+
+    The weights count by content, not by size: a fine-tuned copy of MiniLM (a LoRA merged into it)
+    has every file the size of the original, and a key of names and sizes gave it the original's
+    export, silently. Hashing ~90 MB costs ~0.2 s, once per encoder and process."""
     import onnxruntime
     import torch
 
     h = hashlib.sha256(f"{torch.__version__}|{onnxruntime.__version__}|{RECIPE[precision]}".encode())
     for f in sorted(Path(model_dir).rglob("*")):
         if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"):
-            h.update(f"{f.relative_to(model_dir)}:{f.stat().st_size}".encode())
+            h.update(f"{f.relative_to(model_dir)}:{f.stat().st_size}:".encode())
+            with f.open("rb") as stream:
+                h.update(hashlib.file_digest(stream, "sha256").digest())
     return h.hexdigest()[:16]
 
 

@@ -95,6 +95,19 @@ def test_the_export_is_cached_and_reused(monkeypatch: pytest.MonkeyPatch) -> Non
     assert again.path == first.path and again.path.parent == encoders.cache_dir()
 
 
+def test_the_export_key_follows_the_weights_not_their_size(tmp_path: Path) -> None:
+    """A tuned copy of a model (a LoRA merged in) has every file the size of the original: the export
+    key must still differ, or the copy silently runs the original's ONNX graph."""
+    dirs = [tmp_path / name for name in ("base", "tuned", "copy")]
+    for d, weights in zip(dirs, (b"\x00" * 64, b"\x01" * 64, b"\x00" * 64), strict=True):
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(weights)
+        (d / "config.json").write_text('{"hidden_size": 384}')
+    base, tuned, copy = (encoders._export_key(str(d), "float") for d in dirs)
+    assert base != tuned
+    assert base == copy
+
+
 def test_drift_rebuilds_the_export_then_falls_back_to_torch_and_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
