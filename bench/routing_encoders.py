@@ -242,9 +242,9 @@ def verdict(cv: dict[str, Any], tests: dict[str, Any] | None, costs: dict[str, A
 
 class Exemplars:
     """The shipped exemplars as every routing_* bench reads them: cases, labels, the cue texts, and the
-    MiniLM (shipped, cached on disk) and mpnet (cached) vectors of their instruction views."""
+    MiniLM (shipped, cached on disk) and, given its path, mpnet (cached) vectors of their instruction views."""
 
-    def __init__(self, mpnet_path: str) -> None:
+    def __init__(self, mpnet_path: str | None = None) -> None:
         self.exemplars = taskmod.load_exemplars()
         self.names = sorted(self.exemplars)
         self.cases = [(t, x) for t in self.names for x in self.exemplars[t]]
@@ -255,7 +255,7 @@ class Exemplars:
         shipped = taskmod.exemplar_views(texts)
         same = np.array_equal(with_cues(self.minilm, self.cue_texts).instruction, shipped.instruction)
         assert same, "not the shipped rows"
-        self.mpnet = mpnet_vectors(self.embedded, mpnet_path)
+        self.mpnet = mpnet_vectors(self.embedded, mpnet_path) if mpnet_path is not None else None
 
 
 def routed_clauses(mine: dict[str, Any], ref: dict[str, Any], test_changes: dict[str, float] | None) -> dict[str, Any]:

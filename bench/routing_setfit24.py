@@ -66,7 +66,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 
 from bench.routing import Router, blind_set, outcomes
-from bench.routing_encoders import Exemplars, Fitted, choose_c, exemplar_strings, query_strings, test_sets, with_cues
+from bench.routing_encoders import Exemplars, Fitted, choose_c, query_strings, test_sets, with_cues
 from bench.routing_setfit import (
     ALPHA,
     BATCH,
@@ -191,21 +191,6 @@ def merged_model(arrays: dict[str, np.ndarray], scale: float) -> Any:
     bert.eval()
     assert done == len(arrays) // 2
     return model
-
-
-class Shipped(Exemplars):
-    """``routing_encoders.Exemplars`` without the mpnet vectors (not needed here)."""
-
-    def __init__(self) -> None:
-        self.exemplars = taskmod.load_exemplars()
-        self.names = sorted(self.exemplars)
-        self.cases = [(t, x) for t in self.names for x in self.exemplars[t]]
-        texts = [x for _, x in self.cases]
-        self.labels = np.asarray([self.names.index(t) for t, _ in self.cases])
-        self.embedded, self.cue_texts = exemplar_strings(texts)
-        self.minilm = taskmod.exemplar_views(texts, cue_weight=0.0).instruction  # the shipped vectors
-        shipped = taskmod.exemplar_views(texts)
-        assert np.array_equal(with_cues(self.minilm, self.cue_texts).instruction, shipped.instruction)
 
 
 @contextmanager
@@ -470,7 +455,7 @@ def main() -> None:
     TMP.mkdir(parents=True, exist_ok=True)
     shipped_th = RoutingConfig().task_threshold
     router = Router(0.9)
-    ex = Shipped()
+    ex = Exemplars()  # without mpnet
     if args.probe:
         config = args.configs.split(",")[0]
         _, secs, _, params = fine_tune(ex.embedded, ex.labels, config, args.pairs, SEED, 1, args.probe)
