@@ -118,6 +118,23 @@ def pairs_of(labels: np.ndarray, per: int, seed: int) -> list[tuple[int, int, fl
     return out
 
 
+def pair_loss(bert: Any, tok: Any, texts: list[str], batch: list[tuple[int, int, float]]) -> Any:
+    """The SetFit loss of one batch of ``(i, j, same)`` pairs: MSE between the two mean-pooled
+    embeddings' cosine and the label (shared by route23 and route24's training loops)."""
+    import torch
+
+    def embed(strings: list[str]) -> Any:
+        enc = tok(strings, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt")
+        hidden = bert(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    a = embed([texts[i] for i, _, _ in batch])
+    b = embed([texts[j] for _, j, _ in batch])
+    target = torch.tensor([y for _, _, y in batch])
+    return torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), target)
+
+
 def fine_tune(texts: list[str], labels: np.ndarray, config: str, per: int, seed: int, steps: int | None = None) -> Any:
     """A MiniLM with LoRA adapters trained on ``texts`` (SetFit pairs); returns (model, seconds, losses)."""
     import torch
@@ -135,19 +152,10 @@ def fine_tune(texts: list[str], labels: np.ndarray, config: str, per: int, seed:
         opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (len(batches) - s) / (len(batches) - warm))
     )
 
-    def embed(strings: list[str]) -> Any:
-        enc = tok(strings, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt")
-        hidden = bert(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
     bert.train()
     losses, started = [], time.perf_counter()
     for batch in batches:
-        a = embed([texts[i] for i, _, _ in batch])
-        b = embed([texts[j] for _, j, _ in batch])
-        target = torch.tensor([y for _, _, y in batch])
-        loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), target)
+        loss = pair_loss(bert, tok, texts, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()

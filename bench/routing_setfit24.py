@@ -76,6 +76,7 @@ from bench.routing_setfit import (
     RANK,
     add_lora,
     encoder,
+    pair_loss,
     pairs_of,
     pick_threshold,
     vectors,
@@ -129,22 +130,13 @@ def fine_tune(
         opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total[0] - s) / max(1, total[0] - warm))
     )
 
-    def embed(strings: list[str]) -> Any:
-        enc = tok(strings, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt")
-        hidden = bert(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
     bert.train()
     losses, started = [], time.perf_counter()
     mark = started
     k = 0
     while k < total[0]:
         batch = batches[k]
-        a = embed([texts[i] for i, _, _ in batch])
-        b = embed([texts[j] for _, j, _ in batch])
-        target = torch.tensor([y for _, _, y in batch])
-        loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), target)
+        loss = pair_loss(bert, tok, texts, batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
