@@ -204,11 +204,11 @@ def private_cache(path: Path) -> Iterator[None]:
             os.environ["LLMGW_CACHE_DIR"] = before
 
 
-def merged_encoder(config: str) -> Any:
+def merged_encoder(config: str, name: str | None = None) -> Any:
     from llmgw import encoders
 
-    with private_cache(TMP / f"cache-merged-{config}"):
-        return encoders.OnnxEncoder("float", str(merged_dir(config)))
+    with private_cache(Path("/tmp") / (name or NAME) / f"cache-merged-{config}"):
+        return encoders.OnnxEncoder("float", str(merged_dir(config, name)))
 
 
 def split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -324,8 +324,8 @@ def keep(ex: Exemplars, model: Any, config: str, threshold: float, summary: dict
     (RESULTS / f"{NAME}-fit-{config}.json").write_text(json.dumps(result, indent=2))
 
 
-def merged_dir(config: str) -> Path:
-    return TMP / f"merged-{config}"
+def merged_dir(config: str, name: str | None = None) -> Path:
+    return Path("/tmp") / (name or NAME) / f"merged-{config}"
 
 
 def onnx_check(arrays: dict[str, np.ndarray], ex: Exemplars, unmerged: np.ndarray, config: str) -> dict[str, Any]:
@@ -372,17 +372,17 @@ def rules() -> tuple[str, ...]:
     return (f"docs/experiments/{NAME}-rule.md",)
 
 
-def rebuilt_encoder(config: str, ex: Exemplars) -> tuple[Any, dict[str, Any]]:
+def rebuilt_encoder(config: str, ex: Exemplars, name: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The merged encoder rebuilt from the committed ``adapter.npz`` (``/tmp`` does not survive a machine),
     exported through ``llmgw.encoders`` into a private cache, and checked against torch on the same texts."""
     from llmgw import encoders
 
-    with np.load(ADAPTER / config / "adapter.npz") as f:
+    with np.load(RESULTS / f"{name or NAME}-adapter" / config / "adapter.npz") as f:
         arrays = {k: f[k] for k in f.files}
     merged = merged_model(arrays, ALPHA / RANK)
-    if not merged_dir(config).is_dir():
-        merged.save(str(merged_dir(config)))
-    onnx = merged_encoder(config)
+    if not merged_dir(config, name).is_dir():
+        merged.save(str(merged_dir(config, name)))
+    onnx = merged_encoder(config, name)
     few = ex.embedded[:: max(1, len(ex.embedded) // 20)]
     o_few = np.stack([onnx.encode(t) for t in few])
     t_few = np.stack([vectors(merged, [t])[0] for t in few])
