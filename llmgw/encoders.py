@@ -281,24 +281,30 @@ drift_found: list[Drift] = []
 
 
 @lru_cache(maxsize=4)
-def encoder(precision: Precision = "float", model_dir: str | None = None) -> OnnxEncoder | TorchEncoder:
+def encoder(
+    precision: Precision = "float", model_dir: str | None = None, reference: Path | None = None
+) -> OnnxEncoder | TorchEncoder:
     """The process-wide encoder of ``precision`` (built on first use; blocking).
 
-    The default model is checked against the committed reference vectors first. On drift the
-    export is rebuilt once (a stale or damaged file); if it still drifts, torch is used instead
-    (logged as an error; exact, about 2x slower), and if torch drifts too (other weights, another
-    tokenizer), :class:`EncoderDrift` is raised.
+    The default model is checked against the committed reference vectors first (another model
+    against its own ``reference``: vectors of the same texts, e.g. the task router's tuned MiniLM).
+    On drift the export is rebuilt once (a stale or damaged file); if it still drifts, torch is used
+    instead (logged as an error; exact, about 2x slower), and if torch drifts too (other weights,
+    another tokenizer), :class:`EncoderDrift` is raised.
     """
-    if precision == "int8" or (model_dir and Path(model_dir).resolve() != Path(embedder.model_path()).resolve()):
+    default = not model_dir or Path(model_dir).resolve() == Path(embedder.model_path()).resolve()
+    if precision == "int8" or (not default and reference is None):
         return OnnxEncoder(precision, model_dir)  # CPU-dependent by nature, or a model with no reference
+    model_dir = None if default else model_dir
+    reference = REFERENCE if default else reference
     try:
-        enc = OnnxEncoder(precision)
-        drift = check_reference(enc)
+        enc = OnnxEncoder(precision, model_dir)
+        drift = check_reference(enc, reference)
         if not drift.ok:
             log.error("%s; rebuilding the export once", drift.describe())
             enc.path.unlink(missing_ok=True)
-            enc = OnnxEncoder(precision)
-            drift = check_reference(enc)
+            enc = OnnxEncoder(precision, model_dir)
+            drift = check_reference(enc, reference)
         if drift.ok:
             return enc
         drift_found.append(drift)
@@ -306,8 +312,8 @@ def encoder(precision: Precision = "float", model_dir: str | None = None) -> Onn
     except Exception as exc:  # no onnxruntime, a failed export: torch gives the same vectors
         log.warning("ONNX encoder unavailable", exc_info=True)
         problem = f"the ONNX encoder is unavailable ({type(exc).__name__}: {exc})"
-    fallback = TorchEncoder()
-    torch_drift = check_reference(fallback)
+    fallback = TorchEncoder(model_dir)
+    torch_drift = check_reference(fallback, reference)
     if torch_drift.ok:
         log.error("%s, so torch is used instead (the same vectors, about 2x slower). Run `python -m "
                   "llmgw.encoders` and report its output with `lscpu`.", problem)  # fmt: skip

@@ -22,6 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from llmgw.config import RoutingConfig
     from llmgw.gateway import Gateway
 
 Loader = tuple[str, Callable[[], None]]
@@ -40,7 +41,7 @@ def loaders(gateway: Gateway) -> list[Loader]:
         out.append(
             (
                 "task_classifier",
-                lambda: _task_classifier(config.routing.tasks, config.routing.replace_tasks, config.routing.task_view),
+                lambda: _task_classifier(config.routing),
             )
         )
     if config.retrieval.enabled:
@@ -61,10 +62,10 @@ def _cache_encoder(encoder: str) -> None:
     embed.warm(encoder)
 
 
-def _task_classifier(tasks: dict[str, list[str]], replace: bool, view: str) -> None:
+def _task_classifier(routing: RoutingConfig) -> None:
     from llmgw.routing.tasks import classifier_for
 
-    classifier_for(tasks, replace, view).classify(WARM_TEXT)
+    classifier_for(routing.tasks, routing.replace_tasks, routing.task_view, routing.task_encoder).classify(WARM_TEXT)
 
 
 def _collection(gateway: Gateway, name: str) -> None:

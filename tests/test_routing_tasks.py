@@ -52,9 +52,10 @@ def test_best_temperature_recovers_the_temperature_the_labels_were_drawn_with() 
     assert tasks.best_temperature(logits, logits.argmax(1)) < 0.5  # always right: sharpen
 
 
-@pytest.fixture(scope="module")
-def classifier() -> TaskClassifier:
-    return classifier_for({}, False)  # the one the gateway builds (and caches per process)
+@pytest.fixture(scope="module", params=tasks.ENCODERS)
+def classifier(request: pytest.FixtureRequest) -> TaskClassifier:
+    """Each ``routing.task_encoder`` as the gateway builds it (and caches per process)."""
+    return classifier_for({}, False, "default", request.param)
 
 
 @pytest.mark.parametrize(

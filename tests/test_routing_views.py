@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmgw.routing import tasks, views
-from llmgw.routing.tasks import TaskClassifier, Views, classifier_for
+from llmgw.routing.tasks import ENCODERS, TaskClassifier, Views, classifier_for
 from llmgw.routing.views import instruction_view
 
 # about 330 word pieces: longer than MiniLM's 256, so an instruction after it is cut off in one embedding
@@ -88,9 +88,16 @@ def test_view_combinations_on_known_vectors() -> None:
         tasks.features(data, "median")
 
 
-@pytest.fixture(scope="module")
-def classifier() -> TaskClassifier:
-    return classifier_for({}, False)  # the one the gateway builds (and caches per process)
+@pytest.fixture(scope="module", params=ENCODERS)
+def classifier(request: pytest.FixtureRequest) -> TaskClassifier:
+    """Each ``routing.task_encoder`` as the gateway builds it (and caches per process)."""
+    return classifier_for({}, False, "default", request.param)
+
+
+def known_miss(request: pytest.FixtureRequest, classifier: TaskClassifier, encoder: str, reason: str) -> None:
+    """A request ``encoder``'s classifier is known to route wrong: a strict xfail, so a fix is noticed."""
+    if classifier.encoder == encoder:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 def test_the_instruction_after_a_long_paste_decides_the_task(classifier: TaskClassifier) -> None:
@@ -110,15 +117,20 @@ def test_the_instruction_before_a_long_paste_decides_the_task(classifier: TaskCl
     assert classifier.classify(f"Write a short poem inspired by this news:\n\n{ARTICLE}")[0] == "creative"
     # MiniLM alone read this one as translate (an English model); the lexical cues fix it
     assert classifier.classify(f"Fasse diesen Artikel in drei Sätzen zusammen:\n\n{ARTICLE}")[0] == "summarize"
+
+
+def test_a_polish_extract_request_after_a_paste(request: pytest.FixtureRequest, classifier: TaskClassifier) -> None:
+    known_miss(request, classifier, "tuned", "route26 (2026-12-05): the tuned classifier reads it as chat; "
+               "better on fresh sets overall (85.1 -> 90.3 %), this one it lost")  # fmt: skip
     assert classifier.classify(f"{ARTICLE}\n\nWyciągnij z artykułu wszystkie nazwy miejsc i lata.")[0] == "extract"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression of the lexical cues (2026-12-04): a summarize request with no task word of the "
-    "lists is pulled away from summarize (extract 0.30, summarize 0.20); passed before the cues",
-)
-def test_a_summarize_request_without_a_task_word_before_a_paste(classifier: TaskClassifier) -> None:
+def test_a_summarize_request_without_a_task_word_before_a_paste(
+    request: pytest.FixtureRequest, classifier: TaskClassifier
+) -> None:
+    known_miss(request, classifier, "shared", "regression of the lexical cues (2026-12-04): a summarize request "
+               "with no task word of the lists is pulled away from summarize (extract 0.30, summarize 0.20); "
+               "passed before the cues; the tuned classifier (route26) routes it right")  # fmt: skip
     assert classifier.classify(f"Boil this article down to three sentences:\n\n{ARTICLE}")[0] == "summarize"
 
 

@@ -69,8 +69,14 @@ CUE_ENDS = False
 #: cross-validation and leave-one-source-out, ``python -m bench.routing_sources``)
 CUE_WEIGHT = 0.25
 #: inverse regularisation strength of the regression, chosen by cross-validation on the shipped
-#: exemplars (``python -m bench.routing``; docs/benchmarks.md, 2026-12-04)
+#: exemplars (``python -m bench.routing``; docs/benchmarks.md, 2026-12-04), for the shared encoder alone
 C = 2.0
+#: what the regression reads (``routing.task_encoder``): ``shared``, the vector of the MiniLM the guards
+#: and the cache read (no pass of its own), or ``tuned``, that vector beside one of a MiniLM tuned on
+#: the exemplars (:mod:`llmgw.routing.encoder`; one more pass; route26, the gateway's default)
+ENCODERS = ("shared", "tuned")
+#: ``C`` of each encoder: ``tuned``'s chosen by ``bench.routing_encoders.choose_c`` on all exemplars (route26)
+C_OF = {"shared": C, "tuned": 8.0}
 #: how the whole turn and its instruction view are combined (chosen by cross-validation; see the docstring)
 COMBINE = "instruction"
 COMBINES = ("full", "instruction", "concat", "mean", "max")
@@ -231,22 +237,40 @@ def best_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(TEMPERATURES[int(np.argmin(losses))])
 
 
-def exemplar_vectors(texts: list[str]) -> np.ndarray:
-    """The exemplars' query vectors, cached on disk by content: a restart does not embed them again.
+def embed(text: str, encoder: str = "shared") -> np.ndarray:
+    """Blocking: one text's vector as the regression reads it (:data:`ENCODERS`): the shared MiniLM's
+    (memoised: the guards and the cache embed the same turn), and with ``tuned`` the tuned one's beside it."""
+    from llmgw import encoders
 
-    The query encoder (ONNX; the vectors torch gives, to 1e-7) embeds what is not cached yet.
+    shared = encoders.encode_query(text)
+    if encoder == "shared":
+        return shared
+    from llmgw.routing import encoder as tuned
+
+    return np.concatenate([shared, tuned.encode(text)])
+
+
+def exemplar_vectors(texts: list[str], encoder: str = "shared") -> np.ndarray:
+    """The exemplars' query vectors (:func:`embed`), cached on disk by content: a restart does not embed
+    them again. The query encoders (ONNX; the vectors torch gives, to 1e-7) embed what is not cached yet.
     """
     from llmgw import embedder, encoders
 
+    width = 384 * (2 if encoder == "tuned" else 1)
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    digest = hashlib.sha256("\x00".join([embedder.model_path(), *texts]).encode()).hexdigest()[:24]
+        return np.zeros((0, width), dtype=np.float32)
+    key = [embedder.model_path(), *texts]
+    if encoder == "tuned":
+        from llmgw.routing import encoder as tuned
+
+        key.insert(0, tuned.adapter_digest())
+    digest = hashlib.sha256("\x00".join(key).encode()).hexdigest()[:24]
     path = encoders.cache_dir() / f"task-exemplars-{digest}.npy"
     if path.is_file():
         cached = np.load(path)
-        if cached.shape[0] == len(texts):
+        if cached.shape == (len(texts), width):
             return cached
-    vectors = np.stack([encoders.encode_query(t[:2000]) for t in texts]).astype(np.float32)
+    vectors = np.stack([embed(t[:2000], encoder) for t in texts]).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, vectors)
@@ -281,15 +305,16 @@ def exemplar_views(
     sentences: bool = views.SENTENCES,
     cue_weight: float = CUE_WEIGHT,
     cue_ends: bool = CUE_ENDS,
+    encoder: str = "shared",
 ) -> Views:
     """Both views of every exemplar (cached on disk like :func:`exemplar_vectors`); an exemplar that
     is its own instruction view is embedded once. Each view carries its own cues."""
-    full = exemplar_vectors(texts)
+    full = exemplar_vectors(texts, encoder)
     shown = [views.instruction_view(t, words, sentences) for t in texts]
     distinct = [i for i, view in enumerate(shown) if view is not None]
     instruction = full.copy()
     if distinct:
-        instruction[distinct] = exemplar_vectors([shown[i] or "" for i in distinct])
+        instruction[distinct] = exemplar_vectors([shown[i] or "" for i in distinct], encoder)
     return Views(
         with_cues(full, texts, cue_weight, cue_ends),
         with_cues(instruction, [shown[i] or t for i, t in enumerate(texts)], cue_weight, cue_ends),
@@ -303,16 +328,16 @@ def query_views(
     sentences: bool = views.SENTENCES,
     cue_weight: float = CUE_WEIGHT,
     cue_ends: bool = CUE_ENDS,
+    encoder: str = "shared",
 ) -> Views:
-    """Blocking: one request's views: one embedding (a short turn, ``full``, ``instruction``) or two."""
-    from llmgw import encoders
-
+    """Blocking: one request's views: one embedding (a short turn, ``full``, ``instruction``) or two
+    (each one pass per encoder: :func:`embed`)."""
     view = None if combine == "full" else views.instruction_view(text, words, sentences)
     if view is not None and combine == "instruction":  # the whole turn is not needed
-        instruction = with_cues(encoders.encode_query(view)[None, :], [view], cue_weight, cue_ends)
+        instruction = with_cues(embed(view, encoder)[None, :], [view], cue_weight, cue_ends)
         return Views(instruction, instruction)
-    full = encoders.encode_query(text[:2000])[None, :]
-    instruction = full if view is None else encoders.encode_query(view)[None, :]
+    full = embed(text[:2000], encoder)[None, :]
+    instruction = full if view is None else embed(view, encoder)[None, :]
     head = text[:2000]  # what the embedding reads, and a bound on the cue scan of a pasted book
     return Views(
         with_cues(full, [head], cue_weight, cue_ends), with_cues(instruction, [view or head], cue_weight, cue_ends)
@@ -320,24 +345,31 @@ def query_views(
 
 
 class TaskClassifier:
+    """``encoder`` (:data:`ENCODERS`) defaults to ``shared``, the vectors every benchmark before route26
+    read; the gateway passes ``routing.task_encoder`` (default ``tuned``). ``c`` defaults to the encoder's."""
+
     def __init__(
         self,
         exemplars: dict[str, list[str]],
-        c: float = C,
+        c: float | None = None,
         combine: str = COMBINE,
         words: int = views.WORDS,
         sentences: bool = views.SENTENCES,
         cue_weight: float = CUE_WEIGHT,
         cue_ends: bool = CUE_ENDS,
+        encoder: str = "shared",
     ) -> None:
         if combine not in COMBINES:
             raise ValueError(f"unknown combine {combine!r}; one of {COMBINES}")
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {encoder!r}; one of {ENCODERS}")
+        c = C_OF[encoder] if c is None else c
         self.tasks = sorted(exemplars)
         self.combine, self.words, self.sentences, self.cue_weight = combine, words, sentences, cue_weight
-        self.cue_ends = cue_ends
+        self.cue_ends, self.encoder = cue_ends, encoder
         texts = [t for task in self.tasks for t in exemplars[task]]
         labels = np.asarray([i for i, task in enumerate(self.tasks) for _ in exemplars[task]])
-        data = exemplar_views(texts, words, sentences, cue_weight, cue_ends)
+        data = exemplar_views(texts, words, sentences, cue_weight, cue_ends, encoder)
         self.weights, self.bias = fit(*training_rows(data, labels, combine), c)
         smallest = min(len(v) for v in exemplars.values())
         # too few exemplars of some task to hold any out: leave the probabilities as fitted
@@ -348,8 +380,8 @@ class TaskClassifier:
         )
 
     def probabilities(self, text: str) -> dict[str, float]:
-        """Blocking (one or two embeddings): every task's calibrated probability, most probable first."""
-        data = query_views(text, self.combine, self.words, self.sentences, self.cue_weight, self.cue_ends)
+        """Blocking (one or two embeddings per encoder): every task's calibrated probability, most probable first."""
+        data = query_views(text, self.combine, self.words, self.sentences, self.cue_weight, self.cue_ends, self.encoder)
         logits = logits_of(self.weights, self.bias, data, self.combine)[0]
         probs = softmax(logits, self.temperature)
         order = np.argsort(-probs, kind="stable")
@@ -377,13 +409,16 @@ _lock = threading.Lock()
 _cache: dict[int, TaskClassifier] = {}
 
 
-def classifier_for(extra: dict[str, list[str]], replace: bool, view: str = "default") -> TaskClassifier:
-    """One classifier per distinct exemplar set and view combination (``routing.task_view``), built
-    on first use (blocking; the gateway builds its own at start-up, ``llmgw.warmup``)."""
+def classifier_for(
+    extra: dict[str, list[str]], replace: bool, view: str = "default", encoder: str = "tuned"
+) -> TaskClassifier:
+    """One classifier per distinct exemplar set, view combination (``routing.task_view``) and encoder
+    (``routing.task_encoder``), built on first use (blocking; the gateway builds its own at start-up,
+    ``llmgw.warmup``)."""
     combine = COMBINE if view == "default" else view
-    key = hash((replace, combine, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
+    key = hash((replace, combine, encoder, tuple(sorted((k, tuple(v)) for k, v in extra.items()))))
     with _lock:
         found = _cache.get(key)
         if found is None:
-            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace), combine=combine)
+            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace), combine=combine, encoder=encoder)
     return found

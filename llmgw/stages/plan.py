@@ -79,7 +79,7 @@ class PlanRequest(Stage):
         if not text.strip():  # nothing to be unsure about: an empty turn is chat
             return TaskGuess("chat" if default == SAFEST else default, 0.0, "default")
         classifier = await anyio.to_thread.run_sync(
-            classifier_for, routing.tasks, routing.replace_tasks, routing.task_view
+            classifier_for, routing.tasks, routing.replace_tasks, routing.task_view, routing.task_encoder
         )
         probabilities = await anyio.to_thread.run_sync(classifier.probabilities, text)
         task, confidence = next(iter(probabilities.items()))
