@@ -34,7 +34,7 @@ import numpy as np
 from bench.routing import Router, blind_set, outcomes
 from bench.routing_encoders import Exemplars, Fitted, choose_c, minilm_one, query_strings, test_sets, with_cues
 from bench.routing_setfit import pick_threshold
-from bench.routing_setfit24 import HELDOUT, committed, counts_of, rebuilt_encoder, show, split
+from bench.routing_setfit24 import HELDOUT, against_shipped, committed, rebuilt_encoder, show, split
 from llmgw.routing import tasks as taskmod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,20 +87,13 @@ def test(ex: Exemplars, router: Router, shipped_th: float, blinds: list[str]) ->
         "concat": {"C": c, "threshold": threshold, "temperature": round(mine.temperature, 3)},
         "shipped": {"C": taskmod.C, "threshold": shipped_th},
     }  # fmt: skip
+
+    def both(text: str) -> dict[str, float]:
+        emb, cue = query_strings(text)
+        return mine.probabilities(with_cues(concat(minilm_one(emb)[None, :], encoder.encode(emb)[None, :]), [cue]))
+
     sets = {**test_sets(), **{name: blind_set(name) for name in blinds}}
-    tests: dict[str, Any] = {}
-    for set_name, cases in sets.items():
-        p_mine, p_ship = [], []
-        for _, text in cases:
-            emb, cue = query_strings(text)
-            row = with_cues(concat(minilm_one(emb)[None, :], encoder.encode(emb)[None, :]), [cue])
-            p_mine.append(mine.probabilities(row))
-            p_ship.append(ship.probabilities(text))
-        tests[set_name] = {"minilm_shipped": outcomes(router, cases, p_ship, shipped_th),
-                           "concat": outcomes(router, cases, p_mine, threshold)}  # fmt: skip
-        for key, row_ in tests[set_name].items():
-            row_["counts"] = counts_of(row_)
-            show(f"{set_name} {key}", row_)
+    tests = against_shipped(router, sets, (ship.probabilities, shipped_th), (both, threshold), "concat")
     result["test"] = tests
     result["verdict"] = verdict(tests, blinds[0], check)
     print("verdict", json.dumps(result["verdict"]), flush=True)

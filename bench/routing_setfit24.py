@@ -60,7 +60,7 @@ import os
 import random
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -417,19 +417,13 @@ def test(args: argparse.Namespace, ex: Exemplars, router: Router, shipped_th: fl
         "tuned": {"C": c, "threshold": threshold, "temperature": round(mine.temperature, 3), "onnx": check},
         "shipped": {"C": taskmod.C, "threshold": shipped_th},
     }  # fmt: skip
+
+    def tuned(text: str) -> dict[str, float]:
+        emb, cue = query_strings(text)
+        return mine.probabilities(with_cues(onnx.encode(emb)[None, :], [cue]))
+
     sets = {**test_sets(), **{name: blind_set(name) for name in args.blind.split(",")}}
-    tests: dict[str, Any] = {}
-    for set_name, set_cases in sets.items():
-        p_mine, p_ship = [], []
-        for _, text in set_cases:
-            emb, cue = query_strings(text)
-            p_mine.append(mine.probabilities(with_cues(onnx.encode(emb)[None, :], [cue])))
-            p_ship.append(ship.probabilities(text))
-        tests[set_name] = {"minilm_shipped": outcomes(router, set_cases, p_ship, shipped_th),
-                           "tuned": outcomes(router, set_cases, p_mine, threshold)}  # fmt: skip
-        for key, row in tests[set_name].items():
-            row["counts"] = counts_of(row)
-            show(f"{set_name} {key}", row)
+    tests = against_shipped(router, sets, (ship.probabilities, shipped_th), (tuned, threshold), "tuned")
     result["test"] = tests
     decide = args.blind.split(",")[0]
     result["verdict"] = verdict(tests, fitted["adapter"]["float32_bytes"], check, decide)
@@ -438,6 +432,25 @@ def test(args: argparse.Namespace, ex: Exemplars, router: Router, shipped_th: fl
 
 
 HELDOUT = ("tasks_heldout", "public_test", "phrasings_heldout")
+
+Scorer = tuple[Callable[[str], dict[str, float]], float]
+
+
+def against_shipped(
+    router: Router, sets: dict[str, list[tuple[str, str]]], shipped: Scorer, candidate: Scorer, name: str
+) -> dict[str, Any]:
+    """Every set routed by the shipped classifier and a candidate (probabilities, threshold) in the same
+    run: outcomes with per-task counts, under ``minilm_shipped`` and ``name``; aggregates printed only."""
+    tests: dict[str, Any] = {}
+    for set_name, cases in sets.items():
+        tests[set_name] = {
+            key: outcomes(router, cases, [probabilities(text) for _, text in cases], threshold)
+            for key, (probabilities, threshold) in (("minilm_shipped", shipped), (name, candidate))
+        }
+        for key, row in tests[set_name].items():
+            row["counts"] = counts_of(row)
+            show(f"{set_name} {key}", row)
+    return tests
 
 
 def verdict(tests: dict[str, Any], size: int, onnx: dict[str, Any], blind: str) -> dict[str, Any]:
