@@ -14,7 +14,9 @@ read: ``float`` (what the guards read since 2026-12-03, the same on every CPU) a
 that differ between them. ``--policy NAME`` runs another policy of ``guardrails/`` instead (its
 operating points, and the guard providers it names per source combined with the built-in detector as
 the input and retrieval guard stages combine them: e.g. ``finetuned``, the fine-tuned MiniLM
-classifier). Writes ``bench/results/guard_blind.json``.
+classifier). ``--injection-model DIR`` also runs a candidate injection detector (``DIR/injection.npz``, its
+``injection_passages.npz`` and n-gram model beside it; its own operating points) in the same run, on the
+same vectors, under the key ``<encoder>:candidate``. Writes ``bench/results/guard_blind.json``.
 """
 
 from __future__ import annotations
@@ -88,9 +90,10 @@ def run(
     policy_name: str = "default",
     policies: Path = GUARDRAILS,
     moderation_model: Path | None = None,
+    injection_model: Path | None = None,
 ) -> dict[str, Any]:
     policy = load_policies(policies)[policy_name]
-    det = InjectionDetector(embed=embed)
+    det = InjectionDetector(injection_model / "injection.npz" if injection_model else None, embed=embed)
     mod = Moderator(moderation_model, embed=embed, policy_terms=tuple(policy.moderation.lexicon))
     out: dict[str, Any] = {"verdicts": {}}
     files = () if only == "moderation" else (
@@ -177,6 +180,9 @@ def main() -> None:
     ap.add_argument("--policy", default="default", help="a policy of guardrails/ (e.g. finetuned)")
     ap.add_argument("--moderation-model", type=Path, help="another moderation model file (e.g. an earlier one)")
     ap.add_argument("--tag", default="", help="appended to the result file's name")
+    ap.add_argument(
+        "--injection-model", type=Path, help="a folder with a candidate injection.npz: run beside the shipped one"
+    )
     args = ap.parse_args()
     global BLIND, RESULTS
     if args.sets is not None:
@@ -193,6 +199,10 @@ def main() -> None:
         for name in args.encoders.split(","):
             embed = encoders.OnnxEncoder("float") if name == "float" else int8_8bit(Path(tmp))
             results[name] = run(embed, args.only, args.policy, moderation_model=args.moderation_model)
+            if args.injection_model is not None:
+                results[f"{name}:candidate"] = run(
+                    embed, "injection", args.policy, injection_model=args.injection_model
+                )
     names = list(results)
     if len(names) == 2:
         a, b = (results[n]["verdicts"] for n in names)
