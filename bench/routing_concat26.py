@@ -19,6 +19,7 @@ Commands (``OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1``)::
 
     python -m bench.routing_concat26 --calibrate     # route24's encoder, 80/20 split: C, threshold
     python -m bench.routing_concat26 --test          # once, after the rule is committed
+    python -m bench.routing_concat26 --cross-source  # encoder and head fitted on one source half, scored on the other
 """
 
 from __future__ import annotations
@@ -123,10 +124,60 @@ def verdict(tests: dict[str, Any], blind: str, onnx: dict[str, Any]) -> dict[str
     return out
 
 
+HAND = ("exemplars", "pasted", "broad")
+
+
+def sources_of(ex: Exemplars) -> list[str]:
+    """Each case's exemplar source, in ``ex.cases`` order (tasks sorted, each task's texts as loaded)."""
+    per_task: dict[str, list[str]] = {}
+    for source, task, _ in taskmod.sourced_exemplars():
+        per_task.setdefault(task, []).append(source)
+    out, seen = [], dict.fromkeys(ex.names, 0)
+    for task, _ in ex.cases:
+        out.append(per_task[task][seen[task]])
+        seen[task] += 1
+    return out
+
+
+def cross_source(ex: Exemplars, router: Router, shipped_th: float) -> None:
+    """Fit without a source, test on it: the encoder tuned (route25's recipe) and the head fitted on the
+    hand-written sources only, scored on the public corpora's prompts, and the reverse; against the shared
+    head fitted on the same half (``tasks.C``, the shipped threshold), in the same run. route26's threshold."""
+    from bench.routing_setfit import vectors
+    from bench.routing_setfit24 import PAIRS, SEED, fine_tune
+
+    threshold = json.loads(CALIBRATION.read_text())["concat"]["threshold"]
+    sources = np.array(sources_of(ex))
+    hand = np.isin(sources, HAND)
+    names, counts = np.unique(sources, return_counts=True)
+    result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "threshold": threshold,
+                              "sources": {str(k): int(v) for k, v in zip(names, counts, strict=True)}}  # fmt: skip
+    for name, train in (("hand_to_public", hand), ("public_to_hand", ~hand)):
+        tr, te = np.flatnonzero(train), np.flatnonzero(~train)
+        texts = [ex.embedded[i] for i in tr]
+        model, secs, losses, _ = fine_tune(texts, ex.labels[tr], CONFIG, PAIRS, SEED + 7, 1)
+        tuned = vectors(model, ex.embedded)
+        cases = [ex.cases[i] for i in te]
+        row: dict[str, Any] = {"train": len(tr), "test": len(te), "train_seconds": round(secs), "steps": len(losses)}
+        for variant, vecs, th, c_fixed in (
+            ("shared", ex.minilm, shipped_th, taskmod.C),
+            ("concat", concat(ex.minilm, tuned), threshold, None),
+        ):
+            data = with_cues(vecs, ex.cue_texts)
+            c = c_fixed if c_fixed is not None else choose_c(data[tr], ex.labels[tr], ex.names)[0]
+            fitted = Fitted(data[tr], ex.labels[tr], ex.names, c)
+            probs = [fitted.probabilities(data[[i]]) for i in te]
+            row[variant] = {"C": c, **outcomes(router, cases, probs, th)}
+            show(f"{name} {variant} C{c}", row[variant])
+        result[name] = row
+        (RESULTS / "route26-cross-source.json").write_text(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--test", action="store_true")
+    parser.add_argument("--cross-source", action="store_true", help="fit without a source half, test on it")
     parser.add_argument("--blind", default="blind15,blind14", help="--test: blind sets; the first decides")
     args = parser.parse_args()
     import torch
@@ -139,6 +190,8 @@ def main() -> None:
         calibrate(ex, router)
     elif args.test:
         test(ex, router, RoutingConfig().task_threshold, args.blind.split(","))
+    elif args.cross_source:
+        cross_source(ex, router, RoutingConfig().task_threshold)
 
 
 if __name__ == "__main__":
