@@ -98,8 +98,11 @@ def calibrate(rows: list, embed: VectorCache, shipped: InjectionDetector, units:
                  "macro_planted_drop": round(pb.macro_planted(table), 4),
                  "quoted_benign_drop": round(quoted_benign_rate(table), 4)}  # fmt: skip
             out["variants"][config_name(u, kinds)] = v
-            print(f"  {config_name(u, kinds)}: 2% point {pts[pb.DROP]:.3f}, macro planted "
-                  f"{v['macro_planted_drop']:.3f}, quoted benign dropped {v['quoted_benign_drop']:.3f}", flush=True)
+            print(
+                f"  {config_name(u, kinds)}: 2% point {pts[pb.DROP]:.3f}, macro planted "
+                f"{v['macro_planted_drop']:.3f}, quoted benign dropped {v['quoted_benign_drop']:.3f}",
+                flush=True,
+            )
     out["chosen"] = choose(out["variants"])
     return out
 
