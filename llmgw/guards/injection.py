@@ -32,6 +32,7 @@ from llmgw.guards.classifier import MODELS_DIR, LinearModel, chunk_text, default
 from llmgw.guards.lexical import DEFAULT_MODEL as LEXICAL_MODEL
 from llmgw.guards.lexical import LexicalModel
 from llmgw.guards.normalize import normalize
+from llmgw.guards.reported import QuoteKinds, reported_spans
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -40,6 +41,8 @@ __all__ = [
     "RULES",
     "InjectionDetector",
     "InjectionResult",
+    "QuoteKinds",
+    "passage_rule_hits",
     "route",
     "rule_hits",
     "views",
@@ -64,6 +67,9 @@ class InjectionResult:
     hidden: float = 0.0
     #: user turns only: the character n-gram model's probability (:mod:`llmgw.guards.lexical`)
     lexical: float = 0.0
+    #: passages and tool output with quote-aware rules: rules that matched only inside reported text
+    #: (quotations, code, blockquotes; :mod:`llmgw.guards.reported`) and so gave no score
+    reported_hits: list[str] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
@@ -249,10 +255,38 @@ PASSAGE_SOURCES = frozenset({"retrieved", "tool"})
 LEXICAL_SOURCES = frozenset({"user"})
 
 
-def rule_hits(text: str, source: str = "user") -> list[str]:
-    """Names of the rules that match ``text`` (passage rules too for retrieved passages and tool output)."""
-    rules = RULES + PASSAGE_RULES if source in PASSAGE_SOURCES else RULES
-    return [name for name, _, pattern in rules if pattern.search(text)]
+def rule_hits(text: str, source: str = "user", quotes: QuoteKinds | None = None) -> list[str]:
+    """Names of the rules that match ``text`` (passage rules too for retrieved passages and tool
+    output); with ``quotes``, for passages and tool output, not those that match only inside
+    reported text (see :func:`passage_rule_hits`)."""
+    return passage_rule_hits(text, source, quotes)[0]
+
+
+def passage_rule_hits(text: str, source: str, quotes: QuoteKinds | None) -> tuple[list[str], list[str]]:
+    """``(scoring, reported)`` rule names for ``text``. For a user turn, or without ``quotes``, every
+    match scores. For retrieved passages and tool output with ``quotes``, a rule whose every match
+    lies wholly inside reported text (a quotation, and per ``quotes`` code or a blockquote:
+    :func:`llmgw.guards.reported.reported_spans`) is *reported*: a document quoting an attack to warn
+    its reader mentions the instruction, it does not give it. The unit still reads those words."""
+    if source not in PASSAGE_SOURCES:
+        return [name for name, _, pattern in RULES if pattern.search(text)], []
+    rules = RULES + PASSAGE_RULES
+    if quotes is None:
+        return [name for name, _, pattern in rules if pattern.search(text)], []
+    scoring: list[str] = []
+    reported: list[str] = []
+    spans = None
+    for name, _, pattern in rules:
+        matches = [m.span() for m in pattern.finditer(text)]
+        if not matches:
+            continue
+        if spans is None:
+            spans = reported_spans(text, quotes)
+        if spans.spans and all(spans.covers(text, a, b) for a, b in matches):
+            reported.append(name)
+        else:
+            scoring.append(name)
+    return scoring, reported
 
 
 _RULE_SCORE = {name: score for name, score, _ in RULES + PASSAGE_RULES}
@@ -299,10 +333,14 @@ class InjectionDetector:
         embed: Callable[[list[str]], np.ndarray] | None = None,
         lexical: LexicalModel | bool | None = None,
         passage_model: str | Path | LinearModel | None = None,
+        quotes: QuoteKinds | bool | None = None,
     ) -> None:
         """``passage_model``: by default the one saved beside a model loaded from a file (the user
         model itself for a model passed in memory); ``lexical`` (the n-gram model for user turns):
-        by default the one saved beside a model loaded from a file, none for a model in memory."""
+        by default the one saved beside a model loaded from a file, none for a model in memory.
+        ``quotes``: which reported text the rules discount in passages and tool output
+        (:func:`passage_rule_hits`); by default the model file's (``passage_quotes`` in its metadata,
+        since its passage operating points were measured with it), ``False`` for none."""
         self.model: LinearModel = (
             model_path if isinstance(model_path, LinearModel) else load(model_path or DEFAULT_MODEL)
         )
@@ -321,6 +359,11 @@ class InjectionDetector:
             self.passage_model = load(beside / PASSAGE_MODEL.name)
         else:
             self.passage_model = self.model
+        if quotes is None:
+            kind = self.model.metadata.get("passage_quotes")
+            self.quotes: QuoteKinds | None = QuoteKinds(kind) if kind else None
+        else:
+            self.quotes = quotes if isinstance(quotes, QuoteKinds) else None
         if isinstance(lexical, LexicalModel):
             self.lexical: LexicalModel | None = lexical
         else:
@@ -391,14 +434,17 @@ class InjectionDetector:
         if self.lexical is not None and source in LEXICAL_SOURCES:
             lex = max(self.lexical.probability(body) for _, body in full)
         hits: list[str] = []
+        reported: list[str] = []
         rule_score, rule_kind = 0.0, None
         for kind, body in full:
-            for name in rule_hits(body, source):
+            scoring, quoted = passage_rule_hits(body, source, self.quotes)
+            for name in scoring:
                 if name not in hits:
                     hits.append(name)
                 if _RULE_SCORE[name] > rule_score:
                     rule_score, rule_kind = _RULE_SCORE[name], kind
-        return TextEvidence(hits, rule_score, rule_kind, lex)
+            reported.extend(n for n in quoted if n not in reported)
+        return TextEvidence(hits, rule_score, rule_kind, lex, [n for n in reported if n not in hits])
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +455,7 @@ class TextEvidence:
     rule_score: float
     rule_variant: str | None
     lexical: float
+    reported_hits: list[str] = field(default_factory=list)
 
 
 def _combine(vs: list[tuple[str | None, str]], p: np.ndarray, evidence: TextEvidence) -> InjectionResult:
@@ -418,4 +465,7 @@ def _combine(vs: list[tuple[str | None, str]], p: np.ndarray, evidence: TextEvid
     clf = float(p[best])
     variant = evidence.rule_variant if evidence.rule_score > clf else vs[best][0]
     score = max(clf, evidence.rule_score, evidence.lexical)
-    return InjectionResult(round(score, 6), evidence.rule_hits, variant, round(clf, 6), 0.0, round(evidence.lexical, 6))
+    return InjectionResult(
+        round(score, 6), evidence.rule_hits, variant, round(clf, 6), 0.0, round(evidence.lexical, 6),
+        evidence.reported_hits,
+    )  # fmt: skip

@@ -36,14 +36,16 @@ FORMAT = b"verdict-format-2"
 def fingerprint(detector: Any) -> str:
     """The detector's models and the code that turns them into a passage score (the rules, the
     normalisation, the passage unit): a change to any of them makes every stored verdict stale."""
-    from llmgw.guards import classifier, injection, normalize
+    from llmgw.guards import classifier, injection, normalize, reported
 
     h = hashlib.sha256(FORMAT)
     h.update(detector.model.weights.tobytes())
     h.update(detector.model.bias.tobytes())
     h.update(detector.passage_model.weights.tobytes())
     h.update(detector.passage_model.bias.tobytes())
-    for module in (classifier, injection, normalize):
+    # which reported text (quotations, ...) the passage rules discount: set by the model file (inj17r)
+    h.update(str(getattr(detector, "quotes", None)).encode())
+    for module in (classifier, injection, normalize, reported):
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:16]
 
