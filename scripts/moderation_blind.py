@@ -14,7 +14,8 @@ at or above the model's threshold confirmed on its context view (``output.contex
 score against the threshold stands in for the gateway's per-category cut for both models (so the
 shipped figures may differ slightly from ``bench.guard_blind``'s). ``--tuned`` takes a full state dict
 or an adapter (trained tensors only, ``moderation_finetune_neg.save_adapter``). Only aggregates are
-written: F1, precision, recall, the benign flag rate, and the share flagged per category; no row's text.
+written: F1, precision, recall, the benign flag rate, and the share and count flagged per category (mod17j);
+no row's text.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def report(y: np.ndarray, flags: np.ndarray, categories: list[str]) -> dict:
         **prf(y, flags),
         "counter_speech_and_negated_flagged": round(float(np.mean(flags[hard])), 4) if hard else None,
         "flagged_per_category": {c: round(float(np.mean(v)), 4) for c, v in sorted(per.items())},
+        # counts too (mod17j's clauses are "of 30" / "of 70"): aggregates per category, no row
+        "flagged_count_per_category": {c: int(sum(v)) for c, v in sorted(per.items())},
+        "n_per_category": {c: len(v) for c, v in sorted(per.items())},
     }
 
 
