@@ -1,4 +1,5 @@
-"""Quote-aware injection rules for passages and tool output (experiment inj17r; off in the shipped files).
+"""Quote-aware injection rules for passages and tool output (experiment inj17r; on in the shipped files
+since inj17s, 2026-12-05).
 
 Real inputs, the shipped MiniLM unit: a security document quoting an attack to warn its reader, the
 same instruction addressed to the reader, and an attack that wraps itself in quotation marks."""
@@ -30,19 +31,29 @@ INVOKED = (
 
 @pytest.fixture(scope="module")
 def detectors() -> tuple[InjectionDetector, InjectionDetector]:
+    """(rules as before inj17s, the shipped detector: quote-aware), on the same files and encoder."""
     shipped = InjectionDetector()
-    return shipped, InjectionDetector(embed=shipped.embed, quotes=QuoteKinds.QUOTES)
+    return InjectionDetector(embed=shipped.embed, quotes=False), shipped
 
 
-def test_the_shipped_files_keep_the_rules_as_shipped() -> None:
-    assert InjectionDetector().quotes is None
+def test_the_shipped_files_discount_rules_inside_quotation_marks_only() -> None:
+    """inj17s (docs/experiments/inj17s-rule.md): quotation marks, not code spans, blockquotes or fences."""
+    assert InjectionDetector().quotes == QuoteKinds.QUOTES
+
+
+def test_the_guardrail_log_says_which_rules_matched_only_inside_a_quotation(
+    detectors: tuple[InjectionDetector, InjectionDetector],
+) -> None:
+    result = detectors[1].score(ADVISORY, "retrieved")
+    assert "(quoted, not scored: " in result.reason and "ignore_instructions" in result.reason
+    assert "quoted" not in detectors[0].score(ADVISORY, "retrieved").reason
 
 
 def test_a_quoted_attack_in_a_security_document_gives_no_rule_score(
     detectors: tuple[InjectionDetector, InjectionDetector],
 ) -> None:
-    shipped, aware = detectors
-    before, after = shipped.score(ADVISORY, "retrieved"), aware.score(ADVISORY, "retrieved")
+    before_inj17s, aware = detectors
+    before, after = before_inj17s.score(ADVISORY, "retrieved"), aware.score(ADVISORY, "retrieved")
     assert "ignore_instructions" in before.rule_hits and before.score >= 0.95
     assert after.rule_hits == [] and set(after.reported_hits) >= {"ignore_instructions", "prompt_leak"}
     # the unit still reads the quoted words: the score is the unit's, the same number as before
@@ -68,18 +79,18 @@ def test_a_passage_that_is_all_quotation_still_scores() -> None:
 def test_an_attack_wrapped_in_quotes_keeps_its_unit_score(
     detectors: tuple[InjectionDetector, InjectionDetector],
 ) -> None:
-    shipped, aware = detectors
+    before_inj17s, aware = detectors
     wrapped = ADDRESSED.replace("Ignore all", '"Ignore all').replace("system prompt.", 'system prompt."')
-    before, after = shipped.score(wrapped, "retrieved"), aware.score(wrapped, "retrieved")
+    before, after = before_inj17s.score(wrapped, "retrieved"), aware.score(wrapped, "retrieved")
     assert after.rule_hits == [] and after.classifier == pytest.approx(before.classifier)
     # where the unit reached the drop point before, it still does
-    point = shipped.operating_points("retrieved")["0.02"]
+    point = aware.operating_points("retrieved")["0.02"]
     assert (before.classifier >= point) == (after.score >= point)
 
 
 def test_user_turns_are_unchanged(detectors: tuple[InjectionDetector, InjectionDetector]) -> None:
-    shipped, aware = detectors
-    assert aware.score(ADVISORY, "user") == shipped.score(ADVISORY, "user")
+    before_inj17s, aware = detectors
+    assert aware.score(ADVISORY, "user") == before_inj17s.score(ADVISORY, "user")
     assert passage_rule_hits(ADVISORY, "user", QuoteKinds.QUOTES) == (rule_hits(ADVISORY, "user"), [])
 
 

@@ -74,14 +74,19 @@ class InjectionResult:
     @property
     def reason(self) -> str:
         """What gave the score, for the guardrail log: rule names, the hidden-sentence stage, the
-        decoded variant, or the classifier."""
+        decoded variant, or the classifier; and the rules that matched only inside quotations (so a
+        reviewer sees why a passage quoting an attack was scored by the unit alone)."""
         if self.rule_hits:
-            return ", ".join(self.rule_hits)
-        if self.hidden >= self.score and self.hidden > self.classifier:
-            return "hidden sentence"
-        if self.lexical >= self.score and self.lexical > self.classifier:
-            return "character n-grams"
-        return self.variant or "classifier"
+            why = ", ".join(self.rule_hits)
+        elif self.hidden >= self.score and self.hidden > self.classifier:
+            why = "hidden sentence"
+        elif self.lexical >= self.score and self.lexical > self.classifier:
+            why = "character n-grams"
+        else:
+            why = self.variant or "classifier"
+        if self.reported_hits:
+            why += f" (quoted, not scored: {', '.join(self.reported_hits)})"
+        return why
 
 
 # -- rules -----------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def screen(chunks: list[StoredChunk], detector: Any, threshold: float) -> list[S
             "classifier": round(float(result.classifier), 6),
             "hidden": round(float(result.hidden), 6),
             "rules": list(result.rule_hits),
+            "quoted_rules": list(result.reported_hits),
             "variant": result.variant,
             "detector": mark,
         }
@@ -81,6 +82,7 @@ def stored(chunk: StoredChunk, mark: str) -> InjectionResult | None:
             variant=found.get("variant"),
             classifier=float(found.get("classifier", 0.0)),
             hidden=float(found.get("hidden", 0.0)),
+            reported_hits=[str(r) for r in found.get("quoted_rules") or []],
         )
     except (KeyError, TypeError, ValueError):
         return None  # a malformed entry is no verdict: score the passage

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from llmgw.guards.classifier import LinearModel
-from llmgw.guards.injection import InjectionDetector, views
+from llmgw.guards.injection import InjectionDetector, QuoteKinds, views
 from llmgw.guards.normalize import normalize
 
 from .broad import Row
@@ -150,8 +150,19 @@ def build(rows: list[Row], embed: Embed, lexical: object, c: float | None = None
     return det, {"C": chosen, "operating_points": points}
 
 
+#: quote-aware passage rules, as the shipped files have them since inj17s (docs/experiments/inj17s-rule.md):
+#: a retrain measures its operating points with them and writes them into the files' metadata
+PASSAGE_QUOTES = QuoteKinds.QUOTES
+
+
 def _detector(user: LinearModel, passage: LinearModel, embed: Embed, lexical: object) -> InjectionDetector:
-    return InjectionDetector(user, embed, lexical=lexical, passage_model=passage)  # type: ignore[arg-type]
+    return InjectionDetector(
+        user,
+        embed,  # type: ignore[arg-type]
+        lexical=lexical,  # type: ignore[arg-type]
+        passage_model=passage,
+        quotes=PASSAGE_QUOTES,
+    )
 
 
 def _macro_tpr(det: InjectionDetector, attacks: list[Row], threshold: float) -> float:

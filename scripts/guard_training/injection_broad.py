@@ -18,7 +18,7 @@ from llmgw.guards.injection import RULES
 from llmgw.guards.lexical import LexicalModel
 
 from . import broad
-from .calibrated import RATES, SOURCE_CAP, build, loso, per_source, plain_windows
+from .calibrated import PASSAGE_QUOTES, RATES, SOURCE_CAP, build, loso, per_source, plain_windows
 from .config import EMBED_MODEL
 from .embedding import CachedEmbedder
 
@@ -61,6 +61,7 @@ def run(data: Path, out: Path, cache: Path, with_loso: bool = True) -> dict:
         "source_cap": SOURCE_CAP,
         "operating_points": meta["operating_points"],
         "thresholds": meta["operating_points"],
+        "passage_quotes": PASSAGE_QUOTES.value,
     }
     user_meta = {
         **common,
