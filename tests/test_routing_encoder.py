@@ -96,3 +96,24 @@ def test_a_new_turn_costs_the_tuned_encoder_one_pass_and_the_shared_one_none_it_
     before = (shared.passes, tuned.passes)
     classifier.probabilities(text)
     assert (shared.passes - before[0], tuned.passes - before[1]) == (0, 1)
+
+
+def test_when_the_tuned_encoder_cannot_be_built_routing_reads_the_shared_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only cache or a missing torch must not turn every `auto` request into an error."""
+
+    def unavailable() -> Path:
+        raise PermissionError("read-only file system: '/app/.cache/llmgw/encoders'")
+
+    monkeypatch.setattr(encoder, "merged_dir", unavailable)
+    encoder.tuned.cache_clear()
+    try:
+        extra = {"chat": ["a request only this test adds, so the classifier is built anew"]}
+        with caplog.at_level("ERROR", logger="llmgw.routing.tasks"):
+            classifier = classifier_for(extra, False, "default", "tuned")
+        assert classifier.encoder == "shared" and "tuned task encoder is unavailable" in caplog.text
+        assert tasks.fallbacks[-1] == "tuned"
+        assert classifier.classify("Write a Dockerfile for a Rust web server with a multi-stage build.")[0] == "code"
+    finally:
+        encoder.tuned.cache_clear()

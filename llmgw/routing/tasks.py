@@ -43,6 +43,7 @@ ones, whose chosen model serves all of them best.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ import numpy as np
 import yaml
 
 from llmgw.routing import cues, views
+
+log = logging.getLogger("llmgw.routing.tasks")
 
 EXEMPLARS = Path(__file__).with_name("exemplars.yaml")
 #: instructions composed with pasted texts (e-mails, articles, logs, tables, code...), before or after them
@@ -413,6 +416,8 @@ def plausible(probabilities: dict[str, float]) -> tuple[str, ...]:
 
 _lock = threading.Lock()
 _cache: dict[int, TaskClassifier] = {}
+#: encoders that could not be built and were replaced by ``shared`` (for tests and the operator's log)
+fallbacks: list[str] = []
 
 
 def classifier_for(
@@ -426,5 +431,16 @@ def classifier_for(
     with _lock:
         found = _cache.get(key)
         if found is None:
-            found = _cache[key] = TaskClassifier(load_exemplars(extra, replace), combine=combine, encoder=encoder)
+            exemplars = load_exemplars(extra, replace)
+            try:
+                found = TaskClassifier(exemplars, combine=combine, encoder=encoder)
+            except Exception:
+                if encoder == "shared":
+                    raise
+                # the tuned encoder is built on this machine (merge, export: a writable cache, torch);
+                # routing is about cost and quality, not safety, so it degrades instead of failing requests
+                log.exception("the tuned task encoder is unavailable; routing reads the shared encoder alone")
+                fallbacks.append(encoder)
+                found = TaskClassifier(exemplars, combine=combine, encoder="shared")
+            _cache[key] = found
     return found
