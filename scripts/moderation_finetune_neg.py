@@ -175,17 +175,22 @@ def per_source(rows: list[ModRow], flags: np.ndarray) -> dict:
     return {s: {"n": len(v), "flagged": round(float(np.mean(v)), 4)} for s, v in sorted(by.items())}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(name: str, description: str) -> argparse.Namespace:
+    """The command line of a LoRA moderation experiment (``name``: mod17i, mod17j) and its default paths."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--counts", action="store_true", help="print the rows per part and added kind, stop")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--test", action="store_true", help="load the chosen weights, add test and held-out figures")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/mod17g/vectors"), help="shipped MiniLM vectors")
-    ap.add_argument("--weights", type=Path, default=Path("/tmp/mod17i"))
+    ap.add_argument("--weights", type=Path, default=Path(f"/tmp/{name}"))
     ap.add_argument("--adapter", type=Path, help="write the trained tensors (LoRA + head) here")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench/results/mod17i-finetune.json")
+    ap.add_argument("--out", type=Path, default=ROOT / f"bench/results/{name}-finetune.json")
     ap.add_argument("--verdict", type=Path, help="a moderation_blind.py --stream output: apply the rule, write --out")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = arguments("mod17i", __doc__.splitlines()[0])
     if args.verdict:
         size = (args.adapter / "adapter.pt").stat().st_size
         result = verdict(json.loads(args.verdict.read_text(encoding="utf-8")), size)
@@ -224,16 +229,7 @@ def main() -> None:
 
     args.weights.mkdir(parents=True, exist_ok=True)
     if not args.test:
-        epochs: dict[int, dict] = {}
-
-        def on_epoch(epoch, tok, model):
-            epochs[epoch] = on_cal(tok, model)
-            torch.save(model.state_dict(), args.weights / f"epoch{epoch}.pt")
-            print(f"  epoch {epoch}:", {k: v for k, v in epochs[epoch].items() if k != "s"}, flush=True)
-
-        tok, model, secs = train("lora8", parts["train"] + added, args.epochs, on_epoch=on_epoch)
-        epochs[args.epochs] = on_cal(tok, model)
-        torch.save(model.state_dict(), args.weights / f"epoch{args.epochs}.pt")
+        epochs, model, secs = train_epochs(parts["train"] + added, args.epochs, args.weights, on_cal)
         ok = [e for e, v in epochs.items() if v["calibration_negated_counter_flagged"] <= 0.15]
         if ok:
             chosen = max(ok, key=lambda e: (epochs[e]["calibration_f1"], e))
@@ -265,6 +261,23 @@ def main() -> None:
         print("shipped", json.dumps({k: v for k, v in out["shipped"].items() if k != "test_per_source"}), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+
+
+def train_epochs(rows: list, epochs_max: int, weights: Path, on_cal) -> tuple[dict[int, dict], object, float]:
+    """``lora8`` trained on ``rows``; after every epoch the calibration figures (``on_cal``) are taken and
+    the epoch's full weights saved to ``weights/epoch<N>.pt``: ({epoch: figures}, model, seconds)."""
+    import torch
+
+    epochs: dict[int, dict] = {}
+
+    def keep(epoch: int, tok, model) -> None:
+        epochs[epoch] = on_cal(tok, model)
+        torch.save(model.state_dict(), weights / f"epoch{epoch}.pt")
+        print(f"  epoch {epoch}:", {k: v for k, v in epochs[epoch].items() if k != "s"}, flush=True)
+
+    tok, model, secs = train("lora8", rows, epochs_max, on_epoch=keep)
+    keep(epochs_max, tok, model)
+    return epochs, model, secs
 
 
 def verdict(blind: dict, adapter_bytes: int) -> dict:

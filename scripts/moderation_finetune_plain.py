@@ -40,7 +40,6 @@ benign flag rate <= 5 %, over mod17g/h's calibration sources and ``plain_benign`
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -61,8 +60,16 @@ from guard_training.data import canon, default_data_dir, keyword_cats  # noqa: E
 from guard_training.moderation import harm_scores, macro_fpr, prf, threshold_for_fpr  # noqa: E402
 from guard_training.moderation_data import ModRow, _bucket  # noqa: E402
 from guard_training.vector_cache import VectorCache  # noqa: E402
-from moderation_finetune import figures, parts_of_rows, score, train  # noqa: E402
-from moderation_finetune_neg import REFUSAL, extra_rows, hard, per_source, save_adapter  # noqa: E402
+from moderation_finetune import figures, parts_of_rows, score  # noqa: E402
+from moderation_finetune_neg import (  # noqa: E402
+    REFUSAL,
+    arguments,
+    extra_rows,
+    hard,
+    per_source,
+    save_adapter,
+    train_epochs,
+)
 from moderation_finetune_neg import verdict as verdict_i  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,16 +200,7 @@ def verdict(blind: dict, adapter_bytes: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--counts", action="store_true", help="print the rows per part and added kind, stop")
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--test", action="store_true", help="load the chosen weights, add test and held-out figures")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/mod17g/vectors"), help="shipped MiniLM vectors")
-    ap.add_argument("--weights", type=Path, default=Path("/tmp/mod17j"))
-    ap.add_argument("--adapter", type=Path, help="write the trained tensors (LoRA + head) here")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench/results/mod17j-finetune.json")
-    ap.add_argument("--verdict", type=Path, help="a moderation_blind.py --stream output: apply the rule, write --out")
-    args = ap.parse_args()
+    args = arguments("mod17j", __doc__.splitlines()[0])
     if args.verdict:
         result = verdict(
             json.loads(args.verdict.read_text(encoding="utf-8")), (args.adapter / "adapter.pt").stat().st_size
@@ -252,17 +250,7 @@ def main() -> None:
 
     args.weights.mkdir(parents=True, exist_ok=True)
     if not args.test:
-        epochs: dict[int, dict] = {}
-
-        def on_epoch(epoch, tok, model):
-            epochs[epoch] = on_cal(tok, model)
-            torch.save(model.state_dict(), args.weights / f"epoch{epoch}.pt")
-            print(f"  epoch {epoch}:", {k: v for k, v in epochs[epoch].items() if k != "s"}, flush=True)
-
-        tok, model, secs = train("lora8", rows, args.epochs, on_epoch=on_epoch)
-        epochs[args.epochs] = on_cal(tok, model)
-        torch.save(model.state_dict(), args.weights / f"epoch{args.epochs}.pt")
-        print(f"  epoch {args.epochs}:", {k: v for k, v in epochs[args.epochs].items() if k != "s"}, flush=True)
+        epochs, model, secs = train_epochs(rows, args.epochs, args.weights, on_cal)
         chosen = choose_epoch(epochs)
         out.update(train_seconds=round(secs), chosen_epoch=chosen, threshold=epochs[chosen]["threshold"],
                    epochs={str(e): {k: v for k, v in d.items() if k != "s"} for e, d in epochs.items()})  # fmt: skip
