@@ -104,7 +104,7 @@ def export(model_dir: str, precision: Precision) -> Path:
     with _export_lock:
         if target.is_file():
             return target
-        log.info("exporting all-MiniLM-L6-v2 (%s) to %s, once", precision, target)
+        log.info("exporting the MiniLM at %s (%s) to %s, once", model_dir, precision, target)
         target.parent.mkdir(parents=True, exist_ok=True)
         plain = target.with_suffix(f".float.{os.getpid()}.tmp")
         quantised = target.with_suffix(f".int8.{os.getpid()}.tmp")
