@@ -244,13 +244,7 @@ def main() -> None:
             model.load_state_dict(torch.load(args.weights / f"epoch{chosen}.pt", map_location="cpu"))
             save_adapter(model, args.adapter)
     else:
-        from moderation_finetune import build
-
-        tok, model, _ = build("lora8")
-        model.load_state_dict(torch.load(args.weights / f"epoch{out['chosen_epoch']}.pt", map_location="cpu"))
-        t = out["threshold"]
-        s = {"cal": np.load(args.weights / "cal_scores.npy"),
-             **{k: score(tok, model, shipped, [r.text for r in parts[k]]) for k in ("test", "held")}}  # fmt: skip
+        s, t = chosen_scores(args.weights, out, parts, shipped)
         out["finetuned"] = figures(parts, s, t)
         out["finetuned"]["test_per_source"] = per_source(parts["test"], s["test"] >= t)
         shown = {k: v for k, v in out["finetuned"].items() if k != "test_per_source"}
@@ -261,6 +255,19 @@ def main() -> None:
         print("shipped", json.dumps({k: v for k, v in out["shipped"].items() if k != "test_per_source"}), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+
+
+def chosen_scores(weights: Path, out: dict, parts: dict, shipped) -> tuple[dict[str, np.ndarray], float]:
+    """``--test``: the chosen epoch's weights scored on test and held-out (calibration scores as saved)
+    and the calibration threshold."""
+    import torch
+    from moderation_finetune import build
+
+    tok, model, _ = build("lora8")
+    model.load_state_dict(torch.load(weights / f"epoch{out['chosen_epoch']}.pt", map_location="cpu"))
+    s = {"cal": np.load(weights / "cal_scores.npy"),
+         **{k: score(tok, model, shipped, [r.text for r in parts[k]]) for k in ("test", "held")}}  # fmt: skip
+    return s, out["threshold"]
 
 
 def train_epochs(rows: list, epochs_max: int, weights: Path, on_cal) -> tuple[dict[int, dict], object, float]:

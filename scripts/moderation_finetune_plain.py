@@ -64,6 +64,7 @@ from moderation_finetune import figures, parts_of_rows, score  # noqa: E402
 from moderation_finetune_neg import (  # noqa: E402
     REFUSAL,
     arguments,
+    chosen_scores,
     extra_rows,
     hard,
     per_source,
@@ -260,13 +261,7 @@ def main() -> None:
             model.load_state_dict(torch.load(args.weights / f"epoch{chosen}.pt", map_location="cpu"))
             save_adapter(model, args.adapter)
     else:
-        from moderation_finetune import build
-
-        tok, model, _ = build("lora8")
-        model.load_state_dict(torch.load(args.weights / f"epoch{out['chosen_epoch']}.pt", map_location="cpu"))
-        t = out["threshold"]
-        s = {"cal": np.load(args.weights / "cal_scores.npy"),
-             **{k: score(tok, model, shipped, [r.text for r in parts[k]]) for k in ("test", "held")}}  # fmt: skip
+        s, t = chosen_scores(args.weights, out, parts, shipped)
         b = {k: harm_scores(shipped, parts[k]) for k in ("cal", "test", "held")}
         for name, sc, th in (("finetuned", s, t), ("shipped", b, 0.5)):
             out[name] = figures(parts, sc, th)

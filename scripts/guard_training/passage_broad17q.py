@@ -37,7 +37,7 @@ from llmgw.guards.injection import InjectionDetector
 
 from . import broad, handwritten_passages, quoted_frames17q
 from .calibrated import RATES, Embed, attack_windows, fit, plain_windows, threshold_at
-from .passage_calibration import existing_rows
+from .passage_calibration import existing_rows, scores_by_source
 
 ROUTE = "retrieved"
 CORPUS_CAP = 600
@@ -188,14 +188,6 @@ def training_set(rows: list[broad.Row], embed: Embed, frames: float | None) -> t
     w = np.array([min(1.0, SOURCE_CAP / per[s]) * e * hard.get(s, 1.0) for s, e in zip(sources, extra, strict=True)])
     w[y == 1] *= w[y == 0].sum() / w[y == 1].sum()
     return embed(texts), y, w / w.mean()
-
-
-def scores_by_source(det: InjectionDetector, rows: list[broad.Row]) -> dict[str, np.ndarray]:
-    by: dict[str, list[broad.Row]] = defaultdict(list)
-    for r in rows:
-        by[r.source].append(r)
-    return {s: np.array([x.score for x in det.score_many([r.text for r in rs], [ROUTE] * len(rs))])
-            for s, rs in sorted(by.items())}  # fmt: skip
 
 
 def points_from(scores: dict[str, np.ndarray], without: str = "") -> dict[str, float]:
