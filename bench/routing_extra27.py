@@ -1,7 +1,7 @@
 """route27: the shipped task router (route26's two encoders) with more exemplars written by hand, decided on blind19.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.routing_extra27 --check   # held-out sets, cross-source; no blind set
-    OMP_NUM_THREADS=1 .venv/bin/python -m bench.routing_extra27 --test    # + blind19, once the rule and check are committed
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.routing_extra27 --test    # + blind19 (rule and check committed first)
 
 The candidate changes one thing: the regression is fitted on the shipped exemplars **plus**
 ``llmgw/routing/written27.yaml`` (280 plain requests and ~80 instructions composed with 14 new pasted
@@ -34,7 +34,7 @@ import numpy as np
 
 from bench.routing import Router, blind_set, outcomes
 from bench.routing_encoders import test_sets
-from bench.routing_setfit24 import HELDOUT, against_shipped, committed, counts_of, show
+from bench.routing_setfit24 import HELDOUT, against_shipped, committed
 from llmgw.config import RoutingConfig
 from llmgw.routing import tasks as taskmod
 
