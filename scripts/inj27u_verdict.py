@@ -6,8 +6,9 @@
     python scripts/inj27u_verdict.py blind  --finetuned F.json --default D.json
 
 ``check`` applies clause 1 of ``docs/experiments/inj27u-rule.md`` to the float ONNX file's test report
-(``bench/results/inj27u-check.json``). ``policy`` writes ``bench/results/inj27u-policy.yaml`` (copy it into a policy folder beside its model to use it): the default
-policy plus the provider, its user threshold copied from the report. ``blind`` keeps the three
+(``bench/results/inj27u-check.json``). ``policy`` writes ``bench/results/inj27u-policy.yaml`` (copy it into a
+policy folder beside its model to use it): the default policy plus the provider, its user threshold
+copied from the report. ``blind`` keeps the three
 user-turn files' aggregates of the two ``bench.guard_blind`` runs (nothing else is read) and applies
 clause 2 (``bench/results/inj27u-blind11.json``).
 """
@@ -134,7 +135,8 @@ def main() -> None:
         (RESULTS / "inj27u-check.json").write_text(json.dumps(out, indent=1))
         print(json.dumps(out, indent=1))
     elif args.stage == "policy":
-        (REPO / "bench" / "results" / "inj27u-policy.yaml").write_text(policy(json.loads(args.report.read_text()), args.path))
+        written = policy(json.loads(args.report.read_text()), args.path)
+        (REPO / "bench" / "results" / "inj27u-policy.yaml").write_text(written)
     else:
         out = blind(json.loads(args.finetuned.read_text()), json.loads(args.default.read_text()))
         (RESULTS / "inj27u-blind11.json").write_text(json.dumps(out, indent=1))
