@@ -427,3 +427,66 @@ def test_a_templates_own_text_is_trusted_and_its_variables_are_scored(
         assert info.value.body["code"] == "prompt_injection" and info.value.body["param"] == where
     assert [e["verdict"] for e in events(gw, guard="injection") if e["verdict"] != "allow"] == ["block"] * 3
     assert "ada@example.com" not in json.dumps(events(gw))  # the variable's own event holds masked text only
+
+
+# --- which policy a request gets -----------------------------------------------------------------
+
+LAB_POLICY = (  # a policy naming a local model this machine does not have
+    "providers: {pg: {kind: onnx_classifier, path: no-such-model, labels: [BENIGN, INJECTION],"
+    " positive: [INJECTION]}}\n"
+    "injection: {providers: {user: {providers: [pg]}}}\n"
+)
+
+
+def test_the_team_and_route_maps_choose_the_policy_and_only_choosable_policies_load(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text("timeout_s: 30\ninjection: {action: flag}\n")
+    (folder / "strict.yaml").write_text("timeout_s: 30\ninjection: {action: block}\n")
+    (folder / "lab.yaml").write_text(LAB_POLICY)
+    maps = {"team_policies": {"sec": "strict"}, "route_policies": {"narrow": "strict"}}
+    gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt", **maps})
+    # the lab policy is validated but no request can get it: its absent model does not make the gateway unready
+    assert gw.gateway.guards.selectable == ["default", "strict"]
+    with gw.admin() as admin:
+        ready = admin.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["guards"] is True
+    web, sec = gw.create_key(team="web")["key"], gw.create_key(team="sec")["key"]
+    turn = [{"role": "user", "content": ATTACK}]
+    served = gw.client(web).chat.completions.with_raw_response.create(model="test-model", messages=turn)
+    assert "injection=flag" in served.headers["x-llmgw-guards"]  # the default policy only flags
+    with pytest.raises(openai.BadRequestError) as info:  # the team's policy blocks
+        gw.client(sec).chat.completions.create(model="test-model", messages=turn)
+    assert info.value.body["code"] == "prompt_injection"
+    with pytest.raises(openai.BadRequestError) as info:  # and so does the route's, whoever calls
+        gw.client(web).chat.completions.create(
+            model="other-model", messages=turn, extra_headers={"x-llmgw-route": "narrow"}
+        )
+    assert info.value.body["code"] == "prompt_injection"
+    decided = events(gw, guard="injection")
+    assert sorted((e["verdict"], e["policy"].split("@")[0]) for e in decided) == [  # name@version
+        ("block", "strict"), ("block", "strict"), ("flag", "default")
+    ]  # fmt: skip
+
+
+def test_a_map_naming_a_policy_that_is_not_there_is_refused_at_start_up(tmp_path: Path) -> None:
+    from llmgw.config import ConfigError, GuardsConfig
+    from llmgw.guards.runtime import GuardRuntime
+
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "strict.yaml").write_text("injection: {action: block}\n")
+    config = GuardsConfig(
+        enabled=True, policy_dir=str(folder), team_policies={"sec": "strict", "ops": "strcit"},
+        key_policies={"key_1": "nope"},
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        GuardRuntime(config)
+    assert info.value.problems == [
+        ("guards.team_policies.ops", f"no policy 'strcit' in {folder}"),
+        ("guards.key_policies.key_1", f"no policy 'nope' in {folder}"),
+    ]
+    # with the guards off nothing is looked up, as before
+    GuardRuntime(config.model_copy(update={"enabled": False})).close()

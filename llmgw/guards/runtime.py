@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from llmgw.config import GuardsConfig
+from llmgw.config import ConfigError, GuardsConfig
 from llmgw.errors import GuardUnavailable
 from llmgw.guards.pii import Masker, PiiAnalyzer
 from llmgw.guards.policy import Policy, load_policies
@@ -60,6 +60,20 @@ def configured_policies(config: GuardsConfig) -> dict[str, Policy]:
     return policies
 
 
+def selectable_policies(config: GuardsConfig, policies: dict[str, Policy]) -> list[str]:
+    """The policies a request can get (``default_policy`` and those the key, team and route maps
+    name), in that order; a name with no file is a configuration error, found at start-up rather
+    than as a 503 on the first request it would apply to."""
+    named = [("default_policy", config.default_policy)]
+    for field in ("route_policies", "team_policies", "key_policies"):
+        named += [(f"{field}.{who}", name) for who, name in getattr(config, field).items()]
+    missing = [(f"guards.{where}", f"no policy {name!r} in {config.policy_dir}") for where, name in named
+               if name not in policies]  # fmt: skip
+    if missing:
+        raise ConfigError(missing, config.policy_dir)
+    return list(dict.fromkeys(name for _, name in named))
+
+
 #: injection results kept per runtime (content hash and source -> result)
 INJECTION_CACHE_SIZE = 4096
 
@@ -75,6 +89,9 @@ class GuardRuntime:
         self._injection_cache: OrderedDict[str, Any] = OrderedDict()
         self._injection_lock = threading.Lock()  # guard workers share the cache
         self.policies = configured_policies(config)
+        #: what a request can get: only these are loaded at start-up (another policy file in the folder,
+        #: e.g. one naming a local model this machine does not have, is validated but not loaded)
+        self.selectable = selectable_policies(config, self.policies) if config.enabled else []
         self.healthy = True
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
         # a second thread for work that overlaps the main guard work of the same request (PII beside
@@ -162,8 +179,8 @@ class GuardRuntime:
         return Masker(policy.pii, salt=self.salt).apply(text, findings, where)[0]
 
     def warm(self) -> None:
-        """Load every model now (blocking) rather than on the first request."""
-        for policy in self.policies.values():
+        """Load every model of the policies a request can get now (blocking) rather than on the first request."""
+        for policy in (self.policies[name] for name in self.selectable):
             if policy.pii.enabled:
                 self.analyzer(policy).analyze("warm up: Jane Doe, jane@example.com")
             if policy.injection.enabled:
