@@ -40,7 +40,9 @@ def test_per_request_assignment_without_a_user() -> None:
     assert 1000 < arms["b"] < 1400
 
 
-def experiment_gateway(tgw: Any, repo: PromptRepo, **exp: Any) -> tuple[Any, str, str]:
+def experiment_gateway(
+    tgw: Any, repo: PromptRepo, routes: dict[str, Any] | None = None, **exp: Any
+) -> tuple[Any, str, str]:
     repo.write("greeter.yaml", "messages:\n  - {role: system, content: control prompt}\n")
     v1 = repo.commit()
     repo.tag("v1", v1)
@@ -58,7 +60,7 @@ def experiment_gateway(tgw: Any, repo: PromptRepo, **exp: Any) -> tuple[Any, str
             **exp,
         }
     }
-    return tgw(experiments=experiments), v1, v2
+    return tgw(experiments=experiments, **({"routes": routes} if routes else {})), v1, v2
 
 
 def test_experiment_through_the_gateway(tgw: Any, repo: PromptRepo, upstream: Any) -> None:
@@ -86,6 +88,35 @@ def test_experiment_through_the_gateway(tgw: Any, repo: PromptRepo, upstream: An
         model="test-model", messages=[{"role": "user", "content": "hi"}], extra_body={"llmgw": {"prompt": "greeter@v1"}}
     )
     assert "x-llmgw-experiment" not in raw.headers
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_routes_experiment_runs_while_enabled_and_stops_when_switched_off(
+    tgw: Any, repo: PromptRepo, upstream: Any, enabled: bool
+) -> None:
+    """``routes.<r>.experiment`` assigns arms to requests that name no template; ``enabled: false``
+    stops it there too: the experiment's template at the default version (HEAD: the candidate's
+    text), the request's own model, nothing recorded."""
+    route = {"ab": {"default_model": "test-model", "experiment": "tone"}}
+    gw, v1, v2 = experiment_gateway(tgw, repo, routes=route, enabled=enabled)
+    client = gw.client()
+    arms, models = set(), set()
+    for i in range(12):
+        raw = client.chat.completions.with_raw_response.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], user=f"user-{i}",
+            extra_headers={"x-llmgw-route": "ab"},
+        )  # fmt: skip
+        arms.add(raw.headers.get("x-llmgw-experiment"))
+        models.add(raw.headers["x-llmgw-model"])
+        assert raw.headers["x-llmgw-prompt"].split("@")[1] in {v1, v2}
+    rows = gw.rows()
+    if enabled:
+        assert arms == {"tone=control", "tone=candidate"} and models == {"test-model", "other-model"}
+        assert {r["experiment"] for r in rows} == {"tone"}
+    else:
+        assert arms == {None} and models == {"test-model"}
+        assert {r["experiment"] for r in rows} == {None}
+        assert upstream.requests[-1]["messages"][0]["content"] == "candidate prompt"  # HEAD is v2
 
 
 def test_feedback_validation(tgw: Any, repo: PromptRepo) -> None:

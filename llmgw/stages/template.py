@@ -61,10 +61,15 @@ class RenderTemplate(Stage):
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
         address, own = self.address(ctx)
+        config = self.gateway.config
         experiment = ctx.route.experiment if ctx.route is not None else None
+        if experiment is not None and not config.experiments[experiment].enabled:
+            # switched off: the route serves the experiment's template at the default version, no arm
+            if address is None:
+                address = Address(config.experiments[experiment].template)
+            experiment = None
         if address is None and experiment is None:
             return None
-        config = self.gateway.config
         if experiment is None and address is not None and address.version is None:
             experiment = self.by_template.get(address.id)
         if experiment is not None and (address is None or address.version is None):
