@@ -471,6 +471,24 @@ def test_the_team_and_route_maps_choose_the_policy_and_only_choosable_policies_l
     ]  # fmt: skip
 
 
+def test_default_policy_names_the_policy_of_requests_no_map_picks(make_gateway: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text("timeout_s: 30\ninjection: {action: flag}\n")
+    (folder / "strict.yaml").write_text("timeout_s: 30\ninjection: {action: block}\n")
+    gw = make_gateway(
+        guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt", "default_policy": "strict"}
+    )
+    assert gw.gateway.guards.selectable == ["strict"]  # the file named default is not what "default" means here
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client(gw.create_key(team="web")["key"]).chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": ATTACK}]
+        )
+    assert info.value.body["code"] == "prompt_injection"
+    (blocked,) = events(gw, guard="injection")
+    assert blocked["verdict"] == "block" and blocked["policy"].startswith("strict@")
+
+
 def test_a_map_naming_a_policy_that_is_not_there_is_refused_at_start_up(tmp_path: Path) -> None:
     from llmgw.config import ConfigError, GuardsConfig
     from llmgw.guards.runtime import GuardRuntime
