@@ -319,3 +319,41 @@ def test_source_ids_are_relative_to_the_collection_file(rag: Any, upstream: Fake
     assert response.headers["x-llmgw-sources"].startswith("..%2Fshared%2Fvolcanoes.md%23")
     assert response.json()["llmgw"]["sources"][0]["source"] == "../shared/volcanoes.md"
     assert str(tmp_path) not in response.text and str(tmp_path) not in response.headers["x-llmgw-sources"]
+
+
+def test_a_routes_filters_hold_whatever_the_request_asks(make_gateway: Any, tmp_path: Path) -> None:
+    """``routes.<r>.retrieval.filters`` keep a route to its part of a collection (e.g. one audience or
+    tenant): a request's filters may narrow it, never replace the route's value for the same field."""
+    folder = tmp_path / "collections"
+    for audience, text in (("public", "Opening hours: the museum opens at nine."),
+                           ("internal", "Opening hours: the staff door code changes at nine.")):  # fmt: skip
+        (folder / audience).mkdir(parents=True)
+        (folder / audience / "hours.md").write_text(f"# Hours\n\n{text}\n")
+    (folder / "site.yaml").write_text(
+        "sources:\n  - {path: public, metadata: {audience: public}}\n"
+        "  - {path: internal, metadata: {audience: internal}}\n"
+        "store: {kind: local, path: store}\nsearch: {k: 5}\n"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(f"retrieval: {{enabled: true, collections_dir: {folder}}}\n")
+    assert main(["ingest", "site", "--config", str(config), "--quiet"]) == 0
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        routes={
+            "visitors": {"default_model": "test-model",
+                         "retrieval": {"collection": "site", "filters": {"audience": "public"}}},
+            "staff": {"default_model": "test-model", "retrieval": {"collection": "site"}},
+        },
+    )  # fmt: skip
+    body = {"model": "test-model", "messages": [{"role": "user", "content": "When does it open?"}]}
+
+    def sources(route: str, **retrieval: Any) -> list[str]:
+        ask = {**body, "llmgw": {"retrieval": {"collection": "site", **retrieval}}} if retrieval else body
+        response = raw_chat(gw, ask, **{"x-llmgw-route": route})
+        assert response.status_code == 200, response.text
+        return sorted(s["doc_id"] for s in response.json()["llmgw"]["sources"])
+
+    assert sources("staff") == ["internal/hours.md", "public/hours.md"]
+    assert sources("staff", filters={"audience": "internal"}) == ["internal/hours.md"]  # a request narrows
+    assert sources("visitors") == ["public/hours.md"]
+    assert sources("visitors", filters={"audience": "internal"}) == ["public/hours.md"]  # but never widens
