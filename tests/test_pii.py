@@ -205,6 +205,42 @@ def test_analyzer_failure_blocks_or_fails_open(
     assert open_gw.rows()[0]["meta"]["guards_failed_open"] is True
 
 
+def test_a_routes_guard_failure_open_serves_its_requests_while_the_others_fail_closed(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``routes.<r>.guard_failure: open`` opens that route only, whatever the policy says; the failure
+    is on the row and in the guardrail log."""
+    from llmgw.guards.pii import PiiAnalyzer
+    from tests.test_guards_e2e import events
+
+    def broken(self: PiiAnalyzer, text: str) -> list[Finding]:
+        raise RuntimeError("analyzer is down")
+
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(POLICY)  # fails closed (the default on_error)
+    gw = make_gateway(
+        guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "s3cret"},
+        routes={"lenient": {"default_model": "test-model", "guard_failure": "open"}},
+    )
+    monkeypatch.setattr(PiiAnalyzer, "analyze", broken)
+    upstream.reset()
+    turn = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.APIStatusError) as info:
+        gw.client().chat.completions.create(model="test-model", messages=turn)
+    assert info.value.status_code == 503 and info.value.body["code"] == "guard_unavailable"
+    assert upstream.requests == []
+    served = gw.client().chat.completions.create(
+        model="test-model", messages=turn, extra_headers={"x-llmgw-route": "lenient"}
+    )
+    assert served.choices[0].message.content and len(upstream.requests) == 1
+    (row,) = [r for r in gw.rows() if r["route"] == "lenient"]
+    assert row["meta"]["guards_failed_open"] is True
+    failures = sorted((e["verdict"], e["detail"]) for e in events(gw, guard="input"))
+    assert failures == [("allow", "guard failed: RuntimeError: analyzer is down"),  # the open route: served
+                        ("block", "guard failed: RuntimeError: analyzer is down")]  # fmt: skip
+
+
 def test_known_values_are_masked_again_for_the_log() -> None:
     masker = Masker(PiiPolicy(entities={"PERSON": EntityRule(action="mask")}))
     masker.apply("I am Dana Reyes", [Finding("PERSON", 5, 15, 0.9)], "m")
