@@ -24,7 +24,7 @@ from llmgw.config import AnthropicProviderConfig
 from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
 from llmgw.providers import shape
 from llmgw.providers.base import UpstreamCall
-from llmgw.providers.openai_compat import TRANSPORT_ERRORS, OpenAICompatProvider, classify_transport
+from llmgw.providers.openai_compat import TRANSPORT_ERRORS, OpenAICompatProvider, classify_transport, lowered
 from llmgw.providers.sse import SSEParser
 from llmgw.providers.stops import StopReader
 
@@ -44,7 +44,7 @@ class AnthropicProvider(OpenAICompatProvider):
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "anthropic-version": self.config.anthropic_version,
-                   **self.config.headers}  # fmt: skip
+                   **lowered(self.config.headers)}  # fmt: skip
         if self.config.api_key:
             headers["x-api-key"] = self.config.api_key
         return headers

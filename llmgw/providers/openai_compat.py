@@ -79,6 +79,12 @@ def classify_transport(exc: BaseException) -> UpstreamError:
     return UpstreamError(UpstreamKind.PROTOCOL, f"upstream connection failed: {type(exc).__name__}: {exc}")
 
 
+def lowered(headers: dict[str, str]) -> dict[str, str]:
+    """Configured extra headers with lower-case names, so that the provider's own (its key) replace
+    a configured one of any spelling instead of being sent beside it."""
+    return {name.lower(): value for name, value in headers.items()}
+
+
 class OpenAICompatProvider(ProviderBase):
     def __init__(self, name: str, config: OpenAIProviderConfig) -> None:
         self.name = name
@@ -89,7 +95,9 @@ class OpenAICompatProvider(ProviderBase):
     # --- lifecycle ---------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.config.headers}
+        # names lower-cased: header names are case-insensitive, and a configured ``Authorization`` must
+        # meet the key's ``authorization`` below (replaced by it), not travel beside it
+        headers = {"content-type": "application/json", **lowered(self.config.headers)}
         if self.config.api_key:
             if self.config.azure:
                 headers["api-key"] = self.config.api_key
