@@ -406,6 +406,27 @@ def test_onnx_classifier_labels_and_threshold(tiny_classifier: Path) -> None:
         OnnxClassifier(kind="onnx_classifier", path="x", labels=["A", "B"], positive=["C"])
 
 
+def test_onnx_classifier_tokenizer_with_a_fixed_padding_length(tiny_classifier: Path, tmp_path: Path) -> None:
+    """A tokenizer.json that pads to a fixed length (sentence-transformers' MiniLM: 128) scores a batch
+    mixing texts shorter and longer than that length (padded to the batch's longest, not to 128)."""
+    import shutil
+
+    from tokenizers import Tokenizer
+
+    from llmgw.guards.policy import OnnxClassifier
+    from llmgw.guards.providers.onnx_classifier import OnnxClassifierProvider
+
+    shutil.copy(tiny_classifier / "model.onnx", tmp_path / "model.onnx")
+    tok = Tokenizer.from_file(str(tiny_classifier / "tokenizer.json"))
+    tok.enable_padding(pad_id=VOCAB.index("[PAD]"), pad_token="[PAD]", length=4)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    spec = OnnxClassifier(kind="onnx_classifier", path=str(tmp_path), labels=["BENIGN", "INJECTION"],
+                          positive=["INJECTION"])  # fmt: skip
+    texts = ["attack", "hello there please now hello there please attack"]
+    short, long = asyncio.run(OnnxClassifierProvider("fixed", spec).check(texts, "user"))
+    assert short.flagged and short.score > 0.99 and 0.01 < long.score < 0.99
+
+
 def test_onnx_classifier_source_tags_and_thresholds(tiny_classifier: Path) -> None:
     """One model read per source: a tag put before the text, a threshold of the source's own."""
     from llmgw.guards.policy import OnnxClassifier

@@ -44,9 +44,17 @@ class OnnxClassifierProvider:
                 folder = Path(self.spec.path).expanduser()
                 tokenizer = Tokenizer.from_file(str(folder / self.spec.tokenizer_file))
                 tokenizer.enable_truncation(max_length=self.spec.max_length)
-                if tokenizer.padding is None:
+                padding = tokenizer.padding
+                if padding is None:
                     pad = next((t for t in ("[PAD]", "<pad>") if tokenizer.token_to_id(t) is not None), None)
                     tokenizer.enable_padding(pad_id=tokenizer.token_to_id(pad) if pad else 0, pad_token=pad or "[PAD]")
+                elif padding.get("length") is not None:
+                    # a fixed length (sentence-transformers' MiniLM tokenizer.json pads to 128) leaves a
+                    # longer text unpadded, so a batch mixing both is ragged: pad to the batch's longest
+                    tokenizer.enable_padding(
+                        pad_id=padding["pad_id"], pad_token=padding["pad_token"],
+                        pad_type_id=padding["pad_type_id"], direction=padding["direction"],
+                    )  # fmt: skip
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.spec.threads
                 options.inter_op_num_threads = 1
