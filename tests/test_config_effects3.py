@@ -74,12 +74,6 @@ def chat(gw: RunningGateway, content: str, route: str) -> tuple[httpx.Response, 
     return response, time.monotonic() - started
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Retrieve.request wraps anyio.to_thread.run_sync(self.search, ...) in anyio.fail_after(timeout_s), "
-    "but run_sync defaults to abandon_on_cancel=False (the wait is shielded), so a hanging search is never cut: "
-    "the request waits the whole hang and then uses its passages, no TimeoutError, no 503 when required",
-)
 def test_retrieval_timeout_s_cuts_a_hanging_search(
     make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, hanging_store: None
 ) -> None:

@@ -75,7 +75,9 @@ class Retrieve(Stage):
         started = time.perf_counter()
         try:
             with anyio.fail_after(self.gateway.config.retrieval.timeout_s):
-                hits = await anyio.to_thread.run_sync(self.search, plan, question)
+                # abandoned on timeout: the thread finishes its search in the background while the
+                # request goes on without passages (anyio's default waits for the thread, whatever the timeout)
+                hits = await anyio.to_thread.run_sync(self.search, plan, question, abandon_on_cancel=True)
         except (CollectionError, TimeoutError) as exc:
             self.failed(ctx, plan, exc)
             return None
