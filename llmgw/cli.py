@@ -176,7 +176,9 @@ def config_source(args: argparse.Namespace) -> str:
 
 
 def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+    """A comma-separated option as a list; None when the option was not given, [] when it was given empty
+    (``--tools ""``: no tool; an empty ``--models`` or ``--routes`` is then refused, not read as "all")."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -188,7 +190,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = _keystore(config)
     if args.keys_command == "create":
         try:  # the same bounds as POST /admin/keys: a NUL byte or an over-long name is refused, not a crash
-            spec = {"name": args.name, "team": args.team, "user": args.user, "tools": _split(args.tools)}
+            spec = {"name": args.name, "team": args.team, "user": args.user, "models": _split(args.models),
+                    "routes": _split(args.routes), "tools": _split(args.tools)}  # fmt: skip
             msgspec.convert(spec, NewKey)
         except msgspec.ValidationError as exc:
             print(f"llmgw: invalid key: {exc}", file=sys.stderr)

@@ -90,6 +90,25 @@ def test_keys_list_hides_revoked_keys_all_shows_them_and_an_unknown_id_exits_1(
     assert kept["id"] in capsys.readouterr().out
 
 
+def test_an_empty_list_option_never_grants_everything(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script passing an unset variable (``--models "$MODELS"``) must not get an unrestricted key:
+    an empty ``--models`` or ``--routes`` is refused; an empty ``--tools`` means no tool, as ``tools: []``
+    does in the admin API."""
+    config = gw_config(tmp_path, db_url, models={"m": {"provider": "p", "upstream_id": "u"}},
+                       providers={"p": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}})  # fmt: skip
+    for option in ("--models", "--routes"):
+        assert run("keys", "--config", config, "create", "scripted", option, "") == 2
+        assert "invalid key" in capsys.readouterr().err
+    assert run("keys", "--config", config, "list", "--all") == 0
+    assert capsys.readouterr().out == ""  # nothing was created
+    assert run("keys", "--config", config, "create", "no-tools", "--tools", "") == 0
+    assert json.loads(capsys.readouterr().out)["tools"] == []
+    assert run("keys", "--config", config, "create", "any-tool") == 0
+    assert json.loads(capsys.readouterr().out)["tools"] == ["*"]
+
+
 # --- llmgw audit (docs/audit.md, docs/deploy.md) --------------------------------------------------
 
 
@@ -374,7 +393,7 @@ def test_gate_fails_a_real_quality_regression_that_has_no_errors(
     assert capsys.readouterr().out.count("ok   ") == 2
 
 
-# --- found by these tests: real bugs, left unfixed (strict xfails) ----------------------------------
+# --- found by these tests: real bugs, fixed since ---------------------------------------------------
 
 
 def orphaned_journal(directory: Path, rows: list[dict[str, Any]]) -> Path:
@@ -396,26 +415,19 @@ def test_replay_writes_the_rows_of_a_killed_gateways_journal(
     assert count_rows(url) == (4, 0) and not journal.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llmgw/storage/cli.py cmd_status counts only the dead-letter *.jsonl files (DeadLetters.tables), "
-    "not the orphaned journal-*.rows of a SIGKILLed gateway, so it prints 'no dead-lettered rows' while "
-    "`storage replay` would write 4 rows (docs/deploy.md: status 'should show none waiting' after an upgrade)",
-)
 def test_status_counts_the_rows_waiting_in_a_killed_gateways_journal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = gw_config(tmp_path, f"sqlite:///{tmp_path}/gw.db")
     orphaned_journal(tmp_path / "dl", [row(i) for i in range(4)])
     assert run("storage", "status", "--config", config) == 0
-    assert "no dead-lettered rows" not in capsys.readouterr().out, "4 rows are waiting for `storage replay`"
+    out = capsys.readouterr().out
+    assert "no dead-lettered rows" not in out, "4 rows are waiting for `storage replay`"
+    assert "requests\t4\tjournal of a process that died" in out
+    assert run("storage", "replay", "--config", config) == 0  # status read the journal and left it there
+    assert "requests: 4 replayed" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llmgw/audit/cli.py cmd_prune prints f'{result.cutoff.isoformat()}Z' but the cutoff is timezone-aware "
-    "(as_utc), so the line reads '...+00:00Z', not an ISO 8601 time; print iso_utc(result.cutoff) instead",
-)
 def test_prune_reports_its_cutoff_as_an_iso_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = gw_config(tmp_path, f"sqlite:///{tmp_path}/gw.db")
     assert run("audit", "--config", config, "prune", "--days", "1") == 0

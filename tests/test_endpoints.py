@@ -104,6 +104,9 @@ def test_admin_api_needs_the_admin_key(gw: RunningGateway) -> None:
         assert "sha256" not in listed[0] and "key" not in listed[0]
         assert admin.post("/admin/keys", json={"name": "x", "models": ["nope"]}).status_code == 400
         assert admin.post("/admin/keys", json={"nam": "x"}).status_code == 400
+        for field in ("models", "routes"):  # an empty list is refused, never read as "every model (route)"
+            empty = admin.post("/admin/keys", json={"name": "x", field: []})
+            assert empty.status_code == 400 and empty.json()["error"]["param"] == field, empty.text
         assert admin.delete("/admin/keys/key_missing").status_code == 404
 
 

@@ -34,8 +34,10 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)]
     team: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
     user: Annotated[str, NoNul, msgspec.Meta(max_length=200)] | None = None
-    models: list[str] | None = None
-    routes: list[str] | None = None
+    #: null: every model (route); an empty list is refused rather than read as "every" (a script's unset
+    #: variable must not grant everything)
+    models: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+    routes: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
     #: tool names (shell-style patterns) the key's requests may offer; null or ``["*"]``: any
     tools: list[Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)]] | None = None
 

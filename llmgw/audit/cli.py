@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmgw.audit.chain import VerifyResult, verify, verify_rows
+from llmgw.audit.chain import VerifyResult, iso_utc, verify, verify_rows
 from llmgw.audit.queries import VERDICTS, EventFilter, csv_header, csv_lines, iter_events, jsonl_lines, stored_from_view
 from llmgw.audit.retention import prune
 from llmgw.errors import InvalidRequest
@@ -93,7 +93,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     with _output(args.export) if args.export else contextlib.nullcontext() as out:
         result = prune(engine, args.days, out)
     where = f", exported to {args.export}" if args.export else ""
-    print(f"deleted {result.deleted} event(s) older than {result.cutoff.isoformat()}Z "
+    print(f"deleted {result.deleted} event(s) older than {iso_utc(result.cutoff)} "
           f"from {len(result.chains)} chain(s){where}", file=sys.stderr)  # fmt: skip
     return 0
 

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from llmgw.storage.deadletter import DeadLetters
+from llmgw.storage.journal import orphaned_counts
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -72,7 +73,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     tables = letters.tables()
     for table in tables:
         print(f"{table}\t{letters.count(table)}\t{letters.path(table)}")
-    if not tables:
+    # a gateway killed before its writer caught up leaves its journal: `storage replay` writes those rows too
+    died = orphaned_counts(letters.dir)
+    for table, count in sorted(died.items()):
+        print(f"{table}\t{count}\tjournal of a process that died, in {letters.dir}")
+    if not tables and not died:
         print(f"no dead-lettered rows in {letters.dir}")
     return 0
 

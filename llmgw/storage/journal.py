@@ -147,9 +147,9 @@ class Journal:
 
 
 @contextlib.contextmanager
-def orphans(directory: str | Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """The rows of journal files no living process holds; the files are removed when the block ends
-    without an error (the caller has put the rows somewhere safe by then)."""
+def orphans(directory: str | Path, remove: bool = True) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The rows of journal files no living process holds; with ``remove``, the files are removed when
+    the block ends without an error (the caller has put the rows somewhere safe by then)."""
     directory = Path(directory)
     held: list[tuple[int, Path]] = []
     rows: list[tuple[str, dict[str, Any]]] = []
@@ -172,11 +172,20 @@ def orphans(directory: str | Path) -> Iterator[list[tuple[str, dict[str, Any]]]]
                         if isinstance(entry, dict) and isinstance(entry.get("row"), dict):
                             rows.append((str(entry.get("table")), entry["row"]))
         yield rows
-        for _, path in held:
+        for _, path in held if remove else ():
             path.unlink(missing_ok=True)
     finally:
         for fd, _ in held:
             os.close(fd)
+
+
+def orphaned_counts(directory: str | Path) -> dict[str, int]:
+    """Rows per table in the journals of processes that died (read, not moved: ``storage status``)."""
+    counts: dict[str, int] = {}
+    with orphans(directory, remove=False) as found:
+        for table, _ in found:
+            counts[table] = counts.get(table, 0) + 1
+    return counts
 
 
 def orphans_to_dead_letters(letters: DeadLetters) -> int:
