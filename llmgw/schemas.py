@@ -89,7 +89,8 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
     service_tier: str | None = None
-    llmgw: dict[str, Any] | None = None
+    #: the gateway's options; any JSON here, so that ``llmgw.options`` refuses a non-object with its own error
+    llmgw: Any = None
 
 
 class EmbeddingsRequest(msgspec.Struct, forbid_unknown_fields=False):
@@ -98,7 +99,7 @@ class EmbeddingsRequest(msgspec.Struct, forbid_unknown_fields=False):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: PositiveInt | None = None
     user: str | None = None
-    llmgw: dict[str, Any] | None = None
+    llmgw: Any = None  # as ChatRequest's
 
 
 CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)

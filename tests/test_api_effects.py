@@ -19,7 +19,8 @@ official SDKs (``openai``, ``anthropic``) as clients, or httpx where the raw ans
 - ``/v1/messages``: a Chat Completions field is 400 ``unknown_parameter`` through the Anthropic SDK;
 - error answers carry ``x-llmgw-request-id`` only, not the headers of a successful answer.
 
-Four strict xfails mark where the code and docs/api.md disagree (see each reason).
+Four tests found where the code and docs/api.md disagreed; the code was fixed (see the results in
+docs/experiments/apitests-results.md).
 """
 
 from __future__ import annotations
@@ -213,12 +214,6 @@ def test_model_entries_have_the_documented_fields_and_unknown_ids_are_model_not_
 MODEL_WITH_SLASH = "acme/chat-1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llmgw/api/models.py get_model is routed as /v1/models/{model_id:str}, which does not match a catalog "
-    "name holding '/', so retrieving 'acme/chat-1' (a legal catalog name that chat serves) is Litestar's 404 "
-    "'not_found' instead of the model",
-)
 def test_a_catalog_name_with_a_slash_can_be_retrieved(make_gateway: Any) -> None:
     models = {MODEL_WITH_SLASH: {"provider": "up", "upstream_id": "fake-1"}}
     gw = make_gateway(models=models, routes={"default": {"default_model": MODEL_WITH_SLASH}})
@@ -357,12 +352,6 @@ def test_gateway_options_body_over_headers_and_their_errors(make_gateway: Any, u
     assert not any(name.startswith("x-llmgw") for name in upstream.headers[-1]), "options stay in the gateway"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/api.md says a non-object 'llmgw' is 400 invalid_request (param llmgw); on chat it is 400 "
-    "invalid_value: llmgw/schemas.py ChatRequest types llmgw as dict | None, so msgspec refuses it before "
-    "llmgw/options.py raw_options (which raises invalid_request) runs",
-)
 def test_llmgw_that_is_not_an_object_is_invalid_request(gw: RunningGateway, upstream: FakeUpstream) -> None:
     upstream.requests.clear()
     with pytest.raises(openai.BadRequestError) as info:
@@ -405,12 +394,6 @@ def test_messages_refuses_chat_only_fields(gw: RunningGateway, upstream: FakeUps
 # --- error answers carry only the request id ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="every chat error carries x-llmgw-cost-usd: 0.00000000: llmgw/stages/audit.py AuditLog.done sets it in "
-    "ctx.response_headers for every request, failed ones too, and llmgw/app.py error_handler copies those "
-    "headers into the error answer; docs/api.md promises error answers carry only x-llmgw-request-id",
-)
 def test_error_answers_carry_only_the_request_id(gw: RunningGateway) -> None:
     """docs/api.md, "Response headers": error answers carry only ``x-llmgw-request-id`` (a refused request
     before any stage, and a refusal after routing chose a model)."""
@@ -425,14 +408,6 @@ def test_error_answers_carry_only_the_request_id(gw: RunningGateway) -> None:
         assert row_of(gw, response.headers["x-llmgw-request-id"])["http_status"] == response.status_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="llmgw/pipeline.py Pipeline.set_response_headers runs before the provider is called and "
-    "llmgw/app.py error_handler copies request.state.response_headers into every error, so a 502/503 from "
-    "the upstream carries x-llmgw-model (a model that did not answer) and x-llmgw-route (docs/api.md: only on "
-    "successful answers), so a client or `llmgw eval` (evals/runner.py reads x-llmgw-model) credits a model "
-    "with a failure",
-)
 def test_an_upstream_failure_does_not_claim_a_model_answered(gw: RunningGateway) -> None:
     with http(gw) as client:
         failed = client.post(

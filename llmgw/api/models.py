@@ -25,8 +25,9 @@ async def list_models(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json_response({"object": "list", "data": data}, {})
 
 
-@get("/v1/models/{model_id:str}")
+@get("/v1/models/{model_id:path}")  # a catalog name may hold "/" ("acme/chat-1")
 async def get_model(request: Request[Any, Any, Any], model_id: str) -> Response[bytes]:
+    model_id = model_id.lstrip("/")  # a path parameter keeps its leading slash
     gateway = gateway_of(request)
     key = await authenticate(gateway, dict(request.headers), client_of(request))
     model = gateway.config.models.get(model_id)
