@@ -95,10 +95,7 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)
-    # what the pipeline set for an answer (model, route, cost, prompt...) does not describe a failure: only
-    # the request id and the non-llmgw headers (rate limits, Retry-After) go with an error (docs/api.md)
-    answered = getattr(request.state, "response_headers", {})
-    headers = {**{k: v for k, v in answered.items() if not k.startswith("x-llmgw-")}, **error.headers}
+    headers = {**getattr(request.state, "response_headers", {}), **error.headers}
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         headers["x-llmgw-request-id"] = request_id

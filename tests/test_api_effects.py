@@ -394,9 +394,9 @@ def test_messages_refuses_chat_only_fields(gw: RunningGateway, upstream: FakeUps
 # --- error answers carry only the request id ----------------------------------------------------------------
 
 
-def test_error_answers_carry_only_the_request_id(gw: RunningGateway) -> None:
-    """docs/api.md, "Response headers": error answers carry only ``x-llmgw-request-id`` (a refused request
-    before any stage, and a refusal after routing chose a model)."""
+def test_an_error_before_a_model_is_chosen_carries_only_the_request_id(gw: RunningGateway) -> None:
+    """docs/api.md, "Response headers": a request refused before a model was chosen carries only
+    ``x-llmgw-request-id`` of llmgw's headers (no cost: nothing was answered)."""
     body = {"model": "test-model", "messages": USER}
     with http(gw) as client:
         refused = client.post("/v1/chat/completions", json=body, headers={"x-llmgw-route": "nowhere"})
@@ -408,7 +408,9 @@ def test_error_answers_carry_only_the_request_id(gw: RunningGateway) -> None:
         assert row_of(gw, response.headers["x-llmgw-request-id"])["http_status"] == response.status_code
 
 
-def test_an_upstream_failure_does_not_claim_a_model_answered(gw: RunningGateway) -> None:
+def test_an_upstream_failure_names_the_model_tried_and_no_cost(gw: RunningGateway) -> None:
+    """After the model was chosen, an error names the model tried last and the route (what ``llmgw eval``
+    attributes the failure to), but no ``x-llmgw-cost-usd``: no answer was priced (the row has the cost)."""
     with http(gw) as client:
         failed = client.post(
             "/v1/chat/completions",
@@ -417,7 +419,7 @@ def test_an_upstream_failure_does_not_claim_a_model_answered(gw: RunningGateway)
         dead = client.post("/v1/chat/completions", json={"model": "dead-model", "messages": USER})
     assert failed.status_code == 502 and json.loads(failed.text)["error"]["code"] == "upstream_server_error"
     assert dead.status_code == 503
-    for response in (failed, dead):
+    for response, model in ((failed, "test-model"), (dead, "dead-model")):
         assert REQUEST_ID.match(response.headers["x-llmgw-request-id"])
-        claimed = {h: response.headers[h] for h in ("x-llmgw-model", "x-llmgw-route") if h in response.headers}
-        assert claimed == {}, f"a failed request claims a model answered: {claimed}"
+        assert response.headers["x-llmgw-model"] == model and response.headers["x-llmgw-route"] == "default"
+        assert "x-llmgw-cost-usd" not in response.headers

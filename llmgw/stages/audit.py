@@ -60,8 +60,8 @@ class AuditLog(Stage):
 
     def done(self, ctx: RequestContext) -> None:
         ctx.cost_usd = cost_usd(ctx.model, ctx.usage())
-        # a non-streamed answer's headers are built after this: tell the client what it cost
-        ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
+        if not ctx.error_code:  # a non-streamed answer's headers are built after this: tell the client what it cost
+            ctx.response_headers["x-llmgw-cost-usd"] = f"{ctx.cost_usd:.8f}"
         # first: the row never depends on metrics
         self.gateway.writer.put("requests", request_row(ctx, logged_user(self.gateway, ctx)))
         self.gateway.metrics.observe(ctx)
