@@ -5,6 +5,7 @@ gateway exactly as a client would:
 
     #status:500        answer that HTTP status (an OpenAI error body); a 429 carries
                        ``Retry-After: FakeUpstream.retry_after`` (default "0")
+    #code:NAME         with #status: the error body's ``code`` is NAME (e.g. ``content_filter``)
     #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
     #sleep:1.5         wait before answering (timeouts)
     #chunks:50         stream this many content chunks (default 5)
@@ -31,7 +32,8 @@ Every request body and whether the client went away mid-stream are recorded.
 
 ``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
 answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
-``#tool``: a ``get_weather`` function call; ``#status:N``: that error status), streamed with the
+``#tool``: a ``get_weather`` function call; ``#status:N``: that error status; ``#fail``: streamed, the
+text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke), streamed with the
 Responses event types when asked, and records its bodies like the chat endpoint.
 
 ``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
@@ -161,7 +163,7 @@ class FakeUpstream(StubServer):
         if "status" in d:
             status = int(d["status"])
             headers = {"retry-after": self.retry_after} if status == 429 else None
-            return error(status, f"scripted {status}", headers=headers)
+            return error(status, f"scripted {status}", headers=headers, code=d.get("code") or None)
         model = body.get("model", "fake")
         n = int(body.get("n") or 1)
         if model in self.judges:
@@ -352,6 +354,10 @@ class FakeUpstream(StubServer):
                 await send("response.output_text.delta", output_index=0, item_id="msg_up", content_index=0,
                            delta=answer[i : i + size])  # fmt: skip
                 i, size = i + size, size % 3 + 1
+        if "fail" in d:
+            failure = {"code": "server_error", "message": "scripted stream failure"}
+            await send("response.failed", response={**final, "status": "failed", "output": [], "error": failure})
+            return response
         await send("response.output_item.done", output_index=0, item=item)
         await send("response.completed", response=final)
         self.completed_streams += 1
@@ -450,8 +456,8 @@ def bad_usage(d: dict[str, str]) -> dict[str, Any] | None:
     return None
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    payload = {"error": {"message": message, "type": "server_error", "code": None}}
+def error(status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None) -> web.Response:
+    payload = {"error": {"message": message, "type": "server_error", "code": code}}
     return web.json_response(payload, status=status, headers=headers)
 
 
