@@ -142,6 +142,16 @@ def test_an_upstream_content_filter_falls_back_to_the_routes_next_model(
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 
 
+def bedrock_gateway(make_gateway: Any) -> RunningGateway:
+    """A gateway whose default route serves one Bedrock model with vision."""
+    return make_gateway(  # type: ignore[no-any-return]
+        providers={"aws": BEDROCK},
+        models={"claude": {"provider": "aws", "upstream_id": "anthropic.claude-3-haiku",
+                           "capabilities": ["chat", "streaming", "vision"]}},
+        routes={"default": {}},
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -154,12 +164,7 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 def test_a_bedrock_image_that_is_not_a_base64_data_url_is_invalid_image_url(make_gateway: Any, url: str) -> None:
     """docs/api.md, errors: 400 ``invalid_image_url`` on Bedrock for an image that is not a base64 ``data:`` URL
     of png/jpeg/gif/webp; ``param`` names the message; nothing reaches Bedrock."""
-    gw = make_gateway(
-        providers={"aws": BEDROCK},
-        models={"claude": {"provider": "aws", "upstream_id": "anthropic.claude-3-haiku",
-                           "capabilities": ["chat", "streaming", "vision"]}},
-        routes={"default": {}},
-    )  # fmt: skip
+    gw = bedrock_gateway(make_gateway)
     sent = on_send(gw.gateway.providers["aws"], "Converse", [(500, {}, None)])
     content: Any = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]
     messages: Any = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]
@@ -175,12 +180,7 @@ def test_a_bedrock_image_that_is_not_a_base64_data_url_is_invalid_image_url(make
 
 def test_a_valid_bedrock_data_url_image_is_sent(make_gateway: Any) -> None:
     """The counterpart: a base64 png ``data:`` URL is accepted and sent as Converse image bytes."""
-    gw = make_gateway(
-        providers={"aws": BEDROCK},
-        models={"claude": {"provider": "aws", "upstream_id": "anthropic.claude-3-haiku",
-                           "capabilities": ["chat", "streaming", "vision"]}},
-        routes={"default": {}},
-    )  # fmt: skip
+    gw = bedrock_gateway(make_gateway)
     answer = {"output": {"message": {"role": "assistant", "content": [{"text": "A cat"}]}}, "stopReason": "end_turn",
               "usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 7}}  # fmt: skip
     sent = on_send(gw.gateway.providers["aws"], "Converse", [(200, {"content-type": "application/json"},
