@@ -127,12 +127,18 @@ def _strip(o: object) -> object:
     return o
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of the passage experiments on inj17q's rows (this script, ``inj17r_quotes``)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--models", type=Path, default=REPO / "guardrails" / "models")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/inj17q-vectors"))
     ap.add_argument("--stage", choices=("calibration", "test"), default="calibration")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = arguments(__doc__)
     ap.add_argument("--write", type=Path, default=None)
     args = ap.parse_args(argv)
     embed = VectorCache(args.cache)

@@ -19,12 +19,17 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 
 
-def verdict(blind: dict, test: dict, model_dir: Path) -> dict:
+def passage_figures(blind: dict) -> tuple[dict, dict, dict, dict, object, object]:
+    """A blind passage run's benign and attack figures, shipped then candidate, and their security docs."""
     ship, cand = blind["float"], blind["float:candidate"]
     b_s, b_c = ship["passages_benign.jsonl"], cand["passages_benign.jsonl"]
     a_s, a_c = ship["passages_attacks.jsonl"], cand["passages_attacks.jsonl"]
-    sec_s = b_s["acted_by_category"].get("security_docs")
-    sec_c = b_c["acted_by_category"].get("security_docs")
+    sec_s, sec_c = (b["acted_by_category"].get("security_docs") for b in (b_s, b_c))
+    return b_s, b_c, a_s, a_c, sec_s, sec_c
+
+
+def verdict(blind: dict, test: dict, model_dir: Path) -> dict:
+    b_s, b_c, a_s, a_c, sec_s, sec_c = passage_figures(blind)
     from llmgw.guards.classifier import load
 
     unit = load(model_dir / "injection_passages.npz")
@@ -40,8 +45,8 @@ def verdict(blind: dict, test: dict, model_dir: Path) -> dict:
         "d": {"per_source": d["per_source"], "user_identical": d["user_identical"], "holds": d["holds"]},
         "e": {"weights_shape": list(np.asarray(unit.weights).shape), "artifact_bytes": size,
               "holds": np.asarray(unit.weights).size == 384 and size <= 2 * 1024 * 1024},
-        "points": {"candidate_2pct": cand["passages_benign.jsonl"]["act_at"],
-                   "shipped_2pct": ship["passages_benign.jsonl"]["act_at"]},
+        "points": {"candidate_2pct": b_c["act_at"],
+                   "shipped_2pct": b_s["act_at"]},
         "flagged_or_dropped": {"benign": {"candidate": b_c["flagged_or_acted"], "shipped": b_s["flagged_or_acted"]},
                                "attacks": {"candidate": a_c["flagged_or_acted"], "shipped": a_s["flagged_or_acted"]}},
         "by_category": {"benign": {"candidate": b_c["acted_by_category"], "shipped": b_s["acted_by_category"]},

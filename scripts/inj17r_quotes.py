@@ -27,7 +27,6 @@ _SCRIPTS = str(Path(__file__).resolve().parent)
 if _SCRIPTS not in sys.path:
     sys.path.insert(0, _SCRIPTS)
 
-import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
 from guard_training import passage_broad17q as pb  # noqa: E402
@@ -35,6 +34,7 @@ from guard_training.calibrated import plain_windows  # noqa: E402
 from guard_training.config import REPO  # noqa: E402
 from guard_training.data import default_data_dir  # noqa: E402
 from guard_training.vector_cache import VectorCache  # noqa: E402
+from inj17q_passages import arguments  # noqa: E402
 
 from llmgw.guards.classifier import LinearModel, load  # noqa: E402
 from llmgw.guards.injection import InjectionDetector, QuoteKinds  # noqa: E402
@@ -188,12 +188,7 @@ def test_stage(rows: list, embed: VectorCache, shipped: InjectionDetector) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--models", type=Path, default=REPO / "guardrails" / "models")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/inj17q-vectors"))
-    ap.add_argument("--stage", choices=("calibration", "test"), default="calibration")
-    args = ap.parse_args(argv)
+    args = arguments(__doc__).parse_args(argv)
     embed = VectorCache(args.cache)
     shipped = InjectionDetector(args.models / "injection.npz", embed=embed, quotes=False)
     rows = pb.all_rows(args.data or default_data_dir(), args.models / "injection_splits.json", embed)

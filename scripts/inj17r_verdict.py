@@ -22,13 +22,11 @@ EPS = 1e-9
 
 
 def verdict(blind: dict, test: dict, cost: dict, model_dir: Path) -> dict:
+    from inj17q_verdict import passage_figures
+
     from llmgw.guards.classifier import load
 
-    ship, cand = blind["float"], blind["float:candidate"]
-    b_s, b_c = ship["passages_benign.jsonl"], cand["passages_benign.jsonl"]
-    a_s, a_c = ship["passages_attacks.jsonl"], cand["passages_attacks.jsonl"]
-    sec_s = b_s["acted_by_category"].get("security_docs")
-    sec_c = b_c["acted_by_category"].get("security_docs")
+    b_s, b_c, a_s, a_c, sec_s, sec_c = passage_figures(blind)
     unit = load(model_dir / "injection_passages.npz")
     d = test["clause_d"]
     out = {
