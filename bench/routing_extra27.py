@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.routing_extra27 --test    # + blind19 (rule and check committed first)
 
 The candidate changes one thing: the regression is fitted on the shipped exemplars **plus**
-``llmgw/routing/written27.yaml`` (280 plain requests and ~80 instructions composed with 14 new pasted
+``bench/results/route27-written27.yaml`` (280 plain requests and ~80 instructions composed with 14 new pasted
 texts, written by a helper who opened no evaluation set). Encoders (shared MiniLM and route25's tuned copy),
 ``C`` (8), the view and the threshold (0.7) stay the shipped ones: nothing is chosen here, so there is no
 calibration step. The temperature is refitted by out-of-fold logits, as the gateway does for any exemplar set.
@@ -40,7 +40,7 @@ from llmgw.routing import tasks as taskmod
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-WRITTEN = ROOT / "llmgw" / "routing" / "written27.yaml"
+WRITTEN = RESULTS / "route27-written27.yaml"  # the candidate's exemplars (llmgw/routing/written27.yaml at the rule)
 RULE = "docs/experiments/route27-rule.md"
 CHECK = RESULTS / "route27-check.json"
 ENCODER = "tuned"
