@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import httpx
     from rich.progress import Progress
 
-    from llmgw.evals.report import errors_line, score_cases, summarise
+    from llmgw.evals.report import case_digest, errors_line, score_cases, summarise
     from llmgw.evals.runner import AnswerCache, EvalError, Tally, gateway_identity, run
 
     try:
@@ -90,6 +90,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         config = load_config_or_exit(args.config or os.environ.get("LLMGW_CONFIG"))
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"llmgw: --out {out} is a file; it is the folder for the answer cache and run reports", file=sys.stderr)
+        return 2
     cache = AnswerCache(out / "answers.db", gateway_identity(args.url, config))
     tally = Tally()
     total = len(suite.variants) * len(cases) * suite.repeats
@@ -126,13 +129,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         gateway=args.url or "in process",
         prompts_commit=_commit(config.templates.repo if config else "."),
         variants_spec={v.name: v.model_dump() for v in suite.variants},
+        case_digests={str(c["id"]): case_digest(c) for c in cases},
     )
-    out.mkdir(parents=True, exist_ok=True)
     path = Path(args.output) if args.output else out / f"{suite.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    # the folders of -o and --html too: a missing one must not lose the run after every call was made
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, default=str))
     if args.html:
         from llmgw.evals.html import render
 
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         Path(args.html).write_text(render(summary), encoding="utf-8")
     if not args.quiet:
         _table(summary)
@@ -153,12 +159,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gate(args: argparse.Namespace) -> int:
-    from llmgw.evals.report import worse
-
-    summary = json.loads(Path(args.run).read_text())
+def _alpha(text: str) -> float:
+    """``--alpha``: a significance level strictly between 0 and 1; 0 would make the gate pass everything."""
     try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
+    return value
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from llmgw.evals.report import RunReportError, load_run, worse
+
+    try:
+        summary = load_run(args.run)
         regressed, line = worse(summary, args.candidate, args.metric, args.alpha)
+    except RunReportError as exc:
+        print(f"llmgw: {exc}", file=sys.stderr)
+        return 2
     except KeyError as exc:
         print(f"llmgw: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -170,20 +190,89 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    a, b = (json.loads(Path(p).read_text()) for p in (args.run_a, args.run_b))
+    from llmgw.evals.report import RunReportError, case_sets, load_run
+
+    try:
+        a, b = load_run(args.run_a), load_run(args.run_b)
+    except RunReportError as exc:
+        print(f"llmgw: {exc}", file=sys.stderr)
+        return 2
+    cases = case_sets(a, b)
+    n_a, n_b, shared = len(a["case_ids"]), len(b["case_ids"]), len(cases["shared"])
+    suites = f"suite {a['suite']!r} → {b['suite']!r}" if a["suite"] != b["suite"] else f"suite {a['suite']!r}"
+    if not shared:
+        print(
+            f"llmgw: nothing to compare: the runs have no case in common ({suites}; {n_a} → {n_b} cases)",
+            file=sys.stderr,
+        )
+        return 2
+    if a["suite"] != b["suite"]:
+        print(f"llmgw: warning: the runs are of different suites ({suites}); {shared} cases in common", file=sys.stderr)
+    if a.get("repeats") != b.get("repeats"):
+        print(
+            f"llmgw: warning: the runs made {a.get('repeats')} → {b.get('repeats')} repeats per case", file=sys.stderr
+        )
+    same_cases = shared == n_a == n_b
+    if not same_cases:
+        print(
+            f"llmgw: warning: the runs cover different cases: {_case_counts(cases)}; "
+            f"the variants are compared on the {shared} shared cases only",
+            file=sys.stderr,
+        )
     for name in sorted(set(a["variants"]) | set(b["variants"])):
         va, vb = a["variants"].get(name), b["variants"].get(name)
         if va and vb:
             errors = (va.get("errors") or 0, vb.get("errors") or 0)
+            body = _totals(va, vb) if same_cases else _on_shared(a, b, name, cases["shared"])
             print(
-                f"{name}: pass rate {va['pass_rate']:.1%} → {vb['pass_rate']:.1%}, "
-                f"score {va['score']:.3f} → {vb['score']:.3f}"
+                f"{name}: {body}"
                 + (f", ERRORS {errors[0]} → {errors[1]} (not a quality result)" if any(errors) else "")
             )
         else:
             print(f"{name}: only in {'A' if va else 'B'}")
     print(f"prompts: {a.get('prompts_commit')} → {b.get('prompts_commit')}")
     return 0
+
+
+def _case_counts(cases: dict[str, list[str]]) -> str:
+    """``12 shared, 3 only in A (c12, c13, c14), 1 changed (c3)``: the ids, the first few of each."""
+
+    def ids(group: list[str]) -> str:
+        return ", ".join(group[:5]) + (", ..." if len(group) > 5 else "")
+
+    parts = [f"{len(cases['shared'])} shared"]
+    for key, label in (("only_a", "only in A"), ("only_b", "only in B"), ("changed", "changed between the runs")):
+        if cases[key]:
+            parts.append(f"{len(cases[key])} {label} ({ids(cases[key])})")
+    return ", ".join(parts)
+
+
+def _totals(va: dict[str, Any], vb: dict[str, Any]) -> str:
+    """Both runs over the same cases: their own totals."""
+    return f"pass rate {va['pass_rate']:.1%} → {vb['pass_rate']:.1%}, score {va['score']:.3f} → {vb['score']:.3f}"
+
+
+def _on_shared(a: dict[str, Any], b: dict[str, Any], name: str, shared: list[str]) -> str:
+    """Runs over different cases: pass rate and score on the shared cases, paired (B's wins and losses
+    against A, McNemar's exact test), with each run's own totals beside them for reference."""
+    from llmgw import stats
+    from llmgw.evals.report import on_cases
+
+    pa, pb = on_cases(a, name, "passed", shared), on_cases(b, name, "passed", shared)
+    assert pa is not None and pb is not None  # load_run checked `passed`
+    n = len(shared)
+    wins = sum(y and not x for x, y in zip(pa, pb, strict=True))
+    losses = sum(x and not y for x, y in zip(pa, pb, strict=True))
+    line = (
+        f"pass rate {sum(pa) / n:.1%} → {sum(pb) / n:.1%} on the {n} shared cases "
+        f"(B won {wins}, lost {losses}, McNemar p {stats.mcnemar_exact(wins, losses).p_value:.3g}; "
+        f"all cases: {a['variants'][name]['pass_rate']:.1%} of {len(a['case_ids'])} → "
+        f"{b['variants'][name]['pass_rate']:.1%} of {len(b['case_ids'])})"
+    )
+    sa, sb = on_cases(a, name, "scores", shared), on_cases(b, name, "scores", shared)
+    if sa is None or sb is None:
+        return line + ", score not compared (a report without per-case scores)"
+    return line + f", score {sum(sa) / n:.3f} → {sum(sb) / n:.3f}"
 
 
 def register(sub: Any) -> None:
@@ -196,7 +285,7 @@ def register(sub: Any) -> None:
     run.add_argument("--config", help="gateway config for an in-process run (default: $LLMGW_CONFIG or embedded)")
     run.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the answer cache and run reports")
     run.add_argument("--output", "-o", help="the run report's file (default: OUT/<suite>-<time>.json)")
-    run.add_argument("--alpha", type=float, default=0.05)
+    run.add_argument("--alpha", type=_alpha, default=0.05)
     run.add_argument("--html", help="also write a self-contained HTML report to this file")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_run)
@@ -204,7 +293,7 @@ def register(sub: Any) -> None:
     gate.add_argument("run")
     gate.add_argument("--candidate", required=True)
     gate.add_argument("--metric", choices=["pass_rate", "score"], default="pass_rate")
-    gate.add_argument("--alpha", type=float, default=0.05)
+    gate.add_argument("--alpha", type=_alpha, default=0.05)
     gate.set_defaults(func=cmd_gate)
     compare = commands.add_parser("compare", help="two run reports side by side")
     compare.add_argument("run_a")

@@ -13,8 +13,11 @@ so and :func:`worse` (``llmgw eval gate``) refuses to pass a comparison that has
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,11 +159,92 @@ def summarise(suite: Suite, scored: dict[str, Any], alpha: float = 0.05) -> dict
         "disagreements": disagreements,
         "case_ids": case_ids,
         "passed": {v: [scored[v][c]["passed"] for c in case_ids] for v in scored},
+        # per case too, so that `eval compare` of runs over different cases compares the shared ones
+        "scores": {v: [scored[v][c]["score"] for c in case_ids] for v in scored},
         "outputs": {
             c: {v: {"output": scored[v][c]["outputs"][0][:2000], "failures": scored[v][c]["failures"]} for v in scored}
             for c in disagreements[:200]
         },
     }
+
+
+class RunReportError(Exception):
+    """A file that is not a run report of ``llmgw eval run``: one line for the CLI, which exits 2."""
+
+
+def load_run(path: str | Path) -> dict[str, Any]:
+    """The run report at ``path``, checked for what ``gate`` and ``compare`` read, so that a missing,
+    empty or foreign file is one line naming it instead of a traceback (or, in a CI gate, an exit 1
+    that reads as a regression)."""
+    file = Path(path)
+    if not file.exists():
+        raise RunReportError(f"{file}: no such file")
+    if not file.is_file():
+        raise RunReportError(f"{file}: not a file (a run report is the JSON that `llmgw eval run` writes)")
+    try:
+        summary = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RunReportError(f"{file}: not a run report (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        what = "empty" if not file.read_bytes().strip() else f"not JSON ({exc.msg}, line {exc.lineno})"
+        raise RunReportError(f"{file}: not a run report ({what})") from None
+    problem = _report_problem(summary)
+    if problem:
+        raise RunReportError(f"{file}: not a run report of `llmgw eval run` ({problem})")
+    return summary
+
+
+def _report_problem(summary: Any) -> str | None:
+    """What a run report lacks, or None."""
+    if not isinstance(summary, dict):
+        return f"a JSON {type(summary).__name__}, not an object"
+    expected = {"suite": str, "baseline": str, "variants": dict, "comparisons": list, "case_ids": list, "passed": dict}
+    missing = [key for key, kind in expected.items() if not isinstance(summary.get(key), kind)]
+    if missing:
+        return "no " + ", ".join(missing)
+    n = len(summary["case_ids"])
+    for name, variant in summary["variants"].items():
+        if not isinstance(variant, dict) or not {"pass_rate", "score"} <= set(variant):
+            return f"variant {name!r} has no pass_rate or score"
+        passed = summary["passed"].get(name)
+        if not isinstance(passed, list) or len(passed) != n:
+            return f"variant {name!r} has no pass/fail for each of the {n} cases"
+    if summary["baseline"] not in summary["variants"]:
+        return f"the baseline {summary['baseline']!r} is not a variant"
+    return None
+
+
+def case_digest(case: dict[str, Any]) -> str:
+    """A case's content (input, expected, vars, ...) in 12 hex digits: ``eval compare`` pairs two runs'
+    cases by id only when this matches too, since ids given by row number say nothing of the content."""
+    return hashlib.sha256(json.dumps(case, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def case_sets(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[str]]:
+    """How two runs' cases line up: ``shared`` (same id and, where both reports have digests, same
+    content), ``only_a``, ``only_b``, and ``changed`` (same id, other content). Cases are paired by id,
+    never by position: a run over fewer or reordered cases compares the cases it shares."""
+    ids_a, ids_b = [str(c) for c in a["case_ids"]], [str(c) for c in b["case_ids"]]
+    digests_a, digests_b = a.get("case_digests") or {}, b.get("case_digests") or {}
+    in_b = set(ids_b)
+    changed = [c for c in ids_a if c in in_b and c in digests_a and c in digests_b and digests_a[c] != digests_b[c]]
+    shared = [c for c in ids_a if c in in_b and c not in changed]
+    return {
+        "shared": shared,
+        "only_a": [c for c in ids_a if c not in in_b],
+        "only_b": [c for c in ids_b if c not in set(ids_a)],
+        "changed": changed,
+    }
+
+
+def on_cases(summary: dict[str, Any], variant: str, key: str, ids: list[str]) -> list[Any] | None:
+    """``summary[key][variant]`` (``passed`` or ``scores``) for the cases ``ids``, in that order; None
+    when the report has no such per-case list (``scores`` came with reports after 2026-12-06)."""
+    values = (summary.get(key) or {}).get(variant)
+    if not isinstance(values, list) or len(values) != len(summary["case_ids"]):
+        return None
+    position = {str(c): n for n, c in enumerate(summary["case_ids"])}
+    return [values[position[c]] for c in ids]
 
 
 def _mean_or_none(values: list[float]) -> float | None:
@@ -176,7 +260,9 @@ def errors_line(variant: str, v: dict[str, Any]) -> str:
 def worse(summary: dict[str, Any], candidate: str, metric: str, alpha: float) -> tuple[bool, str]:
     """Whether ``candidate`` is significantly worse than the baseline on ``metric`` (Holm-adjusted);
     a comparison where either side has errors is refused: it measured no quality."""
-    comparison = next((c for c in summary["comparisons"] if c["variant"] == candidate), None)
+    if candidate == summary["baseline"]:
+        raise KeyError(f"{candidate!r} is the baseline; gate one of the other variants against it")
+    comparison = next((c for c in summary["comparisons"] if c.get("variant") == candidate), None)
     if comparison is None:
         raise KeyError(f"no comparison for variant {candidate!r} (variants: {', '.join(summary['variants'])})")
     failing = [

@@ -60,17 +60,31 @@ class AnswerCache:
             self.db.execute("drop table answers")
         self.db.execute(SCHEMA)
 
-    def get(self, variant: Variant, case_id: str, repeat: int) -> dict[str, Any] | None:
+    @staticmethod
+    def key(variant: Variant, request: dict[str, Any] | None) -> str:
+        """The variant's fingerprint and, given the request that asks for the answer, a digest of it: an
+        edited case (input, messages, vars) or a suite's new system message is another question, whose
+        answer is not the one cached under the same case id."""
+        if request is None:
+            return variant.fingerprint()
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return f"{variant.fingerprint()}:{digest}"
+
+    def get(
+        self, variant: Variant, case_id: str, repeat: int, request: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         row = self.db.execute(
             "select record from answers where gateway = ? and fingerprint = ? and case_id = ? and repeat = ?",
-            (self.gateway, variant.fingerprint(), case_id, repeat),
+            (self.gateway, self.key(variant, request), case_id, repeat),
         ).fetchone()
         return json.loads(row[0]) if row else None
 
-    def put(self, variant: Variant, case_id: str, repeat: int, record: dict[str, Any]) -> None:
+    def put(
+        self, variant: Variant, case_id: str, repeat: int, record: dict[str, Any], request: dict[str, Any] | None = None
+    ) -> None:
         self.db.execute(
             "insert or replace into answers values (?, ?, ?, ?, ?, ?)",
-            (self.gateway, variant.name, variant.fingerprint(), case_id, repeat, json.dumps(record)),
+            (self.gateway, variant.name, self.key(variant, request), case_id, repeat, json.dumps(record)),
         )
 
     def close(self) -> None:
@@ -223,7 +237,7 @@ async def run(
     for variant in suite.variants:
         for case in cases:
             for repeat in range(suite.repeats):
-                cached = cache.get(variant, case["id"], repeat)
+                cached = cache.get(variant, case["id"], repeat, request_body(suite, variant, case, repeat))
                 if cached is not None:
                     answers[(variant.name, case["id"], repeat)] = cached
                     if progress:
@@ -253,10 +267,11 @@ async def run(
 
         async def one(variant: Variant, case: dict[str, Any], repeat: int) -> None:
             async with limit:
+                body = request_body(suite, variant, case, repeat)
                 record = answers.get((variant.name, case["id"], repeat))
                 fresh = record is None
                 if record is None:
-                    record = await call(client, request_body(suite, variant, case, repeat), key, tally)
+                    record = await call(client, body, key, tally)
                 if masks and "masked" not in record and record.get("request_id"):
                     record["masked"] = await masked_types(client, record["request_id"], key)
                 graded = record.setdefault("judge", {})
@@ -265,7 +280,7 @@ async def run(
                         output = record.get("output") or ""
                         graded[check.judge_key()] = await judge(client, check, case, output, key, tally)
             if not is_error(record):  # written as it comes: a stop loses nothing done; an error is retried
-                cache.put(variant, case["id"], repeat, record)
+                cache.put(variant, case["id"], repeat, record, body)
             answers[(variant.name, case["id"], repeat)] = record
             if progress and fresh:
                 progress(False)

@@ -90,6 +90,7 @@ class Suite(Strict):
     concurrency: int = Field(4, ge=1, le=64)
     system: str | None = Field(None, description="a system message added to every case")
     root: str = Field("", exclude=True)
+    source: str = Field("", exclude=True, description="the suite's file, for messages")
 
     @model_validator(mode="after")
     def _names(self) -> Suite:
@@ -112,41 +113,84 @@ class SuiteError(Exception):
 
 
 def load_suite(path: str | Path) -> Suite:
+    """The suite at ``path``; every way it cannot be read is a :class:`SuiteError` naming the file and
+    the problem (the CLI prints it and exits 2), never a traceback."""
     file = Path(path)
     if not file.is_file():
         raise SuiteError(f"no suite at {file}")
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise SuiteError(f"{file}: a suite is a mapping (dataset, variants, checks), not a {type(data).__name__}")
         data.setdefault("name", file.stem)
         suite = Suite.model_validate(data)
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{file}: not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except yaml.YAMLError as exc:
         raise SuiteError(f"{file}: not valid YAML: {exc}") from None
     except ValidationError as exc:
         lines = [f"{file}:"] + [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise SuiteError("\n".join(lines)) from None
     suite.root = str(file.parent.resolve())
+    suite.source = str(file)
     return suite
 
 
+def _rows(file: Path) -> list[Any]:
+    """The rows of a JSONL or CSV dataset; a line that is not JSON is a :class:`SuiteError` naming it."""
+    try:
+        if file.suffix == ".csv":
+            with file.open(newline="", encoding="utf-8") as f:
+                return list(csv.DictReader(f))
+        rows = []
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise SuiteError(f"{file}: line {number} is not JSON: {exc.msg}") from None
+        return rows
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{file}: not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+
+
+def _is_messages(value: Any) -> bool:
+    """A list of message objects, or JSON text of one (a CSV cell): what the runner will send."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return False
+    return isinstance(value, list) and all(isinstance(m, dict) for m in value)
+
+
 def load_cases(suite: Suite) -> list[dict[str, Any]]:
-    """Every case with an ``id`` (given, or its row number)."""
+    """Every case with an ``id`` (given, or its row number). A bad case is a :class:`SuiteError` naming
+    the file (the dataset, or the suite for inline cases) and the case, and so is a dataset without
+    cases: a run of nothing would report rates of 0 of 0."""
     if suite.dataset.inline is not None:
-        rows = suite.dataset.inline
+        rows: list[Any] = suite.dataset.inline
+        where = f"{suite.source or suite.name} (dataset.inline)"
     else:
         assert suite.dataset.path is not None
         file = Path(suite.root) / suite.dataset.path
         if not file.is_file():
             raise SuiteError(f"dataset {file} does not exist")
-        if file.suffix == ".csv":
-            with file.open(newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-        else:
-            rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows, where = _rows(file), str(file)
     cases = []
     for n, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise SuiteError(f"{where}: case {n} is a {type(row).__name__}, not an object with 'input' or 'messages'")
         if "input" not in row and "messages" not in row:
-            raise SuiteError(f"case {n}: needs 'input' or 'messages'")
+            raise SuiteError(f"{where}: case {n} needs 'input' or 'messages'")
+        if "messages" in row and not _is_messages(row["messages"]):
+            raise SuiteError(f"{where}: case {n}'s 'messages' is not a list of messages (or one as JSON text)")
         cases.append({"id": str(row.get("id") or n), **row})
-    if len({c["id"] for c in cases}) != len(cases):
-        raise SuiteError("case ids must be unique")
+    if not cases:
+        raise SuiteError(f"{where}: no cases")
+    seen: set[str] = set()
+    for case in cases:
+        if case["id"] in seen:
+            raise SuiteError(f"{where}: case ids must be unique, {case['id']!r} is used twice")
+        seen.add(case["id"])
     return cases
