@@ -61,6 +61,8 @@ from guard_training.calibrated import (  # noqa: E402
     RATES,
     SOURCE_CAP,
     attack_windows,
+    conformal_bounds,
+    conformal_threshold_at,
     plain_windows,
     threshold_at,
 )
@@ -274,14 +276,22 @@ def rule_score(text: str, source: str) -> float:
 
 
 # -- evaluation ------------------------------------------------------------------------------------
-def operating_points(scores: dict[str, np.ndarray], rows: list[broad.Row], route: str) -> dict[str, float]:
-    """As ``calibrated.operating_points``: benign calibration rows of ``route``, per source."""
+def operating_points(
+    scores: dict[str, np.ndarray], rows: list[broad.Row], route: str, conformal: bool = False
+) -> dict[str, float]:
+    """As ``calibrated.operating_points``: benign calibration rows of ``route``, per source (with
+    ``conformal``, ``calibrated.conformal_threshold_at``'s point instead of the empirical quantile)."""
+    benign = calibration_scores(scores, rows, route)
+    at = conformal_threshold_at if conformal else threshold_at
+    return {f"{rate:g}": at(benign, rate) for rate in RATES}
+
+
+def calibration_scores(scores: dict[str, np.ndarray], rows: list[broad.Row], route: str) -> dict[str, np.ndarray]:
     by: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         if r.split == "calibration" and r.route == route and r.label == 0:
             by[r.source].append(float(scores[r.key][0]))
-    benign = {s: np.array(v) for s, v in by.items()}
-    return {f"{rate:g}": threshold_at(benign, rate) for rate in RATES}
+    return {s: np.array(v) for s, v in by.items()}
 
 
 def report(scores: dict[str, np.ndarray], column: int, rows: list[broad.Row], points: dict[str, dict[str, float]],
@@ -348,7 +358,7 @@ def evaluate(
     columns = {"finetuned": 0, "finetuned+rules": 1} | ({"shipped": 2} if args.shipped else {})
     for name, col in columns.items():
         one = {k: v[col : col + 1] for k, v in scores.items()}
-        points = {route: operating_points(one, cal, route) for route in ("user", "retrieved")}
+        points = {route: operating_points(one, cal, route, args.conformal) for route in ("user", "retrieved")}
         test = [r for r in target if r.route != "external"]
         group = (lambda r: held) if held and held.endswith("/*") else None
         out[name] = {"operating_points": points, "test": report(scores, col, test, points, group),
@@ -385,7 +395,7 @@ def is_held(r: broad.Row, held: str) -> bool:
 
 # -- export ----------------------------------------------------------------------------------------
 def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result: dict[str, Any],
-           torch_scores: dict[str, np.ndarray]) -> dict[str, Any]:  # fmt: skip
+           torch_scores: dict[str, np.ndarray], conformal: bool = False) -> dict[str, Any]:  # fmt: skip
     """``model.onnx`` (float), ``model.int8.onnx`` (dynamic int8, per channel, 7-bit) and ``tokenizer.json``.
     Each file scores the calibration and test rows again: its own operating points (as above), its
     test report, and the verdicts that differ from torch's at torch's points."""
@@ -435,13 +445,17 @@ def export(model: Any, out: Path, rows: list[broad.Row], max_length: int, result
             differ[rate] = int(((ref >= at) != (got >= at)).sum())
         own = {r.key: np.array([g]) for r, g in zip(scored, got, strict=True)}
         cal = [r for r in scored if r.split == "calibration"]
-        points = {route: operating_points(own, cal, route) for route in ("user", "retrieved")}
+        points = {route: operating_points(own, cal, route, conformal) for route in ("user", "retrieved")}
+        calibration = {route: {s: len(v) for s, v in calibration_scores(own, cal, route).items()}
+                       for route in ("user", "retrieved")}  # fmt: skip
+        bounds = conformal_bounds(calibration_scores(own, cal, "user"), 0.005) if conformal else {}
         test = [r for r in scored if r.split == "test"]
         gap = round(float(np.abs(ref - got).max()), 5)
         exported[name] = {"bytes": (out / name).stat().st_size, "max_abs_diff": gap,
                           "verdicts_that_differ_at_torch_points": differ, "rows": len(texts),
                           "seconds": round(seconds, 1), "operating_points": points,
                           "ms_per_300_char_message_p50": round(float(np.median(runs[5:])), 2),
+                          "calibration_rows": calibration, "user_conformal_bounds_0.005": bounds,
                           "test": report(own, 0, test, points)}  # fmt: skip
         print(f"{name}: {exported[name]['bytes']} bytes, max |diff| {exported[name]['max_abs_diff']}, "
               f"verdicts that differ {differ} of {len(texts)}; points {json.dumps(points)}", flush=True)  # fmt: skip
@@ -468,6 +482,13 @@ def main() -> None:
     ap.add_argument("--shipped-only", action="store_true", help="only score the shipped detector (cached)")
     ap.add_argument("--eval-only", action="store_true", help="load model.pt from --out instead of training")
     ap.add_argument("--export", action="store_true", help="write model.onnx, model.int8.onnx, tokenizer.json")
+    ap.add_argument(
+        "--spare-calibration",
+        type=int,
+        default=0,
+        help="add up to N benign user turns per source that the caps left out to calibration",
+    )
+    ap.add_argument("--conformal", action="store_true", help="split-conformal operating points (see calibrated)")
     args = ap.parse_args()
     import torch
 
@@ -477,6 +498,13 @@ def main() -> None:
     np.random.seed(SEED)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = load(args.data or default_data_dir())
+    if args.spare_calibration:
+        from guard_training.embedding import CachedEmbedder
+
+        embed = CachedEmbedder(args.out / "embeddings")
+        spare = broad.spare_benign_user(args.data or default_data_dir(), rows, args.spare_calibration, embed)
+        print(f"{len(spare)} spare benign user turns added to calibration", flush=True)
+        rows += spare
     if args.limit:
         rng = random.Random(SEED)
         rows = [r for split in ("train", "calibration", "test") for r in
@@ -507,7 +535,7 @@ def main() -> None:
     details(result)
     summary(result)
     if args.export:  # after the report is written: it can be read while the files are made
-        result["export"] = export(model, args.out, rows, args.eval_max_length, result, scores)
+        result["export"] = export(model, args.out, rows, args.eval_max_length, result, scores, args.conformal)
         (args.out / name).write_text(json.dumps(result, indent=1))
 
 

@@ -33,6 +33,7 @@ import json
 import random
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,15 +106,17 @@ def chunk(text: str, size: int = PASSAGE_CHARS) -> str:
     return head[: cut + 1].strip() if cut > size // 2 else head
 
 
-def load_rows(data: Path) -> list[Row]:
-    """Every row the injection guard trains, calibrates and is tested on (before planting)."""
+def load_rows(data: Path, caps: dict[str, int] | None = None) -> list[Row]:
+    """Every row the injection guard trains, calibrates and is tested on (before planting); ``caps``
+    replaces ``CAPS`` (``{}`` keeps every row: what :func:`spare_benign_user` draws from)."""
     out: list[Row] = []
+    caps = CAPS if caps is None else caps
 
     def add(rows: list[Row], cap_key: str) -> None:
         for r in rows:
             if r.route != "retrieved":
                 r.text = chunk(r.text, USER_CHARS)
-        out.extend(_cap(rows, CAPS.get(cap_key)))
+        out.extend(_cap(rows, caps.get(cap_key)))
 
     inj = data / "injection"
     # -- user turns, benign
@@ -183,6 +186,40 @@ def load_rows(data: Path) -> list[Row]:
     for name, texts in docs.items():
         rows = [Row(chunk(t), f"passage/{name}", 0, "retrieved", licences[name]) for t in texts if len(t.strip()) >= 80]
         add(rows, "passage")
+    return out
+
+
+def spare_benign_user(
+    data: Path, used: list[Row], per_source: int, embed: Callable[[list[str]], np.ndarray]
+) -> list[Row]:
+    """Benign user turns the per-source caps left out: never trained, calibrated or tested on.
+
+    Why: an operating point at a 0.5 % benign rate cannot be read off a calibration source of ~60
+    rows (any rate below 1/60 is "above every row"), and the caps that keep a narrow set from
+    dominating *training* need not limit *calibration*. For each benign user source of ``used``, up to
+    ``per_source`` more rows (in the same seeded-hash order as the caps), dropping any row whose text
+    folds to a used row's or whose vector is within ``NEAR_DUP`` cosine of any used user turn (so no
+    test or training row is calibrated on in disguise). Returned with ``split = "calibration"``.
+    """
+    sources = {r.source for r in used if r.route == "user" and r.label == 0}
+    taken = {canon(r.text) for r in used}
+    pool: dict[str, list[Row]] = defaultdict(list)
+    for r in load_rows(data, caps={}):
+        if r.source in sources and r.label == 0 and canon(r.text) not in taken:
+            pool[r.source].append(r)
+    used_user = [r.text for r in used if r.route == "user"]
+    ref = embed(used_user)
+    out: list[Row] = []
+    for source in sorted(pool):
+        rows = sorted(pool[source], key=lambda r: r.key)[: 3 * per_source]
+        if not rows:
+            continue
+        x = embed([r.text for r in rows])
+        near = (x @ ref.T).max(axis=1) >= NEAR_DUP
+        kept = [r for r, n in zip(rows, near, strict=True) if not n][:per_source]
+        for r in kept:
+            r.split = "calibration"
+        out.extend(kept)
     return out
 
 

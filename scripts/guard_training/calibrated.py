@@ -103,6 +103,32 @@ def threshold_at(benign: dict[str, np.ndarray], rate: float) -> float:
     return round(min(t, 1.000001), 6)
 
 
+def conformal_threshold_at(benign: dict[str, np.ndarray], rate: float) -> float:
+    """The lowest threshold at which a *new* turn of every benign source is expected to reach it
+    with probability at most ``rate`` (split-conformal: above the ceil((n + 1)(1 - rate))-th smallest
+    calibration score; exchangeable rows assumed).
+
+    ``threshold_at`` lets ``floor(rate * n)`` calibration rows reach the point, so a source of n rows
+    is only ever held to "above its k-th highest row"; a new row beats that more often than ``rate``
+    when n is small. Here a source too small to certify ``rate`` (n + 1 < 1 / rate) gets its highest
+    row, and its bound is 1 / (n + 1) instead: reported, not hidden, by :func:`conformal_bounds`.
+    """
+    t = 0.0
+    for s in benign.values():
+        if len(s) < MIN_SOURCE_ROWS:
+            continue
+        asc = np.sort(s)
+        k = int(np.ceil((len(asc) + 1) * (1 - rate)))  # 1-based rank
+        t = max(t, float(asc[min(k, len(asc)) - 1]) + 1e-6)
+    return round(min(t, 1.000001), 6)
+
+
+def conformal_bounds(benign: dict[str, np.ndarray], rate: float) -> dict[str, float]:
+    """Per source, the expected share of new benign turns reaching ``conformal_threshold_at``'s point
+    that the calibration rows can vouch for: ``rate`` when the source is large enough, else 1 / (n + 1)."""
+    return {s: round(max(rate, 1 / (len(v) + 1)), 5) for s, v in benign.items() if len(v) >= MIN_SOURCE_ROWS}
+
+
 def operating_points(detector: InjectionDetector, rows: list[Row], route: str) -> dict[str, float]:
     cal = [r for r in rows if r.split == "calibration" and r.route == route and r.label == 0]
     by: dict[str, list[Row]] = defaultdict(list)
