@@ -306,12 +306,14 @@ class Pipeline:
         call.body["stream_options"] = {"include_usage": True}  # usage is the ground truth for cost
         ctx.upstream_started = time.perf_counter()
         try:
-            chunks = await provider.stream(call)
+            chunks, read_one = await first_read(await provider.stream(call))
         except GatewayError:
             ctx.upstream_ended = time.perf_counter()
             raise
         finally:
             ctx.attempts = call.attempts + 1
+        if read_one:
+            ctx.first_token_at = time.perf_counter()  # when the first chunk was read, not when it was sent
         return self.observe(ctx, chunks)
 
     async def observe(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
@@ -424,6 +426,33 @@ class Pipeline:
                 log.exception("stage %s failed in done() for %s", stage.name, ctx.request_id)
         if trace is not None:
             trace.end(ctx)
+
+
+async def first_read(chunks: Chunks) -> tuple[Chunks, bool]:
+    """``chunks`` with its first chunk already read (and whether there was one), so that an upstream
+    failing after its status line but before its first chunk (the connection cut, an error event, a
+    stall) fails here, inside the failover, while the client has not been sent a byte: it gets the
+    error's own HTTP status and the next deployment or model is tried, as for an HTTP error status.
+    Later failures stay mid-stream."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return chunks, False
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # cancelled while waiting: the upstream call still closes
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        raise
+    return prepended(first, chunks), True
+
+
+async def prepended(first: dict[str, Any], rest: Chunks) -> Chunks:
+    """``first`` then ``rest``; closing this closes ``rest`` (the upstream call)."""
+    async with aclosing(rest):  # type: ignore[type-var]
+        yield first
+        async for chunk in rest:
+            yield chunk
 
 
 def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> GatewayError:

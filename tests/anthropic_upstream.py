@@ -7,6 +7,8 @@ Driven by directives in the last user turn's text, like ``tests.upstream.FakeUps
     #tool           answer with a ``tool_use`` of get_weather {"city": "Paris"} after some text
     #status:529     answer that status with Anthropic's error body
     #drop           streamed: stop before ``message_stop`` (a cut stream)
+    #stall:30       streamed: after the first delta, send nothing for this many seconds
+    #bad            streamed: after the first delta, an event whose ``data:`` line is not JSON
 
 A text answer is cut at the first of the request's ``stop_sequences``, reported as Anthropic does
 (``stop_reason: "stop_sequence"`` and the ``stop_sequence``). A ``tool_result``'s ``is_error`` is
@@ -18,6 +20,7 @@ Every request body and its headers are recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -90,9 +93,13 @@ class AnthropicUpstream(StubServer):
                 deltas = [{"type": "input_json_delta", "partial_json": raw[j : j + 5]} for j in range(0, len(raw), 5)]
             await response.write(event("content_block_start", {"type": "content_block_start", "index": i,
                                                                "content_block": opened}))  # fmt: skip
-            for delta in deltas:
+            for n, delta in enumerate(deltas):
                 await response.write(event("content_block_delta", {"type": "content_block_delta", "index": i,
                                                                    "delta": delta}))  # fmt: skip
+                if n == 0 and "stall" in d:
+                    await asyncio.sleep(float(d["stall"]))
+                if n == 0 and "bad" in d:
+                    await response.write(b"event: content_block_delta\ndata: <html>502 Bad Gateway</html>\n\n")
             await response.write(event("content_block_stop", {"type": "content_block_stop", "index": i}))
         if "drop" in d:
             return response

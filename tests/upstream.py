@@ -11,6 +11,11 @@ gateway exactly as a client would:
     #chunks:50         stream this many content chunks (default 5)
     #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]
     #slow:0.05         streamed: wait this long between chunks
+    #stall:30          streamed: after 2 chunks (``#stall-at:N``: N), send nothing this many seconds
+    #stream-error:2    streamed: after 2 chunks, an error event (``data: {"error": ...}``) and the end,
+                       as vLLM and OpenRouter report a failure once their 200 has gone out
+    #only:MODEL        the failure directives (#status, #sleep, #drop, #stall, #stream-error, #bad,
+                       #fail-times) apply only to upstream model MODEL: another model (a fallback) answers
     #tool              answer with a tool call
     #no-usage          omit usage (streamed and not)
     #echo              answer with the last user message itself (streamed 1-3 characters a chunk)
@@ -26,9 +31,10 @@ gateway exactly as a client would:
 A text answer (``#echo``, ``#say``...) is cut at the first of the request's ``stop`` strings, and
 ``FakeUpstream.stop_field`` says where the server names it (vLLM's, SGLang's, llama-server's way).
     #bad:SHAPE         a malformed answer: ``array`` (the body, or a stream's second chunk, is a JSON
-                       array), ``usage_text`` (token counts are strings), ``negative_usage``
+                       array), ``usage_text`` (token counts are strings), ``negative_usage``, ``text``
+                       (streamed: the second chunk's ``data:`` line is not JSON)
 
-Every request body and whether the client went away mid-stream are recorded.
+Every request body and whether the client went away (mid-stream, or during ``#sleep``) are recorded.
 
 ``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
 answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
@@ -56,6 +62,8 @@ from typing import Any, Self
 from aiohttp import web
 
 DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9A-Za-z_.]+))?")
+#: the directives ``#only:MODEL`` keeps for that upstream model
+FAILURES = frozenset({"status", "code", "fail-times", "sleep", "drop", "stall", "stall-at", "stream-error", "bad"})
 
 
 class StubServer:
@@ -154,10 +162,16 @@ class FakeUpstream(StubServer):
         self.headers.append(dict(request.headers))
         self.paths.append(request.path_qs)
         d = directives(body)
+        if "only" in d and body.get("model") != d["only"]:
+            d = {name: value for name, value in d.items() if name not in FAILURES}
         signature = json.dumps(body.get("messages"), sort_keys=True)
         self.attempts[signature] += 1
         if "sleep" in d:
-            await asyncio.sleep(float(d["sleep"]))
+            try:
+                await asyncio.sleep(float(d["sleep"]))
+            except asyncio.CancelledError:  # the client (the gateway) went away before the answer
+                self.disconnects += 1
+                raise
         if "fail-times" in d and self.attempts[signature] <= int(d["fail-times"]):
             return error(500, "scripted failure")
         if "status" in d:
@@ -227,6 +241,14 @@ class FakeUpstream(StubServer):
                 if i == 1 and d.get("bad") == "array":
                     await response.write(b"data: " + json.dumps([{**base, "choices": choices}]).encode() + b"\n\n")
                     continue
+                if i == 1 and d.get("bad") == "text":
+                    await response.write(b"data: <html>502 Bad Gateway</html>\n\n")
+                    continue
+                if i == int(d.get("stall-at") or 2) and "stall" in d:
+                    await asyncio.sleep(float(d["stall"]))
+                if i == int(d.get("stream-error") or 0) and "stream-error" in d:
+                    await response.write(sse({"error": {"message": "scripted stream error", "type": "server_error"}}))
+                    return response
                 await response.write(sse({**base, "choices": choices}))
                 if slow:
                     await asyncio.sleep(slow)

@@ -76,6 +76,11 @@ def classify_transport(exc: BaseException) -> UpstreamError:
         return UpstreamError(UpstreamKind.TIMEOUT, f"upstream timed out ({type(exc).__name__})")
     if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
         return UpstreamError(UpstreamKind.UNAVAILABLE, f"cannot connect to upstream: {exc}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # aiohttp's own text ("<TransferEncodingError: 400, ...>") reads as if the upstream had said 400
+        return UpstreamError(
+            UpstreamKind.PROTOCOL, "upstream connection failed: the upstream closed it before the answer was complete"
+        )
     return UpstreamError(UpstreamKind.PROTOCOL, f"upstream connection failed: {type(exc).__name__}: {exc}")
 
 
