@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from llmgw import warmup
 from llmgw.anthropic.render import error_body as anthropic_error
 from llmgw.api import admin, embeddings, feedback, messages, models, responses
-from llmgw.api.common import JSON, answer, gateway_of, json_response, open_context, pipeline_of
+from llmgw.api.common import JSON, answer, gateway_of, json_response, open_context, pipeline_of, unless_client_leaves
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
@@ -40,7 +40,7 @@ log = logging.getLogger("llmgw.app")
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     ctx = await open_context(request, "chat")
-    return answer(ctx, await pipeline_of(request).chat(ctx))
+    return answer(ctx, await unless_client_leaves(request, pipeline_of(request).chat(ctx)))
 
 
 #: ``/healthz``'s answer; under ``llmgw serve --workers N`` it names the worker (0..N-1) that answered

@@ -162,6 +162,13 @@ class Pipeline:
             if error is exc:
                 raise
             raise error from exc
+        except anyio.get_cancelled_exc_class():
+            # the client left before the answer was ready (``api.common.unless_client_leaves``), or
+            # the server is stopping: the upstream call is closed and the request still leaves its row
+            ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
+            if ctx.key is not None:
+                self.finish(ctx, (route or self.unrouted).done_stages)
+            raise
         self.finish(ctx, route.done_stages)
         return completion
 

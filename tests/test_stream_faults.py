@@ -289,18 +289,40 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_and_leaves_a_row(
     assert len(error_logs) <= 1 and not any(r.exc_info for r in error_logs), [r.getMessage() for r in error_logs]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a client that leaves before the stream's first byte is not noticed until the upstream answers: "
-    "nothing watches the connection while the handler awaits provider.stream(), so the upstream call runs "
-    "on until its headers arrive (then the stream starts and the disconnect is seen)",
+@pytest.mark.parametrize(
+    ("api", "stream"),
+    [("chat", True), ("chat", False), ("messages", True), ("messages", False), ("responses", False)],
 )
-def test_a_client_leaving_before_the_first_byte_stops_the_upstream(gw: RunningGateway, upstream: FakeUpstream) -> None:
-    body = {"model": "test-model", "stream": True, "messages": user("#sleep:4 #chunks:200 #slow:0.02")}
+def test_a_client_leaving_before_the_first_byte_stops_the_upstream(
+    gw: RunningGateway, upstream: FakeUpstream, api: str, stream: bool
+) -> None:
+    """The client gives up while the upstream has not answered yet (a long prefill, a slow model): the
+    gateway notices the disconnect, closes the upstream call (it is still in its 4 s ``#sleep``) and
+    keeps the request's row, as client_disconnected (499)."""
+    text = "#sleep:4 #chunks:200 #slow:0.02"
+    path, body = {
+        "chat": ("/v1/chat/completions", {"model": "test-model", "stream": stream, "messages": user(text)}),
+        "messages": (
+            "/v1/messages",
+            {"model": "test-model", "stream": stream, "max_tokens": 64, "messages": user(text)},
+        ),
+        "responses": ("/v1/responses", {"model": "test-model", "stream": stream, "input": text}),
+    }[api]
     auth = {"authorization": f"Bearer {ADMIN_KEY}"}
     with httpx.Client(timeout=0.5) as client, pytest.raises(httpx.ReadTimeout):
-        client.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth)
+        client.post(f"{gw.url}{path}", json=body, headers=auth)
     wait_until(lambda: upstream.disconnects == 1, 2)  # the upstream is still in its 4 s #sleep
+    assert upstream.completed_streams == 0
+    rows: list[dict[str, Any]] = []
+
+    def stored() -> bool:
+        rows[:] = gw.rows()
+        return bool(rows)
+
+    wait_until(stored, 5)
+    assert [(r["status"], r["http_status"], r["error_code"]) for r in rows] == [
+        ("client_disconnected", 499, "client_disconnected")
+    ]
 
 
 # --- 5. the upstream refuses before the first byte ------------------------------------------------------

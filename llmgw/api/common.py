@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
+from llmgw.errors import GatewayError
 from llmgw.schemas import decode_body
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from llmgw.context import RequestContext
     from llmgw.gateway import Gateway
@@ -53,6 +55,45 @@ async def open_context(request: Request[Any, Any, Any], api: str) -> RequestCont
     request.state.response_headers = ctx.response_headers
     ctx.body = decode_body(raw, server.max_body_bytes, server.max_json_depth)
     return ctx
+
+
+async def unless_client_leaves(request: Request[Any, Any, Any], work: Awaitable[T]) -> T:
+    """``work`` (the pipeline preparing its answer), cancelled if the client disconnects first.
+
+    Why: nothing else reads the connection between the body and the first byte of the answer, so a
+    client that gave up (a closed tab, a client timeout) was only noticed once the answer was sent:
+    a whole non-streamed generation, or a stream's wait for its first token, ran on and was paid
+    for. The body has been read (``open_context``), so the next ASGI message is the disconnect; a
+    stream's own disconnect watch (Litestar's ``Stream``) takes over once it starts. The pipeline
+    records a cancelled request as ``client_disconnected`` (499) and its row is kept.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    left: list[bool] = []
+    # a plain task, not an anyio task group: this runs on every chat request, and a task group costs
+    # ~0.1 ms where a task costs a few microseconds
+    watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(request, task, left))
+    try:
+        result = await work
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        task.uncancel()  # this cancellation was ours: the client is gone, the request ends as a 499
+        raise GatewayError(
+            "the client disconnected", status=499, code="client_disconnected", type="invalid_request_error"
+        ) from None
+    finally:
+        watcher.cancel()
+    if left:  # the work swallowed our cancellation and finished: leave the task as it was
+        task.uncancel()
+    return result
+
+
+async def _cancel_on_disconnect(request: Request[Any, Any, Any], task: asyncio.Task[Any], left: list[bool]) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    left.append(True)
+    task.cancel()
 
 
 def answer(

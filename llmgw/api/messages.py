@@ -21,7 +21,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from llmgw.anthropic.render import MessagesEvents, message
-from llmgw.api.common import answer, json_response, open_context, pipeline_of
+from llmgw.api.common import answer, json_response, open_context, pipeline_of, unless_client_leaves
 
 #: what a count_tokens body is missing to be a Messages request (nothing is generated)
 COUNT_MAX_TOKENS = 1
@@ -30,7 +30,9 @@ COUNT_MAX_TOKENS = 1
 @post("/v1/messages", status_code=200)
 async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
     ctx = await open_context(request, "messages")
-    result = await pipeline_of(request).chat(ctx, MessagesEvents(ctx.request_id, ctx.usage))
+    result = await unless_client_leaves(
+        request, pipeline_of(request).chat(ctx, MessagesEvents(ctx.request_id, ctx.usage))
+    )
     return answer(ctx, result, lambda completion: message(completion, ctx.request_id, ctx.model_name, ctx.usage()))
 
 
