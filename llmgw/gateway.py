@@ -30,6 +30,7 @@ from llmgw.retrieval.service import Retrieval
 from llmgw.routing.balance import Balancer
 from llmgw.storage.db import make_engine
 from llmgw.storage.writer import RowWriter
+from llmgw.templates.git import GitError
 from llmgw.templates.store import PromptStore
 
 if TYPE_CHECKING:
@@ -105,7 +106,10 @@ class Gateway:
         # keys created or revoked by another process (the CLI, another replica)
         self._refresh_task = asyncio.create_task(self._every(self.config.auth.key_refresh_s, self.keys.refresh, "keys"))
         if self.config.templates.enabled:
-            await asyncio.to_thread(self.prompts.refresh)
+            try:
+                await asyncio.to_thread(self.prompts.refresh)
+            except GitError as exc:  # start anyway: templates answer 404 until the repository can be read
+                log.warning("templates.repo %s cannot be read: %s", self.config.templates.repo, exc)
             # new commits and moved tags: one git process per interval, never per request
             interval = self.config.templates.refresh_s
             self._prompts_task = asyncio.create_task(self._every(interval, self.prompts.refresh, "prompt refs"))

@@ -7,6 +7,7 @@ import difflib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,42 @@ import yaml
 
 from llmgw.config import TemplatesConfig
 from llmgw.errors import GatewayError, NotFound
+from llmgw.templates.git import GitError
 from llmgw.templates.store import Address, PromptStore, WorkingTreeSource, load_template
 from llmgw.templates.template import CompiledTemplate
+
+
+class BadInput(Exception):
+    """A file or folder named on the command line is unusable: one line on stderr, exit 2 (not a
+    traceback, and not exit 1, which says a template or version is wrong or a check failed)."""
+
+
+def exits_2_on_bad_input(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except BadInput as exc:
+            print(f"llmgw: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def read_variables(path: str) -> dict[str, Any]:
+    """A ``--vars`` file: a YAML (or JSON) mapping of variable names to values."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"--vars {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise BadInput(f"--vars {path}: not valid YAML or JSON{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadInput(f"--vars {path}: must be a mapping of variable names to values, not a {type(data).__name__}")
+    return data
 
 
 def example_variables(template: CompiledTemplate) -> dict[str, Any]:
@@ -40,7 +75,8 @@ def _get(args: argparse.Namespace, store: PromptStore, address: str) -> Compiled
         raise _unknown_version_hint(args, exc) from None
 
 
-def _store(args: argparse.Namespace) -> PromptStore:
+def _config(args: argparse.Namespace) -> TemplatesConfig:
+    """``templates:`` of ``--config`` (or the defaults), with ``--repo`` and ``--dir`` over it."""
     from llmgw.config import load_config
 
     config = load_config(args.config).templates if args.config else TemplatesConfig()
@@ -48,8 +84,17 @@ def _store(args: argparse.Namespace) -> PromptStore:
         config = config.model_copy(update={"repo": args.repo})
     if args.dir:
         config = config.model_copy(update={"dir": args.dir})
+    return config
+
+
+def _store(args: argparse.Namespace) -> PromptStore:
+    config = _config(args)
     store = PromptStore(config)
-    store.refresh()
+    try:
+        store.repo.toplevel()
+        store.refresh()
+    except GitError:
+        raise BadInput(f"--repo {config.repo}: not a git repository (or no such folder)") from None
     return store
 
 
@@ -83,17 +128,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     template = _get(args, _store(args), args.address)
-    variables = yaml.safe_load(Path(args.vars).read_text()) if args.vars else example_variables(template)
-    print(json.dumps(_messages(template, variables or {}), indent=2, ensure_ascii=False))
+    variables = read_variables(args.vars) if args.vars else example_variables(template)
+    print(json.dumps(_messages(template, variables), indent=2, ensure_ascii=False))
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     store = _store(args)
     a, b = _get(args, store, args.a), _get(args, store, args.b)
-    variables = (
-        yaml.safe_load(Path(args.vars).read_text()) if args.vars else {**example_variables(a), **example_variables(b)}
-    )
+    variables = read_variables(args.vars) if args.vars else {**example_variables(a), **example_variables(b)}
 
     def lines(t: CompiledTemplate) -> list[str]:
         out = []
@@ -131,9 +174,10 @@ def check_working_tree(root: Path, directory: str) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    store_config = TemplatesConfig() if not args.config else _store(args).config
-    root = Path(args.repo or store_config.repo)
-    directory = args.dir or store_config.dir
+    config = _config(args)  # the working tree only: no git needed
+    root, directory = Path(config.repo), config.dir
+    if not (root / directory).is_dir():  # a typo in --repo/--dir must not pass a pre-commit hook or CI
+        raise BadInput(f"no templates folder {root / directory}")
     problems = check_working_tree(root, directory)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -154,19 +198,19 @@ def register(sub: Any) -> None:
     commands = prompts.add_subparsers(dest="prompts_command", required=True)
     listing = commands.add_parser("list", help="templates at a version")
     listing.add_argument("--ref", help="version (default: templates.default_ref)")
-    listing.set_defaults(func=cmd_list)
+    listing.set_defaults(func=exits_2_on_bad_input(cmd_list))
     show = commands.add_parser("show", help="a template's metadata and messages: ID@VER")
     show.add_argument("address")
-    show.set_defaults(func=cmd_show)
+    show.set_defaults(func=exits_2_on_bad_input(cmd_show))
     render = commands.add_parser("render", help="render ID@VER with --vars FILE (default: the examples)")
     render.add_argument("address")
     render.add_argument("--vars", help="YAML or JSON file of variables")
-    render.set_defaults(func=cmd_render)
+    render.set_defaults(func=exits_2_on_bad_input(cmd_render))
     diff = commands.add_parser("diff", help="diff the rendered messages of ID@A and ID@B")
     diff.add_argument("a")
     diff.add_argument("b")
     diff.add_argument("--vars")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when they differ")
-    diff.set_defaults(func=cmd_diff)
+    diff.set_defaults(func=exits_2_on_bad_input(cmd_diff))
     check = commands.add_parser("check", help="every template in the working tree renders (pre-commit, CI)")
-    check.set_defaults(func=cmd_check)
+    check.set_defaults(func=exits_2_on_bad_input(cmd_check))

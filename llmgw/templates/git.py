@@ -19,6 +19,10 @@ HEX = re.compile(r"^[0-9a-f]{4,40}$")
 class GitError(Exception):
     """git failed or the object does not exist."""
 
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode  # None: git did not run
+
 
 @dataclass(frozen=True, slots=True)
 class RefSnapshot:
@@ -57,18 +61,24 @@ class GitRepo:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GitError(f"git {args[0]} failed: {exc}") from exc
         if done.returncode != 0:
-            raise GitError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
+            raise GitError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}", done.returncode)
         return done.stdout
 
     def toplevel(self) -> Path:
         return Path(self._git("rev-parse", "--show-toplevel").decode().strip())
 
     def snapshot(self) -> RefSnapshot:
-        """All refs, annotated tags peeled to their commits (one git process)."""
+        """All refs, annotated tags peeled to their commits (one git process).
+
+        Only "no refs" (exit 1: a repository without commits) is an empty snapshot; a repository
+        that cannot be read raises, so the caller keeps the refs it last read instead of
+        forgetting every label and branch while a deploy replaces the checkout."""
         try:
             out = self._git("show-ref", "--head", "--dereference").decode()
-        except GitError:
-            return RefSnapshot({})  # an empty repository has no refs yet
+        except GitError as exc:
+            if exc.returncode == 1:
+                return RefSnapshot({})  # an empty repository has no refs yet
+            raise
         refs: dict[str, str] = {}
         for line in out.splitlines():
             sha, _, name = line.partition(" ")

@@ -128,14 +128,16 @@ class PromptStore:
         self.refs = self.repo.snapshot()
 
     def resolve_cached(self, version: str | None) -> str | None:
-        """A commit for a version using only memory; None when git must be asked."""
+        """A commit for a version using only memory; None when git must be asked.
+
+        A full commit id is not taken on trust: one that names no commit here must answer
+        ``prompt_version_not_found``, not "no template at <id>", so git verifies it once (then
+        it is remembered in ``_revisions`` like a short id)."""
         name = version or self.config.default_ref
         name = self.config.labels.get(name, name)
         commit = self.refs.lookup(name)
         if commit is not None:
             return commit
-        if len(name) == 40 and HEX.match(name):
-            return name
         return self._revisions.get(name)
 
     def resolve_slow(self, version: str | None) -> str:
