@@ -447,18 +447,32 @@ def test_fill_user_without_a_user_turn_is_a_400_on_messages(tgw, repo: PromptRep
     assert info.value.body["param"] == "messages" and "wrap" in info.value.body["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="templates.enabled false (or routes.<r>.stages.template false): a request naming llmgw.prompt is "
-    "answered 200 without the template and without x-llmgw-prompt; docs/api.md only says the option 'needs "
-    "templates.enabled'. A 400 naming llmgw.prompt seems right, but whether a route may deliberately ignore "
-    "clients' templates is a design decision, so not changed here",
-)
 def test_a_template_asked_for_where_templates_are_off_is_refused(make_gateway, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
+    """Answering without the template would send the model another prompt than the client asked for."""
     gw = make_gateway()  # templates not enabled
     with pytest.raises(openai.BadRequestError) as info:
         ask(gw, "greeter")
     assert info.value.body["param"] == "llmgw.prompt"
+    assert info.value.body["code"] == "templates_disabled" and "templates.enabled" in info.value.body["message"]
+    assert upstream.requests == []
+
+
+def test_a_template_asked_for_on_a_route_without_templates_is_refused(  # type: ignore[no-untyped-def]
+    tgw, repo: PromptRepo, upstream: FakeUpstream
+) -> None:
+    repo.write("greeter.yaml", "messages:\n  - {role: system, content: be brief}\n")
+    repo.commit()
+    routes = {"default": {"default_model": "test-model"}, "raw": {"stages": {"template": False}}}
+    gw = tgw(routes=routes)
+    ask(gw, "greeter")  # the default route renders it
+    assert system_sent(upstream) == "be brief"
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}],
+            extra_body={"llmgw": {"prompt": "greeter", "route": "raw"}},
+        )  # fmt: skip
+    assert info.value.body["param"] == "llmgw.prompt" and "route raw" in info.value.body["message"]
+    assert len(upstream.requests) == 1
 
 
 # --- 2. experiments through the gateway --------------------------------------------------------

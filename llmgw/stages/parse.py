@@ -27,7 +27,24 @@ class ParseRequest(Stage):
         options = ctx.body.get("stream_options") or {}
         ctx.client_wants_usage = bool(options.get("include_usage"))
         select_route(self.gateway, ctx)
+        if ctx.options.prompt is not None and not renders_templates(self.gateway, ctx):
+            # answering without it would send the model another prompt than the client asked for
+            raise InvalidRequest(
+                f"template {clip(ctx.options.prompt.id)} asked for, but templates are off "
+                + (
+                    "on this gateway (templates.enabled)"
+                    if not config.templates.enabled
+                    else f"on route {ctx.route_name}"
+                ),
+                param="llmgw.prompt",
+                code="templates_disabled",
+            )
         return None
+
+
+def renders_templates(gateway: Gateway, ctx: RequestContext) -> bool:
+    """Whether the request's route renders templates: the gateway's switch and the route's own."""
+    return gateway.config.templates.enabled and (ctx.route is None or ctx.route.stages.template)
 
 
 class ParseEmbeddingsRequest(Stage):
