@@ -134,6 +134,13 @@ def _prompt(option: Any) -> PromptOption | None:
         raise InvalidRequest("llmgw.prompt.id must be a template id", param="llmgw.prompt.id")
     if version is not None and not isinstance(version, str):
         raise InvalidRequest("llmgw.prompt.version must be a string", param="llmgw.prompt.version")
+    pinned = template_id.rpartition("@")
+    if version is not None and pinned[1] and pinned[0] and pinned[2] != version:
+        # two versions named: serving either would be a guess at which one the client meant
+        raise InvalidRequest(
+            f"llmgw.prompt names version {clip(pinned[2])} in its id and {clip(version)} in its version",
+            param="llmgw.prompt.version",
+        )
     variables = option.get("variables") or {}
     if not isinstance(variables, dict):
         raise InvalidRequest("prompt variables must be an object", param="llmgw.prompt.variables")

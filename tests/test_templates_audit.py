@@ -583,3 +583,18 @@ def test_cli_bad_input_exits_2_with_one_line(
         assert len(err.strip().splitlines()) == 1 and "nowhere" in err, (args, err)
     assert main(["prompts", "--repo", str(repo.root), "--dir", "typo", "check"]) == 2
     assert "typo" in capsys.readouterr().err, "a CI check of a folder that is not there must not pass"
+
+
+def test_two_different_versions_in_one_prompt_option_are_refused(  # type: ignore[no-untyped-def]
+    tgw, repo: PromptRepo, upstream: FakeUpstream
+) -> None:
+    """``{"id": "greeter@v1", "version": "v2"}`` names two versions: a 400 naming both, not a silent pick;
+    the same version twice is no conflict."""
+    two_versions(repo)
+    gw = tgw()
+    status, error = refusal(gw, {"id": "greeter@v1", "version": "v2"})
+    assert status == 400 and error["param"] == "llmgw.prompt.version"
+    assert "v1" in error["message"] and "v2" in error["message"]
+    assert upstream.requests == []
+    ask(gw, {"id": "greeter@v2", "version": "v2"})
+    assert system_sent(upstream) == "candidate prompt"
