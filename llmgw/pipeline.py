@@ -313,17 +313,18 @@ class Pipeline:
         call.body["stream_options"] = {"include_usage": True}  # usage is the ground truth for cost
         ctx.upstream_started = time.perf_counter()
         try:
-            chunks, read_one = await first_read(await provider.stream(call))
+            chunks = await provider.stream(call)
+            first = await first_chunk(chunks)
         except GatewayError:
             ctx.upstream_ended = time.perf_counter()
             raise
         finally:
             ctx.attempts = call.attempts + 1
-        if read_one:
+        if first is not None:
             ctx.first_token_at = time.perf_counter()  # when the first chunk was read, not when it was sent
-        return self.observe(ctx, chunks)
+        return self.observe(ctx, chunks, first)
 
-    async def observe(self, ctx: RequestContext, chunks: Chunks) -> Chunks:
+    async def observe(self, ctx: RequestContext, chunks: Chunks, first: dict[str, Any] | None = None) -> Chunks:
         """Stamp our id and model on each chunk; note first-token time and usage.
 
         However the stream ends (finished, cut by the upstream, stopped by a guard, left by the
@@ -333,27 +334,34 @@ class Pipeline:
         chunk_id = f"chatcmpl-{ctx.request_id}"
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
+
+        def stamp(chunk: dict[str, Any]) -> dict[str, Any]:
+            nonlocal got_usage
+            if ctx.first_token_at is None:
+                ctx.first_token_at = time.perf_counter()
+            chunk["id"] = chunk_id
+            chunk["model"] = ctx.model_name
+            usage = read_usage(chunk.get("usage"))
+            if usage is not None:
+                got_usage = True
+                ctx.set_usage(usage)
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    pieces.append(delta["content"])
+                for call in delta.get("tool_calls") or ():
+                    arguments = (call.get("function") or {}).get("arguments")
+                    if arguments:
+                        pieces.append(arguments)
+            return chunk
+
         try:
             # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
+                if first is not None:  # read ahead by ``first_chunk``
+                    yield stamp(first)
                 async for chunk in chunks:
-                    if ctx.first_token_at is None:
-                        ctx.first_token_at = time.perf_counter()
-                    chunk["id"] = chunk_id
-                    chunk["model"] = ctx.model_name
-                    usage = read_usage(chunk.get("usage"))
-                    if usage is not None:
-                        got_usage = True
-                        ctx.set_usage(usage)
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        if delta.get("content"):
-                            pieces.append(delta["content"])
-                        for call in delta.get("tool_calls") or ():
-                            arguments = (call.get("function") or {}).get("arguments")
-                            if arguments:
-                                pieces.append(arguments)
-                    yield chunk
+                    yield stamp(chunk)
         finally:
             ctx.upstream_ended = time.perf_counter()
             if not got_usage:
@@ -435,31 +443,22 @@ class Pipeline:
             trace.end(ctx)
 
 
-async def first_read(chunks: Chunks) -> tuple[Chunks, bool]:
-    """``chunks`` with its first chunk already read (and whether there was one), so that an upstream
-    failing after its status line but before its first chunk (the connection cut, an error event, a
-    stall) fails here, inside the failover, while the client has not been sent a byte: it gets the
-    error's own HTTP status and the next deployment or model is tried, as for an HTTP error status.
-    Later failures stay mid-stream."""
+async def first_chunk(chunks: Chunks) -> dict[str, Any] | None:
+    """The stream's first chunk (None when it ended at once), read before the client is answered, so
+    that an upstream failing after its status line but before its first chunk (the connection cut,
+    an error event, a stall) fails inside the failover while the client has not been sent a byte: it
+    gets the error's own HTTP status and the next deployment or model is tried, as for an HTTP error
+    status. Later failures stay mid-stream. :meth:`Pipeline.observe` yields it first."""
     try:
-        first = await anext(chunks)
+        return await anext(chunks)
     except StopAsyncIteration:
-        return chunks, False
+        return None
     except BaseException:
-        with anyio.CancelScope(shield=True):  # cancelled while waiting: the upstream call still closes
+        with anyio.CancelScope(shield=True):  # failed or cancelled while waiting: the upstream call still closes
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
         raise
-    return prepended(first, chunks), True
-
-
-async def prepended(first: dict[str, Any], rest: Chunks) -> Chunks:
-    """``first`` then ``rest``; closing this closes ``rest`` (the upstream call)."""
-    async with aclosing(rest):  # type: ignore[type-var]
-        yield first
-        async for chunk in rest:
-            yield chunk
 
 
 def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> GatewayError:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from llmgw.pipeline import Pipeline
 
 _encode = msgspec.json.Encoder().encode
+#: how long an answer may take before the connection is watched for the client leaving (a client
+#: that leaves sooner is noticed then: an upstream call is not stopped any earlier than this)
+WATCH_AFTER_S = 0.05
 JSON = "application/json"
 T = TypeVar("T")
 
@@ -67,12 +70,18 @@ async def unless_client_leaves(request: Request[Any, Any, Any], work: Awaitable[
     stream's own disconnect watch (Litestar's ``Stream``) takes over once it starts. The pipeline
     records a cancelled request as ``client_disconnected`` (499) and its row is kept.
     """
+    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
     left: list[bool] = []
-    # a plain task, not an anyio task group: this runs on every chat request, and a task group costs
-    # ~0.1 ms where a task costs a few microseconds
-    watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(request, task, left))
+    watchers: list[asyncio.Task[None]] = []
+
+    def watch() -> None:
+        watchers.append(loop.create_task(_cancel_on_disconnect(request, task, left)))
+
+    # the watch starts only once the answer has taken WATCH_AFTER_S: a task per request would cost
+    # every fast answer (a cache hit, a refusal) ~10 µs of CPU; a timer handle costs ~1 µs
+    timer = loop.call_later(WATCH_AFTER_S, watch)
     try:
         result = await work
     except asyncio.CancelledError:
@@ -83,7 +92,9 @@ async def unless_client_leaves(request: Request[Any, Any, Any], work: Awaitable[
             "the client disconnected", status=499, code="client_disconnected", type="invalid_request_error"
         ) from None
     finally:
-        watcher.cancel()
+        timer.cancel()
+        for watcher in watchers:
+            watcher.cancel()
     if left:  # the work swallowed our cancellation and finished: leave the task as it was
         task.uncancel()
     return result
