@@ -91,10 +91,21 @@ def new_pii(text: str, known: str) -> list[dict[str, Any]]:
 
 
 def loggable(text: str, masker: Any, entities: list[dict[str, Any]]) -> str:
-    """The window as it may be logged: request values back to placeholders, new PII redacted."""
+    """The window as it may be logged: request values back to placeholders, new PII and secrets
+    redacted (a window stopped for a leaked key must not put that key in the guardrail log)."""
     for e in sorted((e for e in entities if "start" in e), key=lambda e: -e["start"]):
         text = text[: e["start"]] + f"[{e['type']}]" + text[e["end"] :]
+    text = redact_secrets(text)
     return masker.mask_known(text) if masker is not None else text
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with each secret ``find_secrets`` sees replaced by its kind, ``[openai_key]``."""
+    from llmgw.guards.moderation import find_secrets  # as moderator(): the classifier module loads lazily
+
+    for s in reversed(find_secrets(text)):
+        text = text[: s["start"]] + f"[{s['type']}]" + text[s["end"] :]
+    return text
 
 
 def harm_threshold(rules: ModerationPolicy, category: str) -> float:

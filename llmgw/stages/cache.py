@@ -62,8 +62,11 @@ def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
 
 
 def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
-    """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed."""
+    """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed,
+    no new PII or secret flagged in the answer (the entry would keep that raw value on disk)."""
     if ctx.status != "ok" or ctx.error_code or ctx.meta.get("content_filter") or ctx.meta.get("guards_failed_open"):
+        return False
+    if ctx.meta.get("output_flagged"):
         return False
     if (ctx.meta.get("retrieval") or {}).get("error"):
         return False  # answered without its passages: fine once, wrong to repeat

@@ -83,6 +83,8 @@ class OutputGuards(Stage):
             raise guard_unavailable(str(exc)) from None
         if rule is not None and external is not None:
             self.combine(policy, verdict, external.verdicts)
+        if any(f.startswith(("pii:", "secret:")) for f in verdict.flags):
+            ctx.meta["output_flagged"] = True  # served, but not kept by the cache: see stages/cache.storable
         if verdict.violation or verdict.flags:
             masked = None
             if verdict.violation:
