@@ -9,7 +9,8 @@ gateway exactly as a client would:
     #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
     #sleep:1.5         wait before answering (timeouts)
     #chunks:50         stream this many content chunks (default 5)
-    #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]
+    #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]; not streamed: a 200
+                       whose body stops half-way (the connection closed before its Content-Length)
     #slow:0.05         streamed: wait this long between chunks
     #stall:30          streamed: after 2 chunks (``#stall-at:N``: N), send nothing this many seconds
     #stream-error:2    streamed: after 2 chunks, an error event (``data: {"error": ...}``) and the end,
@@ -188,6 +189,8 @@ class FakeUpstream(StubServer):
                                       "model": model, "usage": usage(body, 1), "choices": choices})  # fmt: skip
         if body.get("stream"):
             return await self.stream(request, body, d, model, n)
+        if "drop" in d:
+            return await cut_body(request)
         text, matched = cut_at_stop(self.answer(body, d), body.get("stop"))
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
@@ -481,6 +484,16 @@ def bad_usage(d: dict[str, str]) -> dict[str, Any] | None:
 def error(status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None) -> web.Response:
     payload = {"error": {"message": message, "type": "server_error", "code": code}}
     return web.json_response(payload, status=status, headers=headers)
+
+
+async def cut_body(request: web.Request) -> web.StreamResponse:
+    """A 200 whose JSON body stops half-way: the connection closes before its ``Content-Length``."""
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    response.content_length = 1000
+    await response.prepare(request)
+    await response.write(b'{"id": "up-1", "object": "chat.com')
+    request.transport.close()  # type: ignore[union-attr]
+    return response
 
 
 def sse(payload: dict[str, Any]) -> bytes:
