@@ -26,6 +26,7 @@ from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_stream_faults import (
     CLIENT_GETS,
     OPENAI_RAISES,
+    PRICE,
     READ_TIMEOUT_S,
     SLACK_S,
     MakeGateway,
@@ -159,6 +160,34 @@ def test_a_non_json_data_line_ends_the_stream_with_a_protocol_error(gw: RunningG
     assert len(rows) == 2
     for row in rows:
         assert_billed_failure(row, "upstream_protocol_error")
+
+
+# --- 1-3 with an upstream that speaks Responses (``responses: native``) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("#drop", "upstream_protocol_error"), ("#bad", "upstream_protocol_error"), ("#stall:30", "upstream_timeout")],
+    ids=["cut", "non-json-line", "stall"],
+)
+def test_a_native_responses_upstream_failing_mid_stream_ends_failed(
+    make_gateway: MakeGateway, upstream: FakeUpstream, fault: str, code: str
+) -> None:
+    """The upstream's own Responses stream cut, sending a line that is not JSON, or stalling past
+    ``read_timeout_s`` after its text deltas: the client gets the text, then the same classified
+    failure as with a chat upstream, within the read timeout; the row bills the text received."""
+    provider = {"type": "openai", "base_url": upstream.base_url, "responses": "native", "max_retries": 0,
+                "read_timeout_s": READ_TIMEOUT_S}  # fmt: skip
+    model = {"provider": "resp", "upstream_id": "fake-r", "capabilities": ["chat", "streaming"], "price": PRICE}
+    gw = make_gateway(providers={"resp": provider}, models={"native-model": model}, routes={"default": {}})
+    started = time.monotonic()
+    events = events_of(gw, f"Hello {fault}", model="native-model")
+    assert time.monotonic() - started < READ_TIMEOUT_S + SLACK_S
+    assert_failed(events, code)
+    assert "".join(deltas(events)) == "native: 1 items" and upstream.paths == ["/v1/responses"]
+    if fault.startswith("#stall"):
+        wait_until(lambda: upstream.disconnects == 1, 3)  # the stalled upstream call is closed, not left to run
+    assert_billed_failure(only_row(gw), code)
 
 
 # --- 4. the client goes away --------------------------------------------------------------------------

@@ -40,8 +40,10 @@ Every request body and whether the client went away (mid-stream, or during ``#sl
 ``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
 answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
 ``#tool``: a ``get_weather`` function call; ``#status:N``: that error status; ``#fail``: streamed, the
-text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke), streamed with the
-Responses event types when asked, and records its bodies like the chat endpoint.
+text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke; streamed, after
+the text deltas, ``#drop`` cuts the connection, ``#bad`` sends a ``data:`` line that is not JSON and
+``#stall:S`` sends nothing for S seconds), streamed with the Responses event types when asked, and records
+its bodies like the chat endpoint.
 
 ``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
 input holding a word of ``FakeUpstream.flag_words`` is flagged (``violence`` 0.97, else 0.01);
@@ -379,6 +381,17 @@ class FakeUpstream(StubServer):
                 await send("response.output_text.delta", output_index=0, item_id="msg_up", content_index=0,
                            delta=answer[i : i + size])  # fmt: skip
                 i, size = i + size, size % 3 + 1
+        if "drop" in d:
+            request.transport.close()  # type: ignore[union-attr]
+            return response
+        if "bad" in d:
+            await response.write(b"event: response.output_text.delta\ndata: <html>502 Bad Gateway</html>\n\n")
+        if "stall" in d:
+            try:
+                await asyncio.sleep(float(d["stall"]))
+            except asyncio.CancelledError:  # the gateway hung up
+                self.disconnects += 1
+                raise
         if "fail" in d:
             failure = {"code": "server_error", "message": "scripted stream failure"}
             await send("response.failed", response={**final, "status": "failed", "output": [], "error": failure})
