@@ -9,7 +9,8 @@ gateway exactly as a client would:
     #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
     #sleep:1.5         wait before answering (timeouts)
     #chunks:50         stream this many content chunks (default 5)
-    #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]
+    #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]; not streamed: a 200
+                       whose body stops half-way (the connection closed before its Content-Length)
     #slow:0.05         streamed: wait this long between chunks
     #stall:30          streamed: after 2 chunks (``#stall-at:N``: N), send nothing this many seconds
     #stream-error:2    streamed: after 2 chunks, an error event (``data: {"error": ...}``) and the end,
@@ -39,8 +40,10 @@ Every request body and whether the client went away (mid-stream, or during ``#sl
 ``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
 answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
 ``#tool``: a ``get_weather`` function call; ``#status:N``: that error status; ``#fail``: streamed, the
-text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke), streamed with the
-Responses event types when asked, and records its bodies like the chat endpoint.
+text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke; streamed, after
+the text deltas, ``#drop`` cuts the connection, ``#bad`` sends a ``data:`` line that is not JSON and
+``#stall:S`` sends nothing for S seconds), streamed with the Responses event types when asked, and records
+its bodies like the chat endpoint.
 
 ``POST /v1/moderations`` is an OpenAI-compatible moderation endpoint for the guard providers: an
 input holding a word of ``FakeUpstream.flag_words`` is flagged (``violence`` 0.97, else 0.01);
@@ -188,6 +191,8 @@ class FakeUpstream(StubServer):
                                       "model": model, "usage": usage(body, 1), "choices": choices})  # fmt: skip
         if body.get("stream"):
             return await self.stream(request, body, d, model, n)
+        if "drop" in d:
+            return await cut_body(request)
         text, matched = cut_at_stop(self.answer(body, d), body.get("stop"))
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
@@ -376,6 +381,17 @@ class FakeUpstream(StubServer):
                 await send("response.output_text.delta", output_index=0, item_id="msg_up", content_index=0,
                            delta=answer[i : i + size])  # fmt: skip
                 i, size = i + size, size % 3 + 1
+        if "drop" in d:
+            request.transport.close()  # type: ignore[union-attr]
+            return response
+        if "bad" in d:
+            await response.write(b"event: response.output_text.delta\ndata: <html>502 Bad Gateway</html>\n\n")
+        if "stall" in d:
+            try:
+                await asyncio.sleep(float(d["stall"]))
+            except asyncio.CancelledError:  # the gateway hung up
+                self.disconnects += 1
+                raise
         if "fail" in d:
             failure = {"code": "server_error", "message": "scripted stream failure"}
             await send("response.failed", response={**final, "status": "failed", "output": [], "error": failure})
@@ -481,6 +497,16 @@ def bad_usage(d: dict[str, str]) -> dict[str, Any] | None:
 def error(status: int, message: str, headers: dict[str, str] | None = None, code: str | None = None) -> web.Response:
     payload = {"error": {"message": message, "type": "server_error", "code": code}}
     return web.json_response(payload, status=status, headers=headers)
+
+
+async def cut_body(request: web.Request) -> web.StreamResponse:
+    """A 200 whose JSON body stops half-way: the connection closes before its ``Content-Length``."""
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    response.content_length = 1000
+    await response.prepare(request)
+    await response.write(b'{"id": "up-1", "object": "chat.com')
+    request.transport.close()  # type: ignore[union-attr]
+    return response
 
 
 def sse(payload: dict[str, Any]) -> bytes:

@@ -13,9 +13,9 @@ constant work per chunk; the text is kept as a list of pieces for the ``.done`` 
 
 A failure after the stream began ends it with an ``error`` event (OpenAI's error fields) and then
 ``response.failed`` (or ``response.incomplete`` when the output guard stopped the answer), items
-still open closed first. Events carry increasing ``sequence_number`` s from 0, and every stream
-opens with ``response.created`` (the SDK's stream helper requires it), even one that fails before
-its first chunk.
+still open closed first, its ``usage`` null unless the upstream had reported it. Events carry
+increasing ``sequence_number`` s from 0, and every stream opens with ``response.created`` (the
+SDK's stream helper requires it), even one that fails before its first chunk.
 """
 
 from __future__ import annotations
@@ -188,8 +188,15 @@ class ResponsesEvents:
         filtered = exc.code == "content_filter"
         out += self.close_all("incomplete")
         out += self.event("error", code=exc.code, message=exc.message, param=exc.param, request_id=request_id)
+        usage = self.reported_usage()
         if filtered:
-            final = self.final("incomplete", incomplete_details={"reason": "content_filter"})
+            final = self.final("incomplete", incomplete_details={"reason": "content_filter"}, usage=usage)
             return out + self.event("response.incomplete", response=final)
-        final = self.final("failed", error={"code": exc.code, "message": exc.message})
+        final = self.final("failed", error={"code": exc.code, "message": exc.message}, usage=usage)
         return out + self.event("response.failed", response=final)
+
+    def reported_usage(self) -> dict[str, Any] | None:
+        """The upstream's usage, or None when it sent none before the stream stopped (the usual case:
+        usage comes last). Zeros would tell the client that nothing was produced, while the request's
+        row bills the tokens it received, counted locally (``usage_estimated``)."""
+        return usage_of(self.usage) if self.usage is not None else None
