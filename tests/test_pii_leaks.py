@@ -393,15 +393,20 @@ def test_the_search_finds_a_planted_value(audit: Audit) -> None:
                                     "log[3]: EMAIL_ADDRESS ('dana.reyes@northwind.example')"]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a /v1/feedback `label` is stored as sent: only `comment` is masked "
-    "(api/feedback.py); masking a category label could rename ordinary labels a false positive hits",
-)
 def test_a_feedback_label_holding_pii_is_not_stored_raw(audit: Audit) -> None:
+    """A label is a category: one holding PII is refused (400 naming the label, the value not echoed)
+    and nothing is stored; the same text as a comment is stored masked; an ordinary label is kept."""
     email = "label.owner@fabrikam.example"  # not in VALUES: the sweeps above do not see this request
     request_id = audit.gw.rows()[0]["id"]
     with audit.gw.admin() as admin:
-        answered = admin.post("/v1/feedback", json={"request_id": request_id, "label": f"wrong, ask {email}"})
-    assert answered.status_code == 201, answered.text
-    assert not where_found(database(audit), {"EMAIL_ADDRESS": email})
+        refused = admin.post("/v1/feedback", json={"request_id": request_id, "label": f"wrong, ask {email}"})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert (error["param"], error["code"]) == ("label", "pii_in_label") and email not in refused.text
+        kept = admin.post(
+            "/v1/feedback", json={"request_id": request_id, "label": "wrong_answer", "comment": f"ask {email}"}
+        )
+        assert kept.status_code == 201, kept.text
+    stored = database(audit)  # flushed: the kept row is in
+    assert any(k.startswith("db:feedback.label") and "wrong_answer" in v for k, v in stored.items())
+    assert not where_found(stored, {"EMAIL_ADDRESS": email})

@@ -86,8 +86,19 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     ctx = gateway.new_context("feedback", body, dict(request.headers))
     ctx.key = key
     comment = feedback.comment or None
-    if comment and gateway.config.guards.enabled:
-        comment = await gateway.guards.mask_stored_text(policy_of(gateway, ctx), comment, "comment") or None
+    if gateway.config.guards.enabled:
+        policy = policy_of(gateway, ctx)
+        if comment:
+            comment = await gateway.guards.mask_stored_text(policy, comment, "comment") or None
+        if feedback.label and await gateway.guards.mask_stored_text(policy, feedback.label, "label") != feedback.label:
+            # a label is a category experiments group by: masking would rename it, storing it would keep
+            # the PII, so it is refused and the text belongs in the comment, which is masked
+            raise InvalidRequest(
+                "the label holds what looks like personal data; labels are stored as sent, so put it in the "
+                "comment, which is masked",
+                param="label",
+                code="pii_in_label",
+            )
     row = {
         "id": "fb_" + secrets.token_hex(8),
         "request_id": request_id,
