@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.disconnect_watch [--calls 20000]
 
 The chat, messages and responses handlers run the pipeline under a watch that cancels it when the
-client leaves before the answer is ready. This times that wrapper around an awaitable that returns at
-once (the watch's whole cost: a task created and cancelled) against the bare await, on uvloop as
+client leaves before the answer is ready; the watch itself (a task reading the connection) starts only
+once an answer has taken ``WATCH_AFTER_S``. This times that wrapper around an awaitable that returns at
+once (what every fast answer pays: a timer set and cancelled) against the bare await, on uvloop as
 ``llmgw serve`` runs. A timing, so it lives here and never in a test.
 """
 
