@@ -247,6 +247,16 @@ class PromptRepo:
     def greeter(self, system: str, combine: str = "prepend") -> None:
         self.write("greeter.yaml", GREETER.format(system=system, combine=combine))
 
+    def two_versions(self) -> tuple[str, str]:
+        """``greeter`` tagged ``v1`` (system "control prompt") and ``v2`` ("candidate prompt")."""
+        self.write("greeter.yaml", "messages:\n  - {role: system, content: control prompt}\n")
+        v1 = self.commit()
+        self.tag("v1", v1)
+        self.write("greeter.yaml", "messages:\n  - {role: system, content: candidate prompt}\n")
+        v2 = self.commit()
+        self.tag("v2", v2)
+        return v1, v2
+
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> PromptRepo:

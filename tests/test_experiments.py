@@ -43,12 +43,7 @@ def test_per_request_assignment_without_a_user() -> None:
 def experiment_gateway(
     tgw: Any, repo: PromptRepo, routes: dict[str, Any] | None = None, **exp: Any
 ) -> tuple[Any, str, str]:
-    repo.write("greeter.yaml", "messages:\n  - {role: system, content: control prompt}\n")
-    v1 = repo.commit()
-    repo.tag("v1", v1)
-    repo.write("greeter.yaml", "messages:\n  - {role: system, content: candidate prompt}\n")
-    v2 = repo.commit()
-    repo.tag("v2", v2)
+    v1, v2 = repo.two_versions()
     experiments = {
         "tone": {
             "template": "greeter",

@@ -31,21 +31,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from llmgw.config import parse_config
 from llmgw.telemetry import Telemetry
+from tests import test_pii
 from tests.conftest import ADMIN_KEY, RunningGateway, base_config
 from tests.upstream import FakeUpstream
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "guardrails"  # the shipped default policy
 
 #: what the clients send; each value is distinctive so a hit anywhere is this audit's
-RAW = {
-    "EMAIL_ADDRESS": "dana.reyes@northwind.example",
-    "PHONE_NUMBER": "(212) 555-0147",
-    "CREDIT_CARD": "4111 1111 1111 1111",
-    "US_SSN": "536-22-8726",
-    "IBAN_CODE": "GB82 WEST 1234 5698 7654 32",
-    "PERSON": "Dana Reyes",
-    "API_KEY": "sk-live-7Hq2Lm9Xc4Vb8Nz1Kp6Rt3Wy5",
-}
+RAW = {k: v for k, v in test_pii.RAW.items() if k != "IP_ADDRESS"} | {"API_KEY": "sk-live-7Hq2Lm9Xc4Vb8Nz1Kp6Rt3Wy5"}
 MESSAGE = (
     f"Hi, I am {RAW['PERSON']}. My email is {RAW['EMAIL_ADDRESS']} and my phone number is {RAW['PHONE_NUMBER']}. "
     f"My social security number is {RAW['US_SSN']}. Charge my credit card {RAW['CREDIT_CARD']} "

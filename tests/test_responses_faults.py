@@ -33,6 +33,7 @@ from tests.test_stream_faults import (
     assert_billed_failure,
     fallback_gw,
     only_row,
+    stored_rows,
     wait_until,
 )
 from tests.upstream import FakeUpstream
@@ -214,38 +215,10 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_and_leaves_a_row(
         stream.close()
     wait_until(lambda: upstream.disconnects == 1, 3)
     assert upstream.completed_streams == 0
-    rows: list[dict[str, Any]] = []
-
-    def stored() -> bool:
-        rows[:] = gw.rows()
-        return bool(rows)
-
-    wait_until(stored, 5)
-    [row] = rows
+    [row] = stored_rows(gw)
     assert (row["status"], row["http_status"], row["error_code"]) == ("client_disconnected", 499, "client_disconnected")
     assert 0 < row["completion_tokens"] < 400 and row["usage_estimated"] is True and row["api"] == "responses"
     assert len(error_logs) <= 1 and not any(r.exc_info for r in error_logs), [r.getMessage() for r in error_logs]
-
-
-def test_a_client_leaving_before_the_first_event_stops_the_upstream(gw: RunningGateway, upstream: FakeUpstream) -> None:
-    """A streamed request (``tests.test_stream_faults`` covers the non-streamed one): the client gives
-    up while the upstream is still in its 4 s ``#sleep``; the upstream call is closed at once and the
-    row kept as client_disconnected."""
-    body = {"model": "test-model", "stream": True, "input": "#sleep:4 #chunks:200 #slow:0.02"}
-    with httpx.Client(timeout=0.5) as client, pytest.raises(httpx.ReadTimeout):
-        client.post(f"{gw.url}/v1/responses", json=body, headers=AUTH)
-    wait_until(lambda: upstream.disconnects == 1, 2)
-    assert upstream.completed_streams == 0
-    rows: list[dict[str, Any]] = []
-
-    def stored() -> bool:
-        rows[:] = gw.rows()
-        return bool(rows)
-
-    wait_until(stored, 5)
-    assert [(r["status"], r["http_status"], r["error_code"]) for r in rows] == [
-        ("client_disconnected", 499, "client_disconnected")
-    ]
 
 
 # --- 5. the upstream refuses before the first byte ------------------------------------------------------

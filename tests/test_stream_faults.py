@@ -104,6 +104,18 @@ def wait_until(check: Callable[[], bool], bound_s: float) -> float:
     return time.monotonic() - started
 
 
+def stored_rows(gw: RunningGateway, bound_s: float = 5) -> list[dict[str, Any]]:
+    """The gateway's request rows once there is one (they are written off the request path)."""
+    rows: list[dict[str, Any]] = []
+
+    def stored() -> bool:
+        rows[:] = gw.rows()
+        return bool(rows)
+
+    wait_until(stored, bound_s)
+    return rows
+
+
 def assert_billed_failure(row: dict[str, Any], code: str, http_status: int = 200) -> None:
     """The row says the stream failed, with what the client got and the tokens produced up to then."""
     assert (row["status"], row["error_code"], row["http_status"]) == ("error", code, http_status), row
@@ -275,15 +287,7 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_and_leaves_a_row(
                     break
     wait_until(lambda: upstream.disconnects == 1, 3)
     assert upstream.completed_streams == 0
-    row: dict[str, Any] = {}
-
-    def stored() -> bool:
-        nonlocal row
-        rows = gw.rows()
-        row = rows[0] if rows else {}
-        return bool(rows)
-
-    wait_until(stored, 5)
+    row = stored_rows(gw)[0]
     assert (row["status"], row["http_status"], row["error_code"]) == ("client_disconnected", 499, "client_disconnected")
     assert 0 < row["completion_tokens"] < 400 and row["usage_estimated"] is True
     assert len(error_logs) <= 1 and not any(r.exc_info for r in error_logs), [r.getMessage() for r in error_logs]
@@ -291,7 +295,14 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_and_leaves_a_row(
 
 @pytest.mark.parametrize(
     ("api", "stream"),
-    [("chat", True), ("chat", False), ("messages", True), ("messages", False), ("responses", False)],
+    [
+        ("chat", True),
+        ("chat", False),
+        ("messages", True),
+        ("messages", False),
+        ("responses", True),
+        ("responses", False),
+    ],
 )
 def test_a_client_leaving_before_the_first_byte_stops_the_upstream(
     gw: RunningGateway, upstream: FakeUpstream, api: str, stream: bool
@@ -313,14 +324,7 @@ def test_a_client_leaving_before_the_first_byte_stops_the_upstream(
         client.post(f"{gw.url}{path}", json=body, headers=auth)
     wait_until(lambda: upstream.disconnects == 1, 2)  # the upstream is still in its 4 s #sleep
     assert upstream.completed_streams == 0
-    rows: list[dict[str, Any]] = []
-
-    def stored() -> bool:
-        rows[:] = gw.rows()
-        return bool(rows)
-
-    wait_until(stored, 5)
-    assert [(r["status"], r["http_status"], r["error_code"]) for r in rows] == [
+    assert [(r["status"], r["http_status"], r["error_code"]) for r in stored_rows(gw)] == [
         ("client_disconnected", 499, "client_disconnected")
     ]
 

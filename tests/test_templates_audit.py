@@ -478,16 +478,6 @@ def test_a_template_asked_for_on_a_route_without_templates_is_refused(  # type: 
 # --- 2. experiments through the gateway --------------------------------------------------------
 
 
-def two_versions(repo: PromptRepo) -> tuple[str, str]:
-    repo.write("greeter.yaml", "messages:\n  - {role: system, content: control prompt}\n")
-    v1 = repo.commit()
-    repo.tag("v1", v1)
-    repo.write("greeter.yaml", "messages:\n  - {role: system, content: candidate prompt}\n")
-    v2 = repo.commit()
-    repo.tag("v2", v2)
-    return v1, v2
-
-
 @pytest.mark.parametrize("sticky", ["request", "user"])
 def test_the_split_over_400_requests_is_the_configured_one(  # type: ignore[no-untyped-def]
     tgw, repo: PromptRepo, upstream: FakeUpstream, sticky: str
@@ -495,7 +485,7 @@ def test_the_split_over_400_requests_is_the_configured_one(  # type: ignore[no-u
     """75/25 over 400 requests: 100 ± 40 candidates is more than 4.5 standard deviations (8.7).
     ``sticky: user``: 80 users, 5 requests each, each user always in one arm; ``request``: one
     user gets both arms."""
-    v1, v2 = two_versions(repo)
+    v1, v2 = repo.two_versions()
     arms = [{"name": "control", "version": "v1", "weight": 3}, {"name": "candidate", "version": "v2", "weight": 1}]
     gw = tgw(experiments={"tone": {"template": "greeter", "sticky": sticky, "arms": arms}})
     client = gw.client()
@@ -590,7 +580,7 @@ def test_two_different_versions_in_one_prompt_option_are_refused(  # type: ignor
 ) -> None:
     """``{"id": "greeter@v1", "version": "v2"}`` names two versions: a 400 naming both, not a silent pick;
     the same version twice is no conflict."""
-    two_versions(repo)
+    repo.two_versions()
     gw = tgw()
     status, error = refusal(gw, {"id": "greeter@v1", "version": "v2"})
     assert status == 400 and error["param"] == "llmgw.prompt.version"
