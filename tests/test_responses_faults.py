@@ -25,12 +25,14 @@ from tests import test_stream_faults
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_stream_faults import (
     CLIENT_GETS,
+    FAILS_BEFORE_THE_FIRST_CHUNK,
     OPENAI_RAISES,
     PRICE,
     READ_TIMEOUT_S,
     SLACK_S,
     MakeGateway,
     assert_billed_failure,
+    assert_served_by_the_fallback,
     fallback_gw,
     only_row,
     stored_rows,
@@ -249,11 +251,7 @@ def test_an_upstream_error_status_reaches_a_streaming_client_as_its_sdk_exceptio
         assert (row["status"], row["http_status"], row["error_code"]) == ("error", client_status, code)
 
 
-@pytest.mark.parametrize(
-    "failure",
-    ["#status:429", "#status:500", "#status:503", "#stream-error:0", "#stall:30 #stall-at:0"],
-    ids=["429", "500", "503", "error-event-first", "stall-before-first-chunk"],
-)
+@FAILS_BEFORE_THE_FIRST_CHUNK
 def test_a_failure_before_the_first_chunk_falls_back_unseen(
     make_gateway: MakeGateway, upstream: FakeUpstream, failure: str
 ) -> None:
@@ -266,11 +264,7 @@ def test_a_failure_before_the_first_chunk_falls_back_unseen(
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed" and "error" not in kinds, kinds
     assert deltas(events) == [f"tok{i} " for i in range(5)]
     assert events[-1].response.output_text == "tok0 tok1 tok2 tok3 tok4 "
-    assert [b["model"] for b in upstream.requests] == ["fake_a", "fake_b"]
-    assert stream.response.headers["x-llmgw-route"].endswith("fallbacks=1")
-    row = only_row(gw)
-    assert row["status"] == "ok" and row["model_used"] == "backup"
-    assert [f["to"] for f in row["meta"]["fallbacks"]] == ["backup"]
+    assert_served_by_the_fallback(gw, upstream, stream.response.headers)
 
 
 def test_a_cut_before_the_first_chunk_is_an_http_error_not_an_empty_stream(gw: RunningGateway) -> None:

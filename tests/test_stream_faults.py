@@ -104,6 +104,24 @@ def wait_until(check: Callable[[], bool], bound_s: float) -> float:
     return time.monotonic() - started
 
 
+#: a primary that fails before its first chunk: an error status, or a 200 whose first event is an error or
+#: that sends nothing within the read timeout
+FAILS_BEFORE_THE_FIRST_CHUNK = pytest.mark.parametrize(
+    "failure",
+    ["#status:429", "#status:500", "#status:503", "#stream-error:0", "#stall:30 #stall-at:0"],
+    ids=["429", "500", "503", "error-event-first", "stall-before-first-chunk"],
+)
+
+
+def assert_served_by_the_fallback(gw: RunningGateway, upstream: FakeUpstream, headers: Any) -> None:
+    """The primary was asked once, the backup answered, and the header and row say so."""
+    assert [b["model"] for b in upstream.requests] == ["fake_a", "fake_b"]
+    assert headers["x-llmgw-route"].endswith("fallbacks=1")
+    row = only_row(gw)
+    assert row["status"] == "ok" and row["model_used"] == "backup"
+    assert [f["to"] for f in row["meta"]["fallbacks"]] == ["backup"]
+
+
 def stored_rows(gw: RunningGateway, bound_s: float = 5) -> list[dict[str, Any]]:
     """The gateway's request rows once there is one (they are written off the request path)."""
     rows: list[dict[str, Any]] = []
@@ -362,11 +380,7 @@ def test_an_upstream_error_status_reaches_a_streaming_client_as_its_sdk_exceptio
         assert (row["status"], row["http_status"], row["error_code"]) == ("error", client_status, code)
 
 
-@pytest.mark.parametrize(
-    "failure",
-    ["#status:429", "#status:500", "#status:503", "#stream-error:0", "#stall:30 #stall-at:0"],
-    ids=["429", "500", "503", "error-event-first", "stall-before-first-chunk"],
-)
+@FAILS_BEFORE_THE_FIRST_CHUNK
 def test_a_failure_before_the_first_chunk_falls_back_unseen(
     make_gateway: MakeGateway, upstream: FakeUpstream, failure: str
 ) -> None:
@@ -379,11 +393,7 @@ def test_a_failure_before_the_first_chunk_falls_back_unseen(
     )
     received = [c.delta.content for chunk in stream for c in chunk.choices if c.delta.content]
     assert received == [f"tok{i} " for i in range(5)]
-    assert [b["model"] for b in upstream.requests] == ["fake_a", "fake_b"]
-    assert stream.response.headers["x-llmgw-route"].endswith("fallbacks=1")
-    row = only_row(gw)
-    assert row["status"] == "ok" and row["model_used"] == "backup"
-    assert [f["to"] for f in row["meta"]["fallbacks"]] == ["backup"]
+    assert_served_by_the_fallback(gw, upstream, stream.response.headers)
 
 
 def test_a_cut_before_the_first_chunk_is_an_http_error_not_an_empty_stream(gw: RunningGateway) -> None:
