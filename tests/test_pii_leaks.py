@@ -16,7 +16,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,18 @@ def where_found(surfaces: dict[str, str], values: dict[str, str] = VALUES) -> li
     return hits
 
 
+@contextlib.contextmanager
+def sqlite_locked(audit: Audit) -> Iterator[None]:
+    """An exclusive transaction on the gateway's SQLite file: every write fails (``busy_timeout``)."""
+    lock = sqlite3.connect(audit.data_dir / "gw.db", isolation_level=None, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+
 @dataclass
 class Audit:
     """The gateway after the traffic, and what its clients saw."""
@@ -91,6 +103,12 @@ class Audit:
     answers: dict[str, str] = field(default_factory=dict)
     #: files read while they held rows (the journal empties a line once its row is written)
     snapshots: dict[str, str] = field(default_factory=dict)
+    #: holds the database so that no row can be written (the dead-letter step); SQLite by default
+    locked: Callable[[Audit], contextlib.AbstractContextManager[None]] = field(default=lambda a: sqlite_locked(a))
+    #: called once the cache holds an entry (before a wrong-answer feedback deletes it): a shared store's
+    #: contents go to ``midway`` (surface → text)
+    on_cached: Callable[[Audit], None] = field(default=lambda a: None)
+    midway: dict[str, str] = field(default_factory=dict)
 
 
 #: loggers of this test's clients, not of the gateway
@@ -187,6 +205,7 @@ def run_traffic(audit: Audit, upstream: FakeUpstream) -> None:
     assert (first.headers["x-llmgw-cache"], hit.headers["x-llmgw-cache"]) == ("miss", "hit")
     audit.answers["cache_miss"] = first.parse().choices[0].message.content or ""
     audit.answers["cache_hit"] = hit.parse().choices[0].message.content or ""
+    audit.on_cached(audit)
     gw.flush()
     with gw.admin() as admin:
         feedback = {"request_id": hit.headers["x-llmgw-request-id"], "score": 0.0, "label": "wrong",
@@ -201,9 +220,7 @@ def run_traffic(audit: Audit, upstream: FakeUpstream) -> None:
 def dead_letter(audit: Audit, oai: openai.OpenAI) -> None:
     """With the database locked (``storage.max_attempts: 1``), a request's rows sit in the journal,
     then go to the dead-letter files: both are read while they hold them."""
-    lock = sqlite3.connect(audit.data_dir / "gw.db", isolation_level=None, check_same_thread=False)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
+    with audit.locked(audit):
         oai.chat.completions.create(model="test-model", messages=[{"role": "user", "content": MESSAGE + " #echo"}])
         journal = "".join(p.read_text() for p in audit.data_dir.rglob("journal-*"))
         audit.snapshots["journal while the database is locked"] = journal
@@ -212,21 +229,30 @@ def dead_letter(audit: Audit, oai: openai.OpenAI) -> None:
         while not any(letters.glob("guard_events*")) or not any(letters.glob("requests*")):
             assert time.monotonic() < deadline, "nothing was dead-lettered"
             time.sleep(0.1)
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
 
 
-@pytest.fixture(scope="module")
-def audit(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audit]:
-    data_dir = tmp_path_factory.mktemp("leaks")
-    overrides = {
-        "storage": {"url": f"sqlite:///{data_dir}/gw.db", "flush_interval_s": 0.05, "max_attempts": 1,
+@contextlib.contextmanager
+def audited_gateway(
+    upstream: FakeUpstream,
+    data_dir: Path,
+    storage_url: str | None = None,
+    locked: Callable[[Audit], contextlib.AbstractContextManager[None]] | None = None,
+    on_cached: Callable[[Audit], None] | None = None,
+    **extra: dict[str, Any],
+) -> Iterator[Audit]:
+    """A gateway (default policy, cache and tracing on) after :func:`run_traffic`: SQLite and the
+    in-process cache unless ``storage_url`` and ``extra`` (config sections merged over the defaults)
+    say otherwise; ``locked`` holds that database for the dead-letter step, ``on_cached`` reads a shared
+    cache while it holds an entry."""
+    overrides: dict[str, dict[str, Any]] = {
+        "storage": {"url": storage_url or f"sqlite:///{data_dir}/gw.db", "flush_interval_s": 0.05, "max_attempts": 1,
                     "dead_letter_dir": str(data_dir / "dead-letter")},
         "guards": {"enabled": True, "policy_dir": str(POLICY_DIR), "hash_salt": "leak-salt"},
         "cache": {"enabled": True, "persist_path": str(data_dir / "cache.sqlite"), "persist_interval_s": 0.05},
         "telemetry": {"enabled": True, "endpoint": "http://127.0.0.1:9"},
     }  # fmt: skip
+    for section, values in extra.items():
+        overrides[section] = {**overrides.get(section, {}), **values}
     lines: list[str] = []
     capture = Capture(lines)
     root = logging.getLogger()
@@ -241,6 +267,10 @@ def audit(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> I
     gw.gateway.telemetry = Telemetry(gw.config.telemetry, gw.config.providers, spans, InMemoryMetricReader())
     old.shutdown()
     result = Audit(gw, data_dir, spans, lines, upstream.requests)
+    if locked is not None:
+        result.locked = locked
+    if on_cached is not None:
+        result.on_cached = on_cached
     stdio = io.StringIO()
     try:
         with contextlib.redirect_stdout(stdio), contextlib.redirect_stderr(stdio):  # print() and tracebacks
@@ -253,6 +283,12 @@ def audit(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> I
         gw.stop()
         root.removeHandler(capture)
         root.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def audit(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audit]:
+    with audited_gateway(upstream, tmp_path_factory.mktemp("leaks")) as result:
+        yield result
 
 
 # --- the surfaces ------------------------------------------------------------------------------
