@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import openai
 import psycopg
 import pytest
 import uvicorn
+from psycopg import sql
 
 from llmgw.app import create_app
 from llmgw.config import Config, parse_config
@@ -277,20 +279,30 @@ def tgw(make_gateway: Callable[..., RunningGateway], repo: PromptRepo) -> Callab
 # --- databases ---------------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
-    schema = f"llmgw_test_{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def fresh_schema(prefix: str) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL test database, dropped afterwards; skipped when PostgreSQL is
+    not reachable, failed instead under ``LLMGW_REQUIRE_POSTGRES``."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         conn = psycopg.connect(PG_BASE, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         if os.environ.get("LLMGW_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    conn.close()
+            pytest.fail(f"LLMGW_REQUIRE_POSTGRES is set and PostgreSQL is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_BASE}: {exc}")
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield schema
+    finally:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        conn.close()
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
+    with fresh_schema("llmgw_test") as schema:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -24,7 +24,7 @@ import redis
 from psycopg import sql
 
 from tests import test_pii_leaks as base
-from tests.conftest import PG_BASE
+from tests.conftest import PG_BASE, fresh_schema
 from tests.upstream import FakeUpstream
 
 REDIS_URL = os.environ.get("LLMGW_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -35,19 +35,8 @@ LOCK_TIMEOUT_MS = 500
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
     """A fresh schema in the PostgreSQL test database for this module, dropped afterwards."""
-    schema = f"llmgw_pii_{uuid.uuid4().hex[:8]}"
-    try:
-        conn = psycopg.connect(PG_BASE, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("LLMGW_REQUIRE_POSTGRES"):
-            pytest.fail(f"LLMGW_REQUIRE_POSTGRES is set and PostgreSQL is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_BASE}: {exc}")
-    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
+    with fresh_schema("llmgw_pii") as schema:
         yield schema
-    finally:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        conn.close()
 
 
 @pytest.fixture(scope="module")
