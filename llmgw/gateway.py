@@ -110,6 +110,9 @@ class Gateway:
                 await asyncio.to_thread(self.prompts.refresh)
             except GitError as exc:  # start anyway: templates answer 404 until the repository can be read
                 log.warning("templates.repo %s cannot be read: %s", self.config.templates.repo, exc)
+            else:
+                for problem in await asyncio.to_thread(self.prompts.missing_arms, self.config.experiments):
+                    log.warning("experiment arm %s (its share of requests will be refused)", problem)
             # new commits and moved tags: one git process per interval, never per request
             interval = self.config.templates.refresh_s
             self._prompts_task = asyncio.create_task(self._every(interval, self.prompts.refresh, "prompt refs"))

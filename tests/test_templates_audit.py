@@ -588,3 +588,23 @@ def test_two_different_versions_in_one_prompt_option_are_refused(  # type: ignor
     assert upstream.requests == []
     ask(gw, {"id": "greeter@v2", "version": "v2"})
     assert system_sent(upstream) == "candidate prompt"
+
+
+def test_an_experiment_arm_whose_version_is_missing_is_named_at_start_up(  # type: ignore[no-untyped-def]
+    tgw, repo: PromptRepo, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An arm pointing at a tag nobody pushed (or a template absent at that version) would refuse its
+    share of traffic with 404s; the gateway says so when it starts, naming the experiment and arm,
+    and says nothing about arms that resolve."""
+    repo.two_versions()
+    v1, v2 = {"name": "a", "version": "v1"}, {"name": "b", "version": "v2"}
+    experiments = {
+        "tone": {"template": "greeter", "arms": [v1, {"name": "typo", "version": "v9"}]},
+        "other": {"template": "absent", "arms": [v1, v2]},
+        "fine": {"template": "greeter", "arms": [v1, v2]},
+        "off": {"template": "greeter", "enabled": False, "arms": [{"name": "a", "version": "v7"}, v2]},
+    }
+    with caplog.at_level(logging.WARNING, logger="llmgw"):
+        tgw(experiments=experiments)
+    named = sorted(r.getMessage().split(":")[0] for r in caplog.records if "experiment arm" in r.getMessage())
+    assert named == ["experiment arm other.a", "experiment arm other.b", "experiment arm tone.typo"], named

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from llmgw.config import TemplatesConfig
-from llmgw.errors import InvalidRequest, NotFound, TemplateProblem
+from llmgw.config import ExperimentConfig, TemplatesConfig
+from llmgw.errors import GatewayError, InvalidRequest, NotFound, TemplateProblem
 from llmgw.templates.git import HEX, Blob, GitError, GitRepo, RefSnapshot
 from llmgw.templates.template import (
     CompiledTemplate,
@@ -126,6 +126,23 @@ class PromptStore:
     def refresh(self) -> None:
         """Re-read every ref (blocking, one git process); swapped in atomically."""
         self.refs = self.repo.snapshot()
+
+    def missing_arms(self, experiments: dict[str, ExperimentConfig]) -> list[str]:
+        """Each enabled experiment arm whose version or template cannot be found in the repository
+        (blocking: git), as ``"<experiment>.<arm>: <why>"``. Such an arm would answer 404 for its
+        share of traffic; found at start-up it is a warning instead of a surprise."""
+        problems = []
+        for name, experiment in experiments.items():
+            if not experiment.enabled:
+                continue
+            for arm in experiment.arms:
+                try:
+                    commit = self.resolve_cached(arm.version) or self.resolve_slow(arm.version)
+                    if self.cached(commit, experiment.template) is None:
+                        self.load(commit, experiment.template)
+                except GatewayError as exc:
+                    problems.append(f"{name}.{arm.name}: {exc.message}")
+        return problems
 
     def resolve_cached(self, version: str | None) -> str | None:
         """A commit for a version using only memory; None when git must be asked.
