@@ -64,9 +64,12 @@ def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
 def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
     """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed,
     no new PII or secret flagged in the answer (the entry would keep that raw value on disk)."""
-    if ctx.status != "ok" or ctx.error_code or ctx.meta.get("content_filter") or ctx.meta.get("guards_failed_open"):
-        return False
-    if ctx.meta.get("output_flagged"):
+    meta = ctx.meta
+    if (
+        ctx.status != "ok"
+        or ctx.error_code
+        or any(meta.get(k) for k in ("content_filter", "guards_failed_open", "output_flagged"))
+    ):
         return False
     if (ctx.meta.get("retrieval") or {}).get("error"):
         return False  # answered without its passages: fine once, wrong to repeat

@@ -137,9 +137,7 @@ class PromptStore:
                 continue
             for arm in experiment.arms:
                 try:
-                    commit = self.resolve_cached(arm.version) or self.resolve_slow(arm.version)
-                    if self.cached(commit, experiment.template) is None:
-                        self.load(commit, experiment.template)
+                    self.get_sync(Address(experiment.template, arm.version))
                 except GatewayError as exc:
                     problems.append(f"{name}.{arm.name}: {exc.message}")
         return problems
