@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
 from llmgw.audit.models import AuditCheckpoint, GuardEventRow
@@ -288,6 +288,16 @@ class ChainChecker:
         self.heads[chain] = (seq, row["hash"])
         self.checked += 1
 
+    def unreadable(self, row: dict[str, Any], exc: Exception) -> None:
+        """A row whose values cannot be read back (text in a JSON or time column that someone wrote
+        straight into SQLite): reported by its place, and the walk goes on from it."""
+        self._problem(f"chain {row.get('chain')} seq {row.get('seq')} ({row.get('id')}): unreadable row, "
+                      f"{str(exc)[:200]} (row edited)")  # fmt: skip
+        seq = row.get("seq")
+        if isinstance(seq, int) and row.get("chain") == self._chain:
+            self._expected = (seq + 1, str(row.get("hash")))
+        self.checked += 1
+
     def result(self) -> VerifyResult:
         if self._chain is not None:
             self._feed_held(self._chain, None)
@@ -316,14 +326,45 @@ def verify(
 
     ``held``: the guard events kept in the dead-letter file ``held_in`` (see :class:`ChainChecker`).
     """
-    columns = [EVENTS.c[name] for name in (*HASHED_FIELDS, "prev_hash", "hash")]
+    # SQLite keeps whatever text is written into a JSON, time or integer column: those are read
+    # raw and decoded row by row, so one edited row is reported instead of ending the walk
+    raw = engine.dialect.name == "sqlite"
+    columns = [
+        type_coerce(EVENTS.c[name], Text).label(name) if raw and name in _DECODED else EVENTS.c[name]
+        for name in (*HASHED_FIELDS, "prev_hash", "hash")
+    ]
     with engine.connect() as conn:
         checkpoints = {r.chain: (int(r.seq), str(r.hash)) for r in conn.execute(select(CHECKPOINTS))}
         checker = ChainChecker(checkpoints, max_problems, held, held_in)
         query = select(*columns).order_by(EVENTS.c.chain, EVENTS.c.seq)
-        for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-            checker.feed(dict(row))
+        for mapping in conn.execution_options(yield_per=1000).execute(query).mappings():
+            row = dict(mapping)
+            try:
+                checker.feed(_decoded(row))
+            except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+                checker.unreadable(row, exc)
     return checker.result()
+
+
+_DECODED = ("created_at", "scores", "entities")
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read raw from SQLite as the table's types read it; ValueError names a value that is not."""
+    for name in ("scores", "entities"):
+        if isinstance(row[name], str):
+            try:
+                row[name] = json.loads(row[name])
+            except ValueError:
+                raise ValueError(f"{name} is not JSON") from None
+    if isinstance(row["created_at"], str):
+        try:
+            row["created_at"] = as_utc(row["created_at"])
+        except (ValueError, OverflowError):
+            raise ValueError("created_at is not a time") from None
+    if not isinstance(row["seq"], int):
+        raise ValueError("seq is not an integer")
+    return row
 
 
 def verify_rows(rows: list[dict[str, Any]], max_problems: int = 1000) -> VerifyResult:

@@ -60,8 +60,9 @@ class EventFilter:
             if f.name in ("since", "until"):
                 try:
                     values[f.name] = as_utc(raw)
-                except ValueError:
-                    raise InvalidRequest(f"{f.name}: not an ISO 8601 time: {clip(raw)}", param=f.name) from None
+                except (ValueError, OverflowError):  # 9999-12-31T23:00-05:00 is past datetime.max in UTC
+                    message = f"{f.name}: not an ISO 8601 time in range: {clip(raw)}"
+                    raise InvalidRequest(message, param=f.name) from None
             elif f.name == "verdict" and raw not in VERDICTS:
                 raise InvalidRequest(f"verdict must be one of {', '.join(VERDICTS)}", param="verdict")
             else:
@@ -103,7 +104,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, ident = decode_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), 2, "cursor")
         return as_utc(created), str(ident)
-    except (ValueError, TypeError, InvalidRequest):
+    except (ValueError, TypeError, OverflowError, InvalidRequest):
         raise InvalidRequest("invalid cursor", param="cursor") from None
 
 

@@ -1,0 +1,190 @@
+"""The guardrail log as a compliance reviewer and an attacker meet it: every kind of tampering named
+by its row on SQLite and PostgreSQL, the `llmgw audit` commands failing with a reason (never a
+traceback), filters out of range answered 400, and a decision for every API and mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from llmgw.audit.chain import GuardEventWriter, verify
+from llmgw.storage.db import make_engine
+from tests.conftest import RunningGateway
+from tests.test_audit import simple_event, sql, write
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rows_of(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        query = "select id, chain, seq, hash from guard_events order by chain, seq"
+        return [dict(r) for r in conn.execute(text(query)).mappings()]
+
+
+# --- tampering the existing tests do not cover --------------------------------------------------
+
+
+@pytest.mark.parametrize("tamper", ["inserted_forged", "inserted_shifted", "moved_between_chains"])
+def test_verify_names_inserted_and_moved_rows(db_url: str, tamper: str) -> None:
+    engine = make_engine(db_url)
+    first, second = GuardEventWriter(), GuardEventWriter()
+    with engine.begin() as conn:
+        first(conn, [simple_event(i) for i in range(6)])
+        second(conn, [simple_event(10 + i) for i in range(3)])
+    assert verify(engine).ok
+    a, b = first.chain, second.chain
+    before = {(r["chain"], r["seq"]): r for r in rows_of(engine)}
+    if tamper == "inserted_forged":  # a made-up decision appended after the head, prev_hash right, hash guessed
+        sql(engine, "insert into guard_events (id, chain, seq, request_id, created_at, stage, guard, policy, "
+                    "verdict, scores, entities, prev_hash, hash) values ('ge_forged', :c, 7, 'req_x', "
+                    "'2025-01-01 00:00:00.000000', 'input', 'pii', 'p', 'allow', '{}', '[]', :prev, :h)",
+            c=a, prev=before[(a, 6)]["hash"], h="f" * 64)  # fmt: skip
+        expected = [f"chain {a} seq 7 (ge_forged): hash mismatch (row edited or reordered)"]
+    elif tamper == "inserted_shifted":  # room made at seq 3 for a row that was never decided
+        for seq in range(6, 2, -1):
+            sql(engine, "update guard_events set seq = :n where chain = :c and seq = :s", n=seq + 1, c=a, s=seq)
+        sql(engine, "insert into guard_events (id, chain, seq, request_id, created_at, stage, guard, policy, "
+                    "verdict, scores, entities, prev_hash, hash) values ('ge_forged', :c, 3, 'req_x', "
+                    "'2025-01-01 00:00:00.000000', 'input', 'pii', 'p', 'allow', '{}', '[]', :prev, :h)",
+            c=a, prev=before[(a, 2)]["hash"], h="f" * 64)  # fmt: skip
+        problems = verify(engine).problems
+        assert problems[0] == f"chain {a} seq 3 (ge_forged): hash mismatch (row edited or reordered)", problems
+        # every shifted row's seq is hashed: each is named, none passes
+        for seq in range(3, 7):
+            assert any(f"({before[(a, seq)]['id']}): hash mismatch" in p for p in problems), problems
+        return
+    else:  # a decision moved into the other writer's chain, at a seq that chain has free
+        moved = before[(a, 4)]["id"]
+        sql(engine, "update guard_events set chain = :b, seq = 4 where id = :i", b=b, i=moved)
+        expected = [
+            f"chain {a} seq 5 ({before[(a, 5)]['id']}): seq 4 missing (row deleted)",
+            f"chain {b} seq 4 ({moved}): prev_hash does not match the previous row (row deleted or reordered)",
+            f"chain {b} seq 4 ({moved}): hash mismatch (row edited or reordered)",
+        ]
+    result = verify(engine)
+    assert sorted(result.problems) == sorted(expected), result.problems
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statement", "why"),
+    [
+        ("update guard_events set scores = 'not json' where seq = 3", "scores is not JSON"),
+        ("update guard_events set entities = '[{' where seq = 3", "entities is not JSON"),
+        ("update guard_events set created_at = 'yesterday' where seq = 3", "created_at is not a time"),
+        ("update guard_events set seq = 'three' where seq = 3", "seq is not an integer"),
+    ],
+)
+def test_verify_reports_an_unreadable_row_and_walks_on(tmp_path: Path, statement: str, why: str) -> None:
+    """SQLite stores any text in a JSON or time column: before, one such row ended `verify` with a
+    traceback and a reviewer learnt nothing about the rest of the table."""
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    write(engine, [simple_event(i) for i in range(6)])
+    rows = rows_of(engine)
+    sql(engine, "update guard_events set detail = 'edited' where seq = 5")  # a second edit, after it
+    sql(engine, statement)
+    result = verify(engine)
+    chain, edited = rows[0]["chain"], rows[2]["id"]
+    assert not result.ok and result.checked == 6, result.problems
+    assert any(p.startswith(f"chain {chain} seq ") and f"({edited}): unreadable row, {why}" in p
+               for p in result.problems), result.problems  # fmt: skip
+    assert f"chain {chain} seq 5 ({rows[4]['id']}): hash mismatch (row edited or reordered)" in result.problems
+    engine.dispose()
+
+
+# --- the CLI: a reason and an exit code, never a traceback ---------------------------------------
+
+
+def audit(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmgw", "audit", "--config", str(config), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+
+
+@pytest.fixture()
+def cli_db(tmp_path: Path) -> tuple[Path, Engine]:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": url, "dead_letter_dir": str(tmp_path / "dl")}}))
+    engine = make_engine(url)
+    write(engine, [simple_event(i) for i in range(4)])
+    return config, engine
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["prune", "--days", "nan"], 2, "--days must be a number from 0 to"),
+        (["prune", "--days", "inf"], 2, "--days must be a number from 0 to"),
+        (["prune", "--days", "1e12"], 2, "--days must be a number from 0 to"),
+        (["export", "--since", "9999-12-31T23:00:00-05:00"], 2, "since: not an ISO 8601 time in range"),
+        (["export", "--until", "0001-01-01T00:00:00+05:00"], 2, "until: not an ISO 8601 time in range"),
+        (["export", "-o", "/nonexistent-dir/out.jsonl"], 2, "cannot write /nonexistent-dir/out.jsonl"),
+        (["prune", "--days", "0", "--export", "/nonexistent-dir/a.jsonl"], 2, "cannot write /nonexistent-dir"),
+        (["verify", "--file", "/nonexistent-dir/a.jsonl"], 2, "cannot read /nonexistent-dir/a.jsonl"),
+    ],
+)
+def test_cli_bad_arguments_are_a_reason_not_a_traceback(
+    cli_db: tuple[Path, Engine], args: list[str], code: int, message: str
+) -> None:
+    config, engine = cli_db
+    done = audit(config, *args)
+    assert done.returncode == code and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert verify(engine).checked == 4, "a refused prune deletes nothing"
+
+
+def test_cli_database_unreachable_is_a_reason(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": "postgresql://nobody@127.0.0.1:1/none",
+                                                  "dead_letter_dir": str(tmp_path / "dl")}}))  # fmt: skip
+    for args in (["verify"], ["export"], ["prune", "--days", "1"]):
+        done = audit(config, *args)
+        assert done.returncode == 1 and "llmgw: the database failed (OperationalError" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_cli_verify_file_names_each_broken_line(cli_db: tuple[Path, Engine], tmp_path: Path) -> None:
+    config, _ = cli_db
+    export = audit(config, "export")
+    assert export.returncode == 0
+    lines = export.stdout.splitlines()
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(lines) + "\n")
+    assert audit(config, "verify", "--file", str(good)).returncode == 0
+    broken = tmp_path / "broken.jsonl"
+    missing = {k: v for k, v in json.loads(lines[2]).items() if k != "chain"}
+    broken.write_text("\n".join([lines[0], "{not json", "[1, 2]", json.dumps(missing), lines[3]]) + "\n")
+    done = audit(config, "verify", "--file", str(broken))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    for number, why in ((2, "Expecting property name"), (3, "not a JSON object"), (4, "missing chain")):
+        assert f"{broken} line {number}: not a guard event ({why}" in done.stderr, done.stderr
+    assert "seq 2..3 missing (row deleted)" in done.stderr
+
+
+# --- the admin API: a filter out of range is a 400 -------------------------------------------------
+
+
+def test_api_times_out_of_range_are_400(make_gateway: Callable[..., RunningGateway]) -> None:
+    import base64
+
+    gw = make_gateway()
+    far = base64.urlsafe_b64encode(json.dumps(["9999-12-31T23:00:00-05:00", "ge_x"]).encode()).decode()
+    with gw.admin() as admin:
+        for path in ("/admin/guard-events", "/admin/guard-events/export"):
+            for params, param in (({"since": "9999-12-31T23:00:00-05:00"}, "since"),
+                                  ({"until": "0001-01-01T00:00:00+05:00"}, "until")):  # fmt: skip
+                bad = admin.get(path, params=params)
+                assert bad.status_code == 400 and bad.json()["error"]["param"] == param, bad.text
+        bad = admin.get("/admin/guard-events", params={"cursor": far.rstrip("=")})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "cursor", bad.text
+        page = admin.get("/admin/review", params={"since": "9999-12-31T23:00:00-05:00"})
+        assert page.status_code == 400 and "not an ISO 8601 time in range" in page.text
