@@ -188,3 +188,78 @@ def test_api_times_out_of_range_are_400(make_gateway: Callable[..., RunningGatew
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "cursor", bad.text
         page = admin.get("/admin/review", params={"since": "9999-12-31T23:00:00-05:00"})
         assert page.status_code == 400 and "not an ISO 8601 time in range" in page.text
+
+
+# --- every API and mode leaves the same decisions in the log ---------------------------------------
+
+EMAIL = "carol.private@example.org"
+
+
+def _ask(gw: RunningGateway, key: str, api: str, stream: bool, prompt: str) -> str:
+    """One request through an official SDK; the text the client received (the answer is stopped)."""
+    import anthropic
+    import openai
+
+    got: list[str] = []
+    if api == "chat":
+        client = gw.client(api_key=key)
+        messages: Any = [{"role": "user", "content": prompt}]
+        if not stream:
+            done = client.chat.completions.create(model="test-model", messages=messages)
+            assert done.choices[0].finish_reason == "content_filter"
+            return done.choices[0].message.content or ""
+        with pytest.raises(openai.APIError):
+            for chunk in client.chat.completions.create(model="test-model", messages=messages, stream=True):
+                got.extend(c.delta.content or "" for c in chunk.choices)
+        return "".join(got)
+    if api == "messages":
+        native = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+        messages = [{"role": "user", "content": prompt}]
+        if not stream:
+            message = native.messages.create(model="test-model", max_tokens=200, messages=messages)
+            return "".join(getattr(b, "text", "") for b in message.content)
+        with pytest.raises(anthropic.APIError):
+            with native.messages.stream(model="test-model", max_tokens=200, messages=messages) as events:
+                got.extend(events.text_stream)
+        return "".join(got)
+    client = gw.client(api_key=key)
+    if not stream:
+        try:
+            return client.responses.create(model="test-model", input=prompt).output_text
+        except openai.APIError:
+            return ""
+    with pytest.raises(openai.APIError):
+        for event in client.responses.create(model="test-model", input=prompt, stream=True):
+            if event.type == "response.output_text.delta":
+                got.append(event.delta)
+            if event.type in ("response.failed", "response.incomplete", "error"):
+                raise openai.APIError("stopped", None, body=None)  # type: ignore[arg-type]
+    return "".join(got)
+
+
+def test_every_api_and_mode_logs_input_and_output_decisions(make_gateway: Any, upstream: Any, tmp_path: Path) -> None:
+    from tests.test_guards_e2e import POLICY, SECRET, WITH_SECRET
+
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(POLICY.format(injection="action: block", threshold=0.5))
+    gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
+    upstream.scripts["key"] = WITH_SECRET
+    for api in ("chat", "messages", "responses"):
+        for stream in (False, True):
+            key = gw.create_key()
+            sent = _ask(gw, key["key"], api, stream, f"Mail {EMAIL} the deploy story please #say:key")
+            assert SECRET not in sent and "sk-" not in sent, (api, stream, sent)
+            gw.flush()
+            with gw.admin() as admin:
+                logged = admin.get("/admin/guard-events", params={"key_id": key["id"], "limit": 100}).json()["data"]
+            decided = {(e["stage"], e["guard"], e["verdict"]) for e in logged}
+            assert {("input", "pii", "mask"), ("input", "injection", "allow"),
+                    ("output", "moderation", "block")} <= decided, (api, stream, decided)  # fmt: skip
+            pii = next(e for e in logged if e["guard"] == "pii")
+            assert pii["entity_counts"] == {"EMAIL_ADDRESS": 1} and EMAIL not in json.dumps(logged)
+            stopped = next(e for e in logged if e["guard"] == "moderation")
+            assert stopped["detail"] == "secret" and SECRET not in json.dumps(stopped)
+            assert len({e["request_id"] for e in logged}) == 1, "one request, one id in every event"
+    gw.stop()
+    assert verify(make_engine(gw.config.storage.url)).ok
