@@ -218,9 +218,11 @@ def _ask(gw: RunningGateway, key: str, api: str, stream: bool, prompt: str) -> s
         if not stream:
             message = native.messages.create(model="test-model", max_tokens=200, messages=messages)
             return "".join(getattr(b, "text", "") for b in message.content)
-        with pytest.raises(anthropic.APIError):
-            with native.messages.stream(model="test-model", max_tokens=200, messages=messages) as events:
-                got.extend(events.text_stream)
+        with (
+            pytest.raises(anthropic.APIError),
+            native.messages.stream(model="test-model", max_tokens=200, messages=messages) as events,
+        ):
+            got.extend(events.text_stream)
         return "".join(got)
     client = gw.client(api_key=key)
     if not stream:
