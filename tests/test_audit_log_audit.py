@@ -4,6 +4,7 @@ traceback), filters out of range answered 400, and a decision for every API and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from llmgw.audit.chain import GuardEventWriter, verify
@@ -265,3 +266,60 @@ def test_every_api_and_mode_logs_input_and_output_decisions(make_gateway: Any, u
             assert len({e["request_id"] for e in logged}) == 1, "one request, one id in every event"
     gw.stop()
     assert verify(make_engine(gw.config.storage.url)).ok
+
+
+# --- the tail of a chain: caught against recorded heads ---------------------------------------------
+
+
+def test_verify_against_recorded_heads_catches_a_cut_or_rewritten_tail(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The chain alone cannot tell a deleted tail from a chain that ended (docs/audit.md, limits);
+    ``verify --against`` checks the heads recorded earlier with ``--heads``: before, a reviewer had
+    to compare them by hand and a cut tail passed ``verify``."""
+    from datetime import UTC, datetime, timedelta
+
+    from llmgw.audit.chain import EVENTS, row_hash
+    from llmgw.cli import main
+
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": db_url, "dead_letter_dir": str(tmp_path / "dl")}}))
+    engine = make_engine(db_url)
+    rows = [simple_event(i) for i in range(8)]
+    for row in rows[:3]:
+        row["created_at"] = datetime.now(UTC) - timedelta(days=30)
+    write(engine, rows)
+    assert main(["audit", "--config", str(config), "verify", "--heads"]) == 0
+    heads = tmp_path / "heads.tsv"
+    heads.write_text(capsys.readouterr().out)
+    chain = heads.read_text().split("\t")[0]
+    check = ["audit", "--config", str(config), "verify", "--against", str(heads)]
+    writer = GuardEventWriter(chain)  # the chain grows after the heads were recorded: still fine
+    with engine.begin() as conn:
+        writer(conn, [simple_event(20)])
+    assert main(["audit", "--config", str(config), "prune", "--days", "10"]) == 0  # and is pruned: fine
+    capsys.readouterr()
+    assert main(check) == 0, capsys.readouterr().err
+    # history rewritten from seq 6 on with fresh, self-consistent hashes: verify alone is fooled
+    query = select(EVENTS).where(EVENTS.c.chain == chain, EVENTS.c.seq >= 5).order_by(EVENTS.c.seq)
+    with engine.connect() as conn:
+        tail = [dict(r) for r in conn.execute(query).mappings()]
+    for before, row in itertools.pairwise(tail):
+        if row["seq"] >= 6:
+            row["detail"] = "nothing happened"
+            row["prev_hash"] = before["hash"]
+            row["hash"] = row_hash(row["prev_hash"], row)
+            sql(engine, "update guard_events set detail = :d, prev_hash = :p, hash = :h where id = :i",
+                d=row["detail"], p=row["prev_hash"], h=row["hash"], i=row["id"])  # fmt: skip
+    assert verify(engine).ok, "the limit this option exists for"
+    assert main(check) == 1
+    assert f"chain {chain} seq 8: hash differs from the recorded head (history rewritten)" in capsys.readouterr().err
+    # the newest rows cut: verify alone is fooled again
+    sql(engine, "delete from guard_events where chain = :c and seq >= 7", c=chain)
+    assert verify(engine).ok
+    assert main(check) == 1
+    err = capsys.readouterr().err
+    assert f"chain {chain}: recorded head seq 8 is gone, the chain now ends at seq 6 (rows deleted)" in err, err
+    heads.write_text("not a head\n")
+    assert main(check) == 2 and "line 1: not a head" in capsys.readouterr().err
+    engine.dispose()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, func, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
 from llmgw.audit.models import AuditCheckpoint, GuardEventRow
@@ -365,6 +365,39 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(row["seq"], int):
         raise ValueError("seq is not an integer")
     return row
+
+
+def check_heads(
+    engine: Engine, recorded: list[tuple[str, int, str]], held: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Each recorded head (``verify --heads`` output kept elsewhere) still on its chain with its hash.
+
+    This is what catches the newest rows of a chain deleted, or a chain rewritten from some row on
+    with fresh hashes, which the chain alone cannot show (see docs/audit.md, "Limits of the chain").
+    A head that retention has since pruned is checked against the checkpoint when it is the
+    checkpoint's row, else it is past checking here (its prune archive verifies with ``--file``).
+    """
+    kept = {(str(r["chain"]), int(r["seq"])): str(r["hash"]) for r in held or [] if is_chained(r)}
+    problems: list[str] = []
+    c = EVENTS.c
+    with engine.connect() as conn:
+        for chain, seq, hash_ in recorded:
+            found = conn.execute(select(c.hash).where(c.chain == chain, c.seq == seq)).scalar()
+            if found is None:
+                found = kept.get((chain, seq))
+            if found is None:
+                cp = conn.execute(select(CHECKPOINTS.c.seq, CHECKPOINTS.c.hash).where(CHECKPOINTS.c.chain == chain))
+                checkpoint = cp.first()
+                if checkpoint is not None and int(checkpoint[0]) > seq:
+                    continue  # pruned since it was recorded
+                found = str(checkpoint[1]) if checkpoint is not None and int(checkpoint[0]) == seq else None
+            if found is None:
+                last = conn.execute(select(func.max(c.seq)).where(c.chain == chain)).scalar()
+                now = f"the chain now ends at seq {last}" if last is not None else "the chain has no row left"
+                problems.append(f"chain {chain}: recorded head seq {seq} is gone, {now} (rows deleted)")
+            elif found != hash_:
+                problems.append(f"chain {chain} seq {seq}: hash differs from the recorded head (history rewritten)")
+    return problems
 
 
 def verify_rows(rows: list[dict[str, Any]], max_problems: int = 1000) -> VerifyResult:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmgw.audit.chain import VerifyResult, iso_utc, verify, verify_rows
+from llmgw.audit.chain import VerifyResult, check_heads, iso_utc, verify, verify_rows
 from llmgw.audit.queries import VERDICTS, EventFilter, csv_header, csv_lines, iter_events, jsonl_lines, stored_from_view
 from llmgw.audit.retention import prune
 from llmgw.errors import InvalidRequest
@@ -112,10 +112,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from llmgw.storage.deadletter import DeadLetters
 
     config = _config(args)
+    recorded = _read_heads(args.against) if args.against else []
     letters = DeadLetters(config.storage.dead_letter_dir)
     held = letters.rows("guard_events")  # events the writer kept aside: a gap until replayed
-    result = verify(_engine(args, config), held=held, held_in=str(letters.path("guard_events")))
+    engine = _engine(args, config)
+    result = verify(engine, held=held, held_in=str(letters.path("guard_events")))
+    if recorded:
+        moved = check_heads(engine, recorded, held)
+        if moved:
+            result.ok, result.problems = False, [*result.problems, *moved]
     return _report(result, args.heads, "guard_events")
+
+
+def _read_heads(path: str) -> list[tuple[str, int, str]]:
+    """``chain<TAB>seq<TAB>hash`` lines, as ``verify --heads`` printed them."""
+    heads: list[tuple[str, int, str]] = []
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 64:
+                    raise Unusable(f"{path} line {number}: not a head (chain, seq, hash separated by tabs)")
+                heads.append((parts[0], int(parts[1]), parts[2]))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unusable(f"cannot read {path}: {exc}") from None
+    return heads
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -180,6 +203,9 @@ def register(sub: Any) -> None:
     check = command("verify", help="check every hash chain (exit 1 and list the problems if one is broken)")
     check.add_argument("--file", help="verify a JSONL export or prune archive instead of the database")
     check.add_argument("--heads", action="store_true", help="print each chain's last seq and hash (to anchor)")
+    check.add_argument(
+        "--against", metavar="HEADS.tsv", help="heads recorded with --heads: each must still be on its chain"
+    )
     check.set_defaults(func=cmd_verify)
 
     export = command("export", help="write matching events as CSV or JSONL, oldest first")
