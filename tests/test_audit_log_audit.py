@@ -323,3 +323,35 @@ def test_verify_against_recorded_heads_catches_a_cut_or_rewritten_tail(
     heads.write_text("not a head\n")
     assert main(check) == 2 and "line 1: not a head" in capsys.readouterr().err
     engine.dispose()
+
+
+def test_a_prune_committing_during_verify_is_no_false_alarm(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify reads the checkpoints, then the rows: a prune (another cron job) committing in
+    between made the pruned prefix read as `seq 1..4 missing (row deleted)`."""
+    from datetime import UTC, datetime, timedelta
+
+    from llmgw.audit import chain as chain_module
+    from llmgw.audit.retention import prune
+
+    engine, pruner = make_engine(db_url), make_engine(db_url)
+    rows = [simple_event(i) for i in range(8)]
+    for row in rows[:4]:
+        row["created_at"] = datetime.now(UTC) - timedelta(days=40)
+    write(engine, rows)
+    pruned: list[int] = []
+
+    class PrunedMeanwhile(chain_module.ChainChecker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if not pruned:  # between the checkpoints' query and the rows' query of the first walk
+                pruned.append(prune(pruner, 30).deleted)
+
+    monkeypatch.setattr(chain_module, "ChainChecker", PrunedMeanwhile)
+    result = verify(engine)
+    assert pruned == [4]
+    assert result.ok and result.checked == 4, result.problems
+    sql(engine, "delete from guard_events where seq = 6")  # a real deletion is still reported, once
+    result = verify(engine)
+    assert len(result.problems) == 1 and "seq 6 missing (row deleted)" in result.problems[0], result.problems
+    engine.dispose()
+    pruner.dispose()

@@ -325,6 +325,10 @@ def verify(
     """Walk every chain in seq order, from its retention checkpoint if it has one.
 
     ``held``: the guard events kept in the dead-letter file ``held_in`` (see :class:`ChainChecker`).
+
+    The checkpoints and the rows are two queries: a prune that commits between them would read as
+    rows deleted (or out of order). So a walk that found problems is done again while the
+    checkpoints it started from have changed meanwhile (a prune from cron beside a verify from cron).
     """
     # SQLite keeps whatever text is written into a JSON, time or integer column: those are read
     # raw and decoded row by row, so one edited row is reported instead of ending the walk
@@ -333,17 +337,30 @@ def verify(
         type_coerce(EVENTS.c[name], Text).label(name) if raw and name in _DECODED else EVENTS.c[name]
         for name in (*HASHED_FIELDS, "prev_hash", "hash")
     ]
+    query = select(*columns).order_by(EVENTS.c.chain, EVENTS.c.seq)
     with engine.connect() as conn:
-        checkpoints = {r.chain: (int(r.seq), str(r.hash)) for r in conn.execute(select(CHECKPOINTS))}
-        checker = ChainChecker(checkpoints, max_problems, held, held_in)
-        query = select(*columns).order_by(EVENTS.c.chain, EVENTS.c.seq)
-        for mapping in conn.execution_options(yield_per=1000).execute(query).mappings():
-            row = dict(mapping)
-            try:
-                checker.feed(_decoded(row))
-            except (ValueError, TypeError, OverflowError, AttributeError) as exc:
-                checker.unreadable(row, exc)
-    return checker.result()
+        checkpoints = _checkpoints(conn)
+        for _ in range(WALKS):
+            checker = ChainChecker(checkpoints, max_problems, held, held_in)
+            for mapping in conn.execution_options(yield_per=1000).execute(query).mappings():
+                row = dict(mapping)
+                try:
+                    checker.feed(_decoded(row))
+                except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+                    checker.unreadable(row, exc)
+            result = checker.result()
+            now = _checkpoints(conn)
+            if result.ok or now == checkpoints:
+                break
+            checkpoints = now  # pruned while walking: walk again from where retention left the chains
+    return result
+
+
+WALKS = 3
+
+
+def _checkpoints(conn: Connection) -> dict[str, tuple[int, str]]:
+    return {r.chain: (int(r.seq), str(r.hash)) for r in conn.execute(select(CHECKPOINTS))}
 
 
 _DECODED = ("created_at", "scores", "entities")
