@@ -123,9 +123,9 @@ def cli_db(tmp_path: Path) -> tuple[Path, Engine]:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["prune", "--days", "nan"], 2, "--days must be a number from 0 to"),
-        (["prune", "--days", "inf"], 2, "--days must be a number from 0 to"),
-        (["prune", "--days", "1e12"], 2, "--days must be a number from 0 to"),
+        (["prune", "--days", "nan"], 2, "--days must be 0 or more, and a number of days up to"),
+        (["prune", "--days", "inf"], 2, "--days must be 0 or more, and a number of days up to"),
+        (["prune", "--days", "1e12"], 2, "--days must be 0 or more, and a number of days up to"),
         (["export", "--since", "9999-12-31T23:00:00-05:00"], 2, "since: not an ISO 8601 time in range"),
         (["export", "--until", "0001-01-01T00:00:00+05:00"], 2, "until: not an ISO 8601 time in range"),
         (["export", "-o", "/nonexistent-dir/out.jsonl"], 2, "cannot write /nonexistent-dir/out.jsonl"),
@@ -355,3 +355,95 @@ def test_a_prune_committing_during_verify_is_no_false_alarm(db_url: str, monkeyp
     assert len(result.problems) == 1 and "seq 6 missing (row deleted)" in result.problems[0], result.problems
     engine.dispose()
     pruner.dispose()
+
+
+# --- retention never launders tampering, nor jumps dead-lettered events -------------------------------
+
+
+def _old_rows(n: int) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime, timedelta
+
+    rows = [simple_event(i) for i in range(n)]
+    for i, row in enumerate(rows):
+        row["created_at"] = datetime.now(UTC) - timedelta(days=40, seconds=n - i)
+    return rows
+
+
+@pytest.mark.parametrize("tamper", ["delete", "edit"])
+def test_prune_stops_before_tampering_so_verify_still_reports_it(
+    db_url: str, tmp_path: Path, tamper: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a row deleted (or edited) by hand, then a routine `prune --days 30`, and the prune
+    deleted the whole old prefix and anchored the checkpoint past the evidence: `verify` said ok."""
+    from llmgw.cli import main
+
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": db_url, "dead_letter_dir": str(tmp_path / "dl")}}))
+    engine = make_engine(db_url)
+    write(engine, _old_rows(10))
+    chain = rows_of(engine)[0]["chain"]
+    if tamper == "delete":
+        sql(engine, "delete from guard_events where seq = 5")
+        problem = "seq 5 missing (row deleted)"
+    else:
+        sql(engine, "update guard_events set verdict = 'allow', detail = 'fine' where seq = 5")
+        problem = "seq 5 (ge_"
+    archive = tmp_path / "archive.jsonl"
+    assert main(["audit", "--config", str(config), "prune", "--days", "30", "--export", str(archive)]) == 1
+    err = capsys.readouterr().err
+    assert "deleted 4 event(s)" in err and f"chain {chain}: kept from seq 5 on: seq 5" in err, err
+    assert audit(config, "verify", "--file", str(archive)).returncode == 0, "the archive holds the good prefix"
+    result = verify(engine)
+    assert not result.ok and any(problem in p for p in result.problems), result.problems
+    engine.dispose()
+
+
+def test_prune_never_jumps_events_waiting_in_the_dead_letter_file(db_url: str, tmp_path: Path) -> None:
+    """Before: a prune past a gap of dead-lettered events anchored the chain after them; `verify`
+    then skipped them as stored, and `storage replay` put them below the checkpoint (reported as
+    rows out of order)."""
+    from sqlalchemy.exc import OperationalError
+
+    from llmgw.audit.retention import prune
+    from llmgw.storage.deadletter import DeadLetters
+    from llmgw.storage.replay import replay
+    from llmgw.storage.writer import RowWriter
+
+    engine = make_engine(db_url)
+    letters = DeadLetters(tmp_path / "dl")
+    writer = RowWriter(engine, flush_interval_s=0.01, max_attempts=1, dead_letter_dir=letters.dir)
+    chained = writer.handlers["guard_events"]
+
+    class Outage:
+        """The database is away for the second batch only."""
+
+        calls = 0
+        prepare = staticmethod(chained.prepare)  # type: ignore[attr-defined]
+
+        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int | None:
+            Outage.calls += 1
+            if Outage.calls == 2:
+                raise OperationalError("INSERT", {}, Exception("connection refused"))
+            return chained(conn, rows)
+
+    writer.register("guard_events", Outage())
+    writer.start()
+    rows = _old_rows(8)
+    for batch in (rows[:3], rows[3:6], rows[6:]):
+        for row in batch:
+            writer.put("guard_events", row)
+        writer.flush()
+    writer.close()
+    held, where = letters.rows("guard_events"), str(letters.path("guard_events"))
+    assert sorted(e["seq"] for e in held) == [4, 5, 6]
+    result = prune(engine, 30)
+    assert result.deleted == 3 and list(result.held_back.values()) == [
+        "kept from seq 4 on: seq 4 missing (row deleted, or in the dead-letter file)"
+    ], result
+    waiting = verify(engine, held=held, held_in=where)
+    assert any("3 event(s) (seq 4..6) are not in the database" in p for p in waiting.problems), waiting.problems
+    assert {c.table: c.replayed for c in replay(engine, letters)} == {"guard_events": 3}
+    after = verify(engine, held=letters.rows("guard_events"), held_in=where)
+    assert after.ok and after.checked == 5, after.problems
+    assert prune(engine, 30).deleted == 5 and verify(engine).ok
+    engine.dispose()

@@ -161,7 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.days) and 0 <= args.days <= MAX_DAYS):  # nan, inf: no cut-off to compute
-        print(f"llmgw: --days must be a number from 0 to {MAX_DAYS}", file=sys.stderr)
+        print(f"llmgw: --days must be 0 or more, and a number of days up to {MAX_DAYS}", file=sys.stderr)
         return 2
     engine = _engine(args)
     if args.export and Path(args.export).exists():
@@ -172,7 +172,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     where = f", exported to {args.export}" if args.export else ""
     print(f"deleted {result.deleted} event(s) older than {iso_utc(result.cutoff)} "
           f"from {len(result.chains)} chain(s){where}", file=sys.stderr)  # fmt: skip
-    return 0
+    for chain, why in sorted(result.held_back.items()):  # the evidence stays for `verify` to report
+        print(f"chain {chain}: {why}; see `llmgw audit verify` (and `llmgw storage replay`)", file=sys.stderr)
+    return 1 if result.held_back else 0
 
 
 def cmd_hash(args: argparse.Namespace) -> int:
