@@ -240,6 +240,37 @@ def _ask(gw: RunningGateway, key: str, api: str, stream: bool, prompt: str) -> s
     return "".join(got)
 
 
+CALM = "Tomatoes like sun , water in the morning and a little patience every single day ."
+
+
+def _ask_clean(gw: RunningGateway, key: str, api: str, stream: bool) -> str:
+    import anthropic
+
+    prompt = "garden tips #say:calm"
+    if api == "chat":
+        client = gw.client(api_key=key)
+        messages: Any = [{"role": "user", "content": prompt}]
+        if not stream:
+            return (
+                client.chat.completions.create(model="test-model", messages=messages).choices[0].message.content or ""
+            )
+        chunks = client.chat.completions.create(model="test-model", messages=messages, stream=True)
+        return "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices)
+    if api == "messages":
+        native = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+        messages = [{"role": "user", "content": prompt}]
+        if not stream:
+            message = native.messages.create(model="test-model", max_tokens=200, messages=messages)
+            return "".join(getattr(b, "text", "") for b in message.content)
+        with native.messages.stream(model="test-model", max_tokens=200, messages=messages) as events:
+            return "".join(events.text_stream)
+    client = gw.client(api_key=key)
+    if not stream:
+        return client.responses.create(model="test-model", input=prompt).output_text
+    return "".join(e.delta for e in client.responses.create(model="test-model", input=prompt, stream=True)
+                   if e.type == "response.output_text.delta")  # fmt: skip
+
+
 def test_every_api_and_mode_logs_input_and_output_decisions(make_gateway: Any, upstream: Any, tmp_path: Path) -> None:
     from tests.test_guards_e2e import POLICY, SECRET, WITH_SECRET
 
@@ -248,6 +279,7 @@ def test_every_api_and_mode_logs_input_and_output_decisions(make_gateway: Any, u
     (folder / "default.yaml").write_text(POLICY.format(injection="action: block", threshold=0.5))
     gw = make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"})
     upstream.scripts["key"] = WITH_SECRET
+    upstream.scripts["calm"] = CALM
     for api in ("chat", "messages", "responses"):
         for stream in (False, True):
             key = gw.create_key()
@@ -264,6 +296,17 @@ def test_every_api_and_mode_logs_input_and_output_decisions(make_gateway: Any, u
             stopped = next(e for e in logged if e["guard"] == "moderation")
             assert stopped["detail"] == "secret" and SECRET not in json.dumps(stopped)
             assert len({e["request_id"] for e in logged}) == 1, "one request, one id in every event"
+            assert ("output", "moderation", "allow") not in decided, "a stopped answer did not pass"
+            # an answer that passes moderation says so: before, it left no output event at all
+            calm = gw.create_key()
+            sent = _ask_clean(gw, calm["key"], api, stream)
+            assert sent == CALM, (api, stream, sent)
+            gw.flush()
+            with gw.admin() as admin:
+                logged = admin.get("/admin/guard-events", params={"key_id": calm["id"], "limit": 100}).json()["data"]
+            final = [e for e in logged if e["stage"] == "output"]
+            assert [(e["guard"], e["verdict"]) for e in final] == [("moderation", "allow")], (api, stream, logged)
+            assert final[0]["detail"].startswith("answer passed (")
     gw.stop()
     assert verify(make_engine(gw.config.storage.url)).ok
 
