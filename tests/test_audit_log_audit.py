@@ -490,3 +490,22 @@ def test_prune_never_jumps_events_waiting_in_the_dead_letter_file(db_url: str, t
     assert after.ok and after.checked == 5, after.problems
     assert prune(engine, 30).deleted == 5 and verify(engine).ok
     engine.dispose()
+
+
+def test_api_a_misspelt_filter_is_400_not_every_event(make_gateway: Callable[..., RunningGateway]) -> None:
+    """Before, ``verdicts=block`` was ignored and the answer held every event: a reviewer took the
+    whole log for the blocked decisions."""
+    gw = make_gateway()
+    for i in range(3):
+        gw.gateway.writer.put("guard_events", simple_event(i, verdict="block" if i == 0 else "allow"))
+    gw.flush()
+    with gw.admin() as admin:
+        assert len(admin.get("/admin/guard-events", params={"verdict": "block"}).json()["data"]) == 1
+        for path, extra in (("/admin/guard-events", {}), ("/admin/guard-events/export", {"format": "csv"})):
+            bad = admin.get(path, params={"verdicts": "block", **extra})
+            assert bad.status_code == 400, bad.text
+            error = bad.json()["error"]
+            assert error["param"] == "verdicts" and "unknown parameter" in error["message"]
+            assert "verdict" in error["message"], "the message lists the filters there are"
+        assert admin.get("/admin/guard-events", params={"limit": 2, "cursor": ""}).status_code == 200
+        assert admin.get("/admin/guard-events/export", params={"format": "jsonl", "team": ""}).status_code == 200
