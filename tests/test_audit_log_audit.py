@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from llmgw.audit.chain import GuardEventWriter, verify
+from llmgw.audit.chain import EVENTS, GuardEventWriter, verify
 from llmgw.storage.db import make_engine
 from tests.conftest import RunningGateway
 from tests.test_audit import simple_event, sql, write
@@ -322,7 +322,7 @@ def test_verify_against_recorded_heads_catches_a_cut_or_rewritten_tail(
     to compare them by hand and a cut tail passed ``verify``."""
     from datetime import UTC, datetime, timedelta
 
-    from llmgw.audit.chain import EVENTS, row_hash
+    from llmgw.audit.chain import row_hash
     from llmgw.cli import main
 
     config = tmp_path / "gw.yaml"
@@ -509,3 +509,25 @@ def test_api_a_misspelt_filter_is_400_not_every_event(make_gateway: Callable[...
             assert "verdict" in error["message"], "the message lists the filters there are"
         assert admin.get("/admin/guard-events", params={"limit": 2, "cursor": ""}).status_code == 200
         assert admin.get("/admin/guard-events/export", params={"format": "jsonl", "team": ""}).status_code == 200
+
+
+def test_verify_names_a_dead_letter_event_that_differs_from_the_stored_one(db_url: str) -> None:
+    """A dead-lettered event whose write did commit is a copy (same hash) and was rightly skipped;
+    before, a *different* event at the same position was skipped the same way, unreported."""
+    engine = make_engine(db_url)
+    write(engine, [simple_event(i) for i in range(5)])
+    query = select(EVENTS).where(EVENTS.c.seq == 3)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(query).mappings().one())
+    copy = dict(stored)
+    assert verify(engine, held=[copy], held_in="dl/guard_events.jsonl").ok, "a copy of a committed write is fine"
+    other = dict(stored, id="ge_other", verdict="allow", detail="nothing to see")
+    result = verify(engine, held=[other], held_in="dl/guard_events.jsonl")
+    assert result.problems == [
+        f"chain {stored['chain']} seq 3 ({stored['id']}): the dead-letter file dl/guard_events.jsonl holds a "
+        "different event (ge_other) at this position (one of them edited)"
+    ]
+    edited = dict(stored, verdict="block")  # same id and stored hash, a field changed in the file
+    result = verify(engine, held=[edited], held_in="dl/guard_events.jsonl")
+    assert len(result.problems) == 1 and "holds a different event" in result.problems[0], result.problems
+    engine.dispose()

@@ -185,6 +185,14 @@ class VerifyResult:
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
+def _same_event(held: dict[str, Any], row: dict[str, Any]) -> bool:
+    """The dead-lettered ``held`` is the stored ``row``: same id, and its own fields hash to the row's hash."""
+    try:
+        return held.get("id") == row["id"] and row_hash(str(held.get("prev_hash")), held) == row["hash"]
+    except (ValueError, TypeError, OverflowError, AttributeError):
+        return False
+
+
 def _ranges(seqs: list[int]) -> str:
     """``[3, 4, 5, 9]`` as ``3..5, 9``."""
     runs: list[list[int]] = []
@@ -230,6 +238,7 @@ class ChainChecker:
                 self.unchained += 1
         for rows in self.held.values():
             rows.sort(key=lambda r: int(r["seq"]))
+        self._held_at = {(chain, int(r["seq"])): r for chain, rows in self.held.items() for r in rows}
         self._held_next: dict[str, int] = {}
         self.held_found: dict[str, list[int]] = {}
 
@@ -267,6 +276,10 @@ class ChainChecker:
         if chain != self._chain:
             self._start(chain, row, resume)
         self._feed_held(chain, seq)
+        twin = self._held_at.get((chain, seq))
+        if twin is not None and not _same_event(twin, row):  # a committed write's copy is the same event
+            self._problem(f"chain {chain} seq {seq} ({row['id']}): the dead-letter file {self.held_in} holds a "
+                          f"different event ({twin.get('id')}) at this position (one of them edited)")  # fmt: skip
         self._check(row, "")
 
     def _check(self, row: dict[str, Any], origin: str) -> None:
