@@ -531,3 +531,26 @@ def test_verify_names_a_dead_letter_event_that_differs_from_the_stored_one(db_ur
     result = verify(engine, held=[edited], held_in="dl/guard_events.jsonl")
     assert len(result.problems) == 1 and "holds a different event" in result.problems[0], result.problems
     engine.dispose()
+
+
+def test_jsonl_export_is_one_event_a_line_however_it_is_split(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path
+) -> None:
+    """Masked text may hold U+2028, U+2029 or NEL, which JSON leaves raw and Python's
+    ``str.splitlines`` (and other Unicode-aware readers) break lines at: before, such an event
+    came out of the export as two unparseable lines."""
+    from llmgw.audit.chain import verify_rows
+    from llmgw.audit.queries import stored_from_view
+
+    gw = make_gateway()
+    odd = "line\u2028separator\u2029paragraph\x85next"
+    for i in range(3):
+        gw.gateway.writer.put("guard_events", simple_event(i, masked_text=odd if i == 1 else "plain"))
+    gw.flush()
+    with gw.admin() as admin:
+        body = admin.get("/admin/guard-events/export", params={"format": "jsonl"}).text
+    lines = body.splitlines()
+    assert len(lines) == 3, lines
+    events = [json.loads(line) for line in lines]
+    assert [e["masked_text"] for e in events].count(odd) == 1, "the text itself is unchanged"
+    assert verify_rows([stored_from_view(e) for e in events]).ok

@@ -209,8 +209,13 @@ def csv_lines(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+#: line breaks to Unicode (and so to Python's ``str.splitlines``) that JSON leaves raw: escaped, so
+#: one event is one line whichever way a reviewer's script splits the export
+_UNICODE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def jsonl_lines(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(event_view(row), ensure_ascii=False) + "\n" for row in rows)
+    return "".join(json.dumps(event_view(row), ensure_ascii=False).translate(_UNICODE_BREAKS) + "\n" for row in rows)
 
 
 def stored_from_view(view: Mapping[str, Any]) -> dict[str, Any]:
