@@ -554,3 +554,24 @@ def test_jsonl_export_is_one_event_a_line_however_it_is_split(
     events = [json.loads(line) for line in lines]
     assert [e["masked_text"] for e in events].count(odd) == 1, "the text itself is unchanged"
     assert verify_rows([stored_from_view(e) for e in events]).ok
+
+
+def test_api_an_offset_typed_unencoded_in_the_url_is_read_as_written(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    """docs/audit.md lists `2025-03-01T11:00+01:00`; typed into a URL (curl, a browser) its `+`
+    arrives as a space, and before the filter was a 400."""
+    from datetime import UTC, datetime
+
+    gw = make_gateway()
+    for i, hour in enumerate((9, 10, 11)):
+        row = simple_event(i)
+        row["created_at"] = datetime(2025, 3, 1, hour, 30, tzinfo=UTC)
+        gw.gateway.writer.put("guard_events", row)
+    gw.flush()
+    with gw.admin() as admin:
+        raw = admin.get("/admin/guard-events?since=2025-03-01T11:00+01:00&until=2025-03-01T12:00+01:00")
+        assert raw.status_code == 200, raw.text
+        assert [e["request_id"] for e in raw.json()["data"]] == ["req_1"]  # 10:30 UTC is 11:30 at +01:00
+        encoded = admin.get("/admin/guard-events", params={"since": "2025-03-01T11:00+01:00"})
+        assert [e["request_id"] for e in encoded.json()["data"]] == ["req_2", "req_1"]

@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -28,6 +29,7 @@ EXPORT_COLUMNS = (
     "prev_hash", "hash",
 )  # fmt: skip
 MAX_LIMIT = 1000
+_PLUS_AS_SPACE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+) (\d\d(?::?\d\d)?)$")
 MAX_FILTER_CHARS = 200  # the widest filtered column (team, guard...): a longer value matches nothing
 
 
@@ -58,6 +60,8 @@ class EventFilter:
             if len(raw) > MAX_FILTER_CHARS or "\x00" in raw:
                 raise InvalidRequest(f"{f.name}: at most {MAX_FILTER_CHARS} characters and no NUL bytes", param=f.name)
             if f.name in ("since", "until"):
+                # `+01:00` typed into a URL unencoded arrives as ` 01:00` (a `+` in a query is a space)
+                raw = _PLUS_AS_SPACE.sub(r"\1+\2", raw)
                 try:
                     values[f.name] = as_utc(raw)
                 except (ValueError, OverflowError):  # 9999-12-31T23:00-05:00 is past datetime.max in UTC
