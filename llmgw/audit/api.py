@@ -23,9 +23,21 @@ from llmgw.audit.queries import (
     request_view,
     trail,
 )
-from llmgw.errors import InvalidRequest
+from llmgw.errors import InvalidRequest, clip
 
 EXPORT_BATCH = 500
+
+
+def known_params(request: Request[Any, Any, Any], *others: str) -> None:
+    """A parameter that is no filter is a 400 naming it: a reviewer's typo (``verdicts=block``)
+    must not answer with every event as if it were the filtered evidence."""
+    allowed = {*EventFilter.__dataclass_fields__, *others}
+    for name in request.query_params:
+        if name not in allowed:
+            raise InvalidRequest(
+                f"unknown parameter {clip(name)}; filters are {', '.join(EventFilter.__dataclass_fields__)}",
+                param=name[:100],
+            )
 
 
 def limit_param(request: Request[Any, Any, Any], default: int = 100) -> int:
@@ -42,6 +54,7 @@ def limit_param(request: Request[Any, Any, Any], default: int = 100) -> int:
 async def list_guard_events(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Newest first; ``next_cursor`` (opaque) fetches the next page, ``null`` on the last one."""
     await require_reviewer(request)
+    known_params(request, "limit", "cursor")
     flt = EventFilter.from_params(request.query_params)
     cursor = request.query_params.get("cursor") or None
     rows, next_cursor = await asyncio.to_thread(page, gateway_of(request).engine, flt, limit_param(request), cursor)
@@ -70,6 +83,7 @@ async def export_chunks(engine: Any, flt: EventFilter, fmt: str) -> AsyncIterato
 @get("/admin/guard-events/export")
 async def export_guard_events(request: Request[Any, Any, Any]) -> Stream:
     await require_reviewer(request)
+    known_params(request, "format")
     fmt = request.query_params.get("format") or "jsonl"
     if fmt not in ("csv", "jsonl"):
         raise InvalidRequest("format must be csv or jsonl", param="format")

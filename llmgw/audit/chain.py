@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, func, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
 from llmgw.audit.models import AuditCheckpoint, GuardEventRow
@@ -185,6 +185,14 @@ class VerifyResult:
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
+def _same_event(held: dict[str, Any], row: dict[str, Any]) -> bool:
+    """The dead-lettered ``held`` is the stored ``row``: same id, and its own fields hash to the row's hash."""
+    try:
+        return held.get("id") == row["id"] and row_hash(str(held.get("prev_hash")), held) == row["hash"]
+    except (ValueError, TypeError, OverflowError, AttributeError):
+        return False
+
+
 def _ranges(seqs: list[int]) -> str:
     """``[3, 4, 5, 9]`` as ``3..5, 9``."""
     runs: list[list[int]] = []
@@ -230,6 +238,7 @@ class ChainChecker:
                 self.unchained += 1
         for rows in self.held.values():
             rows.sort(key=lambda r: int(r["seq"]))
+        self._held_at = {(chain, int(r["seq"])): r for chain, rows in self.held.items() for r in rows}
         self._held_next: dict[str, int] = {}
         self.held_found: dict[str, list[int]] = {}
 
@@ -267,6 +276,10 @@ class ChainChecker:
         if chain != self._chain:
             self._start(chain, row, resume)
         self._feed_held(chain, seq)
+        twin = self._held_at.get((chain, seq))
+        if twin is not None and not _same_event(twin, row):  # a committed write's copy is the same event
+            self._problem(f"chain {chain} seq {seq} ({row['id']}): the dead-letter file {self.held_in} holds a "
+                          f"different event ({twin.get('id')}) at this position (one of them edited)")  # fmt: skip
         self._check(row, "")
 
     def _check(self, row: dict[str, Any], origin: str) -> None:
@@ -286,6 +299,16 @@ class ChainChecker:
             self._problem(f"{where}: hash mismatch (row edited or reordered)")
         self._expected = (seq + 1, row["hash"])
         self.heads[chain] = (seq, row["hash"])
+        self.checked += 1
+
+    def unreadable(self, row: dict[str, Any], exc: Exception) -> None:
+        """A row whose values cannot be read back (text in a JSON or time column that someone wrote
+        straight into SQLite): reported by its place, and the walk goes on from it."""
+        self._problem(f"chain {row.get('chain')} seq {row.get('seq')} ({row.get('id')}): unreadable row, "
+                      f"{str(exc)[:200]} (row edited)")  # fmt: skip
+        seq = row.get("seq")
+        if isinstance(seq, int) and row.get("chain") == self._chain:
+            self._expected = (seq + 1, str(row.get("hash")))
         self.checked += 1
 
     def result(self) -> VerifyResult:
@@ -315,15 +338,96 @@ def verify(
     """Walk every chain in seq order, from its retention checkpoint if it has one.
 
     ``held``: the guard events kept in the dead-letter file ``held_in`` (see :class:`ChainChecker`).
+
+    The checkpoints and the rows are two queries: a prune that commits between them would read as
+    rows deleted (or out of order). So a walk that found problems is done again while the
+    checkpoints it started from have changed meanwhile (a prune from cron beside a verify from cron).
     """
-    columns = [EVENTS.c[name] for name in (*HASHED_FIELDS, "prev_hash", "hash")]
+    # SQLite keeps whatever text is written into a JSON, time or integer column: those are read
+    # raw and decoded row by row, so one edited row is reported instead of ending the walk
+    raw = engine.dialect.name == "sqlite"
+    columns = [
+        type_coerce(EVENTS.c[name], Text).label(name) if raw and name in _DECODED else EVENTS.c[name]
+        for name in (*HASHED_FIELDS, "prev_hash", "hash")
+    ]
+    query = select(*columns).order_by(EVENTS.c.chain, EVENTS.c.seq)
     with engine.connect() as conn:
-        checkpoints = {r.chain: (int(r.seq), str(r.hash)) for r in conn.execute(select(CHECKPOINTS))}
-        checker = ChainChecker(checkpoints, max_problems, held, held_in)
-        query = select(*columns).order_by(EVENTS.c.chain, EVENTS.c.seq)
-        for row in conn.execution_options(yield_per=1000).execute(query).mappings():
-            checker.feed(dict(row))
-    return checker.result()
+        checkpoints = _checkpoints(conn)
+        for _ in range(WALKS):
+            checker = ChainChecker(checkpoints, max_problems, held, held_in)
+            for mapping in conn.execution_options(yield_per=1000).execute(query).mappings():
+                row = dict(mapping)
+                try:
+                    checker.feed(_decoded(row))
+                except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+                    checker.unreadable(row, exc)
+            result = checker.result()
+            now = _checkpoints(conn)
+            if result.ok or now == checkpoints:
+                break
+            checkpoints = now  # pruned while walking: walk again from where retention left the chains
+    return result
+
+
+WALKS = 3
+
+
+def _checkpoints(conn: Connection) -> dict[str, tuple[int, str]]:
+    return {r.chain: (int(r.seq), str(r.hash)) for r in conn.execute(select(CHECKPOINTS))}
+
+
+_DECODED = ("created_at", "scores", "entities")
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read raw from SQLite as the table's types read it; ValueError names a value that is not."""
+    for name in ("scores", "entities"):
+        if isinstance(row[name], str):
+            try:
+                row[name] = json.loads(row[name])
+            except ValueError:
+                raise ValueError(f"{name} is not JSON") from None
+    if isinstance(row["created_at"], str):
+        try:
+            row["created_at"] = as_utc(row["created_at"])
+        except (ValueError, OverflowError):
+            raise ValueError("created_at is not a time") from None
+    if not isinstance(row["seq"], int):
+        raise ValueError("seq is not an integer")
+    return row
+
+
+def check_heads(
+    engine: Engine, recorded: list[tuple[str, int, str]], held: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Each recorded head (``verify --heads`` output kept elsewhere) still on its chain with its hash.
+
+    This is what catches the newest rows of a chain deleted, or a chain rewritten from some row on
+    with fresh hashes, which the chain alone cannot show (see docs/audit.md, "Limits of the chain").
+    A head that retention has since pruned is checked against the checkpoint when it is the
+    checkpoint's row, else it is past checking here (its prune archive verifies with ``--file``).
+    """
+    kept = {(str(r["chain"]), int(r["seq"])): str(r["hash"]) for r in held or [] if is_chained(r)}
+    problems: list[str] = []
+    c = EVENTS.c
+    with engine.connect() as conn:
+        for chain, seq, hash_ in recorded:
+            found = conn.execute(select(c.hash).where(c.chain == chain, c.seq == seq)).scalar()
+            if found is None:
+                found = kept.get((chain, seq))
+            if found is None:
+                cp = conn.execute(select(CHECKPOINTS.c.seq, CHECKPOINTS.c.hash).where(CHECKPOINTS.c.chain == chain))
+                checkpoint = cp.first()
+                if checkpoint is not None and int(checkpoint[0]) > seq:
+                    continue  # pruned since it was recorded
+                found = str(checkpoint[1]) if checkpoint is not None and int(checkpoint[0]) == seq else None
+            if found is None:
+                last = conn.execute(select(func.max(c.seq)).where(c.chain == chain)).scalar()
+                now = f"the chain now ends at seq {last}" if last is not None else "the chain has no row left"
+                problems.append(f"chain {chain}: recorded head seq {seq} is gone, {now} (rows deleted)")
+            elif found != hash_:
+                problems.append(f"chain {chain} seq {seq}: hash differs from the recorded head (history rewritten)")
+    return problems
 
 
 def verify_rows(rows: list[dict[str, Any]], max_problems: int = 1000) -> VerifyResult:

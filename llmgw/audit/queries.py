@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -28,6 +29,7 @@ EXPORT_COLUMNS = (
     "prev_hash", "hash",
 )  # fmt: skip
 MAX_LIMIT = 1000
+_PLUS_AS_SPACE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+) (\d\d(?::?\d\d)?)$")
 MAX_FILTER_CHARS = 200  # the widest filtered column (team, guard...): a longer value matches nothing
 
 
@@ -58,10 +60,13 @@ class EventFilter:
             if len(raw) > MAX_FILTER_CHARS or "\x00" in raw:
                 raise InvalidRequest(f"{f.name}: at most {MAX_FILTER_CHARS} characters and no NUL bytes", param=f.name)
             if f.name in ("since", "until"):
+                # `+01:00` typed into a URL unencoded arrives as ` 01:00` (a `+` in a query is a space)
+                raw = _PLUS_AS_SPACE.sub(r"\1+\2", raw)
                 try:
                     values[f.name] = as_utc(raw)
-                except ValueError:
-                    raise InvalidRequest(f"{f.name}: not an ISO 8601 time: {clip(raw)}", param=f.name) from None
+                except (ValueError, OverflowError):  # 9999-12-31T23:00-05:00 is past datetime.max in UTC
+                    message = f"{f.name}: not an ISO 8601 time in range: {clip(raw)}"
+                    raise InvalidRequest(message, param=f.name) from None
             elif f.name == "verdict" and raw not in VERDICTS:
                 raise InvalidRequest(f"verdict must be one of {', '.join(VERDICTS)}", param="verdict")
             else:
@@ -103,7 +108,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, ident = decode_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), 2, "cursor")
         return as_utc(created), str(ident)
-    except (ValueError, TypeError, InvalidRequest):
+    except (ValueError, TypeError, OverflowError, InvalidRequest):
         raise InvalidRequest("invalid cursor", param="cursor") from None
 
 
@@ -208,8 +213,13 @@ def csv_lines(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+#: line breaks to Unicode (and so to Python's ``str.splitlines``) that JSON leaves raw: escaped, so
+#: one event is one line whichever way a reviewer's script splits the export
+_UNICODE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def jsonl_lines(rows: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(event_view(row), ensure_ascii=False) + "\n" for row in rows)
+    return "".join(json.dumps(event_view(row), ensure_ascii=False).translate(_UNICODE_BREAKS) + "\n" for row in rows)
 
 
 def stored_from_view(view: Mapping[str, Any]) -> dict[str, Any]:

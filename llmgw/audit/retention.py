@@ -3,6 +3,11 @@
 Only a *prefix* of each chain is deleted (seq 1..k, all older than the cut-off; a row that is
 older but follows a newer one in its chain stays until the next prune), and the chain's
 checkpoint records (k, hash of row k), from which ``verify`` resumes.
+
+The prefix is verified before it goes: a prune stops just before the first row that ``verify``
+would report (a gap, an edited row), so retention never deletes the evidence of tampering and
+then anchors the chain past it (after which ``verify`` would say ok), and never jumps a gap of
+events still waiting in the dead-letter file (replayed later, they would land below the checkpoint).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TextIO
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from llmgw.audit.chain import CHECKPOINTS, EVENTS, as_utc
+from llmgw.audit.chain import CHECKPOINTS, EVENTS, GENESIS, as_utc, row_hash
 from llmgw.audit.queries import jsonl_lines
 
 BATCH = 1000
@@ -27,6 +32,32 @@ class PruneResult:
     cutoff: datetime
     deleted: int = 0
     chains: dict[str, int] = field(default_factory=dict)  # chain → last deleted seq
+    held_back: dict[str, str] = field(default_factory=dict)  # chain → why it was not pruned further
+
+
+def verified_prefix(engine: Engine, chain: str, last: int) -> tuple[int, str | None]:
+    """How far rows ..``last`` of ``chain`` check out from its checkpoint: the last good seq, and
+    the problem at the row after it (``None`` when all of them do)."""
+    c = EVENTS.c
+    with engine.connect() as conn:
+        cp = conn.execute(select(CHECKPOINTS.c.seq, CHECKPOINTS.c.hash).where(CHECKPOINTS.c.chain == chain)).first()
+    seq, prev = (int(cp[0]), str(cp[1])) if cp else (0, GENESIS)
+    while seq < last:
+        query = select(EVENTS).where(c.chain == chain, c.seq > seq, c.seq <= last).order_by(c.seq).limit(BATCH)
+        try:
+            with engine.connect() as conn:
+                rows = [dict(r) for r in conn.execute(query).mappings()]
+        except (ValueError, TypeError):  # a value SQLite cannot read back: edited by hand
+            return seq, f"seq {seq + 1} or a row after it is unreadable (row edited)"
+        if not rows:
+            return seq, f"seq {seq + 1}..{last} missing (rows deleted, or in the dead-letter file)"
+        for row in rows:
+            if int(row["seq"]) != seq + 1:
+                return seq, f"seq {seq + 1} missing (row deleted, or in the dead-letter file)"
+            if row["prev_hash"] != prev or row_hash(prev, row) != row["hash"]:
+                return seq, f"seq {seq + 1} ({row['id']}) does not check out (row edited)"
+            seq, prev = seq + 1, str(row["hash"])
+    return last, None
 
 
 def prune_plan(engine: Engine, cutoff: datetime) -> dict[str, int]:
@@ -72,6 +103,12 @@ def prune(engine: Engine, days: float, export: TextIO | None = None, now: dateti
     now = as_utc(now or datetime.now(UTC))
     result = PruneResult(cutoff=now - timedelta(days=days))
     plan = prune_plan(engine, result.cutoff)
+    for chain, last in sorted(plan.items()):
+        good, problem = verified_prefix(engine, chain, last)
+        if problem is not None:
+            result.held_back[chain] = f"kept from seq {good + 1} on: {problem}"
+            plan[chain] = good
+    plan = {chain: last for chain, last in plan.items() if last > 0}
     if export is not None:
         for chain, last in sorted(plan.items()):
             export_chain(engine, chain, last, export)

@@ -170,7 +170,15 @@ class OutputGuards(Stage):
                     message["content"] = None
                     ctx.status = "content_filtered"
                     ctx.meta["content_filter"] = verdict.violation
+                else:
+                    self.passed(ctx, policy, len(windows.spans))
         return completion
+
+    def passed(self, ctx: RequestContext, policy: Policy, windows: int) -> None:
+        """The answer's final decision when moderation let it through (a stop is logged where it is
+        decided): without it a reviewer could not tell a moderated answer from one never checked."""
+        guard_log(self.gateway, ctx, policy)("moderation", "allow", stage="output",
+                                             detail=f"answer passed ({windows} window(s) read)")  # fmt: skip
 
     # --- streamed ----------------------------------------------------------------------------
 
@@ -305,6 +313,8 @@ class OutputGuards(Stage):
                     check(index, final=True)
             for index in checks:
                 await settle(index, None)
+            for w in windows.values():  # every choice read to its end and passed
+                self.passed(ctx, policy, len(w.spans))
             for ready in sendable():
                 yield ready
         except Violation as v:
