@@ -263,7 +263,7 @@ class ResponseCache:
             found = match(key.question, vector, candidates, self._rule(settings), self._veto())
             state.vetoes.extend(found.refused)
             for candidate, score, basis in found.plausible:
-                if await self._verified(state, candidate, score):
+                if await self._shared_alive(candidate) and await self._verified(state, candidate, score):
                     return candidate, score, "semantic", basis
         except Exception:  # a broken cache costs a model call, never the request
             log.exception("cache: semantic lookup failed for %s; counting a miss", state.request_id)
@@ -290,10 +290,31 @@ class ResponseCache:
         await self._drop(Served(entry.key, tier, state.route, state.owner, score), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
-        entry = self.memory.get_now(key)
-        if entry is None and self.redis is not None:
-            entry = await self.redis.get(key)
-        return entry
+        """The entry under an exact key. With Redis, Redis decides: an entry another replica evicted
+        there (a hit marked wrong, an admin delete) or that Redis expired is dropped from this
+        replica's copy too, which otherwise kept serving it; the copy answers alone only while Redis
+        cannot be reached."""
+        if self.redis is not None:
+            reached, shared = await self.redis.find(key)
+            if reached:
+                if shared is None:
+                    self._forget(key)
+                    return None
+                return self.memory.get_now(key) or shared
+        return self.memory.get_now(key)
+
+    def _forget(self, key: str) -> None:
+        """Drop this replica's copy of an entry Redis no longer holds (and from its semantic tier)."""
+        if key in self.memory.entries:
+            self.memory.remove(key)
+
+    async def _shared_alive(self, entry: Entry) -> bool:
+        """Whether a semantic candidate from this replica's store is still in Redis (True without Redis,
+        or when Redis cannot be reached); one gone is forgotten here."""
+        if self.redis is None or await self.redis.exists(entry.key) is not False:
+            return True
+        self._forget(entry.key)
+        return False
 
     async def _join_flight(self, state: RequestCache) -> Entry | None:
         """Wait for an identical request already on its way upstream, or lead the flight."""
@@ -367,6 +388,8 @@ class ResponseCache:
         )  # fmt: skip
         if entry.question is not None and self.config.veto and self.config.roles:  # parsed once, here
             entry.roles = await anyio.to_thread.run_sync(_roles_of, entry.question)
+        if self.redis is not None:  # first: a lookup in between finds Redis holding what this replica holds
+            await self.redis.put(entry, settings.max_entries)
         if self.semantic is self.memory:
             await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
             if entry.vector is not None and self.config.answer_threshold is not None:
@@ -376,8 +399,6 @@ class ResponseCache:
             await anyio.to_thread.run_sync(self.memory.add, local, settings.max_entries)
             if entry.vector is not None:  # written in the background: never a network write on the request path
                 self._shared_write(entry, settings.max_entries)
-        if self.redis is not None:
-            await self.redis.put(entry, settings.max_entries)
         return True
 
     # --- feedback --------------------------------------------------------------------------------

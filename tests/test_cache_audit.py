@@ -1,0 +1,173 @@
+"""The response cache as a user sees it (audit of 2026-12-06): what is stored from a stream, whose answer
+a hit is, what ``refresh`` and feedback drop, across replicas sharing Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from llmgw.stages.cache import Assembler
+from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.test_cache import REDIS_URL, ask, cache_config
+from tests.upstream import FakeUpstream
+
+
+@pytest.fixture()
+def cgw(make_gateway: Callable[..., RunningGateway], tmp_path: Path) -> Callable[..., RunningGateway]:
+    def make(**cache: Any) -> RunningGateway:
+        return make_gateway(cache=cache_config(tmp_path, **cache))
+
+    return make
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of its own in the shared Redis, its keys deleted afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        if os.environ.get("LLMGW_REQUIRE_REDIS"):
+            raise
+        pytest.skip(f"Redis not reachable: {exc}")
+    prefix = f"llmgw-test:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def stream(gw: RunningGateway, content: str) -> tuple[Any, list[Any]]:
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": content}], stream=True
+    )
+    return raw.headers, list(raw.parse())
+
+
+# --- what a stream leaves in the cache -----------------------------------------------------------
+
+
+def test_a_streamed_legacy_function_call_is_not_kept_as_an_empty_answer(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    """A streamed answer holding a legacy ``function_call`` was assembled as an empty text and served as
+    one: the hit said ``finish_reason: function_call`` with no call and no content."""
+    gw = cgw()
+    headers, chunks = stream(gw, "Save this note #tool-echo #legacy")
+    assert headers["x-llmgw-cache"] == "miss"
+    assert "".join(c.choices[0].delta.function_call.arguments or "" for c in chunks if c.choices and
+                   c.choices[0].delta.function_call)  # fmt: skip
+    again = ask(gw, "Save this note #tool-echo #legacy")
+    assert again.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2, "nothing was kept"
+    choice = again.parse().choices[0]
+    assert choice.finish_reason == "function_call" and choice.message.function_call is not None
+    assert choice.message.function_call.name == "save"
+
+
+def test_the_assembler_keeps_every_text_field_and_refuses_what_it_cannot_rebuild() -> None:
+    refusal = Assembler()
+    for piece in ("I can't ", "help with that."):
+        refusal.feed({"choices": [{"index": 0, "delta": {"refusal": piece, "content": None}, "finish_reason": None}]})
+    refusal.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    message = refusal.completion()["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    assert not refusal.lossy
+    legacy = Assembler()
+    legacy.feed({"choices": [{"index": 0, "delta": {"function_call": {"name": "save", "arguments": '{"a"'}}}]})
+    legacy.feed({"choices": [{"index": 0, "delta": {"function_call": {"arguments": ": 1}"}},
+                              "finish_reason": "function_call"}]})  # fmt: skip
+    message = legacy.completion()["choices"][0]["message"]
+    assert message["function_call"] == {"name": "save", "arguments": '{"a": 1}'} and message["content"] is None
+    logprobs = Assembler()
+    logprobs.feed({"choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": {"content": []},
+                                "finish_reason": "stop"}]})  # fmt: skip
+    assert logprobs.lossy, "a hit would serve the text without the logprobs the stream carried"
+
+
+# --- whose answer a hit is -----------------------------------------------------------------------
+
+
+def test_a_fallback_models_answer_is_not_served_as_the_planned_models(
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """``dead-model`` fails, ``test-model`` answers: the answer was kept under ``dead-model``'s scope and
+    every later hit served it as ``dead-model``'s (``x-llmgw-model: dead-model``), for the whole TTL."""
+    routes = {"default": {"default_model": "test-model", "selection": {"fallbacks": ["test-model"]}}}
+    gw = make_gateway(cache=cache_config(tmp_path), routes=routes)
+    client = gw.client()
+    question = [{"role": "user", "content": "Which model answers this?"}]
+    for attempt in (1, 2):
+        raw = client.chat.completions.with_raw_response.create(model="dead-model", messages=question)
+        assert raw.headers["x-llmgw-cache"] == "miss", attempt
+        assert raw.headers["x-llmgw-model"] == "test-model" and raw.parse().model == "test-model"
+        assert len(upstream.requests) == attempt, "each went to the fallback: nothing was kept"
+    assert len(gw.gateway.cache.memory) == 0
+    direct = client.chat.completions.with_raw_response.create(model="test-model", messages=question)
+    assert direct.headers["x-llmgw-cache"] == "miss"
+    assert client.chat.completions.with_raw_response.create(
+        model="test-model", messages=question
+    ).headers["x-llmgw-cache"] == "hit", "an answer of the model asked for is kept as before"  # fmt: skip
+
+
+# --- refresh and feedback ------------------------------------------------------------------------
+
+
+def test_refresh_with_no_store_still_drops_the_entry(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    """``cache: refresh`` drops the entry that would have answered; with ``Cache-Control: no-store`` the
+    request was bypassed before the lookup and the entry stayed."""
+    gw = cgw()
+    ask(gw, "What is community spread?")
+    raw = ask(gw, "What is community spread?", extra_body={"llmgw": {"cache": "refresh"}},
+              extra_headers={"cache-control": "no-store"})  # fmt: skip
+    assert raw.headers["x-llmgw-cache"] == "bypass" and len(upstream.requests) == 2
+    assert len(gw.gateway.cache.memory) == 0, "dropped, and the fresh answer not stored"
+    assert gw.admin().get("/admin/cache").json()["feedback"]["exact"]["refreshed"] == 1
+    assert ask(gw, "What is community spread?").headers["x-llmgw-cache"] == "miss"
+
+
+def test_feedback_on_one_replica_evicts_the_entry_from_every_replica_sharing_redis(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream, redis_prefix: str
+) -> None:
+    """Replica one stores (its memory and Redis); replica two serves it from Redis and is told it was
+    wrong: the Redis entry went, but replica one kept serving its own copy of the wrong answer."""
+    shared = {"exact_store": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix, "persist_path": None}
+    one = make_gateway(cache=cache_config(tmp_path, **shared))
+    two = make_gateway(cache=cache_config(tmp_path, **shared))
+    ask(one, "What is community spread? #echo")
+    hit = ask(two, "What is community spread? #echo")
+    assert hit.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 1
+    response = httpx.post(f"{two.url}/v1/feedback", json={"request_id": hit.parse().id, "label": "wrong"},
+                          headers={"authorization": f"Bearer {ADMIN_KEY}"})  # fmt: skip
+    assert response.status_code == 201, response.text
+    raw = ask(one, "What is community spread? #echo")  # the replica that stored it and still held a copy
+    assert raw.headers["x-llmgw-cache"] == "miss", "the answer marked wrong is not served again"
+    assert len(upstream.requests) == 2
+    fresh = ask(two, "What is community spread? #echo")
+    assert fresh.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 2, "the fresh answer is shared"
+
+
+def test_an_entry_deleted_through_another_replica_is_not_served_by_meaning_either(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream, redis_prefix: str
+) -> None:
+    """``DELETE /admin/cache`` on replica two empties Redis; replica one's semantic tier still held the
+    entry and answered reworded questions from it."""
+    shared = {"exact_store": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix, "persist_path": None,
+              "threshold": 0.9}  # fmt: skip
+    one = make_gateway(cache=cache_config(tmp_path, **shared))
+    two = make_gateway(cache=cache_config(tmp_path, **shared))
+    ask(one, "How can I protect my child from COVID-19?")
+    assert ask(one, "What can I do to protect my kid from COVID-19?").headers["x-llmgw-cache"] == "hit"
+    with two.admin() as admin:
+        assert admin.delete("/admin/cache").json() == {"deleted": 1}, "Redis's entry (two holds no copy)"
+    raw = ask(one, "What can I do to protect my kid from COVID-19?", extra_headers={"cache-control": "no-store"})
+    assert raw.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
+    assert len(one.gateway.cache.memory) == 0, "replica one forgot its copy"
