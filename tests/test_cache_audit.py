@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis
 
+from llmgw.cache.bounds import threshold_for
 from llmgw.stages.cache import Assembler
 from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.test_cache import REDIS_URL, ask, cache_config
@@ -171,3 +172,24 @@ def test_an_entry_deleted_through_another_replica_is_not_served_by_meaning_eithe
     raw = ask(one, "What can I do to protect my kid from COVID-19?", extra_headers={"cache-control": "no-store"})
     assert raw.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2
     assert len(one.gateway.cache.memory) == 0, "replica one forgot its copy"
+
+
+# --- the semantic tier's threshold -------------------------------------------------------------------
+
+
+def test_a_routes_own_error_bound_wins_over_the_sections_threshold(
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """``cache.threshold: 0.9`` with ``routes.strict.cache.max_wrong_rate: 0.01``: the route's bound was
+    ignored (the section's threshold came first) and the route served a reworded question at 0.93."""
+    if threshold_for(0.01) < 0.95:
+        pytest.skip("the shipped table certifies a threshold this rewording passes now")
+    routes = {"default": {"default_model": "test-model"},
+              "strict": {"default_model": "test-model", "cache": {"max_wrong_rate": 0.01}}}  # fmt: skip
+    gw = make_gateway(cache=cache_config(tmp_path, threshold=0.9), routes=routes)
+    for route, expected in (("default", "hit"), ("strict", "miss")):
+        on = {"extra_headers": {"x-llmgw-route": route}}
+        ask(gw, "How can I protect my child from COVID-19?", **on)
+        raw = ask(gw, "What can I do to protect my kid from COVID-19?", **on)
+        assert raw.headers["x-llmgw-cache"] == expected, route
+    assert len(upstream.requests) == 3
