@@ -193,3 +193,25 @@ def test_a_routes_own_error_bound_wins_over_the_sections_threshold(
         raw = ask(gw, "What can I do to protect my kid from COVID-19?", **on)
         assert raw.headers["x-llmgw-cache"] == expected, route
     assert len(upstream.requests) == 3
+
+
+# --- what the key is made of ---------------------------------------------------------------------------
+
+
+def test_fields_that_change_no_answer_do_not_split_the_cache_and_share_user_reads_the_end_user(
+    make_gateway: Callable[..., RunningGateway], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """``safety_identifier`` (an end user's id), ``prompt_cache_key`` and ``service_tier`` were keyed on as
+    decoding parameters: each end user of an application got a cache of their own. With ``share: user``
+    the end user is the tenant (``user``, else ``safety_identifier``), so users never share there."""
+    question = "What is community spread?"
+    for share in ("key", "user"):
+        gw = make_gateway(cache=cache_config(tmp_path / share, share=share))
+        upstream.reset()
+        ask(gw, question, extra_body={"safety_identifier": "end-user-1", "prompt_cache_key": "a"})
+        other = ask(gw, question, extra_body={"safety_identifier": "end-user-2", "prompt_cache_key": "b",
+                                             "service_tier": "flex"})  # fmt: skip
+        assert other.headers["x-llmgw-cache"] == ("hit" if share == "key" else "miss"), share
+        same = ask(gw, question, extra_body={"safety_identifier": "end-user-1", "service_tier": "priority"})
+        assert same.headers["x-llmgw-cache"] == "hit", share
+        assert len(upstream.requests) == (1 if share == "key" else 2)

@@ -50,7 +50,9 @@ def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
     assert gateway.cache is not None, "the cache stages run only with the cache enabled"
     return KeySource(
         body=ctx.body,
-        tenant=tenant_of(ctx.key, ctx.body.get("user"), gateway.cache.config.share),
+        tenant=tenant_of(
+            ctx.key, ctx.body.get("user") or ctx.body.get("safety_identifier"), gateway.cache.config.share
+        ),
         route=ctx.route_name,
         model=ctx.plan.model_name,
         template=f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None,
