@@ -3,7 +3,9 @@ a hit is, what ``refresh`` and feedback drop, across replicas sharing Redis."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -215,3 +217,45 @@ def test_fields_that_change_no_answer_do_not_split_the_cache_and_share_user_read
         same = ask(gw, question, extra_body={"safety_identifier": "end-user-1", "service_tier": "priority"})
         assert same.headers["x-llmgw-cache"] == "hit", share
         assert len(upstream.requests) == (1 if share == "key" else 2)
+
+
+def test_an_unreadable_redis_entry_is_a_miss_not_a_500(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream, redis_prefix: str
+) -> None:
+    """An entry Redis holds but this version cannot read (written by another version of llmgw during a
+    rolling upgrade, or damaged) failed the request with a 500, and ``DELETE /admin/cache`` with it."""
+    shared = {"exact_store": "redis", "redis_url": REDIS_URL, "redis_prefix": redis_prefix, "persist_path": None}
+    gw = make_gateway(cache=cache_config(tmp_path, **shared))
+    ask(gw, "What is community spread?")
+    client = redis.Redis.from_url(REDIS_URL)
+    (name,) = list(client.scan_iter(f"{redis_prefix}*"))
+    doc = json.loads(client.get(name) or b"{}")
+    client.set(name, json.dumps({**doc, "field_of_a_later_version": 1}), keepttl=True)
+    client.set(f"{redis_prefix}junk", b"{not json")
+    raw = ask(gw, "What is community spread?")
+    assert raw.headers["x-llmgw-cache"] == "miss" and len(upstream.requests) == 2, "answered upstream"
+    assert ask(gw, "What is community spread?").headers["x-llmgw-cache"] == "hit", "the fresh answer replaced it"
+    with gw.admin() as admin:
+        response = admin.delete("/admin/cache")
+    assert response.status_code == 200, response.text
+    assert list(client.scan_iter(f"{redis_prefix}*")) == [], "unreadable entries are dropped with the rest"
+    client.close()
+
+
+def test_an_unreadable_sqlite_entry_is_skipped_at_start_up(
+    make_gateway: Callable[..., RunningGateway], tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """A row the persister cannot read (another version's entry, after a downgrade) stopped the gateway
+    from starting at all."""
+    db = f"sqlite:///{tmp_path}/gw.db"
+    gw = make_gateway(db_url=db, cache=cache_config(tmp_path))
+    ask(gw, "What is community spread?")
+    ask(gw, "Who is at risk?")
+    gw.stop()
+    with sqlite3.connect(tmp_path / "cache.sqlite") as conn:
+        (key, doc) = conn.execute("SELECT key, doc FROM cache_entries ORDER BY expires LIMIT 1").fetchone()
+        conn.execute("UPDATE cache_entries SET doc = ? WHERE key = ?",
+                     (json.dumps({**json.loads(doc), "field_of_a_later_version": 1}), key))  # fmt: skip
+    again = make_gateway(db_url=db, cache=cache_config(tmp_path))
+    assert len(again.gateway.cache.memory) == 1, "the readable entry loaded, the other skipped"
+    assert ask(again, "Who is at risk?").headers["x-llmgw-cache"] == "hit"

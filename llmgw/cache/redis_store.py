@@ -39,10 +39,8 @@ class RedisExactStore:
         except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
             log.warning("cache: redis get failed (%s); counting a miss", type(exc).__name__)
             return False, None
-        if raw is None:
-            return True, None
-        entry = Entry.from_doc(json.loads(raw))
-        return True, (entry if entry.expires > time.time() else None)
+        entry = _decode(raw)
+        return True, (entry if entry is not None and entry.expires > time.time() else None)
 
     async def exists(self, key: str) -> bool | None:
         """Whether Redis still holds the entry; None when it cannot be reached."""
@@ -77,7 +75,11 @@ class RedisExactStore:
             raw = await self.client.get(name)
             if raw is None:
                 continue
-            doc = json.loads(raw)
+            entry = _decode(raw)
+            if entry is None:  # unreadable: never served, so dropped with whatever was asked for
+                deleted += await self.client.delete(name)
+                continue
+            doc = entry.doc()
             if (
                 (route is None or doc.get("route") == route)
                 and (template is None or (doc.get("template") or "").split("@")[0] == template)
@@ -94,3 +96,15 @@ class RedisExactStore:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _decode(raw: bytes | str | None) -> Entry | None:
+    """An entry as stored, or None: absent, or unreadable by this version (written by another version
+    during a rolling upgrade, or damaged), which counts as a miss, never as the request's failure."""
+    if raw is None:
+        return None
+    try:
+        return Entry.from_doc(json.loads(raw))
+    except (ValueError, TypeError) as exc:
+        log.warning("cache: unreadable redis entry (%s); counting a miss", type(exc).__name__)
+        return None
