@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -259,3 +260,33 @@ def test_an_unreadable_sqlite_entry_is_skipped_at_start_up(
     again = make_gateway(db_url=db, cache=cache_config(tmp_path))
     assert len(again.gateway.cache.memory) == 1, "the readable entry loaded, the other skipped"
     assert ask(again, "Who is at risk?").headers["x-llmgw-cache"] == "hit"
+
+
+def test_delete_admin_cache_also_empties_the_shared_semantic_tier(
+    make_gateway: Callable[..., RunningGateway], osmem_url: str, upstream: FakeUpstream
+) -> None:
+    """``DELETE /admin/cache`` dropped entries in process and in Redis, never in OpenSearch, where every
+    replica went on finding them by meaning: a withdrawn answer was still served to reworded questions."""
+    from opensearchpy import OpenSearch
+
+    index = f"gw-cache-{uuid.uuid4().hex[:8]}"
+    cache = {"enabled": True, "semantic_store": "opensearch", "opensearch_url": osmem_url, "opensearch_index": index,
+             "persist_path": None, "threshold": 0.9}  # fmt: skip
+    routes = {"default": {"default_model": "test-model"}, "other": {"default_model": "test-model"}}
+    gw = make_gateway(cache=cache, routes=routes)
+    ask(gw, "What is the capital of France?")
+    ask(gw, "What is the capital of Spain?", extra_headers={"x-llmgw-route": "other"})
+    client = OpenSearch(hosts=[osmem_url])
+    for _ in range(100):  # written off the request path
+        if client.count(index=index)["count"] == 2:
+            break
+        time.sleep(0.05)
+    assert client.count(index=index)["count"] == 2
+    with gw.admin() as admin:
+        assert admin.delete("/admin/cache", params={"route": "default"}).json() == {"deleted": 2}, "memory + shared"
+        client.indices.refresh(index=index)
+        assert client.count(index=index)["count"] == 1, "the other route's entry stays"
+        assert admin.delete("/admin/cache").json() == {"deleted": 2}
+    client.indices.refresh(index=index)
+    assert client.count(index=index)["count"] == 0
+    client.indices.delete(index=index)
