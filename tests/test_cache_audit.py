@@ -90,9 +90,14 @@ def test_the_assembler_keeps_every_text_field_and_refuses_what_it_cannot_rebuild
     message = legacy.completion()["choices"][0]["message"]
     assert message["function_call"] == {"name": "save", "arguments": '{"a": 1}'} and message["content"] is None
     logprobs = Assembler()
-    logprobs.feed({"choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": {"content": []},
-                                "finish_reason": "stop"}]})  # fmt: skip
+    scored = {"content": [{"token": "Hi", "logprob": -0.1}]}
+    logprobs.feed({"choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": scored, "finish_reason": "stop"}]})
     assert logprobs.lossy, "a hit would serve the text without the logprobs the stream carried"
+    empty = Assembler()  # what many servers send on every chunk: nothing to lose
+    empty.feed({"choices": [{"index": 0, "delta": {"content": "Hi", "annotations": [], "audio": None,
+                                                   "refusal": None}, "logprobs": {"content": None},
+                             "finish_reason": "stop"}]})  # fmt: skip
+    assert not empty.lossy and empty.completion()["choices"][0]["message"] == {"role": "assistant", "content": "Hi"}
 
 
 # --- whose answer a hit is -----------------------------------------------------------------------

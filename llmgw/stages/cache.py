@@ -203,15 +203,15 @@ class Assembler:
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
             self.finish.setdefault(index, None)
-            if choice.get("logprobs") is not None:
+            if _holds(choice.get("logprobs")):
                 self.lossy = True
             for name, value in delta.items():
-                if name in self.STRUCTURED or value is None:
+                if name in self.STRUCTURED:
                     continue
                 if isinstance(value, str):
                     if value:
                         self.texts.setdefault(index, {}).setdefault(name, []).append(value)
-                else:
+                elif _holds(value):  # ``"annotations": []``, ``"audio": null``: nothing lost
                     self.lossy = True
             for call in delta.get("tool_calls") or ():
                 slot = self.calls.setdefault(index, {}).setdefault(call.get("index", 0), {"arguments": []})
@@ -256,3 +256,12 @@ class Assembler:
                 choice["stop_sequence"] = self.stop_sequences[index]
             choices.append(choice)
         return {"object": "chat.completion", "choices": choices, **self.extra}
+
+
+def _holds(value: Any) -> bool:
+    """Whether a non-text part of a chunk carries anything (``null``, ``[]``, ``{"content": null}`` do not)."""
+    if isinstance(value, dict):
+        return any(_holds(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds(v) for v in value)
+    return value is not None and value is not False
