@@ -295,3 +295,21 @@ def test_delete_admin_cache_also_empties_the_shared_semantic_tier(
     client.indices.refresh(index=index)
     assert client.count(index=index)["count"] == 0
     client.indices.delete(index=index)
+
+
+def test_feedback_on_an_old_hit_leaves_the_answer_that_replaced_it(
+    cgw: Callable[..., RunningGateway], upstream: FakeUpstream
+) -> None:
+    """A hit marked wrong after its entry was replaced (``refresh``, or expiry and a new answer) evicted
+    the new answer, which nobody had judged: the next request paid a model call for it."""
+    gw = cgw()
+    ask(gw, "What is community spread?")
+    old_hit = ask(gw, "What is community spread?")
+    assert old_hit.headers["x-llmgw-cache"] == "hit"
+    ask(gw, "What is community spread?", extra_body={"llmgw": {"cache": "refresh"}})  # a fresh answer replaces it
+    response = httpx.post(f"{gw.url}/v1/feedback", json={"request_id": old_hit.parse().id, "label": "wrong"},
+                          headers={"authorization": f"Bearer {ADMIN_KEY}"})  # fmt: skip
+    assert response.status_code == 201
+    assert gw.admin().get("/admin/cache").json()["feedback"]["exact"]["wrong"] == 1, "the old hit still counts"
+    again = ask(gw, "What is community spread?")
+    assert again.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == 2, "the fresh answer stays"

@@ -62,6 +62,7 @@ class Served:
     route: str
     owner: str | None  # the key id that made the request: only it (or the admin) may mark it
     score: float = 1.0  # the hit's cosine: a wrong semantic hit raises its entry's threshold above it
+    source: str = ""  # the request that produced the served answer: another answer under the key is not it
 
 
 @dataclass(slots=True)
@@ -287,7 +288,7 @@ class ResponseCache:
         else:
             score = 1.0
         self.refreshed[tier] += 1
-        await self._drop(Served(entry.key, tier, state.route, state.owner, score), "refresh")
+        await self._drop(Served(entry.key, tier, state.route, state.owner, score, entry.source), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
         """The entry under an exact key. With Redis, Redis decides: an entry another replica evicted
@@ -357,7 +358,7 @@ class ResponseCache:
         saved = entry.usage
         self.lookups.labels(state.route, f"hit_{tier}").inc()
         self.hits[tier] += 1
-        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner, score)
+        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner, score, entry.source)
         while len(self.served) > SERVED_KEPT:
             self.served.popitem(last=False)
         self.saved_tokens.labels("input").inc(saved.get("prompt_tokens", 0))
@@ -427,6 +428,8 @@ class ResponseCache:
         still hit. The shared OpenSearch tier keeps no per-entry threshold: there it is demoted.
         """
         self.wrong_hits.labels(served.route, served.tier, via).inc()
+        if await self._replaced(served):
+            return "replaced"
         if served.tier == "semantic" and self.semantic is self.memory:
             floor = served.score + FEEDBACK_STEP
             await anyio.to_thread.run_sync(self.memory.tighten, served.key, floor)
@@ -442,6 +445,14 @@ class ResponseCache:
         if self.redis is not None:
             await self.redis.delete(served.key)
         return "evicted"
+
+    async def _replaced(self, served: Served) -> bool:
+        """Whether the answer behind a hit has gone and another one holds its key since (it expired, or a
+        ``refresh`` replaced it): that one was never judged, and feedback on the old hit leaves it alone."""
+        current = self.memory.entries.get(served.key)
+        if current is None and self.redis is not None:
+            current = await self.redis.get(served.key)
+        return current is not None and bool(served.source) and current.source != served.source
 
     def error_estimate(self) -> dict[str, dict[str, float]]:
         """Per tier: hits served, hits marked wrong, their ratio (a lower bound: not every wrong hit is reported)."""
