@@ -44,6 +44,10 @@ async def cache_invalidate(
     deleted = await anyio.to_thread.run_sync(
         lambda: cache.memory.invalidate(route=route, template=template, collection=collection)
     )
+    if cache.semantic is not cache.memory:  # the shared semantic tier (OpenSearch) kept serving them by meaning
+        deleted += await anyio.to_thread.run_sync(
+            lambda: cache.semantic.invalidate(route=route, template=template, collection=collection)
+        )
     if cache.redis is not None:
         deleted += await cache.redis.invalidate(route=route, template=template, collection=collection)
     return json_response({"deleted": deleted}, {})

@@ -18,8 +18,12 @@ from typing import Any
 from llmgw.keys import KeyInfo
 from llmgw.messages import SYSTEM_ROLES, only_text
 
-#: Body fields that do not change the answer, or are part of the scope in another form.
-NOT_PARAMS = frozenset({"messages", "stream", "stream_options", "model", "user", "metadata", "store"})
+#: Body fields that do not change the answer, or are part of the scope in another form. ``safety_identifier``
+#: (OpenAI's successor of ``user``: an end-user id for abuse monitoring), ``prompt_cache_key`` (a hint for
+#: the provider's prompt cache) and ``service_tier`` (latency and price) change no answer: keyed on, they
+#: kept every end user of an application in a cache of their own (``share: user`` reads the end user).
+NOT_PARAMS = frozenset({"messages", "stream", "stream_options", "model", "user", "metadata", "store",
+                        "safety_identifier", "prompt_cache_key", "service_tier"})  # fmt: skip
 KEY_VERSION = 2  # bump when the key's layout changes: old entries then simply never match
 
 
@@ -78,7 +82,8 @@ class KeySource:
 
 
 def tenant_of(key: KeyInfo | None, user: Any, share: str) -> str:
-    """Who may share entries: the key (default), its team (``share: team``) or the key and ``user``."""
+    """Who may share entries: the key (default), its team (``share: team``) or the key and ``user`` (the
+    request's ``user``, else its ``safety_identifier``, else the key's user)."""
     if share == "team" and key is not None and key.team:
         return f"team:{key.team}"
     tenant = f"key:{key.id}" if key is not None else "key:-"

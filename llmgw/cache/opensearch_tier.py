@@ -2,7 +2,8 @@
 
 Each entry is a document: its ``scope`` (keyword, filtered on exactly), ``expires`` (an expired
 entry is never returned), the question's vector (``knn_vector``, cosine, HNSW with an explicit
-engine) and the entry itself, stored but not indexed. A lookup is one k-NN query with the scope
+engine), the route, template id and collection name (``DELETE /admin/cache`` selects by them) and the
+entry itself, stored but not indexed. A lookup is one k-NN query with the scope
 and expiry as an efficient filter, so neighbours from another tenant or version cannot come back.
 Blocking, like every tier: the cache calls it on a worker thread.
 """
@@ -19,6 +20,9 @@ from opensearchpy.exceptions import NotFoundError
 
 from llmgw.cache.store import Entry
 
+#: what ``DELETE /admin/cache`` selects entries by: the route, a template id and a collection name (any version)
+INVALIDATED_BY = {"route": {"type": "keyword"}, "template": {"type": "keyword"}, "collection": {"type": "keyword"}}
+
 
 def index_body(dimensions: int, engine: str) -> dict[str, Any]:
     return {
@@ -26,7 +30,7 @@ def index_body(dimensions: int, engine: str) -> dict[str, Any]:
         "mappings": {
             "properties": {
                 "scope": {"type": "keyword"},
-                "route": {"type": "keyword"},
+                **INVALIDATED_BY,
                 "expires": {"type": "double"},
                 "vector": {
                     "type": "knn_vector",
@@ -66,6 +70,8 @@ class OpenSearchSemanticTier:
         self.index = index
         if not self.client.indices.exists(index=index):
             self.client.indices.create(index=index, body=index_body(dimensions, engine))
+        else:  # an index made before ``template`` and ``collection`` were indexed: new fields may be added
+            self.client.indices.put_mapping(index=index, body={"properties": INVALIDATED_BY})
 
     def nearest(self, scope: str, vector: np.ndarray, k: int) -> list[tuple[Entry, float]]:
         response = self.client.search(index=self.index, body=nearest_body(scope, vector, k, time.time()))
@@ -85,6 +91,8 @@ class OpenSearchSemanticTier:
         body = {
             "scope": entry.scope,
             "route": entry.route,
+            "template": (entry.template or "").split("@")[0] or None,
+            "collection": entry.collection.split("@")[0] or None,
             "expires": entry.expires,
             "vector": [float(x) for x in entry.vector],
             "entry": entry.doc(),
@@ -94,6 +102,16 @@ class OpenSearchSemanticTier:
     def remove(self, key: str) -> None:
         with contextlib.suppress(NotFoundError):
             self.client.delete(index=self.index, id=key)
+
+    def invalidate(self, *, route: str | None = None, template: str | None = None,
+                   collection: str | None = None) -> int:  # fmt: skip
+        """Delete the entries of a route, of any version of a template id or of a collection (all without
+        a filter), as ``DELETE /admin/cache`` does in process and in Redis; returns how many went.
+        Entries written before these fields were indexed match only by route (or no filter)."""
+        wanted = (("route", route), ("template", template), ("collection", collection))
+        filters = [{"term": {name: value}} for name, value in wanted if value is not None]
+        query = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+        return int(self.client.delete_by_query(index=self.index, body={"query": query}).get("deleted", 0))
 
     def purge_expired(self) -> int:
         """Delete expired entries (call periodically); returns how many went."""

@@ -35,9 +35,16 @@ def settings_for(config: CacheConfig, route: RouteConfig | None) -> Settings:
         value = getattr(over, name, None) if over is not None else None
         return getattr(config, name) if value is None else value
 
-    threshold = pick("threshold")
-    if threshold is None:  # none set: the one the error bound picks (cache.max_wrong_rate, bounds.py)
-        threshold = threshold_for(pick("max_wrong_rate"), config.veto)
+    # the most specific setting wins: the route's threshold, then the route's own error bound (before the
+    # section's threshold: a route that asks for a stricter bound must get it), the section's threshold,
+    # and last the section's bound (cache.max_wrong_rate, bounds.py)
+    threshold = over.threshold if over is not None else None
+    if threshold is None and over is not None and over.max_wrong_rate is not None:
+        threshold = threshold_for(over.max_wrong_rate, config.veto)
+    if threshold is None:
+        threshold = config.threshold
+    if threshold is None:
+        threshold = threshold_for(config.max_wrong_rate, config.veto)
     answer_threshold = pick("answer_threshold")
     # No cosine passes a threshold of 1.0 (and with the shipped table every bound's row is 1.0): without the
     # answer basis such a tier serves no hit, so it is off rather than an embedding and a search per request.

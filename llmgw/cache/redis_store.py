@@ -4,6 +4,11 @@ One key per entry (``<prefix><exact key>``) holding the entry as JSON, with Redi
 to the entry's TTL. ``max_entries`` is not enforced here: bound Redis with ``maxmemory`` and an
 LRU eviction policy. A Redis failure counts as a miss (and a skipped store), never as an error for
 the client.
+
+Redis decides what the exact tier holds: every replica also keeps its own copy of what it stored (its
+semantic tier), and an entry gone from Redis (a hit marked wrong or an admin delete on another replica,
+expiry, ``maxmemory`` eviction) is dropped from that copy when a lookup finds it missing
+(``ResponseCache._exact``, ``_shared_alive``).
 """
 
 from __future__ import annotations
@@ -25,15 +30,25 @@ class RedisExactStore:
         self.client = aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
     async def get(self, key: str) -> Entry | None:
+        return (await self.find(key))[1]
+
+    async def find(self, key: str) -> tuple[bool, Entry | None]:
+        """(Redis answered, the entry if it holds one): a replica tells "gone" from "unreachable"."""
         try:
             raw = await self.client.get(self.prefix + key)
         except Exception as exc:  # noqa: BLE001 - any Redis failure is a miss, never a client error
             log.warning("cache: redis get failed (%s); counting a miss", type(exc).__name__)
+            return False, None
+        entry = _decode(raw)
+        return True, (entry if entry is not None and entry.expires > time.time() else None)
+
+    async def exists(self, key: str) -> bool | None:
+        """Whether Redis still holds the entry; None when it cannot be reached."""
+        try:
+            return bool(await self.client.exists(self.prefix + key))
+        except Exception as exc:  # noqa: BLE001 - the caller decides what an unknown answer means
+            log.warning("cache: redis exists failed (%s)", type(exc).__name__)
             return None
-        if raw is None:
-            return None
-        entry = Entry.from_doc(json.loads(raw))
-        return entry if entry.expires > time.time() else None
 
     async def put(self, entry: Entry, max_entries: int) -> None:
         ttl_ms = int((entry.expires - time.time()) * 1000)
@@ -60,7 +75,11 @@ class RedisExactStore:
             raw = await self.client.get(name)
             if raw is None:
                 continue
-            doc = json.loads(raw)
+            entry = _decode(raw)
+            if entry is None:  # unreadable: never served, so dropped with whatever was asked for
+                deleted += await self.client.delete(name)
+                continue
+            doc = entry.doc()
             if (
                 (route is None or doc.get("route") == route)
                 and (template is None or (doc.get("template") or "").split("@")[0] == template)
@@ -77,3 +96,15 @@ class RedisExactStore:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _decode(raw: bytes | str | None) -> Entry | None:
+    """An entry as stored, or None: absent, or unreadable by this version (written by another version
+    during a rolling upgrade, or damaged), which counts as a miss, never as the request's failure."""
+    if raw is None:
+        return None
+    try:
+        return Entry.from_doc(json.loads(raw))
+    except (ValueError, TypeError) as exc:
+        log.warning("cache: unreadable redis entry (%s); counting a miss", type(exc).__name__)
+        return None

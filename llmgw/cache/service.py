@@ -62,6 +62,7 @@ class Served:
     route: str
     owner: str | None  # the key id that made the request: only it (or the admin) may mark it
     score: float = 1.0  # the hit's cosine: a wrong semantic hit raises its entry's threshold above it
+    source: str = ""  # the request that produced the served answer: another answer under the key is not it
 
 
 @dataclass(slots=True)
@@ -263,7 +264,7 @@ class ResponseCache:
             found = match(key.question, vector, candidates, self._rule(settings), self._veto())
             state.vetoes.extend(found.refused)
             for candidate, score, basis in found.plausible:
-                if await self._verified(state, candidate, score):
+                if await self._shared_alive(candidate) and await self._verified(state, candidate, score):
                     return candidate, score, "semantic", basis
         except Exception:  # a broken cache costs a model call, never the request
             log.exception("cache: semantic lookup failed for %s; counting a miss", state.request_id)
@@ -287,13 +288,34 @@ class ResponseCache:
         else:
             score = 1.0
         self.refreshed[tier] += 1
-        await self._drop(Served(entry.key, tier, state.route, state.owner, score), "refresh")
+        await self._drop(Served(entry.key, tier, state.route, state.owner, score, entry.source), "refresh")
 
     async def _exact(self, key: str) -> Entry | None:
-        entry = self.memory.get_now(key)
-        if entry is None and self.redis is not None:
-            entry = await self.redis.get(key)
-        return entry
+        """The entry under an exact key. With Redis, Redis decides: an entry another replica evicted
+        there (a hit marked wrong, an admin delete) or that Redis expired is dropped from this
+        replica's copy too, which otherwise kept serving it; the copy answers alone only while Redis
+        cannot be reached."""
+        if self.redis is not None:
+            reached, shared = await self.redis.find(key)
+            if reached:
+                if shared is None:
+                    self._forget(key)
+                    return None
+                return self.memory.get_now(key) or shared
+        return self.memory.get_now(key)
+
+    def _forget(self, key: str) -> None:
+        """Drop this replica's copy of an entry Redis no longer holds (and from its semantic tier)."""
+        if key in self.memory.entries:
+            self.memory.remove(key)
+
+    async def _shared_alive(self, entry: Entry) -> bool:
+        """Whether a semantic candidate from this replica's store is still in Redis (True without Redis,
+        or when Redis cannot be reached); one gone is forgotten here."""
+        if self.redis is None or await self.redis.exists(entry.key) is not False:
+            return True
+        self._forget(entry.key)
+        return False
 
     async def _join_flight(self, state: RequestCache) -> Entry | None:
         """Wait for an identical request already on its way upstream, or lead the flight."""
@@ -336,7 +358,7 @@ class ResponseCache:
         saved = entry.usage
         self.lookups.labels(state.route, f"hit_{tier}").inc()
         self.hits[tier] += 1
-        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner, score)
+        self.served[state.request_id] = Served(entry.key, tier, state.route, state.owner, score, entry.source)
         while len(self.served) > SERVED_KEPT:
             self.served.popitem(last=False)
         self.saved_tokens.labels("input").inc(saved.get("prompt_tokens", 0))
@@ -367,6 +389,8 @@ class ResponseCache:
         )  # fmt: skip
         if entry.question is not None and self.config.veto and self.config.roles:  # parsed once, here
             entry.roles = await anyio.to_thread.run_sync(_roles_of, entry.question)
+        if self.redis is not None:  # first: a lookup in between finds Redis holding what this replica holds
+            await self.redis.put(entry, settings.max_entries)
         if self.semantic is self.memory:
             await anyio.to_thread.run_sync(self.memory.add, entry, settings.max_entries)
             if entry.vector is not None and self.config.answer_threshold is not None:
@@ -376,8 +400,6 @@ class ResponseCache:
             await anyio.to_thread.run_sync(self.memory.add, local, settings.max_entries)
             if entry.vector is not None:  # written in the background: never a network write on the request path
                 self._shared_write(entry, settings.max_entries)
-        if self.redis is not None:
-            await self.redis.put(entry, settings.max_entries)
         return True
 
     # --- feedback --------------------------------------------------------------------------------
@@ -406,6 +428,8 @@ class ResponseCache:
         still hit. The shared OpenSearch tier keeps no per-entry threshold: there it is demoted.
         """
         self.wrong_hits.labels(served.route, served.tier, via).inc()
+        if await self._replaced(served):
+            return "replaced"
         if served.tier == "semantic" and self.semantic is self.memory:
             floor = served.score + FEEDBACK_STEP
             await anyio.to_thread.run_sync(self.memory.tighten, served.key, floor)
@@ -421,6 +445,14 @@ class ResponseCache:
         if self.redis is not None:
             await self.redis.delete(served.key)
         return "evicted"
+
+    async def _replaced(self, served: Served) -> bool:
+        """Whether the answer behind a hit has gone and another one holds its key since (it expired, or a
+        ``refresh`` replaced it): that one was never judged, and feedback on the old hit leaves it alone."""
+        current = self.memory.entries.get(served.key)
+        if current is None and self.redis is not None:
+            current = await self.redis.get(served.key)
+        return current is not None and bool(served.source) and current.source != served.source
 
     def error_estimate(self) -> dict[str, dict[str, float]]:
         """Per tier: hits served, hits marked wrong, their ratio (a lower bound: not every wrong hit is reported)."""

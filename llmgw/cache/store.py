@@ -80,6 +80,8 @@ class SemanticTier(Protocol):
     def nearest(self, scope: str, vector: np.ndarray, k: int) -> list[tuple[Entry, float]]: ...
     def add(self, entry: Entry, max_entries: int) -> None: ...
     def remove(self, key: str) -> None: ...
+    def invalidate(self, *, route: str | None = None, template: str | None = None,
+                   collection: str | None = None) -> int: ...  # fmt: skip
 
 
 class MemoryStore:
@@ -278,11 +280,16 @@ class SqlitePersister:
     def load(self) -> list[Entry]:
         with self._connect() as conn:
             rows = conn.execute("SELECT doc, vector FROM cache_entries WHERE expires > ?", (time.time(),)).fetchall()
-        out = []
+        out, unreadable = [], 0
         for doc, blob in rows:
             vectors = np.frombuffer(blob, dtype=np.float32).copy() if blob else None
             vector, answer = _split(vectors)
-            out.append(Entry.from_doc(json.loads(doc), vector, answer))
+            try:
+                out.append(Entry.from_doc(json.loads(doc), vector, answer))
+            except (ValueError, TypeError):  # written by another version, or damaged: a miss, not a failed start
+                unreadable += 1
+        if unreadable:
+            log.warning("cache: %d unreadable entries in %s skipped", unreadable, self.path)
         out.sort(key=lambda e: e.created)  # oldest first: LRU order as close to the old one as we know
         return out
 

@@ -50,7 +50,9 @@ def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
     assert gateway.cache is not None, "the cache stages run only with the cache enabled"
     return KeySource(
         body=ctx.body,
-        tenant=tenant_of(ctx.key, ctx.body.get("user"), gateway.cache.config.share),
+        tenant=tenant_of(
+            ctx.key, ctx.body.get("user") or ctx.body.get("safety_identifier"), gateway.cache.config.share
+        ),
         route=ctx.route_name,
         model=ctx.plan.model_name,
         template=f"{prompt.get('id')}@{prompt.get('commit')}" if prompt else None,
@@ -63,12 +65,14 @@ def key_source(ctx: RequestContext, gateway: Gateway) -> KeySource:
 
 def storable(ctx: RequestContext, completion: dict[str, Any]) -> bool:
     """Only clean answers: no error, nothing blocked or filtered, guards not bypassed, retrieval not failed,
-    no new PII or secret flagged in the answer (the entry would keep that raw value on disk)."""
+    no new PII or secret flagged in the answer (the entry would keep that raw value on disk), and given by
+    the model the key names: a fallback model's answer would be served, for the whole TTL, as the planned
+    model's (the hit is labelled with the planned model), after that model has recovered too."""
     meta = ctx.meta
     if (
         ctx.status != "ok"
         or ctx.error_code
-        or any(meta.get(k) for k in ("content_filter", "guards_failed_open", "output_flagged"))
+        or any(meta.get(k) for k in ("content_filter", "guards_failed_open", "output_flagged", "fallbacks"))
     ):
         return False
     if (ctx.meta.get("retrieval") or {}).get("error"):
@@ -89,7 +93,7 @@ class CacheLookup(Stage):
         settings = cache.settings(ctx.route)
         decision = decide(ctx.options.cache, ctx.headers.get("cache-control", ""), ctx.body.get("temperature"),
                           settings)  # fmt: skip
-        if not decision.lookup and not decision.store:
+        if not decision.lookup and not decision.store and not decision.refresh:  # refresh + no-store still drops
             return self.answer(ctx, cache.bypass(ctx.route_name, decision.reason or "off"), None)
         key = build_key(key_source(ctx, self.gateway), cache.config.encoder)
         if key is None:
@@ -146,7 +150,8 @@ class CacheStore(Stage):
             async for chunk in chunks:
                 assembler.feed(chunk)
                 yield chunk
-        await self.keep(ctx, assembler.completion())
+        if not assembler.lossy:  # a part it cannot put back (logprobs, audio): a hit would serve less
+            await self.keep(ctx, assembler.completion())
 
     async def keep(self, ctx: RequestContext, completion: dict[str, Any]) -> None:
         """Hand a clean answer to the cache, with the caller's PII values masked again."""
@@ -170,14 +175,26 @@ class CacheStore(Stage):
 
 
 class Assembler:
-    """A streamed answer put back together as the completion a non-streamed request gets."""
+    """A streamed answer put back together as the completion a non-streamed request gets.
+
+    Text fields of a delta (``content``, ``refusal``, ``reasoning_content``...) are joined per
+    choice, tool calls and the legacy ``function_call`` by their parts; a part it cannot put back
+    (logprobs, audio, any other non-text field) sets ``lossy``, and such an answer is not stored:
+    a hit on it would serve less than the stream did (before 2026-12-06 a streamed legacy
+    ``function_call`` was stored as an empty text answer and served as one).
+    """
+
+    #: delta fields that are not text to join: handled on their own
+    STRUCTURED = frozenset({"role", "tool_calls", "function_call"})
 
     def __init__(self) -> None:
-        self.texts: dict[int, list[str]] = {}
+        self.texts: dict[int, dict[str, list[str]]] = {}
         self.calls: dict[int, dict[int, dict[str, Any]]] = {}
+        self.functions: dict[int, dict[str, list[str]]] = {}  # legacy ``function_call``: name and arguments
         self.finish: dict[int, str | None] = {}
         self.stop_sequences: dict[int, str] = {}  # the matched stop sequence, where the upstream named it
         self.extra: dict[str, Any] = {}  # e.g. the ``llmgw`` sources object of the first chunk
+        self.lossy = False
 
     def feed(self, chunk: dict[str, Any]) -> None:
         if "llmgw" in chunk:
@@ -186,8 +203,16 @@ class Assembler:
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
             self.finish.setdefault(index, None)
-            if delta.get("content"):
-                self.texts.setdefault(index, []).append(delta["content"])
+            if _holds(choice.get("logprobs")):
+                self.lossy = True
+            for name, value in delta.items():
+                if name in self.STRUCTURED:
+                    continue
+                if isinstance(value, str):
+                    if value:
+                        self.texts.setdefault(index, {}).setdefault(name, []).append(value)
+                elif _holds(value):  # ``"annotations": []``, ``"audio": null``: nothing lost
+                    self.lossy = True
             for call in delta.get("tool_calls") or ():
                 slot = self.calls.setdefault(index, {}).setdefault(call.get("index", 0), {"arguments": []})
                 for name in ("id", "type"):
@@ -198,6 +223,12 @@ class Assembler:
                     slot["name"] = function["name"]
                 if function.get("arguments"):
                     slot["arguments"].append(function["arguments"])
+            legacy = delta.get("function_call")
+            if isinstance(legacy, dict):
+                parts = self.functions.setdefault(index, {"name": [], "arguments": []})
+                for name in ("name", "arguments"):
+                    if isinstance(legacy.get(name), str):
+                        parts[name].append(legacy[name])
             if choice.get("finish_reason"):
                 self.finish[index] = choice["finish_reason"]
                 if isinstance(choice.get("stop_sequence"), str):
@@ -206,18 +237,31 @@ class Assembler:
     def completion(self) -> dict[str, Any]:
         choices = []
         for index in sorted(self.finish):
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(self.texts.get(index, [])) or None}
+            texts = {name: "".join(parts) for name, parts in self.texts.get(index, {}).items()}
+            message: dict[str, Any] = {"role": "assistant", "content": texts.pop("content", None), **texts}
             calls = self.calls.get(index)
+            legacy = self.functions.get(index)
             if calls:
                 message["tool_calls"] = [
                     {"id": c.get("id"), "type": c.get("type", "function"),
                      "function": {"name": c.get("name"), "arguments": "".join(c["arguments"])}}
                     for _, c in sorted(calls.items())
                 ]  # fmt: skip
-            elif message["content"] is None:
+            elif legacy:
+                message["function_call"] = {"name": "".join(legacy["name"]), "arguments": "".join(legacy["arguments"])}
+            elif message["content"] is None and not texts:
                 message["content"] = ""
             choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": self.finish[index]}
             if index in self.stop_sequences:
                 choice["stop_sequence"] = self.stop_sequences[index]
             choices.append(choice)
         return {"object": "chat.completion", "choices": choices, **self.extra}
+
+
+def _holds(value: Any) -> bool:
+    """Whether a non-text part of a chunk carries anything (``null``, ``[]``, ``{"content": null}`` do not)."""
+    if isinstance(value, dict):
+        return any(_holds(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds(v) for v in value)
+    return value is not None and value is not False
