@@ -5,16 +5,19 @@ gateway driven by the official ``anthropic`` SDK (the local upstreams of ``tests
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
+from aiohttp import web
 
 from llmgw.anthropic.inbound import client_path
 from tests.conftest import RunningGateway
 from tests.test_guards_e2e import ATTACK, guarded  # noqa: F401  (the fixture)
 from tests.test_messages import client
-from tests.upstream import FakeUpstream
+from tests.upstream import FakeUpstream, StubServer
 
 # --- an error's param names the client's field, not the internal body's ---------------------------
 
@@ -129,3 +132,160 @@ def test_a_validation_error_after_translation_names_the_messages_field(gw: Runni
         assert info.value.body["error"]["param"] == "tools[0].name"  # type: ignore[index]
         assert "at 'tools[0].name'" in info.value.body["error"]["message"]  # type: ignore[index]
     assert gw.rows()[0]["error_message"].endswith("at 'tools[0].name'")
+
+
+# --- a scripted Anthropic upstream: stop reasons and thinking blocks the stub does not play ---------
+
+
+class ScriptedAnthropic(StubServer):
+    """``POST /v1/messages`` answering the next of ``replies`` (a Messages response), as JSON or as
+    Anthropic's stream events. Like Anthropic, it refuses a tool-use loop with thinking on whose
+    last assistant turn does not start with the thinking block it answered (signature intact)."""
+
+    thread_name = "scripted-anthropic"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies: list[dict[str, Any]] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        refusal = thinking_refusal(body)
+        if refusal is not None:
+            error = {"type": "error", "error": {"type": "invalid_request_error", "message": refusal}}
+            return web.json_response(error, status=400)
+        reply = {"id": "msg_up", "type": "message", "role": "assistant", "model": body["model"],
+                 "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 7},
+                 **self.replies.pop(0)}  # fmt: skip
+        if not body.get("stream"):
+            return web.json_response(reply)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        start = {**reply, "content": [], "stop_reason": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
+        await response.write(sse_event("message_start", message=start))
+        for i, block in enumerate(reply["content"]):
+            for name, fields in block_events(block):
+                await response.write(sse_event(name, index=i, **fields))
+        delta = {"stop_reason": reply["stop_reason"], "stop_sequence": None}
+        await response.write(sse_event("message_delta", delta=delta, usage={"output_tokens": 7}))
+        await response.write(sse_event("message_stop"))
+        return response
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self.messages)
+
+
+def sse_event(name: str, **fields: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps({'type': name, **fields})}\n\n".encode()
+
+
+def block_events(block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    kind = block["type"]
+    if kind == "text":
+        opened, deltas = {"type": "text", "text": ""}, [{"type": "text_delta", "text": block["text"]}]
+    elif kind == "tool_use":
+        opened = {**block, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
+    elif kind == "thinking":
+        opened = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                  {"type": "signature_delta", "signature": block["signature"]}]  # fmt: skip
+    else:
+        opened, deltas = block, []
+    return [("content_block_start", {"content_block": opened}),
+            *(("content_block_delta", {"delta": d}) for d in deltas), ("content_block_stop", {})]  # fmt: skip
+
+
+THOUGHT = {"type": "thinking", "thinking": "The user wants the weather: call the tool.", "signature": "c2lnbmVk"}
+
+
+def thinking_refusal(body: dict[str, Any]) -> str | None:
+    """Anthropic's rule: with thinking on, the assistant turn that a tool_result answers must be
+    sent back starting with its thinking block, unmodified."""
+    if (body.get("thinking") or {}).get("type") not in ("enabled", "adaptive"):
+        return None
+    turns = body["messages"]
+    last = turns[-1]["content"]
+    if not (isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)):
+        return None
+    i, assistant = len(turns) - 2, turns[-2]["content"]
+    first = assistant[0] if isinstance(assistant, list) and assistant else {"type": "text"}
+    if first != THOUGHT:
+        return (f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{first.get('type')}`. When `thinking` is enabled, a final `assistant` message must start "
+                "with a thinking block")  # fmt: skip
+    return None
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedAnthropic]:
+    server = ScriptedAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def scripted_gw(make_gateway: Any, scripted: ScriptedAnthropic) -> RunningGateway:
+    scripted.requests.clear()
+    scripted.replies.clear()
+    provider = {"type": "anthropic", "base_url": scripted.base_url, "api_key": "sk-ant-up", "max_retries": 0}
+    return make_gateway(
+        providers={"claude": provider},
+        models={"claude": {"provider": "claude", "upstream_id": "claude-up-1",
+                           "capabilities": ["chat", "streaming", "tools"]}},
+        routes={"default": {"default_model": "claude"}},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_an_answer_cut_at_the_context_window_is_not_a_complete_turn(
+    scripted_gw: RunningGateway, scripted: ScriptedAnthropic, stream: bool
+) -> None:
+    """Anthropic's ``model_context_window_exceeded`` was read as a natural end: the client was told
+    ``end_turn`` about an answer cut short. It is ``max_tokens``, the cut the Messages API has."""
+    cut = {
+        "content": [{"type": "text", "text": "The list goes on: 1, 2,"}],
+        "stop_reason": "model_context_window_exceeded",
+    }
+    scripted.replies += [cut, cut]
+    ask: dict[str, Any] = {"model": "claude", "max_tokens": 50, "messages": [{"role": "user", "content": "Count"}]}
+    if stream:
+        with client(scripted_gw).messages.stream(**ask) as events:
+            final = events.get_final_message()
+    else:
+        final = client(scripted_gw).messages.create(**ask)
+    assert final.content[0].text == "The list goes on: 1, 2,"  # type: ignore[union-attr]
+    assert final.stop_reason == "max_tokens"
+    with scripted_gw.admin() as admin:  # a chat client sees the cut too
+        completion = admin.post("/v1/chat/completions", json={"model": "claude", "messages": ask["messages"]})
+    assert completion.json()["choices"][0]["finish_reason"] == "length"
+
+
+WEATHER = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+@pytest.mark.xfail(strict=True, reason="thinking blocks are dropped from answers and from history (docs/api.md): "
+                   "an extended-thinking tool loop through an anthropic provider fails on its second turn")  # fmt: skip
+def test_thinking_blocks_survive_a_tool_loop(scripted_gw: RunningGateway, scripted: ScriptedAnthropic) -> None:
+    """What every agent with extended thinking does: send the assistant's content back as it came,
+    with the tool's result. Anthropic refuses the second turn unless its thinking block (and
+    signature) come back first."""
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    scripted.replies += [{"content": [THOUGHT, call], "stop_reason": "tool_use"},
+                         {"content": [{"type": "text", "text": "Sunny."}], "stop_reason": "end_turn"}]  # fmt: skip
+    sdk = client(scripted_gw)
+    ask: dict[str, Any] = {"model": "claude", "max_tokens": 2000, "tools": [WEATHER],
+                           "thinking": {"type": "enabled", "budget_tokens": 1024}}  # fmt: skip
+    history: list[dict[str, Any]] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = sdk.messages.create(messages=history, **ask)
+    assert [b.type for b in first.content] == ["thinking", "tool_use"]
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}
+    history += [{"role": "assistant", "content": [b.to_dict() for b in first.content]},
+                {"role": "user", "content": [result]}]  # fmt: skip
+    second = sdk.messages.create(messages=history, **ask)
+    assert second.content[0].text == "Sunny."  # type: ignore[union-attr]

@@ -19,9 +19,12 @@ from llmgw.messages import SYSTEM_ROLES
 from llmgw.schemas import CHAT_FIELDS
 from llmgw.usage import from_anthropic, malformed
 
-#: Anthropic ``stop_reason`` → OpenAI ``finish_reason``
+#: Anthropic ``stop_reason`` → OpenAI ``finish_reason``. ``model_context_window_exceeded`` (the
+#: answer was cut where the context window ended) is a cut answer as ``max_tokens`` is: read as
+#: ``stop`` it would come back to a Messages client as ``end_turn``, a complete answer
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-                  "tool_use": "tool_calls", "refusal": "content_filter"}  # fmt: skip
+                  "model_context_window_exceeded": "length", "tool_use": "tool_calls",
+                  "refusal": "content_filter"}  # fmt: skip
 
 #: chat fields that have no Messages equivalent: not sent
 DROPPED = frozenset(
