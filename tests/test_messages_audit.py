@@ -289,3 +289,33 @@ def test_thinking_blocks_survive_a_tool_loop(scripted_gw: RunningGateway, script
                 {"role": "user", "content": [result]}]  # fmt: skip
     second = sdk.messages.create(messages=history, **ask)
     assert second.content[0].text == "Sunny."  # type: ignore[union-attr]
+
+
+# --- service_tier: a Messages field whose name Chat Completions shares -----------------------------
+
+
+def test_service_tier_is_a_messages_field(gw: RunningGateway, upstream: FakeUpstream) -> None:
+    """The SDK's ``service_tier`` was refused as "a Chat Completions parameter" (docs/api.md lists it
+    as passed on). Anthropic's ``standard_only`` is OpenAI's ``default``; a tier Anthropic has not
+    is a 400 naming it."""
+    ask: dict[str, Any] = {"model": "test-model", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    client(gw).messages.create(service_tier="standard_only", **ask)
+    assert upstream.requests[-1]["service_tier"] == "default"
+    client(gw).messages.create(service_tier="auto", **ask)
+    assert upstream.requests[-1]["service_tier"] == "auto"
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(gw).messages.create(extra_body={"service_tier": "flex"}, **ask)
+    assert info.value.body["error"]["param"] == "service_tier"  # type: ignore[index]
+
+
+def test_service_tier_reaches_an_anthropic_upstream(scripted_gw: RunningGateway, scripted: ScriptedAnthropic) -> None:
+    answer = {"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"}
+    scripted.replies += [answer, answer, answer]
+    ask: dict[str, Any] = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    client(scripted_gw).messages.create(service_tier="standard_only", **ask)
+    assert scripted.requests[-1]["service_tier"] == "standard_only"
+    client(scripted_gw).messages.create(service_tier="auto", **ask)
+    assert scripted.requests[-1]["service_tier"] == "auto"
+    with scripted_gw.admin() as admin:  # a chat client's tier Anthropic has no per-request equivalent of
+        admin.post("/v1/chat/completions", json={"service_tier": "flex", **ask}).raise_for_status()
+    assert "service_tier" not in scripted.requests[-1]

@@ -20,6 +20,7 @@ user ``tool_result`` block             a ``role: tool`` message before the user'
 ``stop_sequences``                     ``stop``
 ``output_config.format`` (JSON schema)  ``response_format`` ``json_schema`` (``effort`` passed on)
 ``metadata.user_id``                   ``user``
+``service_tier`` auto/standard_only     ``service_tier`` ``auto``/``default`` (OpenAI's standard tier)
 other top-level fields (``top_k``…)    passed through as unknown fields (``server.unknown_fields``);
                                        a Chat Completions field (``n``, ``user``…) is refused
 =====================================  ================================================
@@ -67,6 +68,8 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=False):
     tool_choice: dict[str, Any] | None = None
     metadata: MessagesMetadata | None = None
     output_config: dict[str, Any] | None = None
+    #: a Messages field that a Chat Completions field shares the name of: translated, not refused
+    service_tier: Literal["auto", "standard_only"] | None = None
     llmgw: dict[str, Any] | None = None
 
 
@@ -77,6 +80,9 @@ class CountTokensRequest(MessagesRequest, forbid_unknown_fields=False):
 
 
 MESSAGES_FIELDS = frozenset(MessagesRequest.__struct_fields__)
+#: Anthropic's ``service_tier`` as chat's: ``standard_only`` is what OpenAI calls ``default``
+#: (``llmgw.anthropic.outbound`` maps it back for an Anthropic upstream)
+SERVICE_TIERS = {"auto": "auto", "standard_only": "default"}
 
 
 def refuse(message: str, param: str) -> InvalidRequest:
@@ -117,7 +123,9 @@ def to_internal(body: dict[str, Any], unknown_fields: str = "pass") -> dict[str,
         internal["user"] = request.metadata.user_id
     if request.output_config is not None:
         internal.update(_output_config(request.output_config))
-    for name, value in body.items():  # top_k, thinking, service_tier...: as chat treats unknown fields
+    if request.service_tier is not None:
+        internal["service_tier"] = SERVICE_TIERS[request.service_tier]
+    for name, value in body.items():  # top_k, thinking, container...: as chat treats unknown fields
         if name not in MESSAGES_FIELDS:
             internal[name] = value
     return internal

@@ -26,6 +26,9 @@ FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "st
                   "model_context_window_exceeded": "length", "tool_use": "tool_calls",
                   "refusal": "content_filter"}  # fmt: skip
 
+#: chat's ``service_tier`` → Anthropic's (``default`` is the standard tier; the others are not sent)
+SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
+
 #: chat fields that have no Messages equivalent: not sent
 DROPPED = frozenset(
     {"seed", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "store", "metadata",
@@ -52,6 +55,9 @@ def to_messages(body: dict[str, Any], model: str, default_max_tokens: int) -> di
             out[name] = body[name]
     if body.get("user"):
         out["metadata"] = {"user_id": body["user"]}
+    tier = SERVICE_TIERS.get(str(body.get("service_tier")))
+    if tier is not None:  # chat's other tiers (flex, priority, scale) cannot be asked of Anthropic per request
+        out["service_tier"] = tier
     if body.get("tools"):
         out["tools"] = [_tool(tool) for tool in body["tools"]]
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
