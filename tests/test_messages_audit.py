@@ -269,26 +269,44 @@ def test_an_answer_cut_at_the_context_window_is_not_a_complete_turn(
 WEATHER = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
 
 
-@pytest.mark.xfail(strict=True, reason="thinking blocks are dropped from answers and from history (docs/api.md): "
-                   "an extended-thinking tool loop through an anthropic provider fails on its second turn")  # fmt: skip
-def test_thinking_blocks_survive_a_tool_loop(scripted_gw: RunningGateway, scripted: ScriptedAnthropic) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_thinking_blocks_survive_a_tool_loop(
+    scripted_gw: RunningGateway, scripted: ScriptedAnthropic, upstream: FakeUpstream, stream: bool
+) -> None:
     """What every agent with extended thinking does: send the assistant's content back as it came,
     with the tool's result. Anthropic refuses the second turn unless its thinking block (and
-    signature) come back first."""
+    signature) come back first; llmgw dropped them from the answer and from the history."""
     call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
     scripted.replies += [{"content": [THOUGHT, call], "stop_reason": "tool_use"},
                          {"content": [{"type": "text", "text": "Sunny."}], "stop_reason": "end_turn"}]  # fmt: skip
     sdk = client(scripted_gw)
     ask: dict[str, Any] = {"model": "claude", "max_tokens": 2000, "tools": [WEATHER],
                            "thinking": {"type": "enabled", "budget_tokens": 1024}}  # fmt: skip
+
+    def create(history: list[dict[str, Any]]) -> Any:
+        if not stream:
+            return sdk.messages.create(messages=history, **ask)
+        with sdk.messages.stream(messages=history, **ask) as events:
+            return events.get_final_message()
+
     history: list[dict[str, Any]] = [{"role": "user", "content": "Weather in Paris?"}]
-    first = sdk.messages.create(messages=history, **ask)
-    assert [b.type for b in first.content] == ["thinking", "tool_use"]
+    first = create(history)
+    assert [b.to_dict() for b in first.content] == [THOUGHT, call]
     result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}
     history += [{"role": "assistant", "content": [b.to_dict() for b in first.content]},
                 {"role": "user", "content": [result]}]  # fmt: skip
-    second = sdk.messages.create(messages=history, **ask)
-    assert second.content[0].text == "Sunny."  # type: ignore[union-attr]
+    second = create(history)
+    assert second.content[0].text == "Sunny."
+    assert scripted.requests[-1]["messages"][1]["content"][0] == THOUGHT
+    # the same history to an OpenAI-compatible upstream: no thinking there (it would refuse the key)
+    client(scripted_gw).messages.create(model="test-model", max_tokens=5, messages=history)
+    assert upstream.requests[-1]["messages"][1] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+        ],
+    }
 
 
 # --- service_tier: a Messages field whose name Chat Completions shares -----------------------------
@@ -319,3 +337,23 @@ def test_service_tier_reaches_an_anthropic_upstream(scripted_gw: RunningGateway,
     with scripted_gw.admin() as admin:  # a chat client's tier Anthropic has no per-request equivalent of
         admin.post("/v1/chat/completions", json={"service_tier": "flex", **ask}).raise_for_status()
     assert "service_tier" not in scripted.requests[-1]
+
+
+def test_pii_in_a_thinking_block_is_masked_and_its_signature_left_alone(
+    guarded: Any,  # noqa: F811
+    scripted: ScriptedAnthropic,
+) -> None:
+    """The reasoning's text is scanned like any text sent upstream (masking it breaks its signature,
+    and Anthropic then refuses the turn: PII never leaves); the signature is an opaque token."""
+    scripted.requests.clear()
+    scripted.replies[:] = [{"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"}]
+    provider = {"type": "anthropic", "base_url": scripted.base_url, "api_key": "sk-ant-up", "max_retries": 0}
+    model = {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": ["chat"]}
+    gw = guarded(providers={"claude": provider}, models={"claude": model})
+    thought = {"type": "thinking", "thinking": "Write to jane.doe@example.com about it.", "signature": "c2lnbmVk"}
+    history = [{"role": "user", "content": "Remind me."},
+               {"role": "assistant", "content": [thought, {"type": "text", "text": "Noted."}]},
+               {"role": "user", "content": "Thanks."}]  # fmt: skip
+    client(gw).messages.create(model="claude", max_tokens=5, messages=history)
+    sent = scripted.requests[-1]["messages"][1]["content"][0]
+    assert sent == {**thought, "thinking": "Write to <EMAIL_ADDRESS_1> about it."}

@@ -12,7 +12,9 @@ Messages                               internal (Chat Completions)
 assistant ``tool_use`` block           ``tool_calls[]`` with ``arguments`` = JSON of ``input``
 user ``tool_result`` block             a ``role: tool`` message before the user's text
 ``tool_result`` ``is_error: true``     ``is_error: true`` on that ``tool`` message
-``thinking`` blocks in history         dropped (no chat equivalent)
+``thinking`` blocks of an assistant      ``thinking_blocks`` on that assistant message, as sent
+                                       (an ``anthropic`` upstream needs them back, signature
+                                       intact, in a tool loop; other upstreams never see them)
 ``tools`` (custom tools)               ``function`` tools (``input_schema`` → ``parameters``)
 ``tool_choice`` auto/any/tool/none     ``auto``/``required``/named function/``none``
 ``disable_parallel_tool_use``          ``parallel_tool_calls: false``
@@ -41,6 +43,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from llmgw.errors import InvalidRequest, clip
+from llmgw.messages import THINKING
 from llmgw.schemas import CHAT_FIELDS, validation_error
 
 
@@ -200,6 +203,7 @@ def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], 
     results: list[tuple[dict[str, Any], Origin]] = []
     at_parts: list[tuple[str, bool]] = []
     at_calls: list[str] = []
+    thoughts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
         at = f"{where}.content[{j}]"
         kind = block.get("type")
@@ -215,7 +219,7 @@ def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], 
         elif kind == "tool_result" and role == "user":
             results.append(_tool_result(block, at))
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
-            continue  # the model's earlier reasoning: no chat equivalent, and never needed to continue
+            thoughts.append(dict(block))  # the model's reasoning, signed: sent back unmodified or not at all
         else:
             raise refuse(f"content block type {clip(kind)} is not supported in a {role} message", f"{at}.type")
     out = results
@@ -224,6 +228,8 @@ def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], 
         turn: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
         if calls:
             turn["tool_calls"] = calls
+        if thoughts:
+            turn[THINKING] = thoughts
         kept = tuple(at_parts) if isinstance(text, list) else None
         out.append((turn, Origin(where, f"{where}.content", kept, tuple(at_calls))))
     elif parts or not results:
