@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -357,3 +358,29 @@ def test_pii_in_a_thinking_block_is_masked_and_its_signature_left_alone(
     client(gw).messages.create(model="claude", max_tokens=5, messages=history)
     sent = scripted.requests[-1]["messages"][1]["content"][0]
     assert sent == {**thought, "thinking": "Write to <EMAIL_ADDRESS_1> about it."}
+
+
+def test_a_cached_answer_keeps_its_thinking_blocks(
+    make_gateway: Any, scripted: ScriptedAnthropic, tmp_path: Path
+) -> None:
+    """A hit is the stored answer: without its thinking block (a streamed answer is put back
+    together for the cache) the client's next turn of the tool loop would be refused."""
+    scripted.requests.clear()
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    scripted.replies[:] = [{"content": [THOUGHT, call], "stop_reason": "tool_use"}]
+    provider = {"type": "anthropic", "base_url": scripted.base_url, "api_key": "sk-ant-up", "max_retries": 0}
+    model = {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": ["chat", "streaming", "tools"]}
+    gw = make_gateway(cache={"enabled": True, "persist_path": str(tmp_path / "cache.sqlite")},
+                      providers={"claude": provider}, models={"claude": model})  # fmt: skip
+    ask: dict[str, Any] = {"model": "claude", "max_tokens": 2000, "tools": [WEATHER],
+                           "thinking": {"type": "enabled", "budget_tokens": 1024},
+                           "messages": [{"role": "user", "content": "Weather in Paris?"}]}  # fmt: skip
+    for expected in ("miss", "hit"):
+        with client(gw).messages.stream(**ask) as events:
+            final = events.get_final_message()
+            assert events.response.headers["x-llmgw-cache"] == expected
+        assert [b.to_dict() for b in final.content] == [THOUGHT, call]
+    raw = client(gw).messages.with_raw_response.create(**ask)
+    assert raw.headers["x-llmgw-cache"] == "hit"
+    assert [b.to_dict() for b in raw.parse().content] == [THOUGHT, call]
+    assert len(scripted.requests) == 1

@@ -25,6 +25,7 @@ from llmgw.cache.policy import decide
 from llmgw.cache.service import Answer, Outcome, RequestCache, hit_completion, mask_answer
 from llmgw.cache.service import storable as finished
 from llmgw.context import RequestContext
+from llmgw.messages import THINKING
 from llmgw.stages.base import Chunks, Stage
 from llmgw.usage import cost_usd
 
@@ -178,6 +179,9 @@ class Assembler:
         self.finish: dict[int, str | None] = {}
         self.stop_sequences: dict[int, str] = {}  # the matched stop sequence, where the upstream named it
         self.extra: dict[str, Any] = {}  # e.g. the ``llmgw`` sources object of the first chunk
+        #: an Anthropic upstream's thinking blocks, by choice and block index: a hit without them
+        #: could not continue an extended-thinking tool loop (``llmgw.messages.THINKING``)
+        self.thoughts: dict[int, dict[int, dict[str, Any]]] = {}
 
     def feed(self, chunk: dict[str, Any]) -> None:
         if "llmgw" in chunk:
@@ -198,10 +202,22 @@ class Assembler:
                     slot["name"] = function["name"]
                 if function.get("arguments"):
                     slot["arguments"].append(function["arguments"])
+            for piece in delta.get(THINKING) or ():
+                if isinstance(piece, dict):
+                    self._thought(index, piece)
             if choice.get("finish_reason"):
                 self.finish[index] = choice["finish_reason"]
                 if isinstance(choice.get("stop_sequence"), str):
                     self.stop_sequences[index] = choice["stop_sequence"]
+
+    def _thought(self, index: int, piece: dict[str, Any]) -> None:
+        """A piece of a thinking block: its start (the block) or more of its text or signature."""
+        block = self.thoughts.setdefault(index, {}).setdefault(piece.get("index", 0), {})
+        for key, value in piece.items():
+            if key in ("thinking", "signature") and isinstance(block.get(key), str) and isinstance(value, str):
+                block[key] += value
+            elif key != "index":
+                block[key] = value
 
     def completion(self) -> dict[str, Any]:
         choices = []
@@ -216,6 +232,8 @@ class Assembler:
                 ]  # fmt: skip
             elif message["content"] is None:
                 message["content"] = ""
+            if self.thoughts.get(index):
+                message[THINKING] = [block for _, block in sorted(self.thoughts[index].items())]
             choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": self.finish[index]}
             if index in self.stop_sequences:
                 choice["stop_sequence"] = self.stop_sequences[index]
