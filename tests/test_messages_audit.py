@@ -59,6 +59,7 @@ SHIFTED: dict[str, Any] = {
         ("messages[2].content", "messages[1].content"),
         ("messages[2].tool_calls[1].function.arguments.folder", "messages[1].content[3].input.folder"),
         ("messages[2].tool_calls[0].function.name", "messages[1].content[2].name"),
+        ("messages[2].thinking_blocks[0].thinking", "messages[1].content[0].thinking"),
         ("messages[3].content", "messages[2].content[0].content"),
         ("messages[3].tool_call_id", "messages[2].content[0].tool_use_id"),
         ("messages[4].content[1].text", "messages[2].content[1].content[1].text"),

@@ -179,6 +179,7 @@ class Origin:
     parts: tuple[tuple[str, bool], ...] | None = None
     calls: tuple[str, ...] = ()
     renames: tuple[tuple[str, str], ...] = ()
+    thoughts: tuple[str, ...] = ()  # each of ``thinking_blocks``' block
 
 
 def _turns(body: dict[str, Any], request: MessagesRequest) -> list[tuple[dict[str, Any], Origin]]:
@@ -204,6 +205,7 @@ def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], 
     at_parts: list[tuple[str, bool]] = []
     at_calls: list[str] = []
     thoughts: list[dict[str, Any]] = []
+    at_thoughts: list[str] = []
     for j, block in enumerate(content):
         at = f"{where}.content[{j}]"
         kind = block.get("type")
@@ -220,6 +222,7 @@ def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], 
             results.append(_tool_result(block, at))
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
             thoughts.append(dict(block))  # the model's reasoning, signed: sent back unmodified or not at all
+            at_thoughts.append(at)
         else:
             raise refuse(f"content block type {clip(kind)} is not supported in a {role} message", f"{at}.type")
     out = results
@@ -231,7 +234,7 @@ def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], 
         if thoughts:
             turn[THINKING] = thoughts
         kept = tuple(at_parts) if isinstance(text, list) else None
-        out.append((turn, Origin(where, f"{where}.content", kept, tuple(at_calls))))
+        out.append((turn, Origin(where, f"{where}.content", kept, tuple(at_calls), thoughts=tuple(at_thoughts))))
     elif parts or not results:
         out.append(({"role": "user", "content": parts}, Origin(where, f"{where}.content", tuple(at_parts))))
     return out
@@ -329,6 +332,7 @@ def _output_config(config: dict[str, Any]) -> dict[str, Any]:
 _MESSAGE = re.compile(r"messages\[(\d+)\](.*)", re.DOTALL)
 _INDEX = re.compile(r"\[(\d+)\](.*)", re.DOTALL)
 _CALL = re.compile(r"\.tool_calls\[(\d+)\](.*)", re.DOTALL)
+_THOUGHT = re.compile(r"\.thinking_blocks\[(\d+)\](.*)", re.DOTALL)
 _CALL_FIELDS = ((".function.arguments", ".input"), (".function.name", ".name"), (".id", ".id"))
 #: top-level internal fields and the Messages field each came from (the rest of the path kept)
 _TOP = (
@@ -379,6 +383,9 @@ def _inside(origin: Origin, rest: str) -> str:
         block, own_fields = origin.parts[int(index.group(1))]
         inner = index.group(2)
         return block + inner if own_fields and inner.startswith(".text") else block
+    thought = _THOUGHT.match(rest)
+    if thought is not None and int(thought.group(1)) < len(origin.thoughts):
+        return origin.thoughts[int(thought.group(1))] + thought.group(2)
     call = _CALL.match(rest)
     if call is not None and int(call.group(1)) < len(origin.calls):
         block, inner = origin.calls[int(call.group(1))], call.group(2)
