@@ -385,3 +385,15 @@ def test_a_cached_answer_keeps_its_thinking_blocks(
     assert raw.headers["x-llmgw-cache"] == "hit"
     assert [b.to_dict() for b in raw.parse().content] == [THOUGHT, call]
     assert len(scripted.requests) == 1
+
+
+def test_a_tool_use_input_that_is_no_object_is_refused(gw: RunningGateway, upstream: FakeUpstream) -> None:
+    """Anthropic refuses it; llmgw passed it on as arguments the model never wrote."""
+    result = {"type": "tool_result", "tool_use_id": "t", "content": "sunny"}
+    history = [{"role": "user", "content": "Weather?"},
+               {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "w", "input": "Paris"}]},
+               {"role": "user", "content": [result]}]  # fmt: skip
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client(gw).messages.create(model="test-model", max_tokens=5, messages=history)  # type: ignore[arg-type]
+    assert info.value.body["error"]["param"] == "messages[1].content[0].input"  # type: ignore[index]
+    assert upstream.requests == []

@@ -250,6 +250,9 @@ def _flatten(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
         raise refuse("a tool_use block needs a string id and name", where)
+    if block.get("input") is not None and not isinstance(block["input"], dict):
+        # as Anthropic refuses it; passed on, it became arguments no model wrote ({"_arguments": ...})
+        raise refuse("a tool_use block's input must be an object", f"{where}.input")
     arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
     return {"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": arguments}}
 
