@@ -397,3 +397,20 @@ def test_a_tool_use_input_that_is_no_object_is_refused(gw: RunningGateway, upstr
         client(gw).messages.create(model="test-model", max_tokens=5, messages=history)  # type: ignore[arg-type]
     assert info.value.body["error"]["param"] == "messages[1].content[0].input"  # type: ignore[index]
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_redacted_and_plain_thinking_come_back_in_order(
+    scripted_gw: RunningGateway, scripted: ScriptedAnthropic, stream: bool
+) -> None:
+    redacted = {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"}
+    blocks = [redacted, THOUGHT, {"type": "text", "text": "Done.", "citations": None}]
+    scripted.replies.append({"content": blocks, "stop_reason": "end_turn"})
+    ask: dict[str, Any] = {"model": "claude", "max_tokens": 2000, "messages": [{"role": "user", "content": "Think."}],
+                           "thinking": {"type": "enabled", "budget_tokens": 1024}}  # fmt: skip
+    if stream:
+        with client(scripted_gw).messages.stream(**ask) as events:
+            final = events.get_final_message()
+    else:
+        final = client(scripted_gw).messages.create(**ask)
+    assert [b.to_dict() for b in final.content] == [redacted, THOUGHT, {"type": "text", "text": "Done."}]
