@@ -143,6 +143,8 @@ class RequestContext:
     fallbacks: list[tuple[str, ModelConfig]] = field(default_factory=list)
     deployment: Deployment | None = None  # the deployment being called now
     trace: Trace | None = None  # this request's spans, when telemetry is enabled
+    #: the body as the client sent it, when the translate stage replaced it with the internal chat body
+    client_body: dict[str, Any] | None = None
 
     def usage(self) -> Usage:
         """The request's token counts, as priced (``llmgw.usage``)."""

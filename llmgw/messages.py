@@ -68,6 +68,23 @@ def insert_before_last_user(messages: list[dict[str, Any]], added: list[dict[str
     return messages[:at] + added + messages[at:]
 
 
+#: an assistant message's reasoning blocks, as Anthropic's Messages API has them (``thinking`` with its
+#: ``signature``, ``redacted_thinking`` with its ``data``): an llmgw extension of the chat shape, so
+#: that an extended-thinking tool loop can send them back to an Anthropic upstream, which refuses
+#: the loop's next turn without them. Only an ``anthropic`` provider receives them
+THINKING = "thinking_blocks"
+
+
+def without_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with no :data:`THINKING` on its messages (an upstream that is not Anthropic's would
+    refuse the unknown key, and could not check a signature); ``body`` itself is left as it is."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(isinstance(m, dict) and THINKING in m for m in messages):
+        return body
+    kept = [{k: v for k, v in m.items() if k != THINKING} if isinstance(m, dict) else m for m in messages]
+    return {**body, "messages": kept}
+
+
 #: how a failed tool call's result reads for a model that speaks Chat Completions or Responses:
 #: neither API has Anthropic's ``is_error`` flag, so the result's text says it
 TOOL_ERROR_PREFIX = "[tool error] "

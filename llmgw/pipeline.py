@@ -43,7 +43,7 @@ from llmgw.stages.retrieval import AttachSources, Retrieve
 from llmgw.stages.selection import SelectEmbeddingModel, SelectModel
 from llmgw.stages.template import RenderTemplate
 from llmgw.stages.tools import ToolAllowList, ToolCalls
-from llmgw.stages.translate import TranslateRequest
+from llmgw.stages.translate import TranslateRequest, name_for_client
 from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
 from llmgw.storage.db import unavailable as database_unavailable
 from llmgw.usage import read_usage, replay_as_chunks
@@ -152,6 +152,7 @@ class Pipeline:
                 error = database_unavailable(exc, f"request {ctx.request_id}")
             else:
                 error = internal_error(ctx, exc)
+            name_for_client(ctx, error)
             self.fail(ctx, error)
             if ctx.key is not None:  # unauthenticated noise is counted in metrics, not stored
                 self.finish(ctx, (route or self.unrouted).done_stages)
@@ -180,8 +181,12 @@ class Pipeline:
         definitions are counted with the local tokenizer. No provider is called and no row is
         written: nothing is generated or spent.
         """
-        for stage in self.front:
-            await stage.request(ctx)
+        try:
+            for stage in self.front:
+                await stage.request(ctx)
+        except GatewayError as exc:
+            name_for_client(ctx, exc)
+            raise
         config = self.gateway.config
         resolve_model(config, ctx.model_requested or "", "chat", ctx.route, ctx.route_name, ctx.key)
         return tokens.input_tokens(ctx.body)

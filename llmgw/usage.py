@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from llmgw.config import ModelConfig
 from llmgw.errors import UpstreamError, UpstreamKind
-from llmgw.messages import text_of, tool_arguments
+from llmgw.messages import THINKING, text_of, tool_arguments
 
 CHARS_PER_TOKEN = 4.0  # OpenAI's rule of thumb for English; marked as an estimate where used
 
@@ -174,6 +174,8 @@ async def replay_as_chunks(completion: dict[str, Any]) -> AsyncIterator[dict[str
         delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
         if message.get("tool_calls"):
             delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+        if message.get(THINKING):  # each block whole, as one piece (``llmgw.messages.THINKING``)
+            delta[THINKING] = [{**block, "index": i} for i, block in enumerate(message[THINKING])]
         yield {**base, "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]}
         end: dict[str, Any] = {"index": choice.get("index", 0), "delta": {},
                                "finish_reason": choice.get("finish_reason")}  # fmt: skip

@@ -17,7 +17,7 @@ from llmgw.anthropic.outbound import ChunksFromEvents, from_message, to_messages
 from llmgw.anthropic.render import StreamRenderer, error_body, message
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
 from llmgw.errors import ContentFiltered, GatewayError, InvalidRequest, UpstreamError, UpstreamKind
-from llmgw.messages import TOOL_ERROR_PREFIX, with_tool_errors_as_text
+from llmgw.messages import TOOL_ERROR_PREFIX, with_tool_errors_as_text, without_thinking
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.bedrock_translate import from_converse, to_converse
 from llmgw.providers.llama_server import LlamaServerProvider, asks_stop_word
@@ -93,13 +93,15 @@ def test_the_round_trip_to_an_anthropic_upstream_keeps_the_request() -> None:
     assert sent == expected
 
 
-def test_thinking_in_history_is_dropped() -> None:
+def test_thinking_in_history_reaches_only_an_anthropic_upstream() -> None:
+    thought = {"type": "thinking", "thinking": "hmm", "signature": "s"}
     body = to_internal({"model": "m", "max_tokens": 5, "messages": [
         {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"},
-                                          {"type": "text", "text": "hello"}]},
+        {"role": "assistant", "content": [thought, {"type": "text", "text": "hello"}]},
     ]})  # fmt: skip
-    assert body["messages"][1] == {"role": "assistant", "content": "hello"}
+    assert body["messages"][1] == {"role": "assistant", "content": "hello", "thinking_blocks": [thought]}
+    assert without_thinking(body)["messages"][1] == {"role": "assistant", "content": "hello"}
+    assert to_messages(body, "claude", 100)["messages"][1]["content"] == [thought, {"type": "text", "text": "hello"}]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +158,7 @@ def test_a_messages_answer_becomes_a_completion_and_back() -> None:
     tokens = read_usage(completion["usage"])
     assert tokens is not None
     back = message(completion, "r1", "m", tokens)
-    assert back["content"] == answer["content"][1:] and back["stop_reason"] == "tool_use"
+    assert back["content"] == answer["content"] and back["stop_reason"] == "tool_use"  # thinking first, as sent
     assert back["usage"] == answer["usage"]  # Anthropic's counts survive the internal shape
 
 

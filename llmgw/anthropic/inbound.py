@@ -12,7 +12,9 @@ Messages                               internal (Chat Completions)
 assistant ``tool_use`` block           ``tool_calls[]`` with ``arguments`` = JSON of ``input``
 user ``tool_result`` block             a ``role: tool`` message before the user's text
 ``tool_result`` ``is_error: true``     ``is_error: true`` on that ``tool`` message
-``thinking`` blocks in history         dropped (no chat equivalent)
+``thinking`` blocks of an assistant      ``thinking_blocks`` on that assistant message, as sent
+                                       (an ``anthropic`` upstream needs them back, signature
+                                       intact, in a tool loop; other upstreams never see them)
 ``tools`` (custom tools)               ``function`` tools (``input_schema`` → ``parameters``)
 ``tool_choice`` auto/any/tool/none     ``auto``/``required``/named function/``none``
 ``disable_parallel_tool_use``          ``parallel_tool_calls: false``
@@ -20,19 +22,28 @@ user ``tool_result`` block             a ``role: tool`` message before the user'
 ``stop_sequences``                     ``stop``
 ``output_config.format`` (JSON schema)  ``response_format`` ``json_schema`` (``effort`` passed on)
 ``metadata.user_id``                   ``user``
+``service_tier`` auto/standard_only     ``service_tier`` ``auto``/``default`` (OpenAI's standard tier)
 other top-level fields (``top_k``…)    passed through as unknown fields (``server.unknown_fields``);
                                        a Chat Completions field (``n``, ``user``…) is refused
 =====================================  ================================================
+
+A later stage's error names a field of the internal body (``messages[3].content``, counting the
+``system`` message and the ``tool`` messages a turn was split into); :func:`client_path` says
+where the client wrote it (``messages[2].content[1].content``), so a refusal points at the
+client's own request.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from llmgw.errors import InvalidRequest, clip
+from llmgw.messages import THINKING
 from llmgw.schemas import CHAT_FIELDS, validation_error
 
 
@@ -60,6 +71,8 @@ class MessagesRequest(msgspec.Struct, forbid_unknown_fields=False):
     tool_choice: dict[str, Any] | None = None
     metadata: MessagesMetadata | None = None
     output_config: dict[str, Any] | None = None
+    #: a Messages field that a Chat Completions field shares the name of: translated, not refused
+    service_tier: Literal["auto", "standard_only"] | None = None
     llmgw: dict[str, Any] | None = None
 
 
@@ -70,6 +83,9 @@ class CountTokensRequest(MessagesRequest, forbid_unknown_fields=False):
 
 
 MESSAGES_FIELDS = frozenset(MessagesRequest.__struct_fields__)
+#: Anthropic's ``service_tier`` as chat's: ``standard_only`` is what OpenAI calls ``default``
+#: (``llmgw.anthropic.outbound`` maps it back for an Anthropic upstream)
+SERVICE_TIERS = {"auto": "auto", "standard_only": "default"}
 
 
 def refuse(message: str, param: str) -> InvalidRequest:
@@ -95,11 +111,7 @@ def to_internal(body: dict[str, Any], unknown_fields: str = "pass") -> dict[str,
         request = msgspec.convert(body, MessagesRequest)
     except msgspec.ValidationError as exc:
         raise validation_error(exc, "invalid request") from None
-    messages: list[dict[str, Any]] = []
-    if request.system:
-        messages.append({"role": "system", "content": _system(body["system"])})
-    for i, message in enumerate(body["messages"]):
-        messages.extend(_message(message, f"messages[{i}]"))
+    messages = [turn for turn, _ in _turns(body, request)]
     internal: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
     if request.stop_sequences is not None:
         internal["stop"] = request.stop_sequences
@@ -114,7 +126,9 @@ def to_internal(body: dict[str, Any], unknown_fields: str = "pass") -> dict[str,
         internal["user"] = request.metadata.user_id
     if request.output_config is not None:
         internal.update(_output_config(request.output_config))
-    for name, value in body.items():  # top_k, thinking, service_tier...: as chat treats unknown fields
+    if request.service_tier is not None:
+        internal["service_tier"] = SERVICE_TIERS[request.service_tier]
+    for name, value in body.items():  # top_k, thinking, container...: as chat treats unknown fields
         if name not in MESSAGES_FIELDS:
             internal[name] = value
     return internal
@@ -153,38 +167,76 @@ def _image_part(block: dict[str, Any], where: str) -> dict[str, Any]:
     return part
 
 
-def _message(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the client wrote one internal message: ``base`` the turn (or the ``tool_result`` block,
+    or ``system``), ``content`` its content; ``parts`` each internal content part's block (None when
+    the internal content is a string) and whether the part's own fields (``.text``) are the
+    block's; ``calls`` each tool call's ``tool_use`` block."""
+
+    base: str
+    content: str
+    parts: tuple[tuple[str, bool], ...] | None = None
+    calls: tuple[str, ...] = ()
+    renames: tuple[tuple[str, str], ...] = ()
+    thoughts: tuple[str, ...] = ()  # each of ``thinking_blocks``' block
+
+
+def _turns(body: dict[str, Any], request: MessagesRequest) -> list[tuple[dict[str, Any], Origin]]:
+    """The internal messages, each with where the client wrote it."""
+    turns: list[tuple[dict[str, Any], Origin]] = []
+    if request.system:
+        system = _system(body["system"])
+        parts = None if isinstance(system, str) else tuple((f"system[{i}]", True) for i in range(len(system)))
+        turns.append(({"role": "system", "content": system}, Origin("system", "system", parts)))
+    for i, message in enumerate(body["messages"]):
+        turns.extend(_message(message, f"messages[{i}]"))
+    return turns
+
+
+def _message(message: dict[str, Any], where: str) -> list[tuple[dict[str, Any], Origin]]:
     """One Messages turn as one or more chat messages (a user turn's tool results come first)."""
     role, content = message["role"], message["content"]
     if isinstance(content, str):
-        return [{"role": role, "content": content}]
+        return [({"role": role, "content": content}, Origin(where, f"{where}.content"))]
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
+    results: list[tuple[dict[str, Any], Origin]] = []
+    at_parts: list[tuple[str, bool]] = []
+    at_calls: list[str] = []
+    thoughts: list[dict[str, Any]] = []
+    at_thoughts: list[str] = []
     for j, block in enumerate(content):
         at = f"{where}.content[{j}]"
         kind = block.get("type")
         if kind == "text":
             parts.append(_text_part(block, at))
+            at_parts.append((at, True))
         elif kind == "image" and role == "user":
             parts.append(_image_part(block, at))
+            at_parts.append((at, False))
         elif kind == "tool_use" and role == "assistant":
             calls.append(_tool_call(block, at))
+            at_calls.append(at)
         elif kind == "tool_result" and role == "user":
             results.append(_tool_result(block, at))
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
-            continue  # the model's earlier reasoning: no chat equivalent, and never needed to continue
+            thoughts.append(dict(block))  # the model's reasoning, signed: sent back unmodified or not at all
+            at_thoughts.append(at)
         else:
             raise refuse(f"content block type {clip(kind)} is not supported in a {role} message", f"{at}.type")
-    out: list[dict[str, Any]] = results
+    out = results
     if role == "assistant":
         text = _flatten(parts)
         turn: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
         if calls:
             turn["tool_calls"] = calls
-        out.append(turn)
+        if thoughts:
+            turn[THINKING] = thoughts
+        kept = tuple(at_parts) if isinstance(text, list) else None
+        out.append((turn, Origin(where, f"{where}.content", kept, tuple(at_calls), thoughts=tuple(at_thoughts))))
     elif parts or not results:
-        out.append({"role": "user", "content": parts})
+        out.append(({"role": "user", "content": parts}, Origin(where, f"{where}.content", tuple(at_parts))))
     return out
 
 
@@ -198,11 +250,14 @@ def _flatten(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
         raise refuse("a tool_use block needs a string id and name", where)
+    if block.get("input") is not None and not isinstance(block["input"], dict):
+        # as Anthropic refuses it; passed on, it became arguments no model wrote ({"_arguments": ...})
+        raise refuse("a tool_use block's input must be an object", f"{where}.input")
     arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
     return {"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": arguments}}
 
 
-def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], Origin]:
     if not isinstance(block.get("tool_use_id"), str):
         raise refuse("a tool_result block needs a string tool_use_id", f"{where}.tool_use_id")
     content = block.get("content")
@@ -212,8 +267,11 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
         content = [_text_part(part, f"{where}.content[{k}]") for k, part in enumerate(content)]
     elif not isinstance(content, str):
         raise refuse("a tool_result's content must be a string or text blocks", f"{where}.content")
+    at = f"{where}.content"
+    parts = tuple((f"{at}[{k}]", True) for k in range(len(content))) if isinstance(content, list) else None
     if "cache_control" in block:
-        content = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        if not isinstance(content, list):
+            content, parts = [{"type": "text", "text": content}], ((at, False),)
         if content:
             content[-1] = {**content[-1], "cache_control": block["cache_control"]}
     out: dict[str, Any] = {"role": "tool", "tool_call_id": block["tool_use_id"], "content": content}
@@ -222,7 +280,8 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
         raise refuse("a tool_result's is_error must be a boolean", f"{where}.is_error")
     if failed:
         out["is_error"] = True  # llmgw.messages.with_tool_errors_as_text says it where no API has the flag
-    return out
+    renames = (("tool_call_id", ".tool_use_id"), ("is_error", ".is_error"))
+    return out, Origin(where, at, parts, renames=renames)
 
 
 def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
@@ -269,3 +328,75 @@ def _output_config(config: dict[str, Any]) -> dict[str, Any]:
     if rest:
         out["output_config"] = rest
     return out
+
+
+# --- errors: the internal body's field names as the client's ------------------------------------
+
+_MESSAGE = re.compile(r"messages\[(\d+)\](.*)", re.DOTALL)
+_INDEX = re.compile(r"\[(\d+)\](.*)", re.DOTALL)
+_CALL = re.compile(r"\.tool_calls\[(\d+)\](.*)", re.DOTALL)
+_THOUGHT = re.compile(r"\.thinking_blocks\[(\d+)\](.*)", re.DOTALL)
+_CALL_FIELDS = ((".function.arguments", ".input"), (".function.name", ".name"), (".id", ".id"))
+#: top-level internal fields and the Messages field each came from (the rest of the path kept)
+_TOP = (
+    (re.compile(r"tools\[(\d+)\]\.function\.parameters"), r"tools[\1].input_schema"),
+    (re.compile(r"tools\[(\d+)\]\.function\.(name|description)"), r"tools[\1].\2"),
+    (re.compile(r"tools\[(\d+)\]\.(?:function|type)$"), r"tools[\1]"),
+    (re.compile(r"tool_choice\.function\.name"), "tool_choice.name"),
+    (re.compile(r"tool_choice(?:\..*)?$", re.DOTALL), "tool_choice"),
+    (re.compile(r"parallel_tool_calls$"), "tool_choice.disable_parallel_tool_use"),
+    (re.compile(r"stop(?=$|\[)"), "stop_sequences"),
+    (re.compile(r"user$"), "metadata.user_id"),
+    (re.compile(r"response_format(?:\..*)?$", re.DOTALL), "output_config.format"),
+)
+
+
+def client_path(body: dict[str, Any], param: str) -> str:
+    """Where the client wrote what ``to_internal(body)`` holds at ``param``.
+
+    ``messages[3].content`` of the internal body is, for a request with a ``system`` prompt whose
+    last turn holds a ``tool_result`` then a text block, the client's ``messages[2].content[1]``:
+    an error naming the internal field would point at another turn, or at none. A path that does
+    not name a translated field is returned as it is.
+    """
+    found = _MESSAGE.fullmatch(param)
+    if found is None:
+        for pattern, replacement in _TOP:
+            if pattern.match(param):
+                return pattern.sub(replacement, param, count=1)
+        return param
+    try:
+        turns = _turns(body, msgspec.convert(body, MessagesRequest))
+    except (msgspec.ValidationError, InvalidRequest):  # not a body to_internal took: nothing to map
+        return param
+    i, rest = int(found.group(1)), found.group(2)
+    return _inside(turns[i][1], rest) if i < len(turns) else param
+
+
+def _inside(origin: Origin, rest: str) -> str:
+    """The client's path for ``rest`` (``.content[1].text``, ``.tool_calls[0].function.arguments``…)
+    inside the internal message that ``origin`` describes."""
+    if rest.startswith(".content"):
+        after = rest.removeprefix(".content")
+        if origin.parts is None:  # string content: what follows is a path inside its JSON
+            return origin.content + after
+        index = _INDEX.match(after)
+        if index is None or int(index.group(1)) >= len(origin.parts):
+            return origin.content
+        block, own_fields = origin.parts[int(index.group(1))]
+        inner = index.group(2)
+        return block + inner if own_fields and inner.startswith(".text") else block
+    thought = _THOUGHT.match(rest)
+    if thought is not None and int(thought.group(1)) < len(origin.thoughts):
+        return origin.thoughts[int(thought.group(1))] + thought.group(2)
+    call = _CALL.match(rest)
+    if call is not None and int(call.group(1)) < len(origin.calls):
+        block, inner = origin.calls[int(call.group(1))], call.group(2)
+        for internal, field in _CALL_FIELDS:
+            if inner.startswith(internal):
+                return block + field + inner.removeprefix(internal)
+        return block
+    for name, field in origin.renames:
+        if rest == f".{name}":
+            return origin.base + field
+    return origin.base

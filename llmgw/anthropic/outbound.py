@@ -2,10 +2,12 @@
 answer back as the internal completion or chunks (``llmgw.providers.anthropic``).
 
 The inverse of ``inbound``: a Messages request that came in is sent on as it was meant (system
-blocks, ``cache_control``, ``tool_use``/``tool_result`` pairs, unknown fields such as ``top_k`` or
-``thinking``), after the stages rewrote it. OpenAI-only knobs with no Messages equivalent
-(``seed``, penalties, ``logit_bias``, ``logprobs``, ``store``) are dropped; ``response_format``
-``json_schema`` becomes ``output_config.format``; ``n`` > 1 and ``json_object`` are refused.
+blocks, ``cache_control``, ``tool_use``/``tool_result`` pairs, an assistant turn's thinking blocks
+(``llmgw.messages.THINKING``, first, as Anthropic requires in a tool loop), unknown fields such as
+``top_k`` or ``thinking``), after the stages rewrote it; the answer's thinking blocks are kept.
+OpenAI-only knobs with no Messages equivalent (``seed``, penalties, ``logit_bias``, ``logprobs``,
+``store``) are dropped; ``response_format`` ``json_schema`` becomes ``output_config.format``;
+``n`` > 1 and ``json_object`` are refused.
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ import time
 from typing import Any
 
 from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
-from llmgw.messages import SYSTEM_ROLES
+from llmgw.messages import SYSTEM_ROLES, THINKING
 from llmgw.schemas import CHAT_FIELDS
 from llmgw.usage import from_anthropic, malformed
 
-#: Anthropic ``stop_reason`` → OpenAI ``finish_reason``
+#: Anthropic ``stop_reason`` → OpenAI ``finish_reason``. ``model_context_window_exceeded`` (the
+#: answer was cut where the context window ended) is a cut answer as ``max_tokens`` is: read as
+#: ``stop`` it would come back to a Messages client as ``end_turn``, a complete answer
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
-                  "tool_use": "tool_calls", "refusal": "content_filter"}  # fmt: skip
+                  "model_context_window_exceeded": "length", "tool_use": "tool_calls",
+                  "refusal": "content_filter"}  # fmt: skip
+
+#: chat's ``service_tier`` → Anthropic's (``default`` is the standard tier; the others are not sent)
+SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
 
 #: chat fields that have no Messages equivalent: not sent
 DROPPED = frozenset(
@@ -49,6 +57,9 @@ def to_messages(body: dict[str, Any], model: str, default_max_tokens: int) -> di
             out[name] = body[name]
     if body.get("user"):
         out["metadata"] = {"user_id": body["user"]}
+    tier = SERVICE_TIERS.get(str(body.get("service_tier")))
+    if tier is not None:  # chat's other tiers (flex, priority, scale) cannot be asked of Anthropic per request
+        out["service_tier"] = tier
     if body.get("tools"):
         out["tools"] = [_tool(tool) for tool in body["tools"]]
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
@@ -133,8 +144,9 @@ def _messages(chat: list[dict[str, Any]]) -> tuple[str | list[dict[str, Any]], l
         elif role == "assistant":
             blocks = _blocks(message.get("content"))
             calls = [_tool_use(call) for call in message.get("tool_calls") or ()]
-            if calls:
-                blocks = _as_list(blocks) + calls
+            thoughts = [b for b in message.get(THINKING) or () if isinstance(b, dict)]
+            if calls or thoughts:  # the reasoning first, as Anthropic answered it
+                blocks = thoughts + _as_list(blocks) + calls
         else:
             role, blocks = "user", _blocks(message.get("content"))
         if turns and turns[-1]["role"] == role:
@@ -205,9 +217,12 @@ def from_message(answer: Any) -> dict[str, Any]:
         raise malformed("a Messages response needs a content list")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thoughts: list[dict[str, Any]] = []
     for block in answer["content"]:
         kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
+        if kind in ("thinking", "redacted_thinking"):
+            thoughts.append(block)
+        elif kind == "text":
             texts.append(str(block.get("text") or ""))
         elif kind == "tool_use":
             calls.append(
@@ -217,10 +232,11 @@ def from_message(answer: Any) -> dict[str, Any]:
                     "function": {"name": block.get("name"), "arguments": json.dumps(block.get("input") or {})},
                 }
             )
-        # thinking blocks: the model's reasoning, not its answer
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
+    if thoughts:  # the model's reasoning: not its answer, but the client sends it back in a tool loop
+        message[THINKING] = thoughts
     choice = {"index": 0, "message": message, **_finish(answer.get("stop_reason"), answer.get("stop_sequence"))}
     completion: dict[str, Any] = {"id": answer.get("id"), "object": "chat.completion", "created": int(time.time()),
                                   "model": answer.get("model"), "choices": [choice]}  # fmt: skip
@@ -234,6 +250,9 @@ class ChunksFromEvents:
 
     Usage arrives in two halves (input in ``message_start``, output in ``message_delta``) and
     leaves as one usage chunk after the finish, as an OpenAI stream with ``include_usage`` does.
+    A thinking block streams as ``thinking_blocks`` deltas (``llmgw.messages.THINKING``): its start
+    (the block, with ``index``, its position in the upstream's message), then one piece per
+    ``thinking_delta`` or ``signature_delta`` with the same ``index``.
     """
 
     def __init__(self) -> None:
@@ -266,6 +285,8 @@ class ChunksFromEvents:
                 return [self._chunk({"tool_calls": [call]})]
             if block.get("type") == "text" and block.get("text"):
                 return [self._chunk({"content": block["text"]})]
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                return [self._chunk({THINKING: [{**block, "index": event.get("index", 0)}]})]
             return []
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
@@ -275,7 +296,13 @@ class ChunksFromEvents:
                 arguments = delta.get("partial_json") or ""
                 call = {"index": self.tools[event.get("index", 0)], "function": {"arguments": arguments}}
                 return [self._chunk({"tool_calls": [call]})]
-            return []  # thinking and signature deltas
+            if delta.get("type") == "thinking_delta":
+                piece = {"index": event.get("index", 0), "type": "thinking", "thinking": delta.get("thinking") or ""}
+                return [self._chunk({THINKING: [piece]})]
+            if delta.get("type") == "signature_delta":
+                piece = {"index": event.get("index", 0), "type": "thinking", "signature": delta.get("signature") or ""}
+                return [self._chunk({THINKING: [piece]})]
+            return []
         if kind == "message_delta":
             self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
             delta = event.get("delta") or {}

@@ -3,7 +3,8 @@ and errors as ``{"type": "error", "error": {"type", "message"}}``.
 
 A stream is re-framed chunk by chunk with constant work per chunk: ``message_start`` on the first
 chunk, then for each content block ``content_block_start``, its deltas (``text_delta``,
-``input_json_delta``) and ``content_block_stop``; at the end ``message_delta`` (stop reason and
+``input_json_delta``, and ``thinking_delta``/``signature_delta`` for an Anthropic upstream's
+reasoning) and ``content_block_stop``; at the end ``message_delta`` (stop reason and
 usage) and ``message_stop``. A failure after the first event is an ``error`` event.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import msgspec
 
 from llmgw.errors import GatewayError, UpstreamError, UpstreamKind
-from llmgw.messages import text_of
+from llmgw.messages import THINKING, text_of
 from llmgw.usage import Usage, to_anthropic
 
 _encode = msgspec.json.Encoder().encode
@@ -92,7 +93,7 @@ def message(completion: dict[str, Any], request_id: str, model: str | None, toke
     choices = completion.get("choices") or [{}]
     choice = choices[0]
     reply = choice.get("message") or {}
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = [b for b in reply.get(THINKING) or () if isinstance(b, dict)]
     text = text_of(reply.get("content"))
     if text:
         content.append({"type": "text", "text": text})
@@ -125,7 +126,8 @@ def text_delta(index: int, text: str) -> bytes:
 class StreamRenderer:
     """Chat chunks in, Anthropic SSE events out, for one stream (the first choice only)."""
 
-    __slots__ = ("block", "blocks", "calls", "model", "request_id", "started", "stop_reason", "stop_sequence")
+    __slots__ = ("block", "blocks", "calls", "model", "opened", "request_id", "started", "stop_reason",
+                 "stop_sequence")  # fmt: skip
 
     def __init__(self, request_id: str, model: str | None) -> None:
         self.request_id = request_id
@@ -134,6 +136,7 @@ class StreamRenderer:
         self.blocks = 0  # content blocks opened so far
         self.block: str | None = None  # the open block: "text" or "tool:<call index>"
         self.calls: dict[int, bool] = {}
+        self.opened: set[str] = set()  # thinking blocks opened so far
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
 
@@ -175,6 +178,8 @@ class StreamRenderer:
             if choice is None:
                 return out
         delta = choice.get("delta") or {}
+        for piece in delta.get(THINKING) or ():
+            out += self._thinking(piece)
         text = delta.get("content")
         if text:
             if self.block != "text":
@@ -196,6 +201,25 @@ class StreamRenderer:
         if choice.get("finish_reason"):
             self.stop_reason, self.stop_sequence = stop_of(choice)
             out += self._close()
+        return out
+
+    def _thinking(self, piece: Any) -> bytes:
+        """A piece of an Anthropic upstream's thinking block (``ChunksFromEvents``): its start
+        opens the block, then ``thinking_delta`` and ``signature_delta`` as Anthropic sent them."""
+        if not isinstance(piece, dict):
+            return b""
+        key, out = f"thinking:{piece.get('index', 0)}", b""
+        if self.block != key:
+            if key in self.opened:
+                return b""  # a late piece of a closed block: Anthropic's blocks never interleave
+            self.opened.add(key)
+            if piece.get("type") == "redacted_thinking":
+                return self._open(key, {"type": "redacted_thinking", "data": piece.get("data") or ""})
+            out = self._open(key, {"type": "thinking", "thinking": "", "signature": ""})
+        if piece.get("thinking"):
+            out += self._delta({"type": "thinking_delta", "thinking": piece["thinking"]})
+        if piece.get("signature"):
+            out += self._delta({"type": "signature_delta", "signature": piece["signature"]})
         return out
 
     def end(self, tokens: Usage) -> bytes:

@@ -20,6 +20,7 @@ from llmgw.guards.json_text import json_strings
 from llmgw.guards.pii import Finding, PiiAnalyzer
 from llmgw.guards.policy import Policy
 from llmgw.guards.runtime import GuardRuntime
+from llmgw.messages import THINKING
 from llmgw.schemas import CHAT_FIELDS
 
 SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
@@ -40,9 +41,10 @@ class Item:
     read: Callable[[], str] | None = None
 
 
-#: message keys that are no free text (``content``, ``name``, ``tool_calls`` and ``function_call``
-#: are read on their own); every other key of a message is scanned, whatever a client puts there
-MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call"})
+#: message keys that are no free text (``content``, ``name``, ``tool_calls``, ``function_call`` and
+#: ``thinking_blocks`` are read on their own); every other key of a message is scanned, whatever a
+#: client puts there
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call", THINKING})
 
 
 def _strings(container: Any, where: str, source: str, items: list[Item], skip: frozenset[str] = frozenset()) -> None:
@@ -108,6 +110,12 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
         for at, function in calls:
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                 arguments_items(f"messages[{i}].{at}.arguments", function, items)
+        for k, block in enumerate(message.get(THINKING) or ()):
+            # the reasoning's text only: its signature and a redacted block's data are opaque tokens
+            # the upstream checks; masking changes the text, and the upstream then refuses the turn
+            if isinstance(block, dict) and isinstance(block.get("thinking"), str):
+                items.append(Item(f"messages[{i}].{THINKING}[{k}].thinking", FIELD, block["thinking"],
+                                  partial(setitem, block, "thinking")))  # fmt: skip
         if isinstance(message.get("name"), str):
             # a name is an identifier (OpenAI: letters, digits, _ and -): a placeholder there loses its brackets
             setter = partial(_set_name, message)

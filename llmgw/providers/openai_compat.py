@@ -19,7 +19,7 @@ import msgspec
 
 from llmgw.config import OpenAIProviderConfig
 from llmgw.errors import UpstreamError, UpstreamKind
-from llmgw.messages import with_tool_errors_as_text
+from llmgw.messages import with_tool_errors_as_text, without_thinking
 from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
 from llmgw.providers.retry import parse_retry_after, with_retries
@@ -188,8 +188,9 @@ class OpenAICompatProvider(ProviderBase):
 
     def _request(self, call: UpstreamCall) -> tuple[str, bytes]:
         """The path and body of the upstream request for this chat call. A tool result marked
-        ``is_error`` says so in its text: neither Chat Completions nor Responses has the flag."""
-        body = with_tool_errors_as_text(call.body)
+        ``is_error`` says so in its text: neither Chat Completions nor Responses has the flag; an
+        assistant's Anthropic thinking blocks are left out (``llmgw.messages.THINKING``)."""
+        body = without_thinking(with_tool_errors_as_text(call.body))
         if self.native_responses:
             return "/responses", _encode(responses.responses_body(body))
         return "/chat/completions", _encode(body)

@@ -25,6 +25,7 @@ from llmgw.cache.policy import decide
 from llmgw.cache.service import Answer, Outcome, RequestCache, hit_completion, mask_answer
 from llmgw.cache.service import storable as finished
 from llmgw.context import RequestContext
+from llmgw.messages import THINKING
 from llmgw.stages.base import Chunks, Stage
 from llmgw.usage import cost_usd
 
@@ -185,7 +186,7 @@ class Assembler:
     """
 
     #: delta fields that are not text to join: handled on their own
-    STRUCTURED = frozenset({"role", "tool_calls", "function_call"})
+    STRUCTURED = frozenset({"role", "tool_calls", "function_call", THINKING})
 
     def __init__(self) -> None:
         self.texts: dict[int, dict[str, list[str]]] = {}
@@ -195,6 +196,9 @@ class Assembler:
         self.stop_sequences: dict[int, str] = {}  # the matched stop sequence, where the upstream named it
         self.extra: dict[str, Any] = {}  # e.g. the ``llmgw`` sources object of the first chunk
         self.lossy = False
+        #: an Anthropic upstream's thinking blocks, by choice and block index: a hit without them
+        #: could not continue an extended-thinking tool loop (``llmgw.messages.THINKING``)
+        self.thoughts: dict[int, dict[int, dict[str, Any]]] = {}
 
     def feed(self, chunk: dict[str, Any]) -> None:
         if "llmgw" in chunk:
@@ -229,10 +233,22 @@ class Assembler:
                 for name in ("name", "arguments"):
                     if isinstance(legacy.get(name), str):
                         parts[name].append(legacy[name])
+            for piece in delta.get(THINKING) or ():
+                if isinstance(piece, dict):
+                    self._thought(index, piece)
             if choice.get("finish_reason"):
                 self.finish[index] = choice["finish_reason"]
                 if isinstance(choice.get("stop_sequence"), str):
                     self.stop_sequences[index] = choice["stop_sequence"]
+
+    def _thought(self, index: int, piece: dict[str, Any]) -> None:
+        """A piece of a thinking block: its start (the block) or more of its text or signature."""
+        block = self.thoughts.setdefault(index, {}).setdefault(piece.get("index", 0), {})
+        for key, value in piece.items():
+            if key in ("thinking", "signature") and isinstance(block.get(key), str) and isinstance(value, str):
+                block[key] += value
+            elif key != "index":
+                block[key] = value
 
     def completion(self) -> dict[str, Any]:
         choices = []
@@ -251,6 +267,8 @@ class Assembler:
                 message["function_call"] = {"name": "".join(legacy["name"]), "arguments": "".join(legacy["arguments"])}
             elif message["content"] is None and not texts:
                 message["content"] = ""
+            if self.thoughts.get(index):
+                message[THINKING] = [block for _, block in sorted(self.thoughts[index].items())]
             choice: dict[str, Any] = {"index": index, "message": message, "finish_reason": self.finish[index]}
             if index in self.stop_sequences:
                 choice["stop_sequence"] = self.stop_sequences[index]
