@@ -48,7 +48,11 @@ async def consult_providers(
             if outcome.fail_open or route_open:
                 out.failed_open = True
                 continue
-            raise guard_unavailable(f"guard provider {outcome.provider!r}: {outcome.error}")
+            # the client learns which provider and what kind of failure; the detail (an endpoint's
+            # internal URL, an AWS account's error text) is the guardrail log's
+            raise guard_unavailable(
+                f"guard provider {outcome.provider!r}: {(outcome.error or 'failed').split(':', 1)[0]}"
+            )
         if source == "output":  # one event per batch of windows: a long stream is many windows
             flagged = [v for v in outcome.verdicts if v.flagged]
             top = max(outcome.verdicts, key=lambda v: v.score)

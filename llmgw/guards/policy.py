@@ -79,8 +79,23 @@ class Combination(Strict):
     #: whether the built-in detector takes part (it still runs: its scores are logged)
     builtin: bool = True
     #: weights for ``weighted`` by provider name, ``builtin`` for the built-in detector; default 1
-    weights: dict[str, float] = {}
+    weights: dict[str, Annotated[float, Field(ge=0)]] = {}
     threshold: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _weights_name_participants(self) -> Combination:
+        """A weight for a name that does not vote (a typo: ``openai_mod`` for ``openai-mod``) would
+        silently leave that provider at weight 1, and weights that are all 0 make a check that never
+        fires: both are rejected when the policy loads."""
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError(f"a provider is named twice in {self.providers}")
+        voters = [*self.providers, *(["builtin"] if self.builtin else [])]
+        unknown = sorted(set(self.weights) - set(voters))
+        if unknown:
+            raise ValueError(f"weights for {unknown}, which do not vote in this check (voters: {voters})")
+        if self.combine == "weighted" and not any(self.weights.get(name, 1.0) > 0 for name in voters):
+            raise ValueError("every participant's weight is 0: the weighted check could never flag")
+        return self
 
 
 class ModerationEndpoint(Strict):
@@ -286,6 +301,8 @@ class Policy(Strict):
 
     @model_validator(mode="after")
     def _known_providers(self) -> Policy:
+        if "builtin" in self.providers:  # the name of the built-in detector's vote and weight
+            raise ValueError("`builtin` is reserved for the built-in detector; name the provider otherwise")
         rules = [
             *self.injection.providers.values(),
             *([self.moderation.providers] if self.moderation.providers else []),

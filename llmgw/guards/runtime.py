@@ -194,14 +194,18 @@ class GuardRuntime:
     @staticmethod
     def warm_providers(policy: Policy) -> None:
         """Load a policy's local guard models now: a Prompt Guard-sized ONNX model takes longer to
-        load than a guard's timeout, so loading it on the first request would fail that request."""
-        from llmgw.guards.policy import OnnxClassifier
+        load than a guard's timeout, so loading it on the first request would fail that request;
+        and what can be found wrong before a request (a model that does not fit its tokenizer or
+        labels, a moderation endpoint's key variable not set) is reported now, naming the provider."""
+        from llmgw.guards.policy import ModerationEndpoint, OnnxClassifier
         from llmgw.guards.providers.registry import provider
 
         for name, spec in policy.providers.items():
+            if isinstance(spec, ModerationEndpoint):  # its key's variable: unset, every call would fail
+                provider(policy, name)._headers()  # type: ignore[attr-defined]
             if isinstance(spec, OnnxClassifier):
                 # an OnnxClassifierProvider: the GuardProvider protocol has no loading step
-                provider(policy, name)._load()  # type: ignore[attr-defined]
+                provider(policy, name).warm()  # type: ignore[attr-defined]
 
     async def run(self, timeout: float, fn: Any, *args: Any) -> Any:
         """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure."""

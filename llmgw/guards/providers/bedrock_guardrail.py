@@ -48,10 +48,14 @@ def findings(assessments: list[dict[str, Any]]) -> dict[str, float]:
 
 
 class BedrockGuardrailProvider:
-    def __init__(self, name: str, spec: BedrockGuardrail, client: Any = None) -> None:
+    def __init__(self, name: str, spec: BedrockGuardrail, client: Any = None, timeout: float = 60.0) -> None:
         self.name = name
         self.spec = spec
         self.client = client  # tests give a stubbed one
+        #: the check's timeout, also the socket's: the caller stops waiting then, and a call hanging
+        #: on for botocore's default 60 s would hold one of ``max_concurrency`` threads, so that a
+        #: Bedrock hiccup queues every later text behind the stuck ones (all timing out)
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=spec.max_concurrency, thread_name_prefix=f"guardrail-{name}")
 
@@ -63,7 +67,8 @@ class BedrockGuardrailProvider:
 
                 session = boto3.session.Session(profile_name=self.spec.profile, region_name=self.spec.region)
                 config = Config(retries={"total_max_attempts": 2, "mode": "standard"},
-                                max_pool_connections=self.spec.max_concurrency)  # fmt: skip
+                                max_pool_connections=self.spec.max_concurrency,
+                                connect_timeout=self.timeout, read_timeout=self.timeout)  # fmt: skip
                 self.client = session.client("bedrock-runtime", endpoint_url=self.spec.endpoint_url, config=config)
             return self.client
 

@@ -22,8 +22,15 @@ class ModerationApiProvider:
         self.spec = spec
 
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.spec.api_key_env) if self.spec.api_key_env else None
-        return {"authorization": f"Bearer {key}"} if key else {}
+        """The bearer key from ``api_key_env``. A variable named but not set is an error (the
+        provider fails open or closed) rather than a request without a key, which a hosted endpoint
+        answers 401 on every text; ``GuardRuntime.warm`` reports it at start-up."""
+        if not self.spec.api_key_env:
+            return {}
+        key = os.environ.get(self.spec.api_key_env)
+        if not key:
+            raise ValueError(f"guard provider {self.name!r}: environment variable {self.spec.api_key_env} is not set")
+        return {"authorization": f"Bearer {key}"}
 
     async def check(self, texts: list[str], source: str) -> list[Verdict]:
         body: dict[str, Any] = {"input": texts}
