@@ -421,3 +421,26 @@ def test_onnx_labels_that_do_not_fit_the_model_fail_at_start_up(
     assert "3 labels" in error["detail"] and "(1, 2)" in error["detail"]
     fine = onnx_gateway(make_gateway, tmp_path, tiny_classifier)  # the same model with its two labels
     assert ready(fine)["checks"]["guards"] is True
+
+
+def test_a_judge_model_missing_from_the_catalog_is_refused_at_start_up(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """A misspelt judge model was found only on each request (503, or an unguarded pass failing
+    open); like a policy map naming no policy, it now stops the gateway from starting. A policy no
+    request can get is not held to it (as with a local model this machine does not have)."""
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    judge = (
+        "providers: {{guard: {{kind: llm_judge, model: {model}}}}}\n"
+        "injection: {{providers: {{user: {{providers: [guard]}}}}}}\n"
+    )
+    (folder / "default.yaml").write_text(judge.format(model="llama-gaurd-3"))
+    guards = {"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"}
+    with pytest.raises(ConfigError) as info:
+        make_gateway(guards=guards)
+    assert info.value.problems == [("default.providers.guard.model", "no model 'llama-gaurd-3' in `models`")]
+    (folder / "default.yaml").write_text(judge.format(model="other-model"))
+    (folder / "lab.yaml").write_text(judge.format(model="llama-gaurd-3"))  # no key, team or route gets it
+    upstream.judges["fake-2"] = lambda text: "safe"
+    assert ask(make_gateway(guards=guards), BENIGN).choices[0].message.content
