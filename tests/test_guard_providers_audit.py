@@ -444,3 +444,26 @@ def test_a_judge_model_missing_from_the_catalog_is_refused_at_start_up(
     (folder / "lab.yaml").write_text(judge.format(model="llama-gaurd-3"))  # no key, team or route gets it
     upstream.judges["fake-2"] = lambda text: "safe"
     assert ask(make_gateway(guards=guards), BENIGN).choices[0].message.content
+
+
+def test_watched_categories_the_provider_never_names_are_an_error_not_a_silent_pass(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """``categories: [Violence]`` against an endpoint answering ``violence``: nothing watched was ever
+    in an answer, so every text passed; a Llama Guard judge watching ``s1`` never matched ``S1``."""
+    gw = policy_gateway(make_gateway, tmp_path,
+                        f"providers:\n  mod: {{kind: openai_moderation, url: '{upstream.base_url}',"
+                        " categories: [Violence]}\n"
+                        "injection: {providers: {user: {providers: [mod], builtin: false}}}\n"
+                        "moderation: {enabled: false}\n")  # fmt: skip
+    with pytest.raises(openai.InternalServerError) as info:
+        ask(gw, FLAGGED)
+    assert info.value.body["code"] == "guard_unavailable"
+    (error,) = events(gw, guard="injection:mod", verdict="error")
+    assert "none of the watched categories ['Violence']" in error["detail"] and "'violence'" in error["detail"]
+    path = tmp_path / "judge.yaml"
+    path.write_text(
+        "providers: {guard: {kind: llm_judge, model: other-model, format: llama_guard, categories: [s1]}}\n"
+    )
+    with pytest.raises(ConfigError, match="not Llama Guard codes"):
+        load_policy(path)

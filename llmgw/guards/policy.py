@@ -7,6 +7,7 @@ so a reviewer can tell exactly which rules applied.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -127,6 +128,15 @@ class LlmJudge(Strict):
     max_tokens: int = Field(64, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     on_error: Literal["closed", "open"] | None = None
+
+    @model_validator(mode="after")
+    def _llama_guard_codes(self) -> LlmJudge:
+        """Llama Guard answers S-codes: a watched ``s1`` or ``violent crimes`` would never match one."""
+        if self.format == "llama_guard":
+            wrong = [c for c in self.categories if re.fullmatch(r"S\d{1,2}", c) is None]
+            if wrong:
+                raise ValueError(f"categories {wrong} are not Llama Guard codes (S1 ... S14)")
+        return self
 
 
 class BedrockGuardrail(Strict):

@@ -46,6 +46,11 @@ class ModerationApiProvider:
 
     def _verdict(self, result: dict[str, Any]) -> Verdict:
         scores = {k: float(v) for k, v in (result.get("category_scores") or {}).items() if isinstance(v, int | float)}
+        if self.spec.categories and not set(self.spec.categories) & (set(scores) | set(result.get("categories") or {})):
+            # a watched name the endpoint does not use (``Violence``, or S-codes from a Llama Guard
+            # server) would never count: every text would pass, silently
+            named = sorted(set(scores) | set(result.get("categories") or {}))[:12]
+            raise ValueError(f"none of the watched categories {self.spec.categories} in the answer (it has {named})")
         watched = {k: v for k, v in scores.items() if not self.spec.categories or k in self.spec.categories}
         top = max(watched, key=watched.__getitem__, default="")
         score = watched.get(top, 0.0)
