@@ -467,3 +467,35 @@ def test_watched_categories_the_provider_never_names_are_an_error_not_a_silent_p
     )
     with pytest.raises(ConfigError, match="not Llama Guard codes"):
         load_policy(path)
+
+
+MASKING_POLICY = """
+timeout_s: 30
+pii:
+  default: {{action: allow}}
+  entities: {{EMAIL_ADDRESS: {{action: mask, threshold: 0.5}}}}
+providers:
+  mod: {{kind: openai_moderation, url: '{url}'}}
+injection: {{action: flag, providers: {{user: {{providers: [mod]}}}}}}
+moderation: {{window_words: 4, providers: {{providers: [mod]}}}}
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_third_party_provider_never_reads_the_request_s_own_pii(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, stream: bool
+) -> None:
+    """docs: providers read user turns after masking, and answer windows with the request's own PII
+    masked again; the client still gets its own address back in the answer."""
+    gw = policy_gateway(make_gateway, tmp_path, MASKING_POLICY.format(url=upstream.base_url))
+    email = "ada.lovelace@example.com"
+    text = f"Please confirm my address {email} is on file #echo"
+    if stream:
+        answer = "".join(c.choices[0].delta.content or "" for c in ask(gw, text, stream=True) if c.choices)
+    else:
+        answer = ask(gw, text).choices[0].message.content
+    assert email in answer  # restored for the client
+    sent = json.dumps(upstream.moderations)
+    assert email not in sent and "ada.lovelace" not in sent
+    assert len(upstream.moderations) >= 2  # the user turn and the answer's windows were both read
+    assert email not in json.dumps(events(gw))
