@@ -499,3 +499,32 @@ def test_a_third_party_provider_never_reads_the_request_s_own_pii(
     assert email not in sent and "ada.lovelace" not in sent
     assert len(upstream.moderations) >= 2  # the user turn and the answer's windows were both read
     assert email not in json.dumps(events(gw))
+
+
+def test_a_route_failing_open_opens_a_provider_its_spec_and_policy_close(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """``routes.<name>.guard_failure: open`` wins over the provider's ``on_error: closed``, on that
+    route only: served, logged as ``error``, ``guards_failed_open`` on the row; other routes refuse."""
+    routes = {
+        "default": {"default_model": "test-model", "guard_failure": "open"},
+        "narrow": {"models": ["other-model"]},
+    }
+    gw = policy_gateway(make_gateway, tmp_path,
+                        f"on_error: closed\nproviders:\n  mod: {{kind: openai_moderation, url: '{upstream.base_url}',"
+                        " on_error: closed}\n"
+                        "injection: {providers: {user: {providers: [mod]}}}\n"
+                        "moderation: {providers: {providers: [mod]}}\n",
+                        routes=routes)  # fmt: skip
+    failing = "What is the capital of Australia? #mod-status:500"
+    assert ask(gw, failing).choices[0].message.content
+    with pytest.raises(openai.InternalServerError) as info:
+        gw.client().chat.completions.create(
+            model="other-model",
+            messages=[{"role": "user", "content": failing}],
+            extra_headers={"x-llmgw-route": "narrow"},
+        )
+    assert info.value.body["code"] == "guard_unavailable"
+    served = min(gw.rows(), key=lambda r: r["created_at"])
+    assert served["route"] == "default" and served["meta"]["guards_failed_open"] is True
+    assert {e["route"] for e in events(gw, guard="injection:mod", verdict="error")} == {"default", "narrow"}
