@@ -368,13 +368,14 @@ def onnx_gateway(make_gateway: Any, tmp_path: Path, path: Path, labels: str = "[
 
 
 def test_a_missing_onnx_model_is_named_at_start_up_and_requests_fail_closed(
-    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The tokenizers library says only "No such file or directory (os error 2)": which provider,
     which folder? The error now names both, at start-up and in each refused request's event."""
     missing = tmp_path / "models" / "prompt-guard-2"
     gw = onnx_gateway(make_gateway, tmp_path, missing)
     assert ready(gw)["checks"]["guards"] is False and gw.gateway.load_failed == ["guards"]
+    assert f"guard provider 'pg': no tokenizer.json in {missing}" in caplog.text
     with pytest.raises(openai.InternalServerError) as info:
         ask(gw, BENIGN)
     assert info.value.status_code == 503 and info.value.body["code"] == "guard_unavailable"
@@ -528,3 +529,33 @@ def test_a_route_failing_open_opens_a_provider_its_spec_and_policy_close(
     served = min(gw.rows(), key=lambda r: r["created_at"])
     assert served["route"] == "default" and served["meta"]["guards_failed_open"] is True
     assert {e["route"] for e in events(gw, guard="injection:mod", verdict="error")} == {"default", "narrow"}
+
+
+def test_bedrock_without_aws_credentials_is_reported_at_start_up(
+    make_gateway: Any,
+    tmp_path: Path,
+    upstream: FakeUpstream,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No credentials in the AWS chain (no role, no profile, no environment) made every call fail
+    with NoCredentialsError, found request by request; start-up now says so, naming the provider."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # not an EC2 instance: no role to ask for
+    gw = policy_gateway(make_gateway, tmp_path,
+                        "providers:\n  guardrail: {kind: bedrock_guardrail, guardrail_id: gr-nocreds,"
+                        " guardrail_version: '1'}\n"
+                        "injection: {providers: {user: {providers: [guardrail]}}}\n"
+                        "moderation: {enabled: false}\n")  # fmt: skip
+    assert ready(gw)["checks"]["guards"] is False and gw.gateway.load_failed == ["guards"]
+    assert "guard provider 'guardrail': no AWS credentials" in caplog.text  # the start-up log says which
+    with pytest.raises(openai.InternalServerError) as info:
+        ask(gw, BENIGN)
+    assert info.value.body["code"] == "guard_unavailable"
+    (error,) = events(gw, guard="injection:guardrail", verdict="error")
+    assert "NoCredentialsError" in error["detail"]

@@ -213,12 +213,14 @@ class GuardRuntime:
         load than a guard's timeout, so loading it on the first request would fail that request;
         and what can be found wrong before a request (a model that does not fit its tokenizer or
         labels, a moderation endpoint's key variable not set) is reported now, naming the provider."""
-        from llmgw.guards.policy import ModerationEndpoint, OnnxClassifier
+        from llmgw.guards.policy import BedrockGuardrail, ModerationEndpoint, OnnxClassifier
         from llmgw.guards.providers.registry import provider
 
         for name, spec in policy.providers.items():
             if isinstance(spec, ModerationEndpoint):  # its key's variable: unset, every call would fail
                 provider(policy, name)._headers()  # type: ignore[attr-defined]
+            if isinstance(spec, BedrockGuardrail):  # no AWS credentials: every call would fail
+                provider(policy, name).warm()  # type: ignore[attr-defined]
             if isinstance(spec, OnnxClassifier):
                 # an OnnxClassifierProvider: the GuardProvider protocol has no loading step
                 provider(policy, name).warm()  # type: ignore[attr-defined]
