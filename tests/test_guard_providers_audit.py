@@ -559,3 +559,24 @@ def test_bedrock_without_aws_credentials_is_reported_at_start_up(
     assert info.value.body["code"] == "guard_unavailable"
     (error,) = events(gw, guard="injection:guardrail", verdict="error")
     assert "NoCredentialsError" in error["detail"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="provider verdicts are not cached by content as the built-in detector's are: every user turn of "
+    "the history goes to the provider again on every request (cost and latency grow with the conversation; "
+    "one Bedrock call per turn on max_concurrency threads ends in timeouts). Needs a per-gateway verdict "
+    "cache and a decision on how long a judge's verdict may be reused.",
+)
+def test_history_already_judged_is_not_sent_to_the_provider_again(
+    provided: Any,  # noqa: F811
+    upstream: FakeUpstream,
+) -> None:
+    gw = provided()
+    history: list[dict[str, Any]] = []
+    for turn in ("What is a good recipe for apple pie?", "And for pear tart?", "And for plum cake?"):
+        history.append({"role": "user", "content": turn})
+        answer = gw.client().chat.completions.create(model="test-model", messages=history)
+        history.append({"role": "assistant", "content": answer.choices[0].message.content})
+    inputs = [text for body in upstream.moderations for text in body["input"] if "?" in text]
+    assert inputs == ["What is a good recipe for apple pie?", "And for pear tart?", "And for plum cake?"]
