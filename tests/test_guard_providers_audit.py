@@ -580,3 +580,25 @@ def test_history_already_judged_is_not_sent_to_the_provider_again(
         history.append({"role": "assistant", "content": answer.choices[0].message.content})
     inputs = [text for body in upstream.moderations for text in body["input"] if "?" in text]
     assert inputs == ["What is a good recipe for apple pie?", "And for pear tart?", "And for plum cake?"]
+
+
+def test_a_json_judge_category_written_as_free_text_is_not_logged_raw(
+    judged: Any,  # noqa: F811
+    upstream: FakeUpstream,
+) -> None:
+    """Category names become the event's ``scores`` keys and ``detail``: a judge naming its category
+    ``"shares zed.quill@example.org"`` put an address the request never had into the log."""
+    gw = judged(prompt="guards/judge-json", format="json")
+
+    def verdict(text: str) -> str:
+        found = NEW_EMAIL in text
+        return json.dumps({"flagged": found, "score": 0.9 if found else 0.0,
+                           "categories": [f"shares {NEW_EMAIL}", "privacy"] if found else []})  # fmt: skip
+
+    upstream.judges["fake-2"] = verdict
+    upstream.scripts["mail"] = f"Write to {NEW_EMAIL} for the forms ."
+    answer = ask(gw, "Where do I send the forms? #say:mail")
+    assert answer.choices[0].finish_reason == "content_filter"
+    (flag,) = [e for e in events(gw, guard="moderation:guard") if e["verdict"] == "flag"]
+    assert flag["detail"] == "other,privacy" and set(flag["scores"]) == {"score", "other", "privacy"}
+    assert NEW_EMAIL not in json.dumps(events(gw)) and NEW_EMAIL not in json.dumps(gw.rows())

@@ -69,6 +69,16 @@ def _decision(value: object, key: str) -> bool:
     raise ValueError(f"judge reply's `{key}` is neither a yes nor a no ({type(value).__name__})")
 
 
+_LABEL = re.compile(r"[A-Za-z][\w\-/ ]{0,39}")
+
+
+def _label(name: str) -> str:
+    """A category as the log may hold it: a short label, else ``other``. A judge asked for short
+    names may still write free text (``"contains the e-mail ada@example.com"``), and category names
+    become the event's ``scores`` keys and ``detail``: the log never holds raw text."""
+    return name if _LABEL.fullmatch(name) else "other"
+
+
 def _parse_json(text: str) -> Verdict:
     match = _OBJECT.search(text)
     if match is None:
@@ -92,7 +102,7 @@ def _parse_json(text: str) -> Verdict:
     if not math.isfinite(score):
         raise ValueError("judge reply's `score` is not a finite number")
     score = min(max(score, 0.0), 1.0)
-    categories = [str(c) for c in data.get("categories") or [] if isinstance(c, str | int)]
+    categories = [_label(str(c)) for c in data.get("categories") or [] if isinstance(c, str | int)]
     return Verdict(flagged, score, {c: score for c in categories}, ",".join(categories) if flagged else "")
 
 
