@@ -204,6 +204,11 @@ def test_combine_all_with_a_provider_failing_open_lets_the_others_decide(
     rows = gw.rows()
     assert [r["meta"].get("guards_failed_open") for r in rows] == [True, True]
     assert [e["verdict"] for e in events(gw, guard="injection:gone")] == ["error", "error"]
+    with gw.admin() as admin:  # an operator alerts on a provider failing open: traffic it did not read
+        metrics = admin.get("/metrics").text
+    for labels, value in (('provider="gone",verdict="error"', 2), ('provider="mod",verdict="flag"', 1),
+                          ('provider="mod",verdict="allow"', 1)):  # fmt: skip
+        assert f'llmgw_guard_provider_verdicts_total{{check="injection",{labels}}} {value}.0' in metrics
 
 
 # --- the output side -----------------------------------------------------------------------
