@@ -607,3 +607,21 @@ def test_a_json_judge_category_written_as_free_text_is_not_logged_raw(
     (flag,) = [e for e in events(gw, guard="moderation:guard") if e["verdict"] == "flag"]
     assert flag["detail"] == "other,privacy" and set(flag["scores"]) == {"score", "other", "privacy"}
     assert NEW_EMAIL not in json.dumps(events(gw)) and NEW_EMAIL not in json.dumps(gw.rows())
+
+
+def test_a_misspelt_judge_template_is_named_at_start_up(
+    judged: Any,  # noqa: F811
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``prompt: guards/llama-gaurd`` was found only by the requests (each one 503): start-up now reads
+    every judge's template and says which is missing (``/readyz`` not ready)."""
+    gw = judged(prompt="guards/llama-gaurd")
+    assert gw.gateway.load_failed == ["guard_judge_templates"] and ready(gw)["checks"]["models"] is False
+    assert "guards/llama-gaurd" in caplog.text
+    upstream.judges["fake-2"] = lambda text: "safe"
+    with pytest.raises(openai.InternalServerError) as info:
+        ask(gw, BENIGN)
+    assert info.value.body["code"] == "guard_unavailable"
+    fine = judged()  # the shipped template
+    assert fine.gateway.load_failed == [] and "guard_judge_templates" in fine.gateway.loaded
