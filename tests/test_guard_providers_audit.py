@@ -625,3 +625,40 @@ def test_a_misspelt_judge_template_is_named_at_start_up(
     assert info.value.body["code"] == "guard_unavailable"
     fine = judged()  # the shipped template
     assert fine.gateway.load_failed == [] and "guard_judge_templates" in fine.gateway.loaded
+
+
+def test_an_onnx_max_length_beyond_the_model_s_positions_fails_at_start_up(
+    make_gateway: Any,
+    tmp_path: Path,
+    upstream: FakeUpstream,
+    tiny_classifier: Path,  # noqa: F811
+) -> None:
+    """A model with 16 positions under the default ``max_length: 512`` read short texts and failed on
+    every long one (per request); start-up now reads ``max_length`` tokens once."""
+    import torch
+
+    class Positional(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(len(VOCAB), 2)
+            self.pos = torch.nn.Embedding(16, 2)
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            positions = torch.arange(input_ids.shape[1]).unsqueeze(0)
+            return (self.emb(input_ids) + self.pos(positions)).mean(1)
+
+    folder = tmp_path / "positional"
+    folder.mkdir()
+    shutil.copy(tiny_classifier / "tokenizer.json", folder / "tokenizer.json")
+    ids, mask = torch.tensor([[2, 3, 1]]), torch.tensor([[1, 1, 0]])
+    torch.onnx.export(Positional(), (ids, mask), str(folder / "model.onnx"),
+                      input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamo=False,
+                      dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}})  # fmt: skip
+    gw = onnx_gateway(make_gateway, tmp_path, folder)
+    assert ready(gw)["checks"]["guards"] is False and gw.gateway.load_failed == ["guards"]
+    (tmp_path / "guardrails" / "default.yaml").write_text(
+        ONNX_POLICY.format(path=folder, labels="[BENIGN, INJECTION]").replace("positive:", "max_length: 16, positive:")
+    )
+    fine = make_gateway(guards={"enabled": True, "policy_dir": str(tmp_path / "guardrails"), "hash_salt": "salt"})
+    assert ready(fine)["checks"]["guards"] is True
+    assert ask(fine, " ".join(["hello"] * 40)).choices[0].message.content  # cut to 16 tokens, read

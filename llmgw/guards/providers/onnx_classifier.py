@@ -73,7 +73,7 @@ class OnnxClassifierProvider:
         start-up (``/readyz`` says ``guards: false``, the log names the provider) rather than on
         every request: a ``labels`` list of the wrong length, an input the model wants and is not
         given, a ``tokenizer.json`` of another model (its highest token id, read alone, is outside
-        the model's vocabulary)."""
+        the model's vocabulary), a ``max_length`` beyond the model's positions."""
         tokenizer, _, _ = self._load()
         self._classify(["warm up"])
         top = tokenizer.get_vocab_size(with_added_tokens=True) - 1
@@ -83,6 +83,14 @@ class OnnxClassifierProvider:
             raise ValueError(
                 f"guard provider {self.name!r}: the model cannot read token id {top} of its "
                 f"{self.spec.tokenizer_file} (a tokenizer of another model?): {type(exc).__name__}: {exc}"
+            ) from exc
+        length = self.spec.max_length  # a longer text is cut to this: the model must read that many
+        try:
+            self._run([[0] * length], [[1] * length])
+        except Exception as exc:
+            raise ValueError(
+                f"guard provider {self.name!r}: the model cannot read max_length={length} tokens (its "
+                f"own limit is lower?): {type(exc).__name__}: {exc}"
             ) from exc
 
     def _classify(self, texts: list[str]) -> np.ndarray:
