@@ -65,7 +65,7 @@ class Gateway:
             name: build_provider(name, cfg) for name, cfg in config.providers.items()
         }
         self.prompts = PromptStore(config.templates)
-        self.guards = GuardRuntime(config.guards)
+        self.guards = GuardRuntime(config.guards, catalog=config.models)
         self.cache = (
             ResponseCache(config.cache, config.routes, self.metrics.registry, semantic_tier(config.cache))
             if config.cache.enabled

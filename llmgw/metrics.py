@@ -38,6 +38,8 @@ class Metrics:
         self.tokens = Counter("llmgw_tokens", "Tokens", ("model", "direction"), registry=self.registry)
         self.cost = Counter("llmgw_cost_usd", "Cost from catalog prices", ("model",), registry=self.registry)
         self.errors = Counter("llmgw_errors", "Errors by code", ("code",), registry=self.registry)
+        self.guard_verdicts = Counter("llmgw_guard_provider_verdicts", "Guard provider verdicts (allow, flag, error)",
+                                      ("check", "provider", "verdict"), registry=self.registry)  # fmt: skip
         self.storage_pending = Gauge("llmgw_storage_pending_rows", "Rows queued for the database",
                                      registry=self.registry, multiprocess_mode="livesum")  # fmt: skip
         # the dead-letter files are shared by the workers: the newest count any of them read
@@ -86,6 +88,11 @@ class Metrics:
             self._child(self.cost, model).inc(ctx.cost_usd)
         if ctx.error_code:
             self._child(self.errors, ctx.error_code).inc()
+
+    def guard_provider(self, check: str, provider: str, verdict: str) -> None:
+        """One guard provider verdict (``llmgw.guards.consult``): an operator alerts on ``error``,
+        which for a provider failing open means traffic its check did not read."""
+        self._child(self.guard_verdicts, check, provider, verdict).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once per label set: prometheus_client's ``labels``

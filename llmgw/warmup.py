@@ -9,6 +9,8 @@ all of them succeeded (``checks.models``). Loaders, each only when its part is o
 * ``tokenizer``: the local tokenizer that counts tokens for limits and usage;
 * ``guards``: the PII analyzer of every policy, the injection detector, the moderator
   (``guards.preload``; off, they load on first use);
+* ``guard_judge_templates``: the templates of the policies' LLM judges, from the working tree
+  (with ``templates.enabled`` they come from the prompt store, and may arrive later);
 * ``cache_encoder``: the semantic cache's question encoder (``cache.preload``);
 * ``task_classifier``: the routing task classifier (trained on its exemplars) and its encoder;
 * ``collection:NAME``: each ``retrieval.preload`` collection's store and (local) query embedder, and with
@@ -35,6 +37,8 @@ def loaders(gateway: Gateway) -> list[Loader]:
     out: list[Loader] = [("tokenizer", _tokenizer)]
     if config.guards.enabled and config.guards.preload:
         out.append(("guards", gateway.guards.warm))
+    if config.guards.enabled and not config.templates.enabled and _judge_prompts(gateway):
+        out.append(("guard_judge_templates", partial(_judge_templates, gateway)))
     if gateway.cache is not None and config.cache.preload and gateway.cache.semantic_somewhere():
         out.append(("cache_encoder", lambda: _cache_encoder(config.cache.encoder)))
     if config.routing.enabled:
@@ -48,6 +52,23 @@ def loaders(gateway: Gateway) -> list[Loader]:
         for name in config.retrieval.preload:
             out.append((f"collection:{name}", partial(_collection, gateway, name)))
     return out
+
+
+def _judge_prompts(gateway: Gateway) -> list[str]:
+    """The templates of the ``llm_judge`` providers of the policies a request can get."""
+    from llmgw.guards.policy import LlmJudge
+
+    policies = [gateway.guards.policies[name] for name in gateway.guards.selectable]
+    specs = [s for p in policies for s in p.providers.values() if isinstance(s, LlmJudge)]
+    return sorted({s.prompt for s in specs})
+
+
+def _judge_templates(gateway: Gateway) -> None:
+    """Every judge's template from the working tree (a prompt store's templates may arrive later)."""
+    from llmgw.stages.guarding import working_tree_judge_template
+
+    for prompt in _judge_prompts(gateway):
+        working_tree_judge_template(gateway, prompt)
 
 
 def _tokenizer() -> None:

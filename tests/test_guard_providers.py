@@ -134,7 +134,9 @@ def test_moderation_endpoint_stops_an_answer_streamed_or_not(provided: Any, upst
                 text += choice.delta.content or ""
     assert "forbidden-fruit" not in text
     blocks = events(gw, guard="moderation", verdict="block")
-    assert len({e["request_id"] for e in blocks}) == 2 and all(e["detail"] == "violence" for e in blocks)
+    assert len({e["request_id"] for e in blocks}) == 2 and all(
+        e["detail"] == "violence; providers: mod" for e in blocks
+    )
     assert "flag" in {e["verdict"] for e in events(gw, guard="moderation:mod")}
 
 
@@ -237,7 +239,7 @@ def test_json_judge_stops_an_answer(judged: Any, upstream: FakeUpstream) -> None
     assert "<text>" in window[-1]["content"]
     assert "harmful" in window[0]["content"]  # the template's output branch: the source reaches it
     assert "prompt injection" in judge_calls[0][0]["content"]  # the user turn was judged as an input
-    assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["harm"]
+    assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["harm; providers: guard"]
 
 
 def test_an_unreadable_judge_reply_fails_closed(judged: Any, upstream: FakeUpstream) -> None:

@@ -9,6 +9,7 @@ whichever text it was on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmgw.guards.events import GuardLog
@@ -36,19 +37,29 @@ async def consult_providers(
     source: str,
     check: str,
     route_open: bool,
+    count: Callable[[str, str, str], None] | None = None,
 ) -> Consulted:
     """The check's guard providers on ``texts``. Each verdict is a guard event named
-    ``{check}:{provider}``; ``route_open``: the route fails open whatever the spec says."""
+    ``{check}:{provider}``, and counted by ``count(check, provider, verdict)`` (the gateway's
+    metrics); ``route_open``: the route fails open whatever the spec says."""
     stage = "output" if source == "output" else "input"
     out = Consulted([{} for _ in texts])
     for outcome in await consult(lineup(policy, rule, hooks), texts, source):
         guard = f"{check}:{outcome.provider}"
+        if count is not None:  # per text read, as the input side's events; an error once per call
+            kinds = ["flag" if v.flagged else "allow" for v in outcome.verdicts] if outcome.verdicts else ["error"]
+            for kind in kinds:
+                count(check, outcome.provider, kind)
         if outcome.verdicts is None:
             log(guard, "error", stage=stage, source=source, scores={"failed": 1.0}, detail=outcome.error)
             if outcome.fail_open or route_open:
                 out.failed_open = True
                 continue
-            raise guard_unavailable(f"guard provider {outcome.provider!r}: {outcome.error}")
+            # the client learns which provider and what kind of failure; the detail (an endpoint's
+            # internal URL, an AWS account's error text) is the guardrail log's
+            raise guard_unavailable(
+                f"guard provider {outcome.provider!r}: {(outcome.error or 'failed').split(':', 1)[0]}"
+            )
         if source == "output":  # one event per batch of windows: a long stream is many windows
             flagged = [v for v in outcome.verdicts if v.flagged]
             top = max(outcome.verdicts, key=lambda v: v.score)

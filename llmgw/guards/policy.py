@@ -7,6 +7,7 @@ so a reviewer can tell exactly which rules applied.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -79,8 +80,23 @@ class Combination(Strict):
     #: whether the built-in detector takes part (it still runs: its scores are logged)
     builtin: bool = True
     #: weights for ``weighted`` by provider name, ``builtin`` for the built-in detector; default 1
-    weights: dict[str, float] = {}
+    weights: dict[str, Annotated[float, Field(ge=0)]] = {}
     threshold: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _weights_name_participants(self) -> Combination:
+        """A weight for a name that does not vote (a typo: ``openai_mod`` for ``openai-mod``) would
+        silently leave that provider at weight 1, and weights that are all 0 make a check that never
+        fires: both are rejected when the policy loads."""
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError(f"a provider is named twice in {self.providers}")
+        voters = [*self.providers, *(["builtin"] if self.builtin else [])]
+        unknown = sorted(set(self.weights) - set(voters))
+        if unknown:
+            raise ValueError(f"weights for {unknown}, which do not vote in this check (voters: {voters})")
+        if self.combine == "weighted" and not any(self.weights.get(name, 1.0) > 0 for name in voters):
+            raise ValueError("every participant's weight is 0: the weighted check could never flag")
+        return self
 
 
 class ModerationEndpoint(Strict):
@@ -112,6 +128,15 @@ class LlmJudge(Strict):
     max_tokens: int = Field(64, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     on_error: Literal["closed", "open"] | None = None
+
+    @model_validator(mode="after")
+    def _llama_guard_codes(self) -> LlmJudge:
+        """Llama Guard answers S-codes: a watched ``s1`` or ``violent crimes`` would never match one."""
+        if self.format == "llama_guard":
+            wrong = [c for c in self.categories if re.fullmatch(r"S\d{1,2}", c) is None]
+            if wrong:
+                raise ValueError(f"categories {wrong} are not Llama Guard codes (S1 ... S14)")
+        return self
 
 
 class BedrockGuardrail(Strict):
@@ -286,6 +311,8 @@ class Policy(Strict):
 
     @model_validator(mode="after")
     def _known_providers(self) -> Policy:
+        if "builtin" in self.providers:  # the name of the built-in detector's vote and weight
+            raise ValueError("`builtin` is reserved for the built-in detector; name the provider otherwise")
         rules = [
             *self.injection.providers.values(),
             *([self.moderation.providers] if self.moderation.providers else []),

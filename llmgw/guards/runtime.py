@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -74,6 +75,19 @@ def selectable_policies(config: GuardsConfig, policies: dict[str, Policy]) -> li
     return list(dict.fromkeys(name for _, name in named))
 
 
+def judges_in_catalog(config: GuardsConfig, policies: list[Policy], catalog: Collection[str]) -> None:
+    """Every ``llm_judge`` of a policy a request can get names a model of the gateway's catalog: a
+    misspelt one is a configuration error at start-up, not a 503 (or, failing open, an unguarded
+    pass) on every request the policy applies to."""
+    from llmgw.guards.policy import LlmJudge
+
+    missing = [(f"{policy.name}.providers.{name}.model", f"no model {spec.model!r} in `models`")
+               for policy in policies for name, spec in policy.providers.items()
+               if isinstance(spec, LlmJudge) and spec.model not in catalog]  # fmt: skip
+    if missing:
+        raise ConfigError(missing, config.policy_dir)
+
+
 #: injection results kept per runtime (content hash and source -> result)
 INJECTION_CACHE_SIZE = 4096
 
@@ -83,7 +97,7 @@ class GuardRuntime:
     (PII analyzers per policy, injection scores), so history resent on every turn is read once.
     The models behind them load once per process (``injection_detector``, ``presidio_engine``)."""
 
-    def __init__(self, config: GuardsConfig) -> None:
+    def __init__(self, config: GuardsConfig, catalog: Collection[str] | None = None) -> None:
         self.config = config
         self._analyzers: dict[str, PiiAnalyzer] = {}
         self._injection_cache: OrderedDict[str, Any] = OrderedDict()
@@ -92,6 +106,8 @@ class GuardRuntime:
         #: what a request can get: only these are loaded at start-up (another policy file in the folder,
         #: e.g. one naming a local model this machine does not have, is validated but not loaded)
         self.selectable = selectable_policies(config, self.policies) if config.enabled else []
+        if catalog is not None:
+            judges_in_catalog(config, [self.policies[name] for name in self.selectable], catalog)
         self.healthy = True
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards")
         # a second thread for work that overlaps the main guard work of the same request (PII beside
@@ -194,14 +210,20 @@ class GuardRuntime:
     @staticmethod
     def warm_providers(policy: Policy) -> None:
         """Load a policy's local guard models now: a Prompt Guard-sized ONNX model takes longer to
-        load than a guard's timeout, so loading it on the first request would fail that request."""
-        from llmgw.guards.policy import OnnxClassifier
+        load than a guard's timeout, so loading it on the first request would fail that request;
+        and what can be found wrong before a request (a model that does not fit its tokenizer or
+        labels, a moderation endpoint's key variable not set) is reported now, naming the provider."""
+        from llmgw.guards.policy import BedrockGuardrail, ModerationEndpoint, OnnxClassifier
         from llmgw.guards.providers.registry import provider
 
         for name, spec in policy.providers.items():
+            if isinstance(spec, ModerationEndpoint):  # its key's variable: unset, every call would fail
+                provider(policy, name)._headers()  # type: ignore[attr-defined]
+            if isinstance(spec, BedrockGuardrail):  # no AWS credentials: every call would fail
+                provider(policy, name).warm()  # type: ignore[attr-defined]
             if isinstance(spec, OnnxClassifier):
                 # an OnnxClassifierProvider: the GuardProvider protocol has no loading step
-                provider(policy, name)._load()  # type: ignore[attr-defined]
+                provider(policy, name).warm()  # type: ignore[attr-defined]
 
     async def run(self, timeout: float, fn: Any, *args: Any) -> Any:
         """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure."""

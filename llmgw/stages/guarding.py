@@ -73,6 +73,22 @@ def guard_log(gateway: Gateway, ctx: RequestContext, policy: Policy) -> GuardLog
 _JUDGE_TEMPLATES: dict[tuple[str, str], CompiledTemplate] = {}
 
 
+def working_tree_judge_template(gateway: Gateway, template_id: str) -> CompiledTemplate:
+    """Blocking: a judge's template from the working tree's ``prompts/`` (else the llmgw checkout's),
+    read once per process; ``llmgw.warmup`` reads every judge's at start-up, so a misspelt
+    ``prompt`` is named then rather than failing each request."""
+    config = gateway.config.templates
+    root = Path(config.repo)
+    if not (root / config.dir).is_dir():
+        root = Path(__file__).resolve().parents[2]  # the shipped prompts/
+    key = (str(root.resolve()), template_id)
+    template = _JUDGE_TEMPLATES.get(key)
+    if template is None:
+        template = load_template(WorkingTreeSource(root), config.dir, template_id, config.max_output_chars)
+        _JUDGE_TEMPLATES[key] = template
+    return template
+
+
 def judge_hooks(gateway: Gateway) -> Hooks:
     """How an LLM judge reaches this gateway: its template (versioned through the prompt store when
     templates are on, else the working tree's ``prompts/``, else the llmgw checkout's), and a
@@ -84,16 +100,7 @@ def judge_hooks(gateway: Gateway) -> Hooks:
         if config.enabled:
             template = await gateway.prompts.get(Address.parse(template_id))
         else:
-            root = Path(config.repo)
-            if not (root / config.dir).is_dir():
-                root = Path(__file__).resolve().parents[2]  # the shipped prompts/
-            key = (str(root.resolve()), template_id)
-            template = _JUDGE_TEMPLATES.get(key)
-            if template is None:
-                source = WorkingTreeSource(root)
-                template = await asyncio.to_thread(load_template, source, config.dir, template_id,
-                                                   config.max_output_chars)  # fmt: skip
-                _JUDGE_TEMPLATES[key] = template
+            template = await asyncio.to_thread(working_tree_judge_template, gateway, template_id)
         return template.render(variables, param="guard judge template")
 
     async def complete(model_name: str, chat: list[dict[str, str]], max_tokens: int) -> str:

@@ -114,7 +114,8 @@ class InputGuards(Stage):
                 continue
             texts = [items[i].text for i in chosen]
             consulted = await consult_providers(log, policy, rule, judge_hooks(self.gateway), texts, source,
-                                                "injection", route_fails_open(ctx))  # fmt: skip
+                                                "injection", route_fails_open(ctx),
+                                                self.gateway.metrics.guard_provider)  # fmt: skip
             if consulted.failed_open:
                 ctx.meta["guards_failed_open"] = True
             for i, verdicts in zip(chosen, consulted.verdicts, strict=True):

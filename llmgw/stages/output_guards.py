@@ -71,7 +71,8 @@ class OutputGuards(Stage):
             else:  # the providers read the windows with the request's own PII masked again
                 sent = [masker.mask_known(t) for t in texts] if masker is not None else texts
                 consulted = consult_providers(log, policy, rule, judge_hooks(self.gateway), sent, "output",
-                                              "moderation", route_fails_open(ctx))  # fmt: skip
+                                              "moderation", route_fails_open(ctx),
+                                              self.gateway.metrics.guard_provider)  # fmt: skip
                 verdict, external = await asyncio.gather(builtin, consulted)
                 if external is not None and external.failed_open:
                     ctx.meta["guards_failed_open"] = True
@@ -81,8 +82,9 @@ class OutputGuards(Stage):
             if fail_open:
                 return OutputVerdict()
             raise guard_unavailable(str(exc)) from None
+        decided: dict[str, Any] | None = None  # the providers' verdicts on the window that stopped the answer
         if rule is not None and external is not None:
-            self.combine(policy, verdict, external.verdicts)
+            decided = self.combine(policy, verdict, external.verdicts)
         if any(f.startswith(("pii:", "secret:")) for f in verdict.flags):
             ctx.meta["output_flagged"] = True  # served, but not kept by the cache: see stages/cache.storable
         if verdict.violation or verdict.flags:
@@ -91,9 +93,15 @@ class OutputGuards(Stage):
                 window = [e for e in verdict.entities if e.get("window") == verdict.window]
                 masked = loggable(texts[verdict.window], ctx.guards.masker, window)[:4000]
             entities = [{k: v for k, v in e.items() if k in ("type", "score")} for e in verdict.entities]
-            log("moderation", "block" if verdict.violation else "flag", stage="output", scores=verdict.scores,
-                entities=entities, detail=verdict.violation or ", ".join(verdict.flags),
-                masked_text=masked)  # fmt: skip
+            scores, detail = dict(verdict.scores), verdict.violation or ", ".join(verdict.flags)
+            if decided is not None:  # as on the input side: who voted, and who flagged
+                harm = verdict.harm[verdict.window] if 0 <= verdict.window < len(verdict.harm) else (False, 0.0)
+                scores["builtin"] = round(harm[1], 4)
+                scores.update({f"provider:{name}": v.score for name, v in decided.items()})
+                by = [name for name, v in decided.items() if v.flagged]
+                detail += f"; providers: {', '.join(by)}" if by else ""
+            log("moderation", "block" if verdict.violation else "flag", stage="output", scores=scores,
+                entities=entities, detail=detail, masked_text=masked)  # fmt: skip
         return verdict
 
     async def confirm(self, ctx: RequestContext, policy: Policy, views: list[str]) -> str | None:
@@ -118,8 +126,10 @@ class OutputGuards(Stage):
         return category
 
     @staticmethod
-    def combine(policy: Policy, verdict: OutputVerdict, external: list[dict[str, Any]]) -> None:
-        """Join the providers' verdicts per window with the built-in moderator's harm verdict (in place).
+    def combine(policy: Policy, verdict: OutputVerdict, external: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Join the providers' verdicts per window with the built-in moderator's harm verdict (in
+        place); the providers' verdicts on the window that now stops the answer (None: none does, or
+        a certain finding does).
 
         A certain finding (canary, secret, new PII, lexicon) stands whatever the providers say;
         a harm category of the built-in moderator is one vote. The violation is named by the first
@@ -127,7 +137,7 @@ class OutputGuards(Stage):
         """
         rule = policy.moderation.providers
         if rule is None or verdict.violation in CERTAIN:
-            return
+            return None
         verdict.violation, verdict.window = None, -1
         for i, verdicts in enumerate(external):
             builtin = verdict.harm[i] if i < len(verdict.harm) else (False, 0.0)
@@ -136,7 +146,8 @@ class OutputGuards(Stage):
                 by = [v.detail or name for name, v in verdicts.items() if v.flagged]
                 named = by[0] if by else verdict.harm_category[i] if i < len(verdict.harm_category) else "harm"
                 verdict.violation, verdict.window = named, i
-                return
+                return verdicts
+        return None
 
     # --- non-streamed ------------------------------------------------------------------------
 

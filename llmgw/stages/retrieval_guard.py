@@ -64,7 +64,9 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
         texts = [h.chunk.text for h in hits]
         hooks = judge_hooks(gateway)
         open_route = route_fails_open(ctx)
-        external = await consult_providers(log, policy, rule, hooks, texts, "retrieved", "injection", open_route)
+        external = await consult_providers(
+            log, policy, rule, hooks, texts, "retrieved", "injection", open_route, gateway.metrics.guard_provider
+        )
         if external.failed_open:
             ctx.meta["guards_failed_open"] = True
     kept: list[Hit] = []

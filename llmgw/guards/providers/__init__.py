@@ -14,6 +14,8 @@ turns an error or a timeout into an :class:`Outcome` carrying it, never an excep
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +50,15 @@ class Outcome:
     fail_open: bool = False
 
 
+_USERINFO = re.compile(r"(?<=://)[^/\s@'\"]+@")
+
+
+def scrub(error: str) -> str:
+    """An error's text without the credentials a URL may carry (``https://user:token@host``): httpx
+    quotes the whole URL, and the text goes to the guardrail log and the request row."""
+    return _USERINFO.sub("***@", error)
+
+
 async def consult(providers: list[tuple[GuardProvider, float, bool]], texts: list[str], source: str) -> list[Outcome]:
     """Every provider (with its timeout and whether it fails open) on ``texts``, concurrently."""
 
@@ -57,9 +68,12 @@ async def consult(providers: list[tuple[GuardProvider, float, bool]], texts: lis
         except TimeoutError:
             return Outcome(provider.name, None, f"timed out after {timeout:g}s", fail_open)
         except Exception as exc:  # noqa: BLE001  (a provider's fault is a verdict about it, not a crash)
-            return Outcome(provider.name, None, f"{type(exc).__name__}: {exc}"[:300], fail_open)
+            return Outcome(provider.name, None, scrub(f"{type(exc).__name__}: {exc}")[:300], fail_open)
         if len(verdicts) != len(texts):
             return Outcome(provider.name, None, f"{len(verdicts)} verdicts for {len(texts)} texts", fail_open)
+        if not all(math.isfinite(v.score) and all(map(math.isfinite, v.categories.values())) for v in verdicts):
+            # NaN compares false with everything: a weighted mean of it would pass the text silently
+            return Outcome(provider.name, None, "a score that is not a finite number", fail_open)
         return Outcome(provider.name, verdicts)
 
     if not texts or not providers:

@@ -48,12 +48,28 @@ def findings(assessments: list[dict[str, Any]]) -> dict[str, float]:
 
 
 class BedrockGuardrailProvider:
-    def __init__(self, name: str, spec: BedrockGuardrail, client: Any = None) -> None:
+    def __init__(self, name: str, spec: BedrockGuardrail, client: Any = None, timeout: float = 60.0) -> None:
         self.name = name
         self.spec = spec
         self.client = client  # tests give a stubbed one
+        #: the check's timeout, also the socket's: the caller stops waiting then, and a call hanging
+        #: on for botocore's default 60 s would hold one of ``max_concurrency`` threads, so that a
+        #: Bedrock hiccup queues every later text behind the stuck ones (all timing out)
+        self.timeout = timeout
+        self._session: Any = None
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=spec.max_concurrency, thread_name_prefix=f"guardrail-{name}")
+
+    def warm(self) -> None:
+        """Build the client now (blocking) and ask the AWS chain for credentials: without any, every
+        call fails (``NoCredentialsError``); found at start-up (``/readyz`` says ``guards: false``,
+        the log names the provider) rather than on each request. A client given (tests) is kept."""
+        if self.client is not None:
+            return
+        self._client()
+        if self._session is not None and self._session.get_credentials() is None:
+            where = f"profile {self.spec.profile!r}, " if self.spec.profile else ""
+            raise ValueError(f"guard provider {self.name!r}: no AWS credentials (environment, {where}role)")
 
     def _client(self) -> Any:
         with self._lock:
@@ -62,8 +78,10 @@ class BedrockGuardrailProvider:
                 from botocore.config import Config
 
                 session = boto3.session.Session(profile_name=self.spec.profile, region_name=self.spec.region)
+                self._session = session
                 config = Config(retries={"total_max_attempts": 2, "mode": "standard"},
-                                max_pool_connections=self.spec.max_concurrency)  # fmt: skip
+                                max_pool_connections=self.spec.max_concurrency,
+                                connect_timeout=self.timeout, read_timeout=self.timeout)  # fmt: skip
                 self.client = session.client("bedrock-runtime", endpoint_url=self.spec.endpoint_url, config=config)
             return self.client
 

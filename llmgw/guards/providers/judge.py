@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,26 +45,64 @@ def parse_verdict(reply: str, style: str = "auto") -> Verdict:
     if word == "unsafe":
         codes = _CODES.findall(rest or first)
         return Verdict(True, 1.0, {c: 1.0 for c in codes}, ",".join(codes) or "unsafe")
-    raise ValueError(f"judge reply is neither 'safe' nor 'unsafe': {first[:60]!r}")
+    # the reply is not quoted: a judge may echo the text it read (a passage, an answer window: not
+    # masked), and this message goes to the guardrail log, which never holds raw text
+    raise ValueError(f"judge reply is neither 'safe' nor 'unsafe' ({len(text)} characters)")
+
+
+#: what a JSON judge's ``flagged`` / ``verdict`` may say; anything else is an unreadable reply (an
+#: error that fails open or closed), never read as "safe": ``{"verdict": "harmful"}`` is not a pass
+_YES = frozenset({"true", "yes", "1", "unsafe", "flagged", "flag", "block", "blocked", "injection", "harmful",
+                  "malicious", "jailbreak"})  # fmt: skip
+_NO = frozenset({"false", "no", "0", "safe", "allow", "allowed", "benign", "clean", "ok", "pass"})
+
+
+def _decision(value: object, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | str):
+        word = str(value).strip().lower()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+    raise ValueError(f"judge reply's `{key}` is neither a yes nor a no ({type(value).__name__})")
+
+
+_LABEL = re.compile(r"[A-Za-z][\w\-/ ]{0,39}")
+
+
+def _label(name: str) -> str:
+    """A category as the log may hold it: a short label, else ``other``. A judge asked for short
+    names may still write free text (``"contains the e-mail ada@example.com"``), and category names
+    become the event's ``scores`` keys and ``detail``: the log never holds raw text."""
+    return name if _LABEL.fullmatch(name) else "other"
 
 
 def _parse_json(text: str) -> Verdict:
     match = _OBJECT.search(text)
     if match is None:
         raise ValueError("judge reply holds no JSON object")
-    data = json.loads(match.group())
+    try:
+        data = json.loads(match.group())
+    except json.JSONDecodeError as exc:  # the reply itself is not quoted: it may echo the text judged
+        raise ValueError(f"judge reply holds no valid JSON object ({exc.msg})") from None
     if not isinstance(data, dict):
         raise ValueError("judge reply is not a JSON object")
     if "flagged" in data:
-        flagged = data["flagged"] is True or str(data["flagged"]).lower() == "true"
+        flagged = _decision(data["flagged"], "flagged")
     elif "verdict" in data:
-        flagged = str(data["verdict"]).lower() in ("unsafe", "flagged", "block", "injection")
+        flagged = _decision(data["verdict"], "verdict")
     else:
         raise ValueError("judge reply has neither `flagged` nor `verdict`")
     score = data.get("score")
-    score = float(score) if isinstance(score, int | float) else (1.0 if flagged else 0.0)
+    score = (
+        float(score) if isinstance(score, int | float) and not isinstance(score, bool) else (1.0 if flagged else 0.0)
+    )
+    if not math.isfinite(score):
+        raise ValueError("judge reply's `score` is not a finite number")
     score = min(max(score, 0.0), 1.0)
-    categories = [str(c) for c in data.get("categories") or [] if isinstance(c, str | int)]
+    categories = [_label(str(c)) for c in data.get("categories") or [] if isinstance(c, str | int)]
     return Verdict(flagged, score, {c: score for c in categories}, ",".join(categories) if flagged else "")
 
 

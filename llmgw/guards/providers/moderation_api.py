@@ -22,8 +22,15 @@ class ModerationApiProvider:
         self.spec = spec
 
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.spec.api_key_env) if self.spec.api_key_env else None
-        return {"authorization": f"Bearer {key}"} if key else {}
+        """The bearer key from ``api_key_env``. A variable named but not set is an error (the
+        provider fails open or closed) rather than a request without a key, which a hosted endpoint
+        answers 401 on every text; ``GuardRuntime.warm`` reports it at start-up."""
+        if not self.spec.api_key_env:
+            return {}
+        key = os.environ.get(self.spec.api_key_env)
+        if not key:
+            raise ValueError(f"guard provider {self.name!r}: environment variable {self.spec.api_key_env} is not set")
+        return {"authorization": f"Bearer {key}"}
 
     async def check(self, texts: list[str], source: str) -> list[Verdict]:
         body: dict[str, Any] = {"input": texts}
@@ -39,6 +46,11 @@ class ModerationApiProvider:
 
     def _verdict(self, result: dict[str, Any]) -> Verdict:
         scores = {k: float(v) for k, v in (result.get("category_scores") or {}).items() if isinstance(v, int | float)}
+        if self.spec.categories and not set(self.spec.categories) & (set(scores) | set(result.get("categories") or {})):
+            # a watched name the endpoint does not use (``Violence``, or S-codes from a Llama Guard
+            # server) would never count: every text would pass, silently
+            named = sorted(set(scores) | set(result.get("categories") or {}))[:12]
+            raise ValueError(f"none of the watched categories {self.spec.categories} in the answer (it has {named})")
         watched = {k: v for k, v in scores.items() if not self.spec.categories or k in self.spec.categories}
         top = max(watched, key=watched.__getitem__, default="")
         score = watched.get(top, 0.0)

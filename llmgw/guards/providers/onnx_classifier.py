@@ -42,6 +42,10 @@ class OnnxClassifierProvider:
                 from tokenizers import Tokenizer
 
                 folder = Path(self.spec.path).expanduser()
+                for file in (self.spec.tokenizer_file, self.spec.model_file):
+                    # the tokenizers library says only "No such file or directory": name what is missing
+                    if not (folder / file).is_file():
+                        raise FileNotFoundError(f"guard provider {self.name!r}: no {file} in {folder}")
                 tokenizer = Tokenizer.from_file(str(folder / self.spec.tokenizer_file))
                 tokenizer.enable_truncation(max_length=self.spec.max_length)
                 padding = tokenizer.padding
@@ -64,18 +68,47 @@ class OnnxClassifierProvider:
                 self._loaded = (tokenizer, session, {i.name for i in session.get_inputs()})
             return self._loaded
 
+    def warm(self) -> None:
+        """Load the model and read with it once (blocking), so that what does not fit fails at
+        start-up (``/readyz`` says ``guards: false``, the log names the provider) rather than on
+        every request: a ``labels`` list of the wrong length, an input the model wants and is not
+        given, a ``tokenizer.json`` of another model (its highest token id, read alone, is outside
+        the model's vocabulary), a ``max_length`` beyond the model's positions."""
+        tokenizer, _, _ = self._load()
+        self._classify(["warm up"])
+        top = tokenizer.get_vocab_size(with_added_tokens=True) - 1
+        try:
+            self._run([[top]], [[1]])
+        except Exception as exc:
+            raise ValueError(
+                f"guard provider {self.name!r}: the model cannot read token id {top} of its "
+                f"{self.spec.tokenizer_file} (a tokenizer of another model?): {type(exc).__name__}: {exc}"
+            ) from exc
+        length = self.spec.max_length  # a longer text is cut to this: the model must read that many
+        try:
+            self._run([[0] * length], [[1] * length])
+        except Exception as exc:
+            raise ValueError(
+                f"guard provider {self.name!r}: the model cannot read max_length={length} tokens (its "
+                f"own limit is lower?): {type(exc).__name__}: {exc}"
+            ) from exc
+
     def _classify(self, texts: list[str]) -> np.ndarray:
-        tokenizer, session, inputs = self._load()
+        tokenizer, _, _ = self._load()
         encodings = tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        }
+        return self._run([e.ids for e in encodings], [e.attention_mask for e in encodings])
+
+    def _run(self, ids: list[list[int]], mask: list[list[int]]) -> np.ndarray:
+        _, session, inputs = self._load()
+        feed = {"input_ids": np.array(ids, dtype=np.int64), "attention_mask": np.array(mask, dtype=np.int64)}
         if "token_type_ids" in inputs:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         logits = np.asarray(session.run(None, {k: v for k, v in feed.items() if k in inputs})[0], dtype=np.float64)
         if logits.ndim != 2 or logits.shape[1] != len(self.spec.labels):
-            raise ValueError(f"model gives {logits.shape} logits for {len(self.spec.labels)} labels")
+            raise ValueError(
+                f"guard provider {self.name!r}: the model gives {logits.shape} logits for "
+                f"{len(self.spec.labels)} labels {self.spec.labels}"
+            )
         if self.spec.activation == "sigmoid":
             return 1.0 / (1.0 + np.exp(-logits))
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -14,7 +14,7 @@ from llmgw.guards.providers import GuardProvider
 _BUILT: dict[str, GuardProvider] = {}
 
 
-def build(name: str, spec: Any, hooks: Any = None) -> GuardProvider:
+def build(name: str, spec: Any, hooks: Any = None, timeout: float = 60.0) -> GuardProvider:
     if isinstance(spec, ModerationEndpoint):
         from llmgw.guards.providers.moderation_api import ModerationApiProvider
 
@@ -22,7 +22,7 @@ def build(name: str, spec: Any, hooks: Any = None) -> GuardProvider:
     if isinstance(spec, BedrockGuardrail):
         from llmgw.guards.providers.bedrock_guardrail import BedrockGuardrailProvider
 
-        return BedrockGuardrailProvider(name, spec)
+        return BedrockGuardrailProvider(name, spec, timeout=timeout)
     if isinstance(spec, OnnxClassifier):
         from llmgw.guards.providers.onnx_classifier import OnnxClassifierProvider
 
@@ -43,8 +43,8 @@ def provider(policy: Policy, name: str, hooks: Any = None) -> GuardProvider:
         return build(name, spec, hooks)
     key = f"{name}:{spec.model_dump_json()}"
     built = _BUILT.get(key)
-    if built is None:
-        built = _BUILT.setdefault(key, build(name, spec, hooks))
+    if built is None:  # a Bedrock client's sockets time out with the check (the first policy's, if shared)
+        built = _BUILT.setdefault(key, build(name, spec, hooks, spec.timeout_s or policy.timeout_s))
     return built
 
 
