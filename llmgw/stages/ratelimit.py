@@ -77,6 +77,7 @@ class RateLimit(Stage):
         retry = str(60 - int(now % 60))
         estimate = estimate_tokens(prompt_chars(ctx.body))
         ctx.limits = Reservation(scopes, minute, day, estimate)
+        counted: set[str] = set()  # scopes whose tokens got the estimate: only these are settled
         try:
             for scope, spec in scopes:
                 await self.check_budget(ctx, scope, spec, day)
@@ -90,6 +91,7 @@ class RateLimit(Stage):
                         )
                 if spec.tokens_per_minute:
                     used = await self.counters.add(f"tpm:{scope}:{minute}", estimate, 120)
+                    counted.add(scope)
                     self.headers(ctx, "tokens", spec.tokens_per_minute, used)
                     if used > spec.tokens_per_minute:
                         raise RateLimited(
@@ -102,6 +104,8 @@ class RateLimit(Stage):
         except Exception as exc:  # noqa: BLE001 - the store is down: limits cannot be checked
             log.warning("rate-limit store unavailable: %s", exc)
             raise LimitsUnavailable("the rate-limit store is unavailable") from None
+        finally:
+            ctx.limits = replace(ctx.limits, counted=frozenset(counted))
         return None
 
     async def check_budget(self, ctx: RequestContext, scope: str, spec: LimitSpec, day: str) -> None:
@@ -142,7 +146,6 @@ class RateLimit(Stage):
             return
         tokens = ctx.prompt_tokens + ctx.completion_tokens - held.estimate if ctx.model else -held.estimate
         cost = cost_usd(ctx.model, ctx.usage())
-        cost -= held.reserved_usd  # the reservation is already in the spend
         try:
             task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
@@ -151,12 +154,17 @@ class RateLimit(Stage):
         task.add_done_callback(self._tasks.discard)
 
     async def settle(self, held: Reservation, tokens: float, cost: float) -> None:
+        """Add ``tokens`` (the difference to the estimate) where the estimate was counted, and the real
+        ``cost`` to each daily budget less the reservation it holds (already in its spend)."""
         try:
             for scope, spec in held.scopes:
-                if spec.tokens_per_minute and tokens:
+                if spec.tokens_per_minute and tokens and scope in held.counted:
                     await self.counters.add(f"tpm:{scope}:{held.minute}", tokens, 120)
-                if spec.daily_budget_usd is not None and cost != 0:
-                    await self.counters.add(f"spend:{scope}:{held.day}", cost, DAY_S)
+                if spec.daily_budget_usd is None:
+                    continue
+                delta = cost - (held.reserved_usd if scope in held.reserved else 0.0)
+                if delta != 0:
+                    await self.counters.add(f"spend:{scope}:{held.day}", delta, DAY_S)
         except Exception:
             log.warning("settling usage in the rate-limit store failed", exc_info=True)
 
@@ -184,26 +192,33 @@ class ReserveBudget(Stage):
             most = self.gateway.config.limits.reserve_output_tokens
         most = min(most, max(0, ctx.model.context_window - held.estimate))
         amount = cost_usd(ctx.model, Usage(held.estimate, most))
-        taken: list[str] = []
+        taken: list[str] = []  # scopes holding the reservation: settled (or refunded) when the request ends
+        refused: tuple[str, LimitSpec] | None = None
+        failed = False
         try:
             for scope, spec in held.scopes:
                 if spec.daily_budget_usd is None:
                     continue
-                key = f"spend:{scope}:{held.day}"
-                ok, _ = await counters.reserve(key, amount, spec.daily_budget_usd, DAY_S)
+                ok, _ = await counters.reserve(f"spend:{scope}:{held.day}", amount, spec.daily_budget_usd, DAY_S)
                 if not ok:
-                    for earlier in taken:  # what this request took in a wider scope goes back
-                        await counters.add(earlier, -amount, DAY_S)
-                    raise BudgetExceeded(
-                        f"{scope} has spent or reserved its daily budget of ${spec.daily_budget_usd:g}",
-                        headers={"retry-after": str(RateLimit.seconds_to_midnight())},
-                    )
-                taken.append(key)
-        except GatewayError:
-            raise
+                    refused = (scope, spec)
+                    while taken:  # what this request took in an earlier scope goes back at once
+                        await counters.add(f"spend:{taken[-1]}:{held.day}", -amount, DAY_S)
+                        taken.pop()
+                    break
+                taken.append(scope)
         except Exception as exc:  # noqa: BLE001 - the store is down: budgets cannot be checked
             log.warning("rate-limit store unavailable: %s", exc)
-            raise LimitsUnavailable("the rate-limit store is unavailable") from None
-        if taken:
-            ctx.limits = replace(held, reserved_usd=amount)
+            failed = True
+        # recorded however it ended: a reservation taken before the store failed is refunded by the
+        # settle (``RateLimit.done``) rather than held in the budget for the rest of the day
+        ctx.limits = replace(held, reserved_usd=amount if taken else 0.0, reserved=frozenset(taken))
+        if failed:
+            raise LimitsUnavailable("the rate-limit store is unavailable")
+        if refused is not None:
+            scope, spec = refused
+            raise BudgetExceeded(
+                f"{scope} has spent or reserved its daily budget of ${spec.daily_budget_usd:g}",
+                headers={"retry-after": str(RateLimit.seconds_to_midnight())},
+            )
         return None

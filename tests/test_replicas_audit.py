@@ -1,0 +1,271 @@
+"""Audit of running past one process: limits and budgets settled exactly across gateways sharing one
+Redis (refusals, upstream errors, streams cut short, a store failing half-way), the budget's edge under
+concurrent requests split over two gateways, and the CLI's worker count.
+
+Real parts: gateways served by uvicorn on free ports (two of them on one Redis namespace where it
+matters), the shared Redis under a unique prefix (deleted afterwards), the openai SDK as the client.
+Only the upstream is the local stub (tests/upstream.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import redis
+
+from llmgw.usage import estimate_tokens, prompt_chars
+from tests.conftest import RunningGateway
+from tests.upstream import FakeUpstream
+
+PRICE_IN, PRICE_OUT = 1.0, 2.0  # test-model's catalog prices per million tokens (tests.conftest)
+
+
+def static_key(name: str, team: str | None = None) -> tuple[str, dict[str, Any]]:
+    """A key declared in the config (its id, ``static:<name>``, is known before the gateway starts)."""
+    secret = "sk-llmgw-" + uuid.uuid4().hex
+    entry: dict[str, Any] = {"name": name, "sha256": hashlib.sha256(secret.encode()).hexdigest()}
+    if team is not None:
+        entry["team"] = team
+    return secret, entry
+
+
+class Store:
+    """The shared Redis seen under one test's namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.redis = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
+
+    def value(self, pattern: str) -> float:
+        """The counter matching ``pattern`` (0 when absent); at most one may match."""
+        names = list(self.redis.scan_iter(f"{self.namespace}*{pattern}"))
+        assert len(names) <= 1, names
+        return float(self.redis.get(names[0]) or 0) if names else 0.0
+
+    def names(self, pattern: str) -> list[bytes]:
+        return list(self.redis.scan_iter(f"{self.namespace}*{pattern}"))
+
+    def settles_to(self, pattern: str, expected: Callable[[], float], bound_s: float = 20) -> float:
+        """The counter once it equals ``expected()`` (both re-read: the settle is a background task),
+        or its last value after ``bound_s``: the caller asserts on it."""
+        deadline = time.monotonic() + bound_s
+        while True:
+            got, want = self.value(pattern), expected()
+            if got == pytest.approx(want, abs=1e-12) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def cleanup(self) -> None:
+        for name in self.redis.scan_iter(f"{self.namespace}*"):
+            self.redis.delete(name)
+
+
+@pytest.fixture()
+def store() -> Iterator[Store]:
+    probe = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
+    try:
+        probe.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    shared = Store(f"audit-{uuid.uuid4().hex[:8]}")
+    yield shared
+    shared.cleanup()
+
+
+def limits(store: Store, **extra: Any) -> dict[str, Any]:
+    return {"enabled": True, "store": "redis", "namespace": store.namespace, "store_timeout_s": 10.0, **extra}
+
+
+def fresh_minute() -> None:
+    """Token and request counts are per calendar minute: don't start in a minute's last seconds."""
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left + 0.1)
+
+
+def code_of(call: Callable[[], Any]) -> str:
+    """``ok``, or the error code the gateway answered with."""
+    try:
+        call()
+    except openai.APIStatusError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        return str(body.get("code") or exc.status_code)
+    return "ok"
+
+
+def row_tokens(gw: RunningGateway, key_id: str | None = None) -> float:
+    """Prompt plus completion tokens of every answered request (of ``key_id``)."""
+    rows = gw.rows(**({"key_id": key_id} if key_id else {}))
+    return float(sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows if r["http_status"] == 200))
+
+
+def row_cost(gw: RunningGateway, key_id: str | None = None) -> float:
+    rows = gw.rows(**({"key_id": key_id} if key_id else {}))
+    return float(sum(r["cost_usd"] or 0 for r in rows))
+
+
+# --- refusals must not take back what was never counted ---------------------------------------
+
+
+@pytest.mark.parametrize("refusal", ["rate_limit_exceeded", "budget_exceeded"])
+def test_a_refused_key_does_not_lower_its_teams_token_count(
+    make_gateway: Any, store: Store, refusal: str
+) -> None:  # fmt: skip
+    """Before: a request refused on its key's own limit (before its team's tokens were counted) still
+    took its token estimate off the team's count when it ended, so one key hammering its limit drove
+    the team's tokens-per-minute count down, below zero, and the team's other keys past the limit."""
+    secret_a, key_a = static_key("a", team="t")
+    secret_b, key_b = static_key("b", team="t")
+    own = {"requests_per_minute": 1} if refusal == "rate_limit_exceeded" else {"daily_budget_usd": 0}
+    gw = make_gateway(
+        keys=[key_a, key_b],
+        limits=limits(store, keys={"static:a": own}, teams={"t": {"tokens_per_minute": 100_000}}),
+    )
+    fresh_minute()
+    ask = {"model": "test-model", "messages": [{"role": "user", "content": "hello there, how are you today?"}]}
+    a, b = gw.client(secret_a), gw.client(secret_b)
+    if refusal == "rate_limit_exceeded":
+        assert code_of(lambda: a.chat.completions.create(**ask)) == "ok"
+    codes = [code_of(lambda: a.chat.completions.create(**ask)) for _ in range(10)]
+    assert codes == [refusal] * 10
+    assert code_of(lambda: b.chat.completions.create(**ask)) == "ok"
+    counted = store.settles_to("tpm:team:t:*", lambda: row_tokens(gw))
+    assert counted == row_tokens(gw) > 0  # the team counted exactly the tokens of its answered requests
+
+
+# --- budgets: reservations settled however the request ends ---------------------------------------
+
+
+def reserved_for(body: dict[str, Any], max_tokens: int) -> float:
+    """What ReserveBudget holds for ``body``: its prompt estimate plus ``max_tokens``, at test-model's prices."""
+    return (estimate_tokens(prompt_chars(body)) * PRICE_IN + max_tokens * PRICE_OUT) / 1e6
+
+
+def test_an_upstream_error_refunds_the_reservation(make_gateway: Any, store: Store) -> None:
+    secret, key = static_key("spender")
+    gw = make_gateway(keys=[key], limits=limits(store, default_key={"daily_budget_usd": 1.0}))
+    ask = {"model": "test-model", "max_tokens": 50, "messages": [{"role": "user", "content": "fail me #status:500"}]}
+    assert code_of(lambda: gw.client(secret).chat.completions.create(**ask)) != "ok"
+    [row] = gw.rows()
+    assert row["http_status"] >= 500 and not row["cost_usd"]
+    assert store.names("spend:key:static:spender:*"), "nothing was reserved: the test proves nothing"
+    assert store.settles_to("spend:key:static:spender:*", lambda: 0.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_stream_left_before_its_first_chunk_settles_its_reservation(
+    make_gateway: Any, store: Store, upstream: FakeUpstream
+) -> None:  # fmt: skip
+    """The client gives up while the upstream has not sent a byte: the reservation (1,024 completion
+    tokens) becomes the row's cost and the token estimate the row's tokens, nothing held."""
+    secret, key = static_key("leaver")
+    spec = {"daily_budget_usd": 1.0, "tokens_per_minute": 1_000_000}
+    gw = make_gateway(keys=[key], limits=limits(store, default_key=spec))
+    fresh_minute()
+    body = {"model": "test-model", "stream": True, "messages": [{"role": "user", "content": "slow start #sleep:3"}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"},
+                   timeout=httpx.Timeout(10, read=1.0))  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not rows and time.monotonic() < deadline:
+        rows = gw.rows()
+        time.sleep(0.05)
+    [row] = rows
+    assert row["http_status"] == 499, row
+    spent = store.settles_to("spend:key:static:leaver:*", lambda: row_cost(gw))
+    assert spent == pytest.approx(row["cost_usd"] or 0.0, abs=1e-12)
+    assert spent < reserved_for(body, 1024) / 2  # the reservation is not what stayed
+
+
+def redis_acl_user(server: Any, namespace: str, team_writable: bool) -> str:
+    """A user of the private Redis that may write the key scope's counters; the team's only when
+    ``team_writable`` (a real store error, NOPERM, between the key's reservation and the team's)."""
+    import redis as redis_py
+
+    admin = redis_py.Redis(port=server.port, socket_timeout=5)
+    write = "~*" if team_writable else f"~{namespace}:*:key:*"
+    admin.execute_command("ACL", "SETUSER", "gw", "reset", "on", ">pw", "+@all", "%R~*", write)
+    return f"redis://gw:pw@127.0.0.1:{server.port}/0"
+
+
+def test_a_store_failing_between_two_budgets_leaves_no_reservation_behind(
+    make_gateway: Any, tmp_path: Any
+) -> None:  # fmt: skip
+    """Before: the key's budget was reserved, the team's reservation then failed (503), and the key's
+    reservation stayed in its spend for the rest of the day: a budget spent on nothing."""
+    from tests.faults import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    try:
+        namespace = f"audit-{uuid.uuid4().hex[:8]}"
+        url = redis_acl_user(server, namespace, team_writable=False)
+        secret, key = static_key("k", team="t")
+        gw = make_gateway(keys=[key], limits={
+            "enabled": True, "store": "redis", "redis_url": url, "namespace": namespace,
+            "default_key": {"daily_budget_usd": 1.0}, "teams": {"t": {"daily_budget_usd": 1.0}}})  # fmt: skip
+        ask = {"model": "test-model", "max_tokens": 100, "messages": [{"role": "user", "content": "half way"}]}
+        assert code_of(lambda: gw.client(secret).chat.completions.create(**ask)) == "limits_unavailable"
+        reader = redis.Redis(port=server.port, socket_timeout=5)
+        [spend] = list(reader.scan_iter(f"{namespace}:spend:key:static:k:*"))  # the key's reservation was taken
+        deadline = time.monotonic() + 20
+        while float(reader.get(spend) or 0) != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert float(reader.get(spend) or 0) == pytest.approx(0.0, abs=1e-12)
+        redis_acl_user(server, namespace, team_writable=True)  # the store works again: so do requests
+        assert code_of(lambda: gw.client(secret).chat.completions.create(**ask)) == "ok"
+        cost = row_cost(gw)
+        assert cost > 0
+        deadline = time.monotonic() + 20
+        while float(reader.get(spend) or 0) != pytest.approx(cost) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert float(reader.get(spend) or 0) == pytest.approx(cost)
+    finally:
+        server.close()
+
+
+def test_the_budgets_edge_under_twenty_requests_split_over_two_gateways(
+    make_gateway: Any, store: Store, upstream: FakeUpstream
+) -> None:  # fmt: skip
+    """A budget of exactly five reservations: twenty requests at once, half on each gateway, admit
+    five (at five reservations the spend *is* the budget: "at or past it requests are refused"); the
+    spend then settles to what the five cost."""
+    secret, key = static_key("edge")
+
+    def body(i: int) -> dict[str, Any]:  # distinct questions of one length: the same reservation each
+        return {"model": "test-model", "max_tokens": 7,
+                "messages": [{"role": "user", "content": f"edge {i:02d} #sleep:1.5"}]}  # fmt: skip
+
+    one = reserved_for(body(0), 7)
+    budget = 5 * one
+    gateways = [make_gateway(keys=[key], limits=limits(store, default_key={"daily_budget_usd": budget}))
+                for _ in range(2)]  # fmt: skip
+    clients = [gw.client(secret, timeout=30) for gw in gateways]
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda i: code_of(lambda: clients[i % 2].chat.completions.create(**body(i))), range(20)))
+    assert sorted(codes) == ["budget_exceeded"] * 15 + ["ok"] * 5, codes
+    spent = store.settles_to("spend:key:static:edge:*", lambda: sum(row_cost(gw) for gw in gateways))
+    assert spent == pytest.approx(sum(row_cost(gw) for gw in gateways), abs=1e-12)
+    assert spent <= budget
+
+
+# --- the CLI's worker count ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "2.5", "", "0"])
+def test_a_bad_worker_count_is_a_clear_cli_error(value: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "llmgw", "serve", "--workers", value, "--port", "0"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done
+    assert f"--workers must be a positive integer or auto, not {value!r}" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
