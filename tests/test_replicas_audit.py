@@ -269,3 +269,23 @@ def test_a_bad_worker_count_is_a_clear_cli_error(value: str) -> None:
     assert done.returncode == 2, done
     assert f"--workers must be a positive integer or auto, not {value!r}" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+# --- embeddings count against the key's limits too -----------------------------------------------
+
+
+def test_embeddings_count_against_the_keys_limits(make_gateway: Any, store: Store) -> None:
+    """Before: ``/v1/embeddings`` skipped the rate-limit stage, so a key at its requests-per-minute
+    limit (or past its budget) kept embedding without bound, and nothing it embedded was counted."""
+    secret, key = static_key("embedder")
+    spec = {"requests_per_minute": 2, "tokens_per_minute": 1_000_000}
+    gw = make_gateway(keys=[key], limits=limits(store, default_key=spec))
+    fresh_minute()
+    client = gw.client(secret)
+    codes = [code_of(lambda: client.embeddings.create(model="up-embed", input=["one two three"])) for _ in range(4)]
+    assert codes == ["ok", "ok", "rate_limit_exceeded", "rate_limit_exceeded"]
+    assert store.value("rpm:key:static:embedder:*") == 4
+    counted = store.settles_to("tpm:key:static:embedder:*", lambda: row_tokens(gw))
+    assert counted == row_tokens(gw) > 0
+    rows = gw.rows()
+    assert sorted(r["http_status"] for r in rows) == [200, 200, 429, 429]
