@@ -289,3 +289,68 @@ def test_embeddings_count_against_the_keys_limits(make_gateway: Any, store: Stor
     assert counted == row_tokens(gw) > 0
     rows = gw.rows()
     assert sorted(r["http_status"] for r in rows) == [200, 200, 429, 429]
+
+
+# --- the limits' Redis restarted under load ------------------------------------------------------
+
+
+def test_limits_redis_restarted_under_load(make_gateway: Any) -> None:
+    """Clients keep sending while the limits' Redis (a private one) stops and starts again: every
+    request is answered or refused with 503 ``limits_unavailable`` (never another error, never a
+    hang), each has its row, and once Redis is back requests are counted and served again."""
+    import threading
+
+    from tests.faults import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    try:
+        secret, key = static_key("loaded")
+        gw = make_gateway(keys=[key], limits={
+            "enabled": True, "store": "redis", "redis_url": server.url, "namespace": "restart",
+            "default_key": {"requests_per_minute": 100_000, "daily_budget_usd": 100.0}})  # fmt: skip
+        codes: list[str] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(n: int) -> None:
+            client = gw.client(secret, timeout=30)
+            i = 0
+            while not stop.is_set():
+                i += 1
+                ask = {"model": "test-model", "messages": [{"role": "user", "content": f"load {n}.{i} #sleep:0.05"}]}
+                code = code_of(lambda a=ask: client.chat.completions.create(**a))  # type: ignore[misc]
+                with lock:
+                    codes.append(code)
+
+        def wait_for(what: str, check: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + 60
+            while not check():
+                assert time.monotonic() < deadline, f"{what}: {codes[-10:]}"
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=load, args=(n,), daemon=True) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        wait_for("answered before", lambda: codes.count("ok") >= 10)
+        server.stop()
+        before = len(codes)
+        wait_for("refused while Redis is away", lambda: "limits_unavailable" in codes[before:])
+        server.start()
+        back = len(codes)
+        wait_for("answered again", lambda: codes[back:].count("ok") >= 10)
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        assert set(codes) == {"ok", "limits_unavailable"}, sorted(set(codes))
+        rows: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while len(rows) < len(codes) and time.monotonic() < deadline:
+            rows = gw.rows()
+        assert len(rows) == len(codes)
+        assert {r["error_code"] for r in rows} == {None, "limits_unavailable"}
+        reader = redis.Redis(port=server.port, socket_timeout=5)
+        counted = sum(float(reader.get(n) or 0) for n in reader.scan_iter("restart:rpm:key:static:loaded:*"))
+        assert counted >= 10  # counted again since Redis came back (it kept no data)
+    finally:
+        server.close()
