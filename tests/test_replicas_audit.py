@@ -354,3 +354,18 @@ def test_limits_redis_restarted_under_load(make_gateway: Any) -> None:
         assert counted >= 10  # counted again since Redis came back (it kept no data)
     finally:
         server.close()
+
+
+def test_a_cache_hit_is_charged_as_its_row_says(make_gateway: Any, store: Store) -> None:
+    """The spend is the sum of the rows' costs, a cache hit included (what it cost is what its row says)."""
+    secret, key = static_key("cached")
+    spec = {"daily_budget_usd": 1.0, "tokens_per_minute": 1_000_000}
+    gw = make_gateway(keys=[key], limits=limits(store, default_key=spec),
+                      cache={"enabled": True, "semantic": False, "persist_path": None, "preload": False})  # fmt: skip
+    fresh_minute()
+    ask = {"model": "test-model", "temperature": 0, "messages": [{"role": "user", "content": "cache me please"}]}
+    seen = [gw.client(secret).chat.completions.with_raw_response.create(**ask).headers["x-llmgw-cache"] for _ in "ab"]
+    assert seen == ["miss", "hit"]
+    spent = store.settles_to("spend:key:static:cached:*", lambda: row_cost(gw))
+    assert spent == pytest.approx(row_cost(gw), abs=1e-12)
+    assert store.settles_to("tpm:key:static:cached:*", lambda: row_tokens(gw)) == row_tokens(gw)
