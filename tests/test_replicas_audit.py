@@ -369,3 +369,41 @@ def test_a_cache_hit_is_charged_as_its_row_says(make_gateway: Any, store: Store)
     spent = store.settles_to("spend:key:static:cached:*", lambda: row_cost(gw))
     assert spent == pytest.approx(row_cost(gw), abs=1e-12)
     assert store.settles_to("tpm:key:static:cached:*", lambda: row_tokens(gw)) == row_tokens(gw)
+
+
+# --- workers that never come up -------------------------------------------------------------------
+
+
+@pytest.mark.slow  # five worker start-ups that fail
+def test_workers_that_fail_before_serving_make_the_parent_give_up(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """Before: a worker counted as failing to start only when it died within 10 s of its start; on a
+    busy machine the imports alone take about that long, so workers of a broken config (here an
+    unwritable database path) were restarted forever (51 starts in 5 minutes) instead of the parent
+    exiting 1. A worker that dies before it listens now counts however long it took (the bound is
+    shrunk here so that only that rule can end the loop)."""
+    import threading
+
+    import yaml
+
+    from llmgw import workers
+
+    monkeypatch.setattr(workers, "EARLY_DEATH_S", 0.001)
+    config = tmp_path / "broken.yaml"
+    config.write_text(yaml.safe_dump({
+        "storage": {"url": "sqlite:////proc/llmgw-no-such-dir/gw.db"},
+        "providers": {"up": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        "models": {"m": {"provider": "up", "upstream_id": "m"}}, "routes": {"default": {"default_model": "m"}},
+    }))  # fmt: skip
+    sock = workers.reserve("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    args = ["--log-level", "warning", "--host", "127.0.0.1", "--port", str(port), "--config", str(config)]
+    supervisor = workers.Supervisor(2, sock, args, grace_s=30, reuse_port=True)
+    guard = threading.Timer(200, lambda: setattr(supervisor, "stopping", True))  # the old endless loop ends
+    guard.start()
+    try:
+        status = supervisor.run()
+    finally:
+        guard.cancel()
+    assert status == 1 and supervisor.early_deaths == workers.MAX_EARLY_DEATHS, (status, supervisor.restarts)
