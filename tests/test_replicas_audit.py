@@ -407,3 +407,25 @@ def test_workers_that_fail_before_serving_make_the_parent_give_up(
     finally:
         guard.cancel()
     assert status == 1 and supervisor.early_deaths == workers.MAX_EARLY_DEATHS, (status, supervisor.restarts)
+
+
+def test_a_request_for_several_choices_reserves_each_of_them(make_gateway: Any, store: Store) -> None:
+    """Before: ``n`` choices reserved the completion tokens of one, so concurrent requests asking for
+    eight choices each were admitted at an eighth of their highest cost and overspent the budget by
+    several requests (doc: it is passed by at most the last admitted request)."""
+    secret, key = static_key("choices")
+
+    def body(i: int) -> dict[str, Any]:  # distinct questions of one length: the same reservation each
+        return {"model": "test-model", "max_tokens": 4, "n": 8,
+                "messages": [{"role": "user", "content": f"pick {i:02d} #sleep:1"}]}  # fmt: skip
+
+    one = reserved_for(body(0), 4 * 8)  # each choice may use max_tokens
+    budget = 2.5 * one
+    gw = make_gateway(keys=[key], limits=limits(store, default_key={"daily_budget_usd": budget}))
+    client = gw.client(secret, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: code_of(lambda: client.chat.completions.create(**body(i))), range(8)))
+    assert sorted(codes) == ["budget_exceeded"] * 5 + ["ok"] * 3, codes
+    spent = store.settles_to("spend:key:static:choices:*", lambda: row_cost(gw))
+    most = max(r["cost_usd"] for r in gw.rows())
+    assert spent == pytest.approx(row_cost(gw), abs=1e-12) and spent <= budget + most

@@ -9,8 +9,8 @@ then too, from the same prices as the usage rows. Headers follow OpenAI's names
 
 A daily budget is reserved before the provider is called (:class:`ReserveBudget`, once the model
 and so its price are known): the request's highest cost (its prompt, and ``max_tokens`` or
-``limits.reserve_output_tokens`` of completion) is added to the day's spend, by one atomic step in
-the store, only while the spend with every reservation in flight is below the budget; the
+``limits.reserve_output_tokens`` of completion for each of its ``n`` choices) is added to the day's
+spend, by one atomic step in the store, only while the spend with every reservation in flight is below the budget; the
 difference to the real cost is settled when the request ends. So requests arriving together on any
 number of replicas are admitted as if they had come one after another: the budget is passed by at
 most the last admitted request, as it is for sequential requests, not by every request in flight.
@@ -191,6 +191,9 @@ class ReserveBudget(Stage):
         if not isinstance(most, int) or isinstance(most, bool) or most <= 0:
             most = self.gateway.config.limits.reserve_output_tokens
         most = min(most, max(0, ctx.model.context_window - held.estimate))
+        choices = body.get("n")  # each of ``n`` choices may use them all: the highest cost is n times one
+        if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1:
+            most *= choices
         amount = cost_usd(ctx.model, Usage(held.estimate, most))
         taken: list[str] = []  # scopes holding the reservation: settled (or refunded) when the request ends
         refused: tuple[str, LimitSpec] | None = None
