@@ -7,13 +7,14 @@ difference to the provider's usage and the completion when the request ends; the
 then too, from the same prices as the usage rows. Headers follow OpenAI's names
 (``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests``, ...).
 
-A daily budget is reserved before the provider is called (:class:`ReserveBudget`, once the model
-and so its price are known): the request's highest cost (its prompt, and ``max_tokens`` or
+A daily budget is reserved before the provider is called (:class:`ReserveBudget`, once the model and
+so its price are known): the request's highest cost (its prompt, and ``max_tokens`` or
 ``limits.reserve_output_tokens`` of completion for each of its ``n`` choices) is added to the day's
-spend, by one atomic step in the store, only while the spend with every reservation in flight is below the budget; the
-difference to the real cost is settled when the request ends. So requests arriving together on any
-number of replicas are admitted as if they had come one after another: the budget is passed by at
-most the last admitted request, as it is for sequential requests, not by every request in flight.
+spend, by one atomic step in the store, only while the spend with every reservation in flight is
+below the budget; the difference to the real cost is settled when the request ends. So requests
+arriving together on any number of replicas are admitted as if they had come one after another: the
+budget is passed by at most the last admitted request, as it is for sequential requests, not by
+every request in flight.
 """
 
 from __future__ import annotations
