@@ -429,3 +429,33 @@ def test_a_request_for_several_choices_reserves_each_of_them(make_gateway: Any, 
     spent = store.settles_to("spend:key:static:choices:*", lambda: row_cost(gw))
     most = max(r["cost_usd"] for r in gw.rows())
     assert spent == pytest.approx(row_cost(gw), abs=1e-12) and spent <= budget + most
+
+
+def test_tool_definitions_count_in_the_reservation(make_gateway: Any, store: Store, upstream: FakeUpstream) -> None:
+    """Before: the prompt estimate counted the messages only, so a request carrying large tool
+    definitions (billed by the provider as prompt tokens) reserved a fraction of its cost and
+    concurrent ones overspent the budget several times over."""
+    import json
+
+    secret, key = static_key("tooled")
+    parameters = {"type": "object", "properties": {"x": {"type": "string"}}}
+    tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "does a thing. " * 150,
+              "parameters": parameters}} for i in range(4)]  # fmt: skip
+    prompt_tokens = len(json.dumps(tools)) // 4  # what a provider bills for the definitions, roughly
+    upstream.usages["tooled"] = {"prompt_tokens": prompt_tokens, "completion_tokens": 4,
+                                 "total_tokens": prompt_tokens + 4}  # fmt: skip
+
+    def body(i: int) -> dict[str, Any]:
+        return {"model": "test-model", "max_tokens": 4, "tools": tools,
+                "messages": [{"role": "user", "content": f"use {i:02d} #sleep:1 #usage:tooled"}]}  # fmt: skip
+
+    cost = (prompt_tokens * PRICE_IN + 4 * PRICE_OUT) / 1e6  # what each answered request costs
+    budget = 2.5 * cost
+    gw = make_gateway(keys=[key], limits=limits(store, default_key={"daily_budget_usd": budget}))
+    client = gw.client(secret, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: code_of(lambda: client.chat.completions.create(**body(i))), range(8)))
+    spent = store.settles_to("spend:key:static:tooled:*", lambda: row_cost(gw))
+    assert spent == pytest.approx(row_cost(gw), abs=1e-12)
+    assert codes.count("ok") <= 3, codes  # the third still starts below the budget
+    assert spent <= budget + cost  # passed by at most the last admitted request

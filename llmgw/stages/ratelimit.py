@@ -32,7 +32,7 @@ from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLi
 from llmgw.limits.counters import Counters
 from llmgw.limits.reservation import Reservation
 from llmgw.stages.base import Stage
-from llmgw.usage import Usage, cost_usd, estimate_tokens, prompt_chars
+from llmgw.usage import Usage, billed_prompt_chars, cost_usd, estimate_tokens
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
@@ -76,7 +76,7 @@ class RateLimit(Stage):
         now = time.time()
         minute, day = int(now // 60), datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
         retry = str(60 - int(now % 60))
-        estimate = estimate_tokens(prompt_chars(ctx.body))
+        estimate = estimate_tokens(billed_prompt_chars(ctx.body))
         ctx.limits = Reservation(scopes, minute, day, estimate)
         counted: set[str] = set()  # scopes whose tokens got the estimate: only these are settled
         try:
