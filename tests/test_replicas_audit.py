@@ -459,3 +459,35 @@ def test_tool_definitions_count_in_the_reservation(make_gateway: Any, store: Sto
     assert spent == pytest.approx(row_cost(gw), abs=1e-12)
     assert codes.count("ok") <= 3, codes  # the third still starts below the budget
     assert spent <= budget + cost  # passed by at most the last admitted request
+
+
+def test_a_pricier_fallback_is_reserved_for(make_gateway: Any, store: Store, upstream: FakeUpstream) -> None:
+    """Before: the reservation was priced at the first model only; when it failed and the route fell
+    back to a model a hundred times dearer, concurrent requests had reserved a hundredth of what they
+    then cost and overspent the budget by all of them."""
+    secret, key = static_key("fallen")
+
+    def model(upstream_id: str, price: float) -> dict[str, Any]:
+        return {"provider": "up", "upstream_id": upstream_id, "context_window": 4096,
+                "price": {"input_per_mtok": price, "output_per_mtok": 2 * price}}  # fmt: skip
+
+    def body(i: int) -> dict[str, Any]:  # the first model fails, the fallback answers
+        text = f"fall {i:02d} #sleep:1 #status:500 #only:fake_cheap"
+        return {"model": "cheap", "max_tokens": 4, "messages": [{"role": "user", "content": text}]}
+
+    highest = 100 * reserved_for(body(0), 4)  # at the fallback's prices
+    budget = 2.5 * highest
+    gw = make_gateway(
+        keys=[key], limits=limits(store, default_key={"daily_budget_usd": budget}),
+        models={"cheap": model("fake_cheap", 1.0), "pricey": model("fake_pricey", 100.0)},
+        routes={"default": {"default_model": "cheap", "selection": {"fallbacks": ["pricey"]}}},
+    )  # fmt: skip
+    client = gw.client(secret, timeout=30)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: code_of(lambda: client.chat.completions.create(**body(i))), range(8)))
+    rows = gw.rows()
+    assert {r["model_used"] for r in rows if r["http_status"] == 200} == {"pricey"}, rows
+    spent = store.settles_to("spend:key:static:fallen:*", lambda: row_cost(gw))
+    assert spent == pytest.approx(row_cost(gw), abs=1e-12)
+    assert sorted(codes) == ["budget_exceeded"] * 5 + ["ok"] * 3, codes
+    assert spent <= budget + highest

@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from llmgw.config import LimitSpec
+from llmgw.config import LimitSpec, ModelConfig
 from llmgw.context import RequestContext
 from llmgw.errors import BudgetExceeded, GatewayError, LimitsUnavailable, RateLimited
 from llmgw.limits.counters import Counters
@@ -182,20 +182,26 @@ class ReserveBudget(Stage):
         specs = [limits.default_key, *limits.keys.values(), *limits.teams.values()]
         return limits.enabled and any(spec.daily_budget_usd is not None for spec in specs)
 
+    def highest_cost(self, body: dict[str, Any], model: ModelConfig, estimate: int) -> float:
+        """The prompt estimate, and ``max_tokens`` (or ``limits.reserve_output_tokens``) of completion
+        for each of the ``n`` choices, at ``model``'s prices."""
+        most = body.get("max_completion_tokens") or body.get("max_tokens")
+        if not isinstance(most, int) or isinstance(most, bool) or most <= 0:
+            most = self.gateway.config.limits.reserve_output_tokens
+        most = min(most, max(0, model.context_window - estimate))
+        choices = body.get("n")  # each of ``n`` choices may use them all: the highest cost is n times one
+        if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1:
+            most *= choices
+        return cost_usd(model, Usage(estimate, most))
+
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
         held = ctx.limits
         counters = self.gateway.counters
         if held is None or ctx.model is None or counters is None:
             return None
-        body = ctx.body
-        most = body.get("max_completion_tokens") or body.get("max_tokens")
-        if not isinstance(most, int) or isinstance(most, bool) or most <= 0:
-            most = self.gateway.config.limits.reserve_output_tokens
-        most = min(most, max(0, ctx.model.context_window - held.estimate))
-        choices = body.get("n")  # each of ``n`` choices may use them all: the highest cost is n times one
-        if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1:
-            most *= choices
-        amount = cost_usd(ctx.model, Usage(held.estimate, most))
+        # the model may fail and the request fall back to a dearer one: its highest cost is the dearest's
+        candidates = [ctx.model, *(model for _, model in ctx.fallbacks)]
+        amount = max(self.highest_cost(ctx.body, model, held.estimate) for model in candidates)
         taken: list[str] = []  # scopes holding the reservation: settled (or refunded) when the request ends
         refused: tuple[str, LimitSpec] | None = None
         failed = False
