@@ -491,3 +491,56 @@ def test_a_pricier_fallback_is_reserved_for(make_gateway: Any, store: Store, ups
     assert spent == pytest.approx(row_cost(gw), abs=1e-12)
     assert sorted(codes) == ["budget_exceeded"] * 5 + ["ok"] * 3, codes
     assert spent <= budget + highest
+
+
+# --- shutdown -----------------------------------------------------------------------------------------
+
+
+def test_shutdown_waits_for_the_last_requests_settling(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """Before: stopping closed the limits' Redis connection under the settling writes still in flight,
+    so the last requests answered before a SIGTERM kept their reservation (their highest cost) in the
+    budget. Here Redis is held (SIGSTOP) while the answer goes out, so the settling waits on it when the
+    gateway stops; it is released once the stop has begun."""
+    import sqlite3
+    import threading
+
+    from tests.faults import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    try:
+        secret, key = static_key("last", team="t")
+        gw = make_gateway(keys=[key], limits={
+            "enabled": True, "store": "redis", "redis_url": server.url, "namespace": "stop", "store_timeout_s": 30,
+            "default_key": {"daily_budget_usd": 1.0}, "teams": {"t": {"daily_budget_usd": 1.0}}})  # fmt: skip
+        marker = f"last one {uuid.uuid4().hex[:6]}"
+        ask = {
+            "model": "test-model",
+            "max_tokens": 200,
+            "messages": [{"role": "user", "content": f"{marker} #sleep:1"}],
+        }
+        codes: list[str] = []
+        asking = threading.Thread(
+            target=lambda: codes.append(code_of(lambda: gw.client(secret).chat.completions.create(**ask)))
+        )
+        asking.start()
+        deadline = time.monotonic() + 30
+        while not any(marker in str(body.get("messages")) for body in upstream.requests):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        server.pause()  # the request is at the upstream: its reservation is taken, its settling is to come
+        asking.join(30)
+        assert codes == ["ok"]
+        stopping = threading.Thread(target=gw.stop)
+        stopping.start()
+        time.sleep(1.5)  # not asserted on: lets the stop reach the store before Redis answers again
+        server.resume()
+        stopping.join(60)
+        db = gw.config.storage.url.removeprefix("sqlite:///")
+        with sqlite3.connect(db) as conn:
+            [(cost,)] = conn.execute("select cost_usd from requests").fetchall()
+        reader = redis.Redis(port=server.port, socket_timeout=5)
+        spent = {name.decode().split(":")[2]: float(reader.get(name) or 0) for name in reader.scan_iter("stop:spend:*")}
+        assert spent == {"key": pytest.approx(cost), "team": pytest.approx(cost)}, (spent, cost)
+    finally:
+        server.close()

@@ -48,7 +48,6 @@ class RateLimit(Stage):
     def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.config = gateway.config.limits
-        self._tasks: set[asyncio.Task[None]] = set()
         self._warned: set[tuple[str, str]] = set()
 
     def enabled(self) -> bool:
@@ -151,8 +150,8 @@ class RateLimit(Stage):
             task = asyncio.get_running_loop().create_task(self.settle(held, tokens, cost))
         except RuntimeError:  # no loop (cannot happen in the server); nothing to settle into
             return
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.gateway.settling.add(task)  # awaited on shutdown (``Gateway.stop``)
+        task.add_done_callback(self.gateway.settling.discard)
 
     async def settle(self, held: Reservation, tokens: float, cost: float) -> None:
         """Add ``tokens`` (the difference to the estimate) where the estimate was counted, and the real
