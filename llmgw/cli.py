@@ -106,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if self.started:
                 # llmgw_worker_up 1: the parent's readiness, the tests' and the bench's
                 metrics.listening(freeze_startup_heap())
+                workers.mark_listening()  # the parent counts a worker that dies before this as a failed start
 
     Server(uv).run(sockets=sockets)
     return 0

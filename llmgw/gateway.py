@@ -74,6 +74,8 @@ class Gateway:
         self.retrieval = Retrieval(config.retrieval.collections_dir)
         self.balancer = Balancer(config.routing)
         self.counters: Counters | None = None
+        #: the rate limit's settling writes in flight, awaited on shutdown before the store closes
+        self.settling: set[asyncio.Task[None]] = set()
         if config.limits.enabled:
             self.counters = counters_for(config.limits)
         self._refresh_task: asyncio.Task[None] | None = None
@@ -161,6 +163,8 @@ class Gateway:
             await self.cache.close()
         await asyncio.to_thread(self.retrieval.close)
         if self.counters is not None:
+            if self.settling:  # the last requests' reservations are settled, not lost with the connection
+                await asyncio.wait(set(self.settling), timeout=4 * self.config.limits.store_timeout_s + 1)
             await self.counters.close()
         await asyncio.to_thread(self.writer.close)
         self.engine.dispose()

@@ -4,7 +4,7 @@
     → plan → cache lookup → retrieve → select model → reserve budget → call provider → tool calls offered?
     → output guards → attach sources → cache store → audit log
 
-    embeddings: authenticate → parse → select model → call provider → audit log
+    embeddings: authenticate → parse → rate limit → select model → call provider → audit log
 
 Read top to bottom, this module is the life of a request. Stages live in ``llmgw.stages``;
 each route gets its own list, keeping only the stages its config turns on and that actually do
@@ -74,11 +74,12 @@ AFTER_PROVIDER: tuple[type[Stage], ...] = (ToolCalls, OutputGuards, AttachSource
 
 #: ``/v1/embeddings``: who is calling, before the body is read.
 EMBEDDINGS_FRONT: tuple[type[Stage], ...] = (Authenticate,)
-#: ``/v1/embeddings``, on the body: check it, choose the model. Vectors are not generated text:
-#: no template, guards, cache or retrieval.
-EMBEDDINGS: tuple[type[Stage], ...] = (ParseEmbeddingsRequest, SelectEmbeddingModel)
-#: ``/v1/embeddings``, when it has ended however it ended.
-EMBEDDINGS_DONE: tuple[type[Stage], ...] = (AuditLog,)
+#: ``/v1/embeddings``, on the body: check it, count it against the key's and team's limits (a key
+#: at its limit must not embed without bound), choose the model. Vectors are not generated text: no
+#: template, guards, cache or retrieval. Stages with a route toggle run only where it is on.
+EMBEDDINGS: tuple[type[Stage], ...] = (ParseEmbeddingsRequest, RateLimit, SelectEmbeddingModel)
+#: ``/v1/embeddings``, when it has ended however it ended (its tokens and cost settled in the limits).
+EMBEDDINGS_DONE: tuple[type[Stage], ...] = (RateLimit, AuditLog)
 
 
 class RoutePipeline:
@@ -107,8 +108,14 @@ class Pipeline:
         self.routes = {name: RoutePipeline(gateway, route) for name, route in gateway.config.routes.items()}
         self.unrouted = RoutePipeline(gateway, None)  # for requests refused before a route is known
         self.embedding_front = [cls(gateway) for cls in EMBEDDINGS_FRONT]
-        self.embedding_stages = [cls(gateway) for cls in EMBEDDINGS]
-        self.embedding_done = [cls(gateway) for cls in EMBEDDINGS_DONE]
+        limits = RateLimit(gateway)  # one instance for both lists: it keeps the settling tasks it started
+
+        def embedding(classes: tuple[type[Stage], ...]) -> list[Stage]:
+            return [limits if cls is RateLimit else cls(gateway) for cls in classes
+                    if cls is not RateLimit or limits.enabled()]  # fmt: skip
+
+        self.embedding_stages = embedding(EMBEDDINGS)
+        self.embedding_done = embedding(EMBEDDINGS_DONE)
 
     async def chat(
         self, ctx: RequestContext, events: StreamEvents | None = None
@@ -203,6 +210,9 @@ class Pipeline:
             server = self.gateway.config.server
             ctx.body = decode_body(await read_body(), server.max_body_bytes, server.max_json_depth)
             for stage in self.embedding_stages:
+                toggle = stage.toggle
+                if toggle is not None and ctx.route is not None and not getattr(ctx.route.stages, toggle):
+                    continue  # the route turns it off (its ``done`` then has nothing to settle)
                 await stage.request(ctx)
             assert ctx.model is not None and ctx.provider_name is not None
             result = await self.gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)

@@ -21,6 +21,7 @@ read too. Both cache counts are parts of ``prompt_tokens``, priced by the catalo
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
@@ -162,6 +163,23 @@ def prompt_chars(body: dict[str, Any]) -> int:
     for message in body.get("messages") or ():
         total += len(text_of(message.get("content"))) + 4  # role and separators
         total += sum(len(arguments) for arguments in tool_arguments(message))
+    return total
+
+
+#: request fields a provider bills as prompt tokens besides the messages
+BILLED_DEFINITIONS = ("tools", "functions", "response_format")
+
+
+def billed_prompt_chars(body: dict[str, Any]) -> int:
+    """The messages' characters plus the tool definitions and response schema sent with them: what the
+    rate limit estimates and a budget reserves. Providers bill the definitions as prompt tokens, and
+    a request carrying large ones reserved a fraction of its cost, letting concurrent requests
+    overspend a budget several times over."""
+    total = prompt_chars(body)
+    for field in BILLED_DEFINITIONS:
+        value = body.get(field)
+        if value:
+            total += len(json.dumps(value, separators=(",", ":"), default=str))
     return total
 
 

@@ -54,7 +54,9 @@ from typing import Any
 
 log = logging.getLogger("llmgw.workers")
 
-#: a worker that dies sooner than this after its start counts as failing to start
+#: a worker that dies before it listens, or sooner than this after its start, failed to start: a
+#: worker whose start-up (imports, models) takes longer than this and then fails (a broken config,
+#: an unwritable database path) is still a failed start, else the parent would restart it forever
 EARLY_DEATH_S = 10.0
 #: workers dying early this many times in a row: the parent gives up (exit 1) instead of looping
 MAX_EARLY_DEATHS = 5
@@ -135,6 +137,19 @@ def worker_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def listening_marker(metrics_dir: str, pid: int) -> Path:
+    """The file a worker leaves in the parent's metrics directory once it listens."""
+    return Path(metrics_dir) / f"listening-{pid}"
+
+
+def mark_listening() -> None:
+    """In a worker of ``--workers N``: tell the parent this worker serves (:data:`EARLY_DEATH_S`)."""
+    metrics_dir = os.environ.get(METRICS_ENV)
+    if os.environ.get(PARENT_ENV) and metrics_dir:
+        with contextlib.suppress(OSError):
+            listening_marker(metrics_dir, os.getpid()).touch()
 
 
 def exit_with_parent() -> None:
@@ -235,9 +250,11 @@ class Supervisor:
                 code = worker.proc.poll()
                 if code is None or self.stopping:
                     continue
-                self._forget(worker)
                 lived = time.monotonic() - worker.started
-                self.early_deaths = self.early_deaths + 1 if lived < EARLY_DEATH_S else 0
+                served = listening_marker(self.metrics_dir, worker.proc.pid).exists()
+                self._forget(worker)
+                early = not served or lived < EARLY_DEATH_S
+                self.early_deaths = self.early_deaths + 1 if early else 0
                 if self.early_deaths >= MAX_EARLY_DEATHS:
                     log.error("workers keep exiting right after start (last: status %s); giving up", code)
                     return 1
@@ -255,6 +272,7 @@ class Supervisor:
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(worker.proc.pid, self.metrics_dir)
+        listening_marker(self.metrics_dir, worker.proc.pid).unlink(missing_ok=True)
 
     def _stop_all(self) -> None:
         """One SIGTERM each; wait for requests to finish and rows to drain; SIGKILL only past the grace."""
