@@ -21,6 +21,7 @@ import httpx
 import openai
 import psycopg
 import pytest
+import redis
 import uvicorn
 from psycopg import sql
 
@@ -310,3 +311,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/t.db"
     return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
+
+
+#: the shared Redis of the machine (never flushed: tests use a key prefix of their own)
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of the test's own in the shared Redis, its keys deleted afterwards; skipped
+    without Redis unless ``LLMGW_REQUIRE_REDIS`` is set (CI), where that is a failure."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        if os.environ.get("LLMGW_REQUIRE_REDIS"):
+            raise
+        pytest.skip(f"Redis not reachable: {exc}")
+    prefix = f"llmgw-test:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()

@@ -290,3 +290,37 @@ def request_rows(db_url: str) -> dict[str, tuple[int, str | None]]:
             return {r[0]: (r[1], r[2]) for r in conn.execute(query)}
     with psycopg.connect(db_url) as conn:
         return {r[0]: (r[1], r[2]) for r in conn.execute(query)}
+
+
+def guard_events_with_the_second_batch_lost(
+    engine: Any, letters: DeadLetters, batches: list[list[dict[str, Any]]]
+) -> None:
+    """Write ``batches`` of guard events through a real :class:`RowWriter` (one flush each) while the
+    database refuses the second batch only: its events go to the dead-letter file with their chain
+    positions, the first and third are stored."""
+    from sqlalchemy.exc import OperationalError
+
+    from llmgw.storage.writer import RowWriter
+
+    writer = RowWriter(engine, flush_interval_s=0.01, max_attempts=1, dead_letter_dir=letters.dir)
+    chained = writer.handlers["guard_events"]
+
+    class Outage:
+        """The database is away for the second batch only."""
+
+        calls = 0
+        prepare = staticmethod(chained.prepare)  # type: ignore[attr-defined]
+
+        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int | None:
+            Outage.calls += 1
+            if Outage.calls == 2:
+                raise OperationalError("INSERT", {}, Exception("connection refused"))
+            return chained(conn, rows)
+
+    writer.register("guard_events", Outage())
+    writer.start()
+    for batch in batches:
+        for row in batch:
+            writer.put("guard_events", row)
+        writer.flush()
+    writer.close()

@@ -28,6 +28,7 @@ from llmgw.storage.deadletter import DeadLetters
 from llmgw.storage.replay import replay
 from llmgw.storage.writer import RowWriter
 from tests.conftest import RunningGateway
+from tests.faults import guard_events_with_the_second_batch_lost
 
 PG_BASE = os.environ.get("LLMGW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SALT = b"test-salt"
@@ -183,28 +184,8 @@ def test_events_kept_in_the_dead_letter_file_stay_in_the_chain_until_replayed(db
     """Before: dead-lettered events had no chain position, later events closed the gap, and verify said ok."""
     engine = make_engine(db_url)
     letters = DeadLetters(tmp_path / "dl")
-    writer = RowWriter(engine, flush_interval_s=0.01, max_attempts=1, dead_letter_dir=letters.dir)
-    chained = writer.handlers["guard_events"]
-
-    class Outage:
-        """The database is away for the second batch only."""
-
-        calls = 0
-        prepare = staticmethod(chained.prepare)  # type: ignore[attr-defined]
-
-        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int | None:
-            Outage.calls += 1
-            if Outage.calls == 2:
-                raise OperationalError("INSERT", {}, Exception("connection refused"))
-            return chained(conn, rows)
-
-    writer.register("guard_events", Outage())
-    writer.start()
-    for batch in ((0, 1, 2), (3, 4, 5), (6, 7)):
-        for i in batch:
-            writer.put("guard_events", simple_event(i))
-        writer.flush()
-    writer.close()
+    batches = [[simple_event(i) for i in batch] for batch in ((0, 1, 2), (3, 4, 5), (6, 7))]
+    guard_events_with_the_second_batch_lost(engine, letters, batches)
     held, where = letters.rows("guard_events"), str(letters.path("guard_events"))
     assert sorted(e["seq"] for e in held) == [4, 5, 6]
     assert "seq 4..6 missing (row deleted)" in "".join(verify(engine).problems)

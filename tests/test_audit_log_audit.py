@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from llmgw.audit.chain import EVENTS, GuardEventWriter, verify
 from llmgw.storage.db import make_engine
 from tests.conftest import RunningGateway
+from tests.faults import guard_events_with_the_second_batch_lost
 from tests.test_audit import simple_event, sql, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -445,38 +446,14 @@ def test_prune_never_jumps_events_waiting_in_the_dead_letter_file(db_url: str, t
     """Before: a prune past a gap of dead-lettered events anchored the chain after them; `verify`
     then skipped them as stored, and `storage replay` put them below the checkpoint (reported as
     rows out of order)."""
-    from sqlalchemy.exc import OperationalError
-
     from llmgw.audit.retention import prune
     from llmgw.storage.deadletter import DeadLetters
     from llmgw.storage.replay import replay
-    from llmgw.storage.writer import RowWriter
 
     engine = make_engine(db_url)
     letters = DeadLetters(tmp_path / "dl")
-    writer = RowWriter(engine, flush_interval_s=0.01, max_attempts=1, dead_letter_dir=letters.dir)
-    chained = writer.handlers["guard_events"]
-
-    class Outage:
-        """The database is away for the second batch only."""
-
-        calls = 0
-        prepare = staticmethod(chained.prepare)  # type: ignore[attr-defined]
-
-        def __call__(self, conn: Any, rows: list[dict[str, Any]]) -> int | None:
-            Outage.calls += 1
-            if Outage.calls == 2:
-                raise OperationalError("INSERT", {}, Exception("connection refused"))
-            return chained(conn, rows)
-
-    writer.register("guard_events", Outage())
-    writer.start()
     rows = _old_rows(8)
-    for batch in (rows[:3], rows[3:6], rows[6:]):
-        for row in batch:
-            writer.put("guard_events", row)
-        writer.flush()
-    writer.close()
+    guard_events_with_the_second_batch_lost(engine, letters, [rows[:3], rows[3:6], rows[6:]])
     held, where = letters.rows("guard_events"), str(letters.path("guard_events"))
     assert sorted(e["seq"] for e in held) == [4, 5, 6]
     result = prune(engine, 30)

@@ -4,12 +4,10 @@ scope isolation, template invalidation, Cache-Control, single flight, persistenc
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,8 @@ import redis
 from llmgw import encoders
 from llmgw.cache import embed
 from llmgw.cache.bounds import threshold_for
-from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway
+from tests.conftest import ADMIN_KEY, REDIS_URL, PromptRepo, RunningGateway
 from tests.upstream import FakeUpstream
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def cache_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
@@ -487,22 +483,6 @@ def test_entries_survive_a_restart(make_gateway: Callable[..., RunningGateway], 
     assert ask(again, "How can I protect my child from COVID-19?").headers["x-llmgw-cache"] == "hit"
     assert ask(again, "What can I do to protect my kid from COVID-19?").headers["x-llmgw-cache"] == "hit"
     assert len(upstream.requests) == 1
-
-
-@pytest.fixture()
-def redis_prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        if os.environ.get("LLMGW_REQUIRE_REDIS"):
-            raise
-        pytest.skip(f"Redis not reachable: {exc}")
-    prefix = f"llmgw-test:{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 def test_redis_exact_tier_is_shared_by_replicas(

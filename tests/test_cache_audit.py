@@ -4,11 +4,10 @@ a hit is, what ``refresh`` and feedback drop, across replicas sharing Redis."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ import redis
 
 from llmgw.cache.bounds import threshold_for
 from llmgw.stages.cache import Assembler
-from tests.conftest import ADMIN_KEY, RunningGateway
-from tests.test_cache import REDIS_URL, ask, cache_config
+from tests.conftest import ADMIN_KEY, REDIS_URL, RunningGateway
+from tests.test_cache import ask, cache_config
 from tests.upstream import FakeUpstream
 
 
@@ -29,23 +28,6 @@ def cgw(make_gateway: Callable[..., RunningGateway], tmp_path: Path) -> Callable
         return make_gateway(cache=cache_config(tmp_path, **cache))
 
     return make
-
-
-@pytest.fixture()
-def redis_prefix() -> Iterator[str]:
-    """A key prefix of its own in the shared Redis, its keys deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        if os.environ.get("LLMGW_REQUIRE_REDIS"):
-            raise
-        pytest.skip(f"Redis not reachable: {exc}")
-    prefix = f"llmgw-test:{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 def stream(gw: RunningGateway, content: str) -> tuple[Any, list[Any]]:
