@@ -75,6 +75,11 @@ class Balancer:
             pool.remove(pick)
         return ordered + broken
 
+    @staticmethod
+    def is_open(deployment: Deployment) -> bool:
+        """Whether the deployment's circuit is open (failing, within its cooldown); half-open after it."""
+        return deployment.open_until > time.monotonic()
+
     def succeeded(self, deployment: Deployment, latency_ms: float) -> None:
         a = self.config.ewma_alpha
         deployment.ewma_ms = latency_ms if deployment.ewma_ms is None else a * latency_ms + (1 - a) * deployment.ewma_ms

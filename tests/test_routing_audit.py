@@ -1,0 +1,151 @@
+"""Audit of model selection, fallbacks, circuit breakers and experiments, through a real gateway.
+
+The upstream is the tests' local server (``tests/upstream.py``); clients are the official SDK or
+plain HTTP. ``#only:MODEL`` makes only that upstream model fail, so a fallback can answer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+import openai  # noqa: F401  (used below)
+import pytest
+
+from llmgw.config import ConfigError, parse_config
+from tests.conftest import ADMIN_KEY, RunningGateway, base_config
+from tests.upstream import FakeUpstream
+
+#: primary is cheapest and good enough, so ``auto`` picks it first; backup is next in the ranking
+PAIR = {
+    "primary": {
+        "provider": "up",
+        "upstream_id": "fake_primary",
+        "price": {"input_per_mtok": 0.1, "output_per_mtok": 0.1},
+        "quality": {"default": 0.9},
+    },
+    "backup": {
+        "provider": "up",
+        "upstream_id": "fake_backup",
+        "price": {"input_per_mtok": 1.0, "output_per_mtok": 1.0},
+        "quality": {"default": 0.9},
+    },
+}
+
+
+def ask(gw: RunningGateway, content: str, model: str = "auto", key: str = ADMIN_KEY, **body: Any) -> httpx.Response:
+    with httpx.Client(base_url=gw.url, timeout=30) as http:
+        return http.post(
+            "/v1/chat/completions",
+            json={"model": model, "messages": [{"role": "user", "content": content}], **body},
+            headers={"authorization": f"Bearer {key}"},
+        )
+
+
+def hits(upstream: FakeUpstream) -> Counter[str]:
+    return Counter(body["model"] for body in upstream.requests)
+
+
+# --- circuit breaker ------------------------------------------------------------------------------
+
+
+def test_an_open_circuit_is_skipped_for_the_next_model_instead_of_called_again(
+    make_gateway: Any, upstream: FakeUpstream
+) -> None:
+    """docs/routing.md: deployments whose circuit is open are *skipped*. A model whose only deployment
+    failed ``breaker_failures`` times was still called first on every request (its open circuit only
+    put it last among its own deployments), so each request paid its retries before the fallback."""
+    gw = make_gateway(
+        models=PAIR,
+        routes={"default": {"models": list(PAIR)}},
+        routing={"enabled": True, "breaker_failures": 1, "breaker_cooldown_s": 600},
+    )
+    failing = "#status:500 #only:fake_primary"
+    first = ask(gw, failing, llmgw={"task": "chat"})
+    assert first.status_code == 200 and first.headers["x-llmgw-model"] == "backup"
+    assert hits(upstream) == {"fake_primary": 3, "fake_backup": 1}  # max_retries 2, then the fallback
+    upstream.reset()
+    for _ in range(3):
+        again = ask(gw, failing, llmgw={"task": "chat"})
+        assert again.status_code == 200 and again.headers["x-llmgw-model"] == "backup"
+        assert again.json()["model"] == "backup"
+    assert hits(upstream) == {"fake_backup": 3}, "the open circuit is not called while another model can answer"
+    row = gw.rows()[0]
+    assert row["model_used"] == "backup"
+    assert row["meta"]["fallbacks"] == [{"from": "primary", "to": "backup", "error": "circuit_open"}]
+
+
+def test_an_open_circuit_is_still_tried_when_nothing_else_can_answer(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """With no fallback left, a model whose circuits are all open is tried rather than refused
+    unheard: a recovered upstream answers, a dead one fails with its own error."""
+    gw = make_gateway(
+        models={"primary": PAIR["primary"]},
+        routes={"default": {"models": ["primary"], "selection": {"max_fallbacks": 0}}},
+        routing={"breaker_failures": 1, "breaker_cooldown_s": 600},
+    )
+    assert ask(gw, "#status:500", model="primary").status_code == 502
+    upstream.reset()
+    recovered = ask(gw, "hello", model="primary")
+    assert recovered.status_code == 200 and hits(upstream) == {"fake_primary": 1}
+
+
+def test_half_open_one_success_closes_and_one_failure_reopens() -> None:
+    """After the cooldown the deployment is tried again; one success closes it, one failure reopens it."""
+    from llmgw.config import ModelConfig, RoutingConfig
+    from llmgw.routing.balance import Balancer
+
+    model = ModelConfig(provider="a", upstream_id="m")
+    balancer = Balancer(RoutingConfig(breaker_failures=2, breaker_cooldown_s=30))
+    (a,) = balancer.deployments("m", model)
+    balancer.failed(a)
+    assert not balancer.is_open(a)
+    balancer.failed(a)
+    assert balancer.is_open(a)
+    a.open_until = 0.0  # the cooldown has passed: half-open
+    assert not balancer.is_open(a)
+    balancer.failed(a)  # one failure while half-open reopens it
+    assert balancer.is_open(a)
+    a.open_until = 0.0
+    balancer.succeeded(a, 10.0)
+    assert not balancer.is_open(a) and a.failures == 0
+    balancer.failed(a)
+    assert not balancer.is_open(a), "closed again: it takes breaker_failures failures to open"
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_an_unknown_fallback_model_is_a_config_error() -> None:
+    """A misspelt ``selection.fallbacks`` name was dropped silently: the route then had no fallback."""
+    config = base_config("http://127.0.0.1:9/v1", "sqlite:///:memory:")
+    config["routes"]["default"]["selection"] = {"fallbacks": ["test-model", "tset-model"]}
+    with pytest.raises(ConfigError) as info:
+        parse_config(config)
+    assert "routes.default.selection.fallbacks[1]" in str(info.value) and "tset-model" in str(info.value)
+
+
+def test_an_arm_model_that_is_not_a_chat_model_is_a_config_error() -> None:
+    config = base_config("http://127.0.0.1:9/v1", "sqlite:///:memory:")
+    config["experiments"] = {
+        "e": {"template": "t", "arms": [{"name": "a", "version": "HEAD"}, {"name": "b", "version": "HEAD",
+                                                                             "model": "up-embed"}]}
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        parse_config(config)
+    assert "experiments.e.arms[1].model" in str(info.value)
+
+
+# --- keys and their models ------------------------------------------------------------------------
+
+
+def test_auto_and_its_fallbacks_never_use_a_model_the_key_may_not(make_gateway: Any, upstream: FakeUpstream) -> None:
+    three = {**PAIR, "third": {**PAIR["backup"], "upstream_id": "fake_third",
+                               "price": {"input_per_mtok": 5, "output_per_mtok": 5}}}  # fmt: skip
+    gw = make_gateway(models=three, routes={"default": {"models": list(three)}}, routing={"enabled": True})
+    key = gw.create_key(name="narrow", models=["backup", "third"])["key"]
+    response = ask(gw, "#status:500 #only:fake_backup", key=key, llmgw={"task": "chat"})
+    assert response.status_code == 200 and response.headers["x-llmgw-model"] == "third"
+    assert "fake_primary" not in hits(upstream)
+    decision = gw.rows()[0]["meta"]["route_decision"]
+    assert {c["model"] for c in decision["candidates"]} == {"backup", "third"}
