@@ -14,7 +14,7 @@ import openai  # noqa: F401  (used below)
 import pytest
 
 from llmgw.config import ConfigError, parse_config
-from tests.conftest import ADMIN_KEY, RunningGateway, base_config
+from tests.conftest import ADMIN_KEY, PromptRepo, RunningGateway, base_config
 from tests.upstream import FakeUpstream
 
 #: primary is cheapest and good enough, so ``auto`` picks it first; backup is next in the ranking
@@ -149,3 +149,32 @@ def test_auto_and_its_fallbacks_never_use_a_model_the_key_may_not(make_gateway: 
     assert "fake_primary" not in hits(upstream)
     decision = gw.rows()[0]["meta"]["route_decision"]
     assert {c["model"] for c in decision["candidates"]} == {"backup", "third"}
+
+
+# --- experiments ----------------------------------------------------------------------------------
+
+
+def test_an_arm_whose_model_the_key_may_not_use_is_not_drawn_for_that_key(
+    tgw: Any, repo: PromptRepo, upstream: FakeUpstream
+) -> None:
+    """The candidate arm switches to ``other-model``. A key allowed only ``test-model`` asking for
+    ``test-model`` was refused (403 ``model_not_allowed``) whenever it drew that arm, about half its
+    requests, and each refusal was recorded against the arm. It now takes the arms it may use."""
+    from tests.test_experiments import experiment_gateway
+
+    gw, _, _ = experiment_gateway(tgw, repo)
+    created = gw.create_key(name="narrow", models=["test-model"])
+    narrow, wide = gw.client(api_key=created["key"]), gw.client()
+    for i in range(12):
+        for client in (narrow, wide):
+            raw = client.chat.completions.with_raw_response.create(
+                model="test-model", messages=[{"role": "user", "content": "hi"}], user=f"user-{i}",
+                extra_body={"llmgw": {"prompt": "greeter"}},
+            )  # fmt: skip
+            assert raw.http_response.status_code == 200
+    drawn: dict[bool, set[tuple[str, str, str]]] = {True: set(), False: set()}
+    for r in gw.rows():
+        drawn[r["key_id"] == created["id"]].add((r["experiment_arm"], r["model_used"], r["status"]))
+    assert drawn[True] == {("control", "test-model", "ok")}, "only the arm the key may use"
+    assert {arm for arm, _, _ in drawn[False]} == {"control", "candidate"}, "other keys draw both"
+    assert hits(upstream)["fake-2"] > 0  # the candidate arm answered other keys with its model
