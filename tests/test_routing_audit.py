@@ -178,3 +178,30 @@ def test_an_arm_whose_model_the_key_may_not_use_is_not_drawn_for_that_key(
     assert drawn[True] == {("control", "test-model", "ok")}, "only the arm the key may use"
     assert {arm for arm, _, _ in drawn[False]} == {"control", "candidate"}, "other keys draw both"
     assert hits(upstream)["fake-2"] > 0  # the candidate arm answered other keys with its model
+
+
+# --- fallbacks ------------------------------------------------------------------------------------
+
+
+def test_an_explicit_models_fallbacks_skip_models_that_cannot_serve_the_request(
+    make_gateway: Any, upstream: FakeUpstream
+) -> None:
+    """``selection.fallbacks`` of a named model: a tools request fell back to ``other-model``, which
+    has no ``tools`` capability (and could have fallen back to an embedding model); it now skips
+    to the first fallback that can serve it, as ``auto``'s ranking does."""
+    tooled = {"provider": "up", "upstream_id": "fake_tooled", "capabilities": ["chat", "streaming", "tools"]}
+    gw = make_gateway(
+        models={"tooled": tooled, "prim": {**tooled, "upstream_id": "fake_prim"}},
+        routes={"default": {"selection": {"fallbacks": ["up-embed", "other-model", "tooled"]}}},
+    )
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="prim", messages=[{"role": "user", "content": "#status:500 #only:fake_prim"}], tools=[tool]
+    )
+    assert raw.headers["x-llmgw-model"] == "tooled" and raw.parse().model == "tooled"
+    assert hits(upstream) == {"fake_prim": 3, "fake_tooled": 1}
+    assert gw.rows()[0]["meta"]["fallbacks"] == [{"from": "prim", "to": "tooled", "error": "upstream_server_error"}]
+    upstream.reset()
+    plain = ask(gw, "#status:500 #only:fake_prim", model="prim")  # no tools: other-model serves it
+    assert plain.status_code == 200 and plain.headers["x-llmgw-model"] == "other-model"
+    assert "fake-embed" not in hits(upstream)

@@ -64,11 +64,18 @@ class PlanRequest(Stage):
         return ctx.key is None or ctx.key.allows_model(name)
 
     def allowed_fallbacks(self, ctx: RequestContext, chosen: str) -> list[tuple[str, ModelConfig]]:
+        """The route's ``selection.fallbacks`` that could serve this request in its place: chat models
+        the route and key allow, with the capabilities it needs (streaming, tools, JSON mode, vision)
+        and a context window that holds it, as ``auto``'s ranking requires of its fallbacks. Without
+        the check a tools or JSON request fell back to a model without them (or an embedding model)."""
         assert ctx.route is not None
         spec = ctx.route.selection
         catalog = self.gateway.config.models
-        names = [n for n in spec.fallbacks if n != chosen and n in catalog and self.allowed(ctx, n)]
-        return [(n, catalog[n]) for n in names[: spec.max_fallbacks]]
+        names = [n for n in spec.fallbacks if n != chosen and n in catalog]
+        eligible, _ = candidates(
+            {n: catalog[n] for n in names}, ctx.body, ctx.stream, "chat", spec, lambda n: self.allowed(ctx, n)
+        )
+        return [(c.name, c.model) for c in eligible[: spec.max_fallbacks]]
 
     async def task_of(self, ctx: RequestContext) -> TaskGuess:
         routing = self.gateway.config.routing
