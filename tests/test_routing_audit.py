@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import openai  # noqa: F401  (used below)
+import openai
 import pytest
 
 from llmgw.config import ConfigError, parse_config
@@ -32,6 +32,8 @@ PAIR = {
         "quality": {"default": 0.9},
     },
 }
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
 
 
 def ask(gw: RunningGateway, content: str, model: str = "auto", key: str = ADMIN_KEY, **body: Any) -> httpx.Response:
@@ -194,9 +196,8 @@ def test_an_explicit_models_fallbacks_skip_models_that_cannot_serve_the_request(
         models={"tooled": tooled, "prim": {**tooled, "upstream_id": "fake_prim"}},
         routes={"default": {"selection": {"fallbacks": ["up-embed", "other-model", "tooled"]}}},
     )
-    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
     raw = gw.client().chat.completions.with_raw_response.create(
-        model="prim", messages=[{"role": "user", "content": "#status:500 #only:fake_prim"}], tools=[tool]
+        model="prim", messages=[{"role": "user", "content": "#status:500 #only:fake_prim"}], tools=[TOOL]
     )
     assert raw.headers["x-llmgw-model"] == "tooled" and raw.parse().model == "tooled"
     assert hits(upstream) == {"fake_prim": 3, "fake_tooled": 1}
@@ -205,3 +206,37 @@ def test_an_explicit_models_fallbacks_skip_models_that_cannot_serve_the_request(
     plain = ask(gw, "#status:500 #only:fake_prim", model="prim")  # no tools: other-model serves it
     assert plain.status_code == 200 and plain.headers["x-llmgw-model"] == "other-model"
     assert "fake-embed" not in hits(upstream)
+
+
+# --- context windows ------------------------------------------------------------------------------
+
+
+def test_a_prompt_too_long_goes_to_a_larger_model_or_is_a_clear_context_length_400(make_gateway: Any) -> None:
+    small = {**PAIR["primary"], "context_window": 1024}
+    large = {**PAIR["backup"], "context_window": 16384}
+    gw = make_gateway(
+        models={"small": small, "large": large},
+        routes={"default": {"models": ["small", "large"]}},
+        routing={"enabled": True},
+    )
+    client = gw.client()
+    fits_large = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "word " * 4000}], extra_body={"llmgw": {"task": "chat"}}
+    )
+    assert fits_large.headers["x-llmgw-model"] == "large" and fits_large.parse().model == "large"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "word " * 40000}],
+            extra_body={"llmgw": {"task": "chat"}},
+        )
+    assert info.value.code == "context_length_exceeded" and info.value.param == "messages"
+    assert "large: context 16384" in info.value.message
+    with pytest.raises(openai.BadRequestError) as info:  # another reason than length: not a length error
+        client.chat.completions.create(
+            model="auto",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[TOOL],
+            extra_body={"llmgw": {"task": "chat"}},
+        )
+    assert info.value.code == "no_model_available"

@@ -108,6 +108,13 @@ class PlanRequest(Stage):
         eligible, excluded = candidates(models, ctx.body, ctx.stream, guess.task, spec, lambda n: self.allowed(ctx, n))
         if not eligible:
             reasons = "; ".join(f"{c.name}: {c.why}" for c in excluded) or "no chat model is allowed"
+            if excluded and all(c.why.startswith("context ") for c in excluded):
+                # too long for every model: OpenAI's code, which SDK users and frameworks act on (trim, summarise)
+                raise InvalidRequest(
+                    f"this request is too long for every model on route {ctx.route_name!r} ({reasons})",
+                    param="messages",
+                    code="context_length_exceeded",
+                )
             raise InvalidRequest(
                 f"no model on route {ctx.route_name!r} can serve this request ({reasons})",
                 param="model",
