@@ -240,3 +240,41 @@ def test_a_prompt_too_long_goes_to_a_larger_model_or_is_a_clear_context_length_4
             extra_body={"llmgw": {"task": "chat"}},
         )
     assert info.value.code == "no_model_available"
+
+
+#: the primary's failure → the code recorded in ``meta.fallbacks`` (None: no fallback, the client's error)
+FAILURES = {
+    "#status:429": "upstream_rate_limited",
+    "#status:500": "upstream_server_error",
+    "#status:503": "upstream_unavailable",
+    "#sleep:3": "upstream_timeout",
+    "refused": "upstream_unavailable",
+    "#status:400": None,
+    "#status:422": None,
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_auto_falls_back_on_upstream_failures_and_never_on_a_request_the_client_got_wrong(
+    make_gateway: Any, upstream: FakeUpstream, failure: str
+) -> None:
+    fast = {"type": "openai", "base_url": upstream.base_url, "max_retries": 0, "read_timeout_s": 1}
+    primary = {**PAIR["primary"], "provider": "down" if failure == "refused" else "fast"}
+    models = {"primary": primary, "backup": {**PAIR["backup"], "provider": "fast"}}
+    gw = make_gateway(
+        providers={"fast": fast}, models=models, routes={"default": {"models": list(models)}}, routing={"enabled": True}
+    )
+    upstream.retry_after = "1"
+    content = "hi" if failure == "refused" else f"{failure} #only:fake_primary"
+    response = ask(gw, content, llmgw={"task": "chat"})
+    row = gw.rows()[0]
+    code = FAILURES[failure]
+    if code is None:
+        assert response.status_code == 400 and response.json()["error"]["code"] == "upstream_bad_request"
+        assert hits(upstream) == {"fake_primary": 1} and not row["meta"].get("fallbacks")
+        return
+    assert response.status_code == 200 and response.headers["x-llmgw-model"] == "backup"
+    assert response.json()["model"] == "backup" and row["model_used"] == "backup"
+    assert response.headers["x-llmgw-route"].endswith("model=backup; fallbacks=1")
+    assert row["meta"]["fallbacks"] == [{"from": "primary", "to": "backup", "error": code}]
+    assert hits(upstream)["fake_backup"] == 1
