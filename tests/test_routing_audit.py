@@ -278,3 +278,24 @@ def test_auto_falls_back_on_upstream_failures_and_never_on_a_request_the_client_
     assert response.headers["x-llmgw-route"].endswith("model=backup; fallbacks=1")
     assert row["meta"]["fallbacks"] == [{"from": "primary", "to": "backup", "error": code}]
     assert hits(upstream)["fake_backup"] == 1
+
+
+def test_an_open_circuit_shows_in_metrics_and_closes_after_a_success(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """``llmgw_deployment_circuit_open``: an operator sees which deployment the breaker keeps out."""
+    gw = make_gateway(
+        models={"primary": PAIR["primary"]},
+        routes={"default": {"models": ["primary"]}},
+        routing={"breaker_failures": 2, "breaker_cooldown_s": 600},
+    )
+    series = 'llmgw_deployment_circuit_open{deployment="up/fake_primary",model="primary"}'
+
+    def scraped() -> str:
+        with httpx.Client(base_url=gw.url, timeout=30) as http:
+            return http.get("/metrics").text
+
+    assert ask(gw, "#status:500", model="primary").status_code == 502
+    assert f"{series} 0.0" in scraped(), "one failure of two: still closed"
+    assert ask(gw, "#status:500", model="primary").status_code == 502
+    assert f"{series} 1.0" in scraped()
+    assert ask(gw, "hello", model="primary").status_code == 200  # the last resort is tried, and answers
+    assert f"{series} 0.0" in scraped()

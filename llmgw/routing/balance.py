@@ -75,6 +75,14 @@ class Balancer:
             pool.remove(pick)
         return ordered + broken
 
+    def circuits(self) -> dict[tuple[str, str], bool]:
+        """(model, ``provider/upstream_id``) → whether its circuit is open now, for ``/metrics``."""
+        return {
+            (d.model, f"{d.provider}/{d.upstream_id}"): self.is_open(d)
+            for found in self._deployments.values()
+            for d in found
+        }
+
     @staticmethod
     def is_open(deployment: Deployment) -> bool:
         """Whether the deployment's circuit is open (failing, within its cooldown); half-open after it."""
