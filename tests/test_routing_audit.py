@@ -299,3 +299,36 @@ def test_an_open_circuit_shows_in_metrics_and_closes_after_a_success(make_gatewa
     assert f"{series} 1.0" in scraped()
     assert ask(gw, "hello", model="primary").status_code == 200  # the last resort is tried, and answers
     assert f"{series} 0.0" in scraped()
+
+
+def test_experiment_shares_hold_through_the_gateway_and_stick_to_the_keys_user(
+    tgw: Any, repo: PromptRepo, upstream: FakeUpstream
+) -> None:
+    """``sticky: request``, weights 3:1: over 240 requests the candidate gets a quarter (binomial sd
+    6.7; 4 sd allowed). ``sticky: user``: a key's own ``user`` holds its callers to one arm."""
+    from tests.test_experiments import experiment_gateway
+
+    arms = [{"name": "control", "version": "v1", "weight": 3}, {"name": "candidate", "version": "v2", "weight": 1}]
+    gw, _, _ = experiment_gateway(tgw, repo, sticky="request", arms=arms)
+    client = gw.client()
+    for _ in range(240):
+        client.chat.completions.create(
+            model="test-model",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"llmgw": {"prompt": "greeter"}},
+        )
+    drawn = Counter(r["experiment_arm"] for r in gw.rows())
+    assert sum(drawn.values()) == 240 and abs(drawn["candidate"] - 60) <= 27, drawn
+
+    sticky, _, _ = experiment_gateway(tgw, repo, arms=arms)
+    for n in range(4):
+        key = sticky.create_key(name=f"k{n}", user=f"person-{n}")["key"]
+        mine = set()
+        for _ in range(6):
+            raw = sticky.client(api_key=key).chat.completions.with_raw_response.create(
+                model="test-model",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_body={"llmgw": {"prompt": "greeter"}},
+            )
+            mine.add(raw.headers["x-llmgw-experiment"])
+        assert len(mine) == 1, "the key's user sticks to one arm"
