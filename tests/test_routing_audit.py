@@ -179,6 +179,8 @@ def test_an_arm_whose_model_the_key_may_not_use_is_not_drawn_for_that_key(
         drawn[r["key_id"] == created["id"]].add((r["experiment_arm"], r["model_used"], r["status"]))
     assert drawn[True] == {("control", "test-model", "ok")}, "only the arm the key may use"
     assert {arm for arm, _, _ in drawn[False]} == {"control", "candidate"}, "other keys draw both"
+    rules = {(r["experiment_arm"], r["meta"]["route_decision"]["rule"]) for r in gw.rows()}
+    assert rules == {("control", "explicit"), ("candidate", "experiment")}, "the row says why the model answered"
     assert hits(upstream)["fake-2"] > 0  # the candidate arm answered other keys with its model
 
 

@@ -94,6 +94,8 @@ class RenderTemplate(Stage):
                 if chosen.arm.model:
                     ctx.body["model"] = chosen.arm.model
                 ctx.meta["experiment"] = {"name": experiment, "arm": chosen.arm.name, "sticky": chosen.sticky}
+                if chosen.arm.model:
+                    ctx.meta["experiment"]["model"] = chosen.arm.model
                 ctx.response_headers["x-llmgw-experiment"] = chosen.header()
         assert address is not None
         template = await self.gateway.prompts.get(address)
