@@ -334,3 +334,23 @@ def test_experiment_shares_hold_through_the_gateway_and_stick_to_the_keys_user(
             )
             mine.add(raw.headers["x-llmgw-experiment"])
         assert len(mine) == 1, "the key's user sticks to one arm"
+
+
+def test_a_deployment_refusing_the_gateways_credentials_fails_over_and_is_kept_out(
+    make_gateway: Any, upstream: FakeUpstream
+) -> None:
+    """A deployment whose key is wrong (upstream 401) is a configuration fault of that deployment:
+    it failed its share of requests with 502 ``upstream_auth_failed`` while the other deployment was
+    healthy. It now fails over, and its breaker keeps it out."""
+    multi = {
+        "provider": "up",
+        "upstream_id": "fake_badkey",
+        "deployments": [{"provider": "up", "upstream_id": "fake_goodkey", "weight": 0.01}],  # the bad one first
+    }
+    gw = make_gateway(models={"multi": multi}, routing={"breaker_failures": 1, "breaker_cooldown_s": 600})
+    for _ in range(12):  # the bad deployment comes first (99 %) until its circuit opens
+        response = ask(gw, "#status:401 #only:fake_badkey", model="multi")
+        assert response.status_code == 200 and response.json()["model"] == "multi"
+    assert hits(upstream)["fake_goodkey"] == 12 and hits(upstream)["fake_badkey"] <= 1
+    failovers = [f for r in gw.rows() for f in r["meta"].get("failovers", [])]
+    assert failovers in ([], [{"deployment": "multi@up/fake_badkey", "error": "upstream_auth_failed"}])
