@@ -28,7 +28,7 @@ from llmgw.context import RequestContext
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
-from llmgw.routing.resolve import resolve_model
+from llmgw.routing.resolve import resolve_model, routed
 from llmgw.schemas import decode_body
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
@@ -195,7 +195,9 @@ class Pipeline:
             name_for_client(ctx, exc)
             raise
         config = self.gateway.config
-        resolve_model(config, ctx.model_requested or "", "chat", ctx.route, ctx.route_name, ctx.key)
+        requested = ctx.model_requested or ""
+        if not routed(config, requested):  # a routed ``auto`` is counted as it would be routed: any model
+            resolve_model(config, requested, "chat", ctx.route, ctx.route_name, ctx.key)
         return tokens.input_tokens(ctx.body)
 
     async def embeddings(self, ctx: RequestContext, read_body: Callable[[], Awaitable[bytes]]) -> dict[str, Any]:

@@ -354,3 +354,21 @@ def test_a_deployment_refusing_the_gateways_credentials_fails_over_and_is_kept_o
     assert hits(upstream)["fake_goodkey"] == 12 and hits(upstream)["fake_badkey"] <= 1
     failovers = [f for r in gw.rows() for f in r["meta"].get("failovers", [])]
     assert failovers in ([], [{"deployment": "multi@up/fake_badkey", "error": "upstream_auth_failed"}])
+
+
+def test_count_tokens_takes_auto_where_messages_does(make_gateway: Any) -> None:
+    """``/v1/messages/count_tokens`` resolves the model as the request would be: with routing on,
+    ``auto`` on a route without ``default_model`` is routed by ``/v1/messages`` but was 404 here."""
+    import anthropic
+
+    gw = make_gateway(models=PAIR, routes={"default": {"models": list(PAIR)}}, routing={"enabled": True})
+    client = anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY)
+    messages: Any = [{"role": "user", "content": "hello there"}]
+    answer = client.messages.create(
+        model="auto", max_tokens=16, messages=messages, extra_body={"llmgw": {"task": "chat"}}
+    )
+    assert answer.model == "primary"
+    counted = client.messages.count_tokens(model="auto", messages=messages)
+    assert counted.input_tokens > 0
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.count_tokens(model="nope", messages=messages)

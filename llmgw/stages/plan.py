@@ -24,7 +24,7 @@ from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
 from llmgw.messages import last_user_text
-from llmgw.routing.resolve import ALIASES, resolve_model
+from llmgw.routing.resolve import resolve_model, routed
 from llmgw.routing.select import Decision, candidates, rank, safest_task
 from llmgw.routing.tasks import TaskGuess, classifier_for, plausible
 from llmgw.stages.base import Stage
@@ -42,9 +42,7 @@ class PlanRequest(Stage):
             raise InvalidRequest("messages must not be empty", param="messages", code="invalid_value")
         retrieval = plan_for(ctx) if self.retrieves(ctx) else None
         requested = ctx.body["model"]
-        routing = self.gateway.config.routing
-        catalog = self.gateway.config.models
-        if routing.enabled and requested in ALIASES and requested not in catalog and not routing.aliases.get(requested):
+        if routed(self.gateway.config, requested):
             ctx.plan = await self.route(ctx, requested)
         else:
             name, model = resolve_model(self.gateway.config, requested, "chat", ctx.route, ctx.route_name, ctx.key)
