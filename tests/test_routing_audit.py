@@ -372,3 +372,16 @@ def test_count_tokens_takes_auto_where_messages_does(make_gateway: Any) -> None:
     assert counted.input_tokens > 0
     with pytest.raises(anthropic.NotFoundError):
         client.messages.count_tokens(model="nope", messages=messages)
+
+
+def test_an_upstreams_context_length_refusal_keeps_its_code(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """A named model whose upstream says the prompt is too long: OpenAI's ``context_length_exceeded``
+    reaches the client (it was ``upstream_bad_request``), never a 5xx and no fallback."""
+    gw = make_gateway(routes={"default": {"default_model": "test-model", "selection": {"fallbacks": ["other-model"]}}})
+    with pytest.raises(openai.BadRequestError) as info:
+        gw.client().chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "#status:400 #code:context_length_exceeded"}]
+        )
+    assert info.value.code == "context_length_exceeded" and info.value.param == "messages"
+    assert hits(upstream) == {"fake-1": 1}
+    assert gw.rows()[0]["error_code"] == "context_length_exceeded"
