@@ -69,7 +69,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = gateway_of(request)
     dead_letters = await asyncio.to_thread(gateway.writer.dead_letter_counts)  # reads files: off the loop
     return Response(
-        gateway.metrics.render(gateway.writer.pending(), dead_letters),
+        gateway.metrics.render(gateway.writer.pending(), dead_letters, gateway.balancer.circuits()),
         media_type="text/plain; version=0.0.4",  # Litestar adds "; charset=utf-8" to text/*
     )
 

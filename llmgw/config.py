@@ -522,6 +522,9 @@ class Config(Strict):
                     problems.append((f"routes.{name}.models[{i}]", f"unknown model {allowed!r}"))
             if route.default_model and route.default_model not in self.models:
                 problems.append((f"routes.{name}.default_model", f"unknown model {route.default_model!r}"))
+            for i, fallback in enumerate(route.selection.fallbacks):  # a typo would leave the route none
+                if fallback not in self.models:
+                    problems.append((f"routes.{name}.selection.fallbacks[{i}]", f"unknown model {fallback!r}"))
         for alias, targets in self.routing.aliases.items():
             for i, target in enumerate(targets):
                 if target not in self.models:
@@ -543,6 +546,8 @@ class Config(Strict):
             for i, arm in enumerate(experiment.arms):
                 if arm.model and arm.model not in self.models:
                     problems.append((f"experiments.{name}.arms[{i}].model", f"unknown model {arm.model!r}"))
+                elif arm.model and self.models[arm.model].kind != "chat":  # its share would all be 400s
+                    problems.append((f"experiments.{name}.arms[{i}].model", f"{arm.model!r} is not a chat model"))
             if len({arm.name for arm in experiment.arms}) != len(experiment.arms):
                 problems.append((f"experiments.{name}.arms", "arm names must be unique"))
         if "default" not in self.routes:

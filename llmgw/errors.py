@@ -207,7 +207,9 @@ class UpstreamKind(StrEnum):
     ``retryable``: the provider tries the same deployment again (with backoff). ``falls_back``:
     the next model in line is worth trying. ``trips_breaker``: the failure counts against the
     deployment's circuit breaker and the next deployment is tried (a content filter is about
-    the request, not the deployment).
+    the request, not the deployment). An upstream refusing llmgw's credentials (``auth``) is that
+    deployment's configuration, not the client's request: another deployment or model is tried, and
+    the breaker keeps the misconfigured one out instead of failing its share of the traffic.
     """
 
     status: int
@@ -234,7 +236,7 @@ class UpstreamKind(StrEnum):
     TIMEOUT        = ("timeout",        504, "upstream_error",        "upstream_timeout",         True,  True,  True)
     BAD_REQUEST    = ("bad_request",    400, "invalid_request_error", "upstream_bad_request",     False, False, False)
     NOT_FOUND      = ("not_found",      404, "invalid_request_error", "upstream_model_not_found", False, False, False)
-    AUTH           = ("auth",           502, "upstream_error",        "upstream_auth_failed",     False, False, False)
+    AUTH           = ("auth",           502, "upstream_error",        "upstream_auth_failed",     False, True,  True)
     CONTENT_FILTER = ("content_filter", 400, "invalid_request_error", "upstream_content_filter",  False, True,  False)
     PROTOCOL       = ("protocol",       502, "upstream_error",        "upstream_protocol_error",  False, False, False)
     # fmt: on

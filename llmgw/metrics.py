@@ -57,6 +57,11 @@ class Metrics:
         self.gc_frozen = Gauge("llmgw_gc_frozen_objects", "objects of the start-up heap moved out of the garbage "
                                "collector's scans (gc.freeze), per worker", ("worker",), registry=self.registry,
                                multiprocess_mode="liveall")  # fmt: skip
+        # per model deployment: 1 while its circuit breaker keeps it out (llmgw.routing.balance); with
+        # --workers N each worker has its own breakers, and the series says whether any has it open
+        self.circuit_open = Gauge("llmgw_deployment_circuit_open", "1 while a deployment's circuit breaker is "
+                                  "open (it is skipped), else 0", ("model", "deployment"), registry=self.registry,
+                                  multiprocess_mode="livemax")  # fmt: skip
         self._children: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) → its labelled child
         #: the directory of ``--workers N`` (one scrape reports every worker), else None
         self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -106,8 +111,17 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def render(self, pending_rows: int, dead_letter_rows: dict[str, int] | None = None) -> bytes:
+    def render(
+        self,
+        pending_rows: int,
+        dead_letter_rows: dict[str, int] | None = None,
+        circuits: dict[tuple[str, str], bool] | None = None,
+    ) -> bytes:
+        """The scrape; ``circuits`` maps (model, deployment) to whether its circuit is open (only the
+        deployments called so far are known)."""
         self.storage_pending.set(pending_rows)
+        for (model, deployment), is_open in (circuits or {}).items():
+            self.circuit_open.labels(model, deployment).set(1 if is_open else 0)
         for table, rows in (dead_letter_rows or {}).items():
             self.storage_dead_letter.labels(table).set(rows)
         if self.multiprocess_dir is None:

@@ -28,7 +28,7 @@ from llmgw.context import RequestContext
 from llmgw.errors import GatewayError, UpstreamError
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
-from llmgw.routing.resolve import resolve_model
+from llmgw.routing.resolve import resolve_model, routed
 from llmgw.schemas import decode_body
 from llmgw.stages.audit import AuditLog
 from llmgw.stages.auth import Authenticate
@@ -195,7 +195,9 @@ class Pipeline:
             name_for_client(ctx, exc)
             raise
         config = self.gateway.config
-        resolve_model(config, ctx.model_requested or "", "chat", ctx.route, ctx.route_name, ctx.key)
+        requested = ctx.model_requested or ""
+        if not routed(config, requested):  # a routed ``auto`` is counted as it would be routed: any model
+            resolve_model(config, requested, "chat", ctx.route, ctx.route_name, ctx.key)
         return tokens.input_tokens(ctx.body)
 
     async def embeddings(self, ctx: RequestContext, read_body: Callable[[], Awaitable[bytes]]) -> dict[str, Any]:
@@ -248,23 +250,35 @@ class Pipeline:
         worth_it = isinstance(exc, UpstreamError) and exc.kind.falls_back
         if not queue or not worth_it or time.monotonic() >= ctx.deadline:
             return False
-        name, model = queue.pop(0)
-        ctx.meta.setdefault("fallbacks", []).append({"from": ctx.model_name, "to": name, "error": exc.code})
+        self.next_model(ctx, exc.code or "upstream_error")
+        return True
+
+    def next_model(self, ctx: RequestContext, why: str) -> None:
+        """Move on to the next model in line, recording why in ``meta.fallbacks`` and the headers."""
+        name, model = ctx.fallbacks.pop(0)
+        ctx.meta.setdefault("fallbacks", []).append({"from": ctx.model_name, "to": name, "error": why})
         ctx.model_name, ctx.model, ctx.provider_name = name, model, model.provider
         self.set_response_headers(ctx)
-        return True
 
     async def with_failover(self, ctx: RequestContext, attempt: Callable[[RequestContext], Awaitable[T]]) -> T:
         """Each deployment of the model in the balancer's order, then the next model in line.
 
         A deployment that fails with 5xx, 429 or a timeout counts towards its circuit breaker and
         the next deployment is tried; a content filter skips to the next model; anything else, or
-        the request's deadline, ends it.
+        the request's deadline, ends it. A deployment whose circuit is open is skipped while another
+        model is in line (a model with every circuit open is passed over, ``circuit_open`` in
+        ``meta.fallbacks``): calling it would cost the request its retries and time-outs before the
+        fallback. With nothing else in line it is tried all the same, rather than refusing unheard.
         """
         balancer = self.gateway.balancer
         while True:
             assert ctx.model is not None and ctx.model_name is not None
             queue = balancer.order(ctx.model_name, ctx.model)
+            if ctx.fallbacks:
+                queue = [d for d in queue if not balancer.is_open(d)]
+                if not queue:
+                    self.next_model(ctx, "circuit_open")
+                    continue
             for i, deployment in enumerate(queue):
                 ctx.deployment = deployment
                 ctx.provider_name = deployment.provider

@@ -63,9 +63,15 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
         kind = UpstreamKind.BAD_REQUEST
     else:
         kind = UpstreamKind.SERVER_ERROR
-    return UpstreamError(
+    error = UpstreamError(
         kind, f"upstream returned {status}: {message}", upstream_status=status, retry_after=retry_after
     )
+    if kind is UpstreamKind.BAD_REQUEST and upstream_code == "context_length_exceeded":
+        # OpenAI's code for a prompt too long for the model: clients and frameworks act on it (trim,
+        # summarise), and the gateway's own check for ``auto`` answers with it too
+        error.code = "context_length_exceeded"
+        error.param = "messages"
+    return error
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)

@@ -75,6 +75,19 @@ class Balancer:
             pool.remove(pick)
         return ordered + broken
 
+    def circuits(self) -> dict[tuple[str, str], bool]:
+        """(model, ``provider/upstream_id``) → whether its circuit is open now, for ``/metrics``."""
+        return {
+            (d.model, f"{d.provider}/{d.upstream_id}"): self.is_open(d)
+            for found in self._deployments.values()
+            for d in found
+        }
+
+    @staticmethod
+    def is_open(deployment: Deployment) -> bool:
+        """Whether the deployment's circuit is open (failing, within its cooldown); half-open after it."""
+        return deployment.open_until > time.monotonic()
+
     def succeeded(self, deployment: Deployment, latency_ms: float) -> None:
         a = self.config.ewma_alpha
         deployment.ewma_ms = latency_ms if deployment.ewma_ms is None else a * latency_ms + (1 - a) * deployment.ewma_ms

@@ -19,6 +19,19 @@ if TYPE_CHECKING:
 ALIASES = frozenset({"auto", "fast", "best", "default"})
 
 
+def routed(config: Config, requested: str) -> bool:
+    """Whether routing chooses the model for ``requested`` (``auto``/``fast``/``best``/``default``
+    with ``routing.enabled``, unless a catalog model or an alias has the name): the plan routes it,
+    and whatever else resolves a name for the request (``count_tokens``) must not refuse it."""
+    routing = config.routing
+    return (
+        routing.enabled
+        and requested in ALIASES
+        and requested not in config.models
+        and not routing.aliases.get(requested)
+    )
+
+
 class ModelPermissions(Protocol):
     """What resolving needs of an API key (``llmgw.keys.KeyInfo``)."""
 

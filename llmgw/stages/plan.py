@@ -24,7 +24,7 @@ from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
 from llmgw.messages import last_user_text
-from llmgw.routing.resolve import ALIASES, resolve_model
+from llmgw.routing.resolve import resolve_model, routed
 from llmgw.routing.select import Decision, candidates, rank, safest_task
 from llmgw.routing.tasks import TaskGuess, classifier_for, plausible
 from llmgw.stages.base import Stage
@@ -42,9 +42,7 @@ class PlanRequest(Stage):
             raise InvalidRequest("messages must not be empty", param="messages", code="invalid_value")
         retrieval = plan_for(ctx) if self.retrieves(ctx) else None
         requested = ctx.body["model"]
-        routing = self.gateway.config.routing
-        catalog = self.gateway.config.models
-        if routing.enabled and requested in ALIASES and requested not in catalog and not routing.aliases.get(requested):
+        if routed(self.gateway.config, requested):
             ctx.plan = await self.route(ctx, requested)
         else:
             name, model = resolve_model(self.gateway.config, requested, "chat", ctx.route, ctx.route_name, ctx.key)
@@ -64,11 +62,18 @@ class PlanRequest(Stage):
         return ctx.key is None or ctx.key.allows_model(name)
 
     def allowed_fallbacks(self, ctx: RequestContext, chosen: str) -> list[tuple[str, ModelConfig]]:
+        """The route's ``selection.fallbacks`` that could serve this request in its place: chat models
+        the route and key allow, with the capabilities it needs (streaming, tools, JSON mode, vision)
+        and a context window that holds it, as ``auto``'s ranking requires of its fallbacks. Without
+        the check a tools or JSON request fell back to a model without them (or an embedding model)."""
         assert ctx.route is not None
         spec = ctx.route.selection
         catalog = self.gateway.config.models
-        names = [n for n in spec.fallbacks if n != chosen and n in catalog and self.allowed(ctx, n)]
-        return [(n, catalog[n]) for n in names[: spec.max_fallbacks]]
+        names = [n for n in spec.fallbacks if n != chosen and n in catalog]
+        eligible, _ = candidates(
+            {n: catalog[n] for n in names}, ctx.body, ctx.stream, "chat", spec, lambda n: self.allowed(ctx, n)
+        )
+        return [(c.name, c.model) for c in eligible[: spec.max_fallbacks]]
 
     async def task_of(self, ctx: RequestContext) -> TaskGuess:
         routing = self.gateway.config.routing
@@ -101,6 +106,13 @@ class PlanRequest(Stage):
         eligible, excluded = candidates(models, ctx.body, ctx.stream, guess.task, spec, lambda n: self.allowed(ctx, n))
         if not eligible:
             reasons = "; ".join(f"{c.name}: {c.why}" for c in excluded) or "no chat model is allowed"
+            if excluded and all(c.why.startswith("context ") for c in excluded):
+                # too long for every model: OpenAI's code, which SDK users and frameworks act on (trim, summarise)
+                raise InvalidRequest(
+                    f"this request is too long for every model on route {ctx.route_name!r} ({reasons})",
+                    param="messages",
+                    code="context_length_exceeded",
+                )
             raise InvalidRequest(
                 f"no model on route {ctx.route_name!r} can serve this request ({reasons})",
                 param="model",

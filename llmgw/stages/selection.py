@@ -56,5 +56,16 @@ class SelectModel(Stage):
         if plan.routing is not None:
             ctx.meta["route_decision"] = plan.routing.record()
             ctx.meta["task"] = plan.routing.task
-        ctx.meta.setdefault("route_decision", {"rule": "explicit" if name == ctx.model_requested else "default"})
+        ctx.meta.setdefault("route_decision", {"rule": self.rule(ctx, name)})
         return None
+
+    def rule(self, ctx: RequestContext, name: str) -> str:
+        """Why ``name`` answers a request routing did not choose for: the client named it, an
+        experiment arm switched to it, a ``routing.aliases`` entry, or the route's default model."""
+        if name == ctx.model_requested:
+            return "explicit"
+        if (ctx.meta.get("experiment") or {}).get("model") == name:
+            return "experiment"
+        if ctx.model_requested in self.gateway.config.routing.aliases:
+            return "alias"
+        return "default"

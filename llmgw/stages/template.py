@@ -59,6 +59,16 @@ class RenderTemplate(Stage):
             return Address.parse(ctx.route.template), {}
         return None, {}
 
+    @staticmethod
+    def may_use(ctx: RequestContext, model: str | None) -> bool:
+        """Whether an arm's model is one the request's route and key allow (no model: the request's own)."""
+        if model is None:
+            return True
+        route = ctx.route
+        if route is not None and "*" not in route.models and model not in route.models:
+            return False
+        return ctx.key is None or ctx.key.allows_model(model)
+
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
         address, own = self.address(ctx)
         config = self.gateway.config
@@ -75,12 +85,18 @@ class RenderTemplate(Stage):
         if experiment is not None and (address is None or address.version is None):
             spec = config.experiments[experiment]
             user = ctx.body.get("user") or (ctx.key.user if ctx.key else None)
-            chosen = assign(experiment, spec, user, ctx.request_id)
-            address = Address(spec.template, chosen.arm.version)
-            if chosen.arm.model:
-                ctx.body["model"] = chosen.arm.model
-            ctx.meta["experiment"] = {"name": experiment, "arm": chosen.arm.name, "sticky": chosen.sticky}
-            ctx.response_headers["x-llmgw-experiment"] = chosen.header()
+            usable = [arm for arm in spec.arms if self.may_use(ctx, arm.model)]
+            if not usable:  # no arm this caller may use: the default version, as when switched off
+                address = address or Address(spec.template)
+            else:
+                chosen = assign(experiment, spec, user, ctx.request_id, usable)
+                address = Address(spec.template, chosen.arm.version)
+                if chosen.arm.model:
+                    ctx.body["model"] = chosen.arm.model
+                ctx.meta["experiment"] = {"name": experiment, "arm": chosen.arm.name, "sticky": chosen.sticky}
+                if chosen.arm.model:
+                    ctx.meta["experiment"]["model"] = chosen.arm.model
+                ctx.response_headers["x-llmgw-experiment"] = chosen.header()
         assert address is not None
         template = await self.gateway.prompts.get(address)
         variables = variables_from(ctx.options.prompt_variables, own)

@@ -9,6 +9,7 @@ needs to be stored to remember an assignment.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmgw.config import ArmConfig, ExperimentConfig
@@ -29,13 +30,26 @@ class Assignment:
         return f"{self.experiment}={self.arm.name}"
 
 
-def assign(name: str, experiment: ExperimentConfig, user: str | None, request_id: str) -> Assignment:
+def assign(
+    name: str,
+    experiment: ExperimentConfig,
+    user: str | None,
+    request_id: str,
+    arms: Sequence[ArmConfig] | None = None,
+) -> Assignment:
+    """The unit's arm, drawn among ``arms`` (non-empty; the experiment's by default).
+
+    The template stage passes only the arms the caller may use: an arm whose model the caller's
+    key or route may not use is left out of that caller's draw (its share goes to the other arms),
+    since drawing it would refuse a request for a model the caller is allowed.
+    """
+    arms = list(experiment.arms if arms is None else arms)
     sticky = experiment.sticky == "user" and bool(user)
     point = bucket(name, user if sticky and user else request_id)
-    total = sum(arm.weight for arm in experiment.arms)
+    total = sum(arm.weight for arm in arms)
     edge = 0.0
-    for arm in experiment.arms:
+    for arm in arms:
         edge += arm.weight / total
         if point < edge:
             return Assignment(name, arm, sticky)
-    return Assignment(name, experiment.arms[-1], sticky)
+    return Assignment(name, arms[-1], sticky)
