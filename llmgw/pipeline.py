@@ -151,6 +151,8 @@ class Pipeline:
             for stage in route.response_stages:
                 step = stage.response(ctx, completion)
                 completion = await (step if timed is None else timed.stage(stage.name, step))
+            if timed is not None:
+                timed.answered(completion)
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
             if isinstance(exc, GatewayError):
@@ -304,6 +306,8 @@ class Pipeline:
             ctx.upstream_ended = time.perf_counter()
             ctx.attempts = call.attempts + 1
         ctx.first_token_at = ctx.upstream_ended
+        if ctx.trace is not None:  # the upstream's own id and finish reasons, for the attempt's span
+            ctx.trace.upstream_answered(completion)
         completion["id"] = f"chatcmpl-{ctx.request_id}"
         completion["model"] = ctx.model_name
         usage = read_usage(completion.get("usage"))
@@ -347,6 +351,7 @@ class Pipeline:
         run: its usage when it sent one, otherwise a local count of the text received so far.
         """
         chunk_id = f"chatcmpl-{ctx.request_id}"
+        trace = ctx.trace if ctx.trace is not None and ctx.trace.recording else None
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
 
@@ -354,6 +359,8 @@ class Pipeline:
             nonlocal got_usage
             if ctx.first_token_at is None:
                 ctx.first_token_at = time.perf_counter()
+            if trace is not None:
+                trace.upstream_answered(chunk)
             chunk["id"] = chunk_id
             chunk["model"] = ctx.model_name
             usage = read_usage(chunk.get("usage"))
@@ -401,8 +408,11 @@ class Pipeline:
         """
         if events is None:
             events = ChatEvents(ctx.client_wants_usage)
+        trace = ctx.trace if ctx.trace is not None and ctx.trace.recording else None
         try:
             async for chunk in chunks:
+                if trace is not None:  # finish reasons as the client gets them (after the stream stages)
+                    trace.answered(chunk)
                 data = events.chunk(chunk)
                 if data:
                     yield data

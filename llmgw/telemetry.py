@@ -144,13 +144,11 @@ class Telemetry:
             explicit_bucket_boundaries_advisory=TPOT_BUCKETS,
         )  # fmt: skip
         # per provider, once: who is called and where (server.address is a host, never a URL with a key)
-        self.upstreams: dict[str, dict[str, str]] = {}
+        self.upstreams: dict[str, dict[str, Any]] = {}
         for name, provider in providers.items():
-            attributes = {"gen_ai.provider.name": PROVIDER_NAMES.get(provider.type, provider.type)}
+            attributes: dict[str, Any] = {"gen_ai.provider.name": PROVIDER_NAMES.get(provider.type, provider.type)}
             attributes["gen_ai.system"] = attributes["gen_ai.provider.name"]
-            host = urlsplit(str(getattr(provider, "base_url", "") or "")).hostname
-            if host:
-                attributes["server.address"] = host
+            attributes.update(_server(str(getattr(provider, "base_url", "") or "")))
             self.upstreams[name] = attributes
 
     def begin(self, ctx: RequestContext) -> RequestTrace:
@@ -176,8 +174,8 @@ class Attempt:
     """One upstream attempt, written down while it runs; its span is made later."""
 
     __slots__ = (
-        "completion_tokens", "deployment", "end", "error", "model", "parameters", "prompt_tokens",
-        "provider", "response_model", "retries", "span_id", "start",
+        "completion_tokens", "deployment", "end", "error", "finish_reasons", "model", "parameters", "prompt_tokens",
+        "provider", "response_id", "response_model", "retries", "span_id", "start",
     )  # fmt: skip
 
     def __init__(self, model: str, provider: str | None, deployment: str | None, parameters: tuple[Any, ...]) -> None:
@@ -193,6 +191,8 @@ class Attempt:
         self.response_model: str | None = None
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.response_id: str | None = None  # the upstream's own id for its answer
+        self.finish_reasons: dict[int, str] = {}  # choice index → the upstream's finish reason
 
 
 class RequestTrace:
@@ -202,8 +202,8 @@ class RequestTrace:
     """
 
     __slots__ = (
-        "attempt", "attempts", "completion_tokens", "ended", "error", "flags", "http_status", "model",
-        "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id", "response_model",
+        "api", "attempt", "attempts", "completion_tokens", "ended", "error", "finish_reasons", "flags", "http_status",
+        "model", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id", "response_model",
         "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot", "trace_id", "ttft",
     )  # fmt: skip
 
@@ -236,6 +236,8 @@ class RequestTrace:
         self.error: str | None = None
         self.ttft: float | None = None
         self.tpot: float | None = None
+        self.api = "chat"
+        self.finish_reasons: dict[int, str] = {}  # choice index → finish reason, as the client was answered
 
     # --- stages ----------------------------------------------------------------------------------
 
@@ -279,6 +281,23 @@ class RequestTrace:
         span_id = self.attempt.span_id if self.attempt is not None else self.span_id
         return f"00-{self.trace_id:032x}-{span_id:016x}-{self.flags:02x}"
 
+    def upstream_answered(self, answer: Mapping[str, Any]) -> None:
+        """The upstream's completion or one of its chunks, before the gateway renames it: its id and
+        finish reasons go on the attempt's span (``gen_ai.response.id``/``finish_reasons``)."""
+        attempt = self.attempt
+        if attempt is None:
+            return
+        if attempt.response_id is None:
+            upstream_id = answer.get("id")
+            if isinstance(upstream_id, str) and upstream_id:
+                attempt.response_id = upstream_id
+        _note_finish(attempt.finish_reasons, answer)
+
+    def answered(self, answer: Mapping[str, Any]) -> None:
+        """The answer (or a chunk of it) as it goes to the client, after the response stages: a
+        guard's ``content_filter`` or a cached answer's reasons are the request span's."""
+        _note_finish(self.finish_reasons, answer)
+
     def attempt_failed(self, exc: GatewayError, retries: int) -> None:
         attempt = self.attempt
         if attempt is not None:
@@ -314,6 +333,7 @@ class RequestTrace:
         self._end_attempt(ctx, now)
         self.model = ctx.model_requested or ctx.model_name
         self.response_model = ctx.model_name
+        self.api = ctx.api
         self.provider = ctx.provider_name
         # streamed answers only: for a completion the "first token" is the whole answer
         first = ctx.first_token_at
@@ -369,6 +389,7 @@ class RequestTrace:
             _parameters(attributes, attempt.parameters)
             attributes["llmgw.retries"] = attempt.retries
             _usage(attributes, attempt.response_model, attempt.prompt_tokens, attempt.completion_tokens)
+            _response(attributes, attempt.response_id, attempt.finish_reasons)
             if attempt.error:
                 attributes["error.type"] = attempt.error
             spans.append(ReadableSpan(
@@ -381,6 +402,8 @@ class RequestTrace:
             attributes["gen_ai.request.model"] = self.model
         _parameters(attributes, self.parameters)
         _usage(attributes, self.response_model, self.prompt_tokens, self.completion_tokens)
+        if self.status == "ok" or self.finish_reasons:  # an answer went out: the id the client was given
+            _response(attributes, _RESPONSE_IDS.get(self.api, "chatcmpl-") + self.request_id, self.finish_reasons)
         attributes["llmgw.request_id"] = self.request_id
         if self.route is not None:
             attributes["llmgw.route"] = self.route
@@ -489,6 +512,41 @@ def _error_type(exc: BaseException) -> str:
     """``error.type``: the gateway's error code (``upstream_timeout``, ...) or the exception's class."""
     code = exc.code if isinstance(exc, GatewayError) else None
     return code or type(exc).__name__
+
+
+#: The id prefix of an answer in each client API (``chatcmpl-`` + request id for chat, ...).
+_RESPONSE_IDS = {"chat": "chatcmpl-", "messages": "msg_", "responses": "resp_"}
+
+
+def _server(base_url: str) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` (required with the address) of an upstream's URL: a
+    host and a number, never the URL itself, which may carry a key in its query or user info."""
+    try:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return {}
+    if not host:
+        return {}
+    if port is None:
+        port = {"http": 80, "https": 443}.get(parts.scheme)
+    return {"server.address": host, "server.port": port} if port is not None else {"server.address": host}
+
+
+def _note_finish(into: dict[int, str], answer: Mapping[str, Any]) -> None:
+    for choice in answer.get("choices") or ():
+        if isinstance(choice, dict):
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and reason:
+                index = choice.get("index")
+                into[index if isinstance(index, int) else 0] = reason
+
+
+def _response(attributes: dict[str, Any], response_id: str | None, finish_reasons: dict[int, str]) -> None:
+    if response_id:
+        attributes["gen_ai.response.id"] = response_id
+    if finish_reasons:
+        attributes["gen_ai.response.finish_reasons"] = [finish_reasons[i] for i in sorted(finish_reasons)]
 
 
 def _usage(attributes: dict[str, Any], response_model: str | None, prompt: int, completion: int) -> None:

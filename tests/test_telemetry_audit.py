@@ -1,0 +1,235 @@
+"""Audit of tracing: the GenAI response attributes, the three client APIs, trace context both ways,
+client disconnects, secrets, a collector that never answers, and the telemetry keys' validation.
+
+Through a real gateway with the openai and anthropic SDKs and the stub upstream; spans go to the
+SDK's in-memory exporter (``Traced``), except where a local OTLP/HTTP receiver is the point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from aiohttp import web
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from llmgw.config import ConfigError, parse_config
+from tests.conftest import ADMIN_KEY, free_port
+from tests.test_telemetry import Traced
+from tests.upstream import FakeUpstream
+
+ON = {"enabled": True, "endpoint": "http://127.0.0.1:9"}
+
+
+def root_of(spans: list[ReadableSpan]) -> ReadableSpan:
+    return next(s for s in spans if s.kind == SpanKind.SERVER)
+
+
+def attempts_of(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    return sorted((s for s in spans if s.kind == SpanKind.CLIENT), key=lambda s: s.start_time or 0)
+
+
+def test_response_id_finish_reasons_and_server_port(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """``gen_ai.response.id`` / ``finish_reasons`` (recommended) on both spans, streamed and not;
+    ``server.port`` is required with ``server.address``."""
+    traced = Traced(make_gateway(telemetry=ON))
+    client = traced.gw.client()
+    reply = client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    spans = traced.finished()
+    root, attempt = root_of(spans), attempts_of(spans)[0]
+    port = httpx.URL(upstream.base_url).port
+    assert (root.attributes or {})["gen_ai.response.id"] == reply.id
+    assert tuple((root.attributes or {})["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+    assert (attempt.attributes or {})["gen_ai.response.id"] == "up-1"  # the upstream's own id
+    assert tuple((attempt.attributes or {})["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+    for span in (root, attempt):
+        assert (span.attributes or {})["server.port"] == port, span.name
+
+    traced.spans.clear()
+    stream = client.chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "a story"}], stream=True, max_tokens=3, n=2
+    )
+    ids = {c.id for c in stream}
+    spans = traced.finished()
+    root, attempt = root_of(spans), attempts_of(spans)[0]
+    assert {(root.attributes or {})["gen_ai.response.id"]} == ids
+    assert (attempt.attributes or {})["gen_ai.response.id"] == "up-s"
+    reasons = tuple((attempt.attributes or {})["gen_ai.response.finish_reasons"])  # type: ignore[arg-type]
+    assert len(reasons) == 2 and reasons == tuple((root.attributes or {})["gen_ai.response.finish_reasons"])  # type: ignore[arg-type]
+
+
+def test_messages_and_responses_apis_are_traced_with_their_own_ids(make_gateway: Any, upstream: FakeUpstream) -> None:
+    traced = Traced(make_gateway(telemetry=ON))
+    claude = anthropic.Anthropic(base_url=traced.gw.url, api_key=ADMIN_KEY, max_retries=0)
+    message = claude.messages.create(model="test-model", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    root = root_of(traced.finished())
+    assert root.name == "chat test-model"
+    assert (root.attributes or {})["gen_ai.response.id"] == message.id and message.id.startswith("msg_")
+    assert (root.attributes or {})["gen_ai.usage.output_tokens"] == message.usage.output_tokens
+
+    traced.spans.clear()
+    with claude.messages.stream(
+        model="test-model", max_tokens=50, messages=[{"role": "user", "content": "a story"}]
+    ) as stream:
+        final = stream.get_final_message()
+    spans = traced.finished()
+    assert (root_of(spans).attributes or {})["gen_ai.response.id"] == final.id
+    assert len(attempts_of(spans)) == 1 and upstream.headers[-1]["traceparent"]
+
+    traced.spans.clear()
+    response = traced.gw.client().responses.create(model="test-model", input="hi")
+    root = root_of(traced.finished())
+    assert (root.attributes or {})["gen_ai.response.id"] == response.id and response.id.startswith("resp_")
+
+    traced.spans.clear()
+    events = list(traced.gw.client().responses.create(model="test-model", input="a story", stream=True))
+    done = next(e for e in events if e.type == "response.completed")
+    spans = traced.finished()
+    assert (root_of(spans).attributes or {})["gen_ai.response.id"] == done.response.id
+    assert (root_of(spans).attributes or {})["gen_ai.usage.output_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["garbage", "00-xyz", "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
+     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" + "x" * 600],
+)  # fmt: skip
+def test_a_malformed_traceparent_starts_a_new_trace(make_gateway: Any, upstream: FakeUpstream, header: str) -> None:
+    traced = Traced(make_gateway(telemetry=ON))
+    client = traced.gw.client(default_headers={"traceparent": header})
+    assert client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+    root = root_of(traced.finished())
+    assert root.parent is None
+    assert root.context.trace_id not in (0, 0x4BF92F3577B34DA6A3CE929D0E0E4736)
+    assert upstream.headers[-1]["traceparent"].split("-")[1] == f"{root.context.trace_id:032x}"
+
+
+def test_client_leaving_mid_stream_ends_both_spans(make_gateway: Any, upstream: FakeUpstream) -> None:
+    traced = Traced(make_gateway(telemetry=ON))
+    with httpx.Client(base_url=traced.gw.url, timeout=30) as http:
+        body = {"model": "test-model", "stream": True,
+                "messages": [{"role": "user", "content": "#chunks:200 #slow:0.05 a long story"}]}  # fmt: skip
+        auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+        with http.stream("POST", "/v1/chat/completions", json=body, headers=auth) as r:
+            lines = r.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))
+    spans = traced.finished()
+    root, attempt = root_of(spans), attempts_of(spans)[0]
+    assert (root.attributes or {})["llmgw.status"] == "client_disconnected"
+    assert (root.attributes or {})["error.type"] == "client_disconnected"
+    assert root.status.status_code == StatusCode.ERROR
+    assert root.end_time is not None and attempt.end_time is not None and attempt.end_time <= root.end_time
+    telemetry = traced.gw.gateway.telemetry
+    assert telemetry is not None and not telemetry.builder.pending
+
+
+SECRET_KEY = "sk-live-TOPSECRET-0123456789abcdef"
+
+
+def test_no_key_prompt_or_header_in_any_span_or_resource(make_gateway: Any, upstream: FakeUpstream) -> None:
+    providers = {"up": {"type": "openai", "base_url": upstream.base_url,
+                        "api_key": SECRET_KEY, "max_retries": 0}}  # fmt: skip
+    exports = {**ON, "headers": {"authorization": "Bearer OTLPSECRET"}}
+    traced = Traced(make_gateway(providers=providers, telemetry=exports))
+    client = traced.gw.client(default_headers={"x-api-key": SECRET_KEY})
+    client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "my ssn 078-05-1120"}])
+    spans = traced.finished()
+    for span in spans:
+        text = repr(dict(span.attributes or {})) + repr(span.events) + repr(dict(span.resource.attributes))
+        for secret in (SECRET_KEY, ADMIN_KEY, "OTLPSECRET", "078-05-1120", "Bearer"):
+            assert secret not in text, (span.name, secret)
+    assert (root_of(spans).attributes or {})["server.address"] == "127.0.0.1"
+
+
+class Silent:
+    """An OTLP endpoint that accepts connections and never answers until released."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.release = threading.Event()
+        self.hits = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    async def hang(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        await request.read()
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
+        return web.Response(status=200)
+
+    def serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_post("/v1/traces", self.hang)
+        app.router.add_post("/v1/metrics", self.hang)
+        runner = web.AppRunner(app)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+
+def test_a_collector_that_never_answers_does_not_hold_requests(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """While the collector holds an export open, requests keep being answered, streamed and not:
+    exporting is on the SDK's thread, never on the request's path."""
+    silent = Silent()
+    silent.thread.start()
+    silent.ready.wait(10)
+    try:
+        gw = make_gateway(telemetry={"enabled": True, "endpoint": f"http://127.0.0.1:{silent.port}"})
+        telemetry = gw.gateway.telemetry
+        assert telemetry is not None
+        client = gw.client(timeout=20)
+        client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+        gw.flush()
+        flushing = threading.Thread(target=telemetry.tracer_provider.force_flush, daemon=True)
+        flushing.start()  # the export now hangs on the silent collector
+        while not silent.hits:
+            flushing.join(0.05)
+        for i in range(5):
+            assert client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": f"q{i}"}])
+            stream = client.chat.completions.create(
+                model="test-model", messages=[{"role": "user", "content": f"s{i}"}], stream=True
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert flushing.is_alive()  # still held by the collector, and the requests were answered
+    finally:
+        silent.release.set()
+
+
+@pytest.mark.parametrize(
+    ("telemetry", "message"),
+    [
+        ({"sample_ratio": 1.5}, "telemetry.sample_ratio"),
+        ({"sample_ratio": -0.1}, "telemetry.sample_ratio"),
+        ({"metrics_interval_s": float("inf")}, "finite"),
+        ({"metrics_interval_s": 0}, "telemetry.metrics_interval_s"),
+        ({"endpoint": "localhost:4318"}, "http(s) URL"),
+        ({"endpoint": "otel-collector"}, "http(s) URL"),
+        ({"endpoint": "grpc://otel:4317"}, "http(s) URL"),
+        ({"headers": {"bad name": "x"}}, "header name"),
+        ({"headers": {"authorization": "Bearer abc\r\nx-injected: 1"}}, "line break"),
+    ],
+)
+def test_bad_telemetry_keys_fail_at_start(telemetry: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"storage": {"url": "sqlite://"}, "telemetry": {"enabled": True, **telemetry}})
+    assert message in str(info.value)
+    assert "abc" not in str(info.value)  # a header's value (a credential) is not echoed
+
+
+def test_good_telemetry_keys_pass() -> None:
+    config = parse_config({"storage": {"url": "sqlite://"}, "telemetry": {
+        "enabled": True, "endpoint": "https://collector.example:4318/", "headers": {"x-honeycomb-team": "k"},
+        "sample_ratio": 0.0, "metrics_interval_s": 5}})  # fmt: skip
+    assert config.telemetry.endpoint == "https://collector.example:4318/"
