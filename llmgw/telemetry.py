@@ -402,7 +402,7 @@ class RequestTrace:
             attributes["gen_ai.request.model"] = self.model
         _parameters(attributes, self.parameters)
         _usage(attributes, self.response_model, self.prompt_tokens, self.completion_tokens)
-        if self.status == "ok" or self.finish_reasons:  # an answer went out: the id the client was given
+        if self.status in ("ok", "cached") or self.finish_reasons:  # an answer went out: the id it was given
             _response(attributes, _RESPONSE_IDS.get(self.api, "chatcmpl-") + self.request_id, self.finish_reasons)
         attributes["llmgw.request_id"] = self.request_id
         if self.route is not None:

@@ -233,3 +233,26 @@ def test_good_telemetry_keys_pass() -> None:
         "enabled": True, "endpoint": "https://collector.example:4318/", "headers": {"x-honeycomb-team": "k"},
         "sample_ratio": 0.0, "metrics_interval_s": 5}})  # fmt: skip
     assert config.telemetry.endpoint == "https://collector.example:4318/"
+
+
+def test_a_cache_hit_is_a_trace_without_an_upstream_span(
+    make_gateway: Any, upstream: FakeUpstream, tmp_path: Any
+) -> None:
+    cache = {"enabled": True, "persist_path": str(tmp_path / "cache.sqlite"), "persist_interval_s": 0.05}
+    traced = Traced(make_gateway(telemetry=ON, cache=cache))
+    client = traced.gw.client()
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    first = client.chat.completions.with_raw_response.create(model="test-model", messages=question, temperature=0)
+    assert first.headers.get("x-llmgw-cache") != "hit"
+    traced.gw.flush()
+    traced.finished()
+    traced.spans.clear()
+    sent = len(upstream.requests)
+    hit = client.chat.completions.with_raw_response.create(model="test-model", messages=question, temperature=0)
+    assert hit.headers["x-llmgw-cache"] == "hit" and len(upstream.requests) == sent
+    spans = traced.finished()
+    root = root_of(spans)
+    assert attempts_of(spans) == [] and "cache_lookup" in {s.name for s in spans}
+    assert (root.attributes or {})["gen_ai.response.id"] == hit.parse().id
+    assert tuple((root.attributes or {})["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+    assert (root.attributes or {})["llmgw.status"] == "cached" and "error.type" not in (root.attributes or {})
