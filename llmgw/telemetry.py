@@ -5,7 +5,8 @@ pipeline stage, and a CLIENT span ``chat {upstream model}`` per upstream attempt
 fallback is a second attempt span), named and attributed after the OpenTelemetry GenAI semantic
 conventions. The attempt's W3C ``traceparent`` goes to the upstream, and a caller's
 ``traceparent`` is the parent of the request's span. Time to first token and time per output
-token are histograms (``gen_ai.server.*``).
+token are histograms (``gen_ai.server.*``), and each upstream attempt's duration and tokens are
+the client histograms (``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``).
 
 The spans are not made on the request's path. Live SDK spans cost about 30 µs each (sampler,
 locks, attribute validation) and a request has seven or more, which was twice the latency budget
@@ -61,6 +62,9 @@ PROVIDER_NAMES = {"openai": "openai", "bedrock": "aws.bedrock", "llama_server": 
 #: Seconds; the GenAI conventions' advised boundaries for the two server histograms.
 TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5]
+#: The advised boundaries of the two client histograms, per upstream attempt.
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67108864
 
 SAMPLED = int(TraceFlags.SAMPLED)
 RANDOM_TRACE_ID = int(TraceFlags.RANDOM_TRACE_ID)  # W3C level 2: our trace ids are random
@@ -143,6 +147,14 @@ class Telemetry:
             "gen_ai.server.time_per_output_token", unit="s", description="Time per output token after the first",
             explicit_bucket_boundaries_advisory=TPOT_BUCKETS,
         )  # fmt: skip
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )  # fmt: skip
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )  # fmt: skip
         # per provider, once: who is called and where (server.address is a host, never a URL with a key)
         self.upstreams: dict[str, dict[str, Any]] = {}
         for name, provider in providers.items():
@@ -198,7 +210,8 @@ class Attempt:
 class RequestTrace:
     """What one request's trace needs, as plain values; ``spans`` makes the SDK spans afterwards.
 
-    Not sampled: nothing is written down, but the ids still travel in ``traceparent``.
+    Not sampled: no stage is timed and no span made, but the ids still travel in ``traceparent``
+    and the upstream attempts are noted for the client metrics, which count every request.
     """
 
     __slots__ = (
@@ -269,8 +282,8 @@ class RequestTrace:
     # --- upstream attempts -----------------------------------------------------------------------
 
     def attempt_started(self, ctx: RequestContext, upstream_model: str) -> None:
-        if not self.recording:  # unsampled: the upstream gets the root's ids, no span to make
-            return
+        """Noted sampled or not: the client metrics (``gen_ai.client.*``) count every attempt; an
+        unsampled one makes no span, its id only travels in ``traceparent``."""
         deployment = ctx.deployment.key if ctx.deployment is not None else None
         self.attempt = Attempt(upstream_model, ctx.provider_name, deployment, _parameter_values(ctx.body))
         self.attempts.append(self.attempt)
@@ -342,8 +355,8 @@ class RequestTrace:
             if ctx.completion_tokens > 1:
                 ended = ctx.upstream_ended if ctx.upstream_ended is not None else time.perf_counter()
                 self.tpot = (ended - first) / (ctx.completion_tokens - 1)
-        elif not self.recording:
-            return  # no span, no metric: nothing to queue
+        elif not self.recording and not self.attempts:
+            return  # no span, no metric (a cache hit or a refusal, unsampled): nothing to queue
         if self.recording:
             self.parameters = _parameter_values(ctx.body)
             self.prompt_tokens, self.completion_tokens = ctx.prompt_tokens, ctx.completion_tokens
@@ -356,17 +369,33 @@ class RequestTrace:
     # --- afterwards, on the builder's thread -------------------------------------------------------
 
     def record_metrics(self) -> None:
-        if self.ttft is None:
-            return
-        attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
-        if self.model:
-            attributes["gen_ai.request.model"] = self.model
-        if self.response_model:
-            attributes["gen_ai.response.model"] = self.response_model
-        attributes.update(self.telemetry.upstreams.get(self.provider or "", {}))
-        self.telemetry.ttft.record(self.ttft, attributes)
-        if self.tpot is not None:
-            self.telemetry.tpot.record(self.tpot, attributes)
+        """The server histograms (a streamed answer's time to first token and per output token)
+        and, per upstream attempt, the client ones the GenAI conventions require of a caller of a
+        model: ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``."""
+        telemetry = self.telemetry
+        upstreams = telemetry.upstreams
+        if self.ttft is not None:
+            attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
+            if self.model:
+                attributes["gen_ai.request.model"] = self.model
+            if self.response_model:
+                attributes["gen_ai.response.model"] = self.response_model
+            attributes.update(upstreams.get(self.provider or "", {}))
+            telemetry.ttft.record(self.ttft, attributes)
+            if self.tpot is not None:
+                telemetry.tpot.record(self.tpot, attributes)
+        for attempt in self.attempts:
+            attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": attempt.model}
+            attributes.update(upstreams.get(attempt.provider or "", {}))
+            if attempt.response_model:
+                attributes["gen_ai.response.model"] = attempt.response_model
+            if attempt.error:
+                attributes["error.type"] = attempt.error
+            end = attempt.end or self.ended
+            telemetry.duration.record(max(end - attempt.start, 0) / 1e9, attributes)
+            if not attempt.error and (attempt.prompt_tokens or attempt.completion_tokens):
+                telemetry.tokens.record(attempt.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
+                telemetry.tokens.record(attempt.completion_tokens, {**attributes, "gen_ai.token.type": "output"})
 
     def spans(self, resource: Resource, scope: InstrumentationScope) -> list[ReadableSpan]:
         """The finished SDK spans of this request: each stage, each attempt, then the request's own."""

@@ -256,3 +256,38 @@ def test_a_cache_hit_is_a_trace_without_an_upstream_span(
     assert (root.attributes or {})["gen_ai.response.id"] == hit.parse().id
     assert tuple((root.attributes or {})["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
     assert (root.attributes or {})["llmgw.status"] == "cached" and "error.type" not in (root.attributes or {})
+
+
+def metric_points(traced: Traced, name: str) -> list[Any]:
+    data = traced.metrics.get_metrics_data()
+    assert data is not None
+    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    return list(found[name].data.data_points) if name in found else []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.0])
+def test_client_metrics_per_upstream_attempt_sampled_or_not(
+    make_gateway: Any, upstream: FakeUpstream, ratio: float
+) -> None:
+    """``gen_ai.client.operation.duration`` (required of a GenAI client) and ``token.usage``: one
+    duration per attempt, the failed one with ``error.type``; metrics count unsampled requests too."""
+    routes = {"default": {"default_model": "test-model", "selection": {"fallbacks": ["test-model"]}}}
+    traced = Traced(make_gateway(routes=routes, telemetry={**ON, "sample_ratio": ratio}))
+    reply = traced.gw.client().chat.completions.create(model="dead-model", messages=[{"role": "user", "content": "hi"}])
+    traced.gw.flush()
+    telemetry = traced.gw.gateway.telemetry
+    assert telemetry is not None
+    telemetry.tracer_provider.force_flush()
+    durations = {
+        p.attributes["gen_ai.request.model"]: p for p in metric_points(traced, "gen_ai.client.operation.duration")
+    }
+    assert set(durations) == {"nothing", "fake-1"}
+    assert durations["nothing"].attributes["error.type"] == "upstream_unavailable"
+    assert "error.type" not in durations["fake-1"].attributes
+    assert all(p.count == 1 and p.attributes["gen_ai.operation.name"] == "chat" for p in durations.values())
+    assert durations["fake-1"].attributes["gen_ai.provider.name"] == "openai"
+    assert durations["fake-1"].attributes["server.port"] == httpx.URL(upstream.base_url).port
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in metric_points(traced, "gen_ai.client.token.usage")}
+    assert reply.usage is not None
+    assert tokens["input"].sum == reply.usage.prompt_tokens and tokens["output"].sum == reply.usage.completion_tokens
+    assert all(p.attributes["gen_ai.request.model"] == "fake-1" for p in tokens.values())
