@@ -204,10 +204,20 @@ class Pipeline:
         """Run an embeddings request: the provider's answer with the catalog model's name.
 
         The caller is authenticated before the body is read, and a refused caller leaves no row;
-        any later refusal or upstream failure does.
+        any later refusal or upstream failure does. Traced as a chat request is (an
+        ``embeddings {model}`` span, its stages and its upstream attempt), a refused caller too.
         """
-        for stage in self.embedding_front:
-            await stage.request(ctx)
+        telemetry = self.gateway.telemetry
+        trace = ctx.trace = telemetry.begin(ctx) if telemetry is not None else None
+        timed = trace if trace is not None and trace.recording else None
+        try:
+            for stage in self.embedding_front:
+                await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
+        except GatewayError as exc:
+            if trace is not None:
+                self.fail(ctx, exc)
+                trace.end(ctx)
+            raise
         try:
             server = self.gateway.config.server
             ctx.body = decode_body(await read_body(), server.max_body_bytes, server.max_json_depth)
@@ -215,9 +225,16 @@ class Pipeline:
                 toggle = stage.toggle
                 if toggle is not None and ctx.route is not None and not getattr(ctx.route.stages, toggle):
                     continue  # the route turns it off (its ``done`` then has nothing to settle)
-                await stage.request(ctx)
+                await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
             assert ctx.model is not None and ctx.provider_name is not None
-            result = await self.gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)
+            if trace is not None:
+                trace.attempt_started(ctx, ctx.model.upstream_id)
+            try:
+                result = await self.gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)
+            except GatewayError as exc:
+                if trace is not None:
+                    trace.attempt_failed(exc, 0)
+                raise
         except GatewayError as exc:
             self.fail(ctx, exc)
             self.finish(ctx, self.embedding_done)
@@ -225,6 +242,8 @@ class Pipeline:
         result["model"] = ctx.model_name
         usage = result.get("usage") or {}
         ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        if trace is not None:
+            trace.attempt_succeeded(ctx)
         self.finish(ctx, self.embedding_done)
         return result
 

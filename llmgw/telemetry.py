@@ -216,8 +216,9 @@ class RequestTrace:
 
     __slots__ = (
         "api", "attempt", "attempts", "completion_tokens", "ended", "error", "finish_reasons", "flags", "http_status",
-        "model", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id", "response_model",
-        "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot", "trace_id", "ttft",
+        "model", "operation", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id",
+        "response_model", "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot",
+        "trace_id", "ttft",
     )  # fmt: skip
 
     def __init__(
@@ -250,6 +251,7 @@ class RequestTrace:
         self.ttft: float | None = None
         self.tpot: float | None = None
         self.api = "chat"
+        self.operation = "chat"  # gen_ai.operation.name: "embeddings" for /v1/embeddings
         self.finish_reasons: dict[int, str] = {}  # choice index → finish reason, as the client was answered
 
     # --- stages ----------------------------------------------------------------------------------
@@ -347,6 +349,7 @@ class RequestTrace:
         self.model = ctx.model_requested or ctx.model_name
         self.response_model = ctx.model_name
         self.api = ctx.api
+        self.operation = "embeddings" if ctx.api == "embeddings" else "chat"
         self.provider = ctx.provider_name
         # streamed answers only: for a completion the "first token" is the whole answer
         first = ctx.first_token_at
@@ -375,7 +378,7 @@ class RequestTrace:
         telemetry = self.telemetry
         upstreams = telemetry.upstreams
         if self.ttft is not None:
-            attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
+            attributes: dict[str, Any] = {"gen_ai.operation.name": self.operation}
             if self.model:
                 attributes["gen_ai.request.model"] = self.model
             if self.response_model:
@@ -385,7 +388,7 @@ class RequestTrace:
             if self.tpot is not None:
                 telemetry.tpot.record(self.tpot, attributes)
         for attempt in self.attempts:
-            attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": attempt.model}
+            attributes = {"gen_ai.operation.name": self.operation, "gen_ai.request.model": attempt.model}
             attributes.update(upstreams.get(attempt.provider or "", {}))
             if attempt.response_model:
                 attributes["gen_ai.response.model"] = attempt.response_model
@@ -411,7 +414,10 @@ class RequestTrace:
                 start_time=start, end_time=end, instrumentation_scope=scope,
             ))  # fmt: skip
         for attempt in self.attempts:
-            attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": attempt.model}
+            attributes: dict[str, Any] = {
+                "gen_ai.operation.name": self.operation,
+                "gen_ai.request.model": attempt.model,
+            }
             attributes.update(upstreams.get(attempt.provider or "", {}))
             if attempt.deployment is not None:
                 attributes["llmgw.deployment"] = attempt.deployment
@@ -422,17 +428,19 @@ class RequestTrace:
             if attempt.error:
                 attributes["error.type"] = attempt.error
             spans.append(ReadableSpan(
-                f"chat {attempt.model}", SpanContext(trace_id, attempt.span_id, is_remote=False, trace_flags=flags),
-                root, resource, attributes, kind=SpanKind.CLIENT, status=_ERROR if attempt.error else _UNSET,
+                f"{self.operation} {attempt.model}",
+                SpanContext(trace_id, attempt.span_id, is_remote=False, trace_flags=flags), root, resource,
+                attributes, kind=SpanKind.CLIENT, status=_ERROR if attempt.error else _UNSET,
                 start_time=attempt.start, end_time=attempt.end or self.ended, instrumentation_scope=scope,
             ))  # fmt: skip
-        attributes = {"gen_ai.operation.name": "chat"}
+        attributes = {"gen_ai.operation.name": self.operation}
         if self.model:
             attributes["gen_ai.request.model"] = self.model
         _parameters(attributes, self.parameters)
         _usage(attributes, self.response_model, self.prompt_tokens, self.completion_tokens)
-        if self.status in ("ok", "cached") or self.finish_reasons:  # an answer went out: the id it was given
-            _response(attributes, _RESPONSE_IDS.get(self.api, "chatcmpl-") + self.request_id, self.finish_reasons)
+        prefix = _RESPONSE_IDS.get(self.api)
+        if prefix is not None and (self.status in ("ok", "cached") or self.finish_reasons):  # the id it was given
+            _response(attributes, prefix + self.request_id, self.finish_reasons)
         attributes["llmgw.request_id"] = self.request_id
         if self.route is not None:
             attributes["llmgw.route"] = self.route
@@ -443,7 +451,7 @@ class RequestTrace:
         if self.error:
             attributes["error.type"] = self.error
         spans.append(ReadableSpan(
-            f"chat {self.model}" if self.model else "chat", root, self.parent, resource, attributes,
+            f"{self.operation} {self.model}" if self.model else self.operation, root, self.parent, resource, attributes,
             kind=SpanKind.SERVER, status=_ERROR if self.error else _UNSET,
             start_time=self.started, end_time=self.ended, instrumentation_scope=scope,
         ))  # fmt: skip

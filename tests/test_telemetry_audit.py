@@ -13,6 +13,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 pytest.importorskip("opentelemetry.sdk")
@@ -291,3 +292,25 @@ def test_client_metrics_per_upstream_attempt_sampled_or_not(
     assert reply.usage is not None
     assert tokens["input"].sum == reply.usage.prompt_tokens and tokens["output"].sum == reply.usage.completion_tokens
     assert all(p.attributes["gen_ai.request.model"] == "fake-1" for p in tokens.values())
+
+
+def test_embeddings_requests_are_traced(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """A trace per request: ``/v1/embeddings`` too, as ``embeddings {model}`` with its upstream attempt."""
+    traced = Traced(make_gateway(telemetry=ON))
+    result = traced.gw.client().embeddings.create(model="up-embed", input=["hello", "world"])
+    spans = traced.finished()
+    root, attempts = root_of(spans), attempts_of(spans)
+    assert root.name == "embeddings up-embed" and [a.name for a in attempts] == ["embeddings fake-embed"]
+    for span in (root, attempts[0]):
+        assert (span.attributes or {})["gen_ai.operation.name"] == "embeddings"
+        assert (span.attributes or {})["gen_ai.usage.input_tokens"] == result.usage.prompt_tokens
+        assert "gen_ai.response.id" not in (span.attributes or {})
+    assert {"authenticate", "audit_log"} <= {s.name for s in spans}
+    durations = metric_points(traced, "gen_ai.client.operation.duration")
+    assert [p.attributes["gen_ai.operation.name"] for p in durations] == ["embeddings"]
+
+    traced.spans.clear()
+    with pytest.raises(openai.AuthenticationError):
+        traced.gw.client(api_key="sk-wrong-0000000000000000").embeddings.create(model="up-embed", input="x")
+    root = root_of(traced.finished())
+    assert (root.attributes or {})["error.type"] == "invalid_api_key" and root.status.status_code == StatusCode.ERROR
