@@ -314,3 +314,44 @@ def test_embeddings_requests_are_traced(make_gateway: Any, upstream: FakeUpstrea
         traced.gw.client(api_key="sk-wrong-0000000000000000").embeddings.create(model="up-embed", input="x")
     root = root_of(traced.finished())
     assert (root.attributes or {})["error.type"] == "invalid_api_key" and root.status.status_code == StatusCode.ERROR
+
+
+def test_anthropic_provider_gets_the_attempts_traceparent(make_gateway: Any, anthropic_upstream: Any) -> None:
+    anthropic_upstream.headers.clear()
+    provider = {"type": "anthropic", "base_url": anthropic_upstream.base_url, "api_key": "sk-ant-up", "max_retries": 0}
+    models = {"claude": {"provider": "claude", "upstream_id": "claude-up-1", "capabilities": ["chat", "streaming"]}}
+    traced = Traced(make_gateway(providers={"claude": provider}, models=models, telemetry=ON,
+                                 routes={"default": {"default_model": "claude"}}))  # fmt: skip
+    client = traced.gw.client()
+    client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}])
+    stream = client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    traced.gw.flush()
+    telemetry = traced.gw.gateway.telemetry
+    assert telemetry is not None
+    telemetry.tracer_provider.force_flush()
+    attempts = attempts_of(list(traced.spans.get_finished_spans()))
+    assert len(attempts) == 2
+    sent = [h["traceparent"] for h in anthropic_upstream.headers[-2:]]
+    assert sent == [f"00-{a.context.trace_id:032x}-{a.context.span_id:016x}-03" for a in attempts]
+    for attempt in attempts:
+        a = attempt.attributes or {}
+        assert a["gen_ai.provider.name"] == "anthropic" and a["gen_ai.request.model"] == "claude-up-1"
+        assert tuple(a["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+        assert "sk-ant-up" not in repr(dict(a))
+
+
+def test_an_upstream_failing_mid_stream_marks_both_spans(make_gateway: Any, upstream: FakeUpstream) -> None:
+    traced = Traced(make_gateway(telemetry=ON))
+    stream = traced.gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "#stream-error:2 a story"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    spans = traced.finished()
+    root, attempt = root_of(spans), attempts_of(spans)[0]
+    for span in (root, attempt):
+        assert (span.attributes or {}).get("error.type"), span.name
+        assert span.status.status_code == StatusCode.ERROR, span.name
+    assert (root.attributes or {})["http.response.status_code"] == 200  # the stream had begun
