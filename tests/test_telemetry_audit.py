@@ -355,3 +355,40 @@ def test_an_upstream_failing_mid_stream_marks_both_spans(make_gateway: Any, upst
         assert (span.attributes or {}).get("error.type"), span.name
         assert span.status.status_code == StatusCode.ERROR, span.name
     assert (root.attributes or {})["http.response.status_code"] == 200  # the stream had begun
+
+
+def test_guard_refusals_in_the_spans(make_gateway: Any, upstream: FakeUpstream, tmp_path: Any) -> None:
+    """An input guard's refusal: the request span fails with the guard's code and no upstream was
+    called; an output guard's stop: the request span says ``content_filter`` (finish reason and
+    error), the upstream's attempt succeeded, and the secret it stopped is in no span."""
+    from tests.test_guards_e2e import ATTACK, POLICY, WITH_SECRET
+
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(POLICY.format(injection="action: block", threshold=0.5))
+    guards = {"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"}
+    traced = Traced(make_gateway(guards=guards, telemetry=ON))
+    client = traced.gw.client(timeout=120)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": ATTACK}])
+    spans = traced.finished()
+    root = root_of(spans)
+    assert (root.attributes or {})["error.type"] == "prompt_injection" and root.status.status_code == StatusCode.ERROR
+    assert (root.attributes or {})["http.response.status_code"] == 400 and attempts_of(spans) == []
+    assert next(s for s in spans if s.name == "input_guards").status.status_code == StatusCode.ERROR
+
+    traced.spans.clear()
+    upstream.scripts["key"] = WITH_SECRET
+    stream = client.chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "tell me a story #say:key"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    spans = traced.finished()
+    root, attempt = root_of(spans), attempts_of(spans)[0]
+    assert (root.attributes or {})["error.type"] == "content_filter"
+    assert tuple((root.attributes or {})["gen_ai.response.finish_reasons"]) == ("content_filter",)  # type: ignore[arg-type]
+    assert "error.type" not in (attempt.attributes or {})
+    for span in spans:
+        assert "sk-proj" not in repr(dict(span.attributes or {})) + repr(span.events), span.name
