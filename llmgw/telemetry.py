@@ -335,7 +335,7 @@ class RequestTrace:
         attempt.retries = max(ctx.attempts - 1, 0)
         attempt.response_model = ctx.model_name
         attempt.prompt_tokens, attempt.completion_tokens = ctx.prompt_tokens, ctx.completion_tokens
-        if ctx.status == "error" and ctx.error_code:
+        if ctx.status in _CUT and ctx.error_code:  # failed mid-stream, or closed as the client left
             attempt.error = ctx.error_code
 
     # --- the end -----------------------------------------------------------------------------
@@ -551,6 +551,8 @@ def _error_type(exc: BaseException) -> str:
     return code or type(exc).__name__
 
 
+#: A request's status that ends the attempt still in flight without its answer (``error.type``).
+_CUT = frozenset({"error", "client_disconnected"})
 #: The id prefix of an answer in each client API (``chatcmpl-`` + request id for chat, ...).
 _RESPONSE_IDS = {"chat": "chatcmpl-", "messages": "msg_", "responses": "resp_"}
 

@@ -128,6 +128,7 @@ def test_client_leaving_mid_stream_ends_both_spans(make_gateway: Any, upstream: 
     assert (root.attributes or {})["error.type"] == "client_disconnected"
     assert root.status.status_code == StatusCode.ERROR
     assert root.end_time is not None and attempt.end_time is not None and attempt.end_time <= root.end_time
+    assert (attempt.attributes or {})["error.type"] == "client_disconnected"  # the upstream stream was closed
     telemetry = traced.gw.gateway.telemetry
     assert telemetry is not None and not telemetry.builder.pending
 
@@ -392,3 +393,18 @@ def test_guard_refusals_in_the_spans(make_gateway: Any, upstream: FakeUpstream, 
     assert "error.type" not in (attempt.attributes or {})
     for span in spans:
         assert "sk-proj" not in repr(dict(span.attributes or {})) + repr(span.events), span.name
+
+
+def test_client_leaving_before_the_answer_ends_the_attempt_as_cut(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """The client gives up while the upstream is still thinking: the request and its attempt
+    spans both end, and the attempt says it was cut (it did not answer), not that it succeeded."""
+    traced = Traced(make_gateway(telemetry=ON))
+    body = {"model": "test-model", "messages": [{"role": "user", "content": "#sleep:3 slow question"}]}
+    with httpx.Client(base_url=traced.gw.url, timeout=0.5) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    spans = traced.finished()
+    root, attempt = root_of(spans), attempts_of(spans)[0]
+    assert (root.attributes or {})["error.type"] == "client_disconnected"
+    assert (attempt.attributes or {})["error.type"] == "client_disconnected"
+    assert attempt.status.status_code == StatusCode.ERROR and attempt.end_time is not None
+    assert "gen_ai.response.finish_reasons" not in (attempt.attributes or {})
