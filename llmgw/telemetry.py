@@ -66,6 +66,9 @@ TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67108864
 
+#: A requested model that resolved to nothing (404) is the client's own text: kept this long in
+#: ``gen_ai.request.model`` and left out of the span's name, which must stay low-cardinality.
+MODEL_MAX = 128
 SAMPLED = int(TraceFlags.SAMPLED)
 RANDOM_TRACE_ID = int(TraceFlags.RANDOM_TRACE_ID)  # W3C level 2: our trace ids are random
 #: The SDK propagator's pattern and limit for ``traceparent`` (``TraceContextTextMapPropagator``).
@@ -216,7 +219,7 @@ class RequestTrace:
 
     __slots__ = (
         "api", "attempt", "attempts", "completion_tokens", "ended", "error", "finish_reasons", "flags", "http_status",
-        "model", "operation", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id",
+        "model", "named", "operation", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id",
         "response_model", "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot",
         "trace_id", "ttft",
     )  # fmt: skip
@@ -252,6 +255,7 @@ class RequestTrace:
         self.tpot: float | None = None
         self.api = "chat"
         self.operation = "chat"  # gen_ai.operation.name: "embeddings" for /v1/embeddings
+        self.named = True  # the model is one the gateway resolved (else the span is not named after it)
         self.finish_reasons: dict[int, str] = {}  # choice index → finish reason, as the client was answered
 
     # --- stages ----------------------------------------------------------------------------------
@@ -346,7 +350,11 @@ class RequestTrace:
             return
         self.ended = now = time.time_ns()
         self._end_attempt(ctx, now)
-        self.model = ctx.model_requested or ctx.model_name
+        requested = ctx.model_requested
+        if ctx.model_name is None and requested:  # never resolved: the client's text, not a catalog name
+            self.model, self.named = requested[:MODEL_MAX], False
+        else:
+            self.model, self.named = requested or ctx.model_name, True
         self.response_model = ctx.model_name
         self.api = ctx.api
         self.operation = "embeddings" if ctx.api == "embeddings" else "chat"
@@ -451,7 +459,8 @@ class RequestTrace:
         if self.error:
             attributes["error.type"] = self.error
         spans.append(ReadableSpan(
-            f"{self.operation} {self.model}" if self.model else self.operation, root, self.parent, resource, attributes,
+            f"{self.operation} {self.model}" if self.model and self.named else self.operation,
+            root, self.parent, resource, attributes,
             kind=SpanKind.SERVER, status=_ERROR if self.error else _UNSET,
             start_time=self.started, end_time=self.ended, instrumentation_scope=scope,
         ))  # fmt: skip

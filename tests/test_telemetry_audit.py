@@ -408,3 +408,15 @@ def test_client_leaving_before_the_answer_ends_the_attempt_as_cut(make_gateway: 
     assert (attempt.attributes or {})["error.type"] == "client_disconnected"
     assert attempt.status.status_code == StatusCode.ERROR and attempt.end_time is not None
     assert "gen_ai.response.finish_reasons" not in (attempt.attributes or {})
+
+
+def test_an_unknown_model_name_is_not_a_span_name(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """The requested model of a 404 is whatever the client typed: it does not name the span (span
+    names stay low-cardinality) and is cut in ``gen_ai.request.model``."""
+    traced = Traced(make_gateway(telemetry=ON))
+    typed = "call me at 555-0100 " + "x" * 5000
+    with pytest.raises(openai.NotFoundError):
+        traced.gw.client().chat.completions.create(model=typed, messages=[{"role": "user", "content": "hi"}])
+    root = root_of(traced.finished())
+    assert root.name == "chat" and (root.attributes or {})["error.type"] == "model_not_found"
+    assert len(str((root.attributes or {})["gen_ai.request.model"])) <= 128
