@@ -33,6 +33,7 @@ class Trace(Protocol):
     there is); named here so the context does not import telemetry, which reads the context."""
 
     recording: bool  # sampled: its spans are written down (else only its ids travel)
+    tracestate: str | None  # the caller's W3C tracestate, passed on to the upstream
 
     def traceparent(self) -> str: ...
     def attempt_started(self, ctx: RequestContext, upstream_model: str) -> None: ...

@@ -257,6 +257,8 @@ class Pipeline:
         call = UpstreamCall(ctx.body, upstream_id, ctx.deadline, ctx.request_id)
         if ctx.trace is not None:  # W3C trace context: the upstream's spans join this request's trace
             call.extra_headers["traceparent"] = ctx.trace.traceparent()
+            if ctx.trace.tracestate:
+                call.extra_headers["tracestate"] = ctx.trace.tracestate
         return call
 
     def fall_back(self, ctx: RequestContext, exc: GatewayError) -> bool:

@@ -46,7 +46,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from llmgw.errors import GatewayError
 
@@ -177,7 +177,12 @@ class Telemetry:
             trace_id = parent.trace_id
             sampled = parent.trace_flags.sampled
             flags = (SAMPLED if sampled else 0) | (parent.trace_flags & RANDOM_TRACE_ID)
-        return RequestTrace(self, trace_id, flags, parent, sampled)
+        trace = RequestTrace(self, trace_id, flags, parent, sampled)
+        if parent is not None:  # W3C: a participant passes the caller's tracestate on with its traceparent
+            state = ctx.headers.get("tracestate")
+            if state:
+                trace.tracestate = TraceState.from_header([state]).to_header() or None  # invalid: dropped
+        return trace
 
     def shutdown(self) -> None:
         """Build and export what is queued and stop the threads (at gateway shutdown)."""
@@ -221,7 +226,7 @@ class RequestTrace:
         "api", "attempt", "attempts", "completion_tokens", "ended", "error", "finish_reasons", "flags", "http_status",
         "model", "named", "operation", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id",
         "response_model", "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot",
-        "trace_id", "ttft",
+        "trace_id", "tracestate", "ttft",
     )  # fmt: skip
 
     def __init__(
@@ -255,6 +260,7 @@ class RequestTrace:
         self.tpot: float | None = None
         self.api = "chat"
         self.operation = "chat"  # gen_ai.operation.name: "embeddings" for /v1/embeddings
+        self.tracestate: str | None = None  # the caller's, checked, for the upstream
         self.named = True  # the model is one the gateway resolved (else the span is not named after it)
         self.finish_reasons: dict[int, str] = {}  # choice index → finish reason, as the client was answered
 

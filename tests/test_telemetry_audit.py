@@ -420,3 +420,22 @@ def test_an_unknown_model_name_is_not_a_span_name(make_gateway: Any, upstream: F
     root = root_of(traced.finished())
     assert root.name == "chat" and (root.attributes or {})["error.type"] == "model_not_found"
     assert len(str((root.attributes or {})["gen_ai.request.model"])) <= 128
+
+
+def test_the_callers_tracestate_goes_upstream_with_the_trace(make_gateway: Any, upstream: FakeUpstream) -> None:
+    """W3C trace context: the caller's ``tracestate`` travels on with ``traceparent``; an invalid
+    one, or one without a valid ``traceparent``, is dropped."""
+    traced = Traced(make_gateway(telemetry=ON))
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    cases = [
+        ({"traceparent": parent, "tracestate": "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"},
+         "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        ({"traceparent": parent, "tracestate": "not a@valid=list=="}, None),
+        ({"traceparent": "garbage", "tracestate": "congo=t61rcWkgMzE"}, None),
+        ({"tracestate": "congo=t61rcWkgMzE"}, None),
+    ]  # fmt: skip
+    for headers, expected in cases:
+        client = traced.gw.client(default_headers=headers)
+        client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
+        assert upstream.headers[-1].get("tracestate") == expected, headers
+        assert upstream.headers[-1]["traceparent"]
