@@ -439,3 +439,29 @@ def test_the_callers_tracestate_goes_upstream_with_the_trace(make_gateway: Any, 
         client.chat.completions.create(model="test-model", messages=[{"role": "user", "content": "hi"}])
         assert upstream.headers[-1].get("tracestate") == expected, headers
         assert upstream.headers[-1]["traceparent"]
+
+
+def test_rows_are_written_at_shutdown_even_if_telemetry_fails_to_stop(
+    make_gateway: Any, upstream: FakeUpstream, tmp_path: Any
+) -> None:
+    """The exporters are stopped last, after the rows are written: a collector that cannot be
+    flushed (here, a shutdown that fails) costs spans, never the audit log."""
+    import sqlite3
+
+    db = tmp_path / "rows.db"
+    gw = make_gateway(db_url=f"sqlite:///{db}", storage={"url": f"sqlite:///{db}", "flush_interval_s": 3600},
+                      telemetry=ON)  # fmt: skip
+    telemetry = gw.gateway.telemetry
+    assert telemetry is not None
+
+    def broken() -> None:
+        raise RuntimeError("collector gone")
+
+    telemetry.shutdown = broken  # type: ignore[method-assign]
+    reply = gw.client().chat.completions.with_raw_response.create(
+        model="test-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    gw.stop()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select id from requests").fetchall()
+    assert (reply.headers["x-llmgw-request-id"],) in rows
