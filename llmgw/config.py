@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeVar, Union, get_args
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -475,6 +476,9 @@ class StaticKeyConfig(Strict):
     tools: list[str] = Field(["*"], description="tool names its requests may offer (shell-style patterns)")
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+
+
 class TelemetryConfig(Strict):
     """OpenTelemetry tracing and GenAI metrics; off by default, and nothing of the SDK is imported then."""
 
@@ -485,7 +489,24 @@ class TelemetryConfig(Strict):
     service_name: str = "llmgw"
     sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="share of new traces kept")
     headers: dict[str, str] = Field({}, description="sent with every export, e.g. an authorization header")
-    metrics_interval_s: float = Field(30.0, gt=0, description="how often metrics are exported")
+    metrics_interval_s: float = Field(30.0, gt=0, allow_inf_nan=False, description="how often metrics are exported")
+
+    @model_validator(mode="after")
+    def _exportable(self) -> TelemetryConfig:
+        """Refused at start-up, not discovered as an export error logged every few seconds: an
+        endpoint the OTLP/HTTP exporter cannot post to (no scheme, another scheme, no host) and
+        header names or values ``requests`` would refuse on every export."""
+        if self.endpoint is not None:
+            parts = urlsplit(self.endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"endpoint must be an http(s) URL with a host, e.g. http://otel-collector:4318 "
+                                 f"(got {parts.scheme + '://' if parts.scheme else 'no scheme'}...)")  # fmt: skip
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"headers: {name!r} is not a valid HTTP header name")
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"headers: the value of {name!r} has a line break")
+        return self
 
 
 class Config(Strict):

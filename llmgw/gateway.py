@@ -157,8 +157,6 @@ class Gateway:
             except Exception:
                 log.exception("closing provider %s failed", provider.name)
         self.guards.close()
-        if self.telemetry is not None:
-            await asyncio.to_thread(self.telemetry.shutdown)  # flushes what is buffered: may wait on the network
         if self.cache is not None:
             await self.cache.close()
         await asyncio.to_thread(self.retrieval.close)
@@ -168,6 +166,13 @@ class Gateway:
             await self.counters.close()
         await asyncio.to_thread(self.writer.close)
         self.engine.dispose()
+        if self.telemetry is not None:
+            # last: flushing spans may wait on an unreachable collector (the exporter's own timeouts),
+            # and the rows, settlements and cache come first; a failure here is logged, not raised
+            try:
+                await asyncio.to_thread(self.telemetry.shutdown)
+            except Exception:
+                log.exception("telemetry: shutting down the exporters failed")
         self.started = False
 
     @staticmethod

@@ -151,6 +151,8 @@ class Pipeline:
             for stage in route.response_stages:
                 step = stage.response(ctx, completion)
                 completion = await (step if timed is None else timed.stage(stage.name, step))
+            if timed is not None:
+                timed.answered(completion)
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
             if isinstance(exc, GatewayError):
@@ -204,10 +206,20 @@ class Pipeline:
         """Run an embeddings request: the provider's answer with the catalog model's name.
 
         The caller is authenticated before the body is read, and a refused caller leaves no row;
-        any later refusal or upstream failure does.
+        any later refusal or upstream failure does. Traced as a chat request is (an
+        ``embeddings {model}`` span, its stages and its upstream attempt), a refused caller too.
         """
-        for stage in self.embedding_front:
-            await stage.request(ctx)
+        telemetry = self.gateway.telemetry
+        trace = ctx.trace = telemetry.begin(ctx) if telemetry is not None else None
+        timed = trace if trace is not None and trace.recording else None
+        try:
+            for stage in self.embedding_front:
+                await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
+        except GatewayError as exc:
+            if trace is not None:
+                self.fail(ctx, exc)
+                trace.end(ctx)
+            raise
         try:
             server = self.gateway.config.server
             ctx.body = decode_body(await read_body(), server.max_body_bytes, server.max_json_depth)
@@ -215,9 +227,16 @@ class Pipeline:
                 toggle = stage.toggle
                 if toggle is not None and ctx.route is not None and not getattr(ctx.route.stages, toggle):
                     continue  # the route turns it off (its ``done`` then has nothing to settle)
-                await stage.request(ctx)
+                await (stage.request(ctx) if timed is None else timed.stage(stage.name, stage.request(ctx)))
             assert ctx.model is not None and ctx.provider_name is not None
-            result = await self.gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)
+            if trace is not None:
+                trace.attempt_started(ctx, ctx.model.upstream_id)
+            try:
+                result = await self.gateway.providers[ctx.provider_name].embeddings(ctx.body, ctx.model.upstream_id)
+            except GatewayError as exc:
+                if trace is not None:
+                    trace.attempt_failed(exc, 0)
+                raise
         except GatewayError as exc:
             self.fail(ctx, exc)
             self.finish(ctx, self.embedding_done)
@@ -225,6 +244,8 @@ class Pipeline:
         result["model"] = ctx.model_name
         usage = result.get("usage") or {}
         ctx.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        if trace is not None:
+            trace.attempt_succeeded(ctx)
         self.finish(ctx, self.embedding_done)
         return result
 
@@ -238,6 +259,8 @@ class Pipeline:
         call = UpstreamCall(ctx.body, upstream_id, ctx.deadline, ctx.request_id)
         if ctx.trace is not None:  # W3C trace context: the upstream's spans join this request's trace
             call.extra_headers["traceparent"] = ctx.trace.traceparent()
+            if ctx.trace.tracestate:
+                call.extra_headers["tracestate"] = ctx.trace.tracestate
         return call
 
     def fall_back(self, ctx: RequestContext, exc: GatewayError) -> bool:
@@ -318,6 +341,8 @@ class Pipeline:
             ctx.upstream_ended = time.perf_counter()
             ctx.attempts = call.attempts + 1
         ctx.first_token_at = ctx.upstream_ended
+        if ctx.trace is not None:  # the upstream's own id and finish reasons, for the attempt's span
+            ctx.trace.upstream_answered(completion)
         completion["id"] = f"chatcmpl-{ctx.request_id}"
         completion["model"] = ctx.model_name
         usage = read_usage(completion.get("usage"))
@@ -361,6 +386,7 @@ class Pipeline:
         run: its usage when it sent one, otherwise a local count of the text received so far.
         """
         chunk_id = f"chatcmpl-{ctx.request_id}"
+        trace = ctx.trace if ctx.trace is not None and ctx.trace.recording else None
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
 
@@ -368,6 +394,8 @@ class Pipeline:
             nonlocal got_usage
             if ctx.first_token_at is None:
                 ctx.first_token_at = time.perf_counter()
+            if trace is not None:
+                trace.upstream_answered(chunk)
             chunk["id"] = chunk_id
             chunk["model"] = ctx.model_name
             usage = read_usage(chunk.get("usage"))
@@ -415,8 +443,11 @@ class Pipeline:
         """
         if events is None:
             events = ChatEvents(ctx.client_wants_usage)
+        trace = ctx.trace if ctx.trace is not None and ctx.trace.recording else None
         try:
             async for chunk in chunks:
+                if trace is not None:  # finish reasons as the client gets them (after the stream stages)
+                    trace.answered(chunk)
                 data = events.chunk(chunk)
                 if data:
                     yield data

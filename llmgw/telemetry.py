@@ -5,7 +5,8 @@ pipeline stage, and a CLIENT span ``chat {upstream model}`` per upstream attempt
 fallback is a second attempt span), named and attributed after the OpenTelemetry GenAI semantic
 conventions. The attempt's W3C ``traceparent`` goes to the upstream, and a caller's
 ``traceparent`` is the parent of the request's span. Time to first token and time per output
-token are histograms (``gen_ai.server.*``).
+token are histograms (``gen_ai.server.*``), and each upstream attempt's duration and tokens are
+the client histograms (``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``).
 
 The spans are not made on the request's path. Live SDK spans cost about 30 µs each (sampler,
 locks, attribute validation) and a request has seven or more, which was twice the latency budget
@@ -45,7 +46,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from llmgw.errors import GatewayError
 
@@ -61,7 +62,13 @@ PROVIDER_NAMES = {"openai": "openai", "bedrock": "aws.bedrock", "llama_server": 
 #: Seconds; the GenAI conventions' advised boundaries for the two server histograms.
 TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5]
+#: The advised boundaries of the two client histograms, per upstream attempt.
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TOKEN_BUCKETS = [4**i for i in range(14)]  # 1, 4, 16, ... 67108864
 
+#: A requested model that resolved to nothing (404) is the client's own text: kept this long in
+#: ``gen_ai.request.model`` and left out of the span's name, which must stay low-cardinality.
+MODEL_MAX = 128
 SAMPLED = int(TraceFlags.SAMPLED)
 RANDOM_TRACE_ID = int(TraceFlags.RANDOM_TRACE_ID)  # W3C level 2: our trace ids are random
 #: The SDK propagator's pattern and limit for ``traceparent`` (``TraceContextTextMapPropagator``).
@@ -143,14 +150,20 @@ class Telemetry:
             "gen_ai.server.time_per_output_token", unit="s", description="Time per output token after the first",
             explicit_bucket_boundaries_advisory=TPOT_BUCKETS,
         )  # fmt: skip
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )  # fmt: skip
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )  # fmt: skip
         # per provider, once: who is called and where (server.address is a host, never a URL with a key)
-        self.upstreams: dict[str, dict[str, str]] = {}
+        self.upstreams: dict[str, dict[str, Any]] = {}
         for name, provider in providers.items():
-            attributes = {"gen_ai.provider.name": PROVIDER_NAMES.get(provider.type, provider.type)}
+            attributes: dict[str, Any] = {"gen_ai.provider.name": PROVIDER_NAMES.get(provider.type, provider.type)}
             attributes["gen_ai.system"] = attributes["gen_ai.provider.name"]
-            host = urlsplit(str(getattr(provider, "base_url", "") or "")).hostname
-            if host:
-                attributes["server.address"] = host
+            attributes.update(_server(str(getattr(provider, "base_url", "") or "")))
             self.upstreams[name] = attributes
 
     def begin(self, ctx: RequestContext) -> RequestTrace:
@@ -164,7 +177,12 @@ class Telemetry:
             trace_id = parent.trace_id
             sampled = parent.trace_flags.sampled
             flags = (SAMPLED if sampled else 0) | (parent.trace_flags & RANDOM_TRACE_ID)
-        return RequestTrace(self, trace_id, flags, parent, sampled)
+        trace = RequestTrace(self, trace_id, flags, parent, sampled)
+        if parent is not None:  # W3C: a participant passes the caller's tracestate on with its traceparent
+            state = ctx.headers.get("tracestate")
+            if state:
+                trace.tracestate = TraceState.from_header([state]).to_header() or None  # invalid: dropped
+        return trace
 
     def shutdown(self) -> None:
         """Build and export what is queued and stop the threads (at gateway shutdown)."""
@@ -176,8 +194,8 @@ class Attempt:
     """One upstream attempt, written down while it runs; its span is made later."""
 
     __slots__ = (
-        "completion_tokens", "deployment", "end", "error", "model", "parameters", "prompt_tokens",
-        "provider", "response_model", "retries", "span_id", "start",
+        "completion_tokens", "deployment", "end", "error", "finish_reasons", "model", "parameters", "prompt_tokens",
+        "provider", "response_id", "response_model", "retries", "span_id", "start",
     )  # fmt: skip
 
     def __init__(self, model: str, provider: str | None, deployment: str | None, parameters: tuple[Any, ...]) -> None:
@@ -193,18 +211,22 @@ class Attempt:
         self.response_model: str | None = None
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.response_id: str | None = None  # the upstream's own id for its answer
+        self.finish_reasons: dict[int, str] = {}  # choice index → the upstream's finish reason
 
 
 class RequestTrace:
     """What one request's trace needs, as plain values; ``spans`` makes the SDK spans afterwards.
 
-    Not sampled: nothing is written down, but the ids still travel in ``traceparent``.
+    Not sampled: no stage is timed and no span made, but the ids still travel in ``traceparent``
+    and the upstream attempts are noted for the client metrics, which count every request.
     """
 
     __slots__ = (
-        "attempt", "attempts", "completion_tokens", "ended", "error", "flags", "http_status", "model",
-        "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id", "response_model",
-        "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot", "trace_id", "ttft",
+        "api", "attempt", "attempts", "completion_tokens", "ended", "error", "finish_reasons", "flags", "http_status",
+        "model", "named", "operation", "parameters", "parent", "prompt_tokens", "provider", "recording", "request_id",
+        "response_model", "route", "span_id", "stages", "started", "status", "streaming", "telemetry", "tpot",
+        "trace_id", "tracestate", "ttft",
     )  # fmt: skip
 
     def __init__(
@@ -236,6 +258,11 @@ class RequestTrace:
         self.error: str | None = None
         self.ttft: float | None = None
         self.tpot: float | None = None
+        self.api = "chat"
+        self.operation = "chat"  # gen_ai.operation.name: "embeddings" for /v1/embeddings
+        self.tracestate: str | None = None  # the caller's, checked, for the upstream
+        self.named = True  # the model is one the gateway resolved (else the span is not named after it)
+        self.finish_reasons: dict[int, str] = {}  # choice index → finish reason, as the client was answered
 
     # --- stages ----------------------------------------------------------------------------------
 
@@ -267,8 +294,8 @@ class RequestTrace:
     # --- upstream attempts -----------------------------------------------------------------------
 
     def attempt_started(self, ctx: RequestContext, upstream_model: str) -> None:
-        if not self.recording:  # unsampled: the upstream gets the root's ids, no span to make
-            return
+        """Noted sampled or not: the client metrics (``gen_ai.client.*``) count every attempt; an
+        unsampled one makes no span, its id only travels in ``traceparent``."""
         deployment = ctx.deployment.key if ctx.deployment is not None else None
         self.attempt = Attempt(upstream_model, ctx.provider_name, deployment, _parameter_values(ctx.body))
         self.attempts.append(self.attempt)
@@ -278,6 +305,23 @@ class RequestTrace:
         """The W3C header for the upstream: the attempt's span as the parent (the root's if none)."""
         span_id = self.attempt.span_id if self.attempt is not None else self.span_id
         return f"00-{self.trace_id:032x}-{span_id:016x}-{self.flags:02x}"
+
+    def upstream_answered(self, answer: Mapping[str, Any]) -> None:
+        """The upstream's completion or one of its chunks, before the gateway renames it: its id and
+        finish reasons go on the attempt's span (``gen_ai.response.id``/``finish_reasons``)."""
+        attempt = self.attempt
+        if attempt is None:
+            return
+        if attempt.response_id is None:
+            upstream_id = answer.get("id")
+            if isinstance(upstream_id, str) and upstream_id:
+                attempt.response_id = upstream_id
+        _note_finish(attempt.finish_reasons, answer)
+
+    def answered(self, answer: Mapping[str, Any]) -> None:
+        """The answer (or a chunk of it) as it goes to the client, after the response stages: a
+        guard's ``content_filter`` or a cached answer's reasons are the request span's."""
+        _note_finish(self.finish_reasons, answer)
 
     def attempt_failed(self, exc: GatewayError, retries: int) -> None:
         attempt = self.attempt
@@ -301,7 +345,7 @@ class RequestTrace:
         attempt.retries = max(ctx.attempts - 1, 0)
         attempt.response_model = ctx.model_name
         attempt.prompt_tokens, attempt.completion_tokens = ctx.prompt_tokens, ctx.completion_tokens
-        if ctx.status == "error" and ctx.error_code:
+        if ctx.status in _CUT and ctx.error_code:  # failed mid-stream, or closed as the client left
             attempt.error = ctx.error_code
 
     # --- the end -----------------------------------------------------------------------------
@@ -312,8 +356,14 @@ class RequestTrace:
             return
         self.ended = now = time.time_ns()
         self._end_attempt(ctx, now)
-        self.model = ctx.model_requested or ctx.model_name
+        requested = ctx.model_requested
+        if ctx.model_name is None and requested:  # never resolved: the client's text, not a catalog name
+            self.model, self.named = requested[:MODEL_MAX], False
+        else:
+            self.model, self.named = requested or ctx.model_name, True
         self.response_model = ctx.model_name
+        self.api = ctx.api
+        self.operation = "embeddings" if ctx.api == "embeddings" else "chat"
         self.provider = ctx.provider_name
         # streamed answers only: for a completion the "first token" is the whole answer
         first = ctx.first_token_at
@@ -322,8 +372,8 @@ class RequestTrace:
             if ctx.completion_tokens > 1:
                 ended = ctx.upstream_ended if ctx.upstream_ended is not None else time.perf_counter()
                 self.tpot = (ended - first) / (ctx.completion_tokens - 1)
-        elif not self.recording:
-            return  # no span, no metric: nothing to queue
+        elif not self.recording and not self.attempts:
+            return  # no span, no metric (a cache hit or a refusal, unsampled): nothing to queue
         if self.recording:
             self.parameters = _parameter_values(ctx.body)
             self.prompt_tokens, self.completion_tokens = ctx.prompt_tokens, ctx.completion_tokens
@@ -336,17 +386,33 @@ class RequestTrace:
     # --- afterwards, on the builder's thread -------------------------------------------------------
 
     def record_metrics(self) -> None:
-        if self.ttft is None:
-            return
-        attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
-        if self.model:
-            attributes["gen_ai.request.model"] = self.model
-        if self.response_model:
-            attributes["gen_ai.response.model"] = self.response_model
-        attributes.update(self.telemetry.upstreams.get(self.provider or "", {}))
-        self.telemetry.ttft.record(self.ttft, attributes)
-        if self.tpot is not None:
-            self.telemetry.tpot.record(self.tpot, attributes)
+        """The server histograms (a streamed answer's time to first token and per output token)
+        and, per upstream attempt, the client ones the GenAI conventions require of a caller of a
+        model: ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``."""
+        telemetry = self.telemetry
+        upstreams = telemetry.upstreams
+        if self.ttft is not None:
+            attributes: dict[str, Any] = {"gen_ai.operation.name": self.operation}
+            if self.model:
+                attributes["gen_ai.request.model"] = self.model
+            if self.response_model:
+                attributes["gen_ai.response.model"] = self.response_model
+            attributes.update(upstreams.get(self.provider or "", {}))
+            telemetry.ttft.record(self.ttft, attributes)
+            if self.tpot is not None:
+                telemetry.tpot.record(self.tpot, attributes)
+        for attempt in self.attempts:
+            attributes = {"gen_ai.operation.name": self.operation, "gen_ai.request.model": attempt.model}
+            attributes.update(upstreams.get(attempt.provider or "", {}))
+            if attempt.response_model:
+                attributes["gen_ai.response.model"] = attempt.response_model
+            if attempt.error:
+                attributes["error.type"] = attempt.error
+            end = attempt.end or self.ended
+            telemetry.duration.record(max(end - attempt.start, 0) / 1e9, attributes)
+            if not attempt.error and (attempt.prompt_tokens or attempt.completion_tokens):
+                telemetry.tokens.record(attempt.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
+                telemetry.tokens.record(attempt.completion_tokens, {**attributes, "gen_ai.token.type": "output"})
 
     def spans(self, resource: Resource, scope: InstrumentationScope) -> list[ReadableSpan]:
         """The finished SDK spans of this request: each stage, each attempt, then the request's own."""
@@ -362,25 +428,33 @@ class RequestTrace:
                 start_time=start, end_time=end, instrumentation_scope=scope,
             ))  # fmt: skip
         for attempt in self.attempts:
-            attributes: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": attempt.model}
+            attributes: dict[str, Any] = {
+                "gen_ai.operation.name": self.operation,
+                "gen_ai.request.model": attempt.model,
+            }
             attributes.update(upstreams.get(attempt.provider or "", {}))
             if attempt.deployment is not None:
                 attributes["llmgw.deployment"] = attempt.deployment
             _parameters(attributes, attempt.parameters)
             attributes["llmgw.retries"] = attempt.retries
             _usage(attributes, attempt.response_model, attempt.prompt_tokens, attempt.completion_tokens)
+            _response(attributes, attempt.response_id, attempt.finish_reasons)
             if attempt.error:
                 attributes["error.type"] = attempt.error
             spans.append(ReadableSpan(
-                f"chat {attempt.model}", SpanContext(trace_id, attempt.span_id, is_remote=False, trace_flags=flags),
-                root, resource, attributes, kind=SpanKind.CLIENT, status=_ERROR if attempt.error else _UNSET,
+                f"{self.operation} {attempt.model}",
+                SpanContext(trace_id, attempt.span_id, is_remote=False, trace_flags=flags), root, resource,
+                attributes, kind=SpanKind.CLIENT, status=_ERROR if attempt.error else _UNSET,
                 start_time=attempt.start, end_time=attempt.end or self.ended, instrumentation_scope=scope,
             ))  # fmt: skip
-        attributes = {"gen_ai.operation.name": "chat"}
+        attributes = {"gen_ai.operation.name": self.operation}
         if self.model:
             attributes["gen_ai.request.model"] = self.model
         _parameters(attributes, self.parameters)
         _usage(attributes, self.response_model, self.prompt_tokens, self.completion_tokens)
+        prefix = _RESPONSE_IDS.get(self.api)
+        if prefix is not None and (self.status in ("ok", "cached") or self.finish_reasons):  # the id it was given
+            _response(attributes, prefix + self.request_id, self.finish_reasons)
         attributes["llmgw.request_id"] = self.request_id
         if self.route is not None:
             attributes["llmgw.route"] = self.route
@@ -391,7 +465,8 @@ class RequestTrace:
         if self.error:
             attributes["error.type"] = self.error
         spans.append(ReadableSpan(
-            f"chat {self.model}" if self.model else "chat", root, self.parent, resource, attributes,
+            f"{self.operation} {self.model}" if self.model and self.named else self.operation,
+            root, self.parent, resource, attributes,
             kind=SpanKind.SERVER, status=_ERROR if self.error else _UNSET,
             start_time=self.started, end_time=self.ended, instrumentation_scope=scope,
         ))  # fmt: skip
@@ -489,6 +564,43 @@ def _error_type(exc: BaseException) -> str:
     """``error.type``: the gateway's error code (``upstream_timeout``, ...) or the exception's class."""
     code = exc.code if isinstance(exc, GatewayError) else None
     return code or type(exc).__name__
+
+
+#: A request's status that ends the attempt still in flight without its answer (``error.type``).
+_CUT = frozenset({"error", "client_disconnected"})
+#: The id prefix of an answer in each client API (``chatcmpl-`` + request id for chat, ...).
+_RESPONSE_IDS = {"chat": "chatcmpl-", "messages": "msg_", "responses": "resp_"}
+
+
+def _server(base_url: str) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` (required with the address) of an upstream's URL: a
+    host and a number, never the URL itself, which may carry a key in its query or user info."""
+    try:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return {}
+    if not host:
+        return {}
+    if port is None:
+        port = {"http": 80, "https": 443}.get(parts.scheme)
+    return {"server.address": host, "server.port": port} if port is not None else {"server.address": host}
+
+
+def _note_finish(into: dict[int, str], answer: Mapping[str, Any]) -> None:
+    for choice in answer.get("choices") or ():
+        if isinstance(choice, dict):
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and reason:
+                index = choice.get("index")
+                into[index if isinstance(index, int) else 0] = reason
+
+
+def _response(attributes: dict[str, Any], response_id: str | None, finish_reasons: dict[int, str]) -> None:
+    if response_id:
+        attributes["gen_ai.response.id"] = response_id
+    if finish_reasons:
+        attributes["gen_ai.response.finish_reasons"] = [finish_reasons[i] for i in sorted(finish_reasons)]
 
 
 def _usage(attributes: dict[str, Any], response_model: str | None, prompt: int, completion: int) -> None:

@@ -433,7 +433,7 @@ def test_span_builder_bounds_its_queue_and_builds_what_is_left_at_shutdown() -> 
     with builder.lock:
         for i in range(5):
             ctx = RequestContext(f"r{i}", "chat", {}, GatewayOptions(), {}, None)
-            ctx.model_requested = "m"
+            ctx.model_requested = ctx.model_name = "m"  # a resolved model names the span
             telemetry.begin(ctx).end(ctx)
         assert len(builder.pending) == 3 and builder.dropped == 2
     telemetry.shutdown()
