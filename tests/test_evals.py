@@ -447,3 +447,15 @@ def test_html_report_labels_are_whole_at_desktop_widths(
                 assert "8 call(s) ended in an error" in await tab.js("document.querySelector('#errors').textContent")
 
     asyncio.run(check())
+
+
+def test_a_case_too_long_for_the_model_is_its_verdict_not_an_error() -> None:
+    """The upstream's own 400 ``context_length_exceeded`` reaches the client with that code since
+    2026-12-06 (it was ``upstream_bad_request``, a verdict): it stays a result of the model under
+    test, graded as a failed case, not an error counted apart (a model with a smaller window loses
+    the case in a comparison)."""
+    from llmgw.evals.checks import is_error
+
+    assert not is_error({"status": 400, "error_code": "context_length_exceeded"})
+    assert not is_error({"status": 400, "error_code": "upstream_bad_request"})
+    assert is_error({"status": 404, "error_code": "unknown_route"})

@@ -15,6 +15,9 @@ NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 # checks grade (``blocked``, ``verdict``; a content check fails on them). Any other error status
 # (an unknown route or model, a bad key, a missing template variable, 429 after the retries, a
 # provider down) says nothing about quality: it is an error, counted apart and never cached.
+# ``context_length_exceeded`` is the model's limit against the case (an upstream's own refusal,
+# ``upstream_bad_request`` until 2026-12-06, or no model of ``auto`` large enough): a result of
+# the model under test, as in a comparison of two models with different windows.
 VERDICT_CODES = frozenset(
     {
         "prompt_injection",
@@ -22,6 +25,7 @@ VERDICT_CODES = frozenset(
         "content_filter",
         "upstream_content_filter",
         "upstream_bad_request",
+        "context_length_exceeded",
     }
 )
 
