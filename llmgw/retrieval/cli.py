@@ -162,6 +162,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """``-k``: a whole number ≥ 1 (0 used to fall back to the collection's k, and a negative one
+    to cut the best hits off the end of the list)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def register(sub: Any) -> None:
     ingest = sub.add_parser("ingest", help="chunk, embed and store a collection's documents (idempotent)")
     ingest.add_argument("collection")
@@ -182,7 +194,7 @@ def register(sub: Any) -> None:
     search = commands.add_parser("search", help="search a collection as the gateway would")
     search.add_argument("collection")
     search.add_argument("query")
-    search.add_argument("-k", type=int, default=5)
+    search.add_argument("-k", type=_positive, default=5, help="passages shown (at least 1)")
     search.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
     search.add_argument("--filter", action="append", help="field=value (repeatable)")
     search.add_argument("--tenant", help="search as this tenant (collections with tenant_field)")
