@@ -1,0 +1,127 @@
+"""Retrieval as a user sees it: a real gateway, the openai SDK and the ``llmgw`` CLI (audit findings)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmgw.cli import main
+from llmgw.retrieval.local import LocalStore
+from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.test_retrieval_server import ROOT, make_collection, passages_sent, raw_chat
+from tests.upstream import FakeUpstream
+
+QUESTION = {"model": "test-model", "messages": [{"role": "user", "content": "Which volcano is the most active?"}]}
+
+
+def chat(gw: RunningGateway, body: dict[str, Any], key: str = ADMIN_KEY, **headers: str) -> httpx.Response:
+    with httpx.Client(base_url=gw.url, timeout=30) as http:
+        return http.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}", **headers})
+
+
+def test_a_failed_required_retrieval_never_shows_the_server_paths(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """A 503 ``retrieval_unavailable`` names the collection; the collection file's path on the server
+    (in the loader's error) stays in the log and the request row, never in the client's answer."""
+    folder = make_collection(tmp_path)
+    (folder / "broken.yaml").write_text("store: {kind: nowhere}\n")
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        routes={
+            "strict": {"default_model": "test-model", "retrieval": {"collection": "broken", "required": True}},
+            "gone": {"default_model": "test-model", "retrieval": {"collection": "missing", "required": True}},
+        },
+    )
+    for route in ("strict", "gone"):
+        response = chat(gw, QUESTION, **{"x-llmgw-route": route})
+        assert response.status_code == 503 and response.json()["error"]["code"] == "retrieval_unavailable"
+        message = response.json()["error"]["message"]
+        assert route != "strict" or "broken" in message
+        assert str(tmp_path) not in response.text and str(folder) not in message, message
+    assert not upstream.requests
+
+
+def test_a_search_past_its_timeout_answers_without_passages_or_fails_when_required(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_collection(tmp_path)
+    release = threading.Event()
+    real = LocalStore.search
+
+    def stuck(self: LocalStore, query: Any) -> Any:
+        release.wait(30)  # a store that does not answer (released when the test ends)
+        return real(self, query)
+
+    monkeypatch.setattr(LocalStore, "search", stuck)
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder), "timeout_s": 0.5},
+        templates={"repo": str(ROOT)},
+        routes={
+            "lenient": {"default_model": "test-model", "retrieval": {"collection": "kb"}},
+            "strict": {"default_model": "test-model", "retrieval": {"collection": "kb", "required": True}},
+        },
+    )
+    try:
+        lenient = chat(gw, QUESTION, **{"x-llmgw-route": "lenient"})
+        assert lenient.status_code == 200 and lenient.headers["x-llmgw-retrieval"] == "error"
+        assert passages_sent(upstream) == "" and "x-llmgw-sources" not in lenient.headers
+        calls = len(upstream.requests)
+        strict = chat(gw, QUESTION, **{"x-llmgw-route": "strict"})
+        assert strict.status_code == 503 and strict.json()["error"]["code"] == "retrieval_unavailable"
+        assert "timed out" in strict.json()["error"]["message"] and len(upstream.requests) == calls
+    finally:
+        release.set()
+    row = next(r for r in gw.rows() if r["status"] == "ok")
+    assert row["meta"]["retrieval"]["error"] == "timed out"
+
+
+MANY = {f"v{i}.md": f"# Volcano {i}\n\nVolcano number {i} erupted in the year {1900 + i}.\n" for i in range(12)}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_the_passages_are_as_many_as_asked_in_every_mode(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, mode: str
+) -> None:
+    folder = make_collection(tmp_path, docs=MANY)
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        templates={"repo": str(ROOT)},
+        routes={"default": {"default_model": "test-model", "retrieval": {"collections": ["kb"]}}},
+    )
+    completion = gw.client().chat.completions.create(
+        **QUESTION, extra_body={"llmgw": {"retrieval": {"collection": "kb", "k": 10, "mode": mode}}}
+    )
+    sources = completion.model_extra["llmgw"]["sources"]
+    assert len(sources) == 10 and len({s["id"] for s in sources}) == 10
+    assert passages_sent(upstream).count("<passage ") == 10
+
+
+def test_cli_search_refuses_a_k_below_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``-k 0`` silently became the collection's default and ``-k -2`` dropped the two best hits."""
+    make_collection(tmp_path, docs=MANY)
+    config = str(tmp_path / "config.yaml")
+    capsys.readouterr()
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["retrieval", "--config", config, "search", "kb", "volcano", "-k", bad])
+        assert exit_.value.code == 2
+        assert "-k" in capsys.readouterr().err
+    assert main(["retrieval", "--config", config, "search", "kb", "volcano", "-k", "3"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_jsonl_record_ids_that_are_falsy_are_still_their_ids(tmp_path: Path) -> None:
+    """A record ``{"id": 0}`` is document ``0``, not ``<path>:<line>`` (only a missing or empty id is)."""
+    from llmgw.retrieval.collection import SourceSpec
+    from llmgw.retrieval.documents import read_file
+
+    path = tmp_path / "faq.jsonl"
+    path.write_text('{"id": 0, "text": "zero"}\n{"id": "", "text": "none"}\n{"text": "absent"}\n{"id": 7, "text": "x"}\n')
+    ids = [d.id for d in read_file(path, SourceSpec(path="faq.jsonl"), tmp_path)]
+    assert ids == ["0", "faq.jsonl:2", "faq.jsonl:3", "7"]
