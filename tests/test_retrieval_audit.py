@@ -125,3 +125,79 @@ def test_jsonl_record_ids_that_are_falsy_are_still_their_ids(tmp_path: Path) -> 
     path.write_text('{"id": 0, "text": "zero"}\n{"id": "", "text": "none"}\n{"text": "absent"}\n{"id": 7, "text": "x"}\n')
     ids = [d.id for d in read_file(path, SourceSpec(path="faq.jsonl"), tmp_path)]
     assert ids == ["0", "faq.jsonl:2", "faq.jsonl:3", "7"]
+
+
+def tenant_collection(root: Path) -> Path:
+    """One collection, three tenants' folders: ``red``, ``blue`` and the shared ``*``."""
+    folder = root / "collections"
+    for team, text in (("red", "The red team's vault code is 1111."), ("blue", "The blue team's vault code is 2222."),
+                       ("shared", "Every team's vault is in the basement.")):  # fmt: skip
+        (folder / team).mkdir(parents=True)
+        (folder / team / "vault.md").write_text(f"# Vault\n\n{text}\n")
+    (folder / "vaults.yaml").write_text(
+        "sources:\n  - {path: red, metadata: {team: red}}\n  - {path: blue, metadata: {team: blue}}\n"
+        "  - {path: shared, metadata: {team: '*'}}\n"
+        "store: {kind: local, path: store}\nsearch: {k: 5}\ntenant_field: team\n"
+    )
+    config = root / "config.yaml"
+    config.write_text(f"retrieval: {{enabled: true, collections_dir: {folder}}}\n")
+    assert main(["ingest", "vaults", "--config", str(config), "--quiet", "--no-screen"]) == 0
+    return folder
+
+
+@pytest.mark.parametrize("share", ["key", "team"])
+def test_a_key_gets_only_its_teams_passages_whatever_it_asks_and_whatever_is_cached(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, share: str
+) -> None:
+    folder = tenant_collection(tmp_path)
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        templates={"repo": str(ROOT)},
+        cache={"enabled": True, "share": share, "persist_path": str(tmp_path / "cache.sqlite")},
+        routes={"default": {"default_model": "test-model", "retrieval": {"collection": "vaults"}}},
+    )
+    keys = {team: gw.create_key(name=team, team=team)["key"] for team in ("red", "blue")}
+    keys["loner"] = gw.create_key(name="loner")["key"]
+    ask = {"model": "test-model", "messages": [{"role": "user", "content": "What is the vault code?"}]}
+    seen: dict[str, set[str]] = {}
+    for _ in range(3):  # the first answers are cached (once the version is known); later ones may be hits
+        for who, key in keys.items():
+            for filters in ({}, {"team": ["red", "blue", "*"]}):
+                body = {**ask, "llmgw": {"retrieval": {"filters": filters}}} if filters else ask
+                response = chat(gw, body, key)
+                assert response.status_code == 200, response.text
+                seen.setdefault(who, set()).update(s["doc_id"] for s in response.json()["llmgw"]["sources"])
+                sent = passages_sent(upstream) if response.headers.get("x-llmgw-cache") != "hit" else ""
+                for other in {"red", "blue"} - {who}:
+                    assert f"The {other} team" not in sent
+    assert seen == {"red": {"red/vault.md", "shared/vault.md"}, "blue": {"blue/vault.md", "shared/vault.md"},
+                    "loner": {"shared/vault.md"}}  # fmt: skip
+
+
+def test_another_collection_never_reuses_a_cached_answer(make_gateway: Any, tmp_path: Path, upstream: FakeUpstream) -> None:
+    folder = make_collection(tmp_path)
+    (folder / "docs2").mkdir()
+    (folder / "docs2" / "volcanoes.md").write_text("# Volcanoes\n\nKilauea in Hawaii is the most active volcano.\n")
+    (folder / "kb2.yaml").write_text("sources:\n  - path: docs2\nstore: {kind: local, path: store2}\n")
+    assert main(["ingest", "kb2", "--config", str(tmp_path / "config.yaml"), "--quiet", "--no-screen"]) == 0
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        templates={"repo": str(ROOT)},
+        cache={"enabled": True, "persist_path": str(tmp_path / "cache.sqlite")},
+        routes={"default": {"default_model": "test-model", "retrieval": {"collections": ["kb", "kb2"]}}},
+    )
+
+    def ask(collection: str) -> httpx.Response:
+        response = chat(gw, {**QUESTION, "llmgw": {"retrieval": collection}})
+        assert response.status_code == 200, response.text
+        return response
+
+    assert [ask("kb").headers["x-llmgw-cache"] for _ in range(3)] == ["bypass", "hit", "hit"]
+    calls = len(upstream.requests)
+    first = ask("kb2")
+    assert first.headers["x-llmgw-cache"] == "bypass"  # its version is not known before its first use
+    assert len(upstream.requests) == calls + 1 and "Kilauea" in passages_sent(upstream)
+    for response in (first, ask("kb2")):  # then its own answer, never kb's
+        assert [s["doc_id"] for s in response.json()["llmgw"]["sources"]] == ["docs2/volcanoes.md"]
+        assert response.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
+    assert ask("kb").json()["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
