@@ -201,3 +201,69 @@ def test_another_collection_never_reuses_a_cached_answer(make_gateway: Any, tmp_
         assert [s["doc_id"] for s in response.json()["llmgw"]["sources"]] == ["docs2/volcanoes.md"]
         assert response.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
     assert ask("kb").json()["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
+
+
+LONG = "# Volcanoes\n\n" + "\n\n".join(
+    f"## Volcano {i}\n\nVolcano {i} has erupted {i} times and its lava reached the sea in year {1800 + i}." for i in range(6)
+)
+
+
+def both_stores(tmp_path: Path, osmem_url: str) -> list[Any]:
+    """The same collection on the local store and on OpenSearch (osmem), with the same embedder."""
+    from opensearchpy import OpenSearch
+
+    from llmgw.retrieval.collection import CollectionSpec, StoreSpec
+    from llmgw.retrieval.opensearch import OpenSearchStore
+
+    opensearch = OpenSearchStore(
+        f"audit{tmp_path.name[-6:].replace('_', '').lower()}",
+        StoreSpec(kind="opensearch", url=osmem_url),
+        64,
+        OpenSearch(hosts=[osmem_url]),
+    )
+    opensearch.ensure()
+    del CollectionSpec
+    return [LocalStore(tmp_path / "local"), opensearch]
+
+
+def test_both_stores_keep_the_same_documents_and_rank_alike_through_changes(tmp_path: Path, osmem_url: str) -> None:
+    """Re-ingesting a changed file leaves no stale chunk, an empty file is never counted as
+    added (no store keeps a document without chunks), and BM25 with filters ranks the same on the local store and on OpenSearch."""
+    from llmgw.retrieval.chunking import word_tokenize
+    from llmgw.retrieval.collection import CollectionSpec
+    from llmgw.retrieval.documents import Document, Section, markdown_sections
+    from llmgw.retrieval.embeddings import Embedder
+    from llmgw.retrieval.ingest import ingest
+    from llmgw.retrieval.store import Query
+    from tests.test_retrieval_units import HashBackend
+
+    spec = CollectionSpec.model_validate({"name": "kb", "chunking": {"max_tokens": 24, "overlap_tokens": 0}})
+
+    def docs(long: str) -> list[Document]:
+        title, sections = markdown_sections(long)
+        return [
+            Document("long.md", title, sections, "long.md", {"kind": "geo"}),
+            Document("tea.md", "Tea", [Section("", "Green tea is steeped for two minutes.")], "tea.md", {"kind": "food"}),
+            Document("empty.md", "empty", [], "empty.md", {"kind": "geo"}),
+        ]
+
+    ranked: list[list[tuple[str, str]]] = []
+    for store in both_stores(tmp_path, osmem_url):
+        embedder = Embedder(HashBackend())
+        first = ingest(spec, store, embedder, word_tokenize, docs(LONG))
+        assert (first.added, first.chunks, first.skipped_empty) == (2, 7, 1), type(store).__name__
+        assert store.count() == 7
+        shorter = LONG.split("## Volcano 2")[0]
+        second = ingest(spec, store, embedder, word_tokenize, docs(shorter))
+        assert (second.updated, second.unchanged, second.added) == (1, 1, 0), type(store).__name__
+        store.refresh()
+        assert store.count() == 3, type(store).__name__  # the four chunks of the old version are gone
+        hits = store.search(Query("volcano lava sea", None, 10, "bm25", {"kind": "geo"}))
+        ranked.append([(h.chunk.id, h.chunk.heading) for h in hits])  # osmem's BM25 scores are not Lucene's
+        assert store.search(Query("tea", None, 10, "bm25", {"kind": "geo"})) == []
+        third = ingest(spec, store, embedder, word_tokenize, docs(shorter))
+        assert (third.added, third.updated, third.unchanged) == (0, 0, 2), type(store).__name__
+        assert third.line().endswith("; 1 without text (nothing stored)")
+    local, opensearch = ranked
+    assert [h for _, h in local] == ["Volcanoes > Volcano 0", "Volcanoes > Volcano 1"]
+    assert local == opensearch
