@@ -267,3 +267,35 @@ def test_both_stores_keep_the_same_documents_and_rank_alike_through_changes(tmp_
     local, opensearch = ranked
     assert [h for _, h in local] == ["Volcanoes > Volcano 0", "Volcanoes > Volcano 1"]
     assert local == opensearch
+
+
+@pytest.mark.parametrize(
+    ("option", "param"),
+    [
+        ("kb\n", "llmgw.retrieval.collection"),  # "$" matched before the newline: the name passed
+        ({"collection": "../kb"}, "llmgw.retrieval.collection"),
+        ({"collection": "KB"}, "llmgw.retrieval.collection"),
+        ({"collection": 7}, "llmgw.retrieval.collection"),
+        ({"k": 51}, "llmgw.retrieval.k"),
+        ({"k": 2.0}, "llmgw.retrieval.k"),
+        ({"k": True}, "llmgw.retrieval.k"),
+        ({"min_score": -0.1}, "llmgw.retrieval.min_score"),
+        ({"filters": ["kind"]}, "llmgw.retrieval.filters"),
+        (True, "llmgw.retrieval"),
+    ],
+)
+def test_bad_retrieval_options_are_400s_in_openai_shape(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream, option: Any, param: str
+) -> None:
+    folder = make_collection(tmp_path)
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        routes={"default": {"default_model": "test-model", "retrieval": {"collections": ["*"]}}},
+    )
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as error:
+        gw.client().chat.completions.create(**QUESTION, extra_body={"llmgw": {"retrieval": option}})
+    body = error.value.body
+    assert isinstance(body, dict) and body["param"] == param and body["type"] == "invalid_request_error"
+    assert not upstream.requests
