@@ -299,3 +299,37 @@ def test_bad_retrieval_options_are_400s_in_openai_shape(
     body = error.value.body
     assert isinstance(body, dict) and body["param"] == param and body["type"] == "invalid_request_error"
     assert not upstream.requests
+
+
+def test_a_collection_that_does_not_exist_is_a_404_not_an_ungrounded_answer(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """On a route allowing any collection (``"*"``), a typo was answered without passages (only
+    ``x-llmgw-retrieval: error`` said so) or, on a route requiring retrieval, failed as a 503."""
+    import openai
+
+    folder = make_collection(tmp_path)
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        templates={"repo": str(ROOT)},
+        routes={
+            "default": {"default_model": "test-model", "retrieval": {"collections": ["*"]}},
+            "strict": {"default_model": "test-model", "retrieval": {"collections": ["*"], "required": True}},
+            "narrow": {"default_model": "test-model", "retrieval": {"collections": ["kb"]}},
+        },
+    )
+    for route in ("default", "strict"):
+        with pytest.raises(openai.NotFoundError) as error:
+            gw.client().chat.completions.create(
+                **QUESTION, extra_body={"llmgw": {"retrieval": "kbb"}}, extra_headers={"x-llmgw-route": route}
+            )
+        body = error.value.body
+        assert isinstance(body, dict) and body["code"] == "collection_not_found"
+        assert body["param"] == "llmgw.retrieval.collection" and str(tmp_path) not in body["message"]
+    assert not upstream.requests
+    with pytest.raises(openai.PermissionDeniedError):  # not allowed comes first: no probing for names
+        gw.client().chat.completions.create(
+            **QUESTION, extra_body={"llmgw": {"retrieval": "kbb"}}, extra_headers={"x-llmgw-route": "narrow"}
+        )
+    found = gw.client().chat.completions.create(**QUESTION, extra_body={"llmgw": {"retrieval": "kb"}})
+    assert found.model_extra["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
