@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from llmgw.cli import main
 from llmgw.retrieval.local import LocalStore
 from tests.conftest import ADMIN_KEY, RunningGateway
-from tests.test_retrieval_server import ROOT, make_collection, passages_sent, raw_chat
+from tests.test_retrieval_server import ROOT, make_collection, passages_sent
 from tests.upstream import FakeUpstream
 
 QUESTION = {"model": "test-model", "messages": [{"role": "user", "content": "Which volcano is the most active?"}]}
@@ -122,7 +121,8 @@ def test_jsonl_record_ids_that_are_falsy_are_still_their_ids(tmp_path: Path) -> 
     from llmgw.retrieval.documents import read_file
 
     path = tmp_path / "faq.jsonl"
-    path.write_text('{"id": 0, "text": "zero"}\n{"id": "", "text": "none"}\n{"text": "absent"}\n{"id": 7, "text": "x"}\n')
+    lines = ['{"id": 0, "text": "zero"}', '{"id": "", "text": "none"}', '{"text": "absent"}', '{"id": 7, "text": "x"}']
+    path.write_text("\n".join(lines) + "\n")
     ids = [d.id for d in read_file(path, SourceSpec(path="faq.jsonl"), tmp_path)]
     assert ids == ["0", "faq.jsonl:2", "faq.jsonl:3", "7"]
 
@@ -174,7 +174,9 @@ def test_a_key_gets_only_its_teams_passages_whatever_it_asks_and_whatever_is_cac
                     "loner": {"shared/vault.md"}}  # fmt: skip
 
 
-def test_another_collection_never_reuses_a_cached_answer(make_gateway: Any, tmp_path: Path, upstream: FakeUpstream) -> None:
+def test_another_collection_never_reuses_a_cached_answer(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
     folder = make_collection(tmp_path)
     (folder / "docs2").mkdir()
     (folder / "docs2" / "volcanoes.md").write_text("# Volcanoes\n\nKilauea in Hawaii is the most active volcano.\n")
@@ -204,7 +206,7 @@ def test_another_collection_never_reuses_a_cached_answer(make_gateway: Any, tmp_
 
 
 LONG = "# Volcanoes\n\n" + "\n\n".join(
-    f"## Volcano {i}\n\nVolcano {i} has erupted {i} times and its lava reached the sea in year {1800 + i}." for i in range(6)
+    f"## Volcano {i}\n\nVolcano {i} has erupted {i} times and its lava reached the sea in {1800 + i}." for i in range(6)
 )
 
 
@@ -227,8 +229,8 @@ def both_stores(tmp_path: Path, osmem_url: str) -> list[Any]:
 
 
 def test_both_stores_keep_the_same_documents_and_rank_alike_through_changes(tmp_path: Path, osmem_url: str) -> None:
-    """Re-ingesting a changed file leaves no stale chunk, an empty file is never counted as
-    added (no store keeps a document without chunks), and BM25 with filters ranks the same on the local store and on OpenSearch."""
+    """Re-ingesting a changed file leaves no stale chunk, an empty file is never counted as added
+    (no store keeps a document without chunks), and BM25 with filters ranks the same on both stores."""
     from llmgw.retrieval.chunking import word_tokenize
     from llmgw.retrieval.collection import CollectionSpec
     from llmgw.retrieval.documents import Document, Section, markdown_sections
@@ -243,7 +245,7 @@ def test_both_stores_keep_the_same_documents_and_rank_alike_through_changes(tmp_
         title, sections = markdown_sections(long)
         return [
             Document("long.md", title, sections, "long.md", {"kind": "geo"}),
-            Document("tea.md", "Tea", [Section("", "Green tea is steeped for two minutes.")], "tea.md", {"kind": "food"}),
+            Document("tea.md", "Tea", [Section("", "Green tea steeps two minutes.")], "tea.md", {"kind": "food"}),
             Document("empty.md", "empty", [], "empty.md", {"kind": "geo"}),
         ]
 
