@@ -335,3 +335,31 @@ def test_a_collection_that_does_not_exist_is_a_404_not_an_ungrounded_answer(
         )
     found = gw.client().chat.completions.create(**QUESTION, extra_body={"llmgw": {"retrieval": "kb"}})
     assert found.model_extra["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
+
+
+def test_cli_says_why_when_the_store_is_down_or_unset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OpenSearch store that refuses connections, or has no URL, was a Python traceback."""
+    from tests.conftest import free_port
+
+    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
+    folder = tmp_path / "collections"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / "a.md").write_text("# A\n\nAlpacas hum.\n")
+    (folder / "down.yaml").write_text(
+        f"sources: [{{path: docs}}]\nstore: {{kind: opensearch, url: 'http://127.0.0.1:{free_port()}'}}\n"
+    )
+    (folder / "unset.yaml").write_text("sources: [{path: docs}]\nstore: {kind: opensearch}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"retrieval: {{enabled: true, collections_dir: {folder}}}\n")
+    capsys.readouterr()
+    for argv, says in [
+        (["ingest", "down", "--config", str(config), "--quiet", "--no-screen"], "llmgw: down: the store could not"),
+        (["retrieval", "--config", str(config), "search", "down", "alpaca", "--mode", "bm25"], "llmgw: down: search"),
+        (["ingest", "unset", "--config", str(config), "--quiet", "--no-screen"], "store.url (or OPENSEARCH_URL)"),
+        (["retrieval", "--config", str(config), "search", "unset", "alpaca"], "store.url (or OPENSEARCH_URL)"),
+    ]:
+        assert main(argv) in (1, 2), argv
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
