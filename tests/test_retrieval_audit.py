@@ -400,3 +400,20 @@ def test_an_instruction_hidden_in_a_heading_or_title_never_reaches_the_model(
     assert "docs/notes.md" not in kept and "docs/page.html" not in kept
     details = " ".join(e["detail"] for e in retrieved_injection_events(gw))
     assert "docs/notes.md#" in details and "docs/page.html#" in details
+
+
+def test_readyz_reports_a_preloaded_collection_whose_store_cannot_open(make_gateway: Any, tmp_path: Path) -> None:
+    """A ``retrieval.preload`` collection that fails to open (a store that refuses connections) makes
+    ``/readyz`` 503 with ``models`` false; a local one that opens is ready."""
+    from tests.conftest import free_port
+
+    folder = make_collection(tmp_path)
+    (folder / "down.yaml").write_text(
+        f"sources: [{{path: docs}}]\nstore: {{kind: opensearch, url: 'http://127.0.0.1:{free_port()}'}}\n"
+    )
+    for preload, ready in ((["kb"], True), (["kb", "down"], False)):
+        gw = make_gateway(retrieval={"enabled": True, "collections_dir": str(folder), "preload": preload})
+        with httpx.Client(base_url=gw.url, timeout=30) as http:
+            response = http.get("/readyz")
+        assert (response.status_code == 200) is ready and response.json()["checks"]["models"] is ready, response.text
+        gw.stop()
