@@ -417,3 +417,30 @@ def test_readyz_reports_a_preloaded_collection_whose_store_cannot_open(make_gate
             response = http.get("/readyz")
         assert (response.status_code == 200) is ready and response.json()["checks"]["models"] is ready, response.text
         gw.stop()
+
+
+def test_retrieval_with_a_versioned_template(tgw: Any, repo: Any, tmp_path: Path, upstream: FakeUpstream) -> None:
+    """With ``templates.enabled`` the passages template is read from the prompts repository like any
+    other: the request's own template renders first, the passages go just before the question; a
+    repository without ``rag/passages`` is 503 ``retrieval_template_missing`` (nothing sent upstream)."""
+    folder = make_collection(tmp_path)
+    repo.greeter("hello {{ name }}")
+    repo.commit()
+    routes = {"default": {"default_model": "test-model", "retrieval": {"collections": ["kb"]}}}
+    gw = tgw(retrieval={"enabled": True, "collections_dir": str(folder)}, routes=routes)
+    body = {**QUESTION, "llmgw": {"retrieval": "kb", "prompt": {"id": "greeter", "variables": {"name": "Ada"}}}}
+    missing = chat(gw, body)
+    assert missing.status_code == 503 and missing.json()["error"]["code"] == "retrieval_template_missing"
+    assert not upstream.requests
+    repo.write("rag/passages.yaml", (ROOT / "prompts" / "rag" / "passages.yaml").read_text())
+    repo.commit()
+    for _ in range(100):
+        response = chat(gw, body)
+        if response.status_code == 200:
+            break
+        threading.Event().wait(0.05)  # the repository is re-read every templates.refresh_s
+    assert response.status_code == 200, response.text
+    sent = upstream.requests[-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "system", "user"]
+    assert "hello Ada" in sent[0]["content"] and "Mount Etna" in sent[1]["content"]
+    assert response.json()["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
