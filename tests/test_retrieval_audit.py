@@ -444,3 +444,36 @@ def test_retrieval_with_a_versioned_template(tgw: Any, repo: Any, tmp_path: Path
     assert [m["role"] for m in sent] == ["system", "system", "user"]
     assert "hello Ada" in sent[0]["content"] and "Mount Etna" in sent[1]["content"]
     assert response.json()["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
+
+
+def test_collections_sharing_an_opensearch_index_never_delete_each_others_documents(
+    tmp_path: Path, osmem_url: str
+) -> None:
+    """Searches filter on the collection, so two collections may share an index (``store.index``);
+    the deletes of a re-ingest (stale chunks, vanished documents) did not, and removed the other's."""
+    from opensearchpy import OpenSearch
+
+    from llmgw.retrieval.chunking import word_tokenize
+    from llmgw.retrieval.collection import CollectionSpec, StoreSpec
+    from llmgw.retrieval.documents import Document, Section
+    from llmgw.retrieval.embeddings import Embedder
+    from llmgw.retrieval.ingest import ingest
+    from llmgw.retrieval.opensearch import OpenSearchStore
+    from tests.test_retrieval_units import HashBackend
+
+    index = f"llmgw-shared-{tmp_path.name[-8:].replace('_', '').lower()}"
+    spec = StoreSpec(kind="opensearch", url=osmem_url, index=index)
+    stores = {name: OpenSearchStore(name, spec, 64, OpenSearch([osmem_url])) for name in ("alpha", "beta")}
+    for store in stores.values():
+        store.ensure()
+
+    def fill(name: str, texts: dict[str, str]) -> Any:
+        docs = [Document(i, i, [Section("", t)], i, {}) for i, t in texts.items()]
+        return ingest(CollectionSpec(name=name), stores[name], Embedder(HashBackend()), word_tokenize, docs)
+
+    fill("alpha", {"faq": "Alpacas hum.", "old": "Old news.", "same": "One file in both."})
+    fill("beta", {"faq": "Bees dance.", "old": "Old bees.", "same": "One file in both."})  # the same chunk id
+    changed = fill("alpha", {"faq": "Alpacas hum, and sometimes sing.", "same": "One file in both."})
+    assert (changed.updated, changed.deleted, changed.unchanged) == (1, 1, 1)  # "faq" updated, "old" gone
+    assert set(stores["beta"].manifest()) == {"faq", "old", "same"} and stores["beta"].count() == 3
+    assert set(stores["alpha"].manifest()) == {"faq", "same"} and stores["alpha"].count() == 2
