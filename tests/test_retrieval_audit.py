@@ -477,3 +477,14 @@ def test_collections_sharing_an_opensearch_index_never_delete_each_others_docume
     assert (changed.updated, changed.deleted, changed.unchanged) == (1, 1, 1)  # "faq" updated, "old" gone
     assert set(stores["beta"].manifest()) == {"faq", "old", "same"} and stores["beta"].count() == 3
     assert set(stores["alpha"].manifest()) == {"faq", "same"} and stores["alpha"].count() == 2
+
+
+def test_cli_search_refuses_a_filter_without_a_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_collection(tmp_path)
+    config = str(tmp_path / "config.yaml")
+    capsys.readouterr()
+    for bad in ("kind", "=guide"):
+        assert main(["retrieval", "--config", config, "search", "kb", "volcano", "--filter", bad]) == 2
+        assert "expected field=value" in capsys.readouterr().err
+    assert main(["retrieval", "--config", config, "search", "kb", "volcano", "--filter", "kind=guide", "-k", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["doc_id"] == "docs/volcanoes.md"

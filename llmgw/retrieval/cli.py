@@ -168,7 +168,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 2
     filters: dict[str, Any] = {}
     for item in args.filter or []:
-        field, _, value = item.partition("=")
+        field, sep, value = item.partition("=")
+        if not sep or not field:  # "kind" alone used to filter on kind == "": nothing matched, silently
+            print(f"llmgw: --filter {item!r}: expected field=value", file=sys.stderr)
+            return 2
         filters[field] = value
     try:
         hits = collection.search(args.query, args.k, filters, args.tenant, 0.0, args.mode)
