@@ -488,3 +488,32 @@ def test_cli_search_refuses_a_filter_without_a_value(tmp_path: Path, capsys: pyt
         assert "expected field=value" in capsys.readouterr().err
     assert main(["retrieval", "--config", config, "search", "kb", "volcano", "--filter", "kind=guide", "-k", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["doc_id"] == "docs/volcanoes.md"
+
+
+def test_responses_and_messages_answers_carry_the_sources(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """docs/api.md: the Responses API's sources are under ``llmgw`` as on chat (streamed: on the final
+    response); the Messages API's likewise."""
+    folder = make_collection(tmp_path)
+    gw = make_gateway(
+        retrieval={"enabled": True, "collections_dir": str(folder)},
+        templates={"repo": str(ROOT)},
+        routes={"default": {"default_model": "test-model", "retrieval": {"collection": "kb"}}},
+    )
+    ask = "Which volcano is the most active?"
+    response = gw.client().responses.create(model="test-model", input=ask)
+    assert response.model_extra["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
+    events = list(gw.client().responses.create(model="test-model", input=ask, stream=True))
+    final = events[-1].response
+    assert events[-1].type == "response.completed"
+    assert final.model_extra["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
+    assert "Mount Etna" in passages_sent(upstream)
+    with httpx.Client(base_url=gw.url, timeout=30) as http:
+        message = http.post(
+            "/v1/messages",
+            json={"model": "test-model", "max_tokens": 50, "messages": [{"role": "user", "content": ask}]},
+            headers={"x-api-key": ADMIN_KEY, "anthropic-version": "2023-06-01"},
+        )
+    assert message.status_code == 200, message.text
+    assert message.json()["llmgw"]["sources"][0]["doc_id"] == "docs/volcanoes.md"
