@@ -152,6 +152,12 @@ class CollectionNotAllowed(PermissionDenied):
     code = "collection_not_allowed"
 
 
+class CollectionNotFound(NotFound):
+    """A request named a collection its route allows (``collections: ["*"]``) that does not exist."""
+
+    code = "collection_not_found"
+
+
 class ToolNotAllowed(PermissionDenied):
     code = "tool_not_allowed"
 

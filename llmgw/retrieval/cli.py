@@ -36,6 +36,9 @@ def _open(args: argparse.Namespace) -> Any:
     except CollectionError as exc:
         print(f"llmgw: {exc}", file=sys.stderr)
         return None
+    except Exception as exc:  # noqa: BLE001 - a store or embedder that cannot start (no URL, no model): no traceback
+        print(f"llmgw: {args.collection}: cannot open the collection: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def _screener(args: argparse.Namespace) -> Any:
@@ -54,6 +57,12 @@ def _screener(args: argparse.Namespace) -> Any:
     detector = injection_detector()
     threshold = policy.injection.cutoffs("retrieved", detector.operating_points("retrieved"))[1]
     return lambda chunks: screen(chunks, detector, threshold)
+
+
+def _failed(name: str, what: str, exc: Exception) -> int:
+    """A store or embedding API that fails is a message and exit status 1, not a traceback."""
+    print(f"llmgw: {name}: {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -88,9 +97,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     screen = _screener(args)
     store: Any = collection.store
     if spec.store.kind == "opensearch":
-        store.ensure()
-        if args.rebuild:
-            print(f"building a new index {store.begin_rebuild()} behind {store.alias}")
+        try:
+            store.ensure()
+            if args.rebuild:
+                print(f"building a new index {store.begin_rebuild()} behind {store.alias}")
+        except Exception as exc:  # noqa: BLE001 - the cluster's client raises its own types
+            return _failed(spec.name, "the store could not be prepared", exc)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -120,10 +132,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: the documents written so far are complete; run again to finish", file=sys.stderr)
             return 130
-    if spec.store.kind == "opensearch" and args.rebuild:
-        store.finish_rebuild()
-    else:
-        store.refresh()  # builds (and caches) the search snapshot now, not on the gateway's first request
+        except Exception as exc:  # noqa: BLE001 - stores and embedding APIs raise their own types
+            return _failed(spec.name, "ingest stopped (the documents written so far are complete; run again)", exc)
+    try:
+        if spec.store.kind == "opensearch" and args.rebuild:
+            store.finish_rebuild()
+        else:
+            store.refresh()  # builds (and caches) the search snapshot now, not on the gateway's first request
+    except Exception as exc:  # noqa: BLE001
+        return _failed(spec.name, "the ingested documents are stored, but the store could not be refreshed", exc)
     for error in summary.errors:
         print(f"warning: {error}", file=sys.stderr)
     print(f"{spec.name}: {summary.line()}")
@@ -151,15 +168,33 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 2
     filters: dict[str, Any] = {}
     for item in args.filter or []:
-        field, _, value = item.partition("=")
+        field, sep, value = item.partition("=")
+        if not sep or not field:  # "kind" alone used to filter on kind == "": nothing matched, silently
+            print(f"llmgw: --filter {item!r}: expected field=value", file=sys.stderr)
+            return 2
         filters[field] = value
-    hits = collection.search(args.query, args.k, filters, args.tenant, 0.0, args.mode)
+    try:
+        hits = collection.search(args.query, args.k, filters, args.tenant, 0.0, args.mode)
+    except Exception as exc:  # noqa: BLE001 - stores and embedding APIs raise their own types
+        return _failed(args.collection, "search failed", exc)
     for n, hit in enumerate(hits, 1):
         out = {"n": n, **hit.public(), "dense": hit.dense, "bm25": hit.bm25}
         print(json.dumps(out, ensure_ascii=False))
         if args.text:
             print("   " + hit.chunk.text.replace("\n", "\n   ")[:1200])
     return 0
+
+
+def _positive(text: str) -> int:
+    """``-k``: a whole number ≥ 1 (0 used to fall back to the collection's k, and a negative one
+    to cut the best hits off the end of the list)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
 
 
 def register(sub: Any) -> None:
@@ -182,7 +217,7 @@ def register(sub: Any) -> None:
     search = commands.add_parser("search", help="search a collection as the gateway would")
     search.add_argument("collection")
     search.add_argument("query")
-    search.add_argument("-k", type=int, default=5)
+    search.add_argument("-k", type=_positive, default=5, help="passages shown (at least 1)")
     search.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
     search.add_argument("--filter", action="append", help="field=value (repeatable)")
     search.add_argument("--tenant", help="search as this tenant (collections with tenant_field)")

@@ -13,7 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: ``\Z``, not ``$``: ``$`` also matches before a final newline, which let "kb<newline>" through
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 
 
 class Strict(BaseModel):

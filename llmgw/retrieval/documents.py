@@ -232,7 +232,8 @@ def _jsonl(text: str, rel: str, spec: SourceSpec, meta: dict[str, Any]) -> Itera
             raise SourceError(f"{rel}:{n}: not JSON: {exc.msg}") from None
         if not isinstance(record, dict) or not isinstance(record.get(spec.text_field), str):
             raise SourceError(f"{rel}:{n}: expected an object with a string {spec.text_field!r}")
-        doc_id = str(record.get(spec.id_field) or f"{rel}:{n}")
+        found = record.get(spec.id_field)  # 0 and False are ids; only a missing or empty one is not
+        doc_id = f"{rel}:{n}" if found is None or found == "" else str(found)
         extra = {
             k: v
             for k, v in record.items()

@@ -51,6 +51,8 @@ class Summary:
             if self.screened
             else ""
         )
+        if self.skipped_empty:
+            screened += f"; {self.skipped_empty} without text (nothing stored)"
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.deleted} deleted; "
             f"{self.chunks} chunks embedded in {self.embed_seconds:.1f} s "
@@ -128,6 +130,12 @@ def ingest(
         chunks = chunk_document(doc, spec.chunking, tokenize)
         if not chunks:
             summary.skipped_empty += 1
+            if doc.id not in stored:
+                # nothing to store, and no store keeps a document without chunks (OpenSearch cannot:
+                # its documents are their chunks): counting it "added" on every run would be a lie
+                if progress:
+                    progress(1, 0)
+                continue
         metadata = dict(doc.metadata)
         if doc.title:
             metadata.setdefault("title", doc.title)

@@ -111,7 +111,10 @@ class LocalStore:
             try:
                 self._db.execute("delete from chunks where doc_id = ?", (doc_id,))
                 self._db.executemany("insert into chunks values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                self._db.execute("insert or replace into documents values (?, ?, ?)", (doc_id, doc_hash, len(rows)))
+                if rows:
+                    self._db.execute("insert or replace into documents values (?, ?, ?)", (doc_id, doc_hash, len(rows)))
+                else:  # a document without text is not kept, as on OpenSearch (where a document is its chunks)
+                    self._db.execute("delete from documents where doc_id = ?", (doc_id,))
                 self._bump()
                 self._db.execute("commit")
             except BaseException:

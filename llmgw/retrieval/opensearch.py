@@ -117,20 +117,32 @@ class OpenSearchStore:
         return {doc: h for (doc, h), n in counts.items() if n == expected[(doc, h)]}  # only complete documents
 
     def upsert(self, doc_id: str, doc_hash: str, chunks: list[StoredChunk], vectors: np.ndarray) -> None:
-        new_ids = {c.id for c in chunks}
+        new_ids = {self._id(c) for c in chunks}
+        size = len(chunks)
         actions: list[dict[str, Any]] = [
-            {"_op_type": "index", "_index": self._target, "_id": c.id, "_source": self._source(c, v, len(chunks))}
+            {"_op_type": "index", "_index": self._target, "_id": self._id(c), "_source": self._source(c, v, size)}
             for c, v in zip(chunks, vectors, strict=True)
         ]
-        old = [h["_id"] for h in self._scan({"term": {"doc_id": doc_id}}, ["doc_id"]) if h["_id"] not in new_ids]
+        mine = self._mine({"term": {"doc_id": doc_id}})
+        old = [h["_id"] for h in self._scan(mine, ["doc_id"]) if h["_id"] not in new_ids]
         actions += [{"_op_type": "delete", "_index": self._target, "_id": i} for i in old]
         self._bulk(actions)
         self._bump()
 
     def delete(self, doc_ids: list[str]) -> None:
-        ids = [h["_id"] for h in self._scan({"terms": {"doc_id": doc_ids}}, ["doc_id"])] if doc_ids else []
+        ids = [h["_id"] for h in self._scan(self._mine({"terms": {"doc_id": doc_ids}}), ["doc_id"])] if doc_ids else []
         self._bulk([{"_op_type": "delete", "_index": self._target, "_id": i} for i in ids])
         self._bump()
+
+    def _id(self, chunk: StoredChunk) -> str:
+        """The chunk's document id in the index: with the collection, as the same file ingested into two
+        collections sharing an index has the same chunk id (searches read ``chunk_id``, not this)."""
+        return f"{self.collection}/{chunk.id}"
+
+    def _mine(self, query: dict[str, Any]) -> dict[str, Any]:
+        """``query`` within this collection: every search filters on it, and so must every delete, or
+        two collections sharing an index (``store.index``) delete each other's documents of the same id."""
+        return {"bool": {"filter": [{"term": {"collection": self.collection}}, query]}}
 
     def _source(self, chunk: StoredChunk, vector: np.ndarray, doc_chunks: int) -> dict[str, Any]:
         return {

@@ -29,7 +29,15 @@ SOURCE = "retrieved"
 #: part of the fingerprint; bumped when what a stored verdict means changes. 2: each chunk has its
 #: own verdict (before, the chunks of one document shared one metadata dict, and all of them held
 #: the verdict of its last chunk: those verdicts must not be trusted)
-FORMAT = b"verdict-format-2"
+FORMAT = b"verdict-format-3"  # 3: the title and section are scored with the text (before: the text alone)
+
+
+def screened_text(chunk: StoredChunk) -> str:
+    """What of a chunk the model sees, so what is scored: the passage template renders its title and
+    section too, and an instruction hidden in a heading or an HTML ``<title>`` reached the model
+    unscreened when only the text was scored."""
+    head = "\n".join(p for p in (chunk.title, chunk.heading) if p)
+    return f"{head}\n\n{chunk.text}" if head else chunk.text
 
 
 @lru_cache(maxsize=4)
@@ -56,7 +64,7 @@ def screen(chunks: list[StoredChunk], detector: Any, threshold: float) -> list[S
     if not chunks:
         return []
     mark = fingerprint(detector)
-    results = detector.score_many([c.text for c in chunks], [SOURCE] * len(chunks))
+    results = detector.score_many([screened_text(c) for c in chunks], [SOURCE] * len(chunks))
     for chunk, result in zip(chunks, results, strict=True):
         chunk.metadata[KEY] = {
             "score": round(float(result.score), 6),

@@ -40,7 +40,7 @@ class PlanRequest(Stage):
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
         if not ctx.body.get("messages"):
             raise InvalidRequest("messages must not be empty", param="messages", code="invalid_value")
-        retrieval = plan_for(ctx) if self.retrieves(ctx) else None
+        retrieval = plan_for(ctx, self.gateway.config.retrieval.collections_dir) if self.retrieves(ctx) else None
         requested = ctx.body["model"]
         if routed(self.gateway.config, requested):
             ctx.plan = await self.route(ctx, requested)

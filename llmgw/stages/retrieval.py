@@ -104,11 +104,18 @@ class Retrieve(Stage):
         return collection.search(question, plan.k, plan.filters, plan.tenant, plan.min_score, plan.mode)
 
     def failed(self, ctx: RequestContext, plan: Plan, exc: BaseException) -> None:
-        reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        """Log the failure in full (and on the request row); the client's 503 names only its kind.
+
+        The detail is the operator's: a collection file's error names its path on the server, and a
+        store's connection error its URL (docs/retrieval.md: server paths never reach a client)."""
+        kind = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        reason = kind if isinstance(exc, TimeoutError) else f"{kind}: {exc}"
         log.warning("retrieval from %s failed: %s", plan.collection, reason)
         ctx.meta["retrieval"] = {"collection": plan.collection, "error": reason[:500]}
         if plan.required:
-            raise RetrievalUnavailable(f"retrieval from collection {plan.collection!r} failed ({reason[:200]})")
+            raise RetrievalUnavailable(
+                f"retrieval from collection {plan.collection!r} failed ({kind}; the gateway's log has the detail)"
+            )
         ctx.response_headers["x-llmgw-retrieval"] = "error"
 
     async def render(self, plan: Plan, hits: list[Hit]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from llmgw.guards.consult import Consulted, consult_providers
 from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable, injection_detector
 from llmgw.guards.scan import STRIPPED
-from llmgw.retrieval.screening import fingerprint, stored
+from llmgw.retrieval.screening import fingerprint, screened_text, stored
 from llmgw.retrieval.store import Hit
 from llmgw.stages.guarding import flag_header, guard_log, judge_hooks, policy_of, route_fails_open
 
@@ -61,7 +61,7 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
     rule = policy.injection.providers.get("retrieved")
     external = Consulted([{} for _ in hits])
     if rule is not None:
-        texts = [h.chunk.text for h in hits]
+        texts = [screened_text(h.chunk) for h in hits]
         hooks = judge_hooks(gateway)
         open_route = route_fails_open(ctx)
         external = await consult_providers(
@@ -100,7 +100,7 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
         if action == "flag":
             kept.append(hit)
         elif action == "strip":  # a copy: the store's chunk is shared with every other request
-            kept.append(replace(hit, chunk=replace(hit.chunk, text=STRIPPED)))
+            kept.append(replace(hit, chunk=replace(hit.chunk, text=STRIPPED, title="", heading="")))
     return kept
 
 
@@ -112,7 +112,8 @@ def _verdicts(runtime: GuardRuntime, hits: list[Hit]) -> tuple[list[Any], set[st
     at_ingest = {h.chunk.id for h, r in zip(hits, results, strict=True) if r is not None}
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
-        scored = runtime.score_injection([hits[i].chunk.text for i in todo], ["retrieved"] * len(todo), runtime.side)
+        texts = [screened_text(hits[i].chunk) for i in todo]  # title and section too: the model sees them
+        scored = runtime.score_injection(texts, ["retrieved"] * len(todo), runtime.side)
         for i, result in zip(todo, scored, strict=True):
             results[i] = result
     return results, at_ingest

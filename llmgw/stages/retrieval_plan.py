@@ -3,20 +3,24 @@
 A request may pick another collection only among those its route allows, lower or raise ``k``
 within 1–50, add filters (never remove the route's) and set a floor. The option itself is checked
 when the request is parsed (``llmgw.options``); here it meets the route: a collection the route
-does not allow is a 403 naming the field.
+does not allow is a 403 naming the field, and one it allows (``"*"``) that does not exist a 404: a
+typo must not be answered without grounding (or, on a route that requires retrieval, as a 503).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from llmgw.context import RequestContext
-from llmgw.errors import CollectionNotAllowed, InvalidRequest, clip
+from llmgw.errors import CollectionNotAllowed, CollectionNotFound, InvalidRequest, clip
 from llmgw.options import RetrievalOption
 from llmgw.retrieval.collection import NAME
 from llmgw.retrieval.plan import Plan
 
 
-def plan_for(ctx: RequestContext) -> Plan | None:
-    """The plan, or None when this request retrieves nothing."""
+def plan_for(ctx: RequestContext, collections_dir: str | None = None) -> Plan | None:
+    """The plan, or None when this request retrieves nothing; ``collections_dir``: where a collection the
+    request names must exist (a route's own is the operator's: its failure is the retrieval's)."""
     route = ctx.route.retrieval if ctx.route is not None else None
     option = ctx.options.retrieval or RetrievalOption()
     if option.off:
@@ -32,6 +36,9 @@ def plan_for(ctx: RequestContext) -> Plan | None:
             f"collection {name!r} is not allowed on route {ctx.route_name!r}",
             param="llmgw.retrieval.collection",
         )
+    own = route.collection if route else None
+    if collections_dir is not None and name != own and not (Path(collections_dir) / f"{name}.yaml").is_file():
+        raise CollectionNotFound(f"no collection {name!r}", param="llmgw.retrieval.collection")
     filters = dict(option.filters or {})
     filters.update(route.filters if route else {})  # the route's filters win: a request narrows, never widens
     key = ctx.key
