@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeVar, 
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG = Path(__file__).with_name("defaults.yaml")
 
@@ -113,6 +113,23 @@ def provider_type(implementation: str) -> Callable[[type[P]], type[P]]:
     return register
 
 
+def url_without_credentials(url: str) -> str:
+    """A provider's ``base_url`` must not hold ``user:password@``: the URL is named in logs, errors and
+    trace attributes, where a credential must never be, and beside ``api_key`` the HTTP client refused
+    it on every request (a 500). Keys go in ``api_key``, other credentials in ``headers``."""
+    try:
+        parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        has_credentials = False  # not a URL at all: the provider's own checks say so
+    if has_credentials:
+        raise ValueError(
+            "base_url must not hold credentials (user:password@): put a key in api_key, or e.g. "
+            "headers: {Authorization: 'Basic ${UPSTREAM_BASIC_AUTH}'}"
+        )
+    return url
+
+
 @provider_type("llmgw.providers.openai_compat:OpenAICompatProvider")
 class OpenAIProviderConfig(ProviderConfigBase):
     type: Literal["openai"]
@@ -130,6 +147,8 @@ class OpenAIProviderConfig(ProviderConfigBase):
     responses: Literal["translate", "native"] = Field(
         "translate", description="native: call the upstream's /responses endpoint instead of /chat/completions"
     )
+
+    _no_credentials = field_validator("base_url")(url_without_credentials)
 
     @model_validator(mode="after")
     def _native_is_not_azure(self) -> OpenAIProviderConfig:
@@ -211,6 +230,8 @@ class AnthropicProviderConfig(ProviderConfigBase):
     max_retries: int = Field(2, ge=0)
     backoff_base_s: float = Field(0.1, ge=0)
     backoff_max_s: float = Field(2.0, ge=0)
+
+    _no_credentials = field_validator("base_url")(url_without_credentials)
 
 
 if TYPE_CHECKING:
