@@ -232,7 +232,6 @@ def test_provider_type_is_checked() -> None:
     assert (path, why) == ("providers.x.base_url", "unknown key (see docs/config.md)")
 
 
-
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_a_base_url_holding_credentials_is_refused_without_repeating_them(kind: str) -> None:
     """Before: loaded, and beside ``api_key`` every request was a 500 (aiohttp refuses both); alone,
@@ -245,6 +244,7 @@ def test_a_base_url_holding_credentials_is_refused_without_repeating_them(kind: 
     assert path == "providers.x.base_url"
     # a user name is no credential of a port or a path: these load
     parse_config({"providers": {"x": {"type": kind, "base_url": "http://127.0.0.1:8000/v1/@models"}}})
+
 
 def test_model_referring_to_unknown_provider() -> None:
     data = {"providers": {"up": PROVIDER}, "models": {"m": {**MODEL, "provider": "upp"}}}
