@@ -665,3 +665,19 @@ def test_an_onnx_max_length_beyond_the_model_s_positions_fails_at_start_up(
     fine = make_gateway(guards={"enabled": True, "policy_dir": str(tmp_path / "guardrails"), "hash_salt": "salt"})
     assert ready(fine)["checks"]["guards"] is True
     assert ask(fine, " ".join(["hello"] * 40)).choices[0].message.content  # cut to 16 tokens, read
+
+
+def test_a_moderation_endpoint_is_called_over_one_kept_connection(
+    make_gateway: Any, tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    """Before: a new HTTP client per call, so every guarded request opened a new connection (a new
+    TLS handshake to a hosted endpoint) and closed it. Now the calls share one pooled client."""
+    gw = policy_gateway(make_gateway, tmp_path,
+                        f"providers:\n  mod: {{kind: openai_moderation, url: '{upstream.base_url}'}}\n"
+                        "injection: {providers: {user: {providers: [mod], builtin: false}}}\n"
+                        "moderation: {enabled: false}\n")  # fmt: skip
+    for i in range(4):
+        assert ask(gw, f"{BENIGN} ({i})").choices[0].message.content
+    peers = upstream.moderation_peers
+    assert len(peers) == 4 and None not in peers
+    assert len(set(peers)) == 1, f"{len(set(peers))} connections for 4 sequential calls: {peers}"

@@ -132,6 +132,7 @@ class FakeUpstream(StubServer):
         self.usages: dict[str, dict[str, Any]] = {}
         self.retry_after = "0"
         self.moderations: list[dict[str, Any]] = []
+        self.moderation_peers: list[Any] = []  # the client's (host, port) of each moderation request
         self.flag_words: set[str] = {"forbidden-fruit"}
         #: upstream model id -> the answer to its last user message (a guard judge's verdict)
         self.judges: dict[str, Any] = {}
@@ -153,6 +154,7 @@ class FakeUpstream(StubServer):
         self.attempts.clear()
         self.retry_after = "0"
         self.moderations.clear()
+        self.moderation_peers.clear()
         self.judges.clear()
         self.usages.clear()
         self.stop_field = None
@@ -419,6 +421,7 @@ class FakeUpstream(StubServer):
     async def moderate(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.moderations.append(body)
+        self.moderation_peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         self.headers.append(dict(request.headers))
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         d = {name: value for name, value in DIRECTIVE.findall(" ".join(inputs))}

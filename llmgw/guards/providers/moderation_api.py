@@ -1,12 +1,15 @@
 """Any OpenAI-compatible moderation endpoint (``POST {url}/moderations``) as a guard provider.
 
-One request per batch (``input`` is a list), over httpx, so it never blocks the event loop. The
-endpoint's ``flagged`` is the verdict unless the policy sets a ``threshold`` on the category
-scores; ``categories`` narrows which categories count (all are kept for the log).
+One request per batch (``input`` is a list), over httpx, so it never blocks the event loop, on one
+pooled client per event loop (a client per call paid a new connection, and a TLS handshake to a
+hosted endpoint, on every guarded request). The endpoint's ``flagged`` is the verdict unless the
+policy sets a ``threshold`` on the category scores; ``categories`` narrows which categories count
+(all are kept for the log).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -20,6 +23,16 @@ class ModerationApiProvider:
     def __init__(self, name: str, spec: ModerationEndpoint) -> None:
         self.name = name
         self.spec = spec
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        """The pooled client of the running loop (a client's connections belong to the loop that
+        opened them; each worker process, and each test's gateway, runs its own)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
+            self._http, self._loop = httpx.AsyncClient(timeout=None), loop  # the caller's timeout bounds a call
+        return self._http
 
     def _headers(self) -> dict[str, str]:
         """The bearer key from ``api_key_env``. A variable named but not set is an error (the
@@ -36,8 +49,8 @@ class ModerationApiProvider:
         body: dict[str, Any] = {"input": texts}
         if self.spec.model:
             body["model"] = self.spec.model
-        async with httpx.AsyncClient(timeout=None) as client:  # the caller's timeout bounds the call
-            response = await client.post(self.spec.url.rstrip("/") + "/moderations", json=body, headers=self._headers())
+        url = self.spec.url.rstrip("/") + "/moderations"
+        response = await self._client().post(url, json=body, headers=self._headers())
         response.raise_for_status()
         results = response.json().get("results")
         if not isinstance(results, list):
