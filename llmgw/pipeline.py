@@ -291,7 +291,9 @@ class Pipeline:
         the request's deadline, ends it. A deployment whose circuit is open is skipped while another
         model is in line (a model with every circuit open is passed over, ``circuit_open`` in
         ``meta.fallbacks``): calling it would cost the request its retries and time-outs before the
-        fallback. With nothing else in line it is tried all the same, rather than refusing unheard.
+        fallback. After its cooldown one request probes it (``Balancer.admit``) while the others go on
+        to what is next in line. With nothing else in line it is tried all the same, rather than
+        refusing unheard.
         """
         balancer = self.gateway.balancer
         while True:
@@ -302,7 +304,11 @@ class Pipeline:
                 if not queue:
                     self.next_model(ctx, "circuit_open")
                     continue
+            tried = False
             for i, deployment in enumerate(queue):
+                if not balancer.admit(deployment) and (i + 1 < len(queue) or ctx.fallbacks):
+                    continue  # open, or its half-open probe is in flight: another one is in line
+                tried = True
                 ctx.deployment = deployment
                 ctx.provider_name = deployment.provider
                 started = time.perf_counter()
@@ -325,6 +331,9 @@ class Pipeline:
                 if ctx.trace is not None:
                     ctx.trace.attempt_succeeded(ctx)
                 return result
+            if not tried:  # every deployment left was open or being probed
+                self.next_model(ctx, "circuit_open")
+                continue
             if not self.fall_back(ctx, failure):
                 raise failure
 

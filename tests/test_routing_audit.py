@@ -6,7 +6,9 @@ plain HTTP. ``#only:MODEL`` makes only that upstream model fail, so a fallback c
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -90,6 +92,30 @@ def test_an_open_circuit_is_still_tried_when_nothing_else_can_answer(make_gatewa
     upstream.reset()
     recovered = ask(gw, "hello", model="primary")
     assert recovered.status_code == 200 and hits(upstream) == {"fake_primary": 1}
+
+
+def test_a_half_open_circuit_lets_one_probe_through_while_the_others_fall_back(
+    make_gateway: Any, upstream: FakeUpstream
+) -> None:
+    """After the cooldown, one request probes the deployment; the requests arriving while the probe
+    runs go to the next model in line. Before, every request after the cooldown called the upstream
+    that might still be down (here: four slow calls instead of one)."""
+    gw = make_gateway(
+        models=PAIR,
+        routes={"default": {"models": list(PAIR)}},
+        routing={"enabled": True, "breaker_failures": 1, "breaker_cooldown_s": 1.0},
+    )
+    assert ask(gw, "#status:500 #only:fake_primary", llmgw={"task": "chat"}).headers["x-llmgw-model"] == "backup"
+    time.sleep(1.2)  # the cooldown is over: half-open
+    upstream.reset()
+    slow_primary = "#sleep:3 #only:fake_primary"  # the probe is still running when the others arrive
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: ask(gw, f"{slow_primary} ({i})", llmgw={"task": "chat"}), range(4)))
+    assert all(a.status_code == 200 for a in answers)
+    assert hits(upstream) == {"fake_primary": 1, "fake_backup": 3}, "one probe, the others fall back"
+    assert sorted(a.headers["x-llmgw-model"] for a in answers) == ["backup", "backup", "backup", "primary"]
+    upstream.reset()  # the probe succeeded: the circuit is closed
+    assert ask(gw, "hello", llmgw={"task": "chat"}).headers["x-llmgw-model"] == "primary"
 
 
 def test_half_open_one_success_closes_and_one_failure_reopens() -> None:

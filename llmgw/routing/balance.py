@@ -2,7 +2,8 @@
 
 A model's own ``provider``/``upstream_id`` is its first deployment; ``deployments`` add more. Each
 has a circuit breaker: after ``routing.breaker_failures`` consecutive failures (5xx, 429, timeouts)
-it is skipped for ``breaker_cooldown_s``, then tried again (half-open: one success closes it).
+it is skipped for ``breaker_cooldown_s``, then tried again (half-open: one request, the probe, is let
+through and holds the circuit open while it runs; its success closes it, its failure reopens it).
 Among the healthy ones, ``weighted`` picks at random in proportion to the weights; ``latency``
 prefers the lowest moving average (EWMA) of time to the first byte, trying each at least once.
 State is per process: each replica learns its own view of the upstreams.
@@ -87,6 +88,19 @@ class Balancer:
     def is_open(deployment: Deployment) -> bool:
         """Whether the deployment's circuit is open (failing, within its cooldown); half-open after it."""
         return deployment.open_until > time.monotonic()
+
+    def admit(self, deployment: Deployment) -> bool:
+        """Whether a request may call ``deployment`` now: its circuit is closed, or half-open and this
+        request becomes the probe. The probe keeps the circuit open for another cooldown while it runs
+        (a probe that never reports, its client gone, frees the next one then): without it every
+        request arriving after the cooldown called an upstream that may still be down."""
+        if not deployment.open_until:
+            return True
+        now = time.monotonic()
+        if deployment.open_until > now:
+            return False  # open, or a probe is in flight
+        deployment.open_until = now + self.config.breaker_cooldown_s
+        return True
 
     def succeeded(self, deployment: Deployment, latency_ms: float) -> None:
         a = self.config.ewma_alpha
