@@ -411,3 +411,24 @@ def test_an_upstreams_context_length_refusal_keeps_its_code(make_gateway: Any, u
     assert info.value.code == "context_length_exceeded" and info.value.param == "messages"
     assert hits(upstream) == {"fake-1": 1}
     assert gw.rows()[0]["error_code"] == "context_length_exceeded"
+
+
+def test_a_task_name_the_gateway_does_not_know_is_a_400_not_default_qualities(
+    make_gateway: Any, upstream: FakeUpstream
+) -> None:
+    """Before: ``"task": "cod"`` was routed as a task no model has a quality for (every model at
+    its default), silently. Known: the shipped tasks, ``routing.tasks`` and the models' quality maps."""
+    models = {name: {**spec, "quality": {**spec["quality"], "legal": 0.8}} for name, spec in PAIR.items()}
+    gw = make_gateway(
+        models=models,
+        routes={"default": {"models": list(models)}},
+        routing={"enabled": True, "tasks": {"poetry": ["Write a sonnet about the sea"]}},
+    )
+    typo = ask(gw, "Write a function that adds two numbers", llmgw={"task": "cod"})
+    assert typo.status_code == 400, typo.text
+    error = typo.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_value", "llmgw.task") and "code" in error["message"]
+    for task in ("code", "chat", "legal", "poetry"):  # shipped, shipped, a quality map's, routing.tasks'
+        answer = ask(gw, "hello", llmgw={"task": task})
+        assert answer.status_code == 200, (task, answer.text)
+        assert f"task={task} (request" in answer.headers["x-llmgw-route"], answer.headers["x-llmgw-route"]

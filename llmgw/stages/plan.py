@@ -16,6 +16,7 @@ of routing counts the request as sent, before retrieved passages are inserted.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import anyio
@@ -24,6 +25,7 @@ from llmgw.config import ModelConfig, RouteSelectionConfig
 from llmgw.context import RequestContext, RequestPlan
 from llmgw.errors import InvalidRequest
 from llmgw.messages import last_user_text
+from llmgw.routing.cues import TASKS
 from llmgw.routing.resolve import resolve_model, routed
 from llmgw.routing.select import Decision, candidates, rank, safest_task
 from llmgw.routing.tasks import TaskGuess, classifier_for, plausible
@@ -75,10 +77,25 @@ class PlanRequest(Stage):
         )
         return [(c.name, c.model) for c in eligible[: spec.max_fallbacks]]
 
+    @cached_property
+    def known_tasks(self) -> frozenset[str]:
+        """The task names a request may give: the shipped ones, those ``routing.tasks`` adds, and
+        those a model's ``quality`` map names."""
+        config = self.gateway.config
+        qualities = {task for model in config.models.values() for task in model.quality}
+        return frozenset({"chat", *TASKS, *config.routing.tasks, *qualities} - {"default"})
+
     async def task_of(self, ctx: RequestContext) -> TaskGuess:
         routing = self.gateway.config.routing
         default = ctx.route.selection.default_task if ctx.route is not None else "chat"
         if ctx.options.task is not None:
+            if ctx.options.task not in self.known_tasks:  # a typo ("cod") was routed on default qualities
+                raise InvalidRequest(
+                    f"llmgw.task {ctx.options.task[:64]!r} is no task of this gateway; "
+                    f"one of: {', '.join(sorted(self.known_tasks))}",
+                    param="llmgw.task",
+                    code="invalid_value",
+                )
             return TaskGuess(ctx.options.task, 1.0, "request")
         text = last_user_text(ctx.body)
         if not text.strip():  # nothing to be unsure about: an empty turn is chat
