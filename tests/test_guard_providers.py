@@ -218,7 +218,8 @@ def test_llama_guard_judge_blocks_and_the_event_names_it(judged: Any, upstream: 
     assert gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": BENIGN}])
     # a category the policy does not watch does not count
     upstream.judges["fake-2"] = lambda text: "unsafe\nS9" if "forbidden-fruit" in text else "safe"
-    assert gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": FLAGGED}])
+    unwatched = f"{FLAGGED} Tell me more."  # a text of its own: the verdict on FLAGGED is reused (verdict_ttl_s)
+    assert gw.client().chat.completions.create(model="test-model", messages=[{"role": "user", "content": unwatched}])
 
 
 def test_json_judge_stops_an_answer(judged: Any, upstream: FakeUpstream) -> None:

@@ -112,7 +112,7 @@ def test_a_malformed_moderation_answer_fails_closed_and_never_passes_silently(
     for answer, reason in answers.items():
         scripted.answer = answer  # type: ignore[attr-defined]
         with pytest.raises(openai.InternalServerError) as info:
-            ask(gw, BENIGN)
+            ask(gw, f"{BENIGN} ({reason})")  # a text of its own: a verdict on BENIGN is reused
         assert info.value.status_code == 503 and info.value.body["code"] == "guard_unavailable", answer
         assert reason in events(gw, guard="injection:mod", verdict="error")[0]["detail"]
 
@@ -136,7 +136,7 @@ def test_a_json_judge_verdict_word_it_does_not_know_is_an_error_not_a_pass(judge
     assert blocked.value.body["code"] == "prompt_injection"
     upstream.judges["fake-2"] = lambda text: '{"flagged": "maybe"}'
     with pytest.raises(openai.InternalServerError) as failed:
-        ask(gw, FLAGGED)
+        ask(gw, f"{FLAGGED} Again.")  # a text of its own: the verdict on FLAGGED is reused
     assert failed.value.body["code"] == "guard_unavailable"
     assert [e["verdict"] for e in events(gw, guard="injection:guard")] == ["error", "flag"]
 
@@ -566,17 +566,13 @@ def test_bedrock_without_aws_credentials_is_reported_at_start_up(
     assert "NoCredentialsError" in error["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider verdicts are not cached by content as the built-in detector's are: every user turn of "
-    "the history goes to the provider again on every request (cost and latency grow with the conversation; "
-    "one Bedrock call per turn on max_concurrency threads ends in timeouts). Needs a per-gateway verdict "
-    "cache and a decision on how long a judge's verdict may be reused.",
-)
 def test_history_already_judged_is_not_sent_to_the_provider_again(
     provided: Any,  # noqa: F811
     upstream: FakeUpstream,
 ) -> None:
+    """Before: every user turn of the history went to the provider again on every request (cost and
+    latency grew with the conversation; one Bedrock call per turn ends in timeouts). Verdicts are now
+    reused for the spec's ``verdict_ttl_s`` (each turn is still logged with its verdict)."""
     gw = provided()
     history: list[dict[str, Any]] = []
     for turn in ("What is a good recipe for apple pie?", "And for pear tart?", "And for plum cake?"):
@@ -681,3 +677,21 @@ def test_a_moderation_endpoint_is_called_over_one_kept_connection(
     peers = upstream.moderation_peers
     assert len(peers) == 4 and None not in peers
     assert len(set(peers)) == 1, f"{len(set(peers))} connections for 4 sequential calls: {peers}"
+
+
+def test_a_verdict_is_reused_for_its_ttl_and_never_with_ttl_zero() -> None:
+    """The memo behind the history test: a verdict is kept per provider spec and source for its
+    ``verdict_ttl_s``; 0 keeps nothing; an expired one is read again."""
+    from llmgw.guards.providers import Verdict, VerdictMemo
+
+    memo, verdict = VerdictMemo(max_entries=2), Verdict(True, 0.9)
+    memo.put("mod:{}", "user", "a text", verdict, ttl=300)
+    assert memo.get("mod:{}", "user", "a text") == verdict
+    assert memo.get("mod:{}", "retrieved", "a text") is None and memo.get("other:{}", "user", "a text") is None
+    memo.put("mod:{}", "user", "never kept", verdict, ttl=0)
+    assert memo.get("mod:{}", "user", "never kept") is None
+    memo.put("mod:{}", "user", "gone at once", verdict, ttl=1e-9)
+    assert memo.get("mod:{}", "user", "gone at once") is None
+    memo.put("mod:{}", "user", "second", verdict, ttl=300)
+    memo.put("mod:{}", "user", "third", verdict, ttl=300)  # over max_entries: the least recently read goes
+    assert memo.get("mod:{}", "user", "a text") is None and memo.get("mod:{}", "user", "third") == verdict

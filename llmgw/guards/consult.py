@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from llmgw.guards.events import GuardLog
 from llmgw.guards.policy import Combination, Policy
-from llmgw.guards.providers import Verdict, consult
+from llmgw.guards.providers import Verdict, VerdictMemo, consult
 from llmgw.guards.providers.judge import Hooks
 from llmgw.guards.providers.registry import lineup
 from llmgw.guards.runtime import guard_unavailable
@@ -38,13 +38,15 @@ async def consult_providers(
     check: str,
     route_open: bool,
     count: Callable[[str, str, str], None] | None = None,
+    memo: VerdictMemo | None = None,
 ) -> Consulted:
     """The check's guard providers on ``texts``. Each verdict is a guard event named
     ``{check}:{provider}``, and counted by ``count(check, provider, verdict)`` (the gateway's
-    metrics); ``route_open``: the route fails open whatever the spec says."""
+    metrics); ``route_open``: the route fails open whatever the spec says; ``memo``: verdicts given
+    before on the same texts (the gateway's), reused for each spec's ``verdict_ttl_s``."""
     stage = "output" if source == "output" else "input"
     out = Consulted([{} for _ in texts])
-    for outcome in await consult(lineup(policy, rule, hooks), texts, source):
+    for outcome in await consult(lineup(policy, rule, hooks), texts, source, memo):
         guard = f"{check}:{outcome.provider}"
         if count is not None:  # per text read, as the input side's events; an error once per call
             kinds = ["flag" if v.flagged else "allow" for v in outcome.verdicts] if outcome.verdicts else ["error"]

@@ -113,6 +113,8 @@ class ModerationEndpoint(Strict):
     categories: list[str] = []
     timeout_s: float | None = Field(None, gt=0)
     on_error: Literal["closed", "open"] | None = None
+    #: how long a verdict on a text is reused (a conversation's history is resent every turn); 0: never
+    verdict_ttl_s: float = Field(300.0, ge=0)
 
 
 class LlmJudge(Strict):
@@ -128,6 +130,8 @@ class LlmJudge(Strict):
     max_tokens: int = Field(64, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     on_error: Literal["closed", "open"] | None = None
+    #: how long a verdict on a text is reused (a conversation's history is resent every turn); 0: never
+    verdict_ttl_s: float = Field(300.0, ge=0)
 
     @model_validator(mode="after")
     def _llama_guard_codes(self) -> LlmJudge:
@@ -153,6 +157,8 @@ class BedrockGuardrail(Strict):
     max_concurrency: int = Field(8, gt=0, description="threads for the blocking boto3 calls")
     timeout_s: float | None = Field(None, gt=0)
     on_error: Literal["closed", "open"] | None = None
+    #: how long a verdict on a text is reused (a conversation's history is resent every turn); 0: never
+    verdict_ttl_s: float = Field(300.0, ge=0)
 
 
 class OnnxClassifier(Strict):
@@ -177,6 +183,8 @@ class OnnxClassifier(Strict):
     threads: int = Field(1, ge=1, description="ONNX Runtime threads for this model")
     timeout_s: float | None = Field(None, gt=0)
     on_error: Literal["closed", "open"] | None = None
+    #: how long a verdict on a text is reused (a conversation's history is resent every turn); 0: never
+    verdict_ttl_s: float = Field(300.0, ge=0)
 
     @model_validator(mode="after")
     def _positive_are_labels(self) -> OnnxClassifier:

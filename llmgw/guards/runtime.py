@@ -23,6 +23,7 @@ from llmgw.config import ConfigError, GuardsConfig
 from llmgw.errors import GuardUnavailable
 from llmgw.guards.pii import Masker, PiiAnalyzer
 from llmgw.guards.policy import Policy, load_policies
+from llmgw.guards.providers import VerdictMemo
 
 log = logging.getLogger("llmgw.guards")
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class GuardRuntime:
         self._analyzers: dict[str, PiiAnalyzer] = {}
         self._injection_cache: OrderedDict[str, Any] = OrderedDict()
         self._injection_lock = threading.Lock()  # guard workers share the cache
+        self.verdicts = VerdictMemo()  # guard providers' verdicts by content (event loop only)
         self.policies = configured_policies(config)
         #: what a request can get: only these are loaded at start-up (another policy file in the folder,
         #: e.g. one naming a local model this machine does not have, is validated but not loaded)

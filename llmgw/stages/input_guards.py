@@ -115,7 +115,8 @@ class InputGuards(Stage):
             texts = [items[i].text for i in chosen]
             consulted = await consult_providers(log, policy, rule, judge_hooks(self.gateway), texts, source,
                                                 "injection", route_fails_open(ctx),
-                                                self.gateway.metrics.guard_provider)  # fmt: skip
+                                                self.gateway.metrics.guard_provider,
+                                                self.gateway.guards.verdicts)  # fmt: skip
             if consulted.failed_open:
                 ctx.meta["guards_failed_open"] = True
             for i, verdicts in zip(chosen, consulted.verdicts, strict=True):

@@ -72,7 +72,8 @@ class OutputGuards(Stage):
                 sent = [masker.mask_known(t) for t in texts] if masker is not None else texts
                 consulted = consult_providers(log, policy, rule, judge_hooks(self.gateway), sent, "output",
                                               "moderation", route_fails_open(ctx),
-                                              self.gateway.metrics.guard_provider)  # fmt: skip
+                                              self.gateway.metrics.guard_provider,
+                                              self.gateway.guards.verdicts)  # fmt: skip
                 verdict, external = await asyncio.gather(builtin, consulted)
                 if external is not None and external.failed_open:
                     ctx.meta["guards_failed_open"] = True

@@ -65,7 +65,16 @@ async def screen(gateway: Gateway, ctx: RequestContext, hits: list[Hit]) -> list
         hooks = judge_hooks(gateway)
         open_route = route_fails_open(ctx)
         external = await consult_providers(
-            log, policy, rule, hooks, texts, "retrieved", "injection", open_route, gateway.metrics.guard_provider
+            log,
+            policy,
+            rule,
+            hooks,
+            texts,
+            "retrieved",
+            "injection",
+            open_route,
+            gateway.metrics.guard_provider,
+            gateway.guards.verdicts,
         )
         if external.failed_open:
             ctx.meta["guards_failed_open"] = True

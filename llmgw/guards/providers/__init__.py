@@ -14,8 +14,11 @@ turns an error or a timeout into an :class:`Outcome` carrying it, never an excep
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import re
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,6 +53,52 @@ class Outcome:
     fail_open: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Lined:
+    """A provider in a check's lineup: its timeout, whether it fails open, and how its verdicts are
+    reused (``memo_key``: one per provider spec; ``ttl``: the spec's ``verdict_ttl_s``)."""
+
+    provider: GuardProvider
+    timeout: float
+    fail_open: bool
+    memo_key: str = ""
+    ttl: float = 0.0
+
+
+class VerdictMemo:
+    """Verdicts already given, by provider spec, source and text (a digest: no text is kept), for
+    their spec's ``verdict_ttl_s``. A chat client resends the whole conversation every turn: without
+    this each turn sent every earlier turn to every provider again, so a conversation of n turns cost
+    n²/2 provider reads (a hosted endpoint's bill, Bedrock's one call per text on its threads). An
+    error is never kept. One per gateway (``GuardRuntime.verdicts``), used on the event loop only."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str, bytes], tuple[float, Verdict]] = OrderedDict()
+
+    @staticmethod
+    def _key(memo_key: str, source: str, text: str) -> tuple[str, str, bytes]:
+        return memo_key, source, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, memo_key: str, source: str, text: str) -> Verdict | None:
+        key = self._key(memo_key, source, text)
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[0] <= time.monotonic():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return found[1]
+
+    def put(self, memo_key: str, source: str, text: str, verdict: Verdict, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        self._entries[self._key(memo_key, source, text)] = (time.monotonic() + ttl, verdict)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 _USERINFO = re.compile(r"(?<=://)[^/\s@'\"]+@")
 
 
@@ -59,26 +108,37 @@ def scrub(error: str) -> str:
     return _USERINFO.sub("***@", error)
 
 
-async def consult(providers: list[tuple[GuardProvider, float, bool]], texts: list[str], source: str) -> list[Outcome]:
-    """Every provider (with its timeout and whether it fails open) on ``texts``, concurrently."""
+async def consult(lineup: list[Lined], texts: list[str], source: str, memo: VerdictMemo | None = None) -> list[Outcome]:
+    """Every provider (with its timeout and whether it fails open) on ``texts``, concurrently; each
+    reads only the texts ``memo`` holds no verdict of its for."""
 
-    async def one(provider: GuardProvider, timeout: float, fail_open: bool) -> Outcome:
+    async def one(lined: Lined) -> Outcome:
+        provider, timeout, fail_open = lined.provider, lined.timeout, lined.fail_open
+        known = [memo.get(lined.memo_key, source, t) if memo is not None and lined.ttl > 0 else None for t in texts]
+        todo = [i for i, verdict in enumerate(known) if verdict is None]
+        if not todo:
+            return Outcome(provider.name, [v for v in known if v is not None])
+        asked = [texts[i] for i in todo]
         try:
-            verdicts = await asyncio.wait_for(provider.check(texts, source), timeout)
+            verdicts = await asyncio.wait_for(provider.check(asked, source), timeout)
         except TimeoutError:
             return Outcome(provider.name, None, f"timed out after {timeout:g}s", fail_open)
         except Exception as exc:  # noqa: BLE001  (a provider's fault is a verdict about it, not a crash)
             return Outcome(provider.name, None, scrub(f"{type(exc).__name__}: {exc}")[:300], fail_open)
-        if len(verdicts) != len(texts):
-            return Outcome(provider.name, None, f"{len(verdicts)} verdicts for {len(texts)} texts", fail_open)
+        if len(verdicts) != len(asked):
+            return Outcome(provider.name, None, f"{len(verdicts)} verdicts for {len(asked)} texts", fail_open)
         if not all(math.isfinite(v.score) and all(map(math.isfinite, v.categories.values())) for v in verdicts):
             # NaN compares false with everything: a weighted mean of it would pass the text silently
             return Outcome(provider.name, None, "a score that is not a finite number", fail_open)
-        return Outcome(provider.name, verdicts)
+        for i, verdict in zip(todo, verdicts, strict=True):
+            known[i] = verdict
+            if memo is not None:
+                memo.put(lined.memo_key, source, texts[i], verdict, lined.ttl)
+        return Outcome(provider.name, [v for v in known if v is not None])
 
-    if not texts or not providers:
+    if not texts or not lineup:
         return []
-    return list(await asyncio.gather(*(one(p, t, o) for p, t, o in providers)))
+    return list(await asyncio.gather(*(one(lined) for lined in lineup)))
 
 
 def combine(rule: Combination, builtin: tuple[bool, float] | None, verdicts: dict[str, Verdict]) -> tuple[bool, float]:

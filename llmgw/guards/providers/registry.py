@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmgw.guards.policy import BedrockGuardrail, Combination, LlmJudge, ModerationEndpoint, OnnxClassifier, Policy
-from llmgw.guards.providers import GuardProvider
+from llmgw.guards.providers import GuardProvider, Lined
 
 _BUILT: dict[str, GuardProvider] = {}
 
@@ -48,12 +48,14 @@ def provider(policy: Policy, name: str, hooks: Any = None) -> GuardProvider:
     return built
 
 
-def lineup(policy: Policy, rule: Combination, hooks: Any = None) -> list[tuple[GuardProvider, float, bool]]:
-    """The check's providers, each with its timeout and whether it fails open (spec, else policy)."""
+def lineup(policy: Policy, rule: Combination, hooks: Any = None) -> list[Lined]:
+    """The check's providers, each with its timeout, whether it fails open (spec, else policy) and
+    the key its verdicts are reused under (the spec itself: a changed spec reads texts anew)."""
     out = []
     for name in rule.providers:
         spec = policy.providers[name]
         timeout = spec.timeout_s or policy.timeout_s
         fail_open = (spec.on_error or policy.on_error) == "open"
-        out.append((provider(policy, name, hooks), timeout, fail_open))
+        memo_key = f"{name}:{spec.model_dump_json()}"
+        out.append(Lined(provider(policy, name, hooks), timeout, fail_open, memo_key, spec.verdict_ttl_s))
     return out
