@@ -28,6 +28,8 @@ gateway exactly as a client would:
     #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
     #leak              answer with the system prompt (as a model tricked into leaking it would)
+    #refuse            answer with a ``refusal`` (no content), as OpenAI's structured outputs refuse
+                       (streamed 1-3 characters a chunk, in ``delta.refusal``)
 
 A text answer (``#echo``, ``#say``...) is cut at the first of the request's ``stop`` strings, and
 ``FakeUpstream.stop_field`` says where the server names it (vLLM's, SGLang's, llama-server's way).
@@ -198,6 +200,8 @@ class FakeUpstream(StubServer):
         text, matched = cut_at_stop(self.answer(body, d), body.get("stop"))
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
+        if "refuse" in d:
+            message = {"role": "assistant", "content": None, "refusal": REFUSAL}
         if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
@@ -232,7 +236,7 @@ class FakeUpstream(StubServer):
         drop = int(d["drop"]) if "drop" in d else None
         slow = float(d.get("slow") or 0)
         base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        if "echo" in d or "say" in d or "tool-echo" in d or "tool-args" in d or "leak" in d:
+        if "echo" in d or "say" in d or "tool-echo" in d or "tool-args" in d or "leak" in d or "refuse" in d:
             return await self.stream_text(response, base, body, d)
         try:
             for i in range(count):
@@ -279,6 +283,8 @@ class FakeUpstream(StubServer):
     def answer(self, body: dict[str, Any], d: dict[str, str]) -> str:
         if "say" in d:
             return self.scripts[d["say"]]
+        if "refuse" in d:
+            return REFUSAL
         if "echo" in d:
             return last_user(body)
         if "leak" in d:
@@ -323,7 +329,7 @@ class FakeUpstream(StubServer):
                         )
                     delta = {"tool_calls": [call]}
                 else:
-                    delta = {"content": piece}
+                    delta = {"refusal" if "refuse" in d else "content": piece}
                 await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
             finish = ("function_call" if "legacy" in d else "tool_calls") if tool else "stop"
             end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
@@ -461,6 +467,9 @@ def cut_at_stop(text: str, stop: Any) -> tuple[str, str | None]:
         return text, None
     at, matched = min(hits)
     return text[:at], matched
+
+
+REFUSAL = "I'm sorry, I cannot help with that."
 
 
 def answer_text(body: dict[str, Any]) -> str:

@@ -1,0 +1,34 @@
+"""``POST /v1/responses`` API-surface audit: shapes the official openai SDK relies on, through a
+real gateway server (tests/conftest.py) in front of the local stub upstream (tests/upstream.py)."""
+
+from __future__ import annotations
+
+from tests.conftest import RunningGateway
+from tests.upstream import REFUSAL, FakeUpstream
+
+
+def test_a_streamed_refusal_reaches_the_client_as_refusal_events(gw: RunningGateway, upstream: FakeUpstream) -> None:
+    """A chat upstream's ``delta.refusal`` (OpenAI's structured outputs refusing) becomes the message's
+    ``refusal`` part with ``response.refusal.delta``/``.done`` events, as the non-streamed answer has it;
+    it used to be dropped, leaving an empty answer."""
+    events = list(gw.client().responses.create(model="test-model", input="tell me #refuse", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]  # fmt: skip
+    assert kinds[-4:] == ["response.refusal.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]  # fmt: skip
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert "".join(e.delta for e in events if e.type == "response.refusal.delta") == REFUSAL
+    assert events[3].part.type == "refusal"
+    final = events[-1].response
+    assert final.status == "completed" and final.output[0].content[0].type == "refusal"
+    assert final.output[0].content[0].refusal == REFUSAL
+
+
+def test_a_refusal_is_the_same_streamed_or_not(gw: RunningGateway) -> None:
+    client = gw.client()
+    plain = client.responses.create(model="test-model", input="plain #refuse")
+    with client.responses.stream(model="test-model", input="streamed #refuse") as stream:
+        final = stream.get_final_response()
+    assert plain.output[0].model_dump()["content"] == final.output[0].model_dump()["content"]
+    assert plain.output[0].content[0].refusal == REFUSAL
