@@ -3,7 +3,10 @@ real gateway server (tests/conftest.py) in front of the local stub upstream (tes
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conftest import RunningGateway
+from tests.test_responses_stages import native  # noqa: F401 (a fixture)
 from tests.upstream import REFUSAL, FakeUpstream
 
 
@@ -31,4 +34,19 @@ def test_a_refusal_is_the_same_streamed_or_not(gw: RunningGateway) -> None:
     with client.responses.stream(model="test-model", input="streamed #refuse") as stream:
         final = stream.get_final_response()
     assert plain.output[0].model_dump()["content"] == final.output[0].model_dump()["content"]
+    assert plain.output[0].content[0].refusal == REFUSAL
+
+
+def test_a_native_upstreams_streamed_refusal_is_kept(native: Any) -> None:  # noqa: F811
+    """A ``responses: native`` upstream's ``response.refusal.delta`` events reach the client, through
+    the Responses API and chat alike (they used to be dropped: an empty answer)."""
+    gw = native()
+    client = gw.client()
+    with client.responses.stream(model="native-model", input="hi #refuse") as stream:
+        final = stream.get_final_response()
+    assert final.output[0].content[0].type == "refusal" and final.output[0].content[0].refusal == REFUSAL
+    chunks = list(client.chat.completions.create(
+        model="native-model", messages=[{"role": "user", "content": "hi #refuse"}], stream=True))  # fmt: skip
+    assert "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices) == REFUSAL
+    plain = client.responses.create(model="native-model", input="hi #refuse")
     assert plain.output[0].content[0].refusal == REFUSAL

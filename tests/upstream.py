@@ -41,7 +41,8 @@ Every request body and whether the client went away (mid-stream, or during ``#sl
 
 ``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
 answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
-``#tool``: a ``get_weather`` function call; ``#status:N``: that error status; ``#fail``: streamed, the
+``#tool``: a ``get_weather`` function call; ``#refuse``: a refusal; ``#status:N``: that error status;
+``#fail``: streamed, the
 text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke; streamed, after
 the text deltas, ``#drop`` cuts the connection, ``#bad`` sends a ``data:`` line that is not JSON and
 ``#stall:S`` sends nothing for S seconds), streamed with the Responses event types when asked, and records
@@ -363,8 +364,9 @@ class FakeUpstream(StubServer):
                                     "status": "completed", "name": call["function"]["name"],
                                     "arguments": call["function"]["arguments"]}  # fmt: skip
         else:
-            item = {"type": "message", "id": "msg_up", "role": "assistant", "status": "completed",
-                    "content": [{"type": "output_text", "text": answer, "annotations": []}]}  # fmt: skip
+            part = ({"type": "refusal", "refusal": REFUSAL} if "refuse" in d
+                    else {"type": "output_text", "text": answer, "annotations": []})  # fmt: skip
+            item = {"type": "message", "id": "msg_up", "role": "assistant", "status": "completed", "content": [part]}
         final = {"id": "resp_up", "object": "response", "created_at": int(time.time()), "model": body.get("model"),
                  "status": "completed", "output": [item], "usage": usage}  # fmt: skip
         if not body.get("stream"):
@@ -385,8 +387,9 @@ class FakeUpstream(StubServer):
         else:
             await send("response.output_item.added", output_index=0, item={**item, "content": []})
             i, size = 0, 1
+            kind, answer = ("refusal", REFUSAL) if "refuse" in d else ("output_text", answer)
             while i < len(answer):
-                await send("response.output_text.delta", output_index=0, item_id="msg_up", content_index=0,
+                await send(f"response.{kind}.delta", output_index=0, item_id="msg_up", content_index=0,
                            delta=answer[i : i + size])  # fmt: skip
                 i, size = i + size, size % 3 + 1
         if "drop" in d:
