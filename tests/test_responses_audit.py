@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
+import pytest
+
 from tests.conftest import RunningGateway
 from tests.test_responses_stages import native  # noqa: F401 (a fixture)
 from tests.upstream import REFUSAL, FakeUpstream
@@ -50,3 +53,12 @@ def test_a_native_upstreams_streamed_refusal_is_kept(native: Any) -> None:  # no
     assert "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices) == REFUSAL
     plain = client.responses.create(model="native-model", input="hi #refuse")
     assert plain.output[0].content[0].refusal == REFUSAL
+
+
+@pytest.mark.parametrize("body", [{}, {"input": []}, {"input": [{"type": "reasoning", "id": "rs_1", "summary": []}]}])
+def test_an_empty_input_is_a_400_naming_input(gw: RunningGateway, upstream: FakeUpstream, body: dict[str, Any]) -> None:
+    """The client's field is ``input``; the error used to name the internal ``messages``."""
+    with pytest.raises(openai.BadRequestError) as raised:
+        gw.client().responses.create(model="test-model", **body)
+    assert raised.value.code == "invalid_value" and raised.value.param == "input"
+    assert upstream.requests == []

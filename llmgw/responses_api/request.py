@@ -100,7 +100,11 @@ def to_chat(body: dict[str, Any], unknown_fields: str) -> dict[str, Any]:
     """The internal chat body for a Responses body; a 400 in OpenAI's shape for anything it cannot carry."""
     validate(body, ResponsesRequest, RESPONSES_FIELDS, unknown_fields)
     refuse_stateful(body)
-    chat: dict[str, Any] = {"model": body["model"], "messages": messages_of(body)}
+    messages = messages_of(body)
+    if not messages:  # said here: the internal ``messages`` the later check would name is not the client's field
+        raise InvalidRequest("input must not be empty: send a string or a list of input items", param="input",
+                             code="invalid_value")  # fmt: skip
+    chat: dict[str, Any] = {"model": body["model"], "messages": messages}
     for name in SAME_NAME:
         if body.get(name) is not None:
             chat[name] = body[name]
