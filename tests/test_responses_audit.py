@@ -62,3 +62,20 @@ def test_an_empty_input_is_a_400_naming_input(gw: RunningGateway, upstream: Fake
         gw.client().responses.create(model="test-model", **body)
     assert raised.value.code == "invalid_value" and raised.value.param == "input"
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_length_cut_is_incomplete_on_the_wire(gw: RunningGateway, upstream: FakeUpstream, stream: bool) -> None:
+    client = gw.client()
+    if stream:
+        events = list(client.responses.create(model="test-model", input="long #length", max_output_tokens=5,
+                                              stream=True))  # fmt: skip
+        assert events[-1].type == "response.incomplete"
+        assert [e.sequence_number for e in events] == list(range(len(events)))
+        response = events[-1].response
+    else:
+        response = client.responses.create(model="test-model", input="long #length", max_output_tokens=5)
+    assert response.status == "incomplete" and response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.output_text and response.usage is not None and response.usage.output_tokens > 0
+    assert response.max_output_tokens == 5 and upstream.requests[-1]["max_completion_tokens"] == 5

@@ -28,6 +28,7 @@ gateway exactly as a client would:
     #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
     #leak              answer with the system prompt (as a model tricked into leaking it would)
+    #length            finish with ``finish_reason: length`` (the answer cut at max_tokens; streamed and not)
     #refuse            answer with a ``refusal`` (no content), as OpenAI's structured outputs refuse
                        (streamed 1-3 characters a chunk, in ``delta.refusal``)
 
@@ -209,6 +210,8 @@ class FakeUpstream(StubServer):
             if "legacy" in d:
                 message = {"role": "assistant", "content": None, "function_call": self.tool_call(body, d)["function"]}
                 finish = "function_call"
+        if "length" in d and finish == "stop":
+            finish = "length"
         payload: dict[str, Any] = {
             "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
@@ -264,7 +267,7 @@ class FakeUpstream(StubServer):
                 await response.write(sse({**base, "choices": choices}))
                 if slow:
                     await asyncio.sleep(slow)
-            finish = "tool_calls" if "tool" in d or "call" in d else "stop"
+            finish = "tool_calls" if "tool" in d or "call" in d else "length" if "length" in d else "stop"
             choices = [{"index": j, "delta": {}, "finish_reason": finish} for j in range(n)]
             await response.write(sse({**base, "choices": choices}))
             if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
