@@ -3,12 +3,14 @@ real gateway server (tests/conftest.py) in front of the local stub upstream (tes
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
 import pytest
 
 from tests.conftest import RunningGateway
+from tests.test_pii import MESSAGE, RAW, pgw  # noqa: F401 (a fixture)
 from tests.test_responses_stages import native  # noqa: F401 (a fixture)
 from tests.upstream import REFUSAL, FakeUpstream
 
@@ -79,3 +81,23 @@ def test_a_length_cut_is_incomplete_on_the_wire(gw: RunningGateway, upstream: Fa
     assert response.incomplete_details.reason == "max_output_tokens"
     assert response.output_text and response.usage is not None and response.usage.output_tokens > 0
     assert response.max_output_tokens == 5 and upstream.requests[-1]["max_completion_tokens"] == 5
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_pii_in_a_refusal_is_restored(pgw: Any, upstream: FakeUpstream, stream: bool) -> None:  # noqa: F811
+    """A refusal quoting the question's masked values reaches the client with the values, not the
+    placeholders the upstream saw (only ``content`` and tool arguments used to be restored)."""
+    gw = pgw()
+    client = gw.client()
+    question = MESSAGE + " #refuse #echo"
+    if stream:
+        with client.responses.stream(model="test-model", input=question) as events:
+            deltas = [e.delta for e in events if e.type == "response.refusal.delta"]
+            final = events.get_final_response()
+        assert "".join(deltas) == question
+        assert not any("<" in d and "_" in d for d in deltas), "no placeholder fragment reaches the client"
+    else:
+        final = client.responses.create(model="test-model", input=question)
+    sent = json.dumps(upstream.requests[-1])
+    assert not [value for value in RAW.values() if value in sent], "raw PII reached the upstream"
+    assert final.output[0].content[0].type == "refusal" and final.output[0].content[0].refusal == question

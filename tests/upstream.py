@@ -30,7 +30,7 @@ gateway exactly as a client would:
     #leak              answer with the system prompt (as a model tricked into leaking it would)
     #length            finish with ``finish_reason: length`` (the answer cut at max_tokens; streamed and not)
     #refuse            answer with a ``refusal`` (no content), as OpenAI's structured outputs refuse
-                       (streamed 1-3 characters a chunk, in ``delta.refusal``)
+                       (streamed 1-3 characters a chunk, in ``delta.refusal``); with #echo, the user's text
 
 A text answer (``#echo``, ``#say``...) is cut at the first of the request's ``stop`` strings, and
 ``FakeUpstream.stop_field`` says where the server names it (vLLM's, SGLang's, llama-server's way).
@@ -203,7 +203,7 @@ class FakeUpstream(StubServer):
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if "refuse" in d:
-            message = {"role": "assistant", "content": None, "refusal": REFUSAL}
+            message = {"role": "assistant", "content": None, "refusal": text}
         if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
@@ -287,7 +287,7 @@ class FakeUpstream(StubServer):
     def answer(self, body: dict[str, Any], d: dict[str, str]) -> str:
         if "say" in d:
             return self.scripts[d["say"]]
-        if "refuse" in d:
+        if "refuse" in d and "echo" not in d:
             return REFUSAL
         if "echo" in d:
             return last_user(body)
