@@ -101,3 +101,21 @@ def test_pii_in_a_refusal_is_restored(pgw: Any, upstream: FakeUpstream, stream: 
     sent = json.dumps(upstream.requests[-1])
     assert not [value for value in RAW.values() if value in sent], "raw PII reached the upstream"
     assert final.output[0].content[0].type == "refusal" and final.output[0].content[0].refusal == question
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_text_and_reasoning_settings_are_echoed(gw: RunningGateway, upstream: FakeUpstream, stream: bool) -> None:
+    """The response echoes what was asked (OpenAI does): ``text.verbosity`` and ``reasoning.summary``
+    were dropped from the echo while ``text.format`` and ``reasoning.effort`` were kept."""
+    params: dict[str, Any] = {"model": "test-model", "input": "hi", "text": {"format": {"type": "text"},
+                              "verbosity": "low"}, "reasoning": {"effort": "low", "summary": "auto"}}  # fmt: skip
+    if stream:
+        events = list(gw.client().responses.create(stream=True, **params))
+        responses = [events[0].response, events[-1].response]
+    else:
+        responses = [gw.client().responses.create(**params)]
+    for response in responses:
+        assert response.text is not None and response.text.verbosity == "low"
+        assert response.reasoning is not None and response.reasoning.summary == "auto"
+        assert response.reasoning.effort == "low"
+    assert upstream.requests[-1]["verbosity"] == "low" and upstream.requests[-1]["reasoning_effort"] == "low"
