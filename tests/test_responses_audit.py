@@ -119,3 +119,20 @@ def test_text_and_reasoning_settings_are_echoed(gw: RunningGateway, upstream: Fa
         assert response.reasoning is not None and response.reasoning.summary == "auto"
         assert response.reasoning.effort == "low"
     assert upstream.requests[-1]["verbosity"] == "low" and upstream.requests[-1]["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_metadata_is_echoed_and_not_sent_to_a_chat_upstream(
+    gw: RunningGateway, upstream: FakeUpstream, stream: bool
+) -> None:
+    """OpenAI's Chat Completions refuses ``metadata`` without ``store: true`` (400 "The 'metadata'
+    parameter is only allowed when 'store' is enabled"), and a Responses request never carries
+    ``store``: forwarding the Responses ``metadata`` failed every such request on OpenAI."""
+    client = gw.client()
+    if stream:
+        response = list(client.responses.create(model="test-model", input="hi", metadata={"ticket": "T-1"},
+                                                stream=True))[-1].response  # fmt: skip
+    else:
+        response = client.responses.create(model="test-model", input="hi", metadata={"ticket": "T-1"})
+    assert response.metadata == {"ticket": "T-1"}
+    assert "metadata" not in upstream.requests[-1] and "store" not in upstream.requests[-1]

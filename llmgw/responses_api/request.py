@@ -19,8 +19,9 @@ Responses                  internal (Chat Completions)
 ``reasoning.effort``       ``reasoning_effort``
 =========================  ===============================================================
 
-``temperature``, ``top_p``, ``metadata``, ``user``, ``parallel_tool_calls``, ``safety_identifier``,
-``prompt_cache_key``, ``service_tier`` and the ``llmgw`` options keep their names. Fields that
+``temperature``, ``top_p``, ``user``, ``parallel_tool_calls``, ``safety_identifier``,
+``prompt_cache_key``, ``service_tier`` and the ``llmgw`` options keep their names; ``metadata`` is
+only echoed in the response (see ``SAME_NAME``). Fields that
 need state the gateway does not keep (``previous_response_id``, ``conversation``, ``background``,
 ``prompt``, ``item_reference`` items, files by id) are refused with a 400 naming the reason; a
 few that only shape the upstream's own bookkeeping (``store``, ``include``, ``truncation``,
@@ -41,7 +42,9 @@ from llmgw.schemas import PositiveInt, Unit, validate
 #: fields of :class:`ResponsesRequest`, the unknown-field pass-through skips them too).
 IGNORED = frozenset({"store", "include", "truncation", "max_tool_calls", "stream_options", "top_logprobs"})
 #: fields forwarded under the same name
-SAME_NAME = ("temperature", "top_p", "metadata", "user", "parallel_tool_calls", "safety_identifier",
+#: (not ``metadata``: it tags the response object, which echoes it; on Chat Completions it asks OpenAI
+#: to store the completion, and OpenAI refuses it without ``store: true``, a 400 for every request)
+SAME_NAME = ("temperature", "top_p", "user", "parallel_tool_calls", "safety_identifier",
              "prompt_cache_key", "service_tier", "stream", "llmgw")  # fmt: skip
 #: why a field that needs conversation state is refused
 STATEFUL = (
