@@ -136,3 +136,16 @@ def test_metadata_is_echoed_and_not_sent_to_a_chat_upstream(
         response = client.responses.create(model="test-model", input="hi", metadata={"ticket": "T-1"})
     assert response.metadata == {"ticket": "T-1"}
     assert "metadata" not in upstream.requests[-1] and "store" not in upstream.requests[-1]
+
+
+def test_parallel_tool_calls_reaches_a_chat_upstream_only_with_tools(
+    gw: RunningGateway, upstream: FakeUpstream
+) -> None:
+    """OpenAI's Chat Completions refuses ``parallel_tool_calls`` without ``tools`` (400 "only allowed
+    when 'tools' are specified"); the Responses API accepts it, and agents send it on every turn."""
+    client = gw.client()
+    response = client.responses.create(model="test-model", input="hi", parallel_tool_calls=False)
+    assert response.parallel_tool_calls is False and "parallel_tool_calls" not in upstream.requests[-1]
+    tools: Any = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+    client.responses.create(model="test-model", input="hi", parallel_tool_calls=False, tools=tools)
+    assert upstream.requests[-1]["parallel_tool_calls"] is False

@@ -117,6 +117,8 @@ def to_chat(body: dict[str, Any], unknown_fields: str) -> dict[str, Any]:
         chat["max_completion_tokens"] = body["max_output_tokens"]
     if body.get("tools"):
         chat["tools"] = [chat_tool(tool, i) for i, tool in enumerate(body["tools"])]
+    else:  # OpenAI's Chat Completions refuses it without tools (the Responses API takes it): only echoed
+        chat.pop("parallel_tool_calls", None)
     if body.get("tool_choice") is not None:
         chat["tool_choice"] = chat_tool_choice(body["tool_choice"])
     text = body.get("text") or {}
