@@ -28,6 +28,9 @@ gateway exactly as a client would:
     #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
     #leak              answer with the system prompt (as a model tricked into leaking it would)
+    #length            finish with ``finish_reason: length`` (the answer cut at max_tokens; streamed and not)
+    #refuse            answer with a ``refusal`` (no content), as OpenAI's structured outputs refuse
+                       (streamed 1-3 characters a chunk, in ``delta.refusal``); with #echo, the user's text
 
 A text answer (``#echo``, ``#say``...) is cut at the first of the request's ``stop`` strings, and
 ``FakeUpstream.stop_field`` says where the server names it (vLLM's, SGLang's, llama-server's way).
@@ -39,7 +42,8 @@ Every request body and whether the client went away (mid-stream, or during ``#sl
 
 ``POST /v1/responses`` is a small Responses API upstream (``responses: native`` providers): it
 answers ``native: N items`` (``#echo``: the last user text, streamed 1-3 characters an event;
-``#tool``: a ``get_weather`` function call; ``#status:N``: that error status; ``#fail``: streamed, the
+``#tool``: a ``get_weather`` function call; ``#refuse``: a refusal; ``#status:N``: that error status;
+``#fail``: streamed, the
 text deltas then ``response.failed`` with an error, as OpenAI ends a stream that broke; streamed, after
 the text deltas, ``#drop`` cuts the connection, ``#bad`` sends a ``data:`` line that is not JSON and
 ``#stall:S`` sends nothing for S seconds), streamed with the Responses event types when asked, and records
@@ -198,12 +202,16 @@ class FakeUpstream(StubServer):
         text, matched = cut_at_stop(self.answer(body, d), body.get("stop"))
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
+        if "refuse" in d:
+            message = {"role": "assistant", "content": None, "refusal": text}
         if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
             if "legacy" in d:
                 message = {"role": "assistant", "content": None, "function_call": self.tool_call(body, d)["function"]}
                 finish = "function_call"
+        if "length" in d and finish == "stop":
+            finish = "length"
         payload: dict[str, Any] = {
             "id": "up-1", "object": "chat.completion", "created": int(time.time()), "model": model,
             "choices": [{"index": i, "message": message, "finish_reason": finish} for i in range(n)],
@@ -232,7 +240,7 @@ class FakeUpstream(StubServer):
         drop = int(d["drop"]) if "drop" in d else None
         slow = float(d.get("slow") or 0)
         base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        if "echo" in d or "say" in d or "tool-echo" in d or "tool-args" in d or "leak" in d:
+        if "echo" in d or "say" in d or "tool-echo" in d or "tool-args" in d or "leak" in d or "refuse" in d:
             return await self.stream_text(response, base, body, d)
         try:
             for i in range(count):
@@ -259,7 +267,7 @@ class FakeUpstream(StubServer):
                 await response.write(sse({**base, "choices": choices}))
                 if slow:
                     await asyncio.sleep(slow)
-            finish = "tool_calls" if "tool" in d or "call" in d else "stop"
+            finish = "tool_calls" if "tool" in d or "call" in d else "length" if "length" in d else "stop"
             choices = [{"index": j, "delta": {}, "finish_reason": finish} for j in range(n)]
             await response.write(sse({**base, "choices": choices}))
             if (body.get("stream_options") or {}).get("include_usage") and "no-usage" not in d:
@@ -279,6 +287,8 @@ class FakeUpstream(StubServer):
     def answer(self, body: dict[str, Any], d: dict[str, str]) -> str:
         if "say" in d:
             return self.scripts[d["say"]]
+        if "refuse" in d and "echo" not in d:
+            return REFUSAL
         if "echo" in d:
             return last_user(body)
         if "leak" in d:
@@ -323,7 +333,7 @@ class FakeUpstream(StubServer):
                         )
                     delta = {"tool_calls": [call]}
                 else:
-                    delta = {"content": piece}
+                    delta = {"refusal" if "refuse" in d else "content": piece}
                 await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
             finish = ("function_call" if "legacy" in d else "tool_calls") if tool else "stop"
             end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
@@ -357,8 +367,9 @@ class FakeUpstream(StubServer):
                                     "status": "completed", "name": call["function"]["name"],
                                     "arguments": call["function"]["arguments"]}  # fmt: skip
         else:
-            item = {"type": "message", "id": "msg_up", "role": "assistant", "status": "completed",
-                    "content": [{"type": "output_text", "text": answer, "annotations": []}]}  # fmt: skip
+            part = ({"type": "refusal", "refusal": REFUSAL} if "refuse" in d
+                    else {"type": "output_text", "text": answer, "annotations": []})  # fmt: skip
+            item = {"type": "message", "id": "msg_up", "role": "assistant", "status": "completed", "content": [part]}
         final = {"id": "resp_up", "object": "response", "created_at": int(time.time()), "model": body.get("model"),
                  "status": "completed", "output": [item], "usage": usage}  # fmt: skip
         if not body.get("stream"):
@@ -379,8 +390,9 @@ class FakeUpstream(StubServer):
         else:
             await send("response.output_item.added", output_index=0, item={**item, "content": []})
             i, size = 0, 1
+            kind, answer = ("refusal", REFUSAL) if "refuse" in d else ("output_text", answer)
             while i < len(answer):
-                await send("response.output_text.delta", output_index=0, item_id="msg_up", content_index=0,
+                await send(f"response.{kind}.delta", output_index=0, item_id="msg_up", content_index=0,
                            delta=answer[i : i + size])  # fmt: skip
                 i, size = i + size, size % 3 + 1
         if "drop" in d:
@@ -461,6 +473,9 @@ def cut_at_stop(text: str, stop: Any) -> tuple[str, str | None]:
         return text, None
     at, matched = min(hits)
     return text[:at], matched
+
+
+REFUSAL = "I'm sorry, I cannot help with that."
 
 
 def answer_text(body: dict[str, Any]) -> str:

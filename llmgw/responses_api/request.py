@@ -19,8 +19,9 @@ Responses                  internal (Chat Completions)
 ``reasoning.effort``       ``reasoning_effort``
 =========================  ===============================================================
 
-``temperature``, ``top_p``, ``metadata``, ``user``, ``parallel_tool_calls``, ``safety_identifier``,
-``prompt_cache_key``, ``service_tier`` and the ``llmgw`` options keep their names. Fields that
+``temperature``, ``top_p``, ``user``, ``parallel_tool_calls``, ``safety_identifier``,
+``prompt_cache_key``, ``service_tier`` and the ``llmgw`` options keep their names; ``metadata`` is
+only echoed in the response (see ``SAME_NAME``). Fields that
 need state the gateway does not keep (``previous_response_id``, ``conversation``, ``background``,
 ``prompt``, ``item_reference`` items, files by id) are refused with a 400 naming the reason; a
 few that only shape the upstream's own bookkeeping (``store``, ``include``, ``truncation``,
@@ -41,7 +42,9 @@ from llmgw.schemas import PositiveInt, Unit, validate
 #: fields of :class:`ResponsesRequest`, the unknown-field pass-through skips them too).
 IGNORED = frozenset({"store", "include", "truncation", "max_tool_calls", "stream_options", "top_logprobs"})
 #: fields forwarded under the same name
-SAME_NAME = ("temperature", "top_p", "metadata", "user", "parallel_tool_calls", "safety_identifier",
+#: (not ``metadata``: it tags the response object, which echoes it; on Chat Completions it asks OpenAI
+#: to store the completion, and OpenAI refuses it without ``store: true``, a 400 for every request)
+SAME_NAME = ("temperature", "top_p", "user", "parallel_tool_calls", "safety_identifier",
              "prompt_cache_key", "service_tier", "stream", "llmgw")  # fmt: skip
 #: why a field that needs conversation state is refused
 STATEFUL = (
@@ -100,7 +103,11 @@ def to_chat(body: dict[str, Any], unknown_fields: str) -> dict[str, Any]:
     """The internal chat body for a Responses body; a 400 in OpenAI's shape for anything it cannot carry."""
     validate(body, ResponsesRequest, RESPONSES_FIELDS, unknown_fields)
     refuse_stateful(body)
-    chat: dict[str, Any] = {"model": body["model"], "messages": messages_of(body)}
+    messages = messages_of(body)
+    if not messages:  # said here: the internal ``messages`` the later check would name is not the client's field
+        raise InvalidRequest("input must not be empty: send a string or a list of input items", param="input",
+                             code="invalid_value")  # fmt: skip
+    chat: dict[str, Any] = {"model": body["model"], "messages": messages}
     for name in SAME_NAME:
         if body.get(name) is not None:
             chat[name] = body[name]
@@ -110,6 +117,8 @@ def to_chat(body: dict[str, Any], unknown_fields: str) -> dict[str, Any]:
         chat["max_completion_tokens"] = body["max_output_tokens"]
     if body.get("tools"):
         chat["tools"] = [chat_tool(tool, i) for i, tool in enumerate(body["tools"])]
+    else:  # OpenAI's Chat Completions refuses it without tools (the Responses API takes it): only echoed
+        chat.pop("parallel_tool_calls", None)
     if body.get("tool_choice") is not None:
         chat["tool_choice"] = chat_tool_choice(body["tool_choice"])
     text = body.get("text") or {}

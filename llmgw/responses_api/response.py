@@ -33,8 +33,12 @@ def base_response(request: dict[str, Any], request_id: str, model: str | None, c
         "model": model or request.get("model"), "output": [], "error": None, "incomplete_details": None,
         "previous_response_id": None, "store": False, "background": False, "usage": None,
         "text": {"format": (request.get("text") or {}).get("format") or {"type": "text"}},
-        "reasoning": {"effort": (request.get("reasoning") or {}).get("effort"), "summary": None},
+        "reasoning": {"effort": (request.get("reasoning") or {}).get("effort"),
+                      "summary": (request.get("reasoning") or {}).get("summary")},
     }  # fmt: skip
+    verbosity = (request.get("text") or {}).get("verbosity")
+    if verbosity is not None:  # echoed as the rest of ``text`` is (it reached the upstream as ``verbosity``)
+        response["text"]["verbosity"] = verbosity
     for name, default in ECHOED.items():
         value = request.get(name)
         response[name] = default if value is None else value

@@ -36,6 +36,12 @@ from llmgw.responses_api.response import (
 )
 
 _encode = msgspec.json.Encoder().encode
+#: a message content part's type -> its delta and done events' infix
+DELTA = {"output_text": "output_text", "refusal": "refusal"}
+
+
+def content_part(kind: str, text: str) -> dict[str, Any]:
+    return output_text(text) if kind == "output_text" else {"type": "refusal", "refusal": text}
 
 
 class ResponsesEvents:
@@ -48,7 +54,7 @@ class ResponsesEvents:
         self.response: dict[str, Any] | None = None
         self.items: list[dict[str, Any]] = []  # output items in order, each updated when it closes
         self.message: int | None = None  # the open message item's output index
-        self.texts: list[str] = []
+        self.parts: list[tuple[str, list[str]]] = []  # the open message's content parts: (type, pieces)
         self.calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> its open item's state
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -80,26 +86,33 @@ class ResponsesEvents:
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 out += self.text(delta["content"])
+            if delta.get("refusal"):
+                out += self.text(delta["refusal"], "refusal")
             for call in delta.get("tool_calls") or ():
                 out += self.call(call)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
         return out
 
-    def text(self, piece: str) -> bytes:
+    def text(self, piece: str, kind: str = "output_text") -> bytes:
+        """A piece of the message's ``output_text`` or (a chat delta's ``refusal``) ``refusal`` part."""
         out = b""
         if self.message is None or self.items[self.message]["status"] != "in_progress":
             # a message, or (rare: text after a tool call) another one with an id of its own
             suffix = "" if self.message is None else f"_{len(self.items)}"
-            self.message, self.texts = len(self.items), []
+            self.message, self.parts = len(self.items), []
             item = message_item(self.request_id + suffix, None, None, status="in_progress")
             self.items.append(item)
             out += self.event("response.output_item.added", output_index=self.message, item=item)
-            out += self.event("response.content_part.added", item_id=item["id"], output_index=self.message,
-                              content_index=0, part=output_text(""))  # fmt: skip
-            self.text_prefix = self.prefix("response.output_text.delta", item["id"], self.message, 0)
-        self.texts.append(piece)
-        return out + self.delta(self.text_prefix, piece, b',"logprobs":[]}\n\n')
+        if not self.parts or self.parts[-1][0] != kind:
+            out += self.close_part()
+            item_id, index, content_index = self.items[self.message]["id"], self.message, len(self.parts)
+            self.parts.append((kind, []))
+            out += self.event("response.content_part.added", item_id=item_id, output_index=index,
+                              content_index=content_index, part=content_part(kind, ""))  # fmt: skip
+            self.text_prefix = self.prefix(f"response.{DELTA[kind]}.delta", item_id, index, content_index)
+        self.parts[-1][1].append(piece)
+        return out + self.delta(self.text_prefix, piece, b',"logprobs":[]}\n\n' if kind == "output_text" else b"}\n\n")
 
     def delta(self, prefix: bytes, piece: str, suffix: bytes) -> bytes:
         """A delta event from its constant parts: the hot path, one per chunk, encodes only the piece."""
@@ -140,19 +153,30 @@ class ResponsesEvents:
 
     # --- closing ----------------------------------------------------------------------------
 
+    def close_part(self) -> bytes:
+        """The ``.done`` events of the open message's last content part, if it has one."""
+        if self.message is None or not self.parts:
+            return b""
+        index, item = self.message, self.items[self.message]
+        content_index = len(self.parts) - 1
+        if len(item["content"]) > content_index:
+            return b""  # already closed
+        kind, pieces = self.parts[-1]
+        part = content_part(kind, "".join(pieces))
+        item["content"].append(part)
+        done = {"text": part["text"], "logprobs": []} if kind == "output_text" else {"refusal": part["refusal"]}
+        return self.event(f"response.{DELTA[kind]}.done", item_id=item["id"], output_index=index,
+                          content_index=content_index, **done) + self.event(
+            "response.content_part.done", item_id=item["id"], output_index=index, content_index=content_index,
+            part=part)  # fmt: skip
+
     def close_message(self, status: str = "completed") -> bytes:
         if self.message is None or self.items[self.message]["status"] != "in_progress":
             return b""
-        index, text = self.message, "".join(self.texts)
-        item = self.items[index]
-        item["content"], item["status"] = [output_text(text)], status
-        return (
-            self.event("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
-                       text=text, logprobs=[])
-            + self.event("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
-                         part=item["content"][0])
-            + self.event("response.output_item.done", output_index=index, item=item)
-        )  # fmt: skip
+        out = self.close_part()
+        item = self.items[self.message]
+        item["status"] = status
+        return out + self.event("response.output_item.done", output_index=self.message, item=item)
 
     def close_all(self, status: str = "completed") -> bytes:
         out = self.close_message(status)

@@ -172,6 +172,8 @@ async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict
         kind = event.get("type")
         if kind == "response.output_text.delta":
             yield chunk({"content": str(event.get("delta") or "")})
+        elif kind == "response.refusal.delta":  # the model declined (structured outputs): chat's ``refusal``
+            yield chunk({"refusal": str(event.get("delta") or "")})
         elif kind == "response.output_item.added" and (event.get("item") or {}).get("type") == "function_call":
             item = event["item"]
             index = calls[event.get("output_index", len(calls))] = len(calls)

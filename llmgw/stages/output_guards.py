@@ -161,8 +161,9 @@ class OutputGuards(Stage):
         for choice in completion.get("choices") or ():
             message = choice.get("message") or {}
             if masker is not None and masker.placeholders:
-                if isinstance(message.get("content"), str):
-                    message["content"] = masker.restore(message["content"])
+                for name in ("content", "refusal"):  # a refusal may quote the question's values too
+                    if isinstance(message.get(name), str):
+                        message[name] = masker.restore(message[name])
                 legacy = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
                 for function in [call.get("function") or {} for call in message.get("tool_calls") or ()] + legacy:
                     if isinstance(function.get("arguments"), str):
@@ -289,6 +290,14 @@ class OutputGuards(Stage):
                                 tail = restorers.pop(index).flush()
                                 if tail:
                                     content = delta["content"] = (content or "") + tail
+                            refusal = delta.get("refusal")
+                            if isinstance(refusal, str) and refusal:  # a refusal may quote the question's values
+                                r = restorers.setdefault((index, REFUSAL), Restorer(placeholders))
+                                delta["refusal"] = r.feed(refusal)
+                            if finished and (index, REFUSAL) in restorers:
+                                tail = restorers.pop((index, REFUSAL)).flush()
+                                if tail:
+                                    delta["refusal"] = (delta.get("refusal") or "") + tail
                             for call in delta.get("tool_calls") or ():
                                 function = call.get("function") or {}
                                 if function.get("arguments"):
@@ -361,6 +370,7 @@ class Pending:
 
 
 LEGACY = -1  # the call index of a legacy ``function_call`` among a choice's restorers
+REFUSAL = -2  # the key of a choice's ``refusal`` restorer among its restorers (no call has it)
 
 
 def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer]) -> None:
