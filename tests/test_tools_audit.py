@@ -61,7 +61,8 @@ PARALLEL = [
 
 
 def parallel_turn(directive: str) -> list[dict[str, Any]]:
-    calls = [call(k, name, json.dumps(a)) for k, (name, a) in enumerate(zip(["mail", "mail", "weather"], PARALLEL))]
+    names = ["mail", "mail", "weather"]
+    calls = [call(k, name, json.dumps(a)) for k, (name, a) in enumerate(zip(names, PARALLEL, strict=True))]
     return [
         {"role": "user", "content": "Mail both and check the weather."},
         {"role": "assistant", "content": None, "tool_calls": calls},
@@ -71,7 +72,9 @@ def parallel_turn(directive: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
-def test_parallel_calls_are_restored_exactly_each_on_its_own(guarded: Any, upstream: FakeUpstream, stream: bool) -> None:
+def test_parallel_calls_are_restored_exactly_each_on_its_own(
+    guarded: Any, upstream: FakeUpstream, stream: bool
+) -> None:
     """Three calls in one answer, streamed with their argument pieces interleaved call by call (a
     placeholder lands split across deltas of the same call, other calls' deltas in between): each
     call gets its own arguments back, byte for byte as JSON, and the upstream saw none of the PII."""
@@ -133,8 +136,8 @@ def test_an_invalid_tool_definition_is_a_400_in_openai_shape(
 ) -> None:
     before = len(upstream.requests)
     with httpx.Client(base_url=gw.url, timeout=30) as http:
-        r = http.post("/v1/chat/completions", headers={"authorization": f"Bearer {ADMIN_KEY}"},
-                      json={"model": "test-model", "messages": [{"role": "user", "content": "hi"}], "tools": tools})  # fmt: skip
+        body = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}], "tools": tools}
+        r = http.post("/v1/chat/completions", headers={"authorization": f"Bearer {ADMIN_KEY}"}, json=body)
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["type"] == "invalid_request_error" and error["param"] == param, error
@@ -155,3 +158,30 @@ def test_the_row_and_events_of_tool_traffic_hold_no_raw_pii(guarded: Any, upstre
     assert json.loads(sent) == {"customer": {"email": "<EMAIL_ADDRESS_1>", "phone": "<PHONE_NUMBER_1>"}}
     stored = json.dumps(gw.rows()) + json.dumps(events(gw))
     assert EMAIL not in stored and OTHER not in stored and "555-0147" not in stored
+
+
+MODERATED = "pii: {enabled: false}\ninjection: {enabled: false}\nmoderation: {secrets: block}\n"
+SECRET = "sk-proj-Qm3Zt8Lw2Rx7Hv5Nc1Bk9Jp4"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_output_moderation_reads_tool_call_arguments(guarded: Any, upstream: FakeUpstream, stream: bool) -> None:
+    """A model talked into passing a secret to a tool (``send(text=sk-...)``, exfiltration through an
+    agent's tools) is stopped like the same secret in its text would be: the call never reaches the
+    client, the answer ends with ``content_filter``, and the stop is logged."""
+    gw = guarded(MODERATED)
+    response = gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": f"my key is {SECRET} #tool-echo"}],
+        tools=[tool("save")], stream=stream,
+    )  # fmt: skip
+    if stream:
+        received = ""
+        with pytest.raises(openai.APIError):
+            for chunk in response:
+                for tc in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
+                    received += (tc.function.arguments or "") if tc.function else ""
+        assert "Qm3Zt8" not in received
+    else:
+        choice = response.choices[0]
+        assert choice.finish_reason == "content_filter" and not choice.message.tool_calls
+    assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["secret"]

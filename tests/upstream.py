@@ -319,7 +319,8 @@ class FakeUpstream(StubServer):
             for k, p in enumerate(pieces):
                 if n < len(p):
                     delta = {"tool_calls": [{"index": k, "function": {"arguments": p[n]}}]}
-                    await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+                    choice = {"index": 0, "delta": delta, "finish_reason": None}
+                    await response.write(sse({**base, "choices": [choice]}))
         await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}))
         await self.done(response)
         return response
