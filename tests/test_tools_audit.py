@@ -185,3 +185,18 @@ def test_output_moderation_reads_tool_call_arguments(guarded: Any, upstream: Fak
         choice = response.choices[0]
         assert choice.finish_reason == "content_filter" and not choice.message.tool_calls
     assert [e["detail"] for e in events(gw, guard="moderation", verdict="block")] == ["secret"]
+
+
+@pytest.mark.parametrize(
+    "choice", ["required", "none", "auto", {"type": "function", "function": {"name": "mail"}}],
+    ids=["required", "none", "auto", "specific"],
+)  # fmt: skip
+def test_tool_choice_reaches_the_upstream_as_sent(guarded: Any, upstream: FakeUpstream, choice: Any) -> None:
+    gw = guarded(PII_POLICY)
+    gw.client().chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "hi"}], tools=[tool("mail")], tool_choice=choice,
+        parallel_tool_calls=False,
+    )  # fmt: skip
+    sent = upstream.requests[-1]
+    assert sent["tool_choice"] == choice and sent["parallel_tool_calls"] is False
+    assert sent["tools"] == [tool("mail")]
