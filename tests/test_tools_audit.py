@@ -230,3 +230,21 @@ def test_injection_in_a_tool_result_of_any_shape_is_scored_as_tool(
     sent = json.dumps(upstream.requests[-1]["messages"][2])
     assert "suspected prompt injection" in sent and "DAN" not in sent
     assert [e["source"] for e in events(gw, guard="injection", verdict="strip")] == ["tool"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_legacy_function_the_key_may_not_use_is_refused_streamed_or_not(
+    make_gateway: Any, upstream: FakeUpstream, stream: bool
+) -> None:
+    """``functions`` (the legacy form) is offering a tool too; a streamed request is refused before
+    its stream begins, with the same 403 body."""
+    gw = make_gateway()
+    key = gw.create_key(name="agent", tools=["get_weather"])
+    before = len(upstream.requests)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        gw.client(key["key"]).chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], stream=stream,
+            functions=[{"name": "get_weather", "parameters": {}}, {"name": "wire_money", "parameters": {}}],
+        )  # fmt: skip
+    assert info.value.body["code"] == "tool_not_allowed" and info.value.body["param"] == "functions[1].name"
+    assert len(upstream.requests) == before
