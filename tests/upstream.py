@@ -24,6 +24,8 @@ gateway exactly as a client would:
     #tool-args         answer with the conversation's last tool call again, its arguments as received
                        (streamed 1-3 characters a chunk)
     #legacy            with #tool-args: the call as a legacy ``function_call``
+    #tool-args-all     answer with every tool call of the conversation again (parallel calls); streamed,
+                       their argument pieces (1-3 characters) interleaved call by call in one delta stream
     #call:NAME         answer with a call to tool NAME (streamed: its name in the first delta)
     #usage:NAME        report ``FakeUpstream.usages[NAME]`` as the usage (streamed and not)
     #say:NAME          answer with the text registered as ``FakeUpstream.scripts[NAME]``
@@ -204,7 +206,10 @@ class FakeUpstream(StubServer):
         finish = "stop"
         if "refuse" in d:
             message = {"role": "assistant", "content": None, "refusal": text}
-        if "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
+        if "tool-args-all" in d:
+            message = {"role": "assistant", "content": None, "tool_calls": all_calls(body)}
+            finish = "tool_calls"
+        elif "tool" in d or "tool-echo" in d or "tool-args" in d or "call" in d:
             message = {"role": "assistant", "content": None, "tool_calls": [self.tool_call(body, d)]}
             finish = "tool_calls"
             if "legacy" in d:
@@ -240,6 +245,8 @@ class FakeUpstream(StubServer):
         drop = int(d["drop"]) if "drop" in d else None
         slow = float(d.get("slow") or 0)
         base = {"id": "up-s", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        if "tool-args-all" in d:
+            return await self.stream_parallel(response, base, body)
         if "echo" in d or "say" in d or "tool-echo" in d or "tool-args" in d or "leak" in d or "refuse" in d:
             return await self.stream_text(response, base, body, d)
         try:
@@ -306,6 +313,27 @@ class FakeUpstream(StubServer):
         if "call" in d:
             return {"id": "call_n", "type": "function", "function": {"name": d["call"], "arguments": "{}"}}
         return tool_call()
+
+    async def stream_parallel(
+        self, response: web.StreamResponse, base: dict[str, Any], body: dict[str, Any]
+    ) -> web.StreamResponse:
+        """Every call of the conversation again, their arguments 1, 2, 3... characters a delta, the calls
+        taking turns (call 0's piece, call 1's piece, ...): parallel calls as one delta stream."""
+        calls = all_calls(body)
+        pieces = [split_pieces(c["function"]["arguments"]) for c in calls]
+        for k, call in enumerate(calls):  # each call opens with its id and name
+            first = {"index": k, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"]}}
+            delta = {"role": "assistant", "tool_calls": [first]} if k == 0 else {"tool_calls": [first]}
+            await response.write(sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+        for n in range(max((len(p) for p in pieces), default=0)):
+            for k, p in enumerate(pieces):
+                if n < len(p):
+                    delta = {"tool_calls": [{"index": k, "function": {"arguments": p[n]}}]}
+                    choice = {"index": 0, "delta": delta, "finish_reason": None}
+                    await response.write(sse({**base, "choices": [choice]}))
+        await response.write(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}))
+        await self.done(response)
+        return response
 
     async def stream_text(
         self, response: web.StreamResponse, base: dict[str, Any], body: dict[str, Any], d: dict[str, str]
@@ -480,6 +508,21 @@ REFUSAL = "I'm sorry, I cannot help with that."
 
 def answer_text(body: dict[str, Any]) -> str:
     return f"echo: {len(body.get('messages', []))} messages"
+
+
+def all_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    calls = [c for m in body.get("messages", []) for c in m.get("tool_calls") or ()]
+    return [{"id": f"call_{k}", "type": "function", "function": dict(c["function"])} for k, c in enumerate(calls)]
+
+
+def split_pieces(text: str) -> list[str]:
+    """``text`` in pieces of 1, 2, 3, 1, 2, 3... characters (a placeholder lands split)."""
+    pieces, i, size = [], 0, 1
+    while i < len(text):
+        pieces.append(text[i : i + size])
+        i += size
+        size = size % 3 + 1
+    return pieces
 
 
 def tool_call() -> dict[str, Any]:

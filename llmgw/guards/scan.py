@@ -110,6 +110,8 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
         for at, function in calls:
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                 arguments_items(f"messages[{i}].{at}.arguments", function, items)
+            elif isinstance(function, dict):  # arguments as an object (Ollama-style clients): forwarded as is
+                _strings(function.get("arguments"), f"messages[{i}].{at}.arguments", "assistant", items)
         for k, block in enumerate(message.get(THINKING) or ()):
             # the reasoning's text only: its signature and a redacted block's data are opaque tokens
             # the upstream checks; masking changes the text, and the upstream then refuses the turn
