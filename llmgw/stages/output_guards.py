@@ -169,42 +169,23 @@ class OutputGuards(Stage):
                     if isinstance(function.get("arguments"), str):
                         restorer = Restorer(masker.placeholders, json_string=True)
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
-            if not policy.moderation.enabled:
-                continue
-            # the text, then each tool call's arguments: a model talked into handing a secret or the
-            # system prompt to a tool (exfiltration through an agent's tools) is stopped like its text
-            legacy = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
-            functions = [call.get("function") or {} for call in message.get("tool_calls") or ()] + legacy
-            texts = [message.get("content")] + [function.get("arguments") for function in functions]
-            read = 0
-            for text in texts:
-                if not (isinstance(text, str) and text):
-                    continue
-                violation, windows = await self.moderate(ctx, policy, text)
-                read += windows
-                if violation:
+            text = message.get("content")
+            if policy.moderation.enabled and isinstance(text, str) and text:
+                rules = policy.moderation
+                windows = finished_windows(text, rules.window_words, overlap_words(rules))
+                verdict = await self.check(ctx, policy, windows.take(final=True))
+                suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
+                if suspects:  # confirmed on their context views, all in one call
+                    views = [context_view(windows, k, rules) or "" for k in suspects]
+                    verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
+                if verdict.violation:
                     choice["finish_reason"] = "content_filter"
                     message["content"] = None
-                    for key in ("tool_calls", "function_call"):
-                        message.pop(key, None)
                     ctx.status = "content_filtered"
-                    ctx.meta["content_filter"] = violation
-                    break
-            else:
-                if read:
-                    self.passed(ctx, policy, read)
+                    ctx.meta["content_filter"] = verdict.violation
+                else:
+                    self.passed(ctx, policy, len(windows.spans))
         return completion
-
-    async def moderate(self, ctx: RequestContext, policy: Policy, text: str) -> tuple[str | None, int]:
-        """One whole text of an answer: the category that stops it (or None), and its window count."""
-        rules = policy.moderation
-        windows = finished_windows(text, rules.window_words, overlap_words(rules))
-        verdict = await self.check(ctx, policy, windows.take(final=True))
-        suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
-        if suspects:  # confirmed on their context views, all in one call
-            views = [context_view(windows, k, rules) or "" for k in suspects]
-            verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
-        return verdict.violation, len(windows.spans)
 
     def passed(self, ctx: RequestContext, policy: Policy, windows: int) -> None:
         """The answer's final decision when moderation let it through (a stop is logged where it is
@@ -233,26 +214,25 @@ class OutputGuards(Stage):
         rules = policy.moderation
         overlap = overlap_words(rules)
         restorers: dict[Any, Restorer] = {}
-        #: a choice's text under its index; each tool call's arguments under ``(index, call)`` (``LEGACY``)
-        windows: dict[Any, Windows] = {}
-        checks: dict[Any, deque[Pending]] = {}
+        windows: dict[int, Windows] = {}
+        checks: dict[int, deque[Pending]] = {}
         #: chunks not sent yet, each with the text length of each of its choices once it is included
-        held: deque[tuple[dict[str, Any], list[tuple[Any, int]]]] = deque()
+        held: deque[tuple[dict[str, Any], list[tuple[int, int]]]] = deque()
 
-        def window(index: Any) -> Windows:
+        def window(index: int) -> Windows:
             w = windows.get(index)
             if w is None:
                 w = windows[index] = Windows(rules.window_words, overlap)
             return w
 
-        def check(index: Any, final: bool) -> None:
+        def check(index: int, final: bool) -> None:
             first = len(windows[index].spans)
             texts = windows[index].take(final=final)
             if texts:
                 task = asyncio.ensure_future(self.check(ctx, policy, texts))
                 checks.setdefault(index, deque()).append(Pending(windows[index].checked, first, task))
 
-        async def settle(index: Any, limit: int | None) -> None:
+        async def settle(index: int, limit: int | None) -> None:
             """Take finished checks; wait for more while over ``limit`` unverified words (None: wait for
             all). A suspect window is confirmed on its context view once that has arrived; until then
             the stream reads on and nothing from the suspect's first word is released."""
@@ -296,7 +276,7 @@ class OutputGuards(Stage):
             # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
-                    ends: list[tuple[Any, int]] = []
+                    ends: list[tuple[int, int]] = []
                     for choice in chunk.get("choices") or ():
                         index = choice.get("index", 0)
                         delta = choice.get("delta") or {}
@@ -339,19 +319,6 @@ class OutputGuards(Stage):
                                 w.finish()
                             check(index, final=finished)
                             ends.append((index, w.length))
-                            calls = delta.get("tool_calls") or ()
-                            pieces = [(c.get("index", 0), c.get("function") or {}) for c in calls]
-                            if isinstance(delta.get("function_call"), dict):
-                                pieces.append((LEGACY, delta["function_call"]))
-                            for k, function in pieces:  # each call's arguments: windows of their own
-                                if isinstance(function.get("arguments"), str) and function["arguments"]:
-                                    window((index, k)).feed(function["arguments"])
-                            for key, cw in windows.items():
-                                if isinstance(key, tuple) and key[0] == index and not cw.finished:
-                                    if finished:
-                                        cw.finish()
-                                    check(key, final=finished)
-                                    ends.append((key, cw.length))
                     if not moderate:
                         yield chunk
                         continue
@@ -367,10 +334,8 @@ class OutputGuards(Stage):
                     check(index, final=True)
             for index in checks:
                 await settle(index, None)
-            for index, w in windows.items():  # every choice read to its end and passed (its calls too)
-                if not isinstance(index, tuple):
-                    calls = sum(len(cw.spans) for k, cw in windows.items() if isinstance(k, tuple) and k[0] == index)
-                    self.passed(ctx, policy, len(w.spans) + calls)
+            for w in windows.values():  # every choice read to its end and passed
+                self.passed(ctx, policy, len(w.spans))
             for ready in sendable():
                 yield ready
         except Violation as v:
@@ -380,8 +345,7 @@ class OutputGuards(Stage):
             ctx.status = "content_filtered"
             yield {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
                    "model": ctx.model_name,
-                   "choices": [{"index": v.index[0] if isinstance(v.index, tuple) else v.index, "delta": {},
-                                "finish_reason": "content_filter"}]}  # fmt: skip
+                   "choices": [{"index": v.index, "delta": {}, "finish_reason": "content_filter"}]}  # fmt: skip
             raise ContentFiltered(f"the answer was stopped by the output guard ({v.category})") from None
         finally:
             for queue in checks.values():
@@ -423,5 +387,5 @@ def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer
 
 
 class Violation(Exception):
-    def __init__(self, index: Any, category: str) -> None:
+    def __init__(self, index: int, category: str) -> None:
         self.index, self.category = index, category
