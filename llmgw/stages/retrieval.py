@@ -114,7 +114,7 @@ class Retrieve(Stage):
         ctx.meta["retrieval"] = {"collection": plan.collection, "error": reason[:500]}
         if plan.required:
             raise RetrievalUnavailable(
-                f"retrieval from collection {plan.collection!r} failed ({kind}; the gateway's log has the detail)"
+                f"retrieval from collection {plan.collection!r} failed ({kind}); the gateway's log has the detail"
             )
         ctx.response_headers["x-llmgw-retrieval"] = "error"
 
