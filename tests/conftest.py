@@ -333,3 +333,16 @@ def redis_prefix() -> Iterator[str]:
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture()
+def guarded(make_gateway: Callable[..., RunningGateway], tmp_path: Path) -> Callable[..., RunningGateway]:
+    """A gateway with the guards on under one policy written for the test (``guarded(policy_yaml)``)."""
+
+    def make(policy: str, **overrides: Any) -> RunningGateway:
+        folder = tmp_path / "guardrails"
+        folder.mkdir(exist_ok=True)
+        (folder / "default.yaml").write_text(policy)
+        return make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"}, **overrides)
+
+    return make

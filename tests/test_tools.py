@@ -112,17 +112,6 @@ def test_the_cli_makes_keys_with_a_tool_list(tmp_path: Path, capsys: pytest.Capt
 # --- tool calls the request did not offer ----------------------------------------------------------
 
 
-@pytest.fixture()
-def guarded(make_gateway: Any, tmp_path: Path) -> Any:
-    def make(policy: str, **overrides: Any) -> RunningGateway:
-        folder = tmp_path / "guardrails"
-        folder.mkdir(exist_ok=True)
-        (folder / "default.yaml").write_text(policy)
-        return make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"}, **overrides)
-
-    return make
-
-
 QUIET = "pii: {enabled: false}\ninjection: {enabled: false}\nmoderation: {enabled: false}\n"
 
 

@@ -6,7 +6,6 @@ no raw PII in the request row or the guard events of tool traffic."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.test_tools import tool
 from tests.upstream import FakeUpstream
 
 PII_POLICY = """
@@ -26,21 +26,6 @@ injection: {enabled: false}
 moderation: {enabled: false}
 """
 EMAIL, OTHER, PHONE = "dana.reyes@northwind.example", "li.wei@contoso.example", "(212) 555-0147"
-
-
-@pytest.fixture()
-def guarded(make_gateway: Any, tmp_path: Path) -> Any:
-    def make(policy: str, **overrides: Any) -> RunningGateway:
-        folder = tmp_path / "guardrails"
-        folder.mkdir(exist_ok=True)
-        (folder / "default.yaml").write_text(policy)
-        return make_gateway(guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"}, **overrides)
-
-    return make
-
-
-def tool(name: str) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
 
 
 def call(k: int, name: str, arguments: Any) -> dict[str, Any]:
