@@ -5,6 +5,13 @@
 * :class:`StreamTranslator` turns ConverseStream events into ``chat.completion.chunk`` dicts.
 * :func:`classify_bedrock_error` turns botocore exceptions into :class:`UpstreamError`.
 
+Extended thinking (Claude on Bedrock): the client's ``thinking`` goes out as an
+``additionalModelRequestFields`` entry like every field Converse does not know; the answer's
+``reasoningContent`` blocks come back as the assistant's ``thinking_blocks`` (Anthropic's block
+shapes, ``llmgw.messages.THINKING``; a redacted block's bytes as base64 ``data``), and an assistant
+turn's ``thinking_blocks`` go back to Converse first in that turn, as a tool loop with thinking
+must send them (Claude refuses the loop's next turn without them).
+
 ``tool_choice: "none"`` has no Converse equivalent: the tools are dropped, unless the history holds
 tool calls or results (Converse then insists on a ``toolConfig``), in which case the tools are kept
 and a system line asks the model not to call them.
@@ -19,6 +26,7 @@ import time
 from typing import Any
 
 from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.messages import THINKING
 from llmgw.providers.retry import parse_retry_after
 
 KNOWN_FIELDS = frozenset(
@@ -145,6 +153,47 @@ def _tool_result(msg: dict[str, Any], where: str) -> dict[str, Any]:
     return {"toolResult": result}
 
 
+def _reasoning_blocks(blocks: Any, where: str) -> list[dict[str, Any]]:
+    """An assistant turn's ``thinking_blocks`` as Converse ``reasoningContent`` blocks, unchanged:
+    Bedrock checks each block's signature (or the redacted block's bytes) against what it sent."""
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list):
+        raise InvalidRequest(f"{THINKING} must be a list", param=where)
+    out: list[dict[str, Any]] = []
+    for k, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "thinking":
+            text: dict[str, Any] = {"text": str(block.get("thinking") or "")}
+            if isinstance(block.get("signature"), str) and block["signature"]:
+                text["signature"] = block["signature"]
+            out.append({"reasoningContent": {"reasoningText": text}})
+        elif kind == "redacted_thinking":
+            try:
+                raw = base64.b64decode(str(block.get("data") or ""), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidRequest(
+                    "a redacted thinking block's data must be base64", param=f"{where}[{k}].data"
+                ) from exc
+            out.append({"reasoningContent": {"redactedContent": raw}})
+        else:
+            raise InvalidRequest(f"unsupported thinking block type {kind!r}", param=f"{where}[{k}].type")
+    return out
+
+
+def _thinking_block(reasoning: Any) -> dict[str, Any] | None:
+    """A Converse ``reasoningContent`` block as an Anthropic thinking block (None: not one)."""
+    if not isinstance(reasoning, dict):
+        return None
+    redacted = reasoning.get("redactedContent")
+    if isinstance(redacted, bytes | bytearray):
+        return {"type": "redacted_thinking", "data": base64.b64encode(redacted).decode("ascii")}
+    text = reasoning.get("reasoningText")
+    if not isinstance(text, dict):
+        return None
+    return {"type": "thinking", "thinking": str(text.get("text") or ""), "signature": str(text.get("signature") or "")}
+
+
 def _messages(msgs: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
     """Converse messages, system texts, and whether any tool block occurs."""
     if not isinstance(msgs, list) or not msgs:
@@ -163,7 +212,8 @@ def _messages(msgs: Any) -> tuple[list[dict[str, Any]], list[str], bool]:
         if role == "user":
             blocks = _content_blocks(msg.get("content"), f"{where}.content")
         elif role == "assistant":
-            blocks = _content_blocks(msg.get("content"), f"{where}.content", images=False)
+            blocks = _reasoning_blocks(msg.get(THINKING), f"{where}.{THINKING}")  # first, as Claude answered
+            blocks += _content_blocks(msg.get("content"), f"{where}.content", images=False)
             calls = msg.get("tool_calls") or []
             blocks += [_tool_use(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(calls)]
             has_tools = has_tools or bool(calls)
@@ -289,6 +339,9 @@ def from_converse(resp: dict[str, Any], model: str, request_id: str, stops: tupl
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
+    thoughts = [t for b in blocks if "reasoningContent" in b if (t := _thinking_block(b["reasoningContent"]))]
+    if thoughts:  # the model's reasoning: not its answer, but the client sends it back in a tool loop
+        message[THINKING] = thoughts
     choice = {
         "index": 0,
         "message": message,
@@ -346,8 +399,10 @@ class StreamTranslator:
             delta = ev.get("delta") or {}
             if delta.get("text"):
                 return [self._chunk({"content": delta["text"]})]
-            piece = (delta.get("toolUse") or {}).get("input")
             block = ev.get("contentBlockIndex", 0)
+            if isinstance(delta.get("reasoningContent"), dict):
+                return self._reasoning(block, delta["reasoningContent"])
+            piece = (delta.get("toolUse") or {}).get("input")
             if piece and block in self._tool_index:
                 call = {"index": self._tool_index[block], "function": {"arguments": piece}}
                 return [self._chunk({"tool_calls": [call]})]
@@ -367,6 +422,20 @@ class StreamTranslator:
             chunk["usage"] = _usage(usage)
             return [chunk]
         return []
+
+    def _reasoning(self, block: Any, reasoning: dict[str, Any]) -> list[dict[str, Any]]:
+        """A piece of a reasoning block as a ``thinking_blocks`` delta (``llmgw.messages.THINKING``),
+        as the Anthropic provider streams them: ``index`` is the block's, the first piece opens it."""
+        piece: dict[str, Any] = {"index": block}
+        if isinstance(reasoning.get("redactedContent"), bytes | bytearray):
+            piece.update(type="redacted_thinking", data=base64.b64encode(reasoning["redactedContent"]).decode("ascii"))
+        elif isinstance(reasoning.get("text"), str) and reasoning["text"]:
+            piece.update(type="thinking", thinking=reasoning["text"])
+        elif isinstance(reasoning.get("signature"), str) and reasoning["signature"]:
+            piece.update(type="thinking", signature=reasoning["signature"])
+        else:
+            return []
+        return [self._chunk({THINKING: [piece]})]
 
 
 # ---------------------------------------------------------------- errors
