@@ -120,3 +120,20 @@ def test_the_sign_in_form_cannot_be_used_to_guess_the_admin_key(make_gateway: Ca
             assert refused.headers["x-content-type-options"] == "nosniff"
         signed_in = other.post("/admin/login", data={"admin_key": ADMIN_KEY})
         assert signed_in.status_code == 303 and "llmgw_review=" in signed_in.headers["set-cookie"]
+
+
+def test_signing_in_with_a_next_page_that_cannot_be_a_header_lands_on_the_review_page(
+    make_gateway: Callable[..., RunningGateway], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``next`` with CR/LF dropped the connection (uvicorn refused the Location header after the
+    response had started, an ERROR with a traceback); a non-Latin-1 one was a 500."""
+    gw = make_gateway()
+    with httpx.Client(base_url=gw.url, timeout=30) as client:
+        for target in ("/admin/review\r\nSet-Cookie: planted=1", "/admin/review\u20ac", "/admin/review\x00"):
+            answer = client.post("/admin/login", data={"admin_key": ADMIN_KEY, "next": target})
+            assert answer.status_code == 303, (target, answer.text)
+            assert answer.headers["location"] == "/admin/review"
+            assert "planted" not in answer.headers.get("set-cookie", "")
+        kept = client.post("/admin/login", data={"admin_key": ADMIN_KEY, "next": "/admin/review?verdict=block"})
+        assert kept.headers["location"] == "/admin/review?verdict=block", "a plain next page is still honoured"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

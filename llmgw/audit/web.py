@@ -82,8 +82,12 @@ async def signed_in(request: Request[Any, Any, Any]) -> bool:
 
 
 def _safe_next(value: Any) -> str:
+    """Where to go after signing in: a review page of this gateway, as printable ASCII (a control
+    character or a non-Latin-1 one in the Location header dropped the connection or was a 500)."""
     text = str(value or "")
-    return text if text.startswith("/admin/review") and "//" not in text and "\\" not in text else "/admin/review"
+    plain = text.isascii() and text.isprintable()
+    ok = plain and text.startswith("/admin/review") and "//" not in text and "\\" not in text
+    return text if ok else "/admin/review"
 
 
 @get("/admin/login")
