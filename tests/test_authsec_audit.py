@@ -137,3 +137,31 @@ def test_signing_in_with_a_next_page_that_cannot_be_a_header_lands_on_the_review
         kept = client.post("/admin/login", data={"admin_key": ADMIN_KEY, "next": "/admin/review?verdict=block"})
         assert kept.headers["location"] == "/admin/review?verdict=block", "a plain next page is still honoured"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+ORACLE = (
+    "open: with anonymous access on, a wrong guess at the admin key on /v1/* is served as anonymous and never "
+    "counted, and /v1/feedback on another key's request tells admin (201) from anonymous (404): the admin key "
+    "can be guessed there without limit"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=ORACLE)
+def test_feedback_is_no_unlimited_oracle_for_the_admin_key_when_anonymous_access_is_on(
+    make_gateway: Callable[..., RunningGateway],
+) -> None:
+    gw = make_gateway(auth={"admin_key": ADMIN_KEY, "allow_anonymous": True, "max_failed_auth_per_minute": 3})
+    owner = gw.create_key(name="owner")["key"]
+    made = httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {owner}"})
+    request_id = made.headers["x-llmgw-request-id"]
+    gw.flush()
+    with from_address(gw, "127.0.0.2") as attacker:
+        answers = [
+            attacker.post(
+                "/v1/feedback",
+                json={"request_id": request_id, "score": 1},
+                headers={"authorization": f"Bearer {guess}"},
+            ).status_code
+            for guess in [f"guess-{i}" for i in range(5)] + [ADMIN_KEY]
+        ]
+    assert answers[-1] == answers[-2], f"the right guess answers like a wrong one: {answers}"
