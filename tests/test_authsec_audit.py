@@ -5,7 +5,9 @@ Each test here failed before the fix it names:
 - a bare credential in ``Authorization`` (``Authorization: <key>``, no ``Bearer``) was echoed back as
   the "scheme" (its first 21 characters), into the answer, the request row and so the admin API;
 - admin answers (a new key's secret, the key list, requests, usage, the cache) had no
-  ``Cache-Control: no-store``, so a browser or proxy could keep them;
+  ``Cache-Control: no-store`` (a browser or proxy could keep them) nor ``X-Content-Type-Options``;
+- the sign-in form's ``next`` page went into the Location header as sent: CR/LF dropped the
+  connection, a non-Latin-1 character was a 500;
 - the admin key could be guessed at full speed: a wrong guess costs no database read, so the
   failed-authentication limit never applied to it, neither as a Bearer header nor on the sign-in form.
 """
@@ -77,6 +79,7 @@ def test_admin_answers_are_never_stored_by_a_cache(make_gateway: Callable[..., R
     for name, answer in answers.items():
         assert answer.status_code in (200, 201), (name, answer.text)
         assert answer.headers.get("cache-control") == "no-store", name
+        assert answer.headers.get("x-content-type-options") == "nosniff", name
 
 
 @pytest.mark.parametrize("anonymous", [False, True], ids=["anonymous off", "anonymous on"])

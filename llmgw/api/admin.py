@@ -44,8 +44,8 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: every admin answer (a new key's secret, keys, requests, usage) is for the admin's eyes only: never
-#: kept by a browser's or a proxy's cache
-NO_STORE = {"cache-control": "no-store"}
+#: kept by a browser's or a proxy's cache, and never sniffed as anything but JSON (it holds client text)
+ADMIN_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
 def key_view(row: ApiKey) -> dict[str, Any]:
@@ -116,14 +116,14 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
         routes=spec.routes,
         tools=spec.tools,
     )
-    return json_response({**key_view(row), "key": secret}, NO_STORE, 201)
+    return json_response({**key_view(row), "key": secret}, ADMIN_HEADERS, 201)
 
 
 @get("/admin/keys")
 async def list_keys(request: Request[Any, Any, Any], include_revoked: bool = False) -> Response[bytes]:
     await require_admin(request)
     rows = await asyncio.to_thread(gateway_of(request).keys.list, include_revoked)
-    return json_response({"data": [key_view(r) for r in rows]}, NO_STORE)
+    return json_response({"data": [key_view(r) for r in rows]}, ADMIN_HEADERS)
 
 
 @delete("/admin/keys/{key_id:str}", status_code=200)
@@ -132,7 +132,7 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> Response[b
     row = await asyncio.to_thread(gateway_of(request).keys.revoke, key_id)
     if row is None:
         raise NotFound(f"no key {clip(key_id)}", code="key_not_found")
-    return json_response(key_view(row), NO_STORE)
+    return json_response(key_view(row), ADMIN_HEADERS)
 
 
 def _recent_requests(gateway: Gateway, limit: int, key_id: str | None) -> list[dict[str, Any]]:
@@ -151,7 +151,7 @@ async def recent_requests(
     if key_id is not None and len(key_id) > 40:
         raise InvalidRequest("key_id: at most 40 characters", param="key_id", code="invalid_value")
     rows = await asyncio.to_thread(_recent_requests, gateway_of(request), min(max(limit, 1), 1000), key_id)
-    return json_response({"data": rows}, NO_STORE)
+    return json_response({"data": rows}, ADMIN_HEADERS)
 
 
 def _usage(gateway: Gateway, day: str | None) -> list[dict[str, Any]]:
@@ -167,7 +167,7 @@ async def usage(request: Request[Any, Any, Any], day: str | None = None) -> Resp
     await require_admin(request)
     if day and not DAY.fullmatch(day):
         raise InvalidRequest("day must be a date, YYYY-MM-DD", param="day", code="invalid_value")
-    return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, NO_STORE)
+    return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, ADMIN_HEADERS)
 
 
 handlers = [create_key, list_keys, revoke_key, recent_requests, usage]
