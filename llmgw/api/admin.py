@@ -43,6 +43,9 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
 
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: every admin answer (a new key's secret, keys, requests, usage) is for the admin's eyes only: never
+#: kept by a browser's or a proxy's cache, and never sniffed as anything but JSON (it holds client text)
+ADMIN_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
 def key_view(row: ApiKey) -> dict[str, Any]:
@@ -84,6 +87,10 @@ async def require_admin(request: Request[Any, Any, Any]) -> KeyInfo:
     key = await authenticate(gateway, headers, client_of(request)) if presented_key(headers) is not None else None
     if key is not None and key.admin:
         return key
+    if key is not None and key.id == ANONYMOUS_ID:
+        # a key was sent and served as anonymous (allow_anonymous): a wrong guess at the admin key,
+        # counted as authenticate counts one when anonymous calls are off
+        gateway.auth_failures.record(client_of(request))
     if key is None or key.id == ANONYMOUS_ID:  # no credentials at all, anonymous access on or off
         raise AuthenticationFailed(missing_admin_key(gateway.config), code="missing_api_key")
     raise PermissionDenied("the admin API needs the admin key, not an API key", code="admin_required")
@@ -109,14 +116,14 @@ async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
         routes=spec.routes,
         tools=spec.tools,
     )
-    return json_response({**key_view(row), "key": secret}, {}, 201)
+    return json_response({**key_view(row), "key": secret}, ADMIN_HEADERS, 201)
 
 
 @get("/admin/keys")
 async def list_keys(request: Request[Any, Any, Any], include_revoked: bool = False) -> Response[bytes]:
     await require_admin(request)
     rows = await asyncio.to_thread(gateway_of(request).keys.list, include_revoked)
-    return json_response({"data": [key_view(r) for r in rows]}, {})
+    return json_response({"data": [key_view(r) for r in rows]}, ADMIN_HEADERS)
 
 
 @delete("/admin/keys/{key_id:str}", status_code=200)
@@ -125,7 +132,7 @@ async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> Response[b
     row = await asyncio.to_thread(gateway_of(request).keys.revoke, key_id)
     if row is None:
         raise NotFound(f"no key {clip(key_id)}", code="key_not_found")
-    return json_response(key_view(row), {})
+    return json_response(key_view(row), ADMIN_HEADERS)
 
 
 def _recent_requests(gateway: Gateway, limit: int, key_id: str | None) -> list[dict[str, Any]]:
@@ -144,7 +151,7 @@ async def recent_requests(
     if key_id is not None and len(key_id) > 40:
         raise InvalidRequest("key_id: at most 40 characters", param="key_id", code="invalid_value")
     rows = await asyncio.to_thread(_recent_requests, gateway_of(request), min(max(limit, 1), 1000), key_id)
-    return json_response({"data": rows}, {})
+    return json_response({"data": rows}, ADMIN_HEADERS)
 
 
 def _usage(gateway: Gateway, day: str | None) -> list[dict[str, Any]]:
@@ -160,7 +167,7 @@ async def usage(request: Request[Any, Any, Any], day: str | None = None) -> Resp
     await require_admin(request)
     if day and not DAY.fullmatch(day):
         raise InvalidRequest("day must be a date, YYYY-MM-DD", param="day", code="invalid_value")
-    return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, {})
+    return json_response({"data": await asyncio.to_thread(_usage, gateway_of(request), day)}, ADMIN_HEADERS)
 
 
 handlers = [create_key, list_keys, revoke_key, recent_requests, usage]

@@ -32,7 +32,7 @@ from llmgw.cache.service import marks_wrong
 from llmgw.errors import InvalidRequest, NotFound
 from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul
-from llmgw.stages.auth import authenticate
+from llmgw.stages.auth import ANONYMOUS_ID, authenticate, presented_key
 from llmgw.stages.guarding import policy_of
 from llmgw.storage.models import RequestRow, table
 
@@ -82,7 +82,14 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
     if feedback.score is not None and not math.isfinite(feedback.score):
         raise InvalidRequest("score must be a finite number", param="score")
     request_id = feedback.request_id.removeprefix(COMPLETION_PREFIX)
-    await check_request(gateway, request_id, key)
+    try:
+        await check_request(gateway, request_id, key)
+    except NotFound:
+        if key.id == ANONYMOUS_ID and presented_key(dict(request.headers)) is not None:
+            # a key served as anonymous (allow_anonymous) may be a guess at the admin key, which may
+            # score any request: a 404 here is its failed authentication, counted like any other
+            gateway.auth_failures.record(client_of(request))
+        raise
     ctx = gateway.new_context("feedback", body, dict(request.headers))
     ctx.key = key
     comment = feedback.comment or None

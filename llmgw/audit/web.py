@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -17,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 
-from llmgw.api.common import gateway_of
+from llmgw.api.common import client_of, gateway_of
 from llmgw.audit.auth import COOKIE, COOKIE_PATH, SESSION_S, has_session, require_reviewer, session_token
 from llmgw.audit.queries import VERDICTS, EventFilter, entity_counts, page, request_view, tag_list, trail
 from llmgw.errors import GatewayError, InvalidRequest
@@ -51,11 +52,14 @@ HTML_HEADERS = {
 }
 
 
-def render(name: str, status: int = 200, cookies: list[Cookie] | None = None, **context: Any) -> Response[str]:
+def render(
+    name: str, status: int = 200, cookies: list[Cookie] | None = None, headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response[str]:  # fmt: skip
     context.setdefault("error", None)
     body = _env.get_template(name).render(**context)
     # Litestar appends "; charset=utf-8" to text/* types itself: naming it here doubled it
-    return Response(body, status_code=status, media_type="text/html", headers=HTML_HEADERS,
+    return Response(body, status_code=status, media_type="text/html", headers={**HTML_HEADERS, **(headers or {})},
                     cookies=cookies or [])  # fmt: skip
 
 
@@ -78,8 +82,12 @@ async def signed_in(request: Request[Any, Any, Any]) -> bool:
 
 
 def _safe_next(value: Any) -> str:
+    """Where to go after signing in: a review page of this gateway, as printable ASCII (a control
+    character or a non-Latin-1 one in the Location header dropped the connection or was a 500)."""
     text = str(value or "")
-    return text if text.startswith("/admin/review") and "//" not in text and "\\" not in text else "/admin/review"
+    plain = text.isascii() and text.isprintable()
+    ok = plain and text.startswith("/admin/review") and "//" not in text and "\\" not in text
+    return text if ok else "/admin/review"
 
 
 @get("/admin/login")
@@ -90,11 +98,20 @@ async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
 @post("/admin/login")
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
-    admin_key = gateway_of(request).config.auth.admin_key
+    gateway = gateway_of(request)
+    admin_key = gateway.config.auth.admin_key
     presented = str(form.get("admin_key") or "")
     target = _safe_next(form.get("next"))
+    # the admin API's failed-authentication limit (per client address) covers this form too: without
+    # it, the form was a way to guess the admin key at full speed
+    wait = gateway.auth_failures.wait_s(client_of(request))
+    if wait > 0:
+        return render("login.html", status=429, headers={"retry-after": str(math.ceil(wait))}, next=target,
+                      error="too many failed sign-ins from this address; try again later")  # fmt: skip
     if not admin_key or not hmac.compare_digest(presented.encode(), admin_key.encode()):
         error = "invalid admin key" if admin_key else "no admin key is configured (auth.admin_key)"
+        if admin_key:
+            gateway.auth_failures.record(client_of(request))
         return render("login.html", status=401, next=target, error=error)
     cookie = Cookie(key=COOKIE, value=session_token(admin_key), path=COOKIE_PATH, max_age=SESSION_S,
                     httponly=True, samesite="strict", secure=request.url.scheme == "https")  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 from litestar import Request, Response, delete, get
 
-from llmgw.api.admin import require_admin
+from llmgw.api.admin import ADMIN_HEADERS, require_admin
 from llmgw.api.common import gateway_of, json_response
 
 
@@ -21,7 +21,7 @@ async def cache_stats(request: Request[Any, Any, Any]) -> Response[bytes]:
     await require_admin(request)
     cache = gateway_of(request).cache
     if cache is None:
-        return json_response({"enabled": False}, {})
+        return json_response({"enabled": False}, ADMIN_HEADERS)
     memory = cache.memory
     with memory.lock:
         routes = {name: len(order) for name, order in memory.routes.items() if order}
@@ -29,7 +29,7 @@ async def cache_stats(request: Request[Any, Any, Any]) -> Response[bytes]:
         answers = sum(1 for e in memory.entries.values() if e.answer_vector is not None)
     return json_response({"enabled": True, "entries": len(memory), "routes": routes, "semantic_scopes": scopes,
                           "answer_vectors": answers, "exact_store": cache.config.exact_store,
-                          "feedback": cache.error_estimate()}, {})  # fmt: skip
+                          "feedback": cache.error_estimate()}, ADMIN_HEADERS)  # fmt: skip
 
 
 @delete("/admin/cache", status_code=200)
@@ -40,7 +40,7 @@ async def cache_invalidate(
     await require_admin(request)
     cache = gateway_of(request).cache
     if cache is None:
-        return json_response({"deleted": 0}, {})
+        return json_response({"deleted": 0}, ADMIN_HEADERS)
     deleted = await anyio.to_thread.run_sync(
         lambda: cache.memory.invalidate(route=route, template=template, collection=collection)
     )
@@ -50,7 +50,7 @@ async def cache_invalidate(
         )
     if cache.redis is not None:
         deleted += await cache.redis.invalidate(route=route, template=template, collection=collection)
-    return json_response({"deleted": deleted}, {})
+    return json_response({"deleted": deleted}, ADMIN_HEADERS)
 
 
 handlers = [cache_stats, cache_invalidate]

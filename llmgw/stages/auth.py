@@ -16,6 +16,17 @@ if TYPE_CHECKING:
 ANONYMOUS_ID = "anonymous"
 
 
+def check_failures(gateway: Gateway, client: str | None) -> None:
+    """429 while ``client`` is past ``auth.max_failed_auth_per_minute`` failed authentications."""
+    wait = gateway.auth_failures.wait_s(client)
+    if wait > 0:
+        raise RateLimited(
+            "too many failed authentications from this address; try again later",
+            code="too_many_failed_authentications",
+            headers={"retry-after": str(math.ceil(wait))},
+        )
+
+
 def presented_key(headers: dict[str, str]) -> str | None:
     """The key from ``Authorization: Bearer ...``, Anthropic-style ``x-api-key`` or Azure-style
     ``api-key``; ``None`` when there is none.
@@ -29,9 +40,13 @@ def presented_key(headers: dict[str, str]) -> str | None:
         scheme, _, token = auth.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-        raise AuthenticationFailed(
-            f"unsupported Authorization header (scheme {clip(scheme, 24)}): send 'Authorization: Bearer <key>'"
-        )
+        # a value without a space is no scheme but a bare credential ("Authorization: <key>"): never
+        # echo it (the message reaches the client, the request row and the logs)
+        if token.strip():
+            named = f"scheme {clip(scheme, 24)}"
+        else:
+            named = "Bearer without a key" if scheme.lower() == "bearer" else "no scheme"
+        raise AuthenticationFailed(f"unsupported Authorization header ({named}): send 'Authorization: Bearer <key>'")
     return headers.get("x-api-key") or headers.get("api-key") or None
 
 
@@ -55,7 +70,9 @@ async def authenticate(gateway: Gateway, headers: dict[str, str], client: str | 
     checked, so a revoked or mistyped one is refused rather than silently downgraded.
 
     A key this replica has not seen costs a database read; ``client`` (the peer's address) is
-    refused those with 429 once it has failed ``auth.max_failed_auth_per_minute`` times.
+    refused those with 429 once it has failed ``auth.max_failed_auth_per_minute`` times, and so
+    every key but the virtual and static keys this replica knows (the admin key too: it is not
+    guessed at full speed). No key at all (anonymous) is never refused for it.
     """
     auth = gateway.config.auth
     secret = presented_key(headers)
@@ -65,17 +82,16 @@ async def authenticate(gateway: Gateway, headers: dict[str, str], client: str | 
         raise AuthenticationFailed(
             "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>')", code="missing_api_key"
         )
-    if admin_matches(secret, auth.admin_key):
-        return KeyInfo("admin", "admin", None, None, ("*",), ("*",), admin=True)
+    is_admin = admin_matches(secret, auth.admin_key)
     info = gateway.keys.cached(secret)
+    if is_admin or info is UNSEEN or (info is None and not secret.startswith(KEY_PREFIX)):
+        # an unseen key, the admin key or a guess at it (an sk-llmgw- key known to be unknown is
+        # answered 401 for free). Past the limit all are refused alike (whether the admin key matched
+        # must not show), else the admin key could be guessed at full speed: a guess costs no read
+        check_failures(gateway, client)
+    if is_admin:
+        return KeyInfo("admin", "admin", None, None, ("*",), ("*",), admin=True)
     if info is UNSEEN:
-        wait = gateway.auth_failures.wait_s(client)
-        if wait > 0:
-            raise RateLimited(
-                "too many failed authentications from this address; try again later",
-                code="too_many_failed_authentications",
-                headers={"retry-after": str(math.ceil(wait))},
-            )
         info = await gateway.keys.load(secret)
     if isinstance(info, KeyInfo):
         return info
