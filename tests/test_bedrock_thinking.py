@@ -75,22 +75,23 @@ def messages_client(gw: RunningGateway) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0)
 
 
+def ask(gw: RunningGateway, messages: list[dict[str, Any]]) -> Any:
+    """A non-streamed Messages request with thinking on and the weather tool."""
+    return messages_client(gw).messages.create(
+        model="claude", max_tokens=2048, thinking=THINKING, tools=TOOLS, messages=messages,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 def second_turn(gw: RunningGateway, first: list[dict[str, Any]]) -> dict[str, Any]:
     """The tool loop's next turn (the first turn's content sent back as it came), and the Converse
     request the gateway made of it."""
     provider = gw.gateway.providers["aws"]
     sent = on_send(provider, "Converse", [json_answer(FINAL_ANSWER)])
-    reply = messages_client(gw).messages.create(
-        model="claude",
-        max_tokens=2048,
-        thinking=THINKING,  # type: ignore[arg-type]
-        tools=TOOLS,  # type: ignore[arg-type]
-        messages=[
-            {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": first},  # type: ignore[typeddict-item]
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1", "content": "sunny"}]},
-        ],
-    )
+    reply = ask(gw, [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1", "content": "sunny"}]},
+    ])  # fmt: skip
     assert reply.content[0].type == "text" and reply.content[0].text == "It is sunny in Paris."
     return json.loads(sent[0].body)
 
@@ -113,13 +114,7 @@ def assert_thinking_sent_back(request: dict[str, Any]) -> None:
 def test_messages_tool_loop_with_thinking_non_streamed(bedrock_gw: RunningGateway) -> None:  # noqa: F811
     provider = bedrock_gw.gateway.providers["aws"]
     sent = on_send(provider, "Converse", [json_answer(THINKING_ANSWER)])
-    first = messages_client(bedrock_gw).messages.create(
-        model="claude",
-        max_tokens=2048,
-        thinking=THINKING,  # type: ignore[arg-type]
-        tools=TOOLS,  # type: ignore[arg-type]
-        messages=[{"role": "user", "content": "Weather in Paris?"}],
-    )
+    first = ask(bedrock_gw, [{"role": "user", "content": "Weather in Paris?"}])
     assert json.loads(sent[0].body)["additionalModelRequestFields"]["thinking"] == THINKING
     blocks = [b.model_dump(exclude_none=True) for b in first.content]
     assert blocks[0] == {"type": "thinking", "thinking": "The user wants Paris.", "signature": "sig-1"}
