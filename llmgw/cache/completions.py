@@ -35,8 +35,8 @@ def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -
     """Put the request's PII placeholders back into the answer before it is kept.
 
     The output guards restored the caller's real values; the entry must not carry them. ``mask``
-    replaces each value masked in the request (and its parts) with its placeholder
-    (``Masker.mask_known``). On a hit the output guards restore the new caller's own values from
+    replaces each value masked in the request with its placeholder (``Masker.mask_values``: whole
+    values only, so that the hit restores the answer exactly as it was served). On a hit the output guards restore the new caller's own values from
     the same placeholders (the scope holds the masked values' fingerprint, so they are the same).
     """
     if mask is None:
