@@ -10,10 +10,12 @@ from typing import Any
 
 import anthropic
 import pytest
+from aiohttp import web
 
-from tests.conftest import ADMIN_KEY, RunningGateway
+from llmgw.config import parse_config
+from tests.conftest import ADMIN_KEY, RunningGateway, base_config
 from tests.test_cache import cache_config
-from tests.upstream import FakeUpstream
+from tests.upstream import FakeUpstream, StubServer, last_user
 
 POLICY = """
 pii:
@@ -45,9 +47,7 @@ def sent(upstream: FakeUpstream) -> str:
 # --- placeholder identity and restoration ---------------------------------------------------------
 
 
-def test_same_value_same_placeholder_different_values_never_collapse(
-    guarded: Any, upstream: FakeUpstream
-) -> None:
+def test_same_value_same_placeholder_different_values_never_collapse(guarded: Any, upstream: FakeUpstream) -> None:
     gw = guarded(POLICY)
     text = f"Mail {ALICE} and {BOB}, then {ALICE} again. #echo"
     raw = chat(gw, text)
@@ -71,11 +71,13 @@ def test_only_issued_placeholders_are_restored_and_a_typed_one_comes_back_as_wri
     invents, or changes (case, brackets), is left as written (documented: the exact placeholder)."""
     gw = guarded(POLICY)
     raw = chat(gw, f"<EMAIL_ADDRESS_1> is mine, {ALICE} is hers #echo")
-    assert upstream.requests[-1]["messages"][-1]["content"] == "<EMAIL_ADDRESS_1> is mine, <EMAIL_ADDRESS_2> is hers #echo"
+    sent_text = upstream.requests[-1]["messages"][-1]["content"]
+    assert sent_text == "<EMAIL_ADDRESS_1> is mine, <EMAIL_ADDRESS_2> is hers #echo"
     assert answer(raw) == f"<EMAIL_ADDRESS_1> is mine, {ALICE} is hers #echo"
-    upstream.scripts["v"] = "<EMAIL_ADDRESS_1>, <EMAIL_ADDRESS_1>; <EMAIL_ADDRESS_2> <PERSON_1> <email_address_1> EMAIL_ADDRESS_1"
+    untouched = "<EMAIL_ADDRESS_2> <PERSON_1> <email_address_1> EMAIL_ADDRESS_1"
+    upstream.scripts["v"] = f"<EMAIL_ADDRESS_1>, <EMAIL_ADDRESS_1>; {untouched}"
     raw = chat(gw, f"Write to {ALICE} #say:v")
-    assert answer(raw) == f"{ALICE}, {ALICE}; <EMAIL_ADDRESS_2> <PERSON_1> <email_address_1> EMAIL_ADDRESS_1"
+    assert answer(raw) == f"{ALICE}, {ALICE}; {untouched}"
 
 
 # --- where a client puts text ---------------------------------------------------------------------
@@ -92,9 +94,14 @@ def test_every_text_field_is_masked_before_the_upstream(guarded: Any, upstream: 
         {"role": "user", "content": f"I am {values[2]}"},
         {"role": "assistant", "content": f"Noted {values[3]}", "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "c1", "content": f"sent to {values[5]}"},
-        {"role": "user", "content": [{"type": "text", "text": f"see {values[6]}"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-                                     {"type": "text", "text": "#echo"}]},  # fmt: skip
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": f"see {values[6]}"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "text", "text": "#echo"},
+            ],
+        },
     ]
     chat(gw, None, messages=messages, stop=[values[7]], metadata={"k": values[8]}, user=ALICE)
     body = sent(upstream)
@@ -129,19 +136,18 @@ def test_a_json_tool_result_in_text_parts_is_masked_value_by_value(guarded: Any,
         text = tool if isinstance(tool, str) else tool[0]["text"]
         assert json.loads(text) == {"customer": "<PERSON_1>", "note": "Customer <PERSON_1> called."}, text
     client = anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0)
+    blocks = [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": result}]},
+              {"type": "text", "text": "thanks #echo"}]  # fmt: skip
     client.messages.create(model="test-model", max_tokens=50, messages=[
         {"role": "user", "content": "look up"},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "lookup", "input": {"who": "x"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": result}]},
-                                     {"type": "text", "text": "thanks #echo"}]},
+        {"role": "user", "content": blocks},
     ])  # fmt: skip
     body = sent(upstream)
     assert "Garc" not in body and "u00e9" not in body and "<PERSON_1>" in body, body
 
 
-def test_safety_identifier_and_prompt_cache_key_are_treated_as_user(
-    guarded: Any, upstream: FakeUpstream
-) -> None:
+def test_safety_identifier_and_prompt_cache_key_are_treated_as_user(guarded: Any, upstream: FakeUpstream) -> None:
     """OpenAI's successors of ``user`` (an end user's id, often an e-mail address) follow ``pii.user``:
     hashed by default, as ``user`` is; they reached the upstream raw."""
     gw = guarded(POLICY)
@@ -185,9 +191,7 @@ def test_entities_in_urls_code_and_non_ascii_names_round_trip(guarded: Any, upst
 # --- the cache ------------------------------------------------------------------------------------
 
 
-def test_a_cached_answer_is_served_as_it_was_answered(
-    guarded: Any, upstream: FakeUpstream, tmp_path: Path
-) -> None:
+def test_a_cached_answer_is_served_as_it_was_answered(guarded: Any, upstream: FakeUpstream, tmp_path: Path) -> None:
     """The answer is kept with the request's placeholders and restored on a hit. Parts of a masked value
     ("Dana" of "Dana Reyes") were put back as the whole placeholder: the hit then read "Dana Reyes will
     call" and "Dana Reyesher" where the answer said "Dana will call" and "Danaher"."""
@@ -227,3 +231,58 @@ def test_a_typed_placeholder_never_restores_another_callers_value_from_the_cache
     b = chat(gw, "Please write to <EMAIL_ADDRESS_1> #say:s")
     assert b.headers["x-llmgw-cache"] == "miss" and ALICE not in answer(b)
     assert answer(b) == "I will write to <EMAIL_ADDRESS_1> today."
+
+
+# --- the other texts of an answer -----------------------------------------------------------------
+
+
+class Reasoner(StubServer):
+    """An OpenAI-compatible upstream whose answers carry the reasoning as vLLM and DeepSeek
+    (``reasoning_content``) and OpenRouter (``reasoning``) send it, each quoting the question."""
+
+    thread_name = "reasoner-upstream"
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.chat)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        text = last_user(body)
+        message = {"role": "assistant", "content": f"Done: {text}", "reasoning_content": f"The user asks: {text}",
+                   "reasoning": f"So: {text}"}  # fmt: skip
+        usage = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+        return web.json_response({"id": "chatcmpl-r", "object": "chat.completion", "created": 1, "model": "r1",
+                                  "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                                  "usage": usage})  # fmt: skip
+
+
+def test_the_reasoning_of_an_answer_is_restored_and_cached_masked(tmp_path: Path) -> None:
+    """Non-streamed: the reasoning fields came back with ``<EMAIL_ADDRESS_1>`` in them (only
+    ``content`` and ``refusal`` were restored); the cache keeps them masked and a hit restores them."""
+    reasoner = Reasoner().start()
+    folder = tmp_path / "guardrails"
+    folder.mkdir()
+    (folder / "default.yaml").write_text(POLICY)
+    config = base_config(f"http://127.0.0.1:{reasoner.port}/v1", f"sqlite:///{tmp_path}/gw.db",
+                         guards={"enabled": True, "policy_dir": str(folder), "hash_salt": "salt"},
+                         cache=cache_config(tmp_path))  # fmt: skip
+    gw = RunningGateway(parse_config(config)).start()
+    try:
+        question = f"Please write to {ALICE}"
+        first = chat(gw, question)
+        assert ALICE not in json.dumps(reasoner.requests[-1])
+        expected = {"content": f"Done: {question}", "reasoning_content": f"The user asks: {question}",
+                    "reasoning": f"So: {question}"}  # fmt: skip
+        message = json.loads(first.text)["choices"][0]["message"]
+        assert {k: message.get(k) for k in expected} == expected
+        hit = chat(gw, question)
+        assert hit.headers["x-llmgw-cache"] == "hit" and len(reasoner.requests) == 1
+        assert {k: json.loads(hit.text)["choices"][0]["message"].get(k) for k in expected} == expected
+        persister = gw.gateway.cache.memory.persister
+        assert persister is not None
+        persister.flush()
+        assert ALICE.encode() not in (tmp_path / "cache.sqlite").read_bytes(), "the entry keeps the placeholders"
+    finally:
+        gw.stop()
+        reasoner.stop()

@@ -36,16 +36,18 @@ def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -
 
     The output guards restored the caller's real values; the entry must not carry them. ``mask``
     replaces each value masked in the request with its placeholder (``Masker.mask_values``: whole
-    values only, so that the hit restores the answer exactly as it was served). On a hit the output guards restore the new caller's own values from
-    the same placeholders (the scope holds the masked values' fingerprint, so they are the same).
+    values only, so that a hit reads exactly as the answer served). On a hit the output guards
+    restore the new caller's own values from the same placeholders (the scope holds the masked
+    values' fingerprint, so they are the same).
     """
     if mask is None:
         return completion
     out = copy.deepcopy(completion)
     for choice in out.get("choices") or ():
         message = choice.get("message") or {}
-        if isinstance(message.get("content"), str):
-            message["content"] = mask(message["content"])
+        for name, value in message.items():  # every text the output guards restored (content, reasoning...)
+            if isinstance(value, str) and name != "role":
+                message[name] = mask(value)
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             if isinstance(function.get("arguments"), str):

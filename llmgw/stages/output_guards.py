@@ -161,9 +161,11 @@ class OutputGuards(Stage):
         for choice in completion.get("choices") or ():
             message = choice.get("message") or {}
             if masker is not None and masker.placeholders:
-                for name in ("content", "refusal"):  # a refusal may quote the question's values too
-                    if isinstance(message.get(name), str):
-                        message[name] = masker.restore(message[name])
+                # the text and every other text the model wrote: a refusal, the reasoning of vLLM's and
+                # DeepSeek's ``reasoning_content`` or OpenRouter's ``reasoning``, may quote the values too
+                for name, value in message.items():
+                    if isinstance(value, str) and name != "role":
+                        message[name] = masker.restore(value)
                 legacy = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
                 for function in [call.get("function") or {} for call in message.get("tool_calls") or ()] + legacy:
                     if isinstance(function.get("arguments"), str):
