@@ -249,6 +249,11 @@ class Reasoner(StubServer):
         body = await request.json()
         self.requests.append(body)
         text = last_user(body)
+        if "#parts" in text:  # content as parts, as Mistral's reasoning models send it
+            message: dict[str, Any] = {"role": "assistant", "content": [{"type": "text", "text": f"Done: {text}"}]}
+            choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
+            return web.json_response({"id": "chatcmpl-p", "object": "chat.completion", "created": 1, "model": "r1",
+                                      "choices": choices})  # fmt: skip
         message = {"role": "assistant", "content": f"Done: {text}", "reasoning_content": f"The user asks: {text}",
                    "reasoning": f"So: {text}"}  # fmt: skip
         usage = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
@@ -283,6 +288,10 @@ def test_the_reasoning_of_an_answer_is_restored_and_cached_masked(tmp_path: Path
         assert persister is not None
         persister.flush()
         assert ALICE.encode() not in (tmp_path / "cache.sqlite").read_bytes(), "the entry keeps the placeholders"
+        parts = chat(gw, f"{question} #parts")
+        assert json.loads(parts.text)["choices"][0]["message"]["content"] == [
+            {"type": "text", "text": f"Done: {question} #parts"}
+        ]
     finally:
         gw.stop()
         reasoner.stop()

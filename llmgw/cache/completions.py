@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmgw.cache.store import Entry
+from llmgw.messages import rewrite_texts
 
 
 def storable(completion: dict[str, Any]) -> bool:
@@ -45,9 +46,7 @@ def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -
     out = copy.deepcopy(completion)
     for choice in out.get("choices") or ():
         message = choice.get("message") or {}
-        for name, value in message.items():  # every text the output guards restored (content, reasoning...)
-            if isinstance(value, str) and name != "role":
-                message[name] = mask(value)
+        rewrite_texts(message, mask)  # every text the output guards restored (content, reasoning...)
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             if isinstance(function.get("arguments"), str):
