@@ -106,6 +106,15 @@ def test_every_text_field_is_masked_before_the_upstream(guarded: Any, upstream: 
     chat(gw, None, messages=messages, stop=[values[7]], metadata={"k": values[8]}, user=ALICE)
     body = sent(upstream)
     assert [v for v in [*values, ALICE] if v in body] == []
+    # an earlier assistant turn's refusal, as a content part (it reached the upstream raw) and as a field
+    refusals = [{"role": "user", "content": f"who is {ALICE}?"},
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": f"I cannot look up {ALICE} or {BOB}"}],
+                 "refusal": f"Not {values[2]}"},
+                {"role": "user", "content": "ok #echo"}]  # fmt: skip
+    chat(gw, None, messages=refusals)
+    assert [v for v in (ALICE, BOB, values[2]) if v in sent(upstream)] == []
+    refused = upstream.requests[-1]["messages"][1]
+    assert refused["content"][0]["refusal"] == "I cannot look up <EMAIL_ADDRESS_1> or <EMAIL_ADDRESS_2>"
     assert all(f"<EMAIL_ADDRESS_{n}>" in body for n in range(1, 10))
     # the Anthropic and Responses shapes: system blocks, instructions, stop sequences, metadata.user_id
     client = anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0)

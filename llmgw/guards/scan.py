@@ -114,6 +114,9 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     # a tool result's text part may be JSON too (Anthropic's tool_result text blocks)
                     _text_items(f"messages[{i}].content[{j}].text", source, part, "text", items)
+                if isinstance(part, dict) and isinstance(part.get("refusal"), str):  # an assistant's refusal part
+                    items.append(Item(f"messages[{i}].content[{j}].refusal", source, part["refusal"],
+                                      partial(setitem, part, "refusal")))  # fmt: skip
         tool_calls = enumerate(message.get("tool_calls") or [])
         calls = [(f"tool_calls[{k}].function", c.get("function")) for k, c in tool_calls]
         calls.append(("function_call", message.get("function_call")))  # the legacy single call
