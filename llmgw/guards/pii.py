@@ -310,9 +310,9 @@ class Masker:
         inverse of :meth:`restore` (an answer kept by the cache is served restored as it was). Parts
         of a value are left alone: put back as the whole placeholder, "Dana" of "Dana Reyes" would
         come back as "Dana Reyes" (see :meth:`mask_known`, for logs)."""
-        if not self._by_value:
+        values = sorted({value for (_, value) in self._by_value if value}, key=len, reverse=True)
+        if not values:
             return text
-        values = sorted({value for (_, value) in self._by_value}, key=len, reverse=True)
         tokens = {value: token for (_, value), token in reversed(list(self._by_value.items()))}
         pattern = re.compile("|".join(re.escape(v) for v in values))
         return pattern.sub(lambda m: tokens[m.group()], text)
