@@ -8,6 +8,7 @@ helpers, so they agree on what "the last user turn" and "the text of a message" 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 #: roles whose messages instruct the model (``developer`` is OpenAI's newer name for ``system``)
@@ -42,6 +43,21 @@ def only_text(content: Any) -> str | None:
             parts.append(str(part.get("text") or ""))
         return "".join(parts)
     return None
+
+
+def rewrite_texts(message: dict[str, Any], rewrite: Callable[[str], str]) -> None:
+    """Apply ``rewrite`` to every text an answer's ``message`` holds besides its tool calls: its
+    ``content`` (a string or the ``text`` of each part), ``refusal`` and any other string field (the
+    reasoning some servers add: ``reasoning_content``, ``reasoning``); not ``role``, and not the
+    tool calls (JSON, each its own) nor Anthropic's thinking blocks (signed)."""
+    for name, value in message.items():
+        if isinstance(value, str) and name != "role":
+            message[name] = rewrite(value)
+    content = message.get("content")
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                part["text"] = rewrite(part["text"])
 
 
 def tool_arguments(message: dict[str, Any]) -> list[str]:

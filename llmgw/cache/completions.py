@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmgw.cache.store import Entry
+from llmgw.messages import rewrite_texts
 
 
 def storable(completion: dict[str, Any]) -> bool:
@@ -35,17 +36,17 @@ def mask_answer(completion: dict[str, Any], mask: Callable[[str], str] | None) -
     """Put the request's PII placeholders back into the answer before it is kept.
 
     The output guards restored the caller's real values; the entry must not carry them. ``mask``
-    replaces each value masked in the request (and its parts) with its placeholder
-    (``Masker.mask_known``). On a hit the output guards restore the new caller's own values from
-    the same placeholders (the scope holds the masked values' fingerprint, so they are the same).
+    replaces each value masked in the request with its placeholder (``Masker.mask_values``: whole
+    values only, so that a hit reads exactly as the answer served). On a hit the output guards
+    restore the new caller's own values from the same placeholders (the scope holds the masked
+    values' fingerprint, so they are the same).
     """
     if mask is None:
         return completion
     out = copy.deepcopy(completion)
     for choice in out.get("choices") or ():
         message = choice.get("message") or {}
-        if isinstance(message.get("content"), str):
-            message["content"] = mask(message["content"])
+        rewrite_texts(message, mask)  # every text the output guards restored (content, reasoning...)
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             if isinstance(function.get("arguments"), str):

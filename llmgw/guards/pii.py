@@ -305,6 +305,18 @@ class Masker:
         values = json.dumps([list(self.placeholders.items()), self.redacted], ensure_ascii=False)
         return hmac.new(self.salt, b"masked-values:" + values.encode(), hashlib.sha256).hexdigest()
 
+    def mask_values(self, text: str) -> str:
+        """Every value masked in this request, whole, back to its placeholder, in one pass: the exact
+        inverse of :meth:`restore` (an answer kept by the cache is served restored as it was). Parts
+        of a value are left alone: put back as the whole placeholder, "Dana" of "Dana Reyes" would
+        come back as "Dana Reyes" (see :meth:`mask_known`, for logs)."""
+        values = sorted({value for (_, value) in self._by_value if value}, key=len, reverse=True)
+        if not values:
+            return text
+        tokens = {value: token for (_, value), token in reversed(list(self._by_value.items()))}
+        pattern = re.compile("|".join(re.escape(v) for v in values))
+        return pattern.sub(lambda m: tokens[m.group()], text)
+
     def mask_known(self, text: str) -> str:
         """Put placeholders back over every value masked in this request (for logging answers).
 

@@ -23,6 +23,11 @@ from llmgw.guards.runtime import GuardRuntime
 from llmgw.messages import THINKING
 from llmgw.schemas import CHAT_FIELDS
 
+#: fields that name the end user: ``user`` and what OpenAI replaced it with, ``safety_identifier``
+#: (an end-user id, "a hashed username or email address") and ``prompt_cache_key`` (a per-user
+#: bucket for the provider's prompt cache); the policy's ``pii.user`` decides all three alike
+#: (``llmgw.stages.client_user``)
+USER_FIELDS = ("user", "safety_identifier", "prompt_cache_key")
 SOURCES = {"user": "user", "tool": "tool", "function": "tool"}
 FIELD = "field"  # a request field outside the conversation (scanned for PII, not for injection)
 STRIPPED = "[removed by llmgw: suspected prompt injection]"
@@ -75,6 +80,19 @@ def arguments_items(where: str, function: dict[str, Any], items: list[Item]) -> 
         items.extend(Item(f"{where}{v.path}", "assistant", v.text, v.set) for v in values)
 
 
+def _text_items(where: str, source: str, holder: dict[str, Any], key: str, items: list[Item]) -> None:
+    """``holder[key]``, a message's text (its content, or a content part's text): one item, or for a
+    tool result that is JSON, the whole (scored for injection) and each string value (masked)."""
+    text: str = holder[key]
+    setter: Callable[[str], Any] = partial(setitem, holder, key)
+    values = json_strings(text, setter) if source == "tool" else None
+    if values is None:
+        items.append(Item(where, source, text, setter))
+    else:  # a JSON tool result: scored whole, masked value by value (the JSON stays valid)
+        items.append(Item(where, source, text, setter, pii=False, read=partial(holder.__getitem__, key)))
+        items.extend(Item(f"{where}{v.path}", source, v.text, v.set, injection=False) for v in values)
+
+
 def _set_name(message: dict[str, Any], value: str) -> None:
     message["name"] = value.replace("<", "").replace(">", "")
 
@@ -90,20 +108,15 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
         first = len(items)
         content = message.get("content")
         if isinstance(content, str):
-            setter: Callable[[str], Any] = partial(setitem, message, "content")
-            values = json_strings(content, setter) if source == "tool" else None
-            if values is None:
-                items.append(Item(f"messages[{i}].content", source, content, setter))
-            else:  # a JSON tool result: scored whole, masked value by value (the JSON stays valid)
-                items.append(Item(f"messages[{i}].content", source, content, setter, pii=False,
-                                  read=partial(message.__getitem__, "content")))  # fmt: skip
-                items.extend(Item(f"messages[{i}].content{v.path}", source, v.text, v.set, injection=False)
-                             for v in values)  # fmt: skip
+            _text_items(f"messages[{i}].content", source, message, "content", items)
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    items.append(Item(f"messages[{i}].content[{j}].text", source, part["text"],
-                                      partial(setitem, part, "text")))  # fmt: skip
+                    # a tool result's text part may be JSON too (Anthropic's tool_result text blocks)
+                    _text_items(f"messages[{i}].content[{j}].text", source, part, "text", items)
+                if isinstance(part, dict) and isinstance(part.get("refusal"), str):  # an assistant's refusal part
+                    items.append(Item(f"messages[{i}].content[{j}].refusal", source, part["refusal"],
+                                      partial(setitem, part, "refusal")))  # fmt: skip
         tool_calls = enumerate(message.get("tool_calls") or [])
         calls = [(f"tool_calls[{k}].function", c.get("function")) for k, c in tool_calls]
         calls.append(("function_call", message.get("function_call")))  # the legacy single call
@@ -132,8 +145,9 @@ def collect(body: dict[str, Any], templated: frozenset[int] = frozenset(), user:
         _strings(body["stop"], "stop", FIELD, items)
     if isinstance(body.get("metadata"), dict):
         _strings(body["metadata"], "metadata", FIELD, items)
-    if user and isinstance(body.get("user"), str):
-        items.append(Item("user", FIELD, body["user"], lambda v: body.__setitem__("user", v)))
+    for name in USER_FIELDS if user else ():  # the end user's ids, with pii.user: scan
+        if isinstance(body.get(name), str):
+            items.append(Item(name, FIELD, body[name], partial(setitem, body, name)))
     _strings(body, "", FIELD, items, skip=CHAT_FIELDS)  # unknown fields, forwarded as they are
     return items
 

@@ -160,7 +160,7 @@ class CacheStore(Stage):
         if state is None or state.hit or not state.decision.store or not storable(ctx, completion):
             return
         masker = ctx.guards.masker
-        mask = masker.mask_known if masker is not None and masker.placeholders else None
+        mask = masker.mask_values if masker is not None and masker.placeholders else None
         cost = cost_usd(ctx.model, ctx.usage())
         usage = {"prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens, "cost_usd": cost}
         headers = {k: v for k, v in ctx.response_headers.items() if k in REPLAYED_HEADERS}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from llmgw.context import RequestContext
 from llmgw.guards.events import value_hash
 from llmgw.guards.runtime import GuardFailure
+from llmgw.guards.scan import USER_FIELDS
 
 if TYPE_CHECKING:
     from llmgw.gateway import Gateway
@@ -33,20 +34,24 @@ def hashed_user(salt: bytes, value: str) -> str:
 
 
 def settle_user(gateway: Gateway, ctx: RequestContext, mode: Literal["hash", "scan", "allow"]) -> None:
-    """Apply ``mode`` to ``body["user"]`` now; ``scan`` is the masker's (the input guards mark it
-    settled once the value is masked)."""
-    value = ctx.body.get("user")
-    if not isinstance(value, str) or not value or mode == "scan":
+    """Apply ``mode`` to ``body["user"]`` (and the other :data:`USER_FIELDS`) now; ``scan`` is the
+    masker's (the input guards mark it settled once the value is masked)."""
+    if mode == "scan":
         return
-    if mode == "hash":
-        ctx.body["user"] = hashed_user(gateway.guards.salt, value)
-    ctx.guards.user_settled = True
+    for name in USER_FIELDS:
+        value = ctx.body.get(name)
+        if isinstance(value, str) and value and mode == "hash":
+            ctx.body[name] = hashed_user(gateway.guards.salt, value)
+    if isinstance(ctx.body.get("user"), str) and ctx.body["user"]:
+        ctx.guards.user_settled = True
 
 
-def scanned_user(gateway: Gateway, ctx: RequestContext, sent: Any) -> None:
-    """After the masker ran over ``user`` (``scan``): a value it changed is hashed instead."""
-    if isinstance(sent, str) and ctx.body.get("user") != sent:
-        ctx.body["user"] = hashed_user(gateway.guards.salt, sent)
+def scanned_user(gateway: Gateway, ctx: RequestContext, sent: dict[str, Any]) -> None:
+    """After the masker ran over ``user`` and the other :data:`USER_FIELDS` (``scan``; ``sent``: each
+    as the client sent it): a value it changed is hashed instead."""
+    for name, value in sent.items():
+        if isinstance(value, str) and ctx.body.get(name) != value:
+            ctx.body[name] = hashed_user(gateway.guards.salt, value)
 
 
 def logged_user(gateway: Gateway, ctx: RequestContext) -> str | None:

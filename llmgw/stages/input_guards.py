@@ -24,7 +24,7 @@ from llmgw.guards.policy import Policy
 from llmgw.guards.providers import Verdict as ProviderVerdict
 from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable, injection_detector
-from llmgw.guards.scan import STRIPPED, Item, collect, scan, template_variables
+from llmgw.guards.scan import STRIPPED, USER_FIELDS, Item, collect, scan, template_variables
 from llmgw.stages.base import Stage
 from llmgw.stages.client_user import scanned_user, settle_user
 from llmgw.stages.guarding import flag_header, guard_log, judge_hooks, policy_of, route_fails_open
@@ -44,7 +44,7 @@ class InputGuards(Stage):
         fail_open = policy.on_error == "open" or route_fails_open(ctx)
         ctx.meta["guard_policy"] = policy.label
         user_mode = policy.pii.user if policy.pii.enabled else "allow"
-        sent_user = ctx.body.get("user")
+        sent_user = {name: ctx.body.get(name) for name in USER_FIELDS}
         settle_user(self.gateway, ctx, user_mode)
         items = collect(ctx.body, ctx.guards.templated, user=user_mode == "scan")
         items += template_variables(ctx.guards.template_inputs, items)

@@ -34,7 +34,7 @@ from llmgw.guards.policy import Policy
 from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
 from llmgw.guards.stream import Restorer, Windows, finished_windows
-from llmgw.messages import text_of
+from llmgw.messages import rewrite_texts, text_of
 from llmgw.stages.base import Chunks, Stage
 from llmgw.stages.guarding import guard_log, judge_hooks, route_fails_open
 
@@ -161,9 +161,9 @@ class OutputGuards(Stage):
         for choice in completion.get("choices") or ():
             message = choice.get("message") or {}
             if masker is not None and masker.placeholders:
-                for name in ("content", "refusal"):  # a refusal may quote the question's values too
-                    if isinstance(message.get(name), str):
-                        message[name] = masker.restore(message[name])
+                # the text (or its parts) and every other text the model wrote: a refusal, the reasoning
+                # of vLLM's and DeepSeek's ``reasoning_content`` or OpenRouter's ``reasoning``, may quote them
+                rewrite_texts(message, masker.restore)
                 legacy = [message["function_call"]] if isinstance(message.get("function_call"), dict) else []
                 for function in [call.get("function") or {} for call in message.get("tool_calls") or ()] + legacy:
                     if isinstance(function.get("arguments"), str):
