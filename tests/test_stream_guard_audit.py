@@ -47,7 +47,13 @@ class Scripted(StubServer):
         d = {name: value for name, value in DIRECTIVE.findall(last_user(body))}
         name = d["script"]
         if not body.get("stream"):
-            choice = {"index": 0, "message": self.messages[name], "finish_reason": "stop"}
+            message = dict(self.messages[name])
+            choice = {
+                "index": 0,
+                "message": message,
+                "finish_reason": "stop",
+                "logprobs": message.pop("logprobs", None),
+            }
             usage = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
             return web.json_response({"id": "up-w", "object": "chat.completion", "created": int(time.time()),
                                       "model": "s-1", "choices": [choice], "usage": usage})  # fmt: skip
@@ -338,3 +344,19 @@ def test_a_stopped_stream_is_one_block_event(sgw: Any, scripted: Scripted) -> No
     with gw.admin() as admin:
         blocks = admin.get("/admin/guard-events", params={"guard": "moderation", "verdict": "block"}).json()["data"]
     assert sorted(b["request_id"] for b in blocks) == sorted(r["id"] for r in rows)
+
+
+def test_a_withheld_answer_keeps_no_logprobs(sgw: Any, scripted: Scripted) -> None:
+    """Not streamed, a stopped answer's content is withheld; its ``logprobs`` (asked for with
+    ``logprobs: true``) spell the same text token by token, the key included, and went out as
+    they came. A stream sends a chunk's logprobs only with its text, which the holdback covers."""
+    gw = sgw()
+    tokens = ["Here", " is", " the", " key", " :", " sk-", "proj-", SECRET[8:], " ok", " ."]
+    logprobs = {"content": [{"token": t, "logprob": -0.1, "bytes": list(t.encode()), "top_logprobs": []}
+                            for t in tokens]}  # fmt: skip
+    scripted.messages["lp"] = {"role": "assistant", "content": "".join(tokens), "logprobs": logprobs}
+    completion = gw.client().chat.completions.create(
+        model="s-model", messages=[{"role": "user", "content": "go #script:lp"}], logprobs=True
+    )
+    assert completion.choices[0].finish_reason == "content_filter"
+    assert "sk-" not in completion.model_dump_json()

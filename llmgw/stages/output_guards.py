@@ -196,6 +196,8 @@ class OutputGuards(Stage):
                     message["content"] = None
                     if message.get("refusal") is not None:
                         message["refusal"] = None
+                    if choice.get("logprobs") is not None:  # its tokens spell the withheld text
+                        choice["logprobs"] = None
                     ctx.status = "content_filtered"
                     ctx.meta["content_filter"] = stopped
                 else:
