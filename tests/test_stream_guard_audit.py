@@ -360,3 +360,19 @@ def test_a_withheld_answer_keeps_no_logprobs(sgw: Any, scripted: Scripted) -> No
     )
     assert completion.choices[0].finish_reason == "content_filter"
     assert "sk-" not in completion.model_dump_json()
+
+
+def test_text_after_a_choices_finish_is_checked_too(sgw: Any, scripted: Scripted) -> None:
+    """An upstream that goes on after a choice's finish chunk: the text it sends then was released
+    unchecked (a finished text is sent whole once its windows passed, and the late words were in
+    no window), so a key there went out. It is checked as it comes, like the rest."""
+    gw = sgw()
+    scripted.scripts["af"] = [{"content": "Hello there ."}, {"content": "", "finish_reason": "stop"},
+                              {"content": SECRET}, {"content": " and more words here"}]  # fmt: skip
+    events, raw = raw_chat(gw, "go #script:af")
+    assert b"sk-" not in raw
+    assert events[-1]["error"]["code"] == "content_filter"
+    scripted.scripts["calm"] = [{"content": "Hello there ."}, {"content": "", "finish_reason": "stop"},
+                                {"content": " Tomatoes"}, {"content": " like sun ."}]  # fmt: skip
+    events, _ = raw_chat(gw, "go #script:calm")
+    assert text_of(events) == "Hello there . Tomatoes like sun ."

@@ -335,11 +335,14 @@ class OutputGuards(Stage):
                         if key != index and key not in windows and not text:
                             continue
                         w = window(key)
+                        # text after the choice's finish (an upstream that goes on) is checked as it comes:
+                        # released() lets everything of a finished text go once its windows passed
+                        final = finished or w.finished
                         if text:
                             w.feed(text)
-                        if finished:
+                        if final:
                             w.finish()
-                        check(key, final=finished)
+                        check(key, final=final)
                         ends.append((key, w.length))
             return ends
 
