@@ -87,9 +87,9 @@ class GuardState:
     template_inputs: dict[str, str] = field(default_factory=dict)
     #: the request's own text and masked values: PII the answer repeats from them is not "new"
     known: str = ""
-    #: the output guards logged the block that stops the answer: a stream's later checks, which ran
-    #: concurrently and may stop on the same finding, are not logged as blocks again
-    stopped: bool = False
+    #: the categories the output guards logged a block for: a stream's checks run concurrently on
+    #: overlapping windows, and one that stops on the same category is not logged as a block again
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ streams, so the chunk boundaries are where the test puts them."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -26,8 +27,8 @@ from tests.upstream import DIRECTIVE, StubServer, last_user, sse
 class Scripted(StubServer):
     """A chat upstream that streams exactly the chunks registered under ``#script:NAME`` (each a
     delta dict, a full chunk dict with ``choices``, or raw bytes), then ``[DONE]`` unless the name
-    is in ``no_done``; ``pause`` seconds between chunks. Not streamed, it answers the message
-    registered under the name in ``messages``."""
+    is in ``no_done``; ``pause`` seconds between chunks, and a float in the script pauses there.
+    Not streamed, it answers the message registered under the name in ``messages``."""
 
     thread_name = "scripted-upstream"
 
@@ -61,7 +62,9 @@ class Scripted(StubServer):
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         for item in self.scripts[name]:
-            if isinstance(item, bytes):
+            if isinstance(item, float):  # a pause here
+                await asyncio.sleep(item)
+            elif isinstance(item, bytes):
                 await response.write(item)
             elif "choices" in item:
                 await response.write(sse({**base, **item}))
@@ -71,7 +74,7 @@ class Scripted(StubServer):
                 choice = {"index": index, "delta": item, "finish_reason": finish}
                 await response.write(sse({**base, "choices": [choice]}))
             if self.pause:
-                await __import__("asyncio").sleep(self.pause)
+                await asyncio.sleep(self.pause)
         if name not in self.no_done:
             await response.write(b"data: [DONE]\n\n")
         return response
@@ -334,10 +337,12 @@ def test_a_stopped_stream_is_one_block_event(sgw: Any, scripted: Scripted) -> No
     key, before the stream acts on the first verdict. The log said so twice (two ``block`` events
     for one stopped answer, now and then); it is one block per stopped answer."""
     gw = sgw()
-    text = f"one two three four five six {SECRET} seven eight nine ten eleven twelve thirteen fourteen fifteen ."
-    words = [w + " " for w in text.split(" ")]
-    scripted.scripts["w"] = [*({"content": w} for w in words), {"finish_reason": "stop"}]
-    for _ in range(8):
+    # window 1 (five six KEY seven) completes in one chunk, window 2 (eight..eleven, reading the
+    # four words before it, the key among them) in the very next; then the upstream pauses, and
+    # both checks answer while the stream waits for it
+    chunks = ["one two three four ", f"five six {SECRET} seven ", "eight nine ten eleven ", 0.3, "twelve ."]
+    scripted.scripts["w"] = [*({"content": c} if isinstance(c, str) else c for c in chunks), {"finish_reason": "stop"}]
+    for _ in range(6):
         events, raw = raw_chat(gw, "go #script:w")
         assert b"sk-" not in raw and events[-1]["error"]["code"] == "content_filter"
     rows = gw.rows()

@@ -88,7 +88,7 @@ class OutputGuards(Stage):
             decided = self.combine(policy, verdict, external.verdicts)
         if any(f.startswith(("pii:", "secret:")) for f in verdict.flags):
             ctx.meta["output_flagged"] = True  # served, but not kept by the cache: see stages/cache.storable
-        if verdict.violation and ctx.guards.stopped:
+        if verdict.violation in ctx.guards.blocked:
             return verdict  # the answer is stopped already, and logged as such once
         if verdict.violation or verdict.flags:
             masked = None
@@ -103,7 +103,8 @@ class OutputGuards(Stage):
                 scores.update({f"provider:{name}": v.score for name, v in decided.items()})
                 by = [name for name, v in decided.items() if v.flagged]
                 detail += f"; providers: {', '.join(by)}" if by else ""
-            ctx.guards.stopped = ctx.guards.stopped or verdict.violation is not None
+            if verdict.violation:
+                ctx.guards.blocked.add(verdict.violation)
             log("moderation", "block" if verdict.violation else "flag", stage="output", scores=scores,
                 entities=entities, detail=detail, masked_text=masked)  # fmt: skip
         return verdict
@@ -125,9 +126,9 @@ class OutputGuards(Stage):
             log("moderation", "flag", stage="output", detail="window hit not confirmed by its context")
             return None
         i, category = found
-        if ctx.guards.stopped:
+        if category in ctx.guards.blocked:
             return category
-        ctx.guards.stopped = True
+        ctx.guards.blocked.add(category)
         log("moderation", "block", stage="output", detail=f"{category} (in context)",
             masked_text=loggable(views[i], ctx.guards.masker, [])[:4000])  # fmt: skip
         return category
