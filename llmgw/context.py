@@ -87,6 +87,9 @@ class GuardState:
     template_inputs: dict[str, str] = field(default_factory=dict)
     #: the request's own text and masked values: PII the answer repeats from them is not "new"
     known: str = ""
+    #: the categories the output guards logged a block for: a stream's checks run concurrently on
+    #: overlapping windows, and one that stops on the same category is not logged as a block again
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

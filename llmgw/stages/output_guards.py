@@ -88,6 +88,8 @@ class OutputGuards(Stage):
             decided = self.combine(policy, verdict, external.verdicts)
         if any(f.startswith(("pii:", "secret:")) for f in verdict.flags):
             ctx.meta["output_flagged"] = True  # served, but not kept by the cache: see stages/cache.storable
+        if verdict.violation in ctx.guards.blocked:
+            return verdict  # the answer is stopped already, and logged as such once
         if verdict.violation or verdict.flags:
             masked = None
             if verdict.violation:
@@ -101,6 +103,8 @@ class OutputGuards(Stage):
                 scores.update({f"provider:{name}": v.score for name, v in decided.items()})
                 by = [name for name, v in decided.items() if v.flagged]
                 detail += f"; providers: {', '.join(by)}" if by else ""
+            if verdict.violation:
+                ctx.guards.blocked.add(verdict.violation)
             log("moderation", "block" if verdict.violation else "flag", stage="output", scores=scores,
                 entities=entities, detail=detail, masked_text=masked)  # fmt: skip
         return verdict
@@ -122,6 +126,9 @@ class OutputGuards(Stage):
             log("moderation", "flag", stage="output", detail="window hit not confirmed by its context")
             return None
         i, category = found
+        if category in ctx.guards.blocked:
+            return category
+        ctx.guards.blocked.add(category)
         log("moderation", "block", stage="output", detail=f"{category} (in context)",
             masked_text=loggable(views[i], ctx.guards.masker, [])[:4000])  # fmt: skip
         return category
@@ -169,22 +176,33 @@ class OutputGuards(Stage):
                     if isinstance(function.get("arguments"), str):
                         restorer = Restorer(masker.placeholders, json_string=True)
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
-            text = message.get("content")
-            if policy.moderation.enabled and isinstance(text, str) and text:
+            # a refusal is text the client reads too: it is moderated like the content
+            texts: list[str] = [t for t in (message.get("content"), message.get("refusal")) if isinstance(t, str) and t]
+            if policy.moderation.enabled and texts:
                 rules = policy.moderation
-                windows = finished_windows(text, rules.window_words, overlap_words(rules))
-                verdict = await self.check(ctx, policy, windows.take(final=True))
-                suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
-                if suspects:  # confirmed on their context views, all in one call
-                    views = [context_view(windows, k, rules) or "" for k in suspects]
-                    verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
-                if verdict.violation:
+                read, stopped = 0, None
+                for text in texts:
+                    windows = finished_windows(text, rules.window_words, overlap_words(rules))
+                    verdict = await self.check(ctx, policy, windows.take(final=True))
+                    suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
+                    if suspects:  # confirmed on their context views, all in one call
+                        views = [context_view(windows, k, rules) or "" for k in suspects]
+                        verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
+                    read += len(windows.spans)
+                    if verdict.violation:
+                        stopped = verdict.violation
+                        break
+                if stopped:
                     choice["finish_reason"] = "content_filter"
                     message["content"] = None
+                    if message.get("refusal") is not None:
+                        message["refusal"] = None
+                    if choice.get("logprobs") is not None:  # its tokens spell the withheld text
+                        choice["logprobs"] = None
                     ctx.status = "content_filtered"
-                    ctx.meta["content_filter"] = verdict.violation
+                    ctx.meta["content_filter"] = stopped
                 else:
-                    self.passed(ctx, policy, len(windows.spans))
+                    self.passed(ctx, policy, read)
         return completion
 
     def passed(self, ctx: RequestContext, policy: Policy, windows: int) -> None:
@@ -214,25 +232,25 @@ class OutputGuards(Stage):
         rules = policy.moderation
         overlap = overlap_words(rules)
         restorers: dict[Any, Restorer] = {}
-        windows: dict[int, Windows] = {}
-        checks: dict[int, deque[Pending]] = {}
+        windows: dict[Any, Windows] = {}
+        checks: dict[Any, deque[Pending]] = {}
         #: chunks not sent yet, each with the text length of each of its choices once it is included
-        held: deque[tuple[dict[str, Any], list[tuple[int, int]]]] = deque()
+        held: deque[tuple[dict[str, Any], list[tuple[Any, int]]]] = deque()
 
-        def window(index: int) -> Windows:
+        def window(index: Any) -> Windows:
             w = windows.get(index)
             if w is None:
                 w = windows[index] = Windows(rules.window_words, overlap)
             return w
 
-        def check(index: int, final: bool) -> None:
+        def check(index: Any, final: bool) -> None:
             first = len(windows[index].spans)
             texts = windows[index].take(final=final)
             if texts:
                 task = asyncio.ensure_future(self.check(ctx, policy, texts))
                 checks.setdefault(index, deque()).append(Pending(windows[index].checked, first, task))
 
-        async def settle(index: int, limit: int | None) -> None:
+        async def settle(index: Any, limit: int | None) -> None:
             """Take finished checks; wait for more while over ``limit`` unverified words (None: wait for
             all). A suspect window is confirmed on its context view once that has arrived; until then
             the stream reads on and nothing from the suspect's first word is released."""
@@ -272,53 +290,68 @@ class OutputGuards(Stage):
                 out.append(held.popleft()[0])
             return out
 
+        def take(chunk: dict[str, Any], end: bool = False) -> list[tuple[Any, int]]:
+            """Restore a chunk's choices and hand their text to the windows (``end``: the choices end
+            here, as the upstream ended without finishing them); the text length per window key."""
+            ends: list[tuple[Any, int]] = []
+            for choice in chunk.get("choices") or ():
+                index = choice.get("index", 0)
+                delta = choice.get("delta")
+                if not isinstance(delta, dict):  # the tails restorers flush at the end are written into it
+                    delta = choice["delta"] = {}
+                finished = end or choice.get("finish_reason") is not None
+                content = delta.get("content")
+                if restore:
+                    if content:
+                        restorer = restorers.setdefault(index, Restorer(placeholders))
+                        content = delta["content"] = restorer.feed(content)
+                    if finished and index in restorers:
+                        tail = restorers.pop(index).flush()
+                        if tail:
+                            content = delta["content"] = (content or "") + tail
+                    refusal = delta.get("refusal")
+                    if isinstance(refusal, str) and refusal:  # a refusal may quote the question's values
+                        r = restorers.setdefault((index, REFUSAL), Restorer(placeholders))
+                        delta["refusal"] = r.feed(refusal)
+                    if finished and (index, REFUSAL) in restorers:
+                        tail = restorers.pop((index, REFUSAL)).flush()
+                        if tail:
+                            delta["refusal"] = (delta.get("refusal") or "") + tail
+                    for call in delta.get("tool_calls") or ():
+                        function = call.get("function") or {}
+                        if function.get("arguments"):
+                            key = (index, call.get("index", 0))
+                            r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
+                            function["arguments"] = r.feed(function["arguments"])
+                    legacy = delta.get("function_call")
+                    if isinstance(legacy, dict) and legacy.get("arguments"):
+                        key = (index, LEGACY)
+                        r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
+                        legacy["arguments"] = r.feed(legacy["arguments"])
+                    if finished:  # what a call's restorer still holds goes out with the end
+                        flush_calls(delta, index, restorers)
+                if moderate:  # the content, and a refusal (text the client reads too) on windows of its own
+                    refusal = delta.get("refusal") if isinstance(delta.get("refusal"), str) else None
+                    for key, text in ((index, content), ((index, REFUSAL), refusal)):
+                        if key != index and key not in windows and not text:
+                            continue
+                        w = window(key)
+                        # text after the choice's finish (an upstream that goes on) is checked as it comes:
+                        # released() lets everything of a finished text go once its windows passed
+                        final = finished or w.finished
+                        if text:
+                            w.feed(text)
+                        if final:
+                            w.finish()
+                        check(key, final=final)
+                        ends.append((key, w.length))
+            return ends
+
         try:
             # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
             async with aclosing(chunks):  # type: ignore[type-var]
                 async for chunk in chunks:
-                    ends: list[tuple[int, int]] = []
-                    for choice in chunk.get("choices") or ():
-                        index = choice.get("index", 0)
-                        delta = choice.get("delta") or {}
-                        finished = choice.get("finish_reason") is not None
-                        content = delta.get("content")
-                        if restore:
-                            if content:
-                                restorer = restorers.setdefault(index, Restorer(placeholders))
-                                content = delta["content"] = restorer.feed(content)
-                            if finished and index in restorers:
-                                tail = restorers.pop(index).flush()
-                                if tail:
-                                    content = delta["content"] = (content or "") + tail
-                            refusal = delta.get("refusal")
-                            if isinstance(refusal, str) and refusal:  # a refusal may quote the question's values
-                                r = restorers.setdefault((index, REFUSAL), Restorer(placeholders))
-                                delta["refusal"] = r.feed(refusal)
-                            if finished and (index, REFUSAL) in restorers:
-                                tail = restorers.pop((index, REFUSAL)).flush()
-                                if tail:
-                                    delta["refusal"] = (delta.get("refusal") or "") + tail
-                            for call in delta.get("tool_calls") or ():
-                                function = call.get("function") or {}
-                                if function.get("arguments"):
-                                    key = (index, call.get("index", 0))
-                                    r = restorers.setdefault(key, Restorer(placeholders, json_string=True))
-                                    function["arguments"] = r.feed(function["arguments"])
-                            legacy = delta.get("function_call")
-                            if isinstance(legacy, dict) and legacy.get("arguments"):
-                                key = (index, LEGACY)
-                                r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
-                                legacy["arguments"] = r.feed(legacy["arguments"])
-                            if finished:  # what a call's restorer still holds goes out with the end
-                                flush_calls(delta, index, restorers)
-                        if moderate:
-                            w = window(index)
-                            if content:
-                                w.feed(content)
-                            if finished:
-                                w.finish()
-                            check(index, final=finished)
-                            ends.append((index, w.length))
+                    ends = take(chunk)
                     if not moderate:
                         yield chunk
                         continue
@@ -327,6 +360,19 @@ class OutputGuards(Stage):
                         await settle(index, None if windows[index].finished else rules.hold_back_tokens)
                     for ready in sendable():
                         yield ready
+            # the upstream ended without finishing some choices: what their restorers still hold
+            # (text that began like a placeholder) goes out in a last chunk, checked like the rest
+            unfinished = sorted({key if isinstance(key, int) else key[0] for key in restorers})
+            if unfinished:
+                last: dict[str, Any] = {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": ctx.model_name,
+                        "choices": [{"index": i, "delta": {}, "finish_reason": None} for i in unfinished]}  # fmt: skip
+                ends = take(last, end=True)
+                if any(c["delta"] for c in last["choices"]):
+                    if moderate:
+                        held.append((last, ends))
+                    else:
+                        yield last
             # the upstream ended: a choice it never finished is checked to its end too
             for index, w in windows.items():
                 if not w.finished:
@@ -334,8 +380,12 @@ class OutputGuards(Stage):
                     check(index, final=True)
             for index in checks:
                 await settle(index, None)
-            for w in windows.values():  # every choice read to its end and passed
-                self.passed(ctx, policy, len(w.spans))
+            read: dict[int, int] = {}  # every choice read to its end and passed: its windows
+            for key, w in windows.items():
+                index = key if isinstance(key, int) else key[0]
+                read[index] = read.get(index, 0) + len(w.spans)
+            for count in read.values():
+                self.passed(ctx, policy, count)
             for ready in sendable():
                 yield ready
         except Violation as v:
@@ -345,7 +395,7 @@ class OutputGuards(Stage):
             ctx.status = "content_filtered"
             yield {"id": f"chatcmpl-{ctx.request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
                    "model": ctx.model_name,
-                   "choices": [{"index": v.index, "delta": {}, "finish_reason": "content_filter"}]}  # fmt: skip
+                   "choices": [{"index": v.choice, "delta": {}, "finish_reason": "content_filter"}]}  # fmt: skip
             raise ContentFiltered(f"the answer was stopped by the output guard ({v.category})") from None
         finally:
             for queue in checks.values():
@@ -387,5 +437,7 @@ def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer
 
 
 class Violation(Exception):
-    def __init__(self, index: int, category: str) -> None:
-        self.index, self.category = index, category
+    def __init__(self, key: Any, category: str) -> None:
+        """``key``: the stopped text's windows, a choice index (its content) or ``(index, REFUSAL)``."""
+        self.choice = key if isinstance(key, int) else key[0]
+        self.category = category
