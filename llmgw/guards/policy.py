@@ -311,6 +311,18 @@ class Policy(Strict):
     version: str = ""
     on_error: Literal["closed", "open"] = "closed"
     timeout_s: float = Field(2.0, gt=0)
+    #: added to ``timeout_s`` per 1,000 characters a check reads: reading a pasted document takes
+    #: time in proportion to it (~0.05 s per 1,000 characters on a loaded 2-core VM), and a flat
+    #: budget refused every document past ~50,000 characters while a hung guard is still cut
+    timeout_per_1k_chars_s: float = Field(0.15, ge=0)
+    #: the most characters the input guards read for one request (every scanned field together);
+    #: a longer request fails like a guard (413 ``too_long_to_screen`` when failing closed)
+    max_chars: int = Field(200_000, gt=0, le=1_000_000)
+
+    def budget_s(self, chars: int) -> float:
+        """How long a check that reads ``chars`` characters may take."""
+        return self.timeout_s + self.timeout_per_1k_chars_s * chars / 1000
+
     pii: PiiPolicy = PiiPolicy()
     injection: InjectionPolicy = InjectionPolicy()
     moderation: ModerationPolicy = ModerationPolicy()

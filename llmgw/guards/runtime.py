@@ -29,6 +29,12 @@ log = logging.getLogger("llmgw.guards")
 T = TypeVar("T")
 
 
+#: checks reading more characters than this run on a thread of their own (``GuardRuntime.bulk``): a
+#: long document's guards take seconds, and on the shared threads every short request queued behind
+#: it waited out its own budget and failed with it
+BULK_CHARS = 16_000
+
+
 class GuardFailure(Exception):
     """A guard could not give a verdict (error or timeout)."""
 
@@ -115,6 +121,9 @@ class GuardRuntime:
         # a second thread for work that overlaps the main guard work of the same request (PII beside
         # the injection embedding): on two cores the input guards cost the slower of the two, not the sum
         self.side = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards-side")
+        # long reads (more than BULK_CHARS characters) on threads of their own, with their own side thread
+        self.bulk = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards-bulk")
+        self.bulk_side = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards-bulk-side")
         if config.hash_salt:
             self.salt = config.hash_salt.encode()
         else:
@@ -227,11 +236,13 @@ class GuardRuntime:
                 # an OnnxClassifierProvider: the GuardProvider protocol has no loading step
                 provider(policy, name).warm()  # type: ignore[attr-defined]
 
-    async def run(self, timeout: float, fn: Any, *args: Any) -> Any:
-        """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure."""
+    async def run(self, timeout: float, fn: Any, *args: Any, chars: int = 0) -> Any:
+        """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure.
+        Work reading more than :data:`BULK_CHARS` characters runs on the ``bulk`` thread instead."""
         loop = asyncio.get_running_loop()
+        executor = self.bulk if chars > BULK_CHARS else self.executor
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.executor, fn, *args), timeout)
+            return await asyncio.wait_for(loop.run_in_executor(executor, fn, *args), timeout)
         except TimeoutError:
             raise GuardFailure(f"guard timed out after {timeout:g}s") from None
         except Exception as exc:  # any guard bug must become a verdict, not a crash
@@ -241,3 +252,5 @@ class GuardRuntime:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.side.shutdown(wait=False, cancel_futures=True)
+        self.bulk.shutdown(wait=False, cancel_futures=True)
+        self.bulk_side.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from llmgw.context import RequestContext
-from llmgw.errors import InvalidRequest
+from llmgw.errors import InvalidRequest, PayloadTooLarge
 from llmgw.guards.consult import consult_providers
 from llmgw.guards.events import GuardLog, Verdict
 from llmgw.guards.output import add_canary
@@ -54,13 +54,23 @@ class InputGuards(Stage):
         masker.reserve([json.dumps(ctx.body, ensure_ascii=False, default=str), *(item.text for item in items)])
         ctx.guards.masker = masker
         ctx.guards.policy = policy
+        chars = sum(len(item.text) for item in items)
         try:
-            findings, injections = await runtime.run(policy.timeout_s, scan, runtime, policy, items)
+            if chars > policy.max_chars:
+                raise GuardFailure(f"{chars} characters to screen, more than max_chars ({policy.max_chars})")
+            findings, injections = await runtime.run(
+                policy.budget_s(chars), scan, runtime, policy, items, chars=chars
+            )  # fmt: skip
         except GuardFailure as exc:
             log("input", "allow" if fail_open else "block", detail=str(exc), scores={"failed": 1.0})
             if fail_open:
                 ctx.meta["guards_failed_open"] = True
                 return None
+            if chars > policy.max_chars:  # the client's to fix (send less), not a passing fault: no retry
+                raise PayloadTooLarge(
+                    f"the request holds {chars} characters for the guards to screen; this gateway's policy screens "
+                    f"at most {policy.max_chars}", code="too_long_to_screen",
+                ) from None  # fmt: skip
             raise guard_unavailable(str(exc)) from None
         self.mask(ctx, log, masker, items, findings)
         for item in items:
