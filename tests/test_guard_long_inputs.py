@@ -102,3 +102,17 @@ def test_past_max_chars_an_open_policy_serves_unscreened_and_says_so(guarded: An
     )
     assert reply.choices[0].message.content
     assert gw.rows()[0]["meta"]["guards_failed_open"] is True
+
+
+def test_a_long_answer_is_moderated_in_a_budget_in_proportion(guarded: Any) -> None:
+    """The output check of a long non-streamed answer (here the document echoed back) reads every
+    window of it: under a flat 0.2 s budget it failed (503); its budget now grows with it too."""
+    gw: RunningGateway = guarded(
+        "timeout_s: 0.2\npii: {enabled: false}\ninjection: {enabled: false}\nmoderation: {enabled: true}\n"
+    )
+    text = document(20_000) + " #echo"
+    reply = gw.client(timeout=60).chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": text}]
+    )
+    assert reply.choices[0].message.content == text
+    assert gw.rows()[0]["status"] == "ok"

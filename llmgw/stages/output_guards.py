@@ -65,7 +65,9 @@ class OutputGuards(Stage):
         log = guard_log(self.gateway, ctx, policy)
         external: Consulted | None = None
         try:
-            builtin = runtime.run(policy.timeout_s, check_output, policy, texts, ctx.guards.canary, ctx.guards.known)
+            chars = sum(map(len, texts))  # a long answer read whole takes time in proportion (guardrails.md)
+            builtin = runtime.run(policy.budget_s(chars), check_output, policy, texts, ctx.guards.canary,
+                                  ctx.guards.known, chars=chars)  # fmt: skip
             if rule is None:
                 verdict: OutputVerdict = await builtin
             else:  # the providers read the windows with the request's own PII masked again
@@ -115,7 +117,8 @@ class OutputGuards(Stage):
         runtime: GuardRuntime = self.gateway.guards
         log = guard_log(self.gateway, ctx, policy)
         try:
-            found = await runtime.run(policy.timeout_s, confirm_output, policy, views)
+            chars = sum(map(len, views))
+            found = await runtime.run(policy.budget_s(chars), confirm_output, policy, views, chars=chars)
         except GuardFailure as exc:
             fail_open = policy.on_error == "open" or route_fails_open(ctx)
             log("output", "allow" if fail_open else "block", stage="output", detail=str(exc), scores={"failed": 1.0})
