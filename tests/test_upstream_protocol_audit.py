@@ -1,0 +1,305 @@
+"""How the providers read what real upstreams send: SSE framing, odd bodies, odd statuses.
+
+A real gateway on a port, the official ``openai`` and ``anthropic`` SDKs as clients, and a scripted
+upstream (below) that answers each request with exactly the bytes a test gives it, in the writes it
+gives them. Every case must end as the right answer or as a classified error in the client's API
+shape, never a 500 and never a cut answer reported as a success, with a request row saying which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+from aiohttp import web
+
+from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.upstream import StubServer
+
+MakeGateway = Callable[..., RunningGateway]
+TEXT = "Héllo, 日本語 wörld 🎉 done."
+PRICE = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
+
+
+@dataclass
+class Script:
+    """One scripted answer: a status, headers, and the body as the writes to make (a pause between)."""
+
+    pieces: list[bytes]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=lambda: {"content-type": "text/event-stream"})
+    gap_s: float = 0.0
+
+
+class ScriptedUpstream(StubServer):
+    thread_name = "scripted-upstream"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.script = Script([b""])
+        self.paths: list[str] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self.answer)
+        app.router.add_post("/v1/messages", self.answer)
+
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(await request.json())
+        self.paths.append(request.path)
+        script = self.script
+        response = web.StreamResponse(status=script.status, headers=script.headers)
+        if len(script.pieces) == 1:
+            response.content_length = len(script.pieces[0])
+        await response.prepare(request)
+        for piece in script.pieces:
+            await response.write(piece)
+            if script.gap_s:
+                await asyncio.sleep(script.gap_s)
+        await response.write_eof()
+        return response
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedUpstream]:
+    server = ScriptedUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def sgw(make_gateway: MakeGateway, scripted: ScriptedUpstream) -> RunningGateway:
+    """Model ``o`` on an ``openai`` provider and ``a`` on an ``anthropic`` one, both the scripted
+    upstream, neither retrying."""
+    scripted.requests.clear()
+    base = f"http://127.0.0.1:{scripted.port}"
+    caps = ["chat", "streaming", "tools"]
+    return make_gateway(
+        providers={
+            "so": {"type": "openai", "base_url": f"{base}/v1", "max_retries": 0, "read_timeout_s": 5},
+            "sa": {"type": "anthropic", "base_url": base, "api_key": "k", "max_retries": 0, "read_timeout_s": 5},
+        },
+        models={
+            "o": {"provider": "so", "upstream_id": "up-o", "capabilities": caps, "price": PRICE},
+            "a": {"provider": "sa", "upstream_id": "up-a", "capabilities": caps, "price": PRICE},
+        },
+        routes={"default": {"default_model": "o"}},
+    )
+
+
+def user(text: str = "hi") -> Any:
+    return [{"role": "user", "content": text}]
+
+
+def ant(gw: RunningGateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0, timeout=30)
+
+
+def only_row(gw: RunningGateway) -> dict[str, Any]:
+    [row] = gw.rows()
+    return row
+
+
+# --- what the upstreams send ------------------------------------------------------------------------
+
+
+def openai_events(text: str = TEXT, usage: Any = None) -> list[bytes]:
+    """An OpenAI chat stream's JSON payloads: role, the text in 3 pieces, the finish, usage."""
+    base = {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": "up-o"}
+    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    third = len(text) // 3
+    for piece in (text[:third], text[third : 2 * third], text[2 * third :]):
+        out.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    u = usage if usage is not None else {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}
+    out.append({**base, "choices": [], "usage": u})
+    return [json.dumps(e, ensure_ascii=False).encode() for e in out] + [b"[DONE]"]
+
+
+def anthropic_events(text: str = TEXT, extra: list[dict[str, Any]] | None = None) -> list[tuple[str, bytes]]:
+    """An Anthropic stream's (event name, JSON payload) pairs; ``extra`` goes after the first text delta."""
+    third = len(text) // 3
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up-a", "content": [],
+               "stop_reason": None, "usage": {"input_tokens": 5, "output_tokens": 1}}  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text[:third]}},
+        *(extra or []),
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text[third : 2 * third]}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text[2 * third :]}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+         "usage": {"output_tokens": 9}},
+        {"type": "message_stop"},
+    ]  # fmt: skip
+    return [(e["type"], json.dumps(e, ensure_ascii=False).encode()) for e in events]
+
+
+def frame(payload: bytes, name: str | None, style: str) -> bytes:
+    """One SSE event in the framing ``style``."""
+    head = f"event: {name}\n".encode() if name else b""
+    if style == "crlf":
+        return (head + b"data: " + payload + b"\n\n").replace(b"\n", b"\r\n")
+    if style == "cr":
+        return (head + b"data: " + payload + b"\n\n").replace(b"\n", b"\r")
+    if style == "nospace":
+        return head + b"data:" + payload + b"\n\n"
+    if style == "comments":
+        return b": ping\n\n" + head + b": keep-alive\ndata: " + payload + b"\n\n"
+    if style == "fields":
+        return b"event: message\nid: 7\nretry: 3000\n" + head + b"data: " + payload + b"\n\n"
+    if style == "multiline" and payload.startswith(b"{") and b"," in payload:
+        # a JSON payload across two data lines (joined by "\n": still the same JSON)
+        at = payload.index(b",") + 1
+        return head + b"data: " + payload[:at] + b"\ndata: " + payload[at:] + b"\n\n"
+    return head + b"data: " + payload + b"\n\n"
+
+
+STYLES = ["plain", "crlf", "cr", "nospace", "comments", "fields", "multiline"]
+
+
+def openai_stream_bytes(style: str, events: list[bytes] | None = None) -> list[bytes]:
+    return [frame(p, None, style) for p in events or openai_events()]
+
+
+def anthropic_stream_bytes(style: str, events: list[tuple[str, bytes]] | None = None) -> list[bytes]:
+    return [frame(p, name, style) for name, p in events or anthropic_events()]
+
+
+def read_openai(gw: RunningGateway, model: str = "o") -> str:
+    stream = gw.client(timeout=30).chat.completions.create(model=model, messages=user(), stream=True)
+    return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+def read_anthropic(gw: RunningGateway, model: str = "a") -> tuple[str, str | None]:
+    with ant(gw).messages.stream(model=model, max_tokens=64, messages=user()) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    return text, final.stop_reason
+
+
+def assert_ok_row(gw: RunningGateway) -> dict[str, Any]:
+    row = only_row(gw)
+    assert (row["status"], row["http_status"]) == ("ok", 200), row
+    return row
+
+
+# --- 1. SSE framing -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_openai_stream_framings_give_the_whole_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, style: str
+) -> None:
+    scripted.script = Script(openai_stream_bytes(style), gap_s=0.002)
+    assert read_openai(sgw) == TEXT
+    row = assert_ok_row(sgw)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (5, 9), row
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_anthropic_stream_framings_give_the_whole_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, style: str
+) -> None:
+    scripted.script = Script(anthropic_stream_bytes(style), gap_s=0.002)
+    assert read_anthropic(sgw) == (TEXT, "end_turn")
+    row = assert_ok_row(sgw)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (5, 9), row
+
+
+def every_offset(events: list[bytes]) -> list[bytes]:
+    """The stream as writes that split event k at byte k (mod its length): every offset, UTF-8
+    characters and ``\\r\\n`` pairs included, over a long enough answer."""
+    pieces = []
+    for k, event in enumerate(events):
+        at = k % len(event)
+        pieces += [event[:at], event[at:]] if at else [event]
+    return pieces
+
+
+LONG = "".join(f"{n}é日🎉 " for n in range(120))
+
+
+@pytest.mark.parametrize("style", ["plain", "crlf", "cr"])
+def test_an_openai_stream_split_at_every_byte_offset_gives_the_whole_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, style: str
+) -> None:
+    base = {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": "up-o"}
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"content": ch}, "finish_reason": None}]} for ch in LONG]
+    payloads = [json.dumps(c, ensure_ascii=False).encode() for c in chunks] + openai_events("")[-3:]
+    scripted.script = Script(every_offset([frame(p, None, style) for p in payloads]), gap_s=0.001)
+    assert read_openai(sgw) == LONG
+    assert_ok_row(sgw)
+
+
+@pytest.mark.parametrize("style", ["plain", "crlf", "cr"])
+def test_an_anthropic_stream_split_at_every_byte_offset_gives_the_whole_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, style: str
+) -> None:
+    deltas = [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ch}} for ch in LONG]
+    events = anthropic_events("", extra=deltas)
+    scripted.script = Script(every_offset([frame(p, n, style) for n, p in events]), gap_s=0.001)
+    assert read_anthropic(sgw) == (LONG, "end_turn")
+    assert_ok_row(sgw)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_stream_opening_with_a_byte_order_mark_loses_nothing(
+    sgw: RunningGateway, scripted: ScriptedUpstream, provider: str
+) -> None:
+    """SSE says a leading BOM is skipped; read as part of the first line it made the first event's
+    ``data:`` an unknown field: Anthropic's ``message_start`` lost (no id, no input tokens), OpenAI's
+    first chunk dropped without a word. The BOM is split across writes too."""
+    if provider == "openai":  # a first chunk with text (real ones carry the role and "")
+        base = {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": "up-o"}
+        chunk = {**base, "choices": [{"index": 0, "delta": {"content": "First."}, "finish_reason": None}]}
+        pieces = [frame(json.dumps(chunk).encode(), None, "plain"), *openai_stream_bytes("plain")]
+    else:
+        pieces = anthropic_stream_bytes("plain")
+    first = b"\xef\xbb\xbf" + pieces[0]
+    scripted.script = Script([first[:2], first[2:], *pieces[1:]], gap_s=0.002)
+    if provider == "openai":
+        assert read_openai(sgw) == "First." + TEXT
+    else:
+        assert read_anthropic(sgw) == (TEXT, "end_turn")
+    row = assert_ok_row(sgw)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (5, 9), row
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_whole_stream_in_one_write_without_the_last_blank_line(
+    sgw: RunningGateway, scripted: ScriptedUpstream, provider: str
+) -> None:
+    """Every event in a single write, the last one ended by the close instead of a blank line."""
+    pieces = openai_stream_bytes("plain") if provider == "openai" else anthropic_stream_bytes("plain")
+    scripted.script = Script([b"".join(pieces).removesuffix(b"\n\n")])
+    assert (read_openai(sgw) if provider == "openai" else read_anthropic(sgw)[0]) == TEXT
+    assert_ok_row(sgw)
+
+
+def test_data_after_done_is_ignored(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    scripted.script = Script([*openai_stream_bytes("plain"), b"data: not json\n\n", b"data: [DONE]\n\n"])
+    assert read_openai(sgw) == TEXT
+    assert_ok_row(sgw)
+
+
+def test_an_openai_stream_without_done_is_a_protocol_error_not_a_success(
+    sgw: RunningGateway, scripted: ScriptedUpstream
+) -> None:
+    """The finish and usage chunks came, but no ``[DONE]``: the answer may be cut (documented)."""
+    scripted.script = Script(openai_stream_bytes("plain")[:-1], gap_s=0.002)
+    stream = sgw.client(timeout=30).chat.completions.create(model="o", messages=user(), stream=True)
+    with pytest.raises(openai.APIError) as info:
+        list(stream)
+    assert info.value.body["code"] == "upstream_protocol_error"  # type: ignore[index]
+    row = only_row(sgw)
+    assert (row["status"], row["error_code"], row["http_status"]) == ("error", "upstream_protocol_error", 200)
