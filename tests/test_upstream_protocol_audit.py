@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 from aiohttp import web
@@ -303,3 +302,248 @@ def test_an_openai_stream_without_done_is_a_protocol_error_not_a_success(
     assert info.value.body["code"] == "upstream_protocol_error"  # type: ignore[index]
     row = only_row(sgw)
     assert (row["status"], row["error_code"], row["http_status"]) == ("error", "upstream_protocol_error", 200)
+
+
+# --- 2. Anthropic stream events ---------------------------------------------------------------------
+
+
+def test_anthropic_pings_unknown_events_and_unknown_blocks_are_skipped(
+    sgw: RunningGateway, scripted: ScriptedUpstream
+) -> None:
+    """``ping``, an event type added later, a server tool's blocks and deltas, a citations delta: the
+    text answer is whole and the stream ends normally."""
+    extra = [
+        {"type": "ping"},
+        {"type": "future_event", "payload": {"x": 1}},
+        {"type": "content_block_start", "index": 1,
+         "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q"}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2,
+         "content_block": {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}},
+        {"type": "content_block_stop", "index": 2},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "citations_delta", "citation": {"type": "web_search_result_location", "url": "u"}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta", "x": 1}},
+    ]  # fmt: skip
+    events = anthropic_events(extra=extra)
+    scripted.script = Script(anthropic_stream_bytes("plain", events), gap_s=0.002)
+    assert read_anthropic(sgw) == (TEXT, "end_turn")
+    assert read_openai_after(sgw, scripted, events) == TEXT
+    assert [r["status"] for r in sgw.rows()] == ["ok", "ok"]
+
+
+def read_openai_after(gw: RunningGateway, scripted: ScriptedUpstream, events: list[tuple[str, bytes]]) -> str:
+    scripted.script = Script(anthropic_stream_bytes("plain", events), gap_s=0.002)
+    return read_openai(gw, model="a")
+
+
+def test_anthropic_message_delta_without_usage_and_null_counts(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    events = anthropic_events()
+    start = json.loads(events[0][1])
+    start["message"]["usage"] = {"input_tokens": 5, "output_tokens": 1, "cache_read_input_tokens": None,
+                                 "cache_creation_input_tokens": None}  # fmt: skip
+    events[0] = ("message_start", json.dumps(start).encode())
+    events[-2] = ("message_delta", b'{"type": "message_delta", "delta": {"stop_reason": "end_turn"}}')
+    scripted.script = Script(anthropic_stream_bytes("plain", events))
+    assert read_anthropic(sgw) == (TEXT, "end_turn")
+    row = assert_ok_row(sgw)
+    assert row["prompt_tokens"] == 5, row
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_an_anthropic_error_event_after_text_ends_the_stream_as_a_classified_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream, client: str
+) -> None:
+    events = anthropic_events()[:4]
+    events.append(("error", b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'))
+    scripted.script = Script(anthropic_stream_bytes("plain", events), gap_s=0.002)
+    if client == "openai":
+        stream = sgw.client(timeout=30).chat.completions.create(model="a", messages=user(), stream=True)
+        with pytest.raises(openai.APIError) as info:
+            list(stream)
+        assert info.value.body["code"] == "upstream_server_error", info.value.body  # type: ignore[index]
+    else:
+        with (
+            pytest.raises(anthropic.APIStatusError) as ainfo,
+            ant(sgw).messages.stream(model="a", max_tokens=64, messages=user()) as stream,
+        ):
+            list(stream)
+        assert "Overloaded" in ainfo.value.message
+    row = only_row(sgw)
+    assert (row["status"], row["error_code"], row["http_status"]) == ("error", "upstream_server_error", 200), row
+
+
+# --- 3. non-streamed bodies and statuses -------------------------------------------------------------------
+
+
+def completion_body(**over: Any) -> dict[str, Any]:
+    body = {"id": "c-1", "object": "chat.completion", "created": 1, "model": "up-o",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}}  # fmt: skip
+    body.update(over)
+    return body
+
+
+def message_body(**over: Any) -> dict[str, Any]:
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up-a",
+            "content": [{"type": "text", "text": TEXT}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 9}}  # fmt: skip
+    body.update(over)
+    return body
+
+
+JSON = {"content-type": "application/json"}
+
+
+def script_json(
+    scripted: ScriptedUpstream, body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    scripted.script = Script([raw], status=status, headers={**JSON, **(headers or {})})
+
+
+def call_openai(gw: RunningGateway, model: str) -> Any:
+    return gw.client(timeout=30).chat.completions.create(model=model, messages=user())
+
+
+def call_anthropic(gw: RunningGateway, model: str) -> Any:
+    return ant(gw).messages.create(model=model, max_tokens=64, messages=user())
+
+
+def assert_error_row(gw: RunningGateway, code: str, http_status: int) -> None:
+    row = only_row(gw)
+    assert (row["status"], row["error_code"], row["http_status"]) == ("error", code, http_status), row
+
+
+BAD_BODIES = {
+    "not-json": (b"<html>oops</html>", "upstream_protocol_error", 502),
+    "truncated-json": (b'{"id": "c-1", "choices": [{"index": 0, "mess', "upstream_protocol_error", 502),
+    "choices-missing": ({"id": "c-1", "object": "chat.completion"}, "upstream_protocol_error", 502),
+    "array": ([1, 2], "upstream_protocol_error", 502),
+}
+
+
+@pytest.mark.parametrize("case", BAD_BODIES, ids=list(BAD_BODIES))
+@pytest.mark.parametrize("provider", ["o", "a"])
+def test_a_malformed_200_is_a_protocol_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream, case: str, provider: str
+) -> None:
+    body, code, status = BAD_BODIES[case]
+    script_json(scripted, body)
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, provider)
+    assert (info.value.status_code, info.value.body["code"]) == (status, code)  # type: ignore[index]
+    assert_error_row(sgw, code, status)
+
+
+def test_an_html_502_from_a_proxy_is_an_upstream_server_error(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    scripted.script = Script([html], status=502, headers={"content-type": "text/html"})
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, "o")
+    assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_server_error")  # type: ignore[index]
+    with pytest.raises(anthropic.APIStatusError) as ainfo:
+        call_anthropic(sgw, "a")
+    assert ainfo.value.status_code == 502 and "502 Bad Gateway" in ainfo.value.message
+    assert [r["error_code"] for r in sgw.rows()] == ["upstream_server_error"] * 2
+
+
+def test_an_anthropic_529_is_an_upstream_server_error(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    script_json(scripted, body, status=529)
+    with pytest.raises(anthropic.APIStatusError) as info:
+        call_anthropic(sgw, "a")
+    assert info.value.status_code == 502 and "Overloaded" in info.value.message
+    assert_error_row(sgw, "upstream_server_error", 502)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "7"}, "7"),
+        ({"retry-after-ms": "2500"}, "3"),
+        ({"retry-after-ms": "900", "retry-after": "1"}, "1"),
+    ],
+    ids=["retry-after", "retry-after-ms", "both"],
+)
+@pytest.mark.parametrize("provider", ["o", "a"])
+def test_an_upstream_429_passes_its_retry_advice_on(
+    sgw: RunningGateway, scripted: ScriptedUpstream, headers: dict[str, str], expected: str, provider: str
+) -> None:
+    """OpenAI and Azure send ``retry-after-ms`` (the SDKs read it first); it was dropped."""
+    script_json(scripted, {"error": {"message": "slow down", "type": "rate_limit_error"}}, 429, headers)
+    with pytest.raises(openai.RateLimitError) as info:
+        call_openai(sgw, provider)
+    assert info.value.body["code"] == "upstream_rate_limited"  # type: ignore[index]
+    assert info.value.response.headers.get("retry-after") == expected
+    assert_error_row(sgw, "upstream_rate_limited", 429)
+
+
+@pytest.mark.parametrize("provider", ["o", "a"])
+def test_a_200_with_an_error_body_is_the_upstream_s_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream, provider: str
+) -> None:
+    """Some servers and proxies answer 200 with an error object (as the same failure mid-stream is an
+    error event): its message reaches the client as an upstream server error (retried, falls back),
+    not as "choices is not a list"."""
+    if provider == "o":
+        script_json(scripted, {"error": {"message": "the model crashed", "type": "server_error", "code": None}})
+    else:
+        script_json(scripted, {"type": "error", "error": {"type": "api_error", "message": "the model crashed"}})
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, provider)
+    assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_server_error")  # type: ignore[index]
+    assert "the model crashed" in info.value.message
+    assert_error_row(sgw, "upstream_server_error", 502)
+
+
+def compressed(raw: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.compress(raw)
+    return zlib.compress(raw)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("provider", ["o", "a"])
+def test_compressed_answers_are_read(
+    sgw: RunningGateway, scripted: ScriptedUpstream, encoding: str, provider: str
+) -> None:
+    raw = json.dumps(completion_body() if provider == "o" else message_body()).encode()
+    scripted.script = Script([compressed(raw, encoding)], headers={**JSON, "content-encoding": encoding})
+    assert call_openai(sgw, provider).choices[0].message.content == TEXT
+    pieces = openai_stream_bytes("plain") if provider == "o" else anthropic_stream_bytes("plain")
+    scripted.script = Script(
+        [compressed(b"".join(pieces), encoding)],
+        headers={"content-type": "text/event-stream", "content-encoding": encoding},
+    )
+    assert read_openai(sgw, provider) == TEXT
+    assert [r["status"] for r in sgw.rows()] == ["ok", "ok"]
+
+
+def test_an_undecodable_content_encoding_is_a_protocol_error(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    """``br`` without a brotli decoder installed (aiohttp does not ask for it then), or garbage: 502."""
+    scripted.script = Script([b"\x8b\x00garbage"], headers={**JSON, "content-encoding": "gzip"})
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, "o")
+    assert info.value.status_code == 502 and info.value.body["code"] == "upstream_protocol_error"  # type: ignore[index]
+    scripted.script = Script([b"\x8b\x00garbage"], headers={**JSON, "content-encoding": "br"})
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, "o")
+    assert info.value.status_code == 502 and info.value.body["code"] == "upstream_protocol_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("provider", ["o", "a"])
+def test_json_served_as_text_plain_and_a_huge_body_are_read(
+    sgw: RunningGateway, scripted: ScriptedUpstream, provider: str
+) -> None:
+    big = "word " * 2_000_000  # 10 MB of answer
+    body = completion_body() if provider == "o" else message_body()
+    scripted.script = Script([json.dumps(body).encode()], headers={"content-type": "text/plain"})
+    assert call_openai(sgw, provider).choices[0].message.content == TEXT
+    big_body = completion_body(choices=[{"index": 0, "message": {"role": "assistant", "content": big},
+                                         "finish_reason": "stop"}]) if provider == "o" else message_body(
+        content=[{"type": "text", "text": big}])  # fmt: skip
+    script_json(scripted, big_body)
+    assert call_openai(sgw, provider).choices[0].message.content == big
+    assert [r["status"] for r in sgw.rows()] == ["ok", "ok"]
