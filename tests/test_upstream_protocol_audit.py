@@ -547,3 +547,60 @@ def test_json_served_as_text_plain_and_a_huge_body_are_read(
     script_json(scripted, big_body)
     assert call_openai(sgw, provider).choices[0].message.content == big
     assert [r["status"] for r in sgw.rows()] == ["ok", "ok"]
+
+
+# --- 4. odd but legal-looking answers --------------------------------------------------------------------
+
+
+ODD = {
+    "choices-empty": completion_body(choices=[]),
+    "usage-missing": {k: v for k, v in completion_body().items() if k != "usage"},
+    "usage-nulls": completion_body(usage={"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}),
+    "finish-null": completion_body(
+        choices=[{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": None}]
+    ),
+    "finish-unknown": completion_body(
+        choices=[{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "eos_token"}]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ODD, ids=list(ODD))
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_odd_openai_answers_end_as_an_answer_or_a_classified_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream, case: str, client: str
+) -> None:
+    """``choices: []`` is no answer (it came back as a 200 with no choices, or an empty ``end_turn``
+    message); a usage of nulls is no usage (it was billed as 0 tokens, not estimated)."""
+    script_json(scripted, ODD[case])
+    call = call_openai if client == "openai" else call_anthropic
+    if case == "choices-empty":
+        with pytest.raises((openai.APIStatusError, anthropic.APIStatusError)) as info:
+            call(sgw, "o")
+        assert info.value.status_code == 502 and "choices is empty" in info.value.message
+        assert_error_row(sgw, "upstream_protocol_error", 502)
+        return
+    answer = call(sgw, "o")
+    text = answer.choices[0].message.content if client == "openai" else answer.content[0].text
+    assert text == TEXT
+    row = assert_ok_row(sgw)
+    assert row["completion_tokens"] > 0 and row["prompt_tokens"] > 0, row
+    assert row["usage_estimated"] is case.startswith("usage"), row
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+@pytest.mark.parametrize("finish", [None, "eos_token"], ids=["finish-missing", "finish-unknown"])
+def test_odd_openai_streams_end_as_an_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, client: str, finish: str | None
+) -> None:
+    events = openai_events()
+    last = json.loads(events[-3])
+    last["choices"][0]["finish_reason"] = finish
+    events[-3] = json.dumps(last).encode()
+    scripted.script = Script(openai_stream_bytes("plain", events), gap_s=0.002)
+    if client == "openai":
+        assert read_openai(sgw) == TEXT
+    else:
+        text, _ = read_anthropic(sgw, model="o")
+        assert text == TEXT
+    assert_ok_row(sgw)

@@ -21,6 +21,8 @@ def completion(body: Any) -> dict[str, Any]:
     choices = body.get("choices")
     if not isinstance(choices, list):
         raise malformed("choices is not a list")
+    if not choices:  # no answer at all: passed on, it would read as a complete empty one
+        raise malformed("choices is empty")
     for i, choice in enumerate(choices):
         _choice(choice, "message", f"choices[{i}]")
     return body
