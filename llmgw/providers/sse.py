@@ -1,8 +1,9 @@
 """Server-sent events: a small incremental parser for upstream streams and the encoder for ours.
 
 The parser takes raw byte pieces as they arrive (split anywhere, ``\\n``, ``\\r\\n`` or a lone
-``\\r`` line ends, as the SSE spec allows; a leading byte order mark is skipped) and yields the
-``data`` payload of each complete event, with constant work per byte.
+``\\r`` line ends) and yields the ``data`` payload of each complete event, with constant work per
+byte. As the SSE spec says, a leading byte order mark is skipped and an event whose data is empty
+(a keep-alive ``data:``) is none.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ class SSEParser:
             start = end + 1
             if not line:
                 if self._data:
-                    yield b"\n".join(self._data)
+                    data = b"\n".join(self._data)
                     self._data = []
+                    if data.strip():  # an event without data is none (a keep-alive ``data:``)
+                        yield data
                 continue
             if line.startswith(b"data:"):
                 value = line[5:]
@@ -64,8 +67,10 @@ class SSEParser:
         if self._buffer:
             yield from self.feed(b"\n")
         if self._data:
-            yield b"\n".join(self._data)
+            data = b"\n".join(self._data)
             self._data = []
+            if data.strip():
+                yield data
 
 
 def encode_event(payload: dict[str, Any]) -> bytes:
