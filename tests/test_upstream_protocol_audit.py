@@ -45,6 +45,7 @@ class ScriptedUpstream(StubServer):
     def __init__(self) -> None:
         super().__init__()
         self.script = Script([b""])
+        self.queue: list[Script] = []  # scripts for the next requests, in order (then ``script``)
         self.paths: list[str] = []
 
     def routes(self, app: web.Application) -> None:
@@ -54,7 +55,7 @@ class ScriptedUpstream(StubServer):
     async def answer(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
         self.paths.append(request.path)
-        script = self.script
+        script = self.queue.pop(0) if self.queue else self.script
         response = web.StreamResponse(status=script.status, headers=script.headers)
         if len(script.pieces) == 1:
             response.content_length = len(script.pieces[0])
@@ -79,6 +80,7 @@ def sgw(make_gateway: MakeGateway, scripted: ScriptedUpstream) -> RunningGateway
     """Model ``o`` on an ``openai`` provider and ``a`` on an ``anthropic`` one, both the scripted
     upstream, neither retrying."""
     scripted.requests.clear()
+    scripted.queue.clear()
     base = f"http://127.0.0.1:{scripted.port}"
     caps = ["chat", "streaming", "tools"]
     return make_gateway(
@@ -90,7 +92,10 @@ def sgw(make_gateway: MakeGateway, scripted: ScriptedUpstream) -> RunningGateway
             "o": {"provider": "so", "upstream_id": "up-o", "capabilities": caps, "price": PRICE},
             "a": {"provider": "sa", "upstream_id": "up-a", "capabilities": caps, "price": PRICE},
         },
-        routes={"default": {"default_model": "o"}},
+        routes={
+            "default": {"default_model": "o"},
+            "a-then-o": {"default_model": "a", "selection": {"fallbacks": ["o"]}},
+        },
     )
 
 
@@ -604,3 +609,65 @@ def test_odd_openai_streams_end_as_an_answer(
         text, _ = read_anthropic(sgw, model="o")
         assert text == TEXT
     assert_ok_row(sgw)
+
+
+OVERLOADED = ("error", b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}')
+
+
+@pytest.mark.parametrize("after", [0, 1], ids=["first-event", "after-message-start"])
+def test_an_anthropic_error_event_before_any_content_is_an_http_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream, after: int
+) -> None:
+    """Nothing of the answer was sent: the client gets the failure as a status (and a fallback model
+    would be tried), not a 200 stream that dies at once."""
+    scripted.script = Script(anthropic_stream_bytes("plain", [*anthropic_events()[:after], OVERLOADED]), gap_s=0.002)
+    with pytest.raises(openai.APIStatusError) as info:
+        list(sgw.client(timeout=30).chat.completions.create(model="a", messages=user(), stream=True))
+    assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_server_error")  # type: ignore[index]
+    assert_error_row(sgw, "upstream_server_error", 502)
+
+
+def test_an_anthropic_overload_right_after_message_start_falls_back(
+    sgw: RunningGateway, scripted: ScriptedUpstream
+) -> None:
+    scripted.queue = [Script(anthropic_stream_bytes("plain", [*anthropic_events()[:1], OVERLOADED]))]
+    scripted.script = Script(openai_stream_bytes("plain"))
+    stream = sgw.client(timeout=30).chat.completions.create(
+        model="a", messages=user(), stream=True, extra_body={"llmgw": {"route": "a-then-o"}}
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == TEXT
+    assert scripted.paths[-2:] == ["/v1/messages", "/v1/chat/completions"]
+    row = assert_ok_row(sgw)
+    assert row["model_used"] == "o" and [f["to"] for f in row["meta"]["fallbacks"]] == ["o"], row
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_an_empty_data_field_is_no_event(sgw: RunningGateway, scripted: ScriptedUpstream, provider: str) -> None:
+    """SSE dispatches no event whose data is empty (``data:`` alone, a keep-alive some servers send);
+    decoded as JSON it ended the stream as a protocol error."""
+    pieces = openai_stream_bytes("plain") if provider == "openai" else anthropic_stream_bytes("plain")
+    pieces[2:2] = [b"data:\n\n", b"data: \n\n", b"event: ping\ndata:\n\n"]
+    scripted.script = Script(pieces, gap_s=0.002)
+    assert (read_openai(sgw) if provider == "openai" else read_anthropic(sgw)[0]) == TEXT
+    assert_ok_row(sgw)
+
+
+def test_an_empty_200_is_a_protocol_error(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    script_json(scripted, b"")
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, "o")
+    assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_protocol_error")  # type: ignore[index]
+    assert_error_row(sgw, "upstream_protocol_error", 502)
+
+
+def test_anthropic_answers_with_unknown_blocks_and_null_usage(sgw: RunningGateway, scripted: ScriptedUpstream) -> None:
+    content = [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "text", "text": TEXT, "citations": [{"type": "web_search_result_location", "url": "u"}]},
+    ]
+    usage = {"input_tokens": 5, "output_tokens": 9, "cache_read_input_tokens": None, "server_tool_use": None}
+    script_json(scripted, message_body(content=content, usage=usage))
+    assert call_anthropic(sgw, "a").content[0].text == TEXT  # type: ignore[union-attr]
+    row = assert_ok_row(sgw)
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (5, 9), row

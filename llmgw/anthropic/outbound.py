@@ -262,12 +262,23 @@ class ChunksFromEvents:
         self.tools: dict[int, int] = {}  # content block index -> tool call index
         self.usage: dict[str, Any] = {}
         self.finished = False
+        self.opened = False  # whether the role chunk was sent
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
 
     def feed(self, event: Any) -> list[dict[str, Any]]:
+        """The chunks of one event. The role chunk ``message_start`` stands for leaves with the first
+        chunk after it: an ``error`` event before any of the answer then fails the stream before its
+        first chunk, as an HTTP error that the failover acts on, not as a 200 that dies at once."""
+        chunks = self._feed(event)
+        if chunks and not self.opened:
+            self.opened = True
+            return [self._chunk({"role": "assistant", "content": ""}), *chunks]
+        return chunks
+
+    def _feed(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
             raise malformed("a stream event is not an object")
         kind = event.get("type")
@@ -275,7 +286,7 @@ class ChunksFromEvents:
             message = event.get("message") or {}
             self.id, self.model = str(message.get("id") or ""), message.get("model")
             self.usage.update(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
+            return []
         if kind == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":
