@@ -671,3 +671,51 @@ def test_anthropic_answers_with_unknown_blocks_and_null_usage(sgw: RunningGatewa
     assert call_anthropic(sgw, "a").content[0].text == TEXT  # type: ignore[union-attr]
     row = assert_ok_row(sgw)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (5, 9), row
+
+
+# --- 5. stream chunk shapes real servers send ---------------------------------------------------------
+
+
+def stream_variant(name: str) -> list[bytes]:
+    """OpenAI streams as Azure, vLLM and others send them."""
+    base = {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": "up-o"}
+    events = [json.loads(e) for e in openai_events()[:-1]]
+    if name == "azure-filter-results":  # a first chunk of prompt filter results and no choices, ids empty
+        first = {"id": "", "object": "", "created": 0, "model": "", "choices": [],
+                 "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}  # fmt: skip
+        events.insert(0, first)
+        events[-2]["choices"][0]["content_filter_results"] = {}
+    elif name == "finish-with-text":  # the last text and the finish in one chunk
+        events[-3]["choices"][0]["finish_reason"] = "stop"
+        del events[-2]
+    elif name == "usage-with-finish":  # usage on the finishing chunk, no usage-only chunk
+        events[-2]["usage"] = events[-1]["usage"]
+        del events[-1]
+    elif name == "usage-null-everywhere":  # vLLM: "usage": null on every chunk but the last
+        for e in events[:-1]:
+            e["usage"] = None
+    elif name == "delta-missing":  # the finish chunk without a delta
+        del events[-2]["choices"][0]["delta"]
+    elif name == "delta-null":
+        events[-2]["choices"][0]["delta"] = None
+    elif name == "content-null":
+        events.insert(1, {**base, "choices": [{"index": 0, "delta": {"content": None}, "finish_reason": None}]})
+    return [json.dumps(e, ensure_ascii=False).encode() for e in events] + [b"[DONE]"]
+
+
+VARIANTS = ["azure-filter-results", "finish-with-text", "usage-with-finish", "usage-null-everywhere",
+            "delta-missing", "delta-null", "content-null"]  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_openai_stream_variants_give_the_whole_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, variant: str, client: str
+) -> None:
+    scripted.script = Script(openai_stream_bytes("plain", stream_variant(variant)), gap_s=0.002)
+    if client == "openai":
+        assert read_openai(sgw) == TEXT
+    else:
+        assert read_anthropic(sgw, model="o") == (TEXT, "end_turn")
+    row = assert_ok_row(sgw)
+    assert (row["prompt_tokens"], row["completion_tokens"], row["usage_estimated"]) == (5, 9, False), row

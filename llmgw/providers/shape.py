@@ -38,6 +38,8 @@ def chunk(data: Any) -> dict[str, Any]:
             raise malformed("a stream chunk's choices is not a list")
         for i, choice in enumerate(choices):
             _choice(choice, "delta", f"choices[{i}]")
+            if choice.get("delta") is None:  # left out or null by some servers; clients read it always
+                choice["delta"] = {}
     return data
 
 
