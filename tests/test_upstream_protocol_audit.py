@@ -719,3 +719,34 @@ def test_openai_stream_variants_give_the_whole_answer(
         assert read_anthropic(sgw, model="o") == (TEXT, "end_turn")
     row = assert_ok_row(sgw)
     assert (row["prompt_tokens"], row["completion_tokens"], row["usage_estimated"]) == (5, 9, False), row
+
+
+@pytest.mark.parametrize("case", ["message-missing", "message-null"])
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_a_choice_without_a_message_is_a_protocol_error_not_an_empty_answer(
+    sgw: RunningGateway, scripted: ScriptedUpstream, case: str, client: str
+) -> None:
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+    if case == "message-null":
+        choice["message"] = None
+    script_json(scripted, completion_body(choices=[choice]))
+    call = call_openai if client == "openai" else call_anthropic
+    with pytest.raises((openai.APIStatusError, anthropic.APIStatusError)) as info:
+        call(sgw, "o")
+    assert info.value.status_code == 502, info.value.message
+    assert_error_row(sgw, "upstream_protocol_error", 502)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["asked-stream-got-json", "asked-json-got-stream"])
+def test_the_wrong_kind_of_answer_is_a_protocol_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream, stream: bool
+) -> None:
+    if stream:
+        script_json(scripted, completion_body())
+    else:
+        scripted.script = Script(openai_stream_bytes("plain"))
+    with pytest.raises(openai.APIStatusError) as info:
+        list(sgw.client(timeout=30).chat.completions.create(model="o", messages=user(), stream=True)) if stream else (
+            call_openai(sgw, "o"))  # fmt: skip
+    assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_protocol_error")  # type: ignore[index]
+    assert_error_row(sgw, "upstream_protocol_error", 502)

@@ -51,6 +51,8 @@ def _choice(choice: Any, part: str, where: str) -> None:
         raise malformed(f"{where}.index is not an integer")
     message = choice.get(part)
     if message is None:
+        if part == "message":  # an answer's choice without one is no answer (a delta may be left out)
+            raise malformed(f"{where}.message is missing")
         return
     if not isinstance(message, dict):
         raise malformed(f"{where}.{part} is not an object")
