@@ -750,3 +750,24 @@ def test_the_wrong_kind_of_answer_is_a_protocol_error(
             call_openai(sgw, "o"))  # fmt: skip
     assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_protocol_error")  # type: ignore[index]
     assert_error_row(sgw, "upstream_protocol_error", 502)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_an_anthropic_answer_without_usage_counts_is_estimated_not_billed_as_zero(
+    sgw: RunningGateway, scripted: ScriptedUpstream, stream: bool
+) -> None:
+    """Compatible servers that send no usage (or nulls): the tokens are estimated, as for an OpenAI
+    upstream without usage, instead of billed as 0 prompt and 0 completion tokens."""
+    if stream:
+        events = anthropic_events()
+        start = json.loads(events[0][1])
+        del start["message"]["usage"]
+        events[0] = ("message_start", json.dumps(start).encode())
+        events[-2] = ("message_delta", b'{"type": "message_delta", "delta": {"stop_reason": "end_turn"}}')
+        scripted.script = Script(anthropic_stream_bytes("plain", events))
+        assert read_anthropic(sgw) == (TEXT, "end_turn")
+    else:
+        script_json(scripted, message_body(usage={"input_tokens": None, "output_tokens": None}))
+        assert call_anthropic(sgw, "a").content[0].text == TEXT  # type: ignore[union-attr]
+    row = assert_ok_row(sgw)
+    assert row["usage_estimated"] is True and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0, row
