@@ -771,3 +771,38 @@ def test_an_anthropic_answer_without_usage_counts_is_estimated_not_billed_as_zer
         assert call_anthropic(sgw, "a").content[0].text == TEXT  # type: ignore[union-attr]
     row = assert_ok_row(sgw)
     assert row["usage_estimated"] is True and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0, row
+
+
+VLLM_ERROR = {
+    "object": "error",
+    "message": "the engine died",
+    "type": "InternalServerError",
+    "param": None,
+    "code": 500,
+}
+
+
+def test_a_vllm_style_error_event_mid_stream_is_an_error_not_a_short_success(
+    sgw: RunningGateway, scripted: ScriptedUpstream
+) -> None:
+    """vLLM's error object (``"object": "error"``, no ``error`` key) mid-stream, then ``[DONE]``: it
+    passed as a chunk without choices, and the cut answer ended as a success."""
+    events = openai_events()[:2] + [json.dumps(VLLM_ERROR).encode(), b"[DONE]"]
+    scripted.script = Script(openai_stream_bytes("plain", events), gap_s=0.002)
+    stream = sgw.client(timeout=30).chat.completions.create(model="o", messages=user(), stream=True)
+    with pytest.raises(openai.APIError) as info:
+        list(stream)
+    assert info.value.body["code"] == "upstream_server_error" and "the engine died" in info.value.message  # type: ignore[index]
+    row = only_row(sgw)
+    assert (row["status"], row["error_code"], row["http_status"]) == ("error", "upstream_server_error", 200), row
+
+
+def test_a_vllm_style_error_body_with_200_is_the_upstream_s_error(
+    sgw: RunningGateway, scripted: ScriptedUpstream
+) -> None:
+    script_json(scripted, VLLM_ERROR)
+    with pytest.raises(openai.APIStatusError) as info:
+        call_openai(sgw, "o")
+    assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_server_error")  # type: ignore[index]
+    assert "the engine died" in info.value.message
+    assert_error_row(sgw, "upstream_server_error", 502)

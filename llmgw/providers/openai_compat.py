@@ -74,20 +74,24 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
     return error
 
 
-def error_body(decoded: Any) -> UpstreamError | None:
-    """The failure a 200 reports in its body instead of an answer (OpenAI's ``{"error": ...}``,
-    Anthropic's ``{"type": "error", "error": ...}``, as some servers and proxies send): the upstream's
-    error, classified as the same object in a stream is, rather than a malformed answer that hides
-    its message. A Responses body always has an ``error`` field, null unless it failed, beside ``output``."""
-    if not isinstance(decoded, dict) or not decoded.get("error"):
+def error_body(decoded: Any, where: str = "upstream error") -> UpstreamError | None:
+    """The failure an answer or stream chunk reports instead of itself: OpenAI's ``{"error": ...}``,
+    Anthropic's ``{"type": "error", "error": ...}``, vLLM's ``{"object": "error", "message": ...}``
+    (some servers and proxies send these with a 200): the upstream's error, retried and fallen back
+    from, rather than a malformed answer that hides its message or a chunk passed on as if it were
+    one. A Responses body always has an ``error`` field, null unless it failed, beside ``output``."""
+    if not isinstance(decoded, dict) or any(name in decoded for name in ("choices", "content", "output")):
         return None
-    if any(name in decoded for name in ("choices", "content", "output")):
+    if decoded.get("error"):
+        err = decoded["error"]
+    elif decoded.get("object") == "error":
+        err = decoded
+    else:
         return None
-    err = decoded["error"]
     message = str(err.get("message") or err) if isinstance(err, dict) else str(err)
     rate_limited = isinstance(err, dict) and err.get("type") == "rate_limit_error"
     return UpstreamError(UpstreamKind.RATE_LIMITED if rate_limited else UpstreamKind.SERVER_ERROR,
-                         f"upstream error: {message}")  # fmt: skip
+                         f"{where}: {message}")  # fmt: skip
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -298,10 +302,9 @@ async def _iterate_stream(
                         finished = True
                         return
                     chunk = _decode(data)
-                    if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                        err = chunk["error"]
-                        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-                        raise UpstreamError(UpstreamKind.SERVER_ERROR, f"upstream stream error: {message}")
+                    failure = error_body(chunk, "upstream stream error")
+                    if failure is not None:
+                        raise failure
                     yield shape.chunk(chunk) if stops is None else stops.chunk(shape.chunk(chunk))
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc
