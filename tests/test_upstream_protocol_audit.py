@@ -787,7 +787,7 @@ def test_a_vllm_style_error_event_mid_stream_is_an_error_not_a_short_success(
 ) -> None:
     """vLLM's error object (``"object": "error"``, no ``error`` key) mid-stream, then ``[DONE]``: it
     passed as a chunk without choices, and the cut answer ended as a success."""
-    events = openai_events()[:2] + [json.dumps(VLLM_ERROR).encode(), b"[DONE]"]
+    events = [*openai_events()[:2], json.dumps(VLLM_ERROR).encode(), b"[DONE]"]
     scripted.script = Script(openai_stream_bytes("plain", events), gap_s=0.002)
     stream = sgw.client(timeout=30).chat.completions.create(model="o", messages=user(), stream=True)
     with pytest.raises(openai.APIError) as info:
