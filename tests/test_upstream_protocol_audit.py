@@ -806,3 +806,19 @@ def test_a_vllm_style_error_body_with_200_is_the_upstream_s_error(
     assert (info.value.status_code, info.value.body["code"]) == (502, "upstream_server_error")  # type: ignore[index]
     assert "the engine died" in info.value.message
     assert_error_row(sgw, "upstream_server_error", 502)
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_a_stream_of_only_done_is_no_500(sgw: RunningGateway, scripted: ScriptedUpstream, client: str) -> None:
+    """``data: [DONE]`` and nothing else: no answer, no finish. An empty answer or a classified error,
+    but never a 500."""
+    scripted.script = Script([b"data: [DONE]\n\n"])
+    try:
+        if client == "openai":
+            assert read_openai(sgw) == ""
+        else:
+            assert read_anthropic(sgw, model="o")[0] == ""
+    except (openai.APIStatusError, anthropic.APIStatusError) as exc:
+        assert exc.status_code == 502, exc.message
+    row = only_row(sgw)
+    assert row["error_code"] != "internal_error" and row["http_status"] != 500, row
