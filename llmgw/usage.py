@@ -81,12 +81,13 @@ def malformed(what: str) -> UpstreamError:
 
 
 def read_usage(usage: Any) -> Usage | None:
-    """The upstream's ``usage`` object as counts; None when it sent none (null or empty).
+    """The upstream's ``usage`` object as counts; None when it sent none (null, empty, or every
+    count null: the tokens are then estimated, as for a missing usage, rather than billed as 0).
 
     Counts must be non-negative whole numbers: anything else would be billed, charged to limits
     and exported as metrics, so it is refused as an upstream protocol error rather than trusted.
     """
-    if usage is None or usage == {}:
+    if usage is None or usage == {} or (isinstance(usage, dict) and all(v is None for v in usage.values())):
         return None
     if not isinstance(usage, dict):
         raise malformed(f"usage is a {type(usage).__name__}, not an object")

@@ -376,7 +376,7 @@ def test_an_anthropic_upstream_gets_is_error_and_names_the_stop_sequence() -> No
     events = ChunksFromEvents()
     chunks = events.feed({"type": "message_delta", "delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
                           "usage": {"output_tokens": 1}})  # fmt: skip
-    assert chunks[0]["choices"][0] | {"delta": {}} == {"index": 0, "delta": {}, "finish_reason": "stop",
+    assert chunks[-1]["choices"][0] | {"delta": {}} == {"index": 0, "delta": {}, "finish_reason": "stop",
                                                         "stop_sequence": "END"}  # fmt: skip
 
 

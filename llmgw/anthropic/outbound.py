@@ -202,6 +202,16 @@ def usage(u: Any) -> dict[str, Any]:
     return from_anthropic(u)
 
 
+#: the token counts of Anthropic's ``usage``: without any of them there is no usage to bill (a
+#: compatible server that sends none, or nulls), and the tokens are estimated as for OpenAI's
+COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def counted(u: Any) -> bool:
+    """Whether ``u`` is a usage to read (anything but null, or an object with no count)."""
+    return u is not None and not (isinstance(u, dict) and all(u.get(name) is None for name in COUNTS))
+
+
 def _finish(stop_reason: Any, stop_sequence: Any) -> dict[str, Any]:
     """A choice's ``finish_reason``, and the matched ``stop_sequence`` when the upstream names one
     (the internal answer's field for it, ``llmgw.providers.stops``)."""
@@ -240,7 +250,7 @@ def from_message(answer: Any) -> dict[str, Any]:
     choice = {"index": 0, "message": message, **_finish(answer.get("stop_reason"), answer.get("stop_sequence"))}
     completion: dict[str, Any] = {"id": answer.get("id"), "object": "chat.completion", "created": int(time.time()),
                                   "model": answer.get("model"), "choices": [choice]}  # fmt: skip
-    if answer.get("usage") is not None:
+    if counted(answer.get("usage")):
         completion["usage"] = usage(answer["usage"])
     return completion
 
@@ -262,12 +272,23 @@ class ChunksFromEvents:
         self.tools: dict[int, int] = {}  # content block index -> tool call index
         self.usage: dict[str, Any] = {}
         self.finished = False
+        self.opened = False  # whether the role chunk was sent
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
 
     def feed(self, event: Any) -> list[dict[str, Any]]:
+        """The chunks of one event. The role chunk ``message_start`` stands for leaves with the first
+        chunk after it: an ``error`` event before any of the answer then fails the stream before its
+        first chunk, as an HTTP error that the failover acts on, not as a 200 that dies at once."""
+        chunks = self._feed(event)
+        if chunks and not self.opened:
+            self.opened = True
+            return [self._chunk({"role": "assistant", "content": ""}), *chunks]
+        return chunks
+
+    def _feed(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict):
             raise malformed("a stream event is not an object")
         kind = event.get("type")
@@ -275,7 +296,7 @@ class ChunksFromEvents:
             message = event.get("message") or {}
             self.id, self.model = str(message.get("id") or ""), message.get("model")
             self.usage.update(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
+            return []
         if kind == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":
@@ -312,7 +333,9 @@ class ChunksFromEvents:
         if kind == "message_stop":
             self.finished = True
             final = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                     "choices": [], "usage": usage(self.usage)}  # fmt: skip
+                     "choices": []}  # fmt: skip
+            if counted(self.usage):
+                final["usage"] = usage(self.usage)
             return [final]
         if kind == "error":
             error = event.get("error") or {}

@@ -22,7 +22,7 @@ from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.messages import with_tool_errors_as_text, without_thinking
 from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
-from llmgw.providers.retry import parse_retry_after, with_retries
+from llmgw.providers.retry import retry_advice, with_retries
 from llmgw.providers.sse import SSEParser
 from llmgw.providers.stops import StopReader
 from llmgw.responses_api import upstream as responses
@@ -44,7 +44,7 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
             message = err
     except (msgspec.DecodeError, AttributeError):
         pass
-    retry_after = parse_retry_after(headers.get("retry-after"))
+    retry_after = retry_advice(headers)
     if upstream_code == "content_filter":
         kind = UpstreamKind.CONTENT_FILTER
     elif status == 429:
@@ -72,6 +72,26 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
         error.code = "context_length_exceeded"
         error.param = "messages"
     return error
+
+
+def error_body(decoded: Any, where: str = "upstream error") -> UpstreamError | None:
+    """The failure an answer or stream chunk reports instead of itself: OpenAI's ``{"error": ...}``,
+    Anthropic's ``{"type": "error", "error": ...}``, vLLM's ``{"object": "error", "message": ...}``
+    (some servers and proxies send these with a 200): the upstream's error, retried and fallen back
+    from, rather than a malformed answer that hides its message or a chunk passed on as if it were
+    one. A Responses body always has an ``error`` field, null unless it failed, beside ``output``."""
+    if not isinstance(decoded, dict) or any(name in decoded for name in ("choices", "content", "output")):
+        return None
+    if decoded.get("error"):
+        err = decoded["error"]
+    elif decoded.get("object") == "error":
+        err = decoded
+    else:
+        return None
+    message = str(err.get("message") or err) if isinstance(err, dict) else str(err)
+    rate_limited = isinstance(err, dict) and err.get("type") == "rate_limit_error"
+    return UpstreamError(UpstreamKind.RATE_LIMITED if rate_limited else UpstreamKind.SERVER_ERROR,
+                         f"{where}: {message}")  # fmt: skip
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
@@ -231,6 +251,9 @@ class OpenAICompatProvider(ProviderBase):
                 decoded = _decode(body)
             except msgspec.DecodeError as exc:
                 raise UpstreamError(UpstreamKind.PROTOCOL, "upstream returned invalid JSON") from exc
+            failure = error_body(decoded)
+            if failure is not None:
+                raise failure
             completion = shape.completion(self._completion_of(decoded))
             return completion if stops is None else stops.completion(completion)
 
@@ -279,10 +302,9 @@ async def _iterate_stream(
                         finished = True
                         return
                     chunk = _decode(data)
-                    if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
-                        err = chunk["error"]
-                        message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-                        raise UpstreamError(UpstreamKind.SERVER_ERROR, f"upstream stream error: {message}")
+                    failure = error_body(chunk, "upstream stream error")
+                    if failure is not None:
+                        raise failure
                     yield shape.chunk(chunk) if stops is None else stops.chunk(shape.chunk(chunk))
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc

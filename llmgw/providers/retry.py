@@ -10,7 +10,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
@@ -46,6 +46,19 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def retry_advice(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait, from an upstream error's headers: ``retry-after-ms`` (OpenAI's and Azure's,
+    read first by their SDKs; milliseconds) when it is readable, else ``Retry-After``."""
+    text = (headers.get("retry-after-ms") or "").strip()
+    try:
+        millis = float(text)
+    except ValueError:
+        millis = math.nan
+    if math.isfinite(millis):
+        return min(max(millis / 1000, 0.0), MAX_RETRY_AFTER_S)
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:

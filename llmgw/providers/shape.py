@@ -21,6 +21,8 @@ def completion(body: Any) -> dict[str, Any]:
     choices = body.get("choices")
     if not isinstance(choices, list):
         raise malformed("choices is not a list")
+    if not choices:  # no answer at all: passed on, it would read as a complete empty one
+        raise malformed("choices is empty")
     for i, choice in enumerate(choices):
         _choice(choice, "message", f"choices[{i}]")
     return body
@@ -36,6 +38,8 @@ def chunk(data: Any) -> dict[str, Any]:
             raise malformed("a stream chunk's choices is not a list")
         for i, choice in enumerate(choices):
             _choice(choice, "delta", f"choices[{i}]")
+            if choice.get("delta") is None:  # left out or null by some servers; clients read it always
+                choice["delta"] = {}
     return data
 
 
@@ -47,6 +51,8 @@ def _choice(choice: Any, part: str, where: str) -> None:
         raise malformed(f"{where}.index is not an integer")
     message = choice.get(part)
     if message is None:
+        if part == "message":  # an answer's choice without one is no answer (a delta may be left out)
+            raise malformed(f"{where}.message is missing")
         return
     if not isinstance(message, dict):
         raise malformed(f"{where}.{part} is not an object")
