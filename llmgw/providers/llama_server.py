@@ -163,6 +163,12 @@ def asks_stop_word(body: dict[str, Any]) -> bool:
     return bool(requested(body)) and "verbose" not in body
 
 
+#: the wait before restarting a llama-server that exited on its own, doubled after each failed
+#: restart up to :data:`RESTART_MAX_DELAY_S`
+RESTART_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -183,6 +189,8 @@ class LlamaServerProvider(OpenAICompatProvider):
         )
         self.process: asyncio.subprocess.Process | None = None
         self._log_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._args: list[str] = []
 
     async def start(self) -> None:
         cfg = self.server_config
@@ -194,15 +202,58 @@ class LlamaServerProvider(OpenAICompatProvider):
         port = cfg.port or free_port(cfg.host)
         self.base_url = f"http://{cfg.host}:{port}/v1"
         log.info("starting llama-server on %s:%d with %s", cfg.host, port, model.name)
+        self._args = server_args(cfg, binary, model, port)
+        await self._spawn()
+        await super().start()
+        try:
+            await self._wait_healthy(cfg.startup_timeout_s)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._watch_task = asyncio.create_task(self._watch())
+
+    async def _spawn(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *server_args(cfg, binary, model, port),
+            *self._args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
-        self._log_task = asyncio.create_task(self._drain_log())
-        await super().start()
-        await self._wait_healthy(cfg.startup_timeout_s)
+        self._log_task = asyncio.create_task(self._drain_log(self.process))
+
+    async def _watch(self) -> None:
+        """Restart llama-server when it exits on its own (a crash, the OOM killer, a stray signal):
+        without this one dead child left its models answering 503 until the gateway restarted.
+        Requests in flight fail (a stream with its error event); ``/readyz`` says unready until the
+        new server answers ``/health``."""
+        delay = RESTART_DELAY_S
+        while True:
+            process = self.process
+            if process is None:
+                return
+            code = await process.wait()
+            if self.process is not process:  # stopped by aclose
+                return
+            if self._log_task is not None:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(self._log_task), 1.0)
+            tail = getattr(self, "_stderr_tail", "")
+            log.warning(
+                "llama-server of %s exited with %s; restarting it. Its last output: %s", self.name, code, tail[-1500:]
+            )
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_MAX_DELAY_S)
+                await self._spawn()
+                try:
+                    await self._wait_healthy(self.server_config.startup_timeout_s)
+                except RuntimeError as exc:
+                    log.warning("restarting the llama-server of %s failed: %s", self.name, exc)
+                    await self._stop_process()
+                    continue
+                log.info("llama-server of %s restarted on %s", self.name, self.base_url)
+                delay = RESTART_DELAY_S
+                break
 
     def _with_defaults(self, call: UpstreamCall) -> UpstreamCall:
         cfg = self.server_config
@@ -225,10 +276,10 @@ class LlamaServerProvider(OpenAICompatProvider):
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         return await super().stream(self._with_defaults(call))
 
-    async def _drain_log(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
+    async def _drain_log(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
         tail: list[bytes] = []
-        async for line in self.process.stderr:
+        async for line in process.stderr:
             tail = ([*tail, line])[-20:]
             log.debug("llama-server: %s", line.decode(errors="replace").rstrip())
         self._stderr_tail = b"".join(tail).decode(errors="replace")
@@ -246,7 +297,6 @@ class LlamaServerProvider(OpenAICompatProvider):
                     if (await client.get(health)).status_code == 200:
                         return
                 await asyncio.sleep(0.1)
-        await self.aclose()
         raise RuntimeError(f"llama-server not healthy after {timeout:.0f}s")
 
     async def ready(self) -> bool:
@@ -261,7 +311,15 @@ class LlamaServerProvider(OpenAICompatProvider):
             return False
 
     async def aclose(self) -> None:
+        watch, self._watch_task = self._watch_task, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await super().aclose()
+        await self._stop_process()
+
+    async def _stop_process(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.returncode is None:
             process.terminate()
