@@ -1,20 +1,25 @@
 """The embedded defaults as a new user meets them (`llmgw serve` with SmolLM2 in its own
 llama-server): what happens when that child process dies, is stopped, or is asked for more than it
-can do. Slow: each test starts a real llama-server with the packaged SmolLM2 (about a second)."""
+can do. The slow ones start a real llama-server with the packaged SmolLM2 (about a second)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
-from llmgw.config import LlamaServerProviderConfig
+from llmgw.config import LlamaServerProviderConfig, load_config
+from llmgw.errors import UpstreamError
 from llmgw.providers import llama_server
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.llama_server import LlamaServerProvider
-
-pytestmark = pytest.mark.slow
+from llmgw.providers.openai_compat import classify_status
 
 
 def smollm2(**overrides: object) -> LlamaServerProvider:
@@ -34,6 +39,7 @@ async def until_ready(provider: LlamaServerProvider, within: float = 60.0) -> No
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_llama_server_that_dies_is_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
     # before: the dead child stayed dead, and its models answered 503 until the gateway restarted
     monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.1)
@@ -58,6 +64,7 @@ def test_a_llama_server_that_dies_is_restarted(monkeypatch: pytest.MonkeyPatch) 
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_stopping_the_provider_does_not_restart_its_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.1)
 
@@ -71,3 +78,61 @@ def test_stopping_the_provider_does_not_restart_its_server(monkeypatch: pytest.M
         assert provider.process is None and process.returncode is not None
 
     asyncio.run(run())
+
+
+def test_the_embedded_models_context_window_is_a_llama_server_slot() -> None:
+    # llama-server splits ctx_size between its parallel slots, and one request gets one slot: the
+    # catalog said 8192, so auto/fast/best sent 3,000-token prompts that llama-server refused
+    config = load_config()
+    for name, model in config.models.items():
+        provider = config.providers[model.provider]
+        if isinstance(provider, LlamaServerProviderConfig):
+            assert model.context_window <= provider.ctx_size // provider.parallel, name
+
+
+def test_llama_servers_too_long_prompt_is_context_length_exceeded() -> None:
+    # what llama-server answers (captured from the embedded SmolLM2): code is the HTTP status
+    body = (
+        b'{"error":{"code":400,"message":"request (3031 tokens) exceeds the available context size (2048 tokens),'
+        b' try increasing it","type":"exceed_context_size_error","n_prompt_tokens":3031,"n_ctx":2048}}'
+    )
+    error = classify_status(400, body, {})
+    assert isinstance(error, UpstreamError)
+    assert error.code == "context_length_exceeded" and error.param == "messages"
+    assert "3031 tokens" in str(error)
+
+
+ORPHAN_SCRIPT = """
+import asyncio, os, signal
+from llmgw.config import LlamaServerProviderConfig
+from llmgw.providers.llama_server import LlamaServerProvider
+
+async def main():
+    cfg = LlamaServerProviderConfig(type="llama_server", model="smollm2-135m-instruct", ctx_size=512, parallel=1)
+    provider = LlamaServerProvider("local", cfg)
+    await provider.start()
+    print(provider.process.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no aclose: the OOM killer, a runtime past its grace period
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_a_gateway_killed_outright_leaves_no_llama_server_behind() -> None:
+    # before: the child ran in its own session and outlived a SIGKILLed gateway, holding its memory
+    done = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    try:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        pytest.fail(f"llama-server {child} outlived its gateway")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)

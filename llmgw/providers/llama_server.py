@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import importlib.util
 import logging
 import os
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -169,6 +172,28 @@ RESTART_DELAY_S = 1.0
 RESTART_MAX_DELAY_S = 30.0
 
 
+def _dies_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM llama-server when the gateway dies, on Linux.
+
+    The child runs in its own session (so a terminal's Ctrl+C reaches the gateway, which drains and
+    then stops it); without this a gateway that was SIGKILLed (the OOM killer, a container runtime
+    past its grace period) left every llama-server running, orphaned, holding its memory."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the gateway died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -218,6 +243,7 @@ class LlamaServerProvider(OpenAICompatProvider):
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_dies_with_parent(),
         )
         self._log_task = asyncio.create_task(self._drain_log(self.process))
 
