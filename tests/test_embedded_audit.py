@@ -42,7 +42,7 @@ async def until_ready(provider: LlamaServerProvider, within: float = 60.0) -> No
 @pytest.mark.slow
 def test_a_llama_server_that_dies_is_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
     # before: the dead child stayed dead, and its models answered 503 until the gateway restarted
-    monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.1)
+    monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.5)
 
     async def run() -> None:
         provider = smollm2()
@@ -53,6 +53,12 @@ def test_a_llama_server_that_dies_is_restarted(monkeypatch: pytest.MonkeyPatch) 
             first.kill()  # a crash, the OOM killer
             await first.wait()
             assert not await provider.ready()  # /readyz is honest meanwhile
+            await asyncio.sleep(0.05)
+            # a request meanwhile: a clear 503 with Retry-After, not "cannot connect to 127.0.0.1:<port>"
+            with pytest.raises(UpstreamError) as refused:
+                await provider.complete(ask())
+            assert refused.value.status == 503 and refused.value.headers == {"retry-after": "5"}
+            assert "restarting" in str(refused.value)
             await until_ready(provider)
             assert provider.process is not None and provider.process is not first
             answer = await provider.complete(ask())

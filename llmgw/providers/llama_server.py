@@ -37,6 +37,7 @@ import aiohttp
 import httpx
 
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.messages import SYSTEM_ROLES
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import OpenAICompatProvider
@@ -170,6 +171,8 @@ def asks_stop_word(body: dict[str, Any]) -> bool:
 #: restart up to :data:`RESTART_MAX_DELAY_S`
 RESTART_DELAY_S = 1.0
 RESTART_MAX_DELAY_S = 30.0
+#: the ``Retry-After`` of a request refused while its llama-server restarts (it loads in seconds)
+RESTARTING_RETRY_AFTER_S = 5.0
 
 
 def _dies_with_parent() -> Callable[[], None] | None:
@@ -215,6 +218,8 @@ class LlamaServerProvider(OpenAICompatProvider):
         self.process: asyncio.subprocess.Process | None = None
         self._log_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        #: the child exited on its own and is not healthy again yet (:meth:`_watch`)
+        self.restarting = False
         self._args: list[str] = []
 
     async def start(self) -> None:
@@ -260,6 +265,7 @@ class LlamaServerProvider(OpenAICompatProvider):
             code = await process.wait()
             if self.process is not process:  # stopped by aclose
                 return
+            self.restarting = True
             if self._log_task is not None:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(self._log_task), 1.0)
@@ -278,6 +284,7 @@ class LlamaServerProvider(OpenAICompatProvider):
                     await self._stop_process()
                     continue
                 log.info("llama-server of %s restarted on %s", self.name, self.base_url)
+                self.restarting = False
                 delay = RESTART_DELAY_S
                 break
 
@@ -296,10 +303,22 @@ class LlamaServerProvider(OpenAICompatProvider):
     def _stops(self, call: UpstreamCall) -> StopReader | None:
         return StopReader.of(call.body, strip_debug=asks_stop_word(call.body))
 
+    def _refuse_while_restarting(self) -> None:
+        """A clear 503 with ``Retry-After`` instead of "cannot connect to 127.0.0.1:<port>"."""
+        process = self.process
+        if self.restarting or (process is not None and process.returncode is not None):
+            raise UpstreamError(
+                UpstreamKind.UNAVAILABLE,
+                f"the local model server of provider {self.name!r} stopped and is restarting",
+                retry_after=RESTARTING_RETRY_AFTER_S,
+            )
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        self._refuse_while_restarting()
         return await super().complete(self._with_defaults(call))
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        self._refuse_while_restarting()
         return await super().stream(self._with_defaults(call))
 
     async def _drain_log(self, process: asyncio.subprocess.Process) -> None:
@@ -326,7 +345,7 @@ class LlamaServerProvider(OpenAICompatProvider):
         raise RuntimeError(f"llama-server not healthy after {timeout:.0f}s")
 
     async def ready(self) -> bool:
-        if self.process is None or self.process.returncode is not None:
+        if self.restarting or self.process is None or self.process.returncode is not None:
             return False
         try:
             async with self.session.get(
