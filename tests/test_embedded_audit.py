@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,6 +107,34 @@ def test_llama_servers_too_long_prompt_is_context_length_exceeded() -> None:
     assert isinstance(error, UpstreamError)
     assert error.code == "context_length_exceeded" and error.param == "messages"
     assert "3031 tokens" in str(error)
+
+
+@pytest.mark.slow
+def test_a_restart_whose_port_was_taken_meanwhile_moves_to_a_free_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the port was picked free at start-up: once released, any process (or outgoing connection) may take it
+    monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.5)
+
+    async def run() -> None:
+        provider = smollm2()
+        await provider.start()
+        squatter = socket.socket()
+        try:
+            first = provider.process
+            assert first is not None
+            old_url = provider.base_url
+            first.kill()
+            await first.wait()
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", int(old_url.rsplit(":", 1)[1].removesuffix("/v1"))))
+            squatter.listen()
+            await until_ready(provider, within=30)
+            assert provider.base_url != old_url
+            assert (await provider.complete(ask()))["choices"][0]["message"]["content"]
+        finally:
+            squatter.close()
+            await provider.aclose()
+
+    asyncio.run(run())
 
 
 ORPHAN_SCRIPT = """

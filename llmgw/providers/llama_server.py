@@ -221,6 +221,7 @@ class LlamaServerProvider(OpenAICompatProvider):
         #: the child exited on its own and is not healthy again yet (:meth:`_watch`)
         self.restarting = False
         self._args: list[str] = []
+        self._binary = self._model = Path()
 
     async def start(self) -> None:
         cfg = self.server_config
@@ -229,10 +230,9 @@ class LlamaServerProvider(OpenAICompatProvider):
             model = Path(cfg.model_path)
         else:
             model = await asyncio.to_thread(PACKAGED[cfg.model].locate)
-        port = cfg.port or free_port(cfg.host)
-        self.base_url = f"http://{cfg.host}:{port}/v1"
-        log.info("starting llama-server on %s:%d with %s", cfg.host, port, model.name)
-        self._args = server_args(cfg, binary, model, port)
+        self._binary, self._model = binary, model
+        self._listen_on(cfg.port or free_port(cfg.host))
+        log.info("starting llama-server on %s with %s", self.base_url, model.name)
         await self._spawn()
         await super().start()
         try:
@@ -241,6 +241,10 @@ class LlamaServerProvider(OpenAICompatProvider):
             await self.aclose()
             raise
         self._watch_task = asyncio.create_task(self._watch())
+
+    def _listen_on(self, port: int) -> None:
+        self.base_url = f"http://{self.server_config.host}:{port}/v1"
+        self._args = server_args(self.server_config, self._binary, self._model, port)
 
     async def _spawn(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
@@ -282,6 +286,8 @@ class LlamaServerProvider(OpenAICompatProvider):
                 except RuntimeError as exc:
                     log.warning("restarting the llama-server of %s failed: %s", self.name, exc)
                     await self._stop_process()
+                    if not self.server_config.port:  # its free port may have been taken meanwhile
+                        self._listen_on(free_port(self.server_config.host))
                     continue
                 log.info("llama-server of %s restarted on %s", self.name, self.base_url)
                 self.restarting = False
