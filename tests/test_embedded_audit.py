@@ -72,6 +72,41 @@ def test_a_llama_server_that_dies_is_restarted(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.slow
+def test_a_request_whose_llama_server_dies_under_it_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # before: "upstream connection failed: the upstream closed it before the answer was complete", a
+    # 502 upstream_protocol_error, in the client's error and the request's row alike
+    monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.1)
+    long = {"max_tokens": 400, "temperature": 0}
+
+    async def run() -> None:
+        provider = smollm2()
+        await provider.start()
+        try:
+            chunks = await provider.stream(ask("Write a long story about a cat.", stream=True, **long))
+            await anext(chunks)
+            assert provider.process is not None
+            provider.process.kill()
+            with pytest.raises(UpstreamError) as died:
+                async for _ in chunks:
+                    pass
+            assert died.value.code == "upstream_unavailable" and "exited (-9) during the answer" in str(died.value)
+            await until_ready(provider)
+
+            answer = asyncio.create_task(provider.complete(ask("Write a long story about a dog.", **long)))
+            await asyncio.sleep(1.0)
+            assert not answer.done() and provider.process is not None
+            provider.process.kill()
+            with pytest.raises(UpstreamError) as died:
+                await answer
+            assert died.value.status == 503 and died.value.headers == {"retry-after": "5"}
+            assert "exited (-9) during the answer" in str(died.value)
+        finally:
+            await provider.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.mark.slow
 def test_stopping_the_provider_does_not_restart_its_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.1)
 

@@ -319,13 +319,48 @@ class LlamaServerProvider(OpenAICompatProvider):
                 retry_after=RESTARTING_RETRY_AFTER_S,
             )
 
+    async def _explained(self, exc: UpstreamError) -> UpstreamError:
+        """``exc``, or, when llama-server died under the request, an error that says so (the row's
+        ``error_message``) instead of "the upstream closed it before the answer was complete"."""
+        process = self.process
+        if exc.kind is not UpstreamKind.PROTOCOL or process is None:
+            return exc
+        with contextlib.suppress(TimeoutError):  # the connection drops as it dies; the exit follows
+            await asyncio.wait_for(asyncio.shield(process.wait()), 0.5)
+        if process.returncode is None:
+            return exc
+        return UpstreamError(
+            UpstreamKind.UNAVAILABLE,
+            f"the local model server of provider {self.name!r} exited ({process.returncode}) during the answer"
+            " and is restarting",
+            retry_after=RESTARTING_RETRY_AFTER_S,
+        )
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         self._refuse_while_restarting()
-        return await super().complete(self._with_defaults(call))
+        try:
+            return await super().complete(self._with_defaults(call))
+        except UpstreamError as exc:
+            raise await self._explained(exc) from exc
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         self._refuse_while_restarting()
-        return await super().stream(self._with_defaults(call))
+        try:
+            chunks = await super().stream(self._with_defaults(call))
+        except UpstreamError as exc:
+            raise await self._explained(exc) from exc
+        return self._explaining(chunks)
+
+    async def _explaining(self, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except UpstreamError as exc:
+            raise await self._explained(exc) from exc
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:  # a client gone: the upstream request is closed there and then
+                await aclose()
 
     async def _drain_log(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None
