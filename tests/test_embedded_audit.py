@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -167,6 +168,32 @@ def test_a_restart_whose_port_was_taken_meanwhile_moves_to_a_free_one(monkeypatc
             assert (await provider.complete(ask()))["choices"][0]["message"]["content"]
         finally:
             squatter.close()
+            await provider.aclose()
+
+    asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_restarts_go_on_while_the_binary_cannot_be_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a binary gone for a moment (a venv being rebuilt): FileNotFoundError used to end the watcher
+    monkeypatch.setattr(llama_server, "RESTART_DELAY_S", 0.1)
+    monkeypatch.setattr(llama_server, "RESTART_MAX_DELAY_S", 0.2)
+
+    async def run() -> None:
+        provider = smollm2()
+        await provider.start()
+        try:
+            binary, args = provider._binary, provider._args
+            provider._binary = Path("/nonexistent/llama-server")
+            provider._args = [str(provider._binary), *args[1:]]
+            assert provider.process is not None
+            provider.process.kill()
+            await asyncio.sleep(1.0)  # several failed restarts
+            assert not await provider.ready()
+            provider._binary = binary
+            provider._listen_on(provider.server_config.port or llama_server.free_port("127.0.0.1"))
+            await until_ready(provider)
+        finally:
             await provider.aclose()
 
     asyncio.run(run())

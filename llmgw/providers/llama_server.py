@@ -280,10 +280,10 @@ class LlamaServerProvider(OpenAICompatProvider):
             while True:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_MAX_DELAY_S)
-                await self._spawn()
                 try:
+                    await self._spawn()
                     await self._wait_healthy(self.server_config.startup_timeout_s)
-                except RuntimeError as exc:
+                except (RuntimeError, OSError) as exc:  # OSError: the binary cannot be run any more
                     log.warning("restarting the llama-server of %s failed: %s", self.name, exc)
                     await self._stop_process()
                     if not self.server_config.port:  # its free port may have been taken meanwhile
