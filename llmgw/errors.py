@@ -268,7 +268,9 @@ class UpstreamError(GatewayError):
         kind = UpstreamKind(kind)  # type: ignore[call-arg]
         # RFC 9110: delta-seconds is a non-negative integer; round up so a client never retries early
         headers = (
-            {"retry-after": str(math.ceil(retry_after))} if retry_after is not None and kind.status == 429 else None
+            {"retry-after": str(math.ceil(retry_after))}
+            if retry_after is not None and kind.status in (429, 503)
+            else None
         )
         super().__init__(message, status=kind.status, type=kind.type, code=kind.code, headers=headers)
         self.kind = kind

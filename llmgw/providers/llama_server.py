@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import importlib.util
 import logging
 import os
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ import aiohttp
 import httpx
 
 from llmgw.config import LlamaServerProviderConfig, OpenAIProviderConfig
+from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.messages import SYSTEM_ROLES
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.openai_compat import OpenAICompatProvider
@@ -163,6 +167,36 @@ def asks_stop_word(body: dict[str, Any]) -> bool:
     return bool(requested(body)) and "verbose" not in body
 
 
+#: the wait before restarting a llama-server that exited on its own, doubled after each failed
+#: restart up to :data:`RESTART_MAX_DELAY_S`
+RESTART_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+#: the ``Retry-After`` of a request refused while its llama-server restarts (it loads in seconds)
+RESTARTING_RETRY_AFTER_S = 5.0
+
+
+def _dies_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM llama-server when the gateway dies, on Linux.
+
+    The child runs in its own session (so a terminal's Ctrl+C reaches the gateway, which drains and
+    then stops it); without this a gateway that was SIGKILLed (the OOM killer, a container runtime
+    past its grace period) left every llama-server running, orphaned, holding its memory."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the gateway died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -183,6 +217,11 @@ class LlamaServerProvider(OpenAICompatProvider):
         )
         self.process: asyncio.subprocess.Process | None = None
         self._log_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        #: the child exited on its own and is not healthy again yet (:meth:`_watch`)
+        self.restarting = False
+        self._args: list[str] = []
+        self._binary = self._model = Path()
 
     async def start(self) -> None:
         cfg = self.server_config
@@ -191,18 +230,69 @@ class LlamaServerProvider(OpenAICompatProvider):
             model = Path(cfg.model_path)
         else:
             model = await asyncio.to_thread(PACKAGED[cfg.model].locate)
-        port = cfg.port or free_port(cfg.host)
-        self.base_url = f"http://{cfg.host}:{port}/v1"
-        log.info("starting llama-server on %s:%d with %s", cfg.host, port, model.name)
+        self._binary, self._model = binary, model
+        self._listen_on(cfg.port or free_port(cfg.host))
+        log.info("starting llama-server on %s with %s", self.base_url, model.name)
+        await self._spawn()
+        await super().start()
+        try:
+            await self._wait_healthy(cfg.startup_timeout_s)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._watch_task = asyncio.create_task(self._watch())
+
+    def _listen_on(self, port: int) -> None:
+        self.base_url = f"http://{self.server_config.host}:{port}/v1"
+        self._args = server_args(self.server_config, self._binary, self._model, port)
+
+    async def _spawn(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *server_args(cfg, binary, model, port),
+            *self._args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_dies_with_parent(),
         )
-        self._log_task = asyncio.create_task(self._drain_log())
-        await super().start()
-        await self._wait_healthy(cfg.startup_timeout_s)
+        self._log_task = asyncio.create_task(self._drain_log(self.process))
+
+    async def _watch(self) -> None:
+        """Restart llama-server when it exits on its own (a crash, the OOM killer, a stray signal):
+        without this one dead child left its models answering 503 until the gateway restarted.
+        Requests in flight fail (a stream with its error event); ``/readyz`` says unready until the
+        new server answers ``/health``."""
+        delay = RESTART_DELAY_S
+        while True:
+            process = self.process
+            if process is None:
+                return
+            code = await process.wait()
+            if self.process is not process:  # stopped by aclose
+                return
+            self.restarting = True
+            if self._log_task is not None:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(self._log_task), 1.0)
+            tail = getattr(self, "_stderr_tail", "")
+            log.warning(
+                "llama-server of %s exited with %s; restarting it. Its last output: %s", self.name, code, tail[-1500:]
+            )
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_MAX_DELAY_S)
+                try:
+                    await self._spawn()
+                    await self._wait_healthy(self.server_config.startup_timeout_s)
+                except (RuntimeError, OSError) as exc:  # OSError: the binary cannot be run any more
+                    log.warning("restarting the llama-server of %s failed: %s", self.name, exc)
+                    await self._stop_process()
+                    if not self.server_config.port:  # its free port may have been taken meanwhile
+                        self._listen_on(free_port(self.server_config.host))
+                    continue
+                log.info("llama-server of %s restarted on %s", self.name, self.base_url)
+                self.restarting = False
+                delay = RESTART_DELAY_S
+                break
 
     def _with_defaults(self, call: UpstreamCall) -> UpstreamCall:
         cfg = self.server_config
@@ -219,16 +309,63 @@ class LlamaServerProvider(OpenAICompatProvider):
     def _stops(self, call: UpstreamCall) -> StopReader | None:
         return StopReader.of(call.body, strip_debug=asks_stop_word(call.body))
 
+    def _refuse_while_restarting(self) -> None:
+        """A clear 503 with ``Retry-After`` instead of "cannot connect to 127.0.0.1:<port>"."""
+        process = self.process
+        if self.restarting or (process is not None and process.returncode is not None):
+            raise UpstreamError(
+                UpstreamKind.UNAVAILABLE,
+                f"the local model server of provider {self.name!r} stopped and is restarting",
+                retry_after=RESTARTING_RETRY_AFTER_S,
+            )
+
+    async def _explained(self, exc: UpstreamError) -> UpstreamError:
+        """``exc``, or, when llama-server died under the request, an error that says so (the row's
+        ``error_message``) instead of "the upstream closed it before the answer was complete"."""
+        process = self.process
+        if exc.kind is not UpstreamKind.PROTOCOL or process is None:
+            return exc
+        with contextlib.suppress(TimeoutError):  # the connection drops as it dies; the exit follows
+            await asyncio.wait_for(asyncio.shield(process.wait()), 0.5)
+        if process.returncode is None:
+            return exc
+        return UpstreamError(
+            UpstreamKind.UNAVAILABLE,
+            f"the local model server of provider {self.name!r} exited ({process.returncode}) during the answer"
+            " and is restarting",
+            retry_after=RESTARTING_RETRY_AFTER_S,
+        )
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        return await super().complete(self._with_defaults(call))
+        self._refuse_while_restarting()
+        try:
+            return await super().complete(self._with_defaults(call))
+        except UpstreamError as exc:
+            raise await self._explained(exc) from exc
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        return await super().stream(self._with_defaults(call))
+        self._refuse_while_restarting()
+        try:
+            chunks = await super().stream(self._with_defaults(call))
+        except UpstreamError as exc:
+            raise await self._explained(exc) from exc
+        return self._explaining(chunks)
 
-    async def _drain_log(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
+    async def _explaining(self, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except UpstreamError as exc:
+            raise await self._explained(exc) from exc
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:  # a client gone: the upstream request is closed there and then
+                await aclose()
+
+    async def _drain_log(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
         tail: list[bytes] = []
-        async for line in self.process.stderr:
+        async for line in process.stderr:
             tail = ([*tail, line])[-20:]
             log.debug("llama-server: %s", line.decode(errors="replace").rstrip())
         self._stderr_tail = b"".join(tail).decode(errors="replace")
@@ -246,11 +383,10 @@ class LlamaServerProvider(OpenAICompatProvider):
                     if (await client.get(health)).status_code == 200:
                         return
                 await asyncio.sleep(0.1)
-        await self.aclose()
         raise RuntimeError(f"llama-server not healthy after {timeout:.0f}s")
 
     async def ready(self) -> bool:
-        if self.process is None or self.process.returncode is not None:
+        if self.restarting or self.process is None or self.process.returncode is not None:
             return False
         try:
             async with self.session.get(
@@ -261,7 +397,15 @@ class LlamaServerProvider(OpenAICompatProvider):
             return False
 
     async def aclose(self) -> None:
+        watch, self._watch_task = self._watch_task, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await super().aclose()
+        await self._stop_process()
+
+    async def _stop_process(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.returncode is None:
             process.terminate()

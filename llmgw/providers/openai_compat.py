@@ -34,12 +34,13 @@ _encode = msgspec.json.Encoder().encode
 def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
     """Turn an upstream HTTP error into a classified :class:`UpstreamError`."""
     message = body[:500].decode("utf-8", "replace")
-    upstream_code = None
+    upstream_code = upstream_type = None
     try:
         err = _decode(body).get("error")
         if isinstance(err, dict):
             message = str(err.get("message") or message)
             upstream_code = err.get("code")
+            upstream_type = err.get("type")
         elif isinstance(err, str):
             message = err
     except (msgspec.DecodeError, AttributeError):
@@ -66,9 +67,11 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
     error = UpstreamError(
         kind, f"upstream returned {status}: {message}", upstream_status=status, retry_after=retry_after
     )
-    if kind is UpstreamKind.BAD_REQUEST and upstream_code == "context_length_exceeded":
+    too_long = upstream_code == "context_length_exceeded" or upstream_type == "exceed_context_size_error"
+    if kind is UpstreamKind.BAD_REQUEST and too_long:
         # OpenAI's code for a prompt too long for the model: clients and frameworks act on it (trim,
-        # summarise), and the gateway's own check for ``auto`` answers with it too
+        # summarise), and the gateway's own check for ``auto`` answers with it too. llama-server
+        # (the embedded models) says ``type: "exceed_context_size_error"`` with ``code: 400``
         error.code = "context_length_exceeded"
         error.param = "messages"
     return error
