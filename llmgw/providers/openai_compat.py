@@ -83,7 +83,8 @@ def error_body(decoded: Any, where: str = "upstream error") -> UpstreamError | N
     (some servers and proxies send these with a 200): the upstream's error, retried and fallen back
     from, rather than a malformed answer that hides its message or a chunk passed on as if it were
     one. A Responses body always has an ``error`` field, null unless it failed, beside ``output``."""
-    if not isinstance(decoded, dict) or any(name in decoded for name in ("choices", "content", "output")):
+    # chained tests, not any() over a generator: this runs on every chunk of every stream
+    if not isinstance(decoded, dict) or "choices" in decoded or "content" in decoded or "output" in decoded:
         return None
     if decoded.get("error"):
         err = decoded["error"]

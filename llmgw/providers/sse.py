@@ -53,7 +53,7 @@ class SSEParser:
                 if self._data:
                     data = b"\n".join(self._data)
                     self._data = []
-                    if data.strip():  # an event without data is none (a keep-alive ``data:``)
+                    if data and not data.isspace():  # an event without data is none (a keep-alive ``data:``)
                         yield data
                 continue
             if line.startswith(b"data:"):
@@ -69,7 +69,7 @@ class SSEParser:
         if self._data:
             data = b"\n".join(self._data)
             self._data = []
-            if data.strip():
+            if data and not data.isspace():
                 yield data
 
 
