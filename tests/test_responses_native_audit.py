@@ -542,3 +542,69 @@ def test_a_rate_limit_reported_in_a_200_is_a_rate_limit(ngw: Any, raw: RawRespon
     assert raw.models == ["up-a", "up-b"]
     row = only_row(gw)
     assert (row["status"], row["error_code"], row["http_status"]) == ("error", "upstream_rate_limited", 429), row
+
+
+# --- what a server did not stream as deltas -------------------------------------------------------
+
+
+WEATHER = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+
+
+@pytest.mark.parametrize("how", ["done-events-only", "final-response-only"])
+def test_text_never_sent_as_deltas_is_not_lost(ngw: Any, raw: RawResponses, how: str) -> None:
+    """A server that sends the text only in its ``.done`` events and final response (or only in the
+    final response): the client gets the text, never an empty ``completed`` answer."""
+    pieces = [p for p in text_stream() if b"output_text.delta" not in p]
+    if how == "final-response-only":
+        pieces = [pieces[0], pieces[-1]]
+    gw = ngw()
+    raw.plans["up-a"] = {"pieces": pieces}
+    assert_ok_stream(stream(gw), "Hello there")
+    chunks = list(gw.client().chat.completions.create(model="primary", messages=[{"role": "user", "content": "hi"}],
+                                                      stream=True))  # fmt: skip
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there"
+
+
+@pytest.mark.parametrize("how", ["args-in-added-item", "args-only-in-done", "final-response-only"])
+def test_function_call_arguments_never_sent_as_deltas_are_not_lost(ngw: Any, raw: RawResponses, how: str) -> None:
+    args = '{"city":"Paris"}'
+    item = {"type": "function_call", "id": "fc_1", "call_id": "call_9", "name": "get_weather", "arguments": args,
+            "status": "completed"}  # fmt: skip
+    added = item if how == "args-in-added-item" else {**item, "arguments": "", "status": "in_progress"}
+    pieces = [event("response.created", response=response_obj("", "in_progress", usage=None))]
+    if how != "final-response-only":
+        pieces += [event("response.output_item.added", output_index=0, item=added),
+                   event("response.function_call_arguments.done", item_id="fc_1", output_index=0, arguments=args),
+                   event("response.output_item.done", output_index=0, item=item)]  # fmt: skip
+    pieces.append(event("response.completed", response=response_obj("", output=[item])))
+    gw = ngw()
+    raw.plans["up-a"] = {"pieces": pieces}
+    evts = stream(gw, "weather?", tools=WEATHER)
+    assert evts[-1].type == "response.completed"
+    [call] = evts[-1].response.output
+    assert call.type == "function_call" and call.call_id == "call_9" and call.arguments == args
+    chunks = list(gw.client().chat.completions.create(
+        model="primary", messages=[{"role": "user", "content": "weather?"}], stream=True,
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+    ))  # fmt: skip
+    calls = [c for chunk in chunks if chunk.choices for c in chunk.choices[0].delta.tool_calls or ()]
+    assert "".join(c.function.arguments or "" for c in calls) == args
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+def test_streamed_deltas_are_not_sent_twice(ngw: Any, raw: RawResponses) -> None:
+    """The final response repeats what the deltas carried: nothing of it is added again."""
+    item = {"type": "function_call", "id": "fc_1", "call_id": "call_9", "name": "get_weather", "arguments": "{}",
+            "status": "completed"}  # fmt: skip
+    pieces = text_stream(end="")
+    pieces += [
+        event("response.output_item.added", output_index=2, item={**item, "arguments": ""}),
+        event("response.function_call_arguments.delta", item_id="fc_1", output_index=2, delta="{}"),
+        event("response.completed", response=response_obj(output=[*response_obj()["output"], item])),
+    ]
+    gw = ngw()
+    raw.plans["up-a"] = {"pieces": pieces}
+    evts = stream(gw, "weather?", tools=WEATHER)
+    assert "".join(e.delta for e in evts if e.type == "response.output_text.delta") == "Hello there"
+    assert [o.type for o in evts[-1].response.output] == ["message", "function_call"]
+    assert evts[-1].response.output[1].arguments == "{}"

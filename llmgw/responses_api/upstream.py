@@ -193,10 +193,49 @@ def completion_of(response: Any) -> dict[str, Any]:
             "usage": usage}  # fmt: skip
 
 
+def unstreamed(response: dict[str, Any], texted: bool, called: bool, call_ids: dict[Any, int],
+               argued: set[int]) -> list[dict[str, Any]]:  # fmt: skip
+    """The deltas of what the final ``response`` holds and the stream did not send: its message text
+    when no text came as deltas, a call's arguments that never came, its calls when none came."""
+    output = response.get("output")
+    if not isinstance(output, list):
+        return []
+    deltas: list[dict[str, Any]] = []
+    added = 0  # the calls taken from here (only when none came)
+    for item in output:
+        item = fields(item, "an output item")
+        if item.get("type") == "message" and not texted:
+            content = item.get("content") or ()
+            for part in content if isinstance(content, list) else ():
+                part = fields(part, "a content part")
+                if part.get("type") == "output_text" and part.get("text"):
+                    deltas.append({"content": str(part["text"])})
+                elif part.get("type") == "refusal" and part.get("refusal"):
+                    deltas.append({"refusal": str(part["refusal"])})
+        elif item.get("type") == FUNCTION:
+            arguments = str(item.get("arguments") or "")
+            known = call_ids.get(item.get("call_id"))
+            if known is not None and known not in argued and arguments:
+                deltas.append({"tool_calls": [{"index": known, "function": {"arguments": arguments}}]})
+            elif known is None and not called:
+                function = {"name": item.get("name"), "arguments": arguments}
+                deltas.append({"tool_calls": [{"index": added, "id": item.get("call_id"), "type": "function",
+                                               "function": function}]})  # fmt: skip
+                added += 1
+    return deltas
+
+
 async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
     """Responses stream events as chat chunks: text and argument deltas as they come, the finish
-    reason and usage at the end. A stream without its final event is a protocol error."""
+    reason and usage at the end. A stream without its final event is a protocol error.
+
+    What a server did not stream as deltas (some put a call's arguments in its ``output_item.added``,
+    or the whole answer only in ``.done`` events and the final response) is taken from the final
+    response, so that the answer is not passed on empty while the row says ``ok``."""
     calls: dict[int, int] = {}  # the upstream's output index -> chat tool-call index
+    call_ids: dict[Any, int] = {}  # the upstream's call id -> chat tool-call index
+    argued: set[int] = set()  # the chat tool calls whose arguments came
+    texted = False  # whether any text or refusal came as deltas
     first = True
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -208,22 +247,31 @@ async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict
     async for event in events:
         kind = event.get("type")
         if kind == "response.output_text.delta":
+            texted = True
             yield chunk({"content": str(event.get("delta") or "")})
         elif kind == "response.refusal.delta":  # the model declined (structured outputs): chat's ``refusal``
+            texted = True
             yield chunk({"refusal": str(event.get("delta") or "")})
         elif kind == "response.output_item.added" and fields(event.get("item"), "an item").get("type") == FUNCTION:
             item = event["item"]
-            index = calls[event.get("output_index", len(calls))] = len(calls)
+            index = calls[event.get("output_index", len(calls))] = call_ids[item.get("call_id")] = len(calls)
+            arguments = str(item.get("arguments") or "")  # OpenAI's is empty: its arguments come as deltas
+            if arguments:
+                argued.add(index)
             yield chunk({"tool_calls": [{"index": index, "id": item.get("call_id"), "type": "function",
-                                         "function": {"name": item.get("name"), "arguments": ""}}]})  # fmt: skip
+                                         "function": {"name": item.get("name"), "arguments": arguments}}]})  # fmt: skip
         elif kind == "response.function_call_arguments.delta":
             known = calls.get(event.get("output_index", -1))
             if known is None:
                 raise malformed("function-call arguments for an item never added")
+            argued.add(known)
             yield chunk({"tool_calls": [{"index": known, "function": {"arguments": str(event.get("delta") or "")}}]})
         elif kind in ("response.completed", "response.incomplete"):
             response = fields(event.get("response"), f"{kind}'s response")
-            yield chunk({}, finish_reason(response, bool(calls)))
+            late = unstreamed(response, texted, bool(calls), call_ids, argued)
+            for delta in late:
+                yield chunk(delta)
+            yield chunk({}, finish_reason(response, bool(calls) or any("tool_calls" in delta for delta in late)))
             usage = chat_usage(response.get("usage"))
             if usage is not None:
                 yield {"object": "chat.completion.chunk", "choices": [], "usage": usage}
