@@ -608,3 +608,15 @@ def test_streamed_deltas_are_not_sent_twice(ngw: Any, raw: RawResponses) -> None
     assert "".join(e.delta for e in evts if e.type == "response.output_text.delta") == "Hello there"
     assert [o.type for o in evts[-1].response.output] == ["message", "function_call"]
     assert evts[-1].response.output[1].arguments == "{}"
+
+
+@pytest.mark.parametrize("status", ["in_progress", "queued", "cancelled"])
+def test_a_200_answer_that_is_not_finished_is_an_error_not_an_empty_answer(
+    ngw: Any, raw: RawResponses, status: str
+) -> None:
+    gw = ngw()
+    raw.plans["up-a"] = {"body": response_obj("", status, usage=None)}
+    raw.plans["up-b"] = {"body": response_obj("From the backup")}
+    assert gw.client().responses.create(model="primary", input="hi").output_text == "From the backup"
+    assert raw.models == ["up-a", "up-b"]
+    assert only_row(gw)["model_used"] == "backup"

@@ -31,6 +31,8 @@ DROPPED = frozenset({"messages", "stream_options", "max_tokens", "max_completion
                      "logprobs", "top_logprobs", "seed", "logit_bias", "presence_penalty", "frequency_penalty",
                      "llmgw"})  # fmt: skip
 FUNCTION = "function_call"
+#: the statuses of a response that holds no complete answer (besides ``failed``)
+UNFINISHED = frozenset({"queued", "in_progress", "cancelled"})
 FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -117,8 +119,10 @@ def fields(value: Any, what: str) -> dict[str, Any]:
 def failure_of(response: dict[str, Any], where: str = "upstream error") -> UpstreamError | None:
     """The failure a Responses ``response`` object reports (``status: "failed"``, its ``error``),
     even in a 200: the upstream's error, retried and fallen back from, never an empty answer."""
-    error = response.get("error")
-    if response.get("status") != "failed" and not error:
+    error, status = response.get("error"), response.get("status")
+    if status in UNFINISHED and not error:  # no answer (yet): passed on, it would read as a complete empty one
+        error = f"the upstream's response is {status}, not complete"
+    if status != "failed" and not error:
         return None
     return failure(error, where)
 
