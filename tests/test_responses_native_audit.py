@@ -620,3 +620,25 @@ def test_a_200_answer_that_is_not_finished_is_an_error_not_an_empty_answer(
     assert gw.client().responses.create(model="primary", input="hi").output_text == "From the backup"
     assert raw.models == ["up-a", "up-b"]
     assert only_row(gw)["model_used"] == "backup"
+
+
+@pytest.mark.parametrize("answer", ["error", "failed", "whole-response"])
+def test_a_json_answer_to_a_stream_request(ngw: Any, raw: RawResponses, answer: str) -> None:
+    """An upstream (or a proxy before it) that answers a stream request with a 200 JSON body: its
+    error is the upstream's error with its message, fallen back from; a whole response is the answer."""
+    gw = ngw()
+    if answer == "whole-response":
+        raw.plans["up-a"] = {"body": response_obj("All at once")}
+        assert_ok_stream(stream(gw), "All at once")
+        assert raw.models == ["up-a"] and only_row(gw)["completion_tokens"] == 5
+        return
+    body = {"error": {"message": "quota exceeded for this project", "type": "insufficient_quota"}}
+    raw.plans["up-a"] = {"body": body if answer == "error" else response_obj("", "failed", error=FAILED)}
+    raw.plans["up-b"] = {"body": body if answer == "error" else response_obj("", "failed", error=FAILED)}
+    with pytest.raises(openai.APIStatusError) as info:
+        stream(gw)
+    assert info.value.status_code == 502 and info.value.body["code"] == "upstream_server_error"
+    assert ("quota exceeded" if answer == "error" else "failed to generate") in info.value.message
+    assert raw.models == ["up-a", "up-b"]
+    row = only_row(gw)
+    assert (row["status"], row["error_code"]) == ("error", "upstream_server_error"), row

@@ -272,6 +272,9 @@ async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict
             yield chunk({"tool_calls": [{"index": known, "function": {"arguments": str(event.get("delta") or "")}}]})
         elif kind in ("response.completed", "response.incomplete"):
             response = fields(event.get("response"), f"{kind}'s response")
+            failed = failure_of(response, "upstream stream error")
+            if failed is not None:
+                raise failed
             late = unstreamed(response, texted, bool(calls), call_ids, argued)
             for delta in late:
                 yield chunk(delta)
