@@ -502,13 +502,16 @@ def test_pii_is_masked_in_input_items_and_instructions_and_restored(shipped: Any
     assert only_row(gw)["status"] == "ok"
 
 
-@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("how", ["plain", "stream", "stream-without-deltas"])
 def test_a_secret_in_the_answer_is_stopped_before_any_of_it_leaves(shipped: Any, raw: RawResponses,
-                                                                   streamed: bool) -> None:  # fmt: skip
+                                                                   how: str) -> None:  # fmt: skip
+    """Also when the server sent the text only in its final response (taken from there, guarded)."""
     from tests.test_guards_e2e import SECRET, WITH_SECRET
 
     gw = shipped()
-    raw.plans["up-a"] = {"pieces": text_stream(WITH_SECRET)} if streamed else {"body": response_obj(WITH_SECRET)}
+    streamed = how != "plain"
+    pieces = [p for p in text_stream(WITH_SECRET) if how == "stream" or b"output_text.delta" not in p]
+    raw.plans["up-a"] = {"pieces": pieces} if streamed else {"body": response_obj(WITH_SECRET)}
     if streamed:
         evts = stream(gw, "tell me the key")
         kinds = [e.type for e in evts]
