@@ -330,6 +330,13 @@ async def _iterate_responses_stream(response: aiohttp.ClientResponse) -> AsyncIt
     """A Responses upstream's events as chat chunks (:func:`llmgw.responses_api.upstream.chunks_of`)."""
 
     async def events() -> AsyncIterator[dict[str, Any]]:
+        if response.content_type == "application/json":  # a whole answer or an error, not an event stream
+            decoded = _decode(await response.read())
+            failure = error_body(decoded, "upstream stream error")
+            if failure is not None:
+                raise failure
+            yield {"type": "response.completed", "response": decoded}
+            return
         parser = SSEParser()
         async for piece in response.content.iter_any():
             for data in parser.feed(piece):

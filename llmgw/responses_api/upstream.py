@@ -30,6 +30,9 @@ DROPPED = frozenset({"messages", "stream_options", "max_tokens", "max_completion
                      "tool_choice", "response_format", "reasoning_effort", "verbosity", "store", "n", "stop",
                      "logprobs", "top_logprobs", "seed", "logit_bias", "presence_penalty", "frequency_penalty",
                      "llmgw"})  # fmt: skip
+FUNCTION = "function_call"
+#: the statuses of a response that holds no complete answer (besides ``failed``)
+UNFINISHED = frozenset({"queued", "in_progress", "cancelled"})
 FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -103,23 +106,51 @@ def input_part(part: dict[str, Any]) -> dict[str, Any]:
 # --- answers ------------------------------------------------------------------------------------
 
 
+def fields(value: Any, what: str) -> dict[str, Any]:
+    """An object of the upstream's answer (``{}`` for null or left out): anything else is malformed,
+    refused as ``upstream_protocol_error`` rather than failing deep inside as a 500."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise malformed(f"{what} is not an object")
+    return value
+
+
+def failure_of(response: dict[str, Any], where: str = "upstream error") -> UpstreamError | None:
+    """The failure a Responses ``response`` object reports (``status: "failed"``, its ``error``),
+    even in a 200: the upstream's error, retried and fallen back from, never an empty answer."""
+    error, status = response.get("error"), response.get("status")
+    if status in UNFINISHED and not error:  # no answer (yet): passed on, it would read as a complete empty one
+        error = f"the upstream's response is {status}, not complete"
+    if status != "failed" and not error:
+        return None
+    return failure(error, where)
+
+
+def failure(error: Any, where: str) -> UpstreamError:
+    """An upstream's ``error`` object (or text) as a classified error."""
+    error = error if isinstance(error, dict) else {"message": error}
+    kind = UpstreamKind.RATE_LIMITED if error.get("code") == "rate_limit_exceeded" else UpstreamKind.SERVER_ERROR
+    return UpstreamError(kind, f"{where}: {error.get('message') or 'the response failed'}")
+
+
 def chat_usage(usage: Any) -> dict[str, Any] | None:
     if not isinstance(usage, dict):
         return None
     prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
     out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
                            "total_tokens": usage.get("total_tokens")}  # fmt: skip
-    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
+    cached = fields(usage.get("input_tokens_details"), "usage.input_tokens_details").get("cached_tokens")
     if cached:
         out["prompt_tokens_details"] = {"cached_tokens": cached}
-    reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens")
+    reasoning = fields(usage.get("output_tokens_details"), "usage.output_tokens_details").get("reasoning_tokens")
     if reasoning:
         out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return out
 
 
 def finish_reason(response: dict[str, Any], called: bool) -> str:
-    reason = (response.get("incomplete_details") or {}).get("reason")
+    reason = fields(response.get("incomplete_details"), "incomplete_details").get("reason")
     if response.get("status") == "incomplete" and reason in FINISH:
         return FINISH[reason]
     return "tool_calls" if called else "stop"
@@ -127,7 +158,12 @@ def finish_reason(response: dict[str, Any], called: bool) -> str:
 
 def completion_of(response: Any) -> dict[str, Any]:
     """A Responses ``response`` object as a chat completion."""
-    if not isinstance(response, dict) or not isinstance(response.get("output"), list):
+    if not isinstance(response, dict):
+        raise malformed("a Responses answer that is not an object")
+    failure = failure_of(response)
+    if failure is not None:
+        raise failure
+    if not isinstance(response.get("output"), list):
         raise malformed("a Responses answer without an output list")
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -136,7 +172,12 @@ def completion_of(response: Any) -> dict[str, Any]:
         if not isinstance(item, dict):
             raise malformed("a Responses output item is not an object")
         if item.get("type") == "message":
-            for part in item.get("content") or ():
+            content = item.get("content") or ()
+            if not isinstance(content, list):
+                raise malformed("a Responses message's content is not a list")
+            for part in content:
+                if not isinstance(part, dict):
+                    raise malformed("a Responses content part is not an object")
                 if part.get("type") == "output_text":
                     texts.append(str(part.get("text") or ""))
                 elif part.get("type") == "refusal":
@@ -156,10 +197,49 @@ def completion_of(response: Any) -> dict[str, Any]:
             "usage": usage}  # fmt: skip
 
 
+def unstreamed(response: dict[str, Any], texted: bool, called: bool, call_ids: dict[Any, int],
+               argued: set[int]) -> list[dict[str, Any]]:  # fmt: skip
+    """The deltas of what the final ``response`` holds and the stream did not send: its message text
+    when no text came as deltas, a call's arguments that never came, its calls when none came."""
+    output = response.get("output")
+    if not isinstance(output, list):
+        return []
+    deltas: list[dict[str, Any]] = []
+    added = 0  # the calls taken from here (only when none came)
+    for item in output:
+        item = fields(item, "an output item")
+        if item.get("type") == "message" and not texted:
+            content = item.get("content") or ()
+            for part in content if isinstance(content, list) else ():
+                part = fields(part, "a content part")
+                if part.get("type") == "output_text" and part.get("text"):
+                    deltas.append({"content": str(part["text"])})
+                elif part.get("type") == "refusal" and part.get("refusal"):
+                    deltas.append({"refusal": str(part["refusal"])})
+        elif item.get("type") == FUNCTION:
+            arguments = str(item.get("arguments") or "")
+            known = call_ids.get(item.get("call_id"))
+            if known is not None and known not in argued and arguments:
+                deltas.append({"tool_calls": [{"index": known, "function": {"arguments": arguments}}]})
+            elif known is None and not called:
+                function = {"name": item.get("name"), "arguments": arguments}
+                deltas.append({"tool_calls": [{"index": added, "id": item.get("call_id"), "type": "function",
+                                               "function": function}]})  # fmt: skip
+                added += 1
+    return deltas
+
+
 async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
     """Responses stream events as chat chunks: text and argument deltas as they come, the finish
-    reason and usage at the end. A stream without its final event is a protocol error."""
+    reason and usage at the end. A stream without its final event is a protocol error.
+
+    What a server did not stream as deltas (some put a call's arguments in its ``output_item.added``,
+    or the whole answer only in ``.done`` events and the final response) is taken from the final
+    response, so that the answer is not passed on empty while the row says ``ok``."""
     calls: dict[int, int] = {}  # the upstream's output index -> chat tool-call index
+    call_ids: dict[Any, int] = {}  # the upstream's call id -> chat tool-call index
+    argued: set[int] = set()  # the chat tool calls whose arguments came
+    texted = False  # whether any text or refusal came as deltas
     first = True
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -171,27 +251,41 @@ async def chunks_of(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict
     async for event in events:
         kind = event.get("type")
         if kind == "response.output_text.delta":
+            texted = True
             yield chunk({"content": str(event.get("delta") or "")})
         elif kind == "response.refusal.delta":  # the model declined (structured outputs): chat's ``refusal``
+            texted = True
             yield chunk({"refusal": str(event.get("delta") or "")})
-        elif kind == "response.output_item.added" and (event.get("item") or {}).get("type") == "function_call":
+        elif kind == "response.output_item.added" and fields(event.get("item"), "an item").get("type") == FUNCTION:
             item = event["item"]
-            index = calls[event.get("output_index", len(calls))] = len(calls)
+            index = calls[event.get("output_index", len(calls))] = call_ids[item.get("call_id")] = len(calls)
+            arguments = str(item.get("arguments") or "")  # OpenAI's is empty: its arguments come as deltas
+            if arguments:
+                argued.add(index)
             yield chunk({"tool_calls": [{"index": index, "id": item.get("call_id"), "type": "function",
-                                         "function": {"name": item.get("name"), "arguments": ""}}]})  # fmt: skip
+                                         "function": {"name": item.get("name"), "arguments": arguments}}]})  # fmt: skip
         elif kind == "response.function_call_arguments.delta":
             known = calls.get(event.get("output_index", -1))
             if known is None:
                 raise malformed("function-call arguments for an item never added")
+            argued.add(known)
             yield chunk({"tool_calls": [{"index": known, "function": {"arguments": str(event.get("delta") or "")}}]})
         elif kind in ("response.completed", "response.incomplete"):
-            response = event.get("response") or {}
-            yield chunk({}, finish_reason(response, bool(calls)))
+            response = fields(event.get("response"), f"{kind}'s response")
+            failed = failure_of(response, "upstream stream error")
+            if failed is not None:
+                raise failed
+            late = unstreamed(response, texted, bool(calls), call_ids, argued)
+            for delta in late:
+                yield chunk(delta)
+            yield chunk({}, finish_reason(response, bool(calls) or any("tool_calls" in delta for delta in late)))
             usage = chat_usage(response.get("usage"))
             if usage is not None:
                 yield {"object": "chat.completion.chunk", "choices": [], "usage": usage}
             return
-        elif kind in ("response.failed", "error"):
-            error = (event.get("response") or {}).get("error") or event
-            raise UpstreamError(UpstreamKind.SERVER_ERROR, f"upstream stream error: {error.get('message') or kind}")
+        elif kind == "response.failed":
+            raise failure(fields(event.get("response"), "response.failed's response").get("error"),
+                          "upstream stream error")  # fmt: skip
+        elif kind == "error":  # OpenAI's fields on the event; some servers nest them in ``error``
+            raise failure(event["error"] if isinstance(event.get("error"), dict) else event, "upstream stream error")
     raise UpstreamError(UpstreamKind.PROTOCOL, "upstream stream ended before response.completed")
