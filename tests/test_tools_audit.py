@@ -149,12 +149,6 @@ MODERATED = "pii: {enabled: false}\ninjection: {enabled: false}\nmoderation: {se
 SECRET = "sk-proj-Qm3Zt8Lw2Rx7Hv5Nc1Bk9Jp4"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="output moderation does not read tool-call arguments: a fix (commit fc6248d, reverted) ran the whole "
-    "moderation check, the learned classifier included, on every call's JSON arguments, and its benign-stop "
-    "rate on ordinary tool calls was not measured; the secret and leak checks alone would be the safe first step",
-)
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_output_moderation_reads_tool_call_arguments(guarded: Any, upstream: FakeUpstream, stream: bool) -> None:
     """A model talked into passing a secret to a tool (``send(text=sk-...)``, exfiltration through an

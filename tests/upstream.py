@@ -20,7 +20,8 @@ gateway exactly as a client would:
     #tool              answer with a tool call
     #no-usage          omit usage (streamed and not)
     #echo              answer with the last user message itself (streamed 1-3 characters a chunk)
-    #tool-echo         answer with a tool call whose arguments hold the last user message
+    #tool-echo         answer with a tool call whose arguments hold the last user message (with #leak:
+                       the system prompt, as a model tricked into passing it to a tool would)
     #tool-args         answer with the conversation's last tool call again, its arguments as received
                        (streamed 1-3 characters a chunk)
     #legacy            with #tool-args: the call as a legacy ``function_call``
@@ -305,7 +306,7 @@ class FakeUpstream(StubServer):
 
     def tool_call(self, body: dict[str, Any], d: dict[str, str]) -> dict[str, Any]:
         if "tool-echo" in d:
-            arguments = json.dumps({"text": last_user(body)})
+            arguments = json.dumps({"text": self.answer(body, d) if "leak" in d else last_user(body)})
             return {"id": "call_e", "type": "function", "function": {"name": "save", "arguments": arguments}}
         if "tool-args" in d:
             calls = [c for m in body.get("messages", []) for c in m.get("tool_calls") or ()]

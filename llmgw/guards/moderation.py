@@ -164,6 +164,11 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
 ]  # fmt: skip
 
 
+#: ``name = "value"`` names the generic rule matches that are not credentials: a pagination or
+#: sync cursor (``page_token``, ``next_page_token``), passed back to an API as it came (tool calls)
+_CURSOR_NAME = re.compile(r"(?i)(?:[a-z0-9_]*_)?(?:page|next|prev|previous|continuation|sync|resume)_token\b")
+
+
 def _entropy(value: str) -> float:
     counts: dict[str, int] = {}
     for ch in value:
@@ -191,7 +196,7 @@ def find_secrets(text: str) -> list[dict[str, Any]]:
     for kind, pattern, group in SECRET_PATTERNS:
         for m in pattern.finditer(text):
             start, end = m.span(group)
-            if kind == "generic_secret" and not _generic_ok(m.group(group)):
+            if kind == "generic_secret" and (not _generic_ok(m.group(group)) or _CURSOR_NAME.match(m.group(0))):
                 continue
             if any(start < e and s < end for s, e in taken):
                 continue

@@ -2,10 +2,12 @@
 
 ``check_output`` is blocking (classifier on the guards' worker thread) and is given the same
 windows of text on the streamed and non-streamed paths, so both reach the same verdict.
+``check_arguments`` is its deterministic part alone (secrets, the canary), for tool-call arguments.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -197,4 +199,44 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
                     verdict.violation, verdict.window = "output_pii", i
         if verdict.violation is not None:
             break
+    return verdict
+
+
+def argument_views(arguments: str) -> list[str]:
+    """The texts a tool call's JSON ``arguments`` are checked as: the text as sent and, when it
+    holds JSON escapes, the same JSON with them undone (``\\u0073k-`` is ``sk-`` to the tool, and
+    ``\\/`` a slash), its names kept so that ``"password": "..."`` still reads as a secret."""
+    views = [arguments]
+    if "\\" in arguments:
+        try:
+            plain = json.dumps(json.loads(arguments), ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON (or nested past reading): checked as sent
+            return views
+        if plain != arguments:
+            views.append(plain)
+    return views
+
+
+def check_arguments(policy: Policy, texts: list[str], canary: str | None) -> OutputVerdict:
+    """Tool-call arguments (``argument_views`` of each call) read by the deterministic checks only:
+    the system prompt's canary and ``find_secrets`` as ``moderation.secrets`` says. The learned
+    harm classifier does not read them: its false-stop rate on ordinary JSON arguments is unmeasured
+    (docs/guardrails.md). ``window`` is the index of the violating text."""
+    from llmgw.guards.moderation import find_secrets  # as moderator(): the classifier module loads lazily
+
+    rules = policy.moderation
+    verdict = OutputVerdict()
+    for i, text in enumerate(texts):
+        if canary and canary in text:
+            verdict.violation, verdict.window = "system_prompt_leak", i
+            break
+        if rules.secrets == "allow":
+            continue
+        found = find_secrets(text)
+        if found:
+            kinds = sorted({f"secret:{s['type']}" for s in found} - set(verdict.flags))
+            verdict.flags.extend(kinds)
+            if rules.secrets == "block":
+                verdict.violation, verdict.window = "secret", i
+                break
     return verdict

@@ -14,12 +14,24 @@ context view (its sentence with the one before and the one after, ``Windows.view
 it has arrived, and only if the view is flagged too is the answer stopped. While a suspect waits,
 nothing from its first word on is sent, and the upstream is read on up to ``confirm_after_words``
 past it; answers with no suspect pay nothing for this.
+
+Tool-call arguments (``tool_calls[].function.arguments``, a legacy ``function_call``'s) are read by
+the deterministic checks only (``check_arguments``: the system prompt's canary, secrets; not the
+learned classifier, whose false-stop rate on JSON arguments is unmeasured), each call's whole
+string at once. Streamed, a choice's argument text is held until the choice ends and then judged:
+only then is a call known complete (an upstream may interleave parallel calls' deltas), a client
+cannot act on half a JSON object anyway, and a secret pattern can reach across the whole string
+(a ``"password": "..."`` pair, a PEM block, JSON escapes undone), so releasing a safe prefix would
+mean bounding every pattern's reach for no gain a client can use. A chunk carrying a choice's calls
+(and every chunk after it: chunks leave in order) is sent once they passed; a stop is a content
+stop. Text before the calls streams as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import deque
 from contextlib import aclosing
@@ -29,7 +41,16 @@ from typing import Any
 from llmgw.context import RequestContext
 from llmgw.errors import ContentFiltered
 from llmgw.guards.consult import Consulted, consult_providers
-from llmgw.guards.output import OutputVerdict, check_output, confirm_output, context_view, loggable, overlap_words
+from llmgw.guards.output import (
+    OutputVerdict,
+    argument_views,
+    check_arguments,
+    check_output,
+    confirm_output,
+    context_view,
+    loggable,
+    overlap_words,
+)
 from llmgw.guards.policy import Policy
 from llmgw.guards.providers import combine
 from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable
@@ -88,6 +109,13 @@ class OutputGuards(Stage):
         decided: dict[str, Any] | None = None  # the providers' verdicts on the window that stopped the answer
         if rule is not None and external is not None:
             decided = self.combine(policy, verdict, external.verdicts)
+        return self.record(ctx, policy, verdict, texts, decided)
+
+    def record(self, ctx: RequestContext, policy: Policy, verdict: OutputVerdict, texts: list[str],
+               decided: dict[str, Any] | None = None) -> OutputVerdict:  # fmt: skip
+        """Log a verdict on ``texts`` (a stop once per answer, flags as they come) and mark the
+        request's meta (an answer a secret or new PII was flagged in is not cached)."""
+        log = guard_log(self.gateway, ctx, policy)
         if any(f.startswith(("pii:", "secret:")) for f in verdict.flags):
             ctx.meta["output_flagged"] = True  # served, but not kept by the cache: see stages/cache.storable
         if verdict.violation in ctx.guards.blocked:
@@ -110,6 +138,23 @@ class OutputGuards(Stage):
             log("moderation", "block" if verdict.violation else "flag", stage="output", scores=scores,
                 entities=entities, detail=detail, masked_text=masked)  # fmt: skip
         return verdict
+
+    async def check_calls(self, ctx: RequestContext, policy: Policy, arguments: list[str]) -> str | None:
+        """The category a tool call's arguments stop the answer for (None: they pass), read by the
+        deterministic checks only (``check_arguments``: the canary, secrets), logged like content's."""
+        texts = [view for text in arguments for view in argument_views(text)]
+        chars = sum(map(len, texts))
+        try:  # on the guards' thread: a megabyte of arguments (an image's data URL) reads in ~0.2 s
+            verdict = await self.gateway.guards.run(policy.budget_s(chars), check_arguments, policy, texts,
+                                                    ctx.guards.canary, chars=chars)  # fmt: skip
+        except GuardFailure as exc:
+            fail_open = policy.on_error == "open" or route_fails_open(ctx)
+            guard_log(self.gateway, ctx, policy)("output", "allow" if fail_open else "block", stage="output",
+                                                 detail=str(exc), scores={"failed": 1.0})  # fmt: skip
+            if fail_open:
+                return None
+            raise guard_unavailable(str(exc)) from None
+        return self.record(ctx, policy, verdict, texts).violation
 
     async def confirm(self, ctx: RequestContext, policy: Policy, views: list[str]) -> str | None:
         """The category of the first context view still flagged (the answer stops), or None (the
@@ -179,33 +224,44 @@ class OutputGuards(Stage):
                     if isinstance(function.get("arguments"), str):
                         restorer = Restorer(masker.placeholders, json_string=True)
                         function["arguments"] = restorer.feed(function["arguments"]) + restorer.flush()
+            if not policy.moderation.enabled:
+                continue
+            rules = policy.moderation
+            # the calls' arguments first: their checks are deterministic and cheap, and a call the
+            # model was talked into (a key sent to a tool) is stopped before the text is read
+            functions = [call.get("function") or {} for call in message.get("tool_calls") or ()
+                         if isinstance(call, dict)]  # fmt: skip
+            if isinstance(message.get("function_call"), dict):
+                functions.append(message["function_call"])
+            arguments = [a if isinstance(a, str) else json.dumps(a, ensure_ascii=False)
+                         for a in (f.get("arguments") for f in functions if isinstance(f, dict)) if a]  # fmt: skip
+            stopped = await self.check_calls(ctx, policy, arguments) if arguments else None
             # a refusal is text the client reads too: it is moderated like the content
             texts: list[str] = [t for t in (message.get("content"), message.get("refusal")) if isinstance(t, str) and t]
-            if policy.moderation.enabled and texts:
-                rules = policy.moderation
-                read, stopped = 0, None
-                for text in texts:
-                    windows = finished_windows(text, rules.window_words, overlap_words(rules))
-                    verdict = await self.check(ctx, policy, windows.take(final=True))
-                    suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
-                    if suspects:  # confirmed on their context views, all in one call
-                        views = [context_view(windows, k, rules) or "" for k in suspects]
-                        verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
-                    read += len(windows.spans)
-                    if verdict.violation:
-                        stopped = verdict.violation
-                        break
-                if stopped:
-                    choice["finish_reason"] = "content_filter"
-                    message["content"] = None
-                    if message.get("refusal") is not None:
-                        message["refusal"] = None
-                    if choice.get("logprobs") is not None:  # its tokens spell the withheld text
-                        choice["logprobs"] = None
-                    ctx.status = "content_filtered"
-                    ctx.meta["content_filter"] = stopped
-                else:
-                    self.passed(ctx, policy, read)
+            read = 0
+            for text in texts if stopped is None else ():
+                windows = finished_windows(text, rules.window_words, overlap_words(rules))
+                verdict = await self.check(ctx, policy, windows.take(final=True))
+                suspects = [k for k in verdict.suspects if verdict.violation is None or k < verdict.window]
+                if suspects:  # confirmed on their context views, all in one call
+                    views = [context_view(windows, k, rules) or "" for k in suspects]
+                    verdict.violation = await self.confirm(ctx, policy, views) or verdict.violation
+                read += len(windows.spans)
+                if verdict.violation:
+                    stopped = verdict.violation
+                    break
+            if stopped:  # nothing the model wrote is handed out: its text, nor its calls
+                choice["finish_reason"] = "content_filter"
+                message["content"] = None
+                for field in ("refusal", "tool_calls", "function_call"):
+                    if message.get(field) is not None:
+                        message[field] = None
+                if choice.get("logprobs") is not None:  # its tokens spell the withheld text
+                    choice["logprobs"] = None
+                ctx.status = "content_filtered"
+                ctx.meta["content_filter"] = stopped
+            elif texts:
+                self.passed(ctx, policy, read)
         return completion
 
     def passed(self, ctx: RequestContext, policy: Policy, windows: int) -> None:
@@ -239,6 +295,12 @@ class OutputGuards(Stage):
         checks: dict[Any, deque[Pending]] = {}
         #: chunks not sent yet, each with the text length of each of its choices once it is included
         held: deque[tuple[dict[str, Any], list[tuple[Any, int]]]] = deque()
+        #: tool-call arguments per ``(choice, call)`` (restored), the choices whose arguments are not
+        #: judged yet, and the choices the upstream finished (the module's docstring says why)
+        arguments: dict[tuple[int, int], list[str]] = {}
+        unjudged: set[int] = set()
+        done: set[int] = set()
+        judge: set[int] = set()  # choices whose arguments are complete: judged once the chunk is taken
 
         def window(index: Any) -> Windows:
             w = windows.get(index)
@@ -289,7 +351,10 @@ class OutputGuards(Stage):
         def sendable() -> list[dict[str, Any]]:
             """The held chunks, oldest first, whose text has passed (a chunk leaves whole or not at all)."""
             out = []
-            while held and all(end <= windows[index].released() for index, end in held[0][1]):
+            while held and all(
+                key[0] not in unjudged if isinstance(key, tuple) and key[1] == CALLS else end <= windows[key].released()
+                for key, end in held[0][1]
+            ):
                 out.append(held.popleft()[0])
             return out
 
@@ -348,7 +413,35 @@ class OutputGuards(Stage):
                             w.finish()
                         check(key, final=final)
                         ends.append((key, w.length))
+                    # the calls' arguments are held whole until the choice ends (the module's docstring)
+                    legacy = delta.get("function_call")
+                    pieces = [(call.get("index", 0), call.get("function")) for call in delta.get("tool_calls") or ()
+                              if isinstance(call, dict)]  # fmt: skip
+                    pieces += [(LEGACY, legacy)] if isinstance(legacy, dict) else []
+                    for k, function in pieces:
+                        text = function.get("arguments") if isinstance(function, dict) else None
+                        if text:
+                            arguments.setdefault((index, k), []).append(
+                                text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
+                            )
+                            unjudged.add(index)
+                    if pieces:
+                        ends.append(((index, CALLS), 0))
+                    if finished:
+                        done.add(index)
+                    if index in done and index in unjudged:
+                        judge.add(index)
             return ends
+
+        async def judged() -> None:
+            """Judge the arguments of the choices whose calls are complete (a stop raises Violation)."""
+            for index in sorted(judge):
+                calls = ["".join(v) for (i, _), v in arguments.items() if i == index]
+                category = await self.check_calls(ctx, policy, calls)
+                if category is not None:
+                    raise Violation(index, category)
+                unjudged.discard(index)
+            judge.clear()
 
         try:
             # the chunks are an async generator (aclose); the Chunks alias only says AsyncIterator
@@ -359,6 +452,7 @@ class OutputGuards(Stage):
                         yield chunk
                         continue
                     held.append((chunk, ends))
+                    await judged()
                     for index in checks:
                         await settle(index, None if windows[index].finished else rules.hold_back_tokens)
                     for ready in sendable():
@@ -383,6 +477,8 @@ class OutputGuards(Stage):
                     check(index, final=True)
             for index in checks:
                 await settle(index, None)
+            judge.update(unjudged)  # the upstream ended: every call is complete
+            await judged()
             read: dict[int, int] = {}  # every choice read to its end and passed: its windows
             for key, w in windows.items():
                 index = key if isinstance(key, int) else key[0]
@@ -424,6 +520,7 @@ class Pending:
 
 LEGACY = -1  # the call index of a legacy ``function_call`` among a choice's restorers
 REFUSAL = -2  # the key of a choice's ``refusal`` restorer among its restorers (no call has it)
+CALLS = -3  # ``(index, CALLS)`` in a held chunk's ends: it carries that choice's tool calls
 
 
 def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer]) -> None:
