@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import random
+import time
 import uuid
 from typing import Any
 
@@ -311,3 +312,25 @@ def test_a_flagged_secret_in_the_arguments_is_logged_and_served(sgw: Any, script
         flags = admin.get("/admin/guard-events", params={"guard": "moderation", "verdict": "flag"}).json()["data"]
     assert [f["detail"] for f in flags] == ["secret:openai_key"]
     assert gw.rows()[0]["meta"].get("output_flagged") is True
+
+
+def test_arguments_stream_as_they_come_when_no_check_can_stop_them(sgw: Any, scripted: Scripted) -> None:
+    """Held until judged only where the check can stop the answer (``secrets: block`` or a canary):
+    under ``secrets: flag`` without a template, a call's first argument text leaves while the model
+    is still writing the rest (the upstream pauses 4 s before it goes on)."""
+    gw = sgw(POLICY.replace("secrets: block", "secrets: flag"))
+    calm = json.dumps({"channel": "ops", "text": "the deploy finished without errors"})
+    scripted.scripts["slow"] = [opening(), *argument_deltas(calm, [12]), 4.0, {"finish_reason": "tool_calls"}]
+    body = {"model": "s-model", "messages": [{"role": "user", "content": "go #script:slow"}], "stream": True,
+            "tools": TOOLS}  # fmt: skip
+    started, first = time.monotonic(), None
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream(
+            "POST", f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"}
+        ) as response,
+    ):
+        for line in response.iter_lines():
+            if first is None and line.startswith("data: {") and sent_arguments([json.loads(line[6:])]):
+                first = time.monotonic() - started
+    assert first is not None and first < 3.0, first

@@ -290,6 +290,9 @@ class OutputGuards(Stage):
         moderate = policy.moderation.enabled
         rules = policy.moderation
         overlap = overlap_words(rules)
+        #: whether the arguments' check can stop the answer (``secrets: block`` or a canary to leak):
+        #: only then are they held until judged; a check that can only flag lets them stream as they come
+        calls_can_stop = rules.secrets == "block" or bool(ctx.guards.canary)
         restorers: dict[Any, Restorer] = {}
         windows: dict[Any, Windows] = {}
         checks: dict[Any, deque[Pending]] = {}
@@ -425,7 +428,7 @@ class OutputGuards(Stage):
                                 text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
                             )
                             unjudged.add(index)
-                    if pieces:
+                    if pieces and calls_can_stop:
                         ends.append(((index, CALLS), 0))
                     if finished:
                         done.add(index)
