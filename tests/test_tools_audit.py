@@ -145,6 +145,16 @@ def test_the_row_and_events_of_tool_traffic_hold_no_raw_pii(guarded: Any, upstre
     assert EMAIL not in stored and OTHER not in stored and "555-0147" not in stored
 
 
+def arguments_before_the_stop(stream: Any) -> str:
+    """The tool-call argument text a streamed answer sent before it was stopped (the SDK raises)."""
+    received = ""
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            for tc in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
+                received += (tc.function.arguments or "") if tc.function else ""
+    return received
+
+
 MODERATED = "pii: {enabled: false}\ninjection: {enabled: false}\nmoderation: {secrets: block}\n"
 SECRET = "sk-proj-Qm3Zt8Lw2Rx7Hv5Nc1Bk9Jp4"
 
@@ -160,12 +170,7 @@ def test_output_moderation_reads_tool_call_arguments(guarded: Any, upstream: Fak
         tools=[tool("save")], stream=stream,
     )  # fmt: skip
     if stream:
-        received = ""
-        with pytest.raises(openai.APIError):
-            for chunk in response:
-                for tc in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
-                    received += (tc.function.arguments or "") if tc.function else ""
-        assert "Qm3Zt8" not in received
+        assert "Qm3Zt8" not in arguments_before_the_stop(response)
     else:
         choice = response.choices[0]
         assert choice.finish_reason == "content_filter" and not choice.message.tool_calls
