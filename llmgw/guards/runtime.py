@@ -124,6 +124,7 @@ class GuardRuntime:
         # long reads (more than BULK_CHARS characters) on threads of their own, with their own side thread
         self.bulk = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards-bulk")
         self.bulk_side = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="llmgw-guards-bulk-side")
+        self._lane = threading.local()  # on a guard thread: the side thread of the lane ``run`` chose
         if config.hash_salt:
             self.salt = config.hash_salt.encode()
         else:
@@ -240,14 +241,25 @@ class GuardRuntime:
         """Run blocking guard work on the worker thread; errors and timeouts become GuardFailure.
         Work reading more than :data:`BULK_CHARS` characters runs on the ``bulk`` thread instead."""
         loop = asyncio.get_running_loop()
-        executor = self.bulk if chars > BULK_CHARS else self.executor
+        executor, side = (self.bulk, self.bulk_side) if chars > BULK_CHARS else (self.executor, self.side)
         try:
-            return await asyncio.wait_for(loop.run_in_executor(executor, fn, *args), timeout)
+            return await asyncio.wait_for(loop.run_in_executor(executor, self._on_lane, side, fn, *args), timeout)
         except TimeoutError:
             raise GuardFailure(f"guard timed out after {timeout:g}s") from None
         except Exception as exc:  # any guard bug must become a verdict, not a crash
             log.exception("guard failed")
             raise GuardFailure(f"guard failed: {type(exc).__name__}: {exc}") from exc
+
+    def _on_lane(self, side: Executor, fn: Any, *args: Any) -> Any:
+        self._lane.side = side
+        return fn(*args)
+
+    @property
+    def side_here(self) -> Executor:
+        """The side thread for work overlapping the calling guard thread's: its lane's (``run``
+        decided it once, by the characters read), the shared one for a caller outside ``run``."""
+        side: Executor = getattr(self._lane, "side", self.side)
+        return side
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

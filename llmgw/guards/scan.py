@@ -19,7 +19,7 @@ from typing import Any
 from llmgw.guards.json_text import json_strings
 from llmgw.guards.pii import Finding, PiiAnalyzer
 from llmgw.guards.policy import Policy
-from llmgw.guards.runtime import BULK_CHARS, GuardRuntime
+from llmgw.guards.runtime import GuardRuntime
 from llmgw.messages import THINKING
 from llmgw.schemas import CHAT_FIELDS
 
@@ -186,9 +186,9 @@ def scan(runtime: GuardRuntime, policy: Policy, items: list[Item]) -> tuple[list
     # PII (spaCy, mostly Python) runs beside the injection embedding (ONNX Runtime, outside the GIL), and
     # after it, on the same side thread, the injection rules and n-gram model: the embedding is the
     # critical path (~22 ms for a 300-character turn), PII and the rules together take about half of it
-    # a long read runs on the bulk threads (``GuardRuntime.run``) and overlaps on their side thread, never
-    # on the one short requests share: a short request must not wait seconds behind a pasted document
-    side = runtime.bulk_side if sum(len(item.text) for item in items) > BULK_CHARS else runtime.side
+    # a long read overlaps on its own lane's side thread (``GuardRuntime.run``), never on the one short
+    # requests share: a short request must not wait seconds behind a pasted document
+    side = runtime.side_here
     overlap = pii is not None and policy.injection.enabled and bool(watched)
     pending = side.submit(_analyze_all, pii, items) if overlap and pii is not None else None
     results: list[Any] = [None] * len(items)

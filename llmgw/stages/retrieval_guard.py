@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from llmgw.context import RequestContext
 from llmgw.guards.consult import Consulted, consult_providers
 from llmgw.guards.providers import combine
-from llmgw.guards.runtime import BULK_CHARS, GuardFailure, GuardRuntime, guard_unavailable, injection_detector
+from llmgw.guards.runtime import GuardFailure, GuardRuntime, guard_unavailable, injection_detector
 from llmgw.guards.scan import STRIPPED
 from llmgw.retrieval.screening import fingerprint, screened_text, stored
 from llmgw.retrieval.store import Hit
@@ -123,9 +123,7 @@ def _verdicts(runtime: GuardRuntime, hits: list[Hit]) -> tuple[list[Any], set[st
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
         texts = [screened_text(hits[i].chunk) for i in todo]  # title and section too: the model sees them
-        long_read = sum(len(screened_text(h.chunk)) for h in hits) > BULK_CHARS  # as screen() and GuardRuntime.run
-        side = runtime.bulk_side if long_read else runtime.side
-        scored = runtime.score_injection(texts, ["retrieved"] * len(todo), side)
+        scored = runtime.score_injection(texts, ["retrieved"] * len(todo), runtime.side_here)
         for i, result in zip(todo, scored, strict=True):
             results[i] = result
     return results, at_ingest
