@@ -139,6 +139,8 @@ class RequestContext:
     error_code: str | None = None
     error_message: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: SHA-256 of the feedback token an anonymous caller was given (``stages/auth.py``); stored on the row
+    feedback_sha256: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     plan: RequestPlan | None = None  # set by the plan stage, read by cache, retrieval and selection
     # --- what stages hand each other (memory only: never stored) ---

@@ -143,7 +143,7 @@ def test_feedback_names_a_request_of_its_key_queued_or_stored(make_gateway: Any)
     )
     request_id, completion_id = raw.headers["x-llmgw-request-id"], raw.parse().id
     assert completion_id == f"chatcmpl-{request_id}"
-    assert gw.gateway.writer.queued_request(request_id) == (True, owner["id"])  # not in the table yet
+    assert gw.gateway.writer.queued_request(request_id) == (True, owner["id"], None)  # not in the table yet
     url = f"{gw.url}/v1/feedback"
 
     def send(key: str, rid: str) -> httpx.Response:
@@ -153,7 +153,7 @@ def test_feedback_names_a_request_of_its_key_queued_or_stored(make_gateway: Any)
     assert queued.status_code == 201 and queued.json()["request_id"] == request_id
     assert send(stranger["key"], request_id).status_code == 404
     gw.flush()
-    assert gw.gateway.writer.queued_request(request_id) == (False, None)  # now only the table knows it
+    assert gw.gateway.writer.queued_request(request_id) == (False, None, None)  # now only the table knows it
     assert send(owner["key"], request_id).status_code == 201
     assert send(ADMIN_KEY, completion_id).status_code == 201
     assert send(stranger["key"], completion_id).status_code == 404

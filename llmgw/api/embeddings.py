@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from llmgw.api.common import client_of, gateway_of, json_response, pipeline_of
+from llmgw.stages.auth import FEEDBACK_TOKEN_HEADER
 
 
 @post("/v1/embeddings", status_code=200)
@@ -20,4 +21,8 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     ctx.api = "embeddings"
     request.state.request_id = ctx.request_id
     result = await pipeline_of(request).embeddings(ctx, request.body)
-    return json_response(result, {"x-llmgw-request-id": ctx.request_id, "x-llmgw-model": ctx.model_name or ""})
+    headers = {"x-llmgw-request-id": ctx.request_id, "x-llmgw-model": ctx.model_name or ""}
+    token = ctx.response_headers.get(FEEDBACK_TOKEN_HEADER)  # an anonymous caller's (stages/auth.py)
+    if token is not None:
+        headers[FEEDBACK_TOKEN_HEADER] = token
+    return json_response(result, headers)

@@ -13,6 +13,14 @@ several replicas on one database, feedback for an answer another replica gave le
 cannot be read, the feedback is accepted unverified (queued like every other row) rather than lost.
 With guards on, PII in the free-text comment is masked per the caller's policy before it is
 stored.
+
+Anonymous callers (``auth.allow_anonymous``) are all the one identity ``anonymous`` and request ids
+are guessable, so the key cannot say which anonymous caller made a request: an anonymous answer
+carries a feedback token (``x-llmgw-feedback-token``, see ``stages/auth.py``) and anonymous
+feedback must send it back as ``feedback_token``. It is checked against the digest on the request's
+row; one that does not match is the same 404 as an unknown id (the answer tells nothing about other
+callers' requests). Anonymous feedback is never accepted unverified: with the database away it is
+503.
 """
 
 from __future__ import annotations
@@ -29,11 +37,12 @@ from litestar import Request, Response, post
 
 from llmgw.api.common import client_of, gateway_of, json_response, read_body_as
 from llmgw.cache.service import marks_wrong
-from llmgw.errors import InvalidRequest, NotFound
+from llmgw.errors import GatewayError, InvalidRequest, NotFound
 from llmgw.keys import KeyInfo
 from llmgw.schemas import NoNul
-from llmgw.stages.auth import ANONYMOUS_ID, authenticate, presented_key
+from llmgw.stages.auth import ANONYMOUS_ID, FEEDBACK_TOKEN_HEADER, authenticate, presented_key, token_matches
 from llmgw.stages.guarding import policy_of
+from llmgw.storage.db import unavailable
 from llmgw.storage.models import RequestRow, table
 
 if TYPE_CHECKING:
@@ -48,26 +57,44 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
     score: float | None = None
     label: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=200)] | None = None
     comment: Annotated[str, NoNul, msgspec.Meta(max_length=2000)] | None = None
+    #: anonymous callers only: the answer's ``x-llmgw-feedback-token`` (a keyed caller's key owns its requests)
+    feedback_token: Annotated[str, NoNul, msgspec.Meta(min_length=1, max_length=100)] | None = None
 
 
-def _stored_owner(engine: Any, request_id: str) -> tuple[bool, str | None]:
-    """(found, key id) of a committed request row (blocking: run in a thread)."""
+def _stored_owner(engine: Any, request_id: str) -> tuple[bool, str | None, str | None]:
+    """(found, key id, feedback token digest) of a committed request row (blocking: run in a thread)."""
     from sqlalchemy import select
 
+    requests = table(RequestRow)
     with engine.connect() as conn:
-        row = conn.execute(select(table(RequestRow).c.key_id).where(table(RequestRow).c.id == request_id)).first()
-    return (True, row[0]) if row else (False, None)
+        row = conn.execute(
+            select(requests.c.key_id, requests.c.feedback_sha256).where(requests.c.id == request_id)
+        ).first()
+    return (True, row[0], row[1]) if row else (False, None, None)
 
 
-async def check_request(gateway: Gateway, request_id: str, key: KeyInfo) -> None:
-    """404 unless ``request_id`` is a request this key made (any request, for the admin key)."""
-    found, owner = gateway.writer.queued_request(request_id)  # first: it leaves memory only once stored
+async def check_request(gateway: Gateway, request_id: str, key: KeyInfo, token: str | None = None) -> None:
+    """404 unless ``request_id`` is a request this key made (any request, for the admin key); for an
+    anonymous caller, one whose answer carried ``token``."""
+    found, owner, digest = gateway.writer.queued_request(request_id)  # first: it leaves memory only once stored
     if not found:
         try:
-            found, owner = await asyncio.to_thread(_stored_owner, gateway.engine, request_id)
-        except Exception:  # the database is away: keep the feedback rather than lose it
+            found, owner, digest = await asyncio.to_thread(_stored_owner, gateway.engine, request_id)
+        except Exception as exc:
+            if key.id == ANONYMOUS_ID:  # only the row can vouch for the token: never taken on trust
+                raise unavailable(exc, "POST /v1/feedback") from None
+            # the database is away: keep the feedback rather than lose it
             log.warning("cannot check request %s for feedback; accepted unverified", request_id, exc_info=True)
             return
+    if key.id == ANONYMOUS_ID:
+        if found and owner == ANONYMOUS_ID and token is not None and token_matches(token, digest):
+            return
+        raise NotFound(
+            f"no request {request_id!r} answered with this feedback_token (anonymous feedback sends the token "
+            f"its answer carried in {FEEDBACK_TOKEN_HEADER})",
+            param="feedback_token",
+            code="request_not_found",
+        )
     if not found or (owner != key.id and not key.admin):
         raise NotFound(f"no request {request_id!r} made with this key", param="request_id", code="request_not_found")
 
@@ -83,11 +110,19 @@ async def create_feedback(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("score must be a finite number", param="score")
     request_id = feedback.request_id.removeprefix(COMPLETION_PREFIX)
     try:
-        await check_request(gateway, request_id, key)
-    except NotFound:
+        if key.id == ANONYMOUS_ID and feedback.feedback_token is None:
+            raise InvalidRequest(
+                f"anonymous feedback needs the feedback_token its answer carried in the {FEEDBACK_TOKEN_HEADER} "
+                "header (or send the API key that made the request)",
+                param="feedback_token",
+                code="missing_feedback_token",
+            )
+        await check_request(gateway, request_id, key, feedback.feedback_token)
+    except GatewayError:
         if key.id == ANONYMOUS_ID and presented_key(dict(request.headers)) is not None:
             # a key served as anonymous (allow_anonymous) may be a guess at the admin key, which may
-            # score any request: a 404 here is its failed authentication, counted like any other
+            # score any request: a refusal here (the admin key would have been served) is its failed
+            # authentication, counted like any other
             gateway.auth_failures.record(client_of(request))
         raise
     ctx = gateway.new_context("feedback", body, dict(request.headers))

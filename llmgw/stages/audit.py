@@ -52,6 +52,7 @@ def request_row(ctx: RequestContext, user: str | None = None) -> dict[str, Any]:
         "experiment": (ctx.meta.get("experiment") or {}).get("name"),
         "experiment_arm": (ctx.meta.get("experiment") or {}).get("arm"),
         "meta": ctx.meta,
+        "feedback_sha256": ctx.feedback_sha256,
     }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 from llmgw.context import RequestContext
@@ -14,6 +17,30 @@ if TYPE_CHECKING:
     from llmgw.gateway import Gateway
 
 ANONYMOUS_ID = "anonymous"
+#: the response header carrying an anonymous answer's feedback token (``POST /v1/feedback`` wants it back)
+FEEDBACK_TOKEN_HEADER = "x-llmgw-feedback-token"
+_TOKEN_KEY = os.urandom(32)  # per process: a token is checked against its stored digest, never re-derived
+
+
+def feedback_token(request_id: str) -> str:
+    """The proof that a caller received request ``request_id``'s answer.
+
+    Every anonymous caller is the one identity ``anonymous``, and request ids are time-ordered
+    (guessable), so the id alone cannot say who may give feedback on a request. The token is a
+    keyed hash of the id under a random per-process key: unguessable, and no system call per
+    request (``os.urandom`` per id showed in profiles). Only its SHA-256 (:func:`token_digest`)
+    is stored on the request row, so verification needs the row, not this process's key: any
+    worker or replica can check it.
+    """
+    return hashlib.blake2b(request_id.encode(), key=_TOKEN_KEY, digest_size=16).hexdigest()
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(presented: str, stored: str | None) -> bool:
+    return stored is not None and hmac.compare_digest(token_digest(presented), stored)
 
 
 def check_failures(gateway: Gateway, client: str | None) -> None:
@@ -58,7 +85,11 @@ class Authenticate(Stage):
     name = "authenticate"
 
     async def request(self, ctx: RequestContext) -> dict[str, Any] | None:
-        ctx.key = await authenticate(self.gateway, ctx.headers, ctx.client)
+        ctx.key = key = await authenticate(self.gateway, ctx.headers, ctx.client)
+        if key.id == ANONYMOUS_ID:  # anonymous callers only: a keyed caller's key owns its requests
+            token = feedback_token(ctx.request_id)
+            ctx.response_headers[FEEDBACK_TOKEN_HEADER] = token
+            ctx.feedback_sha256 = token_digest(token)
         return None
 
 

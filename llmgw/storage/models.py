@@ -74,6 +74,9 @@ class RequestRow(SQLModel, table=True):
     experiment_arm: str | None = Field(default=None, max_length=200)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     sanitised: str | None = Field(default=None, max_length=2000, description="what the writer changed to store it")
+    #: an anonymous request's feedback token, hashed (the token itself is never stored): whoever shows
+    #: the token received the answer and may give feedback on it (``api/feedback.py``)
+    feedback_sha256: str | None = Field(default=None, max_length=64)
 
 
 class FeedbackRow(SQLModel, table=True):

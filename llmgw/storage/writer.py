@@ -365,7 +365,8 @@ class RowWriter:
         self.dead_lettered = 0
         self.stopping = threading.Event()
         self._count_lock = threading.Lock()
-        self._queued_requests: dict[str, str | None] = {}  # id → key id, until the row is settled
+        #: id → (key id, feedback token digest), until the row is settled
+        self._queued_requests: dict[str, tuple[str | None, str | None]] = {}
         self._queued_lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._started = False
@@ -399,7 +400,7 @@ class RowWriter:
         self.journal.add(kind, row)
         if kind == "requests":
             with self._queued_lock:
-                self._queued_requests[row["id"]] = row.get("key_id")
+                self._queued_requests[row["id"]] = (row.get("key_id"), row.get("feedback_sha256"))
         lane = self._lanes.get(kind)
         if lane is None:  # a programming error: the row is dead-lettered by its own lane, not lost
             log.error("no storage handler for %r rows", kind)
@@ -413,12 +414,12 @@ class RowWriter:
                 return
         self.keep(kind, [row], "queued after shutdown")  # nothing reads the queue any more
 
-    def queued_request(self, request_id: str) -> tuple[bool, str | None]:
-        """``(True, key id)`` while request ``request_id``'s row is queued and not yet settled."""
+    def queued_request(self, request_id: str) -> tuple[bool, str | None, str | None]:
+        """``(True, key id, feedback token digest)`` while request ``request_id``'s row is queued and not
+        yet settled; ``(False, None, None)`` otherwise."""
         with self._queued_lock:
-            if request_id in self._queued_requests:
-                return True, self._queued_requests[request_id]
-        return False, None
+            owner = self._queued_requests.get(request_id)
+        return (True, *owner) if owner is not None else (False, None, None)
 
     def settled(self, kind: str, rows: list[dict[str, Any]]) -> None:
         """Rows committed or kept on disk: request ids are forgotten only now (see the module doc)."""
