@@ -147,16 +147,24 @@ class KeyStore:
 
     def refresh(self) -> None:
         """Reload every active key from the database (revocations made elsewhere take effect)."""
-        with Session(self.engine) as session:
-            rows = session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None)))
-            fresh = {row.sha256: _info(row) for row in rows}
+        fresh = self._read_active()
         with self._lock:
             self._by_hash = fresh
 
-    def _load_one(self, digest: str) -> KeyInfo | None:
+    def _read_active(self) -> dict[str, KeyInfo]:
+        """Every active key, by hash (a method of its own: tests hold a refresh between read and install)."""
+        with Session(self.engine) as session:
+            rows = session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None)))
+            return {row.sha256: _info(row) for row in rows}
+
+    def _read_one(self, digest: str) -> KeyInfo | None:
+        """The active key of hash ``digest``, if any (a method of its own, as :meth:`_read_active`)."""
         with Session(self.engine) as session:
             row = session.exec(select(ApiKey).where(ApiKey.sha256 == digest, col(ApiKey.revoked_at).is_(None))).first()
-        info = _info(row) if row else None
+        return _info(row) if row else None
+
+    def _load_one(self, digest: str) -> KeyInfo | None:
+        info = self._read_one(digest)
         with self._lock:
             if info:
                 self._by_hash[digest] = info
