@@ -6,6 +6,12 @@ the database; an unknown ``sk-llmgw-…`` key costs one database read off the ev
 remembered as unknown until the next refresh, so repeating a bad key is free; distinct bad keys
 are bounded per client by :mod:`llmgw.limits.auth_failures`). Any other key can only be a static
 key from the config, so it never costs a read.
+
+A read of the database and a write made by this process can cross: a refresh (or a lookup) that read
+the table before a revoke committed would install its answer after the revoke had updated memory,
+and the revoked key worked again until the next refresh. So every read and every local write takes
+a tick of one clock, and what this process wrote after a read began is laid over that read's answer
+(see :meth:`KeyStore.refresh`). The request path (:meth:`KeyStore.cached`) is untouched.
 """
 
 from __future__ import annotations
@@ -84,6 +90,14 @@ class KeyStore:
         self._by_hash: dict[str, KeyInfo] = {}
         self._unknown: dict[str, float] = {}
         self._lock = threading.Lock()
+        #: ticked (under the lock) as each read of the database starts and after each local write
+        #: commits: a write with a later tick than a read's may be missing from what that read saw
+        self._clock = 0
+        #: this process's writes that a read in flight may have missed: hash → (tick, the key as
+        #: written, or None once revoked); dropped once a refresh that started after them is installed
+        self._written: dict[str, tuple[int, KeyInfo | None]] = {}
+        #: the tick at which the read of the snapshot in ``_by_hash`` started
+        self._snapshot_tick = 0
 
     # --- administration (blocking; call off the loop from async code) ----------------------
 
@@ -117,9 +131,7 @@ class KeyStore:
             session.add(row)
             session.commit()
             session.refresh(row)
-        with self._lock:
-            self._by_hash[row.sha256] = _info(row)
-            self._unknown.pop(row.sha256, None)
+        self._wrote(row.sha256, _info(row))
         return secret, row
 
     def list(self, include_revoked: bool = False) -> list[ApiKey]:
@@ -141,23 +153,71 @@ class KeyStore:
                 session.add(row)
                 session.commit()
                 session.refresh(row)
-        with self._lock:
-            self._by_hash.pop(row.sha256, None)
+        self._wrote(row.sha256, None)
         return row
 
+    def _tick(self) -> int:
+        with self._lock:
+            self._clock += 1
+            return self._clock
+
+    def _wrote(self, digest: str, info: KeyInfo | None) -> None:
+        """Memory after a committed write of this process (``info``: the key now; None: revoked),
+        remembered until every read that may have missed it has been installed. Any new write
+        (an update of limits or expiry, a delete) goes through here too."""
+        with self._lock:
+            self._clock += 1
+            self._written[digest] = (self._clock, info)
+            if info is None:
+                self._by_hash.pop(digest, None)
+            else:
+                self._by_hash[digest] = info
+                self._unknown.pop(digest, None)
+
     def refresh(self) -> None:
-        """Reload every active key from the database (revocations made elsewhere take effect)."""
+        """Reload every active key from the database (revocations made elsewhere take effect).
+
+        The read runs unlocked (it may take long, and writes and lookups go on meanwhile), so what
+        it read can be older than a write this process made since: those writes are laid over it.
+        A snapshot whose read started before the installed one's is dropped (two refreshes crossed).
+        """
+        started = self._tick()
+        fresh = self._read_active()
+        with self._lock:
+            if started < self._snapshot_tick:
+                return
+            for digest, (tick, info) in self._written.items():
+                if tick > started:
+                    if info is None:
+                        fresh.pop(digest, None)
+                    else:
+                        fresh[digest] = info
+            # a write before this read started is in what it read, and later snapshots start later still
+            self._written = {digest: w for digest, w in self._written.items() if w[0] > started}
+            self._by_hash = fresh
+            self._snapshot_tick = started
+
+    def _read_active(self) -> dict[str, KeyInfo]:
+        """Every active key, by hash (a method of its own: tests hold a refresh between read and install)."""
         with Session(self.engine) as session:
             rows = session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None)))
-            fresh = {row.sha256: _info(row) for row in rows}
-        with self._lock:
-            self._by_hash = fresh
+            return {row.sha256: _info(row) for row in rows}
 
-    def _load_one(self, digest: str) -> KeyInfo | None:
+    def _read_one(self, digest: str) -> KeyInfo | None:
+        """The active key of hash ``digest``, if any (a method of its own, as :meth:`_read_active`)."""
         with Session(self.engine) as session:
             row = session.exec(select(ApiKey).where(ApiKey.sha256 == digest, col(ApiKey.revoked_at).is_(None))).first()
-        info = _info(row) if row else None
+        return _info(row) if row else None
+
+    def _load_one(self, digest: str) -> KeyInfo | None:
+        started = self._tick()
+        info = self._read_one(digest)
         with self._lock:
+            written = self._written.get(digest)
+            if self._snapshot_tick > started or (written is not None and written[0] > started):
+                # memory was set since this read started (a later snapshot, or a write here such as
+                # a revoke): it is newer than what this read saw
+                info = self._by_hash.get(digest)
             if info:
                 self._by_hash[digest] = info
             else:

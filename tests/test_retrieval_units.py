@@ -218,6 +218,33 @@ def test_local_store_filters_modes_and_versions(tmp_path: Path) -> None:
     assert {h.chunk.doc_id for h in reopened.search(Query("cats", vector, 5, "bm25"))} == {"d1"}
 
 
+def test_a_refresh_crossing_an_ingest_labels_its_snapshot_with_the_version_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway read the store's version, then its rows, in two statements: an ingest (another
+    process) committing between them gave a snapshot of the new rows under the old version, and a
+    BM25 file of the new rows named for the old version, which a replica still at that version
+    (sharing the directory) would load over its own, different rows."""
+    ingest_side = _store_with(tmp_path)
+    gateway_side = LocalStore(tmp_path / "store")
+    assert gateway_side.refresh() is True
+    ingest_side.delete(["d3"])
+    read_version = gateway_side.version
+
+    def version_then_an_ingest_commits() -> str:
+        version = read_version()
+        chunk = StoredChunk("d4#h-0", "d4", "h", 0, "D4", "", "parrots talk", {})
+        ingest_side.upsert("d4", "h", [chunk], HashBackend().embed([chunk.search_text]))
+        return version
+
+    monkeypatch.setattr(gateway_side, "version", version_then_an_ingest_commits)
+    assert gateway_side.refresh() is True
+    snapshot = gateway_side.snapshot()
+    assert {c.doc_id for c in snapshot.chunks} == {"d1", "d2", "d4"}
+    assert snapshot.version == ingest_side.version(), "the new rows under the old version"
+    assert [p.name for p in (tmp_path / "store").glob("bm25-*.npz")] == [f"bm25-{snapshot.version}.npz"]
+
+
 def test_hybrid_returns_as_many_hits_as_asked_when_the_sides_agree(tmp_path: Path) -> None:
     """k above the candidates per side: each side gives k, so the fused list is k long, not the union of two
     short lists (100 asked with 50 candidates per side gave 60 here: dense 0..49 and BM25 0..59 overlap)."""

@@ -152,7 +152,7 @@ class LocalStore:
         version = self.version()
         if self._snapshot is not None and self._snapshot.version == version:
             return False
-        self._snapshot = self._load(version)
+        self._snapshot = self._load()
         return True
 
     def snapshot(self) -> Snapshot:
@@ -161,12 +161,21 @@ class LocalStore:
         assert self._snapshot is not None
         return self._snapshot
 
-    def _load(self, version: str) -> Snapshot:
+    def _load(self) -> Snapshot:
+        """The rows and the version they are, read in one transaction: an ingest committing after
+        :meth:`refresh` read the version must not put its rows under the older version (nor a BM25
+        file of them under that version's name, which another replica at that version would load)."""
         with self._lock:
-            rows = self._db.execute(
-                "select id, doc_id, ord, title, heading, text, metadata, vector, d.doc_hash "
-                "from chunks join documents d using (doc_id) order by doc_id, ord"
-            ).fetchall()
+            self._db.execute("begin")
+            try:
+                found = self._db.execute("select value from meta where key = 'version'").fetchone()
+                rows = self._db.execute(
+                    "select id, doc_id, ord, title, heading, text, metadata, vector, d.doc_hash "
+                    "from chunks join documents d using (doc_id) order by doc_id, ord"
+                ).fetchall()
+            finally:
+                self._db.execute("commit")
+        version = found[0] if found else "empty"
         chunks = [StoredChunk(r[0], r[1], r[8], r[2], r[3] or "", r[4] or "", r[5], json.loads(r[6])) for r in rows]
         dims = len(rows[0][7]) // 4 if rows else (self.dimensions or 0)
         vectors = np.frombuffer(b"".join(r[7] for r in rows), dtype=np.float32).reshape(len(rows), dims)
