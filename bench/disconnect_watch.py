@@ -39,10 +39,10 @@ async def _answer() -> int:
 async def _main(calls: int) -> None:
     request: Any = _Connection()
     for _ in range(2000):  # warm-up
-        await unless_client_leaves(request, _answer())
+        await unless_client_leaves(request.receive, _answer())
     t0 = time.perf_counter()
     for _ in range(calls):
-        await unless_client_leaves(request, _answer())
+        await unless_client_leaves(request.receive, _answer())
     watched = (time.perf_counter() - t0) / calls * 1e6
     t0 = time.perf_counter()
     for _ in range(calls):

@@ -1,8 +1,11 @@
-"""The HTTP surface: Litestar routes for the OpenAI and Anthropic APIs, health, metrics and administration.
+"""The HTTP surface: the OpenAI and Anthropic APIs, health, metrics and administration.
 
-Handlers stay thin: they read the body, hand a :class:`RequestContext` to the pipeline and turn
-its answer into a response. Every error leaves in its API's error shape with the right status:
-Anthropic's under ``/v1/messages`` and its ``count_tokens`` (:data:`ERROR_SHAPES`), OpenAI's everywhere else.
+A POST to one of the chat pipeline's APIs (chat completions, responses, messages) is answered by
+:mod:`llmgw.api.front` before Litestar routes it (:class:`GatewayApp`; the module says why); every
+other route is an ordinary Litestar handler, thin: it reads the body, hands a
+:class:`RequestContext` to the pipeline and turns its answer into a response. Every error leaves
+in its API's error shape with the right status: Anthropic's under ``/v1/messages`` and its
+``count_tokens`` (:data:`llmgw.api.common.ERROR_SHAPES`), OpenAI's everywhere else.
 """
 
 from __future__ import annotations
@@ -11,17 +14,17 @@ import asyncio
 import logging
 import os
 from importlib.metadata import version
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import HTTPScope, Receive, Scope, Send
 
 from llmgw import warmup
-from llmgw.anthropic.render import error_body as anthropic_error
 from llmgw.api import admin, embeddings, feedback, messages, models, responses
-from llmgw.api.common import JSON, answer, gateway_of, json_response, open_context, pipeline_of, unless_client_leaves
+from llmgw.api.common import JSON, as_gateway_error, error_reply, gateway_of, json_response, not_reached
+from llmgw.api.front import Front
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
@@ -30,8 +33,6 @@ from llmgw.config import Config
 from llmgw.errors import GatewayError
 from llmgw.gateway import Gateway
 from llmgw.pipeline import Pipeline
-from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
-from llmgw.storage.db import unavailable as database_unavailable
 from llmgw.workers import WORKER_ENV
 
 log = logging.getLogger("llmgw.app")
@@ -39,8 +40,9 @@ log = logging.getLogger("llmgw.app")
 
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
-    ctx = await open_context(request, "chat")
-    return answer(ctx, await unless_client_leaves(request, pipeline_of(request).chat(ctx)))
+    """Declared for the OpenAPI document and the 405 of other methods: a POST is answered by
+    :mod:`llmgw.api.front` before Litestar routes it."""
+    raise not_reached(request)
 
 
 #: ``/healthz``'s answer; under ``llmgw serve --workers N`` it names the worker (0..N-1) that answered
@@ -74,15 +76,11 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-#: paths whose errors take another API's shape than OpenAI's
-ERROR_SHAPES = {"/v1/messages": anthropic_error, "/v1/messages/count_tokens": anthropic_error}
-
-
 def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Every failure as ``{"error": {...}}``; unexpected ones are logged and become a 500."""
-    if isinstance(exc, GatewayError):
-        error = exc
-    elif isinstance(exc, HTTPException):
+    """Every failure on a Litestar route as ``{"error": {...}}`` in its API's shape (as
+    :mod:`llmgw.api.front` answers its own); unexpected ones are logged and become a 500."""
+    path = request.url.path
+    if isinstance(exc, HTTPException):
         status = exc.status_code
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status, "http_error")
         # Litestar's own headers matter: a 405 carries ``Allow`` (RFC 9110)
@@ -90,22 +88,29 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         error = GatewayError(str(exc.detail), status=status, code=code, type="invalid_request_error", headers=headers)
         if status >= 500:
             error.type = "server_error"
-    elif isinstance(exc, DATABASE_UNAVAILABLE):
-        error = database_unavailable(exc, f"{request.method} {request.url.path}")
     else:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = GatewayError("internal error", status=HTTP_500_INTERNAL_SERVER_ERROR)
-    headers = {**getattr(request.state, "response_headers", {}), **error.headers}
-    request_id = getattr(request.state, "request_id", None)
-    if request_id:
-        headers["x-llmgw-request-id"] = request_id
-    shape = ERROR_SHAPES.get(request.url.path.rstrip("/"))
-    if shape is not None:
-        return json_response(shape(error, request_id), headers, error.status)
-    return Response(error.json(), status_code=error.status, media_type=JSON, headers=headers)
+        error = as_gateway_error(exc, f"{request.method} {path}")
+    state = request.state
+    body, headers = error_reply(error, path, getattr(state, "request_id", None), getattr(state, "response_headers", {}))
+    return Response(body, status_code=error.status, media_type=JSON, headers=headers)
 
 
-def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
+class GatewayApp(Litestar):
+    """Litestar, with the chat pipeline's POSTs handed to :class:`~llmgw.api.front.Front` first."""
+
+    front: Front
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] == "http" and scope["method"] == "POST":  # type: ignore[typeddict-item]
+            http = cast("HTTPScope", scope)
+            endpoint = self.front.endpoint(http)
+            if endpoint is not None:
+                await self.front(endpoint, http, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(config: Config, gateway: Gateway | None = None) -> GatewayApp:
     gw = gateway or Gateway(config)
 
     async def on_startup(app: Litestar) -> None:
@@ -116,7 +121,8 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
     async def on_shutdown(app: Litestar) -> None:
         await gw.stop()
 
-    app = Litestar(
+    limits = RequestLimits(config.server.max_headers, config.server.max_header_bytes)
+    app = GatewayApp(
         route_handlers=[
             chat_completions,
             responses.create_response,
@@ -136,12 +142,13 @@ def create_app(config: Config, gateway: Gateway | None = None) -> Litestar:
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(title="llmgw", version=version("llmgw"), render_plugins=[SchemaPlugin()]),
-        middleware=[RequestLimits(config.server.max_headers, config.server.max_header_bytes)],
+        middleware=[limits],
         exception_handlers={Exception: error_handler},
         request_max_body_size=config.server.max_body_bytes,
         logging_config=None,  # the CLI configures logging; a library must not replace root handlers
         debug=False,
     )
     app.state.gateway = gw
-    app.state.pipeline = Pipeline(gw)
+    app.state.pipeline = pipeline = Pipeline(gw)
+    app.front = Front(gw, pipeline, limits)
     return app

@@ -3,28 +3,63 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
-from litestar.response import Stream
 
+from llmgw.anthropic.render import error_body as anthropic_error
 from llmgw.errors import GatewayError
 from llmgw.schemas import decode_body
+from llmgw.storage.db import UNAVAILABLE as DATABASE_UNAVAILABLE
+from llmgw.storage.db import unavailable as database_unavailable
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import Awaitable, Callable
+
+    from litestar.types import Receive
 
     from llmgw.context import RequestContext
     from llmgw.gateway import Gateway
     from llmgw.pipeline import Pipeline
 
+log = logging.getLogger("llmgw.app")
 _encode = msgspec.json.Encoder().encode
 #: how long an answer may take before the connection is watched for the client leaving (a client
 #: that leaves sooner is noticed then: an upstream call is not stopped any earlier than this)
 WATCH_AFTER_S = 0.05
 JSON = "application/json"
 T = TypeVar("T")
+
+#: paths whose errors take another API's shape than OpenAI's
+ERROR_SHAPES: dict[str, Callable[[GatewayError, str | None], dict[str, Any]]] = {
+    "/v1/messages": anthropic_error,
+    "/v1/messages/count_tokens": anthropic_error,
+}
+
+
+def as_gateway_error(exc: Exception, where: str) -> GatewayError:
+    """Any failure as the error the client gets: a :class:`GatewayError` as it is, the database
+    away as a 503 naming ``where``, anything else (a bug) logged with its traceback and a bare 500."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return database_unavailable(exc, where)
+    log.exception("unhandled error on %s", where)
+    return GatewayError("internal error", status=500)
+
+
+def error_reply(
+    error: GatewayError, path: str, request_id: str | None, response_headers: dict[str, str]
+) -> tuple[bytes, dict[str, str]]:
+    """An error's body in the shape of the API at ``path`` (:data:`ERROR_SHAPES`, else OpenAI's),
+    and its headers: the pipeline's so far, the error's own, the request id when there is one."""
+    headers = {**response_headers, **error.headers}
+    if request_id:
+        headers["x-llmgw-request-id"] = request_id
+    shape = ERROR_SHAPES.get(path.rstrip("/"))
+    return (_encode(shape(error, request_id)) if shape is not None else error.json()), headers
 
 
 def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
@@ -60,15 +95,15 @@ async def open_context(request: Request[Any, Any, Any], api: str) -> RequestCont
     return ctx
 
 
-async def unless_client_leaves(request: Request[Any, Any, Any], work: Awaitable[T]) -> T:
+async def unless_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
     """``work`` (the pipeline preparing its answer), cancelled if the client disconnects first.
 
     Why: nothing else reads the connection between the body and the first byte of the answer, so a
     client that gave up (a closed tab, a client timeout) was only noticed once the answer was sent:
     a whole non-streamed generation, or a stream's wait for its first token, ran on and was paid
-    for. The body has been read (``open_context``), so the next ASGI message is the disconnect; a
-    stream's own disconnect watch (Litestar's ``Stream``) takes over once it starts. The pipeline
-    records a cancelled request as ``client_disconnected`` (499) and its row is kept.
+    for. The body has been read, so the next ASGI message from ``receive`` is the disconnect; a
+    stream's own disconnect watch (:func:`llmgw.api.front.send_stream`) takes over once it starts.
+    The pipeline records a cancelled request as ``client_disconnected`` (499) and its row is kept.
     """
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -77,7 +112,7 @@ async def unless_client_leaves(request: Request[Any, Any, Any], work: Awaitable[
     watchers: list[asyncio.Task[None]] = []
 
     def watch() -> None:
-        watchers.append(loop.create_task(_cancel_on_disconnect(request, task, left)))
+        watchers.append(loop.create_task(cancel_on_disconnect(receive, task, left)))
 
     # the watch starts only once the answer has taken WATCH_AFTER_S: a task per request would cost
     # every fast answer (a cache hit, a refusal) ~10 µs of CPU; a timer handle costs ~1 µs
@@ -100,26 +135,19 @@ async def unless_client_leaves(request: Request[Any, Any, Any], work: Awaitable[
     return result
 
 
-async def _cancel_on_disconnect(request: Request[Any, Any, Any], task: asyncio.Task[Any], left: list[bool]) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
+async def cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any], left: list[bool]) -> None:
+    """Cancel ``task`` when the client disconnects, noting it in ``left`` (the body has been read)."""
+    while (await receive())["type"] != "http.disconnect":
         pass
     left.append(True)
     task.cancel()
 
 
-def answer(
-    ctx: RequestContext,
-    result: dict[str, Any] | AsyncIterator[bytes],
-    render: Callable[[dict[str, Any]], Any] | None = None,
-) -> Response[Any]:
-    """The pipeline's result as the HTTP answer: a completion as JSON (``render`` puts it in the
-    client's API), a stream as server-sent events; the request id and the pipeline's headers on both."""
-    headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
-    if isinstance(result, dict):
-        return json_response(result if render is None else render(result), headers)
-    headers["cache-control"] = "no-cache"
-    headers["x-accel-buffering"] = "no"
-    return Stream(result, media_type="text/event-stream", headers=headers)
+def not_reached(request: Request[Any, Any, Any]) -> GatewayError:
+    """What a Litestar declaration of a :mod:`llmgw.api.front` route raises if a POST ever reached
+    it: a 500 naming the path (a bug: :meth:`~llmgw.api.front.Front.endpoint` missed a path form)."""
+    return as_gateway_error(RuntimeError(f"{request.url.path} was not answered by llmgw.api.front"),
+                            f"{request.method} {request.url.path}")  # fmt: skip
 
 
 async def read_body_as(request: Request[Any, Any, Any], kind: type[T], what: str) -> tuple[T, dict[str, Any]]:

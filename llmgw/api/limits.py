@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from llmgw.errors import HeadersTooLarge, InvalidRequest
 
@@ -30,6 +30,11 @@ class RequestLimits(ASGIMiddleware):
         self.max_header_bytes = max_header_bytes
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        self.check(scope)
+        await next_app(scope, receive, send)
+
+    def check(self, scope: Scope | HTTPScope) -> None:
+        """Raise the request's refusal, if any (also called by :mod:`llmgw.api.front` for its routes)."""
         headers = list(scope["headers"])
         if len(headers) > self.max_headers:
             raise HeadersTooLarge(
@@ -45,4 +50,3 @@ class RequestLimits(ASGIMiddleware):
         query = scope["query_string"]
         if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
             raise InvalidRequest("the URL holds a NUL byte (%00)", code="invalid_value")
-        await next_app(scope, receive, send)

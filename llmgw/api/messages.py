@@ -20,8 +20,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from llmgw.anthropic.render import MessagesEvents, message
-from llmgw.api.common import answer, json_response, open_context, pipeline_of, unless_client_leaves
+from llmgw.api.common import json_response, not_reached, open_context, pipeline_of
 
 #: what a count_tokens body is missing to be a Messages request (nothing is generated)
 COUNT_MAX_TOKENS = 1
@@ -29,11 +28,9 @@ COUNT_MAX_TOKENS = 1
 
 @post("/v1/messages", status_code=200)
 async def create_message(request: Request[Any, Any, Any]) -> Response[Any]:
-    ctx = await open_context(request, "messages")
-    result = await unless_client_leaves(
-        request, pipeline_of(request).chat(ctx, MessagesEvents(ctx.request_id, ctx.usage))
-    )
-    return answer(ctx, result, lambda completion: message(completion, ctx.request_id, ctx.model_name, ctx.usage()))
+    """Declared for the OpenAPI document and the 405 of other methods: a POST is answered by
+    :mod:`llmgw.api.front` before Litestar routes it."""
+    raise not_reached(request)
 
 
 @post("/v1/messages/count_tokens", status_code=200)

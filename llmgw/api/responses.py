@@ -11,15 +11,11 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from llmgw.api.common import answer, open_context, pipeline_of, unless_client_leaves
-from llmgw.responses_api.response import to_response
-from llmgw.responses_api.stream import ResponsesEvents
+from llmgw.api.common import not_reached
 
 
 @post("/v1/responses", status_code=200)
 async def create_response(request: Request[Any, Any, Any]) -> Response[Any]:
-    ctx = await open_context(request, "responses")
-    body = ctx.body
-    ctx.body = dict(body)  # the translate stage replaces it; ``body`` stays what the client sent
-    result = await unless_client_leaves(request, pipeline_of(request).chat(ctx, ResponsesEvents(body, ctx.request_id)))
-    return answer(ctx, result, lambda completion: to_response(completion, body, ctx.request_id))
+    """Declared for the OpenAPI document and the 405 of other methods: a POST is answered by
+    :mod:`llmgw.api.front` before Litestar routes it."""
+    raise not_reached(request)

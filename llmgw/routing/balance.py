@@ -60,8 +60,10 @@ class Balancer:
 
     def order(self, name: str, model: ModelConfig) -> list[Deployment]:
         """Every deployment, the one to try first first; open circuits last."""
-        now = time.monotonic()
         every = self.deployments(name, model)
+        if len(every) == 1:  # most models: nothing to order
+            return every[:]
+        now = time.monotonic()
         healthy = [d for d in every if d.open_until <= now]
         broken = sorted((d for d in every if d.open_until > now), key=lambda d: d.open_until)
         if model.balance == "latency":

@@ -72,6 +72,8 @@ class PlanRequest(Stage):
         spec = ctx.route.selection
         catalog = self.gateway.config.models
         names = [n for n in spec.fallbacks if n != chosen and n in catalog]
+        if not names:  # most routes: no fallbacks to check
+            return []
         eligible, _ = candidates(
             {n: catalog[n] for n in names}, ctx.body, ctx.stream, "chat", spec, lambda n: self.allowed(ctx, n)
         )
