@@ -194,12 +194,18 @@ def test_benign_reasoning_passes_byte_for_byte(sgw: Any, scripted: Scripted) -> 
         assert (completion.choices[0].message.model_extra or {})["reasoning_content"] == thinking
     assert guard_events(gw, "block") == [] and guard_events(gw, "flag") == []
     assert all(r["status"] == "ok" for r in gw.rows())
+    # the control: the last reasoning again with the key in it is stopped (the check is live)
+    thinking = f"{BENIGN[-1]} The key is {SECRET} ."
+    scripted.scripts["ctl"] = [*thoughts(thinking, list(range(7, len(thinking), 7))), {"content": "Here you go ."},
+                               {"finish_reason": "stop"}]  # fmt: skip
+    events, raw = raw_chat(gw, "go #script:ctl")
+    assert_stopped(events, raw, thinking, thinking.index(SECRET), "reasoning_content")
 
 
-def first_reasoning_after(gw: Any, script: str) -> float | None:
-    """Seconds from the request to the first reasoning text the client received (None: none)."""
+def reasoning_arrivals(gw: Any, script: str) -> list[tuple[float, str]]:
+    """Seconds from the request to each piece of reasoning the client received, with the piece."""
     body = {"model": "s-model", "messages": [{"role": "user", "content": f"go #script:{script}"}], "stream": True}
-    started, first = time.monotonic(), None
+    started, arrivals = time.monotonic(), []
     with (
         httpx.Client(timeout=60) as client,
         client.stream(
@@ -207,20 +213,39 @@ def first_reasoning_after(gw: Any, script: str) -> float | None:
         ) as response,
     ):
         for line in response.iter_lines():
-            if first is None and line.startswith("data: {") and reasoning_of([json.loads(line[6:])]):
-                first = time.monotonic() - started
-    return first
+            if line.startswith("data: {") and (piece := reasoning_of([json.loads(line[6:])])):
+                arrivals.append((time.monotonic() - started, piece))
+    return arrivals
 
 
-def test_reasoning_streams_live_under_block(sgw: Any, scripted: Scripted) -> None:
-    """Under ``secrets: block`` the reasoning is held on windows, not whole: 40 words of it, then
-    the upstream pauses 4 s before it goes on; the client has the first words within the pause."""
+def test_reasoning_streams_live_under_block_held_on_windows(sgw: Any, scripted: Scripted) -> None:
+    """Under ``secrets: block`` the reasoning is held on windows, neither whole nor not at all: 40
+    words of it, then the upstream pauses 4 s before it goes on. Within the pause the client has
+    the first words but not the last ones (the windows that read them wait for the words after)."""
     gw = sgw()
     words = [{"reasoning_content": f"step{k} "} for k in range(40)]
     scripted.scripts["live"] = [*words, 4.0, {"reasoning_content": "done ."}, {"content": "Ok ."},
                                 {"finish_reason": "stop"}]  # fmt: skip
-    first = first_reasoning_after(gw, "live")
-    assert first is not None and first < 3.0, first
+    arrivals = reasoning_arrivals(gw, "live")
+    early = "".join(piece for t, piece in arrivals if t < 3.0)
+    assert early.startswith("step0 step1 ") and "step39" not in early, early
+    assert "".join(piece for _, piece in arrivals) == "".join(w["reasoning_content"] for w in words) + "done ."
+    # the reasoning ends where the answer begins: its last words (and the answer's first ones) leave
+    # then, not when the choice finishes 4 s later
+    answer = [{"content": f"word{k} "} for k in range(20)]
+    scripted.scripts["ends"] = [{"reasoning_content": "a short thought ."}, *answer, 4.0, {"finish_reason": "stop"}]
+    body = {"model": "s-model", "messages": [{"role": "user", "content": "go #script:ends"}], "stream": True}
+    started, early = time.monotonic(), []
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream(
+            "POST", f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"}
+        ) as response,
+    ):
+        for line in response.iter_lines():
+            if line.startswith("data: {") and time.monotonic() - started < 3.0:
+                early.append(json.loads(line[6:]))
+    assert reasoning_of(early) == "a short thought ." and text_of(early).startswith("word0 word1 "), early
 
 
 def test_under_flag_reasoning_is_not_held_and_a_secret_in_it_is_logged(sgw: Any, scripted: Scripted) -> None:
@@ -231,8 +256,8 @@ def test_under_flag_reasoning_is_not_held_and_a_secret_in_it_is_logged(sgw: Any,
     gw = sgw(FLAG)
     scripted.scripts["slow"] = [{"reasoning_content": "Thinking"}, 4.0, {"reasoning_content": " more ."},
                                 {"content": "Ok ."}, {"finish_reason": "stop"}]  # fmt: skip
-    first = first_reasoning_after(gw, "slow")
-    assert first is not None and first < 3.0, first
+    arrivals = reasoning_arrivals(gw, "slow")
+    assert arrivals and arrivals[0][0] < 3.0 and arrivals[0][1] == "Thinking", arrivals
     scripted.scripts["f"] = [*thoughts(THINKING, [20, THINKING.index(SECRET) + 6]), {"content": "No ."},
                              {"finish_reason": "stop"}]  # fmt: skip
     events, _ = raw_chat(gw, "go #script:f")
@@ -243,7 +268,8 @@ def test_under_flag_reasoning_is_not_held_and_a_secret_in_it_is_logged(sgw: Any,
 
 def test_a_secret_in_non_streamed_reasoning_is_withheld(sgw: Any, scripted: Scripted) -> None:
     """Not streamed, the key in ``reasoning_content`` or ``reasoning``: the choice ends
-    ``content_filter`` and neither the reasoning nor the answer is returned."""
+    ``content_filter`` and neither the reasoning nor the answer is returned; the key in the answer
+    withholds the reasoning with it."""
     gw = sgw()
     for field in ("reasoning_content", "reasoning"):
         scripted.messages[field] = {"role": "assistant", "content": "I cannot share it .", field: THINKING}
@@ -253,4 +279,11 @@ def test_a_secret_in_non_streamed_reasoning_is_withheld(sgw: Any, scripted: Scri
         choice = completion.choices[0]
         assert choice.finish_reason == "content_filter" and choice.message.content is None
         assert not leaked(completion.model_dump_json())
-    assert [b["detail"] for b in guard_events(gw, "block")] == ["secret"] * 2
+    # a stop in the answer withholds the reasoning too: nothing the model wrote is handed out
+    scripted.messages["content"] = {"role": "assistant", "content": f"Sure : {SECRET}", "reasoning_content": "Hmm ."}
+    completion = gw.client().chat.completions.create(
+        model="s-model", messages=[{"role": "user", "content": "go #script:content"}]
+    )
+    assert completion.choices[0].finish_reason == "content_filter"
+    assert (completion.choices[0].message.model_extra or {}).get("reasoning_content") is None
+    assert [b["detail"] for b in guard_events(gw, "block")] == ["secret"] * 3
