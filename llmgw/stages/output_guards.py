@@ -404,7 +404,7 @@ class OutputGuards(Stage):
                     delta = choice["delta"] = {}
                 finished = end or choice.get("finish_reason") is not None
                 content = delta.get("content")
-                # a choice's reasoning fields, once it has sent any (a stream with none pays two lookups
+                # a choice's reasoning fields, once it has sent any (a stream with none pays three lookups
                 # a chunk); the reasoning ends where the answer begins
                 thinking: list[tuple[str, tuple[int, int]]] = []
                 if index in reasoned or delta.get("reasoning_content") or delta.get("reasoning"):
@@ -611,6 +611,7 @@ def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer
 
 class Violation(Exception):
     def __init__(self, key: Any, category: str) -> None:
-        """``key``: the stopped text's windows, a choice index (its content) or ``(index, REFUSAL)``."""
+        """``key``: the stopped text's windows, a choice index (its content), ``(index, REFUSAL)``, or
+        ``(index, slot)`` of a reasoning field (``REASONING``)."""
         self.choice = key if isinstance(key, int) else key[0]
         self.category = category
