@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -287,3 +288,29 @@ def test_a_secret_in_non_streamed_reasoning_is_withheld(sgw: Any, scripted: Scri
     assert completion.choices[0].finish_reason == "content_filter"
     assert (completion.choices[0].message.model_extra or {}).get("reasoning_content") is None
     assert [b["detail"] for b in guard_events(gw, "block")] == ["secret"] * 3
+
+
+def test_reasoning_on_messages_and_responses_is_not_rendered_but_checked(sgw: Any, scripted: Scripted) -> None:
+    """/v1/messages (anthropic SDK) and /v1/responses (openai SDK) carry no chat upstream's reasoning
+    (only an Anthropic upstream's thinking blocks): a calm reasoning is dropped, its answer served
+    whole; the key in it still stops the answer (it would be cached with it, and served to chat)."""
+    gw = sgw()
+    scripted.scripts["calm"] = [*thoughts("I will greet them .", [5]), {"content": "Hello there ."},
+                                {"finish_reason": "stop"}]  # fmt: skip
+    scripted.scripts["key"] = [*thoughts(THINKING, [THINKING.index(SECRET) + 4]), {"content": "Hello there ."},
+                               {"finish_reason": "stop"}]  # fmt: skip
+    client = anthropic.Anthropic(base_url=gw.url, api_key=ADMIN_KEY, max_retries=0)
+    request = {"model": "s-model", "max_tokens": 100}
+    with client.messages.stream(**request, messages=[{"role": "user", "content": "go #script:calm"}]) as stream:
+        seen = [event.model_dump_json() for event in stream]
+    assert "Hello there ." in stream.get_final_text() and not any("greet" in s for s in seen)
+    with pytest.raises(anthropic.APIStatusError) as info:  # noqa: SIM117 - the stream raises, not its opening
+        with client.messages.stream(**request, messages=[{"role": "user", "content": "go #script:key"}]) as stream:
+            seen = [event.model_dump_json() for event in stream]
+    assert info.value.body["error"]["code"] == "content_filter"  # type: ignore[index]
+    kinds, seen = [], []
+    for ev in gw.client().responses.create(model="s-model", input="go #script:key", stream=True):
+        kinds.append(ev.type)
+        seen.append(ev.model_dump_json())
+    assert kinds[-2:] == ["error", "response.incomplete"] and not leaked("".join(seen))
+    assert [b["detail"] for b in guard_events(gw, "block")] == ["secret"] * 2
