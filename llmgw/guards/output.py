@@ -2,7 +2,8 @@
 
 ``check_output`` is blocking (classifier on the guards' worker thread) and is given the same
 windows of text on the streamed and non-streamed paths, so both reach the same verdict.
-``check_arguments`` is its deterministic part alone (secrets, the canary), for tool-call arguments.
+``check_arguments`` is its deterministic part alone (secrets, the canary), for tool-call arguments
+and for the reasoning text reasoning models send beside the answer (``reasoning_content``, ``reasoning``).
 """
 
 from __future__ import annotations
@@ -218,9 +219,11 @@ def argument_views(arguments: str) -> list[str]:
 
 
 def check_arguments(policy: Policy, texts: list[str], canary: str | None) -> OutputVerdict:
-    """Tool-call arguments (``argument_views`` of each call) read by the deterministic checks only:
-    the system prompt's canary and ``find_secrets`` as ``moderation.secrets`` says. The learned
-    harm classifier does not read them: its false-stop rate on ordinary JSON arguments is unmeasured
+    """Tool-call arguments (``argument_views`` of each call), or a model's reasoning text (its
+    windows streamed, whole otherwise), read by the deterministic checks only: the system prompt's
+    canary and ``find_secrets`` as ``moderation.secrets`` says. The learned harm classifier (and the
+    lexicons, the new-PII check) do not read them: its false-stop rate on ordinary JSON arguments,
+    and on reasoning, which thinks aloud about whatever the user asked, is unmeasured
     (docs/guardrails.md). ``window`` is the index of the violating text."""
     from llmgw.guards.moderation import find_secrets  # as moderator(): the classifier module loads lazily
 

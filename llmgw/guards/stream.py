@@ -36,7 +36,8 @@ def replace_placeholders(text: str, placeholders: dict[str, str], lookup: Callab
 
 
 class Restorer:
-    """Incremental placeholder restoration for one text stream (one choice, or one tool call)."""
+    """Incremental placeholder restoration for one text stream (a choice's content, refusal or
+    reasoning, or one tool call's arguments)."""
 
     __slots__ = ("_lookup", "_pending", "_tokens", "maxlen")
 

@@ -25,6 +25,16 @@ cannot act on half a JSON object anyway, and a secret pattern can reach across t
 mean bounding every pattern's reach for no gain a client can use. A chunk carrying a choice's calls
 (and every chunk after it: chunks leave in order) is sent once they passed; a stop is a content
 stop. Text before the calls streams as before.
+
+Reasoning (``reasoning_content`` from vLLM and DeepSeek, ``reasoning`` from OpenRouter and
+llama-server) is restored like the content and read by the same deterministic checks only, never by
+the learned classifier: its false-stop rate on a model thinking aloud about whatever it was asked is
+unmeasured. Streamed, it is read on windows of its own and held as the content is (clients show it
+live: a text leaves once the windows that read it passed, the stream waits past ``hold_back_tokens``
+unverified words), and only where a check can stop the answer (``secrets: block``, or a canary);
+under ``secrets: flag`` it streams as it comes and is read once, whole, at the end for the log. A
+choice's reasoning ends where its answer (content, a tool call, the finish) begins. A stop in it is
+a content stop; not streamed, a stop withholds the reasoning with the rest of the message.
 """
 
 from __future__ import annotations
@@ -143,6 +153,13 @@ class OutputGuards(Stage):
         """The category a tool call's arguments stop the answer for (None: they pass), read by the
         deterministic checks only (``check_arguments``: the canary, secrets), logged like content's."""
         texts = [view for text in arguments for view in argument_views(text)]
+        return (await self.check_certain(ctx, policy, texts)).violation
+
+    async def check_certain(self, ctx: RequestContext, policy: Policy, texts: list[str]) -> OutputVerdict:
+        """``texts`` read by the deterministic checks only (``check_arguments``: the canary, secrets),
+        logged like content's: for tool-call arguments and for reasoning (``reasoning_content``,
+        ``reasoning``), which the learned classifier does not read (its false-stop rate there is
+        unmeasured). A failure of the guards fails as the policy says (open: the texts pass)."""
         chars = sum(map(len, texts))
         try:  # on the guards' thread: a megabyte of arguments (an image's data URL) reads in ~0.2 s
             verdict = await self.gateway.guards.run(policy.budget_s(chars), check_arguments, policy, texts,
@@ -152,9 +169,9 @@ class OutputGuards(Stage):
             guard_log(self.gateway, ctx, policy)("output", "allow" if fail_open else "block", stage="output",
                                                  detail=str(exc), scores={"failed": 1.0})  # fmt: skip
             if fail_open:
-                return None
+                return OutputVerdict()
             raise guard_unavailable(str(exc)) from None
-        return self.record(ctx, policy, verdict, texts).violation
+        return self.record(ctx, policy, verdict, texts)
 
     async def confirm(self, ctx: RequestContext, policy: Policy, views: list[str]) -> str | None:
         """The category of the first context view still flagged (the answer stops), or None (the
@@ -236,6 +253,11 @@ class OutputGuards(Stage):
             arguments = [a if isinstance(a, str) else json.dumps(a, ensure_ascii=False)
                          for a in (f.get("arguments") for f in functions if isinstance(f, dict)) if a]  # fmt: skip
             stopped = await self.check_calls(ctx, policy, arguments) if arguments else None
+            # the reasoning (``reasoning_content``, ``reasoning``) by the same checks, whole: the client
+            # reads it too; only where they can find anything (secrets not ``allow``, or a canary)
+            thoughts = [t for t in (message.get(f) for f in REASONING) if isinstance(t, str) and t]
+            if stopped is None and thoughts and (rules.secrets != "allow" or ctx.guards.canary):
+                stopped = (await self.check_certain(ctx, policy, thoughts)).violation
             # a refusal is text the client reads too: it is moderated like the content
             texts: list[str] = [t for t in (message.get("content"), message.get("refusal")) if isinstance(t, str) and t]
             read = 0
@@ -250,10 +272,10 @@ class OutputGuards(Stage):
                 if verdict.violation:
                     stopped = verdict.violation
                     break
-            if stopped:  # nothing the model wrote is handed out: its text, nor its calls
+            if stopped:  # nothing the model wrote is handed out: its text, its calls, its reasoning
                 choice["finish_reason"] = "content_filter"
                 message["content"] = None
-                for field in ("refusal", "tool_calls", "function_call"):
+                for field in ("refusal", "tool_calls", "function_call", *REASONING):
                     if message.get(field) is not None:
                         message[field] = None
                 if choice.get("logprobs") is not None:  # its tokens spell the withheld text
@@ -293,6 +315,12 @@ class OutputGuards(Stage):
         #: whether the arguments' check can stop the answer (``secrets: block`` or a canary to leak):
         #: only then are they held until judged; a check that can only flag lets them stream as they come
         calls_can_stop = rules.secrets == "block" or bool(ctx.guards.canary)
+        #: the reasoning, likewise: on windows of its own, held as the content is, where its check can
+        #: stop the answer; else, under ``secrets: flag``, collected and judged once at the end for the log
+        thoughts_can_stop = moderate and calls_can_stop
+        thoughts_logged = moderate and not calls_can_stop and rules.secrets == "flag"
+        thoughts: dict[tuple[int, int], list[str]] = {}  # under flag: each choice's reasoning, per field
+        reasoned: set[int] = set()  # the choices that sent reasoning
         restorers: dict[Any, Restorer] = {}
         windows: dict[Any, Windows] = {}
         checks: dict[Any, deque[Pending]] = {}
@@ -315,7 +343,11 @@ class OutputGuards(Stage):
             first = len(windows[index].spans)
             texts = windows[index].take(final=final)
             if texts:
-                task = asyncio.ensure_future(self.check(ctx, policy, texts))
+                # reasoning is read by the deterministic checks only: the classifier's false-stop rate
+                # on it is unmeasured (a verdict of theirs has no suspects: ``settle`` reads it the same)
+                thought = isinstance(index, tuple) and index[1] in REASONING_SLOTS
+                judging = self.check_certain if thought else self.check
+                task = asyncio.ensure_future(judging(ctx, policy, texts))
                 checks.setdefault(index, deque()).append(Pending(windows[index].checked, first, task))
 
         async def settle(index: Any, limit: int | None) -> None:
@@ -372,6 +404,13 @@ class OutputGuards(Stage):
                     delta = choice["delta"] = {}
                 finished = end or choice.get("finish_reason") is not None
                 content = delta.get("content")
+                # a choice's reasoning fields, once it has sent any (a stream with none pays three lookups
+                # a chunk); the reasoning ends where the answer begins
+                thinking: list[tuple[str, tuple[int, int]]] = []
+                if index in reasoned or delta.get("reasoning_content") or delta.get("reasoning"):
+                    reasoned.add(index)
+                    thinking = [(name, (index, slot)) for name, slot in REASONING.items()]
+                answering = finished or bool(content or delta.get("tool_calls") or delta.get("function_call"))
                 if restore:
                     if content:
                         restorer = restorers.setdefault(index, Restorer(placeholders))
@@ -399,6 +438,14 @@ class OutputGuards(Stage):
                         key = (index, LEGACY)
                         r = restorers.setdefault(key, Restorer(masker.placeholders, json_string=True))  # type: ignore[union-attr]
                         legacy["arguments"] = r.feed(legacy["arguments"])
+                    for name, key in thinking:  # as the content is; its tail once the answer begins
+                        piece = delta.get(name)
+                        if isinstance(piece, str) and piece:
+                            delta[name] = restorers.setdefault(key, Restorer(placeholders)).feed(piece)
+                        if answering and key in restorers:
+                            tail = restorers.pop(key).flush()
+                            if tail:
+                                delta[name] = (delta.get(name) or "") + tail
                     if finished:  # what a call's restorer still holds goes out with the end
                         flush_calls(delta, index, restorers)
                 if moderate:  # the content, and a refusal (text the client reads too) on windows of its own
@@ -416,6 +463,21 @@ class OutputGuards(Stage):
                             w.finish()
                         check(key, final=final)
                         ends.append((key, w.length))
+                    for name, key in thinking:  # by the deterministic checks only (module docstring)
+                        piece = delta.get(name)
+                        thought = piece if isinstance(piece, str) else ""
+                        if thoughts_logged and thought:
+                            thoughts.setdefault(key, []).append(thought)
+                        if not thoughts_can_stop or not (thought or (key in windows and not windows[key].finished)):
+                            continue
+                        w = window(key)
+                        final = answering or w.finished
+                        w.feed(thought)
+                        if final:
+                            w.finish()
+                        check(key, final=final)
+                        if thought:
+                            ends.append((key, w.length))
                     # the calls' arguments are held whole until the choice ends (the module's docstring)
                     legacy = delta.get("function_call")
                     pieces = [(call.get("index", 0), call.get("function")) for call in delta.get("tool_calls") or ()
@@ -482,8 +544,12 @@ class OutputGuards(Stage):
                 await settle(index, None)
             judge.update(unjudged)  # the upstream ended: every call is complete
             await judged()
-            read: dict[int, int] = {}  # every choice read to its end and passed: its windows
+            if thoughts:  # under flag: each reasoning text read once, whole, for the log (it cannot stop)
+                await self.check_certain(ctx, policy, ["".join(t) for t in thoughts.values()])
+            read: dict[int, int] = {}  # every choice's answer read to its end and passed: its windows
             for key, w in windows.items():
+                if isinstance(key, tuple) and key[1] in REASONING_SLOTS:
+                    continue  # not the answer, and read by other checks
                 index = key if isinstance(key, int) else key[0]
                 read[index] = read.get(index, 0) + len(w.spans)
             for count in read.values():
@@ -524,6 +590,10 @@ class Pending:
 LEGACY = -1  # the call index of a legacy ``function_call`` among a choice's restorers
 REFUSAL = -2  # the key of a choice's ``refusal`` restorer among its restorers (no call has it)
 CALLS = -3  # ``(index, CALLS)`` in a held chunk's ends: it carries that choice's tool calls
+#: the reasoning fields of a message or delta (vLLM's and DeepSeek's ``reasoning_content``,
+#: OpenRouter's and llama-server's ``reasoning``), each with its key among a choice's restorers and windows
+REASONING = {"reasoning_content": -4, "reasoning": -5}
+REASONING_SLOTS = frozenset(REASONING.values())
 
 
 def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer]) -> None:
@@ -541,6 +611,7 @@ def flush_calls(delta: dict[str, Any], index: int, restorers: dict[Any, Restorer
 
 class Violation(Exception):
     def __init__(self, key: Any, category: str) -> None:
-        """``key``: the stopped text's windows, a choice index (its content) or ``(index, REFUSAL)``."""
+        """``key``: the stopped text's windows, a choice index (its content), ``(index, REFUSAL)``, or
+        ``(index, slot)`` of a reasoning field (``REASONING``)."""
         self.choice = key if isinstance(key, int) else key[0]
         self.category = category
