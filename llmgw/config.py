@@ -144,6 +144,15 @@ class OpenAIProviderConfig(ProviderConfigBase):
     max_retries: int = Field(2, ge=0)
     backoff_base_s: float = Field(0.1, ge=0)
     backoff_max_s: float = Field(2.0, ge=0)
+    max_response_bytes: int = Field(
+        32 * 2**20, gt=0, description="largest non-streamed upstream answer read (after decompression); larger: 502"
+    )
+    max_event_bytes: int = Field(
+        4 * 2**20, gt=0, description="largest single event of an upstream stream; larger: the stream fails"
+    )
+    max_stream_bytes: int = Field(
+        256 * 2**20, gt=0, description="most bytes read from one upstream stream; more: the stream fails"
+    )
     responses: Literal["translate", "native"] = Field(
         "translate", description="native: call the upstream's /responses endpoint instead of /chat/completions"
     )
@@ -230,6 +239,15 @@ class AnthropicProviderConfig(ProviderConfigBase):
     max_retries: int = Field(2, ge=0)
     backoff_base_s: float = Field(0.1, ge=0)
     backoff_max_s: float = Field(2.0, ge=0)
+    max_response_bytes: int = Field(
+        32 * 2**20, gt=0, description="largest non-streamed upstream answer read (after decompression); larger: 502"
+    )
+    max_event_bytes: int = Field(
+        4 * 2**20, gt=0, description="largest single event of an upstream stream; larger: the stream fails"
+    )
+    max_stream_bytes: int = Field(
+        256 * 2**20, gt=0, description="most bytes read from one upstream stream; more: the stream fails"
+    )
 
     _no_credentials = field_validator("base_url")(url_without_credentials)
 

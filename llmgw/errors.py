@@ -280,3 +280,29 @@ class UpstreamError(GatewayError):
     @property
     def retryable(self) -> bool:
         return self.kind.retryable
+
+
+def upstream_failure(error: Any, where: str) -> UpstreamError:
+    """An upstream's error object (or its text) as a classified error: the one place that decides
+    whether it was a rate limit (retried after a pause, then fallen back from) or a server error,
+    for every path that finds one in a body or a stream (``llmgw.providers.openai_compat.error_body``,
+    ``llmgw.responses_api.upstream.failure``); they used to recognise different forms."""
+    if isinstance(error, dict):
+        message = str(error.get("message") or error)
+        # OpenAI's ``code`` (Chat Completions error bodies, Responses ``error`` objects), and the
+        # ``type`` OpenAI and Anthropic both send
+        rate_limited = error.get("code") == "rate_limit_exceeded" or error.get("type") == "rate_limit_error"
+    else:
+        message, rate_limited = str(error) if error else "the response failed", False
+    kind = UpstreamKind.RATE_LIMITED if rate_limited else UpstreamKind.SERVER_ERROR
+    return UpstreamError(kind, f"{where}: {message}")
+
+
+def response_too_large(what: str, limit: int, knob: str) -> UpstreamError:
+    """An upstream answer past one of the provider's size caps (``max_response_bytes``, ...): read
+    on, it would hold the gateway's memory without bound. A protocol failure (not retried: the same
+    request would bring the same answer) with its own code, so that the row and the client say why."""
+    message = f"upstream {what} is larger than {limit} bytes (the provider's {knob})"
+    error = UpstreamError(UpstreamKind.PROTOCOL, message)
+    error.code = "upstream_response_too_large"
+    return error

@@ -25,7 +25,7 @@ import anyio
 
 from llmgw import tokens
 from llmgw.context import RequestContext
-from llmgw.errors import GatewayError, UpstreamError
+from llmgw.errors import GatewayError, UpstreamError, UpstreamKind
 from llmgw.providers.base import UpstreamCall
 from llmgw.providers.sse import DONE, encode_event
 from llmgw.routing.resolve import resolve_model, routed
@@ -383,8 +383,10 @@ class Pipeline:
             raise
         finally:
             ctx.attempts = call.attempts + 1
-        if first is not None:
-            ctx.first_token_at = time.perf_counter()  # when the first chunk was read, not when it was sent
+        if first is None:  # ``[DONE]`` alone: no answer, nothing said it finished (:func:`unfinished`)
+            ctx.upstream_ended = time.perf_counter()
+            raise unfinished(None)
+        ctx.first_token_at = time.perf_counter()  # when the first chunk was read, not when it was sent
         return self.observe(ctx, chunks, first)
 
     async def observe(self, ctx: RequestContext, chunks: Chunks, first: dict[str, Any] | None = None) -> Chunks:
@@ -393,11 +395,17 @@ class Pipeline:
         However the stream ends (finished, cut by the upstream, stopped by a guard, left by the
         client) the tokens the upstream produced are on the context before the ``done`` stages
         run: its usage when it sent one, otherwise a local count of the text received so far.
+
+        A stream the upstream ended (``[DONE]``, ``message_stop``, a clean close) with a choice that
+        never got its ``finish_reason`` raises :func:`unfinished`, as a stream cut before its end
+        does: the client could not tell the cut answer from a whole one otherwise.
         """
         chunk_id = f"chatcmpl-{ctx.request_id}"
         trace = ctx.trace if ctx.trace is not None and ctx.trace.recording else None
         pieces: list[str] = []  # kept only to count tokens if the upstream sends no usage
         got_usage = False
+        seen: set[int] = set()  # the choices' indexes
+        finished: set[int] = set()  # ... of those that got a finish_reason
 
         def stamp(chunk: dict[str, Any]) -> dict[str, Any]:
             nonlocal got_usage
@@ -412,6 +420,10 @@ class Pipeline:
                 got_usage = True
                 ctx.set_usage(usage)
             for choice in chunk.get("choices") or ():
+                index = choice.get("index") or 0
+                seen.add(index)
+                if choice.get("finish_reason"):
+                    finished.add(index)
                 delta = choice.get("delta") or {}
                 if delta.get("content"):
                     pieces.append(delta["content"])
@@ -428,6 +440,8 @@ class Pipeline:
                     yield stamp(first)
                 async for chunk in chunks:
                     yield stamp(chunk)
+            if not finished or len(finished) < len(seen):
+                raise unfinished(min(seen - finished, default=None))
         finally:
             ctx.upstream_ended = time.perf_counter()
             if not got_usage:
@@ -528,6 +542,16 @@ async def first_chunk(chunks: Chunks) -> dict[str, Any] | None:
             if aclose is not None:
                 await aclose()
         raise
+
+
+def unfinished(index: int | None) -> UpstreamError:
+    """The upstream ended its stream without a ``finish_reason`` for a choice (``index``; None: no
+    choice at all): the answer may be cut. Failed as the same stream cut before its ``[DONE]`` is (a
+    protocol error: an error event or a 502, an error row, nothing cached), not passed as a success."""
+    which = "any choice" if index is None else f"choice {index}"
+    return UpstreamError(
+        UpstreamKind.PROTOCOL, f"upstream stream ended without a finish_reason for {which}: the answer may be cut"
+    )
 
 
 def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> GatewayError:

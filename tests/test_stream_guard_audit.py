@@ -73,6 +73,7 @@ class Scripted(StubServer):
             elif "choices" in item:
                 await response.write(sse({**base, **item}))
             else:
+                item = dict(item)  # not the script's own: a second request streams it whole again
                 finish = item.pop("finish_reason", None) if "finish_reason" in item else None
                 index = item.pop("index", 0) if "index" in item else 0
                 choice = {"index": index, "delta": item, "finish_reason": finish}
@@ -259,13 +260,19 @@ def test_placeholders_are_restored_however_they_are_cut(sgw: Any, scripted: Scri
 def test_text_held_as_a_possible_placeholder_is_not_lost_at_the_end(sgw: Any, scripted: Scripted, ending: str) -> None:
     """An answer whose last characters could begin a placeholder (``<``, ``<EMAIL_ADD`` cut by a
     length limit) keeps them: before, the restorer's tail was written into a throwaway delta when
-    the finish chunk's delta was empty, and never flushed when the upstream sent no finish at all."""
+    the finish chunk's delta was empty, and never flushed when the upstream sent no finish at all.
+    Since 2026-12-06 an upstream stream without a finish is itself a failure (the answer may be
+    cut): it ends with the error event, after nothing but a part of the answer."""
     gw = sgw()
     for k, answer in enumerate(["Mail it to me <", "Write to <EMAIL_ADD"]):
         end = [{"finish_reason": "length"}] if ending == "finish" else []
         scripted.scripts[f"t{k}"] = [*pieces(answer, [6]), *end]
         for moderated in (True,):
             events, raw = raw_chat(gw, f"write to {EMAIL} #script:t{k}")
+            if ending == "no-finish":
+                assert answer.startswith(text_of(events)), raw
+                assert events[-1]["error"]["code"] == "upstream_protocol_error", raw
+                continue
             assert text_of(events) == answer, (moderated, raw)
             assert raw.endswith(b"data: [DONE]\n\n")
 

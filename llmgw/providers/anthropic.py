@@ -59,7 +59,7 @@ class AnthropicProvider(OpenAICompatProvider):
         return from_message(decoded)
 
     def _events(self, response: aiohttp.ClientResponse, stops: StopReader | None) -> AsyncIterator[dict[str, Any]]:
-        return _iterate_events(response)
+        return _iterate_events(response, self._parser())
 
     def _stops(self, call: UpstreamCall) -> StopReader | None:
         return None  # a Messages upstream names the stop sequence itself (``outbound``)
@@ -68,12 +68,11 @@ class AnthropicProvider(OpenAICompatProvider):
         raise InvalidRequest(f"provider {self.name!r} does not serve embeddings", code="unsupported_model")
 
 
-async def _iterate_events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+async def _iterate_events(response: aiohttp.ClientResponse, parser: SSEParser) -> AsyncIterator[dict[str, Any]]:
     """Yield chat chunks until ``message_stop``; a stream that ends without it is an error.
 
     Leaving early closes the connection rather than pooling it, so the upstream stops generating.
     """
-    parser = SSEParser()
     events = ChunksFromEvents()
     try:
         try:

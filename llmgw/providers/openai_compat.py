@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 
 from llmgw.config import OpenAIProviderConfig
-from llmgw.errors import UpstreamError, UpstreamKind
+from llmgw.errors import UpstreamError, UpstreamKind, response_too_large, upstream_failure
 from llmgw.messages import with_tool_errors_as_text, without_thinking
 from llmgw.providers import shape
 from llmgw.providers.base import ProviderBase, UpstreamCall
@@ -45,7 +45,7 @@ def classify_status(status: int, body: bytes, headers: Mapping[str, str]) -> Ups
             message = err
     except (msgspec.DecodeError, AttributeError):
         pass
-    retry_after = retry_advice(headers)
+    retry_after = retry_advice(headers, rate_limited=status == 429)
     if upstream_code == "content_filter":
         kind = UpstreamKind.CONTENT_FILTER
     elif status == 429:
@@ -92,13 +92,44 @@ def error_body(decoded: Any, where: str = "upstream error") -> UpstreamError | N
         err = decoded
     else:
         return None
-    message = str(err.get("message") or err) if isinstance(err, dict) else str(err)
-    rate_limited = isinstance(err, dict) and err.get("type") == "rate_limit_error"
-    return UpstreamError(UpstreamKind.RATE_LIMITED if rate_limited else UpstreamKind.SERVER_ERROR,
-                         f"{where}: {message}")  # fmt: skip
+    return upstream_failure(err, where)
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+#: how much of an error status's body is read: classification needs its JSON ``error`` object,
+#: whose message is cut to 500 characters anyway
+MAX_ERROR_BODY_BYTES = 2**20
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int, knob: str = "max_response_bytes") -> bytes:
+    """The whole body, refused (:func:`llmgw.errors.response_too_large`) past ``limit`` bytes: by its
+    ``Content-Length`` before a byte is read, else by counting as it arrives (decompressed, so a
+    small gzip bomb is caught too), never after buffering it all. The caller closes the connection
+    (``release`` with the body unread does)."""
+    length = response.content_length
+    if length is not None and length > limit and not response.headers.get("content-encoding"):
+        raise response_too_large("answer", limit, knob)
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in response.content.iter_any():
+        size += len(piece)
+        if size > limit:
+            raise response_too_large("answer", limit, knob)
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+async def read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """An error status's body, its first :data:`MAX_ERROR_BODY_BYTES` only: what classifies it."""
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in response.content.iter_any():
+        pieces.append(piece)
+        size += len(piece)
+        if size >= MAX_ERROR_BODY_BYTES:
+            break
+    return b"".join(pieces)[:MAX_ERROR_BODY_BYTES]
 
 
 def classify_transport(exc: BaseException) -> UpstreamError:
@@ -186,9 +217,10 @@ class OpenAICompatProvider(ProviderBase):
                 )
                 if response.status >= 400:
                     try:
-                        body = await response.read()
+                        body = await read_error_body(response)
                     finally:
-                        response.release()
+                        # pooled again only when read to its end
+                        response.release() if response.content.at_eof() else response.close()
                     raise classify_status(response.status, body, response.headers)
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc
@@ -231,7 +263,13 @@ class OpenAICompatProvider(ProviderBase):
 
     def _events(self, response: aiohttp.ClientResponse, stops: StopReader | None) -> AsyncIterator[dict[str, Any]]:
         """The upstream's event stream as chat chunks."""
-        return _iterate_responses_stream(response) if self.native_responses else _iterate_stream(response, stops)
+        if self.native_responses:
+            return _iterate_responses_stream(response, self._parser(), self.config.max_response_bytes)
+        return _iterate_stream(response, stops, self._parser())
+
+    def _parser(self) -> SSEParser:
+        """An SSE parser bounded by the provider's caps (``max_event_bytes``, ``max_stream_bytes``)."""
+        return SSEParser(self.config.max_event_bytes, self.config.max_stream_bytes)
 
     def _stops(self, call: UpstreamCall) -> StopReader | None:
         """What reads which stop sequence ended the answer (``llmgw.providers.stops``); None when
@@ -244,13 +282,18 @@ class OpenAICompatProvider(ProviderBase):
 
         async def attempt() -> dict[str, Any]:
             response = await self._post(call, path, content)
+            read = False
             try:
                 async with asyncio.timeout(max(0.001, call.remaining())):
-                    body = await response.read()
+                    body = await read_body(response, self.config.max_response_bytes)
+                read = True
             except TRANSPORT_ERRORS as exc:
                 raise classify_transport(exc) from exc
             finally:
-                response.release()
+                if read:
+                    response.release()
+                else:  # not pooled with an answer half read
+                    response.close()
             try:
                 decoded = _decode(body)
             except msgspec.DecodeError as exc:
@@ -278,17 +321,22 @@ class OpenAICompatProvider(ProviderBase):
         deadline = time.monotonic() + self.config.read_timeout_s
         call = UpstreamCall({**body, "model": upstream_model}, upstream_model, deadline)
         response = await self._post(call, "/embeddings", _encode(call.body))
+        read = False
         try:
-            payload = await response.read()
+            payload = await read_body(response, self.config.max_response_bytes)
+            read = True
         except TRANSPORT_ERRORS as exc:
             raise classify_transport(exc) from exc
         finally:
-            response.release()
+            if read:
+                response.release()
+            else:
+                response.close()
         return _decode(payload)
 
 
 async def _iterate_stream(
-    response: aiohttp.ClientResponse, stops: StopReader | None = None
+    response: aiohttp.ClientResponse, stops: StopReader | None = None, parser: SSEParser | None = None
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield chunk dicts until ``[DONE]``; a stream that ends without it is an error. ``stops``
     marks the stop sequence the answer ended on, where the upstream says which.
@@ -296,7 +344,7 @@ async def _iterate_stream(
     Leaving early (the client went away) closes the connection rather than returning it to the
     pool, so the upstream sees the disconnect and stops generating.
     """
-    parser = SSEParser()
+    parser = parser or SSEParser()
     finished = False
     try:
         try:
@@ -326,18 +374,19 @@ async def _iterate_stream(
             response.close()
 
 
-async def _iterate_responses_stream(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+async def _iterate_responses_stream(
+    response: aiohttp.ClientResponse, parser: SSEParser, max_body: int
+) -> AsyncIterator[dict[str, Any]]:
     """A Responses upstream's events as chat chunks (:func:`llmgw.responses_api.upstream.chunks_of`)."""
 
     async def events() -> AsyncIterator[dict[str, Any]]:
         if response.content_type == "application/json":  # a whole answer or an error, not an event stream
-            decoded = _decode(await response.read())
+            decoded = _decode(await read_body(response, max_body))
             failure = error_body(decoded, "upstream stream error")
             if failure is not None:
                 raise failure
             yield {"type": "response.completed", "response": decoded}
             return
-        parser = SSEParser()
         async for piece in response.content.iter_any():
             for data in parser.feed(piece):
                 event = _decode(data)

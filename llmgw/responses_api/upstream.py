@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind
+from llmgw.errors import InvalidRequest, UpstreamError, UpstreamKind, upstream_failure
 from llmgw.messages import text_of
 from llmgw.usage import malformed
 
@@ -128,10 +128,9 @@ def failure_of(response: dict[str, Any], where: str = "upstream error") -> Upstr
 
 
 def failure(error: Any, where: str) -> UpstreamError:
-    """An upstream's ``error`` object (or text) as a classified error."""
-    error = error if isinstance(error, dict) else {"message": error}
-    kind = UpstreamKind.RATE_LIMITED if error.get("code") == "rate_limit_exceeded" else UpstreamKind.SERVER_ERROR
-    return UpstreamError(kind, f"{where}: {error.get('message') or 'the response failed'}")
+    """An upstream's ``error`` object (or text) as a classified error (:func:`llmgw.errors.upstream_failure`,
+    which Chat Completions bodies and streams go through too)."""
+    return upstream_failure(error, where)
 
 
 def chat_usage(usage: Any) -> dict[str, Any] | None:
