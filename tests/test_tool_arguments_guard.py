@@ -75,11 +75,12 @@ def blocks(gw: RunningGateway) -> list[dict[str, Any]]:
 
 def test_a_secret_cut_anywhere_in_the_arguments_never_reaches_the_client(sgw: Any, scripted: Scripted) -> None:
     """The call's arguments cut in two at every offset (one cut per answer), one character a delta,
-    whole in the chunk that carries the finish, in a stream that ends with no finish, after some
-    text, next to a calm parallel call whose deltas interleave with it, and as a legacy
-    ``function_call``: no argument text (so nothing of the key) reaches the client, the answer
-    ends with a content_filter chunk then the error event, and each stop is one block event
-    ``secret`` whose logged text has the key redacted."""
+    whole in the chunk that carries the finish, after some text, next to a calm parallel call whose
+    deltas interleave with it, and as a legacy ``function_call``: no argument text (so nothing of
+    the key) reaches the client, the answer ends with a content_filter chunk then the error event,
+    and each stop is one block event ``secret`` whose logged text has the key redacted. In a stream
+    that ends with no finish the answer may be cut: it fails as such (``upstream_protocol_error``),
+    and still nothing of the held arguments is sent."""
     gw = sgw()
     scripts: dict[str, list[Any]] = {}
     for cut in range(1, len(ARGS)):
@@ -87,7 +88,6 @@ def test_a_secret_cut_anywhere_in_the_arguments_never_reaches_the_client(sgw: An
     scripts["chars"] = [opening(), *argument_deltas(ARGS, list(range(1, len(ARGS)))), {"finish_reason": "tool_calls"}]
     whole = {"tool_calls": [{"index": 0, "function": {"arguments": ARGS}}], "finish_reason": "tool_calls"}
     scripts["infinish"] = [opening(), whole]
-    scripts["nofinish"] = [opening(), *argument_deltas(ARGS, [20, 50])]  # the upstream ends without a finish
     scripts["aftertext"] = [{"content": "Posting it now ."}, opening(), *argument_deltas(ARGS, [5, 40]),
                              {"finish_reason": "tool_calls"}]  # fmt: skip
     calm = json.dumps({"city": "Paris", "units": "metric"})
@@ -106,7 +106,11 @@ def test_a_secret_cut_anywhere_in_the_arguments_never_reaches_the_client(sgw: An
         assert sent_arguments(events) == "", name  # a choice's arguments leave whole once they passed
         finishes = [c.get("finish_reason") for e in events for c in e.get("choices") or ()]
         assert "content_filter" in finishes and events[-1]["error"]["code"] == "content_filter", (name, events)
-    rows = gw.rows()
+    scripted.scripts["nofinish"] = [opening(), *argument_deltas(ARGS, [20, 50])]  # the upstream ends without a finish
+    events, raw = raw_chat(gw, "go #script:nofinish", tools=TOOLS)
+    assert not leaked(raw.decode()) and sent_arguments(events) == ""
+    assert events[-1]["error"]["code"] == "upstream_protocol_error", events
+    rows = [r for r in gw.rows() if r["status"] != "error"]
     assert len(rows) == len(scripts)
     assert all(r["status"] == "content_filtered" and r["meta"]["content_filter"] == "secret" for r in rows)
     logged = blocks(gw)
