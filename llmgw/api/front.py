@@ -107,9 +107,7 @@ class Front:
         path = scope["path"]
         found = ENDPOINTS.get(path)
         if found is None and (path.endswith("/") or "//" in path or scope.get("root_path")):
-            if root_path := scope.get("root_path"):
-                path = path.split(root_path, maxsplit=1)[-1]
-            found = ENDPOINTS.get(normalize_path(path))
+            found = ENDPOINTS.get(route_path(scope))
         return found
 
     async def __call__(self, endpoint: Endpoint, scope: HTTPScope, receive: Receive, send: Send) -> None:
@@ -129,7 +127,7 @@ class Front:
         except Exception as exc:  # noqa: BLE001 - a bug is logged with its traceback by as_gateway_error
             error = as_gateway_error(exc, f"POST {scope['path']}")
             request_id, pipeline_headers = (ctx.request_id, ctx.response_headers) if ctx is not None else (None, {})
-            body, error_headers = error_reply(error, scope["path"], request_id, pipeline_headers)
+            body, error_headers = error_reply(error, route_path(scope), request_id, pipeline_headers)
             await send_json(send, error.status, body, error_headers)
             return
         answer_headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
@@ -137,6 +135,16 @@ class Front:
             await send_json(send, 200, body, answer_headers)
         else:
             await send_stream(send, receive, result, answer_headers)
+
+
+def route_path(scope: HTTPScope) -> str:
+    """The path as Litestar's router reads it: the root path taken off, repeated and trailing slashes
+    dropped. The error shape is chosen by it, so that ``/v1//messages`` (a base URL with a trailing
+    slash) is answered in Anthropic's shape as ``/v1/messages`` is."""
+    path = scope["path"]
+    if root_path := scope.get("root_path"):
+        path = path.split(root_path, maxsplit=1)[-1]
+    return normalize_path(path)
 
 
 def read_headers(scope: HTTPScope) -> tuple[dict[str, str], int | None]:
@@ -177,7 +185,13 @@ async def read_body(receive: Receive, declared: int | None, limit: int) -> bytes
 
 
 def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    """Header values as latin-1, as Litestar writes them; one that has no latin-1 form (a model or
+    experiment named in Cyrillic) as UTF-8 bytes, which HTTP carries as opaque octets, rather than an
+    exception that would turn every answer naming it into a bare 500 (and leave a stream's row unwritten)."""
+    try:
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    except UnicodeEncodeError:
+        return [(name.encode(), value.encode()) for name, value in headers.items()]
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -197,11 +211,16 @@ async def send_stream(send: Send, receive: Receive, chunks: AsyncIterator[bytes]
     task = asyncio.current_task()
     assert task is not None
     left: list[bool] = []
-    watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task, left))
-    start = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-             (b"x-accel-buffering", b"no"), *_raw(headers)]  # fmt: skip
+    watcher: asyncio.Task[None] | None = None
     try:
+        start = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+                 (b"x-accel-buffering", b"no"), *_raw(headers)]  # fmt: skip
         await send({"type": "http.response.start", "status": 200, "headers": start})
+        # the watch starts once the head is sent, so that it cannot cancel us before the pipeline's
+        # generator has started: closing a generator that never ran skips its ``finally`` (no row,
+        # the upstream call left open). A client leaving while the head waits (writing paused) ends
+        # that wait: the server resumes a lost connection's writers.
+        watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task, left))
         async for data in chunks:
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -210,7 +229,8 @@ async def send_stream(send: Send, receive: Receive, chunks: AsyncIterator[bytes]
             raise  # the server is stopping: its cancellation goes on
         task.uncancel()  # ours: the client is gone, and the pipeline has recorded it
     finally:
-        watcher.cancel()  # first, with no await before it: the end of the answer must not read as a disconnect
+        if watcher is not None:  # first, with no await before it: the end of the answer must not read as a disconnect
+            watcher.cancel()
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -1,0 +1,82 @@
+"""What an attacker or a picky client found at ``llmgw.api.front`` (the chat pipeline's APIs answered
+before Litestar), each checked against a real gateway on a port where it can be.
+
+Each test fails with its fix undone (see the docstrings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from llmgw.api import front
+from tests.conftest import ADMIN_KEY, RunningGateway
+
+AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
+CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("path", ["/v1//messages", "/v1///messages//"])
+def test_an_error_under_any_spelling_of_messages_is_in_anthropics_shape(gw: RunningGateway, path: str) -> None:
+    """The front answers ``/v1//messages`` as ``/v1/messages`` (as Litestar's router would); its
+    errors took the shape of the path as spelled, so they left in OpenAI's shape there. The shape is
+    chosen by the path as routed (``front.route_path``)."""
+    with httpx.Client(base_url=gw.url, headers=AUTH, timeout=30) as client:
+        response = client.post(path, content=b"{bad", headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body
+    assert body["request_id"] == response.headers["x-llmgw-request-id"]
+
+
+def test_a_header_value_without_a_latin1_form_does_not_break_the_answer(make_gateway: Any) -> None:
+    """A model configured under a Cyrillic name is named in ``x-llmgw-model``: its latin-1 encoding
+    raised past the front's error handling, so every answer for it was uvicorn's bare text/plain 500
+    (a stream's also lost its row and left the upstream call to the garbage collector). The value
+    goes out as UTF-8 octets now, which clients read back."""
+    model = {"provider": "up", "upstream_id": "fake-1", "capabilities": ["chat", "streaming"]}
+    gw = make_gateway(models={"модель": model})
+    plain = {"model": "модель", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=gw.url, headers=AUTH, timeout=30) as client:
+        answer = client.post("/v1/chat/completions", json=plain)
+        stream = client.post("/v1/chat/completions", json={**plain, "stream": True})
+        message = client.post("/v1/messages", json={**plain, "max_tokens": 5})
+    for response in (answer, stream, message):
+        assert response.status_code == 200, response.text
+        assert response.headers["x-llmgw-model"] == "модель"
+    assert "[DONE]" in stream.text
+    rows = gw.rows()
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}, rows
+
+
+def test_a_client_leaving_while_the_stream_head_waits_still_closes_the_stream() -> None:
+    """The head of a stream waits when the connection's writing is paused (a client not reading); a
+    client leaving then resumes that wait (uvicorn's ``connection_lost``). The disconnect watch was
+    started before the head, so it could cancel the request while the pipeline's generator had not
+    started: closing it then skips its ``finally`` (no row, the upstream call left open). Driven
+    here with the ASGI callables uvicorn passes, the head's send waiting as it does when paused."""
+    closed: list[str] = []
+
+    async def chunks() -> Any:
+        try:
+            yield b"data: 1\n\n"
+            await asyncio.sleep(10)  # the upstream quiet
+            yield b"data: 2\n\n"
+        finally:
+            closed.append("finally")  # the pipeline records the 499 and closes the upstream here
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}  # the client is already gone
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(0.05)  # flow.drain(), until connection_lost resumes it
+
+    async def main() -> None:
+        await asyncio.wait_for(front.send_stream(send, receive, chunks(), {}), 5)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    assert closed == ["finally"]
