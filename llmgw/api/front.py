@@ -115,7 +115,7 @@ class Front:
         try:
             self.limits.check(scope)
             headers, declared = read_headers(scope)
-            raw = await read_body(receive, declared, self.max_body_bytes)
+            raw = await read_body(receive, declared, self.max_body_bytes, headers)
             client = scope.get("client")
             ctx = self.gateway.new_context(endpoint.api, {}, headers, client[0] if client else None)
             ctx.api = endpoint.api
@@ -161,11 +161,19 @@ def read_headers(scope: HTTPScope) -> tuple[dict[str, str], int | None]:
     return headers, int(length) if length is not None and length.isdigit() else None
 
 
-async def read_body(receive: Receive, declared: int | None, limit: int) -> bytes:
+async def read_body(receive: Receive, declared: int | None, limit: int, headers: dict[str, str]) -> bytes:
     """The whole body, refused with a 413 as soon as it is known to exceed ``limit``: before a byte
-    is read when its ``content-length`` says so, else once the bytes read pass it."""
+    is read when its ``content-length`` says so, else once the bytes read pass it.
+
+    A client that sent ``Expect: 100-continue`` is refused before it sends its body, and may reuse
+    the connection without ever sending it, while the server would wait for those bytes and read
+    its next request as them: that 413 closes the connection (RFC 9110 10.1.1). Any other refused
+    body is still read and dropped by the server, so that the client, still sending, gets the 413
+    rather than a reset."""
     if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit} (server.max_body_bytes)")
+        close = {"connection": "close"} if headers.get("expect", "").lower() == "100-continue" else {}
+        message = f"request body is {declared} bytes; the limit is {limit} (server.max_body_bytes)"
+        raise PayloadTooLarge(message, headers=close)
     parts: list[bytes] = []
     size = 0
     while True:
