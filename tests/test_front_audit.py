@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from llmgw.api import front
-from tests.conftest import ADMIN_KEY, RunningGateway
+from llmgw.config import parse_config
+from tests.conftest import ADMIN_KEY, RunningGateway, base_config
+from tests.upstream import FakeUpstream
 
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
 CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -32,6 +34,24 @@ def test_an_error_under_any_spelling_of_messages_is_in_anthropics_shape(gw: Runn
     body = response.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body
     assert body["request_id"] == response.headers["x-llmgw-request-id"]
+
+
+def test_behind_a_root_path_messages_errors_are_in_anthropics_shape(upstream: FakeUpstream, tmp_path: Any) -> None:
+    """Served under a root path (``uvicorn --root-path /api`` behind a proxy that strips it), the
+    scope's path carries the prefix: errors under ``/v1/messages`` (the front) and
+    ``/v1/messages/count_tokens`` (Litestar's handler) were chosen by it and left in OpenAI's shape."""
+    gw = RunningGateway(parse_config(base_config(upstream.base_url, f"sqlite:///{tmp_path}/root.db")))
+    gw.server.config.root_path = "/api"
+    gw.start()
+    try:
+        with httpx.Client(base_url=gw.url, headers=AUTH, timeout=30) as client:
+            assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+            for path in ("/v1/messages", "/v1/messages/count_tokens"):
+                response = client.post(path, content=b"{bad", headers={"content-type": "application/json"})
+                assert response.status_code == 400, response.text
+                assert response.json()["type"] == "error", (path, response.text)
+    finally:
+        gw.stop()
 
 
 def test_a_header_value_without_a_latin1_form_does_not_break_the_answer(make_gateway: Any) -> None:
