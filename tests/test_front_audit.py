@@ -7,7 +7,10 @@ Each test fails with its fix undone (see the docstrings).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -70,8 +73,10 @@ def test_a_header_value_without_a_latin1_form_does_not_break_the_answer(make_gat
         assert response.status_code == 200, response.text
         assert response.headers["x-llmgw-model"] == "модель"
     assert "[DONE]" in stream.text
+    raw = gw.client().chat.completions.with_raw_response.create(model="модель", messages=plain["messages"])
+    assert raw.headers["x-llmgw-model"] == "модель" and raw.parse().choices[0].message.content  # the openai SDK
     rows = gw.rows()
-    assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}, rows
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}, rows
 
 
 def test_a_client_leaving_while_the_stream_head_waits_still_closes_the_stream() -> None:
@@ -143,3 +148,73 @@ def test_a_body_that_never_comes_is_not_waited_for_forever(gw: RunningGateway) -
         sock.sendall(_head(gw, "content-length: 100\r\n") + b'{"model"')
         reply, _ = _read_until_closed(sock)
     assert reply and time.monotonic() - started < 4, "held for as long as the client kept it"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_requests_cut_by_the_server_stopping_end_in_the_apis_shape(upstream: FakeUpstream, tmp_path: Any) -> None:
+    """SIGTERM, then ``timeout_graceful_shutdown`` later uvicorn cancels the requests still running.
+    A non-streamed one got uvicorn's text/plain 500 and a stream a cut connection, each with an
+    "Exception in ASGI application" traceback in the log. Now: a 503 ``shutting_down`` in the API's
+    shape (the SDKs retry it), and a stream ends with that error as its last event; no traceback.
+    The rows are kept and the upstream calls closed, as before."""
+    db = tmp_path / "stop.db"
+    gw = RunningGateway(parse_config(base_config(upstream.base_url, f"sqlite:///{db}")))
+    gw.server.config.timeout_graceful_shutdown = 1
+    gw.start()
+    stalled = [{"role": "user", "content": "x #chunks:5 #stall:60 #stall-at:2"}]
+    slow = [{"role": "user", "content": "x #sleep:60"}]
+    model = {"model": "test-model"}
+    asks = {
+        "chat": ("/v1/chat/completions", {**model, "messages": slow}),
+        "messages": ("/v1/messages", {**model, "max_tokens": 9, "messages": slow}),
+        "chat stream": ("/v1/chat/completions", {**model, "stream": True, "messages": stalled}),
+        "messages stream": ("/v1/messages", {**model, "stream": True, "max_tokens": 9, "messages": stalled}),
+    }
+    answers: dict[str, httpx.Response | Exception] = {}
+
+    def ask(name: str) -> None:
+        path, body = asks[name]
+        try:
+            with httpx.Client(base_url=gw.url, headers=AUTH, timeout=30) as client:
+                response = client.post(path, json=body)
+                answers[name] = response
+        except Exception as exc:  # noqa: BLE001 - what the client saw is the result
+            answers[name] = exc
+
+    records = _Records()
+    logging.getLogger("uvicorn.error").addHandler(records)
+    try:
+        threads = [threading.Thread(target=ask, args=(name,)) for name in asks]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)  # all four waiting on the upstream
+        gw.stop()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(records)
+    for name in ("chat", "messages"):
+        response = answers[name]
+        assert isinstance(response, httpx.Response) and response.status_code == 503, (name, response)
+        error = response.json()["error"]
+        assert error["message"].startswith("the gateway is shutting down"), error
+        assert (response.json().get("type") == "error") == (name == "messages")
+    chat_stream, messages_stream = answers["chat stream"], answers["messages stream"]
+    assert isinstance(chat_stream, httpx.Response) and isinstance(messages_stream, httpx.Response), answers
+    assert '"code":"shutting_down"' in chat_stream.text.splitlines()[-2] and "[DONE]" not in chat_stream.text
+    assert "event: error" in messages_stream.text and "shutting down" in messages_stream.text
+    assert not [
+        r.getMessage() for r in records.records if r.levelno >= logging.ERROR and "Cancel" not in r.getMessage()
+    ]
+    assert upstream.disconnects >= 4
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT endpoint, http_status FROM requests").fetchall()
+    assert len(rows) == 4, rows

@@ -37,6 +37,7 @@ from litestar.utils.path import normalize_path
 from llmgw.anthropic.render import MessagesEvents, message
 from llmgw.api.common import as_gateway_error, cancel_on_disconnect, error_reply, unless_client_leaves
 from llmgw.errors import GatewayError, PayloadTooLarge
+from llmgw.pipeline import ChatEvents
 from llmgw.responses_api.response import to_response
 from llmgw.responses_api.stream import ResponsesEvents
 from llmgw.schemas import decode_body
@@ -124,8 +125,12 @@ class Front:
             result = await unless_client_leaves(receive, self.pipeline.chat(ctx, events))
             if isinstance(result, dict):
                 body = _encode(result if render is None else render(result))
-        except Exception as exc:  # noqa: BLE001 - a bug is logged with its traceback by as_gateway_error
-            error = as_gateway_error(exc, f"POST {scope['path']}")
+        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a bug is logged by as_gateway_error
+            if isinstance(exc, asyncio.CancelledError):  # the server's own (the client's is a 499 GatewayError)
+                cast("asyncio.Task[None]", asyncio.current_task()).uncancel()
+                error = stopping()
+            else:
+                error = as_gateway_error(exc, f"POST {scope['path']}")
             request_id, pipeline_headers = (ctx.request_id, ctx.response_headers) if ctx is not None else (None, {})
             body, error_headers = error_reply(error, route_path(scope), request_id, pipeline_headers)
             await send_json(send, error.status, body, error_headers)
@@ -134,7 +139,7 @@ class Front:
         if isinstance(result, dict):
             await send_json(send, 200, body, answer_headers)
         else:
-            await send_stream(send, receive, result, answer_headers)
+            await send_stream(send, receive, result, answer_headers, events, ctx)
 
 
 def route_path(scope: HTTPScope) -> str:
@@ -208,22 +213,43 @@ async def send_json(send: Send, status: int, body: bytes, headers: dict[str, str
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_stream(send: Send, receive: Receive, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+def stopping() -> GatewayError:
+    """What a request cut by the server stopping gets: uvicorn cancels the requests still running
+    ``timeout_graceful_shutdown`` after SIGTERM (``server.request_timeout_s`` under ``llmgw serve``).
+    A 503 the SDKs retry, in the API's shape, instead of uvicorn's text/plain 500 (or, mid-stream, a
+    cut connection) and an "Exception in ASGI application" traceback per request in the log."""
+    return GatewayError(
+        "the gateway is shutting down; retry the request", status=503, code="shutting_down", type="server_error"
+    )
+
+
+async def send_stream(
+    send: Send,
+    receive: Receive,
+    chunks: AsyncIterator[bytes],
+    headers: dict[str, str],
+    events: StreamEvents | None = None,
+    ctx: RequestContext | None = None,
+) -> None:
     """Server-sent events as the pipeline yields them, until the end or until the client leaves.
 
     A task watches the connection meanwhile (the ASGI server only says the client left when asked,
     and an upstream may go quiet for long between tokens): when the client leaves, the sending is
     cancelled where it waits, the pipeline's generator records the 499 and closes the upstream call,
     and the request ends quietly. However the sending ends, the generator is closed before this returns.
+    When the server stops the stream (:func:`stopping`), it ends with that error as an event of the
+    client's API (``events``; chat's own when None) rather than a cut connection.
     """
     task = asyncio.current_task()
     assert task is not None
     left: list[bool] = []
+    stopped = head_sent = False
     watcher: asyncio.Task[None] | None = None
     try:
         start = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                  (b"x-accel-buffering", b"no"), *_raw(headers)]  # fmt: skip
         await send({"type": "http.response.start", "status": 200, "headers": start})
+        head_sent = True
         # the watch starts once the head is sent, so that it cannot cancel us before the pipeline's
         # generator has started: closing a generator that never ran skips its ``finally`` (no row,
         # the upstream call left open). A client leaving while the head waits (writing paused) ends
@@ -233,12 +259,18 @@ async def send_stream(send: Send, receive: Receive, chunks: AsyncIterator[bytes]
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
-        if not left:
-            raise  # the server is stopping: its cancellation goes on
-        task.uncancel()  # ours: the client is gone, and the pipeline has recorded it
+        # ours (the client is gone, and the pipeline has recorded it), or the server stopping, which
+        # ends the stream with an error event below: the request is this task's only work either way
+        if not left and not head_sent:
+            raise  # the server stopping while the head waited (writing paused): nothing to end
+        stopped = not left
+        task.uncancel()
     finally:
         if watcher is not None:  # first, with no await before it: the end of the answer must not read as a disconnect
             watcher.cancel()
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+    if stopped and ctx is not None:
+        farewell = (events or ChatEvents(ctx.client_wants_usage)).error(stopping(), ctx.request_id)
+        await send({"type": "http.response.body", "body": farewell, "more_body": False})
