@@ -125,9 +125,12 @@ class Front:
             result = await unless_client_leaves(receive, self.pipeline.chat(ctx, events))
             if isinstance(result, dict):
                 body = _encode(result if render is None else render(result))
-        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - a bug is logged by as_gateway_error
-            if isinstance(exc, asyncio.CancelledError):  # the server's own (the client's is a 499 GatewayError)
-                cast("asyncio.Task[None]", asyncio.current_task()).uncancel()
+        except (Exception, asyncio.CancelledError) as exc:  # a bug is logged with its traceback by as_gateway_error
+            task = cast("asyncio.Task[None]", asyncio.current_task())
+            if isinstance(exc, asyncio.CancelledError):
+                if not task.cancelling():
+                    raise  # not a cancellation of this request: a bug below, left to the server
+                task.uncancel()  # the server's own (the client leaving is a 499 GatewayError)
                 error = stopping()
             else:
                 error = as_gateway_error(exc, f"POST {scope['path']}")
@@ -261,8 +264,8 @@ async def send_stream(
     except asyncio.CancelledError:
         # ours (the client is gone, and the pipeline has recorded it), or the server stopping, which
         # ends the stream with an error event below: the request is this task's only work either way
-        if not left and not head_sent:
-            raise  # the server stopping while the head waited (writing paused): nothing to end
+        if not left and (not head_sent or not task.cancelling()):
+            raise  # the server stopping while the head waited (writing paused), or not a cancellation of ours
         stopped = not left
         task.uncancel()
     finally:
