@@ -24,7 +24,7 @@ from litestar.types import HTTPScope, Receive, Scope, Send
 from llmgw import warmup
 from llmgw.api import admin, embeddings, feedback, messages, models, responses
 from llmgw.api.common import JSON, as_gateway_error, error_reply, gateway_of, json_response, not_reached
-from llmgw.api.front import Front
+from llmgw.api.front import Front, route_path
 from llmgw.api.limits import RequestLimits
 from llmgw.api.openapi import SchemaPlugin
 from llmgw.audit import api as audit_api
@@ -91,7 +91,9 @@ def error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     else:
         error = as_gateway_error(exc, f"{request.method} {path}")
     state = request.state
-    body, headers = error_reply(error, path, getattr(state, "request_id", None), getattr(state, "response_headers", {}))
+    shape_path = route_path(request.scope)  # as routed: under a root path, with "//"
+    request_id, pipeline_headers = getattr(state, "request_id", None), getattr(state, "response_headers", {})
+    body, headers = error_reply(error, shape_path, request_id, pipeline_headers)
     return Response(body, status_code=error.status, media_type=JSON, headers=headers)
 
 

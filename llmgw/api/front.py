@@ -37,6 +37,7 @@ from litestar.utils.path import normalize_path
 from llmgw.anthropic.render import MessagesEvents, message
 from llmgw.api.common import as_gateway_error, cancel_on_disconnect, error_reply, unless_client_leaves
 from llmgw.errors import GatewayError, PayloadTooLarge
+from llmgw.pipeline import ChatEvents
 from llmgw.responses_api.response import to_response
 from llmgw.responses_api.stream import ResponsesEvents
 from llmgw.schemas import decode_body
@@ -107,9 +108,7 @@ class Front:
         path = scope["path"]
         found = ENDPOINTS.get(path)
         if found is None and (path.endswith("/") or "//" in path or scope.get("root_path")):
-            if root_path := scope.get("root_path"):
-                path = path.split(root_path, maxsplit=1)[-1]
-            found = ENDPOINTS.get(normalize_path(path))
+            found = ENDPOINTS.get(route_path(scope))
         return found
 
     async def __call__(self, endpoint: Endpoint, scope: HTTPScope, receive: Receive, send: Send) -> None:
@@ -117,7 +116,7 @@ class Front:
         try:
             self.limits.check(scope)
             headers, declared = read_headers(scope)
-            raw = await read_body(receive, declared, self.max_body_bytes)
+            raw = await read_body(receive, declared, self.max_body_bytes, headers)
             client = scope.get("client")
             ctx = self.gateway.new_context(endpoint.api, {}, headers, client[0] if client else None)
             ctx.api = endpoint.api
@@ -126,17 +125,34 @@ class Front:
             result = await unless_client_leaves(receive, self.pipeline.chat(ctx, events))
             if isinstance(result, dict):
                 body = _encode(result if render is None else render(result))
-        except Exception as exc:  # noqa: BLE001 - a bug is logged with its traceback by as_gateway_error
-            error = as_gateway_error(exc, f"POST {scope['path']}")
+        except (Exception, asyncio.CancelledError) as exc:  # a bug is logged with its traceback by as_gateway_error
+            task = cast("asyncio.Task[None]", asyncio.current_task())
+            if isinstance(exc, asyncio.CancelledError):
+                if not task.cancelling():
+                    raise  # not a cancellation of this request: a bug below, left to the server
+                task.uncancel()  # the server's own (the client leaving is a 499 GatewayError)
+                error = stopping()
+            else:
+                error = as_gateway_error(exc, f"POST {scope['path']}")
             request_id, pipeline_headers = (ctx.request_id, ctx.response_headers) if ctx is not None else (None, {})
-            body, error_headers = error_reply(error, scope["path"], request_id, pipeline_headers)
+            body, error_headers = error_reply(error, route_path(scope), request_id, pipeline_headers)
             await send_json(send, error.status, body, error_headers)
             return
         answer_headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
         if isinstance(result, dict):
             await send_json(send, 200, body, answer_headers)
         else:
-            await send_stream(send, receive, result, answer_headers)
+            await send_stream(send, receive, result, answer_headers, events, ctx)
+
+
+def route_path(scope: HTTPScope) -> str:
+    """The path as Litestar's router reads it: the root path taken off, repeated and trailing slashes
+    dropped. The error shape is chosen by it, so that ``/v1//messages`` (a base URL with a trailing
+    slash) is answered in Anthropic's shape as ``/v1/messages`` is."""
+    path = scope["path"]
+    if root_path := scope.get("root_path"):
+        path = path.split(root_path, maxsplit=1)[-1]
+    return normalize_path(path)
 
 
 def read_headers(scope: HTTPScope) -> tuple[dict[str, str], int | None]:
@@ -153,11 +169,19 @@ def read_headers(scope: HTTPScope) -> tuple[dict[str, str], int | None]:
     return headers, int(length) if length is not None and length.isdigit() else None
 
 
-async def read_body(receive: Receive, declared: int | None, limit: int) -> bytes:
+async def read_body(receive: Receive, declared: int | None, limit: int, headers: dict[str, str]) -> bytes:
     """The whole body, refused with a 413 as soon as it is known to exceed ``limit``: before a byte
-    is read when its ``content-length`` says so, else once the bytes read pass it."""
+    is read when its ``content-length`` says so, else once the bytes read pass it.
+
+    A client that sent ``Expect: 100-continue`` is refused before it sends its body, and may reuse
+    the connection without ever sending it, while the server would wait for those bytes and read
+    its next request as them: that 413 closes the connection (RFC 9110 10.1.1). Any other refused
+    body is still read and dropped by the server, so that the client, still sending, gets the 413
+    rather than a reset."""
     if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit} (server.max_body_bytes)")
+        close = {"connection": "close"} if headers.get("expect", "").lower() == "100-continue" else {}
+        message = f"request body is {declared} bytes; the limit is {limit} (server.max_body_bytes)"
+        raise PayloadTooLarge(message, headers=close)
     parts: list[bytes] = []
     size = 0
     while True:
@@ -177,7 +201,13 @@ async def read_body(receive: Receive, declared: int | None, limit: int) -> bytes
 
 
 def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    """Header values as latin-1, as Litestar writes them; one that has no latin-1 form (a model or
+    experiment named in Cyrillic) as UTF-8 bytes, which HTTP carries as opaque octets, rather than an
+    exception that would turn every answer naming it into a bare 500 (and leave a stream's row unwritten)."""
+    try:
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    except UnicodeEncodeError:
+        return [(name.encode(), value.encode()) for name, value in headers.items()]
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -186,31 +216,64 @@ async def send_json(send: Send, status: int, body: bytes, headers: dict[str, str
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_stream(send: Send, receive: Receive, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+def stopping() -> GatewayError:
+    """What a request cut by the server stopping gets: uvicorn cancels the requests still running
+    ``timeout_graceful_shutdown`` after SIGTERM (``server.request_timeout_s`` under ``llmgw serve``).
+    A 503 the SDKs retry, in the API's shape, instead of uvicorn's text/plain 500 (or, mid-stream, a
+    cut connection) and an "Exception in ASGI application" traceback per request in the log."""
+    return GatewayError(
+        "the gateway is shutting down; retry the request", status=503, code="shutting_down", type="server_error"
+    )
+
+
+async def send_stream(
+    send: Send,
+    receive: Receive,
+    chunks: AsyncIterator[bytes],
+    headers: dict[str, str],
+    events: StreamEvents | None = None,
+    ctx: RequestContext | None = None,
+) -> None:
     """Server-sent events as the pipeline yields them, until the end or until the client leaves.
 
     A task watches the connection meanwhile (the ASGI server only says the client left when asked,
     and an upstream may go quiet for long between tokens): when the client leaves, the sending is
     cancelled where it waits, the pipeline's generator records the 499 and closes the upstream call,
     and the request ends quietly. However the sending ends, the generator is closed before this returns.
+    When the server stops the stream (:func:`stopping`), it ends with that error as an event of the
+    client's API (``events``; chat's own when None) rather than a cut connection.
     """
     task = asyncio.current_task()
     assert task is not None
     left: list[bool] = []
-    watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task, left))
-    start = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-             (b"x-accel-buffering", b"no"), *_raw(headers)]  # fmt: skip
+    stopped = head_sent = False
+    watcher: asyncio.Task[None] | None = None
     try:
+        start = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+                 (b"x-accel-buffering", b"no"), *_raw(headers)]  # fmt: skip
         await send({"type": "http.response.start", "status": 200, "headers": start})
+        head_sent = True
+        # the watch starts once the head is sent, so that it cannot cancel us before the pipeline's
+        # generator has started: closing a generator that never ran skips its ``finally`` (no row,
+        # the upstream call left open). A client leaving while the head waits (writing paused) ends
+        # that wait: the server resumes a lost connection's writers.
+        watcher = asyncio.get_running_loop().create_task(cancel_on_disconnect(receive, task, left))
         async for data in chunks:
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
-        if not left:
-            raise  # the server is stopping: its cancellation goes on
-        task.uncancel()  # ours: the client is gone, and the pipeline has recorded it
+        # ours (the client is gone, and the pipeline has recorded it), or the server stopping, which
+        # ends the stream with an error event below: the request is this task's only work either way
+        if not left and (not head_sent or not task.cancelling()):
+            raise  # the server stopping while the head waited (writing paused), or not a cancellation of ours
+        stopped = not left
+        task.uncancel()
     finally:
-        watcher.cancel()  # first, with no await before it: the end of the answer must not read as a disconnect
+        if watcher is not None:  # first, with no await before it: the end of the answer must not read as a disconnect
+            watcher.cancel()
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
+    if stopped and ctx is not None:
+        farewell = (events or ChatEvents(ctx.client_wants_usage)).error(stopping(), ctx.request_id)
+        await send({"type": "http.response.body", "body": farewell, "more_body": False})
