@@ -130,14 +130,10 @@ def url_without_credentials(url: str) -> str:
     return url
 
 
-@provider_type("llmgw.providers.openai_compat:OpenAICompatProvider")
-class OpenAIProviderConfig(ProviderConfigBase):
-    type: Literal["openai"]
-    base_url: str
-    api_key: str | None = None
-    api_version: str | None = Field(None, description="Azure OpenAI api-version query parameter")
-    azure: bool = False
-    headers: dict[str, str] = {}
+class HTTPUpstreamConfig(ProviderConfigBase):
+    """What every provider calling its upstream over HTTP with llmgw's own client shares: timeouts,
+    the connection pool, retries, and the size caps on what the upstream sends back."""
+
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(120.0, gt=0)
     max_connections: int = Field(256, gt=0)
@@ -153,6 +149,16 @@ class OpenAIProviderConfig(ProviderConfigBase):
     max_stream_bytes: int = Field(
         256 * 2**20, gt=0, description="most bytes read from one upstream stream; more: the stream fails"
     )
+
+
+@provider_type("llmgw.providers.openai_compat:OpenAICompatProvider")
+class OpenAIProviderConfig(HTTPUpstreamConfig):
+    type: Literal["openai"]
+    base_url: str
+    api_key: str | None = None
+    api_version: str | None = Field(None, description="Azure OpenAI api-version query parameter")
+    azure: bool = False
+    headers: dict[str, str] = {}
     responses: Literal["translate", "native"] = Field(
         "translate", description="native: call the upstream's /responses endpoint instead of /chat/completions"
     )
@@ -224,7 +230,7 @@ class LocalEmbeddingsProviderConfig(ProviderConfigBase):
 
 
 @provider_type("llmgw.providers.anthropic:AnthropicProvider")
-class AnthropicProviderConfig(ProviderConfigBase):
+class AnthropicProviderConfig(HTTPUpstreamConfig):
     """An upstream speaking Anthropic's Messages API natively (Anthropic, or a compatible server)."""
 
     type: Literal["anthropic"]
@@ -233,21 +239,6 @@ class AnthropicProviderConfig(ProviderConfigBase):
     anthropic_version: str = Field("2023-06-01", description="the anthropic-version header sent")
     headers: dict[str, str] = {}
     default_max_tokens: int = Field(4096, gt=0, description="max_tokens sent when a request sets none")
-    connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(120.0, gt=0)
-    max_connections: int = Field(256, gt=0)
-    max_retries: int = Field(2, ge=0)
-    backoff_base_s: float = Field(0.1, ge=0)
-    backoff_max_s: float = Field(2.0, ge=0)
-    max_response_bytes: int = Field(
-        32 * 2**20, gt=0, description="largest non-streamed upstream answer read (after decompression); larger: 502"
-    )
-    max_event_bytes: int = Field(
-        4 * 2**20, gt=0, description="largest single event of an upstream stream; larger: the stream fails"
-    )
-    max_stream_bytes: int = Field(
-        256 * 2**20, gt=0, description="most bytes read from one upstream stream; more: the stream fails"
-    )
 
     _no_credentials = field_validator("base_url")(url_without_credentials)
 
