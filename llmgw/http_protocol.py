@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol, with the writes of one event-loop turn sent as one.
+"""uvicorn's httptools protocol, with the writes of one event-loop turn sent as one, and a read timeout.
 
 uvicorn writes a response's status line and headers (ASGI ``http.response.start``) and its body
 (``http.response.body``) with two ``transport.write`` calls, and uvloop sends each at once: two
@@ -18,6 +18,10 @@ wait for the whole burst to be encoded, then the rest); a lone write (a stream's
 slow stream's event) leaves when the task that wrote it yields to the loop. Order is kept (one
 buffer per connection), ``close`` sends what is held first, and everything else is the real
 transport's.
+
+The protocol also bounds how long a request may take to arrive (``server.request_read_timeout_s``):
+uvicorn has none, so a client that stalled mid-request held its connection forever. See
+:class:`CoalescingHttpToolsProtocol`.
 """
 
 from __future__ import annotations

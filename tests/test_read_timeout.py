@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from llmgw.config import ConfigError, parse_config
 from llmgw.http_protocol import CoalescingHttpToolsProtocol, _sweepers
-from tests.conftest import ADMIN_KEY, RunningGateway
+from tests.conftest import ADMIN_KEY, RunningGateway, base_config
 from tests.upstream import FakeUpstream
 
 TIMEOUT = 1.0  # the sweep runs every TIMEOUT / 4
@@ -153,7 +154,14 @@ def test_the_sweeper_stops_when_no_request_is_arriving(slow_gw: RunningGateway) 
         assert not sweeper.armed
 
 
-def test_zero_or_null_disables_it() -> None:
+def test_zero_or_null_disables_it(upstream: FakeUpstream) -> None:
+    config = base_config(upstream.base_url, "sqlite:///:memory:")
+    assert parse_config(config).server.request_read_timeout_s == 30.0
+    for off in (0, None):
+        server = parse_config({**config, "server": {"request_read_timeout_s": off}}).server
+        assert CoalescingHttpToolsProtocol.with_read_timeout(server.request_read_timeout_s).read_timeout_s is None
+    with pytest.raises(ConfigError):
+        parse_config({**config, "server": {"request_read_timeout_s": -1}})
     assert CoalescingHttpToolsProtocol.with_read_timeout(0).read_timeout_s is None
     assert CoalescingHttpToolsProtocol.with_read_timeout(None).read_timeout_s is None
     assert CoalescingHttpToolsProtocol.with_read_timeout(7.5).read_timeout_s == 7.5
