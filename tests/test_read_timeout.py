@@ -11,20 +11,26 @@ is in, ``on_message_complete``).
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from llmgw.config import ConfigError, parse_config
 from llmgw.http_protocol import CoalescingHttpToolsProtocol, _sweepers
-from tests.conftest import ADMIN_KEY, RunningGateway, base_config
+from tests.conftest import ADMIN_KEY, RunningGateway, base_config, free_port
 from tests.upstream import FakeUpstream
 
 TIMEOUT = 1.0  # the sweep runs every TIMEOUT / 4
 CLOSED_BY = TIMEOUT + TIMEOUT / 4 + 1.0  # the timeout, a sweep, and a busy 2-core machine
+AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture()
@@ -165,3 +171,47 @@ def test_zero_or_null_disables_it(upstream: FakeUpstream) -> None:
     assert CoalescingHttpToolsProtocol.with_read_timeout(0).read_timeout_s is None
     assert CoalescingHttpToolsProtocol.with_read_timeout(None).read_timeout_s is None
     assert CoalescingHttpToolsProtocol.with_read_timeout(7.5).read_timeout_s == 7.5
+
+
+def test_llmgw_serve_applies_it(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """``llmgw serve`` (uvloop, the config file's knob): a stalled body gets the 408, a request is served."""
+    config = base_config(
+        upstream.base_url, f"sqlite:///{tmp_path}/serve.db", server={"request_read_timeout_s": TIMEOUT}
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "llmgw",
+        "serve",
+        "--config",
+        str(path),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        for _ in range(900):  # importing torch and friends takes a while on a busy machine
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("llmgw serve did not start")
+        with socket.create_connection(("127.0.0.1", port), timeout=CLOSED_BY + 2) as sock:
+            started = time.monotonic()
+            sock.sendall(_head("/v1/chat/completions", 100) + b'{"model"')
+            reply, closed = _read_until_closed(sock)
+        assert closed is not None and closed - started < CLOSED_BY, "llmgw serve waits for the body forever"
+        _assert_408(reply)
+        chat = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=chat, headers=AUTH, timeout=30)
+        assert answer.status_code == 200, answer.text
+    finally:
+        proc.terminate()
+        proc.wait(30)
