@@ -132,7 +132,7 @@ class _Sweeper:
         self.connections = connections
         self.loop = loop
         self.timeout = timeout
-        self.interval = min(1.0, timeout / 4)
+        self.interval = min(1.0, max(timeout / 4, 0.05))
         self.armed = False
 
     def arm(self) -> None:

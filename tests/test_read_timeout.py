@@ -137,6 +137,22 @@ def test_a_long_stream_is_not_cut(slow_gw: RunningGateway) -> None:
     assert [row["status"] for row in slow_gw.rows()] == ["ok"]
 
 
+def test_a_request_pipelined_behind_a_long_answer_is_timed_from_when_it_is_read(slow_gw: RunningGateway) -> None:
+    """A streamed request, and half the head of a next one sent right behind it: the server reads
+    that head only once the stream is answered, so the stream is not cut (nor a 408 written into
+    it) when the second request's clock runs out; that request is timed out after the stream."""
+    ask = {"model": "test-model", "stream": True, "messages": [{"role": "user", "content": "x #chunks:8 #slow:0.4"}]}
+    body = json.dumps(ask).encode()
+    with _connect(slow_gw) as sock:
+        sock.settimeout(15)
+        sock.sendall(_head("/v1/chat/completions", len(body)) + body + b"POST /v1/chat/completions HTTP/1.1\r\nho")
+        reply, closed = _read_until_closed(sock)
+    assert closed is not None
+    stream, _, rest = reply.partition(b"data: [DONE]")
+    assert stream.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408" not in stream, reply
+    assert b"HTTP/1.1 408 " in rest, reply
+
+
 def test_an_idle_kept_alive_connection_is_reused_after_the_read_timeout(slow_gw: RunningGateway) -> None:
     """Between requests the connection is idle, not late: uvicorn's ``timeout_keep_alive`` (5 s) is
     what bounds that, as before."""
