@@ -126,7 +126,7 @@ class _Sweeper:
     behind; a timer still armed when the loop closes is simply dropped (a task would be destroyed
     pending)."""
 
-    __slots__ = ("__weakref__", "armed", "connections", "interval", "loop", "timeout")
+    __slots__ = ("armed", "connections", "interval", "loop", "timeout")
 
     def __init__(self, connections: set[Any], loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.connections = connections
