@@ -88,7 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=server.host,
         port=server.port,
         loop="uvloop",
-        http=CoalescingHttpToolsProtocol,  # httptools, one send per event-loop turn (llmgw.http_protocol)
+        # httptools, one send per event-loop turn, and a read timeout (llmgw.http_protocol)
+        http=CoalescingHttpToolsProtocol.with_read_timeout(config.server.request_read_timeout_s),
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(config.server.request_timeout_s),

@@ -45,6 +45,12 @@ class ServerConfig(Strict):
     max_header_bytes: int = Field(64 * 1024, gt=0, description="431 above this many bytes of header names and values")
     max_json_depth: int = Field(64, ge=2, description="400 invalid_json for JSON nested deeper than this")
     request_timeout_s: float = Field(600.0, gt=0, description="deadline for one request")
+    request_read_timeout_s: float | None = Field(
+        30.0,
+        ge=0,
+        description="a connection whose request (head and body) has not arrived this long after its first byte, "
+        "or that sends nothing this long after it opens, is closed (408 request_timeout); 0 or null: never",
+    )
     unknown_fields: Literal["pass", "reject"] = "pass"
     workers: int | Literal["auto"] = Field(
         1, description="worker processes on one port (`llmgw serve --workers`); auto: one per core"

@@ -60,7 +60,7 @@ class RunningGateway:
                 log_level="warning",
                 lifespan="on",
                 loop="asyncio",
-                http=CoalescingHttpToolsProtocol,
+                http=CoalescingHttpToolsProtocol.with_read_timeout(config.server.request_read_timeout_s),
             )  # as `llmgw serve` runs it
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
