@@ -23,7 +23,11 @@ from tests.upstream import FakeUpstream
 AUTH = {"authorization": f"Bearer {ADMIN_KEY}"}
 CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
 MESSAGE = {"model": "test-model", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
-BODIES = {"/v1/chat/completions": CHAT, "/v1/responses": {"model": "test-model", "input": "hi"}, "/v1/messages": MESSAGE}
+BODIES = {
+    "/v1/chat/completions": CHAT,
+    "/v1/responses": {"model": "test-model", "input": "hi"},
+    "/v1/messages": MESSAGE,
+}
 
 
 def wait_until(condition: Any, seconds: float) -> None:
