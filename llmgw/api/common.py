@@ -123,9 +123,7 @@ async def unless_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
         if not left:
             raise
         task.uncancel()  # this cancellation was ours: the client is gone, the request ends as a 499
-        raise GatewayError(
-            "the client disconnected", status=499, code="client_disconnected", type="invalid_request_error"
-        ) from None
+        raise client_disconnected() from None
     finally:
         timer.cancel()
         for watcher in watchers:
@@ -133,6 +131,11 @@ async def unless_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
     if left:  # the work swallowed our cancellation and finished: leave the task as it was
         task.uncancel()
     return result
+
+
+def client_disconnected() -> GatewayError:
+    """The client left before its answer (499): while its body was read, or the answer prepared."""
+    return GatewayError("the client disconnected", status=499, code="client_disconnected", type="invalid_request_error")
 
 
 async def cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any], left: list[bool]) -> None:

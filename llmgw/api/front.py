@@ -35,7 +35,13 @@ from litestar._asgi.utils import is_valid_host
 from litestar.utils.path import normalize_path
 
 from llmgw.anthropic.render import MessagesEvents, message
-from llmgw.api.common import as_gateway_error, cancel_on_disconnect, error_reply, unless_client_leaves
+from llmgw.api.common import (
+    as_gateway_error,
+    cancel_on_disconnect,
+    client_disconnected,
+    error_reply,
+    unless_client_leaves,
+)
 from llmgw.errors import GatewayError, PayloadTooLarge
 from llmgw.pipeline import ChatEvents
 from llmgw.responses_api.response import to_response
@@ -187,9 +193,7 @@ async def read_body(receive: Receive, declared: int | None, limit: int, headers:
     while True:
         event = await receive()
         if event["type"] == "http.disconnect":
-            raise GatewayError(
-                "the client disconnected", status=499, code="client_disconnected", type="invalid_request_error"
-            )
+            raise client_disconnected()
         part = cast("bytes", event.get("body", b""))
         if part:
             size += len(part)
