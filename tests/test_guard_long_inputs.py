@@ -18,6 +18,7 @@ import anthropic
 import openai
 import pytest
 
+from llmgw.guards.pii import PiiAnalyzer
 from tests.conftest import ADMIN_KEY, RunningGateway
 
 PARAGRAPH = (
@@ -53,9 +54,23 @@ def test_a_long_document_gets_a_budget_in_proportion(guarded: Any) -> None:
     assert row["status"] == "ok" and not row["meta"].get("guards_failed_open")
 
 
-def test_a_short_request_is_not_queued_behind_a_long_one(guarded: Any) -> None:
-    """While a long document is screened (seconds), a short request is screened at once on the
-    shared threads: before, it queued behind the document, past its own 1 s budget (503)."""
+def test_a_short_request_is_not_queued_behind_a_long_one(guarded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a long document is screened, a short request is screened at once on the shared
+    threads: before, it queued behind the document, past its own 1 s budget (503).
+
+    The document's PII analysis is held at a gate until the short request is answered, so the
+    order does not depend on how fast this machine screens 600,000 characters (a race on timing
+    failed in CI when the document finished first)."""
+    entered, release = threading.Event(), threading.Event()
+    analyze = PiiAnalyzer.analyze
+
+    def gated(self: PiiAnalyzer, text: str) -> Any:
+        if len(text) > 100_000:  # only the document waits, wherever the guards ran it
+            entered.set()
+            release.wait(60)
+        return analyze(self, text)
+
+    monkeypatch.setattr(PiiAnalyzer, "analyze", gated)
     gw: RunningGateway = guarded(policy(1.0, max_chars=1_000_000))
     long_done: list[Any] = []
 
@@ -68,13 +83,14 @@ def test_a_short_request_is_not_queued_behind_a_long_one(guarded: Any) -> None:
     worker = threading.Thread(target=long_request)
     worker.start()
     try:
-        time.sleep(0.3)  # the document (600,000 characters, ~4 s of screening here) is on the guards' threads by now
+        assert entered.wait(60), "the document never reached the PII analysis"
         reply = gw.client().chat.completions.create(
             model="test-model", messages=[{"role": "user", "content": "What is the capital of France?"}]
         )
         assert reply.choices[0].message.content
-        assert not long_done, "the long document was screened before the short request: nothing was shown"
+        assert not long_done  # held at the gate: the short one was screened beside it
     finally:
+        release.set()
         worker.join(180)
     assert long_done and long_done[0].choices[0].message.content
 
