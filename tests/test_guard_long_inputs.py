@@ -11,7 +11,6 @@ threads of their own, and past ``max_chars`` the refusal says what to change (41
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import anthropic
