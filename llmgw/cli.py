@@ -51,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from llmgw import workers
+    from llmgw.api.front import read_timed_out
     from llmgw.http_protocol import CoalescingHttpToolsProtocol
 
     config = load_config_or_exit(args.config)
@@ -89,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=server.port,
         loop="uvloop",
         # httptools, one send per event-loop turn, and a read timeout (llmgw.http_protocol)
-        http=CoalescingHttpToolsProtocol.with_read_timeout(config.server.request_read_timeout_s),
+        http=CoalescingHttpToolsProtocol.with_read_timeout(config.server.request_read_timeout_s, read_timed_out),
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(config.server.request_timeout_s),

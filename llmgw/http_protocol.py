@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -104,14 +105,15 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
-#: the answer to a request whose head or body did not arrive in time, in OpenAI's error shape
+#: the answer to a request whose head or body did not arrive in time, in OpenAI's error shape (the
+#: default of :meth:`CoalescingHttpToolsProtocol.with_read_timeout`; the gateway shapes it per API)
 _TIMEOUT_BODY = (
     b'{"error":{"message":"the request was not received in time (server.request_read_timeout_s)",'
     b'"type":"invalid_request_error","param":null,"code":"request_timeout"}}'
 )
-_TIMEOUT_HEAD = b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(
-    _TIMEOUT_BODY
-)
+_TIMEOUT_HEAD = b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+#: the body of a 408, given the request's scope (None: its head did not arrive, so no path is known)
+TimeoutReply = Callable[[Any], bytes]
 _NO_BYTE: Any = object()  # ``_prior_cycle`` of a connection that has not sent a byte yet
 
 logger = logging.getLogger("llmgw.http")
@@ -187,6 +189,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     #: ``server.request_read_timeout_s``; None or 0: no read timeout (see :meth:`with_read_timeout`)
     read_timeout_s: float | None = 30.0
+    #: the 408's body for a request's scope (see :meth:`with_read_timeout`)
+    timeout_reply: TimeoutReply = staticmethod(lambda scope: _TIMEOUT_BODY)
 
     _sweeper: _Sweeper | None = None
     #: when the request being received began (``time.monotonic``); None: none is being received
@@ -195,9 +199,16 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     _prior_cycle: Any = _NO_BYTE
 
     @classmethod
-    def with_read_timeout(cls, timeout_s: float | None) -> type[CoalescingHttpToolsProtocol]:
-        """This protocol with ``read_timeout_s`` set (uvicorn instantiates the class it is given)."""
-        return type(cls.__name__, (cls,), {"read_timeout_s": timeout_s or None})
+    def with_read_timeout(
+        cls, timeout_s: float | None, reply: TimeoutReply | None = None
+    ) -> type[CoalescingHttpToolsProtocol]:
+        """This protocol with ``read_timeout_s`` set (uvicorn instantiates the class it is given), and
+        the 408's body made by ``reply`` from the request's scope: the application knows the error
+        shape of each of its paths (an Anthropic SDK on ``/v1/messages`` reads Anthropic's)."""
+        fields: dict[str, Any] = {"read_timeout_s": timeout_s or None}
+        if reply is not None:
+            fields["timeout_reply"] = staticmethod(reply)
+        return type(cls.__name__, (cls,), fields)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -229,11 +240,13 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         the client gone (its ``receive`` answers ``http.disconnect``, its answer is not written)."""
         self._read_started = None
         cycle = self.cycle
+        scope = None  # the request's, once its head is in
         if self._prior_cycle is _NO_BYTE:
             reply = False  # a connection that never sent a byte: closed as an idle one is
         elif cycle is self._prior_cycle:
             reply = True  # the head is incomplete: no request has started
         else:
+            scope = cycle.scope
             reply = not cycle.response_started
             if not cycle.response_complete:
                 cycle.disconnected = True
@@ -241,7 +254,9 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         logger.debug("closing a connection whose request did not arrive within %ss", self.read_timeout_s)
         if not self.transport.is_closing():
             if reply:
+                body = self.timeout_reply(scope)
                 head = [b"HTTP/1.1 408 Request Timeout\r\n"]
                 head.extend(b"%s: %s\r\n" % header for header in self.server_state.default_headers)
-                self.transport.write(b"".join([*head, _TIMEOUT_HEAD, _TIMEOUT_BODY]))
+                head.append(_TIMEOUT_HEAD % len(body))
+                self.transport.write(b"".join([*head, body]))
             self.transport.close()

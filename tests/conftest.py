@@ -25,6 +25,7 @@ import redis
 import uvicorn
 from psycopg import sql
 
+from llmgw.api.front import read_timed_out
 from llmgw.app import create_app
 from llmgw.config import Config, parse_config
 from llmgw.gateway import Gateway
@@ -60,7 +61,9 @@ class RunningGateway:
                 log_level="warning",
                 lifespan="on",
                 loop="asyncio",
-                http=CoalescingHttpToolsProtocol.with_read_timeout(config.server.request_read_timeout_s),
+                http=CoalescingHttpToolsProtocol.with_read_timeout(
+                    config.server.request_read_timeout_s, read_timed_out
+                ),
             )  # as `llmgw serve` runs it
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")

@@ -190,7 +190,8 @@ def test_zero_or_null_disables_it(upstream: FakeUpstream) -> None:
 
 
 def test_llmgw_serve_applies_it(upstream: FakeUpstream, tmp_path: Path) -> None:
-    """``llmgw serve`` (uvloop, the config file's knob): a stalled body gets the 408, a request is served."""
+    """``llmgw serve`` (uvloop, the config file's knob): a stalled body gets the 408 (in Anthropic's shape on
+    the Messages API), a request is served."""
     config = base_config(
         upstream.base_url, f"sqlite:///{tmp_path}/serve.db", server={"request_read_timeout_s": TIMEOUT}
     )
@@ -225,9 +226,28 @@ def test_llmgw_serve_applies_it(upstream: FakeUpstream, tmp_path: Path) -> None:
             reply, closed = _read_until_closed(sock)
         assert closed is not None and closed - started < CLOSED_BY, "llmgw serve waits for the body forever"
         _assert_408(reply)
+        with socket.create_connection(("127.0.0.1", port), timeout=CLOSED_BY + 2) as sock:
+            sock.sendall(_head("/v1/messages", 100) + b'{"model"')
+            reply, _ = _read_until_closed(sock)
+        assert json.loads(reply.partition(b"\r\n\r\n")[2])["type"] == "error", reply  # Anthropic's shape
         chat = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=chat, headers=AUTH, timeout=30)
         assert answer.status_code == 200, answer.text
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1//messages/", "/v1/messages/count_tokens"])
+def test_the_408_is_in_the_shape_of_the_api_the_path_names(slow_gw: RunningGateway, path: str) -> None:
+    """An Anthropic SDK reads ``{"type": "error", "error": {...}}``: a stalled body on the Messages
+    API gets its 408 in that shape, as every other error of that path (OpenAI's everywhere else)."""
+    with _connect(slow_gw) as sock:
+        sock.sendall(_head(path, 100) + b'{"model": "test-model", "messages"')
+        reply, closed = _read_until_closed(sock)
+    assert closed is not None
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"\r\nconnection: close" in head.lower(), reply
+    error = json.loads(body)
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error", error
+    assert "request_read_timeout_s" in error["error"]["message"], error

@@ -230,6 +230,17 @@ def stopping() -> GatewayError:
     )
 
 
+def read_timed_out(scope: HTTPScope | None) -> bytes:
+    """The body of the 408 for a request that did not arrive in time (``server.request_read_timeout_s``,
+    written by :mod:`llmgw.http_protocol`), in the shape of the API its path names: OpenAI's when
+    even its head did not arrive."""
+    error = GatewayError(
+        "the request was not received in time (server.request_read_timeout_s)",
+        status=408, code="request_timeout", type="invalid_request_error",
+    )  # fmt: skip
+    return error_reply(error, route_path(scope) if scope is not None else "", None, {})[0]
+
+
 async def send_stream(
     send: Send,
     receive: Receive,
