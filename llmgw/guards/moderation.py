@@ -164,6 +164,68 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
 ]  # fmt: skip
 
 
+#: A credential written in prose or loose notes, not as a quoted field: "the DB password is
+#: Tr0ub4dor&3", "user admin / pwd: hunter22x", ``export DB_PASS=s3cr3tVal``. A credential word,
+#: at most two words after it ("password for admin is"), a link (is, was, to, ``:``, ``=``, ``->``),
+#: and one token judged by :func:`_prose_value_ok`; with no link, a token of three character
+#: classes ("use token 7fA9c2e81bD04f3a9"). With a one-word name the span is at most
+#: :data:`PROSE_SPAN_WORDS` words, as the stream windows' overlap expects (``output.SECRET_SPAN_WORDS``);
+#: a two-word name ("API key for prod is X") can make it six or seven, and a stream window boundary
+#: that falls inside such a span hides it.
+_PROSE_NAME = (
+    rf"(?:[a-z0-9_]*_)?(?:{_GENERIC_NAME}|pass(?:word)?s?|passphrase|passcode|pw|api\s+key|access\s+key"
+    r"|secret\s+key|credentials?|contrase(?:ñ|n)a|clave|mot\s+de\s+passe|passwort|kennwort|senha|wachtwoord)"
+)
+_PROSE_LINK = (
+    r"(?:\s*(?::|=|->|=>|-|\u2014|\u2013)\s*|[^\S\n]+(?:is|was|are|were|reads|to"
+    r"|es|era|est|\u00e9tait|ist|war|lautet|\u00e9)[^\S\n]*:?[^\S\n]+)"  # and Spanish, French, German, Portuguese
+)
+_PROSE_VALUE = r"[\"'`\u201c\u2018]?([^\s\"'`\u201d\u2019]{8,200})"
+PROSE_CREDENTIAL = re.compile(
+    rf"(?i)(?<![\w-]){_PROSE_NAME}(?![\w-])((?:[^\S\n]+[\w'-]+){{0,2}}?)"
+    rf"(?:{_PROSE_LINK}{_PROSE_VALUE}|[^\S\n]+([^\s\"'`]{{8,200}}))"
+)
+#: words of the span with a one-word name: the name, two after it, the link, the value
+PROSE_SPAN_WORDS = 5
+#: words between the name and the link that make the value something else than the credential
+_PROSE_NOT_VALUE = re.compile(
+    r"(?i)\b(?:hash(?:ed|es)?|digest|checksum|length|policy|policies|rules?|requirements?|id|ids|count|limit"
+    r"|expir\w*|strength|format|field|prompt|hint|budget|usage|window|reset|manager|must|should)\b"
+)
+_NOT_A_SECRET_VALUE = re.compile(
+    r"(?i)^(?:v?\d+(?:[.,:/-]\d+)+\w{0,3}|[^@\s]+@[^@\s]+\.[a-z]{2,}|[a-z][a-z0-9+.-]*://\S*|www\.\S+|/\S*)$"
+)
+
+
+def _prose_value_ok(value: str, linked: bool) -> bool:
+    """Whether a token after a credential word reads as a chosen or generated secret, not as
+    language, a number, a version, an address or code: no placeholder; a digit, or three character
+    classes; some letter run mixed with digits or case (``12-character`` and ``case-sensitive``
+    are words); entropy as the generic rule asks."""
+    if _PLACEHOLDER.match(value) or _NOT_A_SECRET_VALUE.match(value) or any(c in value for c in "()[]{}<>"):
+        return False
+    classes = [bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]")]
+    if not (classes[2] or sum(classes) >= 3) or not (classes[0] or classes[1]):
+        return False
+    runs = re.findall(r"[A-Za-z0-9]+", value)
+    if all(r.isdigit() or (r.isalpha() and (r.islower() or r.isupper() or r.istitle())) for r in runs):
+        return False  # words and numbers joined by punctuation: language, a date, a size
+    return _entropy(value) >= 2.5 and (linked or sum(classes) >= 3)
+
+
+def _prose_credentials(text: str) -> list[tuple[int, int]]:
+    found = []
+    for m in PROSE_CREDENTIAL.finditer(text):
+        if _PROSE_NOT_VALUE.search(m.group(1) or ""):
+            continue
+        group = 2 if m.group(2) is not None else 3
+        value = m.group(group).rstrip(".,;:?)]}")
+        if len(value) >= 8 and _prose_value_ok(value, linked=group == 2):
+            start = m.start(group)
+            found.append((start, start + len(value)))
+    return found
+
+
 #: ``name = "value"`` names the generic rule matches that are not credentials: a pagination or
 #: sync cursor (``page_token``, ``next_page_token``), passed back to an API as it came (tool calls)
 _CURSOR_NAME = re.compile(r"(?i)(?:[a-z0-9_]*_)?(?:page|next|prev|previous|continuation|sync|resume)_token\b")
@@ -202,6 +264,10 @@ def find_secrets(text: str) -> list[dict[str, Any]]:
                 continue
             taken.append((start, end))
             found.append({"type": kind, "start": start, "end": end})
+    for start, end in _prose_credentials(text):
+        if not any(start < e and s < end for s, e in taken):
+            taken.append((start, end))
+            found.append({"type": "credential_in_prose", "start": start, "end": end})
     return sorted(found, key=lambda f: (f["start"], f["end"]))
 
 

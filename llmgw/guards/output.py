@@ -20,9 +20,11 @@ from llmgw.messages import SYSTEM_ROLES
 
 #: The most words one blocking finding can span. A stream is sent only up to where the next window
 #: starts, so a finding that straddles two windows is caught whole in the second before any of it
-#: leaves, provided the windows overlap by this many words less one. A PEM header
-#: ("-----BEGIN PGP PRIVATE KEY BLOCK-----") is 5 words (every other secret pattern's span is one
-#: word); PII comes in digit groups: a card or a phone number in up to 5, an IBAN in up to 9.
+#: leaves, provided the windows overlap by this many words less one. A PEM header ("-----BEGIN PGP
+#: PRIVATE KEY BLOCK-----") is 5 words, as is a credential in prose with a one-word name at most
+#: ("password for admin is X", ``moderation.PROSE_SPAN_WORDS``); every other secret pattern's span
+#: is one word. PII comes in
+#: digit groups: a card or a phone number in up to 5, an IBAN in up to 9.
 SECRET_SPAN_WORDS = 5
 PII_SPAN_WORDS = 9
 
@@ -70,6 +72,17 @@ def _pattern_recognizers() -> list[Any]:
     _offline_tldextract()
     return [EmailRecognizer(), PhoneRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(),
             UsSsnRecognizer()]  # fmt: skip
+
+
+_STRENGTH = {"allow": 0, "flag": 1, "block": 2}
+
+
+def secret_action(rules: ModerationPolicy, kinds: set[str]) -> str:
+    """What the policy does about secrets of ``kinds`` found in one text: ``secrets``, except that
+    a credential found only in prose gets the weaker of ``secrets`` and ``prose_secrets``."""
+    if kinds == {"credential_in_prose"}:
+        return min(rules.secrets, rules.prose_secrets, key=_STRENGTH.__getitem__)
+    return rules.secrets
 
 
 def overlap_words(rules: ModerationPolicy) -> int:
@@ -184,9 +197,10 @@ def check_output(policy: Policy, texts: list[str], canary: str | None, known: st
         # a policy's own terms are certain; a category lexicon's hit lifted its category above
         if verdict.violation is None and any(h["category"] == "policy" for h in result.lexicon_hits):
             verdict.violation, verdict.window = "lexicon", i
-        if result.secrets and rules.secrets != "allow":
+        action = secret_action(rules, {s["type"] for s in result.secrets}) if result.secrets else "allow"
+        if action != "allow":
             kinds = sorted({s["type"] for s in result.secrets})
-            if rules.secrets == "block" and verdict.violation is None:
+            if action == "block" and verdict.violation is None:
                 verdict.violation, verdict.window = "secret", i
             verdict.flags.extend(f"secret:{k}" for k in kinds)
         if rules.output_pii != "allow":
@@ -236,10 +250,11 @@ def check_arguments(policy: Policy, texts: list[str], canary: str | None) -> Out
         if rules.secrets == "allow":
             continue
         found = find_secrets(text)
-        if found:
+        action = secret_action(rules, {s["type"] for s in found}) if found else "allow"
+        if action != "allow":
             kinds = sorted({f"secret:{s['type']}" for s in found} - set(verdict.flags))
             verdict.flags.extend(kinds)
-            if rules.secrets == "block":
+            if action == "block":
                 verdict.violation, verdict.window = "secret", i
                 break
     return verdict

@@ -286,6 +286,12 @@ class ModerationPolicy(Strict):
     context_words: int = Field(4, ge=0, description="words before a window checked with it (threats across windows)")
     output_pii: Literal["allow", "flag", "block"] = "flag"
     secrets: Literal["allow", "flag", "block"] = "block"
+    prose_secrets: Literal["allow", "flag", "block"] = Field(
+        "block",
+        description="a credential written in prose or loose notes (`the DB password is Tr0ub4dor&3`, "
+        "`pwd: hunter22x`, an unquoted `DB_PASS=...`): judged by its shape, not its format, so it can be "
+        "set apart; the weaker of this and `secrets` applies",
+    )
     canary: bool = True
     lexicon: list[str] = []
     #: guard providers consulted on every window the built-in moderator reads
