@@ -22,6 +22,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
+import msgspec
 
 from llmgw import tokens
 from llmgw.context import RequestContext
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmgw.pipeline")
 T = TypeVar("T")
+_encode = msgspec.json.Encoder().encode
+
+#: how a completion becomes the client's answer (None: chat's own shape, as it is)
+Render = Callable[[dict[str, Any]], Any] | None
 
 #: Before the route is known: who is calling, and what are they asking for.
 FRONT: tuple[type[Stage], ...] = (Authenticate, TranslateRequest, ParseRequest)
@@ -118,12 +123,13 @@ class Pipeline:
         self.embedding_done = embedding(EMBEDDINGS_DONE)
 
     async def chat(
-        self, ctx: RequestContext, events: StreamEvents | None = None
-    ) -> dict[str, Any] | AsyncIterator[bytes]:
-        """Run a chat request: a completion dict, or an iterator of SSE bytes for a stream.
+        self, ctx: RequestContext, events: StreamEvents | None = None, render: Render = None
+    ) -> bytes | AsyncIterator[bytes]:
+        """Run a chat request: the answer's JSON body, or an iterator of SSE bytes for a stream.
 
-        ``events`` encodes the stream in the client's API (chat's own chunks when None); a
-        non-streamed completion is the caller's to render.
+        ``events`` encodes the stream in the client's API, ``render`` the completion (chat's own
+        when None). The answer is rendered and encoded here, before the row is queued: a bug in
+        that rendering is the 500 the client gets, and the row says so rather than ``ok``.
         """
         route: RoutePipeline | None = None
         telemetry = self.gateway.telemetry
@@ -153,6 +159,7 @@ class Pipeline:
                 completion = await (step if timed is None else timed.stage(stage.name, step))
             if timed is not None:
                 timed.answered(completion)
+            answer = _encode(completion if render is None else render(completion))
         except Exception as exc:
             # a bug is a 500 like any other failure: it still leaves a row to explain it
             if isinstance(exc, GatewayError):
@@ -180,7 +187,7 @@ class Pipeline:
                 self.finish(ctx, (route or self.unrouted).done_stages)
             raise
         self.finish(ctx, route.done_stages)
-        return completion
+        return answer
 
     async def count_tokens(self, ctx: RequestContext) -> int:
         """Count a request's input tokens without running it (``/v1/messages/count_tokens``).
@@ -477,11 +484,11 @@ class Pipeline:
             last = events.end()
         except GatewayError as exc:
             self.fail(ctx, exc, http_status=200)
-            last = events.error(exc, ctx.request_id)
+            last = farewell(events, exc, ctx.request_id)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback by internal_error
             err = internal_error(ctx, exc, "while streaming")
             self.fail(ctx, err, http_status=200)
-            last = events.error(err, ctx.request_id)
+            last = farewell(events, err, ctx.request_id)
         except BaseException:
             ctx.status, ctx.http_status, ctx.error_code = "client_disconnected", 499, "client_disconnected"
             raise
@@ -561,11 +568,26 @@ def internal_error(ctx: RequestContext, exc: Exception, where: str = "") -> Gate
 
 
 class StreamEvents(Protocol):
-    """How a stream is written in the client's API: each internal chunk, the clean end, a failure."""
+    """How a stream is written in the client's API: each internal chunk, the clean end, a failure;
+    and the failure's error event alone, built from nothing the stream's state holds (``bare_error``,
+    see :func:`farewell`)."""
 
     def chunk(self, chunk: dict[str, Any]) -> bytes: ...
     def end(self) -> bytes: ...
     def error(self, exc: GatewayError, request_id: str) -> bytes: ...
+    def bare_error(self, exc: GatewayError, request_id: str) -> bytes: ...
+
+
+def farewell(events: StreamEvents, exc: GatewayError, request_id: str) -> bytes:
+    """A failed stream's last event: ``events.error`` (the API's whole ending: open items closed, the
+    final state), or, when that fails too (the bug that broke the rendering may have left its state
+    unusable), ``events.bare_error``, the API's error event alone: the client sees the stream end with
+    the error, never cut without a word (the row records ``exc`` either way)."""
+    try:
+        return events.error(exc, request_id)
+    except Exception:  # a bug, logged with its traceback
+        log.exception("request %s: the stream's error event failed to render; sent bare", request_id)
+        return events.bare_error(exc, request_id)
 
 
 class ChatEvents:
@@ -590,3 +612,5 @@ class ChatEvents:
         body = exc.body()
         body["error"]["request_id"] = request_id
         return encode_event(body)
+
+    bare_error = error  # chat's error event holds no state of the stream

@@ -96,7 +96,8 @@ def test_a_bug_is_a_500_in_the_apis_shape_with_its_id_and_row(
     gw: RunningGateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, path: str
 ) -> None:
     """An exception escaping the rendering of an answer is logged with its traceback and answered as
-    a bare 500 in the API's error shape, carrying the request id."""
+    a 500 in the API's error shape (naming the exception's type, not its message, as any bug in the
+    pipeline), carrying the request id; the row says that 500 (tests/test_render_failures.py)."""
     endpoint = front.ENDPOINTS[path]
 
     def broken(ctx: Any) -> Any:
@@ -104,15 +105,21 @@ def test_a_bug_is_a_500_in_the_apis_shape_with_its_id_and_row(
         return events, lambda completion: 1 / 0
 
     monkeypatch.setitem(front.ENDPOINTS, path, front.Endpoint(endpoint.api, broken))
-    with caplog.at_level(logging.ERROR, "llmgw.app"), httpx.Client(base_url=gw.url, headers=AUTH, timeout=30) as c:
+    with caplog.at_level(logging.ERROR, "llmgw"), httpx.Client(base_url=gw.url, headers=AUTH, timeout=30) as c:
         response = c.post(path, json=BODIES[path])
     assert response.status_code == 500, response.text
     body = response.json()
     error = body["error"]
-    assert error["message"] == "internal error" and "ZeroDivision" not in response.text
+    assert error["message"] == "internal error: ZeroDivisionError" and "division by zero" not in response.text
     assert (body.get("type") == "error") == (path == "/v1/messages")
     assert response.headers["x-llmgw-request-id"]
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+    [row] = gw.rows()
+    assert (row["id"], row["http_status"], row["error_code"]) == (
+        response.headers["x-llmgw-request-id"],
+        500,
+        "internal_error",
+    )
 
 
 def test_a_client_leaving_a_quiet_stream_is_noticed_without_a_chunk(gw: RunningGateway, upstream: FakeUpstream) -> None:

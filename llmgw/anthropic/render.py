@@ -261,3 +261,7 @@ class MessagesEvents:
 
     def error(self, exc: GatewayError, request_id: str) -> bytes:
         return self.renderer.error(exc)
+
+    def bare_error(self, exc: GatewayError, request_id: str) -> bytes:
+        """Anthropic's ``error`` event alone, when :meth:`error` itself failed (``pipeline.farewell``)."""
+        return event("error", error_body(exc, request_id))

@@ -28,9 +28,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-import msgspec
 from litestar._asgi.utils import is_valid_host
 from litestar.utils.path import normalize_path
 
@@ -43,7 +42,7 @@ from llmgw.api.common import (
     unless_client_leaves,
 )
 from llmgw.errors import GatewayError, PayloadTooLarge
-from llmgw.pipeline import ChatEvents
+from llmgw.pipeline import ChatEvents, Render, farewell
 from llmgw.responses_api.response import to_response
 from llmgw.responses_api.stream import ResponsesEvents
 from llmgw.schemas import decode_body
@@ -55,11 +54,6 @@ if TYPE_CHECKING:
     from llmgw.context import RequestContext
     from llmgw.gateway import Gateway
     from llmgw.pipeline import Pipeline, StreamEvents
-
-_encode = msgspec.json.Encoder().encode
-
-#: how a completion becomes the client's answer (None: chat's own shape, as it is)
-Render = Callable[[dict[str, Any]], Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +122,7 @@ class Front:
             ctx.api = endpoint.api
             ctx.body = decode_body(raw, self.max_body_bytes, self.max_json_depth)
             events, render = endpoint.start(ctx)
-            result = await unless_client_leaves(receive, self.pipeline.chat(ctx, events))
-            if isinstance(result, dict):
-                body = _encode(result if render is None else render(result))
+            result = await unless_client_leaves(receive, self.pipeline.chat(ctx, events, render))
         except (Exception, asyncio.CancelledError) as exc:  # a bug is logged with its traceback by as_gateway_error
             task = cast("asyncio.Task[None]", asyncio.current_task())
             if isinstance(exc, asyncio.CancelledError):
@@ -145,8 +137,8 @@ class Front:
             await send_json(send, error.status, body, error_headers)
             return
         answer_headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
-        if isinstance(result, dict):
-            await send_json(send, 200, body, answer_headers)
+        if isinstance(result, bytes):
+            await send_json(send, 200, result, answer_headers)
         else:
             await send_stream(send, receive, result, answer_headers, events, ctx)
 
@@ -290,5 +282,5 @@ async def send_stream(
         if aclose is not None:
             await aclose()
     if stopped and ctx is not None:
-        farewell = (events or ChatEvents(ctx.client_wants_usage)).error(stopping(), ctx.request_id)
-        await send({"type": "http.response.body", "body": farewell, "more_body": False})
+        last = farewell(events or ChatEvents(ctx.client_wants_usage), stopping(), ctx.request_id)
+        await send({"type": "http.response.body", "body": last, "more_body": False})

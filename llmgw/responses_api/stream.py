@@ -13,7 +13,8 @@ constant work per chunk; the text is kept as a list of pieces for the ``.done`` 
 
 A failure after the stream began ends it with an ``error`` event (OpenAI's error fields) and then
 ``response.failed`` (or ``response.incomplete`` when the output guard stopped the answer), items
-still open closed first, its ``usage`` null unless the upstream had reported it. Events carry
+still open closed first, its ``usage`` null unless the upstream had reported it (the ``error`` event
+alone, :meth:`ResponsesEvents.bare_error`, when that ending fails to render). Events carry
 increasing ``sequence_number`` s from 0, and every stream opens with ``response.created`` (the
 SDK's stream helper requires it), even one that fails before its first chunk.
 """
@@ -218,6 +219,10 @@ class ResponsesEvents:
             return out + self.event("response.incomplete", response=final)
         final = self.final("failed", error={"code": exc.code, "message": exc.message}, usage=usage)
         return out + self.event("response.failed", response=final)
+
+    def bare_error(self, exc: GatewayError, request_id: str) -> bytes:
+        """The ``error`` event alone, when :meth:`error` itself failed (``pipeline.farewell``)."""
+        return self.event("error", code=exc.code, message=exc.message, param=exc.param, request_id=request_id)
 
     def reported_usage(self) -> dict[str, Any] | None:
         """The upstream's usage, or None when it sent none before the stream stopped (the usual case:
