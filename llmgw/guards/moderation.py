@@ -158,6 +158,9 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
     ("jwt", re.compile(
         r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])"
     ), 0),
+    ("url_credentials", re.compile(  # scheme://user:password@host: the password
+        r"(?i)(?<![\w+.-])[a-z][a-z0-9+.-]{1,20}://([^\s:/@?#\"'`<>]*):([^\s/@?#\"'`<>]{3,200})@[\w\[]"
+    ), 2),
     ("generic_secret", re.compile(
         rf"(?i)\b(?:[a-z0-9_]*_)?{_GENERIC_NAME}\b[\"']?\s*(?::=|=>|[:=])\s*[\"'`]([^\"'`\s]{{8,200}})[\"'`]"
     ), 1),
@@ -213,6 +216,24 @@ def _prose_value_ok(value: str, linked: bool) -> bool:
     return _entropy(value) >= 2.5 and (linked or sum(classes) >= 3)
 
 
+#: what stands for a password in a documented URL (``postgresql://user:password@host``)
+_URL_PLACEHOLDER = re.compile(
+    r"(?i)^(?:pass(?:word|wd)?|pwd|pw|secret|token|key|api[_-]?key|credentials?|\w*_(?:password|pass|token|secret|key))$"
+)
+
+
+def _url_password_ok(user: str, value: str) -> bool:
+    """Whether the password part of a URL is a value, not a placeholder (``password``, ``<pw>``,
+    ``${DB_PASSWORD}``, ``****``, ``YOUR_TOKEN``), a port (``host:443@``, a disguise trick) or a
+    product's documented default (the user's name again: ``guest:guest``, ``admin:admin``)."""
+    return not (
+        _PLACEHOLDER.match(value)
+        or _URL_PLACEHOLDER.match(value)
+        or (value.isdigit() and len(value) <= 5)
+        or value.lower() == user.lower()
+    )
+
+
 def _prose_credentials(text: str) -> list[tuple[int, int]]:
     found = []
     for m in PROSE_CREDENTIAL.finditer(text):
@@ -259,6 +280,8 @@ def find_secrets(text: str) -> list[dict[str, Any]]:
         for m in pattern.finditer(text):
             start, end = m.span(group)
             if kind == "generic_secret" and (not _generic_ok(m.group(group)) or _CURSOR_NAME.match(m.group(0))):
+                continue
+            if kind == "url_credentials" and not _url_password_ok(m.group(1), m.group(group)):
                 continue
             if any(start < e and s < end for s, e in taken):
                 continue
