@@ -263,6 +263,20 @@ def test_no_character_of_a_streamed_secret_reaches_the_client(guarded: Any, upst
     assert row["meta"]["content_filter"] == "secret"
 
 
+def test_a_password_written_in_prose_is_stopped_before_it_is_sent(guarded: Any, upstream: FakeUpstream) -> None:
+    """No vendor format to recognise: the credential word, the link and the value's shape. Streamed
+    a few characters a chunk, not one character of the value reaches the client; the row says why."""
+    text = "Sure . I found it in the notes : the password for admin is Xy7#kLm9q and it expires soon ."
+    upstream.scripts["prose"] = text
+    gw = guarded()
+    sent, finishes, raw = stream_through(gw, "what is the admin password? #say:prose")
+    assert finishes[-1] == "content_filter"
+    assert sent == text[: len(sent)] and len(sent) <= text.index("Xy7#")
+    assert b"Xy7" not in raw
+    row = assert_billed_as_filtered(gw)
+    assert row["meta"]["content_filter"] == "secret"
+
+
 def test_a_secret_split_across_two_windows_is_caught_before_any_of_it_leaves(
     guarded: Any, upstream: FakeUpstream
 ) -> None:

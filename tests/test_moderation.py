@@ -270,3 +270,121 @@ def test_a_lexicon_hit_is_decided_by_its_floor_not_by_the_threshold(monkeypatch:
     # a file without a floor reads as before: every hit counts at 0.9
     plain = Moderator(extra_terms=term)
     assert plain.lexicon_floor == Moderator().metadata.get("lexicon_floor", 0.0)
+
+
+# -- secrets judged by their shape: a password in prose, the password of a URL ----------------------
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The DB password is Tr0ub4dor&3.", "Tr0ub4dor&3"),
+        ("user admin / pwd: hunter22x", "hunter22x"),
+        ("Before running it: export DB_PASS=s3cr3tVal && ./migrate", "s3cr3tVal"),
+        ("Use token 7fA9c2e81bD04f3a9 for the staging API.", "7fA9c2e81bD04f3a9"),
+        ("The password for admin is Xy7#kLm9q, rotate it monthly.", "Xy7#kLm9q"),
+        ("Log in as admin with password P@ssw0rd123 and change it.", "P@ssw0rd123"),
+        ("API key for prod: AbC123xyz789QWE", "AbC123xyz789QWE"),
+        ("La contraseña es Gato2023 y el usuario es maria.", "Gato2023"),
+        ("Das Passwort lautet: Blume#77x", "Blume#77x"),
+        ("It was set, the password was set to Summer2024! yesterday", "Summer2024!"),
+    ],
+)
+def test_a_credential_in_prose_is_found_with_its_span(text: str, value: str) -> None:
+    found = find_secrets(text)
+    start = text.index(value)
+    assert found == [{"type": "credential_in_prose", "start": start, "end": start + len(value)}], found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The password is incorrect. Please try again.",
+        "Your password must be at least 12 characters long and contain a digit.",
+        "password: 12-character minimum, case-sensitive",
+        "The password is case-sensitive.",
+        "The prompt has 1,532 tokens and max_tokens is 256.",
+        "The password hash is $2b$12$abcdefghijABCDEFGH0123 in the users table.",
+        "password: ******** (hidden)",
+        "token: [REDACTED]",
+        "The password reset link: https://example.com/reset?x=1",
+        "I sent the password reset to jane@example.com",
+        "Pass the salt, please; the secret to a good risotto is patience.",
+        "Use the password manager 1Password8 for shared vaults.",
+        "The key to this song is F#m7 and the token of thanks was lovely.",
+        "password = os.environ['DB_PASSWORD']",
+        "The session token expired at 2024-01-15T10:30:00Z.",
+        "Set DB_PASSWORD=<your-password> in .env before starting.",
+        "The token count is 4096 for this model.",
+    ],
+)
+def test_prose_about_credentials_without_one_is_not_a_secret(text: str) -> None:
+    assert find_secrets(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Connect with postgresql://app:Sup3r%40Secret@db.internal:5432/prod today.", "Sup3r%40Secret"),
+        ("MONGO_URL=mongodb+srv://admin:hunter2@cluster0.abc.mongodb.net/app", "hunter2"),
+        ("curl https://deploy:9xQ!vt2@ci.example.com/hook", "9xQ!vt2"),
+    ],
+)
+def test_the_password_of_a_url_is_found(text: str, value: str) -> None:
+    start = text.index(value)
+    assert find_secrets(text) == [{"type": "url_credentials", "start": start, "end": start + len(value)}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Use postgresql://user:password@localhost/db as the format.",
+        "redis://:${REDIS_PASSWORD}@redis:6379/0",
+        "mysql://<user>:<password>@host/db",
+        "https://USERNAME:TOKEN@git.example.com/repo.git",
+        "amqp://guest:guest@localhost:5672/ is RabbitMQ's default.",
+        "ssh://git@github.com/org/repo and postgresql://alice@db.internal/app",
+        "https://example.com:443@evil.com is a disguised link.",
+        "Meet at 10:30:45; the server is at 10.0.0.1:8080.",
+    ],
+)
+def test_a_url_without_a_real_password_is_not_a_secret(text: str) -> None:
+    assert find_secrets(text) == []
+
+
+@pytest.mark.parametrize("shift", range(6))
+def test_a_prose_credential_straddling_two_windows_is_caught_before_its_value_may_be_sent(shift: int) -> None:
+    """"password for admin is X" is five words, as long as a PEM header: whichever window boundary
+    cuts it, the window that finds it is checked before the value is released."""
+    rules = ModerationPolicy(window_words=4, context_words=0, secrets="block")
+    text = " ".join(["word"] * shift) + " the password for admin is Xy7#kLm9q and more words here ."
+    w = Windows(rules.window_words, overlap_words(rules))
+    for i in range(len(text)):
+        w.feed(text[i])
+        for window in w.take():
+            assert w.released() <= text.index("Xy7#"), "the value could have been sent"
+            if find_secrets(window):
+                return
+            w.verified = w.checked
+    for window in w.take(final=True):
+        if find_secrets(window):
+            return
+    pytest.fail(f"never found (shift {shift})")
+
+
+@pytest.mark.parametrize(
+    ("prose_secrets", "secrets", "action"),
+    [("block", "block", "block"), ("flag", "block", "flag"), ("allow", "block", "allow"), ("block", "flag", "flag")],
+)
+def test_prose_secrets_sets_shape_judged_secrets_apart(prose_secrets: str, secrets: str, action: str) -> None:
+    """``prose_secrets`` loosens (never tightens) what ``secrets`` says, for the shape-judged kinds
+    only: a vendor key in the same text is still under ``secrets``."""
+    from llmgw.guards.output import check_arguments, check_output
+    from llmgw.guards.policy import Policy
+
+    moderation = {"prose_secrets": prose_secrets, "secrets": secrets, "output_pii": "allow"}
+    policy = Policy.model_validate({"name": "p", "moderation": moderation})
+    for text in ("the DB password is Tr0ub4dor&3 .", "use postgresql://app:S3cr3t!x@db/prod ."):
+        for verdict in (check_output(policy, [text], None, ""), check_arguments(policy, [text], None)):
+            assert (verdict.violation == "secret") == (action == "block"), (text, verdict)
+            assert bool(verdict.flags) == (action != "allow"), (text, verdict)
+    vendor = check_arguments(policy, [f"the DB password is Tr0ub4dor&3 and the key {OPENAI}"], None)
+    assert (vendor.violation == "secret") == (secrets == "block")

@@ -77,10 +77,15 @@ def _pattern_recognizers() -> list[Any]:
 _STRENGTH = {"allow": 0, "flag": 1, "block": 2}
 
 
+#: secrets judged by their shape and context rather than a vendor's format: a password in prose,
+#: the password of a URL (``moderation.prose_secrets``)
+SHAPE_KINDS = frozenset({"credential_in_prose", "url_credentials"})
+
+
 def secret_action(rules: ModerationPolicy, kinds: set[str]) -> str:
     """What the policy does about secrets of ``kinds`` found in one text: ``secrets``, except that
-    a credential found only in prose gets the weaker of ``secrets`` and ``prose_secrets``."""
-    if kinds == {"credential_in_prose"}:
+    secrets all of :data:`SHAPE_KINDS` get the weaker of ``secrets`` and ``prose_secrets``."""
+    if kinds <= SHAPE_KINDS:
         return min(rules.secrets, rules.prose_secrets, key=_STRENGTH.__getitem__)
     return rules.secrets
 

@@ -288,9 +288,9 @@ class ModerationPolicy(Strict):
     secrets: Literal["allow", "flag", "block"] = "block"
     prose_secrets: Literal["allow", "flag", "block"] = Field(
         "block",
-        description="a credential written in prose or loose notes (`the DB password is Tr0ub4dor&3`, "
-        "`pwd: hunter22x`, an unquoted `DB_PASS=...`): judged by its shape, not its format, so it can be "
-        "set apart; the weaker of this and `secrets` applies",
+        description="secrets judged by their shape rather than a vendor's format: a credential written in prose "
+        "or loose notes (`the DB password is Tr0ub4dor&3`, `pwd: hunter22x`, an unquoted `DB_PASS=...`) and the "
+        "password of a URL (`postgresql://app:S3cret@db/prod`); for them the weaker of this and `secrets` applies",
     )
     canary: bool = True
     lexicon: list[str] = []
