@@ -21,9 +21,10 @@ import openai
 import pytest
 from aiohttp import web
 
+from llmgw.errors import UpstreamError
 from llmgw.providers.bedrock_caps import _FrameLengths
 from tests.conftest import RunningGateway
-from tests.test_bedrock import STREAM_HEADERS, event
+from tests.test_bedrock import STREAM_HEADERS, call, event, provider
 from tests.test_upstream_limits import TOO_LARGE, stream_error_code
 from tests.test_upstream_protocol_audit import assert_error_row, read_openai, user
 from tests.upstream import StubServer
@@ -188,6 +189,27 @@ def test_an_endless_converse_stream_is_cut_at_max_stream_bytes(bgw: RunningGatew
     rows = [(r["status"], r["error_code"], r["http_status"]) for r in bgw.rows()]
     assert rows == [("error", TOO_LARGE, 200), ("ok", None, 200)]
     assert bedrock.cut.wait(10), "the connection was left open"
+
+
+def test_the_refused_answer_s_connection_is_closed_at_once(bedrock: BedrockUpstream) -> None:
+    """Closed by the refusal itself, not when the garbage collector frees the response: here the
+    error (whose traceback holds the response) is still alive when the server sees the close."""
+
+    async def main() -> None:
+        p = provider(endpoint_url=f"http://127.0.0.1:{bedrock.port}", max_retries=0, read_timeout_s=5, **CAPS)
+        await p.start()
+        try:
+            with pytest.raises(UpstreamError) as info:
+                await p.complete(call())
+            assert info.value.code == TOO_LARGE
+            assert await asyncio.to_thread(bedrock.cut.wait, 10), "the connection was left open"
+        finally:
+            await p.aclose()
+
+    bedrock.cut.clear()
+    body = converse("y" * 30_000)
+    bedrock.answer = Answer([body[:100]], JSON, length=len(body), hold=True)  # refused by its length
+    asyncio.run(main())
 
 
 @pytest.mark.parametrize("size", [1, 3, 5, 4096])
