@@ -212,6 +212,25 @@ def test_the_refused_answer_s_connection_is_closed_at_once(bedrock: BedrockUpstr
     asyncio.run(main())
 
 
+def test_a_converse_answer_that_stalls_is_still_a_timeout(bedrock: BedrockUpstream) -> None:
+    """The body is read through the cap now, outside botocore's own read: a stall in it is still
+    named a read timeout (504 ``upstream_timeout``), not an unknown failure."""
+
+    async def main() -> None:
+        p = provider(endpoint_url=f"http://127.0.0.1:{bedrock.port}", max_retries=0, read_timeout_s=0.5, **CAPS)
+        await p.start()
+        try:
+            with pytest.raises(UpstreamError) as info:
+                await p.complete(call())
+            assert (info.value.kind, info.value.code) == ("timeout", "upstream_timeout"), info.value.message
+        finally:
+            await p.aclose()
+
+    body = converse("y" * 1000)
+    bedrock.answer = Answer([body[:100]], JSON, length=len(body), hold=True)
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize("size", [1, 3, 5, 4096])
 def test_event_lengths_are_read_across_any_split(size: int) -> None:
     """A prelude's length split between writes anywhere is still read: the 5000-byte event is the
