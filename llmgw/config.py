@@ -136,16 +136,10 @@ def url_without_credentials(url: str) -> str:
     return url
 
 
-class HTTPUpstreamConfig(ProviderConfigBase):
-    """What every provider calling its upstream over HTTP with llmgw's own client shares: timeouts,
-    the connection pool, retries, and the size caps on what the upstream sends back."""
+class UpstreamSizeCaps(ProviderConfigBase):
+    """The caps on what a remote upstream may send back (HTTP providers and Bedrock alike): an answer
+    is never buffered without bound, whatever the endpoint sends."""
 
-    connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(120.0, gt=0)
-    max_connections: int = Field(256, gt=0)
-    max_retries: int = Field(2, ge=0)
-    backoff_base_s: float = Field(0.1, ge=0)
-    backoff_max_s: float = Field(2.0, ge=0)
     max_response_bytes: int = Field(
         32 * 2**20, gt=0, description="largest non-streamed upstream answer read (after decompression); larger: 502"
     )
@@ -155,6 +149,18 @@ class HTTPUpstreamConfig(ProviderConfigBase):
     max_stream_bytes: int = Field(
         256 * 2**20, gt=0, description="most bytes read from one upstream stream; more: the stream fails"
     )
+
+
+class HTTPUpstreamConfig(UpstreamSizeCaps):
+    """What every provider calling its upstream over HTTP with llmgw's own client shares: timeouts,
+    the connection pool, retries, and the size caps on what the upstream sends back."""
+
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(120.0, gt=0)
+    max_connections: int = Field(256, gt=0)
+    max_retries: int = Field(2, ge=0)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(2.0, ge=0)
 
 
 @provider_type("llmgw.providers.openai_compat:OpenAICompatProvider")
@@ -180,7 +186,7 @@ class OpenAIProviderConfig(HTTPUpstreamConfig):
 
 
 @provider_type("llmgw.providers.bedrock:BedrockProvider")
-class BedrockProviderConfig(ProviderConfigBase):
+class BedrockProviderConfig(UpstreamSizeCaps):
     type: Literal["bedrock"]
     region: str = "us-east-1"
     profile: str | None = None

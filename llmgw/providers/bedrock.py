@@ -6,6 +6,8 @@ botocore EventStream and hands events to the event loop through an ``asyncio.Que
 (``call_soon_threadsafe``); a semaphore bounds how far it may read ahead of the consumer. Closing
 the stream sets a stop flag and closes (shuts down) the HTTP response so the thread exits promptly.
 
+What Bedrock sends is read through the size caps of :mod:`llmgw.providers.bedrock_caps`.
+
 Retries are ours (:func:`with_retries`), botocore's are disabled. A stream is retried only until its
 first event has arrived: an exception event in place of ``messageStart`` (a throttle, say) is still
 "before the first byte" for the client.
@@ -25,6 +27,7 @@ from typing import Any
 from llmgw.config import BedrockProviderConfig
 from llmgw.errors import UpstreamError, UpstreamKind
 from llmgw.providers.base import ProviderBase, UpstreamCall
+from llmgw.providers.bedrock_caps import cap_client
 from llmgw.providers.bedrock_translate import (
     StreamTranslator,
     classify_bedrock_error,
@@ -183,7 +186,9 @@ class BedrockProvider(ProviderBase):
             connect_timeout=min(10.0, c.read_timeout_s),
             max_pool_connections=c.max_concurrency,
         )
-        return session.client("bedrock-runtime", endpoint_url=c.endpoint_url, config=botocore_config)
+        client = session.client("bedrock-runtime", endpoint_url=c.endpoint_url, config=botocore_config)
+        cap_client(client, c)  # max_response_bytes, max_event_bytes, max_stream_bytes
+        return client
 
     async def start(self) -> None:
         if self.client is None:
