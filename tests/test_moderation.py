@@ -352,7 +352,7 @@ def test_a_url_without_a_real_password_is_not_a_secret(text: str) -> None:
 
 @pytest.mark.parametrize("shift", range(6))
 def test_a_prose_credential_straddling_two_windows_is_caught_before_its_value_may_be_sent(shift: int) -> None:
-    """"password for admin is X" is five words, as long as a PEM header: whichever window boundary
+    """The prose "password for admin is X" is five words, as long as a PEM header: whichever window boundary
     cuts it, the window that finds it is checked before the value is released."""
     rules = ModerationPolicy(window_words=4, context_words=0, secrets="block")
     text = " ".join(["word"] * shift) + " the password for admin is Xy7#kLm9q and more words here ."
