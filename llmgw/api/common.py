@@ -50,6 +50,14 @@ def as_gateway_error(exc: Exception, where: str) -> GatewayError:
     return GatewayError("internal error", status=500)
 
 
+def request_id_headers(request_id: str) -> dict[str, str]:
+    """The request id under llmgw's own header and the two the official SDKs read it from:
+    ``x-request-id`` (openai: ``completion._request_id``, ``APIStatusError.request_id``) and
+    ``request-id`` (anthropic: ``message._request_id``, ``APIStatusError.request_id``), so a client
+    quoting "the request id" from its SDK quotes the id of the gateway's row."""
+    return {"x-llmgw-request-id": request_id, "x-request-id": request_id, "request-id": request_id}
+
+
 def error_reply(
     error: GatewayError, path: str, request_id: str | None, response_headers: dict[str, str]
 ) -> tuple[bytes, dict[str, str]]:
@@ -57,7 +65,7 @@ def error_reply(
     and its headers: the pipeline's so far, the error's own, the request id when there is one."""
     headers = {**response_headers, **error.headers}
     if request_id:
-        headers["x-llmgw-request-id"] = request_id
+        headers.update(request_id_headers(request_id))
     shape = ERROR_SHAPES.get(path.rstrip("/"))
     return (_encode(shape(error, request_id)) if shape is not None else error.json()), headers
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from llmgw.api.common import client_of, gateway_of, json_response, pipeline_of
+from llmgw.api.common import client_of, gateway_of, json_response, pipeline_of, request_id_headers
 from llmgw.stages.auth import FEEDBACK_TOKEN_HEADER
 
 
@@ -21,7 +21,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
     ctx.api = "embeddings"
     request.state.request_id = ctx.request_id
     result = await pipeline_of(request).embeddings(ctx, request.body)
-    headers = {"x-llmgw-request-id": ctx.request_id, "x-llmgw-model": ctx.model_name or ""}
+    headers = {**request_id_headers(ctx.request_id), "x-llmgw-model": ctx.model_name or ""}
     token = ctx.response_headers.get(FEEDBACK_TOKEN_HEADER)  # an anonymous caller's (stages/auth.py)
     if token is not None:
         headers[FEEDBACK_TOKEN_HEADER] = token

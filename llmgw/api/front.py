@@ -39,6 +39,7 @@ from llmgw.api.common import (
     cancel_on_disconnect,
     client_disconnected,
     error_reply,
+    request_id_headers,
     unless_client_leaves,
 )
 from llmgw.errors import GatewayError, PayloadTooLarge
@@ -136,7 +137,7 @@ class Front:
             body, error_headers = error_reply(error, route_path(scope), request_id, pipeline_headers)
             await send_json(send, error.status, body, error_headers)
             return
-        answer_headers = {"x-llmgw-request-id": ctx.request_id, **ctx.response_headers}
+        answer_headers = {**request_id_headers(ctx.request_id), **ctx.response_headers}
         if isinstance(result, bytes):
             await send_json(send, 200, result, answer_headers)
         else:

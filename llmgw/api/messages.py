@@ -20,7 +20,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from llmgw.api.common import json_response, not_reached, open_context, pipeline_of
+from llmgw.api.common import json_response, not_reached, open_context, pipeline_of, request_id_headers
 
 #: what a count_tokens body is missing to be a Messages request (nothing is generated)
 COUNT_MAX_TOKENS = 1
@@ -39,5 +39,5 @@ async def count_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
     ctx.body.setdefault("max_tokens", COUNT_MAX_TOKENS)
     ctx.body.pop("stream", None)
     count = await pipeline_of(request).count_tokens(ctx)
-    headers = {"x-llmgw-request-id": ctx.request_id, "x-llmgw-usage-estimated": "true"}
+    headers = {**request_id_headers(ctx.request_id), "x-llmgw-usage-estimated": "true"}
     return json_response({"input_tokens": count}, headers)
