@@ -44,6 +44,7 @@ class Answer:
     headers: dict[str, str]
     length: int | None = None
     hold: bool = False
+    reset: bool = False  # after the writes, close the connection mid-answer
 
 
 class BedrockUpstream(StubServer):
@@ -68,6 +69,9 @@ class BedrockUpstream(StubServer):
             await response.prepare(request)
             for piece in answer.pieces:
                 await response.write(piece)
+            if answer.reset and request.transport is not None:
+                request.transport.close()
+                return response
             if answer.hold:
                 await asyncio.Event().wait()  # until the handler is cancelled: the connection closed
             await response.write_eof()
@@ -87,10 +91,14 @@ def bedrock() -> Iterator[BedrockUpstream]:
 @pytest.fixture()
 def bgw(make_gateway: MakeGateway, bedrock: BedrockUpstream) -> RunningGateway:
     """Model ``claude`` on a Bedrock provider at the local server: small caps, no retries."""
+    return bedrock_gateway(make_gateway, bedrock, read_timeout_s=5)
+
+
+def bedrock_gateway(make_gateway: MakeGateway, bedrock: BedrockUpstream, read_timeout_s: float) -> RunningGateway:
     bedrock.requests.clear()
     bedrock.cut.clear()
     aws = {"type": "bedrock", "endpoint_url": f"http://127.0.0.1:{bedrock.port}", "access_key_id": "AKIATEST",
-           "secret_access_key": "secret", "max_retries": 0, "read_timeout_s": 5, **CAPS}  # fmt: skip
+           "secret_access_key": "secret", "max_retries": 0, "read_timeout_s": read_timeout_s, **CAPS}  # fmt: skip
     return make_gateway(
         providers={"aws": aws, "up": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}},
         models={
@@ -229,6 +237,30 @@ def test_a_converse_answer_that_stalls_is_still_a_timeout(bedrock: BedrockUpstre
     body = converse("y" * 1000)
     bedrock.answer = Answer([body[:100]], JSON, length=len(body), hold=True)
     asyncio.run(main())
+
+
+def test_a_converse_stream_that_stalls_midway_is_a_timeout(make_gateway: MakeGateway, bedrock: BedrockUpstream) -> None:
+    """A stream that stops sending after some text: urllib3's read timeout comes from botocore's
+    event stream unwrapped, and is named for what it is (``upstream_timeout``, as the HTTP
+    providers say), not an unknown failure (``upstream_protocol_error``)."""
+    gw = bedrock_gateway(make_gateway, bedrock, read_timeout_s=0.5)
+    frames = [event("messageStart", {"role": "assistant"}), delta("Hal")]
+    bedrock.answer = Answer([b"".join(frames)], STREAM_HEADERS, hold=True)
+    text, code = stream_error_code(gw, "claude")
+    assert (text, code) == ("Hal", "upstream_timeout")
+    assert_error_row(gw, "upstream_timeout", 200)
+
+
+def test_a_converse_stream_cut_midway_says_so(bgw: RunningGateway, bedrock: BedrockUpstream) -> None:
+    """The connection closed after some text (urllib3's ProtocolError, unwrapped too): an upstream
+    protocol error whose message says the answer was cut, not an unknown failure's class name."""
+    frames = [event("messageStart", {"role": "assistant"}), delta("Hal")]
+    bedrock.answer = Answer([b"".join(frames)], STREAM_HEADERS, reset=True)
+    with pytest.raises(openai.APIError) as info:
+        list(bgw.client(timeout=30).chat.completions.create(model="claude", messages=user(), stream=True))
+    error: Any = info.value.body
+    assert error["code"] == "upstream_protocol_error", error
+    assert "closed before the answer was complete" in error["message"], error
 
 
 @pytest.mark.parametrize("size", [1, 3, 5, 4096])

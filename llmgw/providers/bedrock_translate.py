@@ -461,6 +461,7 @@ ERROR_KINDS = {
 def classify_bedrock_error(exc: BaseException) -> UpstreamError:
     """A botocore exception (``ClientError``, ``EventStreamError``, transport errors) -> UpstreamError."""
     from botocore import exceptions as bex
+    from urllib3 import exceptions as u3
 
     if isinstance(exc, UpstreamError):
         return exc
@@ -491,4 +492,11 @@ def classify_bedrock_error(exc: BaseException) -> UpstreamError:
         return UpstreamError(UpstreamKind.BAD_REQUEST, f"Bedrock rejected the request: {exc}")
     if isinstance(exc, bex.HTTPClientError):  # connection closed, streaming error
         return UpstreamError(UpstreamKind.SERVER_ERROR, f"Bedrock connection failed: {exc}")
+    # a ConverseStream's events are read from urllib3 by botocore's EventStream, which wraps nothing
+    if isinstance(exc, u3.ReadTimeoutError):
+        return UpstreamError(UpstreamKind.TIMEOUT, f"Bedrock read timed out mid-stream: {exc}")
+    if isinstance(exc, u3.HTTPError):  # ProtocolError: the connection reset or closed mid-answer
+        return UpstreamError(
+            UpstreamKind.PROTOCOL, f"Bedrock connection failed: it closed before the answer was complete ({exc})"
+        )
     return UpstreamError(UpstreamKind.PROTOCOL, f"Bedrock call failed: {type(exc).__name__}: {exc}")
