@@ -279,3 +279,43 @@ def test_event_lengths_are_read_across_any_split(size: int) -> None:
     assert fed + cut == max(second, fed)
     lengths = _FrameLengths(5_000)
     assert [lengths.feed(piece) for piece in writes(data, size)] == [None] * len(writes(data, size))
+
+
+def test_read_errors_of_a_capped_body_are_named_as_botocore_names_them() -> None:
+    """The body is read in the cap's session, not in botocore's ``send``, so its read errors are
+    translated as botocore's session does (``httpsession.URLLib3Session.send``): a TLS failure while
+    reading is botocore's ``SSLError`` (Bedrock unavailable), not a closed connection (a server error)."""
+    from botocore.awsrequest import AWSRequest, AWSResponse
+    from urllib3.exceptions import ProtocolError
+    from urllib3.exceptions import SSLError as URLLib3SSLError
+
+    from llmgw.config import UpstreamSizeCaps
+    from llmgw.providers.bedrock_caps import CappedSession
+    from llmgw.providers.bedrock_translate import classify_bedrock_error
+
+    class Raw:  # urllib3's response as far as botocore reads it, failing as the socket would
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def stream(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+            yield b'{"output":'
+            raise self.error
+
+        def close(self) -> None:
+            pass
+
+    class Session:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def send(self, request: Any) -> AWSResponse:
+            return AWSResponse(request.url, 200, {}, Raw(self.error))
+
+    request = AWSRequest(method="POST", url="https://bedrock.example/model/m/converse").prepare()
+    kinds = {}  # one request sent twice, as botocore's retry loop does: the session must leave it as it was
+    for error in (URLLib3SSLError("bad record mac"), ProtocolError("reset")):
+        session = CappedSession(Session(error), UpstreamSizeCaps.model_construct(**CAPS))
+        with pytest.raises(Exception) as info:
+            session.send(request)
+        kinds[type(error).__name__] = classify_bedrock_error(info.value).kind
+    assert kinds == {"SSLError": "unavailable", "ProtocolError": "server_error"}, kinds

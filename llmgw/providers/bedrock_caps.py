@@ -96,13 +96,17 @@ class CappedSession:
         self._caps = caps
 
     def send(self, request: Any) -> Any:
-        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+        from botocore.exceptions import ConnectionClosedError, ReadTimeoutError, SSLError
         from urllib3.exceptions import HTTPError
         from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
+        from urllib3.exceptions import SSLError as URLLib3SSLError
 
         streamed = request.stream_output
         request.stream_output = True  # the body is read here, through the cap
-        response = self._session.send(request)
+        try:
+            response = self._session.send(request)
+        finally:  # botocore's retry loop sends the same request again: it must still say what it asked
+            request.stream_output = streamed
         raw = response.raw
         caps = self._caps
         if streamed and response.status_code < 300:
@@ -114,11 +118,14 @@ class CappedSession:
             raw.close()
             raise response_too_large("answer", caps.max_response_bytes, "max_response_bytes")
         response.raw = CappedBody(raw, caps.max_response_bytes, "answer", "max_response_bytes")
-        try:  # botocore's own session reads it here too, and names read errors so
+        try:  # botocore's own session reads it here too, and names read errors so (httpsession.send)
             response.content  # noqa: B018 - reads the body
         except URLLib3ReadTimeoutError as exc:
             raw.close()
             raise ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
+        except URLLib3SSLError as exc:
+            raw.close()
+            raise SSLError(endpoint_url=request.url, error=exc) from exc
         except HTTPError as exc:
             raw.close()
             raise ConnectionClosedError(error=exc, request=request, endpoint_url=request.url) from exc
