@@ -286,6 +286,7 @@ def test_a_lexicon_hit_is_decided_by_its_floor_not_by_the_threshold(monkeypatch:
         ("La contraseña es Gato2023 y el usuario es maria.", "Gato2023"),
         ("Das Passwort lautet: Blume#77x", "Blume#77x"),
         ("It was set, the password was set to Summer2024! yesterday", "Summer2024!"),
+        ("The password for replication: Xy7#kLm9q", "Xy7#kLm9q"),  # not "replication" as an unlinked value
     ],
 )
 def test_a_credential_in_prose_is_found_with_its_span(text: str, value: str) -> None:

@@ -184,9 +184,9 @@ _PROSE_LINK = (
     r"|es|era|est|\u00e9tait|ist|war|lautet|\u00e9)[^\S\n]*:?[^\S\n]+)"  # and Spanish, French, German, Portuguese
 )
 _PROSE_VALUE = r"[\"'`\u201c\u2018]?([^\s\"'`\u201d\u2019]{8,200})"
-PROSE_CREDENTIAL = re.compile(
-    rf"(?i)(?<![\w-]){_PROSE_NAME}(?![\w-])((?:[^\S\n]+[\w'-]+){{0,2}}?)"
-    rf"(?:{_PROSE_LINK}{_PROSE_VALUE}|[^\S\n]+([^\s\"'`]{{8,200}}))"
+PROSE_CREDENTIAL = re.compile(  # words after the name only before a link: "password for db: X" is linked
+    rf"(?i)(?<![\w-]){_PROSE_NAME}(?![\w-])"
+    rf"(?:((?:[^\S\n]+[\w'-]+){{0,2}}?){_PROSE_LINK}{_PROSE_VALUE}|[^\S\n]+([^\s\"'`]{{8,200}}))"
 )
 #: words of the span with a one-word name: the name, two after it, the link, the value
 PROSE_SPAN_WORDS = 5
