@@ -196,7 +196,12 @@ def test_requests_cut_by_the_server_stopping_end_in_the_apis_shape(upstream: Fak
         threads = [threading.Thread(target=ask, args=(name,)) for name in asks]
         for thread in threads:
             thread.start()
-        time.sleep(1.5)  # all four waiting on the upstream
+        # all four waiting on the upstream before the stop (a fixed 1.5 s sleep assumed they got there by
+        # then; on a busy machine a request still on its way would be refused, not cut)
+        deadline = time.monotonic() + 60
+        while len(upstream.requests) < len(asks):
+            assert time.monotonic() < deadline, f"only {len(upstream.requests)} reached the upstream"
+            time.sleep(0.02)
         gw.stop()
         for thread in threads:
             thread.join(10)
