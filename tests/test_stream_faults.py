@@ -124,7 +124,7 @@ def assert_served_by_the_fallback(gw: RunningGateway, upstream: FakeUpstream, he
     assert [f["to"] for f in row["meta"]["fallbacks"]] == ["backup"]
 
 
-def stored_rows(gw: RunningGateway, bound_s: float = 5) -> list[dict[str, Any]]:
+def stored_rows(gw: RunningGateway, bound_s: float = 30) -> list[dict[str, Any]]:
     """The gateway's request rows once there is one (they are written off the request path)."""
     rows: list[dict[str, Any]] = []
 

@@ -49,7 +49,7 @@ def served(raw: Any) -> str:
     return raw.headers["x-llmgw-prompt"].rsplit("@", 1)[1]  # type: ignore[no-any-return]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> float:  # a bound: returns when it holds
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
