@@ -343,7 +343,7 @@ def test_a_long_calm_answer_streams_as_it_comes(sgw: Any, scripted: Scripted) ->
     """200 words one a chunk, 20 ms apart, then the upstream holds before it finishes: the client has
     most of the text while it holds (the holdback trails by windows, it does not buffer the answer),
     and all of it at the end. The hold is a gate the test releases, not a timing: comparing arrival
-    times with the upstream's own pace failed when the machine was slower than the pace."""
+    times with the upstream's own pace could fail when the machine was slower than the pace."""
     gw = sgw()
     words = [f"word{k % 17} " for k in range(200)]
     gate = Gate()
