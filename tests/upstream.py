@@ -8,6 +8,8 @@ gateway exactly as a client would:
     #code:NAME         with #status: the error body's ``code`` is NAME (e.g. ``content_filter``)
     #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
     #sleep:1.5         wait before answering (timeouts)
+    #hold              wait before answering until the test sets ``FakeUpstream.release`` (at most 30 s):
+                       requests kept in flight together by a gate, not by a sleep long enough to overlap
     #chunks:50         stream this many content chunks (default 5)
     #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]; not streamed: a 200
                        whose body stops half-way (the connection closed before its Content-Length)
@@ -147,6 +149,8 @@ class FakeUpstream(StubServer):
         #: OpenAI: nowhere), ``stop_reason`` (vLLM), ``matched_stop`` (SGLang) or ``__verbose``
         #: (llama-server, when the request says ``verbose: true``)
         self.stop_field: str | None = None
+        #: what ``#hold`` waits for
+        self.release = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -165,6 +169,8 @@ class FakeUpstream(StubServer):
         self.judges.clear()
         self.usages.clear()
         self.stop_field = None
+        self.release.set()  # a request a previous test left held goes on; the next test gets a fresh gate
+        self.release = threading.Event()
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -182,6 +188,12 @@ class FakeUpstream(StubServer):
             try:
                 await asyncio.sleep(float(d["sleep"]))
             except asyncio.CancelledError:  # the client (the gateway) went away before the answer
+                self.disconnects += 1
+                raise
+        if "hold" in d:
+            try:
+                await asyncio.to_thread(self.release.wait, 30)
+            except asyncio.CancelledError:
                 self.disconnects += 1
                 raise
         if "fail-times" in d and self.attempts[signature] <= int(d["fail-times"]):
