@@ -17,7 +17,7 @@ gateway exactly as a client would:
     #stall:30          streamed: after 2 chunks (``#stall-at:N``: N), send nothing this many seconds
     #stream-error:2    streamed: after 2 chunks, an error event (``data: {"error": ...}``) and the end,
                        as vLLM and OpenRouter report a failure once their 200 has gone out
-    #only:MODEL        the failure directives (#status, #sleep, #drop, #stall, #stream-error, #bad,
+    #only:MODEL        the failure directives (#status, #sleep, #hold, #drop, #stall, #stream-error, #bad,
                        #fail-times) apply only to upstream model MODEL: another model (a fallback) answers
     #tool              answer with a tool call
     #no-usage          omit usage (streamed and not)
@@ -75,7 +75,9 @@ from aiohttp import web
 
 DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9A-Za-z_.]+))?")
 #: the directives ``#only:MODEL`` keeps for that upstream model
-FAILURES = frozenset({"status", "code", "fail-times", "sleep", "drop", "stall", "stall-at", "stream-error", "bad"})
+FAILURES = frozenset(
+    {"status", "code", "fail-times", "sleep", "hold", "drop", "stall", "stall-at", "stream-error", "bad"}
+)
 
 
 class StubServer:
