@@ -193,7 +193,11 @@ def test_new_commits_are_live_within_refresh_s(make_gateway, repo: PromptRepo, m
         repo.greeter(f"next{k} {{{{ name }}}}")
         commit = repo.commit()
         after = refreshes[0]
-        wait_for(lambda a=after: refreshes[0] >= a + 2)  # the second began after the commit, and is done
+
+        def refreshed(after: int = after) -> bool:  # the second refresh began after the commit, and is done
+            return refreshes[0] >= after + 2
+
+        wait_for(refreshed)
         assert served(ask(gw, {"id": "greeter", "variables": {"name": "A"}})) == commit
 
 
