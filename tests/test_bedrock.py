@@ -565,8 +565,12 @@ def test_blocking_boto3_call_does_not_block_the_event_loop() -> None:
         resp = {"output": {"message": {"content": [{"text": "slow"}]}}, "stopReason": "end_turn", "usage": {}}
         body = json.dumps(resp).encode()
 
+        ticked = threading.Event()  # the loop ran while the call was in flight
+
         def slow(request: Any, **kwargs: Any) -> AWSResponse:
-            time.sleep(0.3)
+            # held until the loop has ticked five times, not for a fixed 0.3 s (fewer ticks fit in it on
+            # a busy machine); a call that blocks the loop never sees them and gives up after 10 s
+            ticked.wait(10)
             return AWSResponse(request.url, 200, {"content-type": "application/json"}, Raw([body]))
 
         p.client.meta.events.register("before-send.bedrock-runtime.Converse", slow)
@@ -577,14 +581,17 @@ def test_blocking_boto3_call_does_not_block_the_event_loop() -> None:
             while True:
                 await asyncio.sleep(0.01)
                 ticks += 1
+                if ticks >= 5:
+                    ticked.set()
 
         task = asyncio.ensure_future(ticker())
         try:
             out = await p.complete(call())
+            held = ticked.is_set()
         finally:
             task.cancel()
             await p.aclose()
         assert out["choices"][0]["message"]["content"] == "slow"
-        assert ticks >= 5, "a blocked loop would tick once at most"
+        assert held, "the loop did not run while the call was in flight: it was blocked"
 
     asyncio.run(main())

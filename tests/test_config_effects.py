@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 from llmgw.usage import estimate_tokens, prompt_chars
 from tests.conftest import ADMIN_KEY
+from tests.upstream import FakeUpstream
 
 ASK = [{"role": "user", "content": "hello there"}]
 
@@ -47,8 +49,12 @@ def admitted(client: openai.OpenAI, limit: int = 10, **body: Any) -> int:
     return limit
 
 
-def race(client: openai.OpenAI, bodies: list[dict[str, Any]]) -> list[int]:
-    """Send ``bodies`` at once; the statuses, sorted (429 only as ``budget_exceeded``)."""
+def race(client: openai.OpenAI, bodies: list[dict[str, Any]], upstream: FakeUpstream) -> list[int]:
+    """Send ``bodies`` (each with ``#hold``) at once; the statuses, sorted (429 only as ``budget_exceeded``).
+
+    The admitted ones are held at the upstream until every request is decided (refused, or at the
+    upstream), so all are in flight together however slowly the threads start (an upstream sleep of
+    0.8 s assumed they would overlap: one answered before the last arrived frees budget)."""
 
     def status(body: dict[str, Any]) -> int:
         try:
@@ -58,8 +64,18 @@ def race(client: openai.OpenAI, bodies: list[dict[str, Any]]) -> list[int]:
             return 429
         return 200
 
+    upstream.release = threading.Event()
+    before = len(upstream.requests)
     with ThreadPoolExecutor(len(bodies)) as pool:
-        return sorted(pool.map(status, bodies))
+        futures = [pool.submit(status, body) for body in bodies]
+        try:
+            deadline = time.monotonic() + 60  # a bound: they are decided at once
+            while sum(f.done() for f in futures) + len(upstream.requests) - before < len(bodies):
+                assert time.monotonic() < deadline, "the requests were never all decided"
+                time.sleep(0.02)
+        finally:
+            upstream.release.set()
+        return sorted(f.result() for f in futures)
 
 
 # --- limits.keys.<key id> ---------------------------------------------------------------------
@@ -91,7 +107,7 @@ def test_a_keys_own_limits_replace_the_default_key_limits(make_gateway: Any) -> 
     assert admitted(gw.client(roomy)) == 3  # its own looser limit replaces the default too
 
 
-def test_a_budget_only_in_limits_keys_is_reserved_before_the_call(make_gateway: Any) -> None:
+def test_a_budget_only_in_limits_keys_is_reserved_before_the_call(make_gateway: Any, upstream: FakeUpstream) -> None:
     """``ReserveBudget`` is on when any budget is set, ``limits.keys`` included: with no budget in
     ``default_key`` or ``teams``, concurrent requests of the key are still admitted one after another.
     Each reserves its prompt estimate + max_tokens (4) at test-model's prices ($1/$2 per Mtok); a
@@ -105,7 +121,7 @@ def test_a_budget_only_in_limits_keys_is_reserved_before_the_call(make_gateway: 
         return {
             "model": "test-model",
             "max_tokens": 4,
-            "messages": [{"role": "user", "content": f"q{i:02d} #sleep:0.8"}],
+            "messages": [{"role": "user", "content": f"q{i:02d} wait #hold"}],
         }
 
     reserved = (estimate_tokens(prompt_chars(body(0))) * 1.0 + 4 * 2.0) / 1e6
@@ -113,14 +129,14 @@ def test_a_budget_only_in_limits_keys_is_reserved_before_the_call(make_gateway: 
         keys=[capped_entry, free_entry],
         limits={"enabled": True, "keys": {"static:capped": {"daily_budget_usd": 2.5 * reserved}}},
     )
-    assert race(gw.client(capped), [body(i) for i in range(8)]) == [200] * 3 + [429] * 5
-    assert race(gw.client(free), [body(i) for i in range(8, 12)]) == [200] * 4  # no budget of its own
+    assert race(gw.client(capped), [body(i) for i in range(8)], upstream) == [200] * 3 + [429] * 5
+    assert race(gw.client(free), [body(i) for i in range(8, 12)], upstream) == [200] * 4  # no budget of its own
 
 
 # --- limits.reserve_output_tokens -------------------------------------------------------------
 
 
-def test_requests_without_max_tokens_reserve_reserve_output_tokens(make_gateway: Any) -> None:
+def test_requests_without_max_tokens_reserve_reserve_output_tokens(make_gateway: Any, upstream: FakeUpstream) -> None:
     """Without max_tokens a request reserves its prompt estimate + ``reserve_output_tokens`` (100)
     completion tokens at test-model's prices ($1/$2 per Mtok): here ceil(18 chars / 4) = 5 prompt
     tokens, so 5 * 1 + 100 * 2 = 205 micro-dollars. A reservation is taken while spend + reservations
@@ -130,16 +146,16 @@ def test_requests_without_max_tokens_reserve_reserve_output_tokens(make_gateway:
     reserve = 100
 
     def body(i: int) -> dict[str, Any]:  # no max_tokens; distinct questions of one length
-        return {"model": "test-model", "messages": [{"role": "user", "content": f"q{i:02d} #sleep:0.8"}]}
+        return {"model": "test-model", "messages": [{"role": "user", "content": f"q{i:02d} wait #hold"}]}
 
     estimate = estimate_tokens(prompt_chars(body(0)))
-    assert estimate == 5  # "q00 #sleep:0.8" (14 chars) + 4 for the role
+    assert estimate == 5  # "q00 wait #hold" (14 chars) + 4 for the role
     reserved = (estimate * 1.0 + reserve * 2.0) / 1e6
     gw = make_gateway(
         limits={"enabled": True, "reserve_output_tokens": reserve, "default_key": {"daily_budget_usd": 2.5 * reserved}}
     )
     client = gw.client(gw.create_key(name="racer")["key"])
-    assert race(client, [body(i) for i in range(8)]) == [200] * 3 + [429] * 5
+    assert race(client, [body(i) for i in range(8)], upstream) == [200] * 3 + [429] * 5
 
 
 # --- keys[].models / keys[].routes on static keys ---------------------------------------------

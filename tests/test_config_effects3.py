@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +50,24 @@ def row_of(gw: RunningGateway, request_id: str) -> dict[str, Any]:
 
 # --- retrieval.timeout_s ----------------------------------------------------------------------
 
-HANG = re.compile(r"#hang:([0-9.]+)")
+HANG = re.compile(r"#hang\b")
 
 
 @pytest.fixture()
-def hanging_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The local store's search sleeps ``X`` seconds when the question holds ``#hang:X`` (a stalled store)."""
+def hanging_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local store's search hangs when the question holds ``#hang`` (a stalled store): held at a
+    gate for up to 30 s, released when the test ends so the abandoned search thread does not linger."""
     search = LocalStore.search
+    release = threading.Event()
 
     def slow_search(self: LocalStore, query: Query) -> list[Hit]:
-        found = HANG.search(query.text)
-        if found:
-            time.sleep(float(found.group(1)))
+        if HANG.search(query.text):
+            release.wait(30)
         return search(self, query)
 
     monkeypatch.setattr(LocalStore, "search", slow_search)
+    yield
+    release.set()
 
 
 def chat(gw: RunningGateway, content: str, route: str) -> tuple[httpx.Response, float]:
@@ -79,7 +84,7 @@ def test_retrieval_timeout_s_cuts_a_hanging_search(
 ) -> None:
     folder = make_collection(tmp_path)
     gw = make_gateway(
-        retrieval={"enabled": True, "collections_dir": str(folder), "timeout_s": 0.3},
+        retrieval={"enabled": True, "collections_dir": str(folder), "timeout_s": 1.0},
         templates={"repo": str(ROOT)},
         routes={
             "grounded": {"default_model": "test-model", "retrieval": {"collection": "kb"}},
@@ -87,17 +92,21 @@ def test_retrieval_timeout_s_cuts_a_hanging_search(
         },
     )
     gw.gateway.retrieval.collection("kb").search("warm up")  # loads the store and the embedder, off the clock
+    # A bound, as this is a timeout: the hanging search is held for 30 s, timeout_s is 1 s, and the
+    # default timeout_s is 5 s, so 4 s leaves a busy machine room (a 1.0 s bound against a 0.3 s
+    # timeout_s was too close) and still fails when the search is not cut or timeout_s is not read.
+    bound_s = 4.0
 
     # within timeout_s: grounded as usual (the store works, the hang is what fails it below)
-    quick, _ = chat(gw, "Which volcano is the most active? #hang:0.05", "grounded")
+    quick, _ = chat(gw, "Which volcano is the most active?", "grounded")
     assert quick.status_code == 200 and "x-llmgw-retrieval" not in quick.headers
     assert quick.headers["x-llmgw-sources"].startswith("docs%2Fvolcanoes.md")
     assert "<passage" in str(upstream.requests[-1]["messages"])
 
-    # past timeout_s, not required: answered without passages, in well under the 1.5 s hang
-    lenient, elapsed = chat(gw, "Which volcano is the most active? #hang:1.5", "grounded")
+    # past timeout_s, not required: answered without passages, long before the search would end
+    lenient, elapsed = chat(gw, "Which volcano is the most active? #hang", "grounded")
     assert lenient.status_code == 200 and lenient.headers["x-llmgw-retrieval"] == "error"
-    assert elapsed < 1.0, f"took {elapsed:.2f}s: the search was not cut at retrieval.timeout_s (0.3 s)"
+    assert elapsed < bound_s, f"took {elapsed:.2f}s: the search was not cut at retrieval.timeout_s (1 s)"
     assert "x-llmgw-sources" not in lenient.headers
     assert "<passage" not in str(upstream.requests[-1]["messages"])
     row = row_of(gw, lenient.headers["x-llmgw-request-id"])
@@ -105,12 +114,12 @@ def test_retrieval_timeout_s_cuts_a_hanging_search(
 
     # past timeout_s on a route with required: true: 503 in OpenAI's error shape, never sent upstream
     sent = len(upstream.requests)
-    strict, elapsed = chat(gw, "Which volcano is the most active? #hang:1.5", "strict")
+    strict, elapsed = chat(gw, "Which volcano is the most active? #hang", "strict")
     assert strict.status_code == 503
     error = strict.json()["error"]
     assert error["code"] == "retrieval_unavailable" and error["type"] == "server_error"
     assert "collection 'kb' failed (timed out)" in error["message"]
-    assert elapsed < 1.0, f"took {elapsed:.2f}s: the search was not cut at retrieval.timeout_s (0.3 s)"
+    assert elapsed < bound_s, f"took {elapsed:.2f}s: the search was not cut at retrieval.timeout_s (1 s)"
     assert len(upstream.requests) == sent
 
 

@@ -268,35 +268,26 @@ def test_a_stream_that_ends_early_is_billed_and_charged(make_gateway: Any, endin
     assert float(store.get(spend_keys[0])) == pytest.approx(row["cost_usd"])
 
 
-def test_concurrent_requests_reserve_the_budget_before_the_call(make_gateway: Any) -> None:
+def test_concurrent_requests_reserve_the_budget_before_the_call(make_gateway: Any, upstream: FakeUpstream) -> None:
     """Before: every request in flight read the same spend (0) and went ahead; now each reserves its
-    highest cost (prompt estimate + max_tokens) first, so they are admitted as if one after another."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    highest cost (prompt estimate + max_tokens) first, so they are admitted as if one after another.
+    All eight are in flight together: race() holds the admitted ones at the upstream until every
+    request is decided."""
     from llmgw.usage import estimate_tokens, prompt_chars
+    from tests.test_config_effects import race
 
     def body(i: int) -> dict[str, Any]:  # distinct questions of one length: the same reservation each
         return {
             "model": "test-model",
             "max_tokens": 4,
-            "messages": [{"role": "user", "content": f"q{i:02d} #sleep:0.5"}],
+            "messages": [{"role": "user", "content": f"q{i:02d} wait #hold"}],
         }
 
     reserved = (estimate_tokens(prompt_chars(body(0))) * 1.0 + 4 * 2.0) / 1e6  # test-model's prices
     gw = limited(make_gateway, default_key={"daily_budget_usd": 2.5 * reserved})
     client = gw.client(gw.create_key(name="racer")["key"])
-
-    def status(i: int) -> int:
-        try:
-            client.chat.completions.create(**body(i))
-        except openai.RateLimitError as exc:
-            assert exc.body["code"] == "budget_exceeded"
-            return 429
-        return 200
-
-    with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(status, range(8)))
-    assert sorted(statuses) == [200] * 3 + [429] * 5  # the third still starts below 2.5 reservations
+    statuses = race(client, [body(i) for i in range(8)], upstream)
+    assert statuses == [200] * 3 + [429] * 5  # the third still starts below 2.5 reservations
 
 
 def test_store_timeout_reaches_the_redis_client() -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -19,7 +21,7 @@ import pytest
 
 from tests import test_stream_guard_audit as audit
 from tests.conftest import ADMIN_KEY, PromptRepo
-from tests.test_stream_guard_audit import EMAIL, POLICY, SECRET, Scripted, raw_chat, text_of
+from tests.test_stream_guard_audit import EMAIL, POLICY, SECRET, Gate, Scripted, raw_chat, text_of
 
 scripted, sgw = audit.scripted, audit.sgw  # the scripted upstream and its gateway, as fixtures here
 
@@ -203,62 +205,82 @@ def test_benign_reasoning_passes_byte_for_byte(sgw: Any, scripted: Scripted) -> 
     assert_stopped(events, raw, thinking, thinking.index(SECRET), "reasoning_content")
 
 
-def reasoning_arrivals(gw: Any, script: str) -> list[tuple[float, str]]:
-    """Seconds from the request to each piece of reasoning the client received, with the piece."""
+def during_hold(
+    gw: Any, script: str, gate: Gate, enough: Callable[[list[dict[str, Any]]], bool]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The chunks the client received while the upstream held at ``gate``, and all of them. The
+    gate is released once what came while it held is ``enough`` and nothing more has come for a
+    moment (what the gateway would let out during the pause, as text sent on unchecked would be,
+    has arrived by then), or once the upstream went on by itself (``Gate.bound_s``). Not a race
+    with a fixed pause: the first words may take as long as this machine needs."""
     body = {"model": "s-model", "messages": [{"role": "user", "content": f"go #script:{script}"}], "stream": True}
-    started, arrivals = time.monotonic(), []
-    with (
-        httpx.Client(timeout=60) as client,
-        client.stream(
-            "POST", f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"}
-        ) as response,
-    ):
-        for line in response.iter_lines():
-            if line.startswith("data: {") and (piece := reasoning_of([json.loads(line[6:])])):
-                arrivals.append((time.monotonic() - started, piece))
-    return arrivals
+    received: list[tuple[dict[str, Any], bool]] = []  # each chunk, and whether the upstream still held
+
+    def read() -> None:
+        with (
+            httpx.Client(timeout=60) as client,
+            client.stream(
+                "POST", f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"}
+            ) as response,
+        ):
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    received.append((json.loads(line[6:]), not gate.passed.is_set()))
+
+    def held() -> list[dict[str, Any]]:
+        return [chunk for chunk, holding in list(received) if holding]
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        while not enough(held()) and not gate.passed.is_set() and reader.is_alive():
+            time.sleep(0.01)
+        count = -1
+        while count != len(received) and not gate.passed.is_set():  # quiet for a moment: not asserted on
+            count = len(received)
+            time.sleep(0.3)
+    finally:
+        gate.release()
+        reader.join(60)
+    return held(), [chunk for chunk, _ in received]
 
 
 def test_reasoning_streams_live_under_block_held_on_windows(sgw: Any, scripted: Scripted) -> None:
     """Under ``secrets: block`` the reasoning is held on windows, neither whole nor not at all: 40
-    words of it, then the upstream pauses 4 s before it goes on. Within the pause the client has
-    the first words but not the last ones (the windows that read them wait for the words after)."""
+    words of it, then the upstream holds before it goes on. While it holds the client has the first
+    words but not the last ones (the windows that read them wait for the words after)."""
     gw = sgw()
     words = [{"reasoning_content": f"step{k} "} for k in range(40)]
-    scripted.scripts["live"] = [*words, 4.0, {"reasoning_content": "done ."}, {"content": "Ok ."},
+    gate = Gate()
+    scripted.scripts["live"] = [*words, gate, {"reasoning_content": "done ."}, {"content": "Ok ."},
                                 {"finish_reason": "stop"}]  # fmt: skip
-    arrivals = reasoning_arrivals(gw, "live")
-    early = "".join(piece for t, piece in arrivals if t < 3.0)
-    assert early.startswith("step0 step1 ") and "step39" not in early, early
-    assert "".join(piece for _, piece in arrivals) == "".join(w["reasoning_content"] for w in words) + "done ."
+    early, chunks = during_hold(gw, "live", gate, lambda held: reasoning_of(held).startswith("step0 step1 "))
+    assert reasoning_of(early).startswith("step0 step1 ") and "step39" not in reasoning_of(early), early
+    assert reasoning_of(chunks) == "".join(w["reasoning_content"] for w in words) + "done ."
     # the reasoning ends where the answer begins: its last words (and the answer's first ones) leave
-    # then, not when the choice finishes 4 s later
+    # then, not when the choice finishes after the upstream's hold
     answer = [{"content": f"word{k} "} for k in range(20)]
-    scripted.scripts["ends"] = [{"reasoning_content": "a short thought ."}, *answer, 4.0, {"finish_reason": "stop"}]
-    body = {"model": "s-model", "messages": [{"role": "user", "content": "go #script:ends"}], "stream": True}
-    started, early = time.monotonic(), []
-    with (
-        httpx.Client(timeout=60) as client,
-        client.stream(
-            "POST", f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"}
-        ) as response,
-    ):
-        for line in response.iter_lines():
-            if line.startswith("data: {") and time.monotonic() - started < 3.0:
-                early.append(json.loads(line[6:]))
-    assert reasoning_of(early) == "a short thought ." and text_of(early).startswith("word0 word1 "), early
+    gate = Gate()
+    scripted.scripts["ends"] = [{"reasoning_content": "a short thought ."}, *answer, gate, {"finish_reason": "stop"}]
+
+    def ended(held: list[dict[str, Any]]) -> bool:
+        return reasoning_of(held) == "a short thought ." and text_of(held).startswith("word0 word1 ")
+
+    early, _ = during_hold(gw, "ends", gate, ended)
+    assert ended(early), early
 
 
 def test_under_flag_reasoning_is_not_held_and_a_secret_in_it_is_logged(sgw: Any, scripted: Scripted) -> None:
     """``secrets: flag`` and no system prompt (no canary): no check can stop the answer, so the
-    reasoning streams as it comes (its first word leaves while the upstream pauses 4 s, before any
+    reasoning streams as it comes (its first word leaves while the upstream holds, before any
     window would be complete); a key in it is served, logged once as a flag, and the answer is
     not cached (``output_flagged``)."""
     gw = sgw(FLAG)
-    scripted.scripts["slow"] = [{"reasoning_content": "Thinking"}, 4.0, {"reasoning_content": " more ."},
+    gate = Gate()
+    scripted.scripts["slow"] = [{"reasoning_content": "Thinking"}, gate, {"reasoning_content": " more ."},
                                 {"content": "Ok ."}, {"finish_reason": "stop"}]  # fmt: skip
-    arrivals = reasoning_arrivals(gw, "slow")
-    assert arrivals and arrivals[0][0] < 3.0 and arrivals[0][1] == "Thinking", arrivals
+    early, _ = during_hold(gw, "slow", gate, lambda held: bool(reasoning_of(held)))
+    assert reasoning_of(early) == "Thinking", early
     scripted.scripts["f"] = [*thoughts(THINKING, [20, THINKING.index(SECRET) + 6]), {"content": "No ."},
                              {"finish_reason": "stop"}]  # fmt: skip
     events, _ = raw_chat(gw, "go #script:f")

@@ -103,14 +103,30 @@ def test_a_half_open_circuit_lets_one_probe_through_while_the_others_fall_back(
     gw = make_gateway(
         models=PAIR,
         routes={"default": {"models": list(PAIR)}},
-        routing={"enabled": True, "breaker_failures": 1, "breaker_cooldown_s": 1.0},
+        routing={"enabled": True, "breaker_failures": 1, "breaker_cooldown_s": 60},
     )
     assert ask(gw, "#status:500 #only:fake_primary", llmgw={"task": "chat"}).headers["x-llmgw-model"] == "backup"
-    time.sleep(1.2)  # the cooldown is over: half-open
+    # the cooldown is over: half-open. Ended here rather than waited for, so that the cooldown can be
+    # long: the probe holds the circuit open for one cooldown, and with 1 s the other requests had to
+    # arrive within 1 s of it (on a busy machine, a second probe)
+    [primary] = gw.gateway.balancer.deployments("primary", gw.config.models["primary"])
+    assert primary.open_until > time.monotonic(), "the failure did not open the circuit"
+    primary.open_until = time.monotonic() - 0.001
     upstream.reset()
-    slow_primary = "#sleep:3 #only:fake_primary"  # the probe is still running when the others arrive
+    # the probe is held at the upstream until every request is decided (answered by the fallback, or
+    # at the primary), so the others arrive while it runs however slowly the threads start (a 3 s
+    # upstream sleep assumed they would)
+    slow_primary = "#hold #only:fake_primary"
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda i: ask(gw, f"{slow_primary} ({i})", llmgw={"task": "chat"}), range(4)))
+        futures = [pool.submit(ask, gw, f"{slow_primary} ({i})", llmgw={"task": "chat"}) for i in range(4)]
+        try:
+            deadline = time.monotonic() + 60  # a bound: they are decided at once
+            while sum(f.done() for f in futures) + hits(upstream)["fake_primary"] < len(futures):
+                assert time.monotonic() < deadline, f"not all decided: {hits(upstream)}"
+                time.sleep(0.02)
+        finally:
+            upstream.release.set()
+        answers = [f.result() for f in futures]
     assert all(a.status_code == 200 for a in answers)
     assert hits(upstream) == {"fake_primary": 1, "fake_backup": 3}, "one probe, the others fall back"
     assert sorted(a.headers["x-llmgw-model"] for a in answers) == ["backup", "backup", "backup", "primary"]

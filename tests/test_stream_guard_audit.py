@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,10 +25,30 @@ from tests.conftest import ADMIN_KEY, RunningGateway
 from tests.upstream import DIRECTIVE, StubServer, last_user, sse
 
 
+class Gate:
+    """A pause in a script that lasts until the test releases it (at most ``bound_s``, then the
+    upstream goes on by itself and says so in ``passed``). What a client has while ``passed`` is
+    unset left the gateway during the pause, however fast or slow this machine is: a fixed pause
+    of a few seconds made that a race with how long the gateway took to start the stream."""
+
+    def __init__(self, bound_s: float = 10.0) -> None:  # under sgw's read_timeout_s (20 s)
+        self.bound_s = bound_s
+        self.released = threading.Event()
+        self.passed = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+    async def hold(self) -> None:
+        await asyncio.to_thread(self.released.wait, self.bound_s)
+        self.passed.set()
+
+
 class Scripted(StubServer):
     """A chat upstream that streams exactly the chunks registered under ``#script:NAME`` (each a
     delta dict, a full chunk dict with ``choices``, or raw bytes), then ``[DONE]`` unless the name
-    is in ``no_done``; ``pause`` seconds between chunks, and a float in the script pauses there.
+    is in ``no_done``; ``pause`` seconds between chunks, a float in the script pauses there, and a
+    :class:`Gate` holds the stream there until the test releases it.
     Not streamed, it answers the message registered under the name in ``messages``. A callable in
     place of a chunk or a message is called with the request's body (to echo what the gateway sent)."""
 
@@ -68,6 +89,8 @@ class Scripted(StubServer):
                 item = item(body)
             if isinstance(item, float):  # a pause here
                 await asyncio.sleep(item)
+            elif isinstance(item, Gate):
+                await item.hold()
             elif isinstance(item, bytes):
                 await response.write(item)
             elif "choices" in item:
@@ -317,27 +340,31 @@ def test_the_stop_in_each_api_shape_with_the_sdks(sgw: Any, scripted: Scripted) 
 
 
 def test_a_long_calm_answer_streams_as_it_comes(sgw: Any, scripted: Scripted) -> None:
-    """200 words one a chunk, 20 ms apart: the client has most of the text well before the upstream
-    ends (the holdback trails by windows, it does not buffer the answer), and all of it at the end."""
+    """200 words one a chunk, 20 ms apart, then the upstream holds before it finishes: the client has
+    most of the text while it holds (the holdback trails by windows, it does not buffer the answer),
+    and all of it at the end. The hold is a gate the test releases, not a timing: comparing arrival
+    times with the upstream's own pace could fail when the machine was slower than the pace."""
     gw = sgw()
     words = [f"word{k % 17} " for k in range(200)]
-    scripted.scripts["long"] = [*({"content": w} for w in words), {"finish_reason": "stop"}]
+    gate = Gate()
+    scripted.scripts["long"] = [*({"content": w} for w in words), gate, {"finish_reason": "stop"}]
     scripted.pause = 0.02
-    started = time.monotonic()
-    arrivals: list[tuple[float, int]] = []
-    got = ""
-    stream = gw.client().chat.completions.create(
-        model="s-model", messages=[{"role": "user", "content": "go #script:long"}], stream=True
-    )
-    for chunk in stream:
-        for c in chunk.choices:
-            if c.delta.content:
-                got += c.delta.content
-                arrivals.append((time.monotonic() - started, len(got)))
-    total = time.monotonic() - started
+    got, held = "", None
+    try:
+        stream = gw.client().chat.completions.create(
+            model="s-model", messages=[{"role": "user", "content": "go #script:long"}], stream=True
+        )
+        for chunk in stream:
+            for c in chunk.choices:
+                if c.delta.content:
+                    got += c.delta.content
+            if held is None and len(got) >= len("".join(words)) // 2:
+                held = not gate.passed.is_set()  # half of it while the upstream still holds?
+                gate.release()
+    finally:
+        gate.release()
     assert got == "".join(words)
-    half = next(t for t, n in arrivals if n >= len(got) // 2)
-    assert half < 0.8 * total, (half, total)
+    assert held, "half of the text came only once the upstream had finished: the answer was buffered"
 
 
 def test_a_stopped_stream_is_one_block_event(sgw: Any, scripted: Scripted) -> None:

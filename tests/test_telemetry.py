@@ -52,7 +52,7 @@ class Traced:
         telemetry = self.gw.gateway.telemetry
         assert telemetry is not None
         self.gw.flush()  # the done stages ran when the row was queued
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # a bound: returns once the root span is there
         while True:
             telemetry.tracer_provider.force_flush()
             spans = list(self.spans.get_finished_spans())

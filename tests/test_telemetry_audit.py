@@ -399,7 +399,8 @@ def test_client_leaving_before_the_answer_ends_the_attempt_as_cut(make_gateway: 
     """The client gives up while the upstream is still thinking: the request and its attempt
     spans both end, and the attempt says it was cut (it did not answer), not that it succeeded."""
     traced = Traced(make_gateway(telemetry=ON))
-    body = {"model": "test-model", "messages": [{"role": "user", "content": "#sleep:3 slow question"}]}
+    # the upstream would answer after 30 s: the client leaving at 0.5 s is noticed long before (3 s was close)
+    body = {"model": "test-model", "messages": [{"role": "user", "content": "#sleep:30 slow question"}]}
     with httpx.Client(base_url=traced.gw.url, timeout=0.5) as http, pytest.raises(httpx.ReadTimeout):
         http.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"})
     spans = traced.finished()

@@ -26,7 +26,7 @@ def sent_messages(upstream: FakeUpstream) -> list[dict[str, Any]]:
     return upstream.requests[-1]["messages"]  # type: ignore[no-any-return]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:  # a bound: returns when it holds
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

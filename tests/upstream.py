@@ -8,6 +8,8 @@ gateway exactly as a client would:
     #code:NAME         with #status: the error body's ``code`` is NAME (e.g. ``content_filter``)
     #fail-times:2      fail the first 2 attempts of this exact body with 500, then succeed
     #sleep:1.5         wait before answering (timeouts)
+    #hold              wait before answering until the test sets ``FakeUpstream.release`` (at most 30 s):
+                       requests kept in flight together by a gate, not by a sleep long enough to overlap
     #chunks:50         stream this many content chunks (default 5)
     #drop:3            streamed: cut the connection after 3 chunks, with no [DONE]; not streamed: a 200
                        whose body stops half-way (the connection closed before its Content-Length)
@@ -15,7 +17,7 @@ gateway exactly as a client would:
     #stall:30          streamed: after 2 chunks (``#stall-at:N``: N), send nothing this many seconds
     #stream-error:2    streamed: after 2 chunks, an error event (``data: {"error": ...}``) and the end,
                        as vLLM and OpenRouter report a failure once their 200 has gone out
-    #only:MODEL        the failure directives (#status, #sleep, #drop, #stall, #stream-error, #bad,
+    #only:MODEL        the failure directives (#status, #sleep, #hold, #drop, #stall, #stream-error, #bad,
                        #fail-times) apply only to upstream model MODEL: another model (a fallback) answers
     #tool              answer with a tool call
     #no-usage          omit usage (streamed and not)
@@ -73,7 +75,9 @@ from aiohttp import web
 
 DIRECTIVE = re.compile(r"#([a-z-]+)(?::([0-9A-Za-z_.]+))?")
 #: the directives ``#only:MODEL`` keeps for that upstream model
-FAILURES = frozenset({"status", "code", "fail-times", "sleep", "drop", "stall", "stall-at", "stream-error", "bad"})
+FAILURES = frozenset(
+    {"status", "code", "fail-times", "sleep", "hold", "drop", "stall", "stall-at", "stream-error", "bad"}
+)
 
 
 class StubServer:
@@ -147,6 +151,8 @@ class FakeUpstream(StubServer):
         #: OpenAI: nowhere), ``stop_reason`` (vLLM), ``matched_stop`` (SGLang) or ``__verbose``
         #: (llama-server, when the request says ``verbose: true``)
         self.stop_field: str | None = None
+        #: what ``#hold`` waits for
+        self.release = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -165,6 +171,8 @@ class FakeUpstream(StubServer):
         self.judges.clear()
         self.usages.clear()
         self.stop_field = None
+        self.release.set()  # a request a previous test left held goes on; the next test gets a fresh gate
+        self.release = threading.Event()
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -182,6 +190,12 @@ class FakeUpstream(StubServer):
             try:
                 await asyncio.sleep(float(d["sleep"]))
             except asyncio.CancelledError:  # the client (the gateway) went away before the answer
+                self.disconnects += 1
+                raise
+        if "hold" in d:
+            try:
+                await asyncio.to_thread(self.release.wait, 30)
+            except asyncio.CancelledError:
                 self.disconnects += 1
                 raise
         if "fail-times" in d and self.attempts[signature] <= int(d["fail-times"]):
