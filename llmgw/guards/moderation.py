@@ -207,7 +207,7 @@ def _prose_value_ok(value: str, linked: bool) -> bool:
     are words); entropy as the generic rule asks."""
     if _PLACEHOLDER.match(value) or _NOT_A_SECRET_VALUE.match(value) or any(c in value for c in "()[]{}<>"):
         return False
-    classes = [bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]")]
+    classes = _char_classes(value)
     if not (classes[2] or sum(classes) >= 3) or not (classes[0] or classes[1]):
         return False
     runs = re.findall(r"[A-Za-z0-9]+", value)
@@ -260,11 +260,18 @@ def _entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+_CLASSES = tuple(re.compile(p) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+
+
+def _char_classes(value: str) -> list[bool]:
+    """Whether ``value`` has a lowercase letter, an uppercase one, a digit, anything else."""
+    return [pattern.search(value) is not None for pattern in _CLASSES]
+
+
 def _generic_ok(value: str) -> bool:
     if _PLACEHOLDER.match(value):
         return False
-    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
-    return classes >= 2 and _entropy(value) >= 2.5
+    return sum(_char_classes(value)) >= 2 and _entropy(value) >= 2.5
 
 
 def find_secrets(text: str) -> list[dict[str, Any]]:

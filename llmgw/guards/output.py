@@ -23,8 +23,7 @@ from llmgw.messages import SYSTEM_ROLES
 #: leaves, provided the windows overlap by this many words less one. A PEM header ("-----BEGIN PGP
 #: PRIVATE KEY BLOCK-----") is 5 words, as is a credential in prose with a one-word name at most
 #: ("password for admin is X", ``moderation.PROSE_SPAN_WORDS``); every other secret pattern's span
-#: is one word. PII comes in
-#: digit groups: a card or a phone number in up to 5, an IBAN in up to 9.
+#: is one word. PII comes in digit groups: a card or a phone number in up to 5, an IBAN in up to 9.
 SECRET_SPAN_WORDS = 5
 PII_SPAN_WORDS = 9
 
